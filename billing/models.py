@@ -1,0 +1,1 @@
+"""Rate tables, balances and charges (public schema)."""

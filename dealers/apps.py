@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DealersConfig(AppConfig):
+    name = "dealers"
+    default_auto_field = "django.db.models.BigAutoField"

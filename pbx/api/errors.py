@@ -1,0 +1,96 @@
+"""One error body for the whole API: ``{"code": ..., "message": ..., "fields": {...}}``."""
+
+import logging
+
+import redis
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from pbx.errors import ErrorCode, PbxError, error_body
+
+log = logging.getLogger("pbx.api")
+
+_DRF_CODES = {
+    exceptions.NotAuthenticated: ErrorCode.NOT_AUTHENTICATED,
+    exceptions.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
+    exceptions.PermissionDenied: ErrorCode.PERMISSION_DENIED,
+    exceptions.NotFound: ErrorCode.NOT_FOUND,
+    exceptions.MethodNotAllowed: ErrorCode.METHOD_NOT_ALLOWED,
+    exceptions.Throttled: ErrorCode.RATE_LIMITED,
+    exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    exceptions.ParseError: ErrorCode.PARSE_ERROR,
+    exceptions.ValidationError: ErrorCode.VALIDATION_ERROR,
+}
+
+UNAVAILABLE = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def _fields(detail) -> dict:
+    if isinstance(detail, dict):
+        return {
+            key: [str(v) for v in value]
+            if isinstance(value, list)
+            else _fields(value)
+            if isinstance(value, dict)
+            else [str(value)]
+            for key, value in detail.items()
+        }
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(v) for v in detail]}
+    return {}
+
+
+def unavailable_response() -> Response:
+    return Response(
+        error_body(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "A backing service (database or cache) is unavailable. Try again shortly.",
+        ),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, PbxError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+    if isinstance(exc, UNAVAILABLE):
+        log.error("service unavailable: %s", exc)
+        set_rollback()
+        return unavailable_response()
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, exceptions.APIException):
+        code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), None)
+        headers = {}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(int(exc.wait) + 1)
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if isinstance(exc, exceptions.ValidationError):
+            body = error_body(ErrorCode.VALIDATION_ERROR, "Invalid input.", _fields(exc.detail))
+        else:
+            detail = exc.detail
+            if isinstance(detail, dict) and "code" in detail and "message" in detail:
+                body = error_body(detail["code"], str(detail["message"]))
+            else:
+                body = error_body(code or ErrorCode.SERVER_ERROR, str(detail))
+        set_rollback()
+        return Response(body, status=exc.status_code, headers=headers)
+    if isinstance(exc, DatabaseError):
+        log.exception("database error")
+        set_rollback()
+        return Response(
+            error_body(ErrorCode.SERVER_ERROR, "The request could not be completed."),
+            status=500,
+        )
+    return None

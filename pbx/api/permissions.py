@@ -1,0 +1,54 @@
+"""Deny by default. Platform endpoints live on the provider's host; tenant endpoints on the
+tenant's host, where another tenant's (or an unrelated dealer's) caller gets 404, not 403."""
+
+from rest_framework import exceptions
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from tenants.access import tenant_permissions
+from tenants.choices import Role
+
+
+class DenyAll(BasePermission):
+    def has_permission(self, request, view):
+        return False
+
+
+def _host_tenant(request):
+    return getattr(request._request, "tenant", None)
+
+
+class PlatformAdmin(BasePermission):
+    """System admins and dealer admins, on the service provider's host."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        tenant = _host_tenant(request)
+        if tenant is not None and not tenant.is_public:
+            raise exceptions.NotFound()
+        roles = getattr(view, "platform_roles", (Role.SYSTEM_ADMIN, Role.DEALER_ADMIN))
+        return user.role in roles
+
+
+class TenantPermission(BasePermission):
+    """Permission codes within the host's tenant: ``view.permission_codes = (read, write)``."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        tenant = _host_tenant(request)
+        if tenant is None or tenant.is_public:
+            raise exceptions.NotFound()
+        held = tenant_permissions(user, tenant)
+        if held is None:
+            raise exceptions.NotFound()
+        read, write = view.permission_codes
+        needed = read if request.method in SAFE_METHODS else write
+        return needed in held
+
+
+class Authenticated(BasePermission):
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated)

@@ -1,0 +1,36 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from dealers.api.views import DealerViewSet
+from telephony.api.views import ExtensionViewSet
+from tenants.api import views as tenant_views
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("tenants", tenant_views.TenantViewSet, basename="tenant")
+router.register("dealers", DealerViewSet, basename="dealer")
+router.register("users", tenant_views.UserViewSet, basename="user")
+router.register("roles", tenant_views.RoleViewSet, basename="role")
+router.register("audit", tenant_views.AuditViewSet, basename="audit")
+router.register("extensions", ExtensionViewSet, basename="extension")
+
+urlpatterns = [
+    path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),
+    path("auth/refresh/", tenant_views.RefreshView.as_view(), name="api-refresh"),
+    path("auth/signout/", tenant_views.SignOutView.as_view(), name="api-signout"),
+    path("auth/me/", tenant_views.MeView.as_view(), name="api-me"),
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(authentication_classes=(), permission_classes=()),
+        name="api-schema",
+    ),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(
+            url_name="api-schema", authentication_classes=(), permission_classes=()
+        ),
+        name="api-docs",
+    ),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,101 @@
+"""The base viewset: thin views that declare queryset, serializer and filters, and call actions.
+
+It also makes every POST idempotent under an ``Idempotency-Key`` header: the key's record is
+written in the same transaction as the create, so a retry (even a concurrent one) replays the
+first answer and never creates a duplicate.
+"""
+
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+from rest_framework import viewsets
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+from pbx.audit import Actor
+from pbx.crypto import decrypt, encrypt
+from pbx.errors import ErrorCode, PbxError
+from pbx.models import IdempotencyRecord
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class _Replay(Exception):
+    def __init__(self, record):
+        self.record = record
+
+
+class IdempotentMixin:
+    def dispatch(self, request, *args, **kwargs):
+        if request.method == "POST" and request.headers.get(IDEMPOTENCY_HEADER):
+            with transaction.atomic():
+                return super().dispatch(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self._idempotency = None
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if request.method != "POST" or not key:
+            return
+        if len(key) > 255:
+            raise PbxError("Idempotency-Key is at most 255 characters.")
+        tenant = getattr(request._request, "tenant", None)
+        scope = tenant.schema_name if tenant is not None else "public"
+        fingerprint = hashlib.sha256(
+            request.path.encode() + b"\0" + (request.body or b"")
+        ).hexdigest()
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    user=request.user,
+                    key=key,
+                    scope=scope,
+                    method="POST",
+                    path=request.path[:512],
+                    fingerprint=fingerprint,
+                )
+        except IntegrityError:
+            record = IdempotencyRecord.objects.get(user=request.user, scope=scope, key=key)
+            if record.fingerprint != fingerprint:
+                raise PbxError(
+                    "This Idempotency-Key was used with a different request.",
+                    code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                ) from None
+            if record.status_code is None:
+                raise PbxError(
+                    "A request with this Idempotency-Key is still in progress.",
+                    code=ErrorCode.IDEMPOTENCY_IN_PROGRESS,
+                ) from None
+            raise _Replay(record) from None
+        self._idempotency = record
+
+    def handle_exception(self, exc):
+        if isinstance(exc, _Replay):
+            body = json.loads(decrypt(exc.record.body["enc"]))
+            response = Response(body, status=exc.record.status_code)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record = getattr(self, "_idempotency", None)
+        if record is not None:
+            if response.status_code >= 500:
+                transaction.set_rollback(True)
+            else:
+                record.status_code = response.status_code
+                # Encrypted: a create's answer may carry a secret shown once (a SIP password).
+                record.body = {"enc": encrypt(json.dumps(response.data, cls=JSONEncoder))}
+                record.save(update_fields=["status_code", "body"])
+        return response
+
+
+class BaseViewSet(IdempotentMixin, viewsets.GenericViewSet):
+    """Subclasses declare ``queryset``, ``serializer_class``, ``filterset_fields`` and scoping."""
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.from_request(self.request)

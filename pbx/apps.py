@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PbxConfig(AppConfig):
+    name = "pbx"
+    verbose_name = "Platform"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,19 @@
+"""ASGI entry point: HTTP through Django, WebSockets through Channels (tenant-scoped groups)."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pbx.settings.dev")
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_app = get_asgi_application()
+
+from pbx.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

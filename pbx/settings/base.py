@@ -1,0 +1,277 @@
+"""Settings shared by every environment.
+
+Every host, port and secret comes from the environment (``PBX_*``), with defaults that are safe
+on a developer's machine: services on loopback, secrets generated once into ``var/`` (ignored by
+git) rather than written into the repository.
+"""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(os.environ.get("PBX_VAR_DIR", BASE_DIR / "var"))
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def local_secret(name: str, factory=lambda: secrets.token_urlsafe(50)) -> str:
+    """A secret from ``PBX_<NAME>``, else one generated once and kept in ``var/``.
+
+    Production sets the variable; a developer's machine gets a stable random value without any
+    secret living in the repository.
+    """
+    from_env = os.environ.get(f"PBX_{name.upper()}")
+    if from_env:
+        return from_env
+    path = VAR_DIR / "secrets" / name
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = factory()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+SECRET_KEY = local_secret("secret_key")
+# Key for SIP passwords at rest (Fernet). Comma-separated list: the first encrypts, all decrypt,
+# so a key can be rotated without a flag day.
+FIELD_ENCRYPTION_KEYS = local_secret("field_key", _fernet_key).split(",")
+
+DEBUG = env_bool("PBX_DEBUG", False)
+ALLOWED_HOSTS = [h for h in env("PBX_ALLOWED_HOSTS", "*").split(",") if h]
+PBX_PUBLIC_HOSTS = [h for h in env("PBX_PUBLIC_HOSTS", "localhost,127.0.0.1").split(",") if h]
+PBX_PRODUCT_NAME = env("PBX_PRODUCT_NAME", "Cloud PBX")
+PBX_HTTP_PORT = env_int("PBX_HTTP_PORT", 8000)
+
+SHARED_APPS = [
+    "django_tenants",
+    "daphne",
+    "pbx",
+    "tenants",
+    "dealers",
+    "billing",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "django_filters",
+    "channels",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+]
+TENANT_APPS = [
+    "telephony",
+    "provisioning",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+# New tenants are cloned from an always-migrated template schema: creating a tenant costs a
+# schema copy, not a full migration run (see tenants.actions.ensure_template_schema).
+TENANT_BASE_SCHEMA = "tenant_template"
+TENANT_CREATION_FAKES_MIGRATIONS = True
+
+MIDDLEWARE = [
+    "pbx.middleware.ServiceUnavailableMiddleware",
+    "tenants.middleware.TenantMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenants.middleware.TenantAccessMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "pbx.urls"
+ASGI_APPLICATION = "pbx.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "pbx.context_processors.portal",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django_tenants.postgresql_backend",
+        "NAME": env("PBX_DB_NAME", "pbx"),
+        "USER": env("PBX_DB_USER", "pbx"),
+        # scripts/bootstrap.sh gives the role this generated password (var/secrets/db_password).
+        "PASSWORD": local_secret("db_password", lambda: secrets.token_hex(24)),
+        "HOST": env("PBX_DB_HOST", "127.0.0.1"),
+        "PORT": env("PBX_DB_PORT", "5432"),
+        "CONN_MAX_AGE": env_int("PBX_DB_CONN_MAX_AGE", 60),
+        "OPTIONS": {"connect_timeout": 3},
+    }
+}
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("PBX_REDIS_URL", "redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+
+CELERY_BROKER_URL = env("PBX_CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env_bool("PBX_CELERY_EAGER", False)
+
+AUTH_USER_MODEL = "tenants.User"
+AUTHENTICATION_BACKENDS = [
+    "tenants.auth.HostScopedBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/portal/"
+
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_ADAPTER = "tenants.auth.AccountAdapter"
+ACCOUNT_LOGOUT_ON_GET = False
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "pbx.api.authentication.TenantJWTAuthentication",
+        "pbx.api.authentication.PortalSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["pbx.api.permissions.DenyAll"],
+    "DEFAULT_PAGINATION_CLASS": "pbx.api.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "pbx.api.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "SEARCH_PARAM": "q",
+    "EXCEPTION_HANDLER": "pbx.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "pbx.api.throttling.TokenRateThrottle",
+        "pbx.api.throttling.AddressRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env("PBX_API_RATE_PER_TOKEN", "600/min"),
+        "address": env("PBX_API_RATE_PER_ADDRESS", "1200/min"),
+        "signin": env("PBX_API_RATE_SIGNIN", "20/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("PBX_ACCESS_TOKEN_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("PBX_REFRESH_TOKEN_DAYS", 7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "SIGNING_KEY": SECRET_KEY,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PBX REST API",
+    "DESCRIPTION": "Service provider, dealer and tenant administration of the hosted PBX.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# SIP engine (telephony/sip) — every port and host from the environment.
+SIP_HOST = env("PBX_SIP_HOST", "127.0.0.1")
+SIP_UDP_PORT = env_int("PBX_SIP_PORT", 5060)
+SIP_TLS_PORT = env_int("PBX_SIP_TLS_PORT", 5061)
+SIP_WS_PORT = env_int("PBX_SIP_WS_PORT", 8088)
+SIP_WSS_PORT = env_int("PBX_SIP_WSS_PORT", 8089)
+SIP_TLS_CERT = env("PBX_SIP_TLS_CERT", str(VAR_DIR / "tls" / "sip.crt"))
+SIP_TLS_KEY = env("PBX_SIP_TLS_KEY", str(VAR_DIR / "tls" / "sip.key"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("PBX_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django_tenants": {"level": "WARNING"},
+    },
+}

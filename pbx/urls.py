@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from pbx import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", include("pbx.api.urls")),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("portal/", include("pbx.portal.urls")),
+]

@@ -1,0 +1,1 @@
+"""Phone models, devices and templates (tenant schema)."""

@@ -1,0 +1,193 @@
+"""Business writes for telephony configuration (run inside the tenant's schema)."""
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from pbx import audit
+from pbx.audit import Actor
+from pbx.errors import Conflict, QuotaExceeded, ValidationFailed
+from tenants.choices import Role
+from tenants.models import Tenant, User
+from tenants.passwords import check_password, generate_sip_password
+
+from .models import Extension, Transport
+
+EXTENSION_FIELDS = (
+    "display_name",
+    "email",
+    "mobile",
+    "enabled",
+    "voicemail_pin",
+    "dnd",
+    "caller_id_name",
+    "caller_id_number",
+    "outbound_caller_ids",
+    "max_registrations",
+    "allowed_transports",
+)
+
+
+def _current_tenant() -> Tenant:
+    tenant = connection.tenant
+    if tenant is None or tenant.schema_name == "public":
+        raise RuntimeError("extension actions run inside a tenant's schema")
+    return tenant
+
+
+def _validate(tenant: Tenant, fields: dict, number: str | None = None) -> None:
+    errors: dict[str, list[str]] = {}
+    if number is not None:
+        lo, hi = tenant.ext_min_length, tenant.ext_max_length
+        if not number.isdigit() or not number.isascii():
+            errors["number"] = ["digits only"]
+        elif not lo <= len(number) <= hi:
+            errors["number"] = [f"must have {lo} to {hi} digits"]
+    pin = fields.get("voicemail_pin")
+    if pin and (not pin.isdigit() or not 4 <= len(pin) <= 12):
+        errors["voicemail_pin"] = ["4 to 12 digits"]
+    transports = fields.get("allowed_transports")
+    if transports is not None:
+        unknown = set(transports) - set(Transport.values)
+        if not transports or unknown:
+            errors["allowed_transports"] = [f"choose from {', '.join(Transport.values)}"]
+    max_reg = fields.get("max_registrations")
+    if max_reg is not None and not 1 <= max_reg <= 20:
+        errors["max_registrations"] = ["1 to 20"]
+    ids = fields.get("outbound_caller_ids")
+    if ids is not None and (
+        not isinstance(ids, list) or any(not str(i).lstrip("+").isdigit() for i in ids)
+    ):
+        errors["outbound_caller_ids"] = ["a list of phone numbers"]
+    if errors:
+        raise ValidationFailed("Invalid extension.", fields=errors)
+
+
+def do_create_extension(
+    *,
+    number: str,
+    display_name: str,
+    sip_password: str | None = None,
+    web_password: str | None = None,
+    actor: Actor,
+    **fields,
+) -> tuple[Extension, str]:
+    """Create an extension (and its sign-in user when it has an e-mail and web password).
+
+    Returns the extension and its SIP password (generated strong when none is given) so the
+    caller can show it once. The tenant's quota is checked under a row lock on the tenant.
+    """
+    tenant = _current_tenant()
+    _validate(tenant, fields, number)
+    if sip_password is None:
+        sip_password = generate_sip_password(tenant)
+    else:
+        check_password(
+            tenant, sip_password, field="sip_password", kind="sip", identifiers=(number,)
+        )
+    if web_password is not None and not fields.get("email"):
+        raise ValidationFailed(
+            "A web password needs an e-mail to sign in with.", fields={"email": ["required"]}
+        )
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        used = Extension.objects.count()
+        if used >= locked.max_extensions:
+            raise QuotaExceeded(
+                f"The tenant may have at most {locked.max_extensions} extensions.",
+                fields={"number": [f"quota of {locked.max_extensions} extensions reached"]},
+            )
+        if Extension.objects.filter(number=number).exists():
+            raise Conflict("The number is taken.", fields={"number": ["already in use"]})
+        ext = Extension(number=number, display_name=display_name, **fields)
+        ext.set_sip_password(sip_password, tenant.sip_domain)
+        if web_password is not None:
+            ext.user = _create_user_for(tenant, ext, web_password, actor)
+        try:
+            with transaction.atomic():
+                ext.save()
+        except IntegrityError as exc:
+            raise Conflict("The number is taken.", fields={"number": ["already in use"]}) from exc
+        audit.record(
+            actor,
+            "extension.create",
+            ext,
+            tenant=tenant,
+            changes={"number": number, "display_name": display_name, **fields},
+        )
+        _publish_on_commit(tenant)
+    return ext, sip_password
+
+
+def _create_user_for(tenant: Tenant, ext: Extension, web_password: str, actor: Actor) -> User:
+    from tenants.actions import do_create_user
+
+    return do_create_user(
+        email=ext.email,
+        password=web_password,
+        role=Role.TENANT_USER,
+        tenant=tenant,
+        full_name=ext.display_name,
+        actor=actor,
+    )
+
+
+def do_update_extension(
+    ext: Extension,
+    *,
+    actor: Actor,
+    sip_password: str | None = None,
+    web_password: str | None = None,
+    **fields,
+) -> Extension:
+    tenant = _current_tenant()
+    _validate(tenant, fields)
+    if sip_password is not None:
+        check_password(
+            tenant, sip_password, field="sip_password", kind="sip", identifiers=(ext.number,)
+        )
+    with transaction.atomic():
+        ext = Extension.objects.select_for_update().get(pk=ext.pk)
+        changes = audit.diff(ext, fields)
+        for name, value in fields.items():
+            setattr(ext, name, value)
+        if sip_password is not None:
+            ext.set_sip_password(sip_password, tenant.sip_domain)
+            changes["sip_password"] = "changed"  # noqa: S105 - audit marker
+        if web_password is not None:
+            if ext.user is None:
+                if not ext.email:
+                    raise ValidationFailed(
+                        "A web password needs an e-mail.", fields={"email": ["required"]}
+                    )
+                ext.user = _create_user_for(tenant, ext, web_password, actor)
+            else:
+                from tenants.actions import do_update_user
+
+                do_update_user(ext.user, actor=actor, password=web_password)
+            changes["web_password"] = "changed"  # noqa: S105 - audit marker
+        elif ext.user is not None and "email" in fields and fields["email"]:
+            from tenants.actions import do_update_user
+
+            do_update_user(ext.user, actor=actor, email=fields["email"])
+        ext.updated_at = timezone.now()
+        ext.save()
+        audit.record(actor, "extension.update", ext, tenant=tenant, changes=changes)
+        _publish_on_commit(tenant)
+    return ext
+
+
+def do_delete_extension(ext: Extension, *, actor: Actor) -> None:
+    tenant = _current_tenant()
+    with transaction.atomic():
+        audit.record(actor, "extension.delete", ext, tenant=tenant)
+        if ext.user_id:
+            User.objects.filter(pk=ext.user_id, tenant=tenant).delete()
+        ext.delete()
+        _publish_on_commit(tenant)
+
+
+def _publish_on_commit(tenant: Tenant) -> None:
+    from .snapshots import publish_tenant
+
+    tenant_id = tenant.pk
+    transaction.on_commit(lambda: publish_tenant(tenant_id))

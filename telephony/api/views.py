@@ -1,0 +1,59 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from telephony import actions
+from telephony.models import Extension
+from tenants.access import tenant_permissions
+from tenants.api.views import TenantScopedViewSet
+from tenants.choices import Permission
+
+from .serializers import CreatedExtensionSerializer, ExtensionSerializer, SipCredentialsSerializer
+
+
+class ExtensionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """The host tenant's extensions."""
+
+    serializer_class = ExtensionSerializer
+    permission_codes = (Permission.EXTENSIONS_VIEW, Permission.EXTENSIONS_MANAGE)
+    filterset_fields = ("enabled", "dnd", "number")
+    search_fields = ("number", "display_name", "email")
+    ordering_fields = ("number", "display_name", "created_at", "id")
+    ordering = ("number",)
+    queryset = Extension.objects.order_by("number")
+
+    @extend_schema(responses={201: CreatedExtensionSerializer})
+    def create(self, request):
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        ext, sip_password = actions.do_create_extension(actor=self.actor, **ser.validated_data)
+        data = ExtensionSerializer(ext).data
+        data["sip_password"] = sip_password
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        ext = self.get_object()
+        ser = self.get_serializer(ext, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        ext = actions.do_update_extension(ext, actor=self.actor, **ser.validated_data)
+        return Response(self.get_serializer(ext).data)
+
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk)
+
+    def destroy(self, request, pk=None):
+        actions.do_delete_extension(self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: SipCredentialsSerializer})
+    @action(detail=True, methods=["get"], url_path="sip-credentials")
+    def sip_credentials(self, request, pk=None):
+        """The SIP credentials, for configuring a phone by hand (needs extensions.manage)."""
+        ext = self.get_object()
+        held = tenant_permissions(request.user, self.tenant) or ()
+        if Permission.EXTENSIONS_MANAGE not in held:
+            self.permission_denied(request)
+        return Response(
+            {"username": ext.number, "password": ext.sip_password, "domain": self.tenant.sip_domain}
+        )

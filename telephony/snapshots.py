@@ -1,0 +1,115 @@
+"""Routing snapshots: what the SIP engine needs of a tenant, published to Redis on commit.
+
+Contract with the engine (``telephony/sip``), which reads Redis only:
+- ``sip:snapshot:<sip domain>``: JSON ``{"tenant_id", "schema", "domain", "status",
+  "anchor_media", "extensions": {number: {...}}}``
+- ``sip:domains``: the set of every published SIP domain (loaded at engine start)
+- channel ``sip:snapshot:changed``: a domain whose snapshot changed (engine reloads it)
+"""
+
+import json
+import logging
+
+from django.conf import settings
+from django_tenants.utils import schema_context
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_KEY = "sip:snapshot:{domain}"
+DOMAINS_KEY = "sip:domains"
+CHANGED_CHANNEL = "sip:snapshot:changed"
+
+
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def build_snapshot(tenant) -> dict:
+    from .models import Extension
+
+    with schema_context(tenant.schema_name):
+        rows = Extension.objects.values(
+            "number",
+            "display_name",
+            "enabled",
+            "dnd",
+            "ha1_md5",
+            "ha1_sha256",
+            "max_registrations",
+            "allowed_transports",
+            "caller_id_name",
+            "caller_id_number",
+        )
+        extensions = {
+            row["number"]: {
+                "display_name": row["display_name"],
+                "enabled": row["enabled"],
+                "dnd": row["dnd"],
+                "ha1_md5": row["ha1_md5"],
+                "ha1_sha256": row["ha1_sha256"],
+                "max_contacts": row["max_registrations"],
+                "transports": row["allowed_transports"],
+                "caller_id_name": row["caller_id_name"] or row["display_name"],
+                "caller_id_number": row["caller_id_number"] or row["number"],
+            }
+            for row in rows
+        }
+    return {
+        "tenant_id": tenant.pk,
+        "schema": tenant.schema_name,
+        "domain": tenant.sip_domain,
+        "status": tenant.status,
+        "anchor_media": False,
+        "extensions": extensions,
+    }
+
+
+def publish_tenant(tenant_id: int) -> None:
+    """Rebuild and publish one tenant's snapshot. Failures are logged: the engine re-reads all
+    snapshots at start and ``publish_all`` (run by ``make run``) repairs a missed one."""
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None or not tenant.sip_domain or tenant.is_public:
+        return
+    try:
+        snapshot = build_snapshot(tenant)
+        r = _redis()
+        pipe = r.pipeline()
+        pipe.set(SNAPSHOT_KEY.format(domain=tenant.sip_domain), json.dumps(snapshot))
+        pipe.sadd(DOMAINS_KEY, tenant.sip_domain)
+        pipe.publish(CHANGED_CHANNEL, tenant.sip_domain)
+        pipe.execute()
+    except Exception:
+        log.exception("could not publish the routing snapshot of tenant %s", tenant_id)
+
+
+def unpublish_domain(domain: str | None) -> None:
+    if not domain:
+        return
+    try:
+        r = _redis()
+        pipe = r.pipeline()
+        pipe.delete(SNAPSHOT_KEY.format(domain=domain))
+        pipe.srem(DOMAINS_KEY, domain)
+        pipe.publish(CHANGED_CHANNEL, domain)
+        pipe.execute()
+    except Exception:
+        log.exception("could not remove the routing snapshot of %s", domain)
+
+
+def publish_all() -> int:
+    from tenants.choices import TenantStatus
+    from tenants.models import Tenant
+
+    count = 0
+    for tenant_id in (
+        Tenant.objects.exclude(schema_name="public")
+        .exclude(status=TenantStatus.DELETED)
+        .values_list("pk", flat=True)
+    ):
+        publish_tenant(tenant_id)
+        count += 1
+    return count

@@ -1,0 +1,403 @@
+"""Business writes for tenants, their users and roles.
+
+Each ``do_*`` runs in one transaction, writes an audit entry and schedules side effects on commit.
+Views, serializers, admin, commands and tasks call these; nothing else writes these rows.
+"""
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django_tenants.utils import schema_exists
+
+from pbx import audit
+from pbx.audit import Actor
+from pbx.errors import Conflict, ErrorCode, PbxError, ValidationFailed
+
+from .capabilities import check_within
+from .choices import Permission, Role, TenantStatus
+from .models import CAPABILITY_FEATURES, CAPABILITY_LIMITS, Domain, Tenant, TenantRole, User
+from .passwords import check_password
+
+TENANT_SETTINGS_FIELDS = (
+    "name",
+    "time_zone",
+    "language",
+    "currency",
+    "ext_min_length",
+    "ext_max_length",
+    "pw_min_length",
+    "pw_require_upper",
+    "pw_require_lower",
+    "pw_require_digit",
+    "pw_require_symbol",
+    "sip_pw_min_length",
+)
+CAPABILITY_FIELDS = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
+
+
+def ensure_public_tenant() -> Tenant:
+    """The public schema's row and its host names (the service provider's portal)."""
+    public, _ = Tenant.objects.get_or_create(
+        schema_name="public", defaults={"name": "Platform", "slug": "public"}
+    )
+    for i, host in enumerate(settings.PBX_PUBLIC_HOSTS):
+        Domain.objects.get_or_create(domain=host, defaults={"tenant": public, "is_primary": i == 0})
+    return public
+
+
+def ensure_template_schema() -> None:
+    """Create or migrate the schema new tenants are cloned from.
+
+    Run after every ``migrate_schemas`` so that a clone never lacks a migration.
+    """
+    from django.core.management import call_command
+
+    name = settings.TENANT_BASE_SCHEMA
+    if not schema_exists(name):
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE SCHEMA "{name}"')
+    call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
+
+
+def _validate_tenant_fields(fields: dict) -> None:
+    errors = {}
+    lo, hi = fields.get("ext_min_length"), fields.get("ext_max_length")
+    if lo is not None and hi is not None and (lo < 1 or lo > hi or hi > 16):
+        errors["ext_max_length"] = ["extension lengths must satisfy 1 <= min <= max <= 16"]
+    if "time_zone" in fields:
+        import zoneinfo
+
+        if fields["time_zone"] not in zoneinfo.available_timezones():
+            errors["time_zone"] = [f"unknown time zone '{fields['time_zone']}'"]
+    if errors:
+        raise ValidationFailed("Invalid tenant settings.", fields=errors)
+
+
+def do_create_tenant(
+    *,
+    name: str,
+    slug: str,
+    sip_domain: str,
+    web_host: str | None = None,
+    dealer=None,
+    actor: Actor,
+    **fields,
+) -> Tenant:
+    """Create a tenant with its schema, web host and SIP domain.
+
+    The tenant's capabilities may not exceed its dealer's. The schema is cloned from the
+    template schema in the same transaction, so a failure leaves nothing behind.
+    """
+    check_within(dealer, fields, parent_label=str(dealer) if dealer else "")
+    _validate_tenant_fields({"ext_min_length": 3, "ext_max_length": 6, **fields})
+    web_host = (web_host or sip_domain).lower()
+    sip_domain = sip_domain.lower()
+    with transaction.atomic():
+        if dealer is not None:
+            from dealers.models import Dealer
+
+            dealer = Dealer.objects.select_for_update().get(pk=dealer.pk)
+            count = Tenant.objects.filter(dealer=dealer).exclude(status=TenantStatus.DELETED)
+            if count.count() >= dealer.max_tenants:
+                from pbx.errors import QuotaExceeded
+
+                raise QuotaExceeded(
+                    f"{dealer} may have at most {dealer.max_tenants} tenants.",
+                    fields={"dealer": [f"quota of {dealer.max_tenants} tenants reached"]},
+                )
+        errors = {}
+        if Tenant.objects.filter(slug=slug).exists():
+            errors["slug"] = ["a tenant with this identifier exists"]
+        if Tenant.objects.filter(sip_domain=sip_domain).exists():
+            errors["sip_domain"] = ["this SIP domain is taken"]
+        if Domain.objects.filter(domain=web_host).exists():
+            errors["web_host"] = ["this host name is taken"]
+        if errors:
+            raise Conflict("The tenant clashes with an existing one.", fields=errors)
+        tenant = Tenant(
+            name=name,
+            slug=slug,
+            schema_name=f"t_{slug}",
+            sip_domain=sip_domain,
+            dealer=dealer,
+            **fields,
+        )
+        try:
+            with transaction.atomic():
+                tenant.save(verbosity=0)
+                Domain.objects.create(domain=web_host, tenant=tenant, is_primary=True)
+        except IntegrityError as exc:
+            raise Conflict("The tenant clashes with an existing one.") from exc
+        connection.set_schema_to_public()
+        audit.record(
+            actor,
+            "tenant.create",
+            tenant,
+            tenant=tenant,
+            dealer=dealer,
+            changes={"slug": slug, "sip_domain": sip_domain, "web_host": web_host, **fields},
+        )
+        transaction.on_commit(lambda: _publish(tenant))
+    return tenant
+
+
+def _publish(tenant: Tenant) -> None:
+    from telephony.snapshots import publish_tenant
+
+    publish_tenant(tenant.pk)
+
+
+def _lock(tenant: Tenant) -> Tenant:
+    return Tenant.objects.select_for_update().get(pk=tenant.pk)
+
+
+def do_update_tenant(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
+    """Change settings and capabilities; capabilities stay within the dealer's."""
+    with transaction.atomic():
+        tenant = _lock(tenant)
+        if tenant.status == TenantStatus.DELETED:
+            raise Conflict("The tenant is deleted.", code=ErrorCode.TENANT_DELETED)
+        caps = {k: v for k, v in fields.items() if k in CAPABILITY_FIELDS}
+        check_within(tenant.dealer, caps, parent_label=str(tenant.dealer or ""))
+        merged = {
+            "ext_min_length": tenant.ext_min_length,
+            "ext_max_length": tenant.ext_max_length,
+            **fields,
+        }
+        _validate_tenant_fields(merged)
+        if "max_extensions" in caps:
+            from django_tenants.utils import tenant_context
+
+            with tenant_context(tenant):
+                from telephony.models import Extension
+
+                used = Extension.objects.count()
+            if caps["max_extensions"] < used:
+                raise Conflict(
+                    f"The tenant already has {used} extensions.",
+                    fields={"max_extensions": [f"at least {used} (extensions in use)"]},
+                )
+        changes = audit.diff(tenant, fields)
+        for name, value in fields.items():
+            setattr(tenant, name, value)
+        tenant.save(update_fields=list(fields) or None)
+        audit.record(actor, "tenant.update", tenant, tenant=tenant, changes=changes)
+        transaction.on_commit(lambda: _publish(tenant))
+    return tenant
+
+
+def do_set_tenant_status(tenant: Tenant, status: str, *, actor: Actor) -> Tenant:
+    """Suspend (data kept; sign-in, API and calls refused) or resume a tenant."""
+    if status not in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
+        raise ValidationFailed("Use delete to delete a tenant.", fields={"status": ["invalid"]})
+    with transaction.atomic():
+        tenant = _lock(tenant)
+        if tenant.status == TenantStatus.DELETED:
+            raise Conflict("The tenant is deleted.", code=ErrorCode.TENANT_DELETED)
+        if tenant.status == status:
+            return tenant
+        old = tenant.status
+        tenant.status = status
+        tenant.suspended_at = timezone.now() if status == TenantStatus.SUSPENDED else None
+        tenant.save(update_fields=["status", "suspended_at"])
+        verb = "suspend" if status == TenantStatus.SUSPENDED else "resume"
+        audit.record(
+            actor, f"tenant.{verb}", tenant, tenant=tenant, changes={"status": [old, status]}
+        )
+        transaction.on_commit(lambda: _publish(tenant))
+    return tenant
+
+
+def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
+    """Erase a tenant's schema, host names and users; keep a tombstone row for the audit trail.
+
+    ``confirm`` must repeat the tenant's identifier (slug): deletion cannot be undone.
+    """
+    if confirm != tenant.slug:
+        raise PbxError(
+            f"Deleting erases every extension, recording and setting of '{tenant.name}'. "
+            f"Confirm by sending confirm='{tenant.slug}'.",
+            fields={"confirm": [f"must be '{tenant.slug}'"]},
+            code=ErrorCode.CONFIRMATION_REQUIRED,
+        )
+    with transaction.atomic():
+        tenant = _lock(tenant)
+        if tenant.status == TenantStatus.DELETED:
+            raise Conflict("The tenant is already deleted.", code=ErrorCode.TENANT_DELETED)
+        old_domain = tenant.sip_domain
+        tenant._drop_schema(force_drop=True)
+        connection.set_schema_to_public()
+        Domain.objects.filter(tenant=tenant).delete()
+        User.objects.filter(tenant=tenant).delete()
+        TenantRole.objects.filter(tenant=tenant).delete()
+        tenant.status = TenantStatus.DELETED
+        tenant.deleted_at = timezone.now()
+        tenant.sip_domain = None
+        # Free the identifier and schema name for reuse; the tombstone keeps its id.
+        tenant.slug = f"deleted{tenant.pk}"
+        tenant.schema_name = f"deleted_{tenant.pk}"
+        tenant.save(update_fields=["status", "deleted_at", "sip_domain", "slug", "schema_name"])
+        audit.record(
+            actor, "tenant.delete", tenant, tenant=tenant, changes={"sip_domain": old_domain}
+        )
+
+        def unpublish():
+            from telephony.snapshots import unpublish_domain
+
+            unpublish_domain(old_domain)
+
+        transaction.on_commit(unpublish)
+    return tenant
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def _check_role_scope(role: str, tenant, dealer, custom_role) -> None:
+    if role in (Role.TENANT_ADMIN, Role.TENANT_USER) and tenant is None:
+        raise ValidationFailed("A tenant user needs a tenant.", fields={"role": ["needs a tenant"]})
+    if role == Role.DEALER_ADMIN and dealer is None:
+        raise ValidationFailed("A dealer admin needs a dealer.", fields={"dealer": ["required"]})
+    if custom_role is not None and (tenant is None or custom_role.tenant_id != tenant.id):
+        raise ValidationFailed(
+            "The role belongs to another tenant.", fields={"custom_role": ["unknown role"]}
+        )
+
+
+def do_create_user(
+    *,
+    email: str,
+    password: str | None,
+    role: str,
+    tenant: Tenant | None = None,
+    dealer=None,
+    full_name: str = "",
+    custom_role: TenantRole | None = None,
+    actor: Actor,
+) -> User:
+    """Create a sign-in account within its scope (platform, dealer or tenant)."""
+    _check_role_scope(role, tenant, dealer, custom_role)
+    if password is not None:
+        check_password(tenant, password, field="password", identifiers=(email.split("@")[0],))
+    with transaction.atomic():
+        user = User(
+            email=email,
+            role=role,
+            tenant=tenant,
+            dealer=dealer,
+            full_name=full_name,
+            custom_role=custom_role,
+            is_staff=role == Role.SYSTEM_ADMIN,
+            is_superuser=role == Role.SYSTEM_ADMIN,
+        )
+        if password is None:
+            user.set_unusable_password()
+        else:
+            user.set_password(password)
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError as exc:
+            raise Conflict(
+                "A user with this e-mail exists.", fields={"email": ["already in use"]}
+            ) from exc
+        audit.record(
+            actor,
+            "user.create",
+            user,
+            tenant=tenant,
+            dealer=dealer,
+            changes={"email": user.email, "role": role},
+        )
+    return user
+
+
+def do_update_user(user: User, *, actor: Actor, password: str | None = None, **fields) -> User:
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        _check_role_scope(
+            fields.get("role", user.role),
+            user.tenant,
+            user.dealer,
+            fields.get("custom_role", user.custom_role),
+        )
+        changes = audit.diff(user, fields)
+        for name, value in fields.items():
+            setattr(user, name, value)
+        if password is not None:
+            check_password(
+                user.tenant, password, field="password", identifiers=(user.email.split("@")[0],)
+            )
+            user.set_password(password)
+            changes["password"] = "changed"  # noqa: S105 - audit marker
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError as exc:
+            raise Conflict(
+                "A user with this e-mail exists.", fields={"email": ["already in use"]}
+            ) from exc
+        audit.record(
+            actor, "user.update", user, tenant=user.tenant, dealer=user.dealer, changes=changes
+        )
+    return user
+
+
+def do_delete_user(user: User, *, actor: Actor) -> None:
+    if actor.user is not None and actor.user.pk == user.pk:
+        raise Conflict("You cannot delete your own account.")
+    with transaction.atomic():
+        audit.record(actor, "user.delete", user, tenant=user.tenant, dealer=user.dealer)
+        user.delete()
+
+
+# --- custom roles ------------------------------------------------------------------------------
+
+
+def _check_permissions(permissions: list[str]) -> list[str]:
+    unknown = sorted(set(permissions) - set(Permission.values))
+    if unknown:
+        raise ValidationFailed(
+            "Unknown permission codes.", fields={"permissions": [f"unknown: {', '.join(unknown)}"]}
+        )
+    return sorted(set(permissions))
+
+
+def do_create_role(tenant: Tenant, *, name: str, permissions, description="", actor: Actor):
+    permissions = _check_permissions(permissions)
+    with transaction.atomic():
+        if TenantRole.objects.filter(tenant=tenant, name=name).exists():
+            raise Conflict("A role with this name exists.", fields={"name": ["already in use"]})
+        role = TenantRole.objects.create(
+            tenant=tenant, name=name, permissions=permissions, description=description
+        )
+        audit.record(
+            actor, "role.create", role, tenant=tenant, changes={"permissions": permissions}
+        )
+    return role
+
+
+def do_update_role(role: TenantRole, *, actor: Actor, **fields) -> TenantRole:
+    if "permissions" in fields:
+        fields["permissions"] = _check_permissions(fields["permissions"])
+    with transaction.atomic():
+        changes = audit.diff(role, fields)
+        for name, value in fields.items():
+            setattr(role, name, value)
+        try:
+            with transaction.atomic():
+                role.save()
+        except IntegrityError as exc:
+            raise Conflict("A role with this name exists.", fields={"name": ["in use"]}) from exc
+        audit.record(actor, "role.update", role, tenant=role.tenant, changes=changes)
+    return role
+
+
+def do_delete_role(role: TenantRole, *, actor: Actor) -> None:
+    with transaction.atomic():
+        if role.users.exists():
+            raise Conflict(
+                "The role is still given to users.", fields={"users": ["reassign them first"]}
+            )
+        audit.record(actor, "role.delete", role, tenant=role.tenant)
+        role.delete()

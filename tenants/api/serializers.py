@@ -1,0 +1,158 @@
+from rest_framework import serializers
+
+from pbx.models import AuditEntry
+from tenants.choices import Permission, Role
+from tenants.models import CAPABILITY_FEATURES, CAPABILITY_LIMITS, Tenant, TenantRole, User
+
+TENANT_SETTINGS = (
+    "time_zone",
+    "language",
+    "currency",
+    "ext_min_length",
+    "ext_max_length",
+    "pw_min_length",
+    "pw_require_upper",
+    "pw_require_lower",
+    "pw_require_digit",
+    "pw_require_symbol",
+    "sip_pw_min_length",
+)
+CAPABILITIES = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    web_host = serializers.CharField(required=False, max_length=253)
+    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
+
+    class Meta:
+        model = Tenant
+        fields = (
+            "id",
+            "name",
+            "slug",
+            "sip_domain",
+            "web_host",
+            "status",
+            "dealer",
+            "dealer_id",
+            *TENANT_SETTINGS,
+            *CAPABILITIES,
+            "created_at",
+            "suspended_at",
+        )
+        read_only_fields = ("status", "created_at", "suspended_at")
+        extra_kwargs = {"sip_domain": {"required": True, "allow_null": False}}
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        domains = [d for d in instance.domains.all() if d.is_primary]
+        data["web_host"] = domains[0].domain if domains else None
+        return data
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:  # identity is fixed once created
+            for name in ("slug", "sip_domain", "web_host", "dealer_id"):
+                fields[name].read_only = True
+        return fields
+
+
+class TenantDeleteSerializer(serializers.Serializer):
+    confirm = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class UserSerializer(serializers.ModelSerializer):
+    password = serializers.CharField(write_only=True, required=False, trim_whitespace=False)
+    role = serializers.ChoiceField(
+        choices=[Role.TENANT_ADMIN, Role.TENANT_USER], default=Role.TENANT_USER
+    )
+    custom_role = serializers.PrimaryKeyRelatedField(
+        queryset=TenantRole.objects.all(), required=False, allow_null=True
+    )
+
+    class Meta:
+        model = User
+        fields = (
+            "id",
+            "email",
+            "full_name",
+            "role",
+            "custom_role",
+            "is_active",
+            "password",
+            "date_joined",
+            "last_login",
+        )
+        read_only_fields = ("date_joined", "last_login")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        tenant = getattr(getattr(request, "_request", None), "tenant", None)
+        fields["custom_role"].queryset = TenantRole.objects.filter(tenant=tenant)
+        return fields
+
+
+class RoleSerializer(serializers.ModelSerializer):
+    permissions = serializers.ListField(
+        child=serializers.ChoiceField(choices=Permission.choices), allow_empty=True
+    )
+
+    class Meta:
+        model = TenantRole
+        fields = ("id", "name", "description", "permissions")
+
+
+class AuditEntrySerializer(serializers.ModelSerializer):
+    tenant = serializers.PrimaryKeyRelatedField(read_only=True)
+    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = AuditEntry
+        fields = (
+            "id",
+            "at",
+            "actor_label",
+            "address",
+            "tenant",
+            "dealer",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "changes",
+        )
+        read_only_fields = fields
+
+
+class SignInSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    password = serializers.CharField(trim_whitespace=False, max_length=256)
+    otp = serializers.CharField(required=False, allow_blank=True, max_length=16)
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class MeSerializer(serializers.ModelSerializer):
+    permissions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ("id", "email", "full_name", "role", "tenant", "dealer", "permissions")
+
+    def get_permissions(self, user) -> list[str]:
+        from tenants.access import tenant_permissions
+
+        request = self.context["request"]
+        tenant = getattr(request._request, "tenant", None)
+        return sorted(tenant_permissions(user, tenant) or ())

@@ -1,0 +1,343 @@
+"""Sign-in, tenants, users, roles and the audit log."""
+
+import contextlib
+import logging
+
+from django.contrib.auth import authenticate
+from django.core.cache import cache
+from django.db.models import Prefetch
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from pbx.api.authentication import REVOKED_KEY, check_user_scope
+from pbx.api.permissions import Authenticated, PlatformAdmin, TenantPermission
+from pbx.api.throttling import AddressRateThrottle, SignInRateThrottle
+from pbx.api.viewsets import BaseViewSet, IdempotentMixin
+from pbx.errors import ErrorCode, NotFound, PbxError
+from pbx.models import AuditEntry
+from tenants import actions
+from tenants.access import dealer_subtree_q, tenant_users, tenants_visible_to
+from tenants.choices import Permission, Role, TenantStatus
+from tenants.models import Domain, Tenant, TenantRole, User
+
+from .serializers import (
+    AuditEntrySerializer,
+    MeSerializer,
+    RefreshSerializer,
+    RoleSerializer,
+    SignInSerializer,
+    TenantDeleteSerializer,
+    TenantSerializer,
+    TokenPairSerializer,
+    UserSerializer,
+)
+
+log = logging.getLogger("pbx.auth")
+
+
+def _tokens(user) -> dict:
+    refresh = RefreshToken.for_user(user)
+    access = refresh.access_token
+    return {
+        "access": str(access),
+        "refresh": str(refresh),
+        "token_type": "Bearer",
+        "expires_in": int(access.lifetime.total_seconds()),
+    }
+
+
+def _auth_failed(message="Wrong e-mail or password.", code=ErrorCode.AUTHENTICATION_FAILED):
+    error = PbxError(message, code=code)
+    error.status = 401
+    return error
+
+
+class SignInView(IdempotentMixin, APIView):
+    """Exchange e-mail (or extension@domain) and password — plus a TOTP code when the account
+    has one — for an access and a refresh token. Valid only on the caller's own host."""
+
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = (SignInRateThrottle, AddressRateThrottle)
+
+    @extend_schema(request=SignInSerializer, responses={200: TokenPairSerializer})
+    def post(self, request):
+        data = SignInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request,
+            email=data.validated_data["email"],
+            password=data.validated_data["password"],
+        )
+        if user is None:
+            raise _auth_failed()
+        self._check_mfa(user, data.validated_data.get("otp") or "")
+        tenant = getattr(request._request, "tenant", None)
+        check_user_scope(user, tenant)
+        user.last_login = timezone.now()
+        user.save(update_fields=["last_login"])
+        return Response(_tokens(user))
+
+    @staticmethod
+    def _check_mfa(user, otp: str) -> None:
+        from allauth.mfa.models import Authenticator
+        from allauth.mfa.totp.internal.auth import TOTP
+
+        totp = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+        if totp is None:
+            return
+        if not otp:
+            raise _auth_failed("A one-time code is required.", ErrorCode.MFA_REQUIRED)
+        if not TOTP(totp).validate_code(otp):
+            raise _auth_failed("The one-time code is wrong.", ErrorCode.MFA_REQUIRED)
+
+
+class RefreshView(APIView):
+    """A new access token (and a rotated refresh token) for a valid refresh token."""
+
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = (AddressRateThrottle,)
+
+    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer})
+    def post(self, request):
+        data = RefreshSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            old = RefreshToken(data.validated_data["refresh"])
+            user = User.objects.filter(pk=old["user_id"], is_active=True).first()
+            if user is None:
+                raise _auth_failed("The account is disabled.")
+            check_user_scope(user, getattr(request._request, "tenant", None))
+            old.blacklist()
+        except TokenError as exc:
+            raise _auth_failed("The refresh token is invalid or expired.") from exc
+        return Response(_tokens(user))
+
+
+class SignOutView(APIView):
+    """Revoke the refresh token and the access token used for this call."""
+
+    permission_classes = (Authenticated,)
+
+    @extend_schema(request=RefreshSerializer, responses={204: None})
+    def post(self, request):
+        refresh = request.data.get("refresh") if hasattr(request.data, "get") else None
+        if refresh:
+            with contextlib.suppress(TokenError):
+                RefreshToken(refresh).blacklist()
+        token = request.auth
+        if token is not None and hasattr(token, "get"):
+            remaining = int(token["exp"] - timezone.now().timestamp())
+            if remaining > 0:
+                cache.set(REVOKED_KEY.format(jti=token["jti"]), 1, timeout=remaining + 5)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    permission_classes = (Authenticated,)
+
+    @extend_schema(responses={200: MeSerializer})
+    def get(self, request):
+        return Response(MeSerializer(request.user, context={"request": request}).data)
+
+
+class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSet):
+    """Tenants of the caller's scope: all for the system admin, the subtree for a dealer."""
+
+    serializer_class = TenantSerializer
+    permission_classes = (PlatformAdmin,)
+    filterset_fields = ("status", "dealer")
+    search_fields = ("name", "slug", "sip_domain")
+    ordering_fields = ("name", "created_at", "id")
+    ordering = ("name", "id")
+    queryset = Tenant.objects.none()
+
+    def get_queryset(self):
+        return (
+            tenants_visible_to(self.request.user)
+            .select_related("dealer")
+            .prefetch_related(Prefetch("domains", queryset=Domain.objects.order_by("id")))
+            .order_by("name", "id")
+        )
+
+    def _dealer_for_create(self, dealer_id):
+        user = self.request.user
+        from dealers.access import dealers_visible_to
+
+        if dealer_id is None:
+            if user.role == Role.DEALER_ADMIN:
+                return user.dealer
+            return None
+        dealer = dealers_visible_to(user).filter(pk=dealer_id).first()
+        if dealer is None:
+            raise PbxError("Unknown dealer.", fields={"dealer_id": ["unknown dealer"]})
+        return dealer
+
+    def create(self, request):
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = dict(ser.validated_data)
+        dealer = self._dealer_for_create(data.pop("dealer_id", None))
+        tenant = actions.do_create_tenant(dealer=dealer, actor=self.actor, **data)
+        tenant = self.get_queryset().get(pk=tenant.pk)
+        return Response(self.get_serializer(tenant).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        tenant = self.get_object()
+        ser = self.get_serializer(tenant, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        actions.do_update_tenant(tenant, actor=self.actor, **ser.validated_data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=tenant.pk)).data)
+
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk)
+
+    @extend_schema(request=None, responses={200: TenantSerializer})
+    @action(detail=True, methods=["post"])
+    def suspend(self, request, pk=None):
+        tenant = actions.do_set_tenant_status(
+            self.get_object(), TenantStatus.SUSPENDED, actor=self.actor
+        )
+        return Response(self.get_serializer(self.get_queryset().get(pk=tenant.pk)).data)
+
+    @extend_schema(request=None, responses={200: TenantSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        tenant = actions.do_set_tenant_status(
+            self.get_object(), TenantStatus.ACTIVE, actor=self.actor
+        )
+        return Response(self.get_serializer(self.get_queryset().get(pk=tenant.pk)).data)
+
+    @extend_schema(request=TenantDeleteSerializer, responses={204: None})
+    def destroy(self, request, pk=None):
+        tenant = self.get_object()
+        confirm = request.data.get("confirm") if hasattr(request.data, "get") else None
+        confirm = confirm or request.query_params.get("confirm", "")
+        actions.do_delete_tenant(tenant, confirm=confirm, actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TenantScopedViewSet(BaseViewSet):
+    permission_classes = (TenantPermission,)
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.request._request.tenant
+
+
+class UserViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    TenantScopedViewSet,
+):
+    """The host tenant's users (sign-in accounts)."""
+
+    serializer_class = UserSerializer
+    permission_codes = (Permission.USERS_VIEW, Permission.USERS_MANAGE)
+    filterset_fields = ("role", "is_active", "custom_role")
+    search_fields = ("email", "full_name")
+    ordering_fields = ("email", "full_name", "date_joined", "id")
+    ordering = ("email", "id")
+    queryset = User.objects.none()
+
+    def get_queryset(self):
+        return tenant_users(self.tenant).order_by("email", "id")
+
+    def create(self, request):
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = dict(ser.validated_data)
+        data.pop("is_active", None)
+        if "password" not in data:
+            raise PbxError("A password is required.", fields={"password": ["required"]})
+        user = actions.do_create_user(tenant=self.tenant, actor=self.actor, **data)
+        return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        user = self.get_object()
+        ser = self.get_serializer(user, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        user = actions.do_update_user(user, actor=self.actor, **ser.validated_data)
+        return Response(self.get_serializer(user).data)
+
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk)
+
+    def perform_destroy(self, instance):
+        actions.do_delete_user(instance, actor=self.actor)
+
+
+class RoleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Custom roles: named permission sets a tenant admin gives to users."""
+
+    serializer_class = RoleSerializer
+    permission_codes = (Permission.USERS_VIEW, Permission.ROLES_MANAGE)
+    search_fields = ("name",)
+    ordering_fields = ("name", "id")
+    ordering = ("name", "id")
+    queryset = TenantRole.objects.none()
+
+    def get_queryset(self):
+        return TenantRole.objects.filter(tenant=self.tenant).order_by("name", "id")
+
+    def create(self, request):
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        role = actions.do_create_role(self.tenant, actor=self.actor, **ser.validated_data)
+        return Response(self.get_serializer(role).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        role = self.get_object()
+        ser = self.get_serializer(role, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        role = actions.do_update_role(role, actor=self.actor, **ser.validated_data)
+        return Response(self.get_serializer(role).data)
+
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk)
+
+    def destroy(self, request, pk=None):
+        actions.do_delete_role(self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSet):
+    """The audit log of the caller's scope: a tenant's on its host (``audit.view``); on the
+    provider's host, everything for the system admin and the subtree for a dealer."""
+
+    serializer_class = AuditEntrySerializer
+    filterset_fields = ("action", "object_type", "tenant", "dealer")
+    search_fields = ("action", "object_repr", "actor_label")
+    ordering_fields = ("at", "id")
+    ordering = ("-at", "-id")
+    queryset = AuditEntry.objects.none()
+
+    def get_permissions(self):
+        tenant = getattr(self.request._request, "tenant", None)
+        if tenant is None or tenant.is_public:
+            return [PlatformAdmin()]
+        return [TenantPermission()]
+
+    permission_codes = (Permission.AUDIT_VIEW, Permission.AUDIT_VIEW)
+
+    def get_queryset(self):
+        user = self.request.user
+        tenant = getattr(self.request._request, "tenant", None)
+        qs = AuditEntry.objects.order_by("-at", "-id")
+        if tenant is not None and not tenant.is_public:
+            return qs.filter(tenant=tenant)
+        if user.role == Role.SYSTEM_ADMIN:
+            return qs
+        if user.role == Role.DEALER_ADMIN:
+            return qs.filter(
+                dealer_subtree_q(user, "tenant__dealer") | dealer_subtree_q(user, "dealer")
+            )
+        raise NotFound("Not found.")

@@ -1,0 +1,36 @@
+from django.db import models
+
+
+class TenantStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    DELETED = "deleted", "Deleted"
+
+
+class BillingMode(models.TextChoices):
+    NONE = "none", "No billing"
+    PREPAID = "prepaid", "Prepaid"
+    POSTPAID = "postpaid", "Postpaid"
+
+
+class Role(models.TextChoices):
+    SYSTEM_ADMIN = "system_admin", "System admin"
+    DEALER_ADMIN = "dealer_admin", "Dealer admin"
+    TENANT_ADMIN = "tenant_admin", "Tenant admin"
+    TENANT_USER = "tenant_user", "Tenant user"
+
+
+class Permission(models.TextChoices):
+    """Permission codes a tenant's custom role may hold (PortSIP-style role sets)."""
+
+    EXTENSIONS_VIEW = "extensions.view", "View extensions"
+    EXTENSIONS_MANAGE = "extensions.manage", "Add, change and delete extensions"
+    USERS_VIEW = "users.view", "View users"
+    USERS_MANAGE = "users.manage", "Add, change and delete users"
+    ROLES_MANAGE = "roles.manage", "Manage roles"
+    AUDIT_VIEW = "audit.view", "Read the audit log"
+    TENANT_SETTINGS = "tenant.settings", "Change tenant settings"
+
+
+TENANT_ADMIN_PERMISSIONS = frozenset(Permission.values)
+TENANT_USER_PERMISSIONS: frozenset[str] = frozenset()

@@ -1,0 +1,56 @@
+"""The demo tenant: ``demo`` on demo.localhost with extensions 1001–1003 and a tenant admin."""
+
+import os
+import secrets
+
+from django.core.management.base import BaseCommand
+from django_tenants.utils import tenant_context
+
+from pbx.audit import SYSTEM
+from tenants import actions
+from tenants.choices import Role
+from tenants.models import Tenant, User, login_key
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenant and its extensions if they are missing (idempotent)."
+
+    def handle(self, *args, **options):
+        host = os.environ.get("PBX_DEMO_HOST", "demo.localhost")
+        tenant = Tenant.objects.filter(slug="demo").first()
+        if tenant is None:
+            tenant = actions.do_create_tenant(
+                name="Demo Company", slug="demo", sip_domain=host, web_host=host, actor=SYSTEM
+            )
+            self.stdout.write(f"demo tenant created on {host}")
+        sip_password = os.environ.get("PBX_DEMO_SIP_PASSWORD") or None
+        admin_email = os.environ.get("PBX_DEMO_ADMIN_EMAIL", "admin@demo.localhost")
+        admin_password = os.environ.get("PBX_DEMO_ADMIN_PASSWORD")
+        if not User.objects.filter(login_key=login_key(admin_email, tenant.id)).exists():
+            admin_password = admin_password or "Demo-" + secrets.token_urlsafe(10)
+            actions.do_create_user(
+                email=admin_email,
+                password=admin_password,
+                role=Role.TENANT_ADMIN,
+                tenant=tenant,
+                full_name="Demo Admin",
+                actor=SYSTEM,
+            )
+            self.stdout.write(f"demo tenant admin: {admin_email} / {admin_password}")
+        with tenant_context(tenant):
+            from telephony.actions import do_create_extension, do_update_extension
+            from telephony.models import Extension
+
+            for number, name in (("1001", "Alice"), ("1002", "Bob"), ("1003", "Carol")):
+                ext = Extension.objects.filter(number=number).first()
+                if ext is None:
+                    ext, password = do_create_extension(
+                        number=number,
+                        display_name=name,
+                        sip_password=sip_password,
+                        actor=SYSTEM,
+                    )
+                    self.stdout.write(f"extension {number}@{host} SIP password: {password}")
+                elif sip_password and ext.sip_password != sip_password:
+                    do_update_extension(ext, sip_password=sip_password, actor=SYSTEM)
+                    self.stdout.write(f"extension {number}@{host} SIP password updated")

@@ -1,0 +1,244 @@
+"""Public-schema models: tenants, their host names, users and roles."""
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_tenants.models import DomainMixin, TenantMixin
+
+from .choices import (
+    TENANT_ADMIN_PERMISSIONS,
+    TENANT_USER_PERMISSIONS,
+    BillingMode,
+    Role,
+    TenantStatus,
+)
+
+CAPABILITY_LIMITS = (
+    "max_extensions",
+    "max_concurrent_calls",
+    "max_ring_groups",
+    "max_queues",
+    "max_ivrs",
+    "max_conference_rooms",
+)
+CAPABILITY_FEATURES = (
+    "feature_recording",
+    "feature_queues",
+    "feature_conferences",
+    "feature_tenant_trunks",
+)
+
+
+class Capabilities(models.Model):
+    """What an owner (dealer or tenant) is allowed: numeric quotas and feature switches.
+
+    A dealer's capabilities bound what it can give its tenants and sub-dealers.
+    """
+
+    max_extensions = models.PositiveIntegerField(default=100)
+    max_concurrent_calls = models.PositiveIntegerField(default=20)
+    max_ring_groups = models.PositiveIntegerField(default=10)
+    max_queues = models.PositiveIntegerField(default=5)
+    max_ivrs = models.PositiveIntegerField(default=5)
+    max_conference_rooms = models.PositiveIntegerField(default=5)
+    feature_recording = models.BooleanField(default=True)
+    feature_queues = models.BooleanField(default=True)
+    feature_conferences = models.BooleanField(default=True)
+    feature_tenant_trunks = models.BooleanField(default=False)
+    billing_mode = models.CharField(
+        max_length=16, choices=BillingMode.choices, default=BillingMode.NONE
+    )
+
+    class Meta:
+        abstract = True
+
+    def capabilities(self) -> dict:
+        names = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
+        return {name: getattr(self, name) for name in names}
+
+
+class PasswordPolicy(models.Model):
+    """A tenant's rules for web and SIP passwords."""
+
+    pw_min_length = models.PositiveSmallIntegerField(default=10)
+    pw_require_upper = models.BooleanField(default=True)
+    pw_require_lower = models.BooleanField(default=True)
+    pw_require_digit = models.BooleanField(default=True)
+    pw_require_symbol = models.BooleanField(default=False)
+    sip_pw_min_length = models.PositiveSmallIntegerField(default=12)
+
+    class Meta:
+        abstract = True
+
+
+slug_validator = RegexValidator(
+    r"^[a-z][a-z0-9]{1,30}$", "2–31 lower-case letters and digits, starting with a letter."
+)
+domain_validator = RegexValidator(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
+    "A host name such as acme.example.com (lower case).",
+)
+
+
+class Tenant(TenantMixin, Capabilities, PasswordPolicy):
+    """One business on the platform, with a PostgreSQL schema of its own.
+
+    The public schema is a Tenant row too (django-tenants); it has ``schema_name='public'`` and is
+    never listed. A deleted tenant keeps a tombstone row (status ``deleted``) for the audit trail;
+    its schema, domains, users and SIP domain are gone.
+    """
+
+    name = models.CharField(max_length=120)
+    slug = models.CharField(max_length=31, unique=True, validators=[slug_validator])
+    sip_domain = models.CharField(
+        max_length=253, unique=True, null=True, blank=True, validators=[domain_validator]
+    )
+    status = models.CharField(
+        max_length=16, choices=TenantStatus.choices, default=TenantStatus.ACTIVE, db_index=True
+    )
+    dealer = models.ForeignKey(
+        "dealers.Dealer", null=True, blank=True, on_delete=models.PROTECT, related_name="tenants"
+    )
+    time_zone = models.CharField(max_length=64, default="UTC")
+    language = models.CharField(max_length=16, default="en")
+    currency = models.CharField(max_length=3, default="USD")
+    ext_min_length = models.PositiveSmallIntegerField(default=3)
+    ext_max_length = models.PositiveSmallIntegerField(default=6)
+    created_at = models.DateTimeField(default=timezone.now)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    auto_create_schema = True
+    auto_drop_schema = True
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name or self.schema_name
+
+    @property
+    def is_public(self) -> bool:
+        return self.schema_name == "public"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == TenantStatus.ACTIVE
+
+
+class Domain(DomainMixin):
+    """A web host name served for a tenant (the portal, API and provisioning answer on it)."""
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email, password=None, **fields):
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **fields):
+        fields.update(role=Role.SYSTEM_ADMIN, is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **fields)
+
+
+def login_key(email: str, tenant_id: int | None) -> str:
+    return f"{tenant_id or 0}:{email.lower()}"
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """Everyone who signs in: system admins, dealer users and tenant users, in one table.
+
+    A tenant user belongs to one tenant and signs in only on that tenant's host name; an e-mail
+    address is unique within its scope (the platform, or one tenant), hence ``login_key``.
+    """
+
+    login_key = models.CharField(max_length=300, unique=True, editable=False)
+    email = models.EmailField()
+    full_name = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.TENANT_USER)
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="users"
+    )
+    dealer = models.ForeignKey(
+        "dealers.Dealer", null=True, blank=True, on_delete=models.CASCADE, related_name="users"
+    )
+    custom_role = models.ForeignKey(
+        "tenants.TenantRole", null=True, blank=True, on_delete=models.SET_NULL, related_name="users"
+    )
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    USERNAME_FIELD = "login_key"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["email", "id"]
+        constraints = [
+            models.CheckConstraint(
+                name="user_scope_matches_role",
+                condition=(
+                    Q(role=Role.SYSTEM_ADMIN, tenant__isnull=True, dealer__isnull=True)
+                    | Q(role=Role.DEALER_ADMIN, tenant__isnull=True, dealer__isnull=False)
+                    | Q(
+                        role__in=[Role.TENANT_ADMIN, Role.TENANT_USER],
+                        tenant__isnull=False,
+                        dealer__isnull=True,
+                    )
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = self.email.lower()
+        self.login_key = login_key(self.email, self.tenant_id)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "login_key"}
+        super().save(*args, **kwargs)
+
+    @property
+    def is_system_admin(self) -> bool:
+        return self.role == Role.SYSTEM_ADMIN
+
+    @property
+    def is_dealer_admin(self) -> bool:
+        return self.role == Role.DEALER_ADMIN
+
+    def tenant_permissions(self) -> frozenset[str]:
+        """Permission codes this user holds inside its own tenant."""
+        if self.role == Role.TENANT_ADMIN:
+            return TENANT_ADMIN_PERMISSIONS
+        if self.custom_role_id is not None:
+            return frozenset(self.custom_role.permissions)
+        return TENANT_USER_PERMISSIONS
+
+
+class TenantRole(models.Model):
+    """A custom role a tenant admin defines: a named set of permission codes."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="roles")
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=255, blank=True)
+    permissions = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="tenant_role_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

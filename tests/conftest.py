@@ -1,0 +1,168 @@
+"""Shared fixtures: the platform and two tenants, created once per test run (per xdist worker).
+
+Tenant A belongs to dealer "North" (under reseller "Top"); tenant B to dealer "South". Every API
+test can therefore check that the other tenant's (and the other dealer's) caller gets 404.
+"""
+
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+from django_tenants.utils import schema_context
+from rest_framework.test import APIClient
+
+PASSWORD = "Correct-Horse-42x"
+SIP_PASSWORD = "Sip-Secret-Pass-77"
+
+
+@dataclass
+class World:
+    public: object
+    top_dealer: object
+    north: object
+    south: object
+    tenant_a: object
+    tenant_b: object
+    sysadmin: object
+    top_admin: object
+    north_admin: object
+    south_admin: object
+    a_admin: object
+    a_user: object
+    b_admin: object
+
+
+def _build_world() -> World:
+    from dealers.actions import do_create_dealer
+    from pbx.audit import SYSTEM
+    from telephony.actions import do_create_extension
+    from tenants import actions
+    from tenants.choices import Role
+
+    public = actions.ensure_public_tenant()
+    actions.ensure_template_schema()
+    top = do_create_dealer(name="Top Reseller", parent=None, actor=SYSTEM, max_tenants=50)
+    north = do_create_dealer(name="North", parent=top, actor=SYSTEM, max_tenants=20)
+    south = do_create_dealer(name="South", parent=None, actor=SYSTEM, max_tenants=20)
+    tenant_a = actions.do_create_tenant(
+        name="Acme",
+        slug="acme",
+        sip_domain="acme.test",
+        web_host="acme.test",
+        dealer=north,
+        actor=SYSTEM,
+        max_extensions=50,
+    )
+    tenant_b = actions.do_create_tenant(
+        name="Beta",
+        slug="beta",
+        sip_domain="beta.test",
+        web_host="beta.test",
+        dealer=south,
+        actor=SYSTEM,
+        max_extensions=50,
+    )
+
+    def user(email, role, **kw):
+        return actions.do_create_user(email=email, password=PASSWORD, role=role, actor=SYSTEM, **kw)
+
+    world = World(
+        public=public,
+        top_dealer=top,
+        north=north,
+        south=south,
+        tenant_a=tenant_a,
+        tenant_b=tenant_b,
+        sysadmin=user("root@provider.test", Role.SYSTEM_ADMIN),
+        top_admin=user("top@dealers.test", Role.DEALER_ADMIN, dealer=top),
+        north_admin=user("north@dealers.test", Role.DEALER_ADMIN, dealer=north),
+        south_admin=user("south@dealers.test", Role.DEALER_ADMIN, dealer=south),
+        a_admin=user("admin@acme.test", Role.TENANT_ADMIN, tenant=tenant_a),
+        a_user=user("staff@acme.test", Role.TENANT_USER, tenant=tenant_a),
+        b_admin=user("admin@beta.test", Role.TENANT_ADMIN, tenant=tenant_b),
+    )
+    for tenant, numbers in ((tenant_a, ("101", "102")), (tenant_b, ("201", "202"))):
+        with schema_context(tenant.schema_name):
+            connection.set_tenant(tenant)
+            for n in numbers:
+                do_create_extension(
+                    number=n,
+                    display_name=f"{tenant.name} {n}",
+                    sip_password=SIP_PASSWORD,
+                    actor=SYSTEM,
+                )
+    connection.set_schema_to_public()
+    return world
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        pytest.world = _build_world()
+    return
+
+
+@pytest.fixture
+def world(db) -> World:
+    connection.set_schema_to_public()
+    return pytest.world
+
+
+class Api:
+    """An API client bound to a host, signed in as a user (or anonymous)."""
+
+    def __init__(self, host: str, user=None):
+        self.host = host
+        self.client = APIClient(HTTP_HOST=host)
+        if user is not None:
+            from rest_framework_simplejwt.tokens import RefreshToken
+
+            token = RefreshToken.for_user(user).access_token
+            self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    def _call(self, method, path, data=None, **extra):
+        response = getattr(self.client, method)(path, data, format="json", **extra)
+        connection.set_schema_to_public()
+        return response
+
+    def get(self, path, data=None, **extra):
+        return self._call("get", path, data, **extra)
+
+    def post(self, path, data=None, **extra):
+        return self._call("post", path, data, **extra)
+
+    def patch(self, path, data=None, **extra):
+        return self._call("patch", path, data, **extra)
+
+    def delete(self, path, data=None, **extra):
+        return self._call("delete", path, data, **extra)
+
+
+def host_of(tenant) -> str:
+    return tenant.domains.get(is_primary=True).domain if not tenant.is_public else "localhost"
+
+
+@pytest.fixture
+def api(world):
+    def make(user=None, tenant=None) -> Api:
+        return Api(host_of(tenant) if tenant is not None else "localhost", user)
+
+    return make
+
+
+@pytest.fixture
+def in_tenant():
+    """Run ORM code inside a tenant's schema: ``with in_tenant(t): ...``."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def ctx(tenant):
+        previous = connection.tenant
+        connection.set_tenant(tenant)
+        try:
+            yield
+        finally:
+            connection.set_tenant(previous) if previous is not None else None
+            connection.set_schema_to_public()
+
+    return ctx
