@@ -15,7 +15,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
@@ -108,8 +108,7 @@ class _UdpProtocol(asyncio.DatagramProtocol, Connection):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
         self.local = _norm(transport.get_extra_info("sockname"))
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
@@ -143,8 +142,7 @@ class _StreamProtocol(asyncio.Protocol, Connection):
         self._closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.remote = _norm(transport.get_extra_info("peername"))
         self.local = _norm(transport.get_extra_info("sockname"))
         self.layer._add_flow(self)
