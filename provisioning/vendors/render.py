@@ -363,7 +363,7 @@ def validate_template(source: str, model_id: str, filename: str | None = None) -
         return [f"render error: {type(exc).__name__}: {exc.message or exc}"]
     except ProvisioningError as exc:
         return [f"render error: {exc}"]
-    except Exception as exc:  # noqa: BLE001 - user code; any failure is a finding, not a crash
+    except Exception as exc:  # user code: any failure is a finding, not a crash
         return [f"render error: {type(exc).__name__}: {exc}"]
     try:
         text = rendered.content.decode("utf-8")
