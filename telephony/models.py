@@ -1,5 +1,7 @@
 """Tenant-schema telephony configuration."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -68,3 +70,54 @@ class Extension(models.Model):
         self.sip_password_encrypted = encrypt(password)
         self.ha1_md5 = ha1("MD5", self.number, realm, password)
         self.ha1_sha256 = ha1("SHA-256", self.number, realm, password)
+
+
+class ImportJob(models.Model):
+    """One bulk import (a CSV file of one ``kind``): its dry-run report, then its run's progress.
+
+    The uploaded text is kept in ``payload`` only between the dry run and the end of the real
+    run (it may hold passwords); the per-row report stays for the admin to read.
+    """
+
+    class Status(models.TextChoices):
+        INVALID = "invalid", "Has errors"
+        VALIDATED = "validated", "Ready to import"
+        PENDING = "pending", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed"
+
+    # A UUID, not a counter: job URLs are not guessable and cache keys for progress stay unique
+    # across databases that share one Redis (test workers, staging).
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=32)
+    filename = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.INVALID)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    payload = models.TextField(blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import {self.filename or self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def errors(self) -> list[dict]:
+        return self.report.get("errors", [])
