@@ -42,16 +42,27 @@ def record(actor: Actor, action: str, obj, *, tenant=None, dealer=None, changes=
     )
 
 
+_SECRET_FIELDS = {"voicemail_pin", "sip_password_encrypted", "ha1_md5", "ha1_sha256"}
+
+
+def _value(value):
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _value(v) for k, v in value.items()}
+    if hasattr(value, "_meta") and hasattr(value, "pk"):  # a model instance: its id
+        return value.pk
+    return str(value)
+
+
 def _jsonable(changes: dict) -> dict:
-    out = {}
-    for key, value in changes.items():
-        if "password" in key or key in {"voicemail_pin", "sip_password_encrypted"}:
-            out[key] = "***"
-        elif isinstance(value, str | int | float | bool | list | dict) or value is None:
-            out[key] = value
-        else:
-            out[key] = str(value)
-    return out
+    """Changes as JSON, with secrets masked (an audit log must not leak passwords)."""
+    return {
+        key: "***" if "password" in key or key in _SECRET_FIELDS else _value(value)
+        for key, value in changes.items()
+    }
 
 
 def diff(instance, fields: dict) -> dict:

@@ -42,6 +42,16 @@ class PbxError(Exception):
             self.code = code
 
 
+class IdempotencyKeyReused(PbxError):
+    status = 422
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+
+
+class IdempotencyInProgress(PbxError):
+    status = 409
+    code = ErrorCode.IDEMPOTENCY_IN_PROGRESS
+
+
 class ValidationFailed(PbxError):
     status = 400
     code = ErrorCode.VALIDATION_ERROR

@@ -24,11 +24,13 @@ class PlatformAdmin(BasePermission):
         user = request.user
         if not user or not user.is_authenticated:
             return False
+        roles = getattr(view, "platform_roles", (Role.SYSTEM_ADMIN, Role.DEALER_ADMIN))
+        if user.role not in roles:
+            return False
         tenant = _host_tenant(request)
         if tenant is not None and not tenant.is_public:
             raise exceptions.NotFound()
-        roles = getattr(view, "platform_roles", (Role.SYSTEM_ADMIN, Role.DEALER_ADMIN))
-        return user.role in roles
+        return True
 
 
 class TenantPermission(BasePermission):

@@ -15,7 +15,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from pbx.audit import Actor
 from pbx.crypto import decrypt, encrypt
-from pbx.errors import ErrorCode, PbxError
+from pbx.errors import IdempotencyInProgress, IdempotencyKeyReused, PbxError
 from pbx.models import IdempotencyRecord
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -59,14 +59,12 @@ class IdempotentMixin:
         except IntegrityError:
             record = IdempotencyRecord.objects.get(user=request.user, scope=scope, key=key)
             if record.fingerprint != fingerprint:
-                raise PbxError(
-                    "This Idempotency-Key was used with a different request.",
-                    code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was used with a different request."
                 ) from None
             if record.status_code is None:
-                raise PbxError(
-                    "A request with this Idempotency-Key is still in progress.",
-                    code=ErrorCode.IDEMPOTENCY_IN_PROGRESS,
+                raise IdempotencyInProgress(
+                    "A request with this Idempotency-Key is still in progress."
                 ) from None
             raise _Replay(record) from None
         self._idempotency = record

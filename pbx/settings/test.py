@@ -12,3 +12,11 @@ REST_FRAMEWORK = {
         "signin": env("PBX_API_RATE_SIGNIN", "100000/min"),
     },
 }
+
+# Each pytest-xdist worker gets a Redis database of its own, so engine locations, snapshots,
+# throttles and channel groups of parallel tests never meet.
+_worker = env("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0"
+REDIS_URL = f"redis://127.0.0.1:6379/{1 + int(_worker) % 15}"
+CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
+CELERY_BROKER_URL = REDIS_URL

@@ -2,7 +2,15 @@ from rest_framework import serializers
 
 from pbx.models import AuditEntry
 from tenants.choices import Permission, Role
-from tenants.models import CAPABILITY_FEATURES, CAPABILITY_LIMITS, Tenant, TenantRole, User
+from tenants.models import (
+    CAPABILITY_FEATURES,
+    CAPABILITY_LIMITS,
+    Tenant,
+    TenantRole,
+    User,
+    domain_validator,
+    slug_validator,
+)
 
 TENANT_SETTINGS = (
     "time_zone",
@@ -42,7 +50,11 @@ class TenantSerializer(serializers.ModelSerializer):
             "suspended_at",
         )
         read_only_fields = ("status", "created_at", "suspended_at")
-        extra_kwargs = {"sip_domain": {"required": True, "allow_null": False}}
+        # Uniqueness is the action's to decide (409 with the clashing fields), not a 400 here.
+        extra_kwargs = {
+            "sip_domain": {"required": True, "allow_null": False, "validators": [domain_validator]},
+            "slug": {"validators": [slug_validator]},
+        }
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
