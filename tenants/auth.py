@@ -5,6 +5,7 @@ import logging
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 
 from .choices import TenantStatus
@@ -29,18 +30,21 @@ class HostScopedBackend(ModelBackend):
         tenant_id = None if tenant is None or tenant.is_public else tenant.id
         if tenant_id is not None and tenant.status != TenantStatus.ACTIVE:
             log.info("sign-in refused: tenant %s is %s", tenant.schema_name, tenant.status)
-            return None
+            raise PermissionDenied
         user = User.objects.filter(login_key=login_key(identifier, tenant_id)).first()
         if user is None and tenant_id is not None and "@" in identifier:
             user = self._by_extension(identifier, tenant)
         if user is None:
             User().set_password(password)  # same work for unknown users: no timing oracle
             log.info("sign-in failed for unknown user on %s", getattr(tenant, "schema_name", "-"))
-            return None
+            raise PermissionDenied
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         log.info("sign-in failed for %s", user.login_key)
-        return None
+        # PermissionDenied, not None: it ends ``authenticate()`` here, so allauth's e-mail
+        # backend (next in AUTHENTICATION_BACKENDS, blind to hosts) cannot sign a user in on a
+        # host that is not theirs, e.g. a system admin on a tenant's host.
+        raise PermissionDenied
 
     @staticmethod
     def _by_extension(identifier: str, tenant):

@@ -1,0 +1,102 @@
+"""Who may open which portal page. The host decides the scope: the provider's host serves the
+platform pages (tenants, dealers), a tenant's host serves that tenant's pages."""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+
+from tenants.access import tenant_permissions
+from tenants.choices import Permission, Role
+
+PLATFORM_ROLES = (Role.SYSTEM_ADMIN, Role.DEALER_ADMIN)
+
+
+def host_tenant(request):
+    """The tenant whose host serves this request, or None on the provider's host."""
+    tenant = getattr(request, "tenant", None)
+    return None if tenant is None or tenant.is_public else tenant
+
+
+def held_permissions(request) -> frozenset[str]:
+    tenant = host_tenant(request)
+    if tenant is None or not request.user.is_authenticated:
+        return frozenset()
+    return tenant_permissions(request.user, tenant) or frozenset()
+
+
+def platform_admin_required(view):
+    """System and dealer admins on the provider's host; anything else is 404 (no hint)."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if host_tenant(request) is not None or request.user.role not in PLATFORM_ROLES:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def tenant_permission_required(code: str):
+    """A page of the host's tenant that needs permission ``code``."""
+
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if host_tenant(request) is None or code not in held_permissions(request):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def tenant_member_required(view):
+    """Any signed-in user of the host's tenant (its own users, or an admin who switched in)."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        tenant = host_tenant(request)
+        if tenant is None or tenant_permissions(request.user, tenant) is None:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+NAV_TENANT = (
+    (Permission.EXTENSIONS_VIEW, "Extensions", "portal:extension_list", "extensions"),
+    (Permission.USERS_VIEW, "Users", "portal:user_list", "users"),
+    (Permission.ROLES_MANAGE, "Roles", "portal:role_list", "roles"),
+    (Permission.AUDIT_VIEW, "Audit log", "portal:audit_list", "audit"),
+)
+
+
+def navigation(request) -> list[dict]:
+    """The menu for this user on this host: only what they may open."""
+    from django.urls import reverse
+
+    user = request.user
+    if not user.is_authenticated:
+        return []
+    tenant = host_tenant(request)
+    if tenant is None:
+        if user.role not in PLATFORM_ROLES:
+            return []
+        return [
+            {"label": "Tenants", "url": reverse("portal:tenant_list"), "key": "tenants"},
+            {"label": "Dealers", "url": reverse("portal:dealer_list"), "key": "dealers"},
+        ]
+    held = held_permissions(request)
+    items = [
+        {"label": label, "url": reverse(name), "key": key}
+        for code, label, name, key in NAV_TENANT
+        if code in held
+    ]
+    if user.tenant_id == tenant.id:
+        items.append({"label": "My extension", "url": reverse("portal:profile"), "key": "me"})
+    return items

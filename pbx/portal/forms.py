@@ -1,0 +1,206 @@
+"""Portal forms: they only shape input. Every rule lives in the actions, whose errors
+(``PbxError.fields``) are put back on the form by :func:`add_action_errors`."""
+
+from django import forms
+
+from tenants.actions import TENANT_SETTINGS_FIELDS
+from tenants.choices import BillingMode, Permission, Role
+from tenants.models import CAPABILITY_FEATURES, CAPABILITY_LIMITS
+
+
+def add_action_errors(form: forms.Form, exc) -> None:
+    """Show an action's error on the fields it names; the rest (and the message) on the form."""
+    placed = False
+    for name, messages in (exc.fields or {}).items():
+        messages = messages if isinstance(messages, list) else [messages]
+        target = name if name in form.fields else None
+        for message in messages:
+            if target is None:
+                form.add_error(None, f"{name.replace('_', ' ')}: {message}")
+            else:
+                form.add_error(target, str(message))
+        placed = placed or target is not None
+    if not placed or not exc.fields:
+        form.add_error(None, exc.message)
+
+
+def cleaned_changes(form: forms.Form, names) -> dict:
+    return {n: form.cleaned_data[n] for n in names if n in form.cleaned_data}
+
+
+class CapabilityFields(forms.Form):
+    max_extensions = forms.IntegerField(min_value=0, initial=100)
+    max_concurrent_calls = forms.IntegerField(min_value=0, initial=20)
+    max_ring_groups = forms.IntegerField(min_value=0, initial=10)
+    max_queues = forms.IntegerField(min_value=0, initial=5)
+    max_ivrs = forms.IntegerField(min_value=0, initial=5)
+    max_conference_rooms = forms.IntegerField(min_value=0, initial=5)
+    feature_recording = forms.BooleanField(required=False, initial=True)
+    feature_queues = forms.BooleanField(required=False, initial=True)
+    feature_conferences = forms.BooleanField(required=False, initial=True)
+    feature_tenant_trunks = forms.BooleanField(required=False)
+    billing_mode = forms.ChoiceField(choices=BillingMode.choices, initial=BillingMode.NONE)
+
+    capability_names = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
+
+
+class TenantSettingsForm(CapabilityFields):
+    name = forms.CharField(max_length=120)
+    time_zone = forms.CharField(max_length=64, initial="UTC")
+    language = forms.CharField(max_length=16, initial="en")
+    currency = forms.CharField(max_length=3, initial="USD")
+    ext_min_length = forms.IntegerField(min_value=1, max_value=16, initial=3)
+    ext_max_length = forms.IntegerField(min_value=1, max_value=16, initial=6)
+    pw_min_length = forms.IntegerField(min_value=6, max_value=128, initial=10)
+    pw_require_upper = forms.BooleanField(required=False, initial=True)
+    pw_require_lower = forms.BooleanField(required=False, initial=True)
+    pw_require_digit = forms.BooleanField(required=False, initial=True)
+    pw_require_symbol = forms.BooleanField(required=False)
+    sip_pw_min_length = forms.IntegerField(min_value=8, max_value=128, initial=12)
+
+    field_order = ("name",)
+    settings_names = TENANT_SETTINGS_FIELDS
+
+    def changes(self) -> dict:
+        return cleaned_changes(self, (*self.settings_names, *self.capability_names))
+
+
+class TenantCreateForm(TenantSettingsForm):
+    slug = forms.CharField(
+        max_length=31, label="Identifier", help_text="Lower-case letters and digits."
+    )
+    sip_domain = forms.CharField(max_length=253, label="SIP domain")
+    web_host = forms.CharField(
+        max_length=253, required=False, label="Web host", help_text="Defaults to the SIP domain."
+    )
+    dealer = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+
+    field_order = ("name", "slug", "sip_domain", "web_host", "dealer")
+
+    def __init__(self, *args, dealers=(), allow_no_dealer=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(d.pk, "— " * (d.depth - 1) + d.name) for d in dealers]
+        if allow_no_dealer:
+            choices.insert(0, ("", "None (the service provider's own)"))
+        self.fields["dealer"].choices = choices
+        self.fields["dealer"].required = not allow_no_dealer
+
+    def clean_slug(self):
+        return self.cleaned_data["slug"].strip().lower()
+
+    def clean_sip_domain(self):
+        return self.cleaned_data["sip_domain"].strip().lower()
+
+    def clean_web_host(self):
+        return self.cleaned_data["web_host"].strip().lower() or None
+
+
+class TenantDeleteForm(forms.Form):
+    confirm = forms.CharField(label="Type the tenant's identifier to confirm")
+
+
+class DealerForm(CapabilityFields):
+    name = forms.CharField(max_length=120)
+    max_tenants = forms.IntegerField(min_value=0, initial=100)
+    is_active = forms.BooleanField(required=False, initial=True)
+    field_order = ("name", "parent", "max_tenants", "is_active")
+
+    def changes(self) -> dict:
+        return cleaned_changes(self, ("name", "max_tenants", "is_active", *self.capability_names))
+
+
+class DealerCreateForm(DealerForm):
+    parent = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+
+    def __init__(self, *args, parents=(), allow_top=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(d.pk, "— " * (d.depth - 1) + d.name) for d in parents]
+        if allow_top:
+            choices.insert(0, ("", "None (directly under the service provider)"))
+        self.fields["parent"].choices = choices
+        self.fields["parent"].required = not allow_top
+
+
+class ExtensionForm(forms.Form):
+    display_name = forms.CharField(max_length=120)
+    email = forms.EmailField(required=False)
+    mobile = forms.CharField(max_length=32, required=False)
+    voicemail_pin = forms.CharField(max_length=12, required=False, label="Voicemail PIN")
+    enabled = forms.BooleanField(required=False, initial=True)
+    dnd = forms.BooleanField(required=False, label="Do not disturb")
+    sip_password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="SIP password",
+        help_text="Leave empty to generate a strong one (shown once).",
+    )
+    web_password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="Web portal password",
+        help_text="Gives the e-mail address a sign-in to this portal.",
+    )
+
+    field_names = ("display_name", "email", "mobile", "voicemail_pin", "enabled", "dnd")
+
+    def action_kwargs(self) -> dict:
+        data = cleaned_changes(self, self.field_names)
+        data["email"] = data.get("email", "").lower()
+        for secret in ("sip_password", "web_password"):
+            data[secret] = self.cleaned_data.get(secret) or None
+        return data
+
+
+class ExtensionCreateForm(ExtensionForm):
+    number = forms.CharField(max_length=16)
+    field_order = ("number",)
+
+
+class ExtensionEditForm(ExtensionForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sip_password"].help_text = "Leave empty to keep the current one."
+        self.fields["web_password"].help_text = "Leave empty to keep the current one."
+
+
+class UserForm(forms.Form):
+    email = forms.EmailField()
+    full_name = forms.CharField(max_length=150, required=False)
+    role = forms.ChoiceField(
+        choices=[(Role.TENANT_USER, "User"), (Role.TENANT_ADMIN, "Tenant admin")]
+    )
+    custom_role = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+    password = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False)
+    )
+
+    def __init__(self, *args, roles=(), creating=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.creating = creating
+        self.roles = {r.pk: r for r in roles}
+        self.fields["custom_role"].choices = [("", "—")] + [(r.pk, r.name) for r in roles]
+        self.fields["password"].required = creating
+        if not creating:
+            self.fields["password"].help_text = "Leave empty to keep the current one."
+
+    def action_kwargs(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["email"] = data["email"].lower()
+        data["custom_role"] = self.roles.get(data["custom_role"])
+        data["password"] = data["password"] or None
+        return data
+
+
+class RoleForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    description = forms.CharField(max_length=255, required=False)
+    permissions = forms.MultipleChoiceField(
+        choices=Permission.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="CSV file")

@@ -1,0 +1,57 @@
+"""Helpers shared by the portal's views."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from pbx.audit import Actor
+from pbx.portal.access import PLATFORM_ROLES, held_permissions, host_tenant, navigation
+from tenants.middleware import MANAGED_TENANT_SESSION_KEY
+
+
+def page(request, template: str, context: dict | None = None, *, section: str = "", status=200):
+    """Render a portal page with the role's navigation and the host's scope."""
+    tenant = host_tenant(request)
+    ctx = {
+        "nav": navigation(request),
+        "section": section,
+        "tenant": tenant,
+        "perms": held_permissions(request),
+        "managed": bool(tenant and request.session.get(MANAGED_TENANT_SESSION_KEY) == tenant.id),
+        **(context or {}),
+    }
+    return render(request, template, ctx, status=status)
+
+
+def actor(request) -> Actor:
+    return Actor.from_request(request)
+
+
+@login_required
+def index(request):
+    """Each role lands on its first page."""
+    tenant = host_tenant(request)
+    user = request.user
+    if tenant is None:
+        if user.role in PLATFORM_ROLES:
+            return redirect("portal:tenant_list")
+        return page(request, "portal/nothing.html", status=404)
+    items = navigation(request)
+    if items:
+        return redirect(items[0]["url"])
+    return page(request, "portal/nothing.html", status=404)
+
+
+def provider_portal_url(request) -> str:
+    """The provider's portal on the same scheme and port as this request."""
+    from django.conf import settings
+
+    host = settings.PBX_PUBLIC_HOSTS[0] if settings.PBX_PUBLIC_HOSTS else "localhost"
+    return build_url(request, host, reverse("portal:tenant_list"))
+
+
+def build_url(request, host: str, path: str) -> str:
+    port = request.get_port()
+    default = "443" if request.is_secure() else "80"
+    netloc = host if port in ("", default) else f"{host}:{port}"
+    return f"{request.scheme}://{netloc}{path}"

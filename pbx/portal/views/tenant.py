@@ -1,0 +1,306 @@
+"""A tenant's host: extensions, users, roles, the audit log and a user's own extension."""
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from pbx.errors import PbxError
+from pbx.models import AuditEntry
+from pbx.portal import switch
+from pbx.portal.access import (
+    held_permissions,
+    host_tenant,
+    tenant_member_required,
+    tenant_permission_required,
+)
+from pbx.portal.forms import (
+    ExtensionCreateForm,
+    ExtensionEditForm,
+    RoleForm,
+    UserForm,
+    add_action_errors,
+)
+from pbx.portal.lists import list_page
+from telephony import actions as ext_actions
+from telephony.models import Extension
+from tenants import actions as tenant_actions
+from tenants.access import can_administer, tenant_users
+from tenants.choices import Permission, Role
+from tenants.middleware import MANAGED_TENANT_SESSION_KEY
+from tenants.models import TenantRole, User
+
+from .common import actor, page, provider_portal_url
+
+# --- switching in from the provider's portal -----------------------------------------------
+
+
+def switch_in(request, token):
+    """Sign a provider-side admin in on this tenant's host with a one-time link.
+
+    GET only checks the link and shows a button (link previewers must not spend it); the POST,
+    with this host's CSRF token, spends it and signs in.
+    """
+    tenant = host_tenant(request)
+    if tenant is None:
+        raise Http404
+    claims = switch.read_token(token, tenant)
+    if request.method != "POST":
+        status = 200 if claims else 400
+        return page(request, "portal/switch.html", {"valid": bool(claims)}, status=status)
+    user_id = switch.spend_token(token, tenant)
+    user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
+    if user is None or not can_administer(user, tenant):
+        return page(request, "portal/switch.html", {"valid": False}, status=400)
+    login(request, user, backend="tenants.auth.HostScopedBackend")
+    # After login() (which cycles the session): bind this session to this tenant only.
+    request.session[MANAGED_TENANT_SESSION_KEY] = tenant.id
+    return redirect("portal:index")
+
+
+@require_POST
+def switch_back(request):
+    """Leave the tenant (sign out on its host) and return to the provider's portal."""
+    logout(request)
+    return redirect(provider_portal_url(request))
+
+
+# --- extensions ------------------------------------------------------------------------------
+
+
+@tenant_permission_required(Permission.EXTENSIONS_VIEW)
+def extension_list(request):
+    ctx = list_page(
+        request,
+        Extension.objects.all(),
+        search=("number", "display_name", "email"),
+        sorts={"number": "number", "name": "display_name", "created": "created_at"},
+        default="number",
+    )
+    return page(request, "portal/extensions/list.html", ctx, section="extensions")
+
+
+@tenant_permission_required(Permission.EXTENSIONS_MANAGE)
+def extension_add(request):
+    form = ExtensionCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ext, sip_password = ext_actions.do_create_extension(
+                number=form.cleaned_data["number"].strip(),
+                actor=actor(request),
+                **form.action_kwargs(),
+            )
+        except PbxError as exc:
+            add_action_errors(form, exc)
+        else:
+            # Rendered, not redirected: the generated password is shown this once and is
+            # kept in no session or message store.
+            ctx = {"object": ext, "sip_password": sip_password}
+            return page(request, "portal/extensions/created.html", ctx, section="extensions")
+    return page(request, "portal/extensions/form.html", {"form": form}, section="extensions")
+
+
+@tenant_permission_required(Permission.EXTENSIONS_VIEW)
+def extension_edit(request, pk):
+    ext = get_object_or_404(Extension, pk=pk)
+    can_manage = Permission.EXTENSIONS_MANAGE in held_permissions(request)
+    initial = {name: getattr(ext, name) for name in ExtensionEditForm.field_names}
+    form = ExtensionEditForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if not can_manage:
+            raise Http404
+        if form.is_valid():
+            data = form.action_kwargs()
+            # Only what changed: an unchanged e-mail must not touch the linked user.
+            changes = {
+                k: v
+                for k, v in data.items()
+                if (v is not None if k.endswith("password") else getattr(ext, k) != v)
+            }
+            try:
+                ext_actions.do_update_extension(ext, actor=actor(request), **changes)
+            except PbxError as exc:
+                add_action_errors(form, exc)
+            else:
+                messages.success(request, f"Extension {ext.number} saved.")
+                return redirect("portal:extension_list")
+    ctx = {"form": form, "object": ext, "can_manage": can_manage}
+    return page(request, "portal/extensions/form.html", ctx, section="extensions")
+
+
+@require_POST
+@tenant_permission_required(Permission.EXTENSIONS_MANAGE)
+def extension_delete(request, pk):
+    ext = get_object_or_404(Extension, pk=pk)
+    try:
+        ext_actions.do_delete_extension(ext, actor=actor(request))
+    except PbxError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Extension {ext.number} deleted.")
+    return redirect("portal:extension_list")
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def _roles(tenant):
+    return list(TenantRole.objects.filter(tenant=tenant).order_by("name", "id"))
+
+
+@tenant_permission_required(Permission.USERS_VIEW)
+def user_list(request):
+    tenant = host_tenant(request)
+    ctx = list_page(
+        request,
+        tenant_users(tenant),
+        search=("email", "full_name"),
+        sorts={"email": "email", "name": "full_name", "role": "role", "joined": "date_joined"},
+        default="email",
+    )
+    return page(request, "portal/users/list.html", ctx, section="users")
+
+
+@tenant_permission_required(Permission.USERS_MANAGE)
+def user_add(request):
+    tenant = host_tenant(request)
+    form = UserForm(request.POST or None, roles=_roles(tenant))
+    if request.method == "POST" and form.is_valid():
+        data = form.action_kwargs()
+        data.pop("is_active", None)
+        try:
+            user = tenant_actions.do_create_user(tenant=tenant, actor=actor(request), **data)
+        except PbxError as exc:
+            add_action_errors(form, exc)
+        else:
+            messages.success(request, f"User {user.email} created.")
+            return redirect("portal:user_list")
+    return page(request, "portal/users/form.html", {"form": form}, section="users")
+
+
+@tenant_permission_required(Permission.USERS_VIEW)
+def user_edit(request, pk):
+    tenant = host_tenant(request)
+    obj = get_object_or_404(tenant_users(tenant), pk=pk)
+    can_manage = Permission.USERS_MANAGE in held_permissions(request)
+    initial = {
+        "email": obj.email,
+        "full_name": obj.full_name,
+        "role": obj.role,
+        "custom_role": obj.custom_role_id,
+        "is_active": obj.is_active,
+    }
+    form = UserForm(request.POST or None, roles=_roles(tenant), creating=False, initial=initial)
+    if request.method == "POST":
+        if not can_manage:
+            raise Http404
+        if form.is_valid():
+            data = form.action_kwargs()
+            password = data.pop("password")
+            changes = {k: v for k, v in data.items() if getattr(obj, k) != v}
+            demoting_self = obj.pk == request.user.pk and changes.get("role") == Role.TENANT_USER
+            if demoting_self:
+                form.add_error("role", "You cannot take the admin role from yourself.")
+            else:
+                try:
+                    tenant_actions.do_update_user(
+                        obj, actor=actor(request), password=password, **changes
+                    )
+                except PbxError as exc:
+                    add_action_errors(form, exc)
+                else:
+                    messages.success(request, f"User {obj.email} saved.")
+                    return redirect("portal:user_list")
+    ctx = {"form": form, "object": obj, "can_manage": can_manage}
+    return page(request, "portal/users/form.html", ctx, section="users")
+
+
+@require_POST
+@tenant_permission_required(Permission.USERS_MANAGE)
+def user_delete(request, pk):
+    tenant = host_tenant(request)
+    obj = get_object_or_404(tenant_users(tenant), pk=pk)
+    try:
+        tenant_actions.do_delete_user(obj, actor=actor(request))
+    except PbxError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"User {obj.email} deleted.")
+    return redirect("portal:user_list")
+
+
+# --- roles -----------------------------------------------------------------------------------
+
+
+@tenant_permission_required(Permission.ROLES_MANAGE)
+def role_list(request):
+    tenant = host_tenant(request)
+    ctx = list_page(
+        request,
+        TenantRole.objects.filter(tenant=tenant),
+        search=("name", "description"),
+        sorts={"name": "name"},
+        default="name",
+    )
+    return page(request, "portal/roles/list.html", ctx, section="roles")
+
+
+@tenant_permission_required(Permission.ROLES_MANAGE)
+def role_edit(request, pk=None):
+    tenant = host_tenant(request)
+    role = get_object_or_404(TenantRole, tenant=tenant, pk=pk) if pk else None
+    initial = (
+        {"name": role.name, "description": role.description, "permissions": role.permissions}
+        if role
+        else None
+    )
+    form = RoleForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if role is None:
+                tenant_actions.do_create_role(tenant, actor=actor(request), **data)
+            else:
+                tenant_actions.do_update_role(role, actor=actor(request), **data)
+        except PbxError as exc:
+            add_action_errors(form, exc)
+        else:
+            messages.success(request, f"Role {data['name']} saved.")
+            return redirect("portal:role_list")
+    return page(request, "portal/roles/form.html", {"form": form, "object": role}, section="roles")
+
+
+@require_POST
+@tenant_permission_required(Permission.ROLES_MANAGE)
+def role_delete(request, pk):
+    role = get_object_or_404(TenantRole, tenant=host_tenant(request), pk=pk)
+    try:
+        tenant_actions.do_delete_role(role, actor=actor(request))
+    except PbxError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Role {role.name} deleted.")
+    return redirect("portal:role_list")
+
+
+# --- audit log and the user's own page --------------------------------------------------------
+
+
+@tenant_permission_required(Permission.AUDIT_VIEW)
+def audit_list(request):
+    ctx = list_page(
+        request,
+        AuditEntry.objects.filter(tenant=host_tenant(request)),
+        search=("action", "object_repr", "actor_label"),
+        sorts={"at": "at", "action": "action", "actor": "actor_label"},
+        default="-at",
+    )
+    return page(request, "portal/audit/list.html", ctx, section="audit")
+
+
+@tenant_member_required
+def profile(request):
+    """A tenant user's own extension (read-only here; admins change extensions)."""
+    ext = Extension.objects.filter(user_id=request.user.pk).first()
+    return page(request, "portal/profile.html", {"object": ext}, section="me")
