@@ -1,0 +1,537 @@
+"""A real SIP phone for tests: pjsua2 in a child process, driven over a pipe.
+
+Why a child process, and why this loop: the stock pjsua2 binding allows at most 4 calls and 8
+accounts per process, and it deadlocks on the GIL when a Python thread calls into pjsip while a
+pjsip worker thread runs a callback. So each :class:`Phone` owns one process whose *only*
+thread does everything: ``uaConfig.threadCnt = 0`` (no pjsip worker), media sockets on the same
+ioqueue (``hasIoqueue = False``), and the loop alternates between commands from the pipe and
+``pjsua_handle_events`` (called through ctypes, which releases the GIL while pjsip polls; the
+binding itself has no ``libHandleEvents``). Callbacks therefore run on that one thread.
+
+The binding has no tone generator, WAV player or stream statistics either, so the pjsua C API is
+reached through ctypes for those: a looping WAV player (a 1 kHz tone written with ``wave``) and
+``pjsua_conf_get_signal_level`` to measure the audio a call receives.
+
+Also here: :class:`RtpEngineProcess`, an rtpengine started on free ports for a test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import math
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import wave
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+PJSUA_CALL_UNHOLD = 1
+
+# ------------------------------------------------------------------------------ child side
+
+
+def _tone_wav(path: str, freq: float = 1000.0, seconds: float = 1.0, rate: int = 8000) -> None:
+    n = int(seconds * rate)
+    frames = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate))) for i in range(n)
+    )
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+
+
+class _PjStr(ctypes.Structure):
+    _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_long)]
+
+
+def _child(conn: Connection, sip_port: int) -> None:  # noqa: C901 -- one dispatcher on purpose
+    import pjsua2 as pj
+
+    libdir = Path(pj.__file__).parent / "pjsua2_pybind11.libs"
+    # The same file the extension linked against, so dlopen hands back the loaded instance.
+    lib = ctypes.CDLL(str(next(libdir.glob("libpjsua-*.so*"))))
+    lib.pjsua_handle_events.argtypes = [ctypes.c_uint]
+    lib.pjsua_conf_get_signal_level.argtypes = [
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_uint),
+        ctypes.POINTER(ctypes.c_uint),
+    ]
+    lib.pjsua_player_create.argtypes = [
+        ctypes.POINTER(_PjStr),
+        ctypes.c_uint,
+        ctypes.POINTER(ctypes.c_int),
+    ]
+    lib.pjsua_player_get_conf_port.argtypes = [ctypes.c_int]
+    lib.pjsua_conf_connect.argtypes = [ctypes.c_int, ctypes.c_int]
+
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.maxCalls = 4
+    cfg.medConfig.sndAutoCloseTime = -1
+    cfg.medConfig.noVad = True  # keep RTP flowing in silence too
+    cfg.logConfig.level = 1
+    cfg.logConfig.consoleLevel = 1
+    ep.libInit(cfg)
+    tcfg = pj.TransportConfig()
+    tcfg.boundAddress = "127.0.0.1"
+    tcfg.port = sip_port
+    ep.transportCreate(pj.TransportType.UDP, tcfg)
+    ep.libStart()
+    ep.audDevManager().setNullDev() if callable(ep.audDevManager) else ep.audDevManager.setNullDev()
+
+    handles = itertools.count(1)
+    accounts: dict[int, Any] = {}
+    calls: dict[int, Any] = {}
+    sdp: dict[int, str] = {}
+    player_slot: list[int] = []
+    tmp = tempfile.mkdtemp(prefix="pjphone-")
+
+    def emit(kind: str, **data: Any) -> None:
+        conn.send(("event", kind, data))
+
+    def handle_of(call: Any) -> int:
+        return next((h for h, c in calls.items() if c is call), 0)
+
+    class PCall(pj.Call):
+        def onCallState(self, prm: Any) -> None:
+            ci = self.info
+            emit(
+                "state",
+                call=handle_of(self),
+                state=ci.state.name,
+                code=int(ci.lastStatusCode),
+                reason=ci.lastReason,
+            )
+
+        def onCallMediaState(self, prm: Any) -> None:
+            ci = self.info
+            h = handle_of(self)
+            for m in ci.media:
+                if m.status.name == "ACTIVE" and m.audioConfSlot >= 0:
+                    # pjsua2 leaves wiring to the app: without a listener the bridge never
+                    # reads the call's port and its received level stays at zero.
+                    lib.pjsua_conf_connect(int(m.audioConfSlot), 0)
+            emit("media", call=h, status=[m.status.name for m in ci.media])
+
+        def onCallSdpCreated(self, prm: Any) -> None:
+            if prm.remSdp.wholeSdp:
+                sdp[handle_of(self)] = prm.remSdp.wholeSdp
+
+        def onDtmfDigit(self, prm: Any) -> None:
+            emit("dtmf", call=handle_of(self), digit=prm.digit, method=prm.method.name)
+
+        def onCallTsxState(self, prm: Any) -> None:
+            # In-dialog requests we receive (NOTIFY for a REFER, INFO, re-INVITE): report the
+            # method and body so tests can read sipfrag progress.
+            try:
+                e = prm.e
+                if e.type != pj.EventId.TSX_STATE:
+                    return
+                tsx = e.body.tsxState.tsx
+                msg = e.body.tsxState.src.rdata.wholeMsg
+                if not msg:
+                    return
+                kind = "response" if msg.startswith("SIP/2.0") else "request"
+                _, _, body = msg.partition("\r\n\r\n")
+                if body.startswith("v=0"):
+                    sdp[handle_of(self)] = body
+                emit(kind, call=handle_of(self), method=tsx.method, msg=msg)
+            except Exception as exc:  # a missing attribute in the binding must not kill us
+                emit("error", where="onCallTsxState", error=repr(exc))
+
+    class PAccount(pj.Account):
+        def __init__(self, handle: int) -> None:
+            super().__init__()
+            self.handle = handle
+
+        def onRegState(self, prm: Any) -> None:
+            emit("reg", acc=self.handle, code=int(prm.code), expiration=prm.expiration)
+
+        def onIncomingCall(self, prm: Any) -> None:
+            call = PCall(self, prm.callId)
+            h = next(handles)
+            calls[h] = call
+            msg = prm.rdata.wholeMsg
+            _, _, body = msg.partition("\r\n\r\n")
+            if body.startswith("v=0"):
+                sdp[h] = body
+            emit("incoming", acc=self.handle, call=h, msg=msg)
+
+    def call_slot(h: int) -> int:
+        ci = calls[h].info
+        for m in ci.media:
+            if m.type.name == "AUDIO" or "AUDIO" in str(m.type):
+                return int(m.audioConfSlot)
+        return -1
+
+    def op(code: int = 0, flag: int = 0) -> Any:
+        p = pj.CallOpParam(True)
+        if code:
+            p.statusCode = pj.StatusCode(code)
+        if flag:
+            p.opt.flag = flag
+        return p
+
+    def cmd_account(
+        user: str, domain: str, proxy: str, password: str, register: bool = True
+    ) -> int:
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"sip:{user}@{domain}"
+        acfg.regConfig.registrarUri = f"sip:{domain}" if register else ""
+        acfg.regConfig.registerOnAdd = register
+        acfg.regConfig.timeoutSec = 300
+        acfg.sipConfig.proxies.append(proxy)
+        cred = pj.AuthCredInfo("digest", "*", user, 0, password)
+        acfg.sipConfig.authCreds.append(cred)
+        h = next(handles)
+        acc = PAccount(h)
+        acc.create(acfg)
+        accounts[h] = acc
+        return h
+
+    def cmd_unregister(acc: int) -> None:
+        accounts[acc].setRegistration(False)
+
+    def cmd_call(acc: int, uri: str) -> int:
+        call = PCall(accounts[acc])
+        h = next(handles)
+        calls[h] = call
+        call.makeCall(uri, op())
+        return h
+
+    def cmd_answer(call: int, code: int = 200) -> None:
+        calls[call].answer(op(code))
+
+    def cmd_hangup(call: int, code: int = 0) -> None:
+        calls[call].hangup(op(code))
+
+    def cmd_dtmf(call: int, digits: str) -> None:
+        calls[call].dialDtmf(digits)
+
+    def cmd_hold(call: int) -> None:
+        calls[call].setHold(op())
+
+    def cmd_unhold(call: int) -> None:
+        calls[call].reinvite(op(flag=PJSUA_CALL_UNHOLD))
+
+    def cmd_xfer(call: int, uri: str) -> None:
+        calls[call].xfer(uri, op())
+
+    def cmd_xfer_replaces(call: int, other: int) -> None:
+        calls[call].xferReplaces(calls[other], op())
+
+    last_info: dict[int, dict[str, Any]] = {}
+
+    def cmd_info(call: int) -> dict[str, Any]:
+        try:
+            ci = calls[call].info
+        except Exception:
+            # pjsua forgets a call once it is disconnected; answer with what we saw last.
+            return {**last_info.get(call, {}), "state": "DISCONNECTED"}
+        last_info[call] = {
+            "state": ci.state.name,
+            "code": int(ci.lastStatusCode),
+            "remote_uri": ci.remoteUri,
+            "local_uri": ci.localUri,
+            "call_id": ci.callIdString,
+            "media": [m.status.name for m in ci.media],
+            "remote_sdp": sdp.get(call, ""),
+        }
+        return last_info[call]
+
+    def cmd_play(call: int) -> None:
+        if not player_slot:
+            path = os.path.join(tmp, "tone.wav")
+            _tone_wav(path)
+            raw = path.encode()
+            pid = ctypes.c_int(-1)
+            status = lib.pjsua_player_create(ctypes.byref(_PjStr(raw, len(raw))), 0, pid)
+            if status != 0:
+                raise RuntimeError(f"pjsua_player_create failed: {status}")
+            player_slot.append(int(lib.pjsua_player_get_conf_port(pid.value)))
+        lib.pjsua_conf_connect(player_slot[0], call_slot(call))
+
+    def cmd_level(call: int) -> tuple[int, int]:
+        """(tx, rx) signal level 0..255 of the call's conference port."""
+        tx, rx = ctypes.c_uint(0), ctypes.c_uint(0)
+        lib.pjsua_conf_get_signal_level(call_slot(call), ctypes.byref(tx), ctypes.byref(rx))
+        return int(tx.value), int(rx.value)
+
+    commands: dict[str, Callable[..., Any]] = {
+        name.removeprefix("cmd_"): fn for name, fn in locals().items() if name.startswith("cmd_")
+    }
+    conn.send(("ready", 0, None))
+    running = True
+    while running:
+        while conn.poll(0):
+            msg = conn.recv()
+            if msg is None:
+                running = False
+                break
+            seq, name, kwargs = msg
+            try:
+                conn.send(("result", seq, commands[name](**kwargs)))
+            except Exception as exc:
+                conn.send(("error", seq, repr(exc)))
+        lib.pjsua_handle_events(5)
+    with contextlib.suppress(Exception):
+        ep.hangupAllCalls()
+        for _ in range(20):
+            lib.pjsua_handle_events(5)
+    shutil.rmtree(tmp, ignore_errors=True)
+    conn.send(("bye", 0, None))
+    # libDestroy would wait for pending transactions; the process is ending anyway.
+    os._exit(0)
+
+
+# ----------------------------------------------------------------------------- parent side
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PhoneError(AssertionError):
+    pass
+
+
+class Phone:
+    """One pjsua2 user agent (up to 8 accounts, 4 calls) in its own process.
+
+    Commands are synchronous; events (``reg``, ``incoming``, ``state``, ``media``, ``dtmf``,
+    ``request``) are collected and waited for with :meth:`wait`.
+    """
+
+    def __init__(self, name: str = "phone", timeout: float = 10.0) -> None:
+        self.name = name
+        self.timeout = timeout
+        self.sip_port = free_port()
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_child, args=(child, self.sip_port), daemon=True)
+        self.proc.start()
+        child.close()
+        self._seq = itertools.count(1)
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        kind, _, _ = self._read(self.timeout)
+        if kind != "ready":
+            raise PhoneError(f"{name}: child did not start")
+
+    # --- plumbing ------------------------------------------------------------------------
+    def _read(self, timeout: float) -> tuple[str, int, Any]:
+        if not self._conn.poll(timeout):
+            raise PhoneError(f"{self.name}: no answer from the pjsua2 process in {timeout}s")
+        msg = self._conn.recv()
+        if msg[0] == "event":
+            self.events.append((msg[1], msg[2]))
+            return ("event", 0, None)
+        return msg
+
+    def _cmd(self, name: str, **kwargs: Any) -> Any:
+        seq = next(self._seq)
+        self._conn.send((seq, name, kwargs))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            kind, rseq, value = self._read(max(0.0, deadline - time.monotonic()))
+            if kind == "result" and rseq == seq:
+                return value
+            if kind == "error" and rseq == seq:
+                raise PhoneError(f"{self.name}.{name}: {value}")
+
+    def wait(
+        self,
+        kind: str,
+        timeout: float | None = None,
+        **match: Any,
+    ) -> dict[str, Any]:
+        """Return (and consume) the first event of ``kind`` whose fields equal ``match``."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while True:
+            for i, (k, data) in enumerate(self.events):
+                if k == kind and all(data.get(f) == v for f, v in match.items()):
+                    del self.events[i]
+                    return data
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise PhoneError(f"{self.name}: no {kind} event {match}; have {self.events}")
+            self._read(left)
+
+    def drain(self) -> None:
+        """Pull every event already sent by the child into :attr:`events`."""
+        while self._conn.poll(0):
+            self._read(0)
+
+    def wait_state(self, call: int, state: str, timeout: float | None = None) -> dict[str, Any]:
+        return self.wait("state", timeout, call=call, state=state)
+
+    # --- commands ------------------------------------------------------------------------
+    def account(
+        self, user: str, domain: str, proxy: str, password: str, *, register: bool = True
+    ) -> int:
+        acc = self._cmd(
+            "account", user=user, domain=domain, proxy=proxy, password=password, register=register
+        )
+        if register:
+            ev = self.wait("reg", acc=acc)
+            if ev["code"] != 200:
+                raise PhoneError(f"{self.name}: REGISTER {user}@{domain} got {ev['code']}")
+        return int(acc)
+
+    def unregister(self, acc: int) -> None:
+        self._cmd("unregister", acc=acc)
+        self.wait("reg", acc=acc)
+
+    def call(self, acc: int, uri: str) -> int:
+        return int(self._cmd("call", acc=acc, uri=uri))
+
+    def incoming(self, timeout: float | None = None) -> dict[str, Any]:
+        return self.wait("incoming", timeout)
+
+    def answer(self, call: int, code: int = 200) -> None:
+        self._cmd("answer", call=call, code=code)
+
+    def hangup(self, call: int, code: int = 0) -> None:
+        self._cmd("hangup", call=call, code=code)
+
+    def dtmf(self, call: int, digits: str) -> None:
+        self._cmd("dtmf", call=call, digits=digits)
+
+    def hold(self, call: int) -> None:
+        self._cmd("hold", call=call)
+
+    def unhold(self, call: int) -> None:
+        self._cmd("unhold", call=call)
+
+    def xfer(self, call: int, uri: str) -> None:
+        self._cmd("xfer", call=call, uri=uri)
+
+    def xfer_replaces(self, call: int, other: int) -> None:
+        self._cmd("xfer_replaces", call=call, other=other)
+
+    def info(self, call: int) -> dict[str, Any]:
+        return dict(self._cmd("info", call=call))
+
+    def play(self, call: int) -> None:
+        self._cmd("play", call=call)
+
+    def level(self, call: int) -> tuple[int, int]:
+        tx, rx = self._cmd("level", call=call)
+        return int(tx), int(rx)
+
+    def wait_audio(self, call: int, timeout: float | None = None) -> int:
+        """Wait until the call's received signal level rises above silence; return it.
+        Polls the phone (each poll is a round trip to its event loop), not a sleep."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while time.monotonic() < deadline:
+            _, rx = self.level(call)
+            if rx > 10:
+                return rx
+            self.drain()
+            self._conn.poll(0.02)  # wake early on any event instead of sleeping blindly
+        raise PhoneError(f"{self.name}: no audio received on call {call}")
+
+    def close(self) -> None:
+        if self.proc.is_alive():
+            with contextlib.suppress(Exception):
+                self._conn.send(None)
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline and self._conn.poll(
+                    max(0.0, deadline - time.monotonic())
+                ):
+                    if self._conn.recv()[0] == "bye":
+                        break
+            self.proc.join(2)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join(2)
+        self._conn.close()
+
+    def __enter__(self) -> Phone:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def phones(*names: str) -> Iterator[list[Phone]]:
+    started: list[Phone] = []
+    try:
+        for n in names:
+            started.append(Phone(n))
+        yield started
+    finally:
+        for p in started:
+            p.close()
+
+
+# --------------------------------------------------------------------------------- rtpengine
+
+
+class RtpEngineProcess:
+    """rtpengine in userspace (``--table=-1``) on loopback with a free ng port."""
+
+    def __init__(self) -> None:
+        self.ng_port = free_port()
+        base = 30000 + (os.getpid() % 300) * 100
+        self.proc = subprocess.Popen(
+            [
+                "rtpengine",
+                "--foreground",
+                "--table=-1",
+                "--interface=127.0.0.1",
+                f"--listen-ng=127.0.0.1:{self.ng_port}",
+                f"--port-min={base}",
+                f"--port-max={base + 99}",
+                "--log-stderr",
+                "--log-level=4",
+                "--delete-delay=0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 10.0) -> None:
+        """Ping over ng until it answers: readiness by protocol, not by a fixed delay."""
+        deadline = time.monotonic() + timeout
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.1)
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                    raise RuntimeError(f"rtpengine exited: {err[-2000:]}")
+                s.sendto(b"ready d7:command4:pinge", ("127.0.0.1", self.ng_port))
+                try:
+                    data = s.recv(2048)
+                except (TimeoutError, ConnectionRefusedError):
+                    continue
+                if b"pong" in data:
+                    return
+        raise RuntimeError("rtpengine did not answer ping")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        if self.proc.stderr:
+            self.proc.stderr.close()
