@@ -1,11 +1,19 @@
 """Rate limits per token (user) and per client address, set from the environment."""
 
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from pbx.net import client_address
 
 
-class TokenRateThrottle(SimpleRateThrottle):
+class _SettingsRate(SimpleRateThrottle):
+    """Reads its rate from the current settings (DRF binds them at import otherwise)."""
+
+    def get_rate(self):
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class TokenRateThrottle(_SettingsRate):
     scope = "token"
 
     def get_cache_key(self, request, view):
@@ -14,14 +22,14 @@ class TokenRateThrottle(SimpleRateThrottle):
         return f"throttle:token:{request.user.pk}"
 
 
-class AddressRateThrottle(SimpleRateThrottle):
+class AddressRateThrottle(_SettingsRate):
     scope = "address"
 
     def get_cache_key(self, request, view):
         return f"throttle:addr:{client_address(request)}"
 
 
-class SignInRateThrottle(SimpleRateThrottle):
+class SignInRateThrottle(_SettingsRate):
     scope = "signin"
 
     def get_cache_key(self, request, view):

@@ -256,3 +256,37 @@ def test_malformed_json_and_wrong_types(api, world):
     )
     assert r.status_code == 400
     assert "time_zone" in r.json()["fields"]
+
+
+def test_rate_limits_per_token_and_per_address(api, world, settings):
+    from pbx.audit import SYSTEM
+    from tenants.actions import do_create_user
+    from tenants.choices import Role
+
+    # A fresh user (new id, so a fresh counter) and fresh addresses for this test.
+    fresh = do_create_user(
+        email="limited@acme.test",
+        password="Correct-Horse-42x",
+        role=Role.TENANT_ADMIN,
+        tenant=world.tenant_a,
+        actor=SYSTEM,
+    )
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token": "3/min", "address": "1000/min", "signin": "2/min"},
+    }
+    admin = api(fresh, world.tenant_a)
+    codes = [admin.get("/api/v1/extensions/").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    limited = admin.get("/api/v1/extensions/")
+    assert limited.json()["code"] == "RATE_LIMITED"
+    assert int(limited["Retry-After"]) > 0
+    # Another token is counted apart.
+    assert api(world.sysadmin, world.tenant_a).get("/api/v1/extensions/").status_code == 200
+    # Sign-in attempts are limited per address.
+    from rest_framework.test import APIClient
+
+    anon = APIClient(HTTP_HOST="acme.test", REMOTE_ADDR=f"198.51.100.{fresh.pk % 250 + 1}")
+    bad = {"email": "admin@acme.test", "password": "wrong-password-1"}
+    codes = [anon.post("/api/v1/auth/signin/", bad, format="json").status_code for _ in range(3)]
+    assert codes == [401, 401, 429]
