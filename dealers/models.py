@@ -18,6 +18,8 @@ class Dealer(Capabilities):
     max_tenants = models.PositiveIntegerField(default=100)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Phone provisioning defaults for this dealer's tenants (layer "dealer"; sub-dealers override).
+    provisioning_settings = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name", "id"]

@@ -30,6 +30,8 @@ class Permission(models.TextChoices):
     ROLES_MANAGE = "roles.manage", "Manage roles"
     AUDIT_VIEW = "audit.view", "Read the audit log"
     TENANT_SETTINGS = "tenant.settings", "Change tenant settings"
+    DEVICES_VIEW = "devices.view", "View phones and their provisioning"
+    DEVICES_MANAGE = "devices.manage", "Add, change, re-provision and reboot phones"
 
 
 TENANT_ADMIN_PERMISSIONS = frozenset(Permission.values)

@@ -110,6 +110,8 @@ class Tenant(TenantMixin, Capabilities, PasswordPolicy):
     created_at = models.DateTimeField(default=timezone.now)
     suspended_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Phone provisioning defaults of this tenant (layer "tenant"; see provisioning.layers).
+    provisioning_settings = models.JSONField(default=dict, blank=True)
 
     auto_create_schema = True
     auto_drop_schema = True
@@ -242,3 +244,24 @@ class TenantRole(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DeviceIndex(models.Model):
+    """Which tenant owns a phone's MAC address, across the whole platform.
+
+    A MAC identifies one physical phone, so it may be registered once on the platform. TFTP and
+    SIP PnP requests carry no host name, only the MAC: this public-schema row is how they find
+    the tenant schema holding the device. Written only by ``provisioning.actions``, in the same
+    transaction as the tenant-schema ``Device`` row.
+    """
+
+    mac = models.CharField(max_length=12, unique=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="device_macs")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["mac"]
+        verbose_name_plural = "device index entries"
+
+    def __str__(self) -> str:
+        return f"{self.mac} -> {self.tenant_id}"
