@@ -276,6 +276,8 @@ class TransportLayer:
         self.ws_servers: list[WsServer] = []
         self.flows: dict[tuple[str, str, int], Connection] = {}
         self.listen_addrs: dict[str, Addr] = {}
+        # ``gate(source_ip) -> bool`` runs before parsing: banned sources cost no parse.
+        self.gate: Callable[[str], bool] | None = None
 
     # --- listening -----------------------------------------------------------------------
     async def listen_udp(self, host: str, port: int) -> Addr:
@@ -346,6 +348,8 @@ class TransportLayer:
 
     # --- input ---------------------------------------------------------------------------
     def _received(self, data: bytes, source: Source, *, stream: bool) -> None:
+        if self.gate is not None and not self.gate(source.remote[0]):
+            return
         try:
             msg = parse(
                 data,

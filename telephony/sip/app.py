@@ -1,0 +1,163 @@
+"""The PBX engine assembled: SIP core + directory + guard + digest auth + locations + events +
+registrar, and the place where the call layer (B2BUA) plugs in.
+
+``build_engine(config)`` wires everything without starting it; ``await pbx.start()`` connects to
+Redis, loads snapshots and bans, and binds the transports. ``run(config)`` is the blocking entry
+point used by ``manage.py sipengine`` (uvloop when installed).
+
+Request path: transport ``gate`` (banned source: dropped before parsing) -> parse ->
+``PbxEngine._on_message`` (scanner User-Agent: dropped; flood counter) -> transactions ->
+handler by method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from .auth import DigestAuth
+from .directory import Directory
+from .events import EventSink
+from .message import Message, Request
+from .registrar import LocationStore, Registrar, RegistrarConfig
+from .security import Guard, GuardConfig
+from .server import KNOWN_METHODS, Engine, EngineConfig, Handler
+from .transport import Source
+
+__all__ = ["PbxConfig", "PbxEngine", "build_engine", "run"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PbxConfig:
+    """Everything the engine needs; every value comes from settings/environment upstream."""
+
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = ""
+    nonce_secret: bytes = b""
+    nonce_ttl: float = 300.0
+    guard: GuardConfig = field(default_factory=GuardConfig)
+    registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
+    event_stream: str = "sip:events"
+    event_maxlen: int = 100_000
+
+
+class PbxEngine:
+    """The running PBX engine: owns the SIP core and the services the handlers share.
+
+    Handlers for other methods are plugged in with :meth:`handle` or :meth:`register_handlers`.
+    """
+
+    def __init__(self, config: PbxConfig) -> None:
+        self.config = config
+        self.engine = Engine(config.engine)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(config.redis_url)
+        p = config.redis_prefix
+        self.directory = Directory(self.redis, prefix=p)
+        self.guard = Guard(self.redis, config.guard, prefix=p)
+        self.auth = DigestAuth(config.nonce_secret or secrets.token_bytes(32), config.nonce_ttl)
+        self.locations = LocationStore(
+            self.redis,
+            prefix=p,
+            transport=self.engine.transport,
+            reap_interval=config.registrar.reap_interval,
+        )
+        self.events = EventSink(self.redis, p + config.event_stream, maxlen=config.event_maxlen)
+        self.registrar = Registrar(
+            self.directory,
+            self.auth,
+            self.guard,
+            self.locations,
+            self.events,
+            config=config.registrar,
+            server_header=config.engine.product,
+        )
+        self.engine.handle("REGISTER", self.registrar)
+        self.components: dict[str, Any] = {}  # the call layer keeps its objects here
+        # Guard before parsing (bans) and after (scanners, flood counter).
+        self.engine.transport.gate = self.guard.allow
+        self._receive = self.engine.transactions.receive
+        self.engine.transport.on_message = self._on_message
+        self.addresses: dict[str, tuple[str, int]] = {}
+
+    # --- plugging in ---------------------------------------------------------------------
+    def handle(self, method: str, handler: Handler) -> None:
+        """Register ``handler(tx)`` for a method (coroutine or plain function)."""
+        self.engine.handle(method, handler)
+
+    def register_handlers(self, obj: object) -> None:
+        """Plug in every ``on_<method>(tx)`` of ``obj`` (``on_invite``, ``on_bye``, ...), plus
+        ``on_ack(ack, source)`` for ACKs outside transactions and
+        ``on_stray_response(resp, source)`` for responses matching no client transaction."""
+        for method in KNOWN_METHODS:
+            fn = getattr(obj, f"on_{method.lower()}", None)
+            if fn is not None and method != "ACK":
+                self.engine.handle(method, fn)
+        on_ack = getattr(obj, "on_ack", None)
+        if on_ack is not None:
+            self.engine.ack_handler = on_ack
+        on_stray = getattr(obj, "on_stray_response", None)
+        if on_stray is not None:
+            self.engine.stray_response_handler = on_stray
+
+    # --- input filter --------------------------------------------------------------------
+    def _on_message(self, msg: Message, source: Source) -> None:
+        if isinstance(msg, Request):
+            ip = source.remote[0]
+            if self.guard.is_scanner(msg):
+                return  # no answer: an answer confirms a SIP server to the scanner
+            if not self.guard.note_request(ip):
+                return
+        self._receive(msg, source)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> dict[str, tuple[str, int]]:
+        await self.directory.start()
+        await self.guard.start()
+        await self.locations.start()
+        self.events.start()
+        self.addresses = await self.engine.start()
+        return self.addresses
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+        await self.events.stop()
+        await self.locations.stop()
+        await self.guard.stop()
+        await self.directory.stop()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+
+def build_engine(config: PbxConfig) -> PbxEngine:
+    """Wire the engine (nothing is started or bound here)."""
+    pbx = PbxEngine(config)
+    # B2BUA wiring: the call layer plugs in on the next line (one line, added by its owner), e.g.
+    # from .b2bua import B2BUA; pbx.register_handlers(B2BUA(pbx))
+    return pbx
+
+
+def run(config: PbxConfig) -> None:
+    """Run the engine until interrupted, on uvloop when it is installed."""
+    pbx = build_engine(config)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is in requirements
+        asyncio.run(pbx.serve_forever())
+    else:
+        uvloop.run(pbx.serve_forever())

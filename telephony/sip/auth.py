@@ -1,0 +1,244 @@
+"""SIP digest authentication (RFC 3261 22, RFC 2617, RFC 7616, RFC 8760).
+
+Challenges offer SHA-256 first and MD5 second (two ``WWW-Authenticate`` or
+``Proxy-Authenticate`` headers, RFC 8760 2.4), ``qop="auth"``, the tenant's SIP domain as realm
+and an ``opaque`` derived from the realm.
+
+Nonces are stateless: ``<time><random><HMAC(secret, time, random, realm)>``. Any engine that shares
+the secret can check one without a lookup, and an expired nonce with an otherwise correct answer
+gets ``stale=true`` so the phone retries without asking its user for a password.
+
+Replay protection (RFC 7616 3.4.5): the highest ``nc`` seen per nonce is kept **in memory**, in an
+insertion-ordered dict whose entries die with their nonce (``nonce_ttl``) and whose size is
+bounded. Why not Redis: a Redis round trip per authenticated request would cost more than the
+whole digest check, and replaying a captured REGISTER through a *second* engine only refreshes the
+binding the captured request already made (``qop=auth`` does not protect the headers, so an
+on-path attacker can do as much without a replay). When the table is full the oldest entries are
+dropped and every nonce issued at or before the dropped one is treated as stale, so eviction
+never opens a replay window.
+
+Unknown users are answered exactly like wrong passwords: the challenge does not depend on the
+user, and the response is checked against a dummy HA1 so the work done is the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .directory import ExtensionSnapshot
+from .message import Request
+
+__all__ = ["AuthResult", "DigestAuth", "parse_credentials"]
+
+_PARAM_RE = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]+)')
+_HASHES = {"SHA-256": hashlib.sha256, "MD5": hashlib.md5}
+_HA1_LEN = {"SHA-256": 64, "MD5": 32}
+# RFC 7616: the first challenge is the preferred one. SHA-256 first, MD5 for older phones.
+ALGORITHMS = ("SHA-256", "MD5")
+_NC_RE = re.compile(r"[0-9a-fA-F]{8}")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """The outcome of :meth:`DigestAuth.verify`.
+
+    ``ok`` only when the digest is right, the nonce fresh and not replayed. ``stale`` when the
+    digest was right but the nonce expired or was replayed (answer a challenge with
+    ``stale=true``). ``extension`` is set whenever the user exists and the digest was right, so
+    the caller can refuse a disabled extension with 403 only after a correct password.
+    """
+
+    ok: bool
+    username: str | None
+    extension: ExtensionSnapshot | None
+    stale: bool
+    reason: str
+
+    @property
+    def failed(self) -> bool:
+        """Credentials were presented and were wrong (counts towards a ban)."""
+        return not self.ok and not self.stale and self.reason not in ("no credentials",)
+
+
+def parse_credentials(value: str) -> dict[str, str] | None:
+    """Parse ``Digest k=v, k="v"`` into a dict (keys lower-cased), or None if not Digest."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "digest":
+        return None
+    out: dict[str, str] = {}
+    for m in _PARAM_RE.finditer(rest):
+        v = m.group(2)
+        if v[:1] == '"':
+            v = v[1:-1]
+            if "\\" in v:
+                v = re.sub(r"\\(.)", r"\1", v)
+        out[m.group(1).lower()] = v
+    return out
+
+
+def _h(algorithm: str, s: str) -> str:
+    return _HASHES[algorithm](s.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class DigestAuth:
+    """Issues challenges and checks answers. One per engine; cheap, no I/O.
+
+    ``clock`` returns seconds (tests move time without sleeping).
+    """
+
+    def __init__(
+        self,
+        secret: bytes,
+        nonce_ttl: float = 300,
+        *,
+        max_tracked: int = 500_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if len(secret) < 16:
+            raise ValueError("the nonce secret must have at least 16 bytes")
+        self.secret = secret
+        self.nonce_ttl = nonce_ttl
+        self.max_tracked = max_tracked
+        self.clock = clock
+        # nonce -> (highest nc, issue time); insertion order ~ issue order
+        self._nc: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._floor = -1  # nonces issued at or before this time, if untracked, are stale
+        self._opaque: dict[str, str] = {}
+
+    # --- nonces --------------------------------------------------------------------------
+    def _mac(self, body: str, realm: str) -> str:
+        return hmac.new(self.secret, f"{body}:{realm}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def make_nonce(self, realm: str) -> str:
+        body = f"{int(self.clock()):08x}{secrets.token_hex(8)}"
+        return body + self._mac(body, realm)
+
+    def _nonce_time(self, nonce: str, realm: str) -> int | None:
+        """Issue time of a nonce we made for ``realm``, or None if forged/mangled."""
+        if len(nonce) != 56:
+            return None
+        body, mac = nonce[:24], nonce[24:]
+        if not hmac.compare_digest(mac, self._mac(body, realm)):
+            return None
+        try:
+            return int(body[:8], 16)
+        except ValueError:
+            return None
+
+    def opaque(self, realm: str) -> str:
+        o = self._opaque.get(realm)
+        if o is None:
+            o = hmac.new(self.secret, b"opaque:" + realm.encode(), hashlib.sha256).hexdigest()[:24]
+            if len(self._opaque) < 100_000:
+                self._opaque[realm] = o
+        return o
+
+    # --- challenges ----------------------------------------------------------------------
+    def challenge(self, realm: str, *, proxy: bool, stale: bool = False) -> list[tuple[str, str]]:
+        """Header (name, value) pairs for a 401 (``proxy=False``) or 407 (``proxy=True``)."""
+        name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        nonce = self.make_nonce(realm)
+        tail = f', opaque="{self.opaque(realm)}", qop="auth"' + (", stale=true" if stale else "")
+        return [
+            (name, f'Digest realm="{realm}", nonce="{nonce}", algorithm={alg}{tail}')
+            for alg in ALGORITHMS
+        ]
+
+    # --- verification --------------------------------------------------------------------
+    def verify(
+        self,
+        request: Request,
+        realm: str,
+        lookup: Callable[[str], ExtensionSnapshot | None],
+        *,
+        proxy: bool,
+    ) -> AuthResult:
+        """Check the request's credentials for ``realm``; see :class:`AuthResult`."""
+        creds = self._pick(request, realm, proxy)
+        if creds is None:
+            return AuthResult(False, None, None, False, "no credentials")
+        username = creds.get("username")
+        nonce = creds.get("nonce")
+        response = creds.get("response")
+        uri = creds.get("uri")
+        alg = (creds.get("algorithm") or "MD5").upper()
+        qop = creds.get("qop")
+        nc_s = creds.get("nc") or ""
+        cnonce = creds.get("cnonce")
+        if not username or not nonce or not response or uri is None or alg not in _HASHES:
+            return AuthResult(False, username, None, False, "malformed credentials")
+        # qop is required: without it there is no nc and so no replay protection.
+        if qop is None or qop.lower() != "auth" or not cnonce or not _NC_RE.fullmatch(nc_s):
+            return AuthResult(False, username, None, False, "qop=auth required")
+        issued = self._nonce_time(nonce, realm)
+        if issued is None:
+            # Not ours (or for another realm): a fresh challenge, not stale.
+            return AuthResult(False, username, None, False, "bad nonce")
+        opaque = creds.get("opaque")
+        if opaque is not None and opaque != self.opaque(realm):
+            return AuthResult(False, username, None, False, "bad opaque")
+
+        ext = lookup(username)
+        if ext is not None:
+            ha1 = ext.ha1_sha256 if alg == "SHA-256" else ext.ha1_md5
+        else:
+            ha1 = ""
+        if not ha1:
+            # Same work for unknown users: a dummy HA1 nobody can know.
+            ha1 = hmac.new(
+                self.secret, f"dummy:{username}:{realm}".encode(), hashlib.sha256
+            ).hexdigest()[: _HA1_LEN[alg]]
+            ext = None
+        ha2 = _h(alg, f"{request.method}:{uri}")
+        expected = _h(alg, f"{ha1}:{nonce}:{nc_s}:{cnonce}:auth:{ha2}")
+        if not hmac.compare_digest(expected, response.lower()) or ext is None:
+            return AuthResult(False, username, None, False, "wrong credentials")
+
+        now = self.clock()
+        if now - issued > self.nonce_ttl or issued > now + 5:
+            return AuthResult(False, username, ext, True, "stale nonce")
+        nc = int(nc_s, 16)
+        seen = self._nc.get(nonce)
+        if seen is None:
+            if issued <= self._floor:
+                return AuthResult(False, username, ext, True, "stale nonce")
+        elif nc <= seen[0]:
+            return AuthResult(False, username, ext, True, "replayed nonce count")
+        self._track(nonce, nc, issued, now)
+        return AuthResult(True, username, ext, False, "ok")
+
+    def _pick(self, request: Request, realm: str, proxy: bool) -> dict[str, str] | None:
+        """The credentials for our realm, SHA-256 preferred when a client sends several."""
+        best: dict[str, str] | None = None
+        for value in request.get_all("Proxy-Authorization" if proxy else "Authorization"):
+            creds = parse_credentials(value)
+            if creds is None or creds.get("realm", "").lower() != realm.lower():
+                continue
+            if best is None or (creds.get("algorithm") or "MD5").upper() == "SHA-256":
+                best = creds
+        return best
+
+    def _track(self, nonce: str, nc: int, issued: int, now: float) -> None:
+        table = self._nc
+        if nonce in table:
+            table[nonce] = (nc, issued)
+            return
+        table[nonce] = (nc, issued)
+        # Expired entries leave from the front (they are stale anyway); then enforce the bound.
+        horizon = now - self.nonce_ttl
+        while table:
+            first_t = next(iter(table.values()))[1]
+            if first_t < horizon:
+                table.popitem(last=False)  # expired: its nonce is refused as stale anyway
+            elif len(table) > self.max_tracked:
+                table.popitem(last=False)
+                self._floor = max(self._floor, first_t)
+            else:
+                break
