@@ -1,0 +1,39 @@
+"""Portal fixtures: a Django test client bound to a host name, optionally signed in."""
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+
+def host_of(tenant) -> str:
+    return tenant.domains.get(is_primary=True).domain
+
+
+class Portal:
+    """A browser-like client on one host. Every call resets the connection to the public schema
+    afterwards (the tenant middleware leaves it on the host's schema)."""
+
+    def __init__(self, host: str, user=None, *, enforce_csrf_checks: bool = False):
+        self.host = host
+        self.client = Client(HTTP_HOST=host, enforce_csrf_checks=enforce_csrf_checks)
+        if user is not None:
+            self.client.force_login(user, backend="tenants.auth.HostScopedBackend")
+
+    def _call(self, method, path, data=None, **extra):
+        response = getattr(self.client, method)(path, data, **extra)
+        connection.set_schema_to_public()
+        return response
+
+    def get(self, path, data=None, **extra):
+        return self._call("get", path, data, **extra)
+
+    def post(self, path, data=None, **extra):
+        return self._call("post", path, data, **extra)
+
+
+@pytest.fixture
+def portal(world):
+    def make(user=None, tenant=None, **kwargs) -> Portal:
+        return Portal(host_of(tenant) if tenant is not None else "localhost", user, **kwargs)
+
+    return make
