@@ -121,3 +121,85 @@ class ImportJob(models.Model):
     @property
     def errors(self) -> list[dict]:
         return self.report.get("errors", [])
+
+
+class CallDirection(models.TextChoices):
+    INTERNAL = "internal", "Internal"
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class CallStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    ANSWERED = "answered", "Answered"
+    NO_ANSWER = "no_answer", "No answer"
+    BUSY = "busy", "Busy"
+    CANCELLED = "cancelled", "Cancelled"
+    UNAVAILABLE = "unavailable", "Unavailable"
+    FAILED = "failed", "Failed"
+
+
+class Cdr(models.Model):
+    """One call detail record per call, as PortSIP keeps it: the call as the caller saw it,
+    with every part of it (the first ringing, each transfer) in :class:`CdrSegment` rows.
+
+    Written only by the CDR consumer (``telephony.cdr``) from the engine's event stream, keyed
+    by the engine's ``call_id`` so a re-delivered event never makes a second record.
+    """
+
+    call_id = models.CharField(max_length=128, unique=True)
+    direction = models.CharField(
+        max_length=16, choices=CallDirection.choices, default=CallDirection.INTERNAL
+    )
+    caller_number = models.CharField(max_length=64, blank=True)
+    caller_name = models.CharField(max_length=120, blank=True)
+    callee_number = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=16, choices=CallStatus.choices, default=CallStatus.IN_PROGRESS
+    )
+    end_reason = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField(default=0)  # seconds, start to end
+    billsec = models.PositiveIntegerField(default=0)  # seconds, answer to end
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["-started_at", "-id"], name="cdr_started_idx"),
+            models.Index(fields=["caller_number"], name="cdr_caller_idx"),
+            models.Index(fields=["callee_number"], name="cdr_callee_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller_number} -> {self.callee_number} ({self.status})"
+
+
+class CdrSegment(models.Model):
+    """One part of a call: who talked to whom, from when to when (``seq`` 1 is the original
+    call; a transfer opens the next one)."""
+
+    cdr = models.ForeignKey(Cdr, on_delete=models.CASCADE, related_name="segments")
+    seq = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=16, default="call")  # call, blind, attended
+    from_number = models.CharField(max_length=64, blank=True)
+    to_number = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=16, choices=CallStatus.choices, default=CallStatus.IN_PROGRESS
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    ringing_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    legs = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["cdr_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["cdr", "seq"], name="cdr_segment_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cdr_id}#{self.seq} {self.from_number} -> {self.to_number}"

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from dealers.api.views import DealerViewSet
+from telephony.api import calls as call_views
 from telephony.api.views import ExtensionViewSet
 from tenants.api import views as tenant_views
 
@@ -14,6 +15,8 @@ router.register("users", tenant_views.UserViewSet, basename="user")
 router.register("roles", tenant_views.RoleViewSet, basename="role")
 router.register("audit", tenant_views.AuditViewSet, basename="audit")
 router.register("extensions", ExtensionViewSet, basename="extension")
+router.register("cdrs", call_views.CdrViewSet, basename="cdr")
+router.register("active-calls", call_views.ActiveCallViewSet, basename="active-call")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),

@@ -1,0 +1,208 @@
+"""Call records and live calls of the host tenant.
+
+- ``/cdrs/``: call detail records with their segments, newest first, cursor-paginated (CDR
+  tables grow without bound; offsets would get slower and skip rows while calls are added).
+- ``/active-calls/``: the calls the engine has in progress, read from its Redis mirror
+  ``sip:calls:<schema>``; ``POST .../{call_id}/hangup/`` asks the engine to end one over the
+  ``sip:control`` channel. The schema in the key is the host tenant's, so another tenant's call
+  is simply not there (404).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import django_filters
+from django.conf import settings
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from pbx.errors import NotFound
+from telephony.models import CallDirection, CallStatus, Cdr, CdrSegment
+from tenants.api.views import TenantScopedViewSet
+from tenants.choices import Permission
+
+CALLS_KEY = "sip:calls:{schema}"
+CONTROL_CHANNEL = "sip:control"
+
+
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _prefix() -> str:
+    # The engine may namespace its Redis keys (several PBXs on one Redis, parallel tests).
+    return getattr(settings, "SIP_REDIS_PREFIX", "")
+
+
+# ------------------------------------------------------------------------------------- CDRs
+
+
+class CdrSegmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CdrSegment
+        fields = (
+            "seq",
+            "kind",
+            "from_number",
+            "to_number",
+            "status",
+            "started_at",
+            "ringing_at",
+            "answered_at",
+            "ended_at",
+            "legs",
+        )
+
+
+class CdrSerializer(serializers.ModelSerializer):
+    segments = CdrSegmentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Cdr
+        fields = (
+            "id",
+            "call_id",
+            "direction",
+            "caller_number",
+            "caller_name",
+            "callee_number",
+            "status",
+            "end_reason",
+            "started_at",
+            "answered_at",
+            "ended_at",
+            "duration",
+            "billsec",
+            "segments",
+        )
+
+
+class CdrFilter(django_filters.FilterSet):
+    extension = django_filters.CharFilter(method="filter_extension", label="Extension number")
+    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    date = django_filters.DateFilter(field_name="started_at", lookup_expr="date")
+    direction = django_filters.ChoiceFilter(choices=CallDirection.choices)
+    status = django_filters.ChoiceFilter(choices=CallStatus.choices)
+
+    class Meta:
+        model = Cdr
+        fields = ("extension", "started_after", "started_before", "date", "direction", "status")
+
+    def filter_extension(self, queryset, name, value):
+        # Calls the extension made, received, or took part in through a transfer.
+        segs = CdrSegment.objects.filter(Q(from_number=value) | Q(to_number=value))
+        return queryset.filter(
+            Q(caller_number=value) | Q(callee_number=value) | Q(pk__in=segs.values("cdr_id"))
+        )
+
+
+class CdrCursorPagination(CursorPagination):
+    """``{"next", "previous", "items"}``, newest first."""
+
+    ordering = ("-started_at", "-id")
+    page_size = 50
+    max_page_size = 500
+    page_size_query_param = "limit"
+
+    def get_paginated_response(self, data):
+        return Response(
+            {"next": self.get_next_link(), "previous": self.get_previous_link(), "items": data}
+        )
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "next": {"type": "string", "nullable": True},
+                "previous": {"type": "string", "nullable": True},
+                "items": schema,
+            },
+        }
+
+
+class CdrViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """The host tenant's call detail records, each with its segments."""
+
+    serializer_class = CdrSerializer
+    permission_codes = (Permission.EXTENSIONS_VIEW, Permission.EXTENSIONS_MANAGE)
+    pagination_class = CdrCursorPagination
+    filterset_class = CdrFilter
+    search_fields = ("caller_number", "callee_number", "caller_name", "call_id")
+    ordering_fields: tuple[str, ...] = ()  # the cursor fixes the order
+    queryset = Cdr.objects.prefetch_related("segments").order_by("-started_at", "-id")
+
+
+# ------------------------------------------------------------------------------ live calls
+
+
+class ActiveCallSerializer(serializers.Serializer):
+    call_id = serializers.CharField()
+    state = serializers.CharField()
+    caller = serializers.CharField()
+    caller_name = serializers.CharField(allow_blank=True)
+    callee = serializers.CharField()
+    started_at = serializers.FloatField()
+    answered_at = serializers.FloatField(allow_null=True)
+    legs = serializers.ListField(child=serializers.DictField())
+
+
+class ActiveCallViewSet(TenantScopedViewSet):
+    """Calls in progress in the host tenant (from the engine's Redis mirror)."""
+
+    serializer_class = ActiveCallSerializer
+    permission_codes = (Permission.EXTENSIONS_VIEW, Permission.EXTENSIONS_MANAGE)
+    lookup_field = "call_id"
+    lookup_value_regex = r"[^/]+"
+    pagination_class = None
+    filter_backends = ()
+
+    def _key(self) -> str:
+        return _prefix() + CALLS_KEY.format(schema=self.tenant.schema_name)
+
+    def _calls(self) -> list[dict[str, Any]]:
+        raw = _redis().hgetall(self._key())
+        calls = []
+        for value in raw.values():
+            try:
+                calls.append(json.loads(value))
+            except ValueError:
+                continue
+        return sorted(calls, key=lambda c: (c.get("started_at") or 0, c.get("call_id", "")))
+
+    @extend_schema(responses={200: ActiveCallSerializer(many=True)})
+    def list(self, request):
+        calls = self._calls()
+        data = ActiveCallSerializer(calls, many=True).data
+        return Response({"total": len(data), "items": data})
+
+    @extend_schema(responses={200: ActiveCallSerializer})
+    def retrieve(self, request, call_id=None):
+        raw = _redis().hget(self._key(), call_id or "")
+        if raw is None:
+            raise NotFound("No such call.")
+        return Response(ActiveCallSerializer(json.loads(raw)).data)
+
+    @extend_schema(request=None, responses={202: OpenApiResponse(description="Hang-up sent")})
+    @action(detail=True, methods=["post"])
+    def hangup(self, request, call_id=None):
+        """End a call in progress (needs extensions.manage)."""
+        r = _redis()
+        if not r.hexists(self._key(), call_id or ""):
+            raise NotFound("No such call.")
+        r.publish(
+            _prefix() + CONTROL_CHANNEL,
+            json.dumps({"op": "hangup", "schema": self.tenant.schema_name, "call_id": call_id}),
+        )
+        return Response(
+            {"call_id": call_id, "status": "hangup_requested"}, status.HTTP_202_ACCEPTED
+        )

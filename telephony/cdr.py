@@ -1,0 +1,245 @@
+"""CDRs from the engine's call events (Redis stream ``sip:events``).
+
+The engine emits ``call.started``, ``call.ringing``, ``call.answered``, ``call.transferred`` and
+``call.ended`` (see ``telephony/sip/b2bua.py``), each with ``call_id`` and the tenant's
+``schema``. :class:`CdrConsumer` reads them through a consumer group, applies each one inside the
+tenant's schema in its own transaction, and XACKs only after the commit. So:
+
+- a worker that dies mid-batch leaves its entries pending; the next run reads its own pending
+  entries first and claims entries other consumers left idle, so nothing is lost;
+- every event is applied idempotently (keyed by ``call_id`` and segment ``seq``, timestamps only
+  filled or moved outwards), so a re-delivered event changes nothing;
+- events may be applied in any order by parallel consumers: the Cdr row is locked
+  (``select_for_update``) while an event is applied, and each rule is order-independent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django_tenants.utils import schema_context
+
+log = logging.getLogger(__name__)
+
+STREAM = "sip:events"
+GROUP = "cdr"
+CALL_EVENTS = frozenset(
+    {"call.started", "call.ringing", "call.answered", "call.transferred", "call.ended"}
+)
+# A consumer that has not acknowledged an entry for this long is presumed dead: claim it.
+CLAIM_IDLE_MS = 30_000
+
+
+def _s(v: bytes | str) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+
+
+def _ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except ValueError:
+        return None
+
+
+def _legs(value: str | None) -> list[Any]:
+    if not value:
+        return []
+    try:
+        legs = json.loads(value)
+    except ValueError:
+        return []
+    return legs if isinstance(legs, list) else []
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+# ------------------------------------------------------------------------------- applying
+
+
+def apply_event(event: dict[str, str]) -> None:
+    """Apply one call event in the current schema (the caller opened the tenant's schema)."""
+    from .models import CallStatus, Cdr, CdrSegment
+
+    kind = event.get("type", "")
+    call_id = event.get("call_id", "")
+    if kind not in CALL_EVENTS or not call_id:
+        return
+    ts = _ts(event.get("ts")) or datetime.now(tz=UTC)
+    with transaction.atomic():
+        cdr, _ = Cdr.objects.get_or_create(call_id=call_id, defaults={"started_at": ts})
+        cdr = Cdr.objects.select_for_update().get(pk=cdr.pk)
+        seq = int(event.get("segment") or 1)
+        seg, _ = CdrSegment.objects.get_or_create(
+            cdr=cdr, seq=seq, defaults={"started_at": ts, "kind": event.get("kind") or "call"}
+        )
+        legs = _legs(event.get("legs"))
+        if legs:
+            seg.legs = legs
+        if kind == "call.started":
+            cdr.started_at = _earliest(cdr.started_at, ts) or ts
+            cdr.direction = event.get("direction") or cdr.direction
+            cdr.caller_number = event.get("caller") or cdr.caller_number
+            cdr.caller_name = event.get("caller_name") or cdr.caller_name
+            cdr.callee_number = event.get("callee") or cdr.callee_number
+            seg.from_number = seg.from_number or event.get("caller", "")
+            seg.to_number = seg.to_number or event.get("callee", "")
+            seg.started_at = _earliest(seg.started_at, ts) or ts
+        elif kind == "call.ringing":
+            seg.ringing_at = _earliest(seg.ringing_at, ts)
+        elif kind == "call.answered":
+            seg.answered_at = _earliest(seg.answered_at, ts)
+            cdr.answered_at = _earliest(cdr.answered_at, ts)
+            if seg.status == CallStatus.IN_PROGRESS:
+                seg.status = CallStatus.ANSWERED
+        elif kind == "call.transferred":
+            seg.kind = event.get("kind") or seg.kind
+            seg.from_number = seg.from_number or event.get("from", "")
+            seg.to_number = seg.to_number or event.get("to", "")
+            seg.started_at = _earliest(seg.started_at, ts) or ts
+            # The segment before it ends where this one starts.
+            prev = CdrSegment.objects.filter(cdr=cdr, seq=seq - 1).first()
+            if prev is not None and prev.ended_at is None:
+                prev.ended_at = ts
+                prev.save(update_fields=["ended_at"])
+        elif kind == "call.ended":
+            cdr.ended_at = _latest(cdr.ended_at, ts)
+            cdr.status = event.get("status") or CallStatus.FAILED
+            cdr.end_reason = event.get("reason", "")[:64]
+            # Close every segment still open; a segment that never answered takes the call's
+            # outcome, unless it was answered.
+            for open_seg in CdrSegment.objects.filter(cdr=cdr, ended_at__isnull=True).exclude(
+                pk=seg.pk
+            ):
+                open_seg.ended_at = ts
+                if open_seg.status == CallStatus.IN_PROGRESS:
+                    open_seg.status = cdr.status
+                open_seg.save(update_fields=["ended_at", "status"])
+            seg.ended_at = _latest(seg.ended_at, ts)
+            if seg.status == CallStatus.IN_PROGRESS:
+                seg.status = cdr.status
+        if cdr.ended_at is not None:
+            cdr.duration = max(0, int((cdr.ended_at - cdr.started_at).total_seconds()))
+            if cdr.answered_at is not None:
+                cdr.billsec = max(0, int((cdr.ended_at - cdr.answered_at).total_seconds()))
+        cdr.save()
+        seg.save()
+
+
+# ------------------------------------------------------------------------------ consuming
+
+
+class CdrConsumer:
+    """Reads call events with a Redis consumer group and writes CDRs in tenant schemas.
+
+    ``redis`` is a synchronous ``redis.Redis``. ``run_once()`` handles one batch and returns the
+    number of entries acknowledged; ``drain()`` runs batches until the stream has nothing new.
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        stream: str = STREAM,
+        group: str = GROUP,
+        consumer: str | None = None,
+        batch: int = 500,
+    ) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer or f"cdr-{socket.gethostname()}"
+        self.batch = batch
+        self._schemas: dict[str, bool] = {}
+
+    def ensure_group(self) -> None:
+        try:
+            # From the start of the stream: events written while no consumer existed count too.
+            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except Exception as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _tenant_exists(self, schema: str) -> bool:
+        known = self._schemas.get(schema)
+        if known is None:
+            from tenants.models import Tenant
+
+            known = Tenant.objects.filter(schema_name=schema).exclude(schema_name="public").exists()
+            self._schemas[schema] = known
+        return known
+
+    def _claim(self) -> list[tuple[str, dict[str, str]]]:
+        """Entries a dead consumer left behind (idle longer than ``CLAIM_IDLE_MS``)."""
+        try:
+            claimed = self.redis.xautoclaim(
+                self.stream, self.group, self.consumer, CLAIM_IDLE_MS, "0-0", count=self.batch
+            )
+        except Exception as exc:  # old Redis without XAUTOCLAIM: only our own pending count
+            log.debug("xautoclaim failed: %s", exc)
+            return []
+        return [(_s(i), {_s(k): _s(v) for k, v in f.items()}) for i, f in claimed[1] if f]
+
+    def _xread(self, start: str) -> list[tuple[str, dict[str, str]]]:
+        resp = self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: start}, count=self.batch
+        )
+        out: list[tuple[str, dict[str, str]]] = []
+        for _stream, items in resp or []:
+            for entry_id, fields in items:
+                if fields:  # a pending entry trimmed from the stream comes back empty
+                    out.append((_s(entry_id), {_s(k): _s(v) for k, v in fields.items()}))
+                else:
+                    self.redis.xack(self.stream, self.group, entry_id)
+        return out
+
+    def process(self, entries: Iterable[tuple[str, dict[str, str]]]) -> int:
+        acked = 0
+        done: list[str] = []
+        for entry_id, event in entries:
+            if event.get("type") in CALL_EVENTS:
+                schema = event.get("schema", "")
+                if schema and self._tenant_exists(schema):
+                    try:
+                        with schema_context(schema):
+                            apply_event(event)
+                    except Exception:
+                        # Left pending: retried on the next run (or claimed by another worker).
+                        log.exception("could not apply %s for %s", event.get("type"), schema)
+                        continue
+                else:
+                    log.warning("call event for unknown schema %r dropped", schema)
+            done.append(entry_id)
+        if done:
+            acked = int(self.redis.xack(self.stream, self.group, *done))
+        return acked
+
+    def drain(self, max_batches: int = 1000) -> int:
+        """Handle everything outstanding; returns the number of entries acknowledged.
+
+        Order: our own entries delivered before a crash and never acknowledged, then entries
+        claimed from dead consumers, then new ones. An entry that fails stays pending for the
+        next run (each source is read once per run, so a failing entry cannot spin us).
+        """
+        self.ensure_group()
+        total = self.process(self._xread("0"))
+        total += self.process(self._claim())
+        for _ in range(max_batches):
+            entries = self._xread(">")
+            if not entries:
+                break
+            total += self.process(entries)
+        return total
