@@ -10,4 +10,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("portal/", include("pbx.portal.urls")),
+    path("prov/", include("provisioning.urls")),
 ]
