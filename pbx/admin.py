@@ -1,0 +1,94 @@
+"""Django admin for the system admin, on the provider's host only.
+
+Admin writes go through the same ``do_*`` actions as the portal and the API: an
+:class:`ActionForm` runs its action once the form is otherwise valid, shows a refusal as field
+errors, and the admin's ``save_model`` then has nothing left to do.
+"""
+
+from django import forms
+from django.contrib import admin
+
+from pbx.audit import Actor
+from pbx.errors import PbxError
+from pbx.models import AuditEntry
+
+_default_has_permission = admin.site.has_permission
+
+
+def _platform_admin_only(request) -> bool:
+    """System admins, and only on the provider's host (a tenant host never serves the admin)."""
+    tenant = getattr(request, "tenant", None)
+    return (
+        _default_has_permission(request)
+        and getattr(request.user, "role", None) == "system_admin"
+        and (tenant is None or tenant.is_public)
+    )
+
+
+admin.site.has_permission = _platform_admin_only
+admin.site.site_header = "PBX administration"
+admin.site.site_title = "PBX administration"
+
+
+class ActionForm(forms.ModelForm):
+    """A ModelForm whose save is an action. Subclasses implement :meth:`run_action`."""
+
+    actor: Actor = Actor()
+
+    def run_action(self):
+        """Write through the action; return the saved object."""
+        raise NotImplementedError
+
+    def changes(self, names) -> dict:
+        return {n: self.cleaned_data[n] for n in self.changed_data if n in names}
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors:
+            return
+        from pbx.portal.forms import add_action_errors
+
+        try:
+            self.instance = self.run_action()
+        except PbxError as exc:
+            add_action_errors(self, exc)
+
+
+class ActionAdmin(admin.ModelAdmin):
+    """Binds the acting user to the form; saving is done by the form's action."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"actor": Actor.from_request(request)})
+
+    def save_model(self, request, obj, form, change):
+        """Already saved by ``form.run_action``."""
+
+    def refusal(self, request, action, obj) -> None:
+        """Run a delete action; a refusal (e.g. a dealer with tenants) becomes an error message."""
+        from django.contrib import messages
+
+        try:
+            action(obj, actor=Actor.from_request(request))
+        except PbxError as exc:
+            self.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit trail is read-only, for everyone."""
+
+    list_display = ("at", "actor_label", "address", "action", "object_repr", "tenant", "dealer")
+    list_filter = ("action",)
+    search_fields = ("action", "object_repr", "actor_label")
+    list_select_related = ("tenant", "dealer")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,198 @@
+"""Admin for tenants, users and custom roles; every write goes through ``tenants.actions``."""
+
+from django import forms
+from django.contrib import admin, messages
+
+from pbx.admin import ActionAdmin, ActionForm
+from pbx.audit import Actor
+from pbx.errors import PbxError
+
+from . import actions
+from .choices import Permission, TenantStatus
+from .models import Domain, Tenant, TenantRole, User
+
+TENANT_EDITABLE = (*actions.TENANT_SETTINGS_FIELDS, *actions.CAPABILITY_FIELDS)
+
+
+class DomainInline(admin.TabularInline):
+    """Host names are made with the tenant (its web host); shown here, not edited."""
+
+    model = Domain
+    extra = 0
+    can_delete = False
+    fields = ("domain", "is_primary")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class TenantForm(ActionForm):
+    web_host = forms.CharField(
+        required=False, help_text="The host name of the tenant's portal (default: the SIP domain)."
+    )
+
+    class Meta:
+        model = Tenant
+        fields = ("name", "slug", "sip_domain", "dealer", *TENANT_EDITABLE)
+
+    def run_action(self):
+        data = self.cleaned_data
+        if self.instance.pk is None:
+            fields = {n: data[n] for n in TENANT_EDITABLE if n in data and n != "name"}
+            return actions.do_create_tenant(
+                name=data["name"],
+                slug=data["slug"],
+                sip_domain=data["sip_domain"],
+                web_host=data.get("web_host") or None,
+                dealer=data.get("dealer"),
+                actor=self.actor,
+                **fields,
+            )
+        return actions.do_update_tenant(
+            self.instance, actor=self.actor, **self.changes(TENANT_EDITABLE)
+        )
+
+
+@admin.register(Tenant)
+class TenantAdmin(ActionAdmin):
+    form = TenantForm
+    inlines = (DomainInline,)
+    list_display = ("name", "slug", "sip_domain", "dealer", "status", "created_at")
+    list_filter = ("status",)
+    search_fields = ("name", "slug", "sip_domain")
+    list_select_related = ("dealer",)
+    actions = ("suspend", "resume")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).exclude(schema_name="public")
+
+    def get_readonly_fields(self, request, obj=None):
+        base = ("status", "schema_name", "created_at", "suspended_at", "deleted_at")
+        return (*base, "slug", "sip_domain", "dealer") if obj else base
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and "web_host" in fields:
+            fields.remove("web_host")
+        return fields
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a tenant erases its schema: done in the portal, with a typed confirmation.
+        return False
+
+    def _set_status(self, request, queryset, status):
+        actor = Actor.from_request(request)
+        for tenant in queryset.order_by("pk"):
+            try:
+                actions.do_set_tenant_status(tenant, status, actor=actor)
+            except PbxError as exc:
+                self.message_user(request, f"{tenant}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Suspend selected tenants")
+    def suspend(self, request, queryset):
+        self._set_status(request, queryset, TenantStatus.SUSPENDED)
+
+    @admin.action(description="Resume selected tenants")
+    def resume(self, request, queryset):
+        self._set_status(request, queryset, TenantStatus.ACTIVE)
+
+
+class UserForm(ActionForm):
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="On change: leave empty to keep the current password.",
+    )
+
+    class Meta:
+        model = User
+        fields = ("email", "full_name", "role", "tenant", "dealer", "custom_role", "is_active")
+
+    def run_action(self):
+        data = self.cleaned_data
+        password = data.get("password") or None
+        if self.instance.pk is None:
+            return actions.do_create_user(
+                email=data["email"],
+                password=password,
+                role=data["role"],
+                tenant=data.get("tenant"),
+                dealer=data.get("dealer"),
+                full_name=data.get("full_name", ""),
+                custom_role=data.get("custom_role"),
+                actor=self.actor,
+            )
+        names = ("email", "full_name", "role", "custom_role", "is_active")
+        return actions.do_update_user(
+            self.instance, actor=self.actor, password=password, **self.changes(names)
+        )
+
+
+@admin.register(User)
+class UserAdmin(ActionAdmin):
+    form = UserForm
+    list_display = ("email", "full_name", "role", "tenant", "dealer", "is_active", "last_login")
+    list_filter = ("role", "is_active")
+    search_fields = ("email", "full_name")
+    list_select_related = ("tenant", "dealer")
+    ordering = ("email", "id")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant", "dealer", "last_login") if obj else ("last_login",)
+
+    def delete_model(self, request, obj):
+        self.refusal(request, actions.do_delete_user, obj)
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset.order_by("pk"):
+            self.delete_model(request, user)
+
+
+class RoleForm(ActionForm):
+    permissions = forms.MultipleChoiceField(
+        choices=Permission.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+    class Meta:
+        model = TenantRole
+        fields = ("tenant", "name", "description", "permissions")
+
+    def run_action(self):
+        data = self.cleaned_data
+        if self.instance.pk is None:
+            return actions.do_create_role(
+                data["tenant"],
+                name=data["name"],
+                permissions=data["permissions"],
+                description=data.get("description", ""),
+                actor=self.actor,
+            )
+        names = ("name", "description", "permissions")
+        return actions.do_update_role(self.instance, actor=self.actor, **self.changes(names))
+
+
+@admin.register(TenantRole)
+class TenantRoleAdmin(ActionAdmin):
+    form = RoleForm
+    list_display = ("name", "tenant", "description")
+    search_fields = ("name", "tenant__name")
+    list_select_related = ("tenant",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant",) if obj else ()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "tenant":
+            kwargs["queryset"] = Tenant.objects.exclude(schema_name="public").exclude(
+                status=TenantStatus.DELETED
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def delete_model(self, request, obj):
+        self.refusal(request, actions.do_delete_role, obj)
+
+    def delete_queryset(self, request, queryset):
+        for role in queryset.order_by("pk"):
+            self.delete_model(request, role)
