@@ -149,6 +149,7 @@ def build_engine(config: PbxConfig) -> PbxEngine:
     pbx = PbxEngine(config)
     # B2BUA wiring: the call layer plugs in on the next line (one line, added by its owner), e.g.
     # from .b2bua import B2BUA; pbx.register_handlers(B2BUA(pbx))
+    from .b2bua import B2BUA; pbx.register_handlers(B2BUA(pbx))  # noqa: E702, I001
     return pbx
 
 
