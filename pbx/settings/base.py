@@ -275,3 +275,24 @@ LOGGING = {
         "django_tenants": {"level": "WARNING"},
     },
 }
+
+# Phone provisioning (provisioning/): where phones are told to register, and the rules of the
+# provisioning endpoints. See provisioning/README.md.
+PBX_SIP_PUBLIC_HOST = env("PBX_SIP_PUBLIC_HOST", SIP_HOST)  # the SIP server host phones dial
+PBX_PROV_URL_SCHEME = env("PBX_PROV_URL_SCHEME", "https")  # scheme of URLs handed to phones
+PBX_PROV_URL_PORT = env_int("PBX_PROV_URL_PORT", 0)  # 0: the scheme's default port
+PBX_PROV_WINDOW_HOURS = env_int("PBX_PROV_WINDOW_HOURS", 72)  # token alone works this long
+PBX_PROV_MAX_FAILURES = env_int("PBX_PROV_MAX_FAILURES", 20)  # failed fetches per address...
+PBX_PROV_FAILURE_WINDOW = env_int("PBX_PROV_FAILURE_WINDOW", 300)  # ...within these seconds
+PBX_PROV_BAN_SECONDS = env_int("PBX_PROV_BAN_SECONDS", 900)  # then 429 for this long
+PBX_PROV_DEVICES_PER_EXTENSION = env_int("PBX_PROV_DEVICES_PER_EXTENSION", 3)  # device quota
+PBX_PROV_TFTP_HOST = env("PBX_PROV_TFTP_HOST", "0.0.0.0")  # noqa: S104 - phones on any LAN
+PBX_PROV_TFTP_PORT = env_int("PBX_PROV_TFTP_PORT", 69)
+PBX_PROV_PNP_INTERFACE = env("PBX_PROV_PNP_INTERFACE", "0.0.0.0")  # noqa: S104
+PBX_PROVISIONING_DEFAULTS = {  # layer "system" of the provisioning settings
+    "transport": env("PBX_PROV_TRANSPORT", "udp"),
+    "time_zone": "UTC",
+    "language": "en",
+    "ntp_server": env("PBX_PROV_NTP_SERVER", "pool.ntp.org"),
+    "product_name": PBX_PRODUCT_NAME,
+}
