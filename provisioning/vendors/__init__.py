@@ -28,6 +28,7 @@ from .render import (
     render,
     render_source,
     sample_context,
+    spec_for,
     template_source,
     validate_template,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "resolve_settings",
     "sample_context",
     "setting_values",
+    "spec_for",
     "template_source",
     "time_zone_info",
     "validate_template",

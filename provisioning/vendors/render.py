@@ -33,6 +33,7 @@ __all__ = [
     "render",
     "render_source",
     "sample_context",
+    "spec_for",
     "template_source",
     "validate_template",
 ]
@@ -154,6 +155,15 @@ def _spec_for(model: PhoneModel, filename: str, mac: str) -> FileSpec:
                 raise ProvisioningError(f"{name!r} is not a file of device {mac}")
             return spec
     raise ProvisioningError(f"{model.name} does not request a file named {name!r}")
+
+
+def spec_for(model_id: str, filename: str, mac: str) -> FileSpec:
+    """The spec of ``filename`` among model ``model_id``'s files for device ``mac``.
+
+    Raises :class:`ProvisioningError` when the model does not fetch such a file, or when the
+    name carries another device's MAC.
+    """
+    return _spec_for(get_model(model_id), filename, normalize_mac(mac))
 
 
 def _check_fits(model: PhoneModel, ctx: ProvisioningContext) -> None:
