@@ -140,6 +140,14 @@ def _sdp_body(msg: Request | Response) -> bytes:
     return msg.body if msg.body and "application/sdp" in ct else b""
 
 
+def _sendrecv(sdp: bytes) -> bytes:
+    """The SDP with every direction attribute back to sendrecv: a transfer joins parties that
+    were on hold (their last SDP says recvonly/sendonly) into a live conversation."""
+    for d in (b"a=sendonly", b"a=recvonly", b"a=inactive"):
+        sdp = sdp.replace(d, b"a=sendrecv")
+    return sdp
+
+
 def _user_of(value: str) -> str:
     try:
         uri = parse_uri(value)
@@ -250,9 +258,9 @@ class B2BUA:
         out = [origin if ln.startswith(b"o=") else ln for ln in lines]
         return b"\r\n".join(out)
 
-    def _emit(self, call: Call, kind: str, **fields: Any) -> None:
+    def _emit(self, call: Call, event_type: str, **fields: Any) -> None:
         self.pbx.events.emit(
-            kind,
+            event_type,
             call_id=call.id,
             schema=call.tenant.schema,
             tenant_id=call.tenant.tenant_id,
@@ -821,7 +829,7 @@ class B2BUA:
             sip_call_id=secrets.token_hex(12) + "@pbx",
             contact=self._contact(caller.caller_id_number, target.kind),
         )
-        offer = transferee.remote_sdp
+        offer = _sendrecv(transferee.remote_sdp)
         new.invite = self._new_invite(
             new, bindings[0].contact, caller.caller_id_number, caller.caller_id_name, tenant, offer
         )
@@ -865,7 +873,7 @@ class B2BUA:
         """Send ``sdp`` to ``leg`` in a re-INVITE (its media now goes to someone else)."""
         if leg.dialog is None or not sdp:
             return
-        out = leg.dialog.reinvite(self._sdp_for(leg, sdp))
+        out = leg.dialog.reinvite(self._sdp_for(leg, _sendrecv(sdp)))
         leg.busy = True
         try:
             resp = await self.tl.send_request(out, leg.target).future
@@ -904,8 +912,9 @@ class B2BUA:
         self.legs[(target.sip_call_id, target.local_tag)] = target
         await self._notify(transferor, "SIP/2.0 200 OK", active=False)
         self._swap(call, transferor, transferee, target, kind="attended")
-        t_sdp, e_sdp = target.remote_sdp, transferee.remote_sdp
-        await asyncio.gather(self._reoffer(transferee, t_sdp), self._reoffer(target, e_sdp))
+        # One after the other: the transferee's fresh answer is what the target is offered.
+        await self._reoffer(transferee, target.remote_sdp)
+        await self._reoffer(target, transferee.remote_sdp)
 
     async def on_notify(self, tx: ServerTransaction) -> None:
         if self._leg_for(tx) is not None:

@@ -1,0 +1,387 @@
+"""Calls between extensions, end to end: the full engine on loopback and real pjsua2 phones
+(each in its own process, see ``pjphone``), optionally with a real rtpengine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from telephony.digest import ha1
+from telephony.sip.b2bua import B2BUA, B2buaConfig
+from telephony.sip.media import connection_address
+from tests.sip.engine_fixtures import SIP_PASSWORD, EngineHandle, wait_until, worker_redis_url
+from tests.sip.pjphone import Phone, RtpEngineProcess
+
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
+
+
+def b2bua(engine: EngineHandle) -> B2BUA:
+    return engine.pbx.components["b2bua"]
+
+
+@pytest.fixture
+def pbx(sip_engine_factory: Callable[..., EngineHandle]) -> Callable[..., EngineHandle]:
+    """Start an engine whose call layer has ``B2buaConfig(**kw)``."""
+
+    def start(**kw: Any) -> EngineHandle:
+        config = B2buaConfig(**{"no_answer_timeout": 10.0, **kw})
+
+        def configure(p: Any) -> None:
+            p.components["b2bua"].config = config
+
+        return sip_engine_factory(on_build=configure)
+
+    return start
+
+
+@pytest.fixture
+def engine(pbx: Callable[..., EngineHandle]) -> EngineHandle:
+    return pbx()
+
+
+@pytest.fixture
+def phones() -> Iterator[Callable[[str], Phone]]:
+    started: list[Phone] = []
+
+    def make(name: str) -> Phone:
+        p = Phone(name)
+        started.append(p)
+        return p
+
+    yield make
+    for p in started:
+        p.close()
+
+
+def register(phone: Phone, engine: EngineHandle, user: str, domain: str = "acme.test") -> int:
+    proxy = f"sip:{engine.host}:{engine.udp_port};lr"
+    return phone.account(user, domain, proxy, SIP_PASSWORD)
+
+
+def dial(phone: Phone, acc: int, number: str, domain: str = "acme.test") -> int:
+    return phone.call(acc, f"sip:{number}@{domain}")
+
+
+def events(engine: EngineHandle, call_id: str | None = None) -> list[dict[str, str]]:
+    engine.run(engine.pbx.events.flush())
+    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
+    try:
+        out = [e for _, e in r.xrange(engine.pbx.config.redis_prefix + "sip:events")]
+    finally:
+        r.close()
+    calls = [e for e in out if e["type"].startswith("call.")]
+    return [e for e in calls if call_id is None or e["call_id"] == call_id]
+
+
+def connect(a: Phone, acc_a: int, b: Phone, number: str = "102") -> tuple[int, int]:
+    """a dials ``number``; b answers; both CONFIRMED. Returns (a's call, b's call)."""
+    ca = dial(a, acc_a, number)
+    cb = b.incoming()["call"]
+    b.answer(cb, 180)
+    a.wait_state(ca, "EARLY")
+    b.answer(cb, 200)
+    a.wait_state(ca, "CONFIRMED")
+    b.wait_state(cb, "CONFIRMED")
+    return ca, cb
+
+
+def test_call_answer_audio_dtmf_hangup(engine: EngineHandle, phones: Callable[[str], Phone]):
+    """Story: 101 calls 102, which rings and answers; they hear each other, 101 keys digits
+    that 102 receives (RFC 2833), 102 hangs up. Caller ID is the extension's; events and the
+    active-call mirror follow the call."""
+    a, b = phones("101"), phones("102")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "102")
+    ca = dial(a, acc_a, "102")
+    inc = b.incoming()
+    assert '"Acme 101" <sip:101@acme.test>' in inc["msg"]  # caller ID from the extension
+    cb = inc["call"]
+    b.answer(cb, 180)
+    a.wait_state(ca, "EARLY")
+    b.answer(cb, 200)
+    a.wait_state(ca, "CONFIRMED")
+    b.wait_state(cb, "CONFIRMED")
+
+    calls = engine.call(lambda: list(b2bua(engine).calls.values()))
+    assert len(calls) == 1
+    call_id = calls[0].id
+    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
+    live = wait_until(lambda: r.hget("sip:calls:t_acme", call_id))
+    assert json.loads(live)["state"] == "answered"
+
+    a.play(ca)
+    b.play(cb)
+    assert b.wait_audio(cb) > 10
+    assert a.wait_audio(ca) > 10
+    a.dtmf(ca, "19#")
+    assert [b.wait("dtmf", call=cb)["digit"] for _ in range(3)] == ["1", "9", "#"]
+
+    b.hangup(cb)
+    a.wait_state(ca, "DISCONNECTED")
+    b.wait_state(cb, "DISCONNECTED")
+    wait_until(lambda: not engine.call(lambda: b2bua(engine).calls))
+    kinds = [e["type"] for e in events(engine, call_id)]
+    assert kinds == ["call.started", "call.ringing", "call.answered", "call.ended"]
+    ended = events(engine, call_id)[-1]
+    assert ended["status"] == "answered"
+    assert ended["reason"] == "bye callee"
+    wait_until(lambda: r.hget("sip:calls:t_acme", call_id) is None)
+    r.close()
+
+
+def set_snapshot(engine: EngineHandle, domain: str, change: Callable[[dict], None]) -> None:
+    """Change a tenant's published snapshot (as Django would) and wait for the engine."""
+    r = redis.Redis.from_url(worker_redis_url())
+    try:
+        key = f"sip:snapshot:{domain}"
+        snap = json.loads(r.get(key))
+        change(snap)
+        r.set(key, json.dumps(snap))
+        r.publish("sip:snapshot:changed", domain)
+    finally:
+        r.close()
+    expected = json.dumps(snap, sort_keys=True)
+
+    def current() -> bool:
+        t = engine.pbx.directory.tenant(domain)
+        return t is not None and (
+            t.anchor_media == snap["anchor_media"]
+            and all(
+                n in t.extensions and t.extensions[n].dnd == e["dnd"]
+                for n, e in snap["extensions"].items()
+            )
+        )
+
+    wait_until(lambda: engine.call(current))
+    assert expected
+
+
+def add_103(snap: dict) -> None:
+    """Extension 103 in acme's snapshot (its HA1s are computed from its own number)."""
+    snap["extensions"]["103"] = {
+        **snap["extensions"]["102"],
+        "display_name": "Acme 103",
+        "caller_id_name": "Acme 103",
+        "caller_id_number": "103",
+        "ha1_md5": ha1("MD5", "103", "acme.test", SIP_PASSWORD),
+        "ha1_sha256": ha1("SHA-256", "103", "acme.test", SIP_PASSWORD),
+    }
+
+
+def ended(phone: Phone, call: int) -> int:
+    return int(phone.wait_state(call, "DISCONNECTED")["code"])
+
+
+def test_busy_dnd_unregistered_and_unknown(engine: EngineHandle, phones):
+    """Story: a callee who rejects gets the caller a busy signal; so does DND; an extension
+    with no phone registered is 480; a number that does not exist is 404."""
+    a, b = phones("101"), phones("102")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "102")
+    ca = dial(a, acc_a, "102")
+    b.answer(b.incoming()["call"], 486)
+    assert ended(a, ca) == 486
+
+    set_snapshot(engine, "acme.test", lambda s: s["extensions"]["102"].update(dnd=True))
+    ca = dial(a, acc_a, "102")
+    assert ended(a, ca) == 486
+    assert not [e for e, _ in b.events if e == "incoming"]  # the DND phone never rang
+    set_snapshot(engine, "acme.test", lambda s: s["extensions"]["102"].update(dnd=False))
+
+    b.close()  # 102's phone goes away; unregister by hand as the process is gone
+    r = redis.Redis.from_url(worker_redis_url())
+    for k in r.scan_iter("sip:loc:*102*"):
+        r.delete(k)
+    r.close()
+    engine.call(lambda: engine.pbx.locations.hot.clear())
+    ca = dial(a, acc_a, "102")
+    assert ended(a, ca) == 480
+    ca = dial(a, acc_a, "199")
+    assert ended(a, ca) == 404
+    statuses = [e["status"] for e in events(engine) if e["type"] == "call.ended"]
+    assert statuses == ["busy", "busy", "no_answer", "failed"]
+
+
+def test_cross_tenant_call_is_refused(engine: EngineHandle, phones):
+    """Story: acme's 101 dials beta's 201, by beta's domain or by number: it never rings."""
+    a, b = phones("101"), phones("201")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "201", "beta.test")
+    assert ended(a, dial(a, acc_a, "201", "beta.test")) in (403, 404)
+    assert ended(a, dial(a, acc_a, "201")) == 404
+    assert not [e for e, _ in b.events if e == "incoming"]
+
+
+def test_no_answer_timeout_and_cancel(pbx, phones):
+    """Story: nobody answers within the no-answer time: the caller gets 480 and the phone
+    stops ringing; a caller who gives up (CANCEL) stops the ringing too."""
+    engine = pbx(no_answer_timeout=1.0)
+    a, b = phones("101"), phones("102")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "102")
+    ca = dial(a, acc_a, "102")
+    cb = b.incoming()["call"]
+    b.answer(cb, 180)
+    assert ended(a, ca) == 480
+    assert ended(b, cb) == 487  # CANCELled by us
+    ca = dial(a, acc_a, "102")
+    cb = b.incoming()["call"]
+    b.answer(cb, 180)
+    a.wait_state(ca, "EARLY")
+    a.hangup(ca)  # CANCEL before answer
+    assert ended(b, cb) == 487
+    assert ended(a, ca) == 487
+    statuses = [e["status"] for e in events(engine) if e["type"] == "call.ended"]
+    assert statuses == ["no_answer", "cancelled"]
+
+
+def test_forking_first_answer_wins(engine: EngineHandle, phones):
+    """Story: 102 is registered on two phones; both ring, the first to answer gets the call
+    and the other stops ringing (CANCEL)."""
+    a, desk, mobile = phones("101"), phones("102-desk"), phones("102-mobile")
+    acc_a = register(a, engine, "101")
+    register(desk, engine, "102")
+    register(mobile, engine, "102")
+    ca = dial(a, acc_a, "102")
+    c_desk = desk.incoming()["call"]
+    c_mobile = mobile.incoming()["call"]
+    desk.answer(c_desk, 180)
+    mobile.answer(c_mobile, 180)
+    mobile.answer(c_mobile, 200)
+    a.wait_state(ca, "CONFIRMED")
+    assert ended(desk, c_desk) == 487
+    a.play(ca)
+    assert mobile.wait_audio(c_mobile) > 10
+    a.hangup(ca)
+    assert ended(mobile, c_mobile) == 200
+
+
+def test_hold_unhold_and_caller_hangup(engine: EngineHandle, phones):
+    """Story: 101 puts 102 on hold and takes it back (re-INVITE relayed with its SDP
+    direction); then 101 hangs up."""
+    a, b = phones("101"), phones("102")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "102")
+    ca, cb = connect(a, acc_a, b)
+    a.hold(ca)
+    reinvite = b.wait("request", call=cb, method="INVITE")["msg"]
+    assert "a=sendonly" in reinvite
+    a.wait("media", call=ca, status=["LOCAL_HOLD"])
+    a.unhold(ca)
+    reinvite = b.wait("request", call=cb, method="INVITE")["msg"]
+    assert "a=sendrecv" in reinvite
+    a.wait("media", call=ca, status=["ACTIVE"])
+    a.play(ca)
+    assert b.wait_audio(cb) > 10
+    a.hangup(ca)
+    assert ended(b, cb) == 200
+    ev = events(engine)
+    assert ev[-1]["reason"] == "bye caller"
+
+
+def test_blind_transfer(engine: EngineHandle, phones):
+    """Story: 101 calls 102; 102 transfers 101 to 103 blind. 103 rings and answers, 101 and
+    103 talk, 102 is let go; the transferor sees sipfrag progress up to 200."""
+    set_snapshot(engine, "acme.test", add_103)
+    a, b, c = phones("101"), phones("102"), phones("103")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "102")
+    register(c, engine, "103")
+    ca, cb = connect(a, acc_a, b)
+    b.xfer(cb, "sip:103@acme.test")
+    cc = c.incoming()["call"]
+    c.answer(cc, 200)
+    c.wait_state(cc, "CONFIRMED")
+    frags = []
+    while "200 OK" not in "".join(frags):
+        frags.append(b.wait("request", call=cb, method="NOTIFY")["msg"])
+    assert "SIP/2.0 100 Trying" in frags[0]
+    assert ended(b, cb) == 200  # the PBX let the transferor go
+    a.wait("request", call=ca, method="INVITE")  # 101 re-offered towards 103
+    a.play(ca)
+    assert c.wait_audio(cc) > 10
+    c.play(cc)
+    assert a.wait_audio(ca) > 10
+    c.hangup(cc)
+    assert ended(a, ca) == 200
+    kinds = [e["type"] for e in events(engine)]
+    assert "call.transferred" in kinds
+    tr = next(e for e in events(engine) if e["type"] == "call.transferred")
+    assert (tr["kind"], tr["from"], tr["to"], tr["segment"]) == ("blind", "101", "103", "2")
+
+
+def test_attended_transfer(engine: EngineHandle, phones):
+    """Story: 101 talks to 102; 102 holds, calls 103, then transfers 101 to 103 with
+    Replaces. 101 and 103 are joined; 102's two calls end."""
+    set_snapshot(engine, "acme.test", add_103)
+    a, b, c = phones("101"), phones("102"), phones("103")
+    acc_a = register(a, engine, "101")
+    acc_b = register(b, engine, "102")
+    register(c, engine, "103")
+    ca, cb = connect(a, acc_a, b)
+    b.hold(cb)
+    b.wait("media", call=cb, status=["LOCAL_HOLD"])
+    cb2, cc = connect(b, acc_b, c, "103")
+    b.xfer_replaces(cb, cb2)
+    assert ended(b, cb) == 200
+    assert ended(b, cb2) == 200
+    a.wait("request", call=ca, method="INVITE")
+    c.wait("request", call=cc, method="INVITE")
+    a.play(ca)
+    c.play(cc)
+    assert c.wait_audio(cc) > 10
+    assert a.wait_audio(ca) > 10
+    a.hangup(ca)
+    assert ended(c, cc) == 200
+    tr = next(e for e in events(engine) if e["type"] == "call.transferred")
+    assert (tr["kind"], tr["from"], tr["to"]) == ("attended", "101", "103")
+
+
+def test_hangup_over_control_channel(engine: EngineHandle, phones):
+    """Story: an admin ends a call from the API (which publishes on sip:control); a command
+    naming another tenant's schema is ignored."""
+    a, b = phones("101"), phones("102")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "102")
+    ca, cb = connect(a, acc_a, b)
+    call_id = engine.call(lambda: next(iter(b2bua(engine).calls)))
+    r = redis.Redis.from_url(worker_redis_url())
+    wait_until(lambda: r.pubsub_numsub("sip:control")[0][1] > 0)
+    r.publish("sip:control", json.dumps({"op": "hangup", "schema": "t_beta", "call_id": call_id}))
+    r.publish("sip:control", json.dumps({"op": "hangup", "schema": "t_acme", "call_id": call_id}))
+    r.close()
+    assert ended(a, ca) == 200
+    assert ended(b, cb) == 200
+    assert events(engine)[-1]["reason"] == "api hangup"
+
+
+def test_media_anchored_through_rtpengine(pbx, phones):
+    """Story: the tenant asks for anchored media: both phones are given rtpengine's address
+    and port (not each other's), and audio flows through it both ways."""
+    rtp = RtpEngineProcess()
+    try:
+        engine = pbx(rtpengine=("127.0.0.1", rtp.ng_port))
+        set_snapshot(engine, "acme.test", lambda s: s.update(anchor_media=True))
+        a, b = phones("101"), phones("102")
+        acc_a = register(a, engine, "101")
+        register(b, engine, "102")
+        ca, cb = connect(a, acc_a, b)
+        sdp_b = b.info(cb)["remote_sdp"]
+        sdp_a = a.info(ca)["remote_sdp"]
+        assert connection_address(sdp_b.encode()) == "127.0.0.1"
+        assert connection_address(sdp_a.encode()) == "127.0.0.1"
+        port = lambda sdp: int(sdp.split("m=audio ")[1].split()[0])  # noqa: E731
+        base = 30000 + (rtp.proc.pid and 0)
+        assert all(port(s) >= 30000 for s in (sdp_a, sdp_b)), (sdp_a, sdp_b, base)
+        a.play(ca)
+        b.play(cb)
+        assert b.wait_audio(cb) > 10
+        assert a.wait_audio(ca) > 10
+        a.hangup(ca)
+        ended(b, cb)
+    finally:
+        rtp.close()
