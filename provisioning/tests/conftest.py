@@ -241,3 +241,30 @@ def _no_bans(request):
     yield
     if uses_db:
         _clear_bans()
+
+
+@pytest.fixture
+def share_connection():
+    """Let a server thread use this test's database connection (and so see its rows).
+
+    The TFTP server and PnP responder call Django from executor threads; rows a test writes
+    live in its open transaction, visible only on its own connection. The test thread is
+    blocked in the client meanwhile, so the connection is never used by two threads at once.
+    """
+    from django.db import connections
+
+    conn = connections["default"]
+    conn.inc_thread_sharing()
+
+    def wrap(func):
+        def call(*args):
+            connections["default"] = conn
+            try:
+                return func(*args)
+            finally:
+                connection.set_schema_to_public()
+
+        return call
+
+    yield wrap
+    conn.dec_thread_sharing()
