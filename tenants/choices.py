@@ -32,6 +32,7 @@ class Permission(models.TextChoices):
     TENANT_SETTINGS = "tenant.settings", "Change tenant settings"
     DEVICES_VIEW = "devices.view", "View phones and their provisioning"
     DEVICES_MANAGE = "devices.manage", "Add, change, re-provision and reboot phones"
+    WEBHOOKS_MANAGE = "webhooks.manage", "Manage webhooks and read the event outbox"
 
 
 TENANT_ADMIN_PERMISSIONS = frozenset(Permission.values)

@@ -2,7 +2,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from branding.api import views as branding_views
 from dealers.api.views import DealerViewSet
+from events.api import stats as stats_views
+from events.api import views as event_views
 from telephony.api import calls as call_views
 from telephony.api.views import ExtensionViewSet
 from tenants.api import views as tenant_views
@@ -15,6 +18,12 @@ router.register("users", tenant_views.UserViewSet, basename="user")
 router.register("roles", tenant_views.RoleViewSet, basename="role")
 router.register("audit", tenant_views.AuditViewSet, basename="audit")
 router.register("extensions", ExtensionViewSet, basename="extension")
+router.register("brands", branding_views.BrandViewSet, basename="brand")
+router.register("webhooks", event_views.WebhookViewSet, basename="webhook")
+router.register(
+    "webhook-deliveries", event_views.WebhookDeliveryViewSet, basename="webhook-delivery"
+)
+router.register("events", event_views.OutboxEventViewSet, basename="event")
 router.register("cdrs", call_views.CdrViewSet, basename="cdr")
 router.register("active-calls", call_views.ActiveCallViewSet, basename="active-call")
 
@@ -23,6 +32,12 @@ urlpatterns = [
     path("auth/refresh/", tenant_views.RefreshView.as_view(), name="api-refresh"),
     path("auth/signout/", tenant_views.SignOutView.as_view(), name="api-signout"),
     path("auth/me/", tenant_views.MeView.as_view(), name="api-me"),
+    path("brand/", branding_views.EffectiveBrandView.as_view(), name="api-brand"),
+    path(
+        "brand/<str:kind>/", branding_views.BrandAssetView.as_view(), name="api-brand-asset"
+    ),
+    path("live/", event_views.LiveStateView.as_view(), name="api-live"),
+    path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),
     path(
         "schema/",
         SpectacularAPIView.as_view(authentication_classes=(), permission_classes=()),

@@ -87,10 +87,12 @@ SHARED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "branding",
 ]
 TENANT_APPS = [
     "telephony",
     "provisioning",
+    "events",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
