@@ -277,3 +277,35 @@ def model_choices() -> list[tuple[str, str]]:
     return [("auto", "Recognise automatically")] + [
         (m.id, f"{m.vendor} {m.name}") for m in MODELS.values()
     ]
+
+
+def render_preview(
+    tenant, device: Device, model_id: str, pattern: str, source: str | None, *, host: str
+) -> RenderedFile:
+    """Render a template (``source``, else the tenant's custom one, else the shipped one) for
+    ``device``, as the portal's and the API's preview; problems become a 400 on ``source``."""
+    from jinja2 import TemplateError
+
+    from provisioning.vendors import ProvisioningError, get_model
+
+    if device.effective_model_id != model_id:
+        raise ValidationFailed(
+            f"The phone is a {device.effective_model_id or 'model not yet recognised'}, "
+            f"not a {model_id}.",
+            fields={"device": ["another model"]},
+        )
+    spec = next((s for s in get_model(model_id).files if s.pattern == pattern), None)
+    if spec is None:
+        raise ValidationFailed("No such file.", fields={"file_pattern": ["not a file of it"]})
+    filename = spec.filename(device.mac)
+    try:
+        if source is None:
+            return render_device_file(tenant, device, model_id, filename, host=host)
+        ctx = build_context(tenant, device, model_id, host=host)
+        return render_source(source, model_id, pattern, ctx)
+    except (TemplateError, ProvisioningError, ValueError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        raise ValidationFailed(
+            "The template does not render for this phone.",
+            fields={"source": [f"{type(exc).__name__}: {message}"]},
+        ) from None
