@@ -1,0 +1,30 @@
+"""Event types, the topics clients subscribe to, and delivery states."""
+
+from django.db import models
+
+TOPIC_EXTENSION_STATUS = "extension.status"
+TOPIC_CALLS = "calls"
+TOPICS = frozenset({TOPIC_EXTENSION_STATUS, TOPIC_CALLS})
+
+EXTENSION_STATUS = "extension.status"
+CALL_EVENT_TYPES = frozenset(
+    {"call.started", "call.ringing", "call.answered", "call.transferred", "call.ended"}
+)
+EVENT_TYPES = frozenset({EXTENSION_STATUS, *CALL_EVENT_TYPES})
+
+
+def topic_of(event_type: str) -> str:
+    """The topic an event type is published under."""
+    return TOPIC_CALLS if event_type.startswith("call.") else TOPIC_EXTENSION_STATUS
+
+
+def matches(selectors: list[str], event_type: str) -> bool:
+    """Whether a webhook's ``event_types`` (types, topics or ``*``) select ``event_type``."""
+    return "*" in selectors or event_type in selectors or topic_of(event_type) in selectors
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Given up"
+    CANCELLED = "cancelled", "Cancelled"

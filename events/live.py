@@ -1,0 +1,266 @@
+"""The live state of a tenant in Redis: who is online on which devices, on a call, ringing, DND.
+
+Written only by the fan-out (:mod:`events.fanout`), in the order the engine emitted events;
+read by page loads and by WebSocket subscribers right after they subscribe, so a page shows the
+current state before live updates arrive. Keys carry the schema name:
+
+- ``live:<schema>:dev:<ext>``  hash contact -> device JSON (address, port, transport, user agent,
+  expires_at); expired devices are ignored on read, so a lost "expired" event does no harm
+- ``live:<schema>:online``     set of extensions that have (or recently had) devices
+- ``live:<schema>:calls``      hash call id -> {state, caller, callee, parties, started_at}
+- ``live:<schema>:dnd``        hash extension -> "1" / "0" (from the routing snapshots)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+DEV_KEY = "live:{schema}:dev:{ext}"
+ONLINE_KEY = "live:{schema}:online"
+CALLS_KEY = "live:{schema}:calls"
+DND_KEY = "live:{schema}:dnd"
+SNAPSHOT_KEY = "sip:snapshot:{domain}"  # the routing snapshot (telephony.snapshots)
+KEY_TTL = 24 * 3600  # a tenant with no traffic for a day starts again from nothing
+CALL_MAX_AGE = 12 * 3600  # a call whose end we never heard of stops counting after this
+
+ON_CALL = "on_call"
+RINGING = "ringing"
+
+
+def parse_source(source: str) -> tuple[str, str, int]:
+    """``udp:203.0.113.5:5060`` (or ``tls:[2001:db8::1]:5061``) -> transport, address, port."""
+    transport, _, rest = source.partition(":")
+    address, _, port = rest.rpartition(":")
+    address = address.strip("[]")
+    return transport.lower(), address, int(port) if port.isdigit() else 0
+
+
+def device_from_event(event: dict[str, str], now: float | None = None) -> dict[str, Any]:
+    transport, address, port = parse_source(event.get("source", ""))
+    now = time.time() if now is None else now
+    try:
+        expires = max(0, int(float(event.get("expires") or 0)))
+    except ValueError:
+        expires = 0
+    return {
+        "contact": event.get("contact", ""),
+        "address": address,
+        "port": port,
+        "transport": transport,
+        "user_agent": event.get("user_agent", ""),
+        "expires_at": round(now + expires, 3),
+    }
+
+
+def _loads(raw: bytes | str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class LiveState:
+    """Reads and writes of one Redis (a synchronous ``redis.Redis``)."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    # ----------------------------------------------------------------------- devices
+    def devices(self, schema: str, ext: str, now: float | None = None) -> dict[str, dict]:
+        """Unexpired devices of an extension, by contact."""
+        now = time.time() if now is None else now
+        raw = self.redis.hgetall(DEV_KEY.format(schema=schema, ext=ext))
+        out = {}
+        for contact, value in raw.items():
+            device = _loads(value)
+            if isinstance(device, dict) and device.get("expires_at", 0) > now:
+                out[_s(contact)] = device
+        return out
+
+    def put_device(self, schema: str, ext: str, device: dict[str, Any]) -> None:
+        key = DEV_KEY.format(schema=schema, ext=ext)
+        pipe = self.redis.pipeline()
+        pipe.hset(key, device["contact"], json.dumps(device))
+        pipe.expire(key, max(60, int(device["expires_at"] - time.time()) + 60))
+        pipe.sadd(ONLINE_KEY.format(schema=schema), ext)
+        pipe.expire(ONLINE_KEY.format(schema=schema), KEY_TTL)
+        pipe.execute()
+
+    def remove_device(self, schema: str, ext: str, contact: str) -> None:
+        key = DEV_KEY.format(schema=schema, ext=ext)
+        self.redis.hdel(key, contact)
+        if not self.redis.hlen(key):
+            self.redis.srem(ONLINE_KEY.format(schema=schema), ext)
+
+    # ------------------------------------------------------------------------- calls
+    def calls(self, schema: str, now: float | None = None) -> dict[str, dict]:
+        now = time.time() if now is None else now
+        out = {}
+        for call_id, value in self.redis.hgetall(CALLS_KEY.format(schema=schema)).items():
+            call = _loads(value)
+            if isinstance(call, dict) and now - call.get("started_at", now) < CALL_MAX_AGE:
+                out[_s(call_id)] = call
+        return out
+
+    def put_call(self, schema: str, call_id: str, call: dict[str, Any] | None) -> None:
+        key = CALLS_KEY.format(schema=schema)
+        if call is None:
+            self.redis.hdel(key, call_id)
+            return
+        pipe = self.redis.pipeline()
+        pipe.hset(key, call_id, json.dumps(call))
+        pipe.expire(key, CALL_MAX_AGE)
+        pipe.execute()
+
+    # --------------------------------------------------------------------------- DND
+    def dnd(self, schema: str) -> dict[str, bool]:
+        raw = self.redis.hgetall(DND_KEY.format(schema=schema))
+        return {_s(k): _s(v) == "1" for k, v in raw.items()}
+
+    def put_dnd(self, schema: str, values: dict[str, bool]) -> None:
+        key = DND_KEY.format(schema=schema)
+        pipe = self.redis.pipeline()
+        pipe.delete(key)
+        if values:
+            pipe.hset(key, mapping={k: "1" if v else "0" for k, v in values.items()})
+            pipe.expire(key, KEY_TTL)
+        pipe.execute()
+
+    # ----------------------------------------------------------------------- reading
+    def online_extensions(self, schema: str) -> set[str]:
+        return {_s(e) for e in self.redis.smembers(ONLINE_KEY.format(schema=schema))}
+
+    def tenant_state(self, schema: str, extensions: dict[str, dict] | None = None) -> dict:
+        """Everything a live page shows: every known extension's status and the calls.
+
+        ``extensions`` (number -> routing-snapshot entry) adds the offline ones and names.
+        """
+        now = time.time()
+        calls = self.calls(schema, now)
+        statuses = call_statuses(calls)
+        dnd = self.dnd(schema)
+        numbers = set(extensions or {}) | self.online_extensions(schema) | set(statuses)
+        if extensions is not None:
+            numbers &= set(extensions)  # only the tenant's extensions, not outside numbers
+        out = {}
+        for number in sorted(numbers):
+            devices = list(self.devices(schema, number, now).values())
+            out[number] = status_payload(
+                number,
+                devices,
+                statuses.get(number, ""),
+                dnd.get(number, bool((extensions or {}).get(number, {}).get("dnd", False))),
+                display_name=(extensions or {}).get(number, {}).get("display_name", ""),
+            )
+        return {
+            "extensions": out,
+            "calls": sorted(
+                (
+                    {"call_id": cid, **{k: v for k, v in c.items() if k != "parties"}}
+                    for cid, c in calls.items()
+                ),
+                key=lambda c: (c.get("started_at", 0), c["call_id"]),
+            ),
+        }
+
+
+def status_payload(
+    ext: str, devices: list[dict], call_status: str, dnd: bool, *, display_name: str = ""
+) -> dict[str, Any]:
+    """The data of an ``extension.status`` event (and of one row of a live page)."""
+    payload: dict[str, Any] = {
+        "extension": ext,
+        "online": bool(devices),
+        "devices": sorted(
+            (
+                {k: d.get(k) for k in ("address", "port", "transport", "user_agent", "contact")}
+                for d in devices
+            ),
+            key=lambda d: d["contact"] or "",
+        ),
+        "call_status": call_status,
+        "dnd": dnd,
+    }
+    if display_name:
+        payload["display_name"] = display_name
+    return payload
+
+
+def call_statuses(calls: dict[str, dict]) -> dict[str, str]:
+    """Extension -> ``on_call`` or ``ringing`` over all calls (on a call wins over ringing)."""
+    out: dict[str, str] = {}
+    for call in calls.values():
+        for ext, state in (call.get("parties") or {}).items():
+            if state == ON_CALL or out.get(ext) != ON_CALL:
+                out[ext] = state
+    return out
+
+
+def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, Any] | None:
+    """The cached call after a call event (None: the call is over)."""
+    kind = event.get("type", "")
+    if kind == "call.ended":
+        return None
+    ts = _float(event.get("ts")) or time.time()
+    call = dict(call or {"state": "started", "started_at": ts, "parties": {}})
+    parties: dict[str, str] = dict(call.get("parties") or {})
+    caller = event.get("caller") or call.get("caller", "")
+    callee = event.get("callee") or call.get("callee", "")
+    call.update(caller=caller, callee=callee)
+    for name in ("direction", "caller_name"):
+        if event.get(name):
+            call[name] = event[name]
+    if kind == "call.started":
+        # The caller is busy from the moment it dials (as phones show it).
+        if caller:
+            parties[caller] = ON_CALL
+    elif kind == "call.ringing":
+        call["state"] = "ringing"
+        if callee and parties.get(callee) != ON_CALL:
+            parties[callee] = RINGING
+    elif kind == "call.answered":
+        call["state"] = "answered"
+        call.setdefault("answered_at", ts)
+        for party in (caller, callee):
+            if party:
+                parties[party] = ON_CALL
+    elif kind == "call.transferred":
+        # The party that transferred leaves; the target rings until it answers.
+        left, target = event.get("from", ""), event.get("to", "")
+        if left:
+            parties.pop(left, None)
+        if target:
+            parties[target] = RINGING
+            call["callee"] = target
+        call["state"] = "ringing"
+    call["parties"] = parties
+    return call
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def tenant_live_state(tenant) -> dict:
+    """The live state of ``tenant``, its extensions taken from its routing snapshot."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        raw = client.get(SNAPSHOT_KEY.format(domain=tenant.sip_domain or ""))
+        extensions = (_loads(raw) or {}).get("extensions") or {}
+        return LiveState(client).tenant_state(tenant.schema_name, extensions)
+    finally:
+        client.close()

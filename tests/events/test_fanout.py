@@ -1,0 +1,196 @@
+"""The fan-out: stream entries written as the engine writes them reach the tenant's Channels
+group, its outbox (and webhook queue) and its live state; nothing crosses tenants."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+
+from events.actions import do_create_webhook
+from events.fanout import Fanout, group_name
+from events.live import LiveState
+from events.models import OutboxEvent, WebhookDelivery
+from pbx.audit import SYSTEM
+from tests.events.helpers import call, registration
+
+A, B = "t_acme", "t_beta"
+
+
+def _drain_and_collect(fanout: Fanout, groups: list[str], expected: int) -> dict[str, list]:
+    """Join channels to groups, run the fan-out, and collect ``expected`` messages in total."""
+    layer = get_channel_layer()
+
+    async def scenario():
+        channels = {}
+        for group in groups:
+            channels[group] = await layer.new_channel()
+            await layer.group_add(group, channels[group])
+        await sync_to_async(fanout.drain)()
+        got: dict[str, list] = {g: [] for g in groups}
+        pending = {g: asyncio.ensure_future(layer.receive(c)) for g, c in channels.items()}
+        try:
+            while sum(len(v) for v in got.values()) < expected:
+                done, _ = await asyncio.wait(
+                    pending.values(), timeout=5, return_when=asyncio.FIRST_COMPLETED
+                )
+                assert done, f"only {got} arrived"
+                for group, task in list(pending.items()):
+                    if task in done:
+                        got[group].append(task.result())
+                        pending[group] = asyncio.ensure_future(layer.receive(channels[group]))
+            # Nothing more is on its way to anyone.
+            done, _ = await asyncio.wait(pending.values(), timeout=0.3)
+            assert not done, [t.result() for t in done]
+        finally:
+            for task in pending.values():
+                task.cancel()
+            for group, channel in channels.items():
+                await layer.group_discard(group, channel)
+        return got
+
+    return async_to_sync(scenario)()
+
+
+def test_registration_and_call_reach_group_outbox_and_live_state(
+    world, in_tenant, fanout, xadd, rds
+):
+    """User story: a phone registers and calls a colleague; the tenant's live page and API
+    subscribers see it happen, the events land in the tenant's outbox, and the other tenant sees
+    nothing."""
+    xadd("registration", **registration(A, "101"))
+    xadd("registration", **registration(A, "101", "refreshed"))  # a refresh changes nothing
+    xadd("call.started", **call(A, "c1", "101", "102"))
+    xadd("call.ringing", **call(A, "c1", "101", "102"))
+    xadd("call.answered", **call(A, "c1", "101", "102"))
+
+    got = _drain_and_collect(fanout, [group_name(A), group_name(B)], expected=7)
+
+    assert got[group_name(B)] == []
+    events = [m["event"] for m in got[group_name(A)]]
+    assert all(m["type"] == "pbx.event" for m in got[group_name(A)])
+    assert (
+        [(e["type"], e["data"].get("extension")) for e in events]
+        == [
+            ("extension.status", "101"),  # online
+            ("call.started", None),
+            ("extension.status", "101"),  # on a call (dialling)
+            ("call.ringing", None),
+            ("extension.status", "102"),  # ringing
+            ("call.answered", None),
+            ("extension.status", "102"),  # on a call
+        ][: len(events)]
+    )
+    assert len(events) == 7
+    online = events[0]
+    assert online["tenant"] == "acme"
+    assert online["data"]["online"] is True
+    assert online["data"]["devices"] == [
+        {
+            "address": "203.0.113.5",
+            "port": 5062,
+            "transport": "udp",
+            "user_agent": "Yealink SIP-T46U 108.86.0.20",
+            "contact": "sip:101@203.0.113.5:5062;transport=udp",
+        }
+    ]
+    assert events[1]["data"]["legs"] == [{"leg": "a", "user": "101"}, {"leg": "b", "user": "102"}]
+    assert events[4]["data"]["call_status"] == "ringing"
+    assert events[6]["data"]["call_status"] == "on_call"
+
+    with in_tenant(world.tenant_a):
+        outbox = list(OutboxEvent.objects.order_by("id").values_list("id", "type"))
+    assert [t for _, t in outbox] == [e["type"] for e in events]
+    assert [i for i, _ in outbox] == [e["id"] for e in events]  # same ids live and in the outbox
+    with in_tenant(world.tenant_b):
+        assert not OutboxEvent.objects.exists()
+
+    state = LiveState(rds).tenant_state(A)
+    assert state["extensions"]["101"]["online"] is True
+    assert state["extensions"]["101"]["call_status"] == "on_call"
+    assert state["extensions"]["102"]["call_status"] == "on_call"
+    assert [c["call_id"] for c in state["calls"]] == ["c1"]
+    assert LiveState(rds).tenant_state(B) == {"extensions": {}, "calls": []}
+    # Everything was acknowledged: a restart has nothing pending to redo.
+    assert rds.xpending(fanout.stream, fanout.group)["pending"] == 0
+
+
+def test_call_end_and_unregister_clear_the_live_state(world, fanout, xadd, rds):
+    xadd("registration", **registration(A, "101"))
+    xadd("registration", **registration(A, "101", port=5070))  # a second device
+    xadd("call.started", **call(A, "c2", "101", "102"))
+    xadd("call.ended", **call(A, "c2", "101", "102", status="no_answer", reason="cancel"))
+    xadd("registration", **registration(A, "101", "unregistered"))
+    xadd("registration", **registration(A, "101", "expired", port=5070))
+    fanout.drain()
+
+    state = LiveState(rds).tenant_state(A)
+    assert state["calls"] == []
+    assert state.get("extensions", {}).get("101", {"online": False})["online"] is False
+
+
+def test_outbox_events_queue_webhook_deliveries(
+    world, in_tenant, fanout, xadd, settings, django_capture_on_commit_callbacks
+):
+    settings.PBX_WEBHOOK_ALLOW_PRIVATE = True
+    settings.PBX_WEBHOOK_ALLOW_LOOPBACK = True
+    with in_tenant(world.tenant_a):
+        calls_hook, _ = do_create_webhook(
+            url="http://127.0.0.1:9/calls", event_types=["calls"], actor=SYSTEM
+        )
+        ended_hook, _ = do_create_webhook(
+            url="http://127.0.0.1:9/ended", event_types=["call.ended"], actor=SYSTEM
+        )
+    xadd("call.started", **call(A, "c3", "101", "102"))
+    xadd("call.ended", **call(A, "c3", "101", "102", status="answered"))
+    with django_capture_on_commit_callbacks() as callbacks:
+        fanout.drain()
+    assert callbacks, "deliveries are kicked on commit"
+    with in_tenant(world.tenant_a):
+        per_endpoint = {
+            ep: list(
+                WebhookDelivery.objects.filter(endpoint_id=ep)
+                .order_by("event_id")
+                .values_list("event__type", flat=True)
+            )
+            for ep in (calls_hook.pk, ended_hook.pk)
+        }
+    assert per_endpoint[calls_hook.pk] == ["call.started", "call.ended"]
+    assert per_endpoint[ended_hook.pk] == ["call.ended"]
+
+
+def test_an_entry_handled_twice_adds_nothing(world, in_tenant, fanout, xadd, rds):
+    """A crash after the outbox commit but before XACK: on restart the entry is read again
+    from the pending list and must not make a second outbox event."""
+    entry = xadd("call.started", **call(A, "c4", "101", "102"))
+    entries = fanout.read(">")
+    messages = fanout.handle(*entries[0])  # handled, then "crash": no XACK
+    assert len(messages) == 2
+    fresh = Fanout(rds, stream=fanout.stream, consumer="test-fanout")
+    assert fresh.drain() == 1  # re-read from the pending list and acknowledged
+    with in_tenant(world.tenant_a):
+        assert OutboxEvent.objects.filter(source_key__startswith=f"{entry}:").count() == 2
+
+
+def test_unknown_schema_and_other_types_are_acknowledged_and_dropped(world, fanout, xadd, rds):
+    xadd("registration", **registration("", "101"))
+    xadd("registration", **registration("t_nosuch", "101"))
+    xadd("engine.started", schema=A)
+    assert fanout.drain() == 3
+    assert rds.xpending(fanout.stream, fanout.group)["pending"] == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("udp:203.0.113.5:5060", ("udp", "203.0.113.5", 5060)),
+        ("tls:[2001:db8::1]:5061", ("tls", "2001:db8::1", 5061)),
+        ("ws:198.51.100.7:443", ("ws", "198.51.100.7", 443)),
+    ],
+)
+def test_device_sources_are_parsed(source, expected):
+    from events.live import parse_source
+
+    assert parse_source(source) == expected
