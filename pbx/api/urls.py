@@ -6,6 +6,7 @@ from branding.api import views as branding_views
 from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
 from events.api import views as event_views
+from provisioning.api import views as provisioning_views
 from telephony.api import calls as call_views
 from telephony.api.views import ExtensionViewSet
 from tenants.api import views as tenant_views
@@ -18,6 +19,11 @@ router.register("users", tenant_views.UserViewSet, basename="user")
 router.register("roles", tenant_views.RoleViewSet, basename="role")
 router.register("audit", tenant_views.AuditViewSet, basename="audit")
 router.register("extensions", ExtensionViewSet, basename="extension")
+router.register("phone-models", provisioning_views.PhoneModelViewSet, basename="phone-model")
+router.register(
+    "phone-templates", provisioning_views.PhoneTemplateViewSet, basename="phone-template"
+)
+router.register("devices", provisioning_views.DeviceViewSet, basename="device")
 router.register("brands", branding_views.BrandViewSet, basename="brand")
 router.register("webhooks", event_views.WebhookViewSet, basename="webhook")
 router.register(
