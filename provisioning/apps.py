@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class ProvisioningConfig(AppConfig):
     name = "provisioning"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the "phones" CSV importer into telephony.imports.REGISTRY.
+        from . import imports  # noqa: F401
