@@ -182,8 +182,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("PBX_CELERY_EAGER", False)
 
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
+    # The only backend: allauth's own would authenticate regardless of the host's tenant.
     "tenants.auth.HostScopedBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {

@@ -3,6 +3,8 @@
 from .base import *  # noqa: F403
 from .base import REST_FRAMEWORK, env
 
+# A run of its own (e.g. two engineers testing at once) can pick its test database name.
+DATABASES["default"]["TEST"] = {"NAME": env("PBX_TEST_DB_NAME", "test_pbx")}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,

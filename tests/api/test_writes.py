@@ -263,7 +263,12 @@ def test_rate_limits_per_token_and_per_address(api, world, settings):
     from tenants.actions import do_create_user
     from tenants.choices import Role
 
-    # A fresh user (new id, so a fresh counter) and fresh addresses for this test.
+    # Counters live in Redis across runs (ids repeat in a re-created test database): start clean.
+    import redis
+
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    for key in r.scan_iter(match="*throttle:*"):
+        r.delete(key)
     fresh = do_create_user(
         email="limited@acme.test",
         password="Correct-Horse-42x",
