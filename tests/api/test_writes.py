@@ -259,12 +259,12 @@ def test_malformed_json_and_wrong_types(api, world):
 
 
 def test_rate_limits_per_token_and_per_address(api, world, settings):
+    # Counters live in Redis across runs (ids repeat in a re-created test database): start clean.
+    import redis
+
     from pbx.audit import SYSTEM
     from tenants.actions import do_create_user
     from tenants.choices import Role
-
-    # Counters live in Redis across runs (ids repeat in a re-created test database): start clean.
-    import redis
 
     r = redis.Redis.from_url(settings.REDIS_URL)
     for key in r.scan_iter(match="*throttle:*"):
