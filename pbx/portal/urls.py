@@ -1,6 +1,7 @@
 from django.urls import path
 
 from .views import common, imports, platform, tenant
+from .views import provisioning as phones
 
 app_name = "portal"
 urlpatterns = [
@@ -27,6 +28,18 @@ urlpatterns = [
     path("imports/<uuid:pk>/", imports.import_detail, name="import_detail"),
     path("imports/<uuid:pk>/start/", imports.import_start, name="import_start"),
     path("imports/<uuid:pk>/progress/", imports.import_progress, name="import_progress"),
+    path("phones/", phones.phone_list, name="phone_list"),
+    path("phones/add/", phones.phone_add, name="phone_add"),
+    path("phones/import/", phones.phone_import, name="phone_import"),
+    path("phones/templates/", phones.template_list, name="phone_template_list"),
+    path(
+        "phones/templates/<str:model_id>/<int:index>/",
+        phones.template_edit,
+        name="phone_template_edit",
+    ),
+    path("phones/<int:pk>/", phones.phone_edit, name="phone_edit"),
+    path("phones/<int:pk>/delete/", phones.phone_delete, name="phone_delete"),
+    path("phones/<int:pk>/<str:what>/", phones.phone_signal, name="phone_signal"),
     path("users/", tenant.user_list, name="user_list"),
     path("users/add/", tenant.user_add, name="user_add"),
     path("users/<int:pk>/", tenant.user_edit, name="user_edit"),

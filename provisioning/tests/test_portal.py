@@ -1,0 +1,144 @@
+"""The portal's phone pages, through Django's full stack on the tenant's host.
+
+User story: a tenant admin adds a phone with the MAC as printed on its box, puts extensions on
+its lines and a BLF key, sees where each effective setting comes from, edits the model's
+template with validation and a preview for that phone, re-provisions it, and imports more
+phones from a CSV file. A user without the devices permissions, or another tenant, sees none.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+
+from provisioning.models import CustomTemplate, Device
+from provisioning.vendors import template_source
+from telephony.models import ImportJob
+
+from .conftest import HOST_A, HOST_B
+
+pytestmark = pytest.mark.django_db
+
+
+class Browser:
+    def __init__(self, host: str, user) -> None:
+        self.client = Client(HTTP_HOST=host)
+        self.client.force_login(user, backend="tenants.auth.HostScopedBackend")
+
+    def get(self, path, **kw):
+        response = self.client.get(path, **kw)
+        connection.set_schema_to_public()
+        return response
+
+    def post(self, path, data=None, **kw):
+        response = self.client.post(path, data or {}, **kw)
+        connection.set_schema_to_public()
+        return response
+
+
+@pytest.fixture
+def browser(pw):
+    return Browser(HOST_A, pw.a_admin)
+
+
+def test_add_edit_and_see_effective_settings(browser, pw, in_tenant):
+    added = browser.post(
+        "/portal/phones/add/",
+        {"mac": "0015.65A1.B2C3", "model_id": "yealink-t54w", "label": "Desk", "extension": "301"},
+    )
+    assert added.status_code == 302
+    with in_tenant(pw.tenant_a):
+        device = Device.objects.get(mac="001565a1b2c3")
+    page = browser.get(f"/portal/phones/{device.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f"/prov/{device.token}/" in html
+    assert device.http_username in html
+    saved = browser.post(
+        f"/portal/phones/{device.pk}/",
+        {
+            "model_id": "yealink-t54w",
+            "label": "Desk",
+            "lines": "1=301 Me\n2=302",
+            "blf_keys": "303 Boss",
+            "settings": "language fr",
+            "allowed_networks": "",
+            "provisioning_until": "",
+        },
+    )
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    with in_tenant(pw.tenant_a):
+        device = Device.objects.get(pk=device.pk)
+        assert [(li.index, li.extension.number) for li in device.lines.order_by("index")] == [
+            (1, "301"),
+            (2, "302"),
+        ]
+    assert device.blf_keys == [{"label": "Boss", "extension": "303"}]
+    html = browser.get(f"/portal/phones/{device.pk}/").content.decode()
+    assert '<td>language</td><td>fr</td><td><span class="badge">device</span>' in html
+    assert '<td>time_zone</td><td>Europe/Berlin</td><td><span class="badge">tenant</span>' in html
+    listing = browser.get("/portal/phones/?q=desk").content.decode()
+    assert 'data-testid="phone-001565a1b2c3"' in listing
+
+
+def test_bad_mac_is_shown_on_the_field(browser, pw, in_tenant):
+    response = browser.post("/portal/phones/add/", {"mac": "00:15:65", "model_id": "auto"})
+    assert response.status_code == 200
+    assert 'data-field="mac"' in response.content.decode()
+    with in_tenant(pw.tenant_a):
+        assert Device.objects.count() == 0
+
+
+def test_reprovision_button(browser, add_device, pw, in_tenant):
+    device = add_device("001565a1b2c3", "yealink-t54w")
+    response = browser.post(f"/portal/phones/{device.pk}/reprovision/")
+    assert response.status_code == 302
+    with in_tenant(pw.tenant_a):
+        assert Device.objects.get(pk=device.pk).status == "reprovision"
+
+
+def test_template_validate_preview_save_revert(browser, add_device, pw, in_tenant):
+    device = add_device("001565a1b2c3", "yealink-t54w")
+    url = "/portal/phones/templates/yealink-t54w/0/"
+    assert template_source("yealink-t54w")[:20] in browser.get(url).content.decode()
+    bad = browser.post(url, {"source": "{% if %}", "intent": "validate"})
+    assert 'data-testid="problems"' in bad.content.decode()
+    preview = browser.post(
+        url,
+        {
+            "source": "#!version:1.0.0.1\nx = {{ lines[0].extension }}\n",
+            "intent": "preview",
+            "device": device.pk,
+        },
+    )
+    assert "x = 301" in preview.content.decode()
+    source = template_source("yealink-t54w") + "# ours\n"
+    assert browser.post(url, {"source": source, "intent": "save"}).status_code == 302
+    with in_tenant(pw.tenant_a):
+        assert CustomTemplate.objects.get().source == source
+    assert browser.post(url, {"source": source, "intent": "revert"}).status_code == 302
+    with in_tenant(pw.tenant_a):
+        assert not CustomTemplate.objects.exists()
+
+
+def test_csv_import_dry_run(browser, pw, in_tenant):
+    upload = SimpleUploadedFile(
+        "phones.csv", b"mac,model,extension,label\n001565a1b2c3,yealink-t54w,301,Desk\n"
+    )
+    response = browser.post("/portal/phones/import/", {"file": upload})
+    assert response.status_code == 302
+    with in_tenant(pw.tenant_a):
+        job = ImportJob.objects.get(kind="phones")
+    assert job.status == ImportJob.Status.VALIDATED
+    assert response["Location"] == f"/portal/imports/{job.pk}/"
+
+
+def test_pages_are_hidden_without_permission_or_on_another_tenant(pw, add_device):
+    device = add_device("001565a1b2c3", "yealink-t54w")
+    staff = Browser(HOST_A, pw.a_user)
+    assert staff.get("/portal/phones/").status_code == 404
+    other = Browser(HOST_B, pw.b_admin)
+    assert other.get(f"/portal/phones/{device.pk}/").status_code == 404
+    assert other.get("/portal/phones/").status_code == 200
