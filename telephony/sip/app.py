@@ -44,6 +44,7 @@ class PbxConfig:
     redis_prefix: str = ""
     nonce_secret: bytes = b""
     nonce_ttl: float = 300.0
+    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")  # challenge order
     guard: GuardConfig = field(default_factory=GuardConfig)
     registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
     event_stream: str = "sip:events"
@@ -63,7 +64,11 @@ class PbxEngine:
         p = config.redis_prefix
         self.directory = Directory(self.redis, prefix=p)
         self.guard = Guard(self.redis, config.guard, prefix=p)
-        self.auth = DigestAuth(config.nonce_secret or secrets.token_bytes(32), config.nonce_ttl)
+        self.auth = DigestAuth(
+            config.nonce_secret or secrets.token_bytes(32),
+            config.nonce_ttl,
+            algorithms=config.digest_algorithms,
+        )
         self.locations = LocationStore(
             self.redis,
             prefix=p,
@@ -149,7 +154,9 @@ def build_engine(config: PbxConfig) -> PbxEngine:
     pbx = PbxEngine(config)
     # B2BUA wiring: the call layer plugs in on the next line (one line, added by its owner), e.g.
     # from .b2bua import B2BUA; pbx.register_handlers(B2BUA(pbx))
-    from .b2bua import B2BUA; pbx.register_handlers(B2BUA(pbx))  # noqa: E702, I001
+    from .b2bua import B2BUA
+
+    pbx.register_handlers(B2BUA(pbx))  # noqa: E702, I001
     return pbx
 
 

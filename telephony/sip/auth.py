@@ -100,9 +100,15 @@ class DigestAuth:
         *,
         max_tracked: int = 500_000,
         clock: Callable[[], float] = time.time,
+        algorithms: tuple[str, ...] = ALGORITHMS,
     ) -> None:
         if len(secret) < 16:
             raise ValueError("the nonce secret must have at least 16 bytes")
+        if not algorithms or any(a not in _HASHES for a in algorithms):
+            raise ValueError(f"digest algorithms must be among {', '.join(_HASHES)}")
+        # Offered in this order. Clients that take the first challenge and know only MD5
+        # (SIPp 3.6, some old phone firmware) need ("MD5", "SHA-256").
+        self.algorithms = algorithms
         self.secret = secret
         self.nonce_ttl = nonce_ttl
         self.max_tracked = max_tracked
@@ -148,7 +154,7 @@ class DigestAuth:
         tail = f', opaque="{self.opaque(realm)}", qop="auth"' + (", stale=true" if stale else "")
         return [
             (name, f'Digest realm="{realm}", nonce="{nonce}", algorithm={alg}{tail}')
-            for alg in ALGORITHMS
+            for alg in self.algorithms
         ]
 
     # --- verification --------------------------------------------------------------------
@@ -172,7 +178,7 @@ class DigestAuth:
         qop = creds.get("qop")
         nc_s = creds.get("nc") or ""
         cnonce = creds.get("cnonce")
-        if not username or not nonce or not response or uri is None or alg not in _HASHES:
+        if not username or not nonce or not response or uri is None or alg not in self.algorithms:
             return AuthResult(False, username, None, False, "malformed credentials")
         # qop is required: without it there is no nc and so no replay protection.
         if qop is None or qop.lower() != "auth" or not cnonce or not _NC_RE.fullmatch(nc_s):

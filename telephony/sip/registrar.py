@@ -167,6 +167,10 @@ class LocationStore:
         self._tasks: list[asyncio.Task[None]] = []
         self._loading: dict[tuple[str, str], asyncio.Future[dict[str, Binding]]] = {}
         self._reap = None  # registered Lua script
+        # True once every AOR has been loaded; then a miss in ``hot`` means "no bindings",
+        # except for AORs another engine changed since (``_dirty``), which are re-read.
+        self.complete = False
+        self._dirty: set[tuple[str, str]] = set()
 
     # --- keys ----------------------------------------------------------------------------
     def aor_key(self, domain: str, user: str) -> str:
@@ -195,6 +199,10 @@ class LocationStore:
         cached = self.hot.get(k)
         if cached is not None:
             return cached
+        if self.complete and k not in self._dirty:
+            # The hot copy holds every AOR (loaded at start, kept by writes and announcements):
+            # a miss means no bindings, without a Redis round trip.
+            return self.hot.setdefault(k, {})
         loading = self._loading.get(k)
         if loading is not None:
             return await asyncio.shield(loading)
@@ -209,6 +217,7 @@ class LocationStore:
                 except (ValueError, TypeError):
                     log.warning("bad binding in %s", self.aor_key(domain, user))
             result = self.hot.setdefault(k, loaded)
+            self._dirty.discard(k)
             fut.set_result(result)
             return result
         except BaseException as exc:
@@ -332,8 +341,12 @@ class LocationStore:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
-                # Anything may have changed while we were not listening.
+                # Anything may have changed while we were not listening: reload everything.
+                self.complete = False
                 self.hot.clear()
+                await self.load_all()
+                self._dirty.clear()
+                self.complete = True
                 ready.set()
                 backoff = 0.1
                 async for message in pubsub.listen():
@@ -345,6 +358,7 @@ class LocationStore:
                     for line in lines[1:]:
                         domain, _, user = line.partition(" ")
                         self.hot.pop((domain, user), None)
+                        self._dirty.add((domain, user))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -354,6 +368,27 @@ class LocationStore:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+    async def load_all(self) -> int:
+        """Load every AOR of this prefix from Redis into the hot copy; returns how many."""
+        prefix = f"{self.prefix}sip:loc:"
+        expiry = self.expiry_key
+        keys = [_s(k) async for k in self.redis.scan_iter(match=prefix + "*", count=2000)]
+        keys = [k for k in keys if k != expiry and k.count(":", len(prefix)) >= 1]
+        for i in range(0, len(keys), 1000):
+            chunk = keys[i : i + 1000]
+            pipe = self.redis.pipeline(transaction=False)
+            for key in chunk:
+                pipe.hgetall(key)
+            for key, raw in zip(chunk, await pipe.execute(), strict=True):
+                domain, _, user = key[len(prefix) :].partition(":")
+                loaded: dict[str, Binding] = {}
+                for field, value in raw.items():
+                    with contextlib.suppress(ValueError, TypeError):
+                        loaded[_s(field)] = Binding.from_json(value)
+                self.hot.setdefault((domain, user), loaded)
+        log.info("location store loaded %d AORs", len(keys))
+        return len(keys)
 
     async def reap(self, now: float | None = None) -> int:
         """Remove expired bindings from Redis (atomically, one engine per binding) and from the

@@ -152,6 +152,7 @@ def running_engine(
     guard: GuardConfig | None = None,
     registrar: RegistrarConfig | None = None,
     nonce_ttl: float = 300.0,
+    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
     timers: Timers = TEST_TIMERS,
     product: str = "TestPBX",
     ws: bool = True,
@@ -174,6 +175,7 @@ def running_engine(
         redis_prefix=prefix,
         nonce_secret=secrets.token_bytes(32),
         nonce_ttl=nonce_ttl,
+        digest_algorithms=digest_algorithms,
         guard=guard or TEST_GUARD,
         registrar=registrar or RegistrarConfig(reap_interval=0.1),
     )

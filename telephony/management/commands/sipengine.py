@@ -1,0 +1,110 @@
+"""``manage.py sipengine``: run the SIP engine (registrar now, B2BUA when wired in).
+
+Settings give every address and port (``SIP_HOST``, ``SIP_UDP_PORT`` — TCP shares it —,
+``SIP_TLS_PORT``, ``SIP_WS_PORT``, ``SIP_WSS_PORT``, ``SIP_TLS_CERT``/``SIP_TLS_KEY``,
+``REDIS_URL``, ``PBX_PRODUCT_NAME``); options override them. Before the event loop starts, every
+tenant's routing snapshot is published (in a thread, so the ORM never runs on the loop and no
+database connection is left open in the engine's thread).
+"""
+
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import connections
+
+from telephony.sip.app import PbxConfig, run
+from telephony.sip.security import GuardConfig
+from telephony.sip.server import EngineConfig
+
+log = logging.getLogger(__name__)
+
+
+def nonce_secret() -> bytes:
+    """Derived from SECRET_KEY, so every engine of an installation accepts the others' nonces."""
+    return hmac.new(settings.SECRET_KEY.encode(), b"sip-digest-nonce", hashlib.sha256).digest()
+
+
+def _port(value: int | None) -> int | None:
+    """A port of 0 or less in settings/options disables that transport (None in the engine)."""
+    return value if value is not None and value > 0 else None
+
+
+class Command(BaseCommand):
+    help = "Run the SIP engine (registrar, and the B2BUA when it is wired in)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=settings.SIP_HOST)
+        parser.add_argument("--udp-port", type=int, default=settings.SIP_UDP_PORT)
+        parser.add_argument("--tcp-port", type=int, default=None, help="default: the UDP port")
+        parser.add_argument("--tls-port", type=int, default=settings.SIP_TLS_PORT)
+        parser.add_argument("--ws-port", type=int, default=settings.SIP_WS_PORT)
+        parser.add_argument("--wss-port", type=int, default=settings.SIP_WSS_PORT)
+        parser.add_argument("--redis-url", default=settings.REDIS_URL)
+        parser.add_argument("--redis-prefix", default="")
+        parser.add_argument(
+            "--allow",
+            default=os.environ.get("PBX_SIP_ALLOW", ""),
+            help="comma-separated addresses never banned (e.g. a trusted SBC)",
+        )
+        parser.add_argument(
+            "--no-publish", action="store_true", help="do not publish snapshots at start"
+        )
+
+    def handle(self, *args, **opts):
+        if not opts["no_publish"]:
+            self._publish_all()
+        cert, key = settings.SIP_TLS_CERT, settings.SIP_TLS_KEY
+        have_tls = bool(cert and key and os.path.exists(cert) and os.path.exists(key))
+        if not have_tls:
+            log.warning("no TLS certificate at %s: TLS and WSS are off", cert)
+        udp = _port(opts["udp_port"])
+        tcp = _port(opts["tcp_port"]) if opts["tcp_port"] is not None else udp
+        engine = EngineConfig(
+            host=opts["host"],
+            udp_port=udp,
+            tcp_port=tcp,
+            tls_port=_port(opts["tls_port"]) if have_tls else None,
+            ws_port=_port(opts["ws_port"]),
+            wss_port=_port(opts["wss_port"]) if have_tls else None,
+            tls_cert=cert if have_tls else None,
+            tls_key=key if have_tls else None,
+            product=settings.PBX_PRODUCT_NAME,
+        )
+        allow = tuple(a.strip() for a in opts["allow"].split(",") if a.strip())
+        config = PbxConfig(
+            engine=engine,
+            redis_url=opts["redis_url"],
+            redis_prefix=opts["redis_prefix"],
+            nonce_secret=nonce_secret(),
+            digest_algorithms=tuple(
+                a.strip().upper()
+                for a in os.environ.get("PBX_SIP_DIGEST_ALGORITHMS", "SHA-256,MD5").split(",")
+                if a.strip()
+            ),
+            guard=GuardConfig(allow_list=allow),
+        )
+        self.stdout.write(f"SIP engine on {opts['host']} udp/tcp {udp}; Redis {opts['redis_url']}")
+        with contextlib.suppress(KeyboardInterrupt):
+            run(config)
+
+    def _publish_all(self) -> None:
+        from telephony.snapshots import publish_all
+
+        result: dict[str, int] = {}
+
+        def work() -> None:
+            try:
+                result["count"] = publish_all()
+            finally:
+                connections.close_all()
+
+        t = threading.Thread(target=work, name="publish-snapshots")
+        t.start()
+        t.join()
+        self.stdout.write(f"published {result.get('count', 0)} routing snapshots")
