@@ -8,6 +8,7 @@ from events.api import stats as stats_views
 from events.api import views as event_views
 from provisioning.api import views as provisioning_views
 from telephony.api import calls as call_views
+from telephony.api import registrations as registration_views
 from telephony.api.views import ExtensionViewSet
 from tenants.api import views as tenant_views
 
@@ -32,6 +33,8 @@ router.register(
 router.register("events", event_views.OutboxEventViewSet, basename="event")
 router.register("cdrs", call_views.CdrViewSet, basename="cdr")
 router.register("active-calls", call_views.ActiveCallViewSet, basename="active-call")
+router.register("registrations", registration_views.RegistrationViewSet, basename="registration")
+router.register("sip-bans", registration_views.SipBanViewSet, basename="sip-ban")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),
