@@ -53,6 +53,13 @@ class Extension(models.Model):
     allowed_transports = models.JSONField(default=all_transports)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Call forwarding, as the engine reads it from the routing snapshot: a target (an
+    # extension or an outside number) per condition, empty for off. "Always" wins over the
+    # others; "no answer" takes effect after ``no_answer_timeout`` seconds of ringing.
+    forward_always = models.CharField(max_length=32, blank=True)
+    forward_busy = models.CharField(max_length=32, blank=True)
+    forward_no_answer = models.CharField(max_length=32, blank=True)
+    no_answer_timeout = models.PositiveSmallIntegerField(default=20)
 
     class Meta:
         ordering = ["number"]

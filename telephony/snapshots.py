@@ -41,6 +41,10 @@ def build_snapshot(tenant) -> dict:
             "allowed_transports",
             "caller_id_name",
             "caller_id_number",
+            "forward_always",
+            "forward_busy",
+            "forward_no_answer",
+            "no_answer_timeout",
         )
         extensions = {
             row["number"]: {
@@ -53,6 +57,11 @@ def build_snapshot(tenant) -> dict:
                 "transports": row["allowed_transports"],
                 "caller_id_name": row["caller_id_name"] or row["display_name"],
                 "caller_id_number": row["caller_id_number"] or row["number"],
+                # Forwarding targets ("" = off) and the seconds of ringing before "no answer".
+                "forward_always": row["forward_always"],
+                "forward_busy": row["forward_busy"],
+                "forward_no_answer": row["forward_no_answer"],
+                "no_answer_timeout": row["no_answer_timeout"],
             }
             for row in rows
         }
