@@ -107,8 +107,13 @@ def _token_user(raw: str, tenant, auth: WsAuth):
 
 
 def _session_user(headers: dict[str, str], host: str, tenant, auth: WsAuth):
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, load_backend
-    from django.contrib.auth import _get_user_session_key as session_user_id
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        get_user_model,
+        load_backend,
+    )
     from django.contrib.sessions.backends.db import SessionStore
 
     from tenants.access import can_administer
@@ -124,9 +129,9 @@ def _session_user(headers: dict[str, str], host: str, tenant, auth: WsAuth):
         return None
     session = SessionStore(session_key=morsel.value)
     try:
-        user_id = session_user_id(session)
+        user_id = get_user_model()._meta.pk.to_python(session[SESSION_KEY])
         backend_path = session[BACKEND_SESSION_KEY]
-    except KeyError:
+    except (KeyError, ValueError):
         return None
     if backend_path not in settings.AUTHENTICATION_BACKENDS:
         return None

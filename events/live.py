@@ -204,43 +204,57 @@ def call_statuses(calls: dict[str, dict]) -> dict[str, str]:
     return out
 
 
+def _leg_users(event: dict[str, str]) -> list[str]:
+    """Extensions on the call's legs right now (the engine's ``legs``: [{"leg", "user"}])."""
+    legs = _loads(event.get("legs")) or []
+    if not isinstance(legs, list):
+        return []
+    return [str(leg["user"]) for leg in legs if isinstance(leg, dict) and leg.get("user")]
+
+
 def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, Any] | None:
-    """The cached call after a call event (None: the call is over)."""
+    """The cached call after a call event (None: the call is over).
+
+    The engine names the extensions on the call's legs in every event (after a transfer: the
+    party that stayed and the new one), so answered and transferred calls take their parties
+    from the legs; the caller and callee fields (caller-ID numbers) are the fallback. A callee
+    rings before it has a leg of its own, so ringing uses the callee of ``call.started``.
+    """
     kind = event.get("type", "")
     if kind == "call.ended":
         return None
     ts = _float(event.get("ts")) or time.time()
     call = dict(call or {"state": "started", "started_at": ts, "parties": {}})
     parties: dict[str, str] = dict(call.get("parties") or {})
-    caller = event.get("caller") or call.get("caller", "")
+    users = _leg_users(event)
+    caller = call.get("caller") or event.get("caller", "")
     callee = event.get("callee") or call.get("callee", "")
     call.update(caller=caller, callee=callee)
     for name in ("direction", "caller_name"):
-        if event.get(name):
+        if event.get(name) and not call.get(name):
             call[name] = event[name]
     if kind == "call.started":
         # The caller is busy from the moment it dials (as phones show it).
-        if caller:
-            parties[caller] = ON_CALL
+        for party in users or [caller]:
+            if party:
+                parties[party] = ON_CALL
     elif kind == "call.ringing":
         call["state"] = "ringing"
         if callee and parties.get(callee) != ON_CALL:
             parties[callee] = RINGING
-    elif kind == "call.answered":
+    elif kind in ("call.answered", "call.transferred"):
         call["state"] = "answered"
         call.setdefault("answered_at", ts)
-        for party in (caller, callee):
-            if party:
-                parties[party] = ON_CALL
-    elif kind == "call.transferred":
-        # The party that transferred leaves; the target rings until it answers.
-        left, target = event.get("from", ""), event.get("to", "")
-        if left:
-            parties.pop(left, None)
-        if target:
-            parties[target] = RINGING
-            call["callee"] = target
-        call["state"] = "ringing"
+        if users:
+            # Whoever is not on a leg any more (the transferor, a callee that never answered)
+            # has left the call.
+            parties = {user: ON_CALL for user in users}
+        else:
+            for party in (caller, callee, event.get("to", "")):
+                if party:
+                    parties[party] = ON_CALL
+        if kind == "call.transferred" and event.get("to"):
+            call["callee"] = event["to"]
     call["parties"] = parties
     return call
 

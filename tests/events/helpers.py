@@ -25,16 +25,24 @@ def registration(schema: str, user: str, action: str = "registered", **kw) -> di
     }
 
 
-def call(schema: str, call_id: str, caller: str, callee: str, **kw) -> dict:
-    legs = kw.pop("legs", [{"leg": "a", "user": caller}, {"leg": "b", "user": callee}])
+def call(schema: str, call_id: str, caller: str, callee: str, legs=None, **kw) -> dict:
+    """A call event as the B2BUA writes it: ``legs`` are the extensions with a leg now (the
+    caller alone until someone answers)."""
+    users = legs if legs is not None else [caller]
     return {
         "schema": schema,
         "call_id": call_id,
-        "caller": caller,
-        "callee": callee,
-        "direction": "internal",
-        "legs": json.dumps(legs),
+        "tenant_id": "1",
+        "segment": kw.pop("segment", 1),
+        "legs": json.dumps(
+            [
+                {"leg": "a" if i == 0 else f"b{i}", "user": u, "sip_call_id": f"{call_id}-{i}"}
+                for i, u in enumerate(users)
+            ]
+        ),
         **kw,
+        **({"caller": caller, "direction": "internal"} if caller else {}),
+        **({"callee": callee} if callee else {}),
     }
 
 

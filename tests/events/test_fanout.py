@@ -62,9 +62,9 @@ def test_registration_and_call_reach_group_outbox_and_live_state(
     nothing."""
     xadd("registration", **registration(A, "101"))
     xadd("registration", **registration(A, "101", "refreshed"))  # a refresh changes nothing
-    xadd("call.started", **call(A, "c1", "101", "102"))
-    xadd("call.ringing", **call(A, "c1", "101", "102"))
-    xadd("call.answered", **call(A, "c1", "101", "102"))
+    xadd("call.started", **call(A, "c1", "101", "102", caller_name="Acme 101"))
+    xadd("call.ringing", **call(A, "c1", "", "", leg="b1"))
+    xadd("call.answered", **call(A, "c1", "", "102", legs=["101", "102"], leg="b1"))
 
     got = _drain_and_collect(fanout, [group_name(A), group_name(B)], expected=7)
 
@@ -96,7 +96,8 @@ def test_registration_and_call_reach_group_outbox_and_live_state(
             "contact": "sip:101@203.0.113.5:5062;transport=udp",
         }
     ]
-    assert events[1]["data"]["legs"] == [{"leg": "a", "user": "101"}, {"leg": "b", "user": "102"}]
+    assert events[1]["data"]["legs"] == [{"leg": "a", "user": "101", "sip_call_id": "c1-0"}]
+    assert events[1]["data"]["caller_name"] == "Acme 101"
     assert events[4]["data"]["call_status"] == "ringing"
     assert events[6]["data"]["call_status"] == "on_call"
 
@@ -117,11 +118,31 @@ def test_registration_and_call_reach_group_outbox_and_live_state(
     assert rds.xpending(fanout.stream, fanout.group)["pending"] == 0
 
 
+def test_blind_transfer_moves_the_call_status(world, fanout, xadd, rds):
+    """102 answers 101, then transfers 101 to 103: 102 is free, 103 is on the call."""
+    xadd("call.started", **call(A, "c5", "101", "102"))
+    xadd("call.ringing", **call(A, "c5", "", "", leg="b1"))
+    xadd("call.answered", **call(A, "c5", "", "102", legs=["101", "102"]))
+    xadd(
+        "call.transferred",
+        **call(A, "c5", "", "", legs=["101", "103"], segment=2, kind="blind", to="103"),
+        **{"from": "101"},
+    )
+    xadd("call.answered", **call(A, "c5", "", "", legs=["101", "103"], segment=2, leg="t2"))
+    fanout.drain()
+    state = LiveState(rds).tenant_state(A)
+    assert {n: e["call_status"] for n, e in state["extensions"].items()} == {
+        "101": "on_call",
+        "103": "on_call",
+    }
+    assert state["calls"][0]["callee"] == "103"
+
+
 def test_call_end_and_unregister_clear_the_live_state(world, fanout, xadd, rds):
     xadd("registration", **registration(A, "101"))
     xadd("registration", **registration(A, "101", port=5070))  # a second device
     xadd("call.started", **call(A, "c2", "101", "102"))
-    xadd("call.ended", **call(A, "c2", "101", "102", status="no_answer", reason="cancel"))
+    xadd("call.ended", **call(A, "c2", "", "", status="no_answer", reason="cancel"))
     xadd("registration", **registration(A, "101", "unregistered"))
     xadd("registration", **registration(A, "101", "expired", port=5070))
     fanout.drain()
@@ -144,7 +165,7 @@ def test_outbox_events_queue_webhook_deliveries(
             url="http://127.0.0.1:9/ended", event_types=["call.ended"], actor=SYSTEM
         )
     xadd("call.started", **call(A, "c3", "101", "102"))
-    xadd("call.ended", **call(A, "c3", "101", "102", status="answered"))
+    xadd("call.ended", **call(A, "c3", "", "", legs=["101", "102"], status="answered"))
     with django_capture_on_commit_callbacks() as callbacks:
         fanout.drain()
     assert callbacks, "deliveries are kicked on commit"
