@@ -134,12 +134,13 @@ def serve(port: int, redis_url: str, prefix: str, profile: str | None) -> None:
     )
 
     async def main() -> None:
-        if os.environ.get("BENCH_GC"):
-            import gc
-
-            gc.set_threshold(*[int(x) for x in os.environ["BENCH_GC"].split(",")])
         pbx = build_engine(config)
         await pbx.start()
+        pbx.tune_gc()  # as serve_forever() does in production
+        if os.environ.get("BENCH_NOGC"):
+            import gc
+
+            gc.disable()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -220,6 +221,12 @@ def _options_ok(port: int) -> bool:
             return s.recv(4096).startswith(b"SIP/2.0 200")
         except OSError:
             return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -311,7 +318,9 @@ def main() -> None:
             write_csv(bench_csv, min(args.calls, users))
             port = free_port()
             with engine_process(port, args.redis_url, prefix, profile) as proc:
+                cpu0 = cpu_seconds(proc.pid)
                 ours = run_sipp(port, bench_csv, args.calls, args.limit, args.rate)
+                ours_cpu = cpu_seconds(proc.pid) - cpu0
                 # RSS with --users distinct users registered (the first run registered
                 # --calls of them already)
                 if users > args.calls:
@@ -327,6 +336,12 @@ def main() -> None:
                 )
         print("Authenticated REGISTER (401 challenge + REGISTER with digest + 200), UDP loopback:")
         report("ours", ours)
+        if ours["success"]:
+            per = ours_cpu / ours["success"] * 1e6
+            print(
+                f"  engine CPU: {per:,.0f} us per registration "
+                f"(= {1e6 / per:,.0f} REGISTER/s per fully used core)"
+            )
         if theirs is not None:
             report("kamailio", theirs)
             ratio = ours["rate"] / theirs["rate"] if theirs["rate"] else 0.0

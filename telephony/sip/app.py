@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -141,8 +142,21 @@ class PbxEngine:
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
+    @staticmethod
+    def tune_gc() -> None:
+        """Make the cyclic GC cheap for a long-lived server holding many live objects.
+
+        What is alive after start (snapshots, locations) is frozen out of the collector's view,
+        and young collections run less often: with the default thresholds the collector walked
+        every pending transaction dozens of times a second and cut the REGISTER rate by 60%.
+        """
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 1000)
+
     async def serve_forever(self) -> None:
         await self.start()
+        self.tune_gc()
         try:
             await asyncio.Event().wait()
         finally:

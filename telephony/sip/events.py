@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 
@@ -19,6 +20,15 @@ import redis.asyncio as aioredis
 __all__ = ["EventSink"]
 
 log = logging.getLogger(__name__)
+
+
+_XADD_LUA = """
+local es = cjson.decode(ARGV[3])
+for _, e in ipairs(es) do
+  redis.call('XADD', ARGV[1], 'MAXLEN', '~', ARGV[2], '*', unpack(e))
+end
+return #es
+"""
 
 
 class EventSink:
@@ -41,6 +51,7 @@ class EventSink:
         self.dropped = 0
         self.written = 0
         self._task: asyncio.Task[None] | None = None
+        self._script = redis.register_script(_XADD_LUA)
         self._idle = asyncio.Event()  # set when everything queued has been written
         self._idle.set()
 
@@ -84,10 +95,11 @@ class EventSink:
             backoff = 0.05
             while True:
                 try:
-                    pipe = self.redis.pipeline(transaction=False)
-                    for e in entries:
-                        pipe.xadd(self.stream, e, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
-                    await pipe.execute()
+                    # One EVALSHA per batch: cheaper on our side than a pipeline of XADDs.
+                    flat = [[x for kv in e.items() for x in kv] for e in entries]
+                    await self._script(
+                        args=[self.stream, self.maxlen, json.dumps(flat, separators=(",", ":"))]
+                    )
                     self.written += len(entries)
                     break
                 except asyncio.CancelledError:

@@ -364,6 +364,10 @@ class ServerTransaction:
         else:
             self.state = "completed"
             self._later("j", 0 if self.reliable else 64 * t.t1, self._terminate)  # Timer J
+            # Timer J keeps a UDP transaction 32 s only to absorb retransmissions: let go of the
+            # parsed views (rebuilt on demand) so thousands of them do not weigh on the GC.
+            self.request._cache.clear()
+            resp._cache.clear()
         return resp
 
     def _send(self) -> None:

@@ -385,7 +385,15 @@ class TransportLayer:
                 via.params["received"] = ip  # RFC 3581 4: received is always added with rport
             changed = True
         if changed:
+            # replace_first drops every parsed view; keep them (the parse just built them) with
+            # the stamped Via in front, so nothing is parsed twice.
+            cache = msg._cache
+            vias = cache.get("via")
+            kept = dict(cache)
             msg.replace_first("Via", str(via))
+            if vias is not None:
+                kept["via"] = [via, *vias[1:]]
+                msg._cache.update(kept)
 
     def _reject(self, data: bytes, exc: SipParseError, source: Source) -> None:
         log.info("malformed %s message from %s:%s: %s", source.kind, *source.remote, exc.reason)
