@@ -215,3 +215,57 @@ def test_device_sources_are_parsed(source, expected):
     from events.live import parse_source
 
     assert parse_source(source) == expected
+
+
+def test_dnd_changes_in_routing_snapshots_are_published(world, in_tenant, fanout, rds):
+    """An admin turns DND on for 102: the routing snapshot changes, and the fan-out publishes
+    102's new status (live page, subscribers, webhooks)."""
+    import json
+
+    from tests.events.helpers import wait_until
+
+    key = "sip:snapshot:acme.test"
+    original = rds.get(key)
+    snapshot = json.loads(original)
+    fanout.follow_snapshots()  # subscribed from here on; also records the current DND values
+    fanout.live.put_dnd(A, {n: bool(e.get("dnd")) for n, e in snapshot["extensions"].items()})
+    try:
+        snapshot["extensions"]["102"]["dnd"] = True
+        rds.set(key, json.dumps(snapshot))
+        rds.publish("sip:snapshot:changed", "acme.test")
+
+        def published():
+            fanout.follow_snapshots()
+            with in_tenant(world.tenant_a):
+                return list(OutboxEvent.objects.filter(type="extension.status"))
+
+        (event,) = wait_until(published, timeout=5)
+        assert event.payload["extension"] == "102"
+        assert event.payload["dnd"] is True
+        assert event.payload["reason"] == "dnd"
+        assert LiveState(rds).dnd(A)["102"] is True
+    finally:
+        rds.set(key, original)
+
+
+def test_run_loop_handles_what_arrives(world, in_tenant, fanout, xadd, rds):
+    """The long-running loop (``manage.py events_fanout``) handles entries as they arrive and
+    acknowledges them, then gives its lease back when stopped."""
+    from events.fanout import LEADER_KEY
+
+    xadd("call.started", **call(A, "run-1", "101", "102"))
+    last = xadd("call.ended", **call(A, "run-1", "", "", status="cancelled"))
+
+    def done() -> bool:
+        (info,) = [g for g in rds.xinfo_groups(fanout.stream) if g["name"] == b"fanout"]
+        return info["last-delivered-id"].decode() == last and info["pending"] == 0
+
+    fanout.run(block_ms=50, stop=done)
+    with in_tenant(world.tenant_a):
+        assert list(OutboxEvent.objects.values_list("type", flat=True)) == [
+            "call.started",
+            "extension.status",
+            "call.ended",
+            "extension.status",
+        ]
+    assert rds.get(LEADER_KEY) is None  # released: a successor need not wait for expiry
