@@ -128,7 +128,7 @@ def serve(port: int, redis_url: str, prefix: str, profile: str | None) -> None:
         redis_prefix=prefix,
         nonce_secret=secrets.token_bytes(32),
         # SIPp 3.6 answers the first challenge and knows only MD5 (phones pick SHA-256).
-        digest_algorithms=("MD5", "SHA-256"),
+        digest_algorithms=tuple(os.environ.get("BENCH_ALGS", "MD5,SHA-256").split(",")),
         guard=GuardConfig(allow_list=("127.0.0.1",)),
         registrar=RegistrarConfig(),
     )

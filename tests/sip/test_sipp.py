@@ -6,21 +6,17 @@ SIPp 3.6 answers the first challenge of a 401 and knows only MD5, so this engine
 
 import csv
 import json
-import shutil
 import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
 from tests.sip.engine_fixtures import SIP_PASSWORD, worker_redis_url
 
 SCENARIO = Path(__file__).parent / "scenarios" / "register_auth.xml"
 USERS = [("101", "acme.test"), ("102", "acme.test"), ("201", "beta.test"), ("202", "beta.test")]
-
-pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp is not installed")
 
 
 def free_udp_port() -> int:
