@@ -269,3 +269,41 @@ def test_signature_and_backoff_rules():
         nominal = min(3600.0, 10.0 * 2 ** (attempt - 1))
         assert 0.75 * nominal <= backoff_seconds(attempt) <= 1.25 * nominal
     assert backoff_seconds(30) <= 1.25 * 3600
+
+
+def test_the_task_delivers_and_schedules_one_delayed_run(
+    world, api, in_tenant, receiver, fast_webhooks, clean_live
+):
+    from events.tasks import deliver_webhooks
+    from events.webhooks import claim_schedule, release_schedule
+
+    receiver.start("up")
+    hook = _create(api, world, receiver)
+    _events(in_tenant, world.tenant_a, 2)
+    deliver_webhooks.run(A, hook["id"])  # the task body, as a worker runs it
+    assert len(receiver.accepted) == 2
+
+    # However many events arrive during an outage, one delayed run is kept: the earliest.
+    assert claim_schedule(A, hook["id"], 10.0)
+    assert not claim_schedule(A, hook["id"], 20.0)
+    assert claim_schedule(A, hook["id"], 1.0)
+    release_schedule(A, hook["id"])
+    assert claim_schedule(A, hook["id"], 20.0)
+
+
+def test_old_events_are_pruned(world, in_tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from events.models import OutboxEvent
+    from events.tasks import prune_outbox
+
+    old, new = _events(in_tenant, world.tenant_a, 2)
+    with in_tenant(world.tenant_a):
+        OutboxEvent.objects.filter(pk=old).update(created_at=timezone.now() - timedelta(days=40))
+    assert prune_outbox(days=30) >= 1
+    with in_tenant(world.tenant_a):
+        assert list(OutboxEvent.objects.filter(pk__in=[old, new]).values_list("pk", flat=True)) == [
+            new
+        ]
