@@ -138,6 +138,7 @@ _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]+")
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _VERSION_RE = re.compile(r"SIP/(\d+)\.(\d+)", re.IGNORECASE)
 _URI_FORBIDDEN = frozenset(' \t<>"\r\n')
+_URI_FORBIDDEN_RE = re.compile('[ \t<>"\r\n]')
 
 
 def canonical_name(name: str) -> str:
@@ -390,9 +391,8 @@ def parse_uri(s: str) -> URI:
     colon = s.find(":")
     if colon <= 0 or not _SCHEME_RE.fullmatch(s[:colon]):
         raise SipParseError("bad URI scheme")
-    for c in s:
-        if c in _URI_FORBIDDEN:
-            raise SipParseError("illegal character in URI")
+    if _URI_FORBIDDEN_RE.search(s) is not None:  # one C-level scan, not a Python loop
+        raise SipParseError("illegal character in URI")
     scheme = s[:colon].lower()
     rest = s[colon + 1 :]
     if scheme == "sip" or scheme == "sips":
@@ -1160,7 +1160,12 @@ def make_response(
         elif n == "Record-Route" and 100 < status < 300:
             out.append((n, v))
     out.extend(headers)
-    return Response(status, reason, out, body)
+    resp = Response(status, reason, out, body)
+    vias = request._cache.get("via")
+    if vias is not None:
+        # The Vias are copied verbatim: share their parsed form (sending a response reads it).
+        resp._cache["via"] = vias
+    return resp
 
 
 REASONS: dict[int, str] = {
