@@ -183,6 +183,8 @@ class B2BUA:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._control: asyncio.Task[None] | None = None
         self.stats = {"calls": 0, "answered": 0, "failed": 0}
+        self._mirror_pending: dict[tuple[str, str], str | None] = {}
+        self._mirror_task: asyncio.Future[None] | None = None
         pbx.components["b2bua"] = self
         self._wrap_lifecycle()
 
@@ -270,25 +272,47 @@ class B2BUA:
         )
 
     def _mirror(self, call: Call) -> None:
+        """Queue the call's current state for the Redis mirror. Changes are coalesced per call
+        and written by one task in pipelined batches: one Redis round trip per batch, not per
+        call event, and never more than one connection."""
         if not self.config.mirror_calls:
             return
         key = self._prefix + CALLS_KEY.format(schema=call.tenant.schema)
-        if call.state == "ended":
-            self._spawn(self.pbx.redis.hdel(key, call.id))  # type: ignore[arg-type]
-            return
-        value = json.dumps(
-            {
-                "call_id": call.id,
-                "state": call.state,
-                "caller": call.caller.caller_id_number,
-                "caller_name": call.caller.caller_id_name,
-                "callee": call.callee,
-                "started_at": call.started_at,
-                "answered_at": call.answered_at,
-                "legs": [leg.info() for leg in call.legs()],
-            }
-        )
-        self._spawn(self.pbx.redis.hset(key, call.id, value))  # type: ignore[arg-type]
+        value: str | None = None
+        if call.state != "ended":
+            value = json.dumps(
+                {
+                    "call_id": call.id,
+                    "state": call.state,
+                    "caller": call.caller.caller_id_number,
+                    "caller_name": call.caller.caller_id_name,
+                    "callee": call.callee,
+                    "started_at": call.started_at,
+                    "answered_at": call.answered_at,
+                    "legs": [leg.info() for leg in call.legs()],
+                }
+            )
+        self._mirror_pending[(key, call.id)] = value
+        if self._mirror_task is None or self._mirror_task.done():
+            self._mirror_task = asyncio.ensure_future(self._mirror_writer())
+
+    async def _mirror_writer(self) -> None:
+        while self._mirror_pending:
+            batch, self._mirror_pending = self._mirror_pending, {}
+            try:
+                pipe = self.pbx.redis.pipeline(transaction=False)
+                for (key, call_id), value in batch.items():
+                    if value is None:
+                        pipe.hdel(key, call_id)
+                    else:
+                        pipe.hset(key, call_id, value)
+                await pipe.execute()
+            except Exception as exc:
+                # The mirror is a view for the API; calls go on without it.
+                log.warning("could not update the active-call mirror: %s", exc)
+                for k, v in batch.items():
+                    self._mirror_pending.setdefault(k, v)
+                await asyncio.sleep(0.5)
 
     def _needs_anchor(
         self, call: Call, source: Source, sdp: bytes, bindings: list[Binding]
