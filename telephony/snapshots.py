@@ -2,7 +2,7 @@
 
 Contract with the engine (``telephony/sip``), which reads Redis only:
 - ``sip:snapshot:<sip domain>``: JSON ``{"tenant_id", "schema", "domain", "status",
-  "anchor_media", "extensions": {number: {...}}}``
+  "anchor_media", "product", "extensions": {number: {...}}}``
 - ``sip:domains``: the set of every published SIP domain (loaded at engine start)
 - channel ``sip:snapshot:changed``: a domain whose snapshot changed (engine reloads it)
 """
@@ -27,6 +27,8 @@ def _redis():
 
 
 def build_snapshot(tenant) -> dict:
+    from branding.effective import brand_for_tenant
+
     from .models import Extension
 
     with schema_context(tenant.schema_name):
@@ -71,6 +73,8 @@ def build_snapshot(tenant) -> dict:
         "domain": tenant.sip_domain,
         "status": tenant.status,
         "anchor_media": False,
+        # The tenant's white-label product name: the engine's Server / User-Agent for it.
+        "product": brand_for_tenant(tenant).product_name,
         "extensions": extensions,
     }
 
