@@ -179,6 +179,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("PBX_CELERY_EAGER", False)
+# Imported by the worker and by beat at start: their tasks and beat entries (CDR drain, webhook
+# sweep, outbox pruning) are registered on import.
+CELERY_IMPORTS = ("telephony.tasks", "telephony.cdr_tasks", "events.tasks")
 
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
