@@ -70,8 +70,14 @@ def tenant_member_required(view):
 
 NAV_TENANT = (
     (Permission.EXTENSIONS_VIEW, "Extensions", "portal:extension_list", "extensions"),
+    (Permission.EXTENSIONS_VIEW, "Dashboard", "portal:dashboard", "dashboard"),
+    (Permission.EXTENSIONS_VIEW, "Active calls", "portal:active_calls", "calls"),
+    (Permission.EXTENSIONS_VIEW, "Call history", "portal:cdr_list", "cdrs"),
+    (Permission.EXTENSIONS_VIEW, "Registrations", "portal:registration_list", "registrations"),
+    (Permission.DEVICES_VIEW, "Phones", "portal:phone_list", "phones"),
     (Permission.USERS_VIEW, "Users", "portal:user_list", "users"),
     (Permission.ROLES_MANAGE, "Roles", "portal:role_list", "roles"),
+    (Permission.WEBHOOKS_MANAGE, "Webhooks", "portal:webhook_list", "webhooks"),
     (Permission.AUDIT_VIEW, "Audit log", "portal:audit_list", "audit"),
 )
 
@@ -87,10 +93,13 @@ def navigation(request) -> list[dict]:
     if tenant is None:
         if user.role not in PLATFORM_ROLES:
             return []
-        return [
+        items = [
             {"label": "Tenants", "url": reverse("portal:tenant_list"), "key": "tenants"},
             {"label": "Dealers", "url": reverse("portal:dealer_list"), "key": "dealers"},
         ]
+        if user.role == Role.SYSTEM_ADMIN:
+            items.append({"label": "SIP bans", "url": reverse("portal:sip_bans"), "key": "bans"})
+        return items
     held = held_permissions(request)
     items = [
         {"label": label, "url": reverse(name), "key": key}
@@ -99,4 +108,18 @@ def navigation(request) -> list[dict]:
     ]
     if user.tenant_id == tenant.id:
         items.append({"label": "My extension", "url": reverse("portal:profile"), "key": "me"})
+        items.append({"label": "My calls", "url": reverse("portal:my_calls"), "key": "my_calls"})
     return items
+
+
+def system_admin_required(view):
+    """The system admin on the provider's host only (platform-wide security pages)."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if host_tenant(request) is not None or request.user.role != Role.SYSTEM_ADMIN:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapped

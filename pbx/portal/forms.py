@@ -121,7 +121,67 @@ class DealerCreateForm(DealerForm):
         self.fields["parent"].required = not allow_top
 
 
-class ExtensionForm(forms.Form):
+def forward_target(value: str) -> str:
+    """A forwarding target: an extension or outside number (digits, an optional leading +)."""
+    value = (value or "").strip().replace(" ", "")
+    if value and (not value.lstrip("+").isdigit() or not 2 <= len(value) <= 32):
+        raise forms.ValidationError("An extension or phone number: digits, optionally a leading +.")
+    return value
+
+
+FORWARD_FIELDS = ("forward_always", "forward_busy", "forward_no_answer")
+NO_ANSWER_TIMEOUT = (5, 120)
+
+
+class ForwardingFields(forms.Form):
+    """Call forwarding: a target per condition (empty: off) and the ringing time before "no
+    answer" applies. ``number`` is the extension's own (it may not forward to itself)."""
+
+    forward_always = forms.CharField(
+        required=False, max_length=32, label="Forward all calls to", help_text="Empty: off."
+    )
+    forward_busy = forms.CharField(
+        required=False, max_length=32, label="When busy, forward to", help_text="Empty: off."
+    )
+    forward_no_answer = forms.CharField(
+        required=False,
+        max_length=32,
+        label="When not answered, forward to",
+        help_text="Empty: off.",
+    )
+    no_answer_timeout = forms.IntegerField(
+        required=False,
+        min_value=NO_ANSWER_TIMEOUT[0],
+        max_value=NO_ANSWER_TIMEOUT[1],
+        initial=20,
+        label="Ring for (seconds)",
+        help_text="Before 'not answered' applies ({} to {}).".format(*NO_ANSWER_TIMEOUT),
+    )
+
+    number = ""
+
+    def _target(self, name: str) -> str:
+        value = forward_target(self.cleaned_data.get(name, ""))
+        number = self.number or (self.data.get("number", "") if self.data else "")
+        if value and value == number:
+            raise forms.ValidationError("Calls cannot be forwarded to the extension itself.")
+        return value
+
+    def clean_forward_always(self):
+        return self._target("forward_always")
+
+    def clean_forward_busy(self):
+        return self._target("forward_busy")
+
+    def clean_forward_no_answer(self):
+        return self._target("forward_no_answer")
+
+    def clean_no_answer_timeout(self):
+        value = self.cleaned_data.get("no_answer_timeout")
+        return 20 if value is None else value
+
+
+class ExtensionForm(ForwardingFields):
     display_name = forms.CharField(max_length=120)
     email = forms.EmailField(required=False)
     mobile = forms.CharField(max_length=32, required=False)
@@ -143,7 +203,31 @@ class ExtensionForm(forms.Form):
         help_text="Gives the e-mail address a sign-in to this portal.",
     )
 
-    field_names = ("display_name", "email", "mobile", "voicemail_pin", "enabled", "dnd")
+    field_names = (
+        "display_name",
+        "email",
+        "mobile",
+        "voicemail_pin",
+        "enabled",
+        "dnd",
+        *FORWARD_FIELDS,
+        "no_answer_timeout",
+    )
+
+    field_order = (
+        "display_name",
+        "email",
+        "mobile",
+        "voicemail_pin",
+        "enabled",
+        "dnd",
+        "sip_password",
+        "web_password",
+    )
+
+    def __init__(self, *args, number: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.number = number
 
     def action_kwargs(self) -> dict:
         data = cleaned_changes(self, self.field_names)
@@ -155,7 +239,7 @@ class ExtensionForm(forms.Form):
 
 class ExtensionCreateForm(ExtensionForm):
     number = forms.CharField(max_length=16)
-    field_order = ("number",)
+    field_order = ("number", *ExtensionForm.field_order)
 
 
 class ExtensionEditForm(ExtensionForm):

@@ -10,11 +10,20 @@ from django.db.models import Q
 PAGE_SIZE = 25
 
 
-def list_page(request, queryset, *, search: tuple[str, ...], sorts: dict[str, str], default: str):
+def list_page(
+    request,
+    queryset,
+    *,
+    search: tuple[str, ...],
+    sorts: dict[str, str],
+    default: str,
+    keep: dict[str, str] | None = None,
+):
     """Return a context dict: ``page`` (a Page), ``q``, ``sort``, ``sort_links``.
 
     ``sorts`` maps a public key to an ORM field; ``-key`` sorts descending. The primary key is
-    always the last ordering term, so pages never overlap.
+    always the last ordering term, so pages never overlap. ``keep`` holds other query
+    parameters (a page's filters) that sort and page links carry along.
     """
     q = request.GET.get("q", "").strip()[:100]
     if q and search:
@@ -28,7 +37,7 @@ def list_page(request, queryset, *, search: tuple[str, ...], sorts: dict[str, st
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
     def link(**params):
-        merged = {"q": q, "sort": sort, **params}
+        merged = {**(keep or {}), "q": q, "sort": sort, **params}
         return "?" + urlencode({k: v for k, v in merged.items() if v not in ("", None)})
 
     sort_links = {

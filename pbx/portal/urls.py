@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import common, imports, platform, tenant
+from .views import calls, common, imports, me, platform, security, tenant, webhooks
 from .views import provisioning as phones
 
 app_name = "portal"
@@ -17,6 +17,8 @@ urlpatterns = [
     path("dealers/add/", platform.dealer_add, name="dealer_add"),
     path("dealers/<int:pk>/", platform.dealer_edit, name="dealer_edit"),
     path("dealers/<int:pk>/delete/", platform.dealer_delete, name="dealer_delete"),
+    path("sip-bans/", security.sip_bans, name="sip_bans"),
+    path("sip-bans/<str:ip>/clear/", security.sip_ban_clear, name="sip_ban_clear"),
     # a tenant's host
     path("switch/<str:token>/", tenant.switch_in, name="switch"),
     path("switch-back/", tenant.switch_back, name="switch_back"),
@@ -49,5 +51,20 @@ urlpatterns = [
     path("roles/<int:pk>/", tenant.role_edit, name="role_edit"),
     path("roles/<int:pk>/delete/", tenant.role_delete, name="role_delete"),
     path("audit/", tenant.audit_list, name="audit_list"),
-    path("me/", tenant.profile, name="profile"),
+    path("dashboard/", calls.dashboard, name="dashboard"),
+    path("calls/", calls.active_calls, name="active_calls"),
+    path("calls/<str:call_id>/hangup/", calls.call_hangup, name="call_hangup"),
+    path("cdrs/", calls.cdr_list, name="cdr_list"),
+    path("cdrs/<int:pk>/", calls.cdr_detail, name="cdr_detail"),
+    path("registrations/", calls.registration_list, name="registration_list"),
+    path("webhooks/", webhooks.webhook_list, name="webhook_list"),
+    path("webhooks/add/", webhooks.webhook_add, name="webhook_add"),
+    path("webhooks/deliveries/", webhooks.webhook_deliveries, name="webhook_deliveries"),
+    path("webhooks/<int:pk>/", webhooks.webhook_edit, name="webhook_edit"),
+    path("webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
+    path("webhooks/<int:pk>/replay/", webhooks.webhook_replay, name="webhook_replay"),
+    # the signed-in user's own things
+    path("me/", me.profile, name="profile"),
+    path("me/calls/", me.my_calls, name="my_calls"),
+    path("me/calls/<int:pk>/", me.my_call_detail, name="my_call_detail"),
 ]

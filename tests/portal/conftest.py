@@ -37,3 +37,39 @@ def portal(world):
         return Portal(host_of(tenant) if tenant is not None else "localhost", user, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def rds():
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def live(rds, world):
+    """The fan-out on a private stream, with both tenants' routing snapshots published and a
+    clean live state: ``live.add(type, **fields)`` writes an engine entry, ``live.drain()``
+    handles everything written so far."""
+    from events.fanout import Fanout
+    from telephony.snapshots import publish_tenant
+    from tests.portal.calls_helpers import stream_writer
+
+    def wipe():
+        for pattern in ("live:*", "sip:calls:*", "sip:ban:*"):
+            for key in rds.scan_iter(pattern):
+                rds.delete(key)
+
+    wipe()
+    publish_tenant(world.tenant_a.pk)
+    publish_tenant(world.tenant_b.pk)
+    name, add = stream_writer(rds)
+    fanout = Fanout(rds, stream=name, consumer="portal-test")
+    fanout.ensure_group()
+    fanout.add = add
+    yield fanout
+    rds.delete(name)
+    wipe()

@@ -12,7 +12,6 @@ from pbx.portal import switch
 from pbx.portal.access import (
     held_permissions,
     host_tenant,
-    tenant_member_required,
     tenant_permission_required,
 )
 from pbx.portal.forms import (
@@ -23,6 +22,7 @@ from pbx.portal.forms import (
     add_action_errors,
 )
 from pbx.portal.lists import list_page
+from pbx.portal.live import live_state, status_label
 from telephony import actions as ext_actions
 from telephony.models import Extension
 from tenants import actions as tenant_actions
@@ -71,6 +71,8 @@ def switch_back(request):
 
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
 def extension_list(request):
+    """Extensions with their live status (online and on which devices, on a call, ringing,
+    DND), rendered from the live-state cache; ``static/portal/live.js`` keeps it current."""
     ctx = list_page(
         request,
         Extension.objects.all(),
@@ -78,6 +80,17 @@ def extension_list(request):
         sorts={"number": "number", "name": "display_name", "created": "created_at"},
         default="number",
     )
+    state = live_state(host_tenant(request))
+    ctx["rows"] = [
+        {
+            "ext": ext,
+            "live": (entry := state["extensions"].get(ext.number)),
+            "status": status_label(entry),
+            "dnd": entry["dnd"] if entry else ext.dnd,
+        }
+        for ext in ctx["page"]
+    ]
+    ctx["live_unavailable"] = state.get("unavailable", False)
     return page(request, "portal/extensions/list.html", ctx, section="extensions")
 
 
@@ -106,7 +119,7 @@ def extension_edit(request, pk):
     ext = get_object_or_404(Extension, pk=pk)
     can_manage = Permission.EXTENSIONS_MANAGE in held_permissions(request)
     initial = {name: getattr(ext, name) for name in ExtensionEditForm.field_names}
-    form = ExtensionEditForm(request.POST or None, initial=initial)
+    form = ExtensionEditForm(request.POST or None, initial=initial, number=ext.number)
     if request.method == "POST":
         if not can_manage:
             raise Http404
@@ -284,7 +297,7 @@ def role_delete(request, pk):
     return redirect("portal:role_list")
 
 
-# --- audit log and the user's own page --------------------------------------------------------
+# --- audit log --------------------------------------------------------
 
 
 @tenant_permission_required(Permission.AUDIT_VIEW)
@@ -297,10 +310,3 @@ def audit_list(request):
         default="-at",
     )
     return page(request, "portal/audit/list.html", ctx, section="audit")
-
-
-@tenant_member_required
-def profile(request):
-    """A tenant user's own extension (read-only here; admins change extensions)."""
-    ext = Extension.objects.filter(user_id=request.user.pk).first()
-    return page(request, "portal/profile.html", {"object": ext}, section="me")

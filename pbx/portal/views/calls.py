@@ -1,0 +1,219 @@
+"""A tenant's calls: the dashboard's charts, active calls (live, with hang-up), the call
+history (CDRs) and the phones registered now. Everything read here is what the REST API
+offers (``/stats/calls/``, ``/active-calls/``, ``/cdrs/``, ``/registrations/``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from events.api.stats import call_stats
+from pbx import audit
+from pbx.portal import charts
+from pbx.portal.access import held_permissions, host_tenant, tenant_permission_required
+from pbx.portal.lists import PAGE_SIZE, list_page
+from pbx.portal.live import live_state
+from pbx.portal.live import request_hangup as send_hangup
+from telephony.api.registrations import tenant_registrations
+from telephony.models import CallDirection, CallStatus, Cdr, CdrSegment
+from tenants.choices import Permission
+
+from .common import actor, page
+
+PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+
+@tenant_permission_required(Permission.EXTENSIONS_VIEW)
+def dashboard(request):
+    """Calls per hour, answered versus missed, busiest extensions (``/api/v1/stats/calls/``)."""
+    tenant = host_tenant(request)
+    period = request.GET.get("period", "24h")
+    if period not in PERIODS:
+        period = "24h"
+    until = timezone.now()
+    stats = call_stats(tenant, until - PERIODS[period], until, top=8)
+    state = live_state(tenant)
+    ctx = {
+        "period": period,
+        "periods": list(PERIODS),
+        "stats": stats,
+        "hours": charts.hours_chart(stats["per_hour"]),
+        "outcome": charts.outcome_chart(stats["totals"]),
+        "busiest": charts.busiest_chart(stats["busiest_extensions"]),
+        "online_count": sum(1 for e in state["extensions"].values() if e["online"]),
+        "extension_count": len(state["extensions"]),
+        "active_count": len(state["calls"]),
+    }
+    return page(request, "portal/dashboard.html", ctx, section="dashboard")
+
+
+# --- active calls -----------------------------------------------------------------------------
+
+
+@tenant_permission_required(Permission.EXTENSIONS_VIEW)
+def active_calls(request):
+    """Calls in progress, rendered from the live-state cache and kept current over the
+    portal's WebSocket."""
+    state = live_state(host_tenant(request))
+    ctx = {
+        "calls": state["calls"],
+        "unavailable": state.get("unavailable", False),
+        "can_hangup": Permission.EXTENSIONS_MANAGE in held_permissions(request),
+    }
+    return page(request, "portal/calls/active.html", ctx, section="calls")
+
+
+class _HangupTarget:
+    """A call as an audit target (calls in progress live in Redis, not in the database)."""
+
+    def __init__(self, call_id: str) -> None:
+        self.pk = call_id
+
+    def __str__(self) -> str:
+        return f"call {self.pk}"
+
+
+@require_POST
+@tenant_permission_required(Permission.EXTENSIONS_MANAGE)
+def call_hangup(request, call_id):
+    """Ask the engine to end a call (the page's script posts here and waits for call.ended)."""
+    tenant = host_tenant(request)
+    sent = send_hangup(tenant, call_id)
+    if sent:
+        audit.record(actor(request), "call.hangup", _HangupTarget(call_id), tenant=tenant)
+    if request.headers.get("X-Requested-With") == "fetch":
+        status = 202 if sent else 404
+        return JsonResponse({"call_id": call_id, "sent": sent}, status=status)
+    if sent:
+        messages.success(request, "Hang-up sent.")
+    else:
+        messages.error(request, "That call is no longer in progress.")
+    return redirect("portal:active_calls")
+
+
+# --- call history -----------------------------------------------------------------------------
+
+
+class CdrFilterForm(forms.Form):
+    extension = forms.CharField(required=False, max_length=16)
+    direction = forms.ChoiceField(required=False, choices=[("", "Any direction")])
+    status = forms.ChoiceField(required=False, choices=[("", "Any outcome")])
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["direction"].choices += CallDirection.choices
+        self.fields["status"].choices += CallStatus.choices
+
+    def apply(self, queryset):
+        if not self.is_valid():
+            return queryset
+        data = self.cleaned_data
+        if data.get("extension"):
+            queryset = involving(queryset, data["extension"].strip())
+        if data["direction"]:
+            queryset = queryset.filter(direction=data["direction"])
+        if data["status"]:
+            queryset = queryset.filter(status=data["status"])
+        if data["since"]:
+            queryset = queryset.filter(started_at__date__gte=data["since"])
+        if data["until"]:
+            queryset = queryset.filter(started_at__date__lte=data["until"])
+        return queryset
+
+    def kept(self) -> dict[str, str]:
+        if not self.is_valid():
+            return {}
+        return {k: str(v) for k, v in self.cleaned_data.items() if v}
+
+
+def involving(queryset, number: str):
+    """Calls an extension made, received, or took part in through a transfer (as the API's
+    ``?extension=`` filter)."""
+    segments = CdrSegment.objects.filter(Q(from_number=number) | Q(to_number=number))
+    return queryset.filter(
+        Q(caller_number=number) | Q(callee_number=number) | Q(pk__in=segments.values("cdr_id"))
+    )
+
+
+CDR_SORTS = {
+    "started": "started_at",
+    "caller": "caller_number",
+    "callee": "callee_number",
+    "duration": "duration",
+    "status": "status",
+}
+
+
+def cdr_page(request, queryset, *, filters: CdrFilterForm | None = None) -> dict:
+    if filters is not None:
+        queryset = filters.apply(queryset)
+    ctx = list_page(
+        request,
+        queryset,
+        search=("caller_number", "callee_number", "caller_name", "call_id"),
+        sorts=CDR_SORTS,
+        default="-started",
+        keep=filters.kept() if filters is not None else None,
+    )
+    ctx["filters"] = filters
+    return ctx
+
+
+@tenant_permission_required(Permission.EXTENSIONS_VIEW)
+def cdr_list(request):
+    filters = CdrFilterForm(request.GET or None)
+    ctx = cdr_page(request, Cdr.objects.all(), filters=filters)
+    return page(request, "portal/calls/cdr_list.html", ctx, section="cdrs")
+
+
+@tenant_permission_required(Permission.EXTENSIONS_VIEW)
+def cdr_detail(request, pk):
+    cdr = get_object_or_404(Cdr.objects.prefetch_related("segments"), pk=pk)
+    return page(request, "portal/calls/cdr_detail.html", {"cdr": cdr}, section="cdrs")
+
+
+# --- registrations ----------------------------------------------------------------------------
+
+
+@tenant_permission_required(Permission.EXTENSIONS_VIEW)
+def registration_list(request):
+    """Phones registered to the tenant's extensions now (from the engines' location store)."""
+    tenant = host_tenant(request)
+    q = request.GET.get("q", "").strip()[:100]
+    try:
+        items = tenant_registrations(tenant.sip_domain or "")
+        unavailable = False
+    except Exception:
+        items, unavailable = [], True
+    if q:
+        needle = q.lower()
+        items = [
+            i
+            for i in items
+            if needle in i["extension"]
+            or needle in i["source_address"]
+            or needle in (i["user_agent"] or "").lower()
+        ]
+    regs = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    for item in regs:
+        item["registered"] = datetime.fromisoformat(item["registered_at"])
+    ctx = {"page": regs, "q": q, "unavailable": unavailable}
+    if regs.has_previous():
+        ctx["prev_url"] = "?" + urlencode({"q": q, "page": regs.previous_page_number()})
+    if regs.has_next():
+        ctx["next_url"] = "?" + urlencode({"q": q, "page": regs.next_page_number()})
+    return page(request, "portal/calls/registrations.html", ctx, section="registrations")

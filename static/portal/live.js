@@ -1,0 +1,214 @@
+// Live status over the portal's WebSocket (/portal/ws/live/, the signed-in session): the page
+// is rendered from the live-state cache, then the socket's snapshot (sent on every connect, so
+// nothing that changed meanwhile is missed) and its events keep it current. No polling.
+// Rows: <tr data-ext="101"> on the extensions list, <tr data-call="..."> on active calls.
+(() => {
+  "use strict";
+  const extTable = document.querySelector('[data-live-table="extensions"]');
+  const callTable = document.querySelector('[data-live-table="calls"]');
+  if (!extTable && !callTable) return;
+  const indicator = document.querySelector("[data-live-indicator]");
+  const calls = new Map(); // call id -> {call_id, state, caller, callee, caller_name, started_at}
+  let socket = null;
+  let retryMs = 1000;
+  let stopped = false;
+
+  function setConnection(state, text) {
+    if (!indicator) return;
+    indicator.dataset.state = state;
+    const label = indicator.querySelector(".live-text");
+    if (label) label.textContent = text;
+  }
+
+  function statusLabel(entry) {
+    if (entry.call_status === "on_call") return "on call";
+    if (entry.call_status === "ringing") return "ringing";
+    return entry.online ? "online" : "offline";
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // ------------------------------------------------------------------ extensions list
+  function renderExtension(entry) {
+    const row = extTable.querySelector(`tr[data-ext="${CSS.escape(entry.extension)}"]`);
+    if (!row) return; // not on this page
+    const label = statusLabel(entry);
+    const status = row.querySelector('[data-live="status"]');
+    status.textContent = label;
+    status.className = "presence presence--" + label.replace(" ", "-");
+    const dnd = row.querySelector('[data-live="dnd"]');
+    if (dnd && typeof entry.dnd === "boolean") dnd.hidden = !entry.dnd;
+    const cell = row.querySelector('[data-live="devices"]');
+    const devices = entry.devices || [];
+    if (!devices.length) {
+      cell.replaceChildren(el("span", "note", "—"));
+      return;
+    }
+    cell.replaceChildren(
+      ...devices.map((d) => {
+        const line = el("div", "device");
+        line.append(el("code", "", `${(d.transport || "").toUpperCase()} ${d.address}:${d.port}`));
+        if (d.user_agent) line.append(" ", el("span", "ua", d.user_agent));
+        return line;
+      }),
+    );
+  }
+
+  function applyExtensionSnapshot(extensions) {
+    extTable.querySelectorAll("tr[data-ext]").forEach((row) => {
+      const number = row.dataset.ext;
+      const entry = extensions[number] || {
+        extension: number, online: false, devices: [], call_status: "",
+      };
+      renderExtension(entry);
+    });
+  }
+
+  // ------------------------------------------------------------------ active calls
+  const STATES = {
+    "call.started": "started", "call.ringing": "ringing",
+    "call.answered": "answered", "call.transferred": "answered",
+  };
+
+  function applyCallEvent(type, data, occurredAt) {
+    if (!data.call_id) return;
+    if (type === "call.ended") {
+      calls.delete(data.call_id);
+      return;
+    }
+    const call = calls.get(data.call_id) || {
+      call_id: data.call_id, started_at: Date.parse(occurredAt) / 1000 || Date.now() / 1000,
+    };
+    call.state = STATES[type] || call.state;
+    call.caller = call.caller || data.caller || "";
+    call.caller_name = call.caller_name || data.caller_name || "";
+    call.callee = (type === "call.transferred" && data.to) || data.callee || call.callee || "";
+    calls.set(data.call_id, call);
+  }
+
+  function renderCalls() {
+    const body = callTable.tBodies[0];
+    const empty = body.querySelector(".empty-row");
+    const base = callTable.dataset.hangupBase;
+    body.querySelectorAll("tr[data-call]").forEach((row) => row.remove());
+    const sorted = [...calls.values()].sort((a, b) => a.started_at - b.started_at);
+    for (const call of sorted) {
+      const row = el("tr");
+      row.dataset.call = call.call_id;
+      row.dataset.testid = `call-${call.call_id}`;
+      const caller = el("td", "", call.caller);
+      if (call.caller_name) caller.append(" ", el("span", "note", call.caller_name));
+      const state = el("td");
+      state.append(el("span", `badge badge--${call.state}`, call.state));
+      const started = new Date(call.started_at * 1000);
+      row.append(caller, el("td", "", call.callee), state,
+        el("td", "", started.toLocaleTimeString([], { hour12: false })));
+      if (base) {
+        const cell = el("td", "actions");
+        const button = el("button", "danger", "Hang up");
+        button.dataset.hangup = call.call_id;
+        button.dataset.confirm = "Hang up this call?";
+        cell.append(button);
+        row.append(cell);
+      }
+      body.insertBefore(row, empty);
+    }
+    if (empty) empty.hidden = calls.size > 0;
+  }
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (_) {
+      return "";
+    }
+  }
+
+  async function hangup(button) {
+    const id = button.dataset.hangup;
+    button.disabled = true;
+    button.textContent = "Hanging up…";
+    const response = await fetch(
+      `${callTable.dataset.hangupBase}${encodeURIComponent(id)}/hangup/`,
+      {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch" },
+      },
+    );
+    if (response.status === 404) {
+      calls.delete(id); // already over; call.ended may have raced us
+      renderCalls();
+    } else if (!response.ok) {
+      button.disabled = false;
+      button.textContent = "Hang up";
+    }
+    // On 202 the row goes when the engine reports call.ended.
+  }
+
+  // ------------------------------------------------------------------ the socket
+  function onMessage(message) {
+    if (message.type === "snapshot") {
+      if (extTable) applyExtensionSnapshot(message.data.extensions || {});
+      if (callTable) {
+        calls.clear();
+        for (const call of message.data.calls || []) calls.set(call.call_id, call);
+        renderCalls();
+      }
+      setConnection("live", "live");
+    } else if (message.type === "event") {
+      const event = message.event;
+      if (event.topic === "extension.status" && extTable) renderExtension(event.data);
+      if (event.topic === "calls" && callTable) {
+        applyCallEvent(event.type, event.data, event.occurred_at);
+        renderCalls();
+      }
+    } else if (message.type === "error") {
+      setConnection("error", message.message || "error");
+    }
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}/portal/ws/live/`);
+    setConnection("connecting", "connecting…");
+    socket.addEventListener("open", () => { retryMs = 1000; });
+    socket.addEventListener("message", (e) => {
+      try {
+        onMessage(JSON.parse(e.data));
+      } catch (err) {
+        console.error("live: bad frame", err);
+      }
+    });
+    socket.addEventListener("close", (e) => {
+      if (stopped) return;
+      if (e.code === 4401 || e.code === 4403 || e.code === 4404) {
+        setConnection("error", "signed out — reload the page");
+        return; // a new session is needed; retrying would not help
+      }
+      setConnection("offline", "reconnecting…");
+      window.setTimeout(connect, retryMs); // back-off between reconnect attempts, not polling
+      retryMs = Math.min(retryMs * 2, 30000);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    // Registered after portal.js's confirm handler, so a cancelled confirm is seen here.
+    if (callTable) {
+      callTable.addEventListener("click", (event) => {
+        const button = event.target.closest("[data-hangup]");
+        if (button && !event.defaultPrevented) hangup(button);
+      });
+    }
+  });
+  window.addEventListener("pagehide", () => {
+    stopped = true;
+    if (socket) socket.close();
+  });
+  connect();
+})();
