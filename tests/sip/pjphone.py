@@ -318,7 +318,7 @@ class Phone:
     ``request``) are collected and waited for with :meth:`wait`.
     """
 
-    def __init__(self, name: str = "phone", timeout: float = 10.0) -> None:
+    def __init__(self, name: str = "phone", timeout: float = 30.0) -> None:
         self.name = name
         self.timeout = timeout
         self.sip_port = free_port()
