@@ -20,11 +20,11 @@ import re
 import secrets
 import socket
 import struct
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from .loopthread import ServerThread
 from .mac import normalize_mac
 
 __all__ = [
@@ -481,47 +481,12 @@ class PnpResponder:
             self._pending.pop(branch, None)
 
 
-class PnpResponderThread:
+class PnpResponderThread(ServerThread):
     """Run a :class:`PnpResponder` on its own event loop in a daemon thread.
 
     ``PnpResponderThread(PnpResponder(url_for)).start()`` from a management command.
     """
 
     def __init__(self, responder: PnpResponder) -> None:
+        super().__init__(responder, name="sip-pnp")
         self.responder = responder
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="sip-pnp", daemon=True)
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The bound ``(host, port)``."""
-        return self.responder.address
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.responder.start())
-        except BaseException as exc:  # handed to the starting thread
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(self.responder.close())
-        self._loop.close()
-
-    def start(self) -> tuple[str, int]:
-        """Start the thread; raises what binding raised."""
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
-        return self.address
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop and wait for the thread to end."""
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)

@@ -16,9 +16,10 @@ import asyncio
 import contextlib
 import logging
 import struct
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from .loopthread import ServerThread
 
 __all__ = ["Lookup", "TftpServer", "TftpServerThread", "safe_filename"]
 
@@ -299,7 +300,7 @@ class TftpServer:
         raise TimeoutError
 
 
-class TftpServerThread:
+class TftpServerThread(ServerThread):
     """Run a :class:`TftpServer` on its own event loop in a daemon thread.
 
     For callers without an event loop, e.g. a Django management command::
@@ -319,40 +320,6 @@ class TftpServerThread:
         timeout: float = 1.0,
         retries: int = 5,
     ) -> None:
-        self._server = TftpServer(lookup, host, port, timeout=timeout, retries=retries)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="tftp", daemon=True)
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The bound ``(host, port)``."""
-        return self._server.address
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._server.start())
-        except BaseException as exc:  # handed to the starting thread
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._server.close())
-        self._loop.close()
-
-    def start(self) -> tuple[str, int]:
-        """Start the thread; raises what binding raised (e.g. ``PermissionError`` on 69)."""
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
-        return self.address
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving and wait for the thread to end."""
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
+        super().__init__(
+            TftpServer(lookup, host, port, timeout=timeout, retries=retries), name="tftp"
+        )
