@@ -1,0 +1,236 @@
+"""End to end, live: a real browser watches a real phone register and call.
+
+User story: a tenant administrator has the extension list open. A desk phone (pjsua2) registers
+for extension 1001 and its row turns "online" without a reload; it calls 1002 (another
+registered phone), which answers, and the row shows "on call"; the caller hangs up and the row
+is back to "online".
+
+Everything runs as in production, each a process of its own on a database of its own and a
+dedicated Redis database: daphne (portal and the portal's WebSocket), ``manage.py sipengine``
+(SIP on free loopback ports), and ``manage.py events_fanout`` (engine events to the live-state
+cache and the tenant's Channels group). The browser is headless Debian Chromium via Playwright.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_portal_browser import (
+    CHROMIUM_ARGS,
+    _admin_connection,
+    _free_port,
+    _manage,
+    _wait_healthy,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "live.localhost"  # Chromium resolves *.localhost to loopback
+ADMIN_EMAIL = "admin@live.localhost"
+ADMIN_PASSWORD = "Blue-Pilot-" + secrets.token_hex(4)
+SIP_PASSWORD = "Sip-Live-Pass-" + secrets.token_hex(4)
+# A Redis database of this test's own (test workers use 1-15 by xdist worker number; change it
+# with PBX_E2E_LIVE_REDIS_DB when that collides). It is emptied before and after.
+REDIS_DB = int(os.environ.get("PBX_E2E_LIVE_REDIS_DB", "13"))
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        tcp.bind(("127.0.0.1", port))  # the engine listens on TCP on the same port
+        return port
+
+
+def _wait_sip(port: int, engine: subprocess.Popen, timeout: float = 60) -> None:
+    """Until the engine answers an OPTIONS over UDP (readiness by protocol, not a delay)."""
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(0.3)
+        local = s.getsockname()[1]
+        while time.monotonic() < deadline:
+            if engine.poll() is not None:
+                raise RuntimeError(f"the SIP engine exited with {engine.returncode}")
+            branch = "z9hG4bK" + uuid.uuid4().hex[:12]
+            probe = (
+                f"OPTIONS sip:{HOST} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch={branch};rport\r\n"
+                "Max-Forwards: 70\r\n"
+                f"From: <sip:probe@{HOST}>;tag={uuid.uuid4().hex[:8]}\r\n"
+                f"To: <sip:{HOST}>\r\n"
+                f"Call-ID: {uuid.uuid4().hex}@probe\r\n"
+                "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )
+            s.sendto(probe.encode(), ("127.0.0.1", port))
+            try:
+                if s.recv(4096).startswith(b"SIP/2.0 "):
+                    return
+            except (TimeoutError, ConnectionRefusedError):
+                continue
+    raise RuntimeError("the SIP engine did not answer OPTIONS")
+
+
+def _start(args, env, log) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def live_stack(tmp_path_factory):
+    """A migrated database with one tenant (its admin; extensions 1001-1003 with a known SIP
+    password), served by daphne, the SIP engine and the fan-out; all removed after."""
+    import redis
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    db_name = f"pbx_e2e_live_{worker}_{os.getpid()}"
+    http_port, sip_port = _free_port(), _free_udp_port()
+    log_path = tmp_path_factory.mktemp("e2e-live") / "stack.log"
+    env = {
+        **os.environ,
+        # The development settings take every service from the environment, so the processes
+        # share this database and this Redis database and nothing else.
+        "DJANGO_SETTINGS_MODULE": "pbx.settings.dev",
+        "PBX_DEBUG": "0",
+        "PBX_DB_NAME": db_name,
+        "PBX_DB_CONN_MAX_AGE": "0",
+        "PBX_REDIS_URL": REDIS_URL,
+        "PBX_CELERY_EAGER": "0",
+        "PBX_DEMO_HOST": HOST,
+        "PBX_DEMO_ADMIN_EMAIL": ADMIN_EMAIL,
+        "PBX_DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "PBX_DEMO_SIP_PASSWORD": SIP_PASSWORD,
+        "PBX_HTTP_PORT": str(http_port),
+        "PBX_SIP_HOST": "127.0.0.1",
+        "PBX_SIP_PORT": str(sip_port),
+        "PBX_LOG_LEVEL": "INFO",
+    }
+    rds = redis.Redis.from_url(REDIS_URL)
+    rds.flushdb()
+    with _admin_connection() as conn:
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    procs: list[subprocess.Popen] = []
+    with log_path.open("a") as log:
+        try:
+            _manage(env, "setup_pbx", log_path=log_path)
+            _manage(env, "seed_demo", log_path=log_path)
+            manage = [sys.executable, "manage.py"]
+            engine = _start(
+                [
+                    *manage,
+                    "sipengine",
+                    "--host=127.0.0.1",
+                    f"--udp-port={sip_port}",
+                    "--tls-port=0",
+                    "--ws-port=0",
+                    "--wss-port=0",
+                ],
+                env,
+                log,
+            )
+            procs.append(engine)
+            procs.append(_start([*manage, "events_fanout", "--consumer=e2e-live"], env, log))
+            daphne = str(Path(sys.executable).with_name("daphne"))
+            server = _start(
+                [daphne, "-b", "127.0.0.1", "-p", str(http_port), "pbx.asgi:application"],
+                env,
+                log,
+            )
+            procs.append(server)
+            _wait_healthy(http_port, server)
+            _wait_sip(sip_port, engine)
+            yield {
+                "base": f"http://{HOST}:{http_port}",
+                "proxy": f"sip:127.0.0.1:{sip_port};lr",
+                "procs": procs,
+                "log": log_path,
+            }
+        finally:
+            for proc in reversed(procs):
+                _stop(proc)
+            with _admin_connection() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            rds.flushdb()
+            rds.close()
+
+
+@pytest.mark.e2e
+def test_extension_row_follows_a_real_phone_live(live_stack):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.sip.pjphone import Phone
+
+    base = live_stack["base"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        desk = other = None
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(20_000)
+            page.goto(f"{base}/accounts/login/")
+            page.fill("#id_login", ADMIN_EMAIL)
+            page.fill("#id_password", ADMIN_PASSWORD)
+            page.click("button[type=submit]")
+            expect(page).to_have_url(f"{base}/portal/extensions/")
+            status = page.get_by_test_id("status-1001")
+            expect(status).to_have_text("offline")
+            # The socket is open and its snapshot applied before the phone appears.
+            expect(page.get_by_test_id("live-connection")).to_have_text("live")
+            # A marker that a reload would wipe: every change below arrives over the socket.
+            page.evaluate("window.__notReloaded = true")
+
+            desk = Phone("desk")
+            acc = desk.account("1001", HOST, live_stack["proxy"], SIP_PASSWORD)
+            expect(status).to_have_text("online")
+            row = page.get_by_test_id("extension-1001")
+            expect(row).to_contain_text("UDP 127.0.0.1")
+            other = Phone("other")
+            other_acc = other.account("1002", HOST, live_stack["proxy"], SIP_PASSWORD)
+            expect(page.get_by_test_id("status-1002")).to_have_text("online")
+
+            call = desk.call(acc, f"sip:1002@{HOST}")
+            incoming = other.incoming()["call"]
+            other.answer(incoming, 200)
+            desk.wait_state(call, "CONFIRMED")
+            expect(status).to_have_text("on call")
+            expect(page.get_by_test_id("status-1002")).to_have_text("on call")
+
+            desk.hangup(call)
+            desk.wait_state(call, "DISCONNECTED")
+            other.wait_state(incoming, "DISCONNECTED")
+            expect(status).to_have_text("online")
+            expect(page.get_by_test_id("status-1002")).to_have_text("online")
+            assert page.evaluate("window.__notReloaded") is True
+
+            # Unregistering takes the row offline again.
+            other.unregister(other_acc)
+            expect(page.get_by_test_id("status-1002")).to_have_text("offline")
+        except Exception:
+            sys.stderr.write(live_stack["log"].read_text()[-6000:])
+            raise
+        finally:
+            for phone in (desk, other):
+                if phone is not None:
+                    phone.close()
+            browser.close()
