@@ -25,7 +25,7 @@ def check_user_scope(user, tenant) -> None:
                     "message": "These credentials are not valid on this host.",
                 }
             )
-        if user.tenant.status != TenantStatus.ACTIVE:
+        if tenant.status != TenantStatus.ACTIVE:  # the host's tenant is the user's own
             raise exceptions.PermissionDenied(
                 {
                     "code": ErrorCode.TENANT_SUSPENDED,

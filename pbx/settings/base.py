@@ -103,6 +103,8 @@ PUBLIC_SCHEMA_NAME = "public"
 # schema copy, not a full migration run (see tenants.actions.ensure_template_schema).
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+# Issue "SET search_path" only when the schema changes, not before every query.
+TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
     "pbx.middleware.ServiceUnavailableMiddleware",
@@ -147,8 +149,17 @@ DATABASES = {
         "PASSWORD": local_secret("db_password", lambda: secrets.token_hex(24)),
         "HOST": env("PBX_DB_HOST", "127.0.0.1"),
         "PORT": env("PBX_DB_PORT", "5432"),
-        "CONN_MAX_AGE": env_int("PBX_DB_CONN_MAX_AGE", 60),
-        "OPTIONS": {"connect_timeout": 3},
+        # ASGI runs each request on a fresh thread, so persistent connections are never reused;
+        # a pool is (a new PostgreSQL connection costs more than most API requests).
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {
+            "connect_timeout": 3,
+            **(
+                {"pool": {"min_size": 1, "max_size": env_int("PBX_DB_POOL_MAX", 16), "timeout": 5}}
+                if env_bool("PBX_DB_POOL", True)
+                else {}
+            ),
+        },
     }
 }
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
@@ -301,3 +312,9 @@ PBX_PROVISIONING_DEFAULTS = {  # layer "system" of the provisioning settings
     "ntp_server": env("PBX_PROV_NTP_SERVER", "pool.ntp.org"),
     "product_name": PBX_PRODUCT_NAME,
 }
+
+# SIP engine call layer (telephony/sip/b2bua.py), passed in by ``manage.py sipengine``.
+SIP_RTPENGINE_NG = env("PBX_RTPENGINE_NG", "127.0.0.1:2223")  # rtpengine's ng; "" = no anchoring
+SIP_NO_ANSWER_TIMEOUT = float(env("PBX_NO_ANSWER_TIMEOUT", "30"))  # unless the extension says
+SIP_ANCHOR_ALL = env_bool("PBX_ANCHOR_ALL", False)  # all media via rtpengine, not only NAT
+SIP_NAT_PING_INTERVAL = float(env("PBX_SIP_NAT_PING_INTERVAL", "30"))  # OPTIONS to NATed UDP; 0 off

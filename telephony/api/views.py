@@ -21,7 +21,10 @@ class ExtensionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantS
     search_fields = ("number", "display_name", "email")
     ordering_fields = ("number", "display_name", "created_at", "id")
     ordering = ("number",)
-    queryset = Extension.objects.order_by("number")
+    # The list never shows secrets: leave the encrypted password and HA1s in the database.
+    queryset = Extension.objects.defer("sip_password_encrypted", "ha1_md5", "ha1_sha256").order_by(
+        "number"
+    )
 
     @extend_schema(responses={201: CreatedExtensionSerializer})
     def create(self, request):
