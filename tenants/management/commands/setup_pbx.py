@@ -24,9 +24,14 @@ class Command(BaseCommand):
         ensure_public_tenant()
         ensure_template_schema()
         tenant_opts = {"tenant": True, "interactive": False, "verbosity": 0}
-        if parallel:
-            tenant_opts.update(executor="multiprocessing")
-        call_command("migrate_schemas", **tenant_opts)
+        if parallel and parallel > 1:
+            from django.test.utils import override_settings
+
+            # django-tenants reads its pool size from settings, not from the command line.
+            with override_settings(TENANT_MULTIPROCESSING_MAX_PROCESSES=parallel):
+                call_command("migrate_schemas", executor="multiprocessing", **tenant_opts)
+        else:
+            call_command("migrate_schemas", **tenant_opts)
         from telephony.snapshots import publish_all
 
         published = publish_all()
