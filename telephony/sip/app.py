@@ -25,13 +25,14 @@ import redis.asyncio as aioredis
 from .auth import DigestAuth
 from .directory import Directory
 from .events import EventSink
+from .keepalive import NatKeepalive
 from .message import Message, Request
 from .registrar import LocationStore, Registrar, RegistrarConfig
 from .security import Guard, GuardConfig
 from .server import KNOWN_METHODS, Engine, EngineConfig, Handler
 from .transport import Source
 
-__all__ = ["PbxConfig", "PbxEngine", "build_engine", "run"]
+__all__ = ["PbxConfig", "PbxEngine", "build_engine", "parse_hostport", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,22 @@ class PbxConfig:
     registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
     event_stream: str = "sip:events"
     event_maxlen: int = 100_000
+    # The call layer (b2bua.B2buaConfig is built from these).
+    rtpengine_ng: tuple[str, int] | None = None  # rtpengine's ng address; None: media direct
+    no_answer_timeout: float = 30.0  # ringing before "no answer", unless the extension says
+    anchor_all: bool = False  # media of every call through rtpengine (else: NAT or tenant)
+    max_forward_hops: int = 5  # call forwarding steps one call may take
+    # OPTIONS pings to UDP bindings behind NAT (keepalive.py); 0 turns them off.
+    nat_ping_interval: float = 30.0
+    nat_ping_failures: int = 2
+
+
+def parse_hostport(value: str, default_host: str = "127.0.0.1") -> tuple[str, int] | None:
+    """``"host:port"`` (or ``":port"``, ``"port"``) as an address; "" or no port gives None."""
+    host, _, port = value.strip().rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return (host or default_host, int(port))
 
 
 class PbxEngine:
@@ -87,12 +104,27 @@ class PbxEngine:
             server_header=config.engine.product,
         )
         self.engine.handle("REGISTER", self.registrar)
+        self.keepalive = NatKeepalive(
+            self,
+            interval=config.nat_ping_interval,
+            failures=config.nat_ping_failures,
+            user_agent=self.product_for,
+        )
         self.components: dict[str, Any] = {}  # the call layer keeps its objects here
         # Guard before parsing (bans) and after (scanners, flood counter).
         self.engine.transport.gate = self.guard.allow
         self._receive = self.engine.transactions.receive
         self.engine.transport.on_message = self._on_message
         self.addresses: dict[str, tuple[str, int]] = {}
+
+    # --- white label ---------------------------------------------------------------------
+    def product_for(self, domain: str | None) -> str:
+        """The product name for a message of the tenant at ``domain``: its white-label name
+        from the snapshot, else the engine's own (never a version)."""
+        tenant = self.directory.tenant(domain) if domain else None
+        if tenant is not None and tenant.product:
+            return tenant.product
+        return self.config.engine.product
 
     # --- plugging in ---------------------------------------------------------------------
     def handle(self, method: str, handler: Handler) -> None:
@@ -131,9 +163,11 @@ class PbxEngine:
         await self.locations.start()
         self.events.start()
         self.addresses = await self.engine.start()
+        self.keepalive.start()
         return self.addresses
 
     async def stop(self) -> None:
+        await self.keepalive.stop()
         await self.engine.stop()
         await self.events.stop()
         await self.locations.stop()

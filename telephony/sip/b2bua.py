@@ -25,10 +25,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -42,7 +41,7 @@ from .transaction import ClientTransaction, ServerTransaction, make_cancel, new_
 from .transport import Source, Target
 
 if TYPE_CHECKING:
-    from .app import PbxEngine
+    from .app import PbxConfig, PbxEngine
 
 __all__ = ["B2BUA", "B2buaConfig", "Call", "Leg"]
 
@@ -54,22 +53,22 @@ CONTROL_CHANNEL = "sip:control"
 
 @dataclass(slots=True)
 class B2buaConfig:
-    """Call-layer settings (every value comes from settings/environment upstream)."""
+    """Call-layer settings (``PbxConfig`` carries them from Django settings, see
+    ``manage.py sipengine``)."""
 
-    no_answer_timeout: float = 30.0
+    no_answer_timeout: float = 30.0  # when the extension's snapshot gives none
     rtpengine: tuple[str, int] | None = None  # ng address; None: media always direct
     anchor_all: bool = False  # anchor every call (otherwise: NAT or the tenant's anchor_media)
     mirror_calls: bool = True  # keep sip:calls:<schema> current for the API
+    max_forward_hops: int = 5  # forwarding steps one call may take (loop protection)
 
     @classmethod
-    def from_env(cls) -> B2buaConfig:
-        """``PBX_RTPENGINE_NG`` (host:port), ``PBX_NO_ANSWER_TIMEOUT``, ``PBX_ANCHOR_ALL``."""
-        ng = os.environ.get("PBX_RTPENGINE_NG", "")
-        host, _, port = ng.rpartition(":")
+    def from_pbx(cls, config: PbxConfig) -> B2buaConfig:
         return cls(
-            no_answer_timeout=float(os.environ.get("PBX_NO_ANSWER_TIMEOUT", "30")),
-            rtpengine=(host or "127.0.0.1", int(port)) if port.isdigit() else None,
-            anchor_all=os.environ.get("PBX_ANCHOR_ALL", "") in ("1", "true", "yes"),
+            no_answer_timeout=config.no_answer_timeout,
+            rtpengine=config.rtpengine_ng,
+            anchor_all=config.anchor_all,
+            max_forward_hops=config.max_forward_hops,
         )
 
 
@@ -123,6 +122,22 @@ class Call:
     timer: asyncio.TimerHandle | None = None
     statuses: list[int] = field(default_factory=list)
     end_status: str = ""
+    # Forwarding: the extension being rung now (the callee, or where the call was forwarded),
+    # every extension the call was routed to (a forward back to one of them is a loop), the
+    # forwarding steps taken and the Diversion entries (RFC 5806) the target is shown.
+    target: str = ""
+    visited: list[str] = field(default_factory=list)
+    hops: int = 0
+    diversions: list[str] = field(default_factory=list)
+    max_forwards: int = 70
+    offer: bytes = b""  # the SDP offered to the callee's phones (rtpengine's when anchored)
+    segment_kind: str = "call"  # call, forward, blind, attended: the CDR segment's kind
+    media_id: str = ""  # rtpengine's call-id of the current leg pairing
+    leg_seq: int = 0
+
+    def next_leg_name(self, prefix: str = "b") -> str:
+        self.leg_seq += 1
+        return f"{prefix}{self.leg_seq}"
 
     def peer(self, leg: Leg) -> Leg | None:
         if leg is self.a:
@@ -156,6 +171,16 @@ def _user_of(value: str) -> str:
     return uri.user or "" if isinstance(uri, SipURI) else ""
 
 
+# Why a call was forwarded, as RFC 5806 Diversion reasons.
+DIVERSION_REASONS = {
+    "always": "unconditional",
+    "busy": "user-busy",
+    "no_answer": "no-answer",
+    "unavailable": "unavailable",
+}
+BUSY_CODES = frozenset({486, 600, 603})
+
+
 def _status_for(code: int) -> str:
     if code in (486, 600, 603):
         return "busy"
@@ -175,7 +200,7 @@ class B2BUA:
 
     def __init__(self, pbx: PbxEngine, config: B2buaConfig | None = None) -> None:
         self.pbx = pbx
-        self.config = config or B2buaConfig.from_env()
+        self.config = config or B2buaConfig.from_pbx(pbx.config)
         self.tl = pbx.engine.transactions
         self.calls: dict[str, Call] = {}
         self.legs: dict[tuple[str, str], Leg] = {}  # (SIP Call-ID, our tag) -> leg
@@ -241,8 +266,34 @@ class B2BUA:
         t = "" if kind.upper() == "UDP" else f";transport={kind.lower()}"
         return f"<sip:{user}@{host}:{port}{t}>"
 
-    def _server(self) -> tuple[str, str]:
-        return ("Server", self.pbx.config.engine.product)
+    def _product(self, tenant: TenantSnapshot | None) -> str:
+        if tenant is not None and tenant.product:
+            return tenant.product
+        return self.pbx.config.engine.product
+
+    def _server(self, tenant: TenantSnapshot | None = None) -> tuple[str, str]:
+        """Server header: the tenant's white-label product for answers that belong to it;
+        the engine's for answers before authentication (the same for every domain)."""
+        return ("Server", self._product(tenant))
+
+    def _stamp(self, req: Request, tenant: TenantSnapshot | None) -> Request:
+        if req.get("User-Agent") is None:
+            req.add("User-Agent", self._product(tenant))
+        return req
+
+    def _send(
+        self,
+        leg: Leg,
+        req: Request,
+        on_response: Callable[[Response], None] | None = None,
+    ) -> ClientTransaction:
+        """Send a request of ours on ``leg`` (User-Agent: the tenant's product)."""
+        self._stamp(req, leg.call.tenant)
+        return self.tl.send_request(req, leg.target, on_response=on_response)
+
+    async def _send_ack(self, leg: Leg, ack: Request) -> None:
+        self._stamp(ack, leg.call.tenant)
+        await self.tl.send_stateless(ack, leg.target)
 
     def _sdp_for(self, leg: Leg, sdp: bytes) -> bytes:
         """Give the SDP our own origin for this leg, its version bumped whenever the session
@@ -261,6 +312,10 @@ class B2BUA:
         return b"\r\n".join(out)
 
     def _emit(self, call: Call, event_type: str, **fields: Any) -> None:
+        if call.segment_kind != "call":
+            # Every event of a forwarded segment names its kind, so the CDR consumer (which may
+            # apply events in any order) creates that segment with it.
+            fields.setdefault("kind", call.segment_kind)
         self.pbx.events.emit(
             event_type,
             call_id=call.id,
@@ -287,6 +342,7 @@ class B2BUA:
                     "caller": call.caller.caller_id_number,
                     "caller_name": call.caller.caller_id_name,
                     "callee": call.callee,
+                    "target": call.target or call.callee,
                     "started_at": call.started_at,
                     "answered_at": call.answered_at,
                     "legs": [leg.info() for leg in call.legs()],
@@ -315,7 +371,7 @@ class B2BUA:
                 await asyncio.sleep(0.5)
 
     def _needs_anchor(
-        self, call: Call, source: Source, sdp: bytes, bindings: list[Binding]
+        self, call: Call, caller_host: str, sdp: bytes, bindings: list[Binding]
     ) -> bool:
         if self.media is None:
             return False
@@ -323,7 +379,7 @@ class B2BUA:
             return True
         # NAT: the SDP address is not where the packets come from, or the phone registered
         # from another address than its Contact says.
-        if sdp and connection_address(sdp) not in (source.remote[0], None):
+        if sdp and connection_address(sdp) not in (caller_host, None):
             return True
         for b in bindings:
             try:
@@ -360,15 +416,28 @@ class B2BUA:
         caller = result.extension
         assert tenant is not None
         assert caller is not None
+        server = self._server(tenant)
         if not tenant.active or not caller.enabled:
-            tx.respond(403, headers=[self._server()])
+            tx.respond(403, headers=[server])
             return
         if ruri.host.lower() != tenant.domain and self.pbx.directory.tenant(ruri.host):
-            tx.respond(404, headers=[self._server()])  # another tenant: as if it did not exist
+            tx.respond(404, headers=[server])  # another tenant: as if it did not exist
+            return
+        max_forwards = req.max_forwards
+        if max_forwards is not None and max_forwards <= 0:
+            tx.respond(483, headers=[server])  # a loop through other servers
             return
         tx.respond(100)
         number = unquote(ruri.user)
-        call = Call(id=secrets.token_hex(12), tenant=tenant, caller=caller, callee=number)
+        call_id = secrets.token_hex(12)
+        call = Call(
+            id=call_id,
+            tenant=tenant,
+            caller=caller,
+            callee=number,
+            media_id=call_id,
+            max_forwards=min(70, 70 if max_forwards is None else max_forwards - 1),
+        )
         a = Leg(
             call=call,
             name="a",
@@ -385,7 +454,7 @@ class B2BUA:
         try:
             a.dialog = Dialog.from_uas(req, tx.to_tag, contact=a.contact)
         except ValueError:
-            tx.respond(400, headers=[self._server()])
+            tx.respond(400, headers=[server])
             return
         self.stats["calls"] += 1
         self.calls[call.id] = call
@@ -401,41 +470,120 @@ class B2BUA:
         )
         self._mirror(call)
 
+        await self._route(call, number)
+
+    # --- routing and forwarding ----------------------------------------------------------
+    async def _route(self, call: Call, number: str) -> None:
+        """Ring extension ``number`` for ``call``, applying its forwarding rules.
+
+        - forward always: straight on to the target, the extension does not ring;
+        - DND counts as busy: the busy target if there is one (as PortSIP sends a DND
+          extension's calls to its forward/voicemail), else 486;
+        - no phone registered: the no-answer target if there is one (the extension cannot
+          answer), else 480;
+        - otherwise its phones ring; busy (486/600/603 from every phone) and no answer within
+          its ``no_answer_timeout`` go on to the busy and no-answer targets (see
+          :meth:`_forks_failed` and :meth:`_no_answer`).
+
+        A forward to an extension this call already rang (A->B->A), or beyond
+        ``max_forward_hops`` steps or the caller's Max-Forwards, is not followed: the call is
+        handled where it is, as if that forward were off.
+        """
+        tenant = call.tenant
+        call.target = number
+        call.visited.append(number)
+        call.statuses = []
         ext = tenant.extensions.get(number)
         if ext is None or not ext.enabled:
-            self._fail(call, 404)
+            if call.hops:
+                # Targets outside the tenant's extensions need trunks, which the engine does
+                # not have yet: the caller hears "unavailable", the admin reads why.
+                log.warning(
+                    "call %s: forward target %r of tenant %s is not an extension",
+                    call.id,
+                    number,
+                    tenant.schema,
+                )
+                self._fail(call, 480, reason=f"forward target {number} not found")
+            else:
+                self._fail(call, 404)
+            return
+        if ext.forward_always and self._forward(call, ext, "always", ext.forward_always):
             return
         if ext.dnd:
-            self._fail(call, 486)
+            if not (ext.forward_busy and self._forward(call, ext, "busy", ext.forward_busy)):
+                self._fail(call, 486)
             return
         bindings = await self.pbx.locations.lookup(tenant.domain, number)
+        if call.state == "ended":
+            return  # the caller gave up meanwhile
         if not bindings:
-            self._fail(call, 480)
+            target = ext.forward_no_answer
+            if not (target and self._forward(call, ext, "unavailable", target)):
+                self._fail(call, 480)
             return
-        offer = a.remote_sdp
-        if self._needs_anchor(call, tx.source, offer, bindings) and offer and self.media:
+        a = call.a
+        assert a is not None
+        if not call.offer:
+            call.offer = a.remote_sdp
+        if (
+            not call.anchored
+            and call.offer
+            and self.media is not None
+            and self._needs_anchor(call, a.target.host, a.remote_sdp, bindings)
+        ):
             try:
-                offer = await self.media.offer(offer, call.id, a.local_tag)
+                call.offer = await self.media.offer(a.remote_sdp, call.media_id, a.local_tag)
                 call.anchored = True
             except MediaError as exc:
                 log.warning("rtpengine offer failed, media goes direct: %s", exc)
-        if call.state == "ended":
-            return  # cancelled while we waited for rtpengine
+            if call.state == "ended":
+                return  # cancelled while we waited for rtpengine
         call.state = "ringing"
-        for n, binding in enumerate(bindings, start=1):
-            self._fork(call, binding, n, offer)
-        call.timer = asyncio.get_running_loop().call_later(
-            self.config.no_answer_timeout, self._no_answer, call
-        )
+        for binding in bindings:
+            self._fork(call, binding, call.offer)
+        timeout = ext.no_answer_timeout or self.config.no_answer_timeout
+        call.timer = asyncio.get_running_loop().call_later(timeout, self._no_answer, call)
 
-    def _fork(self, call: Call, binding: Binding, n: int, offer: bytes) -> Leg:
+    def _forward(self, call: Call, ext: ExtensionSnapshot, reason: str, target: str) -> bool:
+        """Send ``call`` on from ``ext`` to extension ``target``; False when that would loop
+        or take too many steps (the caller then goes on as if the forward were off)."""
+        if target in call.visited:
+            log.info("call %s: forward %s -> %s would loop; not followed", call.id, ext.number,
+                     target)  # fmt: skip
+            return False
+        if call.hops >= self.config.max_forward_hops or call.hops >= call.max_forwards:
+            log.info("call %s: forwarding stops after %d steps", call.id, call.hops)
+            return False
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        call.hops += 1
+        call.segment += 1
+        call.segment_kind = "forward"
+        call.diversions.insert(
+            0,
+            f"<sip:{ext.number}@{call.tenant.domain}>;reason={DIVERSION_REASONS[reason]}"
+            f";counter={call.hops}",
+        )
+        self._emit(
+            call,
+            "call.forwarded",
+            reason=reason,
+            callee=target,
+            **{"from": ext.number, "to": target},
+        )
+        self._spawn(self._route(call, target))
+        return True
+
+    def _fork(self, call: Call, binding: Binding, offer: bytes) -> Leg:
         target, _flow = self.pbx.locations.target_for(binding)
         tenant = call.tenant
         caller = call.caller
         leg = Leg(
             call=call,
-            name=f"b{n}",
-            user=call.callee,
+            name=call.next_leg_name(),
+            user=call.target,
             target=target,
             local_tag=new_tag(),
             sip_call_id=secrets.token_hex(12) + "@pbx",
@@ -444,10 +592,14 @@ class B2BUA:
         leg.invite = self._new_invite(
             leg, binding.contact, caller.caller_id_number, caller.caller_id_name, tenant, offer
         )
+        hops_left = call.max_forwards - call.hops
+        leg.invite.set("Max-Forwards", str(max(hops_left, 0)))
+        for diversion in call.diversions:
+            leg.invite.add("Diversion", diversion)
         call.forks.append(leg)
         self.legs[(leg.sip_call_id, leg.local_tag)] = leg
-        leg.client_tx = self.tl.send_request(
-            leg.invite, target, on_response=lambda resp: self._fork_response(leg, resp)
+        leg.client_tx = self._send(
+            leg, leg.invite, on_response=lambda resp: self._fork_response(leg, resp)
         )
         return leg
 
@@ -498,21 +650,41 @@ class B2BUA:
                 if sdp and status == 183:
                     self._spawn(self._relay_early(call, leg, resp, sdp))
                 else:
-                    a.server_tx.respond(180, headers=[("Contact", a.contact)])
+                    a.server_tx.respond(
+                        180, headers=[("Contact", a.contact), self._server(call.tenant)]
+                    )
                 if first:
-                    self._emit(call, "call.ringing", leg=leg.name)
+                    self._emit(call, "call.ringing", leg=leg.name, callee=call.target)
             return
         if status < 300:
             self._spawn(self._fork_answered(leg, resp))
             return
         # a fork failed
+        cancelled = leg.gone
         leg.gone = True
         if leg in call.forks:
             call.forks.remove(leg)
         self.legs.pop((leg.sip_call_id, leg.local_tag), None)
+        if cancelled:
+            return  # we CANCELled it (answered elsewhere, no answer, forwarded): no verdict
         call.statuses.append(status)
         if call.state == "ringing" and not call.forks and call.b is None:
-            self._fail(call, self._best_status(call.statuses))
+            self._forks_failed(call)
+
+    def _forks_failed(self, call: Call) -> None:
+        """Every phone of the extension being rung refused: forward or give up."""
+        code = self._best_status(call.statuses)
+        ext = call.tenant.extensions.get(call.target)
+        if ext is not None:
+            if code in BUSY_CODES:
+                reason, target = "busy", ext.forward_busy
+            elif code in (408, 480):
+                reason, target = "no_answer", ext.forward_no_answer
+            else:
+                reason, target = "", ""
+            if target and self._forward(call, ext, reason, target):
+                return
+        self._fail(call, code)
 
     @staticmethod
     def _best_status(statuses: list[int]) -> int:
@@ -530,10 +702,14 @@ class B2BUA:
         assert a.server_tx is not None
         if call.anchored and self.media is not None:
             with contextlib.suppress(MediaError):
-                sdp = await self.media.answer(sdp, call.id, a.local_tag, resp.to.tag or "")
+                sdp = await self.media.answer(sdp, call.media_id, a.local_tag, resp.from_.tag or "")
         a.server_tx.respond(
             183,
-            headers=[("Contact", a.contact), ("Content-Type", "application/sdp")],
+            headers=[
+                ("Contact", a.contact),
+                self._server(call.tenant),
+                ("Content-Type", "application/sdp"),
+            ],
             body=self._sdp_for(a, sdp),
         )
 
@@ -548,7 +724,7 @@ class B2BUA:
             return
         leg.dialog.contact = leg.contact
         leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
-        await self.tl.send_stateless(leg.ack, leg.target)
+        await self._send_ack(leg, leg.ack)
         leg.remote_sdp = _sdp_body(resp)
         if call.b is not None or call.state != "ringing":
             # Another fork won (or the caller left): this one answered too late.
@@ -559,7 +735,7 @@ class B2BUA:
             call.timer.cancel()
         for other in list(call.forks):
             if other is not leg:
-                self._cancel_fork(other)
+                self._cancel_fork(other, answered_elsewhere=True)
         call.forks = [leg]
         call.state = "answered"
         call.answered_at = time.time()
@@ -570,10 +746,10 @@ class B2BUA:
         answer = leg.remote_sdp
         if call.anchored and self.media is not None and answer:
             try:
-                answer = await self.media.answer(answer, call.id, a.local_tag, leg.local_tag)
+                answer = await self.media.answer(answer, call.media_id, a.local_tag, leg.local_tag)
             except MediaError as exc:
                 log.warning("rtpengine answer failed: %s", exc)
-        headers = [("Contact", a.contact), self._server()]
+        headers = [("Contact", a.contact), self._server(call.tenant)]
         body = self._sdp_for(a, answer)
         if body:
             headers.append(("Content-Type", "application/sdp"))
@@ -581,24 +757,31 @@ class B2BUA:
             # The caller cancelled at the same moment: hang the answered callee up.
             self._end(call, "cancelled", 487)
             return
-        self._emit(call, "call.answered", leg=leg.name, callee=call.callee)
+        self._emit(call, "call.answered", leg=leg.name, callee=call.target)
         self._mirror(call)
 
-    def _cancel_fork(self, leg: Leg) -> None:
+    def _cancel_fork(self, leg: Leg, *, answered_elsewhere: bool = False) -> None:
         leg.gone = True
         self.legs.pop((leg.sip_call_id, leg.local_tag), None)
         if leg.client_tx is not None and leg.client_tx.state in ("calling", "proceeding"):
             assert leg.invite is not None
             cancel = make_cancel(leg.invite)
-            cancel.add("Reason", 'SIP;cause=200;text="Call completed elsewhere"')
-            self.tl.send_request(cancel, leg.target)
+            if answered_elsewhere:
+                # RFC 3326: phones then do not list the call as missed.
+                cancel.add("Reason", 'SIP;cause=200;text="Call completed elsewhere"')
+            self._send(leg, cancel)
 
     def _no_answer(self, call: Call) -> None:
         if call.state != "ringing":
             return
+        call.timer = None
         for leg in list(call.forks):
             self._cancel_fork(leg)
         call.forks = []
+        ext = call.tenant.extensions.get(call.target)
+        target = ext.forward_no_answer if ext is not None else ""
+        if ext is not None and target and self._forward(call, ext, "no_answer", target):
+            return
         self._fail(call, 480, status="no_answer", reason="no answer")
 
     def _caller_cancelled(self, call: Call) -> None:
@@ -613,7 +796,7 @@ class B2BUA:
     def _fail(self, call: Call, code: int, *, status: str = "", reason: str = "") -> None:
         a = call.a
         if a is not None and a.server_tx is not None:
-            a.server_tx.respond(code, headers=[self._server()])
+            a.server_tx.respond(code, headers=[self._server(call.tenant)])
         self.stats["failed"] += 1
         self._finish(call, status or _status_for(code), reason or str(code))
 
@@ -628,7 +811,7 @@ class B2BUA:
                 self.legs.pop((leg.sip_call_id, leg.local_tag), None)
         self.calls.pop(call.id, None)
         if call.anchored and self.media is not None:
-            self._spawn(self._media_delete(call.id))
+            self._spawn(self._media_delete(call.media_id))
         self._emit(call, "call.ended", status=status, reason=reason)
         self._mirror(call)
 
@@ -656,7 +839,7 @@ class B2BUA:
         if leg.gone or leg.dialog is None:
             return
         leg.gone = True
-        self.tl.send_request(leg.dialog.bye(), leg.target)
+        self._send(leg, leg.dialog.bye())
 
     # --- in-dialog requests --------------------------------------------------------------
     def _leg_for(self, tx: ServerTransaction) -> Leg | None:
@@ -666,7 +849,7 @@ class B2BUA:
             tx.respond(481, headers=[self._server()])
             return None
         if not leg.dialog.receive_request(req):
-            tx.respond(500, headers=[self._server()])
+            tx.respond(500, headers=[self._server(leg.call.tenant)])
             return None
         return leg
 
@@ -674,7 +857,7 @@ class B2BUA:
         leg = self._leg_for(tx)
         if leg is None:
             return
-        tx.respond(200, headers=[self._server()])
+        tx.respond(200, headers=[self._server(leg.call.tenant)])
         leg.gone = True
         call = leg.call
         peer = call.peer(leg)
@@ -691,10 +874,10 @@ class B2BUA:
         call = leg.call
         peer = call.peer(leg)
         if peer is None or peer.dialog is None or peer.gone:
-            tx.respond(481, headers=[self._server()])
+            tx.respond(481, headers=[self._server(leg.call.tenant)])
             return
         if peer.busy:
-            tx.respond(491, headers=[self._server()])
+            tx.respond(491, headers=[self._server(leg.call.tenant)])
             return
         method = tx.request.method
         sdp = _sdp_body(tx.request)
@@ -702,7 +885,7 @@ class B2BUA:
             leg.remote_sdp = sdp
         if call.anchored and self.media is not None and sdp:
             with contextlib.suppress(MediaError):
-                sdp = await self.media.offer(sdp, call.id, leg.local_tag)
+                sdp = await self.media.offer(sdp, call.media_id, leg.local_tag)
         headers: list[tuple[str, str]] = []
         body = self._sdp_for(peer, sdp)
         if body:
@@ -710,22 +893,24 @@ class B2BUA:
         out = peer.dialog.create_request(method, headers=headers, body=body)
         peer.busy = True
         try:
-            resp = await self.tl.send_request(out, peer.target).future
+            resp = await self._send(peer, out).future
         finally:
             peer.busy = False
         if method == "INVITE" and 200 <= resp.status < 300:
             peer.dialog.refresh_target(resp)
-            await self.tl.send_stateless(peer.dialog.ack_for_2xx(out.cseq.seq), peer.target)
+            await self._send_ack(peer, peer.dialog.ack_for_2xx(out.cseq.seq))
         if resp.status >= 300:
-            tx.respond(resp.status, headers=[self._server()])
+            tx.respond(resp.status, headers=[self._server(leg.call.tenant)])
             return
         answer = _sdp_body(resp)
         if answer:
             peer.remote_sdp = answer
         if call.anchored and self.media is not None and answer:
             with contextlib.suppress(MediaError):
-                answer = await self.media.answer(answer, call.id, leg.local_tag, peer.local_tag)
-        rh = [("Contact", leg.contact), self._server()]
+                answer = await self.media.answer(
+                    answer, call.media_id, leg.local_tag, peer.local_tag
+                )
+        rh = [("Contact", leg.contact), self._server(leg.call.tenant)]
         rbody = self._sdp_for(leg, answer)
         if rbody:
             rh.append(("Content-Type", "application/sdp"))
@@ -741,13 +926,13 @@ class B2BUA:
             return
         peer = leg.call.peer(leg)
         if peer is None or peer.dialog is None or peer.gone:
-            tx.respond(481, headers=[self._server()])
+            tx.respond(481, headers=[self._server(leg.call.tenant)])
             return
         req = tx.request
         headers = [(n, v) for n, v in req.headers if n in ("Content-Type", "Info-Package")]
         out = peer.dialog.create_request("INFO", headers=headers, body=req.body)
-        resp = await self.tl.send_request(out, peer.target).future
-        tx.respond(resp.status, headers=[self._server()])
+        resp = await self._send(peer, out).future
+        tx.respond(resp.status, headers=[self._server(leg.call.tenant)])
 
     def on_ack(self, ack: Request, source: Source) -> None:
         """ACKs for our 2xx need nothing more: the server transaction already stopped
@@ -759,7 +944,7 @@ class B2BUA:
             return
         leg = self.legs.get((resp.call_id, resp.from_.tag or ""))
         if leg is not None and leg.ack is not None:
-            self._spawn(self.tl.send_stateless(leg.ack, leg.target))
+            self._spawn(self._send_ack(leg, leg.ack))
         elif leg is None and resp.to.tag:
             # A fork that answered after losing the race and was forgotten: ACK and BYE it.
             self._spawn(self._ack_and_bye(resp, source))
@@ -780,8 +965,8 @@ class B2BUA:
         )
         dialog = Dialog.from_uac(fake, resp)
         target = Target(source.kind, *source.remote)
-        await self.tl.send_stateless(dialog.ack_for_2xx(resp.cseq.seq), target)
-        self.tl.send_request(dialog.bye(), target)
+        await self.tl.send_stateless(self._stamp(dialog.ack_for_2xx(resp.cseq.seq), None), target)
+        self.tl.send_request(self._stamp(dialog.bye(), None), target)
 
     # --- transfers -----------------------------------------------------------------------
     async def on_refer(self, tx: ServerTransaction) -> None:
@@ -792,18 +977,18 @@ class B2BUA:
         transferee = call.peer(leg)
         refer_to = tx.request.get("Refer-To")
         if transferee is None or call.state != "answered" or not refer_to:
-            tx.respond(400 if not refer_to else 603, headers=[self._server()])
+            tx.respond(400 if not refer_to else 603, headers=[self._server(leg.call.tenant)])
             return
         try:
             addr = parse_address(refer_to)
         except ValueError:
-            tx.respond(400, headers=[self._server()])
+            tx.respond(400, headers=[self._server(leg.call.tenant)])
             return
         uri = addr.uri
         if not isinstance(uri, SipURI) or not uri.user:
-            tx.respond(400, headers=[self._server()])
+            tx.respond(400, headers=[self._server(leg.call.tenant)])
             return
-        tx.respond(202, headers=[("Contact", leg.contact), self._server()])
+        tx.respond(202, headers=[("Contact", leg.contact), self._server(leg.call.tenant)])
         # URI headers are stored unescaped: Replaces reads "call-id;to-tag=..;from-tag=..".
         replaces = next((v for k, v in uri.headers.items() if k.lower() == "replaces"), None)
         await self._notify(leg, "SIP/2.0 100 Trying", active=True)
@@ -826,7 +1011,7 @@ class B2BUA:
             body=(frag + "\r\n").encode(),
         )
         with contextlib.suppress(Exception):
-            await self.tl.send_request(req, leg.target).future
+            await self._send(leg, req).future
 
     async def _blind(self, call: Call, transferor: Leg, transferee: Leg, number: str) -> None:
         """A new leg from us to ``number``; once it answers, the transferee is re-offered its
@@ -854,24 +1039,65 @@ class B2BUA:
             contact=self._contact(caller.caller_id_number, target.kind),
         )
         offer = _sendrecv(transferee.remote_sdp)
+        # An anchored call stays anchored: the transferee and the new party are a new pairing
+        # in rtpengine (its own call-id), offered the transferee's SDP and answered with the
+        # new party's, so neither phone is ever given the other's address.
+        media_id = f"{call.id}-{call.segment + 1}" if call.anchored and self.media else ""
+        if media_id:
+            offer = await self._media_offer(offer, media_id, transferee.local_tag)
+            if offer is None:
+                await self._notify(transferor, "SIP/2.0 503 Service Unavailable", active=False)
+                return
         new.invite = self._new_invite(
             new, bindings[0].contact, caller.caller_id_number, caller.caller_id_name, tenant, offer
         )
         self.legs[(new.sip_call_id, new.local_tag)] = new
-        new.client_tx = self.tl.send_request(new.invite, target)
+        new.client_tx = self._send(new, new.invite)
         resp = await new.client_tx.future
         if resp.status >= 300 or call.state == "ended":
             self.legs.pop((new.sip_call_id, new.local_tag), None)
+            if media_id:
+                self._spawn(self._media_delete(media_id))
             await self._notify(transferor, f"SIP/2.0 {resp.status} {resp.reason}", active=False)
             return
         new.dialog = Dialog.from_uac(new.invite, resp)
         new.dialog.contact = new.contact
         new.ack = new.dialog.ack_for_2xx(new.invite.cseq.seq)
-        await self.tl.send_stateless(new.ack, new.target)
+        await self._send_ack(new, new.ack)
         new.remote_sdp = _sdp_body(resp)
+        answer = new.remote_sdp
+        if media_id and answer:
+            assert self.media is not None
+            try:
+                answer = await self.media.answer(
+                    answer, media_id, transferee.local_tag, new.local_tag
+                )
+            except MediaError as exc:
+                log.warning("rtpengine answer for a transfer failed: %s", exc)
         await self._notify(transferor, "SIP/2.0 200 OK", active=False)
         self._swap(call, transferor, transferee, new, kind="blind")
-        await self._reoffer(transferee, new.remote_sdp)
+        old_media = self._switch_media(call, media_id)
+        await self._reoffer(transferee, answer)
+        if old_media:
+            self._spawn(self._media_delete(old_media))
+
+    async def _media_offer(self, sdp: bytes, media_id: str, from_tag: str) -> bytes | None:
+        assert self.media is not None
+        try:
+            return await self.media.offer(sdp, media_id, from_tag)
+        except MediaError as exc:
+            log.warning("rtpengine offer for a transfer failed: %s", exc)
+            return None
+
+    def _switch_media(self, call: Call, media_id: str) -> str:
+        """Make ``media_id`` the call's rtpengine session; returns the one it replaces (to
+        delete once the phones have moved), or "" when nothing changes."""
+        if not media_id or media_id == call.media_id:
+            return ""
+        old = call.media_id if call.anchored else ""
+        call.media_id = media_id
+        call.anchored = True
+        return old
 
     def _swap(self, call: Call, gone: Leg, stays: Leg, new: Leg, *, kind: str) -> None:
         """The transferor's leg leaves, ``new`` takes its place opposite ``stays``."""
@@ -883,6 +1109,7 @@ class B2BUA:
             call.b = new
         new.call = call
         call.segment += 1
+        call.segment_kind = kind
         self._emit(
             call,
             "call.transferred",
@@ -890,7 +1117,7 @@ class B2BUA:
             **{"from": stays.user, "to": new.user},
         )
         self._emit(call, "call.answered", leg=new.name)
-        call.callee = new.user
+        call.callee = call.target = new.user
         self._mirror(call)
 
     async def _reoffer(self, leg: Leg, sdp: bytes) -> None:
@@ -900,11 +1127,11 @@ class B2BUA:
         out = leg.dialog.reinvite(self._sdp_for(leg, _sendrecv(sdp)))
         leg.busy = True
         try:
-            resp = await self.tl.send_request(out, leg.target).future
+            resp = await self._send(leg, out).future
         finally:
             leg.busy = False
         if 200 <= resp.status < 300:
-            await self.tl.send_stateless(leg.dialog.ack_for_2xx(out.cseq.seq), leg.target)
+            await self._send_ack(leg, leg.dialog.ack_for_2xx(out.cseq.seq))
             answer = _sdp_body(resp)
             if answer:
                 leg.remote_sdp = answer
@@ -917,7 +1144,11 @@ class B2BUA:
         other_leg = self.legs.get((parts[0], params.get("to-tag", "")))
         if other_leg is None:
             other_leg = self.legs.get((parts[0], params.get("from-tag", "")))
-        if other_leg is None or other_leg.call is call or other_leg.call.tenant is not call.tenant:
+        if (
+            other_leg is None
+            or other_leg.call is call
+            or other_leg.call.tenant.schema != call.tenant.schema
+        ):
             await self._notify(transferor, "SIP/2.0 481 Call Does Not Exist", active=False)
             return
         consult = other_leg.call
@@ -925,6 +1156,25 @@ class B2BUA:
         if target is None or consult.state != "answered":
             await self._notify(transferor, "SIP/2.0 481 Call Does Not Exist", active=False)
             return
+        # Anchored if either call was: a new rtpengine pairing of transferee and target, set
+        # up before anything changes (if rtpengine fails, nothing has).
+        to_transferee, to_target = target.remote_sdp, b""
+        media_id = ""
+        if (call.anchored or consult.anchored) and self.media is not None:
+            media_id = f"{call.id}-{call.segment + 1}"
+            offer = await self._media_offer(
+                _sendrecv(transferee.remote_sdp), media_id, transferee.local_tag
+            )
+            try:
+                if offer is None:
+                    raise MediaError("offer failed")
+                to_transferee = await self.media.answer(
+                    _sendrecv(target.remote_sdp), media_id, transferee.local_tag, target.local_tag
+                )
+                to_target = offer
+            except MediaError as exc:
+                log.warning("attended transfer: media not anchored: %s", exc)
+                media_id, to_transferee = "", target.remote_sdp
         # The consultation call ends; its far party moves into this call.
         if consult.a is target:
             consult.a = None
@@ -936,13 +1186,18 @@ class B2BUA:
         self.legs[(target.sip_call_id, target.local_tag)] = target
         await self._notify(transferor, "SIP/2.0 200 OK", active=False)
         self._swap(call, transferor, transferee, target, kind="attended")
-        # One after the other: the transferee's fresh answer is what the target is offered.
-        await self._reoffer(transferee, target.remote_sdp)
-        await self._reoffer(target, transferee.remote_sdp)
+        old_media = self._switch_media(call, media_id)
+        # One after the other: the transferee's fresh answer is what the target is offered
+        # (anchored: rtpengine's side of the pairing, set up above).
+        await self._reoffer(transferee, to_transferee)
+        await self._reoffer(target, to_target or transferee.remote_sdp)
+        if old_media:
+            self._spawn(self._media_delete(old_media))
 
     async def on_notify(self, tx: ServerTransaction) -> None:
-        if self._leg_for(tx) is not None:
-            tx.respond(200, headers=[self._server()])
+        leg = self._leg_for(tx)
+        if leg is not None:
+            tx.respond(200, headers=[self._server(leg.call.tenant)])
 
     # --- control channel -----------------------------------------------------------------
     async def _listen_control(self) -> None:
@@ -969,12 +1224,77 @@ class B2BUA:
             cmd = json.loads(data)
         except (TypeError, ValueError):
             return
-        if not isinstance(cmd, dict) or cmd.get("op") != "hangup":
+        if not isinstance(cmd, dict):
+            return
+        if cmd.get("op") == "notify":
+            self._spawn(self._notify_aor(cmd))
+            return
+        if cmd.get("op") != "hangup":
             return
         call = self.calls.get(str(cmd.get("call_id")))
         # The schema must match: a command can only ever end a call of its own tenant.
         if call is not None and call.tenant.schema == cmd.get("schema"):
             self._end(call, "api hangup", 487)
+
+    async def _notify_aor(self, cmd: dict[str, Any]) -> int:
+        """``{"op": "notify", "domain", "user", "event": "check-sync", "reboot": bool}`` (from
+        provisioning): an out-of-dialog NOTIFY (``Event: check-sync;reboot=true|false``,
+        ``Subscription-State: terminated``) to every contact registered for ``user@domain``,
+        over the flow it registered on. Only the event phones know for re-provisioning is
+        sent; only a served domain's users are reached; in a cluster each engine notifies the
+        bindings registered through it. Returns how many NOTIFYs went out."""
+        domain = str(cmd.get("domain") or "").lower()
+        user = str(cmd.get("user") or "")
+        tenant = self.pbx.directory.tenant(domain)
+        if cmd.get("event") != "check-sync" or tenant is None or user not in tenant.extensions:
+            log.info("control: ignoring notify for %r@%r (%r)", user, domain, cmd.get("event"))
+            return 0
+        reboot = "true" if cmd.get("reboot") is True else "false"
+        locations = self.pbx.locations
+        sent = 0
+        for binding in await locations.lookup(tenant.domain, user):
+            if binding.engine not in ("", locations.engine_id):
+                continue  # registered through another engine, which sends its own
+            target, _flow = locations.target_for(binding)
+            try:
+                uri = (
+                    parse_address(binding.contact).uri
+                    if binding.contact.startswith("<")
+                    else parse_uri(binding.contact)
+                )
+            except ValueError:
+                continue
+            host, port = self.pbx.engine.transport.via_for(target.kind)
+            t = "" if target.kind.upper() == "UDP" else f";transport={target.kind.lower()}"
+            req = Request(
+                "NOTIFY",
+                uri,
+                [
+                    ("Max-Forwards", "70"),
+                    ("From", f"<sip:{user}@{tenant.domain}>;tag={new_tag()}"),
+                    ("To", f"<sip:{user}@{tenant.domain}>"),
+                    ("Call-ID", secrets.token_hex(12) + "@pbx"),
+                    ("CSeq", "1 NOTIFY"),
+                    ("Contact", f"<sip:{user}@{host}:{port}{t}>"),
+                    ("Event", f"check-sync;reboot={reboot}"),
+                    ("Subscription-State", "terminated"),
+                    ("User-Agent", self._product(tenant)),
+                ],
+            )
+            tx = self.tl.send_request(req, target)
+            tx.future.add_done_callback(_notify_result(binding.contact))
+            sent += 1
+        log.info("check-sync (reboot=%s) sent to %d contacts of %s@%s", reboot, sent, user,
+                 domain)  # fmt: skip
+        return sent
+
+
+def _notify_result(contact: str) -> Callable[[asyncio.Future[Response]], None]:
+    def done(fut: asyncio.Future[Response]) -> None:
+        if not fut.cancelled() and fut.exception() is None and fut.result().status >= 300:
+            log.info("check-sync NOTIFY to %s answered %d", contact, fut.result().status)
+
+    return done
 
 
 def _nobody(_user: str) -> None:

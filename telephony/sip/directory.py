@@ -43,6 +43,12 @@ class ExtensionSnapshot:
     transports: frozenset[str]
     caller_id_name: str
     caller_id_number: str
+    # Call forwarding: target extension numbers ("" = off) and the seconds of ringing before
+    # "no answer" (0 = the engine's default).
+    forward_always: str = ""
+    forward_busy: str = ""
+    forward_no_answer: str = ""
+    no_answer_timeout: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class TenantSnapshot:
     status: str
     anchor_media: bool
     extensions: dict[str, ExtensionSnapshot] = field(default_factory=dict)
+    product: str = ""  # white-label product name ("" = the engine's own): Server, User-Agent
 
     @property
     def active(self) -> bool:
@@ -78,7 +85,21 @@ def _extension(number: str, d: Mapping[str, Any]) -> ExtensionSnapshot:
         ),
         caller_id_name=str(d.get("caller_id_name") or d.get("display_name") or ""),
         caller_id_number=str(d.get("caller_id_number") or number),
+        forward_always=str(d.get("forward_always") or "").strip(),
+        forward_busy=str(d.get("forward_busy") or "").strip(),
+        forward_no_answer=str(d.get("forward_no_answer") or "").strip(),
+        no_answer_timeout=_seconds(d.get("no_answer_timeout")),
     )
+
+
+def _seconds(value: Any) -> float:
+    """A non-negative number of seconds from the snapshot; anything else is 0 (the default)."""
+    try:
+        seconds = float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+    # NaN and negatives mean the default; a day is more than any phone rings.
+    return min(seconds, 86400.0) if seconds > 0 else 0.0
 
 
 def parse_snapshot(raw: bytes | str) -> TenantSnapshot:
@@ -90,8 +111,15 @@ def parse_snapshot(raw: bytes | str) -> TenantSnapshot:
         domain=str(d["domain"]).lower(),
         status=str(d.get("status") or "active"),
         anchor_media=bool(d.get("anchor_media", False)),
+        product=_product(d.get("product")),
         extensions={str(n): _extension(str(n), e) for n, e in (d.get("extensions") or {}).items()},
     )
+
+
+def _product(value: Any) -> str:
+    """The white-label name as a header value: one line, no control characters, bounded."""
+    text = "".join(ch for ch in str(value or "") if ch.isprintable()).strip()
+    return text[:64]
 
 
 class Directory:

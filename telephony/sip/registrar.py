@@ -488,6 +488,21 @@ class Registrar:
         self.server = ("Server", server_header)
         locations.on_expired = self._expired
 
+    def server_for(self, tenant: TenantSnapshot | None) -> tuple[str, str]:
+        """The Server header for an answer that belongs to ``tenant``: its white-label product,
+        else the engine's. Answers given before authentication use the engine's for every
+        domain (``tenant=None``), so the header cannot tell a served domain from an unknown
+        one."""
+        if tenant is not None and tenant.product:
+            return ("Server", tenant.product)
+        return self.server
+
+    def drop(self, domain: str, user: str, binding: Binding, action: str = "expired") -> None:
+        """Forget one binding (an unreachable NAT binding) and say so on the event stream."""
+        task = asyncio.ensure_future(self.locations.save(domain, user, [], [binding.key]))
+        task.add_done_callback(_log_failure)
+        self._emit(self.directory.tenant(domain), domain, user, binding, action)
+
     # --- events --------------------------------------------------------------------------
     def _emit(
         self, tenant: TenantSnapshot | None, domain: str, user: str, b: Binding, action: str
@@ -535,26 +550,27 @@ class Registrar:
         # verify() only succeeds for a known user of a known tenant
         assert tenant is not None
         assert ext is not None
+        server = self.server_for(tenant)
         if not tenant.active or not ext.enabled or result.username != user:
-            tx.respond(403, headers=[self.server])
+            tx.respond(403, headers=[server])
             return
         if src.kind.lower() not in ext.transports:
-            tx.respond(403, "Transport Not Allowed", headers=[self.server])
+            tx.respond(403, "Transport Not Allowed", headers=[server])
             return
 
         try:
             current = await self.locations.bindings(domain, user)
         except Exception:
             log.exception("location store unavailable")
-            tx.respond(500, headers=[self.server, ("Retry-After", "5")])
+            tx.respond(500, headers=[server, ("Retry-After", "5")])
             return
 
         if req.get("Contact") is None:
-            tx.respond(200, headers=self._ok_headers(current.values()))  # a query
+            tx.respond(200, headers=self._ok_headers(current.values(), server))  # a query
             return
         if req.contact_star:
             if req.contacts or req.expires != 0:
-                tx.respond(400, "Invalid Contact *", headers=[self.server])
+                tx.respond(400, "Invalid Contact *", headers=[server])
                 return
             removed = list(current.values())
             await self._save(tx, tenant, domain, user, [], removed, [])
@@ -574,7 +590,7 @@ class Registrar:
             if expires is None:
                 expires = header_expires if header_expires is not None else cfg.default_expires
             if 0 < expires < cfg.min_expires:
-                tx.respond(423, headers=[self.server, ("Min-Expires", str(cfg.min_expires))])
+                tx.respond(423, headers=[server, ("Min-Expires", str(cfg.min_expires))])
                 return
             expires = min(expires, cfg.max_expires)
             instance, reg_id = _instance(c)
@@ -584,7 +600,7 @@ class Registrar:
             old = current.get(key)
             if old is not None and old.call_id == req.call_id and req.cseq.seq <= old.cseq:
                 # RFC 3261 10.3 step 7: an out-of-order REGISTER must not roll a binding back.
-                tx.respond(500, "Out of Order", headers=[self.server, ("Retry-After", "1")])
+                tx.respond(500, "Out of Order", headers=[server, ("Retry-After", "1")])
                 return
             if expires == 0:
                 if old is not None:
@@ -644,19 +660,19 @@ class Registrar:
         try:
             await self.locations.save(domain, user, upserts, [b.key for b in removes])
         except Exception:
-            tx.respond(500, headers=[self.server, ("Retry-After", "5")])
+            tx.respond(500, headers=[self.server_for(tenant), ("Retry-After", "5")])
             return
         current = self.locations.hot.get((domain, user), {})
-        headers = self._ok_headers(current.values())
+        headers = self._ok_headers(current.values(), self.server_for(tenant))
         if outbound and "outbound" in tx.request.tokens("Supported"):
             headers.append(("Require", "outbound"))
         tx.respond(200, headers=headers)
         for b, action in actions:
             self._emit(tenant, domain, user, b, action)
 
-    def _ok_headers(self, bindings: Any) -> list[tuple[str, str]]:
+    def _ok_headers(self, bindings: Any, server: tuple[str, str]) -> list[tuple[str, str]]:
         now = time.time()
-        headers = [self.server]
+        headers = [server]
         for b in bindings:
             left = b.expires_in(now)
             if left <= 0:
@@ -673,6 +689,11 @@ class Registrar:
 
 def _nobody(_user: str) -> None:
     return None
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not remove a binding: %s", task.exception())
 
 
 def _instance(c: Address) -> tuple[str | None, int | None]:

@@ -100,6 +100,9 @@ def _norm(addr: Any) -> Addr:
 # ------------------------------------------------------------------------------------------ UDP
 
 
+_UDP_KEEPALIVES = frozenset({b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00"})
+
+
 class _UdpProtocol(asyncio.DatagramProtocol, Connection):
     kind = UDP
 
@@ -112,9 +115,14 @@ class _UdpProtocol(asyncio.DatagramProtocol, Connection):
         self.local = _norm(transport.get_extra_info("sockname"))
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        if len(data) <= 4 and data in _UDP_KEEPALIVES:
+            # NAT keep-alives. RFC 5626 4.4.1's double-CRLF ping gets its single-CRLF pong on
+            # UDP too (many phones send it there rather than STUN), so the phone sees that its
+            # NAT mapping and the server are alive; a banned source gets nothing.
+            if data == b"\r\n\r\n" and (self.layer.gate is None or self.layer.gate(addr[0])):
+                self.send(b"\r\n", _norm(addr))
+            return
         remote = _norm(addr)
-        if data in (b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00"):
-            return  # NAT keep-alives (RFC 5626 uses STUN on UDP; CRLF seen in the wild)
         self.layer._received(data, Source(UDP, remote, self.local, self), stream=False)
 
     def error_received(self, exc: Exception) -> None:

@@ -56,7 +56,7 @@ class _PjStr(ctypes.Structure):
     _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_long)]
 
 
-def _child(conn: Connection, sip_port: int) -> None:  # noqa: C901 -- one dispatcher on purpose
+def _child(conn: Connection, sip_port: int, auto_ring: bool = False) -> None:  # noqa: C901
     import pjsua2 as pj
 
     libdir = Path(pj.__file__).parent / "pjsua2_pybind11.libs"
@@ -169,6 +169,10 @@ def _child(conn: Connection, sip_port: int) -> None:  # noqa: C901 -- one dispat
             _, _, body = msg.partition("\r\n\r\n")
             if body.startswith("v=0"):
                 sdp[h] = body
+            if auto_ring:
+                # 180 from inside the callback, as a real phone rings: no round trip through
+                # the test (which races the PBX's timers on a loaded machine).
+                call.answer(op(180))
             emit("incoming", acc=self.handle, call=h, msg=msg)
 
     def call_slot(h: int) -> int:
@@ -318,13 +322,16 @@ class Phone:
     ``request``) are collected and waited for with :meth:`wait`.
     """
 
-    def __init__(self, name: str = "phone", timeout: float = 30.0) -> None:
+    def __init__(
+        self, name: str = "phone", timeout: float = 30.0, *, auto_ring: bool = False
+    ) -> None:
+        """``auto_ring``: answer every incoming call 180 at once, inside the phone."""
         self.name = name
         self.timeout = timeout
         self.sip_port = free_port()
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_child, args=(child, self.sip_port), daemon=True)
+        self.proc = ctx.Process(target=_child, args=(child, self.sip_port, auto_ring), daemon=True)
         self.proc.start()
         child.close()
         self._seq = itertools.count(1)
@@ -334,8 +341,11 @@ class Phone:
             raise PhoneError(f"{name}: child did not start")
 
     # --- plumbing ------------------------------------------------------------------------
-    def _read(self, timeout: float) -> tuple[str, int, Any]:
+    def _read(self, timeout: float, waiting_for: str = "") -> tuple[str, int, Any]:
         if not self._conn.poll(timeout):
+            if waiting_for:
+                # The phone is alive; what the test expected just did not happen.
+                raise PhoneError(f"{self.name}: {waiting_for}; have {self.events}")
             raise PhoneError(f"{self.name}: no answer from the pjsua2 process in {timeout}s")
         msg = self._conn.recv()
         if msg[0] == "event":
@@ -370,7 +380,7 @@ class Phone:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise PhoneError(f"{self.name}: no {kind} event {match}; have {self.events}")
-            self._read(left)
+            self._read(left, f"no {kind} event {match} within the timeout")
 
     def drain(self) -> None:
         """Pull every event already sent by the child into :attr:`events`."""

@@ -4,89 +4,33 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 import redis
 
-from telephony.digest import ha1
-from telephony.sip.b2bua import B2BUA, B2buaConfig
-from telephony.sip.media import connection_address
-from tests.sip.engine_fixtures import SIP_PASSWORD, EngineHandle, wait_until, worker_redis_url
+from telephony.sip.media import MediaError, connection_address
+from tests.sip.callkit import (
+    add_extension,
+    b2bua,
+    connect,
+    dial,
+    ended,
+    events,
+    register,
+    set_snapshot,
+)
+from tests.sip.engine_fixtures import EngineHandle, wait_until, worker_redis_url
 from tests.sip.pjphone import Phone, RtpEngineProcess
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
-
-def b2bua(engine: EngineHandle) -> B2BUA:
-    return engine.pbx.components["b2bua"]
+add_103 = add_extension("103")
 
 
 @pytest.fixture
-def pbx(sip_engine_factory: Callable[..., EngineHandle]) -> Callable[..., EngineHandle]:
-    """Start an engine whose call layer has ``B2buaConfig(**kw)``."""
-
-    def start(**kw: Any) -> EngineHandle:
-        config = B2buaConfig(**{"no_answer_timeout": 10.0, **kw})
-
-        def configure(p: Any) -> None:
-            p.components["b2bua"].config = config
-
-        return sip_engine_factory(on_build=configure)
-
-    return start
-
-
-@pytest.fixture
-def engine(pbx: Callable[..., EngineHandle]) -> EngineHandle:
+def engine(pbx) -> EngineHandle:
     return pbx()
-
-
-@pytest.fixture
-def phones() -> Iterator[Callable[[str], Phone]]:
-    started: list[Phone] = []
-
-    def make(name: str) -> Phone:
-        p = Phone(name)
-        started.append(p)
-        return p
-
-    yield make
-    for p in started:
-        p.close()
-
-
-def register(phone: Phone, engine: EngineHandle, user: str, domain: str = "acme.test") -> int:
-    proxy = f"sip:{engine.host}:{engine.udp_port};lr"
-    return phone.account(user, domain, proxy, SIP_PASSWORD)
-
-
-def dial(phone: Phone, acc: int, number: str, domain: str = "acme.test") -> int:
-    return phone.call(acc, f"sip:{number}@{domain}")
-
-
-def events(engine: EngineHandle, call_id: str | None = None) -> list[dict[str, str]]:
-    engine.run(engine.pbx.events.flush())
-    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
-    try:
-        out = [e for _, e in r.xrange(engine.pbx.config.redis_prefix + "sip:events")]
-    finally:
-        r.close()
-    calls = [e for e in out if e["type"].startswith("call.")]
-    return [e for e in calls if call_id is None or e["call_id"] == call_id]
-
-
-def connect(a: Phone, acc_a: int, b: Phone, number: str = "102") -> tuple[int, int]:
-    """a dials ``number``; b answers; both CONFIRMED. Returns (a's call, b's call)."""
-    ca = dial(a, acc_a, number)
-    cb = b.incoming()["call"]
-    b.answer(cb, 180)
-    a.wait_state(ca, "EARLY")
-    b.answer(cb, 200)
-    a.wait_state(ca, "CONFIRMED")
-    b.wait_state(cb, "CONFIRMED")
-    return ca, cb
 
 
 def test_call_answer_audio_dtmf_hangup(engine: EngineHandle, phones: Callable[[str], Phone]):
@@ -133,49 +77,6 @@ def test_call_answer_audio_dtmf_hangup(engine: EngineHandle, phones: Callable[[s
     r.close()
 
 
-def set_snapshot(engine: EngineHandle, domain: str, change: Callable[[dict], None]) -> None:
-    """Change a tenant's published snapshot (as Django would) and wait for the engine."""
-    r = redis.Redis.from_url(worker_redis_url())
-    try:
-        key = f"sip:snapshot:{domain}"
-        snap = json.loads(r.get(key))
-        change(snap)
-        r.set(key, json.dumps(snap))
-        r.publish("sip:snapshot:changed", domain)
-    finally:
-        r.close()
-    expected = json.dumps(snap, sort_keys=True)
-
-    def current() -> bool:
-        t = engine.pbx.directory.tenant(domain)
-        return t is not None and (
-            t.anchor_media == snap["anchor_media"]
-            and all(
-                n in t.extensions and t.extensions[n].dnd == e["dnd"]
-                for n, e in snap["extensions"].items()
-            )
-        )
-
-    wait_until(lambda: engine.call(current))
-    assert expected
-
-
-def add_103(snap: dict) -> None:
-    """Extension 103 in acme's snapshot (its HA1s are computed from its own number)."""
-    snap["extensions"]["103"] = {
-        **snap["extensions"]["102"],
-        "display_name": "Acme 103",
-        "caller_id_name": "Acme 103",
-        "caller_id_number": "103",
-        "ha1_md5": ha1("MD5", "103", "acme.test", SIP_PASSWORD),
-        "ha1_sha256": ha1("SHA-256", "103", "acme.test", SIP_PASSWORD),
-    }
-
-
-def ended(phone: Phone, call: int) -> int:
-    return int(phone.wait_state(call, "DISCONNECTED")["code"])
-
-
 def test_busy_dnd_unregistered_and_unknown(engine: EngineHandle, phones):
     """Story: a callee who rejects gets the caller a busy signal; so does DND; an extension
     with no phone registered is 480; a number that does not exist is 404."""
@@ -216,21 +117,28 @@ def test_cross_tenant_call_is_refused(engine: EngineHandle, phones):
     assert not [e for e, _ in b.events if e == "incoming"]
 
 
-def test_no_answer_timeout_and_cancel(pbx, phones):
-    """Story: nobody answers within the no-answer time: the caller gets 480 and the phone
-    stops ringing; a caller who gives up (CANCEL) stops the ringing too."""
-    engine = pbx(no_answer_timeout=1.0)
-    a, b = phones("101"), phones("102")
+def test_no_answer_timeout_and_cancel(engine: EngineHandle, phones):
+    """Story: nobody answers within the extension's no-answer time: the caller gets 480 and
+    the phone stops ringing; a caller who gives up (CANCEL) stops the ringing too.
+
+    Nothing here races the engine's timer (this test once failed on a loaded machine: with a
+    1 s timer for both halves, the timer could end the call before the test's next command to
+    the phones). The phone rings by itself (no command round trip while the timer runs), and
+    the CANCEL half runs with a long no-answer time, so only the caller's CANCEL can end it."""
+    set_snapshot(engine, "acme.test", lambda s: s["extensions"]["102"].update(no_answer_timeout=1))
+    a, b = phones("101"), phones("102", auto_ring=True)
     acc_a = register(a, engine, "101")
     register(b, engine, "102")
     ca = dial(a, acc_a, "102")
     cb = b.incoming()["call"]
-    b.answer(cb, 180)
     assert ended(a, ca) == 480
     assert ended(b, cb) == 487  # CANCELled by us
+
+    set_snapshot(
+        engine, "acme.test", lambda s: s["extensions"]["102"].update(no_answer_timeout=600)
+    )
     ca = dial(a, acc_a, "102")
     cb = b.incoming()["call"]
-    b.answer(cb, 180)
     a.wait_state(ca, "EARLY")
     a.hangup(ca)  # CANCEL before answer
     assert ended(b, cb) == 487
@@ -383,5 +291,55 @@ def test_media_anchored_through_rtpengine(pbx, phones):
         assert a.wait_audio(ca) > 10
         a.hangup(ca)
         ended(b, cb)
+    finally:
+        rtp.close()
+
+
+def test_blind_transfer_of_an_anchored_call_keeps_media_anchored(pbx, phones):
+    """Story: on a tenant with anchored media, 102 transfers 101 to 103 blind. 103 is offered
+    rtpengine's address (never 101's own), 101 is re-offered rtpengine too, and they hear each
+    other through it; the old media session is torn down."""
+    rtp = RtpEngineProcess()
+    try:
+        engine = pbx(rtpengine=("127.0.0.1", rtp.ng_port))
+        set_snapshot(engine, "acme.test", lambda s: s.update(anchor_media=True))
+        set_snapshot(engine, "acme.test", add_103)
+        a, b, c = phones("101"), phones("102"), phones("103")
+        acc_a = register(a, engine, "101")
+        register(b, engine, "102")
+        register(c, engine, "103")
+        ca, cb = connect(a, acc_a, b)
+        phone_port = lambda sdp: int(sdp.split("m=audio ")[1].split()[0])  # noqa: E731
+        a_own_port = phone_port(b.info(cb)["remote_sdp"])  # rtpengine's, as 102 sees it
+        assert a_own_port >= 30000
+        b.xfer(cb, "sip:103@acme.test")
+        inc = c.incoming()
+        offered = inc["msg"].partition("\r\n\r\n")[2]
+        assert connection_address(offered.encode()) == "127.0.0.1"
+        assert phone_port(offered) >= 30000  # rtpengine's port, not 101's phone port
+        cc = inc["call"]
+        c.answer(cc, 200)
+        c.wait_state(cc, "CONFIRMED")
+        assert ended(b, cb) == 200
+        reoffer = a.wait("request", call=ca, method="INVITE")["msg"].partition("\r\n\r\n")[2]
+        assert phone_port(reoffer) >= 30000  # 101 keeps talking to rtpengine
+        call = engine.call(lambda: next(iter(b2bua(engine).calls.values())))
+        assert call.anchored
+        assert call.media_id == f"{call.id}-2"
+
+        def old_session_gone() -> bool:
+            try:
+                engine.run(b2bua(engine).media.query(call.id))
+            except MediaError:
+                return True
+            return False
+
+        wait_until(old_session_gone)
+        a.play(ca)
+        c.play(cc)
+        assert c.wait_audio(cc) > 10
+        assert a.wait_audio(ca) > 10
+        c.hangup(cc)
+        assert ended(a, ca) == 200
     finally:
         rtp.close()

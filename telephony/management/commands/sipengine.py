@@ -2,9 +2,11 @@
 
 Settings give every address and port (``SIP_HOST``, ``SIP_UDP_PORT`` — TCP shares it —,
 ``SIP_TLS_PORT``, ``SIP_WS_PORT``, ``SIP_WSS_PORT``, ``SIP_TLS_CERT``/``SIP_TLS_KEY``,
-``REDIS_URL``, ``PBX_PRODUCT_NAME``); options override them. Before the event loop starts, every
-tenant's routing snapshot is published (in a thread, so the ORM never runs on the loop and no
-database connection is left open in the engine's thread).
+``REDIS_URL``, ``PBX_PRODUCT_NAME``) and the call layer's ``SIP_RTPENGINE_NG`` (the same
+``PBX_RTPENGINE_NG`` the Procfile's rtpengine listens on), ``SIP_NO_ANSWER_TIMEOUT``,
+``SIP_ANCHOR_ALL`` and ``SIP_NAT_PING_INTERVAL``; options override them. Before the event loop
+starts, every tenant's routing snapshot is published (in a thread, so the ORM never runs on the
+loop and no database connection is left open in the engine's thread).
 """
 
 import contextlib
@@ -18,7 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from telephony.sip.app import PbxConfig, run
+from telephony.sip.app import PbxConfig, parse_hostport, run
 from telephony.sip.security import GuardConfig
 from telephony.sip.server import EngineConfig
 
@@ -51,6 +53,11 @@ class Command(BaseCommand):
             "--allow",
             default=os.environ.get("PBX_SIP_ALLOW", ""),
             help="comma-separated addresses never banned (e.g. a trusted SBC)",
+        )
+        parser.add_argument(
+            "--rtpengine",
+            default=settings.SIP_RTPENGINE_NG,
+            help='rtpengine ng address host:port ("" = media always direct)',
         )
         parser.add_argument(
             "--no-publish", action="store_true", help="do not publish snapshots at start"
@@ -88,8 +95,18 @@ class Command(BaseCommand):
                 if a.strip()
             ),
             guard=GuardConfig(allow_list=allow),
+            rtpengine_ng=parse_hostport(opts["rtpengine"]),
+            no_answer_timeout=float(settings.SIP_NO_ANSWER_TIMEOUT),
+            anchor_all=bool(settings.SIP_ANCHOR_ALL),
+            nat_ping_interval=float(settings.SIP_NAT_PING_INTERVAL),
         )
-        self.stdout.write(f"SIP engine on {opts['host']} udp/tcp {udp}; Redis {opts['redis_url']}")
+        if opts["rtpengine"] and config.rtpengine_ng is None:
+            log.warning("rtpengine address %r has no port: media goes direct", opts["rtpengine"])
+        ng = config.rtpengine_ng
+        self.stdout.write(
+            f"SIP engine on {opts['host']} udp/tcp {udp}; Redis {opts['redis_url']}; "
+            f"rtpengine {f'{ng[0]}:{ng[1]}' if ng else 'off'}"
+        )
         with contextlib.suppress(KeyboardInterrupt):
             run(config)
 

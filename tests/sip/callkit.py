@@ -1,0 +1,140 @@
+"""Helpers for end-to-end call tests: engines with a configured call layer, pjsua2 phones,
+registration and dialling, the engine's call events and routing-snapshot changes.
+
+The fixtures ``pbx`` and ``phones`` are made available to every test under ``tests/sip`` by
+``tests/sip/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from telephony.digest import ha1
+from telephony.sip.b2bua import B2BUA, B2buaConfig
+from telephony.sip.directory import parse_snapshot
+from tests.sip.engine_fixtures import SIP_PASSWORD, EngineHandle, wait_until, worker_redis_url
+from tests.sip.pjphone import Phone
+
+__all__ = [
+    "add_extension",
+    "b2bua",
+    "connect",
+    "dial",
+    "ended",
+    "events",
+    "pbx",
+    "phones",
+    "register",
+    "set_snapshot",
+]
+
+
+def b2bua(engine: EngineHandle) -> B2BUA:
+    return engine.pbx.components["b2bua"]
+
+
+@pytest.fixture
+def pbx(sip_engine_factory: Callable[..., EngineHandle]) -> Callable[..., EngineHandle]:
+    """Start an engine whose call layer has ``B2buaConfig(**kw)``."""
+
+    def start(**kw: Any) -> EngineHandle:
+        config = B2buaConfig(**{"no_answer_timeout": 10.0, **kw})
+
+        def configure(p: Any) -> None:
+            p.components["b2bua"].config = config
+
+        return sip_engine_factory(on_build=configure)
+
+    return start
+
+
+@pytest.fixture
+def phones() -> Iterator[Callable[..., Phone]]:
+    """``make(name, **Phone kwargs)``: pjsua2 phones, all closed at the end of the test."""
+    started: list[Phone] = []
+
+    def make(name: str, **kw: Any) -> Phone:
+        p = Phone(name, **kw)
+        started.append(p)
+        return p
+
+    yield make
+    for p in started:
+        p.close()
+
+
+def register(phone: Phone, engine: EngineHandle, user: str, domain: str = "acme.test") -> int:
+    proxy = f"sip:{engine.host}:{engine.udp_port};lr"
+    return phone.account(user, domain, proxy, SIP_PASSWORD)
+
+
+def dial(phone: Phone, acc: int, number: str, domain: str = "acme.test") -> int:
+    return phone.call(acc, f"sip:{number}@{domain}")
+
+
+def events(engine: EngineHandle, call_id: str | None = None) -> list[dict[str, str]]:
+    """The engine's call events so far (after flushing its sink), optionally of one call."""
+    engine.run(engine.pbx.events.flush())
+    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
+    try:
+        out = [e for _, e in r.xrange(engine.pbx.config.redis_prefix + "sip:events")]
+    finally:
+        r.close()
+    calls = [e for e in out if e["type"].startswith("call.")]
+    return [e for e in calls if call_id is None or e["call_id"] == call_id]
+
+
+def connect(a: Phone, acc_a: int, b: Phone, number: str = "102") -> tuple[int, int]:
+    """a dials ``number``; b answers; both CONFIRMED. Returns (a's call, b's call)."""
+    ca = dial(a, acc_a, number)
+    cb = b.incoming()["call"]
+    b.answer(cb, 180)
+    a.wait_state(ca, "EARLY")
+    b.answer(cb, 200)
+    a.wait_state(ca, "CONFIRMED")
+    b.wait_state(cb, "CONFIRMED")
+    return ca, cb
+
+
+def set_snapshot(engine: EngineHandle, domain: str, change: Callable[[dict], None]) -> None:
+    """Change a tenant's published snapshot (as Django would) and wait until the engine holds
+    exactly that snapshot."""
+    r = redis.Redis.from_url(worker_redis_url())
+    try:
+        key = f"sip:snapshot:{domain}"
+        snap = json.loads(r.get(key))
+        change(snap)
+        raw = json.dumps(snap)
+        r.set(key, raw)
+        r.publish("sip:snapshot:changed", domain)
+    finally:
+        r.close()
+    expected = parse_snapshot(raw)
+    wait_until(lambda: engine.call(lambda: engine.pbx.directory.tenant(domain) == expected))
+
+
+def add_extension(number: str, **fields: Any) -> Callable[[dict], None]:
+    """A snapshot change adding acme extension ``number`` (HA1s from its own number)."""
+
+    def change(snap: dict) -> None:
+        snap["extensions"][number] = {
+            **snap["extensions"]["102"],
+            "display_name": f"Acme {number}",
+            "caller_id_name": f"Acme {number}",
+            "caller_id_number": number,
+            "ha1_md5": ha1("MD5", number, "acme.test", SIP_PASSWORD),
+            "ha1_sha256": ha1("SHA-256", number, "acme.test", SIP_PASSWORD),
+            **fields,
+        }
+
+    return change
+
+
+def ended(phone: Phone, call: int) -> int:
+    """Wait for the call to end on ``phone``; its last status code."""
+    return int(phone.wait_state(call, "DISCONNECTED")["code"])
