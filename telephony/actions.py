@@ -12,20 +12,6 @@ from tenants.passwords import check_password, generate_sip_password
 
 from .models import Extension, Transport
 
-EXTENSION_FIELDS = (
-    "display_name",
-    "email",
-    "mobile",
-    "enabled",
-    "voicemail_pin",
-    "dnd",
-    "caller_id_name",
-    "caller_id_number",
-    "outbound_caller_ids",
-    "max_registrations",
-    "allowed_transports",
-)
-
 
 def _current_tenant() -> Tenant:
     tenant = connection.tenant
@@ -34,8 +20,25 @@ def _current_tenant() -> Tenant:
     return tenant
 
 
-def _validate(tenant: Tenant, fields: dict, number: str | None = None) -> None:
+FORWARD_FIELDS = ("forward_always", "forward_busy", "forward_no_answer")
+
+
+def _validate(
+    tenant: Tenant, fields: dict, number: str | None = None, *, own_number: str | None = None
+) -> None:
     errors: dict[str, list[str]] = {}
+    own_number = own_number or number
+    for name in FORWARD_FIELDS:
+        target = fields.get(name)
+        if not target:
+            continue
+        if not target.lstrip("+").isdigit() or not target.isascii() or len(target) > 32:
+            errors[name] = ["an extension or phone number (digits, optional leading +)"]
+        elif target == own_number:
+            errors[name] = ["an extension cannot forward to itself"]
+    timeout = fields.get("no_answer_timeout")
+    if timeout is not None and not 5 <= timeout <= 120:
+        errors["no_answer_timeout"] = ["5 to 120 seconds"]
     if number is not None:
         lo, hi = tenant.ext_min_length, tenant.ext_max_length
         if not number.isdigit() or not number.isascii():
@@ -140,7 +143,7 @@ def do_update_extension(
     **fields,
 ) -> Extension:
     tenant = _current_tenant()
-    _validate(tenant, fields)
+    _validate(tenant, fields, own_number=ext.number)
     if sip_password is not None:
         check_password(
             tenant, sip_password, field="sip_password", kind="sip", identifiers=(ext.number,)

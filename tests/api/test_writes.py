@@ -295,3 +295,28 @@ def test_rate_limits_per_token_and_per_address(api, world, settings):
     bad = {"email": "admin@acme.test", "password": "wrong-password-1"}
     codes = [anon.post("/api/v1/auth/signin/", bad, format="json").status_code for _ in range(3)]
     assert codes == [401, 401, 429]
+
+
+def test_forwarding_over_the_api(api, world, in_tenant):
+    admin = api(world.a_admin, world.tenant_a)
+    with in_tenant(world.tenant_a):
+        from telephony.models import Extension
+
+        ext = Extension.objects.get(number="101")
+    url = f"/api/v1/extensions/{ext.pk}/"
+    r = admin.patch(
+        url, {"forward_busy": "102", "forward_no_answer": "+15551234567", "no_answer_timeout": 15}
+    )
+    assert r.status_code == 200, r.content
+    assert (r.json()["forward_busy"], r.json()["no_answer_timeout"]) == ("102", 15)
+    for bad, field in (
+        ({"forward_always": "101"}, "forward_always"),
+        ({"forward_busy": "sip:x@y"}, "forward_busy"),
+        ({"no_answer_timeout": 1}, "no_answer_timeout"),
+    ):
+        r = admin.patch(url, bad)
+        assert r.status_code == 400
+        assert field in r.json()["fields"]
+    with in_tenant(world.tenant_a):
+        ext.refresh_from_db()
+    assert (ext.forward_always, ext.forward_busy, ext.no_answer_timeout) == ("", "102", 15)
