@@ -249,3 +249,32 @@ def test_admin_sets_forwarding_on_the_extension_page(portal, world, in_tenant):
     assert r.status_code == 302
     ext = _ext(in_tenant, world.tenant_a, "102")
     assert (ext.forward_always, ext.no_answer_timeout) == ("101", 30)
+
+
+def test_extension_sign_in_on_a_sip_domain_that_is_not_an_email_domain(world, in_tenant):
+    """A tenant whose SIP domain is a single label still signs its users in as ext@domain."""
+    from django.test import Client
+
+    from pbx.audit import SYSTEM
+    from telephony.actions import do_create_extension
+    from tenants.actions import do_create_tenant
+
+    tenant = do_create_tenant(
+        name="Lan", slug="lan", sip_domain="pbxlan", web_host="lan.test", actor=SYSTEM
+    )
+    with in_tenant(tenant):
+        do_create_extension(
+            number="700",
+            display_name="Desk",
+            email="desk@lan.test",
+            web_password="Green-Field-Lamp-7",
+            actor=SYSTEM,
+        )
+    client = Client(HTTP_HOST="lan.test")
+    r = client.post("/accounts/login/", {"login": "700@pbxlan", "password": "Green-Field-Lamp-7"})
+    assert r.status_code == 302, r.content[:2000]
+    r = Client(HTTP_HOST="lan.test").post(
+        "/accounts/login/", {"login": "700@pbxlan", "password": "wrong"}
+    )
+    assert r.status_code == 200  # the form again, with an error
+    assert b"700@pbxlan" in r.content
