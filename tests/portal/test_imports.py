@@ -182,3 +182,27 @@ def test_import_needs_extensions_manage(portal, world):
 def test_registry_is_keyed_by_kind():
     assert isinstance(imports.get_importer("extensions"), imports.ExtensionImporter)
     assert imports.REGISTRY["extensions"].columns[0] == "number"
+
+
+def test_job_pages_follow_the_importers_permission(portal, world):
+    """A phones-only role opens its phones import report, not an extensions import's."""
+    from pbx.audit import SYSTEM
+    from tenants.actions import do_create_role, do_update_user
+
+    admin = portal(world.a_admin, world.tenant_a)
+    ext_job = _job(world.tenant_a, _upload(admin, HEADER + "701,X,,,,,,\n"))
+    phones_job = _job(
+        world.tenant_a,
+        admin.post(
+            "/portal/phones/import/",
+            {"file": SimpleUploadedFile("p.csv", b"mac,model,extension\n001565a1b2c3,bogus,101\n")},
+        ),
+    )
+    role = do_create_role(
+        world.tenant_a, name="Phones", permissions=["devices.manage", "devices.view"], actor=SYSTEM
+    )
+    do_update_user(world.a_user, custom_role=role, actor=SYSTEM)
+    staff = portal(world.a_user, world.tenant_a)
+    assert staff.get(f"/portal/imports/{phones_job.pk}/").status_code == 200
+    assert staff.get(f"/portal/imports/{ext_job.pk}/").status_code == 404
+    assert staff.post(f"/portal/imports/{ext_job.pk}/start/").status_code == 404

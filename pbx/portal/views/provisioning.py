@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from pbx.errors import PbxError
 from pbx.portal.access import held_permissions, tenant_permission_required
-from pbx.portal.forms import ImportForm, add_action_errors
+from pbx.portal.forms import add_action_errors
 from pbx.portal.lists import list_page
 from provisioning import actions
 from provisioning.config import (
@@ -26,11 +26,10 @@ from provisioning.config import (
 )
 from provisioning.models import CustomTemplate, Device
 from provisioning.vendors import MODELS, template_source, validate_template
-from telephony import imports
-from telephony.models import ImportJob
 from tenants.choices import Permission
 
 from .common import actor, page
+from .imports import upload_page
 
 SECTION = "phones"
 IMPORT_KIND = "phones"
@@ -328,27 +327,6 @@ def template_edit(request, model_id, index):
 
 @tenant_permission_required(Permission.DEVICES_MANAGE)
 def phone_import(request):
-    importer = imports.get_importer(IMPORT_KIND)
-    form = ImportForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        if upload.size > imports.MAX_BYTES:
-            form.add_error("file", f"The file is larger than {imports.MAX_BYTES // 1024} KiB.")
-        else:
-            try:
-                job = imports.do_dry_run_import(
-                    kind=IMPORT_KIND, data=upload.read(), filename=upload.name, actor=actor(request)
-                )
-            except PbxError as exc:
-                add_action_errors(form, exc)
-            else:
-                return redirect("portal:import_detail", pk=job.pk)
-    recent = ImportJob.objects.filter(kind=IMPORT_KIND).order_by("-created_at")[:10]
-    ctx = {
-        "form": form,
-        "importer": importer,
-        "recent": recent,
-        "max_rows": imports.MAX_ROWS,
-        "max_kib": imports.MAX_BYTES // 1024,
-    }
-    return page(request, "portal/phones/import.html", ctx, section=SECTION)
+    return upload_page(
+        request, kind=IMPORT_KIND, template="portal/phones/import.html", section=SECTION
+    )
