@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -210,6 +212,7 @@ class B2BUA:
         self.stats = {"calls": 0, "answered": 0, "failed": 0}
         self._mirror_pending: dict[tuple[str, str], str | None] = {}
         self._mirror_task: asyncio.Future[None] | None = None
+        self._tag_key = secrets.token_bytes(16)
         pbx.components["b2bua"] = self
         self._wrap_lifecycle()
 
@@ -260,6 +263,12 @@ class B2BUA:
     @property
     def _prefix(self) -> str:
         return self.pbx.config.redis_prefix
+
+    def _caller_tag(self, req: Request) -> str:
+        """A To-tag derived from the call's Call-ID and From-tag with a secret key:
+        unpredictable and unique per call, yet the same for each INVITE of one call."""
+        material = f"{req.call_id}\n{req.from_.tag or ''}".encode()
+        return hmac.new(self._tag_key, material, hashlib.sha256).hexdigest()[:16]
 
     def _contact(self, user: str, kind: str) -> str:
         host, port = self.pbx.engine.transport.via_for(kind)
@@ -396,6 +405,10 @@ class B2BUA:
         if req.to.tag:
             await self._in_dialog_offer(tx)
             return
+        # The caller's dialog gets the same To-tag in the 407 and in the answer to its
+        # authenticated retry (same Call-ID and From-tag): some UACs (SIPp among them) keep the
+        # first tag they saw and would send their BYE with the 407's.
+        tx.to_tag = self._caller_tag(req)
         frm = req.from_.uri
         ruri = req.uri
         if not isinstance(frm, SipURI) or not isinstance(ruri, SipURI) or not ruri.user:

@@ -1,0 +1,143 @@
+"""SIPp calls through the B2BUA, and the CDRs the real consumer writes for them.
+
+SIPp plays both phones: the callee (``call_uas.xml``) registers 102 from its port and answers
+every call; the caller registers 101 from its own port and places the calls with digest auth
+(``call_uac_auth.xml``: INVITE, 407, INVITE with credentials, 180, 200, ACK, BYE). SIPp 3.6
+knows only MD5 and answers the first challenge, so this engine offers MD5 first.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from telephony.cdr import CdrConsumer
+from tests.sip.engine_fixtures import SIP_PASSWORD, EngineHandle, wait_until, worker_redis_url
+from tests.sip.pjphone import free_port
+
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+CALLS = 20
+
+
+def sipp(engine: EngineHandle, port: int, scenario: str, users: Path, tmp: Path, *args: str):
+    """Run one SIPp scenario from ``port`` against the engine; returns its statistics row."""
+    stat = tmp / f"{scenario}-{port}.csv"
+    errors = tmp / f"{scenario}-{port}.err"
+    proc = subprocess.run(
+        [
+            "sipp",
+            f"{engine.host}:{engine.udp_port}",
+            "-sf",
+            str(SCENARIOS / scenario),
+            "-inf",
+            str(users),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-trace_stat",
+            "-stf",
+            str(stat),
+            "-trace_err",
+            "-error_file",
+            str(errors),
+            *args,
+        ],  # fmt: skip
+        capture_output=True,
+        timeout=90,
+        check=False,
+        cwd=tmp,
+    )
+    log = errors.read_text() if errors.exists() else proc.stderr.decode()
+    assert proc.returncode == 0, log[-2000:]
+    rows = list(csv.reader(stat.open(), delimiter=";"))
+    return dict(zip(rows[0], rows[-1], strict=False))
+
+
+def users_file(path: Path, *rows: tuple[str, ...]) -> Path:
+    with path.open("w") as fh:
+        fh.write("SEQUENTIAL\n")
+        for user, *rest in rows:
+            auth = f"[authentication username={user} password={SIP_PASSWORD}]"
+            fh.write(";".join([user, auth, *rest]) + "\n")
+    return path
+
+
+def test_sipp_calls_complete_and_make_cdrs(
+    sip_engine_factory: Any, tmp_path: Path, in_tenant: Any, world: Any
+) -> None:
+    """Story: 101 calls 102 twenty times; every call is answered and hung up (SIPp counts 0
+    failures) and the CDR consumer files twenty answered CDRs 101 -> 102 in acme, none in
+    beta."""
+    engine = sip_engine_factory(digest_algorithms=("MD5", "SHA-256"))
+    uas_port, uac_port = free_port(), free_port()
+    callee = users_file(tmp_path / "callee.csv", ("102", "acme.test"))
+    caller = users_file(tmp_path / "caller.csv", ("101", "acme.test", "102"))
+    # Each phone registers from the port it then calls or answers on.
+    sipp(engine, uas_port, "register_auth.xml", callee, tmp_path, "-m", "1")
+    sipp(engine, uac_port, "register_auth.xml", caller, tmp_path, "-m", "1")
+    uas = subprocess.Popen(
+        [
+            "sipp",
+            "-sf",
+            str(SCENARIOS / "call_uas.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(uas_port),
+            "-m",
+            str(CALLS),
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-trace_err",
+            "-error_file",
+            str(tmp_path / "uas.err"),
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        stats = sipp(
+            engine, uac_port, "call_uac_auth.xml", caller, tmp_path,
+            "-m", str(CALLS), "-r", "10", "-l", "5", "-d", "200",
+        )  # fmt: skip
+        assert int(stats["SuccessfulCall(C)"]) == CALLS
+        assert int(stats["FailedCall(C)"]) == 0
+        assert uas.wait(30) == 0
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+            uas.wait(5)
+
+    b2bua = engine.pbx.components["b2bua"]
+    wait_until(lambda: engine.call(lambda: not b2bua.calls))
+    engine.run(engine.pbx.events.flush())
+    from telephony.models import Cdr
+
+    r = redis.Redis.from_url(worker_redis_url())
+    try:
+        CdrConsumer(r, consumer="test").drain()
+    finally:
+        r.close()
+    with in_tenant(world.tenant_a):
+        cdrs = list(Cdr.objects.all())
+        assert len(cdrs) == CALLS
+        assert {(c.caller_number, c.callee_number, c.status) for c in cdrs} == {
+            ("101", "102", "answered")
+        }
+        assert all(c.ended_at is not None and c.segments.count() == 1 for c in cdrs)
+    with in_tenant(world.tenant_b):
+        assert not Cdr.objects.exists()
