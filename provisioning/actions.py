@@ -7,7 +7,6 @@ the same transaction as the device, so a MAC is never owned by two tenants.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -45,8 +44,6 @@ from .models import (
 
 log = logging.getLogger(__name__)
 
-#: Redis channel the SIP engine listens on for control commands.
-CONTROL_CHANNEL = "sip:control"
 #: Lines a device of unknown ("auto") model may carry before its model is recognised.
 AUTO_MAX_LINES = 16
 DEVICE_FIELDS = (
@@ -442,15 +439,14 @@ def control_messages(tenant: Tenant, device: Device, *, reboot: bool) -> list[di
 def _publish(messages: list[dict]) -> None:
     import redis
 
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    from telephony.engine_state import send_control
+
     try:
         for message in messages:
-            client.publish(CONTROL_CHANNEL, json.dumps(message, separators=(",", ":")))
+            send_control(message)
     except redis.RedisError:
         # The change is committed; the phone will pick it up on its next periodic check.
         log.exception("could not publish %d check-sync command(s)", len(messages))
-    finally:
-        client.close()
 
 
 def _signal(device: Device, *, reboot: bool, actor: Actor) -> int:

@@ -194,3 +194,41 @@ def _publish_on_commit(tenant: Tenant) -> None:
 
     tenant_id = tenant.pk
     transaction.on_commit(lambda: publish_tenant(tenant_id))
+
+
+# --- the engines' live state (Redis) --------------------------------------------------------
+
+
+class _LiveTarget:
+    """An audit target that lives in Redis, not in the database (a call, a ban)."""
+
+    def __init__(self, kind: str, ident: str) -> None:
+        self.pk = ident
+        self._label = f"{kind} {ident}"
+
+    def __str__(self) -> str:
+        return self._label
+
+
+def do_hangup_call(tenant: Tenant, call_id: str, *, actor: Actor) -> None:
+    """Ask the engine to end one of ``tenant``'s calls. Another tenant's call id is simply not
+    in this tenant's mirror, so it is NotFound like an unknown one."""
+    from pbx.errors import NotFound
+
+    from .engine_state import active_call, send_control
+
+    if active_call(tenant.schema_name, call_id) is None:
+        raise NotFound("No such call.")
+    send_control({"op": "hangup", "schema": tenant.schema_name, "call_id": call_id})
+    audit.record(actor, "call.hangup", _LiveTarget("call", call_id), tenant=tenant)
+
+
+def do_clear_sip_ban(ip: str, *, actor: Actor) -> None:
+    """Lift a ban on every engine."""
+    from pbx.errors import NotFound
+
+    from .engine_state import lift_ban
+
+    if not lift_ban(ip):
+        raise NotFound("This address is not banned.")
+    audit.record(actor, "sip_ban.clear", _LiveTarget("SIP ban of", ip))

@@ -4,11 +4,8 @@ hang-up request the active-calls page sends to the engine."""
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
-
-from django.conf import settings
 
 from events.live import tenant_live_state
 
@@ -48,23 +45,14 @@ def _when(ts) -> datetime | None:
         return None
 
 
-def request_hangup(tenant, call_id: str) -> bool:
-    """Ask the engine to end one of the tenant's calls (the same control message as the REST
-    API's hang-up). False when the engine has no such call of this tenant."""
-    import redis
+def request_hangup(tenant, call_id: str, actor) -> bool:
+    """Ask the engine to end one of the tenant's calls (the REST API's action). False when the
+    engine has no such call of this tenant."""
+    from pbx.errors import NotFound
+    from telephony.actions import do_hangup_call
 
-    from telephony.api.calls import CALLS_KEY, CONTROL_CHANNEL
-
-    prefix = getattr(settings, "SIP_REDIS_PREFIX", "")
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
-        # The key carries the tenant's schema: another tenant's call id is simply not there.
-        if not call_id or not client.hexists(
-            prefix + CALLS_KEY.format(schema=tenant.schema_name), call_id
-        ):
-            return False
-        message = {"op": "hangup", "schema": tenant.schema_name, "call_id": call_id}
-        client.publish(prefix + CONTROL_CHANNEL, json.dumps(message))
-        return True
-    finally:
-        client.close()
+        do_hangup_call(tenant, call_id, actor=actor)
+    except NotFound:
+        return False
+    return True

@@ -350,7 +350,8 @@ def _drain(sub, count: int) -> list[dict]:
 def test_reprovision_and_reboot_publish_check_sync(
     pw, add_device, in_tenant, django_capture_on_commit_callbacks, reboot
 ):
-    from provisioning.actions import CONTROL_CHANNEL, do_reboot, do_reprovision
+    from provisioning.actions import do_reboot, do_reprovision
+    from telephony.engine_state import CONTROL_CHANNEL
 
     device = add_device(MACS["yealink-w60b"], "yealink-w60b", lines=("301", "302", "301"))
     sub = _listen(CONTROL_CHANNEL)

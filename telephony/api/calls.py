@@ -10,11 +10,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import django_filters
-from django.conf import settings
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
@@ -23,24 +19,11 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from pbx.errors import NotFound
+from telephony.actions import do_hangup_call
+from telephony.engine_state import active_call, active_calls
 from telephony.models import CallDirection, CallStatus, Cdr, CdrSegment
 from tenants.api.views import TenantScopedViewSet
 from tenants.choices import Permission
-
-CALLS_KEY = "sip:calls:{schema}"
-CONTROL_CHANNEL = "sip:control"
-
-
-def _redis():
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-
-
-def _prefix() -> str:
-    # The engine may namespace its Redis keys (several PBXs on one Redis, parallel tests).
-    return getattr(settings, "SIP_REDIS_PREFIX", "")
-
 
 # ------------------------------------------------------------------------------------- CDRs
 
@@ -166,43 +149,23 @@ class ActiveCallViewSet(TenantScopedViewSet):
     pagination_class = None
     filter_backends = ()
 
-    def _key(self) -> str:
-        return _prefix() + CALLS_KEY.format(schema=self.tenant.schema_name)
-
-    def _calls(self) -> list[dict[str, Any]]:
-        raw = _redis().hgetall(self._key())
-        calls = []
-        for value in raw.values():
-            try:
-                calls.append(json.loads(value))
-            except ValueError:
-                continue
-        return sorted(calls, key=lambda c: (c.get("started_at") or 0, c.get("call_id", "")))
-
     @extend_schema(responses={200: ActiveCallSerializer(many=True)})
     def list(self, request):
-        calls = self._calls()
-        data = ActiveCallSerializer(calls, many=True).data
+        data = ActiveCallSerializer(active_calls(self.tenant.schema_name), many=True).data
         return Response({"total": len(data), "items": data})
 
     @extend_schema(responses={200: ActiveCallSerializer})
     def retrieve(self, request, call_id=None):
-        raw = _redis().hget(self._key(), call_id or "")
-        if raw is None:
+        call = active_call(self.tenant.schema_name, call_id or "")
+        if call is None:
             raise NotFound("No such call.")
-        return Response(ActiveCallSerializer(json.loads(raw)).data)
+        return Response(ActiveCallSerializer(call).data)
 
     @extend_schema(request=None, responses={202: OpenApiResponse(description="Hang-up sent")})
     @action(detail=True, methods=["post"])
     def hangup(self, request, call_id=None):
         """End a call in progress (needs extensions.manage)."""
-        r = _redis()
-        if not r.hexists(self._key(), call_id or ""):
-            raise NotFound("No such call.")
-        r.publish(
-            _prefix() + CONTROL_CHANNEL,
-            json.dumps({"op": "hangup", "schema": self.tenant.schema_name, "call_id": call_id}),
-        )
+        do_hangup_call(self.tenant, call_id or "", actor=self.actor)
         return Response(
             {"call_id": call_id, "status": "hangup_requested"}, status.HTTP_202_ACCEPTED
         )

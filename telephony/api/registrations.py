@@ -5,78 +5,19 @@ only reads them, except that a system admin may lift a ban. Neither lives in the
 these viewsets page plain lists instead of querysets.
 """
 
-import json
-import time
-from datetime import UTC, datetime
 from ipaddress import ip_address
 
-import redis
-from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
-from pbx import audit
 from pbx.api.permissions import PlatformAdmin
 from pbx.api.viewsets import BaseViewSet
-from pbx.audit import Actor
 from pbx.errors import NotFound
+from telephony.actions import do_clear_sip_ban
+from telephony.engine_state import current_bans, tenant_registrations
 from tenants.api.views import TenantScopedViewSet
 from tenants.choices import Permission, Role
-
-LOCATION_KEY = "sip:loc:{domain}:{user}"
-BAN_KEY = "sip:ban:{ip}"
-BAN_CHANNEL = "sip:ban:changed"
-
-
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL, decode_responses=True, socket_timeout=2, socket_connect_timeout=2
-    )
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
-
-
-# ----------------------------------------------------------------------------- registrations
-
-
-def tenant_registrations(domain: str, extension: str | None = None) -> list[dict]:
-    """Every live binding of a SIP domain, ordered by extension then contact."""
-    r = _redis()
-    pattern = LOCATION_KEY.format(domain=domain, user=extension or "*")
-    keys = sorted(r.scan_iter(match=pattern, count=1000))
-    if not keys:
-        return []
-    pipe = r.pipeline(transaction=False)
-    for key in keys:
-        pipe.hgetall(key)
-    now = time.time()
-    prefix = LOCATION_KEY.format(domain=domain, user="")
-    items = []
-    for key, fields in zip(keys, pipe.execute(), strict=True):
-        user = key[len(prefix) :]
-        for raw in fields.values():
-            b = json.loads(raw)
-            if b["expires_at"] <= now:
-                continue  # expired, not yet reaped
-            items.append(
-                {
-                    "extension": user,
-                    "contact": b["contact"],
-                    "transport": b["transport"],
-                    "source_address": b["source_host"],
-                    "source_port": b["source_port"],
-                    "user_agent": b["user_agent"],
-                    "instance": b.get("instance"),
-                    "expires": int(b["expires_at"] - now + 0.5),
-                    "expires_at": _iso(b["expires_at"]),
-                    "registered_at": _iso(b.get("registered_at") or now),
-                }
-            )
-    items.sort(key=lambda i: (i["extension"], i["contact"]))
-    return items
 
 
 class RegistrationSerializer(serializers.Serializer):
@@ -111,55 +52,6 @@ class RegistrationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
 
 
 # ------------------------------------------------------------------------------------ bans
-
-
-class SipBan:
-    """A ban as an audit target (bans live in Redis, not in the database)."""
-
-    def __init__(self, ip: str) -> None:
-        self.pk = ip
-
-    def __str__(self) -> str:
-        return f"SIP ban of {self.pk}"
-
-
-def current_bans() -> list[dict]:
-    r = _redis()
-    prefix = BAN_KEY.format(ip="")
-    keys = sorted(r.scan_iter(match=prefix + "*", count=1000))
-    if not keys:
-        return []
-    pipe = r.pipeline(transaction=False)
-    for key in keys:
-        pipe.get(key)
-        pipe.pttl(key)
-    out = pipe.execute()
-    items = []
-    for key, raw, ttl in zip(keys, out[::2], out[1::2], strict=True):
-        if raw is None or ttl is None or ttl <= 0:
-            continue
-        try:
-            info = json.loads(raw)
-        except ValueError:
-            info = {}
-        items.append(
-            {
-                "ip": key[len(prefix) :],
-                "reason": info.get("reason", ""),
-                "banned_at": _iso(info["banned_at"]) if "banned_at" in info else None,
-                "expires_in": round(ttl / 1000),
-            }
-        )
-    return items
-
-
-def do_clear_sip_ban(ip: str, *, actor: Actor) -> None:
-    """Lift a ban on every engine: delete the key and announce it. Raises NotFound."""
-    r = _redis()
-    if not r.delete(BAN_KEY.format(ip=ip)):
-        raise NotFound("This address is not banned.")
-    r.publish(BAN_CHANNEL, f"unban {ip}")
-    audit.record(actor, "sip_ban.clear", SipBan(ip))
 
 
 class SipBanSerializer(serializers.Serializer):

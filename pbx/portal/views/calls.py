@@ -17,13 +17,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from events.api.stats import call_stats
-from pbx import audit
 from pbx.portal import charts
 from pbx.portal.access import held_permissions, host_tenant, tenant_permission_required
 from pbx.portal.lists import PAGE_SIZE, list_page
 from pbx.portal.live import live_state
 from pbx.portal.live import request_hangup as send_hangup
-from telephony.api.registrations import tenant_registrations
+from telephony.engine_state import tenant_registrations
 from telephony.models import CallDirection, CallStatus, Cdr, CdrSegment
 from tenants.choices import Permission
 
@@ -75,24 +74,12 @@ def active_calls(request):
     return page(request, "portal/calls/active.html", ctx, section="calls")
 
 
-class _HangupTarget:
-    """A call as an audit target (calls in progress live in Redis, not in the database)."""
-
-    def __init__(self, call_id: str) -> None:
-        self.pk = call_id
-
-    def __str__(self) -> str:
-        return f"call {self.pk}"
-
-
 @require_POST
 @tenant_permission_required(Permission.EXTENSIONS_MANAGE)
 def call_hangup(request, call_id):
     """Ask the engine to end a call (the page's script posts here and waits for call.ended)."""
     tenant = host_tenant(request)
-    sent = send_hangup(tenant, call_id)
-    if sent:
-        audit.record(actor(request), "call.hangup", _HangupTarget(call_id), tenant=tenant)
+    sent = send_hangup(tenant, call_id, actor(request))
     if request.headers.get("X-Requested-With") == "fetch":
         status = 202 if sent else 404
         return JsonResponse({"call_id": call_id, "sent": sent}, status=status)

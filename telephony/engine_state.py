@@ -1,0 +1,149 @@
+"""The SIP engines' live state in Redis, read (and commanded) from the Django side.
+
+The engines write locations (``telephony/sip/registrar.py``), bans (``security.py``) and the
+mirror of calls in progress (``b2bua.py``) and listen on a control channel; the API, the portal
+and the actions read and command them only through this module. Keys carry the engine's optional
+prefix (``SIP_REDIS_PREFIX``: several PBXs on one Redis, parallel tests).
+"""
+
+import json
+import time
+from datetime import UTC, datetime
+
+import redis
+from django.conf import settings
+
+CALLS_KEY = "sip:calls:{schema}"
+CONTROL_CHANNEL = "sip:control"
+LOCATION_KEY = "sip:loc:{domain}:{user}"
+BAN_KEY = "sip:ban:{ip}"
+BAN_CHANNEL = "sip:ban:changed"
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.REDIS_URL, decode_responses=True, socket_timeout=2, socket_connect_timeout=2
+    )
+
+
+def redis_key(template: str, **parts: str) -> str:
+    return getattr(settings, "SIP_REDIS_PREFIX", "") + template.format(**parts)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
+
+
+# ----------------------------------------------------------------------------- registrations
+
+
+def tenant_registrations(domain: str, extension: str | None = None) -> list[dict]:
+    """Every live binding of a SIP domain, ordered by extension then contact."""
+    r = _redis()
+    pattern = redis_key(LOCATION_KEY, domain=domain, user=extension or "*")
+    keys = sorted(r.scan_iter(match=pattern, count=1000))
+    if not keys:
+        return []
+    pipe = r.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    now = time.time()
+    prefix = redis_key(LOCATION_KEY, domain=domain, user="")
+    items = []
+    for key, fields in zip(keys, pipe.execute(), strict=True):
+        user = key[len(prefix) :]
+        for raw in fields.values():
+            b = json.loads(raw)
+            if b["expires_at"] <= now:
+                continue  # expired, not yet reaped
+            items.append(
+                {
+                    "extension": user,
+                    "contact": b["contact"],
+                    "transport": b["transport"],
+                    "source_address": b["source_host"],
+                    "source_port": b["source_port"],
+                    "user_agent": b["user_agent"],
+                    "instance": b.get("instance"),
+                    "expires": int(b["expires_at"] - now + 0.5),
+                    "expires_at": _iso(b["expires_at"]),
+                    "registered_at": _iso(b.get("registered_at") or now),
+                }
+            )
+    items.sort(key=lambda i: (i["extension"], i["contact"]))
+    return items
+
+
+# ------------------------------------------------------------------------------ calls
+
+
+def active_calls(schema: str) -> list[dict]:
+    """The tenant's calls in progress, oldest first."""
+    calls = []
+    for value in _redis().hvals(redis_key(CALLS_KEY, schema=schema)):
+        try:
+            calls.append(json.loads(value))
+        except ValueError:
+            continue
+    return sorted(calls, key=lambda c: (c.get("started_at") or 0, c.get("call_id", "")))
+
+
+def active_call(schema: str, call_id: str) -> dict | None:
+    raw = _redis().hget(redis_key(CALLS_KEY, schema=schema), call_id or "")
+    return json.loads(raw) if raw is not None else None
+
+
+def send_control(message: dict) -> None:
+    _redis().publish(redis_key(CONTROL_CHANNEL), json.dumps(message))
+
+
+# ------------------------------------------------------------------------------- bans
+
+
+class SipBan:
+    """A ban as an audit target (bans live in Redis, not in the database)."""
+
+    def __init__(self, ip: str) -> None:
+        self.pk = ip
+
+    def __str__(self) -> str:
+        return f"SIP ban of {self.pk}"
+
+
+def current_bans() -> list[dict]:
+    r = _redis()
+    prefix = redis_key(BAN_KEY, ip="")
+    keys = sorted(r.scan_iter(match=prefix + "*", count=1000))
+    if not keys:
+        return []
+    pipe = r.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(key)
+        pipe.pttl(key)
+    out = pipe.execute()
+    items = []
+    for key, raw, ttl in zip(keys, out[::2], out[1::2], strict=True):
+        if raw is None or ttl is None or ttl <= 0:
+            continue
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            info = {}
+        items.append(
+            {
+                "ip": key[len(prefix) :],
+                "reason": info.get("reason", ""),
+                "banned_at": _iso(info["banned_at"]) if "banned_at" in info else None,
+                "expires_in": round(ttl / 1000),
+            }
+        )
+    return items
+
+
+def lift_ban(ip: str) -> bool:
+    """Delete a ban and tell every engine; False when the address was not banned."""
+    r = _redis()
+    if not r.delete(redis_key(BAN_KEY, ip=ip)):
+        return False
+    r.publish(redis_key(BAN_CHANNEL), f"unban {ip}")
+    return True
