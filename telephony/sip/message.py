@@ -113,6 +113,10 @@ _KNOWN = [
 
 _CANON: dict[str, str] = {n.lower(): n for n in _KNOWN}
 _CANON.update(_COMPACT)
+# The spellings seen on the wire (canonical, lower case, compact in both cases), looked up as
+# they are without lower-casing each name first.
+_CANON_EXACT: dict[str, str] = {**_CANON, **{n: n for n in _KNOWN}}
+_CANON_EXACT.update({k.upper(): v for k, v in _COMPACT.items()})
 
 # Headers whose value is a comma-separated list (RFC 3261 7.3.1). The auth headers are not in
 # here: their values contain commas that are not list separators.
@@ -128,6 +132,8 @@ _LIST_HEADERS = frozenset(
 # Empty elements in these are a syntax error; in the others they are harmless and dropped.
 _STRICT_LIST = frozenset({"Via", "Contact", "Route", "Record-Route", "Path", "Service-Route"})
 _SINGLE = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Type", "Expires")
+_REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
+_SPECIAL_HEADERS = _LIST_HEADERS | {"Content-Length"}
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 # gen-value = token / host / quoted-string; host may be an IPv6 address (received=2001:db8::1)
@@ -388,6 +394,15 @@ def _parse_hostport(s: str) -> tuple[str, int | None]:
 
 def parse_uri(s: str) -> URI:
     """Parse a URI (sip, sips, tel; others kept opaque). Raises SipParseError."""
+    m = _FAST_URI_RE.fullmatch(s)
+    if m is not None:
+        uri = _fast_sip_uri(m)
+        if uri is not None:
+            return uri
+    return _parse_uri_slow(s)
+
+
+def _parse_uri_slow(s: str) -> URI:
     colon = s.find(":")
     if colon <= 0 or not _SCHEME_RE.fullmatch(s[:colon]):
         raise SipParseError("bad URI scheme")
@@ -439,6 +454,80 @@ def _parse_sip_uri(scheme: str, rest: str) -> SipURI:
         rest = rest[:semi]
     host, port = _parse_hostport(rest)
     return SipURI(host, user, password, port, params, headers, scheme)
+
+
+# --------------------------------------------------------------------------------------------
+# fast paths
+#
+# Nearly every URI, address and Via a phone or SIPp sends has one plain shape: no escapes, no
+# whitespace, no display name or a quoted one without backslashes, no URI headers. One compiled
+# ``fullmatch`` recognises that shape and the fields are taken from the match groups, instead of
+# the general parser's many Python-level splits and checks (it was most of the ~55 µs a REGISTER
+# took to parse). The character classes are *subsets* of what the general parser accepts, chosen
+# so that whatever matches gives exactly the general parser's result; anything else (and any
+# value the fast path would reject) goes to the general parser, which decides and raises.
+# ``tests/sip/test_sip_message_fastpath.py`` checks the two against each other.
+
+_FP_TK = r"[A-Za-z0-9\-.!%*_+`'~]+"
+# A header parameter: token name, optional token/host value or a quoted string without escapes.
+_FP_HPARAM = rf"""(?:;{_FP_TK}(?:=(?:[A-Za-z0-9\-.!%*_+`'~:\[\]]+|"[^"\\\r\n]*"))?)"""
+_FP_HOST = r"[A-Za-z0-9\-.]+"
+# user: unreserved / user-unreserved without '%' (no unescaping), ':' (password), '@', ';', '?'.
+_FP_USER = r"[A-Za-z0-9\-_.!~*'()&=+$,/]+"
+# URI parameter name and value: param-unreserved / unreserved without '%', '=', '@', '?', ','.
+_FP_UPCHARS = r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+"
+_FP_URI = (
+    rf"((?i:sips?)):(?:({_FP_USER})@)?({_FP_HOST})(?::([0-9]{{1,5}}))?"
+    rf"((?:;{_FP_UPCHARS}(?:={_FP_UPCHARS})?)*)"
+)
+_FAST_URI_RE = re.compile(_FP_URI)
+# name-addr with no display name or a quoted one without escapes; groups 1 display, 2-6 URI,
+# 7 header parameters.
+_FAST_ADDR_RE = re.compile(rf'(?:"([^"\\\r\n]*)"[ \t]*)?<{_FP_URI}>({_FP_HPARAM}*)')
+# groups: transport, host, port, parameters
+_FAST_VIA_RE = re.compile(rf"SIP/2\.0/([A-Za-z]+) ({_FP_HOST})(?::([0-9]{{1,5}}))?({_FP_HPARAM}*)")
+_FAST_CSEQ_RE = re.compile(r"([0-9]{1,10}) ([A-Za-z]+)")
+
+
+def _fast_uri_params(s: str) -> dict[str, str | None]:
+    """``;a=b;c`` already validated by a fast regex (no '%', so nothing to unescape)."""
+    params: dict[str, str | None] = {}
+    for seg in s[1:].split(";"):
+        name, sep, value = seg.partition("=")
+        params[name.lower()] = value if sep else None
+    return params
+
+
+def _fast_header_params(s: str) -> dict[str, str | None]:
+    """Header parameters already validated by a fast regex; a quoted value may hold ';'."""
+    if '"' in s:
+        return _parse_params(s[1:])
+    params: dict[str, str | None] = {}
+    for seg in s[1:].split(";"):
+        name, sep, value = seg.partition("=")
+        params[name.lower()] = value if sep else None
+    return params
+
+
+def _fast_sip_uri(m: re.Match[str], first: int = 1) -> SipURI | None:
+    """A SipURI from the URI groups of a fast match; None if the port is out of range (the
+    general parser then raises)."""
+    scheme, user, host, port_s, params_s = m.group(first, first + 1, first + 2, first + 3,
+                                                   first + 4)  # fmt: skip
+    port: int | None = None
+    if port_s is not None:
+        port = int(port_s)
+        if not 0 < port < 65536:
+            return None
+    return SipURI(
+        host,
+        user,
+        None,
+        port,
+        _fast_uri_params(params_s) if params_s else {},
+        {},
+        scheme.lower(),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -505,6 +594,16 @@ def _read_quoted(s: str, start: int) -> tuple[str, int]:
 
 def parse_address(value: str) -> Address:
     """Parse a From/To/Contact/Route style value. Raises SipParseError."""
+    m = _FAST_ADDR_RE.fullmatch(value)
+    if m is not None:
+        uri = _fast_sip_uri(m, 2)
+        if uri is not None:
+            params_s = m.group(7)
+            return Address(uri, m.group(1), _fast_header_params(params_s) if params_s else {})
+    return _parse_address_slow(value)
+
+
+def _parse_address_slow(value: str) -> Address:
     s = value.strip(" \t")
     if not s:
         raise SipParseError("empty address")
@@ -595,6 +694,19 @@ class Via:
 
 def parse_via(value: str) -> Via:
     """Parse one Via value (LWS allowed around '/' as in RFC 4475 wsinv)."""
+    m = _FAST_VIA_RE.fullmatch(value)
+    if m is not None:
+        transport, host, port_s, params_s = m.groups()
+        port: int | None = None
+        if port_s is not None:
+            port = int(port_s)
+        if port is None or 0 < port < 65536:
+            params = _fast_header_params(params_s) if params_s else {}
+            return Via(transport.upper(), host, port, params)
+    return _parse_via_slow(value)
+
+
+def _parse_via_slow(value: str) -> Via:
     semi = value.find(";")
     head = value if semi < 0 else value[:semi]
     parts = head.split("/", 2)
@@ -622,6 +734,15 @@ class CSeq:
 
 
 def parse_cseq(value: str) -> CSeq:
+    m = _FAST_CSEQ_RE.fullmatch(value)
+    if m is not None:
+        seq = int(m.group(1))
+        if seq < 2**31:
+            return CSeq(seq, m.group(2))
+    return _parse_cseq_slow(value)
+
+
+def _parse_cseq_slow(value: str) -> CSeq:
     parts = value.split()
     if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii():
         raise SipParseError("bad CSeq")
@@ -747,9 +868,15 @@ class Message:
             v = self._cache[key] = fn()
             return v
 
+    # The structured views are read many times per message by the layers above: a dict lookup
+    # in a try block is the cheapest way to serve them from the cache.
     @property
     def via(self) -> list[Via]:
-        return self._cached("via", lambda: [parse_via(v) for v in self.get_all("Via")])  # type: ignore[no-any-return]
+        try:
+            return self._cache["via"]  # type: ignore[no-any-return]
+        except KeyError:
+            v = self._cache["via"] = [parse_via(v) for v in self.get_all("Via")]
+            return v
 
     @property
     def top_via(self) -> Via:
@@ -766,11 +893,19 @@ class Message:
 
     @property
     def from_(self) -> Address:
-        return self._cached("from", lambda: self._addr("From"))  # type: ignore[no-any-return]
+        try:
+            return self._cache["from"]  # type: ignore[no-any-return]
+        except KeyError:
+            a = self._cache["from"] = self._addr("From")
+            return a
 
     @property
     def to(self) -> Address:
-        return self._cached("to", lambda: self._addr("To"))  # type: ignore[no-any-return]
+        try:
+            return self._cache["to"]  # type: ignore[no-any-return]
+        except KeyError:
+            a = self._cache["to"] = self._addr("To")
+            return a
 
     @property
     def call_id(self) -> str:
@@ -781,13 +916,14 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
-        def f() -> CSeq:
+        try:
+            return self._cache["cseq"]  # type: ignore[no-any-return]
+        except KeyError:
             v = self.get("CSeq")
             if v is None:
-                raise SipParseError("missing CSeq")
-            return parse_cseq(v)
-
-        return self._cached("cseq", f)  # type: ignore[no-any-return]
+                raise SipParseError("missing CSeq") from None
+            c = self._cache["cseq"] = parse_cseq(v)
+            return c
 
     @property
     def max_forwards(self) -> int | None:
@@ -843,26 +979,40 @@ class Message:
         return "\r\n".join(parts).encode("utf-8", "surrogateescape") + self.body
 
     def _validate(self) -> None:
-        """Checks every request/response must pass (RFC 3261 8.1.1, 20); fills the cache."""
-        counts: dict[str, int] = {}
-        for n, _ in self.headers:
-            counts[n] = counts.get(n, 0) + 1
-        for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-            if name not in counts:
+        """Checks every request/response must pass (RFC 3261 8.1.1, 20); fills the cache.
+
+        Runs on every received message, so it reads the headers in as few passes as it can:
+        ``dict(headers)`` keeps one value per name, which for the headers allowed once is the
+        only one (checked first) and spares a ``get()`` walk for each of them."""
+        headers = self.headers
+        one = dict(headers)
+        for name in _REQUIRED:
+            if name not in one:
                 raise SipParseError(f"missing {name}")
-        for name in _SINGLE:
-            if counts.get(name, 0) > 1:
-                raise SipParseError(f"more than one {name}")
-        call_id = self.call_id
+        if len(one) != len(headers):  # some name repeats: only list headers may
+            counts: dict[str, int] = {}
+            for n, _ in headers:
+                counts[n] = counts.get(n, 0) + 1
+            for name in _SINGLE:
+                if counts.get(name, 0) > 1:
+                    raise SipParseError(f"more than one {name}")
+        call_id = one["Call-ID"]
         if not call_id or " " in call_id or "\t" in call_id:
             raise SipParseError("bad Call-ID")
-        _ = self.via, self.from_, self.to, self.cseq, self.max_forwards
-        if "Contact" in counts:
-            _ = self.contacts
-        if "Route" in counts:
-            _ = self.routes
-        if "Record-Route" in counts:
-            _ = self.record_routes
+        cache = self._cache
+        cache["via"] = [parse_via(v) for n, v in headers if n == "Via"]
+        cache["from"] = parse_address(one["From"])
+        cache["to"] = parse_address(one["To"])
+        cache["cseq"] = parse_cseq(one["CSeq"])
+        mf = one.get("Max-Forwards")
+        if mf is not None:
+            _parse_uint(mf, 255, "Max-Forwards")
+        if "Contact" in one:
+            cache["contact"] = self._addr_list("Contact")
+        if "Route" in one:
+            cache["route"] = self._addr_list("Route")
+        if "Record-Route" in one:
+            cache["rr"] = self._addr_list("Record-Route")
 
 
 class Request(Message):
@@ -1008,6 +1158,113 @@ def parse(
         raise SipParseError(f"malformed message ({type(exc).__name__})") from exc
 
 
+def _slow_headers(
+    lines: list[str], max_headers: int, is_request: bool
+) -> tuple[list[tuple[str, str]], int | None]:
+    """The general header loop, for heads with continuation lines (folded values)."""
+    headers: list[tuple[str, str]] = []
+    content_length: int | None = None
+    name = ""
+    value = ""
+    pending = False
+    canon = _CANON
+    for line in lines[1:] + [""]:
+        if line and (line[0] == " " or line[0] == "\t"):
+            if not pending:
+                raise SipParseError("continuation line without header", is_request=is_request)
+            cont = line.strip(" \t")
+            value = f"{value} {cont}" if value else cont
+            continue
+        if pending:
+            # flush the previous header
+            if name == "Content-Length":
+                if content_length is not None:
+                    raise SipParseError("more than one Content-Length", partial=headers)
+                try:
+                    content_length = _parse_uint(value, 2**31, "Content-Length")
+                except SipParseError as exc:
+                    exc.partial = headers
+                    raise
+            elif name in _LIST_HEADERS and "," in value:
+                for item in _split_quoted(value, ",", angle=True):
+                    item = item.strip(" \t")
+                    if item:
+                        headers.append((name, item))
+                    elif name in _STRICT_LIST:
+                        raise SipParseError(f"empty {name} element", partial=headers)
+            else:
+                headers.append((name, value))
+            if len(headers) > max_headers:
+                raise SipParseError("too many headers", partial=headers)
+            pending = False
+        if not line:
+            continue
+        colon = line.find(":")
+        if colon <= 0:
+            raise SipParseError("header line without colon", partial=headers)
+        raw = line[:colon].rstrip(" \t")
+        name = canon.get(raw.lower(), "")
+        if not name:
+            if not _is_token(raw):
+                raise SipParseError("bad header name", partial=headers)
+            name = raw
+        value = line[colon + 1 :].strip(" \t")
+        pending = True
+
+    return headers, content_length
+
+
+def _fast_headers(lines: list[str], max_headers: int) -> tuple[list[tuple[str, str]], int | None]:
+    """:func:`_slow_headers` for heads without continuation lines (nearly all of them): each
+    line is a whole header, so it is stored at once instead of when the next line shows that
+    it is not folded. Same results and the same errors in the same order."""
+    headers: list[tuple[str, str]] = []
+    append = headers.append
+    content_length: int | None = None
+    exact = _CANON_EXACT
+    for k in range(1, len(lines)):
+        line = lines[k]
+        colon = line.find(":")
+        if colon <= 0:
+            if not line:
+                continue
+            raise SipParseError("header line without colon", partial=headers)
+        raw = line[:colon]
+        name = exact.get(raw)  # the usual spellings, without lower-casing each name
+        if name is None:
+            raw = raw.rstrip(" \t")
+            name = _CANON.get(raw.lower())
+            if name is None:
+                if not _is_token(raw):
+                    raise SipParseError("bad header name", partial=headers)
+                name = raw
+        value = line[colon + 1 :].strip(" \t")
+        if name in _SPECIAL_HEADERS:
+            if name == "Content-Length":
+                if content_length is not None:
+                    raise SipParseError("more than one Content-Length", partial=headers)
+                try:
+                    content_length = _parse_uint(value, 2**31, "Content-Length")
+                except SipParseError as exc:
+                    exc.partial = headers
+                    raise
+                continue  # never stored: derived from the body when serialising
+            if "," in value:
+                for item in _split_quoted(value, ",", angle=True):
+                    item = item.strip(" \t")
+                    if item:
+                        append((name, item))
+                    elif name in _STRICT_LIST:
+                        raise SipParseError(f"empty {name} element", partial=headers)
+            else:
+                append((name, value))
+        else:
+            append((name, value))
+        if len(headers) > max_headers:
+            raise SipParseError("too many headers", partial=headers)
+    return headers, content_length
+
+
 def _parse(data: bytes, stream: bool, max_size: int, max_headers: int) -> Request | Response:
     if len(data) > max_size:
         raise SipParseError("message too large", 413)
@@ -1059,55 +1316,10 @@ def _parse(data: bytes, stream: bool, max_size: int, max_headers: int) -> Reques
             raise SipParseError("bad status code", is_request=False)
         msg = Response(int(code), parts[2] if len(parts) == 3 else "")
 
-    headers: list[tuple[str, str]] = []
-    content_length: int | None = None
-    name = ""
-    value = ""
-    pending = False
-    canon = _CANON
-    for line in lines[1:] + [""]:
-        if line and (line[0] == " " or line[0] == "\t"):
-            if not pending:
-                raise SipParseError("continuation line without header", is_request=is_request)
-            cont = line.strip(" \t")
-            value = f"{value} {cont}" if value else cont
-            continue
-        if pending:
-            # flush the previous header
-            if name == "Content-Length":
-                if content_length is not None:
-                    raise SipParseError("more than one Content-Length", partial=headers)
-                try:
-                    content_length = _parse_uint(value, 2**31, "Content-Length")
-                except SipParseError as exc:
-                    exc.partial = headers
-                    raise
-            elif name in _LIST_HEADERS and "," in value:
-                for item in _split_quoted(value, ",", angle=True):
-                    item = item.strip(" \t")
-                    if item:
-                        headers.append((name, item))
-                    elif name in _STRICT_LIST:
-                        raise SipParseError(f"empty {name} element", partial=headers)
-            else:
-                headers.append((name, value))
-            if len(headers) > max_headers:
-                raise SipParseError("too many headers", partial=headers)
-            pending = False
-        if not line:
-            continue
-        colon = line.find(":")
-        if colon <= 0:
-            raise SipParseError("header line without colon", partial=headers)
-        raw = line[:colon].rstrip(" \t")
-        name = canon.get(raw.lower(), "")
-        if not name:
-            if not _is_token(raw):
-                raise SipParseError("bad header name", partial=headers)
-            name = raw
-        value = line[colon + 1 :].strip(" \t")
-        pending = True
-
+    if "\n " in head or "\n\t" in head:
+        headers, content_length = _slow_headers(lines, max_headers, is_request)
+    else:
+        headers, content_length = _fast_headers(lines, max_headers)
     msg.headers = headers
 
     if content_length is None:
