@@ -40,15 +40,16 @@ def b2bua(engine: EngineHandle) -> B2BUA:
 
 @pytest.fixture
 def pbx(sip_engine_factory: Callable[..., EngineHandle]) -> Callable[..., EngineHandle]:
-    """Start an engine whose call layer has ``B2buaConfig(**kw)``."""
+    """Start an engine whose call layer has ``B2buaConfig(**kw)``; ``engine`` passes options
+    to ``running_engine`` (digest algorithms, timers...)."""
 
-    def start(**kw: Any) -> EngineHandle:
+    def start(*, engine: dict[str, Any] | None = None, **kw: Any) -> EngineHandle:
         config = B2buaConfig(**{"no_answer_timeout": 10.0, **kw})
 
         def configure(p: Any) -> None:
             p.components["b2bua"].config = config
 
-        return sip_engine_factory(on_build=configure)
+        return sip_engine_factory(on_build=configure, **(engine or {}))
 
     return start
 

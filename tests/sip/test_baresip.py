@@ -1,8 +1,9 @@
 """baresip, a real softphone, registers to the engine headless (temp config dir, account file).
 
 baresip 1.0 (libre) fails the whole registration ("Function not implemented") as soon as one of
-the challenges uses an algorithm it lacks, even when an MD5 challenge is also offered; so this
-engine offers MD5 only. Phones with current stacks get SHA-256 first and MD5 second.
+the challenges uses an algorithm it lacks, even when an MD5 challenge is also offered; so these
+engines offer MD5 only; phones with current stacks get SHA-256 first and MD5 second. baresip
+also takes a call from a pjsua2 phone (answering by itself).
 """
 
 import json
@@ -13,6 +14,7 @@ from typing import Any
 
 import redis
 
+from telephony.sip.transaction import Timers
 from tests.sip.engine_fixtures import SIP_PASSWORD, wait_until, worker_redis_url
 
 CONFIG = """\
@@ -65,4 +67,67 @@ def test_baresip_registers_and_unregisters(
         if phone.poll() is None:
             phone.kill()
             phone.wait(5)
+        r.close()
+
+
+CALL_CONFIG = """\
+poll_method\t\tepoll
+sip_listen\t\t127.0.0.1:0
+module_path\t\t/usr/lib/baresip/modules
+module\t\t\tg711.so
+module\t\t\tausine.so
+module\t\t\taufile.so
+module_app\t\taccount.so
+module_app\t\tmenu.so
+audio_player\t\taufile,/dev/null
+audio_source\t\tausine,440
+# ausine only makes 48 kHz stereo; baresip resamples it to the call's 8 kHz mono.
+ausrc_srate\t\t48000
+ausrc_channels\t\t2
+"""
+
+
+def test_pjsua2_calls_baresip_and_they_talk(
+    pbx: Any, phones: Any, tmp_path: Path, world: Any
+) -> None:
+    """Story: 101 (a pjsua2 phone) calls 102, a baresip softphone set to answer by itself
+    (MD5 only, as baresip 1.0 needs). baresip answers, 101 hears baresip's tone through the
+    PBX, 101 hangs up and baresip's side of the call ends with it."""
+    from tests.sip.callkit import dial, ended, events, register
+
+    # RFC 3261 timers (T1 = 0.5 s) rather than the suite's short ones: baresip takes its time.
+    engine = pbx(engine={"digest_algorithms": ("MD5",), "timers": Timers()})
+    (tmp_path / "config").write_text(CALL_CONFIG)
+    (tmp_path / "accounts").write_text(
+        f"<sip:102@acme.test;transport=udp>;auth_pass={SIP_PASSWORD};answermode=auto;"
+        f'outbound="sip:127.0.0.1:{engine.udp_port}";regint=120\n'
+    )
+    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
+    phone = subprocess.Popen(
+        ["baresip", "-f", str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    try:
+        wait_until(lambda: r.hgetall("sip:loc:acme.test:102"), timeout=10)
+        a = phones("101")
+        acc_a = register(a, engine, "101")
+        ca = dial(a, acc_a, "102")
+        a.wait_state(ca, "CONFIRMED")
+        assert a.wait_audio(ca) > 10  # baresip's 440 Hz tone, relayed by nobody but the PBX
+        a.hangup(ca)
+        assert ended(a, ca) == 200
+        wait_until(lambda: [e for e in events(engine) if e["type"] == "call.ended"])
+        [end] = [e for e in events(engine) if e["type"] == "call.ended"]
+        assert (end["status"], end["reason"]) == ("answered", "bye caller")
+    finally:
+        if phone.poll() is None:
+            phone.send_signal(signal.SIGINT)
+            try:
+                phone.wait(10)
+            except subprocess.TimeoutExpired:
+                phone.kill()
+                phone.wait(5)
         r.close()
