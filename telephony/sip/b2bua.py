@@ -7,16 +7,32 @@ and UPDATE for hold, INFO), never proxied, so each side only ever sees our Call-
 Contact and SDP origin.
 
 Also here: 407 digest challenge for the caller, caller ID from the calling extension, DND (486),
-no registration (480), a no-answer timer, BYE/CANCEL from either side, blind transfer (REFER:
-a new leg from us to the target, NOTIFY sipfrag progress to the transferor) and attended
-transfer (REFER with Replaces naming the transferor's other call: the two remote parties are
-joined). Media passes through unchanged, or through rtpengine (``media.RtpEngine``) when either
-side is behind NAT or the tenant asks for it.
+no registration (480), a no-answer timer (the extension's ``no_answer_timeout``), BYE/CANCEL
+from either side, blind transfer (REFER: a new leg from us to the target, NOTIFY sipfrag
+progress to the transferor) and attended transfer (REFER with Replaces naming the transferor's
+other call: the two remote parties are joined). Media passes through unchanged, or through
+rtpengine (``media.RtpEngine``) when either side is behind NAT or the tenant asks for it; a
+transferred anchored call stays anchored (a new rtpengine pairing of the parties that remain).
+
+Call forwarding (see :meth:`B2BUA._route`): always (the extension does not ring), busy (every
+phone answers 486/600/603, or DND), no answer (after the extension's timeout its phones are
+CANCELled), unavailable (no phone registered: the no-answer target). Targets are extensions of
+the same tenant; anything else is 480 and logged (outside numbers need trunks). A forward back
+to an extension the call already rang, or beyond ``max_forward_hops`` / the caller's
+Max-Forwards, is not followed. The target sees ``Diversion`` (RFC 5806).
 
 Side effects for the rest of the platform, all non-blocking: call events on the event stream
-(``call.started|ringing|answered|transferred|ended``, the CDR consumer's input), the calls in
-progress mirrored in Redis hash ``sip:calls:<schema>``, and commands from channel
-``sip:control`` (``{"op": "hangup", "schema", "call_id"}``) from the REST API.
+(``call.started|ringing|answered|transferred|ended``, the CDR consumer's input, plus
+``call.forwarded`` with ``reason``, ``from`` and ``to``; after a forward the call's events
+carry the next ``segment`` and ``kind=forward``, so the CDR shows the forwarded part as a
+segment of its own), the calls in progress mirrored in Redis hash ``sip:calls:<schema>``, and
+commands from channel ``sip:control``: ``{"op": "hangup", "schema", "call_id"}`` from the REST
+API and ``{"op": "notify", "domain", "user", "event": "check-sync", "reboot"}`` from
+provisioning (an out-of-dialog NOTIFY to each registered contact).
+
+White label: answers that belong to a tenant carry its snapshot ``product`` as Server, and
+requests we send to its phones as User-Agent; answers before authentication carry the engine's
+product (the same for every domain, so domains cannot be probed). Never a version.
 """
 
 from __future__ import annotations
@@ -502,6 +518,8 @@ class B2BUA:
         ``max_forward_hops`` steps or the caller's Max-Forwards, is not followed: the call is
         handled where it is, as if that forward were off.
         """
+        if call.state == "ended":
+            return  # the caller gave up before the forward was taken
         tenant = call.tenant
         call.target = number
         call.visited.append(number)
@@ -1254,8 +1272,8 @@ class B2BUA:
         provisioning): an out-of-dialog NOTIFY (``Event: check-sync;reboot=true|false``,
         ``Subscription-State: terminated``) to every contact registered for ``user@domain``,
         over the flow it registered on. Only the event phones know for re-provisioning is
-        sent; only a served domain's users are reached; in a cluster each engine notifies the
-        bindings registered through it. Returns how many NOTIFYs went out."""
+        sent; only a served domain's users are reached; a connection held by another engine
+        is left to that engine. Returns how many NOTIFYs went out."""
         domain = str(cmd.get("domain") or "").lower()
         user = str(cmd.get("user") or "")
         tenant = self.pbx.directory.tenant(domain)
@@ -1266,9 +1284,11 @@ class B2BUA:
         locations = self.pbx.locations
         sent = 0
         for binding in await locations.lookup(tenant.domain, user):
-            if binding.engine not in ("", locations.engine_id):
-                continue  # registered through another engine, which sends its own
-            target, _flow = locations.target_for(binding)
+            target, flow = locations.target_for(binding)
+            if binding.flow and flow is None and binding.engine != locations.engine_id:
+                # Its connection is held by another engine, which notifies it. (UDP bindings
+                # are sent to from any engine: after a restart no engine "holds" them.)
+                continue
             try:
                 uri = (
                     parse_address(binding.contact).uri
