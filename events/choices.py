@@ -8,7 +8,14 @@ TOPICS = frozenset({TOPIC_EXTENSION_STATUS, TOPIC_CALLS})
 
 EXTENSION_STATUS = "extension.status"
 CALL_EVENT_TYPES = frozenset(
-    {"call.started", "call.ringing", "call.answered", "call.transferred", "call.ended"}
+    {
+        "call.started",
+        "call.ringing",
+        "call.answered",
+        "call.transferred",
+        "call.forwarded",
+        "call.ended",
+    }
 )
 EVENT_TYPES = frozenset({EXTENSION_STATUS, *CALL_EVENT_TYPES})
 

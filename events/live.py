@@ -242,6 +242,12 @@ def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, A
         call["state"] = "ringing"
         if callee and parties.get(callee) != ON_CALL:
             parties[callee] = RINGING
+    elif kind == "call.forwarded":
+        # The forwarding extension stops ringing; the target rings on the next call.ringing.
+        if parties.get(event.get("from", "")) == RINGING:
+            del parties[event["from"]]
+        if event.get("to"):
+            call["callee"] = event["to"]
     elif kind in ("call.answered", "call.transferred"):
         call["state"] = "answered"
         call.setdefault("answered_at", ts)

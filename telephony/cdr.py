@@ -30,7 +30,14 @@ log = logging.getLogger(__name__)
 STREAM = "sip:events"
 GROUP = "cdr"
 CALL_EVENTS = frozenset(
-    {"call.started", "call.ringing", "call.answered", "call.transferred", "call.ended"}
+    {
+        "call.started",
+        "call.ringing",
+        "call.answered",
+        "call.transferred",
+        "call.forwarded",
+        "call.ended",
+    }
 )
 # A consumer that has not acknowledged an entry for this long is presumed dead: claim it.
 CLAIM_IDLE_MS = 30_000
@@ -139,7 +146,8 @@ def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, st
         cdr.answered_at = _earliest(cdr.answered_at, ts)
         if seg.status == CallStatus.IN_PROGRESS:
             seg.status = CallStatus.ANSWERED
-    elif kind == "call.transferred":
+    elif kind in ("call.transferred", "call.forwarded"):
+        # Both open the call's next segment (its kind says which), from the old party to the new.
         seg.kind = event.get("kind") or seg.kind
         seg.from_number = seg.from_number or event.get("from", "")
         seg.to_number = seg.to_number or event.get("to", "")

@@ -242,3 +242,26 @@ def test_active_calls_isolation_and_hangup(world, api, r):
     finally:
         pubsub.close()
         r.delete(ka, kb)
+
+
+def test_forwarded_call_files_a_forward_segment(world, r, stream, in_tenant):
+    """Story: 101 calls 102, who forwards on no answer to 103; 103 answers. One CDR, the
+    forward a segment of its own from 102 to 103, and 102's part closed where it started."""
+    schema, t0 = world.tenant_a.schema_name, 1_700_000_000.0
+    common = {"schema": schema, "call_id": "fw-1"}
+    emit(r, stream, "call.started", ts=t0, direction="internal", caller="101", callee="102",
+         segment=1, **common)  # fmt: skip
+    emit(r, stream, "call.ringing", ts=t0 + 1, segment=1, **common)
+    emit(r, stream, "call.forwarded", ts=t0 + 21, segment=2, kind="forward",
+         reason="no_answer", callee="103", **{"from": "102", "to": "103"}, **common)  # fmt: skip
+    emit(r, stream, "call.answered", ts=t0 + 23, segment=2, kind="forward", **common)
+    emit(r, stream, "call.ended", ts=t0 + 30, segment=2, kind="forward", status="answered",
+         reason="bye", **common)  # fmt: skip
+    assert CdrConsumer(r, stream=stream, consumer="t1").drain() == 5
+    cdr, segs = read_cdr(in_tenant, world.tenant_a, "fw-1")
+    assert cdr.status == "answered"
+    assert [(s.seq, s.kind, s.from_number, s.to_number) for s in segs] == [
+        (1, "call", "101", "102"),
+        (2, "forward", "102", "103"),
+    ]
+    assert segs[0].ended_at == segs[1].started_at
