@@ -140,7 +140,7 @@ class EngineHandle:
         return self.run(wrapper(), timeout)
 
     def client(self, transport: str = "UDP") -> SipTestClient:
-        port = self.udp_port if transport.upper() == "UDP" else self.tcp_port
+        port = self.addresses[transport.upper()][1]
         return SipTestClient(self.host, port, transport)
 
 
@@ -156,6 +156,8 @@ def running_engine(
     timers: Timers = TEST_TIMERS,
     product: str = "TestPBX",
     ws: bool = True,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
     on_build: Callable[[PbxEngine], None] | None = None,
 ) -> Iterator[EngineHandle]:
     """Build and start a full engine on free loopback ports; stop it on exit.
@@ -168,6 +170,10 @@ def running_engine(
             udp_port=0,
             tcp_port=0,
             ws_port=0 if ws else None,
+            tls_port=0 if tls_cert else None,
+            wss_port=0 if tls_cert else None,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
             product=product,
             timers=timers,
         ),
@@ -290,6 +296,15 @@ class SipTestClient:
         if self.transport == "UDP":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind(("127.0.0.1", 0))
+        elif self.transport == "TLS":
+            import ssl
+
+            # The test engine's certificate is self-signed: encryption, not identity, is tested.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            raw = socket.create_connection((host, port), timeout=5)
+            self.sock = ctx.wrap_socket(raw, server_hostname=host)
         else:
             self.sock = socket.create_connection((host, port), timeout=5)
         self.sock.settimeout(5)
