@@ -166,3 +166,14 @@ def in_tenant():
             connection.set_schema_to_public()
 
     return ctx
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """A channel layer object per test: channels_redis binds receivers to the event loop that
+    first used it, and tests run their sockets on loops of their own."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

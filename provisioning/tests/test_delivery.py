@@ -346,6 +346,8 @@ def _drain(sub, count: int) -> list[dict]:
     return got
 
 
+# Redis pub/sub channels are not per database: both cases run on one worker, one after the other.
+@pytest.mark.xdist_group("sip-control-channel")
 @pytest.mark.parametrize("reboot", [False, True])
 def test_reprovision_and_reboot_publish_check_sync(
     pw, add_device, in_tenant, django_capture_on_commit_callbacks, reboot

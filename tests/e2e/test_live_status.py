@@ -44,11 +44,17 @@ REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 
 def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-        udp.bind(("127.0.0.1", 0))
-        port = udp.getsockname()[1]
-        tcp.bind(("127.0.0.1", port))  # the engine listens on TCP on the same port
-        return port
+    """A port free for both UDP and TCP (the engine listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken on TCP: try another
+            return port
+    raise RuntimeError("no port free for both UDP and TCP")
 
 
 def _wait_sip(port: int, engine: subprocess.Popen, timeout: float = 60) -> None:

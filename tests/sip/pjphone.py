@@ -503,6 +503,9 @@ class RtpEngineProcess:
         self.proc = subprocess.Popen(
             [
                 "rtpengine",
+                # Not Debian's /etc/rtpengine/rtpengine.conf: its fixed HTTP/CLI ports would
+                # collide between parallel test workers.
+                "--config-file=none",
                 "--foreground",
                 "--table=-1",
                 "--interface=127.0.0.1",
