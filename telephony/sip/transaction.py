@@ -5,6 +5,13 @@ Future with the final response (a synthesised 408 on timeout, 503 on transport e
 transactions absorb retransmitted requests by resending their last response. The
 :class:`TransactionLayer` sits on a :class:`~telephony.sip.transport.TransportLayer` and hands
 every new server transaction to the core's ``on_request``.
+
+A non-INVITE server transaction on UDP lives on for Timer J (64*T1, 32 s) after its final
+response only to answer retransmissions of the request. For that it needs the response bytes and
+where they went, nothing else: the layer keeps just that (:class:`_Absorber`) and expires them in
+time buckets with one timer, instead of keeping the whole transaction (request, response, parsed
+views, a Future, a timer handle each) -- at a few thousand registrations a second those were the
+bulk of the engine's memory and of the loop's timer heap.
 """
 
 from __future__ import annotations
@@ -12,8 +19,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import secrets
-from collections.abc import Awaitable, Callable
+import types
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +36,7 @@ from .message import (
     Via,
     make_response,
 )
-from .transport import RELIABLE, Source, Target, TransportLayer
+from .transport import RELIABLE, UDP, Addr, Connection, Source, Target, TransportLayer
 
 __all__ = [
     "ClientTransaction",
@@ -123,6 +133,11 @@ class ClientTransaction:
     response, provisional ones included, and for 2xx retransmissions while in Accepted.
     """
 
+    __slots__ = (
+        "layer", "request", "target", "on_response", "is_invite", "branch", "key", "state",
+        "future", "source", "ack", "_data", "_timers", "_interval", "sends",
+    )  # fmt: skip
+
     def __init__(
         self,
         layer: TransactionLayer,
@@ -163,14 +178,34 @@ class ClientTransaction:
                 h.cancel()
 
     async def start(self) -> None:
-        t = self.layer.timers
         try:
-            self.source = await self.layer.transport_layer.send_request(self.request, self.target)
-            self.sends += 1
+            self.source = await self.layer.transport_layer.send_request(
+                self.request, self.target, self._data
+            )
         except OSError as exc:
             log.info("transport error sending %s: %s", self.request.method, exc)
             self._finish_error(503, "Service Unavailable")
             return
+        self._sent()
+
+    def start_nowait(self) -> bool:
+        """Send at once when no connection has to be opened (UDP, open flows): saves a task
+        per request. False when :meth:`start` must run instead."""
+        try:
+            source = self.layer.transport_layer.send_request_nowait(
+                self.request, self.target, self._data
+            )
+        except OSError:
+            return False  # start() reports it, from a task as before
+        if source is None:
+            return False
+        self.source = source
+        self._sent()
+        return True
+
+    def _sent(self) -> None:
+        t = self.layer.timers
+        self.sends += 1
         if not self.reliable:
             self._later("retransmit", t.t1, self._retransmit)  # Timer A / E
         self._later("timeout", 64 * t.t1, self._timeout)  # Timer B / F
@@ -271,20 +306,50 @@ class ServerTransaction:
     answers the INVITE 487).
     """
 
-    def __init__(self, layer: TransactionLayer, request: Request, source: Source) -> None:
+    __slots__ = (
+        "layer", "request", "source", "key", "is_invite", "state", "last_response",
+        "_last_bytes", "_route", "to_tag", "on_cancel", "_timers", "_interval", "_acked",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        layer: TransactionLayer,
+        request: Request,
+        source: Source,
+        *,
+        key: tuple[Any, ...] | None = None,
+    ) -> None:
         self.layer = layer
         self.request = request
         self.source = source
-        self.key = _server_key(request)
+        self.key = _server_key(request) if key is None else key
         self.is_invite = request.method == "INVITE"
         self.state = "proceeding" if self.is_invite else "trying"
         self.last_response: Response | None = None
         self._last_bytes: bytes | None = None
+        # (connection, address) the last response went to: retransmissions reuse it.
+        self._route: tuple[Connection, Addr | None] | None = None
         self.to_tag = new_tag()
         self.on_cancel: Callable[[ServerTransaction], None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._interval = layer.timers.t1
-        self.acked: asyncio.Future[Request | None] = asyncio.get_running_loop().create_future()
+        self._acked: asyncio.Future[Request | None] | None = None
+
+    @property
+    def acked(self) -> asyncio.Future[Request | None]:
+        """Resolves with the ACK (INVITE), or None when none came. Made on first use: only
+        INVITE transactions are ever acknowledged, and a Future per REGISTER adds up."""
+        if self._acked is None:
+            self._acked = asyncio.get_running_loop().create_future()
+        return self._acked
+
+    def _resolve_acked(self, ack: Request | None) -> None:
+        if self._acked is None:
+            if ack is None and not self.is_invite:
+                return  # nobody asked, nobody will
+            self._acked = asyncio.get_running_loop().create_future()
+        if not self._acked.done():
+            self._acked.set_result(ack)
 
     @property
     def reliable(self) -> bool:
@@ -339,6 +404,7 @@ class ServerTransaction:
             resp = self.make_response(status_or_response, reason, headers=headers, body=body)
         self.last_response = resp
         self._last_bytes = bytes(resp)
+        self._route = None  # a new response may carry another Via (it never does in practice)
         self._send()
         t = self.layer.timers
         status = resp.status
@@ -363,20 +429,31 @@ class ServerTransaction:
                 self._later("h", 64 * t.t1, self._ack_timeout)  # Timer H
         else:
             self.state = "completed"
-            self._later("j", 0 if self.reliable else 64 * t.t1, self._terminate)  # Timer J
-            # Timer J keeps a UDP transaction 32 s only to absorb retransmissions: let go of the
-            # parsed views (rebuilt on demand) so thousands of them do not weigh on the GC.
-            self.request._cache.clear()
-            resp._cache.clear()
+            self._cancel_timers()
+            route = self._route
+            if self.reliable:
+                self._terminate()  # Timer J is 0 on reliable transports
+            elif route is not None and self.source.kind == UDP:
+                # Timer J: hand the retransmission duty to a compact absorber (module doc).
+                self.layer._absorb(self, self._last_bytes, route)
+            else:
+                self._later("j", 64 * t.t1, self._terminate)
         return resp
 
     def _send(self) -> None:
-        if self._last_bytes is None or self.last_response is None:
+        data = self._last_bytes
+        if data is None or self.last_response is None:
             return
         if self.source.kind in RELIABLE and not self.source.conn.closed:
-            self.source.conn.send(self._last_bytes)
+            self.source.conn.send(data)
+            return
+        route = self._route
+        if route is not None and self.source.kind == UDP:
+            route[0].send(data, route[1])
         else:
-            self.layer.transport_layer.send_response(self.last_response, self.source)
+            self._route = self.layer.transport_layer.send_response(
+                self.last_response, self.source, data
+            )
 
     def _retransmit_final(self) -> None:
         if self.state != "completed":
@@ -386,15 +463,14 @@ class ServerTransaction:
         self._later("g", self._interval, self._retransmit_final)
 
     def _retransmit_2xx(self) -> None:
-        if self.state != "accepted" or self.acked.done():
+        if self.state != "accepted" or (self._acked is not None and self._acked.done()):
             return
         self._send()
         self._interval = min(self._interval * 2, self.layer.timers.t2)
         self._later("g", self._interval, self._retransmit_2xx)
 
     def _ack_timeout(self) -> None:
-        if not self.acked.done():
-            self.acked.set_result(None)
+        self._resolve_acked(None)
         self._terminate()
 
     def _send_trying(self) -> None:
@@ -406,8 +482,7 @@ class ServerTransaction:
             if self.state == "completed":
                 self.state = "confirmed"
                 self._cancel_timers()
-                if not self.acked.done():
-                    self.acked.set_result(req)
+                self._resolve_acked(req)
                 # Timer I
                 self._later("i", 0 if self.reliable else self.layer.timers.t4, self._terminate)
             return
@@ -416,8 +491,7 @@ class ServerTransaction:
 
     def ack_2xx(self, ack: Request) -> None:
         self._timers.pop("g", None)
-        if not self.acked.done():
-            self.acked.set_result(ack)
+        self._resolve_acked(ack)
 
     def cancelled(self) -> None:
         if self.final_sent:
@@ -430,9 +504,24 @@ class ServerTransaction:
     def _terminate(self) -> None:
         self.state = "terminated"
         self._cancel_timers()
-        if not self.acked.done():
-            self.acked.set_result(None)
+        self._resolve_acked(None)
         self.layer._remove_server(self)
+
+
+class _Absorber:
+    """A completed non-INVITE server transaction on UDP during Timer J (RFC 3261 17.2.2): a
+    retransmitted request gets the final response again, and that is all it does."""
+
+    __slots__ = ("data", "conn", "addr")
+
+    def __init__(self, data: bytes, conn: Connection, addr: Addr | None) -> None:
+        self.data = data
+        self.conn = conn
+        self.addr = addr
+
+    def receive_retransmission(self, req: Request) -> None:
+        if req.method != "ACK":
+            self.conn.send(self.data, self.addr)
 
 
 # ----------------------------------------------------------------------------------- layer
@@ -464,9 +553,15 @@ class TransactionLayer:
         self.timers = timers or Timers()
         self.transport_layer = transport or TransportLayer(self.receive)
         self.clients: dict[tuple[str, str], ClientTransaction] = {}
-        self.servers: dict[tuple[Any, ...], ServerTransaction] = {}
+        self.servers: dict[tuple[Any, ...], ServerTransaction | _Absorber] = {}
         self._awaiting_ack: dict[tuple[str, int], ServerTransaction] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Timer J buckets: (deadline, [(key, absorber)]) in deadline order, swept by one timer.
+        self._absorbing: deque[tuple[float, list[tuple[tuple[Any, ...], _Absorber]]]] = deque()
+        self._sweeper: asyncio.TimerHandle | None = None
+        # Deadlines are rounded up to this step so that one bucket (and one timer run) serves
+        # all the transactions completed within it; T1/4 keeps Timer J within 5% of 64*T1.
+        self._tick = self.timers.t1 / 4
 
     # --- input ---------------------------------------------------------------------------
     def receive(self, msg: Message, source: Source) -> None:
@@ -502,7 +597,7 @@ class TransactionLayer:
             if self.on_ack is not None:
                 self.on_ack(req, source)
             return
-        tx = ServerTransaction(self, req, source)
+        tx = ServerTransaction(self, req, source, key=key)
         self.servers[key] = tx
         if not req.top_via.is_rfc3261 and req.method == "INVITE":
             self.servers[_fallback_ack_key(req)] = tx
@@ -524,7 +619,8 @@ class TransactionLayer:
     def find_invite(self, cancel: Request) -> ServerTransaction | None:
         """The INVITE server transaction a CANCEL refers to (RFC 3261 9.2)."""
         key = _server_key(cancel)
-        return self.servers.get((*key[:-1], "INVITE"))
+        tx = self.servers.get((*key[:-1], "INVITE"))
+        return tx if isinstance(tx, ServerTransaction) else None  # INVITEs are never absorbed
 
     def _dispatch(self, tx: ServerTransaction) -> None:
         try:
@@ -533,6 +629,20 @@ class TransactionLayer:
             log.exception("request handler failed for %s", tx.method)
             tx.respond(500)
             return
+        if result is None:
+            return
+        if isinstance(result, types.CoroutineType):
+            # Run the handler now, up to its first real suspension: many finish without one
+            # (a 401 challenge, OPTIONS), and those need no task and no extra loop turn.
+            try:
+                first = result.send(None)
+            except (StopIteration, asyncio.CancelledError):
+                return  # done (or cancelled itself, which a task would have swallowed too)
+            except Exception:
+                log.exception("request handler failed for %s", tx.method)
+                tx.respond(500)
+                return
+            result = _resume(result, first)
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(self._guard(tx, result))
             self._tasks.add(task)
@@ -570,9 +680,10 @@ class TransactionLayer:
         self.prepare(req, target)
         tx = ClientTransaction(self, req, target, on_response)
         self.clients[tx.key] = tx
-        task = asyncio.ensure_future(tx.start())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if not tx.start_nowait():
+            task = asyncio.ensure_future(tx.start())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return tx
 
     async def request(self, req: Request, target: Target) -> Response:
@@ -586,6 +697,39 @@ class TransactionLayer:
         await self.transport_layer.send_request(req, target)
 
     # --- bookkeeping ---------------------------------------------------------------------
+    def _absorb(
+        self, tx: ServerTransaction, data: bytes, route: tuple[Connection, Addr | None]
+    ) -> None:
+        """Replace a completed non-INVITE UDP transaction by an absorber for Timer J."""
+        if self.servers.get(tx.key) is not tx:
+            return
+        absorber = _Absorber(data, route[0], route[1])
+        self.servers[tx.key] = absorber
+        loop = asyncio.get_running_loop()
+        tick = self._tick
+        deadline = math.ceil((loop.time() + 64 * self.timers.t1) / tick) * tick
+        buckets = self._absorbing
+        if buckets and buckets[-1][0] >= deadline:
+            buckets[-1][1].append((tx.key, absorber))
+        else:
+            buckets.append((deadline, [(tx.key, absorber)]))
+        if self._sweeper is None:
+            self._sweeper = loop.call_at(buckets[0][0], self._sweep)
+
+    def _sweep(self) -> None:
+        """Drop the absorbers whose Timer J has fired; re-arm for the next bucket."""
+        self._sweeper = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        buckets = self._absorbing
+        servers = self.servers
+        while buckets and buckets[0][0] <= now:
+            for key, absorber in buckets.popleft()[1]:
+                if servers.get(key) is absorber:
+                    del servers[key]
+        if buckets:
+            self._sweeper = loop.call_at(buckets[0][0], self._sweep)
+
     def _expect_ack(self, tx: ServerTransaction) -> None:
         self._awaiting_ack[(tx.request.call_id, tx.request.cseq.seq)] = tx
 
@@ -609,6 +753,35 @@ class TransactionLayer:
         for c in list(self.clients.values()):
             c._cancel_timers()
         for s in list(self.servers.values()):
-            s._cancel_timers()
+            if isinstance(s, ServerTransaction):
+                s._cancel_timers()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for t in self._tasks:
             t.cancel()
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
+    """Go on driving a coroutine that has already been stepped once by hand and yielded
+    ``yielded`` (a Future it waits for, or None for a bare yield): hand that to the task that
+    now runs this generator, and relay what the task sends or throws in. ``await`` on a Future
+    leaves it marked as blocking, so the task treats the re-yielded Future as if the coroutine
+    had yielded it to it directly."""
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # cancellation, thrown in by the task
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 UDP, TCP, TLS, WS, WSS = "UDP", "TCP", "TLS", "WS", "WSS"
+# Receive buffer asked for on UDP sockets. The kernel default (~200 KB, some 150 datagrams) is
+# overrun by any burst -- a few thousand phones re-registering after an outage, a SIPp run --
+# and every datagram dropped there comes back as a retransmission 500 ms later, on top of new
+# traffic. The kernel caps it at net.core.rmem_max.
+UDP_RCVBUF = 8 * 1024 * 1024
 RELIABLE = frozenset({TCP, TLS, WS, WSS})
 Addr = tuple[str, int]
 
@@ -275,10 +281,12 @@ class TransportLayer:
         *,
         max_size: int = MAX_MESSAGE_SIZE,
         max_headers: int = MAX_HEADERS,
+        udp_rcvbuf: int = UDP_RCVBUF,
     ) -> None:
         self.on_message = on_message
         self.max_size = max_size
         self.max_headers = max_headers
+        self.udp_rcvbuf = udp_rcvbuf
         self.udp: list[_UdpProtocol] = []
         self.servers: list[asyncio.AbstractServer] = []
         self.ws_servers: list[WsServer] = []
@@ -290,9 +298,13 @@ class TransportLayer:
     # --- listening -----------------------------------------------------------------------
     async def listen_udp(self, host: str, port: int) -> Addr:
         loop = asyncio.get_running_loop()
-        _, proto = await loop.create_datagram_endpoint(
+        transport, proto = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(self), local_addr=(host, port)
         )
+        sock = transport.get_extra_info("socket")
+        if sock is not None and self.udp_rcvbuf:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.udp_rcvbuf)
         self.udp.append(proto)
         self.listen_addrs.setdefault(UDP, proto.local)
         return proto.local
@@ -393,15 +405,18 @@ class TransportLayer:
                 via.params["received"] = ip  # RFC 3581 4: received is always added with rport
             changed = True
         if changed:
-            # replace_first drops every parsed view; keep them (the parse just built them) with
-            # the stamped Via in front, so nothing is parsed twice.
+            # Swap the top Via in place rather than through replace_first(), which would drop
+            # every parsed view the parse just built (and compare lower-cased names on the way).
+            # Header names of a parsed message are canonical, so "Via" is spelled "Via".
+            headers = msg.headers
+            for i, (name, _) in enumerate(headers):
+                if name == "Via":
+                    headers[i] = ("Via", str(via))
+                    break
             cache = msg._cache
             vias = cache.get("via")
-            kept = dict(cache)
-            msg.replace_first("Via", str(via))
             if vias is not None:
-                kept["via"] = [via, *vias[1:]]
-                msg._cache.update(kept)
+                cache["via"] = [via, *vias[1:]]
 
     def _reject(self, data: bytes, exc: SipParseError, source: Source) -> None:
         log.info("malformed %s message from %s:%s: %s", source.kind, *source.remote, exc.reason)
@@ -415,32 +430,65 @@ class TransportLayer:
         source.send(bytes(resp))
 
     # --- output --------------------------------------------------------------------------
-    def send_response(self, resp: Response, source: Source | None = None) -> None:
-        """Send a response per RFC 3261 18.2.2 and RFC 3581: on the flow the request came on
-        when it is reliable and still open, else to received/rport (or sent-by) of the top
-        Via."""
-        data = bytes(resp)
+    def response_route(
+        self, resp: Response, source: Source | None = None
+    ) -> tuple[Connection, Addr | None] | None:
+        """Where a response goes per RFC 3261 18.2.2 and RFC 3581: the flow the request came
+        on when it is reliable and still open, else received/rport (or sent-by) of the top
+        Via. Returns (connection, address for UDP or None), or None when there is no way."""
         if source is not None and source.kind in RELIABLE and not source.conn.closed:
-            source.conn.send(data)
-            return
+            return source.conn, None
         via = resp.top_via
         host = via.received or via.host
         port = via.rport or via.port or (5061 if via.transport == TLS else 5060)
         if source is not None and source.kind == UDP:
             if via.rport is None and via.received is None and source.remote[0] == via.host:
                 port = via.port or 5060
-            source.conn.send(data, (host, port))
-            return
+            return source.conn, (host, port)
         flow = self.flows.get((via.transport, host, port))
         if flow is not None:
-            flow.send(data)
-        elif self.udp:
-            self.udp[0].send(data, (host, port))
+            return flow, None
+        if self.udp:
+            return self.udp[0], (host, port)
+        return None
 
-    async def send_request(self, req: Request, target: Target) -> Source:
+    def send_response(
+        self, resp: Response, source: Source | None = None, data: bytes | None = None
+    ) -> tuple[Connection, Addr | None] | None:
+        """Send a response (see :meth:`response_route`); returns the route it took, so that a
+        transaction can resend the same bytes without working it out again. ``data`` is
+        ``bytes(resp)`` when the caller has it already."""
+        route = self.response_route(resp, source)
+        if route is not None:
+            route[0].send(bytes(resp) if data is None else data, route[1])
+        return route
+
+    def send_request_nowait(
+        self, req: Request, target: Target, data: bytes | None = None
+    ) -> Source | None:
+        """:meth:`send_request` without a task when nothing has to be awaited (UDP, or an open
+        flow); None when a connection must be opened first (then await send_request)."""
+        kind = target.kind.upper()
+        if kind == UDP:
+            if not self.udp:
+                raise OSError("no UDP listener")
+            sock = self.udp[0]
+            addr = (target.host, target.port)
+            sock.send(bytes(req) if data is None else data, addr)
+            return Source(UDP, addr, sock.local, sock)
+        flow = self.flows.get((kind, target.host, target.port))
+        if flow is None or flow.closed:
+            return None
+        flow.send(bytes(req) if data is None else data)
+        assert flow.remote is not None
+        return Source(kind, flow.remote, flow.local, flow)
+
+    async def send_request(self, req: Request, target: Target, data: bytes | None = None) -> Source:
         """Send a request to ``target``, reusing an open flow to that address (clients behind
-        NAT are reachable only on the flow they registered on). Opens TCP/TLS if needed."""
-        data = bytes(req)
+        NAT are reachable only on the flow they registered on). Opens TCP/TLS if needed.
+        ``data`` is ``bytes(req)`` when the caller has it already."""
+        if data is None:
+            data = bytes(req)
         kind = target.kind.upper()
         if kind == UDP:
             if not self.udp:
