@@ -1222,24 +1222,26 @@ def _fast_headers(lines: list[str], max_headers: int) -> tuple[list[tuple[str, s
     append = headers.append
     content_length: int | None = None
     exact = _CANON_EXACT
-    for k in range(1, len(lines)):
-        line = lines[k]
-        colon = line.find(":")
-        if colon <= 0:
-            if not line:
-                continue
-            raise SipParseError("header line without colon", partial=headers)
-        raw = line[:colon]
+    special = _SPECIAL_HEADERS
+    # Only a head with more lines than the limit, or one whose list headers were split into
+    # more entries than lines, can go over it: spare the check on every line otherwise.
+    check = len(lines) > max_headers
+    for line in lines[1:]:
+        raw, colon, value = line.partition(":")
         name = exact.get(raw)  # the usual spellings, without lower-casing each name
-        if name is None:
+        if name is None or not colon:
+            if not colon or not raw:
+                if not line:
+                    continue
+                raise SipParseError("header line without colon", partial=headers)
             raw = raw.rstrip(" \t")
             name = _CANON.get(raw.lower())
             if name is None:
                 if not _is_token(raw):
                     raise SipParseError("bad header name", partial=headers)
                 name = raw
-        value = line[colon + 1 :].strip(" \t")
-        if name in _SPECIAL_HEADERS:
+        value = value.strip(" \t")
+        if name in special:
             if name == "Content-Length":
                 if content_length is not None:
                     raise SipParseError("more than one Content-Length", partial=headers)
@@ -1256,11 +1258,12 @@ def _fast_headers(lines: list[str], max_headers: int) -> tuple[list[tuple[str, s
                         append((name, item))
                     elif name in _STRICT_LIST:
                         raise SipParseError(f"empty {name} element", partial=headers)
+                check = True
             else:
                 append((name, value))
         else:
             append((name, value))
-        if len(headers) > max_headers:
+        if check and len(headers) > max_headers:
             raise SipParseError("too many headers", partial=headers)
     return headers, content_length
 
