@@ -176,7 +176,7 @@ def engine_process(
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(30)
+            proc.wait(120)  # under cProfile, stopping and writing the profile takes a while
         except subprocess.TimeoutExpired:
             proc.kill()
 
@@ -309,7 +309,10 @@ def main() -> None:
 
     prefix = f"bench:{secrets.token_hex(4)}:"
     users = max(args.users, args.calls)
-    profile = str(Path(tempfile.gettempdir()) / "sip-engine.prof") if args.profile else None
+    # A private file: /tmp is shared with other people's runs of this benchmark.
+    profile = (
+        str(Path(tempfile.mkdtemp(prefix="bench-reg-")) / "engine.prof") if args.profile else None
+    )
     print(f"SIP REGISTER benchmark ({os.cpu_count()} cores, SIPp {_sipp_version()})")
     try:
         publish_tenant(args.redis_url, prefix, users)
@@ -358,7 +361,10 @@ def main() -> None:
     if profile:
         import pstats
 
-        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+        if not Path(profile).exists():
+            print("no profile: the engine did not write one")
+            return
+        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
 
 
 def _sipp_version() -> str:
