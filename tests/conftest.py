@@ -95,6 +95,19 @@ def _build_world() -> World:
     return world
 
 
+# Tests that run a SIP engine share one xdist worker: Redis pub/sub channels (location,
+# ban and snapshot announcements, engine control) are not per database, so engines of two
+# workers would hear each other's announcements.
+ENGINE_TESTS = ("tests/sip/", "tests/e2e/test_live_status.py", "tests/telephony/")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(ENGINE_TESTS):
+            item.add_marker(pytest.mark.xdist_group("sip-engine"))
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
