@@ -122,6 +122,10 @@ def serve(port: int, redis_url: str, prefix: str, profile: str | None) -> None:
     from telephony.sip.server import EngineConfig
 
     logging.basicConfig(level=logging.WARNING)
+    if os.environ.get("BENCH_RCVBUF"):  # bytes asked for the UDP receive buffer (experiments)
+        from telephony.sip import transport
+
+        transport.UDP_RCVBUF = int(os.environ["BENCH_RCVBUF"])
     config = PbxConfig(
         engine=EngineConfig(host="127.0.0.1", udp_port=port, tcp_port=None, product="Bench PBX"),
         redis_url=redis_url,

