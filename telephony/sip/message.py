@@ -233,7 +233,8 @@ def _parse_params(s: str, *, allow_empty_seg: bool = False) -> dict[str, str | N
 
 
 def _params_str(params: dict[str, str | None]) -> str:
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+    # a list, not a generator: join() builds one first anyway, and this runs for every Via
+    return "".join([f";{k}" if v is None else f";{k}={v}" for k, v in params.items()])
 
 
 def _unescape(s: str) -> str:

@@ -390,33 +390,28 @@ class TransportLayer:
 
     @staticmethod
     def _stamp_via(msg: Request, source: Source) -> None:
+        # The top Via was parsed from this very message a moment ago and nothing else holds
+        # it yet, so it is stamped in place: no copy, and the parsed views stay valid.
         via = msg.top_via
+        params = via.params
         ip, port = source.remote
         changed = False
         if via.host != ip:
-            via = via.copy()
-            via.params["received"] = ip
+            params["received"] = ip
             changed = True
-        if via.wants_rport and via.rport is None:
-            if not changed:
-                via = via.copy()
-            via.params["rport"] = str(port)
-            if "received" not in via.params:
-                via.params["received"] = ip  # RFC 3581 4: received is always added with rport
+        if "rport" in params and via.rport is None:
+            params["rport"] = str(port)
+            if "received" not in params:
+                params["received"] = ip  # RFC 3581 4: received is always added with rport
             changed = True
         if changed:
-            # Swap the top Via in place rather than through replace_first(), which would drop
-            # every parsed view the parse just built (and compare lower-cased names on the way).
-            # Header names of a parsed message are canonical, so "Via" is spelled "Via".
+            # Header names of a parsed message are canonical, so "Via" is spelled "Via";
+            # replace_first() would drop every parsed view the parse just built.
             headers = msg.headers
             for i, (name, _) in enumerate(headers):
                 if name == "Via":
                     headers[i] = ("Via", str(via))
                     break
-            cache = msg._cache
-            vias = cache.get("via")
-            if vias is not None:
-                cache["via"] = [via, *vias[1:]]
 
     def _reject(self, data: bytes, exc: SipParseError, source: Source) -> None:
         log.info("malformed %s message from %s:%s: %s", source.kind, *source.remote, exc.reason)
