@@ -78,6 +78,8 @@ def caller_csv(path: Path) -> None:
 
 
 def start_uas(port: int, tmp: Path) -> subprocess.Popen[bytes]:
+    # In the foreground (no -bg): a backgrounded SIPp forks away from this Popen, so
+    # terminate() at the end missed it and every run left a UAS behind.
     return subprocess.Popen(
         [
             "sipp",
@@ -87,7 +89,6 @@ def start_uas(port: int, tmp: Path) -> subprocess.Popen[bytes]:
             "127.0.0.1",
             "-p",
             str(port),
-            "-bg",
             "-nostdin",
             "-buff_size",
             "4194304",
