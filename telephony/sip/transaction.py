@@ -228,6 +228,10 @@ class ClientTransaction:
         self._later("retransmit", self._interval, self._retransmit)
 
     def _timeout(self) -> None:
+        if self.is_invite and self.state == "proceeding":
+            # Timer B only ends an INVITE still in Calling (RFC 3261 17.1.1.2): a phone that
+            # rings may ring for as long as the TU lets it (the B2BUA's no-answer timer).
+            return
         if self.state in ("calling", "trying", "proceeding"):
             self._finish_error(408, "Request Timeout")
 

@@ -238,3 +238,45 @@ def test_each_handler_runs_in_its_own_context() -> None:
             await engine.stop()
 
     asyncio.run(main())
+
+
+def test_ringing_invite_outlives_timer_b() -> None:
+    """An INVITE answered 180 stays alive past 64*T1 (Timer B ends only a silent INVITE);
+    the 200 that comes later still completes it."""
+
+    async def main() -> None:
+        from telephony.sip.message import make_response
+
+        engine = Engine(config())
+        await engine.start()
+        transport, proto = await client()
+        port = transport.get_extra_info("sockname")[1]
+        try:
+            req = Request(
+                "INVITE",
+                SipURI("127.0.0.1", "phone", port=port),
+                [
+                    ("Max-Forwards", "70"),
+                    ("From", "<sip:pbx@127.0.0.1>;tag=r1"),
+                    ("To", "<sip:phone@127.0.0.1>"),
+                    ("Call-ID", "ringing-1@test"),
+                    ("CSeq", "1 INVITE"),
+                    ("Contact", "<sip:pbx@127.0.0.1>"),
+                ],
+            )
+            tx = engine.transactions.send_request(req, Target("UDP", "127.0.0.1", port))
+            invite = parse(await asyncio.wait_for(proto.queue.get(), 2))
+            assert isinstance(invite, Request)
+            ringing = make_response(invite, 180, to_tag="ph1")
+            transport.sendto(bytes(ringing), ("127.0.0.1", engine.addresses["UDP"][1]))
+            await asyncio.sleep(64 * T1 * 1.5)  # past Timer B
+            assert not tx.future.done()
+            ok = make_response(invite, 200, to_tag="ph1")
+            transport.sendto(bytes(ok), ("127.0.0.1", engine.addresses["UDP"][1]))
+            final = await asyncio.wait_for(tx.future, 2)
+            assert final.status == 200
+        finally:
+            transport.close()
+            await engine.stop()
+
+    asyncio.run(main())
