@@ -778,6 +778,18 @@ class Message:
         self.body = body
         self._cache: dict[str, Any] = {}
 
+    def _identity(self) -> tuple:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when of the same kind with the same start line, headers and body (the parsed
+        views in ``_cache`` do not count)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._identity() == other._identity()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
     # --- header access -------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of a header (case-insensitive, compact forms accepted)."""
@@ -1035,17 +1047,8 @@ class Request(Message):
     def _start_line(self) -> str:
         return f"{self.method} {self.uri} SIP/2.0"
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Request):
-            return NotImplemented
-        return (self.method, self.uri, self.headers, self.body) == (
-            other.method,
-            other.uri,
-            other.headers,
-            other.body,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
+    def _identity(self) -> tuple:
+        return (self.method, self.uri, self.headers, self.body)
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.uri}>"
@@ -1070,17 +1073,8 @@ class Response(Message):
     def _start_line(self) -> str:
         return f"SIP/2.0 {self.status} {self.reason}"
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Response):
-            return NotImplemented
-        return (self.status, self.reason, self.headers, self.body) == (
-            other.status,
-            other.reason,
-            other.headers,
-            other.body,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
+    def _identity(self) -> tuple:
+        return (self.status, self.reason, self.headers, self.body)
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"
