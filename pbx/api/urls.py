@@ -42,9 +42,7 @@ urlpatterns = [
     path("auth/signout/", tenant_views.SignOutView.as_view(), name="api-signout"),
     path("auth/me/", tenant_views.MeView.as_view(), name="api-me"),
     path("brand/", branding_views.EffectiveBrandView.as_view(), name="api-brand"),
-    path(
-        "brand/<str:kind>/", branding_views.BrandAssetView.as_view(), name="api-brand-asset"
-    ),
+    path("brand/<str:kind>/", branding_views.BrandAssetView.as_view(), name="api-brand-asset"),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),
     path(
