@@ -98,6 +98,7 @@ def _child(conn: Connection, sip_port: int, auto_ring: bool = False) -> None:  #
     calls: dict[int, Any] = {}
     sdp: dict[int, str] = {}
     player_slot: list[int] = []
+    playing: set[int] = set()  # calls the tone is wired to, re-wired when their media changes
     tmp = tempfile.mkdtemp(prefix="pjphone-")
 
     def emit(kind: str, **data: Any) -> None:
@@ -125,6 +126,10 @@ def _child(conn: Connection, sip_port: int, auto_ring: bool = False) -> None:  #
                     # pjsua2 leaves wiring to the app: without a listener the bridge never
                     # reads the call's port and its received level stays at zero.
                     lib.pjsua_conf_connect(int(m.audioConfSlot), 0)
+                    if h in playing and player_slot:
+                        # A re-INVITE (hold/unhold) can give the call a new conference port:
+                        # the tone follows it, as a phone's microphone would.
+                        lib.pjsua_conf_connect(player_slot[0], int(m.audioConfSlot))
             emit("media", call=h, status=[m.status.name for m in ci.media])
 
         def onCallSdpCreated(self, prm: Any) -> None:
@@ -267,6 +272,7 @@ def _child(conn: Connection, sip_port: int, auto_ring: bool = False) -> None:  #
             if status != 0:
                 raise RuntimeError(f"pjsua_player_create failed: {status}")
             player_slot.append(int(lib.pjsua_player_get_conf_port(pid.value)))
+        playing.add(call)
         lib.pjsua_conf_connect(player_slot[0], call_slot(call))
 
     def cmd_level(call: int) -> tuple[int, int]:
