@@ -73,6 +73,7 @@ def build_snapshot(tenant) -> dict:
         "domain": tenant.sip_domain,
         "status": tenant.status,
         "anchor_media": False,
+        "max_concurrent_calls": tenant.max_concurrent_calls,
         # The tenant's white-label product name: the engine's Server / User-Agent for it.
         "product": brand_for_tenant(tenant).product_name,
         "extensions": extensions,

@@ -221,6 +221,7 @@ class B2BUA:
         self.config = config or B2buaConfig.from_pbx(pbx.config)
         self.tl = pbx.engine.transactions
         self.calls: dict[str, Call] = {}
+        self.tenant_calls: dict[str, int] = {}  # schema -> calls in progress on this engine
         self.legs: dict[tuple[str, str], Leg] = {}  # (SIP Call-ID, our tag) -> leg
         self.media: RtpEngine | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -456,6 +457,16 @@ class B2BUA:
         if max_forwards is not None and max_forwards <= 0:
             tx.respond(483, headers=[server])  # a loop through other servers
             return
+        if tenant.max_calls and self.tenant_calls.get(tenant.schema, 0) >= tenant.max_calls:
+            # The tenant's capability "max concurrent calls": refused before anything rings.
+            log.info("tenant %s at its %d concurrent calls: INVITE refused", tenant.schema,
+                     tenant.max_calls)  # fmt: skip
+            tx.respond(
+                503,
+                "Too Many Calls",
+                headers=[server, ("Warning", '399 pbx "concurrent call limit reached"')],
+            )
+            return
         tx.respond(100)
         number = unquote(ruri.user)
         call_id = secrets.token_hex(12)
@@ -487,6 +498,7 @@ class B2BUA:
             return
         self.stats["calls"] += 1
         self.calls[call.id] = call
+        self.tenant_calls[tenant.schema] = self.tenant_calls.get(tenant.schema, 0) + 1
         self.legs[(a.sip_call_id, a.local_tag)] = a
         tx.on_cancel = lambda _tx: self._caller_cancelled(call)
         self._emit(
@@ -840,7 +852,12 @@ class B2BUA:
         for leg in (call.a, call.b, *call.forks):
             if leg is not None:
                 self.legs.pop((leg.sip_call_id, leg.local_tag), None)
-        self.calls.pop(call.id, None)
+        if self.calls.pop(call.id, None) is not None:
+            left = self.tenant_calls.get(call.tenant.schema, 1) - 1
+            if left > 0:
+                self.tenant_calls[call.tenant.schema] = left
+            else:
+                self.tenant_calls.pop(call.tenant.schema, None)
         if call.anchored and self.media is not None:
             self._spawn(self._media_delete(call.media_id))
         self._emit(call, "call.ended", status=status, reason=reason)

@@ -62,6 +62,7 @@ class TenantSnapshot:
     anchor_media: bool
     extensions: dict[str, ExtensionSnapshot] = field(default_factory=dict)
     product: str = ""  # white-label product name ("" = the engine's own): Server, User-Agent
+    max_calls: int = 0  # concurrent calls the tenant may have on one engine (0 = no limit)
 
     @property
     def active(self) -> bool:
@@ -112,6 +113,7 @@ def parse_snapshot(raw: bytes | str) -> TenantSnapshot:
         status=str(d.get("status") or "active"),
         anchor_media=bool(d.get("anchor_media", False)),
         product=_product(d.get("product")),
+        max_calls=max(0, int(d.get("max_concurrent_calls") or 0)),
         extensions={str(n): _extension(str(n), e) for n, e in (d.get("extensions") or {}).items()},
     )
 

@@ -348,3 +348,24 @@ def test_blind_transfer_of_an_anchored_call_keeps_media_anchored(pbx, phones):
         assert ended(a, ca) == 200
     finally:
         rtp.close()
+
+
+def test_tenant_concurrent_call_limit(engine: EngineHandle, phones):
+    """Story: a tenant allowed one call at a time: while 101's call to 102 rings, a second call
+    is refused 503 before anything rings; once the first ends, calls go through again."""
+    a, b = phones("101"), phones("102")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "102")
+    set_snapshot(engine, "acme.test", lambda s: s.update(max_concurrent_calls=1))
+    first = dial(a, acc_a, "102")
+    b.incoming()
+    second = dial(a, acc_a, "102")
+    assert ended(a, second) == 503
+    assert not [e for e, _ in b.events if e == "incoming"]  # the refused call never rang
+    a.hangup(first)
+    ended(a, first)
+    wait_until(lambda: engine.call(lambda: b2bua(engine).tenant_calls.get("t_acme", 0)) == 0)
+    third = dial(a, acc_a, "102")
+    b.incoming()
+    a.hangup(third)
+    ended(a, third)
