@@ -147,6 +147,9 @@ class Api:
     def patch(self, path, data=None, **extra):
         return self._call("patch", path, data, **extra)
 
+    def put(self, path, data=None, **extra):
+        return self._call("put", path, data, **extra)
+
     def delete(self, path, data=None, **extra):
         return self._call("delete", path, data, **extra)
 
@@ -190,3 +193,13 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def ws():
+    """An event loop in a thread of its own for WebSocket tests (see tests/sockets.py)."""
+    from tests.sockets import LoopThread
+
+    loop = LoopThread()
+    yield loop
+    loop.close()

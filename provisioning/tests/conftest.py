@@ -17,7 +17,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
-from rest_framework.test import APIClient
+
+from tests.conftest import Api as _Api
 
 PASSWORD = "Correct-Horse-42x"
 SIP_PASSWORD = "Sip-Secret-Pass-77"
@@ -161,36 +162,8 @@ def phone(pw):
     return make
 
 
-class Api:
-    """A REST client on a host, signed in with a bearer token."""
-
-    def __init__(self, host: str, user=None) -> None:
-        self.client = APIClient(HTTP_HOST=host)
-        if user is not None:
-            from rest_framework_simplejwt.tokens import RefreshToken
-
-            token = RefreshToken.for_user(user).access_token
-            self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-
-    def _call(self, method: str, path: str, data=None, **extra):
-        response = getattr(self.client, method)(path, data, format="json", **extra)
-        connection.set_schema_to_public()
-        return response
-
-    def get(self, path, data=None, **extra):
-        return self._call("get", path, data, **extra)
-
-    def post(self, path, data=None, **extra):
-        return self._call("post", path, data, **extra)
-
-    def patch(self, path, data=None, **extra):
-        return self._call("patch", path, data, **extra)
-
-    def put(self, path, data=None, **extra):
-        return self._call("put", path, data, **extra)
-
-    def delete(self, path, data=None, **extra):
-        return self._call("delete", path, data, **extra)
+# The REST client of the project's tests (a host, a bearer token), re-exported for test_api.
+Api = _Api
 
 
 @pytest.fixture

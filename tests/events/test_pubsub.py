@@ -9,19 +9,14 @@ connection. The fan-out runs in the test's thread, inside its transaction.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-import pytest
-from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.events.helpers import call, registration
+from tests.sockets import committed
 
 A, B = "t_acme", "t_beta"
 PATH = "/api/v1/ws/events/"
@@ -56,45 +51,6 @@ async def _refused(comm) -> tuple[dict, int]:
     closing = await comm.receive_output(timeout=2)
     assert closing["type"] == "websocket.close"
     return error, closing["code"]
-
-
-class LoopThread:
-    """An asyncio loop in a daemon thread; ``run(coro)`` waits for a result from it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro, timeout: float = 20.0):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        # The consumer's database thread keeps a connection: close it, or the test database
-        # cannot be dropped at the end of the run.
-        self.run(sync_to_async(connections.close_all)())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-@pytest.fixture
-def ws():
-    lt = LoopThread()
-    yield lt
-    lt.close()
-
-
-def committed(fn):
-    """Run ``fn`` on a connection of its own (autocommit): state the socket's side can see."""
-
-    def call():
-        try:
-            return fn()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(call).result()
 
 
 def test_refusals_have_clear_codes(world, clean_live, ws):

@@ -8,55 +8,15 @@ database work uses its own connection and sees committed rows: the sessions are 
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.portal.calls_helpers import call, registration
+from tests.sockets import committed
 
 A, B = "t_acme", "t_beta"
 PATH = "/portal/ws/live/"
-
-
-class LoopThread:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro, timeout: float = 20.0):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.run(sync_to_async(connections.close_all)())  # the consumer's DB thread
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-@pytest.fixture
-def ws():
-    lt = LoopThread()
-    yield lt
-    lt.close()
-
-
-def committed(fn):
-    """Run ``fn`` on a connection of its own (autocommit), visible to the socket's side."""
-
-    def run():
-        try:
-            return fn()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(run).result()
 
 
 @pytest.fixture
