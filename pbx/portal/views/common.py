@@ -27,6 +27,22 @@ def actor(request) -> Actor:
     return Actor.from_request(request)
 
 
+def button_action(request, run, success: str) -> bool:
+    """A POST button's action: ``run(actor)``; a refusal becomes an error message, success the
+    ``success`` message. Returns whether it went through."""
+    from django.contrib import messages
+
+    from pbx.errors import PbxError
+
+    try:
+        run(actor(request))
+    except PbxError as exc:
+        messages.error(request, exc.message)
+        return False
+    messages.success(request, success)
+    return True
+
+
 @login_required
 def index(request):
     """Each role lands on its first page."""

@@ -24,7 +24,7 @@ from tenants import actions as tenant_actions
 from tenants.access import can_administer, tenants_visible_to
 from tenants.choices import Role, TenantStatus
 
-from .common import actor, build_url, page
+from .common import actor, build_url, button_action, page
 
 
 def _visible_tenant(request, pk):
@@ -101,13 +101,12 @@ def tenant_edit(request, pk):
 def tenant_status(request, pk):
     tenant = _visible_tenant(request, pk)
     wanted = TenantStatus.SUSPENDED if tenant.is_active else TenantStatus.ACTIVE
-    try:
-        tenant_actions.do_set_tenant_status(tenant, wanted, actor=actor(request))
-    except PbxError as exc:
-        messages.error(request, exc.message)
-    else:
-        verb = "suspended" if wanted == TenantStatus.SUSPENDED else "resumed"
-        messages.success(request, f"Tenant {tenant.name} {verb}.")
+    verb = "suspended" if wanted == TenantStatus.SUSPENDED else "resumed"
+    button_action(
+        request,
+        lambda who: tenant_actions.do_set_tenant_status(tenant, wanted, actor=who),
+        f"Tenant {tenant.name} {verb}.",
+    )
     return redirect("portal:tenant_list")
 
 
@@ -219,10 +218,9 @@ def dealer_edit(request, pk):
 @platform_admin_required
 def dealer_delete(request, pk):
     dealer = _managed_dealer(request, pk)
-    try:
-        dealer_actions.do_delete_dealer(dealer, actor=actor(request))
-    except PbxError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Dealer {dealer.name} deleted.")
+    button_action(
+        request,
+        lambda who: dealer_actions.do_delete_dealer(dealer, actor=who),
+        f"Dealer {dealer.name} deleted.",
+    )
     return redirect("portal:dealer_list")

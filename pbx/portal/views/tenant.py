@@ -31,7 +31,7 @@ from tenants.choices import Permission, Role
 from tenants.middleware import MANAGED_TENANT_SESSION_KEY
 from tenants.models import TenantRole, User
 
-from .common import actor, page, provider_portal_url
+from .common import actor, button_action, page, provider_portal_url
 
 # --- switching in from the provider's portal -----------------------------------------------
 
@@ -146,12 +146,11 @@ def extension_edit(request, pk):
 @tenant_permission_required(Permission.EXTENSIONS_MANAGE)
 def extension_delete(request, pk):
     ext = get_object_or_404(Extension, pk=pk)
-    try:
-        ext_actions.do_delete_extension(ext, actor=actor(request))
-    except PbxError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Extension {ext.number} deleted.")
+    button_action(
+        request,
+        lambda who: ext_actions.do_delete_extension(ext, actor=who),
+        f"Extension {ext.number} deleted.",
+    )
     return redirect("portal:extension_list")
 
 
@@ -234,12 +233,11 @@ def user_edit(request, pk):
 def user_delete(request, pk):
     tenant = host_tenant(request)
     obj = get_object_or_404(tenant_users(tenant), pk=pk)
-    try:
-        tenant_actions.do_delete_user(obj, actor=actor(request))
-    except PbxError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"User {obj.email} deleted.")
+    button_action(
+        request,
+        lambda who: tenant_actions.do_delete_user(obj, actor=who),
+        f"User {obj.email} deleted.",
+    )
     return redirect("portal:user_list")
 
 
@@ -288,12 +286,11 @@ def role_edit(request, pk=None):
 @tenant_permission_required(Permission.ROLES_MANAGE)
 def role_delete(request, pk):
     role = get_object_or_404(TenantRole, tenant=host_tenant(request), pk=pk)
-    try:
-        tenant_actions.do_delete_role(role, actor=actor(request))
-    except PbxError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Role {role.name} deleted.")
+    button_action(
+        request,
+        lambda who: tenant_actions.do_delete_role(role, actor=who),
+        f"Role {role.name} deleted.",
+    )
     return redirect("portal:role_list")
 
 

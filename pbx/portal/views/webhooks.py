@@ -18,7 +18,7 @@ from pbx.portal.forms import add_action_errors
 from pbx.portal.lists import list_page
 from tenants.choices import Permission
 
-from .common import actor, page
+from .common import actor, button_action, page
 
 SECTION = "webhooks"
 manage = tenant_permission_required(Permission.WEBHOOKS_MANAGE)
@@ -122,12 +122,11 @@ def webhook_edit(request, pk):
 @manage
 def webhook_delete(request, pk):
     endpoint = get_object_or_404(WebhookEndpoint, pk=pk)
-    try:
-        actions.do_delete_webhook(endpoint, actor=actor(request))
-    except PbxError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Webhook {endpoint.url} deleted.")
+    button_action(
+        request,
+        lambda who: actions.do_delete_webhook(endpoint, actor=who),
+        f"Webhook {endpoint.url} deleted.",
+    )
     return redirect("portal:webhook_list")
 
 
