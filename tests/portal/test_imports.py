@@ -206,3 +206,21 @@ def test_job_pages_follow_the_importers_permission(portal, world):
     assert staff.get(f"/portal/imports/{phones_job.pk}/").status_code == 200
     assert staff.get(f"/portal/imports/{ext_job.pk}/").status_code == 404
     assert staff.post(f"/portal/imports/{ext_job.pk}/start/").status_code == 404
+
+
+def test_one_snapshot_publish_per_import(world, django_capture_on_commit_callbacks):
+    """A batch of extension writes in one transaction rebuilds the routing snapshot once."""
+    from django.db import transaction
+
+    from pbx.audit import SYSTEM
+    from telephony.actions import do_create_extension
+
+    with (
+        tenant_context(world.tenant_a),
+        django_capture_on_commit_callbacks() as callbacks,
+        transaction.atomic(),
+    ):
+        for n in ("801", "802", "803"):
+            do_create_extension(number=n, display_name=f"Batch {n}", actor=SYSTEM)
+    publishes = [cb for cb in callbacks if getattr(cb, "publishes_tenant", None)]
+    assert [cb.publishes_tenant for cb in publishes] == [world.tenant_a.pk]
