@@ -16,9 +16,12 @@ REST_FRAMEWORK = {
 }
 
 # Each pytest-xdist worker gets a Redis database of its own, so engine locations, snapshots,
-# throttles and channel groups of parallel tests never meet.
+# throttles and channel groups of parallel tests never meet. Two runs at once on one machine give
+# each its own Redis server (PBX_TEST_REDIS, e.g. redis://127.0.0.1:6390): pub/sub channels are
+# per server, not per database.
 _worker = env("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0"
-REDIS_URL = f"redis://127.0.0.1:6379/{1 + int(_worker) % 15}"
+TEST_REDIS = env("PBX_TEST_REDIS", "redis://127.0.0.1:6379").rstrip("/")
+REDIS_URL = f"{TEST_REDIS}/{1 + int(_worker) % 15}"
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL

@@ -40,7 +40,7 @@ SIP_PASSWORD = "Sip-Live-Pass-" + secrets.token_hex(4)
 # A Redis database of this test's own (test workers use 1-15 by xdist worker number; change it
 # with PBX_E2E_LIVE_REDIS_DB when that collides). It is emptied before and after.
 REDIS_DB = int(os.environ.get("PBX_E2E_LIVE_REDIS_DB", "13"))
-REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+REDIS_URL = f"{os.environ.get('PBX_TEST_REDIS', 'redis://127.0.0.1:6379').rstrip('/')}/{REDIS_DB}"
 
 
 def _free_udp_port() -> int:
