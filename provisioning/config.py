@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from pbx.errors import ValidationFailed
+from pbx.text import single_line_problem
 from provisioning.vendors import (
     MODELS,
     TRANSPORTS,
@@ -72,8 +73,9 @@ def validate_settings(values: Any, field: str = "settings") -> dict[str, Any]:
             continue  # "inherit"
         if not isinstance(value, str | int | float | bool):
             problems.append(f"{key}: a text, number or yes/no value")
-        elif isinstance(value, str) and len(value) > _MAX_VALUE:
-            problems.append(f"{key}: at most {_MAX_VALUE} characters")
+        elif isinstance(value, str) and single_line_problem(value, max_length=_MAX_VALUE):
+            # Each value becomes one line (or one XML attribute) of the phone's file.
+            problems.append(f"{key}: {single_line_problem(value, max_length=_MAX_VALUE)}")
         elif key == "transport" and value not in TRANSPORTS:
             problems.append(f"transport: one of {', '.join(TRANSPORTS)}")
         elif key == "time_zone":

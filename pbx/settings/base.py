@@ -314,6 +314,18 @@ PBX_PROVISIONING_DEFAULTS = {  # layer "system" of the provisioning settings
     "product_name": PBX_PRODUCT_NAME,
 }
 
+# Bulk imports (telephony/imports.py): a checked file (it may hold SIP passwords) is dropped
+# when not started within this many minutes; a run queued or running this long is lost.
+PBX_IMPORT_PAYLOAD_TTL_MINUTES = env_int("PBX_IMPORT_PAYLOAD_TTL_MINUTES", 60)
+PBX_IMPORT_STALE_HOURS = env_int("PBX_IMPORT_STALE_HOURS", 24)
+
+# Webhooks (events/webhooks.py): by default only public addresses are called (no SSRF into
+# the provider's own networks). On-premise receivers (a CRM on 10.1.2.3) are allowed by listing
+# their networks, comma- or space-separated CIDRs: PBX_WEBHOOK_ALLOWED_NETWORKS=10.1.2.0/24
+PBX_WEBHOOK_ALLOWED_NETWORKS = [
+    n for n in env("PBX_WEBHOOK_ALLOWED_NETWORKS", "").replace(",", " ").split() if n
+]
+
 # SIP engine call layer (telephony/sip/b2bua.py), passed in by ``manage.py sipengine``.
 SIP_RTPENGINE_NG = env("PBX_RTPENGINE_NG", "127.0.0.1:2223")  # rtpengine's ng; "" = no anchoring
 SIP_NO_ANSWER_TIMEOUT = float(env("PBX_NO_ANSWER_TIMEOUT", "30"))  # unless the extension says
