@@ -114,7 +114,12 @@ def _validate(
     ):
         errors.setdefault("outbound_caller_ids", ["a list of phone numbers"])
     if errors:
-        raise ValidationFailed("Invalid extension.", fields=errors, code=code)
+        message = (
+            "The number is reserved for a system service."
+            if code == ErrorCode.NUMBER_RESERVED
+            else "Invalid extension."
+        )
+        raise ValidationFailed(message, fields=errors, code=code)
 
 
 def do_create_extension(

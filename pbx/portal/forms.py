@@ -238,7 +238,7 @@ class ExtensionForm(ForwardingFields):
 
 
 class ExtensionCreateForm(ExtensionForm):
-    number = forms.CharField(max_length=16)
+    number = forms.CharField(max_length=64)
     field_order = ("number", *ExtensionForm.field_order)
 
 
