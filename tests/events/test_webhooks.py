@@ -336,3 +336,13 @@ def test_a_listed_network_is_also_delivered_to(world, api, in_tenant, receiver, 
     _events(in_tenant, world.tenant_a, 1)
     assert run_endpoint(A, hook["id"]) is None
     assert len(receiver.accepted) == 1
+
+
+def test_webhook_texts_are_one_line(world, api, fast_webhooks):
+    client = api(world.a_admin, world.tenant_a)
+    response = client.post(
+        "/api/v1/webhooks/",
+        {"url": "http://127.0.0.1:9/", "event_types": ["*"], "description": "CRM\r\nX: y"},
+    )
+    assert response.status_code == 400
+    assert "description" in response.json()["fields"]
