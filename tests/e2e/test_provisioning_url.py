@@ -68,5 +68,17 @@ def test_the_shown_provisioning_url_is_served(live_pbx):
         # PortSIP's path serves the same file.
         alias = url.replace("/prov/", "/provision/", 1)
         assert _http(f"{alias}{MAC}.cfg") == (200, config)
+        # The URL the phone is told to re-fetch from (in its common file) is this server too.
+        status, common = _http(f"{url}y000000000000.cfg")
+        assert status == 200, common
+        refetch = next(
+            line.split("=", 1)[1].strip()
+            for line in common.decode().splitlines()
+            if line.startswith("static.auto_provision.server.url")
+        )
+        inner = urlsplit(refetch)
+        assert (inner.scheme, inner.hostname, inner.port) == (parts.scheme, HOST, parts.port)
+        assert inner.path == parts.path
+        assert _http(f"{refetch.replace(inner.netloc, parts.netloc)}{MAC}.cfg") == (200, config)
     finally:
         _http(f"{base}/api/v1/devices/{device['id']}/", method="DELETE", token=token)
