@@ -10,11 +10,33 @@ from django.utils import timezone
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict
+from pbx.text import require_single_line
 
 from . import effective
 from .models import Brand
 
 _FILE_FIELDS = ("logo", "favicon")
+# Every text of a brand leaves as a protocol line: the product name in SIP User-Agent/Server
+# headers and provisioning files, the names and addresses in mail headers, the URLs in files.
+TEXT_FIELDS = {
+    "product_name": 80,
+    "company_name": 120,
+    "website_url": 200,
+    "logo_url": 200,
+    "favicon_url": 200,
+    "primary_color": 7,
+    "accent_color": 7,
+    "support_url": 200,
+    "support_email": 254,
+    "support_phone": 40,
+    "email_from_name": 80,
+    "email_from_address": 254,
+    "login_footer": 255,
+}
+
+
+def _check_texts(fields: dict) -> None:
+    require_single_line(fields, TEXT_FIELDS, "Invalid brand.")
 
 
 def _invalidate_now_and_on_commit() -> None:
@@ -38,6 +60,7 @@ def _delete_files_on_commit(names: list[str]) -> None:
 
 def do_create_brand(*, dealer, actor: Actor, **fields) -> Brand:
     """Create the brand of ``dealer`` (None: the platform). One brand per owner (409)."""
+    _check_texts(fields)
     try:
         with transaction.atomic():
             brand = Brand.objects.create(dealer=dealer, **fields)
@@ -60,6 +83,7 @@ def do_create_brand(*, dealer, actor: Actor, **fields) -> Brand:
 
 def do_update_brand(brand: Brand, *, actor: Actor, **fields) -> Brand:
     """Change a brand; replaced or cleared uploads are removed from storage after commit."""
+    _check_texts(fields)
     with transaction.atomic():
         brand = Brand.objects.select_for_update().get(pk=brand.pk)
         old_files = [

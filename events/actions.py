@@ -19,6 +19,7 @@ from pbx import audit
 from pbx.audit import Actor
 from pbx.crypto import encrypt
 from pbx.errors import NotFound, ValidationFailed
+from pbx.text import require_single_line
 
 from .choices import EVENT_TYPES, TOPICS, DeliveryState, matches, topic_of
 from .models import OutboxEvent, WebhookDelivery, WebhookEndpoint
@@ -111,6 +112,10 @@ def _validate_types(event_types: list[str]) -> None:
         )
 
 
+# The URL becomes a request line and Host header; the description is shown beside it.
+_TEXTS = {"url": 500, "description": 255}
+
+
 def _new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
@@ -124,6 +129,7 @@ def do_create_webhook(
     enabled: bool = True,
 ) -> tuple[WebhookEndpoint, str]:
     """Create an endpoint; returns it with its signing secret (shown once)."""
+    require_single_line({"url": url, "description": description}, _TEXTS, "Invalid webhook.")
     check_url(url)
     _validate_types(event_types)
     secret = _new_secret()
@@ -150,6 +156,7 @@ def do_update_webhook(
 ) -> tuple[WebhookEndpoint, str | None]:
     """Change an endpoint; with ``rotate_secret`` a new secret is returned (shown once).
     Enabling it again resumes its waiting queue."""
+    require_single_line(fields, _TEXTS, "Invalid webhook.")
     if "url" in fields:
         check_url(fields["url"])
     if "event_types" in fields:

@@ -54,9 +54,21 @@ def _redis():
 # ---------------------------------------------------------------------------- URL safety
 
 
+def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """``PBX_WEBHOOK_ALLOWED_NETWORKS``: networks webhooks may reach although they are not
+    public (an on-premise CRM on 10.1.2.0/24). Listing a network is the operator's decision;
+    nothing private is reachable by default."""
+    value = _setting("PBX_WEBHOOK_ALLOWED_NETWORKS", ())
+    if isinstance(value, str):
+        value = [v for v in value.replace(",", " ").split() if v]
+    return [ipaddress.ip_network(str(v).strip(), strict=False) for v in value]
+
+
 def _address_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if any(ip in net for net in allowed_networks() if net.version == ip.version):
+        return True
     if ip.is_loopback:
         return bool(_setting("PBX_WEBHOOK_ALLOW_LOOPBACK", False))
     if ip.is_private and not (ip.is_link_local or ip.is_reserved or ip.is_unspecified):

@@ -11,4 +11,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("portal/", include("pbx.portal.urls")),
     path("prov/", include("provisioning.urls")),
+    # PortSIP's path for the same files: phones and DHCP scopes set up for it keep working.
+    path("provision/", include(("provisioning.urls", "provisioning"), namespace="provision")),
 ]

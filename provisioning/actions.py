@@ -18,6 +18,7 @@ from django.utils import timezone
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, QuotaExceeded, ValidationFailed
+from pbx.text import single_line_problem
 from provisioning.vendors import (
     MODELS,
     ProvisioningError,
@@ -93,6 +94,10 @@ def _clean_blf(value: Any) -> list[dict[str, str]]:
         number = str(item["extension"]).strip()
         if number not in known:
             problems.append(f"key {n}: extension {number} does not exist")
+        # Labels are written as values into the phone's configuration file.
+        problem = single_line_problem(str(item.get("label") or ""), max_length=32)
+        if problem:
+            problems.append(f"key {n}: label: {problem}")
         label = str(item.get("label") or number)[:32]
         keys.append({"label": label, "extension": number})
     if problems:
@@ -117,7 +122,10 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if "model_id" in clean:
         clean["model_id"] = _clean_model(clean["model_id"])
     if "label" in clean:
-        clean["label"] = str(clean["label"] or "")[:120]
+        clean["label"] = str(clean["label"] or "")
+        problem = single_line_problem(clean["label"], max_length=120)
+        if problem:
+            raise ValidationFailed("Invalid label.", fields={"label": [problem]})
     if "blf_keys" in clean:
         clean["blf_keys"] = _clean_blf(clean["blf_keys"])
     if "handsets" in clean:
@@ -328,11 +336,15 @@ def _put_line(device: Device, line: dict) -> DeviceLine:
         raise ValidationFailed("A line index is a number.", fields={"lines": ["index"]}) from None
     if not 1 <= index <= 255:
         raise ValidationFailed("Line index must be 1-255.", fields={"lines": ["index 1-255"]})
+    label = str(line.get("label") or "")
+    problem = single_line_problem(label, max_length=64)
+    if problem:
+        raise ValidationFailed("Invalid line label.", fields={"lines": [f"label: {problem}"]})
     ext = _find_extension(line.get("extension"))
     row, _ = DeviceLine.objects.update_or_create(
         device=device,
         index=index,
-        defaults={"extension": ext, "label": str(line.get("label") or "")[:64]},
+        defaults={"extension": ext, "label": label},
     )
     return row
 

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from pbx.errors import ValidationFailed
+from pbx.text import single_line_problem
 from provisioning.vendors import (
     MODELS,
     TRANSPORTS,
@@ -72,8 +73,9 @@ def validate_settings(values: Any, field: str = "settings") -> dict[str, Any]:
             continue  # "inherit"
         if not isinstance(value, str | int | float | bool):
             problems.append(f"{key}: a text, number or yes/no value")
-        elif isinstance(value, str) and len(value) > _MAX_VALUE:
-            problems.append(f"{key}: at most {_MAX_VALUE} characters")
+        elif isinstance(value, str) and single_line_problem(value, max_length=_MAX_VALUE):
+            # Each value becomes one line (or one XML attribute) of the phone's file.
+            problems.append(f"{key}: {single_line_problem(value, max_length=_MAX_VALUE)}")
         elif key == "transport" and value not in TRANSPORTS:
             problems.append(f"transport: one of {', '.join(TRANSPORTS)}")
         elif key == "time_zone":
@@ -168,11 +170,30 @@ def tenant_host(tenant) -> str:
 
 
 def base_url(host: str, scheme: str | None = None, port: int | None = None) -> str:
-    scheme = scheme or settings.PBX_PROV_URL_SCHEME
-    port = settings.PBX_PROV_URL_PORT if port is None else port
+    """``<scheme>://<host>[:port]`` of the URLs handed to phones and shown to admins.
+
+    Only URLs this installation answers on: the explicit public setting when there is one
+    (``PBX_PROV_URL_SCHEME``/``PBX_PROV_URL_PORT``, e.g. https on 443 behind a TLS proxy); else
+    the scheme and port the current request came in on (``scheme``/``port``, see
+    :func:`request_listener`); else the web server's own listener, plain HTTP on
+    ``PBX_HTTP_PORT`` (what ``make run`` starts).
+    """
+    if settings.PBX_PROV_URL_SCHEME or settings.PBX_PROV_URL_PORT:
+        scheme = settings.PBX_PROV_URL_SCHEME or "https"
+        port = settings.PBX_PROV_URL_PORT or None
+    elif scheme is None:
+        scheme, port = "http", settings.PBX_HTTP_PORT
     default = {"http": 80, "https": 443}.get(scheme)
     netloc = host if not port or port == default else f"{host}:{port}"
     return f"{scheme}://{netloc}"
+
+
+def request_listener(request) -> dict[str, Any]:
+    """The scheme and port a request reached us on, as ``base_url`` takes them: the port the
+    client put in its Host header (what it dialled), none for the scheme's default."""
+    host = request.get_host()
+    _, _, port = host.rpartition(":") if not host.endswith("]") else ("", "", "")
+    return {"scheme": request.scheme, "port": int(port) if port.isdigit() else None}
 
 
 def token_url(device: Device, host: str, *, scheme=None, port=None, credentials=False) -> str:
@@ -190,7 +211,8 @@ def token_url(device: Device, host: str, *, scheme=None, port=None, credentials=
 
 
 def plain_url(host: str, *, scheme=None, port=None) -> str:
-    """The shared folder (DHCP option 66): files there need the per-device credentials."""
+    """The shared folder (DHCP option 66): files there need the per-device credentials.
+    (``/provision/`` serves the same files, for phones set up with PortSIP's path.)"""
     return f"{base_url(host, scheme, port)}/prov/"
 
 

@@ -7,6 +7,7 @@ same dry run, per-row report and all-or-nothing Celery run serve it.
 from __future__ import annotations
 
 from pbx.audit import Actor
+from pbx.text import single_line_problem
 from provisioning.vendors import MODELS, normalize_mac
 from telephony.imports import Importer, RowError, register
 
@@ -74,8 +75,10 @@ class PhoneImporter(Importer):
                 errors.append(
                     RowError(index, "extension", f"extension {row['extension']} does not exist")
                 )
-            if len(row["label"]) > 120:
-                errors.append(RowError(index, "label", "at most 120 characters"))
+            # The label is written into the phone's configuration file: one line.
+            problem = single_line_problem(row["label"], max_length=120)
+            if problem:
+                errors.append(RowError(index, "label", problem))
         used = Device.objects.count()
         quota = _device_quota(tenant)
         if used + len(rows) > quota:

@@ -49,13 +49,14 @@ def _respond(outcome: delivery.Outcome) -> HttpResponse:
 
 
 def _common(request: HttpRequest) -> dict:
-    port = request.get_port()
+    from .config import request_listener
+
     return {
         "address": client_address(request),
         "user_agent": request.headers.get("User-Agent", ""),
         "authorization": request.headers.get("Authorization"),
-        "scheme": request.scheme,
-        "port": int(port) if port and port.isdigit() else None,
+        # URLs inside the file name what the phone itself dialled (unless a public URL is set).
+        **request_listener(request),
         "host": request.get_host().split(":")[0],
     }
 

@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from pbx import audit
 from pbx.audit import Actor
-from pbx.errors import Conflict, QuotaExceeded, ValidationFailed
+from pbx.errors import Conflict, ErrorCode, QuotaExceeded, ValidationFailed
+from pbx.text import single_line_errors
 from tenants.choices import Role
 from tenants.models import Tenant, User
 from tenants.passwords import check_password, generate_sip_password
@@ -21,16 +22,61 @@ def _current_tenant() -> Tenant:
 
 
 FORWARD_FIELDS = ("forward_always", "forward_busy", "forward_no_answer")
+# Texts that reach SIP headers (From display name, P-Asserted-Identity), provisioning files
+# (line labels and display names) or mail: one line each, within the column's length.
+TEXT_FIELDS = {
+    "display_name": 120,
+    "caller_id_name": 120,
+    "caller_id_number": 32,
+    "outbound_caller_ids": 32,
+    "email": 254,
+    "mobile": 32,
+    "forward_always": 32,
+    "forward_busy": 32,
+    "forward_no_answer": 32,
+    "voicemail_pin": 12,
+}
+#: PortSIP's service numbers (call announcement, park, voicemail, monitor): a phone dialling one
+#: reaches the service, so no extension may take it.
+RESERVED_NUMBERS = frozenset({"555", "666", "777", "888"})
+#: The longest extension number any tenant may allow (PortSIP's limit for imported users).
+NUMBER_MAX_LENGTH = 64
+
+
+def number_problem(tenant: Tenant, number: str) -> tuple[str, ErrorCode] | None:
+    """What is wrong with ``number`` as a new extension of ``tenant`` (message, code), or None.
+
+    The one rule for the API, the portal and CSV imports.
+    """
+    lo, hi = tenant.ext_min_length, min(tenant.ext_max_length, NUMBER_MAX_LENGTH)
+    if not number.isascii() or not number.isdigit():
+        return "digits only", ErrorCode.VALIDATION_ERROR
+    if not lo <= len(number) <= hi:
+        return f"must have {lo} to {hi} digits", ErrorCode.VALIDATION_ERROR
+    if number in RESERVED_NUMBERS:
+        return (
+            f"{number} is reserved for a system service (reserved: "
+            f"{', '.join(sorted(RESERVED_NUMBERS))})",
+            ErrorCode.NUMBER_RESERVED,
+        )
+    return None
+
+
+def _phone_number(value: str) -> bool:
+    return value.lstrip("+").isdigit() and value.isascii() and value.count("+") <= 1
 
 
 def _validate(
     tenant: Tenant, fields: dict, number: str | None = None, *, own_number: str | None = None
 ) -> None:
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = single_line_errors(fields, TEXT_FIELDS)
+    code = ErrorCode.VALIDATION_ERROR
     own_number = own_number or number
+    if "display_name" in fields and not str(fields["display_name"] or "").strip():
+        errors.setdefault("display_name", ["required"])
     for name in FORWARD_FIELDS:
         target = fields.get(name)
-        if not target:
+        if not target or name in errors:
             continue
         if not target.lstrip("+").isdigit() or not target.isascii() or len(target) > 32:
             errors[name] = ["an extension or phone number (digits, optional leading +)"]
@@ -40,13 +86,19 @@ def _validate(
     if timeout is not None and not 5 <= timeout <= 120:
         errors["no_answer_timeout"] = ["5 to 120 seconds"]
     if number is not None:
-        lo, hi = tenant.ext_min_length, tenant.ext_max_length
-        if not number.isdigit() or not number.isascii():
-            errors["number"] = ["digits only"]
-        elif not lo <= len(number) <= hi:
-            errors["number"] = [f"must have {lo} to {hi} digits"]
+        problem = number_problem(tenant, number)
+        if problem is not None:
+            errors["number"] = [problem[0]]
+            if len(errors) == 1:
+                code = problem[1]
+    cid = fields.get("caller_id_number")
+    if cid and "caller_id_number" not in errors and not _phone_number(cid):
+        errors["caller_id_number"] = ["a phone number (digits, optional leading +)"]
+    mobile = fields.get("mobile")
+    if mobile and "mobile" not in errors and not _phone_number(mobile.replace(" ", "")):
+        errors["mobile"] = ["a phone number (digits, optional leading +)"]
     pin = fields.get("voicemail_pin")
-    if pin and (not pin.isdigit() or not 4 <= len(pin) <= 12):
+    if pin and "voicemail_pin" not in errors and (not pin.isdigit() or not 4 <= len(pin) <= 12):
         errors["voicemail_pin"] = ["4 to 12 digits"]
     transports = fields.get("allowed_transports")
     if transports is not None:
@@ -58,11 +110,16 @@ def _validate(
         errors["max_registrations"] = ["1 to 20"]
     ids = fields.get("outbound_caller_ids")
     if ids is not None and (
-        not isinstance(ids, list) or any(not str(i).lstrip("+").isdigit() for i in ids)
+        not isinstance(ids, list) or any(not _phone_number(str(i)) for i in ids)
     ):
-        errors["outbound_caller_ids"] = ["a list of phone numbers"]
+        errors.setdefault("outbound_caller_ids", ["a list of phone numbers"])
     if errors:
-        raise ValidationFailed("Invalid extension.", fields=errors)
+        message = (
+            "The number is reserved for a system service."
+            if code == ErrorCode.NUMBER_RESERVED
+            else "Invalid extension."
+        )
+        raise ValidationFailed(message, fields=errors, code=code)
 
 
 def do_create_extension(
@@ -80,7 +137,7 @@ def do_create_extension(
     caller can show it once. The tenant's quota is checked under a row lock on the tenant.
     """
     tenant = _current_tenant()
-    _validate(tenant, fields, number)
+    _validate(tenant, {"display_name": display_name, **fields}, number)
     if sip_password is None:
         sip_password = generate_sip_password(tenant)
     else:

@@ -33,6 +33,7 @@ from django.utils import timezone
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, PbxError, ValidationFailed
+from pbx.text import single_line_errors
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,18 @@ class Importer:
 # --- extensions (and their users) ----------------------------------------------------------
 
 _TRUE = {"", "1", "true", "yes", "y", "on"}
+# Every column ends up in SIP headers, provisioning files or mail: one line each (passwords
+# included: phones are provisioned with them). Lengths are the columns' in the database.
+TEXT_COLUMNS = {
+    "number": 64,
+    "display_name": 120,
+    "email": 254,
+    "mobile": 32,
+    "sip_password": 128,
+    "web_password": 128,
+    "voicemail_pin": 12,
+    "enabled": 8,
+}
 _FALSE = {"0", "false", "no", "n", "off"}
 
 
@@ -187,6 +200,7 @@ class ExtensionImporter(Importer):
         from tenants.models import User, login_key
         from tenants.passwords import policy_problems
 
+        from .actions import number_problem
         from .models import Extension
 
         errors: list[RowError] = []
@@ -200,19 +214,22 @@ class ExtensionImporter(Importer):
         )
         seen_numbers: dict[str, int] = {}
         seen_emails: dict[str, int] = {}
-        lo, hi = tenant.ext_min_length, tenant.ext_max_length
         for index, row in rows:
 
             def err(column, message, index=index):
                 errors.append(RowError(index, column, message))
 
+            bad = single_line_errors(row, TEXT_COLUMNS)
+            for column, messages in bad.items():
+                err(column, messages[0])
             number = row["number"]
+            problem = number_problem(tenant, number) if number else None
             if not number:
                 err("number", "required")
-            elif not (number.isascii() and number.isdigit()):
-                err("number", "digits only")
-            elif not lo <= len(number) <= hi:
-                err("number", f"must have {lo} to {hi} digits")
+            elif "number" in bad:
+                pass
+            elif problem is not None:
+                err("number", problem[0])
             elif number in seen_numbers:
                 err("number", f"{number} is also on row {seen_numbers[number]}")
             elif number in taken:
@@ -221,11 +238,9 @@ class ExtensionImporter(Importer):
 
             if not row["display_name"]:
                 err("display_name", "required")
-            elif len(row["display_name"]) > 120:
-                err("display_name", "at most 120 characters")
 
             email = row["email"].lower()
-            if email:
+            if email and "email" not in bad:
                 try:
                     validate_email(email)
                 except ValidationError:
@@ -240,17 +255,16 @@ class ExtensionImporter(Importer):
             if row["web_password"] and not email:
                 err("email", "required when a web password is given")
 
-            if len(row["mobile"]) > 32:
-                err("mobile", "at most 32 characters")
-            elif row["mobile"] and not row["mobile"].lstrip("+").replace(" ", "").isdigit():
+            mobile = row["mobile"].replace(" ", "")
+            if mobile and "mobile" not in bad and not mobile.lstrip("+").isdigit():
                 err("mobile", "a phone number")
 
-            if row["sip_password"]:
+            if row["sip_password"] and "sip_password" not in bad:
                 for problem in policy_problems(
                     tenant, row["sip_password"], kind="sip", identifiers=(number,)
                 ):
                     err("sip_password", problem)
-            if row["web_password"]:
+            if row["web_password"] and "web_password" not in bad:
                 for problem in policy_problems(
                     tenant, row["web_password"], identifiers=(email.split("@")[0],)
                 ):
@@ -371,15 +385,19 @@ def run_import(job_id, *, actor: Actor) -> None:
         job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status != ImportJob.Status.PENDING:
             return
+        # The file (with its clear-text passwords) lives on only in this worker's memory: a run
+        # that dies half-way leaves a job marked running, never a stored copy.
+        payload = job.payload
         job.status = ImportJob.Status.RUNNING
-        job.save(update_fields=["status"])
+        job.payload = ""
+        job.save(update_fields=["status", "payload"])
     importer = get_importer(job.kind)
     key = PROGRESS_KEY.format(job_id=job.pk)
     cache.set(key, 0, PROGRESS_TTL)
     created: list[dict] = []
     errors: list[RowError] = []
     try:
-        parsed = importer.parse(job.payload.encode())
+        parsed = importer.parse(payload.encode())
         errors = parsed.errors + importer.validate(tenant, parsed.rows)
         if not errors:
             with transaction.atomic():
@@ -421,6 +439,32 @@ def run_import(job_id, *, actor: Actor) -> None:
             changes={"status": status, "created": len(created), "errors": len(errors)},
         )
     cache.delete(key)
+
+
+def purge_stale_payloads(*, now=None) -> int:
+    """In the current schema: empty the payload of every job checked but not started within
+    ``PBX_IMPORT_PAYLOAD_TTL_MINUTES`` (marked ``expired``), and of jobs queued or running for
+    longer than ``PBX_IMPORT_STALE_HOURS`` (a lost run: marked ``failed``). Returns the jobs
+    changed. Idempotent; Celery beat calls it for every tenant (``telephony.tasks``)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from .models import ImportJob
+
+    now = now or timezone.now()
+    ttl = timedelta(minutes=settings.PBX_IMPORT_PAYLOAD_TTL_MINUTES)
+    stale = timedelta(hours=settings.PBX_IMPORT_STALE_HOURS)
+    expired = (
+        ImportJob.objects.filter(status=ImportJob.Status.VALIDATED, created_at__lt=now - ttl)
+        .exclude(payload="")
+        .update(payload="", status=ImportJob.Status.EXPIRED, finished_at=now)
+    )
+    lost = ImportJob.objects.filter(
+        status__in=(ImportJob.Status.PENDING, ImportJob.Status.RUNNING),
+        created_at__lt=now - stale,
+    ).update(payload="", status=ImportJob.Status.FAILED, finished_at=now)
+    return expired + lost
 
 
 def _row_errors(index: int, exc: PbxError) -> list[RowError]:

@@ -28,7 +28,7 @@ class Extension(models.Model):
     (MD5 and SHA-256, RFC 8760) are kept in step so the SIP engine never needs the clear text.
     """
 
-    number = models.CharField(max_length=16, unique=True)
+    number = models.CharField(max_length=64, unique=True)
     display_name = models.CharField(max_length=120)
     sip_password_encrypted = models.TextField(editable=False)
     ha1_md5 = models.CharField(max_length=32, editable=False)
@@ -82,8 +82,10 @@ class Extension(models.Model):
 class ImportJob(models.Model):
     """One bulk import (a CSV file of one ``kind``): its dry-run report, then its run's progress.
 
-    The uploaded text is kept in ``payload`` only between the dry run and the end of the real
-    run (it may hold passwords); the per-row report stays for the admin to read.
+    The uploaded text is kept in ``payload`` only between the dry run and the start of the real
+    run (it may hold clear-text passwords): the run takes it and empties it in the same
+    transaction that marks the job running, and a job checked but never started loses it after
+    ``PBX_IMPORT_PAYLOAD_TTL_MINUTES`` (``expired``). The per-row report stays for the admin.
     """
 
     class Status(models.TextChoices):
@@ -93,6 +95,7 @@ class ImportJob(models.Model):
         RUNNING = "running", "Importing"
         DONE = "done", "Imported"
         FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired (never started)"
 
     # A UUID, not a counter: job URLs are not guessable and cache keys for progress stay unique
     # across databases that share one Redis (test workers, staging).
@@ -123,7 +126,7 @@ class ImportJob(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
+        return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.EXPIRED)
 
     @property
     def errors(self) -> list[dict]:

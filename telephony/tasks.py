@@ -1,7 +1,10 @@
 """Celery tasks of the telephony app. Tasks take a schema name and ids, never model instances."""
 
 from celery import shared_task
-from django_tenants.utils import tenant_context
+from celery.schedules import schedule
+from django_tenants.utils import schema_context, tenant_context
+
+from pbx.celery import app
 
 
 @shared_task(name="telephony.run_import_job", acks_late=True)
@@ -28,3 +31,42 @@ def run_import_job(schema_name: str, job_id: str) -> None:
             return
         user = User.objects.filter(pk=job.created_by_id).first() if job.created_by_id else None
         run_import(job.pk, actor=Actor(user=user))
+
+
+PURGE_EVERY_SECONDS = 300.0
+
+
+@shared_task(name="telephony.purge_import_payloads", acks_late=True, ignore_result=True)
+def purge_import_payloads() -> int:
+    """Drop the stored files of imports never started (or lost) in every tenant's schema.
+
+    A checked file may hold clear-text SIP and web passwords; it is kept only until the admin
+    starts the run, at most ``PBX_IMPORT_PAYLOAD_TTL_MINUTES``. Returns the jobs changed.
+    """
+    from tenants.choices import TenantStatus
+    from tenants.models import Tenant
+
+    from .imports import purge_stale_payloads
+
+    changed = 0
+    schemas = (
+        Tenant.objects.exclude(schema_name="public")
+        .exclude(status=TenantStatus.DELETED)
+        .order_by("id")
+        .values_list("schema_name", flat=True)
+    )
+    for schema in schemas:
+        with schema_context(schema):
+            changed += purge_stale_payloads()
+    return changed
+
+
+# Registered on import, like the CDR drain (``CELERY_IMPORTS`` names this module).
+app.conf.beat_schedule.setdefault(
+    "telephony.purge_import_payloads",
+    {
+        "task": "telephony.purge_import_payloads",
+        "schedule": schedule(PURGE_EVERY_SECONDS),
+        "options": {"expires": PURGE_EVERY_SECONDS},
+    },
+)

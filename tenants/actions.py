@@ -60,10 +60,13 @@ def ensure_template_schema() -> None:
 
 
 def _validate_tenant_fields(fields: dict) -> None:
-    errors = {}
+    from pbx.text import single_line_errors
+
+    # The name is written into mail (subjects, greetings) and shown on phones: one line.
+    errors = single_line_errors(fields, {"name": 120})
     lo, hi = fields.get("ext_min_length"), fields.get("ext_max_length")
-    if lo is not None and hi is not None and (lo < 1 or lo > hi or hi > 16):
-        errors["ext_max_length"] = ["extension lengths must satisfy 1 <= min <= max <= 16"]
+    if lo is not None and hi is not None and (lo < 1 or lo > hi or hi > 64):
+        errors["ext_max_length"] = ["extension lengths must satisfy 1 <= min <= max <= 64"]
     if "time_zone" in fields:
         import zoneinfo
 
@@ -89,7 +92,7 @@ def do_create_tenant(
     template schema in the same transaction, so a failure leaves nothing behind.
     """
     check_within(dealer, fields, parent_label=str(dealer) if dealer else "")
-    _validate_tenant_fields({"ext_min_length": 3, "ext_max_length": 6, **fields})
+    _validate_tenant_fields({"ext_min_length": 3, "ext_max_length": 6, "name": name, **fields})
     web_host = (web_host or sip_domain).lower()
     sip_domain = sip_domain.lower()
     with transaction.atomic():
@@ -276,6 +279,12 @@ def do_create_user(
     actor: Actor,
 ) -> User:
     """Create a sign-in account within its scope (platform, dealer or tenant)."""
+    from pbx.text import require_single_line
+
+    # Names and addresses go into mail headers (To:, greetings) and SIP display names.
+    require_single_line(
+        {"email": email, "full_name": full_name}, {"email": 254, "full_name": 150}, "Invalid user."
+    )
     _check_role_scope(role, tenant, dealer, custom_role)
     if password is not None:
         check_password(tenant, password, field="password", identifiers=(email.split("@")[0],))
@@ -313,6 +322,9 @@ def do_create_user(
 
 
 def do_update_user(user: User, *, actor: Actor, password: str | None = None, **fields) -> User:
+    from pbx.text import require_single_line
+
+    require_single_line(fields, {"email": 254, "full_name": 150}, "Invalid user.")
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         _check_role_scope(

@@ -35,7 +35,9 @@ def policy_problems(policy, password: str, *, kind: str = "web", identifiers=())
         if ident and len(ident) >= 3 and ident.lower() in lowered:
             problems.append("must not contain the extension number, name or e-mail")
             break
-    if any(ord(c) < 32 or c in "\x7f" for c in password):
+    from pbx.text import has_control_characters
+
+    if has_control_characters(password):
         problems.append("must not contain control characters")
     return problems
 

@@ -49,8 +49,8 @@ class TenantSettingsForm(CapabilityFields):
     time_zone = forms.CharField(max_length=64, initial="UTC")
     language = forms.CharField(max_length=16, initial="en")
     currency = forms.CharField(max_length=3, initial="USD")
-    ext_min_length = forms.IntegerField(min_value=1, max_value=16, initial=3)
-    ext_max_length = forms.IntegerField(min_value=1, max_value=16, initial=6)
+    ext_min_length = forms.IntegerField(min_value=1, max_value=64, initial=3)
+    ext_max_length = forms.IntegerField(min_value=1, max_value=64, initial=6)
     pw_min_length = forms.IntegerField(min_value=6, max_value=128, initial=10)
     pw_require_upper = forms.BooleanField(required=False, initial=True)
     pw_require_lower = forms.BooleanField(required=False, initial=True)
@@ -238,7 +238,7 @@ class ExtensionForm(ForwardingFields):
 
 
 class ExtensionCreateForm(ExtensionForm):
-    number = forms.CharField(max_length=16)
+    number = forms.CharField(max_length=64)
     field_order = ("number", *ExtensionForm.field_order)
 
 

@@ -296,7 +296,10 @@ LOGGING = {
 # Phone provisioning (provisioning/): where phones are told to register, and the rules of the
 # provisioning endpoints. See provisioning/README.md.
 PBX_SIP_PUBLIC_HOST = env("PBX_SIP_PUBLIC_HOST", SIP_HOST)  # the SIP server host phones dial
-PBX_PROV_URL_SCHEME = env("PBX_PROV_URL_SCHEME", "https")  # scheme of URLs handed to phones
+# The public URL of provisioning when it differs from the web listener (a TLS proxy in front:
+# PBX_PROV_URL_SCHEME=https, PBX_PROV_URL_PORT empty for 443). Unset: URLs name the scheme and
+# port the admin's request came in on, or plain HTTP on PBX_HTTP_PORT (what daphne serves).
+PBX_PROV_URL_SCHEME = env("PBX_PROV_URL_SCHEME", "")
 PBX_PROV_URL_PORT = env_int("PBX_PROV_URL_PORT", 0)  # 0: the scheme's default port
 PBX_PROV_WINDOW_HOURS = env_int("PBX_PROV_WINDOW_HOURS", 72)  # token alone works this long
 PBX_PROV_MAX_FAILURES = env_int("PBX_PROV_MAX_FAILURES", 20)  # failed fetches per address...
@@ -313,6 +316,18 @@ PBX_PROVISIONING_DEFAULTS = {  # layer "system" of the provisioning settings
     "ntp_server": env("PBX_PROV_NTP_SERVER", "pool.ntp.org"),
     "product_name": PBX_PRODUCT_NAME,
 }
+
+# Bulk imports (telephony/imports.py): a checked file (it may hold SIP passwords) is dropped
+# when not started within this many minutes; a run queued or running this long is lost.
+PBX_IMPORT_PAYLOAD_TTL_MINUTES = env_int("PBX_IMPORT_PAYLOAD_TTL_MINUTES", 60)
+PBX_IMPORT_STALE_HOURS = env_int("PBX_IMPORT_STALE_HOURS", 24)
+
+# Webhooks (events/webhooks.py): by default only public addresses are called (no SSRF into
+# the provider's own networks). On-premise receivers (a CRM on 10.1.2.3) are allowed by listing
+# their networks, comma- or space-separated CIDRs: PBX_WEBHOOK_ALLOWED_NETWORKS=10.1.2.0/24
+PBX_WEBHOOK_ALLOWED_NETWORKS = [
+    n for n in env("PBX_WEBHOOK_ALLOWED_NETWORKS", "").replace(",", " ").split() if n
+]
 
 # SIP engine call layer (telephony/sip/b2bua.py), passed in by ``manage.py sipengine``.
 SIP_RTPENGINE_NG = env("PBX_RTPENGINE_NG", "127.0.0.1:2223")  # rtpengine's ng; "" = no anchoring

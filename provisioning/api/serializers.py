@@ -94,10 +94,12 @@ class DeviceSerializer(serializers.ModelSerializer):
         return fields
 
     def get_provisioning_url(self, device) -> str:
-        from provisioning.config import token_url
+        from provisioning.config import request_listener, token_url
 
         host = self.context.get("host") or ""
-        return token_url(device, host) if host else ""
+        request = self.context.get("request")
+        listener = request_listener(request) if request is not None else {}
+        return token_url(device, host, **listener) if host else ""
 
     def to_representation(self, device):
         data = super().to_representation(device)

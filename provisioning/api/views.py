@@ -15,6 +15,7 @@ from provisioning.config import (
     effective_settings,
     plain_url,
     render_preview,
+    request_listener,
     tenant_host,
     token_url,
 )
@@ -308,11 +309,12 @@ class DeviceViewSet(TenantScopedViewSet):
         if Permission.DEVICES_MANAGE not in (tenant_permissions(request.user, self.tenant) or ()):
             self.permission_denied(request)
         host = request.get_host().split(":")[0]
+        listener = request_listener(request)
         return Response(
             {
                 "username": device.http_username,
                 "password": device.http_password,
-                "provisioning_url": token_url(device, host, credentials=True),
-                "plain_url": plain_url(host),
+                "provisioning_url": token_url(device, host, credentials=True, **listener),
+                "plain_url": plain_url(host, **listener),
             }
         )

@@ -67,7 +67,8 @@ def test_add_device_in_any_mac_notation(admin, pw, in_tenant, notation):
     ]
     with in_tenant(pw.tenant_a):
         device = Device.objects.get(pk=data["id"])
-    assert data["provisioning_url"] == f"https://{HOST_A}/prov/{device.token}/"
+    # The URL names the scheme and port this request came in on (the test client: http, 80).
+    assert data["provisioning_url"] == f"http://{HOST_A}/prov/{device.token}/"
     assert DeviceIndex.objects.get(mac="001565a1b2c3").tenant_id == pw.tenant_a.id
     assert AuditEntry.objects.filter(action="device.create", object_id=str(device.pk)).exists()
 
@@ -193,7 +194,7 @@ def test_credentials_need_manage_and_work(admin, api, pw, phone):
         },
     ).json()
     creds = admin.get(f"/api/v1/devices/{created['id']}/credentials/").json()
-    assert creds["plain_url"] == f"https://{HOST_A}/prov/"
+    assert creds["plain_url"] == f"http://{HOST_A}/prov/"
     ok = phone().get("/prov/001565a1b2c3.cfg", auth=(creds["username"], creds["password"]))
     assert ok.status_code == 200
     assert sip_password("301") in ok.content.decode()
@@ -352,3 +353,38 @@ def test_actions_can_run_without_api(pw, in_tenant):
         device = do_add_device(mac="0015.65a1.b2c3", model_id="yealink-t54w", actor=SYSTEM)
         line = do_assign_line(device, index=3, extension="303", label="Third", actor=SYSTEM)
         assert (line.index, line.extension.number, line.label) == (3, "303", "Third")
+
+
+def test_provision_path_is_an_alias_of_prov(admin, pw, phone):
+    """Phones and DHCP scopes set up for PortSIP fetch from /provision/: the same files."""
+    created = admin.post(
+        "/api/v1/devices/",
+        {
+            "mac": "001565a1b2c3",
+            "model_id": "yealink-t54w",
+            "lines": [{"index": 1, "extension": "301"}],
+        },
+    ).json()
+    token_path = created["provisioning_url"].split(HOST_A, 1)[1]
+    assert token_path.startswith("/prov/")
+    alias = token_path.replace("/prov/", "/provision/", 1)
+    first = phone().get(f"{token_path}001565a1b2c3.cfg")
+    second = phone().get(f"{alias}001565a1b2c3.cfg")
+    assert first.status_code == second.status_code == 200
+    assert second.content == first.content
+    assert sip_password("301") in second.content.decode()
+    creds = admin.get(f"/api/v1/devices/{created['id']}/credentials/").json()
+    auth = (creds["username"], creds["password"])
+    assert phone().get("/provision/001565a1b2c3.cfg", auth=auth).status_code == 200
+    assert phone().get("/provision/001565a1b2c3.cfg").status_code == 401
+
+
+def test_explicit_public_url_setting_wins(admin, pw, settings):
+    """Behind a TLS proxy the operator names the public scheme (and port)."""
+    settings.PBX_PROV_URL_SCHEME = "https"
+    settings.PBX_PROV_URL_PORT = 8443
+    created = admin.post(
+        "/api/v1/devices/",
+        {"mac": "001565a1b2c4", "model_id": "yealink-t54w"},
+    ).json()
+    assert created["provisioning_url"].startswith(f"https://{HOST_A}:8443/prov/")

@@ -66,13 +66,21 @@ def test_dry_run_reports_every_bad_row(pw, in_tenant, add_device):
         "001565a1b202,yealink-t54w,999,\n"  # row 4: unknown extension
         "001565a1b201,yealink-t54w,302,\n"  # row 5: MAC again (row 3)
         "001565a1b2ff,yealink-t54w,302,\n"  # row 6: on another tenant
+        '001565a1b207,yealink-t54w,302,"Desk\r\naccount.1.enable = 0"\n'  # row 7: two lines
     )
     with in_tenant(pw.tenant_a):
         job = dry_run(data)
         assert Device.objects.count() == 0
     assert job.status == ImportJob.Status.INVALID
     found = {(e["row"], e["column"]) for e in job.errors}
-    assert found == {(2, "mac"), (3, "model"), (4, "extension"), (5, "mac"), (6, "mac")}
+    assert found == {
+        (2, "mac"),
+        (3, "model"),
+        (4, "extension"),
+        (5, "mac"),
+        (6, "mac"),
+        (7, "label"),
+    }
     assert any("also on row 3" in e["message"] for e in job.errors)
     assert any("already registered" in e["message"] for e in job.errors)
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from provisioning import delivery
@@ -56,10 +57,11 @@ def test_known_phone_is_told_its_token_url_and_fetches_it(pw, add_device, pnp, s
     notify = receive(sip_phone)
     assert notify.method == "NOTIFY"
     url = notify.body.decode()
-    assert url == f"https://{HOST_A}/prov/{device.token}/"
+    # No request to take it from: the web listener (plain HTTP on PBX_HTTP_PORT).
+    assert url == f"http://{HOST_A}:{settings.PBX_HTTP_PORT}/prov/{device.token}/"
     answer(sip_phone, notify, pnp)
     # The phone appends its file name and fetches over HTTP on the tenant's host.
-    path = url.split(HOST_A, 1)[1] + f"{MAC}.cfg"
+    path = url.split(f"{HOST_A}:{settings.PBX_HTTP_PORT}", 1)[1] + f"{MAC}.cfg"
     response = phone(user_agent=USER_AGENTS["yealink-t54w"]).get(path)
     assert response.status_code == 200
     assert sip_password("301") in response.content.decode()
@@ -69,7 +71,7 @@ def test_other_tenants_phone_gets_its_own_host(pw, add_device, pnp, sip_phone):
     device = add_device(MAC, "yealink-t54w", lines=("401",), tenant=pw.tenant_b)
     assert ask(sip_phone, pnp).status == 200
     notify = receive(sip_phone)
-    assert notify.body.decode() == f"https://{HOST_B}/prov/{device.token}/"
+    assert notify.body.decode() == f"http://{HOST_B}:{settings.PBX_HTTP_PORT}/prov/{device.token}/"
     answer(sip_phone, notify, pnp)
 
 

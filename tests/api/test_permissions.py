@@ -60,7 +60,7 @@ def test_extension_create_matrix(api, world, in_tenant, who, expected):
     with in_tenant(world.tenant_a):
         before = Extension.objects.count()
     response = _client(api, world, who, "a").post(
-        "/api/v1/extensions/", {"number": "555", "display_name": "New"}
+        "/api/v1/extensions/", {"number": "556", "display_name": "New"}
     )
     assert response.status_code == expected, response.content
     with in_tenant(world.tenant_a):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_portal_browser import (
+from tests.e2e.conftest import (
     CHROMIUM_ARGS,
     _admin_connection,
     _free_port,

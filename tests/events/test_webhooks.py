@@ -307,3 +307,42 @@ def test_old_events_are_pruned(world, in_tenant):
         assert list(OutboxEvent.objects.filter(pk__in=[old, new]).values_list("pk", flat=True)) == [
             new
         ]
+
+
+def test_private_networks_are_refused_unless_listed(world, api, settings):
+    """An on-premise CRM on a private address: refused by default (no SSRF into the provider's
+    networks), allowed once the operator lists its network in PBX_WEBHOOK_ALLOWED_NETWORKS."""
+    client = api(world.a_admin, world.tenant_a)
+    crm = {"url": "http://10.1.2.3:8080/hook", "event_types": ["calls"]}
+    other = {"url": "http://10.1.3.3/hook", "event_types": ["calls"]}
+    assert client.post("/api/v1/webhooks/", crm).status_code == 400
+    settings.PBX_WEBHOOK_ALLOWED_NETWORKS = ["10.1.2.0/24", "fd00:1::/64"]
+    assert client.post("/api/v1/webhooks/", crm).status_code == 201
+    refused = client.post("/api/v1/webhooks/", other)
+    assert refused.status_code == 400
+    assert refused.json()["fields"] == {"url": ["address not allowed"]}
+    # Metadata (link-local) stays refused: only the listed networks open up.
+    meta = {"url": "http://169.254.169.254/", "event_types": ["calls"]}
+    assert client.post("/api/v1/webhooks/", meta).status_code == 400
+
+
+def test_a_listed_network_is_also_delivered_to(world, api, in_tenant, receiver, settings):
+    """The same list lets the delivery through (checked again at send time), with loopback
+    otherwise closed."""
+    settings.PBX_WEBHOOK_ALLOW_LOOPBACK = False
+    settings.PBX_WEBHOOK_ALLOWED_NETWORKS = "127.0.0.0/8"  # the environment's string form
+    receiver.start("up")
+    hook = _create(api, world, receiver)
+    _events(in_tenant, world.tenant_a, 1)
+    assert run_endpoint(A, hook["id"]) is None
+    assert len(receiver.accepted) == 1
+
+
+def test_webhook_texts_are_one_line(world, api, fast_webhooks):
+    client = api(world.a_admin, world.tenant_a)
+    response = client.post(
+        "/api/v1/webhooks/",
+        {"url": "http://127.0.0.1:9/", "event_types": ["*"], "description": "CRM\r\nX: y"},
+    )
+    assert response.status_code == 400
+    assert "description" in response.json()["fields"]

@@ -21,6 +21,7 @@ from provisioning.config import (
     model_choices,
     plain_url,
     render_preview,
+    request_listener,
     tenant_host,
     token_url,
 )
@@ -207,8 +208,8 @@ def phone_edit(request, pk):
         "can_manage": can_manage,
         "model": MODELS.get(device.effective_model_id),
         "effective": effective_settings(tenant, device),
-        "url": token_url(device, host),
-        "plain_url": plain_url(host),
+        "url": token_url(device, host, **request_listener(request)),
+        "plain_url": plain_url(host, **request_listener(request)),
         "username": device.http_username if can_manage else "",
         "password": device.http_password if can_manage else "",
     }
