@@ -82,25 +82,24 @@ def _token(scope, headers: dict[str, str], auth: WsAuth) -> str | None:
 
 
 def _token_user(raw: str, tenant, auth: WsAuth):
-    from django.core.cache import cache
     from rest_framework_simplejwt.authentication import JWTAuthentication
     from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-    from pbx.api.authentication import REVOKED_KEY
+    from pbx.api.tokens import check_token
 
     jwt = JWTAuthentication()
     try:
         token = jwt.get_validated_token(raw)
         user = jwt.get_user(token)
-    except (InvalidToken, TokenError, exceptions.AuthenticationFailed):
+        # The REST API's rules: the token's host family, and its sign-in session not revoked.
+        check_token(token, tenant)
+    except (InvalidToken, TokenError):
         auth.refuse(
             CLOSE_UNAUTHENTICATED, ErrorCode.AUTHENTICATION_FAILED, "The token is not valid."
         )
         return None
-    if cache.get(REVOKED_KEY.format(jti=token.get("jti"))):
-        auth.refuse(
-            CLOSE_UNAUTHENTICATED, ErrorCode.AUTHENTICATION_FAILED, "The token was revoked."
-        )
+    except exceptions.AuthenticationFailed as exc:
+        auth.refuse(CLOSE_UNAUTHENTICATED, ErrorCode.AUTHENTICATION_FAILED, _detail(exc))
         return None
     auth.token_exp = float(token["exp"]) if token.get("exp") else None
     return user

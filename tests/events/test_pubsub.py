@@ -15,6 +15,7 @@ from datetime import timedelta
 from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import AccessToken
 
+from tests.conftest import access_token
 from tests.events.helpers import call, registration
 from tests.sockets import committed
 
@@ -29,7 +30,7 @@ def _app():
 
 
 def _token(user, lifetime: timedelta | None = None) -> str:
-    token = AccessToken.for_user(user)
+    token = AccessToken(access_token(user))
     if lifetime is not None:
         token.set_exp(lifetime=lifetime)
     return str(token)
