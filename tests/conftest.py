@@ -110,6 +110,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
+    from django.core.cache import caches
+
+    # A new test database reuses primary keys: forget lock-outs and revocations of earlier runs.
+    caches["security"].delete_pattern("*")
     with django_db_blocker.unblock():
         pytest.world = _build_world()
     return

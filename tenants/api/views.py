@@ -135,6 +135,10 @@ class RefreshView(APIView):
                 raise _auth_failed("The refresh token is invalid or expired.")
         except TokenError as exc:
             raise _auth_failed("The refresh token is invalid or expired.") from exc
+        except exceptions.AuthenticationFailed as exc:
+            # This view has no authentication classes, so DRF would answer 403: keep it 401.
+            detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
+            raise _auth_failed(str(detail.get("message", "Not valid."))) from exc
         # Rotation keeps the sign-in session: signing out later revokes the new pair too.
         return Response(issue_tokens(user, old[FAMILY_CLAIM], session=old[SESSION_CLAIM]))
 

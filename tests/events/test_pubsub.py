@@ -92,6 +92,46 @@ def test_refusals_have_clear_codes(world, clean_live, ws):
     ws.run(scenario())
 
 
+def test_socket_applies_the_rest_token_rules(world, clean_live, ws):
+    """A token signed out over REST is refused on the socket at once (revocation is global, not
+    per schema), and a provider-side admin's token does not open a tenant's socket."""
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from tests.conftest import PASSWORD
+
+    def sign_in(host, email):
+        r = APIClient(HTTP_HOST=host).post(
+            "/api/v1/auth/signin/", {"email": email, "password": PASSWORD}, format="json"
+        )
+        connection.set_schema_to_public()
+        assert r.status_code == 200, r.content
+        return r.json()["access"]
+
+    signed_out = sign_in("acme.test", "admin@acme.test")
+    client = APIClient(HTTP_HOST="acme.test")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {signed_out}")
+    assert client.post("/api/v1/auth/signout/").status_code == 204
+    connection.set_schema_to_public()
+    live = sign_in("acme.test", "admin@acme.test")
+    sysadmin = sign_in("localhost", "root@provider.test")
+    dealer = sign_in("localhost", "north@dealers.test")
+
+    async def scenario():
+        for token in (signed_out, sysadmin, dealer):
+            comm = _socket("acme.test", f"{PATH}?token={token}")
+            error, closed_with = await _refused(comm)
+            assert (closed_with, error["code"]) == (4401, "AUTHENTICATION_FAILED")
+            await comm.disconnect()
+        comm = _socket("acme.test", subprotocols=["bearer", live])
+        connected, _ = await comm.connect()
+        assert connected
+        assert (await comm.receive_json_from())["type"] == "welcome"
+        await comm.disconnect()
+
+    ws.run(scenario())
+
+
 def test_token_by_subprotocol_subscribe_unsubscribe_and_bad_frames(
     world, clean_live, snapshots, ws
 ):
