@@ -38,6 +38,7 @@ class WsAuth:
     tenant: Any = None
     user: Any = None
     token_exp: float | None = None
+    token_session: str | None = None  # the bearer token's sign-in session, checked while open
     subprotocol: str | None = None
     close_code: int | None = None
     error_code: str = ""
@@ -85,7 +86,7 @@ def _token_user(raw: str, tenant, auth: WsAuth):
     from rest_framework_simplejwt.authentication import JWTAuthentication
     from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-    from pbx.api.tokens import check_token
+    from pbx.api.tokens import SESSION_CLAIM, check_token
 
     jwt = JWTAuthentication()
     try:
@@ -102,6 +103,7 @@ def _token_user(raw: str, tenant, auth: WsAuth):
         auth.refuse(CLOSE_UNAUTHENTICATED, ErrorCode.AUTHENTICATION_FAILED, _detail(exc))
         return None
     auth.token_exp = float(token["exp"]) if token.get("exp") else None
+    auth.token_session = token.get(SESSION_CLAIM)
     return user
 
 

@@ -47,7 +47,11 @@ def revoke_session(token) -> None:
 
 
 def session_revoked(token) -> bool:
-    sid = token.get(SESSION_CLAIM)
+    return sid_revoked(token.get(SESSION_CLAIM))
+
+
+def sid_revoked(sid: str | None) -> bool:
+    """Whether the sign-in session ``sid`` was signed out (a token without one never counts)."""
     return not sid or bool(security_cache().get(REVOKED_SESSION_KEY.format(sid=sid)))
 
 

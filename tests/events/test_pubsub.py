@@ -301,6 +301,43 @@ def test_heartbeat_and_token_expiry(world, clean_live, settings, ws):
     ws.run(scenario())
 
 
+def test_sign_out_closes_an_open_socket(world, clean_live, settings, ws):
+    """A socket opened with a token ends at the next heartbeat after its sign-in is signed out."""
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from tests.conftest import PASSWORD
+
+    settings.PBX_WS_HEARTBEAT_SECONDS = 0.05
+    client = APIClient(HTTP_HOST="acme.test")
+    r = client.post(
+        "/api/v1/auth/signin/", {"email": "admin@acme.test", "password": PASSWORD}, format="json"
+    )
+    connection.set_schema_to_public()
+    access = r.json()["access"]
+    comm = _socket("acme.test", f"{PATH}?token={access}")
+
+    async def open_():
+        assert (await comm.connect())[0]
+        assert (await comm.receive_json_from())["type"] == "welcome"
+        assert (await comm.receive_json_from(timeout=2))["type"] == "heartbeat"
+
+    async def until_closed():
+        last = None
+        while True:
+            frame = await comm.receive_output(timeout=2)
+            if frame["type"] == "websocket.close":
+                return last, frame["code"]
+            last = json.loads(frame["text"])
+
+    ws.run(open_())
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert client.post("/api/v1/auth/signout/").status_code == 204
+    connection.set_schema_to_public()
+    error, code = ws.run(until_closed())
+    assert (code, error["type"], error["message"]) == (4401, "error", "The token was revoked.")
+
+
 def test_suspended_tenant_is_refused(world, clean_live, ws):
     from tenants.models import Tenant
 
