@@ -24,7 +24,7 @@ from pbx.api.tokens import (
     issue_tokens,
     revoke_session,
 )
-from pbx.api.viewsets import BaseViewSet, IdempotentMixin
+from pbx.api.viewsets import BaseViewSet
 from pbx.errors import ErrorCode, NotFound, PbxError
 from pbx.models import AuditEntry
 from pbx.security import host_family
@@ -68,9 +68,12 @@ def _auth_failed(message="Wrong e-mail or password.", code=ErrorCode.AUTHENTICAT
     return error
 
 
-class SignInView(IdempotentMixin, APIView):
+class SignInView(APIView):
     """Exchange e-mail (or extension@domain) and password — plus a TOTP code when the account
-    has one — for an access and a refresh token. Valid only on the caller's own host."""
+    has one — for an access and a refresh token. Valid only on the caller's own host.
+
+    Not idempotent by key: an anonymous caller has no key space, every sign-in is a new session,
+    and a failed sign-in's writes (the lock-out's audit entry) must not be rolled back."""
 
     authentication_classes = ()
     permission_classes = ()

@@ -134,3 +134,24 @@ def test_new_password_from_an_administrator_lifts_the_lock(
     with django_capture_on_commit_callbacks(execute=True):
         do_update_user(account, password="Another-Horse-43y", actor=SYSTEM)
     assert _api_signin(account.email, "Another-Horse-43y", "192.0.2.7").status_code == 200
+
+
+def test_lock_is_audited_even_when_the_sign_in_carries_an_idempotency_key(world, lockout, account):
+    """A client-chosen header must not turn the lock's audit entry into a rolled-back write (nor
+    a 500: a sign-in is anonymous and has no idempotency key space)."""
+    from pbx.models import AuditEntry
+
+    client = APIClient(HTTP_HOST="acme.test", REMOTE_ADDR="192.0.2.8")
+    codes = [
+        client.post(
+            "/api/v1/auth/signin/",
+            {"email": account.email, "password": "wrong"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"k-{i}",
+        ).status_code
+        for i in range(LIMIT)
+    ]
+    assert codes == [401] * (LIMIT - 1) + [429]
+    assert AuditEntry.objects.filter(
+        action="user.sign_in_locked", object_id=str(account.pk)
+    ).exists()
