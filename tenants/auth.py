@@ -2,6 +2,7 @@
 system and dealer admins only on the service provider's host."""
 
 import logging
+from typing import NoReturn
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django import forms
@@ -71,7 +72,7 @@ class HostScopedBackend(ModelBackend):
         self._failed(request, account, user, identifier, tenant)
 
     @staticmethod
-    def _failed(request, account: str, user, identifier: str, tenant):
+    def _failed(request, account: str, user, identifier: str, tenant) -> NoReturn:
         """Count the wrong password; lock (and audit) at the threshold. Always raises:
         PermissionDenied, not None, ends ``authenticate()`` here, so allauth's e-mail backend
         (blind to hosts) cannot sign a user in on a host that is not theirs, e.g. a system admin
@@ -117,10 +118,5 @@ class AccountAdapter(DefaultAccountAdapter):
         user = super().authenticate(request, **credentials)
         seconds = locked_for(request) if user is None else 0
         if seconds:
-            minutes = max(1, -(-seconds // 60))
-            raise forms.ValidationError(
-                "Too many failed sign-ins: this account is locked. "
-                f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-                code="account_locked",
-            )
+            raise forms.ValidationError(lockout.message(seconds), code="account_locked")
         return user

@@ -61,6 +61,15 @@ def record_failure(account: str) -> tuple[int, bool]:
     return (seconds if newly else locked_for(account)), bool(newly)
 
 
+def message(seconds: int) -> str:
+    """What a locked sign-in is told (the same for every account and unknown name)."""
+    minutes = max(1, -(-seconds // 60))
+    return (
+        "Too many failed sign-ins: this account is locked. "
+        f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    )
+
+
 def clear_failures(account: str) -> None:
     """A successful sign-in forgets earlier wrong passwords."""
     if _enabled():

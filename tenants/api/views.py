@@ -28,7 +28,7 @@ from pbx.api.viewsets import BaseViewSet
 from pbx.errors import ErrorCode, NotFound, PbxError
 from pbx.models import AuditEntry
 from pbx.security import host_family
-from tenants import actions
+from tenants import actions, lockout
 from tenants.access import dealer_subtree_q, tenant_users, tenants_visible_to
 from tenants.auth import locked_for as sign_in_locked_for
 from tenants.choices import Permission, Role, TenantStatus
@@ -54,12 +54,7 @@ class AccountLocked(exceptions.Throttled):
 
     def __init__(self, wait: int):
         super().__init__(wait=wait)
-        minutes = max(1, -(-wait // 60))
-        self.detail = {
-            "code": ErrorCode.ACCOUNT_LOCKED,
-            "message": "Too many failed sign-ins: this account is locked. "
-            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-        }
+        self.detail = {"code": ErrorCode.ACCOUNT_LOCKED, "message": lockout.message(wait)}
 
 
 def _auth_failed(message="Wrong e-mail or password.", code=ErrorCode.AUTHENTICATION_FAILED):
