@@ -205,14 +205,14 @@ def test_provider_admin_takes_a_tenant_token_explicitly(world):
     assert r.status_code in (403, 404)
 
 
-def test_sign_in_limit_is_one_budget_per_address_across_host_names(world, settings):
-    """Hammering sign-in over many tenants' host names counts against one budget."""
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"token": "1000/min", "address": "1000/min", "signin": "3/min"},
-    }
+@pytest.mark.parametrize("scope", ["signin", "address"])
+def test_sign_in_limit_is_one_budget_per_address_across_host_names(world, settings, scope):
+    """Hammering sign-in over many tenants' host names counts against one budget, for the
+    sign-in limit and for the general per-address limit alike."""
     import uuid
 
+    rates = {"token": "1000/min", "address": "1000/min", "signin": "1000/min", scope: "3/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     address = f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
     codes = []
     for host in ("acme.test", "beta.test", "localhost", "acme.test"):
@@ -222,3 +222,26 @@ def test_sign_in_limit_is_one_budget_per_address_across_host_names(world, settin
         )
         codes.append(r.status_code)
     assert codes == [401, 401, 401, 429]
+
+
+def test_token_limit_is_one_budget_across_host_names(api, world, settings):
+    """A system admin working on two tenants' hosts has one per-user budget, not one per host."""
+    from pbx.audit import SYSTEM
+    from tenants.actions import do_create_user
+    from tenants.choices import Role
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token": "3/min", "address": "1000/min", "signin": "1000/min"},
+    }
+    admin = do_create_user(
+        email="ops@provider.test",
+        password=PASSWORD,
+        role=Role.SYSTEM_ADMIN,
+        actor=SYSTEM,
+    )
+    codes = [
+        api(admin, tenant).get("/api/v1/extensions/").status_code
+        for tenant in (world.tenant_a, world.tenant_b, world.tenant_a, world.tenant_b)
+    ]
+    assert codes == [200, 200, 200, 429]
