@@ -114,6 +114,20 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request):
         return False
 
+    def pre_authenticate(self, request, **credentials):
+        super().pre_authenticate(request, **credentials)
+        # The API's sign-in budget per address (global, every host name) covers the portal too:
+        # an address cannot get more guesses by switching between the API, the portal and hosts.
+        from pbx.api.throttling import SignInRateThrottle
+
+        throttle = SignInRateThrottle()
+        if not throttle.allow_request(request, None):
+            raise forms.ValidationError(
+                "Too many sign-in attempts from your address. "
+                f"Try again in {int(throttle.wait() or 0) + 1} seconds.",
+                code="too_many_login_attempts",
+            )
+
     def authenticate(self, request, **credentials):
         user = super().authenticate(request, **credentials)
         seconds = locked_for(request) if user is None else 0

@@ -155,3 +155,27 @@ def test_lock_is_audited_even_when_the_sign_in_carries_an_idempotency_key(world,
     assert AuditEntry.objects.filter(
         action="user.sign_in_locked", object_id=str(account.pk)
     ).exists()
+
+
+def test_portal_and_api_share_the_sign_in_budget_per_address(world, settings):
+    """Sign-in attempts from one address count against one budget on the portal and the API,
+    over every host name."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token": "1000/min", "address": "1000/min", "signin": "3/min"},
+    }
+    address = f"2001:db8::1:{uuid.uuid4().hex[:4]}"
+    for host in ("acme.test", "beta.test"):
+        r = Client(HTTP_HOST=host, REMOTE_ADDR=address).post(
+            "/accounts/login/", {"login": "nobody@x.test", "password": "wrong"}
+        )
+        assert r.status_code == 200
+        assert "Too many sign-in attempts" not in r.content.decode()
+    assert _api_signin("nobody@x.test", "wrong", address).status_code == 401
+    r = _api_signin("nobody@x.test", "wrong", address)
+    assert r.status_code == 429
+    assert r.json()["code"] == "RATE_LIMITED"
+    r = Client(HTTP_HOST="beta.test", REMOTE_ADDR=address).post(
+        "/accounts/login/", {"login": "admin@beta.test", "password": PASSWORD}
+    )
+    assert "Too many sign-in attempts" in r.content.decode()
