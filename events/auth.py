@@ -3,9 +3,10 @@
 The tenant comes from the Host header (the same domain table the HTTP middleware uses); the
 caller from a bearer token (``?token=``, an ``Authorization`` header, or the subprotocol pair
 ``["bearer", <token>]`` that browsers can send) or else from the portal's session cookie. The
-same host rules as the REST API apply (``check_user_scope``): a tenant's credentials are valid
-on its own host only; a session of a provider-side admin only through the portal's "Manage"
-link. A session is also refused when the Origin is another host (cross-site WebSocket
+same rules as the REST API apply (``check_token``, ``check_user_scope``): a token only on the
+host family it was issued for and not once its sign-in was signed out (on any host); a tenant's
+credentials on its own host only; a session of a provider-side admin only through the portal's
+"Manage" link. A session is also refused when the Origin is another host (cross-site WebSocket
 hijacking). Refusals are not raised here: the consumer accepts, sends an error frame and closes
 with the code, so clients can tell why.
 """
