@@ -176,9 +176,10 @@ def count_queries(admin, detail_id: int) -> list[list[object]]:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework_simplejwt.tokens import RefreshToken
 
-    token = RefreshToken.for_user(admin).access_token
+    from pbx.api.tokens import issue_tokens
+
+    token = issue_tokens(admin, admin.tenant.schema_name)["access"]
     client = Client(HTTP_HOST=HOST, HTTP_AUTHORIZATION=f"Bearer {token}")
     cases = [
         ("list, limit=10", "/api/v1/extensions/?limit=10"),
@@ -216,9 +217,10 @@ def in_process(admin, requests: int, profile: bool) -> list[list[object]]:
 
     from django.db import connection
     from django.test import Client
-    from rest_framework_simplejwt.tokens import RefreshToken
 
-    token = RefreshToken.for_user(admin).access_token
+    from pbx.api.tokens import issue_tokens
+
+    token = issue_tokens(admin, admin.tenant.schema_name)["access"]
     client = Client(HTTP_HOST=HOST, HTTP_AUTHORIZATION=f"Bearer {token}")
     rows = []
     for label, path in (

@@ -3,9 +3,10 @@
 The tenant comes from the Host header (the same domain table the HTTP middleware uses); the
 caller from a bearer token (``?token=``, an ``Authorization`` header, or the subprotocol pair
 ``["bearer", <token>]`` that browsers can send) or else from the portal's session cookie. The
-same host rules as the REST API apply (``check_user_scope``): a tenant's credentials are valid
-on its own host only; a session of a provider-side admin only through the portal's "Manage"
-link. A session is also refused when the Origin is another host (cross-site WebSocket
+same rules as the REST API apply (``check_token``, ``check_user_scope``): a token only on the
+host family it was issued for and not once its sign-in was signed out (on any host); a tenant's
+credentials on its own host only; a session of a provider-side admin only through the portal's
+"Manage" link. A session is also refused when the Origin is another host (cross-site WebSocket
 hijacking). Refusals are not raised here: the consumer accepts, sends an error frame and closes
 with the code, so clients can tell why.
 """
@@ -38,6 +39,7 @@ class WsAuth:
     tenant: Any = None
     user: Any = None
     token_exp: float | None = None
+    token_session: str | None = None  # the bearer token's sign-in session, checked while open
     subprotocol: str | None = None
     close_code: int | None = None
     error_code: str = ""
@@ -82,27 +84,27 @@ def _token(scope, headers: dict[str, str], auth: WsAuth) -> str | None:
 
 
 def _token_user(raw: str, tenant, auth: WsAuth):
-    from django.core.cache import cache
     from rest_framework_simplejwt.authentication import JWTAuthentication
     from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-    from pbx.api.authentication import REVOKED_KEY
+    from pbx.api.tokens import SESSION_CLAIM, check_token
 
     jwt = JWTAuthentication()
     try:
         token = jwt.get_validated_token(raw)
         user = jwt.get_user(token)
-    except (InvalidToken, TokenError, exceptions.AuthenticationFailed):
+        # The REST API's rules: the token's host family, and its sign-in session not revoked.
+        check_token(token, tenant)
+    except (InvalidToken, TokenError):
         auth.refuse(
             CLOSE_UNAUTHENTICATED, ErrorCode.AUTHENTICATION_FAILED, "The token is not valid."
         )
         return None
-    if cache.get(REVOKED_KEY.format(jti=token.get("jti"))):
-        auth.refuse(
-            CLOSE_UNAUTHENTICATED, ErrorCode.AUTHENTICATION_FAILED, "The token was revoked."
-        )
+    except exceptions.AuthenticationFailed as exc:
+        auth.refuse(CLOSE_UNAUTHENTICATED, ErrorCode.AUTHENTICATION_FAILED, _detail(exc))
         return None
     auth.token_exp = float(token["exp"]) if token.get("exp") else None
+    auth.token_session = token.get(SESSION_CLAIM)
     return user
 
 

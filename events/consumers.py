@@ -12,7 +12,8 @@ Protocol (JSON text frames):
   "data"}}`` for each event of a subscribed topic (the same envelope webhooks get; ``id`` is the
   outbox id, so a client can fill a gap from ``/api/v1/events/?after=<id>``)
 - server: ``{"type": "error", "code", "message", "fields"}`` for a bad message (the connection
-  stays open) or before closing with 4401 (not signed in / bad token / token expired), 4403 (no
+  stays open) or before closing with 4401 (not signed in / bad token / token expired / signed
+  out, checked at each heartbeat), 4403 (no
   permission, suspended tenant, cross-origin session) or 4404 (unknown host).
 
 Only the host tenant's group is joined, so a subscriber never sees another tenant's events.
@@ -30,6 +31,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from pbx.api.tokens import sid_revoked
 from pbx.errors import ErrorCode, error_body
 
 from .auth import CLOSE_UNAUTHENTICATED, WsAuth
@@ -91,6 +93,13 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(wait)
             if self.auth.token_exp is not None and time.time() >= self.auth.token_exp:
                 await self.send_error(ErrorCode.AUTHENTICATION_FAILED, "The token expired.")
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+            # Signed out (on any host) since the socket opened: end it too.
+            if self.auth.token_session is not None and await sync_to_async(sid_revoked)(
+                self.auth.token_session
+            ):
+                await self.send_error(ErrorCode.AUTHENTICATION_FAILED, "The token was revoked.")
                 await self.close(code=CLOSE_UNAUTHENTICATED)
                 return
             await self.send_json({"type": "heartbeat", "ts": round(time.time(), 3)})

@@ -13,6 +13,7 @@ from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, PbxError, ValidationFailed
 
+from . import lockout
 from .capabilities import check_within
 from .choices import Permission, Role, TenantStatus
 from .models import CAPABILITY_FEATURES, CAPABILITY_LIMITS, Domain, Tenant, TenantRole, User
@@ -211,6 +212,13 @@ def do_set_tenant_status(tenant: Tenant, status: str, *, actor: Actor) -> Tenant
     return tenant
 
 
+def do_open_tenant_api(tenant: Tenant, *, actor: Actor) -> None:
+    """Audit that a provider-side admin took API credentials for a tenant's host (the API's
+    counterpart of the portal's "Manage"); the caller issues the token pair."""
+    with transaction.atomic():
+        audit.record(actor, "tenant.api_token", tenant, tenant=tenant)
+
+
 def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
     """Erase a tenant's schema, host names and users; keep a tombstone row for the audit trail.
 
@@ -352,7 +360,42 @@ def do_update_user(user: User, *, actor: Actor, password: str | None = None, **f
         audit.record(
             actor, "user.update", user, tenant=user.tenant, dealer=user.dealer, changes=changes
         )
+        if password is not None:
+            # A new password set by an administrator lifts a sign-in lock-out.
+            transaction.on_commit(lambda: lockout.unlock(user))
     return user
+
+
+class SignInName:
+    """An audit entry's object for a sign-in name that matched no account."""
+
+    pk = None
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def do_lock_sign_in(*, user, identifier: str, tenant, seconds: int, actor: Actor) -> None:
+    """Audit that repeated wrong passwords locked a sign-in name (the lock itself is in the
+    security cache, :mod:`tenants.lockout`). Unknown names are locked and audited alike."""
+    changes = {"locked_seconds": seconds, "sign_in_name": identifier}
+    with transaction.atomic():
+        if user is not None:
+            audit.record(
+                actor,
+                "user.sign_in_locked",
+                user,
+                tenant=user.tenant,
+                dealer=user.dealer,
+                changes=changes,
+            )
+        else:
+            audit.record(
+                actor, "user.sign_in_locked", SignInName(identifier), tenant=tenant, changes=changes
+            )
 
 
 def do_delete_user(user: User, *, actor: Actor) -> None:

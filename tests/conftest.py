@@ -110,6 +110,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
+    from django.core.cache import caches
+
+    # A new test database reuses primary keys: forget lock-outs and revocations of earlier runs.
+    caches["security"].delete_pattern("*")
     with django_db_blocker.unblock():
         pytest.world = _build_world()
     return
@@ -121,16 +125,33 @@ def world(db) -> World:
     return pytest.world
 
 
-class Api:
-    """An API client bound to a host, signed in as a user (or anonymous)."""
+def access_token(user, tenant=None) -> str:
+    """An access token shaped as sign-in issues it (host family and sign-in session claims),
+    for ``tenant``'s hosts — by default the user's own tenant's, or the provider's for system
+    and dealer admins. No database work: WebSocket tests call this on their event loop."""
+    import uuid
 
-    def __init__(self, host: str, user=None):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from pbx.api.tokens import FAMILY_CLAIM, SESSION_CLAIM
+    from pbx.security import host_family
+
+    token = AccessToken.for_user(user)
+    token[FAMILY_CLAIM] = host_family(tenant if tenant is not None else user.tenant)
+    token[SESSION_CLAIM] = uuid.uuid4().hex
+    return str(token)
+
+
+class Api:
+    """An API client bound to a host, signed in as a user (or anonymous). The token is issued
+    for ``tenant``'s host family (default: the user's own), as sign-in on that host — or, for a
+    provider-side admin on a tenant's host, ``POST /tenants/{id}/token/`` — would issue it."""
+
+    def __init__(self, host: str, user=None, tenant=None):
         self.host = host
         self.client = APIClient(HTTP_HOST=host)
         if user is not None:
-            from rest_framework_simplejwt.tokens import RefreshToken
-
-            token = RefreshToken.for_user(user).access_token
+            token = access_token(user, tenant)
             self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
     def _call(self, method, path, data=None, **extra):
@@ -161,7 +182,8 @@ def host_of(tenant) -> str:
 @pytest.fixture
 def api(world):
     def make(user=None, tenant=None) -> Api:
-        return Api(host_of(tenant) if tenant is not None else "localhost", user)
+        host = host_of(tenant) if tenant is not None else "localhost"
+        return Api(host, user, tenant if tenant is not None else world.public)
 
     return make
 

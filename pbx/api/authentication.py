@@ -1,30 +1,35 @@
 """Bearer tokens (JWT) and portal sessions, both bound to the host they are used on.
 
 A tenant user's credentials are valid only on its own tenant's host name; a suspended tenant's
-users are refused; a signed-out access token is refused until it would have expired anyway.
+users are refused; a token is valid only on the host family it was issued for
+(:mod:`pbx.api.tokens`) and not after its sign-in session was signed out.
 """
 
-from django.core.cache import cache
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from pbx.api.tokens import check_token
 from pbx.errors import ErrorCode
 from tenants.choices import Role, TenantStatus
 
-REVOKED_KEY = "jwt:revoked:{jti}"
+
+def _not_here() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(
+        {
+            "code": ErrorCode.AUTHENTICATION_FAILED,
+            "message": "These credentials are not valid on this host.",
+        }
+    )
 
 
 def check_user_scope(user, tenant) -> None:
     """Raise unless ``user`` may use the API on ``tenant``'s host at all."""
+    from tenants.access import can_administer
+
     if user.role in (Role.TENANT_ADMIN, Role.TENANT_USER):
         if tenant is None or user.tenant_id != tenant.id:
-            raise exceptions.AuthenticationFailed(
-                {
-                    "code": ErrorCode.AUTHENTICATION_FAILED,
-                    "message": "These credentials are not valid on this host.",
-                }
-            )
+            raise _not_here()
         if tenant.status != TenantStatus.ACTIVE:  # the host's tenant is the user's own
             raise exceptions.PermissionDenied(
                 {
@@ -32,8 +37,14 @@ def check_user_scope(user, tenant) -> None:
                     "message": "This tenant is suspended. Contact your service provider.",
                 }
             )
-    elif user.role == Role.DEALER_ADMIN and (user.dealer is None or not user.dealer.is_active):
+        return
+    if user.role == Role.DEALER_ADMIN and (user.dealer is None or not user.dealer.is_active):
         raise exceptions.AuthenticationFailed("The dealer account is disabled.")
+    # A provider-side admin reaches a tenant's host only with credentials bound to that tenant
+    # (the portal's "Manage" session, or a token from POST /tenants/{id}/token/), and only
+    # while the tenant is still in its scope.
+    if tenant is not None and not tenant.is_public and not can_administer(user, tenant):
+        raise _not_here()
 
 
 class TenantJWTAuthentication(JWTAuthentication):
@@ -42,11 +53,9 @@ class TenantJWTAuthentication(JWTAuthentication):
         if result is None:
             return None
         user, token = result
-        if cache.get(REVOKED_KEY.format(jti=token.get("jti"))):
-            raise exceptions.AuthenticationFailed(
-                {"code": ErrorCode.AUTHENTICATION_FAILED, "message": "The token was revoked."}
-            )
-        check_user_scope(user, getattr(request._request, "tenant", None))
+        tenant = getattr(request._request, "tenant", None)
+        check_token(token, tenant)
+        check_user_scope(user, tenant)
         return user, token
 
 

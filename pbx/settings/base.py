@@ -173,7 +173,16 @@ CACHES = {
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
-    }
+    },
+    # Security state — revoked sign-in sessions, rate-limit and lock-out counters — must be one
+    # for the whole installation: the default cache's key function (django-tenants) puts the
+    # host's schema in every key, so a counter or a revocation would hold on one host only.
+    "security": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "pbx:sec",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+    },
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
@@ -263,6 +272,11 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "SIGNING_KEY": SECRET_KEY,
 }
+# Per-account lock-out: this many wrong passwords for one account (from any addresses) within
+# the window lock it for PBX_AUTH_LOCKOUT_MINUTES, on every sign-in path. 0 turns it off.
+PBX_AUTH_LOCKOUT_FAILURES = env_int("PBX_AUTH_LOCKOUT_FAILURES", 10)
+PBX_AUTH_LOCKOUT_WINDOW_MINUTES = env_int("PBX_AUTH_LOCKOUT_WINDOW_MINUTES", 15)
+PBX_AUTH_LOCKOUT_MINUTES = env_int("PBX_AUTH_LOCKOUT_MINUTES", 15)
 SPECTACULAR_SETTINGS = {
     "TITLE": "PBX REST API",
     "DESCRIPTION": "Service provider, dealer and tenant administration of the hosted PBX.",

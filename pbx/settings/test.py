@@ -15,6 +15,10 @@ REST_FRAMEWORK = {
     },
 }
 
+# The world's users sign in with wrong passwords in many tests of one run; the lock-out tests set
+# a small threshold of their own.
+PBX_AUTH_LOCKOUT_FAILURES = int(env("PBX_AUTH_LOCKOUT_FAILURES", "1000"))
+
 # Each pytest-xdist worker gets a Redis database of its own, so engine locations, snapshots,
 # throttles and channel groups of parallel tests never meet. Two runs at once on one machine give
 # each its own Redis server (PBX_TEST_REDIS, e.g. redis://127.0.0.1:6390): pub/sub channels are
@@ -23,5 +27,6 @@ _worker = env("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0"
 TEST_REDIS = env("PBX_TEST_REDIS", "redis://127.0.0.1:6379").rstrip("/")
 REDIS_URL = f"{TEST_REDIS}/{1 + int(_worker) % 15}"
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
+CACHES["security"]["LOCATION"] = REDIS_URL  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL

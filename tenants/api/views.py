@@ -4,25 +4,33 @@ import contextlib
 import logging
 
 from django.contrib.auth import authenticate
-from django.core.cache import cache
 from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
+from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from pbx.api.authentication import REVOKED_KEY, check_user_scope
+from pbx.api.authentication import check_user_scope
 from pbx.api.permissions import Authenticated, PlatformAdmin, TenantPermission
 from pbx.api.throttling import AddressRateThrottle, SignInRateThrottle
-from pbx.api.viewsets import BaseViewSet, IdempotentMixin
+from pbx.api.tokens import (
+    FAMILY_CLAIM,
+    SESSION_CLAIM,
+    check_token,
+    issue_tokens,
+    revoke_session,
+)
+from pbx.api.viewsets import BaseViewSet
 from pbx.errors import ErrorCode, NotFound, PbxError
 from pbx.models import AuditEntry
-from tenants import actions
+from pbx.security import host_family
+from tenants import actions, lockout
 from tenants.access import dealer_subtree_q, tenant_users, tenants_visible_to
+from tenants.auth import locked_for as sign_in_locked_for
 from tenants.choices import Permission, Role, TenantStatus
 from tenants.models import Domain, Tenant, TenantRole, User
 
@@ -41,15 +49,12 @@ from .serializers import (
 log = logging.getLogger("pbx.auth")
 
 
-def _tokens(user) -> dict:
-    refresh = RefreshToken.for_user(user)
-    access = refresh.access_token
-    return {
-        "access": str(access),
-        "refresh": str(refresh),
-        "token_type": "Bearer",
-        "expires_in": int(access.lifetime.total_seconds()),
-    }
+class AccountLocked(exceptions.Throttled):
+    """429 ``ACCOUNT_LOCKED`` with ``Retry-After``: too many wrong passwords for the account."""
+
+    def __init__(self, wait: int):
+        super().__init__(wait=wait)
+        self.detail = {"code": ErrorCode.ACCOUNT_LOCKED, "message": lockout.message(wait)}
 
 
 def _auth_failed(message="Wrong e-mail or password.", code=ErrorCode.AUTHENTICATION_FAILED):
@@ -58,9 +63,12 @@ def _auth_failed(message="Wrong e-mail or password.", code=ErrorCode.AUTHENTICAT
     return error
 
 
-class SignInView(IdempotentMixin, APIView):
+class SignInView(APIView):
     """Exchange e-mail (or extension@domain) and password — plus a TOTP code when the account
-    has one — for an access and a refresh token. Valid only on the caller's own host."""
+    has one — for an access and a refresh token. Valid only on the caller's own host.
+
+    Not idempotent by key: an anonymous caller has no key space, every sign-in is a new session,
+    and a failed sign-in's writes (the lock-out's audit entry) must not be rolled back."""
 
     authentication_classes = ()
     permission_classes = ()
@@ -76,13 +84,16 @@ class SignInView(IdempotentMixin, APIView):
             password=data.validated_data["password"],
         )
         if user is None:
+            locked = sign_in_locked_for(request._request)
+            if locked:
+                raise AccountLocked(locked)
             raise _auth_failed()
         self._check_mfa(user, data.validated_data.get("otp") or "")
         tenant = getattr(request._request, "tenant", None)
         check_user_scope(user, tenant)
         user.last_login = timezone.now()
         user.save(update_fields=["last_login"])
-        return Response(_tokens(user))
+        return Response(issue_tokens(user, host_family(tenant)))
 
     @staticmethod
     def _check_mfa(user, otp: str) -> None:
@@ -109,20 +120,32 @@ class RefreshView(APIView):
     def post(self, request):
         data = RefreshSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        tenant = getattr(request._request, "tenant", None)
         try:
             old = RefreshToken(data.validated_data["refresh"])
+            check_token(old, tenant)  # its host family, and its sign-in session not signed out
             user = User.objects.filter(pk=old["user_id"], is_active=True).first()
             if user is None:
                 raise _auth_failed("The account is disabled.")
-            check_user_scope(user, getattr(request._request, "tenant", None))
-            old.blacklist()
+            check_user_scope(user, tenant)
+            _, spent_now = old.blacklist()
+            if not spent_now:  # a concurrent refresh with the same token won
+                raise _auth_failed("The refresh token is invalid or expired.")
         except TokenError as exc:
             raise _auth_failed("The refresh token is invalid or expired.") from exc
-        return Response(_tokens(user))
+        except exceptions.AuthenticationFailed as exc:
+            # This view has no authentication classes, so DRF would answer 403: keep it 401.
+            detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
+            raise _auth_failed(str(detail.get("message", "Not valid."))) from exc
+        # Rotation keeps the sign-in session: signing out later revokes the new pair too.
+        return Response(issue_tokens(user, old[FAMILY_CLAIM], session=old[SESSION_CLAIM]))
 
 
 class SignOutView(APIView):
-    """Revoke the refresh token and the access token used for this call."""
+    """End the sign-in session of the access token used for this call: that access token, every
+    other access token and every refresh token issued from the same sign-in (through refresh
+    rotation) are refused from now on, on every host. A ``refresh`` token in the body (of the
+    same user) is revoked with its own session too."""
 
     permission_classes = (Authenticated,)
 
@@ -131,12 +154,12 @@ class SignOutView(APIView):
         refresh = request.data.get("refresh") if hasattr(request.data, "get") else None
         if refresh:
             with contextlib.suppress(TokenError):
-                RefreshToken(refresh).blacklist()
-        token = request.auth
-        if token is not None and hasattr(token, "get"):
-            remaining = int(token["exp"] - timezone.now().timestamp())
-            if remaining > 0:
-                cache.set(REVOKED_KEY.format(jti=token["jti"]), 1, timeout=remaining + 5)
+                token = RefreshToken(refresh)
+                if str(token.get("user_id")) == str(request.user.pk):
+                    token.blacklist()
+                    revoke_session(token)
+        if request.auth is not None and hasattr(request.auth, "get"):
+            revoke_session(request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -214,6 +237,16 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSe
             self.get_object(), TenantStatus.ACTIVE, actor=self.actor
         )
         return Response(self.get_serializer(self.get_queryset().get(pk=tenant.pk)).data)
+
+    @extend_schema(request=None, responses={200: TokenPairSerializer})
+    @action(detail=True, methods=["post"])
+    def token(self, request, pk=None):
+        """A token pair valid on this tenant's host (and only there) for the calling system or
+        dealer admin: the API's counterpart of the portal's "Manage" link. Tokens issued on
+        the provider's host are not accepted on tenants' hosts."""
+        tenant = self.get_object()
+        actions.do_open_tenant_api(tenant, actor=self.actor)
+        return Response(issue_tokens(request.user, host_family(tenant)))
 
     @extend_schema(request=TenantDeleteSerializer, responses={204: None})
     def destroy(self, request, pk=None):

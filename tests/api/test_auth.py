@@ -110,3 +110,138 @@ def test_sign_in_bad_payloads(world):
     r = client.post("/api/v1/auth/signin/", "not json", content_type="application/json")
     assert r.status_code == 400
     assert r.json()["code"] == "PARSE_ERROR"
+
+
+# --- tokens: one host family, revoked everywhere by sign-out --------------------------------
+
+
+def _bearer(host, access):
+    client = APIClient(HTTP_HOST=host)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def test_sign_out_without_the_refresh_token_revokes_the_whole_sign_in(world):
+    """README: sign-out revokes the access and the refresh token — also when the body does not
+    carry the refresh token, and for every token rotated from that sign-in."""
+    client, r = _signin("acme.test", "admin@acme.test", PASSWORD)
+    first = r.json()
+    rotated = client.post("/api/v1/auth/refresh/", {"refresh": first["refresh"]}, format="json")
+    assert rotated.status_code == 200
+    rotated = rotated.json()
+    # Sign out with the first access token and an empty body.
+    assert _bearer("acme.test", first["access"]).post("/api/v1/auth/signout/").status_code == 204
+    for access in (first["access"], rotated["access"]):
+        assert _bearer("acme.test", access).get("/api/v1/auth/me/").status_code == 401
+    r = client.post("/api/v1/auth/refresh/", {"refresh": rotated["refresh"]}, format="json")
+    assert r.status_code == 401
+    # Another sign-in of the same user is a session of its own, untouched.
+    _, r = _signin("acme.test", "admin@acme.test", PASSWORD)
+    assert _bearer("acme.test", r.json()["access"]).get("/api/v1/auth/me/").status_code == 200
+
+
+def test_tokens_are_valid_only_on_the_host_family_they_were_issued_for(world):
+    """A provider-side admin's token does not open a tenant's host, nor a tenant's another's."""
+    for email in ("root@provider.test", "north@dealers.test"):
+        _, r = _signin("localhost", email, PASSWORD)
+        tokens = r.json()
+        assert _bearer("localhost", tokens["access"]).get("/api/v1/auth/me/").status_code == 200
+        for path in ("/api/v1/auth/me/", "/api/v1/extensions/"):
+            r = _bearer("acme.test", tokens["access"]).get(path)
+            assert r.status_code == 401, (email, path)
+            assert r.json()["code"] == "AUTHENTICATION_FAILED"
+        refresh = APIClient(HTTP_HOST="acme.test").post(
+            "/api/v1/auth/refresh/", {"refresh": tokens["refresh"]}, format="json"
+        )
+        assert refresh.status_code == 401
+    _, r = _signin("acme.test", "admin@acme.test", PASSWORD)
+    access = r.json()["access"]
+    for host in ("beta.test", "localhost"):
+        assert _bearer(host, access).get("/api/v1/auth/me/").status_code == 401
+
+
+def test_revoked_on_the_provider_host_means_revoked_on_every_host(world):
+    """The finding: sign-out on the provider's host left the token working on a tenant's."""
+    _, r = _signin("localhost", "root@provider.test", PASSWORD)
+    access = r.json()["access"]
+    assert _bearer("localhost", access).post("/api/v1/auth/signout/").status_code == 204
+    for host in ("localhost", "acme.test", "beta.test"):
+        assert _bearer(host, access).get("/api/v1/extensions/").status_code == 401
+        assert _bearer(host, access).get("/api/v1/auth/me/").status_code == 401
+
+
+def test_provider_admin_takes_a_tenant_token_explicitly(world):
+    """The API's "Manage": a dealer admin asks the provider's host for a token for one of its
+    tenants; that token works on that tenant's host only, and is audited."""
+    from pbx.models import AuditEntry
+
+    _, r = _signin("localhost", "north@dealers.test", PASSWORD)
+    provider = _bearer("localhost", r.json()["access"])
+    r = provider.post(f"/api/v1/tenants/{world.tenant_a.pk}/token/")
+    assert r.status_code == 200, r.content
+    tenant_tokens = r.json()
+    assert AuditEntry.objects.filter(
+        action="tenant.api_token", tenant=world.tenant_a, actor=world.north_admin
+    ).exists()
+    assert _bearer("acme.test", tenant_tokens["access"]).get("/api/v1/extensions/").status_code == (
+        200
+    )
+    for host in ("localhost", "beta.test"):
+        assert _bearer(host, tenant_tokens["access"]).get("/api/v1/auth/me/").status_code == 401
+    # Refresh works on the tenant's host, not elsewhere.
+    r = APIClient(HTTP_HOST="localhost").post(
+        "/api/v1/auth/refresh/", {"refresh": tenant_tokens["refresh"]}, format="json"
+    )
+    assert r.status_code == 401
+    r = APIClient(HTTP_HOST="acme.test").post(
+        "/api/v1/auth/refresh/", {"refresh": tenant_tokens["refresh"]}, format="json"
+    )
+    assert r.status_code == 200
+    # Not for a tenant outside the dealer's subtree.
+    assert provider.post(f"/api/v1/tenants/{world.tenant_b.pk}/token/").status_code == 404
+    # A tenant admin has no such door.
+    _, r = _signin("acme.test", "admin@acme.test", PASSWORD)
+    r = _bearer("acme.test", r.json()["access"]).post(f"/api/v1/tenants/{world.tenant_a.pk}/token/")
+    assert r.status_code in (403, 404)
+
+
+@pytest.mark.parametrize("scope", ["signin", "address"])
+def test_sign_in_limit_is_one_budget_per_address_across_host_names(world, settings, scope):
+    """Hammering sign-in over many tenants' host names counts against one budget, for the
+    sign-in limit and for the general per-address limit alike."""
+    import uuid
+
+    rates = {"token": "1000/min", "address": "1000/min", "signin": "1000/min", scope: "3/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    address = f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+    codes = []
+    for host in ("acme.test", "beta.test", "localhost", "acme.test"):
+        client = APIClient(HTTP_HOST=host, REMOTE_ADDR=address)
+        r = client.post(
+            "/api/v1/auth/signin/", {"email": "x@y.test", "password": "wrong-1"}, format="json"
+        )
+        codes.append(r.status_code)
+    assert codes == [401, 401, 401, 429]
+
+
+def test_token_limit_is_one_budget_across_host_names(api, world, settings):
+    """A system admin working on two tenants' hosts has one per-user budget, not one per host."""
+    from pbx.audit import SYSTEM
+    from tenants.actions import do_create_user
+    from tenants.choices import Role
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token": "3/min", "address": "1000/min", "signin": "1000/min"},
+    }
+    admin = do_create_user(
+        email="ops@provider.test",
+        password=PASSWORD,
+        role=Role.SYSTEM_ADMIN,
+        actor=SYSTEM,
+    )
+    codes = [
+        api(admin, tenant).get("/api/v1/extensions/").status_code
+        for tenant in (world.tenant_a, world.tenant_b, world.tenant_a, world.tenant_b)
+    ]
+    assert codes == [200, 200, 200, 429]

@@ -25,13 +25,15 @@ def _closed_port() -> int:
 def test_redis_down_answers_503(api, world, settings):
     dead = f"redis://127.0.0.1:{_closed_port()}/0"
     settings.CACHES = {
-        "default": {
-            **settings.CACHES["default"],
+        alias: {
+            **config,
             "LOCATION": dead,
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
         }
+        for alias, config in settings.CACHES.items()
     }
-    caches["default"].close()
+    for alias in settings.CACHES:
+        caches[alias].close()
     r = api(world.a_admin, world.tenant_a).get("/api/v1/extensions/")
     assert r.status_code == 503
     assert r.json()["code"] == "SERVICE_UNAVAILABLE"

@@ -15,6 +15,7 @@ from datetime import timedelta
 from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import AccessToken
 
+from tests.conftest import access_token
 from tests.events.helpers import call, registration
 from tests.sockets import committed
 
@@ -29,7 +30,7 @@ def _app():
 
 
 def _token(user, lifetime: timedelta | None = None) -> str:
-    token = AccessToken.for_user(user)
+    token = AccessToken(access_token(user))
     if lifetime is not None:
         token.set_exp(lifetime=lifetime)
     return str(token)
@@ -87,6 +88,46 @@ def test_refusals_have_clear_codes(world, clean_live, ws):
             assert (closed_with, error["type"], error["code"]) == (code, "error", error_code)
             assert error["message"]
             await comm.disconnect()
+
+    ws.run(scenario())
+
+
+def test_socket_applies_the_rest_token_rules(world, clean_live, ws):
+    """A token signed out over REST is refused on the socket at once (revocation is global, not
+    per schema), and a provider-side admin's token does not open a tenant's socket."""
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from tests.conftest import PASSWORD
+
+    def sign_in(host, email):
+        r = APIClient(HTTP_HOST=host).post(
+            "/api/v1/auth/signin/", {"email": email, "password": PASSWORD}, format="json"
+        )
+        connection.set_schema_to_public()
+        assert r.status_code == 200, r.content
+        return r.json()["access"]
+
+    signed_out = sign_in("acme.test", "admin@acme.test")
+    client = APIClient(HTTP_HOST="acme.test")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {signed_out}")
+    assert client.post("/api/v1/auth/signout/").status_code == 204
+    connection.set_schema_to_public()
+    live = sign_in("acme.test", "admin@acme.test")
+    sysadmin = sign_in("localhost", "root@provider.test")
+    dealer = sign_in("localhost", "north@dealers.test")
+
+    async def scenario():
+        for token in (signed_out, sysadmin, dealer):
+            comm = _socket("acme.test", f"{PATH}?token={token}")
+            error, closed_with = await _refused(comm)
+            assert (closed_with, error["code"]) == (4401, "AUTHENTICATION_FAILED")
+            await comm.disconnect()
+        comm = _socket("acme.test", subprotocols=["bearer", live])
+        connected, _ = await comm.connect()
+        assert connected
+        assert (await comm.receive_json_from())["type"] == "welcome"
+        await comm.disconnect()
 
     ws.run(scenario())
 
@@ -248,16 +289,53 @@ def test_heartbeat_and_token_expiry(world, clean_live, settings, ws):
         await comm.disconnect()
 
         settings.PBX_WS_HEARTBEAT_SECONDS = 30
-        short = _token(world.a_admin, lifetime=timedelta(seconds=1))
+        short = _token(world.a_admin, lifetime=timedelta(seconds=2))  # margin for a busy machine
         comm = _socket("acme.test", f"{PATH}?token={short}")
         await comm.connect()
         assert (await comm.receive_json_from())["type"] == "welcome"
-        error = await comm.receive_json_from(timeout=5)
+        error = await comm.receive_json_from(timeout=6)
         assert (error["type"], error["message"]) == ("error", "The token expired.")
         closing = await comm.receive_output(timeout=2)
         assert closing == {"type": "websocket.close", "code": 4401}
 
     ws.run(scenario())
+
+
+def test_sign_out_closes_an_open_socket(world, clean_live, settings, ws):
+    """A socket opened with a token ends at the next heartbeat after its sign-in is signed out."""
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from tests.conftest import PASSWORD
+
+    settings.PBX_WS_HEARTBEAT_SECONDS = 0.05
+    client = APIClient(HTTP_HOST="acme.test")
+    r = client.post(
+        "/api/v1/auth/signin/", {"email": "admin@acme.test", "password": PASSWORD}, format="json"
+    )
+    connection.set_schema_to_public()
+    access = r.json()["access"]
+    comm = _socket("acme.test", f"{PATH}?token={access}")
+
+    async def open_():
+        assert (await comm.connect())[0]
+        assert (await comm.receive_json_from())["type"] == "welcome"
+        assert (await comm.receive_json_from(timeout=2))["type"] == "heartbeat"
+
+    async def until_closed():
+        last = None
+        while True:
+            frame = await comm.receive_output(timeout=2)
+            if frame["type"] == "websocket.close":
+                return last, frame["code"]
+            last = json.loads(frame["text"])
+
+    ws.run(open_())
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert client.post("/api/v1/auth/signout/").status_code == 204
+    connection.set_schema_to_public()
+    error, code = ws.run(until_closed())
+    assert (code, error["type"], error["message"]) == (4401, "error", "The token was revoked.")
 
 
 def test_suspended_tenant_is_refused(world, clean_live, ws):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from rest_framework_simplejwt.tokens import AccessToken
 
+from tests.conftest import access_token
 from tests.portal.calls_helpers import call, registration
 from tests.sockets import committed
 
@@ -117,7 +117,7 @@ def test_each_tenants_portal_gets_its_own_events_only(world, live, session_for, 
 
 
 def test_portal_socket_takes_a_session_only(world, live, session_for, ws):
-    token = str(AccessToken.for_user(world.a_admin))
+    token = access_token(world.a_admin)
 
     async def scenario():
         # A bearer token works on the API's socket, not on the portal's.
