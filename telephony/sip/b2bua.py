@@ -53,7 +53,7 @@ from urllib.parse import unquote
 from .dialog import Dialog
 from .directory import ExtensionSnapshot, TenantSnapshot
 from .media import MediaError, RtpEngine, connection_address
-from .message import Request, Response, SipURI, parse_address, parse_uri
+from .message import Address, Request, Response, SipURI, parse_address, parse_uri
 from .registrar import Binding
 from .transaction import ClientTransaction, ServerTransaction, make_cancel, new_tag
 from .transport import Source, Target
@@ -290,7 +290,7 @@ class B2BUA:
     def _contact(self, user: str, kind: str) -> str:
         host, port = self.pbx.engine.transport.via_for(kind)
         t = "" if kind.upper() == "UDP" else f";transport={kind.lower()}"
-        return f"<sip:{user}@{host}:{port}{t}>"
+        return f"<{SipURI(host, user=user, port=port)}{t}>"
 
     def _product(self, tenant: TenantSnapshot | None) -> str:
         if tenant is not None and tenant.product:
@@ -606,7 +606,7 @@ class B2BUA:
         call.segment_kind = "forward"
         call.diversions.insert(
             0,
-            f"<sip:{ext.number}@{call.tenant.domain}>;reason={DIVERSION_REASONS[reason]}"
+            f"<{SipURI(call.tenant.domain, user=ext.number)}>;reason={DIVERSION_REASONS[reason]}"
             f";counter={call.hops}",
         )
         self._emit(
@@ -655,17 +655,18 @@ class B2BUA:
         tenant: TenantSnapshot,
         offer: bytes,
     ) -> Request:
-        name = from_name.replace('"', "")
         uri = parse_address(contact).uri if contact.startswith("<") else parse_uri(contact)
-        from_value = f'"{name}" <sip:{from_number}@{tenant.domain}>;tag={leg.local_tag}'
+        # Built as an Address: the name is quoted and escaped, the number %-escaped (RFC 3261
+        # 25.1), so snapshot text can never add a header line (header injection).
+        identity = Address(SipURI(tenant.domain, user=from_number), from_name or None)
         headers = [
             ("Max-Forwards", "70"),
-            ("From", from_value),
+            ("From", f"{identity};tag={leg.local_tag}"),
             ("To", f"<sip:{leg.user}@{tenant.domain}>"),
             ("Call-ID", leg.sip_call_id),
             ("CSeq", "1 INVITE"),
             ("Contact", leg.contact),
-            ("P-Asserted-Identity", f'"{name}" <sip:{from_number}@{tenant.domain}>'),
+            ("P-Asserted-Identity", str(identity)),
             ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY"),
             ("Supported", "replaces"),
         ]

@@ -73,7 +73,7 @@ def _extension(number: str, d: Mapping[str, Any]) -> ExtensionSnapshot:
     transports = d.get("transports")
     return ExtensionSnapshot(
         number=number,
-        display_name=str(d.get("display_name") or ""),
+        display_name=_text(d.get("display_name")),
         enabled=bool(d.get("enabled", True)),
         dnd=bool(d.get("dnd", False)),
         ha1_md5=str(d.get("ha1_md5") or ""),
@@ -84,13 +84,22 @@ def _extension(number: str, d: Mapping[str, Any]) -> ExtensionSnapshot:
             if isinstance(transports, list)
             else ALL_TRANSPORTS
         ),
-        caller_id_name=str(d.get("caller_id_name") or d.get("display_name") or ""),
-        caller_id_number=str(d.get("caller_id_number") or number),
-        forward_always=str(d.get("forward_always") or "").strip(),
-        forward_busy=str(d.get("forward_busy") or "").strip(),
-        forward_no_answer=str(d.get("forward_no_answer") or "").strip(),
+        caller_id_name=_text(d.get("caller_id_name") or d.get("display_name")),
+        caller_id_number=_text(d.get("caller_id_number") or number),
+        forward_always=_text(d.get("forward_always")),
+        forward_busy=_text(d.get("forward_busy")),
+        forward_no_answer=_text(d.get("forward_no_answer")),
         no_answer_timeout=_seconds(d.get("no_answer_timeout")),
     )
+
+
+def _text(value: Any) -> str:
+    """Snapshot text as the engine may put it in a header: printable characters only (no CR,
+    LF or other control character, whatever the API let through), trimmed."""
+    text = str(value or "")
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return text.strip()
 
 
 def _seconds(value: Any) -> float:
