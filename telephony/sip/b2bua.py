@@ -988,34 +988,17 @@ class B2BUA:
         retransmitting it."""
 
     def on_stray_response(self, resp: Response, source: Source) -> None:
-        """A retransmitted 2xx to one of our INVITEs: our ACK was lost, send it again."""
+        """A response matching no client transaction (RFC 3261 17.1.3, 18.1.2: discard it),
+        except a retransmitted 2xx to an INVITE of a leg we hold: our ACK was lost, send it
+        again. Nothing else is answered: an ACK and a BYE to whoever sent a stray 200 would
+        make the engine a reflector for spoofed sources."""
         if resp.cseq.method != "INVITE" or not 200 <= resp.status < 300:
             return
         leg = self.legs.get((resp.call_id, resp.from_.tag or ""))
-        if leg is not None and leg.ack is not None:
-            self._spawn(self._send_ack(leg, leg.ack))
-        elif leg is None and resp.to.tag:
-            # A fork that answered after losing the race and was forgotten: ACK and BYE it.
-            self._spawn(self._ack_and_bye(resp, source))
-
-    async def _ack_and_bye(self, resp: Response, source: Source) -> None:
-        if not resp.contacts:
+        if leg is None or leg.ack is None or leg.dialog is None:
             return
-        fake = Request(
-            "INVITE",
-            resp.contacts[0].uri,
-            [
-                ("From", resp.get("From") or ""),
-                ("To", resp.get("To") or ""),
-                ("Call-ID", resp.call_id),
-                ("CSeq", f"{resp.cseq.seq} INVITE"),
-                ("Contact", "<sip:pbx@127.0.0.1>"),
-            ],
-        )
-        dialog = Dialog.from_uac(fake, resp)
-        target = Target(source.kind, *source.remote)
-        await self.tl.send_stateless(self._stamp(dialog.ack_for_2xx(resp.cseq.seq), None), target)
-        self.tl.send_request(self._stamp(dialog.bye(), None), target)
+        if leg.dialog.remote_tag == resp.to.tag:
+            self._spawn(self._send_ack(leg, leg.ack))
 
     # --- transfers -----------------------------------------------------------------------
     async def on_refer(self, tx: ServerTransaction) -> None:
