@@ -46,7 +46,9 @@ class PbxConfig:
     redis_prefix: str = ""
     nonce_secret: bytes = b""
     nonce_ttl: float = 300.0
-    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")  # challenge order
+    # Challenge order. MD5 only: baresip/libre, SIPp and others fail on any SHA-256 challenge;
+    # a tenant whose snapshot says so gets SHA-256 first, then these.
+    digest_algorithms: tuple[str, ...] = ("MD5",)
     guard: GuardConfig = field(default_factory=GuardConfig)
     registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
     event_stream: str = "sip:events"

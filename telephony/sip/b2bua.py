@@ -436,11 +436,14 @@ class B2BUA:
         tenant = self.pbx.directory.tenant(frm.host)
         realm = tenant.domain if tenant is not None else frm.host.lower()
         lookup = tenant.extensions.get if tenant is not None else _nobody
-        result = self.pbx.auth.verify(req, realm, lookup, proxy=True)
+        sha256 = tenant is not None and tenant.digest_sha256
+        result = self.pbx.auth.verify(req, realm, lookup, proxy=True, sha256=sha256)
         if not result.ok:
             if result.failed:
                 self.pbx.guard.auth_failed(tx.source.remote[0])
-            challenge = self.pbx.auth.challenge(realm, proxy=True, stale=result.stale)
+            challenge = self.pbx.auth.challenge(
+                realm, proxy=True, stale=result.stale, sha256=sha256
+            )
             tx.respond(407, headers=[self._server(), *challenge])
             return
         caller = result.extension

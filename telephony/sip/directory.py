@@ -63,6 +63,7 @@ class TenantSnapshot:
     extensions: dict[str, ExtensionSnapshot] = field(default_factory=dict)
     product: str = ""  # white-label product name ("" = the engine's own): Server, User-Agent
     max_calls: int = 0  # concurrent calls the tenant may have on one engine (0 = no limit)
+    digest_sha256: bool = False  # challenges offer SHA-256 first, then MD5 (RFC 8760)
 
     @property
     def active(self) -> bool:
@@ -123,6 +124,7 @@ def parse_snapshot(raw: bytes | str) -> TenantSnapshot:
         anchor_media=bool(d.get("anchor_media", False)),
         product=_product(d.get("product")),
         max_calls=max(0, int(d.get("max_concurrent_calls") or 0)),
+        digest_sha256=d.get("sip_digest_sha256") is True,
         extensions={str(n): _extension(str(n), e) for n, e in (d.get("extensions") or {}).items()},
     )
 
