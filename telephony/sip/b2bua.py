@@ -168,6 +168,16 @@ class Call:
         return [leg for leg in (self.a, self.b) if leg is not None]
 
 
+def _release(call: Call) -> None:
+    """Drop the references from an ended call to its legs and theirs to transactions."""
+    for leg in (call.a, call.b, *call.forks):
+        if leg is not None:
+            leg.server_tx = leg.client_tx = None
+    call.a = call.b = None
+    call.forks = []
+    call.timer = None
+
+
 def _sdp_body(msg: Request | Response) -> bytes:
     ct = (msg.content_type or "").lower()
     return msg.body if msg.body and "application/sdp" in ct else b""
@@ -866,6 +876,11 @@ class B2BUA:
             self._spawn(self._media_delete(call.media_id))
         self._emit(call, "call.ended", status=status, reason=reason)
         self._mirror(call)
+        # Break the call <-> legs cycles once its last transactions are over (Timers H, J, M:
+        # 64*T1), so reference counting frees it. Left to the cycle collector, which the
+        # engine tunes to run full collections rarely (app.tune_gc), every call was kept.
+        linger = 64 * self.tl.timers.t1 + 1.0
+        asyncio.get_running_loop().call_later(linger, _release, call)
 
     async def _media_delete(self, call_id: str) -> None:
         with contextlib.suppress(MediaError):
