@@ -52,7 +52,9 @@ class PbxConfig:
     guard: GuardConfig = field(default_factory=GuardConfig)
     registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
     event_stream: str = "sip:events"
-    event_maxlen: int = 100_000
+    # Hard cap on the event stream's length (consumers trim what every group acknowledged; the
+    # cap only stops a stream whose consumers are gone from filling Redis: see events.py).
+    event_stream_cap: int = 1_000_000
     # The call layer (b2bua.B2buaConfig is built from these).
     rtpengine_ng: tuple[str, int] | None = None  # rtpengine's ng address; None: media direct
     no_answer_timeout: float = 30.0  # ringing before "no answer", unless the extension says
@@ -95,7 +97,7 @@ class PbxEngine:
             transport=self.engine.transport,
             reap_interval=config.registrar.reap_interval,
         )
-        self.events = EventSink(self.redis, p + config.event_stream, maxlen=config.event_maxlen)
+        self.events = EventSink(self.redis, p + config.event_stream, cap=config.event_stream_cap)
         self.registrar = Registrar(
             self.directory,
             self.auth,

@@ -168,3 +168,39 @@ def _calls_with_sipp(engine: EngineHandle, tmp_path: Path) -> None:
             uas.kill()
             uas.wait(5)
 
+
+def test_cdrs_survive_a_stopped_consumer(
+    sip_engine_factory: Any, tmp_path: Path, in_tenant: Any, world: Any, caplog: Any
+) -> None:
+    """Story: the CDR consumer is stopped while twenty calls are made: more events than the
+    stream may hold (a cap of 30 here; 1,000,000 by default). The engine trims nothing; at the
+    cap it keeps the rest in its queue and logs an alert. The consumer starts again: every call
+    has its CDR, and what was acknowledged has left the stream."""
+    from telephony.models import Cdr
+
+    def small_cap(pbx: Any) -> None:
+        pbx.events.cap = 30
+
+    engine = sip_engine_factory(digest_algorithms=("MD5", "SHA-256"), on_build=small_cap)
+    r = redis.Redis.from_url(worker_redis_url())
+    try:
+        consumer = CdrConsumer(r, consumer="test")
+        consumer.ensure_group()  # the group exists; its consumer is stopped
+        _calls_with_sipp(engine, tmp_path)
+        wait_until(lambda: engine.call(lambda: engine.pbx.events.at_cap))
+        assert r.xlen("sip:events") == 30
+        assert "is at its cap of 30 entries" in caplog.text
+
+        def every_call_has_its_cdr() -> bool:
+            consumer.drain()
+            with in_tenant(world.tenant_a):
+                return Cdr.objects.filter(ended_at__isnull=False).count() == CALLS
+
+        wait_until(every_call_has_its_cdr, timeout=30, interval=0.2)
+        engine.run(engine.pbx.events.flush())
+        consumer.drain()
+        assert r.xlen("sip:events") == 0
+        with in_tenant(world.tenant_a):
+            assert {(c.caller_number, c.status) for c in Cdr.objects.all()} == {("101", "answered")}
+    finally:
+        r.close()

@@ -98,6 +98,7 @@ class Command(BaseCommand):
             nonce_secret=nonce_secret(),
             digest_algorithms=digest_algorithms(),
             guard=GuardConfig(allow_list=allow),
+            event_stream_cap=int(os.environ.get("PBX_SIP_EVENT_STREAM_CAP", "1000000")),
             rtpengine_ng=parse_hostport(opts["rtpengine"]),
             no_answer_timeout=float(settings.SIP_NO_ANSWER_TIMEOUT),
             anchor_all=bool(settings.SIP_ANCHOR_ALL),
