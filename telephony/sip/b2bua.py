@@ -169,9 +169,10 @@ class Call:
 
 
 def _release(call: Call) -> None:
-    """Drop the references from an ended call to its legs and theirs to transactions."""
+    """Drop the references from an ended call to its legs and theirs to transactions (not
+    of a leg that moved on to another call: an attended transfer's target)."""
     for leg in (call.a, call.b, *call.forks):
-        if leg is not None:
+        if leg is not None and leg.call is call:
             leg.server_tx = leg.client_tx = None
     call.a = call.b = None
     call.forks = []
