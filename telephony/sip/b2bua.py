@@ -676,7 +676,7 @@ class B2BUA:
         headers = [
             ("Max-Forwards", "70"),
             ("From", f"{identity};tag={leg.local_tag}"),
-            ("To", f"<sip:{leg.user}@{tenant.domain}>"),
+            ("To", f"<{SipURI(tenant.domain, user=leg.user)}>"),
             ("Call-ID", leg.sip_call_id),
             ("CSeq", "1 INVITE"),
             ("Contact", leg.contact),
