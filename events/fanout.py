@@ -35,6 +35,8 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django_tenants.utils import schema_context
 
+from telephony.sip.events import trim_acknowledged
+
 from .choices import CALL_EVENT_TYPES, EXTENSION_STATUS
 from .live import (
     SNAPSHOT_KEY,
@@ -55,6 +57,9 @@ CLAIM_IDLE_MS = 30_000
 MAX_FAILURES = 5
 TENANT_TTL = 60.0
 GROUP_NAME = "tenant.{schema}.events"
+# How often the running fan-out trims what every group has acknowledged (the CDR drain does it
+# too): the engine adds without trimming, so the stream's length is the consumers' to keep.
+TRIM_EVERY = 5.0
 
 
 def group_name(schema: str) -> str:
@@ -113,6 +118,7 @@ class Fanout:
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
         self._failures: dict[str, int] = {}
         self._pubsub: Any = None
+        self._trimmed_at = 0.0
 
     # ------------------------------------------------------------------- plumbing
     @property
@@ -351,7 +357,17 @@ class Fanout:
             if failed:
                 break
         self.follow_snapshots()
+        self.trim()
         return total
+
+    def trim(self) -> int:
+        """Drop the stream's entries that every consumer group has acknowledged."""
+        self._trimmed_at = time.monotonic()
+        try:
+            return trim_acknowledged(self.redis, self.stream)
+        except Exception:
+            log.exception("could not trim %s", self.stream)
+            return 0
 
     # ------------------------------------------------------------------- DND
     def follow_snapshots(self) -> None:
@@ -427,6 +443,8 @@ class Fanout:
                     entries = self.read(">", block_ms)
                     _acked, failed = self.process(entries) if entries else (0, False)
                     self.follow_snapshots()
+                    if time.monotonic() - self._trimmed_at > TRIM_EVERY:
+                        self.trim()
                     if failed:
                         time.sleep(backoff)  # a database outage: back off, then retry pending
                         backoff = min(backoff * 2, 10.0)

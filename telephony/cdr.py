@@ -10,7 +10,9 @@ tenant's schema in its own transaction, and XACKs only after the commit. So:
 - every event is applied idempotently (keyed by ``call_id`` and segment ``seq``, timestamps only
   filled or moved outwards), so a re-delivered event changes nothing;
 - events may be applied in any order by parallel consumers: the Cdr row is locked
-  (``select_for_update``) while an event is applied, and each rule is order-independent.
+  (``select_for_update``) while an event is applied, and each rule is order-independent;
+- the stream is trimmed after each drain of what *every* group (``cdr``, ``fanout``) has
+  acknowledged, never more (``telephony.sip.events.trim_acknowledged``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 
 from django.db import transaction
 from django_tenants.utils import schema_context
+
+from .sip.events import trim_acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -296,4 +300,14 @@ class CdrConsumer:
             if not entries:
                 break
             total += self.process(entries)
+        self.trim()
         return total
+
+    def trim(self) -> int:
+        """Drop the entries every consumer group has acknowledged (the engine adds without
+        trimming, so that a lagging or stopped consumer loses nothing)."""
+        try:
+            return trim_acknowledged(self.redis, self.stream)
+        except Exception:
+            log.exception("could not trim %s", self.stream)
+            return 0

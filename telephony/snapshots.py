@@ -2,7 +2,8 @@
 
 Contract with the engine (``telephony/sip``), which reads Redis only:
 - ``sip:snapshot:<sip domain>``: JSON ``{"tenant_id", "schema", "domain", "status",
-  "anchor_media", "product", "extensions": {number: {...}}}``
+  "anchor_media", "product", "max_concurrent_calls", "sip_digest_sha256",
+  "extensions": {number: {...}}}``
 - ``sip:domains``: the set of every published SIP domain (loaded at engine start)
 - channel ``sip:snapshot:changed``: a domain whose snapshot changed (engine reloads it)
 """
@@ -74,6 +75,8 @@ def build_snapshot(tenant) -> dict:
         "status": tenant.status,
         "anchor_media": False,
         "max_concurrent_calls": tenant.max_concurrent_calls,
+        # Digest: SHA-256 offered first (then MD5) only when the tenant opts in.
+        "sip_digest_sha256": tenant.sip_digest_sha256,
         # The tenant's white-label product name: the engine's Server / User-Agent for it.
         "product": brand_for_tenant(tenant).product_name,
         "extensions": extensions,

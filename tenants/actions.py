@@ -32,6 +32,7 @@ TENANT_SETTINGS_FIELDS = (
     "pw_require_digit",
     "pw_require_symbol",
     "sip_pw_min_length",
+    "sip_digest_sha256",
 )
 CAPABILITY_FIELDS = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
 

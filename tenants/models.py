@@ -112,6 +112,9 @@ class Tenant(TenantMixin, Capabilities, PasswordPolicy):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # Phone provisioning defaults of this tenant (layer "tenant"; see provisioning.layers).
     provisioning_settings = models.JSONField(default=dict, blank=True)
+    # Offer RFC 8760 SHA-256 digest (first, then MD5) to this tenant's phones. Off by default:
+    # some SIP stacks (baresip/libre, SIPp, sipvicious) fail on any SHA-256 challenge at all.
+    sip_digest_sha256 = models.BooleanField(default=False)
 
     auto_create_schema = True
     auto_drop_schema = True

@@ -57,6 +57,11 @@ class TenantSettingsForm(CapabilityFields):
     pw_require_digit = forms.BooleanField(required=False, initial=True)
     pw_require_symbol = forms.BooleanField(required=False)
     sip_pw_min_length = forms.IntegerField(min_value=8, max_value=128, initial=12)
+    sip_digest_sha256 = forms.BooleanField(
+        required=False,
+        label="SHA-256 SIP digest",
+        help_text="Offer SHA-256 (RFC 8760) before MD5. Some phones cannot register with it.",
+    )
 
     field_order = ("name",)
     settings_names = TENANT_SETTINGS_FIELDS

@@ -46,11 +46,15 @@ class PbxConfig:
     redis_prefix: str = ""
     nonce_secret: bytes = b""
     nonce_ttl: float = 300.0
-    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")  # challenge order
+    # Challenge order. MD5 only: baresip/libre, SIPp and others fail on any SHA-256 challenge;
+    # a tenant whose snapshot says so gets SHA-256 first, then these.
+    digest_algorithms: tuple[str, ...] = ("MD5",)
     guard: GuardConfig = field(default_factory=GuardConfig)
     registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
     event_stream: str = "sip:events"
-    event_maxlen: int = 100_000
+    # Hard cap on the event stream's length (consumers trim what every group acknowledged; the
+    # cap only stops a stream whose consumers are gone from filling Redis: see events.py).
+    event_stream_cap: int = 1_000_000
     # The call layer (b2bua.B2buaConfig is built from these).
     rtpengine_ng: tuple[str, int] | None = None  # rtpengine's ng address; None: media direct
     no_answer_timeout: float = 30.0  # ringing before "no answer", unless the extension says
@@ -93,7 +97,7 @@ class PbxEngine:
             transport=self.engine.transport,
             reap_interval=config.registrar.reap_interval,
         )
-        self.events = EventSink(self.redis, p + config.event_stream, maxlen=config.event_maxlen)
+        self.events = EventSink(self.redis, p + config.event_stream, cap=config.event_stream_cap)
         self.registrar = Registrar(
             self.directory,
             self.auth,
@@ -183,10 +187,14 @@ class PbxEngine:
         What is alive after start (snapshots, locations) is frozen out of the collector's view,
         and young collections run less often: with the default thresholds the collector walked
         every pending transaction dozens of times a second and cut the REGISTER rate by 60%.
+        Full collections stay possible (third threshold 10, and CPython's own rule that they
+        wait until a quarter of the old generation is new): the call layer frees its objects by
+        reference counting, and whatever cyclic garbage remains must not pile up for ever, as
+        it did with a third threshold of 1000 (calls kept: ~15 KB each, RSS without bound).
         """
         gc.collect()
         gc.freeze()
-        gc.set_threshold(100_000, 50, 1000)
+        gc.set_threshold(100_000, 50, 10)
 
     async def serve_forever(self) -> None:
         await self.start()

@@ -1,8 +1,10 @@
 """SIP digest authentication (RFC 3261 22, RFC 2617, RFC 7616, RFC 8760).
 
-Challenges offer SHA-256 first and MD5 second (two ``WWW-Authenticate`` or
-``Proxy-Authenticate`` headers, RFC 8760 2.4), ``qop="auth"``, the tenant's SIP domain as realm
-and an ``opaque`` derived from the realm.
+Challenges offer MD5 only by default: baresip/libre fails the whole registration when any
+challenge uses SHA-256 (whatever the order), and SIPp and sipvicious cannot answer one. A tenant
+that opts in (``sha256=True``, from its snapshot) is offered SHA-256 first and MD5 second (two
+``WWW-Authenticate`` or ``Proxy-Authenticate`` headers, RFC 8760 2.4). Always ``qop="auth"``,
+the tenant's SIP domain as realm and an ``opaque`` derived from the realm.
 
 Nonces are stateless: ``<time><random><HMAC(secret, time, random, realm)>``. Any engine that shares
 the secret can check one without a lookup, and an expired nonce with an otherwise correct answer
@@ -40,8 +42,9 @@ __all__ = ["AuthResult", "DigestAuth", "parse_credentials"]
 _PARAM_RE = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]+)')
 _HASHES = {"SHA-256": hashlib.sha256, "MD5": hashlib.md5}
 _HA1_LEN = {"SHA-256": 64, "MD5": 32}
-# RFC 7616: the first challenge is the preferred one. SHA-256 first, MD5 for older phones.
-ALGORITHMS = ("SHA-256", "MD5")
+# RFC 7616: the first challenge is the preferred one. MD5 for everyone by default; SHA-256
+# goes first for the tenants that opt in (DigestAuth.offered).
+ALGORITHMS = ("MD5",)
 _NC_RE = re.compile(r"[0-9a-fA-F]{8}")
 
 
@@ -106,9 +109,9 @@ class DigestAuth:
             raise ValueError("the nonce secret must have at least 16 bytes")
         if not algorithms or any(a not in _HASHES for a in algorithms):
             raise ValueError(f"digest algorithms must be among {', '.join(_HASHES)}")
-        # Offered in this order. Clients that take the first challenge and know only MD5
-        # (SIPp 3.6, some old phone firmware) need ("MD5", "SHA-256").
+        # Offered in this order to every tenant; a tenant with SHA-256 on gets it first.
         self.algorithms = algorithms
+        self._with_sha256 = ("SHA-256", *(a for a in algorithms if a != "SHA-256"))
         self.secret = secret
         self.nonce_ttl = nonce_ttl
         self.max_tracked = max_tracked
@@ -147,14 +150,20 @@ class DigestAuth:
         return o
 
     # --- challenges ----------------------------------------------------------------------
-    def challenge(self, realm: str, *, proxy: bool, stale: bool = False) -> list[tuple[str, str]]:
+    def offered(self, sha256: bool) -> tuple[str, ...]:
+        """The algorithms challenged with, in order (``sha256``: the tenant opted in)."""
+        return self._with_sha256 if sha256 else self.algorithms
+
+    def challenge(
+        self, realm: str, *, proxy: bool, stale: bool = False, sha256: bool = False
+    ) -> list[tuple[str, str]]:
         """Header (name, value) pairs for a 401 (``proxy=False``) or 407 (``proxy=True``)."""
         name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
         nonce = self.make_nonce(realm)
         tail = f', opaque="{self.opaque(realm)}", qop="auth"' + (", stale=true" if stale else "")
         return [
             (name, f'Digest realm="{realm}", nonce="{nonce}", algorithm={alg}{tail}')
-            for alg in self.algorithms
+            for alg in self.offered(sha256)
         ]
 
     # --- verification --------------------------------------------------------------------
@@ -165,8 +174,10 @@ class DigestAuth:
         lookup: Callable[[str], ExtensionSnapshot | None],
         *,
         proxy: bool,
+        sha256: bool = False,
     ) -> AuthResult:
-        """Check the request's credentials for ``realm``; see :class:`AuthResult`."""
+        """Check the request's credentials for ``realm``; see :class:`AuthResult`. Answers
+        with an algorithm we do not offer (``sha256``: the tenant's choice) are refused."""
         creds = self._pick(request, realm, proxy)
         if creds is None:
             return AuthResult(False, None, None, False, "no credentials")
@@ -178,7 +189,13 @@ class DigestAuth:
         qop = creds.get("qop")
         nc_s = creds.get("nc") or ""
         cnonce = creds.get("cnonce")
-        if not username or not nonce or not response or uri is None or alg not in self.algorithms:
+        if (
+            not username
+            or not nonce
+            or not response
+            or uri is None
+            or alg not in self.offered(sha256)
+        ):
             return AuthResult(False, username, None, False, "malformed credentials")
         # qop is required: without it there is no nc and so no replay protection.
         if qop is None or qop.lower() != "auth" or not cnonce or not _NC_RE.fullmatch(nc_s):

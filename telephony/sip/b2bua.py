@@ -53,7 +53,7 @@ from urllib.parse import unquote
 from .dialog import Dialog
 from .directory import ExtensionSnapshot, TenantSnapshot
 from .media import MediaError, RtpEngine, connection_address
-from .message import Request, Response, SipURI, parse_address, parse_uri
+from .message import Address, Request, Response, SipURI, parse_address, parse_uri
 from .registrar import Binding
 from .transaction import ClientTransaction, ServerTransaction, make_cancel, new_tag
 from .transport import Source, Target
@@ -166,6 +166,17 @@ class Call:
 
     def legs(self) -> list[Leg]:
         return [leg for leg in (self.a, self.b) if leg is not None]
+
+
+def _release(call: Call) -> None:
+    """Drop the references from an ended call to its legs and theirs to transactions (not
+    of a leg that moved on to another call: an attended transfer's target)."""
+    for leg in (call.a, call.b, *call.forks):
+        if leg is not None and leg.call is call:
+            leg.server_tx = leg.client_tx = None
+    call.a = call.b = None
+    call.forks = []
+    call.timer = None
 
 
 def _sdp_body(msg: Request | Response) -> bytes:
@@ -290,7 +301,7 @@ class B2BUA:
     def _contact(self, user: str, kind: str) -> str:
         host, port = self.pbx.engine.transport.via_for(kind)
         t = "" if kind.upper() == "UDP" else f";transport={kind.lower()}"
-        return f"<sip:{user}@{host}:{port}{t}>"
+        return f"<{SipURI(host, user=user, port=port)}{t}>"
 
     def _product(self, tenant: TenantSnapshot | None) -> str:
         if tenant is not None and tenant.product:
@@ -436,11 +447,14 @@ class B2BUA:
         tenant = self.pbx.directory.tenant(frm.host)
         realm = tenant.domain if tenant is not None else frm.host.lower()
         lookup = tenant.extensions.get if tenant is not None else _nobody
-        result = self.pbx.auth.verify(req, realm, lookup, proxy=True)
+        sha256 = tenant is not None and tenant.digest_sha256
+        result = self.pbx.auth.verify(req, realm, lookup, proxy=True, sha256=sha256)
         if not result.ok:
             if result.failed:
                 self.pbx.guard.auth_failed(tx.source.remote[0])
-            challenge = self.pbx.auth.challenge(realm, proxy=True, stale=result.stale)
+            challenge = self.pbx.auth.challenge(
+                realm, proxy=True, stale=result.stale, sha256=sha256
+            )
             tx.respond(407, headers=[self._server(), *challenge])
             return
         caller = result.extension
@@ -606,7 +620,7 @@ class B2BUA:
         call.segment_kind = "forward"
         call.diversions.insert(
             0,
-            f"<sip:{ext.number}@{call.tenant.domain}>;reason={DIVERSION_REASONS[reason]}"
+            f"<{SipURI(call.tenant.domain, user=ext.number)}>;reason={DIVERSION_REASONS[reason]}"
             f";counter={call.hops}",
         )
         self._emit(
@@ -655,17 +669,18 @@ class B2BUA:
         tenant: TenantSnapshot,
         offer: bytes,
     ) -> Request:
-        name = from_name.replace('"', "")
         uri = parse_address(contact).uri if contact.startswith("<") else parse_uri(contact)
-        from_value = f'"{name}" <sip:{from_number}@{tenant.domain}>;tag={leg.local_tag}'
+        # Built as an Address: the name is quoted and escaped, the number %-escaped (RFC 3261
+        # 25.1), so snapshot text can never add a header line (header injection).
+        identity = Address(SipURI(tenant.domain, user=from_number), from_name or None)
         headers = [
             ("Max-Forwards", "70"),
-            ("From", from_value),
-            ("To", f"<sip:{leg.user}@{tenant.domain}>"),
+            ("From", f"{identity};tag={leg.local_tag}"),
+            ("To", f"<{SipURI(tenant.domain, user=leg.user)}>"),
             ("Call-ID", leg.sip_call_id),
             ("CSeq", "1 INVITE"),
             ("Contact", leg.contact),
-            ("P-Asserted-Identity", f'"{name}" <sip:{from_number}@{tenant.domain}>'),
+            ("P-Asserted-Identity", str(identity)),
             ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY"),
             ("Supported", "replaces"),
         ]
@@ -862,6 +877,11 @@ class B2BUA:
             self._spawn(self._media_delete(call.media_id))
         self._emit(call, "call.ended", status=status, reason=reason)
         self._mirror(call)
+        # Break the call <-> legs cycles once its last transactions are over (Timers H, J, M:
+        # 64*T1), so reference counting frees it. Left to the cycle collector, which the
+        # engine tunes to run full collections rarely (app.tune_gc), every call was kept.
+        linger = 64 * self.tl.timers.t1 + 1.0
+        asyncio.get_running_loop().call_later(linger, _release, call)
 
     async def _media_delete(self, call_id: str) -> None:
         with contextlib.suppress(MediaError):
@@ -987,34 +1007,17 @@ class B2BUA:
         retransmitting it."""
 
     def on_stray_response(self, resp: Response, source: Source) -> None:
-        """A retransmitted 2xx to one of our INVITEs: our ACK was lost, send it again."""
+        """A response matching no client transaction (RFC 3261 17.1.3, 18.1.2: discard it),
+        except a retransmitted 2xx to an INVITE of a leg we hold: our ACK was lost, send it
+        again. Nothing else is answered: an ACK and a BYE to whoever sent a stray 200 would
+        make the engine a reflector for spoofed sources."""
         if resp.cseq.method != "INVITE" or not 200 <= resp.status < 300:
             return
         leg = self.legs.get((resp.call_id, resp.from_.tag or ""))
-        if leg is not None and leg.ack is not None:
-            self._spawn(self._send_ack(leg, leg.ack))
-        elif leg is None and resp.to.tag:
-            # A fork that answered after losing the race and was forgotten: ACK and BYE it.
-            self._spawn(self._ack_and_bye(resp, source))
-
-    async def _ack_and_bye(self, resp: Response, source: Source) -> None:
-        if not resp.contacts:
+        if leg is None or leg.ack is None or leg.dialog is None:
             return
-        fake = Request(
-            "INVITE",
-            resp.contacts[0].uri,
-            [
-                ("From", resp.get("From") or ""),
-                ("To", resp.get("To") or ""),
-                ("Call-ID", resp.call_id),
-                ("CSeq", f"{resp.cseq.seq} INVITE"),
-                ("Contact", "<sip:pbx@127.0.0.1>"),
-            ],
-        )
-        dialog = Dialog.from_uac(fake, resp)
-        target = Target(source.kind, *source.remote)
-        await self.tl.send_stateless(self._stamp(dialog.ack_for_2xx(resp.cseq.seq), None), target)
-        self.tl.send_request(self._stamp(dialog.bye(), None), target)
+        if leg.dialog.remote_tag == resp.to.tag:
+            self._spawn(self._send_ack(leg, leg.ack))
 
     # --- transfers -----------------------------------------------------------------------
     async def on_refer(self, tx: ServerTransaction) -> None:

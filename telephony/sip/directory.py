@@ -63,6 +63,7 @@ class TenantSnapshot:
     extensions: dict[str, ExtensionSnapshot] = field(default_factory=dict)
     product: str = ""  # white-label product name ("" = the engine's own): Server, User-Agent
     max_calls: int = 0  # concurrent calls the tenant may have on one engine (0 = no limit)
+    digest_sha256: bool = False  # challenges offer SHA-256 first, then MD5 (RFC 8760)
 
     @property
     def active(self) -> bool:
@@ -73,7 +74,7 @@ def _extension(number: str, d: Mapping[str, Any]) -> ExtensionSnapshot:
     transports = d.get("transports")
     return ExtensionSnapshot(
         number=number,
-        display_name=str(d.get("display_name") or ""),
+        display_name=_text(d.get("display_name")),
         enabled=bool(d.get("enabled", True)),
         dnd=bool(d.get("dnd", False)),
         ha1_md5=str(d.get("ha1_md5") or ""),
@@ -84,13 +85,22 @@ def _extension(number: str, d: Mapping[str, Any]) -> ExtensionSnapshot:
             if isinstance(transports, list)
             else ALL_TRANSPORTS
         ),
-        caller_id_name=str(d.get("caller_id_name") or d.get("display_name") or ""),
-        caller_id_number=str(d.get("caller_id_number") or number),
-        forward_always=str(d.get("forward_always") or "").strip(),
-        forward_busy=str(d.get("forward_busy") or "").strip(),
-        forward_no_answer=str(d.get("forward_no_answer") or "").strip(),
+        caller_id_name=_text(d.get("caller_id_name") or d.get("display_name")),
+        caller_id_number=_text(d.get("caller_id_number") or number),
+        forward_always=_text(d.get("forward_always")),
+        forward_busy=_text(d.get("forward_busy")),
+        forward_no_answer=_text(d.get("forward_no_answer")),
         no_answer_timeout=_seconds(d.get("no_answer_timeout")),
     )
+
+
+def _text(value: Any) -> str:
+    """Snapshot text as the engine may put it in a header: printable characters only (no CR,
+    LF or other control character, whatever the API let through), trimmed."""
+    text = str(value or "")
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return text.strip()
 
 
 def _seconds(value: Any) -> float:
@@ -114,6 +124,7 @@ def parse_snapshot(raw: bytes | str) -> TenantSnapshot:
         anchor_media=bool(d.get("anchor_media", False)),
         product=_product(d.get("product")),
         max_calls=max(0, int(d.get("max_concurrent_calls") or 0)),
+        digest_sha256=d.get("sip_digest_sha256") is True,
         extensions={str(n): _extension(str(n), e) for n, e in (d.get("extensions") or {}).items()},
     )
 

@@ -14,6 +14,7 @@ Content-Length is never stored: it is derived from ``body`` when serialising.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ __all__ = [
     "parse_uri",
     "parse_via",
 ]
+
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_SIZE = 65536
 MAX_HEADERS = 100
@@ -265,8 +268,22 @@ def unquote_string(s: str) -> str:
     return s
 
 
+# Control characters (HTAB aside): never in a header value we write. CR or LF would end the
+# header line and start one the text chose (header injection); a quoted-string cannot carry
+# them even escaped (RFC 3261 25.1: quoted-pair excludes CR and LF).
+_CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
+
+
+def one_line(s: str) -> str:
+    """``s`` with every run of control characters (CR, LF, NUL...; not HTAB) made one space."""
+    return _CTL_RE.sub(" ", s)
+
+
 def quote_string(s: str) -> str:
-    """Make a quoted-string, escaping backslash and double quote."""
+    """Make a quoted-string (RFC 3261 25.1): backslash and double quote escaped, control
+    characters (CR, LF...) replaced by a space, so the text can never leave the quotes or the
+    header line, whatever its source."""
+    s = _CTL_RE.sub(" ", s)
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -989,7 +1006,14 @@ class Message:
         parts = [self._start_line()]
         parts += [f"{n}: {v}" for n, v in self.headers]
         parts.append(f"Content-Length: {len(self.body)}\r\n\r\n")
-        return "\r\n".join(parts).encode("utf-8", "surrogateescape") + self.body
+        text = "\r\n".join(parts)
+        # The last resort against header injection, whatever built the value: a CR or LF
+        # inside a line (two scans in C, cheaper than a check per header) makes it one line.
+        lines = len(parts) + 1
+        if text.count("\n") != lines or text.count("\r") != lines:
+            log.warning("control characters replaced in %s", one_line(parts[0])[:80])
+            text = "\r\n".join([one_line(p) for p in parts[:-1]] + [parts[-1]])
+        return text.encode("utf-8", "surrogateescape") + self.body
 
     def _validate(self) -> None:
         """Checks every request/response must pass (RFC 3261 8.1.1, 20); fills the cache.

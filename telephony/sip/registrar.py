@@ -539,11 +539,12 @@ class Registrar:
         domain = tenant.domain if tenant is not None else to_uri.host.lower()
 
         lookup = tenant.extensions.get if tenant is not None else _nobody
-        result = self.auth.verify(req, domain, lookup, proxy=False)
+        sha256 = tenant is not None and tenant.digest_sha256
+        result = self.auth.verify(req, domain, lookup, proxy=False, sha256=sha256)
         if not result.ok:
             if result.failed:
                 self.guard.auth_failed(src.remote[0])
-            challenge = self.auth.challenge(domain, proxy=False, stale=result.stale)
+            challenge = self.auth.challenge(domain, proxy=False, stale=result.stale, sha256=sha256)
             tx.respond(401, headers=[self.server, *challenge])
             return
         ext = result.extension

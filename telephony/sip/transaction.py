@@ -744,8 +744,12 @@ class TransactionLayer:
     def _remove_client(self, tx: ClientTransaction) -> None:
         if self.clients.get(tx.key) is tx:
             del self.clients[tx.key]
+        # Nothing calls it any more; it usually closes over the TU's objects, which refer
+        # back to the transaction (a cycle only the cycle collector would free).
+        tx.on_response = None
 
     def _remove_server(self, tx: ServerTransaction) -> None:
+        tx.on_cancel = None  # as for clients: free the TU's objects it closes over
         for k in (
             [k for k, v in self.servers.items() if v is tx]
             if not tx.request.top_via.is_rfc3261

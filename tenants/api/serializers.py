@@ -24,6 +24,7 @@ TENANT_SETTINGS = (
     "pw_require_digit",
     "pw_require_symbol",
     "sip_pw_min_length",
+    "sip_digest_sha256",
 )
 CAPABILITIES = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
 

@@ -193,6 +193,19 @@ def test_edit_tenant_settings(portal, world):
     assert AuditEntry.objects.filter(action="tenant.update", tenant=world.tenant_a).exists()
 
 
+def test_tenant_sha256_digest_is_a_portal_setting(portal, world):
+    """Off by default (baresip and others fail on SHA-256 challenges); the provider turns it
+    on for one tenant in its settings page."""
+    p = portal(world.sysadmin)
+    url = f"/portal/tenants/{world.tenant_a.pk}/"
+    assert 'name="sip_digest_sha256"' in p.get(url).content.decode()
+    assert Tenant.objects.get(pk=world.tenant_a.pk).sip_digest_sha256 is False
+    assert p.post(url, _tenant_form(name="Acme", sip_digest_sha256="on")).status_code == 302
+    assert Tenant.objects.get(pk=world.tenant_a.pk).sip_digest_sha256 is True
+    assert p.post(url, _tenant_form(name="Acme")).status_code == 302
+    assert Tenant.objects.get(pk=world.tenant_a.pk).sip_digest_sha256 is False
+
+
 def test_suspend_and_resume_are_post_only(portal, world):
     p = portal(world.sysadmin)
     url = f"/portal/tenants/{world.tenant_b.pk}/status/"

@@ -152,7 +152,7 @@ def running_engine(
     guard: GuardConfig | None = None,
     registrar: RegistrarConfig | None = None,
     nonce_ttl: float = 300.0,
-    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
+    digest_algorithms: tuple[str, ...] | None = ("SHA-256", "MD5"),
     timers: Timers = TEST_TIMERS,
     product: str = "TestPBX",
     ws: bool = True,
@@ -163,7 +163,13 @@ def running_engine(
     """Build and start a full engine on free loopback ports; stop it on exit.
 
     ``on_build(pbx)`` runs after ``build_engine`` and before start (plug in handlers there).
+    ``digest_algorithms=None``: the engine's defaults, exactly what ``make run`` gets (the
+    suite's engines offer SHA-256 and MD5 to every tenant unless a test says otherwise).
     """
+    if digest_algorithms is None:
+        from telephony.management.commands.sipengine import digest_algorithms as from_env
+
+        digest_algorithms = from_env()
     config = PbxConfig(
         engine=EngineConfig(
             host="127.0.0.1",

@@ -5,12 +5,14 @@ Responses are computed by hand here (hashlib on the RFC formulas), not with the 
 
 import hashlib
 import re
+from typing import Any
 
 import pytest
 
 from telephony.sip.auth import DigestAuth, parse_credentials
 from telephony.sip.directory import ExtensionSnapshot
 from telephony.sip.message import Request, parse_uri
+from tests.sip.engine_fixtures import SipTestClient, wait_until
 
 REALM = "acme.test"
 PASSWORD = "Sip-Secret-Pass-77"
@@ -88,9 +90,22 @@ def register(authorization: str | None, *, user: str = "101", proxy: bool = Fals
     return Request("REGISTER", parse_uri("sip:acme.test"), headers)
 
 
-def test_challenge_offers_sha256_first_then_md5() -> None:
+def test_challenge_offers_md5_only_by_default() -> None:
+    """MD5 alone unless the tenant opts in: baresip/libre fails on any SHA-256 challenge."""
     auth = DigestAuth(SECRET)
-    headers = auth.challenge(REALM, proxy=False)
+    [(name, md5)] = auth.challenge(REALM, proxy=False)
+    assert name == "WWW-Authenticate"
+    assert md5.startswith('Digest realm="acme.test", nonce="')
+    assert "algorithm=MD5" in md5
+    c = parse_credentials(md5)
+    assert c is not None
+    assert (c["qop"], "stale" in c) == ("auth", False)
+    assert c["opaque"]
+
+
+def test_tenant_with_sha256_gets_sha256_first_then_md5() -> None:
+    auth = DigestAuth(SECRET)
+    headers = auth.challenge(REALM, proxy=False, sha256=True)
     assert [n for n, _ in headers] == ["WWW-Authenticate", "WWW-Authenticate"]
     sha, md5 = (v for _, v in headers)
     assert sha.startswith('Digest realm="acme.test", nonce="')
@@ -103,7 +118,7 @@ def test_challenge_offers_sha256_first_then_md5() -> None:
         assert c["opaque"]
         assert "stale" not in c
     assert nonce_of(sha) == nonce_of(md5)
-    proxy = auth.challenge(REALM, proxy=True, stale=True)
+    proxy = auth.challenge(REALM, proxy=True, stale=True, sha256=True)
     assert [n for n, _ in proxy] == ["Proxy-Authenticate", "Proxy-Authenticate"]
     assert all(v.endswith(", stale=true") for _, v in proxy)
 
@@ -111,12 +126,20 @@ def test_challenge_offers_sha256_first_then_md5() -> None:
 @pytest.mark.parametrize("which", [0, 1], ids=["SHA-256", "MD5"])
 def test_verify_hand_computed_response(which: int) -> None:
     auth = DigestAuth(SECRET)
-    challenge = auth.challenge(REALM, proxy=False)[which][1]
-    result = auth.verify(register(answer(challenge)), REALM, USERS.get, proxy=False)
+    challenge = auth.challenge(REALM, proxy=False, sha256=True)[which][1]
+    result = auth.verify(register(answer(challenge)), REALM, USERS.get, proxy=False, sha256=True)
     assert result.ok, result.reason
     assert result.username == "101"
     assert result.extension == USERS["101"]
     assert not result.stale
+
+
+def test_sha256_answer_refused_where_not_offered() -> None:
+    """A tenant without SHA-256 is not answered in SHA-256 (not offered, not accepted)."""
+    auth = DigestAuth(SECRET)
+    sha = auth.challenge(REALM, proxy=False, sha256=True)[0][1]
+    result = auth.verify(register(answer(sha)), REALM, USERS.get, proxy=False)
+    assert (result.ok, result.reason) == (False, "malformed credentials")
 
 
 def test_verify_proxy_authorization() -> None:
@@ -215,7 +238,7 @@ def test_credentials_for_another_realm_are_ignored() -> None:
 
 def test_qop_is_required() -> None:
     auth = DigestAuth(SECRET)
-    challenge = auth.challenge(REALM, proxy=False)[1][1]
+    challenge = auth.challenge(REALM, proxy=False)[0][1]
     legacy = re.sub(r", cnonce=\"[^\"]+\", qop=auth, nc=\w+", "", answer(challenge))
     r = auth.verify(register(legacy), REALM, USERS.get, proxy=False)
     assert not r.ok
@@ -237,3 +260,38 @@ def test_replay_table_is_bounded_and_eviction_opens_no_window() -> None:
     r = auth.verify(used[0], REALM, USERS.get, proxy=False)
     assert not r.ok
     assert r.stale
+
+
+@pytest.mark.django_db
+def test_tenant_opts_in_to_sha256_over_the_api(
+    sip_engine_factory: Any, api: Any, world: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Story: on the engine's defaults every tenant is challenged with MD5 alone. The provider
+    turns SHA-256 on for acme in the tenants API; acme's phones are then challenged SHA-256
+    first and MD5 second (and register with either), while beta's still see MD5 alone."""
+    engine = sip_engine_factory(digest_algorithms=None)
+
+    def algorithms(client: SipTestClient, user: str, domain: str) -> list[str]:
+        first = client.request(client.register_request(user, domain))
+        assert first.status == 401
+        return [
+            (parse_credentials(v) or {}).get("algorithm", "")
+            for v in first.get_all("WWW-Authenticate")
+        ]
+
+    with engine.client() as phone:
+        assert algorithms(phone, "101", "acme.test") == ["MD5"]
+        with django_capture_on_commit_callbacks(execute=True):
+            r = api(world.sysadmin).patch(
+                f"/api/v1/tenants/{world.tenant_a.pk}/", {"sip_digest_sha256": True}
+            )
+        assert r.status_code == 200
+        assert r.json()["sip_digest_sha256"] is True
+        wait_until(
+            lambda: engine.call(lambda: engine.pbx.directory.tenant("acme.test").digest_sha256)
+        )
+        assert algorithms(phone, "101", "acme.test") == ["SHA-256", "MD5"]
+        assert algorithms(phone, "201", "beta.test") == ["MD5"]
+        assert phone.register("101", "acme.test", algorithm="SHA-256").status == 200
+        assert phone.register("101", "acme.test", algorithm="MD5").status == 200
+        assert phone.register("201", "beta.test", algorithm="MD5").status == 200

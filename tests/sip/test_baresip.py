@@ -1,9 +1,10 @@
 """baresip, a real softphone, registers to the engine headless (temp config dir, account file).
 
 baresip 1.0 (libre) fails the whole registration ("Function not implemented") as soon as one of
-the challenges uses an algorithm it lacks, even when an MD5 challenge is also offered; so these
-engines offer MD5 only; phones with current stacks get SHA-256 first and MD5 second. baresip
-also takes a call from a pjsua2 phone (answering by itself).
+the challenges uses an algorithm it lacks, even when an MD5 challenge is also offered; so the
+engine offers MD5 only by default (SHA-256 first is a tenant's opt-in), and these engines run on
+the defaults ``make run`` gives them. baresip also takes a call from a pjsua2 phone (answering
+by itself) and places one to it.
 """
 
 import json
@@ -33,7 +34,7 @@ def test_baresip_registers_and_unregisters(
 ) -> None:
     """Story: a softphone configured with extension 102's credentials registers; the tenant
     admin sees it in the registrations API; when the softphone quits, it unregisters."""
-    engine = sip_engine_factory(digest_algorithms=("MD5",))
+    engine = sip_engine_factory(digest_algorithms=None)  # the defaults, as `make run`
     (tmp_path / "config").write_text(CONFIG)
     (tmp_path / "accounts").write_text(
         f"<sip:102@acme.test;transport=udp>;auth_pass={SIP_PASSWORD};"
@@ -90,13 +91,13 @@ ausrc_channels\t\t2
 def test_pjsua2_calls_baresip_and_they_talk(
     pbx: Any, phones: Any, tmp_path: Path, world: Any
 ) -> None:
-    """Story: 101 (a pjsua2 phone) calls 102, a baresip softphone set to answer by itself
-    (MD5 only, as baresip 1.0 needs). baresip answers, 101 hears baresip's tone through the
-    PBX, 101 hangs up and baresip's side of the call ends with it."""
+    """Story: 101 (a pjsua2 phone) calls 102, a baresip softphone set to answer by itself, on
+    the engine's defaults (which baresip 1.0 can answer). baresip answers, 101 hears baresip's
+    tone through the PBX, 101 hangs up and baresip's side of the call ends with it."""
     from tests.sip.callkit import dial, ended, events, register
 
     # RFC 3261 timers (T1 = 0.5 s) rather than the suite's short ones: baresip takes its time.
-    engine = pbx(engine={"digest_algorithms": ("MD5",), "timers": Timers()})
+    engine = pbx(engine={"digest_algorithms": None, "timers": Timers()})
     (tmp_path / "config").write_text(CALL_CONFIG)
     (tmp_path / "accounts").write_text(
         f"<sip:102@acme.test;transport=udp>;auth_pass={SIP_PASSWORD};answermode=auto;"
@@ -122,6 +123,59 @@ def test_pjsua2_calls_baresip_and_they_talk(
         wait_until(lambda: [e for e in events(engine) if e["type"] == "call.ended"])
         [end] = [e for e in events(engine) if e["type"] == "call.ended"]
         assert (end["status"], end["reason"]) == ("answered", "bye caller")
+    finally:
+        if phone.poll() is None:
+            phone.send_signal(signal.SIGINT)
+            try:
+                phone.wait(10)
+            except subprocess.TimeoutExpired:
+                phone.kill()
+                phone.wait(5)
+        r.close()
+
+
+def test_baresip_calls_pjsua2_on_make_run_defaults(
+    pbx: Any, phones: Any, tmp_path: Path, world: Any, monkeypatch: Any
+) -> None:
+    """Story: with the engine started as ``make run`` starts it (no digest setting: MD5 only),
+    a baresip softphone registers as 102 and calls 101, a pjsua2 phone, answering the 407 with
+    its own credentials; 101 answers and hears baresip's tone; 101 hangs up."""
+    from telephony.management.commands.sipengine import digest_algorithms
+    from telephony.sip.app import PbxConfig
+    from tests.sip.callkit import ended, events, register
+
+    monkeypatch.delenv("PBX_SIP_DIGEST_ALGORITHMS", raising=False)
+    assert digest_algorithms() == PbxConfig().digest_algorithms == ("MD5",)
+    engine = pbx(engine={"digest_algorithms": None, "timers": Timers()})
+    a = phones("101")
+    register(a, engine, "101")
+    (tmp_path / "config").write_text(CALL_CONFIG)
+    (tmp_path / "accounts").write_text(
+        f"<sip:102@acme.test;transport=udp>;auth_pass={SIP_PASSWORD};"
+        f'outbound="sip:127.0.0.1:{engine.udp_port}";regint=120\n'
+    )
+    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
+    phone = subprocess.Popen(
+        ["baresip", "-f", str(tmp_path), "-e", "/dial sip:101@acme.test"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    try:
+        wait_until(lambda: r.hgetall("sip:loc:acme.test:102"), timeout=10)
+        inc = a.incoming()
+        assert "<sip:102@acme.test>" in inc["msg"]
+        ca = inc["call"]
+        a.answer(ca, 200)
+        a.wait_state(ca, "CONFIRMED")
+        assert a.wait_audio(ca) > 10  # baresip's 440 Hz tone
+        a.hangup(ca)
+        assert ended(a, ca) == 200
+        wait_until(lambda: [e for e in events(engine) if e["type"] == "call.ended"])
+        [start] = [e for e in events(engine) if e["type"] == "call.started"]
+        [end] = [e for e in events(engine) if e["type"] == "call.ended"]
+        assert (start["caller"], start["callee"], end["status"]) == ("102", "101", "answered")
     finally:
         if phone.poll() is None:
             phone.send_signal(signal.SIGINT)

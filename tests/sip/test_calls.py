@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
 
 from telephony.sip.media import MediaError, connection_address
+from telephony.sip.message import Request, make_response
 from tests.sip.callkit import (
     add_extension,
     b2bua,
@@ -369,3 +373,96 @@ def test_tenant_concurrent_call_limit(engine: EngineHandle, phones):
     b.incoming()
     a.hangup(third)
     ended(a, third)
+
+
+EVIL_NAME = 'Evil "Q" \\ Inj\r\nX-Injected: yes\r\nCall-Info: <sip:x>;answer-after=0'
+
+
+def test_caller_id_name_cannot_inject_headers(engine: EngineHandle, phones, in_tenant, world):
+    """Story: 101's caller ID name holds quotes, a backslash and CR/LF followed by header
+    lines (written to the row directly, as a validation gap or an import would leave it). 102's
+    phone gets an INVITE whose From and P-Asserted-Identity carry that name as one escaped
+    quoted-string, and no header of the name's making (no auto-answer Call-Info)."""
+    from telephony.models import Extension
+    from telephony.snapshots import publish_tenant
+
+    with in_tenant(world.tenant_a):
+        Extension.objects.filter(number="101").update(caller_id_name=EVIL_NAME)
+    publish_tenant(world.tenant_a.pk)
+    wait_until(
+        lambda: engine.call(
+            lambda: (
+                "Inj" in engine.pbx.directory.tenant("acme.test").extensions["101"].caller_id_name
+            )
+        )
+    )
+    a, b = phones("101"), phones("102")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "102")
+    ca = dial(a, acc_a, "102")
+    inc = b.incoming()
+    lines = inc["msg"].replace("\r\n", "\n").split("\n")
+    assert not [line for line in lines if line.lower().startswith(("x-injected", "call-info"))]
+    quoted = r'"Evil \"Q\" \\ Inj  X-Injected: yes  Call-Info: <sip:x>;answer-after=0"'
+    assert [line for line in lines if line.startswith("From:")][0].startswith(
+        f"From: {quoted} <sip:101@acme.test>;tag="
+    )
+    assert f"P-Asserted-Identity: {quoted} <sip:101@acme.test>" in lines
+    b.answer(inc["call"], 486)
+    assert ended(a, ca) == 486
+
+
+def _sent_back(sock: socket.socket, timeout: float) -> list[bytes]:
+    sock.settimeout(timeout)
+    got = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            got.append(sock.recv(65536))
+    return got
+
+
+def test_stray_2xx_is_dropped_but_a_dialogs_2xx_is_acked(engine: EngineHandle, phones):
+    """Story: a 200 OK to an INVITE the engine never sent (RFC 4475 ``unreason``, from a
+    spoofed source) gets nothing back: no ACK, no BYE (RFC 3261 17.1.3, 18.1.2), so the engine
+    cannot be used as a reflector. A real callee whose 200 is retransmitted after the INVITE
+    transaction is over (our ACK was lost) still gets the ACK again."""
+    torture = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "rfc4475"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as spoofed:
+        spoofed.bind(("127.0.0.1", 0))
+        spoofed.sendto((torture / "unreason.dat").read_bytes(), (engine.host, engine.udp_port))
+        assert _sent_back(spoofed, 1.0) == []
+
+    a = phones("101")
+    acc_a = register(a, engine, "101")
+    with engine.client() as callee:
+        assert callee.register("102", "acme.test").status == 200
+        ca = dial(a, acc_a, "102")
+        invite = callee.recv()
+        while not isinstance(invite, Request):
+            invite = callee.recv()
+        assert invite.method == "INVITE"
+        ok = make_response(invite, 200, to_tag="callee1")
+        ok.set("Contact", f"<sip:102@{callee.local[0]}:{callee.local[1]}>")
+        ok.set("Content-Type", "application/sdp")
+        ok.body = (
+            b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        )
+        callee.send_raw(bytes(ok))
+        ack = callee.recv()
+        assert isinstance(ack, Request)
+        assert ack.method == "ACK"
+        a.wait_state(ca, "CONFIRMED")
+        # Timer M over: the 2xx now matches no transaction, only the dialog.
+        wait_until(lambda: not engine.call(lambda: engine.pbx.engine.transactions.clients))
+        callee.send_raw(bytes(ok))
+        again = callee.recv()
+        assert isinstance(again, Request)
+        assert again.method == "ACK"
+        assert again.to.tag == "callee1"
+        a.hangup(ca)
+        bye = callee.recv()
+        while not (isinstance(bye, Request) and bye.method == "BYE"):
+            bye = callee.recv()
+        callee.send_raw(bytes(make_response(bye, 200)))
+        wait_until(lambda: not engine.call(lambda: b2bua(engine).calls))

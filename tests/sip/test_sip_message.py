@@ -256,3 +256,60 @@ def test_mutated_messages_only_raise_sip_parse_error(data: st.DataObject) -> Non
         return
     # whatever parsed must serialise and parse again
     bytes(msg)
+
+
+INJECTION = "Inj\r\nX-Injected: yes\r\nCall-Info: <sip:x>;answer-after=0"
+
+
+def test_display_name_is_quoted_escaped_and_kept_on_one_line() -> None:
+    """A display name with quotes, backslashes and CR/LF stays one quoted-string (RFC 3261
+    25.1) on the From line: no header can be injected through it."""
+    addr = Address(SipURI("acme.test", user="101"), f'Evil "Q" \\ {INJECTION}', {"tag": "t1"})
+    req = Request(
+        "INVITE",
+        parse_uri("sip:102@acme.test"),
+        [
+            ("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx"),
+            ("From", str(addr)),
+            ("To", "<sip:102@acme.test>"),
+            ("Call-ID", "c1"),
+            ("CSeq", "1 INVITE"),
+        ],
+    )
+    wire = bytes(req)
+    lines = wire.split(b"\r\n")
+    assert not any(line.startswith((b"X-Injected", b"Call-Info")) for line in lines)
+    assert b"\r" not in wire.replace(b"\r\n", b"")
+    assert b"\n" not in wire.replace(b"\r\n", b"")
+    back = parse(wire)
+    assert (
+        back.from_.display_name
+        == 'Evil "Q" \\ Inj X-Injected: yes Call-Info: <sip:x>;answer-after=0'
+    )
+    assert back.from_.tag == "t1"
+    assert back.get("X-Injected") is None
+    assert back.get("Call-Info") is None
+
+
+def test_serialiser_never_writes_a_cr_or_lf_inside_a_header() -> None:
+    """The last resort: whatever a caller put in a raw header value or a URI user part, the
+    wire has one line per header."""
+    req = Request(
+        "INVITE",
+        SipURI("acme.test", user="10\r\n1"),
+        [
+            ("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx"),
+            ("From", f'"{INJECTION}" <sip:101@acme.test>;tag=a'),
+            ("To", "<sip:102@acme.test>"),
+            ("Call-ID", "c1"),
+            ("CSeq", "1 INVITE"),
+            ("Subject", "one\rtwo\nthree\x00"),
+        ],
+    )
+    wire = bytes(req)
+    assert wire.startswith(b"INVITE sip:10%0D%0A1@acme.test SIP/2.0\r\n")
+    back = parse(wire)
+    assert [n for n, _ in back.headers] == [
+        "Via", "From", "To", "Call-ID", "CSeq", "Subject"
+    ]  # fmt: skip
+    assert back.get("Subject") == "one two three"

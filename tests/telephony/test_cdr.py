@@ -88,10 +88,12 @@ def test_events_make_one_cdr_with_segments(world, r, stream, in_tenant):
 def test_redelivery_is_idempotent(world, r, stream, in_tenant):
     schema = world.tenant_a.schema_name
     call_events(r, stream, schema, "c-2")
+    # The same entries delivered again: a second group reads the whole stream once more (it
+    # exists before the first drain, which otherwise trims what the only group acknowledged).
+    again = CdrConsumer(r, stream=stream, group="cdr-replay", consumer="t2")
+    again.ensure_group()
     CdrConsumer(r, stream=stream, consumer="t1").drain()
     first = read_cdr(in_tenant, world.tenant_a, "c-2")
-    # The same entries delivered again (a second group reads the whole stream once more).
-    again = CdrConsumer(r, stream=stream, group="cdr-replay", consumer="t2")
     assert again.drain() == 6
     cdr, segs = read_cdr(in_tenant, world.tenant_a, "c-2")
     from telephony.models import Cdr
@@ -265,3 +267,25 @@ def test_forwarded_call_files_a_forward_segment(world, r, stream, in_tenant):
         (2, "forward", "102", "103"),
     ]
     assert segs[0].ended_at == segs[1].started_at
+
+
+def test_stream_is_trimmed_only_of_what_every_group_acknowledged(world, r, stream):
+    """The engine adds events without trimming; a drain removes the entries every consumer
+    group (here ``cdr`` and a lagging ``fanout``) has acknowledged, and nothing else."""
+    from telephony.sip.events import trim_acknowledged
+
+    r.xgroup_create(stream, "fanout", id="0", mkstream=True)
+    ids = [emit(r, stream, "registration", schema=world.tenant_a.schema_name) for _ in range(10)]
+    # fan-out has been given 6 entries and acknowledged the first 2 only (4 pending).
+    given = r.xreadgroup("fanout", "f1", {stream: ">"}, count=6)[0][1]
+    r.xack(stream, "fanout", *[i for i, _ in given[:2]])
+    assert CdrConsumer(r, stream=stream, consumer="t1").drain() == 10  # trims on its way out
+    assert [i for i, _ in r.xrange(stream)] == ids[2:]  # fan-out still needs these
+    r.xack(stream, "fanout", *[i for i, _ in given[2:]])
+    assert trim_acknowledged(r, stream) == 4
+    assert [i for i, _ in r.xrange(stream)] == ids[6:]  # never given to fan-out yet
+    r.xreadgroup("fanout", "f1", {stream: ">"})
+    assert trim_acknowledged(r, stream) == 0  # delivered but pending: kept
+    r.xack(stream, "fanout", *ids[6:])
+    assert trim_acknowledged(r, stream) == 4
+    assert r.xlen(stream) == 0

@@ -32,6 +32,13 @@ def nonce_secret() -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), b"sip-digest-nonce", hashlib.sha256).digest()
 
 
+def digest_algorithms() -> tuple[str, ...]:
+    """Digest algorithms every tenant is challenged with, in order: ``PBX_SIP_DIGEST_ALGORITHMS``
+    (default ``MD5``; tenants opt in to SHA-256 one by one, ``Tenant.sip_digest_sha256``)."""
+    raw = os.environ.get("PBX_SIP_DIGEST_ALGORITHMS", "MD5")
+    return tuple(a.strip().upper() for a in raw.split(",") if a.strip()) or ("MD5",)
+
+
 def _port(value: int | None) -> int | None:
     """A port of 0 or less in settings/options disables that transport (None in the engine)."""
     return value if value is not None and value > 0 else None
@@ -89,12 +96,9 @@ class Command(BaseCommand):
             redis_url=opts["redis_url"],
             redis_prefix=opts["redis_prefix"],
             nonce_secret=nonce_secret(),
-            digest_algorithms=tuple(
-                a.strip().upper()
-                for a in os.environ.get("PBX_SIP_DIGEST_ALGORITHMS", "SHA-256,MD5").split(",")
-                if a.strip()
-            ),
+            digest_algorithms=digest_algorithms(),
             guard=GuardConfig(allow_list=allow),
+            event_stream_cap=int(os.environ.get("PBX_SIP_EVENT_STREAM_CAP", "1000000")),
             rtpengine_ng=parse_hostport(opts["rtpengine"]),
             no_answer_timeout=float(settings.SIP_NO_ANSWER_TIMEOUT),
             anchor_all=bool(settings.SIP_ANCHOR_ALL),
