@@ -5,6 +5,7 @@ from django.db import transaction
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
+from tenants.actions import _delete_sessions, delete_users
 from tenants.capabilities import check_covers_children, check_within
 from tenants.choices import TenantStatus
 
@@ -63,6 +64,8 @@ def do_delete_dealer(dealer: Dealer, *, actor: Actor) -> None:
                 fields={"dealer": ["move or delete its tenants and sub-dealers first"]},
             )
         audit.record(actor, "dealer.delete", dealer)
-        dealer.users.all().delete()
+        user_ids = list(dealer.users.values_list("pk", flat=True))
+        _delete_sessions(user_ids)
+        delete_users(dealer.users.all())
         dealer.tenants.update(dealer=None)
         dealer.delete()

@@ -4,10 +4,12 @@ Each ``do_*`` runs in one transaction, writes an audit entry and schedules side 
 Views, serializers, admin, commands and tasks call these; nothing else writes these rows.
 """
 
+import logging
+
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django_tenants.utils import schema_exists
+from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from pbx import audit
 from pbx.audit import Actor
@@ -15,7 +17,15 @@ from pbx.errors import Conflict, ErrorCode, PbxError, ValidationFailed
 
 from .capabilities import check_within
 from .choices import Permission, Role, TenantStatus
-from .models import CAPABILITY_FEATURES, CAPABILITY_LIMITS, Domain, Tenant, TenantRole, User
+from .models import (
+    CAPABILITY_FEATURES,
+    CAPABILITY_LIMITS,
+    DeviceIndex,
+    Domain,
+    Tenant,
+    TenantRole,
+    User,
+)
 from .passwords import check_password
 
 TENANT_SETTINGS_FIELDS = (
@@ -33,6 +43,8 @@ TENANT_SETTINGS_FIELDS = (
     "sip_pw_min_length",
 )
 CAPABILITY_FIELDS = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
+
+log = logging.getLogger(__name__)
 
 
 def ensure_public_tenant() -> Tenant:
@@ -224,12 +236,21 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         tenant = _lock(tenant)
         if tenant.status == TenantStatus.DELETED:
             raise Conflict("The tenant is already deleted.", code=ErrorCode.TENANT_DELETED)
-        old_domain = tenant.sip_domain
+        old_domain, old_schema = tenant.sip_domain, tenant.schema_name
+        # Public rows first, while the tenant's tables still exist: deleting a user makes
+        # Django look at the tenant tables that point at users (extensions, import jobs).
+        user_ids = list(User.objects.filter(tenant=tenant).values_list("pk", flat=True))
+        with tenant_context(tenant):
+            delete_users(User.objects.filter(pk__in=user_ids))
+        _delete_sessions(user_ids)
+        Domain.objects.filter(tenant=tenant).delete()
+        TenantRole.objects.filter(tenant=tenant).delete()
+        DeviceIndex.objects.filter(tenant=tenant).delete()
+        # Deferred constraint checks of this transaction must not be pending on tables we drop.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         tenant._drop_schema(force_drop=True)
         connection.set_schema_to_public()
-        Domain.objects.filter(tenant=tenant).delete()
-        User.objects.filter(tenant=tenant).delete()
-        TenantRole.objects.filter(tenant=tenant).delete()
         tenant.status = TenantStatus.DELETED
         tenant.deleted_at = timezone.now()
         tenant.sip_domain = None
@@ -240,14 +261,59 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         audit.record(
             actor, "tenant.delete", tenant, tenant=tenant, changes={"sip_domain": old_domain}
         )
-
-        def unpublish():
-            from telephony.snapshots import unpublish_domain
-
-            unpublish_domain(old_domain)
-
-        transaction.on_commit(unpublish)
+        transaction.on_commit(lambda: _forget_runtime_state(old_domain, old_schema))
     return tenant
+
+
+def delete_users(queryset) -> None:
+    """Delete users inside a schema that has the tenant tables (the caller's tenant, or the
+    empty template for platform users): Django's delete cascades look at the tenant tables
+    that point at users, which the public schema alone does not have."""
+    if connection.schema_name == "public":
+        with schema_context(settings.TENANT_BASE_SCHEMA):
+            queryset.delete()
+    else:
+        queryset.delete()
+
+
+def _delete_sessions(user_ids) -> None:
+    """Sign the users out of every browser: their database sessions go with them."""
+    from django.contrib.sessions.models import Session
+
+    wanted = {str(pk) for pk in user_ids}
+    if not wanted:
+        return
+    doomed = [
+        s.pk
+        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if s.get_decoded().get("_auth_user_id") in wanted
+    ]
+    Session.objects.filter(pk__in=doomed).delete()
+
+
+def _forget_runtime_state(domain: str | None, schema: str) -> None:
+    """Remove what Redis holds of a deleted tenant: its routing snapshot, registrations, live
+    calls and cache entries (the schema name is reused by the next tenant of that identifier,
+    which must not inherit a cached brand or a throttle)."""
+    from django_redis import get_redis_connection
+
+    from telephony.engine_state import CALLS_KEY, LOCATION_KEY, _redis, redis_key
+    from telephony.snapshots import unpublish_domain
+
+    unpublish_domain(domain)
+    try:
+        r = _redis()
+        keys = [redis_key(CALLS_KEY, schema=schema)]
+        if domain:
+            keys += r.scan_iter(match=redis_key(LOCATION_KEY, domain=domain, user="*"))
+        r.delete(*keys)
+        cache = get_redis_connection("default")
+        for pattern in (f"{schema}:*", f"branding:effective:*:{schema}"):
+            doomed = list(cache.scan_iter(match=pattern, count=1000))
+            if doomed:
+                cache.delete(*doomed)
+    except Exception:
+        log.exception("could not remove the runtime state of %s", schema)
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -348,7 +414,8 @@ def do_delete_user(user: User, *, actor: Actor) -> None:
         raise Conflict("You cannot delete your own account.")
     with transaction.atomic():
         audit.record(actor, "user.delete", user, tenant=user.tenant, dealer=user.dealer)
-        user.delete()
+        _delete_sessions([user.pk])
+        delete_users(User.objects.filter(pk=user.pk))
 
 
 # --- custom roles ------------------------------------------------------------------------------
