@@ -27,6 +27,7 @@ from .models import (
     User,
 )
 from .passwords import check_password
+from .validators import clean_identity
 
 TENANT_SETTINGS_FIELDS = (
     "name",
@@ -100,10 +101,14 @@ def do_create_tenant(
     The tenant's capabilities may not exceed its dealer's. The schema is cloned from the
     template schema in the same transaction, so a failure leaves nothing behind.
     """
+    identity, errors = clean_identity(
+        slug=slug, sip_domain=sip_domain, web_host=sip_domain if web_host is None else web_host
+    )
+    if errors:
+        raise ValidationFailed("Invalid identifier or host name.", fields=errors)
+    slug, sip_domain, web_host = identity["slug"], identity["sip_domain"], identity["web_host"]
     check_within(dealer, fields, parent_label=str(dealer) if dealer else "")
     _validate_tenant_fields({"ext_min_length": 3, "ext_max_length": 6, **fields})
-    web_host = (web_host or sip_domain).lower()
-    sip_domain = sip_domain.lower()
     with transaction.atomic():
         if dealer is not None:
             from dealers.models import Dealer
@@ -120,10 +125,7 @@ def do_create_tenant(
         errors = {}
         if Tenant.objects.filter(slug=slug).exists():
             errors["slug"] = ["a tenant with this identifier exists"]
-        if Tenant.objects.filter(sip_domain=sip_domain).exists():
-            errors["sip_domain"] = ["this SIP domain is taken"]
-        if Domain.objects.filter(domain=web_host).exists():
-            errors["web_host"] = ["this host name is taken"]
+        errors.update(_host_clashes(sip_domain, web_host))
         if errors:
             raise Conflict("The tenant clashes with an existing one.", fields=errors)
         tenant = Tenant(
@@ -153,6 +155,18 @@ def do_create_tenant(
     return tenant
 
 
+def _host_clashes(sip_domain, web_host, *, tenant=None) -> dict:
+    """Which of the given host names another tenant already has (None: not being set)."""
+    errors = {}
+    others = Tenant.objects.exclude(pk=getattr(tenant, "pk", None))
+    if sip_domain is not None and others.filter(sip_domain=sip_domain).exists():
+        errors["sip_domain"] = ["this SIP domain is taken"]
+    hosts = Domain.objects.exclude(tenant_id=getattr(tenant, "pk", None))
+    if web_host is not None and hosts.filter(domain=web_host).exists():
+        errors["web_host"] = ["this host name is taken"]
+    return errors
+
+
 def _publish(tenant: Tenant) -> None:
     from telephony.snapshots import publish_tenant
 
@@ -163,8 +177,23 @@ def _lock(tenant: Tenant) -> Tenant:
     return Tenant.objects.select_for_update().get(pk=tenant.pk)
 
 
-def do_update_tenant(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
-    """Change settings and capabilities; capabilities stay within the dealer's."""
+def do_update_tenant(
+    tenant: Tenant, *, actor: Actor, sip_domain=None, web_host=None, **fields
+) -> Tenant:
+    """Change settings, capabilities and host names; capabilities stay within the dealer's.
+
+    The identifier (the schema's name) is fixed; the SIP domain and the web host may be
+    corrected, under the same rules as at creation.
+    """
+    identity, errors = clean_identity(
+        **{
+            name: value
+            for name, value in (("sip_domain", sip_domain), ("web_host", web_host))
+            if value is not None
+        }
+    )
+    if errors:
+        raise ValidationFailed("Invalid host name.", fields=errors)
     with transaction.atomic():
         tenant = _lock(tenant)
         if tenant.status == TenantStatus.DELETED:
@@ -178,8 +207,6 @@ def do_update_tenant(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
         }
         _validate_tenant_fields(merged)
         if "max_extensions" in caps:
-            from django_tenants.utils import tenant_context
-
             with tenant_context(tenant):
                 from telephony.models import Extension
 
@@ -189,13 +216,36 @@ def do_update_tenant(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
                     f"The tenant already has {used} extensions.",
                     fields={"max_extensions": [f"at least {used} (extensions in use)"]},
                 )
+        clashes = _host_clashes(identity.get("sip_domain"), identity.get("web_host"), tenant=tenant)
+        if clashes:
+            raise Conflict("The host name belongs to another tenant.", fields=clashes)
+        old_domain = tenant.sip_domain
+        if identity.get("sip_domain", old_domain) != old_domain:
+            fields["sip_domain"] = identity["sip_domain"]
         changes = audit.diff(tenant, fields)
+        if "web_host" in identity:
+            changes.update(_set_web_host(tenant, identity["web_host"]))
         for name, value in fields.items():
             setattr(tenant, name, value)
         tenant.save(update_fields=list(fields) or None)
         audit.record(actor, "tenant.update", tenant, tenant=tenant, changes=changes)
+        if "sip_domain" in fields:
+            transaction.on_commit(lambda: _forget_runtime_state(old_domain, None))
         transaction.on_commit(lambda: _publish(tenant))
     return tenant
+
+
+def _set_web_host(tenant: Tenant, host: str) -> dict:
+    primary = Domain.objects.filter(tenant=tenant, is_primary=True).first()
+    if primary is None:
+        Domain.objects.create(tenant=tenant, domain=host, is_primary=True)
+        return {"web_host": [None, host]}
+    if primary.domain == host:
+        return {}
+    old = primary.domain
+    primary.domain = host
+    primary.save(update_fields=["domain"])
+    return {"web_host": [old, host]}
 
 
 def do_set_tenant_status(tenant: Tenant, status: str, *, actor: Actor) -> Tenant:
@@ -291,7 +341,7 @@ def _delete_sessions(user_ids) -> None:
     Session.objects.filter(pk__in=doomed).delete()
 
 
-def _forget_runtime_state(domain: str | None, schema: str) -> None:
+def _forget_runtime_state(domain: str | None, schema: str | None) -> None:
     """Remove what Redis holds of a deleted tenant: its routing snapshot, registrations, live
     calls and cache entries (the schema name is reused by the next tenant of that identifier,
     which must not inherit a cached brand or a throttle)."""
@@ -303,12 +353,13 @@ def _forget_runtime_state(domain: str | None, schema: str) -> None:
     unpublish_domain(domain)
     try:
         r = _redis()
-        keys = [redis_key(CALLS_KEY, schema=schema)]
+        keys = [redis_key(CALLS_KEY, schema=schema)] if schema else []
         if domain:
             keys += r.scan_iter(match=redis_key(LOCATION_KEY, domain=domain, user="*"))
-        r.delete(*keys)
+        if keys:
+            r.delete(*keys)
         cache = get_redis_connection("default")
-        for pattern in (f"{schema}:*", f"branding:effective:*:{schema}"):
+        for pattern in (f"{schema}:*", f"branding:effective:*:{schema}") if schema else ():
             doomed = list(cache.scan_iter(match=pattern, count=1000))
             if doomed:
                 cache.delete(*doomed)

@@ -6,6 +6,7 @@ from django import forms
 from tenants.actions import TENANT_SETTINGS_FIELDS
 from tenants.choices import BillingMode, Permission, Role
 from tenants.models import CAPABILITY_FEATURES, CAPABILITY_LIMITS
+from tenants.validators import HOSTNAME_HINT, IDENTIFIER_HINT
 
 
 def add_action_errors(form: forms.Form, exc) -> None:
@@ -65,14 +66,26 @@ class TenantSettingsForm(CapabilityFields):
         return cleaned_changes(self, (*self.settings_names, *self.capability_names))
 
 
-class TenantCreateForm(TenantSettingsForm):
-    slug = forms.CharField(
-        max_length=31, label="Identifier", help_text="Lower-case letters and digits."
-    )
-    sip_domain = forms.CharField(max_length=253, label="SIP domain")
+class TenantHostFields(forms.Form):
+    """The tenant's host names, as typed: their rules are the action's (tenants.validators)."""
+
+    sip_domain = forms.CharField(max_length=253, label="SIP domain", help_text=HOSTNAME_HINT)
     web_host = forms.CharField(
         max_length=253, required=False, label="Web host", help_text="Defaults to the SIP domain."
     )
+
+    def clean_web_host(self):
+        return self.cleaned_data["web_host"] or None
+
+
+class TenantEditForm(TenantHostFields, TenantSettingsForm):
+    """A tenant's settings and host names (a stored bad host name can be corrected here)."""
+
+    field_order = ("name", "sip_domain", "web_host")
+
+
+class TenantCreateForm(TenantHostFields, TenantSettingsForm):
+    slug = forms.CharField(max_length=31, label="Identifier", help_text=IDENTIFIER_HINT)
     dealer = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
 
     field_order = ("name", "slug", "sip_domain", "web_host", "dealer")
@@ -84,15 +97,6 @@ class TenantCreateForm(TenantSettingsForm):
             choices.insert(0, ("", "None (the service provider's own)"))
         self.fields["dealer"].choices = choices
         self.fields["dealer"].required = not allow_no_dealer
-
-    def clean_slug(self):
-        return self.cleaned_data["slug"].strip().lower()
-
-    def clean_sip_domain(self):
-        return self.cleaned_data["sip_domain"].strip().lower()
-
-    def clean_web_host(self):
-        return self.cleaned_data["web_host"].strip().lower() or None
 
 
 class TenantDeleteForm(forms.Form):

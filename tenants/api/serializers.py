@@ -8,8 +8,6 @@ from tenants.models import (
     Tenant,
     TenantRole,
     User,
-    domain_validator,
-    slug_validator,
 )
 
 TENANT_SETTINGS = (
@@ -50,10 +48,11 @@ class TenantSerializer(serializers.ModelSerializer):
             "suspended_at",
         )
         read_only_fields = ("status", "created_at", "suspended_at")
-        # Uniqueness is the action's to decide (409 with the clashing fields), not a 400 here.
+        # The identifier and host name rules, and uniqueness (409 with the clashing fields),
+        # are the action's to decide (tenants.validators), not repeated here.
         extra_kwargs = {
-            "sip_domain": {"required": True, "allow_null": False, "validators": [domain_validator]},
-            "slug": {"validators": [slug_validator]},
+            "sip_domain": {"required": True, "allow_null": False, "validators": []},
+            "slug": {"validators": []},
         }
 
     def to_representation(self, instance):
@@ -64,8 +63,8 @@ class TenantSerializer(serializers.ModelSerializer):
 
     def get_fields(self):
         fields = super().get_fields()
-        if self.instance is not None:  # identity is fixed once created
-            for name in ("slug", "sip_domain", "web_host", "dealer_id"):
+        if self.instance is not None:  # the identifier (schema name) is fixed once created
+            for name in ("slug", "dealer_id"):
                 fields[name].read_only = True
         return fields
 
