@@ -15,7 +15,7 @@ from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, PbxError, ValidationFailed
 
-from .capabilities import check_within
+from .capabilities import check_totals, check_within, with_default_totals
 from .choices import Permission, Role, TenantStatus
 from .models import (
     CAPABILITY_FEATURES,
@@ -114,14 +114,13 @@ def do_create_tenant(
             from dealers.models import Dealer
 
             dealer = Dealer.objects.select_for_update().get(pk=dealer.pk)
-            count = Tenant.objects.filter(dealer=dealer).exclude(status=TenantStatus.DELETED)
-            if count.count() >= dealer.max_tenants:
-                from pbx.errors import QuotaExceeded
-
-                raise QuotaExceeded(
-                    f"{dealer} may have at most {dealer.max_tenants} tenants.",
-                    fields={"dealer": [f"quota of {dealer.max_tenants} tenants reached"]},
-                )
+            # An unset extension quota is the default, or what the dealer has left if less.
+            fields = with_default_totals(dealer, Tenant, fields, names=("max_extensions",))
+            check_totals(
+                dealer,
+                {"max_tenants": 1, "max_extensions": fields["max_extensions"]},
+                fields_as={"max_tenants": "dealer"},
+            )
         errors = {}
         if Tenant.objects.filter(slug=slug).exists():
             errors["slug"] = ["a tenant with this identifier exists"]
@@ -206,6 +205,11 @@ def do_update_tenant(
             **fields,
         }
         _validate_tenant_fields(merged)
+        if "max_extensions" in caps and tenant.dealer_id is not None:
+            from dealers.models import Dealer
+
+            dealer = Dealer.objects.select_for_update().get(pk=tenant.dealer_id)
+            check_totals(dealer, {"max_extensions": caps["max_extensions"]}, skip_tenant=tenant)
         if "max_extensions" in caps:
             with tenant_context(tenant):
                 from telephony.models import Extension
