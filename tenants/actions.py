@@ -252,6 +252,22 @@ def _set_web_host(tenant: Tenant, host: str) -> dict:
     return {"web_host": [old, host]}
 
 
+# What a tenant's own admin (permission ``tenant.settings``) may change of its company; quotas,
+# capabilities, billing and host names are its dealer's to set.
+COMPANY_FIELDS = ("name", "time_zone", "language", "ext_min_length", "ext_max_length")
+
+
+def do_update_company(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
+    """A tenant admin's change of its own company settings (``COMPANY_FIELDS`` only)."""
+    other = sorted(set(fields) - set(COMPANY_FIELDS))
+    if other:
+        raise ValidationFailed(
+            "Only the company's own settings can be changed here.",
+            fields={name: ["set by your provider"] for name in other},
+        )
+    return do_update_tenant(tenant, actor=actor, **fields)
+
+
 def do_set_tenant_status(tenant: Tenant, status: str, *, actor: Actor) -> Tenant:
     """Suspend (data kept; sign-in, API and calls refused) or resume a tenant."""
     if status not in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):

@@ -66,6 +66,16 @@ class TenantSettingsForm(CapabilityFields):
         return cleaned_changes(self, (*self.settings_names, *self.capability_names))
 
 
+class CompanyForm(forms.Form):
+    """A tenant admin's own company settings (``tenants.actions.COMPANY_FIELDS``)."""
+
+    name = forms.CharField(max_length=120, label="Company name")
+    time_zone = forms.CharField(max_length=64)
+    language = forms.CharField(max_length=16)
+    ext_min_length = forms.IntegerField(min_value=1, max_value=16, label="Shortest extension")
+    ext_max_length = forms.IntegerField(min_value=1, max_value=16, label="Longest extension")
+
+
 class TenantHostFields(forms.Form):
     """The tenant's host names, as typed: their rules are the action's (tenants.validators)."""
 

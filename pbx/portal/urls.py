@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import calls, common, imports, me, platform, security, tenant, webhooks
+from .views import calls, common, company, imports, me, platform, security, tenant, webhooks
 from .views import provisioning as phones
 
 app_name = "portal"
@@ -51,6 +51,7 @@ urlpatterns = [
     path("roles/<int:pk>/", tenant.role_edit, name="role_edit"),
     path("roles/<int:pk>/delete/", tenant.role_delete, name="role_delete"),
     path("audit/", tenant.audit_list, name="audit_list"),
+    path("company/", company.company, name="company"),
     path("dashboard/", calls.dashboard, name="dashboard"),
     path("calls/", calls.active_calls, name="active_calls"),
     path("calls/<str:call_id>/hangup/", calls.call_hangup, name="call_hangup"),

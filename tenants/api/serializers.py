@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from pbx.models import AuditEntry
+from tenants.actions import COMPANY_FIELDS
 from tenants.choices import Permission, Role
 from tenants.models import (
     CAPABILITY_FEATURES,
@@ -67,6 +68,28 @@ class TenantSerializer(serializers.ModelSerializer):
             for name in ("slug", "dealer_id"):
                 fields[name].read_only = True
         return fields
+
+
+class CompanySerializer(serializers.ModelSerializer):
+    """The host tenant's own settings; what its dealer set (quotas, capabilities) is read-only."""
+
+    web_host = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Tenant
+        fields = (
+            *COMPANY_FIELDS,
+            "slug",
+            "sip_domain",
+            "web_host",
+            "currency",
+            *CAPABILITIES,
+        )
+        read_only_fields = tuple(f for f in fields if f not in COMPANY_FIELDS)
+
+    def get_web_host(self, tenant) -> str | None:
+        domain = tenant.domains.filter(is_primary=True).first()
+        return domain.domain if domain else None
 
 
 class TenantDeleteSerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from pbx.api.authentication import REVOKED_KEY, check_user_scope
 from pbx.api.permissions import Authenticated, PlatformAdmin, TenantPermission
 from pbx.api.throttling import AddressRateThrottle, SignInRateThrottle
 from pbx.api.viewsets import BaseViewSet, IdempotentMixin
+from pbx.audit import Actor
 from pbx.errors import ErrorCode, NotFound, PbxError
 from pbx.models import AuditEntry
 from tenants import actions
@@ -28,6 +29,7 @@ from tenants.models import Domain, Tenant, TenantRole, User
 
 from .serializers import (
     AuditEntrySerializer,
+    CompanySerializer,
     MeSerializer,
     RefreshSerializer,
     RoleSerializer,
@@ -230,6 +232,31 @@ class TenantScopedViewSet(BaseViewSet):
     @property
     def tenant(self) -> Tenant:
         return self.request._request.tenant
+
+
+class CompanyView(APIView):
+    """The host tenant's company settings, for holders of ``tenant.settings``: name, time
+    zone, language and extension number lengths. Quotas and capabilities are shown, not set."""
+
+    permission_classes = (TenantPermission,)
+    permission_codes = (Permission.TENANT_SETTINGS, Permission.TENANT_SETTINGS)
+
+    @extend_schema(responses={200: CompanySerializer})
+    def get(self, request):
+        return Response(CompanySerializer(request._request.tenant).data)
+
+    @extend_schema(request=CompanySerializer, responses={200: CompanySerializer})
+    def patch(self, request):
+        tenant = request._request.tenant
+        ser = CompanySerializer(tenant, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        # Fields the dealer sets are refused by the action, not silently dropped.
+        fixed = {k: request.data[k] for k in request.data if k in CompanySerializer.Meta.fields}
+        fixed = {k: v for k, v in fixed.items() if k not in actions.COMPANY_FIELDS}
+        tenant = actions.do_update_company(
+            tenant, actor=Actor.from_request(request), **fixed, **ser.validated_data
+        )
+        return Response(CompanySerializer(tenant).data)
 
 
 class UserViewSet(
