@@ -25,6 +25,19 @@ def add_action_errors(form: forms.Form, exc) -> None:
         form.add_error(None, exc.message)
 
 
+def show_password_rules(form: forms.Form, policy, fields: dict[str, str]) -> None:
+    """Put the tenant's password rules (``fields``: name -> "web" or "sip") in the fields'
+    help texts, so they are read before a first failed attempt, not after."""
+    from tenants.passwords import policy_hint
+
+    for name, kind in fields.items():
+        field = form.fields.get(name)
+        if field is not None:
+            field.help_text = " ".join(
+                filter(None, (field.help_text, policy_hint(policy, kind=kind)))
+            )
+
+
 def cleaned_changes(form: forms.Form, names) -> dict:
     return {n: form.cleaned_data[n] for n in names if n in form.cleaned_data}
 
