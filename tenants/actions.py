@@ -93,13 +93,18 @@ def do_create_tenant(
     sip_domain: str,
     web_host: str | None = None,
     dealer=None,
+    admin: dict | None = None,
+    invite_origin: tuple[str, str] | None = None,
     actor: Actor,
     **fields,
 ) -> Tenant:
     """Create a tenant with its schema, web host and SIP domain.
 
     The tenant's capabilities may not exceed its dealer's. The schema is cloned from the
-    template schema in the same transaction, so a failure leaves nothing behind.
+    template schema in the same transaction, so a failure leaves nothing behind. With
+    ``admin`` (``{"email", "full_name"}``) its first tenant admin is made too, without a
+    password, and invited by e-mail to set one on the tenant's host (``invite_origin``: the
+    scheme and port for the link, as the caller sees them).
     """
     identity, errors = clean_identity(
         slug=slug, sip_domain=sip_domain, web_host=sip_domain if web_host is None else web_host
@@ -150,6 +155,16 @@ def do_create_tenant(
             dealer=dealer,
             changes={"slug": slug, "sip_domain": sip_domain, "web_host": web_host, **fields},
         )
+        if admin:
+            first = do_create_user(
+                email=admin["email"],
+                full_name=admin.get("full_name", ""),
+                password=None,
+                role=Role.TENANT_ADMIN,
+                tenant=tenant,
+                actor=actor,
+            )
+            do_invite_user(first, actor=actor, origin=invite_origin)
         transaction.on_commit(lambda: _publish(tenant))
     return tenant
 
@@ -487,6 +502,26 @@ def do_delete_user(user: User, *, actor: Actor) -> None:
         audit.record(actor, "user.delete", user, tenant=user.tenant, dealer=user.dealer)
         _delete_sessions([user.pk])
         delete_users(User.objects.filter(pk=user.pk))
+
+
+def do_invite_user(user: User, *, actor: Actor, origin: tuple[str, str] | None = None) -> None:
+    """E-mail ``user`` a single-use, expiring link to set its password (a new account made
+    without one). ``origin`` is the (scheme, port) the link should use."""
+    if user.has_usable_password():
+        raise Conflict("The user already has a password.", fields={"email": ["already signed up"]})
+    scheme, port = origin or (None, None)
+    with transaction.atomic():
+        audit.record(
+            actor,
+            "user.invite",
+            user,
+            tenant=user.tenant,
+            dealer=user.dealer,
+            changes={"email": user.email},
+        )
+        from .tasks import send_invite
+
+        transaction.on_commit(lambda: send_invite.delay(user.pk, scheme, port))
 
 
 # --- custom roles ------------------------------------------------------------------------------

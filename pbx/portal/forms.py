@@ -110,8 +110,22 @@ class TenantEditForm(TenantHostFields, TenantSettingsForm):
 class TenantCreateForm(TenantHostFields, TenantSettingsForm):
     slug = forms.CharField(max_length=31, label="Identifier", help_text=IDENTIFIER_HINT)
     dealer = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    admin_email = forms.EmailField(
+        required=False,
+        label="First admin's e-mail",
+        help_text="Gets an e-mail with a link to choose a password and sign in.",
+    )
+    admin_name = forms.CharField(max_length=150, required=False, label="First admin's name")
 
-    field_order = ("name", "slug", "sip_domain", "web_host", "dealer")
+    field_order = ("name", "slug", "sip_domain", "web_host", "dealer", "admin_email", "admin_name")
+
+    def first_admin(self) -> dict | None:
+        email = self.cleaned_data.get("admin_email")
+        return (
+            {"email": email, "full_name": self.cleaned_data.get("admin_name", "")}
+            if email
+            else None
+        )
 
     def __init__(self, *args, dealers=(), allow_no_dealer=True, **kwargs):
         super().__init__(*args, **kwargs)

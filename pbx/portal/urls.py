@@ -1,6 +1,17 @@
 from django.urls import path
 
-from .views import calls, common, company, imports, me, platform, security, tenant, webhooks
+from .views import (
+    calls,
+    common,
+    company,
+    imports,
+    me,
+    platform,
+    security,
+    tenant,
+    webhooks,
+    welcome,
+)
 from .views import provisioning as phones
 
 app_name = "portal"
@@ -64,6 +75,8 @@ urlpatterns = [
     path("webhooks/<int:pk>/", webhooks.webhook_edit, name="webhook_edit"),
     path("webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
     path("webhooks/<int:pk>/replay/", webhooks.webhook_replay, name="webhook_replay"),
+    # an invitation's link: set a first password (any host: the tenant's or the provider's)
+    path("welcome/<str:uidb64>/<str:token>/", welcome.set_password, name="set_password"),
     # the signed-in user's own things
     path("me/", me.profile, name="profile"),
     path("me/calls/", me.my_calls, name="my_calls"),

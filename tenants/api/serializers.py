@@ -27,8 +27,16 @@ TENANT_SETTINGS = (
 CAPABILITIES = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
 
 
+class FirstAdminSerializer(serializers.Serializer):
+    """The tenant's first admin: invited by e-mail to set a password (none is sent here)."""
+
+    email = serializers.EmailField()
+    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+
 class TenantSerializer(serializers.ModelSerializer):
     web_host = serializers.CharField(required=False, max_length=253)
+    admin = FirstAdminSerializer(required=False, write_only=True)
     dealer = serializers.PrimaryKeyRelatedField(read_only=True)
     dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
 
@@ -43,6 +51,7 @@ class TenantSerializer(serializers.ModelSerializer):
             "status",
             "dealer",
             "dealer_id",
+            "admin",
             *TENANT_SETTINGS,
             *CAPABILITIES,
             "created_at",
@@ -65,7 +74,7 @@ class TenantSerializer(serializers.ModelSerializer):
     def get_fields(self):
         fields = super().get_fields()
         if self.instance is not None:  # the identifier (schema name) is fixed once created
-            for name in ("slug", "dealer_id"):
+            for name in ("slug", "dealer_id", "admin"):
                 fields[name].read_only = True
         return fields
 

@@ -187,7 +187,12 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSe
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
         dealer = self._dealer_for_create(data.pop("dealer_id", None))
-        tenant = actions.do_create_tenant(dealer=dealer, actor=self.actor, **data)
+        tenant = actions.do_create_tenant(
+            dealer=dealer,
+            actor=self.actor,
+            invite_origin=(request.scheme, request.get_port()),
+            **data,
+        )
         tenant = self.get_queryset().get(pk=tenant.pk)
         return Response(self.get_serializer(tenant).data, status=status.HTTP_201_CREATED)
 

@@ -69,13 +69,17 @@ def tenant_add(request):
                 sip_domain=form.cleaned_data["sip_domain"],
                 web_host=form.cleaned_data["web_host"],
                 dealer=dealer,
+                admin=form.first_admin(),
+                invite_origin=(request.scheme, request.get_port()),
                 actor=actor(request),
                 **data,
             )
         except PbxError as exc:
             add_action_errors(form, exc)
         else:
-            messages.success(request, f"Tenant {tenant.name} created.")
+            invited = form.first_admin()
+            note = f" An invitation went to {invited['email']}." if invited else ""
+            messages.success(request, f"Tenant {tenant.name} created.{note}")
             return redirect("portal:tenant_edit", pk=tenant.pk)
     return page(request, "portal/tenants/form.html", {"form": form}, section="tenants")
 
