@@ -17,6 +17,7 @@ router.include_root_view = False
 router.register("tenants", tenant_views.TenantViewSet, basename="tenant")
 router.register("dealers", DealerViewSet, basename="dealer")
 router.register("users", tenant_views.UserViewSet, basename="user")
+router.register("platform-users", tenant_views.PlatformUserViewSet, basename="platform-user")
 router.register("roles", tenant_views.RoleViewSet, basename="role")
 router.register("audit", tenant_views.AuditViewSet, basename="audit")
 router.register("extensions", ExtensionViewSet, basename="extension")

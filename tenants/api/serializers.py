@@ -137,6 +137,39 @@ class UserSerializer(serializers.ModelSerializer):
         return fields
 
 
+class PlatformUserSerializer(serializers.ModelSerializer):
+    """The provider's own staff: system admins and dealer admins. Without a password the new
+    user is invited by e-mail to choose one."""
+
+    password = serializers.CharField(write_only=True, required=False, trim_whitespace=False)
+    role = serializers.ChoiceField(choices=[Role.SYSTEM_ADMIN, Role.DEALER_ADMIN])
+    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
+
+    class Meta:
+        model = User
+        fields = (
+            "id",
+            "email",
+            "full_name",
+            "role",
+            "dealer",
+            "dealer_id",
+            "is_active",
+            "password",
+            "date_joined",
+            "last_login",
+        )
+        read_only_fields = ("date_joined", "last_login")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:  # moving a user between scopes is not an edit
+            for name in ("role", "dealer_id"):
+                fields[name].read_only = True
+        return fields
+
+
 class RoleSerializer(serializers.ModelSerializer):
     permissions = serializers.ListField(
         child=serializers.ChoiceField(choices=Permission.choices), allow_empty=True

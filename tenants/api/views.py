@@ -5,7 +5,8 @@ import logging
 
 from django.contrib.auth import authenticate
 from django.core.cache import cache
-from django.db.models import Prefetch
+from django.db import transaction
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
@@ -31,6 +32,7 @@ from .serializers import (
     AuditEntrySerializer,
     CompanySerializer,
     MeSerializer,
+    PlatformUserSerializer,
     RefreshSerializer,
     RoleSerializer,
     SignInSerializer,
@@ -291,6 +293,69 @@ class UserViewSet(
         if "password" not in data:
             raise PbxError("A password is required.", fields={"password": ["required"]})
         user = actions.do_create_user(tenant=self.tenant, actor=self.actor, **data)
+        return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        user = self.get_object()
+        ser = self.get_serializer(user, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        user = actions.do_update_user(user, actor=self.actor, **ser.validated_data)
+        return Response(self.get_serializer(user).data)
+
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk)
+
+    def perform_destroy(self, instance):
+        actions.do_delete_user(instance, actor=self.actor)
+
+
+class PlatformUserViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, BaseViewSet
+):
+    """The platform's own users, on the provider's host: every system and dealer admin for a
+    system admin; the dealer admins of its subtree for a dealer admin. Others' are 404."""
+
+    serializer_class = PlatformUserSerializer
+    permission_classes = (PlatformAdmin,)
+    filterset_fields = ("role", "is_active", "dealer")
+    search_fields = ("email", "full_name")
+    ordering_fields = ("email", "full_name", "date_joined", "id")
+    ordering = ("email", "id")
+    queryset = User.objects.none()
+
+    def get_queryset(self):
+        user = self.request.user
+        qs = User.objects.filter(tenant=None).select_related("dealer").order_by("email", "id")
+        if user.role == Role.SYSTEM_ADMIN:
+            return qs.filter(role__in=[Role.SYSTEM_ADMIN, Role.DEALER_ADMIN])
+        return qs.filter(Q(role=Role.DEALER_ADMIN) & dealer_subtree_q(user))
+
+    def create(self, request):
+        from dealers.access import dealers_visible_to
+
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = dict(ser.validated_data)
+        data.pop("is_active", None)
+        dealer_id = data.pop("dealer_id", None)
+        caller = request.user
+        if caller.role != Role.SYSTEM_ADMIN and data["role"] != Role.DEALER_ADMIN:
+            raise PbxError("You may add dealer admins only.", fields={"role": ["not allowed"]})
+        dealer = None
+        if data["role"] == Role.DEALER_ADMIN:
+            if dealer_id is None and caller.role == Role.DEALER_ADMIN:
+                dealer_id = caller.dealer_id
+            dealer = dealers_visible_to(caller).filter(pk=dealer_id).first()
+            if dealer is None:
+                raise PbxError("Unknown dealer.", fields={"dealer_id": ["unknown dealer"]})
+        with transaction.atomic():
+            user = actions.do_create_user(
+                dealer=dealer, password=data.pop("password", None), actor=self.actor, **data
+            )
+            if not user.has_usable_password():
+                actions.do_invite_user(
+                    user, actor=self.actor, origin=(request.scheme, request.get_port())
+                )
         return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
