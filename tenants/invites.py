@@ -37,9 +37,14 @@ def invite_host(user) -> str:
 
 
 def invite_url(user, *, scheme: str | None = None, port: str | None = None) -> str:
-    """The absolute link, on the scheme and port the inviting admin used (or the settings')."""
-    scheme = scheme or settings.PBX_PORTAL_URL_SCHEME
-    port = str(port or settings.PBX_PORTAL_URL_PORT or "")
+    """The absolute link, on the scheme and port the inviting admin used; without a request,
+    ``PBX_PORTAL_URL_SCHEME``/``PORT``, else plain HTTP on ``PBX_HTTP_PORT`` (``make run``)."""
+    if not scheme:
+        scheme = settings.PBX_PORTAL_URL_SCHEME or "http"
+        port = settings.PBX_PORTAL_URL_PORT or (
+            "" if settings.PBX_PORTAL_URL_SCHEME else settings.PBX_HTTP_PORT
+        )
+    port = str(port or "")
     default = "443" if scheme == "https" else "80"
     host = invite_host(user)
     netloc = host if port in ("", default) else f"{host}:{port}"

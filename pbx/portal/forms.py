@@ -85,8 +85,8 @@ class CompanyForm(forms.Form):
     name = forms.CharField(max_length=120, label="Company name")
     time_zone = forms.CharField(max_length=64)
     language = forms.CharField(max_length=16)
-    ext_min_length = forms.IntegerField(min_value=1, max_value=16, label="Shortest extension")
-    ext_max_length = forms.IntegerField(min_value=1, max_value=16, label="Longest extension")
+    ext_min_length = forms.IntegerField(min_value=1, label="Shortest extension")
+    ext_max_length = forms.IntegerField(min_value=1, label="Longest extension")
 
 
 class TenantHostFields(forms.Form):

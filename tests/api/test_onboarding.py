@@ -128,3 +128,15 @@ def test_portal_creates_tenant_with_invited_admin(world, eager, django_capture_o
     assert user.role == "tenant_admin"
     [message] = mail.outbox
     assert "//portalco.test/portal/welcome/" in message.body
+
+
+def test_invite_link_without_a_request_uses_the_settings(world, settings):
+    from tenants.invites import invite_url
+
+    settings.PBX_PORTAL_URL_SCHEME = ""
+    settings.PBX_HTTP_PORT = 8000
+    assert invite_url(world.a_user).startswith("http://acme.test:8000/portal/welcome/")
+    settings.PBX_PORTAL_URL_SCHEME = "https"
+    assert invite_url(world.a_user).startswith("https://acme.test/portal/welcome/")
+    settings.PBX_PORTAL_URL_PORT = "8443"
+    assert invite_url(world.sysadmin).startswith("https://localhost:8443/portal/welcome/")
