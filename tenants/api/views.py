@@ -272,7 +272,8 @@ class UserViewSet(
     mixins.DestroyModelMixin,
     TenantScopedViewSet,
 ):
-    """The host tenant's users (sign-in accounts)."""
+    """The host tenant's users (sign-in accounts). A user created without a password is
+    invited by e-mail to choose one."""
 
     serializer_class = UserSerializer
     permission_codes = (Permission.USERS_VIEW, Permission.USERS_MANAGE)
@@ -290,9 +291,16 @@ class UserViewSet(
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
         data.pop("is_active", None)
-        if "password" not in data:
-            raise PbxError("A password is required.", fields={"password": ["required"]})
-        user = actions.do_create_user(tenant=self.tenant, actor=self.actor, **data)
+        # Without a password the user is invited by e-mail to choose one on this host.
+        password = data.pop("password", None)
+        with transaction.atomic():
+            user = actions.do_create_user(
+                tenant=self.tenant, password=password, actor=self.actor, **data
+            )
+            if password is None:
+                actions.do_invite_user(
+                    user, actor=self.actor, origin=(request.scheme, request.get_port())
+                )
         return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):

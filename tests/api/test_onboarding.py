@@ -140,3 +140,17 @@ def test_invite_link_without_a_request_uses_the_settings(world, settings):
     assert invite_url(world.a_user).startswith("https://acme.test/portal/welcome/")
     settings.PBX_PORTAL_URL_PORT = "8443"
     assert invite_url(world.sysadmin).startswith("https://localhost:8443/portal/welcome/")
+
+
+def test_tenant_admin_invites_a_user_without_a_password(
+    api, world, eager, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api(world.a_admin, world.tenant_a).post(
+            "/api/v1/users/", {"email": "newbie@acme.test", "full_name": "Nia"}
+        )
+    assert r.status_code == 201, r.content
+    assert not User.objects.get(email="newbie@acme.test").has_usable_password()
+    [message] = mail.outbox
+    assert message.to == ["newbie@acme.test"]
+    assert "//acme.test/portal/welcome/" in message.body
