@@ -325,8 +325,7 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         # Public rows first, while the tenant's tables still exist: deleting a user makes
         # Django look at the tenant tables that point at users (extensions, import jobs).
         user_ids = list(User.objects.filter(tenant=tenant).values_list("pk", flat=True))
-        with tenant_context(tenant):
-            delete_users(User.objects.filter(pk__in=user_ids))
+        delete_users(User.objects.filter(pk__in=user_ids), tenant=tenant)
         _delete_sessions(user_ids)
         Domain.objects.filter(tenant=tenant).delete()
         TenantRole.objects.filter(tenant=tenant).delete()
@@ -350,11 +349,15 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
     return tenant
 
 
-def delete_users(queryset) -> None:
-    """Delete users inside a schema that has the tenant tables (the caller's tenant, or the
-    empty template for platform users): Django's delete cascades look at the tenant tables
-    that point at users, which the public schema alone does not have."""
-    if connection.schema_name == "public":
+def delete_users(queryset, *, tenant: Tenant | None = None) -> None:
+    """Delete users inside a schema that has the tenant tables: Django's delete cascades look
+    at the tenant tables that point at users (extensions, import jobs), which the public
+    schema alone does not have. Their ``tenant``'s schema (links to them are cleared there),
+    else the current tenant's, else the empty template's (platform users)."""
+    if tenant is not None:
+        with tenant_context(tenant):
+            queryset.delete()
+    elif connection.schema_name == "public":
         with schema_context(settings.TENANT_BASE_SCHEMA):
             queryset.delete()
     else:
@@ -501,7 +504,7 @@ def do_delete_user(user: User, *, actor: Actor) -> None:
     with transaction.atomic():
         audit.record(actor, "user.delete", user, tenant=user.tenant, dealer=user.dealer)
         _delete_sessions([user.pk])
-        delete_users(User.objects.filter(pk=user.pk))
+        delete_users(User.objects.filter(pk=user.pk), tenant=user.tenant)
 
 
 def do_invite_user(user: User, *, actor: Actor, origin: tuple[str, str] | None = None) -> None:

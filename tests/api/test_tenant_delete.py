@@ -215,3 +215,29 @@ def test_delete_dealer_with_its_admins(api, world):
     r = top.delete(f"/api/v1/dealers/{made.json()['id']}/")
     assert r.status_code == 204, r.content
     assert not User.objects.filter(pk=admin.pk).exists()
+
+
+def test_deleting_a_tenant_user_from_the_provider_host_unlinks_its_extension(world, in_tenant):
+    """The Django admin runs on the provider's host; the user's extension lives in the
+    tenant's schema and must not keep pointing at a user that no longer exists."""
+    from telephony.actions import do_create_extension
+    from telephony.models import Extension
+    from tests.portal.conftest import Portal
+
+    with in_tenant(world.tenant_a):
+        ext, _ = do_create_extension(
+            number="150",
+            display_name="Leaver",
+            email="leaver@acme.test",
+            web_password=PASSWORD,
+            actor=SYSTEM,
+        )
+    user_id = ext.user_id
+    assert user_id is not None
+    r = Portal("localhost", world.sysadmin).post(
+        f"/admin/tenants/user/{user_id}/delete/", {"post": "yes"}
+    )
+    assert r.status_code == 302
+    assert not User.objects.filter(pk=user_id).exists()
+    with in_tenant(world.tenant_a):
+        assert Extension.objects.get(number="150").user_id is None
