@@ -5,7 +5,7 @@ from django.db import transaction
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
-from tenants.actions import _delete_sessions, delete_users
+from tenants.actions import delete_users
 from tenants.capabilities import (
     TOTAL_LIMITS,
     check_covers_children,
@@ -90,8 +90,6 @@ def do_delete_dealer(dealer: Dealer, *, actor: Actor) -> None:
                 fields={"dealer": ["move or delete its tenants and sub-dealers first"]},
             )
         audit.record(actor, "dealer.delete", dealer)
-        user_ids = list(dealer.users.values_list("pk", flat=True))
-        _delete_sessions(user_ids)
         delete_users(dealer.users.all())
         dealer.tenants.update(dealer=None)
         dealer.delete()

@@ -324,9 +324,7 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         old_domain, old_schema = tenant.sip_domain, tenant.schema_name
         # Public rows first, while the tenant's tables still exist: deleting a user makes
         # Django look at the tenant tables that point at users (extensions, import jobs).
-        user_ids = list(User.objects.filter(tenant=tenant).values_list("pk", flat=True))
-        delete_users(User.objects.filter(pk__in=user_ids), tenant=tenant)
-        _delete_sessions(user_ids)
+        delete_users(User.objects.filter(tenant=tenant), tenant=tenant)
         Domain.objects.filter(tenant=tenant).delete()
         TenantRole.objects.filter(tenant=tenant).delete()
         DeviceIndex.objects.filter(tenant=tenant).delete()
@@ -353,7 +351,9 @@ def delete_users(queryset, *, tenant: Tenant | None = None) -> None:
     """Delete users inside a schema that has the tenant tables: Django's delete cascades look
     at the tenant tables that point at users (extensions, import jobs), which the public
     schema alone does not have. Their ``tenant``'s schema (links to them are cleared there),
-    else the current tenant's, else the empty template's (platform users)."""
+    else the current tenant's, else the empty template's (platform users). Their browser
+    sessions go with them."""
+    delete_sessions(list(queryset.values_list("pk", flat=True)))
     if tenant is not None:
         with tenant_context(tenant):
             queryset.delete()
@@ -364,7 +364,7 @@ def delete_users(queryset, *, tenant: Tenant | None = None) -> None:
         queryset.delete()
 
 
-def _delete_sessions(user_ids) -> None:
+def delete_sessions(user_ids) -> None:
     """Sign the users out of every browser: their database sessions go with them."""
     from django.contrib.sessions.models import Session
 
@@ -503,7 +503,6 @@ def do_delete_user(user: User, *, actor: Actor) -> None:
         raise Conflict("You cannot delete your own account.")
     with transaction.atomic():
         audit.record(actor, "user.delete", user, tenant=user.tenant, dealer=user.dealer)
-        _delete_sessions([user.pk])
         delete_users(User.objects.filter(pk=user.pk), tenant=user.tenant)
 
 
