@@ -5,7 +5,15 @@ from django.db import transaction
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
-from tenants.capabilities import check_covers_children, check_within
+from tenants.actions import delete_users
+from tenants.capabilities import (
+    TOTAL_LIMITS,
+    check_covers_children,
+    check_holds_allocations,
+    check_totals,
+    check_within,
+    with_default_totals,
+)
 from tenants.choices import TenantStatus
 
 from .models import Dealer
@@ -28,6 +36,9 @@ def do_create_dealer(*, name: str, parent: Dealer | None, actor: Actor, **fields
                     "More tenants than the parent dealer may have.",
                     fields={"max_tenants": [f"at most {parent.max_tenants}"]},
                 )
+            # Unset limits are the defaults, or what the parent has left if less.
+            fields = with_default_totals(parent, Dealer, fields)
+            check_totals(parent, {n: fields[n] for n in TOTAL_LIMITS})
         dealer = Dealer.objects.create(name=name, parent=parent, **fields)
         dealer.path = f"{parent.path if parent else '/'}{dealer.pk}/"
         dealer.save(update_fields=["path"])
@@ -39,13 +50,29 @@ def do_create_dealer(*, name: str, parent: Dealer | None, actor: Actor, **fields
 
 def do_update_dealer(dealer: Dealer, *, actor: Actor, **fields) -> Dealer:
     with transaction.atomic():
-        dealer = Dealer.objects.select_for_update().get(pk=dealer.pk)
-        check_within(dealer.parent, fields, parent_label=str(dealer.parent or ""))
+        # The dealer and its parent, locked in primary-key order: the parent's totals change.
+        ids = [dealer.pk, dealer.parent_id] if dealer.parent_id else [dealer.pk]
+        locked = {
+            d.pk: d for d in Dealer.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        }
+        dealer, parent = locked[dealer.pk], locked.get(dealer.parent_id)
+        check_within(parent, fields, parent_label=str(parent or ""))
+        if parent is not None:
+            if fields.get("max_tenants", 0) > parent.max_tenants:
+                raise ValidationFailed(
+                    "More tenants than the parent dealer may have.",
+                    fields={"max_tenants": [f"at most {parent.max_tenants}"]},
+                )
+            growing = {
+                n: fields[n] for n in TOTAL_LIMITS if n in fields and fields[n] > getattr(dealer, n)
+            }
+            check_totals(parent, growing, skip_dealer=dealer)
         children = [
             *dealer.children.all(),
             *dealer.tenants.exclude(status=TenantStatus.DELETED),
         ]
         check_covers_children(dealer, fields, children, label=str(dealer))
+        check_holds_allocations(dealer, fields)
         changes = audit.diff(dealer, fields)
         for name, value in fields.items():
             setattr(dealer, name, value)
@@ -63,6 +90,6 @@ def do_delete_dealer(dealer: Dealer, *, actor: Actor) -> None:
                 fields={"dealer": ["move or delete its tenants and sub-dealers first"]},
             )
         audit.record(actor, "dealer.delete", dealer)
-        dealer.users.all().delete()
+        delete_users(dealer.users.all())
         dealer.tenants.update(dealer=None)
         dealer.delete()

@@ -4,20 +4,31 @@ Each ``do_*`` runs in one transaction, writes an audit entry and schedules side 
 Views, serializers, admin, commands and tasks call these; nothing else writes these rows.
 """
 
+import logging
+
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django_tenants.utils import schema_exists
+from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, PbxError, ValidationFailed
 
 from . import lockout
-from .capabilities import check_within
+from .capabilities import check_totals, check_within, with_default_totals
 from .choices import Permission, Role, TenantStatus
-from .models import CAPABILITY_FEATURES, CAPABILITY_LIMITS, Domain, Tenant, TenantRole, User
+from .models import (
+    CAPABILITY_FEATURES,
+    CAPABILITY_LIMITS,
+    DeviceIndex,
+    Domain,
+    Tenant,
+    TenantRole,
+    User,
+)
 from .passwords import check_password
+from .validators import clean_identity
 
 TENANT_SETTINGS_FIELDS = (
     "name",
@@ -35,6 +46,8 @@ TENANT_SETTINGS_FIELDS = (
     "sip_digest_sha256",
 )
 CAPABILITY_FIELDS = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
+
+log = logging.getLogger(__name__)
 
 
 def ensure_public_tenant() -> Tenant:
@@ -85,38 +98,43 @@ def do_create_tenant(
     sip_domain: str,
     web_host: str | None = None,
     dealer=None,
+    admin: dict | None = None,
+    invite_origin: tuple[str, str] | None = None,
     actor: Actor,
     **fields,
 ) -> Tenant:
     """Create a tenant with its schema, web host and SIP domain.
 
     The tenant's capabilities may not exceed its dealer's. The schema is cloned from the
-    template schema in the same transaction, so a failure leaves nothing behind.
+    template schema in the same transaction, so a failure leaves nothing behind. With
+    ``admin`` (``{"email", "full_name"}``) its first tenant admin is made too, without a
+    password, and invited by e-mail to set one on the tenant's host (``invite_origin``: the
+    scheme and port for the link, as the caller sees them).
     """
+    identity, errors = clean_identity(
+        slug=slug, sip_domain=sip_domain, web_host=sip_domain if web_host is None else web_host
+    )
+    if errors:
+        raise ValidationFailed("Invalid identifier or host name.", fields=errors)
+    slug, sip_domain, web_host = identity["slug"], identity["sip_domain"], identity["web_host"]
     check_within(dealer, fields, parent_label=str(dealer) if dealer else "")
     _validate_tenant_fields({"ext_min_length": 3, "ext_max_length": 6, "name": name, **fields})
-    web_host = (web_host or sip_domain).lower()
-    sip_domain = sip_domain.lower()
     with transaction.atomic():
         if dealer is not None:
             from dealers.models import Dealer
 
             dealer = Dealer.objects.select_for_update().get(pk=dealer.pk)
-            count = Tenant.objects.filter(dealer=dealer).exclude(status=TenantStatus.DELETED)
-            if count.count() >= dealer.max_tenants:
-                from pbx.errors import QuotaExceeded
-
-                raise QuotaExceeded(
-                    f"{dealer} may have at most {dealer.max_tenants} tenants.",
-                    fields={"dealer": [f"quota of {dealer.max_tenants} tenants reached"]},
-                )
+            # An unset extension quota is the default, or what the dealer has left if less.
+            fields = with_default_totals(dealer, Tenant, fields, names=("max_extensions",))
+            check_totals(
+                dealer,
+                {"max_tenants": 1, "max_extensions": fields["max_extensions"]},
+                fields_as={"max_tenants": "dealer"},
+            )
         errors = {}
         if Tenant.objects.filter(slug=slug).exists():
             errors["slug"] = ["a tenant with this identifier exists"]
-        if Tenant.objects.filter(sip_domain=sip_domain).exists():
-            errors["sip_domain"] = ["this SIP domain is taken"]
-        if Domain.objects.filter(domain=web_host).exists():
-            errors["web_host"] = ["this host name is taken"]
+        errors.update(_host_clashes(sip_domain, web_host))
         if errors:
             raise Conflict("The tenant clashes with an existing one.", fields=errors)
         tenant = Tenant(
@@ -142,8 +160,30 @@ def do_create_tenant(
             dealer=dealer,
             changes={"slug": slug, "sip_domain": sip_domain, "web_host": web_host, **fields},
         )
+        if admin:
+            first = do_create_user(
+                email=admin["email"],
+                full_name=admin.get("full_name", ""),
+                password=None,
+                role=Role.TENANT_ADMIN,
+                tenant=tenant,
+                actor=actor,
+            )
+            do_invite_user(first, actor=actor, origin=invite_origin)
         transaction.on_commit(lambda: _publish(tenant))
     return tenant
+
+
+def _host_clashes(sip_domain, web_host, *, tenant=None) -> dict:
+    """Which of the given host names another tenant already has (None: not being set)."""
+    errors = {}
+    others = Tenant.objects.exclude(pk=getattr(tenant, "pk", None))
+    if sip_domain is not None and others.filter(sip_domain=sip_domain).exists():
+        errors["sip_domain"] = ["this SIP domain is taken"]
+    hosts = Domain.objects.exclude(tenant_id=getattr(tenant, "pk", None))
+    if web_host is not None and hosts.filter(domain=web_host).exists():
+        errors["web_host"] = ["this host name is taken"]
+    return errors
 
 
 def _publish(tenant: Tenant) -> None:
@@ -156,8 +196,23 @@ def _lock(tenant: Tenant) -> Tenant:
     return Tenant.objects.select_for_update().get(pk=tenant.pk)
 
 
-def do_update_tenant(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
-    """Change settings and capabilities; capabilities stay within the dealer's."""
+def do_update_tenant(
+    tenant: Tenant, *, actor: Actor, sip_domain=None, web_host=None, **fields
+) -> Tenant:
+    """Change settings, capabilities and host names; capabilities stay within the dealer's.
+
+    The identifier (the schema's name) is fixed; the SIP domain and the web host may be
+    corrected, under the same rules as at creation.
+    """
+    identity, errors = clean_identity(
+        **{
+            name: value
+            for name, value in (("sip_domain", sip_domain), ("web_host", web_host))
+            if value is not None
+        }
+    )
+    if errors:
+        raise ValidationFailed("Invalid host name.", fields=errors)
     with transaction.atomic():
         tenant = _lock(tenant)
         if tenant.status == TenantStatus.DELETED:
@@ -170,9 +225,12 @@ def do_update_tenant(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
             **fields,
         }
         _validate_tenant_fields(merged)
-        if "max_extensions" in caps:
-            from django_tenants.utils import tenant_context
+        if "max_extensions" in caps and tenant.dealer_id is not None:
+            from dealers.models import Dealer
 
+            dealer = Dealer.objects.select_for_update().get(pk=tenant.dealer_id)
+            check_totals(dealer, {"max_extensions": caps["max_extensions"]}, skip_tenant=tenant)
+        if "max_extensions" in caps:
             with tenant_context(tenant):
                 from telephony.models import Extension
 
@@ -182,13 +240,52 @@ def do_update_tenant(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
                     f"The tenant already has {used} extensions.",
                     fields={"max_extensions": [f"at least {used} (extensions in use)"]},
                 )
+        clashes = _host_clashes(identity.get("sip_domain"), identity.get("web_host"), tenant=tenant)
+        if clashes:
+            raise Conflict("The host name belongs to another tenant.", fields=clashes)
+        old_domain = tenant.sip_domain
+        if identity.get("sip_domain", old_domain) != old_domain:
+            fields["sip_domain"] = identity["sip_domain"]
         changes = audit.diff(tenant, fields)
+        if "web_host" in identity:
+            changes.update(_set_web_host(tenant, identity["web_host"]))
         for name, value in fields.items():
             setattr(tenant, name, value)
         tenant.save(update_fields=list(fields) or None)
         audit.record(actor, "tenant.update", tenant, tenant=tenant, changes=changes)
+        if "sip_domain" in fields:
+            transaction.on_commit(lambda: _forget_runtime_state(old_domain, None))
         transaction.on_commit(lambda: _publish(tenant))
     return tenant
+
+
+def _set_web_host(tenant: Tenant, host: str) -> dict:
+    primary = Domain.objects.filter(tenant=tenant, is_primary=True).first()
+    if primary is None:
+        Domain.objects.create(tenant=tenant, domain=host, is_primary=True)
+        return {"web_host": [None, host]}
+    if primary.domain == host:
+        return {}
+    old = primary.domain
+    primary.domain = host
+    primary.save(update_fields=["domain"])
+    return {"web_host": [old, host]}
+
+
+# What a tenant's own admin (permission ``tenant.settings``) may change of its company; quotas,
+# capabilities, billing and host names are its dealer's to set.
+COMPANY_FIELDS = ("name", "time_zone", "language", "ext_min_length", "ext_max_length")
+
+
+def do_update_company(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
+    """A tenant admin's change of its own company settings (``COMPANY_FIELDS`` only)."""
+    other = sorted(set(fields) - set(COMPANY_FIELDS))
+    if other:
+        raise ValidationFailed(
+            "Only the company's own settings can be changed here.",
+            fields={name: ["set by your provider"] for name in other},
+        )
+    return do_update_tenant(tenant, actor=actor, **fields)
 
 
 def do_set_tenant_status(tenant: Tenant, status: str, *, actor: Actor) -> Tenant:
@@ -236,12 +333,18 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         tenant = _lock(tenant)
         if tenant.status == TenantStatus.DELETED:
             raise Conflict("The tenant is already deleted.", code=ErrorCode.TENANT_DELETED)
-        old_domain = tenant.sip_domain
+        old_domain, old_schema = tenant.sip_domain, tenant.schema_name
+        # Public rows first, while the tenant's tables still exist: deleting a user makes
+        # Django look at the tenant tables that point at users (extensions, import jobs).
+        delete_users(User.objects.filter(tenant=tenant), tenant=tenant)
+        Domain.objects.filter(tenant=tenant).delete()
+        TenantRole.objects.filter(tenant=tenant).delete()
+        DeviceIndex.objects.filter(tenant=tenant).delete()
+        # Deferred constraint checks of this transaction must not be pending on tables we drop.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         tenant._drop_schema(force_drop=True)
         connection.set_schema_to_public()
-        Domain.objects.filter(tenant=tenant).delete()
-        User.objects.filter(tenant=tenant).delete()
-        TenantRole.objects.filter(tenant=tenant).delete()
         tenant.status = TenantStatus.DELETED
         tenant.deleted_at = timezone.now()
         tenant.sip_domain = None
@@ -252,14 +355,66 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         audit.record(
             actor, "tenant.delete", tenant, tenant=tenant, changes={"sip_domain": old_domain}
         )
-
-        def unpublish():
-            from telephony.snapshots import unpublish_domain
-
-            unpublish_domain(old_domain)
-
-        transaction.on_commit(unpublish)
+        transaction.on_commit(lambda: _forget_runtime_state(old_domain, old_schema))
     return tenant
+
+
+def delete_users(queryset, *, tenant: Tenant | None = None) -> None:
+    """Delete users inside a schema that has the tenant tables: Django's delete cascades look
+    at the tenant tables that point at users (extensions, import jobs), which the public
+    schema alone does not have. Their ``tenant``'s schema (links to them are cleared there),
+    else the current tenant's, else the empty template's (platform users). Their browser
+    sessions go with them."""
+    delete_sessions(list(queryset.values_list("pk", flat=True)))
+    if tenant is not None:
+        with tenant_context(tenant):
+            queryset.delete()
+    elif connection.schema_name == "public":
+        with schema_context(settings.TENANT_BASE_SCHEMA):
+            queryset.delete()
+    else:
+        queryset.delete()
+
+
+def delete_sessions(user_ids) -> None:
+    """Sign the users out of every browser: their database sessions go with them."""
+    from django.contrib.sessions.models import Session
+
+    wanted = {str(pk) for pk in user_ids}
+    if not wanted:
+        return
+    doomed = [
+        s.pk
+        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if s.get_decoded().get("_auth_user_id") in wanted
+    ]
+    Session.objects.filter(pk__in=doomed).delete()
+
+
+def _forget_runtime_state(domain: str | None, schema: str | None) -> None:
+    """Remove what Redis holds of a deleted tenant: its routing snapshot, registrations, live
+    calls and cache entries (the schema name is reused by the next tenant of that identifier,
+    which must not inherit a cached brand or a throttle)."""
+    from django_redis import get_redis_connection
+
+    from telephony.engine_state import CALLS_KEY, LOCATION_KEY, _redis, redis_key
+    from telephony.snapshots import unpublish_domain
+
+    unpublish_domain(domain)
+    try:
+        r = _redis()
+        keys = [redis_key(CALLS_KEY, schema=schema)] if schema else []
+        if domain:
+            keys += r.scan_iter(match=redis_key(LOCATION_KEY, domain=domain, user="*"))
+        if keys:
+            r.delete(*keys)
+        cache = get_redis_connection("default")
+        for pattern in (f"{schema}:*", f"branding:effective:*:{schema}") if schema else ():
+            doomed = list(cache.scan_iter(match=pattern, count=1000))
+            if doomed:
+                cache.delete(*doomed)
+    except Exception:
+        log.exception("could not remove the runtime state of %s", schema)
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -404,7 +559,27 @@ def do_delete_user(user: User, *, actor: Actor) -> None:
         raise Conflict("You cannot delete your own account.")
     with transaction.atomic():
         audit.record(actor, "user.delete", user, tenant=user.tenant, dealer=user.dealer)
-        user.delete()
+        delete_users(User.objects.filter(pk=user.pk), tenant=user.tenant)
+
+
+def do_invite_user(user: User, *, actor: Actor, origin: tuple[str, str] | None = None) -> None:
+    """E-mail ``user`` a single-use, expiring link to set its password (a new account made
+    without one). ``origin`` is the (scheme, port) the link should use."""
+    if user.has_usable_password():
+        raise Conflict("The user already has a password.", fields={"email": ["already signed up"]})
+    scheme, port = origin or (None, None)
+    with transaction.atomic():
+        audit.record(
+            actor,
+            "user.invite",
+            user,
+            tenant=user.tenant,
+            dealer=user.dealer,
+            changes={"email": user.email},
+        )
+        from .tasks import send_invite
+
+        transaction.on_commit(lambda: send_invite.delay(user.pk, scheme, port))
 
 
 # --- custom roles ------------------------------------------------------------------------------

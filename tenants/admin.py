@@ -36,6 +36,12 @@ class TenantForm(ActionForm):
         model = Tenant
         fields = ("name", "slug", "sip_domain", "dealer", *TENANT_EDITABLE)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            primary = self.instance.domains.filter(is_primary=True).first()
+            self.initial["web_host"] = primary.domain if primary else ""
+
     def run_action(self):
         data = self.cleaned_data
         if self.instance.pk is None:
@@ -49,8 +55,11 @@ class TenantForm(ActionForm):
                 actor=self.actor,
                 **fields,
             )
+        # Host names go to the action only when changed: a stored bad value does not block
+        # editing the rest, and the action judges a corrected one by the same rules.
+        hosts = self.changes(("sip_domain", "web_host"))
         return actions.do_update_tenant(
-            self.instance, actor=self.actor, **self.changes(TENANT_EDITABLE)
+            self.instance, actor=self.actor, **hosts, **self.changes(TENANT_EDITABLE)
         )
 
 
@@ -69,13 +78,7 @@ class TenantAdmin(ActionAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         base = ("status", "schema_name", "created_at", "suspended_at", "deleted_at")
-        return (*base, "slug", "sip_domain", "dealer") if obj else base
-
-    def get_fields(self, request, obj=None):
-        fields = list(super().get_fields(request, obj))
-        if obj is not None and "web_host" in fields:
-            fields.remove("web_host")
-        return fields
+        return (*base, "slug", "dealer") if obj else base
 
     def has_delete_permission(self, request, obj=None):
         # Deleting a tenant erases its schema: done in the portal, with a typed confirmation.

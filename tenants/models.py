@@ -2,7 +2,6 @@
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -74,15 +73,6 @@ class PasswordPolicy(models.Model):
         abstract = True
 
 
-slug_validator = RegexValidator(
-    r"^[a-z][a-z0-9]{1,30}$", "2–31 lower-case letters and digits, starting with a letter."
-)
-domain_validator = RegexValidator(
-    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
-    "A host name such as acme.example.com (lower case).",
-)
-
-
 class Tenant(TenantMixin, Capabilities, PasswordPolicy):
     """One business on the platform, with a PostgreSQL schema of its own.
 
@@ -92,10 +82,9 @@ class Tenant(TenantMixin, Capabilities, PasswordPolicy):
     """
 
     name = models.CharField(max_length=120)
-    slug = models.CharField(max_length=31, unique=True, validators=[slug_validator])
-    sip_domain = models.CharField(
-        max_length=253, unique=True, null=True, blank=True, validators=[domain_validator]
-    )
+    # Identifier and host names follow tenants.validators, applied by the tenant actions.
+    slug = models.CharField(max_length=31, unique=True)
+    sip_domain = models.CharField(max_length=253, unique=True, null=True, blank=True)
     status = models.CharField(
         max_length=16, choices=TenantStatus.choices, default=TenantStatus.ACTIVE, db_index=True
     )

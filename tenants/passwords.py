@@ -42,6 +42,28 @@ def policy_problems(policy, password: str, *, kind: str = "web", identifiers=())
     return problems
 
 
+def policy_hint(policy, *, kind: str = "web") -> str:
+    """The rules of :func:`policy_problems` in a sentence, to show before anyone fails them."""
+    if kind == "sip":
+        length = getattr(policy, "sip_pw_min_length", 12)
+    else:
+        length = getattr(policy, "pw_min_length", 10)
+    needs = [
+        label
+        for flag, default, label in (
+            ("pw_require_upper", True, "an upper-case letter"),
+            ("pw_require_lower", True, "a lower-case letter"),
+            ("pw_require_digit", True, "a digit"),
+            ("pw_require_symbol", False, "a symbol"),
+        )
+        if getattr(policy, flag, default)
+    ]
+    hint = f"At least {length} characters"
+    if needs:
+        hint += ", with " + (", ".join(needs[:-1]) + " and " if len(needs) > 1 else "") + needs[-1]
+    return hint + "; not a common password, nor one containing your name or number."
+
+
 def check_password(policy, password: str, *, field: str, kind: str = "web", identifiers=()):
     problems = policy_problems(policy, password, kind=kind, identifiers=identifiers)
     if problems:

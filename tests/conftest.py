@@ -41,7 +41,11 @@ def _build_world() -> World:
 
     public = actions.ensure_public_tenant()
     actions.ensure_template_schema()
-    top = do_create_dealer(name="Top Reseller", parent=None, actor=SYSTEM, max_tenants=50)
+    # A dealer's tenant and extension limits are totals for its subtree: Top keeps room
+    # beside North's share for the sub-dealers tests add.
+    top = do_create_dealer(
+        name="Top Reseller", parent=None, actor=SYSTEM, max_tenants=50, max_extensions=500
+    )
     north = do_create_dealer(name="North", parent=top, actor=SYSTEM, max_tenants=20)
     south = do_create_dealer(name="South", parent=None, actor=SYSTEM, max_tenants=20)
     tenant_a = actions.do_create_tenant(

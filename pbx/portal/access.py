@@ -79,6 +79,7 @@ NAV_TENANT = (
     (Permission.ROLES_MANAGE, "Roles", "portal:role_list", "roles"),
     (Permission.WEBHOOKS_MANAGE, "Webhooks", "portal:webhook_list", "webhooks"),
     (Permission.AUDIT_VIEW, "Audit log", "portal:audit_list", "audit"),
+    (Permission.TENANT_SETTINGS, "Company", "portal:company", "company"),
 )
 
 

@@ -6,6 +6,7 @@ from django import forms
 from tenants.actions import TENANT_SETTINGS_FIELDS
 from tenants.choices import BillingMode, Permission, Role
 from tenants.models import CAPABILITY_FEATURES, CAPABILITY_LIMITS
+from tenants.validators import HOSTNAME_HINT, IDENTIFIER_HINT
 
 
 def add_action_errors(form: forms.Form, exc) -> None:
@@ -22,6 +23,19 @@ def add_action_errors(form: forms.Form, exc) -> None:
         placed = placed or target is not None
     if not placed or not exc.fields:
         form.add_error(None, exc.message)
+
+
+def show_password_rules(form: forms.Form, policy, fields: dict[str, str]) -> None:
+    """Put the tenant's password rules (``fields``: name -> "web" or "sip") in the fields'
+    help texts, so they are read before a first failed attempt, not after."""
+    from tenants.passwords import policy_hint
+
+    for name, kind in fields.items():
+        field = form.fields.get(name)
+        if field is not None:
+            field.help_text = " ".join(
+                filter(None, (field.help_text, policy_hint(policy, kind=kind)))
+            )
 
 
 def cleaned_changes(form: forms.Form, names) -> dict:
@@ -70,17 +84,53 @@ class TenantSettingsForm(CapabilityFields):
         return cleaned_changes(self, (*self.settings_names, *self.capability_names))
 
 
-class TenantCreateForm(TenantSettingsForm):
-    slug = forms.CharField(
-        max_length=31, label="Identifier", help_text="Lower-case letters and digits."
-    )
-    sip_domain = forms.CharField(max_length=253, label="SIP domain")
+class CompanyForm(forms.Form):
+    """A tenant admin's own company settings (``tenants.actions.COMPANY_FIELDS``)."""
+
+    name = forms.CharField(max_length=120, label="Company name")
+    time_zone = forms.CharField(max_length=64)
+    language = forms.CharField(max_length=16)
+    ext_min_length = forms.IntegerField(min_value=1, label="Shortest extension")
+    ext_max_length = forms.IntegerField(min_value=1, label="Longest extension")
+
+
+class TenantHostFields(forms.Form):
+    """The tenant's host names, as typed: their rules are the action's (tenants.validators)."""
+
+    sip_domain = forms.CharField(max_length=253, label="SIP domain", help_text=HOSTNAME_HINT)
     web_host = forms.CharField(
         max_length=253, required=False, label="Web host", help_text="Defaults to the SIP domain."
     )
-    dealer = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
 
-    field_order = ("name", "slug", "sip_domain", "web_host", "dealer")
+    def clean_web_host(self):
+        return self.cleaned_data["web_host"] or None
+
+
+class TenantEditForm(TenantHostFields, TenantSettingsForm):
+    """A tenant's settings and host names (a stored bad host name can be corrected here)."""
+
+    field_order = ("name", "sip_domain", "web_host")
+
+
+class TenantCreateForm(TenantHostFields, TenantSettingsForm):
+    slug = forms.CharField(max_length=31, label="Identifier", help_text=IDENTIFIER_HINT)
+    dealer = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    admin_email = forms.EmailField(
+        required=False,
+        label="First admin's e-mail",
+        help_text="Gets an e-mail with a link to choose a password and sign in.",
+    )
+    admin_name = forms.CharField(max_length=150, required=False, label="First admin's name")
+
+    field_order = ("name", "slug", "sip_domain", "web_host", "dealer", "admin_email", "admin_name")
+
+    def first_admin(self) -> dict | None:
+        email = self.cleaned_data.get("admin_email")
+        return (
+            {"email": email, "full_name": self.cleaned_data.get("admin_name", "")}
+            if email
+            else None
+        )
 
     def __init__(self, *args, dealers=(), allow_no_dealer=True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -89,15 +139,6 @@ class TenantCreateForm(TenantSettingsForm):
             choices.insert(0, ("", "None (the service provider's own)"))
         self.fields["dealer"].choices = choices
         self.fields["dealer"].required = not allow_no_dealer
-
-    def clean_slug(self):
-        return self.cleaned_data["slug"].strip().lower()
-
-    def clean_sip_domain(self):
-        return self.cleaned_data["sip_domain"].strip().lower()
-
-    def clean_web_host(self):
-        return self.cleaned_data["web_host"].strip().lower() or None
 
 
 class TenantDeleteForm(forms.Form):

@@ -1,6 +1,17 @@
 from django.urls import path
 
-from .views import calls, common, imports, me, platform, security, tenant, webhooks
+from .views import (
+    calls,
+    common,
+    company,
+    imports,
+    me,
+    platform,
+    security,
+    tenant,
+    webhooks,
+    welcome,
+)
 from .views import provisioning as phones
 
 app_name = "portal"
@@ -51,6 +62,7 @@ urlpatterns = [
     path("roles/<int:pk>/", tenant.role_edit, name="role_edit"),
     path("roles/<int:pk>/delete/", tenant.role_delete, name="role_delete"),
     path("audit/", tenant.audit_list, name="audit_list"),
+    path("company/", company.company, name="company"),
     path("dashboard/", calls.dashboard, name="dashboard"),
     path("calls/", calls.active_calls, name="active_calls"),
     path("calls/<str:call_id>/hangup/", calls.call_hangup, name="call_hangup"),
@@ -63,6 +75,8 @@ urlpatterns = [
     path("webhooks/<int:pk>/", webhooks.webhook_edit, name="webhook_edit"),
     path("webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
     path("webhooks/<int:pk>/replay/", webhooks.webhook_replay, name="webhook_replay"),
+    # an invitation's link: set a first password (any host: the tenant's or the provider's)
+    path("welcome/<str:uidb64>/<str:token>/", welcome.set_password, name="set_password"),
     # the signed-in user's own things
     path("me/", me.profile, name="profile"),
     path("me/calls/", me.my_calls, name="my_calls"),

@@ -64,6 +64,13 @@ DEBUG = env_bool("PBX_DEBUG", False)
 ALLOWED_HOSTS = [h for h in env("PBX_ALLOWED_HOSTS", "*").split(",") if h]
 PBX_PUBLIC_HOSTS = [h for h in env("PBX_PUBLIC_HOSTS", "localhost,127.0.0.1").split(",") if h]
 PBX_PRODUCT_NAME = env("PBX_PRODUCT_NAME", "Cloud PBX")
+# Invitations (a new admin sets its own password): how long the e-mailed link works, and the
+# scheme/port of links made where no request tells them (an invite sent from the admin site
+# or a command uses the request's when there is one).
+PBX_INVITE_DAYS = env_int("PBX_INVITE_DAYS", 7)
+PASSWORD_RESET_TIMEOUT = PBX_INVITE_DAYS * 86400
+PBX_PORTAL_URL_SCHEME = env("PBX_PORTAL_URL_SCHEME", "")
+PBX_PORTAL_URL_PORT = env("PBX_PORTAL_URL_PORT", "")
 PBX_HTTP_PORT = env_int("PBX_HTTP_PORT", 8000)
 
 SHARED_APPS = [

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from pbx.models import AuditEntry
+from tenants.actions import COMPANY_FIELDS
 from tenants.choices import Permission, Role
 from tenants.models import (
     CAPABILITY_FEATURES,
@@ -8,8 +9,6 @@ from tenants.models import (
     Tenant,
     TenantRole,
     User,
-    domain_validator,
-    slug_validator,
 )
 
 TENANT_SETTINGS = (
@@ -29,8 +28,16 @@ TENANT_SETTINGS = (
 CAPABILITIES = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
 
 
+class FirstAdminSerializer(serializers.Serializer):
+    """The tenant's first admin: invited by e-mail to set a password (none is sent here)."""
+
+    email = serializers.EmailField()
+    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+
 class TenantSerializer(serializers.ModelSerializer):
     web_host = serializers.CharField(required=False, max_length=253)
+    admin = FirstAdminSerializer(required=False, write_only=True)
     dealer = serializers.PrimaryKeyRelatedField(read_only=True)
     dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
 
@@ -45,16 +52,18 @@ class TenantSerializer(serializers.ModelSerializer):
             "status",
             "dealer",
             "dealer_id",
+            "admin",
             *TENANT_SETTINGS,
             *CAPABILITIES,
             "created_at",
             "suspended_at",
         )
         read_only_fields = ("status", "created_at", "suspended_at")
-        # Uniqueness is the action's to decide (409 with the clashing fields), not a 400 here.
+        # The identifier and host name rules, and uniqueness (409 with the clashing fields),
+        # are the action's to decide (tenants.validators), not repeated here.
         extra_kwargs = {
-            "sip_domain": {"required": True, "allow_null": False, "validators": [domain_validator]},
-            "slug": {"validators": [slug_validator]},
+            "sip_domain": {"required": True, "allow_null": False, "validators": []},
+            "slug": {"validators": []},
         }
 
     def to_representation(self, instance):
@@ -65,10 +74,32 @@ class TenantSerializer(serializers.ModelSerializer):
 
     def get_fields(self):
         fields = super().get_fields()
-        if self.instance is not None:  # identity is fixed once created
-            for name in ("slug", "sip_domain", "web_host", "dealer_id"):
+        if self.instance is not None:  # the identifier (schema name) is fixed once created
+            for name in ("slug", "dealer_id", "admin"):
                 fields[name].read_only = True
         return fields
+
+
+class CompanySerializer(serializers.ModelSerializer):
+    """The host tenant's own settings; what its dealer set (quotas, capabilities) is read-only."""
+
+    web_host = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Tenant
+        fields = (
+            *COMPANY_FIELDS,
+            "slug",
+            "sip_domain",
+            "web_host",
+            "currency",
+            *CAPABILITIES,
+        )
+        read_only_fields = tuple(f for f in fields if f not in COMPANY_FIELDS)
+
+    def get_web_host(self, tenant) -> str | None:
+        domain = tenant.domains.filter(is_primary=True).first()
+        return domain.domain if domain else None
 
 
 class TenantDeleteSerializer(serializers.Serializer):
@@ -104,6 +135,39 @@ class UserSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         tenant = getattr(getattr(request, "_request", None), "tenant", None)
         fields["custom_role"].queryset = TenantRole.objects.filter(tenant=tenant)
+        return fields
+
+
+class PlatformUserSerializer(serializers.ModelSerializer):
+    """The provider's own staff: system admins and dealer admins. Without a password the new
+    user is invited by e-mail to choose one."""
+
+    password = serializers.CharField(write_only=True, required=False, trim_whitespace=False)
+    role = serializers.ChoiceField(choices=[Role.SYSTEM_ADMIN, Role.DEALER_ADMIN])
+    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
+
+    class Meta:
+        model = User
+        fields = (
+            "id",
+            "email",
+            "full_name",
+            "role",
+            "dealer",
+            "dealer_id",
+            "is_active",
+            "password",
+            "date_joined",
+            "last_login",
+        )
+        read_only_fields = ("date_joined", "last_login")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:  # moving a user between scopes is not an edit
+            for name in ("role", "dealer_id"):
+                fields[name].read_only = True
         return fields
 
 

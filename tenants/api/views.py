@@ -4,7 +4,8 @@ import contextlib
 import logging
 
 from django.contrib.auth import authenticate
-from django.db.models import Prefetch
+from django.db import transaction
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status
@@ -25,6 +26,7 @@ from pbx.api.tokens import (
     revoke_session,
 )
 from pbx.api.viewsets import BaseViewSet
+from pbx.audit import Actor
 from pbx.errors import ErrorCode, NotFound, PbxError
 from pbx.models import AuditEntry
 from pbx.security import host_family
@@ -36,7 +38,9 @@ from tenants.models import Domain, Tenant, TenantRole, User
 
 from .serializers import (
     AuditEntrySerializer,
+    CompanySerializer,
     MeSerializer,
+    PlatformUserSerializer,
     RefreshSerializer,
     RoleSerializer,
     SignInSerializer,
@@ -208,7 +212,12 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSe
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
         dealer = self._dealer_for_create(data.pop("dealer_id", None))
-        tenant = actions.do_create_tenant(dealer=dealer, actor=self.actor, **data)
+        tenant = actions.do_create_tenant(
+            dealer=dealer,
+            actor=self.actor,
+            invite_origin=(request.scheme, request.get_port()),
+            **data,
+        )
         tenant = self.get_queryset().get(pk=tenant.pk)
         return Response(self.get_serializer(tenant).data, status=status.HTTP_201_CREATED)
 
@@ -265,13 +274,39 @@ class TenantScopedViewSet(BaseViewSet):
         return self.request._request.tenant
 
 
+class CompanyView(APIView):
+    """The host tenant's company settings, for holders of ``tenant.settings``: name, time
+    zone, language and extension number lengths. Quotas and capabilities are shown, not set."""
+
+    permission_classes = (TenantPermission,)
+    permission_codes = (Permission.TENANT_SETTINGS, Permission.TENANT_SETTINGS)
+
+    @extend_schema(responses={200: CompanySerializer})
+    def get(self, request):
+        return Response(CompanySerializer(request._request.tenant).data)
+
+    @extend_schema(request=CompanySerializer, responses={200: CompanySerializer})
+    def patch(self, request):
+        tenant = request._request.tenant
+        ser = CompanySerializer(tenant, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        # Fields the dealer sets are refused by the action, not silently dropped.
+        fixed = {k: request.data[k] for k in request.data if k in CompanySerializer.Meta.fields}
+        fixed = {k: v for k, v in fixed.items() if k not in actions.COMPANY_FIELDS}
+        tenant = actions.do_update_company(
+            tenant, actor=Actor.from_request(request), **fixed, **ser.validated_data
+        )
+        return Response(CompanySerializer(tenant).data)
+
+
 class UserViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
     TenantScopedViewSet,
 ):
-    """The host tenant's users (sign-in accounts)."""
+    """The host tenant's users (sign-in accounts). A user created without a password is
+    invited by e-mail to choose one."""
 
     serializer_class = UserSerializer
     permission_codes = (Permission.USERS_VIEW, Permission.USERS_MANAGE)
@@ -289,9 +324,79 @@ class UserViewSet(
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
         data.pop("is_active", None)
-        if "password" not in data:
-            raise PbxError("A password is required.", fields={"password": ["required"]})
-        user = actions.do_create_user(tenant=self.tenant, actor=self.actor, **data)
+        # Without a password the user is invited by e-mail to choose one on this host.
+        password = data.pop("password", None)
+        with transaction.atomic():
+            user = actions.do_create_user(
+                tenant=self.tenant, password=password, actor=self.actor, **data
+            )
+            if password is None:
+                actions.do_invite_user(
+                    user, actor=self.actor, origin=(request.scheme, request.get_port())
+                )
+        return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        user = self.get_object()
+        ser = self.get_serializer(user, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        user = actions.do_update_user(user, actor=self.actor, **ser.validated_data)
+        return Response(self.get_serializer(user).data)
+
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk)
+
+    def perform_destroy(self, instance):
+        actions.do_delete_user(instance, actor=self.actor)
+
+
+class PlatformUserViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, BaseViewSet
+):
+    """The platform's own users, on the provider's host: every system and dealer admin for a
+    system admin; the dealer admins of its subtree for a dealer admin. Others' are 404."""
+
+    serializer_class = PlatformUserSerializer
+    permission_classes = (PlatformAdmin,)
+    filterset_fields = ("role", "is_active", "dealer")
+    search_fields = ("email", "full_name")
+    ordering_fields = ("email", "full_name", "date_joined", "id")
+    ordering = ("email", "id")
+    queryset = User.objects.none()
+
+    def get_queryset(self):
+        user = self.request.user
+        qs = User.objects.filter(tenant=None).select_related("dealer").order_by("email", "id")
+        if user.role == Role.SYSTEM_ADMIN:
+            return qs.filter(role__in=[Role.SYSTEM_ADMIN, Role.DEALER_ADMIN])
+        return qs.filter(Q(role=Role.DEALER_ADMIN) & dealer_subtree_q(user))
+
+    def create(self, request):
+        from dealers.access import dealers_visible_to
+
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = dict(ser.validated_data)
+        data.pop("is_active", None)
+        dealer_id = data.pop("dealer_id", None)
+        caller = request.user
+        if caller.role != Role.SYSTEM_ADMIN and data["role"] != Role.DEALER_ADMIN:
+            raise PbxError("You may add dealer admins only.", fields={"role": ["not allowed"]})
+        dealer = None
+        if data["role"] == Role.DEALER_ADMIN:
+            if dealer_id is None and caller.role == Role.DEALER_ADMIN:
+                dealer_id = caller.dealer_id
+            dealer = dealers_visible_to(caller).filter(pk=dealer_id).first()
+            if dealer is None:
+                raise PbxError("Unknown dealer.", fields={"dealer_id": ["unknown dealer"]})
+        with transaction.atomic():
+            user = actions.do_create_user(
+                dealer=dealer, password=data.pop("password", None), actor=self.actor, **data
+            )
+            if not user.has_usable_password():
+                actions.do_invite_user(
+                    user, actor=self.actor, origin=(request.scheme, request.get_port())
+                )
         return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):

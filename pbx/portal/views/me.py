@@ -15,10 +15,16 @@ from django.shortcuts import get_object_or_404, redirect
 
 from pbx.errors import PbxError
 from pbx.portal.access import host_tenant, tenant_member_required
-from pbx.portal.forms import FORWARD_FIELDS, ForwardingFields, add_action_errors
+from pbx.portal.forms import (
+    FORWARD_FIELDS,
+    ForwardingFields,
+    add_action_errors,
+    show_password_rules,
+)
 from telephony import actions as ext_actions
 from telephony.models import Cdr, Extension
 from tenants import actions as tenant_actions
+from tenants.passwords import policy_hint
 
 from .calls import CdrFilterForm, cdr_page, involving
 from .common import actor, page
@@ -84,22 +90,6 @@ def _action_errors(form: forms.Form, exc: PbxError, rename: dict[str, str]) -> N
     add_action_errors(form, exc)
 
 
-def policy_hint(tenant) -> str:
-    """The tenant's web password rules in a sentence."""
-    needs = [
-        label
-        for flag, label in (
-            ("pw_require_upper", "an upper-case letter"),
-            ("pw_require_lower", "a lower-case letter"),
-            ("pw_require_digit", "a digit"),
-            ("pw_require_symbol", "a symbol"),
-        )
-        if getattr(tenant, flag, False)
-    ]
-    hint = f"At least {getattr(tenant, 'pw_min_length', 10)} characters"
-    return hint + (f", with {', '.join(needs)}." if needs else ".")
-
-
 def _own_extension(request) -> Extension | None:
     return Extension.objects.filter(user_id=request.user.pk).first()
 
@@ -126,6 +116,9 @@ def profile(request):
     )
     web_form = WebPasswordForm(request.POST if kind == "web_password" else None, user=request.user)
     sip_form = SipPasswordForm(request.POST if kind == "sip_password" else None)
+    tenant = host_tenant(request)
+    show_password_rules(web_form, tenant, {"new_password": "web"})
+    show_password_rules(sip_form, tenant, {"new_sip_password": "sip"})
     if kind == "settings" and ext is not None and settings_form.is_valid():
         data = settings_form.cleaned_data
         changes = {n: data[n] for n in CallSettingsForm.field_names if getattr(ext, n) != data[n]}

@@ -16,13 +16,15 @@ from pbx.portal.forms import (
     DealerForm,
     TenantCreateForm,
     TenantDeleteForm,
-    TenantSettingsForm,
+    TenantEditForm,
     add_action_errors,
+    cleaned_changes,
 )
 from pbx.portal.lists import list_page
 from tenants import actions as tenant_actions
 from tenants.access import can_administer, tenants_visible_to
 from tenants.choices import Role, TenantStatus
+from tenants.validators import hostname_problems
 
 from .common import actor, build_url, button_action, page
 
@@ -67,13 +69,17 @@ def tenant_add(request):
                 sip_domain=form.cleaned_data["sip_domain"],
                 web_host=form.cleaned_data["web_host"],
                 dealer=dealer,
+                admin=form.first_admin(),
+                invite_origin=(request.scheme, request.get_port()),
                 actor=actor(request),
                 **data,
             )
         except PbxError as exc:
             add_action_errors(form, exc)
         else:
-            messages.success(request, f"Tenant {tenant.name} created.")
+            invited = form.first_admin()
+            note = f" An invitation went to {invited['email']}." if invited else ""
+            messages.success(request, f"Tenant {tenant.name} created.{note}")
             return redirect("portal:tenant_edit", pk=tenant.pk)
     return page(request, "portal/tenants/form.html", {"form": form}, section="tenants")
 
@@ -81,10 +87,14 @@ def tenant_add(request):
 @platform_admin_required
 def tenant_edit(request, pk):
     tenant = _visible_tenant(request, pk)
-    initial = {name: getattr(tenant, name) for name in TenantSettingsForm.base_fields}
-    form = TenantSettingsForm(request.POST or None, initial=initial)
+    host = tenant.domains.filter(is_primary=True).first()
+    current = {name: getattr(tenant, name, None) for name in TenantEditForm.base_fields}
+    current["web_host"] = host.domain if host else None
+    form = TenantEditForm(request.POST or None, initial=current)
     if request.method == "POST" and form.is_valid():
-        changes = {k: v for k, v in form.changes().items() if getattr(tenant, k) != v}
+        typed = {**form.changes(), **cleaned_changes(form, ("sip_domain", "web_host"))}
+        # Only what changed goes to the action: an untouched stored value is not re-judged.
+        changes = {k: v for k, v in typed.items() if current.get(k) != v}
         try:
             tenant_actions.do_update_tenant(tenant, actor=actor(request), **changes)
         except PbxError as exc:
@@ -92,7 +102,7 @@ def tenant_edit(request, pk):
         else:
             messages.success(request, "Settings saved.")
             return redirect("portal:tenant_edit", pk=tenant.pk)
-    ctx = {"form": form, "object": tenant, "host": tenant.domains.filter(is_primary=True).first()}
+    ctx = {"form": form, "object": tenant, "host": host}
     return page(request, "portal/tenants/form.html", ctx, section="tenants")
 
 
@@ -137,6 +147,9 @@ def tenant_manage(request, pk):
     domain = tenant.domains.filter(is_primary=True).first()
     if domain is None or not can_administer(request.user, tenant):
         raise Http404
+    if hostname_problems(domain.domain):
+        messages.error(request, f"The web host '{domain.domain}' is not valid: correct it first.")
+        return redirect("portal:tenant_edit", pk=tenant.pk)
     token = switch.make_token(request.user, tenant)
     from django.urls import reverse
 

@@ -20,6 +20,7 @@ from pbx.portal.forms import (
     RoleForm,
     UserForm,
     add_action_errors,
+    show_password_rules,
 )
 from pbx.portal.lists import list_page
 from pbx.portal.live import live_state, status_label
@@ -97,6 +98,7 @@ def extension_list(request):
 @tenant_permission_required(Permission.EXTENSIONS_MANAGE)
 def extension_add(request):
     form = ExtensionCreateForm(request.POST or None)
+    show_password_rules(form, host_tenant(request), {"sip_password": "sip", "web_password": "web"})
     if request.method == "POST" and form.is_valid():
         try:
             ext, sip_password = ext_actions.do_create_extension(
@@ -120,6 +122,7 @@ def extension_edit(request, pk):
     can_manage = Permission.EXTENSIONS_MANAGE in held_permissions(request)
     initial = {name: getattr(ext, name) for name in ExtensionEditForm.field_names}
     form = ExtensionEditForm(request.POST or None, initial=initial, number=ext.number)
+    show_password_rules(form, host_tenant(request), {"sip_password": "sip", "web_password": "web"})
     if request.method == "POST":
         if not can_manage:
             raise Http404
@@ -178,6 +181,7 @@ def user_list(request):
 def user_add(request):
     tenant = host_tenant(request)
     form = UserForm(request.POST or None, roles=_roles(tenant))
+    show_password_rules(form, tenant, {"password": "web"})
     if request.method == "POST" and form.is_valid():
         data = form.action_kwargs()
         data.pop("is_active", None)
@@ -204,6 +208,7 @@ def user_edit(request, pk):
         "is_active": obj.is_active,
     }
     form = UserForm(request.POST or None, roles=_roles(tenant), creating=False, initial=initial)
+    show_password_rules(form, tenant, {"password": "web"})
     if request.method == "POST":
         if not can_manage:
             raise Http404

@@ -26,7 +26,12 @@ class Command(BaseCommand):
         sip_password = os.environ.get("PBX_DEMO_SIP_PASSWORD") or None
         admin_email = os.environ.get("PBX_DEMO_ADMIN_EMAIL", "admin@demo.localhost")
         admin_password = os.environ.get("PBX_DEMO_ADMIN_PASSWORD")
-        if not User.objects.filter(login_key=login_key(admin_email, tenant.id)).exists():
+        admin = User.objects.filter(login_key=login_key(admin_email, tenant.id)).first()
+        if admin is not None and admin_password and not admin.check_password(admin_password):
+            # As for SIP passwords: the environment's password wins over an older one.
+            actions.do_update_user(admin, password=admin_password, actor=SYSTEM)
+            self.stdout.write(f"demo tenant admin {admin_email}: password updated")
+        if admin is None:
             admin_password = admin_password or "Demo-" + secrets.token_urlsafe(10)
             actions.do_create_user(
                 email=admin_email,
