@@ -12,3 +12,7 @@ urlpatterns = [
     path("portal/", include("pbx.portal.urls")),
     path("prov/", include("provisioning.urls")),
 ]
+
+# 404 and 403 are Django's views with our templates (the portal's look and the host's brand);
+# 400 (also: unknown host) and 500 render without the database.
+handler500 = "pbx.views.server_error"
