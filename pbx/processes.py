@@ -46,6 +46,16 @@ def var_dir(env: dict[str, str], root: Path) -> Path:
     return Path(_env(env, "PBX_VAR_DIR", str(root / "var"))).resolve()
 
 
+def run_dir(env: dict[str, str], root: Path) -> Path:
+    """Sockets, pid files, beat's schedule: ``PBX_RUN_DIR``, default ``var/run``."""
+    return Path(_env(env, "PBX_RUN_DIR", str(var_dir(env, root) / "run"))).resolve()
+
+
+def log_dir(env: dict[str, str], root: Path) -> Path:
+    """One log file per process: ``PBX_LOG_DIR``, default ``var/log``."""
+    return Path(_env(env, "PBX_LOG_DIR", str(var_dir(env, root) / "log"))).resolve()
+
+
 def web_workers(env: dict[str, str] | None = None) -> int:
     """``PBX_WEB_WORKERS``, default: one per CPU core (the HTTP side is CPU-bound)."""
     env = os.environ if env is None else env
@@ -124,7 +134,7 @@ def processes(env: dict[str, str] | None = None, root: Path = ROOT) -> list[Proc
                 "-l",
                 "info",
                 "-s",
-                str(var_dir(env, root) / "run" / "celerybeat-schedule"),
+                str(run_dir(env, root) / "celerybeat-schedule"),
             ],
             "Celery beat: schedules",
         ),
@@ -168,24 +178,23 @@ def supervisord_conf(env: dict[str, str] | None = None, root: Path = ROOT) -> st
     ``startretries`` times. The other processes are never touched.
     """
     env = dict(os.environ if env is None else env)
-    var = var_dir(env, root)
-    run_dir, log_dir = var / "run", var / "log"
+    run, logs = run_dir(env, root), log_dir(env, root)
     only = {n for n in _env(env, "PBX_PROCESSES", "").split(",") if n}
     lines = [
         "; Made by `python -m pbx.processes supervisord` (make run); edit pbx/processes.py.",
         "[supervisord]",
         "nodaemon=true",
         f"directory={root}",
-        f"logfile={log_dir / 'supervisord.log'}",
-        f"pidfile={run_dir / 'supervisord.pid'}",
-        f"childlogdir={log_dir}",
+        f"logfile={logs / 'supervisord.log'}",
+        f"pidfile={run / 'supervisord.pid'}",
+        f"childlogdir={logs}",
         "",
         "[unix_http_server]",
-        f"file={run_dir / 'supervisor.sock'}",
+        f"file={run / 'supervisor.sock'}",
         "chmod=0700",
         "",
         "[supervisorctl]",
-        f"serverurl=unix://{run_dir / 'supervisor.sock'}",
+        f"serverurl=unix://{run / 'supervisor.sock'}",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
@@ -209,7 +218,7 @@ def supervisord_conf(env: dict[str, str] | None = None, root: Path = ROOT) -> st
             "stopasgroup=true",
             "killasgroup=true",
             "redirect_stderr=true",
-            f"stdout_logfile={log_dir / (proc.name + '.log')}",
+            f"stdout_logfile={logs / (proc.name + '.log')}",
             "stdout_logfile_maxbytes=50MB",
             "stdout_logfile_backups=5",
             'environment=PYTHONUNBUFFERED="1"',
@@ -296,9 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         os.execvp(proc_argv[0], proc_argv)  # noqa: S606 - our own fixed command line
     if args.what == "supervisord":
         text = supervisord_conf()
-        var = var_dir(dict(os.environ), ROOT)
-        (var / "log").mkdir(parents=True, exist_ok=True)
-        (var / "run").mkdir(parents=True, exist_ok=True)
+        run_dir(dict(os.environ), ROOT).mkdir(parents=True, exist_ok=True)
+        log_dir(dict(os.environ), ROOT).mkdir(parents=True, exist_ok=True)
         if args.out:
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
