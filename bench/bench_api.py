@@ -1,11 +1,15 @@
-"""``GET /api/v1/extensions/`` with 10,000 extensions in one tenant, through a real daphne.
+"""``GET /api/v1/extensions/`` with 10,000 extensions in one tenant, through a real server.
 
 The extensions are bulk-inserted inside the tenant's schema (each with its HA1s and encrypted
-SIP password from ``Extension.set_sip_password``). A ``daphne pbx.asgi:application`` subprocess
-is started on a free loopback port against the scratch database, a tenant admin signs in with
-``POST /api/v1/auth/signin/`` and one keep-alive httpx client sends sequential requests with the
-tenant's host name: the default page (50), ``?limit=1000``, a ``?q=`` search and a detail GET.
-A last run sends the default page from 4 concurrent clients (throughput, not latency).
+SIP password from ``Extension.set_sip_password``). Throughput: the web server as ``make run``
+starts it (uvicorn, ``--workers``, default one per core) and, for comparison, the single daphne
+process it started before, each on a free loopback port against the scratch database; a tenant
+admin signs in and ``wrk`` (C, little CPU of its own) sends the default page and random detail
+GETs over 8 keep-alive connections, printing requests/s beside the server's and PostgreSQL's
+CPU time per request (from /proc: robust to a busy machine, unlike requests/s) and the rate
+two idle cores would reach at that CPU cost. Latency: one keep-alive httpx client sends
+sequential requests to uvicorn: the default page (50), ``?limit=1000``, a ``?q=`` search and a
+detail GET; a last run sends the default page from 4 concurrent clients.
 
 The number of SQL queries per request is counted in-process (Django test client under
 ``CaptureQueriesContext``) for small and large pages: equal counts mean no N+1. The PostgreSQL
@@ -13,6 +17,7 @@ sessions opened during each run (``pg_stat_database.sessions``) show whether the
 its database connection.
 
     python bench/bench_api.py [--extensions 10000] [--requests 500] [--budget 60]
+                              [--workers N] [--seconds 10] [--connections 8]
 """
 
 from __future__ import annotations

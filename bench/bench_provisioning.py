@@ -3,15 +3,17 @@
 A scratch database gets one tenant with 10,000 extensions and 10,000 Yealink T54W phones (one
 line each), their provisioning windows closed, so every fetch must carry the phone's own HTTP
 credentials (Basic, compared in constant time against the Fernet-decrypted password: no slow
-hash per fetch). A ``daphne pbx.asgi:application`` subprocess serves them on a free loopback
-port; an httpx client with keep-alive fetches random phones' ``<mac>.cfg`` on the tenant's host
-name, sequentially (latency) and from several threads (throughput). Cases:
+hash per fetch). Throughput: ``wrk`` fetches random phones' ``<mac>.cfg`` on the tenant's host
+name over 8 keep-alive connections from the web server of ``make run`` (uvicorn, a worker per
+core) and from the single daphne process it used before, with CPU per request (server and
+PostgreSQL). Latency: one sequential httpx client against uvicorn. Cases:
 
 - plain path ``/prov/<mac>.cfg`` + Basic credentials (DHCP option 66 style);
 - token path ``/prov/<token>/<mac>.cfg`` + Basic credentials (after the window);
 - wrong password (401; the failure limit is raised so the client is not banned).
 
-    python bench/bench_provisioning.py [--devices 10000] [--requests 1000] [--concurrency 4]
+    python bench/bench_provisioning.py [--devices 10000] [--requests 1000] [--workers N]
+                                       [--seconds 10] [--connections 8]
 """
 
 from __future__ import annotations

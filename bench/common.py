@@ -234,9 +234,9 @@ def table(title: str, headers: list[str], rows: list[list[object]]) -> str:
 
 SERVERS = {
     # What `make run` started before: one daphne process.
-    "daphne": "daphne, 1 process (before)",
+    "daphne": "daphne, 1 process",
     # What it starts now (pbx/processes.py): uvicorn with PBX_WEB_WORKERS workers.
-    "uvicorn": "uvicorn, {workers} workers (now)",
+    "uvicorn": "uvicorn, {workers} workers",
 }
 
 
