@@ -211,7 +211,9 @@ def supervisord_conf(env: dict[str, str] | None = None, root: Path = ROOT) -> st
             "autostart=true",
             "autorestart=true",
             "startsecs=2",
-            "startretries=30",
+            # Effectively never FATAL: a process that cannot start while PostgreSQL or Redis is away
+            # keeps being retried (1, 2, 3, ... s apart) and comes up when they are back.
+            "startretries=1000",
             "stopsignal=TERM",
             f"stopwaitsecs={proc.stop_wait}",
             # uvicorn's and Celery's own children go with them.
