@@ -3,16 +3,21 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export DJANGO_SETTINGS_MODULE ?= pbx.settings.dev
+# make run: production settings (DEBUG off); make dev: the developer mode (DEBUG on).
+export DJANGO_SETTINGS_MODULE ?= pbx.settings.prod
 export PBX_HTTP_HOST ?= 127.0.0.1
 export PBX_HTTP_PORT ?= 8000
 PYTEST_WORKERS ?= 2
+RUN_DIR := $(or $(PBX_RUN_DIR),$(or $(PBX_VAR_DIR),var)/run)
+SUPERVISOR_CONF := $(RUN_DIR)/supervisord.conf
 
-.PHONY: run stop test setup lint bench help
+.PHONY: run dev stop status test setup lint bench help
 
 help:
-	@echo "make run    set up and start the whole PBX (web, worker, beat, SIP engine)"
-	@echo "make stop   stop what make run started"
+	@echo "make run    set up and start the whole PBX, supervised (Ctrl-C stops it)"
+	@echo "make dev    the same in developer mode: DEBUG on, one web worker, access log"
+	@echo "make stop   stop what make run started (from another terminal)"
+	@echo "make status the state of each process (supervisorctl status)"
 	@echo "make test   set up and run every test"
 	@echo "make lint   ruff check and format check"
 	@echo "make bench  run the benchmarks (prints figures)"
@@ -28,14 +33,22 @@ run: setup
 	@echo "Portal:      http://localhost:$(PBX_HTTP_PORT)/  (system admin; see above for the sign-in)"
 	@echo "Demo tenant: http://demo.localhost:$(PBX_HTTP_PORT)/  (tenant admin; see above)"
 	@echo "API docs:    http://localhost:$(PBX_HTTP_PORT)/api/v1/docs/"
+	@$(PY) -m pbx.processes supervisord --out $(SUPERVISOR_CONF)
+	@echo "Processes:   web worker beat sip rtpengine fanout, supervised (a crashed one restarts);"
+	@echo "             logs in $(or $(PBX_LOG_DIR),var/log)/<process>.log; make status; Ctrl-C stops all"
 	@echo ""
-	@mkdir -p var/run
-	@exec $(VENV)/bin/honcho -f Procfile start & echo $$! > var/run/honcho.pid; wait
+	@exec $(VENV)/bin/supervisord -n -c $(SUPERVISOR_CONF)
+
+dev:
+	@$(MAKE) --no-print-directory run DJANGO_SETTINGS_MODULE=pbx.settings.dev \
+	  PBX_WEB_WORKERS=$${PBX_WEB_WORKERS:-1} PBX_WEB_ACCESS_LOG=1
 
 stop:
-	@if [ -f var/run/honcho.pid ]; then \
-	  kill $$(cat var/run/honcho.pid) 2>/dev/null || true; rm -f var/run/honcho.pid; \
-	  echo "stopped"; else echo "not running"; fi
+	@if [ -S $(RUN_DIR)/supervisor.sock ] && $(VENV)/bin/supervisorctl -c $(SUPERVISOR_CONF) \
+	  shutdown >/dev/null 2>&1; then echo "stopped"; else echo "not running"; fi
+
+status:
+	@$(VENV)/bin/supervisorctl -c $(SUPERVISOR_CONF) status || true
 
 test:
 	@scripts/bootstrap.sh test

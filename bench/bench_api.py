@@ -1,11 +1,15 @@
-"""``GET /api/v1/extensions/`` with 10,000 extensions in one tenant, through a real daphne.
+"""``GET /api/v1/extensions/`` with 10,000 extensions in one tenant, through a real server.
 
 The extensions are bulk-inserted inside the tenant's schema (each with its HA1s and encrypted
-SIP password from ``Extension.set_sip_password``). A ``daphne pbx.asgi:application`` subprocess
-is started on a free loopback port against the scratch database, a tenant admin signs in with
-``POST /api/v1/auth/signin/`` and one keep-alive httpx client sends sequential requests with the
-tenant's host name: the default page (50), ``?limit=1000``, a ``?q=`` search and a detail GET.
-A last run sends the default page from 4 concurrent clients (throughput, not latency).
+SIP password from ``Extension.set_sip_password``). Throughput: the web server as ``make run``
+starts it (uvicorn, ``--workers``, default one per core) and, for comparison, the single daphne
+process it started before, each on a free loopback port against the scratch database; a tenant
+admin signs in and ``wrk`` (C, little CPU of its own) sends the default page and random detail
+GETs over 8 keep-alive connections, printing requests/s beside the server's and PostgreSQL's
+CPU time per request (from /proc: robust to a busy machine, unlike requests/s) and the rate
+two idle cores would reach at that CPU cost. Latency: one keep-alive httpx client sends
+sequential requests to uvicorn: the default page (50), ``?limit=1000``, a ``?q=`` search and a
+detail GET; a last run sends the default page from 4 concurrent clients.
 
 The number of SQL queries per request is counted in-process (Django test client under
 ``CaptureQueriesContext``) for small and large pages: equal counts mean no N+1. The PostgreSQL
@@ -13,25 +17,21 @@ sessions opened during each run (``pg_stat_database.sessions``) show whether the
 its database connection.
 
     python bench/bench_api.py [--extensions 10000] [--requests 500] [--budget 60]
+                              [--workers N] [--seconds 10] [--connections 8]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import random
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, scratch, summary_ms, table, timed  # noqa: E402
+from bench.common import SERVERS, db_cpu_seconds, scratch, summary_ms, table, timed, web_server, wrk  # noqa: E402
 
 HOST = "bench.test"
 ADMIN_EMAIL = "admin@bench.test"
@@ -118,12 +118,6 @@ LAST = [
     "Stearns",
 ]
 SEARCH = "Knuth"  # one surname of 50: about 200 of 10,000 match
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_world(count: int):
@@ -262,61 +256,6 @@ def in_process(admin, requests: int, profile: bool) -> list[list[object]]:
     return rows
 
 
-@contextlib.contextmanager
-def daphne_server():
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open for the server's lifetime
-        prefix="pbx-bench-daphne-", suffix=".log", delete=False
-    )
-    env = {
-        **os.environ,
-        "PBX_ACCESS_TOKEN_MINUTES": "120",
-        # The throttles still run (a cache round trip each); they must not answer 429.
-        "PBX_API_RATE_PER_TOKEN": "1000000/min",
-        "PBX_API_RATE_PER_ADDRESS": "1000000/min",
-        "PBX_API_RATE_SIGNIN": "1000/min",
-    }
-    daphne = Path(sys.executable).parent / "daphne"
-    proc = subprocess.Popen(
-        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "pbx.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    ok = False
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {proc.returncode}; see {log.name}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"daphne did not answer within 60 s; see {log.name}")
-            time.sleep(0.2)
-        print(f"  daphne pid {proc.pid} on 127.0.0.1:{port} (log {log.name})", flush=True)
-        yield f"http://127.0.0.1:{port}"
-        ok = True
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-        if not ok or proc.returncode not in (0, -15):
-            print(f"  daphne exited {proc.returncode}; log kept at {log.name}")
-        else:
-            os.unlink(log.name)
-
-
 def db_sessions() -> int:
     from django.db import connection
 
@@ -359,7 +298,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--budget", type=float, default=60, help="seconds per case at most")
     parser.add_argument("--profile", action="store_true", help="cProfile in-process requests")
+    parser.add_argument("--workers", type=int, default=None, help="web workers (default: cores)")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per case")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     args = parser.parse_args(argv)
+    from pbx.processes import web_workers
+
+    args.workers = args.workers or web_workers()
 
     with scratch("api"):
         import httpx
@@ -380,8 +325,50 @@ def main(argv: list[str] | None = None) -> None:
             in_process(admin, min(args.requests, 200), args.profile),
         )
 
+        throughput_rows = []
+        for kind in ("daphne", "uvicorn"):
+            label = SERVERS[kind].format(workers=args.workers)
+            with web_server(kind, args.workers) as server:
+                base = server.base
+                token = httpx.post(
+                    f"{base}/api/v1/auth/signin/",
+                    headers={"Host": HOST},
+                    json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+                ).json()["access"]
+                auth = ("Authorization", f"Bearer {token}")
+                for case, paths in (
+                    ("list, default page (50)", ["/api/v1/extensions/"]),
+                    ("detail (random ids)", [f"/api/v1/extensions/{i}/" for i in detail_ids]),
+                ):
+                    cpu, db_cpu = server.cpu_seconds(), db_cpu_seconds()
+                    w = wrk(
+                        base,
+                        HOST,
+                        [(path, *auth) for path in paths],
+                        seconds=args.seconds,
+                        connections=args.connections,
+                    )
+                    done = w["rps"] * args.seconds
+                    cpu_ms = (server.cpu_seconds() - cpu) * 1000 / done
+                    db_ms = (db_cpu_seconds() - db_cpu) * 1000 / done
+                    if w["non2xx"]:
+                        raise RuntimeError(f"{label} {case}: {w['non2xx']} non-2xx answers")
+                    throughput_rows.append(
+                        [label, case, w["rps"], w["p50"], w["p99"], cpu_ms, db_ms]
+                        + [2000 / (cpu_ms + db_ms)]
+                    )
+                    print(f"  {label}, {case}: {w['rps']:.1f} req/s", flush=True)
+        table(
+            f"Throughput, GET /api/v1/extensions/, {args.extensions:,} extensions, wrk "
+            f"{args.connections} connections for {args.seconds} s (target >= 300 req/s on 2 cores)",
+            ["server", "request", "req/s", "p50 ms", "p99 ms"]
+            + ["server CPU ms/req", "PostgreSQL CPU ms/req", "2 idle cores, req/s"],
+            throughput_rows,
+        )
+
         rows = []
-        with daphne_server() as base:
+        with web_server("uvicorn", args.workers) as server:
+            base = server.base
             headers = {"Host": HOST}
             with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
                 signin = client.post(
@@ -425,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(concurrent_run(base, token, args))
 
         table(
-            f"GET /api/v1/extensions/ via daphne, {args.extensions:,} extensions, one keep-alive "
+            f"GET /api/v1/extensions/ via uvicorn, {args.extensions:,} extensions, one keep-alive "
             "client (ms)",
             ["request", "n", "p50", "p95", "p99", "max", "req/s", "bytes", "DB sessions/req"],
             rows,

@@ -3,15 +3,17 @@
 A scratch database gets one tenant with 10,000 extensions and 10,000 Yealink T54W phones (one
 line each), their provisioning windows closed, so every fetch must carry the phone's own HTTP
 credentials (Basic, compared in constant time against the Fernet-decrypted password: no slow
-hash per fetch). A ``daphne pbx.asgi:application`` subprocess serves them on a free loopback
-port; an httpx client with keep-alive fetches random phones' ``<mac>.cfg`` on the tenant's host
-name, sequentially (latency) and from several threads (throughput). Cases:
+hash per fetch). Throughput: ``wrk`` fetches random phones' ``<mac>.cfg`` on the tenant's host
+name over 8 keep-alive connections from the web server of ``make run`` (uvicorn, a worker per
+core) and from the single daphne process it used before, with CPU per request (server and
+PostgreSQL). Latency: one sequential httpx client against uvicorn. Cases:
 
 - plain path ``/prov/<mac>.cfg`` + Basic credentials (DHCP option 66 style);
 - token path ``/prov/<token>/<mac>.cfg`` + Basic credentials (after the window);
 - wrong password (401; the failure limit is raised so the client is not banned).
 
-    python bench/bench_provisioning.py [--devices 10000] [--requests 1000] [--concurrency 4]
+    python bench/bench_provisioning.py [--devices 10000] [--requests 1000] [--workers N]
+                                       [--seconds 10] [--connections 8]
 """
 
 from __future__ import annotations
@@ -21,13 +23,21 @@ import base64
 import os
 import random
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import scratch, summary_ms, table, timed  # noqa: E402
+from bench.common import (  # noqa: E402
+    SERVERS,
+    db_cpu_seconds,
+    scratch,
+    summary_ms,
+    table,
+    timed,
+    web_server,
+    wrk,
+)
 
 HOST = "prov.bench"
 SIP_PASSWORD = "Bench-Sip-Secret-77"
@@ -120,30 +130,6 @@ def run_sequential(base: str, phones, case: str, n: int, warmup: int):
     return latencies
 
 
-def run_concurrent(base: str, phones, threads: int, n: int) -> tuple[int, float]:
-    import httpx
-
-    done = [0]
-    lock = threading.Lock()
-
-    def worker(seed: int) -> None:
-        gen = requests_for(phones, "plain", random.Random(seed))
-        with httpx.Client(base_url=base, headers={"Host": HOST, "User-Agent": UA}) as client:
-            for _ in range(n // threads):
-                path, auth, _ = next(gen)
-                client.get(path, headers={"Authorization": auth}).raise_for_status()
-                with lock:
-                    done[0] += 1
-
-    workers = [threading.Thread(target=worker, args=(s,)) for s in range(threads)]
-    started = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return done[0], time.perf_counter() - started
-
-
 UA = "Yealink SIP-T54W 96.86.0.70"
 
 
@@ -152,17 +138,67 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=None, help="web workers (default: cores)")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per case")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     args = parser.parse_args(argv)
 
     # Wrong-password cases must not get this client banned (the limit is per address).
     os.environ["PBX_PROV_MAX_FAILURES"] = str(10 * args.requests + 1000)
     with scratch("provisioning"):
-        from bench.bench_api import daphne_server
+        from pbx.processes import web_workers
 
+        workers = args.workers or web_workers()
         phones = build_world(args.devices)
+        rng = random.Random(5)
+        sample = rng.sample(phones, min(len(phones), 2000))
+        throughput = []
+        for kind in ("daphne", "uvicorn"):
+            label = SERVERS[kind].format(workers=workers)
+            with web_server(kind, workers) as server:
+                for case, lines in (
+                    (
+                        "plain path + Basic",
+                        [(f"/prov/{m}.cfg", "Authorization", basic(u, p)) for m, _, u, p in sample],
+                    ),
+                    (
+                        "token path + Basic",
+                        [
+                            (f"/prov/{t}/{m}.cfg", "Authorization", basic(u, p))
+                            for m, t, u, p in sample
+                        ],
+                    ),
+                ):
+                    cpu, db_cpu = server.cpu_seconds(), db_cpu_seconds()
+                    w = wrk(
+                        server.base,
+                        HOST,
+                        lines,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        headers={"User-Agent": UA},
+                    )
+                    if w["non2xx"]:
+                        raise RuntimeError(f"{label} {case}: {w['non2xx']} non-2xx answers")
+                    done = w["rps"] * args.seconds
+                    cpu_ms = (server.cpu_seconds() - cpu) * 1000 / done
+                    db_ms = (db_cpu_seconds() - db_cpu) * 1000 / done
+                    throughput.append(
+                        [label, case, w["rps"], w["p50"], w["p99"], cpu_ms, db_ms]
+                        + [2000 / (cpu_ms + db_ms)]
+                    )
+                    print(f"  {label}, {case}: {w['rps']:.1f} req/s", flush=True)
+        table(
+            f"Configuration fetches, {args.devices:,} phones, per-device auth, wrk "
+            f"{args.connections} connections for {args.seconds} s (target >= 500/s on 2 cores)",
+            ["server", "case", "req/s", "p50 ms", "p99 ms"]
+            + ["server CPU ms/req", "PostgreSQL CPU ms/req", "2 idle cores, req/s"],
+            throughput,
+        )
+
         rows = []
-        with daphne_server() as base:
+        with web_server("uvicorn", workers) as server:
+            base = server.base
             for label, case in (
                 ("plain path + Basic", "plain"),
                 ("token path + Basic", "token"),
@@ -171,16 +207,10 @@ def main(argv: list[str] | None = None) -> None:
                 latencies = run_sequential(base, phones, case, args.requests, args.warmup)
                 s = summary_ms(latencies)
                 rows.append([label, s["n"], s["n"] / (sum(latencies) or 1), s["p50"], s["p95"]])
-            done, elapsed = run_concurrent(
-                base, phones, args.concurrency, args.requests * args.concurrency
-            )
-            rows.append(
-                [f"plain + Basic, {args.concurrency} clients", done, done / elapsed, None, None]
-            )
         table(
-            f"Configuration fetches via daphne, {args.devices:,} phones, per-device auth",
+            f"Configuration fetches via uvicorn, {args.devices:,} phones, one sequential client",
             ["case", "requests", "req/s", "p50 ms", "p95 ms"],
-            [[c if c is not None else "—" for c in row] for row in rows],
+            rows,
         )
 
 

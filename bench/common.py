@@ -228,3 +228,242 @@ def table(title: str, headers: list[str], rows: list[list[object]]) -> str:
     text = "\n".join(out) + "\n"
     print(text, flush=True)
     return text
+
+
+# --- the web server under test and the load generator -------------------------------------------
+
+SERVERS = {
+    # What `make run` started before: one daphne process.
+    "daphne": "daphne, 1 process",
+    # What it starts now (pbx/processes.py): uvicorn with PBX_WEB_WORKERS workers.
+    "uvicorn": "uvicorn, {workers} workers",
+}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and all its processes."""
+        return tree_cpu_seconds(self.pid)
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (from /proc).
+
+    The server's CPU per request is what decides its capacity; unlike requests/s on a machine
+    shared with other work, it hardly depends on the load: ``cores / cpu_per_request`` is the
+    throughput the same server would reach on idle cores."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # After the name: state ppid ... utime(14th field overall) stime(15th).
+        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1]
+        todo.extend(child for child, (ppid, _) in stats.items() if ppid == pid)
+    return total / tick
+
+
+@contextlib.contextmanager
+def web_server(kind: str = "uvicorn", workers: int | None = None, env: dict | None = None):
+    """A web server subprocess on a free loopback port, serving the scratch database.
+
+    ``uvicorn``: the command line ``make run`` uses (``pbx.processes.web_argv``), with
+    ``workers`` (default: ``PBX_WEB_WORKERS`` or the number of cores); ``daphne``: the single
+    process ``make run`` used before. Yields a :class:`Server` (base URL, pid).
+    """
+    import subprocess
+    import tempfile
+
+    import httpx
+
+    from pbx.processes import web_argv, web_workers
+
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open for the server's lifetime
+        prefix=f"pbx-bench-{kind}-", suffix=".log", delete=False
+    )
+    bin_dir = Path(sys.executable).parent
+    if kind == "daphne":
+        argv = [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
+        argv.append("pbx.asgi:application")
+    else:
+        argv = web_argv(bin_dir, "127.0.0.1", port, workers or web_workers())
+    full_env = {
+        **os.environ,
+        "PBX_ACCESS_TOKEN_MINUTES": "120",
+        # The throttles still run (a cache round trip each); they must not answer 429.
+        "PBX_API_RATE_PER_TOKEN": "100000000/min",
+        "PBX_API_RATE_PER_ADDRESS": "100000000/min",
+        "PBX_API_RATE_SIGNIN": "1000/min",
+        # As in production (the test settings, which the benchmarks use, turn it off).
+        "PBX_HOST_CACHE_SECONDS": "60",
+        **(env or {}),
+    }
+    proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    ok = False
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{kind} exited with {proc.returncode}; see {log.name}")
+            try:
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/healthz", headers={"Host": "localhost"}, timeout=2
+                )
+                if r.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} did not answer within 60 s; see {log.name}")
+            time.sleep(0.2)
+        print(f"  {kind} pid {proc.pid} on 127.0.0.1:{port} (log {log.name})", flush=True)
+        yield Server(f"http://127.0.0.1:{port}", proc.pid)
+        ok = True
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+        if not ok or proc.returncode not in (0, -15):
+            print(f"  {kind} exited {proc.returncode}; log kept at {log.name}")
+        else:
+            os.unlink(log.name)
+
+
+WRK_SCRIPT = r"""
+-- Cycles through request lines "<path>\t<header>\t<value>" read from a file.
+local lines = {}
+local i = 0
+init = function(args)
+  for line in io.lines(args[1]) do table.insert(lines, line) end
+  i = math.random(#lines)
+end
+request = function()
+  i = i % #lines + 1
+  local path, name, value = lines[i]:match("([^\t]*)\t([^\t]*)\t(.*)")
+  local headers = {}
+  if name ~= "" then headers[name] = value end
+  return wrk.format("GET", path, headers)
+end
+"""
+
+
+def wrk(
+    base: str,
+    host: str,
+    requests: list[tuple[str, str, str]],
+    *,
+    seconds: int = 10,
+    connections: int = 8,
+    threads: int = 1,
+    headers: dict[str, str] | None = None,
+    warmup: int = 3,
+) -> dict[str, float]:
+    """Throughput with ``wrk`` (C, epoll: the load generator costs the 2 cores little):
+    ``requests`` are (path, header name, header value), cycled by every connection."""
+    import re
+    import shutil
+    import subprocess
+    import tempfile
+
+    exe = shutil.which("wrk")
+    if exe is None:
+        raise RuntimeError("wrk is not installed (scripts/bootstrap.sh test installs it)")
+    with tempfile.TemporaryDirectory(prefix="pbx-wrk-") as tmp:
+        script, data = Path(tmp) / "cycle.lua", Path(tmp) / "requests.tsv"
+        script.write_text(WRK_SCRIPT)
+        data.write_text("".join(f"{p}\t{n}\t{v}\n" for p, n, v in requests))
+
+        def run(secs: int) -> str:
+            return subprocess.run(
+                [
+                    exe,
+                    f"-t{threads}",
+                    f"-c{connections}",
+                    f"-d{secs}s",
+                    "--latency",
+                    "-H",
+                    f"Host: {host}",
+                    *(arg for k, v in (headers or {}).items() for arg in ("-H", f"{k}: {v}")),
+                    "-s",
+                    str(script),
+                    base,
+                    "--",
+                    str(data),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=secs + 60,
+                check=True,
+            ).stdout
+
+        if warmup:
+            run(warmup)  # every worker process compiles its templates, opens its pool, ...
+        out = run(seconds)
+
+    def latency(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {
+        "rps": rps,
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "non2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(0) if errors else "",
+    }
+
+
+def db_cpu_seconds() -> float:
+    """CPU seconds used so far by the PostgreSQL backends connected to the scratch database
+    (the database's share of a request; the servers' pools keep their backends open)."""
+    from django.conf import settings
+    from django.db import connection
+
+    tick = os.sysconf("SC_CLK_TCK")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [settings.DATABASES["default"]["NAME"]],
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    total = 0
+    for pid in pids:
+        try:
+            raw = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick

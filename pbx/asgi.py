@@ -2,15 +2,16 @@
 
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pbx.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pbx.settings.prod")
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
 
-# daphne serves the portal's own CSS/JS (/static/) itself: the stack has no reverse proxy or
-# static server in front. A deployment with one may serve STATIC_ROOT there instead.
-django_app = ASGIStaticFilesHandler(get_asgi_application())
+from pbx.asgi_http import http_application  # noqa: E402
+
+# The web server serves the portal's own CSS/JS (/static/) itself: the stack has no reverse
+# proxy or static server in front. A deployment with one may serve STATIC_ROOT there instead.
+django_app = ASGIStaticFilesHandler(http_application())
 
 from pbx.routing import websocket_urlpatterns  # noqa: E402
 

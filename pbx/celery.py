@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pbx.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pbx.settings.prod")
 
 app = Celery("pbx")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -14,3 +14,7 @@ urlpatterns = [
     # PortSIP's path for the same files: phones and DHCP scopes set up for it keep working.
     path("provision/", include(("provisioning.urls", "provisioning"), namespace="provision")),
 ]
+
+# 404 and 403 are Django's views with our templates (the portal's look and the host's brand);
+# 400 (also: unknown host) and 500 render without the database.
+handler500 = "pbx.views.server_error"

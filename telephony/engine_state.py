@@ -93,6 +93,51 @@ def active_call(schema: str, call_id: str) -> dict | None:
     return json.loads(raw) if raw is not None else None
 
 
+def close_orphaned_calls(
+    client: redis.Redis, *, prefix: str, engine_id: str, stream: str = "sip:events"
+) -> int:
+    """End the calls a previous run of this engine left in the mirror (it crashed or was
+    killed: no ``call.ended`` was ever written for them). Run by ``manage.py sipengine`` before
+    the engine starts. Each gets a ``call.ended`` event (status from whether it was answered,
+    reason ``engine_restart``, now as its end), so the CDR consumer closes its record as for
+    any call, and leaves the mirror. Calls of other engines (another ``engine_id``) are not
+    touched; entries written before engines named themselves count as this engine's.
+    """
+    pattern = prefix + CALLS_KEY.format(schema="*")
+    closed = 0
+    for key in client.scan_iter(match=pattern, count=1000):
+        key = key.decode() if isinstance(key, bytes) else key
+        schema = key[len(prefix + CALLS_KEY.format(schema="")) :]
+        for call_id, raw in client.hgetall(key).items():
+            try:
+                call = json.loads(raw)
+            except ValueError:
+                call = {}
+            if call.get("engine", engine_id) != engine_id:
+                continue
+            event = {
+                "type": "call.ended",
+                "ts": f"{time.time():.3f}",
+                "call_id": call.get("call_id") or _text(call_id),
+                "schema": schema,
+                "tenant_id": str(call.get("tenant_id") or ""),
+                "segment": str(call.get("segment") or 1),
+                "legs": json.dumps(call.get("legs") or []),
+                "status": "answered" if call.get("answered_at") else "failed",
+                "reason": "engine_restart",
+            }
+            pipe = client.pipeline(transaction=True)
+            pipe.xadd(prefix + stream, event, maxlen=100_000, approximate=True)
+            pipe.hdel(key, call_id)
+            pipe.execute()
+            closed += 1
+    return closed
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def send_control(message: dict) -> None:
     _redis().publish(redis_key(CONTROL_CHANNEL), json.dumps(message))
 

@@ -1,13 +1,17 @@
 """Host-name routing to a tenant's schema, and refusal of suspended tenants' sessions."""
 
 from django.contrib.auth import logout
+from django.core.exceptions import DisallowedHost
+from django.http import HttpResponseBadRequest
 from django.shortcuts import render
+from django.template import loader
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from pbx.middleware import UNAVAILABLE, unavailable
 
 from .access import can_administer
 from .choices import TenantStatus
+from .hosts import tenant_for_host
 
 # Set by the portal's one-time "Manage" link (pbx.portal.switch): the id of the one tenant whose
 # host a provider-side admin's session is valid on.
@@ -15,18 +19,36 @@ MANAGED_TENANT_SESSION_KEY = "pbx_managed_tenant"
 
 
 class TenantMiddleware(TenantMainMiddleware):
-    """django-tenants' routing; an unknown host answers 404 without a stack trace."""
+    """django-tenants' routing, with the host table cached (tenants.hosts).
+
+    Only the provider's hosts and the tenants' domains are served: any other Host header gets a
+    plain 400 that is the same for every unknown host (no brand, no host name echoed, no hint of
+    which hosts exist), and never reaches the provider's portal.
+    """
+
+    def get_tenant(self, domain_model, hostname):
+        tenant = tenant_for_host(hostname)
+        if tenant is None:
+            raise domain_model.DoesNotExist
+        return tenant
 
     def process_request(self, request):
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return unknown_host()  # a malformed Host header: the same answer as an unknown one
         try:
             return super().process_request(request)
         except UNAVAILABLE as exc:
             return unavailable(exc)
 
     def no_tenant_found(self, request, hostname):
-        from django.http import Http404
+        return unknown_host()
 
-        raise Http404(f"No PBX is served on {hostname}.")
+
+def unknown_host() -> HttpResponseBadRequest:
+    """The answer for a host name this PBX does not serve (and for a malformed Host header)."""
+    return HttpResponseBadRequest(loader.render_to_string("400.html"))
 
 
 class TenantAccessMiddleware:

@@ -14,6 +14,7 @@ from .choices import (
     Role,
     TenantStatus,
 )
+from .hosts import forget_hosts
 
 CAPABILITY_LIMITS = (
     "max_extensions",
@@ -114,6 +115,14 @@ class Tenant(TenantMixin, Capabilities, PasswordPolicy):
     def __str__(self) -> str:
         return self.name or self.schema_name
 
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        forget_hosts()  # status and schema are read from the host cache (tenants.hosts)
+
+    def delete(self, *args, **kwargs):
+        forget_hosts()
+        return super().delete(*args, **kwargs)
+
     @property
     def is_public(self) -> bool:
         return self.schema_name == "public"
@@ -125,6 +134,14 @@ class Tenant(TenantMixin, Capabilities, PasswordPolicy):
 
 class Domain(DomainMixin):
     """A web host name served for a tenant (the portal, API and provisioning answer on it)."""
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        forget_hosts()
+
+    def delete(self, *args, **kwargs):
+        forget_hosts()
+        return super().delete(*args, **kwargs)
 
 
 class UserManager(BaseUserManager):

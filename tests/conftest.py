@@ -102,7 +102,12 @@ def _build_world() -> World:
 # Tests that run a SIP engine share one xdist worker: Redis pub/sub channels (location,
 # ban and snapshot announcements, engine control) are not per database, so engines of two
 # workers would hear each other's announcements.
-ENGINE_TESTS = ("tests/sip/", "tests/e2e/test_live_status.py", "tests/telephony/")
+ENGINE_TESTS = (
+    "tests/sip/",
+    "tests/e2e/test_live_status.py",
+    "tests/e2e/test_supervision.py",
+    "tests/telephony/",
+)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -61,8 +61,15 @@ SECRET_KEY = local_secret("secret_key")
 FIELD_ENCRYPTION_KEYS = local_secret("field_key", _fernet_key).split(",")
 
 DEBUG = env_bool("PBX_DEBUG", False)
+# Which host names are served is decided per request by tenants.middleware.TenantMiddleware:
+# the provider's hosts (PBX_PUBLIC_HOSTS) and the tenants' domains, i.e. the rows of
+# tenants.Domain (cached); any other Host header answers 400. Django's own list therefore only
+# checks the header's syntax; PBX_ALLOWED_HOSTS can narrow it further (e.g. ".example.com").
 ALLOWED_HOSTS = [h for h in env("PBX_ALLOWED_HOSTS", "*").split(",") if h]
 PBX_PUBLIC_HOSTS = [h for h in env("PBX_PUBLIC_HOSTS", "localhost,127.0.0.1").split(",") if h]
+# Host name -> tenant answers kept in each web process (tenants.hosts); a Tenant or Domain change
+# invalidates them at once, this only bounds changes made behind the models' back. 0: no cache.
+PBX_HOST_CACHE_SECONDS = env_int("PBX_HOST_CACHE_SECONDS", 60)
 PBX_PRODUCT_NAME = env("PBX_PRODUCT_NAME", "Cloud PBX")
 # Invitations (a new admin sets its own password): how long the e-mailed link works, and the
 # scheme/port of links made where no request tells them (an invite sent from the admin site
@@ -89,6 +96,7 @@ SHARED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by us (no CDN)
     "django_filters",
     "channels",
     "allauth",
@@ -291,6 +299,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page loads Swagger UI from our own /static/, not from a CDN: it works offline and
+    # no third party sees who reads the API docs.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # SIP engine (telephony/sip) — every port and host from the environment.

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
+from pbx.api.serializers import FastReadMixin
 from telephony.models import Extension, Transport
 
 
-class ExtensionSerializer(serializers.ModelSerializer):
+class ExtensionSerializer(FastReadMixin, serializers.ModelSerializer):
     sip_password = serializers.CharField(
         write_only=True,
         required=False,

@@ -64,6 +64,12 @@ class PbxConfig:
     nat_ping_interval: float = 30.0
     nat_ping_failures: int = 2
 
+    @property
+    def engine_id(self) -> str:
+        """This engine's name in shared state: the same after a restart, unlike a pid."""
+        e = self.engine
+        return f"{e.host}:{e.udp_port or e.tcp_port or e.tls_port or e.ws_port or 0}"
+
 
 def parse_hostport(value: str, default_host: str = "127.0.0.1") -> tuple[str, int] | None:
     """``"host:port"`` (or ``":port"``, ``"port"``) as an address; "" or no port gives None."""

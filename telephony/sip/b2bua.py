@@ -383,6 +383,11 @@ class B2BUA:
                     "started_at": call.started_at,
                     "answered_at": call.answered_at,
                     "legs": [leg.info() for leg in call.legs()],
+                    # Which engine carries the call: a restarted engine closes the calls its
+                    # previous run left here (telephony.engine_state.close_orphaned_calls).
+                    "engine": self.pbx.config.engine_id,
+                    "segment": call.segment,
+                    "tenant_id": call.tenant.tenant_id,
                 }
             )
         self._mirror_pending[(key, call.id)] = value

@@ -1,6 +1,7 @@
-"""The live server of the browser tests: ``daphne`` in a subprocess on a database of its own
-(not pytest-django's test database, whose open transactions a separate process could not see),
-prepared by the same management commands as ``make run``, with one tenant and its admin.
+"""The live server of the browser tests: the web server ``make run`` starts (uvicorn) in a
+subprocess on a database of its own (not pytest-django's test database, whose open transactions
+a separate process could not see), prepared by the same management commands as ``make run``,
+with one tenant and its admin.
 """
 
 import os
@@ -13,6 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from pbx.processes import web_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "e2e.localhost"  # Chromium resolves *.localhost to loopback without any DNS set-up
@@ -72,7 +75,7 @@ def _wait_healthy(port: int, server: subprocess.Popen, timeout: float = 60) -> N
     )
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"daphne exited with {server.returncode}")
+            raise RuntimeError(f"the web server exited with {server.returncode}")
         try:
             with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - loopback
                 if response.status == 200:
@@ -84,7 +87,8 @@ def _wait_healthy(port: int, server: subprocess.Popen, timeout: float = 60) -> N
 
 @pytest.fixture(scope="session")
 def live_pbx(tmp_path_factory):
-    """A migrated database with one tenant and its admin, served by daphne; all removed after."""
+    """A migrated database with one tenant and its admin, served by the web server (uvicorn);
+    all removed after."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     db_name = f"pbx_e2e_{worker}_{os.getpid()}"
     port = _free_port()
@@ -107,14 +111,7 @@ def live_pbx(tmp_path_factory):
             _manage(env, "setup_pbx", log_path=log_path)
             _manage(env, "seed_demo", log_path=log_path)  # the tenant on e2e.localhost, its admin
             server = subprocess.Popen(
-                [
-                    str(Path(sys.executable).with_name("daphne")),
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "pbx.asgi:application",
-                ],
+                web_argv(Path(sys.executable).parent, "127.0.0.1", port, workers=1),
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -6,9 +6,10 @@ registered phone), which answers, and the row shows "on call"; the caller hangs 
 is back to "online".
 
 Everything runs as in production, each a process of its own on a database of its own and a
-dedicated Redis database: daphne (portal and the portal's WebSocket), ``manage.py sipengine``
-(SIP on free loopback ports), and ``manage.py events_fanout`` (engine events to the live-state
-cache and the tenant's Channels group). The browser is headless Debian Chromium via Playwright.
+dedicated Redis database: the web server (uvicorn with two workers: portal and the portal's
+WebSocket), ``manage.py sipengine`` (SIP on free loopback ports), and ``manage.py
+events_fanout`` (engine events to the live-state cache and the tenant's Channels group). The
+browser is headless Debian Chromium via Playwright.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from pbx.processes import web_argv
 from tests.e2e.conftest import (
     CHROMIUM_ARGS,
     _admin_connection,
@@ -104,7 +106,7 @@ def _stop(proc: subprocess.Popen | None) -> None:
 @pytest.fixture(scope="module")
 def live_stack(tmp_path_factory):
     """A migrated database with one tenant (its admin; extensions 1001-1003 with a known SIP
-    password), served by daphne, the SIP engine and the fan-out; all removed after."""
+    password), served by the web server, the SIP engine and the fan-out; all removed after."""
     import redis
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -155,9 +157,10 @@ def live_stack(tmp_path_factory):
             )
             procs.append(engine)
             procs.append(_start([*manage, "events_fanout", "--consumer=e2e-live"], env, log))
-            daphne = str(Path(sys.executable).with_name("daphne"))
+            # The web server as make run starts it: uvicorn with two workers, so the page's
+            # socket and the fan-out's group messages may meet in different processes.
             server = _start(
-                [daphne, "-b", "127.0.0.1", "-p", str(http_port), "pbx.asgi:application"],
+                web_argv(Path(sys.executable).parent, "127.0.0.1", http_port, workers=2),
                 env,
                 log,
             )

@@ -4,9 +4,9 @@ User story: a tenant administrator signs in on their company's own host name, ad
 in the portal, finds it in the extension list, and an API client signed in on the same host
 finds the same extension over the REST API.
 
-The server is ``daphne`` in a subprocess on a database of its own (not pytest-django's test
-database, whose open transactions a separate process could not see), prepared by the same
-management commands as ``make run``.
+The server is the web server ``make run`` starts (uvicorn) in a subprocess on a database of its
+own (not pytest-django's test database, whose open transactions a separate process could not
+see), prepared by the same management commands as ``make run``.
 """
 
 import json
@@ -85,5 +85,45 @@ def test_tenant_admin_adds_an_extension_and_finds_it_in_portal_and_api(live_pbx)
             found = [e for e in listing["body"]["items"] if e["number"] == number]
             assert len(found) == 1
             assert found[0]["display_name"] == "Front Desk"
+        finally:
+            browser.close()
+
+
+@pytest.mark.e2e
+def test_api_docs_render_with_no_network_but_the_pbx(live_pbx):
+    """User story: an integrator on a network without Internet access (or a privacy-minded one)
+    opens the API docs: Swagger UI renders, every file coming from the PBX itself."""
+    from urllib.parse import urlsplit
+
+    from playwright.sync_api import expect, sync_playwright
+
+    base = live_pbx["base"]
+    ours = urlsplit(base).hostname
+    elsewhere: list[str] = []
+
+    def only_ours(route):
+        host = urlsplit(route.request.url).hostname
+        if host == ours:
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.route("**/*", only_ours)
+            failed: list[str] = []
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+            page.goto(f"{base}/api/v1/docs/")
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("PBX REST API")
+            expect(page.locator(".opblock-tag").first).to_be_visible()
+            assert elsewhere == []
+            assert failed == []
         finally:
             browser.close()

@@ -289,3 +289,37 @@ def test_stream_is_trimmed_only_of_what_every_group_acknowledged(world, r, strea
     r.xack(stream, "fanout", *ids[6:])
     assert trim_acknowledged(r, stream) == 4
     assert r.xlen(stream) == 0
+
+
+def test_a_restarted_engine_closes_the_calls_its_previous_run_left(world, r, stream, in_tenant):
+    """Story: the engine is killed mid-call (no ``call.ended`` ever written). Its next run
+    finds the call in the Redis mirror, ends it there and in the event stream, and the call
+    gets a closed CDR; a call carried by another engine is left alone."""
+    from telephony.engine_state import close_orphaned_calls
+
+    schema = world.tenant_a.schema_name
+    prefix = f"test:{secrets.token_hex(3)}:"
+    mirror = f"{prefix}sip:calls:{schema}"
+    legs = [{"leg": "a", "user": "101"}, {"leg": "b", "user": "102"}]
+    emit(r, f"{prefix}{stream}", "call.started", schema=schema, call_id="cut-1", segment=1,
+         caller="101", callee="102", legs=json.dumps(legs))  # fmt: skip
+    emit(r, f"{prefix}{stream}", "call.answered", schema=schema, call_id="cut-1", segment=1)
+    t0 = time.time()
+    r.hset(mirror, "cut-1", json.dumps({"call_id": "cut-1", "state": "answered",
+           "answered_at": t0, "legs": legs, "engine": "127.0.0.1:5060", "segment": 1}))  # fmt: skip
+    r.hset(mirror, "theirs", json.dumps({"call_id": "theirs", "engine": "10.0.0.2:5060"}))
+    try:
+        closed = close_orphaned_calls(r, prefix=prefix, engine_id="127.0.0.1:5060", stream=stream)
+        assert closed == 1
+        assert r.hkeys(mirror) == [b"theirs"]
+        consumer = CdrConsumer(r, stream=f"{prefix}{stream}", consumer="t-restart")
+        assert consumer.drain() == 3
+        cdr, segs = read_cdr(in_tenant, world.tenant_a, "cut-1")
+        assert (cdr.status, cdr.end_reason) == ("answered", "engine_restart")
+        assert cdr.ended_at is not None
+        assert cdr.ended_at.timestamp() >= t0 - 1
+        assert all(s.ended_at is not None for s in segs)
+        # A second start finds nothing more to close.
+        assert close_orphaned_calls(r, prefix=prefix, engine_id="127.0.0.1:5060") == 0
+    finally:
+        r.delete(mirror, f"{prefix}{stream}")

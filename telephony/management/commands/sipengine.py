@@ -106,6 +106,7 @@ class Command(BaseCommand):
         )
         if opts["rtpengine"] and config.rtpengine_ng is None:
             log.warning("rtpengine address %r has no port: media goes direct", opts["rtpengine"])
+        self._close_orphaned_calls(config)
         ng = config.rtpengine_ng
         self.stdout.write(
             f"SIP engine on {opts['host']} udp/tcp {udp}; Redis {opts['redis_url']}; "
@@ -113,6 +114,27 @@ class Command(BaseCommand):
         )
         with contextlib.suppress(KeyboardInterrupt):
             run(config)
+
+    def _close_orphaned_calls(self, config: PbxConfig) -> None:
+        """Calls the previous run left open (a crash, ``kill -9``) get their end now."""
+        import redis
+
+        from telephony.engine_state import close_orphaned_calls
+
+        try:
+            client = redis.Redis.from_url(config.redis_url, socket_timeout=5)
+            closed = close_orphaned_calls(
+                client,
+                prefix=config.redis_prefix,
+                engine_id=config.engine_id,
+                stream=config.event_stream,
+            )
+            client.close()
+        except redis.RedisError as exc:
+            log.warning("could not close the previous run's calls: %s", exc)
+            return
+        if closed:
+            self.stdout.write(f"closed {closed} calls left open by the previous run")
 
     def _publish_all(self) -> None:
         from telephony.snapshots import publish_all

@@ -1,0 +1,120 @@
+"""Serializer helpers shared by the apps' APIs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import ISO_8601
+from rest_framework import fields as drf_fields
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
+from rest_framework.settings import api_settings
+
+
+def _choice(field: drf_fields.ChoiceField):
+    mapping = field.choice_strings_to_values
+
+    def convert(value: Any) -> Any:
+        return value if value == "" else mapping.get(str(value), value)
+
+    return convert
+
+
+def _datetime(field: drf_fields.DateTimeField):
+    """ISO 8601 in the field's time zone, as DRF writes it ("Z" for UTC). The zone is read
+    once per serializer (per request): it cannot change while one response is written."""
+    fmt = getattr(field, "format", api_settings.DATETIME_FORMAT)
+    if fmt is None or fmt.lower() != ISO_8601:
+        return None
+    tz = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+    if tz is None:
+        return None
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str) or value.tzinfo is None:
+            return field.to_representation(value)  # DRF's rules for the unusual cases
+        text = value.astimezone(tz).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return convert
+
+
+def _list(field: drf_fields.ListField):
+    item = _converter(field.child)
+    if item is None:
+        return None
+
+    def convert(value: Any) -> Any:
+        return [None if v is None else item(v) for v in value]
+
+    return convert
+
+
+def _converter(field: drf_fields.Field):
+    """A function giving ``field.to_representation(value)`` for a non-None value, or None
+    when the field is left to DRF."""
+    kind = type(field)
+    if kind in _PLAIN:
+        return _PLAIN[kind]
+    if kind is drf_fields.ChoiceField:
+        return _choice(field)
+    if kind is drf_fields.DateTimeField:
+        return _datetime(field)
+    if kind is drf_fields.ListField:
+        return _list(field)
+    return None
+
+
+# Field classes whose to_representation is exactly a conversion of the attribute's value
+# (checked against DRF's own output in tests/api/test_fast_serializer.py). Subclasses are not
+# included: they may override to_representation.
+_PLAIN = {
+    drf_fields.CharField: str,
+    drf_fields.EmailField: str,
+    drf_fields.SlugField: str,
+    drf_fields.IntegerField: int,
+    drf_fields.BooleanField: bool,
+}
+
+
+class FastReadMixin:
+    """Reads a model instance into a dict like DRF's ``Serializer.to_representation``, with
+    the plain fields (a model attribute shown as text, a number, a boolean, a choice, a date
+    and time, or a list of those) read directly instead of through two method calls and a
+    dozen checks each.
+
+    A list page of 50 extensions has ~1,000 such field reads; DRF's generic path made them
+    about a third of a list request's CPU. Every other field (dates, lists, nested and method
+    fields, dotted sources) still goes through DRF, in the declared order.
+    """
+
+    def _read_plan(self) -> list[tuple[str, str | None, Any, Any]]:
+        plan = getattr(self, "_fast_plan", None)
+        if plan is None:
+            plan = []
+            for field in self._readable_fields:
+                convert = _converter(field)
+                direct = convert is not None and len(field.source_attrs) == 1
+                attr = field.source_attrs[0] if direct else None
+                plan.append((field.field_name, attr, convert if direct else None, field))
+            self._fast_plan = plan
+        return plan
+
+    def to_representation(self, instance):
+        ret: dict[str, Any] = {}
+        for name, attr, convert, field in self._read_plan():
+            if attr is not None:
+                value = getattr(instance, attr)
+                if callable(value):
+                    # DRF calls simple callables (a method as source): keep its behaviour.
+                    ret[name] = field.to_representation(field.get_attribute(instance))
+                else:
+                    ret[name] = None if value is None else convert(value)
+                continue
+            try:
+                attribute = field.get_attribute(instance)
+            except SkipField:
+                continue
+            check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+            ret[name] = None if check is None else field.to_representation(attribute)
+        return ret
