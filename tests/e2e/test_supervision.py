@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import _admin_connection, _free_port, _manage, _wait_healthy
 from tests.e2e.test_live_status import _free_udp_port, _stop, _wait_sip
-from tests.e2e.test_portal_browser import _admin_connection, _free_port, _manage, _wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "sup.localhost"
