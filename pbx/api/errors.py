@@ -3,12 +3,14 @@
 import logging
 
 import redis
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from pbx.api.parsers import BodyTooLarge
 from pbx.errors import ErrorCode, PbxError, error_body
 
 log = logging.getLogger("pbx.api")
@@ -69,6 +71,11 @@ def exception_handler(exc, context):
         return unavailable_response()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    # Django's own limits on a body (DATA_UPLOAD_MAX_*), met when a view or a parser reads it.
+    if isinstance(exc, RequestDataTooBig):
+        exc = BodyTooLarge(str(exc))
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = exceptions.ParseError(str(exc))
     if isinstance(exc, exceptions.APIException):
         code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), None)
         headers = {}
