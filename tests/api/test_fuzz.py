@@ -1,0 +1,163 @@
+"""Every operation of the API's OpenAPI schema, fuzzed as each role: no answer is ever a 5xx.
+
+Schemathesis generates requests from the schema (valid ones and ones that break it: wrong types,
+missing fields, odd strings) and sends each of them, in process, to the real Django WSGI
+application on the test database, as five callers: the system admin and a dealer admin on the
+provider's host, Acme's tenant admin and plain user on ``acme.test``, and an anonymous caller.
+A 500 from any of them fails the test with the request that caused it.
+
+One pytest test per operation: each runs in its own rolled-back transaction with fresh tokens,
+so a destructive call (a delete, a suspension, a sign-out revoking the caller's token) cannot
+spoil the operations that follow; it only limits what later examples of the same operation reach.
+Nothing is excluded. Examples are few and derandomized, so the run is short and repeatable.
+"""
+
+import os
+
+import pytest
+import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, Phase, settings
+from rest_framework_simplejwt.tokens import RefreshToken
+from schemathesis.checks import not_a_server_error
+
+from pbx.models import AuditEntry
+
+# A deeper run: PBX_FUZZ_EXAMPLES=200 make test (or pytest tests/api/test_fuzz.py).
+MAX_EXAMPLES = int(os.environ.get("PBX_FUZZ_EXAMPLES", "6"))
+
+
+def _schema():
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    # The coverage phase (every boundary value of every field, built while collecting) makes
+    # ten thousand cases here; the fuzzing phase's few examples per operation are the budget.
+    config = schemathesis.Config.from_dict(
+        {"phases": {"coverage": {"enabled": False}}, "generation": {"mode": "all"}}
+    )
+    return schemathesis.openapi.from_dict(document, config=config)
+
+
+schema = _schema()
+app = WSGIHandler()
+
+
+def _acme_objects(world) -> dict[str, str]:
+    """One object of each tenant resource in Acme, so generated requests also reach real rows
+    (a generated id is nearly always a 404 that stops before any validation)."""
+    from events.actions import do_create_webhook
+    from events.models import OutboxEvent
+    from pbx.audit import SYSTEM
+    from provisioning.actions import do_add_device, do_save_custom_template
+    from telephony.models import Cdr, Extension
+    from tenants.actions import do_create_role
+
+    connection.set_tenant(world.tenant_a)
+    try:
+        device = do_add_device(mac="00:15:65:0f:0f:0f", model_id="yealink-t54w", actor=SYSTEM)
+        template = do_save_custom_template(
+            model_id="yealink-t54w", file_pattern="{mac}.cfg", actor=SYSTEM
+        )
+        webhook, _ = do_create_webhook(
+            url="https://93.184.215.14/hook", event_types=["calls"], actor=SYSTEM
+        )
+        cdr = Cdr.objects.create(
+            call_id="fuzz-1",
+            started_at=timezone.now(),
+            status="answered",
+            caller_number="101",
+            callee_number="102",
+        )
+        event = OutboxEvent.objects.order_by("id").first()
+        ids = {
+            "extensions": Extension.objects.get(number="101").pk,
+            "devices": device.pk,
+            "phone-templates": template.pk,
+            "phone-models": "yealink-t54w",
+            "webhooks": webhook.pk,
+            "cdrs": cdr.pk,
+            "events": event.pk if event else None,
+            "users": world.a_user.pk,
+        }
+    finally:
+        connection.set_schema_to_public()
+    ids["roles"] = do_create_role(
+        world.tenant_a, name="Fuzzed", permissions=["extensions.view"], actor=SYSTEM
+    ).pk
+    ids["audit"] = AuditEntry.objects.filter(tenant=world.tenant_a).order_by("id").first().pk
+    return {name: str(pk) for name, pk in ids.items() if pk is not None}
+
+
+def _provider_objects(world) -> dict[str, str]:
+    from branding.actions import do_create_brand
+    from pbx.audit import SYSTEM
+
+    brand = do_create_brand(dealer=world.north, actor=SYSTEM, product_name="North Phones")
+    ids = {
+        "tenants": world.tenant_a.pk,
+        "dealers": world.north.pk,
+        "brands": brand.pk,
+        "brand": "logo",
+        "audit": AuditEntry.objects.order_by("id").first().pk,
+    }
+    return {name: str(pk) for name, pk in ids.items()}
+
+
+@pytest.fixture
+def callers(world):
+    """(name, base URL, headers, real ids of that host) for each role; tokens and objects are
+    fresh for every operation."""
+
+    def bearer(user):
+        return {"Authorization": f"Bearer {RefreshToken.for_user(user).access_token}"}
+
+    provider, acme = _provider_objects(world), _acme_objects(world)
+    # Django's test client does the same: the handler must not close the test's connection
+    # (and with it the transaction that keeps the test database clean) around each request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield [
+        ("system admin", "http://localhost", bearer(world.sysadmin), provider),
+        ("dealer admin", "http://localhost", bearer(world.north_admin), provider),
+        ("tenant admin", "http://acme.test", bearer(world.a_admin), acme),
+        ("tenant user", "http://acme.test", bearer(world.a_user), acme),
+        ("anonymous", "http://acme.test", {}, acme),
+    ]
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def _send(case, name, base_url, headers):
+    response = case.call(base_url=base_url, headers=headers, app=app)
+    connection.set_schema_to_public()
+    assert response.status_code < 500, (
+        f"{name}: {case.method} {response.request.url} -> {response.status_code}\n"
+        f"{response.request.body!r:.500}\n{response.text[:500]}"
+    )
+    case.validate_response(response, checks=[not_a_server_error])
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    phases=(Phase.explicit, Phase.generate),
+    suppress_health_check=list(HealthCheck),
+)
+@pytest.mark.django_db
+def test_no_server_error(case, callers):
+    resource = case.operation.path.removeprefix("/api/v1/").split("/")[0]
+    generated = dict(case.path_parameters or {})
+    for name, base_url, headers, known in callers:
+        case.path_parameters = dict(generated)
+        _send(case, name, base_url, headers)
+        if generated and resource in known:
+            # The same request on a real object of the caller's host.
+            key = "kind" if resource == "brand" else next(iter(generated))
+            case.path_parameters = {**generated, key: known[resource]}
+            _send(case, f"{name} (existing {resource})", base_url, headers)
