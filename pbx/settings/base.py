@@ -108,6 +108,7 @@ TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
     "pbx.middleware.ServiceUnavailableMiddleware",
+    "pbx.middleware.RejectNulMiddleware",
     "tenants.middleware.TenantMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

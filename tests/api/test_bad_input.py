@@ -242,12 +242,21 @@ def test_cdr_filter_with_any_offset_python_reads(world, api, offset):
         ("acme.test", "/api/v1/cdrs/?extension=%00"),
         ("acme.test", "/api/v1/events/?type=%00"),
         ("localhost", "/api/v1/tenants/?q=a%00"),
+        ("localhost", "/api/v1/tenants/?%00=1"),
+        # Read by the view itself, not through a filter form (was a 500).
+        ("acme.test", "/api/v1/phone-templates/?model_id=%00"),
+        ("acme.test", "/api/v1/phone-models/%00/"),
     ],
 )
-def test_nul_in_query_parameters(world, api, host, path):
+def test_nul_in_query_parameters_and_path(world, api, host, path):
     user = world.a_admin if host == "acme.test" else world.sysadmin
     client = api(user, world.tenant_a if host == "acme.test" else None)
     assert_error(client.get(path), 400, "VALIDATION_ERROR")
+
+
+def test_nul_in_a_portal_query_string(world):
+    response = APIClient(HTTP_HOST="acme.test").get("/portal/?q=%00")
+    assert response.status_code == 400
 
 
 def test_huge_limit_and_offset(world, api):
