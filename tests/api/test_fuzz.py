@@ -19,6 +19,7 @@ import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection
+from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, settings
@@ -161,3 +162,38 @@ def test_no_server_error(case, callers):
             key = "kind" if resource == "brand" else next(iter(generated))
             case.path_parameters = {**generated, key: known[resource]}
             _send(case, f"{name} (existing {resource})", base_url, headers)
+
+
+# Bodies of the wrong shape altogether, which generation from the schema rarely produces: every
+# operation that takes a body gets each of them, as each role, on a generated and a real id.
+ODD_BODIES = ["[]", "[1]", "null", '"text"', "42", "{}", '{"": null}', "[" * 40 + "]" * 40]
+WITH_BODY = [
+    operation.ok()
+    for operation in schema.get_all_operations()
+    if operation.ok().method.upper() in ("POST", "PUT", "PATCH", "DELETE")
+]
+
+
+@pytest.mark.parametrize(
+    "operation", WITH_BODY, ids=[f"{op.method.upper()} {op.path}" for op in WITH_BODY]
+)
+@pytest.mark.django_db
+def test_bodies_of_the_wrong_shape(operation, callers):
+    resource = operation.path.removeprefix("/api/v1/").split("/")[0]
+    params = [p.name for p in operation.path_parameters]
+    for name, base_url, headers, known in callers:
+        host = base_url.removeprefix("http://")
+        paths = [operation.path.format(**dict.fromkeys(params, "1"))]
+        if params and resource in known:
+            paths.append(operation.path.format(**dict.fromkeys(params, known[resource])))
+        client = Client(HTTP_HOST=host, **{"HTTP_" + k.upper(): v for k, v in headers.items()})
+        for path in paths:
+            for body in ODD_BODIES:
+                response = client.generic(
+                    operation.method.upper(), path, body, content_type="application/json"
+                )
+                connection.set_schema_to_public()
+                assert response.status_code < 500, (
+                    f"{name}: {operation.method.upper()} {path} {body[:20]!r} -> "
+                    f"{response.status_code}\n{response.content[:500]!r}"
+                )
