@@ -197,3 +197,45 @@ def test_bodies_of_the_wrong_shape(operation, callers):
                     f"{name}: {operation.method.upper()} {path} {body[:20]!r} -> "
                     f"{response.status_code}\n{response.content[:500]!r}"
                 )
+
+
+# Query values at the edges that generation rarely hits: huge numbers, moments outside UTC,
+# offsets PostgreSQL refuses, bytes that are not UTF-8, and junk cursors.
+ODD_VALUES = [
+    "9" * 40,
+    "-1",
+    "1e999",
+    "0001-01-01T00:00:00+01:00",
+    "2026-01-01T00:00:00+18:17",
+    "%ff%fe",
+    "bz0wJnI9MCZwPXg%3D",  # a cursor whose position is "x"
+]
+WITH_QUERY = [
+    operation.ok()
+    for operation in schema.get_all_operations()
+    if operation.ok().method.upper() == "GET" and len(operation.ok().query)
+]
+
+
+@pytest.mark.parametrize(
+    "operation", WITH_QUERY, ids=[f"{op.method.upper()} {op.path}" for op in WITH_QUERY]
+)
+@pytest.mark.django_db
+def test_query_values_at_the_edges(operation, callers):
+    names = [p.name for p in operation.query]
+    for name, base_url, headers, _ in callers[::2]:  # system admin, tenant admin, anonymous
+        client = Client(
+            HTTP_HOST=base_url.removeprefix("http://"),
+            **{"HTTP_" + k.upper(): v for k, v in headers.items()},
+        )
+        path = operation.path.format(
+            **dict.fromkeys([p.name for p in operation.path_parameters], "1")
+        )
+        for param in names:
+            for value in ODD_VALUES:
+                response = client.get(f"{path}?{param}={value}")
+                connection.set_schema_to_public()
+                assert response.status_code < 500, (
+                    f"{name}: GET {path}?{param}={value} -> {response.status_code}\n"
+                    f"{response.content[:500]!r}"
+                )
