@@ -4,7 +4,12 @@ Schemathesis generates requests from the schema (valid ones and ones that break 
 missing fields, odd strings) and sends each of them, in process, to the real Django WSGI
 application on the test database, as five callers: the system admin and a dealer admin on the
 provider's host, Acme's tenant admin and plain user on ``acme.test``, and an anonymous caller.
-A 500 from any of them fails the test with the request that caused it.
+Each request is sent twice where the path names an object: with the generated id, and with the
+id of a real object of that caller's host (a generated id is nearly always a 404 that stops
+before any validation). A 500 from any of them fails the test with the request that caused it.
+Two fixed sweeps add what generation from a schema rarely produces: bodies of the wrong shape
+(array, null, scalar, 40 levels deep) and query values at the edges (huge numbers, moments
+outside UTC, junk cursors).
 
 One pytest test per operation: each runs in its own rolled-back transaction with fresh tokens,
 so a destructive call (a delete, a suspension, a sign-out revoking the caller's token) cannot
@@ -29,7 +34,7 @@ from schemathesis.checks import not_a_server_error
 from pbx.models import AuditEntry
 
 # A deeper run: PBX_FUZZ_EXAMPLES=200 make test (or pytest tests/api/test_fuzz.py).
-MAX_EXAMPLES = int(os.environ.get("PBX_FUZZ_EXAMPLES", "6"))
+MAX_EXAMPLES = int(os.environ.get("PBX_FUZZ_EXAMPLES", "5"))
 
 
 def _schema():
@@ -165,8 +170,9 @@ def test_no_server_error(case, callers):
 
 
 # Bodies of the wrong shape altogether, which generation from the schema rarely produces: every
-# operation that takes a body gets each of them, as each role, on a generated and a real id.
-ODD_BODIES = ["[]", "[1]", "null", '"text"', "42", "{}", '{"": null}', "[" * 40 + "]" * 40]
+# operation that takes a body gets each of them, as the callers that get past the permission
+# checks, on a generated and a real id.
+ODD_BODIES = ["[]", "null", '"text"', "42", '{"": null}', "[" * 40 + "]" * 40]
 WITH_BODY = [
     operation.ok()
     for operation in schema.get_all_operations()
@@ -181,7 +187,7 @@ WITH_BODY = [
 def test_bodies_of_the_wrong_shape(operation, callers):
     resource = operation.path.removeprefix("/api/v1/").split("/")[0]
     params = [p.name for p in operation.path_parameters]
-    for name, base_url, headers, known in callers:
+    for name, base_url, headers, known in callers[::2]:  # system/tenant admin, anonymous
         host = base_url.removeprefix("http://")
         paths = [operation.path.format(**dict.fromkeys(params, "1"))]
         if params and resource in known:
