@@ -12,3 +12,8 @@ urlpatterns = [
     path("portal/", include("pbx.portal.urls")),
     path("prov/", include("provisioning.urls")),
 ]
+
+handler400 = "pbx.api.errors.bad_request"
+handler403 = "pbx.api.errors.permission_denied"
+handler404 = "pbx.api.errors.page_not_found"
+handler500 = "pbx.api.errors.server_error"

@@ -293,3 +293,17 @@ def test_stats_period_at_the_edge_of_time(world, api):
     admin = api(world.a_admin, world.tenant_a)
     response = admin.get("/api/v1/stats/calls/?until=" + quote("0001-01-01T00:00:00Z"))
     assert_error(response, 400, "VALIDATION_ERROR")
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nothing-here/", "/api/v1/phone-models/Not.A.Model/", "/api/v1/users/1.5/"]
+)
+def test_unmatched_api_urls_answer_the_error_body(world, api, path):
+    admin = api(world.a_admin, world.tenant_a)
+    assert_error(admin.get(path), 404, "NOT_FOUND")
+
+
+def test_unmatched_portal_urls_keep_djangos_page(world):
+    response = APIClient(HTTP_HOST="acme.test").get("/portal/nothing-here/")
+    assert response.status_code == 404
+    assert not response["Content-Type"].startswith("application/json")

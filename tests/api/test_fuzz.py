@@ -6,7 +6,8 @@ application on the test database, as five callers: the system admin and a dealer
 provider's host, Acme's tenant admin and plain user on ``acme.test``, and an anonymous caller.
 Each request is sent twice where the path names an object: with the generated id, and with the
 id of a real object of that caller's host (a generated id is nearly always a 404 that stops
-before any validation). A 500 from any of them fails the test with the request that caused it.
+before any validation). A 500 from any of them fails the test with the request that caused it,
+and so does a 4xx without the ``{"code", "message", "fields"}`` body.
 Two fixed sweeps add what generation from a schema rarely produces: bodies of the wrong shape
 (array, null, scalar, 40 levels deep) and query values at the edges (huge numbers, moments
 outside UTC, junk cursors).
@@ -144,6 +145,19 @@ def _send(case, name, base_url, headers):
         f"{response.request.body!r:.500}\n{response.text[:500]}"
     )
     case.validate_response(response, checks=[not_a_server_error])
+    _assert_error_body(response, f"{name}: {case.method} {response.request.url}")
+
+
+def _assert_error_body(response, label: str) -> None:
+    """Every refusal, whichever layer answers it, carries the one error body."""
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    assert isinstance(body, dict), f"{label} -> {response.status_code} without the error body"
+    assert set(body) == {"code", "message", "fields"}, f"{label} -> {response.status_code}: {body}"
 
 
 @schema.parametrize()
@@ -203,6 +217,7 @@ def test_bodies_of_the_wrong_shape(operation, callers):
                     f"{name}: {operation.method.upper()} {path} {body[:20]!r} -> "
                     f"{response.status_code}\n{response.content[:500]!r}"
                 )
+                _assert_error_body(response, f"{name}: {operation.method.upper()} {path}")
 
 
 # Query values at the edges that generation rarely hits: huge numbers, moments outside UTC,
@@ -245,3 +260,4 @@ def test_query_values_at_the_edges(operation, callers):
                     f"{name}: GET {path}?{param}={value} -> {response.status_code}\n"
                     f"{response.content[:500]!r}"
                 )
+                _assert_error_body(response, f"{name}: GET {path}?{param}={value}")
