@@ -17,8 +17,10 @@ from rest_framework.settings import api_settings
 
 MAX_DEPTH = 32
 
-# A JSON string: quote, then runs of ordinary characters or backslash escapes, then quote.
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string: quote, then runs of ordinary characters or backslash escapes, then quote, or
+# the end of the text. Without that end, an unterminated string would be retried from every
+# escaped quote inside it: quadratic time on a body of ``"\\"\\"\\"...``.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _AS_PARENS = str.maketrans("[{]}", "(())")
 
