@@ -31,6 +31,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from pbx.api.parsers import nesting_too_deep
 from pbx.api.tokens import sid_revoked
 from pbx.errors import ErrorCode, error_body
 
@@ -119,6 +120,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
             return
         if len(text_data) > MAX_FRAME:
             await self.send_error(ErrorCode.PARSE_ERROR, f"Frames are at most {MAX_FRAME} bytes.")
+            return
+        if nesting_too_deep(text_data):  # the decoder would recurse once per level
+            await self.send_error(ErrorCode.PARSE_ERROR, "The frame nests too deeply.")
             return
         try:
             message = json.loads(text_data)

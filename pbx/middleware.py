@@ -4,7 +4,7 @@ import logging
 
 import redis
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import HttpResponseBadRequest, JsonResponse
 
 from pbx.errors import ErrorCode, error_body
 
@@ -47,3 +47,33 @@ class ServiceUnavailableMiddleware:
         if isinstance(exc, UNAVAILABLE):
             return unavailable(exc)
         return None
+
+
+class RejectNulMiddleware:
+    """Answer 400 to a NUL character in the path or the query string, for every page and API.
+
+    PostgreSQL cannot hold NUL in text, so a ``%00`` that reaches a query is a database error.
+    Forms and serializers refuse it field by field, but views that read a parameter themselves
+    (a search box, ``?model_id=``) would not; nothing legitimate in a URL carries one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        bad = [
+            key or "query"
+            for key, values in request.GET.lists()
+            if "\x00" in key or any("\x00" in value for value in values)
+        ]
+        if "\x00" in request.path_info:
+            bad.append("path")
+        if bad:
+            message = "NUL (\\u0000) characters are not allowed in a URL."
+            if request.path_info.startswith("/api/"):
+                fields = {name.replace("\x00", "\\u0000"): [message] for name in bad}
+                return JsonResponse(
+                    error_body(ErrorCode.VALIDATION_ERROR, message, fields), status=400
+                )
+            return HttpResponseBadRequest(message, content_type="text/plain")
+        return self.get_response(request)

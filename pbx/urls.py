@@ -15,6 +15,10 @@ urlpatterns = [
     path("provision/", include(("provisioning.urls", "provisioning"), namespace="provision")),
 ]
 
-# 404 and 403 are Django's views with our templates (the portal's look and the host's brand);
-# 400 (also: unknown host) and 500 render without the database.
-handler500 = "pbx.views.server_error"
+# Under /api/ Django's own answers (no URL matched, a crash outside DRF) carry the error body;
+# elsewhere 404 and 403 are Django's views with our templates (the portal's look and the host's
+# brand), and 400 (also: unknown host) and 500 render without the database.
+handler400 = "pbx.api.errors.bad_request"
+handler403 = "pbx.api.errors.permission_denied"
+handler404 = "pbx.api.errors.page_not_found"
+handler500 = "pbx.api.errors.server_error"

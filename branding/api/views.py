@@ -6,7 +6,6 @@ import mimetypes
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,6 +15,7 @@ from branding.effective import brand_for_tenant
 from branding.models import Brand
 from branding.storage import brand_storage
 from dealers.access import dealers_visible_to
+from pbx.api.parsers import FormParser, JSONParser, MultiPartParser
 from pbx.api.permissions import PlatformAdmin
 from pbx.api.viewsets import BaseViewSet
 from pbx.errors import NotFound

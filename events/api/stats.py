@@ -29,7 +29,10 @@ class StatsQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs):
         until = attrs.get("until") or timezone.now()
-        since = attrs.get("since") or until - timedelta(hours=24)
+        try:
+            since = attrs.get("since") or until - timedelta(hours=24)
+        except OverflowError:  # until within a day of year 1
+            raise serializers.ValidationError({"until": ["too early"]}) from None
         if since >= until:
             raise serializers.ValidationError({"since": ["must be before until"]})
         if until - since > MAX_PERIOD:

@@ -4,7 +4,6 @@ import django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +11,7 @@ from events import actions
 from events.choices import DeliveryState
 from events.live import tenant_live_state
 from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from pbx.api.pagination import CursorPagination
 from pbx.api.permissions import TenantPermission
 from tenants.api.views import TenantScopedViewSet
 from tenants.choices import Permission

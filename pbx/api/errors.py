@@ -3,12 +3,15 @@
 import logging
 
 import redis
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from pbx.api.parsers import BodyTooLarge
 from pbx.errors import ErrorCode, PbxError, error_body
 
 log = logging.getLogger("pbx.api")
@@ -69,6 +72,11 @@ def exception_handler(exc, context):
         return unavailable_response()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    # Django's own limits on a body (DATA_UPLOAD_MAX_*), met when a view or a parser reads it.
+    if isinstance(exc, RequestDataTooBig):
+        exc = BodyTooLarge(str(exc))
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = exceptions.ParseError(str(exc))
     if isinstance(exc, exceptions.APIException):
         code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), None)
         headers = {}
@@ -94,3 +102,56 @@ def exception_handler(exc, context):
             status=500,
         )
     return None
+
+
+# Django's own answers for requests no API view handled (no URL matched, a crash outside DRF):
+# under /api/ they carry the error body too; elsewhere Django's pages stay.
+def _api_or(default, request, status_code, code, message, **kwargs):
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(error_body(code, message), status=status_code)
+    return default(request, **kwargs)
+
+
+def page_not_found(request, exception=None):
+    return _api_or(
+        defaults.page_not_found,
+        request,
+        404,
+        ErrorCode.NOT_FOUND,
+        "Not found.",
+        exception=exception,
+    )
+
+
+def bad_request(request, exception=None):
+    return _api_or(
+        defaults.bad_request,
+        request,
+        400,
+        ErrorCode.VALIDATION_ERROR,
+        "Bad request.",
+        exception=exception,
+    )
+
+
+def permission_denied(request, exception=None):
+    return _api_or(
+        defaults.permission_denied,
+        request,
+        403,
+        ErrorCode.PERMISSION_DENIED,
+        "Permission denied.",
+        exception=exception,
+    )
+
+
+def server_error(request):
+    from pbx.views import server_error as branded_server_error
+
+    return _api_or(
+        branded_server_error,
+        request,
+        500,
+        ErrorCode.SERVER_ERROR,
+        "The request could not be completed.",
+    )

@@ -39,8 +39,14 @@ class IdempotentMixin:
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if request.method != "POST" or not key:
             return
+        if not request.user.is_authenticated:
+            # Records are kept per user; an anonymous POST (sign-in, token refresh) creates
+            # nothing that a retry could duplicate, so the key has nothing to guard.
+            return
         if len(key) > 255:
             raise PbxError("Idempotency-Key is at most 255 characters.")
+        if not key.isprintable():
+            raise PbxError("Idempotency-Key must not contain control characters.")
         tenant = getattr(request._request, "tenant", None)
         scope = tenant.schema_name if tenant is not None else "public"
         fingerprint = hashlib.sha256(

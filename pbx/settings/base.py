@@ -123,6 +123,7 @@ TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
     "pbx.middleware.ServiceUnavailableMiddleware",
+    "pbx.middleware.RejectNulMiddleware",
     "tenants.middleware.TenantMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -252,12 +253,19 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 
+# The largest JSON body the API reads (bytes); a larger one answers 413.
+PBX_API_MAX_BODY = env_int("PBX_API_MAX_BODY", 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "pbx.api.authentication.TenantJWTAuthentication",
         "pbx.api.authentication.PortalSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["pbx.api.permissions.DenyAll"],
+    "DEFAULT_PARSER_CLASSES": [
+        "pbx.api.parsers.JSONParser",
+        "pbx.api.parsers.FormParser",
+        "pbx.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "pbx.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.db.models import Prefetch
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -9,7 +11,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from pbx.errors import NotFound, PbxError
+from pbx.errors import NotFound, PbxError, ValidationFailed
 from provisioning import actions
 from provisioning.config import (
     effective_settings,
@@ -158,6 +160,11 @@ class PhoneTemplateViewSet(TenantScopedViewSet):
         item, row = self._get(pk)
         if row is None:
             raise PbxError("Shipped templates are read-only: create a custom copy.")
+        if not isinstance(request.data, Mapping):
+            raise ValidationFailed(
+                "Send the template's fields as an object.",
+                fields={"non_field_errors": ["expected an object"]},
+            )
         ser = TemplateSerializer(data={**item, **request.data})
         ser.is_valid(raise_exception=True)
         source = ser.validated_data.get("source", row.source)

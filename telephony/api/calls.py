@@ -15,9 +15,10 @@ from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from pbx.api.filters import UtcIsoDateTimeFilter
+from pbx.api.pagination import CursorPagination
 from pbx.errors import NotFound
 from telephony.actions import do_hangup_call
 from telephony.engine_state import active_call, active_calls
@@ -70,8 +71,8 @@ class CdrSerializer(serializers.ModelSerializer):
 
 class CdrFilter(django_filters.FilterSet):
     extension = django_filters.CharFilter(method="filter_extension", label="Extension number")
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
     date = django_filters.DateFilter(field_name="started_at", lookup_expr="date")
     direction = django_filters.ChoiceFilter(choices=CallDirection.choices)
     status = django_filters.ChoiceFilter(choices=CallStatus.choices)

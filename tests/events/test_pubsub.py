@@ -152,6 +152,7 @@ def test_token_by_subprotocol_subscribe_unsubscribe_and_bad_frames(
             (json.dumps({"action": "subscribe", "topics": ["everything"]}), "VALIDATION_ERROR"),
             (json.dumps({"action": "subscribe", "topics": "calls"}), "VALIDATION_ERROR"),
             ("x" * 5000, "PARSE_ERROR"),
+            ("[" * 4000, "PARSE_ERROR"),  # was a RecursionError that killed the socket
         ]:
             await comm.send_to(text_data=frame)
             error = await comm.receive_json_from()
