@@ -130,9 +130,9 @@ def test_lone_surrogate_in_refresh_token(world):
 @pytest.mark.parametrize("token", ["\\ud800", "a.b\\udfff.c", "x\\u0000"])
 def test_bad_text_in_refresh_token_on_sign_out(world, token):
     """Sign-out decodes the refresh token it is given without a serializer."""
-    from rest_framework_simplejwt.tokens import RefreshToken
+    from tests.conftest import access_token
 
-    access = RefreshToken.for_user(world.a_admin).access_token
+    access = access_token(world.a_admin)
     body = '{"refresh": "' + token + '"}'
     response = raw_post("acme.test", "/api/v1/auth/signout/", body, token=access)
     assert "refresh" in assert_error(response, 400, "VALIDATION_ERROR")["fields"]

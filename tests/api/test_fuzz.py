@@ -29,10 +29,10 @@ from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, settings
-from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis.checks import not_a_server_error
 
 from pbx.models import AuditEntry
+from tests.conftest import access_token
 
 # A deeper run: PBX_FUZZ_EXAMPLES=200 make test (or pytest tests/api/test_fuzz.py).
 MAX_EXAMPLES = int(os.environ.get("PBX_FUZZ_EXAMPLES", "5"))
@@ -119,20 +119,30 @@ def callers(world):
     fresh for every operation."""
 
     def bearer(user):
-        return {"Authorization": f"Bearer {RefreshToken.for_user(user).access_token}"}
+        return {"Authorization": f"Bearer {access_token(user)}"}
 
     provider, acme = _provider_objects(world), _acme_objects(world)
-    # Django's test client does the same: the handler must not close the test's connection
-    # (and with it the transaction that keeps the test database clean) around each request.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield [
+    callers = [
         ("system admin", "http://localhost", bearer(world.sysadmin), provider),
         ("dealer admin", "http://localhost", bearer(world.north_admin), provider),
         ("tenant admin", "http://acme.test", bearer(world.a_admin), acme),
         ("tenant user", "http://acme.test", bearer(world.a_user), acme),
         ("anonymous", "http://acme.test", {}, acme),
     ]
+    # Each signed-in caller really is signed in on its host: a fuzz run whose tokens were all
+    # refused would only ever test the 401 path.
+    for name, base_url, headers, _ in callers[:-1]:
+        client = Client(
+            HTTP_HOST=base_url.removeprefix("http://"),
+            **{"HTTP_" + k.upper(): v for k, v in headers.items()},
+        )
+        assert client.get("/api/v1/auth/me/").status_code == 200, name
+        connection.set_schema_to_public()
+    # Django's test client does the same: the handler must not close the test's connection
+    # (and with it the transaction that keeps the test database clean) around each request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield callers
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 
