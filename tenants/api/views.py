@@ -299,37 +299,18 @@ class CompanyView(APIView):
         return Response(CompanySerializer(tenant).data)
 
 
-class UserViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.DestroyModelMixin,
-    TenantScopedViewSet,
-):
-    """The host tenant's users (sign-in accounts). A user created without a password is
-    invited by e-mail to choose one."""
+class _UserWritesMixin:
+    """Writes shared by the tenant's users and the platform's users: through the actions; a
+    user created without a password is invited by e-mail to choose one on this host."""
 
-    serializer_class = UserSerializer
-    permission_codes = (Permission.USERS_VIEW, Permission.USERS_MANAGE)
-    filterset_fields = ("role", "is_active", "custom_role")
     search_fields = ("email", "full_name")
     ordering_fields = ("email", "full_name", "date_joined", "id")
     ordering = ("email", "id")
     queryset = User.objects.none()
 
-    def get_queryset(self):
-        return tenant_users(self.tenant).order_by("email", "id")
-
-    def create(self, request):
-        ser = self.get_serializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        data = dict(ser.validated_data)
-        data.pop("is_active", None)
-        # Without a password the user is invited by e-mail to choose one on this host.
-        password = data.pop("password", None)
+    def _create(self, request, *, password, **fields):
         with transaction.atomic():
-            user = actions.do_create_user(
-                tenant=self.tenant, password=password, actor=self.actor, **data
-            )
+            user = actions.do_create_user(password=password, actor=self.actor, **fields)
             if password is None:
                 actions.do_invite_user(
                     user, actor=self.actor, origin=(request.scheme, request.get_port())
@@ -350,8 +331,39 @@ class UserViewSet(
         actions.do_delete_user(instance, actor=self.actor)
 
 
+class UserViewSet(
+    _UserWritesMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    TenantScopedViewSet,
+):
+    """The host tenant's users (sign-in accounts). A user created without a password is
+    invited by e-mail to choose one."""
+
+    serializer_class = UserSerializer
+    permission_codes = (Permission.USERS_VIEW, Permission.USERS_MANAGE)
+    filterset_fields = ("role", "is_active", "custom_role")
+
+    def get_queryset(self):
+        return tenant_users(self.tenant).order_by("email", "id")
+
+    def create(self, request):
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = dict(ser.validated_data)
+        data.pop("is_active", None)
+        # Without a password the user is invited by e-mail to choose one on this host.
+        password = data.pop("password", None)
+        return self._create(request, tenant=self.tenant, password=password, **data)
+
+
 class PlatformUserViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, BaseViewSet
+    _UserWritesMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    BaseViewSet,
 ):
     """The platform's own users, on the provider's host: every system and dealer admin for a
     system admin; the dealer admins of its subtree for a dealer admin. Others' are 404."""
@@ -359,10 +371,6 @@ class PlatformUserViewSet(
     serializer_class = PlatformUserSerializer
     permission_classes = (PlatformAdmin,)
     filterset_fields = ("role", "is_active", "dealer")
-    search_fields = ("email", "full_name")
-    ordering_fields = ("email", "full_name", "date_joined", "id")
-    ordering = ("email", "id")
-    queryset = User.objects.none()
 
     def get_queryset(self):
         user = self.request.user
@@ -389,28 +397,7 @@ class PlatformUserViewSet(
             dealer = dealers_visible_to(caller).filter(pk=dealer_id).first()
             if dealer is None:
                 raise PbxError("Unknown dealer.", fields={"dealer_id": ["unknown dealer"]})
-        with transaction.atomic():
-            user = actions.do_create_user(
-                dealer=dealer, password=data.pop("password", None), actor=self.actor, **data
-            )
-            if not user.has_usable_password():
-                actions.do_invite_user(
-                    user, actor=self.actor, origin=(request.scheme, request.get_port())
-                )
-        return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
-
-    def partial_update(self, request, pk=None):
-        user = self.get_object()
-        ser = self.get_serializer(user, data=request.data, partial=True)
-        ser.is_valid(raise_exception=True)
-        user = actions.do_update_user(user, actor=self.actor, **ser.validated_data)
-        return Response(self.get_serializer(user).data)
-
-    def update(self, request, pk=None):
-        return self.partial_update(request, pk)
-
-    def perform_destroy(self, instance):
-        actions.do_delete_user(instance, actor=self.actor)
+        return self._create(request, dealer=dealer, password=data.pop("password", None), **data)
 
 
 class RoleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):

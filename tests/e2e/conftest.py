@@ -4,6 +4,7 @@ a separate process could not see), prepared by the same management commands as `
 with one tenant and its admin.
 """
 
+import contextlib
 import os
 import secrets
 import socket
@@ -29,6 +30,23 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@contextlib.contextmanager
+def chromium_page(timeout: float = 15_000):
+    """A page of Debian's headless Chromium (Playwright), closed with its browser after."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(timeout)
+            yield page
+        finally:
+            browser.close()
 
 
 def _free_port() -> int:

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, CHROMIUM_ARGS, FETCH_JSON
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FETCH_JSON, chromium_page
 
 
 def _api(page, method: str, path: str, token: str, body: dict | None = None) -> dict:
@@ -26,52 +26,44 @@ def _api(page, method: str, path: str, token: str, body: dict | None = None) -> 
 
 @pytest.mark.e2e
 def test_dnd_badge_follows_the_real_state(live_pbx):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base = live_pbx["base"]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+    with chromium_page(timeout=15_000) as page:
+        page.goto(f"{base}/portal/")
+        page.fill("#id_login", ADMIN_EMAIL)
+        page.fill("#id_password", ADMIN_PASSWORD)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{base}/portal/extensions/")
+
+        def badge(number: str):
+            return page.get_by_test_id(f"extension-{number}").locator('[data-live="dnd"]')
+
+        for number in ("1001", "1002", "1003"):
+            expect(badge(number)).to_have_count(1)
+            expect(badge(number)).to_be_hidden()
+
+        signin = page.evaluate(
+            FETCH_JSON,
+            [
+                "/api/v1/auth/signin/",
+                {
+                    "method": "POST",
+                    "headers": {"Content-Type": "application/json"},
+                    "body": json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+                },
+            ],
         )
+        token = signin["body"]["access"]
+        items = _api(page, "GET", "/api/v1/extensions/?q=1001", token)["items"]
+        ext_id = next(e["id"] for e in items if e["number"] == "1001")
         try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{base}/portal/")
-            page.fill("#id_login", ADMIN_EMAIL)
-            page.fill("#id_password", ADMIN_PASSWORD)
-            page.click("button[type=submit]")
-            expect(page).to_have_url(f"{base}/portal/extensions/")
-
-            def badge(number: str):
-                return page.get_by_test_id(f"extension-{number}").locator('[data-live="dnd"]')
-
-            for number in ("1001", "1002", "1003"):
-                expect(badge(number)).to_have_count(1)
-                expect(badge(number)).to_be_hidden()
-
-            signin = page.evaluate(
-                FETCH_JSON,
-                [
-                    "/api/v1/auth/signin/",
-                    {
-                        "method": "POST",
-                        "headers": {"Content-Type": "application/json"},
-                        "body": json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
-                    },
-                ],
-            )
-            token = signin["body"]["access"]
-            items = _api(page, "GET", "/api/v1/extensions/?q=1001", token)["items"]
-            ext_id = next(e["id"] for e in items if e["number"] == "1001")
-            try:
-                _api(page, "PATCH", f"/api/v1/extensions/{ext_id}/", token, {"dnd": True})
-                page.reload()
-                expect(badge("1001")).to_be_visible()
-                expect(badge("1002")).to_be_hidden()
-            finally:
-                # The server is shared by the session's browser tests: leave 1001 as found.
-                _api(page, "PATCH", f"/api/v1/extensions/{ext_id}/", token, {"dnd": False})
+            _api(page, "PATCH", f"/api/v1/extensions/{ext_id}/", token, {"dnd": True})
             page.reload()
-            expect(badge("1001")).to_be_hidden()
+            expect(badge("1001")).to_be_visible()
+            expect(badge("1002")).to_be_hidden()
         finally:
-            browser.close()
+            # The server is shared by the session's browser tests: leave 1001 as found.
+            _api(page, "PATCH", f"/api/v1/extensions/{ext_id}/", token, {"dnd": False})
+        page.reload()
+        expect(badge("1001")).to_be_hidden()

@@ -13,80 +13,71 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, CHROMIUM_ARGS, FETCH_JSON
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FETCH_JSON, chromium_page
 
 
 @pytest.mark.e2e
 def test_tenant_admin_adds_an_extension_and_finds_it_in_portal_and_api(live_pbx):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base = live_pbx["base"]
     number = "2468"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+    with chromium_page(timeout=15_000) as page:
+        # Sign in on the tenant's own host.
+        page.goto(f"{base}/portal/")
+        expect(page).to_have_url(f"{base}/accounts/login/?next=/portal/")
+        page.fill("#id_login", ADMIN_EMAIL)
+        page.fill("#id_password", ADMIN_PASSWORD)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{base}/portal/extensions/")
+        expect(page.get_by_test_id("current-user")).to_contain_text(ADMIN_EMAIL)
+        # Our stylesheet and htmx are served by the same server (no CDN).
+        assert page.evaluate("typeof window.htmx") == "object"
+        topbar = page.evaluate("getComputedStyle(document.querySelector('.topbar')).display")
+        assert topbar == "flex"
+
+        # Add an extension; its generated SIP password is shown once.
+        page.click("text=Add extension")
+        page.fill("#id_number", number)
+        page.fill("#id_display_name", "Front Desk")
+        page.click("button:has-text('Create extension')")
+        expect(page.get_by_role("heading", name=f"Extension {number} created")).to_be_visible()
+        sip_password = page.get_by_test_id("sip-password").inner_text()
+        assert len(sip_password) >= 16
+
+        # Find it in the list.
+        page.click("text=Back to extensions")
+        page.fill("input[name=q]", number)
+        page.click("form.search button")
+        row = page.get_by_test_id(f"extension-{number}")
+        expect(row).to_contain_text("Front Desk")
+        expect(page.locator("tbody tr")).to_have_count(1)
+
+        # And over the REST API, on the same host, with a bearer token.
+        signin = page.evaluate(
+            FETCH_JSON,
+            [
+                "/api/v1/auth/signin/",
+                {
+                    "method": "POST",
+                    "headers": {"Content-Type": "application/json"},
+                    "body": json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+                },
+            ],
         )
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-
-            # Sign in on the tenant's own host.
-            page.goto(f"{base}/portal/")
-            expect(page).to_have_url(f"{base}/accounts/login/?next=/portal/")
-            page.fill("#id_login", ADMIN_EMAIL)
-            page.fill("#id_password", ADMIN_PASSWORD)
-            page.click("button[type=submit]")
-            expect(page).to_have_url(f"{base}/portal/extensions/")
-            expect(page.get_by_test_id("current-user")).to_contain_text(ADMIN_EMAIL)
-            # Our stylesheet and htmx are served by the same server (no CDN).
-            assert page.evaluate("typeof window.htmx") == "object"
-            topbar = page.evaluate("getComputedStyle(document.querySelector('.topbar')).display")
-            assert topbar == "flex"
-
-            # Add an extension; its generated SIP password is shown once.
-            page.click("text=Add extension")
-            page.fill("#id_number", number)
-            page.fill("#id_display_name", "Front Desk")
-            page.click("button:has-text('Create extension')")
-            expect(page.get_by_role("heading", name=f"Extension {number} created")).to_be_visible()
-            sip_password = page.get_by_test_id("sip-password").inner_text()
-            assert len(sip_password) >= 16
-
-            # Find it in the list.
-            page.click("text=Back to extensions")
-            page.fill("input[name=q]", number)
-            page.click("form.search button")
-            row = page.get_by_test_id(f"extension-{number}")
-            expect(row).to_contain_text("Front Desk")
-            expect(page.locator("tbody tr")).to_have_count(1)
-
-            # And over the REST API, on the same host, with a bearer token.
-            signin = page.evaluate(
-                FETCH_JSON,
-                [
-                    "/api/v1/auth/signin/",
-                    {
-                        "method": "POST",
-                        "headers": {"Content-Type": "application/json"},
-                        "body": json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
-                    },
-                ],
-            )
-            assert signin["status"] == 200, signin
-            token = signin["body"]["access"]
-            listing = page.evaluate(
-                FETCH_JSON,
-                [
-                    f"/api/v1/extensions/?q={number}",
-                    {"headers": {"Authorization": f"Bearer {token}"}},
-                ],
-            )
-            assert listing["status"] == 200, listing
-            found = [e for e in listing["body"]["items"] if e["number"] == number]
-            assert len(found) == 1
-            assert found[0]["display_name"] == "Front Desk"
-        finally:
-            browser.close()
+        assert signin["status"] == 200, signin
+        token = signin["body"]["access"]
+        listing = page.evaluate(
+            FETCH_JSON,
+            [
+                f"/api/v1/extensions/?q={number}",
+                {"headers": {"Authorization": f"Bearer {token}"}},
+            ],
+        )
+        assert listing["status"] == 200, listing
+        found = [e for e in listing["body"]["items"] if e["number"] == number]
+        assert len(found) == 1
+        assert found[0]["display_name"] == "Front Desk"
 
 
 @pytest.mark.e2e
@@ -95,7 +86,7 @@ def test_api_docs_render_with_no_network_but_the_pbx(live_pbx):
     opens the API docs: Swagger UI renders, every file coming from the PBX itself."""
     from urllib.parse import urlsplit
 
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base = live_pbx["base"]
     ours = urlsplit(base).hostname
@@ -109,21 +100,13 @@ def test_api_docs_render_with_no_network_but_the_pbx(live_pbx):
             elsewhere.append(route.request.url)
             route.abort()
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.route("**/*", only_ours)
-            failed: list[str] = []
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
-            page.goto(f"{base}/api/v1/docs/")
-            expect(page.locator(".swagger-ui .info .title")).to_contain_text("PBX REST API")
-            expect(page.locator(".opblock-tag").first).to_be_visible()
-            assert elsewhere == []
-            assert failed == []
-        finally:
-            browser.close()
+    with chromium_page(timeout=15_000) as page:
+        page.route("**/*", only_ours)
+        failed: list[str] = []
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+        page.goto(f"{base}/api/v1/docs/")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("PBX REST API")
+        expect(page.locator(".opblock-tag").first).to_be_visible()
+        assert elsewhere == []
+        assert failed == []
