@@ -124,13 +124,7 @@ def test_pjsua2_calls_baresip_and_they_talk(
         [end] = [e for e in events(engine) if e["type"] == "call.ended"]
         assert (end["status"], end["reason"]) == ("answered", "bye caller")
     finally:
-        if phone.poll() is None:
-            phone.send_signal(signal.SIGINT)
-            try:
-                phone.wait(10)
-            except subprocess.TimeoutExpired:
-                phone.kill()
-                phone.wait(5)
+        _stop(phone)
         r.close()
 
 
@@ -177,11 +171,16 @@ def test_baresip_calls_pjsua2_on_make_run_defaults(
         [end] = [e for e in events(engine) if e["type"] == "call.ended"]
         assert (start["caller"], start["callee"], end["status"]) == ("102", "101", "answered")
     finally:
-        if phone.poll() is None:
-            phone.send_signal(signal.SIGINT)
-            try:
-                phone.wait(10)
-            except subprocess.TimeoutExpired:
-                phone.kill()
-                phone.wait(5)
+        _stop(phone)
         r.close()
+
+
+def _stop(phone: subprocess.Popen) -> None:
+    """Quit baresip as a user would (SIGINT: it un-registers), killing it if it hangs."""
+    if phone.poll() is None:
+        phone.send_signal(signal.SIGINT)
+        try:
+            phone.wait(10)
+        except subprocess.TimeoutExpired:
+            phone.kill()
+            phone.wait(5)
