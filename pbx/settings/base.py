@@ -216,7 +216,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("PBX_CELERY_EAGER", False)
 # Imported by the worker and by beat at start: their tasks and beat entries (CDR drain, webhook
 # sweep, outbox pruning) are registered on import.
-CELERY_IMPORTS = ("telephony.tasks", "telephony.cdr_tasks", "events.tasks")
+CELERY_IMPORTS = (
+    "telephony.tasks",
+    "telephony.cdr_tasks",
+    "events.tasks",
+    "provisioning.tasks",
+)
 
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
@@ -339,6 +344,8 @@ PBX_PROV_WINDOW_HOURS = env_int("PBX_PROV_WINDOW_HOURS", 72)  # token alone work
 PBX_PROV_MAX_FAILURES = env_int("PBX_PROV_MAX_FAILURES", 20)  # failed fetches per address...
 PBX_PROV_FAILURE_WINDOW = env_int("PBX_PROV_FAILURE_WINDOW", 300)  # ...within these seconds
 PBX_PROV_BAN_SECONDS = env_int("PBX_PROV_BAN_SECONDS", 900)  # then 429 for this long
+# Repeated fetches are noted in Redis and written to the devices in batches this often (s).
+PBX_PROV_FETCH_FLUSH_SECONDS = env_int("PBX_PROV_FETCH_FLUSH_SECONDS", 5)
 PBX_PROV_DEVICES_PER_EXTENSION = env_int("PBX_PROV_DEVICES_PER_EXTENSION", 3)  # device quota
 PBX_PROV_TFTP_HOST = env("PBX_PROV_TFTP_HOST", "0.0.0.0")  # noqa: S104 - phones on any LAN
 PBX_PROV_TFTP_PORT = env_int("PBX_PROV_TFTP_PORT", 69)
