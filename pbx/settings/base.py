@@ -70,6 +70,9 @@ PBX_PUBLIC_HOSTS = [h for h in env("PBX_PUBLIC_HOSTS", "localhost,127.0.0.1").sp
 # Host name -> tenant answers kept in each web process (tenants.hosts); a Tenant or Domain change
 # invalidates them at once, this only bounds changes made behind the models' back. 0: no cache.
 PBX_HOST_CACHE_SECONDS = env_int("PBX_HOST_CACHE_SECONDS", 60)
+# The user behind a bearer token is kept this long per web process (tenants.user_cache); any
+# save of the user invalidates it at once. 0: load it from the database on every request.
+PBX_USER_CACHE_SECONDS = env_int("PBX_USER_CACHE_SECONDS", 30)
 PBX_PRODUCT_NAME = env("PBX_PRODUCT_NAME", "Cloud PBX")
 # Invitations (a new admin sets its own password): how long the e-mailed link works, and the
 # scheme/port of links made where no request tells them (an invite sent from the admin site
