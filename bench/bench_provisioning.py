@@ -6,8 +6,8 @@ every fetch must carry the phone's own HTTP credentials (Basic, compared in cons
 against the Fernet-decrypted password: no slow hash per fetch). Throughput: ``wrk`` fetches
 random phones' ``<mac>.cfg`` on the tenant's host name over 8 keep-alive connections from the
 web server of ``make run`` (uvicorn, a worker per core) and from the single daphne process it
-used before, with CPU per request (server and
-PostgreSQL). Latency: one sequential httpx client against uvicorn. Cases:
+used before, with CPU per request (server and PostgreSQL). Latency: one sequential httpx
+client against uvicorn. Cases:
 
 - plain path ``/prov/<mac>.cfg`` + Basic credentials (DHCP option 66 style);
 - token path ``/prov/<token>/<mac>.cfg`` + Basic credentials (after the window);

@@ -40,7 +40,7 @@ from provisioning.vendors import (
     time_zone_info,
 )
 
-from .layers import tenant_layers
+from .layers import TenantLayers, tenant_layers
 from .models import Device
 
 #: Settings the Django side understands; any other key (``[a-z][a-z0-9_]*``, scalar value) is
@@ -124,9 +124,11 @@ def address_allowed(device: Device, address: str | None) -> bool:
 # --- layers ---------------------------------------------------------------------------------
 
 
-def settings_layers(tenant, model_id: str, device: Device | None) -> list[tuple[str, dict]]:
+def settings_layers(
+    tenant, model_id: str, device: Device | None, layers: TenantLayers | None = None
+) -> list[tuple[str, dict]]:
     """The five layers for ``device`` (or for a model, when ``device`` is None)."""
-    layers = tenant_layers(tenant)
+    layers = layers or tenant_layers(tenant)
     model_layer = layers.models.get(model_id) if model_id else None
     tenant_layer = {"time_zone": tenant.time_zone, "language": tenant.language}
     tenant_layer.update(tenant.provisioning_settings or {})
@@ -209,7 +211,21 @@ def plain_url(host: str, *, scheme=None, port=None) -> str:
 
 def _lines(device: Device) -> list[Line]:
     lines = []
-    for row in device.lines.select_related("extension").order_by("index"):
+    rows = (
+        device.lines.select_related("extension")
+        # Only what a line shows: a phone fetch reads no other extension column.
+        .only(
+            "device",
+            "index",
+            "label",
+            "extension__number",
+            "extension__caller_id_name",
+            "extension__display_name",
+            "extension__sip_password_encrypted",
+        )
+        .order_by("index")
+    )
+    for row in rows:
         ext = row.extension
         lines.append(
             Line(
@@ -225,10 +241,17 @@ def _lines(device: Device) -> list[Line]:
 
 
 def build_context(
-    tenant, device: Device, model_id: str, *, host: str, scheme=None, port=None
+    tenant,
+    device: Device,
+    model_id: str,
+    *,
+    host: str,
+    scheme=None,
+    port=None,
+    layers: TenantLayers | None = None,
 ) -> ProvisioningContext:
     """The render context of ``device`` as ``model_id``, URLs on ``host``."""
-    resolved = setting_values(resolve_settings(settings_layers(tenant, model_id, device)))
+    resolved = setting_values(resolve_settings(settings_layers(tenant, model_id, device, layers)))
     transport = resolved.get("transport", "udp")
     sip_port = settings.SIP_TLS_PORT if transport == "tls" else settings.SIP_UDP_PORT
     return ProvisioningContext(
@@ -268,8 +291,11 @@ def render_device_file(
     errors from a broken context or template.
     """
     spec = spec_for(model_id, filename, device.mac)
-    ctx = build_context(tenant, device, model_id, host=host, scheme=scheme, port=port)
-    custom = tenant_layers(tenant).templates.get((model_id, spec.pattern))
+    layers = tenant_layers(tenant)
+    ctx = build_context(
+        tenant, device, model_id, host=host, scheme=scheme, port=port, layers=layers
+    )
+    custom = layers.templates.get((model_id, spec.pattern))
     if custom is not None:
         return render_source(custom, model_id, spec.pattern, ctx)
     return render(model_id, filename, ctx)

@@ -283,6 +283,12 @@ def _serve(
     return Outcome(200, rendered)
 
 
+def _one(queryset) -> Device | None:
+    """The row of a lookup by a unique column (no ORDER BY, unlike ``first()``)."""
+    rows = list(queryset.order_by()[:1])
+    return rows[0] if rows else None
+
+
 def fetch_by_token(
     tenant,
     token: str,
@@ -299,7 +305,7 @@ def fetch_by_token(
     wait = banned_for(address)
     if wait:
         return Outcome(429, retry_after=wait)
-    device = Device.objects.filter(token=token).first() if token else None
+    device = _one(Device.objects.filter(token=token)) if token else None
     if device is None:
         return _fail(NOT_FOUND, address, "unknown token for %r", filename)
     if device.allowed_networks and not address_allowed(device, address):
@@ -351,11 +357,11 @@ def fetch_plain(
     mac = _mac_in(filename)
     device = None
     if credentials is not None:
-        device = Device.objects.filter(http_username=credentials.username).first()
+        device = _one(Device.objects.filter(http_username=credentials.username))
         if not credentials_match(device, credentials):
             device = None
     if device is None and mac is not None:
-        by_mac = Device.objects.filter(mac=mac).first()
+        by_mac = _one(Device.objects.filter(mac=mac))
         if by_mac is None:
             log.info("provisioning: unknown MAC %s asked for %r from %s", mac, filename, address)
         elif address_allowed(by_mac, address):
