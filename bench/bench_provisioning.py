@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
                         ],
                     ),
                 ):
-                    cpu, db_cpu = server.cpu_seconds(), db_cpu_seconds()
+                    start: dict[str, float] = {}
                     w = wrk(
                         server.base,
                         HOST,
@@ -183,12 +183,15 @@ def main(argv: list[str] | None = None) -> None:
                         seconds=args.seconds,
                         connections=args.connections,
                         headers={"User-Agent": UA},
+                        on_start=lambda start=start: start.update(
+                            cpu=server.cpu_seconds(), db=db_cpu_seconds()
+                        ),
                     )
                     if w["non2xx"]:
                         raise RuntimeError(f"{label} {case}: {w['non2xx']} non-2xx answers")
                     done = w["rps"] * args.seconds
-                    cpu_ms = (server.cpu_seconds() - cpu) * 1000 / done
-                    db_ms = (db_cpu_seconds() - db_cpu) * 1000 / done
+                    cpu_ms = (server.cpu_seconds() - start["cpu"]) * 1000 / done
+                    db_ms = (db_cpu_seconds() - start["db"]) * 1000 / done
                     throughput.append(
                         [label, case, w["rps"], w["p50"], w["p99"], cpu_ms, db_ms]
                         + [2000 / (cpu_ms + db_ms)]
