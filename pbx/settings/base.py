@@ -269,7 +269,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "pbx.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "pbx.api.filters.FilterBackend",
         "pbx.api.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],

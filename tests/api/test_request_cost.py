@@ -90,3 +90,22 @@ def test_each_request_gets_its_own_user_and_fields(world):
     assert not fresh.fields["number"].read_only
     assert fresh.fields["number"] is not detail.fields["number"]
     assert fresh.fields["allowed_transports"].child is not detail.fields["allowed_transports"].child
+
+
+def test_filters_still_filter_with_the_cached_filterset_class(world, in_tenant):
+    from pbx.api.filters import FilterBackend
+    from telephony.api.views import ExtensionViewSet
+    from telephony.models import Extension
+
+    api = Api(host_of(world.tenant_a), world.a_admin)
+    with in_tenant(world.tenant_a):
+        numbers = sorted(Extension.objects.values_list("number", flat=True))
+        first = FilterBackend().get_filterset_class(ExtensionViewSet(), Extension.objects.all())
+        again = FilterBackend().get_filterset_class(ExtensionViewSet(), Extension.objects.all())
+    assert first is again
+    for _ in range(2):
+        body = api.get("/api/v1/extensions/", {"number": numbers[0]}).json()
+        assert [e["number"] for e in body["items"]] == [numbers[0]]
+        assert body["total"] == 1
+    disabled = api.get("/api/v1/extensions/", {"enabled": "false"}).json()
+    assert all(not e["enabled"] for e in disabled["items"])
