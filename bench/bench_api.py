@@ -340,17 +340,20 @@ def main(argv: list[str] | None = None) -> None:
                     ("list, default page (50)", ["/api/v1/extensions/"]),
                     ("detail (random ids)", [f"/api/v1/extensions/{i}/" for i in detail_ids]),
                 ):
-                    cpu, db_cpu = server.cpu_seconds(), db_cpu_seconds()
+                    start: dict[str, float] = {}
                     w = wrk(
                         base,
                         HOST,
                         [(path, *auth) for path in paths],
                         seconds=args.seconds,
                         connections=args.connections,
+                        on_start=lambda start=start: start.update(
+                            cpu=server.cpu_seconds(), db=db_cpu_seconds()
+                        ),
                     )
                     done = w["rps"] * args.seconds
-                    cpu_ms = (server.cpu_seconds() - cpu) * 1000 / done
-                    db_ms = (db_cpu_seconds() - db_cpu) * 1000 / done
+                    cpu_ms = (server.cpu_seconds() - start["cpu"]) * 1000 / done
+                    db_ms = (db_cpu_seconds() - start["db"]) * 1000 / done
                     if w["non2xx"]:
                         raise RuntimeError(f"{label} {case}: {w['non2xx']} non-2xx answers")
                     throughput_rows.append(

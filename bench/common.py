@@ -18,7 +18,7 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -384,9 +384,12 @@ def wrk(
     threads: int = 1,
     headers: dict[str, str] | None = None,
     warmup: int = 3,
+    on_start: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """Throughput with ``wrk`` (C, epoll: the load generator costs the 2 cores little):
-    ``requests`` are (path, header name, header value), cycled by every connection."""
+    ``requests`` are (path, header name, header value), cycled by every connection.
+    ``on_start`` is called after the warm-up, just before the measured run: read CPU
+    counters there, so that the warm-up's requests are not charged to the measured ones."""
     import re
     import shutil
     import subprocess
@@ -425,6 +428,8 @@ def wrk(
 
         if warmup:
             run(warmup)  # every worker process compiles its templates, opens its pool, ...
+        if on_start is not None:
+            on_start()
         out = run(seconds)
 
     def latency(label: str) -> float:

@@ -8,3 +8,6 @@ class ProvisioningConfig(AppConfig):
     def ready(self) -> None:
         # Registers the "phones" CSV importer into telephony.imports.REGISTRY.
         from . import imports  # noqa: F401
+        from .layers import connect_signals
+
+        connect_signals()

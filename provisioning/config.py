@@ -40,7 +40,8 @@ from provisioning.vendors import (
     time_zone_info,
 )
 
-from .models import CustomTemplate, Device, ModelSettings
+from .layers import TenantLayers, tenant_layers
+from .models import Device
 
 #: Settings the Django side understands; any other key (``[a-z][a-z0-9_]*``, scalar value) is
 #: passed to templates as ``settings.<key>`` for custom templates to use.
@@ -123,30 +124,19 @@ def address_allowed(device: Device, address: str | None) -> bool:
 # --- layers ---------------------------------------------------------------------------------
 
 
-def _dealer_layer(tenant) -> dict[str, Any]:
-    from dealers.models import Dealer
-
-    if not tenant.dealer_id:
-        return {}
-    dealer = tenant.dealer
-    ids = [int(x) for x in dealer.path.strip("/").split("/") if x] or [dealer.pk]
-    by_id = {d.pk: d.provisioning_settings for d in Dealer.objects.filter(pk__in=ids)}
-    merged: dict[str, Any] = {}
-    for dealer_id in ids:  # the top reseller first: a sub-dealer overrides its parent
-        merged.update({k: v for k, v in (by_id.get(dealer_id) or {}).items() if v is not None})
-    return merged
-
-
-def settings_layers(tenant, model_id: str, device: Device | None) -> list[tuple[str, dict]]:
+def settings_layers(
+    tenant, model_id: str, device: Device | None, layers: TenantLayers | None = None
+) -> list[tuple[str, dict]]:
     """The five layers for ``device`` (or for a model, when ``device`` is None)."""
-    model_row = ModelSettings.objects.filter(model_id=model_id).first() if model_id else None
+    layers = layers or tenant_layers(tenant)
+    model_layer = layers.models.get(model_id) if model_id else None
     tenant_layer = {"time_zone": tenant.time_zone, "language": tenant.language}
     tenant_layer.update(tenant.provisioning_settings or {})
     return [
         ("system", dict(settings.PBX_PROVISIONING_DEFAULTS)),
-        ("dealer", _dealer_layer(tenant)),
+        ("dealer", dict(layers.dealer)),
         ("tenant", tenant_layer),
-        ("model", dict(model_row.settings) if model_row else {}),
+        ("model", dict(model_layer or {})),
         ("device", dict(device.settings) if device else {}),
     ]
 
@@ -221,7 +211,21 @@ def plain_url(host: str, *, scheme=None, port=None) -> str:
 
 def _lines(device: Device) -> list[Line]:
     lines = []
-    for row in device.lines.select_related("extension").order_by("index"):
+    rows = (
+        device.lines.select_related("extension")
+        # Only what a line shows: a phone fetch reads no other extension column.
+        .only(
+            "device",
+            "index",
+            "label",
+            "extension__number",
+            "extension__caller_id_name",
+            "extension__display_name",
+            "extension__sip_password_encrypted",
+        )
+        .order_by("index")
+    )
+    for row in rows:
         ext = row.extension
         lines.append(
             Line(
@@ -237,10 +241,17 @@ def _lines(device: Device) -> list[Line]:
 
 
 def build_context(
-    tenant, device: Device, model_id: str, *, host: str, scheme=None, port=None
+    tenant,
+    device: Device,
+    model_id: str,
+    *,
+    host: str,
+    scheme=None,
+    port=None,
+    layers: TenantLayers | None = None,
 ) -> ProvisioningContext:
     """The render context of ``device`` as ``model_id``, URLs on ``host``."""
-    resolved = setting_values(resolve_settings(settings_layers(tenant, model_id, device)))
+    resolved = setting_values(resolve_settings(settings_layers(tenant, model_id, device, layers)))
     transport = resolved.get("transport", "udp")
     sip_port = settings.SIP_TLS_PORT if transport == "tls" else settings.SIP_UDP_PORT
     return ProvisioningContext(
@@ -280,10 +291,13 @@ def render_device_file(
     errors from a broken context or template.
     """
     spec = spec_for(model_id, filename, device.mac)
-    ctx = build_context(tenant, device, model_id, host=host, scheme=scheme, port=port)
-    custom = CustomTemplate.objects.filter(model_id=model_id, file_pattern=spec.pattern).first()
+    layers = tenant_layers(tenant)
+    ctx = build_context(
+        tenant, device, model_id, host=host, scheme=scheme, port=port, layers=layers
+    )
+    custom = layers.templates.get((model_id, spec.pattern))
     if custom is not None:
-        return render_source(custom.source, model_id, spec.pattern, ctx)
+        return render_source(custom, model_id, spec.pattern, ctx)
     return render(model_id, filename, ctx)
 
 

@@ -29,10 +29,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 import logging
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from django_redis import get_redis_connection
 from django_tenants.utils import tenant_context
@@ -55,6 +59,8 @@ log = logging.getLogger("pbx.provisioning")
 FAIL_KEY = "prov:fail:{address}"
 BAN_KEY = "prov:ban:{address}"
 REALM = "provisioning"
+FETCHES_KEY = "prov:fetches"
+FETCH_FIELDS = ["last_fetch_at", "last_fetch_address", "last_fetch_user_agent", "last_fetch_file"]
 
 
 # --- failure counting ---------------------------------------------------------------------
@@ -158,14 +164,73 @@ def resolve_model(device: Device, user_agent: str, filename: str) -> str | None:
 
 
 def _record_fetch(device: Device, address: str | None, user_agent: str, filename: str) -> None:
-    # One UPDATE, no save(): the row may be edited in the portal at the same moment.
-    Device.objects.filter(pk=device.pk).update(
-        last_fetch_at=timezone.now(),
-        last_fetch_address=address,
-        last_fetch_user_agent=(user_agent or "")[:255],
-        last_fetch_file=filename[:255],
-        status=DeviceStatus.PROVISIONED,
-    )
+    """Note the fetch on the device (portal and API show it).
+
+    A fetch that changes the device's status (its first, or the first after an error or a
+    reboot/re-provision request) is written at once. Repeated fetches — every phone of a site
+    after a power cut, periodic re-syncs — only set a field of a Redis hash, which
+    :func:`flush_fetches` writes to the database in one batch every
+    ``PBX_PROV_FETCH_FLUSH_SECONDS`` (a Celery beat task): no committed write per fetch.
+    """
+    at = timezone.now()
+    ua = (user_agent or "")[:255]
+    if device.status != DeviceStatus.PROVISIONED:
+        # One UPDATE, no save(): the row may be edited in the portal at the same moment.
+        Device.objects.filter(pk=device.pk).update(
+            last_fetch_at=at,
+            last_fetch_address=address,
+            last_fetch_user_agent=ua,
+            last_fetch_file=filename[:255],
+            status=DeviceStatus.PROVISIONED,
+        )
+        return
+    value = json.dumps({"at": at.isoformat(), "a": address, "ua": ua, "f": filename[:255]})
+    _redis().hset(FETCHES_KEY, f"{connection.schema_name}:{device.pk}", value)
+
+
+def flush_fetches() -> int:
+    """Write the fetches noted in Redis to their devices (every tenant); the rows updated."""
+    from django_tenants.utils import schema_context
+    from redis.exceptions import ResponseError
+
+    from tenants.models import Tenant
+
+    client = _redis()
+    batch = f"{FETCHES_KEY}:flushing:{uuid.uuid4().hex}"
+    try:
+        # Atomic: fetches noted from now on go to a new hash, none is lost or written twice.
+        client.rename(FETCHES_KEY, batch)
+    except ResponseError:  # no such key: nothing fetched since the last flush
+        return 0
+    try:
+        by_schema: dict[str, list[Device]] = {}
+        for field, value in client.hgetall(batch).items():
+            schema, _, pk = field.decode().rpartition(":")
+            data = json.loads(value)
+            by_schema.setdefault(schema, []).append(
+                Device(
+                    pk=int(pk),
+                    last_fetch_at=datetime.fromisoformat(data["at"]),
+                    last_fetch_address=data["a"],
+                    last_fetch_user_agent=data["ua"],
+                    last_fetch_file=data["f"],
+                )
+            )
+        live = set(
+            Tenant.objects.filter(schema_name__in=list(by_schema))
+            .exclude(status=TenantStatus.DELETED)
+            .values_list("schema_name", flat=True)
+        )
+        updated = 0
+        for schema, devices in by_schema.items():
+            if schema not in live:
+                continue
+            with schema_context(schema):
+                # Rows deleted meanwhile are simply not matched.
+                updated += Device.objects.bulk_update(devices, FETCH_FIELDS, batch_size=500)
+        return updated
+    finally:
+        client.delete(batch)
 
 
 @dataclass(frozen=True)
@@ -218,6 +283,12 @@ def _serve(
     return Outcome(200, rendered)
 
 
+def _one(queryset) -> Device | None:
+    """The row of a lookup by a unique column (no ORDER BY, unlike ``first()``)."""
+    rows = list(queryset.order_by()[:1])
+    return rows[0] if rows else None
+
+
 def fetch_by_token(
     tenant,
     token: str,
@@ -234,7 +305,7 @@ def fetch_by_token(
     wait = banned_for(address)
     if wait:
         return Outcome(429, retry_after=wait)
-    device = Device.objects.filter(token=token).first() if token else None
+    device = _one(Device.objects.filter(token=token)) if token else None
     if device is None:
         return _fail(NOT_FOUND, address, "unknown token for %r", filename)
     if device.allowed_networks and not address_allowed(device, address):
@@ -286,11 +357,11 @@ def fetch_plain(
     mac = _mac_in(filename)
     device = None
     if credentials is not None:
-        device = Device.objects.filter(http_username=credentials.username).first()
+        device = _one(Device.objects.filter(http_username=credentials.username))
         if not credentials_match(device, credentials):
             device = None
     if device is None and mac is not None:
-        by_mac = Device.objects.filter(mac=mac).first()
+        by_mac = _one(Device.objects.filter(mac=mac))
         if by_mac is None:
             log.info("provisioning: unknown MAC %s asked for %r from %s", mac, filename, address)
         elif address_allowed(by_mac, address):

@@ -48,6 +48,26 @@ def check_user_scope(user, tenant) -> None:
 
 
 class TenantJWTAuthentication(JWTAuthentication):
+    def get_user(self, validated_token):
+        """simplejwt's checks, with the user from the per-process cache (tenants.user_cache)."""
+        from rest_framework_simplejwt.exceptions import InvalidToken
+        from rest_framework_simplejwt.settings import api_settings as jwt_settings
+
+        from tenants.user_cache import get_user
+
+        if jwt_settings.USER_ID_FIELD != "id" or jwt_settings.CHECK_REVOKE_TOKEN:
+            return super().get_user(validated_token)
+        try:
+            user_id = validated_token[jwt_settings.USER_ID_CLAIM]
+        except KeyError as exc:
+            raise InvalidToken("Token contained no recognizable user identification") from exc
+        user = get_user(user_id)
+        if user is None:
+            raise exceptions.AuthenticationFailed("User not found", code="user_not_found")
+        if jwt_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
+            raise exceptions.AuthenticationFailed("User is inactive", code="user_inactive")
+        return user
+
     def authenticate(self, request):
         result = super().authenticate(request)
         if result is None:

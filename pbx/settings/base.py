@@ -70,6 +70,9 @@ PBX_PUBLIC_HOSTS = [h for h in env("PBX_PUBLIC_HOSTS", "localhost,127.0.0.1").sp
 # Host name -> tenant answers kept in each web process (tenants.hosts); a Tenant or Domain change
 # invalidates them at once, this only bounds changes made behind the models' back. 0: no cache.
 PBX_HOST_CACHE_SECONDS = env_int("PBX_HOST_CACHE_SECONDS", 60)
+# The user behind a bearer token is kept this long per web process (tenants.user_cache); any
+# save of the user invalidates it at once. 0: load it from the database on every request.
+PBX_USER_CACHE_SECONDS = env_int("PBX_USER_CACHE_SECONDS", 30)
 PBX_PRODUCT_NAME = env("PBX_PRODUCT_NAME", "Cloud PBX")
 # Invitations (a new admin sets its own password): how long the e-mailed link works, and the
 # scheme/port of links made where no request tells them (an invite sent from the admin site
@@ -217,7 +220,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("PBX_CELERY_EAGER", False)
 # Imported by the worker and by beat at start: their tasks and beat entries (CDR drain, webhook
 # sweep, outbox pruning) are registered on import.
-CELERY_IMPORTS = ("telephony.tasks", "telephony.cdr_tasks", "events.tasks")
+CELERY_IMPORTS = (
+    "telephony.tasks",
+    "telephony.cdr_tasks",
+    "events.tasks",
+    "provisioning.tasks",
+)
 
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
@@ -269,7 +277,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "pbx.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "pbx.api.filters.FilterBackend",
         "pbx.api.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
@@ -347,6 +355,8 @@ PBX_PROV_WINDOW_HOURS = env_int("PBX_PROV_WINDOW_HOURS", 72)  # token alone work
 PBX_PROV_MAX_FAILURES = env_int("PBX_PROV_MAX_FAILURES", 20)  # failed fetches per address...
 PBX_PROV_FAILURE_WINDOW = env_int("PBX_PROV_FAILURE_WINDOW", 300)  # ...within these seconds
 PBX_PROV_BAN_SECONDS = env_int("PBX_PROV_BAN_SECONDS", 900)  # then 429 for this long
+# Repeated fetches are noted in Redis and written to the devices in batches this often (s).
+PBX_PROV_FETCH_FLUSH_SECONDS = env_int("PBX_PROV_FETCH_FLUSH_SECONDS", 5)
 PBX_PROV_DEVICES_PER_EXTENSION = env_int("PBX_PROV_DEVICES_PER_EXTENSION", 3)  # device quota
 PBX_PROV_TFTP_HOST = env("PBX_PROV_TFTP_HOST", "0.0.0.0")  # noqa: S104 - phones on any LAN
 PBX_PROV_TFTP_PORT = env_int("PBX_PROV_TFTP_PORT", 69)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -297,8 +298,16 @@ def render_source(
     """
     model = get_model(model_id)
     spec = _spec_by_pattern(model, filename)
-    template = _env_for(spec).from_string(source)
+    template = _compiled(source, spec.format is FileFormat.XML)
     return _render(model, spec, template, context)
+
+
+@lru_cache(maxsize=512)
+def _compiled(source: str, xml: bool) -> Template:
+    """A custom template compiled once per process (keyed by its text: an edited template is
+    another key, so nothing needs invalidating). Jinja templates are safe to share between
+    threads."""
+    return _ENVIRONMENTS[xml].from_string(source)
 
 
 def sample_context(model_id: str) -> ProvisioningContext:
