@@ -20,7 +20,6 @@ from pbx.audit import Actor
 from pbx.errors import Conflict, QuotaExceeded, ValidationFailed
 from pbx.text import single_line_problem
 from provisioning.vendors import (
-    MODELS,
     ProvisioningError,
     get_model,
     normalize_mac,
@@ -492,7 +491,3 @@ def do_reprovision(device: Device, *, actor: Actor) -> int:
 def do_reboot(device: Device, *, actor: Actor) -> int:
     """Ask the phone to fetch its configuration and reboot (check-sync;reboot=true)."""
     return _signal(device, reboot=True, actor=actor)
-
-
-def model_ids() -> list[str]:
-    return list(MODELS)

@@ -96,11 +96,6 @@ def record_failure(address: str | None) -> None:
         log.warning("provisioning: %s banned after %d failed fetches", address, count)
 
 
-def clear_failures(address: str) -> None:
-    """Lift a ban and forget the failures of ``address`` (tests, support)."""
-    _redis().delete(FAIL_KEY.format(address=address), BAN_KEY.format(address=address))
-
-
 # --- the decision ---------------------------------------------------------------------------
 
 

@@ -145,16 +145,6 @@ def send_control(message: dict) -> None:
 # ------------------------------------------------------------------------------- bans
 
 
-class SipBan:
-    """A ban as an audit target (bans live in Redis, not in the database)."""
-
-    def __init__(self, ip: str) -> None:
-        self.pk = ip
-
-    def __str__(self) -> str:
-        return f"SIP ban of {self.pk}"
-
-
 def current_bans() -> list[dict]:
     r = _redis()
     prefix = redis_key(BAN_KEY, ip="")

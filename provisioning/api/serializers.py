@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from provisioning.models import CustomTemplate, Device
+from provisioning.models import Device
 
 
 class PhoneModelSerializer(serializers.Serializer):
@@ -136,12 +136,6 @@ class TemplateSerializer(serializers.Serializer):
     file_pattern = serializers.CharField(max_length=64)
     source = serializers.CharField(required=False, trim_whitespace=False, max_length=262144)
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
-
-
-class CustomTemplateSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = CustomTemplate
-        fields = ("id", "model_id", "file_pattern", "source", "updated_at")
 
 
 class PreviewRequestSerializer(serializers.Serializer):

@@ -192,14 +192,6 @@ def _sendrecv(sdp: bytes) -> bytes:
     return sdp
 
 
-def _user_of(value: str) -> str:
-    try:
-        uri = parse_uri(value)
-    except ValueError:
-        return ""
-    return uri.user or "" if isinstance(uri, SipURI) else ""
-
-
 # Why a call was forwarded, as RFC 5806 Diversion reasons.
 DIVERSION_REASONS = {
     "always": "unconditional",
