@@ -32,14 +32,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django_tenants.utils import schema_context
 
+from telephony.engine_state import redis_key
+from telephony.sip.contract import EVENTS, SNAPSHOT_CHANGED
 from telephony.sip.events import trim_acknowledged
+from telephony.snapshots import snapshot_key
 
 from .choices import CALL_EVENT_TYPES, EXTENSION_STATUS
 from .live import (
-    SNAPSHOT_KEY,
     LiveState,
     call_statuses,
     device_from_event,
@@ -49,10 +50,8 @@ from .live import (
 
 log = logging.getLogger(__name__)
 
-STREAM = "sip:events"
 GROUP = "fanout"
 LEADER_KEY = "events:fanout:leader"
-SNAPSHOT_CHANGED = "sip:snapshot:changed"
 CLAIM_IDLE_MS = 30_000
 MAX_FAILURES = 5
 TENANT_TTL = 60.0
@@ -107,9 +106,8 @@ class Fanout:
         batch: int = 200,
         channel_layer: Any = None,
     ) -> None:
-        prefix = getattr(settings, "SIP_REDIS_PREFIX", "")
         self.redis = redis
-        self.stream = stream or prefix + STREAM
+        self.stream = stream or redis_key(EVENTS)
         self.group = group
         self.consumer = consumer or f"fanout-{socket.gethostname()}"
         self.batch = batch
@@ -160,7 +158,7 @@ class Fanout:
     def extensions(self, info: TenantInfo) -> dict[str, dict]:
         """The tenant's extensions (number -> snapshot entry) from its routing snapshot."""
         if info.extensions is None:
-            raw = self.redis.get(SNAPSHOT_KEY.format(domain=info.sip_domain))
+            raw = self.redis.get(snapshot_key(info.sip_domain))
             snapshot = json.loads(raw) if raw else {}
             info.extensions = snapshot.get("extensions") or {}
         return info.extensions
@@ -374,7 +372,7 @@ class Fanout:
         """Publish DND changes of routing snapshots that changed since the last look."""
         if self._pubsub is None:
             self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            self._pubsub.subscribe(SNAPSHOT_CHANGED)
+            self._pubsub.subscribe(redis_key(SNAPSHOT_CHANGED))
         domains = set()
         while True:
             message = self._pubsub.get_message(timeout=0)

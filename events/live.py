@@ -21,7 +21,6 @@ DEV_KEY = "live:{schema}:dev:{ext}"
 ONLINE_KEY = "live:{schema}:online"
 CALLS_KEY = "live:{schema}:calls"
 DND_KEY = "live:{schema}:dnd"
-SNAPSHOT_KEY = "sip:snapshot:{domain}"  # the routing snapshot (telephony.snapshots)
 KEY_TTL = 24 * 3600  # a tenant with no traffic for a day starts again from nothing
 CALL_MAX_AGE = 12 * 3600  # a call whose end we never heard of stops counting after this
 
@@ -277,9 +276,11 @@ def tenant_live_state(tenant) -> dict:
     import redis
     from django.conf import settings
 
+    from telephony.snapshots import snapshot_key
+
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
-        raw = client.get(SNAPSHOT_KEY.format(domain=tenant.sip_domain or ""))
+        raw = client.get(snapshot_key(tenant.sip_domain or ""))
         extensions = (_loads(raw) or {}).get("extensions") or {}
         return LiveState(client).tenant_state(tenant.schema_name, extensions)
     finally:

@@ -27,11 +27,12 @@ from typing import Any
 from django.db import transaction
 from django_tenants.utils import schema_context
 
+from .engine_state import redis_key
+from .sip.contract import EVENTS
 from .sip.events import trim_acknowledged
 
 log = logging.getLogger(__name__)
 
-STREAM = "sip:events"
 GROUP = "cdr"
 CALL_EVENTS = frozenset(
     {
@@ -187,13 +188,13 @@ class CdrConsumer:
         self,
         redis: Any,
         *,
-        stream: str = STREAM,
+        stream: str | None = None,
         group: str = GROUP,
         consumer: str | None = None,
         batch: int = 500,
     ) -> None:
         self.redis = redis
-        self.stream = stream
+        self.stream = stream or redis_key(EVENTS)
         self.group = group
         self.consumer = consumer or f"cdr-{socket.gethostname()}"
         self.batch = batch

@@ -3,7 +3,7 @@
 The engines write locations (``telephony/sip/registrar.py``), bans (``security.py``) and the
 mirror of calls in progress (``b2bua.py``) and listen on a control channel; the API, the portal
 and the actions read and command them only through this module. Keys carry the engine's optional
-prefix (``SIP_REDIS_PREFIX``: several PBXs on one Redis, parallel tests).
+prefix (``SIP_REDIS_PREFIX``); the names are the contract's (``telephony/sip/contract.py``).
 """
 
 import json
@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 import redis
 from django.conf import settings
 
-CALLS_KEY = "sip:calls:{schema}"
-CONTROL_CHANNEL = "sip:control"
-LOCATION_KEY = "sip:loc:{domain}:{user}"
-BAN_KEY = "sip:ban:{ip}"
-BAN_CHANNEL = "sip:ban:changed"
+from telephony.sip import contract
+from telephony.sip.contract import BAN as BAN_KEY
+from telephony.sip.contract import BAN_CHANGED as BAN_CHANNEL
+from telephony.sip.contract import CALLS as CALLS_KEY
+from telephony.sip.contract import CONTROL as CONTROL_CHANNEL
+from telephony.sip.contract import LOCATION as LOCATION_KEY
 
 
 def _redis() -> redis.Redis:
@@ -27,7 +28,8 @@ def _redis() -> redis.Redis:
 
 
 def redis_key(template: str, **parts: str) -> str:
-    return getattr(settings, "SIP_REDIS_PREFIX", "") + template.format(**parts)
+    """A shared Redis name (a ``telephony.sip.contract`` template) with this PBX's prefix."""
+    return contract.key(settings.SIP_REDIS_PREFIX, template, **parts)
 
 
 def _iso(ts: float) -> str:

@@ -14,11 +14,14 @@ import logging
 from django.conf import settings
 from django_tenants.utils import schema_context
 
+from telephony.engine_state import redis_key
+from telephony.sip.contract import DOMAINS, SNAPSHOT, SNAPSHOT_CHANGED
+
 log = logging.getLogger(__name__)
 
-SNAPSHOT_KEY = "sip:snapshot:{domain}"
-DOMAINS_KEY = "sip:domains"
-CHANGED_CHANNEL = "sip:snapshot:changed"
+
+def snapshot_key(domain: str) -> str:
+    return redis_key(SNAPSHOT, domain=domain)
 
 
 def _redis():
@@ -95,9 +98,9 @@ def publish_tenant(tenant_id: int) -> None:
         snapshot = build_snapshot(tenant)
         r = _redis()
         pipe = r.pipeline()
-        pipe.set(SNAPSHOT_KEY.format(domain=tenant.sip_domain), json.dumps(snapshot))
-        pipe.sadd(DOMAINS_KEY, tenant.sip_domain)
-        pipe.publish(CHANGED_CHANNEL, tenant.sip_domain)
+        pipe.set(snapshot_key(tenant.sip_domain), json.dumps(snapshot))
+        pipe.sadd(redis_key(DOMAINS), tenant.sip_domain)
+        pipe.publish(redis_key(SNAPSHOT_CHANGED), tenant.sip_domain)
         pipe.execute()
     except Exception:
         log.exception("could not publish the routing snapshot of tenant %s", tenant_id)
@@ -109,9 +112,9 @@ def unpublish_domain(domain: str | None) -> None:
     try:
         r = _redis()
         pipe = r.pipeline()
-        pipe.delete(SNAPSHOT_KEY.format(domain=domain))
-        pipe.srem(DOMAINS_KEY, domain)
-        pipe.publish(CHANGED_CHANNEL, domain)
+        pipe.delete(snapshot_key(domain))
+        pipe.srem(redis_key(DOMAINS), domain)
+        pipe.publish(redis_key(SNAPSHOT_CHANGED), domain)
         pipe.execute()
     except Exception:
         log.exception("could not remove the routing snapshot of %s", domain)

@@ -185,6 +185,9 @@ DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("PBX_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Before every Redis name the SIP engine and Django share (telephony/sip/contract.py): several
+# PBXs on one Redis each set their own.
+SIP_REDIS_PREFIX = env("PBX_SIP_REDIS_PREFIX", "")
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

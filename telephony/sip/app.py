@@ -22,6 +22,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from . import contract
 from .auth import DigestAuth
 from .directory import Directory
 from .events import EventSink
@@ -51,7 +52,7 @@ class PbxConfig:
     digest_algorithms: tuple[str, ...] = ("MD5",)
     guard: GuardConfig = field(default_factory=GuardConfig)
     registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
-    event_stream: str = "sip:events"
+    event_stream: str = contract.EVENTS
     # Hard cap on the event stream's length (consumers trim what every group acknowledged; the
     # cap only stops a stream whose consumers are gone from filling Redis: see events.py).
     event_stream_cap: int = 1_000_000

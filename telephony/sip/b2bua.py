@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from . import contract
 from .dialog import Dialog
 from .directory import ExtensionSnapshot, TenantSnapshot
 from .media import MediaError, RtpEngine, connection_address
@@ -65,8 +66,8 @@ __all__ = ["B2BUA", "B2buaConfig", "Call", "Leg"]
 
 log = logging.getLogger(__name__)
 
-CALLS_KEY = "sip:calls:{schema}"
-CONTROL_CHANNEL = "sip:control"
+CALLS_KEY = contract.CALLS
+CONTROL_CHANNEL = contract.CONTROL
 
 
 @dataclass(slots=True)

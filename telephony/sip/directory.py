@@ -22,6 +22,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from . import contract
+
 __all__ = ["Directory", "ExtensionSnapshot", "TenantSnapshot", "parse_snapshot"]
 
 log = logging.getLogger(__name__)
@@ -153,15 +155,15 @@ class Directory:
 
     # --- keys ----------------------------------------------------------------------------
     def snapshot_key(self, domain: str) -> str:
-        return f"{self.prefix}sip:snapshot:{domain}"
+        return self.prefix + contract.SNAPSHOT.format(domain=domain)
 
     @property
     def domains_key(self) -> str:
-        return f"{self.prefix}sip:domains"
+        return self.prefix + contract.DOMAINS
 
     @property
     def channel(self) -> str:
-        return f"{self.prefix}sip:snapshot:changed"
+        return self.prefix + contract.SNAPSHOT_CHANGED
 
     # --- hot path --------------------------------------------------------------------------
     def tenant(self, domain: str) -> TenantSnapshot | None:

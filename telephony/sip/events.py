@@ -25,6 +25,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from . import contract
+
 __all__ = ["EventSink", "trim_acknowledged"]
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class EventSink:
     def __init__(
         self,
         redis: aioredis.Redis,
-        stream: str = "sip:events",
+        stream: str = contract.EVENTS,
         *,
         cap: int = 1_000_000,
         queue_size: int = 100_000,

@@ -49,6 +49,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
+from . import contract
 from .auth import DigestAuth
 from .directory import Directory, TenantSnapshot
 from .events import EventSink
@@ -199,15 +200,15 @@ class LocationStore:
 
     # --- keys ----------------------------------------------------------------------------
     def aor_key(self, domain: str, user: str) -> str:
-        return f"{self.prefix}sip:loc:{domain}:{user}"
+        return self.prefix + contract.LOCATION.format(domain=domain, user=user)
 
     @property
     def expiry_key(self) -> str:
-        return f"{self.prefix}sip:loc:expiry"
+        return self.prefix + contract.LOCATION_EXPIRY
 
     @property
     def channel(self) -> str:
-        return f"{self.prefix}sip:loc:changed"
+        return self.prefix + contract.LOCATION_CHANGED
 
     # --- reading -------------------------------------------------------------------------
     async def lookup(self, domain: str, user: str) -> list[Binding]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from . import contract
 from .message import Request
 
 __all__ = ["SCANNER_AGENTS", "Guard", "GuardConfig"]
@@ -93,11 +94,11 @@ class Guard:
 
     # --- keys ----------------------------------------------------------------------------
     def ban_key(self, ip: str) -> str:
-        return f"{self.prefix}sip:ban:{ip}"
+        return self.prefix + contract.BAN.format(ip=ip)
 
     @property
     def channel(self) -> str:
-        return f"{self.prefix}sip:ban:changed"
+        return self.prefix + contract.BAN_CHANGED
 
     # --- hot path --------------------------------------------------------------------------
     def allow(self, source_ip: str) -> bool:

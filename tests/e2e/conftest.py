@@ -155,11 +155,13 @@ def _forget_snapshot() -> None:
     import redis
     from django.conf import settings
 
-    from telephony.snapshots import DOMAINS_KEY, SNAPSHOT_KEY
+    from telephony.engine_state import redis_key
+    from telephony.sip.contract import DOMAINS
+    from telephony.snapshots import snapshot_key
 
     r = redis.Redis.from_url(settings.REDIS_URL)
-    r.delete(SNAPSHOT_KEY.format(domain=HOST))
-    r.srem(DOMAINS_KEY, HOST)
+    r.delete(snapshot_key(HOST))
+    r.srem(redis_key(DOMAINS), HOST)
 
 
 FETCH_JSON = """async ([url, options]) => {

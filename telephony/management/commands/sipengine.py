@@ -55,7 +55,7 @@ class Command(BaseCommand):
         parser.add_argument("--ws-port", type=int, default=settings.SIP_WS_PORT)
         parser.add_argument("--wss-port", type=int, default=settings.SIP_WSS_PORT)
         parser.add_argument("--redis-url", default=settings.REDIS_URL)
-        parser.add_argument("--redis-prefix", default="")
+        parser.add_argument("--redis-prefix", default=settings.SIP_REDIS_PREFIX)
         parser.add_argument(
             "--allow",
             default=os.environ.get("PBX_SIP_ALLOW", ""),
