@@ -5,60 +5,34 @@ Every fetch needs them, and they change only when an admin edits them: so each p
 them per tenant and checks, with one Redis ``MGET``, that two version tokens have not moved —
 the tenant's (``ModelSettings``, ``CustomTemplate`` and the ``Tenant`` row itself) and the
 dealers' (any ``Dealer`` row: a change high in a reseller chain reaches every tenant under it).
-Saving or deleting one of those rows sets a new random token at once (so the writer's own next
-fetch, even inside its transaction, reloads) and again when the transaction commits (so a
-fetch that reloaded in between, before the commit, cannot keep the old rows). A missing token
-(Redis flushed or restarted) is created anew, which also invalidates: tokens are random, never
-counters that could come back to an old value.
+Saving or deleting one of those rows replaces the token (``pbx.versioned``: at once, and
+again when the transaction commits).
 """
 
 from __future__ import annotations
 
-import threading
-import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from pbx import versioned
 
 TENANT_KEY = "prov:layers:{schema}:{pk}"
 DEALERS_KEY = "prov:layers:dealers"
-MAX_TENANTS = 4096  # per process; the least recently used tenant is dropped beyond that
 
 
 @dataclass
 class TenantLayers:
-    token: tuple
     dealer: dict[str, Any]
     models: dict[str, dict[str, Any]]
     templates: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-_cache: OrderedDict[tuple[str, int], TenantLayers] = OrderedDict()
-_lock = threading.Lock()
-
-
-def _redis():
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default")
+# Per process; the least recently used tenant is dropped beyond 4,096.
+_cache = versioned.ProcessCache(max_entries=4096)
 
 
 def _tenant_key(tenant) -> str:
     return TENANT_KEY.format(schema=tenant.schema_name, pk=tenant.pk)
-
-
-def _tokens(tenant) -> tuple:
-    client = _redis()
-    keys = [_tenant_key(tenant), DEALERS_KEY]
-    values = client.mget(keys)
-    if None in values:
-        for key, value in zip(keys, values, strict=True):
-            if value is None:
-                client.set(key, uuid.uuid4().hex, nx=True)
-        values = client.mget(keys)
-    return tuple(values)
 
 
 def _dealer_layer(tenant) -> dict[str, Any]:
@@ -77,11 +51,10 @@ def _dealer_layer(tenant) -> dict[str, Any]:
     return merged
 
 
-def _load(tenant, token: tuple) -> TenantLayers:
+def _load(tenant) -> TenantLayers:
     from .models import CustomTemplate, ModelSettings
 
     return TenantLayers(
-        token=token,
         dealer=_dealer_layer(tenant),
         models=dict(ModelSettings.objects.values_list("model_id", "settings")),
         templates={
@@ -95,38 +68,25 @@ def _load(tenant, token: tuple) -> TenantLayers:
 
 def tenant_layers(tenant) -> TenantLayers:
     """``tenant``'s layers (run inside its schema). Treat the result as read-only."""
-    token = _tokens(tenant)
+    token = versioned.tokens(_tenant_key(tenant), DEALERS_KEY)
     key = (tenant.schema_name, tenant.pk)
-    with _lock:
-        hit = _cache.get(key)
-        if hit is not None and hit.token == token:
-            _cache.move_to_end(key)
-            return hit
-    layers = _load(tenant, token)
-    with _lock:
-        _cache[key] = layers
-        _cache.move_to_end(key)
-        while len(_cache) > MAX_TENANTS:
-            _cache.popitem(last=False)
+    layers = _cache.get(key, token)
+    if layers is None:
+        layers = _load(tenant)
+        _cache.put(key, token, layers)
     return layers
-
-
-def _bump(key: str) -> None:
-    client = _redis()
-    client.set(key, uuid.uuid4().hex)
-    transaction.on_commit(lambda: client.set(key, uuid.uuid4().hex))
 
 
 def forget_tenant(tenant) -> None:
     """Every process reloads ``tenant``'s layers on its next fetch (now and after commit)."""
     if tenant is None or getattr(tenant, "pk", None) is None:
         return
-    _bump(_tenant_key(tenant))
+    versioned.bump(_tenant_key(tenant))
 
 
 def forget_dealers() -> None:
     """Every process reloads the dealer layer of every tenant."""
-    _bump(DEALERS_KEY)
+    versioned.bump(DEALERS_KEY)
 
 
 def _current_tenant_changed(**_kwargs) -> None:

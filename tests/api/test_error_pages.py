@@ -150,7 +150,7 @@ def test_host_cache_follows_suspension_and_new_domains(
         Domain.objects.create(domain="new.acme.test", tenant=world.tenant_a, is_primary=False)
     assert hosts.tenant_for_host("new.acme.test").pk == world.tenant_a.pk
     # Another process (same Redis, its own memory) sees the bump through the generation.
-    hosts._cache["new.acme.test"] = (1e18, b"stale", None)
+    hosts._cache.put("new.acme.test", (b"stale",), None)
     assert hosts.tenant_for_host("new.acme.test").pk == world.tenant_a.pk
     # Each caller gets its own copy: what a request sets on it stays in that request.
     first = hosts.tenant_for_host(host)
