@@ -31,7 +31,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import SERVERS, db_cpu_seconds, scratch, summary_ms, table, timed, web_server, wrk  # noqa: E402
+from bench.common import (  # noqa: E402
+    SERVERS,
+    THROUGHPUT_COLUMNS,
+    scratch,
+    summary_ms,
+    table,
+    throughput_row,
+    timed,
+    web_server,
+)
 
 HOST = "bench.test"
 ADMIN_EMAIL = "admin@bench.test"
@@ -340,32 +349,19 @@ def main(argv: list[str] | None = None) -> None:
                     ("list, default page (50)", ["/api/v1/extensions/"]),
                     ("detail (random ids)", [f"/api/v1/extensions/{i}/" for i in detail_ids]),
                 ):
-                    start: dict[str, float] = {}
-                    w = wrk(
-                        base,
+                    row = throughput_row(
+                        server,
                         HOST,
                         [(path, *auth) for path in paths],
                         seconds=args.seconds,
                         connections=args.connections,
-                        on_start=lambda start=start: start.update(
-                            cpu=server.cpu_seconds(), db=db_cpu_seconds()
-                        ),
                     )
-                    done = w["rps"] * args.seconds
-                    cpu_ms = (server.cpu_seconds() - start["cpu"]) * 1000 / done
-                    db_ms = (db_cpu_seconds() - start["db"]) * 1000 / done
-                    if w["non2xx"]:
-                        raise RuntimeError(f"{label} {case}: {w['non2xx']} non-2xx answers")
-                    throughput_rows.append(
-                        [label, case, w["rps"], w["p50"], w["p99"], cpu_ms, db_ms]
-                        + [2000 / (cpu_ms + db_ms)]
-                    )
-                    print(f"  {label}, {case}: {w['rps']:.1f} req/s", flush=True)
+                    throughput_rows.append([label, case, *row])
+                    print(f"  {label}, {case}: {row[0]:.1f} req/s", flush=True)
         table(
             f"Throughput, GET /api/v1/extensions/, {args.extensions:,} extensions, wrk "
             f"{args.connections} connections for {args.seconds} s (target >= 300 req/s on 2 cores)",
-            ["server", "request", "req/s", "p50 ms", "p99 ms"]
-            + ["server CPU ms/req", "PostgreSQL CPU ms/req", "2 idle cores, req/s"],
+            ["server", "request", *THROUGHPUT_COLUMNS],
             throughput_rows,
         )
 

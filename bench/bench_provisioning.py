@@ -31,13 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
     SERVERS,
-    db_cpu_seconds,
+    THROUGHPUT_COLUMNS,
     scratch,
     summary_ms,
     table,
+    throughput_row,
     timed,
     web_server,
-    wrk,
 )
 
 HOST = "prov.bench"
@@ -175,33 +175,20 @@ def main(argv: list[str] | None = None) -> None:
                         ],
                     ),
                 ):
-                    start: dict[str, float] = {}
-                    w = wrk(
-                        server.base,
+                    row = throughput_row(
+                        server,
                         HOST,
                         lines,
                         seconds=args.seconds,
                         connections=args.connections,
                         headers={"User-Agent": UA},
-                        on_start=lambda start=start: start.update(
-                            cpu=server.cpu_seconds(), db=db_cpu_seconds()
-                        ),
                     )
-                    if w["non2xx"]:
-                        raise RuntimeError(f"{label} {case}: {w['non2xx']} non-2xx answers")
-                    done = w["rps"] * args.seconds
-                    cpu_ms = (server.cpu_seconds() - start["cpu"]) * 1000 / done
-                    db_ms = (db_cpu_seconds() - start["db"]) * 1000 / done
-                    throughput.append(
-                        [label, case, w["rps"], w["p50"], w["p99"], cpu_ms, db_ms]
-                        + [2000 / (cpu_ms + db_ms)]
-                    )
-                    print(f"  {label}, {case}: {w['rps']:.1f} req/s", flush=True)
+                    throughput.append([label, case, *row])
+                    print(f"  {label}, {case}: {row[0]:.1f} req/s", flush=True)
         table(
             f"Configuration fetches, {args.devices:,} phones, per-device auth, wrk "
             f"{args.connections} connections for {args.seconds} s (target >= 500/s on 2 cores)",
-            ["server", "case", "req/s", "p50 ms", "p99 ms"]
-            + ["server CPU ms/req", "PostgreSQL CPU ms/req", "2 idle cores, req/s"],
+            ["server", "case", *THROUGHPUT_COLUMNS],
             throughput,
         )
 

@@ -472,3 +472,34 @@ def db_cpu_seconds() -> float:
         fields = raw[raw.rindex(")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])
     return total / tick
+
+
+THROUGHPUT_COLUMNS = ["req/s", "p50 ms", "p99 ms"] + [
+    "server CPU ms/req",
+    "PostgreSQL CPU ms/req",
+    "2 idle cores, req/s",
+]
+
+
+def throughput_row(
+    server, host: str, requests, *, seconds: int, connections: int, headers=None
+) -> list:
+    """One ``wrk`` run against ``server`` (a ``web_server``) as ``host``: requests/s, p50, p99,
+    then the server's and PostgreSQL's CPU per request over the measured run (not the warm-up)
+    and the rate two idle cores would reach at that cost. Any non-2xx answer is an error."""
+    start: dict[str, float] = {}
+    w = wrk(
+        server.base,
+        host,
+        requests,
+        seconds=seconds,
+        connections=connections,
+        headers=headers,
+        on_start=lambda: start.update(cpu=server.cpu_seconds(), db=db_cpu_seconds()),
+    )
+    if w["non2xx"]:
+        raise RuntimeError(f"{w['non2xx']} non-2xx answers")
+    done = w["rps"] * seconds
+    cpu_ms = (server.cpu_seconds() - start["cpu"]) * 1000 / done
+    db_ms = (db_cpu_seconds() - start["db"]) * 1000 / done
+    return [w["rps"], w["p50"], w["p99"], cpu_ms, db_ms, 2000 / (cpu_ms + db_ms)]
