@@ -120,9 +120,14 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     from django.core.cache import caches
+    from django_redis import get_redis_connection
 
-    # A new test database reuses primary keys: forget lock-outs and revocations of earlier runs.
+    # A new test database reuses primary keys: forget lock-outs, revocations and rate-limit
+    # counters (raw keys, pbx.api.throttling) of earlier runs.
     caches["security"].delete_pattern("*")
+    raw = get_redis_connection("default")
+    for key in raw.scan_iter(match="throttle:*", count=1000):
+        raw.delete(key)
     with django_db_blocker.unblock():
         pytest.world = _build_world()
     return
