@@ -83,19 +83,14 @@ def prune_outbox(days: int | None = None) -> int:
     """Drop outbox events (and their delivery log) older than the retention period."""
     from django.conf import settings
 
-    from tenants.choices import TenantStatus
-    from tenants.models import Tenant
+    from tenants.access import live_tenants
 
     from .models import OutboxEvent
 
     keep = days if days is not None else int(getattr(settings, "PBX_EVENTS_RETENTION_DAYS", 30))
     cutoff = timezone.now() - timedelta(days=keep)
     total = 0
-    for schema_name in (
-        Tenant.objects.exclude(schema_name="public")
-        .exclude(status=TenantStatus.DELETED)
-        .values_list("schema_name", flat=True)
-    ):
+    for schema_name in live_tenants().values_list("schema_name", flat=True):
         with schema_context(schema_name):
             total += OutboxEvent.objects.filter(created_at__lt=cutoff).delete()[0]
     return total

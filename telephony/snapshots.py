@@ -121,15 +121,10 @@ def unpublish_domain(domain: str | None) -> None:
 
 
 def publish_all() -> int:
-    from tenants.choices import TenantStatus
-    from tenants.models import Tenant
+    from tenants.access import live_tenants
 
     count = 0
-    for tenant_id in (
-        Tenant.objects.exclude(schema_name="public")
-        .exclude(status=TenantStatus.DELETED)
-        .values_list("pk", flat=True)
-    ):
+    for tenant_id in live_tenants().values_list("pk", flat=True):
         publish_tenant(tenant_id)
         count += 1
     return count

@@ -43,19 +43,12 @@ def purge_import_payloads() -> int:
     A checked file may hold clear-text SIP and web passwords; it is kept only until the admin
     starts the run, at most ``PBX_IMPORT_PAYLOAD_TTL_MINUTES``. Returns the jobs changed.
     """
-    from tenants.choices import TenantStatus
-    from tenants.models import Tenant
+    from tenants.access import live_tenants
 
     from .imports import purge_stale_payloads
 
     changed = 0
-    schemas = (
-        Tenant.objects.exclude(schema_name="public")
-        .exclude(status=TenantStatus.DELETED)
-        .order_by("id")
-        .values_list("schema_name", flat=True)
-    )
-    for schema in schemas:
+    for schema in live_tenants().order_by("id").values_list("schema_name", flat=True):
         with schema_context(schema):
             changed += purge_stale_payloads()
     return changed

@@ -11,9 +11,14 @@ def dealer_subtree_q(user, field: str = "dealer") -> Q:
     return Q(**{f"{field}__path__startswith": user.dealer.path})
 
 
+def live_tenants() -> QuerySet[Tenant]:
+    """Every tenant with a schema of its own: not the public schema, not a deleted tombstone."""
+    return Tenant.objects.exclude(schema_name="public").exclude(status=TenantStatus.DELETED)
+
+
 def tenants_visible_to(user) -> QuerySet[Tenant]:
     """Tenants an administrator may list and manage (never the public schema, never tombstones)."""
-    qs = Tenant.objects.exclude(schema_name="public").exclude(status=TenantStatus.DELETED)
+    qs = live_tenants()
     if not getattr(user, "is_authenticated", False):
         return qs.none()
     if user.role == Role.SYSTEM_ADMIN:
