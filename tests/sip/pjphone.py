@@ -206,10 +206,6 @@ def _child(conn: Connection, sip_port: int, auto_ring: bool = False) -> None:  #
         acfg.sipConfig.proxies.append(proxy)
         cred = pj.AuthCredInfo("digest", "*", user, 0, password)
         acfg.sipConfig.authCreds.append(cred)
-        # Each phone process its own RTP range: pjsua's default (4000 up) made two test runs on
-        # one machine take each other's ports.
-        acfg.mediaConfig.transportConfig.port = 20000 + (os.getpid() % 1000) * 20
-        acfg.mediaConfig.transportConfig.portRange = 20
         h = next(handles)
         acc = PAccount(h)
         acc.create(acfg)
