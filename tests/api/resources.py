@@ -254,21 +254,21 @@ def _registration(seeds: Seeds, owner: Owner) -> Row:
 # --------------------------------------------------------------------- public-schema rows
 
 
-@seeder("users")
-def _user(seeds: Seeds, owner: Owner) -> Row:
+def _user_row(email: str, **scope) -> Row:
     from tenants.actions import do_create_user
-    from tenants.choices import Role
     from tenants.models import User
 
     user = do_create_user(
-        email=f"seeded@{owner.tenant.slug}.test",
-        password=PASSWORD,
-        role=Role.TENANT_USER,
-        tenant=owner.tenant,
-        full_name="Seeded User",
-        actor=SYSTEM,
+        email=email, password=PASSWORD, full_name="Seeded User", actor=SYSTEM, **scope
     )
     return model_row(User, user.pk)
+
+
+@seeder("users")
+def _user(seeds: Seeds, owner: Owner) -> Row:
+    from tenants.choices import Role
+
+    return _user_row(f"seeded@{owner.tenant.slug}.test", role=Role.TENANT_USER, tenant=owner.tenant)
 
 
 def _role(owner: Owner, name: str):
@@ -316,19 +316,10 @@ def _sub_dealer(seeds: Seeds, owner: Owner) -> Row:
 
 @seeder("platform-users")
 def _dealer_admin(seeds: Seeds, owner: Owner) -> Row:
-    from tenants.actions import do_create_user
     from tenants.choices import Role
-    from tenants.models import User
 
-    user = do_create_user(
-        email=f"seeded@{owner.dealer.name.lower()}.dealers.test",
-        password=PASSWORD,
-        role=Role.DEALER_ADMIN,
-        dealer=owner.dealer,
-        full_name="Seeded Admin",
-        actor=SYSTEM,
-    )
-    return model_row(User, user.pk)
+    email = f"seeded@{owner.dealer.name.lower()}.dealers.test"
+    return _user_row(email, role=Role.DEALER_ADMIN, dealer=owner.dealer)
 
 
 @seeder("brands")
