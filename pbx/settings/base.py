@@ -225,7 +225,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("PBX_CELERY_EAGER", False)
 # sweep, outbox pruning) are registered on import.
 CELERY_IMPORTS = (
     "telephony.tasks",
-    "telephony.cdr_tasks",
+    "telephony.engine.tasks",
     "events.tasks",
     "provisioning.tasks",
 )

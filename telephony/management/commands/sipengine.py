@@ -119,7 +119,7 @@ class Command(BaseCommand):
         """Calls the previous run left open (a crash, ``kill -9``) get their end now."""
         import redis
 
-        from telephony.engine_state import close_orphaned_calls
+        from telephony.engine.state import close_orphaned_calls
 
         try:
             client = redis.Redis.from_url(config.redis_url, socket_timeout=5)
@@ -137,7 +137,7 @@ class Command(BaseCommand):
             self.stdout.write(f"closed {closed} calls left open by the previous run")
 
     def _publish_all(self) -> None:
-        from telephony.snapshots import publish_all
+        from telephony.engine.snapshots import publish_all
 
         result: dict[str, int] = {}
 
