@@ -155,10 +155,12 @@ def drain_cdrs(redis_url: str, prefix: str) -> tuple[int, float, int, int]:
 
     from telephony.engine.cdr import CdrConsumer
     from telephony.models import Cdr
+    from telephony.sip import contract
 
     r = redis.Redis.from_url(redis_url)
     start = time.perf_counter()
-    acked = CdrConsumer(r, stream=prefix + "sip:events", consumer="bench").drain(max_batches=10**6)
+    stream = contract.key(prefix, contract.EVENTS)
+    acked = CdrConsumer(r, stream=stream, consumer="bench").drain(max_batches=10**6)
     seconds = time.perf_counter() - start
     r.close()
     with schema_context("t_bench"):

@@ -20,6 +20,7 @@ from telephony.sip.contract import (
     SNAPSHOT_CHANGED,
     ExtensionSnapshot,
     TenantSnapshot,
+    read_snapshot,
 )
 
 from .store import client, redis_key
@@ -87,14 +88,7 @@ def unpublish_domain(domain: str | None) -> None:
 def published_snapshot(redis, domain: str) -> TenantSnapshot | None:
     """The snapshot published for ``domain`` (``redis``: a synchronous client), as the engine
     reads it; None when there is none or it cannot be read."""
-    raw = redis.get(snapshot_key(domain)) if domain else None
-    if raw is None:
-        return None
-    try:
-        return TenantSnapshot.from_json(raw)
-    except ValueError:
-        log.exception("bad routing snapshot for %s", domain)
-        return None
+    return read_snapshot(domain, redis.get(snapshot_key(domain)) if domain else None)
 
 
 def publish_all() -> int:

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, ClassVar
+
+log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------- Redis names
 
@@ -238,6 +241,18 @@ class TenantSnapshot:
                 if isinstance(e, dict)
             },
         )
+
+
+def read_snapshot(domain: str, raw: bytes | str | None) -> TenantSnapshot | None:
+    """The snapshot read from ``domain``'s key; None when there is none, or (logged) when it
+    cannot be parsed: a reader carries on without that tenant."""
+    if raw is None:
+        return None
+    try:
+        return TenantSnapshot.from_json(raw)
+    except ValueError:
+        log.exception("bad routing snapshot for %s", domain)
+        return None
 
 
 # ----------------------------------------------------------------------------------- events

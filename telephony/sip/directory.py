@@ -21,7 +21,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 
 from . import contract
-from .contract import ExtensionSnapshot, TenantSnapshot
+from .contract import ExtensionSnapshot, TenantSnapshot, read_snapshot
 
 __all__ = ["Directory", "ExtensionSnapshot", "TenantSnapshot"]
 
@@ -86,7 +86,7 @@ class Directory:
         values = await self.redis.mget([self.snapshot_key(d) for d in domains]) if domains else []
         fresh: dict[str, TenantSnapshot] = {}
         for domain, raw in zip(domains, values, strict=True):
-            snap = self._parse(domain, raw)
+            snap = read_snapshot(domain, raw)
             if snap is not None:
                 fresh[snap.domain] = snap
         self.tenants = fresh
@@ -95,7 +95,7 @@ class Directory:
     async def reload(self, domain: str) -> None:
         domain = domain.lower()
         raw = await self.redis.get(self.snapshot_key(domain))
-        snap = self._parse(domain, raw) if raw is not None else None
+        snap = read_snapshot(domain, raw)
         if snap is None:
             self.tenants.pop(domain, None)
         else:
@@ -106,16 +106,6 @@ class Directory:
                 cb(domain)
             except Exception:
                 log.exception("directory on_change callback failed")
-
-    @staticmethod
-    def _parse(domain: str, raw: bytes | str | None) -> TenantSnapshot | None:
-        if raw is None:
-            return None
-        try:
-            return TenantSnapshot.from_json(raw)
-        except ValueError:
-            log.exception("bad routing snapshot for %s", domain)
-            return None
 
     async def _run(self) -> None:
         backoff = 0.1

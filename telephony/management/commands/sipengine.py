@@ -3,7 +3,7 @@
 Settings give every address and port (``SIP_HOST``, ``SIP_UDP_PORT`` — TCP shares it —,
 ``SIP_TLS_PORT``, ``SIP_WS_PORT``, ``SIP_WSS_PORT``, ``SIP_TLS_CERT``/``SIP_TLS_KEY``,
 ``REDIS_URL``, ``PBX_PRODUCT_NAME``) and the call layer's ``SIP_RTPENGINE_NG`` (the same
-``PBX_RTPENGINE_NG`` the Procfile's rtpengine listens on), ``SIP_NO_ANSWER_TIMEOUT``,
+``PBX_RTPENGINE_NG`` the rtpengine of ``pbx/processes.py`` listens on), ``SIP_NO_ANSWER_TIMEOUT``,
 ``SIP_ANCHOR_ALL`` and ``SIP_NAT_PING_INTERVAL``; options override them. Before the event loop
 starts, every tenant's routing snapshot is published (in a thread, so the ORM never runs on the
 loop and no database connection is left open in the engine's thread).
