@@ -98,10 +98,23 @@ def _seconds(value: Any) -> float:
     return min(seconds, 86400.0) if seconds > 0 else 0.0
 
 
+# Most extensions allow the same few transport lists: one set each, shared by all of them.
+_TRANSPORT_SETS: dict[tuple[Any, ...], frozenset[str]] = {}
+
+
 def _transports(value: Any) -> frozenset[str]:
     if not isinstance(value, list):
         return ALL_TRANSPORTS
-    return frozenset(str(t).lower() for t in value)
+    listed = tuple(value)
+    try:
+        return _TRANSPORT_SETS[listed]
+    except KeyError:
+        allowed = _TRANSPORT_SETS[listed] = frozenset(str(t).lower() for t in listed)
+        if len(_TRANSPORT_SETS) > 256:  # odd lists from a bad snapshot must not pile up
+            _TRANSPORT_SETS.clear()
+        return allowed
+    except TypeError:  # an element that is not hashable (a list, an object): never a transport
+        return frozenset(str(t).lower() for t in listed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,14 +299,6 @@ class RegistrationAction(StrEnum):
 # ------------------------------------------------------------------------- control messages
 
 
-def _loads_object(raw: Any) -> dict[str, Any] | None:
-    try:
-        d = json.loads(raw)
-    except (TypeError, ValueError):
-        return None
-    return d if isinstance(d, dict) else None
-
-
 class ControlMessage:
     """A command to every engine on the ``CONTROL`` channel: a JSON object with an ``op``."""
 
@@ -310,8 +315,11 @@ class ControlMessage:
     def from_json(raw: Any) -> HangUpCall | CheckSync | None:
         """The command in ``raw``; None for anything else (not JSON, an unknown ``op``, a
         notify of another event): engines ignore what they do not know."""
-        d = _loads_object(raw)
-        if d is None:
+        try:
+            d = json.loads(raw)
+        except (TypeError, ValueError):
+            return None
+        if not isinstance(d, dict):
             return None
         parse = _CONTROL_PARSERS.get(str(d.get("op")))
         return parse(d) if parse is not None else None

@@ -178,6 +178,7 @@ def test_snapshot_parse_gives_defaults_for_missing_and_bad_values():
                 },  # fmt: skip
                 "152": "not an object",
                 "153": [],
+                "154": {"allowed_transports": [["udp"], {"tcp": 1}]},
             },
         }
     )
@@ -187,7 +188,8 @@ def test_snapshot_parse_gives_defaults_for_missing_and_bad_values():
     assert len(snap.product) == 64
     assert snap.max_concurrent_calls == 0
     assert snap.sip_digest_sha256 is False  # only a JSON true turns SHA-256 on
-    assert set(snap.extensions) == {"150", "151"}
+    assert set(snap.extensions) == {"150", "151", "154"}
+    assert not snap.extensions["154"].allowed_transports & contract.ALL_TRANSPORTS
     e150, e151 = snap.extensions["150"], snap.extensions["151"]
     assert e150 == ExtensionSnapshot(
         number="150",
