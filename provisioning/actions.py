@@ -27,6 +27,7 @@ from provisioning.vendors import (
     validate_template,
 )
 from telephony.models import Extension
+from telephony.sip.contract import CheckSync
 from tenants.choices import TenantStatus
 from tenants.models import DeviceIndex, Tenant
 
@@ -432,25 +433,16 @@ def do_delete_custom_template(template: CustomTemplate, *, actor: Actor) -> None
 # --- re-provision and reboot --------------------------------------------------------------
 
 
-def control_messages(tenant: Tenant, device: Device, *, reboot: bool) -> list[dict]:
+def control_messages(tenant: Tenant, device: Device, *, reboot: bool) -> list[CheckSync]:
     """One ``check-sync`` command per distinct extension on the device's lines."""
     numbers = sorted(set(device.lines.values_list("extension__number", flat=True)))
-    return [
-        {
-            "op": "notify",
-            "domain": tenant.sip_domain,
-            "user": number,
-            "event": "check-sync",
-            "reboot": reboot,
-        }
-        for number in numbers
-    ]
+    return [CheckSync(tenant.sip_domain or "", number, reboot=reboot) for number in numbers]
 
 
-def _publish(messages: list[dict]) -> None:
+def _publish(messages: list[CheckSync]) -> None:
     import redis
 
-    from telephony.engine_state import send_control
+    from telephony.engine.state import send_control
 
     try:
         for message in messages:
@@ -477,7 +469,7 @@ def _signal(device: Device, *, reboot: bool, actor: Actor) -> int:
             "device.reboot" if reboot else "device.reprovision",
             device,
             tenant=tenant,
-            changes={"users": [m["user"] for m in messages]},
+            changes={"users": [m.user for m in messages]},
         )
         transaction.on_commit(lambda: _publish(messages))
     return len(messages)

@@ -250,7 +250,7 @@ def _publish_on_commit(tenant: Tenant) -> None:
     """Publish the tenant's routing snapshot once the transaction commits — once per
     transaction, however many extensions it changed (a CSV import of 1,000 rows rebuilds the
     snapshot once, not 1,000 times)."""
-    from .snapshots import publish_tenant
+    from .engine.snapshots import publish_tenant
 
     tenant_id = tenant.pk
     queued = transaction.get_connection().run_on_commit  # (savepoints, callback, robust)
@@ -283,11 +283,12 @@ def do_hangup_call(tenant: Tenant, call_id: str, *, actor: Actor) -> None:
     in this tenant's mirror, so it is NotFound like an unknown one."""
     from pbx.errors import NotFound
 
-    from .engine_state import active_call, send_control
+    from .engine.state import active_call, send_control
+    from .sip.contract import HangUpCall
 
     if active_call(tenant.schema_name, call_id) is None:
         raise NotFound("No such call.")
-    send_control({"op": "hangup", "schema": tenant.schema_name, "call_id": call_id})
+    send_control(HangUpCall(schema=tenant.schema_name, call_id=call_id))
     audit.record(actor, "call.hangup", _LiveTarget("call", call_id), tenant=tenant)
 
 
@@ -295,7 +296,7 @@ def do_clear_sip_ban(ip: str, *, actor: Actor) -> None:
     """Lift a ban on every engine."""
     from pbx.errors import NotFound
 
-    from .engine_state import lift_ban
+    from .engine.state import lift_ban
 
     if not lift_ban(ip):
         raise NotFound("This address is not banned.")

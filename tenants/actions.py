@@ -187,7 +187,7 @@ def _host_clashes(sip_domain, web_host, *, tenant=None) -> dict:
 
 
 def _publish(tenant: Tenant) -> None:
-    from telephony.snapshots import publish_tenant
+    from telephony.engine.snapshots import publish_tenant
 
     publish_tenant(tenant.pk)
 
@@ -397,15 +397,17 @@ def _forget_runtime_state(domain: str | None, schema: str | None) -> None:
     which must not inherit a cached brand or a throttle)."""
     from django_redis import get_redis_connection
 
-    from telephony.engine_state import CALLS_KEY, LOCATION_KEY, _redis, redis_key
-    from telephony.snapshots import unpublish_domain
+    from telephony.engine import store
+    from telephony.engine.snapshots import unpublish_domain
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import CALLS, LOCATION
 
     unpublish_domain(domain)
     try:
-        r = _redis()
-        keys = [redis_key(CALLS_KEY, schema=schema)] if schema else []
+        r = store.client(decode=True)
+        keys = [redis_key(CALLS, schema=schema)] if schema else []
         if domain:
-            keys += r.scan_iter(match=redis_key(LOCATION_KEY, domain=domain, user="*"))
+            keys += r.scan_iter(match=redis_key(LOCATION, domain=domain, user="*"))
         if keys:
             r.delete(*keys)
         cache = get_redis_connection("default")

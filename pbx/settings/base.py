@@ -225,7 +225,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("PBX_CELERY_EAGER", False)
 # sweep, outbox pruning) are registered on import.
 CELERY_IMPORTS = (
     "telephony.tasks",
-    "telephony.cdr_tasks",
+    "telephony.engine.tasks",
     "events.tasks",
     "provisioning.tasks",
 )
@@ -351,7 +351,7 @@ LOGGING = {
 PBX_SIP_PUBLIC_HOST = env("PBX_SIP_PUBLIC_HOST", SIP_HOST)  # the SIP server host phones dial
 # The public URL of provisioning when it differs from the web listener (a TLS proxy in front:
 # PBX_PROV_URL_SCHEME=https, PBX_PROV_URL_PORT empty for 443). Unset: URLs name the scheme and
-# port the admin's request came in on, or plain HTTP on PBX_HTTP_PORT (what daphne serves).
+# port the admin's request came in on, or plain HTTP on PBX_HTTP_PORT (the web process).
 PBX_PROV_URL_SCHEME = env("PBX_PROV_URL_SCHEME", "")
 PBX_PROV_URL_PORT = env_int("PBX_PROV_URL_PORT", 0)  # 0: the scheme's default port
 PBX_PROV_WINDOW_HOURS = env_int("PBX_PROV_WINDOW_HOURS", 72)  # token alone works this long

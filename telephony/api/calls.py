@@ -21,7 +21,7 @@ from pbx.api.filters import UtcIsoDateTimeFilter
 from pbx.api.pagination import CursorPagination
 from pbx.errors import NotFound
 from telephony.actions import do_hangup_call
-from telephony.engine_state import active_call, active_calls
+from telephony.engine.state import active_call, active_calls
 from telephony.models import CallDirection, CallStatus, Cdr, CdrSegment
 from tenants.api.views import TenantScopedViewSet
 from tenants.choices import Permission

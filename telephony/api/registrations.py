@@ -15,7 +15,7 @@ from pbx.api.permissions import PlatformAdmin
 from pbx.api.viewsets import BaseViewSet
 from pbx.errors import NotFound
 from telephony.actions import do_clear_sip_ban
-from telephony.engine_state import current_bans, tenant_registrations
+from telephony.engine.state import current_bans, tenant_registrations
 from tenants.api.views import TenantScopedViewSet
 from tenants.choices import Permission, Role
 

@@ -68,7 +68,7 @@ def test_sign_in_page_says_extension_at_domain(portal, world):
 
 
 def test_user_sets_dnd_and_forwarding_and_the_snapshot_carries_it(portal, world, me, in_tenant):
-    from telephony.snapshots import build_snapshot
+    from telephony.engine.snapshots import build_snapshot
 
     p = portal(me.user, world.tenant_a)
     html = p.get("/portal/me/").content.decode()
@@ -89,12 +89,12 @@ def test_user_sets_dnd_and_forwarding_and_the_snapshot_carries_it(portal, world,
     ext = _ext(in_tenant, world.tenant_a, "103")
     assert (ext.dnd, ext.forward_always, ext.forward_busy) == (True, "", "102")
     assert (ext.forward_no_answer, ext.no_answer_timeout) == ("+49301234567", 25)
-    entry = build_snapshot(world.tenant_a)["extensions"]["103"]
-    assert entry["dnd"] is True
-    assert entry["forward_always"] == ""
-    assert entry["forward_busy"] == "102"
-    assert entry["forward_no_answer"] == "+49301234567"
-    assert entry["no_answer_timeout"] == 25
+    entry = build_snapshot(world.tenant_a).extensions["103"]
+    assert entry.dnd is True
+    assert entry.forward_always == ""
+    assert entry.forward_busy == "102"
+    assert entry.forward_no_answer == "+49301234567"
+    assert entry.no_answer_timeout == 25
 
 
 @pytest.mark.parametrize(
