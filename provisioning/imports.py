@@ -1,15 +1,15 @@
 """Bulk import of phones from CSV (``mac,model,extension,label``) through the import registry.
 
-Registered into ``telephony.imports.REGISTRY`` as kind ``phones`` when the app is ready, so the
+Registered into ``pbx.imports.REGISTRY`` as kind ``phones`` when the app is ready, so the
 same dry run, per-row report and all-or-nothing Celery run serve it.
 """
 
 from __future__ import annotations
 
 from pbx.audit import Actor
+from pbx.imports import Importer, RowError, register
 from pbx.text import single_line_problem
 from provisioning.vendors import MODELS, normalize_mac
-from telephony.imports import Importer, RowError, register
 
 from .models import AUTO_MODEL
 
