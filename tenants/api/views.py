@@ -25,7 +25,7 @@ from pbx.api.tokens import (
     issue_tokens,
     revoke_session,
 )
-from pbx.api.viewsets import BaseViewSet
+from pbx.api.viewsets import BaseViewSet, TenantScopedViewSet
 from pbx.audit import Actor
 from pbx.errors import ErrorCode, NotFound, PbxError
 from pbx.models import AuditEntry
@@ -264,14 +264,6 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSe
         confirm = confirm or request.query_params.get("confirm", "")
         actions.do_delete_tenant(tenant, confirm=confirm, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class TenantScopedViewSet(BaseViewSet):
-    permission_classes = (TenantPermission,)
-
-    @property
-    def tenant(self) -> Tenant:
-        return self.request._request.tenant
 
 
 class CompanyView(APIView):
