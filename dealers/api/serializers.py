@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from dealers.models import Dealer
-from tenants.api.serializers import CAPABILITIES
+from tenants.fields import CAPABILITY_FIELDS
 
 
 class DealerSerializer(serializers.ModelSerializer):
@@ -19,7 +19,7 @@ class DealerSerializer(serializers.ModelSerializer):
             "depth",
             "max_tenants",
             "is_active",
-            *CAPABILITIES,
+            *CAPABILITY_FIELDS,
             "created_at",
         )
         read_only_fields = ("created_at",)

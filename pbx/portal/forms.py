@@ -3,9 +3,8 @@
 
 from django import forms
 
-from tenants.actions import TENANT_SETTINGS_FIELDS
 from tenants.choices import BillingMode, Permission, Role
-from tenants.models import CAPABILITY_FEATURES, CAPABILITY_LIMITS
+from tenants.fields import CAPABILITY_FIELDS, DEALER_FIELDS, TENANT_SETTINGS_FIELDS
 from tenants.validators import HOSTNAME_HINT, IDENTIFIER_HINT
 
 
@@ -55,7 +54,7 @@ class CapabilityFields(forms.Form):
     feature_tenant_trunks = forms.BooleanField(required=False)
     billing_mode = forms.ChoiceField(choices=BillingMode.choices, initial=BillingMode.NONE)
 
-    capability_names = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
+    capability_names = CAPABILITY_FIELDS
 
 
 class TenantSettingsForm(CapabilityFields):
@@ -85,7 +84,7 @@ class TenantSettingsForm(CapabilityFields):
 
 
 class CompanyForm(forms.Form):
-    """A tenant admin's own company settings (``tenants.actions.COMPANY_FIELDS``)."""
+    """A tenant admin's own company settings (``tenants.fields.COMPANY_FIELDS``)."""
 
     name = forms.CharField(max_length=120, label="Company name")
     time_zone = forms.CharField(max_length=64)
@@ -152,7 +151,7 @@ class DealerForm(CapabilityFields):
     field_order = ("name", "parent", "max_tenants", "is_active")
 
     def changes(self) -> dict:
-        return cleaned_changes(self, ("name", "max_tenants", "is_active", *self.capability_names))
+        return cleaned_changes(self, DEALER_FIELDS)
 
 
 class DealerCreateForm(DealerForm):

@@ -1,31 +1,9 @@
 from rest_framework import serializers
 
 from pbx.models import AuditEntry
-from tenants.actions import COMPANY_FIELDS
 from tenants.choices import Permission, Role
-from tenants.models import (
-    CAPABILITY_FEATURES,
-    CAPABILITY_LIMITS,
-    Tenant,
-    TenantRole,
-    User,
-)
-
-TENANT_SETTINGS = (
-    "time_zone",
-    "language",
-    "currency",
-    "ext_min_length",
-    "ext_max_length",
-    "pw_min_length",
-    "pw_require_upper",
-    "pw_require_lower",
-    "pw_require_digit",
-    "pw_require_symbol",
-    "sip_pw_min_length",
-    "sip_digest_sha256",
-)
-CAPABILITIES = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
+from tenants.fields import CAPABILITY_FIELDS, COMPANY_FIELDS, TENANT_SETTINGS_FIELDS
+from tenants.models import Tenant, TenantRole, User
 
 
 class FirstAdminSerializer(serializers.Serializer):
@@ -45,7 +23,7 @@ class TenantSerializer(serializers.ModelSerializer):
         model = Tenant
         fields = (
             "id",
-            "name",
+            *TENANT_SETTINGS_FIELDS,
             "slug",
             "sip_domain",
             "web_host",
@@ -53,8 +31,7 @@ class TenantSerializer(serializers.ModelSerializer):
             "dealer",
             "dealer_id",
             "admin",
-            *TENANT_SETTINGS,
-            *CAPABILITIES,
+            *CAPABILITY_FIELDS,
             "created_at",
             "suspended_at",
         )
@@ -93,7 +70,7 @@ class CompanySerializer(serializers.ModelSerializer):
             "sip_domain",
             "web_host",
             "currency",
-            *CAPABILITIES,
+            *CAPABILITY_FIELDS,
         )
         read_only_fields = tuple(f for f in fields if f not in COMPANY_FIELDS)
 

@@ -34,6 +34,7 @@ from tenants import actions, lockout
 from tenants.access import dealer_subtree_q, tenant_users, tenants_visible_to
 from tenants.auth import locked_for as sign_in_locked_for
 from tenants.choices import Permission, Role, TenantStatus
+from tenants.fields import COMPANY_FIELDS
 from tenants.models import Domain, Tenant, TenantRole, User
 
 from .serializers import (
@@ -284,7 +285,7 @@ class CompanyView(APIView):
         ser.is_valid(raise_exception=True)
         # Fields the dealer sets are refused by the action, not silently dropped.
         fixed = {k: request.data[k] for k in request.data if k in CompanySerializer.Meta.fields}
-        fixed = {k: v for k, v in fixed.items() if k not in actions.COMPANY_FIELDS}
+        fixed = {k: v for k, v in fixed.items() if k not in COMPANY_FIELDS}
         tenant = actions.do_update_company(
             tenant, actor=Actor.from_request(request), **fixed, **ser.validated_data
         )
