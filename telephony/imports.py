@@ -1,28 +1,57 @@
 """The ``extensions`` CSV import: extensions, each with a portal user when it has an e-mail and
-a web password. The file, the dry run and the all-or-nothing run are :mod:`pbx.imports`'."""
+a web password. The file, the dry run and the all-or-nothing run are :mod:`pbx.imports`'.
+
+A row's values are judged by the extension action's rules (``validate_extension``), so a bad
+value gets the same message here as through the API and the portal; this module only turns
+columns into the action's fields and checks what only a file can get wrong (a number or an
+e-mail twice in it, the batch over the quota)."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+import re
 
+from pbx.errors import ValidationFailed
 from pbx.imports import Importer, RowError, register
-from pbx.text import single_line_errors
 
 _TRUE = {"", "1", "true", "yes", "y", "on"}
-# Every column ends up in SIP headers, provisioning files or mail: one line each (passwords
-# included: phones are provisioned with them). Lengths are the columns' in the database.
-TEXT_COLUMNS = {
-    "number": 64,
-    "display_name": 120,
-    "email": 254,
-    "mobile": 32,
-    "sip_password": 128,
-    "web_password": 128,
-    "voicemail_pin": 12,
-    "enabled": 8,
-}
 _FALSE = {"0", "false", "no", "n", "off"}
+# Columns that are the extension's fields as they are; empty means the default.
+TEXT_COLUMNS = (
+    "display_name",
+    "email",
+    "mobile",
+    "voicemail_pin",
+    "caller_id_name",
+    "caller_id_number",
+    "forward_always",
+    "forward_busy",
+    "forward_no_answer",
+)
+NUMBER_COLUMNS = ("no_answer_timeout", "max_registrations")
+
+
+def _fields(row: dict) -> tuple[dict, dict[str, str]]:
+    """The action's fields of ``row``, and the columns that are not even of the right type."""
+    fields = {name: row[name] for name in TEXT_COLUMNS if row[name] or name == "display_name"}
+    if "email" in fields:
+        fields["email"] = fields["email"].lower()
+    bad: dict[str, str] = {}
+    for name in NUMBER_COLUMNS:
+        if row[name]:
+            if row[name].isascii() and row[name].isdigit():
+                fields[name] = int(row[name])
+            else:
+                bad[name] = "a whole number"
+    if row["allowed_transports"]:
+        # Several in one cell, as "udp;tcp" or "udp tcp" (the comma separates columns).
+        fields["allowed_transports"] = [
+            t for t in re.split(r"[;\s]+", row["allowed_transports"]) if t
+        ]
+    if row["enabled"].lower() in _TRUE | _FALSE:
+        fields["enabled"] = row["enabled"].lower() in _TRUE
+    else:
+        bad["enabled"] = "yes/no, true/false or 1/0"
+    return fields, bad
 
 
 @register
@@ -40,6 +69,14 @@ class ExtensionImporter(Importer):
         "web_password",
         "voicemail_pin",
         "enabled",
+        "caller_id_name",
+        "caller_id_number",
+        "forward_always",
+        "forward_busy",
+        "forward_no_answer",
+        "no_answer_timeout",
+        "max_registrations",
+        "allowed_transports",
     )
     required = ("number", "display_name")
     permission = "extensions.manage"
@@ -48,7 +85,7 @@ class ExtensionImporter(Importer):
         from tenants.models import User, login_key
         from tenants.passwords import policy_problems
 
-        from .actions import number_problem
+        from .actions import validate_extension
         from .models import Extension
 
         errors: list[RowError] = []
@@ -63,66 +100,44 @@ class ExtensionImporter(Importer):
         seen_numbers: dict[str, int] = {}
         seen_emails: dict[str, int] = {}
         for index, row in rows:
-
-            def err(column, message, index=index):
-                errors.append(RowError(index, column, message))
-
-            bad = single_line_errors(row, TEXT_COLUMNS)
-            for column, messages in bad.items():
-                err(column, messages[0])
+            fields, bad = _fields(row)
             number = row["number"]
-            problem = number_problem(tenant, number) if number else None
+            secrets = {name: row[name] or None for name in ("sip_password", "web_password")}
+            try:
+                validate_extension(tenant, fields, number or None, secrets=secrets)
+            except ValidationFailed as exc:
+                for column, messages in exc.fields.items():
+                    bad.setdefault(column, messages[0])
             if not number:
-                err("number", "required")
-            elif "number" in bad:
-                pass
-            elif problem is not None:
-                err("number", problem[0])
-            elif number in seen_numbers:
-                err("number", f"{number} is also on row {seen_numbers[number]}")
-            elif number in taken:
-                err("number", f"extension {number} already exists")
-            seen_numbers.setdefault(number, index)
+                bad["number"] = "required"
+            elif "number" not in bad:
+                if number in seen_numbers:
+                    bad["number"] = f"{number} is also on row {seen_numbers[number]}"
+                elif number in taken:
+                    bad["number"] = f"extension {number} already exists"
+                seen_numbers.setdefault(number, index)
 
-            if not row["display_name"]:
-                err("display_name", "required")
-
-            email = row["email"].lower()
-            if email and "email" not in bad:
-                try:
-                    validate_email(email)
-                except ValidationError:
-                    err("email", "not a valid e-mail address")
-                else:
-                    if row["web_password"] and email in seen_emails:
-                        err("email", f"{email} is also on row {seen_emails[email]}")
-                    elif row["web_password"] and email in taken_logins:
-                        err("email", f"a user with {email} already exists")
-                    if row["web_password"]:
-                        seen_emails.setdefault(email, index)
+            email = fields.get("email", "")
             if row["web_password"] and not email:
-                err("email", "required when a web password is given")
+                bad["email"] = "required when a web password is given"
+            elif row["web_password"] and "email" not in bad:
+                if email in seen_emails:
+                    bad["email"] = f"{email} is also on row {seen_emails[email]}"
+                elif email in taken_logins:
+                    bad["email"] = f"a user with {email} already exists"
+                seen_emails.setdefault(email, index)
 
-            mobile = row["mobile"].replace(" ", "")
-            if mobile and "mobile" not in bad and not mobile.lstrip("+").isdigit():
-                err("mobile", "a phone number")
-
-            if row["sip_password"] and "sip_password" not in bad:
-                for problem in policy_problems(
-                    tenant, row["sip_password"], kind="sip", identifiers=(number,)
-                ):
-                    err("sip_password", problem)
-            if row["web_password"] and "web_password" not in bad:
-                for problem in policy_problems(
-                    tenant, row["web_password"], identifiers=(email.split("@")[0],)
-                ):
-                    err("web_password", problem)
-
-            pin = row["voicemail_pin"]
-            if pin and (not pin.isdigit() or not 4 <= len(pin) <= 12):
-                err("voicemail_pin", "4 to 12 digits")
-            if row["enabled"].lower() not in _TRUE | _FALSE:
-                err("enabled", "yes/no, true/false or 1/0")
+            errors.extend(RowError(index, column, message) for column, message in bad.items())
+            # The tenant's password policy can fail several ways at once: list them all.
+            for column, kind, identity in (
+                ("sip_password", "sip", number),
+                ("web_password", "web", email.split("@")[0]),
+            ):
+                if row[column] and column not in bad:
+                    for problem in policy_problems(
+                        tenant, row[column], kind=kind, identifiers=(identity,)
+                    ):
+                        errors.append(RowError(index, column, problem))
 
         used = Extension.objects.count()
         if used + len(rows) > tenant.max_extensions:
@@ -139,16 +154,13 @@ class ExtensionImporter(Importer):
     def apply_row(self, tenant, row, actor):
         from .actions import do_create_extension
 
+        fields, _ = _fields(row)
         ext, _ = do_create_extension(
             number=row["number"],
-            display_name=row["display_name"],
             sip_password=row["sip_password"] or None,
             web_password=row["web_password"] or None,
-            email=row["email"].lower(),
-            mobile=row["mobile"],
-            voicemail_pin=row["voicemail_pin"],
-            enabled=row["enabled"].lower() in _TRUE,
             actor=actor,
+            **fields,
         )
         # The generated SIP passwords are not put in the report: it is kept, and a phone is
         # provisioned with the password anyway (or an admin reads it once in the portal).

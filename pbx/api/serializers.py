@@ -159,3 +159,20 @@ class FastReadMixin:
             check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
             ret[name] = None if check is None else field.to_representation(attribute)
         return ret
+
+
+class ActionJudgesValues:
+    """For a serializer whose resource's action judges every value (``validate_<resource>``):
+    the serializer only shapes input (types, lists, which fields are writable), and drops the
+    checks DRF derives from the model (lengths, ranges, formats, uniqueness). A bad value then
+    gets the action's field error, the same one the portal and the CSV import show."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            if not field.read_only:
+                field.validators = []
+                child = getattr(field, "child", None)
+                if child is not None:
+                    child.validators = []
+        return fields
