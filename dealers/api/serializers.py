@@ -1,10 +1,12 @@
 from rest_framework import serializers
 
 from dealers.models import Dealer
+from pbx.api.serializers import ActionJudgesValues
 from tenants.fields import CAPABILITY_FIELDS
 
 
-class DealerSerializer(serializers.ModelSerializer):
+class DealerSerializer(ActionJudgesValues, serializers.ModelSerializer):
+    judged_by_action = ("name",)  # one line, 120 characters: dealers.actions
     parent = serializers.PrimaryKeyRelatedField(read_only=True)
     parent_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
     depth = serializers.IntegerField(read_only=True)

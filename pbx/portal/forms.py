@@ -59,7 +59,7 @@ class CapabilityFields(forms.Form):
 
 
 class TenantSettingsForm(CapabilityFields):
-    name = forms.CharField(max_length=120)
+    name = forms.CharField()  # its rule: the action's (one line, 120)
     time_zone = forms.CharField(max_length=64, initial="UTC")
     language = forms.CharField(max_length=16, initial="en")
     currency = forms.CharField(max_length=3, initial="USD")
@@ -87,7 +87,7 @@ class TenantSettingsForm(CapabilityFields):
 class CompanyForm(forms.Form):
     """A tenant admin's own company settings (``tenants.fields.COMPANY_FIELDS``)."""
 
-    name = forms.CharField(max_length=120, label="Company name")
+    name = forms.CharField(label="Company name")
     time_zone = forms.CharField(max_length=64)
     language = forms.CharField(max_length=16)
     ext_min_length = forms.IntegerField(min_value=1, label="Shortest extension")
@@ -146,7 +146,7 @@ class TenantDeleteForm(forms.Form):
 
 
 class DealerForm(CapabilityFields):
-    name = forms.CharField(max_length=120)
+    name = forms.CharField()  # its rule: the action's (one line, 120)
     max_tenants = forms.IntegerField(min_value=0, initial=100)
     is_active = forms.BooleanField(required=False, initial=True)
     field_order = ("name", "parent", "max_tenants", "is_active")

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from pbx.api.serializers import ActionJudgesValues
 from pbx.models import AuditEntry
 from tenants.choices import Permission, Role
 from tenants.fields import CAPABILITY_FIELDS, COMPANY_FIELDS, TENANT_SETTINGS_FIELDS
@@ -13,7 +14,8 @@ class FirstAdminSerializer(serializers.Serializer):
     full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
 
 
-class TenantSerializer(serializers.ModelSerializer):
+class TenantSerializer(ActionJudgesValues, serializers.ModelSerializer):
+    judged_by_action = ("name",)  # one line, 120 characters: tenants.actions
     web_host = serializers.CharField(required=False, max_length=253)
     admin = FirstAdminSerializer(required=False, write_only=True)
     dealer = serializers.PrimaryKeyRelatedField(read_only=True)
