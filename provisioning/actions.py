@@ -117,7 +117,9 @@ def _clean_handsets(value: Any) -> dict[str, int]:
         ) from None
 
 
-def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
+def clean_device_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` of a device as stored, or :class:`ValidationFailed` naming the field: the one
+    set of rules for the API, the portal and the CSV import."""
     clean = dict(fields)
     if "model_id" in clean:
         clean["model_id"] = _clean_model(clean["model_id"])
@@ -169,7 +171,7 @@ def _check_fits(device: Device) -> None:
         raise ValidationFailed("The phone's configuration does not fit its model.", fields=errors)
 
 
-def _device_quota(tenant: Tenant) -> int:
+def device_quota(tenant: Tenant) -> int:
     override = (tenant.provisioning_settings or {}).get("max_devices")
     if isinstance(override, int) and override >= 0:
         return override
@@ -220,10 +222,10 @@ def do_add_device(
     mac = clean_mac(mac)
     window = timedelta(hours=settings.PBX_PROV_WINDOW_HOURS)
     fields.setdefault("provisioning_until", timezone.now() + window)
-    clean = _clean_fields({"model_id": model_id, **fields})
+    clean = clean_device_fields({"model_id": model_id, **fields})
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
-        quota = _device_quota(locked)
+        quota = device_quota(locked)
         if Device.objects.count() >= quota:
             raise QuotaExceeded(
                 f"The tenant may have at most {quota} phones.",
@@ -260,7 +262,7 @@ def do_update_device(
     """Change a phone. ``lines``, when given, replaces every line. ``new_credentials`` and
     ``new_url_token`` rotate the HTTP password / the URL token (a leaked URL stops working)."""
     tenant = current_tenant()
-    clean = _clean_fields({k: v for k, v in fields.items() if k in DEVICE_FIELDS})
+    clean = clean_device_fields({k: v for k, v in fields.items() if k in DEVICE_FIELDS})
     unknown = set(fields) - set(DEVICE_FIELDS)
     if unknown:
         raise ValidationFailed(

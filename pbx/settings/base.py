@@ -224,7 +224,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("PBX_CELERY_EAGER", False)
 # Imported by the worker and by beat at start: their tasks and beat entries (CDR drain, webhook
 # sweep, outbox pruning) are registered on import.
 CELERY_IMPORTS = (
-    "telephony.tasks",
+    "pbx.imports",
     "telephony.engine.tasks",
     "events.tasks",
     "provisioning.tasks",
@@ -372,7 +372,7 @@ PBX_PROVISIONING_DEFAULTS = {  # layer "system" of the provisioning settings
     "product_name": PBX_PRODUCT_NAME,
 }
 
-# Bulk imports (telephony/imports.py): a checked file (it may hold SIP passwords) is dropped
+# Bulk imports (pbx/imports.py): a checked file (it may hold SIP passwords) is dropped
 # when not started within this many minutes; a run queued or running this long is lost.
 PBX_IMPORT_PAYLOAD_TTL_MINUTES = env_int("PBX_IMPORT_PAYLOAD_TTL_MINUTES", 60)
 PBX_IMPORT_STALE_HOURS = env_int("PBX_IMPORT_STALE_HOURS", 24)

@@ -30,10 +30,10 @@ def _populate(api, sys, slug):
     """A tenant with users, roles, extensions, a phone, a custom template, a webhook and its
     outbox, a CDR, an import job, an idempotency record, a session and a refresh token."""
     from events.actions import NewEvent, do_append_events, do_create_webhook
+    from pbx.imports import do_dry_run_import
     from provisioning.actions import do_add_device, do_save_custom_template
     from provisioning.vendors.render import template_source
     from telephony.actions import do_create_extension
-    from telephony.imports import do_dry_run_import
     from telephony.models import Cdr
     from tenants import actions
     from tenants.choices import Role

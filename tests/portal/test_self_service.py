@@ -100,10 +100,11 @@ def test_user_sets_dnd_and_forwarding_and_the_snapshot_carries_it(portal, world,
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("forward_always", "103", "cannot be forwarded to"),
+        # The extension action's messages: the same as through the API and the CSV import.
+        ("forward_always", "103", "cannot forward to itself"),
         ("forward_busy", "sip:evil@example.com", "digits"),
-        ("no_answer_timeout", "2", "greater than or equal to 5"),
-        ("no_answer_timeout", "500", "less than or equal to 120"),
+        ("no_answer_timeout", "2", "5 to 120 seconds"),
+        ("no_answer_timeout", "500", "5 to 120 seconds"),
     ],
 )
 def test_bad_forwarding_is_refused_and_nothing_changes(
