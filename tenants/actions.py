@@ -18,34 +18,10 @@ from pbx.errors import Conflict, ErrorCode, PbxError, ValidationFailed
 from . import lockout
 from .capabilities import check_totals, check_within, with_default_totals
 from .choices import Permission, Role, TenantStatus
-from .models import (
-    CAPABILITY_FEATURES,
-    CAPABILITY_LIMITS,
-    DeviceIndex,
-    Domain,
-    Tenant,
-    TenantRole,
-    User,
-)
+from .fields import CAPABILITY_FIELDS, COMPANY_FIELDS
+from .models import DeviceIndex, Domain, Tenant, TenantRole, User
 from .passwords import check_password
 from .validators import clean_identity
-
-TENANT_SETTINGS_FIELDS = (
-    "name",
-    "time_zone",
-    "language",
-    "currency",
-    "ext_min_length",
-    "ext_max_length",
-    "pw_min_length",
-    "pw_require_upper",
-    "pw_require_lower",
-    "pw_require_digit",
-    "pw_require_symbol",
-    "sip_pw_min_length",
-    "sip_digest_sha256",
-)
-CAPABILITY_FIELDS = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +163,7 @@ def _host_clashes(sip_domain, web_host, *, tenant=None) -> dict:
 
 
 def _publish(tenant: Tenant) -> None:
-    from telephony.snapshots import publish_tenant
+    from telephony.engine.snapshots import publish_tenant
 
     publish_tenant(tenant.pk)
 
@@ -274,7 +250,6 @@ def _set_web_host(tenant: Tenant, host: str) -> dict:
 
 # What a tenant's own admin (permission ``tenant.settings``) may change of its company; quotas,
 # capabilities, billing and host names are its dealer's to set.
-COMPANY_FIELDS = ("name", "time_zone", "language", "ext_min_length", "ext_max_length")
 
 
 def do_update_company(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
@@ -397,15 +372,17 @@ def _forget_runtime_state(domain: str | None, schema: str | None) -> None:
     which must not inherit a cached brand or a throttle)."""
     from django_redis import get_redis_connection
 
-    from telephony.engine_state import CALLS_KEY, LOCATION_KEY, _redis, redis_key
-    from telephony.snapshots import unpublish_domain
+    from telephony.engine import store
+    from telephony.engine.snapshots import unpublish_domain
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import CALLS, LOCATION
 
     unpublish_domain(domain)
     try:
-        r = _redis()
-        keys = [redis_key(CALLS_KEY, schema=schema)] if schema else []
+        r = store.client(decode=True)
+        keys = [redis_key(CALLS, schema=schema)] if schema else []
         if domain:
-            keys += r.scan_iter(match=redis_key(LOCATION_KEY, domain=domain, user="*"))
+            keys += r.scan_iter(match=redis_key(LOCATION, domain=domain, user="*"))
         if keys:
             r.delete(*keys)
         cache = get_redis_connection("default")

@@ -14,22 +14,8 @@ from .choices import (
     Role,
     TenantStatus,
 )
+from .fields import CAPABILITY_FIELDS
 from .hosts import forget_hosts
-
-CAPABILITY_LIMITS = (
-    "max_extensions",
-    "max_concurrent_calls",
-    "max_ring_groups",
-    "max_queues",
-    "max_ivrs",
-    "max_conference_rooms",
-)
-CAPABILITY_FEATURES = (
-    "feature_recording",
-    "feature_queues",
-    "feature_conferences",
-    "feature_tenant_trunks",
-)
 
 
 class Capabilities(models.Model):
@@ -56,8 +42,7 @@ class Capabilities(models.Model):
         abstract = True
 
     def capabilities(self) -> dict:
-        names = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in CAPABILITY_FIELDS}
 
 
 class PasswordPolicy(models.Model):

@@ -159,3 +159,26 @@ class FastReadMixin:
             check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
             ret[name] = None if check is None else field.to_representation(attribute)
         return ret
+
+
+class ActionJudgesValues:
+    """For a serializer whose resource's action judges every value (``validate_<resource>``):
+    the serializer only shapes input (types, lists, which fields are writable), and drops the
+    checks DRF derives from the model (lengths, ranges, formats, uniqueness). A bad value then
+    gets the action's field error, the same one the portal and the CSV import show.
+
+    ``judged_by_action`` names the fields the action judges, when it does not judge them all.
+    """
+
+    judged_by_action: tuple[str, ...] | None = None
+
+    def get_fields(self):
+        fields = super().get_fields()
+        names = self.judged_by_action
+        for name, field in fields.items():
+            if not field.read_only and (names is None or name in names):
+                field.validators = []
+                child = getattr(field, "child", None)
+                if child is not None:
+                    child.validators = []
+        return fields

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from . import contract
+from .contract import CheckSync, ControlMessage, HangUpCall
 from .dialog import Dialog
 from .directory import ExtensionSnapshot, TenantSnapshot
 from .media import MediaError, RtpEngine, connection_address
@@ -377,7 +378,7 @@ class B2BUA:
                     "answered_at": call.answered_at,
                     "legs": [leg.info() for leg in call.legs()],
                     # Which engine carries the call: a restarted engine closes the calls its
-                    # previous run left here (telephony.engine_state.close_orphaned_calls).
+                    # previous run left here (telephony.engine.state.close_orphaned_calls).
                     "engine": self.pbx.config.engine_id,
                     "segment": call.segment,
                     "tenant_id": call.tenant.tenant_id,
@@ -445,7 +446,7 @@ class B2BUA:
         tenant = self.pbx.directory.tenant(frm.host)
         realm = tenant.domain if tenant is not None else frm.host.lower()
         lookup = tenant.extensions.get if tenant is not None else _nobody
-        sha256 = tenant is not None and tenant.digest_sha256
+        sha256 = tenant is not None and tenant.sip_digest_sha256
         result = self.pbx.auth.verify(req, realm, lookup, proxy=True, sha256=sha256)
         if not result.ok:
             if result.failed:
@@ -469,10 +470,11 @@ class B2BUA:
         if max_forwards is not None and max_forwards <= 0:
             tx.respond(483, headers=[server])  # a loop through other servers
             return
-        if tenant.max_calls and self.tenant_calls.get(tenant.schema, 0) >= tenant.max_calls:
+        limit = tenant.max_concurrent_calls
+        if limit and self.tenant_calls.get(tenant.schema, 0) >= limit:
             # The tenant's capability "max concurrent calls": refused before anything rings.
             log.info("tenant %s at its %d concurrent calls: INVITE refused", tenant.schema,
-                     tenant.max_calls)  # fmt: skip
+                     limit)  # fmt: skip
             tx.respond(
                 503,
                 "Too Many Calls",
@@ -1269,36 +1271,27 @@ class B2BUA:
                 await asyncio.sleep(1.0)
 
     def _control_message(self, data: Any) -> None:
-        try:
-            cmd = json.loads(data)
-        except (TypeError, ValueError):
-            return
-        if not isinstance(cmd, dict):
-            return
-        if cmd.get("op") == "notify":
+        cmd = ControlMessage.from_json(data)
+        if isinstance(cmd, CheckSync):
             self._spawn(self._notify_aor(cmd))
-            return
-        if cmd.get("op") != "hangup":
-            return
-        call = self.calls.get(str(cmd.get("call_id")))
-        # The schema must match: a command can only ever end a call of its own tenant.
-        if call is not None and call.tenant.schema == cmd.get("schema"):
-            self._end(call, "api hangup", 487)
+        elif isinstance(cmd, HangUpCall):
+            call = self.calls.get(cmd.call_id)
+            # The schema must match: a command can only ever end a call of its own tenant.
+            if call is not None and call.tenant.schema == cmd.schema:
+                self._end(call, "api hangup", 487)
 
-    async def _notify_aor(self, cmd: dict[str, Any]) -> int:
-        """``{"op": "notify", "domain", "user", "event": "check-sync", "reboot": bool}`` (from
-        provisioning): an out-of-dialog NOTIFY (``Event: check-sync;reboot=true|false``,
-        ``Subscription-State: terminated``) to every contact registered for ``user@domain``,
-        over the flow it registered on. Only the event phones know for re-provisioning is
-        sent; only a served domain's users are reached; a connection held by another engine
-        is left to that engine. Returns how many NOTIFYs went out."""
-        domain = str(cmd.get("domain") or "").lower()
-        user = str(cmd.get("user") or "")
+    async def _notify_aor(self, cmd: CheckSync) -> int:
+        """A check-sync command (from provisioning): an out-of-dialog NOTIFY
+        (``Event: check-sync;reboot=true|false``, ``Subscription-State: terminated``) to every
+        contact registered for ``user@domain``, over the flow it registered on. Only a served
+        domain's users are reached; a connection held by another engine is left to that
+        engine. Returns how many NOTIFYs went out."""
+        domain, user = cmd.domain, cmd.user
         tenant = self.pbx.directory.tenant(domain)
-        if cmd.get("event") != "check-sync" or tenant is None or user not in tenant.extensions:
-            log.info("control: ignoring notify for %r@%r (%r)", user, domain, cmd.get("event"))
+        if tenant is None or user not in tenant.extensions:
+            log.info("control: ignoring check-sync for %r@%r", user, domain)
             return 0
-        reboot = "true" if cmd.get("reboot") is True else "false"
+        reboot = "true" if cmd.reboot else "false"
         locations = self.pbx.locations
         sent = 0
         for binding in await locations.lookup(tenant.domain, user):

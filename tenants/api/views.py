@@ -25,7 +25,7 @@ from pbx.api.tokens import (
     issue_tokens,
     revoke_session,
 )
-from pbx.api.viewsets import BaseViewSet
+from pbx.api.viewsets import BaseViewSet, TenantScopedViewSet
 from pbx.audit import Actor
 from pbx.errors import ErrorCode, NotFound, PbxError
 from pbx.models import AuditEntry
@@ -34,6 +34,7 @@ from tenants import actions, lockout
 from tenants.access import dealer_subtree_q, tenant_users, tenants_visible_to
 from tenants.auth import locked_for as sign_in_locked_for
 from tenants.choices import Permission, Role, TenantStatus
+from tenants.fields import COMPANY_FIELDS
 from tenants.models import Domain, Tenant, TenantRole, User
 
 from .serializers import (
@@ -266,14 +267,6 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSe
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TenantScopedViewSet(BaseViewSet):
-    permission_classes = (TenantPermission,)
-
-    @property
-    def tenant(self) -> Tenant:
-        return self.request._request.tenant
-
-
 class CompanyView(APIView):
     """The host tenant's company settings, for holders of ``tenant.settings``: name, time
     zone, language and extension number lengths. Quotas and capabilities are shown, not set."""
@@ -292,7 +285,7 @@ class CompanyView(APIView):
         ser.is_valid(raise_exception=True)
         # Fields the dealer sets are refused by the action, not silently dropped.
         fixed = {k: request.data[k] for k in request.data if k in CompanySerializer.Meta.fields}
-        fixed = {k: v for k, v in fixed.items() if k not in actions.COMPANY_FIELDS}
+        fixed = {k: v for k, v in fixed.items() if k not in COMPANY_FIELDS}
         tenant = actions.do_update_company(
             tenant, actor=Actor.from_request(request), **fixed, **ser.validated_data
         )

@@ -193,7 +193,7 @@ def _delivery(seeds: Seeds, owner: Owner) -> Row:
 
 @seeder("cdrs")
 def _cdr(seeds: Seeds, owner: Owner) -> Row:
-    from telephony.cdr import apply_events
+    from telephony.engine.cdr import apply_events
     from telephony.models import Cdr
 
     call_id = f"seed-{owner.tenant.slug}"
@@ -213,7 +213,8 @@ def _cdr(seeds: Seeds, owner: Owner) -> Row:
 
 @seeder("active-calls")
 def _active_call(seeds: Seeds, owner: Owner) -> Row:
-    from telephony.engine_state import CALLS_KEY, redis_key
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import CALLS
 
     call_id = f"live-{owner.tenant.slug}"
     call = {
@@ -226,14 +227,13 @@ def _active_call(seeds: Seeds, owner: Owner) -> Row:
         "answered_at": time.time(),
         "legs": [{"leg": "a", "user": "333"}],
     }
-    return seeds.redis_hash_row(
-        redis_key(CALLS_KEY, schema=owner.tenant.schema_name), call_id, call
-    )
+    return seeds.redis_hash_row(redis_key(CALLS, schema=owner.tenant.schema_name), call_id, call)
 
 
 @seeder("registrations")
 def _registration(seeds: Seeds, owner: Owner) -> Row:
-    from telephony.engine_state import LOCATION_KEY, redis_key
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import LOCATION
 
     now = time.time()
     contact = "sip:333@192.0.2.33:5060"
@@ -246,7 +246,7 @@ def _registration(seeds: Seeds, owner: Owner) -> Row:
         "expires_at": now + 600,
         "registered_at": now,
     }
-    key = redis_key(LOCATION_KEY, domain=owner.tenant.sip_domain, user="333")
+    key = redis_key(LOCATION, domain=owner.tenant.sip_domain, user="333")
     row = seeds.redis_hash_row(key, contact, binding)
     return Row("333", row.state)  # listed by extension
 
@@ -336,11 +336,12 @@ def _brand(seeds: Seeds, owner: Owner) -> Row:
 @seeder("sip-bans")
 def _ban(seeds: Seeds, owner: Owner) -> Row:
     # The engines' bans are theirs, of no tenant or dealer: the owner plays no part.
-    from telephony.engine_state import BAN_KEY, redis_key
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import BAN
 
     ip = "192.0.2.77"
     ban = {"reason": "auth", "banned_at": time.time()}
-    return seeds.redis_key_row(redis_key(BAN_KEY, ip=ip), ip, ban)
+    return seeds.redis_key_row(redis_key(BAN, ip=ip), ip, ban)
 
 
 # ----------------------------------------------------------------------- request bodies

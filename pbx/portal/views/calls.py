@@ -22,7 +22,7 @@ from pbx.portal.access import held_permissions, host_tenant, tenant_permission_r
 from pbx.portal.lists import PAGE_SIZE, list_page
 from pbx.portal.live import live_state
 from pbx.portal.live import request_hangup as send_hangup
-from telephony.engine_state import tenant_registrations
+from telephony.engine.state import tenant_registrations
 from telephony.models import CallDirection, CallStatus, Cdr, CdrSegment
 from tenants.choices import Permission
 

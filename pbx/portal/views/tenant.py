@@ -121,7 +121,7 @@ def extension_edit(request, pk):
     ext = get_object_or_404(Extension, pk=pk)
     can_manage = Permission.EXTENSIONS_MANAGE in held_permissions(request)
     initial = {name: getattr(ext, name) for name in ExtensionEditForm.field_names}
-    form = ExtensionEditForm(request.POST or None, initial=initial, number=ext.number)
+    form = ExtensionEditForm(request.POST or None, initial=initial)
     show_password_rules(form, host_tenant(request), {"sip_password": "sip", "web_password": "web"})
     if request.method == "POST":
         if not can_manage:
