@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
+from pbx import versioned
+
 from .choices import (
     TENANT_ADMIN_PERMISSIONS,
     TENANT_USER_PERMISSIONS,
@@ -14,7 +16,15 @@ from .choices import (
     Role,
     TenantStatus,
 )
-from .hosts import forget_hosts
+
+# Every process caches the host table (tenants.hosts); saving or deleting a Tenant or a Domain
+# replaces this token, so each web worker reloads on its next request.
+HOSTS_VERSION_KEY = "tenants:hosts:version"
+
+
+def forget_hosts() -> None:
+    """Every process's host cache reloads on its next request (now, and after the commit)."""
+    versioned.bump(HOSTS_VERSION_KEY)
 
 CAPABILITY_LIMITS = (
     "max_extensions",
