@@ -10,6 +10,7 @@ from django.contrib import admin
 
 from pbx.audit import Actor
 from pbx.errors import PbxError
+from pbx.forms import add_action_errors
 from pbx.models import AuditEntry
 
 _default_has_permission = admin.site.has_permission
@@ -46,8 +47,6 @@ class ActionForm(forms.ModelForm):
         super()._post_clean()
         if self.errors:
             return
-        from pbx.portal.forms import add_action_errors
-
         try:
             self.instance = self.run_action()
         except PbxError as exc:

@@ -1,5 +1,5 @@
 """Portal forms: they only shape input. Every rule lives in the actions, whose errors
-(``PbxError.fields``) are put back on the form by :func:`add_action_errors`."""
+(``PbxError.fields``) are put back on the form by :func:`pbx.forms.add_action_errors`."""
 
 from django import forms
 
@@ -7,22 +7,6 @@ from tenants.actions import TENANT_SETTINGS_FIELDS
 from tenants.choices import BillingMode, Permission, Role
 from tenants.models import CAPABILITY_FEATURES, CAPABILITY_LIMITS
 from tenants.validators import HOSTNAME_HINT, IDENTIFIER_HINT
-
-
-def add_action_errors(form: forms.Form, exc) -> None:
-    """Show an action's error on the fields it names; the rest (and the message) on the form."""
-    placed = False
-    for name, messages in (exc.fields or {}).items():
-        messages = messages if isinstance(messages, list) else [messages]
-        target = name if name in form.fields else None
-        for message in messages:
-            if target is None:
-                form.add_error(None, f"{name.replace('_', ' ')}: {message}")
-            else:
-                form.add_error(target, str(message))
-        placed = placed or target is not None
-    if not placed or not exc.fields:
-        form.add_error(None, exc.message)
 
 
 def show_password_rules(form: forms.Form, policy, fields: dict[str, str]) -> None:
