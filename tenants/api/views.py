@@ -15,18 +15,12 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from pbx.api.authentication import check_user_scope
+from pbx.api.authentication import check_token, check_user_scope
 from pbx.api.permissions import Authenticated, PlatformAdmin, TenantPermission
 from pbx.api.throttling import AddressRateThrottle, SignInRateThrottle
-from pbx.api.tokens import (
-    FAMILY_CLAIM,
-    SESSION_CLAIM,
-    check_token,
-    issue_tokens,
-    revoke_session,
-)
 from pbx.api.viewsets import BaseViewSet
 from pbx.audit import Actor
+from pbx.credentials import FAMILY_CLAIM, SESSION_CLAIM, issue_tokens, revoke_session
 from pbx.errors import ErrorCode, NotFound, PbxError
 from pbx.models import AuditEntry
 from pbx.security import host_family
