@@ -4,9 +4,10 @@ Every HTTP request starts with this lookup (tenants.middleware.TenantMiddleware)
 in process memory: an answer (a tenant, or "no such host") is reused for
 ``PBX_HOST_CACHE_SECONDS`` as long as the hosts' version token in Redis has not moved
 (``pbx.versioned``). Saving or deleting a ``Tenant`` or a ``Domain`` replaces the token
-(``tenants.models.forget_hosts``), so a suspension, a deletion or a new domain is seen by every web worker on
-its next request; the TTL only bounds how long a change made behind the models' back (raw SQL)
-goes unseen. One Redis ``GET`` per request replaces a database join and a ``SET search_path``.
+(``tenants.models.forget_hosts``), so a suspension, a deletion or a new domain is seen by every
+web worker on its next request; the TTL only bounds how long a change made behind the models'
+back (raw SQL) goes unseen. One Redis ``GET`` per request replaces a database join and a
+``SET search_path``.
 """
 
 from __future__ import annotations
@@ -40,4 +41,3 @@ def tenant_for_host(hostname: str):
         tenant = _load(hostname)
         _cache.put(hostname, token, tenant, ttl=ttl)
     return copy.copy(tenant) if tenant is not None else None
-

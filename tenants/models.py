@@ -26,6 +26,7 @@ def forget_hosts() -> None:
     """Every process's host cache reloads on its next request (now, and after the commit)."""
     versioned.bump(HOSTS_VERSION_KEY)
 
+
 CAPABILITY_LIMITS = (
     "max_extensions",
     "max_concurrent_calls",
