@@ -95,7 +95,7 @@ def _token_user(raw: str, tenant, auth: WsAuth):
 
     jwt = JWTAuthentication()
     try:
-        token = jwt.get_validated_token(raw)
+        token = jwt.get_validated_token(raw.encode())
         user = jwt.get_user(token)
         # The REST API's rules: the token's host family, and its sign-in session not revoked.
         check_token(token, tenant)

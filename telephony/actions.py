@@ -1,11 +1,12 @@
 """Business writes for telephony configuration (run inside the tenant's schema)."""
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, QuotaExceeded, ValidationFailed
+from pbx.tenancy import current_tenant
 from pbx.text import single_line_errors
 from tenants.choices import Role
 from tenants.models import Tenant, User
@@ -15,7 +16,7 @@ from .models import Extension, Transport
 
 
 def _current_tenant() -> Tenant:
-    tenant = connection.tenant
+    tenant = current_tenant()
     if tenant is None or tenant.schema_name == "public":
         raise RuntimeError("extension actions run inside a tenant's schema")
     return tenant

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import zoneinfo
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
@@ -40,7 +42,7 @@ def call_stats(tenant, since: datetime, until: datetime, top: int = 10) -> dict:
         )
         .order_by("hour")
     )
-    by_hour = {row["hour"]: row for row in rows}
+    by_hour: dict[datetime, Mapping[str, Any]] = {row["hour"]: row for row in rows}
     # Every hour of the period, empty ones too: a chart needs no gap-filling of its own.
     hour = since.astimezone(tz).replace(minute=0, second=0, microsecond=0)
     per_hour = []

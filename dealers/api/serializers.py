@@ -5,7 +5,7 @@ from tenants.api.serializers import CAPABILITIES
 
 
 class DealerSerializer(serializers.ModelSerializer):
-    parent = serializers.PrimaryKeyRelatedField(read_only=True)
+    parent = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)  # type: ignore[assignment]
     parent_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
     depth = serializers.IntegerField(read_only=True)
 

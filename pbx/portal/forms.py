@@ -18,7 +18,7 @@ def show_password_rules(form: forms.Form, policy, fields: dict[str, str]) -> Non
         field = form.fields.get(name)
         if field is not None:
             field.help_text = " ".join(
-                filter(None, (field.help_text, policy_hint(policy, kind=kind)))
+                filter(None, (str(field.help_text), policy_hint(policy, kind=kind)))
             )
 
 
@@ -61,7 +61,7 @@ class TenantSettingsForm(CapabilityFields):
         help_text="Offer SHA-256 (RFC 8760) before MD5. Some phones cannot register with it.",
     )
 
-    field_order = ("name",)
+    field_order: tuple[str, ...] = ("name",)
     settings_names = TENANT_SETTINGS_FIELDS
 
     def changes(self) -> dict:
@@ -244,7 +244,7 @@ class ExtensionForm(ForwardingFields):
         "no_answer_timeout",
     )
 
-    field_order = (
+    field_order: tuple[str, ...] = (
         "display_name",
         "email",
         "mobile",
@@ -268,7 +268,9 @@ class ExtensionForm(ForwardingFields):
 
 
 class ExtensionCreateForm(ExtensionForm):
-    number = forms.CharField(max_length=64)
+    # A form field: the form's metaclass takes it off the class, where ``number`` stays the
+    # plain string ForwardingFields compares targets with.
+    number = forms.CharField(max_length=64)  # type: ignore[assignment]
     field_order = ("number", *ExtensionForm.field_order)
 
 

@@ -1,3 +1,5 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from pbx.api.serializers import FastReadMixin
@@ -53,7 +55,7 @@ class ExtensionSerializer(FastReadMixin, serializers.ModelSerializer):
             "updated_at",
         )
         read_only_fields = ("created_at", "updated_at")
-        extra_kwargs = {"number": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"number": {"validators": []}}
 
     def get_has_web_login(self, ext) -> bool:
         return ext.user_id is not None

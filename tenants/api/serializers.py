@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from dealers.models import Dealer
 from pbx.models import AuditEntry
 from tenants.actions import COMPANY_FIELDS
 from tenants.choices import Permission, Role
@@ -38,7 +39,7 @@ class FirstAdminSerializer(serializers.Serializer):
 class TenantSerializer(serializers.ModelSerializer):
     web_host = serializers.CharField(required=False, max_length=253)
     admin = FirstAdminSerializer(required=False, write_only=True)
-    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    dealer = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)
     dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
 
     class Meta:
@@ -144,7 +145,7 @@ class PlatformUserSerializer(serializers.ModelSerializer):
 
     password = serializers.CharField(write_only=True, required=False, trim_whitespace=False)
     role = serializers.ChoiceField(choices=[Role.SYSTEM_ADMIN, Role.DEALER_ADMIN])
-    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    dealer = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)
     dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
 
     class Meta:
@@ -182,8 +183,8 @@ class RoleSerializer(serializers.ModelSerializer):
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):
-    tenant = serializers.PrimaryKeyRelatedField(read_only=True)
-    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    tenant = serializers.PrimaryKeyRelatedField[Tenant](read_only=True)
+    dealer = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)
 
     class Meta:
         model = AuditEntry

@@ -5,11 +5,12 @@ import logging
 
 from django.contrib.auth import authenticate
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Manager, Prefetch, Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
@@ -52,7 +53,10 @@ class AccountLocked(exceptions.Throttled):
 
     def __init__(self, wait: int):
         super().__init__(wait=wait)
-        self.detail = {"code": ErrorCode.ACCOUNT_LOCKED, "message": lockout.message(wait)}
+        self.detail = {
+            "code": ErrorDetail(ErrorCode.ACCOUNT_LOCKED),
+            "message": ErrorDetail(lockout.message(wait)),
+        }
 
 
 def _auth_failed(message="Wrong e-mail or password.", code=ErrorCode.AUTHENTICATION_FAILED):
@@ -300,7 +304,7 @@ class _UserWritesMixin:
     search_fields = ("email", "full_name")
     ordering_fields = ("email", "full_name", "date_joined", "id")
     ordering = ("email", "id")
-    queryset = User.objects.none()
+    queryset: QuerySet[User] | Manager[User] | None = User.objects.none()
 
     def _create(self, request, *, password, **fields):
         with transaction.atomic():
