@@ -85,7 +85,8 @@ class PasswordPolicy(models.Model):
         abstract = True
 
 
-class Tenant(TenantMixin, Capabilities, PasswordPolicy):
+# django-tenants is untyped, so the type checker cannot see Domain.tenant's reverse manager.
+class Tenant(TenantMixin, Capabilities, PasswordPolicy):  # type: ignore[django-manager-missing]
     """One business on the platform, with a PostgreSQL schema of its own.
 
     The public schema is a Tenant row too (django-tenants); it has ``schema_name='public'`` and is
