@@ -232,19 +232,11 @@ class User(AbstractBaseUser, PermissionsMixin):
             kwargs["update_fields"] = {*update_fields, "login_key"}
         super().save(*args, **kwargs)
 
-    @property
-    def is_system_admin(self) -> bool:
-        return self.role == Role.SYSTEM_ADMIN
-
-    @property
-    def is_dealer_admin(self) -> bool:
-        return self.role == Role.DEALER_ADMIN
-
     def tenant_permissions(self) -> frozenset[str]:
         """Permission codes this user holds inside its own tenant."""
         if self.role == Role.TENANT_ADMIN:
             return TENANT_ADMIN_PERMISSIONS
-        if self.custom_role_id is not None:
+        if self.custom_role_id is not None and self.custom_role is not None:
             return frozenset(self.custom_role.permissions)
         return TENANT_USER_PERMISSIONS
 
