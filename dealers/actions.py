@@ -66,7 +66,8 @@ def do_update_dealer(dealer: Dealer, *, actor: Actor, **fields) -> Dealer:
         locked = {
             d.pk: d for d in Dealer.objects.select_for_update().filter(pk__in=ids).order_by("pk")
         }
-        dealer, parent = locked[dealer.pk], locked.get(dealer.parent_id)
+        parent = locked.get(dealer.parent_id) if dealer.parent_id else None
+        dealer = locked[dealer.pk]
         check_within(parent, fields, parent_label=str(parent or ""))
         if parent is not None:
             if fields.get("max_tenants", 0) > parent.max_tenants:

@@ -34,7 +34,7 @@ from celery import shared_task
 from celery.schedules import schedule
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
@@ -42,6 +42,7 @@ from pbx import audit
 from pbx.audit import Actor
 from pbx.celery import app
 from pbx.errors import Conflict, PbxError, ValidationFailed
+from pbx.tenancy import current_schema, current_tenant
 from telephony.models import ImportJob
 from tenants.access import live_tenants
 from tenants.choices import TenantStatus
@@ -175,7 +176,7 @@ class Importer:
 
 
 def _current_tenant():
-    tenant = connection.tenant
+    tenant = current_tenant()
     if tenant is None or tenant.schema_name == "public":
         raise RuntimeError("imports run inside a tenant's schema")
     return tenant
@@ -224,7 +225,7 @@ def do_start_import(job, *, actor: Actor):
         audit.record(
             actor, "import.start", job, tenant=tenant, changes={"kind": job.kind, "rows": job.total}
         )
-        schema, job_id = connection.schema_name, str(job.pk)
+        schema, job_id = current_schema(), str(job.pk)
         transaction.on_commit(lambda: run_import_job.delay(schema, job_id))
     return job
 

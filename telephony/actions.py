@@ -2,12 +2,13 @@
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, QuotaExceeded, ValidationFailed
+from pbx.tenancy import current_tenant
 from pbx.text import single_line_errors
 from tenants.choices import Role
 from tenants.models import Tenant, User
@@ -17,7 +18,7 @@ from .models import Extension, Transport
 
 
 def _current_tenant() -> Tenant:
-    tenant = connection.tenant
+    tenant = current_tenant()
     if tenant is None or tenant.schema_name == "public":
         raise RuntimeError("extension actions run inside a tenant's schema")
     return tenant
@@ -199,7 +200,7 @@ def do_create_extension(
         if Extension.objects.filter(number=number).exists():
             raise Conflict("The number is taken.", fields={"number": ["already in use"]})
         ext = Extension(number=number, display_name=display_name, **fields)
-        ext.set_sip_password(sip_password, tenant.sip_domain)
+        ext.set_sip_password(sip_password, tenant.sip_realm)
         if web_password is not None:
             ext.user = _create_user_for(tenant, ext, web_password, actor)
         try:
@@ -256,7 +257,7 @@ def do_update_extension(
         for name, value in fields.items():
             setattr(ext, name, value)
         if sip_password is not None:
-            ext.set_sip_password(sip_password, tenant.sip_domain)
+            ext.set_sip_password(sip_password, tenant.sip_realm)
             changes["sip_password"] = "changed"  # noqa: S105 - audit marker
         if web_password is not None:
             if ext.user is None:

@@ -14,6 +14,7 @@ from django_tenants.utils import schema_context, schema_exists, tenant_context
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, PbxError, ValidationFailed
+from pbx.tenancy import current_schema, use_public_schema
 
 from . import lockout
 from .capabilities import check_totals, check_within, with_default_totals
@@ -127,7 +128,7 @@ def do_create_tenant(
                 Domain.objects.create(domain=web_host, tenant=tenant, is_primary=True)
         except IntegrityError as exc:
             raise Conflict("The tenant clashes with an existing one.") from exc
-        connection.set_schema_to_public()
+        use_public_schema()
         audit.record(
             actor,
             "tenant.create",
@@ -153,7 +154,7 @@ def do_create_tenant(
 def _host_clashes(sip_domain, web_host, *, tenant=None) -> dict:
     """Which of the given host names another tenant already has (None: not being set)."""
     errors = {}
-    others = Tenant.objects.exclude(pk=getattr(tenant, "pk", None))
+    others = Tenant.objects.all() if tenant is None else Tenant.objects.exclude(pk=tenant.pk)
     if sip_domain is not None and others.filter(sip_domain=sip_domain).exists():
         errors["sip_domain"] = ["this SIP domain is taken"]
     hosts = Domain.objects.exclude(tenant_id=getattr(tenant, "pk", None))
@@ -319,7 +320,7 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         tenant._drop_schema(force_drop=True)
-        connection.set_schema_to_public()
+        use_public_schema()
         tenant.status = TenantStatus.DELETED
         tenant.deleted_at = timezone.now()
         tenant.sip_domain = None
@@ -344,7 +345,7 @@ def delete_users(queryset, *, tenant: Tenant | None = None) -> None:
     if tenant is not None:
         with tenant_context(tenant):
             queryset.delete()
-    elif connection.schema_name == "public":
+    elif current_schema() == "public":
         with schema_context(settings.TENANT_BASE_SCHEMA):
             queryset.delete()
     else:

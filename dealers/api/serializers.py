@@ -7,7 +7,7 @@ from tenants.fields import CAPABILITY_FIELDS
 
 class DealerSerializer(ActionJudgesValues, serializers.ModelSerializer):
     judged_by_action = ("name",)  # one line, 120 characters: dealers.actions
-    parent = serializers.PrimaryKeyRelatedField(read_only=True)
+    parent = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)  # type: ignore[assignment]
     parent_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
     depth = serializers.IntegerField(read_only=True)
 

@@ -115,4 +115,4 @@ class TenantScopedViewSet(BaseViewSet):
 
     @property
     def tenant(self) -> Tenant:
-        return self.request._request.tenant
+        return self.request._request.tenant  # type: ignore[attr-defined]  # django-tenants sets it

@@ -1,5 +1,5 @@
 """Portal forms: they only shape input. Every rule lives in the actions, whose errors
-(``PbxError.fields``) are put back on the form by :func:`add_action_errors`."""
+(``PbxError.fields``) are put back on the form by :func:`pbx.forms.add_action_errors`."""
 
 from django import forms
 
@@ -7,22 +7,6 @@ from telephony.actions import FORWARD_FIELDS, NO_ANSWER_TIMEOUT
 from tenants.choices import BillingMode, Permission, Role
 from tenants.fields import CAPABILITY_FIELDS, DEALER_FIELDS, TENANT_SETTINGS_FIELDS
 from tenants.validators import HOSTNAME_HINT, IDENTIFIER_HINT
-
-
-def add_action_errors(form: forms.Form, exc) -> None:
-    """Show an action's error on the fields it names; the rest (and the message) on the form."""
-    placed = False
-    for name, messages in (exc.fields or {}).items():
-        messages = messages if isinstance(messages, list) else [messages]
-        target = name if name in form.fields else None
-        for message in messages:
-            if target is None:
-                form.add_error(None, f"{name.replace('_', ' ')}: {message}")
-            else:
-                form.add_error(target, str(message))
-        placed = placed or target is not None
-    if not placed or not exc.fields:
-        form.add_error(None, exc.message)
 
 
 def show_password_rules(form: forms.Form, policy, fields: dict[str, str]) -> None:
@@ -34,7 +18,7 @@ def show_password_rules(form: forms.Form, policy, fields: dict[str, str]) -> Non
         field = form.fields.get(name)
         if field is not None:
             field.help_text = " ".join(
-                filter(None, (field.help_text, policy_hint(policy, kind=kind)))
+                filter(None, (str(field.help_text), policy_hint(policy, kind=kind)))
             )
 
 
@@ -77,7 +61,7 @@ class TenantSettingsForm(CapabilityFields):
         help_text="Offer SHA-256 (RFC 8760) before MD5. Some phones cannot register with it.",
     )
 
-    field_order = ("name",)
+    field_order: tuple[str, ...] = ("name",)
     settings_names = TENANT_SETTINGS_FIELDS
 
     def changes(self) -> dict:
@@ -241,7 +225,7 @@ class ExtensionForm(ForwardingFields):
         "no_answer_timeout",
     )
 
-    field_order = (
+    field_order: tuple[str, ...] = (
         "display_name",
         "email",
         "mobile",
@@ -261,6 +245,8 @@ class ExtensionForm(ForwardingFields):
 
 
 class ExtensionCreateForm(ExtensionForm):
+    # A form field: the form's metaclass takes it off the class, where ``number`` stays the
+    # plain string ForwardingFields compares targets with.
     number = forms.CharField()
     field_order = ("number", *ExtensionForm.field_order)
 

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from telephony.sip.contract import (
     BAN,
@@ -116,7 +117,7 @@ def close_orphaned_calls(
                 call = {}
             if call.get("engine", engine_id) != engine_id:
                 continue
-            event = {
+            event: dict[FieldT, EncodableT] = {
                 "type": EventType.CALL_ENDED,
                 "ts": f"{time.time():.3f}",
                 "call_id": call.get("call_id") or _text(call_id),

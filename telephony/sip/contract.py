@@ -386,7 +386,7 @@ def digest_hash(algorithm: str, text: str) -> str:
     """H(text) of RFC 7616 for ``algorithm`` ("MD5" or "SHA-256"), lower-case hex."""
     data = text.encode("utf-8", "surrogateescape")
     # A protocol's hash, not a security choice of ours: allowed where FIPS forbids MD5.
-    return DIGEST_HASHES[algorithm](data, usedforsecurity=False).hexdigest()
+    return str(DIGEST_HASHES[algorithm](data, usedforsecurity=False).hexdigest())
 
 
 def ha1(algorithm: str, username: str, realm: str, password: str) -> str:

@@ -81,7 +81,7 @@ class Directory:
                 await self._task
 
     async def load_all(self) -> None:
-        raw_domains = await self.redis.smembers(self.domains_key)  # type: ignore[misc]
+        raw_domains = await self.redis.smembers(self.domains_key)
         domains = sorted(d.decode() if isinstance(d, bytes) else str(d) for d in raw_domains)
         values = await self.redis.mget([self.snapshot_key(d) for d in domains]) if domains else []
         fresh: dict[str, TenantSnapshot] = {}

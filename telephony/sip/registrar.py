@@ -238,7 +238,7 @@ class LocationStore:
         fut: asyncio.Future[dict[str, Binding]] = asyncio.get_running_loop().create_future()
         self._loading[k] = fut
         try:
-            raw = await self.redis.hgetall(self.aor_key(domain, user))  # type: ignore[misc]
+            raw = await self.redis.hgetall(self.aor_key(domain, user))
             loaded: dict[str, Binding] = {}
             for field, value in raw.items():
                 try:
@@ -430,7 +430,7 @@ class LocationStore:
         now = time.time() if now is None else now
         total = 0
         while True:
-            out = await self._reap(  # type: ignore[unreachable]
+            out = await self._reap(
                 keys=[self.expiry_key], args=[now, 500, f"{self.prefix}sip:loc:"]
             )
             if not out:

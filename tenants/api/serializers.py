@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from dealers.models import Dealer
 from pbx.api.serializers import ActionJudgesValues
 from pbx.models import AuditEntry
 from tenants.choices import Permission, Role
@@ -18,7 +19,7 @@ class TenantSerializer(ActionJudgesValues, serializers.ModelSerializer):
     judged_by_action = ("name",)  # one line, 120 characters: tenants.actions
     web_host = serializers.CharField(required=False, max_length=253)
     admin = FirstAdminSerializer(required=False, write_only=True)
-    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    dealer = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)
     dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
 
     class Meta:
@@ -123,7 +124,7 @@ class PlatformUserSerializer(serializers.ModelSerializer):
 
     password = serializers.CharField(write_only=True, required=False, trim_whitespace=False)
     role = serializers.ChoiceField(choices=[Role.SYSTEM_ADMIN, Role.DEALER_ADMIN])
-    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    dealer = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)
     dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
 
     class Meta:
@@ -161,8 +162,8 @@ class RoleSerializer(serializers.ModelSerializer):
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):
-    tenant = serializers.PrimaryKeyRelatedField(read_only=True)
-    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    tenant = serializers.PrimaryKeyRelatedField[Tenant](read_only=True)
+    dealer = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)
 
     class Meta:
         model = AuditEntry

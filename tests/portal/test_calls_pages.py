@@ -284,7 +284,7 @@ def test_dashboard_charts_match_the_stats(portal, world, cdrs, live):
 
     from django.utils import timezone
 
-    from events.api.stats import call_stats
+    from telephony.stats import call_stats
 
     live.add("registration", **registration(A, "101"))
     live.drain()

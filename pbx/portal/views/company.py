@@ -4,8 +4,9 @@ from django.contrib import messages
 from django.shortcuts import redirect
 
 from pbx.errors import PbxError
+from pbx.forms import add_action_errors
 from pbx.portal.access import host_tenant, tenant_permission_required
-from pbx.portal.forms import CompanyForm, add_action_errors
+from pbx.portal.forms import CompanyForm
 from tenants import actions as tenant_actions
 from tenants.choices import Permission
 from tenants.fields import COMPANY_FIELDS

@@ -14,8 +14,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 
 from pbx.errors import PbxError
+from pbx.forms import add_action_errors
 from pbx.portal.access import host_tenant, tenant_member_required
-from pbx.portal.forms import ForwardingFields, add_action_errors, show_password_rules
+from pbx.portal.forms import ForwardingFields, show_password_rules
 from telephony import actions as ext_actions
 from telephony.actions import FORWARD_FIELDS
 from telephony.models import Cdr, Extension
