@@ -189,6 +189,15 @@ class Api:
         return self._call("delete", path, data, **extra)
 
 
+def closed_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on: connecting to it is refused at once."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def host_of(tenant) -> str:
     return tenant.domains.get(is_primary=True).domain if not tenant.is_public else "localhost"
 

@@ -24,13 +24,13 @@ class PlatformAdmin(BasePermission):
         user = request.user
         if not user or not user.is_authenticated:
             return False
-        roles = getattr(view, "platform_roles", (Role.SYSTEM_ADMIN, Role.DEALER_ADMIN))
-        if user.role not in roles:
-            return False
+        # On a tenant's host these endpoints do not exist for anyone: another tenant's or
+        # dealer's id named there answers as an unknown one does (404), whatever the role.
         tenant = _host_tenant(request)
         if tenant is not None and not tenant.is_public:
             raise exceptions.NotFound()
-        return True
+        roles = getattr(view, "platform_roles", (Role.SYSTEM_ADMIN, Role.DEALER_ADMIN))
+        return user.role in roles
 
 
 class TenantPermission(BasePermission):

@@ -1,7 +1,6 @@
 """PostgreSQL or Redis down: 503 with a clear JSON body, never a stack trace."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,19 +10,15 @@ import httpx
 import pytest
 from django.core.cache import caches
 
+from tests.conftest import closed_port
+
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_redis_down_answers_503(api, world, settings):
-    dead = f"redis://127.0.0.1:{_closed_port()}/0"
+    dead = f"redis://127.0.0.1:{closed_port()}/0"
     settings.CACHES = {
         alias: {
             **config,
@@ -42,11 +37,11 @@ def test_redis_down_answers_503(api, world, settings):
 
 def test_postgres_down_answers_503(tmp_path):
     """A real server process whose database is unreachable."""
-    port = _closed_port()
+    port = closed_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "pbx.settings.test",
-        "PBX_DB_PORT": str(_closed_port()),
+        "PBX_DB_PORT": str(closed_port()),
         "PBX_DEBUG": "0",
     }
     server = subprocess.Popen(

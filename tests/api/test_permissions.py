@@ -1,91 +1,151 @@
-"""The permission matrix: every endpoint and role — anonymous 401, wrong role 403, another
-tenant's or dealer's object 404, permitted 2xx — and refused writes change nothing."""
+"""The permission matrix: every viewset the API router registers, as every role, for list,
+create, retrieve, update and delete, against one declarative table. A viewset the table does
+not cover fails, and so does a cell that claims an action the viewset does not route.
+
+Each case works on a row of tenant A (or, on the provider's host, of dealer North) seeded
+through the real actions (``tests/api/resources.py``): a permitted read finds it, a permitted
+write changes it, and a refused write leaves its table and the row as they were.
+"""
 
 import pytest
 
 from tenants.models import Tenant
+from tests.api.resources import CHANGES, Owner, create_body, delete_body
 
 pytestmark = pytest.mark.django_db
 
-# (role attribute on the world, host: "a" = tenant A's host, "public" = provider's host)
-TENANT_ENDPOINTS = ["/api/v1/extensions/", "/api/v1/users/", "/api/v1/roles/", "/api/v1/audit/"]
+TENANT, PROVIDER = "tenant", "provider"  # the host the row's endpoint lives on
+ROLES = {  # role -> the world's user holding it (None: anonymous)
+    "anonymous": None,
+    "end_user": "a_user",  # tenant A's user without a role that grants anything
+    "tenant_admin": "a_admin",
+    "dealer": "north_admin",  # tenant A's dealer
+    "parent_dealer": "top_admin",  # the dealer above it
+    "system_admin": "sysadmin",
+    "other_tenant_admin": "b_admin",
+    "other_dealer": "south_admin",  # a dealer not holding tenant A
+}
+ACTIONS = "LCRUD"  # list, create, retrieve, update, delete
+# One letter per action:  y  permitted (200, 201, 200, 200, 204); a list shows the row
+#                         o  a permitted list (200) of the caller's own scope, without the row
+#                         n  refused, 403 (the role lacks the permission)
+#                         a  401: no credentials valid on this host
+#                         x  404: not the caller's row, or no such path
+#                         -  405: the viewset does not route the action
+#
+#                                   anon  user  t-adm dealr parnt systm oth-t oth-d
+TABLE = {
+    ("extensions", TENANT):         "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("users", TENANT):              "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("roles", TENANT):              "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("audit", TENANT):              "aaaaa nnnnn y-y-- y-y-- y-y-- y-y-- aaaaa aaaaa",
+    ("phone-models", TENANT):       "aaaaa nnnnn y-y-- y-y-- y-y-- y-y-- aaaaa aaaaa",
+    ("phone-templates", TENANT):    "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("devices", TENANT):            "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("webhooks", TENANT):           "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("webhook-deliveries", TENANT): "aaaaa nnnnn y-y-- y-y-- y-y-- y-y-- aaaaa aaaaa",
+    ("events", TENANT):             "aaaaa nnnnn y-y-- y-y-- y-y-- y-y-- aaaaa aaaaa",
+    ("cdrs", TENANT):               "aaaaa nnnnn y-y-- y-y-- y-y-- y-y-- aaaaa aaaaa",
+    ("active-calls", TENANT):       "aaaaa nnnnn y-y-- y-y-- y-y-- y-y-- aaaaa aaaaa",
+    ("registrations", TENANT):      "aaxxx nnxxx y-xxx y-xxx y-xxx y-xxx aaxxx aaxxx",
+    ("tenants", PROVIDER):          "aaaaa aaaaa aaaaa yyyyy yyyyy yyyyy aaaaa oyxxx",
+    ("dealers", PROVIDER):          "aaaaa aaaaa aaaaa yyyyy yyyyy yyyyy aaaaa oyxxx",
+    ("platform-users", PROVIDER):   "aaaaa aaaaa aaaaa yyyyy yyyyy yyyyy aaaaa oyxxx",
+    ("brands", PROVIDER):           "aaaaa aaaaa aaaaa yyyyy oyxxx yyyyy aaaaa oyxxx",
+    ("sip-bans", PROVIDER):         "aaaaa aaaaa aaaaa nnnnn nnnnn y---y aaaaa nnnnn",
+    ("audit", PROVIDER):            "aaaaa aaaaa aaaaa y-y-- y-y-- y-y-- aaaaa o-x--",
+}  # fmt: skip
+STATUS = {"n": 403, "a": 401, "x": 404, "-": 405}  # refusals
+PERMITTED = dict(zip(ACTIONS, (200, 201, 200, 200, 204), strict=True))
 
 
-def _client(api, world, who, host):
-    user = None if who == "anon" else getattr(world, who)
-    tenant = {"a": world.tenant_a, "b": world.tenant_b, "public": None}[host]
-    return api(user, tenant)
+def _routes() -> dict[str, set[str]]:
+    """Each registered viewset's URL prefix and the actions it routes."""
+    from pbx.api.urls import router
+
+    names = {"L": ("list",), "C": ("create",), "R": ("retrieve",), "D": ("destroy",)}
+    names["U"] = ("update", "partial_update")
+    return {
+        prefix: {a for a, methods in names.items() if any(hasattr(viewset, m) for m in methods)}
+        for prefix, viewset, _ in router.registry
+    }
 
 
-@pytest.mark.parametrize("path", TENANT_ENDPOINTS)
-@pytest.mark.parametrize(
-    ("who", "expected"),
-    [
-        ("anon", 401),
-        ("a_user", 403),  # a tenant user without a role that grants it
-        ("b_admin", 401),  # another tenant's credentials are not valid on this host
-        ("south_admin", 401),  # a dealer not holding tenant A: no credentials valid there
-        ("a_admin", 200),
-        ("north_admin", 200),  # tenant A's own dealer
-        ("top_admin", 200),  # the dealer above it
-        ("sysadmin", 200),
-    ],
-)
-def test_tenant_endpoints_list(api, world, path, who, expected):
-    response = _client(api, world, who, "a").get(path)
-    assert response.status_code == expected, response.content
-    body = response.json()
-    if expected == 200:
-        assert {"total", "items"} <= body.keys()
-    else:
-        assert body["code"]
-        assert body["message"]
+def test_the_table_covers_every_viewset_and_only_what_it_routes():
+    routes = _routes()
+    assert {prefix for prefix, _ in TABLE} == set(routes)
+    for (prefix, host), row in TABLE.items():
+        assert len(row.split()) == len(ROLES), (prefix, host)
+        for role, cells in zip(ROLES, row.split(), strict=True):
+            for action, cell in zip(ACTIONS, cells, strict=True):
+                where = (prefix, host, role, action)
+                assert cell in ("ynax-o" if action == "L" else "ynax-"), where
+                if cell == "y":
+                    assert action in routes[prefix], f"{where}: the viewset does not route it"
+                if cell == "-":
+                    assert action not in routes[prefix], f"{where}: the viewset routes it"
 
 
-@pytest.mark.parametrize(
-    ("who", "expected"),
-    [
-        ("anon", 401),
-        ("a_user", 403),
-        ("b_admin", 401),
-        ("south_admin", 401),
-        ("a_admin", 201),
-        ("north_admin", 201),
-        ("sysadmin", 201),
-    ],
-)
-def test_extension_create_matrix(api, world, in_tenant, who, expected):
-    from telephony.models import Extension
+def _error(response) -> None:
+    assert set(response.json()) == {"code", "message", "fields"}, response.content
 
-    with in_tenant(world.tenant_a):
-        before = Extension.objects.count()
-    response = _client(api, world, who, "a").post(
-        "/api/v1/extensions/", {"number": "556", "display_name": "New"}
+
+@pytest.mark.parametrize("role", list(ROLES))
+@pytest.mark.parametrize(("prefix", "host"), list(TABLE), ids=[f"{p}@{h}" for p, h in TABLE])
+def test_permission_table(api, world, seeds, prefix, host, role):
+    expected = dict(zip(ACTIONS, TABLE[prefix, host].split()[list(ROLES).index(role)], strict=True))
+    caller = getattr(world, ROLES[role]) if ROLES[role] else None
+    client = api(caller, world.tenant_a if host == TENANT else None)
+    owner = Owner(world.tenant_a, world.north)
+    row = seeds(prefix, owner)
+    base, detail = f"/api/v1/{prefix}/", f"/api/v1/{prefix}/{row.id}/"
+    key = {"active-calls": "call_id", "sip-bans": "ip", "registrations": "extension"}.get(
+        prefix, "id"
     )
-    assert response.status_code == expected, response.content
-    with in_tenant(world.tenant_a):
-        assert Extension.objects.count() == before + (1 if expected == 201 else 0)
+
+    def check(action, response):
+        cell = expected[action]
+        status = PERMITTED[action] if cell in "yo" else STATUS[cell]
+        assert response.status_code == status, (action, response.status_code, response.content)
+        if cell not in "yo":
+            _error(response)
+
+    response = client.get(base, {"limit": 500})
+    check("L", response)
+    if expected["L"] in "yo":
+        listed = {str(item[key]) for item in response.json()["items"]}
+        assert (row.id in listed) is (expected["L"] == "y"), listed
+
+    response = client.get(detail)
+    check("R", response)
+    if expected["R"] == "y":
+        assert str(response.json()[key]) == row.id
+
+    before = row.state()
+    check("U", client.patch(detail, CHANGES.get(prefix, {})))
+    assert (row.state() != before) is (expected["U"] == "y")
+
+    before = row.state()
+    check("D", client.delete(detail, delete_body(prefix, row)))
+    assert (row.state()[1] is None) is (expected["D"] == "y")
+    if expected["D"] != "y":
+        assert row.state() == before
+
+    count = row.state()[0]
+    check("C", client.post(base, create_body(prefix, caller, owner)))
+    assert row.state()[0] == count + (expected["C"] == "y")
 
 
-@pytest.mark.parametrize(
-    ("who", "expected"),
-    [("anon", 401), ("a_user", 403), ("south_admin", 401), ("a_admin", 200), ("top_admin", 200)],
-)
-def test_extension_update_and_delete_matrix(api, world, in_tenant, who, expected):
-    from telephony.models import Extension
-
-    with in_tenant(world.tenant_a):
-        ext = Extension.objects.get(number="101")
-    client = _client(api, world, who, "a")
-    response = client.patch(f"/api/v1/extensions/{ext.pk}/", {"display_name": "Renamed"})
-    assert response.status_code == expected, response.content
-    with in_tenant(world.tenant_a):
-        ext.refresh_from_db()
-        assert (ext.display_name == "Renamed") is (expected == 200)
-    response = client.delete(f"/api/v1/extensions/{ext.pk}/")
-    assert response.status_code == (204 if expected == 200 else expected)
-    with in_tenant(world.tenant_a):
-        assert Extension.objects.filter(pk=ext.pk).exists() is (expected != 200)
+def test_platform_endpoints_are_not_on_tenant_hosts(api, world):
+    """On a tenant's host the provider's endpoints do not exist, whoever asks (404)."""
+    provider_only = {prefix for prefix, host in TABLE if host == PROVIDER} - {"audit"}
+    assert provider_only
+    for who in ("a_user", "a_admin", "north_admin", "sysadmin"):
+        client = api(getattr(world, who), world.tenant_a)
+        for prefix in sorted(provider_only):
+            response = client.get(f"/api/v1/{prefix}/")
+            assert response.status_code == 404, (who, prefix, response.status_code)
+            _error(response)
 
 
 def test_custom_role_grants_exactly_its_permissions(api, world):
@@ -109,22 +169,6 @@ def test_custom_role_grants_exactly_its_permissions(api, world):
     r = admin.patch(f"/api/v1/users/{world.a_user.pk}/", {"custom_role": b_role["id"]})
     assert r.status_code == 400
     assert "custom_role" in r.json()["fields"]
-
-
-@pytest.mark.parametrize(
-    ("who", "host", "expected"),
-    [
-        ("anon", "public", 401),
-        ("a_admin", "a", 403),  # a tenant admin has no platform role
-        ("a_admin", "public", 401),  # and its credentials do not work on the provider's host
-        ("sysadmin", "a", 404),  # platform endpoints live on the provider's host only
-        ("sysadmin", "public", 200),
-        ("north_admin", "public", 200),
-    ],
-)
-def test_platform_endpoints(api, world, who, host, expected):
-    for path in ("/api/v1/tenants/", "/api/v1/dealers/"):
-        assert _client(api, world, who, host).get(path).status_code == expected
 
 
 def test_dealer_sees_and_manages_only_its_subtree(api, world):

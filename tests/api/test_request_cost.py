@@ -107,5 +107,10 @@ def test_filters_still_filter_with_the_cached_filterset_class(world, in_tenant):
         body = api.get("/api/v1/extensions/", {"number": numbers[0]}).json()
         assert [e["number"] for e in body["items"]] == [numbers[0]]
         assert body["total"] == 1
+    with in_tenant(world.tenant_a):
+        from pbx.audit import SYSTEM
+        from telephony.actions import do_update_extension
+
+        do_update_extension(Extension.objects.get(number=numbers[-1]), enabled=False, actor=SYSTEM)
     disabled = api.get("/api/v1/extensions/", {"enabled": "false"}).json()
-    assert all(not e["enabled"] for e in disabled["items"])
+    assert [(e["number"], e["enabled"]) for e in disabled["items"]] == [(numbers[-1], False)]

@@ -203,6 +203,7 @@ def test_every_write_is_audited_and_readable_by_its_owners(api, world):
     b_log = api(world.b_admin, world.tenant_b).get("/api/v1/audit/").json()["items"]
     assert not any(e["object_repr"].startswith("320 ") for e in b_log)
     south = api(world.south_admin).get("/api/v1/audit/?object_type=extension").json()["items"]
+    assert south  # B's extensions were created through the audited action
     assert all(e["tenant"] == world.tenant_b.pk for e in south)
     north = api(world.north_admin).get("/api/v1/audit/?action=extension.update").json()["items"]
     assert any(e["object_repr"].startswith("320") for e in north)

@@ -90,6 +90,7 @@ def test_down_then_failing_then_up_in_order_signed_logged_and_replayed(
         "receiver error",
         "pending",
     )
+    assert delays
     for attempt, seconds in delays:
         nominal = 0.05 * 2 ** (attempt - 1)
         assert 0.75 * nominal <= seconds <= 1.25 * nominal + 0.01, (attempt, seconds)

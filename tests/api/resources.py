@@ -1,0 +1,392 @@
+"""One row of every resource the API exposes, made through the real actions (or, for the engine's
+live state, written to Redis as the engine writes it), for a given owner: a tenant and a dealer.
+
+The isolation walk seeds tenant B (dealer South) with one of each and proves tenant A's callers
+reach none of them; the permission table seeds tenant A (dealer North) with the row each role
+reads, changes and deletes. A resource the API gains needs a seeder here, or both fail.
+
+Each seeder returns a :class:`Row`: the id as it goes into the resource's detail path, and
+``state()``, the row's table's size and the row as stored (None once deleted), to prove a
+refused write changed nothing and a permitted one did what it says.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from django.conf import settings
+from django_tenants.utils import tenant_context
+
+from pbx.audit import SYSTEM
+from tests.conftest import PASSWORD
+
+TEMPLATE_MODEL = "yealink-t54w"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose rows to make: tenant-side rows in ``tenant``, platform-side rows under ``dealer``."""
+
+    tenant: Any
+    dealer: Any
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    state: Callable[[], Any]
+    model: Any = None  # the Django model of a database row
+    tenant: Any = None  # the tenant whose schema holds it (None: the public schema)
+
+
+def model_row(model, pk, tenant=None, rows: Callable[[], Any] | None = None) -> Row:
+    """A database row; its state is its table's count and the whole stored row (in ``tenant``'s
+    schema for tenant-side models). ``rows``: the rows that count, when a deleted one stays."""
+
+    def state():
+        with tenant_context(tenant) if tenant is not None else nullcontext():
+            live = rows() if rows is not None else model.objects.all()
+            return live.count(), live.filter(pk=pk).values().first()
+
+    return Row(str(pk), state, model, tenant)
+
+
+@dataclass
+class Seeds:
+    """``seeds(resource, owner)`` makes one row of a resource (its URL prefix under /api/v1/);
+    ``close()`` removes what was written to Redis (the database rolls back by itself)."""
+
+    _keys: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.redis = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+
+    def __call__(self, resource: str, owner: Owner) -> Row:
+        return SEEDERS[resource](self, owner)
+
+    def close(self) -> None:
+        if self._keys:
+            self.redis.delete(*self._keys)
+        self.redis.close()
+
+    def redis_hash_row(self, key: str, name: str, value: dict) -> Row:
+        self._keys.append(key)
+        self.redis.hset(key, name, json.dumps(value))
+        return Row(name, lambda: (self.redis.hlen(key), self.redis.hget(key, name)))
+
+    def redis_key_row(self, key: str, name: str, value: dict) -> Row:
+        self._keys.append(key)
+        self.redis.set(key, json.dumps(value), px=600_000)
+        return Row(name, lambda: (self.redis.exists(key), self.redis.get(key)))
+
+
+SEEDERS: dict[str, Callable[[Seeds, Owner], Row]] = {}
+
+
+def seeder(resource: str):
+    def register(fn):
+        SEEDERS[resource] = fn
+        return fn
+
+    return register
+
+
+# ----------------------------------------------------------------------- tenant-side rows
+
+
+@seeder("extensions")
+def _extension(seeds: Seeds, owner: Owner) -> Row:
+    from telephony.actions import do_create_extension
+    from telephony.models import Extension
+
+    with tenant_context(owner.tenant):
+        ext, _ = do_create_extension(number="333", display_name="Seeded 333", actor=SYSTEM)
+    return model_row(Extension, ext.pk, owner.tenant)
+
+
+@seeder("devices")
+def _device(seeds: Seeds, owner: Owner) -> Row:
+    from provisioning.actions import do_add_device
+    from provisioning.models import Device
+
+    with tenant_context(owner.tenant):
+        device = do_add_device(
+            mac=f"001565{owner.tenant.pk:06x}",
+            model_id=TEMPLATE_MODEL,
+            label="Seeded",
+            actor=SYSTEM,
+        )
+    return model_row(Device, device.pk, owner.tenant)
+
+
+@seeder("phone-templates")
+def _custom_template(seeds: Seeds, owner: Owner) -> Row:
+    from provisioning.actions import do_save_custom_template
+    from provisioning.models import CustomTemplate
+
+    with tenant_context(owner.tenant):
+        row = do_save_custom_template(
+            model_id=TEMPLATE_MODEL, file_pattern="{mac}.cfg", actor=SYSTEM
+        )
+    return model_row(CustomTemplate, row.pk, owner.tenant)
+
+
+@seeder("phone-models")
+def _phone_model(seeds: Seeds, owner: Owner) -> Row:
+    # The shipped catalogue: the same for every tenant, nothing in it to change.
+    return Row(TEMPLATE_MODEL, lambda: (1, TEMPLATE_MODEL))
+
+
+def _webhook(owner: Owner, description: str):
+    from events.actions import do_create_webhook
+
+    with tenant_context(owner.tenant):
+        endpoint, _ = do_create_webhook(
+            url="https://93.184.215.14/hook",
+            event_types=["calls"],
+            description=description,
+            actor=SYSTEM,
+        )
+    return endpoint
+
+
+def _event(owner: Owner):
+    from events.actions import NewEvent, do_append_events
+
+    with tenant_context(owner.tenant):
+        (event,) = do_append_events(
+            [NewEvent(type="call.started", payload={"call_id": f"seed-{owner.tenant.slug}"})]
+        )
+    return event
+
+
+@seeder("webhooks")
+def _webhook_row(seeds: Seeds, owner: Owner) -> Row:
+    from events.models import WebhookEndpoint
+
+    return model_row(WebhookEndpoint, _webhook(owner, "Seeded").pk, owner.tenant)
+
+
+@seeder("events")
+def _event_row(seeds: Seeds, owner: Owner) -> Row:
+    from events.models import OutboxEvent
+
+    return model_row(OutboxEvent, _event(owner).pk, owner.tenant)
+
+
+@seeder("webhook-deliveries")
+def _delivery(seeds: Seeds, owner: Owner) -> Row:
+    from events.models import WebhookDelivery
+
+    endpoint = _webhook(owner, "Seeded deliveries")
+    event = _event(owner)
+    with tenant_context(owner.tenant):
+        delivery = WebhookDelivery.objects.get(endpoint=endpoint, event=event)
+    return model_row(WebhookDelivery, delivery.pk, owner.tenant)
+
+
+@seeder("cdrs")
+def _cdr(seeds: Seeds, owner: Owner) -> Row:
+    from telephony.engine.cdr import apply_events
+    from telephony.models import Cdr
+
+    call_id = f"seed-{owner.tenant.slug}"
+    common = {"call_id": call_id, "schema": owner.tenant.schema_name, "segment": "1"}
+    t0 = time.time() - 60
+    with tenant_context(owner.tenant):
+        apply_events(
+            call_id,
+            [
+                {"type": "call.started", "ts": f"{t0}", "caller": "333", "callee": "334", **common},
+                {"type": "call.ended", "ts": f"{t0 + 30}", "status": "answered", **common},
+            ],
+        )
+        cdr = Cdr.objects.get(call_id=call_id)
+    return model_row(Cdr, cdr.pk, owner.tenant)
+
+
+@seeder("active-calls")
+def _active_call(seeds: Seeds, owner: Owner) -> Row:
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import CALLS
+
+    call_id = f"live-{owner.tenant.slug}"
+    call = {
+        "call_id": call_id,
+        "state": "answered",
+        "caller": "333",
+        "caller_name": "Seeded 333",
+        "callee": "334",
+        "started_at": time.time(),
+        "answered_at": time.time(),
+        "legs": [{"leg": "a", "user": "333"}],
+    }
+    return seeds.redis_hash_row(redis_key(CALLS, schema=owner.tenant.schema_name), call_id, call)
+
+
+@seeder("registrations")
+def _registration(seeds: Seeds, owner: Owner) -> Row:
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import LOCATION
+
+    now = time.time()
+    contact = "sip:333@192.0.2.33:5060"
+    binding = {
+        "contact": contact,
+        "transport": "udp",
+        "source_host": "192.0.2.33",
+        "source_port": 5060,
+        "user_agent": "Seeded",
+        "expires_at": now + 600,
+        "registered_at": now,
+    }
+    key = redis_key(LOCATION, domain=owner.tenant.sip_domain, user="333")
+    row = seeds.redis_hash_row(key, contact, binding)
+    return Row("333", row.state)  # listed by extension
+
+
+# --------------------------------------------------------------------- public-schema rows
+
+
+def _user_row(email: str, **scope) -> Row:
+    from tenants.actions import do_create_user
+    from tenants.models import User
+
+    user = do_create_user(
+        email=email, password=PASSWORD, full_name="Seeded User", actor=SYSTEM, **scope
+    )
+    return model_row(User, user.pk)
+
+
+@seeder("users")
+def _user(seeds: Seeds, owner: Owner) -> Row:
+    from tenants.choices import Role
+
+    return _user_row(f"seeded@{owner.tenant.slug}.test", role=Role.TENANT_USER, tenant=owner.tenant)
+
+
+def _role(owner: Owner, name: str):
+    from tenants.actions import do_create_role
+
+    return do_create_role(owner.tenant, name=name, permissions=["extensions.view"], actor=SYSTEM)
+
+
+@seeder("roles")
+def _role_row(seeds: Seeds, owner: Owner) -> Row:
+    from tenants.models import TenantRole
+
+    return model_row(TenantRole, _role(owner, "Seeded").pk)
+
+
+@seeder("audit")
+def _audit(seeds: Seeds, owner: Owner) -> Row:
+    from pbx.models import AuditEntry
+
+    role = _role(owner, "Audited")
+    entry = AuditEntry.objects.get(tenant=owner.tenant, action="role.create", object_id=role.pk)
+    return model_row(AuditEntry, entry.pk)
+
+
+@seeder("tenants")
+def _tenant(seeds: Seeds, owner: Owner) -> Row:
+    # The owner itself (a new one would cost a schema clone per case); deleting it in a test
+    # drops its schema inside the test's transaction, which rolls back.
+    from tenants.access import live_tenants
+    from tenants.models import Tenant
+
+    return model_row(Tenant, owner.tenant.pk, rows=live_tenants)  # a deleted one: a tombstone
+
+
+@seeder("dealers")
+def _sub_dealer(seeds: Seeds, owner: Owner) -> Row:
+    from dealers.actions import do_create_dealer
+    from dealers.models import Dealer
+
+    dealer = do_create_dealer(
+        name=f"{owner.dealer.name} Sub", parent=owner.dealer, actor=SYSTEM, max_tenants=1
+    )
+    return model_row(Dealer, dealer.pk)
+
+
+@seeder("platform-users")
+def _dealer_admin(seeds: Seeds, owner: Owner) -> Row:
+    from tenants.choices import Role
+
+    email = f"seeded@{owner.dealer.name.lower()}.dealers.test"
+    return _user_row(email, role=Role.DEALER_ADMIN, dealer=owner.dealer)
+
+
+@seeder("brands")
+def _brand(seeds: Seeds, owner: Owner) -> Row:
+    from branding.actions import do_create_brand
+    from branding.models import Brand
+
+    brand = do_create_brand(
+        dealer=owner.dealer, product_name=f"{owner.dealer.name} Voice", actor=SYSTEM
+    )
+    return model_row(Brand, brand.pk)
+
+
+@seeder("sip-bans")
+def _ban(seeds: Seeds, owner: Owner) -> Row:
+    # The engines' bans are theirs, of no tenant or dealer: the owner plays no part.
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import BAN
+
+    ip = "192.0.2.77"
+    ban = {"reason": "auth", "banned_at": time.time()}
+    return seeds.redis_key_row(redis_key(BAN, ip=ip), ip, ban)
+
+
+# ----------------------------------------------------------------------- request bodies
+
+
+# A change to each resource that its PUT/PATCH accepts from a permitted caller: a refused
+# write must then leave the row as it was, a permitted one must not.
+CHANGES: dict[str, dict] = {
+    "extensions": {"display_name": "Changed"},
+    "devices": {"label": "Changed"},
+    "phone-templates": {"source": "#!version:1.0.0.1\n# changed\n"},
+    "webhooks": {"description": "Changed"},
+    "users": {"full_name": "Changed"},
+    "roles": {"name": "Changed"},
+    "tenants": {"name": "Changed"},
+    "dealers": {"name": "Changed"},
+    "platform-users": {"full_name": "Changed"},
+    "brands": {"product_name": "Changed"},
+}
+
+
+def create_body(resource: str, caller, owner: Owner) -> dict:
+    """A body that creates a new row of ``resource`` when ``caller`` may (a dealer admin adds
+    to its own dealer, the system admin to the owner's)."""
+    return {
+        "extensions": {"number": "556", "display_name": "New"},
+        "devices": {"mac": "00:15:65:aa:bb:cc", "model_id": TEMPLATE_MODEL},
+        "phone-templates": {"model_id": TEMPLATE_MODEL, "file_pattern": "y000000000000.cfg"},
+        "webhooks": {"url": "https://93.184.215.14/new", "event_types": ["calls"]},
+        "users": {"email": "new@users.test", "password": PASSWORD, "role": "tenant_user"},
+        "roles": {"name": "New role", "permissions": []},
+        "tenants": {"name": "New Co", "slug": "newco", "sip_domain": "newco.test"},
+        "dealers": {"name": "New Dealer"},
+        "platform-users": {
+            "email": "new@dealers.test",
+            "password": PASSWORD,
+            "role": "dealer_admin",
+            "dealer_id": getattr(caller, "dealer_id", None) or owner.dealer.pk,
+        },
+        "brands": {"product_name": "New Voice"},
+    }.get(resource, {})
+
+
+def delete_body(resource: str, row: Row) -> dict | None:
+    """What a DELETE of ``row`` carries: a tenant's deletion must repeat its identifier."""
+    if resource == "tenants":
+        return {"confirm": row.model.objects.get(pk=row.id).slug}
+    return None
