@@ -10,9 +10,12 @@ engine clears its own fields when it starts (its id is the same after a restart)
 
 Every write goes through one task, in order, in pipelined batches: an admission costs one
 round trip on call set-up (only for tenants with a limit; a tenant without one costs no wait),
-a call's end none on the call path. Absolute counts are written, never increments, so a write
-that was lost (Redis away) or a field another engine removed (this engine looked dead while
-its loop stalled) is set right by the next write; the heartbeat rewrites them all.
+a call's end none on the call path. A count changed otherwise (a call without a limit starts,
+a call ends) is written at most ``FLUSH_DELAY`` later, or with the next admission, so the
+counts of many calls go in one write; other engines see it that much later. Absolute counts
+are written, never increments, so a write that was lost (Redis away) or a field another engine
+removed (this engine looked dead while its loop stalled) is set right by the next write; the
+heartbeat rewrites them all.
 
 If Redis cannot be reached, each engine falls back to its own count against the limit, as
 before the counter was shared, and says so in the log; the counts are written once Redis is
@@ -68,6 +71,8 @@ end
 return 1
 """
 
+FLUSH_DELAY = 0.05  # seconds a changed count may wait to be written with others
+
 Admission = tuple[str, int, int, "asyncio.Future[bool | None]"]
 
 
@@ -87,6 +92,7 @@ class CallLimits:
         self._dirty: set[str] = set()
         self._beat_due = False
         self._writer: asyncio.Future[None] | None = None
+        self._flush: asyncio.TimerHandle | None = None
         self._beat: asyncio.Task[None] | None = None
         self._away_until = 0.0  # monotonic time before which Redis is not tried for admission
 
@@ -105,6 +111,11 @@ class CallLimits:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._beat
             self._beat = None
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        if self._dirty:
+            self._kick()
         if self._writer is not None and not self._writer.done():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._writer), 1.0)
@@ -176,6 +187,11 @@ class CallLimits:
     # --- the writer ----------------------------------------------------------------------
     def _mark(self, schema: str) -> None:
         self._dirty.add(schema)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._flush_due)
+
+    def _flush_due(self) -> None:
+        self._flush = None
         self._kick()
 
     def _kick(self) -> None:
@@ -186,6 +202,9 @@ class CallLimits:
         redis = self.ctx.redis
         engine = self.engine_id
         while self._admissions or self._dirty or self._beat_due:
+            if self._flush is not None:
+                self._flush.cancel()  # what it would write goes in this batch
+                self._flush = None
             admissions, self._admissions = self._admissions, []
             dirty, self._dirty = self._dirty, set()
             beat, self._beat_due = self._beat_due, False
@@ -228,3 +247,8 @@ class CallLimits:
             for (*_, fut), result in zip(admissions, results, strict=False):
                 if not fut.done():
                     fut.set_result(bool(result))
+            if not (self._admissions or self._beat_due):
+                break
+        if self._dirty and self._flush is None:
+            # Changed while the last batch was out: written with others, a little later.
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._flush_due)
