@@ -19,7 +19,7 @@ help:
 	@echo "make stop   stop what make run started (from another terminal)"
 	@echo "make status the state of each process (supervisorctl status)"
 	@echo "make test   set up and run every test"
-	@echo "make lint   ruff check and format check"
+	@echo "make lint   ruff (check and format), the import contracts, mypy"
 	@echo "make bench  run the benchmarks (prints figures)"
 
 setup:
@@ -54,9 +54,12 @@ test:
 	@scripts/bootstrap.sh test
 	@DJANGO_SETTINGS_MODULE=pbx.settings.test $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
+# The import contracts and mypy's plugin read pyproject.toml; their caches go under var/.
 lint:
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/lint-imports --no-logo --cache-dir var/cache/import-linter
+	@$(VENV)/bin/mypy
 
 bench:
 	@scripts/bootstrap.sh test

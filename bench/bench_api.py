@@ -180,7 +180,7 @@ def count_queries(admin, detail_id: int) -> list[list[object]]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from pbx.api.tokens import issue_tokens
+    from pbx.credentials import issue_tokens
 
     token = issue_tokens(admin, admin.tenant.schema_name)["access"]
     client = Client(HTTP_HOST=HOST, HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -221,7 +221,7 @@ def in_process(admin, requests: int, profile: bool) -> list[list[object]]:
     from django.db import connection
     from django.test import Client
 
-    from pbx.api.tokens import issue_tokens
+    from pbx.credentials import issue_tokens
 
     token = issue_tokens(admin, admin.tenant.schema_name)["access"]
     client = Client(HTTP_HOST=HOST, HTTP_AUTHORIZATION=f"Bearer {token}")

@@ -12,8 +12,8 @@ All on loopback, engine in a child process (uvloop), media direct (SDP only, no 
 2. **calls/s**: SIPp ``call_uac_auth.xml`` (INVITE, 407, INVITE with digest, 180, 200, ACK,
    BYE at once) against SIPp ``call_uas.xml`` through the engine, as fast as it goes under a
    cap on calls in progress; prints calls/s, failures and retransmissions, then drains the
-   event stream into CDRs with the real consumer (``telephony.cdr``) and prints CDRs/s and that
-   every completed call has exactly one CDR;
+   event stream into CDRs with the real consumer (``telephony.engine.cdr``) and prints CDRs/s
+   and that every completed call has exactly one CDR;
 3. **calls held**: the same scenario with a long hold time at ``--rate`` until ``--concurrent``
    calls are up (or the engine stops keeping up); prints the peak of answered calls in the
    engine's active-call mirror and the engine's RSS;
@@ -153,12 +153,14 @@ def drain_cdrs(redis_url: str, prefix: str) -> tuple[int, float, int, int]:
     import redis
     from django_tenants.utils import schema_context
 
-    from telephony.cdr import CdrConsumer
+    from telephony.engine.cdr import CdrConsumer
     from telephony.models import Cdr
+    from telephony.sip import contract
 
     r = redis.Redis.from_url(redis_url)
     start = time.perf_counter()
-    acked = CdrConsumer(r, stream=prefix + "sip:events", consumer="bench").drain(max_batches=10**6)
+    stream = contract.key(prefix, contract.EVENTS)
+    acked = CdrConsumer(r, stream=stream, consumer="bench").drain(max_batches=10**6)
     seconds = time.perf_counter() - start
     r.close()
     with schema_context("t_bench"):

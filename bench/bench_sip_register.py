@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import hashlib
-import json
 import os
 import secrets
 import shutil
@@ -56,35 +54,28 @@ def free_port() -> int:
 
 
 def publish_tenant(redis_url: str, prefix: str, users: int) -> None:
-    """A routing snapshot in the format ``telephony/snapshots.py`` publishes."""
+    """One tenant's routing snapshot, published as ``telephony/engine/snapshots.py`` does."""
     import redis
+
+    from telephony.sip import contract
 
     extensions = {}
     for n in range(FIRST_USER, FIRST_USER + users):
         u = str(n)
-        a1 = f"{u}:{DOMAIN}:pw{u}".encode()
-        extensions[u] = {
-            "display_name": f"Bench {u}",
-            "enabled": True,
-            "dnd": False,
-            "ha1_md5": hashlib.md5(a1, usedforsecurity=False).hexdigest(),
-            "ha1_sha256": hashlib.sha256(a1).hexdigest(),
-            "max_contacts": 3,
-            "transports": ["udp", "tcp", "tls", "ws", "wss"],
-            "caller_id_name": "",
-            "caller_id_number": u,
-        }
-    snap = {
-        "tenant_id": 999999,
-        "schema": "t_bench",
-        "domain": DOMAIN,
-        "status": "active",
-        "anchor_media": False,
-        "extensions": extensions,
-    }
+        extensions[u] = contract.ExtensionSnapshot(
+            number=u,
+            display_name=f"Bench {u}",
+            ha1_md5=contract.ha1("MD5", u, DOMAIN, f"pw{u}"),
+            ha1_sha256=contract.ha1("SHA-256", u, DOMAIN, f"pw{u}"),
+            max_registrations=3,
+            caller_id_number=u,
+        )
+    snap = contract.TenantSnapshot(
+        tenant_id=999999, schema="t_bench", domain=DOMAIN, extensions=extensions
+    )
     r = redis.Redis.from_url(redis_url)
-    r.set(f"{prefix}sip:snapshot:{DOMAIN}", json.dumps(snap))
-    r.sadd(f"{prefix}sip:domains", DOMAIN)
+    r.set(contract.key(prefix, contract.SNAPSHOT, domain=DOMAIN), snap.to_json())
+    r.sadd(contract.key(prefix, contract.DOMAINS), DOMAIN)
     r.close()
 
 

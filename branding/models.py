@@ -48,6 +48,8 @@ class Brand(models.Model):
     login_footer = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Not a field: a cached brand's content tag (branding.effective), which asset URLs carry.
+    version: str = ""
 
     class Meta:
         ordering = ["id"]

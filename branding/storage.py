@@ -22,11 +22,11 @@ class BrandAssetStorage(FileSystemStorage):
     """A file system storage whose root is read from the settings on every use (tests move it)."""
 
     @property
-    def base_location(self) -> str:  # type: ignore[override]
+    def base_location(self) -> str:
         return str(media_root())
 
     @property
-    def location(self) -> str:  # type: ignore[override]
+    def location(self) -> str:
         return str(media_root().resolve())
 
     @property

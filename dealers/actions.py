@@ -5,6 +5,7 @@ from django.db import transaction
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
+from pbx.text import require_single_line
 from tenants.actions import delete_users
 from tenants.capabilities import (
     TOTAL_LIMITS,
@@ -23,6 +24,7 @@ MAX_DEPTH = 8
 
 def do_create_dealer(*, name: str, parent: Dealer | None, actor: Actor, **fields) -> Dealer:
     """Create a dealer under ``parent`` (None: directly under the service provider)."""
+    _validate_dealer_fields({"name": name, **fields})
     check_within(parent, fields, parent_label=str(parent) if parent else "")
     with transaction.atomic():
         if parent is not None:
@@ -48,14 +50,24 @@ def do_create_dealer(*, name: str, parent: Dealer | None, actor: Actor, **fields
     return dealer
 
 
+def _validate_dealer_fields(fields: dict) -> None:
+    # A dealer's name goes into mail (its tenants' invitations, From names): one line, as a
+    # tenant's name does.
+    require_single_line(fields, {"name": 120}, "Invalid dealer name.")
+
+
 def do_update_dealer(dealer: Dealer, *, actor: Actor, **fields) -> Dealer:
+    """Change a dealer's name, activity or capabilities (within its parent's, above its
+    children's and what it has handed out)."""
+    _validate_dealer_fields(fields)
     with transaction.atomic():
         # The dealer and its parent, locked in primary-key order: the parent's totals change.
         ids = [dealer.pk, dealer.parent_id] if dealer.parent_id else [dealer.pk]
         locked = {
             d.pk: d for d in Dealer.objects.select_for_update().filter(pk__in=ids).order_by("pk")
         }
-        dealer, parent = locked[dealer.pk], locked.get(dealer.parent_id)
+        parent = locked.get(dealer.parent_id) if dealer.parent_id else None
+        dealer = locked[dealer.pk]
         check_within(parent, fields, parent_label=str(parent or ""))
         if parent is not None:
             if fields.get("max_tenants", 0) > parent.max_tenants:

@@ -3,35 +3,26 @@
 from django.contrib import admin
 
 from pbx.admin import ActionAdmin, ActionForm
-from tenants.models import CAPABILITY_FEATURES, CAPABILITY_LIMITS
+from tenants.fields import DEALER_FIELDS
 
 from . import actions
 from .models import Dealer
-
-DEALER_EDITABLE = (
-    "name",
-    "max_tenants",
-    "is_active",
-    *CAPABILITY_LIMITS,
-    *CAPABILITY_FEATURES,
-    "billing_mode",
-)
 
 
 class DealerForm(ActionForm):
     class Meta:
         model = Dealer
-        fields = ("parent", *DEALER_EDITABLE)
+        fields = ("parent", *DEALER_FIELDS)
 
     def run_action(self):
         data = self.cleaned_data
         if self.instance.pk is None:
-            fields = {n: data[n] for n in DEALER_EDITABLE if n in data and n != "name"}
+            fields = {n: data[n] for n in DEALER_FIELDS if n in data and n != "name"}
             return actions.do_create_dealer(
                 name=data["name"], parent=data.get("parent"), actor=self.actor, **fields
             )
         return actions.do_update_dealer(
-            self.instance, actor=self.actor, **self.changes(DEALER_EDITABLE)
+            self.instance, actor=self.actor, **self.changes(DEALER_FIELDS)
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from pbx import audit
 from pbx.audit import Actor
 from pbx.crypto import encrypt
 from pbx.errors import NotFound, ValidationFailed
+from pbx.tenancy import current_schema, current_tenant
 from pbx.text import require_single_line
 
 from .choices import EVENT_TYPES, TOPICS, DeliveryState, matches, topic_of
@@ -37,7 +39,7 @@ class NewEvent:
 
 
 def _schema() -> str:
-    name = connection.schema_name
+    name = current_schema()
     if name == "public":
         raise RuntimeError("event actions run inside a tenant's schema")
     return name
@@ -56,7 +58,7 @@ def _kick_on_commit(endpoint_ids: set[int]) -> None:
 
     schema = _schema()
     for endpoint_id in sorted(endpoint_ids):
-        transaction.on_commit(lambda e=endpoint_id: kick(schema, e))
+        transaction.on_commit(partial(kick, schema, endpoint_id))
 
 
 def do_append_events(events: list[NewEvent]) -> list[OutboxEvent]:
@@ -145,7 +147,7 @@ def do_create_webhook(
             actor,
             "webhook.create",
             endpoint,
-            tenant=connection.tenant,
+            tenant=current_tenant(),
             changes={"url": url, "event_types": event_types, "enabled": enabled},
         )
     return endpoint, secret
@@ -175,7 +177,7 @@ def do_update_webhook(
             changes["secret"] = "rotated"  # noqa: S105 - a note, not a secret
         endpoint.updated_at = timezone.now()
         endpoint.save(update_fields=update)
-        audit.record(actor, "webhook.update", endpoint, tenant=connection.tenant, changes=changes)
+        audit.record(actor, "webhook.update", endpoint, tenant=current_tenant(), changes=changes)
         if endpoint.enabled:
             _kick_on_commit({endpoint.pk})
     return endpoint, secret
@@ -183,7 +185,7 @@ def do_update_webhook(
 
 def do_delete_webhook(endpoint: WebhookEndpoint, *, actor: Actor) -> None:
     with transaction.atomic():
-        audit.record(actor, "webhook.delete", endpoint, tenant=connection.tenant)
+        audit.record(actor, "webhook.delete", endpoint, tenant=current_tenant())
         endpoint.delete()
 
 
@@ -220,7 +222,7 @@ def do_replay_webhook(endpoint: WebhookEndpoint, *, from_event_id: int, actor: A
             actor,
             "webhook.replay",
             endpoint,
-            tenant=connection.tenant,
+            tenant=current_tenant(),
             changes={"from_event_id": from_event_id, "queued": len(chosen)},
         )
         if chosen and endpoint.enabled:

@@ -3,12 +3,12 @@
 The tenant comes from the Host header (the same domain table the HTTP middleware uses); the
 caller from a bearer token (``?token=``, an ``Authorization`` header, or the subprotocol pair
 ``["bearer", <token>]`` that browsers can send) or else from the portal's session cookie. The
-same rules as the REST API apply (``check_token``, ``check_user_scope``): a token only on the
-host family it was issued for and not once its sign-in was signed out (on any host); a tenant's
-credentials on its own host only; a session of a provider-side admin only through the portal's
-"Manage" link. A session is also refused when the Origin is another host (cross-site WebSocket
-hijacking). Refusals are not raised here: the consumer accepts, sends an error frame and closes
-with the code, so clients can tell why.
+same rules as the REST API apply (``pbx.credentials``): a token only on the host family it was
+issued for and not once its sign-in was signed out (on any host); a tenant's credentials on its
+own host only; a session of a provider-side admin only through the portal's "Manage" link. A
+session is also refused when the Origin is another host (cross-site WebSocket hijacking).
+Refusals are not raised here: the consumer accepts, sends an error frame and closes with the
+code, so clients can tell why.
 """
 
 from __future__ import annotations
@@ -22,8 +22,14 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.conf import settings
 from django.utils.crypto import constant_time_compare
-from rest_framework import exceptions
 
+from pbx.credentials import (
+    SESSION_CLAIM,
+    CredentialsRefused,
+    TenantSuspended,
+    check_token,
+    check_user_scope,
+)
 from pbx.errors import ErrorCode
 
 # Close codes (4000-4999 are the application's): like HTTP, plus 4000.
@@ -87,11 +93,9 @@ def _token_user(raw: str, tenant, auth: WsAuth):
     from rest_framework_simplejwt.authentication import JWTAuthentication
     from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-    from pbx.api.tokens import SESSION_CLAIM, check_token
-
     jwt = JWTAuthentication()
     try:
-        token = jwt.get_validated_token(raw)
+        token = jwt.get_validated_token(raw.encode())
         user = jwt.get_user(token)
         # The REST API's rules: the token's host family, and its sign-in session not revoked.
         check_token(token, tenant)
@@ -100,8 +104,8 @@ def _token_user(raw: str, tenant, auth: WsAuth):
             CLOSE_UNAUTHENTICATED, ErrorCode.AUTHENTICATION_FAILED, "The token is not valid."
         )
         return None
-    except exceptions.AuthenticationFailed as exc:
-        auth.refuse(CLOSE_UNAUTHENTICATED, ErrorCode.AUTHENTICATION_FAILED, _detail(exc))
+    except CredentialsRefused as exc:
+        auth.refuse(CLOSE_UNAUTHENTICATED, exc.code, exc.message)
         return None
     auth.token_exp = float(token["exp"]) if token.get("exp") else None
     auth.token_session = token.get(SESSION_CLAIM)
@@ -161,7 +165,6 @@ def authenticate(scope) -> WsAuth:
     """Resolve the tenant and the caller of a WebSocket handshake (synchronous, ORM)."""
     from django_tenants.utils import get_tenant_domain_model
 
-    from pbx.api.authentication import check_user_scope
     from tenants.access import tenant_permissions
     from tenants.choices import Permission, TenantStatus
 
@@ -185,10 +188,10 @@ def authenticate(scope) -> WsAuth:
         )
     try:
         check_user_scope(user, tenant)
-    except exceptions.PermissionDenied as exc:
-        return auth.refuse(CLOSE_FORBIDDEN, ErrorCode.TENANT_SUSPENDED, _detail(exc))
-    except exceptions.AuthenticationFailed as exc:
-        return auth.refuse(CLOSE_UNAUTHENTICATED, ErrorCode.AUTHENTICATION_FAILED, _detail(exc))
+    except TenantSuspended as exc:
+        return auth.refuse(CLOSE_FORBIDDEN, exc.code, exc.message)
+    except CredentialsRefused as exc:
+        return auth.refuse(CLOSE_UNAUTHENTICATED, exc.code, exc.message)
     if tenant.status != TenantStatus.ACTIVE:
         return auth.refuse(CLOSE_FORBIDDEN, ErrorCode.TENANT_SUSPENDED, "The tenant is suspended.")
     if Permission.EXTENSIONS_VIEW not in (tenant_permissions(user, tenant) or ()):
@@ -197,13 +200,6 @@ def authenticate(scope) -> WsAuth:
         )
     auth.user = user
     return auth
-
-
-def _detail(exc: exceptions.APIException) -> str:
-    detail = exc.detail
-    if isinstance(detail, dict):
-        return str(detail.get("message", "Not allowed."))
-    return str(detail)
 
 
 class EventsAuthMiddleware(BaseMiddleware):

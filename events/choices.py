@@ -2,21 +2,15 @@
 
 from django.db import models
 
+from telephony.sip.contract import CALL_EVENTS
+
 TOPIC_EXTENSION_STATUS = "extension.status"
 TOPIC_CALLS = "calls"
 TOPICS = frozenset({TOPIC_EXTENSION_STATUS, TOPIC_CALLS})
 
 EXTENSION_STATUS = "extension.status"
-CALL_EVENT_TYPES = frozenset(
-    {
-        "call.started",
-        "call.ringing",
-        "call.answered",
-        "call.transferred",
-        "call.forwarded",
-        "call.ended",
-    }
-)
+# The engine's call events reach clients under their own type (``telephony.sip.contract``).
+CALL_EVENT_TYPES = CALL_EVENTS
 EVENT_TYPES = frozenset({EXTENSION_STATUS, *CALL_EVENT_TYPES})
 
 

@@ -32,7 +32,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from pbx.api.parsers import nesting_too_deep
-from pbx.api.tokens import sid_revoked
+from pbx.credentials import sid_revoked
 from pbx.errors import ErrorCode, error_body
 
 from .auth import CLOSE_UNAUTHENTICATED, WsAuth

@@ -34,10 +34,17 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django_tenants.utils import schema_context
 
-from telephony.engine_state import redis_key
-from telephony.sip.contract import EVENTS, SNAPSHOT_CHANGED
+from telephony.engine.snapshots import published_snapshot
+from telephony.engine.store import redis_key
+from telephony.sip.contract import (
+    EVENTS,
+    FANOUT_LEADER,
+    SNAPSHOT_CHANGED,
+    EventType,
+    ExtensionSnapshot,
+    RegistrationAction,
+)
 from telephony.sip.events import trim_acknowledged
-from telephony.snapshots import snapshot_key
 
 from .choices import CALL_EVENT_TYPES, EXTENSION_STATUS
 from .live import (
@@ -51,7 +58,6 @@ from .live import (
 log = logging.getLogger(__name__)
 
 GROUP = "fanout"
-LEADER_KEY = "events:fanout:leader"
 CLAIM_IDLE_MS = 30_000
 MAX_FAILURES = 5
 TENANT_TTL = 60.0
@@ -82,7 +88,7 @@ class TenantInfo:
     schema: str
     slug: str
     sip_domain: str
-    extensions: dict[str, dict] | None = None  # from the routing snapshot, loaded lazily
+    extensions: dict[str, ExtensionSnapshot] | None = None  # from the routing snapshot, lazily
 
 
 @dataclass
@@ -155,12 +161,11 @@ class Fanout:
         self._tenants[schema] = (time.monotonic(), info)
         return info
 
-    def extensions(self, info: TenantInfo) -> dict[str, dict]:
-        """The tenant's extensions (number -> snapshot entry) from its routing snapshot."""
+    def extensions(self, info: TenantInfo) -> dict[str, ExtensionSnapshot]:
+        """The tenant's extensions by number, from its routing snapshot."""
         if info.extensions is None:
-            raw = self.redis.get(snapshot_key(info.sip_domain))
-            snapshot = json.loads(raw) if raw else {}
-            info.extensions = snapshot.get("extensions") or {}
+            snapshot = published_snapshot(self.redis, info.sip_domain)
+            info.extensions = snapshot.extensions if snapshot is not None else {}
         return info.extensions
 
     # ------------------------------------------------------------------- planning
@@ -176,11 +181,11 @@ class Fanout:
             return plan
         before = self.live.devices(info.schema, ext)
         after = dict(before)
-        if action in ("registered", "refreshed"):
+        if action in (RegistrationAction.REGISTERED, RegistrationAction.REFRESHED):
             device = device_from_event(event)
             after[contact] = device
             plan.writes.append(("put_device", (info.schema, ext, device)))
-        elif action in ("unregistered", "expired"):
+        elif action in (RegistrationAction.UNREGISTERED, RegistrationAction.EXPIRED):
             after.pop(contact, None)
             plan.writes.append(("remove_device", (info.schema, ext, contact)))
         else:
@@ -243,12 +248,12 @@ class Fanout:
         from .webhooks import envelope
 
         kind = event.get("type", "")
-        if kind != "registration" and kind not in CALL_EVENT_TYPES:
+        if kind != EventType.REGISTRATION and kind not in CALL_EVENT_TYPES:
             return []
         info = self.tenant(event.get("schema", ""))
         if info is None:
             return []  # an unknown domain, the public schema or a deleted tenant
-        if kind == "registration":
+        if kind == EventType.REGISTRATION:
             plan = self.plan_registration(info, entry_id, event)
         else:
             plan = self.plan_call(info, entry_id, event)
@@ -400,7 +405,7 @@ class Fanout:
         info.extensions = None  # numbers may have been added or removed
         extensions = self.extensions(info)
         old = self.live.dnd(info.schema)
-        new = {n: bool(e.get("dnd")) for n, e in extensions.items()}
+        new = {n: e.dnd for n, e in extensions.items()}
         events = []
         for n, ext in enumerate(sorted(new)):
             if old.get(ext, False) != new[ext] and (ext in old or new[ext]):
@@ -428,7 +433,7 @@ class Fanout:
     def run(self, *, block_ms: int = 2000, stop: Any = None) -> None:
         """Run until ``stop()`` is true (the management command runs it forever)."""
         self.ensure_group()
-        lease = self.redis.lock(LEADER_KEY, timeout=30)
+        lease = self.redis.lock(redis_key(FANOUT_LEADER), timeout=30)
         while not (stop and stop()):
             if not lease.acquire(blocking=True, blocking_timeout=5):
                 continue  # another fan-out is active; stand by

@@ -2,7 +2,8 @@
 
 Written only by the fan-out (:mod:`events.fanout`), in the order the engine emitted events;
 read by page loads and by WebSocket subscribers right after they subscribe, so a page shows the
-current state before live updates arrive. Keys carry the schema name:
+current state before live updates arrive. Keys carry the PBX's prefix (``SIP_REDIS_PREFIX``) and
+the schema name (the templates are ``telephony.sip.contract``'s ``LIVE_*``):
 
 - ``live:<schema>:dev:<ext>``  hash contact -> device JSON (address, port, transport, user agent,
   expires_at); expired devices are ignored on read, so a lost "expired" event does no harm
@@ -15,12 +16,21 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-DEV_KEY = "live:{schema}:dev:{ext}"
-ONLINE_KEY = "live:{schema}:online"
-CALLS_KEY = "live:{schema}:calls"
-DND_KEY = "live:{schema}:dnd"
+from telephony.sip.contract import (
+    LIVE_CALLS,
+    LIVE_DEVICES,
+    LIVE_DND,
+    LIVE_ONLINE,
+    EventType,
+)
+from telephony.sip.contract import key as contract_key
+
+if TYPE_CHECKING:
+    from telephony.sip.contract import ExtensionSnapshot
+
 KEY_TTL = 24 * 3600  # a tenant with no traffic for a day starts again from nothing
 CALL_MAX_AGE = 12 * 3600  # a call whose end we never heard of stops counting after this
 
@@ -67,16 +77,25 @@ def _s(value: bytes | str) -> str:
 
 
 class LiveState:
-    """Reads and writes of one Redis (a synchronous ``redis.Redis``)."""
+    """Reads and writes of one Redis (a synchronous ``redis.Redis``); ``prefix`` goes before
+    every name (default: this PBX's ``SIP_REDIS_PREFIX``)."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Any, prefix: str | None = None) -> None:
+        if prefix is None:
+            from django.conf import settings
+
+            prefix = settings.SIP_REDIS_PREFIX
         self.redis = redis
+        self.prefix = prefix
+
+    def _key(self, template: str, schema: str, ext: str = "") -> str:
+        return contract_key(self.prefix, template, schema=schema, ext=ext)
 
     # ----------------------------------------------------------------------- devices
     def devices(self, schema: str, ext: str, now: float | None = None) -> dict[str, dict]:
         """Unexpired devices of an extension, by contact."""
         now = time.time() if now is None else now
-        raw = self.redis.hgetall(DEV_KEY.format(schema=schema, ext=ext))
+        raw = self.redis.hgetall(self._key(LIVE_DEVICES, schema, ext))
         out = {}
         for contact, value in raw.items():
             device = _loads(value)
@@ -85,32 +104,33 @@ class LiveState:
         return out
 
     def put_device(self, schema: str, ext: str, device: dict[str, Any]) -> None:
-        key = DEV_KEY.format(schema=schema, ext=ext)
+        key = self._key(LIVE_DEVICES, schema, ext)
+        online = self._key(LIVE_ONLINE, schema)
         pipe = self.redis.pipeline()
         pipe.hset(key, device["contact"], json.dumps(device))
         pipe.expire(key, max(60, int(device["expires_at"] - time.time()) + 60))
-        pipe.sadd(ONLINE_KEY.format(schema=schema), ext)
-        pipe.expire(ONLINE_KEY.format(schema=schema), KEY_TTL)
+        pipe.sadd(online, ext)
+        pipe.expire(online, KEY_TTL)
         pipe.execute()
 
     def remove_device(self, schema: str, ext: str, contact: str) -> None:
-        key = DEV_KEY.format(schema=schema, ext=ext)
+        key = self._key(LIVE_DEVICES, schema, ext)
         self.redis.hdel(key, contact)
         if not self.redis.hlen(key):
-            self.redis.srem(ONLINE_KEY.format(schema=schema), ext)
+            self.redis.srem(self._key(LIVE_ONLINE, schema), ext)
 
     # ------------------------------------------------------------------------- calls
     def calls(self, schema: str, now: float | None = None) -> dict[str, dict]:
         now = time.time() if now is None else now
         out = {}
-        for call_id, value in self.redis.hgetall(CALLS_KEY.format(schema=schema)).items():
+        for call_id, value in self.redis.hgetall(self._key(LIVE_CALLS, schema)).items():
             call = _loads(value)
             if isinstance(call, dict) and now - call.get("started_at", now) < CALL_MAX_AGE:
                 out[_s(call_id)] = call
         return out
 
     def put_call(self, schema: str, call_id: str, call: dict[str, Any] | None) -> None:
-        key = CALLS_KEY.format(schema=schema)
+        key = self._key(LIVE_CALLS, schema)
         if call is None:
             self.redis.hdel(key, call_id)
             return
@@ -121,11 +141,11 @@ class LiveState:
 
     # --------------------------------------------------------------------------- DND
     def dnd(self, schema: str) -> dict[str, bool]:
-        raw = self.redis.hgetall(DND_KEY.format(schema=schema))
+        raw = self.redis.hgetall(self._key(LIVE_DND, schema))
         return {_s(k): _s(v) == "1" for k, v in raw.items()}
 
     def put_dnd(self, schema: str, values: dict[str, bool]) -> None:
-        key = DND_KEY.format(schema=schema)
+        key = self._key(LIVE_DND, schema)
         pipe = self.redis.pipeline()
         pipe.delete(key)
         if values:
@@ -135,12 +155,14 @@ class LiveState:
 
     # ----------------------------------------------------------------------- reading
     def online_extensions(self, schema: str) -> set[str]:
-        return {_s(e) for e in self.redis.smembers(ONLINE_KEY.format(schema=schema))}
+        return {_s(e) for e in self.redis.smembers(self._key(LIVE_ONLINE, schema))}
 
-    def tenant_state(self, schema: str, extensions: dict[str, dict] | None = None) -> dict:
+    def tenant_state(
+        self, schema: str, extensions: Mapping[str, ExtensionSnapshot] | None = None
+    ) -> dict:
         """Everything a live page shows: every known extension's status and the calls.
 
-        ``extensions`` (number -> routing-snapshot entry) adds the offline ones and names.
+        ``extensions`` (the tenant's routing snapshot's) adds the offline ones and names.
         """
         now = time.time()
         calls = self.calls(schema, now)
@@ -152,12 +174,13 @@ class LiveState:
         out = {}
         for number in sorted(numbers):
             devices = list(self.devices(schema, number, now).values())
+            ext = (extensions or {}).get(number)
             out[number] = status_payload(
                 number,
                 devices,
                 statuses.get(number, ""),
-                dnd.get(number, bool((extensions or {}).get(number, {}).get("dnd", False))),
-                display_name=(extensions or {}).get(number, {}).get("display_name", ""),
+                dnd.get(number, ext is not None and ext.dnd),
+                display_name=ext.display_name if ext is not None else "",
             )
         return {
             "extensions": out,
@@ -220,7 +243,7 @@ def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, A
     rings before it has a leg of its own, so ringing uses the callee of ``call.started``.
     """
     kind = event.get("type", "")
-    if kind == "call.ended":
+    if kind == EventType.CALL_ENDED:
         return None
     ts = _float(event.get("ts")) or time.time()
     call = dict(call or {"state": "started", "started_at": ts, "parties": {}})
@@ -232,22 +255,22 @@ def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, A
     for name in ("direction", "caller_name"):
         if event.get(name) and not call.get(name):
             call[name] = event[name]
-    if kind == "call.started":
+    if kind == EventType.CALL_STARTED:
         # The caller is busy from the moment it dials (as phones show it).
         for party in users or [caller]:
             if party:
                 parties[party] = ON_CALL
-    elif kind == "call.ringing":
+    elif kind == EventType.CALL_RINGING:
         call["state"] = "ringing"
         if callee and parties.get(callee) != ON_CALL:
             parties[callee] = RINGING
-    elif kind == "call.forwarded":
+    elif kind == EventType.CALL_FORWARDED:
         # The forwarding extension stops ringing; the target rings on the next call.ringing.
         if parties.get(event.get("from", "")) == RINGING:
             del parties[event["from"]]
         if event.get("to"):
             call["callee"] = event["to"]
-    elif kind in ("call.answered", "call.transferred"):
+    elif kind in (EventType.CALL_ANSWERED, EventType.CALL_TRANSFERRED):
         call["state"] = "answered"
         call.setdefault("answered_at", ts)
         if users:
@@ -258,7 +281,7 @@ def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, A
             for party in (caller, callee, event.get("to", "")):
                 if party:
                     parties[party] = ON_CALL
-        if kind == "call.transferred" and event.get("to"):
+        if kind == EventType.CALL_TRANSFERRED and event.get("to"):
             call["callee"] = event["to"]
     call["parties"] = parties
     return call
@@ -273,15 +296,13 @@ def _float(value: str | None) -> float | None:
 
 def tenant_live_state(tenant) -> dict:
     """The live state of ``tenant``, its extensions taken from its routing snapshot."""
-    import redis
-    from django.conf import settings
+    from telephony.engine import store
+    from telephony.engine.snapshots import published_snapshot
 
-    from telephony.snapshots import snapshot_key
-
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    client = store.client()
     try:
-        raw = client.get(snapshot_key(tenant.sip_domain or ""))
-        extensions = (_loads(raw) or {}).get("extensions") or {}
+        snapshot = published_snapshot(client, tenant.sip_domain or "")
+        extensions = snapshot.extensions if snapshot is not None else {}
         return LiveState(client).tenant_state(tenant.schema_name, extensions)
     finally:
         client.close()

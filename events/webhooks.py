@@ -96,7 +96,7 @@ def resolve(host: str, port: int) -> str:
         raise ValidationFailed(
             f"The host {host} does not resolve.", fields={"url": ["unknown host"]}
         ) from exc
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses or not all(_address_allowed(a) for a in addresses):
         raise ValidationFailed(
             "The URL points at an address the PBX does not call.",

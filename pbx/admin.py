@@ -10,6 +10,7 @@ from django.contrib import admin
 
 from pbx.audit import Actor
 from pbx.errors import PbxError
+from pbx.forms import add_action_errors
 from pbx.models import AuditEntry
 
 _default_has_permission = admin.site.has_permission
@@ -25,7 +26,8 @@ def _platform_admin_only(request) -> bool:
     )
 
 
-admin.site.has_permission = _platform_admin_only
+# The default site stays (every app registers on it); only its permission check is replaced.
+admin.site.has_permission = _platform_admin_only  # type: ignore[method-assign]
 admin.site.site_header = "PBX administration"
 admin.site.site_title = "PBX administration"
 
@@ -46,8 +48,6 @@ class ActionForm(forms.ModelForm):
         super()._post_clean()
         if self.errors:
             return
-        from pbx.portal.forms import add_action_errors
-
         try:
             self.instance = self.run_action()
         except PbxError as exc:

@@ -1,15 +1,21 @@
 """Writing audit entries. Actions call :func:`record` inside their transaction."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pbx.models import AuditEntry
+
+if TYPE_CHECKING:
+    from tenants.models import User
 
 
 @dataclass(frozen=True)
 class Actor:
     """Who is acting and from which address; passed to every action."""
 
-    user: object | None = None
+    user: User | None = None
     address: str | None = None
 
     @property
@@ -17,7 +23,7 @@ class Actor:
         return getattr(self.user, "email", "") or "system"
 
     @classmethod
-    def from_request(cls, request) -> "Actor":
+    def from_request(cls, request) -> Actor:
         from pbx.net import client_address
 
         user = request.user if getattr(request.user, "is_authenticated", False) else None

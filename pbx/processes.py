@@ -23,6 +23,7 @@ import argparse
 import os
 import shlex
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,10 +57,9 @@ def log_dir(env: dict[str, str], root: Path) -> Path:
     return Path(_env(env, "PBX_LOG_DIR", str(var_dir(env, root) / "log"))).resolve()
 
 
-def web_workers(env: dict[str, str] | None = None) -> int:
+def web_workers(env: Mapping[str, str] | None = None) -> int:
     """``PBX_WEB_WORKERS``, default: one per CPU core (the HTTP side is CPU-bound)."""
-    env = os.environ if env is None else env
-    value = env.get("PBX_WEB_WORKERS", "")
+    value = (os.environ if env is None else env).get("PBX_WEB_WORKERS", "")
     return max(1, int(value)) if value.strip() else max(1, os.cpu_count() or 1)
 
 

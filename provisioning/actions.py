@@ -27,6 +27,7 @@ from provisioning.vendors import (
     validate_template,
 )
 from telephony.models import Extension
+from telephony.sip.contract import CheckSync
 from tenants.choices import TenantStatus
 from tenants.models import DeviceIndex, Tenant
 
@@ -116,7 +117,9 @@ def _clean_handsets(value: Any) -> dict[str, int]:
         ) from None
 
 
-def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
+def clean_device_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` of a device as stored, or :class:`ValidationFailed` naming the field: the one
+    set of rules for the API, the portal and the CSV import."""
     clean = dict(fields)
     if "model_id" in clean:
         clean["model_id"] = _clean_model(clean["model_id"])
@@ -168,7 +171,7 @@ def _check_fits(device: Device) -> None:
         raise ValidationFailed("The phone's configuration does not fit its model.", fields=errors)
 
 
-def _device_quota(tenant: Tenant) -> int:
+def device_quota(tenant: Tenant) -> int:
     override = (tenant.provisioning_settings or {}).get("max_devices")
     if isinstance(override, int) and override >= 0:
         return override
@@ -219,10 +222,10 @@ def do_add_device(
     mac = clean_mac(mac)
     window = timedelta(hours=settings.PBX_PROV_WINDOW_HOURS)
     fields.setdefault("provisioning_until", timezone.now() + window)
-    clean = _clean_fields({"model_id": model_id, **fields})
+    clean = clean_device_fields({"model_id": model_id, **fields})
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
-        quota = _device_quota(locked)
+        quota = device_quota(locked)
         if Device.objects.count() >= quota:
             raise QuotaExceeded(
                 f"The tenant may have at most {quota} phones.",
@@ -259,7 +262,7 @@ def do_update_device(
     """Change a phone. ``lines``, when given, replaces every line. ``new_credentials`` and
     ``new_url_token`` rotate the HTTP password / the URL token (a leaked URL stops working)."""
     tenant = current_tenant()
-    clean = _clean_fields({k: v for k, v in fields.items() if k in DEVICE_FIELDS})
+    clean = clean_device_fields({k: v for k, v in fields.items() if k in DEVICE_FIELDS})
     unknown = set(fields) - set(DEVICE_FIELDS)
     if unknown:
         raise ValidationFailed(
@@ -432,25 +435,16 @@ def do_delete_custom_template(template: CustomTemplate, *, actor: Actor) -> None
 # --- re-provision and reboot --------------------------------------------------------------
 
 
-def control_messages(tenant: Tenant, device: Device, *, reboot: bool) -> list[dict]:
+def control_messages(tenant: Tenant, device: Device, *, reboot: bool) -> list[CheckSync]:
     """One ``check-sync`` command per distinct extension on the device's lines."""
     numbers = sorted(set(device.lines.values_list("extension__number", flat=True)))
-    return [
-        {
-            "op": "notify",
-            "domain": tenant.sip_domain,
-            "user": number,
-            "event": "check-sync",
-            "reboot": reboot,
-        }
-        for number in numbers
-    ]
+    return [CheckSync(tenant.sip_domain or "", number, reboot=reboot) for number in numbers]
 
 
-def _publish(messages: list[dict]) -> None:
+def _publish(messages: list[CheckSync]) -> None:
     import redis
 
-    from telephony.engine_state import send_control
+    from telephony.engine.state import send_control
 
     try:
         for message in messages:
@@ -477,7 +471,7 @@ def _signal(device: Device, *, reboot: bool, actor: Actor) -> int:
             "device.reboot" if reboot else "device.reprovision",
             device,
             tenant=tenant,
-            changes={"users": [m["user"] for m in messages]},
+            changes={"users": [m.user for m in messages]},
         )
         transaction.on_commit(lambda: _publish(messages))
     return len(messages)

@@ -6,7 +6,7 @@ class ProvisioningConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the "phones" CSV importer into telephony.imports.REGISTRY.
+        # Registers the "phones" CSV importer into pbx.imports.REGISTRY.
         from . import imports  # noqa: F401
         from .layers import connect_signals
 

@@ -257,7 +257,7 @@ def build_context(
     return ProvisioningContext(
         mac=device.mac,
         model_id=model_id,
-        lines=_lines(device),
+        lines=tuple(_lines(device)),
         sip_domain=tenant.sip_domain or "",
         sip_server=settings.PBX_SIP_PUBLIC_HOST,
         sip_port=int(resolved.get("sip_port", sip_port)),
@@ -266,9 +266,9 @@ def build_context(
         time_zone=str(resolved.get("time_zone", "UTC")),
         language=str(resolved.get("language", "en")),
         ntp_server=str(resolved.get("ntp_server", "pool.ntp.org")),
-        blf_keys=[
+        blf_keys=tuple(
             BlfKey(label=k.get("label", ""), extension=k["extension"]) for k in device.blf_keys
-        ],
+        ),
         firmware_url=resolved.get("firmware_url") or None,
         branding=Branding(
             product_name=str(resolved.get("product_name", "")),
@@ -277,7 +277,7 @@ def build_context(
         ),
         provisioning_url=token_url(device, host, scheme=scheme, port=port, credentials=True),
         admin_password=str(resolved.get("admin_password", "")),
-        handsets={int(h): int(li) for h, li in (device.handsets or {}).items()},
+        handsets=tuple((int(h), int(li)) for h, li in (device.handsets or {}).items()),
         settings=resolved,
     )
 

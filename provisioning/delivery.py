@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from django_redis import get_redis_connection
 from django_tenants.utils import tenant_context
 
+from pbx.tenancy import current_schema
 from provisioning.vendors import (
     ProvisioningError,
     RenderedFile,
@@ -180,7 +180,7 @@ def _record_fetch(device: Device, address: str | None, user_agent: str, filename
         )
         return
     value = json.dumps({"at": at.isoformat(), "a": address, "ua": ua, "f": filename[:255]})
-    _redis().hset(FETCHES_KEY, f"{connection.schema_name}:{device.pk}", value)
+    _redis().hset(FETCHES_KEY, f"{current_schema()}:{device.pk}", value)
 
 
 def flush_fetches() -> int:

@@ -1,15 +1,15 @@
 """Bulk import of phones from CSV (``mac,model,extension,label``) through the import registry.
 
-Registered into ``telephony.imports.REGISTRY`` as kind ``phones`` when the app is ready, so the
+Registered into ``pbx.imports.REGISTRY`` as kind ``phones`` when the app is ready, so the
 same dry run, per-row report and all-or-nothing Celery run serve it.
 """
 
 from __future__ import annotations
 
 from pbx.audit import Actor
-from pbx.text import single_line_problem
-from provisioning.vendors import MODELS, normalize_mac
-from telephony.imports import Importer, RowError, register
+from pbx.errors import ValidationFailed
+from pbx.imports import Importer, RowError, register
+from provisioning.vendors import MODELS
 
 from .models import AUTO_MODEL
 
@@ -41,16 +41,16 @@ class PhoneImporter(Importer):
         from telephony.models import Extension
         from tenants.models import DeviceIndex
 
-        from .actions import _device_quota
+        from .actions import clean_device_fields, clean_mac, device_quota
         from .models import Device
 
         errors: list[RowError] = []
         macs: dict[int, str] = {}
         for index, row in rows:
             try:
-                macs[index] = normalize_mac(row["mac"])
-            except ValueError as exc:
-                errors.append(RowError(index, "mac", str(exc)))
+                macs[index] = clean_mac(row["mac"])
+            except ValidationFailed as exc:
+                errors.append(RowError(index, "mac", exc.fields["mac"][0]))
         taken = set(DeviceIndex.objects.filter(mac__in=macs.values()).values_list("mac", flat=True))
         numbers = set(
             Extension.objects.filter(number__in=[r["extension"] for _, r in rows]).values_list(
@@ -75,12 +75,13 @@ class PhoneImporter(Importer):
                 errors.append(
                     RowError(index, "extension", f"extension {row['extension']} does not exist")
                 )
-            # The label is written into the phone's configuration file: one line.
-            problem = single_line_problem(row["label"], max_length=120)
-            if problem:
-                errors.append(RowError(index, "label", problem))
+            # The device action's rules for its own fields (the label: one line, 120).
+            try:
+                clean_device_fields({"label": row["label"]})
+            except ValidationFailed as exc:
+                errors.extend(RowError(index, c, m[0]) for c, m in exc.fields.items())
         used = Device.objects.count()
-        quota = _device_quota(tenant)
+        quota = device_quota(tenant)
         if used + len(rows) > quota:
             errors.append(
                 RowError(

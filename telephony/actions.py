@@ -1,11 +1,14 @@
 """Business writes for telephony configuration (run inside the tenant's schema)."""
 
-from django.db import IntegrityError, connection, transaction
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, QuotaExceeded, ValidationFailed
+from pbx.tenancy import current_tenant
 from pbx.text import single_line_errors
 from tenants.choices import Role
 from tenants.models import Tenant, User
@@ -15,7 +18,7 @@ from .models import Extension, Transport
 
 
 def _current_tenant() -> Tenant:
-    tenant = connection.tenant
+    tenant = current_tenant()
     if tenant is None or tenant.schema_name == "public":
         raise RuntimeError("extension actions run inside a tenant's schema")
     return tenant
@@ -41,6 +44,12 @@ TEXT_FIELDS = {
 RESERVED_NUMBERS = frozenset({"555", "666", "777", "888"})
 #: The longest extension number any tenant may allow (PortSIP's limit for imported users).
 NUMBER_MAX_LENGTH = 64
+#: Seconds of ringing before "no answer" forwarding applies.
+NO_ANSWER_TIMEOUT = (5, 120)
+#: Phones (contacts) one extension may register at once.
+MAX_REGISTRATIONS = (1, 20)
+#: Passwords are kept encrypted (SIP) or hashed (web); longer ones are a mistake or an attack.
+SECRET_MAX_LENGTH = 128
 
 
 def number_problem(tenant: Tenant, number: str) -> tuple[str, ErrorCode] | None:
@@ -66,14 +75,39 @@ def _phone_number(value: str) -> bool:
     return value.lstrip("+").isdigit() and value.isascii() and value.count("+") <= 1
 
 
-def _validate(
-    tenant: Tenant, fields: dict, number: str | None = None, *, own_number: str | None = None
+def validate_extension(
+    tenant: Tenant,
+    fields: dict,
+    number: str | None = None,
+    *,
+    own_number: str | None = None,
+    secrets: dict | None = None,
 ) -> None:
+    """Raise :class:`ValidationFailed` with a field error for every bad value in ``fields`` (the
+    extension's own fields, by model name), ``number`` (a new extension's) and ``secrets``
+    (``sip_password``/``web_password``: their form; the tenant's policy is checked on write).
+
+    The one set of rules for an extension: the API serializer, the portal forms and the CSV
+    importer only shape input and call this (through the ``do_*`` actions or directly), so a
+    bad value gets the same field error whichever way it came in.
+    """
     errors: dict[str, list[str]] = single_line_errors(fields, TEXT_FIELDS)
+    errors.update(
+        single_line_errors(
+            {k: v for k, v in (secrets or {}).items() if v is not None},
+            dict.fromkeys(("sip_password", "web_password"), SECRET_MAX_LENGTH),
+        )
+    )
     code = ErrorCode.VALIDATION_ERROR
     own_number = own_number or number
     if "display_name" in fields and not str(fields["display_name"] or "").strip():
         errors.setdefault("display_name", ["required"])
+    email = fields.get("email")
+    if email and "email" not in errors:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = ["not a valid e-mail address"]
     for name in FORWARD_FIELDS:
         target = fields.get(name)
         if not target or name in errors:
@@ -83,8 +117,9 @@ def _validate(
         elif target == own_number:
             errors[name] = ["an extension cannot forward to itself"]
     timeout = fields.get("no_answer_timeout")
-    if timeout is not None and not 5 <= timeout <= 120:
-        errors["no_answer_timeout"] = ["5 to 120 seconds"]
+    lo, hi = NO_ANSWER_TIMEOUT
+    if timeout is not None and not lo <= timeout <= hi:
+        errors["no_answer_timeout"] = [f"{lo} to {hi} seconds"]
     if number is not None:
         problem = number_problem(tenant, number)
         if problem is not None:
@@ -102,12 +137,13 @@ def _validate(
         errors["voicemail_pin"] = ["4 to 12 digits"]
     transports = fields.get("allowed_transports")
     if transports is not None:
-        unknown = set(transports) - set(Transport.values)
+        unknown = not isinstance(transports, list) or set(transports) - set(Transport.values)
         if not transports or unknown:
             errors["allowed_transports"] = [f"choose from {', '.join(Transport.values)}"]
     max_reg = fields.get("max_registrations")
-    if max_reg is not None and not 1 <= max_reg <= 20:
-        errors["max_registrations"] = ["1 to 20"]
+    lo, hi = MAX_REGISTRATIONS
+    if max_reg is not None and not lo <= max_reg <= hi:
+        errors["max_registrations"] = [f"{lo} to {hi}"]
     ids = fields.get("outbound_caller_ids")
     if ids is not None and (
         not isinstance(ids, list) or any(not _phone_number(str(i)) for i in ids)
@@ -137,7 +173,12 @@ def do_create_extension(
     caller can show it once. The tenant's quota is checked under a row lock on the tenant.
     """
     tenant = _current_tenant()
-    _validate(tenant, {"display_name": display_name, **fields}, number)
+    validate_extension(
+        tenant,
+        {"display_name": display_name, **fields},
+        number,
+        secrets={"sip_password": sip_password, "web_password": web_password},
+    )
     if sip_password is None:
         sip_password = generate_sip_password(tenant)
     else:
@@ -159,7 +200,7 @@ def do_create_extension(
         if Extension.objects.filter(number=number).exists():
             raise Conflict("The number is taken.", fields={"number": ["already in use"]})
         ext = Extension(number=number, display_name=display_name, **fields)
-        ext.set_sip_password(sip_password, tenant.sip_domain)
+        ext.set_sip_password(sip_password, tenant.sip_realm)
         if web_password is not None:
             ext.user = _create_user_for(tenant, ext, web_password, actor)
         try:
@@ -200,7 +241,12 @@ def do_update_extension(
     **fields,
 ) -> Extension:
     tenant = _current_tenant()
-    _validate(tenant, fields, own_number=ext.number)
+    validate_extension(
+        tenant,
+        fields,
+        own_number=ext.number,
+        secrets={"sip_password": sip_password, "web_password": web_password},
+    )
     if sip_password is not None:
         check_password(
             tenant, sip_password, field="sip_password", kind="sip", identifiers=(ext.number,)
@@ -211,7 +257,7 @@ def do_update_extension(
         for name, value in fields.items():
             setattr(ext, name, value)
         if sip_password is not None:
-            ext.set_sip_password(sip_password, tenant.sip_domain)
+            ext.set_sip_password(sip_password, tenant.sip_realm)
             changes["sip_password"] = "changed"  # noqa: S105 - audit marker
         if web_password is not None:
             if ext.user is None:
@@ -250,7 +296,7 @@ def _publish_on_commit(tenant: Tenant) -> None:
     """Publish the tenant's routing snapshot once the transaction commits — once per
     transaction, however many extensions it changed (a CSV import of 1,000 rows rebuilds the
     snapshot once, not 1,000 times)."""
-    from .snapshots import publish_tenant
+    from .engine.snapshots import publish_tenant
 
     tenant_id = tenant.pk
     queued = transaction.get_connection().run_on_commit  # (savepoints, callback, robust)
@@ -283,11 +329,12 @@ def do_hangup_call(tenant: Tenant, call_id: str, *, actor: Actor) -> None:
     in this tenant's mirror, so it is NotFound like an unknown one."""
     from pbx.errors import NotFound
 
-    from .engine_state import active_call, send_control
+    from .engine.state import active_call, send_control
+    from .sip.contract import HangUpCall
 
     if active_call(tenant.schema_name, call_id) is None:
         raise NotFound("No such call.")
-    send_control({"op": "hangup", "schema": tenant.schema_name, "call_id": call_id})
+    send_control(HangUpCall(schema=tenant.schema_name, call_id=call_id))
     audit.record(actor, "call.hangup", _LiveTarget("call", call_id), tenant=tenant)
 
 
@@ -295,7 +342,7 @@ def do_clear_sip_ban(ip: str, *, actor: Actor) -> None:
     """Lift a ban on every engine."""
     from pbx.errors import NotFound
 
-    from .engine_state import lift_ban
+    from .engine.state import lift_ban
 
     if not lift_ban(ip):
         raise NotFound("This address is not banned.")

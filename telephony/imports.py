@@ -1,180 +1,57 @@
-"""Bulk imports from CSV files: a dry run that checks every row, then an all-or-nothing run.
+"""The ``extensions`` CSV import: extensions, each with a portal user when it has an e-mail and
+a web password. The file, the dry run and the all-or-nothing run are :mod:`pbx.imports`'.
 
-An importer is a small class registered by ``kind`` (``extensions`` here; ``phones`` can follow
-with its own columns and checks). The flow is the same for every kind:
-
-1. :func:`do_dry_run_import` decodes the file, checks the header, validates every row against
-   the tenant's rules and the database, and stores an :class:`~telephony.models.ImportJob` with a
-   per-row report (``invalid``) or the file kept for the run (``validated``). Nothing else is
-   written.
-2. :func:`do_start_import` queues the run (a Celery task, on commit).
-3. :func:`run_import` (the task's body) validates again (the database may have moved on), then
-   writes every row through the ``do_*`` actions in ONE transaction: any failure rolls the whole
-   file back. Progress goes to the cache, because rows written inside the open transaction are
-   invisible to the portal until it commits.
-
-Row numbers in reports are spreadsheet line numbers: the header is row 1, the first data row 2.
-Row 0 means the file as a whole (for example the quota for the batch).
-"""
+A row's values are judged by the extension action's rules (``validate_extension``), so a bad
+value gets the same message here as through the API and the portal; this module only turns
+columns into the action's fields and checks what only a file can get wrong (a number or an
+e-mail twice in it, the batch over the quota)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import logging
-from dataclasses import dataclass, field
+import re
 
-from django.core.cache import cache
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
-from django.db import connection, transaction
-from django.utils import timezone
-
-from pbx import audit
-from pbx.audit import Actor
-from pbx.errors import Conflict, PbxError, ValidationFailed
-from pbx.text import single_line_errors
-
-log = logging.getLogger(__name__)
-
-MAX_BYTES = 1024 * 1024
-MAX_ROWS = 1000
-PROGRESS_KEY = "import:progress:{job_id}"
-PROGRESS_TTL = 6 * 3600
-
-
-class ImportFileError(ValidationFailed):
-    """The file as a whole cannot be read (size, encoding, not a CSV, header)."""
-
-    def __init__(self, message: str):
-        super().__init__(message, fields={"file": [message]})
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    column: str
-    message: str
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "message": self.message}
-
-
-@dataclass
-class ParsedFile:
-    rows: list[tuple[int, dict[str, str]]]  # (row number, values by column)
-    errors: list[RowError] = field(default_factory=list)
-
-
-# --- registry -------------------------------------------------------------------------------
-
-REGISTRY: dict[str, type[Importer]] = {}
-
-
-def register(cls: type[Importer]) -> type[Importer]:
-    """Class decorator: make an importer available under its ``kind``."""
-    REGISTRY[cls.kind] = cls
-    return cls
-
-
-def get_importer(kind: str) -> Importer:
-    try:
-        return REGISTRY[kind]()
-    except KeyError:
-        raise ValidationFailed(
-            f"Unknown import kind '{kind}'.", fields={"kind": ["unknown"]}
-        ) from None
-
-
-class Importer:
-    """Base class. Subclasses declare columns and implement ``validate`` and ``apply_row``."""
-
-    kind: str = ""
-    label: str = ""
-    columns: tuple[str, ...] = ()
-    required: tuple[str, ...] = ()
-    permission: str = ""
-
-    def parse(self, data: bytes) -> ParsedFile:
-        """Decode and split ``data``; whole-file problems raise :class:`ImportFileError`."""
-        if len(data) > MAX_BYTES:
-            raise ImportFileError(f"The file is larger than {MAX_BYTES // 1024} KiB.")
-        if not data.strip():
-            raise ImportFileError("The file is empty.")
-        if b"\x00" in data:
-            raise ImportFileError("This is not a CSV text file (it contains binary data).")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ImportFileError(
-                f"The file is not UTF-8 text (bad byte at position {exc.start}). "
-                "Save it as 'CSV UTF-8' and upload it again."
-            ) from None
-        try:
-            reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-            header = next(reader, None)
-            records = list(reader)
-        except csv.Error as exc:
-            raise ImportFileError(f"The file is not a valid CSV file: {exc}.") from None
-        header = [h.strip().lower() for h in header or []]
-        self._check_header(header)
-        parsed = ParsedFile(rows=[])
-        for index, values in enumerate(records, start=2):
-            if not any(v.strip() for v in values):
-                continue  # blank lines (often a trailing one) are not rows
-            if len(parsed.rows) >= MAX_ROWS:
-                raise ImportFileError(f"The file has more than {MAX_ROWS} rows; split it.")
-            if len(values) != len(header):
-                parsed.errors.append(
-                    RowError(index, "", f"expected {len(header)} fields, found {len(values)}")
-                )
-                continue
-            row = {name: "" for name in self.columns}
-            row.update({name: value.strip() for name, value in zip(header, values, strict=True)})
-            parsed.rows.append((index, row))
-        if not parsed.rows and not parsed.errors:
-            raise ImportFileError("The file has a header but no rows.")
-        return parsed
-
-    def _check_header(self, header: list[str]) -> None:
-        if not header or not any(header):
-            raise ImportFileError("The first line must be the header: " + ",".join(self.columns))
-        unknown = [h for h in header if h not in self.columns]
-        if unknown:
-            raise ImportFileError(
-                f"Unknown column(s): {', '.join(unknown)}. Allowed: {', '.join(self.columns)}."
-            )
-        duplicated = sorted({h for h in header if header.count(h) > 1})
-        if duplicated:
-            raise ImportFileError(f"Column(s) given twice: {', '.join(duplicated)}.")
-        missing = [c for c in self.required if c not in header]
-        if missing:
-            raise ImportFileError(f"Missing required column(s): {', '.join(missing)}.")
-
-    def validate(self, tenant, rows: list[tuple[int, dict]]) -> list[RowError]:
-        raise NotImplementedError
-
-    def apply_row(self, tenant, row: dict, actor: Actor) -> dict:
-        """Write one row through the actions; return what the report should show for it."""
-        raise NotImplementedError
-
-
-# --- extensions (and their users) ----------------------------------------------------------
+from pbx.errors import ValidationFailed
+from pbx.imports import Importer, RowError, register
 
 _TRUE = {"", "1", "true", "yes", "y", "on"}
-# Every column ends up in SIP headers, provisioning files or mail: one line each (passwords
-# included: phones are provisioned with them). Lengths are the columns' in the database.
-TEXT_COLUMNS = {
-    "number": 64,
-    "display_name": 120,
-    "email": 254,
-    "mobile": 32,
-    "sip_password": 128,
-    "web_password": 128,
-    "voicemail_pin": 12,
-    "enabled": 8,
-}
 _FALSE = {"0", "false", "no", "n", "off"}
+# Columns that are the extension's fields as they are; empty means the default.
+TEXT_COLUMNS = (
+    "display_name",
+    "email",
+    "mobile",
+    "voicemail_pin",
+    "caller_id_name",
+    "caller_id_number",
+    "forward_always",
+    "forward_busy",
+    "forward_no_answer",
+)
+NUMBER_COLUMNS = ("no_answer_timeout", "max_registrations")
+
+
+def _fields(row: dict) -> tuple[dict, dict[str, str]]:
+    """The action's fields of ``row``, and the columns that are not even of the right type."""
+    fields = {name: row[name] for name in TEXT_COLUMNS if row[name] or name == "display_name"}
+    if "email" in fields:
+        fields["email"] = fields["email"].lower()
+    bad: dict[str, str] = {}
+    for name in NUMBER_COLUMNS:
+        if row[name]:
+            if row[name].isascii() and row[name].isdigit():
+                fields[name] = int(row[name])
+            else:
+                bad[name] = "a whole number"
+    if row["allowed_transports"]:
+        # Several in one cell, as "udp;tcp" or "udp tcp" (the comma separates columns).
+        fields["allowed_transports"] = [
+            t for t in re.split(r"[;\s]+", row["allowed_transports"]) if t
+        ]
+    if row["enabled"].lower() in _TRUE | _FALSE:
+        fields["enabled"] = row["enabled"].lower() in _TRUE
+    else:
+        bad["enabled"] = "yes/no, true/false or 1/0"
+    return fields, bad
 
 
 @register
@@ -192,6 +69,14 @@ class ExtensionImporter(Importer):
         "web_password",
         "voicemail_pin",
         "enabled",
+        "caller_id_name",
+        "caller_id_number",
+        "forward_always",
+        "forward_busy",
+        "forward_no_answer",
+        "no_answer_timeout",
+        "max_registrations",
+        "allowed_transports",
     )
     required = ("number", "display_name")
     permission = "extensions.manage"
@@ -200,7 +85,7 @@ class ExtensionImporter(Importer):
         from tenants.models import User, login_key
         from tenants.passwords import policy_problems
 
-        from .actions import number_problem
+        from .actions import validate_extension
         from .models import Extension
 
         errors: list[RowError] = []
@@ -215,66 +100,44 @@ class ExtensionImporter(Importer):
         seen_numbers: dict[str, int] = {}
         seen_emails: dict[str, int] = {}
         for index, row in rows:
-
-            def err(column, message, index=index):
-                errors.append(RowError(index, column, message))
-
-            bad = single_line_errors(row, TEXT_COLUMNS)
-            for column, messages in bad.items():
-                err(column, messages[0])
+            fields, bad = _fields(row)
             number = row["number"]
-            problem = number_problem(tenant, number) if number else None
+            secrets = {name: row[name] or None for name in ("sip_password", "web_password")}
+            try:
+                validate_extension(tenant, fields, number or None, secrets=secrets)
+            except ValidationFailed as exc:
+                for column, messages in exc.fields.items():
+                    bad.setdefault(column, messages[0])
             if not number:
-                err("number", "required")
-            elif "number" in bad:
-                pass
-            elif problem is not None:
-                err("number", problem[0])
-            elif number in seen_numbers:
-                err("number", f"{number} is also on row {seen_numbers[number]}")
-            elif number in taken:
-                err("number", f"extension {number} already exists")
-            seen_numbers.setdefault(number, index)
+                bad["number"] = "required"
+            elif "number" not in bad:
+                if number in seen_numbers:
+                    bad["number"] = f"{number} is also on row {seen_numbers[number]}"
+                elif number in taken:
+                    bad["number"] = f"extension {number} already exists"
+                seen_numbers.setdefault(number, index)
 
-            if not row["display_name"]:
-                err("display_name", "required")
-
-            email = row["email"].lower()
-            if email and "email" not in bad:
-                try:
-                    validate_email(email)
-                except ValidationError:
-                    err("email", "not a valid e-mail address")
-                else:
-                    if row["web_password"] and email in seen_emails:
-                        err("email", f"{email} is also on row {seen_emails[email]}")
-                    elif row["web_password"] and email in taken_logins:
-                        err("email", f"a user with {email} already exists")
-                    if row["web_password"]:
-                        seen_emails.setdefault(email, index)
+            email = fields.get("email", "")
             if row["web_password"] and not email:
-                err("email", "required when a web password is given")
+                bad["email"] = "required when a web password is given"
+            elif row["web_password"] and "email" not in bad:
+                if email in seen_emails:
+                    bad["email"] = f"{email} is also on row {seen_emails[email]}"
+                elif email in taken_logins:
+                    bad["email"] = f"a user with {email} already exists"
+                seen_emails.setdefault(email, index)
 
-            mobile = row["mobile"].replace(" ", "")
-            if mobile and "mobile" not in bad and not mobile.lstrip("+").isdigit():
-                err("mobile", "a phone number")
-
-            if row["sip_password"] and "sip_password" not in bad:
-                for problem in policy_problems(
-                    tenant, row["sip_password"], kind="sip", identifiers=(number,)
-                ):
-                    err("sip_password", problem)
-            if row["web_password"] and "web_password" not in bad:
-                for problem in policy_problems(
-                    tenant, row["web_password"], identifiers=(email.split("@")[0],)
-                ):
-                    err("web_password", problem)
-
-            pin = row["voicemail_pin"]
-            if pin and (not pin.isdigit() or not 4 <= len(pin) <= 12):
-                err("voicemail_pin", "4 to 12 digits")
-            if row["enabled"].lower() not in _TRUE | _FALSE:
-                err("enabled", "yes/no, true/false or 1/0")
+            errors.extend(RowError(index, column, message) for column, message in bad.items())
+            # The tenant's password policy can fail several ways at once: list them all.
+            for column, kind, identity in (
+                ("sip_password", "sip", number),
+                ("web_password", "web", email.split("@")[0]),
+            ):
+                if row[column] and column not in bad:
+                    for problem in policy_problems(
+                        tenant, row[column], kind=kind, identifiers=(identity,)
+                    ):
+                        errors.append(RowError(index, column, problem))
 
         used = Extension.objects.count()
         if used + len(rows) > tenant.max_extensions:
@@ -291,187 +154,14 @@ class ExtensionImporter(Importer):
     def apply_row(self, tenant, row, actor):
         from .actions import do_create_extension
 
+        fields, _ = _fields(row)
         ext, _ = do_create_extension(
             number=row["number"],
-            display_name=row["display_name"],
             sip_password=row["sip_password"] or None,
             web_password=row["web_password"] or None,
-            email=row["email"].lower(),
-            mobile=row["mobile"],
-            voicemail_pin=row["voicemail_pin"],
-            enabled=row["enabled"].lower() in _TRUE,
             actor=actor,
+            **fields,
         )
         # The generated SIP passwords are not put in the report: it is kept, and a phone is
         # provisioned with the password anyway (or an admin reads it once in the portal).
         return {"number": ext.number, "user": ext.email if ext.user_id else ""}
-
-
-# --- the actions around a job ---------------------------------------------------------------
-
-
-def _current_tenant():
-    tenant = connection.tenant
-    if tenant is None or tenant.schema_name == "public":
-        raise RuntimeError("imports run inside a tenant's schema")
-    return tenant
-
-
-def _sorted(errors: list[RowError]) -> list[dict]:
-    return [e.as_dict() for e in sorted(errors, key=lambda e: (e.row, e.column))]
-
-
-def do_dry_run_import(*, kind: str, data: bytes, filename: str, actor: Actor):
-    """Check a file and record the outcome as an ImportJob; writes nothing else.
-
-    Raises :class:`ImportFileError` when the file cannot be read at all (no job is stored then).
-    """
-    from .models import ImportJob
-
-    tenant = _current_tenant()
-    importer = get_importer(kind)
-    parsed = importer.parse(data)
-    errors = parsed.errors + importer.validate(tenant, parsed.rows)
-    total = len(parsed.rows) + len({e.row for e in parsed.errors})
-    job = ImportJob.objects.create(
-        kind=kind,
-        filename=filename[:255],
-        status=ImportJob.Status.INVALID if errors else ImportJob.Status.VALIDATED,
-        total=total,
-        report={"errors": _sorted(errors), "rows": len(parsed.rows)},
-        # A failed dry run keeps no copy of the file: it holds passwords and cannot be run.
-        payload="" if errors else data.decode("utf-8-sig"),
-        created_by=actor.user,
-    )
-    return job
-
-
-def do_start_import(job, *, actor: Actor):
-    """Queue a validated job; the worker runs it (see ``telephony.tasks.run_import_job``)."""
-    from .models import ImportJob
-    from .tasks import run_import_job
-
-    tenant = _current_tenant()
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().get(pk=job.pk)
-        if job.status != ImportJob.Status.VALIDATED:
-            raise Conflict(
-                f"This import is {job.get_status_display().lower()}; it cannot be started.",
-                fields={"status": [job.status]},
-            )
-        job.status = ImportJob.Status.PENDING
-        job.save(update_fields=["status"])
-        audit.record(
-            actor, "import.start", job, tenant=tenant, changes={"kind": job.kind, "rows": job.total}
-        )
-        schema, job_id = connection.schema_name, str(job.pk)
-        transaction.on_commit(lambda: run_import_job.delay(schema, job_id))
-    return job
-
-
-def progress(job) -> int:
-    """Rows written so far: the cache while the run's transaction is open, else the row."""
-    if job.status == job.Status.RUNNING:
-        return int(cache.get(PROGRESS_KEY.format(job_id=job.pk)) or 0)
-    return job.done
-
-
-def run_import(job_id, *, actor: Actor) -> None:
-    """The real run. Idempotent: a job that is not queued (already run, or running) is left."""
-    from .models import ImportJob
-
-    tenant = _current_tenant()
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status != ImportJob.Status.PENDING:
-            return
-        # The file (with its clear-text passwords) lives on only in this worker's memory: a run
-        # that dies half-way leaves a job marked running, never a stored copy.
-        payload = job.payload
-        job.status = ImportJob.Status.RUNNING
-        job.payload = ""
-        job.save(update_fields=["status", "payload"])
-    importer = get_importer(job.kind)
-    key = PROGRESS_KEY.format(job_id=job.pk)
-    cache.set(key, 0, PROGRESS_TTL)
-    created: list[dict] = []
-    errors: list[RowError] = []
-    try:
-        parsed = importer.parse(payload.encode())
-        errors = parsed.errors + importer.validate(tenant, parsed.rows)
-        if not errors:
-            with transaction.atomic():
-                for n, (index, row) in enumerate(parsed.rows, start=1):
-                    try:
-                        created.append(importer.apply_row(tenant, row, actor))
-                    except PbxError as exc:
-                        errors.extend(_row_errors(index, exc))
-                        raise
-                    cache.set(key, n, PROGRESS_TTL)
-    except PbxError as exc:
-        if not errors:
-            errors = [RowError(0, "", exc.message)]
-        created = []
-    except Exception:
-        # Whatever broke, the transaction rolled back: say so rather than leave a job "running".
-        log.exception("import %s failed", job.pk)
-        errors = [RowError(0, "", "The import failed unexpectedly; nothing was imported.")]
-        created = []
-    status = ImportJob.Status.FAILED if errors else ImportJob.Status.DONE
-    with transaction.atomic():
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=status,
-            done=len(created),
-            report={
-                **job.report,
-                "errors": _sorted(errors),
-                "created": created,
-                "rolled_back": bool(errors),
-            },
-            payload="",
-            finished_at=timezone.now(),
-        )
-        audit.record(
-            actor,
-            "import.finish",
-            job,
-            tenant=tenant,
-            changes={"status": status, "created": len(created), "errors": len(errors)},
-        )
-    cache.delete(key)
-
-
-def purge_stale_payloads(*, now=None) -> int:
-    """In the current schema: empty the payload of every job checked but not started within
-    ``PBX_IMPORT_PAYLOAD_TTL_MINUTES`` (marked ``expired``), and of jobs queued or running for
-    longer than ``PBX_IMPORT_STALE_HOURS`` (a lost run: marked ``failed``). Returns the jobs
-    changed. Idempotent; Celery beat calls it for every tenant (``telephony.tasks``)."""
-    from datetime import timedelta
-
-    from django.conf import settings
-
-    from .models import ImportJob
-
-    now = now or timezone.now()
-    ttl = timedelta(minutes=settings.PBX_IMPORT_PAYLOAD_TTL_MINUTES)
-    stale = timedelta(hours=settings.PBX_IMPORT_STALE_HOURS)
-    expired = (
-        ImportJob.objects.filter(status=ImportJob.Status.VALIDATED, created_at__lt=now - ttl)
-        .exclude(payload="")
-        .update(payload="", status=ImportJob.Status.EXPIRED, finished_at=now)
-    )
-    lost = ImportJob.objects.filter(
-        status__in=(ImportJob.Status.PENDING, ImportJob.Status.RUNNING),
-        created_at__lt=now - stale,
-    ).update(payload="", status=ImportJob.Status.FAILED, finished_at=now)
-    return expired + lost
-
-
-def _row_errors(index: int, exc: PbxError) -> list[RowError]:
-    if not exc.fields:
-        return [RowError(index, "", exc.message)]
-    return [
-        RowError(index, column, str(message))
-        for column, messages in exc.fields.items()
-        for message in (messages if isinstance(messages, list) else [messages])
-    ]

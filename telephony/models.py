@@ -72,7 +72,7 @@ class Extension(models.Model):
         return decrypt(self.sip_password_encrypted)
 
     def set_sip_password(self, password: str, realm: str) -> None:
-        from telephony.digest import ha1
+        from telephony.sip.contract import ha1
 
         self.sip_password_encrypted = encrypt(password)
         self.ha1_md5 = ha1("MD5", self.number, realm, password)
@@ -153,8 +153,8 @@ class Cdr(models.Model):
     """One call detail record per call, as PortSIP keeps it: the call as the caller saw it,
     with every part of it (the first ringing, each transfer) in :class:`CdrSegment` rows.
 
-    Written only by the CDR consumer (``telephony.cdr``) from the engine's event stream, keyed
-    by the engine's ``call_id`` so a re-delivered event never makes a second record.
+    Written only by the CDR consumer (``telephony.engine.cdr``) from the engine's event stream,
+    keyed by the engine's ``call_id`` so a re-delivered event never makes a second record.
     """
 
     call_id = models.CharField(max_length=128, unique=True)

@@ -34,12 +34,12 @@ def can_administer(user, tenant: Tenant) -> bool:
         return False
     if user.role == Role.SYSTEM_ADMIN:
         return True
-    if user.role == Role.DEALER_ADMIN and user.dealer_id and tenant.dealer_id:
+    if user.role == Role.DEALER_ADMIN and user.dealer_id and tenant.dealer is not None:
         return tenant.dealer.path.startswith(user.dealer.path)
     return False
 
 
-def tenant_permissions(user, tenant: Tenant) -> frozenset[str] | None:
+def tenant_permissions(user, tenant: Tenant | None) -> frozenset[str] | None:
     """Permission codes ``user`` holds in ``tenant``; None when the tenant is not theirs at all."""
     from .choices import TENANT_ADMIN_PERMISSIONS
 

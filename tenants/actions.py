@@ -14,38 +14,15 @@ from django_tenants.utils import schema_context, schema_exists, tenant_context
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, PbxError, ValidationFailed
+from pbx.tenancy import current_schema, use_public_schema
 
 from . import lockout
 from .capabilities import check_totals, check_within, with_default_totals
 from .choices import Permission, Role, TenantStatus
-from .models import (
-    CAPABILITY_FEATURES,
-    CAPABILITY_LIMITS,
-    DeviceIndex,
-    Domain,
-    Tenant,
-    TenantRole,
-    User,
-)
+from .fields import CAPABILITY_FIELDS, COMPANY_FIELDS
+from .models import DeviceIndex, Domain, Tenant, TenantRole, User
 from .passwords import check_password
 from .validators import clean_identity
-
-TENANT_SETTINGS_FIELDS = (
-    "name",
-    "time_zone",
-    "language",
-    "currency",
-    "ext_min_length",
-    "ext_max_length",
-    "pw_min_length",
-    "pw_require_upper",
-    "pw_require_lower",
-    "pw_require_digit",
-    "pw_require_symbol",
-    "sip_pw_min_length",
-    "sip_digest_sha256",
-)
-CAPABILITY_FIELDS = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +128,7 @@ def do_create_tenant(
                 Domain.objects.create(domain=web_host, tenant=tenant, is_primary=True)
         except IntegrityError as exc:
             raise Conflict("The tenant clashes with an existing one.") from exc
-        connection.set_schema_to_public()
+        use_public_schema()
         audit.record(
             actor,
             "tenant.create",
@@ -177,7 +154,7 @@ def do_create_tenant(
 def _host_clashes(sip_domain, web_host, *, tenant=None) -> dict:
     """Which of the given host names another tenant already has (None: not being set)."""
     errors = {}
-    others = Tenant.objects.exclude(pk=getattr(tenant, "pk", None))
+    others = Tenant.objects.all() if tenant is None else Tenant.objects.exclude(pk=tenant.pk)
     if sip_domain is not None and others.filter(sip_domain=sip_domain).exists():
         errors["sip_domain"] = ["this SIP domain is taken"]
     hosts = Domain.objects.exclude(tenant_id=getattr(tenant, "pk", None))
@@ -187,7 +164,7 @@ def _host_clashes(sip_domain, web_host, *, tenant=None) -> dict:
 
 
 def _publish(tenant: Tenant) -> None:
-    from telephony.snapshots import publish_tenant
+    from telephony.engine.snapshots import publish_tenant
 
     publish_tenant(tenant.pk)
 
@@ -274,7 +251,6 @@ def _set_web_host(tenant: Tenant, host: str) -> dict:
 
 # What a tenant's own admin (permission ``tenant.settings``) may change of its company; quotas,
 # capabilities, billing and host names are its dealer's to set.
-COMPANY_FIELDS = ("name", "time_zone", "language", "ext_min_length", "ext_max_length")
 
 
 def do_update_company(tenant: Tenant, *, actor: Actor, **fields) -> Tenant:
@@ -344,7 +320,7 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         tenant._drop_schema(force_drop=True)
-        connection.set_schema_to_public()
+        use_public_schema()
         tenant.status = TenantStatus.DELETED
         tenant.deleted_at = timezone.now()
         tenant.sip_domain = None
@@ -369,7 +345,7 @@ def delete_users(queryset, *, tenant: Tenant | None = None) -> None:
     if tenant is not None:
         with tenant_context(tenant):
             queryset.delete()
-    elif connection.schema_name == "public":
+    elif current_schema() == "public":
         with schema_context(settings.TENANT_BASE_SCHEMA):
             queryset.delete()
     else:
@@ -397,15 +373,17 @@ def _forget_runtime_state(domain: str | None, schema: str | None) -> None:
     which must not inherit a cached brand or a throttle)."""
     from django_redis import get_redis_connection
 
-    from telephony.engine_state import CALLS_KEY, LOCATION_KEY, _redis, redis_key
-    from telephony.snapshots import unpublish_domain
+    from telephony.engine import store
+    from telephony.engine.snapshots import unpublish_domain
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import CALLS, LOCATION
 
     unpublish_domain(domain)
     try:
-        r = _redis()
-        keys = [redis_key(CALLS_KEY, schema=schema)] if schema else []
+        r = store.client(decode=True)
+        keys = [redis_key(CALLS, schema=schema)] if schema else []
         if domain:
-            keys += r.scan_iter(match=redis_key(LOCATION_KEY, domain=domain, user="*"))
+            keys += r.scan_iter(match=redis_key(LOCATION, domain=domain, user="*"))
         if keys:
             r.delete(*keys)
         cache = get_redis_connection("default")

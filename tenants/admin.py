@@ -9,9 +9,10 @@ from pbx.errors import PbxError
 
 from . import actions
 from .choices import Permission, TenantStatus
+from .fields import CAPABILITY_FIELDS, TENANT_SETTINGS_FIELDS
 from .models import Domain, Tenant, TenantRole, User
 
-TENANT_EDITABLE = (*actions.TENANT_SETTINGS_FIELDS, *actions.CAPABILITY_FIELDS)
+TENANT_EDITABLE = (*TENANT_SETTINGS_FIELDS, *CAPABILITY_FIELDS)
 
 
 class DomainInline(admin.TabularInline):

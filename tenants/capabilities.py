@@ -3,7 +3,7 @@
 from pbx.errors import CapabilityExceeded, QuotaExceeded
 
 from .choices import BillingMode
-from .models import CAPABILITY_FEATURES, CAPABILITY_LIMITS
+from .fields import CAPABILITY_FEATURES, CAPABILITY_LIMITS
 
 
 def check_within(parent, requested: dict, *, parent_label: str) -> None:

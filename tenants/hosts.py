@@ -4,9 +4,10 @@ Every HTTP request starts with this lookup (tenants.middleware.TenantMiddleware)
 in process memory: an answer (a tenant, or "no such host") is reused for
 ``PBX_HOST_CACHE_SECONDS`` as long as the hosts' version token in Redis has not moved
 (``pbx.versioned``). Saving or deleting a ``Tenant`` or a ``Domain`` replaces the token
-(``forget_hosts``), so a suspension, a deletion or a new domain is seen by every web worker on
-its next request; the TTL only bounds how long a change made behind the models' back (raw SQL)
-goes unseen. One Redis ``GET`` per request replaces a database join and a ``SET search_path``.
+(``tenants.models.forget_hosts``), so a suspension, a deletion or a new domain is seen by every
+web worker on its next request; the TTL only bounds how long a change made behind the models'
+back (raw SQL) goes unseen. One Redis ``GET`` per request replaces a database join and a
+``SET search_path``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from django.conf import settings
 
 from pbx import versioned
 
-VERSION_KEY = "tenants:hosts:version"
+from .models import HOSTS_VERSION_KEY, Domain
+
 # Unknown host names are cached too; a flood of them cannot grow memory past this.
 _cache = versioned.ProcessCache(max_entries=10_000)
 _MISSING = object()
 
 
 def _load(hostname: str):
-    from .models import Domain
-
     domain = Domain.objects.select_related("tenant").filter(domain=hostname).first()
     return domain.tenant if domain is not None else None
 
@@ -35,14 +35,9 @@ def tenant_for_host(hostname: str):
     ttl = settings.PBX_HOST_CACHE_SECONDS
     if ttl <= 0:
         return _load(hostname)
-    token = versioned.tokens(VERSION_KEY)
+    token = versioned.tokens(HOSTS_VERSION_KEY)
     tenant = _cache.get(hostname, token, _MISSING)
     if tenant is _MISSING:
         tenant = _load(hostname)
         _cache.put(hostname, token, tenant, ttl=ttl)
     return copy.copy(tenant) if tenant is not None else None
-
-
-def forget_hosts() -> None:
-    """Every process's host cache reloads on its next request (now, and after the commit)."""
-    versioned.bump(VERSION_KEY)

@@ -36,7 +36,7 @@ def invite_host(user) -> str:
     return settings.PBX_PUBLIC_HOSTS[0] if settings.PBX_PUBLIC_HOSTS else "localhost"
 
 
-def invite_url(user, *, scheme: str | None = None, port: str | None = None) -> str:
+def invite_url(user, *, scheme: str | None = None, port: str | int | None = None) -> str:
     """The absolute link, on the scheme and port the inviting admin used; without a request,
     ``PBX_PORTAL_URL_SCHEME``/``PORT``, else plain HTTP on ``PBX_HTTP_PORT`` (``make run``)."""
     if not scheme:
@@ -59,8 +59,11 @@ def user_for_token(uidb64: str, token: str, tenant):
         pk = int(urlsafe_base64_decode(uidb64).decode())
     except (ValueError, TypeError, UnicodeDecodeError):
         return None
-    scope = None if tenant is None or tenant.is_public else tenant.id
-    user = User.objects.filter(pk=pk, is_active=True, tenant_id=scope).first()
+    users = User.objects.filter(pk=pk, is_active=True)
+    if tenant is None or tenant.is_public:
+        user = users.filter(tenant__isnull=True).first()
+    else:
+        user = users.filter(tenant_id=tenant.id).first()
     if user is None or not invite_tokens.check_token(user, token):
         return None
     return user

@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
+from pbx import versioned
+
 from .choices import (
     TENANT_ADMIN_PERMISSIONS,
     TENANT_USER_PERMISSIONS,
@@ -14,22 +16,16 @@ from .choices import (
     Role,
     TenantStatus,
 )
-from .hosts import forget_hosts
+from .fields import CAPABILITY_FIELDS
 
-CAPABILITY_LIMITS = (
-    "max_extensions",
-    "max_concurrent_calls",
-    "max_ring_groups",
-    "max_queues",
-    "max_ivrs",
-    "max_conference_rooms",
-)
-CAPABILITY_FEATURES = (
-    "feature_recording",
-    "feature_queues",
-    "feature_conferences",
-    "feature_tenant_trunks",
-)
+# Every process caches the host table (tenants.hosts); saving or deleting a Tenant or a Domain
+# replaces this token, so each web worker reloads on its next request.
+HOSTS_VERSION_KEY = "tenants:hosts:version"
+
+
+def forget_hosts() -> None:
+    """Every process's host cache reloads on its next request (now, and after the commit)."""
+    versioned.bump(HOSTS_VERSION_KEY)
 
 
 class Capabilities(models.Model):
@@ -56,8 +52,7 @@ class Capabilities(models.Model):
         abstract = True
 
     def capabilities(self) -> dict:
-        names = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in CAPABILITY_FIELDS}
 
 
 class PasswordPolicy(models.Model):
@@ -74,7 +69,8 @@ class PasswordPolicy(models.Model):
         abstract = True
 
 
-class Tenant(TenantMixin, Capabilities, PasswordPolicy):
+# django-tenants is untyped, so the type checker cannot see Domain.tenant's reverse manager.
+class Tenant(TenantMixin, Capabilities, PasswordPolicy):  # type: ignore[django-manager-missing]
     """One business on the platform, with a PostgreSQL schema of its own.
 
     The public schema is a Tenant row too (django-tenants); it has ``schema_name='public'`` and is
@@ -130,6 +126,14 @@ class Tenant(TenantMixin, Capabilities, PasswordPolicy):
     @property
     def is_active(self) -> bool:
         return self.status == TenantStatus.ACTIVE
+
+    @property
+    def sip_realm(self) -> str:
+        """The digest realm of the tenant's extensions: its SIP domain, which every tenant but
+        the public schema's stand-in has."""
+        if not self.sip_domain:
+            raise ValueError(f"tenant {self.schema_name} has no SIP domain")
+        return self.sip_domain
 
 
 class Domain(DomainMixin):
@@ -220,19 +224,11 @@ class User(AbstractBaseUser, PermissionsMixin):
             kwargs["update_fields"] = {*update_fields, "login_key"}
         super().save(*args, **kwargs)
 
-    @property
-    def is_system_admin(self) -> bool:
-        return self.role == Role.SYSTEM_ADMIN
-
-    @property
-    def is_dealer_admin(self) -> bool:
-        return self.role == Role.DEALER_ADMIN
-
     def tenant_permissions(self) -> frozenset[str]:
         """Permission codes this user holds inside its own tenant."""
         if self.role == Role.TENANT_ADMIN:
             return TENANT_ADMIN_PERMISSIONS
-        if self.custom_role_id is not None:
+        if self.custom_role_id is not None and self.custom_role is not None:
             return frozenset(self.custom_role.permissions)
         return TENANT_USER_PERMISSIONS
 

@@ -6,7 +6,7 @@ as long as the user's version token in Redis has not moved (``pbx.versioned``); 
 deleting the user (a deactivation, a role or password change, a move to another tenant or
 dealer) replaces the token, so every worker reloads on its next request.
 Signing out does not depend on this cache: the revoked sign-in session is checked in Redis on
-every request (``pbx.api.tokens``). Each request gets a fresh instance (no related object —
+every request (``pbx.credentials``). Each request gets a fresh instance (no related object —
 tenant, dealer — is carried over from an earlier request).
 """
 

@@ -147,7 +147,7 @@ def access_token(user, tenant=None) -> str:
 
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from pbx.api.tokens import FAMILY_CLAIM, SESSION_CLAIM
+    from pbx.credentials import FAMILY_CLAIM, SESSION_CLAIM
     from pbx.security import host_family
 
     token = AccessToken.for_user(user)

@@ -1,8 +1,8 @@
 """Helpers for tests that drive WebSockets through the project's ASGI application.
 
-The sockets run on an event loop in a thread of their own (as under daphne), so the consumers'
-database work uses its own connection and sees only committed rows; :func:`committed` writes
-such rows from a connection of its own.
+The sockets run on an event loop in a thread of their own (as under the ASGI server), so the
+consumers' database work uses its own connection and sees only committed rows;
+:func:`committed` writes such rows from a connection of its own.
 """
 
 import asyncio

@@ -1,11 +1,13 @@
 from rest_framework import serializers
 
 from dealers.models import Dealer
-from tenants.api.serializers import CAPABILITIES
+from pbx.api.serializers import ActionJudgesValues
+from tenants.fields import CAPABILITY_FIELDS
 
 
-class DealerSerializer(serializers.ModelSerializer):
-    parent = serializers.PrimaryKeyRelatedField(read_only=True)
+class DealerSerializer(ActionJudgesValues, serializers.ModelSerializer):
+    judged_by_action = ("name",)  # one line, 120 characters: dealers.actions
+    parent = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)  # type: ignore[assignment]
     parent_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
     depth = serializers.IntegerField(read_only=True)
 
@@ -19,7 +21,7 @@ class DealerSerializer(serializers.ModelSerializer):
             "depth",
             "max_tenants",
             "is_active",
-            *CAPABILITIES,
+            *CAPABILITY_FIELDS,
             "created_at",
         )
         read_only_fields = ("created_at",)

@@ -9,7 +9,7 @@ class WebhookSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookEndpoint
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "url",
             "description",
@@ -63,7 +63,7 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 
 class OutboxEventSerializer(serializers.ModelSerializer):
-    data = serializers.JSONField(source="payload")
+    data = serializers.JSONField(source="payload")  # type: ignore[assignment]
 
     class Meta:
         model = OutboxEvent

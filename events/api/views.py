@@ -13,7 +13,7 @@ from events.live import tenant_live_state
 from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from pbx.api.pagination import CursorPagination
 from pbx.api.permissions import TenantPermission
-from tenants.api.views import TenantScopedViewSet
+from pbx.api.viewsets import TenantScopedViewSet
 from tenants.choices import Permission
 
 from .serializers import (
@@ -26,38 +26,6 @@ from .serializers import (
 )
 
 WEBHOOK_CODES = (Permission.WEBHOOKS_MANAGE, Permission.WEBHOOKS_MANAGE)
-
-
-class _Cursor(CursorPagination):
-    """``{"next", "previous", "items"}`` over a growing log (offsets would skip rows)."""
-
-    page_size = 50
-    max_page_size = 500
-    page_size_query_param = "limit"
-
-    def get_paginated_response(self, data):
-        return Response(
-            {"next": self.get_next_link(), "previous": self.get_previous_link(), "items": data}
-        )
-
-    def get_paginated_response_schema(self, schema):
-        return {
-            "type": "object",
-            "required": ["items"],
-            "properties": {
-                "next": {"type": "string", "nullable": True},
-                "previous": {"type": "string", "nullable": True},
-                "items": schema,
-            },
-        }
-
-
-class OldestFirstCursor(_Cursor):
-    ordering = ("id",)
-
-
-class NewestFirstCursor(_Cursor):
-    ordering = ("-id",)
 
 
 class WebhookViewSet(
@@ -126,7 +94,7 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
 
     serializer_class = DeliverySerializer
     permission_codes = WEBHOOK_CODES
-    pagination_class = NewestFirstCursor
+    pagination_class = CursorPagination.ordered_by("-id")
     filterset_class = DeliveryFilter
     search_fields = ()
     ordering_fields: tuple[str, ...] = ()
@@ -148,7 +116,7 @@ class OutboxEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
 
     serializer_class = OutboxEventSerializer
     permission_codes = WEBHOOK_CODES
-    pagination_class = OldestFirstCursor
+    pagination_class = CursorPagination.ordered_by("id")
     filterset_class = OutboxFilter
     search_fields = ()
     ordering_fields: tuple[str, ...] = ()

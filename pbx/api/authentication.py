@@ -2,49 +2,41 @@
 
 A tenant user's credentials are valid only on its own tenant's host name; a suspended tenant's
 users are refused; a token is valid only on the host family it was issued for
-(:mod:`pbx.api.tokens`) and not after its sign-in session was signed out.
+(:mod:`pbx.credentials`) and not after its sign-in session was signed out.
 """
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from pbx.api.tokens import check_token
-from pbx.errors import ErrorCode
-from tenants.choices import Role, TenantStatus
+from pbx import credentials
+from pbx.credentials import CredentialsRefused, TenantSuspended
 
 
-def _not_here() -> exceptions.AuthenticationFailed:
-    return exceptions.AuthenticationFailed(
-        {
-            "code": ErrorCode.AUTHENTICATION_FAILED,
-            "message": "These credentials are not valid on this host.",
-        }
-    )
+@contextmanager
+def _api_errors() -> Iterator[None]:
+    """A refusal of :mod:`pbx.credentials` as DRF's own: 401 (with WWW-Authenticate) or 403."""
+    try:
+        yield
+    except TenantSuspended as exc:
+        raise exceptions.PermissionDenied({"code": exc.code, "message": exc.message}) from exc
+    except CredentialsRefused as exc:
+        raise exceptions.AuthenticationFailed({"code": exc.code, "message": exc.message}) from exc
+
+
+def check_token(token, tenant) -> None:
+    """:func:`pbx.credentials.check_token`, refusing with the API's exceptions."""
+    with _api_errors():
+        credentials.check_token(token, tenant)
 
 
 def check_user_scope(user, tenant) -> None:
-    """Raise unless ``user`` may use the API on ``tenant``'s host at all."""
-    from tenants.access import can_administer
-
-    if user.role in (Role.TENANT_ADMIN, Role.TENANT_USER):
-        if tenant is None or user.tenant_id != tenant.id:
-            raise _not_here()
-        if tenant.status != TenantStatus.ACTIVE:  # the host's tenant is the user's own
-            raise exceptions.PermissionDenied(
-                {
-                    "code": ErrorCode.TENANT_SUSPENDED,
-                    "message": "This tenant is suspended. Contact your service provider.",
-                }
-            )
-        return
-    if user.role == Role.DEALER_ADMIN and (user.dealer is None or not user.dealer.is_active):
-        raise exceptions.AuthenticationFailed("The dealer account is disabled.")
-    # A provider-side admin reaches a tenant's host only with credentials bound to that tenant
-    # (the portal's "Manage" session, or a token from POST /tenants/{id}/token/), and only
-    # while the tenant is still in its scope.
-    if tenant is not None and not tenant.is_public and not can_administer(user, tenant):
-        raise _not_here()
+    """:func:`pbx.credentials.check_user_scope`, refusing with the API's exceptions."""
+    with _api_errors():
+        credentials.check_user_scope(user, tenant)
 
 
 class TenantJWTAuthentication(JWTAuthentication):

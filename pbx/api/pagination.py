@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -32,12 +34,40 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
 
 
 class CursorPagination(pagination.CursorPagination):
-    """DRF's cursor, with the position it carries checked against the ordering field.
+    """Lists of growing logs (CDRs, deliveries, events) answer ``{"next", "previous", "items"}``:
+    offsets would get slower and skip rows while rows are added. A view picks its order with
+    :meth:`ordered_by`.
 
     A cursor is opaque but client-supplied: its position goes into a query, so a value that is
-    not of the field's type (or a moment PostgreSQL cannot hold) must be an invalid cursor (404),
-    not a database error.
+    not of the ordering field's type (or a moment PostgreSQL cannot hold) must be an invalid
+    cursor (404), not a database error.
     """
+
+    page_size = 50
+    max_page_size = 500
+    page_size_query_param = "limit"
+
+    @classmethod
+    def ordered_by(cls, *ordering: str) -> type[CursorPagination]:
+        """This paginator over ``ordering`` (its first field carries the cursor's position)."""
+        name = "".join(part.strip("-").title().replace("_", "") for part in ordering)
+        return type(f"CursorBy{name}", (cls,), {"ordering": ordering})
+
+    def get_paginated_response(self, data):
+        return Response(
+            {"next": self.get_next_link(), "previous": self.get_previous_link(), "items": data}
+        )
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "next": {"type": "string", "nullable": True},
+                "previous": {"type": "string", "nullable": True},
+                "items": schema,
+            },
+        }
 
     def paginate_queryset(self, queryset, request, view=None):
         self._model = queryset.model

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rest_framework import ISO_8601
 from rest_framework import fields as drf_fields
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
+
+if TYPE_CHECKING:
+    from rest_framework.serializers import Serializer
+
+    _SerializerBase = Serializer
+else:
+    _SerializerBase = object  # a mixin: the serializer class comes after it in the bases
 
 
 def _choice(field: drf_fields.ChoiceField):
@@ -57,12 +64,13 @@ def _converter(field: drf_fields.Field):
     kind = type(field)
     if kind in _PLAIN:
         return _PLAIN[kind]
+    # The exact class, not a subclass (which may convert differently); cast only tells mypy.
     if kind is drf_fields.ChoiceField:
-        return _choice(field)
+        return _choice(cast(drf_fields.ChoiceField, field))
     if kind is drf_fields.DateTimeField:
-        return _datetime(field)
+        return _datetime(cast(drf_fields.DateTimeField, field))
     if kind is drf_fields.ListField:
-        return _list(field)
+        return _list(cast(drf_fields.ListField, field))
     return None
 
 
@@ -94,20 +102,24 @@ _FIELD_SETS: dict[type, dict[str, drf_fields.Field]] = {}
 
 def _copy_field(field: drf_fields.Field) -> drf_fields.Field:
     kind = type(field)
-    if kind is drf_fields.ListField and type(field.child) in _SHALLOW:
-        new = copy.copy(field)
-        new.child = _copy_field(field.child)
-        new.child.parent = new  # the copy was bound (name "") by the original's __init__
+    if isinstance(field, drf_fields.ListField) and kind is drf_fields.ListField:
+        if type(field.child) not in _SHALLOW:
+            return copy.deepcopy(field)
+        new_list = copy.copy(field)
+        new_list.child = _copy_field(field.child)
+        # The copy was bound (name "") by the original's __init__; a list parents its child.
+        new_list.child.parent = new_list  # type: ignore[assignment]
+        new: drf_fields.Field = new_list
     elif kind in _SHALLOW:
         new = copy.copy(field)
     else:
         return copy.deepcopy(field)  # what DRF does: a new instance from the field's arguments
-    if "_validators" in new.__dict__:
-        new._validators = list(new._validators)
+    if "_validators" in new.__dict__:  # DRF's cache behind Field.validators
+        new.__dict__["_validators"] = list(new.__dict__["_validators"])
     return new
 
 
-class FastReadMixin:
+class FastReadMixin(_SerializerBase):
     """Reads a model instance into a dict like DRF's ``Serializer.to_representation``, with
     the plain fields (a model attribute shown as text, a number, a boolean, a choice, a date
     and time, or a list of those) read directly instead of through two method calls and a
@@ -159,3 +171,26 @@ class FastReadMixin:
             check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
             ret[name] = None if check is None else field.to_representation(attribute)
         return ret
+
+
+class ActionJudgesValues:
+    """For a serializer whose resource's action judges every value (``validate_<resource>``):
+    the serializer only shapes input (types, lists, which fields are writable), and drops the
+    checks DRF derives from the model (lengths, ranges, formats, uniqueness). A bad value then
+    gets the action's field error, the same one the portal and the CSV import show.
+
+    ``judged_by_action`` names the fields the action judges, when it does not judge them all.
+    """
+
+    judged_by_action: tuple[str, ...] | None = None
+
+    def get_fields(self):
+        fields = super().get_fields()
+        names = self.judged_by_action
+        for name, field in fields.items():
+            if not field.read_only and (names is None or name in names):
+                field.validators = []
+                child = getattr(field, "child", None)
+                if child is not None:
+                    child.validators = []
+        return fields

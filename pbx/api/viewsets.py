@@ -13,10 +13,12 @@ from rest_framework import viewsets
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from pbx.api.permissions import TenantPermission
 from pbx.audit import Actor
 from pbx.crypto import decrypt, encrypt
 from pbx.errors import IdempotencyInProgress, IdempotencyKeyReused, PbxError
 from pbx.models import IdempotencyRecord
+from tenants.models import Tenant
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -103,3 +105,14 @@ class BaseViewSet(IdempotentMixin, viewsets.GenericViewSet):
     @property
     def actor(self) -> Actor:
         return Actor.from_request(self.request)
+
+
+class TenantScopedViewSet(BaseViewSet):
+    """A resource of the host's tenant: ``permission_codes = (read, write)`` within it, and
+    ``self.tenant`` is the tenant the request's host name chose."""
+
+    permission_classes = (TenantPermission,)
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.request._request.tenant  # type: ignore[attr-defined]  # django-tenants sets it

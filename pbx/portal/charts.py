@@ -1,5 +1,5 @@
-"""Dashboard charts drawn on the server as inline SVG: the figures come from the stats API's
-own function (:func:`events.api.stats.call_stats`), the geometry is worked out here, and the
+"""Dashboard charts drawn on the server as inline SVG: the figures are the stats API's
+(:func:`telephony.stats.call_stats`), the geometry is worked out here, and the
 templates only print it (no chart library, nothing to download, readable without JS)."""
 
 from __future__ import annotations

@@ -1,28 +1,12 @@
 """Portal forms: they only shape input. Every rule lives in the actions, whose errors
-(``PbxError.fields``) are put back on the form by :func:`add_action_errors`."""
+(``PbxError.fields``) are put back on the form by :func:`pbx.forms.add_action_errors`."""
 
 from django import forms
 
-from tenants.actions import TENANT_SETTINGS_FIELDS
+from telephony.actions import FORWARD_FIELDS, NO_ANSWER_TIMEOUT
 from tenants.choices import BillingMode, Permission, Role
-from tenants.models import CAPABILITY_FEATURES, CAPABILITY_LIMITS
+from tenants.fields import CAPABILITY_FIELDS, DEALER_FIELDS, TENANT_SETTINGS_FIELDS
 from tenants.validators import HOSTNAME_HINT, IDENTIFIER_HINT
-
-
-def add_action_errors(form: forms.Form, exc) -> None:
-    """Show an action's error on the fields it names; the rest (and the message) on the form."""
-    placed = False
-    for name, messages in (exc.fields or {}).items():
-        messages = messages if isinstance(messages, list) else [messages]
-        target = name if name in form.fields else None
-        for message in messages:
-            if target is None:
-                form.add_error(None, f"{name.replace('_', ' ')}: {message}")
-            else:
-                form.add_error(target, str(message))
-        placed = placed or target is not None
-    if not placed or not exc.fields:
-        form.add_error(None, exc.message)
 
 
 def show_password_rules(form: forms.Form, policy, fields: dict[str, str]) -> None:
@@ -34,7 +18,7 @@ def show_password_rules(form: forms.Form, policy, fields: dict[str, str]) -> Non
         field = form.fields.get(name)
         if field is not None:
             field.help_text = " ".join(
-                filter(None, (field.help_text, policy_hint(policy, kind=kind)))
+                filter(None, (str(field.help_text), policy_hint(policy, kind=kind)))
             )
 
 
@@ -55,11 +39,11 @@ class CapabilityFields(forms.Form):
     feature_tenant_trunks = forms.BooleanField(required=False)
     billing_mode = forms.ChoiceField(choices=BillingMode.choices, initial=BillingMode.NONE)
 
-    capability_names = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
+    capability_names = CAPABILITY_FIELDS
 
 
 class TenantSettingsForm(CapabilityFields):
-    name = forms.CharField(max_length=120)
+    name = forms.CharField()  # its rule: the action's (one line, 120)
     time_zone = forms.CharField(max_length=64, initial="UTC")
     language = forms.CharField(max_length=16, initial="en")
     currency = forms.CharField(max_length=3, initial="USD")
@@ -77,7 +61,7 @@ class TenantSettingsForm(CapabilityFields):
         help_text="Offer SHA-256 (RFC 8760) before MD5. Some phones cannot register with it.",
     )
 
-    field_order = ("name",)
+    field_order: tuple[str, ...] = ("name",)
     settings_names = TENANT_SETTINGS_FIELDS
 
     def changes(self) -> dict:
@@ -85,9 +69,9 @@ class TenantSettingsForm(CapabilityFields):
 
 
 class CompanyForm(forms.Form):
-    """A tenant admin's own company settings (``tenants.actions.COMPANY_FIELDS``)."""
+    """A tenant admin's own company settings (``tenants.fields.COMPANY_FIELDS``)."""
 
-    name = forms.CharField(max_length=120, label="Company name")
+    name = forms.CharField(label="Company name")
     time_zone = forms.CharField(max_length=64)
     language = forms.CharField(max_length=16)
     ext_min_length = forms.IntegerField(min_value=1, label="Shortest extension")
@@ -146,13 +130,13 @@ class TenantDeleteForm(forms.Form):
 
 
 class DealerForm(CapabilityFields):
-    name = forms.CharField(max_length=120)
+    name = forms.CharField()  # its rule: the action's (one line, 120)
     max_tenants = forms.IntegerField(min_value=0, initial=100)
     is_active = forms.BooleanField(required=False, initial=True)
     field_order = ("name", "parent", "max_tenants", "is_active")
 
     def changes(self) -> dict:
-        return cleaned_changes(self, ("name", "max_tenants", "is_active", *self.capability_names))
+        return cleaned_changes(self, DEALER_FIELDS)
 
 
 class DealerCreateForm(DealerForm):
@@ -167,51 +151,30 @@ class DealerCreateForm(DealerForm):
         self.fields["parent"].required = not allow_top
 
 
-def forward_target(value: str) -> str:
-    """A forwarding target: an extension or outside number (digits, an optional leading +)."""
-    value = (value or "").strip().replace(" ", "")
-    if value and (not value.lstrip("+").isdigit() or not 2 <= len(value) <= 32):
-        raise forms.ValidationError("An extension or phone number: digits, optionally a leading +.")
-    return value
-
-
-FORWARD_FIELDS = ("forward_always", "forward_busy", "forward_no_answer")
-NO_ANSWER_TIMEOUT = (5, 120)
-
-
 class ForwardingFields(forms.Form):
     """Call forwarding: a target per condition (empty: off) and the ringing time before "no
-    answer" applies. ``number`` is the extension's own (it may not forward to itself)."""
+    answer" applies. The rules (what a target is, not the extension itself, the time's range)
+    are ``telephony.actions.validate_extension``'s."""
 
     forward_always = forms.CharField(
-        required=False, max_length=32, label="Forward all calls to", help_text="Empty: off."
+        required=False, label="Forward all calls to", help_text="Empty: off."
     )
     forward_busy = forms.CharField(
-        required=False, max_length=32, label="When busy, forward to", help_text="Empty: off."
+        required=False, label="When busy, forward to", help_text="Empty: off."
     )
     forward_no_answer = forms.CharField(
-        required=False,
-        max_length=32,
-        label="When not answered, forward to",
-        help_text="Empty: off.",
+        required=False, label="When not answered, forward to", help_text="Empty: off."
     )
     no_answer_timeout = forms.IntegerField(
         required=False,
-        min_value=NO_ANSWER_TIMEOUT[0],
-        max_value=NO_ANSWER_TIMEOUT[1],
         initial=20,
         label="Ring for (seconds)",
         help_text="Before 'not answered' applies ({} to {}).".format(*NO_ANSWER_TIMEOUT),
     )
 
-    number = ""
-
     def _target(self, name: str) -> str:
-        value = forward_target(self.cleaned_data.get(name, ""))
-        number = self.number or (self.data.get("number", "") if self.data else "")
-        if value and value == number:
-            raise forms.ValidationError("Calls cannot be forwarded to the extension itself.")
-        return value
+        # Typed as it is dialled ("+49 30 1234"): the spaces are layout, not part of the number.
+        return self.cleaned_data.get(name, "").replace(" ", "")
 
     def clean_forward_always(self):
         return self._target("forward_always")
@@ -228,10 +191,12 @@ class ForwardingFields(forms.Form):
 
 
 class ExtensionForm(ForwardingFields):
-    display_name = forms.CharField(max_length=120)
-    email = forms.EmailField(required=False)
-    mobile = forms.CharField(max_length=32, required=False)
-    voicemail_pin = forms.CharField(max_length=12, required=False, label="Voicemail PIN")
+    """An extension as an admin edits it; its rules are the action's (``add_action_errors``)."""
+
+    display_name = forms.CharField()
+    email = forms.CharField(required=False, widget=forms.EmailInput)
+    mobile = forms.CharField(required=False)
+    voicemail_pin = forms.CharField(required=False, label="Voicemail PIN")
     enabled = forms.BooleanField(required=False, initial=True)
     dnd = forms.BooleanField(required=False, label="Do not disturb")
     sip_password = forms.CharField(
@@ -260,7 +225,7 @@ class ExtensionForm(ForwardingFields):
         "no_answer_timeout",
     )
 
-    field_order = (
+    field_order: tuple[str, ...] = (
         "display_name",
         "email",
         "mobile",
@@ -271,10 +236,6 @@ class ExtensionForm(ForwardingFields):
         "web_password",
     )
 
-    def __init__(self, *args, number: str = "", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.number = number
-
     def action_kwargs(self) -> dict:
         data = cleaned_changes(self, self.field_names)
         data["email"] = data.get("email", "").lower()
@@ -284,7 +245,9 @@ class ExtensionForm(ForwardingFields):
 
 
 class ExtensionCreateForm(ExtensionForm):
-    number = forms.CharField(max_length=64)
+    # A form field: the form's metaclass takes it off the class, where ``number`` stays the
+    # plain string ForwardingFields compares targets with.
+    number = forms.CharField()
     field_order = ("number", *ExtensionForm.field_order)
 
 

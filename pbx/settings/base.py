@@ -9,6 +9,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("PBX_VAR_DIR", BASE_DIR / "var"))
@@ -208,7 +209,7 @@ CACHES = {
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},
@@ -224,8 +225,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("PBX_CELERY_EAGER", False)
 # Imported by the worker and by beat at start: their tasks and beat entries (CDR drain, webhook
 # sweep, outbox pruning) are registered on import.
 CELERY_IMPORTS = (
-    "telephony.tasks",
-    "telephony.cdr_tasks",
+    "pbx.imports",
+    "telephony.engine.tasks",
     "events.tasks",
     "provisioning.tasks",
 )
@@ -351,7 +352,7 @@ LOGGING = {
 PBX_SIP_PUBLIC_HOST = env("PBX_SIP_PUBLIC_HOST", SIP_HOST)  # the SIP server host phones dial
 # The public URL of provisioning when it differs from the web listener (a TLS proxy in front:
 # PBX_PROV_URL_SCHEME=https, PBX_PROV_URL_PORT empty for 443). Unset: URLs name the scheme and
-# port the admin's request came in on, or plain HTTP on PBX_HTTP_PORT (what daphne serves).
+# port the admin's request came in on, or plain HTTP on PBX_HTTP_PORT (the web process).
 PBX_PROV_URL_SCHEME = env("PBX_PROV_URL_SCHEME", "")
 PBX_PROV_URL_PORT = env_int("PBX_PROV_URL_PORT", 0)  # 0: the scheme's default port
 PBX_PROV_WINDOW_HOURS = env_int("PBX_PROV_WINDOW_HOURS", 72)  # token alone works this long
@@ -372,7 +373,7 @@ PBX_PROVISIONING_DEFAULTS = {  # layer "system" of the provisioning settings
     "product_name": PBX_PRODUCT_NAME,
 }
 
-# Bulk imports (telephony/imports.py): a checked file (it may hold SIP passwords) is dropped
+# Bulk imports (pbx/imports.py): a checked file (it may hold SIP passwords) is dropped
 # when not started within this many minutes; a run queued or running this long is lost.
 PBX_IMPORT_PAYLOAD_TTL_MINUTES = env_int("PBX_IMPORT_PAYLOAD_TTL_MINUTES", 60)
 PBX_IMPORT_STALE_HOURS = env_int("PBX_IMPORT_STALE_HOURS", 24)

@@ -7,7 +7,7 @@ from .base import REST_FRAMEWORK, env, env_int
 DATABASES["default"]["TEST"] = {"NAME": env("PBX_TEST_DB_NAME", "test_pbx")}  # noqa: F405
 # pytest-django rolls each test's transaction back, so no commit ever invalidates the host cache
 # (tenants.hosts) and a host name reused by the next test would find the last test's tenant.
-# Off here; tenants/tests/test_hosts.py turns it on for the tests of the cache itself.
+# Off here; the tests of the cache itself (tests/api/test_error_pages.py) turn it on.
 PBX_HOST_CACHE_SECONDS = env_int("PBX_HOST_CACHE_SECONDS", 0)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK = {

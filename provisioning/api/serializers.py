@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from provisioning.models import Device
@@ -27,12 +29,12 @@ class PhoneModelSerializer(serializers.Serializer):
 class LineSerializer(serializers.Serializer):
     index = serializers.IntegerField(min_value=1, max_value=255)
     extension = serializers.CharField(max_length=16)
-    label = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    label = serializers.CharField(max_length=64, required=False, allow_blank=True)  # type: ignore[assignment]
 
 
 class BlfKeySerializer(serializers.Serializer):
     extension = serializers.CharField(max_length=16)
-    label = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    label = serializers.CharField(max_length=32, required=False, allow_blank=True)  # type: ignore[assignment]
 
 
 class DeviceSerializer(serializers.ModelSerializer):
@@ -85,7 +87,10 @@ class DeviceSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         )
-        extra_kwargs = {"mac": {"validators": []}, "model_id": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {
+            "mac": {"validators": []},
+            "model_id": {"validators": []},
+        }
 
     def get_fields(self):
         fields = super().get_fields()
@@ -120,7 +125,7 @@ class DeviceCredentialsSerializer(serializers.Serializer):
 class EffectiveSettingSerializer(serializers.Serializer):
     key = serializers.CharField()
     value = serializers.JSONField()
-    source = serializers.ChoiceField(choices=["system", "dealer", "tenant", "model", "device"])
+    source = serializers.ChoiceField(choices=["system", "dealer", "tenant", "model", "device"])  # type: ignore[assignment]
 
 
 class ControlResultSerializer(serializers.Serializer):
@@ -134,13 +139,13 @@ class TemplateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["shipped", "custom"], read_only=True)
     model_id = serializers.CharField(max_length=64)
     file_pattern = serializers.CharField(max_length=64)
-    source = serializers.CharField(required=False, trim_whitespace=False, max_length=262144)
+    source = serializers.CharField(required=False, trim_whitespace=False, max_length=262144)  # type: ignore[assignment]
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
 class PreviewRequestSerializer(serializers.Serializer):
     device = serializers.IntegerField(help_text="The phone to render for.")
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]
         required=False, trim_whitespace=False, help_text="Unsaved source to try instead."
     )
 
@@ -154,7 +159,7 @@ class PreviewSerializer(serializers.Serializer):
 class ValidateRequestSerializer(serializers.Serializer):
     model_id = serializers.CharField()
     file_pattern = serializers.CharField(required=False)
-    source = serializers.CharField(trim_whitespace=False)
+    source = serializers.CharField(trim_whitespace=False)  # type: ignore[assignment]
 
 
 class ValidateSerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from pbx.api.viewsets import TenantScopedViewSet
 from pbx.errors import NotFound, PbxError, ValidationFailed
 from provisioning import actions
 from provisioning.config import (
@@ -24,7 +25,6 @@ from provisioning.config import (
 from provisioning.models import CustomTemplate, Device, DeviceLine
 from provisioning.vendors import MODELS, template_source, validate_template
 from tenants.access import tenant_permissions
-from tenants.api.views import TenantScopedViewSet
 from tenants.choices import Permission
 
 from .serializers import (

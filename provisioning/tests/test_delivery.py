@@ -353,10 +353,11 @@ def test_reprovision_and_reboot_publish_check_sync(
     pw, add_device, in_tenant, django_capture_on_commit_callbacks, reboot
 ):
     from provisioning.actions import do_reboot, do_reprovision
-    from telephony.engine_state import CONTROL_CHANNEL
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import CONTROL
 
     device = add_device(MACS["yealink-w60b"], "yealink-w60b", lines=("301", "302", "301"))
-    sub = _listen(CONTROL_CHANNEL)
+    sub = _listen(redis_key(CONTROL))
     try:
         with (
             in_tenant(pw.tenant_a),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from pbx import imports
 from pbx.audit import SYSTEM
 from provisioning.models import Device
-from telephony import imports
 from telephony.models import ImportJob
 from tenants.models import DeviceIndex
 

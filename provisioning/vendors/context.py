@@ -56,7 +56,9 @@ class Branding:
     background_url: str | None = None
 
 
-def _freeze_handsets(value: Mapping[int, int] | Iterable[tuple[int, int]]) -> tuple:
+def _freeze_handsets(
+    value: Mapping[int, int] | Iterable[tuple[int, int]],
+) -> tuple[tuple[int, int], ...]:
     pairs = value.items() if isinstance(value, Mapping) else value
     return tuple(sorted((int(h), int(li)) for h, li in pairs))
 

@@ -397,7 +397,7 @@ class PnpResponder:
         # Connecting a UDP socket sends nothing; it only asks the routing table.
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.connect((peer, 9))
-            return probe.getsockname()[0]
+            return str(probe.getsockname()[0])
 
     def _send_transport(self) -> asyncio.DatagramTransport:
         if self._send is None or self._send.transport is None:

@@ -201,7 +201,7 @@ def _variables(model: PhoneModel, ctx: ProvisioningContext) -> dict[str, Any]:
     family = model.family
     lines = sorted(ctx.lines, key=lambda line: line.index)
     first = _first_blf_key(model, ctx)
-    blf = [
+    blf: list[dict[str, Any]] = [
         {"key": first + n, "label": key.label, "extension": key.extension}
         for n, key in enumerate(ctx.blf_keys)
     ]
@@ -318,7 +318,7 @@ def sample_context(model_id: str) -> ProvisioningContext:
     """
     model = get_model(model_id)
     accounts = min(model.max_accounts, 2)
-    lines = [
+    lines = tuple(
         Line(
             index=n,
             extension=f"10{n}",
@@ -328,10 +328,10 @@ def sample_context(model_id: str) -> ProvisioningContext:
             label=f"Ext 10{n}",
         )
         for n in range(1, accounts + 1)
-    ]
+    )
     spare = model.max_blf_keys - (accounts if model.family.blf_after_lines else 0)
-    blf = [BlfKey(label=f"Desk {n}", extension=f"20{n}") for n in range(1, min(2, spare) + 1)]
-    handsets = {n: n for n in range(1, accounts + 1)} if model.dect else {}
+    blf = tuple(BlfKey(label=f"Desk {n}", extension=f"20{n}") for n in range(1, min(2, spare) + 1))
+    handsets = tuple((n, n) for n in range(1, accounts + 1)) if model.dect else ()
     return ProvisioningContext(
         mac="001565000001",
         model_id=model.id,

@@ -19,11 +19,11 @@ from rest_framework.response import Response
 
 from pbx.api.filters import UtcIsoDateTimeFilter
 from pbx.api.pagination import CursorPagination
+from pbx.api.viewsets import TenantScopedViewSet
 from pbx.errors import NotFound
 from telephony.actions import do_hangup_call
-from telephony.engine_state import active_call, active_calls
+from telephony.engine.state import active_call, active_calls
 from telephony.models import CallDirection, CallStatus, Cdr, CdrSegment
-from tenants.api.views import TenantScopedViewSet
 from tenants.choices import Permission
 
 # ------------------------------------------------------------------------------------- CDRs
@@ -89,37 +89,12 @@ class CdrFilter(django_filters.FilterSet):
         )
 
 
-class CdrCursorPagination(CursorPagination):
-    """``{"next", "previous", "items"}``, newest first."""
-
-    ordering = ("-started_at", "-id")
-    page_size = 50
-    max_page_size = 500
-    page_size_query_param = "limit"
-
-    def get_paginated_response(self, data):
-        return Response(
-            {"next": self.get_next_link(), "previous": self.get_previous_link(), "items": data}
-        )
-
-    def get_paginated_response_schema(self, schema):
-        return {
-            "type": "object",
-            "required": ["items"],
-            "properties": {
-                "next": {"type": "string", "nullable": True},
-                "previous": {"type": "string", "nullable": True},
-                "items": schema,
-            },
-        }
-
-
 class CdrViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """The host tenant's call detail records, each with its segments."""
 
     serializer_class = CdrSerializer
     permission_codes = (Permission.EXTENSIONS_VIEW, Permission.EXTENSIONS_MANAGE)
-    pagination_class = CdrCursorPagination
+    pagination_class = CursorPagination.ordered_by("-started_at", "-id")  # newest first
     filterset_class = CdrFilter
     search_fields = ("caller_number", "callee_number", "caller_name", "call_id")
     ordering_fields: tuple[str, ...] = ()  # the cursor fixes the order

@@ -12,11 +12,10 @@ from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
 from pbx.api.permissions import PlatformAdmin
-from pbx.api.viewsets import BaseViewSet
+from pbx.api.viewsets import BaseViewSet, TenantScopedViewSet
 from pbx.errors import NotFound
 from telephony.actions import do_clear_sip_ban
-from telephony.engine_state import current_bans, tenant_registrations
-from tenants.api.views import TenantScopedViewSet
+from telephony.engine.state import current_bans, tenant_registrations
 from tenants.choices import Permission, Role
 
 

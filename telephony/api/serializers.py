@@ -1,29 +1,26 @@
 from rest_framework import serializers
 
-from pbx.api.serializers import FastReadMixin
+from pbx.api.serializers import ActionJudgesValues, FastReadMixin
 from telephony.models import Extension, Transport
 
 
-class ExtensionSerializer(FastReadMixin, serializers.ModelSerializer):
+class ExtensionSerializer(ActionJudgesValues, FastReadMixin, serializers.ModelSerializer):
+    """Shapes an extension's input; its rules are ``telephony.actions.validate_extension``."""
+
     sip_password = serializers.CharField(
         write_only=True,
         required=False,
         trim_whitespace=False,
-        max_length=128,
         help_text="Omit to have a strong one generated (returned once, on create).",
     )
-    web_password = serializers.CharField(
-        write_only=True, required=False, trim_whitespace=False, max_length=128
-    )
-    voicemail_pin = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, max_length=12
-    )
+    web_password = serializers.CharField(write_only=True, required=False, trim_whitespace=False)
+    voicemail_pin = serializers.CharField(write_only=True, required=False, allow_blank=True)
     allowed_transports = serializers.ListField(
-        child=serializers.ChoiceField(choices=Transport.choices), required=False
+        child=serializers.CharField(),
+        required=False,
+        help_text=f"Any of: {', '.join(Transport.values)}.",
     )
-    outbound_caller_ids = serializers.ListField(
-        child=serializers.CharField(max_length=32), required=False
-    )
+    outbound_caller_ids = serializers.ListField(child=serializers.CharField(), required=False)
     has_web_login = serializers.SerializerMethodField()
 
     class Meta:
@@ -53,7 +50,6 @@ class ExtensionSerializer(FastReadMixin, serializers.ModelSerializer):
             "updated_at",
         )
         read_only_fields = ("created_at", "updated_at")
-        extra_kwargs = {"number": {"validators": []}}
 
     def get_has_web_login(self, ext) -> bool:
         return ext.user_id is not None

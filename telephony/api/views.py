@@ -3,10 +3,10 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from pbx.api.viewsets import TenantScopedViewSet
 from telephony import actions
 from telephony.models import Extension
 from tenants.access import tenant_permissions
-from tenants.api.views import TenantScopedViewSet
 from tenants.choices import Permission
 
 from .serializers import CreatedExtensionSerializer, ExtensionSerializer, SipCredentialsSerializer

@@ -34,13 +34,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .directory import ExtensionSnapshot
+from .contract import DIGEST_HASHES, ExtensionSnapshot, digest_hash
 from .message import Request
 
 __all__ = ["AuthResult", "DigestAuth", "parse_credentials"]
 
 _PARAM_RE = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]+)')
-_HASHES = {"SHA-256": hashlib.sha256, "MD5": hashlib.md5}
 _HA1_LEN = {"SHA-256": 64, "MD5": 32}
 # RFC 7616: the first challenge is the preferred one. MD5 for everyone by default; SHA-256
 # goes first for the tenants that opt in (DigestAuth.offered).
@@ -86,10 +85,6 @@ def parse_credentials(value: str) -> dict[str, str] | None:
     return out
 
 
-def _h(algorithm: str, s: str) -> str:
-    return _HASHES[algorithm](s.encode("utf-8", "surrogateescape")).hexdigest()
-
-
 class DigestAuth:
     """Issues challenges and checks answers. One per engine; cheap, no I/O.
 
@@ -107,8 +102,8 @@ class DigestAuth:
     ) -> None:
         if len(secret) < 16:
             raise ValueError("the nonce secret must have at least 16 bytes")
-        if not algorithms or any(a not in _HASHES for a in algorithms):
-            raise ValueError(f"digest algorithms must be among {', '.join(_HASHES)}")
+        if not algorithms or any(a not in DIGEST_HASHES for a in algorithms):
+            raise ValueError(f"digest algorithms must be among {', '.join(DIGEST_HASHES)}")
         # Offered in this order to every tenant; a tenant with SHA-256 on gets it first.
         self.algorithms = algorithms
         self._with_sha256 = ("SHA-256", *(a for a in algorithms if a != "SHA-256"))
@@ -219,8 +214,8 @@ class DigestAuth:
                 self.secret, f"dummy:{username}:{realm}".encode(), hashlib.sha256
             ).hexdigest()[: _HA1_LEN[alg]]
             ext = None
-        ha2 = _h(alg, f"{request.method}:{uri}")
-        expected = _h(alg, f"{ha1}:{nonce}:{nc_s}:{cnonce}:auth:{ha2}")
+        ha2 = digest_hash(alg, f"{request.method}:{uri}")
+        expected = digest_hash(alg, f"{ha1}:{nonce}:{nc_s}:{cnonce}:auth:{ha2}")
         if not hmac.compare_digest(expected, response.lower()) or ext is None:
             return AuthResult(False, username, None, False, "wrong credentials")
 

@@ -80,7 +80,11 @@ def trim_acknowledged(redis: Any, stream: str) -> int:
 
 
 class EventSink:
-    """Non-blocking emitter of stream entries: ``emit("registration", domain=..., ...)``."""
+    """Non-blocking emitter of stream entries: ``emit(EventType.REGISTRATION, domain=...)``.
+
+    ``type`` is a :class:`contract.EventType`; the fields of each type are listed where it is
+    emitted (registrar, call layer) and read (``telephony.engine.cdr``, ``events.fanout``).
+    """
 
     def __init__(
         self,

@@ -137,7 +137,7 @@ class NatKeepalive:
         if current is None or current.registered_at != binding.registered_at:
             return  # re-registered meanwhile: that binding is a fresh one
         log.info("dropping unreachable binding %s of %s@%s", binding.contact, user, domain)
-        self.pbx.registrar.drop(domain, user, binding, "expired")
+        self.pbx.registrar.drop(domain, user, binding)
 
     def options(self, binding: Binding, domain: str, user: str) -> Request:
         """An out-of-dialog OPTIONS to the binding's Contact (the transaction layer adds Via)."""

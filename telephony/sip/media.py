@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 __all__ = ["MediaError", "RtpEngine", "bdecode", "bencode", "connection_address"]
 
@@ -141,7 +141,7 @@ class RtpEngine:
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _NgProtocol(self), remote_addr=self.addr
         )
-        self._transport = cast(asyncio.DatagramTransport, transport)
+        self._transport = transport
 
     def close(self) -> None:
         if self._transport is not None:

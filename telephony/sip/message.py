@@ -795,7 +795,7 @@ class Message:
         self.body = body
         self._cache: dict[str, Any] = {}
 
-    def _identity(self) -> tuple:
+    def _identity(self) -> tuple[object, ...]:
         raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
@@ -803,7 +803,7 @@ class Message:
         views in ``_cache`` do not count)."""
         if type(other) is not type(self):
             return NotImplemented
-        return self._identity() == other._identity()  # type: ignore[attr-defined]
+        return self._identity() == other._identity()
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -1071,7 +1071,7 @@ class Request(Message):
     def _start_line(self) -> str:
         return f"{self.method} {self.uri} SIP/2.0"
 
-    def _identity(self) -> tuple:
+    def _identity(self) -> tuple[object, ...]:
         return (self.method, self.uri, self.headers, self.body)
 
     def __repr__(self) -> str:
@@ -1097,7 +1097,7 @@ class Response(Message):
     def _start_line(self) -> str:
         return f"SIP/2.0 {self.status} {self.reason}"
 
-    def _identity(self) -> tuple:
+    def _identity(self) -> tuple[object, ...]:
         return (self.status, self.reason, self.headers, self.body)
 
     def __repr__(self) -> str:

@@ -51,7 +51,8 @@ from redis.commands.core import AsyncScript
 
 from . import contract
 from .auth import DigestAuth
-from .directory import Directory, TenantSnapshot
+from .contract import EventType, RegistrationAction, TenantSnapshot
+from .directory import Directory
 from .events import EventSink
 from .message import Address, SipURI, unquote_string
 from .security import Guard
@@ -61,6 +62,8 @@ from .transport import RELIABLE, Source, Target, TransportLayer
 __all__ = ["Binding", "LocationStore", "Registrar", "RegistrarConfig"]
 
 log = logging.getLogger(__name__)
+
+_GONE = frozenset({RegistrationAction.UNREGISTERED, RegistrationAction.EXPIRED})
 
 _REAP_LUA = """
 local out = {}
@@ -235,7 +238,7 @@ class LocationStore:
         fut: asyncio.Future[dict[str, Binding]] = asyncio.get_running_loop().create_future()
         self._loading[k] = fut
         try:
-            raw = await self.redis.hgetall(self.aor_key(domain, user))  # type: ignore[misc]
+            raw = await self.redis.hgetall(self.aor_key(domain, user))
             loaded: dict[str, Binding] = {}
             for field, value in raw.items():
                 try:
@@ -427,7 +430,7 @@ class LocationStore:
         now = time.time() if now is None else now
         total = 0
         while True:
-            out = await self._reap(  # type: ignore[unreachable]
+            out = await self._reap(
                 keys=[self.expiry_key], args=[now, 500, f"{self.prefix}sip:loc:"]
             )
             if not out:
@@ -498,7 +501,13 @@ class Registrar:
             return ("Server", tenant.product)
         return self.server
 
-    def drop(self, domain: str, user: str, binding: Binding, action: str = "expired") -> None:
+    def drop(
+        self,
+        domain: str,
+        user: str,
+        binding: Binding,
+        action: RegistrationAction = RegistrationAction.EXPIRED,
+    ) -> None:
         """Forget one binding (an unreachable NAT binding) and say so on the event stream."""
         task = asyncio.ensure_future(self.locations.save(domain, user, [], [binding.key]))
         task.add_done_callback(_log_failure)
@@ -506,24 +515,29 @@ class Registrar:
 
     # --- events --------------------------------------------------------------------------
     def _emit(
-        self, tenant: TenantSnapshot | None, domain: str, user: str, b: Binding, action: str
+        self,
+        tenant: TenantSnapshot | None,
+        domain: str,
+        user: str,
+        b: Binding,
+        action: RegistrationAction,
     ) -> None:
         if self.events is None:
             return
         self.events.emit(
-            "registration",
+            EventType.REGISTRATION,
             schema=tenant.schema if tenant else "",
             domain=domain,
             user=user,
             contact=b.contact,
             source=f"{b.transport.lower()}:{b.source_host}:{b.source_port}",
             user_agent=b.user_agent,
-            expires=0 if action in ("unregistered", "expired") else b.expires_in(),
+            expires=0 if action in _GONE else b.expires_in(),
             action=action,
         )
 
     def _expired(self, domain: str, user: str, b: Binding) -> None:
-        self._emit(self.directory.tenant(domain), domain, user, b, "expired")
+        self._emit(self.directory.tenant(domain), domain, user, b, RegistrationAction.EXPIRED)
 
     # --- handler -------------------------------------------------------------------------
     async def __call__(self, tx: ServerTransaction) -> None:
@@ -540,7 +554,7 @@ class Registrar:
         domain = tenant.domain if tenant is not None else to_uri.host.lower()
 
         lookup = tenant.extensions.get if tenant is not None else _nobody
-        sha256 = tenant is not None and tenant.digest_sha256
+        sha256 = tenant is not None and tenant.sip_digest_sha256
         result = self.auth.verify(req, domain, lookup, proxy=False, sha256=sha256)
         if not result.ok:
             if result.failed:
@@ -556,7 +570,7 @@ class Registrar:
         if not tenant.active or not ext.enabled or result.username != user:
             tx.respond(403, headers=[server])
             return
-        if src.kind.lower() not in ext.transports:
+        if src.kind.lower() not in ext.allowed_transports:
             tx.respond(403, "Transport Not Allowed", headers=[server])
             return
 
@@ -583,7 +597,7 @@ class Registrar:
         now = time.time()
         upserts: list[Binding] = []
         removes: list[Binding] = []
-        actions: list[tuple[Binding, str]] = []
+        actions: list[tuple[Binding, RegistrationAction]] = []
         ua = req.get("User-Agent") or ""
         flow = f"{src.kind}:{src.remote[0]}:{src.remote[1]}" if src.kind in RELIABLE else None
         outbound = False
@@ -607,7 +621,7 @@ class Registrar:
             if expires == 0:
                 if old is not None:
                     removes.append(old)
-                    actions.append((old, "unregistered"))
+                    actions.append((old, RegistrationAction.UNREGISTERED))
                 continue
             b = Binding(
                 aor=f"{user}@{domain}",
@@ -627,7 +641,9 @@ class Registrar:
                 engine=self.locations.engine_id,
             )
             upserts.append(b)
-            actions.append((b, "registered" if old is None else "refreshed"))
+            actions.append(
+                (b, RegistrationAction.REGISTERED if old is None else RegistrationAction.REFRESHED)
+            )
 
         # Room for the new bindings: drop the least recently registered ones.
         keep = {b.key for b in upserts}
@@ -635,14 +651,14 @@ class Registrar:
         others = [
             b for k, b in current.items() if k not in keep and k not in gone and b.expires_at > now
         ]
-        excess = len(others) + len(upserts) - ext.max_contacts
+        excess = len(others) + len(upserts) - ext.max_registrations
         if excess > 0:
             others.sort(key=lambda b: b.registered_at)
             for b in others[:excess]:
                 removes.append(b)
-                actions.append((b, "unregistered"))
-            if len(upserts) > ext.max_contacts:
-                upserts = upserts[-ext.max_contacts :]
+                actions.append((b, RegistrationAction.UNREGISTERED))
+            if len(upserts) > ext.max_registrations:
+                upserts = upserts[-ext.max_registrations :]
         await self._save(tx, tenant, domain, user, upserts, removes, actions, outbound=outbound)
 
     async def _save(
@@ -653,12 +669,12 @@ class Registrar:
         user: str,
         upserts: list[Binding],
         removes: list[Binding],
-        actions: list[tuple[Binding, str]],
+        actions: list[tuple[Binding, RegistrationAction]],
         *,
         outbound: bool = False,
     ) -> None:
         if not actions and removes:
-            actions = [(b, "unregistered") for b in removes]
+            actions = [(b, RegistrationAction.UNREGISTERED) for b in removes]
         try:
             await self.locations.save(domain, user, upserts, [b.key for b in removes])
         except Exception:

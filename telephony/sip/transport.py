@@ -218,7 +218,7 @@ class _WsConnection(Connection):
         self.layer = layer
         self.ws = ws
         self.kind = kind
-        self.remote = _norm(ws.remote_address)
+        self.remote: Addr = _norm(ws.remote_address)
         self.local = _norm(ws.local_address)
         # A queue and one writer keep frames in order without awaiting in the caller.
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()

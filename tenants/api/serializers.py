@@ -1,31 +1,11 @@
 from rest_framework import serializers
 
+from dealers.models import Dealer
+from pbx.api.serializers import ActionJudgesValues
 from pbx.models import AuditEntry
-from tenants.actions import COMPANY_FIELDS
 from tenants.choices import Permission, Role
-from tenants.models import (
-    CAPABILITY_FEATURES,
-    CAPABILITY_LIMITS,
-    Tenant,
-    TenantRole,
-    User,
-)
-
-TENANT_SETTINGS = (
-    "time_zone",
-    "language",
-    "currency",
-    "ext_min_length",
-    "ext_max_length",
-    "pw_min_length",
-    "pw_require_upper",
-    "pw_require_lower",
-    "pw_require_digit",
-    "pw_require_symbol",
-    "sip_pw_min_length",
-    "sip_digest_sha256",
-)
-CAPABILITIES = (*CAPABILITY_LIMITS, *CAPABILITY_FEATURES, "billing_mode")
+from tenants.fields import CAPABILITY_FIELDS, COMPANY_FIELDS, TENANT_SETTINGS_FIELDS
+from tenants.models import Tenant, TenantRole, User
 
 
 class FirstAdminSerializer(serializers.Serializer):
@@ -35,17 +15,18 @@ class FirstAdminSerializer(serializers.Serializer):
     full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
 
 
-class TenantSerializer(serializers.ModelSerializer):
+class TenantSerializer(ActionJudgesValues, serializers.ModelSerializer):
+    judged_by_action = ("name",)  # one line, 120 characters: tenants.actions
     web_host = serializers.CharField(required=False, max_length=253)
     admin = FirstAdminSerializer(required=False, write_only=True)
-    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    dealer = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)
     dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
 
     class Meta:
         model = Tenant
         fields = (
             "id",
-            "name",
+            *TENANT_SETTINGS_FIELDS,
             "slug",
             "sip_domain",
             "web_host",
@@ -53,8 +34,7 @@ class TenantSerializer(serializers.ModelSerializer):
             "dealer",
             "dealer_id",
             "admin",
-            *TENANT_SETTINGS,
-            *CAPABILITIES,
+            *CAPABILITY_FIELDS,
             "created_at",
             "suspended_at",
         )
@@ -93,7 +73,7 @@ class CompanySerializer(serializers.ModelSerializer):
             "sip_domain",
             "web_host",
             "currency",
-            *CAPABILITIES,
+            *CAPABILITY_FIELDS,
         )
         read_only_fields = tuple(f for f in fields if f not in COMPANY_FIELDS)
 
@@ -144,7 +124,7 @@ class PlatformUserSerializer(serializers.ModelSerializer):
 
     password = serializers.CharField(write_only=True, required=False, trim_whitespace=False)
     role = serializers.ChoiceField(choices=[Role.SYSTEM_ADMIN, Role.DEALER_ADMIN])
-    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    dealer = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)
     dealer_id = serializers.IntegerField(required=False, allow_null=True, write_only=True)
 
     class Meta:
@@ -182,8 +162,8 @@ class RoleSerializer(serializers.ModelSerializer):
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):
-    tenant = serializers.PrimaryKeyRelatedField(read_only=True)
-    dealer = serializers.PrimaryKeyRelatedField(read_only=True)
+    tenant = serializers.PrimaryKeyRelatedField[Tenant](read_only=True)
+    dealer = serializers.PrimaryKeyRelatedField[Dealer](read_only=True)
 
     class Meta:
         model = AuditEntry

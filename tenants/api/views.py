@@ -5,28 +5,23 @@ import logging
 
 from django.contrib.auth import authenticate
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Manager, Prefetch, Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from pbx.api.authentication import check_user_scope
+from pbx.api.authentication import check_token, check_user_scope
 from pbx.api.permissions import Authenticated, PlatformAdmin, TenantPermission
 from pbx.api.throttling import AddressRateThrottle, SignInRateThrottle
-from pbx.api.tokens import (
-    FAMILY_CLAIM,
-    SESSION_CLAIM,
-    check_token,
-    issue_tokens,
-    revoke_session,
-)
-from pbx.api.viewsets import BaseViewSet
+from pbx.api.viewsets import BaseViewSet, TenantScopedViewSet
 from pbx.audit import Actor
+from pbx.credentials import FAMILY_CLAIM, SESSION_CLAIM, issue_tokens, revoke_session
 from pbx.errors import ErrorCode, NotFound, PbxError
 from pbx.models import AuditEntry
 from pbx.security import host_family
@@ -34,6 +29,7 @@ from tenants import actions, lockout
 from tenants.access import dealer_subtree_q, tenant_users, tenants_visible_to
 from tenants.auth import locked_for as sign_in_locked_for
 from tenants.choices import Permission, Role, TenantStatus
+from tenants.fields import COMPANY_FIELDS
 from tenants.models import Domain, Tenant, TenantRole, User
 
 from .serializers import (
@@ -58,7 +54,10 @@ class AccountLocked(exceptions.Throttled):
 
     def __init__(self, wait: int):
         super().__init__(wait=wait)
-        self.detail = {"code": ErrorCode.ACCOUNT_LOCKED, "message": lockout.message(wait)}
+        self.detail = {
+            "code": ErrorDetail(ErrorCode.ACCOUNT_LOCKED),
+            "message": ErrorDetail(lockout.message(wait)),
+        }
 
 
 def _auth_failed(message="Wrong e-mail or password.", code=ErrorCode.AUTHENTICATION_FAILED):
@@ -266,14 +265,6 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSe
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TenantScopedViewSet(BaseViewSet):
-    permission_classes = (TenantPermission,)
-
-    @property
-    def tenant(self) -> Tenant:
-        return self.request._request.tenant
-
-
 class CompanyView(APIView):
     """The host tenant's company settings, for holders of ``tenant.settings``: name, time
     zone, language and extension number lengths. Quotas and capabilities are shown, not set."""
@@ -292,7 +283,7 @@ class CompanyView(APIView):
         ser.is_valid(raise_exception=True)
         # Fields the dealer sets are refused by the action, not silently dropped.
         fixed = {k: request.data[k] for k in request.data if k in CompanySerializer.Meta.fields}
-        fixed = {k: v for k, v in fixed.items() if k not in actions.COMPANY_FIELDS}
+        fixed = {k: v for k, v in fixed.items() if k not in COMPANY_FIELDS}
         tenant = actions.do_update_company(
             tenant, actor=Actor.from_request(request), **fixed, **ser.validated_data
         )
@@ -306,7 +297,7 @@ class _UserWritesMixin:
     search_fields = ("email", "full_name")
     ordering_fields = ("email", "full_name", "date_joined", "id")
     ordering = ("email", "id")
-    queryset = User.objects.none()
+    queryset: QuerySet[User] | Manager[User] | None = User.objects.none()
 
     def _create(self, request, *, password, **fields):
         with transaction.atomic():

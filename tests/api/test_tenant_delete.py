@@ -15,8 +15,9 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from pbx.audit import SYSTEM
 from pbx.models import IdempotencyRecord
-from telephony.engine_state import CALLS_KEY, LOCATION_KEY, redis_key
-from telephony.snapshots import publish_tenant
+from telephony.engine.snapshots import publish_tenant
+from telephony.engine.store import redis_key
+from telephony.sip.contract import CALLS, LOCATION
 from tenants.models import DeviceIndex, Domain, Tenant, TenantRole, User
 from tests.conftest import PASSWORD, Api
 
@@ -29,10 +30,10 @@ def _populate(api, sys, slug):
     """A tenant with users, roles, extensions, a phone, a custom template, a webhook and its
     outbox, a CDR, an import job, an idempotency record, a session and a refresh token."""
     from events.actions import NewEvent, do_append_events, do_create_webhook
+    from pbx.imports import do_dry_run_import
     from provisioning.actions import do_add_device, do_save_custom_template
     from provisioning.vendors.render import template_source
     from telephony.actions import do_create_extension
-    from telephony.imports import do_dry_run_import
     from telephony.models import Cdr
     from tenants import actions
     from tenants.choices import Role
@@ -106,9 +107,9 @@ def _populate(api, sys, slug):
     browser.force_login(User.objects.get(pk=ext.user_id), backend="tenants.auth.HostScopedBackend")
     connection.set_schema_to_public()
     r = redis.Redis.from_url(settings.REDIS_URL)
-    r.delete(redis_key(CALLS_KEY, schema=tenant.schema_name))
-    r.hset(redis_key(LOCATION_KEY, domain=f"{slug}.test", user="100"), "c", "{}")
-    r.hset(redis_key(CALLS_KEY, schema=tenant.schema_name), "c1", "{}")
+    r.delete(redis_key(CALLS, schema=tenant.schema_name))
+    r.hset(redis_key(LOCATION, domain=f"{slug}.test", user="100"), "c", "{}")
+    r.hset(redis_key(CALLS, schema=tenant.schema_name), "c1", "{}")
     publish_tenant(tenant.pk)
     return tenant, signin.json()
 
@@ -131,10 +132,8 @@ def _leftovers(tenant, user_ids, slug):
         "sessions": len(sessions),
         "snapshot": r.exists(f"sip:snapshot:{slug}.test"),
         "domain_set": r.sismember("sip:domains", f"{slug}.test"),
-        "locations": len(
-            list(r.scan_iter(redis_key(LOCATION_KEY, domain=f"{slug}.test", user="*")))
-        ),
-        "calls": r.exists(redis_key(CALLS_KEY, schema=f"t_{slug}")),
+        "locations": len(list(r.scan_iter(redis_key(LOCATION, domain=f"{slug}.test", user="*")))),
+        "calls": r.exists(redis_key(CALLS, schema=f"t_{slug}")),
         "cache": len(list(r.scan_iter(f"t_{slug}:*"))) + len(list(r.scan_iter(f"*:t_{slug}"))),
     }
 

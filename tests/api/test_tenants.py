@@ -145,7 +145,7 @@ def test_suspend_refuses_sign_in_api_and_calls_and_keeps_data(api, world, in_ten
     )
     assert signin.status_code == 401
     # The SIP engine learns it from the routing snapshot (calls and registrations refused).
-    from telephony.snapshots import publish_tenant
+    from telephony.engine.snapshots import publish_tenant
 
     publish_tenant(world.tenant_a.pk)
     snap = json.loads(redis.Redis.from_url(settings.REDIS_URL).get("sip:snapshot:acme.test"))

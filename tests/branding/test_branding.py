@@ -183,7 +183,7 @@ def test_mail_goes_out_from_the_brands_sender(world, tree):
 
 
 def test_snapshot_product_name_comes_from_the_effective_brand(world, tree):
-    """What ``telephony.snapshots.build_snapshot`` puts in ``"product"`` (the SIP Server and
+    """What ``telephony.engine.snapshots.build_snapshot`` puts in ``"product"`` (the SIP Server and
     User-Agent headers)."""
     do_create_brand(dealer=world.north, actor=SYSTEM, product_name="North Phones")
     assert brand_for_tenant(world.tenant_a).product_name == "North Phones"

@@ -155,9 +155,9 @@ def _forget_snapshot() -> None:
     import redis
     from django.conf import settings
 
-    from telephony.engine_state import redis_key
+    from telephony.engine.snapshots import snapshot_key
+    from telephony.engine.store import redis_key
     from telephony.sip.contract import DOMAINS
-    from telephony.snapshots import snapshot_key
 
     r = redis.Redis.from_url(settings.REDIS_URL)
     r.delete(snapshot_key(HOST))

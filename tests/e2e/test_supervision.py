@@ -7,7 +7,7 @@ Two desk phones (pjsua2) are registered and in a call when the SIP engine dies w
 processes were never stopped (same pids) and the web server and API answered throughout; the
 phones' registrations are still listed (they live in Redis) and the new engine routes a new
 call to them without their registering again; the call that was cut off gets its CDR, closed
-by the new engine's start-up (``telephony.engine_state.close_orphaned_calls``) with the reason
+by the new engine's start-up (``telephony.engine.state.close_orphaned_calls``) with the reason
 ``engine_restart``.
 """
 

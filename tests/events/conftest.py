@@ -40,7 +40,7 @@ def clean_live(rds, world):
 @pytest.fixture
 def snapshots(world):
     """The tenants' routing snapshots in Redis (the fan-out reads extension numbers there)."""
-    from telephony.snapshots import publish_tenant
+    from telephony.engine.snapshots import publish_tenant
 
     publish_tenant(world.tenant_a.pk)
     publish_tenant(world.tenant_b.pk)

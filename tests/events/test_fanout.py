@@ -251,7 +251,8 @@ def test_dnd_changes_in_routing_snapshots_are_published(world, in_tenant, fanout
 def test_run_loop_handles_what_arrives(world, in_tenant, fanout, xadd, rds):
     """The long-running loop (``manage.py events_fanout``) handles entries as they arrive and
     acknowledges them, then gives its lease back when stopped."""
-    from events.fanout import LEADER_KEY
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import FANOUT_LEADER
 
     xadd("call.started", **call(A, "run-1", "101", "102"))
     last = xadd("call.ended", **call(A, "run-1", "", "", status="cancelled"))
@@ -268,4 +269,5 @@ def test_run_loop_handles_what_arrives(world, in_tenant, fanout, xadd, rds):
             "call.ended",
             "extension.status",
         ]
-    assert rds.get(LEADER_KEY) is None  # released: a successor need not wait for expiry
+    # Released: a successor need not wait for expiry.
+    assert rds.get(redis_key(FANOUT_LEADER)) is None

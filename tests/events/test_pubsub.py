@@ -1,7 +1,7 @@
 """Pub/sub over a real WebSocket (the project's ASGI application): authentication on the
 tenant's host, subscriptions, error frames, heartbeats, and tenant isolation.
 
-The sockets live on an event loop in a thread of their own, as under daphne: the consumer's
+The sockets live on an event loop in a thread of their own, as under the ASGI server: the consumer's
 database work then runs on its own connection and sees committed rows (the shared world), not
 the test's open transaction, and Channels' connection housekeeping cannot close the test's
 connection. The fan-out runs in the test's thread, inside its transaction.

@@ -17,7 +17,7 @@ __all__ = ["add_cdr", "call", "registration", "stream_writer"]
 def add_cdr(tenant, call_id, caller, callee, *, status="answered", ago=600, talk=30):
     """A finished call of ``tenant``: started ``ago`` seconds ago, ended ``talk`` seconds later
     (answered or not, as ``status`` says)."""
-    from telephony.cdr import apply_event
+    from telephony.engine.cdr import apply_event
     from telephony.models import Cdr
 
     start = time.time() - ago

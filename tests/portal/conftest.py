@@ -55,7 +55,7 @@ def live(rds, world):
     clean live state: ``live.add(type, **fields)`` writes an engine entry, ``live.drain()``
     handles everything written so far."""
     from events.fanout import Fanout
-    from telephony.snapshots import publish_tenant
+    from telephony.engine.snapshots import publish_tenant
     from tests.portal.calls_helpers import stream_writer
 
     def wipe():

@@ -138,8 +138,8 @@ def test_extension_list_renders_live_state_before_any_update(portal, world, live
 def test_dnd_shows_on_the_extension_list(portal, world, live, in_tenant):
     from pbx.audit import SYSTEM
     from telephony.actions import do_update_extension
+    from telephony.engine.snapshots import publish_tenant
     from telephony.models import Extension
-    from telephony.snapshots import publish_tenant
 
     with in_tenant(world.tenant_a):
         do_update_extension(Extension.objects.get(number="102"), actor=SYSTEM, dnd=True)
@@ -284,7 +284,7 @@ def test_dashboard_charts_match_the_stats(portal, world, cdrs, live):
 
     from django.utils import timezone
 
-    from events.api.stats import call_stats
+    from telephony.stats import call_stats
 
     live.add("registration", **registration(A, "101"))
     live.drain()

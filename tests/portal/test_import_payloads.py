@@ -13,8 +13,8 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from pbx.celery import app
+from pbx.imports import purge_import_payloads
 from telephony.models import ImportJob
-from telephony.tasks import purge_import_payloads
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,10 @@ import re
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import tenant_context
 
-from telephony import imports
+from pbx import imports
+from pbx.imports import run_import_job
+from telephony.imports import ExtensionImporter
 from telephony.models import Extension, ImportJob
-from telephony.tasks import run_import_job
 from tenants.models import User
 
 HEADER = "number,display_name,email,mobile,sip_password,web_password,voicemail_pin,enabled\n"
@@ -180,7 +181,7 @@ def test_import_needs_extensions_manage(portal, world):
 
 
 def test_registry_is_keyed_by_kind():
-    assert isinstance(imports.get_importer("extensions"), imports.ExtensionImporter)
+    assert isinstance(imports.get_importer("extensions"), ExtensionImporter)
     assert imports.REGISTRY["extensions"].columns[0] == "number"
 
 

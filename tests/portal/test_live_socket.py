@@ -2,8 +2,9 @@
 a portal session only, subscribed to everything at once with a snapshot first, and a subscriber
 of one tenant never receives another tenant's events.
 
-The sockets run on an event loop in a thread of their own (as under daphne), so the consumer's
-database work uses its own connection and sees committed rows: the sessions are committed.
+The sockets run on an event loop in a thread of their own (as under the ASGI server), so the
+consumer's database work uses its own connection and sees committed rows: the sessions are
+committed.
 """
 
 from __future__ import annotations

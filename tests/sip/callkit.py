@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import redis
 
-from telephony.digest import ha1
+from telephony.sip import contract
 from telephony.sip.calls import CallLayer
 from telephony.sip.config import CallConfig
-from telephony.sip.directory import parse_snapshot
+from telephony.sip.contract import ha1
 from tests.sip.engine_fixtures import SIP_PASSWORD, EngineHandle, wait_until, worker_redis_url
 from tests.sip.pjphone import Phone
 
@@ -108,15 +108,15 @@ def set_snapshot(engine: EngineHandle, domain: str, change: Callable[[dict], Non
     exactly that snapshot."""
     r = redis.Redis.from_url(worker_redis_url())
     try:
-        key = f"sip:snapshot:{domain}"
+        key = contract.key("", contract.SNAPSHOT, domain=domain)
         snap = json.loads(r.get(key))
         change(snap)
         raw = json.dumps(snap)
         r.set(key, raw)
-        r.publish("sip:snapshot:changed", domain)
+        r.publish(contract.SNAPSHOT_CHANGED, domain)
     finally:
         r.close()
-    expected = parse_snapshot(raw)
+    expected = contract.TenantSnapshot.from_json(raw)
     wait_until(lambda: engine.call(lambda: engine.pbx.directory.tenant(domain) == expected))
 
 

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 
+from telephony.sip import contract
 from telephony.sip.app import PbxConfig, PbxEngine, build_engine
 from telephony.sip.auth import parse_credentials
 from telephony.sip.message import Request, Response, frame_length, parse
@@ -82,7 +83,7 @@ def clear_sip_keys(redis_url: str, prefix: str = "") -> None:
 
 def publish_world(world: Any) -> None:
     """Publish the snapshots of the two conftest tenants to this worker's Redis."""
-    from telephony.snapshots import publish_tenant
+    from telephony.engine.snapshots import publish_tenant
 
     publish_tenant(world.tenant_a.pk)
     publish_tenant(world.tenant_b.pk)
@@ -277,7 +278,7 @@ def digest_authorization(
     alg = c.get("algorithm", "MD5")
     realm, nonce = c["realm"], c["nonce"]
     cnonce = cnonce or secrets.token_hex(8)
-    ha1 = _h(alg, f"{username}:{realm}:{password}")
+    ha1 = contract.ha1(alg, username, realm, password)
     ha2 = _h(alg, f"{method}:{uri}")
     nc_s = f"{nc:08x}"
     response = _h(alg, f"{ha1}:{nonce}:{nc_s}:{cnonce}:auth:{ha2}")

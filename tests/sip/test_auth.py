@@ -1,6 +1,8 @@
 """Digest authentication (RFC 7616 / RFC 8760), pure: no sockets, no Redis.
 
-Responses are computed by hand here (hashlib on the RFC formulas), not with the code under test.
+Responses are computed by hand here (hashlib on the RFC formulas), not with the code under test;
+the stored HA1s are the contract's ``ha1()``, as Django stores them (checked against the RFC
+examples in ``tests/telephony/test_contract.py``).
 """
 
 import hashlib
@@ -10,7 +12,7 @@ from typing import Any
 import pytest
 
 from telephony.sip.auth import DigestAuth, parse_credentials
-from telephony.sip.directory import ExtensionSnapshot
+from telephony.sip.contract import ExtensionSnapshot, ha1
 from telephony.sip.message import Request, parse_uri
 from tests.sip.engine_fixtures import SipTestClient, wait_until
 
@@ -20,16 +22,16 @@ SECRET = b"0123456789abcdef0123456789abcdef"
 
 
 def ext(number: str = "101", password: str = PASSWORD, realm: str = REALM) -> ExtensionSnapshot:
-    a1 = f"{number}:{realm}:{password}".encode()
+    """The extension as Django stores it: HA1s, not the password."""
     return ExtensionSnapshot(
         number=number,
         display_name=number,
         enabled=True,
         dnd=False,
-        ha1_md5=hashlib.md5(a1, usedforsecurity=False).hexdigest(),
-        ha1_sha256=hashlib.sha256(a1).hexdigest(),
-        max_contacts=3,
-        transports=frozenset({"udp", "tcp"}),
+        ha1_md5=ha1("MD5", number, realm, password),
+        ha1_sha256=ha1("SHA-256", number, realm, password),
+        max_registrations=3,
+        allowed_transports=frozenset({"udp", "tcp"}),
         caller_id_name=number,
         caller_id_number=number,
     )
@@ -288,7 +290,7 @@ def test_tenant_opts_in_to_sha256_over_the_api(
         assert r.status_code == 200
         assert r.json()["sip_digest_sha256"] is True
         wait_until(
-            lambda: engine.call(lambda: engine.pbx.directory.tenant("acme.test").digest_sha256)
+            lambda: engine.call(lambda: engine.pbx.directory.tenant("acme.test").sip_digest_sha256)
         )
         assert algorithms(phone, "101", "acme.test") == ["SHA-256", "MD5"]
         assert algorithms(phone, "201", "beta.test") == ["MD5"]

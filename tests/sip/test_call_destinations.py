@@ -13,7 +13,7 @@ from telephony.sip.calls.destinations import KINDS, register
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
-from telephony.sip.directory import ExtensionSnapshot, TenantSnapshot
+from telephony.sip.contract import ExtensionSnapshot, TenantSnapshot
 from tests.sip.callkit import dial, ended, events
 from tests.sip.callkit import register as register_phone
 from tests.sip.engine_fixtures import EngineHandle

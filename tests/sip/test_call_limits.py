@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from telephony.sip.calls.limits import CallLimits
 from telephony.sip.config import CallConfig, PbxConfig
-from telephony.sip.directory import TenantSnapshot
+from telephony.sip.contract import TenantSnapshot
 from tests.sip.callkit import add_extension, connect, dial, ended, register, set_snapshot
 from tests.sip.engine_fixtures import EngineHandle, wait_until, worker_redis_url
 
@@ -139,7 +139,7 @@ def test_without_redis_each_engine_counts_its_own_calls(caplog: Any) -> None:
     before the count was shared), and the log says why."""
     acme = TenantSnapshot(
         tenant_id=1, schema="t_acme", domain="acme.test", status="active", anchor_media=False,
-        max_calls=1,
+        max_concurrent_calls=1,
     )  # fmt: skip
 
     async def scenario() -> list[bool]:

@@ -5,7 +5,7 @@ data in, a ``Destination`` out. The end-to-end behaviour of each decision is in
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -13,16 +13,11 @@ from telephony.sip.calls import routing
 from telephony.sip.calls.destinations.extension import best_status
 from telephony.sip.calls.forwarding import Path, diversion
 from telephony.sip.calls.routing import Destination
-from telephony.sip.directory import ALL_TRANSPORTS, ExtensionSnapshot, TenantSnapshot
+from telephony.sip.contract import ExtensionSnapshot, TenantSnapshot
 
 
-def ext(number: str, **kw: object) -> ExtensionSnapshot:
-    base = ExtensionSnapshot(
-        number=number, display_name=f"Ext {number}", enabled=True, dnd=False, ha1_md5="",
-        ha1_sha256="", max_contacts=1, transports=ALL_TRANSPORTS, caller_id_name="",
-        caller_id_number=number,
-    )  # fmt: skip
-    return replace(base, **kw)  # type: ignore[arg-type]
+def ext(number: str, **kw: Any) -> ExtensionSnapshot:
+    return ExtensionSnapshot(number=number, caller_id_number=number, **kw)
 
 
 def tenant(*extensions: ExtensionSnapshot) -> TenantSnapshot:

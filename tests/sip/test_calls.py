@@ -383,8 +383,8 @@ def test_caller_id_name_cannot_inject_headers(engine: EngineHandle, phones, in_t
     lines (written to the row directly, as a validation gap or an import would leave it). 102's
     phone gets an INVITE whose From and P-Asserted-Identity carry that name as one escaped
     quoted-string, and no header of the name's making (no auto-answer Call-Info)."""
+    from telephony.engine.snapshots import publish_tenant
     from telephony.models import Extension
-    from telephony.snapshots import publish_tenant
 
     with in_tenant(world.tenant_a):
         Extension.objects.filter(number="101").update(caller_id_name=EVIL_NAME)

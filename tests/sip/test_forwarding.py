@@ -16,7 +16,7 @@ import logging
 import pytest
 import redis
 
-from telephony.cdr import CdrConsumer
+from telephony.engine.cdr import CdrConsumer
 from tests.sip.callkit import add_extension, dial, ended, events, register, set_snapshot
 from tests.sip.engine_fixtures import EngineHandle, worker_redis_url
 

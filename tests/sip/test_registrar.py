@@ -185,7 +185,7 @@ def test_same_user_in_two_domains_are_separate_aors(
 
 
 def test_several_contacts_up_to_the_limit_oldest_dropped(sip_engine: EngineHandle) -> None:
-    """max_contacts is 3 (the default): a 4th phone gets in and the oldest binding goes."""
+    """max_registrations is 3 (the default): a 4th phone gets in and the oldest binding goes."""
     phones = [sip_engine.client() for _ in range(4)]
     try:
         for n, phone in enumerate(phones[:3], start=1):
@@ -277,7 +277,7 @@ def test_transport_not_allowed(
     wait_until(
         lambda: sip_engine.call(
             lambda: (
-                sip_engine.pbx.directory.tenant("acme.test").extensions["102"].transports
+                sip_engine.pbx.directory.tenant("acme.test").extensions["102"].allowed_transports
                 == frozenset({"tcp"})
             )
         )

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis
 
-from telephony.cdr import CdrConsumer
+from telephony.engine.cdr import CdrConsumer
 from telephony.sip.calls import Call, Leg
 from telephony.sip.transaction import ClientTransaction, ServerTransaction
 from tests.sip.engine_fixtures import SIP_PASSWORD, EngineHandle, wait_until, worker_redis_url

@@ -13,8 +13,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from telephony import cdr as cdr_mod
-from telephony.cdr import CdrConsumer
+from telephony.engine import cdr as cdr_mod
+from telephony.engine.cdr import CdrConsumer
 
 pytestmark = pytest.mark.django_db
 
@@ -295,7 +295,7 @@ def test_a_restarted_engine_closes_the_calls_its_previous_run_left(world, r, str
     """Story: the engine is killed mid-call (no ``call.ended`` ever written). Its next run
     finds the call in the Redis mirror, ends it there and in the event stream, and the call
     gets a closed CDR; a call carried by another engine is left alone."""
-    from telephony.engine_state import close_orphaned_calls
+    from telephony.engine.state import close_orphaned_calls
 
     schema = world.tenant_a.schema_name
     prefix = f"test:{secrets.token_hex(3)}:"

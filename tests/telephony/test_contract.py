@@ -1,4 +1,6 @@
-"""The Redis names the Django side writes are the ones the engine reads, prefix included.
+"""The engine contract (``telephony.sip.contract``): what Django writes the engine reads.
+
+Redis names with the prefix, snapshots field for field, event types, control messages, HA1s.
 
 Story: an operator runs two PBXs on one Redis and gives one of them ``PBX_SIP_REDIS_PREFIX``;
 its routing snapshots, call events and engine state must all live under that prefix, where
@@ -6,18 +8,32 @@ its own engine (started with the same prefix) finds them and the other PBX does 
 """
 
 import asyncio
+import json
 import secrets
+from dataclasses import fields
 
 import pytest
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from telephony import engine_state
-from telephony.cdr import CdrConsumer
+from branding.effective import brand_for_tenant
+from telephony.engine.cdr import CdrConsumer
+from telephony.engine.snapshots import build_snapshot, publish_tenant, unpublish_domain
+from telephony.engine.store import redis_key
 from telephony.sip import contract
+from telephony.sip.contract import (
+    EXTENSION_FIELDS,
+    CheckSync,
+    ControlMessage,
+    EventType,
+    ExtensionSnapshot,
+    HangUpCall,
+    RegistrationAction,
+    TenantSnapshot,
+    ha1,
+)
 from telephony.sip.directory import Directory
-from telephony.snapshots import publish_tenant, unpublish_domain
 
 
 @pytest.fixture
@@ -61,5 +77,348 @@ def test_a_prefixed_pbx_publishes_where_its_engine_reads(world, prefix):
 
 def test_django_side_names_carry_the_prefix(prefix):
     assert CdrConsumer(redis=None).stream == prefix + contract.EVENTS
-    assert engine_state.redis_key(contract.CALLS, schema="t_x") == prefix + "sip:calls:t_x"
-    assert engine_state.redis_key(contract.BAN, ip="192.0.2.1") == prefix + "sip:ban:192.0.2.1"
+    assert redis_key(contract.CALLS, schema="t_x") == prefix + "sip:calls:t_x"
+    assert redis_key(contract.BAN, ip="192.0.2.1") == prefix + "sip:ban:192.0.2.1"
+
+
+def test_cdr_lock_fanout_leader_and_live_state_carry_the_prefix(prefix):
+    from events.live import LiveState
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        LiveState(client).put_dnd("t_x", {"101": True})
+        assert client.hget(prefix + "live:t_x:dnd", "101") == b"1"
+        assert not client.exists("live:t_x:dnd")  # nothing outside this PBX's prefix
+    finally:
+        client.close()
+    assert redis_key(contract.CDR_LOCK) == prefix + "sip:cdr:lock"
+    assert redis_key(contract.FANOUT_LEADER) == prefix + "events:fanout:leader"
+
+
+# ------------------------------------------------------------------------------- snapshots
+
+
+def _extension(**overrides) -> ExtensionSnapshot:
+    values = {
+        "number": "150",
+        "display_name": "Front Desk",
+        "enabled": False,
+        "dnd": True,
+        "ha1_md5": "a" * 32,
+        "ha1_sha256": "b" * 64,
+        "max_registrations": 5,
+        "allowed_transports": frozenset({"tcp", "tls"}),
+        "caller_id_name": "Reception",
+        "caller_id_number": "+4930123",
+        "forward_always": "+4930777",
+        "forward_busy": "102",
+        "forward_no_answer": "+4930999",
+        "no_answer_timeout": 33.0,
+    }
+    return ExtensionSnapshot(**{**values, **overrides})
+
+
+def _tenant(**overrides) -> TenantSnapshot:
+    values = {
+        "tenant_id": 7,
+        "schema": "t_acme",
+        "domain": "acme.test",
+        "status": "suspended",
+        "anchor_media": True,
+        "extensions": {"150": _extension(), "151": _extension(number="151", dnd=False)},
+        "product": "Acme Voice",
+        "max_concurrent_calls": 4,
+        "sip_digest_sha256": True,
+    }
+    return TenantSnapshot(**{**values, **overrides})
+
+
+def test_snapshot_round_trips_through_json():
+    snapshot = _tenant()
+    # Every field differs from its default, so a field left out of the JSON would show.
+    defaults = TenantSnapshot(tenant_id=0, schema="", domain="")
+    for f in fields(TenantSnapshot):
+        assert getattr(snapshot, f.name) != getattr(defaults, f.name), f.name
+    for f in fields(ExtensionSnapshot):
+        assert getattr(_extension(), f.name) != getattr(ExtensionSnapshot("1"), f.name), f.name
+    assert TenantSnapshot.from_json(snapshot.to_json()) == snapshot
+    assert TenantSnapshot.from_json(snapshot.to_json().encode()) == snapshot
+
+
+def test_snapshot_json_uses_the_model_field_names():
+    data = json.loads(_tenant().to_json())
+    assert {"max_concurrent_calls", "sip_digest_sha256"} <= set(data)
+    entry = data["extensions"]["150"]
+    assert set(entry) == set(EXTENSION_FIELDS) - {"number"}
+    assert entry["allowed_transports"] == ["tcp", "tls"]
+
+
+def test_snapshot_parse_gives_defaults_for_missing_and_bad_values():
+    raw = json.dumps(
+        {
+            "tenant_id": "7",
+            "schema": "t_acme",
+            "domain": "ACME.test",
+            "status": None,
+            "product": "Acme\r\nX-Injected: 1" + "x" * 100,
+            "max_concurrent_calls": "many",
+            "sip_digest_sha256": "yes",
+            "extensions": {
+                "150": {
+                    "display_name": "Front\r\nDesk ",
+                    "max_registrations": "lots",
+                    "allowed_transports": "udp",
+                    "no_answer_timeout": "NaN",
+                    "forward_busy": 102,
+                },
+                "151": {
+                    "max_registrations": -3,
+                    "allowed_transports": ["TCP"],
+                    "no_answer_timeout": 10**9,
+                },  # fmt: skip
+                "152": "not an object",
+                "153": [],
+                "154": {"allowed_transports": [["udp"], {"tcp": 1}]},
+            },
+        }
+    )
+    snap = TenantSnapshot.from_json(raw)
+    assert (snap.tenant_id, snap.domain, snap.status) == (7, "acme.test", "active")
+    assert snap.product.startswith("AcmeX-Injected: 1")
+    assert len(snap.product) == 64
+    assert snap.max_concurrent_calls == 0
+    assert snap.sip_digest_sha256 is False  # only a JSON true turns SHA-256 on
+    assert set(snap.extensions) == {"150", "151", "154"}
+    assert not snap.extensions["154"].allowed_transports & contract.ALL_TRANSPORTS
+    e150, e151 = snap.extensions["150"], snap.extensions["151"]
+    assert e150 == ExtensionSnapshot(
+        number="150",
+        display_name="Front  Desk",
+        caller_id_name="Front  Desk",  # the display name when there is none
+        caller_id_number="150",  # the number when there is none
+        forward_busy="102",
+    )
+    assert e150.allowed_transports == contract.ALL_TRANSPORTS
+    assert e151.max_registrations == 1
+    assert e151.allowed_transports == frozenset({"tcp"})
+    assert e151.no_answer_timeout == 86400.0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        "[]",
+        "{}",
+        '{"tenant_id": "x", "schema": "t", "domain": "d"}',
+        '{"tenant_id": 1, "schema": "t"}',
+        '{"tenant_id": null, "schema": "t", "domain": "d"}',
+    ],
+)
+def test_snapshot_without_a_tenant_identity_is_a_value_error(raw):
+    with pytest.raises(ValueError):  # noqa: PT011 -- the only error a caller has to catch
+        TenantSnapshot.from_json(raw)
+
+
+def test_engine_skips_a_bad_snapshot_and_loads_the_others(prefix):
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        client.sadd(prefix + contract.DOMAINS, "bad.test", "good.test")
+        client.set(prefix + contract.SNAPSHOT.format(domain="bad.test"), '{"extensions": 1}')
+        good = _tenant(domain="good.test")
+        client.set(prefix + contract.SNAPSHOT.format(domain="good.test"), good.to_json())
+    finally:
+        client.close()
+    assert _load(prefix, "good.test") == good
+    assert _load(prefix, "bad.test") is None
+
+
+def test_what_django_publishes_the_engine_reads_field_for_field(world, in_tenant, prefix):
+    """Story: an admin sets up an extension with every routing setting away from its default
+    and caps the tenant's calls; the engine's snapshot holds each value under the same name."""
+    from pbx.audit import SYSTEM
+    from telephony.actions import do_create_extension
+    from tenants.models import Tenant
+
+    Tenant.objects.filter(pk=world.tenant_a.pk).update(
+        max_concurrent_calls=7, sip_digest_sha256=True
+    )
+    tenant = Tenant.objects.get(pk=world.tenant_a.pk)
+    with in_tenant(tenant):
+        ext, _ = do_create_extension(
+            number="150",
+            display_name="Front Desk",
+            sip_password="Zq8-front-desk-Secret",
+            actor=SYSTEM,
+            enabled=False,
+            dnd=True,
+            caller_id_name="Reception",
+            caller_id_number="+4930123",
+            max_registrations=5,
+            allowed_transports=["tcp", "tls"],
+            forward_always="+4930777",
+            forward_busy="102",
+            forward_no_answer="+4930999",
+            no_answer_timeout=33,
+        )
+    publish_tenant(tenant.pk)
+    mine = _load(prefix, tenant.sip_domain)
+    assert mine is not None
+    expected = {
+        "tenant_id": tenant.pk,
+        "schema": tenant.schema_name,
+        "domain": tenant.sip_domain,
+        "status": tenant.status,
+        "anchor_media": False,
+        "product": brand_for_tenant(tenant).product_name,
+        "max_concurrent_calls": 7,
+        "sip_digest_sha256": True,
+    }
+    assert {f: getattr(mine, f) for f in expected} == expected
+    engine_ext = mine.extensions["150"]
+    for name in EXTENSION_FIELDS:
+        model_value = getattr(ext, name)
+        if name == "allowed_transports":
+            model_value = frozenset(model_value)
+        assert getattr(engine_ext, name) == model_value, name
+    assert engine_ext.enabled is False
+    assert engine_ext.dnd is True
+    assert engine_ext.ha1_md5 == ha1("MD5", "150", tenant.sip_domain, "Zq8-front-desk-Secret")
+    assert engine_ext.ha1_sha256 == ha1(
+        "SHA-256", "150", tenant.sip_domain, "Zq8-front-desk-Secret"
+    )
+    assert set(mine.extensions) == set(
+        TenantSnapshot.from_json(build_snapshot(tenant).to_json()).extensions
+    )
+
+
+# --------------------------------------------------------------------------------- events
+
+
+def test_event_types_are_the_names_on_the_wire():
+    """The values are stored (outbox, webhooks, CDR rules) and sent to clients: pinned."""
+    assert {t.value for t in EventType} == {
+        "call.started",
+        "call.ringing",
+        "call.answered",
+        "call.transferred",
+        "call.forwarded",
+        "call.ended",
+        "registration",
+    }
+    assert {a.value for a in RegistrationAction} == {
+        "registered",
+        "refreshed",
+        "unregistered",
+        "expired",
+    }
+    assert set(EventType) - {EventType.REGISTRATION} == contract.CALL_EVENTS
+    # A stream entry's text compares equal to its member (StrEnum), as the consumers rely on.
+    assert EventType.CALL_ENDED == "call.ended"
+    assert EventType("call.ended") is EventType.CALL_ENDED
+
+
+# ------------------------------------------------------------------------- control messages
+
+
+@pytest.mark.parametrize(
+    ("message", "wire"),
+    [
+        (
+            HangUpCall(schema="t_acme", call_id="abc@pbx"),
+            {"op": "hangup", "schema": "t_acme", "call_id": "abc@pbx"},
+        ),
+        (
+            CheckSync(domain="acme.test", user="101", reboot=True),
+            {
+                "op": "notify",
+                "domain": "acme.test",
+                "user": "101",
+                "event": "check-sync",
+                "reboot": True,
+            },  # fmt: skip
+        ),
+        (
+            CheckSync(domain="acme.test", user="101"),
+            {
+                "op": "notify",
+                "domain": "acme.test",
+                "user": "101",
+                "event": "check-sync",
+                "reboot": False,
+            },  # fmt: skip
+        ),
+    ],
+)
+def test_control_messages_round_trip(message, wire):
+    assert json.loads(message.to_json()) == wire
+    assert ControlMessage.from_json(message.to_json()) == message
+    assert ControlMessage.from_json(message.to_json().encode()) == message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        b"\xff",
+        "not json",
+        "[1, 2]",
+        '"hangup"',
+        "{}",
+        '{"op": "reboot-everything"}',
+        '{"op": "notify", "domain": "acme.test", "user": "101", "event": "message-summary"}',
+        '{"op": "notify", "domain": "acme.test", "user": "101"}',
+    ],
+)
+def test_unknown_control_messages_are_ignored(raw):
+    assert ControlMessage.from_json(raw) is None
+
+
+def test_control_message_fields_are_made_safe():
+    hangup = ControlMessage.from_json('{"op": "hangup", "call_id": 5}')
+    assert hangup == HangUpCall(schema="", call_id="5")  # no schema: matches no call
+    notify = ControlMessage.from_json(
+        '{"op": "notify", "domain": "ACME.test", "user": 101, "event": "check-sync",'
+        ' "reboot": "true"}'
+    )
+    assert notify == CheckSync(domain="acme.test", user="101", reboot=False)  # only true reboots
+
+
+# ---------------------------------------------------------------------------------- digest
+
+
+def test_ha1_md5_rfc2617_example():
+    # RFC 2617 3.5: HA1 of Mufasa / testrealm@host.com / "Circle Of Life", and the response.
+    h = ha1("MD5", "Mufasa", "testrealm@host.com", "Circle Of Life")
+    assert h == "939e7578ed9e3c518a452acee763bce9"
+    ha2 = contract.digest_hash("MD5", "GET:/dir/index.html")
+    response = contract.digest_hash(
+        "MD5", f"{h}:dcd98b7102dd2f0e8b11d0f600bfb0c093:00000001:0a4f113b:auth:{ha2}"
+    )
+    assert response == "6629fae49393a05397450978507c4ef1"
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "response"),
+    [
+        ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+        ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+    ],
+)
+def test_ha1_gives_the_rfc7616_example_responses(algorithm, response):
+    # RFC 7616 3.9.1: Mufasa / http-auth@example.org / "Circle of Life", GET /dir/index.html.
+    h = ha1(algorithm, "Mufasa", "http-auth@example.org", "Circle of Life")
+    ha2 = contract.digest_hash(algorithm, "GET:/dir/index.html")
+    nonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"
+    cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+    assert contract.digest_hash(algorithm, f"{h}:{nonce}:00000001:{cnonce}:auth:{ha2}") == response
+
+
+def test_ha1_of_a_stored_extension_is_the_contract_s(world, in_tenant):
+    from telephony.models import Extension
+
+    with in_tenant(world.tenant_a):
+        ext = Extension.objects.get(number="101")
+        password = ext.sip_password
+    assert ext.ha1_md5 == ha1("MD5", "101", "acme.test", password)
+    assert ext.ha1_sha256 == ha1("SHA-256", "101", "acme.test", password)

@@ -16,14 +16,14 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from events.api.stats import call_stats
 from pbx.portal import charts
 from pbx.portal.access import held_permissions, host_tenant, tenant_permission_required
 from pbx.portal.lists import PAGE_SIZE, list_page
 from pbx.portal.live import live_state
 from pbx.portal.live import request_hangup as send_hangup
-from telephony.engine_state import tenant_registrations
+from telephony.engine.state import tenant_registrations
 from telephony.models import CallDirection, CallStatus, Cdr, CdrSegment
+from telephony.stats import call_stats
 from tenants.choices import Permission
 
 from .common import actor, page

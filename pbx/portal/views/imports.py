@@ -5,14 +5,15 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
+from pbx import imports
 from pbx.errors import PbxError
+from pbx.forms import add_action_errors
 from pbx.portal.access import (
     held_permissions,
     tenant_member_required,
     tenant_permission_required,
 )
-from pbx.portal.forms import ImportForm, add_action_errors
-from telephony import imports
+from pbx.portal.forms import ImportForm
 from telephony.models import ImportJob
 from tenants.choices import Permission
 

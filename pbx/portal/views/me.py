@@ -14,14 +14,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 
 from pbx.errors import PbxError
+from pbx.forms import add_action_errors
 from pbx.portal.access import host_tenant, tenant_member_required
-from pbx.portal.forms import (
-    FORWARD_FIELDS,
-    ForwardingFields,
-    add_action_errors,
-    show_password_rules,
-)
+from pbx.portal.forms import ForwardingFields, show_password_rules
 from telephony import actions as ext_actions
+from telephony.actions import FORWARD_FIELDS
 from telephony.models import Cdr, Extension
 from tenants import actions as tenant_actions
 from tenants.passwords import policy_hint
@@ -37,10 +34,6 @@ class CallSettingsForm(ForwardingFields):
 
     field_order = ("dnd",)
     field_names = ("dnd", *FORWARD_FIELDS, "no_answer_timeout")
-
-    def __init__(self, *args, number: str = "", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.number = number
 
 
 class WebPasswordForm(forms.Form):
@@ -108,7 +101,6 @@ def profile(request):
     settings_form = (
         CallSettingsForm(
             request.POST if kind == "settings" else None,
-            number=ext.number,
             initial={n: getattr(ext, n) for n in CallSettingsForm.field_names},
         )
         if ext is not None

@@ -11,8 +11,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from pbx.errors import PbxError
+from pbx.forms import add_action_errors
 from pbx.portal.access import held_permissions, tenant_permission_required
-from pbx.portal.forms import add_action_errors
 from pbx.portal.lists import list_page
 from provisioning import actions
 from provisioning.config import (

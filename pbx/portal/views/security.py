@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from pbx.errors import PbxError
 from pbx.portal.access import system_admin_required
 from telephony.actions import do_clear_sip_ban
-from telephony.engine_state import current_bans
+from telephony.engine.state import current_bans
 
 from .common import actor, page
 

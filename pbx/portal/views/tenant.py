@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from pbx.errors import PbxError
+from pbx.forms import add_action_errors
 from pbx.models import AuditEntry
 from pbx.portal import switch
 from pbx.portal.access import (
@@ -19,7 +20,6 @@ from pbx.portal.forms import (
     ExtensionEditForm,
     RoleForm,
     UserForm,
-    add_action_errors,
     show_password_rules,
 )
 from pbx.portal.lists import list_page
@@ -121,7 +121,7 @@ def extension_edit(request, pk):
     ext = get_object_or_404(Extension, pk=pk)
     can_manage = Permission.EXTENSIONS_MANAGE in held_permissions(request)
     initial = {name: getattr(ext, name) for name in ExtensionEditForm.field_names}
-    form = ExtensionEditForm(request.POST or None, initial=initial, number=ext.number)
+    form = ExtensionEditForm(request.POST or None, initial=initial)
     show_password_rules(form, host_tenant(request), {"sip_password": "sip", "web_password": "web"})
     if request.method == "POST":
         if not can_manage:

@@ -13,8 +13,8 @@ from events import actions
 from events.choices import EVENT_TYPES, TOPICS, DeliveryState
 from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from pbx.errors import PbxError
+from pbx.forms import add_action_errors
 from pbx.portal.access import tenant_permission_required
-from pbx.portal.forms import add_action_errors
 from pbx.portal.lists import list_page
 from tenants.choices import Permission
 

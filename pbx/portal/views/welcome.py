@@ -6,8 +6,9 @@ from django.shortcuts import redirect, render
 
 from pbx.audit import Actor
 from pbx.errors import PbxError
+from pbx.forms import add_action_errors
 from pbx.portal.access import host_tenant
-from pbx.portal.forms import add_action_errors, show_password_rules
+from pbx.portal.forms import show_password_rules
 from tenants import actions as tenant_actions
 from tenants.invites import user_for_token
 

@@ -3,7 +3,8 @@
 A phone multicasting to 224.0.1.75:5060 is told its token URL on its tenant's host, when its
 MAC is registered and its provisioning window is open (or it is in the device's allow-list).
 Joining the group on port 5060 beside the SIP engine needs SO_REUSEPORT and usually root; it is
-not in the Procfile for that reason (see ``provisioning/README.md``).
+not among the processes ``make run`` starts (``pbx/processes.py``) for that reason (see
+``provisioning/README.md``).
 """
 
 from django.core.management.base import BaseCommand

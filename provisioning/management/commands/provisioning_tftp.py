@@ -2,7 +2,8 @@
 
 TFTP has no host name and no secret, so a device is served only while its provisioning window
 is open or to an address in its allow-list (see ``provisioning/README.md``). Port 69 needs root
-or CAP_NET_BIND_SERVICE; it is not in the Procfile for that reason.
+or CAP_NET_BIND_SERVICE; it is not among the processes ``make run`` starts
+(``pbx/processes.py``) for that reason.
 """
 
 from django.core.management.base import BaseCommand

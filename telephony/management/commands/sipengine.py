@@ -3,7 +3,7 @@
 Settings give every address and port (``SIP_HOST``, ``SIP_UDP_PORT`` — TCP shares it —,
 ``SIP_TLS_PORT``, ``SIP_WS_PORT``, ``SIP_WSS_PORT``, ``SIP_TLS_CERT``/``SIP_TLS_KEY``,
 ``REDIS_URL``, ``PBX_PRODUCT_NAME``) and the call layer's ``SIP_RTPENGINE_NG`` (the same
-``PBX_RTPENGINE_NG`` the Procfile's rtpengine listens on), ``SIP_NO_ANSWER_TIMEOUT``,
+``PBX_RTPENGINE_NG`` the rtpengine of ``pbx/processes.py`` listens on), ``SIP_NO_ANSWER_TIMEOUT``,
 ``SIP_ANCHOR_ALL`` and ``SIP_NAT_PING_INTERVAL``; options override them. Before the event loop
 starts, every tenant's routing snapshot is published (in a thread, so the ORM never runs on the
 loop and no database connection is left open in the engine's thread).
@@ -119,7 +119,7 @@ class Command(BaseCommand):
         """Calls the previous run left open (a crash, ``kill -9``) get their end now."""
         import redis
 
-        from telephony.engine_state import close_orphaned_calls
+        from telephony.engine.state import close_orphaned_calls
 
         try:
             client = redis.Redis.from_url(config.redis_url, socket_timeout=5)
@@ -137,7 +137,7 @@ class Command(BaseCommand):
             self.stdout.write(f"closed {closed} calls left open by the previous run")
 
     def _publish_all(self) -> None:
-        from telephony.snapshots import publish_all
+        from telephony.engine.snapshots import publish_all
 
         result: dict[str, int] = {}
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from telephony.sip.context import EngineContext
+from telephony.sip.contract import EventType, ExtensionSnapshot, TenantSnapshot
 from telephony.sip.dialog import Dialog
-from telephony.sip.directory import ExtensionSnapshot, TenantSnapshot
 from telephony.sip.media import connection_address
 from telephony.sip.message import Address, Request, Response, SipURI, parse_address, parse_uri
 from telephony.sip.transaction import ClientTransaction, ServerTransaction, make_cancel
@@ -286,7 +286,7 @@ class Calls:
             headers.append(("Content-Type", "application/sdp"))
         return Request("INVITE", uri, headers, body)
 
-    def emit(self, call: Call, event_type: str, **fields: Any) -> None:
+    def emit(self, call: Call, event_type: EventType, **fields: Any) -> None:
         if call.segment_kind != "call":
             # Every event of a forwarded segment names its kind, so the CDR consumer (which may
             # apply events in any order) creates that segment with it.
@@ -362,7 +362,7 @@ class Calls:
             if leg is not None:
                 self.drop_leg(leg)
         self.by_id.pop(call.id, None)
-        self.emit(call, "call.ended", status=status, reason=reason)
+        self.emit(call, EventType.CALL_ENDED, status=status, reason=reason)
         self.changed(call)
         # Break the call <-> legs cycles once its last transactions are over (Timers H, J, M:
         # 64*T1), so reference counting frees it. Left to the cycle collector, which the

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any
 
 from telephony.sip import contract
 from telephony.sip.context import EngineContext
+from telephony.sip.contract import CheckSync, ControlMessage, HangUpCall
 from telephony.sip.message import Request, Response, parse_address, parse_uri
 from telephony.sip.transaction import new_tag
 
@@ -60,45 +60,36 @@ class ControlChannel:
                         self.received(msg.get("data"))
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 raise
             except Exception as exc:
                 log.warning("control channel lost (%s), resubscribing", exc)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 await asyncio.sleep(1.0)
 
     def received(self, data: Any) -> None:
-        try:
-            cmd = json.loads(data)
-        except (TypeError, ValueError):
-            return
-        if not isinstance(cmd, dict):
-            return
-        if cmd.get("op") == "notify":
+        cmd = ControlMessage.from_json(data)
+        if isinstance(cmd, CheckSync):
             self.calls.spawn(self.notify_aor(cmd))
-            return
-        if cmd.get("op") != "hangup":
-            return
-        call = self.calls.by_id.get(str(cmd.get("call_id")))
-        # The schema must match: a command can only ever end a call of its own tenant.
-        if call is not None and call.tenant.schema == cmd.get("schema"):
-            self.calls.end(call, "api hangup", 487)
+        elif isinstance(cmd, HangUpCall):
+            call = self.calls.by_id.get(cmd.call_id)
+            # The schema must match: a command can only ever end a call of its own tenant.
+            if call is not None and call.tenant.schema == cmd.schema:
+                self.calls.end(call, "api hangup", 487)
 
-    async def notify_aor(self, cmd: dict[str, Any]) -> int:
-        """``{"op": "notify", "domain", "user", "event": "check-sync", "reboot": bool}`` (from
-        provisioning): an out-of-dialog NOTIFY (``Event: check-sync;reboot=true|false``,
-        ``Subscription-State: terminated``) to every contact registered for ``user@domain``,
-        over the flow it registered on. Only the event phones know for re-provisioning is
-        sent; only a served domain's users are reached; a connection held by another engine
-        is left to that engine. Returns how many NOTIFYs went out."""
-        domain = str(cmd.get("domain") or "").lower()
-        user = str(cmd.get("user") or "")
+    async def notify_aor(self, cmd: CheckSync) -> int:
+        """A check-sync command (from provisioning): an out-of-dialog NOTIFY
+        (``Event: check-sync;reboot=true|false``, ``Subscription-State: terminated``) to every
+        contact registered for ``user@domain``, over the flow it registered on. Only a served
+        domain's users are reached; a connection held by another engine is left to that
+        engine. Returns how many NOTIFYs went out."""
+        domain, user = cmd.domain, cmd.user
         tenant = self.ctx.directory.tenant(domain)
-        if cmd.get("event") != "check-sync" or tenant is None or user not in tenant.extensions:
-            log.info("control: ignoring notify for %r@%r (%r)", user, domain, cmd.get("event"))
+        if tenant is None or user not in tenant.extensions:
+            log.info("control: ignoring check-sync for %r@%r", user, domain)
             return 0
-        reboot = "true" if cmd.get("reboot") is True else "false"
+        reboot = "true" if cmd.reboot else "false"
         locations = self.ctx.locations
         sent = 0
         for binding in await locations.lookup(tenant.domain, user):

@@ -21,6 +21,7 @@ import logging
 import secrets
 from urllib.parse import unquote
 
+from telephony.sip.contract import EventType
 from telephony.sip.dialog import Dialog
 from telephony.sip.message import Request, Response, SipURI
 from telephony.sip.transaction import ServerTransaction
@@ -85,7 +86,7 @@ class CallDispatcher:
         tenant = directory.tenant(frm.host)
         realm = tenant.domain if tenant is not None else frm.host.lower()
         lookup = tenant.extensions.get if tenant is not None else _nobody
-        sha256 = tenant is not None and tenant.digest_sha256
+        sha256 = tenant is not None and tenant.sip_digest_sha256
         auth = self.ctx.auth
         result = auth.verify(req, realm, lookup, proxy=True, sha256=sha256)
         if not result.ok:
@@ -111,7 +112,7 @@ class CallDispatcher:
         if not await self.limits.admit(tenant):
             # The tenant's capability "max concurrent calls": refused before anything rings.
             log.info("tenant %s at its %d concurrent calls: INVITE refused", tenant.schema,
-                     tenant.max_calls)  # fmt: skip
+                     tenant.max_concurrent_calls)  # fmt: skip
             tx.respond(
                 503,
                 "Too Many Calls",
@@ -153,7 +154,7 @@ class CallDispatcher:
         tx.on_cancel = lambda _tx: calls.caller_cancelled(call)
         calls.emit(
             call,
-            "call.started",
+            EventType.CALL_STARTED,
             direction="internal",
             caller=caller.caller_id_number,
             caller_name=caller.caller_id_name,

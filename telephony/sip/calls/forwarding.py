@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from telephony.sip.directory import ExtensionSnapshot
+from telephony.sip.contract import ExtensionSnapshot
 from telephony.sip.message import SipURI
 
 __all__ = [

@@ -32,7 +32,7 @@ import time
 from telephony.sip import contract
 from telephony.sip.config import CallConfig
 from telephony.sip.context import EngineContext
-from telephony.sip.directory import TenantSnapshot
+from telephony.sip.contract import TenantSnapshot
 
 from .call import Call
 
@@ -155,7 +155,7 @@ class CallLimits:
         schema = tenant.schema
         own = self.counts.get(schema, 0) + 1
         self.counts[schema] = own
-        limit = tenant.max_calls
+        limit = tenant.max_concurrent_calls
         if not limit:
             self._mark(schema)
             return True

@@ -1,5 +1,5 @@
 """The calls in progress mirrored in Redis (hash ``sip:calls:<schema>``, one field per call)
-for the API and the portal (``telephony.engine_state``).
+for the API and the portal (``telephony.engine.state``).
 
 Changes are coalesced per call and written by one task in pipelined batches: one Redis round
 trip per batch, not per call event, and never more than one connection. The mirror is a view:
@@ -62,7 +62,7 @@ class CallMirror:
                     "answered_at": call.answered_at,
                     "legs": [leg.info() for leg in call.legs()],
                     # Which engine carries the call: a restarted engine closes the calls its
-                    # previous run left here (telephony.engine_state.close_orphaned_calls).
+                    # previous run left here (telephony.engine.state.close_orphaned_calls).
                     "engine": self.ctx.config.engine_id,
                     "segment": call.segment,
                     "tenant_id": call.tenant.tenant_id,

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from telephony.sip.directory import ExtensionSnapshot, TenantSnapshot
+from telephony.sip.contract import ExtensionSnapshot, TenantSnapshot
 
 from .forwarding import Path, not_followed, on_refusal
 

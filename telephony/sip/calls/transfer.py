@@ -15,6 +15,7 @@ import logging
 import secrets
 from urllib.parse import unquote
 
+from telephony.sip.contract import EventType
 from telephony.sip.dialog import Dialog
 from telephony.sip.message import SipURI, parse_address
 from telephony.sip.transaction import ServerTransaction, new_tag
@@ -161,11 +162,11 @@ class Transfer:
         call.segment_kind = kind
         self.calls.emit(
             call,
-            "call.transferred",
+            EventType.CALL_TRANSFERRED,
             kind=kind,
             **{"from": stays.user, "to": new.user},
         )
-        self.calls.emit(call, "call.answered", leg=new.name)
+        self.calls.emit(call, EventType.CALL_ANSWERED, leg=new.name)
         call.callee = call.target = new.user
         self.calls.changed(call)
 

@@ -32,7 +32,7 @@ class Command(BaseCommand):
                 call_command("migrate_schemas", executor="multiprocessing", **tenant_opts)
         else:
             call_command("migrate_schemas", **tenant_opts)
-        from telephony.snapshots import publish_all
+        from telephony.engine.snapshots import publish_all
 
         published = publish_all()
         if verbosity:

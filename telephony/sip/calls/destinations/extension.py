@@ -21,8 +21,8 @@ from telephony.sip.calls.call import Call, Leg, sdp_body
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
+from telephony.sip.contract import EventType, ExtensionSnapshot
 from telephony.sip.dialog import Dialog
-from telephony.sip.directory import ExtensionSnapshot
 from telephony.sip.message import Response
 from telephony.sip.registrar import Binding
 from telephony.sip.transaction import new_tag
@@ -149,7 +149,7 @@ class Extension:
                 180, headers=[("Contact", a.contact), self.calls.server(call.tenant)]
             )
         if first:
-            self.calls.emit(call, "call.ringing", leg=leg.name, callee=call.target)
+            self.calls.emit(call, EventType.CALL_RINGING, leg=leg.name, callee=call.target)
 
     async def relay_early(self, call: Call, resp: Response, sdp: bytes) -> None:
         a = call.a
@@ -218,7 +218,7 @@ class Extension:
             # The caller cancelled at the same moment: hang the answered callee up.
             self.calls.end(call, "cancelled", 487)
             return
-        self.calls.emit(call, "call.answered", leg=leg.name, callee=call.target)
+        self.calls.emit(call, EventType.CALL_ANSWERED, leg=leg.name, callee=call.target)
         self.calls.changed(call)
 
     def no_answer(self, call: Call) -> None:

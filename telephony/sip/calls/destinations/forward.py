@@ -9,6 +9,7 @@ from telephony.sip.calls.call import Call
 from telephony.sip.calls.forwarding import diversion
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
+from telephony.sip.contract import EventType
 
 from .base import register
 
@@ -35,7 +36,7 @@ class Forward:
         call.diversions.insert(0, diversion(call.tenant.domain, number, reason, call.hops))
         self.s.calls.emit(
             call,
-            "call.forwarded",
+            EventType.CALL_FORWARDED,
             reason=reason,
             callee=target,
             **{"from": number, "to": target},

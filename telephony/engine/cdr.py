@@ -1,9 +1,10 @@
 """CDRs from the engine's call events (Redis stream ``sip:events``).
 
-The engine emits ``call.started``, ``call.ringing``, ``call.answered``, ``call.transferred`` and
-``call.ended`` (see ``telephony/sip/b2bua.py``), each with ``call_id`` and the tenant's
-``schema``. :class:`CdrConsumer` reads them through a consumer group, applies each one inside the
-tenant's schema in its own transaction, and XACKs only after the commit. So:
+The engine emits the call events of ``telephony.sip.contract.EventType`` (``call.started``,
+``call.ringing``, ``call.answered``, ``call.transferred``, ``call.forwarded``, ``call.ended``),
+each with ``call_id`` and the tenant's ``schema``. :class:`CdrConsumer` reads them through a
+consumer group, applies each one inside the tenant's schema in its own transaction, and XACKs
+only after the commit. So:
 
 - a worker that dies mid-batch leaves its entries pending; the next run reads its own pending
   entries first and claims entries other consumers left idle, so nothing is lost;
@@ -27,23 +28,14 @@ from typing import Any
 from django.db import transaction
 from django_tenants.utils import schema_context
 
-from .engine_state import redis_key
-from .sip.contract import EVENTS
-from .sip.events import trim_acknowledged
+from telephony.sip.contract import CALL_EVENTS, EVENTS, EventType
+from telephony.sip.events import trim_acknowledged
+
+from .store import redis_key
 
 log = logging.getLogger(__name__)
 
 GROUP = "cdr"
-CALL_EVENTS = frozenset(
-    {
-        "call.started",
-        "call.ringing",
-        "call.answered",
-        "call.transferred",
-        "call.forwarded",
-        "call.ended",
-    }
-)
 # A consumer that has not acknowledged an entry for this long is presumed dead: claim it.
 CLAIM_IDLE_MS = 30_000
 
@@ -90,7 +82,7 @@ def apply_event(event: dict[str, str]) -> None:
 def apply_events(call_id: str, events: list[dict[str, str]]) -> None:
     """Apply a call's events (any order, any repetition) in one transaction: the record and
     its segments are loaded once under a row lock, changed in memory, written once."""
-    from .models import Cdr, CdrSegment
+    from telephony.models import Cdr, CdrSegment
 
     events = [e for e in events if e.get("type") in CALL_EVENTS]
     if not call_id or not events:
@@ -123,7 +115,7 @@ def apply_events(call_id: str, events: list[dict[str, str]]) -> None:
 def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, str]) -> None:
     """One event into the in-memory record; every rule gives the same result when an event
     comes twice or out of order (timestamps only filled or moved outwards)."""
-    from .models import CallStatus, CdrSegment
+    from telephony.models import CallStatus, CdrSegment
 
     kind = event.get("type", "")
     ts = _ts(event.get("ts")) or datetime.now(tz=UTC)
@@ -135,7 +127,7 @@ def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, st
     legs = _legs(event.get("legs"))
     if legs:
         seg.legs = legs
-    if kind == "call.started":
+    if kind == EventType.CALL_STARTED:
         cdr.started_at = _earliest(cdr.started_at, ts) or ts
         cdr.direction = event.get("direction") or cdr.direction
         cdr.caller_number = event.get("caller") or cdr.caller_number
@@ -144,14 +136,14 @@ def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, st
         seg.from_number = seg.from_number or event.get("caller", "")
         seg.to_number = seg.to_number or event.get("callee", "")
         seg.started_at = _earliest(seg.started_at, ts) or ts
-    elif kind == "call.ringing":
+    elif kind == EventType.CALL_RINGING:
         seg.ringing_at = _earliest(seg.ringing_at, ts)
-    elif kind == "call.answered":
+    elif kind == EventType.CALL_ANSWERED:
         seg.answered_at = _earliest(seg.answered_at, ts)
         cdr.answered_at = _earliest(cdr.answered_at, ts)
         if seg.status == CallStatus.IN_PROGRESS:
             seg.status = CallStatus.ANSWERED
-    elif kind in ("call.transferred", "call.forwarded"):
+    elif kind in (EventType.CALL_TRANSFERRED, EventType.CALL_FORWARDED):
         # Both open the call's next segment (its kind says which), from the old party to the new.
         seg.kind = event.get("kind") or seg.kind
         seg.from_number = seg.from_number or event.get("from", "")
@@ -161,7 +153,7 @@ def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, st
         if prev is not None and prev.ended_at is None:
             prev.ended_at = ts  # the segment before it ends where this one starts
             touched.add(seq - 1)
-    elif kind == "call.ended":
+    elif kind == EventType.CALL_ENDED:
         cdr.ended_at = _latest(cdr.ended_at, ts)
         cdr.status = event.get("status") or CallStatus.FAILED
         cdr.end_reason = event.get("reason", "")[:64]

@@ -1,4 +1,10 @@
-"""Bearer tokens: issued for one host family, revoked by sign-in session on every host.
+"""Which credentials are valid on which host: bearer tokens and the user's scope.
+
+The REST API (``pbx.api.authentication``) and the events WebSocket (``events.auth``) apply the
+same rules; a refusal is a :class:`CredentialsRefused` or :class:`TenantSuspended`, which each
+layer turns into its own answer (a 401/403 body, a close code).
+
+Bearer tokens are issued for one host family and revoked by sign-in session on every host.
 
 Every sign-in starts a session (``sid``): its refresh token and each access token minted from it
 carry the ``sid`` and the host family (``fam``: the tenant's schema, or ``platform`` for the
@@ -9,16 +15,31 @@ every host, REST and WebSocket alike, whether or not the refresh token was sent.
 
 import uuid
 
-from rest_framework import exceptions
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from pbx.errors import ErrorCode
+from pbx.errors import ErrorCode, PbxError
 from pbx.security import host_family, security_cache
+from tenants.choices import Role, TenantStatus
 
 FAMILY_CLAIM = "fam"
 SESSION_CLAIM = "sid"
 REVOKED_SESSION_KEY = "auth:revoked-session:{sid}"
+NOT_HERE = "These credentials are not valid on this host."
+
+
+class CredentialsRefused(PbxError):
+    """The credentials are not (or no longer) valid on this host."""
+
+    status = 401
+    code = ErrorCode.AUTHENTICATION_FAILED
+
+
+class TenantSuspended(PbxError):
+    """The host's tenant is the user's own, and it is suspended."""
+
+    status = 403
+    code = ErrorCode.TENANT_SUSPENDED
 
 
 def issue_tokens(user, family: str, *, session: str | None = None) -> dict:
@@ -55,16 +76,29 @@ def sid_revoked(sid: str | None) -> bool:
     return not sid or bool(security_cache().get(REVOKED_SESSION_KEY.format(sid=sid)))
 
 
-def _refused(message: str) -> exceptions.AuthenticationFailed:
-    return exceptions.AuthenticationFailed(
-        {"code": ErrorCode.AUTHENTICATION_FAILED, "message": message}
-    )
-
-
 def check_token(token, tenant) -> None:
     """Raise unless ``token`` (access or refresh) is valid on ``tenant``'s host: issued for its
     host family, and its sign-in session not revoked."""
     if token.get(FAMILY_CLAIM) != host_family(tenant):
-        raise _refused("These credentials are not valid on this host.")
+        raise CredentialsRefused(NOT_HERE)
     if session_revoked(token):
-        raise _refused("The token was revoked.")
+        raise CredentialsRefused("The token was revoked.")
+
+
+def check_user_scope(user, tenant) -> None:
+    """Raise unless ``user`` may use ``tenant``'s host at all."""
+    from tenants.access import can_administer
+
+    if user.role in (Role.TENANT_ADMIN, Role.TENANT_USER):
+        if tenant is None or user.tenant_id != tenant.id:
+            raise CredentialsRefused(NOT_HERE)
+        if tenant.status != TenantStatus.ACTIVE:  # the host's tenant is the user's own
+            raise TenantSuspended("This tenant is suspended. Contact your service provider.")
+        return
+    if user.role == Role.DEALER_ADMIN and (user.dealer is None or not user.dealer.is_active):
+        raise CredentialsRefused("The dealer account is disabled.")
+    # A provider-side admin reaches a tenant's host only with credentials bound to that tenant
+    # (the portal's "Manage" session, or a token from POST /tenants/{id}/token/), and only
+    # while the tenant is still in its scope.
+    if tenant is not None and not tenant.is_public and not can_administer(user, tenant):
+        raise CredentialsRefused(NOT_HERE)

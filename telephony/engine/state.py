@@ -1,7 +1,7 @@
 """The SIP engines' live state in Redis, read (and commanded) from the Django side.
 
 The engines write locations (``telephony/sip/registrar.py``), bans (``security.py``) and the
-mirror of calls in progress (``b2bua.py``) and listen on a control channel; the API, the portal
+mirror of calls in progress (the call layer) and listen on a control channel; the API, the portal
 and the actions read and command them only through this module. Keys carry the engine's optional
 prefix (``SIP_REDIS_PREFIX``); the names are the contract's (``telephony/sip/contract.py``).
 """
@@ -11,25 +11,25 @@ import time
 from datetime import UTC, datetime
 
 import redis
-from django.conf import settings
+from redis.typing import EncodableT, FieldT
 
-from telephony.sip import contract
-from telephony.sip.contract import BAN as BAN_KEY
-from telephony.sip.contract import BAN_CHANGED as BAN_CHANNEL
-from telephony.sip.contract import CALLS as CALLS_KEY
-from telephony.sip.contract import CONTROL as CONTROL_CHANNEL
-from telephony.sip.contract import LOCATION as LOCATION_KEY
+from telephony.sip.contract import (
+    BAN,
+    BAN_CHANGED,
+    CALLS,
+    CONTROL,
+    EVENTS,
+    LOCATION,
+    ControlMessage,
+    EventType,
+)
+
+from . import store
+from .store import redis_key
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL, decode_responses=True, socket_timeout=2, socket_connect_timeout=2
-    )
-
-
-def redis_key(template: str, **parts: str) -> str:
-    """A shared Redis name (a ``telephony.sip.contract`` template) with this PBX's prefix."""
-    return contract.key(settings.SIP_REDIS_PREFIX, template, **parts)
+    return store.client(decode=True)
 
 
 def _iso(ts: float) -> str:
@@ -42,7 +42,7 @@ def _iso(ts: float) -> str:
 def tenant_registrations(domain: str, extension: str | None = None) -> list[dict]:
     """Every live binding of a SIP domain, ordered by extension then contact."""
     r = _redis()
-    pattern = redis_key(LOCATION_KEY, domain=domain, user=extension or "*")
+    pattern = redis_key(LOCATION, domain=domain, user=extension or "*")
     keys = sorted(r.scan_iter(match=pattern, count=1000))
     if not keys:
         return []
@@ -50,7 +50,7 @@ def tenant_registrations(domain: str, extension: str | None = None) -> list[dict
     for key in keys:
         pipe.hgetall(key)
     now = time.time()
-    prefix = redis_key(LOCATION_KEY, domain=domain, user="")
+    prefix = redis_key(LOCATION, domain=domain, user="")
     items = []
     for key, fields in zip(keys, pipe.execute(), strict=True):
         user = key[len(prefix) :]
@@ -82,7 +82,7 @@ def tenant_registrations(domain: str, extension: str | None = None) -> list[dict
 def active_calls(schema: str) -> list[dict]:
     """The tenant's calls in progress, oldest first."""
     calls = []
-    for value in _redis().hvals(redis_key(CALLS_KEY, schema=schema)):
+    for value in _redis().hvals(redis_key(CALLS, schema=schema)):
         try:
             calls.append(json.loads(value))
         except ValueError:
@@ -91,12 +91,12 @@ def active_calls(schema: str) -> list[dict]:
 
 
 def active_call(schema: str, call_id: str) -> dict | None:
-    raw = _redis().hget(redis_key(CALLS_KEY, schema=schema), call_id or "")
+    raw = _redis().hget(redis_key(CALLS, schema=schema), call_id or "")
     return json.loads(raw) if raw is not None else None
 
 
 def close_orphaned_calls(
-    client: redis.Redis, *, prefix: str, engine_id: str, stream: str = "sip:events"
+    client: redis.Redis, *, prefix: str, engine_id: str, stream: str = EVENTS
 ) -> int:
     """End the calls a previous run of this engine left in the mirror (it crashed or was
     killed: no ``call.ended`` was ever written for them). Run by ``manage.py sipengine`` before
@@ -105,11 +105,11 @@ def close_orphaned_calls(
     any call, and leaves the mirror. Calls of other engines (another ``engine_id``) are not
     touched; entries written before engines named themselves count as this engine's.
     """
-    pattern = prefix + CALLS_KEY.format(schema="*")
+    pattern = prefix + CALLS.format(schema="*")
     closed = 0
     for key in client.scan_iter(match=pattern, count=1000):
         key = key.decode() if isinstance(key, bytes) else key
-        schema = key[len(prefix + CALLS_KEY.format(schema="")) :]
+        schema = key[len(prefix + CALLS.format(schema="")) :]
         for call_id, raw in client.hgetall(key).items():
             try:
                 call = json.loads(raw)
@@ -117,8 +117,8 @@ def close_orphaned_calls(
                 call = {}
             if call.get("engine", engine_id) != engine_id:
                 continue
-            event = {
-                "type": "call.ended",
+            event: dict[FieldT, EncodableT] = {
+                "type": EventType.CALL_ENDED,
                 "ts": f"{time.time():.3f}",
                 "call_id": call.get("call_id") or _text(call_id),
                 "schema": schema,
@@ -140,8 +140,9 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def send_control(message: dict) -> None:
-    _redis().publish(redis_key(CONTROL_CHANNEL), json.dumps(message))
+def send_control(message: ControlMessage) -> None:
+    """Publish a command to every engine (``CONTROL``)."""
+    _redis().publish(redis_key(CONTROL), message.to_json())
 
 
 # ------------------------------------------------------------------------------- bans
@@ -149,7 +150,7 @@ def send_control(message: dict) -> None:
 
 def current_bans() -> list[dict]:
     r = _redis()
-    prefix = redis_key(BAN_KEY, ip="")
+    prefix = redis_key(BAN, ip="")
     keys = sorted(r.scan_iter(match=prefix + "*", count=1000))
     if not keys:
         return []
@@ -180,7 +181,7 @@ def current_bans() -> list[dict]:
 def lift_ban(ip: str) -> bool:
     """Delete a ban and tell every engine; False when the address was not banned."""
     r = _redis()
-    if not r.delete(redis_key(BAN_KEY, ip=ip)):
+    if not r.delete(redis_key(BAN, ip=ip)):
         return False
-    r.publish(redis_key(BAN_CHANNEL), f"unban {ip}")
+    r.publish(redis_key(BAN_CHANGED), f"unban {ip}")
     return True
