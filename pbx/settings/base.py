@@ -385,7 +385,7 @@ PBX_WEBHOOK_ALLOWED_NETWORKS = [
     n for n in env("PBX_WEBHOOK_ALLOWED_NETWORKS", "").replace(",", " ").split() if n
 ]
 
-# SIP engine call layer (telephony/sip/b2bua.py), passed in by ``manage.py sipengine``.
+# SIP engine call layer (telephony/sip/calls/), passed in by ``manage.py sipengine``.
 SIP_RTPENGINE_NG = env("PBX_RTPENGINE_NG", "127.0.0.1:2223")  # rtpengine's ng; "" = no anchoring
 SIP_NO_ANSWER_TIMEOUT = float(env("PBX_NO_ANSWER_TIMEOUT", "30"))  # unless the extension says
 SIP_ANCHOR_ALL = env_bool("PBX_ANCHOR_ALL", False)  # all media via rtpengine, not only NAT

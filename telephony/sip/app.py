@@ -1,13 +1,14 @@
 """The PBX engine assembled: SIP core + directory + guard + digest auth + locations + events +
-registrar, and the place where the call layer (B2BUA) plugs in.
+registrar + NAT keep-alive + the call layer (``calls/``).
 
-``build_engine(config)`` wires everything without starting it; ``await pbx.start()`` connects to
-Redis, loads snapshots and bans, and binds the transports. ``run(config)`` is the blocking entry
-point used by ``manage.py sipengine`` (uvloop when installed).
+``build_engine(config)`` wires everything without starting it; ``await pbx.start()`` starts
+the services in order (Redis snapshots, bans and locations first, then the transports, then
+the call layer) and ``await pbx.stop()`` stops them in reverse. ``run(config)`` is the blocking
+entry point used by ``manage.py sipengine`` (uvloop when installed).
 
 Request path: transport ``gate`` (banned source: dropped before parsing) -> parse ->
-``PbxEngine._on_message`` (scanner User-Agent: dropped; flood counter) -> transactions ->
-handler by method.
+``PbxEngine._screen`` (scanner User-Agent: dropped; flood counter) -> transactions ->
+handler by method (``REGISTER``: the registrar; the call layer's methods: its dispatcher).
 """
 
 from __future__ import annotations
@@ -17,20 +18,20 @@ import contextlib
 import gc
 import logging
 import secrets
-from dataclasses import dataclass, field
-from typing import Any
 
 import redis.asyncio as aioredis
 
-from . import contract
 from .auth import DigestAuth
+from .calls import CallLayer
+from .config import PbxConfig, parse_hostport
+from .context import Service
 from .directory import Directory
 from .events import EventSink
 from .keepalive import NatKeepalive
 from .message import Message, Request
-from .registrar import LocationStore, Registrar, RegistrarConfig
-from .security import Guard, GuardConfig
-from .server import KNOWN_METHODS, Engine, EngineConfig, Handler
+from .registrar import LocationStore, Registrar
+from .security import Guard
+from .server import Engine, Handler
 from .transport import Source
 
 __all__ = ["PbxConfig", "PbxEngine", "build_engine", "parse_hostport", "run"]
@@ -38,61 +39,18 @@ __all__ = ["PbxConfig", "PbxEngine", "build_engine", "parse_hostport", "run"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class PbxConfig:
-    """Everything the engine needs; every value comes from settings/environment upstream."""
-
-    engine: EngineConfig = field(default_factory=EngineConfig)
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_prefix: str = ""
-    nonce_secret: bytes = b""
-    nonce_ttl: float = 300.0
-    # Challenge order. MD5 only: baresip/libre, SIPp and others fail on any SHA-256 challenge;
-    # a tenant whose snapshot says so gets SHA-256 first, then these.
-    digest_algorithms: tuple[str, ...] = ("MD5",)
-    guard: GuardConfig = field(default_factory=GuardConfig)
-    registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
-    event_stream: str = contract.EVENTS
-    # Hard cap on the event stream's length (consumers trim what every group acknowledged; the
-    # cap only stops a stream whose consumers are gone from filling Redis: see events.py).
-    event_stream_cap: int = 1_000_000
-    # The call layer (b2bua.B2buaConfig is built from these).
-    rtpengine_ng: tuple[str, int] | None = None  # rtpengine's ng address; None: media direct
-    no_answer_timeout: float = 30.0  # ringing before "no answer", unless the extension says
-    anchor_all: bool = False  # media of every call through rtpengine (else: NAT or tenant)
-    max_forward_hops: int = 5  # call forwarding steps one call may take
-    # OPTIONS pings to UDP bindings behind NAT (keepalive.py); 0 turns them off.
-    nat_ping_interval: float = 30.0
-    nat_ping_failures: int = 2
-
-    @property
-    def engine_id(self) -> str:
-        """This engine's name in shared state: the same after a restart, unlike a pid."""
-        e = self.engine
-        return f"{e.host}:{e.udp_port or e.tcp_port or e.tls_port or e.ws_port or 0}"
-
-
-def parse_hostport(value: str, default_host: str = "127.0.0.1") -> tuple[str, int] | None:
-    """``"host:port"`` (or ``":port"``, ``"port"``) as an address; "" or no port gives None."""
-    host, _, port = value.strip().rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        return None
-    return (host or default_host, int(port))
-
-
 class PbxEngine:
-    """The running PBX engine: owns the SIP core and the services the handlers share.
-
-    Handlers for other methods are plugged in with :meth:`handle` or :meth:`register_handlers`.
-    """
+    """The running PBX engine: owns the SIP core and the services the handlers share, and
+    starts and stops them (:attr:`services`, in order)."""
 
     def __init__(self, config: PbxConfig) -> None:
         self.config = config
-        self.engine = Engine(config.engine)
         self.redis: aioredis.Redis = aioredis.Redis.from_url(config.redis_url)
         p = config.redis_prefix
-        self.directory = Directory(self.redis, prefix=p)
         self.guard = Guard(self.redis, config.guard, prefix=p)
+        # Guard before parsing (bans) and after (scanners, flood counter).
+        self.engine = Engine(config.engine, gate=self.guard.allow, screen=self._screen)
+        self.directory = Directory(self.redis, prefix=p)
         self.auth = DigestAuth(
             config.nonce_secret or secrets.token_bytes(32),
             config.nonce_ttl,
@@ -114,19 +72,39 @@ class PbxEngine:
             config=config.registrar,
             server_header=config.engine.product,
         )
-        self.engine.handle("REGISTER", self.registrar)
         self.keepalive = NatKeepalive(
             self,
             interval=config.nat_ping_interval,
             failures=config.nat_ping_failures,
             user_agent=self.product_for,
         )
-        self.components: dict[str, Any] = {}  # the call layer keeps its objects here
-        # Guard before parsing (bans) and after (scanners, flood counter).
-        self.engine.transport.gate = self.guard.allow
-        self._receive = self.engine.transactions.receive
-        self.engine.transport.on_message = self._on_message
+        self.calls = CallLayer(self)
         self.addresses: dict[str, tuple[str, int]] = {}
+        self.handle("REGISTER", self.registrar)
+        for method, handler in self.calls.handlers.items():
+            self.handle(method, handler)
+        self.engine.ack_handler = self.calls.on_ack
+        self.engine.stray_response_handler = self.calls.on_stray_response
+        self.services: list[Service] = [
+            self.directory,
+            self.guard,
+            self.locations,
+            self.events,
+            self.engine,
+            self.keepalive,
+            *self.calls.service_list(),
+        ]
+
+    @property
+    def engine_id(self) -> str:
+        """This engine's name in shared state (``PbxConfig.engine_id``); when the
+        configuration let the transports pick their ports, with the port they got."""
+        configured = self.config.engine_id
+        bound = self.engine.addresses
+        if configured.endswith(":0") and bound:
+            host, port = next(iter(bound.values()))
+            return f"{host}:{port}"
+        return configured
 
     # --- white label ---------------------------------------------------------------------
     def product_for(self, domain: str | None) -> str:
@@ -142,48 +120,28 @@ class PbxEngine:
         """Register ``handler(tx)`` for a method (coroutine or plain function)."""
         self.engine.handle(method, handler)
 
-    def register_handlers(self, obj: object) -> None:
-        """Plug in every ``on_<method>(tx)`` of ``obj`` (``on_invite``, ``on_bye``, ...), plus
-        ``on_ack(ack, source)`` for ACKs outside transactions and
-        ``on_stray_response(resp, source)`` for responses matching no client transaction."""
-        for method in KNOWN_METHODS:
-            fn = getattr(obj, f"on_{method.lower()}", None)
-            if fn is not None and method != "ACK":
-                self.engine.handle(method, fn)
-        on_ack = getattr(obj, "on_ack", None)
-        if on_ack is not None:
-            self.engine.ack_handler = on_ack
-        on_stray = getattr(obj, "on_stray_response", None)
-        if on_stray is not None:
-            self.engine.stray_response_handler = on_stray
-
     # --- input filter --------------------------------------------------------------------
-    def _on_message(self, msg: Message, source: Source) -> None:
+    def _screen(self, msg: Message, source: Source) -> bool:
         if isinstance(msg, Request):
-            ip = source.remote[0]
             if self.guard.is_scanner(msg):
-                return  # no answer: an answer confirms a SIP server to the scanner
-            if not self.guard.note_request(ip):
-                return
-        self._receive(msg, source)
+                return False  # no answer: an answer confirms a SIP server to the scanner
+            if not self.guard.note_request(source.remote[0]):
+                return False
+        return True
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> dict[str, tuple[str, int]]:
-        await self.directory.start()
-        await self.guard.start()
-        await self.locations.start()
-        self.events.start()
-        self.addresses = await self.engine.start()
-        self.keepalive.start()
+        for service in self.services:
+            await service.start()
+        self.addresses = self.engine.addresses
         return self.addresses
 
     async def stop(self) -> None:
-        await self.keepalive.stop()
-        await self.engine.stop()
-        await self.events.stop()
-        await self.locations.stop()
-        await self.guard.stop()
-        await self.directory.stop()
+        for service in reversed(self.services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(service).__name__)
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
@@ -214,13 +172,7 @@ class PbxEngine:
 
 def build_engine(config: PbxConfig) -> PbxEngine:
     """Wire the engine (nothing is started or bound here)."""
-    pbx = PbxEngine(config)
-    # B2BUA wiring: the call layer plugs in on the next line (one line, added by its owner), e.g.
-    # from .b2bua import B2BUA; pbx.register_handlers(B2BUA(pbx))
-    from .b2bua import B2BUA
-
-    pbx.register_handlers(B2BUA(pbx))  # noqa: E702, I001
-    return pbx
+    return PbxEngine(config)
 
 
 def run(config: PbxConfig) -> None:

@@ -42,6 +42,12 @@ LOCATION_EXPIRY = "sip:loc:expiry"  # engines only: the reaper's index
 LOCATION_CHANGED = "sip:loc:changed"  # engines only: drop a hot copy another engine changed
 BAN = "sip:ban:{ip}"
 BAN_CHANGED = "sip:ban:changed"
+# The tenants' calls in progress, shared by the engines for the per-tenant call limit: per
+# tenant a hash of engine id -> its calls of that tenant, the set of tenants that have one, and
+# each engine's heartbeat (a key with a TTL: a dead engine's calls stop counting). Engines only.
+CALL_COUNT = "sip:callcount:{schema}"
+CALL_COUNT_TENANTS = "sip:callcounts"
+ENGINE_ALIVE = "sip:engine:{engine}"
 # Commands to the engines (hang-up, check-sync NOTIFY): ControlMessage JSON.
 CONTROL = "sip:control"
 # The Django side's own names for what it derives from the events; prefixed like the rest, so

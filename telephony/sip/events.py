@@ -121,7 +121,7 @@ class EventSink:
             if self.dropped % 1000 == 1:
                 log.warning("event queue full: %d events dropped", self.dropped)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._writer(), name="event-sink")
 

@@ -21,14 +21,11 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from .context import EngineContext
 from .message import Request, SipURI, parse_uri
 from .registrar import Binding
 from .transaction import new_tag
-
-if TYPE_CHECKING:
-    from .app import PbxEngine
 
 __all__ = ["NatKeepalive", "behind_nat"]
 
@@ -53,7 +50,7 @@ class NatKeepalive:
 
     def __init__(
         self,
-        pbx: PbxEngine,
+        pbx: EngineContext,
         *,
         interval: float,
         failures: int = 2,
@@ -68,7 +65,7 @@ class NatKeepalive:
         self._task: asyncio.Task[None] | None = None
         self._pings: set[asyncio.Task[None]] = set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self.interval > 0 and self._task is None:
             self._task = asyncio.create_task(self._run(), name="nat-keepalive")
 

@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .message import AbsoluteURI, Request, Response
+from .message import AbsoluteURI, Message, Request, Response
 from .transaction import ServerTransaction, Timers, TransactionLayer
 from .transport import Source, Target, TransportLayer
 
@@ -53,9 +53,20 @@ class EngineConfig:
 
 
 class Engine:
-    """The SIP core: transports + transaction layer + method dispatch."""
+    """The SIP core: transports + transaction layer + method dispatch.
 
-    def __init__(self, config: EngineConfig | None = None) -> None:
+    ``gate(source_ip)`` runs before parsing (a banned source costs no parse) and
+    ``screen(msg, source)`` after it, before the transaction layer: either drops the message
+    by returning False.
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        *,
+        gate: Callable[[str], bool] | None = None,
+        screen: Callable[[Message, Source], bool] | None = None,
+    ) -> None:
         self.config = config or EngineConfig()
         self.handlers: dict[str, Handler] = {}
         self.transactions = TransactionLayer(
@@ -64,11 +75,19 @@ class Engine:
             on_ack=self._on_ack,
             on_stray_response=self._on_stray_response,
         )
+        receive: Callable[[Message, Source], None] = self.transactions.receive
+        if screen is not None:
+            to_transactions = receive
+
+            def screened(msg: Message, source: Source) -> None:
+                if screen(msg, source):
+                    to_transactions(msg, source)
+
+            receive = screened
         self.transport = TransportLayer(
-            self.transactions.receive,
-            max_size=self.config.max_size,
-            max_headers=self.config.max_headers,
+            receive, max_size=self.config.max_size, max_headers=self.config.max_headers
         )
+        self.transport.gate = gate
         self.transactions.transport_layer = self.transport
         self.addresses: dict[str, tuple[str, int]] = {}
         self.ack_handler: Callable[[Request, Source], None] | None = None

@@ -15,14 +15,15 @@ import pytest
 import redis
 
 from telephony.sip import contract
-from telephony.sip.b2bua import B2BUA, B2buaConfig
+from telephony.sip.calls import CallLayer
+from telephony.sip.config import CallConfig
 from telephony.sip.contract import ha1
 from tests.sip.engine_fixtures import SIP_PASSWORD, EngineHandle, wait_until, worker_redis_url
 from tests.sip.pjphone import Phone
 
 __all__ = [
     "add_extension",
-    "b2bua",
+    "call_layer",
     "connect",
     "dial",
     "ended",
@@ -34,20 +35,20 @@ __all__ = [
 ]
 
 
-def b2bua(engine: EngineHandle) -> B2BUA:
-    return engine.pbx.components["b2bua"]
+def call_layer(engine: EngineHandle) -> CallLayer:
+    return engine.pbx.calls
 
 
 @pytest.fixture
 def pbx(sip_engine_factory: Callable[..., EngineHandle]) -> Callable[..., EngineHandle]:
-    """Start an engine whose call layer has ``B2buaConfig(**kw)``; ``engine`` passes options
+    """Start an engine whose call layer has ``CallConfig(**kw)``; ``engine`` passes options
     to ``running_engine`` (digest algorithms, timers...)."""
 
     def start(*, engine: dict[str, Any] | None = None, **kw: Any) -> EngineHandle:
-        config = B2buaConfig(**{"no_answer_timeout": 10.0, **kw})
+        config = CallConfig(**{"no_answer_timeout": 10.0, **kw})
 
         def configure(p: Any) -> None:
-            p.components["b2bua"].config = config
+            p.calls.configure(config)
 
         return sip_engine_factory(on_build=configure, **(engine or {}))
 

@@ -16,7 +16,7 @@ from telephony.sip.media import MediaError, connection_address
 from telephony.sip.message import Request, make_response
 from tests.sip.callkit import (
     add_extension,
-    b2bua,
+    call_layer,
     connect,
     dial,
     ended,
@@ -54,7 +54,7 @@ def test_call_answer_audio_dtmf_hangup(engine: EngineHandle, phones: Callable[[s
     a.wait_state(ca, "CONFIRMED")
     b.wait_state(cb, "CONFIRMED")
 
-    calls = engine.call(lambda: list(b2bua(engine).calls.values()))
+    calls = engine.call(lambda: list(call_layer(engine).calls.by_id.values()))
     assert len(calls) == 1
     call_id = calls[0].id
     r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
@@ -71,7 +71,7 @@ def test_call_answer_audio_dtmf_hangup(engine: EngineHandle, phones: Callable[[s
     b.hangup(cb)
     a.wait_state(ca, "DISCONNECTED")
     b.wait_state(cb, "DISCONNECTED")
-    wait_until(lambda: not engine.call(lambda: b2bua(engine).calls))
+    wait_until(lambda: not engine.call(lambda: call_layer(engine).calls.by_id))
     kinds = [e["type"] for e in events(engine, call_id)]
     assert kinds == ["call.started", "call.ringing", "call.answered", "call.ended"]
     ended = events(engine, call_id)[-1]
@@ -265,7 +265,7 @@ def test_hangup_over_control_channel(engine: EngineHandle, phones):
     acc_a = register(a, engine, "101")
     register(b, engine, "102")
     ca, cb = connect(a, acc_a, b)
-    call_id = engine.call(lambda: next(iter(b2bua(engine).calls)))
+    call_id = engine.call(lambda: next(iter(call_layer(engine).calls.by_id)))
     r = redis.Redis.from_url(worker_redis_url())
     wait_until(lambda: r.pubsub_numsub("sip:control")[0][1] > 0)
     r.publish("sip:control", json.dumps({"op": "hangup", "schema": "t_beta", "call_id": call_id}))
@@ -332,13 +332,13 @@ def test_blind_transfer_of_an_anchored_call_keeps_media_anchored(pbx, phones):
         assert ended(b, cb) == 200
         reoffer = a.wait("request", call=ca, method="INVITE")["msg"].partition("\r\n\r\n")[2]
         assert phone_port(reoffer) >= 30000  # 101 keeps talking to rtpengine
-        call = engine.call(lambda: next(iter(b2bua(engine).calls.values())))
+        call = engine.call(lambda: next(iter(call_layer(engine).calls.by_id.values())))
         assert call.anchored
         assert call.media_id == f"{call.id}-2"
 
         def old_session_gone() -> bool:
             try:
-                engine.run(b2bua(engine).media.query(call.id))
+                engine.run(call_layer(engine).anchor.media.query(call.id))
             except MediaError:
                 return True
             return False
@@ -368,7 +368,7 @@ def test_tenant_concurrent_call_limit(engine: EngineHandle, phones):
     assert not [e for e, _ in b.events if e == "incoming"]  # the refused call never rang
     a.hangup(first)
     ended(a, first)
-    wait_until(lambda: engine.call(lambda: b2bua(engine).tenant_calls.get("t_acme", 0)) == 0)
+    wait_until(lambda: engine.call(lambda: call_layer(engine).limits.counts.get("t_acme", 0)) == 0)
     third = dial(a, acc_a, "102")
     b.incoming()
     a.hangup(third)
@@ -465,4 +465,4 @@ def test_stray_2xx_is_dropped_but_a_dialogs_2xx_is_acked(engine: EngineHandle, p
         while not (isinstance(bye, Request) and bye.method == "BYE"):
             bye = callee.recv()
         callee.send_raw(bytes(make_response(bye, 200)))
-        wait_until(lambda: not engine.call(lambda: b2bua(engine).calls))
+        wait_until(lambda: not engine.call(lambda: call_layer(engine).calls.by_id))

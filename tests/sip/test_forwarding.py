@@ -2,10 +2,11 @@
 phone, and DND), no answer, loops, a target that is not an extension; and what the CDR
 consumer makes of a forwarded call.
 
-Decisions these tests pin down (see ``B2BUA._route``): DND counts as busy (its calls go to the
-busy target, as PortSIP sends a DND extension's calls to its forward target or voicemail); an
-extension with no phone registered counts as unable to answer (its no-answer target); a forward
-back to an extension the call already rang is not followed (the call stays where it is).
+Decisions these tests pin down (see ``telephony/sip/calls/routing.py``): DND counts as busy
+(its calls go to the busy target, as PortSIP sends a DND extension's calls to its forward
+target or voicemail); an extension with no phone registered counts as unable to answer (its
+no-answer target); a forward back to an extension the call already rang is not followed (the
+call stays where it is).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def test_forward_loop_is_not_followed(engine: EngineHandle, phones, caplog):
     assert len(of_type(events(engine), "call.forwarded")) == 2  # one more, not a circle
 
     forward(engine, "102", forward_busy="", forward_always="004930123456")
-    with caplog.at_level(logging.WARNING, logger="telephony.sip.b2bua"):
+    with caplog.at_level(logging.WARNING, logger="telephony.sip.calls.destinations.reject"):
         assert ended(a, dial(a, acc_a, "102")) == 480
     assert "004930123456" in caplog.text
     assert of_type(events(engine), "call.ended")[-1]["reason"].startswith("forward target")

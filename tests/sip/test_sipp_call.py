@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from telephony.engine.cdr import CdrConsumer
-from telephony.sip.b2bua import Call, Leg
+from telephony.sip.calls import Call, Leg
 from telephony.sip.transaction import ClientTransaction, ServerTransaction
 from tests.sip.engine_fixtures import SIP_PASSWORD, EngineHandle, wait_until, worker_redis_url
 from tests.sip.pjphone import free_port
@@ -91,12 +91,12 @@ def test_sipp_calls_complete_and_make_cdrs(
     gc.disable()
     try:
         _calls_with_sipp(engine, tmp_path)
-        b2bua = engine.pbx.components["b2bua"]
+        layer = engine.pbx.calls
         tl = engine.pbx.engine.transactions
-        wait_until(lambda: engine.call(lambda: not b2bua.calls))
+        wait_until(lambda: engine.call(lambda: not layer.calls.by_id))
         wait_until(lambda: engine.call(lambda: not (tl.clients or tl.servers)), timeout=10)
         assert engine.call(
-            lambda: (b2bua.legs, b2bua.tenant_calls, b2bua._tasks, tl._awaiting_ack)
+            lambda: (layer.calls.legs, layer.limits.counts, layer.calls.tasks, tl._awaiting_ack)
         ) == ({}, {}, set(), {})
         wait_until(lambda: not live(Call, Leg, ClientTransaction, ServerTransaction), timeout=10)
     finally:

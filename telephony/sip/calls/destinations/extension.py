@@ -1,0 +1,230 @@
+"""``extension``: ring every phone registered for an extension.
+
+One B leg (fork) per registered contact, each offered the caller's SDP (rtpengine's when the
+call is anchored); the first 180/183 is relayed to the caller, the first 2xx wins and the other
+forks are CANCELled (``Reason: ... Call completed elsewhere``, RFC 3326). When every phone
+refuses, the best answer (RFC 3261 16.7) decides what follows (``routing.after_refusal``:
+a busy or no-answer forward, or that answer to the caller); after the extension's
+``no_answer_timeout`` every fork is CANCELled (``routing.after_no_answer``). No phone
+registered: ``routing.unavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+
+from telephony.sip.calls import routing
+from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.forwarding import Path
+from telephony.sip.calls.routing import Destination
+from telephony.sip.calls.services import CallServices
+from telephony.sip.contract import EventType, ExtensionSnapshot
+from telephony.sip.dialog import Dialog
+from telephony.sip.message import Response
+from telephony.sip.registrar import Binding
+from telephony.sip.transaction import new_tag
+
+from .base import register
+
+__all__ = ["Extension", "best_status"]
+
+log = logging.getLogger(__name__)
+
+
+def best_status(statuses: list[int]) -> int:
+    """The answer the caller gets when every fork failed (RFC 3261 16.7): 6xx first, then
+    busy (the callee is there but cannot take it), then the lowest class."""
+    if any(s >= 600 for s in statuses):
+        return min(s for s in statuses if s >= 600)
+    if 486 in statuses:
+        return 486
+    return min(statuses) if statuses else 480
+
+
+@register("extension")
+class Extension:
+    """Rings every binding of the extension, first answer wins."""
+
+    def __init__(self, services: CallServices) -> None:
+        self.s = services
+        self.calls = services.calls
+
+    def path(self, call: Call) -> Path:
+        return call.path(self.s.config.max_forward_hops)
+
+    async def connect(self, call: Call, destination: Destination) -> None:
+        ext: ExtensionSnapshot = destination.data["extension"]
+        number = destination.target
+        tenant = call.tenant
+        bindings = await self.s.ctx.locations.lookup(tenant.domain, number)
+        if call.state == "ended":
+            return  # the caller gave up meanwhile
+        if not bindings:
+            self.s.router.divert(call, routing.unavailable(ext, self.path(call)))
+            return
+        a = call.a
+        assert a is not None
+        if not call.offer:
+            call.offer = a.remote_sdp
+        if self.s.anchor.media is not None and not call.anchored and call.offer:
+            await self.s.anchor.anchor_offer(call, a.target.host, bindings)
+            if call.state == "ended":
+                return  # cancelled while we waited for rtpengine
+        call.state = "ringing"
+        for binding in bindings:
+            self.fork(call, binding)
+        timeout = ext.no_answer_timeout or self.s.config.no_answer_timeout
+        call.timer = asyncio.get_running_loop().call_later(timeout, self.no_answer, call)
+
+    def fork(self, call: Call, binding: Binding) -> Leg:
+        target, _flow = self.s.ctx.locations.target_for(binding)
+        caller = call.caller
+        leg = Leg(
+            call=call,
+            name=call.next_leg_name(),
+            user=call.target,
+            target=target,
+            local_tag=new_tag(),
+            sip_call_id=secrets.token_hex(12) + "@pbx",
+            contact=self.calls.contact(caller.caller_id_number, target.kind),
+        )
+        leg.invite = self.calls.invite(leg, binding.contact, caller, call.offer)
+        hops_left = call.max_forwards - call.hops
+        leg.invite.set("Max-Forwards", str(max(hops_left, 0)))
+        for entry in call.diversions:
+            leg.invite.add("Diversion", entry)
+        call.forks.append(leg)
+        self.calls.add_leg(leg)
+        leg.client_tx = self.calls.send(
+            leg, leg.invite, on_response=lambda resp: self.response(leg, resp)
+        )
+        return leg
+
+    # --- responses to our INVITEs --------------------------------------------------------
+    def response(self, leg: Leg, resp: Response) -> None:
+        call = leg.call
+        status = resp.status
+        if status < 200:
+            if status != 100:
+                self.provisional(leg, resp)
+            return
+        if status < 300:
+            self.calls.spawn(self.answered(leg, resp))
+            return
+        # a fork failed
+        cancelled = leg.gone
+        leg.gone = True
+        if leg in call.forks:
+            call.forks.remove(leg)
+        self.calls.drop_leg(leg)
+        if cancelled:
+            return  # we CANCELled it (answered elsewhere, no answer, forwarded): no verdict
+        call.statuses.append(status)
+        if call.state == "ringing" and not call.forks and call.b is None:
+            code = best_status(call.statuses)
+            self.s.router.divert(
+                call, routing.after_refusal(call.tenant, call.target, code, self.path(call))
+            )
+
+    def provisional(self, leg: Leg, resp: Response) -> None:
+        call = leg.call
+        status = resp.status
+        leg.provisional = True
+        if call.state != "ringing" or call.b is not None:
+            return
+        a = call.a
+        assert a is not None
+        assert a.server_tx is not None
+        if status not in (180, 183):
+            return
+        first = not any(f.provisional for f in call.forks if f is not leg)
+        sdp = sdp_body(resp)
+        if sdp and status == 183:
+            self.calls.spawn(self.relay_early(call, resp, sdp))
+        else:
+            a.server_tx.respond(
+                180, headers=[("Contact", a.contact), self.calls.server(call.tenant)]
+            )
+        if first:
+            self.calls.emit(call, EventType.CALL_RINGING, leg=leg.name, callee=call.target)
+
+    async def relay_early(self, call: Call, resp: Response, sdp: bytes) -> None:
+        a = call.a
+        assert a is not None
+        assert a.server_tx is not None
+        if call.anchored and self.s.anchor.media is not None:
+            anchored = await self.s.anchor.answer(
+                sdp, call.media_id, a.local_tag, resp.from_.tag or ""
+            )
+            sdp = sdp if anchored is None else anchored
+        a.server_tx.respond(
+            183,
+            headers=[
+                ("Contact", a.contact),
+                self.calls.server(call.tenant),
+                ("Content-Type", "application/sdp"),
+            ],
+            body=self.calls.sdp_for(a, sdp),
+        )
+
+    async def answered(self, leg: Leg, resp: Response) -> None:
+        call = leg.call
+        assert leg.invite is not None
+        try:
+            leg.dialog = Dialog.from_uac(leg.invite, resp)
+        except ValueError:
+            leg.dialog = None
+        if leg.dialog is None:
+            return
+        leg.dialog.contact = leg.contact
+        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
+        await self.calls.send_ack(leg, leg.ack)
+        leg.remote_sdp = sdp_body(resp)
+        if call.b is not None or call.state != "ringing":
+            # Another fork won (or the caller left): this one answered too late.
+            self.calls.bye(leg)
+            return
+        call.b = leg
+        if call.timer is not None:
+            call.timer.cancel()
+        for other in list(call.forks):
+            if other is not leg:
+                self.calls.cancel_fork(other, answered_elsewhere=True)
+        call.forks = [leg]
+        call.state = "answered"
+        call.answered_at = time.time()
+        self.calls.stats["answered"] += 1
+        a = call.a
+        assert a is not None
+        assert a.server_tx is not None
+        answer = leg.remote_sdp
+        if call.anchored and self.s.anchor.media is not None and answer:
+            anchored = await self.s.anchor.answer(
+                answer,
+                call.media_id,
+                a.local_tag,
+                leg.local_tag,
+                failure="rtpengine answer failed",
+            )
+            answer = answer if anchored is None else anchored
+        headers = [("Contact", a.contact), self.calls.server(call.tenant)]
+        body = self.calls.sdp_for(a, answer)
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        if a.server_tx.respond(200, headers=headers, body=body) is None:
+            # The caller cancelled at the same moment: hang the answered callee up.
+            self.calls.end(call, "cancelled", 487)
+            return
+        self.calls.emit(call, EventType.CALL_ANSWERED, leg=leg.name, callee=call.target)
+        self.calls.changed(call)
+
+    def no_answer(self, call: Call) -> None:
+        if call.state != "ringing":
+            return
+        call.timer = None
+        self.calls.cancel_forks(call)
+        destination = routing.after_no_answer(call.tenant, call.target, self.path(call))
+        self.s.router.divert(call, destination)

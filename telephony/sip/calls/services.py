@@ -1,0 +1,44 @@
+"""What destinations and call features share: the engine, the call layer's settings, the live
+calls, media anchoring and the router."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Protocol
+
+from telephony.sip.config import CallConfig
+from telephony.sip.context import EngineContext
+
+from .anchor import Anchor
+from .call import Call, Calls
+from .routing import Destination
+
+__all__ = ["CallServices", "Router"]
+
+
+class Router(Protocol):
+    """Hands a call to the destination of a number (see ``router.py``)."""
+
+    async def route(self, call: Call, number: str) -> None:
+        """Route ``call`` to ``number`` (the callee, or where a forward leads)."""
+        ...
+
+    def connect(self, call: Call, destination: Destination) -> Awaitable[None] | None:
+        """Hand ``call`` to ``destination``'s type; what it returns must be awaited."""
+        ...
+
+    def divert(self, call: Call, destination: Destination) -> None:
+        """:meth:`connect` from code that cannot await (timers, response callbacks)."""
+        ...
+
+
+@dataclass(slots=True, eq=False)
+class CallServices:
+    """The shared objects of the call layer, given to every destination and feature."""
+
+    ctx: EngineContext
+    config: CallConfig
+    calls: Calls
+    anchor: Anchor
+    router: Router

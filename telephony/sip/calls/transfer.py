@@ -1,0 +1,238 @@
+"""Call transfer (REFER, RFC 3515): blind, and attended (Refer-To with Replaces, RFC 3891).
+
+Blind: a new leg from us to the Refer-To number; once it answers, the transferee is re-offered
+its media and the transferor is let go. Attended: Replaces names the transferor's dialog of its
+consultation call; the consultation call ends and its far party moves into this call opposite
+the transferee. The transferor hears the progress in NOTIFYs (``message/sipfrag``). An anchored
+call stays anchored: the parties that remain are a new rtpengine pairing under its own call-id,
+so neither phone is ever given the other's address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from urllib.parse import unquote
+
+from telephony.sip.contract import EventType
+from telephony.sip.dialog import Dialog
+from telephony.sip.message import SipURI, parse_address
+from telephony.sip.transaction import ServerTransaction, new_tag
+
+from .bridge import Bridge
+from .call import Call, Leg, sdp_body, sendrecv
+from .services import CallServices
+
+__all__ = ["Transfer"]
+
+log = logging.getLogger(__name__)
+
+
+class Transfer:
+    """The REFER handler of an answered call's leg."""
+
+    def __init__(self, services: CallServices, bridge: Bridge) -> None:
+        self.s = services
+        self.calls = services.calls
+        self.bridge = bridge
+
+    async def refer(self, tx: ServerTransaction, leg: Leg) -> None:
+        call = leg.call
+        server = self.calls.server(call.tenant)
+        transferee = call.peer(leg)
+        refer_to = tx.request.get("Refer-To")
+        if transferee is None or call.state != "answered" or not refer_to:
+            tx.respond(400 if not refer_to else 603, headers=[server])
+            return
+        try:
+            addr = parse_address(refer_to)
+        except ValueError:
+            tx.respond(400, headers=[server])
+            return
+        uri = addr.uri
+        if not isinstance(uri, SipURI) or not uri.user:
+            tx.respond(400, headers=[server])
+            return
+        tx.respond(202, headers=[("Contact", leg.contact), server])
+        # URI headers are stored unescaped: Replaces reads "call-id;to-tag=..;from-tag=..".
+        replaces = next((v for k, v in uri.headers.items() if k.lower() == "replaces"), None)
+        await self.notify(leg, "SIP/2.0 100 Trying", active=True)
+        if replaces:
+            await self.attended(call, leg, transferee, replaces)
+        else:
+            await self.blind(call, leg, transferee, unquote(uri.user))
+
+    async def notify(self, leg: Leg, frag: str, *, active: bool) -> None:
+        if leg.dialog is None:
+            return
+        state = "active;expires=60" if active else "terminated;reason=noresource"
+        req = leg.dialog.create_request(
+            "NOTIFY",
+            headers=[
+                ("Event", "refer"),
+                ("Subscription-State", state),
+                ("Content-Type", "message/sipfrag;version=2.0"),
+            ],
+            body=(frag + "\r\n").encode(),
+        )
+        with contextlib.suppress(Exception):
+            await self.calls.send(leg, req).future
+
+    async def blind(self, call: Call, transferor: Leg, transferee: Leg, number: str) -> None:
+        """A new leg from us to ``number``; once it answers, the transferee is re-offered its
+        media and the transferor is let go."""
+        tenant = call.tenant
+        ext = tenant.extensions.get(number)
+        locations = self.s.ctx.locations
+        bindings = (
+            await locations.lookup(tenant.domain, number)
+            if ext is not None and ext.enabled and not ext.dnd
+            else []
+        )
+        if not bindings:
+            code = 486 if ext is not None and ext.dnd else 404 if ext is None else 480
+            await self.notify(transferor, f"SIP/2.0 {code} Unavailable", active=False)
+            return
+        caller = tenant.extensions.get(transferee.user) or call.caller
+        target, _flow = locations.target_for(bindings[0])
+        new = Leg(
+            call=call,
+            name=f"t{call.segment + 1}",
+            user=number,
+            target=target,
+            local_tag=new_tag(),
+            sip_call_id=secrets.token_hex(12) + "@pbx",
+            contact=self.calls.contact(caller.caller_id_number, target.kind),
+        )
+        offer = sendrecv(transferee.remote_sdp)
+        anchor = self.s.anchor
+        media_id = f"{call.id}-{call.segment + 1}" if call.anchored and anchor.media else ""
+        if media_id:
+            anchored = await anchor.offer(
+                offer,
+                media_id,
+                transferee.local_tag,
+                failure="rtpengine offer for a transfer failed",
+            )
+            if anchored is None:
+                await self.notify(transferor, "SIP/2.0 503 Service Unavailable", active=False)
+                return
+            offer = anchored
+        new.invite = self.calls.invite(new, bindings[0].contact, caller, offer)
+        self.calls.add_leg(new)
+        new.client_tx = self.calls.send(new, new.invite)
+        resp = await new.client_tx.future
+        if resp.status >= 300 or call.state == "ended":
+            self.calls.drop_leg(new)
+            anchor.delete(media_id)
+            await self.notify(transferor, f"SIP/2.0 {resp.status} {resp.reason}", active=False)
+            return
+        new.dialog = Dialog.from_uac(new.invite, resp)
+        new.dialog.contact = new.contact
+        new.ack = new.dialog.ack_for_2xx(new.invite.cseq.seq)
+        await self.calls.send_ack(new, new.ack)
+        new.remote_sdp = sdp_body(resp)
+        answer = new.remote_sdp
+        if media_id and answer:
+            anchored = await anchor.answer(
+                answer,
+                media_id,
+                transferee.local_tag,
+                new.local_tag,
+                failure="rtpengine answer for a transfer failed",
+            )
+            answer = answer if anchored is None else anchored
+        await self.notify(transferor, "SIP/2.0 200 OK", active=False)
+        self.swap(call, transferor, transferee, new, kind="blind")
+        old_media = anchor.switch(call, media_id)
+        await self.bridge.reoffer(transferee, answer)
+        anchor.delete(old_media)
+
+    def swap(self, call: Call, gone: Leg, stays: Leg, new: Leg, *, kind: str) -> None:
+        """The transferor's leg leaves, ``new`` takes its place opposite ``stays``."""
+        self.calls.bye(gone)
+        self.calls.drop_leg(gone)
+        if call.a is gone:
+            call.a = new
+        else:
+            call.b = new
+        new.call = call
+        call.segment += 1
+        call.segment_kind = kind
+        self.calls.emit(
+            call,
+            EventType.CALL_TRANSFERRED,
+            kind=kind,
+            **{"from": stays.user, "to": new.user},
+        )
+        self.calls.emit(call, EventType.CALL_ANSWERED, leg=new.name)
+        call.callee = call.target = new.user
+        self.calls.changed(call)
+
+    async def attended(self, call: Call, transferor: Leg, transferee: Leg, replaces: str) -> None:
+        """Refer-To names (through Replaces) the transferor's dialog of its consultation call:
+        join the transferee with the consultation call's other party."""
+        parts = replaces.split(";")
+        params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        legs = self.calls.legs
+        other_leg = legs.get((parts[0], params.get("to-tag", "")))
+        if other_leg is None:
+            other_leg = legs.get((parts[0], params.get("from-tag", "")))
+        if (
+            other_leg is None
+            or other_leg.call is call
+            or other_leg.call.tenant.schema != call.tenant.schema
+        ):
+            await self.notify(transferor, "SIP/2.0 481 Call Does Not Exist", active=False)
+            return
+        consult = other_leg.call
+        target = consult.peer(other_leg)
+        if target is None or consult.state != "answered":
+            await self.notify(transferor, "SIP/2.0 481 Call Does Not Exist", active=False)
+            return
+        # Anchored if either call was: a new rtpengine pairing of transferee and target, set
+        # up before anything changes (if rtpengine fails, nothing has).
+        to_transferee, to_target = target.remote_sdp, b""
+        media_id = ""
+        anchor = self.s.anchor
+        if (call.anchored or consult.anchored) and anchor.media is not None:
+            media_id = f"{call.id}-{call.segment + 1}"
+            offer = await anchor.offer(
+                sendrecv(transferee.remote_sdp),
+                media_id,
+                transferee.local_tag,
+                failure="rtpengine offer for a transfer failed",
+            )
+            answer = None
+            if offer is None:
+                log.warning("attended transfer: media not anchored: offer failed")
+            else:
+                answer = await anchor.answer(
+                    sendrecv(target.remote_sdp),
+                    media_id,
+                    transferee.local_tag,
+                    target.local_tag,
+                    failure="attended transfer: media not anchored",
+                )
+            if offer is None or answer is None:
+                media_id, to_transferee = "", target.remote_sdp
+            else:
+                to_transferee, to_target = answer, offer
+        # The consultation call ends; its far party moves into this call.
+        if consult.a is target:
+            consult.a = None
+        else:
+            consult.b = None
+        self.calls.drop_leg(target)
+        self.calls.bye(other_leg)
+        self.calls.finish(consult, "answered", "attended transfer")
+        self.calls.add_leg(target)
+        await self.notify(transferor, "SIP/2.0 200 OK", active=False)
+        self.swap(call, transferor, transferee, target, kind="attended")
+        old_media = anchor.switch(call, media_id)
+        # One after the other: the transferee's fresh answer is what the target is offered
+        # (anchored: rtpengine's side of the pairing, set up above).
+        await self.bridge.reoffer(transferee, to_transferee)
+        await self.bridge.reoffer(target, to_target or transferee.remote_sdp)
+        anchor.delete(old_media)
