@@ -1,8 +1,9 @@
 """A small runnable SIP core: binds the transports and dispatches requests by method.
 
-The layers above (registrar, auth, B2BUA, presence) plug in with :meth:`Engine.handle`, which
-registers a coroutine (or plain function) ``handler(tx: ServerTransaction)`` for a method. The
-engine answers OPTIONS itself, 405 for methods it knows but nobody handles, and 501 for the rest.
+The layers above (registrar, auth, the call layer in ``calls/``, presence) plug in with
+:meth:`Engine.handle`, which registers a coroutine (or plain function)
+``handler(tx: ServerTransaction)`` for a method. The engine answers OPTIONS itself, 405 for
+methods it knows but nobody handles, and 501 for the rest.
 No version appears in the Server header: only the product name it is given.
 """
 

@@ -1,4 +1,4 @@
-"""``manage.py sipengine``: run the SIP engine (registrar now, B2BUA when wired in).
+"""``manage.py sipengine``: run the SIP engine (registrar, call layer, NAT keep-alive).
 
 Settings give every address and port (``SIP_HOST``, ``SIP_UDP_PORT`` — TCP shares it —,
 ``SIP_TLS_PORT``, ``SIP_WS_PORT``, ``SIP_WSS_PORT``, ``SIP_TLS_CERT``/``SIP_TLS_KEY``,
@@ -45,7 +45,7 @@ def _port(value: int | None) -> int | None:
 
 
 class Command(BaseCommand):
-    help = "Run the SIP engine (registrar, and the B2BUA when it is wired in)."
+    help = "Run the SIP engine (registrar, call layer, NAT keep-alive)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=settings.SIP_HOST)
