@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,15 +35,14 @@ from django_tenants.utils import schema_context
 
 from telephony.engine.snapshots import published_snapshot
 from telephony.engine.store import redis_key
+from telephony.engine.stream import EventsReader, text
 from telephony.sip.contract import (
-    EVENTS,
     FANOUT_LEADER,
     SNAPSHOT_CHANGED,
     EventType,
     ExtensionSnapshot,
     RegistrationAction,
 )
-from telephony.sip.events import trim_acknowledged
 
 from .choices import CALL_EVENT_TYPES, EXTENSION_STATUS
 from .live import (
@@ -58,7 +56,6 @@ from .live import (
 log = logging.getLogger(__name__)
 
 GROUP = "fanout"
-CLAIM_IDLE_MS = 30_000
 MAX_FAILURES = 5
 TENANT_TTL = 60.0
 GROUP_NAME = "tenant.{schema}.events"
@@ -70,10 +67,6 @@ TRIM_EVERY = 5.0
 def group_name(schema: str) -> str:
     """The Channels group a tenant's live events go to."""
     return GROUP_NAME.format(schema=schema)
-
-
-def _s(v: bytes | str) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
 
 
 def _ts(value: str | None) -> datetime:
@@ -99,7 +92,7 @@ class Plan:
     writes: list[tuple[str, tuple]] = field(default_factory=list)  # LiveState method, args
 
 
-class Fanout:
+class Fanout(EventsReader):
     """One fan-out consumer. ``redis`` is a synchronous ``redis.Redis``."""
 
     def __init__(
@@ -112,11 +105,9 @@ class Fanout:
         batch: int = 200,
         channel_layer: Any = None,
     ) -> None:
-        self.redis = redis
-        self.stream = stream or redis_key(EVENTS)
-        self.group = group
-        self.consumer = consumer or f"fanout-{socket.gethostname()}"
-        self.batch = batch
+        super().__init__(
+            redis, group=group, kind="fanout", batch=batch, stream=stream, consumer=consumer
+        )
         self.live = LiveState(redis)
         self._layer = channel_layer
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
@@ -132,14 +123,6 @@ class Fanout:
 
             self._layer = get_channel_layer()
         return self._layer
-
-    def ensure_group(self) -> None:
-        try:
-            # From the stream's start: events written before the first run are not lost.
-            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except Exception as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
     def tenant(self, schema: str) -> TenantInfo | None:
         """The tenant of a schema name, cached briefly (unknown ones too, but not for long:
@@ -310,31 +293,6 @@ class Fanout:
         return len(done), failed
 
     # ------------------------------------------------------------------- reading
-    def _decode(self, items: Any) -> list[tuple[str, dict[str, str]]]:
-        out = []
-        for entry_id, fields in items or []:
-            if fields:
-                out.append((_s(entry_id), {_s(k): _s(v) for k, v in fields.items()}))
-            else:  # a pending entry trimmed from the stream meanwhile: nothing to do
-                self.redis.xack(self.stream, self.group, entry_id)
-        return out
-
-    def read(self, start: str, block_ms: int | None = None) -> list[tuple[str, dict[str, str]]]:
-        resp = self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: start}, count=self.batch, block=block_ms
-        )
-        return [e for _stream, items in resp or [] for e in self._decode(items)]
-
-    def claim(self) -> list[tuple[str, dict[str, str]]]:
-        try:
-            resp = self.redis.xautoclaim(
-                self.stream, self.group, self.consumer, CLAIM_IDLE_MS, "0-0", count=self.batch
-            )
-        except Exception as exc:
-            log.debug("xautoclaim failed: %s", exc)
-            return []
-        return self._decode(resp[1])
-
     def recover(self) -> int:
         """Our own entries left pending (crash, failure), then idle ones of dead consumers."""
         total = 0
@@ -364,13 +322,8 @@ class Fanout:
         return total
 
     def trim(self) -> int:
-        """Drop the stream's entries that every consumer group has acknowledged."""
         self._trimmed_at = time.monotonic()
-        try:
-            return trim_acknowledged(self.redis, self.stream)
-        except Exception:
-            log.exception("could not trim %s", self.stream)
-            return 0
+        return super().trim()
 
     # ------------------------------------------------------------------- DND
     def follow_snapshots(self) -> None:
@@ -384,7 +337,7 @@ class Fanout:
             if message is None:
                 break
             if message.get("type") == "message":
-                domains.add(_s(message["data"]))
+                domains.add(text(message["data"]))
         for domain in sorted(domains):
             try:
                 self.publish(self.snapshot_changed(domain))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,20 +27,13 @@ from typing import Any
 from django.db import transaction
 from django_tenants.utils import schema_context
 
-from telephony.sip.contract import CALL_EVENTS, EVENTS, EventType
-from telephony.sip.events import trim_acknowledged
+from telephony.sip.contract import CALL_EVENTS, EventType
 
-from .store import redis_key
+from .stream import EventsReader
 
 log = logging.getLogger(__name__)
 
 GROUP = "cdr"
-# A consumer that has not acknowledged an entry for this long is presumed dead: claim it.
-CLAIM_IDLE_MS = 30_000
-
-
-def _s(v: bytes | str) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -169,7 +161,7 @@ def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, st
 # ------------------------------------------------------------------------------ consuming
 
 
-class CdrConsumer:
+class CdrConsumer(EventsReader):
     """Reads call events with a Redis consumer group and writes CDRs in tenant schemas.
 
     ``redis`` is a synchronous ``redis.Redis``. ``run_once()`` handles one batch and returns the
@@ -185,20 +177,10 @@ class CdrConsumer:
         consumer: str | None = None,
         batch: int = 500,
     ) -> None:
-        self.redis = redis
-        self.stream = stream or redis_key(EVENTS)
-        self.group = group
-        self.consumer = consumer or f"cdr-{socket.gethostname()}"
-        self.batch = batch
+        super().__init__(
+            redis, group=group, kind="cdr", batch=batch, stream=stream, consumer=consumer
+        )
         self._schemas: dict[str, bool] = {}
-
-    def ensure_group(self) -> None:
-        try:
-            # From the start of the stream: events written while no consumer existed count too.
-            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except Exception as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
     def _tenant_exists(self, schema: str) -> bool:
         known = self._schemas.get(schema)
@@ -208,30 +190,6 @@ class CdrConsumer:
             known = Tenant.objects.filter(schema_name=schema).exclude(schema_name="public").exists()
             self._schemas[schema] = known
         return known
-
-    def _claim(self) -> list[tuple[str, dict[str, str]]]:
-        """Entries a dead consumer left behind (idle longer than ``CLAIM_IDLE_MS``)."""
-        try:
-            claimed = self.redis.xautoclaim(
-                self.stream, self.group, self.consumer, CLAIM_IDLE_MS, "0-0", count=self.batch
-            )
-        except Exception as exc:  # old Redis without XAUTOCLAIM: only our own pending count
-            log.debug("xautoclaim failed: %s", exc)
-            return []
-        return [(_s(i), {_s(k): _s(v) for k, v in f.items()}) for i, f in claimed[1] if f]
-
-    def _xread(self, start: str) -> list[tuple[str, dict[str, str]]]:
-        resp = self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: start}, count=self.batch
-        )
-        out: list[tuple[str, dict[str, str]]] = []
-        for _stream, items in resp or []:
-            for entry_id, fields in items:
-                if fields:  # a pending entry trimmed from the stream comes back empty
-                    out.append((_s(entry_id), {_s(k): _s(v) for k, v in fields.items()}))
-                else:
-                    self.redis.xack(self.stream, self.group, entry_id)
-        return out
 
     def process(self, entries: Iterable[tuple[str, dict[str, str]]]) -> int:
         """Apply a batch and acknowledge what was committed; returns entries acknowledged.
@@ -286,21 +244,12 @@ class CdrConsumer:
         next run (each source is read once per run, so a failing entry cannot spin us).
         """
         self.ensure_group()
-        total = self.process(self._xread("0"))
-        total += self.process(self._claim())
+        total = self.process(self.read("0"))
+        total += self.process(self.claim())
         for _ in range(max_batches):
-            entries = self._xread(">")
+            entries = self.read(">")
             if not entries:
                 break
             total += self.process(entries)
         self.trim()
         return total
-
-    def trim(self) -> int:
-        """Drop the entries every consumer group has acknowledged (the engine adds without
-        trimming, so that a lagging or stopped consumer loses nothing)."""
-        try:
-            return trim_acknowledged(self.redis, self.stream)
-        except Exception:
-            log.exception("could not trim %s", self.stream)
-            return 0

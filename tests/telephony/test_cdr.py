@@ -14,7 +14,6 @@ import redis
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
 
-from telephony.engine import cdr as cdr_mod
 from telephony.engine.cdr import CdrConsumer
 from tests.conftest import closed_port
 
@@ -133,7 +132,7 @@ def database_away():
         connections[DEFAULT_DB_ALIAS] = real
 
 
-def test_worker_down_then_up_loses_nothing(world, r, stream, in_tenant, monkeypatch):
+def test_worker_down_then_up_loses_nothing(world, r, stream, in_tenant):
     """Story: events keep coming while no worker runs, a worker dies holding a batch, and the
     database goes away under the workers; once it and they are back, every call has its CDR."""
     schema = world.tenant_a.schema_name
@@ -145,7 +144,7 @@ def test_worker_down_then_up_loses_nothing(world, r, stream, in_tenant, monkeypa
     call_events(r, stream, schema, "c-3")
     # 2. a worker takes a batch and dies before writing it (read, never acknowledged)
     dead = CdrConsumer(r, stream=stream, consumer="dead", batch=4)
-    taken = dead._xread(">")
+    taken = dead.read(">")
     assert len(taken) == 4
     assert r.xpending(stream, "cdr")["pending"] == 4
     # 3. the database goes away: a worker starting now fails at its first query, the running
@@ -163,8 +162,9 @@ def test_worker_down_then_up_loses_nothing(world, r, stream, in_tenant, monkeypa
     # 4. the database is back: each worker re-reads its own pending entries; the dead one's are
     #    claimed once idle long enough (0 ms here instead of 30 s).
     assert running.drain() == 6
-    monkeypatch.setattr(cdr_mod, "CLAIM_IDLE_MS", 0)
-    assert CdrConsumer(r, stream=stream, consumer="starting").drain() == 8 + 4
+    starting = CdrConsumer(r, stream=stream, consumer="starting")
+    starting.claim_idle_ms = 0
+    assert starting.drain() == 8 + 4
     assert r.xpending(stream, "cdr")["pending"] == 0
     for call_id in ("c-0", "c-3", "c-4", "c-5"):
         cdr, segs = read_cdr(in_tenant, world.tenant_a, call_id)
