@@ -11,11 +11,10 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
-from celery.schedules import schedule
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from pbx.celery import app
+from pbx.celery import every
 
 from . import webhooks
 
@@ -96,15 +95,5 @@ def prune_outbox(days: int | None = None) -> int:
     return total
 
 
-app.conf.beat_schedule.setdefault(
-    "events.sweep_webhooks",
-    {
-        "task": "events.sweep_webhooks",
-        "schedule": schedule(SWEEP_EVERY_SECONDS),
-        "options": {"expires": SWEEP_EVERY_SECONDS},
-    },
-)
-app.conf.beat_schedule.setdefault(
-    "events.prune_outbox",
-    {"task": "events.prune_outbox", "schedule": schedule(86400.0)},
-)
+every(SWEEP_EVERY_SECONDS, "events.sweep_webhooks")
+every(86400.0, "events.prune_outbox")

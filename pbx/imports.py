@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from celery import shared_task
-from celery.schedules import schedule
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -40,7 +39,7 @@ from django_tenants.utils import schema_context, tenant_context
 
 from pbx import audit
 from pbx.audit import Actor
-from pbx.celery import app
+from pbx.celery import every
 from pbx.errors import Conflict, PbxError, ValidationFailed
 from pbx.tenancy import current_schema, current_tenant
 from telephony.models import ImportJob
@@ -372,11 +371,4 @@ def purge_import_payloads() -> int:
 
 
 # Registered on import, like the CDR drain (``CELERY_IMPORTS`` names this module).
-app.conf.beat_schedule.setdefault(
-    "telephony.purge_import_payloads",
-    {
-        "task": "telephony.purge_import_payloads",
-        "schedule": schedule(PURGE_EVERY_SECONDS),
-        "options": {"expires": PURGE_EVERY_SECONDS},
-    },
-)
+every(PURGE_EVERY_SECONDS, "telephony.purge_import_payloads")

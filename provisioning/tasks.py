@@ -1,10 +1,9 @@
 """Celery tasks of provisioning."""
 
 from celery import shared_task
-from celery.schedules import schedule
 from django.conf import settings
 
-from pbx.celery import app
+from pbx.celery import every
 
 
 @shared_task(name="provisioning.flush_fetches", ignore_result=True)
@@ -16,11 +15,4 @@ def flush_fetches() -> int:
 
 
 # Registered on import (``CELERY_IMPORTS`` names this module).
-app.conf.beat_schedule.setdefault(
-    "provisioning.flush_fetches",
-    {
-        "task": "provisioning.flush_fetches",
-        "schedule": schedule(settings.PBX_PROV_FETCH_FLUSH_SECONDS),
-        "options": {"expires": settings.PBX_PROV_FETCH_FLUSH_SECONDS},
-    },
-)
+every(settings.PBX_PROV_FETCH_FLUSH_SECONDS, "provisioning.flush_fetches")

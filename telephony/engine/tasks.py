@@ -10,9 +10,8 @@ The worker and beat import this module through ``CELERY_IMPORTS`` (it is not an 
 import contextlib
 
 from celery import shared_task
-from celery.schedules import schedule
 
-from pbx.celery import app
+from pbx.celery import every
 from telephony.sip.contract import CDR_LOCK
 
 from .cdr import CdrConsumer
@@ -38,11 +37,4 @@ def consume_call_events(max_batches: int = 1000) -> int:
 
 # Registered when the module is imported (autodiscovery happens before beat builds its
 # scheduler), so the schedule lives next to the task it runs.
-app.conf.beat_schedule.setdefault(
-    "telephony.consume_call_events",
-    {
-        "task": "telephony.consume_call_events",
-        "schedule": schedule(DRAIN_EVERY_SECONDS),
-        "options": {"expires": DRAIN_EVERY_SECONDS * 5},
-    },
-)
+every(DRAIN_EVERY_SECONDS, "telephony.consume_call_events", expires=DRAIN_EVERY_SECONDS * 5)
