@@ -95,19 +95,10 @@ class Plan:
 class Fanout(EventsReader):
     """One fan-out consumer. ``redis`` is a synchronous ``redis.Redis``."""
 
-    def __init__(
-        self,
-        redis: Any,
-        *,
-        stream: str | None = None,
-        group: str = GROUP,
-        consumer: str | None = None,
-        batch: int = 200,
-        channel_layer: Any = None,
-    ) -> None:
-        super().__init__(
-            redis, group=group, kind="fanout", batch=batch, stream=stream, consumer=consumer
-        )
+    kind = GROUP
+
+    def __init__(self, redis: Any, *, channel_layer: Any = None, **options: Any) -> None:
+        super().__init__(redis, **options)
         self.live = LiveState(redis)
         self._layer = channel_layer
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}

@@ -112,37 +112,18 @@ def _api_or(default, request, status_code, code, message, **kwargs):
     return default(request, **kwargs)
 
 
-def page_not_found(request, exception=None):
-    return _api_or(
-        defaults.page_not_found,
-        request,
-        404,
-        ErrorCode.NOT_FOUND,
-        "Not found.",
-        exception=exception,
-    )
+def _handler(default, status_code: int, code: str, message: str):
+    def handler(request, exception=None):
+        return _api_or(default, request, status_code, code, message, exception=exception)
+
+    return handler
 
 
-def bad_request(request, exception=None):
-    return _api_or(
-        defaults.bad_request,
-        request,
-        400,
-        ErrorCode.VALIDATION_ERROR,
-        "Bad request.",
-        exception=exception,
-    )
-
-
-def permission_denied(request, exception=None):
-    return _api_or(
-        defaults.permission_denied,
-        request,
-        403,
-        ErrorCode.PERMISSION_DENIED,
-        "Permission denied.",
-        exception=exception,
-    )
+page_not_found = _handler(defaults.page_not_found, 404, ErrorCode.NOT_FOUND, "Not found.")
+bad_request = _handler(defaults.bad_request, 400, ErrorCode.VALIDATION_ERROR, "Bad request.")
+permission_denied = _handler(
+    defaults.permission_denied, 403, ErrorCode.PERMISSION_DENIED, "Permission denied."
+)
 
 
 def server_error(request):

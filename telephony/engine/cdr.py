@@ -168,18 +168,11 @@ class CdrConsumer(EventsReader):
     number of entries acknowledged; ``drain()`` runs batches until the stream has nothing new.
     """
 
-    def __init__(
-        self,
-        redis: Any,
-        *,
-        stream: str | None = None,
-        group: str = GROUP,
-        consumer: str | None = None,
-        batch: int = 500,
-    ) -> None:
-        super().__init__(
-            redis, group=group, kind="cdr", batch=batch, stream=stream, consumer=consumer
-        )
+    kind = GROUP
+    default_batch = 500
+
+    def __init__(self, redis: Any, **options: Any) -> None:
+        super().__init__(redis, **options)
         self._schemas: dict[str, bool] = {}
 
     def _tenant_exists(self, schema: str) -> bool:

@@ -30,23 +30,26 @@ def text(v: bytes | str) -> str:
 
 class EventsReader:
     """Reads ``stream`` (the prefixed events stream by default) as ``<kind>-<host>`` in
-    ``group``, ``batch`` entries at a time. ``redis`` is a synchronous ``redis.Redis``."""
+    ``group`` (the subclass's ``kind`` by default), ``batch`` entries at a time. ``redis`` is a
+    synchronous ``redis.Redis``."""
+
+    kind = "events"
+    default_batch = 200
 
     def __init__(
         self,
         redis: Any,
         *,
-        group: str,
-        kind: str,
-        batch: int,
         stream: str | None = None,
+        group: str | None = None,
         consumer: str | None = None,
+        batch: int | None = None,
     ) -> None:
         self.redis = redis
         self.stream = stream or redis_key(EVENTS)
-        self.group = group
-        self.consumer = consumer or f"{kind}-{socket.gethostname()}"
-        self.batch = batch
+        self.group = group or self.kind
+        self.consumer = consumer or f"{self.kind}-{socket.gethostname()}"
+        self.batch = batch or self.default_batch
         self.claim_idle_ms = CLAIM_IDLE_MS
 
     def ensure_group(self) -> None:
