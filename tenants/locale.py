@@ -35,7 +35,7 @@ def _time_zone_choices(day: datetime.date) -> tuple[tuple[str, str], ...]:
 
 def time_zone_choices() -> tuple[tuple[str, str], ...]:
     """``(name, "Europe/Berlin (UTC+01:00)")``: today's offset, so summer time shows."""
-    return _time_zone_choices(datetime.date.today())
+    return _time_zone_choices(datetime.datetime.now(tz=datetime.UTC).date())
 
 
 @functools.cache
