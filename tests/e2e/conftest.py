@@ -136,7 +136,7 @@ def live_pbx(tmp_path_factory):
                 stderr=subprocess.STDOUT,
             )
             _wait_healthy(port, server)
-            yield {"base": f"http://{HOST}:{port}", "log": log_path}
+            yield {"base": f"http://{HOST}:{port}", "log": log_path, "env": env, "port": port}
         finally:
             if server is not None:
                 server.terminate()
