@@ -474,3 +474,49 @@ def test_query_count_does_not_grow_with_tenants(portal, world, monkeypatch):
     north = portal(world.north_admin)
     north.get(DASHBOARD)
     assert len(_queries(north)) <= len(after) + 1
+
+
+def test_a_real_worker_takes_the_heartbeat(portal, world, rds):
+    """A Celery worker as ``make run`` starts it (the task comes from ``CELERY_IMPORTS``) runs
+    the heartbeat beat queues, and the check turns to OK; stopped, the queue fills and the
+    check says no worker takes the tasks."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from pbx.celery import app
+
+    rds.delete(health.heartbeat_key(), "celery")
+    celery = Path(sys.executable).parent / "celery"
+    worker = subprocess.Popen(
+        [str(celery), "-A", "pbx", "worker", "--pool", "solo", "-l", "warning", "-n", "dash@%h"],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        app.send_task("pbx.worker_heartbeat")
+        deadline = time.monotonic() + 60
+        while rds.get(health.heartbeat_key()) is None:
+            assert worker.poll() is None, worker.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the worker did not run the heartbeat"
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+        worker.stderr.close()
+    status, text = _check(portal(world.sysadmin).get(DASHBOARD).content.decode(), "workers")
+    assert status == "ok", text
+
+    # The stamp grows old and tasks wait with no worker to take them.
+    rds.set(health.heartbeat_key(), f"{time.time() - 600:.3f}")
+    app.send_task("pbx.worker_heartbeat")
+    app.send_task("pbx.worker_heartbeat")
+    health.clear_cache()
+    status, text = _check(portal(world.sysadmin).get(DASHBOARD).content.decode(), "workers")
+    assert status == "down"
+    assert "The heartbeat task last ran 10 minutes ago. 2 tasks are waiting" in text
+    rds.delete(health.heartbeat_key(), "celery")

@@ -174,6 +174,8 @@ def recent_audit(user) -> list[AuditEntry]:
     platform = Q(tenant__isnull=True) | Q(action__startswith="tenant.")
     qs = AuditEntry.objects.filter(platform)
     if user.role != Role.SYSTEM_ADMIN:
+        if not user.dealer_id:
+            return []
         path = user.dealer.path
         qs = qs.filter(Q(dealer__path__startswith=path) | Q(tenant__dealer__path__startswith=path))
     return list(qs.order_by("-at", "-id")[:AUDIT_ROWS])
