@@ -6,44 +6,23 @@ among them), the platform's health in words and the alerts. The page passes axe-
 serious and critical rules and fits a 390 px phone screen without sideways scrolling.
 """
 
-import secrets
-import subprocess
-import sys
+import re
 
 import pytest
 
 from tests.e2e.a11y import PHONE_WIDTH, assert_accessible, horizontal_overflow
-from tests.e2e.conftest import ROOT, chromium_page
-
-ROOT_EMAIL = "root@provider.e2e"
-ROOT_PASSWORD = "Green-Harbour-" + secrets.token_hex(4)
+from tests.e2e.conftest import SYSTEM_ADMIN_EMAIL, SYSTEM_ADMIN_PASSWORD, chromium_page
 
 
 @pytest.mark.e2e
 def test_system_admin_lands_on_an_accessible_dashboard(live_pbx):
     from playwright.sync_api import expect
 
-    subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "create_system_admin",
-            "--email",
-            ROOT_EMAIL,
-            "--password",
-            ROOT_PASSWORD,
-        ],
-        cwd=ROOT,
-        env=live_pbx["env"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    base = f"http://localhost:{live_pbx['port']}"
+    base = live_pbx["provider"]
     with chromium_page(timeout=15_000) as page:
         page.goto(f"{base}/portal/")
-        page.fill("#id_login", ROOT_EMAIL)
-        page.fill("#id_password", ROOT_PASSWORD)
+        page.fill("#id_login", SYSTEM_ADMIN_EMAIL)
+        page.fill("#id_password", SYSTEM_ADMIN_PASSWORD)
         page.click("button[type=submit]")
         expect(page).to_have_url(f"{base}/portal/overview/")
         expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
@@ -53,7 +32,7 @@ def test_system_admin_lands_on_an_accessible_dashboard(live_pbx):
         demo = page.get_by_test_id("usage-demo")
         expect(demo.get_by_test_id("extensions")).to_contain_text("3 of ")
         expect(demo.get_by_role("link", name="Demo Company")).to_have_attribute(
-            "href", __import__("re").compile(r"^/portal/tenants/\d+/$")
+            "href", re.compile(r"^/portal/tenants/\d+/$")
         )
         # No SIP engine runs beside this web server: the health says so, and so do the alerts.
         expect(page.get_by_test_id("check-engines")).to_have_attribute("data-status", "down")
