@@ -69,8 +69,8 @@ def tenant_member_required(view):
 
 
 NAV_TENANT = (
-    (Permission.EXTENSIONS_VIEW, "Extensions", "portal:extension_list", "extensions"),
     (Permission.EXTENSIONS_VIEW, "Dashboard", "portal:dashboard", "dashboard"),
+    (Permission.EXTENSIONS_VIEW, "Extensions", "portal:extension_list", "extensions"),
     (Permission.EXTENSIONS_VIEW, "Active calls", "portal:active_calls", "calls"),
     (Permission.EXTENSIONS_VIEW, "Call history", "portal:cdr_list", "cdrs"),
     (Permission.EXTENSIONS_VIEW, "Registrations", "portal:registration_list", "registrations"),
@@ -95,6 +95,7 @@ def navigation(request) -> list[dict]:
         if user.role not in PLATFORM_ROLES:
             return []
         items = [
+            {"label": "Dashboard", "url": reverse("portal:platform_dashboard"), "key": "overview"},
             {"label": "Tenants", "url": reverse("portal:tenant_list"), "key": "tenants"},
             {"label": "Dealers", "url": reverse("portal:dealer_list"), "key": "dealers"},
         ]
