@@ -5,9 +5,10 @@ audit trail.
 Everything is scoped the way the portal and the API are: querysets come from
 ``tenants_visible_to`` / ``dealers_visible_to``, so another dealer's object is 404 on every
 view (change, delete, history), is never listed, never offered in a drop-down, a filter or an
-autocomplete, and an admin action posted with its id acts on nothing. Writes go through the
-same actions (and audit entries) as everywhere else: the forms are the system admin's
-(``tenants.admin``, ``dealers.admin``) with their choices narrowed to the subtree.
+autocomplete (nor counted in a facet), and an admin action posted with its id acts on nothing.
+Writes go through the same actions (and audit entries) as everywhere else: the ModelAdmins are
+the system admin's (``tenants.admin``, ``dealers.admin``) with their choices narrowed to the
+subtree.
 
 Only dealer admins get in. Anyone else signed in (the system admin has ``/admin/``) gets 404,
 and on a tenant's host every page of this site is 404; signing in is the portal's own page.
@@ -166,9 +167,10 @@ class ScopedAdmin(NotFoundOutside):
         return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, denied, []
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        # Drop-downs and autocompletes offer the caller's subtree only (Django's default for an
-        # autocomplete's choices is every row of the related model), and one must be chosen:
-        # a dealer admin makes nothing directly under the service provider.
+        # Drop-downs offer the caller's subtree only, and one must be chosen: a dealer admin
+        # makes nothing directly under the service provider. (Plain drop-downs, not Django's
+        # autocomplete widget: its select2 box has no accessible name, and a subtree is short.
+        # The autocomplete view still answers, from the related admin's scoped queryset.)
         if db_field.related_model is Dealer:
             kwargs["queryset"] = dealers_visible_to(request.user).order_by("path")
             kwargs["required"] = True
@@ -195,7 +197,6 @@ class TenantAdmin(ScopedAdmin, SystemTenantAdmin):
     # Only the dealers of the caller's tenants (a plain dealer filter lists every dealer).
     list_filter: ClassVar[Any] = ("status", ("dealer", admin.RelatedOnlyFieldListFilter))
     ordering = ("name", "id")
-    autocomplete_fields = ("dealer",)
     delete_template = "admin/dealer_site/tenant_delete.html"
 
     def get_queryset(self, request):
@@ -256,8 +257,6 @@ class TenantAdmin(ScopedAdmin, SystemTenantAdmin):
 class DealerAdmin(ScopedAdmin, SystemDealerAdmin):
     """The caller's own dealer (read-only: dealers are managed from above) and its
     sub-dealers."""
-
-    autocomplete_fields = ("parent",)
 
     def get_queryset(self, request):
         return dealers_visible_to(request.user).select_related("parent")
