@@ -101,6 +101,10 @@ def navigation(request) -> list[dict]:
         ]
         if user.role == Role.SYSTEM_ADMIN:
             items.append({"label": "SIP bans", "url": reverse("portal:sip_bans"), "key": "bans"})
+        if user.role == Role.DEALER_ADMIN:
+            # The dealers' Django admin (dealers.admin_site), scoped to the subtree as here.
+            admin = reverse("admin:index", current_app="dealer_admin")
+            items.append({"label": "Dealer admin", "url": admin, "key": "dealer_admin"})
         return items
     held = held_permissions(request)
     items = [
