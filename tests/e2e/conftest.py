@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST = "e2e.localhost"  # Chromium resolves *.localhost to loopback without any DNS set-up
 ADMIN_EMAIL = "admin@e2e.localhost"
 ADMIN_PASSWORD = "Blue-Pilot-" + secrets.token_hex(4)  # not containing the e-mail's name
+# The provider's system admin, made by the command make run uses (create_system_admin).
+SYSADMIN_EMAIL = "root@provider.localhost"
+SYSADMIN_PASSWORD = "Green-Harbour-" + secrets.token_hex(4)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -105,12 +108,14 @@ def _wait_healthy(port: int, server: subprocess.Popen, timeout: float = 60) -> N
 
 @pytest.fixture(scope="session")
 def live_pbx(tmp_path_factory):
-    """A migrated database with one tenant and its admin, served by the web server (uvicorn);
-    all removed after."""
+    """A migrated database with one tenant and its admin and a system admin, served by the web
+    server (uvicorn); all removed after. Background jobs run in the request (Celery eager) and
+    e-mail is written to files in ``mail_dir`` (read them with :func:`read_mail`)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     db_name = f"pbx_e2e_{worker}_{os.getpid()}"
     port = _free_port()
     log_path = tmp_path_factory.mktemp("e2e") / "server.log"
+    mail_dir = tmp_path_factory.mktemp("e2e-mail")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "pbx.settings.test"),
@@ -120,6 +125,8 @@ def live_pbx(tmp_path_factory):
         "PBX_DEMO_ADMIN_EMAIL": ADMIN_EMAIL,
         "PBX_DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "PBX_HTTP_PORT": str(port),
+        "PBX_CELERY_EAGER": "1",  # no worker here: an invitation is sent within its request
+        "PBX_TEST_MAIL_DIR": str(mail_dir),
     }
     with _admin_connection() as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
@@ -128,6 +135,13 @@ def live_pbx(tmp_path_factory):
         try:
             _manage(env, "setup_pbx", log_path=log_path)
             _manage(env, "seed_demo", log_path=log_path)  # the tenant on e2e.localhost, its admin
+            _manage(
+                env,
+                "create_system_admin",
+                f"--email={SYSADMIN_EMAIL}",
+                f"--password={SYSADMIN_PASSWORD}",
+                log_path=log_path,
+            )
             server = subprocess.Popen(
                 web_argv(Path(sys.executable).parent, "127.0.0.1", port, workers=1),
                 cwd=ROOT,
@@ -136,7 +150,13 @@ def live_pbx(tmp_path_factory):
                 stderr=subprocess.STDOUT,
             )
             _wait_healthy(port, server)
-            yield {"base": f"http://{HOST}:{port}", "log": log_path}
+            yield {
+                "base": f"http://{HOST}:{port}",
+                "provider": f"http://localhost:{port}",
+                "port": port,
+                "log": log_path,
+                "mail_dir": mail_dir,
+            }
         finally:
             if server is not None:
                 server.terminate()
@@ -148,6 +168,19 @@ def live_pbx(tmp_path_factory):
             with _admin_connection() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             _forget_snapshot()
+
+
+def read_mail(mail_dir: Path) -> list:
+    """Every message the server has sent so far (Django's file backend: one file per
+    connection, messages separated by a line of 79 dashes), oldest first."""
+    from email import message_from_bytes, policy
+
+    messages = []
+    for path in sorted(mail_dir.iterdir(), key=lambda p: p.stat().st_mtime_ns):
+        for chunk in path.read_bytes().split(b"\n" + b"-" * 79 + b"\n"):
+            if chunk.strip():
+                messages.append(message_from_bytes(chunk.lstrip(), policy=policy.default))
+    return messages
 
 
 def _forget_snapshot() -> None:
