@@ -130,6 +130,7 @@ def live_pbx(tmp_path_factory):
     }
     with _admin_connection() as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
+    _forget_brands()
     server = None
     with log_path.open("a") as log:
         try:
@@ -168,6 +169,7 @@ def live_pbx(tmp_path_factory):
             with _admin_connection() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             _forget_snapshot()
+            _forget_brands()
 
 
 def read_mail(mail_dir: Path) -> list:
@@ -181,6 +183,14 @@ def read_mail(mail_dir: Path) -> list:
             if chunk.strip():
                 messages.append(message_from_bytes(chunk.lstrip(), policy=policy.default))
     return messages
+
+
+def _forget_brands() -> None:
+    """The effective brands are cached in the shared Redis by schema name: a brand cached by an
+    earlier run's server (another database) must not show on this run's tenant of that name."""
+    from branding.effective import invalidate
+
+    invalidate()
 
 
 def _forget_snapshot() -> None:
