@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST = "e2e.localhost"  # Chromium resolves *.localhost to loopback without any DNS set-up
 ADMIN_EMAIL = "admin@e2e.localhost"
 ADMIN_PASSWORD = "Blue-Pilot-" + secrets.token_hex(4)  # not containing the e-mail's name
-# The provider's system admin, made by the command make run uses (create_system_admin).
-SYSADMIN_EMAIL = "root@provider.localhost"
-SYSADMIN_PASSWORD = "Green-Harbour-" + secrets.token_hex(4)
+# The provider's system admin, on the provider's host (localhost:<port>).
+PROVIDER_HOST = "localhost"
+SYSTEM_ADMIN_EMAIL = "root@provider.localhost"
+SYSTEM_ADMIN_PASSWORD = "Green-Harbor-" + secrets.token_hex(4)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -124,6 +125,8 @@ def live_pbx(tmp_path_factory):
         "PBX_DEMO_HOST": HOST,
         "PBX_DEMO_ADMIN_EMAIL": ADMIN_EMAIL,
         "PBX_DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "PBX_ADMIN_EMAIL": SYSTEM_ADMIN_EMAIL,
+        "PBX_ADMIN_PASSWORD": SYSTEM_ADMIN_PASSWORD,
         "PBX_HTTP_PORT": str(port),
         "PBX_CELERY_EAGER": "1",  # no worker here: an invitation is sent within its request
         "PBX_TEST_MAIL_DIR": str(mail_dir),
@@ -135,14 +138,8 @@ def live_pbx(tmp_path_factory):
     with log_path.open("a") as log:
         try:
             _manage(env, "setup_pbx", log_path=log_path)
+            _manage(env, "create_system_admin", log_path=log_path)
             _manage(env, "seed_demo", log_path=log_path)  # the tenant on e2e.localhost, its admin
-            _manage(
-                env,
-                "create_system_admin",
-                f"--email={SYSADMIN_EMAIL}",
-                f"--password={SYSADMIN_PASSWORD}",
-                log_path=log_path,
-            )
             server = subprocess.Popen(
                 web_argv(Path(sys.executable).parent, "127.0.0.1", port, workers=1),
                 cwd=ROOT,
@@ -153,7 +150,7 @@ def live_pbx(tmp_path_factory):
             _wait_healthy(port, server)
             yield {
                 "base": f"http://{HOST}:{port}",
-                "provider": f"http://localhost:{port}",
+                "provider": f"http://{PROVIDER_HOST}:{port}",
                 "port": port,
                 "log": log_path,
                 "mail_dir": mail_dir,
@@ -211,3 +208,12 @@ FETCH_JSON = """async ([url, options]) => {
     const response = await fetch(url, {credentials: "omit", ...options});
     return {status: response.status, body: await response.json()};
 }"""
+
+
+def sign_in(page, base: str, email: str, password: str) -> None:
+    """Sign in through the portal's sign-in form on ``base``'s host."""
+    page.goto(f"{base}/accounts/login/?next=/portal/")
+    page.fill("#id_login", email)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()

@@ -18,8 +18,8 @@ from tests.branding.images import png
 from tests.e2e.a11y import assert_accessible, horizontal_overflow
 from tests.e2e.conftest import (
     FETCH_JSON,
-    SYSADMIN_EMAIL,
-    SYSADMIN_PASSWORD,
+    SYSTEM_ADMIN_EMAIL,
+    SYSTEM_ADMIN_PASSWORD,
     chromium_page,
     read_mail,
 )
@@ -59,8 +59,8 @@ def test_provider_onboards_a_tenant_whose_admin_rebrands_it(live_pbx, tmp_path):
         # 1. The system admin signs in on the provider's host.
         page.goto(f"{provider}/portal/")
         assert_accessible(page)
-        page.fill("#id_login", SYSADMIN_EMAIL)
-        page.fill("#id_password", SYSADMIN_PASSWORD)
+        page.fill("#id_login", SYSTEM_ADMIN_EMAIL)
+        page.fill("#id_password", SYSTEM_ADMIN_PASSWORD)
         page.click("button[type=submit]")
         expect(page).to_have_url(f"{provider}/portal/tenants/")
         assert_accessible(page)
