@@ -9,10 +9,12 @@ from django.utils import timezone
 
 from pbx import audit
 from pbx.audit import Actor
-from pbx.errors import Conflict
+from pbx.errors import Conflict, ValidationFailed
 from pbx.text import require_single_line
 
 from . import effective
+from .colours import is_hex
+from .images import image_problem
 from .models import Brand
 
 _FILE_FIELDS = ("logo", "favicon")
@@ -35,8 +37,32 @@ TEXT_FIELDS = {
 }
 
 
-def _check_texts(fields: dict) -> None:
+COLOUR_FIELDS = ("primary_color", "accent_color")
+
+
+def _check_fields(fields: dict) -> None:
+    """Every caller (API, portal, tests) gets the same field errors: one-line texts, colours
+    as ``#rrggbb``, uploads that are raster images of a sensible size."""
     require_single_line(fields, TEXT_FIELDS, "Invalid brand.")
+    problems: dict[str, list[str]] = {}
+    for name in COLOUR_FIELDS:
+        value = fields.get(name)
+        if value and not is_hex(value):
+            problems[name] = ["a colour such as #1f6feb"]
+    for name in _FILE_FIELDS:
+        upload = fields.get(name)
+        if upload and hasattr(upload, "read") and not getattr(upload, "_committed", False):
+            problem = image_problem(upload, name)
+            if problem:
+                problems[name] = [problem]
+    if problems:
+        raise ValidationFailed("Invalid brand.", fields=problems)
+
+
+def _scope(brand: Brand) -> dict:
+    """The audit entry's scope: a tenant's brand shows in that tenant's log, a dealer's in
+    that dealer's."""
+    return {"tenant": brand.tenant, "dealer": brand.dealer}
 
 
 def _invalidate_now_and_on_commit() -> None:
@@ -58,32 +84,47 @@ def _delete_files_on_commit(names: list[str]) -> None:
         transaction.on_commit(delete)
 
 
-def do_create_brand(*, dealer, actor: Actor, **fields) -> Brand:
-    """Create the brand of ``dealer`` (None: the platform). One brand per owner (409)."""
-    _check_texts(fields)
+def do_create_brand(*, dealer=None, tenant=None, actor: Actor, **fields) -> Brand:
+    """Create the brand of ``dealer`` or of ``tenant`` (neither: the platform's). One brand
+    per owner (409)."""
+    if dealer is not None and tenant is not None:
+        raise ValidationFailed("A brand belongs to a dealer or to a tenant, not to both.")
+    _check_fields(fields)
     try:
         with transaction.atomic():
-            brand = Brand.objects.create(dealer=dealer, **fields)
-            audit.record(
-                actor,
-                "brand.create",
-                brand,
-                dealer=dealer,
-                changes={k: v for k, v in fields.items() if k not in _FILE_FIELDS},
-            )
+            brand = Brand.objects.create(dealer=dealer, tenant=tenant, **fields)
+            changes = {k: v for k, v in fields.items() if k not in _FILE_FIELDS}
+            changes.update({k: "uploaded" for k in _FILE_FIELDS if fields.get(k)})
+            audit.record(actor, "brand.create", brand, **_scope(brand), changes=changes)
             _invalidate_now_and_on_commit()
     except IntegrityError:
-        owner = f"Dealer '{dealer}'" if dealer is not None else "The platform"
+        if tenant is not None:
+            owner, field = f"Tenant '{tenant}'", "tenant_id"
+        else:
+            owner = f"Dealer '{dealer}'" if dealer is not None else "The platform"
+            field = "dealer_id"
         raise Conflict(
             f"{owner} already has a brand; change it instead.",
-            fields={"dealer_id": ["already branded"]},
+            fields={field: ["already branded"]},
         ) from None
     return brand
 
 
+def do_set_brand(*, dealer=None, tenant=None, actor: Actor, **fields) -> Brand:
+    """The owner's brand with ``fields`` changed, created on its first change (one brand per
+    owner: the portal's branding page and the tenant's ``company/brand/`` API)."""
+    if tenant is not None:
+        existing = Brand.objects.filter(tenant=tenant).first()
+    else:
+        existing = Brand.objects.filter(dealer=dealer, tenant=None).first()
+    if existing is None:
+        return do_create_brand(dealer=dealer, tenant=tenant, actor=actor, **fields)
+    return do_update_brand(existing, actor=actor, **fields)
+
+
 def do_update_brand(brand: Brand, *, actor: Actor, **fields) -> Brand:
     """Change a brand; replaced or cleared uploads are removed from storage after commit."""
-    _check_texts(fields)
+    _check_fields(fields)
     with transaction.atomic():
         brand = Brand.objects.select_for_update().get(pk=brand.pk)
         old_files = [
@@ -99,18 +140,19 @@ def do_update_brand(brand: Brand, *, actor: Actor, **fields) -> Brand:
             setattr(brand, name, value)
         brand.updated_at = timezone.now()
         brand.save(update_fields=[*fields, "updated_at"])
-        audit.record(actor, "brand.update", brand, dealer=brand.dealer, changes=changes)
+        audit.record(actor, "brand.update", brand, **_scope(brand), changes=changes)
         _invalidate_now_and_on_commit()
         _delete_files_on_commit(old_files)
     return brand
 
 
 def do_delete_brand(brand: Brand, *, actor: Actor) -> None:
-    """Remove a brand: its dealer's tenants fall back to the next brand up the tree."""
+    """Remove a brand: its owner (a tenant, or a dealer's tenants) falls back to the next
+    brand up the tree."""
     with transaction.atomic():
         brand = Brand.objects.select_for_update().get(pk=brand.pk)
         files = [getattr(brand, name).name for name in _FILE_FIELDS if getattr(brand, name)]
-        audit.record(actor, "brand.delete", brand, dealer=brand.dealer)
+        audit.record(actor, "brand.delete", brand, **_scope(brand))
         brand.delete()
         _invalidate_now_and_on_commit()
         _delete_files_on_commit(files)

@@ -1,9 +1,9 @@
 """The effective brand of a tenant, a dealer or a host, cached in Redis per scope.
 
-A tenant shows its dealer's brand, else the nearest ancestor dealer's, else the platform's.
-Fields a nearer brand leaves blank come from further up the same chain (a dealer may upload only
-a logo); the logo and its URL (and the favicon and its URL) travel as a pair, so a dealer's
-logo URL is never shown next to the platform's uploaded logo.
+A tenant shows its own brand, over its dealer's, else the nearest ancestor dealer's, else the
+platform's. Fields a nearer brand leaves blank come from further up the same chain (a tenant or
+a dealer may upload only a logo); the logo and its URL (and the favicon and its URL) travel as a
+pair, so a dealer's logo URL is never shown next to the platform's uploaded logo.
 
 Cache keys carry the scope (the tenant's schema name, ``dealer-<id>`` or ``platform``) and a
 generation number that every brand change bumps, so one ``INCR`` invalidates every tenant below
@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 
+from .colours import ink, is_hex, text_on
 from .models import INHERITED_FIELDS, Brand
 
 log = logging.getLogger(__name__)
@@ -51,16 +52,20 @@ def _dealer_ids_nearest_first(dealer) -> list[int]:
     return list(reversed(ids)) if ids else [dealer.pk]
 
 
-def _chain(dealer) -> list[Brand]:
-    """Brands from the dealer up to the platform, nearest first (one query)."""
+def _chain(dealer, tenant=None) -> list[Brand]:
+    """Brands from the tenant's own (if ``tenant``) and the dealer's up to the platform's,
+    nearest first (one query)."""
     from django.db.models import Q
 
     ids = _dealer_ids_nearest_first(dealer)
-    rows = {b.dealer_id: b for b in Brand.objects.filter(Q(dealer_id__in=ids) | Q(dealer=None))}
-    chain = [rows[i] for i in ids if i in rows]
-    if None in rows:
-        chain.append(rows[None])
-    return chain
+    wanted = Q(dealer_id__in=ids) | Q(dealer=None, tenant=None)
+    if tenant is not None:
+        wanted |= Q(tenant_id=tenant.pk)
+    rows = list(Brand.objects.filter(wanted))
+    own = [b for b in rows if b.tenant_id is not None]
+    dealers = {b.dealer_id: b for b in rows if b.dealer_id is not None}
+    platform = [b for b in rows if b.dealer_id is None and b.tenant_id is None]
+    return [*own, *(dealers[i] for i in ids if i in dealers), *platform]
 
 
 def _merge(chain: list[Brand]) -> dict[str, Any]:
@@ -69,6 +74,7 @@ def _merge(chain: list[Brand]) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": chain[0].pk if chain else None,
         "dealer_id": chain[0].dealer_id if chain else None,
+        "tenant_id": chain[0].tenant_id if chain else None,
         "updated_at": max((b.updated_at for b in chain), default=None),
     }
     for name in INHERITED_FIELDS:
@@ -114,7 +120,12 @@ def invalidate() -> None:
 
 def _as_brand(data: dict[str, Any]) -> Brand:
     fields = {name: data.get(name, "") for name in INHERITED_FIELDS}
-    brand = Brand(id=data.get("id"), dealer_id=data.get("dealer_id"), **fields)
+    brand = Brand(
+        id=data.get("id"),
+        dealer_id=data.get("dealer_id"),
+        tenant_id=data.get("tenant_id"),
+        **fields,
+    )
     brand.version = hashlib.sha256(data.get("updated_at", "").encode()).hexdigest()[:12]
     return brand
 
@@ -128,7 +139,7 @@ def brand_data_for_tenant(tenant) -> dict[str, Any]:
     if tenant is None or tenant.is_public:
         return brand_data_for_dealer(None)
     dealer = tenant.dealer if tenant.dealer_id else None
-    return _cached(tenant.schema_name, lambda: _merge(_chain(dealer)))
+    return _cached(tenant.schema_name, lambda: _merge(_chain(dealer, tenant)))
 
 
 def brand_for_dealer(dealer) -> Brand:
@@ -144,6 +155,19 @@ def brand_for_tenant(tenant) -> Brand:
     return _as_brand(brand_data_for_tenant(tenant))
 
 
+def inherited_brand(*, dealer=None, tenant=None) -> Brand:
+    """What an owner's own brand falls back to, field by field: for a tenant its dealer chain's
+    effective brand, for a dealer its parent's, for the platform the settings' default.
+    Read uncached: the branding form shows it right after a change further up."""
+    if tenant is not None:
+        parent = tenant.dealer if tenant.dealer_id else None
+    elif dealer is not None:
+        parent = dealer.parent if dealer.parent_id else None
+    else:
+        return default_brand()
+    return _as_brand(_merge(_chain(parent)))
+
+
 def asset_url(brand: Brand, kind: str) -> str:
     """Where a page loads the brand's logo or favicon: the upload (served by the brand API on
     the same host) or the configured URL."""
@@ -154,6 +178,8 @@ def asset_url(brand: Brand, kind: str) -> str:
 
 def public_fields(brand: Brand) -> dict[str, str]:
     """What a page may show about a brand (also the portal context's ``brand``)."""
+    primary = brand.primary_color if is_hex(brand.primary_color) else ""
+    accent = brand.accent_color if is_hex(brand.accent_color) else primary
     return {
         "name": brand.product_name,
         "product_name": brand.product_name,
@@ -167,4 +193,13 @@ def public_fields(brand: Brand) -> dict[str, str]:
         "support_email": brand.support_email,
         "support_phone": brand.support_phone,
         "login_footer": brand.login_footer,
+        # The portal's colours, each with the text colour that reads on it (computed here, so
+        # whatever colour a user picks, text keeps a 4.5:1 contrast): the top bar is the primary
+        # colour, buttons the accent (the primary when no accent is set), links the accent
+        # darkened where it is too light to read on the page.
+        "bar_color": primary,
+        "bar_text": text_on(primary) if primary else "",
+        "accent": accent,
+        "accent_text": text_on(accent) if accent else "",
+        "accent_ink": ink(accent) if accent else "",
     }

@@ -1,4 +1,4 @@
-"""Brands: what the portal, e-mails and SIP headers call the product, per dealer."""
+"""Brands: what the portal, e-mails and SIP headers call the product, per dealer or tenant."""
 
 from django.core.validators import RegexValidator
 from django.db import models
@@ -13,23 +13,34 @@ single_line_validator = RegexValidator(r"^[^\x00-\x1f\x7f]*$", "One line of text
 
 def _asset_path(instance: "Brand", filename: str) -> str:
     # The owner is in the path and the name is ours: an upload can't choose where it lands.
-    owner = f"dealer-{instance.dealer_id}" if instance.dealer_id else "platform"
+    owner = instance.owner_key
     suffix = filename.rsplit(".", 1)[-1].lower()[:5] if "." in filename else "bin"
     return f"branding/{owner}/{timezone.now():%Y%m%d%H%M%S%f}.{suffix}"
 
 
 class Brand(models.Model):
-    """The look and names of the product: the platform's (``dealer`` null) or one dealer's.
+    """The look and names of the product: the platform's (no owner), one dealer's or one
+    tenant's own (at most one owner: ``dealer`` or ``tenant``).
 
-    A tenant shows the brand of its dealer, else of the nearest ancestor dealer that has one,
-    else the platform's (see :mod:`branding.effective`); fields left blank are taken from further
-    up the same chain. Written only by :mod:`branding.actions`.
+    A tenant shows its own brand over its dealer's, else the nearest ancestor dealer's that has
+    one, else the platform's (see :mod:`branding.effective`); every field left blank is taken
+    from further up the same chain. One model for the three owners: they carry the same fields,
+    the same checks, uploads and cache, and one chain query reads them all.
+    Written only by :mod:`branding.actions`.
     """
 
     dealer = models.OneToOneField(
         "dealers.Dealer", null=True, blank=True, on_delete=models.CASCADE, related_name="brand"
     )
-    product_name = models.CharField(max_length=80, validators=[single_line_validator])
+    tenant = models.OneToOneField(
+        "tenants.Tenant",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="own_brand",
+    )
+    # Blank: inherited (the platform's falls back to PBX_PRODUCT_NAME).
+    product_name = models.CharField(max_length=80, blank=True, validators=[single_line_validator])
     company_name = models.CharField(max_length=120, blank=True, validators=[single_line_validator])
     website_url = models.URLField(blank=True)
     logo = models.FileField(upload_to=_asset_path, storage=brand_storage, blank=True)
@@ -54,18 +65,30 @@ class Brand(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            # One platform brand: NULL owners are not distinct from each other here.
+            # One brand per owner, and one platform brand: NULL owners are not distinct here.
             models.UniqueConstraint(
-                fields=["dealer"], name="brand_one_per_owner", nulls_distinct=False
+                fields=["dealer", "tenant"], name="brand_one_per_owner", nulls_distinct=False
+            ),
+            models.CheckConstraint(
+                condition=models.Q(dealer__isnull=True) | models.Q(tenant__isnull=True),
+                name="brand_one_owner_kind",
             ),
         ]
 
     def __str__(self) -> str:
-        return self.product_name
+        return self.product_name or f"brand of the {self.owner_label}"
 
     @property
     def owner_label(self) -> str:
+        if self.tenant_id:
+            return f"tenant {self.tenant_id}"
         return f"dealer {self.dealer_id}" if self.dealer_id else "platform"
+
+    @property
+    def owner_key(self) -> str:
+        if self.tenant_id:
+            return f"tenant-{self.tenant_id}"
+        return f"dealer-{self.dealer_id}" if self.dealer_id else "platform"
 
 
 # Fields that are inherited one by one when a nearer brand leaves them blank.

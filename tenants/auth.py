@@ -109,7 +109,29 @@ class HostScopedBackend(ModelBackend):
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """No self sign-up: accounts are made by administrators."""
+    """No self sign-up: accounts are made by administrators. allauth's e-mails (password reset)
+    go out in the host's brand: its sender, and its product name where allauth puts the site's."""
+
+    def _brand(self):
+        from branding.effective import brand_for_tenant
+
+        return brand_for_tenant(host_tenant(self.request))
+
+    def get_from_email(self) -> str:
+        from branding.mail import sender_for
+
+        tenant = host_tenant(self.request)
+        return sender_for(tenant=None if tenant is None or tenant.is_public else tenant)
+
+    def format_email_subject(self, subject: str) -> str:
+        return f"[{self._brand().product_name}] {subject}"
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        from types import SimpleNamespace
+
+        brand = self._brand()
+        site = SimpleNamespace(name=brand.product_name, domain=self.request.get_host())
+        super().send_mail(template_prefix, email, {"current_site": site, **context})
 
     def is_open_for_signup(self, request):
         return False

@@ -1,40 +1,17 @@
-from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from branding.effective import public_fields
+from branding.images import image_problem
 from branding.models import Brand
 
-# Raster images only: an SVG served from the portal's own origin could carry script.
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"\x00\x00\x01\x00", "ico"),
-)
 
-
-def image_kind(head: bytes) -> str | None:
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def _validate_image(upload):
+def _validate_image(upload, use: str):
     if upload is None:
         return upload
-    limit = getattr(settings, "PBX_BRAND_ASSET_MAX_BYTES", 512 * 1024)
-    if upload.size > limit:
-        raise serializers.ValidationError(f"At most {limit // 1024} KiB.")
-    head = upload.read(16)
-    upload.seek(0)
-    kind = image_kind(head)
-    if kind is None:
-        raise serializers.ValidationError("A PNG, JPEG, GIF, WebP or ICO image is required.")
-    upload.name = f"upload.{kind}"
+    problem = image_problem(upload, use)
+    if problem:
+        raise serializers.ValidationError(problem)
     return upload
 
 
@@ -81,10 +58,10 @@ class BrandSerializer(serializers.ModelSerializer):
         return bool(obj.favicon)
 
     def validate_logo(self, value):
-        return _validate_image(value)
+        return _validate_image(value, "logo")
 
     def validate_favicon(self, value):
-        return _validate_image(value)
+        return _validate_image(value, "favicon")
 
     def validate(self, attrs):
         if self.instance is not None and "dealer_id" in attrs:
@@ -92,6 +69,94 @@ class BrandSerializer(serializers.ModelSerializer):
         for name in ("logo", "favicon"):
             if name in attrs and attrs[name] is None:
                 attrs[name] = ""  # cleared: an empty FileField
+        return attrs
+
+
+OWN_FIELDS = (
+    "product_name",
+    "company_name",
+    "website_url",
+    "logo_url",
+    "favicon_url",
+    "primary_color",
+    "accent_color",
+    "support_url",
+    "support_email",
+    "support_phone",
+    "email_from_name",
+    "email_from_address",
+    "login_footer",
+)
+
+
+class InheritedBrandSerializer(serializers.Serializer):
+    """What a tenant shows where its own brand leaves a field blank."""
+
+    product_name = serializers.CharField()
+    company_name = serializers.CharField()
+    website_url = serializers.CharField()
+    logo_url = serializers.CharField()
+    favicon_url = serializers.CharField()
+    primary_color = serializers.CharField()
+    accent_color = serializers.CharField()
+    support_url = serializers.CharField()
+    support_email = serializers.CharField()
+    support_phone = serializers.CharField()
+    email_from_name = serializers.CharField()
+    email_from_address = serializers.CharField()
+    login_footer = serializers.CharField()
+
+
+class TenantBrandSerializer(serializers.ModelSerializer):
+    """The host tenant's own brand: each field blank is inherited from its dealer's chain
+    (``inherited`` shows those values). ``logo``/``favicon``: an upload, or null to remove it."""
+
+    logo = serializers.FileField(required=False, allow_null=True, write_only=True)
+    favicon = serializers.FileField(required=False, allow_null=True, write_only=True)
+    has_logo_upload = serializers.SerializerMethodField()
+    has_favicon_upload = serializers.SerializerMethodField()
+    inherited = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Brand
+        fields = (
+            *OWN_FIELDS,
+            "logo",
+            "has_logo_upload",
+            "favicon",
+            "has_favicon_upload",
+            "inherited",
+            "updated_at",
+        )
+        read_only_fields = ("updated_at",)
+
+    def get_has_logo_upload(self, obj) -> bool:
+        return bool(obj.logo)
+
+    def get_has_favicon_upload(self, obj) -> bool:
+        return bool(obj.favicon)
+
+    @staticmethod
+    def inherited_values(brand) -> dict:
+        data = {name: getattr(brand, name) or "" for name in OWN_FIELDS}
+        for kind in ("logo", "favicon"):
+            data[f"{kind}_url"] = public_fields(brand)[f"{kind}_url"]
+        return data
+
+    @extend_schema_field(InheritedBrandSerializer)
+    def get_inherited(self, obj) -> dict:
+        return self.inherited_values(self.context["inherited"])
+
+    def validate_logo(self, value):
+        return _validate_image(value, "logo")
+
+    def validate_favicon(self, value):
+        return _validate_image(value, "favicon")
+
+    def validate(self, attrs):
+        for name in ("logo", "favicon"):
+            if name in attrs and attrs[name] is None:
+                attrs[name] = ""  # removed: an empty FileField
         return attrs
 
 

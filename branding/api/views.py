@@ -1,5 +1,6 @@
-"""Brands (system and dealer admins, on the provider's host) and the host's effective brand
-(public: the sign-in page shows it before anyone has signed in)."""
+"""Brands (system and dealer admins, on the provider's host), a tenant's own brand (on its host,
+permission ``tenant.settings``) and the host's effective brand (public: the sign-in page shows
+it before anyone has signed in)."""
 
 import mimetypes
 
@@ -10,18 +11,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from branding import actions
-from branding.access import brands_visible_to
-from branding.effective import brand_for_tenant
+from branding.access import brands_visible_to, own_brand_of
+from branding.effective import brand_for_dealer, brand_for_tenant, inherited_brand
 from branding.models import Brand
 from branding.storage import brand_storage
 from dealers.access import dealers_visible_to
 from pbx.api.parsers import FormParser, JSONParser, MultiPartParser
-from pbx.api.permissions import PlatformAdmin
+from pbx.api.permissions import PlatformAdmin, TenantPermission
 from pbx.api.viewsets import BaseViewSet
+from pbx.audit import Actor
 from pbx.errors import NotFound
-from tenants.choices import Role
+from tenants.choices import Permission, Role
 
-from .serializers import BrandSerializer, EffectiveBrandSerializer
+from .serializers import BrandSerializer, EffectiveBrandSerializer, TenantBrandSerializer
 
 
 class BrandViewSet(
@@ -77,8 +79,55 @@ class BrandViewSet(
         actions.do_delete_brand(instance, actor=self.actor)
 
 
+class TenantBrandView(APIView):
+    """The host tenant's own brand over the one it inherits from its dealer's chain: its name,
+    logo, icon, colours, e-mail sender and support contacts. Only the host's tenant: there is no
+    id to name another tenant's or a dealer's brand."""
+
+    permission_classes = (TenantPermission,)
+    permission_codes = (Permission.TENANT_SETTINGS, Permission.TENANT_SETTINGS)
+    parser_classes = (JSONParser, MultiPartParser, FormParser)
+
+    def _answer(self, tenant, brand=None, status_code=200):
+        brand = brand if brand is not None else own_brand_of(tenant=tenant)
+        context = {"inherited": inherited_brand(tenant=tenant)}
+        shown = TenantBrandSerializer(brand or Brand(tenant=tenant), context=context)
+        return Response(shown.data, status=status_code)
+
+    @extend_schema(responses={200: TenantBrandSerializer})
+    def get(self, request):
+        return self._answer(request._request.tenant)
+
+    @extend_schema(request=TenantBrandSerializer, responses={200: TenantBrandSerializer})
+    def patch(self, request):
+        tenant = request._request.tenant
+        ser = TenantBrandSerializer(data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        brand = actions.do_set_brand(
+            tenant=tenant, actor=Actor.from_request(request), **ser.validated_data
+        )
+        return self._answer(tenant, brand)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request):
+        """Back to the inherited brand in every field."""
+        brand = own_brand_of(tenant=request._request.tenant)
+        if brand is not None:
+            actions.do_delete_brand(brand, actor=Actor.from_request(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 def _host_brand(request):
-    return brand_for_tenant(getattr(request._request, "tenant", None))
+    """The brand the host's pages show: the tenant's; on the provider's host the platform's, or
+    for a signed-in dealer admin its dealer's (as the portal's pages show it)."""
+    django_request = request._request
+    tenant = getattr(django_request, "tenant", None)
+    user = getattr(django_request, "user", None)
+    on_provider = tenant is None or tenant.is_public
+    signed_in = user is not None and user.is_authenticated
+    if on_provider and signed_in and user.role == Role.DEALER_ADMIN and user.dealer_id:
+        return brand_for_dealer(user.dealer)
+    return brand_for_tenant(tenant)
 
 
 class EffectiveBrandView(APIView):

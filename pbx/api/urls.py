@@ -43,6 +43,7 @@ urlpatterns = [
     path("auth/signout/", tenant_views.SignOutView.as_view(), name="api-signout"),
     path("auth/me/", tenant_views.MeView.as_view(), name="api-me"),
     path("company/", tenant_views.CompanyView.as_view(), name="api-company"),
+    path("company/brand/", branding_views.TenantBrandView.as_view(), name="api-company-brand"),
     path("brand/", branding_views.EffectiveBrandView.as_view(), name="api-brand"),
     path("brand/<str:kind>/", branding_views.BrandAssetView.as_view(), name="api-brand-asset"),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),

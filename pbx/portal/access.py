@@ -80,6 +80,7 @@ NAV_TENANT = (
     (Permission.WEBHOOKS_MANAGE, "Webhooks", "portal:webhook_list", "webhooks"),
     (Permission.AUDIT_VIEW, "Audit log", "portal:audit_list", "audit"),
     (Permission.TENANT_SETTINGS, "Company", "portal:company", "company"),
+    (Permission.TENANT_SETTINGS, "Branding", "portal:branding", "branding"),
 )
 
 
@@ -98,6 +99,7 @@ def navigation(request) -> list[dict]:
             {"label": "Dashboard", "url": reverse("portal:platform_dashboard"), "key": "overview"},
             {"label": "Tenants", "url": reverse("portal:tenant_list"), "key": "tenants"},
             {"label": "Dealers", "url": reverse("portal:dealer_list"), "key": "dealers"},
+            {"label": "Branding", "url": reverse("portal:branding"), "key": "branding"},
         ]
         if user.role == Role.SYSTEM_ADMIN:
             items.append({"label": "SIP bans", "url": reverse("portal:sip_bans"), "key": "bans"})

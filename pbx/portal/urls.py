@@ -1,6 +1,7 @@
 from django.urls import path
 
 from .views import (
+    branding,
     calls,
     common,
     company,
@@ -65,6 +66,8 @@ urlpatterns = [
     path("roles/<int:pk>/delete/", tenant.role_delete, name="role_delete"),
     path("audit/", tenant.audit_list, name="audit_list"),
     path("company/", company.company, name="company"),
+    # the host's own brand: a tenant's, or on the provider's host the platform's or a dealer's
+    path("branding/", branding.branding, name="branding"),
     path("dashboard/", calls.dashboard, name="dashboard"),
     path("calls/", calls.active_calls, name="active_calls"),
     path("calls/<str:call_id>/hangup/", calls.call_hangup, name="call_hangup"),

@@ -34,3 +34,9 @@ CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CACHES["security"]["LOCATION"] = REDIS_URL  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
+
+# The browser tests' server (tests/e2e/conftest.py) writes its e-mail to files in this directory,
+# where the test reads them (pytest-django's own tests use Django's in-memory outbox).
+if env("PBX_TEST_MAIL_DIR", ""):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = env("PBX_TEST_MAIL_DIR")

@@ -14,12 +14,9 @@ from branding.mail import send_mail
 from dealers.actions import do_create_dealer
 from pbx.audit import SYSTEM
 from pbx.models import AuditEntry
+from tests.branding.images import png
 
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
-    b"\x00\x00IEND\xaeB`\x82"
-)
+PNG = png(32, 32)
 
 
 @pytest.fixture

@@ -109,12 +109,14 @@ def _wait_healthy(port: int, server: subprocess.Popen, timeout: float = 60) -> N
 
 @pytest.fixture(scope="session")
 def live_pbx(tmp_path_factory):
-    """A migrated database with one tenant and its admin, served by the web server (uvicorn);
-    all removed after."""
+    """A migrated database with one tenant and its admin and a system admin, served by the web
+    server (uvicorn); all removed after. Background jobs run in the request (Celery eager) and
+    e-mail is written to files in ``mail_dir`` (read them with :func:`read_mail`)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     db_name = f"pbx_e2e_{worker}_{os.getpid()}"
     port = _free_port()
     log_path = tmp_path_factory.mktemp("e2e") / "server.log"
+    mail_dir = tmp_path_factory.mktemp("e2e-mail")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "pbx.settings.test"),
@@ -126,9 +128,12 @@ def live_pbx(tmp_path_factory):
         "PBX_ADMIN_EMAIL": SYSTEM_ADMIN_EMAIL,
         "PBX_ADMIN_PASSWORD": SYSTEM_ADMIN_PASSWORD,
         "PBX_HTTP_PORT": str(port),
+        "PBX_CELERY_EAGER": "1",  # no worker here: an invitation is sent within its request
+        "PBX_TEST_MAIL_DIR": str(mail_dir),
     }
     with _admin_connection() as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
+    _forget_brands()
     server = None
     with log_path.open("a") as log:
         try:
@@ -146,7 +151,9 @@ def live_pbx(tmp_path_factory):
             yield {
                 "base": f"http://{HOST}:{port}",
                 "provider": f"http://{PROVIDER_HOST}:{port}",
+                "port": port,
                 "log": log_path,
+                "mail_dir": mail_dir,
             }
         finally:
             if server is not None:
@@ -159,6 +166,28 @@ def live_pbx(tmp_path_factory):
             with _admin_connection() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             _forget_snapshot()
+            _forget_brands()
+
+
+def read_mail(mail_dir: Path) -> list:
+    """Every message the server has sent so far (Django's file backend: one file per
+    connection, messages separated by a line of 79 dashes), oldest first."""
+    from email import message_from_bytes, policy
+
+    messages = []
+    for path in sorted(mail_dir.iterdir(), key=lambda p: p.stat().st_mtime_ns):
+        for chunk in path.read_bytes().split(b"\n" + b"-" * 79 + b"\n"):
+            if chunk.strip():
+                messages.append(message_from_bytes(chunk.lstrip(), policy=policy.default))
+    return messages
+
+
+def _forget_brands() -> None:
+    """The effective brands are cached in the shared Redis by schema name: a brand cached by an
+    earlier run's server (another database) must not show on this run's tenant of that name."""
+    from branding.effective import invalidate
+
+    invalidate()
 
 
 def _forget_snapshot() -> None:
