@@ -27,13 +27,13 @@ from urllib.parse import urlencode
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from pbx.portal.access import host_tenant
+from pbx.tenancy import current_schema
 
 Accessor = str | Callable[[Any], Any]
 Column = tuple[str, Accessor]
@@ -135,7 +135,7 @@ async def _async_chunks(chunks: Iterator[str]):
 def csv_response(request, rows: Iterable[Any], columns: list[Column], *, name: str):
     """Stream ``rows`` (a queryset, ordered, or a list of objects or dicts) as a CSV file."""
     tz = time_zone(request)
-    chunks = _chunks(rows, columns, tz, connection.schema_name)
+    chunks = _chunks(rows, columns, tz, current_schema())
     content = _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks
     response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename(request, name, tz)}"'
