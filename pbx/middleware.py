@@ -1,10 +1,13 @@
-"""Answer 503 with a clear body when PostgreSQL or Redis is down, never a stack trace."""
+"""Answer 503 with a clear body when PostgreSQL or Redis is down, never a stack trace; the
+request-wide settings every page shares (the host tenant's time zone)."""
 
 import logging
+import zoneinfo
 
 import redis
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.utils import timezone
 
 from pbx.errors import ErrorCode, error_body
 
@@ -77,3 +80,31 @@ class RejectNulMiddleware:
                 )
             return HttpResponseBadRequest(message, content_type="text/plain")
         return self.get_response(request)
+
+
+class TenantTimeZoneMiddleware:
+    """Pages on a tenant's host show times in the tenant's time zone (the provider's host: the
+    platform's, ``TIME_ZONE``); templates print the zone beside each time. The API is left in
+    UTC: its clients convert for themselves."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            return self.get_response(request)
+        timezone.activate(page_time_zone(getattr(request, "tenant", None)))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+
+def page_time_zone(tenant) -> zoneinfo.ZoneInfo:
+    from django.conf import settings
+
+    name = "" if tenant is None or tenant.is_public else tenant.time_zone
+    try:
+        return zoneinfo.ZoneInfo(name or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")

@@ -186,6 +186,42 @@ class Cdr(models.Model):
     def __str__(self) -> str:
         return f"{self.caller_number} -> {self.callee_number} ({self.status})"
 
+    @property
+    def end_reason_text(self) -> str:
+        """How the call ended, in words (the engine records terse reasons and SIP codes)."""
+        return end_reason_text(self.end_reason)
+
+
+#: The engine's end reasons (telephony.sip.calls) and the SIP codes it records, in words.
+END_REASONS = {
+    "bye caller": "the caller hung up",
+    "bye callee": "the called party hung up",
+    "caller cancelled": "the caller hung up before the answer",
+    "cancelled": "the ringing was stopped",
+    "no answer": "nobody answered in time",
+    "api hangup": "an administrator ended it",
+    "shutdown": "the phone system was restarting",
+    "attended transfer": "it was transferred",
+    "400": "the request was malformed",
+    "403": "the call was not allowed",
+    "404": "the number does not exist",
+    "408": "nobody answered in time",
+    "410": "the number is no longer in use",
+    "480": "the phone is not reachable (not registered or offline)",
+    "484": "the number is incomplete",
+    "486": "the line was busy",
+    "487": "the ringing was stopped",
+    "488": "the phones have no audio format in common",
+    "500": "an error in the phone system",
+    "503": "the phone system was busy or unavailable",
+    "600": "the line was busy",
+    "603": "the call was declined",
+}
+
+
+def end_reason_text(reason: str) -> str:
+    return END_REASONS.get(reason, reason.replace("_", " "))
+
 
 class CdrSegment(models.Model):
     """One part of a call: who talked to whom, from when to when (``seq`` 1 is the original

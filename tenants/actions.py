@@ -51,19 +51,29 @@ def ensure_template_schema() -> None:
     call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
 
 
+#: The range each password-length rule may be set to (below: guessable; above: not typable).
+PASSWORD_LENGTHS = {"pw_min_length": (6, 128), "sip_pw_min_length": (8, 128)}
+
+
 def _validate_tenant_fields(fields: dict) -> None:
     from pbx.text import single_line_errors
+
+    from . import locale
 
     # The name is written into mail (subjects, greetings) and shown on phones: one line.
     errors = single_line_errors(fields, {"name": 120})
     lo, hi = fields.get("ext_min_length"), fields.get("ext_max_length")
     if lo is not None and hi is not None and (lo < 1 or lo > hi or hi > 64):
         errors["ext_max_length"] = ["extension lengths must satisfy 1 <= min <= max <= 64"]
-    if "time_zone" in fields:
-        import zoneinfo
-
-        if fields["time_zone"] not in zoneinfo.available_timezones():
-            errors["time_zone"] = [f"unknown time zone '{fields['time_zone']}'"]
+    for name, (low, high) in PASSWORD_LENGTHS.items():
+        if name in fields and not low <= fields[name] <= high:
+            errors[name] = [f"must be from {low} to {high} characters"]
+    if "time_zone" in fields and not locale.is_time_zone(fields["time_zone"]):
+        errors["time_zone"] = [f"unknown time zone '{fields['time_zone']}'"]
+    if "language" in fields and not locale.is_language(fields["language"]):
+        errors["language"] = [f"unknown language code '{fields['language']}'"]
+    if "currency" in fields and not locale.is_currency(fields["currency"]):
+        errors["currency"] = [f"not a currency in use (ISO 4217): '{fields['currency']}'"]
     if errors:
         raise ValidationFailed("Invalid tenant settings.", fields=errors)
 

@@ -1,12 +1,67 @@
 """Portal forms: they only shape input. Every rule lives in the actions, whose errors
 (``PbxError.fields``) are put back on the form by :func:`pbx.forms.add_action_errors`."""
 
+from dataclasses import dataclass
+
 from django import forms
 
 from telephony.actions import FORWARD_FIELDS, NO_ANSWER_TIMEOUT
+from tenants import locale
 from tenants.choices import BillingMode, Permission, Role
-from tenants.fields import CAPABILITY_FIELDS, DEALER_FIELDS, TENANT_SETTINGS_FIELDS
+from tenants.fields import (
+    CAPABILITY_FEATURES,
+    CAPABILITY_FIELDS,
+    CAPABILITY_LIMITS,
+    DEALER_FIELDS,
+    LOCALE_FIELDS,
+    NUMBERING_FIELDS,
+    PASSWORD_POLICY_FIELDS,
+    SIP_FIELDS,
+    TENANT_SETTINGS_FIELDS,
+)
 from tenants.validators import HOSTNAME_HINT, IDENTIFIER_HINT
+
+from .widgets import DatalistInput
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled group of a form's fields (rendered as a ``<fieldset>`` by ``_form.html``)."""
+
+    title: str
+    fields: tuple[str, ...]
+    help: str = ""
+
+
+class SectionedForm(forms.Form):
+    """A form whose fields are shown in ``sections``; fields no section names come first."""
+
+    sections: tuple[Section, ...] = ()
+
+    def grouped(self) -> list[tuple[Section | None, list]]:
+        placed = {name for section in self.sections for name in section.fields}
+        loose = [f for f in self.visible_fields() if f.name not in placed]
+        groups: list[tuple[Section | None, list]] = [(None, loose)] if loose else []
+        for section in self.sections:
+            bound = [self[name] for name in section.fields if name in self.fields]
+            if bound:
+                groups.append((section, bound))
+        return groups
+
+
+def extension_options(extensions) -> tuple[tuple[str, str], ...]:
+    """``(number, "1001 · Alice")`` for an extension picker."""
+    return tuple((e.number, f"{e.number} · {e.display_name}") for e in extensions)
+
+
+def forward_targets(exclude=None) -> tuple[tuple[str, str], ...]:
+    """The host tenant's extensions a forward box suggests (not the extension itself)."""
+    from telephony.models import Extension
+
+    extensions = Extension.objects.only("number", "display_name").order_by("number")
+    if exclude is not None:
+        extensions = extensions.exclude(pk=exclude.pk)
+    return extension_options(extensions)
 
 
 def show_password_rules(form: forms.Form, policy, fields: dict[str, str]) -> None:
@@ -26,35 +81,89 @@ def cleaned_changes(form: forms.Form, names) -> dict:
     return {n: form.cleaned_data[n] for n in names if n in form.cleaned_data}
 
 
-class CapabilityFields(forms.Form):
-    max_extensions = forms.IntegerField(min_value=0, initial=100)
-    max_concurrent_calls = forms.IntegerField(min_value=0, initial=20)
-    max_ring_groups = forms.IntegerField(min_value=0, initial=10)
-    max_queues = forms.IntegerField(min_value=0, initial=5)
-    max_ivrs = forms.IntegerField(min_value=0, initial=5)
-    max_conference_rooms = forms.IntegerField(min_value=0, initial=5)
-    feature_recording = forms.BooleanField(required=False, initial=True)
-    feature_queues = forms.BooleanField(required=False, initial=True)
-    feature_conferences = forms.BooleanField(required=False, initial=True)
-    feature_tenant_trunks = forms.BooleanField(required=False)
-    billing_mode = forms.ChoiceField(choices=BillingMode.choices, initial=BillingMode.NONE)
+def _count(label: str, initial: int, help_text: str = "") -> forms.IntegerField:
+    return forms.IntegerField(min_value=0, initial=initial, label=label, help_text=help_text)
+
+
+class CapabilityFields(SectionedForm):
+    max_extensions = _count("Extensions", 100)
+    max_concurrent_calls = _count("Simultaneous calls", 20, "Calls in progress at one time.")
+    max_ring_groups = _count("Ring groups", 10)
+    max_queues = _count("Call queues", 5)
+    max_ivrs = _count("IVR menus", 5, "Voice menus (auto attendants).")
+    max_conference_rooms = _count("Conference rooms", 5)
+    feature_recording = forms.BooleanField(required=False, initial=True, label="Call recording")
+    feature_queues = forms.BooleanField(required=False, initial=True, label="Call queues")
+    feature_conferences = forms.BooleanField(required=False, initial=True, label="Conferences")
+    feature_tenant_trunks = forms.BooleanField(
+        required=False,
+        label="Own SIP trunks",
+        help_text="The company may connect trunks of its own carrier.",
+    )
+    billing_mode = forms.ChoiceField(
+        choices=BillingMode.choices, initial=BillingMode.NONE, label="Billing"
+    )
 
     capability_names = CAPABILITY_FIELDS
+    quota_section = Section(
+        "Quotas", CAPABILITY_LIMITS, "The most of each the company may have (0: none)."
+    )
+    feature_section = Section("Features", (*CAPABILITY_FEATURES, "billing_mode"))
+
+
+def locale_widgets() -> dict[str, DatalistInput]:
+    return {
+        "time_zone": DatalistInput(locale.time_zone_choices),
+        "language": DatalistInput(locale.language_choices),
+        "currency": DatalistInput(locale.currency_choices),
+    }
+
+
+LOCALE_HELP = {
+    "time_zone": "Type a city or region, e.g. Berlin. Call history and schedules use it.",
+    "language": "Type a language or its code, e.g. German or de. Used for prompts and e-mails.",
+    "currency": "Type a code or a name, e.g. EUR or Euro.",
+}
+
+
+def _locale_field(name: str, label: str, max_length: int, initial: str) -> forms.CharField:
+    return forms.CharField(
+        max_length=max_length,
+        initial=initial,
+        label=label,
+        help_text=LOCALE_HELP[name],
+        widget=locale_widgets()[name],
+    )
+
+
+NUMBERING_SECTION = Section(
+    "Extension numbers", NUMBERING_FIELDS, "How many digits an extension number may have."
+)
 
 
 class TenantSettingsForm(CapabilityFields):
-    name = forms.CharField()  # its rule: the action's (one line, 120)
-    time_zone = forms.CharField(max_length=64, initial="UTC")
-    language = forms.CharField(max_length=16, initial="en")
-    currency = forms.CharField(max_length=3, initial="USD")
-    ext_min_length = forms.IntegerField(min_value=1, max_value=64, initial=3)
-    ext_max_length = forms.IntegerField(min_value=1, max_value=64, initial=6)
-    pw_min_length = forms.IntegerField(min_value=6, max_value=128, initial=10)
-    pw_require_upper = forms.BooleanField(required=False, initial=True)
-    pw_require_lower = forms.BooleanField(required=False, initial=True)
-    pw_require_digit = forms.BooleanField(required=False, initial=True)
-    pw_require_symbol = forms.BooleanField(required=False)
-    sip_pw_min_length = forms.IntegerField(min_value=8, max_value=128, initial=12)
+    name = forms.CharField(label="Company name")  # its rule: the action's (one line, 120)
+    time_zone = _locale_field("time_zone", "Time zone", 64, "UTC")
+    language = _locale_field("language", "Language", 16, "en")
+    currency = _locale_field("currency", "Currency", 3, "USD")
+    ext_min_length = forms.IntegerField(initial=3, label="Shortest extension (digits)")
+    ext_max_length = forms.IntegerField(initial=6, label="Longest extension (digits)")
+    pw_min_length = forms.IntegerField(initial=10, label="Portal password: minimum length")
+    pw_require_upper = forms.BooleanField(
+        required=False, initial=True, label="Needs an upper-case letter"
+    )
+    pw_require_lower = forms.BooleanField(
+        required=False, initial=True, label="Needs a lower-case letter"
+    )
+    pw_require_digit = forms.BooleanField(required=False, initial=True, label="Needs a digit")
+    pw_require_symbol = forms.BooleanField(
+        required=False, label="Needs a symbol", help_text="Such as ! # or -."
+    )
+    sip_pw_min_length = forms.IntegerField(
+        initial=12,
+        label="SIP password: minimum length",
+        help_text="For phones and softphones; generated passwords are longer.",
+    )
     sip_digest_sha256 = forms.BooleanField(
         required=False,
         label="SHA-256 SIP digest",
@@ -63,19 +172,35 @@ class TenantSettingsForm(CapabilityFields):
 
     field_order: tuple[str, ...] = ("name",)
     settings_names = TENANT_SETTINGS_FIELDS
+    settings_sections = (
+        Section("Language and region", LOCALE_FIELDS),
+        NUMBERING_SECTION,
+        Section(
+            "Password rules",
+            (*PASSWORD_POLICY_FIELDS, *SIP_FIELDS),
+            "What the company's users and phones must choose.",
+        ),
+    )
+    sections = (
+        CapabilityFields.quota_section,
+        CapabilityFields.feature_section,
+        *settings_sections,
+    )
 
     def changes(self) -> dict:
         return cleaned_changes(self, (*self.settings_names, *self.capability_names))
 
 
-class CompanyForm(forms.Form):
+class CompanyForm(SectionedForm):
     """A tenant admin's own company settings (``tenants.fields.COMPANY_FIELDS``)."""
 
     name = forms.CharField(label="Company name")
-    time_zone = forms.CharField(max_length=64)
-    language = forms.CharField(max_length=16)
-    ext_min_length = forms.IntegerField(min_value=1, label="Shortest extension")
-    ext_max_length = forms.IntegerField(min_value=1, label="Longest extension")
+    time_zone = _locale_field("time_zone", "Time zone", 64, "UTC")
+    language = _locale_field("language", "Language", 16, "en")
+    ext_min_length = forms.IntegerField(label="Shortest extension (digits)")
+    ext_max_length = forms.IntegerField(label="Longest extension (digits)")
+
+    sections = (Section("Language and region", ("time_zone", "language")), NUMBERING_SECTION)
 
 
 class TenantHostFields(forms.Form):
@@ -90,15 +215,25 @@ class TenantHostFields(forms.Form):
         return self.cleaned_data["web_host"] or None
 
 
+HOSTS_SECTION = Section(
+    "Addresses",
+    ("sip_domain", "web_host"),
+    "Phones register to the SIP domain; the company's portal is on the web host.",
+)
+
+
 class TenantEditForm(TenantHostFields, TenantSettingsForm):
     """A tenant's settings and host names (a stored bad host name can be corrected here)."""
 
     field_order = ("name", "sip_domain", "web_host")
+    sections = (HOSTS_SECTION, *TenantSettingsForm.sections)
 
 
 class TenantCreateForm(TenantHostFields, TenantSettingsForm):
     slug = forms.CharField(max_length=31, label="Identifier", help_text=IDENTIFIER_HINT)
-    dealer = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    dealer = forms.TypedChoiceField(
+        coerce=int, required=False, empty_value=None, help_text="Who sells to and supports it."
+    )
     admin_email = forms.EmailField(
         required=False,
         label="First admin's e-mail",
@@ -107,6 +242,15 @@ class TenantCreateForm(TenantHostFields, TenantSettingsForm):
     admin_name = forms.CharField(max_length=150, required=False, label="First admin's name")
 
     field_order = ("name", "slug", "sip_domain", "web_host", "dealer", "admin_email", "admin_name")
+    sections = (
+        HOSTS_SECTION,
+        Section(
+            "First administrator",
+            ("admin_email", "admin_name"),
+            "Optional: you can invite administrators later.",
+        ),
+        *TenantSettingsForm.sections,
+    )
 
     def first_admin(self) -> dict | None:
         email = self.cleaned_data.get("admin_email")
@@ -131,16 +275,29 @@ class TenantDeleteForm(forms.Form):
 
 class DealerForm(CapabilityFields):
     name = forms.CharField()  # its rule: the action's (one line, 120)
-    max_tenants = forms.IntegerField(min_value=0, initial=100)
-    is_active = forms.BooleanField(required=False, initial=True)
+    max_tenants = _count("Tenants", 100, "Companies the dealer and its sub-dealers may create.")
+    is_active = forms.BooleanField(
+        required=False, initial=True, label="Active", help_text="An inactive dealer cannot sign in."
+    )
     field_order = ("name", "parent", "max_tenants", "is_active")
+    sections = (
+        Section(
+            "Quotas",
+            ("max_tenants", *CAPABILITY_LIMITS),
+            "The most the dealer may hand out, over all its tenants (each tenant's own "
+            "quotas cannot exceed these).",
+        ),
+        Section("Features it may give its tenants", (*CAPABILITY_FEATURES, "billing_mode")),
+    )
 
     def changes(self) -> dict:
         return cleaned_changes(self, DEALER_FIELDS)
 
 
 class DealerCreateForm(DealerForm):
-    parent = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    parent = forms.TypedChoiceField(
+        coerce=int, required=False, empty_value=None, label="Parent dealer"
+    )
 
     def __init__(self, *args, parents=(), allow_top=True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -151,26 +308,40 @@ class DealerCreateForm(DealerForm):
         self.fields["parent"].required = not allow_top
 
 
-class ForwardingFields(forms.Form):
+FORWARD_HELP = "An extension (pick or type its number) or an outside number. Empty: off."
+
+
+def _forward_field(label: str) -> forms.CharField:
+    return forms.CharField(
+        required=False, label=label, help_text=FORWARD_HELP, widget=DatalistInput()
+    )
+
+
+class ForwardingFields(SectionedForm):
     """Call forwarding: a target per condition (empty: off) and the ringing time before "no
     answer" applies. The rules (what a target is, not the extension itself, the time's range)
-    are ``telephony.actions.validate_extension``'s."""
+    are ``telephony.actions.validate_extension``'s. ``targets``: the tenant's extensions, which
+    the target boxes suggest."""
 
-    forward_always = forms.CharField(
-        required=False, label="Forward all calls to", help_text="Empty: off."
-    )
-    forward_busy = forms.CharField(
-        required=False, label="When busy, forward to", help_text="Empty: off."
-    )
-    forward_no_answer = forms.CharField(
-        required=False, label="When not answered, forward to", help_text="Empty: off."
-    )
+    forward_always = _forward_field("Forward all calls to")
+    forward_busy = _forward_field("When busy, forward to")
+    forward_no_answer = _forward_field("When not answered, forward to")
     no_answer_timeout = forms.IntegerField(
         required=False,
         initial=20,
         label="Ring for (seconds)",
         help_text="Before 'not answered' applies ({} to {}).".format(*NO_ANSWER_TIMEOUT),
     )
+
+    forwarding_section = Section("Call forwarding", ("dnd", *FORWARD_FIELDS, "no_answer_timeout"))
+    sections = (forwarding_section,)
+
+    def __init__(self, *args, targets=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in FORWARD_FIELDS:
+            widget = self.fields[name].widget
+            if isinstance(widget, DatalistInput):
+                widget.options = targets
 
     def _target(self, name: str) -> str:
         # Typed as it is dialled ("+49 30 1234"): the spaces are layout, not part of the number.
@@ -193,11 +364,27 @@ class ForwardingFields(forms.Form):
 class ExtensionForm(ForwardingFields):
     """An extension as an admin edits it; its rules are the action's (``add_action_errors``)."""
 
-    display_name = forms.CharField()
-    email = forms.CharField(required=False, widget=forms.EmailInput)
-    mobile = forms.CharField(required=False)
-    voicemail_pin = forms.CharField(required=False, label="Voicemail PIN")
-    enabled = forms.BooleanField(required=False, initial=True)
+    display_name = forms.CharField(
+        label="Name", help_text="Shown to the people it calls and in the directory."
+    )
+    email = forms.CharField(
+        required=False,
+        widget=forms.EmailInput,
+        label="E-mail",
+        help_text="For voicemail and missed-call mail; with a web password, its sign-in.",
+    )
+    mobile = forms.CharField(required=False, label="Mobile number")
+    voicemail_pin = forms.CharField(
+        required=False,
+        label="Voicemail PIN",
+        help_text="4 to 12 digits, to listen to voicemail from a phone.",
+    )
+    enabled = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Enabled",
+        help_text="A disabled extension cannot register or call.",
+    )
     dnd = forms.BooleanField(required=False, label="Do not disturb")
     sip_password = forms.CharField(
         required=False,
@@ -235,6 +422,17 @@ class ExtensionForm(ForwardingFields):
         "sip_password",
         "web_password",
     )
+    sections = (
+        Section("Extension", ("number", "display_name", "enabled")),
+        Section("Contact", ("email", "mobile")),
+        ForwardingFields.forwarding_section,
+        Section(
+            "Passwords",
+            ("sip_password", "web_password", "voicemail_pin"),
+            "The SIP password is what phones register with; the web password signs in to "
+            "this portal.",
+        ),
+    )
 
     def action_kwargs(self) -> dict:
         data = cleaned_changes(self, self.field_names)
@@ -247,7 +445,7 @@ class ExtensionForm(ForwardingFields):
 class ExtensionCreateForm(ExtensionForm):
     # A form field: the form's metaclass takes it off the class, where ``number`` stays the
     # plain string ForwardingFields compares targets with.
-    number = forms.CharField()
+    number = forms.CharField(label="Number", help_text="The digits people dial to reach it.")
     field_order = ("number", *ExtensionForm.field_order)
 
 
@@ -259,13 +457,22 @@ class ExtensionEditForm(ExtensionForm):
 
 
 class UserForm(forms.Form):
-    email = forms.EmailField()
-    full_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(label="E-mail", help_text="The user signs in with it.")
+    full_name = forms.CharField(max_length=150, required=False, label="Full name")
     role = forms.ChoiceField(
-        choices=[(Role.TENANT_USER, "User"), (Role.TENANT_ADMIN, "Tenant admin")]
+        choices=[(Role.TENANT_USER, "User"), (Role.TENANT_ADMIN, "Administrator")],
+        help_text="Administrators may change everything of the company.",
     )
-    custom_role = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
-    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+    custom_role = forms.TypedChoiceField(
+        coerce=int,
+        required=False,
+        empty_value=None,
+        label="Permissions",
+        help_text="A role of your own with chosen permissions (for users).",
+    )
+    is_active = forms.BooleanField(
+        required=False, initial=True, label="Active", help_text="An inactive user cannot sign in."
+    )
     password = forms.CharField(
         required=False, strip=False, widget=forms.PasswordInput(render_value=False)
     )
@@ -274,7 +481,9 @@ class UserForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.creating = creating
         self.roles = {r.pk: r for r in roles}
-        self.fields["custom_role"].choices = [("", "—")] + [(r.pk, r.name) for r in roles]
+        self.fields["custom_role"].choices = [("", "As the role gives")] + [
+            (r.pk, r.name) for r in roles
+        ]
         self.fields["password"].required = creating
         if not creating:
             self.fields["password"].help_text = "Leave empty to keep the current one."
@@ -291,7 +500,10 @@ class RoleForm(forms.Form):
     name = forms.CharField(max_length=80)
     description = forms.CharField(max_length=255, required=False)
     permissions = forms.MultipleChoiceField(
-        choices=Permission.choices, widget=forms.CheckboxSelectMultiple, required=False
+        choices=Permission.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="What users with this role may see and do.",
     )
 
 

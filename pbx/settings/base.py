@@ -129,6 +129,7 @@ MIDDLEWARE = [
     "pbx.middleware.ServiceUnavailableMiddleware",
     "pbx.middleware.RejectNulMiddleware",
     "tenants.middleware.TenantMiddleware",
+    "pbx.middleware.TenantTimeZoneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

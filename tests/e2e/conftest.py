@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST = "e2e.localhost"  # Chromium resolves *.localhost to loopback without any DNS set-up
 ADMIN_EMAIL = "admin@e2e.localhost"
 ADMIN_PASSWORD = "Blue-Pilot-" + secrets.token_hex(4)  # not containing the e-mail's name
+# The provider's system admin, on the provider's host (localhost:<port>).
+PROVIDER_HOST = "localhost"
+SYSTEM_ADMIN_EMAIL = "root@provider.localhost"
+SYSTEM_ADMIN_PASSWORD = "Green-Harbor-" + secrets.token_hex(4)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -119,6 +123,8 @@ def live_pbx(tmp_path_factory):
         "PBX_DEMO_HOST": HOST,
         "PBX_DEMO_ADMIN_EMAIL": ADMIN_EMAIL,
         "PBX_DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "PBX_ADMIN_EMAIL": SYSTEM_ADMIN_EMAIL,
+        "PBX_ADMIN_PASSWORD": SYSTEM_ADMIN_PASSWORD,
         "PBX_HTTP_PORT": str(port),
     }
     with _admin_connection() as conn:
@@ -127,6 +133,7 @@ def live_pbx(tmp_path_factory):
     with log_path.open("a") as log:
         try:
             _manage(env, "setup_pbx", log_path=log_path)
+            _manage(env, "create_system_admin", log_path=log_path)
             _manage(env, "seed_demo", log_path=log_path)  # the tenant on e2e.localhost, its admin
             server = subprocess.Popen(
                 web_argv(Path(sys.executable).parent, "127.0.0.1", port, workers=1),
@@ -136,7 +143,11 @@ def live_pbx(tmp_path_factory):
                 stderr=subprocess.STDOUT,
             )
             _wait_healthy(port, server)
-            yield {"base": f"http://{HOST}:{port}", "log": log_path}
+            yield {
+                "base": f"http://{HOST}:{port}",
+                "provider": f"http://{PROVIDER_HOST}:{port}",
+                "log": log_path,
+            }
         finally:
             if server is not None:
                 server.terminate()
@@ -168,3 +179,12 @@ FETCH_JSON = """async ([url, options]) => {
     const response = await fetch(url, {credentials: "omit", ...options});
     return {status: response.status, body: await response.json()};
 }"""
+
+
+def sign_in(page, base: str, email: str, password: str) -> None:
+    """Sign in through the portal's sign-in form on ``base``'s host."""
+    page.goto(f"{base}/accounts/login/?next=/portal/")
+    page.fill("#id_login", email)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()

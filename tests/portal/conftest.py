@@ -4,6 +4,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+#: The web password of the ``me`` fixture's user.
+SELF_SERVICE_PASSWORD = "Correct-Horse-42x"
+
 
 def host_of(tenant) -> str:
     return tenant.domains.get(is_primary=True).domain
@@ -73,3 +76,25 @@ def live(rds, world):
     yield fanout
     rds.delete(name)
     wipe()
+
+
+@pytest.fixture
+def me(world, in_tenant):
+    """Extension 103 of Acme (tenant A) with a portal user (e-mail and web password), as an
+    admin makes it."""
+    from pbx.audit import SYSTEM
+    from telephony.actions import do_create_extension
+
+    with in_tenant(world.tenant_a):
+        ext, _ = do_create_extension(
+            number="103",
+            display_name="Dana Desk",
+            email="dana@acme.test",
+            web_password=SELF_SERVICE_PASSWORD,
+            sip_password="Sip-Secret-Pass-77",
+            actor=SYSTEM,
+        )
+        from telephony.models import Extension
+
+        ext = Extension.objects.select_related("user").get(pk=ext.pk)
+    return ext

@@ -10,27 +10,7 @@ import pytest
 
 from telephony.models import Extension
 from tests.portal.calls_helpers import add_cdr
-
-PASSWORD = "Correct-Horse-42x"
-
-
-@pytest.fixture
-def me(world, in_tenant):
-    """Extension 103 of Acme with a portal user (e-mail and web password), as an admin makes it."""
-    from pbx.audit import SYSTEM
-    from telephony.actions import do_create_extension
-
-    with in_tenant(world.tenant_a):
-        ext, _ = do_create_extension(
-            number="103",
-            display_name="Dana Desk",
-            email="dana@acme.test",
-            web_password=PASSWORD,
-            sip_password="Sip-Secret-Pass-77",
-            actor=SYSTEM,
-        )
-        ext = Extension.objects.select_related("user").get(pk=ext.pk)
-    return ext
+from tests.portal.conftest import SELF_SERVICE_PASSWORD as PASSWORD
 
 
 def _ext(in_tenant, tenant, number):

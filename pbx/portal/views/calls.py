@@ -182,7 +182,7 @@ CDR_COLUMNS: list[Column] = [
     ("To", "callee_number"),
     ("Direction", "get_direction_display"),
     ("Outcome", "get_status_display"),
-    ("End reason", "end_reason"),
+    ("End reason", "end_reason_text"),
     ("Duration (s)", "duration"),
     ("Talk time (s)", "billsec"),
     ("Call id", "call_id"),

@@ -24,6 +24,7 @@ from pbx.portal.forms import (
     ExtensionEditForm,
     RoleForm,
     UserForm,
+    forward_targets,
     show_password_rules,
 )
 from pbx.portal.lists import list_page
@@ -196,7 +197,7 @@ def extension_bulk(request):
 
 @tenant_permission_required(Permission.EXTENSIONS_MANAGE)
 def extension_add(request):
-    form = ExtensionCreateForm(request.POST or None)
+    form = ExtensionCreateForm(request.POST or None, targets=forward_targets())
     show_password_rules(form, host_tenant(request), {"sip_password": "sip", "web_password": "web"})
     if request.method == "POST" and form.is_valid():
         try:
@@ -220,7 +221,7 @@ def extension_edit(request, pk):
     ext = get_object_or_404(Extension, pk=pk)
     can_manage = Permission.EXTENSIONS_MANAGE in held_permissions(request)
     initial = {name: getattr(ext, name) for name in ExtensionEditForm.field_names}
-    form = ExtensionEditForm(request.POST or None, initial=initial)
+    form = ExtensionEditForm(request.POST or None, initial=initial, targets=forward_targets(ext))
     show_password_rules(form, host_tenant(request), {"sip_password": "sip", "web_password": "web"})
     if request.method == "POST":
         if not can_manage:
