@@ -57,6 +57,17 @@ def test_bulk_disable_phone_names_and_credentials(live_pbx):
         page.get_by_test_id("bulk-apply").click()
         expect(page.locator(".msg--success")).to_contain_text("1 extension enabled: 1001")
 
+        # The export link downloads the list as the page filters it, streamed by the real
+        # (ASGI) server from the tenant's schema.
+        page.goto(f"{base}/portal/extensions/?q=100")
+        href = page.get_by_test_id("export-csv").get_attribute("href")
+        assert "q=100" in href
+        assert "export=csv" in href
+        csv_text = page.evaluate("(u) => fetch(u).then((r) => r.text())", href)
+        lines = csv_text.strip().splitlines()
+        assert lines[0].startswith("Number,Name,Status")
+        assert {line.split(",")[0] for line in lines[1:]} >= {"1001", "1002", "1003"}
+
         # Delete asks first, listing what goes; Cancel leaves everything.
         page.get_by_label("Select extension 1003").check()
         page.get_by_label("With the selected extensions").select_option("delete")
