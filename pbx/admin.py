@@ -36,6 +36,8 @@ class ActionForm(forms.ModelForm):
     """A ModelForm whose save is an action. Subclasses implement :meth:`run_action`."""
 
     actor: Actor = Actor()
+    #: The (scheme, port) the admin was reached with: links in mail the action sends use them.
+    origin: tuple[str, str] | None = None
 
     def run_action(self):
         """Write through the action; return the saved object."""
@@ -59,7 +61,11 @@ class ActionAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"actor": Actor.from_request(request)})
+        bound = {
+            "actor": Actor.from_request(request),
+            "origin": (request.scheme, request.get_port()),
+        }
+        return type(form.__name__, (form,), bound)
 
     def save_model(self, request, obj, form, change):
         """Already saved by ``form.run_action``."""
@@ -71,7 +77,19 @@ class ActionAdmin(admin.ModelAdmin):
         try:
             action(obj, actor=Actor.from_request(request))
         except PbxError as exc:
+            request.pbx_refused = True
             self.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+
+    def response_delete(self, request, obj_display, obj_id):
+        # A refused delete has its reason as a message already: no "deleted successfully".
+        if getattr(request, "pbx_refused", False):
+            from django.http import HttpResponseRedirect
+            from django.urls import reverse
+
+            opts = self.opts
+            name = f"admin:{opts.app_label}_{opts.model_name}_changelist"
+            return HttpResponseRedirect(reverse(name, current_app=self.admin_site.name))
+        return super().response_delete(request, obj_display, obj_id)
 
 
 @admin.register(AuditEntry)

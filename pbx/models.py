@@ -28,6 +28,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
         indexes = [models.Index(fields=["tenant", "-at"]), models.Index(fields=["dealer", "-at"])]
 
     def __str__(self) -> str:

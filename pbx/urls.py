@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from dealers.admin_site import site as dealer_admin_site
 from pbx import views
 
 urlpatterns = [
@@ -8,6 +9,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/", include("pbx.api.urls")),
     path("admin/", admin.site.urls),
+    # The dealers' admin: their subtree only, on the provider's host (dealers.admin_site).
+    path("dealer-admin/", dealer_admin_site.urls),
     path("accounts/", include("allauth.urls")),
     path("portal/", include("pbx.portal.urls")),
     path("prov/", include("provisioning.urls")),

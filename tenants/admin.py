@@ -13,6 +13,7 @@ from .fields import CAPABILITY_FIELDS, TENANT_SETTINGS_FIELDS
 from .models import Domain, Tenant, TenantRole, User
 
 TENANT_EDITABLE = (*TENANT_SETTINGS_FIELDS, *CAPABILITY_FIELDS)
+FIRST_ADMIN_FIELDS = ("admin_email", "admin_name")
 
 
 class DomainInline(admin.TabularInline):
@@ -32,6 +33,14 @@ class TenantForm(ActionForm):
     web_host = forms.CharField(
         required=False, help_text="The host name of the tenant's portal (default: the SIP domain)."
     )
+    # Only on the add form (``TenantAdmin.get_fields``): the action makes the tenant's first
+    # admin without a password and e-mails an invitation to choose one on the tenant's host.
+    admin_email = forms.EmailField(
+        required=False,
+        label="First admin's e-mail",
+        help_text="Gets an e-mail with a link to choose a password and sign in.",
+    )
+    admin_name = forms.CharField(max_length=150, required=False, label="First admin's name")
 
     class Meta:
         model = Tenant
@@ -43,6 +52,14 @@ class TenantForm(ActionForm):
             primary = self.instance.domains.filter(is_primary=True).first()
             self.initial["web_host"] = primary.domain if primary else ""
 
+    def first_admin(self) -> dict | None:
+        email = self.cleaned_data.get("admin_email")
+        return (
+            {"email": email, "full_name": self.cleaned_data.get("admin_name", "")}
+            if email
+            else None
+        )
+
     def run_action(self):
         data = self.cleaned_data
         if self.instance.pk is None:
@@ -53,6 +70,8 @@ class TenantForm(ActionForm):
                 sip_domain=data["sip_domain"],
                 web_host=data.get("web_host") or None,
                 dealer=data.get("dealer"),
+                admin=self.first_admin(),
+                invite_origin=self.origin,
                 actor=self.actor,
                 **fields,
             )
@@ -80,6 +99,16 @@ class TenantAdmin(ActionAdmin):
     def get_readonly_fields(self, request, obj=None):
         base = ("status", "schema_name", "created_at", "suspended_at", "deleted_at")
         return (*base, "slug", "dealer") if obj else base
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return [f for f in fields if f not in FIRST_ADMIN_FIELDS] if obj else fields
+
+    def response_add(self, request, obj, post_url_continue=None):
+        invited = request.POST.get("admin_email")
+        if invited and obj.pk is not None:
+            self.message_user(request, f"An invitation went to {invited}.", messages.SUCCESS)
+        return super().response_add(request, obj, post_url_continue)
 
     def has_delete_permission(self, request, obj=None):
         # Deleting a tenant erases its schema: done in the portal, with a typed confirmation.

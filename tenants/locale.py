@@ -65,7 +65,7 @@ def currency_choices() -> tuple[tuple[str, str], ...]:
     english = Locale("en")
     codes = set()
     for territory in english.territories:
-        if territory.isalpha():  # countries, not regions ("150" is Europe)
+        if isinstance(territory, str) and territory.isalpha():  # countries, not "150" (Europe)
             codes.update(get_territory_currencies(territory, tender=True))
     return tuple(
         sorted(((c, f"{c} · {english.currencies.get(c, c)}") for c in codes), key=lambda c: c[0])

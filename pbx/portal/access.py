@@ -69,8 +69,8 @@ def tenant_member_required(view):
 
 
 NAV_TENANT = (
-    (Permission.EXTENSIONS_VIEW, "Extensions", "portal:extension_list", "extensions"),
     (Permission.EXTENSIONS_VIEW, "Dashboard", "portal:dashboard", "dashboard"),
+    (Permission.EXTENSIONS_VIEW, "Extensions", "portal:extension_list", "extensions"),
     (Permission.EXTENSIONS_VIEW, "Active calls", "portal:active_calls", "calls"),
     (Permission.EXTENSIONS_VIEW, "Call history", "portal:cdr_list", "cdrs"),
     (Permission.EXTENSIONS_VIEW, "Registrations", "portal:registration_list", "registrations"),
@@ -95,11 +95,16 @@ def navigation(request) -> list[dict]:
         if user.role not in PLATFORM_ROLES:
             return []
         items = [
+            {"label": "Dashboard", "url": reverse("portal:platform_dashboard"), "key": "overview"},
             {"label": "Tenants", "url": reverse("portal:tenant_list"), "key": "tenants"},
             {"label": "Dealers", "url": reverse("portal:dealer_list"), "key": "dealers"},
         ]
         if user.role == Role.SYSTEM_ADMIN:
             items.append({"label": "SIP bans", "url": reverse("portal:sip_bans"), "key": "bans"})
+        if user.role == Role.DEALER_ADMIN:
+            # The dealers' Django admin (dealers.admin_site), scoped to the subtree as here.
+            admin = reverse("admin:index", current_app="dealer_admin")
+            items.append({"label": "Dealer admin", "url": admin, "key": "dealer_admin"})
         return items
     held = held_permissions(request)
     items = [

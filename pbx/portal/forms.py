@@ -181,7 +181,7 @@ class TenantSettingsForm(CapabilityFields):
             "What the company's users and phones must choose.",
         ),
     )
-    sections = (
+    sections: tuple[Section, ...] = (
         CapabilityFields.quota_section,
         CapabilityFields.feature_section,
         *settings_sections,
@@ -200,7 +200,10 @@ class CompanyForm(SectionedForm):
     ext_min_length = forms.IntegerField(label="Shortest extension (digits)")
     ext_max_length = forms.IntegerField(label="Longest extension (digits)")
 
-    sections = (Section("Language and region", ("time_zone", "language")), NUMBERING_SECTION)
+    sections: tuple[Section, ...] = (
+        Section("Language and region", ("time_zone", "language")),
+        NUMBERING_SECTION,
+    )
 
 
 class TenantHostFields(forms.Form):
@@ -226,7 +229,7 @@ class TenantEditForm(TenantHostFields, TenantSettingsForm):
     """A tenant's settings and host names (a stored bad host name can be corrected here)."""
 
     field_order = ("name", "sip_domain", "web_host")
-    sections = (HOSTS_SECTION, *TenantSettingsForm.sections)
+    sections: tuple[Section, ...] = (HOSTS_SECTION, *TenantSettingsForm.sections)
 
 
 class TenantCreateForm(TenantHostFields, TenantSettingsForm):
@@ -242,7 +245,7 @@ class TenantCreateForm(TenantHostFields, TenantSettingsForm):
     admin_name = forms.CharField(max_length=150, required=False, label="First admin's name")
 
     field_order = ("name", "slug", "sip_domain", "web_host", "dealer", "admin_email", "admin_name")
-    sections = (
+    sections: tuple[Section, ...] = (
         HOSTS_SECTION,
         Section(
             "First administrator",
@@ -280,7 +283,7 @@ class DealerForm(CapabilityFields):
         required=False, initial=True, label="Active", help_text="An inactive dealer cannot sign in."
     )
     field_order = ("name", "parent", "max_tenants", "is_active")
-    sections = (
+    sections: tuple[Section, ...] = (
         Section(
             "Quotas",
             ("max_tenants", *CAPABILITY_LIMITS),
@@ -334,7 +337,7 @@ class ForwardingFields(SectionedForm):
     )
 
     forwarding_section = Section("Call forwarding", ("dnd", *FORWARD_FIELDS, "no_answer_timeout"))
-    sections = (forwarding_section,)
+    sections: tuple[Section, ...] = (forwarding_section,)
 
     def __init__(self, *args, targets=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -422,7 +425,7 @@ class ExtensionForm(ForwardingFields):
         "sip_password",
         "web_password",
     )
-    sections = (
+    sections: tuple[Section, ...] = (
         Section("Extension", ("number", "display_name", "enabled")),
         Section("Contact", ("email", "mobile")),
         ForwardingFields.forwarding_section,

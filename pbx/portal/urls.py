@@ -4,6 +4,7 @@ from .views import (
     calls,
     common,
     company,
+    dashboards,
     imports,
     me,
     platform,
@@ -18,6 +19,7 @@ app_name = "portal"
 urlpatterns = [
     path("", common.index, name="index"),
     # the provider's host
+    path("overview/", dashboards.platform_dashboard, name="platform_dashboard"),
     path("tenants/", platform.tenant_list, name="tenant_list"),
     path("tenants/add/", platform.tenant_add, name="tenant_add"),
     path("tenants/<int:pk>/", platform.tenant_edit, name="tenant_edit"),

@@ -230,6 +230,7 @@ CELERY_IMPORTS = (
     "telephony.engine.tasks",
     "events.tasks",
     "provisioning.tasks",
+    "pbx.portal.health",  # the workers' heartbeat the provider's dashboard reads
 )
 
 AUTH_USER_MODEL = "tenants.User"

@@ -95,6 +95,8 @@
     const body = callTable.tBodies[0];
     const empty = body.querySelector(".empty-row");
     const base = callTable.dataset.hangupBase;
+    // Times in the tenant's time zone, as the server renders them (not the browser's).
+    const timeZone = callTable.dataset.timeZone || undefined;
     body.querySelectorAll("tr[data-call]").forEach((row) => row.remove());
     const sorted = [...calls.values()].sort((a, b) => a.started_at - b.started_at);
     for (const call of sorted) {
@@ -107,7 +109,7 @@
       state.append(el("span", `badge badge--${call.state}`, call.state));
       const started = new Date(call.started_at * 1000);
       row.append(caller, el("td", "", call.callee), state,
-        el("td", "", started.toLocaleTimeString([], { hour12: false })));
+        el("td", "", started.toLocaleTimeString([], { hour12: false, timeZone })));
       if (base) {
         const cell = el("td", "actions");
         const button = el("button", "danger", "Hang up");

@@ -34,6 +34,8 @@ def test_dnd_badge_follows_the_real_state(live_pbx):
         page.fill("#id_login", ADMIN_EMAIL)
         page.fill("#id_password", ADMIN_PASSWORD)
         page.click("button[type=submit]")
+        expect(page).to_have_url(f"{base}/portal/dashboard/")  # where an admin lands
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Extensions").click()
         expect(page).to_have_url(f"{base}/portal/extensions/")
 
         def badge(number: str):

@@ -201,6 +201,10 @@ def test_extension_row_follows_a_real_phone_live(live_stack):
             page.fill("#id_login", ADMIN_EMAIL)
             page.fill("#id_password", ADMIN_PASSWORD)
             page.click("button[type=submit]")
+            expect(page).to_have_url(f"{base}/portal/dashboard/")  # where an admin lands
+            page.get_by_role("navigation", name="Main").get_by_role(
+                "link", name="Extensions"
+            ).click()
             expect(page).to_have_url(f"{base}/portal/extensions/")
             status = page.get_by_test_id("status-1001")
             expect(status).to_have_text("offline")

@@ -29,6 +29,8 @@ def test_tenant_admin_adds_an_extension_and_finds_it_in_portal_and_api(live_pbx)
         page.fill("#id_login", ADMIN_EMAIL)
         page.fill("#id_password", ADMIN_PASSWORD)
         page.click("button[type=submit]")
+        expect(page).to_have_url(f"{base}/portal/dashboard/")  # where an admin lands
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Extensions").click()
         expect(page).to_have_url(f"{base}/portal/extensions/")
         expect(page.get_by_test_id("current-user")).to_contain_text(ADMIN_EMAIL)
         # Our stylesheet and htmx are served by the same server (no CDN).

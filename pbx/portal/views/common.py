@@ -50,7 +50,7 @@ def index(request):
     user = request.user
     if tenant is None:
         if user.role in PLATFORM_ROLES:
-            return redirect("portal:tenant_list")
+            return redirect("portal:platform_dashboard")
         return page(request, "portal/nothing.html", status=404)
     items = navigation(request)
     if items:
