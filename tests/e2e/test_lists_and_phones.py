@@ -12,7 +12,7 @@ page passes axe-core, and the new ones fit a phone's width.
 import pytest
 
 from tests.e2e.a11y import PHONE_WIDTH, assert_accessible, horizontal_overflow
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, chromium_page
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, chromium_page, sign_in
 
 MAC = "001565e2e0aa"
 
@@ -24,11 +24,8 @@ def test_bulk_disable_phone_names_and_credentials(live_pbx):
     base = live_pbx["base"]
     with chromium_page(timeout=15_000) as page:
         page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
-        page.goto(f"{base}/portal/")
-        page.fill("#id_login", ADMIN_EMAIL)
-        page.fill("#id_password", ADMIN_PASSWORD)
-        page.click("button[type=submit]")
-        expect(page).to_have_url(f"{base}/portal/extensions/")
+        sign_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+        page.goto(f"{base}/portal/extensions/")
         assert_accessible(page)
 
         # Select all from the keyboard, then disable them all.
