@@ -292,6 +292,14 @@ def do_delete_extension(ext: Extension, *, actor: Actor) -> None:
         _publish_on_commit(tenant)
 
 
+def do_reveal_sip_password(ext: Extension, *, actor: Actor) -> str:
+    """The extension's SIP password in clear, for an admin setting up a softphone by hand.
+    Every reveal is audited (who, from where, which extension)."""
+    tenant = _current_tenant()
+    audit.record(actor, "extension.reveal_sip_password", ext, tenant=tenant)
+    return ext.sip_password
+
+
 def _publish_on_commit(tenant: Tenant) -> None:
     """Publish the tenant's routing snapshot once the transaction commits — once per
     transaction, however many extensions it changed (a CSV import of 1,000 rows rebuilds the

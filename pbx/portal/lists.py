@@ -19,7 +19,8 @@ def list_page(
     default: str,
     keep: dict[str, str] | None = None,
 ):
-    """Return a context dict: ``page`` (a Page), ``q``, ``sort``, ``sort_links``.
+    """Return a context dict: ``page`` (a Page), ``q``, ``sort``, ``sort_links``, and
+    ``queryset`` (every row the page's search and sort select, for a CSV export).
 
     ``sorts`` maps a public key to an ORM field; ``-key`` sorts descending. The primary key is
     always the last ordering term, so pages never overlap. ``keep`` holds other query
@@ -48,6 +49,7 @@ def list_page(
         for k in sorts
     }
     return {
+        "queryset": queryset,
         "page": page,
         "q": q,
         "sort": sort,

@@ -40,6 +40,12 @@ urlpatterns = [
     path("extensions/add/", tenant.extension_add, name="extension_add"),
     path("extensions/<int:pk>/", tenant.extension_edit, name="extension_edit"),
     path("extensions/<int:pk>/delete/", tenant.extension_delete, name="extension_delete"),
+    path("extensions/bulk/", tenant.extension_bulk, name="extension_bulk"),
+    path(
+        "extensions/<int:pk>/credentials/",
+        phones.extension_credentials,
+        name="extension_credentials",
+    ),
     path("extensions/import/", imports.import_upload, name="import_upload"),
     path("imports/<uuid:pk>/", imports.import_detail, name="import_detail"),
     path("imports/<uuid:pk>/start/", imports.import_start, name="import_start"),
@@ -47,6 +53,7 @@ urlpatterns = [
     path("phones/", phones.phone_list, name="phone_list"),
     path("phones/add/", phones.phone_add, name="phone_add"),
     path("phones/import/", phones.phone_import, name="phone_import"),
+    path("phones/bulk/", phones.phone_bulk, name="phone_bulk"),
     path("phones/templates/", phones.template_list, name="phone_template_list"),
     path(
         "phones/templates/<str:model_id>/<int:index>/",

@@ -92,8 +92,39 @@ def test_bad_mac_is_shown_on_the_field(browser, pw, in_tenant):
 
 
 def test_reprovision_button(browser, add_device, pw, in_tenant):
+    import json
+    import time
+
+    import redis
+    from django.conf import settings
+
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import LOCATION
+
     device = add_device("001565a1b2c3", "yealink-t54w")
-    response = browser.post(f"/portal/phones/{device.pk}/reprovision/")
+    # Never registered: the button says so and pretends nothing.
+    response = browser.post(f"/portal/phones/{device.pk}/reprovision/", follow=True)
+    assert "This phone has never registered" in response.content.decode()
+    with in_tenant(pw.tenant_a):
+        assert Device.objects.get(pk=device.pk).status == "new"
+    # Registered (line 301 has a binding in the location store): the check-sync goes out.
+    rds = redis.Redis.from_url(settings.REDIS_URL)
+    key = redis_key(LOCATION, domain=pw.tenant_a.sip_domain, user="301")
+    binding = {
+        "contact": "sip:301@192.0.2.1",
+        "transport": "udp",
+        "source_host": "192.0.2.1",
+        "source_port": 5060,
+        "user_agent": "Yealink",
+        "expires_at": time.time() + 600,
+        "registered_at": time.time(),
+    }
+    rds.hset(key, "sip:301@192.0.2.1", json.dumps(binding))
+    try:
+        response = browser.post(f"/portal/phones/{device.pk}/reprovision/")
+    finally:
+        rds.delete(key)
+        rds.close()
     assert response.status_code == 302
     with in_tenant(pw.tenant_a):
         assert Device.objects.get(pk=device.pk).status == "reprovision"

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from pbx.portal import charts
 from pbx.portal.access import held_permissions, host_tenant, tenant_permission_required
+from pbx.portal.export import Column, csv_response, wants_csv
 from pbx.portal.lists import PAGE_SIZE, list_page
 from pbx.portal.live import live_state
 from pbx.portal.live import request_hangup as send_hangup
@@ -66,12 +67,24 @@ def active_calls(request):
     """Calls in progress, rendered from the live-state cache and kept current over the
     portal's WebSocket."""
     state = live_state(host_tenant(request))
+    if wants_csv(request):
+        return csv_response(request, state["calls"], ACTIVE_CALL_COLUMNS, name="active-calls")
     ctx = {
         "calls": state["calls"],
         "unavailable": state.get("unavailable", False),
         "can_hangup": Permission.EXTENSIONS_MANAGE in held_permissions(request),
     }
     return page(request, "portal/calls/active.html", ctx, section="calls")
+
+
+ACTIVE_CALL_COLUMNS: list[Column] = [
+    ("Call id", "call_id"),
+    ("From", "caller"),
+    ("From name", "caller_name"),
+    ("To", "callee"),
+    ("State", "state"),
+    ("Started", "started"),
+]
 
 
 @require_POST
@@ -160,10 +173,33 @@ def cdr_page(request, queryset, *, filters: CdrFilterForm | None = None) -> dict
     return ctx
 
 
+CDR_COLUMNS: list[Column] = [
+    ("Started", "started_at"),
+    ("Answered", "answered_at"),
+    ("Ended", "ended_at"),
+    ("From", "caller_number"),
+    ("From name", "caller_name"),
+    ("To", "callee_number"),
+    ("Direction", "get_direction_display"),
+    ("Outcome", "get_status_display"),
+    ("End reason", "end_reason_text"),
+    ("Duration (s)", "duration"),
+    ("Talk time (s)", "billsec"),
+    ("Call id", "call_id"),
+]
+
+
+def cdr_export(request, ctx: dict, *, name: str):
+    """The call history as the page filters it: every page, as CSV."""
+    return csv_response(request, ctx["queryset"], CDR_COLUMNS, name=name)
+
+
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
 def cdr_list(request):
     filters = CdrFilterForm(request.GET or None)
     ctx = cdr_page(request, Cdr.objects.all(), filters=filters)
+    if wants_csv(request):
+        return cdr_export(request, ctx, name="call-history")
     return page(request, "portal/calls/cdr_list.html", ctx, section="cdrs")
 
 
@@ -195,12 +231,26 @@ def registration_list(request):
             or needle in i["source_address"]
             or needle in (i["user_agent"] or "").lower()
         ]
-    regs = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
-    for item in regs:
+    for item in items:
         item["registered"] = datetime.fromisoformat(item["registered_at"])
+    if wants_csv(request):
+        return csv_response(request, items, REGISTRATION_COLUMNS, name="registrations")
+    regs = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     ctx = {"page": regs, "q": q, "unavailable": unavailable}
     if regs.has_previous():
         ctx["prev_url"] = "?" + urlencode({"q": q, "page": regs.previous_page_number()})
     if regs.has_next():
         ctx["next_url"] = "?" + urlencode({"q": q, "page": regs.next_page_number()})
     return page(request, "portal/calls/registrations.html", ctx, section="registrations")
+
+
+REGISTRATION_COLUMNS: list[Column] = [
+    ("Extension", "extension"),
+    ("Contact", "contact"),
+    ("Transport", lambda i: (i["transport"] or "").upper()),
+    ("Address", "source_address"),
+    ("Port", "source_port"),
+    ("User agent", "user_agent"),
+    ("Registered", "registered"),
+    ("Expires", lambda i: datetime.fromisoformat(i["expires_at"])),
+]

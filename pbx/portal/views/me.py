@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect
 from pbx.errors import PbxError
 from pbx.forms import add_action_errors
 from pbx.portal.access import host_tenant, tenant_member_required
+from pbx.portal.export import wants_csv
 from pbx.portal.forms import ForwardingFields, forward_targets, show_password_rules
 from telephony import actions as ext_actions
 from telephony.actions import FORWARD_FIELDS
@@ -23,7 +24,7 @@ from telephony.models import Cdr, Extension
 from tenants import actions as tenant_actions
 from tenants.passwords import policy_hint
 
-from .calls import CdrFilterForm, cdr_page, involving
+from .calls import CdrFilterForm, cdr_export, cdr_page, involving
 from .common import actor, page
 
 
@@ -180,6 +181,8 @@ def my_calls(request):
     ext, qs = _my_cdrs(request)
     filters = MyCdrFilterForm(request.GET or None)
     ctx = {**cdr_page(request, qs, filters=filters), "object": ext}
+    if wants_csv(request):
+        return cdr_export(request, ctx, name="my-calls")
     return page(request, "portal/calls/my_calls.html", ctx, section="my_calls")
 
 

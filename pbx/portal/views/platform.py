@@ -12,6 +12,7 @@ from pbx.errors import PbxError
 from pbx.forms import add_action_errors
 from pbx.portal import switch
 from pbx.portal.access import platform_admin_required
+from pbx.portal.export import Column, csv_response, wants_csv
 from pbx.portal.forms import (
     DealerCreateForm,
     DealerForm,
@@ -47,7 +48,27 @@ def tenant_list(request):
         sorts={"name": "name", "slug": "slug", "status": "status", "created": "created_at"},
         default="name",
     )
+    if wants_csv(request):
+        return csv_response(request, ctx["queryset"], TENANT_COLUMNS, name="tenants")
     return page(request, "portal/tenants/list.html", ctx, section="tenants")
+
+
+def _web_host(tenant) -> str:
+    return next((d.domain for d in tenant.domains.all() if d.is_primary), "")
+
+
+TENANT_COLUMNS: list[Column] = [
+    ("Name", "name"),
+    ("Slug", "slug"),
+    ("SIP domain", "sip_domain"),
+    ("Web host", _web_host),
+    ("Dealer", "dealer.name"),
+    ("Status", "get_status_display"),
+    ("Maximum extensions", "max_extensions"),
+    ("Time zone", "time_zone"),
+    ("Created", "created_at"),
+    ("Suspended", "suspended_at"),
+]
 
 
 @platform_admin_required
@@ -165,7 +186,7 @@ def dealer_list(request):
     user = request.user
     live = ~Q(tenants__status=TenantStatus.DELETED)
     dealers = dealers_visible_to(user).annotate(tenant_count=Count("tenants", filter=live))
-    dealers = dealers.order_by("path")
+    dealers = dealers.select_related("parent").order_by("path")
     base = user.dealer.depth - 1 if user.role == Role.DEALER_ADMIN else 0
     rows = [
         {
@@ -176,7 +197,21 @@ def dealer_list(request):
         }
         for d in dealers
     ]
+    if wants_csv(request):
+        return csv_response(request, rows, DEALER_COLUMNS, name="dealers")
     return page(request, "portal/dealers/list.html", {"rows": rows}, section="dealers")
+
+
+DEALER_COLUMNS: list[Column] = [
+    ("Name", "dealer.name"),
+    ("Parent", "dealer.parent.name"),
+    ("Level", lambda row: row["indent"] + 1),
+    ("Tenants", "tenants"),
+    ("Maximum tenants", "dealer.max_tenants"),
+    ("Maximum extensions", "dealer.max_extensions"),
+    ("Active", "dealer.is_active"),
+    ("Created", "dealer.created_at"),
+]
 
 
 @platform_admin_required

@@ -1,6 +1,7 @@
 """The provider's host, system admin only: source addresses the SIP engines have banned (failed
 authentication or floods), and lifting a ban (``/api/v1/sip-bans/``)."""
 
+from datetime import datetime
 from ipaddress import ip_address
 
 from django.contrib import messages
@@ -9,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from pbx.errors import PbxError
 from pbx.portal.access import system_admin_required
+from pbx.portal.export import Column, csv_response, wants_csv
 from telephony.actions import do_clear_sip_ban
 from telephony.engine.state import current_bans
 
@@ -24,8 +26,18 @@ def sip_bans(request):
     q = request.GET.get("q", "").strip()[:64]
     if q:
         bans = [b for b in bans if q in b["ip"]]
+    if wants_csv(request):
+        return csv_response(request, bans, BAN_COLUMNS, name="sip-bans")
     ctx = {"bans": bans, "q": q, "unavailable": unavailable}
     return page(request, "portal/security/bans.html", ctx, section="bans")
+
+
+BAN_COLUMNS: list[Column] = [
+    ("Address", "ip"),
+    ("Reason", "reason"),
+    ("Banned", lambda b: datetime.fromisoformat(b["banned_at"]) if b["banned_at"] else None),
+    ("Seconds left", "expires_in"),
+]
 
 
 @require_POST

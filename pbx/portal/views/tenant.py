@@ -1,20 +1,24 @@
 """A tenant's host: extensions, users, roles, the audit log and a user's own extension."""
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from pbx.errors import PbxError
 from pbx.forms import add_action_errors
 from pbx.models import AuditEntry
-from pbx.portal import switch
+from pbx.portal import bulk, switch
 from pbx.portal.access import (
     held_permissions,
     host_tenant,
     tenant_permission_required,
 )
+from pbx.portal.export import Column, csv_response, wants_csv
 from pbx.portal.forms import (
     ExtensionCreateForm,
     ExtensionEditForm,
@@ -71,6 +75,29 @@ def switch_back(request):
 # --- extensions ------------------------------------------------------------------------------
 
 
+def _extension_columns(state) -> list[Column]:
+    def status(ext):
+        return status_label(state["extensions"].get(ext.number))
+
+    # No SIP password, no voicemail PIN: secrets are never exported.
+    return [
+        ("Number", "number"),
+        ("Name", "display_name"),
+        ("Status", status),
+        ("E-mail", "email"),
+        ("Mobile", "mobile"),
+        ("Enabled", "enabled"),
+        ("Do not disturb", "dnd"),
+        ("Caller ID name", "caller_id_name"),
+        ("Caller ID number", "caller_id_number"),
+        ("Forward always", "forward_always"),
+        ("Forward when busy", "forward_busy"),
+        ("Forward on no answer", "forward_no_answer"),
+        ("Maximum registrations", "max_registrations"),
+        ("Created", "created_at"),
+    ]
+
+
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
 def extension_list(request):
     """Extensions with their live status (online and on which devices, on a call, ringing,
@@ -83,6 +110,8 @@ def extension_list(request):
         default="number",
     )
     state = live_state(host_tenant(request))
+    if wants_csv(request):
+        return csv_response(request, ctx["queryset"], _extension_columns(state), name="extensions")
     ctx["rows"] = [
         {
             "ext": ext,
@@ -93,7 +122,77 @@ def extension_list(request):
         for ext in ctx["page"]
     ]
     ctx["live_unavailable"] = state.get("unavailable", False)
+    ctx["bulk_actions"] = EXTENSION_BULK_LABELS
     return page(request, "portal/extensions/list.html", ctx, section="extensions")
+
+
+# Bulk actions: name -> (what the action passes to do_update_extension, past participle).
+EXTENSION_BULK = {
+    "enable": ({"enabled": True}, "enabled"),
+    "disable": ({"enabled": False}, "disabled"),
+    "dnd_on": ({"dnd": True}, "set to do not disturb"),
+    "dnd_off": ({"dnd": False}, "taken off do not disturb"),
+}
+EXTENSION_BULK_LABELS = [
+    ("enable", "Enable"),
+    ("disable", "Disable"),
+    ("dnd_on", "Set do not disturb"),
+    ("dnd_off", "Clear do not disturb"),
+    ("delete", "Delete…"),
+]
+
+
+def extension_removals(ext: Extension) -> list[str]:
+    """What deleting ``ext`` removes besides the extension itself (for the confirmation)."""
+    out = [
+        f"line {line.index} of phone {line.device.mac}"
+        + (f" ({line.device.label})" if line.device.label else "")
+        for line in ext.device_lines.select_related("device").order_by("device__mac", "index")
+    ]
+    if ext.user_id is not None and ext.user is not None:
+        out.append(f"the portal sign-in of {ext.user.email}")
+    return out
+
+
+@require_POST
+@tenant_permission_required(Permission.EXTENSIONS_MANAGE)
+def extension_bulk(request):
+    """Apply one action to the checked extensions. Delete first shows what will go (every
+    extension with its phone lines and portal user) and needs a second, confirmed POST."""
+    action = request.POST.get("action", "")
+    back = bulk.back_to(request, reverse("portal:extension_list"))
+    ids = bulk.selected_ids(request)
+    objects, missing = bulk.selected(Extension.objects.select_related("user"), ids)
+    if action == "delete":
+        if request.POST.get("confirm") != "yes":
+            ctx = {
+                "rows": [{"ext": e, "removes": extension_removals(e)} for e in objects],
+                "missing": missing,
+                "back": back,
+            }
+            return page(request, "portal/extensions/bulk_delete.html", ctx, section="extensions")
+        outcome = bulk.run(
+            request,
+            objects,
+            missing,
+            lambda ext, who: ext_actions.do_delete_extension(ext, actor=who),
+            label=lambda ext: ext.number,
+        )
+        bulk.report(request, outcome, done="deleted", noun="extension")
+        return redirect(back)
+    if action not in EXTENSION_BULK:
+        messages.error(request, "Choose what to do with the selected extensions.")
+        return redirect(back)
+    fields, done = EXTENSION_BULK[action]
+
+    def apply(ext, who):
+        if all(getattr(ext, k) == v for k, v in fields.items()):
+            return  # already so: no write, no audit entry
+        ext_actions.do_update_extension(ext, actor=who, **fields)
+
+    outcome = bulk.run(request, objects, missing, apply, label=lambda ext: ext.number)
+    bulk.report(request, outcome, done=done, noun="extension")
+    return redirect(back)
 
 
 @tenant_permission_required(Permission.EXTENSIONS_MANAGE)
@@ -175,7 +274,20 @@ def user_list(request):
         sorts={"email": "email", "name": "full_name", "role": "role", "joined": "date_joined"},
         default="email",
     )
+    if wants_csv(request):
+        return csv_response(request, ctx["queryset"], USER_COLUMNS, name="users")
     return page(request, "portal/users/list.html", ctx, section="users")
+
+
+USER_COLUMNS: list[Column] = [
+    ("E-mail", "email"),
+    ("Name", "full_name"),
+    ("Role", "get_role_display"),
+    ("Custom role", "custom_role.name"),
+    ("Active", "is_active"),
+    ("Joined", "date_joined"),
+    ("Last sign-in", "last_login"),
+]
 
 
 @tenant_permission_required(Permission.USERS_MANAGE)
@@ -260,7 +372,16 @@ def role_list(request):
         sorts={"name": "name"},
         default="name",
     )
+    if wants_csv(request):
+        return csv_response(request, ctx["queryset"], ROLE_COLUMNS, name="roles")
     return page(request, "portal/roles/list.html", ctx, section="roles")
+
+
+ROLE_COLUMNS: list[Column] = [
+    ("Name", "name"),
+    ("Description", "description"),
+    ("Permissions", lambda role: sorted(role.permissions)),
+]
 
 
 @tenant_permission_required(Permission.ROLES_MANAGE)
@@ -312,4 +433,18 @@ def audit_list(request):
         sorts={"at": "at", "action": "action", "actor": "actor_label"},
         default="-at",
     )
+    if wants_csv(request):
+        return csv_response(request, ctx["queryset"], AUDIT_COLUMNS, name="audit-log")
     return page(request, "portal/audit/list.html", ctx, section="audit")
+
+
+AUDIT_COLUMNS: list[Column] = [
+    ("When", "at"),
+    ("Who", "actor_label"),
+    ("From", "address"),
+    ("Action", "action"),
+    ("Object type", "object_type"),
+    ("Object id", "object_id"),
+    ("Object", "object_repr"),
+    ("Changes", lambda e: json.dumps(e.changes, sort_keys=True, default=str) if e.changes else ""),
+]

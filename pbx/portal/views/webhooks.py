@@ -15,6 +15,7 @@ from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from pbx.errors import PbxError
 from pbx.forms import add_action_errors
 from pbx.portal.access import tenant_permission_required
+from pbx.portal.export import Column, csv_response, wants_csv
 from pbx.portal.lists import list_page
 from tenants.choices import Permission
 
@@ -63,7 +64,35 @@ def webhook_list(request):
         sorts={"url": "url", "created": "created_at"},
         default="url",
     )
+    if wants_csv(request):
+        return csv_response(request, ctx["queryset"], WEBHOOK_COLUMNS, name="webhooks")
     return page(request, "portal/webhooks/list.html", ctx, section=SECTION)
+
+
+# No signing secret: secrets are never exported.
+WEBHOOK_COLUMNS: list[Column] = [
+    ("URL", "url"),
+    ("Description", "description"),
+    ("Events", "event_types"),
+    ("Enabled", "enabled"),
+    ("Created", "created_at"),
+    ("Updated", "updated_at"),
+]
+DELIVERY_COLUMNS: list[Column] = [
+    ("Delivery id", "id"),
+    ("Endpoint", "endpoint.url"),
+    ("Event id", "event_id"),
+    ("Event type", "event.type"),
+    ("State", "get_state_display"),
+    ("Attempts", "attempt"),
+    ("Response status", "status_code"),
+    ("Error", "error"),
+    ("Replay", "replay"),
+    ("Created", "created_at"),
+    ("Last attempt", "last_attempt_at"),
+    ("Next attempt", "next_attempt_at"),
+    ("Delivered", "delivered_at"),
+]
 
 
 def _secret_page(request, endpoint, secret, *, created: bool):
@@ -177,6 +206,8 @@ def webhook_deliveries(request):
         default="-id",
         keep=keep,
     )
+    if wants_csv(request):
+        return csv_response(request, ctx["queryset"], DELIVERY_COLUMNS, name="webhook-deliveries")
     ctx.update(
         endpoints=WebhookEndpoint.objects.order_by("url", "id"),
         states=DeliveryState.choices,
