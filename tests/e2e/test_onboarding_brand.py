@@ -62,7 +62,7 @@ def test_provider_onboards_a_tenant_whose_admin_rebrands_it(live_pbx, tmp_path):
         page.fill("#id_login", SYSTEM_ADMIN_EMAIL)
         page.fill("#id_password", SYSTEM_ADMIN_PASSWORD)
         page.click("button[type=submit]")
-        expect(page).to_have_url(f"{provider}/portal/tenants/")
+        expect(page).to_have_url(f"{provider}/portal/overview/")
         assert_accessible(page)
 
         # 2. ... and creates a tenant with its first admin's e-mail.

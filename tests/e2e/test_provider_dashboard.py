@@ -30,7 +30,11 @@ def test_system_admin_lands_on_an_accessible_dashboard(live_pbx):
         expect(nav.get_by_role("link").first).to_have_text("Dashboard")
 
         demo = page.get_by_test_id("usage-demo")
-        expect(demo.get_by_test_id("extensions")).to_contain_text("3 of ")
+        # Other browser tests on this server add extensions to the demo tenant: the exact
+        # figures are tests/portal/test_dashboards.py's; here, the quota and its words.
+        expect(demo.get_by_test_id("extensions")).to_have_text(
+            re.compile(r"^\s*\d+ of 100 · \d+ %")
+        )
         expect(demo.get_by_role("link", name="Demo Company")).to_have_attribute(
             "href", re.compile(r"^/portal/tenants/\d+/$")
         )
