@@ -13,11 +13,20 @@ class DatalistInput(forms.TextInput):
     the action's; the list only helps.
 
     ``options``: ``(value, label)`` pairs, or a callable returning them when the form renders.
+    ``shared_list``: the id of a ``<datalist>`` the page renders once for many boxes (the rows
+    of a phone's lines); the box then renders none of its own.
     """
 
-    def __init__(self, options: Iterable | Callable[[], Iterable] = (), attrs=None):
+    def __init__(
+        self,
+        options: Iterable | Callable[[], Iterable] = (),
+        attrs=None,
+        *,
+        shared_list: str = "",
+    ):
         super().__init__(attrs={"autocomplete": "off", **(attrs or {})})
         self.options = options
+        self.shared_list = shared_list
 
     def __deepcopy__(self, memo):
         copy = super().__deepcopy__(memo)
@@ -26,11 +35,14 @@ class DatalistInput(forms.TextInput):
 
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
-        context["widget"]["attrs"]["list"] = f"{context['widget']['attrs'].get('id', name)}-list"
+        own = f"{context['widget']['attrs'].get('id', name)}-list"
+        context["widget"]["attrs"]["list"] = self.shared_list or own
         return context
 
     def render(self, name, value, attrs=None, renderer=None):
         html = super().render(name, value, attrs, renderer)
+        if self.shared_list:
+            return html
         list_id = f"{(attrs or {}).get('id', name)}-list"
         options = self.options() if callable(self.options) else self.options
         items = format_html_join("", '<option value="{}">{}</option>', options)

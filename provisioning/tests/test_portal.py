@@ -8,6 +8,8 @@ phones from a CSV file. A user without the devices permissions, or another tenan
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -43,6 +45,21 @@ def browser(pw):
     return Browser(HOST_A, pw.a_admin)
 
 
+def key_rows(prefix: str, rows: list[tuple[str, str]]) -> dict:
+    """The POST of a phone's line or BLF rows (a Django formset: its management form and one
+    extension + label pair per row)."""
+    data = {
+        f"{prefix}-TOTAL_FORMS": str(len(rows)),
+        f"{prefix}-INITIAL_FORMS": "0",
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "256",
+    }
+    for n, (extension, label) in enumerate(rows):
+        data[f"{prefix}-{n}-extension"] = extension
+        data[f"{prefix}-{n}-label"] = label
+    return data
+
+
 def test_add_edit_and_see_effective_settings(browser, pw, in_tenant):
     added = browser.post(
         "/portal/phones/add/",
@@ -61,8 +78,8 @@ def test_add_edit_and_see_effective_settings(browser, pw, in_tenant):
         {
             "model_id": "yealink-t54w",
             "label": "Desk",
-            "lines": "1=301 Me\n2=302",
-            "blf_keys": "303 Boss",
+            **key_rows("line", [("301", "Me"), ("302", "")]),
+            **key_rows("blf", [("303", "Boss"), ("", "")]),
             "settings": "language fr",
             "allowed_networks": "",
             "provisioning_until": "",
@@ -77,10 +94,52 @@ def test_add_edit_and_see_effective_settings(browser, pw, in_tenant):
         ]
     assert device.blf_keys == [{"label": "Boss", "extension": "303"}]
     html = browser.get(f"/portal/phones/{device.pk}/").content.decode()
+    # The rows show what is stored: one row per account of the T54W, the keys plus spare rows,
+    # every box suggesting the tenant's extensions from one list on the page.
+    assert re.search(r'name="line-0-extension"[^>]*value="301"', html)
+    assert re.search(r'name="line-1-extension"[^>]*value="302"', html)
+    assert 'name="line-15-extension"' in html
+    assert 'name="line-16-extension"' not in html
+    assert re.search(r'name="blf-0-extension"[^>]*value="303"', html)
+    assert 'name="blf-4-extension"' in html
+    assert html.count('list="tenant-extensions"') == 16 + 5
+    assert '<option value="303">303 · ' in html
     assert '<td>language</td><td>fr</td><td><span class="badge">device</span>' in html
     assert '<td>time_zone</td><td>Europe/Berlin</td><td><span class="badge">tenant</span>' in html
     listing = browser.get("/portal/phones/?q=desk").content.decode()
     assert 'data-testid="phone-001565a1b2c3"' in listing
+
+
+@pytest.mark.parametrize("rows", ["line", "blf"])
+def test_an_unknown_extension_in_a_row_is_shown_there_and_nothing_is_saved(
+    browser, add_device, pw, in_tenant, rows
+):
+    """An extension that is not this tenant's (tenant B's 401, or a typo) is the action's
+    refusal, shown above the rows it concerns; the phone keeps what it had."""
+    device = add_device("001565a1b2c4", "yealink-t54w")
+    with in_tenant(pw.tenant_a):
+        lines_before = list(device.lines.values_list("index", "extension__number"))
+    other = {"line": "blf", "blf": "line"}[rows]
+    response = browser.post(
+        f"/portal/phones/{device.pk}/",
+        {
+            "model_id": "yealink-t54w",
+            "label": "Desk",
+            **key_rows(rows, [("999", "Nobody")]),
+            **key_rows(other, []),
+            "settings": "",
+            "allowed_networks": "",
+            "provisioning_until": "",
+        },
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    testid = {"line": "line-rows", "blf": "blf-rows"}[rows]
+    assert re.search(rf'<p data-field="{testid}">[^<]*999', html), html[-3000:]
+    with in_tenant(pw.tenant_a):
+        device = Device.objects.get(pk=device.pk)
+        assert device.blf_keys == []
+        assert list(device.lines.values_list("index", "extension__number")) == lines_before
 
 
 def test_bad_mac_is_shown_on_the_field(browser, pw, in_tenant):

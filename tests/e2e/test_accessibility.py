@@ -78,6 +78,16 @@ def _walk(page, base: str, screenshots) -> dict[str, list[str]]:
     return problems
 
 
+def _add_a_phone(page, base: str) -> None:
+    page.goto(f"{base}/portal/phones/add/")
+    page.fill("#id_mac", "00:15:65:a1:1e:01")
+    page.select_option("#id_model_id", "yealink-t54w")
+    page.fill("#id_extension", "1001")
+    page.get_by_role("button", name="Add phone").click()
+    page.wait_for_load_state()
+    assert re.search(r"/portal/phones/\d+/$", page.url), f"the phone was not added: {page.url}"
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("who", ["system admin", "tenant admin"])
 def test_every_portal_page_is_accessible_and_fits_a_phone(live_pbx, who, tmp_path):
@@ -88,6 +98,8 @@ def test_every_portal_page_is_accessible_and_fits_a_phone(live_pbx, who, tmp_pat
     with chromium_page(timeout=15_000) as page:
         sign_in(page, base, email, password)
         assert "/accounts/login/" not in page.url, "sign-in failed"
+        if who == "tenant admin":
+            _add_a_phone(page, base)  # so that a phone's own pages are walked too
         problems = _walk(page, base, tmp_path)
     report = "\n".join(f"{url}\n  " + "\n  ".join(found) for url, found in problems.items())
     assert not problems, f"{len(problems)} pages with problems:\n{report}"

@@ -23,6 +23,7 @@ from pbx.portal import bulk
 from pbx.portal.access import held_permissions, host_tenant, tenant_permission_required
 from pbx.portal.export import Column, csv_response, wants_csv
 from pbx.portal.lists import list_page
+from pbx.portal.phone_keys import KeyRows
 from provisioning import actions
 from provisioning.config import (
     KNOWN_SETTINGS,
@@ -106,17 +107,6 @@ class DeviceAddForm(forms.Form):
 class DeviceEditForm(forms.Form):
     model_id = forms.ChoiceField(label="Model", choices=grouped_model_choices)
     label = forms.CharField(max_length=120, required=False)
-    lines = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}),
-        required=False,
-        help_text="One per line: 'index=extension label', e.g. '1=101 Reception'.",
-    )
-    blf_keys = forms.CharField(
-        label="BLF keys",
-        widget=forms.Textarea(attrs={"rows": 4}),
-        required=False,
-        help_text="One per line: 'extension label', e.g. '103 Boss'.",
-    )
     settings = forms.CharField(
         label="Phone settings",
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -142,27 +132,18 @@ class DeviceEditForm(forms.Form):
         return {
             "model_id": device.model_id,
             "label": device.label,
-            "lines": "\n".join(
-                f"{line.index}={line.extension.number} {line.label}".strip()
-                for line in device.lines.select_related("extension").order_by("index")
-            ),
-            "blf_keys": "\n".join(f"{k['extension']} {k['label']}" for k in device.blf_keys),
             "settings": "\n".join(f"{k} {v}" for k, v in device.settings.items()),
             "allowed_networks": "\n".join(device.allowed_networks),
             "provisioning_until": device.provisioning_until,
         }
 
-    def action_kwargs(self) -> dict:
+    def action_kwargs(self, rows: KeyRows) -> dict:
         data = self.cleaned_data
-        lines = []
-        for first, label in _pairs(data["lines"]):
-            index, _, number = first.partition("=")
-            lines.append({"index": index, "extension": number, "label": label})
         return {
             "model_id": data["model_id"],
             "label": data["label"],
-            "lines": lines,
-            "blf_keys": [{"extension": e, "label": lb} for e, lb in _pairs(data["blf_keys"])],
+            "lines": rows.lines(),
+            "blf_keys": rows.blf_keys(),
             "settings": dict(_pairs(data["settings"])),
             "allowed_networks": [first for first, _ in _pairs(data["allowed_networks"])],
             "provisioning_until": data["provisioning_until"],
@@ -270,15 +251,19 @@ def phone_add(request):
 def phone_edit(request, pk):
     device = get_object_or_404(Device, pk=pk)
     can_manage = Permission.DEVICES_MANAGE in held_permissions(request)
-    form = DeviceEditForm(request.POST or None, initial=DeviceEditForm.initial_for(device))
+    data = request.POST or None
+    form = DeviceEditForm(data, initial=DeviceEditForm.initial_for(device))
+    rows = KeyRows(device, data)
     if request.method == "POST":
         if not can_manage:
             raise Http404
-        if form.is_valid():
+        if form.is_valid() and rows.is_valid():
             try:
-                actions.do_update_device(device, actor=actor(request), **form.action_kwargs())
+                actions.do_update_device(device, actor=actor(request), **form.action_kwargs(rows))
             except PbxError as exc:
-                add_action_errors(form, exc)
+                rows.take_errors(exc)
+                if exc.fields or not rows.errors:
+                    add_action_errors(form, exc)
             else:
                 messages.success(request, f"Phone {device.mac} saved.")
                 return redirect("portal:phone_edit", pk=device.pk)
@@ -286,6 +271,7 @@ def phone_edit(request, pk):
     host = tenant_host(tenant)
     ctx = {
         "form": form,
+        "rows": rows,
         "object": device,
         "can_manage": can_manage,
         "model": MODELS.get(device.effective_model_id),
