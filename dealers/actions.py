@@ -6,7 +6,7 @@ from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
 from pbx.text import require_single_line
-from tenants.actions import delete_users
+from tenants.actions import delete_owned_brand, delete_users
 from tenants.capabilities import (
     TOTAL_LIMITS,
     check_covers_children,
@@ -102,6 +102,7 @@ def do_delete_dealer(dealer: Dealer, *, actor: Actor) -> None:
                 fields={"dealer": ["move or delete its tenants and sub-dealers first"]},
             )
         audit.record(actor, "dealer.delete", dealer)
+        delete_owned_brand(dealer=dealer, actor=actor)
         delete_users(dealer.users.all())
         dealer.tenants.update(dealer=None)
         dealer.delete()

@@ -326,6 +326,7 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         Domain.objects.filter(tenant=tenant).delete()
         TenantRole.objects.filter(tenant=tenant).delete()
         DeviceIndex.objects.filter(tenant=tenant).delete()
+        delete_owned_brand(tenant=tenant, actor=actor)
         # Deferred constraint checks of this transaction must not be pending on tables we drop.
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -343,6 +344,17 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         )
         transaction.on_commit(lambda: _forget_runtime_state(old_domain, old_schema))
     return tenant
+
+
+def delete_owned_brand(*, actor: Actor, tenant=None, dealer=None) -> None:
+    """A deleted tenant's or dealer's own brand goes with it, its uploaded logo and icon
+    included (the files once the transaction commits)."""
+    from branding.actions import do_delete_brand
+    from branding.models import Brand
+
+    brand = Brand.objects.filter(tenant=tenant, dealer=dealer).first()
+    if brand is not None:
+        do_delete_brand(brand, actor=actor)
 
 
 def delete_users(queryset, *, tenant: Tenant | None = None) -> None:

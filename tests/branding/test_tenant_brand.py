@@ -366,3 +366,37 @@ def test_invitation_and_password_reset_mail_carry_the_tenants_brand(
     assert "Acme Voice" in reset.body
     # Beta's mail is not in Acme's brand.
     assert sender_for(tenant=world.tenant_b) == "Cloud PBX <noreply@provider.test>"
+
+
+def test_deleting_a_tenant_or_a_dealer_deletes_its_brand_and_files(
+    world, chain, django_capture_on_commit_callbacks
+):
+    """A deleted owner's logo does not stay on disk (nor its brand row, which nothing could
+    reach any more); the dealer's brand is another owner's and stays when a tenant goes."""
+    from branding.storage import brand_storage
+    from dealers.actions import do_create_dealer, do_delete_dealer
+    from tenants.actions import do_delete_tenant
+
+    logo = SimpleUploadedFile("logo.png", png(40, 40))
+    brand = do_set_brand(tenant=world.tenant_b, actor=SYSTEM, product_name="Beta", logo=logo)
+    name = brand.logo.name
+    assert brand_storage.exists(name)
+    with django_capture_on_commit_callbacks(execute=True):
+        do_delete_tenant(world.tenant_b, confirm=world.tenant_b.slug, actor=SYSTEM)
+    assert not Brand.objects.filter(pk=brand.pk).exists()
+    assert not brand_storage.exists(name)
+    assert AuditEntry.objects.filter(action="brand.delete", object_id=str(brand.pk)).exists()
+
+    spare = do_create_dealer(parent=None, name="Spare Dealer", actor=SYSTEM)
+    dealer_brand = do_create_brand(
+        dealer=spare,
+        actor=SYSTEM,
+        product_name="Spare",
+        favicon=SimpleUploadedFile("f.png", png(32, 32)),
+    )
+    icon = dealer_brand.favicon.name
+    with django_capture_on_commit_callbacks(execute=True):
+        do_delete_dealer(spare, actor=SYSTEM)
+    assert not Brand.objects.filter(pk=dealer_brand.pk).exists()
+    assert not brand_storage.exists(icon)
+    assert Brand.objects.filter(pk=chain[1].pk).exists()  # North's brand is untouched
