@@ -16,6 +16,7 @@ from . import effective
 from .colours import is_hex
 from .images import image_problem
 from .models import Brand
+from .senders import sender_problem
 
 _FILE_FIELDS = ("logo", "favicon")
 # Every text of a brand leaves as a protocol line: the product name in SIP User-Agent/Server
@@ -40,11 +41,15 @@ TEXT_FIELDS = {
 COLOUR_FIELDS = ("primary_color", "accent_color")
 
 
-def _check_fields(fields: dict) -> None:
+def _check_fields(fields: dict, *, dealer=None, tenant=None) -> None:
     """Every caller (API, portal, tests) gets the same field errors: one-line texts, colours
-    as ``#rrggbb``, uploads that are raster images of a sensible size."""
+    as ``#rrggbb``, uploads that are raster images of a sensible size, a mail sender in a
+    domain the provider vouches for (:mod:`branding.senders`)."""
     require_single_line(fields, TEXT_FIELDS, "Invalid brand.")
     problems: dict[str, list[str]] = {}
+    sender = sender_problem(fields.get("email_from_address") or "", dealer=dealer, tenant=tenant)
+    if sender:
+        problems["email_from_address"] = [sender]
     for name in COLOUR_FIELDS:
         value = fields.get(name)
         if value and not is_hex(value):
@@ -89,7 +94,7 @@ def do_create_brand(*, dealer=None, tenant=None, actor: Actor, **fields) -> Bran
     per owner (409)."""
     if dealer is not None and tenant is not None:
         raise ValidationFailed("A brand belongs to a dealer or to a tenant, not to both.")
-    _check_fields(fields)
+    _check_fields(fields, dealer=dealer, tenant=tenant)
     try:
         with transaction.atomic():
             brand = Brand.objects.create(dealer=dealer, tenant=tenant, **fields)
@@ -124,7 +129,7 @@ def do_set_brand(*, dealer=None, tenant=None, actor: Actor, **fields) -> Brand:
 
 def do_update_brand(brand: Brand, *, actor: Actor, **fields) -> Brand:
     """Change a brand; replaced or cleared uploads are removed from storage after commit."""
-    _check_fields(fields)
+    _check_fields(fields, dealer=brand.dealer, tenant=brand.tenant)
     with transaction.atomic():
         brand = Brand.objects.select_for_update().get(pk=brand.pk)
         old_files = [

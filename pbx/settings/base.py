@@ -252,6 +252,9 @@ LOGIN_REDIRECT_URL = "/portal/"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
+# Domains (besides the provider's own senders) whose addresses tenants and dealers may use as
+# their brand's mail sender: domains the provider has set up to send from (SPF/DKIM).
+PBX_MAIL_SENDER_DOMAINS = [d for d in env("PBX_MAIL_SENDER_DOMAINS", "").split(",") if d]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_ADAPTER = "tenants.auth.AccountAdapter"
 ACCOUNT_FORMS = {"login": "tenants.forms.LoginForm"}

@@ -400,3 +400,36 @@ def test_deleting_a_tenant_or_a_dealer_deletes_its_brand_and_files(
     assert not Brand.objects.filter(pk=dealer_brand.pk).exists()
     assert not brand_storage.exists(icon)
     assert Brand.objects.filter(pk=chain[1].pk).exists()  # North's brand is untouched
+
+
+def test_a_mail_sender_must_be_in_a_domain_the_provider_vouches_for(world, chain, settings):
+    """A tenant admin cannot make the provider's servers send mail as someone else's domain."""
+    host = world.tenant_a.domains.get(is_primary=True).domain
+
+    def refused():
+        return pytest.raises(ValidationFailed, match="Invalid brand")
+
+    with refused() as caught:
+        do_set_brand(tenant=world.tenant_a, actor=SYSTEM, email_from_address="ceo@bank.example")
+    assert "email_from_address" in caught.value.fields
+    assert not Brand.objects.filter(tenant=world.tenant_a).exists()
+    # Its own hosts (and their subdomains), and its provider's sender domain, are fine.
+    for address in (f"office@{host}", f"noreply@mail.{host}", "desk@provider.test"):
+        brand = do_set_brand(tenant=world.tenant_a, actor=SYSTEM, email_from_address=address)
+        assert brand.email_from_address == address
+    # Another tenant's host is not.
+    other = world.tenant_b.domains.get(is_primary=True).domain
+    with refused():
+        do_set_brand(tenant=world.tenant_a, actor=SYSTEM, email_from_address=f"x@{other}")
+    # A dealer too; once the provider lists a domain it sends for, that one is allowed.
+    with refused():
+        do_set_brand(dealer=world.south, actor=SYSTEM, email_from_address="hi@south.example")
+    settings.PBX_MAIL_SENDER_DOMAINS = ["south.example"]
+    assert (
+        do_set_brand(
+            dealer=world.south, actor=SYSTEM, email_from_address="hi@south.example"
+        ).email_from_address
+        == "hi@south.example"
+    )
+    # The provider's own brand sends from anywhere it likes.
+    assert do_set_brand(actor=SYSTEM, email_from_address="news@any.example").pk

@@ -124,9 +124,10 @@ def test_provider_onboards_a_tenant_whose_admin_rebrands_it(live_pbx, tmp_path):
         expect(bar).to_have_css("color", "rgb(0, 0, 0)")
         expect(page.locator("#id_primary_color_warning")).to_contain_text("Low contrast")
         page.fill("#id_email_from_name", "Orbit Support")
-        page.fill("#id_email_from_address", f"hello@{SLUG}.test")
+        # A sender in the tenant's own domain (another domain would be refused).
+        page.fill("#id_email_from_address", f"hello@{TENANT_HOST}")
         expect(page.get_by_test_id("preview-from")).to_have_text(
-            f"Orbit Support <hello@{SLUG}.test>"
+            f"Orbit Support <hello@{TENANT_HOST}>"
         )
         page.set_input_files("#id_logo", str(logo_path))
         expect(page.locator("#preview-logo")).to_have_attribute("src", re.compile(r"^blob:"))
@@ -183,7 +184,7 @@ def test_provider_onboards_a_tenant_whose_admin_rebrands_it(live_pbx, tmp_path):
         assert created["status"] == 201, created
         second = _wait_for_mail(mail_dir, already + 2, page)[-1]
         assert second["To"] == f"crew@{SLUG}.test"
-        assert second["From"] == f"Orbit Support <hello@{SLUG}.test>"
+        assert second["From"] == f"Orbit Support <hello@{TENANT_HOST}>"
         assert second["Subject"] == "Your Orbit Voice account"
         body = second.get_body(preferencelist=("plain",)).get_content()
         assert "an account on Orbit Voice has been made for you (Orbit Journeys)" in body
