@@ -431,5 +431,9 @@ def test_a_mail_sender_must_be_in_a_domain_the_provider_vouches_for(world, chain
         ).email_from_address
         == "hi@south.example"
     )
+    # The portal says the rule before the first attempt.
+    page = Portal(host, world.a_admin).get(PAGE).content.decode()
+    assert "these domains or their subdomains: " in page
+    assert "provider.test" in page
     # The provider's own brand sends from anywhere it likes.
     assert do_set_brand(actor=SYSTEM, email_from_address="news@any.example").pk

@@ -20,6 +20,7 @@ from branding.access import own_brand_of
 from branding.colours import is_hex, low_contrast_warning, text_on
 from branding.effective import asset_url, inherited_brand
 from branding.images import KINDS_TEXT, LIMITS, max_bytes
+from branding.senders import sender_domains
 from pbx.errors import PbxError
 from pbx.forms import add_action_errors
 from pbx.portal.access import held_permissions, host_tenant
@@ -210,6 +211,12 @@ def branding(request):
         inherited=inherited,
         has_upload=has_upload,
     )
+    if owner.get("tenant") is not None or owner.get("dealer") is not None:
+        # The rule is shown before the first attempt, not after it.
+        domains = ", ".join(sorted(sender_domains(**owner)))
+        form.fields[
+            "email_from_address"
+        ].help_text = f"An address in one of these domains or their subdomains: {domains}."
     if request.method == "POST" and form.is_valid():
         changes = form.changes(current)
         try:
