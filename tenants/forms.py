@@ -1,6 +1,8 @@
-"""The portal's sign-in form: an e-mail address or ``extension@sip-domain``."""
+"""The portal's sign-in form (an e-mail address or ``extension@sip-domain``) and its password
+reset, scoped to the host's accounts."""
 
 from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
 from django import forms
 
 
@@ -15,3 +17,15 @@ class LoginForm(AllauthLoginForm):
             max_length=254,
             widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
         )
+
+
+class ResetPasswordForm(AllauthResetPasswordForm):
+    """allauth's password reset, for the accounts of this host only: an e-mail address may be
+    a user of several tenants (and of the provider), and a reset asked on one tenant's host
+    must not mail a link for another tenant's account (in this host's brand)."""
+
+    def save(self, request, **kwargs) -> str:
+        tenant = getattr(request, "tenant", None)
+        tenant_id = None if tenant is None or tenant.is_public else tenant.id
+        self.users = [u for u in self.users if u.tenant_id == tenant_id]
+        return super().save(request, **kwargs)

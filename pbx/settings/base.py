@@ -257,7 +257,10 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 PBX_MAIL_SENDER_DOMAINS = [d for d in env("PBX_MAIL_SENDER_DOMAINS", "").split(",") if d]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_ADAPTER = "tenants.auth.AccountAdapter"
-ACCOUNT_FORMS = {"login": "tenants.forms.LoginForm"}
+ACCOUNT_FORMS = {
+    "login": "tenants.forms.LoginForm",
+    "reset_password": "tenants.forms.ResetPasswordForm",
+}
 ACCOUNT_LOGOUT_ON_GET = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 
