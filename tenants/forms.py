@@ -27,5 +27,6 @@ class ResetPasswordForm(AllauthResetPasswordForm):
     def save(self, request, **kwargs) -> str:
         tenant = getattr(request, "tenant", None)
         tenant_id = None if tenant is None or tenant.is_public else tenant.id
-        self.users = [u for u in self.users if u.tenant_id == tenant_id]
+        found: list = getattr(self, "users", [])  # set by the form's clean_email
+        self.users = [u for u in found if u.tenant_id == tenant_id]
         return super().save(request, **kwargs)
