@@ -204,7 +204,7 @@ def test_dealer_sees_only_its_subtree(portal, world):
     assert _slugs(north) == ["acme"]
     assert "Beta" not in north
     audit = re.findall(r'data-testid="audit-entry">(.*?)</li>', north, re.S)
-    assert any("tenant.update" in e and "Acme Renamed" in e for e in audit), audit
+    assert any("changed tenant" in e and "Acme Renamed" in e for e in audit), audit
     assert not any("Beta" in e or "South" in e for e in audit), audit
 
     # The reseller above North sees North's tenant; South sees only its own.

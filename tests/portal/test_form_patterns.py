@@ -120,3 +120,15 @@ def test_delete_confirmations_say_what_else_goes(portal, world):
     assert "brand" in html
     html = portal(world.a_admin, world.tenant_a).get("/portal/users/").content.decode()
     assert "signed out everywhere" in html
+
+
+def test_audit_entries_read_as_words(portal, world):
+    from pbx.templatetags.portal import audit_words
+
+    assert audit_words("tenant.create") == "created tenant"
+    assert audit_words("sip_ban.clear") == "lifted SIP ban"
+    assert audit_words("extension.reveal_sip_password") == "showed the SIP password of extension"
+    assert audit_words("something.odd") == "something.odd"  # unknown: shown as recorded
+    html = portal(world.sysadmin).get("/portal/overview/").content.decode()
+    assert "created tenant" in html
+    assert "<code>tenant.create</code>" not in html
