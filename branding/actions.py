@@ -15,10 +15,9 @@ from pbx.text import require_single_line
 from . import effective
 from .colours import is_hex
 from .images import image_problem
-from .models import Brand
+from .models import FILE_FIELDS, Brand
 from .senders import sender_problem
 
-_FILE_FIELDS = ("logo", "favicon")
 # Every text of a brand leaves as a protocol line: the product name in SIP User-Agent/Server
 # headers and provisioning files, the names and addresses in mail headers, the URLs in files.
 TEXT_FIELDS = {
@@ -54,7 +53,7 @@ def _check_fields(fields: dict, *, dealer=None, tenant=None) -> None:
         value = fields.get(name)
         if value and not is_hex(value):
             problems[name] = ["a colour such as #1f6feb"]
-    for name in _FILE_FIELDS:
+    for name in FILE_FIELDS:
         upload = fields.get(name)
         if upload and hasattr(upload, "read") and not getattr(upload, "_committed", False):
             problem = image_problem(upload, name)
@@ -98,8 +97,8 @@ def do_create_brand(*, dealer=None, tenant=None, actor: Actor, **fields) -> Bran
     try:
         with transaction.atomic():
             brand = Brand.objects.create(dealer=dealer, tenant=tenant, **fields)
-            changes = {k: v for k, v in fields.items() if k not in _FILE_FIELDS}
-            changes.update({k: "uploaded" for k in _FILE_FIELDS if fields.get(k)})
+            changes = {k: v for k, v in fields.items() if k not in FILE_FIELDS}
+            changes.update({k: "uploaded" for k in FILE_FIELDS if fields.get(k)})
             audit.record(actor, "brand.create", brand, **_scope(brand), changes=changes)
             _invalidate_now_and_on_commit()
     except IntegrityError:
@@ -134,11 +133,11 @@ def do_update_brand(brand: Brand, *, actor: Actor, **fields) -> Brand:
         brand = Brand.objects.select_for_update().get(pk=brand.pk)
         old_files = [
             getattr(brand, name).name
-            for name in _FILE_FIELDS
+            for name in FILE_FIELDS
             if name in fields and getattr(brand, name)
         ]
-        changes = audit.diff(brand, {k: v for k, v in fields.items() if k not in _FILE_FIELDS})
-        for name in _FILE_FIELDS:
+        changes = audit.diff(brand, {k: v for k, v in fields.items() if k not in FILE_FIELDS})
+        for name in FILE_FIELDS:
             if name in fields:
                 changes[name] = "replaced" if fields[name] else "cleared"
         for name, value in fields.items():
@@ -156,7 +155,7 @@ def do_delete_brand(brand: Brand, *, actor: Actor) -> None:
     brand up the tree."""
     with transaction.atomic():
         brand = Brand.objects.select_for_update().get(pk=brand.pk)
-        files = [getattr(brand, name).name for name in _FILE_FIELDS if getattr(brand, name)]
+        files = [getattr(brand, name).name for name in FILE_FIELDS if getattr(brand, name)]
         audit.record(actor, "brand.delete", brand, **_scope(brand))
         brand.delete()
         _invalidate_now_and_on_commit()

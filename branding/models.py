@@ -109,3 +109,6 @@ INHERITED_FIELDS = (
     "email_from_address",
     "login_footer",
 )
+#: The uploads among them; the rest are texts (names, addresses, colours, URLs).
+FILE_FIELDS = ("logo", "favicon")
+TEXT_FIELDS = tuple(name for name in INHERITED_FIELDS if name not in FILE_FIELDS)

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from branding.effective import public_fields
 from branding.images import image_problem
-from branding.models import Brand
+from branding.models import TEXT_FIELDS, Brand
 
 
 def _validate_image(upload, use: str):
@@ -72,39 +72,14 @@ class BrandSerializer(serializers.ModelSerializer):
         return attrs
 
 
-OWN_FIELDS = (
-    "product_name",
-    "company_name",
-    "website_url",
-    "logo_url",
-    "favicon_url",
-    "primary_color",
-    "accent_color",
-    "support_url",
-    "support_email",
-    "support_phone",
-    "email_from_name",
-    "email_from_address",
-    "login_footer",
+OWN_FIELDS = TEXT_FIELDS
+
+#: What a tenant shows where its own brand leaves a field blank: every text field, as text.
+InheritedBrandSerializer = type(
+    "InheritedBrandSerializer",
+    (serializers.Serializer,),
+    {name: serializers.CharField() for name in TEXT_FIELDS},
 )
-
-
-class InheritedBrandSerializer(serializers.Serializer):
-    """What a tenant shows where its own brand leaves a field blank."""
-
-    product_name = serializers.CharField()
-    company_name = serializers.CharField()
-    website_url = serializers.CharField()
-    logo_url = serializers.CharField()
-    favicon_url = serializers.CharField()
-    primary_color = serializers.CharField()
-    accent_color = serializers.CharField()
-    support_url = serializers.CharField()
-    support_email = serializers.CharField()
-    support_phone = serializers.CharField()
-    email_from_name = serializers.CharField()
-    email_from_address = serializers.CharField()
-    login_footer = serializers.CharField()
 
 
 class TenantBrandSerializer(serializers.ModelSerializer):

@@ -69,6 +69,39 @@ def run(
     return outcome
 
 
+def confirm_delete(
+    request,
+    objects: list[Any],
+    missing: list[int],
+    *,
+    delete: Callable[[Any, Any], Any],
+    label: Callable[[Any], str],
+    rows: Callable[[], list[dict]],
+    noun: str,
+    template: str,
+    section: str,
+    back: str,
+):
+    """Deleting the checked objects: first a page that lists them with what goes with each
+    (``rows()``, rendered by ``template``, which extends ``portal/_bulk_delete.html``); once
+    confirmed there, ``delete(obj, actor)`` for each and a report on the list page."""
+    from django.shortcuts import redirect
+
+    from .views.common import page
+
+    if request.POST.get("confirm") != "yes":
+        ctx = {
+            "rows": rows(),
+            "pks": [obj.pk for obj in objects],
+            "missing": missing,
+            "noun": noun,
+            "back": back,
+        }
+        return page(request, template, ctx, section=section)
+    report(request, run(request, objects, missing, delete, label=label), done="deleted", noun=noun)
+    return redirect(back)
+
+
 def report(request, outcome: BulkOutcome, *, done: str, noun: str) -> None:
     """One message per kind of result: ``3 extensions disabled: 101, 102, 103``, then the
     refusals with their reasons, then the ids not found."""

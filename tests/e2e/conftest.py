@@ -154,6 +154,7 @@ def live_pbx(tmp_path_factory):
                 "port": port,
                 "log": log_path,
                 "mail_dir": mail_dir,
+                "env": env,  # the server's environment (its database) for set-up commands
             }
         finally:
             if server is not None:
@@ -210,10 +211,34 @@ FETCH_JSON = """async ([url, options]) => {
 }"""
 
 
-def sign_in(page, base: str, email: str, password: str) -> None:
-    """Sign in through the portal's sign-in form on ``base``'s host."""
-    page.goto(f"{base}/accounts/login/?next=/portal/")
+def fill_sign_in(page, email: str, password: str) -> None:
+    """Fill in and send the sign-in form the page shows."""
     page.fill("#id_login", email)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+def sign_in(page, base: str, email: str, password: str) -> None:
+    """Sign in through the portal's sign-in form on ``base``'s host."""
+    page.goto(f"{base}/accounts/login/?next=/portal/")
+    fill_sign_in(page, email, password)
     page.wait_for_load_state()
+
+
+def api_sign_in(page, email: str, password: str) -> str:
+    """An API bearer token for the user, asked for by the page itself (same host, no cookie)."""
+    import json
+
+    signin = page.evaluate(
+        FETCH_JSON,
+        [
+            "/api/v1/auth/signin/",
+            {
+                "method": "POST",
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"email": email, "password": password}),
+            },
+        ],
+    )
+    assert signin["status"] == 200, signin
+    return signin["body"]["access"]

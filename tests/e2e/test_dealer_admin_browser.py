@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests.e2e.a11y import PHONE_WIDTH, assert_accessible, horizontal_overflow
-from tests.e2e.conftest import ROOT, chromium_page
+from tests.e2e.conftest import ROOT, chromium_page, fill_sign_in
 
 DEALER_EMAIL = "dealer@e2e.localhost"
 DEALER_PASSWORD = "Green-Harbour-" + os.urandom(4).hex()
@@ -29,12 +29,9 @@ do_create_tenant(name="Dockside", slug="dockside", sip_domain="dockside.e2e.loca
 """
 
 
-def _seed_dealer() -> None:
-    """A dealer with its admin and one tenant, in the live server's database (named as the
-    ``live_pbx`` fixture names it, in this same process)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    env = {**os.environ, "PBX_DB_NAME": f"pbx_e2e_{worker}_{os.getpid()}"}
-    env.setdefault("DJANGO_SETTINGS_MODULE", "pbx.settings.test")
+def _seed_dealer(env: dict) -> None:
+    """A dealer with its admin and one tenant, in the live server's database (``env``: the
+    server's environment, from the ``live_pbx`` fixture)."""
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", SETUP],
         cwd=ROOT,
@@ -50,14 +47,12 @@ def _seed_dealer() -> None:
 def test_dealer_admin_reaches_its_django_admin_from_the_portal(live_pbx):
     from playwright.sync_api import expect
 
-    _seed_dealer()
+    _seed_dealer(live_pbx["env"])
     base = live_pbx["base"].replace("e2e.localhost", "localhost")  # the provider's host
     with chromium_page(timeout=15_000) as page:
         page.goto(f"{base}/dealer-admin/")
         expect(page).to_have_url(f"{base}/accounts/login/?next=%2Fdealer-admin%2F")
-        page.fill("#id_login", DEALER_EMAIL)
-        page.fill("#id_password", DEALER_PASSWORD)
-        page.click("button[type=submit]")
+        fill_sign_in(page, DEALER_EMAIL, DEALER_PASSWORD)
         expect(page).to_have_url(f"{base}/dealer-admin/")
         page.goto(f"{base}/portal/tenants/")
         page.click("nav >> text=Dealer admin")

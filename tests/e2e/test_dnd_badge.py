@@ -11,7 +11,14 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FETCH_JSON, chromium_page
+from tests.e2e.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    FETCH_JSON,
+    api_sign_in,
+    chromium_page,
+    fill_sign_in,
+)
 
 
 def _api(page, method: str, path: str, token: str, body: dict | None = None) -> dict:
@@ -31,9 +38,7 @@ def test_dnd_badge_follows_the_real_state(live_pbx):
     base = live_pbx["base"]
     with chromium_page(timeout=15_000) as page:
         page.goto(f"{base}/portal/")
-        page.fill("#id_login", ADMIN_EMAIL)
-        page.fill("#id_password", ADMIN_PASSWORD)
-        page.click("button[type=submit]")
+        fill_sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
         expect(page).to_have_url(f"{base}/portal/dashboard/")  # where an admin lands
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Extensions").click()
         expect(page).to_have_url(f"{base}/portal/extensions/")
@@ -45,18 +50,7 @@ def test_dnd_badge_follows_the_real_state(live_pbx):
             expect(badge(number)).to_have_count(1)
             expect(badge(number)).to_be_hidden()
 
-        signin = page.evaluate(
-            FETCH_JSON,
-            [
-                "/api/v1/auth/signin/",
-                {
-                    "method": "POST",
-                    "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
-                },
-            ],
-        )
-        token = signin["body"]["access"]
+        token = api_sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
         items = _api(page, "GET", "/api/v1/extensions/?q=1001", token)["items"]
         ext_id = next(e["id"] for e in items if e["number"] == "1001")
         try:

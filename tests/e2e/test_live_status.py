@@ -32,6 +32,7 @@ from tests.e2e.conftest import (
     _free_port,
     _manage,
     _wait_healthy,
+    fill_sign_in,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,9 +199,7 @@ def test_extension_row_follows_a_real_phone_live(live_stack):
             page = browser.new_page()
             page.set_default_timeout(20_000)
             page.goto(f"{base}/accounts/login/")
-            page.fill("#id_login", ADMIN_EMAIL)
-            page.fill("#id_password", ADMIN_PASSWORD)
-            page.click("button[type=submit]")
+            fill_sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
             expect(page).to_have_url(f"{base}/portal/dashboard/")  # where an admin lands
             page.get_by_role("navigation", name="Main").get_by_role(
                 "link", name="Extensions"

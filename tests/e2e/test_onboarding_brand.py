@@ -20,7 +20,9 @@ from tests.e2e.conftest import (
     FETCH_JSON,
     SYSTEM_ADMIN_EMAIL,
     SYSTEM_ADMIN_PASSWORD,
+    api_sign_in,
     chromium_page,
+    fill_sign_in,
     read_mail,
 )
 
@@ -59,9 +61,7 @@ def test_provider_onboards_a_tenant_whose_admin_rebrands_it(live_pbx, tmp_path):
         # 1. The system admin signs in on the provider's host.
         page.goto(f"{provider}/portal/")
         assert_accessible(page)
-        page.fill("#id_login", SYSTEM_ADMIN_EMAIL)
-        page.fill("#id_password", SYSTEM_ADMIN_PASSWORD)
-        page.click("button[type=submit]")
+        fill_sign_in(page, SYSTEM_ADMIN_EMAIL, SYSTEM_ADMIN_PASSWORD)
         expect(page).to_have_url(f"{provider}/portal/overview/")
         assert_accessible(page)
 
@@ -96,9 +96,7 @@ def test_provider_onboards_a_tenant_whose_admin_rebrands_it(live_pbx, tmp_path):
         # ... and signs in again with it on the tenant's host.
         page.click("text=Sign out")
         page.goto(f"{tenant_base}/portal/")
-        page.fill("#id_login", BOSS)
-        page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
+        fill_sign_in(page, BOSS, PASSWORD)
         expect(page.get_by_test_id("current-user")).to_contain_text(BOSS)
 
         # 5. The Branding page, from the menu.
@@ -155,18 +153,7 @@ def test_provider_onboards_a_tenant_whose_admin_rebrands_it(live_pbx, tmp_path):
         assert_accessible(page)
 
         # 7. An e-mail the tenant sends now (a new user's invitation) is in its brand.
-        signin = page.evaluate(
-            FETCH_JSON,
-            [
-                "/api/v1/auth/signin/",
-                {
-                    "method": "POST",
-                    "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps({"email": BOSS, "password": PASSWORD}),
-                },
-            ],
-        )
-        assert signin["status"] == 200, signin
+        token = api_sign_in(page, BOSS, PASSWORD)
         created = page.evaluate(
             FETCH_JSON,
             [
@@ -175,7 +162,7 @@ def test_provider_onboards_a_tenant_whose_admin_rebrands_it(live_pbx, tmp_path):
                     "method": "POST",
                     "headers": {
                         "Content-Type": "application/json",
-                        "Authorization": f"Bearer {signin['body']['access']}",
+                        "Authorization": f"Bearer {token}",
                     },
                     "body": json.dumps({"email": f"crew@{SLUG}.test", "role": "tenant_user"}),
                 },

@@ -9,11 +9,16 @@ own (not pytest-django's test database, whose open transactions a separate proce
 see), prepared by the same management commands as ``make run``.
 """
 
-import json
-
 import pytest
 
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FETCH_JSON, chromium_page
+from tests.e2e.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    FETCH_JSON,
+    api_sign_in,
+    chromium_page,
+    fill_sign_in,
+)
 
 
 @pytest.mark.e2e
@@ -26,9 +31,7 @@ def test_tenant_admin_adds_an_extension_and_finds_it_in_portal_and_api(live_pbx)
         # Sign in on the tenant's own host.
         page.goto(f"{base}/portal/")
         expect(page).to_have_url(f"{base}/accounts/login/?next=/portal/")
-        page.fill("#id_login", ADMIN_EMAIL)
-        page.fill("#id_password", ADMIN_PASSWORD)
-        page.click("button[type=submit]")
+        fill_sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
         expect(page).to_have_url(f"{base}/portal/dashboard/")  # where an admin lands
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Extensions").click()
         expect(page).to_have_url(f"{base}/portal/extensions/")
@@ -56,19 +59,7 @@ def test_tenant_admin_adds_an_extension_and_finds_it_in_portal_and_api(live_pbx)
         expect(page.locator("tbody tr")).to_have_count(1)
 
         # And over the REST API, on the same host, with a bearer token.
-        signin = page.evaluate(
-            FETCH_JSON,
-            [
-                "/api/v1/auth/signin/",
-                {
-                    "method": "POST",
-                    "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
-                },
-            ],
-        )
-        assert signin["status"] == 200, signin
-        token = signin["body"]["access"]
+        token = api_sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
         listing = page.evaluate(
             FETCH_JSON,
             [

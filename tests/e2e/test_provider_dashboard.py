@@ -11,7 +11,12 @@ import re
 import pytest
 
 from tests.e2e.a11y import PHONE_WIDTH, assert_accessible, horizontal_overflow
-from tests.e2e.conftest import SYSTEM_ADMIN_EMAIL, SYSTEM_ADMIN_PASSWORD, chromium_page
+from tests.e2e.conftest import (
+    SYSTEM_ADMIN_EMAIL,
+    SYSTEM_ADMIN_PASSWORD,
+    chromium_page,
+    fill_sign_in,
+)
 
 
 @pytest.mark.e2e
@@ -21,9 +26,7 @@ def test_system_admin_lands_on_an_accessible_dashboard(live_pbx):
     base = live_pbx["provider"]
     with chromium_page(timeout=15_000) as page:
         page.goto(f"{base}/portal/")
-        page.fill("#id_login", SYSTEM_ADMIN_EMAIL)
-        page.fill("#id_password", SYSTEM_ADMIN_PASSWORD)
-        page.click("button[type=submit]")
+        fill_sign_in(page, SYSTEM_ADMIN_EMAIL, SYSTEM_ADMIN_PASSWORD)
         expect(page).to_have_url(f"{base}/portal/overview/")
         expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
         nav = page.get_by_role("navigation", name="Main")

@@ -20,6 +20,7 @@ from branding.access import own_brand_of
 from branding.colours import is_hex, low_contrast_warning, text_on
 from branding.effective import asset_url, inherited_brand
 from branding.images import KINDS_TEXT, LIMITS, max_bytes
+from branding.models import TEXT_FIELDS
 from branding.senders import sender_domains
 from pbx.errors import PbxError
 from pbx.forms import add_action_errors
@@ -29,21 +30,6 @@ from tenants.choices import Permission, Role
 
 from .common import actor, page
 
-TEXT_FIELDS = (
-    "product_name",
-    "company_name",
-    "website_url",
-    "login_footer",
-    "logo_url",
-    "favicon_url",
-    "primary_color",
-    "accent_color",
-    "email_from_name",
-    "email_from_address",
-    "support_email",
-    "support_url",
-    "support_phone",
-)
 SECTIONS = (
     ("Names", ("product_name", "company_name", "website_url", "login_footer")),
     ("Logo and icon", ("logo", "logo_url", "favicon", "favicon_url")),

@@ -363,22 +363,18 @@ def phone_bulk(request):
     ids = bulk.selected_ids(request)
     objects, missing = bulk.selected(Device.objects.prefetch_related("lines__extension"), ids)
     if action == "delete":
-        if request.POST.get("confirm") != "yes":
-            ctx = {
-                "rows": [{"device": d, "model": device_model_name(d)} for d in objects],
-                "missing": missing,
-                "back": back,
-            }
-            return page(request, "portal/phones/bulk_delete.html", ctx, section=SECTION)
-        outcome = bulk.run(
+        return bulk.confirm_delete(
             request,
             objects,
             missing,
-            lambda d, who: actions.do_delete_device(d, actor=who),
+            delete=lambda d, who: actions.do_delete_device(d, actor=who),
             label=lambda d: d.mac,
+            rows=lambda: [{"device": d, "model": device_model_name(d)} for d in objects],
+            noun="phone",
+            template="portal/phones/bulk_delete.html",
+            section=SECTION,
+            back=back,
         )
-        bulk.report(request, outcome, done="deleted", noun="phone")
-        return redirect(back)
     if action not in SIGNALS:
         messages.error(request, "Choose what to do with the selected phones.")
         return redirect(back)

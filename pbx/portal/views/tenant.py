@@ -164,22 +164,18 @@ def extension_bulk(request):
     ids = bulk.selected_ids(request)
     objects, missing = bulk.selected(Extension.objects.select_related("user"), ids)
     if action == "delete":
-        if request.POST.get("confirm") != "yes":
-            ctx = {
-                "rows": [{"ext": e, "removes": extension_removals(e)} for e in objects],
-                "missing": missing,
-                "back": back,
-            }
-            return page(request, "portal/extensions/bulk_delete.html", ctx, section="extensions")
-        outcome = bulk.run(
+        return bulk.confirm_delete(
             request,
             objects,
             missing,
-            lambda ext, who: ext_actions.do_delete_extension(ext, actor=who),
+            delete=lambda ext, who: ext_actions.do_delete_extension(ext, actor=who),
             label=lambda ext: ext.number,
+            rows=lambda: [{"ext": e, "removes": extension_removals(e)} for e in objects],
+            noun="extension",
+            template="portal/extensions/bulk_delete.html",
+            section="extensions",
+            back=back,
         )
-        bulk.report(request, outcome, done="deleted", noun="extension")
-        return redirect(back)
     if action not in EXTENSION_BULK:
         messages.error(request, "Choose what to do with the selected extensions.")
         return redirect(back)
