@@ -17,3 +17,24 @@ def add_action_errors(form: forms.Form, exc) -> None:
         placed = placed or target is not None
     if not placed or not exc.fields:
         form.add_error(None, exc.message)
+
+
+class FirstAdminFields(forms.Form):
+    """A new tenant's first admin, optional: the tenant action makes the user without a
+    password and e-mails an invitation to choose one on the tenant's host."""
+
+    admin_email = forms.EmailField(
+        required=False,
+        label="First admin's e-mail",
+        help_text="Gets an e-mail with a link to choose a password and sign in.",
+    )
+    admin_name = forms.CharField(max_length=150, required=False, label="First admin's name")
+
+    def first_admin(self) -> dict | None:
+        """The action's ``admin`` argument, or None when no e-mail was given."""
+        email = self.cleaned_data.get("admin_email")
+        return (
+            {"email": email, "full_name": self.cleaned_data.get("admin_name", "")}
+            if email
+            else None
+        )

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from pbx.admin import ActionAdmin, ActionForm
 from pbx.audit import Actor
 from pbx.errors import PbxError
+from pbx.forms import FirstAdminFields
 
 from . import actions
 from .choices import Permission, TenantStatus
@@ -29,18 +30,11 @@ class DomainInline(admin.TabularInline):
         return False
 
 
-class TenantForm(ActionForm):
+class TenantForm(FirstAdminFields, ActionForm):
+    # The first admin's fields are only on the add form (``TenantAdmin.get_fields``).
     web_host = forms.CharField(
         required=False, help_text="The host name of the tenant's portal (default: the SIP domain)."
     )
-    # Only on the add form (``TenantAdmin.get_fields``): the action makes the tenant's first
-    # admin without a password and e-mails an invitation to choose one on the tenant's host.
-    admin_email = forms.EmailField(
-        required=False,
-        label="First admin's e-mail",
-        help_text="Gets an e-mail with a link to choose a password and sign in.",
-    )
-    admin_name = forms.CharField(max_length=150, required=False, label="First admin's name")
 
     class Meta:
         model = Tenant
@@ -51,14 +45,6 @@ class TenantForm(ActionForm):
         if self.instance.pk is not None:
             primary = self.instance.domains.filter(is_primary=True).first()
             self.initial["web_host"] = primary.domain if primary else ""
-
-    def first_admin(self) -> dict | None:
-        email = self.cleaned_data.get("admin_email")
-        return (
-            {"email": email, "full_name": self.cleaned_data.get("admin_name", "")}
-            if email
-            else None
-        )
 
     def run_action(self):
         data = self.cleaned_data

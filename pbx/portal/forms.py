@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django import forms
 
+from pbx.forms import FirstAdminFields
 from telephony.actions import FORWARD_FIELDS, NO_ANSWER_TIMEOUT
 from tenants import locale
 from tenants.choices import BillingMode, Permission, Role
@@ -232,17 +233,11 @@ class TenantEditForm(TenantHostFields, TenantSettingsForm):
     sections: tuple[Section, ...] = (HOSTS_SECTION, *TenantSettingsForm.sections)
 
 
-class TenantCreateForm(TenantHostFields, TenantSettingsForm):
+class TenantCreateForm(FirstAdminFields, TenantHostFields, TenantSettingsForm):
     slug = forms.CharField(max_length=31, label="Identifier", help_text=IDENTIFIER_HINT)
     dealer = forms.TypedChoiceField(
         coerce=int, required=False, empty_value=None, help_text="Who sells to and supports it."
     )
-    admin_email = forms.EmailField(
-        required=False,
-        label="First admin's e-mail",
-        help_text="Gets an e-mail with a link to choose a password and sign in.",
-    )
-    admin_name = forms.CharField(max_length=150, required=False, label="First admin's name")
 
     field_order = ("name", "slug", "sip_domain", "web_host", "dealer", "admin_email", "admin_name")
     sections: tuple[Section, ...] = (
@@ -254,14 +249,6 @@ class TenantCreateForm(TenantHostFields, TenantSettingsForm):
         ),
         *TenantSettingsForm.sections,
     )
-
-    def first_admin(self) -> dict | None:
-        email = self.cleaned_data.get("admin_email")
-        return (
-            {"email": email, "full_name": self.cleaned_data.get("admin_name", "")}
-            if email
-            else None
-        )
 
     def __init__(self, *args, dealers=(), allow_no_dealer=True, **kwargs):
         super().__init__(*args, **kwargs)
