@@ -26,6 +26,9 @@ ADMIN_PASSWORD = "Blue-Pilot-" + secrets.token_hex(4)  # not containing the e-ma
 PROVIDER_HOST = "localhost"
 SYSTEM_ADMIN_EMAIL = "root@provider.localhost"
 SYSTEM_ADMIN_PASSWORD = "Green-Harbor-" + secrets.token_hex(4)
+# A dealer admin (the ``live_dealer`` fixture makes it, with its dealer and one tenant).
+DEALER_EMAIL = "dealer@e2e.localhost"
+DEALER_PASSWORD = "Green-Harbour-" + secrets.token_hex(4)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -189,6 +192,26 @@ def _forget_brands() -> None:
     from branding.effective import invalidate
 
     invalidate()
+
+
+DEALER_SETUP = f"""
+from dealers.actions import do_create_dealer
+from pbx.audit import SYSTEM
+from tenants.actions import do_create_tenant, do_create_user
+dealer = do_create_dealer(name="Harbour Telecom", parent=None, actor=SYSTEM, max_tenants=5)
+do_create_user(email="{DEALER_EMAIL}", password="{DEALER_PASSWORD}", role="dealer_admin",
+               dealer=dealer, actor=SYSTEM)
+do_create_tenant(name="Dockside", slug="dockside", sip_domain="dockside.e2e.localhost",
+                 dealer=dealer, actor=SYSTEM, max_extensions=10)
+"""
+
+
+@pytest.fixture(scope="session")
+def live_dealer(live_pbx):
+    """A dealer ("Harbour Telecom") with its admin (DEALER_EMAIL) and one tenant ("Dockside"),
+    made once in the live server's database."""
+    _manage(live_pbx["env"], "shell", "-c", DEALER_SETUP, log_path=live_pbx["log"])
+    return {"email": DEALER_EMAIL, "password": DEALER_PASSWORD}
 
 
 def _forget_snapshot() -> None:

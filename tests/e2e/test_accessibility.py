@@ -1,6 +1,6 @@
-"""Every portal page, as the provider's system admin and as a tenant admin sees it, in Chromium:
-axe-core finds no serious or critical accessibility violation, and at a phone's width (390 px)
-the page does not scroll sideways (tables scroll inside their own container).
+"""Every portal page, as the provider's system admin, a dealer admin and a tenant admin see it,
+in Chromium: axe-core finds no serious or critical accessibility violation, and at a phone's
+width (390 px) the page does not scroll sideways (tables scroll inside their own container).
 
 The pages are found by following the portal's own links from its first page (the menu, the
 lists, the rows, the detail pages), so a page added later is checked without being listed here.
@@ -16,6 +16,8 @@ from tests.e2e.a11y import PHONE_WIDTH, horizontal_overflow, serious_violations
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
+    DEALER_EMAIL,
+    DEALER_PASSWORD,
     SYSTEM_ADMIN_EMAIL,
     SYSTEM_ADMIN_PASSWORD,
     chromium_page,
@@ -89,10 +91,13 @@ def _add_a_phone(page, base: str) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("who", ["system admin", "tenant admin"])
-def test_every_portal_page_is_accessible_and_fits_a_phone(live_pbx, who, tmp_path):
+@pytest.mark.parametrize("who", ["system admin", "dealer admin", "tenant admin"])
+def test_every_portal_page_is_accessible_and_fits_a_phone(live_pbx, who, tmp_path, request):
     if who == "system admin":
         base, email, password = live_pbx["provider"], SYSTEM_ADMIN_EMAIL, SYSTEM_ADMIN_PASSWORD
+    elif who == "dealer admin":
+        request.getfixturevalue("live_dealer")
+        base, email, password = live_pbx["provider"], DEALER_EMAIL, DEALER_PASSWORD
     else:
         base, email, password = live_pbx["base"], ADMIN_EMAIL, ADMIN_PASSWORD
     with chromium_page(timeout=15_000) as page:

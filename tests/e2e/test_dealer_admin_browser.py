@@ -5,49 +5,16 @@ dealers' Django admin, finds its tenant there, opens it and its delete page, and
 sub-dealers and audit trail — every page accessible and without horizontal scroll on a phone.
 """
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from tests.e2e.a11y import PHONE_WIDTH, assert_accessible, horizontal_overflow
-from tests.e2e.conftest import ROOT, chromium_page, fill_sign_in
-
-DEALER_EMAIL = "dealer@e2e.localhost"
-DEALER_PASSWORD = "Green-Harbour-" + os.urandom(4).hex()
-
-SETUP = f"""
-from dealers.actions import do_create_dealer
-from pbx.audit import SYSTEM
-from tenants.actions import do_create_tenant, do_create_user
-dealer = do_create_dealer(name="Harbour Telecom", parent=None, actor=SYSTEM, max_tenants=5)
-do_create_user(email="{DEALER_EMAIL}", password="{DEALER_PASSWORD}", role="dealer_admin",
-               dealer=dealer, actor=SYSTEM)
-do_create_tenant(name="Dockside", slug="dockside", sip_domain="dockside.e2e.localhost",
-                 dealer=dealer, actor=SYSTEM, max_extensions=10)
-"""
-
-
-def _seed_dealer(env: dict) -> None:
-    """A dealer with its admin and one tenant, in the live server's database (``env``: the
-    server's environment, from the ``live_pbx`` fixture)."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", SETUP],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+from tests.e2e.conftest import DEALER_EMAIL, DEALER_PASSWORD, chromium_page, fill_sign_in
 
 
 @pytest.mark.e2e
-def test_dealer_admin_reaches_its_django_admin_from_the_portal(live_pbx):
+def test_dealer_admin_reaches_its_django_admin_from_the_portal(live_pbx, live_dealer):
     from playwright.sync_api import expect
 
-    _seed_dealer(live_pbx["env"])
     base = live_pbx["base"].replace("e2e.localhost", "localhost")  # the provider's host
     with chromium_page(timeout=15_000) as page:
         page.goto(f"{base}/dealer-admin/")
