@@ -57,6 +57,22 @@ def ink(colour: str, background: str = LIGHT_BACKGROUND) -> str:
     return BLACK
 
 
+def scheme(primary: str, accent: str) -> dict[str, str]:
+    """The portal's colours from a brand's two (each may be blank or invalid: then unset),
+    each with the text colour that reads on it: the top bar is the primary colour, buttons the
+    accent (the primary when no accent is set), links the accent darkened where it is too
+    light to read on the page."""
+    primary = primary if is_hex(primary) else ""
+    accent = accent if is_hex(accent) else primary
+    return {
+        "bar_color": primary,
+        "bar_text": text_on(primary) if primary else "",
+        "accent": accent,
+        "accent_text": text_on(accent) if accent else "",
+        "accent_ink": ink(accent) if accent else "",
+    }
+
+
 def low_contrast_warning(colour: str, background: str = WHITE) -> str:
     """A sentence for the form when ``colour`` barely stands out from the page, else ''."""
     if not is_hex(colour):

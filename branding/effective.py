@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .colours import ink, is_hex, text_on
+from .colours import scheme
 from .models import INHERITED_FIELDS, Brand
 
 log = logging.getLogger(__name__)
@@ -178,8 +178,6 @@ def asset_url(brand: Brand, kind: str) -> str:
 
 def public_fields(brand: Brand) -> dict[str, str]:
     """What a page may show about a brand (also the portal context's ``brand``)."""
-    primary = brand.primary_color if is_hex(brand.primary_color) else ""
-    accent = brand.accent_color if is_hex(brand.accent_color) else primary
     return {
         "name": brand.product_name,
         "product_name": brand.product_name,
@@ -193,13 +191,6 @@ def public_fields(brand: Brand) -> dict[str, str]:
         "support_email": brand.support_email,
         "support_phone": brand.support_phone,
         "login_footer": brand.login_footer,
-        # The portal's colours, each with the text colour that reads on it (computed here, so
-        # whatever colour a user picks, text keeps a 4.5:1 contrast): the top bar is the primary
-        # colour, buttons the accent (the primary when no accent is set), links the accent
-        # darkened where it is too light to read on the page.
-        "bar_color": primary,
-        "bar_text": text_on(primary) if primary else "",
-        "accent": accent,
-        "accent_text": text_on(accent) if accent else "",
-        "accent_ink": ink(accent) if accent else "",
+        # Computed here, so that whatever colours a user picks, text keeps a 4.5:1 contrast.
+        **scheme(brand.primary_color, brand.accent_color),
     }

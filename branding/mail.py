@@ -15,9 +15,13 @@ from .effective import brand_for_dealer, brand_for_tenant
 def sender_for(*, tenant=None, dealer=None) -> str:
     """``"Name <address>"`` of the effective brand; the platform's default address if unset."""
     brand = brand_for_tenant(tenant) if tenant is not None else brand_for_dealer(dealer)
-    address = brand.email_from_address or settings.DEFAULT_FROM_EMAIL
-    name = brand.email_from_name or brand.product_name
-    return formataddr((name, address))
+    return sender_line(brand.email_from_name, brand.email_from_address, brand.product_name)
+
+
+def sender_line(name: str, address: str, product_name: str) -> str:
+    """The ``From`` of a brand's mail: its sender name (else the product's) and address (else
+    the platform's default)."""
+    return formataddr((name or product_name, address or settings.DEFAULT_FROM_EMAIL))
 
 
 def send_mail(

@@ -18,7 +18,6 @@ from functools import update_wrapper
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpResponseRedirect
@@ -28,7 +27,7 @@ from django.urls import reverse
 from pbx.admin import AuditEntryAdmin as SystemAuditEntryAdmin
 from pbx.audit import Actor
 from pbx.errors import PbxError
-from pbx.forms import add_action_errors
+from pbx.forms import TenantDeleteForm, add_action_errors
 from pbx.models import AuditEntry
 from tenants import actions as tenant_actions
 from tenants.access import dealer_subtree_q, tenants_visible_to
@@ -184,10 +183,6 @@ class TenantDomainInline(DomainInline):
         return self.admin_site.has_permission(request)
 
 
-class DeleteTenantForm(forms.Form):
-    confirm = forms.CharField(label="Type the tenant's identifier to confirm")
-
-
 @admin.register(Tenant, site=site)
 class TenantAdmin(ScopedAdmin, SystemTenantAdmin):
     """The system admin's tenant admin (form with the first admin's invitation, suspend and
@@ -225,7 +220,7 @@ class TenantAdmin(ScopedAdmin, SystemTenantAdmin):
         tenant = self.get_object(request, unquote(object_id))
         if tenant is None:
             raise Http404
-        form = DeleteTenantForm(request.POST or None)
+        form = TenantDeleteForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
                 tenant_actions.do_delete_tenant(

@@ -38,3 +38,9 @@ class FirstAdminFields(forms.Form):
             if email
             else None
         )
+
+
+class TenantDeleteForm(forms.Form):
+    """Deleting a tenant erases its schema: its identifier must be typed (the action checks)."""
+
+    confirm = forms.CharField(label="Type the tenant's identifier to confirm")

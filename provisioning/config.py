@@ -310,9 +310,7 @@ def current_tenant():
 
 def model_choices() -> list[tuple[str, str]]:
     """(id, "Vendor Model") for forms, plus "auto"."""
-    return [("auto", "Recognise automatically")] + [
-        (m.id, f"{m.vendor} {m.name}") for m in MODELS.values()
-    ]
+    return [("auto", "Recognise automatically")] + [(m.id, m.display_name) for m in MODELS.values()]
 
 
 def render_preview(

@@ -22,7 +22,7 @@ def _model_id(value: str) -> str | None:
     if text in MODELS:
         return text
     for model in MODELS.values():
-        if text == f"{model.vendor} {model.name}".lower():
+        if text == model.display_name.lower():
             return model.id
     return None
 

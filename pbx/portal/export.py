@@ -24,12 +24,12 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from pbx.middleware import page_time_zone
 from pbx.portal.access import host_tenant
 from pbx.tenancy import current_schema
 
@@ -86,16 +86,6 @@ def cell(value: Any, tz: zoneinfo.ZoneInfo) -> str:
     return safe_cell(str(value))
 
 
-def time_zone(request) -> zoneinfo.ZoneInfo:
-    """The host tenant's time zone (the provider's host: the server's, UTC)."""
-    tenant = host_tenant(request)
-    name = (tenant.time_zone if tenant is not None else "") or settings.TIME_ZONE
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
-
-
 def filename(request, name: str, tz: zoneinfo.ZoneInfo) -> str:
     tenant = host_tenant(request)
     scope = tenant.slug if tenant is not None else "platform"
@@ -123,7 +113,8 @@ def _chunks(rows: Iterable[Any], columns: list[Column], tz, schema: str) -> Iter
 
 def csv_response(request, rows: Iterable[Any], columns: list[Column], *, name: str):
     """Stream ``rows`` (a queryset, ordered, or a list of objects or dicts) as a CSV file."""
-    tz = time_zone(request)
+    # The page's zone, passed along: the rows are written after the request's zone is gone.
+    tz = page_time_zone(host_tenant(request))
     # A sync iterator: the web server's handler (pbx/asgi_http.py) iterates it on the request's
     # thread, as a WSGI server would, and hands each chunk to the event loop.
     chunks = _chunks(rows, columns, tz, current_schema())

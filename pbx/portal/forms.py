@@ -50,19 +50,15 @@ class SectionedForm(forms.Form):
         return groups
 
 
-def extension_options(extensions) -> tuple[tuple[str, str], ...]:
-    """``(number, "1001 · Alice")`` for an extension picker."""
-    return tuple((e.number, f"{e.number} · {e.display_name}") for e in extensions)
-
-
-def forward_targets(exclude=None) -> tuple[tuple[str, str], ...]:
-    """The host tenant's extensions a forward box suggests (not the extension itself)."""
+def extension_choices(exclude=None) -> tuple[tuple[str, str], ...]:
+    """``(number, "1001 · Alice")`` for each of the host tenant's extensions, for a picker
+    (forward targets: not the extension itself, ``exclude``; a phone's line and key rows)."""
     from telephony.models import Extension
 
     extensions = Extension.objects.only("number", "display_name").order_by("number")
     if exclude is not None:
         extensions = extensions.exclude(pk=exclude.pk)
-    return extension_options(extensions)
+    return tuple((e.number, f"{e.number} · {e.display_name}") for e in extensions)
 
 
 def show_password_rules(form: forms.Form, policy, fields: dict[str, str]) -> None:
@@ -257,10 +253,6 @@ class TenantCreateForm(FirstAdminFields, TenantHostFields, TenantSettingsForm):
             choices.insert(0, ("", "None (the service provider's own)"))
         self.fields["dealer"].choices = choices
         self.fields["dealer"].required = not allow_no_dealer
-
-
-class TenantDeleteForm(forms.Form):
-    confirm = forms.CharField(label="Type the tenant's identifier to confirm")
 
 
 class DealerForm(CapabilityFields):

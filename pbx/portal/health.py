@@ -17,7 +17,6 @@ a dashboard must render when what it reports on is broken.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -94,12 +93,11 @@ def dealer_checks() -> list[Check]:
     return [sip_engines(dealer=True), media(dealer=True)]
 
 
-def _redis(url: str | None = None):
-    import redis
+def _redis():
+    """The shared Redis (engines' heartbeats, the worker heartbeat), with short timeouts."""
+    from telephony.engine.store import client
 
-    return redis.Redis.from_url(
-        url or settings.REDIS_URL, socket_timeout=1.0, socket_connect_timeout=1.0
-    )
+    return client(timeout=1.0)
 
 
 # ------------------------------------------------------------------------------ SIP engines
@@ -178,33 +176,22 @@ def ng_address() -> tuple[str, int] | None:
 
 
 def ng_ping(address: tuple[str, int], timeout: float = NG_TIMEOUT) -> bool:
-    """Send rtpengine an ng ``ping`` (sent twice: it is UDP) and wait for its ``pong``."""
-    import secrets
+    """rtpengine's answer to an ng ``ping``, asked with the engine's own ng client
+    (:class:`telephony.sip.media.RtpEngine`: cookies, retransmits, the answer's decoding)."""
+    import asyncio
 
-    from telephony.sip.media import bdecode, bencode
+    from telephony.sip.media import MediaError, RtpEngine
 
-    cookie = secrets.token_hex(6).encode()
-    datagram = cookie + b" " + bencode({"command": "ping"})
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    deadline = time.monotonic() + timeout
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.connect(address)
-        for _ in range(2):
-            sock.send(datagram)
-            sock.settimeout(max(0.01, min(timeout / 2, deadline - time.monotonic())))
-            try:
-                while True:
-                    data = sock.recv(4096)
-                    got, _, body = data.partition(b" ")
-                    if got == cookie:
-                        return bdecode(body).get("result") == "pong"
-            except TimeoutError:
-                continue
-            except ConnectionRefusedError:
-                return False  # nothing listens there (ICMP port unreachable)
-            except ValueError:
-                return False
-    return False
+    async def ping() -> bool:
+        client = RtpEngine(*address, timeout=timeout, retransmit=timeout / 2)
+        try:
+            return await client.ping()
+        except (MediaError, OSError):
+            return False
+        finally:
+            client.close()
+
+    return asyncio.run(ping())
 
 
 def media(*, dealer: bool = False) -> Check:
@@ -218,7 +205,7 @@ def _media(dealer: bool) -> Check:
         return Check("media", label, OK, "Not used: call audio flows directly between the phones.")
     try:
         answered = ng_ping(address)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: called inside a running event loop
         answered = False
     if answered:
         if dealer:
@@ -244,7 +231,9 @@ def _media(dealer: bool) -> Check:
 
 
 def heartbeat_key() -> str:
-    return f"{settings.SIP_REDIS_PREFIX}pbx:worker:heartbeat"
+    from telephony.engine.store import redis_key
+
+    return redis_key("pbx:worker:heartbeat")
 
 
 @shared_task(name="pbx.worker_heartbeat", ignore_result=True)
@@ -317,7 +306,9 @@ def broker_backlog() -> int | None:
     from pbx.celery import app
 
     queue = app.conf.task_default_queue or "celery"
-    client = _redis(url)
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
     try:
         return int(client.llen(queue))
     finally:

@@ -10,7 +10,7 @@ from django import forms
 from provisioning.actions import AUTO_MAX_LINES
 from provisioning.vendors import MODELS
 
-from .forms import extension_options
+from .forms import extension_choices
 from .widgets import DatalistInput
 
 #: The id of the page's one list of the tenant's extensions, which every row's box suggests.
@@ -33,8 +33,6 @@ class KeyRows:
     """The line and BLF rows of ``device``'s edit form (``data``: the POST, or None)."""
 
     def __init__(self, device, data=None):
-        from telephony.models import Extension
-
         model = MODELS.get(device.effective_model_id)
         current = {line.index: line for line in device.lines.select_related("extension")}
         count = max(model.max_accounts if model else AUTO_MAX_LINES, max(current, default=0))
@@ -49,9 +47,7 @@ class KeyRows:
         spare = max(0, min(SPARE_KEYS, room - len(keys)))
         self.line_rows = KeyRowSet(data, prefix="line", initial=line_rows)
         self.key_rows = KeyRowSet(data, prefix="blf", initial=keys + [{}] * spare)
-        self.options = extension_options(
-            Extension.objects.only("number", "display_name").order_by("number")
-        )
+        self.options = extension_choices()
         self.errors: dict[str, list[str]] = {}
         for what, rows in (("Line", self.line_rows), ("Key", self.key_rows)):
             for n, row in enumerate(rows.forms, start=1):

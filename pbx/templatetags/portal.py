@@ -17,8 +17,6 @@ AUDIT_OBJECTS = {
     "model_settings": "phone model settings",
     "template": "phone template",
     "device": "phone",
-    "import": "import",
-    "api_token": "API token",
 }
 AUDIT_VERBS = {
     "create": "created",

@@ -58,7 +58,7 @@ class PhoneModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
             models = [m for m in models if m.vendor.lower() == vendor]
         q = self.request.query_params.get("q", "").strip().lower()
         if q:
-            models = [m for m in models if q in f"{m.vendor} {m.name} {m.id}".lower()]
+            models = [m for m in models if q in f"{m.display_name} {m.id}".lower()]
         return models
 
     def get_object(self):

@@ -186,6 +186,11 @@ class PhoneModel:
         return self.family.vendor
 
     @property
+    def display_name(self) -> str:
+        """The model as people name it: "Yealink T46U"."""
+        return f"{self.vendor} {self.name}"
+
+    @property
     def files(self) -> tuple[FileSpec, ...]:
         """The files this model requests, per-device file first."""
         return self.family.files

@@ -17,50 +17,45 @@ from django.urls import reverse
 
 from branding import actions
 from branding.access import own_brand_of
-from branding.colours import is_hex, low_contrast_warning, text_on
+from branding.colours import is_hex, low_contrast_warning, scheme
 from branding.effective import asset_url, inherited_brand
 from branding.images import KINDS_TEXT, LIMITS, max_bytes
+from branding.mail import sender_line
 from branding.models import TEXT_FIELDS
 from branding.senders import sender_domains
 from pbx.errors import PbxError
 from pbx.forms import add_action_errors
 from pbx.portal.access import held_permissions, host_tenant
-from pbx.text import SINGLE_LINE_MESSAGE, has_control_characters
+from pbx.portal.forms import Section
 from tenants.choices import Permission, Role
 
 from .common import actor, page
 
 SECTIONS = (
-    ("Names", ("product_name", "company_name", "website_url", "login_footer")),
-    ("Logo and icon", ("logo", "logo_url", "favicon", "favicon_url")),
-    ("Colours", ("primary_color", "accent_color")),
-    ("E-mail sender", ("email_from_name", "email_from_address")),
-    ("Support", ("support_email", "support_url", "support_phone")),
+    Section("Names", ("product_name", "company_name", "website_url", "login_footer")),
+    Section("Logo and icon", ("logo", "logo_url", "favicon", "favicon_url")),
+    Section("Colours", ("primary_color", "accent_color")),
+    Section("E-mail sender", ("email_from_name", "email_from_address")),
+    Section("Support", ("support_email", "support_url", "support_phone")),
 )
 COLOUR = r"#[0-9a-fA-F]{6}"
 
 
-class OneLine(forms.CharField):
-    """Text that ends up in a mail header or a SIP header: one line (the action checks too; the
-    form says it on the field before anything is sent)."""
-
-    def validate(self, value):
-        super().validate(value)
-        if value and has_control_characters(value):
-            raise forms.ValidationError(SINGLE_LINE_MESSAGE[0].upper() + SINGLE_LINE_MESSAGE[1:])
-
-    def to_python(self, value):
-        # Not stripped first: a trailing CR/LF must be refused, not quietly removed.
-        return "" if value in self.empty_values else str(value)
+def _text(name: str, label: str) -> forms.CharField:
+    """A brand text as typed (not stripped: a trailing CR/LF must reach the action, which
+    refuses it); its rules (one line, length, colour, sender domain) are the action's."""
+    return forms.CharField(
+        label=label, required=False, strip=False, max_length=actions.TEXT_FIELDS[name]
+    )
 
 
 class BrandForm(forms.Form):
-    product_name = OneLine(label="Product name", max_length=80, required=False)
-    company_name = OneLine(label="Company name", max_length=120, required=False)
+    product_name = _text("product_name", "Product name")
+    company_name = _text("company_name", "Company name")
     website_url = forms.URLField(
         assume_scheme="https", label="Website", max_length=200, required=False
     )
-    login_footer = OneLine(label="Sign-in page footer", max_length=255, required=False)
+    login_footer = _text("login_footer", "Sign-in page footer")
     logo = forms.FileField(label="Logo", required=False)
     remove_logo = forms.BooleanField(label="Remove the uploaded logo", required=False)
     logo_url = forms.URLField(
@@ -71,25 +66,19 @@ class BrandForm(forms.Form):
     favicon_url = forms.URLField(
         assume_scheme="https", label="Browser icon address (URL)", max_length=200, required=False
     )
-    primary_color = forms.RegexField(
-        label="Top bar colour", regex=rf"^{COLOUR}$", max_length=7, required=False
-    )
-    accent_color = forms.RegexField(
-        label="Button and link colour", regex=rf"^{COLOUR}$", max_length=7, required=False
-    )
-    email_from_name = OneLine(label="Sender name", max_length=80, required=False)
+    primary_color = _text("primary_color", "Top bar colour")
+    accent_color = _text("accent_color", "Button and link colour")
+    email_from_name = _text("email_from_name", "Sender name")
     email_from_address = forms.EmailField(label="Sender address", required=False)
     support_email = forms.EmailField(label="Support e-mail", required=False)
     support_url = forms.URLField(
         assume_scheme="https", label="Support website", max_length=200, required=False
     )
-    support_phone = OneLine(label="Support phone", max_length=40, required=False)
+    support_phone = _text("support_phone", "Support phone")
 
     def __init__(self, *args, inherited, has_upload, **kwargs):
         super().__init__(*args, **kwargs)
         self.inherited = inherited
-        for name in ("primary_color", "accent_color"):
-            self.fields[name].error_messages["invalid"] = "A colour such as #1f6feb."
         kib = max_bytes() // 1024
         for kind in ("logo", "favicon"):
             smallest, largest = LIMITS[kind]
@@ -161,9 +150,9 @@ def _owner_title(owner: dict) -> str:
 def _sections(form: BrandForm, inherited: dict, effective: dict) -> list[dict]:
     """The form's sections, each field with what the template shows beside it."""
     sections = []
-    for title, names in SECTIONS:
+    for section in SECTIONS:
         rows = []
-        for name in names:
+        for name in section.fields:
             row = {
                 "field": form[name],
                 "kind": "text",
@@ -177,7 +166,7 @@ def _sections(form: BrandForm, inherited: dict, effective: dict) -> list[dict]:
                 row["picker"] = effective[name] or "#ffffff"
                 row["warning"] = low_contrast_warning(effective[name])
             rows.append(row)
-        sections.append({"title": title, "rows": rows})
+        sections.append({"title": section.title, "rows": rows})
     return sections
 
 
@@ -238,16 +227,13 @@ def branding(request):
         "owner_title": _owner_title(owner),
         "is_tenant": "tenant" in owner,
         "effective": effective,
-        "bar_text": text_on(effective["primary_color"]) if effective["primary_color"] else "",
-        "accent": effective["accent_color"] or effective["primary_color"],
+        **scheme(effective["primary_color"], effective["accent_color"]),
         "default_from": settings.DEFAULT_FROM_EMAIL,
         "inherited_logo_src": inherited["logo_src"],
         "has_logo_upload": has_upload["logo"],
-        "mail_from": (
-            f"{effective['email_from_name'] or effective['product_name']} "
-            f"<{effective['email_from_address'] or settings.DEFAULT_FROM_EMAIL}>"
+        "mail_from": sender_line(
+            effective["email_from_name"], effective["email_from_address"], effective["product_name"]
         ),
         "cancel": reverse("portal:index"),
     }
-    ctx["accent_text"] = text_on(ctx["accent"]) if ctx["accent"] else ""
     return page(request, "portal/branding/form.html", ctx, section="branding")

@@ -9,20 +9,16 @@ pipelined round trips; the health checks are cached a few seconds (:mod:`pbx.por
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from collections import Counter
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
 from pbx.models import AuditEntry
 from pbx.portal import health
 from pbx.portal.access import platform_admin_required
-from tenants.access import tenants_visible_to
+from tenants.access import dealer_subtree_q, tenants_visible_to
 from tenants.choices import Role, TenantStatus
 from tenants.models import Tenant
 
@@ -101,50 +97,15 @@ def extension_counts(schemas: list[str]) -> dict[str, int]:
 
 def live_usage(schemas: list[str]) -> dict[str, tuple[int, int]] | None:
     """``schema -> (extensions online, calls in progress)`` from the live state the fan-out
-    keeps (:mod:`events.live`), as each tenant's own dashboard counts them; None when Redis
-    cannot be reached. Two round trips whatever the number of tenants."""
-    from events.live import CALL_MAX_AGE
+    keeps (:meth:`events.live.LiveState.usage`); None when Redis cannot be reached."""
+    from events.live import LiveState
     from telephony.engine.store import client
-    from telephony.sip.contract import LIVE_CALLS, LIVE_DEVICES, LIVE_ONLINE
-    from telephony.sip.contract import key as contract_key
 
-    prefix = settings.SIP_REDIS_PREFIX
-    now = time.time()
     try:
-        r = client(decode=True, timeout=1.0)
-        pipe = r.pipeline(transaction=False)
-        for schema in schemas:
-            pipe.smembers(contract_key(prefix, LIVE_ONLINE, schema=schema))
-            pipe.hvals(contract_key(prefix, LIVE_CALLS, schema=schema))
-        first = pipe.execute()
-        pipe = r.pipeline(transaction=False)
-        asked = []
-        for schema, members in zip(schemas, first[::2], strict=True):
-            for ext in members:
-                pipe.hvals(contract_key(prefix, LIVE_DEVICES, schema=schema, ext=ext))
-                asked.append(schema)
-        devices = pipe.execute() if asked else []
+        return LiveState(client(timeout=1.0)).usage(schemas)
     except Exception:
         log.warning("live figures unavailable for the dashboard", exc_info=True)
         return None
-    online: Counter[str] = Counter()
-    for schema, values in zip(asked, devices, strict=True):
-        if any(_alive(v, "expires_at", lambda at: at > now) for v in values):
-            online[schema] += 1
-    calls: Counter[str] = Counter()
-    for schema, values in zip(schemas, first[1::2], strict=True):
-        calls[schema] = sum(
-            1 for v in values if _alive(v, "started_at", lambda at: now - at < CALL_MAX_AGE)
-        )
-    return {s: (online[s], calls[s]) for s in schemas}
-
-
-def _alive(raw: str, field: str, test) -> bool:
-    try:
-        value = json.loads(raw)
-        return isinstance(value, dict) and test(float(value.get(field, 0)))
-    except (TypeError, ValueError):
-        return False
 
 
 def tenant_rows(tenants: list[Tenant]) -> tuple[list[TenantRow], bool]:
@@ -176,8 +137,7 @@ def recent_audit(user) -> list[AuditEntry]:
     if user.role != Role.SYSTEM_ADMIN:
         if not user.dealer_id:
             return []
-        path = user.dealer.path
-        qs = qs.filter(Q(dealer__path__startswith=path) | Q(tenant__dealer__path__startswith=path))
+        qs = qs.filter(dealer_subtree_q(user, "dealer") | dealer_subtree_q(user, "tenant__dealer"))
     return list(qs.order_by("-at", "-id")[:AUDIT_ROWS])
 
 

@@ -17,7 +17,7 @@ from pbx.errors import PbxError
 from pbx.forms import add_action_errors
 from pbx.portal.access import host_tenant, tenant_member_required
 from pbx.portal.export import wants_csv
-from pbx.portal.forms import ForwardingFields, forward_targets, show_password_rules
+from pbx.portal.forms import ForwardingFields, extension_choices, show_password_rules
 from telephony import actions as ext_actions
 from telephony.actions import FORWARD_FIELDS
 from telephony.models import Cdr, Extension
@@ -103,7 +103,7 @@ def profile(request):
         CallSettingsForm(
             request.POST if kind == "settings" else None,
             initial={n: getattr(ext, n) for n in CallSettingsForm.field_names},
-            targets=forward_targets(ext),
+            targets=extension_choices(ext),
         )
         if ext is not None
         else None

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from dealers import actions as dealer_actions
 from dealers.access import can_manage_dealer, dealers_visible_to
 from pbx.errors import PbxError
-from pbx.forms import add_action_errors
+from pbx.forms import TenantDeleteForm, add_action_errors
 from pbx.portal import switch
 from pbx.portal.access import platform_admin_required
 from pbx.portal.export import Column, csv_response, wants_csv
@@ -17,7 +17,6 @@ from pbx.portal.forms import (
     DealerCreateForm,
     DealerForm,
     TenantCreateForm,
-    TenantDeleteForm,
     TenantEditForm,
     cleaned_changes,
 )

@@ -65,7 +65,7 @@ def _pairs(text: str) -> list[tuple[str, str]]:
 def model_name(model_id: str) -> str:
     """A model's display name ("Yealink T46U"), or the id itself for one no longer shipped."""
     model = MODELS.get(model_id)
-    return f"{model.vendor} {model.name}" if model is not None else model_id
+    return model.display_name if model is not None else model_id
 
 
 def model_vendor(model_id: str) -> str:
@@ -86,7 +86,7 @@ def grouped_model_choices() -> list:
     """The model menu by vendor (an optgroup each), names not ids, "auto" first."""
     groups: dict[str, list[tuple[str, str]]] = {}
     for model in MODELS.values():
-        groups.setdefault(model.vendor, []).append((model.id, f"{model.vendor} {model.name}"))
+        groups.setdefault(model.vendor, []).append((model.id, model.display_name))
     auto = [c for c in model_choices() if c[0] == AUTO_MODEL]
     return [*auto, *((vendor, choices) for vendor, choices in groups.items())]
 

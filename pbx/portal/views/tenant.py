@@ -24,7 +24,7 @@ from pbx.portal.forms import (
     ExtensionEditForm,
     RoleForm,
     UserForm,
-    forward_targets,
+    extension_choices,
     show_password_rules,
 )
 from pbx.portal.lists import list_page
@@ -126,18 +126,16 @@ def extension_list(request):
     return page(request, "portal/extensions/list.html", ctx, section="extensions")
 
 
-# Bulk actions: name -> (what the action passes to do_update_extension, past participle).
+# Bulk actions: name -> (what do_update_extension is given, past participle, menu label);
+# "delete" asks for confirmation first (extension_bulk).
 EXTENSION_BULK = {
-    "enable": ({"enabled": True}, "enabled"),
-    "disable": ({"enabled": False}, "disabled"),
-    "dnd_on": ({"dnd": True}, "set to do not disturb"),
-    "dnd_off": ({"dnd": False}, "taken off do not disturb"),
+    "enable": ({"enabled": True}, "enabled", "Enable"),
+    "disable": ({"enabled": False}, "disabled", "Disable"),
+    "dnd_on": ({"dnd": True}, "set to do not disturb", "Set do not disturb"),
+    "dnd_off": ({"dnd": False}, "taken off do not disturb", "Clear do not disturb"),
 }
 EXTENSION_BULK_LABELS = [
-    ("enable", "Enable"),
-    ("disable", "Disable"),
-    ("dnd_on", "Set do not disturb"),
-    ("dnd_off", "Clear do not disturb"),
+    *((name, label) for name, (_, _, label) in EXTENSION_BULK.items()),
     ("delete", "Delete…"),
 ]
 
@@ -179,7 +177,7 @@ def extension_bulk(request):
     if action not in EXTENSION_BULK:
         messages.error(request, "Choose what to do with the selected extensions.")
         return redirect(back)
-    fields, done = EXTENSION_BULK[action]
+    fields, done, _label = EXTENSION_BULK[action]
 
     def apply(ext, who):
         if all(getattr(ext, k) == v for k, v in fields.items()):
@@ -193,7 +191,7 @@ def extension_bulk(request):
 
 @tenant_permission_required(Permission.EXTENSIONS_MANAGE)
 def extension_add(request):
-    form = ExtensionCreateForm(request.POST or None, targets=forward_targets())
+    form = ExtensionCreateForm(request.POST or None, targets=extension_choices())
     show_password_rules(form, host_tenant(request), {"sip_password": "sip", "web_password": "web"})
     if request.method == "POST" and form.is_valid():
         try:
@@ -217,7 +215,7 @@ def extension_edit(request, pk):
     ext = get_object_or_404(Extension, pk=pk)
     can_manage = Permission.EXTENSIONS_MANAGE in held_permissions(request)
     initial = {name: getattr(ext, name) for name in ExtensionEditForm.field_names}
-    form = ExtensionEditForm(request.POST or None, initial=initial, targets=forward_targets(ext))
+    form = ExtensionEditForm(request.POST or None, initial=initial, targets=extension_choices(ext))
     show_password_rules(form, host_tenant(request), {"sip_password": "sip", "web_password": "web"})
     if request.method == "POST":
         if not can_manage:
