@@ -14,6 +14,7 @@ from tenants.choices import Role
 from tenants.models import Tenant, User
 from tenants.passwords import check_password, generate_sip_password
 
+from .engine.snapshots import publish_on_commit
 from .models import Extension, Transport
 
 
@@ -215,7 +216,7 @@ def do_create_extension(
             tenant=tenant,
             changes={"number": number, "display_name": display_name, **fields},
         )
-        _publish_on_commit(tenant)
+        publish_on_commit(tenant)
     return ext, sip_password
 
 
@@ -278,7 +279,7 @@ def do_update_extension(
         ext.updated_at = timezone.now()
         ext.save()
         audit.record(actor, "extension.update", ext, tenant=tenant, changes=changes)
-        _publish_on_commit(tenant)
+        publish_on_commit(tenant)
     return ext
 
 
@@ -289,7 +290,7 @@ def do_delete_extension(ext: Extension, *, actor: Actor) -> None:
         if ext.user_id:
             User.objects.filter(pk=ext.user_id, tenant=tenant).delete()
         ext.delete()
-        _publish_on_commit(tenant)
+        publish_on_commit(tenant)
 
 
 def do_reveal_sip_password(ext: Extension, *, actor: Actor) -> str:
@@ -298,24 +299,6 @@ def do_reveal_sip_password(ext: Extension, *, actor: Actor) -> str:
     tenant = _current_tenant()
     audit.record(actor, "extension.reveal_sip_password", ext, tenant=tenant)
     return ext.sip_password
-
-
-def _publish_on_commit(tenant: Tenant) -> None:
-    """Publish the tenant's routing snapshot once the transaction commits — once per
-    transaction, however many extensions it changed (a CSV import of 1,000 rows rebuilds the
-    snapshot once, not 1,000 times)."""
-    from .engine.snapshots import publish_tenant
-
-    tenant_id = tenant.pk
-    queued = transaction.get_connection().run_on_commit  # (savepoints, callback, robust)
-    if any(getattr(entry[1], "publishes_tenant", None) == tenant_id for entry in queued):
-        return
-
-    def publish() -> None:
-        publish_tenant(tenant_id)
-
-    publish.publishes_tenant = tenant_id  # type: ignore[attr-defined]
-    transaction.on_commit(publish)
 
 
 # --- the engines' live state (Redis) --------------------------------------------------------

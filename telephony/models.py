@@ -21,6 +21,12 @@ def all_transports() -> list[str]:
     return list(Transport.values)
 
 
+class CallScope(models.TextChoices):
+    INTERNAL = "internal", "Internal calls only"
+    NATIONAL = "national", "Internal and national"
+    INTERNATIONAL = "international", "No restriction"
+
+
 class Extension(models.Model):
     """A numbered endpoint of the tenant: phones register to it and calls ring it.
 
@@ -60,6 +66,10 @@ class Extension(models.Model):
     forward_busy = models.CharField(max_length=32, blank=True)
     forward_no_answer = models.CharField(max_length=32, blank=True)
     no_answer_timeout = models.PositiveSmallIntegerField(default=20)
+    # Call barring: the widest class of number the extension may dial.
+    call_scope = models.CharField(
+        max_length=16, choices=CallScope.choices, default=CallScope.INTERNATIONAL
+    )
 
     class Meta:
         ordering = ["number"]

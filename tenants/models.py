@@ -89,6 +89,8 @@ class Tenant(TenantMixin, Capabilities, PasswordPolicy):  # type: ignore[django-
         "dealers.Dealer", null=True, blank=True, on_delete=models.PROTECT, related_name="tenants"
     )
     time_zone = models.CharField(max_length=64, default="UTC")
+    # ISO 3166 code: how the tenant's national numbers read (dialling, DIDs, caller IDs).
+    country = models.CharField(max_length=2, blank=True)
     language = models.CharField(max_length=16, default="en")
     currency = models.CharField(max_length=3, default="USD")
     ext_min_length = models.PositiveSmallIntegerField(default=3)

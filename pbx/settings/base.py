@@ -107,9 +107,11 @@ SHARED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "branding",
+    "trunks",
 ]
 TENANT_APPS = [
     "telephony",
+    "routing",
     "provisioning",
     "events",
 ]

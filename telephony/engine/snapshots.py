@@ -11,6 +11,7 @@ The format is the contract's :class:`~telephony.sip.contract.TenantSnapshot`, wh
 
 import logging
 
+from django.db import transaction
 from django_tenants.utils import schema_context
 
 from telephony.sip.contract import (
@@ -18,7 +19,13 @@ from telephony.sip.contract import (
     EXTENSION_FIELDS,
     SNAPSHOT,
     SNAPSHOT_CHANGED,
+    Blocked,
+    EmergencyNumber,
     ExtensionSnapshot,
+    Holiday,
+    InboundRule,
+    OutboundRule,
+    RoutingSnapshot,
     TenantSnapshot,
     read_snapshot,
 )
@@ -32,6 +39,57 @@ def snapshot_key(domain: str) -> str:
     return redis_key(SNAPSHOT, domain=domain)
 
 
+def build_routing(tenant) -> RoutingSnapshot:
+    """The tenant's outside-call routing (run inside its schema)."""
+    from routing.models import (
+        BlacklistEntry,
+        RoutingSettings,
+    )
+    from routing.models import (
+        EmergencyNumber as Emergency,
+    )
+    from routing.models import (
+        Holiday as HolidayRow,
+    )
+    from routing.models import (
+        InboundRule as InboundRow,
+    )
+    from routing.models import (
+        OutboundRule as OutboundRow,
+    )
+
+    settings = RoutingSettings.objects.order_by("pk").first() or RoutingSettings()
+    return RoutingSnapshot.read(
+        {
+            "country": tenant.country,
+            "time_zone": tenant.time_zone,
+            "hours": settings.hours_enabled,
+            "weekly": settings.weekly,
+            "holidays": [
+                Holiday(str(h.start), str(h.end), h.yearly, h.name).to_dict()
+                for h in HolidayRow.objects.all()
+            ],
+            "inbound": [
+                InboundRule.read(row).to_dict()
+                for row in InboundRow.objects.filter(enabled=True).values()
+            ],
+            "blacklist": [Blocked.read(row).to_dict() for row in BlacklistEntry.objects.values()],
+            "outbound": [
+                OutboundRule.read(row).to_dict()
+                for row in OutboundRow.objects.filter(enabled=True).values()
+            ],
+            "emergency": [
+                EmergencyNumber.read(row).to_dict() for row in Emergency.objects.values()
+            ],
+            "privacy_code": settings.privacy_code,
+            "blocked_prefixes": settings.blocked_prefixes,
+            "allowed_countries": settings.allowed_countries,
+            "caller_id": settings.caller_id,
+            "emergency_caller_id": settings.emergency_caller_id,
+        }
+    )
+
+
 def build_snapshot(tenant) -> TenantSnapshot:
     from branding.effective import brand_for_tenant
     from telephony.models import Extension
@@ -39,6 +97,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
     with schema_context(tenant.schema_name):
         rows = Extension.objects.values(*EXTENSION_FIELDS)
         extensions = {r["number"]: ExtensionSnapshot.from_dict(r["number"], r) for r in rows}
+        routing = build_routing(tenant)
     return TenantSnapshot(
         tenant_id=tenant.pk,
         schema=tenant.schema_name,
@@ -50,7 +109,24 @@ def build_snapshot(tenant) -> TenantSnapshot:
         # The tenant's white-label product name: the engine's Server / User-Agent for it.
         product=brand_for_tenant(tenant).product_name,
         extensions=extensions,
+        routing=routing,
     )
+
+
+def publish_on_commit(tenant) -> None:
+    """Publish the tenant's routing snapshot once the transaction commits — once per
+    transaction, however many rows it changed (a CSV import of 1,000 rows rebuilds the
+    snapshot once, not 1,000 times)."""
+    tenant_id = tenant.pk
+    queued = transaction.get_connection().run_on_commit  # (savepoints, callback, robust)
+    if any(getattr(entry[1], "publishes_tenant", None) == tenant_id for entry in queued):
+        return
+
+    def publish() -> None:
+        publish_tenant(tenant_id)
+
+    publish.publishes_tenant = tenant_id  # type: ignore[attr-defined]
+    transaction.on_commit(publish)
 
 
 def publish_tenant(tenant_id: int) -> None:
@@ -92,8 +168,12 @@ def published_snapshot(redis, domain: str) -> TenantSnapshot | None:
 
 
 def publish_all() -> int:
+    """Every live tenant's snapshot and the carrier snapshot."""
     from tenants.access import live_tenants
 
+    from .carriers import publish_carriers
+
+    publish_carriers()
     count = 0
     for tenant_id in live_tenants().values_list("pk", flat=True):
         publish_tenant(tenant_id)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -58,6 +59,17 @@ LIVE_DEVICES = "live:{schema}:dev:{ext}"
 LIVE_ONLINE = "live:{schema}:online"
 LIVE_CALLS = "live:{schema}:calls"
 LIVE_DND = "live:{schema}:dnd"
+# Outside calls: Django writes the trunks and the DID pool (CarrierSnapshot) as one JSON
+# document and announces a change on the channel; every engine reloads it.
+CARRIERS = "sip:carriers"
+CARRIERS_CHANGED = "sip:carriers:changed"
+# Each trunk's live state as the engine sees it (a hash: TRUNK_STATE_FIELDS), written by the
+# engine that registers/pings the trunks, read by the API and the portal.
+TRUNK_STATE = "sip:trunk:{trunk}"
+# A trunk's channels in use, shared by the engines like CALL_COUNT: a hash engine id -> calls.
+TRUNK_CALLS = "sip:trunkcalls:{trunk}"
+# The engine that registers and pings the trunks (one at a time): a key with a TTL.
+TRUNK_LEADER = "sip:trunks:leader"
 
 
 def key(prefix: str, template: str, **parts: str) -> str:
@@ -147,6 +159,10 @@ class ExtensionSnapshot:
     forward_busy: str = ""
     forward_no_answer: str = ""
     no_answer_timeout: float = 0.0
+    # Outside calls: the numbers the extension may present (the first is its outbound caller
+    # ID) and the widest class of number it may dial (CallScope).
+    outbound_caller_ids: tuple[str, ...] = ()
+    call_scope: str = "international"
 
     @classmethod
     def from_dict(cls, number: str, d: Mapping[str, Any]) -> ExtensionSnapshot:
@@ -169,6 +185,8 @@ class ExtensionSnapshot:
             forward_busy=_text(get("forward_busy")),
             forward_no_answer=_text(get("forward_no_answer")),
             no_answer_timeout=_seconds(get("no_answer_timeout")),
+            outbound_caller_ids=_texts(get("outbound_caller_ids")),
+            call_scope=_choice(get("call_scope"), CallScope, CallScope.INTERNATIONAL),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,11 +205,406 @@ class ExtensionSnapshot:
             "forward_busy": self.forward_busy,
             "forward_no_answer": self.forward_no_answer,
             "no_answer_timeout": self.no_answer_timeout,
+            "outbound_caller_ids": list(self.outbound_caller_ids),
+            "call_scope": self.call_scope,
         }
 
 
 # The model fields a snapshot is built from (``Extension.objects.values(*EXTENSION_FIELDS)``).
 EXTENSION_FIELDS = tuple(f.name for f in fields(ExtensionSnapshot))
+
+
+# -------------------------------------------------------------------- outside calls: routing
+
+
+class CallScope(StrEnum):
+    """The widest class of number an extension may dial (call barring). Emergency numbers are
+    always allowed."""
+
+    INTERNAL = "internal"  # extensions and features only
+    NATIONAL = "national"  # and numbers of the tenant's own country
+    INTERNATIONAL = "international"  # and every other country
+
+
+class MatchKind(StrEnum):
+    """How an inbound rule matches the called number."""
+
+    EXACT = "exact"  # ``number`` (E.164)
+    RANGE = "range"  # ``number`` .. ``number_end`` (E.164, same length)
+    PATTERN = "pattern"  # ``number`` is a dial pattern (:func:`compile_pattern`)
+
+
+class BlockAction(StrEnum):
+    """How a blacklisted caller is answered."""
+
+    BUSY = "busy"  # 486 Busy Here
+    REJECT = "reject"  # 603 Decline
+    HANGUP = "hangup"  # 480: the line just drops, no busy tone
+
+
+BLOCK_CODES = {BlockAction.BUSY: 486, BlockAction.REJECT: 603, BlockAction.HANGUP: 480}
+
+
+class CallerIdHeader(StrEnum):
+    """Where a trunk call presents the caller's number."""
+
+    FROM = "from"  # in From only
+    PAI = "pai"  # From and P-Asserted-Identity (RFC 3325)
+    RPID = "rpid"  # From and Remote-Party-ID
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        return ()
+    return tuple(t for t in (_text(v) for v in value) if t)
+
+
+def _choice(value: Any, enum: type[StrEnum], default: StrEnum) -> str:
+    text = str(value or "")
+    return text if text in enum._value2member_map_ else str(default)
+
+
+def _ints(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        return ()
+    out = []
+    for v in value:
+        try:
+            out.append(int(v))
+        except (TypeError, ValueError, OverflowError):
+            continue
+    return tuple(out)
+
+
+# Dial patterns (outbound rules, inbound pattern rules, caller matches), as PBX admins know
+# them: digits, ``+``, ``*`` and ``#`` stand for themselves; ``X`` any digit, ``Z`` 1-9,
+# ``N`` 2-9; ``[1-5]`` / ``[137]`` one digit of a set; ``.`` one or more further characters,
+# ``!`` zero or more (only at the end). Anything else is an error (ValueError with the reason).
+_PATTERN_CLASSES = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]"}
+_PATTERN_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """The regular expression of a dial pattern (cached); ValueError for a bad pattern."""
+    found = _PATTERN_CACHE.get(pattern)
+    if found is not None:
+        return found
+    text = pattern.strip()
+    if text.startswith("_"):
+        text = text[1:]  # Asterisk's marker, accepted
+    if not text or len(text) > 64:
+        raise ValueError("a pattern is 1 to 64 characters")
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i].upper()
+        if ch.isdigit() or ch in "*#":
+            out.append(re.escape(ch))
+        elif ch == "+" and i == 0:
+            out.append(r"\+")
+        elif ch in _PATTERN_CLASSES:
+            out.append(_PATTERN_CLASSES[ch])
+        elif ch == "[":
+            end = text.find("]", i)
+            body = text[i + 1 : end] if end > 0 else ""
+            if not body or not re.fullmatch(r"[0-9]([0-9]|-[0-9])*", body):
+                raise ValueError(f"bad digit set at position {i + 1}")
+            out.append(f"[{body}]")
+            i = end
+        elif ch in ".!" and i == len(text) - 1:
+            out.append(".+" if ch == "." else ".*")
+        else:
+            raise ValueError(f"unexpected {text[i]!r} at position {i + 1}")
+        i += 1
+    compiled = re.compile("".join(out))
+    if len(_PATTERN_CACHE) > 4096:
+        _PATTERN_CACHE.clear()
+    _PATTERN_CACHE[pattern] = compiled
+    return compiled
+
+
+def pattern_matches(pattern: str, number: str) -> bool:
+    """Whether ``number`` matches the dial pattern (a bad pattern matches nothing)."""
+    try:
+        return compile_pattern(pattern).fullmatch(number) is not None
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    """Where a rule sends a call: a destination ``kind`` (``extension``, ``external`` for an
+    outside number, ``reject``, or any kind a feature registers: ``voicemail``, ``ivr``,
+    ``ring_group``, ``queue``...) and its ``target`` (a number, an id, a SIP code)."""
+
+    kind: str
+    target: str = ""
+
+    @classmethod
+    def read(cls, value: Any) -> RouteTarget | None:
+        if not isinstance(value, dict) or not value.get("kind"):
+            return None
+        return cls(kind=_text(value["kind"]), target=_text(value.get("target")))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "target": self.target}
+
+
+def _target_dict(target: RouteTarget | None) -> dict[str, str] | None:
+    return target.to_dict() if target is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRule:
+    """A DID rule: the called number (``match``: exact / range / pattern) and, when
+    ``caller`` is set, the caller's number (a dial pattern) pick where the call goes: the
+    in-hours target, or out of office hours (``use_hours``) the out-of-hours target (the
+    in-hours one when unset), and on a holiday the holiday target (else out-of-hours)."""
+
+    id: int
+    number: str
+    match: str = MatchKind.EXACT
+    number_end: str = ""
+    caller: str = ""
+    use_hours: bool = True
+    in_hours: RouteTarget | None = None
+    out_of_hours: RouteTarget | None = None
+    holiday: RouteTarget | None = None
+    name: str = ""
+
+    @classmethod
+    def read(cls, d: Mapping[str, Any]) -> InboundRule:
+        return cls(
+            id=_count(d.get("id"), 0, 0),
+            name=_text(d.get("name")),
+            number=_text(d.get("number")),
+            match=_choice(d.get("match"), MatchKind, MatchKind.EXACT),
+            number_end=_text(d.get("number_end")),
+            caller=_text(d.get("caller")),
+            use_hours=d.get("use_hours", True) is not False,
+            in_hours=RouteTarget.read(d.get("in_hours")),
+            out_of_hours=RouteTarget.read(d.get("out_of_hours")),
+            holiday=RouteTarget.read(d.get("holiday")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "number": self.number,
+            "match": self.match,
+            "number_end": self.number_end,
+            "caller": self.caller,
+            "use_hours": self.use_hours,
+            "in_hours": _target_dict(self.in_hours),
+            "out_of_hours": _target_dict(self.out_of_hours),
+            "holiday": _target_dict(self.holiday),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRule:
+    """An outbound rule: a dialled number that starts with ``prefix`` (and matches
+    ``pattern`` and ``min_length``..``max_length`` when set), from one of ``extensions``
+    (empty: any), goes out through ``trunks`` in order (failover), with ``strip`` leading
+    digits removed and ``prepend`` put in front, presenting ``caller_id`` when set."""
+
+    id: int
+    trunks: tuple[int, ...] = ()
+    prefix: str = ""
+    pattern: str = ""
+    min_length: int = 0
+    max_length: int = 0
+    extensions: frozenset[str] = frozenset()
+    strip: int = 0
+    prepend: str = ""
+    caller_id: str = ""
+    name: str = ""
+
+    @classmethod
+    def read(cls, d: Mapping[str, Any]) -> OutboundRule:
+        return cls(
+            id=_count(d.get("id"), 0, 0),
+            name=_text(d.get("name")),
+            trunks=_ints(d.get("trunks")),
+            prefix=_text(d.get("prefix")),
+            pattern=_text(d.get("pattern")),
+            min_length=_count(d.get("min_length"), 0, 0),
+            max_length=_count(d.get("max_length"), 0, 0),
+            extensions=frozenset(_texts(d.get("extensions"))),
+            strip=_count(d.get("strip"), 0, 0),
+            prepend=_text(d.get("prepend")),
+            caller_id=_text(d.get("caller_id")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "trunks": list(self.trunks),
+            "prefix": self.prefix,
+            "pattern": self.pattern,
+            "min_length": self.min_length,
+            "max_length": self.max_length,
+            "extensions": sorted(self.extensions),
+            "strip": self.strip,
+            "prepend": self.prepend,
+            "caller_id": self.caller_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyNumber:
+    """A number routed before every rule and always allowed (even for a suspended tenant or
+    one at its call limit), out through ``trunks`` (empty: every trunk the tenant may use)
+    presenting ``caller_id`` (the tenant's emergency caller ID when empty)."""
+
+    number: str
+    trunks: tuple[int, ...] = ()
+    caller_id: str = ""
+
+    @classmethod
+    def read(cls, d: Mapping[str, Any]) -> EmergencyNumber:
+        return cls(
+            number=_text(d.get("number")),
+            trunks=_ints(d.get("trunks")),
+            caller_id=_text(d.get("caller_id")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "trunks": list(self.trunks), "caller_id": self.caller_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """An inbound blacklist entry: callers whose number is ``number`` (or starts with it,
+    ``prefix``) are answered as ``action`` says."""
+
+    number: str
+    prefix: bool = False
+    action: str = BlockAction.BUSY
+
+    @classmethod
+    def read(cls, d: Mapping[str, Any]) -> Blocked:
+        return cls(
+            number=_text(d.get("number")),
+            prefix=d.get("prefix") is True,
+            action=_choice(d.get("action"), BlockAction, BlockAction.BUSY),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "prefix": self.prefix, "action": self.action}
+
+
+@dataclass(frozen=True, slots=True)
+class Holiday:
+    """Closed from ``start`` to ``end`` (ISO dates, inclusive); ``yearly``: every year on the
+    same days (the year of the dates is ignored)."""
+
+    start: str
+    end: str
+    yearly: bool = False
+    name: str = ""
+
+    @classmethod
+    def read(cls, d: Mapping[str, Any]) -> Holiday:
+        start = _text(d.get("start"))
+        return cls(
+            start=start,
+            end=_text(d.get("end")) or start,
+            yearly=d.get("yearly") is True,
+            name=_text(d.get("name")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "yearly": self.yearly, "name": self.name}
+
+
+def _periods(value: Any) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Seven days (Monday first), each a tuple of (start, end) minutes after midnight."""
+    days: list[tuple[tuple[int, int], ...]] = []
+    listed = value if isinstance(value, list) else []
+    for i in range(7):
+        day = listed[i] if i < len(listed) and isinstance(listed[i], list) else []
+        spans = []
+        for span in day:
+            try:
+                start, end = int(span[0]), int(span[1])
+            except (TypeError, ValueError, IndexError, KeyError):
+                continue
+            if 0 <= start < end <= 1440:
+                spans.append((start, end))
+        days.append(tuple(sorted(spans)))
+    return tuple(days)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSnapshot:
+    """A tenant's outside-call routing: its country (national numbers), time zone and office
+    hours (``weekly``: per weekday, Monday first, the open (start, end) minutes; ``hours``
+    False: always open), holidays, inbound rules in the order they are tried, the caller
+    blacklist, outbound rules in order, emergency numbers, the privacy code, the destinations
+    it may not call (E.164 prefixes), the countries it may call (ISO 3166 codes, empty: all)
+    and its default and emergency caller IDs."""
+
+    country: str = ""
+    time_zone: str = "UTC"
+    hours: bool = False
+    weekly: tuple[tuple[tuple[int, int], ...], ...] = ((),) * 7
+    holidays: tuple[Holiday, ...] = ()
+    inbound: tuple[InboundRule, ...] = ()
+    blacklist: tuple[Blocked, ...] = ()
+    outbound: tuple[OutboundRule, ...] = ()
+    emergency: tuple[EmergencyNumber, ...] = ()
+    privacy_code: str = "*67"
+    blocked_prefixes: tuple[str, ...] = ()
+    allowed_countries: frozenset[str] = frozenset()
+    caller_id: str = ""
+    emergency_caller_id: str = ""
+
+    @classmethod
+    def read(cls, d: Any) -> RoutingSnapshot:
+        if not isinstance(d, dict):
+            return cls()
+
+        def rows(name: str) -> list[Mapping[str, Any]]:
+            value = d.get(name)
+            return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+        return cls(
+            country=_text(d.get("country")).upper(),
+            time_zone=_text(d.get("time_zone")) or "UTC",
+            hours=d.get("hours") is True,
+            weekly=_periods(d.get("weekly")),
+            holidays=tuple(Holiday.read(r) for r in rows("holidays")),
+            inbound=tuple(InboundRule.read(r) for r in rows("inbound")),
+            blacklist=tuple(Blocked.read(r) for r in rows("blacklist")),
+            outbound=tuple(OutboundRule.read(r) for r in rows("outbound")),
+            emergency=tuple(EmergencyNumber.read(r) for r in rows("emergency")),
+            privacy_code=_text(d.get("privacy_code", "*67")),
+            blocked_prefixes=_texts(d.get("blocked_prefixes")),
+            allowed_countries=frozenset(c.upper() for c in _texts(d.get("allowed_countries"))),
+            caller_id=_text(d.get("caller_id")),
+            emergency_caller_id=_text(d.get("emergency_caller_id")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "country": self.country,
+            "time_zone": self.time_zone,
+            "hours": self.hours,
+            "weekly": [[list(span) for span in day] for day in self.weekly],
+            "holidays": [h.to_dict() for h in self.holidays],
+            "inbound": [r.to_dict() for r in self.inbound],
+            "blacklist": [b.to_dict() for b in self.blacklist],
+            "outbound": [r.to_dict() for r in self.outbound],
+            "emergency": [e.to_dict() for e in self.emergency],
+            "privacy_code": self.privacy_code,
+            "blocked_prefixes": list(self.blocked_prefixes),
+            "allowed_countries": sorted(self.allowed_countries),
+            "caller_id": self.caller_id,
+            "emergency_caller_id": self.emergency_caller_id,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +624,7 @@ class TenantSnapshot:
     product: str = ""  # white-label product name ("" = the engine's own): Server, User-Agent
     max_concurrent_calls: int = 0  # calls the tenant may have at once (0 = no limit)
     sip_digest_sha256: bool = False  # challenges offer SHA-256 first, then MD5 (RFC 8760)
+    routing: RoutingSnapshot = field(default_factory=RoutingSnapshot)  # outside calls
 
     @property
     def active(self) -> bool:
@@ -228,6 +642,7 @@ class TenantSnapshot:
                 "max_concurrent_calls": self.max_concurrent_calls,
                 "sip_digest_sha256": self.sip_digest_sha256,
                 "extensions": {n: e.to_dict() for n, e in self.extensions.items()},
+                "routing": self.routing.to_dict(),
             }
         )
 
@@ -254,6 +669,7 @@ class TenantSnapshot:
             product=_product(d.get("product")),
             max_concurrent_calls=_count(d.get("max_concurrent_calls"), 0, 0),
             sip_digest_sha256=d.get("sip_digest_sha256") is True,
+            routing=RoutingSnapshot.read(d.get("routing")),
             extensions={
                 str(n): ExtensionSnapshot.from_dict(str(n), e)
                 for n, e in (extensions.items() if isinstance(extensions, dict) else ())
@@ -274,6 +690,164 @@ def read_snapshot(domain: str, raw: bytes | str | None) -> TenantSnapshot | None
         return None
 
 
+# -------------------------------------------------------------------- outside calls: trunks
+
+
+class TrunkKind(StrEnum):
+    REGISTER = "register"  # the engine registers to the carrier with digest
+    IP = "ip"  # the carrier sends from known addresses; nothing registers
+
+
+class TrunkState(StrEnum):
+    """A trunk's live state (``TRUNK_STATE``'s ``state``)."""
+
+    UNKNOWN = "unknown"  # not checked yet
+    UP = "up"  # answers OPTIONS
+    DOWN = "down"  # OPTIONS timed out or were refused
+    REGISTERED = "registered"
+    FAILED = "failed"  # registration refused or unanswered (``error`` says why)
+    DISABLED = "disabled"
+
+
+# The fields of a trunk's TRUNK_STATE hash: state (TrunkState), error (the last failure in
+# words, "" when fine), at (epoch seconds of the last change), checked (epoch seconds of the
+# last check), expires (epoch seconds a registration runs out, 0 when not registered).
+TRUNK_STATE_FIELDS = ("state", "error", "at", "checked", "expires")
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkSnapshot:
+    """A SIP trunk to a carrier, as the engine uses it. ``tenants``: the schemas that may use
+    it (its owner tenant, or those a provider/dealer trunk is shared with). ``password`` is
+    the carrier's secret in clear: the engine answers the carrier's challenges with it (it is
+    stored encrypted in the database and never leaves the API)."""
+
+    id: int
+    name: str = ""
+    kind: str = TrunkKind.IP
+    enabled: bool = True
+    host: str = ""
+    port: int = 0  # 0: the transport's default (5060, 5061 for TLS)
+    transport: str = "udp"
+    outbound_proxy: str = ""  # host[:port]; requests go there instead of host
+    realm: str = ""  # "" = answer whichever realm the carrier challenges with
+    username: str = ""
+    auth_username: str = ""  # "" = username
+    password: str = ""
+    register_expires: int = 3600
+    # IP trunks: where the carrier's calls come from (addresses or CIDRs) and, when set, the
+    # source port; registration trunks also accept calls from their host / proxy.
+    addresses: tuple[str, ...] = ()
+    source_port: int = 0
+    country: str = ""  # how the carrier's national numbers read (ISO 3166), "" = E.164
+    codecs: tuple[str, ...] = ()
+    dtmf_mode: str = "rfc2833"  # rfc2833, info, inband
+    max_channels: int = 0  # 0 = no limit
+    from_user: str = ""  # replaces the user in From (some carriers want the account)
+    from_domain: str = ""  # replaces the host in From
+    caller_id_header: str = CallerIdHeader.PAI
+    send_diversion: bool = True
+    caller_id: str = ""  # the number presented when nothing more specific is set
+    options_interval: int = 60  # seconds between OPTIONS pings, 0 = off
+    tenants: frozenset[str] = frozenset()
+
+    @classmethod
+    def read(cls, d: Mapping[str, Any]) -> TrunkSnapshot:
+        get = d.get
+        return cls(
+            id=_count(get("id"), 0, 0),
+            name=_text(get("name")),
+            kind=_choice(get("kind"), TrunkKind, TrunkKind.IP),
+            enabled=get("enabled", True) is not False,
+            host=_text(get("host")).lower(),
+            port=_count(get("port"), 0, 0),
+            transport=_choice(get("transport"), _Transport, _Transport.UDP),
+            outbound_proxy=_text(get("outbound_proxy")),
+            realm=_text(get("realm")),
+            username=_text(get("username")),
+            auth_username=_text(get("auth_username")),
+            password=str(get("password") or ""),
+            register_expires=_count(get("register_expires"), 3600, 60),
+            addresses=_texts(get("addresses")),
+            source_port=_count(get("source_port"), 0, 0),
+            country=_text(get("country")).upper(),
+            codecs=_texts(get("codecs")),
+            dtmf_mode=_text(get("dtmf_mode")) or "rfc2833",
+            max_channels=_count(get("max_channels"), 0, 0),
+            from_user=_text(get("from_user")),
+            from_domain=_text(get("from_domain")),
+            caller_id_header=_choice(get("caller_id_header"), CallerIdHeader, CallerIdHeader.PAI),
+            send_diversion=get("send_diversion", True) is not False,
+            caller_id=_text(get("caller_id")),
+            options_interval=_count(get("options_interval"), 0, 0),
+            tenants=frozenset(_texts(get("tenants"))),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            d[f.name] = (
+                sorted(value)
+                if isinstance(value, frozenset)
+                else (list(value) if isinstance(value, tuple) else value)
+            )
+        return d
+
+
+class _Transport(StrEnum):
+    UDP = "udp"
+    TCP = "tcp"
+    TLS = "tls"
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierSnapshot:
+    """Every trunk (by id) and the DID pool's assigned numbers (E.164 -> the SIP domain of the
+    tenant that holds it), published as one document (``CARRIERS``)."""
+
+    trunks: dict[int, TrunkSnapshot] = field(default_factory=dict)
+    numbers: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "trunks": [t.to_dict() for t in self.trunks.values()],
+                "numbers": self.numbers,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str | None) -> CarrierSnapshot:
+        """Tolerant like the tenant snapshot: a bad entry is left out; unreadable JSON is an
+        empty snapshot (logged)."""
+        if raw is None:
+            return cls()
+        try:
+            d = json.loads(raw)
+        except ValueError:
+            log.exception("bad carrier snapshot")
+            return cls()
+        if not isinstance(d, dict):
+            return cls()
+        trunks = {}
+        listed = d.get("trunks")
+        for row in listed if isinstance(listed, list) else ():
+            if isinstance(row, dict):
+                trunk = TrunkSnapshot.read(row)
+                if trunk.id:
+                    trunks[trunk.id] = trunk
+        numbers = d.get("numbers")
+        return cls(
+            trunks=trunks,
+            numbers={
+                str(n): str(dom).lower()
+                for n, dom in (numbers.items() if isinstance(numbers, dict) else ())
+                if isinstance(dom, str)
+            },
+        )
+
+
 # ----------------------------------------------------------------------------------- events
 
 
@@ -287,10 +861,19 @@ class EventType(StrEnum):
     CALL_TRANSFERRED = "call.transferred"
     CALL_FORWARDED = "call.forwarded"
     CALL_ENDED = "call.ended"
+    # An outside call's facts, for its CDR (CDR_FIELDS): sent when a trunk leg is tried or the
+    # inbound call is accepted (direction, trunk, did, dialled, number, presented).
+    CALL_ROUTED = "call.routed"
     REGISTRATION = "registration"  # its ``action`` is a RegistrationAction
 
 
 CALL_EVENTS = frozenset(t for t in EventType if t.startswith("call."))
+
+# The CDR fields any call event may carry (the CDR keeps the last non-empty value): direction
+# (inbound, outbound, internal), trunk (its id), did (the E.164 number called in), dialled (as
+# the user dialled it), number (the outside number in E.164) and presented (the caller ID the
+# far end was shown; "anonymous" when withheld).
+CDR_FIELDS = ("direction", "trunk", "did", "dialled", "number", "presented")
 
 
 class RegistrationAction(StrEnum):

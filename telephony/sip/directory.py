@@ -21,7 +21,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 
 from . import contract
-from .contract import ExtensionSnapshot, TenantSnapshot, read_snapshot
+from .contract import CarrierSnapshot, ExtensionSnapshot, TenantSnapshot, read_snapshot
 
 __all__ = ["Directory", "ExtensionSnapshot", "TenantSnapshot"]
 
@@ -39,6 +39,10 @@ class Directory:
         self.redis = redis
         self.prefix = prefix
         self.tenants: dict[str, TenantSnapshot] = {}
+        # The trunks and the DID pool (one document, ``contract.CARRIERS``), reloaded whole
+        # on ``contract.CARRIERS_CHANGED``.
+        self.carriers = CarrierSnapshot()
+        self.on_carriers: list[Callable[[CarrierSnapshot], None]] = []
         self.on_change: list[Callable[[str], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -55,6 +59,10 @@ class Directory:
     @property
     def channel(self) -> str:
         return self.prefix + contract.SNAPSHOT_CHANGED
+
+    @property
+    def carriers_channel(self) -> str:
+        return self.prefix + contract.CARRIERS_CHANGED
 
     # --- hot path --------------------------------------------------------------------------
     def tenant(self, domain: str) -> TenantSnapshot | None:
@@ -91,6 +99,16 @@ class Directory:
                 fresh[snap.domain] = snap
         self.tenants = fresh
         log.info("directory loaded %d tenants", len(fresh))
+        await self.reload_carriers()
+
+    async def reload_carriers(self) -> None:
+        raw = await self.redis.get(self.prefix + contract.CARRIERS)
+        self.carriers = CarrierSnapshot.from_json(raw)
+        for cb in self.on_carriers:
+            try:
+                cb(self.carriers)
+            except Exception:
+                log.exception("directory on_carriers callback failed")
 
     async def reload(self, domain: str) -> None:
         domain = domain.lower()
@@ -113,12 +131,18 @@ class Directory:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 # Subscribe first, then load: a change published during the load is not lost.
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, self.carriers_channel)
                 await self.load_all()
                 self._ready.set()
                 backoff = 0.1
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
+                        continue
+                    channel = message.get("channel")
+                    if isinstance(channel, bytes):
+                        channel = channel.decode()
+                    if channel == self.carriers_channel:
+                        await self.reload_carriers()
                         continue
                     data = message["data"]
                     domain = data.decode() if isinstance(data, bytes) else str(data)

@@ -114,6 +114,8 @@ def _extension(**overrides) -> ExtensionSnapshot:
         "forward_busy": "102",
         "forward_no_answer": "+4930999",
         "no_answer_timeout": 33.0,
+        "outbound_caller_ids": ("+4930100", "+4930200"),
+        "call_scope": "national",
     }
     return ExtensionSnapshot(**{**values, **overrides})
 
@@ -129,8 +131,138 @@ def _tenant(**overrides) -> TenantSnapshot:
         "product": "Acme Voice",
         "max_concurrent_calls": 4,
         "sip_digest_sha256": True,
+        "routing": _routing(),
     }
     return TenantSnapshot(**{**values, **overrides})
+
+
+def _routing() -> contract.RoutingSnapshot:
+    """Every field differs from its default, each rule's too."""
+    target = contract.RouteTarget("extension", "101")
+    return contract.RoutingSnapshot(
+        country="DE",
+        time_zone="Europe/Berlin",
+        hours=True,
+        weekly=(((540, 1020),),) * 5 + ((), ()),
+        holidays=(contract.Holiday("2026-12-24", "2026-12-26", True, "Christmas"),),
+        inbound=(
+            contract.InboundRule(
+                7,
+                "+4930111[0-5]X",
+                "pattern",
+                "+4930119",
+                "+49.",
+                False,
+                target,
+                contract.RouteTarget("external", "+4930999"),
+                contract.RouteTarget("reject", "486"),
+                "Main line",
+            ),
+        ),
+        blacklist=(contract.Blocked("+49900", True, "reject"),),
+        outbound=(
+            contract.OutboundRule(
+                3, (4, 5), "0", "0N.", 4, 15, frozenset({"101"}), 1, "+49", "+4930100", "Germany"
+            ),
+        ),
+        emergency=(contract.EmergencyNumber("112", (4,), "+4930100"),),
+        privacy_code="*31",
+        blocked_prefixes=("+49900",),
+        allowed_countries=frozenset({"DE", "AT"}),
+        caller_id="+4930100",
+        emergency_caller_id="+4930101",
+    )
+
+
+def test_routing_snapshot_round_trips_and_every_field_is_written():
+    routing = _routing()
+    defaults = contract.RoutingSnapshot()
+    for f in fields(contract.RoutingSnapshot):
+        assert getattr(routing, f.name) != getattr(defaults, f.name), f.name
+    assert contract.RoutingSnapshot.read(json.loads(json.dumps(routing.to_dict()))) == routing
+
+
+def test_routing_snapshot_parse_drops_bad_entries_and_takes_defaults():
+    raw = {
+        "weekly": [[[600, 540], [60, 120], "x"], "nope"],
+        "inbound": [{"id": 1, "number": "+4930111", "match": "fuzzy", "in_hours": "101"}, 3],
+        "outbound": [{"id": "x", "trunks": [1, "b", 2], "extensions": "101"}],
+        "blacklist": [{"number": "+49900", "action": "explode"}],
+        "allowed_countries": ["de"],
+    }
+    routing = contract.RoutingSnapshot.read(raw)
+    assert routing.weekly[0] == ((60, 120),)
+    assert routing.weekly[1:] == ((),) * 6
+    (rule,) = routing.inbound
+    assert (rule.match, rule.in_hours) == ("exact", None)
+    assert routing.outbound[0].trunks == (1, 2)
+    assert routing.outbound[0].extensions == frozenset()
+    assert routing.blacklist[0].action == "busy"
+    assert routing.allowed_countries == frozenset({"DE"})
+    assert contract.RoutingSnapshot.read("not a dict") == contract.RoutingSnapshot()
+
+
+def test_carrier_snapshot_round_trips_and_tolerates_bad_rows():
+    trunk = contract.TrunkSnapshot(
+        9,
+        "Carrier",
+        "register",
+        True,
+        "sip.carrier.test",
+        5070,
+        "tcp",
+        "proxy.test:5060",
+        "carrier",
+        "acct",
+        "auth",
+        "s3cret",
+        600,
+        ("192.0.2.0/24",),
+        5090,
+        "US",
+        ("PCMU",),
+        "info",
+        10,
+        "acct",
+        "carrier.test",
+        "rpid",
+        False,
+        "+15550100",
+        30,
+        frozenset({"t_acme"}),
+    )
+    snap = contract.CarrierSnapshot({9: trunk}, {"+15550100": "acme.test"})
+    assert contract.CarrierSnapshot.from_json(snap.to_json()) == snap
+    bad = json.dumps({"trunks": [{"id": 0}, "x", {"id": 2, "kind": "odd"}], "numbers": [1]})
+    parsed = contract.CarrierSnapshot.from_json(bad)
+    assert list(parsed.trunks) == [2]
+    assert parsed.trunks[2].kind == "ip"
+    assert parsed.numbers == {}
+    assert contract.CarrierSnapshot.from_json(b"{nope") == contract.CarrierSnapshot()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "number", "matches"),
+    [
+        ("NXXNXXXXXX", "2125551234", True),
+        ("NXXNXXXXXX", "1125551234", False),
+        ("011.", "01144207", True),
+        ("011.", "011", False),
+        ("9!", "9", True),
+        ("+1[2-9]XX.", "+12125551234", True),
+        ("_00Z.", "0049", True),
+        ("*67.", "*67101", True),
+    ],
+)
+def test_dial_patterns(pattern, number, matches):
+    assert contract.pattern_matches(pattern, number) is matches
+
+
+@pytest.mark.parametrize("pattern", ["", "12a", "[]1", "[a-z]", "1.2", "X" * 65, "1+"])
+def test_bad_dial_patterns_say_why(pattern):
+    with pytest.raises(ValueError):
+        contract.compile_pattern(pattern)
+    assert contract.pattern_matches(pattern, "1") is False
 
 
 def test_snapshot_round_trips_through_json():
@@ -280,6 +412,8 @@ def test_what_django_publishes_the_engine_reads_field_for_field(world, in_tenant
         model_value = getattr(ext, name)
         if name == "allowed_transports":
             model_value = frozenset(model_value)
+        if name == "outbound_caller_ids":
+            model_value = tuple(model_value)
         assert getattr(engine_ext, name) == model_value, name
     assert engine_ext.enabled is False
     assert engine_ext.dnd is True
@@ -304,6 +438,7 @@ def test_event_types_are_the_names_on_the_wire():
         "call.transferred",
         "call.forwarded",
         "call.ended",
+        "call.routed",
         "registration",
     }
     assert {a.value for a in RegistrationAction} == {

@@ -1,0 +1,140 @@
+"""Where a tenant's outside calls go (tenant schema): inbound rules for its DID numbers, office
+hours and holidays, the caller blacklist, outbound rules over trunks, emergency numbers, and
+the tenant's routing settings. Field names are those of the contract's snapshot types
+(``telephony.sip.contract.RoutingSnapshot`` and its rows); the engine gets them on commit.
+Trunks are referred to by id (they live in the public schema, ``trunks.Trunk``).
+"""
+
+from django.db import models
+from django.utils import timezone
+
+
+class MatchKind(models.TextChoices):
+    EXACT = "exact", "Exact number"
+    RANGE = "range", "Number range"
+    PATTERN = "pattern", "Pattern"
+
+
+class BlockAction(models.TextChoices):
+    BUSY = "busy", "Busy"
+    REJECT = "reject", "Reject"
+    HANGUP = "hangup", "Hang up"
+
+
+def closed_week() -> list:
+    return [[] for _ in range(7)]
+
+
+class RoutingSettings(models.Model):
+    """One row per tenant (``RoutingSettings.load()``)."""
+
+    # Office hours: per weekday (Monday first) a list of [start, end] minutes after midnight,
+    # in the tenant's time zone; ``hours_enabled`` False = always open.
+    hours_enabled = models.BooleanField(default=False)
+    weekly = models.JSONField(default=closed_week)
+    privacy_code = models.CharField(max_length=8, default="*67")
+    blocked_prefixes = models.JSONField(default=list, blank=True)
+    allowed_countries = models.JSONField(default=list, blank=True)  # ISO codes; [] = all
+    caller_id = models.CharField(max_length=32, blank=True)
+    emergency_caller_id = models.CharField(max_length=32, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "routing settings"
+        verbose_name_plural = "routing settings"
+
+    def __str__(self) -> str:
+        return "Routing settings"
+
+    @classmethod
+    def load(cls) -> "RoutingSettings":
+        found = cls.objects.order_by("pk").first()
+        return found if found is not None else cls.objects.create()
+
+
+class Holiday(models.Model):
+    name = models.CharField(max_length=120)
+    start = models.DateField()
+    end = models.DateField()
+    yearly = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["start", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InboundRule(models.Model):
+    """A called number (or range, or pattern), optionally a caller, to destinations. The
+    destinations are ``{"kind": ..., "target": ...}`` (``contract.RouteTarget``)."""
+
+    name = models.CharField(max_length=120)
+    priority = models.PositiveIntegerField(default=100)
+    match = models.CharField(max_length=8, choices=MatchKind.choices, default=MatchKind.EXACT)
+    number = models.CharField(max_length=64)
+    number_end = models.CharField(max_length=20, blank=True)
+    caller = models.CharField(max_length=64, blank=True)
+    use_hours = models.BooleanField(default=True)
+    in_hours = models.JSONField()
+    out_of_hours = models.JSONField(null=True, blank=True)
+    holiday = models.JSONField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["priority", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OutboundRule(models.Model):
+    name = models.CharField(max_length=120)
+    priority = models.PositiveIntegerField(default=100)
+    prefix = models.CharField(max_length=32, blank=True)
+    pattern = models.CharField(max_length=64, blank=True)
+    min_length = models.PositiveSmallIntegerField(default=0)
+    max_length = models.PositiveSmallIntegerField(default=0)
+    extensions = models.JSONField(default=list, blank=True)  # numbers; [] = every extension
+    trunks = models.JSONField(default=list)  # trunk ids, in failover order
+    strip = models.PositiveSmallIntegerField(default=0)
+    prepend = models.CharField(max_length=16, blank=True)
+    caller_id = models.CharField(max_length=32, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["priority", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EmergencyNumber(models.Model):
+    number = models.CharField(max_length=16, unique=True)
+    trunks = models.JSONField(default=list, blank=True)  # [] = every trunk the tenant may use
+    caller_id = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class BlacklistEntry(models.Model):
+    number = models.CharField(max_length=32)
+    prefix = models.BooleanField(default=False)
+    action = models.CharField(max_length=8, choices=BlockAction.choices, default=BlockAction.BUSY)
+    note = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["number", "id"]
+        verbose_name = "blacklist entry"
+        verbose_name_plural = "blacklist"
+        constraints = [models.UniqueConstraint(fields=["number", "prefix"], name="blacklist_once")]
+
+    def __str__(self) -> str:
+        return self.number
