@@ -260,7 +260,7 @@ def test_dial_patterns(pattern, number, matches):
 
 @pytest.mark.parametrize("pattern", ["", "12a", "[]1", "[a-z]", "1.2", "X" * 65, "1+"])
 def test_bad_dial_patterns_say_why(pattern):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"pattern|position|set"):
         contract.compile_pattern(pattern)
     assert contract.pattern_matches(pattern, "1") is False
 
