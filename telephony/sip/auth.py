@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from .contract import DIGEST_HASHES, ExtensionSnapshot, digest_hash
 from .message import Request
 
-__all__ = ["AuthResult", "DigestAuth", "parse_credentials"]
+__all__ = ["AuthResult", "Credentials", "DigestAuth", "answer_challenge", "parse_credentials"]
 
 _PARAM_RE = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]+)')
 _HA1_LEN = {"SHA-256": 64, "MD5": 32}
@@ -260,3 +260,76 @@ class DigestAuth:
                 self._floor = max(self._floor, first_t)
             else:
                 break
+
+
+# --------------------------------------------------------------------------- our credentials
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What we answer a carrier's challenge with: ``realm`` "" = any realm it names."""
+
+    username: str
+    password: str
+    realm: str = ""
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def answer_challenge(
+    response_status: int,
+    challenges: list[str],
+    method: str,
+    uri: str,
+    creds: Credentials,
+    *,
+    nc: int = 1,
+) -> tuple[str, str] | None:
+    """The header (``Authorization`` for a 401, ``Proxy-Authorization`` for a 407) answering
+    the first challenge we can answer (MD5 or SHA-256, qop ``auth`` or none), or None when
+    there is none (an unknown algorithm or scheme, another realm than ``creds.realm``, or
+    ``qop=auth-int`` only) — the request then fails with the carrier's answer."""
+    name = "Proxy-Authorization" if response_status == 407 else "Authorization"
+    for value in challenges:
+        params = parse_credentials(value)
+        if params is None or "nonce" not in params:
+            continue
+        realm = params.get("realm", "")
+        if creds.realm and realm != creds.realm:
+            continue
+        algorithm = params.get("algorithm", "MD5")
+        base = algorithm.upper().removesuffix("-SESS")
+        base = "SHA-256" if base == "SHA-256" else base
+        if base not in DIGEST_HASHES:
+            continue
+        sess = algorithm.upper().endswith("-SESS")
+        qops = [q.strip() for q in params.get("qop", "").split(",") if q.strip()]
+        if qops and "auth" not in qops:
+            continue
+        nonce = params["nonce"]
+        cnonce = secrets.token_hex(8)
+        ha1 = digest_hash(base, f"{creds.username}:{realm}:{creds.password}")
+        if sess:
+            ha1 = digest_hash(base, f"{ha1}:{nonce}:{cnonce}")
+        ha2 = digest_hash(base, f"{method}:{uri}")
+        nc_text = f"{nc:08x}"
+        if qops:
+            response = digest_hash(base, f"{ha1}:{nonce}:{nc_text}:{cnonce}:auth:{ha2}")
+        else:
+            response = digest_hash(base, f"{ha1}:{nonce}:{ha2}")
+        parts = [
+            f"username={_quoted(creds.username)}",
+            f"realm={_quoted(realm)}",
+            f"nonce={_quoted(nonce)}",
+            f"uri={_quoted(uri)}",
+            f"response={_quoted(response)}",
+            f"algorithm={algorithm}",
+        ]
+        if qops:
+            parts += ["qop=auth", f"nc={nc_text}", f"cnonce={_quoted(cnonce)}"]
+        if "opaque" in params:
+            parts.append(f"opaque={_quoted(params['opaque'])}")
+        return name, "Digest " + ", ".join(parts)
+    return None
