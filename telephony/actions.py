@@ -15,7 +15,7 @@ from tenants.models import Tenant, User
 from tenants.passwords import check_password, generate_sip_password
 
 from .engine.snapshots import publish_on_commit
-from .models import Extension, Transport
+from .models import CallScope, Extension, Transport
 
 
 def _current_tenant() -> Tenant:
@@ -136,6 +136,9 @@ def validate_extension(
     pin = fields.get("voicemail_pin")
     if pin and "voicemail_pin" not in errors and (not pin.isdigit() or not 4 <= len(pin) <= 12):
         errors["voicemail_pin"] = ["4 to 12 digits"]
+    scope = fields.get("call_scope")
+    if scope is not None and scope not in CallScope.values:
+        errors["call_scope"] = [f"one of {', '.join(CallScope.values)}"]
     transports = fields.get("allowed_transports")
     if transports is not None:
         unknown = not isinstance(transports, list) or set(transports) - set(Transport.values)

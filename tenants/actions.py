@@ -15,6 +15,7 @@ from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, PbxError, ValidationFailed
 from pbx.tenancy import current_schema, use_public_schema
+from trunks.actions import release_tenant
 
 from . import lockout
 from .capabilities import check_totals, check_within, with_default_totals
@@ -327,6 +328,7 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         TenantRole.objects.filter(tenant=tenant).delete()
         DeviceIndex.objects.filter(tenant=tenant).delete()
         delete_owned_brand(tenant=tenant, actor=actor)
+        release_tenant(tenant)
         # Deferred constraint checks of this transaction must not be pending on tables we drop.
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")

@@ -48,11 +48,9 @@ def build_carriers() -> CarrierSnapshot:
         if trunk.tenant is not None:
             schemas.add(trunk.tenant.schema_name)
         trunks[trunk.pk] = trunk_snapshot(trunk, frozenset(schemas))
-    numbers = dict(
-        DidNumber.objects.filter(tenant__isnull=False, tenant__sip_domain__isnull=False)
-        .exclude(tenant__status="deleted")
-        .values_list("number", "tenant__sip_domain")
-    )
+    assigned = DidNumber.objects.filter(tenant__isnull=False, tenant__sip_domain__isnull=False)
+    rows = assigned.exclude(tenant__status="deleted").values_list("number", "tenant__sip_domain")
+    numbers = {number: domain for number, domain in rows if domain}
     return CarrierSnapshot(trunks=trunks, numbers=numbers)
 
 

@@ -1,0 +1,93 @@
+"""Destination types a rule may send a call to, on the Django side: each kind says how its
+target is checked and which targets a tenant can pick. The engine has the same kinds
+(``telephony/sip/calls/destinations/``); a feature that adds one there (voicemail, IVR, ring
+group, queue) registers it here too with :func:`register`, and every rule, the API and the
+portal's pickers offer it from then on.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from trunks.numbers import to_e164
+
+__all__ = ["KINDS", "DestinationKind", "register", "target_problem"]
+
+
+@dataclass(frozen=True)
+class DestinationKind:
+    kind: str
+    label: str
+    # check(tenant, target) -> the target as stored (normalised); raises ValueError with why.
+    check: Callable[[object, str], str]
+    # choices(tenant) -> [(target, label)] for pickers; None: typed freely.
+    choices: Callable[[object], list[tuple[str, str]]] | None = None
+
+
+KINDS: dict[str, DestinationKind] = {}
+
+
+def register(kind: DestinationKind) -> DestinationKind:
+    KINDS[kind.kind] = kind
+    return kind
+
+
+def clean_target(tenant, value) -> dict[str, str]:
+    """``{"kind", "target"}`` checked and normalised; ValueError saying why not."""
+    if not isinstance(value, dict):
+        raise ValueError('an object {"kind": ..., "target": ...}')
+    kind = KINDS.get(str(value.get("kind") or ""))
+    if kind is None:
+        raise ValueError(f"kind is one of {', '.join(sorted(KINDS))}")
+    target = str(value.get("target") or "").strip()
+    return {"kind": kind.kind, "target": kind.check(tenant, target)}
+
+
+def target_problem(tenant, value) -> str | None:
+    try:
+        clean_target(tenant, value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _extension(tenant, target: str) -> str:
+    from telephony.models import Extension
+
+    if not Extension.objects.filter(number=target).exists():
+        raise ValueError(f"no extension {target or '(empty)'}")
+    return target
+
+
+def _extension_choices(tenant) -> list[tuple[str, str]]:
+    from telephony.models import Extension
+
+    return [
+        (n, f"{n} {name}".strip())
+        for n, name in Extension.objects.values_list("number", "display_name")
+    ]
+
+
+def _external(tenant, target: str) -> str:
+    return to_e164(target, getattr(tenant, "country", "") or "")
+
+
+REJECT_CODES = {"486": "Busy", "603": "Declined", "480": "Unavailable", "404": "Not in service"}
+
+
+def _reject(tenant, target: str) -> str:
+    target = target or "486"
+    if target not in REJECT_CODES:
+        raise ValueError(f"a SIP code: {', '.join(REJECT_CODES)}")
+    return target
+
+
+register(DestinationKind("extension", "Extension", _extension, _extension_choices))
+register(DestinationKind("external", "Outside number", _external))
+register(
+    DestinationKind(
+        "reject",
+        "Reject the call",
+        _reject,
+        lambda _t: [(c, f"{c} {t}") for c, t in REJECT_CODES.items()],
+    )
+)

@@ -1,0 +1,40 @@
+"""Phone numbers as the PBX stores them: E.164, read with ``phonenumbers`` (never by hand).
+
+A number is accepted when it is *possible* for its country (right length and country code):
+carriers hand out test and fictional ranges (``+1 555 01xx``) that Google's validity metadata
+rejects, and a PBX must route them all the same.
+"""
+
+import phonenumbers
+
+__all__ = ["COUNTRIES", "to_e164", "number_problem"]
+
+COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
+
+
+def to_e164(text: str, country: str = "") -> str:
+    """``text`` (international ``+...`` / ``00...``, or national for ``country``) in E.164.
+    Raises ValueError saying why not."""
+    raw = str(text or "").strip()
+    if not raw:
+        raise ValueError("a phone number is required")
+    if len(raw) > 32 or not raw.isascii():
+        raise ValueError("not a phone number")
+    region = country.upper() if country else None
+    if not raw.startswith("+") and region is None:
+        raise ValueError("in international form (+ and the country code), or set a country")
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("not a phone number") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("not a possible number for its country (wrong length?)")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def number_problem(text: str, country: str = "") -> str | None:
+    try:
+        to_e164(text, country)
+    except ValueError as exc:
+        return str(exc)
+    return None
