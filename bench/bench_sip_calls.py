@@ -1,4 +1,5 @@
-"""Calls between extensions through the B2BUA: calls/s with CDRs written, and calls held.
+"""Calls through the B2BUA: extension-to-extension and inbound DID calls/s (in one run, with
+their ratio) with CDRs written, and calls held.
 
     .venv/bin/python bench/bench_sip_calls.py [--calls 6000] [--rate 400] [--concurrent 20000]
                                               [--hold 120] [--profile] [--no-cdr]
@@ -14,6 +15,9 @@ All on loopback, engine in a child process (uvloop), media direct (SDP only, no 
    cap on calls in progress; prints calls/s, failures and retransmissions, then drains the
    event stream into CDRs with the real consumer (``telephony.engine.cdr``) and prints CDRs/s
    and that every completed call has exactly one CDR;
+   then **inbound DID calls/s**: SIPp ``did_call_uac.xml`` plays the carrier on an IP trunk
+   (known by its address and source port) calling a DID whose inbound rule rings the same
+   callee; printed with the ratio to the extension calls, CDRs drained for both;
 3. **calls held**: the same scenario with a long hold time at ``--rate`` until ``--concurrent``
    calls are up (or the engine stops keeping up); prints the peak of answered calls in the
    engine's active-call mirror and the engine's RSS;
@@ -40,8 +44,33 @@ import bench_sip_register as reg  # noqa: E402 -- after the path set-up above
 
 UAC = ROOT / "tests" / "sip" / "scenarios" / "call_uac_auth.xml"
 UAS = ROOT / "tests" / "sip" / "scenarios" / "call_uas.xml"
+CARRIER = ROOT / "tests" / "sip" / "scenarios" / "did_call_uac.xml"
 DOMAIN = reg.DOMAIN
 CALLER, CALLEE = "100000", "100001"
+DID = "+15550100001"
+TRUNK_ID = 1
+
+
+def publish_trunk(redis_url: str, prefix: str, carrier_port: int) -> None:
+    """An IP trunk from SIPp's address and port, the DID assigned to the bench tenant and an
+    inbound rule DID -> the callee (what ``telephony/engine/carriers.py`` and the tenant
+    snapshot publish)."""
+    import redis
+
+    from telephony.sip import contract
+
+    trunk = contract.TrunkSnapshot(
+        id=TRUNK_ID, name="Bench carrier", host="127.0.0.1", addresses=("127.0.0.1",),
+        source_port=carrier_port, options_interval=0, tenants=frozenset({"t_bench"}),
+    )  # fmt: skip
+    carriers = contract.CarrierSnapshot({TRUNK_ID: trunk}, {DID: DOMAIN})
+    rule = contract.InboundRule(1, DID, in_hours=contract.RouteTarget("extension", CALLEE))
+    reg.publish_tenant(redis_url, prefix, 2, contract.RoutingSnapshot(inbound=(rule,)))
+    r = redis.Redis.from_url(redis_url)
+    r.set(contract.key(prefix, contract.CARRIERS), carriers.to_json())
+    r.publish(contract.key(prefix, contract.CARRIERS_CHANGED), "1")
+    r.publish(contract.key(prefix, contract.SNAPSHOT_CHANGED), DOMAIN)
+    r.close()
 
 
 def bind_callee(redis_url: str, prefix: str, port: int) -> None:
@@ -105,11 +134,17 @@ def start_uas(port: int, tmp: Path) -> subprocess.Popen[bytes]:
 
 
 def run_uac(
-    port: int, csv_path: Path, tmp: Path, *, calls: int, rate: int, limit: int, hold_ms: int,
-    timeout: float,
+    port: int, csv_path: Path | None, tmp: Path, *, calls: int, rate: int, limit: int,
+    hold_ms: int, timeout: float, carrier_port: int = 0,
 ) -> dict[str, float]:  # fmt: skip
+    """SIPp as the extension (``csv_path``: callers and credentials), or as the carrier
+    calling the DID from ``carrier_port``."""
     stat = tmp / f"uac_{int(time.time() * 1000)}.csv"
-    cmd = ["sipp", f"127.0.0.1:{port}", "-sf", str(UAC), "-inf", str(csv_path), "-i",
+    if carrier_port:
+        who = ["-sf", str(CARRIER), "-s", DID, "-p", str(carrier_port)]
+    else:
+        who = ["-sf", str(UAC), "-inf", str(csv_path)]
+    cmd = ["sipp", f"127.0.0.1:{port}", *who, "-i",
            "127.0.0.1", "-m", str(calls), "-r", str(rate), "-l", str(limit), "-d", str(hold_ms),
            "-buff_size", "4194304", "-max_socket", "65000", "-nostdin", "-trace_stat",
            "-stf", str(stat), "-fd", "1", "-timeout", f"{int(timeout)}s",
@@ -224,6 +259,7 @@ def main() -> None:
     ap.add_argument("--hold-rate", type=int, default=300)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--no-cdr", action="store_true", help="skip the database and CDRs")
+    ap.add_argument("--no-inbound", action="store_true", help="skip the inbound DID calls")
     args = ap.parse_args()
 
     prefix = f"benchcalls{os.getpid()}:"
@@ -257,6 +293,24 @@ def main() -> None:
                         f"failed, {res['retrans']:.0f} retransmissions, {res['elapsed']:.1f} s; "
                         f"offered {args.rate}/s, at most {args.limit} in progress)"
                     )
+                    completed = res["ok"]
+                    if not args.no_inbound:
+                        carrier_port = reg.free_port()
+                        publish_trunk(redis_url, prefix, carrier_port)
+                        time.sleep(0.5)  # the engine reloads on the announcements
+                        inbound = run_uac(port, None, tmp, calls=args.calls, rate=args.rate,
+                                          limit=args.limit, hold_ms=0,
+                                          timeout=args.calls / max(args.rate, 1) * 4 + 30,
+                                          carrier_port=carrier_port)  # fmt: skip
+                        completed += inbound["ok"]
+                        ratio = inbound["rate"] / res["rate"] if res["rate"] else 0.0
+                        print(
+                            f"inbound DID calls/s (SIPp as the carrier on an IP trunk -> DID "
+                            f"rule -> extension): {inbound['rate']:.0f} ({inbound['ok']:.0f} "
+                            f"ok, {inbound['failed']:.0f} failed, {inbound['retrans']:.0f} "
+                            f"retransmissions, {inbound['elapsed']:.1f} s); "
+                            f"ratio inbound/extension calls: {ratio:.2f}"
+                        )
                     if cdr:
                         time.sleep(1.0)  # the engine's event writer batches; let it flush
                         acked, secs, total, single = drain_cdrs(redis_url, prefix)
@@ -265,7 +319,7 @@ def main() -> None:
                             f"({total / secs if secs else 0:.0f} CDRs/s, "
                             f"{acked / secs if secs else 0:.0f} events/s); "
                             f"{single} with their one segment; "
-                            + ("every completed call has its CDR" if total >= res["ok"]
+                            + ("every completed call has its CDR" if total >= completed
                                else "MISSING CDRs")
                         )  # fmt: skip
                     if profile is None and args.concurrent:

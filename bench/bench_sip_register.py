@@ -53,8 +53,9 @@ def free_port() -> int:
 # --------------------------------------------------------------------------------- fixtures
 
 
-def publish_tenant(redis_url: str, prefix: str, users: int) -> None:
-    """One tenant's routing snapshot, published as ``telephony/engine/snapshots.py`` does."""
+def publish_tenant(redis_url: str, prefix: str, users: int, routing=None) -> None:
+    """One tenant's routing snapshot, published as ``telephony/engine/snapshots.py`` does
+    (``routing``: a ``contract.RoutingSnapshot`` for outside calls)."""
     import redis
 
     from telephony.sip import contract
@@ -71,8 +72,9 @@ def publish_tenant(redis_url: str, prefix: str, users: int) -> None:
             caller_id_number=u,
         )
     snap = contract.TenantSnapshot(
-        tenant_id=999999, schema="t_bench", domain=DOMAIN, extensions=extensions
-    )
+        tenant_id=999999, schema="t_bench", domain=DOMAIN, extensions=extensions,
+        routing=routing or contract.RoutingSnapshot(),
+    )  # fmt: skip
     r = redis.Redis.from_url(redis_url)
     r.set(contract.key(prefix, contract.SNAPSHOT, domain=DOMAIN), snap.to_json())
     r.sadd(contract.key(prefix, contract.DOMAINS), DOMAIN)

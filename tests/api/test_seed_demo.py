@@ -22,3 +22,24 @@ def test_seed_demo_updates_an_existing_admins_password(world, monkeypatch):
     call_command("seed_demo", stdout=io.StringIO())
     admin.refresh_from_db()
     assert admin.check_password("Second-Pass-Word-22")
+
+
+def test_seed_demo_gives_the_demo_tenant_a_number_with_a_rule_and_911(world, monkeypatch):
+    """Run twice (as every ``make run`` does): one number, one rule, one emergency number."""
+    from django_tenants.utils import tenant_context
+
+    from routing.models import EmergencyNumber, InboundRule
+    from tenants.models import Tenant
+    from trunks.models import DidNumber
+
+    monkeypatch.setenv("PBX_DEMO_HOST", "seeded.test")
+    for _ in range(2):
+        call_command("seed_demo", stdout=io.StringIO())
+    demo = Tenant.objects.get(slug="demo")
+    assert demo.country == "US"
+    number = DidNumber.objects.get(number="+15550100100")
+    assert number.tenant == demo
+    with tenant_context(demo):
+        (rule,) = InboundRule.objects.all()
+        assert rule.in_hours == {"kind": "extension", "target": "1001"}
+        assert list(EmergencyNumber.objects.values_list("number", flat=True)) == ["911"]

@@ -59,3 +59,35 @@ class Command(BaseCommand):
                 elif sip_password and ext.sip_password != sip_password:
                     do_update_extension(ext, sip_password=sip_password, actor=SYSTEM)
                     self.stdout.write(f"extension {number}@{host} SIP password updated")
+        self.seed_numbers(tenant)
+
+    def seed_numbers(self, tenant) -> None:
+        """A DID of the fictional +1 555 0100 range with a rule to the operator (1001) and the
+        emergency number 911: what an admin sees first on the routing pages. Calls reach it
+        once a trunk to a carrier is added (README: Outside calls)."""
+        from trunks.actions import do_add_numbers, do_assign_number
+        from trunks.models import DidNumber
+
+        did = os.environ.get("PBX_DEMO_DID", "+15550100100")
+        if not tenant.country:
+            tenant.country = "US"
+            tenant.save(update_fields=["country"])
+        number = DidNumber.objects.filter(number=did).first()
+        if number is None:
+            (number,) = do_add_numbers(actor=SYSTEM, number=did, description="Demo main line")
+        if number.tenant_id is None:
+            do_assign_number(number, tenant, actor=SYSTEM)
+            self.stdout.write(f"DID {did} assigned to the demo tenant")
+        with tenant_context(tenant):
+            from routing.actions import do_create
+            from routing.models import EmergencyNumber, InboundRule
+
+            if not InboundRule.objects.filter(number=did).exists():
+                operator = {"kind": "extension", "target": "1001"}
+                do_create(
+                    "inbound",
+                    actor=SYSTEM,
+                    fields={"name": "Main line", "number": did, "in_hours": operator},
+                )
+            if not EmergencyNumber.objects.filter(number="911").exists():
+                do_create("emergency", actor=SYSTEM, fields={"number": "911"})
