@@ -33,6 +33,7 @@ from .registrar import LocationStore, Registrar
 from .security import Guard
 from .server import Engine, Handler
 from .transport import Source
+from .trunks import TrunkService
 
 __all__ = ["PbxConfig", "PbxEngine", "build_engine", "parse_hostport", "run"]
 
@@ -79,6 +80,8 @@ class PbxEngine:
             user_agent=self.product_for,
         )
         self.calls = CallLayer(self)
+        # Registrations and health checks of the carriers' trunks (one engine at a time).
+        self.trunks = TrunkService(self)
         self.addresses: dict[str, tuple[str, int]] = {}
         self.handle("REGISTER", self.registrar)
         for method, handler in self.calls.handlers.items():
@@ -93,6 +96,8 @@ class PbxEngine:
             self.engine,
             self.keepalive,
             *self.calls.service_list(),
+            # Last: stopped first, so the trunks are un-registered while the transports run.
+            self.trunks,
         ]
 
     @property

@@ -85,6 +85,10 @@ class Guard:
         self.config = config or GuardConfig()
         self.prefix = prefix
         self.allow_list = frozenset(self.config.allow_list)
+        # Carrier addresses (trunks without a port restriction): their call bursts are not a
+        # flood. Set by the trunk index; failures are still counted.
+        self.trusted: frozenset[str] = frozenset()
+        self.strangers = 0  # INVITEs refused from no trunk and no tenant's domain
         self.bans: dict[str, float] = {}  # ip -> monotonic time the ban ends
         self._requests: dict[str, _Window] = {}
         self._failures: dict[str, _Window] = {}
@@ -121,7 +125,7 @@ class Guard:
 
     def note_request(self, ip: str) -> bool:
         """Count a request; returns False (and bans) when the address floods."""
-        if ip in self.allow_list:
+        if ip in self.allow_list or ip in self.trusted:
             return True
         c = self.config
         if self._hit(self._requests, ip, c.request_window) > c.max_requests:
@@ -136,6 +140,12 @@ class Guard:
         c = self.config
         if self._hit(self._failures, ip, c.failure_window) >= c.max_failures:
             self.ban(ip, reason="auth")
+
+    def unknown_source(self, ip: str) -> None:
+        """Count an INVITE from an address that is no trunk, for a domain that is no tenant's
+        (toll-fraud probing): it counts as a failed authentication, towards a ban."""
+        self.strangers += 1
+        self.auth_failed(ip)
 
     @staticmethod
     def _hit(table: dict[str, _Window], ip: str, window: float) -> int:

@@ -8,6 +8,11 @@ its tenant's concurrent call limit (``limits.py``); otherwise the call and its A
 and the router takes it to the dialled number's destination. Requests inside a dialog go to
 the leg they belong to (481 for none).
 
+A new INVITE from a carrier's trunk (by its source address, never its From: ``inbound.py``)
+is taken first, without a challenge: its DID picks the tenant and the tenant's inbound rules
+the destination. One from no trunk whose From domain is no tenant's is refused 403 and
+counted by the guard.
+
 White label: answers that belong to a tenant carry its snapshot ``product`` as Server;
 answers before authentication carry the engine's product (the same for every domain, so
 domains cannot be probed). Never a version.
@@ -19,19 +24,34 @@ import hashlib
 import hmac
 import logging
 import secrets
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from telephony.sip.contract import EventType
+from telephony.sip.contract import (
+    CallScope,
+    EventType,
+    ExtensionSnapshot,
+    RouteTarget,
+    TenantSnapshot,
+    TrunkKind,
+    TrunkSnapshot,
+)
 from telephony.sip.dialog import Dialog
-from telephony.sip.message import Request, Response, SipURI
+from telephony.sip.message import Address, Request, Response, SipURI, TelURI, parse_address
 from telephony.sip.transaction import ServerTransaction
 from telephony.sip.transport import Source, Target
 
+from . import inbound, routing
 from .bridge import Bridge
 from .call import Call, Leg, sdp_body
 from .limits import CallLimits
+from .routing import Destination
 from .services import CallServices
 from .transfer import Transfer
+
+if TYPE_CHECKING:
+    from telephony.sip.trunks.index import TrunkDirectory
 
 __all__ = ["CallDispatcher"]
 
@@ -46,9 +66,15 @@ class CallDispatcher:
     """The call layer's SIP handlers (see ``CallLayer.handlers``)."""
 
     def __init__(
-        self, services: CallServices, limits: CallLimits, bridge: Bridge, transfer: Transfer
+        self,
+        services: CallServices,
+        limits: CallLimits,
+        bridge: Bridge,
+        transfer: Transfer,
+        trunks: TrunkDirectory | None = None,
     ) -> None:
         self.s = services
+        self.trunks = trunks
         self.ctx = services.ctx
         self.calls = services.calls
         self.limits = limits
@@ -74,6 +100,8 @@ class CallDispatcher:
         # authenticated retry (same Call-ID and From-tag): some UACs (SIPp among them) keep the
         # first tag they saw and would send their BYE with the 407's.
         tx.to_tag = self._caller_tag(req)
+        if await self._trunk_invite(tx):
+            return  # a trunk's call, or refused as coming from nowhere we know
         calls = self.calls
         frm = req.from_.uri
         ruri = req.uri
@@ -163,6 +191,180 @@ class CallDispatcher:
         calls.changed(call)
         await self.s.router.route(call, number)
 
+    # --- calls from trunks ----------------------------------------------------------------
+    async def _trunk_invite(self, tx: ServerTransaction) -> bool:
+        """A new INVITE that comes from a trunk (by its source: ``inbound.TrunkIndex``) is
+        taken here, whatever its From says; one from no trunk whose From domain is no
+        tenant's is refused (403, the same for every such domain) and counted by the guard.
+        False: an extension's call, for the rest of :meth:`on_invite`."""
+        req = tx.request
+        ip, port = tx.source.remote
+        ruri = req.uri
+        ruri_user = unquote(ruri.user) if isinstance(ruri, SipURI) and ruri.user else ""
+        trunk = self.trunks.index.identify(ip, port, ruri_user) if self.trunks else None
+        if trunk is None:
+            frm = req.from_.uri
+            if isinstance(frm, SipURI) and self.ctx.directory.tenant(frm.host) is not None:
+                return False
+            self.ctx.guard.unknown_source(ip)
+            log.info("INVITE from %s:%s: no trunk, no tenant's domain: refused", ip, port)
+            tx.respond(403, headers=[self.calls.server()])
+            return True
+        await self._trunk_call(tx, trunk, ruri_user)
+        return True
+
+    async def _trunk_call(self, tx: ServerTransaction, trunk: TrunkSnapshot, user: str) -> None:
+        req = tx.request
+        calls = self.calls
+        if trunk.kind == TrunkKind.REGISTER and user == inbound.contact_user(trunk):
+            to = req.to.uri
+            user = unquote(to.user or "") if isinstance(to, SipURI) else ""
+        did = inbound.e164(user, trunk.country)
+        domain = self.ctx.directory.carriers.numbers.get(did) if did else None
+        tenant = self.ctx.directory.tenant(domain) if domain else None
+        if tenant is None or tenant.schema not in trunk.tenants:
+            # Not in the DID pool, or a number of a tenant that may not use this trunk: the
+            # same answer, so a carrier cannot learn whose numbers exist.
+            if tenant is not None:
+                log.warning("trunk %s: DID %s belongs to %s, which may not use it",
+                            trunk.id, did, tenant.schema)  # fmt: skip
+            tx.respond(404, headers=[calls.server()])
+            return
+        server = calls.server(tenant)
+        if not tenant.active:
+            tx.respond(403, headers=[server])
+            return
+        max_forwards = req.max_forwards
+        if max_forwards is not None and max_forwards <= 0:
+            tx.respond(483, headers=[server])
+            return
+        assert did is not None
+        raw, name = _caller_identity(req)
+        number = inbound.e164(raw, trunk.country) if raw else None
+        decision = inbound.decide(tenant.routing, did, (number or "", raw), datetime.now(UTC))
+        if decision.target is None:
+            log.info("trunk %s call to %s from %r: %d (%s)", trunk.id, did, raw, decision.code,
+                     decision.why)  # fmt: skip
+            tx.respond(decision.code, headers=[server])
+            return
+        if not await self.limits.admit(tenant):
+            log.info("tenant %s at its %d concurrent calls: trunk call refused", tenant.schema,
+                     tenant.max_concurrent_calls)  # fmt: skip
+            tx.respond(
+                503,
+                "Too Many Calls",
+                headers=[server, ("Warning", '399 pbx "concurrent call limit reached"')],
+            )
+            return
+        tx.respond(100)
+        caller = _outside_caller(number or raw or "anonymous", name)
+        call = self._incoming_call(tx, tenant, caller, did, max_forwards)
+        if call is None:
+            return
+        calls.emit(
+            call,
+            EventType.CALL_STARTED,
+            direction="inbound",
+            caller=caller.caller_id_number,
+            caller_name=caller.caller_id_name,
+            callee=did,
+        )
+        calls.emit(
+            call,
+            EventType.CALL_ROUTED,
+            direction="inbound",
+            trunk=str(trunk.id),
+            did=did,
+            dialled=user,
+            number=number or "",
+            presented=caller.caller_id_number,
+        )
+        calls.changed(call)
+        await self._anchor(call)
+        if call.state == "ended":
+            return  # the carrier cancelled while rtpengine answered
+        await self._route_inbound(call, decision.target)
+
+    def _incoming_call(
+        self,
+        tx: ServerTransaction,
+        tenant: TenantSnapshot,
+        caller: ExtensionSnapshot,
+        did: str,
+        max_forwards: int | None,
+    ) -> Call | None:
+        req = tx.request
+        call_id = secrets.token_hex(12)
+        call = Call(
+            id=call_id,
+            tenant=tenant,
+            caller=caller,
+            callee=did,
+            media_id=call_id,
+            max_forwards=min(70, 70 if max_forwards is None else max_forwards - 1),
+        )
+        a = Leg(
+            call=call,
+            name="a",
+            user=caller.number,
+            target=Target(tx.source.kind, *tx.source.remote),
+            local_tag=tx.to_tag,
+            sip_call_id=req.call_id,
+            contact=self.calls.contact(did, tx.source.kind),
+            server_tx=tx,
+            invite=req,
+            remote_sdp=sdp_body(req),
+        )
+        call.a = a
+        try:
+            a.dialog = Dialog.from_uas(req, tx.to_tag, contact=a.contact)
+        except ValueError:
+            self.limits.release(tenant.schema)
+            tx.respond(400, headers=[self.calls.server(tenant)])
+            return None
+        self.calls.add(call)
+        self.calls.add_leg(a)
+        tx.on_cancel = lambda _tx: self.calls.caller_cancelled(call)
+        return call
+
+    async def _anchor(self, call: Call) -> None:
+        """Every trunk call's media goes through rtpengine (when the engine has one): the
+        carrier never learns a phone's address, nor a phone the carrier's."""
+        a = call.a
+        anchor = self.s.anchor
+        if anchor.media is None or a is None or not a.remote_sdp:
+            return
+        offer = await anchor.offer(
+            a.remote_sdp, call.media_id, a.local_tag, failure="rtpengine offer failed (trunk call)"
+        )
+        if offer is not None:
+            call.offer = offer
+            call.anchored = True
+
+    async def _route_inbound(self, call: Call, target: RouteTarget) -> None:
+        router = self.s.router
+        kind, number = target.kind, target.target
+        if kind == "extension":
+            ext = call.tenant.extensions.get(number)
+            if ext is None or not ext.enabled:
+                warning = f"inbound target extension {number!r} of {call.tenant.schema} is gone"
+                router.connect(call, routing.reject(480, warning=warning))
+                return
+            await router.route(call, number)  # its forwards and DND apply
+            return
+        if kind == "external":
+            await router.route(call, number)
+            return
+        if kind == "reject":
+            code = int(number) if number.isdigit() and 400 <= int(number) < 700 else 603
+            router.connect(call, routing.reject(code))
+            return
+        call.target = number
+        call.visited.append(number)
+        pending = router.connect(call, Destination(kind, number))
+        if pending is not None:
+            await pending
+
     # --- in-dialog requests --------------------------------------------------------------
     def _leg_for(self, tx: ServerTransaction) -> Leg | None:
         req = tx.request
@@ -223,3 +425,38 @@ class CallDispatcher:
             return
         if leg.dialog.remote_tag == resp.to.tag:
             self.calls.spawn(self.calls.send_ack(leg, leg.ack))
+
+
+def _caller_identity(req: Request) -> tuple[str, str]:
+    """The caller's number and name as the carrier asserts them: P-Asserted-Identity (RFC
+    3325: the network's word) when present, else From."""
+    found: Address | None = None
+    pai = req.get("P-Asserted-Identity")
+    if pai:
+        try:
+            found = parse_address(pai.split(",", 1)[0].strip())
+        except ValueError:
+            found = None
+    address = found or req.from_
+    uri = address.uri
+    number = ""
+    if isinstance(uri, SipURI):
+        number = unquote(uri.user or "")
+    elif isinstance(uri, TelURI):
+        number = uri.number
+    name = address.display_name or (req.from_.display_name if found else None) or ""
+    return number.split(";", 1)[0], name
+
+
+def _outside_caller(number: str, name: str) -> ExtensionSnapshot:
+    """The caller of a trunk call as the call layer knows callers: an extension-like record
+    with its number and name, made safe for headers (no control characters, bounded)."""
+    return ExtensionSnapshot.from_dict(
+        number[:32],
+        {
+            "display_name": name[:64],
+            "caller_id_name": name[:64],
+            "caller_id_number": number[:32],
+            "call_scope": CallScope.INTERNATIONAL,
+        },
+    )

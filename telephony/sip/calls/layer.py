@@ -42,7 +42,13 @@ class CallLayer:
         self.control = ControlChannel(ctx, self.calls)
         self.bridge = Bridge(self.services)
         self.transfer = Transfer(self.services, self.bridge)
-        self.dispatcher = CallDispatcher(self.services, self.limits, self.bridge, self.transfer)
+        # Where trunk calls come from (imported here: the trunks package builds on the calls).
+        from telephony.sip.trunks.index import TrunkDirectory
+
+        self.trunks = TrunkDirectory(ctx.directory, ctx.guard)
+        self.dispatcher = CallDispatcher(
+            self.services, self.limits, self.bridge, self.transfer, self.trunks
+        )
         self.calls.observers += [self.limits, self.anchor, self.mirror]
 
     def configure(self, config: CallConfig) -> None:
@@ -73,7 +79,14 @@ class CallLayer:
 
     def service_list(self) -> list[Service]:
         """In start order; the last one ends the calls still up when the engine stops."""
-        return [self.limits, self.mirror, self.anchor, self.control, _Hangup(self.calls)]
+        return [
+            self.trunks,
+            self.limits,
+            self.mirror,
+            self.anchor,
+            self.control,
+            _Hangup(self.calls),
+        ]
 
 
 class _Hangup:

@@ -46,9 +46,11 @@ class CallRouter:
             log.info("call %s: %s", call.id, note)
         handler = self.handlers.get(destination.kind)
         if handler is None:
+            # A rule may name a kind no module of this engine registers (a feature not
+            # installed yet): the caller hears "unavailable", the admin reads why.
             assert self.services is not None
-            log.error("call %s: no destination of kind %r", call.id, destination.kind)
-            self.services.calls.fail(call, 500)
+            log.warning("call %s: no destination of kind %r", call.id, destination.kind)
+            self.services.calls.fail(call, 480, reason=f"no destination of kind {destination.kind}")
             return None
         return handler.connect(call, destination)
 
