@@ -478,3 +478,25 @@ def test_session_timer_refreshes_when_the_carrier_asks(engine, phones, carriers)
     assert origin.search(initial).group(0) == origin.search(refresh).group(0)  # type: ignore[union-attr]
     assert re.sub(r"^o=.*$", "", initial.split("\n\n", 1)[-1], flags=re.M) == re.sub(
         r"^o=.*$", "", refresh.split("\n\n", 1)[-1], flags=re.M)  # fmt: skip
+
+
+def test_the_caller_hears_the_carrier_ring_and_may_give_up(engine, phones, carriers):
+    """Story: the carrier rings (180 relayed: 101 is in EARLY state) and never answers; 101
+    hangs up: the carrier gets a CANCEL, no other trunk is tried and the channel is free."""
+    ringing = carriers("ring")
+    spare = carriers("auth")
+    publish_trunks(engine, trunk(engine, 1, ringing), trunk(engine, 2, spare))
+    set_snapshot(engine, "acme.test", routing())
+    a = phones("101")
+    acc = register(a, engine, "101")
+    ca = dial(a, acc, NATIONAL)
+    a.wait_state(ca, "EARLY")
+    a.hangup(ca)
+    assert ended(a, ca) == 487
+    ringing.done()
+    assert spare.proc.poll() is None
+    spare.close()
+    assert not spare.invites()
+    handler = engine.pbx.calls.router.handlers["trunk"]
+    wait_until(lambda: engine.call(lambda: not handler.channels.counts and not handler.holding))
+    assert [e["trunk"] for e in routed(engine)] == ["1"]

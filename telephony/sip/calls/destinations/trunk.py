@@ -482,7 +482,9 @@ class Trunk:
         await self.calls.send_ack(leg, leg.ack)
         leg.remote_sdp = sdp_body(resp)
         if call.b is not None or call.state != "ringing":
-            self.calls.bye(leg)  # the caller left meanwhile
+            # The caller left meanwhile (our CANCEL crossed the carrier's 2xx): hang it up.
+            leg.gone = False
+            self.calls.bye(leg)
             return
         call.b = leg
         call.forks = [leg]
