@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -42,7 +43,7 @@ from telephony.sip.message import Address, Request, Response, SipURI, TelURI, pa
 from telephony.sip.transaction import ServerTransaction
 from telephony.sip.transport import Source, Target
 
-from . import inbound, routing
+from . import inbound, outbound, routing
 from .bridge import Bridge
 from .call import Call, Leg, sdp_body
 from .limits import CallLimits
@@ -127,7 +128,10 @@ class CallDispatcher:
         assert tenant is not None
         assert caller is not None
         server = calls.server(tenant)
-        if not tenant.active or not caller.enabled:
+        # An emergency number is always allowed: from a suspended tenant and beyond its call
+        # limit too (outbound.py routes it before anything else).
+        emergency = outbound.is_emergency(tenant, unquote(ruri.user))
+        if not caller.enabled or not (tenant.active or emergency):
             tx.respond(403, headers=[server])
             return
         if ruri.host.lower() != tenant.domain and directory.tenant(ruri.host):
@@ -137,7 +141,9 @@ class CallDispatcher:
         if max_forwards is not None and max_forwards <= 0:
             tx.respond(483, headers=[server])  # a loop through other servers
             return
-        if not await self.limits.admit(tenant):
+        if not await self.limits.admit(
+            replace(tenant, max_concurrent_calls=0) if emergency else tenant
+        ):
             # The tenant's capability "max concurrent calls": refused before anything rings.
             log.info("tenant %s at its %d concurrent calls: INVITE refused", tenant.schema,
                      tenant.max_concurrent_calls)  # fmt: skip
@@ -261,6 +267,7 @@ class CallDispatcher:
         call = self._incoming_call(tx, tenant, caller, did, max_forwards)
         if call is None:
             return
+        call.direction = "inbound"  # a forward out through a trunk stays inbound in its CDR
         calls.emit(
             call,
             EventType.CALL_STARTED,

@@ -4,8 +4,9 @@ number to a :class:`Destination`, which the router hands to the destination of i
 
 Today's plan, for a number of the caller's own tenant:
 
-- not an extension, or a disabled one: 404 (480, logged, when a forward led there: targets
-  outside the tenant's extensions need trunks, which the engine does not have yet);
+- not an extension: an outside number, when an :func:`outside` rule routes it (``outbound.py``:
+  emergency numbers, the outbound rules, call barring; a ``trunk`` destination or 403);
+- otherwise, or a disabled extension: 404 (480, logged, when a forward led there);
 - forward always: straight on to the target, the extension does not ring;
 - DND counts as busy: the busy target if there is one (as PortSIP sends a DND extension's
   calls to its forward/voicemail), else 486;
@@ -32,6 +33,7 @@ __all__ = [
     "Path",
     "after_no_answer",
     "after_refusal",
+    "outside",
     "reject",
     "route",
     "rule",
@@ -53,12 +55,20 @@ class Destination:
 
 Rule = Callable[[TenantSnapshot, ExtensionSnapshot, str, Path], Destination | None]
 RULES: list[Rule] = []
+OUTSIDE: list[Rule] = []
 
 
 def rule(fn: Rule) -> Rule:
     """Register a routing rule: ``fn(tenant, caller, number, path)`` returns the destination
     for numbers it knows, None for the rest."""
     RULES.append(fn)
+    return fn
+
+
+def outside(fn: Rule) -> Rule:
+    """Register a rule for numbers that are not an extension of the tenant, tried after
+    every :func:`rule` (so a feature's own numbers win whatever the import order)."""
+    OUTSIDE.append(fn)
     return fn
 
 
@@ -85,6 +95,11 @@ def route(
         if found is not None:
             return found
     ext = tenant.extensions.get(number)
+    if ext is None:
+        for fn in OUTSIDE:
+            found = fn(tenant, caller, number, path)
+            if found is not None:
+                return found
     if ext is None or not ext.enabled:
         if path.hops:
             return reject(

@@ -7,7 +7,7 @@ to it, plus, when it owns numbers of its own, a routing rule (``routing.rule``).
 below; nothing else changes.
 """
 
-from . import extension, forward, reject
+from . import extension, forward, reject, trunk
 from .base import KINDS, DestinationHandler, register
 
-__all__ = ["KINDS", "DestinationHandler", "extension", "forward", "register", "reject"]
+__all__ = ["KINDS", "DestinationHandler", "extension", "forward", "register", "reject", "trunk"]

@@ -1,0 +1,582 @@
+"""``trunk``: an outside call, out through the carrier's trunks in failover order.
+
+The plan (``outbound.decide``) and the carrier snapshot give the attempts (``outbound.attempts``:
+only enabled trunks shared with the tenant). Each attempt is one B leg: an INVITE to the trunk
+(its host, or its outbound proxy) for ``sip:<number>@<host>``, presenting the caller ID in the
+header the trunk asks for (From, P-Asserted-Identity or Remote-Party-ID; From user and domain
+rewritten when the trunk says so), anonymous with ``Privacy: id`` when withheld, with the
+call's ``Diversion`` entries when a forward led here and the trunk sends them. The carrier's
+401/407 is answered once per attempt (``auth.answer_challenge``, a new CSeq). The next trunk is
+tried on 5xx, 408, no answer at all within :data:`TRUNK_TIMEOUT`, a refused challenge, or a
+trunk at its ``max_channels``; any other refusal (busy, not found...) goes to the caller. When
+every trunk failed the caller gets the best answer (503 if none could be tried).
+
+180/183 (with early media) are relayed to the caller; the 2xx bridges the call (re-INVITE,
+UPDATE, INFO and BYE are relayed by ``bridge.py`` and the dispatcher from then on). With an
+rtpengine, every trunk call is anchored. When the carrier's 2xx asks us (the UAC) to refresh
+the session (RFC 4028 ``Session-Expires: n;refresher=uac``), the same SDP is re-offered in a
+re-INVITE at half the interval; a failed refresh ends the call.
+
+Channels: each engine counts its calls per trunk (the hot path) and publishes the count in the
+trunk's hash ``sip:trunkcalls:<id>`` (engine id -> calls, like the tenants' call count); a
+trunk with ``max_channels`` admits a call by one atomic script over the live engines' counts
+(those whose heartbeat exists). Redis away: this engine's own count against the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import secrets
+import socket
+import time
+
+from telephony.sip import contract
+from telephony.sip.auth import Credentials, answer_challenge
+from telephony.sip.calls import outbound, routing
+from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.outbound import Attempt, Plan
+from telephony.sip.calls.routing import Destination
+from telephony.sip.calls.services import CallServices
+from telephony.sip.contract import CallerIdHeader, EventType, TrunkSnapshot
+from telephony.sip.dialog import Dialog
+from telephony.sip.message import Address, Request, Response, SipURI, parse_address
+from telephony.sip.transaction import new_tag
+from telephony.sip.transport import Target
+
+from .base import register
+from .extension import best_status
+
+__all__ = ["TRUNK_TIMEOUT", "Trunk", "TrunkChannels", "session_refresh"]
+
+log = logging.getLogger(__name__)
+
+TRUNK_TIMEOUT = 5.0  # seconds without any answer from a trunk before the next is tried
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY"
+ANONYMOUS_FROM = '"Anonymous" <sip:anonymous@anonymous.invalid>'
+
+# KEYS: the trunk's count hash. ARGV: this engine's id, its count with the new call, the
+# limit, the heartbeat key prefix. 1: admitted (and this engine's count written).
+_ADMIT_LUA = """
+local total = tonumber(ARGV[2])
+local counts = redis.call('HGETALL', KEYS[1])
+for i = 1, #counts, 2 do
+  local engine = counts[i]
+  if engine ~= ARGV[1] then
+    if redis.call('EXISTS', ARGV[4] .. engine) == 1 then
+      total = total + tonumber(counts[i + 1])
+    else
+      redis.call('HDEL', KEYS[1], engine)
+    end
+  end
+end
+if total > tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def _failover(status: int) -> bool:
+    """Whether the next trunk is tried after this answer (the trunk, not the callee, failed)."""
+    return status >= 500 and status < 600 or status in (401, 403, 407, 408)
+
+
+def session_refresh(resp: Response) -> float:
+    """Seconds after which we must refresh the session the carrier's 2xx set up: half its
+    ``Session-Expires`` when it names us (``refresher=uac``) the refresher, else 0."""
+    value = resp.get("Session-Expires")
+    if not value:
+        return 0.0
+    head, *params = (p.strip() for p in value.split(";"))
+    refresher = next(
+        (p.split("=", 1)[1].strip().lower() for p in params if p.lower().startswith("refresher=")),
+        "",
+    )
+    try:
+        seconds = int(head)
+    except ValueError:
+        return 0.0
+    return seconds / 2 if refresher == "uac" and seconds > 0 else 0.0
+
+
+class TrunkChannels:
+    """This engine's calls per trunk, shared with the other engines through Redis."""
+
+    def __init__(self, services: CallServices) -> None:
+        self.s = services
+        self.counts: dict[int, int] = {}
+        p = services.ctx.config.redis_prefix
+        self._prefix = contract.key(p, contract.TRUNK_CALLS, trunk="")
+        self._alive = contract.key(p, contract.ENGINE_ALIVE, engine="")
+
+    async def acquire(self, trunk: TrunkSnapshot) -> bool:
+        """Count a call on ``trunk``; False (not counted) when it is at ``max_channels``."""
+        own = self.counts.get(trunk.id, 0) + 1
+        limit = trunk.max_channels
+        if limit and own > limit:
+            return False
+        self.counts[trunk.id] = own
+        if not limit:
+            self.s.calls.spawn(self._write(trunk.id))
+            return True
+        try:
+            admitted = bool(
+                await self.s.ctx.redis.eval(
+                    _ADMIT_LUA,
+                    1,
+                    self._prefix + str(trunk.id),
+                    self.s.ctx.engine_id,
+                    own,
+                    limit,
+                    self._alive,
+                )  # fmt: skip
+            )
+        except Exception as exc:
+            log.warning("trunk channels: Redis unreachable (%s); counting this engine's", exc)
+            admitted = True  # within the limit on this engine (checked above)
+        if not admitted:
+            self.release(trunk.id)
+        return admitted
+
+    def release(self, trunk_id: int) -> None:
+        left = self.counts.get(trunk_id, 1) - 1
+        if left > 0:
+            self.counts[trunk_id] = left
+        else:
+            self.counts.pop(trunk_id, None)
+        self.s.calls.spawn(self._write(trunk_id))
+
+    async def _write(self, trunk_id: int) -> None:
+        """This engine's count, absolute (a lost write is set right by the next)."""
+        key = self._prefix + str(trunk_id)
+        count = self.counts.get(trunk_id, 0)
+        try:
+            if count:
+                await self.s.ctx.redis.hset(key, self.s.ctx.engine_id, count)
+            else:
+                await self.s.ctx.redis.hdel(key, self.s.ctx.engine_id)
+        except Exception as exc:
+            log.debug("trunk channels: count of trunk %d not written: %s", trunk_id, exc)
+
+
+async def _target(trunk: TrunkSnapshot) -> Target | None:
+    """Where the trunk's requests go: its outbound proxy, else its host (resolved)."""
+    kind = trunk.transport.upper()
+    default = 5061 if kind == "TLS" else 5060
+    host, port = trunk.host, trunk.port or default
+    if trunk.outbound_proxy:
+        proxy = trunk.outbound_proxy
+        name, sep, tail = proxy.rpartition(":")
+        if sep and tail.isdigit() and "]" not in tail:
+            host, port = name.strip("[]"), int(tail)
+        else:
+            host, port = proxy.strip("[]"), default
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_DGRAM if kind == "UDP" else socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            log.warning("trunk %d: cannot resolve %s: %s", trunk.id, host, exc)
+            return None
+        if not infos:
+            return None
+        host = str(infos[0][4][0])
+    return Target(kind, host, port)
+
+
+@register("trunk")
+class Trunk:
+    """Places outside calls on the trunks of the call's plan, one after the other."""
+
+    def __init__(self, services: CallServices) -> None:
+        self.s = services
+        self.calls = services.calls
+        self.timeout = TRUNK_TIMEOUT
+        self.channels = TrunkChannels(services)
+        self.holding: dict[str, int] = {}  # call id -> the trunk whose channel it holds
+        self.refreshers: dict[str, asyncio.TimerHandle] = {}
+        self.refreshed = 0  # sessions refreshed (RFC 4028), for the curious and the tests
+        services.calls.observers.append(self)
+
+    # --- the attempts --------------------------------------------------------------------
+    async def connect(self, call: Call, destination: Destination) -> None:
+        plan: Plan = destination.data["plan"]
+        tenant = call.tenant
+        carriers = self.s.ctx.directory.carriers
+        tries = outbound.attempts(plan, carriers, tenant.schema, call.caller)
+        if not tries:
+            code = 503 if plan.emergency else 480 if plan.forwarded else 404
+            why = f"no trunk of tenant {tenant.schema} can carry {plan.dialled}"
+            self.s.router.divert(call, routing.reject(code, reason="no usable trunk", warning=why))
+            return
+        if call.direction != "inbound":
+            call.direction = "outbound"
+        a = call.a
+        assert a is not None
+        if not call.offer:
+            call.offer = a.remote_sdp
+        anchor = self.s.anchor
+        if anchor.media is not None and not call.anchored and call.offer:
+            offer = await anchor.offer(
+                a.remote_sdp, call.media_id, a.local_tag,
+                failure="rtpengine offer for a trunk call failed, media goes direct",
+            )  # fmt: skip
+            if offer is not None:
+                call.offer, call.anchored = offer, True
+            if call.state == "ended":
+                return
+        call.state = "ringing"
+        statuses: list[int] = []
+        for attempt in tries:
+            if call.state != "ringing" or call.b is not None:
+                return
+            if not await self.channels.acquire(attempt.trunk):
+                log.info("call %s: trunk %d at its channels", call.id, attempt.trunk.id)
+                continue
+            self.holding[call.id] = attempt.trunk.id
+            status = await self.attempt(call, plan, attempt)
+            if status < 300 and call.b is not None:
+                return  # the channel is released when the call ends
+            self.holding.pop(call.id, None)
+            self.channels.release(attempt.trunk.id)
+            if call.state != "ringing":
+                return
+            statuses.append(status)
+            if not _failover(status):
+                break
+        if call.state != "ringing":
+            return
+        code = best_status(statuses) if statuses else 503
+        if statuses and code in (401, 407):
+            code = 503  # our trunk's credentials: not the caller's business
+        self.calls.fail(call, code, reason=f"trunks: {statuses or 'no free channel'}")
+
+    async def attempt(self, call: Call, plan: Plan, attempt: Attempt) -> int:
+        """One trunk: the final status of its INVITE (2xx: the call is bridged), 408 when it
+        did not answer at all within :attr:`timeout`."""
+        trunk = attempt.trunk
+        target = await _target(trunk)
+        if target is None or call.state != "ringing":
+            return 503
+        user = trunk.from_user or ("anonymous" if plan.withheld else attempt.caller_id)
+        leg = Leg(
+            call=call,
+            name=call.next_leg_name(),
+            user=attempt.number,
+            target=target,
+            local_tag=new_tag(),
+            sip_call_id=secrets.token_hex(12) + "@pbx",
+            contact=self.calls.contact(user or "pbx", target.kind),
+        )
+        leg.invite = self.invite(call, leg, trunk, plan, attempt)
+        call.trunk = trunk.id
+        call.forks.append(leg)
+        self.calls.add_leg(leg)
+        self.calls.emit(
+            call,
+            EventType.CALL_ROUTED,
+            direction=call.direction,
+            trunk=str(trunk.id),
+            dialled=plan.dialled,
+            number=plan.e164,
+            presented=attempt.presented,
+            callee=attempt.number,
+        )
+        try:
+            authed = False
+            while True:
+                resp = await self.send(leg)
+                if resp is None:
+                    log.info("call %s: trunk %d did not answer", call.id, trunk.id)
+                    return 408
+                status = resp.status
+                if status in (401, 407) and not authed and call.state == "ringing":
+                    again = self.authorize(leg, trunk, resp)
+                    if again is not None:
+                        authed = True
+                        leg.invite = again
+                        continue
+                if status < 300:
+                    await self.answered(leg, resp)
+                return status
+        finally:
+            if call.b is not leg:
+                leg.gone = True
+                if leg in call.forks:
+                    call.forks.remove(leg)
+                self.calls.drop_leg(leg)
+
+    async def send(self, leg: Leg) -> Response | None:
+        """Send the leg's INVITE; its final answer, or None when nothing at all came back in
+        time (the transaction is left to time out; a late 2xx is hung up)."""
+        assert leg.invite is not None
+        heard = False
+
+        def on_response(resp: Response) -> None:
+            nonlocal heard
+            heard = True
+            if resp.status < 200:
+                if resp.status != 100 and not leg.gone:
+                    self.provisional(leg, resp)
+            elif resp.status < 300 and (leg.gone or leg.dialog is not None):
+                self.calls.spawn(self.late_2xx(leg, resp))
+
+        tx = leg.client_tx = self.calls.send(leg, leg.invite, on_response=on_response)
+        try:
+            return await asyncio.wait_for(asyncio.shield(tx.future), self.timeout)
+        except TimeoutError:
+            if not heard:
+                return None
+        return await tx.future
+
+    async def late_2xx(self, leg: Leg, resp: Response) -> None:
+        """A 2xx after we moved on (or its retransmission): ACK it, and hang up a leg that is
+        not the call's."""
+        if leg.ack is not None and leg.dialog is not None:
+            await self.calls.send_ack(leg, leg.ack)
+            return
+        if leg.dialog is not None or leg.invite is None:
+            return
+        try:
+            leg.dialog = Dialog.from_uac(leg.invite, resp)
+        except ValueError:
+            return
+        leg.dialog.contact = leg.contact
+        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
+        await self.calls.send_ack(leg, leg.ack)
+        leg.gone = False
+        self.calls.bye(leg)
+
+    def authorize(self, leg: Leg, trunk: TrunkSnapshot, resp: Response) -> Request | None:
+        """The INVITE again with our answer to the carrier's challenge (a new CSeq), or None
+        when we cannot answer it."""
+        invite = leg.invite
+        assert invite is not None
+        if not trunk.password:
+            return None
+        header = "Proxy-Authenticate" if resp.status == 407 else "WWW-Authenticate"
+        creds = Credentials(trunk.auth_username or trunk.username, trunk.password, trunk.realm)
+        answer = answer_challenge(
+            resp.status, resp.get_all(header), "INVITE", str(invite.uri), creds
+        )
+        if answer is None:
+            log.warning("trunk %d: cannot answer the carrier's challenge", trunk.id)
+            return None
+        seq = invite.cseq.seq + 1
+        headers = [(n, v) for n, v in invite.headers if n not in ("Via", "CSeq") and n != answer[0]]
+        headers.append(("CSeq", f"{seq} INVITE"))
+        headers.append(answer)
+        return Request("INVITE", invite.uri, headers, invite.body)
+
+    def invite(
+        self, call: Call, leg: Leg, trunk: TrunkSnapshot, plan: Plan, attempt: Attempt
+    ) -> Request:
+        domain = trunk.from_domain or trunk.host
+        params: dict[str, str | None] = {}
+        if trunk.transport != "udp":
+            params["transport"] = trunk.transport
+        ruri = SipURI(trunk.host, user=attempt.number, port=trunk.port or None, params=params)
+        name = call.caller.caller_id_name or None
+        identity = Address(SipURI(domain, user=attempt.caller_id), name)
+        if plan.withheld:
+            frm = ANONYMOUS_FROM
+        else:
+            frm = str(Address(SipURI(domain, user=trunk.from_user or attempt.caller_id), name))
+        headers = [
+            ("Max-Forwards", str(max(call.max_forwards - call.hops, 0))),
+            ("From", f"{frm};tag={leg.local_tag}"),
+            ("To", f"<{SipURI(trunk.host, user=attempt.number)}>"),
+            ("Call-ID", leg.sip_call_id),
+            ("CSeq", "1 INVITE"),
+            ("Contact", leg.contact),
+        ]
+        choice = trunk.caller_id_header
+        if choice == CallerIdHeader.PAI:
+            headers.append(("P-Asserted-Identity", str(identity)))
+        elif choice == CallerIdHeader.RPID:
+            privacy = "full" if plan.withheld else "off"
+            rpid = f"{identity};party=calling;screen=yes;privacy={privacy}"
+            headers.append(("Remote-Party-ID", rpid))
+        if plan.withheld:
+            headers.append(("Privacy", "id"))
+        if trunk.send_diversion:
+            headers += [("Diversion", d) for d in self.diversions(call, domain)]
+        headers += [("Allow", ALLOW), ("Supported", "replaces, timer")]
+        body = self.calls.sdp_for(leg, call.offer)
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        return Request("INVITE", ruri, headers, body)
+
+    @staticmethod
+    def diversions(call: Call, domain: str) -> list[str]:
+        """The call's Diversion entries as the carrier should see them: each forwarding
+        extension as its outbound caller ID (a number the carrier knows) at the trunk's
+        domain; an extension without one as it is."""
+        out = []
+        for entry in call.diversions:
+            try:
+                addr = parse_address(entry)
+            except ValueError:
+                continue
+            uri = addr.uri
+            ext = call.tenant.extensions.get(uri.user or "") if isinstance(uri, SipURI) else None
+            if ext is not None and ext.outbound_caller_ids and isinstance(uri, SipURI):
+                addr.uri = SipURI(domain, user=ext.outbound_caller_ids[0])
+            out.append(str(addr))
+        return out
+
+    # --- the carrier's answers -----------------------------------------------------------
+    def provisional(self, leg: Leg, resp: Response) -> None:
+        call = leg.call
+        if call.state != "ringing" or call.b is not None or resp.status not in (180, 183):
+            return
+        a = call.a
+        assert a is not None
+        assert a.server_tx is not None
+        first = not leg.provisional
+        leg.provisional = True
+        sdp = sdp_body(resp)
+        if sdp and resp.status == 183:
+            self.calls.spawn(self.relay_early(call, resp, sdp))
+        else:
+            headers = [("Contact", a.contact), self.calls.server(call.tenant)]
+            a.server_tx.respond(180, headers=headers)
+        if first:
+            self.calls.emit(call, EventType.CALL_RINGING, leg=leg.name, callee=call.target)
+
+    async def relay_early(self, call: Call, resp: Response, sdp: bytes) -> None:
+        a = call.a
+        assert a is not None
+        assert a.server_tx is not None
+        if call.anchored and self.s.anchor.media is not None:
+            anchored = await self.s.anchor.answer(
+                sdp, call.media_id, a.local_tag, resp.from_.tag or ""
+            )
+            sdp = sdp if anchored is None else anchored
+        a.server_tx.respond(
+            183,
+            headers=[
+                ("Contact", a.contact),
+                self.calls.server(call.tenant),
+                ("Content-Type", "application/sdp"),
+            ],
+            body=self.calls.sdp_for(a, sdp),
+        )
+
+    async def answered(self, leg: Leg, resp: Response) -> None:
+        call = leg.call
+        assert leg.invite is not None
+        try:
+            leg.dialog = Dialog.from_uac(leg.invite, resp)
+        except ValueError:
+            log.warning("call %s: the carrier's 2xx cannot make a dialog", call.id)
+            return
+        leg.dialog.contact = leg.contact
+        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
+        await self.calls.send_ack(leg, leg.ack)
+        leg.remote_sdp = sdp_body(resp)
+        if call.b is not None or call.state != "ringing":
+            # The caller left meanwhile (our CANCEL crossed the carrier's 2xx): hang it up.
+            leg.gone = False
+            self.calls.bye(leg)
+            return
+        call.b = leg
+        call.forks = [leg]
+        call.state = "answered"
+        call.answered_at = time.time()
+        self.calls.stats["answered"] += 1
+        a = call.a
+        assert a is not None
+        assert a.server_tx is not None
+        answer = leg.remote_sdp
+        if call.anchored and self.s.anchor.media is not None and answer:
+            anchored = await self.s.anchor.answer(
+                answer, call.media_id, a.local_tag, leg.local_tag,
+                failure="rtpengine answer for a trunk call failed",
+            )  # fmt: skip
+            answer = answer if anchored is None else anchored
+        headers = [("Contact", a.contact), self.calls.server(call.tenant)]
+        body = self.calls.sdp_for(a, answer)
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        if a.server_tx.respond(200, headers=headers, body=body) is None:
+            self.calls.end(call, "cancelled", 487)
+            return
+        self.calls.emit(call, EventType.CALL_ANSWERED, leg=leg.name, callee=call.target)
+        self.calls.changed(call)
+        refresh = session_refresh(resp)
+        if refresh:
+            self.schedule_refresh(leg, refresh, resp.get("Session-Expires") or "")
+
+    # --- session timers (RFC 4028) -------------------------------------------------------
+    def schedule_refresh(self, leg: Leg, after: float, expires: str) -> None:
+        call = leg.call
+        loop = asyncio.get_running_loop()
+        self.refreshers[call.id] = loop.call_later(
+            after, lambda: self.calls.spawn(self.refresh(leg, after, expires))
+        )
+
+    async def refresh(self, leg: Leg, after: float, expires: str) -> None:
+        call = leg.call
+        self.refreshers.pop(call.id, None)
+        if call.state != "answered" or leg.gone or leg.dialog is None:
+            return
+        if leg.busy:  # an offer is being relayed: it refreshes the session itself
+            self.schedule_refresh(leg, after, expires)
+            return
+        sdp = self.calls.sdp_for(leg, _last_sdp(leg) if leg.last_sent else call.offer)
+        headers = [
+            ("Content-Type", "application/sdp"),
+            ("Session-Expires", expires),
+            ("Supported", "timer"),
+        ]
+        req = leg.dialog.create_request("INVITE", headers=headers, body=sdp)
+        leg.busy = True
+        try:
+            resp = await self.calls.send(leg, req).future
+        finally:
+            leg.busy = False
+        if 200 <= resp.status < 300:
+            leg.dialog.refresh_target(resp)
+            await self.calls.send_ack(leg, leg.dialog.ack_for_2xx(req.cseq.seq))
+            self.refreshed += 1
+            again = session_refresh(resp) or after
+            if call.state == "answered" and not leg.gone:
+                self.schedule_refresh(leg, again, resp.get("Session-Expires") or expires)
+            return
+        if resp.status in (408, 481) and call.state == "answered":
+            log.info("call %s: session refresh refused (%d): call ended", call.id, resp.status)
+            leg.gone = True
+            peer = call.peer(leg)
+            if peer is not None:
+                self.calls.bye(peer)
+            self.calls.finish(call, "answered", "session expired")
+            return
+        if call.state == "answered":  # 491 and the like: the session stands; try again
+            self.schedule_refresh(leg, after, expires)
+
+    # --- observer ------------------------------------------------------------------------
+    def call_changed(self, call: Call) -> None:
+        if call.state != "ended":
+            return
+        trunk = self.holding.pop(call.id, None)
+        if trunk is not None:
+            self.channels.release(trunk)
+        handle = self.refreshers.pop(call.id, None)
+        if handle is not None:
+            handle.cancel()
+
+
+def _last_sdp(leg: Leg) -> bytes:
+    """The SDP last sent on ``leg``, unchanged: ``sdp_for`` gives it the same origin and
+    version again (``last_sent`` is kept without its origin line)."""
+    lines = leg.last_sent.split(b"\n")
+    if lines and lines[0].startswith(b"v="):
+        lines.insert(1, b"o=- 0 0 IN IP4 0.0.0.0")
+    return b"\r\n".join(lines)
