@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 
 import pytest
 
 from telephony.sip import contract
+from telephony.sip.calls.call import Call, Leg
+from telephony.sip.calls.outbound import Plan, Route
+from telephony.sip.calls.transfer import presented
+from telephony.sip.contract import ExtensionSnapshot, TenantSnapshot
+from telephony.sip.transport import Target
 from tests.sip.callkit import connect, dial, ended, events, register, set_snapshot
 from tests.sip.carrier import (
     E164,
@@ -200,3 +206,34 @@ def test_early_media_from_the_carrier_reaches_the_caller(pbx, phones, carriers, 
     a.hangup(ca)
     assert ended(a, ca) == 200
     carrier.done()
+
+
+def _call(direction: str, caller_number: str) -> tuple[Call, Leg, Leg]:
+    """A call with its A leg (the caller) and an extension's B leg."""
+    tenant = TenantSnapshot(schema="t_x", tenant_id=1, domain="x.test", extensions={})
+    caller = ExtensionSnapshot.from_dict(caller_number, {"caller_id_number": caller_number,
+                                                         "caller_id_name": "Outside"})  # fmt: skip
+    call = Call(id="c", tenant=tenant, caller=caller, callee="101", direction=direction)
+    target = Target("UDP", "127.0.0.1", 5060)
+    a = Leg(call, "a", caller_number, target, "ta", "ca", "<sip:a@127.0.0.1>")
+    b = Leg(call, "b1", "101", target, "tb", "cb", "<sip:b@127.0.0.1>")
+    call.a, call.b = a, b
+    return call, a, b
+
+
+PLAN = Plan(NATIONAL, E164, (Route((1,), E164, "+4930222", 1),))
+
+
+def test_the_caller_id_of_a_transfer_out_is_the_outside_transferees_own_number():
+    """Rule: an outside caller transferred out is presented with its own number (withheld
+    when it came anonymous); an extension transferee leaves the rules' caller ID; an
+    emergency number keeps its emergency caller ID whoever is transferred."""
+    call, a, b = _call("inbound", "+4917012345678")
+    assert presented(call, a, PLAN) == (PLAN, "+4917012345678", "Outside")
+    assert presented(call, b, PLAN) == (PLAN, "", "")  # the extension that answered it
+    emergency = replace(PLAN, emergency=True)
+    assert presented(call, a, emergency) == (emergency, "", "")
+    call, a, _ = _call("inbound", "anonymous")
+    assert presented(call, a, PLAN) == (replace(PLAN, withheld=True), "", "Outside")
+    call, a, _ = _call("internal", "102")  # 102 called 101, 101 transfers 102 out
+    assert presented(call, a, PLAN) == (PLAN, "", "")

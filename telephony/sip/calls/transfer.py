@@ -50,11 +50,25 @@ from .destinations.trunk import Trunk
 from .outbound import Attempt, Plan
 from .services import CallServices
 
-__all__ = ["Transfer"]
+__all__ = ["Transfer", "presented"]
 
 log = logging.getLogger(__name__)
 
 _NUMBER = re.compile(r"\+?[0-9]{2,32}")  # an outside caller's number we may present
+
+
+def presented(call: Call, transferee: Leg, plan: Plan) -> tuple[Plan, str, str]:
+    """(the plan, the caller ID that replaces the rules' ("" = theirs), the name shown ("" =
+    the transferor's)) for a blind transfer of ``transferee`` out: an outside caller's own
+    number (withheld when it came anonymous); an extension's: the rules'; an emergency
+    number's: always the emergency caller ID."""
+    outside = transferee.name == "a" and call.direction == "inbound"
+    if plan.emergency or not outside:
+        return plan, "", ""
+    number = call.caller.caller_id_number
+    if not _NUMBER.fullmatch(number):
+        return replace(plan, withheld=True), "", call.caller.caller_id_name
+    return plan, number, call.caller.caller_id_name
 
 
 def _frag(code: int, reason: str = "") -> str:
@@ -203,17 +217,6 @@ class Transfer:
         ext = tenant.extensions.get(leg.user)
         return ext if ext is not None and ext.enabled else None
 
-    def presented(self, call: Call, transferee: Leg, plan: Plan) -> tuple[Plan, str, str]:
-        """(the plan, the caller ID that replaces the rules' ("" = theirs), its name) for a
-        transfer of ``transferee``: see the module's docstring."""
-        outside = transferee.name == "a" and call.direction == "inbound"
-        if plan.emergency or not outside:
-            return plan, "", ""
-        number = call.caller.caller_id_number
-        if not _NUMBER.fullmatch(number):
-            return replace(plan, withheld=True), "", call.caller.caller_id_name
-        return plan, number, call.caller.caller_id_name
-
     async def outside(self, call: Call, transferor: Leg, transferee: Leg, number: str) -> bool:
         """Blind transfer to ``number``, no extension of the tenant, out through the trunks.
         False when no outbound rule knows the number (it is then an unknown number)."""
@@ -240,10 +243,11 @@ class Transfer:
         if not tenant.active and not plan.emergency:
             await self.notify(transferor, _frag(403), active=False)
             return True
-        plan, caller_id, name = self.presented(call, transferee, plan)
+        plan, caller_id, name = presented(call, transferee, plan)
         tries = outbound.attempts(plan, self.s.ctx.directory.carriers, tenant.schema, by)
         if caller_id:
-            tries = [replace(t, caller_id=caller_id, presented=caller_id) for t in tries]
+            shown = outbound.ANONYMOUS if plan.withheld else caller_id
+            tries = [replace(t, caller_id=caller_id, presented=shown) for t in tries]
         if not tries:
             code = 503 if plan.emergency else 404
             log.info("call %s: no trunk of %s can carry a transfer to %s", call.id,

@@ -17,6 +17,11 @@ rtpengine, every trunk call is anchored. When the carrier's 2xx asks us (the UAC
 the session (RFC 4028 ``Session-Expires: n;refresher=uac``), the same SDP is re-offered in a
 re-INVITE at half the interval; a failed refresh ends the call.
 
+The INVITE-with-failover part is :meth:`Trunk.dial` (an offer, a plan's attempts, a callback
+for provisional answers; the answered leg or the final failure): this destination and a blind
+transfer to an outside number (``transfer.py``) both use it. A call's channels and session
+refreshes are held per leg, so a trunk leg a transfer lets go frees its channel.
+
 Channels: each engine counts its calls per trunk (the hot path) and publishes the count in the
 trunk's hash ``sip:trunkcalls:<id>`` (engine id -> calls, like the tenants' call count); a
 trunk with ``max_channels`` admits a call by one atomic script over the live engines' counts
