@@ -6,27 +6,74 @@ consultation call; the consultation call ends and its far party moves into this 
 the transferee. The transferor hears the progress in NOTIFYs (``message/sipfrag``). An anchored
 call stays anchored: the parties that remain are a new rtpengine pairing under its own call-id,
 so neither phone is ever given the other's address.
+
+A blind transfer to a number that is no extension of the tenant is an outside call, decided
+as if the transferor had dialled it (``outbound.decide`` with the tenant's current snapshot and
+the transferor's extension: its rules, call barring, blocked destinations, allowed countries;
+a suspended tenant transfers only to emergency numbers) and dialled through the trunks in
+failover order (``Trunk.dial``: challenges answered, the trunk's channel counted for the call
+until the leg leaves it, session refresh when the carrier asks). No rule for the number: 404,
+as for any unknown number; refused by the rules: their answer (403) in the NOTIFY, and the
+parties stay connected. Only an extension transfers out: a REFER from a carrier's leg never
+makes us call out (toll fraud). Media always goes through rtpengine when the engine has one.
+The call's ``call.routed`` event (CDR fields) names the trunk that answered, on the new
+segment; ``direction`` becomes ``outbound``, except for a call that came in on a trunk, which
+stays ``inbound``.
+
+The caller ID the far end is shown is that of the party it will talk to, the transferee,
+when that party is an outside caller (the number its carrier gave us; withheld when that came
+anonymous): what most PBXs present, and the callee can call back the person on the line. An
+extension transferee has no number of its own outside, so the caller ID is the one the rules
+give the transferor (rule, the transferor's outbound caller ID, trunk, tenant), with the
+transferor's name. An emergency number always presents its emergency caller ID; the privacy
+code in front of the number withholds the caller ID as for a dialled call.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
+from dataclasses import replace
 from urllib.parse import unquote
 
-from telephony.sip.contract import EventType
+from telephony.sip.contract import EventType, ExtensionSnapshot, TenantSnapshot
 from telephony.sip.dialog import Dialog
-from telephony.sip.message import SipURI, parse_address
+from telephony.sip.message import REASONS, Response, SipURI, parse_address
 from telephony.sip.transaction import ServerTransaction, new_tag
 
+from . import outbound
 from .bridge import Bridge
 from .call import Call, Leg, sdp_body, sendrecv
+from .destinations.trunk import Trunk
+from .outbound import Attempt, Plan
 from .services import CallServices
 
-__all__ = ["Transfer"]
+__all__ = ["Transfer", "presented"]
 
 log = logging.getLogger(__name__)
+
+_NUMBER = re.compile(r"\+?[0-9]{2,32}")  # an outside caller's number we may present
+
+
+def presented(call: Call, transferee: Leg, plan: Plan) -> tuple[Plan, str, str]:
+    """(the plan, the caller ID that replaces the rules' ("" = theirs), the name shown ("" =
+    the transferor's)) for a blind transfer of ``transferee`` out: an outside caller's own
+    number (withheld when it came anonymous); an extension's: the rules'; an emergency
+    number's: always the emergency caller ID."""
+    outside = transferee.name == "a" and call.direction == "inbound"
+    if plan.emergency or not outside:
+        return plan, "", ""
+    number = call.caller.caller_id_number
+    if not _NUMBER.fullmatch(number):
+        return replace(plan, withheld=True), "", call.caller.caller_id_name
+    return plan, number, call.caller.caller_id_name
+
+
+def _frag(code: int, reason: str = "") -> str:
+    """A sipfrag status line."""
+    return f"SIP/2.0 {code} {reason or REASONS.get(code, 'Unknown')}"
 
 
 class Transfer:
@@ -84,6 +131,8 @@ class Transfer:
         media and the transferor is let go."""
         tenant = call.tenant
         ext = tenant.extensions.get(number)
+        if ext is None and await self.outside(call, transferor, transferee, number):
+            return
         locations = self.s.ctx.locations
         bindings = (
             await locations.lookup(tenant.domain, number)
@@ -149,10 +198,139 @@ class Transfer:
         await self.bridge.reoffer(transferee, answer)
         anchor.delete(old_media)
 
+    # --- blind transfer to an outside number --------------------------------------------
+    def trunks(self) -> Trunk | None:
+        """The engine's trunk destination (it dials outside numbers)."""
+        handler = getattr(self.s.router, "handlers", {}).get("trunk")
+        return handler if isinstance(handler, Trunk) else None
+
+    def extension_of(
+        self, call: Call, leg: Leg, tenant: TenantSnapshot
+    ) -> ExtensionSnapshot | None:
+        """The (enabled) extension at the far end of ``leg``; None for a carrier's leg: the
+        caller of a call that came in on a trunk, or a leg we placed on a trunk."""
+        if leg.name == "a" and call.direction == "inbound":
+            return None
+        trunks = self.trunks()
+        if trunks is not None and leg.name in trunks.holding.get(call.id, {}):
+            return None
+        ext = tenant.extensions.get(leg.user)
+        return ext if ext is not None and ext.enabled else None
+
+    async def outside(self, call: Call, transferor: Leg, transferee: Leg, number: str) -> bool:
+        """Blind transfer to ``number``, no extension of the tenant, out through the trunks.
+        False when no outbound rule knows the number (it is then an unknown number)."""
+        trunks = self.trunks()
+        if trunks is None:
+            return False
+        tenant = self.s.ctx.directory.tenant(call.tenant.domain) or call.tenant
+        by = self.extension_of(call, transferor, tenant)
+        if by is None:
+            log.warning("call %s: a carrier's leg asked for a transfer to %r: refused",
+                        call.id, number)  # fmt: skip
+            await self.notify(transferor, _frag(403), active=False)
+            return True
+        destination = outbound.decide(tenant, by, number)
+        if destination is None:
+            return False
+        if destination.kind != "trunk":
+            code = int(destination.data.get("code") or 403)
+            log.info("call %s: transfer by %s to %s refused: %s", call.id, by.number, number,
+                     destination.data.get("reason") or code)  # fmt: skip
+            await self.notify(transferor, _frag(code), active=False)
+            return True
+        plan: Plan = destination.data["plan"]
+        if not tenant.active and not plan.emergency:
+            await self.notify(transferor, _frag(403), active=False)
+            return True
+        plan, caller_id, name = presented(call, transferee, plan)
+        tries = outbound.attempts(plan, self.s.ctx.directory.carriers, tenant.schema, by)
+        if caller_id:
+            shown = outbound.ANONYMOUS if plan.withheld else caller_id
+            tries = [replace(t, caller_id=caller_id, presented=shown) for t in tries]
+        if not tries:
+            code = 503 if plan.emergency else 404
+            log.info("call %s: no trunk of %s can carry a transfer to %s", call.id,
+                     tenant.schema, number)  # fmt: skip
+            await self.notify(transferor, _frag(code), active=False)
+            return True
+        await self.dial_out(call, transferor, transferee, trunks, plan, tries,
+                            name or by.caller_id_name)  # fmt: skip
+        return True
+
+    async def dial_out(
+        self,
+        call: Call,
+        transferor: Leg,
+        transferee: Leg,
+        trunks: Trunk,
+        plan: Plan,
+        tries: list[Attempt],
+        name: str,
+    ) -> None:
+        """Dial ``tries`` for the transferee; on answer, the transferor is let go."""
+        anchor = self.s.anchor
+        offer = sendrecv(transferee.remote_sdp)
+        media_id = ""
+        if anchor.media is not None:
+            media_id = f"{call.id}-{call.segment + 1}"
+            anchored = await anchor.offer(
+                offer, media_id, transferee.local_tag,
+                failure="rtpengine offer for a transfer to a trunk failed",
+            )  # fmt: skip
+            if anchored is None:
+                await self.notify(transferor, _frag(503), active=False)
+                return
+            offer = anchored
+
+        def provisional(leg: Leg, resp: Response) -> None:
+            if resp.status in (180, 183) and not leg.provisional:
+                leg.provisional = True
+                frag = _frag(resp.status, resp.reason)
+                self.calls.spawn(self.notify(transferor, frag, active=True))
+
+        dialled = await trunks.dial(
+            call, plan, tries, offer,
+            wanted=lambda: call.state == "answered" and call.peer(transferee) is transferor,
+            provisional=provisional, leg_prefix="t", diversions=False, caller_name=name,
+        )  # fmt: skip
+        new, attempt, resp = dialled.leg, dialled.attempt, dialled.response
+        if new is None or attempt is None or resp is None:
+            anchor.delete(media_id)
+            await self.notify(transferor, _frag(dialled.code), active=False)
+            return
+        answer = new.remote_sdp
+        if media_id and answer:
+            anchored = await anchor.answer(
+                answer, media_id, transferee.local_tag, new.local_tag,
+                failure="rtpengine answer for a transfer to a trunk failed",
+            )  # fmt: skip
+            answer = answer if anchored is None else anchored
+        if call.state != "answered" or call.peer(transferee) is not transferor:
+            self.calls.bye(new)  # the transferee (or transferor) left meanwhile
+            trunks.leave(new)
+            self.calls.drop_leg(new)
+            anchor.delete(media_id)
+            return
+        await self.notify(transferor, _frag(200), active=False)
+        if call.direction != "inbound":
+            call.direction = "outbound"
+        call.trunk = attempt.trunk.id
+        self.swap(call, transferor, transferee, new, kind="blind")
+        trunks.routed(call, plan, attempt)  # the new segment's CDR facts
+        old_media = anchor.switch(call, media_id)
+        await self.bridge.reoffer(transferee, answer)
+        anchor.delete(old_media)
+        trunks.session_timer(new, resp)
+
+    # --- both kinds ----------------------------------------------------------------------
     def swap(self, call: Call, gone: Leg, stays: Leg, new: Leg, *, kind: str) -> None:
         """The transferor's leg leaves, ``new`` takes its place opposite ``stays``."""
         self.calls.bye(gone)
         self.calls.drop_leg(gone)
+        trunks = self.trunks()
+        if trunks is not None:
+            trunks.leave(gone)  # a trunk leg that leaves frees its channel
         if call.a is gone:
             call.a = new
         else:

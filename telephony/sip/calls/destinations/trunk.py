@@ -17,6 +17,11 @@ rtpengine, every trunk call is anchored. When the carrier's 2xx asks us (the UAC
 the session (RFC 4028 ``Session-Expires: n;refresher=uac``), the same SDP is re-offered in a
 re-INVITE at half the interval; a failed refresh ends the call.
 
+The INVITE-with-failover part is :meth:`Trunk.dial` (an offer, a plan's attempts, a callback
+for provisional answers; the answered leg or the final failure): this destination and a blind
+transfer to an outside number (``transfer.py``) both use it. A call's channels and session
+refreshes are held per leg, so a trunk leg a transfer lets go frees its channel.
+
 Channels: each engine counts its calls per trunk (the hot path) and publishes the count in the
 trunk's hash ``sip:trunkcalls:<id>`` (engine id -> calls, like the tenants' call count); a
 trunk with ``max_channels`` admits a call by one atomic script over the live engines' counts
@@ -31,6 +36,9 @@ import logging
 import secrets
 import socket
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from telephony.sip import contract
 from telephony.sip.auth import Credentials, answer_challenge
@@ -48,9 +56,10 @@ from telephony.sip.transport import Target
 from .base import register
 from .extension import best_status
 
-__all__ = ["TRUNK_TIMEOUT", "Trunk", "TrunkChannels", "session_refresh"]
+__all__ = ["TRUNK_TIMEOUT", "Dialled", "Trunk", "TrunkChannels", "session_refresh"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TRUNK_TIMEOUT = 5.0  # seconds without any answer from a trunk before the next is tried
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY"
@@ -190,21 +199,40 @@ async def _target(trunk: TrunkSnapshot) -> Target | None:
     return Target(kind, host, port)
 
 
+@dataclass(slots=True, eq=False)
+class Dialled:
+    """What dialling a plan came to. Answered: ``leg`` (its dialog made, the 2xx ACKed, its
+    trunk's channel held for the call until the leg leaves it), the carrier's ``response`` and
+    the ``attempt`` that took it. Otherwise ``leg`` is None and ``code`` is the answer for
+    whoever asked (the best of ``statuses``; 503 when no trunk could be tried)."""
+
+    leg: Leg | None = None
+    response: Response | None = None
+    attempt: Attempt | None = None
+    statuses: list[int] = field(default_factory=list)
+    code: int = 0
+
+
 @register("trunk")
 class Trunk:
-    """Places outside calls on the trunks of the call's plan, one after the other."""
+    """Places outside calls on the trunks of the call's plan, one after the other.
+
+    :meth:`dial` (the INVITE in failover order, challenges answered, channels counted) serves
+    both this destination and a blind transfer to an outside number (``transfer.py``)."""
 
     def __init__(self, services: CallServices) -> None:
         self.s = services
         self.calls = services.calls
         self.timeout = TRUNK_TIMEOUT
         self.channels = TrunkChannels(services)
-        self.holding: dict[str, int] = {}  # call id -> the trunk whose channel it holds
-        self.refreshers: dict[str, asyncio.TimerHandle] = {}
+        # call id -> {leg name: trunk}: the channels held by a call's answered trunk legs
+        self.holding: dict[str, dict[str, int]] = {}
+        self.dialling: dict[str, Leg] = {}  # call id -> the trunk leg being tried now
+        self.refreshers: dict[str, dict[str, asyncio.TimerHandle]] = {}
         self.refreshed = 0  # sessions refreshed (RFC 4028), for the curious and the tests
         services.calls.observers.append(self)
 
-    # --- the attempts --------------------------------------------------------------------
+    # --- the destination -----------------------------------------------------------------
     async def connect(self, call: Call, destination: Destination) -> None:
         plan: Plan = destination.data["plan"]
         tenant = call.tenant
@@ -232,87 +260,178 @@ class Trunk:
             if call.state == "ended":
                 return
         call.state = "ringing"
+
+        def tried(attempt: Attempt) -> None:
+            call.trunk = attempt.trunk.id
+            self.routed(call, plan, attempt)
+
+        dialled = await self.dial(
+            call,
+            plan,
+            tries,
+            call.offer,
+            wanted=lambda: call.state == "ringing" and call.b is None,
+            provisional=self.provisional,
+            tried=tried,
+        )
+        if dialled.leg is not None and dialled.response is not None:
+            await self.answered(dialled.leg, dialled.response)
+        elif call.state == "ringing":
+            reason = f"trunks: {dialled.statuses or 'no free channel'}"
+            self.calls.fail(call, dialled.code, reason=reason)
+
+    def routed(self, call: Call, plan: Plan, attempt: Attempt) -> None:
+        """The call's CDR facts for an outside leg on ``attempt`` (``call.routed``)."""
+        self.calls.emit(
+            call,
+            EventType.CALL_ROUTED,
+            direction=call.direction,
+            trunk=str(attempt.trunk.id),
+            dialled=plan.dialled,
+            number=plan.e164,
+            presented=attempt.presented,
+            callee=attempt.number,
+        )
+
+    # --- dialling a plan -----------------------------------------------------------------
+    async def dial(
+        self,
+        call: Call,
+        plan: Plan,
+        tries: Sequence[Attempt],
+        offer: bytes,
+        *,
+        wanted: Callable[[], bool],
+        provisional: Callable[[Leg, Response], None] | None = None,
+        tried: Callable[[Attempt], None] | None = None,
+        leg_prefix: str = "b",
+        diversions: bool = True,
+        caller_name: str | None = None,
+    ) -> Dialled:
+        """INVITE ``offer`` to the trunks of ``tries`` in failover order, for ``call``: the
+        answered leg, or why none answered. ``wanted()`` says whether an answer is still
+        wanted (the next trunk is not tried, and a 2xx is hung up, once it is not);
+        ``provisional(leg, resp)`` gets every 1xx but 100, ``tried(attempt)`` each attempt
+        as its INVITE goes out; ``diversions``: the call's Diversion entries go along (a
+        forward), when the trunk sends them; ``caller_name``: the name presented (None: the
+        call's caller's)."""
         statuses: list[int] = []
         for attempt in tries:
-            if call.state != "ringing" or call.b is not None:
-                return
-            if not await self.channels.acquire(attempt.trunk):
-                log.info("call %s: trunk %d at its channels", call.id, attempt.trunk.id)
-                continue
-            self.holding[call.id] = attempt.trunk.id
-            status = await self.attempt(call, plan, attempt)
-            if status < 300 and call.b is not None:
-                return  # the channel is released when the call ends
-            self.holding.pop(call.id, None)
-            self.channels.release(attempt.trunk.id)
-            if call.state != "ringing":
-                return
-            statuses.append(status)
-            if not _failover(status):
+            if not wanted():
                 break
-        if call.state != "ringing":
-            return
+            trunk = attempt.trunk
+            if not await self.channels.acquire(trunk):
+                log.info("call %s: trunk %d at its channels", call.id, trunk.id)
+                continue
+            status, leg, resp = await self.attempt(
+                call, plan, attempt, offer, wanted, provisional, tried,
+                leg_prefix=leg_prefix, diversions=diversions, caller_name=caller_name,
+            )  # fmt: skip
+            if leg is not None and resp is not None:
+                self.holding.setdefault(call.id, {})[leg.name] = trunk.id
+                return Dialled(leg, resp, attempt, statuses + [status], status)
+            self.channels.release(trunk.id)
+            statuses.append(status)
+            if not wanted() or not _failover(status):
+                break
         code = best_status(statuses) if statuses else 503
         if statuses and code in (401, 407):
             code = 503  # our trunk's credentials: not the caller's business
-        self.calls.fail(call, code, reason=f"trunks: {statuses or 'no free channel'}")
+        return Dialled(statuses=statuses, code=code)
 
-    async def attempt(self, call: Call, plan: Plan, attempt: Attempt) -> int:
-        """One trunk: the final status of its INVITE (2xx: the call is bridged), 408 when it
-        did not answer at all within :attr:`timeout`."""
+    async def attempt(
+        self,
+        call: Call,
+        plan: Plan,
+        attempt: Attempt,
+        offer: bytes,
+        wanted: Callable[[], bool],
+        provisional: Callable[[Leg, Response], None] | None,
+        tried: Callable[[Attempt], None] | None,
+        *,
+        leg_prefix: str = "b",
+        diversions: bool = True,
+        caller_name: str | None = None,
+    ) -> tuple[int, Leg | None, Response | None]:
+        """One trunk: the final status of its INVITE (408 when it did not answer at all
+        within :attr:`timeout`), and on 2xx the leg, its dialog made and the 2xx ACKed."""
         trunk = attempt.trunk
         target = await _target(trunk)
-        if target is None or call.state != "ringing":
-            return 503
+        if target is None or not wanted():
+            return 503, None, None
         user = trunk.from_user or ("anonymous" if plan.withheld else attempt.caller_id)
         leg = Leg(
             call=call,
-            name=call.next_leg_name(),
+            name=call.next_leg_name(leg_prefix),
             user=attempt.number,
             target=target,
             local_tag=new_tag(),
             sip_call_id=secrets.token_hex(12) + "@pbx",
             contact=self.calls.contact(user or "pbx", target.kind),
         )
-        leg.invite = self.invite(call, leg, trunk, plan, attempt)
-        call.trunk = trunk.id
-        call.forks.append(leg)
-        self.calls.add_leg(leg)
-        self.calls.emit(
-            call,
-            EventType.CALL_ROUTED,
-            direction=call.direction,
-            trunk=str(trunk.id),
-            dialled=plan.dialled,
-            number=plan.e164,
-            presented=attempt.presented,
-            callee=attempt.number,
+        leg.invite = self.invite(
+            call, leg, trunk, plan, attempt, offer, diversions=diversions, caller_name=caller_name
         )
+        if leg_prefix == "b":
+            call.forks.append(leg)  # a ringing call's fork: the caller's CANCEL reaches it
+        self.dialling[call.id] = leg
+        self.calls.add_leg(leg)
+        if tried is not None:
+            tried(attempt)
+        kept = False
         try:
             authed = False
             while True:
-                resp = await self.send(leg)
+                resp = await self.send(leg, provisional)
                 if resp is None:
                     log.info("call %s: trunk %d did not answer", call.id, trunk.id)
-                    return 408
+                    return 408, None, None
                 status = resp.status
-                if status in (401, 407) and not authed and call.state == "ringing":
+                if status in (401, 407) and not authed and wanted():
                     again = self.authorize(leg, trunk, resp)
                     if again is not None:
                         authed = True
                         leg.invite = again
                         continue
                 if status < 300:
-                    await self.answered(leg, resp)
-                return status
+                    kept = await self.established(leg, resp, wanted)
+                    if not kept:
+                        return 487, None, None
+                    return status, leg, resp
+                return status, None, None
         finally:
-            if call.b is not leg:
+            if self.dialling.get(call.id) is leg:
+                del self.dialling[call.id]
+            if not kept:
                 leg.gone = True
                 if leg in call.forks:
                     call.forks.remove(leg)
                 self.calls.drop_leg(leg)
 
-    async def send(self, leg: Leg) -> Response | None:
+    async def established(self, leg: Leg, resp: Response, wanted: Callable[[], bool]) -> bool:
+        """The carrier's 2xx: the leg's dialog, our ACK; True when it is still wanted (else
+        it is hung up: our CANCEL crossed the 2xx, or the call ended meanwhile)."""
+        assert leg.invite is not None
+        if leg.dialog is not None:
+            return False  # a 2xx to a leg given up: ``late_2xx`` hangs it up
+        try:
+            leg.dialog = Dialog.from_uac(leg.invite, resp)
+        except ValueError:
+            log.warning("call %s: the carrier's 2xx cannot make a dialog", leg.call.id)
+            return False
+        leg.dialog.contact = leg.contact
+        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
+        await self.calls.send_ack(leg, leg.ack)
+        leg.remote_sdp = sdp_body(resp)
+        if leg.gone or not wanted():
+            leg.gone = False
+            self.calls.bye(leg)
+            return False
+        return True
+
+    async def send(
+        self, leg: Leg, provisional: Callable[[Leg, Response], None] | None = None
+    ) -> Response | None:
         """Send the leg's INVITE; its final answer, or None when nothing at all came back in
         time (the transaction is left to time out; a late 2xx is hung up)."""
         assert leg.invite is not None
@@ -322,8 +441,8 @@ class Trunk:
             nonlocal heard
             heard = True
             if resp.status < 200:
-                if resp.status != 100 and not leg.gone:
-                    self.provisional(leg, resp)
+                if resp.status != 100 and not leg.gone and provisional is not None:
+                    provisional(leg, resp)
             elif resp.status < 300 and (leg.gone or leg.dialog is not None):
                 self.calls.spawn(self.late_2xx(leg, resp))
 
@@ -375,14 +494,23 @@ class Trunk:
         return Request("INVITE", invite.uri, headers, invite.body)
 
     def invite(
-        self, call: Call, leg: Leg, trunk: TrunkSnapshot, plan: Plan, attempt: Attempt
+        self,
+        call: Call,
+        leg: Leg,
+        trunk: TrunkSnapshot,
+        plan: Plan,
+        attempt: Attempt,
+        offer: bytes,
+        *,
+        diversions: bool = True,
+        caller_name: str | None = None,
     ) -> Request:
         domain = trunk.from_domain or trunk.host
         params: dict[str, str | None] = {}
         if trunk.transport != "udp":
             params["transport"] = trunk.transport
         ruri = SipURI(trunk.host, user=attempt.number, port=trunk.port or None, params=params)
-        name = call.caller.caller_id_name or None
+        name = (call.caller.caller_id_name if caller_name is None else caller_name) or None
         identity = Address(SipURI(domain, user=attempt.caller_id), name)
         if plan.withheld:
             frm = ANONYMOUS_FROM
@@ -405,10 +533,10 @@ class Trunk:
             headers.append(("Remote-Party-ID", rpid))
         if plan.withheld:
             headers.append(("Privacy", "id"))
-        if trunk.send_diversion:
+        if trunk.send_diversion and diversions:
             headers += [("Diversion", d) for d in self.diversions(call, domain)]
         headers += [("Allow", ALLOW), ("Supported", "replaces, timer")]
-        body = self.calls.sdp_for(leg, call.offer)
+        body = self.calls.sdp_for(leg, offer)
         if body:
             headers.append(("Content-Type", "application/sdp"))
         return Request("INVITE", ruri, headers, body)
@@ -470,22 +598,8 @@ class Trunk:
         )
 
     async def answered(self, leg: Leg, resp: Response) -> None:
+        """The destination's trunk leg answered (its dialog made): bridge it to the caller."""
         call = leg.call
-        assert leg.invite is not None
-        try:
-            leg.dialog = Dialog.from_uac(leg.invite, resp)
-        except ValueError:
-            log.warning("call %s: the carrier's 2xx cannot make a dialog", call.id)
-            return
-        leg.dialog.contact = leg.contact
-        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
-        await self.calls.send_ack(leg, leg.ack)
-        leg.remote_sdp = sdp_body(resp)
-        if call.b is not None or call.state != "ringing":
-            # The caller left meanwhile (our CANCEL crossed the carrier's 2xx): hang it up.
-            leg.gone = False
-            self.calls.bye(leg)
-            return
         call.b = leg
         call.forks = [leg]
         call.state = "answered"
@@ -510,21 +624,25 @@ class Trunk:
             return
         self.calls.emit(call, EventType.CALL_ANSWERED, leg=leg.name, callee=call.target)
         self.calls.changed(call)
+        self.session_timer(leg, resp)
+
+    # --- session timers (RFC 4028) -------------------------------------------------------
+    def session_timer(self, leg: Leg, resp: Response) -> None:
+        """Refresh the session of an answered trunk leg when the carrier's 2xx asks us to."""
         refresh = session_refresh(resp)
         if refresh:
             self.schedule_refresh(leg, refresh, resp.get("Session-Expires") or "")
 
-    # --- session timers (RFC 4028) -------------------------------------------------------
     def schedule_refresh(self, leg: Leg, after: float, expires: str) -> None:
         call = leg.call
         loop = asyncio.get_running_loop()
-        self.refreshers[call.id] = loop.call_later(
+        self.refreshers.setdefault(call.id, {})[leg.name] = loop.call_later(
             after, lambda: self.calls.spawn(self.refresh(leg, after, expires))
         )
 
     async def refresh(self, leg: Leg, after: float, expires: str) -> None:
         call = leg.call
-        self.refreshers.pop(call.id, None)
+        self._forget(self.refreshers, call.id, leg.name)
         if call.state != "answered" or leg.gone or leg.dialog is None:
             return
         if leg.busy:  # an offer is being relayed: it refreshes the session itself
@@ -561,16 +679,41 @@ class Trunk:
         if call.state == "answered":  # 491 and the like: the session stands; try again
             self.schedule_refresh(leg, after, expires)
 
+    # --- the channels and timers of legs ------------------------------------------------
+    def leave(self, leg: Leg) -> None:
+        """``leg`` left its call (a transfer let it go): its trunk channel is free and its
+        session is no longer refreshed."""
+        call = leg.call
+        trunk = self._forget(self.holding, call.id, leg.name)
+        if trunk is not None:
+            self.channels.release(trunk)
+        handle = self._forget(self.refreshers, call.id, leg.name)
+        if handle is not None:
+            handle.cancel()
+
+    @staticmethod
+    def _forget(table: dict[str, dict[str, T]], call_id: str, name: str) -> T | None:
+        entries = table.get(call_id)
+        if entries is None:
+            return None
+        found = entries.pop(name, None)
+        if not entries:
+            del table[call_id]
+        return found
+
     # --- observer ------------------------------------------------------------------------
     def call_changed(self, call: Call) -> None:
         if call.state != "ended":
             return
-        trunk = self.holding.pop(call.id, None)
-        if trunk is not None:
+        for trunk in self.holding.pop(call.id, {}).values():
             self.channels.release(trunk)
-        handle = self.refreshers.pop(call.id, None)
-        if handle is not None:
+        for handle in self.refreshers.pop(call.id, {}).values():
             handle.cancel()
+        leg = self.dialling.get(call.id)
+        if leg is not None and not leg.gone:
+            # The call ended while a trunk was being tried (the transferee hung up during a
+            # transfer): the attempt is cancelled; a 2xx that crosses it is hung up.
+            self.calls.cancel_fork(leg)
 
 
 def _last_sdp(leg: Leg) -> bytes:
