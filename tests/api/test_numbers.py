@@ -168,3 +168,16 @@ def test_a_tenant_reads_its_own_numbers_only(api, world):
     assert api(world.a_user, world.tenant_a).get("/api/v1/numbers/").status_code == 403
     b_items = api(world.b_admin, world.tenant_b).get("/api/v1/numbers/").json()["items"]
     assert [n["number"] for n in b_items] == ["+12125550190"]
+
+
+def test_a_retried_add_replays_its_answer_and_adds_nothing(api, world):
+    sysadmin = api(world.sysadmin)
+    body = {"number": "+12125550130", "last": "+12125550131"}
+    first = sysadmin.post("/api/v1/numbers/", body, HTTP_IDEMPOTENCY_KEY="add-0130")
+    assert first.status_code == 201, first.content
+    again = sysadmin.post("/api/v1/numbers/", body, HTTP_IDEMPOTENCY_KEY="add-0130")
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again["Idempotent-Replayed"] == "true"
+    assert DidNumber.objects.filter(number__startswith="+1212555013").count() == 2
+    # Without the key, the same request is a second add: 409, the numbers exist.
+    assert sysadmin.post("/api/v1/numbers/", body).status_code == 409
