@@ -195,3 +195,17 @@ def test_who_may_read_and_write_routing(api, world, acme):
     # The provider's host has no tenant routing.
     assert api(world.sysadmin).get("/api/v1/inbound-rules/").status_code == 404
     assert api(world.sysadmin).get("/api/v1/routing/settings/").status_code == 404
+
+
+def test_an_extensions_call_scope_is_set_through_the_api(api, world):
+    """Story: the admin bars extension 102 from international calls; a made-up scope is a
+    field error and changes nothing."""
+    admin = api(world.a_admin, world.tenant_a)
+    ext = next(e for e in admin.get("/api/v1/extensions/").json()["items"] if e["number"] == "102")
+    assert ext["call_scope"] == "international"
+    r = admin.patch(f"/api/v1/extensions/{ext['id']}/", {"call_scope": "national"})
+    assert (r.status_code, r.json()["call_scope"]) == (200, "national")
+    r = admin.patch(f"/api/v1/extensions/{ext['id']}/", {"call_scope": "galactic"})
+    assert r.status_code == 400
+    assert "call_scope" in r.json()["fields"]
+    assert admin.get(f"/api/v1/extensions/{ext['id']}/").json()["call_scope"] == "national"
