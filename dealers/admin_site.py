@@ -1,6 +1,6 @@
 """The dealers' Django admin: a second admin site, at ``/dealer-admin/`` on the provider's host,
-where a dealer admin manages its subtree — its tenants and its sub-dealers — and reads their
-audit trail.
+where a dealer admin manages its subtree — its tenants, its sub-dealers, their trunks and DID
+numbers — and reads their audit trail.
 
 Everything is scoped the way the portal and the API are: querysets come from
 ``tenants_visible_to`` / ``dealers_visible_to``, so another dealer's object is 404 on every
@@ -36,6 +36,10 @@ from tenants.admin import TenantAdmin as SystemTenantAdmin
 from tenants.choices import Role
 from tenants.fields import DEALER_FIELDS
 from tenants.models import Tenant
+from trunks.access import numbers_managed_by, trunks_managed_by
+from trunks.admin import DidNumberAdmin as SystemDidNumberAdmin
+from trunks.admin import TrunkAdmin as SystemTrunkAdmin
+from trunks.models import DidNumber, Trunk
 
 from .access import can_manage_dealer, dealers_visible_to
 from .admin import DealerAdmin as SystemDealerAdmin
@@ -304,3 +308,44 @@ class AuditEntryAdmin(NotFoundOutside, SystemAuditEntryAdmin):
 
     def has_view_permission(self, request, obj=None):
         return self.admin_site.has_permission(request)
+
+
+class _OwnDealerDefault:
+    """A new row given no dealer (and, for a trunk, no tenant) is the caller's dealer's."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"default_dealer": request.user.dealer})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        model = db_field.related_model
+        if model is Tenant:
+            kwargs["queryset"] = tenants_visible_to(request.user).order_by("name")
+        elif model is Trunk:
+            kwargs["queryset"] = trunks_managed_by(request.user).order_by("name")
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if model is Dealer and field is not None:
+            field.required = False  # none: the caller's own dealer
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.related_model is Tenant:
+            kwargs["queryset"] = tenants_visible_to(request.user).order_by("name")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+@admin.register(Trunk, site=site)
+class TrunkAdmin(_OwnDealerDefault, ScopedAdmin, SystemTrunkAdmin):
+    """The trunks of the caller's subtree: its dealers' (shared with its tenants) and its
+    tenants' own; the password write-only, the live state read-only."""
+
+    def get_queryset(self, request):
+        return trunks_managed_by(request.user).select_related("tenant", "dealer")
+
+
+@admin.register(DidNumber, site=site)
+class DidNumberAdmin(_OwnDealerDefault, ScopedAdmin, SystemDidNumberAdmin):
+    """The numbers the caller's subtree holds, added, assigned to its tenants and released."""
+
+    def get_queryset(self, request):
+        return numbers_managed_by(request.user).select_related("tenant", "dealer", "trunk")

@@ -8,7 +8,8 @@ the schema name (the templates are ``telephony.sip.contract``'s ``LIVE_*``):
 - ``live:<schema>:dev:<ext>``  hash contact -> device JSON (address, port, transport, user agent,
   expires_at); expired devices are ignored on read, so a lost "expired" event does no harm
 - ``live:<schema>:online``     set of extensions that have (or recently had) devices
-- ``live:<schema>:calls``      hash call id -> {state, caller, callee, parties, started_at}
+- ``live:<schema>:calls``      hash call id -> {state, caller, callee, parties, started_at, and
+                               for trunk calls direction, trunk, did, dialled, number, presented}
 - ``live:<schema>:dnd``        hash extension -> "1" / "0" (from the routing snapshots)
 """
 
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from telephony.sip.contract import (
+    CDR_FIELDS,
     LIVE_CALLS,
     LIVE_DEVICES,
     LIVE_DND,
@@ -290,8 +292,11 @@ def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, A
     caller = call.get("caller") or event.get("caller", "")
     callee = event.get("callee") or call.get("callee", "")
     call.update(caller=caller, callee=callee)
-    for name in ("direction", "caller_name"):
-        if event.get(name) and not call.get(name):
+    if event.get("caller_name") and not call.get("caller_name"):
+        call["caller_name"] = event["caller_name"]
+    # An outside call's facts (trunk, DID, numbers): the last non-empty value, as in the CDR.
+    for name in CDR_FIELDS:
+        if event.get(name):
             call[name] = event[name]
     if kind == EventType.CALL_STARTED:
         # The caller is busy from the moment it dials (as phones show it).

@@ -174,6 +174,14 @@ class Cdr(models.Model):
     caller_number = models.CharField(max_length=64, blank=True)
     caller_name = models.CharField(max_length=120, blank=True)
     callee_number = models.CharField(max_length=64, blank=True)
+    # An outside call's facts (``contract.CDR_FIELDS``): the trunk's id (trunks live in the
+    # public schema), the DID called in, the number as dialled, the outside number in E.164
+    # and the caller ID the far end was shown.
+    trunk = models.PositiveIntegerField(null=True, blank=True)
+    did = models.CharField(max_length=32, blank=True)
+    dialled = models.CharField(max_length=64, blank=True)
+    number = models.CharField(max_length=32, blank=True)
+    presented = models.CharField(max_length=64, blank=True)
     status = models.CharField(
         max_length=16, choices=CallStatus.choices, default=CallStatus.IN_PROGRESS
     )
@@ -191,6 +199,8 @@ class Cdr(models.Model):
             models.Index(fields=["-started_at", "-id"], name="cdr_started_idx"),
             models.Index(fields=["caller_number"], name="cdr_caller_idx"),
             models.Index(fields=["callee_number"], name="cdr_callee_idx"),
+            models.Index(fields=["trunk", "-started_at"], name="cdr_trunk_idx"),
+            models.Index(fields=["did", "-started_at"], name="cdr_did_idx"),
         ]
 
     def __str__(self) -> str:

@@ -33,6 +33,8 @@ class Permission(models.TextChoices):
     DEVICES_VIEW = "devices.view", "View phones and their provisioning"
     DEVICES_MANAGE = "devices.manage", "Add, change, re-provision and reboot phones"
     WEBHOOKS_MANAGE = "webhooks.manage", "Manage webhooks and read the event outbox"
+    ROUTING_VIEW = "routing.view", "View numbers, trunks and call routing"
+    ROUTING_MANAGE = "routing.manage", "Change call routing, office hours and own trunks"
 
 
 TENANT_ADMIN_PERMISSIONS = frozenset(Permission.values)

@@ -7,10 +7,12 @@ from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
 from events.api import views as event_views
 from provisioning.api import views as provisioning_views
+from routing.api import views as routing_views
 from telephony.api import calls as call_views
 from telephony.api import registrations as registration_views
 from telephony.api.views import ExtensionViewSet
 from tenants.api import views as tenant_views
+from trunks.api import views as trunk_views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -36,6 +38,15 @@ router.register("cdrs", call_views.CdrViewSet, basename="cdr")
 router.register("active-calls", call_views.ActiveCallViewSet, basename="active-call")
 router.register("registrations", registration_views.RegistrationViewSet, basename="registration")
 router.register("sip-bans", registration_views.SipBanViewSet, basename="sip-ban")
+router.register("trunks", trunk_views.TrunkViewSet, basename="trunk")
+router.register("numbers", trunk_views.NumberViewSet, basename="number")
+router.register("inbound-rules", routing_views.InboundRuleViewSet, basename="inbound-rule")
+router.register("outbound-rules", routing_views.OutboundRuleViewSet, basename="outbound-rule")
+router.register(
+    "emergency-numbers", routing_views.EmergencyNumberViewSet, basename="emergency-number"
+)
+router.register("blacklist", routing_views.BlacklistViewSet, basename="blacklist")
+router.register("holidays", routing_views.HolidayViewSet, basename="holiday")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),
@@ -46,6 +57,16 @@ urlpatterns = [
     path("company/brand/", branding_views.TenantBrandView.as_view(), name="api-company-brand"),
     path("brand/", branding_views.EffectiveBrandView.as_view(), name="api-brand"),
     path("brand/<str:kind>/", branding_views.BrandAssetView.as_view(), name="api-brand-asset"),
+    path(
+        "routing/settings/",
+        routing_views.RoutingSettingsView.as_view(),
+        name="api-routing-settings",
+    ),
+    path(
+        "routing/destinations/",
+        routing_views.DestinationKindsView.as_view(),
+        name="api-routing-destinations",
+    ),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),
     path(

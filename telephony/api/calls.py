@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
@@ -58,6 +59,11 @@ class CdrSerializer(serializers.ModelSerializer):
             "caller_number",
             "caller_name",
             "callee_number",
+            "trunk",
+            "did",
+            "dialled",
+            "number",
+            "presented",
             "status",
             "end_reason",
             "started_at",
@@ -69,6 +75,10 @@ class CdrSerializer(serializers.ModelSerializer):
         )
 
 
+class _TrunkFilter(django_filters.Filter):
+    field_class = forms.IntegerField  # bounded: a larger id is a field error, not a DB error
+
+
 class CdrFilter(django_filters.FilterSet):
     extension = django_filters.CharFilter(method="filter_extension", label="Extension number")
     started_after = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
@@ -76,10 +86,28 @@ class CdrFilter(django_filters.FilterSet):
     date = django_filters.DateFilter(field_name="started_at", lookup_expr="date")
     direction = django_filters.ChoiceFilter(choices=CallDirection.choices)
     status = django_filters.ChoiceFilter(choices=CallStatus.choices)
+    trunk = _TrunkFilter(min_value=1, max_value=2**31 - 1, label="Trunk id")
+    did = django_filters.CharFilter(method="filter_did", label="DID called (E.164)")
 
     class Meta:
         model = Cdr
-        fields = ("extension", "started_after", "started_before", "date", "direction", "status")
+        fields = (
+            "extension",
+            "started_after",
+            "started_before",
+            "date",
+            "direction",
+            "status",
+            "trunk",
+            "did",
+        )
+
+    def filter_did(self, queryset, name, value):
+        # As stored (E.164); a "+" sent unencoded in a query string arrives as a space.
+        value = value.strip()
+        if value[:1].isdigit():
+            value = f"+{value}"
+        return queryset.filter(did=value)
 
     def filter_extension(self, queryset, name, value):
         # Calls the extension made, received, or took part in through a transfer.
@@ -96,7 +124,7 @@ class CdrViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
     permission_codes = (Permission.EXTENSIONS_VIEW, Permission.EXTENSIONS_MANAGE)
     pagination_class = CursorPagination.ordered_by("-started_at", "-id")  # newest first
     filterset_class = CdrFilter
-    search_fields = ("caller_number", "callee_number", "caller_name", "call_id")
+    search_fields = ("caller_number", "callee_number", "caller_name", "call_id", "number", "did")
     ordering_fields: tuple[str, ...] = ()  # the cursor fixes the order
     queryset = Cdr.objects.prefetch_related("segments").order_by("-started_at", "-id")
 
@@ -113,6 +141,13 @@ class ActiveCallSerializer(serializers.Serializer):
     started_at = serializers.FloatField()
     answered_at = serializers.FloatField(allow_null=True)
     legs = serializers.ListField(child=serializers.DictField())
+    # A trunk call's facts, where the engine's mirror has them (contract.CDR_FIELDS).
+    direction = serializers.CharField(required=False)
+    trunk = serializers.CharField(required=False)
+    did = serializers.CharField(required=False)
+    dialled = serializers.CharField(required=False)
+    number = serializers.CharField(required=False)
+    presented = serializers.CharField(required=False)
 
 
 class ActiveCallViewSet(TenantScopedViewSet):

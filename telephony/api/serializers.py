@@ -38,6 +38,7 @@ class ExtensionSerializer(ActionJudgesValues, FastReadMixin, serializers.ModelSe
             "outbound_caller_ids",
             "max_registrations",
             "allowed_transports",
+            "call_scope",
             "forward_always",
             "forward_busy",
             "forward_no_answer",

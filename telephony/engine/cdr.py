@@ -1,10 +1,12 @@
 """CDRs from the engine's call events (Redis stream ``sip:events``).
 
 The engine emits the call events of ``telephony.sip.contract.EventType`` (``call.started``,
-``call.ringing``, ``call.answered``, ``call.transferred``, ``call.forwarded``, ``call.ended``),
-each with ``call_id`` and the tenant's ``schema``. :class:`CdrConsumer` reads them through a
-consumer group, applies each one inside the tenant's schema in its own transaction, and XACKs
-only after the commit. So:
+``call.ringing``, ``call.answered``, ``call.transferred``, ``call.forwarded``, ``call.routed``,
+``call.ended``), each with ``call_id`` and the tenant's ``schema``; any of them may carry an
+outside call's facts (``contract.CDR_FIELDS``: direction, trunk, DID, dialled, number,
+presented caller ID), of which the record keeps the last non-empty value.
+:class:`CdrConsumer` reads them through a consumer group, applies each one inside the tenant's
+schema in its own transaction, and XACKs only after the commit. So:
 
 - a worker that dies mid-batch leaves its entries pending; the next run reads its own pending
   entries first and claims entries other consumers left idle, so nothing is lost;
@@ -27,7 +29,7 @@ from typing import Any
 from django.db import transaction
 from django_tenants.utils import schema_context
 
-from telephony.sip.contract import CALL_EVENTS, EventType
+from telephony.sip.contract import CALL_EVENTS, CDR_FIELDS, EventType
 
 from .stream import EventsReader
 
@@ -119,9 +121,9 @@ def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, st
     legs = _legs(event.get("legs"))
     if legs:
         seg.legs = legs
+    _outside_facts(cdr, event)
     if kind == EventType.CALL_STARTED:
         cdr.started_at = _earliest(cdr.started_at, ts) or ts
-        cdr.direction = event.get("direction") or cdr.direction
         cdr.caller_number = event.get("caller") or cdr.caller_number
         cdr.caller_name = event.get("caller_name") or cdr.caller_name
         cdr.callee_number = event.get("callee") or cdr.callee_number
@@ -156,6 +158,35 @@ def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, st
                 if other.status == CallStatus.IN_PROGRESS:
                     other.status = cdr.status
                 touched.add(other.seq)
+
+
+#: The CDR's text fields of ``contract.CDR_FIELDS`` and their column widths.
+_FACT_WIDTHS = {"did": 32, "dialled": 64, "number": 32, "presented": 64}
+_MAX_TRUNK = 2**31 - 1
+
+
+def _outside_facts(cdr: Any, event: dict[str, str]) -> None:
+    """An outside call's facts (``CDR_FIELDS``) from any call event that carries them
+    (``call.started``, ``call.routed``, ...): the last non-empty value of each is kept, and
+    a value the record cannot hold (an unknown direction, a trunk that is no id) is ignored."""
+    from telephony.models import CallDirection
+
+    for name in CDR_FIELDS:
+        value = event.get(name)
+        if not value:
+            continue
+        if name == "direction":
+            if value in CallDirection.values:
+                cdr.direction = value
+        elif name == "trunk":
+            try:
+                trunk = int(value)
+            except ValueError:
+                continue
+            if 0 < trunk <= _MAX_TRUNK:
+                cdr.trunk = trunk
+        else:
+            setattr(cdr, name, str(value)[: _FACT_WIDTHS[name]])
 
 
 # ------------------------------------------------------------------------------ consuming

@@ -67,9 +67,28 @@ def eager(monkeypatch):
 @pytest.fixture
 def south_rows(world):
     """One object of South's for every model the dealer site serves."""
+    from trunks.actions import do_add_numbers, do_create_trunk
+    from trunks.models import DidNumber, Trunk
+
     sub = do_create_dealer(name="Beta Sub", parent=world.south, actor=SYSTEM, max_tenants=1)
     entry = AuditEntry.objects.filter(tenant=world.tenant_b).order_by("pk").first()
-    return {Tenant: world.tenant_b.pk, Dealer: sub.pk, AuditEntry: entry.pk}
+    trunk = do_create_trunk(
+        actor=SYSTEM,
+        fields={"name": "South trunk", "host": "sip.south.test", "addresses": ["192.0.2.3"]},
+        dealer=world.south,
+        shared_with=[world.tenant_b],
+    )
+    (number,) = do_add_numbers(
+        actor=SYSTEM, number="+12125550133", dealer=world.south, tenant=world.tenant_b,
+        description="South line",
+    )  # fmt: skip
+    return {
+        Tenant: world.tenant_b.pk,
+        Dealer: sub.pk,
+        AuditEntry: entry.pk,
+        Trunk: trunk.pk,
+        DidNumber: number.pk,
+    }
 
 
 # --- who gets in ------------------------------------------------------------------------------

@@ -251,6 +251,53 @@ def _registration(seeds: Seeds, owner: Owner) -> Row:
     return Row("333", row.state)  # listed by extension
 
 
+def routing_did(tenant) -> str:
+    """The DID a tenant's seeded inbound rule answers (assigned to it by the seeder)."""
+    return f"+1718555{tenant.pk % 10000:04d}"
+
+
+def _routing_row(owner: Owner, kind: str, fields: dict) -> Row:
+    from routing.actions import ROWS, do_create
+
+    with tenant_context(owner.tenant):
+        row = do_create(kind, actor=SYSTEM, fields=fields)
+    return model_row(ROWS[kind].model, row.pk, owner.tenant)
+
+
+@seeder("inbound-rules")
+def _inbound_rule(seeds: Seeds, owner: Owner) -> Row:
+    from trunks.actions import do_add_numbers
+
+    did = routing_did(owner.tenant)
+    do_add_numbers(actor=SYSTEM, number=did, dealer=owner.dealer, tenant=owner.tenant)
+    target = {"kind": "reject", "target": "486"}
+    return _routing_row(owner, "inbound", {"name": "Seeded", "number": did, "in_hours": target})
+
+
+@seeder("outbound-rules")
+def _outbound_rule(seeds: Seeds, owner: Owner) -> Row:
+    trunk = _tenant_trunk(owner, "Seeded for rules")
+    fields = {"name": "Seeded", "prefix": "9", "strip": 1, "trunks": [trunk.pk]}
+    return _routing_row(owner, "outbound", fields)
+
+
+@seeder("emergency-numbers")
+def _emergency_number(seeds: Seeds, owner: Owner) -> Row:
+    return _routing_row(owner, "emergency", {"number": "911"})
+
+
+@seeder("blacklist")
+def _blacklisted(seeds: Seeds, owner: Owner) -> Row:
+    return _routing_row(owner, "blacklist", {"number": "+12025550100", "note": "Seeded"})
+
+
+@seeder("holidays")
+def _holiday(seeds: Seeds, owner: Owner) -> Row:
+    import datetime
+
+    return _routing_row(owner, "holiday", {"name": "Seeded", "start": datetime.date(2027, 12, 25)})
+
+
 # --------------------------------------------------------------------- public-schema rows
 
 
@@ -344,6 +391,37 @@ def _ban(seeds: Seeds, owner: Owner) -> Row:
     return seeds.redis_key_row(redis_key(BAN, ip=ip), ip, ban)
 
 
+def _tenant_trunk(owner: Owner, name: str):
+    from trunks.actions import do_create_trunk
+
+    fields = {"name": name, "kind": "ip", "host": "sip.seeded.test", "addresses": ["192.0.2.9"]}
+    return do_create_trunk(actor=SYSTEM, fields=fields, tenant=owner.tenant)
+
+
+@seeder("trunks")
+def _trunk(seeds: Seeds, owner: Owner) -> Row:
+    # The tenant's own trunk: the tenant uses and manages it on its host, and its dealer (the
+    # dealer's subtree) on the provider's.
+    from trunks.models import Trunk
+
+    return model_row(Trunk, _tenant_trunk(owner, "Seeded trunk").pk)
+
+
+@seeder("numbers")
+def _number(seeds: Seeds, owner: Owner) -> Row:
+    # Held by the dealer, assigned to the tenant: the tenant reads it, the dealer manages it.
+    from trunks.actions import do_add_numbers
+    from trunks.models import DidNumber
+
+    (number,) = do_add_numbers(
+        actor=SYSTEM,
+        number=f"+1646555{owner.tenant.pk % 10000:04d}",
+        dealer=owner.dealer,
+        tenant=owner.tenant,
+    )
+    return model_row(DidNumber, number.pk)
+
+
 # ----------------------------------------------------------------------- request bodies
 
 
@@ -360,13 +438,37 @@ CHANGES: dict[str, dict] = {
     "dealers": {"name": "Changed"},
     "platform-users": {"full_name": "Changed"},
     "brands": {"product_name": "Changed"},
+    "trunks": {"name": "Changed"},
+    "numbers": {"description": "Changed"},
+    "inbound-rules": {"name": "Changed"},
+    "outbound-rules": {"name": "Changed"},
+    "emergency-numbers": {"caller_id": "+12125550111"},
+    "blacklist": {"note": "Changed"},
+    "holidays": {"name": "Changed"},
 }
 
 
 def create_body(resource: str, caller, owner: Owner) -> dict:
     """A body that creates a new row of ``resource`` when ``caller`` may (a dealer admin adds
     to its own dealer, the system admin to the owner's)."""
+    if resource == "outbound-rules":
+        from trunks.models import Trunk
+
+        trunk = Trunk.objects.filter(tenant=owner.tenant).order_by("pk").first()
+        return {"name": "New", "prefix": "8", "trunks": [trunk.pk] if trunk else []}
+    reject = {"kind": "reject", "target": "486"}
     return {
+        "trunks": {"name": "New", "kind": "ip", "host": "sip.new.test", "addresses": ["192.0.2.8"]},
+        "numbers": {"number": "+13125550177"},
+        "inbound-rules": {
+            "name": "New",
+            "number": routing_did(owner.tenant),
+            "caller": "+12025550199",
+            "in_hours": reject,
+        },
+        "emergency-numbers": {"number": "112"},
+        "blacklist": {"number": "+12025550101"},
+        "holidays": {"name": "New", "start": "2027-07-04"},
         "extensions": {"number": "556", "display_name": "New"},
         "devices": {"mac": "00:15:65:aa:bb:cc", "model_id": TEMPLATE_MODEL},
         "phone-templates": {"model_id": TEMPLATE_MODEL, "file_pattern": "y000000000000.cfg"},

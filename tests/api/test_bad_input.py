@@ -63,6 +63,11 @@ def deep_object(levels: int) -> str:
         ("acme.test", "/api/v1/phone-templates/", "a_admin"),
         ("acme.test", "/api/v1/extensions/", "a_admin"),
         ("localhost", "/api/v1/tenants/", "sysadmin"),
+        ("localhost", "/api/v1/trunks/", "sysadmin"),
+        ("localhost", "/api/v1/numbers/", "north_admin"),
+        ("acme.test", "/api/v1/trunks/", "a_admin"),
+        ("acme.test", "/api/v1/inbound-rules/", "a_admin"),
+        ("acme.test", "/api/v1/outbound-rules/", "a_admin"),
     ],
 )
 def test_deeply_nested_bodies_are_a_parse_error(world, api, host, path, role, body):

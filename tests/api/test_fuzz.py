@@ -89,6 +89,7 @@ def _acme_objects(world) -> dict[str, str]:
             "events": event.pk if event else None,
             "users": world.a_user.pk,
         }
+        ids.update(_acme_routing(world))
     finally:
         connection.set_schema_to_public()
     ids["roles"] = do_create_role(
@@ -98,9 +99,36 @@ def _acme_objects(world) -> dict[str, str]:
     return {name: str(pk) for name, pk in ids.items() if pk is not None}
 
 
+def _acme_routing(world) -> dict[str, int]:
+    """Acme's trunk (shared with it), DID and one row of each routing kind (in its schema)."""
+    import datetime
+
+    from pbx.audit import SYSTEM
+    from routing.actions import do_create
+    from trunks.actions import do_add_numbers, do_create_trunk
+
+    trunk = do_create_trunk(
+        actor=SYSTEM,
+        fields={"name": "Fuzz", "kind": "ip", "host": "sip.fuzz.test", "addresses": ["192.0.2.5"]},
+        shared_with=[world.tenant_a],
+    )
+    (did,) = do_add_numbers(actor=SYSTEM, number="+12125550142", tenant=world.tenant_a)
+    rows = {
+        "inbound-rules": ("inbound", {"name": "Fuzz", "number": did.number,
+                                      "in_hours": {"kind": "extension", "target": "101"}}),
+        "outbound-rules": ("outbound", {"name": "Fuzz", "prefix": "9", "trunks": [trunk.pk]}),
+        "emergency-numbers": ("emergency", {"number": "911"}),
+        "blacklist": ("blacklist", {"number": "+12025550100"}),
+        "holidays": ("holiday", {"name": "Fuzz", "start": datetime.date(2027, 1, 1)}),
+    }  # fmt: skip
+    ids = {name: do_create(kind, actor=SYSTEM, fields=f).pk for name, (kind, f) in rows.items()}
+    return {**ids, "trunks": trunk.pk, "numbers": did.pk}
+
+
 def _provider_objects(world) -> dict[str, str]:
     from branding.actions import do_create_brand
     from pbx.audit import SYSTEM
+    from trunks.actions import do_add_numbers
 
     brand = do_create_brand(dealer=world.north, actor=SYSTEM, product_name="North Phones")
     ids = {
@@ -109,8 +137,19 @@ def _provider_objects(world) -> dict[str, str]:
         "brands": brand.pk,
         "brand": "logo",
         "audit": AuditEntry.objects.order_by("id").first().pk,
+        "trunks": _provider_trunk().pk,
+        "numbers": do_add_numbers(actor=SYSTEM, number="+12125550143")[0].pk,
     }
     return {name: str(pk) for name, pk in ids.items()}
+
+
+def _provider_trunk():
+    from pbx.audit import SYSTEM
+    from trunks.actions import do_create_trunk
+
+    fields = {"name": "Fuzz Reg", "kind": "register", "host": "sip.fuzz-reg.test",
+              "username": "fuzz1"}  # fmt: skip
+    return do_create_trunk(actor=SYSTEM, fields=fields, password="fuzz-pass-1")
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ NOT_OWNED = {
 PROVIDER_ONLY = {"tenants", "dealers", "platform-users", "brands", "sip-bans"}
 # What a dealer admin lists on the provider's host; the SIP bans are the system admin's (403
 # whatever the id), the tenant lists are on tenants' hosts (404).
-DEALER_LISTS = {"tenants", "dealers", "platform-users", "brands", "audit"}
+DEALER_LISTS = {"tenants", "dealers", "platform-users", "brands", "audit", "trunks", "numbers"}
 SYSTEM_ONLY = {"sip-bans"}
 
 
@@ -82,9 +82,13 @@ def _other_reads() -> list[str]:
 def _tenant_side_models():
     from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
     from provisioning.models import CustomTemplate, Device
+    from routing.models import BlacklistEntry, EmergencyNumber, Holiday, InboundRule, OutboundRule
     from telephony.models import Cdr, Extension
 
-    return (Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr)
+    return (
+        *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
+        *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday),
+    )
 
 
 def _b_ids_beyond_a(world) -> None:

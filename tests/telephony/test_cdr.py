@@ -354,3 +354,94 @@ def test_a_restarted_engine_closes_the_calls_its_previous_run_left(world, r, str
         assert close_orphaned_calls(r, prefix=prefix, engine_id="127.0.0.1:5060") == 0
     finally:
         r.delete(mirror, f"{prefix}{stream}")
+
+
+def test_an_outside_call_files_its_trunk_did_numbers_and_caller_id(world, api, r, stream):
+    """Story: a carrier's call to Acme's DID, and an outbound call of extension 101, show in
+    the call history with their trunk, DID, dialled and E.164 numbers and the caller ID the
+    far end saw; the last non-empty value of each wins, whichever event carried it, and a
+    value the record cannot hold is ignored. The API filters by direction, trunk and DID."""
+    schema = world.tenant_a.schema_name
+    t0 = 1_700_000_000.0
+    inbound = {"schema": schema, "call_id": "in-1", "segment": 1}
+    emit(r, stream, "call.started", ts=t0, direction="inbound", caller="+12025550147",
+         callee="101", trunk=7, did="+12125550100", **inbound)  # fmt: skip
+    # call.routed carries the facts again; an empty value keeps what the record has.
+    emit(r, stream, "call.routed", ts=t0 + 0.5, direction="inbound", trunk=7,
+         did="+12125550100", number="+12025550147", presented="", **inbound)  # fmt: skip
+    emit(r, stream, "call.answered", ts=t0 + 2, **inbound)
+    emit(r, stream, "call.ended", ts=t0 + 9, status="answered", reason="bye caller", **inbound)
+    outbound = {"schema": schema, "call_id": "out-1", "segment": 1}
+    emit(r, stream, "call.started", ts=t0 + 20, direction="outbound", caller="101",
+         callee="02125550199", dialled="02125550199", **outbound)  # fmt: skip
+    # Failover: the first trunk tried, then the second; the record keeps the one used last.
+    emit(r, stream, "call.routed", ts=t0 + 20.1, trunk=7, number="+12125550199",
+         presented="+12125550100", **outbound)  # fmt: skip
+    emit(r, stream, "call.routed", ts=t0 + 20.2, trunk=8, number="+12125550199",
+         presented="anonymous", **outbound)  # fmt: skip
+    # Not an id, not a direction: ignored, not a crash and not a stuck entry.
+    emit(r, stream, "call.routed", ts=t0 + 20.3, trunk="x" * 40, direction="sideways",
+         **outbound)  # fmt: skip
+    emit(r, stream, "call.ended", ts=t0 + 30, status="busy", reason="486", **outbound)
+    assert CdrConsumer(r, stream=stream, consumer="t1").drain() == 9
+
+    a = api(world.a_admin, world.tenant_a)
+    items = {c["call_id"]: c for c in a.get("/api/v1/cdrs/").json()["items"]}
+    facts = ("direction", "trunk", "did", "dialled", "number", "presented")
+    assert [items["in-1"][f] for f in facts] == [
+        "inbound",
+        7,
+        "+12125550100",
+        "",
+        "+12025550147",
+        "",
+    ]
+    assert [items["out-1"][f] for f in facts] == [
+        "outbound",
+        8,
+        "",
+        "02125550199",
+        "+12125550199",
+        "anonymous",
+    ]
+    assert (items["in-1"]["status"], items["in-1"]["billsec"]) == ("answered", 7)
+
+    def listed(**query):
+        r = a.get("/api/v1/cdrs/", query)
+        assert r.status_code == 200, r.content
+        return [c["call_id"] for c in r.json()["items"]]
+
+    assert listed(direction="inbound") == ["in-1"]
+    assert listed(trunk=8) == ["out-1"]
+    assert listed(trunk=7) == ["in-1"]
+    assert listed(did="+12125550100") == ["in-1"]
+    assert listed(did=" 12125550100") == ["in-1"]  # a "+" sent unencoded arrives as a space
+    assert listed(q="+12125550199") == ["out-1"]
+    for bad in ("x", "0", str(2**40)):
+        r = a.get("/api/v1/cdrs/", {"trunk": bad})
+        assert r.status_code == 400, (bad, r.content)
+        assert "trunk" in r.json()["fields"]
+    # Tenant B's history has none of it.
+    assert (
+        api(world.b_admin, world.tenant_b).get("/api/v1/cdrs/", {"trunk": 7}).json()["items"] == []
+    )
+
+
+def test_live_calls_and_webhook_events_carry_a_trunk_calls_facts(world):
+    """Story: the live calls view shows a trunk call's trunk, DID and numbers as the engine
+    sends them (the last non-empty value). (Webhooks and WebSocket clients get each event's
+    own fields, these among them, from the fan-out as they are.)"""
+    from events.live import next_call
+
+    started = {"type": "call.started", "ts": "1", "caller": "+12025550147", "callee": "101",
+               "direction": "inbound", "trunk": "7", "did": "+12125550100"}  # fmt: skip
+    call = next_call(None, started)
+    routed = {"type": "call.routed", "ts": "2", "number": "+12025550147", "did": ""}
+    call = next_call(call, routed)
+    assert {k: call.get(k) for k in ("direction", "trunk", "did", "number")} == {
+        "direction": "inbound",
+        "trunk": "7",
+        "did": "+12125550100",
+        "number": "+12025550147",
+    }
+    assert call["parties"] == {"+12025550147": "on_call"}
