@@ -370,6 +370,7 @@ class ExtensionForm(ForwardingFields):
     )
     dnd = forms.BooleanField(required=False, label="Do not disturb")
     call_scope = forms.ChoiceField(
+        required=False,  # not posted: unchanged (a new extension: no restriction)
         choices=CallScope.choices,
         initial=CallScope.INTERNATIONAL,
         label="May call",
@@ -437,6 +438,8 @@ class ExtensionForm(ForwardingFields):
         data["email"] = data.get("email", "").lower()
         if "caller_id_number" in data:
             data["caller_id_number"] = data["caller_id_number"].replace(" ", "")
+        if not data.get("call_scope"):
+            data.pop("call_scope", None)
         for secret in ("sip_password", "web_password"):
             data[secret] = self.cleaned_data.get(secret) or None
         return data
