@@ -75,6 +75,14 @@ NAV_TENANT = (
     (Permission.EXTENSIONS_VIEW, "Call history", "portal:cdr_list", "cdrs"),
     (Permission.EXTENSIONS_VIEW, "Registrations", "portal:registration_list", "registrations"),
     (Permission.DEVICES_VIEW, "Phones", "portal:phone_list", "phones"),
+    (Permission.TENANT_SETTINGS, "Numbers", "portal:tenant_numbers", "numbers"),
+    (Permission.TENANT_SETTINGS, "Inbound rules", "portal:inbound_list", "inbound"),
+    (Permission.TENANT_SETTINGS, "Outbound rules", "portal:outbound_list", "outbound"),
+    (Permission.TENANT_SETTINGS, "Office hours", "portal:office_hours", "hours"),
+    (Permission.TENANT_SETTINGS, "Blacklist", "portal:blacklist", "blacklist"),
+    (Permission.TENANT_SETTINGS, "Emergency numbers", "portal:emergency", "emergency"),
+    (Permission.TENANT_SETTINGS, "Trunks", "portal:tenant_trunks", "tenant_trunks"),
+    (Permission.TENANT_SETTINGS, "Call routing", "portal:routing_settings", "routing_settings"),
     (Permission.USERS_VIEW, "Users", "portal:user_list", "users"),
     (Permission.ROLES_MANAGE, "Roles", "portal:role_list", "roles"),
     (Permission.WEBHOOKS_MANAGE, "Webhooks", "portal:webhook_list", "webhooks"),
@@ -99,6 +107,8 @@ def navigation(request) -> list[dict]:
             {"label": "Dashboard", "url": reverse("portal:platform_dashboard"), "key": "overview"},
             {"label": "Tenants", "url": reverse("portal:tenant_list"), "key": "tenants"},
             {"label": "Dealers", "url": reverse("portal:dealer_list"), "key": "dealers"},
+            {"label": "Trunks", "url": reverse("portal:trunk_list"), "key": "trunks"},
+            {"label": "Numbers", "url": reverse("portal:number_list"), "key": "numbers"},
             {"label": "Branding", "url": reverse("portal:branding"), "key": "branding"},
         ]
         if user.role == Role.SYSTEM_ADMIN:

@@ -7,6 +7,7 @@ from django import forms
 
 from pbx.forms import FirstAdminFields
 from telephony.actions import FORWARD_FIELDS, NO_ANSWER_TIMEOUT
+from telephony.models import CallScope
 from tenants import locale
 from tenants.choices import BillingMode, Permission, Role
 from tenants.fields import (
@@ -368,6 +369,19 @@ class ExtensionForm(ForwardingFields):
         help_text="A disabled extension cannot register or call.",
     )
     dnd = forms.BooleanField(required=False, label="Do not disturb")
+    call_scope = forms.ChoiceField(
+        required=False,  # not posted: unchanged (a new extension: no restriction)
+        choices=CallScope.choices,
+        initial=CallScope.INTERNATIONAL,
+        label="May call",
+        help_text="Call barring: the widest kind of number it may dial (emergency numbers "
+        "always go through).",
+    )
+    caller_id_number = forms.CharField(
+        required=False,
+        label="Outbound caller ID",
+        help_text="The number presented on its outside calls; empty: the rule's or the company's.",
+    )
     sip_password = forms.CharField(
         required=False,
         strip=False,
@@ -392,6 +406,8 @@ class ExtensionForm(ForwardingFields):
         "dnd",
         *FORWARD_FIELDS,
         "no_answer_timeout",
+        "call_scope",
+        "caller_id_number",
     )
 
     field_order: tuple[str, ...] = (
@@ -408,6 +424,7 @@ class ExtensionForm(ForwardingFields):
         Section("Extension", ("number", "display_name", "enabled")),
         Section("Contact", ("email", "mobile")),
         ForwardingFields.forwarding_section,
+        Section("Outside calls", ("call_scope", "caller_id_number")),
         Section(
             "Passwords",
             ("sip_password", "web_password", "voicemail_pin"),
@@ -419,6 +436,10 @@ class ExtensionForm(ForwardingFields):
     def action_kwargs(self) -> dict:
         data = cleaned_changes(self, self.field_names)
         data["email"] = data.get("email", "").lower()
+        if "caller_id_number" in data:
+            data["caller_id_number"] = data["caller_id_number"].replace(" ", "")
+        if not data.get("call_scope"):
+            data.pop("call_scope", None)
         for secret in ("sip_password", "web_password"):
             data[secret] = self.cleaned_data.get(secret) or None
         return data

@@ -69,7 +69,15 @@ def test_system_admin_lands_on_the_dashboard_first_in_the_menu(portal, world):
     html = p.get(DASHBOARD).content.decode()
     nav = re.findall(r'<nav class="sidenav".*?</nav>', html, re.S)[0]
     labels = re.findall(r'<a href="[^"]+"[^>]*>([^<]+)</a>', nav)
-    assert labels == ["Dashboard", "Tenants", "Dealers", "Branding", "SIP bans"]
+    assert labels == [
+        "Dashboard",
+        "Tenants",
+        "Dealers",
+        "Trunks",
+        "Numbers",
+        "Branding",
+        "SIP bans",
+    ]
     assert f'href="{DASHBOARD}" aria-current="page"' in nav
 
 

@@ -103,7 +103,13 @@ def test_forward_targets_pick_from_the_tenants_own_extensions(portal, world):
     for field in ("forward_always", "forward_busy", "forward_no_answer"):
         # The other extensions of tenant A; not the extension itself; never tenant B's.
         assert _datalist(html, field) == ["102"]
-    assert _legends(html) == ["Extension", "Contact", "Call forwarding", "Passwords"]
+    assert _legends(html) == [
+        "Extension",
+        "Contact",
+        "Call forwarding",
+        "Outside calls",
+        "Passwords",
+    ]
     add = p.get("/portal/extensions/add/").content.decode()
     assert _datalist(add, "forward_busy") == ["101", "102"]
 

@@ -21,8 +21,10 @@ from pbx.portal.access import platform_admin_required
 from tenants.access import dealer_subtree_q, tenants_visible_to
 from tenants.choices import Role, TenantStatus
 from tenants.models import Tenant
+from trunks.access import trunks_managed_by
 
 from .common import page
+from .trunks import trunk_rows
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +201,8 @@ def platform_dashboard(request):
     rows, live = tenant_rows(tenants)
     checks = health.platform_checks() if system else health.dealer_checks()
     bans = health.ban_count() if system else None
+    trunks = trunks_managed_by(user).select_related("tenant", "dealer").order_by("name", "id")
+    shown = trunk_rows(trunks[:ROWS])
     ctx = {
         "rows": rows[:ROWS],
         "tenant_total": len(rows),
@@ -209,5 +213,8 @@ def platform_dashboard(request):
         "audit": recent_audit(user),
         "system": system,
         "near_limit": NEAR_LIMIT,
+        # Each trunk's state and channels in use (one pipelined Redis round trip).
+        "trunks": shown,
+        "trunk_total": trunks.count() if len(shown) == ROWS else len(shown),
     }
     return page(request, "portal/platform/dashboard.html", ctx, section="overview")
