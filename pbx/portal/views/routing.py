@@ -1,4 +1,4 @@
-"""A tenant's call routing on its host (``tenant.settings``): inbound and outbound rules, office
+"""A tenant's call routing on its host (``routing.manage``): inbound and outbound rules, office
 hours and holidays, the blacklist, emergency numbers and the routing settings. The pages run in
 the tenant's schema (the host's); every write goes through ``routing.actions``, whose field
 errors are shown on the fields."""
@@ -43,7 +43,7 @@ from trunks.models import DidNumber
 
 from .common import actor, button_action, page
 
-routing_admin = tenant_permission_required(Permission.TENANT_SETTINGS)
+routing_admin = tenant_permission_required(Permission.ROUTING_MANAGE)
 
 
 def destination_label(value) -> str:

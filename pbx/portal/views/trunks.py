@@ -456,10 +456,10 @@ def number_bulk(request):
 
 # --------------------------------------------------------------------------- a tenant's host
 
-routing_admin = tenant_permission_required(Permission.TENANT_SETTINGS)
+routing_viewer = tenant_permission_required(Permission.ROUTING_VIEW)
 
 
-@routing_admin
+@routing_viewer
 def tenant_numbers(request):
     """The tenant's DID numbers, read-only, each with the inbound rule that takes it."""
     from routing.models import InboundRule, MatchKind
@@ -479,7 +479,7 @@ def tenant_numbers(request):
     return page(request, "portal/routing/numbers.html", {"rows": rows}, section="numbers")
 
 
-@routing_admin
+@routing_viewer
 def tenant_trunks(request):
     """The trunks the tenant's calls may use, with their state; no credentials."""
     tenant = host_tenant(request)
