@@ -155,37 +155,9 @@ class CallDispatcher:
             return
         tx.respond(100)
         number = unquote(ruri.user)
-        call_id = secrets.token_hex(12)
-        call = Call(
-            id=call_id,
-            tenant=tenant,
-            caller=caller,
-            callee=number,
-            media_id=call_id,
-            max_forwards=min(70, 70 if max_forwards is None else max_forwards - 1),
-        )
-        a = Leg(
-            call=call,
-            name="a",
-            user=caller.number,
-            target=Target(tx.source.kind, *tx.source.remote),
-            local_tag=tx.to_tag,
-            sip_call_id=req.call_id,
-            contact=calls.contact(number, tx.source.kind),
-            server_tx=tx,
-            invite=req,
-            remote_sdp=sdp_body(req),
-        )
-        call.a = a
-        try:
-            a.dialog = Dialog.from_uas(req, tx.to_tag, contact=a.contact)
-        except ValueError:
-            self.limits.release(tenant.schema)
-            tx.respond(400, headers=[server])
+        call = self._new_call(tx, tenant, caller, number, max_forwards)
+        if call is None:
             return
-        calls.add(call)
-        calls.add_leg(a)
-        tx.on_cancel = lambda _tx: calls.caller_cancelled(call)
         calls.emit(
             call,
             EventType.CALL_STARTED,
@@ -264,7 +236,7 @@ class CallDispatcher:
             return
         tx.respond(100)
         caller = _outside_caller(number or raw or "anonymous", name)
-        call = self._incoming_call(tx, tenant, caller, did, max_forwards)
+        call = self._new_call(tx, tenant, caller, did, max_forwards)
         if call is None:
             return
         call.direction = "inbound"  # a forward out through a trunk stays inbound in its CDR
@@ -292,21 +264,24 @@ class CallDispatcher:
             return  # the carrier cancelled while rtpengine answered
         await self._route_inbound(call, decision.target)
 
-    def _incoming_call(
+    def _new_call(
         self,
         tx: ServerTransaction,
         tenant: TenantSnapshot,
         caller: ExtensionSnapshot,
-        did: str,
+        callee: str,
         max_forwards: int | None,
     ) -> Call | None:
+        """The call of an admitted INVITE (an extension's, or a trunk's to ``callee``, its
+        DID) with its A leg, in the live calls. None: its dialog could not be made (the 400
+        is sent and the tenant's call slot given back)."""
         req = tx.request
         call_id = secrets.token_hex(12)
         call = Call(
             id=call_id,
             tenant=tenant,
             caller=caller,
-            callee=did,
+            callee=callee,
             media_id=call_id,
             max_forwards=min(70, 70 if max_forwards is None else max_forwards - 1),
         )
@@ -317,7 +292,7 @@ class CallDispatcher:
             target=Target(tx.source.kind, *tx.source.remote),
             local_tag=tx.to_tag,
             sip_call_id=req.call_id,
-            contact=self.calls.contact(did, tx.source.kind),
+            contact=self.calls.contact(callee, tx.source.kind),
             server_tx=tx,
             invite=req,
             remote_sdp=sdp_body(req),
