@@ -354,49 +354,58 @@ def number_edit(request, pk):
     return page(request, "portal/numbers/edit.html", ctx, section=NUMBERS)
 
 
+def _number_button(request, pk, run, done):
+    """A number's POST button: ``run(number, actor)``, ``done(number)`` the success message;
+    back to the page the button was on."""
+    number = _managed_number(request, pk)
+    button_action(request, lambda who: run(number, who), done(number))
+    return redirect(bulk.back_to(request, reverse("portal:number_list")))
+
+
+def _chosen_tenant(request):
+    """The tenant picked in the POST's ``tenant`` (one the user sees), or None."""
+    tenant_id = request.POST.get("tenant", "")
+    if not tenant_id.isdigit():
+        return None
+    return tenants_visible_to(request.user).filter(pk=int(tenant_id)).first()
+
+
 @require_POST
 @platform_admin_required
 def number_assign(request, pk):
-    number = _managed_number(request, pk)
-    tenant_id = request.POST.get("tenant", "")
-    tenant = (
-        tenants_visible_to(request.user).filter(pk=int(tenant_id)).first()
-        if tenant_id.isdigit()
-        else None
-    )
+    tenant = _chosen_tenant(request)
     if tenant is None:
+        _managed_number(request, pk)
         messages.error(request, "Choose the tenant to assign the number to.")
-    else:
-        button_action(
-            request,
-            lambda who: actions.do_assign_number(number, tenant, actor=who),
-            f"{number} assigned to {tenant.name}.",
-        )
-    return redirect(bulk.back_to(request, reverse("portal:number_list")))
+        return redirect(bulk.back_to(request, reverse("portal:number_list")))
+    return _number_button(
+        request,
+        pk,
+        lambda n, who: actions.do_assign_number(n, tenant, actor=who),
+        lambda n: f"{n} assigned to {tenant.name}.",
+    )
 
 
 @require_POST
 @platform_admin_required
 def number_release(request, pk):
-    number = _managed_number(request, pk)
-    button_action(
+    return _number_button(
         request,
-        lambda who: actions.do_release_number(number, actor=who),
-        f"{number} released to the pool.",
+        pk,
+        lambda n, who: actions.do_release_number(n, actor=who),
+        lambda n: f"{n} released to the pool.",
     )
-    return redirect(bulk.back_to(request, reverse("portal:number_list")))
 
 
 @require_POST
 @platform_admin_required
 def number_delete(request, pk):
-    number = _managed_number(request, pk)
-    button_action(
+    return _number_button(
         request,
-        lambda who: actions.do_delete_number(number, actor=who),
-        f"{number} deleted.",
+        pk,
+        lambda n, who: actions.do_delete_number(n, actor=who),
+        lambda n: f"{n} deleted.",
     )
-    return redirect(bulk.back_to(request, reverse("portal:number_list")))
 
 
 @require_POST
@@ -432,12 +441,7 @@ def number_bulk(request):
         bulk.report(request, outcome, done="released", noun="number")
         return redirect(back)
     if action == "assign":
-        tenant_id = request.POST.get("tenant", "")
-        tenant = (
-            tenants_visible_to(user).filter(pk=int(tenant_id)).first()
-            if tenant_id.isdigit()
-            else None
-        )
+        tenant = _chosen_tenant(request)
         if tenant is None:
             messages.error(request, "Choose the tenant to assign the numbers to.")
             return redirect(back)
