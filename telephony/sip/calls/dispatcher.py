@@ -141,17 +141,7 @@ class CallDispatcher:
         if max_forwards is not None and max_forwards <= 0:
             tx.respond(483, headers=[server])  # a loop through other servers
             return
-        if not await self.limits.admit(
-            replace(tenant, max_concurrent_calls=0) if emergency else tenant
-        ):
-            # The tenant's capability "max concurrent calls": refused before anything rings.
-            log.info("tenant %s at its %d concurrent calls: INVITE refused", tenant.schema,
-                     tenant.max_concurrent_calls)  # fmt: skip
-            tx.respond(
-                503,
-                "Too Many Calls",
-                headers=[server, ("Warning", '399 pbx "concurrent call limit reached"')],
-            )
+        if not await self._admit(tx, tenant, "INVITE", emergency=emergency):
             return
         tx.respond(100)
         number = unquote(ruri.user)
@@ -225,14 +215,7 @@ class CallDispatcher:
                      decision.why)  # fmt: skip
             tx.respond(decision.code, headers=[server])
             return
-        if not await self.limits.admit(tenant):
-            log.info("tenant %s at its %d concurrent calls: trunk call refused", tenant.schema,
-                     tenant.max_concurrent_calls)  # fmt: skip
-            tx.respond(
-                503,
-                "Too Many Calls",
-                headers=[server, ("Warning", '399 pbx "concurrent call limit reached"')],
-            )
+        if not await self._admit(tx, tenant, "trunk call"):
             return
         tx.respond(100)
         caller = _outside_caller(number or raw or "anonymous", name)
@@ -263,6 +246,27 @@ class CallDispatcher:
         if call.state == "ended":
             return  # the carrier cancelled while rtpengine answered
         await self._route_inbound(call, decision.target)
+
+    async def _admit(
+        self, tx: ServerTransaction, tenant: TenantSnapshot, what: str, *, emergency: bool = False
+    ) -> bool:
+        """The tenant's capability "max concurrent calls": a call beyond it is refused (503)
+        before anything rings. An emergency call is counted but never refused."""
+        if await self.limits.admit(
+            replace(tenant, max_concurrent_calls=0) if emergency else tenant
+        ):
+            return True
+        log.info("tenant %s at its %d concurrent calls: %s refused", tenant.schema,
+                 tenant.max_concurrent_calls, what)  # fmt: skip
+        tx.respond(
+            503,
+            "Too Many Calls",
+            headers=[
+                self.calls.server(tenant),
+                ("Warning", '399 pbx "concurrent call limit reached"'),
+            ],
+        )
+        return False
 
     def _new_call(
         self,
