@@ -354,11 +354,11 @@ def number_edit(request, pk):
     return page(request, "portal/numbers/edit.html", ctx, section=NUMBERS)
 
 
-def _number_button(request, pk, run, done):
-    """A number's POST button: ``run(number, actor)``, ``done(number)`` the success message;
-    back to the page the button was on."""
+def _number_button(request, pk, action, done: str, *args):
+    """A number's POST button: ``action(number, *args, actor=...)``; its success message is
+    the number and ``done``. Back to the page the button was on."""
     number = _managed_number(request, pk)
-    button_action(request, lambda who: run(number, who), done(number))
+    button_action(request, lambda who: action(number, *args, actor=who), f"{number} {done}.")
     return redirect(bulk.back_to(request, reverse("portal:number_list")))
 
 
@@ -378,34 +378,20 @@ def number_assign(request, pk):
         _managed_number(request, pk)
         messages.error(request, "Choose the tenant to assign the number to.")
         return redirect(bulk.back_to(request, reverse("portal:number_list")))
-    return _number_button(
-        request,
-        pk,
-        lambda n, who: actions.do_assign_number(n, tenant, actor=who),
-        lambda n: f"{n} assigned to {tenant.name}.",
-    )
+    done = f"assigned to {tenant.name}"
+    return _number_button(request, pk, actions.do_assign_number, done, tenant)
 
 
 @require_POST
 @platform_admin_required
 def number_release(request, pk):
-    return _number_button(
-        request,
-        pk,
-        lambda n, who: actions.do_release_number(n, actor=who),
-        lambda n: f"{n} released to the pool.",
-    )
+    return _number_button(request, pk, actions.do_release_number, "released to the pool")
 
 
 @require_POST
 @platform_admin_required
 def number_delete(request, pk):
-    return _number_button(
-        request,
-        pk,
-        lambda n, who: actions.do_delete_number(n, actor=who),
-        lambda n: f"{n} deleted.",
-    )
+    return _number_button(request, pk, actions.do_delete_number, "deleted")
 
 
 @require_POST
