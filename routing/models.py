@@ -65,12 +65,27 @@ class Holiday(models.Model):
         return self.name
 
 
-class InboundRule(models.Model):
-    """A called number (or range, or pattern), optionally a caller, to destinations. The
-    destinations are ``{"kind": ..., "target": ...}`` (``contract.RouteTarget``)."""
+class _Rule(models.Model):
+    """What inbound and outbound rules share: a name, the order they are tried in (lowest
+    priority first), a switch and when they were made."""
 
     name = models.CharField(max_length=120)
     priority = models.PositiveIntegerField(default=100)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["priority", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InboundRule(_Rule):
+    """A called number (or range, or pattern), optionally a caller, to destinations. The
+    destinations are ``{"kind": ..., "target": ...}`` (``contract.RouteTarget``)."""
+
     match = models.CharField(max_length=8, choices=MatchKind.choices, default=MatchKind.EXACT)
     number = models.CharField(max_length=64)
     number_end = models.CharField(max_length=20, blank=True)
@@ -79,19 +94,9 @@ class InboundRule(models.Model):
     in_hours = models.JSONField()
     out_of_hours = models.JSONField(null=True, blank=True)
     holiday = models.JSONField(null=True, blank=True)
-    enabled = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["priority", "id"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
-class OutboundRule(models.Model):
-    name = models.CharField(max_length=120)
-    priority = models.PositiveIntegerField(default=100)
+class OutboundRule(_Rule):
     prefix = models.CharField(max_length=32, blank=True)
     pattern = models.CharField(max_length=64, blank=True)
     min_length = models.PositiveSmallIntegerField(default=0)
@@ -101,14 +106,6 @@ class OutboundRule(models.Model):
     strip = models.PositiveSmallIntegerField(default=0)
     prepend = models.CharField(max_length=16, blank=True)
     caller_id = models.CharField(max_length=32, blank=True)
-    enabled = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["priority", "id"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class EmergencyNumber(models.Model):

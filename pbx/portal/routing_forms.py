@@ -11,7 +11,7 @@ from django import forms
 
 from routing.destinations import KINDS
 from routing.models import BlockAction, MatchKind
-from trunks.actions import CODECS
+from trunks.actions import CODECS, EDITABLE
 from trunks.models import CallerIdHeader, DtmfMode, TrunkKind, TrunkTransport
 
 from .forms import Section, SectionedForm
@@ -113,12 +113,7 @@ class TrunkForm(SectionedForm):
         "OPTIONS interval (seconds)", 60, "How often the carrier is checked; 0: never."
     )
 
-    model_fields = (
-        "name", "kind", "enabled", "host", "port", "transport", "outbound_proxy", "country",
-        "realm", "username", "auth_username", "register_expires", "addresses", "source_port",
-        "codecs", "dtmf_mode", "max_channels", "caller_id", "caller_id_header", "from_user",
-        "from_domain", "send_diversion", "options_interval",
-    )  # fmt: skip
+    model_fields = EDITABLE  # the fields the trunk actions take
     sections: tuple[Section, ...] = (
         Section(
             "Carrier", ("name", "owner", "kind", "enabled", "host", "port", "transport",

@@ -18,6 +18,12 @@ from .views import (
 )
 from .views import provisioning as phones
 
+
+def _row(route: str, view, kind: str, name: str):
+    """A page of one kind of routing row, served by the generic view for all kinds."""
+    return path(f"routing/{route}", view, {"kind": kind}, name=name)
+
+
 app_name = "portal"
 urlpatterns = [
     path("", common.index, name="index"),
@@ -88,19 +94,19 @@ urlpatterns = [
     path("routing/numbers/", trunks.tenant_numbers, name="tenant_numbers"),
     path("routing/trunks/", trunks.tenant_trunks, name="tenant_trunks"),
     path("routing/inbound/", routing.inbound_list, name="inbound_list"),
-    path("routing/inbound/add/", routing.inbound_edit, name="inbound_add"),
-    path("routing/inbound/<int:pk>/", routing.inbound_edit, name="inbound_edit"),
-    path("routing/inbound/<int:pk>/delete/", routing.inbound_delete, name="inbound_delete"),
+    _row("inbound/add/", routing.row_edit, "inbound", "inbound_add"),
+    _row("inbound/<int:pk>/", routing.row_edit, "inbound", "inbound_edit"),
+    _row("inbound/<int:pk>/delete/", routing.row_delete, "inbound", "inbound_delete"),
     path("routing/outbound/", routing.outbound_list, name="outbound_list"),
-    path("routing/outbound/add/", routing.outbound_edit, name="outbound_add"),
-    path("routing/outbound/<int:pk>/", routing.outbound_edit, name="outbound_edit"),
-    path("routing/outbound/<int:pk>/delete/", routing.outbound_delete, name="outbound_delete"),
+    _row("outbound/add/", routing.row_edit, "outbound", "outbound_add"),
+    _row("outbound/<int:pk>/", routing.row_edit, "outbound", "outbound_edit"),
+    _row("outbound/<int:pk>/delete/", routing.row_delete, "outbound", "outbound_delete"),
     path("routing/hours/", routing.office_hours, name="office_hours"),
-    path("routing/holidays/<int:pk>/delete/", routing.holiday_delete, name="holiday_delete"),
+    _row("holidays/<int:pk>/delete/", routing.row_delete, "holiday", "holiday_delete"),
     path("routing/blacklist/", routing.blacklist, name="blacklist"),
-    path("routing/blacklist/<int:pk>/delete/", routing.blacklist_delete, name="blacklist_delete"),
+    _row("blacklist/<int:pk>/delete/", routing.row_delete, "blacklist", "blacklist_delete"),
     path("routing/emergency/", routing.emergency, name="emergency"),
-    path("routing/emergency/<int:pk>/delete/", routing.emergency_delete, name="emergency_delete"),
+    _row("emergency/<int:pk>/delete/", routing.row_delete, "emergency", "emergency_delete"),
     path("routing/settings/", routing.routing_settings, name="routing_settings"),
     path("audit/", tenant.audit_list, name="audit_list"),
     path("company/", company.company, name="company"),

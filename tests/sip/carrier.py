@@ -33,6 +33,7 @@ __all__ = [
     "NATIONAL",
     "Carrier",
     "carriers",
+    "channels",
     "digest_ok",
     "engine",
     "header",
@@ -41,6 +42,7 @@ __all__ = [
     "routed",
     "routing",
     "rtpengine",
+    "rtpengine_port",
     "schema",
     "trunk",
 ]
@@ -217,3 +219,15 @@ def rtpengine() -> Iterator[RtpEngineProcess]:
         yield proc
     finally:
         proc.close()
+
+
+def rtpengine_port(sdp: str) -> bool:
+    """Whether the SDP's audio goes to rtpengine (the call is anchored), not to a phone."""
+    port = int(re.search(r"^m=audio (\d+)", sdp, re.M).group(1))  # type: ignore[union-attr]
+    return port in RtpEngineProcess.ports()
+
+
+def channels(engine: EngineHandle) -> dict[int, int]:
+    """The engine's calls per trunk (its ``TrunkChannels`` counts)."""
+    handler = engine.pbx.calls.router.handlers["trunk"]
+    return dict(engine.call(lambda: handler.channels.counts))

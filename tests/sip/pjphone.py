@@ -505,7 +505,7 @@ class RtpEngineProcess:
 
     def __init__(self) -> None:
         self.ng_port = free_port()
-        base = 30000 + (os.getpid() % 300) * 100
+        ports = self.ports()
         self.proc = subprocess.Popen(
             [
                 "rtpengine",
@@ -516,8 +516,8 @@ class RtpEngineProcess:
                 "--table=-1",
                 "--interface=127.0.0.1",
                 f"--listen-ng=127.0.0.1:{self.ng_port}",
-                f"--port-min={base}",
-                f"--port-max={base + 99}",
+                f"--port-min={ports.start}",
+                f"--port-max={ports.stop - 1}",
                 "--log-stderr",
                 "--log-level=4",
                 "--delete-delay=0",
@@ -526,6 +526,12 @@ class RtpEngineProcess:
             stderr=subprocess.PIPE,
         )
         self._wait_ready()
+
+    @staticmethod
+    def ports() -> range:
+        """The media ports of this test worker's rtpengine."""
+        base = 30000 + (os.getpid() % 300) * 100
+        return range(base, base + 100)
 
     def _wait_ready(self, timeout: float = 10.0) -> None:
         """Ping over ng until it answers: readiness by protocol, not by a fixed delay."""

@@ -3,7 +3,6 @@ carrier (``carrier.py``: its scenarios and helpers), the engine between them."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -15,6 +14,7 @@ from tests.sip.carrier import (
     E164,
     NATIONAL,
     carriers,
+    channels,
     digest_ok,
     engine,
     header,
@@ -23,6 +23,7 @@ from tests.sip.carrier import (
     routed,
     routing,
     rtpengine,
+    rtpengine_port,
     schema,
     trunk,
 )
@@ -68,10 +69,8 @@ def test_a_national_number_goes_out_in_e164_with_the_caller_id_and_audio(
     assert header(first, "CSeq") == ["1 INVITE"]
     assert header(authed, "CSeq") == ["2 INVITE"]
     # Anchored: the carrier is offered rtpengine's address, not the phone's.
-    port = int(re.search(r"^m=audio (\d+)", authed, re.M).group(1))  # type: ignore[union-attr]
-    base = 30000 + (os.getpid() % 300) * 100  # RtpEngineProcess's port range
-    assert base <= port < base + 100
-    assert engine.call(lambda: engine.pbx.calls.router.handlers["trunk"].channels.counts) == {}
+    assert rtpengine_port(authed)
+    assert channels(engine) == {}
     [ev] = routed(engine)
     assert {k: ev[k] for k in contract.CDR_FIELDS if k in ev} == {
         "direction": "outbound", "trunk": "1", "dialled": NATIONAL, "number": E164,
@@ -120,7 +119,7 @@ def test_every_trunk_failing_gives_the_caller_503(engine, phones, carriers):
     acc = register(a, engine, "101")
     assert ended(a, dial(a, acc, NATIONAL)) == 503
     busy.done()
-    assert engine.call(lambda: engine.pbx.calls.router.handlers["trunk"].channels.counts) == {}
+    assert channels(engine) == {}
 
 
 def test_privacy_code_withholds_the_caller_id(engine, phones, carriers):

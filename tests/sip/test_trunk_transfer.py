@@ -4,8 +4,6 @@ from a trunk, end to end: pjsua2 phones as the extensions, SIPp playing the carr
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import replace
 
 import pytest
@@ -21,6 +19,7 @@ from tests.sip.carrier import (
     E164,
     NATIONAL,
     carriers,
+    channels,
     engine,
     header,
     publish_trunks,
@@ -28,9 +27,10 @@ from tests.sip.carrier import (
     routed,
     routing,
     rtpengine,
+    rtpengine_port,
     trunk,
 )
-from tests.sip.engine_fixtures import EngineHandle, wait_until
+from tests.sip.engine_fixtures import wait_until
 from tests.sip.pjphone import Phone, free_port
 
 __all__ = ["carriers", "engine", "rtpengine"]  # fixtures, used by name
@@ -45,17 +45,6 @@ def sipfrags(phone: Phone, call: int) -> list[str]:
         msg = phone.wait("request", call=call, method="NOTIFY")["msg"]
         out.append(msg.partition("\r\n\r\n")[2].strip())
     return out
-
-
-def rtpengine_port(sdp: str) -> bool:
-    port = int(re.search(r"^m=audio (\d+)", sdp, re.M).group(1))  # type: ignore[union-attr]
-    base = 30000 + (os.getpid() % 300) * 100  # RtpEngineProcess's port range
-    return base <= port < base + 100
-
-
-def channels(engine: EngineHandle) -> dict[int, int]:
-    handler = engine.pbx.calls.router.handlers["trunk"]
-    return dict(engine.call(lambda: handler.channels.counts))
 
 
 def still_talking(a: Phone, ca: int, b: Phone, cb: int) -> None:

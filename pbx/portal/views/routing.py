@@ -5,7 +5,13 @@ errors are shown on the fields."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib import messages
+from django.forms import Form
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
@@ -57,6 +63,112 @@ def _trunks(request):
     return list(usable_trunks(host_tenant(request)).order_by("name", "id"))
 
 
+def _trunk_names(trunks, ids) -> list[str]:
+    """The names of the trunks ``ids`` (a rule's failover order) among ``trunks``."""
+    names = {t.pk: t.name for t in trunks}
+    return [names.get(i, f"(gone: {i})") for i in ids]
+
+
+# --------------------------------------------------------------------------- every kind of row
+
+
+@dataclass(frozen=True)
+class RowPage:
+    """How the portal shows one kind of routing row (a key of ``routing.actions.ROWS``)."""
+
+    noun: str  # "Inbound rule": the messages' subject
+    title: str  # the field that names a row in them
+    back: str  # the page the row is listed on
+    section: str
+    # The edit page's form and its extra context, for a row or a new one (rules only).
+    form: Callable[[HttpRequest, Any], tuple[Form, dict]] | None = None
+
+
+def _inbound_form(request, rule):
+    if rule is not None:
+        initial = inbound_initial(rule)
+    else:
+        initial = {"number": request.GET.get("number", "")[:64], "in_hours_kind": "extension"}
+        if initial["number"]:
+            initial["name"] = f"Calls to {initial['number']}"
+    tenant = host_tenant(request)
+    numbers = [
+        (n, n) for n in DidNumber.objects.filter(tenant=tenant).values_list("number", flat=True)
+    ]
+    form = InboundRuleForm(
+        request.POST or None,
+        initial=initial,
+        targets=destination_options(tenant),
+        numbers=numbers,
+    )
+    return form, {}
+
+
+def _outbound_form(request, rule):
+    initial = outbound_initial(rule) if rule is not None else None
+    trunks = _trunks(request)
+    form = OutboundRuleForm(request.POST or None, initial=initial, trunks=trunks)
+    return form, {"has_trunks": bool(trunks)}
+
+
+PAGES = {
+    "inbound": RowPage("Inbound rule", "name", "portal:inbound_list", "inbound", _inbound_form),
+    "outbound": RowPage(
+        "Outbound rule", "name", "portal:outbound_list", "outbound", _outbound_form
+    ),
+    "holiday": RowPage("Holiday", "name", "portal:office_hours", "hours"),
+    "blacklist": RowPage("Blacklist entry", "number", "portal:blacklist", "blacklist"),
+    "emergency": RowPage("Emergency number", "number", "portal:emergency", "emergency"),
+}
+
+
+@routing_admin
+def row_edit(request, kind, pk=None):
+    """A rule's page (``kind``: inbound or outbound): a new one without ``pk``."""
+    spec = PAGES[kind]
+    assert spec.form is not None
+    row = get_object_or_404(actions.ROWS[kind].model, pk=pk) if pk else None
+    form, ctx = spec.form(request, row)
+    if request.method == "POST" and form.is_valid():
+        fields = form.fields_for_action()
+        try:
+            if row is None:
+                row = actions.do_create(kind, actor=actor(request), fields=fields)
+            else:
+                actions.do_update(row, actor=actor(request), fields=fields)
+        except PbxError as exc:
+            form.add_action_errors(exc)
+        else:
+            messages.success(request, f"{spec.noun} {fields[spec.title]} saved.")
+            return redirect(spec.back)
+    ctx = {"form": form, "object": row, **ctx}
+    return page(request, f"portal/routing/{kind}_form.html", ctx, section=spec.section)
+
+
+def _add_row(request, kind, form, done: Callable[[Any], str]):
+    """Add a row from a page's bound ``form``: the redirect back to the page once added,
+    else None (the action's field errors are on the form)."""
+    if not (form.is_bound and form.is_valid()):
+        return None
+    try:
+        row = actions.do_create(kind, actor=actor(request), fields=form.cleaned_data)
+    except PbxError as exc:
+        add_action_errors(form, exc)
+        return None
+    messages.success(request, done(row))
+    return redirect(PAGES[kind].back)
+
+
+@require_POST
+@routing_admin
+def row_delete(request, kind, pk):
+    spec = PAGES[kind]
+    row = get_object_or_404(actions.ROWS[kind].model, pk=pk)
+    done = f"{spec.noun} {getattr(row, spec.title)} deleted."
+    button_action(request, lambda who: actions.do_delete(row, actor=who), done)
+    return redirect(spec.back)
+
+
 # --------------------------------------------------------------------------- inbound rules
 
 INBOUND_COLUMNS: list[Column] = [
@@ -98,77 +210,14 @@ def inbound_list(request):
     return page(request, "portal/routing/inbound_list.html", ctx, section="inbound")
 
 
-def _inbound_form(request, initial):
-    tenant = host_tenant(request)
-    numbers = [
-        (n, n) for n in DidNumber.objects.filter(tenant=tenant).values_list("number", flat=True)
-    ]
-    return InboundRuleForm(
-        request.POST or None,
-        initial=initial,
-        targets=destination_options(tenant),
-        numbers=numbers,
-    )
-
-
-@routing_admin
-def inbound_edit(request, pk=None):
-    rule = get_object_or_404(InboundRule, pk=pk) if pk else None
-    if rule is not None:
-        initial = inbound_initial(rule)
-    else:
-        initial = {"number": request.GET.get("number", "")[:64], "in_hours_kind": "extension"}
-        if initial["number"]:
-            initial["name"] = f"Calls to {initial['number']}"
-    form = _inbound_form(request, initial)
-    if request.method == "POST" and form.is_valid():
-        fields = form.fields_for_action()
-        try:
-            if rule is None:
-                rule = actions.do_create("inbound", actor=actor(request), fields=fields)
-            else:
-                actions.do_update(rule, actor=actor(request), fields=fields)
-        except PbxError as exc:
-            form.add_action_errors(exc)
-        else:
-            messages.success(request, f"Inbound rule {fields['name']} saved.")
-            return redirect("portal:inbound_list")
-    ctx = {"form": form, "object": rule}
-    return page(request, "portal/routing/inbound_form.html", ctx, section="inbound")
-
-
-def _delete(request, model, pk, *, label, back):
-    obj = get_object_or_404(model, pk=pk)
-    button_action(request, lambda who: actions.do_delete(obj, actor=who), f"{label(obj)} deleted.")
-    return redirect(back)
-
-
-@require_POST
-@routing_admin
-def inbound_delete(request, pk):
-    return _delete(
-        request,
-        InboundRule,
-        pk,
-        label=lambda r: f"Inbound rule {r.name}",
-        back="portal:inbound_list",
-    )
-
-
 # --------------------------------------------------------------------------- outbound rules
 
 
 @routing_admin
 def outbound_list(request):
-    trunks = {t.pk: t for t in _trunks(request)}
+    trunks = _trunks(request)
     rules = list(OutboundRule.objects.order_by("priority", "id"))
-    rows = [
-        {
-            "rule": r,
-            "trunks": [trunks[i].name if i in trunks else f"(gone: {i})" for i in r.trunks],
-        }
-        for r in rules
-    ]
+    rows = [{"rule": r, "trunks": _trunk_names(trunks, r.trunks)} for r in rules]
     if wants_csv(request):
         columns: list[Column] = [
             ("Priority", "rule.priority"),
@@ -187,40 +236,6 @@ def outbound_list(request):
         return csv_response(request, rows, columns, name="outbound-rules")
     ctx = {"rows": rows, "has_trunks": bool(trunks)}
     return page(request, "portal/routing/outbound_list.html", ctx, section="outbound")
-
-
-@routing_admin
-def outbound_edit(request, pk=None):
-    rule = get_object_or_404(OutboundRule, pk=pk) if pk else None
-    initial = outbound_initial(rule) if rule is not None else None
-    trunks = _trunks(request)
-    form = OutboundRuleForm(request.POST or None, initial=initial, trunks=trunks)
-    if request.method == "POST" and form.is_valid():
-        fields = form.fields_for_action()
-        try:
-            if rule is None:
-                rule = actions.do_create("outbound", actor=actor(request), fields=fields)
-            else:
-                actions.do_update(rule, actor=actor(request), fields=fields)
-        except PbxError as exc:
-            form.add_action_errors(exc)
-        else:
-            messages.success(request, f"Outbound rule {fields['name']} saved.")
-            return redirect("portal:outbound_list")
-    ctx = {"form": form, "object": rule, "has_trunks": bool(trunks)}
-    return page(request, "portal/routing/outbound_form.html", ctx, section="outbound")
-
-
-@require_POST
-@routing_admin
-def outbound_delete(request, pk):
-    return _delete(
-        request,
-        OutboundRule,
-        pk,
-        label=lambda r: f"Outbound rule {r.name}",
-        back="portal:outbound_list",
-    )
 
 
 # --------------------------------------------------------------------------- office hours
@@ -245,14 +260,9 @@ def office_hours(request):
         else:
             messages.success(request, "Office hours saved.")
             return redirect("portal:office_hours")
-    if request.method == "POST" and holiday.is_bound and holiday.is_valid():
-        try:
-            actions.do_create("holiday", actor=actor(request), fields=holiday.cleaned_data)
-        except PbxError as exc:
-            add_action_errors(holiday, exc)
-        else:
-            messages.success(request, f"Holiday {holiday.cleaned_data['name']} added.")
-            return redirect("portal:office_hours")
+    added = _add_row(request, "holiday", holiday, lambda h: f"Holiday {h.name} added.")
+    if added is not None:
+        return added
     ctx = {
         "form": hours,
         "holiday_form": holiday,
@@ -262,28 +272,15 @@ def office_hours(request):
     return page(request, "portal/routing/hours.html", ctx, section="hours")
 
 
-@require_POST
-@routing_admin
-def holiday_delete(request, pk):
-    return _delete(
-        request, Holiday, pk, label=lambda h: f"Holiday {h.name}", back="portal:office_hours"
-    )
-
-
 # --------------------------------------------------------------------------- blacklist
 
 
 @routing_admin
 def blacklist(request):
     form = BlacklistForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            entry = actions.do_create("blacklist", actor=actor(request), fields=form.cleaned_data)
-        except PbxError as exc:
-            add_action_errors(form, exc)
-        else:
-            messages.success(request, f"{entry.number} blacklisted.")
-            return redirect("portal:blacklist")
+    added = _add_row(request, "blacklist", form, lambda e: f"{e.number} blacklisted.")
+    if added is not None:
+        return added
     ctx = list_page(
         request,
         BlacklistEntry.objects.all(),
@@ -304,18 +301,6 @@ def blacklist(request):
     return page(request, "portal/routing/blacklist.html", ctx, section="blacklist")
 
 
-@require_POST
-@routing_admin
-def blacklist_delete(request, pk):
-    return _delete(
-        request,
-        BlacklistEntry,
-        pk,
-        label=lambda e: f"Blacklist entry {e.number}",
-        back="portal:blacklist",
-    )
-
-
 # --------------------------------------------------------------------------- emergency numbers
 
 
@@ -323,33 +308,15 @@ def blacklist_delete(request, pk):
 def emergency(request):
     trunks = _trunks(request)
     form = EmergencyForm(request.POST or None, trunks=trunks)
-    if request.method == "POST" and form.is_valid():
-        try:
-            entry = actions.do_create("emergency", actor=actor(request), fields=form.cleaned_data)
-        except PbxError as exc:
-            add_action_errors(form, exc)
-        else:
-            messages.success(request, f"Emergency number {entry.number} added.")
-            return redirect("portal:emergency")
-    names = {t.pk: t.name for t in trunks}
+    added = _add_row(request, "emergency", form, lambda e: f"Emergency number {e.number} added.")
+    if added is not None:
+        return added
     rows = [
-        {"entry": e, "trunks": [names.get(i, f"(gone: {i})") for i in e.trunks]}
+        {"entry": e, "trunks": _trunk_names(trunks, e.trunks)}
         for e in EmergencyNumber.objects.order_by("number")
     ]
     ctx = {"form": form, "rows": rows, "settings": RoutingSettings.load()}
     return page(request, "portal/routing/emergency.html", ctx, section="emergency")
-
-
-@require_POST
-@routing_admin
-def emergency_delete(request, pk):
-    return _delete(
-        request,
-        EmergencyNumber,
-        pk,
-        label=lambda e: f"Emergency number {e.number}",
-        back="portal:emergency",
-    )
 
 
 # --------------------------------------------------------------------------- settings

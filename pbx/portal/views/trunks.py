@@ -354,49 +354,44 @@ def number_edit(request, pk):
     return page(request, "portal/numbers/edit.html", ctx, section=NUMBERS)
 
 
+def _number_button(request, pk, action, done: str, *args):
+    """A number's POST button: ``action(number, *args, actor=...)``; its success message is
+    the number and ``done``. Back to the page the button was on."""
+    number = _managed_number(request, pk)
+    button_action(request, lambda who: action(number, *args, actor=who), f"{number} {done}.")
+    return redirect(bulk.back_to(request, reverse("portal:number_list")))
+
+
+def _chosen_tenant(request):
+    """The tenant picked in the POST's ``tenant`` (one the user sees), or None."""
+    tenant_id = request.POST.get("tenant", "")
+    if not tenant_id.isdigit():
+        return None
+    return tenants_visible_to(request.user).filter(pk=int(tenant_id)).first()
+
+
 @require_POST
 @platform_admin_required
 def number_assign(request, pk):
-    number = _managed_number(request, pk)
-    tenant_id = request.POST.get("tenant", "")
-    tenant = (
-        tenants_visible_to(request.user).filter(pk=int(tenant_id)).first()
-        if tenant_id.isdigit()
-        else None
-    )
+    tenant = _chosen_tenant(request)
     if tenant is None:
+        _managed_number(request, pk)
         messages.error(request, "Choose the tenant to assign the number to.")
-    else:
-        button_action(
-            request,
-            lambda who: actions.do_assign_number(number, tenant, actor=who),
-            f"{number} assigned to {tenant.name}.",
-        )
-    return redirect(bulk.back_to(request, reverse("portal:number_list")))
+        return redirect(bulk.back_to(request, reverse("portal:number_list")))
+    done = f"assigned to {tenant.name}"
+    return _number_button(request, pk, actions.do_assign_number, done, tenant)
 
 
 @require_POST
 @platform_admin_required
 def number_release(request, pk):
-    number = _managed_number(request, pk)
-    button_action(
-        request,
-        lambda who: actions.do_release_number(number, actor=who),
-        f"{number} released to the pool.",
-    )
-    return redirect(bulk.back_to(request, reverse("portal:number_list")))
+    return _number_button(request, pk, actions.do_release_number, "released to the pool")
 
 
 @require_POST
 @platform_admin_required
 def number_delete(request, pk):
-    number = _managed_number(request, pk)
-    button_action(
-        request,
-        lambda who: actions.do_delete_number(number, actor=who),
-        f"{number} deleted.",
-    )
-    return redirect(bulk.back_to(request, reverse("portal:number_list")))
+    return _number_button(request, pk, actions.do_delete_number, "deleted")
 
 
 @require_POST
@@ -432,12 +427,7 @@ def number_bulk(request):
         bulk.report(request, outcome, done="released", noun="number")
         return redirect(back)
     if action == "assign":
-        tenant_id = request.POST.get("tenant", "")
-        tenant = (
-            tenants_visible_to(user).filter(pk=int(tenant_id)).first()
-            if tenant_id.isdigit()
-            else None
-        )
+        tenant = _chosen_tenant(request)
         if tenant is None:
             messages.error(request, "Choose the tenant to assign the numbers to.")
             return redirect(back)

@@ -141,51 +141,13 @@ class CallDispatcher:
         if max_forwards is not None and max_forwards <= 0:
             tx.respond(483, headers=[server])  # a loop through other servers
             return
-        if not await self.limits.admit(
-            replace(tenant, max_concurrent_calls=0) if emergency else tenant
-        ):
-            # The tenant's capability "max concurrent calls": refused before anything rings.
-            log.info("tenant %s at its %d concurrent calls: INVITE refused", tenant.schema,
-                     tenant.max_concurrent_calls)  # fmt: skip
-            tx.respond(
-                503,
-                "Too Many Calls",
-                headers=[server, ("Warning", '399 pbx "concurrent call limit reached"')],
-            )
+        if not await self._admit(tx, tenant, "INVITE", emergency=emergency):
             return
         tx.respond(100)
         number = unquote(ruri.user)
-        call_id = secrets.token_hex(12)
-        call = Call(
-            id=call_id,
-            tenant=tenant,
-            caller=caller,
-            callee=number,
-            media_id=call_id,
-            max_forwards=min(70, 70 if max_forwards is None else max_forwards - 1),
-        )
-        a = Leg(
-            call=call,
-            name="a",
-            user=caller.number,
-            target=Target(tx.source.kind, *tx.source.remote),
-            local_tag=tx.to_tag,
-            sip_call_id=req.call_id,
-            contact=calls.contact(number, tx.source.kind),
-            server_tx=tx,
-            invite=req,
-            remote_sdp=sdp_body(req),
-        )
-        call.a = a
-        try:
-            a.dialog = Dialog.from_uas(req, tx.to_tag, contact=a.contact)
-        except ValueError:
-            self.limits.release(tenant.schema)
-            tx.respond(400, headers=[server])
+        call = self._new_call(tx, tenant, caller, number, max_forwards)
+        if call is None:
             return
-        calls.add(call)
-        calls.add_leg(a)
-        tx.on_cancel = lambda _tx: calls.caller_cancelled(call)
         calls.emit(
             call,
             EventType.CALL_STARTED,
@@ -253,18 +215,11 @@ class CallDispatcher:
                      decision.why)  # fmt: skip
             tx.respond(decision.code, headers=[server])
             return
-        if not await self.limits.admit(tenant):
-            log.info("tenant %s at its %d concurrent calls: trunk call refused", tenant.schema,
-                     tenant.max_concurrent_calls)  # fmt: skip
-            tx.respond(
-                503,
-                "Too Many Calls",
-                headers=[server, ("Warning", '399 pbx "concurrent call limit reached"')],
-            )
+        if not await self._admit(tx, tenant, "trunk call"):
             return
         tx.respond(100)
         caller = _outside_caller(number or raw or "anonymous", name)
-        call = self._incoming_call(tx, tenant, caller, did, max_forwards)
+        call = self._new_call(tx, tenant, caller, did, max_forwards)
         if call is None:
             return
         call.direction = "inbound"  # a forward out through a trunk stays inbound in its CDR
@@ -292,21 +247,45 @@ class CallDispatcher:
             return  # the carrier cancelled while rtpengine answered
         await self._route_inbound(call, decision.target)
 
-    def _incoming_call(
+    async def _admit(
+        self, tx: ServerTransaction, tenant: TenantSnapshot, what: str, *, emergency: bool = False
+    ) -> bool:
+        """The tenant's capability "max concurrent calls": a call beyond it is refused (503)
+        before anything rings. An emergency call is counted but never refused."""
+        if await self.limits.admit(
+            replace(tenant, max_concurrent_calls=0) if emergency else tenant
+        ):
+            return True
+        log.info("tenant %s at its %d concurrent calls: %s refused", tenant.schema,
+                 tenant.max_concurrent_calls, what)  # fmt: skip
+        tx.respond(
+            503,
+            "Too Many Calls",
+            headers=[
+                self.calls.server(tenant),
+                ("Warning", '399 pbx "concurrent call limit reached"'),
+            ],
+        )
+        return False
+
+    def _new_call(
         self,
         tx: ServerTransaction,
         tenant: TenantSnapshot,
         caller: ExtensionSnapshot,
-        did: str,
+        callee: str,
         max_forwards: int | None,
     ) -> Call | None:
+        """The call of an admitted INVITE (an extension's, or a trunk's to ``callee``, its
+        DID) with its A leg, in the live calls. None: its dialog could not be made (the 400
+        is sent and the tenant's call slot given back)."""
         req = tx.request
         call_id = secrets.token_hex(12)
         call = Call(
             id=call_id,
             tenant=tenant,
             caller=caller,
-            callee=did,
+            callee=callee,
             media_id=call_id,
             max_forwards=min(70, 70 if max_forwards is None else max_forwards - 1),
         )
@@ -317,7 +296,7 @@ class CallDispatcher:
             target=Target(tx.source.kind, *tx.source.remote),
             local_tag=tx.to_tag,
             sip_call_id=req.call_id,
-            contact=self.calls.contact(did, tx.source.kind),
+            contact=self.calls.contact(callee, tx.source.kind),
             server_tx=tx,
             invite=req,
             remote_sdp=sdp_body(req),

@@ -36,13 +36,16 @@ from telephony.sip.contract import TenantSnapshot
 
 from .call import Call
 
-__all__ = ["CallLimits"]
+__all__ = ["ADMIT_LUA", "CallLimits"]
 
 log = logging.getLogger(__name__)
 
-# KEYS: the tenant's count hash, the set of tenants with one. ARGV: this engine's id, its count
-# with the new call, the limit, the heartbeat key prefix, the tenant's schema. 1: admitted.
-_ADMIT_LUA = """
+# One engine-count admission, for the tenants' call limit and the trunks' channel limit alike.
+# KEYS: the count hash (engine id -> calls) and, optionally, a set to add ARGV[5] to (the set
+# of tenants with a count hash). ARGV: this engine's id, its count with the new call, the
+# limit, the heartbeat key prefix[, the member for KEYS[2]]. 1: admitted (and this engine's
+# count written); dead engines' fields are deleted on the way.
+ADMIT_LUA = """
 local total = tonumber(ARGV[2])
 local counts = redis.call('HGETALL', KEYS[1])
 for i = 1, #counts, 2 do
@@ -59,7 +62,9 @@ if total > tonumber(ARGV[3]) then
   return 0
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[5])
+if #KEYS > 1 then
+  redis.call('SADD', KEYS[2], ARGV[5])
+end
 return 1
 """
 
@@ -213,7 +218,7 @@ class CallLimits:
                 # EVAL, not EVALSHA: a script registered on a pipeline costs a SCRIPT EXISTS
                 # round trip per batch; Redis caches the compiled script either way.
                 pipe.eval(
-                    _ADMIT_LUA, 2, self._count_prefix + schema, self._tenants_key,
+                    ADMIT_LUA, 2, self._count_prefix + schema, self._tenants_key,
                     engine, own, limit, self._alive_prefix, schema,
                 )  # fmt: skip
             for schema in dirty:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 
 from telephony.sip.calls import routing
 from telephony.sip.calls.call import Call, Leg, sdp_body
@@ -28,6 +27,7 @@ from telephony.sip.registrar import Binding
 from telephony.sip.transaction import new_tag
 
 from .base import register
+from .caller import answer_caller, ring_caller
 
 __all__ = ["Extension", "best_status"]
 
@@ -141,34 +141,9 @@ class Extension:
         if status not in (180, 183):
             return
         first = not any(f.provisional for f in call.forks if f is not leg)
-        sdp = sdp_body(resp)
-        if sdp and status == 183:
-            self.calls.spawn(self.relay_early(call, resp, sdp))
-        else:
-            a.server_tx.respond(
-                180, headers=[("Contact", a.contact), self.calls.server(call.tenant)]
-            )
+        ring_caller(self.s, call, resp)
         if first:
             self.calls.emit(call, EventType.CALL_RINGING, leg=leg.name, callee=call.target)
-
-    async def relay_early(self, call: Call, resp: Response, sdp: bytes) -> None:
-        a = call.a
-        assert a is not None
-        assert a.server_tx is not None
-        if call.anchored and self.s.anchor.media is not None:
-            anchored = await self.s.anchor.answer(
-                sdp, call.media_id, a.local_tag, resp.from_.tag or ""
-            )
-            sdp = sdp if anchored is None else anchored
-        a.server_tx.respond(
-            183,
-            headers=[
-                ("Contact", a.contact),
-                self.calls.server(call.tenant),
-                ("Content-Type", "application/sdp"),
-            ],
-            body=self.calls.sdp_for(a, sdp),
-        )
 
     async def answered(self, leg: Leg, resp: Response) -> None:
         call = leg.call
@@ -193,33 +168,7 @@ class Extension:
         for other in list(call.forks):
             if other is not leg:
                 self.calls.cancel_fork(other, answered_elsewhere=True)
-        call.forks = [leg]
-        call.state = "answered"
-        call.answered_at = time.time()
-        self.calls.stats["answered"] += 1
-        a = call.a
-        assert a is not None
-        assert a.server_tx is not None
-        answer = leg.remote_sdp
-        if call.anchored and self.s.anchor.media is not None and answer:
-            anchored = await self.s.anchor.answer(
-                answer,
-                call.media_id,
-                a.local_tag,
-                leg.local_tag,
-                failure="rtpengine answer failed",
-            )
-            answer = answer if anchored is None else anchored
-        headers = [("Contact", a.contact), self.calls.server(call.tenant)]
-        body = self.calls.sdp_for(a, answer)
-        if body:
-            headers.append(("Content-Type", "application/sdp"))
-        if a.server_tx.respond(200, headers=headers, body=body) is None:
-            # The caller cancelled at the same moment: hang the answered callee up.
-            self.calls.end(call, "cancelled", 487)
-            return
-        self.calls.emit(call, EventType.CALL_ANSWERED, leg=leg.name, callee=call.target)
-        self.calls.changed(call)
+        await answer_caller(self.s, leg, failure="rtpengine answer failed")
 
     def no_answer(self, call: Call) -> None:
         if call.state != "ringing":

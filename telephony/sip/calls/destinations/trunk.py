@@ -35,7 +35,6 @@ import ipaddress
 import logging
 import secrets
 import socket
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -44,6 +43,7 @@ from telephony.sip import contract
 from telephony.sip.auth import Credentials, answer_challenge
 from telephony.sip.calls import outbound, routing
 from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.limits import ADMIT_LUA
 from telephony.sip.calls.outbound import Attempt, Plan
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
@@ -54,6 +54,7 @@ from telephony.sip.transaction import new_tag
 from telephony.sip.transport import Target
 
 from .base import register
+from .caller import answer_caller, ring_caller
 from .extension import best_status
 
 __all__ = ["TRUNK_TIMEOUT", "Dialled", "Trunk", "TrunkChannels", "session_refresh"]
@@ -64,28 +65,6 @@ T = TypeVar("T")
 TRUNK_TIMEOUT = 5.0  # seconds without any answer from a trunk before the next is tried
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY"
 ANONYMOUS_FROM = '"Anonymous" <sip:anonymous@anonymous.invalid>'
-
-# KEYS: the trunk's count hash. ARGV: this engine's id, its count with the new call, the
-# limit, the heartbeat key prefix. 1: admitted (and this engine's count written).
-_ADMIT_LUA = """
-local total = tonumber(ARGV[2])
-local counts = redis.call('HGETALL', KEYS[1])
-for i = 1, #counts, 2 do
-  local engine = counts[i]
-  if engine ~= ARGV[1] then
-    if redis.call('EXISTS', ARGV[4] .. engine) == 1 then
-      total = total + tonumber(counts[i + 1])
-    else
-      redis.call('HDEL', KEYS[1], engine)
-    end
-  end
-end
-if total > tonumber(ARGV[3]) then
-  return 0
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
 
 
 def _failover(status: int) -> bool:
@@ -134,7 +113,7 @@ class TrunkChannels:
         try:
             admitted = bool(
                 await self.s.ctx.redis.eval(
-                    _ADMIT_LUA,
+                    ADMIT_LUA,
                     1,
                     self._prefix + str(trunk.id),
                     self.s.ctx.engine_id,
@@ -569,62 +548,16 @@ class Trunk:
         assert a.server_tx is not None
         first = not leg.provisional
         leg.provisional = True
-        sdp = sdp_body(resp)
-        if sdp and resp.status == 183:
-            self.calls.spawn(self.relay_early(call, resp, sdp))
-        else:
-            headers = [("Contact", a.contact), self.calls.server(call.tenant)]
-            a.server_tx.respond(180, headers=headers)
+        ring_caller(self.s, call, resp)
         if first:
             self.calls.emit(call, EventType.CALL_RINGING, leg=leg.name, callee=call.target)
-
-    async def relay_early(self, call: Call, resp: Response, sdp: bytes) -> None:
-        a = call.a
-        assert a is not None
-        assert a.server_tx is not None
-        if call.anchored and self.s.anchor.media is not None:
-            anchored = await self.s.anchor.answer(
-                sdp, call.media_id, a.local_tag, resp.from_.tag or ""
-            )
-            sdp = sdp if anchored is None else anchored
-        a.server_tx.respond(
-            183,
-            headers=[
-                ("Contact", a.contact),
-                self.calls.server(call.tenant),
-                ("Content-Type", "application/sdp"),
-            ],
-            body=self.calls.sdp_for(a, sdp),
-        )
 
     async def answered(self, leg: Leg, resp: Response) -> None:
         """The destination's trunk leg answered (its dialog made): bridge it to the caller."""
         call = leg.call
         call.b = leg
-        call.forks = [leg]
-        call.state = "answered"
-        call.answered_at = time.time()
-        self.calls.stats["answered"] += 1
-        a = call.a
-        assert a is not None
-        assert a.server_tx is not None
-        answer = leg.remote_sdp
-        if call.anchored and self.s.anchor.media is not None and answer:
-            anchored = await self.s.anchor.answer(
-                answer, call.media_id, a.local_tag, leg.local_tag,
-                failure="rtpengine answer for a trunk call failed",
-            )  # fmt: skip
-            answer = answer if anchored is None else anchored
-        headers = [("Contact", a.contact), self.calls.server(call.tenant)]
-        body = self.calls.sdp_for(a, answer)
-        if body:
-            headers.append(("Content-Type", "application/sdp"))
-        if a.server_tx.respond(200, headers=headers, body=body) is None:
-            self.calls.end(call, "cancelled", 487)
-            return
-        self.calls.emit(call, EventType.CALL_ANSWERED, leg=leg.name, callee=call.target)
-        self.calls.changed(call)
-        self.session_timer(leg, resp)
+        if await answer_caller(self.s, leg, failure="rtpengine answer for a trunk call failed"):
+            self.session_timer(leg, resp)
 
     # --- session timers (RFC 4028) -------------------------------------------------------
     def session_timer(self, leg: Leg, resp: Response) -> None:

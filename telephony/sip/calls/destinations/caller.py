@@ -1,0 +1,75 @@
+"""What a destination that rings someone (an extension's phones, a carrier's trunk) tells the
+caller: the callee rings (180, or 183 with its early media through the anchor) and the callee
+answered (the 200 with the answer, through the anchor). One copy for every such destination."""
+
+from __future__ import annotations
+
+import time
+
+from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.services import CallServices
+from telephony.sip.contract import EventType
+from telephony.sip.message import Response
+
+__all__ = ["answer_caller", "ring_caller"]
+
+
+def ring_caller(s: CallServices, call: Call, resp: Response) -> None:
+    """Relay a callee's 180/183 to the caller: a 183 with SDP as early media, else a 180."""
+    a = call.a
+    assert a is not None
+    assert a.server_tx is not None
+    sdp = sdp_body(resp)
+    if sdp and resp.status == 183:
+        s.calls.spawn(_relay_early(s, call, resp, sdp))
+    else:
+        a.server_tx.respond(180, headers=[("Contact", a.contact), s.calls.server(call.tenant)])
+
+
+async def _relay_early(s: CallServices, call: Call, resp: Response, sdp: bytes) -> None:
+    a = call.a
+    assert a is not None
+    assert a.server_tx is not None
+    if call.anchored and s.anchor.media is not None:
+        anchored = await s.anchor.answer(sdp, call.media_id, a.local_tag, resp.from_.tag or "")
+        sdp = sdp if anchored is None else anchored
+    a.server_tx.respond(
+        183,
+        headers=[
+            ("Contact", a.contact),
+            s.calls.server(call.tenant),
+            ("Content-Type", "application/sdp"),
+        ],
+        body=s.calls.sdp_for(a, sdp),
+    )
+
+
+async def answer_caller(s: CallServices, leg: Leg, *, failure: str) -> bool:
+    """``leg`` (already the call's B leg) answered: make the call answered and send the caller
+    the 200 with the callee's SDP (``failure``: the log line when rtpengine will not anchor
+    it). False when the caller cancelled at the same moment (the call is ended then)."""
+    call = leg.call
+    call.forks = [leg]
+    call.state = "answered"
+    call.answered_at = time.time()
+    s.calls.stats["answered"] += 1
+    a = call.a
+    assert a is not None
+    assert a.server_tx is not None
+    answer = leg.remote_sdp
+    if call.anchored and s.anchor.media is not None and answer:
+        anchored = await s.anchor.answer(
+            answer, call.media_id, a.local_tag, leg.local_tag, failure=failure
+        )
+        answer = answer if anchored is None else anchored
+    headers = [("Contact", a.contact), s.calls.server(call.tenant)]
+    body = s.calls.sdp_for(a, answer)
+    if body:
+        headers.append(("Content-Type", "application/sdp"))
+    if a.server_tx.respond(200, headers=headers, body=body) is None:
+        # The caller cancelled at the same moment: hang the answered callee up.
+        s.calls.end(call, "cancelled", 487)
+        return False
+    s.calls.emit(call, EventType.CALL_ANSWERED, leg=leg.name, callee=call.target)
+    s.calls.changed(call)
+    return True
