@@ -32,6 +32,9 @@ __all__ = [
 
 #: Codecs a trunk may offer, in the names SDP uses.
 CODECS = ("PCMU", "PCMA", "G722", "G729", "opus", "telephone-event")
+#: The widest carrier network an IP trunk may name (by IP version): no carrier sends from more,
+#: and a wider one would count half the Internet as that carrier.
+WIDEST_NETWORK = {4: 16, 6: 32}
 #: Numbers one range may add at once.
 MAX_RANGE = 10_000
 TEXT_FIELDS = {
@@ -135,9 +138,13 @@ def validate_trunk(fields: dict, *, trunk: Trunk | None = None, password=None) -
         else:
             for item in addresses:
                 try:
-                    ipaddress.ip_network(str(item), strict=False)
+                    net = ipaddress.ip_network(str(item), strict=False)
                 except ValueError:
                     errors["addresses"] = [f"{str(item)[:40]!r} is not an IP address or network"]
+                    break
+                if net.prefixlen < WIDEST_NETWORK[net.version]:
+                    widest = WIDEST_NETWORK[net.version]
+                    errors["addresses"] = [f"{net} is too wide: at most a /{widest} network"]
                     break
     codecs = fields.get("codecs")
     if codecs is not None and (not isinstance(codecs, list) or set(map(str, codecs)) - set(CODECS)):

@@ -11,6 +11,7 @@ from django.db import transaction
 from telephony.sip.contract import (
     CARRIERS,
     CARRIERS_CHANGED,
+    ENGINE_ALIVE,
     TRUNK_CALLS,
     TRUNK_STATE,
     TRUNK_STATE_FIELDS,
@@ -82,27 +83,32 @@ def publish_carriers_on_commit() -> None:
 
 def trunk_states(trunk_ids) -> dict[int, dict[str, str]]:
     """Each trunk's live state as the engine last wrote it (``TRUNK_STATE_FIELDS``, plus
-    ``channels``: calls in progress on it across the engines); ``unknown`` when no engine has
-    checked it."""
+    ``channels``: calls in progress on it across the live engines, as the engines' channel
+    limit counts them: an engine that died without a word stops counting with its heartbeat);
+    ``unknown`` when no engine has checked it."""
     ids = list(trunk_ids)
     out: dict[int, dict[str, str]] = {}
     if not ids:
         return out
     try:
-        pipe = client().pipeline()
+        redis = client()
+        pipe = redis.pipeline()
         for tid in ids:
             pipe.hgetall(redis_key(TRUNK_STATE, trunk=str(tid)))
-            pipe.hvals(redis_key(TRUNK_CALLS, trunk=str(tid)))
+            pipe.hgetall(redis_key(TRUNK_CALLS, trunk=str(tid)))
         replies = pipe.execute()
+        engines = sorted({_text(e) for counts in replies[1::2] for e in counts})
+        alive = redis.mget([redis_key(ENGINE_ALIVE, engine=e) for e in engines]) if engines else []
+        live = {e for e, beat in zip(engines, alive, strict=True) if beat is not None}
     except Exception:
         log.exception("could not read the trunks' state")
-        replies = [{}, []] * len(ids)
+        replies, live = [{}, {}] * len(ids), set()
     for i, tid in enumerate(ids):
         raw, counts = replies[2 * i], replies[2 * i + 1]
         state = {_text(k): _text(v) for k, v in raw.items()}
         row = {name: state.get(name, "") for name in TRUNK_STATE_FIELDS}
         row["state"] = row["state"] or TrunkState.UNKNOWN
-        row["channels"] = str(sum(_int(c) for c in counts))
+        row["channels"] = str(sum(_int(c) for e, c in counts.items() if _text(e) in live))
         out[tid] = row
     return out
 

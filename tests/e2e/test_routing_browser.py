@@ -35,8 +35,9 @@ def _forget_carriers() -> None:
 
     r = redis.Redis.from_url(settings.REDIS_URL)
     r.delete(redis_key(CARRIERS))
-    for key in r.scan_iter(match=redis_key("sip:trunk:*")):
-        r.delete(key)
+    for pattern in ("sip:trunk:*", "sip:trunkcalls:*"):
+        for key in r.scan_iter(match=redis_key(pattern)):
+            r.delete(key)
 
 
 @pytest.mark.e2e

@@ -15,7 +15,7 @@ import pytest
 from pbx.audit import SYSTEM
 from pbx.models import AuditEntry
 from telephony.engine.store import redis_key
-from telephony.sip.contract import TRUNK_CALLS, TRUNK_STATE
+from telephony.sip.contract import ENGINE_ALIVE, TRUNK_CALLS, TRUNK_STATE
 from trunks import actions
 from trunks.models import DidNumber, Trunk
 
@@ -83,9 +83,11 @@ def trunk_state(rds):
         now = str(int(time.time()))
         rds.hset(key, mapping={"state": state, "error": error, "at": now, "checked": now})
         rds.delete(calls)
+        beat = redis_key(ENGINE_ALIVE, engine="engine-1")
         if channels:
             rds.hset(calls, mapping={"engine-1": channels})
-        keys.extend([key, calls])
+            rds.set(beat, "1", ex=60)  # the engine's heartbeat: its calls count
+        keys.extend([key, calls, beat])
 
     yield write
     for key in keys:

@@ -55,6 +55,10 @@ def test_trunk_validation_says_what_is_wrong_per_field(world):
             actor=SYSTEM, fields={**IP_TRUNK, "addresses": [], "realm": "x\r\nVia: evil"}
         )
     assert set(fields_of(exc)) == {"addresses", "realm"}
+    for wide in ("0.0.0.0/0", "10.0.0.0/8", "2001:db8::/16"):
+        with pytest.raises(ValidationFailed) as exc:
+            trunk_actions.do_create_trunk(actor=SYSTEM, fields={**IP_TRUNK, "addresses": [wide]})
+        assert "too wide" in fields_of(exc)["addresses"][0]
 
 
 @pytest.mark.django_db

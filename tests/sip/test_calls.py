@@ -231,6 +231,40 @@ def test_blind_transfer(engine: EngineHandle, phones):
     assert (tr["kind"], tr["from"], tr["to"], tr["segment"]) == ("blind", "101", "103", "2")
 
 
+def test_a_transferor_that_hangs_up_on_the_202_does_not_end_the_transfer(
+    engine: EngineHandle, phones
+):
+    """Story: 102 transfers 101 to 103 blind and hangs up at once, as many desk phones do.
+    Only 102's leg goes: 103 rings, answers, and talks to 101. Had 103 not been there, 101
+    would have been hung up rather than left alone on a dead call."""
+    set_snapshot(engine, "acme.test", add_103)
+    a, b, c = phones("101"), phones("102"), phones("103")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "102")
+    register(c, engine, "103")
+    ca, cb = connect(a, acc_a, b)
+    b.xfer(cb, "sip:103@acme.test")
+    b.wait("request", call=cb, method="NOTIFY")  # 100 Trying: the REFER was taken
+    b.hangup(cb)
+    assert ended(b, cb) == 200
+    cc = c.incoming()["call"]
+    c.answer(cc, 200)
+    c.wait_state(cc, "CONFIRMED")
+    a.wait("request", call=ca, method="INVITE")  # 101 re-offered towards 103
+    a.play(ca)
+    assert c.wait_audio(cc) > 10
+    c.hangup(cc)
+    assert ended(a, ca) == 200
+
+    # The same to an extension with no phone: the transfer fails, and 101 is let go.
+    ca, cb = connect(a, acc_a, b)
+    b.xfer(cb, "sip:104@acme.test")
+    b.wait("request", call=cb, method="NOTIFY")
+    b.hangup(cb)
+    assert ended(b, cb) == 200
+    assert ended(a, ca) == 200
+
+
 def test_attended_transfer(engine: EngineHandle, phones):
     """Story: 101 talks to 102; 102 holds, calls 103, then transfers 101 to 103 with
     Replaces. 101 and 103 are joined; 102's two calls end."""

@@ -68,6 +68,9 @@ class Leg:
     provisional: bool = False
     busy: bool = False  # an in-dialog INVITE/UPDATE of ours is pending (491 for a second one)
     gone: bool = False
+    # A blind transfer this leg asked for is under way: its BYE (many desk phones hang up on
+    # the 202) lets only this leg go; the transfer decides what becomes of the call.
+    transferring: bool = False
 
     @property
     def key(self) -> tuple[str, str]:

@@ -178,10 +178,14 @@ class CallDispatcher:
             log.info("INVITE from %s:%s: no trunk, no tenant's domain: refused", ip, port)
             tx.respond(403, headers=[self.calls.server()])
             return True
-        await self._trunk_call(tx, trunk, ruri_user)
-        return True
+        return await self._trunk_call(tx, trunk, ruri_user)
 
-    async def _trunk_call(self, tx: ServerTransaction, trunk: TrunkSnapshot, user: str) -> None:
+    async def _trunk_call(self, tx: ServerTransaction, trunk: TrunkSnapshot, user: str) -> bool:
+        """Take a call from ``trunk``: True once answered here. False for a request to no DID
+        of the trunk's tenants whose From names a tenant's domain: a phone behind the
+        carrier's address (an office sharing one public IP with its carrier's SBC, a trunk
+        network drawn too wide) goes on to the extension path and its digest check, so a
+        trunk's addresses can never take other tenants' phones off the air."""
         req = tx.request
         calls = self.calls
         if trunk.kind == TrunkKind.REGISTER and user == inbound.contact_user(trunk):
@@ -193,19 +197,22 @@ class CallDispatcher:
         if tenant is None or tenant.schema not in trunk.tenants:
             # Not in the DID pool, or a number of a tenant that may not use this trunk: the
             # same answer, so a carrier cannot learn whose numbers exist.
+            frm = req.from_.uri
+            if isinstance(frm, SipURI) and self.ctx.directory.tenant(frm.host) is not None:
+                return False
             if tenant is not None:
                 log.warning("trunk %s: DID %s belongs to %s, which may not use it",
                             trunk.id, did, tenant.schema)  # fmt: skip
             tx.respond(404, headers=[calls.server()])
-            return
+            return True
         server = calls.server(tenant)
         if not tenant.active:
             tx.respond(403, headers=[server])
-            return
+            return True
         max_forwards = req.max_forwards
         if max_forwards is not None and max_forwards <= 0:
             tx.respond(483, headers=[server])
-            return
+            return True
         assert did is not None
         raw, name = _caller_identity(req)
         number = inbound.e164(raw, trunk.country) if raw else None
@@ -214,14 +221,14 @@ class CallDispatcher:
             log.info("trunk %s call to %s from %r: %d (%s)", trunk.id, did, raw, decision.code,
                      decision.why)  # fmt: skip
             tx.respond(decision.code, headers=[server])
-            return
+            return True
         if not await self._admit(tx, tenant, "trunk call"):
-            return
+            return True
         tx.respond(100)
         caller = _outside_caller(number or raw or "anonymous", name)
         call = self._new_call(tx, tenant, caller, did, max_forwards)
         if call is None:
-            return
+            return True
         call.direction = "inbound"  # a forward out through a trunk stays inbound in its CDR
         calls.emit(
             call,
@@ -244,8 +251,9 @@ class CallDispatcher:
         calls.changed(call)
         await self._anchor(call)
         if call.state == "ended":
-            return  # the carrier cancelled while rtpengine answered
+            return True  # the carrier cancelled while rtpengine answered
         await self._route_inbound(call, decision.target)
+        return True
 
     async def _admit(
         self, tx: ServerTransaction, tenant: TenantSnapshot, what: str, *, emergency: bool = False
@@ -370,6 +378,9 @@ class CallDispatcher:
         tx.respond(200, headers=[self.calls.server(leg.call.tenant)])
         leg.gone = True
         call = leg.call
+        if leg.transferring:
+            log.info("call %s: the transferor hung up; the blind transfer goes on", call.id)
+            return
         peer = call.peer(leg)
         if peer is not None:
             self.calls.bye(peer)

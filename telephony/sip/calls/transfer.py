@@ -107,12 +107,20 @@ class Transfer:
         await self.notify(leg, "SIP/2.0 100 Trying", active=True)
         if replaces:
             await self.attended(call, leg, transferee, replaces)
-        else:
+            return
+        leg.transferring = True
+        try:
             await self.blind(call, leg, transferee, unquote(uri.user))
+        finally:
+            leg.transferring = False
+        if leg.gone and leg in call.legs() and call.state == "answered":
+            # The transferor hung up on the 202 and the transfer failed: the transferee would
+            # be left alone on a dead call.
+            self.calls.end(call, "transfer failed after the transferor left")
 
     async def notify(self, leg: Leg, frag: str, *, active: bool) -> None:
-        if leg.dialog is None:
-            return
+        if leg.dialog is None or leg.gone:
+            return  # a transferor that hung up hears no more
         state = "active;expires=60" if active else "terminated;reason=noresource"
         req = leg.dialog.create_request(
             "NOTIFY",
