@@ -23,7 +23,7 @@ from telephony.sip import contract
 from telephony.sip.contract import CarrierSnapshot, TrunkSnapshot
 from telephony.sip.message import Request, Response, parse_uri
 from telephony.sip.security import GuardConfig
-from tests.sip.callkit import call_layer, events, register, set_snapshot
+from tests.sip.callkit import call_layer, connect, ended, events, register, set_snapshot
 from tests.sip.engine_fixtures import (
     EngineHandle,
     SipTestClient,
@@ -298,3 +298,30 @@ def test_invites_from_unknown_addresses_are_refused_and_counted(
         r.delete("sip:ban:127.0.0.1")
         r.close()
     assert not events(engine)  # no call was ever made
+
+
+def test_phones_behind_a_carriers_address_still_call_each_other(
+    pbx: Callable[..., EngineHandle],
+    phones: Callable[..., Phone],
+    carriers: Callable[[EngineHandle, CarrierSnapshot], None],
+    world: Any,
+) -> None:
+    """Story: acme's trunk names the carrier by its address alone (no port), and acme's phones
+    send from that same address (one office NAT with the carrier's SBC; here all of
+    127.0.0.1). A DID call from there is the carrier's; a phone's call to an extension is no
+    DID of the trunk's tenants and names acme's domain, so it goes on to the extension path
+    and its digest check: 101 still reaches 102. Someone at that address naming acme's domain
+    without acme's credentials gets only the challenge."""
+    engine = pbx()
+    carriers(engine, pool(trunk(world, 0)))  # source_port 0: all of 127.0.0.1 is the carrier
+    set_snapshot(engine, "acme.test", rules({"id": 1, "number": DID_A, "in_hours": refuse(486)}))
+    a, b = phones("101"), phones("102")
+    acc_a = register(a, engine, "101")
+    register(b, engine, "102")
+    ca, cb = connect(a, acc_a, b)
+    a.hangup(ca)
+    assert ended(b, cb) == 200
+    with SipTestClient(engine.host, engine.udp_port) as client:
+        assert invite(client, engine, DID_A).status == 486  # the carrier's DID call, its rule
+        assert invite(client, engine, "102", from_domain="acme.test").status == 407
+        assert invite(client, engine, UNASSIGNED).status == 404
