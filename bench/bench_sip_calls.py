@@ -15,7 +15,7 @@ All on loopback, engine in a child process (uvloop), media direct (SDP only, no 
    cap on calls in progress; prints calls/s, failures and retransmissions, then drains the
    event stream into CDRs with the real consumer (``telephony.engine.cdr``) and prints CDRs/s
    and that every completed call has exactly one CDR;
-   then **inbound DID calls/s**: SIPp ``did_call_uac.xml`` plays the carrier on an IP trunk
+   then **inbound DID calls/s**: SIPp ``carrier_uac.xml`` plays the carrier on an IP trunk
    (known by its address and source port) calling a DID whose inbound rule rings the same
    callee; printed with the ratio to the extension calls, CDRs drained for both;
 3. **calls held**: the same scenario with a long hold time at ``--rate`` until ``--concurrent``
@@ -44,7 +44,7 @@ import bench_sip_register as reg  # noqa: E402 -- after the path set-up above
 
 UAC = ROOT / "tests" / "sip" / "scenarios" / "call_uac_auth.xml"
 UAS = ROOT / "tests" / "sip" / "scenarios" / "call_uas.xml"
-CARRIER = ROOT / "tests" / "sip" / "scenarios" / "did_call_uac.xml"
+CARRIER = ROOT / "tests" / "sip" / "scenarios" / "carrier_uac.xml"
 DOMAIN = reg.DOMAIN
 CALLER, CALLEE = "100000", "100001"
 DID = "+15550100001"
@@ -141,7 +141,8 @@ def run_uac(
     calling the DID from ``carrier_port``."""
     stat = tmp / f"uac_{int(time.time() * 1000)}.csv"
     if carrier_port:
-        who = ["-sf", str(CARRIER), "-s", DID, "-p", str(carrier_port)]
+        who = ["-sf", str(CARRIER), "-s", DID, "-p", str(carrier_port), "-key", "caller",
+               "+15557770000", "-key", "fromdomain", "carrier.example"]  # fmt: skip
     else:
         who = ["-sf", str(UAC), "-inf", str(csv_path)]
     cmd = ["sipp", f"127.0.0.1:{port}", *who, "-i",

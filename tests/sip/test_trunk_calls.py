@@ -312,6 +312,41 @@ def test_session_timer_refreshes_when_the_carrier_asks(engine, phones, carriers)
         r"^o=.*$", "", refresh.split("\n\n", 1)[-1], flags=re.M)  # fmt: skip
 
 
+def test_hold_and_resume_reach_the_carrier(engine, phones, carriers):
+    """Story: 101 talks to an outside number, puts it on hold and takes it back. Each time
+    the carrier gets a re-INVITE in the call's dialog (sendonly, then sendrecv), answers it,
+    and 101's phone sees the carrier's answer (recvonly while held); the call goes on until
+    101 hangs up."""
+    carrier = carriers("hold")
+    publish_trunks(engine, trunk(engine, 1, carrier))
+    set_snapshot(engine, "acme.test", routing())
+    a = phones("101")
+    acc = register(a, engine, "101")
+    ca = dial(a, acc, NATIONAL)
+    a.wait_state(ca, "CONFIRMED")
+    a.hold(ca)
+    wait_until(lambda: "a=recvonly" in a.info(ca)["remote_sdp"], timeout=5)
+    a.unhold(ca)
+    wait_until(lambda: "a=recvonly" not in a.info(ca)["remote_sdp"], timeout=5)
+    a.hangup(ca)
+    assert ended(a, ca) == 200
+    carrier.done()
+    initial, hold, resume = carrier.invites()
+    call_id = header(initial, "Call-ID")
+    assert header(hold, "Call-ID") == header(resume, "Call-ID") == call_id
+    assert _to_tag(hold) == _to_tag(resume)  # both inside the call's dialog (To-tag set)
+    assert "a=sendonly" in hold
+    assert "a=sendonly" not in resume
+    assert "a=inactive" not in resume
+
+
+def _to_tag(msg: str) -> str:
+    [to] = header(msg, "To")
+    found = re.search(r";tag=([^;>\s]+)", to)
+    assert found, to
+    return found.group(1)
+
+
 def test_the_caller_hears_the_carrier_ring_and_may_give_up(engine, phones, carriers):
     """Story: the carrier rings (180 relayed: 101 is in EARLY state) and never answers; 101
     hangs up: the carrier gets a CANCEL, no other trunk is tried and the channel is free."""
