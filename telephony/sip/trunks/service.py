@@ -81,15 +81,18 @@ class TrunkService:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        async with self._lock:
-            await asyncio.gather(
-                *(self._stop_worker(w, unregister=True) for w in self.workers.values())
-            )
-            self.workers = {}
-        if self.leading and self.leadership is not None:
-            await self.leadership.release()
-        self.leading = False
-        await self.writer.stop()
+        try:
+            async with self._lock:
+                await asyncio.gather(
+                    *(self._stop_worker(w, unregister=True) for w in self.workers.values())
+                )
+                self.workers = {}
+            if self.leading and self.leadership is not None:
+                await self.leadership.release()
+        finally:
+            # Whatever went wrong above, the writer's task must not outlive the engine's loop.
+            self.leading = False
+            await self.writer.stop()
 
     # --- leadership ----------------------------------------------------------------------
     async def _lead(self) -> None:
