@@ -783,6 +783,23 @@ class TrunkSnapshot:
             tenants=frozenset(_texts(get("tenants"))),
         )
 
+    def next_hop(self) -> tuple[str, int]:
+        """Where the trunk's requests go: its outbound proxy (``host[:port]``, ``[v6]:port``)
+        when set, else its host and port; without a port the transport's default (5060, 5061
+        for TLS). The host lower-case ("" when there is none)."""
+        default = 5061 if self.transport == "tls" else 5060
+        proxy = self.outbound_proxy.strip()
+        if not proxy:
+            return self.host, self.port or default
+        if proxy.startswith("["):
+            host, _, port = proxy[1:].partition("]")
+            port = port.lstrip(":")
+        elif proxy.count(":") == 1:
+            host, _, port = proxy.partition(":")
+        else:
+            host, port = proxy, ""
+        return host.lower(), int(port) if port.isdigit() and 0 < int(port) < 65536 else default
+
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
         for f in fields(self):

@@ -67,13 +67,9 @@ def contact_user(trunk: TrunkSnapshot) -> str:
 
 def trunk_hosts(trunk: TrunkSnapshot) -> tuple[str, ...]:
     """The host names (or IPs) a registration trunk's calls come from: host and proxy."""
-    hosts = [trunk.host] if trunk.host else []
-    proxy = trunk.outbound_proxy.strip()
-    if proxy:
-        if proxy.startswith("["):
-            hosts.append(proxy[1 : proxy.find("]")] if "]" in proxy else proxy[1:])
-        else:
-            hosts.append(proxy.rsplit(":", 1)[0] if proxy.count(":") == 1 else proxy)
+    hosts = [trunk.host]
+    if trunk.outbound_proxy.strip():
+        hosts.append(trunk.next_hop()[0])
     return tuple(h.lower() for h in hosts if h)
 
 

@@ -31,16 +31,13 @@ trunk with ``max_channels`` admits a call by one atomic script over the live eng
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import secrets
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from telephony.sip import contract
-from telephony.sip.auth import Credentials, answer_challenge
+from telephony.sip.auth import answer_challenge
 from telephony.sip.calls import outbound, routing
 from telephony.sip.calls.call import Call, Leg, sdp_body
 from telephony.sip.calls.limits import ADMIT_LUA
@@ -51,7 +48,7 @@ from telephony.sip.contract import CallerIdHeader, EventType, TrunkSnapshot
 from telephony.sip.dialog import Dialog
 from telephony.sip.message import Address, Request, Response, SipURI, parse_address
 from telephony.sip.transaction import new_tag
-from telephony.sip.transport import Target
+from telephony.sip.trunks.client import TargetError, credentials, new_call_id, target_of
 
 from .base import register
 from .caller import answer_caller, ring_caller
@@ -148,34 +145,6 @@ class TrunkChannels:
                 await self.s.ctx.redis.hdel(key, self.s.ctx.engine_id)
         except Exception as exc:
             log.debug("trunk channels: count of trunk %d not written: %s", trunk_id, exc)
-
-
-async def _target(trunk: TrunkSnapshot) -> Target | None:
-    """Where the trunk's requests go: its outbound proxy, else its host (resolved)."""
-    kind = trunk.transport.upper()
-    default = 5061 if kind == "TLS" else 5060
-    host, port = trunk.host, trunk.port or default
-    if trunk.outbound_proxy:
-        proxy = trunk.outbound_proxy
-        name, sep, tail = proxy.rpartition(":")
-        if sep and tail.isdigit() and "]" not in tail:
-            host, port = name.strip("[]"), int(tail)
-        else:
-            host, port = proxy.strip("[]"), default
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_DGRAM if kind == "UDP" else socket.SOCK_STREAM
-            )
-        except OSError as exc:
-            log.warning("trunk %d: cannot resolve %s: %s", trunk.id, host, exc)
-            return None
-        if not infos:
-            return None
-        host = str(infos[0][4][0])
-    return Target(kind, host, port)
 
 
 @dataclass(slots=True, eq=False)
@@ -335,8 +304,12 @@ class Trunk:
         """One trunk: the final status of its INVITE (408 when it did not answer at all
         within :attr:`timeout`), and on 2xx the leg, its dialog made and the 2xx ACKed."""
         trunk = attempt.trunk
-        target = await _target(trunk)
-        if target is None or not wanted():
+        try:
+            target = await target_of(trunk)
+        except TargetError as exc:
+            log.warning("call %s: trunk %d: %s", call.id, trunk.id, exc)
+            return 503, None, None
+        if not wanted():
             return 503, None, None
         user = trunk.from_user or ("anonymous" if plan.withheld else attempt.caller_id)
         leg = Leg(
@@ -345,7 +318,7 @@ class Trunk:
             user=attempt.number,
             target=target,
             local_tag=new_tag(),
-            sip_call_id=secrets.token_hex(12) + "@pbx",
+            sip_call_id=new_call_id(),
             contact=self.calls.contact(user or "pbx", target.kind),
         )
         leg.invite = self.invite(
@@ -459,9 +432,8 @@ class Trunk:
         if not trunk.password:
             return None
         header = "Proxy-Authenticate" if resp.status == 407 else "WWW-Authenticate"
-        creds = Credentials(trunk.auth_username or trunk.username, trunk.password, trunk.realm)
         answer = answer_challenge(
-            resp.status, resp.get_all(header), "INVITE", str(invite.uri), creds
+            resp.status, resp.get_all(header), "INVITE", str(invite.uri), credentials(trunk)
         )
         if answer is None:
             log.warning("trunk %d: cannot answer the carrier's challenge", trunk.id)
