@@ -191,8 +191,6 @@ class Trunk:
             why = f"no trunk of tenant {tenant.schema} can carry {plan.dialled}"
             self.s.router.divert(call, routing.reject(code, reason="no usable trunk", warning=why))
             return
-        if call.direction != "inbound":
-            call.direction = "outbound"
         a = call.a
         assert a is not None
         if not call.offer:
@@ -208,11 +206,6 @@ class Trunk:
             if call.state == "ended":
                 return
         call.state = "ringing"
-
-        def tried(attempt: Attempt) -> None:
-            call.trunk = attempt.trunk.id
-            self.routed(call, plan, attempt)
-
         dialled = await self.dial(
             call,
             plan,
@@ -220,7 +213,7 @@ class Trunk:
             call.offer,
             wanted=lambda: call.state == "ringing" and call.b is None,
             provisional=self.provisional,
-            tried=tried,
+            tried=lambda attempt: self.routed(call, plan, attempt),
         )
         if dialled.leg is not None and dialled.response is not None:
             await self.answered(dialled.leg, dialled.response)
@@ -233,7 +226,7 @@ class Trunk:
         self.calls.emit(
             call,
             EventType.CALL_ROUTED,
-            direction=call.direction,
+            direction="inbound" if call.inbound else "outbound",
             trunk=str(attempt.trunk.id),
             dialled=plan.dialled,
             number=plan.e164,
