@@ -276,6 +276,28 @@ def _ints(value: Any) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _plain(value: Any) -> Any:
+    """A snapshot value as JSON has it: a nested snapshot as its object, a tuple as a list
+    (of plain values), a set as a sorted list."""
+    if isinstance(value, _Plain):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, frozenset):
+        return sorted(value)
+    return value
+
+
+class _Plain:
+    """A snapshot dataclass whose JSON object is its fields by name (:func:`_plain` values);
+    its ``read`` is the tolerant way back."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
 # Dial patterns (outbound rules, inbound pattern rules, caller matches), as PBX admins know
 # them: digits, ``+``, ``*`` and ``#`` stand for themselves; ``X`` any digit, ``Z`` 1-9,
 # ``N`` 2-9; ``[1-5]`` / ``[137]`` one digit of a set; ``.`` one or more further characters,
@@ -332,7 +354,7 @@ def pattern_matches(pattern: str, number: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteTarget:
+class RouteTarget(_Plain):
     """Where a rule sends a call: a destination ``kind`` (``extension``, ``external`` for an
     outside number, ``reject``, or any kind a feature registers: ``voicemail``, ``ivr``,
     ``ring_group``, ``queue``...) and its ``target`` (a number, an id, a SIP code)."""
@@ -346,16 +368,9 @@ class RouteTarget:
             return None
         return cls(kind=_text(value["kind"]), target=_text(value.get("target")))
 
-    def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "target": self.target}
-
-
-def _target_dict(target: RouteTarget | None) -> dict[str, str] | None:
-    return target.to_dict() if target is not None else None
-
 
 @dataclass(frozen=True, slots=True)
-class InboundRule:
+class InboundRule(_Plain):
     """A DID rule: the called number (``match``: exact / range / pattern) and, when
     ``caller`` is set, the caller's number (a dial pattern) pick where the call goes: the
     in-hours target, or out of office hours (``use_hours``) the out-of-hours target (the
@@ -387,23 +402,9 @@ class InboundRule:
             holiday=RouteTarget.read(d.get("holiday")),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "number": self.number,
-            "match": self.match,
-            "number_end": self.number_end,
-            "caller": self.caller,
-            "use_hours": self.use_hours,
-            "in_hours": _target_dict(self.in_hours),
-            "out_of_hours": _target_dict(self.out_of_hours),
-            "holiday": _target_dict(self.holiday),
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class OutboundRule:
+class OutboundRule(_Plain):
     """An outbound rule: a dialled number that starts with ``prefix`` (and matches
     ``pattern`` and ``min_length``..``max_length`` when set), from one of ``extensions``
     (empty: any), goes out through ``trunks`` in order (failover), with ``strip`` leading
@@ -437,24 +438,9 @@ class OutboundRule:
             caller_id=_text(d.get("caller_id")),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "trunks": list(self.trunks),
-            "prefix": self.prefix,
-            "pattern": self.pattern,
-            "min_length": self.min_length,
-            "max_length": self.max_length,
-            "extensions": sorted(self.extensions),
-            "strip": self.strip,
-            "prepend": self.prepend,
-            "caller_id": self.caller_id,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class EmergencyNumber:
+class EmergencyNumber(_Plain):
     """A number routed before every rule and always allowed (even for a suspended tenant or
     one at its call limit), out through ``trunks`` (empty: every trunk the tenant may use)
     presenting ``caller_id`` (the tenant's emergency caller ID when empty)."""
@@ -471,12 +457,9 @@ class EmergencyNumber:
             caller_id=_text(d.get("caller_id")),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "trunks": list(self.trunks), "caller_id": self.caller_id}
-
 
 @dataclass(frozen=True, slots=True)
-class Blocked:
+class Blocked(_Plain):
     """An inbound blacklist entry: callers whose number is ``number`` (or starts with it,
     ``prefix``) are answered as ``action`` says."""
 
@@ -492,12 +475,9 @@ class Blocked:
             action=_choice(d.get("action"), BlockAction, BlockAction.BUSY),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "prefix": self.prefix, "action": self.action}
-
 
 @dataclass(frozen=True, slots=True)
-class Holiday:
+class Holiday(_Plain):
     """Closed from ``start`` to ``end`` (ISO dates, inclusive); ``yearly``: every year on the
     same days (the year of the dates is ignored)."""
 
@@ -515,9 +495,6 @@ class Holiday:
             yearly=d.get("yearly") is True,
             name=_text(d.get("name")),
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "yearly": self.yearly, "name": self.name}
 
 
 def _periods(value: Any) -> tuple[tuple[tuple[int, int], ...], ...]:
@@ -539,7 +516,7 @@ def _periods(value: Any) -> tuple[tuple[tuple[int, int], ...], ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class RoutingSnapshot:
+class RoutingSnapshot(_Plain):
     """A tenant's outside-call routing: its country (national numbers), time zone and office
     hours (``weekly``: per weekday, Monday first, the open (start, end) minutes; ``hours``
     False: always open), holidays, inbound rules in the order they are tried, the caller
@@ -587,24 +564,6 @@ class RoutingSnapshot:
             caller_id=_text(d.get("caller_id")),
             emergency_caller_id=_text(d.get("emergency_caller_id")),
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "country": self.country,
-            "time_zone": self.time_zone,
-            "hours": self.hours,
-            "weekly": [[list(span) for span in day] for day in self.weekly],
-            "holidays": [h.to_dict() for h in self.holidays],
-            "inbound": [r.to_dict() for r in self.inbound],
-            "blacklist": [b.to_dict() for b in self.blacklist],
-            "outbound": [r.to_dict() for r in self.outbound],
-            "emergency": [e.to_dict() for e in self.emergency],
-            "privacy_code": self.privacy_code,
-            "blocked_prefixes": list(self.blocked_prefixes),
-            "allowed_countries": sorted(self.allowed_countries),
-            "caller_id": self.caller_id,
-            "emergency_caller_id": self.emergency_caller_id,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -716,7 +675,7 @@ TRUNK_STATE_FIELDS = ("state", "error", "at", "checked", "expires")
 
 
 @dataclass(frozen=True, slots=True)
-class TrunkSnapshot:
+class TrunkSnapshot(_Plain):
     """A SIP trunk to a carrier, as the engine uses it. ``tenants``: the schemas that may use
     it (its owner tenant, or those a provider/dealer trunk is shared with). ``password`` is
     the carrier's secret in clear: the engine answers the carrier's challenges with it (it is
@@ -783,16 +742,22 @@ class TrunkSnapshot:
             tenants=frozenset(_texts(get("tenants"))),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            d[f.name] = (
-                sorted(value)
-                if isinstance(value, frozenset)
-                else (list(value) if isinstance(value, tuple) else value)
-            )
-        return d
+    def next_hop(self) -> tuple[str, int]:
+        """Where the trunk's requests go: its outbound proxy (``host[:port]``, ``[v6]:port``)
+        when set, else its host and port; without a port the transport's default (5060, 5061
+        for TLS). The host lower-case ("" when there is none)."""
+        default = 5061 if self.transport == "tls" else 5060
+        proxy = self.outbound_proxy.strip()
+        if not proxy:
+            return self.host, self.port or default
+        if proxy.startswith("["):
+            host, _, port = proxy[1:].partition("]")
+            port = port.lstrip(":")
+        elif proxy.count(":") == 1:
+            host, _, port = proxy.partition(":")
+        else:
+            host, port = proxy, ""
+        return host.lower(), int(port) if port.isdigit() and 0 < int(port) < 65536 else default
 
 
 class _Transport(StrEnum):

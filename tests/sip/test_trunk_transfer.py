@@ -202,7 +202,8 @@ def _call(direction: str, caller_number: str) -> tuple[Call, Leg, Leg]:
     tenant = TenantSnapshot(schema="t_x", tenant_id=1, domain="x.test", extensions={})
     caller = ExtensionSnapshot.from_dict(caller_number, {"caller_id_number": caller_number,
                                                          "caller_id_name": "Outside"})  # fmt: skip
-    call = Call(id="c", tenant=tenant, caller=caller, callee="101", direction=direction)
+    call = Call(id="c", tenant=tenant, caller=caller, callee="101",
+                inbound=direction == "inbound")  # fmt: skip
     target = Target("UDP", "127.0.0.1", 5060)
     a = Leg(call, "a", caller_number, target, "ta", "ca", "<sip:a@127.0.0.1>")
     b = Leg(call, "b1", "101", target, "tb", "cb", "<sip:b@127.0.0.1>")

@@ -112,10 +112,9 @@ class Call:
     segment_kind: str = "call"  # call, forward, blind, attended: the CDR segment's kind
     media_id: str = ""  # rtpengine's call-id of the current leg pairing
     leg_seq: int = 0
-    # Outside calls: the CDR's direction (internal, outbound; inbound for a call that came in
-    # on a trunk) and the trunk the call went out through (0: none).
-    direction: str = "internal"
-    trunk: int = 0
+    # The call came in on a trunk: its CDR's direction stays inbound (a forward or transfer
+    # out through a trunk included); any other call's trunk legs make it outbound.
+    inbound: bool = False
 
     def next_leg_name(self, prefix: str = "b") -> str:
         self.leg_seq += 1

@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -129,8 +128,11 @@ class CallDispatcher:
         assert caller is not None
         server = calls.server(tenant)
         # An emergency number is always allowed: from a suspended tenant and beyond its call
-        # limit too (outbound.py routes it before anything else).
-        emergency = outbound.is_emergency(tenant, unquote(ruri.user))
+        # limit too (outbound.py routes it before anything else). Looked for only when it
+        # could change the answer.
+        emergency = (
+            not tenant.active or tenant.max_concurrent_calls > 0
+        ) and outbound.is_emergency(tenant, unquote(ruri.user))
         if not caller.enabled or not (tenant.active or emergency):
             tx.respond(403, headers=[server])
             return
@@ -229,7 +231,7 @@ class CallDispatcher:
         call = self._new_call(tx, tenant, caller, did, max_forwards)
         if call is None:
             return True
-        call.direction = "inbound"  # a forward out through a trunk stays inbound in its CDR
+        call.inbound = True
         calls.emit(
             call,
             EventType.CALL_STARTED,
@@ -260,9 +262,7 @@ class CallDispatcher:
     ) -> bool:
         """The tenant's capability "max concurrent calls": a call beyond it is refused (503)
         before anything rings. An emergency call is counted but never refused."""
-        if await self.limits.admit(
-            replace(tenant, max_concurrent_calls=0) if emergency else tenant
-        ):
+        if await self.limits.admit(tenant, always=emergency):
             return True
         log.info("tenant %s at its %d concurrent calls: %s refused", tenant.schema,
                  tenant.max_concurrent_calls, what)  # fmt: skip

@@ -7,7 +7,7 @@
   with (:func:`contact_user`) from one of its addresses. Checked before the From domain, which
   a carrier (or anyone) can write freely: only the source counts.
 - **Which number** (:func:`e164`): the request URI's user (the To user when the request URI is
-  our registered Contact) in E.164, read by ``phonenumbers`` with the trunk's country.
+  our registered Contact) in E.164, read with the trunk's country (``numbers.py``).
 - **Which tenant**: the DID pool's owner of that number (``CarrierSnapshot.numbers``), and the
   trunk must be one that tenant may use; anything else is as if the number did not exist.
 - **Where to** (:func:`decide`): the tenant's blacklist, then its inbound rules in order (exact,
@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-
 from telephony.sip.contract import (
     BLOCK_CODES,
     BlockAction,
@@ -39,6 +37,8 @@ from telephony.sip.contract import (
     TrunkSnapshot,
     pattern_matches,
 )
+
+from .numbers import e164
 
 __all__ = [
     "Decision",
@@ -67,13 +67,9 @@ def contact_user(trunk: TrunkSnapshot) -> str:
 
 def trunk_hosts(trunk: TrunkSnapshot) -> tuple[str, ...]:
     """The host names (or IPs) a registration trunk's calls come from: host and proxy."""
-    hosts = [trunk.host] if trunk.host else []
-    proxy = trunk.outbound_proxy.strip()
-    if proxy:
-        if proxy.startswith("["):
-            hosts.append(proxy[1 : proxy.find("]")] if "]" in proxy else proxy[1:])
-        else:
-            hosts.append(proxy.rsplit(":", 1)[0] if proxy.count(":") == 1 else proxy)
+    hosts = [trunk.host]
+    if trunk.outbound_proxy.strip():
+        hosts.append(trunk.next_hop()[0])
     return tuple(h.lower() for h in hosts if h)
 
 
@@ -155,27 +151,6 @@ class TrunkIndex:
             if trunk is not None and any(e.trunk is trunk for e in candidates):
                 return trunk
         return None
-
-
-# ------------------------------------------------------------------------------- numbers
-
-
-def e164(number: str, country: str = "") -> str | None:
-    """``number`` in E.164 read as ``country`` dials it (ISO 3166; "" = international only),
-    or None when it is no possible telephone number."""
-    text = number.strip()
-    if not text or len(text) > 32:
-        return None
-    region = country.upper() or None
-    if region is None and not text.startswith("+"):
-        text = "+" + text.removeprefix("00")
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 # ------------------------------------------------------------------------------ decisions

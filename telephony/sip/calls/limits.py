@@ -154,13 +154,14 @@ class CallLimits:
             self._kick()
 
     # --- admission and release -----------------------------------------------------------
-    async def admit(self, tenant: TenantSnapshot) -> bool:
+    async def admit(self, tenant: TenantSnapshot, *, always: bool = False) -> bool:
         """Count a new call of ``tenant``; False (and not counted) when that would exceed the
-        tenant's limit over every live engine."""
+        tenant's limit over every live engine. ``always``: counted, never refused (an
+        emergency call)."""
         schema = tenant.schema
         own = self.counts.get(schema, 0) + 1
         self.counts[schema] = own
-        limit = tenant.max_concurrent_calls
+        limit = 0 if always else tenant.max_concurrent_calls
         if not limit:
             self._mark(schema)
             return True

@@ -31,8 +31,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import phonenumbers
-
 from telephony.sip.contract import (
     CallScope,
     CarrierSnapshot,
@@ -45,6 +43,7 @@ from telephony.sip.contract import (
 
 from . import routing
 from .forwarding import Path
+from .numbers import Number, classify
 from .routing import Destination
 
 __all__ = [
@@ -61,39 +60,6 @@ __all__ = [
 
 ANONYMOUS = "anonymous"  # the CDR's "presented" of a withheld caller ID
 _DIALLABLE = re.compile(r"\+?[0-9*#]+")
-
-
-@dataclass(frozen=True, slots=True)
-class Number:
-    """A dialled number read in a country: its E.164 form ("" when it cannot be read), the
-    ISO 3166 region it belongs to ("" when unknown) and whether it is of the home country."""
-
-    e164: str = ""
-    region: str = ""
-    national: bool = False
-
-
-def classify(number: str, country: str) -> Number:
-    """``number`` as dialled in ``country`` (ISO 3166; "" = only E.164 numbers can be read)."""
-    if not number or not _DIALLABLE.fullmatch(number) or "*" in number or "#" in number:
-        return Number()
-    try:
-        parsed = phonenumbers.parse(number, country.upper() or None)
-    except phonenumbers.NumberParseException:
-        return Number()
-    if not phonenumbers.is_possible_number(parsed):
-        return Number()
-    code = parsed.country_code
-    if not code:
-        return Number()
-    region = phonenumbers.region_code_for_number(parsed) or ""
-    if not region or region == phonenumbers.UNKNOWN_REGION:
-        region = phonenumbers.region_code_for_country_code(code)
-    if region == phonenumbers.UNKNOWN_REGION:
-        region = ""
-    home = phonenumbers.country_code_for_region(country.upper()) if country else 0
-    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    return Number(e164=e164, region=region, national=bool(home) and code == home)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ def presented(call: Call, transferee: Leg, plan: Plan) -> tuple[Plan, str, str]:
     the transferor's)) for a blind transfer of ``transferee`` out: an outside caller's own
     number (withheld when it came anonymous); an extension's: the rules'; an emergency
     number's: always the emergency caller ID."""
-    outside = transferee.name == "a" and call.direction == "inbound"
+    outside = transferee.name == "a" and call.inbound
     if plan.emergency or not outside:
         return plan, "", ""
     number = call.caller.caller_id_number
@@ -217,7 +217,7 @@ class Transfer:
     ) -> ExtensionSnapshot | None:
         """The (enabled) extension at the far end of ``leg``; None for a carrier's leg: the
         caller of a call that came in on a trunk, or a leg we placed on a trunk."""
-        if leg.name == "a" and call.direction == "inbound":
+        if leg.name == "a" and call.inbound:
             return None
         trunks = self.trunks()
         if trunks is not None and leg.name in trunks.holding.get(call.id, {}):
@@ -321,9 +321,6 @@ class Transfer:
             anchor.delete(media_id)
             return
         await self.notify(transferor, _frag(200), active=False)
-        if call.direction != "inbound":
-            call.direction = "outbound"
-        call.trunk = attempt.trunk.id
         self.swap(call, transferor, transferee, new, kind="blind")
         trunks.routed(call, plan, attempt)  # the new segment's CDR facts
         old_media = anchor.switch(call, media_id)

@@ -1,51 +1,63 @@
-"""What the trunk clients share: where a trunk's requests go (its outbound proxy, else its
-host; names resolved here, off the hot path) and a request of ours to the carrier."""
+"""What the trunk clients share (registration, health checks, the calls out through a trunk):
+where a trunk's requests go (:meth:`~telephony.sip.contract.TrunkSnapshot.next_hop`, names
+resolved here, off the hot path), the credentials it answers challenges with, and a request
+of ours to the carrier."""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import logging
 import secrets
+import socket
 
+from telephony.sip.auth import Credentials
 from telephony.sip.contract import TrunkSnapshot
 from telephony.sip.message import Request, SipURI
 from telephony.sip.transport import Target
 
-from .index import resolve
+__all__ = ["TargetError", "credentials", "new_call_id", "registrar_uri", "resolve", "target_of"]
 
-__all__ = ["TargetError", "registrar_uri", "target_of"]
+log = logging.getLogger(__name__)
+
+LOOKUP_SECONDS = 5.0
 
 
 class TargetError(Exception):
     """The carrier's address cannot be found (the reason in words)."""
 
 
-def _split(hostport: str, default: int) -> tuple[str, int]:
-    text = hostport.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":")
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    else:
-        host, port = text, ""
-    return host.lower(), int(port) if port.isdigit() and 0 < int(port) < 65536 else default
-
-
-def default_port(trunk: TrunkSnapshot) -> int:
-    return trunk.port or (5061 if trunk.transport == "tls" else 5060)
+async def resolve(host: str) -> list[str]:
+    """The addresses of ``host`` (an IP is itself, without a lookup); [] when the lookup
+    fails."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(LOOKUP_SECONDS):
+            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except (OSError, TimeoutError, UnicodeError) as exc:
+        log.warning("trunk host %s does not resolve: %s", host, exc)
+        return []
+    return sorted({str(info[4][0]) for info in infos})
 
 
 async def target_of(trunk: TrunkSnapshot) -> Target:
     """Where this trunk's requests are sent: the outbound proxy when set, else host:port."""
-    if trunk.outbound_proxy:
-        host, port = _split(trunk.outbound_proxy, 5061 if trunk.transport == "tls" else 5060)
-    else:
-        host, port = trunk.host, default_port(trunk)
+    host, port = trunk.next_hop()
     if not host:
         raise TargetError("the trunk has no host")
     addrs = await resolve(host)
     if not addrs:
         raise TargetError(f"DNS lookup of {host} failed")
     return Target(trunk.transport.upper(), addrs[0], port)
+
+
+def credentials(trunk: TrunkSnapshot) -> Credentials:
+    """What we answer the carrier's challenges with."""
+    return Credentials(trunk.auth_username or trunk.username, trunk.password, trunk.realm)
 
 
 def registrar_uri(trunk: TrunkSnapshot) -> SipURI:

@@ -9,31 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 
 from telephony.sip.calls.inbound import TrunkIndex, trunk_hosts
 from telephony.sip.contract import CarrierSnapshot, TrunkKind
 from telephony.sip.directory import Directory
 from telephony.sip.security import Guard
 
-__all__ = ["TrunkDirectory", "resolve"]
+from .client import resolve
+
+__all__ = ["TrunkDirectory"]
 
 log = logging.getLogger(__name__)
-
-
-LOOKUP_SECONDS = 5.0
-
-
-async def resolve(host: str) -> list[str]:
-    """The addresses of ``host`` (an IP is itself); [] when the lookup fails."""
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(LOOKUP_SECONDS):
-            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
-    except (OSError, TimeoutError, UnicodeError) as exc:
-        log.warning("trunk host %s does not resolve: %s", host, exc)
-        return []
-    return sorted({str(info[4][0]) for info in infos})
 
 
 class TrunkDirectory:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from telephony.sip.auth import Credentials, answer_challenge
+from telephony.sip.auth import answer_challenge
 from telephony.sip.calls.inbound import contact_user
 from telephony.sip.contract import TrunkSnapshot
 from telephony.sip.message import Address, Request, Response, SipURI, parse_address
@@ -25,6 +25,7 @@ from telephony.sip.transport import Target
 
 from .client import (
     TargetError,
+    credentials,
     new_call_id,
     out_of_dialog,
     registrar_uri,
@@ -115,7 +116,7 @@ class RegistrationClient:
                 self.target = await target_of(t)
             except TargetError as exc:
                 raise RegistrationError(str(exc)) from exc
-        creds = Credentials(t.auth_username or t.username, t.password, t.realm)
+        creds = credentials(t)
         req, uri = self.request(expires)
         tx = self.engine.transactions.send_request(req, self.target)
         resp = await tx.future

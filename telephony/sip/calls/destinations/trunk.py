@@ -31,16 +31,13 @@ trunk with ``max_channels`` admits a call by one atomic script over the live eng
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import secrets
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from telephony.sip import contract
-from telephony.sip.auth import Credentials, answer_challenge
+from telephony.sip.auth import answer_challenge
 from telephony.sip.calls import outbound, routing
 from telephony.sip.calls.call import Call, Leg, sdp_body
 from telephony.sip.calls.limits import ADMIT_LUA
@@ -51,7 +48,7 @@ from telephony.sip.contract import CallerIdHeader, EventType, TrunkSnapshot
 from telephony.sip.dialog import Dialog
 from telephony.sip.message import Address, Request, Response, SipURI, parse_address
 from telephony.sip.transaction import new_tag
-from telephony.sip.transport import Target
+from telephony.sip.trunks.client import TargetError, credentials, new_call_id, target_of
 
 from .base import register
 from .caller import answer_caller, ring_caller
@@ -150,34 +147,6 @@ class TrunkChannels:
             log.debug("trunk channels: count of trunk %d not written: %s", trunk_id, exc)
 
 
-async def _target(trunk: TrunkSnapshot) -> Target | None:
-    """Where the trunk's requests go: its outbound proxy, else its host (resolved)."""
-    kind = trunk.transport.upper()
-    default = 5061 if kind == "TLS" else 5060
-    host, port = trunk.host, trunk.port or default
-    if trunk.outbound_proxy:
-        proxy = trunk.outbound_proxy
-        name, sep, tail = proxy.rpartition(":")
-        if sep and tail.isdigit() and "]" not in tail:
-            host, port = name.strip("[]"), int(tail)
-        else:
-            host, port = proxy.strip("[]"), default
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_DGRAM if kind == "UDP" else socket.SOCK_STREAM
-            )
-        except OSError as exc:
-            log.warning("trunk %d: cannot resolve %s: %s", trunk.id, host, exc)
-            return None
-        if not infos:
-            return None
-        host = str(infos[0][4][0])
-    return Target(kind, host, port)
-
-
 @dataclass(slots=True, eq=False)
 class Dialled:
     """What dialling a plan came to. Answered: ``leg`` (its dialog made, the 2xx ACKed, its
@@ -222,8 +191,6 @@ class Trunk:
             why = f"no trunk of tenant {tenant.schema} can carry {plan.dialled}"
             self.s.router.divert(call, routing.reject(code, reason="no usable trunk", warning=why))
             return
-        if call.direction != "inbound":
-            call.direction = "outbound"
         a = call.a
         assert a is not None
         if not call.offer:
@@ -239,11 +206,6 @@ class Trunk:
             if call.state == "ended":
                 return
         call.state = "ringing"
-
-        def tried(attempt: Attempt) -> None:
-            call.trunk = attempt.trunk.id
-            self.routed(call, plan, attempt)
-
         dialled = await self.dial(
             call,
             plan,
@@ -251,7 +213,7 @@ class Trunk:
             call.offer,
             wanted=lambda: call.state == "ringing" and call.b is None,
             provisional=self.provisional,
-            tried=tried,
+            tried=lambda attempt: self.routed(call, plan, attempt),
         )
         if dialled.leg is not None and dialled.response is not None:
             await self.answered(dialled.leg, dialled.response)
@@ -264,7 +226,7 @@ class Trunk:
         self.calls.emit(
             call,
             EventType.CALL_ROUTED,
-            direction=call.direction,
+            direction="inbound" if call.inbound else "outbound",
             trunk=str(attempt.trunk.id),
             dialled=plan.dialled,
             number=plan.e164,
@@ -335,8 +297,12 @@ class Trunk:
         """One trunk: the final status of its INVITE (408 when it did not answer at all
         within :attr:`timeout`), and on 2xx the leg, its dialog made and the 2xx ACKed."""
         trunk = attempt.trunk
-        target = await _target(trunk)
-        if target is None or not wanted():
+        try:
+            target = await target_of(trunk)
+        except TargetError as exc:
+            log.warning("call %s: trunk %d: %s", call.id, trunk.id, exc)
+            return 503, None, None
+        if not wanted():
             return 503, None, None
         user = trunk.from_user or ("anonymous" if plan.withheld else attempt.caller_id)
         leg = Leg(
@@ -345,7 +311,7 @@ class Trunk:
             user=attempt.number,
             target=target,
             local_tag=new_tag(),
-            sip_call_id=secrets.token_hex(12) + "@pbx",
+            sip_call_id=new_call_id(),
             contact=self.calls.contact(user or "pbx", target.kind),
         )
         leg.invite = self.invite(
@@ -459,9 +425,8 @@ class Trunk:
         if not trunk.password:
             return None
         header = "Proxy-Authenticate" if resp.status == 407 else "WWW-Authenticate"
-        creds = Credentials(trunk.auth_username or trunk.username, trunk.password, trunk.realm)
         answer = answer_challenge(
-            resp.status, resp.get_all(header), "INVITE", str(invite.uri), creds
+            resp.status, resp.get_all(header), "INVITE", str(invite.uri), credentials(trunk)
         )
         if answer is None:
             log.warning("trunk %d: cannot answer the carrier's challenge", trunk.id)
