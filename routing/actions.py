@@ -442,8 +442,8 @@ def do_update_settings(
     if errors:
         raise ValidationFailed("The routing settings have invalid fields.", fields=dict(errors))
     with transaction.atomic():
-        settings = RoutingSettings.load()
-        settings = RoutingSettings.objects.select_for_update().get(pk=settings.pk)
+        locked = RoutingSettings.objects.select_for_update().order_by("pk").first()
+        settings = locked if locked is not None else RoutingSettings()
         changes = audit.diff(settings, fields)
         for name, value in fields.items():
             setattr(settings, name, value)
