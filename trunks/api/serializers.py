@@ -137,23 +137,11 @@ class TenantTrunkSerializer(TrunkSerializer):
         )
 
     def to_representation(self, instance):
+        data = super().to_representation(instance)
         tenant = self.context.get("tenant")
         if tenant is not None and instance.tenant_id != tenant.pk:
-            return {
-                "id": instance.pk,
-                "owner": _owner(instance),
-                "name": instance.name,
-                "kind": instance.kind,
-                "enabled": instance.enabled,
-                "transport": instance.transport,
-                "country": instance.country,
-                "codecs": list(instance.codecs or []),
-                "dtmf_mode": instance.dtmf_mode,
-                "max_channels": instance.max_channels,
-                "caller_id": instance.caller_id,
-                "state": _state(self, instance),
-            }
-        return super().to_representation(instance)
+            return {name: data[name] for name in self.SHARED}
+        return data
 
 
 class TrunkStateRowSerializer(TrunkStateSerializer):
