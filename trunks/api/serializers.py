@@ -8,13 +8,10 @@ from typing import Any
 
 from rest_framework import serializers
 
+from pbx.api.filters import MAX_ID
 from pbx.api.serializers import ActionJudgesValues
 from trunks.actions import EDITABLE
 from trunks.models import DidNumber, Trunk
-
-#: The largest id a primary key holds (PostgreSQL ``integer``): a bigger one is a field
-#: error here, not a database error in a query.
-MAX_ID = 2**31 - 1
 
 
 def id_field(**kwargs) -> serializers.IntegerField:
