@@ -30,8 +30,13 @@ def _channel(c: int) -> float:
     return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
 
 
-def luminance(colour: str) -> float:
+def _rgb(colour: str) -> tuple[int, int, int]:
     r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return r, g, b
+
+
+def luminance(colour: str) -> float:
+    r, g, b = _rgb(colour)
     return 0.2126 * _channel(r) + 0.7152 * _channel(g) + 0.0722 * _channel(b)
 
 
@@ -48,7 +53,7 @@ def text_on(background: str) -> str:
 def ink(colour: str, background: str = LIGHT_BACKGROUND) -> str:
     """``colour`` as text on a light background: itself if it reads at 4.5:1, else darkened
     (mixed towards black) just enough to."""
-    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    r, g, b = _rgb(colour)
     for step in range(101):
         keep = 1 - step / 100
         candidate = "#{:02x}{:02x}{:02x}".format(*(round(c * keep) for c in (r, g, b)))

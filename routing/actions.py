@@ -18,7 +18,7 @@ from pbx.text import single_line_errors
 from telephony.engine.snapshots import publish_on_commit
 from telephony.sip.contract import compile_pattern
 from trunks.access import usable_trunks
-from trunks.numbers import COUNTRIES, to_e164
+from trunks.numbers import COUNTRIES, NOT_A_RANGE, country_problem, range_size, to_e164
 
 from .destinations import clean_target
 from .models import (
@@ -172,9 +172,10 @@ def _own_numbers(errors: _Errors, tenant, number: str, end: str) -> None:
 
     held = DidNumber.objects.filter(tenant=tenant)
     if end:
-        if len(end) != len(number) or int(end[1:]) < int(number[1:]):
-            errors.add("number_end", "the same length as the first, and not before it")
-        elif int(end[1:]) - int(number[1:]) >= MAX_RANGE:
+        count = range_size(number, end)
+        if count is None:
+            errors.add("number_end", NOT_A_RANGE)
+        elif count > MAX_RANGE:
             errors.add("number_end", f"at most {MAX_RANGE} numbers")
         elif not any(
             len(n) == len(number) and number <= n <= end
@@ -406,8 +407,8 @@ def do_update_settings(
     errors = _Errors(
         single_line_errors(fields, {"privacy_code": 8, "caller_id": 32, "emergency_caller_id": 32})
     )
-    if country is not None and country and country.upper() not in COUNTRIES:
-        errors.add("country", "an ISO 3166 country code (US, DE, GB...)")
+    if country is not None and (problem := country_problem(country)):
+        errors.add("country", problem)
     code = fields.get("privacy_code")
     if (
         code is not None
@@ -442,8 +443,8 @@ def do_update_settings(
     if errors:
         raise ValidationFailed("The routing settings have invalid fields.", fields=dict(errors))
     with transaction.atomic():
-        settings = RoutingSettings.load()
-        settings = RoutingSettings.objects.select_for_update().get(pk=settings.pk)
+        locked = RoutingSettings.objects.select_for_update().order_by("pk").first()
+        settings = locked if locked is not None else RoutingSettings()
         changes = audit.diff(settings, fields)
         for name, value in fields.items():
             setattr(settings, name, value)

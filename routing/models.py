@@ -26,7 +26,8 @@ def closed_week() -> list:
 
 
 class RoutingSettings(models.Model):
-    """One row per tenant (``RoutingSettings.load()``)."""
+    """At most one row per tenant (``RoutingSettings.load()``); until the first change it has
+    none and the defaults apply."""
 
     # Office hours: per weekday (Monday first) a list of [start, end] minutes after midnight,
     # in the tenant's time zone; ``hours_enabled`` False = always open.
@@ -48,8 +49,10 @@ class RoutingSettings(models.Model):
 
     @classmethod
     def load(cls) -> "RoutingSettings":
+        """The tenant's settings; unsaved defaults while it has none (a read never writes:
+        ``routing.actions.do_update_settings`` saves the row)."""
         found = cls.objects.order_by("pk").first()
-        return found if found is not None else cls.objects.create()
+        return found if found is not None else cls()
 
 
 class Holiday(models.Model):

@@ -15,7 +15,7 @@ from telephony.engine.carriers import publish_carriers_on_commit
 from tenants.validators import hostname_problems, normalize_hostname
 
 from .models import CallerIdHeader, DidNumber, DtmfMode, Trunk, TrunkKind, TrunkTransport
-from .numbers import COUNTRIES, to_e164
+from .numbers import NOT_A_RANGE, country_problem, range_size, to_e164
 
 __all__ = [
     "CODECS",
@@ -149,9 +149,8 @@ def validate_trunk(fields: dict, *, trunk: Trunk | None = None, password=None) -
     codecs = fields.get("codecs")
     if codecs is not None and (not isinstance(codecs, list) or set(map(str, codecs)) - set(CODECS)):
         errors["codecs"] = [f"a list of: {', '.join(CODECS)}"]
-    country = fields.get("country")
-    if country and country.upper() not in COUNTRIES:
-        errors["country"] = ["an ISO 3166 country code (US, DE, GB...)"]
+    if problem := country_problem(fields.get("country") or ""):
+        errors["country"] = [problem]
     cid = fields.get("caller_id")
     if cid and "caller_id" not in errors:
         try:
@@ -294,11 +293,9 @@ def _expand(first: str, last: str | None, country: str) -> list[str]:
         raise ValidationFailed("Invalid numbers.", fields=errors)
     if not last:
         return [start]
-    if len(start) != len(end) or int(end[1:]) < int(start[1:]):
-        raise ValidationFailed(
-            "Invalid range.", fields={"last": ["the same length as the first, and not before it"]}
-        )
-    count = int(end[1:]) - int(start[1:]) + 1
+    count = range_size(start, end)
+    if count is None:
+        raise ValidationFailed("Invalid range.", fields={"last": [NOT_A_RANGE]})
     if count > MAX_RANGE:
         raise ValidationFailed(
             "Range too large.", fields={"last": [f"at most {MAX_RANGE} numbers at once"]}
@@ -321,8 +318,8 @@ def do_add_numbers(
     """Add ``number`` (or the range ``number``..``last``) to the pool of ``dealer`` (None:
     the provider), assigned to ``tenant`` when given. 409 when any of them exists already."""
     errors = single_line_errors({"description": description}, {"description": 120})
-    if country and country.upper() not in COUNTRIES:
-        errors["country"] = ["an ISO 3166 country code (US, DE, GB...)"]
+    if problem := country_problem(country):
+        errors["country"] = [problem]
     if errors:
         raise ValidationFailed("Invalid numbers.", fields=errors)
     numbers = _expand(number, last, country)

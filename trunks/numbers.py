@@ -7,7 +7,7 @@ rejects, and a PBX must route them all the same.
 
 import phonenumbers
 
-__all__ = ["COUNTRIES", "to_e164", "number_problem"]
+__all__ = ["COUNTRIES", "NOT_A_RANGE", "country_problem", "range_size", "to_e164"]
 
 COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
 
@@ -32,9 +32,19 @@ def to_e164(text: str, country: str = "") -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def number_problem(text: str, country: str = "") -> str | None:
-    try:
-        to_e164(text, country)
-    except ValueError as exc:
-        return str(exc)
+def country_problem(code: str) -> str | None:
+    """What is wrong with ``code`` as the country national numbers are read in ("" = none)."""
+    if code and code.upper() not in COUNTRIES:
+        return "an ISO 3166 country code (US, DE, GB...)"
     return None
+
+
+NOT_A_RANGE = "the same length as the first, and not before it"
+
+
+def range_size(first: str, last: str) -> int | None:
+    """How many numbers the E.164 range ``first``..``last`` holds; None when it is no range
+    (``last`` of another length, or before ``first``)."""
+    if len(first) != len(last) or int(last[1:]) < int(first[1:]):
+        return None
+    return int(last[1:]) - int(first[1:]) + 1

@@ -14,6 +14,20 @@ class SearchFilter(filters.SearchFilter):
     search_param = "q"
 
 
+#: The largest id a primary key holds (PostgreSQL ``integer``): a bigger one is a field error,
+#: not a database error in a query.
+MAX_ID = 2**31 - 1
+
+
+class IdFilter(django_filters.Filter):
+    """An id in a query: a whole number a primary key can hold, else a field error."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=1, max_value=MAX_ID, **kwargs)
+
+
 class UtcIsoDateTimeField(IsoDateTimeField):
     """An ISO 8601 date-time, handed on in UTC.
 

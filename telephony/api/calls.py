@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import django_filters
-from django import forms
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from pbx.api.filters import UtcIsoDateTimeFilter
+from pbx.api.filters import IdFilter, UtcIsoDateTimeFilter
 from pbx.api.pagination import CursorPagination
 from pbx.api.viewsets import TenantScopedViewSet
 from pbx.errors import NotFound
@@ -75,10 +74,6 @@ class CdrSerializer(serializers.ModelSerializer):
         )
 
 
-class _TrunkFilter(django_filters.Filter):
-    field_class = forms.IntegerField  # bounded: a larger id is a field error, not a DB error
-
-
 class CdrFilter(django_filters.FilterSet):
     extension = django_filters.CharFilter(method="filter_extension", label="Extension number")
     started_after = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
@@ -86,7 +81,7 @@ class CdrFilter(django_filters.FilterSet):
     date = django_filters.DateFilter(field_name="started_at", lookup_expr="date")
     direction = django_filters.ChoiceFilter(choices=CallDirection.choices)
     status = django_filters.ChoiceFilter(choices=CallStatus.choices)
-    trunk = _TrunkFilter(min_value=1, max_value=2**31 - 1, label="Trunk id")
+    trunk = IdFilter(label="Trunk id")
     did = django_filters.CharFilter(method="filter_did", label="DID called (E.164)")
 
     class Meta:

@@ -91,34 +91,29 @@ def trunk_states(trunk_ids) -> dict[int, dict[str, str]]:
     if not ids:
         return out
     try:
-        redis = client()
+        redis = client(decode=True)
         pipe = redis.pipeline()
         for tid in ids:
             pipe.hgetall(redis_key(TRUNK_STATE, trunk=str(tid)))
             pipe.hgetall(redis_key(TRUNK_CALLS, trunk=str(tid)))
         replies = pipe.execute()
-        engines = sorted({_text(e) for counts in replies[1::2] for e in counts})
+        engines = sorted({e for counts in replies[1::2] for e in counts})
         alive = redis.mget([redis_key(ENGINE_ALIVE, engine=e) for e in engines]) if engines else []
         live = {e for e, beat in zip(engines, alive, strict=True) if beat is not None}
     except Exception:
         log.exception("could not read the trunks' state")
         replies, live = [{}, {}] * len(ids), set()
     for i, tid in enumerate(ids):
-        raw, counts = replies[2 * i], replies[2 * i + 1]
-        state = {_text(k): _text(v) for k, v in raw.items()}
+        state, counts = replies[2 * i], replies[2 * i + 1]
         row = {name: state.get(name, "") for name in TRUNK_STATE_FIELDS}
         row["state"] = row["state"] or TrunkState.UNKNOWN
-        row["channels"] = str(sum(_int(c) for e, c in counts.items() if _text(e) in live))
+        row["channels"] = str(sum(_int(c) for e, c in counts.items() if e in live))
         out[tid] = row
     return out
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _int(value) -> int:
+def _int(value: str) -> int:
     try:
         return max(0, int(value))
-    except (TypeError, ValueError):
+    except ValueError:
         return 0

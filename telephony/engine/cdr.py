@@ -160,8 +160,6 @@ def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, st
                 touched.add(other.seq)
 
 
-#: The CDR's text fields of ``contract.CDR_FIELDS`` and their column widths.
-_FACT_WIDTHS = {"did": 32, "dialled": 64, "number": 32, "presented": 64}
 _MAX_TRUNK = 2**31 - 1
 
 
@@ -186,7 +184,7 @@ def _outside_facts(cdr: Any, event: dict[str, str]) -> None:
             if 0 < trunk <= _MAX_TRUNK:
                 cdr.trunk = trunk
         else:
-            setattr(cdr, name, str(value)[: _FACT_WIDTHS[name]])
+            setattr(cdr, name, str(value)[: type(cdr)._meta.get_field(name).max_length])
 
 
 # ------------------------------------------------------------------------------ consuming

@@ -19,12 +19,7 @@ from telephony.sip.contract import (
     EXTENSION_FIELDS,
     SNAPSHOT,
     SNAPSHOT_CHANGED,
-    Blocked,
-    EmergencyNumber,
     ExtensionSnapshot,
-    Holiday,
-    InboundRule,
-    OutboundRule,
     RoutingSnapshot,
     TenantSnapshot,
     read_snapshot,
@@ -40,47 +35,29 @@ def snapshot_key(domain: str) -> str:
 
 
 def build_routing(tenant) -> RoutingSnapshot:
-    """The tenant's outside-call routing (run inside its schema)."""
+    """The tenant's outside-call routing (run inside its schema): the rows as they are stored,
+    read once by the contract's own reader (the engine's)."""
     from routing.models import (
         BlacklistEntry,
+        EmergencyNumber,
+        Holiday,
+        InboundRule,
+        OutboundRule,
         RoutingSettings,
     )
-    from routing.models import (
-        EmergencyNumber as Emergency,
-    )
-    from routing.models import (
-        Holiday as HolidayRow,
-    )
-    from routing.models import (
-        InboundRule as InboundRow,
-    )
-    from routing.models import (
-        OutboundRule as OutboundRow,
-    )
 
-    settings = RoutingSettings.objects.order_by("pk").first() or RoutingSettings()
+    settings = RoutingSettings.load()
     return RoutingSnapshot.read(
         {
             "country": tenant.country,
             "time_zone": tenant.time_zone,
             "hours": settings.hours_enabled,
             "weekly": settings.weekly,
-            "holidays": [
-                Holiday(str(h.start), str(h.end), h.yearly, h.name).to_dict()
-                for h in HolidayRow.objects.all()
-            ],
-            "inbound": [
-                InboundRule.read(row).to_dict()
-                for row in InboundRow.objects.filter(enabled=True).values()
-            ],
-            "blacklist": [Blocked.read(row).to_dict() for row in BlacklistEntry.objects.values()],
-            "outbound": [
-                OutboundRule.read(row).to_dict()
-                for row in OutboundRow.objects.filter(enabled=True).values()
-            ],
-            "emergency": [
-                EmergencyNumber.read(row).to_dict() for row in Emergency.objects.values()
-            ],
+            "holidays": list(Holiday.objects.values()),
+            "inbound": list(InboundRule.objects.filter(enabled=True).values()),
+            "blacklist": list(BlacklistEntry.objects.values()),
+            "outbound": list(OutboundRule.objects.filter(enabled=True).values()),
+            "emergency": list(EmergencyNumber.objects.values()),
             "privacy_code": settings.privacy_code,
             "blocked_prefixes": settings.blocked_prefixes,
             "allowed_countries": settings.allowed_countries,

@@ -8,13 +8,10 @@ from typing import Any
 
 from rest_framework import serializers
 
+from pbx.api.filters import MAX_ID
 from pbx.api.serializers import ActionJudgesValues
 from trunks.actions import EDITABLE
 from trunks.models import DidNumber, Trunk
-
-#: The largest id a primary key holds (PostgreSQL ``integer``): a bigger one is a field
-#: error here, not a database error in a query.
-MAX_ID = 2**31 - 1
 
 
 def id_field(**kwargs) -> serializers.IntegerField:
@@ -137,23 +134,11 @@ class TenantTrunkSerializer(TrunkSerializer):
         )
 
     def to_representation(self, instance):
+        data = super().to_representation(instance)
         tenant = self.context.get("tenant")
         if tenant is not None and instance.tenant_id != tenant.pk:
-            return {
-                "id": instance.pk,
-                "owner": _owner(instance),
-                "name": instance.name,
-                "kind": instance.kind,
-                "enabled": instance.enabled,
-                "transport": instance.transport,
-                "country": instance.country,
-                "codecs": list(instance.codecs or []),
-                "dtmf_mode": instance.dtmf_mode,
-                "max_channels": instance.max_channels,
-                "caller_id": instance.caller_id,
-                "state": _state(self, instance),
-            }
-        return super().to_representation(instance)
+            return {name: data[name] for name in self.SHARED}
+        return data
 
 
 class TrunkStateRowSerializer(TrunkStateSerializer):

@@ -16,13 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django import forms
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dealers.access import dealers_visible_to
+from pbx.api.filters import IdFilter
 from pbx.api.permissions import PlatformAdmin, TenantPermission
 from pbx.api.viewsets import BaseViewSet
 from pbx.errors import Forbidden, ValidationFailed
@@ -34,7 +34,6 @@ from trunks.access import numbers_managed_by, trunks_managed_by, usable_trunks
 from trunks.models import DidNumber, Trunk, TrunkKind
 
 from .serializers import (
-    MAX_ID,
     NumberAddSerializer,
     NumberAssignSerializer,
     NumbersAddedSerializer,
@@ -44,15 +43,6 @@ from .serializers import (
     TrunkSerializer,
     TrunkStateRowSerializer,
 )
-
-
-class IdFilter(django_filters.Filter):
-    """An id in a query: a whole number a primary key can hold, else a field error."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, min_value=1, max_value=MAX_ID, **kwargs)
 
 
 class HostSides:

@@ -71,9 +71,6 @@ class Command(BaseCommand):
         from trunks.models import DidNumber
 
         did = os.environ.get("PBX_DEMO_DID", "+15550100100")
-        if not tenant.country:
-            tenant.country = "US"
-            tenant.save(update_fields=["country"])
         number = DidNumber.objects.filter(number=did).first()
         if number is None:
             (number,) = do_add_numbers(actor=SYSTEM, number=did, description="Demo main line")
@@ -81,9 +78,11 @@ class Command(BaseCommand):
             do_assign_number(number, tenant, actor=SYSTEM)
             self.stdout.write(f"DID {did} assigned to the demo tenant")
         with tenant_context(tenant):
-            from routing.actions import do_create
+            from routing.actions import do_create, do_update_settings
             from routing.models import EmergencyNumber, InboundRule
 
+            if not tenant.country:  # through the action: audited, in the engine's snapshot
+                do_update_settings(actor=SYSTEM, fields={}, country="US")
             if not InboundRule.objects.filter(number=did).exists():
                 operator = {"kind": "extension", "target": "1001"}
                 do_create(
