@@ -55,18 +55,19 @@ def trunk_rows(trunks) -> list[dict]:
     """Each trunk with its live state (as the engine last wrote it), the time of its last
     change and the channels in use."""
     trunks = list(trunks)
+    # One row per trunk, every field filled (state "unknown", channels "0" when unseen).
     states = trunk_states([t.pk for t in trunks])
     rows = []
     for trunk in trunks:
-        state = states.get(trunk.pk, {})
+        state = states[trunk.pk]
         rows.append(
             {
                 "trunk": trunk,
-                "state": state.get("state") or "unknown",
-                "error": state.get("error", ""),
-                "at": _when(state.get("at", "")),
-                "checked": _when(state.get("checked", "")),
-                "channels": int(state.get("channels") or 0),
+                "state": state["state"],
+                "error": state["error"],
+                "at": _when(state["at"]),
+                "checked": _when(state["checked"]),
+                "channels": int(state["channels"]),
             }
         )
     return rows
