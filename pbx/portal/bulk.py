@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from django.contrib import messages
@@ -45,6 +45,23 @@ def selected(queryset: QuerySet, ids: list[int]) -> tuple[list[Any], list[int]]:
     """The objects of ``queryset`` among ``ids`` (in the order given) and the ids not found."""
     found = {obj.pk: obj for obj in queryset.filter(pk__in=ids)}
     return [found[i] for i in ids if i in found], [i for i in ids if i not in found]
+
+
+class Selection(NamedTuple):
+    """A bulk POST: the chosen ``action``, the list page to go ``back`` to, the checked
+    ``objects`` found in the list's queryset and the ids ``missing`` from it."""
+
+    action: str
+    back: str
+    objects: list[Any]
+    missing: list[int]
+
+
+def selection(request, queryset: QuerySet, fallback: str) -> Selection:
+    """Read a bulk form's POST: its action, where to return (``fallback`` when the form's
+    ``next`` is not a path on this host) and the checked rows among ``queryset``."""
+    objects, missing = selected(queryset, selected_ids(request))
+    return Selection(request.POST.get("action", ""), back_to(request, fallback), objects, missing)
 
 
 def run(

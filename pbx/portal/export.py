@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -44,13 +43,6 @@ CHUNK_ROWS = 500
 
 def wants_csv(request) -> bool:
     return request.GET.get(EXPORT_PARAM) == "csv"
-
-
-def export_url(request) -> str:
-    """This page's URL with its query string (search, sort, filters; not the page number) and
-    ``export=csv``: the "Export CSV" link."""
-    params = [(k, v) for k, v in request.GET.items() if k not in ("page", EXPORT_PARAM)]
-    return "?" + urlencode([*params, (EXPORT_PARAM, "csv")])
 
 
 def safe_cell(text: str) -> str:

@@ -272,7 +272,7 @@ def _workers() -> Check:
             raw = client.get(heartbeat_key())
         finally:
             client.close()
-        waiting = broker_backlog()
+        waiting = _backlog()
     except Exception:
         return Check("workers", label, DOWN, "Redis cannot be reached: background work stops.")
     age = time.time() - float(raw) if raw is not None else None
@@ -315,6 +315,11 @@ def broker_backlog() -> int | None:
         client.close()
 
 
+def _backlog() -> int | None:
+    """:func:`broker_backlog`, asked once for both the workers' and the queue's check."""
+    return _cached("broker_backlog", broker_backlog)
+
+
 def queue_backlog() -> Check:
     return _cached("backlog", _queue_backlog)
 
@@ -322,7 +327,7 @@ def queue_backlog() -> Check:
 def _queue_backlog() -> Check:
     label = "Task queue"
     try:
-        waiting = broker_backlog()
+        waiting = _backlog()
     except Exception:
         return Check("backlog", label, DOWN, "The task broker cannot be reached.")
     if waiting is None:

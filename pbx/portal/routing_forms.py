@@ -10,9 +10,9 @@ import re
 from django import forms
 
 from routing.destinations import KINDS
-from routing.models import BlockAction, MatchKind
+from routing.models import BlacklistEntry, BlockAction, MatchKind
 from trunks.actions import CODECS, EDITABLE
-from trunks.models import CallerIdHeader, DtmfMode, TrunkKind, TrunkTransport
+from trunks.models import CallerIdHeader, DidNumber, DtmfMode, TrunkKind, TrunkTransport
 
 from .forms import Section, SectionedForm
 from .widgets import DatalistInput
@@ -28,6 +28,22 @@ ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth")
 def split_list(text: str) -> list[str]:
     """Items typed one per line or separated by commas or spaces."""
     return [item for item in re.split(r"[\s,;]+", text or "") if item]
+
+
+def _max_length(model, name: str) -> int:
+    """The model's limit on a text field, for the form's box (the model is the one place)."""
+    return model._meta.get_field(name).max_length
+
+
+class CountryField(forms.CharField):
+    """An ISO 3166 country code as typed (`` us`` is ``US``); empty: none. Whether it is a
+    country is the actions' to say."""
+
+    def __init__(self, *, help_text: str):
+        super().__init__(required=False, max_length=2, label="Country", help_text=help_text)
+
+    def to_python(self, value):
+        return super().to_python(value).upper()
 
 
 def _int(label: str, initial: int, help_text: str = "", **kw) -> forms.IntegerField:
@@ -55,11 +71,8 @@ class TrunkForm(SectionedForm):
     outbound_proxy = forms.CharField(
         required=False, label="Outbound proxy", help_text="host[:port]; empty: none."
     )
-    country = forms.CharField(
-        required=False,
-        max_length=2,
-        label="Country",
-        help_text="ISO code (US, DE, GB...): numbers the carrier sends in national form.",
+    country = CountryField(
+        help_text="ISO code (US, DE, GB...): numbers the carrier sends in national form."
     )
     realm = forms.CharField(required=False, label="Realm", help_text="Empty: the carrier's.")
     username = forms.CharField(required=False, label="User name", help_text="The account name.")
@@ -150,9 +163,6 @@ class TrunkForm(SectionedForm):
                 "password"
             ].help_text = "Leave empty to keep the current one (it is never shown)."
 
-    def clean_country(self):
-        return self.cleaned_data["country"].strip().upper()
-
     def clean_addresses(self):
         return split_list(self.cleaned_data["addresses"])
 
@@ -183,9 +193,7 @@ class NumberAddForm(SectionedForm):
     last = forms.CharField(
         required=False, label="Last number of a range", help_text="Empty: one number."
     )
-    country = forms.CharField(
-        required=False, max_length=2, label="Country", help_text="ISO code, e.g. US or DE."
-    )
+    country = CountryField(help_text="ISO code, e.g. US or DE.")
     holder = forms.ChoiceField(
         required=False, label="Held by", help_text="Whose pool the numbers are in."
     )
@@ -199,7 +207,9 @@ class NumberAddForm(SectionedForm):
         label="Trunk",
         help_text="The carrier the numbers come in on (optional).",
     )
-    description = forms.CharField(required=False, max_length=120, label="Description")
+    description = forms.CharField(
+        required=False, max_length=_max_length(DidNumber, "description"), label="Description"
+    )
 
     def __init__(self, *args, holders=(), tenants=(), trunks=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -209,12 +219,11 @@ class NumberAddForm(SectionedForm):
         ]
         self.fields["trunk"].choices = [("", "Any")] + [(t.pk, t.name) for t in trunks]
 
-    def clean_country(self):
-        return self.cleaned_data["country"].strip().upper()
-
 
 class NumberEditForm(forms.Form):
-    description = forms.CharField(required=False, max_length=120, label="Description")
+    description = forms.CharField(
+        required=False, max_length=_max_length(DidNumber, "description"), label="Description"
+    )
     trunk = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Trunk")
 
     def __init__(self, *args, trunks=(), **kwargs):
@@ -427,7 +436,9 @@ class BlacklistForm(forms.Form):
         required=False, label="Block every number starting with it", help_text="A prefix."
     )
     action = forms.ChoiceField(choices=BlockAction.choices, label="Answer with")
-    note = forms.CharField(required=False, max_length=120, label="Note")
+    note = forms.CharField(
+        required=False, max_length=_max_length(BlacklistEntry, "note"), label="Note"
+    )
 
     def clean_number(self):
         return self.cleaned_data["number"].replace(" ", "")
@@ -547,11 +558,8 @@ def hours_initial(settings) -> dict:
 
 
 class RoutingSettingsForm(SectionedForm):
-    country = forms.CharField(
-        required=False,
-        max_length=2,
-        label="Country",
-        help_text="ISO code (US, DE, GB...): how national numbers are read and dialled.",
+    country = CountryField(
+        help_text="ISO code (US, DE, GB...): how national numbers are read and dialled."
     )
     privacy_code = forms.CharField(
         label="Privacy code", help_text="Dialled before a number to withhold the caller ID."
@@ -579,9 +587,6 @@ class RoutingSettingsForm(SectionedForm):
         Section("Caller ID", ("caller_id", "emergency_caller_id")),
         Section("Where calls may go", ("allowed_countries", "blocked_prefixes")),
     )
-
-    def clean_country(self):
-        return self.cleaned_data["country"].strip().upper()
 
     def clean_allowed_countries(self):
         return [c.upper() for c in split_list(self.cleaned_data["allowed_countries"])]

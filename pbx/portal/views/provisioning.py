@@ -358,10 +358,9 @@ def phone_signal(request, pk, what):
 def phone_bulk(request):
     """Re-provision, reboot or delete the checked phones (delete asks for confirmation
     first, listing each phone with its lines)."""
-    action = request.POST.get("action", "")
-    back = bulk.back_to(request, reverse("portal:phone_list"))
-    ids = bulk.selected_ids(request)
-    objects, missing = bulk.selected(Device.objects.prefetch_related("lines__extension"), ids)
+    action, back, objects, missing = bulk.selection(
+        request, Device.objects.prefetch_related("lines__extension"), reverse("portal:phone_list")
+    )
     if action == "delete":
         return bulk.confirm_delete(
             request,

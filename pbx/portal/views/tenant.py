@@ -157,10 +157,9 @@ def extension_removals(ext: Extension) -> list[str]:
 def extension_bulk(request):
     """Apply one action to the checked extensions. Delete first shows what will go (every
     extension with its phone lines and portal user) and needs a second, confirmed POST."""
-    action = request.POST.get("action", "")
-    back = bulk.back_to(request, reverse("portal:extension_list"))
-    ids = bulk.selected_ids(request)
-    objects, missing = bulk.selected(Extension.objects.select_related("user"), ids)
+    action, back, objects, missing = bulk.selection(
+        request, Extension.objects.select_related("user"), reverse("portal:extension_list")
+    )
     if action == "delete":
         return bulk.confirm_delete(
             request,

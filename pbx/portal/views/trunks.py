@@ -9,7 +9,9 @@ it may use (never a shared trunk's credentials). Every write goes through ``trun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from django.contrib import messages
 from django.http import Http404
@@ -53,18 +55,19 @@ def trunk_rows(trunks) -> list[dict]:
     """Each trunk with its live state (as the engine last wrote it), the time of its last
     change and the channels in use."""
     trunks = list(trunks)
+    # One row per trunk, every field filled (state "unknown", channels "0" when unseen).
     states = trunk_states([t.pk for t in trunks])
     rows = []
     for trunk in trunks:
-        state = states.get(trunk.pk, {})
+        state = states[trunk.pk]
         rows.append(
             {
                 "trunk": trunk,
-                "state": state.get("state") or "unknown",
-                "error": state.get("error", ""),
-                "at": _when(state.get("at", "")),
-                "checked": _when(state.get("checked", "")),
-                "channels": int(state.get("channels") or 0),
+                "state": state["state"],
+                "error": state["error"],
+                "at": _when(state["at"]),
+                "checked": _when(state["checked"]),
+                "channels": int(state["channels"]),
             }
         )
     return rows
@@ -397,50 +400,39 @@ def number_delete(request, pk):
 @require_POST
 @platform_admin_required
 def number_bulk(request):
-    user = request.user
-    action = request.POST.get("action", "")
-    back = bulk.back_to(request, reverse("portal:number_list"))
-    ids = bulk.selected_ids(request)
-    objects, missing = bulk.selected(numbers_managed_by(user).select_related("tenant"), ids)
-    label = str
+    action, back, objects, missing = bulk.selection(
+        request,
+        numbers_managed_by(request.user).select_related("tenant"),
+        reverse("portal:number_list"),
+    )
     if action == "delete":
         return bulk.confirm_delete(
             request,
             objects,
             missing,
             delete=lambda n, who: actions.do_delete_number(n, actor=who),
-            label=label,
+            label=str,
             rows=lambda: [{"number": n} for n in objects],
             noun="number",
             template="portal/numbers/bulk_delete.html",
             section=NUMBERS,
             back=back,
         )
+    do: Callable[..., Any]
+    args: tuple[Any, ...]
     if action == "release":
-        outcome = bulk.run(
-            request,
-            objects,
-            missing,
-            lambda n, who: actions.do_release_number(n, actor=who),
-            label=label,
-        )
-        bulk.report(request, outcome, done="released", noun="number")
-        return redirect(back)
-    if action == "assign":
+        do, args, done = actions.do_release_number, (), "released"
+    elif action == "assign":
         tenant = _chosen_tenant(request)
         if tenant is None:
             messages.error(request, "Choose the tenant to assign the numbers to.")
             return redirect(back)
-        outcome = bulk.run(
-            request,
-            objects,
-            missing,
-            lambda n, who: actions.do_assign_number(n, tenant, actor=who),
-            label=label,
-        )
-        bulk.report(request, outcome, done=f"assigned to {tenant.name}", noun="number")
+        do, args, done = actions.do_assign_number, (tenant,), f"assigned to {tenant.name}"
+    else:
+        messages.error(request, "Choose what to do with the selected numbers.")
         return redirect(back)
-    messages.error(request, "Choose what to do with the selected numbers.")
+    outcome = bulk.run(request, objects, missing, lambda n, who: do(n, *args, actor=who), label=str)
+    bulk.report(request, outcome, done=done, noun="number")
     return redirect(back)
 
 
