@@ -274,6 +274,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Prompts, music on hold, voicemail (written by the web side, the workers and the media
+# server; read by the media server): absolute, the same path for every process.
+MEDIA_ROOT = Path(env("PBX_MEDIA_DIR", str(VAR_DIR / "media"))).resolve()
 
 # The largest JSON body the API reads (bytes); a larger one answers 413.
 PBX_API_MAX_BODY = env_int("PBX_API_MAX_BODY", 1024 * 1024)
@@ -399,4 +402,10 @@ PBX_WEBHOOK_ALLOWED_NETWORKS = [
 SIP_RTPENGINE_NG = env("PBX_RTPENGINE_NG", "127.0.0.1:2223")  # rtpengine's ng; "" = no anchoring
 SIP_NO_ANSWER_TIMEOUT = float(env("PBX_NO_ANSWER_TIMEOUT", "30"))  # unless the extension says
 SIP_ANCHOR_ALL = env_bool("PBX_ANCHOR_ALL", False)  # all media via rtpengine, not only NAT
+# The media server (telephony/media/, ``manage.py mediaserver``): its control address, its RTP
+# ports, and the directory of prompts, music on hold and voicemail (Django's MEDIA_ROOT too).
+MEDIA_CONTROL = env("PBX_MEDIA_CONTROL", "127.0.0.1:2230")  # "" = no media features
+MEDIA_RTP_HOST = env("PBX_MEDIA_RTP_HOST", "127.0.0.1")
+MEDIA_RTP_PORT_MIN = env_int("PBX_MEDIA_RTP_PORT_MIN", 20000)
+MEDIA_RTP_PORT_MAX = env_int("PBX_MEDIA_RTP_PORT_MAX", 29999)
 SIP_NAT_PING_INTERVAL = float(env("PBX_SIP_NAT_PING_INTERVAL", "30"))  # OPTIONS to NATed UDP; 0 off

@@ -36,6 +36,10 @@ class PbxConfig:
     no_answer_timeout: float = 30.0  # ringing before "no answer", unless the extension says
     anchor_all: bool = False  # media of every call through rtpengine (else: NAT or tenant)
     max_forward_hops: int = 5  # call forwarding steps one call may take
+    # The media server (telephony/media/): its control address (None: no feature that plays
+    # or records, calls to them get 480) and the directory of prompts, music and voicemail.
+    media_server: tuple[str, int] | None = None
+    media_dir: str = "var/media"
     # How long an engine's share of the tenants' call counts outlives its last heartbeat: a
     # crashed engine's calls stop counting against the limit after this (calls/limits.py).
     engine_heartbeat_ttl: float = 15.0
@@ -69,6 +73,8 @@ class CallConfig:
     mirror_calls: bool = True  # keep sip:calls:<schema> current for the API
     max_forward_hops: int = 5  # forwarding steps one call may take (loop protection)
     engine_heartbeat_ttl: float = 15.0  # see PbxConfig.engine_heartbeat_ttl
+    media_server: tuple[str, int] | None = None  # see PbxConfig.media_server
+    media_dir: str = "var/media"
 
     @classmethod
     def from_pbx(cls, config: PbxConfig) -> CallConfig:
@@ -78,4 +84,6 @@ class CallConfig:
             anchor_all=config.anchor_all,
             max_forward_hops=config.max_forward_hops,
             engine_heartbeat_ttl=config.engine_heartbeat_ttl,
+            media_server=config.media_server,
+            media_dir=config.media_dir,
         )

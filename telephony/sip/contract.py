@@ -18,9 +18,11 @@ A name or a format written here and nowhere else cannot drift between the writer
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import re
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -70,6 +72,11 @@ TRUNK_STATE = "sip:trunk:{trunk}"
 TRUNK_CALLS = "sip:trunkcalls:{trunk}"
 # The engine that registers and pings the trunks (one at a time): a key with a TTL.
 TRUNK_LEADER = "sip:trunks:leader"
+
+# Voicemail (Django writes, engines read): one mailbox's messages as :class:`MailboxIndex` JSON,
+# and the channel that names a changed mailbox ("<schema> <box>"): the engines send its MWI.
+VOICEMAIL_BOX = "sip:vm:{schema}:{box}"
+VOICEMAIL_CHANGED = "sip:vm:changed"
 
 
 def key(prefix: str, template: str, **parts: str) -> str:
@@ -163,6 +170,8 @@ class ExtensionSnapshot:
     # ID) and the widest class of number it may dial (CallScope).
     outbound_caller_ids: tuple[str, ...] = ()
     call_scope: str = "international"
+    # The extension's mailbox (``audio.Mailbox``); None: it has none.
+    voicemail: VoicemailSettings | None = None
 
     @classmethod
     def from_dict(cls, number: str, d: Mapping[str, Any]) -> ExtensionSnapshot:
@@ -187,6 +196,7 @@ class ExtensionSnapshot:
             no_answer_timeout=_seconds(get("no_answer_timeout")),
             outbound_caller_ids=_texts(get("outbound_caller_ids")),
             call_scope=_choice(get("call_scope"), CallScope, CallScope.INTERNATIONAL),
+            voicemail=VoicemailSettings.read(get("voicemail")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,11 +217,13 @@ class ExtensionSnapshot:
             "no_answer_timeout": self.no_answer_timeout,
             "outbound_caller_ids": list(self.outbound_caller_ids),
             "call_scope": self.call_scope,
+            "voicemail": self.voicemail.to_dict() if self.voicemail is not None else None,
         }
 
 
-# The model fields a snapshot is built from (``Extension.objects.values(*EXTENSION_FIELDS)``).
-EXTENSION_FIELDS = tuple(f.name for f in fields(ExtensionSnapshot))
+# The model fields a snapshot is built from (``Extension.objects.values(*EXTENSION_FIELDS)``);
+# the mailbox comes from its own model.
+EXTENSION_FIELDS = tuple(f.name for f in fields(ExtensionSnapshot) if f.name != "voicemail")
 
 
 # -------------------------------------------------------------------- outside calls: routing
@@ -566,6 +578,319 @@ class RoutingSnapshot(_Plain):
         )
 
 
+# ------------------------------------------------------------------------ media services
+
+
+def pin_hash(pin: str, salt: str | None = None) -> str:
+    """How a voicemail PIN is stored and published: ``pbkdf2$<iterations>$<salt>$<hex>``.
+    A PIN is short, so the hash buys little against someone holding the database; the engine
+    limits tries per call, which is what protects a mailbox."""
+    salt = salt if salt is not None else secrets.token_hex(8)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt.encode(), _PIN_ITERATIONS).hex()
+    return f"pbkdf2${_PIN_ITERATIONS}${salt}${digest}"
+
+
+_PIN_ITERATIONS = 2000
+
+
+def pin_matches(stored: str, pin: str) -> bool:
+    """Whether ``pin`` is the one :func:`pin_hash` stored (False for no or a bad stored hash)."""
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+        rounds = int(iterations)
+    except ValueError:
+        return False
+    if scheme != "pbkdf2" or not 1 <= rounds <= 1_000_000:
+        return False
+    found = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt.encode(), rounds).hex()
+    return hmac.compare_digest(found, digest)
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailSettings(_Plain):
+    """An extension's mailbox: whether it takes messages; its PIN (:func:`pin_hash`, "" = none
+    set: only the extension's own phone may open the box, without one); its recorded greetings
+    (file paths, "" = the default prompt) for "unavailable" (no answer, not registered) and
+    "busy" (busy, DND); the longest message in seconds; and when calls go to it instead of
+    answering 486/480: ``always``, on ``busy`` (DND too), on ``no_answer`` (not registered
+    too). A forward to a number set for the same case wins."""
+
+    enabled: bool = True
+    pin: str = ""
+    greeting_unavailable: str = ""
+    greeting_busy: str = ""
+    max_seconds: int = 120
+    always: bool = False
+    busy: bool = True
+    no_answer: bool = True
+
+    @classmethod
+    def read(cls, d: Any) -> VoicemailSettings | None:
+        if not isinstance(d, dict):
+            return None
+        return cls(
+            enabled=d.get("enabled", True) is not False,
+            pin=_text(d.get("pin")),
+            greeting_unavailable=_text(d.get("greeting_unavailable")),
+            greeting_busy=_text(d.get("greeting_busy")),
+            max_seconds=min(_count(d.get("max_seconds"), 120, 5), 3600),
+            always=d.get("always") is True,
+            busy=d.get("busy", True) is not False,
+            no_answer=d.get("no_answer", True) is not False,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IvrOption(_Plain):
+    """A key of an IVR menu (``0``-``9``, ``*``, ``#``) and where it leads: a RouteTarget whose
+    kind is ``extension``, ``voicemail`` (a mailbox's number), ``ivr`` (a menu's number),
+    ``external`` (an outside number, by the outbound rules), ``repeat`` or ``hangup``."""
+
+    digit: str
+    target: RouteTarget
+
+    @classmethod
+    def read(cls, d: Any) -> IvrOption | None:
+        if not isinstance(d, dict):
+            return None
+        digit = _text(d.get("digit"))
+        target = RouteTarget.read(d.get("target"))
+        if len(digit) != 1 or digit not in "0123456789*#" or target is None:
+            return None
+        return cls(digit=digit, target=target)
+
+
+@dataclass(frozen=True, slots=True)
+class IvrMenu(_Plain):
+    """A virtual receptionist, reached at its ``number`` (an extension-like number of the
+    tenant, a DID's inbound rule, another menu's option): it answers, plays ``greeting`` (a
+    prompt file; "" = the default welcome), and takes a key (``options``) or, when
+    ``dial_extension``, an extension's number. No key within ``timeout`` seconds or an unknown
+    one: the ``invalid`` prompt and the greeting again, ``tries`` times in all, then
+    ``timeout_target`` (None: hang up). Outside office hours (``use_hours`` and the tenant's
+    hours), ``closed_greeting`` plays instead and, when ``closed_target`` is set, the call
+    goes there without a menu."""
+
+    number: str
+    name: str = ""
+    greeting: str = ""
+    invalid: str = ""
+    options: tuple[IvrOption, ...] = ()
+    dial_extension: bool = True
+    timeout: float = 5.0
+    tries: int = 3
+    timeout_target: RouteTarget | None = None
+    use_hours: bool = False
+    closed_greeting: str = ""
+    closed_target: RouteTarget | None = None
+
+    @classmethod
+    def read(cls, d: Mapping[str, Any]) -> IvrMenu:
+        options = d.get("options")
+        read = [IvrOption.read(o) for o in options] if isinstance(options, list) else []
+        return cls(
+            number=_text(d.get("number")),
+            name=_text(d.get("name")),
+            greeting=_text(d.get("greeting")),
+            invalid=_text(d.get("invalid")),
+            options=tuple(o for o in read if o is not None),
+            dial_extension=d.get("dial_extension", True) is not False,
+            timeout=min(_seconds(d.get("timeout")) or 5.0, 60.0),
+            tries=min(_count(d.get("tries"), 3, 1), 10),
+            timeout_target=RouteTarget.read(d.get("timeout_target")),
+            use_hours=d.get("use_hours") is True,
+            closed_greeting=_text(d.get("closed_greeting")),
+            closed_target=RouteTarget.read(d.get("closed_target")),
+        )
+
+    def option(self, digit: str) -> RouteTarget | None:
+        return next((o.target for o in self.options if o.digit == digit), None)
+
+
+class Feature(StrEnum):
+    """Feature access codes: what a dialled code does. Codes that take a number (``*72`` +
+    the forward target, ``*55`` + a mailbox) are the features in :data:`FEATURE_TAKES_NUMBER`.
+    Later features (pickup, park, ...) add theirs here with a default."""
+
+    VOICEMAIL = "voicemail"  # the caller's own mailbox (or any, with its number and PIN)
+    VOICEMAIL_DIRECT = "voicemail_direct"  # + number: leave a message in that mailbox
+    DND_ON = "dnd_on"
+    DND_OFF = "dnd_off"
+    FORWARD_ALWAYS_ON = "forward_always_on"  # + number
+    FORWARD_ALWAYS_OFF = "forward_always_off"
+    FORWARD_BUSY_ON = "forward_busy_on"  # + number
+    FORWARD_BUSY_OFF = "forward_busy_off"
+    FORWARD_NO_ANSWER_ON = "forward_no_answer_on"  # + number
+    FORWARD_NO_ANSWER_OFF = "forward_no_answer_off"
+    VOICEMAIL_ALWAYS_ON = "voicemail_always_on"
+    VOICEMAIL_ALWAYS_OFF = "voicemail_always_off"
+    VOICEMAIL_BUSY_ON = "voicemail_busy_on"
+    VOICEMAIL_BUSY_OFF = "voicemail_busy_off"
+    VOICEMAIL_NO_ANSWER_ON = "voicemail_no_answer_on"
+    VOICEMAIL_NO_ANSWER_OFF = "voicemail_no_answer_off"
+
+
+# The codes a tenant starts with (PortSIP's defaults, so its users' habits carry over).
+FEATURE_DEFAULTS: dict[str, str] = {
+    Feature.VOICEMAIL: "*57",
+    Feature.VOICEMAIL_DIRECT: "*55",
+    Feature.DND_ON: "*78",
+    Feature.DND_OFF: "*79",
+    Feature.FORWARD_ALWAYS_ON: "*72",
+    Feature.FORWARD_ALWAYS_OFF: "*73",
+    Feature.FORWARD_BUSY_ON: "*90",
+    Feature.FORWARD_BUSY_OFF: "*91",
+    Feature.FORWARD_NO_ANSWER_ON: "*92",
+    Feature.FORWARD_NO_ANSWER_OFF: "*93",
+    Feature.VOICEMAIL_ALWAYS_ON: "*21",
+    Feature.VOICEMAIL_ALWAYS_OFF: "*34",
+    Feature.VOICEMAIL_BUSY_ON: "*40",
+    Feature.VOICEMAIL_BUSY_OFF: "*42",
+    Feature.VOICEMAIL_NO_ANSWER_ON: "*41",
+    Feature.VOICEMAIL_NO_ANSWER_OFF: "*35",
+}
+FEATURE_TAKES_NUMBER = frozenset(
+    {
+        Feature.VOICEMAIL_DIRECT,
+        Feature.FORWARD_ALWAYS_ON,
+        Feature.FORWARD_BUSY_ON,
+        Feature.FORWARD_NO_ANSWER_ON,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSnapshot(_Plain):
+    """What a tenant's calls play: its language (the default prompt set's, "en" when there
+    is none in it), its own prompts replacing default ones (name -> file), its default music
+    on hold (files; empty: the shipped music), its music classes (id -> files; queues pick
+    one), its IVR menus by number and its feature codes (feature -> code; a feature that is
+    missing is off)."""
+
+    language: str = "en"
+    prompts: Mapping[str, str] = field(default_factory=dict)
+    moh: tuple[str, ...] = ()
+    moh_classes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    ivrs: Mapping[str, IvrMenu] = field(default_factory=dict)
+    codes: Mapping[str, str] = field(default_factory=lambda: dict(FEATURE_DEFAULTS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "language": self.language,
+            "prompts": dict(self.prompts),
+            "moh": list(self.moh),
+            "moh_classes": {k: list(v) for k, v in self.moh_classes.items()},
+            "ivrs": [m.to_dict() for m in self.ivrs.values()],
+            "codes": dict(self.codes),
+        }
+
+    @classmethod
+    def read(cls, d: Any) -> MediaSnapshot:
+        if not isinstance(d, dict):
+            return cls()
+        prompts = d.get("prompts")
+        classes = d.get("moh_classes")
+        ivrs = d.get("ivrs")
+        codes = d.get("codes")
+        menus = (
+            [IvrMenu.read(m) for m in ivrs if isinstance(m, dict)] if isinstance(ivrs, list) else []
+        )
+        return cls(
+            language=_text(d.get("language")) or "en",
+            prompts={
+                _text(k): _text(v) for k, v in prompts.items() if _text(v)
+            } if isinstance(prompts, dict) else {},
+            moh=_texts(d.get("moh")),
+            moh_classes={
+                _text(k): _texts(v) for k, v in classes.items()
+            } if isinstance(classes, dict) else {},
+            ivrs={m.number: m for m in menus if m.number},
+            codes={
+                str(k): _text(v) for k, v in codes.items()
+                if str(k) in Feature._value2member_map_ and _text(v)
+            } if isinstance(codes, dict) else dict(FEATURE_DEFAULTS),
+        )  # fmt: skip
+
+    def feature(self, number: str) -> tuple[str, str] | None:
+        """(feature, the number after its code) for a dialled ``number`` that starts with a
+        feature code; None otherwise. An exact code wins; a code that takes a number needs one."""
+        best: tuple[str, str] | None = None
+        for feature, code in self.codes.items():
+            if number == code and feature not in FEATURE_TAKES_NUMBER:
+                return feature, ""
+            if (
+                feature in FEATURE_TAKES_NUMBER
+                and number.startswith(code)
+                and len(number) > len(code)
+                and (best is None or len(code) > len(self.codes[best[0]]))
+            ):
+                best = (feature, number[len(code) :])
+        return best
+
+
+def _epoch(value: Any) -> float:
+    try:
+        t = float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+    return t if t > 0 and t == t else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailMessage(_Plain):
+    """One message of a mailbox as the engine's mailbox menu plays it: its id, the file, who
+    left it (number, name), when (epoch seconds) and how long it is."""
+
+    id: str
+    path: str
+    caller: str = ""
+    caller_name: str = ""
+    at: float = 0.0
+    seconds: float = 0.0
+
+    @classmethod
+    def read(cls, d: Any) -> VoicemailMessage | None:
+        if not isinstance(d, dict) or not d.get("id") or not d.get("path"):
+            return None
+        return cls(
+            id=_text(d["id"]),
+            path=_text(d["path"]),
+            caller=_text(d.get("caller")),
+            caller_name=_text(d.get("caller_name")),
+            at=_epoch(d.get("at")),
+            seconds=_seconds(d.get("seconds")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxIndex(_Plain):
+    """A mailbox's messages (``VOICEMAIL_BOX``), oldest first: the new (unheard) ones and the
+    saved ones. Its counts are the MWI the phones are sent (RFC 3842)."""
+
+    new: tuple[VoicemailMessage, ...] = ()
+    saved: tuple[VoicemailMessage, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, raw: bytes | str | None) -> MailboxIndex:
+        """Tolerant: no key, bad JSON or bad entries read as fewer messages, never an error."""
+        try:
+            d = json.loads(raw) if raw else {}
+        except ValueError:
+            d = {}
+        if not isinstance(d, dict):
+            d = {}
+
+        def messages(name: str) -> tuple[VoicemailMessage, ...]:
+            value = d.get(name)
+            rows = [VoicemailMessage.read(m) for m in value] if isinstance(value, list) else []
+            return tuple(m for m in rows if m is not None)
+
+        return cls(new=messages("new"), saved=messages("saved"))
+
+
 @dataclass(frozen=True, slots=True)
 class TenantSnapshot:
     """One tenant's routing data, keyed by its SIP domain (``SNAPSHOT``).
@@ -584,6 +909,7 @@ class TenantSnapshot:
     max_concurrent_calls: int = 0  # calls the tenant may have at once (0 = no limit)
     sip_digest_sha256: bool = False  # challenges offer SHA-256 first, then MD5 (RFC 8760)
     routing: RoutingSnapshot = field(default_factory=RoutingSnapshot)  # outside calls
+    media: MediaSnapshot = field(default_factory=MediaSnapshot)  # prompts, music, IVRs, codes
 
     @property
     def active(self) -> bool:
@@ -602,6 +928,7 @@ class TenantSnapshot:
                 "sip_digest_sha256": self.sip_digest_sha256,
                 "extensions": {n: e.to_dict() for n, e in self.extensions.items()},
                 "routing": self.routing.to_dict(),
+                "media": self.media.to_dict(),
             }
         )
 
@@ -629,6 +956,7 @@ class TenantSnapshot:
             max_concurrent_calls=_count(d.get("max_concurrent_calls"), 0, 0),
             sip_digest_sha256=d.get("sip_digest_sha256") is True,
             routing=RoutingSnapshot.read(d.get("routing")),
+            media=MediaSnapshot.read(d.get("media")),
             extensions={
                 str(n): ExtensionSnapshot.from_dict(str(n), e)
                 for n, e in (extensions.items() if isinstance(extensions, dict) else ())
@@ -830,6 +1158,20 @@ class EventType(StrEnum):
     # inbound call is accepted (direction, trunk, did, dialled, number, presented).
     CALL_ROUTED = "call.routed"
     REGISTRATION = "registration"  # its ``action`` is a RegistrationAction
+    # Requests of the engine's media features, applied by the Django side (its CDR drain:
+    # ``telephony.engine.requests``), each with ``schema``:
+    # a caller left a message: box, message (its id), path, seconds, caller, caller_name,
+    # call_id;
+    VOICEMAIL_LEFT = "voicemail.left"
+    # the box's owner heard, saved or deleted a message on the phone: box, message, action
+    # (MailboxAction);
+    VOICEMAIL_UPDATED = "voicemail.updated"
+    # the owner recorded a greeting on the phone: box, greeting ("unavailable" or "busy"),
+    # path;
+    VOICEMAIL_GREETING = "voicemail.greeting"
+    # a feature code changed an extension's setting: extension, feature (Feature), number
+    # (the forward target, for the codes that take one).
+    FEATURE_SET = "feature.set"
 
 
 CALL_EVENTS = frozenset(t for t in EventType if t.startswith("call."))
@@ -839,6 +1181,13 @@ CALL_EVENTS = frozenset(t for t in EventType if t.startswith("call."))
 # the user dialled it), number (the outside number in E.164) and presented (the caller ID the
 # far end was shown; "anonymous" when withheld).
 CDR_FIELDS = ("direction", "trunk", "did", "dialled", "number", "presented")
+
+
+class MailboxAction(StrEnum):
+    """What the owner did with a message in the mailbox menu."""
+
+    SAVE = "save"  # heard: moves to the saved messages
+    DELETE = "delete"
 
 
 class RegistrationAction(StrEnum):

@@ -116,6 +116,16 @@ def _extension(**overrides) -> ExtensionSnapshot:
         "no_answer_timeout": 33.0,
         "outbound_caller_ids": ("+4930100", "+4930200"),
         "call_scope": "national",
+        "voicemail": contract.VoicemailSettings(
+            enabled=False,
+            pin=contract.pin_hash("2468", "salt"),
+            greeting_unavailable="/m/t/g1.wav",
+            greeting_busy="/m/t/g2.wav",
+            max_seconds=60,
+            always=True,
+            busy=False,
+            no_answer=False,
+        ),
     }
     return ExtensionSnapshot(**{**values, **overrides})
 
@@ -132,8 +142,53 @@ def _tenant(**overrides) -> TenantSnapshot:
         "max_concurrent_calls": 4,
         "sip_digest_sha256": True,
         "routing": _routing(),
+        "media": _media(),
     }
     return TenantSnapshot(**{**values, **overrides})
+
+
+def _media() -> contract.MediaSnapshot:
+    """Every field differs from its default, the menu's too."""
+    target = contract.RouteTarget("voicemail", "150")
+    menu = contract.IvrMenu(
+        number="800",
+        name="Main",
+        greeting="/m/t/welcome.wav",
+        invalid="/m/t/invalid.wav",
+        options=(contract.IvrOption("1", contract.RouteTarget("extension", "150")),),
+        dial_extension=False,
+        timeout=7.0,
+        tries=2,
+        timeout_target=target,
+        use_hours=True,
+        closed_greeting="/m/t/closed.wav",
+        closed_target=target,
+    )
+    return contract.MediaSnapshot(
+        language="de",
+        prompts={"welcome": "/m/t/w.wav"},
+        moh=("/m/t/moh1.wav",),
+        moh_classes={"3": ("/m/t/moh2.wav",)},
+        ivrs={"800": menu},
+        codes={"dnd_on": "*11"},
+    )
+
+
+def test_feature_codes_and_mailbox_index_read_tolerantly():
+    media = contract.MediaSnapshot()
+    assert media.feature("*78") == ("dnd_on", "")
+    assert media.feature("*72101") == ("forward_always_on", "101")
+    assert media.feature("*72") is None  # needs a number
+    assert media.feature("*7") is None
+    bad = contract.MediaSnapshot.read({"codes": {"nope": "*1", "dnd_on": ""}, "ivrs": [1, {}]})
+    assert bad.codes == {} and bad.ivrs == {}
+    raw = json.dumps({"new": [{"id": "a", "path": "/x.wav", "at": "nan"}, {"id": "b"}], "saved": 3})
+    index = contract.MailboxIndex.from_json(raw)
+    assert [m.id for m in index.new] == ["a"] and index.new[0].at == 0.0 and index.saved == ()
+    assert contract.MailboxIndex.from_json(b"{nope") == contract.MailboxIndex()
+    assert contract.pin_matches(contract.pin_hash("1234"), "1234")
+    assert not contract.pin_matches(contract.pin_hash("1234"), "1243")
+    assert not contract.pin_matches("garbage", "1234")
 
 
 def _routing() -> contract.RoutingSnapshot:
@@ -281,7 +336,7 @@ def test_snapshot_json_uses_the_model_field_names():
     data = json.loads(_tenant().to_json())
     assert {"max_concurrent_calls", "sip_digest_sha256"} <= set(data)
     entry = data["extensions"]["150"]
-    assert set(entry) == set(EXTENSION_FIELDS) - {"number"}
+    assert set(entry) == set(EXTENSION_FIELDS) - {"number"} | {"voicemail"}
     assert entry["allowed_transports"] == ["tcp", "tls"]
 
 
@@ -440,6 +495,10 @@ def test_event_types_are_the_names_on_the_wire():
         "call.ended",
         "call.routed",
         "registration",
+        "voicemail.left",
+        "voicemail.updated",
+        "voicemail.greeting",
+        "feature.set",
     }
     assert {a.value for a in RegistrationAction} == {
         "registered",
@@ -447,7 +506,7 @@ def test_event_types_are_the_names_on_the_wire():
         "unregistered",
         "expired",
     }
-    assert set(EventType) - {EventType.REGISTRATION} == contract.CALL_EVENTS
+    assert {t for t in EventType if t.value.startswith("call.")} == contract.CALL_EVENTS
     # A stream entry's text compares equal to its member (StrEnum), as the consumers rely on.
     assert EventType.CALL_ENDED == "call.ended"
     assert EventType("call.ended") is EventType.CALL_ENDED

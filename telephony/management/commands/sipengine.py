@@ -67,6 +67,11 @@ class Command(BaseCommand):
             help='rtpengine ng address host:port ("" = media always direct)',
         )
         parser.add_argument(
+            "--media-server",
+            default=settings.MEDIA_CONTROL,
+            help='the media server\'s control address host:port ("" = no media features)',
+        )
+        parser.add_argument(
             "--no-publish", action="store_true", help="do not publish snapshots at start"
         )
 
@@ -103,6 +108,8 @@ class Command(BaseCommand):
             no_answer_timeout=float(settings.SIP_NO_ANSWER_TIMEOUT),
             anchor_all=bool(settings.SIP_ANCHOR_ALL),
             nat_ping_interval=float(settings.SIP_NAT_PING_INTERVAL),
+            media_server=parse_hostport(opts["media_server"]),
+            media_dir=str(settings.MEDIA_ROOT),
         )
         if opts["rtpengine"] and config.rtpengine_ng is None:
             log.warning("rtpengine address %r has no port: media goes direct", opts["rtpengine"])
