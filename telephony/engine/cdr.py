@@ -31,6 +31,7 @@ from django_tenants.utils import schema_context
 
 from telephony.sip.contract import CALL_EVENTS, CDR_FIELDS, EventType
 
+from . import requests
 from .stream import EventsReader
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,10 @@ class CdrConsumer(EventsReader):
         by_schema: dict[str, list[tuple[str, dict[str, str]]]] = {}
         for entry_id, event in entries:
             schema = event.get("schema", "")
-            if event.get("type") not in CALL_EVENTS:
+            if event.get("type") in requests.HANDLERS and schema and self._tenant_exists(schema):
+                if self._request(schema, event):
+                    done.append(entry_id)
+            elif event.get("type") not in CALL_EVENTS:
                 done.append(entry_id)
             elif not schema or not self._tenant_exists(schema):
                 log.warning("call event for unknown schema %r dropped", schema)
@@ -257,6 +261,18 @@ class CdrConsumer(EventsReader):
         if not done:
             return 0
         return int(self.redis.xack(self.stream, self.group, *done))
+
+    @staticmethod
+    def _request(schema: str, event: dict[str, str]) -> bool:
+        """Apply one of the engine's requests (``requests.py``); False leaves it pending."""
+        with schema_context(schema):
+            try:
+                with transaction.atomic():
+                    requests.handle(event)
+            except Exception:
+                log.exception("could not apply %s for %s", event.get("type"), schema)
+                return False
+        return True
 
     def drain(self, max_batches: int = 1000) -> int:
         """Handle everything outstanding; returns the number of entries acknowledged.
