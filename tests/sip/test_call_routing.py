@@ -13,7 +13,14 @@ from telephony.sip.calls import routing
 from telephony.sip.calls.destinations.extension import best_status
 from telephony.sip.calls.forwarding import Path, diversion
 from telephony.sip.calls.routing import Destination
-from telephony.sip.contract import ExtensionSnapshot, TenantSnapshot
+from telephony.sip.calls.destinations import feature, ivr  # noqa: F401 - their rules
+from telephony.sip.contract import (
+    ExtensionSnapshot,
+    IvrMenu,
+    MediaSnapshot,
+    TenantSnapshot,
+    VoicemailSettings,
+)
 
 
 def ext(number: str, **kw: Any) -> ExtensionSnapshot:
@@ -135,3 +142,43 @@ def test_a_registered_rule_goes_before_the_extension_plan(speed_dial: None) -> N
     t = tenant(CALLER, ext("102"), ext("103"))
     assert route(t, "*1") == Destination("speed-dial", "103")
     assert route(t, "102").kind == "extension"
+
+
+def test_the_mailbox_takes_what_no_forward_does() -> None:
+    """Busy (and DND), no answer (and not registered), always: the mailbox when it says so,
+    a forward to a number for the same case first; a disabled mailbox takes nothing."""
+    box = VoicemailSettings(busy=True, no_answer=True)
+    t = tenant(CALLER, ext("102", voicemail=box), ext("103", dnd=True, voicemail=box))
+    path = Path(("102",), 0, 5)
+
+    def voicemail(d: Destination) -> tuple[str, str, str]:
+        assert d.kind == "voicemail", d
+        return d.kind, d.target, str(d.data["reason"])
+
+    assert voicemail(route(t, "103")) == ("voicemail", "103", "busy")
+    assert voicemail(routing.after_refusal(t, "102", 486, path)) == ("voicemail", "102", "busy")
+    assert voicemail(routing.after_no_answer(t, "102", path))[2] == "unavailable"
+    assert voicemail(routing.unavailable(t.extensions["102"], path))[2] == "unavailable"
+    assert rejected(routing.after_refusal(t, "102", 403, path)) == 403  # not a busy/no answer
+    forwarded = tenant(CALLER, ext("102", voicemail=box, forward_busy="101"))
+    assert routing.after_refusal(forwarded, "102", 486, path).kind == "forward"
+    always = tenant(CALLER, ext("102", voicemail=VoicemailSettings(always=True)))
+    assert voicemail(route(always, "102"))[2] == "unavailable"
+    off = tenant(CALLER, ext("102", voicemail=VoicemailSettings(enabled=False, always=True)))
+    assert route(off, "102").kind == "extension"
+    assert rejected(routing.after_no_answer(off, "102", path)) == 480
+    quiet = tenant(CALLER, ext("102", voicemail=VoicemailSettings(busy=False)))
+    assert rejected(routing.after_refusal(quiet, "102", 486, path)) == 486
+
+
+def test_feature_codes_and_menus_have_numbers_of_their_own() -> None:
+    media = MediaSnapshot(ivrs={"800": IvrMenu(number="800")})
+    t = TenantSnapshot(
+        tenant_id=1, schema="t_acme", domain="acme.test", extensions={"101": CALLER}, media=media
+    )
+    assert route(t, "800") == Destination("ivr", "800")
+    d = route(t, "*72102")
+    assert (d.kind, d.data["feature"], d.data["arg"]) == ("feature", "forward_always_on", "102")
+    assert route(t, "*78").data["feature"] == "dnd_on"
+    # Reached by a forward, a code is not a code: no one's settings change by a forward.
+    assert route(t, "*78", visited=("102",), hops=1).kind == "reject"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from telephony.sip.transaction import ServerTransaction
 
-from .call import Leg, sdp_body, sendrecv
+from .call import Leg, sdp_body
+from .media_app import is_hold
 from .services import CallServices
 
 __all__ = ["Bridge"]
@@ -25,6 +26,10 @@ class Bridge:
         call = leg.call
         server = self.calls.server(call.tenant)
         peer = call.peer(leg)
+        sdp = sdp_body(tx.request)
+        if peer is None and call.media is not None and leg is call.a and sdp:
+            await self.media_offer(tx, leg, sdp)  # the caller talks to the media server
+            return
         if peer is None or peer.dialog is None or peer.gone:
             tx.respond(481, headers=[server])
             return
@@ -32,9 +37,17 @@ class Bridge:
             tx.respond(491, headers=[server])
             return
         method = tx.request.method
-        sdp = sdp_body(tx.request)
         if sdp:
             leg.remote_sdp = sdp
+        media = self.s.media
+        if call.hold is not None and call.hold.holder is leg:
+            await media.unhold(call)  # taken off hold: the offer goes to the peer again
+        elif call.hold is None and is_hold(sdp) and method == "INVITE" and media.available:
+            held = await media.hold(call, leg, peer, sdp)
+            if held is not None:
+                music_offer, holder_answer = held
+                await self.hold(tx, leg, peer, music_offer, holder_answer)
+                return
         anchor = self.s.anchor
         if call.anchored and anchor.media is not None and sdp:
             anchored = await anchor.offer(sdp, call.media_id, leg.local_tag)
@@ -67,6 +80,55 @@ class Bridge:
             rh.append(("Content-Type", "application/sdp"))
         tx.respond(resp.status, headers=rh, body=rbody)
 
+    async def media_offer(self, tx: ServerTransaction, leg: Leg, sdp: bytes) -> None:
+        """A re-offer of a caller that hears the media server: the media server answers."""
+        call = leg.call
+        server = self.calls.server(call.tenant)
+        answer = await self.s.media.reanswer(call, sdp)
+        if answer is None:
+            tx.respond(488, headers=[server])
+            return
+        leg.remote_sdp = sdp
+        headers = [("Contact", leg.contact), server, ("Content-Type", "application/sdp")]
+        tx.respond(200, headers=headers, body=self.calls.sdp_for(leg, answer))
+
+    async def hold(
+        self, tx: ServerTransaction, holder: Leg, held: Leg, music: bytes, answer: bytes
+    ) -> None:
+        """``holder`` put ``held`` on hold: ``held`` is re-INVITEd to the music (through
+        rtpengine, in the holder's place, when anchored) and the holder's offer is answered
+        by the silent session (so nothing it sends reaches the held party)."""
+        call = holder.call
+        server = self.calls.server(call.tenant)
+        anchor = self.s.anchor
+        offer = music
+        if call.anchored and anchor.media is not None:
+            anchored = await anchor.offer(music, call.media_id, holder.local_tag)
+            offer = music if anchored is None else anchored
+        assert held.dialog is not None
+        out = held.dialog.reinvite(self.calls.sdp_for(held, offer))
+        held.busy = True
+        try:
+            resp = await self.calls.send(held, out).future
+        finally:
+            held.busy = False
+        if not 200 <= resp.status < 300:
+            await self.s.media.unhold(call)
+            tx.respond(resp.status, headers=[server])
+            return
+        await self.calls.send_ack(held, held.dialog.ack_for_2xx(out.cseq.seq))
+        held_answer = sdp_body(resp)
+        if held_answer:
+            held.remote_sdp = held_answer
+            if call.anchored and anchor.media is not None:
+                anchored = await anchor.answer(
+                    held_answer, call.media_id, holder.local_tag, held.local_tag
+                )
+                held_answer = held_answer if anchored is None else anchored
+            await self.s.media.music_answered(call, held_answer)
+        headers = [("Contact", holder.contact), server, ("Content-Type", "application/sdp")]
+        tx.respond(200, headers=headers, body=self.calls.sdp_for(holder, answer))
+
     async def info(self, tx: ServerTransaction, leg: Leg) -> None:
         """INFO (SIP INFO DTMF, picture updates...) goes to the other party as it came."""
         peer = leg.call.peer(leg)
@@ -82,16 +144,4 @@ class Bridge:
 
     async def reoffer(self, leg: Leg, sdp: bytes) -> None:
         """Send ``sdp`` to ``leg`` in a re-INVITE (its media now goes to someone else)."""
-        if leg.dialog is None or not sdp:
-            return
-        out = leg.dialog.reinvite(self.calls.sdp_for(leg, sendrecv(sdp)))
-        leg.busy = True
-        try:
-            resp = await self.calls.send(leg, out).future
-        finally:
-            leg.busy = False
-        if 200 <= resp.status < 300:
-            await self.calls.send_ack(leg, leg.dialog.ack_for_2xx(out.cseq.seq))
-            answer = sdp_body(resp)
-            if answer:
-                leg.remote_sdp = answer
+        await self.calls.reoffer(leg, sdp)

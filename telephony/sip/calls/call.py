@@ -115,6 +115,15 @@ class Call:
     # The call came in on a trunk: its CDR's direction stays inbound (a forward or transfer
     # out through a trunk included); any other call's trunk legs make it outbound.
     inbound: bool = False
+    # A media feature (IVR, voicemail, ...) answered the caller: its 200 is sent, so what
+    # follows reaches the caller in re-INVITEs and BYE (``media_app.py``), and ``media`` is
+    # the media server's session the caller hears while no phone is connected.
+    answered_a: bool = False
+    media: Any = None
+    # rtpengine's pairing of a taken caller with the media server, while phones ring for it
+    # under a new one (deleted when one answers or the call ends).
+    media_handoff: str = ""
+    hold: Any = None  # media_app.Hold: the call is on hold with music
 
     def next_leg_name(self, prefix: str = "b") -> str:
         self.leg_seq += 1
@@ -292,6 +301,25 @@ class Calls:
             headers.append(("Content-Type", "application/sdp"))
         return Request("INVITE", uri, headers, body)
 
+    async def reoffer(self, leg: Leg, sdp: bytes) -> bool:
+        """Send ``sdp`` to ``leg`` in a re-INVITE (its media now goes to someone else); its
+        answer becomes ``leg.remote_sdp``. False when the phone refused or is gone."""
+        if leg.dialog is None or not sdp or leg.gone:
+            return False
+        out = leg.dialog.reinvite(self.sdp_for(leg, sendrecv(sdp)))
+        leg.busy = True
+        try:
+            resp = await self.send(leg, out).future
+        finally:
+            leg.busy = False
+        if not 200 <= resp.status < 300:
+            return False
+        await self.send_ack(leg, leg.dialog.ack_for_2xx(out.cseq.seq))
+        answer = sdp_body(resp)
+        if answer:
+            leg.remote_sdp = answer
+        return True
+
     def emit(self, call: Call, event_type: EventType, **fields: Any) -> None:
         if call.segment_kind != "call":
             # Every event of a forwarded segment names its kind, so the CDR consumer (which may
@@ -331,16 +359,19 @@ class Calls:
         self.send(leg, leg.dialog.bye())
 
     def caller_cancelled(self, call: Call) -> None:
-        if call.state == "answered":
-            return
+        if call.state == "answered" or call.answered_a:
+            return  # a CANCEL that crossed our 200: the caller's BYE follows
         self.cancel_forks(call)
         call.end_status = "cancelled"
         self.finish(call, "cancelled", "caller cancelled")
 
     def fail(self, call: Call, code: int, *, status: str = "", reason: str = "") -> None:
-        """Answer the caller ``code`` and end the call."""
+        """Answer the caller ``code`` and end the call (hang it up, when a media feature
+        answered it already)."""
         a = call.a
-        if a is not None and a.server_tx is not None:
+        if call.answered_a and a is not None:
+            self.bye(a)
+        elif a is not None and a.server_tx is not None:
             a.server_tx.respond(code, headers=[self.server(call.tenant)])
         self.stats["failed"] += 1
         self.finish(call, status or status_for(code), reason or str(code))
@@ -356,6 +387,9 @@ class Calls:
             self.finish(call, "answered", reason)
             return
         self.cancel_forks(call)
+        if call.answered_a:
+            self.fail(call, code, status="answered", reason=reason)
+            return
         self.fail(call, code, status="cancelled", reason=reason)
 
     def finish(self, call: Call, status: str, reason: str) -> None:

@@ -384,6 +384,7 @@ class CallDispatcher:
         peer = call.peer(leg)
         if peer is not None:
             self.calls.bye(peer)
+        self.calls.cancel_forks(call)  # a caller a media feature answered, while phones ring
         self.calls.finish(call, "answered", "bye " + ("caller" if leg is call.a else "callee"))
 
     async def on_update(self, tx: ServerTransaction) -> None:

@@ -19,6 +19,7 @@ from .call import Calls
 from .control import ControlChannel
 from .dispatcher import CallDispatcher
 from .limits import CallLimits
+from .media_app import MediaFeatures
 from .mirror import CallMirror
 from .router import CallRouter
 from .services import CallServices
@@ -35,7 +36,10 @@ class CallLayer:
         self.calls = Calls(ctx)
         self.anchor = Anchor(self.calls, self.config)
         self.router = CallRouter()
-        self.services = CallServices(ctx, self.config, self.calls, self.anchor, self.router)
+        self.media = MediaFeatures(self.calls, self.anchor, self.config)
+        self.services = CallServices(
+            ctx, self.config, self.calls, self.anchor, self.router, self.media
+        )
         self.router.load(self.services)
         self.limits = CallLimits(ctx, self.config)
         self.mirror = CallMirror(ctx, self.config)
@@ -49,7 +53,7 @@ class CallLayer:
         self.dispatcher = CallDispatcher(
             self.services, self.limits, self.bridge, self.transfer, self.trunks
         )
-        self.calls.observers += [self.limits, self.anchor, self.mirror]
+        self.calls.observers += [self.limits, self.media, self.anchor, self.mirror]
 
     def configure(self, config: CallConfig) -> None:
         """Take ``config``'s settings (before start): every part keeps the same object."""
@@ -84,6 +88,7 @@ class CallLayer:
             self.limits,
             self.mirror,
             self.anchor,
+            self.media,
             self.control,
             _Hangup(self.calls),
         ]

@@ -14,6 +14,9 @@ Today's plan, for a number of the caller's own tenant:
   answer or has no phone registered is decided by :func:`after_refusal`,
   :func:`after_no_answer` and :func:`unavailable`.
 
+Where a case has no forward to a number, the extension's mailbox takes the call when it says
+so (:func:`voicemail`: always, on busy and DND, on no answer and not registered).
+
 A destination type that needs numbers of its own (feature codes, trunks, IVRs...) adds a rule
 with :func:`rule`: rules are tried in order before the extension plan.
 """
@@ -85,6 +88,19 @@ def forward(ext: ExtensionSnapshot, reason: str, target: str) -> Destination:
     return Destination("forward", target, {"reason": reason, "from": ext.number})
 
 
+def voicemail(ext: ExtensionSnapshot, why: str) -> Destination | None:
+    """The extension's mailbox, when it takes the calls of case ``why`` (``always``,
+    ``busy``, ``no_answer``); None otherwise."""
+    box = ext.voicemail
+    if box is None or not box.enabled:
+        return None
+    wanted = {"always": box.always, "busy": box.busy, "no_answer": box.no_answer}[why]
+    if not wanted:
+        return None
+    reason = "busy" if why == "busy" else "unavailable"
+    return Destination("voicemail", ext.number, {"reason": reason})
+
+
 def route(
     tenant: TenantSnapshot, caller: ExtensionSnapshot, number: str, path: Path
 ) -> Destination:
@@ -114,12 +130,18 @@ def route(
         if not why:
             return forward(ext, "always", ext.forward_always)
         notes.append(why)
+    always = voicemail(ext, "always")
+    if always is not None:
+        return always
     if ext.dnd:
         if ext.forward_busy:
             why = not_followed(ext, ext.forward_busy, path)
             if not why:
                 return forward(ext, "busy", ext.forward_busy)
             notes.append(why)
+        box = voicemail(ext, "busy")
+        if box is not None:
+            return Destination(box.kind, box.target, box.data, tuple(notes))
         return reject(486, notes=tuple(notes))
     return Destination("extension", number, {"extension": ext}, tuple(notes))
 
@@ -140,7 +162,8 @@ def after_refusal(tenant: TenantSnapshot, number: str, code: int, path: Path) ->
     no-answer forward, else ``code`` to the caller."""
     ext = tenant.extensions.get(number)
     reason, target = on_refusal(ext, code) if ext is not None else ("", "")
-    return _forward_or(ext, reason, target, path, reject(code))
+    box = voicemail(ext, reason) if ext is not None and reason else None
+    return _forward_or(ext, reason, target, path, box or reject(code))
 
 
 def after_no_answer(tenant: TenantSnapshot, number: str, path: Path) -> Destination:
@@ -148,10 +171,12 @@ def after_no_answer(tenant: TenantSnapshot, number: str, path: Path) -> Destinat
     ext = tenant.extensions.get(number)
     target = ext.forward_no_answer if ext is not None else ""
     otherwise = reject(480, status="no_answer", reason="no answer")
-    return _forward_or(ext, "no_answer", target, path, otherwise)
+    box = voicemail(ext, "no_answer") if ext is not None else None
+    return _forward_or(ext, "no_answer", target, path, box or otherwise)
 
 
 def unavailable(ext: ExtensionSnapshot, path: Path) -> Destination:
     """No phone of ``ext`` is registered: it cannot answer, so its no-answer forward, else
-    480."""
-    return _forward_or(ext, "unavailable", ext.forward_no_answer, path, reject(480))
+    its mailbox (as for no answer), else 480."""
+    otherwise = voicemail(ext, "no_answer") or reject(480)
+    return _forward_or(ext, "unavailable", ext.forward_no_answer, path, otherwise)

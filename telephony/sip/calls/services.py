@@ -1,5 +1,5 @@
 """What destinations and call features share: the engine, the call layer's settings, the live
-calls, media anchoring and the router."""
+calls, media anchoring, the router and the media server."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from telephony.sip.context import EngineContext
 
 from .anchor import Anchor
 from .call import Call, Calls
+from .media_app import MediaFeatures
 from .routing import Destination
 
 __all__ = ["CallServices", "Router"]
@@ -42,3 +43,4 @@ class CallServices:
     calls: Calls
     anchor: Anchor
     router: Router
+    media: MediaFeatures

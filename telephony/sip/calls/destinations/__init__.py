@@ -7,7 +7,19 @@ to it, plus, when it owns numbers of its own, a routing rule (``routing.rule``).
 below; nothing else changes.
 """
 
-from . import extension, forward, reject, trunk
+from . import extension, feature, forward, ivr, mailbox, reject, trunk, voicemail
 from .base import KINDS, DestinationHandler, register
 
-__all__ = ["KINDS", "DestinationHandler", "extension", "forward", "register", "reject", "trunk"]
+__all__ = [
+    "KINDS",
+    "DestinationHandler",
+    "extension",
+    "feature",
+    "forward",
+    "ivr",
+    "mailbox",
+    "register",
+    "reject",
+    "trunk",
+    "voicemail",
+]

@@ -1,0 +1,102 @@
+"""``feature``: a feature access code dialled by a phone (``media.codes``; ``data``: the
+``feature`` and the number after the code, ``arg``).
+
+The voicemail codes lead to the mailbox menu (the caller's own mailbox) or straight to a
+mailbox to leave a message. The codes that change the caller's own settings (do not disturb,
+forwarding to a number or to voicemail, on and off) are requests to the Django side
+(``feature.set``: the change is audited and the phones' snapshot follows), confirmed to the
+caller by a prompt. Only an extension's own phones use codes: a trunk's caller never does.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from telephony.sip.calls import routing
+from telephony.sip.calls.call import Call
+from telephony.sip.calls.forwarding import Path
+from telephony.sip.calls.routing import Destination, reject
+from telephony.sip.calls.services import CallServices
+from telephony.sip.contract import EventType, ExtensionSnapshot, Feature, TenantSnapshot
+
+from .base import register
+
+__all__ = ["FeatureCode", "feature_codes"]
+
+log = logging.getLogger(__name__)
+
+_TARGET = re.compile(r"\+?[0-9*#]{1,32}")  # a forward target keyed on a phone
+
+# The prompt that confirms a settings code.
+_CONFIRM = {
+    Feature.DND_ON: "dnd-on",
+    Feature.DND_OFF: "dnd-off",
+    Feature.FORWARD_ALWAYS_ON: "forward-on",
+    Feature.FORWARD_BUSY_ON: "forward-on",
+    Feature.FORWARD_NO_ANSWER_ON: "forward-on",
+    Feature.FORWARD_ALWAYS_OFF: "forward-off",
+    Feature.FORWARD_BUSY_OFF: "forward-off",
+    Feature.FORWARD_NO_ANSWER_OFF: "forward-off",
+    Feature.VOICEMAIL_ALWAYS_ON: "voicemail-on",
+    Feature.VOICEMAIL_BUSY_ON: "voicemail-on",
+    Feature.VOICEMAIL_NO_ANSWER_ON: "voicemail-on",
+    Feature.VOICEMAIL_ALWAYS_OFF: "voicemail-off",
+    Feature.VOICEMAIL_BUSY_OFF: "voicemail-off",
+    Feature.VOICEMAIL_NO_ANSWER_OFF: "voicemail-off",
+}
+
+
+@routing.rule
+def feature_codes(
+    tenant: TenantSnapshot, caller: ExtensionSnapshot, number: str, path: Path
+) -> Destination | None:
+    """A number that starts with one of the tenant's codes (dialled, not forwarded to)."""
+    if path.hops or not number.startswith(("*", "#")):
+        return None
+    found = tenant.media.feature(number)
+    if found is None:
+        return None
+    feature, arg = found
+    return Destination("feature", number, {"feature": str(feature), "arg": arg})
+
+
+@register("feature")
+class FeatureCode:
+    def __init__(self, services: CallServices) -> None:
+        self.s = services
+
+    async def connect(self, call: Call, destination: Destination) -> None:
+        feature, arg = str(destination.data["feature"]), str(destination.data["arg"])
+        caller = call.caller.number
+        if call.inbound or call.tenant.extensions.get(caller) is None:
+            self.s.router.connect(call, reject(403, reason="feature code from outside"))
+            return
+        if feature == Feature.VOICEMAIL:
+            await self._to(call, Destination("mailbox", caller))
+            return
+        if feature == Feature.VOICEMAIL_DIRECT:
+            await self._to(call, Destination("voicemail", arg, {"reason": "unavailable"}))
+            return
+        prompt = _CONFIRM.get(Feature(feature))
+        if prompt is None:
+            self.s.router.connect(call, reject(404))
+            return
+        if arg and (not _TARGET.fullmatch(arg) or arg == caller):
+            log.info("call %s: %s with a bad number %r", call.id, feature, arg)
+            prompt = "feature-failed"
+        else:
+            self.s.media.request(
+                call, EventType.FEATURE_SET, extension=caller, feature=feature, number=arg
+            )
+        media = self.s.media
+        if await media.take(call) is None:
+            # No media server to confirm it: the change is made all the same.
+            self.s.calls.fail(call, 480, reason="feature code without confirmation")
+            return
+        await media.goodbye(call, f"feature {feature}", prompt)
+
+    async def _to(self, call: Call, destination: Destination) -> None:
+        pending = self.s.router.connect(call, destination)
+        if pending is not None:
+            await pending

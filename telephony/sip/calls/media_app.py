@@ -1,0 +1,332 @@
+"""The call layer's media server (``telephony/media/``): callers answered by the PBX itself.
+
+A media feature (IVR, voicemail, the mailbox menu, a feature code's confirmation) *takes* the
+caller: its INVITE is answered with the media server's audio, through rtpengine when the engine
+has one (rtpengine stays the edge of every call: NAT, and later SRTP, are its business), and
+``call.media`` is the session the feature plays on, records from and reads digits from. A
+caller that was taken can be *handed off* to a number (an IVR's choice): the phones ring while
+the caller hears ringback from the media server, and the one that answers is joined to the
+caller by a re-INVITE (a new rtpengine pairing when anchored), after which the session closes.
+
+Music on hold: a party put on hold hears the tenant's music from a session of its own while
+the holder's audio goes to a second, silent one (``hold``/``unhold``, used by the bridge).
+
+Prompts are files: the tenant's own recording of a name (``media.prompts``) or the shipped set
+(``prompts/<language>/<name>.wav``, English where the tenant's language has none).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from telephony.media.client import MediaClient, MediaError, MediaSession
+from telephony.media.prompts import default_path
+from telephony.sip.config import CallConfig
+from telephony.sip.contract import EventType, TenantSnapshot
+
+from .anchor import Anchor
+from .call import Call, Calls, Leg, sendrecv
+
+__all__ = ["Hold", "MediaFeatures", "is_hold"]
+
+log = logging.getLogger(__name__)
+
+
+def is_hold(sdp: bytes) -> bool:
+    """Whether an offer puts the other party on hold: ``sendonly`` / ``inactive``, or the
+    old way, a connection address of 0.0.0.0 (RFC 3264 8.4)."""
+    if not sdp:
+        return False
+    lines = sdp.splitlines()
+    if any(ln.strip() in (b"a=sendonly", b"a=inactive") for ln in lines):
+        return True
+    return any(ln.startswith(b"c=") and ln.rstrip().endswith(b" 0.0.0.0") for ln in lines)
+
+
+@dataclass(slots=True, eq=False)
+class Hold:
+    """A call on hold with music: who put it on hold, the session the held party hears and
+    the silent one the holder's offer was answered by."""
+
+    holder: Leg
+    music: MediaSession
+    sink: MediaSession
+
+
+class MediaFeatures:
+    """The engine's media server client, and what the media features share: take a caller,
+    hand it off, prompts, music on hold."""
+
+    def __init__(self, calls: Calls, anchor: Anchor, config: CallConfig) -> None:
+        self.calls = calls
+        self.anchor = anchor
+        self.config = config
+        self.client: MediaClient | None = None
+        self._languages: dict[str, bool] = {}
+        self._seq = 0
+
+    async def start(self) -> None:
+        if self.config.media_server is not None:
+            self.client = MediaClient(*self.config.media_server)
+            await self.client.start()
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.stop()
+
+    @property
+    def available(self) -> bool:
+        return self.client is not None and self.client.connected
+
+    def _session_id(self, call: Call, what: str) -> str:
+        self._seq += 1
+        return f"{call.id}-{what}{self._seq}"
+
+    # --- prompts -------------------------------------------------------------------------
+    def _language(self, language: str) -> str:
+        """The tenant's language when the shipped set has it, else English (looked up once
+        per language)."""
+        found = self._languages.get(language)
+        if found is None:
+            path = os.path.join(self.config.media_dir, "prompts", language)
+            found = self._languages[language] = os.path.isdir(path)
+        return language if found else "en"
+
+    def prompt(self, tenant: TenantSnapshot, name: str) -> dict[str, str]:
+        """The play item of prompt ``name`` for the tenant: its own recording, else the
+        shipped one."""
+        own = tenant.media.prompts.get(name)
+        if own:
+            return {"file": own}
+        language = self._language(tenant.media.language)
+        return {"file": default_path(self.config.media_dir, language, name)}
+
+    def prompts(self, tenant: TenantSnapshot, *names: str) -> list[dict[str, Any]]:
+        return [self.prompt(tenant, n) for n in names]
+
+    def digits(self, tenant: TenantSnapshot, number: str) -> list[dict[str, Any]]:
+        """``number`` said digit by digit."""
+        return [self.prompt(tenant, f"digit-{d}") for d in number if d.isdigit()]
+
+    def music(self, tenant: TenantSnapshot, music_class: str = "") -> list[dict[str, Any]]:
+        """The tenant's music on hold (a class's, its default, or the shipped music)."""
+        files = tenant.media.moh_classes.get(music_class) if music_class else None
+        files = files or tenant.media.moh
+        if not files:
+            files = (os.path.join(self.config.media_dir, "moh", "default.wav"),)
+        return [{"file": f} for f in files]
+
+    # --- taking a caller -----------------------------------------------------------------
+    async def take(self, call: Call) -> MediaSession | None:
+        """The caller's media to the media server: its INVITE is answered (200) with the
+        media server's audio. The session already there when the caller was taken before.
+        None: no media server, or it or rtpengine refused (the caller is not answered)."""
+        session = call.media
+        if session is not None and not session.closed:
+            return session
+        a = call.a
+        client = self.client
+        if a is None or a.server_tx is None or call.answered_a or not self.available:
+            return None
+        assert client is not None
+        offer = call.offer if call.anchored and call.offer else a.remote_sdp
+        if not offer:
+            return None
+        anchor = self.anchor
+        if anchor.media is not None and not call.anchored:
+            anchored = await anchor.offer(
+                a.remote_sdp, call.media_id, a.local_tag, failure="rtpengine offer failed"
+            )
+            if anchored is not None:
+                offer, call.anchored, call.offer = anchored, True, anchored
+        sid = self._session_id(call, "m")
+        try:
+            session, answer = await client.open(sid, offer=offer, tenant=call.tenant.schema)
+        except MediaError as exc:
+            log.warning("call %s: the media server refused it: %s", call.id, exc)
+            return None
+        if call.state == "ended":
+            await session.close()
+            return None
+        if call.anchored and anchor.media is not None:
+            anchored = await anchor.answer(
+                answer, call.media_id, a.local_tag, sid, failure="rtpengine answer failed"
+            )
+            if anchored is None:
+                await session.close()
+                return None
+            answer = anchored
+        headers = [("Contact", a.contact), self.calls.server(call.tenant)]
+        headers.append(("Content-Type", "application/sdp"))
+        if a.server_tx.respond(200, headers=headers, body=self.calls.sdp_for(a, answer)) is None:
+            await session.close()  # the caller cancelled at that moment
+            return None
+        call.media = session
+        call.answered_a = True
+        call.state = "answered"
+        call.answered_at = call.answered_at or time.time()
+        self.calls.emit(call, EventType.CALL_ANSWERED, leg="media", callee=call.target)
+        self.calls.changed(call)
+        return session
+
+    async def reanswer(self, call: Call, offer: bytes) -> bytes | None:
+        """The taken caller re-offered (a session refresh, a codec change): the media
+        server's answer to it (through rtpengine when anchored); None when it cannot."""
+        session, a = call.media, call.a
+        if session is None or session.closed or a is None:
+            return None
+        anchor = self.anchor
+        try:
+            if call.anchored and anchor.media is not None:
+                anchored = await anchor.offer(offer, call.media_id, a.local_tag)
+                if anchored is None:
+                    return None
+                answer = await session.update(anchored)
+                return await anchor.answer(answer, call.media_id, a.local_tag, session.id)
+            return await session.update(offer)
+        except MediaError as exc:
+            log.warning("call %s: media server re-offer failed: %s", call.id, exc)
+            return None
+
+    async def goodbye(self, call: Call, reason: str, *names: str) -> None:
+        """Play ``names`` (default: goodbye) to a taken caller, then hang up."""
+        session = call.media
+        if session is not None and not session.closed and call.state != "ended":
+            await session.play(self.prompts(call.tenant, *(names or ("goodbye",))))
+        self.calls.end(call, reason)
+
+    def request(self, call: Call, event_type: EventType, **fields: Any) -> None:
+        """Ask the Django side for something (``contract.EventType``'s requests)."""
+        self.calls.ctx.events.emit(
+            event_type,
+            schema=call.tenant.schema,
+            tenant_id=call.tenant.tenant_id,
+            call_id=call.id,
+            **{k: str(v) for k, v in fields.items()},
+        )
+
+    def tenant_path(self, call: Call, *parts: str) -> str:
+        """A file of the call's tenant under the media directory."""
+        return os.path.join(self.config.media_dir, "tenants", call.tenant.schema, *parts)
+
+    async def release(self, call: Call) -> None:
+        """Close the caller's session (it is joined to a phone now, or gone)."""
+        session, call.media = call.media, None
+        if session is not None:
+            await session.close()
+
+    def ringback(self, call: Call) -> None:
+        """The caller (taken) hears ringback while phones ring for it."""
+        session = call.media
+        if session is not None and not session.closed:
+            self.calls.spawn(_quietly(session.start_play([{"tone": "ringback"}], loop=True)))
+
+    async def join(self, call: Call, leg: Leg, answer: bytes) -> bool:
+        """``leg`` answered a taken caller: the caller is re-INVITEd to it (``answer`` is
+        the phone's SDP, through rtpengine's new pairing when anchored), and its session
+        closes. False: the caller refused the re-INVITE or left (the call is ended)."""
+        a = call.a
+        assert a is not None
+        if call.anchored and self.anchor.media is not None and answer:
+            anchored = await self.anchor.answer(
+                answer, call.media_id, a.local_tag, leg.local_tag, failure="rtpengine answer failed"
+            )
+            answer = answer if anchored is None else anchored
+        joined = await self.calls.reoffer(a, answer)
+        await self.release(call)
+        old, call.media_handoff = call.media_handoff, ""
+        self.anchor.delete(old)
+        if not joined:
+            self.calls.end(call, "caller refused the re-INVITE")
+        return joined
+
+    async def hand_off(self, call: Call) -> None:
+        """Make a taken caller ready to ring a phone: the phones are offered the caller's
+        SDP (rtpengine's side of a new pairing when the call is anchored; the old pairing,
+        to the media server, stays until a phone answers)."""
+        a = call.a
+        assert a is not None
+        call.state = "routing"
+        call.b = None
+        call.offer = sendrecv(a.remote_sdp)
+        anchor = self.anchor
+        if anchor.media is not None and call.anchored:
+            media_id = self._session_id(call, "p")
+            offer = await anchor.offer(
+                call.offer, media_id, a.local_tag, failure="rtpengine offer failed (hand-off)"
+            )
+            if offer is not None:
+                old = anchor.switch(call, media_id)
+                if call.media_handoff:
+                    anchor.delete(old)  # a previous hand-off's pairing: its phones failed
+                else:
+                    call.media_handoff = old  # the caller still hears the media server
+                call.offer = offer
+
+    # --- music on hold -------------------------------------------------------------------
+    async def hold(
+        self, call: Call, holder: Leg, held: Leg, offer: bytes
+    ) -> tuple[bytes, bytes] | None:
+        """``holder`` offered hold: open the music (to be offered to ``held``) and the sink
+        (answering ``holder``'s offer). Returns (SDP for the held party, answer for the
+        holder), or None when the media server cannot (the offer is then relayed as it is)."""
+        client = self.client
+        if client is None or not self.available:
+            return None
+        try:
+            music, music_offer = await client.open(
+                self._session_id(call, "h"), tenant=call.tenant.schema
+            )
+        except MediaError as exc:
+            log.warning("call %s: no music on hold: %s", call.id, exc)
+            return None
+        try:
+            sink, sink_answer = await client.open(
+                self._session_id(call, "s"), offer=offer, tenant=call.tenant.schema
+            )
+        except MediaError as exc:
+            log.warning("call %s: no music on hold: %s", call.id, exc)
+            await music.close()
+            return None
+        call.hold = Hold(holder, music, sink)
+        return music_offer, sink_answer
+
+    async def music_answered(self, call: Call, answer: bytes) -> None:
+        """The held party answered the music's offer: the music starts."""
+        hold: Hold | None = call.hold
+        if hold is None:
+            return
+        try:
+            await hold.music.answer(answer)
+            await hold.music.start_play(self.music(call.tenant), loop=True)
+        except MediaError as exc:
+            log.warning("call %s: music on hold failed: %s", call.id, exc)
+
+    async def unhold(self, call: Call) -> None:
+        hold: Hold | None = call.hold
+        call.hold = None
+        if hold is not None:
+            await hold.music.close()
+            await hold.sink.close()
+
+    def call_changed(self, call: Call) -> None:
+        """An ended call's sessions close."""
+        if call.state != "ended":
+            return
+        if call.media is not None:
+            self.calls.spawn(self.release(call))
+        if call.hold is not None:
+            self.calls.spawn(self.unhold(call))
+        if call.media_handoff:
+            self.anchor.delete(call.media_handoff)
+            call.media_handoff = ""
+
+
+async def _quietly(aw: Any) -> None:
+    with contextlib.suppress(MediaError):
+        await aw
