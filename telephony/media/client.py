@@ -277,14 +277,15 @@ class MediaClient:
         self._lost()
 
     async def open(
-        self, session_id: str, *, offer: bytes | None = None, tenant: str = ""
+        self, session_id: str, *, offer: bytes | None = None, tenant: str = "", inband: bool = False
     ) -> tuple[MediaSession, bytes]:
         """A new endpoint: with ``offer``, our answer; without, our offer (give the remote's
-        answer to :meth:`MediaSession.answer`)."""
+        answer to :meth:`MediaSession.answer`). ``inband``: also hear DTMF in the audio (for
+        remotes that send no RFC 4733 events)."""
         if session_id in self._sessions:
             raise MediaError("session exists")
         session = MediaSession(self, session_id)
-        fields: dict[str, Any] = {"session": session_id, "tenant": tenant}
+        fields: dict[str, Any] = {"session": session_id, "tenant": tenant, "inband": inband}
         fields["offer"] = None if offer is None else _text(offer)
         self._sessions[session_id] = session  # before the request: its events may follow fast
         try:
