@@ -159,6 +159,11 @@ def processes(env: dict[str, str] | None = None, root: Path = ROOT) -> list[Proc
             "the media relay (rtpengine, userspace)",
         ),
         Process(
+            "media",
+            [python, "manage.py", "mediaserver"],
+            "the media server: prompts, music on hold, recording, DTMF (telephony.media)",
+        ),
+        Process(
             "fanout",
             [python, "manage.py", "events_fanout"],
             "engine events to live status (Channels) and webhooks",

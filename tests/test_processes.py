@@ -11,7 +11,7 @@ from pathlib import Path
 from pbx import processes
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ["web", "worker", "beat", "sip", "rtpengine", "fanout"]
+NAMES = ["web", "worker", "beat", "sip", "rtpengine", "media", "fanout"]
 
 
 def test_supervisord_runs_every_process_restarting():
