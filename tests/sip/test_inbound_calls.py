@@ -262,7 +262,7 @@ def test_blacklist_unknown_and_foreign_dids_and_suspended_tenant(
         more = pool(trunk(world, client.local[1]))
         more.numbers["+4930556123"] = "acme.test"
         carriers(engine, more)
-        assert invite(client, engine, "+4930556123").status == 480  # no "ivr" type yet
+        assert invite(client, engine, "+4930556123").status == 480  # a menu that is gone
         set_snapshot(engine, "acme.test", lambda s: s.update(status="suspended"))
         assert invite(client, engine, DID_A).status == 403
     statuses = {e["status"] for e in events(engine) if e["type"] == "call.ended"}

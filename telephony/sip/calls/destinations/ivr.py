@@ -91,12 +91,14 @@ class Ivr:
     async def connect(self, call: Call, destination: Destination) -> None:
         menu = call.tenant.media.ivrs.get(destination.target)
         if menu is None:
-            log.warning("call %s: no IVR menu %r in %s", call.id, destination.target,
-                        call.tenant.schema)  # fmt: skip
+            # A rule or option still names a menu that was deleted: the caller hears
+            # "unavailable", the admin reads why.
+            warning = f"no IVR menu {destination.target!r} in {call.tenant.schema}"
             if call.media is not None:
+                log.warning("call %s: %s", call.id, warning)
                 await self.s.media.goodbye(call, "ivr missing")
             else:
-                self.s.router.connect(call, reject(404))
+                self.s.router.connect(call, reject(480, warning=warning))
             return
         call.visited.append(menu.number)
         if call.visited.count(menu.number) > MAX_MENUS or len(call.visited) > 4 * MAX_MENUS:
