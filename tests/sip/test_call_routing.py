@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from telephony.sip.calls import routing
+from telephony.sip.calls.destinations import feature, ivr  # noqa: F401 - their rules
 from telephony.sip.calls.destinations.extension import best_status
 from telephony.sip.calls.forwarding import Path, diversion
 from telephony.sip.calls.routing import Destination
-from telephony.sip.calls.destinations import feature, ivr  # noqa: F401 - their rules
 from telephony.sip.contract import (
     ExtensionSnapshot,
     IvrMenu,

@@ -22,7 +22,7 @@ import redis
 from telephony.media.prompts import PROMPTS
 from telephony.sip import contract
 from tests.media.server import MediaServerProcess
-from tests.sip.callkit import add_extension, connect, dial, ended, register, set_snapshot
+from tests.sip.callkit import connect, dial, ended, register, set_snapshot
 from tests.sip.engine_fixtures import EngineHandle, wait_until, worker_redis_url
 from tests.sip.pjphone import RtpEngineProcess
 
