@@ -289,3 +289,44 @@ def test_another_tenants_menu_and_mailbox_are_out_of_reach(media_pbx, phones):
     ca = dial(a, acc, "800", domain="beta.test")
     assert ended(a, ca) == 404
     assert json.loads(json.dumps(requests(engine, "voicemail.left"))) == []
+
+
+def test_ivr_choice_that_rings_out_goes_to_the_mailbox(media_pbx, phones):
+    """Story: the caller picks 102 in the menu; 102's phone rings but nobody answers, so its
+    mailbox takes the message, on the same media session the caller heard the menu from."""
+    engine = media_pbx
+    set_media(engine, ivrs=[menu()])
+    set_snapshot(engine, "acme.test", mailbox())
+    set_snapshot(engine, "acme.test", lambda s: s["extensions"]["102"].update(no_answer_timeout=2))
+    a, b = phones("101"), phones("102")
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    ca = dial(a, acc, "800")
+    a.wait_state(ca, "CONFIRMED")
+    a.dtmf(ca, "1")
+    cb = b.incoming()["call"]
+    b.answer(cb, 180)
+    ended(b, cb)  # cancelled after 2 s of ringing
+    time.sleep(1.5)  # the greeting and the beep
+    a.play(ca)
+    time.sleep(2.0)
+    a.hangup(ca)
+    hz, _ = peak_hz(_left(engine, "102")["path"])
+    assert abs(hz - 1000.0) < 20
+
+
+def test_ivr_option_to_a_mailbox(media_pbx, phones):
+    engine = media_pbx
+    option = {"digit": "9", "target": {"kind": "voicemail", "target": "102"}}
+    set_media(engine, ivrs=[menu(options=[option])])
+    set_snapshot(engine, "acme.test", mailbox())
+    a = phones("101")
+    acc = register(a, engine, "101")
+    ca = dial(a, acc, "800")
+    a.wait_state(ca, "CONFIRMED")
+    a.dtmf(ca, "9")
+    time.sleep(1.5)
+    a.play(ca)
+    time.sleep(2.0)
+    a.hangup(ca)
+    assert float(_left(engine, "102")["seconds"]) >= 1.0
