@@ -707,6 +707,29 @@ class IvrMenu(_Plain):
         return next((o.target for o in self.options if o.digit == digit), None)
 
 
+@dataclass(frozen=True, slots=True)
+class Disa(_Plain):
+    """Direct inward system access: a caller (typically from outside, through a DID's rule or
+    an IVR key) who knows the ``pin`` (:func:`pin_hash`) may dial a number, which is called as
+    if ``extension`` had dialled it (its outbound rules, call barring and caller ID)."""
+
+    id: str
+    name: str = ""
+    pin: str = ""
+    extension: str = ""
+
+    @classmethod
+    def read(cls, d: Any) -> Disa | None:
+        if not isinstance(d, dict) or not _text(d.get("id")):
+            return None
+        return cls(
+            id=_text(d["id"]),
+            name=_text(d.get("name")),
+            pin=_text(d.get("pin")),
+            extension=_text(d.get("extension")),
+        )
+
+
 class Feature(StrEnum):
     """Feature access codes: what a dialled code does. Codes that take a number (``*72`` +
     the forward target, ``*55`` + a mailbox) are the features in :data:`FEATURE_TAKES_NUMBER`.
@@ -764,8 +787,8 @@ class MediaSnapshot(_Plain):
     """What a tenant's calls play: its language (the default prompt set's, "en" when there
     is none in it), its own prompts replacing default ones (name -> file), its default music
     on hold (files; empty: the shipped music), its music classes (id -> files; queues pick
-    one), its IVR menus by number and its feature codes (feature -> code; a feature that is
-    missing is off)."""
+    one), its IVR menus by number, its feature codes (feature -> code; a feature that is
+    missing is off) and its DISA entries by id."""
 
     language: str = "en"
     prompts: Mapping[str, str] = field(default_factory=dict)
@@ -773,6 +796,7 @@ class MediaSnapshot(_Plain):
     moh_classes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     ivrs: Mapping[str, IvrMenu] = field(default_factory=dict)
     codes: Mapping[str, str] = field(default_factory=lambda: dict(FEATURE_DEFAULTS))
+    disa: Mapping[str, Disa] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -782,6 +806,7 @@ class MediaSnapshot(_Plain):
             "moh_classes": {k: list(v) for k, v in self.moh_classes.items()},
             "ivrs": [m.to_dict() for m in self.ivrs.values()],
             "codes": dict(self.codes),
+            "disa": [d.to_dict() for d in self.disa.values()],
         }
 
     @classmethod
@@ -795,6 +820,8 @@ class MediaSnapshot(_Plain):
         menus = (
             [IvrMenu.read(m) for m in ivrs if isinstance(m, dict)] if isinstance(ivrs, list) else []
         )
+        disa = d.get("disa")
+        entries = [Disa.read(e) for e in disa] if isinstance(disa, list) else []
         return cls(
             language=_text(d.get("language")) or "en",
             prompts={
@@ -809,6 +836,7 @@ class MediaSnapshot(_Plain):
                 str(k): _text(v) for k, v in codes.items()
                 if str(k) in Feature._value2member_map_ and _text(v)
             } if isinstance(codes, dict) else dict(FEATURE_DEFAULTS),
+            disa={e.id: e for e in entries if e is not None},
         )  # fmt: skip
 
     def feature(self, number: str) -> tuple[str, str] | None:

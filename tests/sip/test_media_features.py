@@ -22,7 +22,7 @@ import redis
 from telephony.media.prompts import PROMPTS
 from telephony.sip import contract
 from tests.media.server import MediaServerProcess
-from tests.sip.callkit import connect, dial, ended, register, set_snapshot
+from tests.sip.callkit import add_extension, connect, dial, ended, register, set_snapshot
 from tests.sip.engine_fixtures import EngineHandle, wait_until, worker_redis_url
 from tests.sip.pjphone import RtpEngineProcess
 
@@ -330,3 +330,48 @@ def test_ivr_option_to_a_mailbox(media_pbx, phones):
     time.sleep(2.0)
     a.hangup(ca)
     assert float(_left(engine, "102")["seconds"]) >= 1.0
+
+
+def test_disa_calls_out_as_its_extension_after_the_pin(media_pbx, phones):
+    """Story: the menu's key 8 leads to DISA; a wrong PIN is refused, the right one lets the
+    caller dial 102, which rings showing the DISA extension (103)'s caller ID."""
+    engine = media_pbx
+    option = {"digit": "8", "target": {"kind": "disa", "target": "5"}}
+    disa = {"id": "5", "name": "Road", "pin": contract.pin_hash("4711"), "extension": "103"}
+    set_snapshot(engine, "acme.test", add_extension("103", caller_id_number="103"))
+    set_media(engine, ivrs=[menu(options=[option])], disa=[disa])
+    a, b = phones("101"), phones("102")
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    ca = dial(a, acc, "800")
+    a.wait_state(ca, "CONFIRMED")
+    a.dtmf(ca, "8")
+    time.sleep(0.5)
+    a.dtmf(ca, "1234#")
+    time.sleep(1.0)
+    a.dtmf(ca, "4711#")
+    time.sleep(0.8)
+    a.dtmf(ca, "102#")
+    incoming = b.incoming()
+    assert 'From: "Acme 103" <sip:103@acme.test>' in incoming["msg"]
+    b.answer(incoming["call"], 200)
+    b.wait_state(incoming["call"], "CONFIRMED")
+    a.hangup(ca)
+    ended(b, incoming["call"])
+
+
+def test_disa_without_the_pin_hangs_up(media_pbx, phones):
+    engine = media_pbx
+    disa = {"id": "5", "pin": contract.pin_hash("4711"), "extension": "102"}
+    option = {"digit": "8", "target": {"kind": "disa", "target": "5"}}
+    set_media(engine, ivrs=[menu(options=[option])], disa=[disa])
+    a = phones("101")
+    acc = register(a, engine, "101")
+    ca = dial(a, acc, "800")
+    a.wait_state(ca, "CONFIRMED")
+    a.dtmf(ca, "8")
+    for _ in range(3):
+        time.sleep(0.6)
+        a.dtmf(ca, "0000#")
+    assert ended(a, ca) == 200
+    assert not any(c.hops for c in engine.call(lambda: _calls(engine)))

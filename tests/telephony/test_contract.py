@@ -171,6 +171,7 @@ def _media() -> contract.MediaSnapshot:
         moh_classes={"3": ("/m/t/moh2.wav",)},
         ivrs={"800": menu},
         codes={"dnd_on": "*11"},
+        disa={"4": contract.Disa("4", "Road warriors", contract.pin_hash("9876", "s"), "150")},
     )
 
 

@@ -7,12 +7,13 @@ to it, plus, when it owns numbers of its own, a routing rule (``routing.rule``).
 below; nothing else changes.
 """
 
-from . import extension, feature, forward, ivr, mailbox, reject, trunk, voicemail
+from . import disa, extension, feature, forward, ivr, mailbox, reject, trunk, voicemail
 from .base import KINDS, DestinationHandler, register
 
 __all__ = [
     "KINDS",
     "DestinationHandler",
+    "disa",
     "extension",
     "feature",
     "forward",

@@ -66,7 +66,7 @@ async def go(s: CallServices, call: Call, target: RouteTarget, via: str) -> None
         await media.hand_off(call)
         await s.router.route(call, number)
         return
-    if kind in ("voicemail", "ivr", "mailbox"):
+    if kind in ("voicemail", "ivr", "mailbox", "disa"):
         pending = s.router.connect(call, Destination(kind, number))
         if pending is not None:
             await pending
