@@ -315,8 +315,9 @@ def apply_feature_set(event: dict[str, str]) -> None:
                 do_update_extension(ext, actor=actor, **{name: value})
         except PbxError as exc:
             log.warning(
-                "feature.set %s for %s/%s refused (%s): %s",
+                "feature.set %s %r for %s/%s refused (%s): %s",
                 feature,
+                value,
                 schema,
                 number,
                 exc.message,
