@@ -106,6 +106,10 @@ def _voicemail(tenant, target: str) -> str:
     return target
 
 
+#: The audio app's mailbox model (app label, name); looked up only once the app is installed.
+MAILBOX_MODEL = ("audio", "Mailbox")
+
+
 def mailbox_off(number: str) -> bool:
     """Whether extension ``number``'s mailbox is switched off (the audio app's ``Mailbox``;
     until that app is installed, or while the extension has no row, a mailbox takes
@@ -113,7 +117,7 @@ def mailbox_off(number: str) -> bool:
     if not apps.is_installed("audio"):
         return False
     try:
-        model = apps.get_model("audio", "Mailbox")
+        model = apps.get_model(*MAILBOX_MODEL)
     except LookupError:
         return False
     names = {f.name for f in model._meta.get_fields()}

@@ -79,12 +79,16 @@ def kind_label(kind: str) -> str:
 # --------------------------------------------------------------------------------- prompts
 
 
+#: The audio app's prompt model (app label, name); looked up only once the app is installed.
+PROMPT_MODEL = ("audio", "Prompt")
+
+
 def _tenant_prompt_rows() -> list[Any]:
     """The tenant's own prompts (the audio app's ``Prompt``; none until it is installed)."""
     if not apps.is_installed("audio"):
         return []
     try:
-        model = apps.get_model("audio", "Prompt")
+        model = apps.get_model(*PROMPT_MODEL)
     except LookupError:
         return []
     return list(model.objects.all())

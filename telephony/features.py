@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -35,6 +36,7 @@ __all__ = [
     "codes",
     "do_reset_feature_codes",
     "do_update_feature_codes",
+    "privacy_code_problem",
 ]
 
 log = logging.getLogger(__name__)
@@ -160,6 +162,16 @@ def problems(effective: dict[str, tuple[str, bool]], changed: set[str]) -> dict[
         if found:
             errors[feature] = found
     return errors
+
+
+def privacy_code_problem(code: str) -> str | None:
+    """Why ``code`` cannot be the tenant's privacy code (dialled before a number) beside its
+    enabled feature codes; None when it can. For the routing settings' check."""
+    for feature, other in codes().items():
+        why = _clash(code, other, takes=True, other_takes=feature in FEATURE_TAKES_NUMBER)
+        if why:
+            return f"clashes with the feature code of '{label(feature)}' ({other}): {why}"
+    return None
 
 
 # --------------------------------------------------------------------------------- actions
@@ -310,9 +322,10 @@ def apply_feature_set(event: dict[str, str]) -> None:
         if getattr(ext, name) == value:
             return
         actor = PhoneActor(user=ext.user, extension=ext.number)
+        change: dict[str, Any] = {name: value}
         try:
             with transaction.atomic():
-                do_update_extension(ext, actor=actor, **{name: value})
+                do_update_extension(ext, actor=actor, **change)
         except PbxError as exc:
             log.warning(
                 "feature.set %s %r for %s/%s refused (%s): %s",

@@ -101,6 +101,15 @@ def test_a_code_must_be_well_formed_and_not_clash(acme):
     ).exists()
 
 
+def test_the_privacy_code_may_not_clash_with_a_feature_code(acme):
+    from telephony.features import privacy_code_problem
+
+    assert privacy_code_problem("*67") is None
+    assert "Do not disturb on" in privacy_code_problem("*78")
+    assert "*7 takes a number, so *78 would be read as *7 + 8" in privacy_code_problem("*7")
+    assert privacy_code_problem("*721") is not None  # *72 takes a number
+
+
 def test_another_tenants_codes_are_its_own(world, in_tenant):
     with in_tenant(world.tenant_a):
         do_update_feature_codes({"dnd_on": {"code": "*11"}}, actor=SYSTEM)
