@@ -213,3 +213,16 @@ def test_a_change_is_published_on_commit(acme, world, django_capture_on_commit_c
     with django_capture_on_commit_callbacks() as callbacks:
         do_create_ivr(actor=SYSTEM, fields=MAIN)
     assert [getattr(c, "publishes_tenant", None) for c in callbacks] == [acme.pk]
+
+
+def test_the_engine_reads_the_menus_and_codes_as_one_media_snapshot(acme, world):
+    """What the lead's snapshot builder puts in ``TenantSnapshot.media`` reads back whole."""
+    from telephony.features import codes
+    from telephony.sip.contract import MediaSnapshot
+
+    do_create_ivr(actor=SYSTEM, fields=MAIN)
+    media = MediaSnapshot.read({"language": "en", "ivrs": snapshot_rows(), "codes": codes()})
+    assert set(media.ivrs) == {"800"}
+    assert media.ivrs["800"].option("2") == RouteTarget("voicemail", "102")
+    assert media.feature("*72101") == ("forward_always_on", "101")
+    assert MediaSnapshot.read(media.to_dict()) == media
