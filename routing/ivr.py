@@ -16,7 +16,8 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from pbx import audit
 from pbx.audit import Actor
@@ -136,35 +137,43 @@ def menu_numbered(number: str) -> IvrMenu | None:
     return IvrMenu.objects.filter(number=number).first()
 
 
-def _points_at(value: Any, number: str) -> bool:
-    return isinstance(value, dict) and value.get("kind") == "ivr" and value.get("target") == number
+def _at(field: str, number: str) -> Q:
+    return Q(**{f"{field}__kind": "ivr", f"{field}__target": number})
 
 
 def references(number: str, *, exclude_menu: int | None = None) -> list[str]:
     """What sends calls to menu ``number``: inbound rules and other menus, in words."""
     found: list[str] = []
-    for rule in InboundRule.objects.order_by("priority", "id"):
-        places = [
-            label
-            for name, label in (
-                ("in_hours", "when open"),
-                ("out_of_hours", "out of hours"),
-                ("holiday", "on holidays"),
-            )
-            if _points_at(getattr(rule, name), number)
-        ]
-        if places:
-            found.append(f"inbound rule '{rule.name}' ({', '.join(places)})")
-    menus = IvrMenu.objects.exclude(pk=exclude_menu or 0).prefetch_related("options")
-    for menu in menus:
-        places = [f"key {o.digit}" for o in menu.options.all() if _points_at(o.target, number)]
-        if _points_at(menu.timeout_target, number):
-            places.append("after the last try")
-        if _points_at(menu.closed_target, number):
-            places.append("when closed")
-        if places:
-            found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(places)})")
+    places = (
+        ("in_hours", "when open"),
+        ("out_of_hours", "out of hours"),
+        ("holiday", "on holidays"),
+    )
+    rules = InboundRule.objects.filter(
+        _at("in_hours", number) | _at("out_of_hours", number) | _at("holiday", number)
+    )
+    for rule in rules.order_by("priority", "id"):
+        where = [label for name, label in places if _points(getattr(rule, name), number)]
+        found.append(f"inbound rule '{rule.name}' ({', '.join(where)})")
+    keys = IvrOption.objects.filter(_at("target", number)).exclude(menu_id=exclude_menu or 0)
+    by_menu: dict[int, list[str]] = {}
+    for menu_id, digit in keys.values_list("menu_id", "digit"):
+        by_menu.setdefault(menu_id, []).append(f"key {digit}")
+    menus = IvrMenu.objects.filter(
+        Q(pk__in=by_menu) | _at("timeout_target", number) | _at("closed_target", number)
+    ).exclude(pk=exclude_menu or 0)
+    for menu in menus.order_by("number"):
+        where = sorted(by_menu.get(menu.pk, []), key=lambda k: DIGITS.index(k[-1]))
+        if _points(menu.timeout_target, number):
+            where.append("after the last try")
+        if _points(menu.closed_target, number):
+            where.append("when closed")
+        found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
     return found
+
+
+def _points(value: Any, number: str) -> bool:
+    return isinstance(value, dict) and value.get("kind") == "ivr" and value.get("target") == number
 
 
 # ------------------------------------------------------------------------------ validation
@@ -333,7 +342,14 @@ def do_create_ivr(*, actor: Actor, fields: dict) -> IvrMenu:
     data.setdefault("options", [])
     values, options = _validated(tenant, data, None)
     with transaction.atomic():
-        menu = IvrMenu.objects.create(**values)
+        try:
+            with transaction.atomic():
+                menu = IvrMenu.objects.create(**values)
+        except IntegrityError as exc:  # a menu of the same number made meanwhile
+            raise Conflict(
+                f"An IVR menu has the number {values['number']}.",
+                fields={"number": ["another IVR menu has this number"]},
+            ) from exc
         _replace_options(menu, options or [])
         audit.record(
             actor, "ivr_menu.create", menu, tenant=tenant, changes={**values, "options": options}
@@ -351,7 +367,14 @@ def do_update_ivr(menu: IvrMenu, *, actor: Actor, fields: dict) -> IvrMenu:
         changes = audit.diff(menu, values)
         for name, value in values.items():
             setattr(menu, name, value)
-        menu.save()
+        try:
+            with transaction.atomic():
+                menu.save()
+        except IntegrityError as exc:
+            raise Conflict(
+                f"An IVR menu has the number {menu.number}.",
+                fields={"number": ["another IVR menu has this number"]},
+            ) from exc
         if options is not None:
             before = _options_of(menu)
             if before != options:
