@@ -8,6 +8,8 @@ portal's pickers offer it from then on.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.apps import apps
+
 from trunks.numbers import to_e164
 
 __all__ = ["KINDS", "DestinationKind", "register", "target_problem"]
@@ -91,3 +93,58 @@ register(
         lambda _t: [(c, f"{c} {t}") for c, t in REJECT_CODES.items()],
     )
 )
+
+
+def _voicemail(tenant, target: str) -> str:
+    """A mailbox is an extension's: its number, while its mailbox takes messages."""
+    from telephony.models import Extension
+
+    if not Extension.objects.filter(number=target).exists():
+        raise ValueError(f"no mailbox {target or '(empty)'}: no extension has this number")
+    if mailbox_off(target):
+        raise ValueError(f"the mailbox of extension {target} is switched off")
+    return target
+
+
+#: The audio app's mailbox model (app label, name); looked up only once the app is installed.
+MAILBOX_MODEL = ("audio", "Mailbox")
+
+
+def mailbox_off(number: str) -> bool:
+    """Whether extension ``number``'s mailbox is switched off (the audio app's ``Mailbox``;
+    until that app is installed, or while the extension has no row, a mailbox takes
+    messages: the contract's default)."""
+    if not apps.is_installed("audio"):
+        return False
+    try:
+        model = apps.get_model(*MAILBOX_MODEL)
+    except LookupError:
+        return False
+    names = {f.name for f in model._meta.get_fields()}
+    if "enabled" not in names:
+        return False
+    if "extension" in names:
+        rows = model.objects.filter(extension__number=number)
+    elif "number" in names:
+        rows = model.objects.filter(number=number)
+    else:
+        return False
+    return rows.filter(enabled=False).exists()
+
+
+def _ivr(tenant, target: str) -> str:
+    from routing.models import IvrMenu
+
+    if not IvrMenu.objects.filter(number=target).exists():
+        raise ValueError(f"no IVR menu {target or '(empty)'}")
+    return target
+
+
+def _ivr_choices(tenant) -> list[tuple[str, str]]:
+    from routing.models import IvrMenu
+
+    return [(n, f"{n} {name}".strip()) for n, name in IvrMenu.objects.values_list("number", "name")]
+
+
+register(DestinationKind("voicemail", "Voicemail", _voicemail, _extension_choices))
+register(DestinationKind("ivr", "IVR menu", _ivr, _ivr_choices))

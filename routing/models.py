@@ -138,3 +138,54 @@ class BlacklistEntry(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class IvrMenu(models.Model):
+    """A virtual receptionist (``contract.IvrMenu``): reached at ``number`` like an extension
+    (an inbound rule, another menu's key or a phone dialling it), it plays ``greeting`` and
+    takes a key (its :class:`IvrOption` rows) or, when ``dial_extension``, an extension's number.
+
+    Prompts are stored by NAME (a default prompt of ``telephony.media.prompts.PROMPTS`` or one
+    of the tenant's own); "" is the default for that place (welcome, invalid, closed). The
+    snapshot turns names into files. Targets are ``{"kind": ..., "target": ...}``; None for
+    ``timeout_target`` hangs up, for ``closed_target`` plays the menu after the closed greeting.
+    """
+
+    number = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    greeting = models.CharField(max_length=120, blank=True)
+    invalid = models.CharField(max_length=120, blank=True)
+    dial_extension = models.BooleanField(default=True)
+    timeout = models.PositiveSmallIntegerField(default=5)  # seconds, 1..60
+    tries = models.PositiveSmallIntegerField(default=3)  # 1..10
+    timeout_target = models.JSONField(null=True, blank=True)
+    use_hours = models.BooleanField(default=False)
+    closed_greeting = models.CharField(max_length=120, blank=True)
+    closed_target = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["number"]
+        verbose_name = "IVR menu"
+        verbose_name_plural = "IVR menus"
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"
+
+
+class IvrOption(models.Model):
+    """A key of a menu (``0``-``9``, ``*``, ``#``) and where it leads."""
+
+    menu = models.ForeignKey(IvrMenu, on_delete=models.CASCADE, related_name="options")
+    digit = models.CharField(max_length=1)
+    target = models.JSONField()
+
+    class Meta:
+        ordering = ["menu_id", "digit"]
+        verbose_name = "IVR option"
+        constraints = [
+            models.UniqueConstraint(fields=["menu", "digit"], name="ivr_option_digit_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.digit}: {self.target}"

@@ -6,5 +6,6 @@ class TelephonyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the "extensions" CSV importer (pbx.imports.REGISTRY).
-        from . import imports  # noqa: F401
+        # Register the "extensions" CSV importer (pbx.imports.REGISTRY) and the feature.set
+        # request handler (telephony.engine.requests).
+        from . import features, imports  # noqa: F401

@@ -269,3 +269,20 @@ class CdrSegment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cdr_id}#{self.seq} {self.from_number} -> {self.to_number}"
+
+
+class FeatureCode(models.Model):
+    """A tenant's own code for a feature (``contract.Feature``), or the feature switched off.
+    A feature without a row has its default (``contract.FEATURE_DEFAULTS``); the effective
+    codes are ``telephony.features.codes()``."""
+
+    feature = models.CharField(max_length=32, unique=True)
+    code = models.CharField(max_length=8)
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["feature"]
+
+    def __str__(self) -> str:
+        return f"{self.feature} {self.code}"

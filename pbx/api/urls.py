@@ -7,8 +7,10 @@ from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
 from events.api import views as event_views
 from provisioning.api import views as provisioning_views
+from routing.api import ivr as ivr_views
 from routing.api import views as routing_views
 from telephony.api import calls as call_views
+from telephony.api import features as feature_views
 from telephony.api import registrations as registration_views
 from telephony.api.views import ExtensionViewSet
 from tenants.api import views as tenant_views
@@ -47,6 +49,7 @@ router.register(
 )
 router.register("blacklist", routing_views.BlacklistViewSet, basename="blacklist")
 router.register("holidays", routing_views.HolidayViewSet, basename="holiday")
+router.register("ivrs", ivr_views.IvrMenuViewSet, basename="ivr")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),
@@ -66,6 +69,17 @@ urlpatterns = [
         "routing/destinations/",
         routing_views.DestinationKindsView.as_view(),
         name="api-routing-destinations",
+    ),
+    path("feature-codes/", feature_views.FeatureCodesView.as_view(), name="api-feature-codes"),
+    path(
+        "feature-codes/reset/",
+        feature_views.FeatureCodesResetView.as_view(),
+        name="api-feature-codes-reset",
+    ),
+    path(
+        "feature-codes/<str:feature>/",
+        feature_views.FeatureCodeView.as_view(),
+        name="api-feature-code",
     ),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),

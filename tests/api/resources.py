@@ -291,6 +291,17 @@ def _blacklisted(seeds: Seeds, owner: Owner) -> Row:
     return _routing_row(owner, "blacklist", {"number": "+12025550100", "note": "Seeded"})
 
 
+@seeder("ivrs")
+def _ivr_menu(seeds: Seeds, owner: Owner) -> Row:
+    from routing.ivr import do_create_ivr
+    from routing.models import IvrMenu
+
+    with tenant_context(owner.tenant):
+        menu = do_create_ivr(actor=SYSTEM, fields={"number": "850", "name": "Seeded", "options": [
+            {"digit": "1", "target": {"kind": "hangup"}}]})  # fmt: skip
+    return model_row(IvrMenu, menu.pk, owner.tenant)
+
+
 @seeder("holidays")
 def _holiday(seeds: Seeds, owner: Owner) -> Row:
     import datetime
@@ -445,6 +456,7 @@ CHANGES: dict[str, dict] = {
     "emergency-numbers": {"caller_id": "+12125550111"},
     "blacklist": {"note": "Changed"},
     "holidays": {"name": "Changed"},
+    "ivrs": {"name": "Changed"},
 }
 
 
@@ -469,6 +481,7 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         "emergency-numbers": {"number": "112"},
         "blacklist": {"number": "+12025550101"},
         "holidays": {"name": "New", "start": "2027-07-04"},
+        "ivrs": {"number": "851", "name": "New"},
         "extensions": {"number": "556", "display_name": "New"},
         "devices": {"mac": "00:15:65:aa:bb:cc", "model_id": TEMPLATE_MODEL},
         "phone-templates": {"model_id": TEMPLATE_MODEL, "file_pattern": "y000000000000.cfg"},

@@ -122,7 +122,12 @@ def _acme_routing(world) -> dict[str, int]:
         "holidays": ("holiday", {"name": "Fuzz", "start": datetime.date(2027, 1, 1)}),
     }  # fmt: skip
     ids = {name: do_create(kind, actor=SYSTEM, fields=f).pk for name, (kind, f) in rows.items()}
-    return {**ids, "trunks": trunk.pk, "numbers": did.pk}
+    from routing.ivr import do_create_ivr
+
+    menu = do_create_ivr(actor=SYSTEM, fields={"number": "800", "name": "Fuzz", "options": [
+        {"digit": "1", "target": {"kind": "extension", "target": "101"}}]})  # fmt: skip
+    return {**ids, "trunks": trunk.pk, "numbers": did.pk, "ivrs": menu.pk,
+            "feature-codes": "dnd_on"}  # fmt: skip
 
 
 def _provider_objects(world) -> dict[str, str]:

@@ -29,6 +29,7 @@ NOT_OWNED = {
     f"{PREFIX}phone-models/{{id}}/": "the shipped phone catalogue, the same for every tenant",
     f"{PREFIX}sip-bans/{{ip}}/": "the engines' bans, of no tenant or dealer (system admin only)",
     f"{PREFIX}brand/{{kind}}/": "the host's own logo or favicon, not an object id",
+    f"{PREFIX}feature-codes/{{feature}}/": "a feature's name: every tenant has its own code",
 }
 # Lists that live on the provider's host only (404 on a tenant's).
 PROVIDER_ONLY = {"tenants", "dealers", "platform-users", "brands", "sip-bans"}
@@ -82,12 +83,19 @@ def _other_reads() -> list[str]:
 def _tenant_side_models():
     from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
     from provisioning.models import CustomTemplate, Device
-    from routing.models import BlacklistEntry, EmergencyNumber, Holiday, InboundRule, OutboundRule
+    from routing.models import (
+        BlacklistEntry,
+        EmergencyNumber,
+        Holiday,
+        InboundRule,
+        IvrMenu,
+        OutboundRule,
+    )
     from telephony.models import Cdr, Extension
 
     return (
         *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
-        *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday),
+        *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu),
     )
 
 
