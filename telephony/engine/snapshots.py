@@ -20,6 +20,7 @@ from telephony.sip.contract import (
     SNAPSHOT,
     SNAPSHOT_CHANGED,
     ExtensionSnapshot,
+    MediaSnapshot,
     RoutingSnapshot,
     TenantSnapshot,
     read_snapshot,
@@ -67,6 +68,15 @@ def build_routing(tenant) -> RoutingSnapshot:
     )
 
 
+def build_media(tenant) -> MediaSnapshot:
+    """What the tenant's calls play and the numbers of its media features (run inside its
+    schema): IVR menus and feature codes."""
+    from routing.ivr import snapshot_rows
+    from telephony.features import codes
+
+    return MediaSnapshot.read({"language": "en", "ivrs": snapshot_rows(), "codes": codes()})
+
+
 def build_snapshot(tenant) -> TenantSnapshot:
     from branding.effective import brand_for_tenant
     from telephony.models import Extension
@@ -75,6 +85,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         rows = Extension.objects.values(*EXTENSION_FIELDS)
         extensions = {r["number"]: ExtensionSnapshot.from_dict(r["number"], r) for r in rows}
         routing = build_routing(tenant)
+        media = build_media(tenant)
     return TenantSnapshot(
         tenant_id=tenant.pk,
         schema=tenant.schema_name,
@@ -87,6 +98,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         product=brand_for_tenant(tenant).product_name,
         extensions=extensions,
         routing=routing,
+        media=media,
     )
 
 

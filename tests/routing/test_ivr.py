@@ -215,13 +215,22 @@ def test_a_change_is_published_on_commit(acme, world, django_capture_on_commit_c
     assert [getattr(c, "publishes_tenant", None) for c in callbacks] == [acme.pk]
 
 
-def test_the_engine_reads_the_menus_and_codes_as_one_media_snapshot(acme, world):
-    """What the lead's snapshot builder puts in ``TenantSnapshot.media`` reads back whole."""
-    from telephony.features import codes
+def test_the_engine_reads_the_menus_and_codes_in_the_published_snapshot(
+    acme, world, django_capture_on_commit_callbacks
+):
+    """A menu written through its action is in the snapshot the engine reads, with the
+    tenant's feature codes, and reads back whole."""
+    import redis
+
+    from telephony.engine.snapshots import published_snapshot
     from telephony.sip.contract import MediaSnapshot
 
-    do_create_ivr(actor=SYSTEM, fields=MAIN)
-    media = MediaSnapshot.read({"language": "en", "ivrs": snapshot_rows(), "codes": codes()})
+    with django_capture_on_commit_callbacks(execute=True):
+        do_create_ivr(actor=SYSTEM, fields=MAIN)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    snap = published_snapshot(client, world.tenant_a.sip_domain)
+    assert snap is not None
+    media = snap.media
     assert set(media.ivrs) == {"800"}
     assert media.ivrs["800"].option("2") == RouteTarget("voicemail", "102")
     assert media.feature("*72101") == ("forward_always_on", "101")

@@ -182,10 +182,13 @@ def test_feature_codes_and_mailbox_index_read_tolerantly():
     assert media.feature("*72") is None  # needs a number
     assert media.feature("*7") is None
     bad = contract.MediaSnapshot.read({"codes": {"nope": "*1", "dnd_on": ""}, "ivrs": [1, {}]})
-    assert bad.codes == {} and bad.ivrs == {}
+    assert bad.codes == {}
+    assert bad.ivrs == {}
     raw = json.dumps({"new": [{"id": "a", "path": "/x.wav", "at": "nan"}, {"id": "b"}], "saved": 3})
     index = contract.MailboxIndex.from_json(raw)
-    assert [m.id for m in index.new] == ["a"] and index.new[0].at == 0.0 and index.saved == ()
+    assert [m.id for m in index.new] == ["a"]
+    assert index.new[0].at == 0.0
+    assert index.saved == ()
     assert contract.MailboxIndex.from_json(b"{nope") == contract.MailboxIndex()
     assert contract.pin_matches(contract.pin_hash("1234"), "1234")
     assert not contract.pin_matches(contract.pin_hash("1234"), "1243")
