@@ -114,6 +114,7 @@ TENANT_APPS = [
     "routing",
     "provisioning",
     "events",
+    "audio",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

@@ -1,0 +1,1 @@
+"""Engine requests (filled in below)."""
