@@ -77,13 +77,17 @@ def publish_box_on_commit(schema: str, box: str) -> None:
     """:func:`publish_box` once the transaction commits (once per box and transaction)."""
     tag = (schema, box)
     queued = transaction.get_connection().run_on_commit
-    if any(getattr(entry[1], "publishes_box", None) == tag for entry in queued):
+    if any(
+        getattr(entry[1], "publishes_box", None) == tag and not entry[1].ran for entry in queued
+    ):
         return
 
     def publish() -> None:
+        publish.ran = True  # type: ignore[attr-defined]
         publish_box(schema, box)
 
     publish.publishes_box = tag  # type: ignore[attr-defined]
+    publish.ran = False  # type: ignore[attr-defined]
     transaction.on_commit(publish)
 
 
