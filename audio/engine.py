@@ -54,7 +54,8 @@ def _tenant(event: dict[str, str]):
 
 def _text(value, limit: int) -> str:
     """A single line of printable text (what SIP gave us may hold anything)."""
-    return "".join(c for c in str(value or "") if c.isprintable())[:limit].strip()
+    spaced = "".join(c if c.isprintable() else " " for c in str(value or ""))
+    return " ".join(spaced.split())[:limit]
 
 
 def tenant_media(schema: str, path: str) -> str | None:

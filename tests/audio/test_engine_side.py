@@ -104,7 +104,7 @@ def test_a_left_message_is_stored_once_indexed_and_announced(
     with in_tenant(a):
         message = VoicemailMessage.objects.get()
         assert (message.folder, message.caller, message.seconds) == ("new", "+12125550100", 2.0)
-        assert message.caller_name == "AnnBcc: x"  # no line breaks from SIP reach a header
+        assert message.caller_name == "Ann Bcc: x"  # no line breaks from SIP reach a header
         assert message.file == f"tenants/{a.schema_name}/voicemail/101/m1.wav"
     index = index_of(a, "101")
     assert [m.id for m in index.new] == ["m1"]
