@@ -70,20 +70,32 @@ def build_routing(tenant) -> RoutingSnapshot:
 
 def build_media(tenant) -> MediaSnapshot:
     """What the tenant's calls play and the numbers of its media features (run inside its
-    schema): IVR menus and feature codes."""
+    schema): its language, prompts and music (``audio``), IVR menus (their prompts in that
+    language) and feature codes."""
+    from audio.snapshot import media_fields
     from routing.ivr import snapshot_rows
     from telephony.features import codes
 
-    return MediaSnapshot.read({"language": "en", "ivrs": snapshot_rows(), "codes": codes()})
+    fields = media_fields(tenant)
+    language = str(fields.get("language") or "en")
+    return MediaSnapshot.read({**fields, "ivrs": snapshot_rows(language), "codes": codes()})
 
 
 def build_snapshot(tenant) -> TenantSnapshot:
     from branding.effective import brand_for_tenant
     from telephony.models import Extension
 
+    from audio.snapshot import mailboxes
+
     with schema_context(tenant.schema_name):
         rows = Extension.objects.values(*EXTENSION_FIELDS)
-        extensions = {r["number"]: ExtensionSnapshot.from_dict(r["number"], r) for r in rows}
+        boxes = mailboxes()
+        extensions = {
+            r["number"]: ExtensionSnapshot.from_dict(
+                r["number"], {**r, "voicemail": boxes.get(r["number"])}
+            )
+            for r in rows
+        }
         routing = build_routing(tenant)
         media = build_media(tenant)
     return TenantSnapshot(
@@ -167,4 +179,7 @@ def publish_all() -> int:
     for tenant_id in live_tenants().values_list("pk", flat=True):
         publish_tenant(tenant_id)
         count += 1
+    from audio.index import publish_all_boxes  # every mailbox's index too (the MWI)
+
+    publish_all_boxes()
     return count

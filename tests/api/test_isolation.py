@@ -81,6 +81,7 @@ def _other_reads() -> list[str]:
 
 
 def _tenant_side_models():
+    from audio.models import Mailbox, MusicClass, Prompt, VoicemailMessage
     from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
     from provisioning.models import CustomTemplate, Device
     from routing.models import (
@@ -96,6 +97,7 @@ def _tenant_side_models():
     return (
         *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
         *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu),
+        *(Prompt, MusicClass, Mailbox, VoicemailMessage),
     )
 
 
