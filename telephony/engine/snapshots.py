@@ -82,10 +82,9 @@ def build_media(tenant) -> MediaSnapshot:
 
 
 def build_snapshot(tenant) -> TenantSnapshot:
+    from audio.snapshot import mailboxes
     from branding.effective import brand_for_tenant
     from telephony.models import Extension
-
-    from audio.snapshot import mailboxes
 
     with schema_context(tenant.schema_name):
         rows = Extension.objects.values(*EXTENSION_FIELDS)

@@ -88,9 +88,10 @@ def forward(ext: ExtensionSnapshot, reason: str, target: str) -> Destination:
     return Destination("forward", target, {"reason": reason, "from": ext.number})
 
 
-def voicemail(ext: ExtensionSnapshot, why: str) -> Destination | None:
+def voicemail(ext: ExtensionSnapshot, why: str, code: int = 0) -> Destination | None:
     """The extension's mailbox, when it takes the calls of case ``why`` (``always``,
-    ``busy``, ``no_answer``); None otherwise."""
+    ``busy``, ``no_answer``); None otherwise. ``code`` is the caller's answer should the
+    mailbox not be reachable (no media server): 486 for busy, else 480 by default."""
     box = ext.voicemail
     if box is None or not box.enabled:
         return None
@@ -98,7 +99,8 @@ def voicemail(ext: ExtensionSnapshot, why: str) -> Destination | None:
     if not wanted:
         return None
     reason = "busy" if why == "busy" else "unavailable"
-    return Destination("voicemail", ext.number, {"reason": reason})
+    fallback = code or (486 if why == "busy" else 480)
+    return Destination("voicemail", ext.number, {"reason": reason, "code": fallback})
 
 
 def route(
@@ -162,7 +164,7 @@ def after_refusal(tenant: TenantSnapshot, number: str, code: int, path: Path) ->
     no-answer forward, else ``code`` to the caller."""
     ext = tenant.extensions.get(number)
     reason, target = on_refusal(ext, code) if ext is not None else ("", "")
-    box = voicemail(ext, reason) if ext is not None and reason else None
+    box = voicemail(ext, reason, code) if ext is not None and reason else None
     return _forward_or(ext, reason, target, path, box or reject(code))
 
 

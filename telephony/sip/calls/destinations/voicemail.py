@@ -3,7 +3,8 @@
 The caller is taken by the media server (``media_app``), hears the mailbox's greeting for
 ``data["reason"]`` (its own recording, else the default "unavailable" or "busy" prompt and
 "leave a message"), a beep, and is recorded until it presses #, hangs up, or the mailbox's
-longest message is reached. A message of a second or more is handed to the Django side
+longest message is reached (without a media server: the answer routing would have given
+without a mailbox, ``data["code"]``). A message of a second or more is handed to the Django side
 (``voicemail.left``: the message row, the e-mail, the MWI), a shorter one is thrown away.
 Reached by routing (an extension that is busy, does not answer or is not registered, as its
 mailbox says), inbound rules, IVR options and the direct-voicemail feature code.
@@ -53,7 +54,9 @@ class Voicemail:
             return
         session = await media.take(call)
         if session is None:
-            self.s.calls.fail(call, 480, reason="voicemail unavailable")
+            # No media server: the caller hears what it would have without a mailbox.
+            code = int(destination.data.get("code") or 480)
+            self.s.calls.fail(call, code, reason="voicemail unavailable")
             return
         busy = destination.data.get("reason") == "busy"
         greeting = settings.greeting_busy if busy else settings.greeting_unavailable
