@@ -24,11 +24,12 @@ def test_seed_demo_updates_an_existing_admins_password(world, monkeypatch):
     assert admin.check_password("Second-Pass-Word-22")
 
 
-def test_seed_demo_gives_the_demo_tenant_a_number_with_a_rule_and_911(world, monkeypatch):
-    """Run twice (as every ``make run`` does): one number, one rule, one emergency number."""
+def test_seed_demo_gives_the_demo_tenant_a_number_to_its_menu_and_911(world, monkeypatch):
+    """Run twice (as every ``make run`` does): one number, one rule to the main menu, one
+    menu, one emergency number."""
     from django_tenants.utils import tenant_context
 
-    from routing.models import EmergencyNumber, InboundRule
+    from routing.models import EmergencyNumber, InboundRule, IvrMenu
     from tenants.models import Tenant
     from trunks.models import DidNumber
 
@@ -41,5 +42,9 @@ def test_seed_demo_gives_the_demo_tenant_a_number_with_a_rule_and_911(world, mon
     assert number.tenant == demo
     with tenant_context(demo):
         (rule,) = InboundRule.objects.all()
-        assert rule.in_hours == {"kind": "extension", "target": "1001"}
+        assert rule.in_hours == {"kind": "ivr", "target": "800"}
+        menu = IvrMenu.objects.get(number="800")
+        keys = {o.digit: o.target for o in menu.options.all()}
+        assert keys["1"] == {"kind": "extension", "target": "1001"}
+        assert keys["0"] == {"kind": "voicemail", "target": "1001"}
         assert list(EmergencyNumber.objects.values_list("number", flat=True)) == ["911"]

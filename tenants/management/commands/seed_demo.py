@@ -1,4 +1,5 @@
-"""The demo tenant: ``demo`` on demo.localhost with extensions 1001–1003 and a tenant admin."""
+"""The demo tenant: ``demo`` on demo.localhost with extensions 1001–1003 (each with its
+mailbox), the main menu 800 its DID answers with, and a tenant admin."""
 
 import os
 import secrets
@@ -61,10 +62,29 @@ class Command(BaseCommand):
                 elif sip_password and ext.sip_password != sip_password:
                     do_update_extension(ext, sip_password=sip_password, actor=SYSTEM)
                     self.stdout.write(f"extension {number}@{host} SIP password updated")
+        self.seed_menu(tenant)
         self.seed_numbers(tenant)
 
+    def seed_menu(self, tenant) -> None:
+        """The main menu, 800: 1, 2 and 3 for the three extensions, 0 for Alice's mailbox,
+        any extension's number dialled straight; what the demo DID answers with."""
+        with tenant_context(tenant):
+            from routing.ivr import do_create_ivr
+            from routing.models import IvrMenu
+
+            if IvrMenu.objects.filter(number="800").exists():
+                return
+            options = [
+                {"digit": d, "target": {"kind": "extension", "target": n}}
+                for d, n in (("1", "1001"), ("2", "1002"), ("3", "1003"))
+            ]
+            options.append({"digit": "0", "target": {"kind": "voicemail", "target": "1001"}})
+            fields = {"number": "800", "name": "Main menu", "options": options}
+            do_create_ivr(actor=SYSTEM, fields=fields)
+            self.stdout.write("IVR menu 800 (the main menu) created")
+
     def seed_numbers(self, tenant) -> None:
-        """A DID of the fictional +1 555 0100 range with a rule to the operator (1001) and the
+        """A DID of the fictional +1 555 0100 range with a rule to the main menu (800) and the
         emergency number 911: what an admin sees first on the routing pages. Calls reach it
         once a trunk to a carrier is added (README: Outside calls)."""
         from trunks.actions import do_add_numbers, do_assign_number
@@ -84,11 +104,11 @@ class Command(BaseCommand):
             if not tenant.country:  # through the action: audited, in the engine's snapshot
                 do_update_settings(actor=SYSTEM, fields={}, country="US")
             if not InboundRule.objects.filter(number=did).exists():
-                operator = {"kind": "extension", "target": "1001"}
+                menu = {"kind": "ivr", "target": "800"}
                 do_create(
                     "inbound",
                     actor=SYSTEM,
-                    fields={"name": "Main line", "number": did, "in_hours": operator},
+                    fields={"name": "Main line", "number": did, "in_hours": menu},
                 )
             if not EmergencyNumber.objects.filter(number="911").exists():
                 do_create("emergency", actor=SYSTEM, fields={"number": "911"})
