@@ -7,6 +7,7 @@ from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
 from events.api import views as event_views
 from provisioning.api import views as provisioning_views
+from routing.api import disa as disa_views
 from routing.api import ivr as ivr_views
 from routing.api import views as routing_views
 from telephony.api import calls as call_views
@@ -50,6 +51,7 @@ router.register(
 router.register("blacklist", routing_views.BlacklistViewSet, basename="blacklist")
 router.register("holidays", routing_views.HolidayViewSet, basename="holiday")
 router.register("ivrs", ivr_views.IvrMenuViewSet, basename="ivr")
+router.register("disa", disa_views.DisaViewSet, basename="disa")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),

@@ -85,6 +85,7 @@ def _tenant_side_models():
     from provisioning.models import CustomTemplate, Device
     from routing.models import (
         BlacklistEntry,
+        Disa,
         EmergencyNumber,
         Holiday,
         InboundRule,
@@ -95,7 +96,7 @@ def _tenant_side_models():
 
     return (
         *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
-        *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu),
+        *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu, Disa),
     )
 
 

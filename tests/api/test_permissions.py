@@ -66,6 +66,7 @@ TABLE = {
     ("blacklist", TENANT):          "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("holidays", TENANT):           "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("ivrs", TENANT):               "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("disa", TENANT):               "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
 }  # fmt: skip
 STATUS = {"n": 403, "a": 401, "x": 404, "-": 405}  # refusals
 PERMITTED = dict(zip(ACTIONS, (200, 201, 200, 200, 204), strict=True))
