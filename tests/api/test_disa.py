@@ -116,3 +116,14 @@ def test_inbound_rules_pick_entries(api, world):
     schema = admin.get("/api/v1/schema/")
     assert schema.status_code == 200
     assert b"/api/v1/disa/{id}/" in schema.content
+
+
+def test_an_extension_an_entry_dials_out_as_is_not_deleted(api, world):
+    admin = api(world.a_admin, world.tenant_a)
+    entry = admin.post("/api/v1/disa/", {**ENTRY, "extension": "102"}).json()
+    (ext,) = [e for e in admin.get("/api/v1/extensions/").json()["items"] if e["number"] == "102"]
+    r = admin.delete(f"/api/v1/extensions/{ext['id']}/")
+    assert (r.status_code, r.json()["code"]) == (409, "CONFLICT")
+    assert "DISA entry 'Road warriors'" in r.json()["message"]
+    assert admin.delete(f"/api/v1/disa/{entry['id']}/").status_code == 204
+    assert admin.delete(f"/api/v1/extensions/{ext['id']}/").status_code == 204
