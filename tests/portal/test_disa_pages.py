@@ -99,6 +99,7 @@ def test_an_entry_in_use_says_by_what_and_stays(portal, world, in_tenant):
         do_create_ivr(actor=SYSTEM, fields={"number": "800", "name": "Main", "options": [
             {"digit": "7", "target": {"kind": "disa", "target": str(entry.pk)}}]})  # fmt: skip
     p = portal(world.a_admin, world.tenant_a)
+    assert "7: DISA (dial out with a PIN) Road" in p.get(f"{R}/ivr/").content.decode()
     page = p.get(f"{R}/disa/{entry.pk}/delete/").content.decode()
     assert "IVR menu 800 &#x27;Main&#x27; (key 7)" in page
     assert 'data-testid="disa-delete"' not in page

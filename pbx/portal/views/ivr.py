@@ -28,10 +28,14 @@ from .common import actor, button_action, page
 from .routing import routing_admin
 
 
-def _label(value) -> str:
+def _label(value, entries: dict[str, str] | None = None) -> str:
+    """A destination in words; a DISA entry by its name (``entries``: id -> name)."""
     if not value:
         return ""
-    return f"{ivr.kind_label(value.get('kind', ''))} {value.get('target', '')}".strip()
+    target = str(value.get("target", ""))
+    if value.get("kind") == "disa" and entries and target in entries:
+        target = entries[target]
+    return f"{ivr.kind_label(value.get('kind', ''))} {target}".strip()
 
 
 @routing_admin
@@ -43,11 +47,12 @@ def ivr_list(request):
         sorts={"number": "number", "name": "name"},
         default="number",
     )
+    entries = {str(pk): name for pk, name in Disa.objects.values_list("pk", "name")}
     ctx["rows"] = [
         {
             "menu": m,
-            "keys": [f"{o.digit}: {_label(o.target)}" for o in m.options.all()],
-            "after": _label(m.timeout_target) or "Hang up",
+            "keys": [f"{o.digit}: {_label(o.target, entries)}" for o in m.options.all()],
+            "after": _label(m.timeout_target, entries) or "Hang up",
         }
         for m in ctx["page"]
     ]
