@@ -214,3 +214,19 @@ def test_the_privacy_code_may_not_clash_with_a_feature_code(acme, world):
     # A feature that is switched off frees its code.
     do_update_feature_codes({"dnd_on": {"code": "*78", "enabled": False}}, actor=SYSTEM)
     assert do_update_settings(actor=SYSTEM, fields={"privacy_code": "*78"}).privacy_code == "*78"
+
+
+def test_an_import_row_cannot_take_a_menus_number(acme, world):
+    from telephony.imports import ExtensionImporter
+
+    do_create_ivr(actor=SYSTEM, fields={"number": "800", "name": "Main"})
+    importer = ExtensionImporter()
+    blank = dict.fromkeys(importer.columns, "")
+    rows = [
+        (1, {**blank, "number": "800", "display_name": "A"}),
+        (2, {**blank, "number": "801", "display_name": "B"}),
+    ]
+    errors = importer.validate(acme, rows)
+    assert [(e.row, e.column, e.message) for e in errors] == [
+        (1, "number", "IVR menu 'Main' has this number")
+    ]
