@@ -402,6 +402,8 @@ def do_update_settings(
     *, actor: Actor, fields: dict, country: str | None = None
 ) -> RoutingSettings:
     """The tenant's routing settings and (``country``) its country for national numbers."""
+    from telephony.features import privacy_code_problem
+
     tenant = _tenant()
     fields = {k: v for k, v in fields.items() if k in SETTINGS_FIELDS}
     errors = _Errors(
@@ -416,6 +418,9 @@ def do_update_settings(
         and not (2 <= len(code) <= 5 and code[0] in "*#" and code[1:].isdigit())
     ):
         errors.add("privacy_code", PRIVACY_CODE_HELP)
+    clash = privacy_code_problem(code) if code and "privacy_code" not in errors else None
+    if clash:
+        errors.add("privacy_code", clash)
     if "weekly" in fields and (problem := _weekly_problem(fields["weekly"])):
         errors.add("weekly", problem)
     prefixes = fields.get("blocked_prefixes")

@@ -148,3 +148,18 @@ def _ivr_choices(tenant) -> list[tuple[str, str]]:
 
 register(DestinationKind("voicemail", "Voicemail", _voicemail, _extension_choices))
 register(DestinationKind("ivr", "IVR menu", _ivr, _ivr_choices))
+
+
+def _disa(tenant, target: str) -> str:
+    from routing.disa import check_target
+
+    return check_target(tenant, target)
+
+
+def _disa_choices(tenant) -> list[tuple[str, str]]:
+    from routing.disa import choices
+
+    return choices(tenant)
+
+
+register(DestinationKind("disa", "DISA (dial out with a PIN)", _disa, _disa_choices))

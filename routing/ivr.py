@@ -38,6 +38,7 @@ __all__ = [
     "do_create_ivr",
     "do_delete_ivr",
     "do_update_ivr",
+    "extension_references",
     "menu_numbered",
     "prompt_files",
     "prompt_names",
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 DIGITS = "0123456789*#"
 #: Where a key leads (``contract.IvrOption``): the registered kinds a menu may name, and two
 #: of its own: ``repeat`` (the greeting again) and ``hangup``.
-OPTION_KINDS = ("extension", "voicemail", "ivr", "external", "repeat", "hangup")
+OPTION_KINDS = ("extension", "voicemail", "ivr", "disa", "external", "repeat", "hangup")
 #: After the last try, or out of office hours: the same, except going round again.
 EXIT_KINDS = tuple(k for k in OPTION_KINDS if k != "repeat")
 OWN_KINDS = {"repeat": "Repeat the menu", "hangup": "Hang up"}
@@ -167,6 +168,35 @@ def references(number: str, *, exclude_menu: int | None = None) -> list[str]:
         if _points(menu.timeout_target, number):
             where.append("after the last try")
         if _points(menu.closed_target, number):
+            where.append("when closed")
+        found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
+    return found
+
+
+def extension_references(number: str) -> list[str]:
+    """The menus whose keys or exits send calls to extension ``number`` or its mailbox, in
+    words (for refusing to delete the extension)."""
+
+    def at(field: str) -> Q:
+        return Q(**{f"{field}__kind__in": ["extension", "voicemail"], f"{field}__target": number})
+
+    def names(value: Any) -> bool:
+        return (
+            isinstance(value, dict)
+            and value.get("kind") in ("extension", "voicemail")
+            and value.get("target") == number
+        )
+
+    by_menu: dict[int, list[str]] = {}
+    for menu_id, digit in IvrOption.objects.filter(at("target")).values_list("menu_id", "digit"):
+        by_menu.setdefault(menu_id, []).append(f"key {digit}")
+    menus = IvrMenu.objects.filter(Q(pk__in=by_menu) | at("timeout_target") | at("closed_target"))
+    found = []
+    for menu in menus.order_by("number"):
+        where = sorted(by_menu.get(menu.pk, []), key=lambda k: DIGITS.index(k[-1]))
+        if names(menu.timeout_target):
+            where.append("after the last try")
+        if names(menu.closed_target):
             where.append("when closed")
         found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
     return found

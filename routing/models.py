@@ -189,3 +189,28 @@ class IvrOption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.digit}: {self.target}"
+
+
+class Disa(models.Model):
+    """Direct inward system access (``contract.Disa``): a caller reaching it (an inbound rule
+    or an IVR key, ``{"kind": "disa", "target": "<id>"}``) who knows the PIN may dial a number,
+    called as if ``extension`` had dialled it (its outbound rules, call barring and caller ID).
+
+    The PIN is kept only as ``contract.pin_hash`` (never shown again); an entry without one
+    never opens. An extension named here is not deleted (the action says so first)."""
+
+    name = models.CharField(max_length=120)
+    pin_hash = models.CharField(max_length=200, blank=True)
+    extension = models.ForeignKey(
+        "telephony.Extension", on_delete=models.PROTECT, related_name="disa_entries"
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "DISA entry"
+        verbose_name_plural = "DISA entries"
+
+    def __str__(self) -> str:
+        return self.name

@@ -176,6 +176,8 @@ def do_create_extension(
     Returns the extension and its SIP password (generated strong when none is given) so the
     caller can show it once. The tenant's quota is checked under a row lock on the tenant.
     """
+    from routing.ivr import menu_numbered
+
     tenant = _current_tenant()
     validate_extension(
         tenant,
@@ -203,6 +205,11 @@ def do_create_extension(
             )
         if Extension.objects.filter(number=number).exists():
             raise Conflict("The number is taken.", fields={"number": ["already in use"]})
+        if (menu := menu_numbered(number)) is not None:
+            raise Conflict(
+                f"IVR menu '{menu.name}' has the number {number}.",
+                fields={"number": [f"IVR menu '{menu.name}' has this number"]},
+            )
         ext = Extension(number=number, display_name=display_name, **fields)
         ext.set_sip_password(sip_password, tenant.sip_realm)
         if web_password is not None:
@@ -290,8 +297,19 @@ def do_update_extension(
 
 
 def do_delete_extension(ext: Extension, *, actor: Actor) -> None:
+    """Delete an extension (and its sign-in user); Conflict (409) naming the IVR menus and
+    DISA entries that still send calls to it or dial out as it."""
+    from routing.disa import entries_of
+    from routing.ivr import extension_references
+
     tenant = _current_tenant()
     with transaction.atomic():
+        used = extension_references(ext.number) + entries_of(ext.number)
+        if used:
+            raise Conflict(
+                f"Extension {ext.number} is in use by {'; '.join(used)}: change them first.",
+                fields={"number": [f"in use by {'; '.join(used)}"]},
+            )
         audit.record(actor, "extension.delete", ext, tenant=tenant)
         if ext.user_id:
             User.objects.filter(pk=ext.user_id, tenant=tenant).delete()

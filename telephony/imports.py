@@ -82,6 +82,7 @@ class ExtensionImporter(Importer):
     permission = "extensions.manage"
 
     def validate(self, tenant, rows):
+        from routing.models import IvrMenu
         from tenants.models import User, login_key
         from tenants.passwords import policy_problems
 
@@ -91,6 +92,7 @@ class ExtensionImporter(Importer):
         errors: list[RowError] = []
         numbers = [row["number"] for _, row in rows]
         taken = set(Extension.objects.filter(number__in=numbers).values_list("number", flat=True))
+        menus = dict(IvrMenu.objects.filter(number__in=numbers).values_list("number", "name"))
         emails = [row["email"].lower() for _, row in rows if row["email"]]
         taken_logins = set(
             User.objects.filter(
@@ -115,6 +117,8 @@ class ExtensionImporter(Importer):
                     bad["number"] = f"{number} is also on row {seen_numbers[number]}"
                 elif number in taken:
                     bad["number"] = f"extension {number} already exists"
+                elif number in menus:
+                    bad["number"] = f"IVR menu '{menus[number]}' has this number"
                 seen_numbers.setdefault(number, index)
 
             email = fields.get("email", "")

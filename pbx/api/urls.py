@@ -8,6 +8,7 @@ from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
 from events.api import views as event_views
 from provisioning.api import views as provisioning_views
+from routing.api import disa as disa_views
 from routing.api import ivr as ivr_views
 from routing.api import views as routing_views
 from telephony.api import calls as call_views
@@ -55,6 +56,7 @@ router.register("prompts", audio_views.PromptViewSet, basename="prompt")
 router.register("music-classes", audio_views.MusicClassViewSet, basename="music-class")
 router.register("mailboxes", audio_views.MailboxViewSet, basename="mailbox")
 router.register("voicemail", audio_views.VoicemailViewSet, basename="voicemail")
+router.register("disa", disa_views.DisaViewSet, basename="disa")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),

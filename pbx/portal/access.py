@@ -78,6 +78,7 @@ NAV_TENANT = (
     (Permission.ROUTING_VIEW, "Numbers", "portal:tenant_numbers", "numbers"),
     (Permission.ROUTING_MANAGE, "Inbound rules", "portal:inbound_list", "inbound"),
     (Permission.ROUTING_MANAGE, "IVR menus", "portal:ivr_list", "ivr"),
+    (Permission.ROUTING_MANAGE, "DISA", "portal:disa_list", "disa"),
     (Permission.ROUTING_MANAGE, "Feature codes", "portal:feature_codes", "features"),
     (Permission.ROUTING_MANAGE, "Outbound rules", "portal:outbound_list", "outbound"),
     (Permission.ROUTING_MANAGE, "Office hours", "portal:office_hours", "hours"),

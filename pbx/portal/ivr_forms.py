@@ -18,7 +18,10 @@ from .widgets import DatalistInput
 #: Field-name-safe names of the keys.
 KEY_NAMES = {d: d for d in "0123456789"} | {"*": "star", "#": "hash"}
 KEY_RE = re.compile(r"key (.)\s*:\s*(.*)", re.S)
-TARGET_HELP = "An extension or mailbox number, a menu's number or an outside number."
+TARGET_HELP = (
+    "An extension or mailbox number, a menu's number, a DISA entry (picked from the list) or "
+    "an outside number."
+)
 
 
 def _kind(label: str, kinds, empty: str) -> forms.ChoiceField:
@@ -187,3 +190,45 @@ class FeatureCodesForm(forms.Form):
             for k, v in (exc.fields or {}).items()
         }
         add_action_errors(self, exc)
+
+
+class DisaForm(SectionedForm):
+    """A DISA entry. The PIN box is never filled in: empty keeps the PIN (a new entry needs
+    one); the action judges it, the name and the extension."""
+
+    name = forms.CharField(label="Name", max_length=120)
+    pin = forms.CharField(
+        label="PIN",
+        required=False,
+        max_length=12,
+        widget=forms.PasswordInput(render_value=False, attrs={"inputmode": "numeric"}),
+        help_text="4 to 12 digits, not all the same. Callers enter it before the number.",
+    )
+    extension = forms.ChoiceField(
+        label="Calls are made as extension",
+        help_text="Its outbound rules, call barring and caller ID apply to the calls.",
+    )
+    enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
+
+    def __init__(self, *args, extensions=(), has_pin=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["extension"].choices = [("", "Choose an extension")] + list(extensions)
+        if has_pin:
+            self.fields["pin"].help_text = (
+                "A PIN is set; leave empty to keep it, or type a new one (4 to 12 digits, "
+                "not all the same)."
+            )
+
+    def fields_for_action(self) -> dict:
+        data = {n: self.cleaned_data[n] for n in ("name", "extension", "enabled")}
+        pin = (self.cleaned_data.get("pin") or "").strip()
+        if pin:
+            data["pin"] = pin
+        return data
+
+    def add_action_errors(self, exc) -> None:
+        add_action_errors(self, exc)
+
+
+def disa_initial(entry) -> dict:
+    return {"name": entry.name, "extension": entry.extension.number, "enabled": entry.enabled}

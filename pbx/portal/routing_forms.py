@@ -254,8 +254,8 @@ def _target_field(label: str) -> forms.CharField:
     return forms.CharField(
         required=False,
         label=label,
-        help_text="An extension or mailbox number, an IVR menu's number, an outside number or a "
-        "reject code (486, 603...).",
+        help_text="An extension or mailbox number, an IVR menu's number, a DISA entry (picked from "
+        "the list), an outside number or a reject code (486, 603...).",
         widget=DatalistInput(),
     )
 

@@ -17,7 +17,8 @@ from .views import ROUTING_CODES
 
 TARGET_HELP = (
     'A destination {"kind": ..., "target": ...}; kinds: extension, voicemail (a mailbox: its '
-    "extension's number), ivr (a menu's number), external (an outside number), repeat, hangup."
+    "extension's number), ivr (a menu's number), disa (a DISA entry's id), external (an outside "
+    "number), repeat, hangup."
 )
 
 

@@ -302,6 +302,26 @@ def _ivr_menu(seeds: Seeds, owner: Owner) -> Row:
     return model_row(IvrMenu, menu.pk, owner.tenant)
 
 
+def _first_extension(tenant) -> str:
+    from telephony.models import Extension
+
+    with tenant_context(tenant):
+        return Extension.objects.filter(enabled=True).order_by("number").first().number
+
+
+@seeder("disa")
+def _disa_entry(seeds: Seeds, owner: Owner) -> Row:
+    from routing.disa import do_create_disa
+    from routing.models import Disa
+
+    number = _first_extension(owner.tenant)
+    with tenant_context(owner.tenant):
+        entry = do_create_disa(
+            actor=SYSTEM, fields={"name": "Seeded", "pin": "4826", "extension": number}
+        )
+    return model_row(Disa, entry.pk, owner.tenant)
+
+
 @seeder("holidays")
 def _holiday(seeds: Seeds, owner: Owner) -> Row:
     import datetime
@@ -533,6 +553,7 @@ CHANGES: dict[str, dict] = {
     "prompts": {"description": "Changed"},
     "music-classes": {"name": "Changed"},
     "mailboxes": {"max_seconds": 60},
+    "disa": {"name": "Changed"},
 }
 
 
@@ -544,6 +565,8 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
 
         trunk = Trunk.objects.filter(tenant=owner.tenant).order_by("pk").first()
         return {"name": "New", "prefix": "8", "trunks": [trunk.pk] if trunk else []}
+    if resource == "disa":
+        return {"name": "New", "pin": "5937", "extension": _first_extension(owner.tenant)}
     reject = {"kind": "reject", "target": "486"}
     return {
         "trunks": {"name": "New", "kind": "ip", "host": "sip.new.test", "addresses": ["192.0.2.8"]},

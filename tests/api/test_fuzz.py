@@ -126,7 +126,10 @@ def _acme_routing(world) -> dict[str, int]:
 
     menu = do_create_ivr(actor=SYSTEM, fields={"number": "800", "name": "Fuzz", "options": [
         {"digit": "1", "target": {"kind": "extension", "target": "101"}}]})  # fmt: skip
-    return {**ids, "trunks": trunk.pk, "numbers": did.pk, "ivrs": menu.pk,
+    from routing.disa import do_create_disa
+
+    entry = do_create_disa(actor=SYSTEM, fields={"name": "Fuzz", "pin": "4826", "extension": "101"})
+    return {**ids, "trunks": trunk.pk, "numbers": did.pk, "ivrs": menu.pk, "disa": entry.pk,
             "feature-codes": "dnd_on"}  # fmt: skip
 
 

@@ -86,6 +86,7 @@ def _tenant_side_models():
     from provisioning.models import CustomTemplate, Device
     from routing.models import (
         BlacklistEntry,
+        Disa,
         EmergencyNumber,
         Holiday,
         InboundRule,
@@ -96,7 +97,7 @@ def _tenant_side_models():
 
     return (
         *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
-        *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu),
+        *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu, Disa),
         *(Prompt, MusicClass, Mailbox, VoicemailMessage),
     )
 

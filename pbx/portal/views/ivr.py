@@ -1,6 +1,7 @@
-"""A tenant's IVR menus (virtual receptionists) and feature access codes on its host
-(``routing.manage``). The pages run in the tenant's schema; every write goes through
-``routing.ivr`` or ``telephony.features``, whose field errors are shown on the fields."""
+"""A tenant's IVR menus (virtual receptionists), DISA entries and feature access codes on its
+host (``routing.manage``). The pages run in the tenant's schema; every write goes through
+``routing.ivr``, ``routing.disa`` or ``telephony.features``, whose field errors are shown on
+the fields."""
 
 from __future__ import annotations
 
@@ -10,21 +11,31 @@ from django.views.decorators.http import require_POST
 
 from pbx.errors import PbxError
 from pbx.portal.access import host_tenant
-from pbx.portal.ivr_forms import FeatureCodesForm, IvrMenuForm, ivr_initial
+from pbx.portal.ivr_forms import (
+    DisaForm,
+    FeatureCodesForm,
+    IvrMenuForm,
+    disa_initial,
+    ivr_initial,
+)
 from pbx.portal.lists import list_page
 from pbx.portal.routing_forms import destination_options
-from routing import ivr
-from routing.models import IvrMenu
+from routing import disa, ivr
+from routing.models import Disa, IvrMenu
 from telephony import features
 
 from .common import actor, button_action, page
 from .routing import routing_admin
 
 
-def _label(value) -> str:
+def _label(value, entries: dict[str, str] | None = None) -> str:
+    """A destination in words; a DISA entry by its name (``entries``: id -> name)."""
     if not value:
         return ""
-    return f"{ivr.kind_label(value.get('kind', ''))} {value.get('target', '')}".strip()
+    target = str(value.get("target", ""))
+    if value.get("kind") == "disa" and entries and target in entries:
+        target = entries[target]
+    return f"{ivr.kind_label(value.get('kind', ''))} {target}".strip()
 
 
 @routing_admin
@@ -36,11 +47,12 @@ def ivr_list(request):
         sorts={"number": "number", "name": "name"},
         default="number",
     )
+    entries = {str(pk): name for pk, name in Disa.objects.values_list("pk", "name")}
     ctx["rows"] = [
         {
             "menu": m,
-            "keys": [f"{o.digit}: {_label(o.target)}" for o in m.options.all()],
-            "after": _label(m.timeout_target) or "Hang up",
+            "keys": [f"{o.digit}: {_label(o.target, entries)}" for o in m.options.all()],
+            "after": _label(m.timeout_target, entries) or "Hang up",
         }
         for m in ctx["page"]
     ]
@@ -109,3 +121,66 @@ def feature_codes_reset(request):
         "Every feature has its default code again.",
     )
     return redirect("portal:feature_codes")
+
+
+# ------------------------------------------------------------------------------------ DISA
+
+
+def _enabled_extensions() -> list[tuple[str, str]]:
+    from telephony.models import Extension
+
+    rows = Extension.objects.filter(enabled=True).order_by("number")
+    return [(n, f"{n} · {name}") for n, name in rows.values_list("number", "display_name")]
+
+
+@routing_admin
+def disa_list(request):
+    ctx = list_page(
+        request,
+        Disa.objects.select_related("extension"),
+        search=("name", "extension__number"),
+        sorts={"name": "name", "extension": "extension__number"},
+        default="name",
+    )
+    return page(request, "portal/disa/list.html", ctx, section="disa")
+
+
+@routing_admin
+def disa_edit(request, pk=None):
+    """An entry's page (a new one without ``pk``); the PIN is never shown."""
+    entry = get_object_or_404(Disa.objects.select_related("extension"), pk=pk) if pk else None
+    extensions = _enabled_extensions()
+    if entry is not None and entry.extension.number not in dict(extensions):
+        extensions.append((entry.extension.number, f"{entry.extension.number} (disabled)"))
+    form = DisaForm(
+        request.POST or None,
+        initial=disa_initial(entry) if entry is not None else None,
+        extensions=extensions,
+        has_pin=bool(entry and entry.pin_hash),
+    )
+    if request.method == "POST" and form.is_valid():
+        fields = form.fields_for_action()
+        try:
+            if entry is None:
+                entry = disa.do_create_disa(actor=actor(request), fields=fields)
+            else:
+                disa.do_update_disa(entry, actor=actor(request), fields=fields)
+        except PbxError as exc:
+            form.add_action_errors(exc)
+        else:
+            messages.success(request, f"DISA entry {fields['name']} saved.")
+            return redirect("portal:disa_list")
+    ctx = {"form": form, "object": entry}
+    return page(request, "portal/disa/form.html", ctx, section="disa")
+
+
+@routing_admin
+def disa_delete(request, pk):
+    """GET: what deleting the entry means (or what still sends calls to it); POST: delete."""
+    entry = get_object_or_404(Disa, pk=pk)
+    if request.method == "POST":
+        done = f"DISA entry {entry.name} deleted."
+        button_action(request, lambda who: disa.do_delete_disa(entry, actor=who), done)
+        return redirect("portal:disa_list")
+    ctx = {"object": entry, "used_by": disa.references(entry.pk)}
+    return page(request, "portal/disa/delete.html", ctx, section="disa")

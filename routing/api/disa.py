@@ -1,0 +1,85 @@
+"""The host tenant's DISA entries in the API: ``/api/v1/disa/``. Reading needs
+``routing.view``, writing ``routing.manage``; every write goes through ``routing.disa``
+(audited, republished), whose field errors are the answer's. The PIN is write-only: an answer
+says only whether one is set (``pin_set``); a change without ``pin`` keeps it. An entry that
+rules or menu keys send calls to answers 409 naming them."""
+
+from __future__ import annotations
+
+from rest_framework import mixins, serializers, status
+from rest_framework.response import Response
+
+from pbx.api.serializers import ActionJudgesValues
+from pbx.api.viewsets import TenantScopedViewSet
+from routing import disa
+from routing.models import Disa
+
+from .views import ROUTING_CODES
+
+
+class DisaSerializer(ActionJudgesValues, serializers.ModelSerializer):
+    pin = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        help_text="4 to 12 digits, not all the same. Write-only; omitted or empty: unchanged.",
+    )
+    pin_set = serializers.SerializerMethodField(help_text="Whether the entry has a PIN.")
+    extension = serializers.CharField(
+        source="extension.number",
+        help_text="The number of the (enabled) extension the calls are made as: its outbound "
+        "rules, call barring and caller ID apply.",
+    )
+
+    class Meta:
+        model = Disa
+        fields = ("id", "name", "pin", "pin_set", "extension", "enabled", "created_at")
+        read_only_fields = ("created_at",)
+        extra_kwargs = {"enabled": {"help_text": "Switched off, callers sent here are refused."}}
+
+    def get_pin_set(self, entry: Disa) -> bool:
+        return bool(entry.pin_hash)
+
+    def action_fields(self) -> dict:
+        data = dict(self.validated_data)
+        if "extension" in data:
+            data["extension"] = data["extension"]["number"]
+        return data
+
+
+class DisaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Direct inward system access: callers sent here (an inbound rule or an IVR key) enter
+    the PIN, then dial a number as the entry's extension would."""
+
+    permission_codes = ROUTING_CODES
+    serializer_class = DisaSerializer
+    search_fields = ("name", "extension__number")
+    ordering_fields = ("name", "id")
+    ordering = ("name",)
+
+    def get_queryset(self):
+        return Disa.objects.select_related("extension").order_by("name", "id")
+
+    def _answer(self, entry, code=status.HTTP_200_OK):
+        entry = self.get_queryset().get(pk=entry.pk)
+        return Response(self.get_serializer(entry).data, status=code)
+
+    def create(self, request):
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        entry = disa.do_create_disa(actor=self.actor, fields=ser.action_fields())
+        return self._answer(entry, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        entry = self.get_object()
+        ser = self.get_serializer(entry, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        entry = disa.do_update_disa(entry, actor=self.actor, fields=ser.action_fields())
+        return self._answer(entry)
+
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk)
+
+    def destroy(self, request, pk=None):
+        disa.do_delete_disa(self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
