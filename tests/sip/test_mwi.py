@@ -390,3 +390,43 @@ def wait_for_notify(phone: SipTestClient, timeout: float = 3.0) -> Request:
         if isinstance(msg, Request) and msg.method == "NOTIFY":
             phone.send_raw(bytes(make_response(msg, 200)))
             return msg
+
+
+def test_pjsua2_phone_lamp_follows_its_mailbox(
+    sip_engine: EngineHandle, phones: Any, r: redis.Redis, world: Any
+) -> None:
+    """Story: a real phone (pjsua2) with MWI on registers as 101 and subscribes to its
+    mailbox; a new message turns its lamp on (in its subscription's dialog), and off again
+    when the message is heard."""
+    schema = world.tenant_a.schema_name
+    phone = phones("mwi-101", mwi=True)
+    proxy = f"sip:{sip_engine.host}:{sip_engine.udp_port};lr"
+    phone.account("101", "acme.test", proxy, SIP_PASSWORD, mwi=True)
+    first = phone.mwi()
+    assert first["waiting"] == "no"
+    assert first["voice"] == "0/0 (0/0)"
+    assert first["in_dialog"]
+    wait_until(lambda: held(sip_engine, schema, "101") == 1)
+    set_mailbox(r, schema, "101", new=1)
+    lit = phone.mwi(waiting="yes")
+    assert lit["voice"] == "1/0 (0/0)"
+    assert lit["in_dialog"]
+    set_mailbox(r, schema, "101", new=0, saved=1)
+    assert phone.mwi(waiting="no")["voice"] == "0/1 (0/0)"
+    assert held(sip_engine, schema, "101") == 1  # its 200s kept the subscription
+
+
+def test_pjsua2_phone_without_subscription_gets_unsolicited_mwi(
+    sip_engine: EngineHandle, phones: Any, r: redis.Redis, world: Any
+) -> None:
+    """Story: a phone that only registers (no MWI subscription) still sees its lamp light:
+    the engine sends it an unsolicited NOTIFY, which pjsua accepts."""
+    schema = world.tenant_a.schema_name
+    phone = phones("plain-102", mwi=True)
+    proxy = f"sip:{sip_engine.host}:{sip_engine.udp_port};lr"
+    phone.account("102", "acme.test", proxy, SIP_PASSWORD)
+    set_mailbox(r, schema, "102", new=3)
+    lit = phone.mwi(waiting="yes")
+    assert lit["voice"] == "3/0 (0/0)"
+    assert not lit["in_dialog"]
+    assert held(sip_engine, schema, "102") == 0
