@@ -55,8 +55,11 @@ def set_mailbox(r: redis.Redis, schema: str, box: str, new: int, saved: int = 0)
 class Subscriber:
     """A raw SIP client that subscribes and collects (and answers) the NOTIFYs it gets."""
 
-    def __init__(self, engine: EngineHandle, user: str, domain: str = "acme.test") -> None:
-        self.client: SipTestClient = engine.client("UDP")
+    def __init__(
+        self, engine: EngineHandle, user: str, domain: str = "acme.test", transport: str = "UDP"
+    ) -> None:
+        self.client: SipTestClient = engine.client(transport)
+        self.transport = transport
         self.user = user
         self.domain = domain
         self.from_tag = secrets.token_hex(4)
@@ -82,14 +85,15 @@ class Subscriber:
         self.cseq += 1
         lhost, lport = self.client.local
         to = self.to + (f";tag={self.to_tag}" if self.to_tag else "")
+        branch = f"z9hG4bK{secrets.token_hex(8)}"
         headers = [
-            ("Via", f"SIP/2.0/UDP {lhost}:{lport};branch=z9hG4bK{secrets.token_hex(8)};rport"),
+            ("Via", f"SIP/2.0/{self.transport} {lhost}:{lport};branch={branch};rport"),
             ("Max-Forwards", "70"),
             ("From", f"<sip:{self.user}@{self.domain}>;tag={self.from_tag}"),
             ("To", to),
             ("Call-ID", self.call_id),
             ("CSeq", f"{self.cseq} SUBSCRIBE"),
-            ("Contact", f"<sip:{self.user}@{lhost}:{lport}>"),
+            ("Contact", f"<sip:{self.user}@{lhost}:{lport};transport={self.transport.lower()}>"),
             ("Accept", "application/simple-message-summary"),
         ]
         if event is not None:
@@ -168,8 +172,8 @@ class Subscriber:
 def subscriber(sip_engine: EngineHandle) -> Iterator[Any]:
     made: list[Subscriber] = []
 
-    def make(user: str = "101", domain: str = "acme.test") -> Subscriber:
-        s = Subscriber(sip_engine, user, domain)
+    def make(user: str = "101", domain: str = "acme.test", transport: str = "UDP") -> Subscriber:
+        s = Subscriber(sip_engine, user, domain, transport)
         made.append(s)
         return s
 
@@ -245,6 +249,31 @@ def test_subscribe_and_lamp_follows_the_mailbox(
     phone.quiet(0.3)
     # Its dialog is gone: a refresh now is 481.
     assert phone.refresh(600).status == 481
+
+
+def test_subscription_over_tcp(
+    sip_engine: EngineHandle, subscriber: Any, r: redis.Redis, world: Any
+) -> None:
+    """NOTIFYs go back on the connection the phone subscribed on."""
+    phone = subscriber("101", transport="TCP")
+    assert phone.subscribe().status == 200
+    assert "Voice-Message: 0/0" in phone.next_notify().body.decode()
+    set_mailbox(r, world.tenant_a.schema_name, "101", new=4)
+    assert "Voice-Message: 4/0" in phone.next_notify().body.decode()
+
+
+def test_subscriptions_per_extension_are_bounded(
+    sip_engine: EngineHandle, subscriber: Any, world: Any
+) -> None:
+    """An eleventh subscription of one mailbox drops the oldest (a rebooted phone's
+    leftover), which then answers 481 to its refresh."""
+    schema = world.tenant_a.schema_name
+    made = [subscriber("101") for _ in range(11)]
+    for s in made:
+        assert s.subscribe().status == 200
+    assert held(sip_engine, schema, "101") == 10
+    assert made[0].refresh(600).status == 481
+    assert made[1].refresh(600).status == 200
 
 
 def test_expires_is_clamped_and_defaults(sip_engine: EngineHandle, subscriber: Any) -> None:

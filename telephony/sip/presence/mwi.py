@@ -324,6 +324,13 @@ class MessageWaiting:
             tx.respond(481, headers=[self.server()])
             return
         tenant = self.ctx.directory.tenant(sub.domain)
+        ext = tenant.extensions.get(sub.user) if tenant is not None else None
+        if tenant is None or ext is None or not ext.enabled or not tenant.active:
+            # The extension is gone or disabled since: the subscription ends with it.
+            self.table.remove(sub)
+            sub.ended = True
+            tx.respond(481, headers=[self.server()])
+            return
         server = self.server(tenant)
         if not sub.dialog.receive_request(req):
             tx.respond(500, headers=[server])
