@@ -25,6 +25,7 @@ help:
 setup:
 	@scripts/bootstrap.sh run
 	@$(PY) manage.py setup_pbx
+	@$(PY) manage.py make_prompts
 
 run: setup
 	@$(PY) manage.py create_system_admin
@@ -52,6 +53,7 @@ status:
 
 test:
 	@scripts/bootstrap.sh test
+	@DJANGO_SETTINGS_MODULE=pbx.settings.test $(PY) manage.py make_prompts
 	@DJANGO_SETTINGS_MODULE=pbx.settings.test $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The import contracts and mypy's plugin read pyproject.toml; their caches go under var/.

@@ -212,6 +212,9 @@ def do_create_extension(
                 ext.save()
         except IntegrityError as exc:
             raise Conflict("The number is taken.", fields={"number": ["already in use"]}) from exc
+        from audio.actions import create_mailbox  # every extension has a voicemail box
+
+        create_mailbox(ext)
         audit.record(
             actor,
             "extension.create",
@@ -292,6 +295,9 @@ def do_delete_extension(ext: Extension, *, actor: Actor) -> None:
         audit.record(actor, "extension.delete", ext, tenant=tenant)
         if ext.user_id:
             User.objects.filter(pk=ext.user_id, tenant=tenant).delete()
+        from audio.actions import remove_mailbox_files  # its messages and greetings, on commit
+
+        remove_mailbox_files(ext)
         ext.delete()
         publish_on_commit(tenant)
 

@@ -35,6 +35,8 @@ class Permission(models.TextChoices):
     WEBHOOKS_MANAGE = "webhooks.manage", "Manage webhooks and read the event outbox"
     ROUTING_VIEW = "routing.view", "View numbers, trunks and call routing"
     ROUTING_MANAGE = "routing.manage", "Change call routing, office hours and own trunks"
+    AUDIO_VIEW = "audio.view", "View prompts, music on hold, mailboxes and voicemail"
+    AUDIO_MANAGE = "audio.manage", "Change prompts, music on hold, mailboxes and voicemail"
 
 
 TENANT_ADMIN_PERMISSIONS = frozenset(Permission.values)

@@ -2,6 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from audio.api import views as audio_views
 from branding.api import views as branding_views
 from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
@@ -47,6 +48,10 @@ router.register(
 )
 router.register("blacklist", routing_views.BlacklistViewSet, basename="blacklist")
 router.register("holidays", routing_views.HolidayViewSet, basename="holiday")
+router.register("prompts", audio_views.PromptViewSet, basename="prompt")
+router.register("music-classes", audio_views.MusicClassViewSet, basename="music-class")
+router.register("mailboxes", audio_views.MailboxViewSet, basename="mailbox")
+router.register("voicemail", audio_views.VoicemailViewSet, basename="voicemail")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),

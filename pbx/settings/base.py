@@ -114,6 +114,7 @@ TENANT_APPS = [
     "routing",
     "provisioning",
     "events",
+    "audio",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -257,6 +258,15 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 # Domains (besides the provider's own senders) whose addresses tenants and dealers may use as
 # their brand's mail sender: domains the provider has set up to send from (SPF/DKIM).
 PBX_MAIL_SENDER_DOMAINS = [d for d in env("PBX_MAIL_SENDER_DOMAINS", "").split(",") if d]
+# Outgoing mail (invitations, voicemail) through an SMTP relay. TLS: STARTTLS on the port
+# (587); SSL: TLS from the first byte (465). The sender is each brand's (branding.mail).
+EMAIL_HOST = env("PBX_SMTP_HOST", "localhost")
+EMAIL_PORT = env_int("PBX_SMTP_PORT", 25)
+EMAIL_HOST_USER = env("PBX_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = env("PBX_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("PBX_SMTP_TLS", False)
+EMAIL_USE_SSL = env_bool("PBX_SMTP_SSL", False)
+EMAIL_TIMEOUT = env_int("PBX_SMTP_TIMEOUT", 30)
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_ADAPTER = "tenants.auth.AccountAdapter"
 ACCOUNT_FORMS = {

@@ -155,4 +155,7 @@ def publish_all() -> int:
     for tenant_id in live_tenants().values_list("pk", flat=True):
         publish_tenant(tenant_id)
         count += 1
+    from audio.index import publish_all_boxes  # every mailbox's index too (the MWI)
+
+    publish_all_boxes()
     return count
