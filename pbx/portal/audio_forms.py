@@ -86,6 +86,7 @@ class EmailFields(forms.Form):
     email_enabled = forms.BooleanField(required=False, label="E-mail each new message")
     email = forms.EmailField(
         required=False,
+        max_length=254,
         label="E-mail address",
         help_text="Empty: the address of the extension's user.",
     )

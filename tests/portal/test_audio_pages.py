@@ -349,3 +349,20 @@ def test_a_user_without_an_extension_has_no_mailbox(portal, world):
         "/portal/me/voicemail/", {"form": "settings", "pin": "2468", "attach": "wav"}
     )
     assert r.status_code == 404
+
+
+def test_my_greetings_upload_play_and_clear(portal, world, in_tenant, media, wav, me):
+    p = portal(me.user, world.tenant_a)
+    url = "/portal/me/voicemail/"
+    r = p.post(url, {"form": "greeting", "kind": "unavailable", "file": not_audio()})
+    assert r.status_code == 400
+    assert field_errors(r.content.decode(), "file")
+    assert (
+        p.post(url, {"form": "greeting", "kind": "unavailable", "file": wav()}).status_code == 302
+    )
+    assert f'src="{url}greeting/unavailable/"' in p.get(url).content.decode()
+    assert is_wav(p.get(f"{url}greeting/unavailable/"))
+    assert p.get(f"{url}greeting/busy/").status_code == 404
+    assert p.post(url, {"form": "clear_greeting", "kind": "unavailable"}).status_code == 302
+    with in_tenant(world.tenant_a):
+        assert Mailbox.objects.get(extension__number="103").greeting_unavailable == ""

@@ -388,39 +388,60 @@ def _own_messages(request):
 @tenant_member_required
 def my_voicemail(request):
     """The user's messages (new, then saved, newest first) with a player, save and delete;
-    their mailbox's PIN and e-mail delivery."""
+    their greetings; their mailbox's PIN and e-mail delivery."""
     box = _own_box(request)
     kind = request.POST.get("form") if request.method == "POST" else None
     initial = {n: getattr(box, n) for n in MyMailboxForm.field_names} if box else None
     form = MyMailboxForm(request.POST if kind == "settings" else None, initial=initial)
+    greeting = GreetingForm(request.POST if kind == "greeting" else None, request.FILES or None)
     if kind is not None:
-        if kind != "settings" or box is None:
+        if box is None:
             raise Http404
-        if form.is_valid():
+        who = actor(request)
+        if kind == "settings" and form.is_valid():
             try:
                 actions.do_update_mailbox(
-                    box,
-                    actor=actor(request),
-                    fields=form.fields_for_action(),
-                    pin=form.pin_for_action(),
+                    box, actor=who, fields=form.fields_for_action(), pin=form.pin_for_action()
                 )
             except PbxError as exc:
                 add_action_errors(form, exc)
             else:
                 messages.success(request, "Your voicemail settings are saved.")
                 return redirect("portal:my_voicemail")
+        elif kind == "greeting" and greeting.is_valid():
+            which = greeting.cleaned_data["kind"]
+            try:
+                actions.do_set_greeting(box, which, actor=who, upload=greeting.cleaned_data["file"])
+            except PbxError as exc:
+                add_action_errors(greeting, exc)
+            else:
+                messages.success(request, f"Your {which} greeting is uploaded.")
+                return redirect("portal:my_voicemail")
+        elif kind == "clear_greeting":
+            which = request.POST.get("kind", "")
+            if which not in actions.GREETING_KINDS:
+                raise Http404
+            if button_action(
+                request,
+                lambda who: actions.do_clear_greeting(box, which, actor=who),
+                f"Your {which} greeting is the default one again.",
+            ):
+                return redirect("portal:my_voicemail")
+        elif kind not in ("settings", "greeting", "clear_greeting"):
+            raise Http404
     mine = list(_own_messages(request)) if box is not None else []
     ctx = {
         "box": box,
         "form": form,
+        "greeting_form": greeting,
         "new": [m for m in mine if m.folder == Folder.NEW],
         "saved": [m for m in mine if m.folder == Folder.SAVED],
         "has_pin": bool(box and box.pin),
         "greetings": _greeting_rows(box, "portal:my_greeting") if box else [],
     }
-    status = 400 if form.is_bound and form.errors else 200
+    failed = (form.is_bound and form.errors) or (greeting.is_bound and greeting.errors)
     return page(request, "portal/audio/my_voicemail.html", ctx, section="my_voicemail",
-                status=status)  # fmt: skip
+                status=400 if failed else 200)  # fmt: skip
 
 
 def _own_message(request, pk) -> VoicemailMessage:
