@@ -276,6 +276,45 @@ def test_subscriptions_per_extension_are_bounded(
     assert made[1].refresh(600).status == 200
 
 
+def test_a_fetch_gets_the_state_once(
+    sip_engine: EngineHandle, subscriber: Any, r: redis.Redis, world: Any
+) -> None:
+    """SUBSCRIBE with Expires: 0 (RFC 6665 4.4.3): one final NOTIFY, no subscription."""
+    set_mailbox(r, world.tenant_a.schema_name, "101", new=2, saved=1)
+    phone = subscriber("101")
+    ok = phone.subscribe(expires=0)
+    assert ok.status == 200
+    assert ok.get("Expires") == "0"
+    notify = phone.next_notify()
+    assert notify.get("Subscription-State") == "terminated;reason=timeout"
+    assert "Voice-Message: 2/1 (0/0)" in notify.body.decode()
+    assert held(sip_engine, world.tenant_a.schema_name, "101") == 0
+
+
+def test_a_subscriber_that_cannot_read_the_summary_gets_406(
+    sip_engine: EngineHandle, subscriber: Any
+) -> None:
+    phone = subscriber("101")
+    first = phone.send(phone.request(extra=[("Accept", "application/xml")]))
+    assert first.status == 401
+    # Its Accept headers list only XML: 406, naming ours.
+    phone2 = subscriber("101")
+    phone2.request = _without_our_accept(phone2.request)  # type: ignore[method-assign]
+    resp = phone2.subscribe()
+    assert resp.status == 406
+    assert resp.get("Accept") == "application/simple-message-summary"
+
+
+def _without_our_accept(make: Any) -> Any:
+    def request(**kw: Any) -> Request:
+        req = make(**kw)
+        req.headers = [(n, v) for n, v in req.headers if n != "Accept"]
+        req.headers.append(("Accept", "application/pidf+xml"))
+        return req
+
+    return request
+
+
 def test_expires_is_clamped_and_defaults(sip_engine: EngineHandle, subscriber: Any) -> None:
     short = subscriber("101")
     assert short.subscribe(expires=5).get("Expires") == "60"
