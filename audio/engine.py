@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -48,7 +49,7 @@ def _tenant(event: dict[str, str]):
 
     tenant = Tenant.objects.filter(schema_name=event.get("schema", "")).first()
     if tenant is not None:
-        connection.set_tenant(tenant)
+        cast(Any, connection).set_tenant(tenant)  # django-tenants' method on the wrapper
     return tenant
 
 

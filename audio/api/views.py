@@ -203,7 +203,7 @@ class MailboxViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     """Voicemail boxes, one per extension, by the extension's number. Tenant admins see all;
     an end user its own."""
 
-    permission_classes = (OwnOrAudioPermission,)
+    permission_classes = (OwnOrAudioPermission,)  # type: ignore[assignment]  # own box too
     queryset = Mailbox.objects.none()  # the model, for the schema; get_queryset scopes
     serializer_class = MailboxSerializer
     parser_classes = UPLOADS
@@ -264,7 +264,7 @@ class VoicemailViewSet(
     """Voicemail messages, newest first: a tenant admin's are every box's, an end user's its
     own box's. Filter with ``box`` (an extension number) and ``folder`` (new, saved)."""
 
-    permission_classes = (OwnOrAudioPermission,)
+    permission_classes = (OwnOrAudioPermission,)  # type: ignore[assignment]  # own box too
     queryset = VoicemailMessage.objects.none()  # the model, for the schema; get_queryset scopes
     serializer_class = VoicemailMessageSerializer
     search_fields = ("caller", "caller_name")

@@ -298,6 +298,79 @@ def _holiday(seeds: Seeds, owner: Owner) -> Row:
     return _routing_row(owner, "holiday", {"name": "Seeded", "start": datetime.date(2027, 12, 25)})
 
 
+def _seeded_wav(relative: str) -> str:
+    """A short tone as a WAV file at ``relative`` under MEDIA_ROOT (absolute path)."""
+    import os
+    import subprocess
+
+    path = os.path.join(str(settings.MEDIA_ROOT), relative)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    subprocess.run(  # noqa: S603
+        ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", path, "synth", "0.5", "sine", "440"],  # noqa: S607
+        check=True,
+        timeout=30,
+    )
+    return path
+
+
+@seeder("prompts")
+def _prompt(seeds: Seeds, owner: Owner) -> Row:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from audio.actions import do_upload_prompt
+    from audio.models import Prompt
+
+    with open(_seeded_wav(f"seeded/{owner.tenant.schema_name}/prompt.wav"), "rb") as f:
+        upload = SimpleUploadedFile("seeded.wav", f.read())
+    with tenant_context(owner.tenant):
+        prompt = do_upload_prompt(actor=SYSTEM, name="seeded-greeting", upload=upload)
+    return model_row(Prompt, prompt.pk, owner.tenant)
+
+
+@seeder("music-classes")
+def _music_class(seeds: Seeds, owner: Owner) -> Row:
+    from audio.actions import do_create_music_class
+    from audio.models import MusicClass
+
+    with tenant_context(owner.tenant):
+        music = do_create_music_class(actor=SYSTEM, name="Seeded music")
+    return model_row(MusicClass, music.pk, owner.tenant)
+
+
+@seeder("mailboxes")
+def _mailbox(seeds: Seeds, owner: Owner) -> Row:
+    from audio.models import Mailbox
+    from telephony.actions import do_create_extension
+
+    with tenant_context(owner.tenant):
+        ext, _ = do_create_extension(number="334", display_name="Seeded 334", actor=SYSTEM)
+        pk = ext.mailbox.pk
+    row = model_row(Mailbox, pk, owner.tenant)
+    return Row("334", row.state, Mailbox, owner.tenant)  # mailboxes are named by extension
+
+
+@seeder("voicemail")
+def _voicemail(seeds: Seeds, owner: Owner) -> Row:
+    import uuid
+
+    from django.db import transaction
+
+    from audio.engine import voicemail_left
+    from audio.models import VoicemailMessage
+    from telephony.models import Extension
+
+    schema = owner.tenant.schema_name
+    message = uuid.uuid4().hex
+    with tenant_context(owner.tenant):
+        box = Extension.objects.order_by("number").values_list("number", flat=True).first()
+        path = _seeded_wav(f"tenants/{schema}/voicemail/{box}/{message}.wav")
+        with transaction.atomic():
+            voicemail_left({"schema": schema, "box": box, "message": message, "path": path,
+                            "caller": "+12125550100", "seconds": "0.5"})  # fmt: skip
+        pk = VoicemailMessage.objects.get(message_id=message).pk
+    return model_row(VoicemailMessage, pk, owner.tenant)
+
+
 # --------------------------------------------------------------------- public-schema rows
 
 
@@ -445,6 +518,9 @@ CHANGES: dict[str, dict] = {
     "emergency-numbers": {"caller_id": "+12125550111"},
     "blacklist": {"note": "Changed"},
     "holidays": {"name": "Changed"},
+    "prompts": {"description": "Changed"},
+    "music-classes": {"name": "Changed"},
+    "mailboxes": {"max_seconds": 60},
 }
 
 
@@ -484,7 +560,22 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
             "dealer_id": getattr(caller, "dealer_id", None) or owner.dealer.pk,
         },
         "brands": {"product_name": "New Voice"},
+        "prompts": {"name": "new-prompt", "file": _upload()},
+        "music-classes": {"name": "New music"},
     }.get(resource, {})
+
+
+def _upload():
+    """A WAV upload for a multipart create (``is_upload``)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with open(_seeded_wav("seeded/new.wav"), "rb") as f:
+        return SimpleUploadedFile("new.wav", f.read())
+
+
+def is_upload(body: dict) -> bool:
+    """Whether a create body carries a file (sent multipart, not JSON)."""
+    return any(hasattr(value, "read") for value in body.values())
 
 
 def delete_body(resource: str, row: Row) -> dict | None:

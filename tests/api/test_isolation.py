@@ -80,6 +80,7 @@ def _other_reads() -> list[str]:
 
 
 def _tenant_side_models():
+    from audio.models import Mailbox, MusicClass, Prompt, VoicemailMessage
     from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
     from provisioning.models import CustomTemplate, Device
     from routing.models import BlacklistEntry, EmergencyNumber, Holiday, InboundRule, OutboundRule
@@ -88,6 +89,7 @@ def _tenant_side_models():
     return (
         *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
         *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday),
+        *(Prompt, MusicClass, Mailbox, VoicemailMessage),
     )
 
 
