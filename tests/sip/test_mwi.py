@@ -487,3 +487,60 @@ def test_pjsua2_phone_without_subscription_gets_unsolicited_mwi(
     assert lit["voice"] == "3/0 (0/0)"
     assert not lit["in_dialog"]
     assert held(sip_engine, schema, "102") == 0
+
+
+def test_django_voicemail_changes_light_and_clear_the_lamp(
+    sip_engine: EngineHandle,
+    subscriber: Any,
+    r: redis.Redis,
+    world: Any,
+    in_tenant: Any,
+    settings: Any,
+    tmp_path: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Story, end to end through the real contract: a caller leaves a message for 101 (the
+    engine's ``voicemail.left`` applied by Django, which writes the box's index and announces
+    it); 101's subscribed phone lights its lamp; 101 saves the message in the portal's action
+    and the lamp goes off."""
+    import shutil
+
+    from django.db import transaction
+    from django_tenants.utils import schema_context
+
+    from audio import actions
+    from audio.models import VoicemailMessage as MessageRow
+    from pbx.audit import SYSTEM
+    from telephony.engine import requests
+    from tests.audio.media import tone
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    schema = world.tenant_a.schema_name
+    folder = settings.MEDIA_ROOT / "tenants" / schema / "voicemail" / "101"
+    folder.mkdir(parents=True)
+    recording = folder / "m1.wav"
+    shutil.copy(tone(tmp_path / "m1.wav", seconds=1, rate=8000, channels=1), recording)
+
+    phone = subscriber("101")
+    assert phone.subscribe().status == 200
+    assert "Messages-Waiting: no" in phone.next_notify().body.decode()
+
+    left = {
+        "schema": schema, "type": "voicemail.left", "box": "101", "message": "m1",
+        "path": str(recording), "seconds": "1.0", "caller": "102", "call_id": "c-1",
+    }  # fmt: skip
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        schema_context(schema),
+        transaction.atomic(),
+    ):
+        requests.handle(left)
+    lit = phone.next_notify().body.decode()
+    assert "Messages-Waiting: yes" in lit
+    assert "Voice-Message: 1/0 (0/0)" in lit
+
+    with in_tenant(world.tenant_a), django_capture_on_commit_callbacks(execute=True):
+        actions.do_save_message(MessageRow.objects.get(message_id="m1"), actor=SYSTEM)
+    off = phone.next_notify().body.decode()
+    assert "Messages-Waiting: no" in off
+    assert "Voice-Message: 0/1 (0/0)" in off
