@@ -294,9 +294,8 @@ def _greeting_rows(box: Mailbox, url_name: str, *args) -> list[dict]:
 def extension_voicemail(request, pk):
     """An extension's mailbox: settings, PIN, e-mail and its greetings."""
     ext = get_object_or_404(Extension, pk=pk)
-    box = Mailbox.objects.select_related("extension").filter(extension=ext).first()
-    if box is None:
-        box = actions.create_mailbox(ext)  # an extension made before mailboxes existed
+    # Every extension has its mailbox (made with it; older ones by audio's migration).
+    box = get_object_or_404(Mailbox.objects.select_related("extension"), extension=ext)
     kind = request.POST.get("form") if request.method == "POST" else None
     form = MailboxForm(request.POST if kind == "settings" else None, initial=_mailbox_initial(box))
     greeting = GreetingForm(request.POST if kind == "greeting" else None, request.FILES or None)
