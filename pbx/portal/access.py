@@ -86,6 +86,8 @@ NAV_TENANT = (
     (Permission.ROUTING_MANAGE, "Emergency numbers", "portal:emergency", "emergency"),
     (Permission.ROUTING_VIEW, "Trunks", "portal:tenant_trunks", "tenant_trunks"),
     (Permission.ROUTING_MANAGE, "Call routing", "portal:routing_settings", "routing_settings"),
+    (Permission.AUDIO_VIEW, "Prompts", "portal:prompt_list", "prompts"),
+    (Permission.AUDIO_VIEW, "Music on hold", "portal:music_list", "music"),
     (Permission.USERS_VIEW, "Users", "portal:user_list", "users"),
     (Permission.ROLES_MANAGE, "Roles", "portal:role_list", "roles"),
     (Permission.WEBHOOKS_MANAGE, "Webhooks", "portal:webhook_list", "webhooks"),
@@ -130,6 +132,9 @@ def navigation(request) -> list[dict]:
     if user.tenant_id == tenant.id:
         items.append({"label": "My extension", "url": reverse("portal:profile"), "key": "me"})
         items.append({"label": "My calls", "url": reverse("portal:my_calls"), "key": "my_calls"})
+        items.append(
+            {"label": "Voicemail", "url": reverse("portal:my_voicemail"), "key": "my_voicemail"}
+        )
     return items
 
 

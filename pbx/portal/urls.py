@@ -1,6 +1,7 @@
 from django.urls import path
 
 from .views import (
+    audio,
     branding,
     calls,
     common,
@@ -119,6 +120,30 @@ urlpatterns = [
     path("routing/emergency/", routing.emergency, name="emergency"),
     _row("emergency/<int:pk>/delete/", routing.row_delete, "emergency", "emergency_delete"),
     path("routing/settings/", routing.routing_settings, name="routing_settings"),
+    # a tenant's audio: prompts, music on hold, an extension's mailbox
+    path("audio/prompts/", audio.prompt_list, name="prompt_list"),
+    path("audio/prompts/<int:pk>/audio/", audio.prompt_audio, name="prompt_audio"),
+    path("audio/prompts/<int:pk>/delete/", audio.prompt_delete, name="prompt_delete"),
+    path("audio/music/", audio.music_list, name="music_list"),
+    path("audio/music/shipped/", audio.music_default, name="music_shipped"),
+    path("audio/music/<int:pk>/", audio.music_class, name="music_class"),
+    path("audio/music/<int:pk>/default/", audio.music_default, name="music_default"),
+    path("audio/music/<int:pk>/delete/", audio.music_delete, name="music_delete"),
+    path("audio/music/<int:pk>/tracks/<int:track>/audio/", audio.track_audio, name="track_audio"),
+    path(
+        "audio/music/<int:pk>/tracks/<int:track>/delete/", audio.track_delete, name="track_delete"
+    ),
+    path(
+        "audio/music/<int:pk>/tracks/<int:track>/<str:direction>/",
+        audio.track_move,
+        name="track_move",
+    ),
+    path("extensions/<int:pk>/voicemail/", audio.extension_voicemail, name="extension_voicemail"),
+    path(
+        "extensions/<int:pk>/voicemail/greeting/<str:kind>/",
+        audio.extension_greeting,
+        name="extension_greeting",
+    ),
     path("audit/", tenant.audit_list, name="audit_list"),
     path("company/", company.company, name="company"),
     # the host's own brand: a tenant's, or on the provider's host the platform's or a dealer's
@@ -141,4 +166,9 @@ urlpatterns = [
     path("me/", me.profile, name="profile"),
     path("me/calls/", me.my_calls, name="my_calls"),
     path("me/calls/<int:pk>/", me.my_call_detail, name="my_call_detail"),
+    path("me/voicemail/", audio.my_voicemail, name="my_voicemail"),
+    path("me/voicemail/greeting/<str:kind>/", audio.my_greeting, name="my_greeting"),
+    path("me/voicemail/<int:pk>/audio/", audio.my_message_audio, name="my_message_audio"),
+    path("me/voicemail/<int:pk>/save/", audio.my_message_save, name="my_message_save"),
+    path("me/voicemail/<int:pk>/delete/", audio.my_message_delete, name="my_message_delete"),
 ]

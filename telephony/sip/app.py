@@ -8,7 +8,8 @@ entry point used by ``manage.py sipengine`` (uvloop when installed).
 
 Request path: transport ``gate`` (banned source: dropped before parsing) -> parse ->
 ``PbxEngine._screen`` (scanner User-Agent: dropped; flood counter) -> transactions ->
-handler by method (``REGISTER``: the registrar; the call layer's methods: its dispatcher).
+handler by method (``REGISTER``: the registrar; ``SUBSCRIBE``: presence, MWI for now; the call
+layer's methods: its dispatcher).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .directory import Directory
 from .events import EventSink
 from .keepalive import NatKeepalive
 from .message import Message, Request
+from .presence import MessageWaiting
 from .registrar import LocationStore, Registrar
 from .security import Guard
 from .server import Engine, Handler
@@ -84,6 +86,8 @@ class PbxEngine:
         self.trunks = TrunkService(self)
         self.addresses: dict[str, tuple[str, int]] = {}
         self.handle("REGISTER", self.registrar)
+        self.mwi = MessageWaiting(self)
+        self.handle("SUBSCRIBE", self.mwi.on_subscribe)
         for method, handler in self.calls.handlers.items():
             self.handle(method, handler)
         self.engine.ack_handler = self.calls.on_ack
@@ -95,6 +99,7 @@ class PbxEngine:
             self.events,
             self.engine,
             self.keepalive,
+            self.mwi,
             *self.calls.service_list(),
             # Last: stopped first, so the trunks are un-registered while the transports run.
             self.trunks,

@@ -47,6 +47,7 @@ class Directory:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.reloads = 0
+        self._schemas: dict[str, str] = {}  # schema -> domain, rebuilt on a miss (by_schema)
 
     # --- keys ----------------------------------------------------------------------------
     def snapshot_key(self, domain: str) -> str:
@@ -70,6 +71,18 @@ class Directory:
         t = self.tenants.get(domain)
         if t is None and not domain.islower():
             t = self.tenants.get(domain.lower())
+        return t
+
+    def by_schema(self, schema: str) -> TenantSnapshot | None:
+        """The tenant whose schema name is ``schema``, or None (for messages that name a
+        tenant by schema, such as ``VOICEMAIL_CHANGED``). The index is rebuilt when it misses,
+        so a tenant added or renamed since is found."""
+        domain = self._schemas.get(schema)
+        t = self.tenants.get(domain) if domain is not None else None
+        if t is None or t.schema != schema:
+            self._schemas = {snap.schema: d for d, snap in self.tenants.items()}
+            domain = self._schemas.get(schema)
+            t = self.tenants.get(domain) if domain is not None else None
         return t
 
     # --- loading ---------------------------------------------------------------------------

@@ -12,6 +12,13 @@ The binding has no tone generator, WAV player or stream statistics either, so th
 reached through ctypes for those: a looping WAV player (a 1 kHz tone written with ``wave``) and
 ``pjsua_conf_get_signal_level`` to measure the audio a call receives.
 
+Nor has it MWI (no ``mwiConfig``, no ``onMwiInfo``): ``account(..., mwi=True)`` switches the C
+account's ``mwi_enabled`` on through ``pjsua_acc_modify`` (its offset found from the default
+config, see ``_mwi_offset``), so pjsua subscribes to ``message-summary`` as a desk phone does,
+and a phone made with ``Phone(mwi=True)`` reads the NOTIFYs it receives from pjsip's message
+log: each ``message-summary`` NOTIFY becomes an ``mwi`` event (``waiting``, ``voice``, the
+message), in or out of a subscription, what the phone's lamp would show.
+
 Also here: :class:`RtpEngineProcess`, an rtpengine started on free ports for a test.
 """
 
@@ -23,6 +30,7 @@ import itertools
 import math
 import multiprocessing as mp
 import os
+import re
 import shutil
 import socket
 import struct
@@ -56,7 +64,37 @@ class _PjStr(ctypes.Structure):
     _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_long)]
 
 
-def _child(conn: Connection, sip_port: int, auto_ring: bool = False) -> None:  # noqa: C901
+def _mwi_offset(lib: ctypes.CDLL) -> int:
+    """Where ``pjsua_acc_config.mwi_enabled`` sits: just before ``mwi_expires``, the only
+    field whose default is PJSIP_MWI_DEFAULT_EXPIRES (3600) in a default account config."""
+    buf = ctypes.create_string_buffer(65536)
+    lib.pjsua_acc_config_default(buf)
+    found = [i for i in range(4, 8192, 4) if struct.unpack_from("<I", buf.raw, i)[0] == 3600]
+    if len(found) != 1 or struct.unpack_from("<I", buf.raw, found[0] - 4)[0] != 0:
+        raise RuntimeError(f"cannot find mwi_enabled in pjsua_acc_config ({found})")
+    return found[0] - 4
+
+
+def _mwi_event(text: str) -> dict[str, Any] | None:
+    """An ``mwi`` event from a logged incoming message, when it is a message-summary NOTIFY."""
+    start = text.find("NOTIFY sip:")
+    if start < 0 or "message-summary" not in text:
+        return None
+    msg = text[start:]
+    waiting = re.search(r"(?mi)^Messages-Waiting:\s*(\S+)", msg)
+    voice = re.search(r"(?mi)^Voice-Message:\s*([^\r\n]+)", msg)
+    to = re.search(r"(?mi)^(?:To|t):([^\r\n]*)", msg)
+    return {
+        "waiting": waiting.group(1) if waiting else "",
+        "voice": voice.group(1).strip() if voice else "",
+        "in_dialog": bool(to and ";tag=" in to.group(1)),
+        "msg": msg,
+    }
+
+
+def _child(  # noqa: C901
+    conn: Connection, sip_port: int, auto_ring: bool = False, mwi: bool = False
+) -> None:
     import pjsua2 as pj
 
     libdir = Path(pj.__file__).parent / "pjsua2_pybind11.libs"
@@ -85,6 +123,23 @@ def _child(conn: Connection, sip_port: int, auto_ring: bool = False) -> None:  #
     cfg.medConfig.noVad = True  # keep RTP flowing in silence too
     cfg.logConfig.level = 1
     cfg.logConfig.consoleLevel = 1
+    if mwi:
+
+        class MwiLog(pj.LogWriter):
+            def write(self, entry: Any) -> None:
+                # Received messages only: "<time> <file> .RX <n> bytes Request msg NOTIFY...".
+                if ".RX " in entry.msg.split("\n", 1)[0]:
+                    ev = _mwi_event(entry.msg)
+                    if ev is not None:
+                        conn.send(("event", "mwi", ev))
+
+        writer = MwiLog()
+        cfg.logConfig.writer = writer
+        # pjsip logs each message at level 4; pjsua hands the writer only what passes the
+        # console level (the writer replaces the console: nothing more is printed).
+        cfg.logConfig.level = 4
+        cfg.logConfig.consoleLevel = 4
+        cfg.logConfig.msgLogging = True
     ep.libInit(cfg)
     tcfg = pj.TransportConfig()
     tcfg.boundAddress = "127.0.0.1"
@@ -196,7 +251,7 @@ def _child(conn: Connection, sip_port: int, auto_ring: bool = False) -> None:  #
         return p
 
     def cmd_account(
-        user: str, domain: str, proxy: str, password: str, register: bool = True
+        user: str, domain: str, proxy: str, password: str, register: bool = True, mwi: bool = False
     ) -> int:
         acfg = pj.AccountConfig()
         acfg.idUri = f"sip:{user}@{domain}"
@@ -210,7 +265,24 @@ def _child(conn: Connection, sip_port: int, auto_ring: bool = False) -> None:  #
         acc = PAccount(h)
         acc.create(acfg)
         accounts[h] = acc
+        if mwi:
+            enable_mwi(int(acc.id))
         return h
+
+    def enable_mwi(acc_id: int) -> None:
+        lib.pjsua_pool_create.restype = ctypes.c_void_p
+        lib.pjsua_pool_create.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
+        lib.pjsua_acc_get_config.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        lib.pjsua_acc_modify.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        pool = lib.pjsua_pool_create(b"mwi", 4000, 4000)
+        buf = ctypes.create_string_buffer(65536)
+        status = lib.pjsua_acc_get_config(acc_id, pool, buf)
+        if status != 0:
+            raise RuntimeError(f"pjsua_acc_get_config failed: {status}")
+        ctypes.c_int.from_buffer(buf, _mwi_offset(lib)).value = 1
+        status = lib.pjsua_acc_modify(acc_id, buf)
+        if status != 0:
+            raise RuntimeError(f"pjsua_acc_modify failed: {status}")
 
     def cmd_unregister(acc: int) -> None:
         accounts[acc].setRegistration(False)
@@ -329,15 +401,23 @@ class Phone:
     """
 
     def __init__(
-        self, name: str = "phone", timeout: float = 30.0, *, auto_ring: bool = False
+        self,
+        name: str = "phone",
+        timeout: float = 30.0,
+        *,
+        auto_ring: bool = False,
+        mwi: bool = False,
     ) -> None:
-        """``auto_ring``: answer every incoming call 180 at once, inside the phone."""
+        """``auto_ring``: answer every incoming call 180 at once, inside the phone.
+        ``mwi``: report message-summary NOTIFYs as ``mwi`` events (see the module doc)."""
         self.name = name
         self.timeout = timeout
         self.sip_port = free_port()
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_child, args=(child, self.sip_port, auto_ring), daemon=True)
+        self.proc = ctx.Process(
+            target=_child, args=(child, self.sip_port, auto_ring, mwi), daemon=True
+        )
         self.proc.start()
         child.close()
         self._seq = itertools.count(1)
@@ -398,16 +478,36 @@ class Phone:
 
     # --- commands ------------------------------------------------------------------------
     def account(
-        self, user: str, domain: str, proxy: str, password: str, *, register: bool = True
+        self,
+        user: str,
+        domain: str,
+        proxy: str,
+        password: str,
+        *,
+        register: bool = True,
+        mwi: bool = False,
     ) -> int:
+        """Add an account (registered unless ``register=False``); ``mwi``: it subscribes to
+        its mailbox's ``message-summary`` too."""
         acc = self._cmd(
-            "account", user=user, domain=domain, proxy=proxy, password=password, register=register
+            "account",
+            user=user,
+            domain=domain,
+            proxy=proxy,
+            password=password,
+            register=register,
+            mwi=mwi,
         )
         if register:
             ev = self.wait("reg", acc=acc)
             if ev["code"] != 200:
                 raise PhoneError(f"{self.name}: REGISTER {user}@{domain} got {ev['code']}")
         return int(acc)
+
+    def mwi(self, timeout: float | None = None, **match: Any) -> dict[str, Any]:
+        """The next message-summary NOTIFY the phone received (``Phone(mwi=True)``), e.g.
+        ``mwi(waiting="yes")``: ``waiting``, ``voice`` ("new/old (0/0)"), ``in_dialog``."""
+        return self.wait("mwi", timeout, **match)
 
     def unregister(self, acc: int) -> None:
         self._cmd("unregister", acc=acc)

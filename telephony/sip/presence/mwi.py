@@ -1,0 +1,546 @@
+"""Message-waiting indication: ``message-summary`` subscriptions (RFC 6665, RFC 3842) and the
+NOTIFYs that light a phone's lamp.
+
+**Subscribing.** A phone sends ``SUBSCRIBE`` with ``Event: message-summary`` for its own
+mailbox. It authenticates by digest in its own tenant's domain (the From domain; realm = that
+domain), answered exactly as the registrar answers: the same 401 for a wrong password, an
+unknown user or an unknown domain (nothing can be enumerated), 403 only after the right
+password (suspended tenant, disabled extension, transport not allowed, or another extension's
+mailbox). The watched mailbox is the subscriber's own: the To user (the resource, RFC 6665) or
+the Request-URI user must be its number, and neither may name another extension; a resource
+in another tenant's domain is 404, as if it did not exist, so no count ever leaks across
+tenants. Expires is clamped to 60..3600 s (3600 when absent). The 200 carries Expires, the
+dialog's To-tag and our Contact, and a NOTIFY with the current counts follows at once.
+
+**Refresh and end.** An in-dialog SUBSCRIBE resets the expiry and is answered with a full
+NOTIFY; ``Expires: 0`` ends the subscription (200, then ``Subscription-State:
+terminated;reason=timeout``), as does its expiry without refresh (the same final NOTIFY, then
+it is forgotten). A NOTIFY answered with an error (481, 408, a timeout...) ends it too. One
+NOTIFY is outstanding per dialog at a time; a change meanwhile sends one more with the latest
+counts when it completes.
+
+**Changes.** Django writes a mailbox's :class:`contract.MailboxIndex` at
+``contract.VOICEMAIL_BOX`` and publishes ``"<schema> <box>"`` on ``contract.VOICEMAIL_CHANGED``.
+Every engine receives it; each reads the index once and notifies its own subscriptions of that
+mailbox whose last NOTIFY carried other counts. Registered contacts of the mailbox that hold no
+subscription here get an unsolicited (out-of-dialog) NOTIFY with the same body — many desk
+phones (Yealink, Polycom, Grandstream) light their lamp from it without subscribing — from the
+engine that took the registration, and only when the counts differ from the last ones sent for
+that mailbox (kept in memory, bounded).
+
+**State.** Subscriptions live in this engine's memory (:mod:`.subscriptions`): after an engine
+restart the phones' next refresh is answered 481 and they subscribe again (RFC 6665 4.1.2.2),
+so at most one refresh interval passes without a lamp update. No ORM, no blocking call: one
+Redis GET per change of a mailbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import unquote
+
+from telephony.sip import contract
+from telephony.sip.context import EngineContext
+from telephony.sip.contract import TenantSnapshot
+from telephony.sip.dialog import Dialog
+from telephony.sip.message import Address, Request, Response, SipURI, parse_address, parse_uri
+from telephony.sip.registrar import Binding
+from telephony.sip.transaction import ServerTransaction, new_tag
+from telephony.sip.transport import Target
+
+from .subscriptions import Counts, Subscription, SubscriptionTable, TableFull
+
+__all__ = ["EVENT", "MessageWaiting", "summary"]
+
+log = logging.getLogger(__name__)
+
+EVENT = "message-summary"
+CONTENT_TYPE = "application/simple-message-summary"
+ALLOW_EVENTS = ("Allow-Events", EVENT)
+
+
+def summary(new: int, saved: int, account: str) -> bytes:
+    """An ``application/simple-message-summary`` body (RFC 3842 5.2) for a voice mailbox:
+    ``Voice-Message: new/old (urgent new/urgent old)``; we keep no urgent messages."""
+    waiting = "yes" if new > 0 else "no"
+    return (
+        f"Messages-Waiting: {waiting}\r\nMessage-Account: {account}\r\n"
+        f"Voice-Message: {new}/{saved} (0/0)\r\n"
+    ).encode()
+
+
+def _nobody(_user: str) -> None:
+    return None
+
+
+def _event(req: Request) -> tuple[str | None, str | None]:
+    """(package, id parameter) of the Event header; (None, None) when there is none."""
+    raw = req.get("Event")
+    if raw is None:
+        return None, None
+    package, _, params = raw.partition(";")
+    event_id = None
+    for p in params.split(";"):
+        name, _, value = p.partition("=")
+        if name.strip().lower() == "id":
+            event_id = value.strip() or None
+    return package.strip().lower(), event_id
+
+
+def _accepts_summary(req: Request) -> bool:
+    """False when an Accept header lists types and ours is not among them (RFC 3842 4)."""
+    accept = req.get_all("Accept")
+    if not accept:
+        return True
+    types = {t.split(";", 1)[0].strip().lower() for v in accept for t in v.split(",")}
+    types.discard("")
+    return not types or bool(types & {CONTENT_TYPE, "application/*", "*/*"})
+
+
+class MessageWaiting:
+    """The ``SUBSCRIBE`` handler for ``message-summary`` and the MWI notifier (a service:
+    it follows ``VOICEMAIL_CHANGED`` while started)."""
+
+    def __init__(
+        self,
+        ctx: EngineContext,
+        *,
+        min_expires: int = 60,
+        max_expires: int = 3600,
+        default_expires: int = 3600,
+        per_extension: int = 10,
+        cap: int = 100_000,
+        remembered_boxes: int = 100_000,
+    ) -> None:
+        self.ctx = ctx
+        self.min_expires = min_expires
+        self.max_expires = max_expires
+        self.default_expires = default_expires
+        self.table = SubscriptionTable(per_resource=per_extension, cap=cap)
+        # (schema, box) -> counts of the last unsolicited NOTIFYs, oldest first (bounded).
+        self.sent: dict[tuple[str, str], Counts] = {}
+        self.remembered_boxes = remembered_boxes
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- names ---------------------------------------------------------------------------
+    @property
+    def prefix(self) -> str:
+        return self.ctx.config.redis_prefix
+
+    def server(self, tenant: TenantSnapshot | None = None) -> tuple[str, str]:
+        """The tenant's product for its answers; the engine's before authentication."""
+        return ("Server", self.ctx.product_for(tenant.domain if tenant is not None else None))
+
+    def contact(self, user: str, kind: str) -> str:
+        host, port = self.ctx.engine.transport.via_for(kind)
+        t = "" if kind.upper() == "UDP" else f";transport={kind.lower()}"
+        return f"<{SipURI(host, user=user, port=port)}{t}>"
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(self._listen(ready), name="mwi-listen")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ready.wait(), 5)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        for task in list(self._tasks):
+            task.cancel()
+        self.table.clear()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("MWI task failed", exc_info=task.exception())
+
+    # --- counts --------------------------------------------------------------------------
+    async def counts(self, schema: str, box: str) -> Counts:
+        """(new, saved) of a mailbox from its index in Redis; no index: (0, 0).
+
+        The read runs in a task of its own: a SIP handler's first step runs outside any task
+        (the transaction layer saves one for handlers that finish at once), and redis-py's
+        timeouts need one."""
+        return await asyncio.ensure_future(self._read_counts(schema, box))
+
+    async def _read_counts(self, schema: str, box: str) -> Counts:
+        raw = await self.ctx.redis.get(
+            contract.key(self.prefix, contract.VOICEMAIL_BOX, schema=schema, box=box)
+        )
+        index = contract.MailboxIndex.from_json(raw)
+        return len(index.new), len(index.saved)
+
+    # --- SUBSCRIBE -----------------------------------------------------------------------
+    async def on_subscribe(self, tx: ServerTransaction) -> None:
+        req = tx.request
+        package, event_id = _event(req)
+        if package != EVENT:
+            # No Event header: RFC 3265's implied package ("PINT"), which we do not serve
+            # either; RFC 6665 requires the header. Either way the answer names ours.
+            tx.respond(489, "Bad Event", headers=[self.server(), ALLOW_EVENTS])
+            return
+        if req.to.tag:
+            await self._in_dialog(tx)
+            return
+        frm = req.from_.uri
+        if not isinstance(frm, SipURI) or not frm.user:
+            tx.respond(400, "Bad From", headers=[self.server()])
+            return
+        # The subscriber authenticates in its own domain, so it can only ever reach its own
+        # tenant; answers before a correct password are the registrar's.
+        directory = self.ctx.directory
+        tenant = directory.tenant(frm.host)
+        realm = tenant.domain if tenant is not None else frm.host.lower()
+        lookup = tenant.extensions.get if tenant is not None else _nobody
+        sha256 = tenant is not None and tenant.sip_digest_sha256
+        auth = self.ctx.auth
+        result = auth.verify(req, realm, lookup, proxy=False, sha256=sha256)
+        if not result.ok:
+            if result.failed:
+                self.ctx.guard.auth_failed(tx.source.remote[0])
+            challenge = auth.challenge(realm, proxy=False, stale=result.stale, sha256=sha256)
+            tx.respond(401, headers=[self.server(), *challenge])
+            return
+        ext = result.extension
+        assert tenant is not None
+        assert ext is not None
+        server = self.server(tenant)
+        if not tenant.active or not ext.enabled or result.username != ext.number:
+            tx.respond(403, headers=[server])
+            return
+        if tx.source.kind.lower() not in ext.allowed_transports:
+            tx.respond(403, "Transport Not Allowed", headers=[server])
+            return
+        box = ext.number
+        refused = self._resource_refused(req, tenant, box)
+        if refused:
+            tx.respond(refused, headers=[server])
+            return
+        if not _accepts_summary(req):
+            tx.respond(406, headers=[server, ("Accept", CONTENT_TYPE)])
+            return
+        expires = self._expires(req)
+        contact = self.contact(box, tx.source.kind)
+        try:
+            dialog = Dialog.from_uas(req, tx.to_tag, contact=contact)
+        except ValueError:
+            tx.respond(400, "Missing Contact", headers=[server])
+            return
+        sub = Subscription(
+            event=EVENT,
+            event_id=event_id,
+            dialog=dialog,
+            schema=tenant.schema,
+            domain=tenant.domain,
+            user=box,
+            target=Target(tx.source.kind, *tx.source.remote),
+            contact=str(req.contacts[0].uri),
+        )
+        try:
+            counts = await self.counts(tenant.schema, box)
+        except Exception as exc:
+            log.warning("MWI: mailbox index unreadable (%s)", exc)
+            tx.respond(500, headers=[server, ("Retry-After", "5")])
+            return
+        if expires == 0:
+            # A fetch (RFC 6665 4.4.3): the state once, no subscription.
+            tx.respond(200, headers=[server, ("Expires", "0"), ("Contact", contact)])
+            self.push(sub, counts, final="timeout")
+            return
+        try:
+            dropped = self.table.add(sub)
+        except TableFull:
+            log.warning("MWI: %d subscriptions held, refusing more", len(self.table))
+            tx.respond(503, headers=[server, ("Retry-After", "60")])
+            return
+        for old in dropped:
+            old.ended = True
+            log.info("MWI: %s@%s has too many subscriptions, dropped the oldest", box,
+                     tenant.domain)  # fmt: skip
+        self._arm(sub, expires)
+        tx.respond(200, headers=[server, ("Expires", str(expires)), ("Contact", contact)])
+        log.info("MWI: %s@%s subscribed for %ds", box, tenant.domain, expires)
+        self.push(sub, counts, force=True)
+
+    def _resource_refused(self, req: Request, tenant: TenantSnapshot, box: str) -> int:
+        """0 when the request's resource is the subscriber's own mailbox; else the answer:
+        404 for a resource of another tenant (as if it did not exist), 403 for another
+        extension's mailbox or a request that names none of its own."""
+        named: set[str] = set()
+        for uri in (req.to.uri, req.uri):
+            if not isinstance(uri, SipURI):
+                continue
+            owner = self.ctx.directory.tenant(uri.host)
+            if owner is not None and owner.schema != tenant.schema:
+                return 404
+            if uri.user:
+                user = unquote(uri.user)
+                if user != box and user in tenant.extensions:
+                    return 403
+                named.add(user)
+        return 0 if box in named else 403
+
+    def _expires(self, req: Request) -> int:
+        value = req.expires
+        if value is None:
+            return self.default_expires
+        if value <= 0:
+            return 0
+        return max(self.min_expires, min(self.max_expires, value))
+
+    def _arm(self, sub: Subscription, expires: int) -> None:
+        loop = asyncio.get_running_loop()
+        if sub.timer is not None:
+            sub.timer.cancel()
+        sub.expires_at = loop.time() + expires
+        sub.timer = loop.call_later(expires, self._expired, sub)
+
+    def _expired(self, sub: Subscription) -> None:
+        sub.timer = None
+        if sub.ended:
+            return
+        log.info("MWI: subscription of %s@%s expired", sub.user, sub.domain)
+        self.end(sub, "timeout")
+
+    async def _in_dialog(self, tx: ServerTransaction) -> None:
+        req = tx.request
+        sub = self.table.get((req.call_id, req.to.tag or ""))
+        if sub is None or sub.ended or req.from_.tag != sub.dialog.remote_tag:
+            tx.respond(481, headers=[self.server()])
+            return
+        tenant = self.ctx.directory.tenant(sub.domain)
+        ext = tenant.extensions.get(sub.user) if tenant is not None else None
+        if tenant is None or ext is None or not ext.enabled or not tenant.active:
+            # The extension is gone or disabled since: the subscription ends with it.
+            self.table.remove(sub)
+            sub.ended = True
+            tx.respond(481, headers=[self.server()])
+            return
+        server = self.server(tenant)
+        if not sub.dialog.receive_request(req):
+            tx.respond(500, headers=[server])
+            return
+        # A SUBSCRIBE refreshes the target (RFC 6665 4.1.2.1); NAT: answer where it came from.
+        sub.dialog.refresh_target(req)
+        if req.contacts:
+            sub.contact = str(req.contacts[0].uri)
+        sub.target = Target(tx.source.kind, *tx.source.remote)
+        expires = self._expires(req)
+        try:
+            counts = await self.counts(sub.schema, sub.user)
+        except Exception as exc:
+            log.warning("MWI: mailbox index unreadable (%s)", exc)
+            tx.respond(500, headers=[server, ("Retry-After", "5")])
+            return
+        contact = sub.dialog.contact or self.contact(sub.user, tx.source.kind)
+        if expires == 0:
+            tx.respond(200, headers=[server, ("Expires", "0"), ("Contact", contact)])
+            log.info("MWI: %s@%s unsubscribed", sub.user, sub.domain)
+            self.end(sub, "timeout", counts)
+            return
+        self._arm(sub, expires)
+        tx.respond(200, headers=[server, ("Expires", str(expires)), ("Contact", contact)])
+        self.push(sub, counts, force=True)
+
+    # --- NOTIFY --------------------------------------------------------------------------
+    def end(self, sub: Subscription, reason: str, counts: Counts | None = None) -> None:
+        """Forget ``sub`` and send its final NOTIFY (``terminated;reason=...``)."""
+        self.table.remove(sub)
+        self.push(sub, counts, final=reason)
+
+    def push(
+        self,
+        sub: Subscription,
+        counts: Counts | None,
+        *,
+        force: bool = False,
+        final: str | None = None,
+    ) -> None:
+        """Have ``sub`` notified of ``counts`` (None: the counts it has): now, or when its
+        outstanding NOTIFY completes. Without ``force`` or ``final`` nothing is sent when
+        its last NOTIFY carried the same counts."""
+        if sub.ended:
+            return
+        if counts is not None:
+            sub.wanted = counts
+        sub.force = sub.force or force
+        if final is not None:
+            sub.final = final
+        if sub.busy:
+            sub.again = True
+            return
+        sub.busy = True
+        self._spawn(self._notify_loop(sub))
+
+    async def _notify_loop(self, sub: Subscription) -> None:
+        try:
+            while not sub.ended:
+                sub.again = False
+                counts = sub.wanted or sub.last or (0, 0)
+                final = sub.final
+                if final is None and not sub.force and counts == sub.last:
+                    return
+                sub.force = False
+                resp = await self._send(sub, counts, final)
+                sub.last = counts
+                if final is not None:
+                    sub.ended = True
+                    return
+                if resp.status >= 300:
+                    log.info("MWI: NOTIFY to %s@%s answered %d: subscription ended", sub.user,
+                             sub.domain, resp.status)  # fmt: skip
+                    sub.ended = True
+                    self.table.remove(sub)
+                    return
+                if not sub.again:
+                    return
+        finally:
+            sub.busy = False
+
+    async def _send(self, sub: Subscription, counts: Counts, final: str | None) -> Response:
+        loop = asyncio.get_running_loop()
+        if final is None:
+            state = f"active;expires={sub.expires_in(loop.time())}"
+        else:
+            state = f"terminated;reason={final}"
+        event = EVENT if sub.event_id is None else f"{EVENT};id={sub.event_id}"
+        account = str(SipURI(sub.domain, user=sub.user))
+        req = sub.dialog.create_request(
+            "NOTIFY",
+            headers=[
+                ("Event", event),
+                ("Subscription-State", state),
+                ("User-Agent", self.ctx.product_for(sub.domain)),
+                ("Content-Type", CONTENT_TYPE),
+            ],
+            body=summary(counts[0], counts[1], account),
+        )
+        tx = self.ctx.engine.transactions.send_request(req, sub.target)
+        return await tx.future
+
+    # --- changes -------------------------------------------------------------------------
+    async def _listen(self, ready: asyncio.Event) -> None:
+        channel = contract.key(self.prefix, contract.VOICEMAIL_CHANGED)
+        backoff = 0.1
+        while True:
+            pubsub = self.ctx.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                ready.set()
+                backoff = 0.1
+                async for msg in pubsub.listen():
+                    if msg.get("type") == "message":
+                        self.received(msg.get("data"))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("MWI channel lost (%s), resubscribing", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def received(self, data: Any) -> None:
+        """A ``VOICEMAIL_CHANGED`` message: ``"<schema> <box>"``."""
+        text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        parts = text.split()
+        if len(parts) != 2:
+            log.warning("MWI: ignoring malformed %s message %r", contract.VOICEMAIL_CHANGED,
+                        text[:100])  # fmt: skip
+            return
+        self._spawn(self.changed(parts[0], parts[1]))
+
+    async def changed(self, schema: str, box: str) -> int:
+        """Notify the subscriptions and registered contacts of a changed mailbox; returns
+        how many unsolicited NOTIFYs went out."""
+        tenant = self.ctx.directory.by_schema(schema)
+        ext = tenant.extensions.get(box) if tenant is not None else None
+        subs = self.table.of(schema, box)
+        if tenant is None or ext is None:
+            for sub in subs:
+                self.end(sub, "noresource")  # the extension is gone
+            return 0
+        counts = await self.counts(schema, box)
+        for sub in subs:
+            self.push(sub, counts)
+        key = (schema, box)
+        if self.sent.get(key) == counts:
+            return 0
+        self.sent.pop(key, None)
+        self.sent[key] = counts
+        while len(self.sent) > self.remembered_boxes:
+            del self.sent[next(iter(self.sent))]
+        return await self._unsolicited(tenant, box, counts, subs)
+
+    async def _unsolicited(
+        self, tenant: TenantSnapshot, box: str, counts: Counts, subs: list[Subscription]
+    ) -> int:
+        locations = self.ctx.locations
+        watched_from = {(s.target.kind.upper(), s.target.host, s.target.port) for s in subs}
+        watched_contacts = {s.contact for s in subs}
+        sent = 0
+        for binding in await locations.lookup(tenant.domain, box):
+            if binding.engine != locations.engine_id:
+                continue  # the engine that took the registration notifies it
+            source = (binding.transport.upper(), binding.source_host, binding.source_port)
+            if source in watched_from or binding.contact in watched_contacts:
+                continue  # it subscribed: its NOTIFYs come in its dialog
+            if self._notify_binding(tenant, box, binding, counts):
+                sent += 1
+        return sent
+
+    def _notify_binding(
+        self, tenant: TenantSnapshot, box: str, binding: Binding, counts: Counts
+    ) -> bool:
+        locations = self.ctx.locations
+        target, _flow = locations.target_for(binding)
+        try:
+            contact = binding.contact
+            uri = parse_address(contact).uri if contact.startswith("<") else parse_uri(contact)
+        except ValueError:
+            return False
+        aor = Address(SipURI(tenant.domain, user=box))
+        req = Request(
+            "NOTIFY",
+            uri,
+            [
+                ("Max-Forwards", "70"),
+                ("From", f"{aor};tag={new_tag()}"),
+                ("To", str(aor)),
+                ("Call-ID", secrets.token_hex(12) + "@pbx"),
+                ("CSeq", "1 NOTIFY"),
+                ("Contact", self.contact(box, target.kind)),
+                ("Event", EVENT),
+                ("Subscription-State", "active"),
+                ("User-Agent", self.ctx.product_for(tenant.domain)),
+                ("Content-Type", CONTENT_TYPE),
+            ],
+            summary(counts[0], counts[1], str(aor.uri)),
+        )
+        tx = self.ctx.engine.transactions.send_request(req, target)
+        tx.future.add_done_callback(_unsolicited_result(binding.contact))
+        return True
+
+
+def _unsolicited_result(contact: str) -> Any:
+    def done(fut: asyncio.Future[Response]) -> None:
+        if not fut.cancelled() and fut.exception() is None and fut.result().status >= 300:
+            log.info("MWI: unsolicited NOTIFY to %s answered %d", contact, fut.result().status)
+
+    return done
