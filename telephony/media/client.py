@@ -145,12 +145,15 @@ class MediaSession:
     # ------------------------------------------------------------------ digits
     async def next_digit(self, timeout: float) -> str | None:  # noqa: ASYNC109 - the API's
         """The next digit received (RFC 4733, or in-band), or None on timeout or close."""
-        if self.closed and self._digits.empty():
-            return None
-        try:
-            digit = await asyncio.wait_for(self._digits.get(), max(0.0, timeout))
-        except TimeoutError:
-            return None
+        if self._digits.empty():
+            if self.closed:
+                return None
+            try:
+                digit = await asyncio.wait_for(self._digits.get(), max(0.0, timeout))
+            except TimeoutError:
+                return None
+        else:
+            digit = self._digits.get_nowait()
         if digit is None:
             self._digits.put_nowait(None)  # wake the next waiter too
         return digit
