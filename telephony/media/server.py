@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import math
 import os
 import random
+import signal
 import socket
 import struct
 from collections.abc import Callable
@@ -773,12 +775,19 @@ class MediaServer:
 
 
 async def serve(config: MediaConfig, ready: Callable[[MediaServer], None] | None = None) -> None:
-    """Run a media server until cancelled."""
+    """Run a media server until cancelled or sent SIGTERM/SIGINT; on the way out, recordings in
+    progress are written (reason "closed") before the process ends."""
     server = MediaServer(config)
     await server.start()
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, done.set)
     if ready is not None:
         ready(server)
     try:
-        await asyncio.Event().wait()
+        await done.wait()
+        log.info("media server stopping: %d sessions", len(server.sessions))
     finally:
         await server.stop()

@@ -14,6 +14,8 @@ import itertools
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 import wave
 
@@ -23,7 +25,7 @@ import pytest
 from telephony.media.audio import write_wav
 from telephony.media.client import MediaClient, MediaError
 from tests.media.phone import RtpPhone, peak_frequency, sdp_offer, tone
-from tests.media.server import MediaServerProcess
+from tests.media.server import ROOT, MediaServerProcess
 
 _ids = itertools.count(1)
 
@@ -580,3 +582,142 @@ def test_inband_dtmf_when_asked(media_server):
 
     assert run(digits_heard(True)) == "5#"
     assert run(digits_heard(False)) == ""  # audio is not listened to unless asked
+
+
+def test_the_client_connects_when_the_server_comes_up_later():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def main():
+        client = MediaClient("127.0.0.1", port, timeout=0.5)
+        await client.start()  # nobody there: returns, keeps trying
+        assert not client.connected
+        with pytest.raises(MediaError, match="not connected"):
+            await client.open("early", offer=None)
+        media = await asyncio.to_thread(
+            MediaServerProcess, extra_args=["--control", f"127.0.0.1:{port}"]
+        )
+        try:
+            for _ in range(40):
+                if client.connected:
+                    break
+                await asyncio.sleep(0.1)
+            assert client.connected
+            session, offer = await client.open("late", offer=None)
+            assert b"m=audio " in offer
+            await session.close()
+            assert session.closed
+            await session.close()  # idempotent
+        finally:
+            await client.stop()
+            await asyncio.to_thread(media.close)
+
+    run(main())
+
+
+def test_a_remote_that_moves_is_followed(media_server):
+    async def main():
+        client = await client_for(media_server)
+        first = await RtpPhone.create()
+        second = await RtpPhone.create()
+        session, answer = await call(client, first)
+        first.connect(answer)
+        await first.stream(tone(700, 0.1))  # latched to the first phone
+        await session.play([{"tone": "beep"}])
+        await first.quiet(0.1)
+        answer = await session.update(second.offer())  # e.g. a transfer re-INVITE
+        await session.play([{"tone": "beep"}])
+        await second.quiet(0.1)
+        await client.stop()
+        return len(first.received), len(second.received), answer
+
+    first, second, answer = run(main())
+    assert first == 13
+    assert second == 13
+    assert b"a=sendrecv" in answer
+
+
+def test_configuration_from_the_environment(monkeypatch):
+    from telephony.media.__main__ import config_from_args
+
+    monkeypatch.setenv("PBX_MEDIA_CONTROL", "127.0.0.2:3230")
+    monkeypatch.setenv("PBX_MEDIA_RTP_HOST", "127.0.0.3")
+    monkeypatch.setenv("PBX_MEDIA_RTP_PORT_MIN", "21000")
+    monkeypatch.setenv("PBX_MEDIA_RTP_PORT_MAX", "21999")
+    config = config_from_args([])
+    assert (config.control_host, config.control_port) == ("127.0.0.2", 3230)
+    assert (config.rtp_host, config.rtp_port_min, config.rtp_port_max) == (
+        "127.0.0.3",
+        21000,
+        21999,
+    )
+    assert config_from_args(["--control", "127.0.0.1:0", "--rtp-port-min", "5"]).rtp_port_min == 5
+
+
+def test_manage_py_mediaserver_serves_from_the_settings():
+    """What ``make run`` starts (pbx/processes.py: ``manage.py mediaserver``)."""
+    ports = MediaServerProcess.ports()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "mediaserver",
+            "--control",
+            "127.0.0.1:0",
+            "--rtp-port-min",
+            str(ports.start + 90),
+            "--rtp-port-max",
+            str(ports.stop - 1),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert lines[0].startswith("media server: control 127.0.0.1:0, RTP 127.0.0.1")
+        address = lines[1].split()[-1].rpartition(":")
+        sock, reader = _control((address[0], int(address[2])))
+        stats = _ask(sock, reader, {"id": 1, "op": "stats"})
+        reader.close()
+        sock.close()
+        assert stats["ok"]
+        assert stats["ports_free"] == 10
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+    assert proc.returncode == 0  # SIGTERM: a clean stop
+
+
+def test_sigterm_writes_the_recordings_in_progress(tmp_path):
+    path = str(tmp_path / "msg.wav")
+    media = MediaServerProcess()
+    try:
+
+        async def main():
+            client = await client_for(media)
+            phone = await RtpPhone.create()
+            session, _ = await call(client, phone)
+            rec = asyncio.create_task(session.record(path, max_seconds=30, beep=False))
+            await asyncio.sleep(0.05)
+            await phone.stream(tone(700, 0.5))
+            await asyncio.sleep(0.05)
+            media.proc.terminate()  # supervisord stopping the process
+            result = await rec
+            await client.stop()
+            return result
+
+        seconds, reason = run(main(), timeout=20)
+        assert media.proc.wait(10) == 0
+    finally:
+        media.close()
+    assert reason == "closed"
+    assert 0.4 <= seconds <= 0.6
+    with wave.open(path, "rb") as w:
+        assert abs(w.getnframes() / 8000 - seconds) < 0.01
