@@ -150,8 +150,7 @@ async def level(
         await session.start_play([{"file": prompt}], loop=True)
     await asyncio.sleep(2.0)  # warm-up: every session playing, caches full
 
-    await client.stats()
-    await client._request("stats", reset=True)  # tick lag figures of the window only
+    await client.stats(reset=True)  # tick lag figures of the window only
     for s in sessions:
         s.flush_digits()
     cpu0, wall0, own0 = tree_cpu_seconds(server_pid), time.monotonic(), time.process_time()

@@ -300,8 +300,10 @@ class MediaClient:
             raise
         return session, str(result["sdp"]).encode()
 
-    async def stats(self) -> dict[str, Any]:
-        result = await self._request("stats")
+    async def stats(self, *, reset: bool = False) -> dict[str, Any]:
+        """The server's counters (sessions, packets, tick lag, ...); ``reset`` starts the tick
+        lag figures afresh after this answer."""
+        result = await self._request("stats", reset=reset)
         return {k: v for k, v in result.items() if k not in ("id", "ok")}
 
     # ------------------------------------------------------------------ plumbing

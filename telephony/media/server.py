@@ -54,6 +54,7 @@ TICK = 0.020
 FRAME = audio.FRAME_SAMPLES
 _HEADER = struct.Struct("!BBHII")
 _SILENCE_RMS = 300.0  # about -40 dBFS: below it a frame counts as silence for recordings
+_SILENCE_TAIL = audio.RATE // 4  # samples of silence kept after the last sound
 _LATE = 0.010  # a tick this late (s) counts in late_ticks
 
 
@@ -171,6 +172,7 @@ class Recording:
         self.end = 0  # samples written up to here
         self.started_at: float | None = None  # loop time when recording began (after the beep)
         self.last_voice = 0.0
+        self.voice_end = 0  # the sample after the last one heard above the silence level
         self.ts0 = 0  # RTP timestamp of sample `base`
         self.base = 0
         self.ssrc: int | None = None
@@ -209,7 +211,16 @@ class Recording:
             level = math.sqrt(float(np.mean(np.square(pcm[:count], dtype=np.float64))))
             if level > _SILENCE_RMS:
                 self.last_voice = now
+                self.voice_end = max(self.voice_end, stop)
         return self.end >= self.max_samples
+
+    def audio(self, reason: str) -> np.ndarray:
+        """What is written: all of it, but a recording ended by silence loses that silence
+        (a short tail of it stays, so the last word is not clipped)."""
+        end = self.end
+        if reason == "silence":
+            end = min(end, self.voice_end + _SILENCE_TAIL)
+        return self.buffer[:end]
 
     def due(self, now: float) -> str | None:
         """Why the recording ends by the clock now, if it does."""
@@ -489,7 +500,7 @@ class Session:
         return asyncio.create_task(self._write(record, reason))
 
     async def _write(self, record: Recording, reason: str) -> None:
-        pcm = record.buffer[: record.end]
+        pcm = record.audio(reason)
         fields: dict[str, Any] = {"record": record.req_id, "path": record.path, "reason": reason}
         try:
             await asyncio.to_thread(audio.write_wav, record.path, pcm)

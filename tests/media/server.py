@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -109,3 +111,11 @@ class MediaServerProcess:
         if self.proc.stdout:
             self.proc.stdout.close()
         self._stderr.join(2)
+
+
+@pytest.fixture(scope="module")
+def media_server():
+    """A media server process for the tests of a module (``.control`` is its address)."""
+    server = MediaServerProcess()
+    yield server
+    server.close()
