@@ -727,3 +727,27 @@ def test_sigterm_writes_the_recordings_in_progress(tmp_path):
     assert 0.4 <= seconds <= 0.6
     with wave.open(path, "rb") as w:
         assert abs(w.getnframes() / 8000 - seconds) < 0.01
+
+
+def test_when_the_ports_run_out_open_is_refused_until_one_is_free():
+    base = MediaServerProcess.ports().start + 95  # the last ports of this worker's range
+    media = MediaServerProcess(
+        extra_args=["--rtp-port-min", str(base), "--rtp-port-max", str(base + 1)]
+    )
+    try:
+
+        async def main():
+            client = await client_for(media)
+            a, _ = await client.open("a", offer=None)
+            await client.open("b", offer=None)
+            with pytest.raises(MediaError, match="no free RTP port"):
+                await client.open("c", offer=None)
+            await a.close()
+            c, offer = await client.open("c", offer=None)
+            await client.stop()
+            return offer
+
+        offer = run(main())
+        assert f"m=audio {base} ".encode() in offer  # a's port, reused
+    finally:
+        media.close()
