@@ -278,7 +278,10 @@ class Session:
         self.port: int = sock.getsockname()[1]
         self.transport: asyncio.DatagramTransport | None = None
         self.codec = codecs.PCMU
-        self.te_pt: int | None = sdp.TELEPHONE_EVENT
+        self.te_pt: int | None = sdp.TELEPHONE_EVENT  # the remote's telephone-event type
+        # The type our own offer gave it: a remote that answers with another number may still
+        # send with ours (as RFC 3264 says it should).
+        self.our_te_pt: int | None = None
         self.dest: tuple[str, int] | None = None  # where we send: the SDP's, then latched
         self.latched = False
         self.remote_receives = True
@@ -304,6 +307,7 @@ class Session:
         self.sdp_version += 1
         host = self.server.config.rtp_host
         if answer is None:
+            self.our_te_pt = sdp.TELEPHONE_EVENT
             return sdp.build(host, self.port, session_id=self.sdp_id, version=self.sdp_version)
         return sdp.build(
             host,
@@ -384,7 +388,7 @@ class Session:
             return
         pt = data[1] & 0x7F
         _, _, _, ts, ssrc = _HEADER.unpack_from(data)
-        if pt == self.te_pt and self.te_pt is not None:
+        if pt == self.te_pt or pt == self.our_te_pt:
             self._on_telephone_event(data[offset:end], ts)
         elif pt in (codecs.PCMU, codecs.PCMA):
             if self.record is None and self.inband is None:
@@ -547,6 +551,7 @@ class MediaServer:
         self.sessions: dict[str, Session] = {}
         self.connections: set[Connection] = set()
         self.ticks = 0
+        self.wakeups = 0
         self.rx_packets = 0
         self.tx_packets = 0
         self.late_ticks = 0
@@ -603,6 +608,7 @@ class MediaServer:
     # ------------------------------------------------------------------ the tick
     def _tick(self) -> None:
         now = self.loop.time()
+        self.wakeups += 1
         lag = now - self._next
         self.lags.append(lag)
         if lag > self.max_tick_lag:
@@ -639,8 +645,14 @@ class MediaServer:
         self._watch_handle = self.loop.call_later(1.0, self._watch)
 
     def _close_by_server(self, session: Session, reason: str) -> None:
-        session.close("closed")
-        session.conn.send(event("closed", session.id, reason=reason))
+        def tell(_: object = None) -> None:
+            session.conn.send(event("closed", session.id, reason=reason))
+
+        writing = session.close("closed")
+        if writing is None:
+            tell()
+        else:  # `recorded` (with the real length) goes out first
+            writing.add_done_callback(tell)
 
     # ------------------------------------------------------------------ control
     async def _serve_connection(
@@ -766,6 +778,7 @@ class MediaServer:
             "rx_packets": self.rx_packets,
             "tx_packets": self.tx_packets,
             "ticks": self.ticks,
+            "wakeups": self.wakeups,
             "late_ticks": self.late_ticks,
             "skipped_ticks": self.skipped_ticks,
             "max_tick_lag_ms": round(self.max_tick_lag * 1000, 3),

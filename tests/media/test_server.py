@@ -365,10 +365,14 @@ def test_our_offer_then_the_remote_answer(media_server):
         phone.connect(offer)
         await session.play([{"tone": "beep"}])
         await phone.quiet()
+        # Its answer named no telephone-event type, yet it sends events with ours (101).
+        await phone.digit("7")
+        digit = await session.next_digit(1.0)
         await client.stop()
-        return offer, phone.headers()
+        return offer, phone.headers(), digit
 
-    offer, headers = run(main())
+    offer, headers, digit = run(main())
+    assert digit == "7"
     assert b"m=audio " in offer
     assert b" RTP/AVP 0 8 101\r\n" in offer
     assert b"a=ptime:20" in offer
@@ -521,8 +525,9 @@ def test_fifty_sessions_at_once(media_server, prompts):
     assert stats["max_tick_lag_ms"] < 100
 
 
-def test_a_session_without_rtp_times_out_and_the_client_is_released():
+def test_a_session_without_rtp_times_out_and_the_client_is_released(tmp_path):
     media = MediaServerProcess(rtp_timeout=1.0)
+    path = str(tmp_path / "cut.wav")
     try:
 
         async def main():
@@ -533,13 +538,27 @@ def test_a_session_without_rtp_times_out_and_the_client_is_released():
             closed = session.closed
             played = await session.play([{"tone": "beep"}])
             recorded = await session.record("/tmp/never.wav", max_seconds=1)
+            # A caller who goes silent (network gone) in the middle of a message: what was
+            # said is kept, and the recording's real length is reported before the close.
+            talker = await RtpPhone.create()
+            session2, _ = await call(client, talker)
+            rec = asyncio.create_task(session2.record(path, max_seconds=30, beep=False))
+            await asyncio.sleep(0.05)
+            await talker.stream(tone(700, 0.5))
+            cut = await rec
             stats = await client.stats()
             await client.stop()
-            return digit, closed, played, recorded, stats["sessions"]
+            return digit, closed, played, recorded, cut, session2.closed, stats["sessions"]
 
-        assert run(main(), timeout=20) == (None, True, "closed", (0.0, "closed"), 0)
+        digit, closed, played, recorded, cut, closed2, sessions = run(main(), timeout=20)
     finally:
         media.close()
+    assert (digit, closed, played, recorded) == (None, True, "closed", (0.0, "closed"))
+    assert cut[1] == "closed"
+    assert 0.4 <= cut[0] <= 0.6
+    assert closed2
+    assert sessions == 0
+    assert os.path.getsize(path) == 44 + int(round(cut[0] * 8000)) * 2
 
 
 def test_the_client_releases_everything_when_the_server_dies():
