@@ -7,6 +7,23 @@ play, record and collect digits. Nothing here waits forever: replies time out wi
 :class:`MediaError`, and when the session or the connection ends every waiter is released at
 once (a play returns ``"closed"``, a recording ``(0.0, "closed")``, a digit wait ``None``).
 
+A leg of an IVR call, from the engine's side::
+
+    media = MediaClient("127.0.0.1", 2230)
+    await media.start()                                   # once, at engine start
+    session, answer_sdp = await media.open(call_id + "-a", offer=invite.body, tenant=schema)
+    # ... send 200 OK with answer_sdp ...
+    try:
+        reason = await session.play([{"file": welcome}], barge=True)   # "done" or "dtmf"
+        choice = await session.collect(1, timeout=5.0)   # a barge digit is in the queue too
+        seconds, why = await session.record(path, max_seconds=120, silence_seconds=5)
+    finally:
+        await session.close()                             # on BYE; never raises
+
+Digits are queued as they arrive, whatever else is going on: the digit that barged into a
+prompt, or the stop digit of a recording, is still there for :meth:`MediaSession.next_digit`
+(:meth:`MediaSession.flush_digits` drops them).
+
 No Django and nothing else from the project but the protocol module: the engine imports it.
 """
 
