@@ -225,7 +225,7 @@ async def main(args: argparse.Namespace) -> None:
             np.sin(2 * np.pi * 300 * t) + np.sin(2 * np.pi * 700 * t) + np.sin(2 * np.pi * 1500 * t)
         )
         write_wav(prompt, np.round(wave * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.int16))
-        proc, control = start_server(args.rtp_port_min, args.rtp_port_min + max(counts) + 100)
+        proc, control = start_server(args.rtp_port_min, args.rtp_port_min + 2 * max(counts) + 100)
         try:
             client = MediaClient(*control, timeout=10.0)
             await client.start()

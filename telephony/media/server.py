@@ -74,14 +74,18 @@ class OpError(Exception):
 
 
 class PortPool:
-    """UDP ports of the range, handed out round-robin (a freed port is reused last)."""
+    """The even UDP ports of the range, handed out round-robin (a freed port is reused last).
+
+    Even only: a phone (or rtpengine) sends RTCP to the RTP port + 1, which must not be another
+    session's RTP socket."""
 
     def __init__(self, host: str, low: int, high: int) -> None:
-        if not 0 < low <= high <= 65535:
-            raise ValueError(f"bad RTP port range {low}-{high}")
+        first = low + (low & 1)
+        if not 0 < low <= high <= 65535 or first > high:
+            raise ValueError(f"bad RTP port range {low}-{high} (it needs an even port)")
         self.host = host
         self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._free = collections.deque(range(low, high + 1))
+        self._free = collections.deque(range(first, high + 1, 2))
 
     @property
     def free(self) -> int:
@@ -367,8 +371,8 @@ class Session:
 
     # ------------------------------------------------------------------ receiving
     def on_rtp(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.closed or len(data) < 12 or data[0] >> 6 != 2:
-            return
+        if self.closed or len(data) < 12 or data[0] >> 6 != 2 or 192 <= data[1] <= 223:
+            return  # not RTP (RTCP types are 192-223, RFC 5761): never latched on
         self.rx_packets += 1
         self.server.rx_packets += 1
         self.last_rx = self.server.loop.time()

@@ -319,14 +319,20 @@ def test_symmetric_rtp_latches_to_where_the_phone_sends_from(media_server):
         actual = await RtpPhone.create()
         session, answer = await call(client, declared)
         actual.connect(answer)
+        rtcp = await RtpPhone.create()  # an RTCP sender report is never latched on
+        rtcp.connect(answer)
+        assert rtcp.transport is not None
+        rtcp.transport.sendto(b"\x80\xc8\x00\x06" + bytes(24), rtcp.remote)
+        await asyncio.sleep(0.05)
         await actual.stream(tone(700, 0.1))
         await session.play([{"tone": "beep"}])
         await actual.quiet()
         await client.stop()
-        return len(declared.received), len(actual.received)
+        return len(declared.received), len(actual.received), len(rtcp.received)
 
-    declared, actual = run(main())
+    declared, actual, rtcp = run(main())
     assert declared == 0
+    assert rtcp == 0
     assert actual >= 12
 
 
@@ -691,7 +697,7 @@ def test_manage_py_mediaserver_serves_from_the_settings():
             "--control",
             "127.0.0.1:0",
             "--rtp-port-min",
-            str(ports.start + 90),
+            str(ports.stop - 20),
             "--rtp-port-max",
             str(ports.stop - 1),
         ],
@@ -711,7 +717,7 @@ def test_manage_py_mediaserver_serves_from_the_settings():
         reader.close()
         sock.close()
         assert stats["ok"]
-        assert stats["ports_free"] == 10
+        assert stats["ports_free"] == 10  # the even ones of 20
     finally:
         proc.terminate()
         proc.wait(10)
@@ -749,9 +755,9 @@ def test_sigterm_writes_the_recordings_in_progress(tmp_path):
 
 
 def test_when_the_ports_run_out_open_is_refused_until_one_is_free():
-    base = MediaServerProcess.ports().start + 95  # the last ports of this worker's range
+    base = MediaServerProcess.ports().stop - 4  # the last ports of this worker's range
     media = MediaServerProcess(
-        extra_args=["--rtp-port-min", str(base), "--rtp-port-max", str(base + 1)]
+        extra_args=["--rtp-port-min", str(base - 1), "--rtp-port-max", str(base + 3)]
     )
     try:
 
