@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ import uvloop
 
 from telephony.media.audio import write_wav
 from telephony.media.client import MediaClient, MediaError
+from telephony.media.codecs import ulaw_encode
 from tests.media.phone import RtpPhone, peak_frequency, sdp_offer, tone
 from tests.media.server import ROOT, MediaServerProcess
 
@@ -776,3 +778,47 @@ def test_when_the_ports_run_out_open_is_refused_until_one_is_free():
         assert f"m=audio {base} ".encode() in offer  # a's port, reused
     finally:
         media.close()
+
+
+def test_garbage_on_the_rtp_port_is_dropped_and_extensions_and_padding_are_read(
+    media_server, tmp_path
+):
+    path = str(tmp_path / "ext.wav")
+
+    async def main():
+        client = await client_for(media_server)
+        phone = await RtpPhone.create()
+        session, _ = await call(client, phone)
+        rec = asyncio.create_task(session.record(path, max_seconds=0.4, beep=False))
+        await asyncio.sleep(0.05)
+        assert phone.transport is not None
+        rng = np.random.default_rng(7)
+        junk = [b"", b"\x80", b"\x80\x00" + bytes(9), b"\x00" * 40, b"\xbf\xff" + bytes(10)]
+        junk += [rng.bytes(int(n)) for n in rng.integers(1, 400, 200)]
+        junk += [b"\x90\x00\x00\x01" + bytes(8) + b"\x00\x00\xff\xff"]  # extension past the end
+        junk += [b"\xa0\x00\x00\x01" + bytes(8) + b"\xff"]  # padding longer than the packet
+        for blob in junk:
+            phone.transport.sendto(blob, phone.remote)
+        await asyncio.sleep(0.1)
+        pcm = tone(700, 0.4)
+        for i in range(20):
+            # CSRC count 1, an extension of one word, 3 bytes of padding.
+            header = struct.pack("!BBHIII", 0xB1, 0, i, 1000 + 160 * i, 1234, 99) + struct.pack(
+                "!HHI", 0xBEDE, 1, 0
+            )
+            payload = ulaw_encode(pcm[i * 160 : (i + 1) * 160]) + b"\x00\x00\x03"
+            phone.transport.sendto(header + payload, phone.remote)
+            await asyncio.sleep(0.02)
+        result = await rec
+        stats = await client.stats()
+        await client.stop()
+        return result, stats
+
+    (seconds, reason), stats = run(main())
+    assert (seconds, reason) == (0.4, "max")
+    with wave.open(path, "rb") as w:
+        recorded = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    assert abs(peak_frequency(recorded) - 700) < 10
+    # The tone with no clicks: the payload was cut at the padding, not the packet's end.
+    assert np.max(np.abs(np.diff(recorded.astype(int)))) < 6000  # a 700 Hz step: 4,400 at most
+    assert stats["rx_packets"] >= 20
