@@ -505,7 +505,11 @@ class Session:
         if record is None:
             return None
         self.record = None
-        return asyncio.create_task(self._write(record, reason))
+        task = asyncio.create_task(self._write(record, reason))
+        # Held until done (the loop keeps only weak references), and awaited at shutdown.
+        self.server.writing.add(task)
+        task.add_done_callback(self.server.writing.discard)
+        return task
 
     async def _write(self, record: Recording, reason: str) -> None:
         pcm = record.audio(reason)
@@ -517,8 +521,11 @@ class Session:
             log.error(
                 "session %s (%s): cannot write %s: %s", self.id, self.tenant, record.path, exc
             )
-            fields["seconds"] = 0.0
+            fields.update(seconds=0.0, reason="error")
             fields["error"] = f"cannot write the recording: {exc.strerror or exc}"
+        except Exception:
+            log.exception("session %s (%s): cannot write %s", self.id, self.tenant, record.path)
+            fields.update(seconds=0.0, reason="error", error="cannot write the recording")
         self.conn.send(event("recorded", self.id, **fields))
 
     # ------------------------------------------------------------------ end
@@ -554,6 +561,7 @@ class MediaServer:
         self.cache = audio.FrameCache(config.cache_bytes)
         self.sessions: dict[str, Session] = {}
         self.connections: set[Connection] = set()
+        self.writing: set[asyncio.Task] = set()  # recordings being written
         self.ticks = 0
         self.wakeups = 0
         self.rx_packets = 0
@@ -595,9 +603,10 @@ class MediaServer:
         for handle in (self._tick_handle, self._watch_handle):
             if handle is not None:
                 handle.cancel()
-        writes = [t for s in list(self.sessions.values()) if (t := s.close("closed"))]
-        if writes:
-            await asyncio.gather(*writes, return_exceptions=True)
+        for session in list(self.sessions.values()):
+            session.close("closed")
+        if self.writing:
+            await asyncio.gather(*self.writing, return_exceptions=True)
         for conn in list(self.connections):
             conn.open = False
             conn.writer.close()

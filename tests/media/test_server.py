@@ -822,3 +822,24 @@ def test_garbage_on_the_rtp_port_is_dropped_and_extensions_and_padding_are_read(
     # The tone with no clicks: the payload was cut at the padding, not the packet's end.
     assert np.max(np.abs(np.diff(recorded.astype(int)))) < 6000  # a 700 Hz step: 4,400 at most
     assert stats["rx_packets"] >= 20
+
+
+def test_a_recording_that_cannot_be_written_says_so(media_server, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a directory should be")
+
+    async def main():
+        client = await client_for(media_server)
+        phone = await RtpPhone.create()
+        session, _ = await call(client, phone)
+        rec = asyncio.create_task(
+            session.record(str(blocker / "msg.wav"), max_seconds=0.3, beep=False)
+        )
+        await asyncio.sleep(0.05)
+        await phone.stream(tone(700, 0.5))
+        result = await rec
+        again = await session.play([{"tone": "beep"}])  # the session carries on
+        await client.stop()
+        return result, again
+
+    assert run(main()) == ((0.0, "error"), "done")
