@@ -131,7 +131,8 @@ class MediaSession:
         beep: bool = True,
     ) -> tuple[float, str]:
         """Record to ``path`` (WAV 8 kHz mono 16-bit) until a stop digit, ``max_seconds``,
-        ``silence_seconds`` of silence, stop or close: ``(seconds, reason)``, the file written."""
+        ``silence_seconds`` of silence, stop or close: ``(seconds, reason)``, the file written
+        (reason "error", 0 seconds: it could not be written)."""
         if self.closed:
             return 0.0, "closed"
         waiter: asyncio.Future[tuple[float, str]] = asyncio.get_running_loop().create_future()
