@@ -13,6 +13,7 @@ in this process, and has every session loop a 5 s prompt. After a short warm-up 
 - the server's tick lag (how late its 20 ms timer fired: p50, p99, max, ticks over 10 ms late);
 - the server process's CPU time (``/proc/<pid>/stat``, user + system) per session: the figure
   that decides capacity on idle cores (``cores / cpu_per_session`` sessions);
+- sessions still playing at the end (all of them, unless the server closed some);
 - with ``--digits``, every session also receives an RFC 4733 digit every 2 s, and the ``dtmf``
   events coming back are counted (each exactly once).
 
@@ -197,6 +198,7 @@ async def level(
     cpu = cpu1 - cpu0
     return [
         count,
+        stats["playing"],
         received,
         expected,
         lost,
@@ -241,6 +243,7 @@ async def main(args: argparse.Namespace) -> None:
         f"({os.cpu_count()} cores{DIGITS_NOTE if args.digits else ''})",
         [
             "sessions",
+            "playing at end",
             "packets",
             "expected",
             "lost",

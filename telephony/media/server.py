@@ -651,7 +651,7 @@ class MediaServer:
         limit = self.config.rtp_timeout
         for session in list(self.sessions.values()):
             if session.remote_sends and now - session.last_rx > limit:
-                log.info(
+                log.warning(
                     "session %s (%s): no RTP for %.0f s, closing", session.id, session.tenant, limit
                 )
                 self._close_by_server(session, "timeout")
