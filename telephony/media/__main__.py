@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -37,6 +38,9 @@ def _ready(server: MediaServer) -> None:
 
 def run(config: MediaConfig) -> None:
     """Serve until interrupted, on uvloop when it is installed."""
+    # What was made at start-up (modules, codec tables) stays: no collection walks it again.
+    gc.collect()
+    gc.freeze()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is in requirements

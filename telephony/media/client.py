@@ -7,6 +7,23 @@ play, record and collect digits. Nothing here waits forever: replies time out wi
 :class:`MediaError`, and when the session or the connection ends every waiter is released at
 once (a play returns ``"closed"``, a recording ``(0.0, "closed")``, a digit wait ``None``).
 
+A leg of an IVR call, from the engine's side::
+
+    media = MediaClient("127.0.0.1", 2230)
+    await media.start()                                   # once, at engine start
+    session, answer_sdp = await media.open(call_id + "-a", offer=invite.body, tenant=schema)
+    # ... send 200 OK with answer_sdp ...
+    try:
+        reason = await session.play([{"file": welcome}], barge=True)   # "done" or "dtmf"
+        choice = await session.collect(1, timeout=5.0)   # a barge digit is in the queue too
+        seconds, why = await session.record(path, max_seconds=120, silence_seconds=5)
+    finally:
+        await session.close()                             # on BYE; never raises
+
+Digits are queued as they arrive, whatever else is going on: the digit that barged into a
+prompt, or the stop digit of a recording, is still there for :meth:`MediaSession.next_digit`
+(:meth:`MediaSession.flush_digits` drops them).
+
 No Django and nothing else from the project but the protocol module: the engine imports it.
 """
 
@@ -114,7 +131,8 @@ class MediaSession:
         beep: bool = True,
     ) -> tuple[float, str]:
         """Record to ``path`` (WAV 8 kHz mono 16-bit) until a stop digit, ``max_seconds``,
-        ``silence_seconds`` of silence, stop or close: ``(seconds, reason)``, the file written."""
+        ``silence_seconds`` of silence, stop or close: ``(seconds, reason)``, the file written
+        (reason "error", 0 seconds: it could not be written)."""
         if self.closed:
             return 0.0, "closed"
         waiter: asyncio.Future[tuple[float, str]] = asyncio.get_running_loop().create_future()
@@ -145,12 +163,15 @@ class MediaSession:
     # ------------------------------------------------------------------ digits
     async def next_digit(self, timeout: float) -> str | None:  # noqa: ASYNC109 - the API's
         """The next digit received (RFC 4733, or in-band), or None on timeout or close."""
-        if self.closed and self._digits.empty():
-            return None
-        try:
-            digit = await asyncio.wait_for(self._digits.get(), max(0.0, timeout))
-        except TimeoutError:
-            return None
+        if self._digits.empty():
+            if self.closed:
+                return None
+            try:
+                digit = await asyncio.wait_for(self._digits.get(), max(0.0, timeout))
+            except TimeoutError:
+                return None
+        else:
+            digit = self._digits.get_nowait()
         if digit is None:
             self._digits.put_nowait(None)  # wake the next waiter too
         return digit
@@ -297,8 +318,10 @@ class MediaClient:
             raise
         return session, str(result["sdp"]).encode()
 
-    async def stats(self) -> dict[str, Any]:
-        result = await self._request("stats")
+    async def stats(self, *, reset: bool = False) -> dict[str, Any]:
+        """The server's counters (sessions, packets, tick lag, ...); ``reset`` starts the tick
+        lag figures afresh after this answer."""
+        result = await self._request("stats", reset=reset)
         return {k: v for k, v in result.items() if k not in ("id", "ok")}
 
     # ------------------------------------------------------------------ plumbing

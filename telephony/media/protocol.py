@@ -19,7 +19,8 @@ Requests (fields beyond id/op):
   {"tone": "ringback"|"busy"|"beep"|"congestion", "seconds": float?}, {"silence": seconds}.
 - ``record`` session, path, max_seconds, silence_seconds, stop_digits, beep -> {}; later
   ``recorded`` {record: <request id>, path, seconds, reason} with reason
-  digit | max | silence | stopped | closed (the file is written before the event).
+  digit | max | silence | stopped | closed (the file is written before the event), or error
+  (with an ``error`` text: the file could not be written; seconds is 0).
 - ``stop`` session -> {}     ``close`` session -> {}
 - ``stats`` reset (bool, optional: start the tick-lag figures afresh) -> counters
 
@@ -56,7 +57,7 @@ DIGITS = "0123456789*#ABCD"
 TONES = ("ringback", "busy", "beep", "congestion")
 OPS = ("open", "answer", "update", "play", "record", "stop", "close", "stats")
 PLAY_REASONS = ("done", "dtmf", "stopped", "closed", "error")
-RECORD_REASONS = ("digit", "max", "silence", "stopped", "closed")
+RECORD_REASONS = ("digit", "max", "silence", "stopped", "closed", "error")
 MAX_SECONDS = 3600.0
 MAX_SESSION_ID = 200
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import math
 import os
 import random
+import signal
 import socket
 import struct
 from collections.abc import Callable
@@ -52,6 +54,7 @@ TICK = 0.020
 FRAME = audio.FRAME_SAMPLES
 _HEADER = struct.Struct("!BBHII")
 _SILENCE_RMS = 300.0  # about -40 dBFS: below it a frame counts as silence for recordings
+_SILENCE_TAIL = audio.RATE // 4  # samples of silence kept after the last sound
 _LATE = 0.010  # a tick this late (s) counts in late_ticks
 
 
@@ -71,14 +74,18 @@ class OpError(Exception):
 
 
 class PortPool:
-    """UDP ports of the range, handed out round-robin (a freed port is reused last)."""
+    """The even UDP ports of the range, handed out round-robin (a freed port is reused last).
+
+    Even only: a phone (or rtpengine) sends RTCP to the RTP port + 1, which must not be another
+    session's RTP socket."""
 
     def __init__(self, host: str, low: int, high: int) -> None:
-        if not 0 < low <= high <= 65535:
-            raise ValueError(f"bad RTP port range {low}-{high}")
+        first = low + (low & 1)
+        if not 0 < low <= high <= 65535 or first > high:
+            raise ValueError(f"bad RTP port range {low}-{high} (it needs an even port)")
         self.host = host
         self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._free = collections.deque(range(low, high + 1))
+        self._free = collections.deque(range(first, high + 1, 2))
 
     @property
     def free(self) -> int:
@@ -169,6 +176,7 @@ class Recording:
         self.end = 0  # samples written up to here
         self.started_at: float | None = None  # loop time when recording began (after the beep)
         self.last_voice = 0.0
+        self.voice_end = 0  # the sample after the last one heard above the silence level
         self.ts0 = 0  # RTP timestamp of sample `base`
         self.base = 0
         self.ssrc: int | None = None
@@ -207,7 +215,16 @@ class Recording:
             level = math.sqrt(float(np.mean(np.square(pcm[:count], dtype=np.float64))))
             if level > _SILENCE_RMS:
                 self.last_voice = now
+                self.voice_end = max(self.voice_end, stop)
         return self.end >= self.max_samples
+
+    def audio(self, reason: str) -> np.ndarray:
+        """What is written: all of it, but a recording ended by silence loses that silence
+        (a short tail of it stays, so the last word is not clipped)."""
+        end = self.end
+        if reason == "silence":
+            end = min(end, self.voice_end + _SILENCE_TAIL)
+        return self.buffer[:end]
 
     def due(self, now: float) -> str | None:
         """Why the recording ends by the clock now, if it does."""
@@ -265,7 +282,10 @@ class Session:
         self.port: int = sock.getsockname()[1]
         self.transport: asyncio.DatagramTransport | None = None
         self.codec = codecs.PCMU
-        self.te_pt: int | None = sdp.TELEPHONE_EVENT
+        self.te_pt: int | None = sdp.TELEPHONE_EVENT  # the remote's telephone-event type
+        # The type our own offer gave it: a remote that answers with another number may still
+        # send with ours (as RFC 3264 says it should).
+        self.our_te_pt: int | None = None
         self.dest: tuple[str, int] | None = None  # where we send: the SDP's, then latched
         self.latched = False
         self.remote_receives = True
@@ -291,6 +311,7 @@ class Session:
         self.sdp_version += 1
         host = self.server.config.rtp_host
         if answer is None:
+            self.our_te_pt = sdp.TELEPHONE_EVENT
             return sdp.build(host, self.port, session_id=self.sdp_id, version=self.sdp_version)
         return sdp.build(
             host,
@@ -350,8 +371,8 @@ class Session:
 
     # ------------------------------------------------------------------ receiving
     def on_rtp(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.closed or len(data) < 12 or data[0] >> 6 != 2:
-            return
+        if self.closed or len(data) < 12 or data[0] >> 6 != 2 or 192 <= data[1] <= 223:
+            return  # not RTP (RTCP types are 192-223, RFC 5761): never latched on
         self.rx_packets += 1
         self.server.rx_packets += 1
         self.last_rx = self.server.loop.time()
@@ -371,7 +392,7 @@ class Session:
             return
         pt = data[1] & 0x7F
         _, _, _, ts, ssrc = _HEADER.unpack_from(data)
-        if pt == self.te_pt and self.te_pt is not None:
+        if pt == self.te_pt or pt == self.our_te_pt:
             self._on_telephone_event(data[offset:end], ts)
         elif pt in (codecs.PCMU, codecs.PCMA):
             if self.record is None and self.inband is None:
@@ -484,10 +505,14 @@ class Session:
         if record is None:
             return None
         self.record = None
-        return asyncio.create_task(self._write(record, reason))
+        task = asyncio.create_task(self._write(record, reason))
+        # Held until done (the loop keeps only weak references), and awaited at shutdown.
+        self.server.writing.add(task)
+        task.add_done_callback(self.server.writing.discard)
+        return task
 
     async def _write(self, record: Recording, reason: str) -> None:
-        pcm = record.buffer[: record.end]
+        pcm = record.audio(reason)
         fields: dict[str, Any] = {"record": record.req_id, "path": record.path, "reason": reason}
         try:
             await asyncio.to_thread(audio.write_wav, record.path, pcm)
@@ -496,8 +521,11 @@ class Session:
             log.error(
                 "session %s (%s): cannot write %s: %s", self.id, self.tenant, record.path, exc
             )
-            fields["seconds"] = 0.0
+            fields.update(seconds=0.0, reason="error")
             fields["error"] = f"cannot write the recording: {exc.strerror or exc}"
+        except Exception:
+            log.exception("session %s (%s): cannot write %s", self.id, self.tenant, record.path)
+            fields.update(seconds=0.0, reason="error", error="cannot write the recording")
         self.conn.send(event("recorded", self.id, **fields))
 
     # ------------------------------------------------------------------ end
@@ -533,7 +561,9 @@ class MediaServer:
         self.cache = audio.FrameCache(config.cache_bytes)
         self.sessions: dict[str, Session] = {}
         self.connections: set[Connection] = set()
+        self.writing: set[asyncio.Task] = set()  # recordings being written
         self.ticks = 0
+        self.wakeups = 0
         self.rx_packets = 0
         self.tx_packets = 0
         self.late_ticks = 0
@@ -573,9 +603,10 @@ class MediaServer:
         for handle in (self._tick_handle, self._watch_handle):
             if handle is not None:
                 handle.cancel()
-        writes = [t for s in list(self.sessions.values()) if (t := s.close("closed"))]
-        if writes:
-            await asyncio.gather(*writes, return_exceptions=True)
+        for session in list(self.sessions.values()):
+            session.close("closed")
+        if self.writing:
+            await asyncio.gather(*self.writing, return_exceptions=True)
         for conn in list(self.connections):
             conn.open = False
             conn.writer.close()
@@ -590,6 +621,7 @@ class MediaServer:
     # ------------------------------------------------------------------ the tick
     def _tick(self) -> None:
         now = self.loop.time()
+        self.wakeups += 1
         lag = now - self._next
         self.lags.append(lag)
         if lag > self.max_tick_lag:
@@ -619,15 +651,21 @@ class MediaServer:
         limit = self.config.rtp_timeout
         for session in list(self.sessions.values()):
             if session.remote_sends and now - session.last_rx > limit:
-                log.info(
+                log.warning(
                     "session %s (%s): no RTP for %.0f s, closing", session.id, session.tenant, limit
                 )
                 self._close_by_server(session, "timeout")
         self._watch_handle = self.loop.call_later(1.0, self._watch)
 
     def _close_by_server(self, session: Session, reason: str) -> None:
-        session.close("closed")
-        session.conn.send(event("closed", session.id, reason=reason))
+        def tell(_: object = None) -> None:
+            session.conn.send(event("closed", session.id, reason=reason))
+
+        writing = session.close("closed")
+        if writing is None:
+            tell()
+        else:  # `recorded` (with the real length) goes out first
+            writing.add_done_callback(tell)
 
     # ------------------------------------------------------------------ control
     async def _serve_connection(
@@ -753,6 +791,7 @@ class MediaServer:
             "rx_packets": self.rx_packets,
             "tx_packets": self.tx_packets,
             "ticks": self.ticks,
+            "wakeups": self.wakeups,
             "late_ticks": self.late_ticks,
             "skipped_ticks": self.skipped_ticks,
             "max_tick_lag_ms": round(self.max_tick_lag * 1000, 3),
@@ -773,12 +812,19 @@ class MediaServer:
 
 
 async def serve(config: MediaConfig, ready: Callable[[MediaServer], None] | None = None) -> None:
-    """Run a media server until cancelled."""
+    """Run a media server until cancelled or sent SIGTERM/SIGINT; on the way out, recordings in
+    progress are written (reason "closed") before the process ends."""
     server = MediaServer(config)
     await server.start()
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, done.set)
     if ready is not None:
         ready(server)
     try:
-        await asyncio.Event().wait()
+        await done.wait()
+        log.info("media server stopping: %d sessions", len(server.sessions))
     finally:
         await server.stop()

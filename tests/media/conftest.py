@@ -1,13 +1,7 @@
 """Fixtures of the media server tests: ``media_server``, a real ``python -m telephony.media``
-process on loopback (see ``tests/media/server.py``), one per test module."""
+process on loopback, one per test module (see ``tests/media/server.py``, where other test
+directories import it from)."""
 
-import pytest
+from tests.media.server import media_server
 
-from tests.media.server import MediaServerProcess
-
-
-@pytest.fixture(scope="module")
-def media_server():
-    server = MediaServerProcess()
-    yield server
-    server.close()
+__all__ = ["media_server"]

@@ -8,8 +8,9 @@
 
 The control port is picked by the server itself (port 0, read back from its ready line) and
 checked with a ``stats`` request; the RTP ports are this test worker's own range
-(:meth:`MediaServerProcess.ports`), apart from rtpengine's (``tests/sip/pjphone.py``:
-30000 + (pid % 300) * 100) so parallel workers and both relays never collide.
+(:meth:`MediaServerProcess.ports`: 200 ports from 20000 + (pid % 50) * 200, so 100 sessions),
+apart from rtpengine's (``tests/sip/pjphone.py``: 30000 + (pid % 300) * 100) so parallel
+workers and both relays never collide.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,8 +67,8 @@ class MediaServerProcess:
     @staticmethod
     def ports() -> range:
         """The RTP ports of this test worker's media server."""
-        base = 20000 + (os.getpid() % 100) * 100
-        return range(base, base + 100)
+        base = 20000 + (os.getpid() % 50) * 200
+        return range(base, base + 200)  # 100 sessions (even ports)
 
     @property
     def pid(self) -> int:
@@ -109,3 +112,11 @@ class MediaServerProcess:
         if self.proc.stdout:
             self.proc.stdout.close()
         self._stderr.join(2)
+
+
+@pytest.fixture(scope="module")
+def media_server():
+    """A media server process for the tests of a module (``.control`` is its address)."""
+    server = MediaServerProcess()
+    yield server
+    server.close()
