@@ -23,6 +23,7 @@ from pbx.text import single_line_errors
 from telephony.engine.snapshots import publish_on_commit
 from telephony.sip import contract
 
+from .lookups import entries_of
 from .models import Disa, InboundRule, IvrMenu, IvrOption
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "entries_of",
     "pin_problem",
     "references",
-    "snapshot_rows",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,6 @@ def references(entry_id: int) -> list[str]:
             where.append("when closed")
         found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
     return found
-
-
-def entries_of(number: str) -> list[str]:
-    """The DISA entries whose calls are extension ``number``'s, in words."""
-    names = Disa.objects.filter(extension__number=number).values_list("name", flat=True)
-    return [f"DISA entry '{name}'" for name in names.order_by("name")]
 
 
 def choices(tenant) -> list[tuple[str, str]]:
@@ -227,23 +221,3 @@ def do_delete_disa(entry: Disa, *, actor: Actor) -> None:
         audit.record(actor, "disa.delete", entry, tenant=tenant)
         entry.delete()
         publish_on_commit(tenant)
-
-
-# -------------------------------------------------------------------------------- snapshot
-
-
-def snapshot_rows() -> list[dict]:
-    """The tenant's enabled entries as the engine reads them (``contract.Disa.to_dict()``
-    each, ordered by id). Run inside the tenant's schema."""
-    rows = []
-    entries = Disa.objects.filter(enabled=True).select_related("extension").order_by("pk")
-    for entry in entries:
-        rows.append(
-            contract.Disa(
-                id=str(entry.pk),
-                name=entry.name,
-                pin=entry.pin_hash,
-                extension=entry.extension.number,
-            ).to_dict()
-        )
-    return rows

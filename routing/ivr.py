@@ -3,19 +3,16 @@ the engine's view of them (run inside the tenant's schema).
 
 A menu is written with its keys in one action (the keys are replaced as a set), so a menu is
 never seen half-changed. Prompts are stored by name and turned into absolute files only for
-the snapshot (:func:`snapshot_rows`), so a tenant's recording that replaces a default prompt
+the snapshot (``snapshot.ivr_rows``), so a tenant's recording that replaces a default prompt
 takes effect without touching the menus.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from typing import Any
 
-from django.apps import apps
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -25,14 +22,13 @@ from pbx.errors import Conflict, ValidationFailed
 from pbx.tenancy import current_tenant
 from pbx.text import single_line_errors
 from telephony.engine.snapshots import publish_on_commit
-from telephony.media.prompts import PROMPTS, default_path
-from telephony.sip import contract
 
 from .destinations import KINDS
+from .lookups import extension_references, menu_numbered
 from .models import InboundRule, IvrMenu, IvrOption
+from .snapshot import DIGITS, PROMPT_FIELDS, prompt_names
 
 __all__ = [
-    "DIGITS",
     "MENU_FIELDS",
     "OPTION_KINDS",
     "do_create_ivr",
@@ -40,15 +36,12 @@ __all__ = [
     "do_update_ivr",
     "extension_references",
     "menu_numbered",
-    "prompt_files",
     "prompt_names",
     "references",
-    "snapshot_rows",
 ]
 
 log = logging.getLogger(__name__)
 
-DIGITS = "0123456789*#"
 #: Where a key leads (``contract.IvrOption``): the registered kinds a menu may name, and two
 #: of its own: ``repeat`` (the greeting again) and ``hangup``.
 OPTION_KINDS = ("extension", "voicemail", "ivr", "disa", "external", "repeat", "hangup")
@@ -59,11 +52,9 @@ MENU_FIELDS = (
     "number", "name", "greeting", "invalid", "dial_extension", "timeout", "tries",
     "timeout_target", "use_hours", "closed_greeting", "closed_target",
 )  # fmt: skip
-PROMPT_FIELDS = {"greeting": "welcome", "invalid": "invalid", "closed_greeting": "closed"}
 TIMEOUT = (1, 60)
 TRIES = (1, 10)
 #: The snapshot's language until tenants choose one.
-LANGUAGE = "en"
 
 
 def _tenant():
@@ -81,61 +72,7 @@ def kind_label(kind: str) -> str:
 # --------------------------------------------------------------------------------- prompts
 
 
-#: The audio app's prompt model (app label, name); looked up only once the app is installed.
-PROMPT_MODEL = ("audio", "Prompt")
-
-
-def _tenant_prompt_rows() -> list[Any]:
-    """The tenant's own prompts (the audio app's ``Prompt``; none until it is installed)."""
-    if not apps.is_installed("audio"):
-        return []
-    try:
-        model = apps.get_model(*PROMPT_MODEL)
-    except LookupError:
-        return []
-    return list(model.objects.all())
-
-
-def _prompt_file(prompt: Any) -> str:
-    """A tenant prompt's absolute file: its ``path`` (a field or property), else its file
-    field's; "" when it has none."""
-    path = getattr(prompt, "path", "")
-    if not isinstance(path, str) or not path:
-        stored = getattr(prompt, "file", None)
-        path = getattr(stored, "path", "") if stored else ""
-    if not path:
-        return ""
-    return path if os.path.isabs(path) else os.path.join(str(settings.MEDIA_ROOT), path)
-
-
-def prompt_files() -> dict[str, str]:
-    """The tenant's own prompts by name: absolute files."""
-    out: dict[str, str] = {}
-    for prompt in _tenant_prompt_rows():
-        path = _prompt_file(prompt)
-        if path and getattr(prompt, "name", ""):
-            out[str(prompt.name)] = path
-    return out
-
-
-def prompt_names() -> list[str]:
-    """Every name a menu may play: the default set's and the tenant's own, sorted."""
-    names = set(PROMPTS)
-    names.update(str(p.name) for p in _tenant_prompt_rows() if getattr(p, "name", ""))
-    return sorted(names)
-
-
-def _prompt_path(own: dict[str, str], name: str, default: str, language: str) -> str:
-    name = name or default
-    return own.get(name) or default_path(os.path.abspath(settings.MEDIA_ROOT), language, name)
-
-
 # --------------------------------------------------------------------------------- lookups
-
-
-def menu_numbered(number: str) -> IvrMenu | None:
-    """The menu dialled at ``number``, if any (for checks of other numbers: extensions...)."""
-    return IvrMenu.objects.filter(number=number).first()
 
 
 def _at(field: str, number: str) -> Q:
@@ -168,35 +105,6 @@ def references(number: str, *, exclude_menu: int | None = None) -> list[str]:
         if _points(menu.timeout_target, number):
             where.append("after the last try")
         if _points(menu.closed_target, number):
-            where.append("when closed")
-        found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    return found
-
-
-def extension_references(number: str) -> list[str]:
-    """The menus whose keys or exits send calls to extension ``number`` or its mailbox, in
-    words (for refusing to delete the extension)."""
-
-    def at(field: str) -> Q:
-        return Q(**{f"{field}__kind__in": ["extension", "voicemail"], f"{field}__target": number})
-
-    def names(value: Any) -> bool:
-        return (
-            isinstance(value, dict)
-            and value.get("kind") in ("extension", "voicemail")
-            and value.get("target") == number
-        )
-
-    by_menu: dict[int, list[str]] = {}
-    for menu_id, digit in IvrOption.objects.filter(at("target")).values_list("menu_id", "digit"):
-        by_menu.setdefault(menu_id, []).append(f"key {digit}")
-    menus = IvrMenu.objects.filter(Q(pk__in=by_menu) | at("timeout_target") | at("closed_target"))
-    found = []
-    for menu in menus.order_by("number"):
-        where = sorted(by_menu.get(menu.pk, []), key=lambda k: DIGITS.index(k[-1]))
-        if names(menu.timeout_target):
-            where.append("after the last try")
-        if names(menu.closed_target):
             where.append("when closed")
         found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
     return found
@@ -242,7 +150,7 @@ def _int(errors: _Errors, fields: dict, name: str, bounds: tuple[int, int]) -> N
 def _number(errors: _Errors, tenant, number: str, menu: IvrMenu | None) -> None:
     from routing.models import EmergencyNumber
     from telephony.actions import number_problem
-    from telephony.features import codes
+    from telephony.feature_codes import codes
     from telephony.models import Extension
 
     problem = number_problem(tenant, number)
@@ -429,43 +337,3 @@ def do_delete_ivr(menu: IvrMenu, *, actor: Actor) -> None:
         audit.record(actor, "ivr_menu.delete", menu, tenant=tenant)
         menu.delete()
         publish_on_commit(tenant)
-
-
-# -------------------------------------------------------------------------------- snapshot
-
-
-def _route(value: Any) -> contract.RouteTarget | None:
-    return contract.RouteTarget.read(value)
-
-
-def snapshot_rows(language: str = LANGUAGE) -> list[dict]:
-    """The tenant's menus as the engine reads them (``contract.IvrMenu.to_dict()`` each,
-    ordered by number), prompts as absolute files: the tenant's own recording of that name,
-    else the default set's file in ``language``. Run inside the tenant's schema."""
-    own = prompt_files()
-    rows = []
-    for menu in IvrMenu.objects.order_by("number").prefetch_related("options"):
-        options = []
-        for o in sorted(menu.options.all(), key=lambda o: DIGITS.index(o.digit)):
-            target = _route(o.target)
-            if target is not None:
-                options.append(contract.IvrOption(digit=o.digit, target=target))
-        prompts = {
-            name: _prompt_path(own, getattr(menu, name), default, language)
-            for name, default in PROMPT_FIELDS.items()
-        }
-        rows.append(
-            contract.IvrMenu(
-                number=menu.number,
-                name=menu.name,
-                options=tuple(options),
-                dial_extension=menu.dial_extension,
-                timeout=float(menu.timeout),
-                tries=menu.tries,
-                timeout_target=_route(menu.timeout_target),
-                use_hours=menu.use_hours,
-                closed_target=_route(menu.closed_target),
-                **prompts,
-            ).to_dict()
-        )
-    return rows

@@ -176,7 +176,7 @@ def do_create_extension(
     Returns the extension and its SIP password (generated strong when none is given) so the
     caller can show it once. The tenant's quota is checked under a row lock on the tenant.
     """
-    from routing.ivr import menu_numbered
+    from routing.lookups import menu_numbered
 
     tenant = _current_tenant()
     validate_extension(
@@ -299,8 +299,7 @@ def do_update_extension(
 def do_delete_extension(ext: Extension, *, actor: Actor) -> None:
     """Delete an extension (and its sign-in user); Conflict (409) naming the IVR menus and
     DISA entries that still send calls to it or dial out as it."""
-    from routing.disa import entries_of
-    from routing.ivr import extension_references
+    from routing.lookups import entries_of, extension_references
 
     tenant = _current_tenant()
     with transaction.atomic():

@@ -26,6 +26,7 @@ from pbx.tenancy import current_tenant
 from .actions import do_update_extension
 from .engine import requests
 from .engine.snapshots import publish_on_commit
+from .feature_codes import _effective, _stored, codes
 from .models import Extension, FeatureCode
 from .sip.contract import FEATURE_DEFAULTS, FEATURE_TAKES_NUMBER, EventType, Feature
 
@@ -73,24 +74,6 @@ def _tenant():
 
 def label(feature: str) -> str:
     return LABELS.get(feature, feature.replace("_", " "))
-
-
-def _stored() -> dict[str, FeatureCode]:
-    return {row.feature: row for row in FeatureCode.objects.all()}
-
-
-def _effective(stored: dict[str, FeatureCode]) -> dict[str, tuple[str, bool]]:
-    """feature -> (code, enabled) for every known feature."""
-    out = {}
-    for feature, default in FEATURE_DEFAULTS.items():
-        row = stored.get(feature)
-        out[str(feature)] = (row.code, row.enabled) if row is not None else (default, True)
-    return out
-
-
-def codes() -> dict[str, str]:
-    """The tenant's enabled features and their codes (``MediaSnapshot.codes``)."""
-    return {f: code for f, (code, on) in _effective(_stored()).items() if on}
 
 
 def code_table() -> list[dict]:

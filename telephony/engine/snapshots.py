@@ -73,12 +73,14 @@ def build_media(tenant) -> MediaSnapshot:
     schema): its language, prompts and music (``audio``), IVR menus (their prompts in that
     language) and feature codes."""
     from audio.snapshot import media_fields
-    from routing.ivr import snapshot_rows
-    from telephony.features import codes
+    from routing.snapshot import disa_rows, ivr_rows
+    from telephony.feature_codes import codes
 
     fields = media_fields(tenant)
     language = str(fields.get("language") or "en")
-    return MediaSnapshot.read({**fields, "ivrs": snapshot_rows(language), "codes": codes()})
+    return MediaSnapshot.read(
+        {**fields, "ivrs": ivr_rows(language), "codes": codes(), "disa": disa_rows()}
+    )
 
 
 def build_snapshot(tenant) -> TenantSnapshot:

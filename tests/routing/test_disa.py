@@ -1,7 +1,7 @@
 """DISA entries written through their actions: the PIN rules (stored only as a hash, never
 audited in clear), the extension they dial out as, an entry in use that is not deleted, the
 ``disa`` destination kind in inbound rules and IVR keys, and what the engine is given
-(``routing.disa.snapshot_rows``, read back by the contract's own reader). Also the checks
+(``routing.snapshot.disa_rows``, read back by the contract's own reader). Also the checks
 other writes make against menus, DISA entries and feature codes: an extension may not take a
 menu's number nor be deleted while a menu or an entry names it, and the privacy code may not
 clash with a feature code."""
@@ -12,9 +12,10 @@ from pbx.audit import SYSTEM
 from pbx.errors import Conflict, ValidationFailed
 from pbx.models import AuditEntry
 from routing.actions import do_create, do_update_settings
-from routing.disa import do_create_disa, do_delete_disa, do_update_disa, snapshot_rows
+from routing.disa import do_create_disa, do_delete_disa, do_update_disa
 from routing.ivr import do_create_ivr, do_update_ivr
 from routing.models import Disa, RoutingSettings
+from routing.snapshot import disa_rows as snapshot_rows
 from telephony import actions as ext_actions
 from telephony.models import Extension
 from telephony.sip.contract import Disa as DisaSnapshot

@@ -1,6 +1,6 @@
 """IVR menus written through their actions: what is refused (bad numbers, keys and targets,
 prompts that do not exist, a menu still in use), what is stored and audited, and what the
-engine is given (``routing.ivr.snapshot_rows``, read back by the contract's own reader)."""
+engine is given (``routing.snapshot.ivr_rows``, read back by the contract's own reader)."""
 
 import os
 
@@ -10,8 +10,9 @@ from django.conf import settings
 from pbx.audit import SYSTEM
 from pbx.errors import Conflict, ValidationFailed
 from pbx.models import AuditEntry
-from routing.ivr import do_create_ivr, do_delete_ivr, do_update_ivr, snapshot_rows
+from routing.ivr import do_create_ivr, do_delete_ivr, do_update_ivr
 from routing.models import IvrMenu, IvrOption
+from routing.snapshot import ivr_rows as snapshot_rows
 from telephony.sip.contract import IvrMenu as MenuSnapshot
 from telephony.sip.contract import RouteTarget
 from trunks import actions as trunk_actions
