@@ -489,6 +489,9 @@ class Registrar:
         self.locations = locations
         self.events = events
         self.config = config or RegistrarConfig()
+        # Told of every new binding (not a refresh): ``fn(tenant, user, binding)``; the MWI
+        # notifier sends the phone its mailbox's state.
+        self.registered: list[Callable[[TenantSnapshot, str, Binding], None]] = []
         self.server = ("Server", server_header)
         locations.on_expired = self._expired
 
@@ -522,6 +525,9 @@ class Registrar:
         b: Binding,
         action: RegistrationAction,
     ) -> None:
+        if action == RegistrationAction.REGISTERED and tenant is not None:
+            for fn in self.registered:
+                fn(tenant, user, b)
         if self.events is None:
             return
         self.events.emit(

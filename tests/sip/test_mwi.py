@@ -419,6 +419,23 @@ def test_unsolicited_notify_reaches_a_registered_phone(
         assert "Messages-Waiting: no" in wait_for_notify(phone, "0/3").body.decode()
 
 
+def test_a_phone_that_registers_learns_of_waiting_messages_at_once(
+    sip_engine: EngineHandle, r: redis.Redis, world: Any
+) -> None:
+    """Story: a desk phone reboots while 102 has a new message: its registration brings the
+    lamp on, without waiting for the mailbox to change; a refresh sends nothing more."""
+    schema = world.tenant_a.schema_name
+    key = contract.key("", contract.VOICEMAIL_BOX, schema=schema, box="102")
+    index = contract.MailboxIndex(new=(contract.VoicemailMessage("m", "/x.wav"),))
+    r.set(key, index.to_json())  # no announcement: nothing changes now
+    with sip_engine.client() as phone:
+        assert phone.register("102", "acme.test").status == 200
+        assert "Voice-Message: 1/0" in wait_for_notify(phone, "Messages-Waiting: yes").body.decode()
+        assert phone.register("102", "acme.test").status == 200  # a refresh
+        with pytest.raises(TimeoutError):
+            phone.recv(0.3)
+
+
 def test_a_subscribed_phone_gets_no_unsolicited_copy(
     sip_engine: EngineHandle, subscriber: Any, r: redis.Redis, world: Any
 ) -> None:

@@ -144,6 +144,7 @@ class MessageWaiting:
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        self.ctx.registrar.registered.append(self.on_registered)
         ready = asyncio.Event()
         self._task = asyncio.create_task(self._listen(ready), name="mwi-listen")
         with contextlib.suppress(TimeoutError):
@@ -487,6 +488,17 @@ class MessageWaiting:
         while len(self.sent) > self.remembered_boxes:
             del self.sent[next(iter(self.sent))]
         return await self._unsolicited(tenant, box, counts, subs)
+
+    def on_registered(self, tenant: TenantSnapshot, user: str, binding: Binding) -> None:
+        """A phone registered (not a refresh): its lamp gets the mailbox's state at once, a
+        desk phone that rebooted shows waiting messages without waiting for the next one."""
+        if user in tenant.extensions and not self.table.of(tenant.schema, user):
+            self._spawn(self._registered(tenant, user, binding))
+
+    async def _registered(self, tenant: TenantSnapshot, user: str, binding: Binding) -> None:
+        counts = await self.counts(tenant.schema, user)
+        if counts != (0, 0):
+            self._notify_binding(tenant, user, binding, counts)
 
     async def _unsolicited(
         self, tenant: TenantSnapshot, box: str, counts: Counts, subs: list[Subscription]
