@@ -330,17 +330,22 @@ def _holiday(seeds: Seeds, owner: Owner) -> Row:
 
 
 def _seeded_wav(relative: str) -> str:
-    """A short tone as a WAV file at ``relative`` under MEDIA_ROOT (absolute path)."""
+    """A short tone as a WAV file at ``relative`` under MEDIA_ROOT (absolute path). Written
+    under a name of its own and renamed into place: parallel test workers share MEDIA_ROOT,
+    and one must never read a file another is writing."""
     import os
     import subprocess
+    import uuid
 
     path = os.path.join(str(settings.MEDIA_ROOT), relative)
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    part = f"{path}.{os.getpid()}-{uuid.uuid4().hex}.wav"
     subprocess.run(  # noqa: S603
-        ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", path, "synth", "0.5", "sine", "440"],  # noqa: S607
+        ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", part, "synth", "0.5", "sine", "440"],  # noqa: S607
         check=True,
         timeout=30,
     )
+    os.replace(part, path)
     return path
 
 
