@@ -1,8 +1,9 @@
 """End to end, in a real browser: a company's receptionist menu and its star codes.
 
-User story: the company's administrator opens IVR menus (the demo's main menu, 800, is there),
-adds "Reception" on 801 where 1 rings Alice (1001), 2 leaves a message for Bob (1002) and * plays the menu again; a key
-sent to a number nobody has is refused on that key's row. The menu is listed with its keys.
+User story: the company's administrator opens IVR menus (the demo's main menu, 800, is
+there), adds "Reception" on 801 where 1 rings Alice (1001), 2 leaves a message for Bob (1002)
+and * plays the menu again; a key sent to a number nobody has is refused on that key's row.
+The menu is listed with its keys.
 Then, under Feature codes, they move "do not disturb on" to *11, are told why *721 cannot be
 used, and put every default back. Every page passes axe-core.
 """

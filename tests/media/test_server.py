@@ -110,9 +110,11 @@ def test_play_a_prompt_file_the_phone_hears_1khz_paced_every_20ms(media_server, 
     stamps = [h[3] for h in headers]
     assert all((b - a) & 0xFFFFFFFF == 160 for a, b in itertools.pairwise(stamps))
     assert abs(peak_frequency(phone.audio()) - 1000) < 10
+    # Paced, not sent in bursts: a frame every 20 ms over the prompt's two seconds. (The
+    # tail of the gaps on a loaded machine is the benchmark's business: bench_media.py.)
     gaps = phone.gaps_ms()
-    assert np.percentile(gaps, 99) <= 40, gaps
-    assert 17 <= np.median(gaps) <= 23
+    assert 17 <= np.median(gaps) <= 23, gaps
+    assert 1800 <= sum(gaps) <= 3000, gaps
 
 
 def test_a_stereo_44khz_file_is_downmixed_and_resampled(media_server, prompts):

@@ -434,6 +434,10 @@ def test_a_phone_that_registers_learns_of_waiting_messages_at_once(
         assert phone.register("102", "acme.test").status == 200  # a refresh
         with pytest.raises(TimeoutError):
             phone.recv(0.3)
+        # It reboots (unregisters, registers again): the lamp is set again.
+        assert phone.register("102", "acme.test", expires=0).status == 200
+        assert phone.register("102", "acme.test").status == 200
+        assert "Voice-Message: 1/0" in wait_for_notify(phone, "Messages-Waiting: yes").body.decode()
 
 
 def test_a_subscribed_phone_gets_no_unsolicited_copy(

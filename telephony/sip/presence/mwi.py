@@ -124,6 +124,10 @@ class MessageWaiting:
         self.table = SubscriptionTable(per_resource=per_extension, cap=cap)
         # (schema, box) -> counts of the last unsolicited NOTIFYs, oldest first (bounded).
         self.sent: dict[tuple[str, str], Counts] = {}
+        # (schema, box, contact) -> the counts that contact was last sent out of dialog
+        # (bounded): a phone told on registration is not told the same again by a change
+        # that crossed it, nor the other way round.
+        self.told: dict[tuple[str, str, str], Counts] = {}
         self.remembered_boxes = remembered_boxes
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -493,12 +497,16 @@ class MessageWaiting:
         """A phone registered (not a refresh): its lamp gets the mailbox's state at once, a
         desk phone that rebooted shows waiting messages without waiting for the next one."""
         if user in tenant.extensions and not self.table.of(tenant.schema, user):
+            # What it was told before it (re)started is forgotten: it may show nothing now.
+            self.told.pop((tenant.schema, user, binding.contact), None)
             self._spawn(self._registered(tenant, user, binding))
 
     async def _registered(self, tenant: TenantSnapshot, user: str, binding: Binding) -> None:
         counts = await self.counts(tenant.schema, user)
-        if counts != (0, 0):
-            self._notify_binding(tenant, user, binding, counts)
+        if counts == (0, 0) or self.table.of(tenant.schema, user):
+            return  # nothing waiting, or it subscribed meanwhile (its NOTIFY says it)
+        if self.told.get((tenant.schema, user, binding.contact)) != counts:
+            self._notify_binding(tenant, user, binding, counts)  # unless a change just did
 
     async def _unsolicited(
         self, tenant: TenantSnapshot, box: str, counts: Counts, subs: list[Subscription]
@@ -513,6 +521,8 @@ class MessageWaiting:
             source = (binding.transport.upper(), binding.source_host, binding.source_port)
             if source in watched_from or binding.contact in watched_contacts:
                 continue  # it subscribed: its NOTIFYs come in its dialog
+            if self.told.get((tenant.schema, box, binding.contact)) == counts:
+                continue  # told these counts as it registered
             if self._notify_binding(tenant, box, binding, counts):
                 sent += 1
         return sent
@@ -547,6 +557,11 @@ class MessageWaiting:
         )
         tx = self.ctx.engine.transactions.send_request(req, target)
         tx.future.add_done_callback(_unsolicited_result(binding.contact))
+        told = (tenant.schema, box, binding.contact)
+        self.told.pop(told, None)
+        self.told[told] = counts
+        while len(self.told) > self.remembered_boxes:
+            del self.told[next(iter(self.told))]
         return True
 
 
