@@ -126,7 +126,7 @@ class MediaFeatures:
         """The caller's media to the media server: its INVITE is answered (200) with the
         media server's audio. The session already there when the caller was taken before.
         None: no media server, or it or rtpengine refused (the caller is not answered)."""
-        session = call.media
+        session: MediaSession | None = call.media
         if session is not None and not session.closed:
             return session
         a = call.a
@@ -177,7 +177,8 @@ class MediaFeatures:
     async def reanswer(self, call: Call, offer: bytes) -> bytes | None:
         """The taken caller re-offered (a session refresh, a codec change): the media
         server's answer to it (through rtpengine when anchored); None when it cannot."""
-        session, a = call.media, call.a
+        session: MediaSession | None = call.media
+        a = call.a
         if session is None or session.closed or a is None:
             return None
         anchor = self.anchor
