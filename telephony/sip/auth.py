@@ -33,9 +33,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .contract import DIGEST_HASHES, ExtensionSnapshot, digest_hash
+from .contract import DIGEST_HASHES, ExtensionSnapshot, TenantSnapshot, digest_hash
 from .message import Request
+
+if TYPE_CHECKING:
+    from .transaction import ServerTransaction
 
 __all__ = ["AuthResult", "Credentials", "DigestAuth", "answer_challenge", "parse_credentials"]
 
@@ -232,6 +236,32 @@ class DigestAuth:
         self._track(nonce, nc, issued, now)
         return AuthResult(True, username, ext, False, "ok")
 
+    def authenticate(
+        self,
+        tx: ServerTransaction,
+        tenant: TenantSnapshot | None,
+        realm: str,
+        *,
+        proxy: bool,
+        server: tuple[str, str],
+        failed: Callable[[str], object],
+    ) -> AuthResult | None:
+        """Check the request of ``tx`` against ``tenant``'s extensions in ``realm`` (the
+        sender's own domain: it can only ever reach its own tenant). Without valid
+        credentials the same 401 (or 407, ``proxy``) with a fresh challenge is sent for
+        known and unknown users alike, a wrong answer is counted by ``failed(address)``,
+        and None returned; else the result (its extension and user name)."""
+        lookup = tenant.extensions.get if tenant is not None else _nobody
+        sha256 = tenant is not None and tenant.sip_digest_sha256
+        result = self.verify(tx.request, realm, lookup, proxy=proxy, sha256=sha256)
+        if result.ok:
+            return result
+        if result.failed:
+            failed(tx.source.remote[0])
+        challenge = self.challenge(realm, proxy=proxy, stale=result.stale, sha256=sha256)
+        tx.respond(407 if proxy else 401, headers=[server, *challenge])
+        return None
+
     def _pick(self, request: Request, realm: str, proxy: bool) -> dict[str, str] | None:
         """The credentials for our realm, SHA-256 preferred when a client sends several."""
         best: dict[str, str] | None = None
@@ -332,4 +362,8 @@ def answer_challenge(
         if "opaque" in params:
             parts.append(f"opaque={_quoted(params['opaque'])}")
         return name, "Digest " + ", ".join(parts)
+    return None
+
+
+def _nobody(_user: str) -> None:
     return None

@@ -559,14 +559,10 @@ class Registrar:
             tenant = self.directory.tenant(req.uri.host)
         domain = tenant.domain if tenant is not None else to_uri.host.lower()
 
-        lookup = tenant.extensions.get if tenant is not None else _nobody
-        sha256 = tenant is not None and tenant.sip_digest_sha256
-        result = self.auth.verify(req, domain, lookup, proxy=False, sha256=sha256)
-        if not result.ok:
-            if result.failed:
-                self.guard.auth_failed(src.remote[0])
-            challenge = self.auth.challenge(domain, proxy=False, stale=result.stale, sha256=sha256)
-            tx.respond(401, headers=[self.server, *challenge])
+        result = self.auth.authenticate(
+            tx, tenant, domain, proxy=False, server=self.server, failed=self.guard.auth_failed
+        )
+        if result is None:
             return
         ext = result.extension
         # verify() only succeeds for a known user of a known tenant
@@ -709,10 +705,6 @@ class Registrar:
             headers.append(("Contact", f"<{b.contact}>;expires={left}{extra}"))
         headers.append(("Date", formatdate(now, usegmt=True)))
         return headers
-
-
-def _nobody(_user: str) -> None:
-    return None
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:

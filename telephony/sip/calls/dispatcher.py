@@ -58,10 +58,6 @@ __all__ = ["CallDispatcher"]
 log = logging.getLogger(__name__)
 
 
-def _nobody(_user: str) -> None:
-    return None
-
-
 class CallDispatcher:
     """The call layer's SIP handlers (see ``CallLayer.handlers``)."""
 
@@ -113,15 +109,10 @@ class CallDispatcher:
         directory = self.ctx.directory
         tenant = directory.tenant(frm.host)
         realm = tenant.domain if tenant is not None else frm.host.lower()
-        lookup = tenant.extensions.get if tenant is not None else _nobody
-        sha256 = tenant is not None and tenant.sip_digest_sha256
-        auth = self.ctx.auth
-        result = auth.verify(req, realm, lookup, proxy=True, sha256=sha256)
-        if not result.ok:
-            if result.failed:
-                self.ctx.guard.auth_failed(tx.source.remote[0])
-            challenge = auth.challenge(realm, proxy=True, stale=result.stale, sha256=sha256)
-            tx.respond(407, headers=[calls.server(), *challenge])
+        result = self.ctx.auth.authenticate(
+            tx, tenant, realm, proxy=True, server=calls.server(), failed=self.ctx.guard.auth_failed
+        )
+        if result is None:
             return
         caller = result.extension
         assert tenant is not None

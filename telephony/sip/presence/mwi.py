@@ -74,10 +74,6 @@ def summary(new: int, saved: int, account: str) -> bytes:
     ).encode()
 
 
-def _nobody(_user: str) -> None:
-    return None
-
-
 def _event(req: Request) -> tuple[str | None, str | None]:
     """(package, id parameter) of the Event header; (None, None) when there is none."""
     raw = req.get("Event")
@@ -211,15 +207,10 @@ class MessageWaiting:
         directory = self.ctx.directory
         tenant = directory.tenant(frm.host)
         realm = tenant.domain if tenant is not None else frm.host.lower()
-        lookup = tenant.extensions.get if tenant is not None else _nobody
-        sha256 = tenant is not None and tenant.sip_digest_sha256
-        auth = self.ctx.auth
-        result = auth.verify(req, realm, lookup, proxy=False, sha256=sha256)
-        if not result.ok:
-            if result.failed:
-                self.ctx.guard.auth_failed(tx.source.remote[0])
-            challenge = auth.challenge(realm, proxy=False, stale=result.stale, sha256=sha256)
-            tx.respond(401, headers=[self.server(), *challenge])
+        result = self.ctx.auth.authenticate(
+            tx, tenant, realm, proxy=False, server=self.server(), failed=self.ctx.guard.auth_failed
+        )
+        if result is None:
             return
         ext = result.extension
         assert tenant is not None

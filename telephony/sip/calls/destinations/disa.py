@@ -14,9 +14,10 @@ import logging
 from telephony.sip.calls.call import Call
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
-from telephony.sip.contract import EventType, pin_matches
+from telephony.sip.contract import pin_matches
 
 from .base import register
+from .ivr import forward_taken
 
 __all__ = ["DisaAccess"]
 
@@ -69,15 +70,4 @@ class DisaAccess:
             return
         # From here on the call is the extension's: its rules, barring and caller ID.
         call.caller = ext
-        call.hops += 1
-        call.segment += 1
-        call.segment_kind = "forward"
-        s.calls.emit(
-            call,
-            EventType.CALL_FORWARDED,
-            reason="disa",
-            callee=number,
-            **{"from": entry.extension, "to": number},
-        )
-        await media.hand_off(call)
-        await s.router.route(call, number)
+        await forward_taken(s, call, number, reason="disa", via=entry.extension)

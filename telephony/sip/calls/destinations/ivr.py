@@ -33,7 +33,7 @@ from telephony.sip.contract import (
 
 from .base import register
 
-__all__ = ["Ivr", "go"]
+__all__ = ["Ivr", "forward_taken", "go"]
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +53,7 @@ async def go(s: CallServices, call: Call, target: RouteTarget, via: str) -> None
         s.calls.end(call, "ivr reject")
         return
     if kind in ("extension", "external"):
-        call.hops += 1
-        call.segment += 1
-        call.segment_kind = "forward"
-        s.calls.emit(
-            call,
-            EventType.CALL_FORWARDED,
-            reason="ivr",
-            callee=number,
-            **{"from": via, "to": number},
-        )
-        await media.hand_off(call)
-        await s.router.route(call, number)
+        await forward_taken(s, call, number, reason="ivr", via=via)
         return
     if kind in ("voicemail", "ivr", "mailbox", "disa"):
         pending = s.router.connect(call, Destination(kind, number))
@@ -73,6 +62,20 @@ async def go(s: CallServices, call: Call, target: RouteTarget, via: str) -> None
         return
     log.warning("call %s: IVR %s has a target of unknown kind %r", call.id, via, kind)
     await media.goodbye(call, "ivr target unknown")
+
+
+async def forward_taken(s: CallServices, call: Call, number: str, *, reason: str, via: str) -> None:
+    """A taken caller goes on to ``number`` (an IVR's choice, a DISA caller's number): the
+    call's next CDR segment (``forward`` from ``via``), then the number is routed as for
+    any call while the caller hears the media server until a phone answers."""
+    call.hops += 1
+    call.segment += 1
+    call.segment_kind = "forward"
+    s.calls.emit(
+        call, EventType.CALL_FORWARDED, reason=reason, callee=number, **{"from": via, "to": number}
+    )
+    await s.media.hand_off(call)
+    await s.router.route(call, number)
 
 
 @routing.rule
