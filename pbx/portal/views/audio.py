@@ -41,7 +41,7 @@ from pbx.portal.lists import list_page
 from telephony.models import Extension
 from tenants.choices import Permission
 
-from .common import actor, button_action, page
+from .common import actor, button_action, form_action, page
 
 audio_viewer = tenant_permission_required(Permission.AUDIO_VIEW)
 audio_admin = tenant_permission_required(Permission.AUDIO_MANAGE)
@@ -161,24 +161,22 @@ def music_class(request, pk):
     if kind is not None:
         _require_manage(request)
         if kind == "track" and track_form.is_valid():
-            try:
-                actions.do_add_track(
-                    music, actor=actor(request), upload=track_form.cleaned_data["file"]
-                )
-            except PbxError as exc:
-                add_action_errors(track_form, exc)
-            else:
-                messages.success(request, "Track added at the end of the playlist.")
+            upload = track_form.cleaned_data["file"]
+            if form_action(
+                request,
+                track_form,
+                lambda who: actions.do_add_track(music, actor=who, upload=upload),
+                "Track added at the end of the playlist.",
+            ):
                 return redirect("portal:music_class", music.pk)
         elif kind == "name" and name_form.is_valid():
-            try:
-                actions.do_rename_music_class(
-                    music, actor=actor(request), name=name_form.cleaned_data["name"]
-                )
-            except PbxError as exc:
-                add_action_errors(name_form, exc)
-            else:
-                messages.success(request, "Music class renamed.")
+            name = name_form.cleaned_data["name"]
+            if form_action(
+                request,
+                name_form,
+                lambda who: actions.do_rename_music_class(music, actor=who, name=name),
+                "Music class renamed.",
+            ):
                 return redirect("portal:music_class", music.pk)
         elif kind not in ("track", "name"):
             raise Http404
@@ -301,25 +299,12 @@ def extension_voicemail(request, pk):
     greeting = GreetingForm(request.POST if kind == "greeting" else None, request.FILES or None)
     if kind is not None:
         _require_manage(request)
-        who = actor(request)
         if kind == "settings" and form.is_valid():
-            try:
-                actions.do_update_mailbox(
-                    box, actor=who, fields=form.fields_for_action(), pin=form.pin_for_action()
-                )
-            except PbxError as exc:
-                add_action_errors(form, exc)
-            else:
-                messages.success(request, f"Voicemail of extension {ext.number} saved.")
+            if _save_mailbox(request, box, form, f"Voicemail of extension {ext.number} saved."):
                 return redirect("portal:extension_voicemail", ext.pk)
         elif kind == "greeting" and greeting.is_valid():
             which = greeting.cleaned_data["kind"]
-            try:
-                actions.do_set_greeting(box, which, actor=who, upload=greeting.cleaned_data["file"])
-            except PbxError as exc:
-                add_action_errors(greeting, exc)
-            else:
-                messages.success(request, f"The {which} greeting is uploaded.")
+            if _upload_greeting(request, box, greeting, f"The {which} greeting is uploaded."):
                 return redirect("portal:extension_voicemail", ext.pk)
         elif kind == "clear_greeting":
             which = request.POST.get("kind", "")
@@ -396,25 +381,12 @@ def my_voicemail(request):
     if kind is not None:
         if box is None:
             raise Http404
-        who = actor(request)
         if kind == "settings" and form.is_valid():
-            try:
-                actions.do_update_mailbox(
-                    box, actor=who, fields=form.fields_for_action(), pin=form.pin_for_action()
-                )
-            except PbxError as exc:
-                add_action_errors(form, exc)
-            else:
-                messages.success(request, "Your voicemail settings are saved.")
+            if _save_mailbox(request, box, form, "Your voicemail settings are saved."):
                 return redirect("portal:my_voicemail")
         elif kind == "greeting" and greeting.is_valid():
             which = greeting.cleaned_data["kind"]
-            try:
-                actions.do_set_greeting(box, which, actor=who, upload=greeting.cleaned_data["file"])
-            except PbxError as exc:
-                add_action_errors(greeting, exc)
-            else:
-                messages.success(request, f"Your {which} greeting is uploaded.")
+            if _upload_greeting(request, box, greeting, f"Your {which} greeting is uploaded."):
                 return redirect("portal:my_voicemail")
         elif kind == "clear_greeting":
             which = request.POST.get("kind", "")
@@ -477,3 +449,25 @@ def my_message_delete(request, pk):
         request, lambda who: actions.do_delete_message(msg, actor=who), "Message deleted."
     )
     return redirect("portal:my_voicemail")
+
+
+def _save_mailbox(request, box: Mailbox, form, success: str) -> bool:
+    """The mailbox settings form's action (an admin's or the owner's page)."""
+    fields, pin = form.fields_for_action(), form.pin_for_action()
+    return form_action(
+        request,
+        form,
+        lambda who: actions.do_update_mailbox(box, actor=who, fields=fields, pin=pin),
+        success,
+    )
+
+
+def _upload_greeting(request, box: Mailbox, form, success: str) -> bool:
+    """The greeting upload form's action (an admin's or the owner's page)."""
+    which, upload = form.cleaned_data["kind"], form.cleaned_data["file"]
+    return form_action(
+        request,
+        form,
+        lambda who: actions.do_set_greeting(box, which, actor=who, upload=upload),
+        success,
+    )

@@ -43,6 +43,40 @@ def button_action(request, run, success: str) -> bool:
     return True
 
 
+def form_action(request, form, run, success: str) -> bool:
+    """A valid form's action: ``run(actor)``; a refusal becomes the form's field errors (the
+    form's own ``add_action_errors`` when it has one), success the ``success`` message.
+    Returns whether it went through."""
+    from django.contrib import messages
+
+    from pbx.errors import PbxError
+    from pbx.forms import add_action_errors
+
+    try:
+        run(actor(request))
+    except PbxError as exc:
+        own = getattr(form, "add_action_errors", None)
+        own(exc) if own is not None else add_action_errors(form, exc)
+        return False
+    messages.success(request, success)
+    return True
+
+
+def save_action(request, form, obj, create, update, success) -> bool:
+    """An edit page's POST (a valid ``form``): ``create(actor, fields)`` a new object when
+    there is no ``obj``, else ``update(obj, actor, fields)``, with the form's fields for the
+    action; ``success(fields)`` is the message. Returns whether it went through."""
+    fields = form.fields_for_action()
+
+    def run(who: Actor) -> None:
+        if obj is None:
+            create(who, fields)
+        else:
+            update(obj, who, fields)
+
+    return form_action(request, form, run, success(fields))
+
+
 @login_required
 def index(request):
     """Each role lands on its first page."""

@@ -24,7 +24,7 @@ from routing import disa, ivr
 from routing.models import Disa, IvrMenu
 from telephony import features
 
-from .common import actor, button_action, page
+from .common import actor, button_action, page, save_action
 from .routing import routing_admin
 
 
@@ -70,18 +70,19 @@ def ivr_edit(request, pk=None):
         targets=destination_options(host_tenant(request)),
         prompts=prompts,
     )
-    if request.method == "POST" and form.is_valid():
-        fields = form.fields_for_action()
-        try:
-            if menu is None:
-                menu = ivr.do_create_ivr(actor=actor(request), fields=fields)
-            else:
-                ivr.do_update_ivr(menu, actor=actor(request), fields=fields)
-        except PbxError as exc:
-            form.add_action_errors(exc)
-        else:
-            messages.success(request, f"IVR menu {fields['number']} {fields['name']} saved.")
-            return redirect("portal:ivr_list")
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and save_action(
+            request,
+            form,
+            menu,
+            lambda who, fields: ivr.do_create_ivr(actor=who, fields=fields),
+            lambda menu, who, fields: ivr.do_update_ivr(menu, actor=who, fields=fields),
+            lambda fields: f"IVR menu {fields['number']} {fields['name']} saved.",
+        )
+    ):
+        return redirect("portal:ivr_list")
     ctx = {"form": form, "object": menu}
     return page(request, "portal/ivr/form.html", ctx, section="ivr")
 
@@ -158,18 +159,19 @@ def disa_edit(request, pk=None):
         extensions=extensions,
         has_pin=bool(entry and entry.pin_hash),
     )
-    if request.method == "POST" and form.is_valid():
-        fields = form.fields_for_action()
-        try:
-            if entry is None:
-                entry = disa.do_create_disa(actor=actor(request), fields=fields)
-            else:
-                disa.do_update_disa(entry, actor=actor(request), fields=fields)
-        except PbxError as exc:
-            form.add_action_errors(exc)
-        else:
-            messages.success(request, f"DISA entry {fields['name']} saved.")
-            return redirect("portal:disa_list")
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and save_action(
+            request,
+            form,
+            entry,
+            lambda who, fields: disa.do_create_disa(actor=who, fields=fields),
+            lambda entry, who, fields: disa.do_update_disa(entry, actor=who, fields=fields),
+            lambda fields: f"DISA entry {fields['name']} saved.",
+        )
+    ):
+        return redirect("portal:disa_list")
     ctx = {"form": form, "object": entry}
     return page(request, "portal/disa/form.html", ctx, section="disa")
 

@@ -47,7 +47,7 @@ from tenants.choices import Permission
 from trunks.access import usable_trunks
 from trunks.models import DidNumber
 
-from .common import actor, button_action, page
+from .common import actor, button_action, page, save_action
 
 routing_admin = tenant_permission_required(Permission.ROUTING_MANAGE)
 
@@ -129,18 +129,19 @@ def row_edit(request, kind, pk=None):
     assert spec.form is not None
     row = get_object_or_404(actions.ROWS[kind].model, pk=pk) if pk else None
     form, ctx = spec.form(request, row)
-    if request.method == "POST" and form.is_valid():
-        fields = form.fields_for_action()
-        try:
-            if row is None:
-                row = actions.do_create(kind, actor=actor(request), fields=fields)
-            else:
-                actions.do_update(row, actor=actor(request), fields=fields)
-        except PbxError as exc:
-            form.add_action_errors(exc)
-        else:
-            messages.success(request, f"{spec.noun} {fields[spec.title]} saved.")
-            return redirect(spec.back)
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and save_action(
+            request,
+            form,
+            row,
+            lambda who, fields: actions.do_create(kind, actor=who, fields=fields),
+            lambda row, who, fields: actions.do_update(row, actor=who, fields=fields),
+            lambda fields: f"{spec.noun} {fields[spec.title]} saved.",
+        )
+    ):
+        return redirect(spec.back)
     ctx = {"form": form, "object": row, **ctx}
     return page(request, f"portal/routing/{kind}_form.html", ctx, section=spec.section)
 
