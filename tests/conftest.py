@@ -101,12 +101,14 @@ def _build_world() -> World:
 
 # Tests that run a SIP engine share one xdist worker: Redis pub/sub channels (location,
 # ban and snapshot announcements, engine control) are not per database, so engines of two
-# workers would hear each other's announcements.
+# workers would hear each other's announcements. The audio tests announce changed mailboxes
+# (MWI), which an engine of another worker would turn into NOTIFYs to its test phones.
 ENGINE_TESTS = (
     "tests/sip/",
     "tests/e2e/test_live_status.py",
     "tests/e2e/test_supervision.py",
     "tests/telephony/",
+    "tests/audio/",
 )
 
 

@@ -26,8 +26,6 @@ from tests.sip.callkit import add_extension, connect, dial, ended, register, set
 from tests.sip.engine_fixtures import EngineHandle, wait_until, worker_redis_url
 from tests.sip.pjphone import RtpEngineProcess
 
-pytestmark = pytest.mark.xdist_group("pjsua")
-
 GREETING_HZ = 440.0
 
 
