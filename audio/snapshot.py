@@ -25,11 +25,16 @@ def language_of(tenant) -> str:
     return "en"
 
 
+def prompt_files() -> dict[str, str]:
+    """The tenant's own prompts: name -> absolute file."""
+    return {name: media_path(file) for name, file in Prompt.objects.values_list("name", "file")}
+
+
 def media_fields(tenant) -> dict[str, Any]:
     """``language``, ``prompts`` (name -> file: the tenant's own, replacing default ones),
     ``moh`` (the default class's files in order; [] = the shipped music) and ``moh_classes``
     (class id -> files) of ``contract.MediaSnapshot``."""
-    prompts = {name: media_path(file) for name, file in Prompt.objects.values_list("name", "file")}
+    prompts = prompt_files()
     classes: dict[str, list[str]] = {
         str(pk): [] for pk in MusicClass.objects.order_by("pk").values_list("pk", flat=True)
     }

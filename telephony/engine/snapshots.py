@@ -79,7 +79,12 @@ def build_media(tenant) -> MediaSnapshot:
     fields = media_fields(tenant)
     language = str(fields.get("language") or "en")
     return MediaSnapshot.read(
-        {**fields, "ivrs": ivr_rows(language), "codes": codes(), "disa": disa_rows()}
+        {
+            **fields,
+            "ivrs": ivr_rows(language, own=fields["prompts"]),
+            "codes": codes(),
+            "disa": disa_rows(),
+        }
     )
 
 

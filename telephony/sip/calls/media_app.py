@@ -27,7 +27,7 @@ from typing import Any
 from telephony.media.client import MediaClient, MediaError, MediaSession
 from telephony.media.prompts import default_path
 from telephony.sip.config import CallConfig
-from telephony.sip.contract import EventType, TenantSnapshot
+from telephony.sip.contract import EventType, TenantSnapshot, pin_matches
 
 from .anchor import Anchor
 from .call import Call, Calls, Leg, sendrecv
@@ -35,6 +35,8 @@ from .call import Call, Calls, Leg, sendrecv
 __all__ = ["Hold", "MediaFeatures", "is_hold"]
 
 log = logging.getLogger(__name__)
+
+PIN_TRIES = 3  # wrong PINs before a caller is hung up on
 
 
 def is_hold(sdp: bytes) -> bool:
@@ -200,6 +202,22 @@ class MediaFeatures:
         if session is not None and not session.closed and call.state != "ended":
             await session.play(self.prompts(call.tenant, *(names or ("goodbye",))))
         self.calls.end(call, reason)
+
+    async def ask_pin(self, call: Call, session: MediaSession, stored: str) -> bool:
+        """Ask for the PIN whose hash is ``stored`` (``contract.pin_hash``), up to
+        :data:`PIN_TRIES` times; whether it was given."""
+        for _ in range(PIN_TRIES):
+            session.flush_digits()
+            await session.play(self.prompts(call.tenant, "enter-pin"), barge=True)
+            pin = await session.collect(12, timeout=4.0, first_timeout=10.0)
+            if call.state == "ended" or session.closed:
+                return False
+            if pin and pin_matches(stored, pin):
+                return True
+            await session.play(self.prompts(call.tenant, "wrong-pin"))
+        log.warning("call %s: a wrong PIN %d times (%s, caller %r)", call.id, PIN_TRIES,
+                    call.tenant.schema, call.caller.caller_id_number)  # fmt: skip
+        return False
 
     def request(self, call: Call, event_type: EventType, **fields: Any) -> None:
         """Ask the Django side for something (``contract.EventType``'s requests)."""

@@ -486,8 +486,11 @@ class MessageWaiting:
 
     def on_registered(self, tenant: TenantSnapshot, user: str, binding: Binding) -> None:
         """A phone registered (not a refresh): its lamp gets the mailbox's state at once, a
-        desk phone that rebooted shows waiting messages without waiting for the next one."""
-        if user in tenant.extensions and not self.table.of(tenant.schema, user):
+        desk phone that rebooted shows waiting messages without waiting for the next one.
+        An extension without a mailbox costs its registration nothing (no Redis read)."""
+        ext = tenant.extensions.get(user)
+        box = ext.voicemail if ext is not None else None
+        if box is not None and box.enabled and not self.table.of(tenant.schema, user):
             # What it was told before it (re)started is forgotten: it may show nothing now.
             self.told.pop((tenant.schema, user, binding.contact), None)
             self._spawn(self._registered(tenant, user, binding))

@@ -4,14 +4,18 @@ answered (the 200 with the answer, through the anchor). One copy for every such 
 
 from __future__ import annotations
 
+import logging
 import time
 
 from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.routing import reject
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import EventType
 from telephony.sip.message import Response
 
-__all__ = ["answer_caller", "ring_caller"]
+__all__ = ["answer_caller", "ring_caller", "unavailable"]
+
+log = logging.getLogger(__name__)
 
 
 def ring_caller(s: CallServices, call: Call, resp: Response) -> None:
@@ -83,3 +87,17 @@ async def answer_caller(s: CallServices, leg: Leg, *, failure: str) -> bool:
     s.calls.emit(call, EventType.CALL_ANSWERED, leg=leg.name, callee=call.target)
     s.calls.changed(call)
     return True
+
+
+async def unavailable(
+    s: CallServices, call: Call, warning: str, reason: str, *prompts: str
+) -> None:
+    """A destination that cannot take the call (a menu or DISA entry that was deleted, a
+    mailbox that takes no messages): a caller a media feature answered already hears
+    ``prompts`` and goodbye, any other gets 480; ``warning`` is logged (``reason``: the
+    CDR's)."""
+    if call.media is not None:
+        log.warning("call %s: %s", call.id, warning)
+        await s.media.goodbye(call, reason, *prompts)
+    else:
+        s.router.connect(call, reject(480, reason=reason, warning=warning))

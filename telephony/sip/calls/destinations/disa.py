@@ -12,18 +12,16 @@ from __future__ import annotations
 import logging
 
 from telephony.sip.calls.call import Call
-from telephony.sip.calls.routing import Destination, reject
+from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
-from telephony.sip.contract import pin_matches
 
 from .base import register
+from .caller import unavailable
 from .ivr import forward_taken
 
 __all__ = ["DisaAccess"]
 
 log = logging.getLogger(__name__)
-
-PIN_TRIES = 3
 
 
 @register("disa")
@@ -37,29 +35,15 @@ class DisaAccess:
         ext = tenant.extensions.get(entry.extension) if entry is not None else None
         if entry is None or ext is None or not ext.enabled or not entry.pin:
             warning = f"DISA {destination.target!r} of {tenant.schema} is gone or has no PIN"
-            if call.media is not None:
-                log.warning("call %s: %s", call.id, warning)
-                await media.goodbye(call, "disa unavailable")
-            else:
-                s.router.connect(call, reject(480, warning=warning))
+            await unavailable(s, call, warning, "disa unavailable")
             return
         session = await media.take(call)
         if session is None:
             s.calls.fail(call, 480, reason="disa unavailable")
             return
-        for _ in range(PIN_TRIES):
-            session.flush_digits()
-            await session.play(media.prompts(tenant, "enter-pin"), barge=True)
-            pin = await session.collect(12, timeout=4.0, first_timeout=10.0)
-            if call.state == "ended" or session.closed:
-                return
-            if pin and pin_matches(entry.pin, pin):
-                break
-            await session.play(media.prompts(tenant, "wrong-pin"))
-        else:
-            log.warning("call %s: wrong DISA PIN %d times (%s, caller %r)", call.id, PIN_TRIES,
-                        tenant.schema, call.caller.caller_id_number)  # fmt: skip
-            await media.goodbye(call, "disa pin refused")
+        if not await media.ask_pin(call, session, entry.pin):
+            if call.state != "ended":
+                await media.goodbye(call, "disa pin refused")
             return
         await session.play(media.prompts(tenant, "enter-number"), barge=True)
         number = await session.collect(32, timeout=4.0, first_timeout=10.0)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from telephony.sip.calls import inbound, routing
 from telephony.sip.calls.call import Call
 from telephony.sip.calls.forwarding import Path
-from telephony.sip.calls.routing import Destination, reject
+from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import (
     EventType,
@@ -32,6 +32,7 @@ from telephony.sip.contract import (
 )
 
 from .base import register
+from .caller import unavailable
 
 __all__ = ["Ivr", "forward_taken", "go"]
 
@@ -97,11 +98,7 @@ class Ivr:
             # A rule or option still names a menu that was deleted: the caller hears
             # "unavailable", the admin reads why.
             warning = f"no IVR menu {destination.target!r} in {call.tenant.schema}"
-            if call.media is not None:
-                log.warning("call %s: %s", call.id, warning)
-                await self.s.media.goodbye(call, "ivr missing")
-            else:
-                self.s.router.connect(call, reject(480, warning=warning))
+            await unavailable(self.s, call, warning, "ivr missing")
             return
         call.visited.append(menu.number)
         if call.visited.count(menu.number) > MAX_MENUS or len(call.visited) > 4 * MAX_MENUS:

@@ -30,7 +30,6 @@ from telephony.sip.contract import (
     VoicemailMessage,
     VoicemailSettings,
     key,
-    pin_matches,
 )
 
 from .base import register
@@ -39,7 +38,6 @@ __all__ = ["Mailbox"]
 
 log = logging.getLogger(__name__)
 
-PIN_TRIES = 3
 MENU_TIMEOUT = 8.0
 GREETING_SECONDS = 60.0
 
@@ -73,19 +71,7 @@ class Mailbox:
         """The PIN, when the mailbox has one; without one, only its own phones get in."""
         if not settings.pin:
             return own
-        media = self.s.media
-        for _ in range(PIN_TRIES):
-            session.flush_digits()
-            await session.play(media.prompts(call.tenant, "enter-pin"), barge=True)
-            pin = await session.collect(10, timeout=4.0, first_timeout=MENU_TIMEOUT)
-            if call.state == "ended" or session.closed:
-                return False
-            if pin and pin_matches(settings.pin, pin):
-                return True
-            await session.play(media.prompts(call.tenant, "wrong-pin"))
-        log.info("call %s: wrong PIN %d times for a mailbox of %s", call.id, PIN_TRIES,
-                 call.tenant.schema)  # fmt: skip
-        return False
+        return await self.s.media.ask_pin(call, session, settings.pin)
 
     async def index(self, call: Call, box: str) -> MailboxIndex:
         ctx = self.s.ctx

@@ -24,6 +24,7 @@ from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import EventType
 
 from .base import register
+from .caller import unavailable
 
 __all__ = ["Voicemail"]
 
@@ -46,11 +47,8 @@ class Voicemail:
             call.timer.cancel()
             call.timer = None
         if settings is None or not settings.enabled:
-            log.info("call %s: mailbox %r takes no messages", call.id, box)
-            if call.media is not None:
-                await media.goodbye(call, "no mailbox", "no-mailbox", "goodbye")
-            else:
-                self.s.calls.fail(call, 480, reason="no mailbox")
+            warning = f"mailbox {box!r} of {call.tenant.schema} takes no messages"
+            await unavailable(self.s, call, warning, "no mailbox", "no-mailbox", "goodbye")
             return
         session = await media.take(call)
         if session is None:
