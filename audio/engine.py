@@ -193,17 +193,7 @@ def feature_set(event: dict[str, str]) -> None:
         log.warning("feature.set %r dropped: unknown feature or extension", event)
         return
     field, value = flag
-    if getattr(mailbox, field) == value:
-        return
-    changes = {field: [getattr(mailbox, field), value], "feature": feature}
-    setattr(mailbox, field, value)
-    mailbox.updated_at = timezone.now()
-    mailbox.save(update_fields=[field, "updated_at"])
-    audit.record(
-        actions.PhoneActor(extension=number),
-        "mailbox.update",
-        mailbox,
-        tenant=tenant,
-        changes=changes,
-    )
-    publish_on_commit(tenant)
+    if getattr(mailbox, field) != value:  # a repeated request changes (and audits) nothing
+        actions.do_update_mailbox(
+            mailbox, actor=actions.PhoneActor(extension=number), fields={field: value}
+        )
