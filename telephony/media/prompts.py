@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["DIGIT_PROMPTS", "PROMPTS", "default_path", "digit_files"]
+__all__ = ["DIGIT_PROMPTS", "PROMPTS", "default_path"]
 
 # name -> language -> words.
 PROMPTS: dict[str, dict[str, str]] = {
@@ -289,8 +289,3 @@ def default_path(media_dir: str, language: str, name: str) -> str:
     """Where the default prompt ``name`` of ``language`` is (it may not exist: a language the
     set has no words for falls back to English, which the caller decides)."""
     return os.path.join(media_dir, "prompts", language, f"{name}.wav")
-
-
-def digit_files(media_dir: str, language: str, number: str) -> list[str]:
-    """The files that say ``number`` digit by digit (other characters are skipped)."""
-    return [default_path(media_dir, language, f"digit-{d}") for d in number if d.isdigit()]

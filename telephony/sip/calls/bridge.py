@@ -43,7 +43,7 @@ class Bridge:
         if call.hold is not None and call.hold.holder is leg:
             await media.unhold(call)  # taken off hold: the offer goes to the peer again
         elif call.hold is None and is_hold(sdp) and method == "INVITE" and media.available:
-            held = await media.hold(call, leg, peer, sdp)
+            held = await media.hold(call, leg, sdp)
             if held is not None:
                 music_offer, holder_answer = held
                 await self.hold(tx, leg, peer, music_offer, holder_answer)
@@ -105,21 +105,13 @@ class Bridge:
         if call.anchored and anchor.media is not None:
             anchored = await anchor.offer(music, call.media_id, holder.local_tag)
             offer = music if anchored is None else anchored
-        assert held.dialog is not None
-        out = held.dialog.reinvite(self.calls.sdp_for(held, offer))
-        held.busy = True
-        try:
-            resp = await self.calls.send(held, out).future
-        finally:
-            held.busy = False
-        if not 200 <= resp.status < 300:
+        resp = await self.calls.reoffer(held, offer)
+        if resp is None or not 200 <= resp.status < 300:
             await self.s.media.unhold(call)
-            tx.respond(resp.status, headers=[server])
+            tx.respond(resp.status if resp is not None else 481, headers=[server])
             return
-        await self.calls.send_ack(held, held.dialog.ack_for_2xx(out.cseq.seq))
         held_answer = sdp_body(resp)
         if held_answer:
-            held.remote_sdp = held_answer
             if call.anchored and anchor.media is not None:
                 anchored = await anchor.answer(
                     held_answer, call.media_id, holder.local_tag, held.local_tag

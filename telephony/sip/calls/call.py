@@ -301,24 +301,24 @@ class Calls:
             headers.append(("Content-Type", "application/sdp"))
         return Request("INVITE", uri, headers, body)
 
-    async def reoffer(self, leg: Leg, sdp: bytes) -> bool:
-        """Send ``sdp`` to ``leg`` in a re-INVITE (its media now goes to someone else); its
-        answer becomes ``leg.remote_sdp``. False when the phone refused or is gone."""
+    async def reoffer(self, leg: Leg, sdp: bytes) -> Response | None:
+        """Send ``sdp`` to ``leg`` in a re-INVITE (its media now goes to someone else); the
+        phone's final answer (None: nothing sent, the leg is gone). A 2xx is ACKed and its
+        SDP becomes ``leg.remote_sdp``."""
         if leg.dialog is None or not sdp or leg.gone:
-            return False
+            return None
         out = leg.dialog.reinvite(self.sdp_for(leg, sendrecv(sdp)))
         leg.busy = True
         try:
             resp = await self.send(leg, out).future
         finally:
             leg.busy = False
-        if not 200 <= resp.status < 300:
-            return False
-        await self.send_ack(leg, leg.dialog.ack_for_2xx(out.cseq.seq))
-        answer = sdp_body(resp)
-        if answer:
-            leg.remote_sdp = answer
-        return True
+        if 200 <= resp.status < 300:
+            await self.send_ack(leg, leg.dialog.ack_for_2xx(out.cseq.seq))
+            answer = sdp_body(resp)
+            if answer:
+                leg.remote_sdp = answer
+        return resp
 
     def emit(self, call: Call, event_type: EventType, **fields: Any) -> None:
         if call.segment_kind != "call":

@@ -256,7 +256,8 @@ class MediaFeatures:
                 answer, call.media_id, a.local_tag, leg.local_tag, failure="rtpengine answer failed"
             )
             answer = answer if anchored is None else anchored
-        joined = await self.calls.reoffer(a, answer)
+        resp = await self.calls.reoffer(a, answer)
+        joined = resp is not None and 200 <= resp.status < 300
         await self.release(call)
         old, call.media_handoff = call.media_handoff, ""
         self.anchor.delete(old)
@@ -288,10 +289,8 @@ class MediaFeatures:
                 call.offer = offer
 
     # --- music on hold -------------------------------------------------------------------
-    async def hold(
-        self, call: Call, holder: Leg, held: Leg, offer: bytes
-    ) -> tuple[bytes, bytes] | None:
-        """``holder`` offered hold: open the music (to be offered to ``held``) and the sink
+    async def hold(self, call: Call, holder: Leg, offer: bytes) -> tuple[bytes, bytes] | None:
+        """``holder`` offered hold: open the music (to be offered to the held party) and the sink
         (answering ``holder``'s offer). Returns (SDP for the held party, answer for the
         holder), or None when the media server cannot (the offer is then relayed as it is)."""
         client = self.client
