@@ -580,18 +580,26 @@ def do_set_greeting(mailbox: Mailbox, kind: str, *, actor: Actor, upload) -> Mai
     field = _greeting_field(kind)
     relative = greeting_file(tenant.schema_name, mailbox.extension.number, kind)
     seconds = _convert(upload, relative, max_seconds=PROMPT_SECONDS, field="file")
+    changes = {field: _original_name(upload), "seconds": seconds}
+    return set_greeting_file(mailbox, kind, relative, actor=actor, changes=changes)
+
+
+def set_greeting_file(
+    mailbox: Mailbox, kind: str, relative: str, *, actor: Actor, changes: dict
+) -> Mailbox:
+    """``relative`` (a WAV under ``MEDIA_ROOT``, converted or recorded on the phone) becomes
+    the box's ``kind`` greeting; a previous file of another name is removed on commit."""
+    tenant = _tenant()
+    field = _greeting_field(kind)
     with transaction.atomic():
         box = Mailbox.objects.select_for_update().select_related("extension").get(pk=mailbox.pk)
+        old = getattr(box, field)
+        if old and old != relative:
+            remove_files_on_commit([old])
         setattr(box, field, relative)
         box.updated_at = timezone.now()
         box.save(update_fields=[field, "updated_at"])
-        audit.record(
-            actor,
-            "mailbox.greeting",
-            box,
-            tenant=tenant,
-            changes={field: _original_name(upload), "seconds": seconds},
-        )
+        audit.record(actor, "mailbox.greeting", box, tenant=tenant, changes=changes)
         publish_on_commit(tenant)
     return box
 

@@ -18,11 +18,8 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
-from pbx import audit
 from telephony.engine.requests import register
-from telephony.engine.snapshots import publish_on_commit
 from telephony.sip.contract import EventType, Feature, MailboxAction
 
 from . import actions
@@ -162,22 +159,14 @@ def voicemail_greeting(event: dict[str, str]) -> None:
         log.warning("voicemail.greeting %r dropped: bad path or unknown mailbox", event)
         return
     field = f"greeting_{kind}"
-    old = getattr(mailbox, field)
-    if old == relative:
-        return
-    if old:
-        actions.remove_files_on_commit([old])
-    setattr(mailbox, field, relative)
-    mailbox.updated_at = timezone.now()
-    mailbox.save(update_fields=[field, "updated_at"])
-    audit.record(
-        actions.PhoneActor(extension=box),
-        "mailbox.greeting",
-        mailbox,
-        tenant=tenant,
-        changes={field: "recorded on the phone"},
-    )
-    publish_on_commit(tenant)
+    if getattr(mailbox, field) != relative:  # a repeated request changes nothing
+        actions.set_greeting_file(
+            mailbox,
+            kind,
+            relative,
+            actor=actions.PhoneActor(extension=box),
+            changes={field: "recorded on the phone"},
+        )
 
 
 @register(EventType.FEATURE_SET)

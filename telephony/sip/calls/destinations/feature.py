@@ -28,23 +28,14 @@ log = logging.getLogger(__name__)
 
 _TARGET = re.compile(r"\+?[0-9*#]{1,32}")  # a forward target keyed on a phone
 
-# The prompt that confirms a settings code.
-_CONFIRM = {
-    Feature.DND_ON: "dnd-on",
-    Feature.DND_OFF: "dnd-off",
-    Feature.FORWARD_ALWAYS_ON: "forward-on",
-    Feature.FORWARD_BUSY_ON: "forward-on",
-    Feature.FORWARD_NO_ANSWER_ON: "forward-on",
-    Feature.FORWARD_ALWAYS_OFF: "forward-off",
-    Feature.FORWARD_BUSY_OFF: "forward-off",
-    Feature.FORWARD_NO_ANSWER_OFF: "forward-off",
-    Feature.VOICEMAIL_ALWAYS_ON: "voicemail-on",
-    Feature.VOICEMAIL_BUSY_ON: "voicemail-on",
-    Feature.VOICEMAIL_NO_ANSWER_ON: "voicemail-on",
-    Feature.VOICEMAIL_ALWAYS_OFF: "voicemail-off",
-    Feature.VOICEMAIL_BUSY_OFF: "voicemail-off",
-    Feature.VOICEMAIL_NO_ANSWER_OFF: "voicemail-off",
-}
+
+def _confirmation(feature: str) -> str | None:
+    """The prompt that confirms a settings code ("dnd-on", "forward-off", "voicemail-on"...,
+    from the feature's name); None for a feature that is no setting."""
+    kind, state = feature.split("_", 1)[0], feature.rsplit("_", 1)[-1]
+    if kind in ("dnd", "forward", "voicemail") and state in ("on", "off"):
+        return f"{kind}-{state}"
+    return None
 
 
 @routing.rule
@@ -78,7 +69,7 @@ class FeatureCode:
         if feature == Feature.VOICEMAIL_DIRECT:
             await self._to(call, Destination("voicemail", arg, {"reason": "unavailable"}))
             return
-        prompt = _CONFIRM.get(Feature(feature))
+        prompt = _confirmation(feature)
         if prompt is None:
             self.s.router.connect(call, reject(404))
             return
