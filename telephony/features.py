@@ -59,6 +59,17 @@ LABELS: dict[str, str] = {
     Feature.VOICEMAIL_BUSY_OFF: "Voicemail when busy off",
     Feature.VOICEMAIL_NO_ANSWER_ON: "Voicemail on no answer on",
     Feature.VOICEMAIL_NO_ANSWER_OFF: "Voicemail on no answer off",
+    Feature.PICKUP: "Pick up a ringing extension (+ its number)",
+    Feature.PICKUP_GROUP: "Pick up a call ringing in my pickup groups",
+    Feature.PARK: "Park a call (+ a slot, or the first free one)",
+    Feature.RETRIEVE: "Retrieve a parked call (+ its slot)",
+    Feature.INTERCOM: "Intercom: call with auto-answer (+ extension)",
+    Feature.SPEED_DIAL_8: "Set a one-digit speed dial (+ digit + number)",
+    Feature.SPEED_DIAL_100: "Set a two-digit speed dial (+ digits + number)",
+    Feature.CALLBACK_ON: "Call me back when the busy number is free",
+    Feature.CALLBACK_OFF: "Cancel automatic callback",
+    Feature.HOTDESK_LOGIN: "Hot desking: log in at this phone (+ extension)",
+    Feature.HOTDESK_LOGOUT: "Hot desking: log out of this phone",
 }
 CODE_RE = re.compile(r"[*#][0-9*]{1,6}")
 CODE_HELP = "* or # and 1 to 6 digits or *, like *78"

@@ -70,6 +70,10 @@ class Extension(models.Model):
     call_scope = models.CharField(
         max_length=16, choices=CallScope.choices, default=CallScope.INTERNATIONAL
     )
+    # Hot desking: users may log in at this extension's phones (a shared desk), and the
+    # extension logged in there now ("" = nobody; set by the log-in code or an admin).
+    hot_desk = models.BooleanField(default=False)
+    hotdesk_user = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["number"]

@@ -77,6 +77,17 @@ TRUNK_LEADER = "sip:trunks:leader"
 # and the channel that names a changed mailbox ("<schema> <box>"): the engines send its MWI.
 VOICEMAIL_BOX = "sip:vm:{schema}:{box}"
 VOICEMAIL_CHANGED = "sip:vm:changed"
+# Team features. An extension's (or park slot's) dialogs as each engine sees them (BLF): hash
+# field "<number>" -> JSON {engine_id: [DialogView dicts]}; changes are published on
+# DIALOG_CHANGED as JSON {"schema", "number", "engine", "dialogs": [...]}.
+DIALOG_STATE = "sip:dlg:{schema}"
+DIALOG_CHANGED = "sip:dlg:changed"
+# The dialog/presence subscriptions an engine holds, so that another engine (or itself after
+# a restart) can rebuild them: hash field "<call-id> <our tag>" -> JSON.
+SUBSCRIPTIONS = "sip:subs:{engine}"
+# Parked calls of a tenant: hash field "<slot>" -> JSON {call_id, caller, caller_name, by,
+# at, engine} (the live portal and the other engines read it).
+PARKED = "sip:park:{schema}"
 
 
 def key(prefix: str, template: str, **parts: str) -> str:
@@ -172,6 +183,15 @@ class ExtensionSnapshot:
     call_scope: str = "international"
     # The extension's mailbox (``audio.Mailbox``); None: it has none.
     voicemail: VoicemailSettings | None = None
+    # Hot desking: a desk phone's extension users may log in at (``hot_desk``), and who is
+    # logged in there now ("" = nobody): calls to that user ring this extension's phones too,
+    # and calls from them are the user's.
+    hot_desk: bool = False
+    hotdesk_user: str = ""
+    # The extension's speed dials (``telephony.SpeedDial``): code ("2".."9", "00".."99") ->
+    # number; and the pickup groups it is in (``telephony.PickupGroup`` ids).
+    speed_dials: Mapping[str, str] = field(default_factory=dict)
+    pickup_groups: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, number: str, d: Mapping[str, Any]) -> ExtensionSnapshot:
@@ -197,6 +217,10 @@ class ExtensionSnapshot:
             outbound_caller_ids=_texts(get("outbound_caller_ids")),
             call_scope=_choice(get("call_scope"), CallScope, CallScope.INTERNATIONAL),
             voicemail=VoicemailSettings.read(get("voicemail")),
+            hot_desk=get("hot_desk") is True,
+            hotdesk_user=_text(get("hotdesk_user")),
+            speed_dials=_speed_dials(get("speed_dials")),
+            pickup_groups=_texts(get("pickup_groups")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,12 +242,31 @@ class ExtensionSnapshot:
             "outbound_caller_ids": list(self.outbound_caller_ids),
             "call_scope": self.call_scope,
             "voicemail": self.voicemail.to_dict() if self.voicemail is not None else None,
+            "hot_desk": self.hot_desk,
+            "hotdesk_user": self.hotdesk_user,
+            "speed_dials": dict(self.speed_dials),
+            "pickup_groups": list(self.pickup_groups),
         }
 
 
+_SPEED_DIAL = re.compile(r"[2-9]|[0-9]{2}")
+
+
+def _speed_dials(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(k): _text(v) for k, v in value.items() if _SPEED_DIAL.fullmatch(str(k)) and _text(v)
+    }
+
+
 # The model fields a snapshot is built from (``Extension.objects.values(*EXTENSION_FIELDS)``);
-# the mailbox comes from its own model.
-EXTENSION_FIELDS = tuple(f.name for f in fields(ExtensionSnapshot) if f.name != "voicemail")
+# the mailbox, speed dials and pickup groups come from their own models.
+EXTENSION_FIELDS = tuple(
+    f.name
+    for f in fields(ExtensionSnapshot)
+    if f.name not in ("voicemail", "speed_dials", "pickup_groups")
+)
 
 
 # -------------------------------------------------------------------- outside calls: routing
@@ -732,8 +775,9 @@ class Disa(_Plain):
 
 class Feature(StrEnum):
     """Feature access codes: what a dialled code does. Codes that take a number (``*72`` +
-    the forward target, ``*55`` + a mailbox) are the features in :data:`FEATURE_TAKES_NUMBER`.
-    Later features (pickup, park, ...) add theirs here with a default."""
+    the forward target, ``*55`` + a mailbox) are the features in :data:`FEATURE_TAKES_NUMBER`;
+    those that may take one (``*68`` parks in the first free slot, ``*68702`` in slot 702) are
+    in :data:`FEATURE_MAY_TAKE_NUMBER`."""
 
     VOICEMAIL = "voicemail"  # the caller's own mailbox (or any, with its number and PIN)
     VOICEMAIL_DIRECT = "voicemail_direct"  # + number: leave a message in that mailbox
@@ -751,6 +795,19 @@ class Feature(StrEnum):
     VOICEMAIL_BUSY_OFF = "voicemail_busy_off"
     VOICEMAIL_NO_ANSWER_ON = "voicemail_no_answer_on"
     VOICEMAIL_NO_ANSWER_OFF = "voicemail_no_answer_off"
+    # Team features.
+    PICKUP = "pickup"  # + extension: answer the call ringing there (directed pickup)
+    PICKUP_GROUP = "pickup_group"  # the longest-ringing call of the caller's pickup groups
+    PARK = "park"  # [+ slot]: park the caller (a blind transfer to it parks the transferee)
+    RETRIEVE = "retrieve"  # + slot: take the call parked there
+    INTERCOM = "intercom"  # + extension: call it with auto-answer (intercom / page)
+    SPEED_DIAL_8 = "speed_dial_8"  # + digit (2-9) + number; + digit + "*" clears it
+    SPEED_DIAL_100 = "speed_dial_100"  # + two digits (00-99) + number; + digits + "*" clears
+    CALLBACK_ON = "callback_on"  # [+ number]: call me back when it is free (default: the
+    #                               last number that was busy)
+    CALLBACK_OFF = "callback_off"
+    HOTDESK_LOGIN = "hotdesk_login"  # + extension (then its PIN): this desk phone becomes it
+    HOTDESK_LOGOUT = "hotdesk_logout"
 
 
 # The codes a tenant starts with (PortSIP's defaults, so its users' habits carry over).
@@ -771,6 +828,17 @@ FEATURE_DEFAULTS: dict[str, str] = {
     Feature.VOICEMAIL_BUSY_OFF: "*42",
     Feature.VOICEMAIL_NO_ANSWER_ON: "*41",
     Feature.VOICEMAIL_NO_ANSWER_OFF: "*35",
+    Feature.PICKUP: "*97",
+    Feature.PICKUP_GROUP: "*98",
+    Feature.PARK: "*68",
+    Feature.RETRIEVE: "*88",
+    Feature.INTERCOM: "*46",
+    Feature.SPEED_DIAL_8: "*74",
+    Feature.SPEED_DIAL_100: "*75",
+    Feature.CALLBACK_ON: "*33",
+    Feature.CALLBACK_OFF: "*43",
+    Feature.HOTDESK_LOGIN: "*70",
+    Feature.HOTDESK_LOGOUT: "*71",
 }
 FEATURE_TAKES_NUMBER = frozenset(
     {
@@ -778,8 +846,15 @@ FEATURE_TAKES_NUMBER = frozenset(
         Feature.FORWARD_ALWAYS_ON,
         Feature.FORWARD_BUSY_ON,
         Feature.FORWARD_NO_ANSWER_ON,
+        Feature.PICKUP,
+        Feature.RETRIEVE,
+        Feature.INTERCOM,
+        Feature.SPEED_DIAL_8,
+        Feature.SPEED_DIAL_100,
+        Feature.HOTDESK_LOGIN,
     }
 )
+FEATURE_MAY_TAKE_NUMBER = frozenset({Feature.PARK, Feature.CALLBACK_ON})
 
 
 @dataclass(frozen=True, slots=True)
@@ -847,7 +922,7 @@ class MediaSnapshot(_Plain):
             if number == code and feature not in FEATURE_TAKES_NUMBER:
                 return feature, ""
             if (
-                feature in FEATURE_TAKES_NUMBER
+                (feature in FEATURE_TAKES_NUMBER or feature in FEATURE_MAY_TAKE_NUMBER)
                 and number.startswith(code)
                 and len(number) > len(code)
                 and (best is None or len(code) > len(self.codes[best[0]]))
@@ -919,6 +994,184 @@ class MailboxIndex(_Plain):
         return cls(new=messages("new"), saved=messages("saved"))
 
 
+# ------------------------------------------------------------------------------ team features
+
+
+class RingStrategy(StrEnum):
+    RING_ALL = "ring_all"  # every member at once, the first to answer wins
+    HUNT = "hunt"  # one after the other, in the members' order
+    ROUND_ROBIN = "round_robin"  # one after the other, starting after the last one rung
+    LONGEST_IDLE = "longest_idle"  # one after the other, the longest idle first
+
+
+@dataclass(frozen=True, slots=True)
+class RingMember(_Plain):
+    """A ring group's member: an extension's number, or (``external``) an outside number
+    dialled through the tenant's outbound rules."""
+
+    number: str
+    external: bool = False
+
+    @classmethod
+    def read(cls, d: Any) -> RingMember | None:
+        if not isinstance(d, dict) or not _text(d.get("number")):
+            return None
+        return cls(number=_text(d["number"]), external=d.get("external") is True)
+
+
+@dataclass(frozen=True, slots=True)
+class RingGroup(_Plain):
+    """A number that rings several members (``strategy``: RingStrategy): each one for
+    ``member_seconds`` (one after the other), the group for ``total_seconds`` at most; busy
+    and DND members are passed over when ``skip_busy``; the members see the caller's name
+    after ``caller_id_prefix``; nobody answers: ``overflow`` (None: 480)."""
+
+    number: str
+    name: str = ""
+    strategy: str = RingStrategy.RING_ALL
+    members: tuple[RingMember, ...] = ()
+    member_seconds: float = 20.0
+    total_seconds: float = 60.0
+    skip_busy: bool = True
+    caller_id_prefix: str = ""
+    overflow: RouteTarget | None = None
+    enabled: bool = True
+
+    @classmethod
+    def read(cls, d: Any) -> RingGroup | None:
+        if not isinstance(d, dict) or not _text(d.get("number")):
+            return None
+        members = d.get("members")
+        read = [RingMember.read(m) for m in members] if isinstance(members, list) else []
+        return cls(
+            number=_text(d["number"]),
+            name=_text(d.get("name")),
+            strategy=_choice(d.get("strategy"), RingStrategy, RingStrategy.RING_ALL),
+            members=tuple(m for m in read if m is not None),
+            member_seconds=min(_seconds(d.get("member_seconds")) or 20.0, 300.0),
+            total_seconds=min(_seconds(d.get("total_seconds")) or 60.0, 3600.0),
+            skip_busy=d.get("skip_busy", True) is not False,
+            caller_id_prefix=_text(d.get("caller_id_prefix"))[:16],
+            overflow=RouteTarget.read(d.get("overflow")),
+            enabled=d.get("enabled", True) is not False,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PagingGroup(_Plain):
+    """A number that calls every member's phones with auto-answer: a page (one-way: the
+    members only listen) or, when ``duplex``, an intercom conversation with the first."""
+
+    number: str
+    name: str = ""
+    members: tuple[str, ...] = ()
+    duplex: bool = False
+
+    @classmethod
+    def read(cls, d: Any) -> PagingGroup | None:
+        if not isinstance(d, dict) or not _text(d.get("number")):
+            return None
+        return cls(
+            number=_text(d["number"]),
+            name=_text(d.get("name")),
+            members=_texts(d.get("members")),
+            duplex=d.get("duplex") is True,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ParkSettings(_Plain):
+    """Call park: ``count`` slots numbered from ``first`` (numbers of the tenant, watched
+    by BLF keys); a call parked longer than ``timeout`` seconds rings its parker again (then
+    the parker's no-answer fallback)."""
+
+    first: int = 701
+    count: int = 10
+    timeout: float = 120.0
+
+    @classmethod
+    def read(cls, d: Any) -> ParkSettings:
+        if not isinstance(d, dict):
+            return cls()
+        return cls(
+            first=_count(d.get("first"), 701, 1),
+            count=min(_count(d.get("count"), 10, 0), 100),
+            timeout=min(_seconds(d.get("timeout")) or 120.0, 3600.0),
+        )
+
+    def slots(self) -> tuple[str, ...]:
+        return tuple(str(self.first + i) for i in range(self.count))
+
+    def is_slot(self, number: str) -> bool:
+        return number.isdigit() and 0 <= int(number) - self.first < self.count
+
+
+@dataclass(frozen=True, slots=True)
+class TeamSnapshot(_Plain):
+    """A tenant's team features: ring groups and paging groups by number, call park."""
+
+    ring_groups: Mapping[str, RingGroup] = field(default_factory=dict)
+    paging: Mapping[str, PagingGroup] = field(default_factory=dict)
+    park: ParkSettings = field(default_factory=ParkSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ring_groups": [g.to_dict() for g in self.ring_groups.values()],
+            "paging": [g.to_dict() for g in self.paging.values()],
+            "park": self.park.to_dict(),
+        }
+
+    @classmethod
+    def read(cls, d: Any) -> TeamSnapshot:
+        if not isinstance(d, dict):
+            return cls()
+        rings = d.get("ring_groups")
+        pages = d.get("paging")
+        groups = [RingGroup.read(g) for g in rings] if isinstance(rings, list) else []
+        paging = [PagingGroup.read(g) for g in pages] if isinstance(pages, list) else []
+        return cls(
+            ring_groups={g.number: g for g in groups if g is not None},
+            paging={g.number: g for g in paging if g is not None},
+            park=ParkSettings.read(d.get("park")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DialogView(_Plain):
+    """One dialog of a watched extension (or park slot) as BLF shows it (RFC 4235): ``state``
+    ``early`` (ringing) or ``confirmed``; ``direction`` ``initiator`` or ``recipient``; the
+    SIP dialog of the watched phone (``call_id``, its tag ``local_tag`` when known, ours
+    ``remote_tag``: a phone picks a ringing call up with ``Replaces`` naming them) and the
+    other party (``remote``, ``remote_name``)."""
+
+    id: str
+    state: str
+    direction: str = "recipient"
+    call_id: str = ""
+    local_tag: str = ""
+    remote_tag: str = ""
+    remote: str = ""
+    remote_name: str = ""
+
+    @classmethod
+    def read(cls, d: Any) -> DialogView | None:
+        if not isinstance(d, dict) or not _text(d.get("id")):
+            return None
+        state = _text(d.get("state"))
+        if state not in ("early", "confirmed"):
+            return None
+        return cls(
+            id=_text(d["id"]),
+            state=state,
+            direction="initiator" if d.get("direction") == "initiator" else "recipient",
+            call_id=_text(d.get("call_id")),
+            local_tag=_text(d.get("local_tag")),
+            remote_tag=_text(d.get("remote_tag")),
+            remote=_text(d.get("remote")),
+            remote_name=_text(d.get("remote_name")),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class TenantSnapshot:
     """One tenant's routing data, keyed by its SIP domain (``SNAPSHOT``).
@@ -938,6 +1191,7 @@ class TenantSnapshot:
     sip_digest_sha256: bool = False  # challenges offer SHA-256 first, then MD5 (RFC 8760)
     routing: RoutingSnapshot = field(default_factory=RoutingSnapshot)  # outside calls
     media: MediaSnapshot = field(default_factory=MediaSnapshot)  # prompts, music, IVRs, codes
+    team: TeamSnapshot = field(default_factory=TeamSnapshot)  # ring groups, paging, park
 
     @property
     def active(self) -> bool:
@@ -957,6 +1211,7 @@ class TenantSnapshot:
                 "extensions": {n: e.to_dict() for n, e in self.extensions.items()},
                 "routing": self.routing.to_dict(),
                 "media": self.media.to_dict(),
+                "team": self.team.to_dict(),
             }
         )
 
@@ -985,6 +1240,7 @@ class TenantSnapshot:
             sip_digest_sha256=d.get("sip_digest_sha256") is True,
             routing=RoutingSnapshot.read(d.get("routing")),
             media=MediaSnapshot.read(d.get("media")),
+            team=TeamSnapshot.read(d.get("team")),
             extensions={
                 str(n): ExtensionSnapshot.from_dict(str(n), e)
                 for n, e in (extensions.items() if isinstance(extensions, dict) else ())
@@ -1200,6 +1456,13 @@ class EventType(StrEnum):
     # a feature code changed an extension's setting: extension, feature (Feature), number
     # (the forward target, for the codes that take one).
     FEATURE_SET = "feature.set"
+    # Team features, for the CDR and the live portal (each with call_id, schema, segment):
+    # the ringing call was answered by ``by`` (an extension) through a pickup;
+    CALL_PICKED_UP = "call.picked_up"
+    # the call was parked in ``slot`` by ``by`` / left it: ``reason`` retrieved (``by``: who
+    # took it), timeout (it rings its parker again) or hangup.
+    CALL_PARKED = "call.parked"
+    CALL_UNPARKED = "call.unparked"
 
 
 CALL_EVENTS = frozenset(t for t in EventType if t.startswith("call."))

@@ -126,6 +126,10 @@ def _extension(**overrides) -> ExtensionSnapshot:
             busy=False,
             no_answer=False,
         ),
+        "hot_desk": True,
+        "hotdesk_user": "101",
+        "speed_dials": {"2": "+4930555", "07": "102"},
+        "pickup_groups": ("3", "9"),
     }
     return ExtensionSnapshot(**{**values, **overrides})
 
@@ -143,8 +147,30 @@ def _tenant(**overrides) -> TenantSnapshot:
         "sip_digest_sha256": True,
         "routing": _routing(),
         "media": _media(),
+        "team": _team(),
     }
     return TenantSnapshot(**{**values, **overrides})
+
+
+def _team() -> contract.TeamSnapshot:
+    group = contract.RingGroup(
+        number="600",
+        name="Sales",
+        strategy=contract.RingStrategy.HUNT,
+        members=(contract.RingMember("150"), contract.RingMember("+4930777", external=True)),
+        member_seconds=15.0,
+        total_seconds=45.0,
+        skip_busy=False,
+        caller_id_prefix="Sales:",
+        overflow=contract.RouteTarget("voicemail", "150"),
+        enabled=False,
+    )
+    paging = contract.PagingGroup(number="650", name="Floor", members=("150", "151"), duplex=True)
+    return contract.TeamSnapshot(
+        ring_groups={"600": group},
+        paging={"650": paging},
+        park=contract.ParkSettings(first=801, count=5, timeout=60.0),
+    )
 
 
 def _media() -> contract.MediaSnapshot:
@@ -340,7 +366,11 @@ def test_snapshot_json_uses_the_model_field_names():
     data = json.loads(_tenant().to_json())
     assert {"max_concurrent_calls", "sip_digest_sha256"} <= set(data)
     entry = data["extensions"]["150"]
-    assert set(entry) == set(EXTENSION_FIELDS) - {"number"} | {"voicemail"}
+    assert set(entry) == set(EXTENSION_FIELDS) - {"number"} | {
+        "voicemail",
+        "speed_dials",
+        "pickup_groups",
+    }
     assert entry["allowed_transports"] == ["tcp", "tls"]
 
 
@@ -503,6 +533,9 @@ def test_event_types_are_the_names_on_the_wire():
         "voicemail.updated",
         "voicemail.greeting",
         "feature.set",
+        "call.picked_up",
+        "call.parked",
+        "call.unparked",
     }
     assert {a.value for a in RegistrationAction} == {
         "registered",
@@ -620,3 +653,41 @@ def test_ha1_of_a_stored_extension_is_the_contract_s(world, in_tenant):
         password = ext.sip_password
     assert ext.ha1_md5 == ha1("MD5", "101", "acme.test", password)
     assert ext.ha1_sha256 == ha1("SHA-256", "101", "acme.test", password)
+
+
+def test_team_snapshot_reads_bad_values_as_defaults():
+    team = contract.TeamSnapshot.read(
+        {
+            "ring_groups": [
+                {"number": "600", "strategy": "shuffle",
+                 "members": [{"number": ""}, "x", {"number": "101"}],
+                 "member_seconds": "lots", "total_seconds": 10**9,
+                 "caller_id_prefix": "P\r\n" + "x" * 40},
+                {"name": "no number"},
+                "junk",
+            ],
+            "paging": [{"number": "650", "members": ["101", 7, None]}, {"members": []}],
+            "park": {"first": -5, "count": 10**6, "timeout": "NaN"},
+        }
+    )  # fmt: skip
+    (group,) = team.ring_groups.values()
+    assert group.strategy == contract.RingStrategy.RING_ALL
+    assert group.members == (contract.RingMember("101"),)
+    assert (group.member_seconds, group.total_seconds) == (20.0, 3600.0)
+    assert "\r" not in group.caller_id_prefix
+    assert len(group.caller_id_prefix) == 16
+    assert list(team.paging) == ["650"]
+    assert team.park == contract.ParkSettings(first=1, count=100, timeout=120.0)  # clamped
+    assert contract.ParkSettings().slots() == tuple(str(n) for n in range(701, 711))
+    assert contract.ParkSettings().is_slot("710")
+    assert not contract.ParkSettings().is_slot("711")
+    assert contract.TeamSnapshot.read("nonsense") == contract.TeamSnapshot()
+
+
+def test_codes_that_may_take_a_number_match_with_and_without_one():
+    media = contract.MediaSnapshot()
+    assert media.feature("*68") == ("park", "")
+    assert media.feature("*68702") == ("park", "702")
+    assert media.feature("*97101") == ("pickup", "101")
+    assert media.feature("*97") is None  # directed pickup needs the extension
+    assert media.feature("*98") == ("pickup_group", "")

@@ -78,7 +78,7 @@ def test_a_code_must_be_well_formed_and_not_clash(acme):
     (why,) = _refused({"dnd_on": {"code": "*721"}})["dnd_on"]
     assert why.startswith("clashes with 'Forward always on (+ number)' (*72): *72 takes a number")
     why = _refused({"forward_always_on": {"code": "*7"}})["forward_always_on"]
-    assert len(why) == 3  # *78, *79 and *73
+    assert len(why) == 7  # *78, *79, *73, and hot desking's *70, *71, speed dials' *74, *75
     assert "*7 takes a number, so *78 would be read as *7 + 8" in why[0]
     # The privacy code (dialled before a number) is reserved too.
     assert "privacy code (*67)" in _refused({"dnd_on": {"code": "*67"}})["dnd_on"][0]

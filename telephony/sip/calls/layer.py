@@ -23,6 +23,7 @@ from .media_app import MediaFeatures
 from .mirror import CallMirror
 from .router import CallRouter
 from .services import CallServices
+from .states import ExtensionStates
 from .transfer import Transfer
 
 __all__ = ["CallLayer"]
@@ -37,8 +38,9 @@ class CallLayer:
         self.anchor = Anchor(self.calls, self.config)
         self.router = CallRouter()
         self.media = MediaFeatures(self.calls, self.anchor, self.config)
+        self.states = ExtensionStates()
         self.services = CallServices(
-            ctx, self.config, self.calls, self.anchor, self.router, self.media
+            ctx, self.config, self.calls, self.anchor, self.router, self.media, self.states
         )
         self.router.load(self.services)
         self.limits = CallLimits(ctx, self.config)
@@ -53,7 +55,7 @@ class CallLayer:
         self.dispatcher = CallDispatcher(
             self.services, self.limits, self.bridge, self.transfer, self.trunks
         )
-        self.calls.observers += [self.limits, self.media, self.anchor, self.mirror]
+        self.calls.observers += [self.limits, self.media, self.anchor, self.mirror, self.states]
 
     def configure(self, config: CallConfig) -> None:
         """Take ``config``'s settings (before start): every part keeps the same object."""

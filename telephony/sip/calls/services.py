@@ -1,5 +1,5 @@
 """What destinations and call features share: the engine, the call layer's settings, the live
-calls, media anchoring, the router and the media server."""
+calls, media anchoring, the router, the media server and the extensions' states."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .anchor import Anchor
 from .call import Call, Calls
 from .media_app import MediaFeatures
 from .routing import Destination
+from .states import ExtensionStates
 
 __all__ = ["CallServices", "Router"]
 
@@ -44,3 +45,4 @@ class CallServices:
     anchor: Anchor
     router: Router
     media: MediaFeatures
+    states: ExtensionStates  # what each extension is doing (BLF, busy members, callback)

@@ -76,6 +76,7 @@ class Extension:
         call.state = "ringing"
         for binding in bindings:
             self.fork(call, binding)
+        self.calls.changed(call)  # its phones ring (BLF)
         timeout = ext.no_answer_timeout or self.s.config.no_answer_timeout
         call.timer = asyncio.get_running_loop().call_later(timeout, self.no_answer, call)
 
@@ -122,6 +123,7 @@ class Extension:
         self.calls.drop_leg(leg)
         if cancelled:
             return  # we CANCELled it (answered elsewhere, no answer, forwarded): no verdict
+        self.calls.changed(call)  # that phone stopped ringing (BLF)
         call.statuses.append(status)
         if call.state == "ringing" and not call.forks and call.b is None:
             code = best_status(call.statuses)

@@ -22,7 +22,18 @@ from telephony.sip.contract import EventType, ExtensionSnapshot, Feature, Tenant
 
 from .base import register
 
-__all__ = ["FeatureCode", "feature_codes"]
+__all__ = ["HANDLED_BY", "FeatureCode", "feature_codes", "handled_by"]
+
+#: Features taken by a destination type of their own (pickup, park, ...): feature -> kind.
+#: The call goes to ``Destination(kind, <the number after the code>, {"feature": ...})``.
+HANDLED_BY: dict[str, str] = {}
+
+
+def handled_by(kind: str, *features: str) -> None:
+    """Calls to the codes of ``features`` go to destination type ``kind``."""
+    for feature in features:
+        HANDLED_BY[str(feature)] = kind
+
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +79,10 @@ class FeatureCode:
             return
         if feature == Feature.VOICEMAIL_DIRECT:
             await self._to(call, Destination("voicemail", arg, {"reason": "unavailable"}))
+            return
+        kind = HANDLED_BY.get(feature)
+        if kind is not None:
+            await self._to(call, Destination(kind, arg, {"feature": feature}))
             return
         prompt = _confirmation(feature)
         if prompt is None:
