@@ -413,8 +413,10 @@ class RingGroups:
             data = {"reason": "no_answer", "from": group.number}
             self.s.router.connect(call, Destination("forward", number, data))
             return
-        data = {"reason": "unavailable", "code": 480} if kind == "voicemail" else {}
-        pending = self.s.router.connect(call, Destination(kind, number, data))
+        extra: dict[str, object] = {"reason": "unavailable", "code": 480}
+        pending = self.s.router.connect(
+            call, Destination(kind, number, extra if kind == "voicemail" else {})
+        )
         if pending is not None:
             await pending
 
