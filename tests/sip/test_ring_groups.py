@@ -17,8 +17,28 @@ from telephony.sip.calls.destinations.ring_group import RingGroups
 from telephony.sip.contract import CarrierSnapshot, TrunkSnapshot
 from telephony.sip.message import Request, parse_uri
 from tests.sip.callkit import add_extension, dial, ended, events, register, set_snapshot
+from tests.sip.carrier import (  # noqa: F401 (fixtures)
+    E164,
+    NATIONAL,
+    carriers,
+    header,
+    publish_trunks,
+    request_line,
+    rtpengine,
+    trunk,
+)
+from tests.sip.carrier import routing as outbound_routing
 from tests.sip.engine_fixtures import EngineHandle, SipTestClient, wait_until, worker_redis_url
 from tests.sip.pjphone import Phone
+from tests.sip.test_media_features import (  # noqa: F401 (fixtures)
+    mailbox,
+    media_dir,
+    media_pbx,
+    menu,
+    peak_hz,
+    set_media,
+    wait_request,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -435,3 +455,128 @@ def publish_carriers(engine: EngineHandle, snap: CarrierSnapshot) -> None:
     finally:
         r.close()
     wait_until(lambda: engine.call(lambda: engine.pbx.directory.carriers == snap))
+
+
+# ----------------------------------------------------------------- with the media server
+
+
+def test_ivr_option_rings_the_group_and_joins_the_member(media_pbx, phones):
+    """Story: the menu's option 1 is the sales group (102, 103). The caller, answered by the
+    menu, presses 1 and hears ringback while both phones ring; 103 answers and they talk
+    (the caller re-INVITEd to it); 102 stops ringing."""
+    engine = media_pbx
+    for n in ("103", "104"):
+        set_snapshot(engine, "acme.test", add_extension(n))
+    set_groups(engine, group("102", "103"))
+    option = {"digit": "1", "target": {"kind": "ring_group", "target": GROUP}}
+    set_media(engine, ivrs=[menu(options=[option])])
+    a, b, c = phones("101"), phones("102"), phones("103")
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    register(c, engine, "103")
+    ca = dial(a, acc, "800")
+    a.wait_state(ca, "CONFIRMED")
+    a.dtmf(ca, "1")
+    cb, cc = b.incoming()["call"], c.incoming()["call"]
+    b.answer(cb, 180)
+    c.answer(cc, 200)
+    c.wait_state(cc, "CONFIRMED")
+    assert ended(b, cb) == 487
+    c.play(cc)
+    a.play(ca)
+    assert a.wait_audio(ca) > 10
+    assert c.wait_audio(cc) > 10
+    a.hangup(ca)
+    assert ended(c, cc) == 200
+    evs = events(engine)
+    assert of_type(evs, "call.answered")[-1]["callee"] == "103"
+    assert [(f["from"], f["to"]) for f in of_type(evs, "call.forwarded")] == [("800", GROUP)]
+
+
+def test_overflow_to_voicemail_takes_a_message(media_pbx, phones):
+    """Story: the group (102, ringing 1.5 s) overflows to 102's mailbox: 102's phone stops
+    ringing, the mailbox answers and the caller's words (a 1 kHz tone) are the message."""
+    engine = media_pbx
+    set_snapshot(engine, "acme.test", mailbox())
+    overflow = {"kind": "voicemail", "target": "102"}
+    set_groups(engine, group("102", strategy="hunt", member_seconds=1.5, overflow=overflow))
+    a, b = phones("101"), phones("102", auto_ring=True)
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    ca = dial(a, acc, GROUP)
+    assert ended(b, b.incoming()["call"]) == 487
+    a.wait_state(ca, "CONFIRMED")
+    time.sleep(1.5)  # the greeting and the beep
+    a.play(ca)
+    time.sleep(2.0)
+    a.hangup(ca)
+    left = wait_request(engine, "voicemail.left")
+    assert (left["box"], left["schema"], left["caller"]) == ("102", "t_acme", "101")
+    hz, _ = peak_hz(left["path"])
+    assert abs(hz - 1000.0) < 20
+
+
+# --------------------------------------------------------------------- outside members
+
+
+def outside(number: str) -> dict[str, Any]:
+    return {"number": number, "external": True}
+
+
+def test_hunt_reaches_an_outside_member_through_the_outbound_rules(
+    pbx, phones, carriers, rtpengine
+):
+    """Story: the group hunts 102, then an outside number (030 1234567, a mobile of the
+    team). 102 declines; the number goes out through acme's outbound rule on trunk 1 (the
+    carrier challenges, our answer is accepted), in E.164, showing the caller's name after
+    the prefix; the carrier answers and echoes the caller's audio. The answer names the
+    outside member as the callee."""
+    engine = pbx(rtpengine=("127.0.0.1", rtpengine.ng_port))
+    carrier = carriers("auth")
+    publish_trunks(engine, trunk(engine, 1, carrier))
+    set_snapshot(engine, "acme.test", outbound_routing())
+    g = group("102", strategy="hunt", caller_id_prefix="Sales")
+    set_groups(engine, {**g, "members": [*g["members"], outside(NATIONAL)]})
+    a, b = phones("101"), phones("102")
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    ca = dial(a, acc, GROUP)
+    b.answer(b.incoming()["call"], 486)
+    a.wait_state(ca, "CONFIRMED")
+    a.play(ca)
+    assert a.wait_audio(ca) > 10  # through rtpengine to the carrier and back
+    a.hangup(ca)
+    assert ended(a, ca) == 200
+    carrier.done()
+    _, authed = carrier.invites()
+    assert request_line(authed) == f"INVITE sip:{E164}@127.0.0.1:{carrier.port} SIP/2.0"
+    # 101 has no outbound caller ID of its own: the trunk's is presented.
+    assert header(authed, "From")[0].startswith('"Sales Acme 101" <sip:+4930999@127.0.0.1>')
+    evs = events(engine)
+    assert of_type(evs, "call.answered")[-1]["callee"] == NATIONAL
+    assert of_type(evs, "call.routed")[-1]["trunk"] == "1"
+
+
+def test_ring_all_with_an_outside_member_cancels_it_when_a_phone_answers(
+    engine, phones, carriers
+):
+    """Story: a ring-all group of 102 and an outside number: the carrier rings (and would
+    forever), 102 answers: the carrier's call is CANCELled and its channel freed."""
+    ringing = carriers("ring")
+    publish_trunks(engine, trunk(engine, 1, ringing))
+    set_snapshot(engine, "acme.test", outbound_routing())
+    g = group("102")
+    set_groups(engine, {**g, "members": [*g["members"], outside(NATIONAL)]})
+    a, b = phones("101"), phones("102")
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    ca = dial(a, acc, GROUP)
+    cb = b.incoming()["call"]
+    wait_until(lambda: ringing.log.exists() and "INVITE sip:" in ringing.log.read_text(), 10)
+    b.answer(cb, 200)
+    a.wait_state(ca, "CONFIRMED")
+    ringing.done()  # its scenario ends with our CANCEL
+    handler = engine.pbx.calls.router.handlers["trunk"]
+    wait_until(lambda: engine.call(lambda: not handler.channels.counts))
+    a.hangup(ca)
+    assert ended(b, cb) == 200
