@@ -17,7 +17,7 @@ from telephony.sip.calls.destinations.ring_group import RingGroups
 from telephony.sip.contract import CarrierSnapshot, TrunkSnapshot
 from telephony.sip.message import Request, parse_uri
 from tests.sip.callkit import add_extension, dial, ended, events, register, set_snapshot
-from tests.sip.carrier import (  # noqa: F401 (fixtures)
+from tests.sip.carrier import (
     E164,
     NATIONAL,
     carriers,
@@ -30,7 +30,7 @@ from tests.sip.carrier import (  # noqa: F401 (fixtures)
 from tests.sip.carrier import routing as outbound_routing
 from tests.sip.engine_fixtures import EngineHandle, SipTestClient, wait_until, worker_redis_url
 from tests.sip.pjphone import Phone
-from tests.sip.test_media_features import (  # noqa: F401 (fixtures)
+from tests.sip.test_media_features import (
     mailbox,
     media_dir,
     media_pbx,
@@ -39,6 +39,8 @@ from tests.sip.test_media_features import (  # noqa: F401 (fixtures)
     set_media,
     wait_request,
 )
+
+__all__ = ["carriers", "media_dir", "media_pbx", "rtpengine"]  # fixtures, used by name
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -557,9 +559,7 @@ def test_hunt_reaches_an_outside_member_through_the_outbound_rules(
     assert of_type(evs, "call.routed")[-1]["trunk"] == "1"
 
 
-def test_ring_all_with_an_outside_member_cancels_it_when_a_phone_answers(
-    engine, phones, carriers
-):
+def test_ring_all_with_an_outside_member_cancels_it_when_a_phone_answers(engine, phones, carriers):
     """Story: a ring-all group of 102 and an outside number: the carrier rings (and would
     forever), 102 answers: the carrier's call is CANCELled and its channel freed."""
     ringing = carriers("ring")
