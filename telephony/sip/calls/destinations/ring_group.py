@@ -19,7 +19,8 @@ group skips busy members, when they are on a call or ringing (``ExtensionStates.
 DND. Their phones show the caller's name after the group's ``caller_id_prefix`` (an
 ``Address``: quoted and escaped, never a header of its own). An ``external`` member is an
 outside number dialled through the tenant's outbound rules as if the caller dialled it (a
-trunk's caller: as the tenant, presenting the tenant's caller ID), by ``Trunk.dial``.
+trunk's caller: as the tenant would, with no extension's rules, barring or caller ID; the
+trunk's or the tenant's is presented), by ``Trunk.dial``, in every strategy.
 
 Nobody answers (or nobody could be rung): the group's ``overflow`` (any RouteTarget: an
 extension, outside number or group is a forward step from the group, bounded by the call's
@@ -367,7 +368,7 @@ class RingGroups:
             provisional=lambda leg, resp: self.provisional(rnd, leg, resp),
             tried=lambda attempt: trunks.routed(call, plan, attempt),
             diversions=False,
-            caller_name=shown.caller_id_name if not call.inbound else None,
+            caller_name=shown.caller_id_name,
         )
         leg, resp = dialled.leg, dialled.response
         if leg is None or resp is None:
