@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 
+from telephony.engine.cdr import CdrConsumer
 from telephony.sip import contract
 from telephony.sip.calls.destinations.ring_group import RingGroups
 from telephony.sip.contract import CarrierSnapshot, TrunkSnapshot
@@ -111,7 +112,7 @@ def talk(a: Phone, ca: int, m: Phone, cm: int) -> None:
     assert a.wait_audio(ca) > 10
 
 
-def test_ring_all_first_answer_wins_the_others_are_cancelled(engine, phones):
+def test_ring_all_first_answer_wins_the_others_are_cancelled(engine, phones, in_tenant, world):
     """Story: 101 calls the sales group (ring all: 102, 103, 104, prefix "Sales"). All three
     phones ring at once, each showing "Sales" before the caller's name, and BLF shows each
     of them ringing. 103 answers: they talk, the other two stop ringing (CANCEL, "Call
@@ -141,6 +142,20 @@ def test_ring_all_first_answer_wins_the_others_are_cancelled(engine, phones):
     assert answered["callee"] == "103"
     assert '"user": "103"' in answered["legs"]
     assert of_type(evs, "call.ended")[-1]["status"] == "answered"
+
+    # The CDR (its consumer unchanged): the group's number dialled, 103 the party answering.
+    from telephony.models import Cdr
+
+    r = redis.Redis.from_url(worker_redis_url())
+    try:
+        CdrConsumer(r, consumer="test").drain()
+    finally:
+        r.close()
+    with in_tenant(world.tenant_a):
+        cdr = Cdr.objects.get(call_id=answered["call_id"])
+        [seg] = cdr.segments.all()
+        assert (cdr.callee_number, cdr.status, seg.status) == (GROUP, "answered", "answered")
+        assert [leg["user"] for leg in seg.legs] == ["101", "103"]
 
 
 def test_cancel_of_the_others_says_completed_elsewhere(engine, phones):
@@ -216,6 +231,27 @@ def test_hunt_member_timeout_then_the_next_member(engine, phones):
     talk(a, ca, c, cc)
     c.hangup(cc)
     assert ended(a, ca) == 200
+
+
+def test_caller_giving_up_ends_the_hunt(engine, phones):
+    """Story: while 102 rings for the hunt group (BLF shows 102 ringing, not 103), the caller
+    hangs up: 102 stops ringing, 103 is never rung, and the call ends as cancelled."""
+    set_groups(engine, group("102", "103", strategy="hunt"))
+    a, b, c = phones("101"), phones("102", auto_ring=True), phones("103")
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    register(c, engine, "103")
+    ca = dial(a, acc, GROUP)
+    cb = b.incoming()["call"]
+    a.wait_state(ca, "EARLY")
+    assert (blf(engine, "102"), blf(engine, "103")) == (["early"], [])
+    a.hangup(ca)
+    assert ended(a, ca) == 487
+    assert ended(b, cb) == 487
+    handler = engine.pbx.calls.router.handlers["ring_group"]
+    wait_until(lambda: engine.call(lambda: not handler.rounds))
+    assert no_incoming(c)
+    assert of_type(events(engine), "call.ended")[-1]["status"] == "cancelled"
 
 
 def test_group_gives_up_after_total_seconds_without_overflow(engine, phones):
