@@ -7,7 +7,18 @@ to it, plus, when it owns numbers of its own, a routing rule (``routing.rule``).
 below; nothing else changes.
 """
 
-from . import disa, extension, feature, forward, ivr, mailbox, reject, trunk, voicemail
+from . import (
+    disa,
+    extension,
+    feature,
+    forward,
+    ivr,
+    mailbox,
+    reject,
+    ring_group,
+    trunk,
+    voicemail,
+)
 from .base import KINDS, DestinationHandler, register
 
 __all__ = [
@@ -21,6 +32,7 @@ __all__ = [
     "mailbox",
     "register",
     "reject",
+    "ring_group",
     "trunk",
     "voicemail",
 ]

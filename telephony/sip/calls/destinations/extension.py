@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 
 from telephony.sip.calls import routing
 from telephony.sip.calls.call import Call, Leg, sdp_body
@@ -80,13 +81,25 @@ class Extension:
         timeout = ext.no_answer_timeout or self.s.config.no_answer_timeout
         call.timer = asyncio.get_running_loop().call_later(timeout, self.no_answer, call)
 
-    def fork(self, call: Call, binding: Binding) -> Leg:
+    def fork(
+        self,
+        call: Call,
+        binding: Binding,
+        *,
+        user: str = "",
+        caller: ExtensionSnapshot | None = None,
+        on_response: Callable[[Leg, Response], None] | None = None,
+    ) -> Leg:
+        """INVITE one phone (``binding``) for ``call``: a fork of the call's B side. A ring
+        group rings several extensions: ``user`` is the one this phone is of (default: the
+        call's target), ``caller`` the identity it is shown (default: the call's caller) and
+        ``on_response`` takes its answers (default: this extension's)."""
         target, _flow = self.s.ctx.locations.target_for(binding)
-        caller = call.caller
+        caller = caller or call.caller
         leg = Leg(
             call=call,
             name=call.next_leg_name(),
-            user=call.target,
+            user=user or call.target,
             target=target,
             local_tag=new_tag(),
             sip_call_id=secrets.token_hex(12) + "@pbx",
@@ -99,8 +112,9 @@ class Extension:
             leg.invite.add("Diversion", entry)
         call.forks.append(leg)
         self.calls.add_leg(leg)
+        handler = on_response or self.response
         leg.client_tx = self.calls.send(
-            leg, leg.invite, on_response=lambda resp: self.response(leg, resp)
+            leg, leg.invite, on_response=lambda resp: handler(leg, resp)
         )
         return leg
 
@@ -148,22 +162,39 @@ class Extension:
             self.calls.emit(call, EventType.CALL_RINGING, leg=leg.name, callee=call.target)
 
     async def answered(self, leg: Leg, resp: Response) -> None:
+        if await self.confirm(leg, resp):
+            await self.win(leg)
+
+    async def confirm(self, leg: Leg, resp: Response) -> bool:
+        """A fork's 2xx: its dialog and our ACK. True when the call still wants it; a 2xx
+        that came too late (another fork won, the caller left, or our CANCEL crossed it) is
+        hung up."""
         call = leg.call
         assert leg.invite is not None
+        if call.b is leg:
+            return False  # this fork won already
         try:
             leg.dialog = Dialog.from_uac(leg.invite, resp)
         except ValueError:
             leg.dialog = None
         if leg.dialog is None:
-            return
+            return False
         leg.dialog.contact = leg.contact
         leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
         await self.calls.send_ack(leg, leg.ack)
         leg.remote_sdp = sdp_body(resp)
-        if call.b is not None or call.state != "ringing":
-            # Another fork won (or the caller left): this one answered too late.
+        if call.b is not None or call.state != "ringing" or leg.gone or leg not in call.forks:
+            # Another fork won, the caller left, or we gave this phone up (our CANCEL
+            # crossed its 2xx): it answered too late and is hung up.
+            leg.gone = False
             self.calls.bye(leg)
-            return
+            return False
+        return True
+
+    async def win(self, leg: Leg) -> None:
+        """``leg`` (confirmed) takes the call: the other forks are CANCELled as answered
+        elsewhere, and the caller is answered."""
+        call = leg.call
         call.b = leg
         if call.timer is not None:
             call.timer.cancel()
