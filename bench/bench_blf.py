@@ -136,7 +136,17 @@ def serve(port: int, control: int, redis_url: str, prefix: str) -> None:
         await stop.wait()
         await pbx.stop()
 
-    uvloop.run(main())
+    profile = os.environ.get("BENCH_PROFILE")  # a path: the engine's cProfile stats go there
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+        uvloop.run(main())
+        prof.disable()
+        prof.dump_stats(profile)
+    else:
+        uvloop.run(main())
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from telephony.sip.config import CallConfig
 from telephony.sip.contract import DialogView
 from telephony.sip.message import Request
 from tests.sip.blfkit import DIALOG_NS, Watcher, dialogs_of, pidf_of
-from tests.sip.callkit import dial, register
+from tests.sip.callkit import add_extension, dial, register, set_snapshot
 from tests.sip.engine_fixtures import EngineHandle, wait_until, worker_redis_url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
@@ -310,6 +310,23 @@ def test_subscription_expires_and_failed_notify_ends_it(
     put(engine, schema, "102", "k", ringing())
     lost.next_notify()
     wait_until(lambda: held(engine) == 0)
+
+
+def test_a_deleted_extension_ends_its_subscriptions(engine: EngineHandle, watchers: Any) -> None:
+    """Story: 103 is deleted while a phone watches it: the watcher is told the resource is
+    gone (``terminated;reason=noresource``) and is no longer held."""
+    set_snapshot(engine, "acme.test", add_extension("103"))
+    key = watchers(engine, "101", "103")
+    assert key.subscribe().status == 200
+    key.next_notify()
+
+    def remove(snap: dict) -> None:
+        del snap["extensions"]["103"]
+
+    set_snapshot(engine, "acme.test", remove)
+    final = key.next_notify()
+    assert final.get("Subscription-State") == "terminated;reason=noresource"
+    assert held(engine) == 0
 
 
 def test_caps(engine: EngineHandle, watchers: Any) -> None:

@@ -285,6 +285,7 @@ class DialogPresence:
         self.store.start(engine_id)
         await self.views.start(engine_id)
         self.states.listeners.append(self._local_changed)
+        self.ctx.directory.on_change.append(self._tenant_changed)
         ready = asyncio.Event()
         self._loops = [
             asyncio.create_task(self._listen(ready), name="blf-listen"),
@@ -303,6 +304,8 @@ class DialogPresence:
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self.states.listeners.remove(self._local_changed)
+        with contextlib.suppress(ValueError):
+            self.ctx.directory.on_change.remove(self._tenant_changed)
         for task in self._loops:
             task.cancel()
         for task in self._loops:
@@ -635,10 +638,28 @@ class DialogPresence:
                 if adopted:
                     await self._rebuild(adopted)
                 self._forget_unwatched()
+                self._drop_vanished()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("BLF sweep failed: %s", exc)
+
+    def _tenant_changed(self, domain: str) -> None:
+        """A tenant's snapshot was reloaded: an extension or a park slot may be gone."""
+        self._drop_vanished()
+
+    def _drop_vanished(self) -> None:
+        """End the subscriptions of resources that no longer exist (an extension deleted, a
+        park slot beyond a smaller park, a tenant gone): ``terminated;reason=noresource``."""
+        for schema, number in list(self.table.by_resource):
+            tenant = self.ctx.directory.by_schema(schema)
+            if tenant is not None and (
+                number in tenant.extensions or tenant.team.park.is_slot(number)
+            ):
+                continue
+            for w in self.table.of(schema, number):
+                log.info("BLF: %s@%s is gone: its subscriptions end", number, w.domain)
+                self.end(w, "noresource")
 
     def _forget_unwatched(self) -> None:
         for res in list(self.online):
