@@ -129,7 +129,10 @@ def serve(port: int, control: int, redis_url: str, prefix: str) -> None:
                 states.put(SCHEMA, number, "bench", view)
 
         loop = asyncio.get_running_loop()
-        await loop.create_datagram_endpoint(Control, local_addr=("127.0.0.1", control))
+        ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        ctl.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # a round's burst
+        ctl.bind(("127.0.0.1", control))
+        await loop.create_datagram_endpoint(Control, sock=ctl)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         print("READY", flush=True)
