@@ -72,7 +72,8 @@ def watchers() -> Iterator[Callable[..., Watcher]]:
     made: list[Watcher] = []
 
     def make(engine: EngineHandle, user: str, resource: str, **kw: Any) -> Watcher:
-        w = Watcher(engine.host, engine.udp_port, user, resource, **kw)
+        port = engine.tcp_port if kw.get("transport") == "TCP" else engine.udp_port
+        w = Watcher(engine.host, port, user, resource, **kw)
         made.append(w)
         return w
 
@@ -173,6 +174,15 @@ def test_lamp_follows_a_real_call(engine: EngineHandle, watchers: Any, phones: A
     key.notify_until(no_dialogs)
     versions = [int(dialogs_of(n)[0].get("version") or 0) for n in (first, early, confirmed)]
     assert versions == sorted(set(versions))  # rising, one per NOTIFY of the subscription
+
+
+def test_watching_over_tcp(engine: EngineHandle, watchers: Any, world: Any) -> None:
+    """NOTIFYs go back on the connection the phone subscribed on."""
+    key = watchers(engine, "101", "102", transport="TCP")
+    assert key.subscribe().status == 200
+    assert no_dialogs(key.next_notify())
+    put(engine, world.tenant_a.schema_name, "102", "k", ringing())
+    assert len(dialogs_of(key.next_notify())[1]) == 1
 
 
 def test_park_slot_is_watched(engine: EngineHandle, watchers: Any, world: Any) -> None:
