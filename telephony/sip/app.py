@@ -8,8 +8,8 @@ entry point used by ``manage.py sipengine`` (uvloop when installed).
 
 Request path: transport ``gate`` (banned source: dropped before parsing) -> parse ->
 ``PbxEngine._screen`` (scanner User-Agent: dropped; flood counter) -> transactions ->
-handler by method (``REGISTER``: the registrar; ``SUBSCRIBE``: presence, MWI for now; the call
-layer's methods: its dispatcher).
+handler by method (``REGISTER``: the registrar; ``SUBSCRIBE``: presence by event package, MWI
+or BLF; the call layer's methods: its dispatcher).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .directory import Directory
 from .events import EventSink
 from .keepalive import NatKeepalive
 from .message import Message, Request
-from .presence import MessageWaiting
+from .presence import DialogPresence, MessageWaiting, SubscribeRouter
 from .registrar import LocationStore, Registrar
 from .security import Guard
 from .server import Engine, Handler
@@ -87,7 +87,17 @@ class PbxEngine:
         self.addresses: dict[str, tuple[str, int]] = {}
         self.handle("REGISTER", self.registrar)
         self.mwi = MessageWaiting(self)
-        self.handle("SUBSCRIBE", self.mwi.on_subscribe)
+        # Busy lamp fields: the extensions' (and park slots') dialogs from the call layer.
+        self.blf = DialogPresence(self, self.calls.states)
+        self.subscribe = SubscribeRouter(
+            self,
+            {
+                "message-summary": self.mwi.on_subscribe,
+                "dialog": self.blf.on_subscribe,
+                "presence": self.blf.on_subscribe,
+            },
+        )
+        self.handle("SUBSCRIBE", self.subscribe)
         for method, handler in self.calls.handlers.items():
             self.handle(method, handler)
         self.engine.ack_handler = self.calls.on_ack
@@ -101,6 +111,8 @@ class PbxEngine:
             self.keepalive,
             self.mwi,
             *self.calls.service_list(),
+            # After the call layer: its heartbeat key tells which engines are alive.
+            self.blf,
             # Last: stopped first, so the trunks are un-registered while the transports run.
             self.trunks,
         ]

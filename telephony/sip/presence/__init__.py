@@ -1,8 +1,16 @@
 """Presence: SIP event subscriptions and notifications (RFC 6665). ``message-summary`` (MWI,
-RFC 3842) is served by :mod:`.mwi`; ``dialog`` (BLF) and ``presence`` are answered 489 until
-their packages are added beside it."""
+RFC 3842) is served by :mod:`.mwi`; ``dialog`` (RFC 4235) and ``presence`` (RFC 3863) for
+busy lamp fields by :mod:`.dialog`; :mod:`.router` sends each SUBSCRIBE to its package."""
 
+from .dialog import DialogPresence
 from .mwi import MessageWaiting
+from .router import SubscribeRouter
 from .subscriptions import Subscription, SubscriptionTable
 
-__all__ = ["MessageWaiting", "Subscription", "SubscriptionTable"]
+__all__ = [
+    "DialogPresence",
+    "MessageWaiting",
+    "SubscribeRouter",
+    "Subscription",
+    "SubscriptionTable",
+]
