@@ -66,6 +66,7 @@ class Leg:
     last_sent: bytes = b""
     ack: Request | None = None  # our ACK for its 2xx, re-sent if the 2xx is retransmitted
     provisional: bool = False
+    early_tag: str = ""  # the phone's To-tag of its early dialog (180/183), for BLF pickup
     busy: bool = False  # an in-dialog INVITE/UPDATE of ours is pending (491 for a second one)
     gone: bool = False
     # A blind transfer this leg asked for is under way: its BYE (many desk phones hang up on
@@ -224,6 +225,14 @@ class Calls:
     def changed(self, call: Call) -> None:
         for observer in self.observers:
             observer.call_changed(call)
+
+    def early(self, leg: Leg, resp: Response) -> None:
+        """A phone's provisional answer on ``leg``: its early dialog's tag is kept (BLF
+        watchers pick the call up with ``Replaces`` naming it) and the change is told."""
+        tag = resp.to.tag or ""
+        if tag and tag != leg.early_tag and not leg.gone:
+            leg.early_tag = tag
+            self.changed(leg.call)
 
     # --- what we send --------------------------------------------------------------------
     def product(self, tenant: TenantSnapshot | None) -> str:

@@ -39,7 +39,7 @@ def _view(call: Call, leg: Leg, state: str, direction: str) -> DialogView:
         state=state,
         direction=direction,
         call_id=leg.sip_call_id,
-        local_tag=leg.dialog.remote_tag if leg.dialog is not None else "",
+        local_tag=leg.dialog.remote_tag if leg.dialog is not None else leg.early_tag,
         remote_tag=leg.local_tag,
         remote=remote,
         remote_name=name,

@@ -149,6 +149,7 @@ class Extension:
         call = leg.call
         status = resp.status
         leg.provisional = True
+        self.calls.early(leg, resp)
         if call.state != "ringing" or call.b is not None:
             return
         a = call.a

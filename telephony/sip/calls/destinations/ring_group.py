@@ -302,6 +302,7 @@ class RingGroups:
     def provisional(self, rnd: Round, leg: Leg, resp: Response) -> None:
         call = leg.call
         leg.provisional = True
+        self.calls.early(leg, resp)
         if rnd.over or leg.gone or call.state != "ringing" or call.b is not None:
             return
         ring_caller(self.s, call, resp)
