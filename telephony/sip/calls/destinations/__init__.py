@@ -7,7 +7,19 @@ to it, plus, when it owns numbers of its own, a routing rule (``routing.rule``).
 below; nothing else changes.
 """
 
-from . import disa, extension, feature, forward, ivr, mailbox, reject, trunk, voicemail
+from . import (
+    disa,
+    extension,
+    feature,
+    forward,
+    ivr,
+    mailbox,
+    park,
+    pickup,
+    reject,
+    trunk,
+    voicemail,
+)
 from .base import KINDS, DestinationHandler, register
 
 __all__ = [
@@ -19,6 +31,8 @@ __all__ = [
     "forward",
     "ivr",
     "mailbox",
+    "park",
+    "pickup",
     "register",
     "reject",
     "trunk",
