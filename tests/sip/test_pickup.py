@@ -10,6 +10,7 @@ import secrets
 from typing import Any
 
 from telephony.sip.message import Request, Response, parse_uri
+from tests.sip import test_media_features as media_features
 from tests.sip.callkit import add_extension, dial, ended, events, register, set_snapshot
 from tests.sip.engine_fixtures import (
     SIP_PASSWORD,
@@ -18,13 +19,16 @@ from tests.sip.engine_fixtures import (
     digest_authorization,
     wait_until,
 )
-from tests.sip.test_media_features import media_dir, media_pbx  # noqa: F401 - fixtures
+
+# The media features' engine (rtpengine, the media server, short prompts and music).
+media_dir = media_features.media_dir
+media_pbx = media_features.media_pbx
 
 SDP = (
-    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-    "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-    "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
-).encode()
+    b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+    b"a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+)
 
 
 def _calls(engine: EngineHandle) -> list[Any]:
@@ -144,12 +148,10 @@ class RawPhone:
 
     def _headers(self, number: str, cseq: str, branch: str = "") -> list[tuple[str, str]]:
         lhost, lport = self.client.local[0], self.client.local[1]
+        branch = branch or "z9hG4bK" + secrets.token_hex(8)
         to = f"<sip:{number}@{self.domain}>" + (f";tag={self.to_tag}" if self.to_tag else "")
         return [
-            (
-                "Via",
-                f"SIP/2.0/UDP {lhost}:{lport};branch={branch or 'z9hG4bK' + secrets.token_hex(8)};rport",
-            ),  # noqa: E501
+            ("Via", f"SIP/2.0/UDP {lhost}:{lport};branch={branch};rport"),
             ("Max-Forwards", "70"),
             ("From", f"<sip:{self.user}@{self.domain}>;tag={self.tag}"),
             ("To", to),
