@@ -91,6 +91,8 @@ class Park:
         self.calls = services.calls
         self.slots: dict[tuple[str, str], Parked] = {}
         self.by_call: dict[str, Parked] = {}
+        # Slots claimed for a call being parked now (its caller not yet taken).
+        self.claimed: set[tuple[str, str]] = set()
         services.calls.observers.append(self)
 
     # --- reading -------------------------------------------------------------------------
@@ -103,7 +105,7 @@ class Park:
 
     async def _taken(self, schema: str) -> set[str]:
         """Slots in use: this engine's, and other engines' in the shared hash."""
-        taken = {slot for (s, slot) in self.slots if s == schema}
+        taken = {slot for (s, slot) in (*self.slots, *self.claimed) if s == schema}
         try:
             shared = await self.s.ctx.redis.hgetall(self._key(schema))
         except Exception:
@@ -112,7 +114,7 @@ class Park:
         me = self.s.ctx.engine_id
         for raw_slot, raw in shared.items():
             slot = raw_slot.decode() if isinstance(raw_slot, bytes) else str(raw_slot)
-            if (schema, slot) in self.slots:
+            if (schema, slot) in self.slots or (schema, slot) in self.claimed:
                 continue
             try:
                 engine = json.loads(raw).get("engine")
@@ -171,8 +173,18 @@ class Park:
         self.s.router.connect(call, reject(486, reason="no free park slot"))
 
     async def _claim(self, call: Call, slot: str, by: str) -> bool:
-        if (call.tenant.schema, slot) in self.slots:
+        """Take ``slot`` for ``call`` in the shared table (HSETNX: another engine's park
+        cannot take it at the same time); held in :attr:`claimed` until parked."""
+        res = (call.tenant.schema, slot)
+        if res in self.slots or res in self.claimed:
             return False
+        self.claimed.add(res)
+        if not await self._claim_shared(call, slot, by):
+            self.claimed.discard(res)
+            return False
+        return True
+
+    async def _claim_shared(self, call: Call, slot: str, by: str) -> bool:
         record = {
             "call_id": call.id,
             "caller": call.caller.caller_id_number,
@@ -200,6 +212,7 @@ class Park:
         tenant = call.tenant
         media = self.s.media
         session = await media.take(call)
+        self.claimed.discard((tenant.schema, slot))
         if session is None or call.state == "ended":
             self._unclaim(tenant.schema, slot)
             if call.state != "ended":

@@ -51,6 +51,8 @@ def _ringing(calls: list[Call], picker: Call) -> list[Call]:
 
 def ringing_at(calls: list[Call], picker: Call, number: str) -> Call | None:
     """The longest-ringing call with a phone of extension ``number`` ringing for it."""
+    if number not in picker.tenant.extensions:
+        return None
     found = [
         c for c in _ringing(calls, picker) if any(f.user == number and not f.gone for f in c.forks)
     ]
