@@ -89,7 +89,7 @@ def test_directed_pickup_by_code_answers_the_ringing_call(media_pbx, phones):
 
 def test_group_pickup_takes_the_call_of_a_group_member(media_pbx, phones):
     """Story: 102 and 103 are in the sales pickup group; 102 rings, 103 dials *98 and talks
-    to the caller. 101, in no group, gets nothing with *98."""
+    to the caller."""
     engine = media_pbx
     set_snapshot(engine, "acme.test", add_extension("103", pickup_groups=["sales"]))
     set_snapshot(

@@ -182,7 +182,8 @@ class CallDispatcher:
             router.connect(call, routing.reject(481, status="failed", reason="replaces: no dialog"))
             return
         target = leg.call
-        if target.state == "ringing" and leg in target.forks:
+        ringing = target.state == "ringing" and leg in target.forks
+        if ringing and leg.user in target.tenant.extensions:  # a phone's, not a carrier's
             destination = Destination("pickup", leg.user, {"call": target})
         elif (slot := _parked(router, target)) is not None:
             destination = Destination("park", slot, {"feature": Feature.RETRIEVE})

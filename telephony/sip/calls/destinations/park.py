@@ -13,9 +13,11 @@ While parked, the slot shows ``confirmed`` on BLF (``ExtensionStates.put``) and 
 ``PARKED`` hash holds ``{call_id, caller, caller_name, by, at, engine}`` (claimed with
 HSETNX, so two engines never park in one slot). The slot is freed when the call is
 retrieved, when the parked caller hangs up, and on timeout (``ParkSettings.timeout``): the
-call then rings its parker (the transferor, through its extension's no-answer fallback:
-forward or mailbox). A caller that parked itself by dialling has nobody else to ring: it
-hears goodbye and is hung up. Events: ``call.parked`` (slot, by) and ``call.unparked``
+call then rings its parker (the transferor), routed as any call to it (its do-not-disturb
+and forwards apply; unanswered, its no-answer fallback: forward or mailbox). A caller that
+parked itself by dialling has nobody else to ring: it hears goodbye and is hung up. A call
+is retrieved only on the engine that holds it (a slot another engine holds is taken, but
+its call answers 404 here). Events: ``call.parked`` (slot, by) and ``call.unparked``
 (slot, reason: retrieved (by), timeout or hangup).
 """
 
@@ -306,15 +308,8 @@ class Park:
         self.calls.spawn(self._ring(call, parker))
 
     async def _ring(self, call: Call, parker: ExtensionSnapshot) -> None:
-        """The parked caller rings its parker (then the parker's no-answer fallback)."""
+        """The parked caller rings its parker, routed as any call to it (its do-not-disturb
+        and forwards apply; unanswered, its no-answer fallback)."""
         await self.s.media.hand_off(call)
-        if call.state == "ended":
-            return
-        call.statuses = []
-        call.target = parker.number
-        call.visited.append(parker.number)
-        pending = self.s.router.connect(
-            call, Destination("extension", parker.number, {"extension": parker})
-        )
-        if pending is not None:
-            await pending
+        if call.state != "ended":
+            await self.s.router.route(call, parker.number)
