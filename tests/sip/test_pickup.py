@@ -160,17 +160,18 @@ class RawPhone:
             ("Contact", f"<sip:{self.user}@{lhost}:{lport}>"),
         ]
 
-    def invite(self, number: str, extra: list[tuple[str, str]]) -> Response:
+    def invite(self, number: str, extra: list[tuple[str, str]], body: bytes = SDP) -> Response:
         """INVITE ``number``, answer the challenge; the final answer (a 2xx is ACKed)."""
         uri = f"sip:{number}@{self.domain}"
         auth: str | None = None
         for seq in (1, 2):
             branch = "z9hG4bK" + secrets.token_hex(8)
             headers = self._headers(number, f"{seq} INVITE", branch) + extra
-            headers.append(("Content-Type", "application/sdp"))
+            if body:
+                headers.append(("Content-Type", "application/sdp"))
             if auth is not None:
                 headers.append(("Proxy-Authorization", auth))
-            resp = self.client.request(Request("INVITE", parse_uri(uri), headers, SDP), 10)
+            resp = self.client.request(Request("INVITE", parse_uri(uri), headers, body), 10)
             if resp.status != 407:
                 break
             ack = self._headers(number, f"{seq} ACK", branch)
@@ -233,7 +234,8 @@ def test_blf_pickup_by_invite_with_replaces(media_pbx, phones):
 
 def test_replaces_of_another_tenant_or_no_dialog_is_481(media_pbx, phones):
     """beta's 201 names acme's ringing dialog (as if it had seen acme's BLF): 481, and acme's
-    call keeps ringing; a dialog that does not exist: 481."""
+    call keeps ringing; a dialog that does not exist: 481; a pickup INVITE without an offer
+    (nothing to answer the caller with): 488, before anything changes."""
     engine = media_pbx
     a, ca, b, cb = ring_102(engine, phones)
     view = _fork(engine)
@@ -243,6 +245,11 @@ def test_replaces_of_another_tenant_or_no_dialog_is_481(media_pbx, phones):
         replaces = f"{view.call_id};to-tag={view.local_tag};from-tag={view.remote_tag}"
         assert raw.invite("202", [("Replaces", replaces)]).status == 481
         assert other.invite("102", [("Replaces", "nothing@x;to-tag=1;from-tag=2")]).status == 481
+        late = RawPhone(engine, "101", "acme.test")
+        try:
+            assert late.invite("102", [("Replaces", replaces)], body=b"").status == 488
+        finally:
+            late.close()
         assert engine.call(lambda: [c.state for c in _calls(engine)]) == ["ringing"]
     finally:
         raw.close()

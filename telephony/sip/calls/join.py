@@ -22,9 +22,16 @@ from telephony.sip.contract import EventType
 from .call import Call, sdp_body, sendrecv
 from .services import CallServices
 
-__all__ = ["connect_waiting"]
+__all__ = ["connect_waiting", "offers"]
 
 log = logging.getLogger(__name__)
+
+
+def offers(newcomer: Call) -> bool:
+    """Whether the newcomer's INVITE carries the offer a join needs (an INVITE without SDP
+    is refused before anything changes for the held party)."""
+    leg = newcomer.a
+    return leg is not None and leg.server_tx is not None and bool(leg.remote_sdp)
 
 
 async def connect_waiting(
@@ -37,8 +44,10 @@ async def connect_waiting(
 ) -> bool:
     """Answer ``newcomer``'s INVITE with ``call``'s held party and move its leg into ``call``
     (``why``: the newcomer's CDR end reason; ``announce``: an event of ``call`` sent just
-    before its ``call.answered``). False: the held party refused or left, or the newcomer
-    gave up (``call`` is ended then, and the newcomer answered 480 when it still waits)."""
+    before its ``call.answered``). False: the join failed (rtpengine refused, the held party
+    refused or left, the newcomer gave up): ``call`` is ended then (its phones were
+    cancelled or its slot freed already, nobody would ever reach it), and the newcomer is
+    answered 480 or 503 when it still waits."""
     calls = s.calls
     a, leg = call.a, newcomer.a
     if a is None or leg is None or leg.server_tx is None or call.state == "ended":
@@ -47,15 +56,19 @@ async def connect_waiting(
         return False
     anchor = s.anchor
     offer = sendrecv(leg.remote_sdp)
+    if not offer:  # the destinations check ``offers`` first: nothing changed yet
+        calls.fail(newcomer, 488, status="failed", reason="join without SDP")
+        return False
     media_id = ""
-    if anchor.media is not None and offer:
+    if anchor.media is not None:
         media_id = f"{call.id}-j{secrets.token_hex(3)}"
         anchored = await anchor.offer(offer, media_id, leg.local_tag, failure="join: offer failed")
         if anchored is None:
             calls.fail(newcomer, 503, status="failed", reason="rtpengine refused")
+            calls.end(call, "join failed")
             return False
         offer = anchored
-    resp = await calls.reoffer(a, offer) if offer else None
+    resp = await calls.reoffer(a, offer)
     if resp is None or not 200 <= resp.status < 300 or call.state == "ended":
         anchor.delete(media_id)
         log.info("call %s: the held party refused the join (%s)", call.id,

@@ -35,7 +35,7 @@ from telephony.sip import contract
 from telephony.sip.calls import routing
 from telephony.sip.calls.call import Call
 from telephony.sip.calls.forwarding import Path
-from telephony.sip.calls.join import connect_waiting
+from telephony.sip.calls.join import connect_waiting, offers
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import (
@@ -287,6 +287,9 @@ class Park:
             log.info("call %s: %s retrieves %s of %s: nothing parked there", call.id,
                      call.caller.number, slot, call.tenant.schema)  # fmt: skip
             self.s.router.connect(call, reject(404, status="failed", reason="nothing parked"))
+            return
+        if not offers(call):
+            self.s.router.connect(call, reject(488, status="failed", reason="retrieve without SDP"))
             return
         by = call.caller.number
         self.free(entry, "retrieved", by)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from telephony.sip.calls.call import Call
-from telephony.sip.calls.join import connect_waiting
+from telephony.sip.calls.join import connect_waiting, offers
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import EventType, Feature
@@ -91,6 +91,9 @@ class Pickup:
         picker = call.caller.number
         if call.inbound or call.tenant.extensions.get(picker) is None:
             self.s.router.connect(call, reject(403, reason="pickup from outside"))
+            return
+        if not offers(call):
+            self.s.router.connect(call, reject(488, status="failed", reason="pickup without SDP"))
             return
         live = list(self.calls.by_id.values())
         target: Call | None = destination.data.get("call")
