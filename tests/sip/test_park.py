@@ -159,16 +159,18 @@ def test_a_call_parked_too_long_rings_its_parker(media_pbx, phones):
 
 
 def test_a_parked_caller_that_hangs_up_frees_the_slot(media_pbx, phones):
+    """102 parks its caller with the code and a slot (*68705); the caller hangs up: the slot
+    is free again (BLF, the PARKED hash) and the call says why it left."""
     engine = media_pbx
-    a, ca, _ = park_by_transfer(engine, phones, "*68")
-    wait_until(lambda: "701" in parked(engine))
+    a, ca, _ = park_by_transfer(engine, phones, "*68705")
+    wait_until(lambda: "705" in parked(engine))
     [call] = engine.call(lambda: _calls(engine))
     a.hangup(ca)
     ended(a, ca)
     wait_until(lambda: parked(engine) == {})
-    assert blf(engine, "701") == []
+    assert blf(engine, "705") == []
     unparked = [e for e in events(engine, call.id) if e["type"] == "call.unparked"]
-    assert [(e["slot"], e["reason"]) for e in unparked] == [("701", "hangup")]
+    assert [(e["slot"], e["reason"]) for e in unparked] == [("705", "hangup")]
 
 
 def test_another_tenant_cannot_retrieve(media_pbx, phones):
