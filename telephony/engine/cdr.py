@@ -2,7 +2,9 @@
 
 The engine emits the call events of ``telephony.sip.contract.EventType`` (``call.started``,
 ``call.ringing``, ``call.answered``, ``call.transferred``, ``call.forwarded``, ``call.routed``,
-``call.ended``), each with ``call_id`` and the tenant's ``schema``; any of them may carry an
+``call.ended``; team features add ``call.picked_up``, whose picker becomes the segment's
+callee, and ``call.parked``/``call.unparked``, which only the live portal needs), each with
+``call_id`` and the tenant's ``schema``; any of them may carry an
 outside call's facts (``contract.CDR_FIELDS``: direction, trunk, DID, dialled, number,
 presented caller ID), of which the record keeps the last non-empty value.
 :class:`CdrConsumer` reads them through a consumer group, applies each one inside the tenant's
@@ -148,6 +150,11 @@ def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, st
         if prev is not None and prev.ended_at is None:
             prev.ended_at = ts  # the segment before it ends where this one starts
             touched.add(seq - 1)
+    elif kind == EventType.CALL_PICKED_UP:
+        # Answered by another extension than the one that rang: the segment ends there.
+        seg.to_number = event.get("by") or seg.to_number
+    elif kind in (EventType.CALL_PARKED, EventType.CALL_UNPARKED):
+        pass  # the live portal's (PARKED); the CDR keeps the transfer that parked it
     elif kind == EventType.CALL_ENDED:
         cdr.ended_at = _latest(cdr.ended_at, ts)
         cdr.status = event.get("status") or CallStatus.FAILED

@@ -32,6 +32,7 @@ from telephony.sip.contract import (
     CallScope,
     EventType,
     ExtensionSnapshot,
+    Feature,
     RouteTarget,
     TenantSnapshot,
     TrunkKind,
@@ -45,6 +46,7 @@ from telephony.sip.transport import Source, Target
 from . import inbound, outbound, routing
 from .bridge import Bridge
 from .call import Call, Leg, sdp_body
+from .destinations.park import park_handler
 from .limits import CallLimits
 from .routing import Destination
 from .services import CallServices
@@ -150,7 +152,50 @@ class CallDispatcher:
             callee=number,
         )
         calls.changed(call)
+        replaces = req.get("Replaces")
+        if replaces is not None:
+            await self._replaces(call, replaces, number)
+            return
         await self.s.router.route(call, number)
+
+    async def _replaces(self, call: Call, replaces: str, number: str) -> None:
+        """A new INVITE with ``Replaces`` (RFC 3891) from an authenticated extension: a BLF
+        key's pickup of a ringing phone's early dialog (the dialog of one of our forks,
+        named by its Call-ID and our tag: ``DialogView``), or the retrieval of a parked
+        call (its caller's dialog, as the slot's BLF shows it). A dialog of another tenant,
+        or none, is 481; an answered call's with ``early-only`` 486; any other answered
+        call's: the request is routed to its number as any call."""
+        parts = replaces.split(";")
+        params: dict[str, str] = {}
+        for p in parts[1:]:
+            name, _, value = p.partition("=")
+            params[name.strip().lower()] = value.strip()
+        sip_call_id = parts[0].strip()
+        legs = self.calls.legs
+        leg = legs.get((sip_call_id, params.get("to-tag", ""))) or legs.get(
+            (sip_call_id, params.get("from-tag", ""))
+        )
+        router = self.s.router
+        foreign = leg is not None and leg.call.tenant.schema != call.tenant.schema
+        if leg is None or leg.gone or leg.call is call or foreign:
+            log.info("call %s: Replaces names no dialog of %s", call.id, call.tenant.schema)
+            router.connect(call, routing.reject(481, status="failed", reason="replaces: no dialog"))
+            return
+        target = leg.call
+        ringing = target.state == "ringing" and leg in target.forks
+        if ringing and leg.user in target.tenant.extensions:  # a phone's, not a carrier's
+            destination = Destination("pickup", leg.user, {"call": target})
+        elif (slot := _parked(router, target)) is not None:
+            destination = Destination("park", slot, {"feature": Feature.RETRIEVE})
+        elif "early-only" in params:
+            router.connect(call, routing.reject(486, status="busy", reason="replaces: answered"))
+            return
+        else:
+            await router.route(call, number)
+            return
+        pending = router.connect(call, destination)
+        if pending is not None:
+            await pending
 
     # --- calls from trunks ----------------------------------------------------------------
     async def _trunk_invite(self, tx: ServerTransaction) -> bool:
@@ -414,6 +459,12 @@ class CallDispatcher:
             return
         if leg.dialog.remote_tag == resp.to.tag:
             self.calls.spawn(self.calls.send_ack(leg, leg.ack))
+
+
+def _parked(router: object, call: Call) -> str | None:
+    """The park slot ``call`` waits in (None: not parked)."""
+    park = park_handler(router)
+    return park.slot_of(call) if park is not None else None
 
 
 def _caller_identity(req: Request) -> tuple[str, str]:

@@ -176,6 +176,54 @@ class MediaFeatures:
         self.calls.changed(call)
         return session
 
+    async def retake(self, call: Call, leg: Leg) -> MediaSession | None:
+        """Take a party that is already answered (a blind transfer's transferee) to the
+        media server: the media server's offer reaches it in a re-INVITE (through a new
+        rtpengine pairing when the engine has one) and ``call.media`` becomes that session
+        (``call.answered_a`` semantics from then on). None: no media server, or the party,
+        the media server or rtpengine refused (nothing changed for the party)."""
+        client = self.client
+        if client is None or not self.available or leg.dialog is None or leg.gone:
+            return None
+        await self.unhold(call)
+        sid = self._session_id(call, "m")
+        try:
+            session, offer = await client.open(sid, tenant=call.tenant.schema)
+        except MediaError as exc:
+            log.warning("call %s: the media server refused it: %s", call.id, exc)
+            return None
+        anchor = self.anchor
+        media_id = ""
+        if anchor.media is not None:
+            media_id = self._session_id(call, "r")
+            anchored = await anchor.offer(offer, media_id, sid, failure="rtpengine offer failed")
+            if anchored is None:
+                await session.close()
+                return None
+            offer = anchored
+        resp = await self.calls.reoffer(leg, offer)
+        answer = leg.remote_sdp
+        if media_id and resp is not None and 200 <= resp.status < 300:
+            anchored = await anchor.answer(
+                answer, media_id, sid, leg.local_tag, failure="rtpengine answer failed"
+            )
+            answer = anchored or b""
+        ok = resp is not None and 200 <= resp.status < 300 and bool(answer)
+        if ok and call.state != "ended":
+            try:
+                await session.answer(answer)
+            except MediaError as exc:
+                log.warning("call %s: the media server refused the answer: %s", call.id, exc)
+                ok = False
+        if not ok or call.state == "ended":
+            await session.close()
+            anchor.delete(media_id)
+            return None
+        anchor.delete(anchor.switch(call, media_id))
+        call.media = session
+        call.answered_a = True
+        return session
+
     async def reanswer(self, call: Call, offer: bytes) -> bytes | None:
         """The taken caller re-offered (a session refresh, a codec change): the media
         server's answer to it (through rtpengine when anchored); None when it cannot."""

@@ -20,6 +20,15 @@ The call's ``call.routed`` event (CDR fields) names the trunk that answered, on 
 segment; ``direction`` becomes ``outbound``, except for a call that came in on a trunk, which
 stays ``inbound``.
 
+A blind transfer to a number the router takes that is neither an extension nor an outside
+number (a park code or slot, the direct-voicemail code, an IVR, a ring group...) is routed as
+if the transferor had dialled it (its extension's view of the tenant; a feature code that a
+destination type takes goes to that type, naming the transferor as ``by``): the transferee,
+answered already, is taken to the media server with a re-INVITE and becomes the call's caller
+(its A leg, ``call.answered_a``), the transferor is let go (NOTIFY 200, BYE) and the router
+takes the call on. A destination type may refuse up front (``refusal(tenant, destination)``:
+a full park answers 486), and the parties stay connected.
+
 The caller ID the far end is shown is that of the party it will talk to, the transferee,
 when that party is an outside caller (the number its carrier gave us; withheld when that came
 anonymous): what most PBXs present, and the callee can call back the person on the line. An
@@ -38,16 +47,19 @@ import secrets
 from dataclasses import replace
 from urllib.parse import unquote
 
-from telephony.sip.contract import EventType, ExtensionSnapshot, TenantSnapshot
+from telephony.sip.contract import EventType, ExtensionSnapshot, Feature, TenantSnapshot
 from telephony.sip.dialog import Dialog
 from telephony.sip.message import REASONS, Response, SipURI, parse_address
 from telephony.sip.transaction import ServerTransaction, new_tag
 
-from . import outbound
+from . import outbound, routing
 from .bridge import Bridge
 from .call import Call, Leg, sdp_body, sendrecv
+from .destinations.feature import HANDLED_BY
 from .destinations.trunk import Trunk
+from .forwarding import Path
 from .outbound import Attempt, Plan
+from .routing import Destination
 from .services import CallServices
 
 __all__ = ["Transfer", "presented"]
@@ -69,6 +81,18 @@ def presented(call: Call, transferee: Leg, plan: Plan) -> tuple[Plan, str, str]:
     if not _NUMBER.fullmatch(number):
         return replace(plan, withheld=True), "", call.caller.caller_id_name
     return plan, number, call.caller.caller_id_name
+
+
+# Destinations a transferee is not routed to (an extension or an outside number has its own
+# path here; the rest is refused as an unknown number).
+_NOT_ROUTED = frozenset({"extension", "forward", "trunk", "reject", "feature"})
+
+
+def _party(number: str) -> ExtensionSnapshot:
+    """A transferee that is no extension (a carrier's party) as the call layer knows
+    callers."""
+    safe = number[:32]
+    return ExtensionSnapshot.from_dict(safe, {"caller_id_number": safe, "caller_id_name": ""})
 
 
 def _frag(code: int, reason: str = "") -> str:
@@ -139,6 +163,8 @@ class Transfer:
         media and the transferor is let go."""
         tenant = call.tenant
         ext = tenant.extensions.get(number)
+        if ext is None and await self.to_router(call, transferor, transferee, number):
+            return
         if ext is None and await self.outside(call, transferor, transferee, number):
             return
         locations = self.s.ctx.locations
@@ -205,6 +231,84 @@ class Transfer:
         old_media = anchor.switch(call, media_id)
         await self.bridge.reoffer(transferee, answer)
         anchor.delete(old_media)
+
+    # --- blind transfer to a destination of the router ----------------------------------
+    def routed(self, call: Call, by: ExtensionSnapshot, number: str) -> Destination | None:
+        """Where ``number`` leads when ``by`` dials it, for a transferee: None for what is
+        not the router's to take here (an extension, an outside number, an unknown one, a
+        feature code that changes someone's settings). A feature code that another
+        destination type takes becomes that type's destination, naming the transferor
+        (``by``: a parked transferee rings it again on timeout)."""
+        tenant = self.s.ctx.directory.tenant(call.tenant.domain) or call.tenant
+        path = Path((number,), 0, self.s.config.max_forward_hops)
+        found = routing.route(tenant, by, number, path)
+        if found.kind == "feature":
+            feature, arg = str(found.data["feature"]), str(found.data.get("arg") or "")
+            if feature == Feature.VOICEMAIL_DIRECT:
+                return Destination("voicemail", arg, {"reason": "unavailable"})
+            kind = HANDLED_BY.get(feature)
+            if kind is None:
+                return None
+            return Destination(kind, arg, {"feature": feature, "by": by.number})
+        if found.kind in _NOT_ROUTED:
+            return None
+        return Destination(found.kind, found.target, {**found.data, "by": by.number}, found.notes)
+
+    async def to_router(self, call: Call, transferor: Leg, transferee: Leg, number: str) -> bool:
+        """Blind transfer to a number the router takes (park, voicemail, an IVR, a ring
+        group...): the transferee is taken to the media server (a re-INVITE: it is answered
+        already), becomes the call's caller (its A leg), the transferor is let go and the
+        router takes the call on. False: not such a number (``routed``)."""
+        tenant = self.s.ctx.directory.tenant(call.tenant.domain) or call.tenant
+        by = self.extension_of(call, transferor, tenant)
+        if by is None:
+            return False
+        destination = self.routed(call, by, number)
+        if destination is None:
+            return False
+        handler = getattr(self.s.router, "handlers", {}).get(destination.kind)
+        refusal = getattr(handler, "refusal", None)
+        code = refusal(tenant, destination) if refusal is not None else 0
+        if code:
+            log.info("call %s: transfer to %s refused: %d", call.id, number, code)
+            await self.notify(transferor, _frag(code), active=False)
+            return True
+        if await self.s.media.retake(call, transferee) is None:
+            await self.notify(transferor, _frag(503), active=False)
+            return True
+        await self.notify(transferor, _frag(200), active=False)
+        self.calls.bye(transferor)
+        self.calls.drop_leg(transferor)
+        trunks = self.trunks()
+        if trunks is not None:
+            trunks.leave(transferor)
+        if call.a is not transferee:
+            # The transferee was the callee: it becomes the caller. Its INVITE was ours, so
+            # it takes the old caller's (answered) transaction, which code written for a
+            # caller's leg may look at and never answers twice.
+            if transferee.server_tx is None and call.a is not None:
+                transferee.server_tx = call.a.server_tx
+            call.a = transferee
+            call.caller = tenant.extensions.get(transferee.user) or _party(transferee.user)
+        call.b = None
+        call.forks = []
+        call.segment += 1
+        call.segment_kind = "blind"
+        self.calls.emit(
+            call, EventType.CALL_TRANSFERRED, kind="blind",
+            **{"from": transferee.user, "to": number},
+        )  # fmt: skip
+        self.calls.emit(call, EventType.CALL_ANSWERED, leg="media")
+        call.callee = call.target = number
+        call.visited.append(number)
+        call.statuses = []
+        self.calls.changed(call)
+        log.info("call %s: blind transfer by %s to %s (%s)", call.id, by.number, number,
+                 destination.kind)  # fmt: skip
+        pending = self.s.router.connect(call, destination)
+        if pending is not None:
+            await pending
+        return True
 
     # --- blind transfer to an outside number --------------------------------------------
     def trunks(self) -> Trunk | None:
