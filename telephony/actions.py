@@ -255,6 +255,8 @@ def do_update_extension(
     **fields,
 ) -> Extension:
     tenant = _current_tenant()
+    if fields.get("hot_desk") is False and "hotdesk_user" not in fields:
+        fields["hotdesk_user"] = ""  # no longer a desk phone: whoever was there is logged out
     validate_extension(
         tenant,
         fields,

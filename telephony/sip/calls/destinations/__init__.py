@@ -7,20 +7,36 @@ to it, plus, when it owns numbers of its own, a routing rule (``routing.rule``).
 below; nothing else changes.
 """
 
-from . import disa, extension, feature, forward, ivr, mailbox, reject, trunk, voicemail
+from . import (
+    callback,
+    disa,
+    extension,
+    feature,
+    forward,
+    hotdesk,
+    ivr,
+    mailbox,
+    reject,
+    speed_dial,
+    trunk,
+    voicemail,
+)
 from .base import KINDS, DestinationHandler, register
 
 __all__ = [
     "KINDS",
     "DestinationHandler",
+    "callback",
     "disa",
     "extension",
     "feature",
     "forward",
+    "hotdesk",
     "ivr",
     "mailbox",
     "register",
     "reject",
+    "speed_dial",
     "trunk",
     "voicemail",
 ]
