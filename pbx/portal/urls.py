@@ -7,6 +7,7 @@ from .views import (
     common,
     company,
     dashboards,
+    desk,
     imports,
     ivr,
     me,
@@ -139,6 +140,7 @@ urlpatterns = [
         name="track_move",
     ),
     path("extensions/<int:pk>/voicemail/", audio.extension_voicemail, name="extension_voicemail"),
+    path("extensions/<int:pk>/desk/", desk.extension_desk, name="extension_desk"),
     path(
         "extensions/<int:pk>/voicemail/greeting/<str:kind>/",
         audio.extension_greeting,
