@@ -89,3 +89,36 @@ def test_read_only_users_and_other_tenants(portal, world, in_tenant):
     assert r.status_code in (302, 403, 404)
     with in_tenant(world.tenant_a):
         assert not SpeedDial.objects.exists()
+
+
+def test_a_user_sets_its_own_speed_dials(portal, world, me, in_tenant):
+    """Story: Dana (extension 103, a plain user) opens "My speed dials" from "My extension",
+    sets 5 to an outside number (a bad one is refused) and removes it; she sees the desk she
+    is logged in at. Her page never shows another extension's speed dials."""
+    from telephony.desk import do_hotdesk_login, do_set_speed_dial
+
+    p = portal(me.user, world.tenant_a)
+    assert 'data-testid="my-speed-dials-link"' in p.get("/portal/me/").content.decode()
+    with in_tenant(world.tenant_a):
+        do_set_speed_dial(Extension.objects.get(number="101"), "5", "102", actor=SYSTEM)
+        desk = Extension.objects.get(number="102")
+        Extension.objects.filter(pk=desk.pk).update(hot_desk=True)
+        desk.refresh_from_db()
+        do_hotdesk_login(desk, "103", actor=SYSTEM)
+    html = p.get("/portal/me/speed-dials/").content.decode()
+    assert 'data-testid="no-speed-dials"' in html
+    assert "You are logged in at desk 102" in html
+    r = p.post("/portal/me/speed-dials/", {"form": "speed_dial", "code": "5", "number": "x\n1"})
+    assert field_errors(r.content.decode(), "number")
+    r = p.post("/portal/me/speed-dials/", {"form": "speed_dial", "code": "5", "number": "+4930"})
+    assert r.status_code == 302
+    with in_tenant(world.tenant_a):
+        mine = SpeedDial.objects.filter(extension__number="103")
+        assert list(mine.values_list("code", "number")) == [("5", "+4930")]
+    assert (
+        p.post("/portal/me/speed-dials/", {"form": "clear_speed_dial", "code": "5"}).status_code
+        == 302
+    )
+    with in_tenant(world.tenant_a):
+        assert not SpeedDial.objects.filter(extension__number="103").exists()
+        assert SpeedDial.objects.filter(extension__number="101").exists()

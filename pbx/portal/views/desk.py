@@ -6,7 +6,12 @@ from django import forms
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 
-from pbx.portal.access import held_permissions, tenant_permission_required
+from pbx.portal.access import (
+    held_permissions,
+    host_tenant,
+    tenant_member_required,
+    tenant_permission_required,
+)
 from telephony import desk
 from telephony.actions import do_update_extension
 from telephony.models import Extension
@@ -14,7 +19,7 @@ from tenants.choices import Permission
 
 from .common import button_action, form_action, page
 
-__all__ = ["extension_desk"]
+__all__ = ["extension_desk", "my_speed_dials"]
 
 
 class SpeedDialForm(forms.Form):
@@ -91,3 +96,42 @@ def extension_desk(request, pk):
         "can_manage": can_manage,
     }
     return page(request, "portal/extensions/desk.html", ctx, section="extensions")
+
+
+@tenant_member_required
+def my_speed_dials(request):
+    """The signed-in user's own speed dials (and the desk it is logged in at, if any)."""
+    ext = Extension.objects.filter(user_id=request.user.pk).first()
+    if ext is None or request.user.tenant_id != host_tenant(request).id:
+        raise Http404
+    kind = request.POST.get("form") if request.method == "POST" else None
+    dial_form = SpeedDialForm(request.POST if kind == "speed_dial" else None)
+    done = False
+    if kind == "speed_dial" and dial_form.is_valid():
+        data = dial_form.cleaned_data
+        done = form_action(
+            request,
+            dial_form,
+            lambda who: desk.do_set_speed_dial(ext, data["code"], data["number"], actor=who),
+            f"Speed dial {data['code']} saved.",
+        )
+    elif kind == "clear_speed_dial":
+        code = request.POST.get("code", "")
+        done = button_action(
+            request,
+            lambda who: desk.do_clear_speed_dial(ext, code, actor=who),
+            f"Speed dial {code} removed.",
+        )
+    elif kind not in (None, "speed_dial"):
+        raise Http404
+    if done:
+        return redirect("portal:my_speed_dials")
+    ctx = {
+        "object": ext,
+        "speed_dials": desk.speed_dial_rows(ext),
+        "dial_form": dial_form,
+        "logged_in_at": Extension.objects.filter(hotdesk_user=ext.number).exclude(pk=ext.pk),
+        "can_manage": True,
+        "mine": True,
+    }
+    return page(request, "portal/extensions/desk.html", ctx, section="profile")

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
+from telephony.media.client import MediaError
 from telephony.sip.calls.call import Call, Leg, sdp_body
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
@@ -39,6 +40,7 @@ from telephony.sip.transport import Source
 
 from .base import register
 from .feature import handled_by
+from .hotdesk import desks_of
 
 __all__ = ["EXPIRY", "Callback", "Pending"]
 
@@ -182,6 +184,8 @@ class Callback:
             self.pending.pop(key, None)
             return
         bindings = await self.s.ctx.locations.lookup(tenant.domain, p.requester)
+        for desk in desks_of(tenant, p.requester):  # a hot desk the requester sits at
+            bindings += await self.s.ctx.locations.lookup(tenant.domain, desk)
         if not bindings:
             self.pending.pop(key, None)
             log.info("callback of %s to %s: no phone registered", p.requester, p.target)
@@ -191,7 +195,12 @@ class Callback:
         assert media.client is not None
         call_id = secrets.token_hex(12)
         call = Call(id=call_id, tenant=tenant, caller=requester, callee=p.target, media_id=call_id)
-        session, offer = await media.client.open(f"{call_id}-cb", tenant=tenant.schema)
+        try:
+            session, offer = await media.client.open(f"{call_id}-cb", tenant=tenant.schema)
+        except MediaError as exc:
+            self.pending.pop(key, None)
+            log.warning("callback of %s to %s: no media: %s", p.requester, p.target, exc)
+            return
         # Before the requester answers the call is only ours: it rings "from" the target.
         answered: asyncio.Future[tuple[Leg, Response]] = asyncio.get_running_loop().create_future()
         forks: list[Leg] = []
