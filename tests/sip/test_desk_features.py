@@ -196,6 +196,8 @@ def test_hot_desk_wrong_pin_no_pin_and_no_desk_are_refused(media_pbx, phones):
         time.sleep(0.6)
         desk.dtmf(cd, "0000#")
     assert ended(desk, cd) == 200
+    # Beta's extension 201 is no number of acme's: nobody to log in as.
+    assert ended(desk, dial(desk, acc_desk, "*70201")) == 200
     # 101's mailbox has no PIN: nothing proves it is 101 at the desk.
     assert ended(desk, dial(desk, acc_desk, "*70101")) == 200
     # 101 is no desk phone.

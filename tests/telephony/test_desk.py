@@ -113,6 +113,13 @@ def test_hot_desk_login_moves_the_user_and_logout_restores(acme):
         "extension.hotdesk_login",
         "extension.hotdesk_logout",
     ]
+    # A deleted user is logged out of its desk: a later extension of its number is not it.
+    from telephony.actions import do_delete_extension
+
+    gone, _ = do_create_extension(number="105", display_name="Temp", actor=SYSTEM)
+    do_hotdesk_login(ext("104"), "105", actor=SYSTEM)
+    do_delete_extension(gone, actor=SYSTEM)
+    assert ext("104").hotdesk_user == ""
     # No longer a hot desk: whoever is there is logged out.
     do_hotdesk_login(ext("103"), "101", actor=SYSTEM)
     do_update_extension(ext("103"), actor=SYSTEM, hot_desk=False)
