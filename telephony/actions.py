@@ -255,6 +255,8 @@ def do_update_extension(
     **fields,
 ) -> Extension:
     tenant = _current_tenant()
+    if fields.get("hot_desk") is False and "hotdesk_user" not in fields:
+        fields["hotdesk_user"] = ""  # no longer a desk phone: whoever was there is logged out
     validate_extension(
         tenant,
         fields,
@@ -315,6 +317,10 @@ def do_delete_extension(ext: Extension, *, actor: Actor) -> None:
         from audio.actions import remove_mailbox_files  # its messages and greetings, on commit
 
         remove_mailbox_files(ext)
+        # Logged in at a hot desk: logged out (a new extension of that number is someone else).
+        Extension.objects.filter(hotdesk_user=ext.number).update(
+            hotdesk_user="", updated_at=timezone.now()
+        )
         ext.delete()
         publish_on_commit(tenant)
 

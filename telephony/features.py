@@ -279,6 +279,40 @@ _SETTINGS: dict[str, tuple[str, object]] = {
 }
 
 
+# The desk-phone features (``telephony.desk``): speed dials and hot desking.
+_DESK_FEATURES = frozenset(
+    {Feature.SPEED_DIAL_8, Feature.SPEED_DIAL_100, Feature.HOTDESK_LOGIN, Feature.HOTDESK_LOGOUT}
+)
+_CODE_LENGTH = {Feature.SPEED_DIAL_8: 1, Feature.SPEED_DIAL_100: 2}
+
+
+def _apply_desk_feature(ext: Extension, feature: str, number: str, schema: str) -> None:
+    """A speed dial set or cleared from the phone (``number``: ``<code>:<target>``, an
+    empty target clears), or a hot-desk log-in (``number``: the user) or log-out at ``ext``."""
+    from .desk import do_clear_speed_dial, do_hotdesk_login, do_hotdesk_logout, do_set_speed_dial
+
+    actor = PhoneActor(user=ext.user, extension=ext.number)
+    try:
+        with transaction.atomic():
+            if feature == Feature.HOTDESK_LOGIN:
+                do_hotdesk_login(ext, number, actor=actor)
+            elif feature == Feature.HOTDESK_LOGOUT:
+                do_hotdesk_logout(ext, actor=actor)
+            else:
+                code, _, target = number.partition(":")
+                if len(code) != _CODE_LENGTH[Feature(feature)]:
+                    raise ValidationFailed(
+                        "Invalid speed dial.", fields={"code": [f"not a code of {feature}"]}
+                    )
+                if target:
+                    do_set_speed_dial(ext, code, target, actor=actor)
+                else:
+                    do_clear_speed_dial(ext, code, actor=actor)
+    except PbxError as exc:
+        log.warning("feature.set %s %r for %s/%s refused (%s): %s", feature, number, schema,
+                    ext.number, exc.message, exc.fields)  # fmt: skip
+
+
 @requests.register(EventType.FEATURE_SET)
 def apply_feature_set(event: dict[str, str]) -> None:
     """Apply a feature code an extension dialled (``feature.set``: schema, extension, feature,
@@ -291,7 +325,7 @@ def apply_feature_set(event: dict[str, str]) -> None:
     setting = _SETTINGS.get(feature)
     schema = str(event.get("schema") or "")
     number = str(event.get("extension") or "")
-    if setting is None:
+    if setting is None and feature not in _DESK_FEATURES:
         log.warning("feature.set for %s: unknown feature %r ignored", schema, feature)
         return
     from django_tenants.utils import tenant_context
@@ -306,6 +340,9 @@ def apply_feature_set(event: dict[str, str]) -> None:
         ext = Extension.objects.filter(number=number).first()
         if ext is None:
             log.warning("feature.set %s for %s: no extension %r", feature, schema, number)
+            return
+        if setting is None:
+            _apply_desk_feature(ext, feature, str(event.get("number") or ""), schema)
             return
         name, value = setting
         if value is None:

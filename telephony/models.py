@@ -93,6 +93,26 @@ class Extension(models.Model):
         self.ha1_sha256 = ha1("SHA-256", self.number, realm, password)
 
 
+class SpeedDial(models.Model):
+    """One speed dial of an extension: dialling ``code`` ("2".."9": speed dial 8; "00".."99":
+    speed dial 100) calls ``number`` (an extension, an outside number or a feature code).
+    Written by ``telephony.desk`` (the API, the portal and the phone's ``*74``/``*75``)."""
+
+    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="speed_dials")
+    code = models.CharField(max_length=2)
+    number = models.CharField(max_length=32)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["extension_id", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["extension", "code"], name="speed_dial_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.extension_id}: {self.code} -> {self.number}"
+
+
 class ImportJob(models.Model):
     """One bulk import (a CSV file of one ``kind``): its dry-run report, then its run's progress.
 

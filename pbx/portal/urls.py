@@ -7,6 +7,7 @@ from .views import (
     common,
     company,
     dashboards,
+    desk,
     imports,
     ivr,
     me,
@@ -139,6 +140,7 @@ urlpatterns = [
         name="track_move",
     ),
     path("extensions/<int:pk>/voicemail/", audio.extension_voicemail, name="extension_voicemail"),
+    path("extensions/<int:pk>/desk/", desk.extension_desk, name="extension_desk"),
     path(
         "extensions/<int:pk>/voicemail/greeting/<str:kind>/",
         audio.extension_greeting,
@@ -165,6 +167,7 @@ urlpatterns = [
     # the signed-in user's own things
     path("me/", me.profile, name="profile"),
     path("me/calls/", me.my_calls, name="my_calls"),
+    path("me/speed-dials/", desk.my_speed_dials, name="my_speed_dials"),
     path("me/calls/<int:pk>/", me.my_call_detail, name="my_call_detail"),
     path("me/voicemail/", audio.my_voicemail, name="my_voicemail"),
     path("me/voicemail/greeting/<str:kind>/", audio.my_greeting, name="my_greeting"),

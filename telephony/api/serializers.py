@@ -43,6 +43,8 @@ class ExtensionSerializer(ActionJudgesValues, FastReadMixin, serializers.ModelSe
             "forward_busy",
             "forward_no_answer",
             "no_answer_timeout",
+            "hot_desk",
+            "hotdesk_user",
             "sip_password",
             "web_password",
             "voicemail_pin",
@@ -50,7 +52,8 @@ class ExtensionSerializer(ActionJudgesValues, FastReadMixin, serializers.ModelSe
             "created_at",
             "updated_at",
         )
-        read_only_fields = ("created_at", "updated_at")
+        # Who is logged in at a hot desk changes through its own endpoint (``.../hotdesk/``).
+        read_only_fields = ("created_at", "updated_at", "hotdesk_user")
 
     def get_has_web_login(self, ext) -> bool:
         return ext.user_id is not None
@@ -72,3 +75,20 @@ class SipCredentialsSerializer(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField()
     domain = serializers.CharField()
+
+
+class SpeedDialSerializer(serializers.Serializer):
+    """One speed dial; ``telephony.desk.validate_speed_dial`` judges the values."""
+
+    code = serializers.CharField(
+        trim_whitespace=False, help_text="2 to 9 (speed dial 8) or 00 to 99 (speed dial 100)."
+    )
+    number = serializers.CharField(
+        trim_whitespace=False, help_text="What it calls: digits and *, an optional leading +."
+    )
+
+
+class HotDeskLoginSerializer(serializers.Serializer):
+    user = serializers.CharField(
+        trim_whitespace=False, help_text="The extension to log in at this desk phone."
+    )

@@ -91,14 +91,20 @@ def build_media(tenant) -> MediaSnapshot:
 def build_snapshot(tenant) -> TenantSnapshot:
     from audio.snapshot import mailboxes
     from branding.effective import brand_for_tenant
-    from telephony.models import Extension
+    from telephony.models import Extension, SpeedDial
 
     with schema_context(tenant.schema_name):
         rows = Extension.objects.values(*EXTENSION_FIELDS)
         boxes = mailboxes()
+        dials: dict[str, dict[str, str]] = {}
+        for owner, code, number in SpeedDial.objects.values_list(
+            "extension__number", "code", "number"
+        ):
+            dials.setdefault(owner, {})[code] = number
         extensions = {
             r["number"]: ExtensionSnapshot.from_dict(
-                r["number"], {**r, "voicemail": boxes.get(r["number"])}
+                r["number"],
+                {**r, "voicemail": boxes.get(r["number"]), "speed_dials": dials.get(r["number"])},
             )
             for r in rows
         }

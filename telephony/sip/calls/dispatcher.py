@@ -46,6 +46,7 @@ from telephony.sip.transport import Source, Target
 from . import inbound, outbound, routing
 from .bridge import Bridge
 from .call import Call, Leg, sdp_body
+from .destinations.hotdesk import acting_as
 from .destinations.park import park_handler
 from .limits import CallLimits
 from .routing import Destination
@@ -140,6 +141,8 @@ class CallDispatcher:
             return
         tx.respond(100)
         number = unquote(ruri.user)
+        # Hot desking: a desk phone where a user is logged in calls as that user.
+        caller = acting_as(tenant, caller, number)
         call = self._new_call(tx, tenant, caller, number, max_forwards)
         if call is None:
             return

@@ -8,16 +8,19 @@ below; nothing else changes.
 """
 
 from . import (
+    callback,
     disa,
     extension,
     feature,
     forward,
+    hotdesk,
     ivr,
     mailbox,
     park,
     pickup,
     reject,
     ring_group,
+    speed_dial,
     trunk,
     voicemail,
 )
@@ -26,10 +29,12 @@ from .base import KINDS, DestinationHandler, register
 __all__ = [
     "KINDS",
     "DestinationHandler",
+    "callback",
     "disa",
     "extension",
     "feature",
     "forward",
+    "hotdesk",
     "ivr",
     "mailbox",
     "park",
@@ -37,6 +42,7 @@ __all__ = [
     "register",
     "reject",
     "ring_group",
+    "speed_dial",
     "trunk",
     "voicemail",
 ]

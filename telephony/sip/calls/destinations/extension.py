@@ -29,6 +29,7 @@ from telephony.sip.transaction import new_tag
 
 from .base import register
 from .caller import answer_caller, ring_caller
+from .hotdesk import desks_of
 
 __all__ = ["Extension", "best_status"]
 
@@ -61,6 +62,8 @@ class Extension:
         number = destination.target
         tenant = call.tenant
         bindings = await self.s.ctx.locations.lookup(tenant.domain, number)
+        for desk in desks_of(tenant, number):  # hot desking: where the user is logged in
+            bindings += await self.s.ctx.locations.lookup(tenant.domain, desk)
         if call.state == "ended":
             return  # the caller gave up meanwhile
         if not bindings:

@@ -1,0 +1,137 @@
+"""An extension's desk-phone features in the tenant's portal: its speed dials, whether it is a
+hot desk and who is logged in there (log a user in or out). Every change goes through
+``telephony.desk`` (validated, audited, republished), as the API's and the phone's do."""
+
+from django import forms
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+
+from pbx.portal.access import (
+    held_permissions,
+    host_tenant,
+    tenant_member_required,
+    tenant_permission_required,
+)
+from telephony import desk
+from telephony.actions import do_update_extension
+from telephony.models import Extension
+from tenants.choices import Permission
+
+from .common import button_action, form_action, page
+
+__all__ = ["extension_desk", "my_speed_dials"]
+
+
+class SpeedDialForm(forms.Form):
+    """One speed dial; its rules are the action's (``telephony.desk.validate_speed_dial``)."""
+
+    code = forms.CharField(required=False, strip=False, label="Code", help_text=desk.CODE_HELP)
+    number = forms.CharField(required=False, strip=False, label="Calls", help_text=desk.NUMBER_HELP)
+
+
+class HotDeskLoginForm(forms.Form):
+    user = forms.CharField(
+        required=False, strip=False, label="Log in", help_text="The extension that sits here."
+    )
+
+
+@tenant_permission_required(Permission.EXTENSIONS_VIEW)
+def extension_desk(request, pk):
+    """Speed dials and hot desking of extension ``pk``."""
+    ext = get_object_or_404(Extension, pk=pk)
+    can_manage = Permission.EXTENSIONS_MANAGE in held_permissions(request)
+    kind = request.POST.get("form") if request.method == "POST" else None
+    dial_form = SpeedDialForm(request.POST if kind == "speed_dial" else None)
+    login_form = HotDeskLoginForm(request.POST if kind == "hotdesk_login" else None)
+    if kind is not None:
+        if not can_manage:
+            raise Http404
+        done = False
+        if kind == "speed_dial" and dial_form.is_valid():
+            data = dial_form.cleaned_data
+            done = form_action(
+                request,
+                dial_form,
+                lambda who: desk.do_set_speed_dial(ext, data["code"], data["number"], actor=who),
+                f"Speed dial {data['code']} saved.",
+            )
+        elif kind == "clear_speed_dial":
+            code = request.POST.get("code", "")
+            done = button_action(
+                request,
+                lambda who: desk.do_clear_speed_dial(ext, code, actor=who),
+                f"Speed dial {code} removed.",
+            )
+        elif kind == "hot_desk":
+            on = request.POST.get("hot_desk") == "on"
+            done = button_action(
+                request,
+                lambda who: do_update_extension(ext, actor=who, hot_desk=on),
+                "It is a hot desk now." if on else "It is no hot desk now.",
+            )
+        elif kind == "hotdesk_login" and login_form.is_valid():
+            user = login_form.cleaned_data["user"]
+            done = form_action(
+                request,
+                login_form,
+                lambda who: desk.do_hotdesk_login(ext, user, actor=who),
+                f"{user} is logged in at {ext.number}.",
+            )
+        elif kind == "hotdesk_logout":
+            done = button_action(
+                request,
+                lambda who: desk.do_hotdesk_logout(ext, actor=who),
+                f"Nobody is logged in at {ext.number} now.",
+            )
+        elif kind not in ("speed_dial", "hotdesk_login"):
+            raise Http404
+        if done:
+            return redirect("portal:extension_desk", ext.pk)
+    ctx = {
+        "object": ext,
+        "speed_dials": desk.speed_dial_rows(ext),
+        "dial_form": dial_form,
+        "login_form": login_form,
+        "logged_in_at": Extension.objects.filter(hotdesk_user=ext.number).exclude(pk=ext.pk),
+        "can_manage": can_manage,
+    }
+    return page(request, "portal/extensions/desk.html", ctx, section="extensions")
+
+
+@tenant_member_required
+def my_speed_dials(request):
+    """The signed-in user's own speed dials (and the desk it is logged in at, if any)."""
+    ext = Extension.objects.filter(user_id=request.user.pk).first()
+    if ext is None or request.user.tenant_id != host_tenant(request).id:
+        raise Http404
+    kind = request.POST.get("form") if request.method == "POST" else None
+    dial_form = SpeedDialForm(request.POST if kind == "speed_dial" else None)
+    done = False
+    if kind == "speed_dial" and dial_form.is_valid():
+        data = dial_form.cleaned_data
+        done = form_action(
+            request,
+            dial_form,
+            lambda who: desk.do_set_speed_dial(ext, data["code"], data["number"], actor=who),
+            f"Speed dial {data['code']} saved.",
+        )
+    elif kind == "clear_speed_dial":
+        code = request.POST.get("code", "")
+        done = button_action(
+            request,
+            lambda who: desk.do_clear_speed_dial(ext, code, actor=who),
+            f"Speed dial {code} removed.",
+        )
+    elif kind not in (None, "speed_dial"):
+        raise Http404
+    if done:
+        return redirect("portal:my_speed_dials")
+    ctx = {
+        "object": ext,
+        "speed_dials": desk.speed_dial_rows(ext),
+        "dial_form": dial_form,
+        "logged_in_at": Extension.objects.filter(hotdesk_user=ext.number).exclude(pk=ext.pk),
+        "can_manage": True,
+        "mine": True,
+    }
+    return page(request, "portal/extensions/desk.html", ctx, section="profile")

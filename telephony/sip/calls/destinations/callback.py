@@ -1,0 +1,283 @@
+"""``callback``: automatic callback on busy (PortSIP's "call back when free", ``*33``/``*43``).
+
+The engine remembers, per caller, the last extension of its tenant that answered busy (in
+memory, per engine). ``*33`` arms a callback to it (``*33<number>``: to that extension); one
+pending callback per requester (a new one replaces it), ``*43`` cancels it, it expires after
+:data:`EXPIRY` seconds. When both the target and the requester are free on this engine
+(``services.states``), the engine calls back:
+
+1. the requester's phones ring with a call *from the target* (the media server's offer, so
+   nothing else is needed to answer it);
+2. answered, the requester hears ringback and the call is routed to the target as if the
+   requester had dialled it (its forwards, DND and mailbox apply), showing the requester;
+3. the target answers: the requester is re-INVITEd to it, exactly as a caller an IVR took is
+   joined to the phone it chose (``MediaFeatures.join``).
+
+So the call is one of ours whose A leg is our own INVITE (a UAC dialog) rather than the
+caller's: it is a "taken caller" from the start, and the machinery of ringing, joining,
+hanging up and the CDR is the one every taken caller uses. A requester that does not answer
+(:data:`RING_SECONDS`) or is unreachable loses the callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import cast
+
+from telephony.media.client import MediaError
+from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.routing import Destination
+from telephony.sip.calls.services import CallServices
+from telephony.sip.contract import EventType, Feature
+from telephony.sip.dialog import Dialog
+from telephony.sip.message import Response
+from telephony.sip.transaction import ServerTransaction, new_tag
+from telephony.sip.transport import Source
+
+from .base import register
+from .feature import handled_by
+from .hotdesk import desks_of
+
+__all__ = ["EXPIRY", "Callback", "Pending"]
+
+log = logging.getLogger(__name__)
+
+EXPIRY = 30 * 60.0  # seconds a callback waits for the target to become free
+RING_SECONDS = 30.0  # how long the requester's phones ring
+BUSY = frozenset({486, 600})
+
+Key = tuple[str, str]  # (schema, number)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A callback waiting: ``requester`` wants ``target`` (both of tenant ``domain``)."""
+
+    domain: str
+    schema: str
+    requester: str
+    target: str
+    expires: float
+    ringing: bool = False
+
+
+@register("callback")
+class Callback:
+    """Arms and cancels callbacks, remembers busy targets, and places the callback calls."""
+
+    def __init__(self, services: CallServices) -> None:
+        self.s = services
+        self.last_busy: dict[Key, str] = {}
+        self.pending: dict[Key, Pending] = {}  # by requester
+        services.calls.observers.append(self)
+        services.states.listeners.append(self.state_changed)
+
+    # --- the codes -----------------------------------------------------------------------
+    async def connect(self, call: Call, destination: Destination) -> None:
+        feature = str(destination.data.get("feature") or "")
+        tenant, caller = call.tenant, call.caller.number
+        key = (tenant.schema, caller)
+        prompt = "goodbye"
+        if feature == Feature.CALLBACK_OFF:
+            if self.pending.pop(key, None) is not None:
+                log.info("call %s: %s cancelled its callback", call.id, caller)
+        else:
+            target = destination.target or self.last_busy.get(key, "")
+            ext = tenant.extensions.get(target)
+            if ext is None or target == caller or not ext.enabled:
+                log.info("call %s: callback to %r refused", call.id, target)
+                prompt = "feature-failed"
+            else:
+                self.pending[key] = Pending(
+                    tenant.domain, tenant.schema, caller, target, time.time() + EXPIRY
+                )
+                log.info("call %s: %s wants a callback from %s", call.id, caller, target)
+        media = self.s.media
+        if await media.take(call) is None:
+            self.s.calls.fail(call, 480, reason="feature code without confirmation")
+            return
+        await media.goodbye(call, f"feature {feature}", prompt)
+
+    # --- watching ------------------------------------------------------------------------
+    def call_changed(self, call: Call) -> None:
+        """An ended call that an extension of its tenant answered busy: remember it for the
+        caller's ``*33``."""
+        if call.state != "ended" or call.inbound or not call.target:
+            return
+        if call.target in call.tenant.extensions and BUSY & set(call.statuses):
+            self.last_busy[(call.tenant.schema, call.caller.number)] = call.target
+            if len(self.last_busy) > 100_000:  # bounded: the oldest half goes
+                for k in list(self.last_busy)[:50_000]:
+                    del self.last_busy[k]
+
+    def state_changed(self, schema: str, number: str) -> None:
+        """An extension's calls changed: a callback whose parties are both free now rings."""
+        if not self.pending:
+            return
+        now = time.time()
+        for key, p in list(self.pending.items()):
+            if p.expires < now:
+                del self.pending[key]
+                log.info("callback of %s to %s expired", p.requester, p.target)
+                continue
+            if p.schema != schema or number not in (p.requester, p.target) or p.ringing:
+                continue
+            states = self.s.states
+            if states.busy(schema, p.requester) or states.busy(schema, p.target):
+                continue
+            p.ringing = True
+            self.s.calls.spawn(self.call_back(p))
+
+    # --- the callback call ---------------------------------------------------------------
+    def _settle(
+        self,
+        answered: asyncio.Future[tuple[Leg, Response]],
+        leg: Leg,
+        resp: Response,
+        forks: list[Leg],
+    ) -> None:
+        """A final answer of one of the requester's phones."""
+        status = resp.status
+        if status < 200:
+            return
+        if status < 300:
+            if answered.done():
+                # Answered too, as the winner's CANCEL crossed it: that phone is hung up.
+                self.s.calls.spawn(self._late(leg, resp))
+            else:
+                answered.set_result((leg, resp))
+            return
+        leg.gone = True
+        self.s.calls.drop_leg(leg)
+        if not answered.done() and all(f.gone for f in forks):
+            answered.set_exception(_Refused())
+
+    async def _confirm(self, leg: Leg, resp: Response) -> bool:
+        """ACK a phone's 2xx: its dialog is ours now. False for an unusable answer."""
+        assert leg.invite is not None
+        try:
+            leg.dialog = Dialog.from_uac(leg.invite, resp)
+        except ValueError:
+            return False
+        leg.dialog.contact = leg.contact
+        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
+        await self.s.calls.send_ack(leg, leg.ack)
+        return True
+
+    async def _late(self, leg: Leg, resp: Response) -> None:
+        leg.gone = False
+        if await self._confirm(leg, resp):
+            self.s.calls.bye(leg)
+        self.s.calls.drop_leg(leg)
+
+    async def call_back(self, p: Pending) -> None:
+        key = (p.schema, p.requester)
+        tenant = self.s.ctx.directory.tenant(p.domain)
+        requester = tenant.extensions.get(p.requester) if tenant is not None else None
+        target = tenant.extensions.get(p.target) if tenant is not None else None
+        media = self.s.media
+        if tenant is None or requester is None or target is None or not media.available:
+            self.pending.pop(key, None)
+            return
+        bindings = await self.s.ctx.locations.lookup(tenant.domain, p.requester)
+        for desk in desks_of(tenant, p.requester):  # a hot desk the requester sits at
+            bindings += await self.s.ctx.locations.lookup(tenant.domain, desk)
+        if not bindings:
+            self.pending.pop(key, None)
+            log.info("callback of %s to %s: no phone registered", p.requester, p.target)
+            return
+        if self.pending.get(key) is not p:
+            return  # cancelled meanwhile
+        assert media.client is not None
+        call_id = secrets.token_hex(12)
+        call = Call(id=call_id, tenant=tenant, caller=requester, callee=p.target, media_id=call_id)
+        try:
+            session, offer = await media.client.open(f"{call_id}-cb", tenant=tenant.schema)
+        except MediaError as exc:
+            self.pending.pop(key, None)
+            log.warning("callback of %s to %s: no media: %s", p.requester, p.target, exc)
+            return
+        # Before the requester answers the call is only ours: it rings "from" the target.
+        answered: asyncio.Future[tuple[Leg, Response]] = asyncio.get_running_loop().create_future()
+        forks: list[Leg] = []
+        for binding in bindings:
+            remote, _flow = self.s.ctx.locations.target_for(binding)
+            leg = Leg(
+                call=call,
+                name=call.next_leg_name("a"),
+                user=p.requester,
+                target=remote,
+                local_tag=new_tag(),
+                sip_call_id=secrets.token_hex(12) + "@pbx",
+                contact=self.s.calls.contact(target.caller_id_number, remote.kind),
+            )
+            leg.invite = self.s.calls.invite(leg, binding.contact, target, offer)
+            forks.append(leg)
+            self.s.calls.add_leg(leg)
+
+            def settle(resp: Response, leg: Leg = leg) -> None:
+                self._settle(answered, leg, resp, forks)
+
+            leg.client_tx = self.s.calls.send(leg, leg.invite, on_response=settle)
+        try:
+            leg, resp = await asyncio.wait_for(asyncio.shield(answered), RING_SECONDS)
+        except (TimeoutError, _Refused):
+            for other in forks:
+                self.s.calls.cancel_fork(other)
+            await session.close()
+            self.pending.pop(key, None)
+            log.info("callback of %s to %s: not answered", p.requester, p.target)
+            return
+        self.pending.pop(key, None)
+        for other in forks:
+            if other is not leg:
+                self.s.calls.cancel_fork(other, answered_elsewhere=True)
+        if not await self._confirm(leg, resp):
+            await session.close()
+            return
+        leg.remote_sdp = sdp_body(resp)
+        await session.answer(leg.remote_sdp)
+        # From here on it is a caller the media server answered (see the module's docstring).
+        leg.server_tx = _over(self.s, leg)
+        call.a = leg
+        call.media = session
+        call.answered_a = True
+        call.state = "answered"
+        call.answered_at = time.time()
+        self.s.calls.add(call)
+        self.s.calls.emit(
+            call,
+            EventType.CALL_STARTED,
+            direction="internal",
+            caller=requester.caller_id_number,
+            caller_name=requester.caller_id_name,
+            callee=p.target,
+        )
+        self.s.calls.changed(call)
+        log.info("callback: %s answered, calling %s", p.requester, p.target)
+        await media.hand_off(call)
+        media.ringback(call)
+        await self.s.router.route(call, p.target)
+
+
+class _Refused(Exception):
+    """Every phone of the requester refused the callback."""
+
+
+def _over(s: CallServices, leg: Leg) -> ServerTransaction:
+    """The A leg of a call the engine placed has no INVITE of a caller to answer: a server
+    transaction that is already over stands in for it, so every answer the call layer would
+    send the caller is ignored (a taken caller gets none anyway)."""
+    assert leg.invite is not None
+    tx = ServerTransaction(
+        s.calls.tl, leg.invite, cast(Source, None), key=("callback", leg.sip_call_id)
+    )
+    tx.state = "terminated"
+    return tx
+
+
+handled_by("callback", Feature.CALLBACK_ON, Feature.CALLBACK_OFF)
