@@ -7,7 +7,7 @@ to it, plus, when it owns numbers of its own, a routing rule (``routing.rule``).
 below; nothing else changes.
 """
 
-from . import disa, extension, feature, forward, ivr, mailbox, reject, trunk, voicemail
+from . import disa, extension, feature, forward, ivr, mailbox, paging, reject, trunk, voicemail
 from .base import KINDS, DestinationHandler, register
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "forward",
     "ivr",
     "mailbox",
+    "paging",
     "register",
     "reject",
     "trunk",
