@@ -337,6 +337,18 @@ class Paging(Extension):
         if leg in call.forks:
             call.forks.remove(leg)
         page.listening.append(leg)
+        # BLF: the member's line is in use from its answer on (ring groups and pages skip it).
+        view = DialogView(
+            id=_view_id(leg),
+            state="confirmed",
+            direction="recipient",
+            call_id=leg.sip_call_id,
+            local_tag=leg.dialog.remote_tag,
+            remote_tag=leg.local_tag,
+            remote=call.caller.caller_id_number,
+            remote_name=call.caller.caller_id_name,
+        )
+        self.s.states.put(call.tenant.schema, leg.user, view.id, view)
         session = page.sessions[leg.name]
         answer = leg.remote_sdp
         media_id = page.anchors.get(leg.name)
@@ -353,17 +365,6 @@ class Paging(Extension):
             self.forget(page, leg)
             self.check(page)
             return
-        view = DialogView(
-            id=f"{leg.sip_call_id}:{leg.local_tag}",
-            state="confirmed",
-            direction="recipient",
-            call_id=leg.sip_call_id,
-            local_tag=leg.dialog.remote_tag,
-            remote_tag=leg.local_tag,
-            remote=call.caller.caller_id_number,
-            remote_name=call.caller.caller_id_name,
-        )
-        self.s.states.put(call.tenant.schema, leg.user, view.id, view)
         self.calls.changed(call)
 
     def left(self, leg: Leg) -> None:
@@ -389,7 +390,7 @@ class Paging(Extension):
         if session is not None:
             self.calls.spawn(session.close())
         self.s.anchor.delete(page.anchors.pop(leg.name, ""))
-        self.s.states.put(call.tenant.schema, leg.user, f"{leg.sip_call_id}:{leg.local_tag}", None)
+        self.s.states.put(call.tenant.schema, leg.user, _view_id(leg), None)
 
     def check(self, page: Page) -> None:
         """A page nobody listens to, nor may still answer, ends."""
@@ -430,6 +431,12 @@ class Paging(Extension):
         for media_id in page.anchors.values():
             self.s.anchor.delete(media_id)
         page.anchors.clear()
+
+
+def _view_id(leg: Leg) -> str:
+    """A listener's dialog as the page puts it (not the id of the ringing fork's view, which
+    the call's own views take back when the fork leaves ``call.forks``)."""
+    return f"{leg.sip_call_id}:{leg.local_tag}:page"
 
 
 async def _quietly(aw: Any) -> None:
