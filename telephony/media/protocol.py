@@ -146,8 +146,6 @@ def _bool(obj: dict, name: str, default: bool = False) -> bool:
 
 def _direction(obj: dict) -> str:
     value = obj.get("direction")
-    if value is None:
-        return "sendrecv"
     if value not in DIRECTIONS:
         raise ProtocolError(f"direction: one of {', '.join(DIRECTIONS)}")
     return str(value)
@@ -209,8 +207,9 @@ def parse_request(obj: dict[str, Any]) -> Request:
             "offer": offer,
             "tenant": _str(obj, "tenant", default="", max_len=200),
             "inband": _bool(obj, "inband"),
-            "direction": _direction(obj),
         }
+        if obj.get("direction") is not None:  # only when given: sendrecv is the default
+            args["direction"] = _direction(obj)
     elif op in ("answer", "update"):
         args = {"sdp": _str(obj, "sdp", max_len=65536)}
     elif op == "play":

@@ -941,7 +941,7 @@ class MediaServer:
         conn.sessions[sid] = session
         if req.args["inband"]:
             session.inband = InbandDetector()
-        session.direction = req.args["direction"]
+        session.direction = req.args.get("direction", "sendrecv")
         if remote is not None and chosen is not None:
             session.apply_remote(remote, chosen)
         return {"sdp": session.our_sdp(chosen)}

@@ -286,7 +286,9 @@ class Paging(Extension):
                 offer = anchored
                 page.anchors[name] = media_id
         if call.state == "ended":
-            return  # stop() closes the session and deletes the pairing
+            # The pager left meanwhile: stop() closed the session, the pairing is ours to end.
+            anchor.delete(page.anchors.pop(name, ""))
+            return
         leg = _fork(
             self.s,
             call,
