@@ -19,14 +19,25 @@ from typing import Any
 
 import numpy as np
 import pytest
+import redis
 
 from telephony.media import codecs
+from telephony.sip import contract
 from telephony.sip.calls.destinations.paging import Page, auto_answer_headers
-from telephony.sip.message import Request, make_response, parse_address
+from telephony.sip.contract import CarrierSnapshot, TrunkSnapshot
+from telephony.sip.message import Request, make_response, parse_address, parse_uri
 from tests.media.phone import HEADER, peak_frequency, sdp_offer, tone
 from tests.media.server import MediaServerProcess
-from tests.sip.callkit import add_extension, connect, dial, ended, register, set_snapshot
-from tests.sip.engine_fixtures import EngineHandle, SipTestClient, wait_until
+from tests.sip.callkit import (
+    add_extension,
+    connect,
+    dial,
+    ended,
+    events,
+    register,
+    set_snapshot,
+)
+from tests.sip.engine_fixtures import EngineHandle, SipTestClient, wait_until, worker_redis_url
 from tests.sip.pjphone import Phone, RtpEngineProcess
 
 AUTO_ANSWER = (
@@ -385,6 +396,56 @@ def test_another_tenant_cannot_page_this_tenants_group(paging_pbx, phones):
     assert engine.call(lambda: pages(engine)) == []
     b.drain()
     assert not [e for e in b.events if e[0] == "incoming"]
+
+
+def test_a_caller_from_a_trunk_cannot_page(paging_pbx, world, raw_phones):
+    """A DID routed to the paging group (a misconfiguration, or on purpose): nobody outside
+    the tenant's phones may speak through them (403), and no phone is called."""
+    engine = paging_pbx
+    group(engine, ["102"])
+    member = raw_phones(engine, "102")
+    with SipTestClient(engine.host, engine.udp_port) as carrier:
+        did = "+4930555100"
+        trunk = TrunkSnapshot.read(
+            {"id": 1, "name": "Carrier", "kind": "ip", "addresses": ["127.0.0.1"],
+             "source_port": carrier.local[1], "country": "DE",
+             "tenants": [world.tenant_a.schema_name]}
+        )  # fmt: skip
+        assert trunk is not None
+        snapshot = CarrierSnapshot(trunks={1: trunk}, numbers={did: "acme.test"})
+        r = redis.Redis.from_url(worker_redis_url())
+        try:
+            r.set(contract.key("", contract.CARRIERS), snapshot.to_json())
+            r.publish(contract.key("", contract.CARRIERS_CHANGED), "1")
+            wait_until(lambda: engine.call(lambda: engine.pbx.directory.carriers == snapshot))
+            rule = {"id": 1, "number": did, "in_hours": {"kind": "paging", "target": "500"}}
+            set_snapshot(
+                engine, "acme.test", lambda s: s.setdefault("routing", {}).update(inbound=[rule])
+            )
+            lhost, lport = carrier.local
+            invite = Request(
+                "INVITE",
+                parse_uri(f"sip:{did}@{engine.host}:{engine.udp_port}"),
+                [
+                    ("Via", f"SIP/2.0/UDP {lhost}:{lport};branch=z9hG4bK{secrets.token_hex(8)}"),
+                    ("Max-Forwards", "70"),
+                    ("From", f"<sip:+4917012345678@carrier.example>;tag={secrets.token_hex(4)}"),
+                    ("To", f"<sip:{did}@{engine.host}>"),
+                    ("Call-ID", secrets.token_hex(8) + "@carrier"),
+                    ("CSeq", "1 INVITE"),
+                    ("Contact", f"<sip:carrier@{lhost}:{lport}>"),
+                ],
+            )
+            assert carrier.request(invite, timeout=5).status == 403
+        finally:
+            r.delete(contract.key("", contract.CARRIERS), contract.key("", contract.TRUNK_LEADER))
+            r.close()
+    # Refused by the page itself (the trunk's call was taken and routed to the group).
+    ended_events = [e for e in events(engine) if e["type"] == "call.ended"]
+    assert [e["reason"] for e in ended_events] == ["page from outside"]
+    assert engine.call(lambda: pages(engine)) == []
+    with pytest.raises(AssertionError, match="no INVITE"):
+        member.expect("INVITE", timeout=0.5)
 
 
 def test_auto_answer_headers_carry_the_domain_as_a_uri():
