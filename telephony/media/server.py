@@ -324,18 +324,19 @@ class Follow:
         """The next 20 ms for a session that sends ``codec``: None when no source has one
         (nothing is sent: the sources are quiet or late)."""
         sources = self.sources
+        if len(sources) == 1:  # a page's listener: the common case, kept short
+            source = sources[0]
+            heard = source.heard
+            if source.closed or heard is None or not self._ready(0, heard):
+                return None
+            pos = self.positions[0]
+            self.positions[0] = pos + FRAME
+            return heard.encoded(pos, codec, tick)
         if any(s.closed for s in sources):
             keep = [i for i, s in enumerate(sources) if not s.closed]
             self.sources = [sources[i] for i in keep]
             self.positions = [self.positions[i] for i in keep]
             sources = self.sources
-        if len(sources) == 1:
-            heard = sources[0].heard
-            if heard is None or not self._ready(0, heard):
-                return None
-            pos = self.positions[0]
-            self.positions[0] = pos + FRAME
-            return heard.encoded(pos, codec, tick)
         mix = self.mix
         mixed = 0
         for i, source in enumerate(sources):
