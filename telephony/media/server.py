@@ -5,7 +5,9 @@ One :class:`MediaServer` per process. The SIP engine connects to the control por
 the configured port range. A single 20 ms tick (``loop.call_at`` against the loop's clock, so it
 does not drift; a late tick is caught up) sends the next frame of every playing session; frames
 come pre-encoded from :class:`~telephony.media.audio.FrameCache`. Received packets are handled
-as they arrive: RFC 4733 telephone-events become ``dtmf`` events, audio goes to a recording.
+as they arrive: RFC 4733 telephone-events become ``dtmf`` events, audio goes to a recording
+and, decoded once, into the ring (:class:`Heard`) the sessions that *follow* this one read
+from on their tick (:class:`Follow`: a page's fan-out; mixed, a conference, listen, whisper).
 
 A session belongs to the control connection that opened it: when that connection drops, its
 sessions close and their ports are free again (an engine that crashed leaks nothing). Nothing a
