@@ -120,6 +120,15 @@ class MediaSession:
         except MediaError as exc:
             log.debug("media session %s: stop: %s", self.id, exc)
 
+    # ------------------------------------------------------------------ follow
+    async def follow(self, *sources: MediaSession) -> None:
+        """Send what ``sources`` receive (mixed when several; none: stop following). The
+        sources are sessions of this client (and tenant); a source that closes drops out."""
+        self._check_open()
+        await self._client._request(
+            "follow", session=self.id, sources=[source.id for source in sources]
+        )
+
     # ------------------------------------------------------------------ record
     async def record(
         self,
@@ -298,15 +307,24 @@ class MediaClient:
         self._lost()
 
     async def open(
-        self, session_id: str, *, offer: bytes | None = None, tenant: str = "", inband: bool = False
+        self,
+        session_id: str,
+        *,
+        offer: bytes | None = None,
+        tenant: str = "",
+        inband: bool = False,
+        direction: str = "sendrecv",
     ) -> tuple[MediaSession, bytes]:
         """A new endpoint: with ``offer``, our answer; without, our offer (give the remote's
         answer to :meth:`MediaSession.answer`). ``inband``: also hear DTMF in the audio (for
-        remotes that send no RFC 4733 events)."""
+        remotes that send no RFC 4733 events). ``direction``: the most the session does
+        (``sendonly``: a listener that only hears what it follows)."""
         if session_id in self._sessions:
             raise MediaError("session exists")
         session = MediaSession(self, session_id)
         fields: dict[str, Any] = {"session": session_id, "tenant": tenant, "inband": inband}
+        if direction != "sendrecv":
+            fields["direction"] = direction
         fields["offer"] = None if offer is None else _text(offer)
         self._sessions[session_id] = session  # before the request: its events may follow fast
         try:

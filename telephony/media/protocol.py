@@ -12,7 +12,10 @@ Events have no id::
 
 Requests (fields beyond id/op):
 
-- ``open`` session, offer (SDP or null), tenant, inband (bool, optional) -> sdp
+- ``open`` session, offer (SDP or null), tenant, inband (bool, optional), direction
+  (optional: sendrecv | sendonly | recvonly | inactive, the most this session will do; our
+  offer says it, our answers never say more than it: a page's listener is opened
+  ``sendonly``) -> sdp
 - ``answer`` session, sdp -> {}            ``update`` session, sdp -> sdp
 - ``play`` session, items, loop, barge -> {}; later ``played`` {play: <request id>, reason}
   with reason done | dtmf | stopped | closed | error. Items: {"file": "/abs.wav"},
@@ -21,6 +24,17 @@ Requests (fields beyond id/op):
   ``recorded`` {record: <request id>, path, seconds, reason} with reason
   digit | max | silence | stopped | closed (the file is written before the event), or error
   (with an ``error`` text: the file could not be written; seconds is 0).
+- ``follow`` session, sources (a list of up to :data:`MAX_SOURCES` session ids of the same
+  control connection and tenant; empty: stop) -> {}: the session sends what its sources
+  *receive*, decoded, summed when there are several, and encoded for its own codec. The
+  basis of every fan-out and mix: a page (each listener follows the pager), a conference
+  (each member follows all the others), listen (the supervisor follows both parties) and
+  whisper (the agent follows the caller and the supervisor, the caller only the agent). A
+  play on the session goes first (a chime, an announcement); the following resumes after
+  it. Replaces the previous sources; a source that closes is dropped. Each source keeps its
+  last half second of decoded audio in a ring; a follower reads 20 ms per tick from it, a
+  little behind the newest sample (jitter), and a frame one source encodes for a codec is
+  reused by every follower with that codec in the same tick.
 - ``stop`` session -> {}     ``close`` session -> {}
 - ``stats`` reset (bool, optional: start the tick-lag figures afresh) -> counters
 
@@ -55,7 +69,9 @@ __all__ = [
 MAX_LINE = 1024 * 1024  # a line longer than this is refused (and the connection dropped)
 DIGITS = "0123456789*#ABCD"
 TONES = ("ringback", "busy", "beep", "congestion")
-OPS = ("open", "answer", "update", "play", "record", "stop", "close", "stats")
+OPS = ("open", "answer", "update", "play", "record", "follow", "stop", "close", "stats")
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+MAX_SOURCES = 32
 PLAY_REASONS = ("done", "dtmf", "stopped", "closed", "error")
 RECORD_REASONS = ("digit", "max", "silence", "stopped", "closed", "error")
 MAX_SECONDS = 3600.0
@@ -128,6 +144,13 @@ def _bool(obj: dict, name: str, default: bool = False) -> bool:
     return value
 
 
+def _direction(obj: dict) -> str:
+    value = obj.get("direction")
+    if value not in DIRECTIONS:
+        raise ProtocolError(f"direction: one of {', '.join(DIRECTIONS)}")
+    return str(value)
+
+
 def _path(obj: dict, name: str) -> str:
     value = _str(obj, name)
     if not value.startswith("/"):
@@ -185,10 +208,25 @@ def parse_request(obj: dict[str, Any]) -> Request:
             "tenant": _str(obj, "tenant", default="", max_len=200),
             "inband": _bool(obj, "inband"),
         }
+        if obj.get("direction") is not None:  # only when given: sendrecv is the default
+            args["direction"] = _direction(obj)
     elif op in ("answer", "update"):
         args = {"sdp": _str(obj, "sdp", max_len=65536)}
     elif op == "play":
         args = {"items": _items(obj), "loop": _bool(obj, "loop"), "barge": _bool(obj, "barge")}
+    elif op == "follow":
+        sources = obj.get("sources")
+        if not isinstance(sources, list) or len(sources) > MAX_SOURCES:
+            raise ProtocolError(f"sources must be a list of at most {MAX_SOURCES} sessions")
+        names: list[str] = []
+        for source in sources:
+            if not isinstance(source, str) or not source or len(source) > MAX_SESSION_ID:
+                raise ProtocolError("a source is a session id")
+            if source == session:
+                raise ProtocolError("a session cannot follow itself")
+            if source not in names:
+                names.append(source)
+        args = {"sources": names}
     elif op == "record":
         digits = _str(obj, "stop_digits", default="#", max_len=16)
         if any(d not in DIGITS for d in digits):

@@ -5,7 +5,9 @@ One :class:`MediaServer` per process. The SIP engine connects to the control por
 the configured port range. A single 20 ms tick (``loop.call_at`` against the loop's clock, so it
 does not drift; a late tick is caught up) sends the next frame of every playing session; frames
 come pre-encoded from :class:`~telephony.media.audio.FrameCache`. Received packets are handled
-as they arrive: RFC 4733 telephone-events become ``dtmf`` events, audio goes to a recording.
+as they arrive: RFC 4733 telephone-events become ``dtmf`` events, audio goes to a recording
+and, decoded once, into the ring (:class:`Heard`) the sessions that *follow* this one read
+from on their tick (:class:`Follow`: a page's fan-out; mixed, a conference, listen, whisper).
 
 A session belongs to the control connection that opened it: when that connection drops, its
 sessions close and their ports are free again (an engine that crashed leaks nothing). Nothing a
@@ -56,6 +58,25 @@ _HEADER = struct.Struct("!BBHII")
 _SILENCE_RMS = 300.0  # about -40 dBFS: below it a frame counts as silence for recordings
 _SILENCE_TAIL = audio.RATE // 4  # samples of silence kept after the last sound
 _LATE = 0.010  # a tick this late (s) counts in late_ticks
+# Following (``follow``): each source keeps this many decoded samples (whole frames, 640 ms);
+# a follower reads a frame per tick, at most _MAX_LAG behind the newest sample
+# (else it skips ahead to _JITTER behind it).
+_RING = 32 * audio.FRAME_SAMPLES
+_MAX_LAG = 8 * audio.FRAME_SAMPLES
+_JITTER = audio.FRAME_SAMPLES
+_SENDS = {"sendrecv": True, "sendonly": True, "recvonly": False, "inactive": False}
+_RECEIVES = {"sendrecv": True, "recvonly": True, "sendonly": False, "inactive": False}
+
+
+def _at_most(direction: str, cap: str) -> str:
+    """``direction`` restricted to what ``cap`` allows (a listener's answer never sendrecv)."""
+    send = _SENDS[direction] and _SENDS[cap]
+    receive = _RECEIVES[direction] and _RECEIVES[cap]
+    if send and receive:
+        return "sendrecv"
+    if send:
+        return "sendonly"
+    return "recvonly" if receive else "inactive"
 
 
 @dataclass
@@ -237,6 +258,113 @@ class Recording:
         return None
 
 
+class Heard:
+    """What a session receives, decoded, for the sessions that follow it: a ring of the last
+    :data:`_RING` samples and how many were ever written (a follower's read position is in
+    that count, so positions never wrap). ``memo`` holds the frames encoded this tick, by
+    (position, codec): N followers of one source with one codec cost one encoding."""
+
+    __slots__ = ("memo", "memo_tick", "ring", "written")
+
+    def __init__(self) -> None:
+        self.ring = np.zeros(_RING, dtype=np.int16)
+        self.written = 0
+        self.memo: dict[tuple[int, int], bytes] = {}
+        self.memo_tick = -1
+
+    def write(self, pcm: np.ndarray) -> None:
+        n = len(pcm)
+        if n > _RING:
+            pcm, n = pcm[-_RING:], _RING
+        start = self.written % _RING
+        end = start + n
+        if end <= _RING:
+            self.ring[start:end] = pcm
+        else:
+            split = _RING - start
+            self.ring[start:] = pcm[:split]
+            self.ring[: end - _RING] = pcm[split:]
+        self.written += n
+
+    def frame(self, pos: int) -> np.ndarray:
+        """The frame that starts at sample ``pos`` (a view; never across the ring's end: the
+        ring is whole frames and readers' positions are frame boundaries)."""
+        start = pos % _RING
+        return self.ring[start : start + FRAME]
+
+    def encoded(self, pos: int, codec: int, tick: int) -> bytes:
+        if self.memo_tick != tick:
+            self.memo.clear()
+            self.memo_tick = tick
+        key = (pos, codec)
+        payload = self.memo.get(key)
+        if payload is None:
+            payload = self.memo[key] = codecs.encode(codec, self.frame(pos))
+        return payload
+
+
+class Follow:
+    """A session's sources (``follow``) and where it has read each of them up to."""
+
+    __slots__ = ("mix", "positions", "sources")
+
+    def __init__(self, sources: list[Session]) -> None:
+        self.sources = sources
+        # Start at the newest whole frame: only what is heard from now on is relayed.
+        self.positions = [_start(s.heard) for s in sources]
+        self.mix = np.zeros(FRAME, dtype=np.int32)  # reused every tick: no allocation
+
+    def _ready(self, i: int, heard: Heard) -> bool:
+        """Whether source ``i`` has a whole frame for us; a reader left too far behind (a
+        burst, the source's clock running fast) skips ahead to a little behind the newest."""
+        pos = self.positions[i]
+        if heard.written - pos > _MAX_LAG or pos < heard.written - _RING + FRAME:
+            pos = self.positions[i] = _start(heard) - _JITTER
+        return heard.written - pos >= FRAME
+
+    def next_payload(self, codec: int, tick: int) -> bytes | None:
+        """The next 20 ms for a session that sends ``codec``: None when no source has one
+        (nothing is sent: the sources are quiet or late)."""
+        sources = self.sources
+        if len(sources) == 1:  # a page's listener: the common case, kept short
+            source = sources[0]
+            heard = source.heard
+            if source.closed or heard is None or not self._ready(0, heard):
+                return None
+            pos = self.positions[0]
+            self.positions[0] = pos + FRAME
+            return heard.encoded(pos, codec, tick)
+        if any(s.closed for s in sources):
+            keep = [i for i, s in enumerate(sources) if not s.closed]
+            self.sources = [sources[i] for i in keep]
+            self.positions = [self.positions[i] for i in keep]
+            sources = self.sources
+        mix = self.mix
+        mixed = 0
+        for i, source in enumerate(sources):
+            heard = source.heard
+            if heard is None or not self._ready(i, heard):
+                continue
+            pos = self.positions[i]
+            self.positions[i] = pos + FRAME
+            if mixed:
+                mix += heard.frame(pos)
+            else:
+                mix[:] = heard.frame(pos)
+            mixed += 1
+        if not mixed:
+            return None
+        np.clip(mix, -32768, 32767, out=mix)
+        return codecs.encode(codec, mix.astype(np.int16))
+
+
+def _start(heard: Heard | None) -> int:
+    """The newest frame boundary of ``heard``: where a new reader starts."""
+    if heard is None:
+        return 0
+    return heard.written - heard.written % FRAME
+
+
 class _RtpProtocol(asyncio.DatagramProtocol):
     __slots__ = ("session",)
 
@@ -302,6 +430,9 @@ class Session:
         self.sdp_id = random.getrandbits(31)
         self.sdp_version = 0
         self.inband: InbandDetector | None = None
+        self.direction = "sendrecv"  # the most this session does (``open``'s direction)
+        self.heard: Heard | None = None  # decoded audio received, while others follow us
+        self.follow: Follow | None = None  # the sessions whose received audio we send
         self.closed = False
         self.rx_packets = 0
         self.tx_packets = 0
@@ -312,7 +443,13 @@ class Session:
         host = self.server.config.rtp_host
         if answer is None:
             self.our_te_pt = sdp.TELEPHONE_EVENT
-            return sdp.build(host, self.port, session_id=self.sdp_id, version=self.sdp_version)
+            return sdp.build(
+                host,
+                self.port,
+                session_id=self.sdp_id,
+                version=self.sdp_version,
+                direction=self.direction,
+            )
         return sdp.build(
             host,
             self.port,
@@ -320,7 +457,7 @@ class Session:
             version=self.sdp_version,
             codecs=(answer.codec,),
             telephone_event=answer.telephone_event,
-            direction=answer.direction,
+            direction=_at_most(answer.direction, self.direction),
         )
 
     def apply_remote(self, remote: sdp.RemoteMedia, chosen: sdp.Answer) -> None:
@@ -339,6 +476,7 @@ class Session:
     # ------------------------------------------------------------------ sending
     def on_tick(self, now: float) -> None:
         play = self.play
+        sent = False
         if play is not None and play.payloads is not None:
             frame = play.next_frame()
             if frame is None:
@@ -347,9 +485,16 @@ class Session:
                 if play.codec != self.codec:  # the codec changed under a play (re-INVITE)
                     frame = codecs.encode(self.codec, codecs.decode(play.codec, frame))
                 self._send(frame)
-            else:
-                self.talkspurt = True
-        else:
+                sent = True
+        follow = self.follow
+        if follow is not None and self.play is None:
+            # Read even when the remote does not want audio now (hold): the reader keeps
+            # its place, and comes back to what is heard then, not to stale audio.
+            payload = follow.next_payload(self.codec, self.server.ticks)
+            if payload is not None and self.remote_receives and self.dest is not None:
+                self._send(payload)
+                sent = True
+        if not sent:
             self.talkspurt = True
         record = self.record
         if record is not None:
@@ -395,9 +540,11 @@ class Session:
         if pt == self.te_pt or pt == self.our_te_pt:
             self._on_telephone_event(data[offset:end], ts)
         elif pt in (codecs.PCMU, codecs.PCMA):
-            if self.record is None and self.inband is None:
+            if self.record is None and self.inband is None and self.heard is None:
                 return
             pcm = codecs.decode(pt, data[offset:end])
+            if self.heard is not None:
+                self.heard.write(pcm)
             if self.inband is not None:
                 for digit in self.inband.feed(pcm):
                     self.on_digit(digit)
@@ -528,6 +675,15 @@ class Session:
             fields.update(seconds=0.0, reason="error", error="cannot write the recording")
         self.conn.send(event("recorded", self.id, **fields))
 
+    # ------------------------------------------------------------------ follow
+    def start_follow(self, sources: list[Session]) -> None:
+        """Send what ``sources`` receive (none: stop following)."""
+        for source in sources:
+            if source.heard is None:
+                source.heard = Heard()
+        self.follow = Follow(sources) if sources else None
+        self.talkspurt = True
+
     # ------------------------------------------------------------------ end
     def stop(self) -> None:
         self.end_play("stopped")
@@ -541,6 +697,7 @@ class Session:
         self.end_play(reason)
         task = self.finish_record(reason)
         self.closed = True
+        self.follow = None
         if self.transport is not None:
             self.transport.close()
         else:
@@ -722,6 +879,18 @@ class MediaServer:
             raise OpError("unknown session")
         return session
 
+    @staticmethod
+    def _sources(conn: Connection, session: Session, names: list[str]) -> list[Session]:
+        """The sessions ``session`` may follow: its own control connection's, of its own
+        tenant (one tenant's audio never reaches another's calls)."""
+        sources: list[Session] = []
+        for name in names:
+            source = conn.sessions.get(name)
+            if source is None or source.tenant != session.tenant:
+                raise OpError(f"unknown source session {name[:40]!r}")
+            sources.append(source)
+        return sources
+
     async def _dispatch(self, conn: Connection, req: Request) -> dict[str, Any]:
         op = req.op
         if op == "open":
@@ -738,6 +907,8 @@ class MediaServer:
             session.start_play(req)
         elif op == "record":
             session.start_record(req)
+        elif op == "follow":
+            session.start_follow(self._sources(conn, session, req.args["sources"]))
         elif op == "stop":
             session.stop()
         elif op == "close":
@@ -773,6 +944,7 @@ class MediaServer:
         conn.sessions[sid] = session
         if req.args["inband"]:
             session.inband = InbandDetector()
+        session.direction = req.args.get("direction", "sendrecv")
         if remote is not None and chosen is not None:
             session.apply_remote(remote, chosen)
         return {"sdp": session.our_sdp(chosen)}
@@ -788,6 +960,7 @@ class MediaServer:
             "connections": len(self.connections),
             "playing": sum(1 for s in self.sessions.values() if s.play is not None),
             "recording": sum(1 for s in self.sessions.values() if s.record is not None),
+            "following": sum(1 for s in self.sessions.values() if s.follow is not None),
             "rx_packets": self.rx_packets,
             "tx_packets": self.tx_packets,
             "ticks": self.ticks,

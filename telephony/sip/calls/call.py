@@ -72,6 +72,9 @@ class Leg:
     # A blind transfer this leg asked for is under way: its BYE (many desk phones hang up on
     # the 202) lets only this leg go; the transfer decides what becomes of the call.
     transferring: bool = False
+    # A leg a feature owns beside the call's two (a page's listener, later a conference
+    # member): its BYE is told to the feature, and only that leg ends.
+    on_bye: Callable[[Leg], None] | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -417,6 +417,9 @@ class CallDispatcher:
         tx.respond(200, headers=[self.calls.server(leg.call.tenant)])
         leg.gone = True
         call = leg.call
+        if leg.on_bye is not None:
+            leg.on_bye(leg)  # a feature's own leg (a page's listener) leaves alone
+            return
         if leg.transferring:
             log.info("call %s: the transferor hung up; the blind transfer goes on", call.id)
             return
