@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from telephony.sip.calls import routing
 from telephony.sip.calls.call import Call, Leg, sdp_body
@@ -92,27 +92,38 @@ class Extension:
         user: str = "",
         caller: ExtensionSnapshot | None = None,
         on_response: Callable[[Leg, Response], None] | None = None,
+        offer: bytes | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+        name: str = "",
+        tag: str = "",
+        on_bye: Callable[[Leg], None] | None = None,
     ) -> Leg:
         """INVITE one phone (``binding``) for ``call``: a fork of the call's B side. A ring
         group rings several extensions: ``user`` is the one this phone is of (default: the
         call's target), ``caller`` the identity it is shown (default: the call's caller) and
-        ``on_response`` takes its answers (default: this extension's)."""
+        ``on_response`` takes its answers (default: this extension's). A page offers each
+        phone an ``offer`` of its own (default: the call's) with auto-answer ``headers``, under
+        a leg ``name`` and our ``tag`` it chose, and lets a listener go with ``on_bye``."""
         target, _flow = self.s.ctx.locations.target_for(binding)
         caller = caller or call.caller
         leg = Leg(
             call=call,
-            name=call.next_leg_name(),
+            name=name or call.next_leg_name(),
             user=user or call.target,
             target=target,
-            local_tag=new_tag(),
+            local_tag=tag or new_tag(),
             sip_call_id=secrets.token_hex(12) + "@pbx",
             contact=self.calls.contact(caller.caller_id_number, target.kind),
+            on_bye=on_bye,
         )
-        leg.invite = self.calls.invite(leg, binding.contact, caller, call.offer)
+        sdp = call.offer if offer is None else offer
+        leg.invite = self.calls.invite(leg, binding.contact, caller, sdp)
         hops_left = call.max_forwards - call.hops
         leg.invite.set("Max-Forwards", str(max(hops_left, 0)))
         for entry in call.diversions:
             leg.invite.add("Diversion", entry)
+        for header, value in headers:
+            leg.invite.add(header, value)
         call.forks.append(leg)
         self.calls.add_leg(leg)
         handler = on_response or self.response

@@ -27,8 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,42 +95,6 @@ def paging_groups(
     return Destination("paging", number, {"group": group})
 
 
-def _fork(
-    s: CallServices,
-    call: Call,
-    binding: Binding,
-    user: str,
-    offer: bytes,
-    on_response: Callable[[Leg, Response], None],
-    *,
-    name: str = "",
-    tag: str = "",
-    on_bye: Callable[[Leg], None] | None = None,
-) -> Leg:
-    """An INVITE with auto-answer to one phone of ``user`` (a new leg among the forks)."""
-    calls = s.calls
-    target, _flow = s.ctx.locations.target_for(binding)
-    caller = call.caller
-    leg = Leg(
-        call=call,
-        name=name or call.next_leg_name(),
-        user=user,
-        target=target,
-        local_tag=tag or new_tag(),
-        sip_call_id=secrets.token_hex(12) + "@pbx",
-        contact=calls.contact(caller.caller_id_number, target.kind),
-        on_bye=on_bye,
-    )
-    leg.invite = calls.invite(leg, binding.contact, caller, offer)
-    leg.invite.set("Max-Forwards", str(max(call.max_forwards - call.hops, 0)))
-    for name, value in auto_answer_headers(call.tenant.domain):
-        leg.invite.add(name, value)
-    call.forks.append(leg)
-    calls.add_leg(leg)
-    leg.client_tx = calls.send(leg, leg.invite, on_response=lambda resp: on_response(leg, resp))
-    return leg
-
-
 @register("intercom")
 class Intercom(Extension):
     """``*46`` + extension: an extension call whose phones answer by themselves."""
@@ -150,8 +112,9 @@ class Intercom(Extension):
         call.visited.append(number)
         await super().connect(call, Destination("extension", number, {"extension": ext}))
 
-    def fork(self, call: Call, binding: Binding) -> Leg:
-        return _fork(self.s, call, binding, call.target, call.offer, self.response)
+    def fork(self, call: Call, binding: Binding, **options: Any) -> Leg:
+        headers = auto_answer_headers(call.tenant.domain)
+        return super().fork(call, binding, headers=headers, **options)
 
 
 @dataclass(eq=False)
@@ -170,7 +133,7 @@ class Page:
 
 
 @register("paging")
-class Paging(Extension):
+class Paging(Intercom):
     """A paging group's number: a one-way page to its members, or (``duplex``) an intercom
     call with the first member to answer."""
 
@@ -231,7 +194,7 @@ class Paging(Extension):
                 return
         call.state = "ringing"
         for member, binding in targets:
-            _fork(self.s, call, binding, member, call.offer, self.response)
+            self.fork(call, binding, user=member)
         self.calls.changed(call)
         timeout = self.s.config.no_answer_timeout
         call.timer = asyncio.get_running_loop().call_later(timeout, self.no_answer, call)
@@ -289,13 +252,12 @@ class Paging(Extension):
             # The pager left meanwhile: stop() closed the session, the pairing is ours to end.
             anchor.delete(page.anchors.pop(name, ""))
             return
-        leg = _fork(
-            self.s,
+        leg = self.fork(
             call,
             binding,
-            member,
-            offer,
-            lambda leg, resp: self.response_of(page, leg, resp),
+            user=member,
+            offer=offer,
+            on_response=lambda leg, resp: self.response_of(page, leg, resp),
             name=name,
             tag=tag,
             on_bye=self.left,
