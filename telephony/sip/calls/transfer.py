@@ -283,11 +283,8 @@ class Transfer:
         if trunks is not None:
             trunks.leave(transferor)
         if call.a is not transferee:
-            # The transferee was the callee: it becomes the caller. Its INVITE was ours, so
-            # it takes the old caller's (answered) transaction, which code written for a
-            # caller's leg may look at and never answers twice.
-            if transferee.server_tx is None and call.a is not None:
-                transferee.server_tx = call.a.server_tx
+            # The transferee was the callee: it becomes the caller (a caller the media server
+            # answered, so nothing answers an INVITE of its: it sent us none).
             call.a = transferee
             call.caller = tenant.extensions.get(transferee.user) or _party(transferee.user)
         call.b = None

@@ -26,7 +26,6 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import cast
 
 from telephony.media.client import MediaError
 from telephony.sip.calls.call import Call, Leg, sdp_body
@@ -35,8 +34,7 @@ from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import EventType, Feature
 from telephony.sip.dialog import Dialog
 from telephony.sip.message import Response
-from telephony.sip.transaction import ServerTransaction, new_tag
-from telephony.sip.transport import Source
+from telephony.sip.transaction import new_tag
 
 from .base import register
 from .feature import handled_by
@@ -242,7 +240,6 @@ class Callback:
         leg.remote_sdp = sdp_body(resp)
         await session.answer(leg.remote_sdp)
         # From here on it is a caller the media server answered (see the module's docstring).
-        leg.server_tx = _over(self.s, leg)
         call.a = leg
         call.media = session
         call.answered_a = True
@@ -266,18 +263,6 @@ class Callback:
 
 class _Refused(Exception):
     """Every phone of the requester refused the callback."""
-
-
-def _over(s: CallServices, leg: Leg) -> ServerTransaction:
-    """The A leg of a call the engine placed has no INVITE of a caller to answer: a server
-    transaction that is already over stands in for it, so every answer the call layer would
-    send the caller is ignored (a taken caller gets none anyway)."""
-    assert leg.invite is not None
-    tx = ServerTransaction(
-        s.calls.tl, leg.invite, cast(Source, None), key=("callback", leg.sip_call_id)
-    )
-    tx.state = "terminated"
-    return tx
 
 
 handled_by("callback", Feature.CALLBACK_ON, Feature.CALLBACK_OFF)

@@ -22,10 +22,10 @@ def ring_caller(s: CallServices, call: Call, resp: Response) -> None:
     """Relay a callee's 180/183 to the caller: a 183 with SDP as early media, else a 180."""
     a = call.a
     assert a is not None
-    assert a.server_tx is not None
     if call.answered_a:
         s.media.ringback(call)  # a caller a media feature answered hears ringback from it
         return
+    assert a.server_tx is not None
     sdp = sdp_body(resp)
     if sdp and resp.status == 183:
         s.calls.spawn(_relay_early(s, call, resp, sdp))
@@ -62,15 +62,16 @@ async def answer_caller(s: CallServices, leg: Leg, *, failure: str) -> bool:
     s.calls.stats["answered"] += 1
     a = call.a
     assert a is not None
-    assert a.server_tx is not None
     answer = leg.remote_sdp
     if call.answered_a:
-        # A media feature answered the caller: it is re-INVITEd to the phone instead.
+        # A media feature answered the caller (or it never sent us an INVITE: a callback, a
+        # transferee): it is re-INVITEd to the phone instead.
         if not await s.media.join(call, leg, answer):
             return False
         s.calls.emit(call, EventType.CALL_ANSWERED, leg=leg.name, callee=call.target)
         s.calls.changed(call)
         return True
+    assert a.server_tx is not None
     if call.anchored and s.anchor.media is not None and answer:
         anchored = await s.anchor.answer(
             answer, call.media_id, a.local_tag, leg.local_tag, failure=failure

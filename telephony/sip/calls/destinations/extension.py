@@ -166,9 +166,6 @@ class Extension:
         self.calls.early(leg, resp)
         if call.state != "ringing" or call.b is not None:
             return
-        a = call.a
-        assert a is not None
-        assert a.server_tx is not None
         if status not in (180, 183):
             return
         first = not any(f.provisional for f in call.forks if f is not leg)

@@ -508,9 +508,6 @@ class Trunk:
         call = leg.call
         if call.state != "ringing" or call.b is not None or resp.status not in (180, 183):
             return
-        a = call.a
-        assert a is not None
-        assert a.server_tx is not None
         first = not leg.provisional
         leg.provisional = True
         ring_caller(self.s, call, resp)
