@@ -19,6 +19,7 @@ from .views import (
     welcome,
 )
 from .views import provisioning as phones
+from .views import team
 
 
 def _row(route: str, view, kind: str, name: str):
@@ -108,6 +109,27 @@ urlpatterns = [
     path("routing/disa/<int:pk>/", ivr.disa_edit, name="disa_edit"),
     path("routing/disa/<int:pk>/delete/", ivr.disa_delete, name="disa_delete"),
     path("routing/feature-codes/", ivr.feature_codes, name="feature_codes"),
+    path("routing/ring-groups/", team.ring_group_list, name="ring_group_list"),
+    path("routing/ring-groups/add/", team.ring_group_edit, name="ring_group_add"),
+    path("routing/ring-groups/<int:pk>/", team.ring_group_edit, name="ring_group_edit"),
+    path("routing/ring-groups/<int:pk>/delete/", team.ring_group_delete, name="ring_group_delete"),
+    path("routing/paging-groups/", team.paging_group_list, name="paging_group_list"),
+    path("routing/paging-groups/add/", team.paging_group_edit, name="paging_group_add"),
+    path("routing/paging-groups/<int:pk>/", team.paging_group_edit, name="paging_group_edit"),
+    path(
+        "routing/paging-groups/<int:pk>/delete/",
+        team.paging_group_delete,
+        name="paging_group_delete",
+    ),
+    path("routing/pickup-groups/", team.pickup_group_list, name="pickup_group_list"),
+    path("routing/pickup-groups/add/", team.pickup_group_edit, name="pickup_group_add"),
+    path("routing/pickup-groups/<int:pk>/", team.pickup_group_edit, name="pickup_group_edit"),
+    path(
+        "routing/pickup-groups/<int:pk>/delete/",
+        team.pickup_group_delete,
+        name="pickup_group_delete",
+    ),
+    path("routing/park/", team.park_settings, name="park_settings"),
     path("routing/feature-codes/reset/", ivr.feature_codes_reset, name="feature_codes_reset"),
     path("routing/outbound/", routing.outbound_list, name="outbound_list"),
     _row("outbound/add/", routing.row_edit, "outbound", "outbound_add"),
