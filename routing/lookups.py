@@ -115,7 +115,9 @@ def target_references(kind: str, number: str, *, exclude_group: int | None = Non
         return Q(**{f"{field}__kind": kind, f"{field}__target": number})
 
     def names(value: Any) -> bool:
-        return isinstance(value, dict) and value.get("kind") == kind and value.get("target") == number
+        return (
+            isinstance(value, dict) and value.get("kind") == kind and value.get("target") == number
+        )
 
     found = []
     rules = InboundRule.objects.filter(at("in_hours") | at("out_of_hours") | at("holiday"))

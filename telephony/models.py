@@ -354,7 +354,7 @@ class RingGroupMember(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.extension.number if self.extension_id else self.number
+        return self.extension.number if self.extension is not None else self.number
 
 
 class PagingGroup(models.Model):

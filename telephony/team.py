@@ -294,7 +294,7 @@ def ring_members(group: RingGroup) -> list[dict]:
     """A group's members as the API shows them (and the audit records them), in order."""
     return [
         {"number": m.extension.number, "external": False}
-        if m.extension_id
+        if m.extension is not None
         else {"number": m.number, "external": True}
         for m in group.members.all()
     ]
@@ -629,7 +629,7 @@ def team_snapshot() -> contract.TeamSnapshot:
     for g in groups:
         members = tuple(
             contract.RingMember(number=m.extension.number)
-            if m.extension_id
+            if m.extension is not None
             else contract.RingMember(number=m.number, external=True)
             for m in g.members.all()
         )
@@ -658,9 +658,7 @@ def team_snapshot() -> contract.TeamSnapshot:
     return contract.TeamSnapshot(
         ring_groups=rings,
         paging=paging,
-        park=contract.ParkSettings(
-            first=park.first, count=park.count, timeout=float(park.timeout)
-        ),
+        park=contract.ParkSettings(first=park.first, count=park.count, timeout=float(park.timeout)),
     )
 
 

@@ -61,7 +61,7 @@ class RingGroupForm(SectionedForm):
         required=False,
         label="Caller name prefix",
         help_text=f"Shown before the caller's name on the members' phones, at most "
-        f"{PREFIX_LENGTH} characters (\"Sales:\").",
+        f'{PREFIX_LENGTH} characters ("Sales:").',
     )
     enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
     overflow_kind = forms.ChoiceField(required=False, label="When nobody answers, send to")

@@ -13,13 +13,13 @@ from .views import (
     platform,
     routing,
     security,
+    team,
     tenant,
     trunks,
     webhooks,
     welcome,
 )
 from .views import provisioning as phones
-from .views import team
 
 
 def _row(route: str, view, kind: str, name: str):

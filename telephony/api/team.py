@@ -7,6 +7,9 @@ answer's; a group still in use answers 409 naming what uses it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
@@ -41,7 +44,7 @@ class RingMemberSerializer(serializers.Serializer):
     def to_representation(self, instance):
         if isinstance(instance, dict):
             return instance
-        if instance.extension_id:
+        if instance.extension is not None:
             return {"number": instance.extension.number, "external": False}
         return {"number": instance.number, "external": True}
 
@@ -57,7 +60,9 @@ class ExtensionNumbersField(serializers.ListField):
 
 class RingGroupSerializer(ActionJudgesValues, serializers.ModelSerializer):
     members = RingMemberSerializer(
-        many=True, required=False, help_text="In ringing order; when given, they replace the group's."
+        many=True,
+        required=False,
+        help_text="In ringing order; when given, they replace the group's.",
     )
     overflow = serializers.JSONField(required=False, allow_null=True, help_text=OVERFLOW_HELP)
 
@@ -71,7 +76,9 @@ class RingGroupSerializer(ActionJudgesValues, serializers.ModelSerializer):
                 "help_text": "ring_all (at once), hunt (in order), round_robin (taking turns), "
                 "longest_idle (the longest idle first)."
             },
-            "member_seconds": {"help_text": "Seconds each member rings (one after the other), 5 to 300."},
+            "member_seconds": {
+                "help_text": "Seconds each member rings (one after the other), 5 to 300."
+            },
             "total_seconds": {"help_text": "Seconds the group rings at most, 5 to 3600."},
             "skip_busy": {"help_text": "Members on a call or in do-not-disturb are passed over."},
             "caller_id_prefix": {
@@ -134,9 +141,11 @@ class ParkSettingsSerializer(ActionJudgesValues, serializers.ModelSerializer):
 
 class _GroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     permission_codes = TEAM_CODES
-    create_action = staticmethod(team.do_create_ring_group)
-    update_action = staticmethod(team.do_update_ring_group)
-    delete_action = staticmethod(team.do_delete_ring_group)
+    # The group's actions (``telephony.team``): create(actor, fields), update(group, actor,
+    # fields), delete(group, actor).
+    create_action: Callable[..., Any]
+    update_action: Callable[..., Any]
+    delete_action: Callable[..., Any]
 
     def _answer(self, group, code=status.HTTP_200_OK):
         group = self.get_queryset().get(pk=group.pk)
@@ -172,6 +181,9 @@ class RingGroupViewSet(_GroupViewSet):
     one after the other, and where the call goes when nobody answers."""
 
     serializer_class = RingGroupSerializer
+    create_action = staticmethod(team.do_create_ring_group)
+    update_action = staticmethod(team.do_update_ring_group)
+    delete_action = staticmethod(team.do_delete_ring_group)
     filterset_fields = ("strategy", "enabled")
     search_fields = ("number", "name")
     ordering_fields = ("number", "name", "id")

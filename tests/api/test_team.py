@@ -174,7 +174,7 @@ def test_park_settings_read_defaults_and_refuse_bad_values(api, world, in_tenant
     admin = api(world.a_admin, world.tenant_a)
     r = admin.get("/api/v1/park/")
     assert r.status_code == 200
-    assert r.json()["first"] == 701 and r.json()["count"] == 10 and r.json()["timeout"] == 120
+    assert (r.json()["first"], r.json()["count"], r.json()["timeout"]) == (701, 10, 120)
     for change, field in (
         ({"count": 0}, "count"),
         ({"count": 101}, "count"),
@@ -191,9 +191,7 @@ def test_park_settings_read_defaults_and_refuse_bad_values(api, world, in_tenant
     assert api(world.a_user, world.tenant_a).patch("/api/v1/park/", {"count": 2}).status_code == 403
     r = admin.patch("/api/v1/park/", {"timeout": 300})
     assert r.status_code == 200
-    assert AuditEntry.objects.filter(
-        tenant=world.tenant_a, action="park_settings.update"
-    ).exists()
+    assert AuditEntry.objects.filter(tenant=world.tenant_a, action="park_settings.update").exists()
     # Beta's park is its own.
     assert api(world.b_admin, world.tenant_b).get("/api/v1/park/").json()["timeout"] == 120
 

@@ -70,7 +70,8 @@ def test_ring_groups_empty_then_made_edited_and_deleted(portal, world, in_tenant
         assert group.overflow == {"kind": "voicemail", "target": "101"}
         assert (group.strategy, group.member_seconds) == ("hunt", 15)
     html = p.get(f"{R}/ring-groups/").content.decode()
-    assert "Voicemail 101" in html and "One after the other, in order" in html
+    assert "Voicemail 101" in html
+    assert "One after the other, in order" in html
     # The edit page shows the members in their order; a change replaces them.
     edit = p.get(f"{R}/ring-groups/{group.pk}/").content.decode()
     assert re.search(r'name="member_0_number"[^>]*value="102"', edit)
@@ -104,7 +105,9 @@ def test_ring_group_errors_land_on_their_boxes(portal, world, in_tenant):
         f"{R}/ring-groups/add/", ring_post(overflow_kind="ivr", overflow_target="800")
     ).content.decode()
     assert field_errors(html, "overflow_target") == ["no IVR menu 800"]
-    html = p.post(f"{R}/ring-groups/add/", ring_post(caller_id_prefix="Sales\tteam")).content.decode()
+    html = p.post(
+        f"{R}/ring-groups/add/", ring_post(caller_id_prefix="Sales\tteam")
+    ).content.decode()
     assert field_errors(html, "caller_id_prefix")
     html = p.post(f"{R}/ring-groups/add/", ring_post(member_seconds="1")).content.decode()
     assert field_errors(html, "member_seconds")

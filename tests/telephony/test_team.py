@@ -57,7 +57,8 @@ def test_the_published_snapshot_has_the_team_as_configured(
     acme.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         support = do_create_ring_group(
-            actor=SYSTEM, fields={"number": "601", "name": "Support", "members": [{"number": "101"}]}
+            actor=SYSTEM,
+            fields={"number": "601", "name": "Support", "members": [{"number": "101"}]},
         )
         do_create_ring_group(
             actor=SYSTEM,
@@ -80,7 +81,12 @@ def test_the_published_snapshot_has_the_team_as_configured(
         do_update_ring_group(support, actor=SYSTEM, fields={"enabled": False})
         do_create_paging_group(
             actor=SYSTEM,
-            fields={"number": "650", "name": "Warehouse", "duplex": True, "members": ["102", "101"]},
+            fields={
+                "number": "650",
+                "name": "Warehouse",
+                "duplex": True,
+                "members": ["102", "101"],
+            },
         )
         desk = do_create_pickup_group(actor=SYSTEM, fields={"name": "Desk", "members": ["101"]})
         back = do_create_pickup_group(
@@ -113,9 +119,7 @@ def test_the_published_snapshot_has_the_team_as_configured(
             ),
         },
         paging={
-            "650": PagingGroup(
-                number="650", name="Warehouse", members=("101", "102"), duplex=True
-            )
+            "650": PagingGroup(number="650", name="Warehouse", members=("101", "102"), duplex=True)
         },
         park=ParkSettings(first=900, count=4, timeout=90.0),
     )
@@ -148,7 +152,11 @@ def test_a_tenant_without_groups_has_the_default_team(acme, world):
 def test_members_are_stored_in_order_and_audited(acme, world):
     group = do_create_ring_group(
         actor=SYSTEM,
-        fields={"number": "600", "name": "Sales", "members": [{"number": "102"}, {"number": "101"}]},
+        fields={
+            "number": "600",
+            "name": "Sales",
+            "members": [{"number": "102"}, {"number": "101"}],
+        },
     )
     rows = RingGroupMember.objects.filter(group=group).order_by("position")
     assert [(m.position, m.extension.number) for m in rows] == [(0, "102"), (1, "101")]

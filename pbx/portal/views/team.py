@@ -129,7 +129,9 @@ def paging_group_list(request):
 
 @routing_admin
 def paging_group_edit(request, pk=None):
-    group = get_object_or_404(PagingGroup.objects.prefetch_related("members"), pk=pk) if pk else None
+    group = (
+        get_object_or_404(PagingGroup.objects.prefetch_related("members"), pk=pk) if pk else None
+    )
     initial = None
     if group is not None:
         initial = {
@@ -147,9 +149,7 @@ def paging_group_edit(request, pk=None):
             form,
             group,
             lambda who, fields: team.do_create_paging_group(actor=who, fields=fields),
-            lambda group, who, fields: team.do_update_paging_group(
-                group, actor=who, fields=fields
-            ),
+            lambda group, who, fields: team.do_update_paging_group(group, actor=who, fields=fields),
             lambda fields: f"Paging group {fields['number']} {fields['name']} saved.",
         )
     ):
@@ -191,7 +191,9 @@ def pickup_group_list(request):
 
 @routing_admin
 def pickup_group_edit(request, pk=None):
-    group = get_object_or_404(PickupGroup.objects.prefetch_related("members"), pk=pk) if pk else None
+    group = (
+        get_object_or_404(PickupGroup.objects.prefetch_related("members"), pk=pk) if pk else None
+    )
     initial = None
     if group is not None:
         initial = {"name": group.name, "members": [e.number for e in group.members.all()]}
@@ -204,9 +206,7 @@ def pickup_group_edit(request, pk=None):
             form,
             group,
             lambda who, fields: team.do_create_pickup_group(actor=who, fields=fields),
-            lambda group, who, fields: team.do_update_pickup_group(
-                group, actor=who, fields=fields
-            ),
+            lambda group, who, fields: team.do_update_pickup_group(group, actor=who, fields=fields),
             lambda fields: f"Pickup group {fields['name']} saved.",
         )
     ):
