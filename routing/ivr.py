@@ -24,7 +24,12 @@ from pbx.text import single_line_errors
 from telephony.engine.snapshots import publish_on_commit
 
 from .destinations import KINDS
-from .lookups import extension_references, menu_numbered, team_number_user
+from .lookups import (
+    extension_references,
+    menu_numbered,
+    overflow_references,
+    team_number_user,
+)
 from .models import InboundRule, IvrMenu, IvrOption
 from .snapshot import DIGITS, PROMPT_FIELDS, prompt_names
 
@@ -109,7 +114,7 @@ def references(number: str, *, exclude_menu: int | None = None) -> list[str]:
         if _points(menu.closed_target, number):
             where.append("when closed")
         found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    return found
+    return found + overflow_references("ivr", number)
 
 
 def _points(value: Any, number: str) -> bool:

@@ -17,6 +17,7 @@ __all__ = [
     "extension_references",
     "menu_numbered",
     "number_user",
+    "overflow_references",
     "target_references",
     "team_number_user",
 ]
@@ -53,11 +54,9 @@ def extension_references(number: str) -> list[str]:
         if names(menu.closed_target):
             where.append("when closed")
         found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    from telephony.models import RingGroup
-
-    for group in RingGroup.objects.filter(at("overflow")).order_by("number"):
-        found.append(f"ring group {group.number} '{group.name}' (when nobody answers)")
-    return found
+    return (
+        found + overflow_references("extension", number) + overflow_references("voicemail", number)
+    )
 
 
 def entries_of(number: str) -> list[str]:
@@ -107,8 +106,6 @@ def target_references(kind: str, number: str, *, exclude_group: int | None = Non
     """What sends calls to destination ``kind`` ``number`` (a ring group's, a paging group's),
     in words: inbound rules, IVR menus (keys and exits) and ring groups' overflow (but
     ``exclude_group``'s, a ring group's own)."""
-    from telephony.models import RingGroup
-
     from .models import InboundRule
 
     def at(field: str) -> Q:
@@ -135,7 +132,17 @@ def target_references(kind: str, number: str, *, exclude_group: int | None = Non
         if names(menu.closed_target):
             where.append("when closed")
         found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    groups = RingGroup.objects.filter(at("overflow")).exclude(pk=exclude_group or 0)
-    for group in groups.order_by("number"):
-        found.append(f"ring group {group.number} '{group.name}' (when nobody answers)")
-    return found
+    return found + overflow_references(kind, number, exclude_group=exclude_group)
+
+
+def overflow_references(kind: str, number: str, *, exclude_group: int | None = None) -> list[str]:
+    """The ring groups whose calls go to destination ``kind`` ``number`` when nobody answers
+    (but ``exclude_group``), in words: an IVR menu, a DISA entry or a group they name is not
+    deleted from under them."""
+    from telephony.models import RingGroup
+
+    groups = RingGroup.objects.filter(overflow__kind=kind, overflow__target=number)
+    return [
+        f"ring group {group.number} '{group.name}' (when nobody answers)"
+        for group in groups.exclude(pk=exclude_group or 0).order_by("number")
+    ]

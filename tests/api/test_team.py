@@ -352,3 +352,19 @@ def test_the_schema_documents_the_team_endpoints(api, world):
     ):
         assert path in schema.content
     assert b"Seconds each member rings" in schema.content
+
+
+def test_a_menu_or_disa_entry_a_group_overflows_to_is_not_deleted(api, world):
+    admin = api(world.a_admin, world.tenant_a)
+    menu = admin.post("/api/v1/ivrs/", {"number": "800", "name": "Main"}).json()
+    disa = admin.post("/api/v1/disa/", {"name": "Road", "pin": "5937", "extension": "101"}).json()
+    for number, target in (("600", {"kind": "ivr", "target": "800"}),
+                           ("601", {"kind": "disa", "target": str(disa["id"])})):  # fmt: skip
+        r = admin.post("/api/v1/ring-groups/", {"number": number, "name": "G", "overflow": target})
+        assert r.status_code == 201, r.content
+    r = admin.delete(f"/api/v1/ivrs/{menu['id']}/")
+    assert r.status_code == 409
+    assert "ring group 600 'G' (when nobody answers)" in r.json()["message"]
+    r = admin.delete(f"/api/v1/disa/{disa['id']}/")
+    assert r.status_code == 409
+    assert "ring group 601 'G' (when nobody answers)" in r.json()["message"]
