@@ -163,3 +163,37 @@ def _disa_choices(tenant) -> list[tuple[str, str]]:
 
 
 register(DestinationKind("disa", "DISA (dial out with a PIN)", _disa, _disa_choices))
+
+
+def _ring_group(tenant, target: str) -> str:
+    from telephony.models import RingGroup
+
+    if not RingGroup.objects.filter(number=target).exists():
+        raise ValueError(f"no ring group {target or '(empty)'}")
+    return target
+
+
+def _ring_group_choices(tenant) -> list[tuple[str, str]]:
+    from telephony.models import RingGroup
+
+    rows = RingGroup.objects.order_by("number").values_list("number", "name")
+    return [(n, f"{n} {name}".strip()) for n, name in rows]
+
+
+def _paging(tenant, target: str) -> str:
+    from telephony.models import PagingGroup
+
+    if not PagingGroup.objects.filter(number=target).exists():
+        raise ValueError(f"no paging group {target or '(empty)'}")
+    return target
+
+
+def _paging_choices(tenant) -> list[tuple[str, str]]:
+    from telephony.models import PagingGroup
+
+    rows = PagingGroup.objects.order_by("number").values_list("number", "name")
+    return [(n, f"{n} {name}".strip()) for n, name in rows]
+
+
+register(DestinationKind("ring_group", "Ring group", _ring_group, _ring_group_choices))
+register(DestinationKind("paging", "Paging group", _paging, _paging_choices))

@@ -23,7 +23,7 @@ from pbx.text import single_line_errors
 from telephony.engine.snapshots import publish_on_commit
 from telephony.sip import contract
 
-from .lookups import entries_of
+from .lookups import entries_of, overflow_references
 from .models import Disa, InboundRule, IvrMenu, IvrOption
 
 __all__ = [
@@ -98,7 +98,7 @@ def references(entry_id: int) -> list[str]:
         if _points(menu.closed_target, target):
             where.append("when closed")
         found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    return found
+    return found + overflow_references("disa", target)
 
 
 def choices(tenant) -> list[tuple[str, str]]:

@@ -24,7 +24,12 @@ from pbx.text import single_line_errors
 from telephony.engine.snapshots import publish_on_commit
 
 from .destinations import KINDS
-from .lookups import extension_references, menu_numbered
+from .lookups import (
+    extension_references,
+    menu_numbered,
+    overflow_references,
+    team_number_user,
+)
 from .models import InboundRule, IvrMenu, IvrOption
 from .snapshot import DIGITS, PROMPT_FIELDS, prompt_names
 
@@ -44,7 +49,9 @@ log = logging.getLogger(__name__)
 
 #: Where a key leads (``contract.IvrOption``): the registered kinds a menu may name, and two
 #: of its own: ``repeat`` (the greeting again) and ``hangup``.
-OPTION_KINDS = ("extension", "voicemail", "ivr", "disa", "external", "repeat", "hangup")
+OPTION_KINDS = (
+    "extension", "voicemail", "ivr", "disa", "ring_group", "paging", "external", "repeat", "hangup",
+)  # fmt: skip
 #: After the last try, or out of office hours: the same, except going round again.
 EXIT_KINDS = tuple(k for k in OPTION_KINDS if k != "repeat")
 OWN_KINDS = {"repeat": "Repeat the menu", "hangup": "Hang up"}
@@ -107,7 +114,7 @@ def references(number: str, *, exclude_menu: int | None = None) -> list[str]:
         if _points(menu.closed_target, number):
             where.append("when closed")
         found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    return found
+    return found + overflow_references("ivr", number)
 
 
 def _points(value: Any, number: str) -> bool:
@@ -163,6 +170,8 @@ def _number(errors: _Errors, tenant, number: str, menu: IvrMenu | None) -> None:
         errors.add("number", f"{number} is an emergency number")
     elif number in codes().values():
         errors.add("number", f"{number} is a feature code")
+    elif (team := team_number_user(number)) is not None:
+        errors.add("number", f"{team} has this number")
     else:
         other = IvrMenu.objects.filter(number=number).exclude(pk=menu.pk if menu else 0).first()
         if other is not None:

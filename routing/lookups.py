@@ -1,6 +1,7 @@
-"""Read-only lookups of IVR menus and DISA entries for other apps' checks (an extension may
-not take a menu's number, nor be deleted while a menu or a DISA entry names it): models only,
-so ``telephony.actions`` can ask without importing the routing actions that import it."""
+"""Read-only lookups of IVR menus, DISA entries and the numbers of the team features for other
+apps' checks (an extension may not take a menu's, a ring or paging group's number or a park
+slot, nor be deleted while a menu or a DISA entry names it; what sends calls to a group):
+models only, so ``telephony.actions`` can ask without importing the actions that import it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from django.db.models import Q
 from .models import Disa, IvrMenu, IvrOption
 from .snapshot import DIGITS
 
-__all__ = ["entries_of", "extension_references", "menu_numbered"]
+__all__ = [
+    "entries_of",
+    "extension_references",
+    "menu_numbered",
+    "number_user",
+    "overflow_references",
+    "target_references",
+    "team_number_user",
+]
 
 
 def menu_numbered(number: str) -> IvrMenu | None:
@@ -20,8 +29,8 @@ def menu_numbered(number: str) -> IvrMenu | None:
 
 
 def extension_references(number: str) -> list[str]:
-    """The menus whose keys or exits send calls to extension ``number`` or its mailbox, in
-    words (for refusing to delete the extension)."""
+    """The menus whose keys or exits, and the ring groups whose overflow, send calls to
+    extension ``number`` or its mailbox, in words (for refusing to delete the extension)."""
 
     def at(field: str) -> Q:
         return Q(**{f"{field}__kind__in": ["extension", "voicemail"], f"{field}__target": number})
@@ -45,10 +54,95 @@ def extension_references(number: str) -> list[str]:
         if names(menu.closed_target):
             where.append("when closed")
         found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    return found
+    return (
+        found + overflow_references("extension", number) + overflow_references("voicemail", number)
+    )
 
 
 def entries_of(number: str) -> list[str]:
     """The DISA entries whose calls are extension ``number``'s, in words."""
     names = Disa.objects.filter(extension__number=number).values_list("name", flat=True)
     return [f"DISA entry '{name}'" for name in names.order_by("name")]
+
+
+# --------------------------------------------------------------- numbers of the team features
+
+
+def team_number_user(number: str, *, exclude: tuple[str, int] | None = None) -> str | None:
+    """What of the team features has ``number`` (a ring group, a paging group or a call park
+    slot), in words; None when none. ``exclude``: ``("ring_group" | "paging", pk)``, the group
+    being changed."""
+    from telephony.models import PagingGroup, ParkSettings, RingGroup
+
+    kind, pk = exclude or ("", 0)
+    ring = RingGroup.objects.filter(number=number).exclude(pk=pk if kind == "ring_group" else 0)
+    if (found := ring.first()) is not None:
+        return f"ring group {found.number} '{found.name}'"
+    paging = PagingGroup.objects.filter(number=number).exclude(pk=pk if kind == "paging" else 0)
+    if (page := paging.first()) is not None:
+        return f"paging group {page.number} '{page.name}'"
+    park = ParkSettings.load()
+    if number.isdigit() and int(number) in park.slots():
+        return f"call park slot {number}"
+    return None
+
+
+def number_user(number: str, *, exclude: tuple[str, int] | None = None) -> str | None:
+    """What a phone dialling ``number`` reaches: an extension, an IVR menu, a ring or paging
+    group, a park slot, in words; None when nothing. ``exclude`` as :func:`team_number_user`."""
+    from telephony.models import Extension
+
+    if Extension.objects.filter(number=number).exists():
+        return f"extension {number}"
+    if (menu := menu_numbered(number)) is not None:
+        return f"IVR menu {menu.number} '{menu.name}'"
+    return team_number_user(number, exclude=exclude)
+
+
+_PLACES = (("in_hours", "when open"), ("out_of_hours", "out of hours"), ("holiday", "on holidays"))
+
+
+def target_references(kind: str, number: str, *, exclude_group: int | None = None) -> list[str]:
+    """What sends calls to destination ``kind`` ``number`` (a ring group's, a paging group's),
+    in words: inbound rules, IVR menus (keys and exits) and ring groups' overflow (but
+    ``exclude_group``'s, a ring group's own)."""
+    from .models import InboundRule
+
+    def at(field: str) -> Q:
+        return Q(**{f"{field}__kind": kind, f"{field}__target": number})
+
+    def names(value: Any) -> bool:
+        return (
+            isinstance(value, dict) and value.get("kind") == kind and value.get("target") == number
+        )
+
+    found = []
+    rules = InboundRule.objects.filter(at("in_hours") | at("out_of_hours") | at("holiday"))
+    for rule in rules.order_by("priority", "id"):
+        where = [label for name, label in _PLACES if names(getattr(rule, name))]
+        found.append(f"inbound rule '{rule.name}' ({', '.join(where)})")
+    by_menu: dict[int, list[str]] = {}
+    for menu_id, digit in IvrOption.objects.filter(at("target")).values_list("menu_id", "digit"):
+        by_menu.setdefault(menu_id, []).append(f"key {digit}")
+    menus = IvrMenu.objects.filter(Q(pk__in=by_menu) | at("timeout_target") | at("closed_target"))
+    for menu in menus.order_by("number"):
+        where = sorted(by_menu.get(menu.pk, []), key=lambda k: DIGITS.index(k[-1]))
+        if names(menu.timeout_target):
+            where.append("after the last try")
+        if names(menu.closed_target):
+            where.append("when closed")
+        found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
+    return found + overflow_references(kind, number, exclude_group=exclude_group)
+
+
+def overflow_references(kind: str, number: str, *, exclude_group: int | None = None) -> list[str]:
+    """The ring groups whose calls go to destination ``kind`` ``number`` when nobody answers
+    (but ``exclude_group``), in words: an IVR menu, a DISA entry or a group they name is not
+    deleted from under them."""
+    from telephony.models import RingGroup
+
+    groups = RingGroup.objects.filter(overflow__kind=kind, overflow__target=number)
+    return [
+        f"ring group {group.number} '{group.name}' (when nobody answers)"
+        for group in groups.exclude(pk=exclude_group or 0).order_by("number")
+    ]

@@ -176,7 +176,7 @@ def do_create_extension(
     Returns the extension and its SIP password (generated strong when none is given) so the
     caller can show it once. The tenant's quota is checked under a row lock on the tenant.
     """
-    from routing.lookups import menu_numbered
+    from routing.lookups import menu_numbered, team_number_user
 
     tenant = _current_tenant()
     validate_extension(
@@ -209,6 +209,11 @@ def do_create_extension(
             raise Conflict(
                 f"IVR menu '{menu.name}' has the number {number}.",
                 fields={"number": [f"IVR menu '{menu.name}' has this number"]},
+            )
+        if (team := team_number_user(number)) is not None:
+            raise Conflict(
+                f"The number {number} is taken by {team}.",
+                fields={"number": [f"{team} has this number"]},
             )
         ext = Extension(number=number, display_name=display_name, **fields)
         ext.set_sip_password(sip_password, tenant.sip_realm)

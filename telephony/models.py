@@ -310,3 +310,127 @@ class FeatureCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.feature} {self.code}"
+
+
+# ------------------------------------------------------------------------- team features
+
+
+class RingStrategy(models.TextChoices):
+    """How a ring group rings its members (``contract.RingStrategy``)."""
+
+    RING_ALL = "ring_all", "All at once"
+    HUNT = "hunt", "One after the other, in order"
+    ROUND_ROBIN = "round_robin", "One after the other, taking turns"
+    LONGEST_IDLE = "longest_idle", "The longest idle first"
+
+
+class RingGroup(models.Model):
+    """A number that rings several members (``contract.RingGroup``): its
+    :class:`RingGroupMember` rows in order, each for ``member_seconds`` when they ring one after
+    the other, the group for ``total_seconds`` at most; nobody answers: ``overflow``
+    (``{"kind", "target"}`` like an inbound rule's, None: the caller hears "unavailable")."""
+
+    number = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    strategy = models.CharField(
+        max_length=16, choices=RingStrategy.choices, default=RingStrategy.RING_ALL
+    )
+    member_seconds = models.PositiveSmallIntegerField(default=20)
+    total_seconds = models.PositiveSmallIntegerField(default=60)
+    skip_busy = models.BooleanField(default=True)
+    # Put before the caller's name on the members' phones ("Sales: Alice").
+    caller_id_prefix = models.CharField(max_length=16, blank=True)
+    overflow = models.JSONField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"
+
+
+class RingGroupMember(models.Model):
+    """One member of a ring group at ``position`` (0 first): an extension, or (no extension)
+    an outside ``number`` in E.164 dialled through the tenant's outbound rules. A deleted
+    extension leaves its groups with it (the row cascades)."""
+
+    group = models.ForeignKey(RingGroup, on_delete=models.CASCADE, related_name="members")
+    position = models.PositiveSmallIntegerField()
+    extension = models.ForeignKey(
+        Extension,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="ring_group_members",
+    )
+    number = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["group_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "position"], name="ring_member_position"),
+        ]
+
+    def __str__(self) -> str:
+        return self.extension.number if self.extension is not None else self.number
+
+
+class PagingGroup(models.Model):
+    """A number that calls every member's phones with auto-answer (``contract.PagingGroup``):
+    a one-way page, or with ``duplex`` an intercom conversation."""
+
+    number = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    duplex = models.BooleanField(default=False)
+    members = models.ManyToManyField(Extension, blank=True, related_name="paging_groups")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"
+
+
+class PickupGroup(models.Model):
+    """Extensions that may answer each other's ringing calls with the group pickup code; an
+    extension may be in several (``ExtensionSnapshot.pickup_groups``: these ids)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    members = models.ManyToManyField(Extension, blank=True, related_name="pickup_groups")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ParkSettings(models.Model):
+    """Call park (``contract.ParkSettings``): ``count`` slots numbered from ``first``; a call
+    parked longer than ``timeout`` seconds rings its parker again. At most one row per tenant
+    (``ParkSettings.load()``); until the first change it has none and the defaults apply."""
+
+    first = models.PositiveIntegerField(default=701)
+    count = models.PositiveSmallIntegerField(default=10)
+    timeout = models.PositiveSmallIntegerField(default=120)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "park settings"
+        verbose_name_plural = "park settings"
+
+    def __str__(self) -> str:
+        return f"Park slots {self.first}-{self.first + self.count - 1}"
+
+    @classmethod
+    def load(cls) -> "ParkSettings":
+        """The tenant's settings; unsaved defaults while it has none (a read never writes)."""
+        found = cls.objects.order_by("pk").first()
+        return found if found is not None else cls()
+
+    def slots(self) -> range:
+        return range(self.first, self.first + self.count)

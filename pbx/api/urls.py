@@ -14,6 +14,7 @@ from routing.api import views as routing_views
 from telephony.api import calls as call_views
 from telephony.api import features as feature_views
 from telephony.api import registrations as registration_views
+from telephony.api import team as team_views
 from telephony.api.views import ExtensionViewSet
 from tenants.api import views as tenant_views
 from trunks.api import views as trunk_views
@@ -57,6 +58,9 @@ router.register("music-classes", audio_views.MusicClassViewSet, basename="music-
 router.register("mailboxes", audio_views.MailboxViewSet, basename="mailbox")
 router.register("voicemail", audio_views.VoicemailViewSet, basename="voicemail")
 router.register("disa", disa_views.DisaViewSet, basename="disa")
+router.register("ring-groups", team_views.RingGroupViewSet, basename="ring-group")
+router.register("paging-groups", team_views.PagingGroupViewSet, basename="paging-group")
+router.register("pickup-groups", team_views.PickupGroupViewSet, basename="pickup-group")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),
@@ -88,6 +92,7 @@ urlpatterns = [
         feature_views.FeatureCodeView.as_view(),
         name="api-feature-code",
     ),
+    path("park/", team_views.ParkSettingsView.as_view(), name="api-park"),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),
     path(

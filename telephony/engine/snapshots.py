@@ -22,6 +22,7 @@ from telephony.sip.contract import (
     ExtensionSnapshot,
     MediaSnapshot,
     RoutingSnapshot,
+    TeamSnapshot,
     TenantSnapshot,
     read_snapshot,
 )
@@ -88,10 +89,18 @@ def build_media(tenant) -> MediaSnapshot:
     )
 
 
+def build_team(tenant) -> TeamSnapshot:
+    """The tenant's ring groups, paging groups and call park (run inside its schema)."""
+    from telephony.team import team_snapshot
+
+    return team_snapshot()
+
+
 def build_snapshot(tenant) -> TenantSnapshot:
     from audio.snapshot import mailboxes
     from branding.effective import brand_for_tenant
     from telephony.models import Extension, SpeedDial
+    from telephony.team import pickup_groups_by_extension
 
     with schema_context(tenant.schema_name):
         rows = Extension.objects.values(*EXTENSION_FIELDS)
@@ -101,15 +110,22 @@ def build_snapshot(tenant) -> TenantSnapshot:
             "extension__number", "code", "number"
         ):
             dials.setdefault(owner, {})[code] = number
+        pickup = pickup_groups_by_extension()
         extensions = {
             r["number"]: ExtensionSnapshot.from_dict(
                 r["number"],
-                {**r, "voicemail": boxes.get(r["number"]), "speed_dials": dials.get(r["number"])},
+                {
+                    **r,
+                    "voicemail": boxes.get(r["number"]),
+                    "speed_dials": dials.get(r["number"]),
+                    "pickup_groups": pickup.get(r["number"], ()),
+                },
             )
             for r in rows
         }
         routing = build_routing(tenant)
         media = build_media(tenant)
+        team = build_team(tenant)
     return TenantSnapshot(
         tenant_id=tenant.pk,
         schema=tenant.schema_name,
@@ -123,6 +139,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         extensions=extensions,
         routing=routing,
         media=media,
+        team=team,
     )
 
 

@@ -302,6 +302,42 @@ def _ivr_menu(seeds: Seeds, owner: Owner) -> Row:
     return model_row(IvrMenu, menu.pk, owner.tenant)
 
 
+@seeder("ring-groups")
+def _ring_group(seeds: Seeds, owner: Owner) -> Row:
+    from telephony.models import RingGroup
+    from telephony.team import do_create_ring_group
+
+    number = _first_extension(owner.tenant)
+    with tenant_context(owner.tenant):
+        group = do_create_ring_group(actor=SYSTEM, fields={
+            "number": "860", "name": "Seeded", "members": [{"number": number}]})  # fmt: skip
+    return model_row(RingGroup, group.pk, owner.tenant)
+
+
+@seeder("paging-groups")
+def _paging_group(seeds: Seeds, owner: Owner) -> Row:
+    from telephony.models import PagingGroup
+    from telephony.team import do_create_paging_group
+
+    number = _first_extension(owner.tenant)
+    with tenant_context(owner.tenant):
+        group = do_create_paging_group(
+            actor=SYSTEM, fields={"number": "870", "name": "Seeded", "members": [number]}
+        )
+    return model_row(PagingGroup, group.pk, owner.tenant)
+
+
+@seeder("pickup-groups")
+def _pickup_group(seeds: Seeds, owner: Owner) -> Row:
+    from telephony.models import PickupGroup
+    from telephony.team import do_create_pickup_group
+
+    number = _first_extension(owner.tenant)
+    with tenant_context(owner.tenant):
+        group = do_create_pickup_group(actor=SYSTEM, fields={"name": "Seeded", "members": [number]})
+    return model_row(PickupGroup, group.pk, owner.tenant)
+
+
 def _first_extension(tenant) -> str:
     from telephony.models import Extension
 
@@ -559,6 +595,9 @@ CHANGES: dict[str, dict] = {
     "music-classes": {"name": "Changed"},
     "mailboxes": {"max_seconds": 60},
     "disa": {"name": "Changed"},
+    "ring-groups": {"name": "Changed"},
+    "paging-groups": {"name": "Changed"},
+    "pickup-groups": {"name": "Changed"},
 }
 
 
@@ -586,6 +625,9 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         "blacklist": {"number": "+12025550101"},
         "holidays": {"name": "New", "start": "2027-07-04"},
         "ivrs": {"number": "851", "name": "New"},
+        "ring-groups": {"number": "861", "name": "New"},
+        "paging-groups": {"number": "871", "name": "New"},
+        "pickup-groups": {"name": "New"},
         "extensions": {"number": "556", "display_name": "New"},
         "devices": {"mac": "00:15:65:aa:bb:cc", "model_id": TEMPLATE_MODEL},
         "phone-templates": {"model_id": TEMPLATE_MODEL, "file_pattern": "y000000000000.cfg"},

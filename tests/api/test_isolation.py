@@ -93,10 +93,11 @@ def _tenant_side_models():
         IvrMenu,
         OutboundRule,
     )
-    from telephony.models import Cdr, Extension
+    from telephony.models import Cdr, Extension, PagingGroup, PickupGroup, RingGroup
 
     return (
         *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
+        *(RingGroup, PagingGroup, PickupGroup),
         *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu, Disa),
         *(Prompt, MusicClass, Mailbox, VoicemailMessage),
     )
