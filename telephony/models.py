@@ -290,3 +290,21 @@ class FeatureCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.feature} {self.code}"
+
+
+class UserGroup(models.Model):
+    """A named set of the tenant's extensions (PortSIP's user groups): a department shown as
+    one list (a phone's BLF keys, the directory), and a unit that rules and permissions can
+    name. An extension may be in any number of groups; deleting it leaves them all."""
+
+    name = models.CharField(max_length=64, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    members = models.ManyToManyField(Extension, related_name="user_groups", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -14,6 +14,7 @@ from routing.api import views as routing_views
 from telephony.api import calls as call_views
 from telephony.api import features as feature_views
 from telephony.api import registrations as registration_views
+from telephony.api import user_groups as user_group_views
 from telephony.api.views import ExtensionViewSet
 from tenants.api import views as tenant_views
 from trunks.api import views as trunk_views
@@ -57,6 +58,7 @@ router.register("music-classes", audio_views.MusicClassViewSet, basename="music-
 router.register("mailboxes", audio_views.MailboxViewSet, basename="mailbox")
 router.register("voicemail", audio_views.VoicemailViewSet, basename="voicemail")
 router.register("disa", disa_views.DisaViewSet, basename="disa")
+router.register("user-groups", user_group_views.UserGroupViewSet, basename="user-group")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),

@@ -93,12 +93,13 @@ def _tenant_side_models():
         IvrMenu,
         OutboundRule,
     )
-    from telephony.models import Cdr, Extension
+    from telephony.models import Cdr, Extension, UserGroup
 
     return (
         *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
         *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu, Disa),
         *(Prompt, MusicClass, Mailbox, VoicemailMessage),
+        UserGroup,
     )
 
 

@@ -74,6 +74,7 @@ TABLE = {
     ("mailboxes", TENANT):          "aaaaa nnnnn y-yy- y-yy- y-yy- y-yy- aaaaa aaaaa",
     ("voicemail", TENANT):          "aaaaa nnnnn y-y-y y-y-y y-y-y y-y-y aaaaa aaaaa",
     ("disa", TENANT):               "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("user-groups", TENANT):        "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
 }  # fmt: skip
 STATUS = {"n": 403, "a": 401, "x": 404, "-": 405}  # refusals
 PERMITTED = dict(zip(ACTIONS, (200, 201, 200, 200, 204), strict=True))
