@@ -59,9 +59,7 @@ GROUP = "fanout"
 MAX_FAILURES = 5
 TENANT_TTL = 60.0
 GROUP_NAME = "tenant.{schema}.events"
-TEAM_EVENTS = frozenset(
-    {EventType.CALL_PICKED_UP, EventType.CALL_PARKED, EventType.CALL_UNPARKED}
-)
+TEAM_EVENTS = frozenset({EventType.CALL_PICKED_UP, EventType.CALL_PARKED, EventType.CALL_UNPARKED})
 # How often the running fan-out trims what every group has acknowledged (the CDR drain does it
 # too): the engine adds without trimming, so the stream's length is the consumers' to keep.
 TRIM_EVERY = 5.0

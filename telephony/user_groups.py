@@ -67,9 +67,7 @@ def validate_user_group(fields: dict[str, Any], group: UserGroup | None = None) 
             errors[name] = ["a text"]
             continue
         values[name] = (value or "").strip()
-    if "name" in values and not values["name"]:
-        errors["name"] = ["required"]
-    elif group is None and "name" not in fields:
+    if "name" in values and not values["name"] or group is None and "name" not in fields:
         errors["name"] = ["required"]
     if "members" in fields:
         members = fields["members"]
@@ -171,7 +169,7 @@ def do_delete_user_group(group: UserGroup, *, actor: Actor) -> None:
 def groups_of(number: str) -> list[str]:
     """The names of the groups extension ``number`` is in."""
     return list(
-        UserGroup.objects.filter(members__number=number).order_by("name").values_list(
-            "name", flat=True
-        )
+        UserGroup.objects.filter(members__number=number)
+        .order_by("name")
+        .values_list("name", flat=True)
     )

@@ -26,7 +26,21 @@ class KeyRow(forms.Form):
     label = forms.CharField(required=False, max_length=60)
 
 
+#: What a BLF row's key does (``provisioning.vendors.KEY_KINDS``); a park slot's number in a
+#: busy-lamp row is a park key anyway (the action recognises it).
+KEY_KIND_CHOICES = (
+    ("blf", "Busy lamp"),
+    ("park", "Park slot"),
+    ("intercom", "Intercom"),
+)
+
+
+class BlfKeyRow(KeyRow):
+    kind = forms.ChoiceField(required=False, choices=KEY_KIND_CHOICES, initial="blf")
+
+
 KeyRowSet = forms.formset_factory(KeyRow, extra=0, max_num=256, absolute_max=256)
+BlfKeyRowSet = forms.formset_factory(BlfKeyRow, extra=0, max_num=256, absolute_max=256)
 
 
 class KeyRows:
@@ -42,11 +56,14 @@ class KeyRows:
             else {}
             for i in range(1, count + 1)
         ]
-        keys = [{"extension": k["extension"], "label": k["label"]} for k in device.blf_keys]
+        keys = [
+            {"extension": k["extension"], "label": k["label"], "kind": k.get("kind", "blf")}
+            for k in device.blf_keys
+        ]
         room = model.max_blf_keys if model else len(keys) + SPARE_KEYS
         spare = max(0, min(SPARE_KEYS, room - len(keys)))
         self.line_rows = KeyRowSet(data, prefix="line", initial=line_rows)
-        self.key_rows = KeyRowSet(data, prefix="blf", initial=keys + [{}] * spare)
+        self.key_rows = BlfKeyRowSet(data, prefix="blf", initial=keys + [{}] * spare)
         self.options = extension_choices()
         self.errors: dict[str, list[str]] = {}
         for what, rows in (("Line", self.line_rows), ("Key", self.key_rows)):
@@ -54,6 +71,8 @@ class KeyRows:
                 row.number = n
                 row.fields["extension"].widget.attrs["aria-label"] = f"{what} {n}: extension"
                 row.fields["label"].widget.attrs["aria-label"] = f"{what} {n}: label"
+                if "kind" in row.fields:
+                    row.fields["kind"].widget.attrs["aria-label"] = f"{what} {n}: does"
 
     def is_valid(self) -> bool:
         return self.line_rows.is_valid() and self.key_rows.is_valid()
@@ -68,7 +87,11 @@ class KeyRows:
 
     def blf_keys(self) -> list[dict]:
         return [
-            {"extension": row["extension"].strip(), "label": row["label"]}
+            {
+                "extension": row["extension"].strip(),
+                "label": row["label"],
+                "kind": row.get("kind") or "blf",
+            }
             for row in self.key_rows.cleaned_data
             if row.get("extension", "").strip()
         ]

@@ -15,11 +15,11 @@ from .views import (
     security,
     tenant,
     trunks,
+    user_groups,
     webhooks,
     welcome,
 )
 from .views import provisioning as phones
-from .views import user_groups
 
 
 def _row(route: str, view, kind: str, name: str):

@@ -48,7 +48,10 @@ def test_groups_are_written_through_the_actions_and_audited(api, world):
         (e.action, e.changes) for e in done.filter(action__startswith="user_group.").order_by("id")
     ]
     assert [a for a, _ in entries] == [
-        "user_group.create", "user_group.update", "user_group.update", "user_group.delete"
+        "user_group.create",
+        "user_group.update",
+        "user_group.update",
+        "user_group.delete",
     ]
     assert entries[0][1]["members"] == ["101", "102"]
     assert entries[1][1]["members"] == [["101", "102"], ["101"]]
@@ -57,7 +60,10 @@ def test_groups_are_written_through_the_actions_and_audited(api, world):
 
 def test_bad_input_is_a_field_error_and_changes_nothing(api, world):
     admin = api(world.a_admin, world.tenant_a)
-    assert admin.post("/api/v1/user-groups/", {"name": "Support", "members": ["101"]}).status_code == 201
+    assert (
+        admin.post("/api/v1/user-groups/", {"name": "Support", "members": ["101"]}).status_code
+        == 201
+    )
     before = _groups(world.tenant_a)
     cases = [
         ({"name": ""}, "name"),
@@ -81,7 +87,10 @@ def test_bad_input_is_a_field_error_and_changes_nothing(api, world):
 
 def test_deleting_an_extension_takes_it_out_of_its_groups(api, world):
     admin = api(world.a_admin, world.tenant_a)
-    assert admin.post("/api/v1/extensions/", {"number": "150", "display_name": "Temp"}).status_code == 201
+    assert (
+        admin.post("/api/v1/extensions/", {"number": "150", "display_name": "Temp"}).status_code
+        == 201
+    )
     r = admin.post("/api/v1/user-groups/", {"name": "Desk", "members": ["101", "150"]})
     assert r.status_code == 201, r.content
     ext = admin.get("/api/v1/extensions/", {"number": "150"}).json()["items"][0]

@@ -83,9 +83,11 @@ def test_active_calls_show_parks_pickups_and_ring_groups(portal, world, live, sl
     assert "picked up by 101" in _call_row(html, "p1")
     parked = re.search(r'<tr data-slot="701".*?</tr>', html, re.S)
     assert parked, html
-    assert OUTSIDE in parked.group(0) and "Customer" in parked.group(0)
+    assert OUTSIDE in parked.group(0)
+    assert "Customer" in parked.group(0)
     assert "<td>101</td>" in parked.group(0)
-    assert "+442071234567" not in html and "201" not in parked.group(0)
+    assert "+442071234567" not in html
+    assert "201" not in parked.group(0)
     assert '"600": "Sales \\u003CTeam\\u003E"' in html  # the groups for the script, escaped
 
 
