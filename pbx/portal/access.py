@@ -71,11 +71,11 @@ def tenant_member_required(view):
 NAV_TENANT = (
     (Permission.EXTENSIONS_VIEW, "Dashboard", "portal:dashboard", "dashboard"),
     (Permission.EXTENSIONS_VIEW, "Extensions", "portal:extension_list", "extensions"),
-    (Permission.EXTENSIONS_VIEW, "User groups", "portal:user_group_list", "user_groups"),
     (Permission.EXTENSIONS_VIEW, "Active calls", "portal:active_calls", "calls"),
     (Permission.EXTENSIONS_VIEW, "Call history", "portal:cdr_list", "cdrs"),
     (Permission.EXTENSIONS_VIEW, "Registrations", "portal:registration_list", "registrations"),
     (Permission.DEVICES_VIEW, "Phones", "portal:phone_list", "phones"),
+    (Permission.EXTENSIONS_VIEW, "User groups", "portal:user_group_list", "user_groups"),
     (Permission.ROUTING_VIEW, "Numbers", "portal:tenant_numbers", "numbers"),
     (Permission.ROUTING_MANAGE, "Inbound rules", "portal:inbound_list", "inbound"),
     (Permission.ROUTING_MANAGE, "IVR menus", "portal:ivr_list", "ivr"),
