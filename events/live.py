@@ -181,7 +181,7 @@ class LiveState:
         each {slot, call_id, caller, caller_name, by, at}. An entry that is not the
         contract's JSON object is passed over (an engine of another version, a hand edit)."""
         raw = self.redis.hgetall(self._key(PARKED, schema))
-        out = []
+        out: list[dict[str, Any]] = []
         for slot, value in raw.items():
             entry = _loads(value)
             if not isinstance(entry, dict):

@@ -89,9 +89,9 @@ def validate_user_group(fields: dict[str, Any], group: UserGroup | None = None) 
                     values["members"] = [found[n] for n in sorted(numbers)]
     if errors:
         raise ValidationFailed("Invalid user group.", fields=errors)
-    name = values.get("name")
-    if name is not None:
-        taken = UserGroup.objects.filter(name__iexact=name)
+    new_name = values.get("name")
+    if new_name is not None:
+        taken = UserGroup.objects.filter(name__iexact=new_name)
         if group is not None:
             taken = taken.exclude(pk=group.pk)
         if taken.exists():

@@ -10,13 +10,12 @@ phone's file says so."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import pytest
 
 from pbx.audit import SYSTEM
 from pbx.errors import ValidationFailed
 from provisioning.vendors import BlfKey, Line, ProvisioningContext, files_for, render
+from provisioning.vendors.formats import parse_xml, parse_yealink_cfg
 
 from .conftest import USER_AGENTS
 
@@ -37,8 +36,8 @@ def _fetch(phone, device, model_id: str, file: int = 0) -> str:
 
 
 def _cfg(text: str) -> dict[str, str]:
-    pairs = (line.split(" = ", 1) for line in text.splitlines() if " = " in line)
-    return {k.strip(): v.strip() for k, v in pairs}
+    """The file's settings; a key written twice fails (the phone would keep only one)."""
+    return parse_yealink_cfg(text)
 
 
 def test_yealink_keys_carry_the_tenants_pickup_park_and_intercom_codes(
@@ -79,7 +78,7 @@ def test_yealink_keys_carry_the_tenants_pickup_park_and_intercom_codes(
 def test_keys_on_a_grandstream_snom_and_poly(pw, add_device, phone):
     keys = [{**KEYS[0], "label": 'Anna <&"> Sales'}, *KEYS[1:]]
     gs = add_device("000b82a1b2c1", "grandstream-gxp2170", blf_keys=keys)
-    config = ET.fromstring(_fetch(phone, gs, "grandstream-gxp2170")).find("config")
+    config = parse_xml(_fetch(phone, gs, "grandstream-gxp2170")).find("config")
     p = {el.tag: el.text for el in config}
     # Legacy MPK 1-3: mode P323.. (1 BLF, 0 speed dial), name P302.., value P303.. (3 apart).
     assert [p["P323"], p["P324"], p["P325"]] == ["1", "1", "0"]
@@ -88,7 +87,7 @@ def test_keys_on_a_grandstream_snom_and_poly(pw, add_device, phone):
     assert p["P1347"] == "*97"
 
     snom = add_device("000413a1b2c1", "snom-d785", blf_keys=keys)
-    root = ET.fromstring(_fetch(phone, snom, "snom-d785"))
+    root = parse_xml(_fetch(phone, snom, "snom-d785"))
     fkeys = [el.text for el in root.find("functionKeys")]
     assert fkeys == [
         "blf <sip:302@sip.phonea.test>|*97",
@@ -96,7 +95,7 @@ def test_keys_on_a_grandstream_snom_and_poly(pw, add_device, phone):
         "speed *46303",
     ]
     poly = add_device("0004f2a1b2c1", "poly-vvx-450", blf_keys=keys)
-    root = ET.fromstring(_fetch(phone, poly, "poly-vvx-450", file=1))
+    root = parse_xml(_fetch(phone, poly, "poly-vvx-450", file=1))
     attendant = root.find("attendant").attrib
     assert attendant["attendant.resourceList.1.address"] == "302@sip.phonea.test"
     assert attendant["attendant.resourceList.1.label"] == 'Anna <&"> Sales'
