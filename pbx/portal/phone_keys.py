@@ -9,6 +9,7 @@ from django import forms
 
 from provisioning.actions import AUTO_MAX_LINES
 from provisioning.vendors import MODELS
+from telephony.models import Extension, UserGroup
 
 from .forms import extension_choices
 from .widgets import DatalistInput
@@ -17,6 +18,8 @@ from .widgets import DatalistInput
 EXTENSIONS_LIST = "tenant-extensions"
 #: Empty BLF rows offered below the phone's keys (saving makes room for more).
 SPARE_KEYS = 4
+#: The POST field naming a user group whose members get BLF keys.
+GROUP_FIELD = "blf-group"
 
 
 class KeyRow(forms.Form):
@@ -65,6 +68,11 @@ class KeyRows:
         self.line_rows = KeyRowSet(data, prefix="line", initial=line_rows)
         self.key_rows = BlfKeyRowSet(data, prefix="blf", initial=keys + [{}] * spare)
         self.options = extension_choices()
+        # A user group's members may be added as BLF keys at once (after the rows' keys).
+        self.group_choices = [("", "No group")] + [
+            (str(pk), name) for pk, name in UserGroup.objects.values_list("pk", "name")
+        ]
+        self.group = str((data or {}).get(GROUP_FIELD) or "")
         self.errors: dict[str, list[str]] = {}
         for what, rows in (("Line", self.line_rows), ("Key", self.key_rows)):
             for n, row in enumerate(rows.forms, start=1):
@@ -86,7 +94,7 @@ class KeyRows:
         ]
 
     def blf_keys(self) -> list[dict]:
-        return [
+        keys = [
             {
                 "extension": row["extension"].strip(),
                 "label": row["label"],
@@ -94,6 +102,18 @@ class KeyRows:
             }
             for row in self.key_rows.cleaned_data
             if row.get("extension", "").strip()
+        ]
+        return keys + self._group_keys({k["extension"] for k in keys})
+
+    def _group_keys(self, present: set[str]) -> list[dict]:
+        """A BLF key for each member of the chosen group that has none yet, by number."""
+        if not self.group.isdigit():
+            return []
+        members = Extension.objects.filter(user_groups__pk=int(self.group)).order_by("number")
+        return [
+            {"extension": number, "label": name[:32] or number, "kind": "blf"}
+            for number, name in members.values_list("number", "display_name")
+            if number not in present
         ]
 
     def take_errors(self, exc) -> None:

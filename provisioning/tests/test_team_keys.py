@@ -144,3 +144,42 @@ def test_the_library_writes_a_key_of_every_kind_without_the_django_side() -> Non
     assert cfg["features.pickup.direct_pickup_code"] == "**"
     with pytest.raises(ValueError, match="key kind"):
         BlfKey("x", "302", "page")
+
+
+def test_the_phone_page_adds_keys_for_a_user_groups_members(pw, add_device, in_tenant):
+    """An admin gives the receptionist's phone a key for every member of "Sales" at once; a
+    member that already has a key keeps it as it is."""
+    from provisioning.models import Device
+    from telephony.user_groups import do_create_user_group
+
+    from .test_portal import HOST_A, Browser, key_rows
+
+    with in_tenant(pw.tenant_a):
+        sales = do_create_user_group(
+            actor=SYSTEM, fields={"name": "Sales", "members": ["302", "303"]}
+        )
+    device = add_device("805ec0a1b2c4", "yealink-t54w", lines=("301",))
+    browser = Browser(HOST_A, pw.a_admin)
+    html = browser.get(f"/portal/phones/{device.pk}/").content.decode()
+    assert f'<option value="{sales.pk}">Sales</option>' in html
+    saved = browser.post(
+        f"/portal/phones/{device.pk}/",
+        {
+            "model_id": "yealink-t54w",
+            "label": "",
+            **key_rows("line", [("301", "")]),
+            **key_rows("blf", [("302", "Anna"), ("701", "Park")]),
+            "blf-group": str(sales.pk),
+            "settings": "",
+            "allowed_networks": "",
+            "provisioning_until": "",
+        },
+    )
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    with in_tenant(pw.tenant_a):
+        keys = Device.objects.get(pk=device.pk).blf_keys
+    assert keys == [
+        {"label": "Anna", "extension": "302"},
+        {"label": "Park", "extension": "701", "kind": "park"},
+        {"label": "Phones A 303", "extension": "303"},
+    ]

@@ -89,6 +89,8 @@ def test_active_calls_show_parks_pickups_and_ring_groups(portal, world, live, sl
     assert "+442071234567" not in html
     assert "201" not in parked.group(0)
     assert '"600": "Sales \\u003CTeam\\u003E"' in html  # the groups for the script, escaped
+    dashboard = portal(world.a_admin, world.tenant_a).get("/portal/dashboard/").content.decode()
+    assert re.search(r'data-testid="tile-parked">1<', dashboard)
 
 
 def test_the_socket_snapshot_carries_the_own_parked_calls(world, live, slots, session_for, ws):  # noqa: F811

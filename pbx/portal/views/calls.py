@@ -55,6 +55,7 @@ def dashboard(request):
         "online_count": sum(1 for e in state["extensions"].values() if e["online"]),
         "extension_count": len(state["extensions"]),
         "active_count": len(state["calls"]),
+        "parked_count": len(state["parked"]),
     }
     return page(request, "portal/dashboard.html", ctx, section="dashboard")
 
