@@ -59,6 +59,7 @@ GROUP = "fanout"
 MAX_FAILURES = 5
 TENANT_TTL = 60.0
 GROUP_NAME = "tenant.{schema}.events"
+TEAM_EVENTS = frozenset({EventType.CALL_PICKED_UP, EventType.CALL_PARKED, EventType.CALL_UNPARKED})
 # How often the running fan-out trims what every group has acknowledged (the CDR drain does it
 # too): the engine adds without trimming, so the stream's length is the consumers' to keep.
 TRIM_EVERY = 5.0
@@ -195,6 +196,11 @@ class Fanout(EventsReader):
         after = call_statuses(calls)
         plan.writes.append(("put_call", (info.schema, call_id, updated)))
         data = {k: v for k, v in event.items() if k not in ("type", "schema", "ts")}
+        if event["type"] in TEAM_EVENTS and updated is not None:
+            # A pickup or park names the call only: its watchers want to know whose it is.
+            for name in ("caller", "caller_name", "called"):
+                if updated.get(name) and not data.get(name):
+                    data[name] = updated[name]
         if "legs" in data:
             with contextlib.suppress(ValueError):  # not JSON: passed on as the engine wrote it
                 data["legs"] = json.loads(data["legs"])

@@ -11,6 +11,13 @@ the schema name (the templates are ``telephony.sip.contract``'s ``LIVE_*``):
 - ``live:<schema>:calls``      hash call id -> {state, caller, callee, parties, started_at, and
                                for trunk calls direction, trunk, did, dialled, number, presented}
 - ``live:<schema>:dnd``        hash extension -> "1" / "0" (from the routing snapshots)
+
+and reads the engines' parked calls (``sip:park:<schema>``, the contract's ``PARKED``: slot ->
+{call_id, caller, caller_name, by, at, engine}), which the engines write themselves.
+
+A cached call also keeps what the team features did to it: ``called`` (the number first called,
+so a call to a ring group still shows the group when a member rings), ``picked_up_by`` (the
+extension that answered it through a pickup) and ``parked`` ({slot, by, at} while parked).
 """
 
 from __future__ import annotations
@@ -27,18 +34,20 @@ from telephony.sip.contract import (
     LIVE_DEVICES,
     LIVE_DND,
     LIVE_ONLINE,
+    PARKED,
     EventType,
 )
 from telephony.sip.contract import key as contract_key
 
 if TYPE_CHECKING:
-    from telephony.sip.contract import ExtensionSnapshot
+    from telephony.sip.contract import ExtensionSnapshot, RingGroup
 
 KEY_TTL = 24 * 3600  # a tenant with no traffic for a day starts again from nothing
 CALL_MAX_AGE = 12 * 3600  # a call whose end we never heard of stops counting after this
 
 ON_CALL = "on_call"
 RINGING = "ringing"
+PARKED_STATE = "parked"
 
 
 def parse_source(source: str) -> tuple[str, str, int]:
@@ -166,6 +175,30 @@ class LiveState:
             pipe.expire(key, KEY_TTL)
         pipe.execute()
 
+    # ------------------------------------------------------------------- parked calls
+    def parked(self, schema: str) -> list[dict[str, Any]]:
+        """The tenant's parked calls as the engines hold them (``PARKED``), by slot number:
+        each {slot, call_id, caller, caller_name, by, at}. An entry that is not the
+        contract's JSON object is passed over (an engine of another version, a hand edit)."""
+        raw = self.redis.hgetall(self._key(PARKED, schema))
+        out: list[dict[str, Any]] = []
+        for slot, value in raw.items():
+            entry = _loads(value)
+            if not isinstance(entry, dict):
+                continue
+            out.append(
+                {
+                    "slot": _s(slot),
+                    "call_id": str(entry.get("call_id") or ""),
+                    "caller": str(entry.get("caller") or ""),
+                    "caller_name": str(entry.get("caller_name") or ""),
+                    "by": str(entry.get("by") or ""),
+                    "at": _float(str(entry.get("at") or "")) or 0.0,
+                }
+            )
+        out.sort(key=lambda p: (len(p["slot"]), p["slot"]))
+        return out
+
     # ----------------------------------------------------------------------- reading
     def online_extensions(self, schema: str) -> set[str]:
         return {_s(e) for e in self.redis.smembers(self._key(LIVE_ONLINE, schema))}
@@ -198,11 +231,18 @@ class LiveState:
         }
 
     def tenant_state(
-        self, schema: str, extensions: Mapping[str, ExtensionSnapshot] | None = None
+        self,
+        schema: str,
+        extensions: Mapping[str, ExtensionSnapshot] | None = None,
+        ring_groups: Mapping[str, RingGroup] | None = None,
     ) -> dict:
-        """Everything a live page shows: every known extension's status and the calls.
+        """Everything a live page shows: every known extension's status, the calls and the
+        parked calls.
 
-        ``extensions`` (the tenant's routing snapshot's) adds the offline ones and names.
+        ``extensions`` (the tenant's routing snapshot's) adds the offline ones and names;
+        ``ring_groups`` (its team snapshot's) names the group a call was made to
+        (``group``), and is handed to the page (``groups``: number -> name) for the calls
+        that start after it was drawn.
         """
         now = time.time()
         calls = self.calls(schema, now)
@@ -222,16 +262,23 @@ class LiveState:
                 dnd.get(number, ext is not None and ext.dnd),
                 display_name=ext.display_name if ext is not None else "",
             )
-        return {
+        groups = {n: g.name or n for n, g in (ring_groups or {}).items()}
+        rows = []
+        for cid, c in calls.items():
+            row = {"call_id": cid, **{k: v for k, v in c.items() if k != "parties"}}
+            if c.get("called") in groups:
+                row["group"] = groups[c["called"]]
+            rows.append(row)
+        state: dict[str, Any] = {
             "extensions": out,
-            "calls": sorted(
-                (
-                    {"call_id": cid, **{k: v for k, v in c.items() if k != "parties"}}
-                    for cid, c in calls.items()
-                ),
-                key=lambda c: (c.get("started_at", 0), c["call_id"]),
-            ),
+            "calls": sorted(rows, key=lambda c: (c.get("started_at", 0), c["call_id"])),
         }
+        parked = self.parked(schema)
+        if parked:
+            state["parked"] = parked
+        if groups:
+            state["groups"] = groups
+        return state
 
 
 def status_payload(
@@ -285,6 +332,8 @@ def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, A
     kind = event.get("type", "")
     if kind == EventType.CALL_ENDED:
         return None
+    if kind == EventType.CALL_UNPARKED and event.get("reason") == "hangup":
+        return None  # the parked caller hung up: nothing is left of the call
     ts = _float(event.get("ts")) or time.time()
     call = dict(call or {"state": "started", "started_at": ts, "parties": {}})
     parties: dict[str, str] = dict(call.get("parties") or {})
@@ -292,6 +341,8 @@ def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, A
     caller = call.get("caller") or event.get("caller", "")
     callee = event.get("callee") or call.get("callee", "")
     call.update(caller=caller, callee=callee)
+    if callee and not call.get("called"):
+        call["called"] = callee  # a ring group's number stays, whichever member rings
     if event.get("caller_name") and not call.get("caller_name"):
         call["caller_name"] = event["caller_name"]
     # An outside call's facts (trunk, DID, numbers): the last non-empty value, as in the CDR.
@@ -326,8 +377,53 @@ def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, A
                     parties[party] = ON_CALL
         if kind == EventType.CALL_TRANSFERRED and event.get("to"):
             call["callee"] = event["to"]
+    elif kind in (EventType.CALL_PICKED_UP, EventType.CALL_PARKED, EventType.CALL_UNPARKED):
+        parties = _team_event(call, parties, kind, event, users, ts)
     call["parties"] = parties
     return call
+
+
+def _team_event(
+    call: dict[str, Any],
+    parties: dict[str, str],
+    kind: str,
+    event: dict[str, str],
+    users: list[str],
+    ts: float,
+) -> dict[str, str]:
+    """The parties after a pickup, a park or an unpark; ``call`` takes the facts shown."""
+    by = event.get("by", "")
+    if kind == EventType.CALL_PICKED_UP:
+        # Whoever else was ringing stops: the call was answered elsewhere.
+        call.update(state="answered", picked_up_by=by)
+        call.setdefault("answered_at", ts)
+        if users:
+            return {user: ON_CALL for user in users}
+        kept = {p: s for p, s in parties.items() if s == ON_CALL}
+        if by:
+            kept[by] = ON_CALL
+        return kept
+    if kind == EventType.CALL_PARKED:
+        call.update(state=PARKED_STATE, parked={"slot": event.get("slot", ""), "by": by, "at": ts})
+        if users:
+            return {user: ON_CALL for user in users}
+        return {p: s for p, s in parties.items() if p != by}  # the parker hung up on it
+    # Unparked: retrieved by ``by``, or back to ring its parker (timeout).
+    parked = call.pop("parked", None) or {}
+    if event.get("reason") == "timeout":
+        call["state"] = "ringing"
+        parker = by or parked.get("by", "")
+        if parker:
+            call["callee"] = parker
+            if parties.get(parker) != ON_CALL:
+                parties[parker] = RINGING
+        return parties
+    call["state"] = "answered"
+    if users:
+        return {user: ON_CALL for user in users}
+    if by:
+        parties[by] = ON_CALL
+    return parties
 
 
 def _float(value: str | None) -> float | None:
@@ -346,6 +442,7 @@ def tenant_live_state(tenant) -> dict:
     try:
         snapshot = published_snapshot(client, tenant.sip_domain or "")
         extensions = snapshot.extensions if snapshot is not None else {}
-        return LiveState(client).tenant_state(tenant.schema_name, extensions)
+        groups = snapshot.team.ring_groups if snapshot is not None else {}
+        return LiveState(client).tenant_state(tenant.schema_name, extensions, groups)
     finally:
         client.close()

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pbx import audit
@@ -20,6 +20,7 @@ from pbx.audit import Actor
 from pbx.errors import Conflict, QuotaExceeded, ValidationFailed
 from pbx.text import single_line_problem
 from provisioning.vendors import (
+    KEY_KINDS,
     ProvisioningError,
     get_model,
     normalize_mac,
@@ -27,7 +28,7 @@ from provisioning.vendors import (
     validate_template,
 )
 from telephony.models import Extension
-from telephony.sip.contract import CheckSync
+from telephony.sip.contract import CheckSync, ParkSettings
 from tenants.choices import TenantStatus
 from tenants.models import DeviceIndex, Tenant
 
@@ -80,11 +81,34 @@ def _clean_model(model_id: str) -> str:
         ) from None
 
 
+def park_slots() -> ParkSettings:
+    """The host tenant's park slots as the engines know them (its published team snapshot);
+    the contract's default slots when there is none or Redis cannot be reached."""
+    from telephony.engine.snapshots import published_snapshot
+    from telephony.engine.store import client
+
+    tenant = getattr(connection, "tenant", None)
+    try:
+        redis = client(timeout=1.0)
+        try:
+            snapshot = published_snapshot(redis, getattr(tenant, "sip_domain", "") or "")
+        finally:
+            redis.close()
+    except Exception:
+        log.warning("park slots unknown; the default ones are allowed", exc_info=True)
+        snapshot = None
+    return snapshot.team.park if snapshot is not None else ParkSettings()
+
+
 def _clean_blf(value: Any) -> list[dict[str, str]]:
+    """The keys as stored: ``{"label", "extension"}`` plus ``"kind"`` when it is not a plain
+    BLF key. A number that is no extension but one of the tenant's park slots is a park key
+    whatever kind was given as (the phone watches the slot the same way)."""
     if not isinstance(value, list):
         raise ValidationFailed("BLF keys must be a list.", fields={"blf_keys": ["a list"]})
     keys, problems = [], []
     known = set(Extension.objects.values_list("number", flat=True))
+    slots: ParkSettings | None = None
     for n, item in enumerate(value, start=1):
         if isinstance(item, str):
             item = {"extension": item}
@@ -92,14 +116,34 @@ def _clean_blf(value: Any) -> list[dict[str, str]]:
             problems.append(f"key {n}: needs an extension")
             continue
         number = str(item["extension"]).strip()
-        if number not in known:
+        kind = item.get("kind") or "blf"
+        if kind not in KEY_KINDS:
+            problems.append(f"key {n}: kind is one of {', '.join(KEY_KINDS)}")
+            continue
+        if kind != "intercom" and number not in known:
+            slots = slots or park_slots()
+            if slots.is_slot(number):
+                kind = "park"
+        if kind == "park":
+            slots = slots or park_slots()
+            if not slots.is_slot(number):
+                last = slots.first + slots.count - 1
+                problems.append(
+                    f"key {n}: {number} is not a park slot ({slots.first}-{last})"
+                    if slots.count
+                    else f"key {n}: the tenant has no park slots"
+                )
+        elif number not in known:
             problems.append(f"key {n}: extension {number} does not exist")
         # Labels are written as values into the phone's configuration file.
         problem = single_line_problem(str(item.get("label") or ""), max_length=32)
         if problem:
             problems.append(f"key {n}: label: {problem}")
         label = str(item.get("label") or number)[:32]
-        keys.append({"label": label, "extension": number})
+        key = {"label": label, "extension": number}
+        if kind != "blf":
+            key["kind"] = kind
+        keys.append(key)
     if problems:
         raise ValidationFailed("Invalid BLF keys.", fields={"blf_keys": problems})
     return keys

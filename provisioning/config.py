@@ -251,6 +251,7 @@ def build_context(
     layers: TenantLayers | None = None,
 ) -> ProvisioningContext:
     """The render context of ``device`` as ``model_id``, URLs on ``host``."""
+    layers = layers or tenant_layers(tenant)
     resolved = setting_values(resolve_settings(settings_layers(tenant, model_id, device, layers)))
     transport = resolved.get("transport", "udp")
     sip_port = settings.SIP_TLS_PORT if transport == "tls" else settings.SIP_UDP_PORT
@@ -267,7 +268,8 @@ def build_context(
         language=str(resolved.get("language", "en")),
         ntp_server=str(resolved.get("ntp_server", "pool.ntp.org")),
         blf_keys=tuple(
-            BlfKey(label=k.get("label", ""), extension=k["extension"]) for k in device.blf_keys
+            BlfKey(label=k.get("label", ""), extension=k["extension"], kind=k.get("kind", "blf"))
+            for k in device.blf_keys
         ),
         firmware_url=resolved.get("firmware_url") or None,
         branding=Branding(
@@ -279,6 +281,7 @@ def build_context(
         admin_password=str(resolved.get("admin_password", "")),
         handsets=tuple((int(h), int(li)) for h, li in (device.handsets or {}).items()),
         settings=resolved,
+        codes=layers.codes,
     )
 
 

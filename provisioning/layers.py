@@ -1,10 +1,11 @@
-"""A tenant's provisioning layers (model settings, custom templates, dealer chain), cached in
-each web process.
+"""A tenant's provisioning layers (model settings, custom templates, dealer chain) and its
+feature codes (the pickup and intercom codes phones' keys dial), cached in each web process.
 
 Every fetch needs them, and they change only when an admin edits them: so each process keeps
 them per tenant and checks, with one Redis ``MGET``, that two version tokens have not moved —
-the tenant's (``ModelSettings``, ``CustomTemplate`` and the ``Tenant`` row itself) and the
-dealers' (any ``Dealer`` row: a change high in a reseller chain reaches every tenant under it).
+the tenant's (``ModelSettings``, ``CustomTemplate``, ``FeatureCode`` and the ``Tenant`` row
+itself) and the dealers' (any ``Dealer`` row: a change high in a reseller chain reaches every
+tenant under it).
 Saving or deleting one of those rows replaces the token (``pbx.versioned``: at once, and
 again when the transaction commits).
 """
@@ -25,6 +26,7 @@ class TenantLayers:
     dealer: dict[str, Any]
     models: dict[str, dict[str, Any]]
     templates: dict[tuple[str, str], str] = field(default_factory=dict)
+    codes: dict[str, str] = field(default_factory=dict)  # feature -> code, enabled ones
 
 
 # Per process; the least recently used tenant is dropped beyond 4,096.
@@ -52,6 +54,8 @@ def _dealer_layer(tenant) -> dict[str, Any]:
 
 
 def _load(tenant) -> TenantLayers:
+    from telephony.feature_codes import codes
+
     from .models import CustomTemplate, ModelSettings
 
     return TenantLayers(
@@ -63,6 +67,7 @@ def _load(tenant) -> TenantLayers:
                 "model_id", "file_pattern", "source"
             )
         },
+        codes=codes(),
     )
 
 
@@ -109,11 +114,12 @@ def connect_signals() -> None:
     from django.db.models.signals import post_delete, post_save
 
     from dealers.models import Dealer
+    from telephony.models import FeatureCode
     from tenants.models import Tenant
 
     from .models import CustomTemplate, ModelSettings
 
-    for model in (ModelSettings, CustomTemplate):
+    for model in (ModelSettings, CustomTemplate, FeatureCode):
         post_save.connect(_current_tenant_changed, sender=model, dispatch_uid=f"layers-{model}")
         post_delete.connect(_current_tenant_changed, sender=model, dispatch_uid=f"layers-d{model}")
     post_save.connect(_tenant_changed, sender=Tenant, dispatch_uid="layers-tenant")

@@ -409,6 +409,24 @@ class PickupGroup(models.Model):
         return self.name
 
 
+class UserGroup(models.Model):
+    """A named set of the tenant's extensions (PortSIP's user groups): a department shown as
+    one list (a phone's BLF keys, the directory), and a unit that rules and permissions can
+    name. An extension may be in any number of groups; deleting it leaves them all."""
+
+    name = models.CharField(max_length=64, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    members = models.ManyToManyField(Extension, related_name="user_groups", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class ParkSettings(models.Model):
     """Call park (``contract.ParkSettings``): ``count`` slots numbered from ``first``; a call
     parked longer than ``timeout`` seconds rings its parker again. At most one row per tenant

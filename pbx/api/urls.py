@@ -15,6 +15,7 @@ from telephony.api import calls as call_views
 from telephony.api import features as feature_views
 from telephony.api import registrations as registration_views
 from telephony.api import team as team_views
+from telephony.api import user_groups as user_group_views
 from telephony.api.views import ExtensionViewSet
 from tenants.api import views as tenant_views
 from trunks.api import views as trunk_views
@@ -61,6 +62,7 @@ router.register("disa", disa_views.DisaViewSet, basename="disa")
 router.register("ring-groups", team_views.RingGroupViewSet, basename="ring-group")
 router.register("paging-groups", team_views.PagingGroupViewSet, basename="paging-group")
 router.register("pickup-groups", team_views.PickupGroupViewSet, basename="pickup-group")
+router.register("user-groups", user_group_views.UserGroupViewSet, basename="user-group")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),

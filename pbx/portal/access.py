@@ -75,6 +75,7 @@ NAV_TENANT = (
     (Permission.EXTENSIONS_VIEW, "Call history", "portal:cdr_list", "cdrs"),
     (Permission.EXTENSIONS_VIEW, "Registrations", "portal:registration_list", "registrations"),
     (Permission.DEVICES_VIEW, "Phones", "portal:phone_list", "phones"),
+    (Permission.EXTENSIONS_VIEW, "User groups", "portal:user_group_list", "user_groups"),
     (Permission.ROUTING_VIEW, "Numbers", "portal:tenant_numbers", "numbers"),
     (Permission.ROUTING_MANAGE, "Inbound rules", "portal:inbound_list", "inbound"),
     (Permission.ROUTING_MANAGE, "IVR menus", "portal:ivr_list", "ivr"),

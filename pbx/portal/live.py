@@ -22,9 +22,12 @@ def live_state(tenant) -> dict:
         state = tenant_live_state(tenant)
     except Exception:
         log.exception("live state of %s unavailable", tenant.schema_name)
-        return {"extensions": {}, "calls": [], "unavailable": True}
+        return {"extensions": {}, "calls": [], "parked": [], "unavailable": True}
     for call in state["calls"]:
         call["started"] = _when(call.get("started_at"))
+    state.setdefault("parked", [])
+    for entry in state["parked"]:
+        entry["since"] = _when(entry.get("at"))
     return state
 
 

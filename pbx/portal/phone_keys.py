@@ -9,6 +9,7 @@ from django import forms
 
 from provisioning.actions import AUTO_MAX_LINES
 from provisioning.vendors import MODELS
+from telephony.models import Extension, UserGroup
 
 from .forms import extension_choices
 from .widgets import DatalistInput
@@ -17,6 +18,8 @@ from .widgets import DatalistInput
 EXTENSIONS_LIST = "tenant-extensions"
 #: Empty BLF rows offered below the phone's keys (saving makes room for more).
 SPARE_KEYS = 4
+#: The POST field naming a user group whose members get BLF keys.
+GROUP_FIELD = "blf-group"
 
 
 class KeyRow(forms.Form):
@@ -26,7 +29,21 @@ class KeyRow(forms.Form):
     label = forms.CharField(required=False, max_length=60)
 
 
+#: What a BLF row's key does (``provisioning.vendors.KEY_KINDS``); a park slot's number in a
+#: busy-lamp row is a park key anyway (the action recognises it).
+KEY_KIND_CHOICES = (
+    ("blf", "Busy lamp"),
+    ("park", "Park slot"),
+    ("intercom", "Intercom"),
+)
+
+
+class BlfKeyRow(KeyRow):
+    kind = forms.ChoiceField(required=False, choices=KEY_KIND_CHOICES, initial="blf")
+
+
 KeyRowSet = forms.formset_factory(KeyRow, extra=0, max_num=256, absolute_max=256)
+BlfKeyRowSet = forms.formset_factory(BlfKeyRow, extra=0, max_num=256, absolute_max=256)
 
 
 class KeyRows:
@@ -42,18 +59,28 @@ class KeyRows:
             else {}
             for i in range(1, count + 1)
         ]
-        keys = [{"extension": k["extension"], "label": k["label"]} for k in device.blf_keys]
+        keys = [
+            {"extension": k["extension"], "label": k["label"], "kind": k.get("kind", "blf")}
+            for k in device.blf_keys
+        ]
         room = model.max_blf_keys if model else len(keys) + SPARE_KEYS
         spare = max(0, min(SPARE_KEYS, room - len(keys)))
         self.line_rows = KeyRowSet(data, prefix="line", initial=line_rows)
-        self.key_rows = KeyRowSet(data, prefix="blf", initial=keys + [{}] * spare)
+        self.key_rows = BlfKeyRowSet(data, prefix="blf", initial=keys + [{}] * spare)
         self.options = extension_choices()
+        # A user group's members may be added as BLF keys at once (after the rows' keys).
+        self.group_choices = [("", "No group")] + [
+            (str(pk), name) for pk, name in UserGroup.objects.values_list("pk", "name")
+        ]
+        self.group = str((data or {}).get(GROUP_FIELD) or "")
         self.errors: dict[str, list[str]] = {}
         for what, rows in (("Line", self.line_rows), ("Key", self.key_rows)):
             for n, row in enumerate(rows.forms, start=1):
                 row.number = n
                 row.fields["extension"].widget.attrs["aria-label"] = f"{what} {n}: extension"
                 row.fields["label"].widget.attrs["aria-label"] = f"{what} {n}: label"
+                if "kind" in row.fields:
+                    row.fields["kind"].widget.attrs["aria-label"] = f"{what} {n}: does"
 
     def is_valid(self) -> bool:
         return self.line_rows.is_valid() and self.key_rows.is_valid()
@@ -67,10 +94,26 @@ class KeyRows:
         ]
 
     def blf_keys(self) -> list[dict]:
-        return [
-            {"extension": row["extension"].strip(), "label": row["label"]}
+        keys = [
+            {
+                "extension": row["extension"].strip(),
+                "label": row["label"],
+                "kind": row.get("kind") or "blf",
+            }
             for row in self.key_rows.cleaned_data
             if row.get("extension", "").strip()
+        ]
+        return keys + self._group_keys({k["extension"] for k in keys})
+
+    def _group_keys(self, present: set[str]) -> list[dict]:
+        """A BLF key for each member of the chosen group that has none yet, by number."""
+        if not self.group.isdigit():
+            return []
+        members = Extension.objects.filter(user_groups__pk=int(self.group)).order_by("number")
+        return [
+            {"extension": number, "label": name[:32] or number, "kind": "blf"}
+            for number, name in members.values_list("number", "display_name")
+            if number not in present
         ]
 
     def take_errors(self, exc) -> None:

@@ -17,6 +17,7 @@ from .views import (
     team,
     tenant,
     trunks,
+    user_groups,
     webhooks,
     welcome,
 )
@@ -70,6 +71,10 @@ urlpatterns = [
         name="extension_credentials",
     ),
     path("extensions/import/", imports.import_upload, name="import_upload"),
+    path("user-groups/", user_groups.user_group_list, name="user_group_list"),
+    path("user-groups/add/", user_groups.user_group_edit, name="user_group_add"),
+    path("user-groups/<int:pk>/", user_groups.user_group_edit, name="user_group_edit"),
+    path("user-groups/<int:pk>/delete/", user_groups.user_group_delete, name="user_group_delete"),
     path("imports/<uuid:pk>/", imports.import_detail, name="import_detail"),
     path("imports/<uuid:pk>/start/", imports.import_start, name="import_start"),
     path("imports/<uuid:pk>/progress/", imports.import_progress, name="import_progress"),

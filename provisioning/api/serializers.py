@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from provisioning.models import Device
+from provisioning.vendors import KEY_KINDS
 
 
 class PhoneModelSerializer(serializers.Serializer):
@@ -33,8 +34,18 @@ class LineSerializer(serializers.Serializer):
 
 
 class BlfKeySerializer(serializers.Serializer):
-    extension = serializers.CharField(max_length=16)
+    extension = serializers.CharField(
+        max_length=16,
+        help_text="The extension watched (or called, by an intercom key), or a park slot.",
+    )
     label = serializers.CharField(max_length=32, required=False, allow_blank=True)  # type: ignore[assignment]
+    kind = serializers.ChoiceField(
+        choices=KEY_KINDS,
+        required=False,
+        help_text="blf (default): watch the extension, pick its ringing calls up with the "
+        "tenant's pickup code; park: watch a park slot (a slot number is one anyway); "
+        "intercom: call the extension with the intercom code.",
+    )
 
 
 class DeviceSerializer(serializers.ModelSerializer):

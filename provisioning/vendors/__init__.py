@@ -5,7 +5,7 @@ alike. The Django side turns ORM rows into a :class:`ProvisioningContext` and ca
 :func:`render`; TFTP and PnP servers call back into Django through plain callables.
 """
 
-from .context import TRANSPORTS, BlfKey, Branding, Line, ProvisioningContext
+from .context import KEY_KINDS, TRANSPORTS, BlfKey, Branding, Line, ProvisioningContext
 from .formats import FileFormat, FormatError, check_output
 from .layers import LAYER_ORDER, ResolvedSetting, resolve_settings, setting_values
 from .mac import format_mac, normalize_mac
@@ -36,6 +36,7 @@ from .timezones import TimeZoneInfo, time_zone_info
 
 __all__ = [
     "FAMILIES",
+    "KEY_KINDS",
     "LAYER_ORDER",
     "MODELS",
     "TRANSPORTS",

@@ -15,10 +15,15 @@ from typing import Any
 from .mac import normalize_mac
 from .timezones import time_zone_info
 
-__all__ = ["TRANSPORTS", "BlfKey", "Branding", "Line", "ProvisioningContext"]
+__all__ = ["KEY_KINDS", "TRANSPORTS", "BlfKey", "Branding", "Line", "ProvisioningContext"]
 
 #: Transports a context may ask for; each template maps them to vendor values.
 TRANSPORTS = ("udp", "tcp", "tls")
+#: What a programmable key does: ``blf`` watches an extension (pressed while it rings: picks
+#: the call up with the tenant's pickup code; else calls it), ``park`` watches a park slot
+#: (lit while a call is parked there; pressed: takes it), ``intercom`` calls the extension
+#: with the tenant's intercom code (auto-answer).
+KEY_KINDS = ("blf", "park", "intercom")
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,17 @@ class Line:
 
 @dataclass(frozen=True)
 class BlfKey:
-    """A busy-lamp-field key watching ``extension`` (placed after the line keys)."""
+    """A busy-lamp-field key watching ``extension`` (placed after the line keys): an
+    extension's or a park slot's number, or the extension an intercom key calls (``kind``,
+    one of :data:`KEY_KINDS`)."""
 
     label: str
     extension: str
+    kind: str = "blf"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KEY_KINDS:
+            raise ValueError(f"key kind must be one of {KEY_KINDS}, got {self.kind!r}")
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,9 @@ class ProvisioningContext:
     as tuples so a context can be shared between threads (TFTP, PnP) without copying.
     ``handsets`` maps a DECT handset number (1-based) to a line ``index``. ``settings`` holds
     resolved layered settings (see :func:`resolve_settings`); templates read them as
-    ``settings.<key>``.
+    ``settings.<key>``. ``codes`` are the tenant's enabled feature codes (feature -> code,
+    the engine contract's ``Feature`` names); templates read the ones keys use as
+    ``features.<name>`` (empty when switched off).
     """
 
     mac: str
@@ -92,6 +106,7 @@ class ProvisioningContext:
     admin_password: str = ""
     handsets: tuple[tuple[int, int], ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
+    codes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Frozen dataclasses forbid assignment, so normalising goes through object.__setattr__.
@@ -100,6 +115,7 @@ class ProvisioningContext:
         object.__setattr__(self, "blf_keys", tuple(self.blf_keys))
         object.__setattr__(self, "handsets", _freeze_handsets(self.handsets))
         object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+        object.__setattr__(self, "codes", MappingProxyType(dict(self.codes)))
         if self.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}")
         if not 0 < self.sip_port < 65536:

@@ -197,14 +197,36 @@ def _first_blf_key(model: PhoneModel, ctx: ProvisioningContext) -> int:
     return max((line.index for line in ctx.lines), default=0) + 1
 
 
+#: The feature codes that keys and pickup settings use (``contract.Feature`` names).
+KEY_FEATURES = ("pickup", "pickup_group", "park", "retrieve", "intercom")
+
+
+def _key(number: int, key: BlfKey, pickup: str, features: dict[str, str]) -> dict[str, Any]:
+    """One key as templates see it: ``dial`` is what a press dials (an intercom key: the
+    intercom code and the extension), ``pickup`` what a press dials while the watched
+    extension rings (empty: the phone's own way, or none), ``watch`` whether it is a BLF
+    subscription (an intercom key is a speed dial)."""
+    intercom = key.kind == "intercom"
+    return {
+        "key": number,
+        "label": key.label,
+        "extension": key.extension,
+        "kind": key.kind,
+        "watch": not intercom,
+        "dial": f"{features['intercom']}{key.extension}" if intercom else key.extension,
+        "pickup": f"{pickup}{key.extension}" if key.kind == "blf" and pickup else "",
+    }
+
+
 def _variables(model: PhoneModel, ctx: ProvisioningContext) -> dict[str, Any]:
     family = model.family
     lines = sorted(ctx.lines, key=lambda line: line.index)
     first = _first_blf_key(model, ctx)
-    blf: list[dict[str, Any]] = [
-        {"key": first + n, "label": key.label, "extension": key.extension}
-        for n, key in enumerate(ctx.blf_keys)
-    ]
+    features = {name: str(ctx.codes.get(name) or "") for name in KEY_FEATURES}
+    # A tenant-wide override of the pickup prefix (an older setting) wins over the code.
+    pickup = str(ctx.settings.get("blf_pickup_code") or features["pickup"])
+    blf: list[dict[str, Any]] = [_key(first + n, key, pickup, features) for n, key in
+                                 enumerate(ctx.blf_keys)]  # fmt: skip
     # Context fields are authoritative; ``settings`` adds every other resolved setting.
     settings = dict(ctx.settings)
     settings.update(
@@ -226,6 +248,7 @@ def _variables(model: PhoneModel, ctx: ProvisioningContext) -> dict[str, Any]:
         "language": family.language(ctx.language),
         "proxy": proxy,
         "settings": settings,
+        "features": {**features, "pickup": pickup},
         "pcodes": {line.index: family.pcodes(line.index) for line in lines}
         if family.pcodes
         else {},
@@ -354,6 +377,13 @@ def sample_context(model_id: str) -> ProvisioningContext:
         provisioning_url="https://pbx.example.com/provision/abc123/",
         admin_password="admin-pw",  # noqa: S106 - sample data for previews
         handsets=handsets,
+        codes={
+            "pickup": "*97",
+            "pickup_group": "*98",
+            "park": "*68",
+            "retrieve": "*88",
+            "intercom": "*46",
+        },  # fmt: skip
     )
 
 

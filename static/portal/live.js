@@ -1,11 +1,16 @@
 // Live status over the portal's WebSocket (/portal/ws/live/, the signed-in session): the page
 // is rendered from the live-state cache, then the socket's snapshot (sent on every connect, so
 // nothing that changed meanwhile is missed) and its events keep it current. No polling.
-// Rows: <tr data-ext="101"> on the extensions list, <tr data-call="..."> on active calls.
+// Rows: <tr data-ext="101"> on the extensions list, <tr data-call="..."> on active calls,
+// <tr data-slot="701"> in its parked calls (the engines' park slots; call.parked/unparked).
 (() => {
   "use strict";
   const extTable = document.querySelector('[data-live-table="extensions"]');
   const callTable = document.querySelector('[data-live-table="calls"]');
+  const parkTable = document.querySelector('[data-live-table="parked"]');
+  const groupsData = document.getElementById("live-groups");
+  let groups = groupsData ? JSON.parse(groupsData.textContent || "{}") : {}; // number -> name
+  const parked = new Map(); // slot -> {slot, call_id, caller, caller_name, by, at}
   if (!extTable && !callTable) return;
   const indicator = document.querySelector("[data-live-indicator]");
   const calls = new Map(); // call id -> {call_id, state, caller, callee, caller_name, started_at}
@@ -73,11 +78,31 @@
   const STATES = {
     "call.started": "started", "call.ringing": "ringing",
     "call.answered": "answered", "call.transferred": "answered",
+    "call.picked_up": "answered", "call.parked": "parked",
   };
+
+  function unpark(callId) {
+    for (const [slot, entry] of parked) if (entry.call_id === callId) parked.delete(slot);
+  }
+
+  function applyParkEvent(type, data, occurredAt) {
+    if (type === "call.parked" && data.slot) {
+      const call = calls.get(data.call_id) || {};
+      parked.set(data.slot, {
+        slot: data.slot, call_id: data.call_id, by: data.by || "",
+        caller: data.caller || call.caller || "", caller_name: data.caller_name || call.caller_name || "",
+        at: Date.parse(occurredAt) / 1000 || Date.now() / 1000,
+      });
+    } else if (type === "call.unparked" && data.slot) {
+      parked.delete(data.slot);
+    } else if (type === "call.ended") {
+      unpark(data.call_id);
+    }
+  }
 
   function applyCallEvent(type, data, occurredAt) {
     if (!data.call_id) return;
-    if (type === "call.ended") {
+    if (type === "call.ended" || (type === "call.unparked" && data.reason === "hangup")) {
       calls.delete(data.call_id);
       return;
     }
@@ -88,6 +113,19 @@
     call.caller = call.caller || data.caller || "";
     call.caller_name = call.caller_name || data.caller_name || "";
     call.callee = (type === "call.transferred" && data.to) || data.callee || call.callee || "";
+    call.called = call.called || data.called || call.callee;
+    if (type === "call.picked_up") call.picked_up_by = data.by || "";
+    if (type === "call.parked") call.parked = { slot: data.slot || "", by: data.by || "" };
+    if (type === "call.unparked") {
+      const parker = (call.parked || {}).by;
+      delete call.parked;
+      if (data.reason === "timeout") {
+        call.state = "ringing";
+        call.callee = data.by || parker || call.callee;
+      } else {
+        call.state = "answered";
+      }
+    }
     calls.set(data.call_id, call);
   }
 
@@ -107,8 +145,16 @@
       if (call.caller_name) caller.append(" ", el("span", "note", call.caller_name));
       const state = el("td");
       state.append(el("span", `badge badge--${call.state}`, call.state));
+      if (call.parked && call.parked.slot) {
+        state.append(" ", el("span", "note", `in slot ${call.parked.slot}`));
+      } else if (call.picked_up_by) {
+        state.append(" ", el("span", "note", `picked up by ${call.picked_up_by}`));
+      }
+      const callee = el("td", "", call.callee);
+      const group = groups[call.called];
+      if (group) callee.append(" ", el("span", "note", `${group} (${call.called})`));
       const started = new Date(call.started_at * 1000);
-      row.append(caller, el("td", "", call.callee), state,
+      row.append(caller, callee, state,
         el("td", "", started.toLocaleTimeString([], { hour12: false, timeZone })));
       if (base) {
         const cell = el("td", "actions");
@@ -121,6 +167,30 @@
       body.insertBefore(row, empty);
     }
     if (empty) empty.hidden = calls.size > 0;
+  }
+
+  function renderParked() {
+    const body = parkTable.tBodies[0];
+    const empty = body.querySelector(".empty-row");
+    const timeZone = parkTable.dataset.timeZone || undefined;
+    body.querySelectorAll("tr[data-slot]").forEach((row) => row.remove());
+    const sorted = [...parked.values()].sort(
+      (a, b) => a.slot.length - b.slot.length || a.slot.localeCompare(b.slot));
+    for (const entry of sorted) {
+      const row = el("tr");
+      row.dataset.slot = entry.slot;
+      row.dataset.testid = `parked-${entry.slot}`;
+      const slot = el("td");
+      slot.append(el("code", "", entry.slot));
+      const caller = el("td", "", entry.caller);
+      if (entry.caller_name) caller.append(" ", el("span", "note", entry.caller_name));
+      const since = new Date(entry.at * 1000);
+      row.append(slot, caller,
+        el("td", "", since.toLocaleTimeString([], { hour12: false, timeZone })),
+        el("td", "", entry.by));
+      body.insertBefore(row, empty);
+    }
+    if (empty) empty.hidden = parked.size > 0;
   }
 
   function csrfToken() {
@@ -157,10 +227,16 @@
   function onMessage(message) {
     if (message.type === "snapshot") {
       if (extTable) applyExtensionSnapshot(message.data.extensions || {});
+      if (message.data.groups) groups = message.data.groups;
       if (callTable) {
         calls.clear();
         for (const call of message.data.calls || []) calls.set(call.call_id, call);
         renderCalls();
+      }
+      if (parkTable) {
+        parked.clear();
+        for (const entry of message.data.parked || []) parked.set(entry.slot, entry);
+        renderParked();
       }
       setConnection("live", "live");
     } else if (message.type === "event") {
@@ -169,6 +245,10 @@
       if (event.topic === "calls" && callTable) {
         applyCallEvent(event.type, event.data, event.occurred_at);
         renderCalls();
+      }
+      if (event.topic === "calls" && parkTable) {
+        applyParkEvent(event.type, event.data, event.occurred_at);
+        renderParked();
       }
     } else if (message.type === "error") {
       setConnection("error", message.message || "error");

@@ -358,6 +358,19 @@ def _disa_entry(seeds: Seeds, owner: Owner) -> Row:
     return model_row(Disa, entry.pk, owner.tenant)
 
 
+@seeder("user-groups")
+def _user_group(seeds: Seeds, owner: Owner) -> Row:
+    from telephony.models import UserGroup
+    from telephony.user_groups import do_create_user_group
+
+    number = _first_extension(owner.tenant)
+    with tenant_context(owner.tenant):
+        group = do_create_user_group(
+            actor=SYSTEM, fields={"name": "Seeded", "description": "", "members": [number]}
+        )
+    return model_row(UserGroup, group.pk, owner.tenant)
+
+
 @seeder("holidays")
 def _holiday(seeds: Seeds, owner: Owner) -> Row:
     import datetime
@@ -598,6 +611,7 @@ CHANGES: dict[str, dict] = {
     "ring-groups": {"name": "Changed"},
     "paging-groups": {"name": "Changed"},
     "pickup-groups": {"name": "Changed"},
+    "user-groups": {"name": "Changed"},
 }
 
 
@@ -611,6 +625,8 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         return {"name": "New", "prefix": "8", "trunks": [trunk.pk] if trunk else []}
     if resource == "disa":
         return {"name": "New", "pin": "5937", "extension": _first_extension(owner.tenant)}
+    if resource == "user-groups":
+        return {"name": "New", "members": [_first_extension(owner.tenant)]}
     reject = {"kind": "reject", "target": "486"}
     return {
         "trunks": {"name": "New", "kind": "ip", "host": "sip.new.test", "addresses": ["192.0.2.8"]},

@@ -93,13 +93,14 @@ def _tenant_side_models():
         IvrMenu,
         OutboundRule,
     )
-    from telephony.models import Cdr, Extension, PagingGroup, PickupGroup, RingGroup
+    from telephony.models import Cdr, Extension, PagingGroup, PickupGroup, RingGroup, UserGroup
 
     return (
         *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
         *(RingGroup, PagingGroup, PickupGroup),
         *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu, Disa),
         *(Prompt, MusicClass, Mailbox, VoicemailMessage),
+        UserGroup,
     )
 
 

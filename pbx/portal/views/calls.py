@@ -55,6 +55,7 @@ def dashboard(request):
         "online_count": sum(1 for e in state["extensions"].values() if e["online"]),
         "extension_count": len(state["extensions"]),
         "active_count": len(state["calls"]),
+        "parked_count": len(state["parked"]),
     }
     return page(request, "portal/dashboard.html", ctx, section="dashboard")
 
@@ -64,13 +65,15 @@ def dashboard(request):
 
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
 def active_calls(request):
-    """Calls in progress, rendered from the live-state cache and kept current over the
-    portal's WebSocket."""
+    """Calls in progress and parked calls, rendered from the live-state cache (and the
+    engines' park slots) and kept current over the portal's WebSocket."""
     state = live_state(host_tenant(request))
     if wants_csv(request):
         return csv_response(request, state["calls"], ACTIVE_CALL_COLUMNS, name="active-calls")
     ctx = {
         "calls": state["calls"],
+        "parked": state["parked"],
+        "groups": state.get("groups", {}),
         "unavailable": state.get("unavailable", False),
         "can_hangup": Permission.EXTENSIONS_MANAGE in held_permissions(request),
     }
@@ -82,7 +85,9 @@ ACTIVE_CALL_COLUMNS: list[Column] = [
     ("From", "caller"),
     ("From name", "caller_name"),
     ("To", "callee"),
+    ("Ring group", "group"),
     ("State", "state"),
+    ("Picked up by", "picked_up_by"),
     ("Started", "started"),
 ]
 
