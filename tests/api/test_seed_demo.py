@@ -26,10 +26,11 @@ def test_seed_demo_updates_an_existing_admins_password(world, monkeypatch):
 
 def test_seed_demo_gives_the_demo_tenant_a_number_to_its_menu_and_911(world, monkeypatch):
     """Run twice (as every ``make run`` does): one number, one rule to the main menu, one
-    menu, one emergency number."""
+    menu, one emergency number, one ring group and one pickup group."""
     from django_tenants.utils import tenant_context
 
     from routing.models import EmergencyNumber, InboundRule, IvrMenu
+    from telephony.models import PickupGroup, RingGroup
     from tenants.models import Tenant
     from trunks.models import DidNumber
 
@@ -47,4 +48,11 @@ def test_seed_demo_gives_the_demo_tenant_a_number_to_its_menu_and_911(world, mon
         keys = {o.digit: o.target for o in menu.options.all()}
         assert keys["1"] == {"kind": "extension", "target": "1001"}
         assert keys["0"] == {"kind": "voicemail", "target": "1001"}
+        assert keys["4"] == {"kind": "ring_group", "target": "600"}
         assert list(EmergencyNumber.objects.values_list("number", flat=True)) == ["911"]
+        (sales,) = RingGroup.objects.all()
+        assert sales.number == "600"
+        assert [m.extension.number for m in sales.members.all()] == ["1001", "1002"]
+        assert sales.overflow == {"kind": "voicemail", "target": "1003"}
+        (office,) = PickupGroup.objects.all()
+        assert sorted(office.members.values_list("number", flat=True)) == ["1001", "1002", "1003"]

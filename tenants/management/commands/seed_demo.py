@@ -1,5 +1,7 @@
 """The demo tenant: ``demo`` on demo.localhost with extensions 1001–1003 (each with its
-mailbox), the main menu 800 its DID answers with, and a tenant admin."""
+mailbox), the main menu 800 its DID answers with, the ring group 600 (key 4 of the menu),
+one pickup group of the three extensions, park slots 701–710 (the defaults), and a tenant
+admin."""
 
 import os
 import secrets
@@ -62,12 +64,32 @@ class Command(BaseCommand):
                 elif sip_password and ext.sip_password != sip_password:
                     do_update_extension(ext, sip_password=sip_password, actor=SYSTEM)
                     self.stdout.write(f"extension {number}@{host} SIP password updated")
+        self.seed_team(tenant)
         self.seed_menu(tenant)
         self.seed_numbers(tenant)
 
+    def seed_team(self, tenant) -> None:
+        """Sales, 600: Alice and Bob rung at once, Carol's mailbox when nobody answers; and
+        a pickup group of the three extensions (``*98`` answers a colleague's ringing call)."""
+        with tenant_context(tenant):
+            from telephony.models import PickupGroup, RingGroup
+            from telephony.team import do_create_pickup_group, do_create_ring_group
+
+            if not RingGroup.objects.filter(number="600").exists():
+                members = [{"number": n} for n in ("1001", "1002")]
+                overflow = {"kind": "voicemail", "target": "1003"}
+                fields = {"number": "600", "name": "Sales", "members": members}
+                do_create_ring_group(actor=SYSTEM, fields={**fields, "overflow": overflow})
+                self.stdout.write("ring group 600 (Sales) created")
+            if not PickupGroup.objects.exists():
+                fields = {"name": "Office", "members": ["1001", "1002", "1003"]}
+                do_create_pickup_group(actor=SYSTEM, fields=fields)
+                self.stdout.write("pickup group Office created")
+
     def seed_menu(self, tenant) -> None:
-        """The main menu, 800: 1, 2 and 3 for the three extensions, 0 for Alice's mailbox,
-        any extension's number dialled straight; what the demo DID answers with."""
+        """The main menu, 800: 1, 2 and 3 for the three extensions, 4 for Sales (600), 0 for
+        Alice's mailbox, any extension's number dialled straight; what the demo DID answers
+        with."""
         with tenant_context(tenant):
             from routing.ivr import do_create_ivr
             from routing.models import IvrMenu
@@ -78,6 +100,7 @@ class Command(BaseCommand):
                 {"digit": d, "target": {"kind": "extension", "target": n}}
                 for d, n in (("1", "1001"), ("2", "1002"), ("3", "1003"))
             ]
+            options.append({"digit": "4", "target": {"kind": "ring_group", "target": "600"}})
             options.append({"digit": "0", "target": {"kind": "voicemail", "target": "1001"}})
             fields = {"number": "800", "name": "Main menu", "options": options}
             do_create_ivr(actor=SYSTEM, fields=fields)
