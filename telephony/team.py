@@ -180,6 +180,18 @@ def _in_use(kind: str, number: str, exclude_group: int | None = None) -> None:
 # ------------------------------------------------------------------ writing any group kind
 
 
+def _numbers(rows) -> list[str]:
+    return sorted(e.number for e in rows)
+
+
+def _set_members(group, members: list[Extension]) -> None:
+    group.members.set(members)
+
+
+def _member_numbers(group) -> list[str]:
+    return _numbers(group.members.all())
+
+
 @dataclass(frozen=True)
 class _Kind:
     """How a group kind's rows and members are written and audited."""
@@ -193,11 +205,12 @@ class _Kind:
     #: The Conflict when another group has the same ``key`` (a number, a name) meanwhile.
     taken: Callable[[str], Conflict]
     key: str
-    #: The members given (validated) and a group's current members, as the audit records them.
-    described: Callable[[list], list]
-    current: Callable[[Any], list]
+    #: The members given (validated) and a group's current members, as the audit records them
+    #: (by default: extensions, as their sorted numbers).
+    described: Callable[[list], list] = _numbers
+    current: Callable[[Any], list] = _member_numbers
     #: Replace a group's members with the given ones.
-    replace: Callable[[Any, list], None]
+    replace: Callable[[Any, list], None] = _set_members
     #: Counted in the tenant's ring-group quota.
     quota: bool = True
 
@@ -255,18 +268,6 @@ def _delete(kind: _Kind, actor: Actor, group, in_use: Callable[[Any], None] | No
         audit.record(actor, f"{kind.action}.delete", group, tenant=tenant)
         group.delete()
         publish_on_commit(tenant)
-
-
-def _numbers(rows) -> list[str]:
-    return sorted(e.number for e in rows)
-
-
-def _set_members(group, members: list[Extension]) -> None:
-    group.members.set(members)
-
-
-def _member_numbers(group) -> list[str]:
-    return _numbers(group.members.all())
 
 
 # ---------------------------------------------------------------------------- ring groups
@@ -478,9 +479,6 @@ _PAGING = _Kind(
     action="paging_group",
     taken=lambda number: _taken("paging", number),
     key="number",
-    described=_numbers,
-    current=_member_numbers,
-    replace=_set_members,
 )
 
 
@@ -534,9 +532,6 @@ _PICKUP = _Kind(
     action="pickup_group",
     taken=_name_taken,
     key="name",
-    described=_numbers,
-    current=_member_numbers,
-    replace=_set_members,
     quota=False,
 )
 
