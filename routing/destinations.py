@@ -165,35 +165,26 @@ def _disa_choices(tenant) -> list[tuple[str, str]]:
 register(DestinationKind("disa", "DISA (dial out with a PIN)", _disa, _disa_choices))
 
 
-def _ring_group(tenant, target: str) -> str:
-    from telephony.models import RingGroup
+def _group(
+    model: str, noun: str
+) -> tuple[Callable[[object, str], str], Callable[[object], list[tuple[str, str]]]]:
+    """The check and the choices of a team group kind: ``model`` (``telephony.models``'s
+    RingGroup or PagingGroup) by its number; ``noun`` names it in errors."""
 
-    if not RingGroup.objects.filter(number=target).exists():
-        raise ValueError(f"no ring group {target or '(empty)'}")
-    return target
+    def rows():
+        return apps.get_model("telephony", model).objects
 
+    def check(tenant, target: str) -> str:
+        if not rows().filter(number=target).exists():
+            raise ValueError(f"no {noun} {target or '(empty)'}")
+        return target
 
-def _ring_group_choices(tenant) -> list[tuple[str, str]]:
-    from telephony.models import RingGroup
+    def choices(tenant) -> list[tuple[str, str]]:
+        pairs = rows().order_by("number").values_list("number", "name")
+        return [(n, f"{n} {name}".strip()) for n, name in pairs]
 
-    rows = RingGroup.objects.order_by("number").values_list("number", "name")
-    return [(n, f"{n} {name}".strip()) for n, name in rows]
-
-
-def _paging(tenant, target: str) -> str:
-    from telephony.models import PagingGroup
-
-    if not PagingGroup.objects.filter(number=target).exists():
-        raise ValueError(f"no paging group {target or '(empty)'}")
-    return target
+    return check, choices
 
 
-def _paging_choices(tenant) -> list[tuple[str, str]]:
-    from telephony.models import PagingGroup
-
-    rows = PagingGroup.objects.order_by("number").values_list("number", "name")
-    return [(n, f"{n} {name}".strip()) for n, name in rows]
-
-
-register(DestinationKind("ring_group", "Ring group", _ring_group, _ring_group_choices))
-register(DestinationKind("paging", "Paging group", _paging, _paging_choices))
+register(DestinationKind("ring_group", "Ring group", *_group("RingGroup", "ring group")))
+register(DestinationKind("paging", "Paging group", *_group("PagingGroup", "paging group")))

@@ -5,6 +5,7 @@ models only, so ``telephony.actions`` can ask without importing the actions that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Q
@@ -42,6 +43,16 @@ def extension_references(number: str) -> list[str]:
             and value.get("target") == number
         )
 
+    return (
+        _menu_references(at, names)
+        + overflow_references("extension", number)
+        + overflow_references("voicemail", number)
+    )
+
+
+def _menu_references(at: Callable[[str], Q], names: Callable[[Any], bool]) -> list[str]:
+    """The menus whose keys or exits send calls where ``at(field)`` (a query on a destination
+    field) and ``names(value)`` (a test of a destination) say, in words."""
     by_menu: dict[int, list[str]] = {}
     for menu_id, digit in IvrOption.objects.filter(at("target")).values_list("menu_id", "digit"):
         by_menu.setdefault(menu_id, []).append(f"key {digit}")
@@ -54,9 +65,7 @@ def extension_references(number: str) -> list[str]:
         if names(menu.closed_target):
             where.append("when closed")
         found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    return (
-        found + overflow_references("extension", number) + overflow_references("voicemail", number)
-    )
+    return found
 
 
 def entries_of(number: str) -> list[str]:
@@ -121,18 +130,11 @@ def target_references(kind: str, number: str, *, exclude_group: int | None = Non
     for rule in rules.order_by("priority", "id"):
         where = [label for name, label in _PLACES if names(getattr(rule, name))]
         found.append(f"inbound rule '{rule.name}' ({', '.join(where)})")
-    by_menu: dict[int, list[str]] = {}
-    for menu_id, digit in IvrOption.objects.filter(at("target")).values_list("menu_id", "digit"):
-        by_menu.setdefault(menu_id, []).append(f"key {digit}")
-    menus = IvrMenu.objects.filter(Q(pk__in=by_menu) | at("timeout_target") | at("closed_target"))
-    for menu in menus.order_by("number"):
-        where = sorted(by_menu.get(menu.pk, []), key=lambda k: DIGITS.index(k[-1]))
-        if names(menu.timeout_target):
-            where.append("after the last try")
-        if names(menu.closed_target):
-            where.append("when closed")
-        found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    return found + overflow_references(kind, number, exclude_group=exclude_group)
+    return (
+        found
+        + _menu_references(at, names)
+        + overflow_references(kind, number, exclude_group=exclude_group)
+    )
 
 
 def overflow_references(kind: str, number: str, *, exclude_group: int | None = None) -> list[str]:

@@ -12,6 +12,8 @@ deleted extension simply leaves the groups it was in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -175,6 +177,99 @@ def _in_use(kind: str, number: str, exclude_group: int | None = None) -> None:
         )
 
 
+# ------------------------------------------------------------------ writing any group kind
+
+
+def _numbers(rows) -> list[str]:
+    return sorted(e.number for e in rows)
+
+
+def _set_members(group, members: list[Extension]) -> None:
+    group.members.set(members)
+
+
+def _member_numbers(group) -> list[str]:
+    return _numbers(group.members.all())
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How a group kind's rows and members are written and audited."""
+
+    model: type[Any]
+    #: ``validate(tenant, fields, group or None)``: (the group's values, its members or None
+    #: when they are not being changed), or ValidationFailed.
+    validate: Callable[[Any, dict, Any], tuple[dict, list | None]]
+    #: The audit's action prefix (``ring_group``: ``ring_group.create`` ...).
+    action: str
+    #: The Conflict when another group has the same ``key`` (a number, a name) meanwhile.
+    taken: Callable[[str], Conflict]
+    key: str
+    #: The members given (validated) and a group's current members, as the audit records them
+    #: (by default: extensions, as their sorted numbers).
+    described: Callable[[list], list] = _numbers
+    current: Callable[[Any], list] = _member_numbers
+    #: Replace a group's members with the given ones.
+    replace: Callable[[Any, list], None] = _set_members
+    #: Counted in the tenant's ring-group quota.
+    quota: bool = True
+
+
+def _create(kind: _Kind, actor: Actor, fields: dict):
+    """A new group of ``fields`` (without ``members``: none)."""
+    tenant = _tenant()
+    values, members = kind.validate(tenant, {"members": [], **fields}, None)
+    with transaction.atomic():
+        if kind.quota:
+            _quota(tenant)
+        try:
+            with transaction.atomic():
+                group = kind.model.objects.create(**values)
+        except IntegrityError as exc:  # a group of the same number (name) made meanwhile
+            raise kind.taken(values[kind.key]) from exc
+        kind.replace(group, members or [])
+        changes = {**values, "members": kind.described(members or [])}
+        audit.record(actor, f"{kind.action}.create", group, tenant=tenant, changes=changes)
+        publish_on_commit(tenant)
+    return group
+
+
+def _update(kind: _Kind, actor: Actor, group, fields: dict):
+    """Change ``group`` with ``fields``; ``members``, when given, replace its members."""
+    tenant = _tenant()
+    values, members = kind.validate(tenant, dict(fields), group)
+    with transaction.atomic():
+        group = kind.model.objects.select_for_update().get(pk=group.pk)
+        changes = audit.diff(group, values)
+        for name, value in values.items():
+            setattr(group, name, value)
+        try:
+            with transaction.atomic():
+                group.save()
+        except IntegrityError as exc:
+            raise kind.taken(getattr(group, kind.key)) from exc
+        if members is not None:
+            before, after = kind.current(group), kind.described(members)
+            if before != after:
+                changes["members"] = [before, after]
+                kind.replace(group, members)
+        audit.record(actor, f"{kind.action}.update", group, tenant=tenant, changes=changes)
+        publish_on_commit(tenant)
+    return group
+
+
+def _delete(kind: _Kind, actor: Actor, group, in_use: Callable[[Any], None] | None) -> None:
+    """Delete ``group``; with ``in_use(group)``, locked and checked first (Conflict)."""
+    tenant = _tenant()
+    with transaction.atomic():
+        if in_use is not None:
+            group = kind.model.objects.select_for_update().get(pk=group.pk)
+            in_use(group)
+        audit.record(actor, f"{kind.action}.delete", group, tenant=tenant)
+        group.delete()
+        publish_on_commit(tenant)
+
+
 # ---------------------------------------------------------------------------- ring groups
 
 
@@ -327,65 +422,32 @@ def _taken(kind: str, number: str) -> Conflict:
     )
 
 
+_RING = _Kind(
+    model=RingGroup,
+    validate=_validated_ring,
+    action="ring_group",
+    taken=lambda number: _taken("ring_group", number),
+    key="number",
+    described=_described,
+    current=ring_members,
+    replace=_replace_members,
+)
+
+
 def do_create_ring_group(*, actor: Actor, fields: dict) -> RingGroup:
     """A new ring group with its members (``fields["members"]``: ``[{"number", "external"}]``,
     in ringing order)."""
-    tenant = _tenant()
-    data = dict(fields)
-    data.setdefault("members", [])
-    values, members = _validated_ring(tenant, data, None)
-    with transaction.atomic():
-        _quota(tenant)
-        try:
-            with transaction.atomic():
-                group = RingGroup.objects.create(**values)
-        except IntegrityError as exc:  # a group of the same number made meanwhile
-            raise _taken("ring_group", values["number"]) from exc
-        _replace_members(group, members or [])
-        audit.record(
-            actor,
-            "ring_group.create",
-            group,
-            tenant=tenant,
-            changes={**values, "members": _described(members or [])},
-        )
-        publish_on_commit(tenant)
-    return group
+    return _create(_RING, actor, fields)
 
 
 def do_update_ring_group(group: RingGroup, *, actor: Actor, fields: dict) -> RingGroup:
     """Change a ring group; ``fields["members"]``, when given, replaces its members."""
-    tenant = _tenant()
-    values, members = _validated_ring(tenant, dict(fields), group)
-    with transaction.atomic():
-        group = RingGroup.objects.select_for_update().get(pk=group.pk)
-        changes = audit.diff(group, values)
-        for name, value in values.items():
-            setattr(group, name, value)
-        try:
-            with transaction.atomic():
-                group.save()
-        except IntegrityError as exc:
-            raise _taken("ring_group", group.number) from exc
-        if members is not None:
-            before, after = ring_members(group), _described(members)
-            if before != after:
-                changes["members"] = [before, after]
-                _replace_members(group, members)
-        audit.record(actor, "ring_group.update", group, tenant=tenant, changes=changes)
-        publish_on_commit(tenant)
-    return group
+    return _update(_RING, actor, group, fields)
 
 
 def do_delete_ring_group(group: RingGroup, *, actor: Actor) -> None:
     """Delete a ring group nothing sends calls to; else Conflict (409) naming what does."""
-    tenant = _tenant()
-    with transaction.atomic():
-        group = RingGroup.objects.select_for_update().get(pk=group.pk)
-        _in_use("ring_group", group.number, group.pk)
-        audit.record(actor, "ring_group.delete", group, tenant=tenant)
-        group.delete()
-        publish_on_commit(tenant)
+    _delete(_RING, actor, group, lambda g: _in_use("ring_group", g.number, g.pk))
 
 
 # -------------------------------------------------------------------------- paging groups
@@ -411,63 +473,28 @@ def _validated_paging(
     return fields, cleaned
 
 
-def _numbers(rows) -> list[str]:
-    return sorted(e.number for e in rows)
+_PAGING = _Kind(
+    model=PagingGroup,
+    validate=_validated_paging,
+    action="paging_group",
+    taken=lambda number: _taken("paging", number),
+    key="number",
+)
 
 
 def do_create_paging_group(*, actor: Actor, fields: dict) -> PagingGroup:
     """A new paging group with its members (``fields["members"]``: extension numbers)."""
-    tenant = _tenant()
-    data = dict(fields)
-    data.setdefault("members", [])
-    values, members = _validated_paging(tenant, data, None)
-    with transaction.atomic():
-        _quota(tenant)
-        try:
-            with transaction.atomic():
-                group = PagingGroup.objects.create(**values)
-        except IntegrityError as exc:
-            raise _taken("paging", values["number"]) from exc
-        group.members.set(members or [])
-        changes = {**values, "members": _numbers(members or [])}
-        audit.record(actor, "paging_group.create", group, tenant=tenant, changes=changes)
-        publish_on_commit(tenant)
-    return group
+    return _create(_PAGING, actor, fields)
 
 
 def do_update_paging_group(group: PagingGroup, *, actor: Actor, fields: dict) -> PagingGroup:
     """Change a paging group; ``fields["members"]``, when given, replaces its members."""
-    tenant = _tenant()
-    values, members = _validated_paging(tenant, dict(fields), group)
-    with transaction.atomic():
-        group = PagingGroup.objects.select_for_update().get(pk=group.pk)
-        changes = audit.diff(group, values)
-        for name, value in values.items():
-            setattr(group, name, value)
-        try:
-            with transaction.atomic():
-                group.save()
-        except IntegrityError as exc:
-            raise _taken("paging", group.number) from exc
-        if members is not None:
-            before, after = _numbers(group.members.all()), _numbers(members)
-            if before != after:
-                changes["members"] = [before, after]
-                group.members.set(members)
-        audit.record(actor, "paging_group.update", group, tenant=tenant, changes=changes)
-        publish_on_commit(tenant)
-    return group
+    return _update(_PAGING, actor, group, fields)
 
 
 def do_delete_paging_group(group: PagingGroup, *, actor: Actor) -> None:
     """Delete a paging group nothing sends calls to; else Conflict (409) naming what does."""
-    tenant = _tenant()
-    with transaction.atomic():
-        group = PagingGroup.objects.select_for_update().get(pk=group.pk)
-        _in_use("paging", group.number)
-        audit.record(actor, "paging_group.delete", group, tenant=tenant)
-        group.delete()
-        publish_on_commit(tenant)
+    _delete(_PAGING, actor, group, lambda g: _in_use("paging", g.number))
 
 
 # -------------------------------------------------------------------------- pickup groups
@@ -492,61 +519,35 @@ def _validated_pickup(
     return fields, cleaned
 
 
+def _name_taken(name: str) -> Conflict:
+    return Conflict(
+        "A pickup group has this name.",
+        fields={"name": ["another pickup group has this name"]},
+    )
+
+
+_PICKUP = _Kind(
+    model=PickupGroup,
+    validate=lambda tenant, fields, group: _validated_pickup(fields, group),
+    action="pickup_group",
+    taken=_name_taken,
+    key="name",
+    quota=False,
+)
+
+
 def do_create_pickup_group(*, actor: Actor, fields: dict) -> PickupGroup:
     """A new pickup group: its members may answer each other's ringing calls (``*98``)."""
-    tenant = _tenant()
-    data = dict(fields)
-    data.setdefault("members", [])
-    values, members = _validated_pickup(data, None)
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                group = PickupGroup.objects.create(**values)
-        except IntegrityError as exc:
-            raise Conflict(
-                "A pickup group has this name.",
-                fields={"name": ["another pickup group has this name"]},
-            ) from exc
-        group.members.set(members or [])
-        changes = {**values, "members": _numbers(members or [])}
-        audit.record(actor, "pickup_group.create", group, tenant=tenant, changes=changes)
-        publish_on_commit(tenant)
-    return group
+    return _create(_PICKUP, actor, fields)
 
 
 def do_update_pickup_group(group: PickupGroup, *, actor: Actor, fields: dict) -> PickupGroup:
-    tenant = _tenant()
-    values, members = _validated_pickup(dict(fields), group)
-    with transaction.atomic():
-        group = PickupGroup.objects.select_for_update().get(pk=group.pk)
-        changes = audit.diff(group, values)
-        for name, value in values.items():
-            setattr(group, name, value)
-        try:
-            with transaction.atomic():
-                group.save()
-        except IntegrityError as exc:
-            raise Conflict(
-                "A pickup group has this name.",
-                fields={"name": ["another pickup group has this name"]},
-            ) from exc
-        if members is not None:
-            before, after = _numbers(group.members.all()), _numbers(members)
-            if before != after:
-                changes["members"] = [before, after]
-                group.members.set(members)
-        audit.record(actor, "pickup_group.update", group, tenant=tenant, changes=changes)
-        publish_on_commit(tenant)
-    return group
+    return _update(_PICKUP, actor, group, fields)
 
 
 def do_delete_pickup_group(group: PickupGroup, *, actor: Actor) -> None:
     """Nothing sends calls to a pickup group: it is simply gone from its members."""
-    tenant = _tenant()
-    with transaction.atomic():
-        audit.record(actor, "pickup_group.delete", group, tenant=tenant)
-        group.delete()
-        publish_on_commit(tenant)
+    _delete(_PICKUP, actor, group, None)
 
 
 # ------------------------------------------------------------------------------ call park

@@ -7,9 +7,11 @@ first answer and never creates a duplicate.
 
 import hashlib
 import json
+from collections.abc import Callable
+from typing import Any
 
 from django.db import IntegrityError, transaction
-from rest_framework import viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -116,3 +118,43 @@ class TenantScopedViewSet(BaseViewSet):
     @property
     def tenant(self) -> Tenant:
         return self.request._request.tenant  # type: ignore[attr-defined]  # django-tenants sets it
+
+
+class ActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """A tenant's resource listed and read as its queryset, written through its audited
+    actions: ``create_action(actor=, fields=)``, ``update_action(obj, actor=, fields=)`` and
+    ``delete_action(obj, actor=)`` (set with ``staticmethod``). The fields are the
+    serializer's ``action_fields()`` when it has one, else its validated data; PUT is a partial
+    update; the answer is the object as ``get_queryset`` reads it again."""
+
+    create_action: Callable[..., Any]
+    update_action: Callable[..., Any]
+    delete_action: Callable[..., Any]
+
+    def _answer(self, obj, code=status.HTTP_200_OK):
+        obj = self.get_queryset().get(pk=obj.pk)
+        return Response(self.get_serializer(obj).data, status=code)
+
+    def _fields(self, ser) -> dict:
+        action_fields = getattr(ser, "action_fields", None)
+        return action_fields() if action_fields is not None else dict(ser.validated_data)
+
+    def create(self, request):
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        obj = self.create_action(actor=self.actor, fields=self._fields(ser))
+        return self._answer(obj, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        obj = self.get_object()
+        ser = self.get_serializer(obj, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        obj = self.update_action(obj, actor=self.actor, fields=self._fields(ser))
+        return self._answer(obj)
+
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk)
+
+    def destroy(self, request, pk=None):
+        self.delete_action(self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -6,11 +6,10 @@ rules or menu keys send calls to answers 409 naming them."""
 
 from __future__ import annotations
 
-from rest_framework import mixins, serializers, status
-from rest_framework.response import Response
+from rest_framework import serializers
 
 from pbx.api.serializers import ActionJudgesValues
-from pbx.api.viewsets import TenantScopedViewSet
+from pbx.api.viewsets import ActionViewSet
 from routing import disa
 from routing.models import Disa
 
@@ -47,39 +46,18 @@ class DisaSerializer(ActionJudgesValues, serializers.ModelSerializer):
         return data
 
 
-class DisaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+class DisaViewSet(ActionViewSet):
     """Direct inward system access: callers sent here (an inbound rule or an IVR key) enter
     the PIN, then dial a number as the entry's extension would."""
 
     permission_codes = ROUTING_CODES
     serializer_class = DisaSerializer
+    create_action = staticmethod(disa.do_create_disa)
+    update_action = staticmethod(disa.do_update_disa)
+    delete_action = staticmethod(disa.do_delete_disa)
     search_fields = ("name", "extension__number")
     ordering_fields = ("name", "id")
     ordering = ("name",)
 
     def get_queryset(self):
         return Disa.objects.select_related("extension").order_by("name", "id")
-
-    def _answer(self, entry, code=status.HTTP_200_OK):
-        entry = self.get_queryset().get(pk=entry.pk)
-        return Response(self.get_serializer(entry).data, status=code)
-
-    def create(self, request):
-        ser = self.get_serializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        entry = disa.do_create_disa(actor=self.actor, fields=ser.action_fields())
-        return self._answer(entry, status.HTTP_201_CREATED)
-
-    def partial_update(self, request, pk=None):
-        entry = self.get_object()
-        ser = self.get_serializer(entry, data=request.data, partial=True)
-        ser.is_valid(raise_exception=True)
-        entry = disa.do_update_disa(entry, actor=self.actor, fields=ser.action_fields())
-        return self._answer(entry)
-
-    def update(self, request, pk=None):
-        return self.partial_update(request, pk)
-
-    def destroy(self, request, pk=None):
-        disa.do_delete_disa(self.get_object(), actor=self.actor)
-        return Response(status=status.HTTP_204_NO_CONTENT)

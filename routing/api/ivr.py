@@ -5,11 +5,10 @@ field errors are the answer's; a menu still in use answers 409 naming what uses 
 
 from __future__ import annotations
 
-from rest_framework import mixins, serializers, status
-from rest_framework.response import Response
+from rest_framework import serializers
 
 from pbx.api.serializers import ActionJudgesValues
-from pbx.api.viewsets import TenantScopedViewSet
+from pbx.api.viewsets import ActionViewSet
 from routing import ivr
 from routing.models import IvrMenu, IvrOption
 
@@ -73,41 +72,18 @@ class IvrMenuSerializer(ActionJudgesValues, serializers.ModelSerializer):
         return data
 
 
-class IvrMenuViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet
-):  # fmt: skip
+class IvrMenuViewSet(ActionViewSet):
     """Virtual receptionists: a number to dial, a greeting, keys to destinations, what happens
     without a valid key and out of office hours."""
 
     permission_codes = ROUTING_CODES
     serializer_class = IvrMenuSerializer
+    create_action = staticmethod(ivr.do_create_ivr)
+    update_action = staticmethod(ivr.do_update_ivr)
+    delete_action = staticmethod(ivr.do_delete_ivr)
     search_fields = ("number", "name")
     ordering_fields = ("number", "name", "id")
     ordering = ("number",)
 
     def get_queryset(self):
         return IvrMenu.objects.prefetch_related("options").order_by("number")
-
-    def _answer(self, menu, code=status.HTTP_200_OK):
-        menu = self.get_queryset().get(pk=menu.pk)
-        return Response(self.get_serializer(menu).data, status=code)
-
-    def create(self, request):
-        ser = self.get_serializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        menu = ivr.do_create_ivr(actor=self.actor, fields=ser.action_fields())
-        return self._answer(menu, status.HTTP_201_CREATED)
-
-    def partial_update(self, request, pk=None):
-        menu = self.get_object()
-        ser = self.get_serializer(menu, data=request.data, partial=True)
-        ser.is_valid(raise_exception=True)
-        menu = ivr.do_update_ivr(menu, actor=self.actor, fields=ser.action_fields())
-        return self._answer(menu)
-
-    def update(self, request, pk=None):
-        return self.partial_update(request, pk)
-
-    def destroy(self, request, pk=None):
-        ivr.do_delete_ivr(self.get_object(), actor=self.actor)
-        return Response(status=status.HTTP_204_NO_CONTENT)

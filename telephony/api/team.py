@@ -7,17 +7,14 @@ answer's; a group still in use answers 409 naming what uses it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pbx.api.permissions import TenantPermission
 from pbx.api.serializers import ActionJudgesValues
-from pbx.api.viewsets import TenantScopedViewSet
+from pbx.api.viewsets import ActionViewSet
 from pbx.audit import Actor
 from telephony import team
 from telephony.models import PagingGroup, ParkSettings, PickupGroup, RingGroup
@@ -139,41 +136,8 @@ class ParkSettingsSerializer(ActionJudgesValues, serializers.ModelSerializer):
         return [str(n) for n in settings.slots()]
 
 
-class _GroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+class _GroupViewSet(ActionViewSet):
     permission_codes = TEAM_CODES
-    # The group's actions (``telephony.team``): create(actor, fields), update(group, actor,
-    # fields), delete(group, actor).
-    create_action: Callable[..., Any]
-    update_action: Callable[..., Any]
-    delete_action: Callable[..., Any]
-
-    def _answer(self, group, code=status.HTTP_200_OK):
-        group = self.get_queryset().get(pk=group.pk)
-        return Response(self.get_serializer(group).data, status=code)
-
-    def _fields(self, ser) -> dict:
-        action_fields = getattr(ser, "action_fields", None)
-        return action_fields() if action_fields is not None else dict(ser.validated_data)
-
-    def create(self, request):
-        ser = self.get_serializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        group = self.create_action(actor=self.actor, fields=self._fields(ser))
-        return self._answer(group, status.HTTP_201_CREATED)
-
-    def partial_update(self, request, pk=None):
-        group = self.get_object()
-        ser = self.get_serializer(group, data=request.data, partial=True)
-        ser.is_valid(raise_exception=True)
-        group = self.update_action(group, actor=self.actor, fields=self._fields(ser))
-        return self._answer(group)
-
-    def update(self, request, pk=None):
-        return self.partial_update(request, pk)
-
-    def destroy(self, request, pk=None):
-        self.delete_action(self.get_object(), actor=self.actor)
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RingGroupViewSet(_GroupViewSet):

@@ -10,6 +10,8 @@ from pbx.models import AuditEntry
 from routing.models import Disa
 from telephony.sip.contract import pin_matches
 
+from .checks import assert_field_errors
+
 pytestmark = pytest.mark.django_db
 
 ENTRY = {"name": "Road warriors", "pin": "402719", "extension": "101"}
@@ -75,12 +77,7 @@ def test_bad_input_is_a_field_error_and_changes_nothing(api, world):
         ({"extension": ["101"]}, "extension"),
         ({"enabled": "maybe"}, "enabled"),
     ]
-    for change, field in cases:
-        r = admin.post("/api/v1/disa/", {**ENTRY, **change})
-        assert r.status_code == 400, (change, r.content)
-        body = r.json()
-        assert set(body) == {"code", "message", "fields"}
-        assert field in body["fields"], (change, body)
+    assert_field_errors(admin, "/api/v1/disa/", ENTRY, cases)
     r = admin.post("/api/v1/disa/", {"name": "No extension", "pin": "4826"})
     assert r.status_code == 400
     assert "extension" in r.json()["fields"]

@@ -6,8 +6,9 @@ destination kinds list offers menus and mailboxes for inbound rules."""
 import pytest
 from django_tenants.utils import tenant_context
 
-from pbx.models import AuditEntry
 from routing.models import IvrMenu
+
+from .checks import assert_field_errors, audited
 
 pytestmark = pytest.mark.django_db
 
@@ -62,11 +63,7 @@ def test_menus_are_written_through_the_action(api, world):
     assert admin.delete(f"/api/v1/ivrs/{sales}/").status_code == 204
     assert admin.delete(url).status_code == 204
     assert _menus(world.tenant_a) == []
-    done = set(
-        AuditEntry.objects.filter(tenant=world.tenant_a, actor=world.a_admin).values_list(
-            "action", flat=True
-        )
-    )
+    done = audited(world.tenant_a, world.a_admin)
     assert {"ivr_menu.create", "ivr_menu.update", "ivr_menu.delete"} <= done
 
 
@@ -86,12 +83,7 @@ def test_bad_input_is_a_field_error_and_changes_nothing(api, world):
         ({"timeout_target": {"kind": "ivr", "target": "800"}}, "timeout_target"),  # itself
         ({"closed_target": "101"}, "closed_target"),
     ]  # fmt: skip
-    for change, field in cases:
-        r = admin.post("/api/v1/ivrs/", {**MENU, **change})
-        assert r.status_code == 400, (change, r.content)
-        body = r.json()
-        assert set(body) == {"code", "message", "fields"}
-        assert field in body["fields"], (change, body)
+    assert_field_errors(admin, "/api/v1/ivrs/", MENU, cases)
     r = admin.post("/api/v1/ivrs/", {**MENU, "options": "1:101"})
     assert r.status_code == 400
     r = admin.post("/api/v1/ivrs/", [MENU])

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from pbx.audit import Actor
 from pbx.portal.access import PLATFORM_ROLES, held_permissions, host_tenant, navigation
+from pbx.portal.lists import list_page
 from tenants.middleware import MANAGED_TENANT_SESSION_KEY
 
 
@@ -75,6 +76,61 @@ def save_action(request, form, obj, create, update, success) -> bool:
             update(obj, who, fields)
 
     return form_action(request, form, run, success(fields))
+
+
+def list_view(request, queryset, template: str, *, section: str, search, sorts, default, rows=None):
+    """A list page of ``queryset`` (searched, sorted and paged as ``list_page`` does); with
+    ``rows(page)``, the page's objects as the template's ``rows``."""
+    ctx = list_page(request, queryset, search=search, sorts=sorts, default=default)
+    if rows is not None:
+        ctx["rows"] = rows(ctx["page"])
+    return page(request, template, ctx, section=section)
+
+
+def edit_page(
+    request,
+    form,
+    obj,
+    *,
+    create,
+    update,
+    saved,
+    back: str,
+    template: str,
+    section: str,
+    context: dict | None = None,
+):
+    """An object's edit page (a new one when ``obj`` is None): on a valid POST,
+    ``create(actor=, fields=)`` or ``update(obj, actor=, fields=)`` (the actions' own
+    signatures), ``saved(fields)`` the message, then back to the ``back`` URL; else the page
+    with the form (its field errors), the object and ``context``."""
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and save_action(
+            request,
+            form,
+            obj,
+            lambda who, fields: create(actor=who, fields=fields),
+            lambda obj, who, fields: update(obj, actor=who, fields=fields),
+            saved,
+        )
+    ):
+        return redirect(back)
+    ctx = {"form": form, "object": obj, **(context or {})}
+    return page(request, template, ctx, section=section)
+
+
+def delete_page(
+    request, obj, *, delete, done: str, back: str, template: str, section: str, context
+):
+    """An object's delete page: GET shows what deleting it means (``context()``: what the
+    template needs besides the object, read only then); POST runs ``delete(obj, actor=)``
+    (``done`` the message, a refusal an error) and goes back to the ``back`` URL."""
+    if request.method == "POST":
+        button_action(request, lambda who: delete(obj, actor=who), done)
+        return redirect(back)
+    return page(request, template, {"object": obj, **context()}, section=section)
 
 
 @login_required

@@ -18,13 +18,12 @@ from pbx.portal.ivr_forms import (
     disa_initial,
     ivr_initial,
 )
-from pbx.portal.lists import list_page
 from pbx.portal.routing_forms import destination_options
 from routing import disa, ivr
 from routing.models import Disa, IvrMenu
 from telephony import features
 
-from .common import actor, button_action, page, save_action
+from .common import actor, button_action, delete_page, edit_page, list_view, page
 from .routing import routing_admin
 
 
@@ -40,23 +39,27 @@ def _label(value, entries: dict[str, str] | None = None) -> str:
 
 @routing_admin
 def ivr_list(request):
-    ctx = list_page(
+    def rows(menus) -> list[dict]:
+        entries = {str(pk): name for pk, name in Disa.objects.values_list("pk", "name")}
+        return [
+            {
+                "menu": m,
+                "keys": [f"{o.digit}: {_label(o.target, entries)}" for o in m.options.all()],
+                "after": _label(m.timeout_target, entries) or "Hang up",
+            }
+            for m in menus
+        ]
+
+    return list_view(
         request,
         IvrMenu.objects.prefetch_related("options"),
+        "portal/ivr/list.html",
+        section="ivr",
         search=("number", "name"),
         sorts={"number": "number", "name": "name"},
         default="number",
+        rows=rows,
     )
-    entries = {str(pk): name for pk, name in Disa.objects.values_list("pk", "name")}
-    ctx["rows"] = [
-        {
-            "menu": m,
-            "keys": [f"{o.digit}: {_label(o.target, entries)}" for o in m.options.all()],
-            "after": _label(m.timeout_target, entries) or "Hang up",
-        }
-        for m in ctx["page"]
-    ]
-    return page(request, "portal/ivr/list.html", ctx, section="ivr")
 
 
 @routing_admin
@@ -70,33 +73,33 @@ def ivr_edit(request, pk=None):
         targets=destination_options(host_tenant(request)),
         prompts=prompts,
     )
-    if (
-        request.method == "POST"
-        and form.is_valid()
-        and save_action(
-            request,
-            form,
-            menu,
-            lambda who, fields: ivr.do_create_ivr(actor=who, fields=fields),
-            lambda menu, who, fields: ivr.do_update_ivr(menu, actor=who, fields=fields),
-            lambda fields: f"IVR menu {fields['number']} {fields['name']} saved.",
-        )
-    ):
-        return redirect("portal:ivr_list")
-    ctx = {"form": form, "object": menu}
-    return page(request, "portal/ivr/form.html", ctx, section="ivr")
+    return edit_page(
+        request,
+        form,
+        menu,
+        create=ivr.do_create_ivr,
+        update=ivr.do_update_ivr,
+        saved=lambda fields: f"IVR menu {fields['number']} {fields['name']} saved.",
+        back="portal:ivr_list",
+        template="portal/ivr/form.html",
+        section="ivr",
+    )
 
 
 @routing_admin
 def ivr_delete(request, pk):
     """GET: what deleting the menu means (or what still sends calls to it); POST: delete."""
     menu = get_object_or_404(IvrMenu, pk=pk)
-    if request.method == "POST":
-        done = f"IVR menu {menu.number} {menu.name} deleted."
-        button_action(request, lambda who: ivr.do_delete_ivr(menu, actor=who), done)
-        return redirect("portal:ivr_list")
-    ctx = {"object": menu, "used_by": ivr.references(menu.number, exclude_menu=menu.pk)}
-    return page(request, "portal/ivr/delete.html", ctx, section="ivr")
+    return delete_page(
+        request,
+        menu,
+        delete=ivr.do_delete_ivr,
+        done=f"IVR menu {menu.number} {menu.name} deleted.",
+        back="portal:ivr_list",
+        template="portal/ivr/delete.html",
+        section="ivr",
+        context=lambda: {"used_by": ivr.references(menu.number, exclude_menu=menu.pk)},
+    )
 
 
 @routing_admin
@@ -136,14 +139,15 @@ def _enabled_extensions() -> list[tuple[str, str]]:
 
 @routing_admin
 def disa_list(request):
-    ctx = list_page(
+    return list_view(
         request,
         Disa.objects.select_related("extension"),
+        "portal/disa/list.html",
+        section="disa",
         search=("name", "extension__number"),
         sorts={"name": "name", "extension": "extension__number"},
         default="name",
     )
-    return page(request, "portal/disa/list.html", ctx, section="disa")
 
 
 @routing_admin
@@ -159,30 +163,30 @@ def disa_edit(request, pk=None):
         extensions=extensions,
         has_pin=bool(entry and entry.pin_hash),
     )
-    if (
-        request.method == "POST"
-        and form.is_valid()
-        and save_action(
-            request,
-            form,
-            entry,
-            lambda who, fields: disa.do_create_disa(actor=who, fields=fields),
-            lambda entry, who, fields: disa.do_update_disa(entry, actor=who, fields=fields),
-            lambda fields: f"DISA entry {fields['name']} saved.",
-        )
-    ):
-        return redirect("portal:disa_list")
-    ctx = {"form": form, "object": entry}
-    return page(request, "portal/disa/form.html", ctx, section="disa")
+    return edit_page(
+        request,
+        form,
+        entry,
+        create=disa.do_create_disa,
+        update=disa.do_update_disa,
+        saved=lambda fields: f"DISA entry {fields['name']} saved.",
+        back="portal:disa_list",
+        template="portal/disa/form.html",
+        section="disa",
+    )
 
 
 @routing_admin
 def disa_delete(request, pk):
     """GET: what deleting the entry means (or what still sends calls to it); POST: delete."""
     entry = get_object_or_404(Disa, pk=pk)
-    if request.method == "POST":
-        done = f"DISA entry {entry.name} deleted."
-        button_action(request, lambda who: disa.do_delete_disa(entry, actor=who), done)
-        return redirect("portal:disa_list")
-    ctx = {"object": entry, "used_by": disa.references(entry.pk)}
-    return page(request, "portal/disa/delete.html", ctx, section="disa")
+    return delete_page(
+        request,
+        entry,
+        delete=disa.do_delete_disa,
+        done=f"DISA entry {entry.name} deleted.",
+        back="portal:disa_list",
+        template="portal/disa/delete.html",
+        section="disa",
+        context=lambda: {"used_by": disa.references(entry.pk)},
+    )

@@ -47,7 +47,7 @@ from tenants.choices import Permission
 from trunks.access import usable_trunks
 from trunks.models import DidNumber
 
-from .common import actor, button_action, page, save_action
+from .common import actor, button_action, edit_page, page
 
 routing_admin = tenant_permission_required(Permission.ROUTING_MANAGE)
 
@@ -129,21 +129,18 @@ def row_edit(request, kind, pk=None):
     assert spec.form is not None
     row = get_object_or_404(actions.ROWS[kind].model, pk=pk) if pk else None
     form, ctx = spec.form(request, row)
-    if (
-        request.method == "POST"
-        and form.is_valid()
-        and save_action(
-            request,
-            form,
-            row,
-            lambda who, fields: actions.do_create(kind, actor=who, fields=fields),
-            lambda row, who, fields: actions.do_update(row, actor=who, fields=fields),
-            lambda fields: f"{spec.noun} {fields[spec.title]} saved.",
-        )
-    ):
-        return redirect(spec.back)
-    ctx = {"form": form, "object": row, **ctx}
-    return page(request, f"portal/routing/{kind}_form.html", ctx, section=spec.section)
+    return edit_page(
+        request,
+        form,
+        row,
+        create=lambda actor, fields: actions.do_create(kind, actor=actor, fields=fields),
+        update=actions.do_update,
+        saved=lambda fields: f"{spec.noun} {fields[spec.title]} saved.",
+        back=spec.back,
+        template=f"portal/routing/{kind}_form.html",
+        section=spec.section,
+        context=ctx,
+    )
 
 
 def _add_row(request, kind, form, done: Callable[[Any], str]):

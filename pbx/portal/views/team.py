@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404, redirect
 
 from pbx.errors import PbxError
 from pbx.portal.access import host_tenant
-from pbx.portal.lists import list_page
 from pbx.portal.routing_forms import destination_options
 from pbx.portal.team_forms import (
     PagingGroupForm,
@@ -22,7 +21,7 @@ from routing.destinations import KINDS
 from telephony import team
 from telephony.models import PagingGroup, ParkSettings, PickupGroup, RingGroup, RingStrategy
 
-from .common import actor, button_action, page, save_action
+from .common import actor, delete_page, edit_page, list_view, page
 from .routing import routing_admin
 
 
@@ -40,29 +39,56 @@ def _label(value) -> str:
     return f"{kind.label if kind else value.get('kind')} {value.get('target', '')}".strip()
 
 
+def _delete(request, model, pk, *, kind: str, title, delete, back: str, section: str, used_by):
+    """A group's delete page (``title(group)``: how the messages name it; ``used_by(group)``:
+    what still sends calls to it, shown before deleting)."""
+    group = get_object_or_404(model, pk=pk)
+    return delete_page(
+        request,
+        group,
+        delete=delete,
+        done=f"{title(group)} deleted.",
+        back=back,
+        template="portal/team/delete.html",
+        section=section,
+        context=lambda: {"kind": kind, "back": back, "used_by": used_by(group)},
+    )
+
+
+def _members_initial(group, *names: str) -> dict | None:
+    """A paging or pickup group's form values: its ``names`` fields and member numbers."""
+    if group is None:
+        return None
+    return {
+        **{name: getattr(group, name) for name in names},
+        "members": [e.number for e in group.members.all()],
+    }
+
+
 # ---------------------------------------------------------------------------- ring groups
 
 
 @routing_admin
 def ring_group_list(request):
-    ctx = list_page(
+    strategies = dict(RingStrategy.choices)
+    return list_view(
         request,
         RingGroup.objects.prefetch_related("members__extension"),
+        "portal/team/ring_list.html",
+        section="ring_groups",
         search=("number", "name"),
         sorts={"number": "number", "name": "name"},
         default="number",
+        rows=lambda groups: [
+            {
+                "group": g,
+                "members": [str(m) for m in g.members.all()],
+                "strategy": strategies.get(g.strategy, g.strategy),
+                "overflow": _label(g.overflow) or "Nobody is available",
+            }
+            for g in groups
+        ],
     )
-    strategies = dict(RingStrategy.choices)
-    ctx["rows"] = [
-        {
-            "group": g,
-            "members": [str(m) for m in g.members.all()],
-            "strategy": strategies.get(g.strategy, g.strategy),
-            "overflow": _label(g.overflow) or "Nobody is available",
-        }
-        for g in ctx["page"]
-    ]
-    return page(request, "portal/team/ring_list.html", ctx, section="ring_groups")
 
 
 @routing_admin
@@ -70,46 +96,40 @@ def ring_group_edit(request, pk=None):
     """A ring group's page (a new one without ``pk``): its members in ringing order."""
     qs = RingGroup.objects.prefetch_related("members__extension")
     group = get_object_or_404(qs, pk=pk) if pk else None
-    extensions = _extensions()
     form = RingGroupForm(
         request.POST or None,
         initial=ring_initial(group) if group is not None else None,
         targets=destination_options(host_tenant(request)),
-        extensions=extensions,
+        extensions=_extensions(),
         members=team.ring_members(group) if group is not None else (),
     )
-    if (
-        request.method == "POST"
-        and form.is_valid()
-        and save_action(
-            request,
-            form,
-            group,
-            lambda who, fields: team.do_create_ring_group(actor=who, fields=fields),
-            lambda group, who, fields: team.do_update_ring_group(group, actor=who, fields=fields),
-            lambda fields: f"Ring group {fields['number']} {fields['name']} saved.",
-        )
-    ):
-        return redirect("portal:ring_group_list")
-    ctx = {"form": form, "object": group}
-    return page(request, "portal/team/ring_form.html", ctx, section="ring_groups")
+    return edit_page(
+        request,
+        form,
+        group,
+        create=team.do_create_ring_group,
+        update=team.do_update_ring_group,
+        saved=lambda fields: f"Ring group {fields['number']} {fields['name']} saved.",
+        back="portal:ring_group_list",
+        template="portal/team/ring_form.html",
+        section="ring_groups",
+    )
 
 
 @routing_admin
 def ring_group_delete(request, pk):
     """GET: what deleting the group means (or what still sends calls to it); POST: delete."""
-    group = get_object_or_404(RingGroup, pk=pk)
-    if request.method == "POST":
-        done = f"Ring group {group.number} {group.name} deleted."
-        button_action(request, lambda who: team.do_delete_ring_group(group, actor=who), done)
-        return redirect("portal:ring_group_list")
-    ctx = {
-        "object": group,
-        "kind": "ring group",
-        "back": "portal:ring_group_list",
-        "used_by": team.references("ring_group", group.number, exclude_group=group.pk),
-    }
-    return page(request, "portal/team/delete.html", ctx, section="ring_groups")
+    return _delete(
+        request,
+        RingGroup,
+        pk,
+        kind="ring group",
+        title=lambda g: f"Ring group {g.number} {g.name}",
+        delete=team.do_delete_ring_group,
+        back="portal:ring_group_list",
+        section="ring_groups",
+        used_by=lambda g: team.references("ring_group", g.number, exclude_group=g.pk),
+    )
 
 
 # -------------------------------------------------------------------------- paging groups
@@ -117,61 +137,52 @@ def ring_group_delete(request, pk):
 
 @routing_admin
 def paging_group_list(request):
-    ctx = list_page(
+    return list_view(
         request,
         PagingGroup.objects.prefetch_related("members"),
+        "portal/team/paging_list.html",
+        section="paging_groups",
         search=("number", "name"),
         sorts={"number": "number", "name": "name"},
         default="number",
     )
-    return page(request, "portal/team/paging_list.html", ctx, section="paging_groups")
 
 
 @routing_admin
 def paging_group_edit(request, pk=None):
-    group = (
-        get_object_or_404(PagingGroup.objects.prefetch_related("members"), pk=pk) if pk else None
+    qs = PagingGroup.objects.prefetch_related("members")
+    group = get_object_or_404(qs, pk=pk) if pk else None
+    form = PagingGroupForm(
+        request.POST or None,
+        initial=_members_initial(group, "number", "name", "duplex"),
+        extensions=_extensions(),
     )
-    initial = None
-    if group is not None:
-        initial = {
-            "number": group.number,
-            "name": group.name,
-            "duplex": group.duplex,
-            "members": [e.number for e in group.members.all()],
-        }
-    form = PagingGroupForm(request.POST or None, initial=initial, extensions=_extensions())
-    if (
-        request.method == "POST"
-        and form.is_valid()
-        and save_action(
-            request,
-            form,
-            group,
-            lambda who, fields: team.do_create_paging_group(actor=who, fields=fields),
-            lambda group, who, fields: team.do_update_paging_group(group, actor=who, fields=fields),
-            lambda fields: f"Paging group {fields['number']} {fields['name']} saved.",
-        )
-    ):
-        return redirect("portal:paging_group_list")
-    ctx = {"form": form, "object": group}
-    return page(request, "portal/team/paging_form.html", ctx, section="paging_groups")
+    return edit_page(
+        request,
+        form,
+        group,
+        create=team.do_create_paging_group,
+        update=team.do_update_paging_group,
+        saved=lambda fields: f"Paging group {fields['number']} {fields['name']} saved.",
+        back="portal:paging_group_list",
+        template="portal/team/paging_form.html",
+        section="paging_groups",
+    )
 
 
 @routing_admin
 def paging_group_delete(request, pk):
-    group = get_object_or_404(PagingGroup, pk=pk)
-    if request.method == "POST":
-        done = f"Paging group {group.number} {group.name} deleted."
-        button_action(request, lambda who: team.do_delete_paging_group(group, actor=who), done)
-        return redirect("portal:paging_group_list")
-    ctx = {
-        "object": group,
-        "kind": "paging group",
-        "back": "portal:paging_group_list",
-        "used_by": team.references("paging", group.number),
-    }
-    return page(request, "portal/team/delete.html", ctx, section="paging_groups")
+    return _delete(
+        request,
+        PagingGroup,
+        pk,
+        kind="paging group",
+        title=lambda g: f"Paging group {g.number} {g.name}",
+        delete=team.do_delete_paging_group,
+        back="portal:paging_group_list",
+        section="paging_groups",
+        used_by=lambda g: team.references("paging", g.number),
+    )
 
 
 # -------------------------------------------------------------------------- pickup groups
@@ -179,56 +190,52 @@ def paging_group_delete(request, pk):
 
 @routing_admin
 def pickup_group_list(request):
-    ctx = list_page(
+    return list_view(
         request,
         PickupGroup.objects.prefetch_related("members"),
+        "portal/team/pickup_list.html",
+        section="pickup_groups",
         search=("name",),
         sorts={"name": "name"},
         default="name",
     )
-    return page(request, "portal/team/pickup_list.html", ctx, section="pickup_groups")
 
 
 @routing_admin
 def pickup_group_edit(request, pk=None):
-    group = (
-        get_object_or_404(PickupGroup.objects.prefetch_related("members"), pk=pk) if pk else None
+    qs = PickupGroup.objects.prefetch_related("members")
+    group = get_object_or_404(qs, pk=pk) if pk else None
+    form = PickupGroupForm(
+        request.POST or None,
+        initial=_members_initial(group, "name"),
+        extensions=_extensions(),
     )
-    initial = None
-    if group is not None:
-        initial = {"name": group.name, "members": [e.number for e in group.members.all()]}
-    form = PickupGroupForm(request.POST or None, initial=initial, extensions=_extensions())
-    if (
-        request.method == "POST"
-        and form.is_valid()
-        and save_action(
-            request,
-            form,
-            group,
-            lambda who, fields: team.do_create_pickup_group(actor=who, fields=fields),
-            lambda group, who, fields: team.do_update_pickup_group(group, actor=who, fields=fields),
-            lambda fields: f"Pickup group {fields['name']} saved.",
-        )
-    ):
-        return redirect("portal:pickup_group_list")
-    ctx = {"form": form, "object": group}
-    return page(request, "portal/team/pickup_form.html", ctx, section="pickup_groups")
+    return edit_page(
+        request,
+        form,
+        group,
+        create=team.do_create_pickup_group,
+        update=team.do_update_pickup_group,
+        saved=lambda fields: f"Pickup group {fields['name']} saved.",
+        back="portal:pickup_group_list",
+        template="portal/team/pickup_form.html",
+        section="pickup_groups",
+    )
 
 
 @routing_admin
 def pickup_group_delete(request, pk):
-    group = get_object_or_404(PickupGroup, pk=pk)
-    if request.method == "POST":
-        done = f"Pickup group {group.name} deleted."
-        button_action(request, lambda who: team.do_delete_pickup_group(group, actor=who), done)
-        return redirect("portal:pickup_group_list")
-    ctx = {
-        "object": group,
-        "kind": "pickup group",
-        "back": "portal:pickup_group_list",
-        "used_by": [],
-    }
-    return page(request, "portal/team/delete.html", ctx, section="pickup_groups")
+    return _delete(
+        request,
+        PickupGroup,
+        pk,
+        kind="pickup group",
+        title=lambda g: f"Pickup group {g.name}",
+        delete=team.do_delete_pickup_group,
+        back="portal:pickup_group_list",
+        section="pickup_groups",
+        used_by=lambda g: [],
+    )
 
 
 # ------------------------------------------------------------------------------ call park
