@@ -26,7 +26,8 @@ Counts = tuple[int, int]
 
 
 class TableFull(Exception):
-    """The engine holds as many subscriptions as it may (``SubscriptionTable.cap``)."""
+    """The engine holds as many subscriptions as it may (a table's ``cap``, or for BLF its
+    ``per_resource`` too): 503."""
 
 
 @dataclass(eq=False, slots=True)
@@ -41,7 +42,7 @@ class Subscription:
     user: str  # the resource: the extension whose mailbox is watched
     target: Target  # where NOTIFYs go: where the last SUBSCRIBE came from (NAT)
     contact: str  # the subscriber's Contact URI, to tell its registration apart
-    expires_at: float = 0.0  # loop time
+    expires_at: float = 0.0  # loop time (memory only: nothing outlives the engine's loop)
     timer: asyncio.TimerHandle | None = None
     last: Counts | None = None  # (new, saved) of the last NOTIFY sent
     wanted: Counts | None = None  # (new, saved) the next NOTIFY is to carry
@@ -57,11 +58,13 @@ class Subscription:
         return (self.dialog.call_id, self.dialog.local_tag)
 
     @property
-    def resource(self) -> tuple[str, str]:
+    def watched(self) -> tuple[str, str]:
         return (self.schema, self.user)
 
-    def expires_in(self, now: float) -> int:
-        return max(0, int(self.expires_at - now + 0.5))
+    @property
+    def subscriber(self) -> str:
+        """The extension that subscribed: a mailbox is watched by its own extension only."""
+        return self.user
 
 
 class SubscriptionTable:
@@ -89,7 +92,7 @@ class SubscriptionTable:
         if sub.key not in self.by_key and len(self.by_key) >= self.cap:
             raise TableFull
         self.by_key[sub.key] = sub
-        mine = self.by_resource.setdefault(sub.resource, {})
+        mine = self.by_resource.setdefault(sub.watched, {})
         mine[sub.key] = sub
         dropped: list[Subscription] = []
         while len(mine) > self.per_resource:
@@ -105,11 +108,11 @@ class SubscriptionTable:
             sub.timer = None
         if self.by_key.get(sub.key) is sub:
             del self.by_key[sub.key]
-        mine = self.by_resource.get(sub.resource)
+        mine = self.by_resource.get(sub.watched)
         if mine is not None and mine.get(sub.key) is sub:
             del mine[sub.key]
             if not mine:
-                del self.by_resource[sub.resource]
+                del self.by_resource[sub.watched]
 
     def clear(self) -> None:
         for sub in list(self.by_key.values()):
