@@ -139,28 +139,6 @@ def serve(port: int, redis_url: str, prefix: str, ng: int, media: int, media_dir
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], ready: str, name: str) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            cwd=ROOT)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"{name} exited at start")
-            if ready in line:
-                break
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@contextlib.contextmanager
 def rtpengine(ng: int) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         ["rtpengine", "--config-file=none", "--foreground", "--table=-1",
@@ -424,11 +402,12 @@ def main() -> None:
                  "--rtp-port-min", "50000", "--rtp-port-max", "59999"]  # fmt: skip
     engine_cmd = [sys.executable, __file__, "--serve", str(engine_port), redis_url, prefix,
                   str(ng), str(media), str(tmp)]  # fmt: skip
+    quiet = subprocess.DEVNULL
     try:
         with (
             rtpengine(ng) as rtp,
-            process(media_cmd, "media server ready", "media server") as ms,
-            process(engine_cmd, "READY", "engine") as engine,
+            reg.process(media_cmd, "media server ready", "media server", stderr=quiet) as ms,
+            reg.process(engine_cmd, "READY", "engine", stderr=quiet) as engine,
         ):
             pids = {"media server": ms.pid, "rtpengine": rtp.pid, "engine": engine.pid}
             uvloop.run(run(args, engine_port, sip_port, pids))
