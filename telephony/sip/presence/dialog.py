@@ -2,9 +2,10 @@
 an extension or a park slot of the subscriber's own tenant, and the NOTIFYs that drive the
 lamps.
 
-**Subscribing.** The subscriber authenticates as for MWI: digest in its own domain (the From
-domain), the registrar's 401 for a wrong password, an unknown user or an unknown domain; 403
-only after the right password (suspended tenant, disabled extension, transport not allowed).
+**Subscribing.** The subscriber authenticates as for MWI (:mod:`.notifier`): digest in its
+own domain (the From domain), the registrar's 401 for a wrong password, an unknown user or an
+unknown domain; 403 only after the right password (suspended tenant, disabled extension,
+transport not allowed).
 The watched resource is the Request-URI user (the To user when the Request-URI has none): an
 extension of the subscriber's tenant or one of its park slots. Anything else (an unknown
 number, a number in another tenant's domain, another tenant's extension) is answered 404,
@@ -58,7 +59,7 @@ from telephony.sip.transport import Target
 
 from .notifier import Notifier, accepts, parse_event
 from .store import Stored, SubscriptionStore, record
-from .subscriptions import TableFull
+from .subscriptions import SubscriptionTable, TableFull, unlink
 from .views import SharedViews
 from .xml import DIALOG_INFO, PIDF, dialog_info, pidf
 
@@ -146,25 +147,15 @@ class Watch:
         )
 
 
-class WatchTable:
-    """Watches by dialog key, by resource and by (subscriber contact, resource)."""
+class WatchTable(SubscriptionTable[Watch]):
+    """Watches by dialog key, by resource and by (subscriber contact, resource): at most
+    ``per_contact`` of one contact to one resource (the oldest dropped), ``per_resource``
+    of one resource and ``cap`` in all (refused beyond either)."""
 
     def __init__(self, *, per_contact: int, per_resource: int, cap: int) -> None:
+        super().__init__(per_resource=per_resource, cap=cap)
         self.per_contact = per_contact
-        self.per_resource = per_resource
-        self.cap = cap
-        self.by_key: dict[tuple[str, str], Watch] = {}
-        self.by_resource: dict[Resource, dict[tuple[str, str], Watch]] = {}
         self.by_contact: dict[tuple[str, str, str], dict[tuple[str, str], Watch]] = {}
-
-    def __len__(self) -> int:
-        return len(self.by_key)
-
-    def get(self, key: tuple[str, str]) -> Watch | None:
-        return self.by_key.get(key)
-
-    def of(self, schema: str, resource: str) -> list[Watch]:
-        return list(self.by_resource.get((schema, resource), {}).values())
 
     def add(self, w: Watch) -> list[Watch]:
         """Hold ``w``; returns the watches dropped for it (the oldest of the same contact and
@@ -175,39 +166,14 @@ class WatchTable:
             room = len(same) >= self.per_contact  # one of its own goes to make room
             if len(self.by_key) >= self.cap + room or len(mine) >= self.per_resource + room:
                 raise TableFull
-        self.by_key[w.key] = w
-        self.by_resource.setdefault(w.watched, {})[w.key] = w
+        self._hold(w)
         same = self.by_contact.setdefault((w.schema, w.resource, w.contact), {})
         same[w.key] = w
-        dropped: list[Watch] = []
-        while len(same) > self.per_contact:
-            oldest = next(iter(same.values()))
-            self.remove(oldest)
-            dropped.append(oldest)
-        return dropped
+        return self._drop_beyond(same, self.per_contact)
 
     def remove(self, w: Watch) -> None:
-        """Forget ``w`` (no-op when it is not held) and stop its expiry timer."""
-        if w.timer is not None:
-            w.timer.cancel()
-            w.timer = None
-        if self.by_key.get(w.key) is w:
-            del self.by_key[w.key]
-        group = self.by_resource.get(w.watched)
-        if group is not None and group.get(w.key) is w:
-            del group[w.key]
-            if not group:
-                del self.by_resource[w.watched]
-        ck = (w.schema, w.resource, w.contact)
-        group = self.by_contact.get(ck)
-        if group is not None and group.get(w.key) is w:
-            del group[w.key]
-            if not group:
-                del self.by_contact[ck]
-
-    def clear(self) -> None:
-        for w in list(self.by_key.values()):
-            self.remove(w)
+        super().remove(w)
+        unlink(self.by_contact, (w.schema, w.resource, w.contact), w)
 
 
 class DialogPresence(Notifier[Watch]):

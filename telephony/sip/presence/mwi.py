@@ -79,7 +79,7 @@ class MessageWaiting(Notifier[Subscription]):
     it follows ``VOICEMAIL_CHANGED`` while started)."""
 
     label = "MWI"
-    table: SubscriptionTable
+    table: SubscriptionTable[Subscription]
 
     def __init__(
         self,

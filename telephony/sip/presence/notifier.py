@@ -36,9 +36,9 @@ from telephony.sip.message import Request, Response, SipURI
 from telephony.sip.transaction import ServerTransaction
 from telephony.sip.transport import Target
 
-from .subscriptions import TableFull
+from .subscriptions import SubscriptionTable, TableFull
 
-__all__ = ["Notified", "Notifier", "Table", "accepts", "parse_event"]
+__all__ = ["Notified", "Notifier", "accepts", "parse_event"]
 
 log = logging.getLogger(__name__)
 
@@ -97,22 +97,12 @@ class Notified(Protocol):
 S = TypeVar("S", bound=Notified)
 
 
-class Table(Protocol[S]):
-    """The subscriptions one notifier holds (bounded: :class:`TableFull` at a cap)."""
-
-    def __len__(self) -> int: ...
-    def get(self, key: tuple[str, str]) -> S | None: ...
-    def of(self, schema: str, number: str) -> list[S]: ...
-    def add(self, sub: S) -> list[S]: ...
-    def remove(self, sub: S) -> None: ...
-
-
 class Notifier(Generic[S]):
     """The SUBSCRIBE handling and NOTIFY sending shared by the event packages; a package
     subclasses it with its subscription type, its ``table`` and the hooks below."""
 
     label: ClassVar[str]  # names the package in logs
-    table: Table[S]
+    table: SubscriptionTable[S]
 
     def __init__(
         self, ctx: EngineContext, *, min_expires: int, max_expires: int, default_expires: int
