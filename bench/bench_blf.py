@@ -56,20 +56,11 @@ def serve(port: int, control: int, redis_url: str, prefix: str) -> None:
     """The child process: our engine on udp ``port``, driven on udp ``control``."""
     import logging
 
-    from telephony.sip.app import PbxConfig, build_engine
+    from telephony.sip.app import build_engine
     from telephony.sip.contract import DialogView
-    from telephony.sip.security import GuardConfig
-    from telephony.sip.server import EngineConfig
 
     logging.basicConfig(level=logging.WARNING)
-    config = PbxConfig(
-        engine=EngineConfig(host="127.0.0.1", udp_port=port, tcp_port=None, product="Bench PBX"),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        nonce_secret=secrets.token_bytes(32),
-        digest_algorithms=("MD5",),
-        guard=GuardConfig(allow_list=("127.0.0.1",)),
-    )
+    config = reg.engine_config(port, redis_url, prefix, digest_algorithms=("MD5",))
 
     async def main() -> None:
         pbx = build_engine(config)

@@ -105,17 +105,13 @@ def serve(port: int, redis_url: str, prefix: str, ng: int, media: int, media_dir
 
     import uvloop
 
-    from telephony.sip.app import PbxConfig, build_engine
-    from telephony.sip.security import GuardConfig
-    from telephony.sip.server import EngineConfig
+    from telephony.sip.app import build_engine
 
     logging.basicConfig(level=logging.WARNING)
-    config = PbxConfig(
-        engine=EngineConfig(host="127.0.0.1", udp_port=port, tcp_port=None, product="Bench PBX"),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        nonce_secret=secrets.token_bytes(32),
-        guard=GuardConfig(allow_list=("127.0.0.1",)),
+    config = reg.engine_config(
+        port,
+        redis_url,
+        prefix,
         rtpengine_ng=("127.0.0.1", ng),
         media_server=("127.0.0.1", media),
         media_dir=media_dir,

@@ -104,29 +104,43 @@ def write_csv(path: Path, users: int, first: int = FIRST_USER) -> None:
 # ----------------------------------------------------------------------------- processes
 
 
+def engine_config(port: int, redis_url: str, prefix: str, **kw: Any) -> Any:
+    """A bench engine's ``PbxConfig``: udp ``port`` on loopback, its Redis under ``prefix``,
+    the bench address on the guard's allow-list (else the flood limit would ban the load);
+    ``kw``: the bench's own settings."""
+    from telephony.sip.app import PbxConfig
+    from telephony.sip.security import GuardConfig
+    from telephony.sip.server import EngineConfig
+
+    kw.setdefault("guard", GuardConfig(allow_list=("127.0.0.1",)))
+    return PbxConfig(
+        engine=EngineConfig(host="127.0.0.1", udp_port=port, tcp_port=None, product="Bench PBX"),
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        nonce_secret=secrets.token_bytes(32),
+        **kw,
+    )
+
+
 def serve(port: int, redis_url: str, prefix: str, profile: str | None) -> None:
     """The child process: our engine on udp ``port`` until SIGTERM."""
     import asyncio
     import logging
 
-    from telephony.sip.app import PbxConfig, build_engine
+    from telephony.sip.app import build_engine
     from telephony.sip.registrar import RegistrarConfig
-    from telephony.sip.security import GuardConfig
-    from telephony.sip.server import EngineConfig
 
     logging.basicConfig(level=logging.WARNING)
     if os.environ.get("BENCH_RCVBUF"):  # bytes asked for the UDP receive buffer (experiments)
         from telephony.sip import transport
 
         transport.UDP_RCVBUF = int(os.environ["BENCH_RCVBUF"])
-    config = PbxConfig(
-        engine=EngineConfig(host="127.0.0.1", udp_port=port, tcp_port=None, product="Bench PBX"),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        nonce_secret=secrets.token_bytes(32),
+    config = engine_config(
+        port,
+        redis_url,
+        prefix,
         # SIPp 3.6 answers the first challenge and knows only MD5 (phones pick SHA-256).
         digest_algorithms=tuple(os.environ.get("BENCH_ALGS", "MD5,SHA-256").split(",")),
-        guard=GuardConfig(allow_list=("127.0.0.1",)),
         registrar=RegistrarConfig(),
     )
 
