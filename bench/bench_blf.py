@@ -35,55 +35,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-DOMAIN = "bench.test"
-SCHEMA = "t_bench"
-FIRST_USER = 100000
+import bench_sip_register as reg  # noqa: E402 -- after the path set-up above
+from common import percentile  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def publish_tenant(redis_url: str, prefix: str, users: int) -> None:
-    import redis
-
-    from telephony.sip import contract
-
-    extensions = {}
-    for n in range(FIRST_USER, FIRST_USER + users):
-        u = str(n)
-        extensions[u] = contract.ExtensionSnapshot(
-            number=u,
-            display_name=f"Bench {u}",
-            ha1_md5=contract.ha1("MD5", u, DOMAIN, f"pw{u}"),
-            ha1_sha256=contract.ha1("SHA-256", u, DOMAIN, f"pw{u}"),
-            caller_id_number=u,
-        )
-    snap = contract.TenantSnapshot(
-        tenant_id=999998, schema=SCHEMA, domain=DOMAIN, extensions=extensions
-    )
-    r = redis.Redis.from_url(redis_url)
-    r.set(contract.key(prefix, contract.SNAPSHOT, domain=DOMAIN), snap.to_json())
-    r.sadd(contract.key(prefix, contract.DOMAINS), DOMAIN)
-    r.close()
-
-
-def cleanup(redis_url: str, prefix: str) -> None:
-    import redis
-
-    r = redis.Redis.from_url(redis_url)
-    keys = list(r.scan_iter(match=prefix + "*", count=5000))
-    for i in range(0, len(keys), 5000):
-        r.delete(*keys[i : i + 5000])
-    r.close()
+DOMAIN = reg.DOMAIN
+SCHEMA = reg.SCHEMA
+FIRST_USER = reg.FIRST_USER
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -93,22 +56,11 @@ def serve(port: int, control: int, redis_url: str, prefix: str) -> None:
     """The child process: our engine on udp ``port``, driven on udp ``control``."""
     import logging
 
-    import uvloop
-
-    from telephony.sip.app import PbxConfig, build_engine
+    from telephony.sip.app import build_engine
     from telephony.sip.contract import DialogView
-    from telephony.sip.security import GuardConfig
-    from telephony.sip.server import EngineConfig
 
     logging.basicConfig(level=logging.WARNING)
-    config = PbxConfig(
-        engine=EngineConfig(host="127.0.0.1", udp_port=port, tcp_port=None, product="Bench PBX"),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        nonce_secret=secrets.token_bytes(32),
-        digest_algorithms=("MD5",),
-        guard=GuardConfig(allow_list=("127.0.0.1",)),
-    )
+    config = reg.engine_config(port, redis_url, prefix, digest_algorithms=("MD5",))
 
     async def main() -> None:
         pbx = build_engine(config)
@@ -139,43 +91,17 @@ def serve(port: int, control: int, redis_url: str, prefix: str) -> None:
         await stop.wait()
         await pbx.stop()
 
-    profile = os.environ.get("BENCH_PROFILE")  # a path: the engine's cProfile stats go there
-    if profile:
-        import cProfile
-
-        prof = cProfile.Profile()
-        prof.enable()
-        uvloop.run(main())
-        prof.disable()
-        prof.dump_stats(profile)
-    else:
-        uvloop.run(main())
+    # BENCH_PROFILE: a path, where the engine's cProfile stats go.
+    reg.run_engine(main, os.environ.get("BENCH_PROFILE"))
 
 
-@contextlib.contextmanager
 def engine_process(
     port: int, control: int, redis_url: str, prefix: str
-) -> Iterator[subprocess.Popen[str]]:
+) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    """The engine child process (a context manager), once it is ready."""
     cmd = [sys.executable, __file__, "--serve", str(port), "--control", str(control)]
     cmd += ["--redis-url", redis_url, "--prefix", prefix]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "READY" not in line:
-            raise RuntimeError(f"engine did not start: {line!r}")
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return reg.process(cmd, "READY", "engine", wait=60)
 
 
 # ----------------------------------------------------------------------------- watchers
@@ -298,14 +224,6 @@ class Watcher(asyncio.DatagramProtocol):
         return status
 
 
-def percentile(values: list[float], p: float) -> float:
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
-    return s[k]
-
-
 async def run(args: argparse.Namespace, engine: tuple[str, int], control: int, pid: int) -> None:
     loop = asyncio.get_running_loop()
     numbers = [str(FIRST_USER + i) for i in range(args.extensions)]
@@ -316,7 +234,7 @@ async def run(args: argparse.Namespace, engine: tuple[str, int], control: int, p
         w.connection_made(t)
         watchers.append(w)
 
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    cpu0, t0 = reg.cpu_seconds(pid), time.monotonic()
     sem = asyncio.Semaphore(100)
 
     async def one(w: Watcher) -> int:
@@ -329,7 +247,7 @@ async def run(args: argparse.Namespace, engine: tuple[str, int], control: int, p
 
         print(f"SUBSCRIBE answers: {dict(Counter(statuses))}")
     await asyncio.wait_for(asyncio.gather(*(w.first for w in watchers)), 30)
-    sub_wall, sub_cpu = time.monotonic() - t0, cpu_seconds(pid) - cpu0
+    sub_wall, sub_cpu = time.monotonic() - t0, reg.cpu_seconds(pid) - cpu0
     refused = sum(1 for s in statuses if s != 200)
     print(f"subscribed {len(watchers) - refused}/{len(watchers)} watchers in {sub_wall:.2f} s "
           f"(engine CPU {sub_cpu * 1000 / len(watchers):.2f} ms per subscription incl. its 401 "
@@ -339,7 +257,7 @@ async def run(args: argparse.Namespace, engine: tuple[str, int], control: int, p
 
     ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sent: dict[bytes, float] = {}
-    cpu0 = cpu_seconds(pid)
+    cpu0 = reg.cpu_seconds(pid)
     for r in range(args.rounds):
         state = "early" if r % 2 == 0 else "confirmed"
         for number in numbers:
@@ -348,7 +266,7 @@ async def run(args: argparse.Namespace, engine: tuple[str, int], control: int, p
             ctl.sendto(f"{number} {view_id} {state}".encode(), ("127.0.0.1", control))
         await asyncio.sleep(args.gap)
     await asyncio.sleep(1.0)  # the last NOTIFYs (and their 200s)
-    cpu = cpu_seconds(pid) - cpu0
+    cpu = reg.cpu_seconds(pid) - cpu0
     ctl.close()
 
     latencies: list[float] = []
@@ -398,15 +316,15 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.control, args.redis_url, args.prefix)
         return
-    publish_tenant(args.redis_url, args.prefix, args.extensions)
-    port, control = free_port(), free_port()
+    reg.publish_tenant(args.redis_url, args.prefix, args.extensions)
+    port, control = reg.free_port(), reg.free_port()
     try:
         with engine_process(port, control, args.redis_url, args.prefix) as proc:
             import uvloop
 
             uvloop.run(run(args, ("127.0.0.1", port), control, proc.pid))
     finally:
-        cleanup(args.redis_url, args.prefix)
+        reg.cleanup(args.redis_url, args.prefix)
 
 
 if __name__ == "__main__":

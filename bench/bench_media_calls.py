@@ -105,17 +105,13 @@ def serve(port: int, redis_url: str, prefix: str, ng: int, media: int, media_dir
 
     import uvloop
 
-    from telephony.sip.app import PbxConfig, build_engine
-    from telephony.sip.security import GuardConfig
-    from telephony.sip.server import EngineConfig
+    from telephony.sip.app import build_engine
 
     logging.basicConfig(level=logging.WARNING)
-    config = PbxConfig(
-        engine=EngineConfig(host="127.0.0.1", udp_port=port, tcp_port=None, product="Bench PBX"),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        nonce_secret=secrets.token_bytes(32),
-        guard=GuardConfig(allow_list=("127.0.0.1",)),
+    config = reg.engine_config(
+        port,
+        redis_url,
+        prefix,
         rtpengine_ng=("127.0.0.1", ng),
         media_server=("127.0.0.1", media),
         media_dir=media_dir,
@@ -136,28 +132,6 @@ def serve(port: int, redis_url: str, prefix: str, ng: int, media: int, media_dir
         await pbx.stop()
 
     uvloop.run(main())
-
-
-@contextlib.contextmanager
-def process(cmd: list[str], ready: str, name: str) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            cwd=ROOT)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"{name} exited at start")
-            if ready in line:
-                break
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @contextlib.contextmanager
@@ -424,11 +398,12 @@ def main() -> None:
                  "--rtp-port-min", "50000", "--rtp-port-max", "59999"]  # fmt: skip
     engine_cmd = [sys.executable, __file__, "--serve", str(engine_port), redis_url, prefix,
                   str(ng), str(media), str(tmp)]  # fmt: skip
+    quiet = subprocess.DEVNULL
     try:
         with (
             rtpengine(ng) as rtp,
-            process(media_cmd, "media server ready", "media server") as ms,
-            process(engine_cmd, "READY", "engine") as engine,
+            reg.process(media_cmd, "media server ready", "media server", stderr=quiet) as ms,
+            reg.process(engine_cmd, "READY", "engine", stderr=quiet) as engine,
         ):
             pids = {"media server": ms.pid, "rtpengine": rtp.pid, "engine": engine.pid}
             uvloop.run(run(args, engine_port, sip_port, pids))

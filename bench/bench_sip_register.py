@@ -32,8 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 SCENARIO = ROOT / "tests" / "sip" / "scenarios" / "register_auth.xml"
 KAMAILIO_CFG = Path("/work/shared/bench-reference/kamailio-registrar.cfg")
 DOMAIN = "bench.test"
+SCHEMA = "t_bench"
 FIRST_USER = 100000
 
 
@@ -72,7 +74,7 @@ def publish_tenant(redis_url: str, prefix: str, users: int, routing=None) -> Non
             caller_id_number=u,
         )
     snap = contract.TenantSnapshot(
-        tenant_id=999999, schema="t_bench", domain=DOMAIN, extensions=extensions,
+        tenant_id=999999, schema=SCHEMA, domain=DOMAIN, extensions=extensions,
         routing=routing or contract.RoutingSnapshot(),
     )  # fmt: skip
     r = redis.Redis.from_url(redis_url)
@@ -102,31 +104,43 @@ def write_csv(path: Path, users: int, first: int = FIRST_USER) -> None:
 # ----------------------------------------------------------------------------- processes
 
 
+def engine_config(port: int, redis_url: str, prefix: str, **kw: Any) -> Any:
+    """A bench engine's ``PbxConfig``: udp ``port`` on loopback, its Redis under ``prefix``,
+    the bench address on the guard's allow-list (else the flood limit would ban the load);
+    ``kw``: the bench's own settings."""
+    from telephony.sip.app import PbxConfig
+    from telephony.sip.security import GuardConfig
+    from telephony.sip.server import EngineConfig
+
+    kw.setdefault("guard", GuardConfig(allow_list=("127.0.0.1",)))
+    return PbxConfig(
+        engine=EngineConfig(host="127.0.0.1", udp_port=port, tcp_port=None, product="Bench PBX"),
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        nonce_secret=secrets.token_bytes(32),
+        **kw,
+    )
+
+
 def serve(port: int, redis_url: str, prefix: str, profile: str | None) -> None:
     """The child process: our engine on udp ``port`` until SIGTERM."""
     import asyncio
     import logging
 
-    import uvloop
-
-    from telephony.sip.app import PbxConfig, build_engine
+    from telephony.sip.app import build_engine
     from telephony.sip.registrar import RegistrarConfig
-    from telephony.sip.security import GuardConfig
-    from telephony.sip.server import EngineConfig
 
     logging.basicConfig(level=logging.WARNING)
     if os.environ.get("BENCH_RCVBUF"):  # bytes asked for the UDP receive buffer (experiments)
         from telephony.sip import transport
 
         transport.UDP_RCVBUF = int(os.environ["BENCH_RCVBUF"])
-    config = PbxConfig(
-        engine=EngineConfig(host="127.0.0.1", udp_port=port, tcp_port=None, product="Bench PBX"),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        nonce_secret=secrets.token_bytes(32),
+    config = engine_config(
+        port,
+        redis_url,
+        prefix,
         # SIPp 3.6 answers the first challenge and knows only MD5 (phones pick SHA-256).
         digest_algorithms=tuple(os.environ.get("BENCH_ALGS", "MD5,SHA-256").split(",")),
-        guard=GuardConfig(allow_list=("127.0.0.1",)),
         registrar=RegistrarConfig(),
     )
 
@@ -145,6 +159,14 @@ def serve(port: int, redis_url: str, prefix: str, profile: str | None) -> None:
         await stop.wait()
         await pbx.stop()
 
+    run_engine(main, profile)
+
+
+def run_engine(main: Callable[[], Coroutine[Any, Any, None]], profile: str | None) -> None:
+    """``main()`` on uvloop (as the engine runs in production); under cProfile, its stats
+    written to ``profile``, when one is given."""
+    import uvloop
+
     if profile:
         import cProfile
 
@@ -158,24 +180,39 @@ def serve(port: int, redis_url: str, prefix: str, profile: str | None) -> None:
 
 
 @contextlib.contextmanager
+def process(
+    cmd: list[str], ready: str, name: str, *, wait: float = 30.0, stderr: int | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """A child process (run from the repository root) once it has printed ``ready``; sent
+    SIGTERM on the way out and killed when it has not stopped ``wait`` seconds later."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{name} exited at start")
+            if ready in line:
+                break
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
 def engine_process(
     port: int, redis_url: str, prefix: str, profile: str | None
 ) -> Iterator[subprocess.Popen[str]]:
     cmd = [sys.executable, __file__, "--serve", str(port), "--redis-url", redis_url]
     cmd += ["--prefix", prefix] + (["--profile-out", profile] if profile else [])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "READY" not in line:
-            raise RuntimeError(f"engine did not start: {line!r}")
+    # Under cProfile, stopping and writing the profile takes a while.
+    with process(cmd, "READY", "engine", wait=120) as proc:
         yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(120)  # under cProfile, stopping and writing the profile takes a while
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @contextlib.contextmanager

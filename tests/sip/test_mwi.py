@@ -8,7 +8,6 @@ Mailbox changes are made as Django makes them: the box's :class:`MailboxIndex` w
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,15 +17,15 @@ import redis
 
 from telephony.sip import contract
 from telephony.sip.contract import MailboxIndex, VoicemailMessage
-from telephony.sip.message import Request, Response, make_response, parse_uri
+from telephony.sip.message import Request, make_response
 from tests.sip.engine_fixtures import (
     SIP_PASSWORD,
     EngineHandle,
     SipTestClient,
-    digest_authorization,
     wait_until,
     worker_redis_url,
 )
+from tests.sip.subscribekit import Subscriber
 
 
 @pytest.fixture
@@ -59,129 +58,21 @@ def set_mailbox(r: redis.Redis, schema: str, box: str, new: int, saved: int = 0)
     r.publish(contract.VOICEMAIL_CHANGED, f"{schema} {box}")
 
 
-class Subscriber:
-    """A raw SIP client that subscribes and collects (and answers) the NOTIFYs it gets."""
-
-    def __init__(
-        self, engine: EngineHandle, user: str, domain: str = "acme.test", transport: str = "UDP"
-    ) -> None:
-        self.client: SipTestClient = engine.client(transport)
-        self.transport = transport
-        self.user = user
-        self.domain = domain
-        self.from_tag = secrets.token_hex(4)
-        self.call_id = f"{secrets.token_hex(8)}@mwi-test"
-        self.cseq = 0
-        self.to_tag: str | None = None
-        self.notifies: list[Request] = []
-        self.answer_code = 200
-        self.ruri = f"sip:{user}@{domain}"
-        self.to = f"<sip:{user}@{domain}>"
-        self.accept = "application/simple-message-summary"
-
-    def close(self) -> None:
-        self.client.close()
-
-    def request(
-        self,
-        *,
-        expires: int | None = 600,
-        event: str | None = "message-summary",
-        authorization: str | None = None,
-        extra: list[tuple[str, str]] | None = None,
-    ) -> Request:
-        self.cseq += 1
-        lhost, lport = self.client.local
-        to = self.to + (f";tag={self.to_tag}" if self.to_tag else "")
-        branch = f"z9hG4bK{secrets.token_hex(8)}"
-        headers = [
-            ("Via", f"SIP/2.0/{self.transport} {lhost}:{lport};branch={branch};rport"),
-            ("Max-Forwards", "70"),
-            ("From", f"<sip:{self.user}@{self.domain}>;tag={self.from_tag}"),
-            ("To", to),
-            ("Call-ID", self.call_id),
-            ("CSeq", f"{self.cseq} SUBSCRIBE"),
-            ("Contact", f"<sip:{self.user}@{lhost}:{lport};transport={self.transport.lower()}>"),
-            ("Accept", self.accept),
-        ]
-        if event is not None:
-            headers.append(("Event", event))
-        if expires is not None:
-            headers.append(("Expires", str(expires)))
-        if authorization is not None:
-            headers.append(("Authorization", authorization))
-        headers += extra or []
-        return Request("SUBSCRIBE", parse_uri(self.ruri), headers)
-
-    def pump(self, timeout: float) -> Request | Response | None:
-        """Receive one message; NOTIFYs are answered and kept. None on timeout."""
-        try:
-            msg = self.client.recv(timeout)
-        except TimeoutError:
-            return None
-        if isinstance(msg, Request):
-            if msg.method == "NOTIFY":
-                self.notifies.append(msg)
-                self.client.send_raw(bytes(make_response(msg, self.answer_code)))
-            return msg
-        return msg
-
-    def send(self, req: Request, timeout: float = 3.0) -> Response:
-        self.client.send_raw(bytes(req))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = self.pump(max(0.05, deadline - time.monotonic()))
-            if (
-                isinstance(msg, Response)
-                and msg.status >= 200
-                and msg.cseq.seq == req.cseq.seq
-                and msg.call_id == req.call_id
-            ):
-                return msg
-        raise AssertionError(f"no answer to {req.method} {req.cseq.seq}")
-
-    def subscribe(self, password: str = SIP_PASSWORD, **kw: Any) -> Response:
-        """SUBSCRIBE, answer the 401 (MD5), return the final answer."""
-        first = self.send(self.request(**kw))
-        if first.status != 401:
-            return first
-        challenge = next(
-            v for v in first.get_all("WWW-Authenticate") if "algorithm=MD5" in v.replace('"', "")
-        )
-        auth = digest_authorization(
-            challenge, method="SUBSCRIBE", uri=self.ruri, username=self.user, password=password
-        )
-        resp = self.send(self.request(authorization=auth, **kw))
-        if resp.status == 200:
-            self.to_tag = resp.to.tag
-        return resp
-
-    def refresh(self, expires: int) -> Response:
-        return self.send(self.request(expires=expires))
-
-    def next_notify(self, timeout: float = 3.0) -> Request:
-        deadline = time.monotonic() + timeout
-        while not self.notifies:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("no NOTIFY")
-            self.pump(left)
-        return self.notifies.pop(0)
-
-    def quiet(self, seconds: float) -> None:
-        """Nothing arrives for ``seconds`` (no NOTIFY)."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            self.pump(left)
-        assert self.notifies == []
-
-
 @pytest.fixture
 def subscriber(sip_engine: EngineHandle) -> Iterator[Any]:
     made: list[Subscriber] = []
 
     def make(user: str = "101", domain: str = "acme.test", transport: str = "UDP") -> Subscriber:
-        s = Subscriber(sip_engine, user, domain, transport)
+        port = sip_engine.addresses[transport.upper()][1]
+        s = Subscriber(
+            sip_engine.host,
+            port,
+            user,
+            user,
+            domain=domain,
+            event="message-summary",
+            transport=transport,
+        )
         made.append(s)
         return s
 

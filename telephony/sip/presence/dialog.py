@@ -2,9 +2,10 @@
 an extension or a park slot of the subscriber's own tenant, and the NOTIFYs that drive the
 lamps.
 
-**Subscribing.** The subscriber authenticates as for MWI: digest in its own domain (the From
-domain), the registrar's 401 for a wrong password, an unknown user or an unknown domain; 403
-only after the right password (suspended tenant, disabled extension, transport not allowed).
+**Subscribing.** The subscriber authenticates as for MWI (:mod:`.notifier`): digest in its
+own domain (the From domain), the registrar's 401 for a wrong password, an unknown user or an
+unknown domain; 403 only after the right password (suspended tenant, disabled extension,
+transport not allowed).
 The watched resource is the Request-URI user (the To user when the Request-URI has none): an
 extension of the subscriber's tenant or one of its park slots. Anything else (an unknown
 number, a number in another tenant's domain, another tenant's extension) is answered 404,
@@ -43,7 +44,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -53,15 +53,17 @@ from telephony.sip.calls.states import ExtensionStates
 from telephony.sip.context import EngineContext
 from telephony.sip.contract import DialogView, TenantSnapshot
 from telephony.sip.dialog import Dialog
-from telephony.sip.message import Request, Response, SipURI
+from telephony.sip.message import Request, SipURI
 from telephony.sip.transaction import ServerTransaction
 from telephony.sip.transport import Target
 
+from .notifier import Notifier, accepts, parse_event
 from .store import Stored, SubscriptionStore, record
+from .subscriptions import SubscriptionTable, TableFull, unlink
 from .views import SharedViews
 from .xml import DIALOG_INFO, PIDF, dialog_info, pidf
 
-__all__ = ["EVENTS", "DialogPresence", "Watch", "WatchTable", "parse_event"]
+__all__ = ["EVENTS", "DialogPresence", "Watch", "WatchTable"]
 
 log = logging.getLogger(__name__)
 
@@ -72,29 +74,6 @@ CONTENT_TYPES = {DIALOG: DIALOG_INFO, PRESENCE: PIDF}
 
 Resource = tuple[str, str]  # (schema, number)
 State = tuple[Any, ...]
-
-
-def parse_event(req: Request) -> tuple[str | None, str | None]:
-    """(package, ``id`` parameter) of the Event header, the package lower-cased; (None, None)
-    when there is none."""
-    raw = req.get("Event")
-    if raw is None:
-        return None, None
-    package, _, params = raw.partition(";")
-    event_id = None
-    for p in params.split(";"):
-        name, _, value = p.partition("=")
-        if name.strip().lower() == "id":
-            event_id = value.strip() or None
-    return package.strip().lower(), event_id
-
-
-def _accepts(req: Request, ours: str) -> bool:
-    """False when an Accept header lists types and ours is not among them."""
-    accept = req.get_all("Accept")
-    types = {t.split(";", 1)[0].strip().lower() for v in accept for t in v.split(",")}
-    types.discard("")
-    return not types or bool(types & {ours, "application/*", "*/*"})
 
 
 def _malformed(req: Request) -> str | None:
@@ -113,10 +92,6 @@ def _malformed(req: Request) -> str | None:
     if req.body and not req.get("Content-Type"):
         return "Body Without Content-Type"
     return None
-
-
-class Refused(Exception):
-    """A subscription that cannot be held (a cap reached): 503."""
 
 
 @dataclass(eq=False, slots=True)
@@ -156,9 +131,6 @@ class Watch:
     def watched(self) -> Resource:
         return (self.schema, self.resource)
 
-    def expires_in(self) -> int:
-        return max(0, int(self.expires_at - time.time() + 0.5))
-
     def stored(self) -> str:
         return record(
             event=self.event,
@@ -175,73 +147,41 @@ class Watch:
         )
 
 
-class WatchTable:
-    """Watches by dialog key, by resource and by (subscriber contact, resource)."""
+class WatchTable(SubscriptionTable[Watch]):
+    """Watches by dialog key, by resource and by (subscriber contact, resource): at most
+    ``per_contact`` of one contact to one resource (the oldest dropped), ``per_resource``
+    of one resource and ``cap`` in all (refused beyond either)."""
 
     def __init__(self, *, per_contact: int, per_resource: int, cap: int) -> None:
+        super().__init__(per_resource=per_resource, cap=cap)
         self.per_contact = per_contact
-        self.per_resource = per_resource
-        self.cap = cap
-        self.by_key: dict[tuple[str, str], Watch] = {}
-        self.by_resource: dict[Resource, dict[tuple[str, str], Watch]] = {}
         self.by_contact: dict[tuple[str, str, str], dict[tuple[str, str], Watch]] = {}
-
-    def __len__(self) -> int:
-        return len(self.by_key)
-
-    def get(self, key: tuple[str, str]) -> Watch | None:
-        return self.by_key.get(key)
-
-    def of(self, schema: str, resource: str) -> list[Watch]:
-        return list(self.by_resource.get((schema, resource), {}).values())
 
     def add(self, w: Watch) -> list[Watch]:
         """Hold ``w``; returns the watches dropped for it (the oldest of the same contact and
-        resource beyond ``per_contact``). Raises :class:`Refused` at a cap."""
+        resource beyond ``per_contact``). Raises :class:`TableFull` at a cap."""
         if w.key not in self.by_key:
             mine = self.by_resource.get(w.watched, {})
             same = self.by_contact.get((w.schema, w.resource, w.contact), {})
             room = len(same) >= self.per_contact  # one of its own goes to make room
             if len(self.by_key) >= self.cap + room or len(mine) >= self.per_resource + room:
-                raise Refused
-        self.by_key[w.key] = w
-        self.by_resource.setdefault(w.watched, {})[w.key] = w
+                raise TableFull
+        self._hold(w)
         same = self.by_contact.setdefault((w.schema, w.resource, w.contact), {})
         same[w.key] = w
-        dropped: list[Watch] = []
-        while len(same) > self.per_contact:
-            oldest = next(iter(same.values()))
-            self.remove(oldest)
-            dropped.append(oldest)
-        return dropped
+        return self._drop_beyond(same, self.per_contact)
 
     def remove(self, w: Watch) -> None:
-        """Forget ``w`` (no-op when it is not held) and stop its expiry timer."""
-        if w.timer is not None:
-            w.timer.cancel()
-            w.timer = None
-        if self.by_key.get(w.key) is w:
-            del self.by_key[w.key]
-        group = self.by_resource.get(w.watched)
-        if group is not None and group.get(w.key) is w:
-            del group[w.key]
-            if not group:
-                del self.by_resource[w.watched]
-        ck = (w.schema, w.resource, w.contact)
-        group = self.by_contact.get(ck)
-        if group is not None and group.get(w.key) is w:
-            del group[w.key]
-            if not group:
-                del self.by_contact[ck]
-
-    def clear(self) -> None:
-        for w in list(self.by_key.values()):
-            self.remove(w)
+        super().remove(w)
+        unlink(self.by_contact, (w.schema, w.resource, w.contact), w)
 
 
-class DialogPresence:
+class DialogPresence(Notifier[Watch]):
     """The ``SUBSCRIBE`` handler for ``dialog`` and ``presence`` and their notifier (a
     service: it follows the extensions' states, the other engines and the registrations)."""
+
+    label = "BLF"
+    table: WatchTable
 
     def __init__(
         self,
@@ -256,28 +196,17 @@ class DialogPresence:
         cap: int = 200_000,
         sweep_interval: float = 5.0,
     ) -> None:
-        self.ctx = ctx
+        super().__init__(
+            ctx, min_expires=min_expires, max_expires=max_expires, default_expires=default_expires
+        )
         self.states = states
-        self.min_expires = min_expires
-        self.max_expires = max_expires
-        self.default_expires = default_expires
         self.sweep_interval = sweep_interval
         self.table = WatchTable(per_contact=per_contact, per_resource=per_resource, cap=cap)
         self.views = SharedViews(ctx, states, self._fan_out)
         self.store = SubscriptionStore(ctx)
         # (schema, number) -> has a registered phone, for the resources watched by presence.
         self.online: dict[Resource, bool] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
-
-    # --- names ---------------------------------------------------------------------------
-    def server(self, tenant: TenantSnapshot | None = None) -> tuple[str, str]:
-        return ("Server", self.ctx.product_for(tenant.domain if tenant is not None else None))
-
-    def contact(self, user: str, kind: str) -> str:
-        host, port = self.ctx.engine.transport.via_for(kind)
-        t = "" if kind.upper() == "UDP" else f";transport={kind.lower()}"
-        return f"<{SipURI(host, user=user, port=port)}{t}>"
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -287,8 +216,14 @@ class DialogPresence:
         self.states.listeners.append(self._local_changed)
         self.ctx.directory.on_change.append(self._tenant_changed)
         ready = asyncio.Event()
+        locations = contract.key(self.ctx.config.redis_prefix, contract.LOCATION_CHANGED)
         self._loops = [
-            asyncio.create_task(self._listen(ready), name="blf-listen"),
+            asyncio.create_task(
+                self._follow(
+                    (self.views.channel, locations), ready, self._received, self.views.reset
+                ),
+                name="blf-listen",
+            ),
             asyncio.create_task(self._sweeper(), name="blf-sweep"),
         ]
         with contextlib.suppress(TimeoutError):
@@ -318,16 +253,6 @@ class DialogPresence:
         await self.store.stop()
         self.table.clear()
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("BLF task failed", exc_info=task.exception())
-
     # --- SUBSCRIBE -----------------------------------------------------------------------
     async def on_subscribe(self, tx: ServerTransaction) -> None:
         req = tx.request
@@ -346,40 +271,21 @@ class DialogPresence:
             if tx.state in ("trying", "proceeding"):
                 tx.respond(400, headers=[self.server()])
 
+    def _malformed(self, req: Request) -> str | None:
+        return _malformed(req)
+
     async def _new(self, tx: ServerTransaction, package: str, event_id: str | None) -> None:
         req = tx.request
-        frm = req.from_.uri
-        if not isinstance(frm, SipURI) or not frm.user:
-            tx.respond(400, "Bad From", headers=[self.server()])
+        subscriber = self._authenticate(tx)
+        if subscriber is None:
             return
-        bad = _malformed(req)
-        if bad:
-            tx.respond(400, bad, headers=[self.server()])
-            return
-        directory = self.ctx.directory
-        tenant = directory.tenant(frm.host)
-        realm = tenant.domain if tenant is not None else frm.host.lower()
-        result = self.ctx.auth.authenticate(
-            tx, tenant, realm, proxy=False, server=self.server(), failed=self.ctx.guard.auth_failed
-        )
-        if result is None:
-            return
-        ext = result.extension
-        assert tenant is not None
-        assert ext is not None
-        server = self.server(tenant)
-        if not tenant.active or not ext.enabled or result.username != ext.number:
-            tx.respond(403, headers=[server])
-            return
-        if tx.source.kind.lower() not in ext.allowed_transports:
-            tx.respond(403, "Transport Not Allowed", headers=[server])
-            return
+        tenant, ext, server = subscriber
         resource = self._resource(req, tenant)
         if resource is None:
             tx.respond(404, headers=[server])
             return
         ours = CONTENT_TYPES[package]
-        if not _accepts(req, ours):
+        if not accepts(req, ours):
             tx.respond(406, headers=[server, ("Accept", ours)])
             return
         if req.body:
@@ -401,33 +307,7 @@ class DialogPresence:
             target=Target(tx.source.kind, *tx.source.remote),
             expires_at=time.time() + expires,
         )
-        try:
-            await asyncio.ensure_future(self._prepare(w))
-        except Exception as exc:
-            log.warning("BLF: shared state unreadable (%s)", exc)
-            tx.respond(500, headers=[server, ("Retry-After", "5")])
-            return
-        if expires == 0:
-            tx.respond(200, headers=[server, ("Expires", "0"), ("Contact", contact)])
-            self.push(w, final="timeout")
-            return
-        try:
-            dropped = self.table.add(w)
-        except Refused:
-            log.warning("BLF: %d subscriptions held (%s@%s: %d), refusing more",
-                        len(self.table), resource, tenant.domain,
-                        len(self.table.of(tenant.schema, resource)))  # fmt: skip
-            tx.respond(503, headers=[server, ("Retry-After", "60")])
-            return
-        for old in dropped:
-            old.ended = True
-            self.store.delete(old.field)
-        self._arm(w)
-        self.store.put(w.field, w.stored())
-        tx.respond(200, headers=[server, ("Expires", str(expires)), ("Contact", contact)])
-        log.info("BLF: %s@%s watches %s (%s) for %ds", ext.number, tenant.domain, resource,
-                 package, expires)  # fmt: skip
-        self.push(w, force=True)
+        await self._accept(tx, w, expires, server)
 
     def _resource(self, req: Request, tenant: TenantSnapshot) -> str | None:
         """The watched number, when it is an extension or a park slot of ``tenant``."""
@@ -441,67 +321,6 @@ class DialogPresence:
         if number in tenant.extensions or tenant.team.park.is_slot(number):
             return number
         return None
-
-    async def _prepare(self, w: Watch) -> None:
-        """What a new or rebuilt subscription needs before its first NOTIFY: the other
-        engines' views of its resource and, for presence, whether it is registered."""
-        await self.views.fetch(w.schema, w.resource)
-        if w.event == PRESENCE:
-            await self._check_online(w.schema, w.domain, w.resource)
-
-    def _expires(self, req: Request) -> int:
-        value = req.expires
-        if value is None:
-            return self.default_expires
-        if value <= 0:
-            return 0
-        return max(self.min_expires, min(self.max_expires, value))
-
-    def _arm(self, w: Watch) -> None:
-        if w.timer is not None:
-            w.timer.cancel()
-        delay = max(0.0, w.expires_at - time.time())
-        w.timer = asyncio.get_running_loop().call_later(delay, self._expired, w)
-
-    def _expired(self, w: Watch) -> None:
-        w.timer = None
-        if not w.ended:
-            log.info("BLF: subscription of %s to %s@%s expired", w.subscriber, w.resource,
-                     w.domain)  # fmt: skip
-            self.end(w, "timeout")
-
-    async def _in_dialog(self, tx: ServerTransaction, package: str) -> None:
-        req = tx.request
-        w = self.table.get((req.call_id, req.to.tag or ""))
-        if w is None or w.ended or w.event != package or req.from_.tag != w.dialog.remote_tag:
-            tx.respond(481, headers=[self.server()])
-            return
-        tenant = self.ctx.directory.tenant(w.domain)
-        ext = tenant.extensions.get(w.subscriber) if tenant is not None else None
-        if tenant is None or ext is None or not ext.enabled or not tenant.active:
-            self._forget(w)
-            tx.respond(481, headers=[self.server()])
-            return
-        server = self.server(tenant)
-        if not w.dialog.receive_request(req):
-            tx.respond(500, headers=[server])
-            return
-        w.dialog.refresh_target(req)
-        if req.contacts:
-            w.contact = str(req.contacts[0].uri)
-        w.target = Target(tx.source.kind, *tx.source.remote)
-        expires = self._expires(req)
-        contact = w.dialog.contact or self.contact(w.resource, tx.source.kind)
-        if expires == 0:
-            tx.respond(200, headers=[server, ("Expires", "0"), ("Contact", contact)])
-            log.info("BLF: %s stopped watching %s@%s", w.subscriber, w.resource, w.domain)
-            self.end(w, "timeout")
-            return
-        w.expires_at = time.time() + expires
-        self._arm(w)
-        self.store.put(w.field, w.stored())
-        tx.respond(200, headers=[server, ("Expires", str(expires)), ("Contact", contact)])
-        self.push(w, force=True)
 
     # --- rebuilding ----------------------------------------------------------------------
     async def _rebuild(self, stored: list[tuple[str, Stored]]) -> int:
@@ -540,11 +359,11 @@ class DialogPresence:
             )
             try:
                 self.table.add(w)
-            except Refused:
+            except TableFull:
                 self.store.delete(field)
                 continue
             self._arm(w)
-            self.store.put(w.field, w.stored())  # ours now (the adopted were taken away)
+            self._held(w)  # ours now in the store (the adopted were taken away)
             made.append(w)
         for w in made:
             with contextlib.suppress(Exception):
@@ -566,37 +385,12 @@ class DialogPresence:
             for w in list(watches.values()):
                 self.push(w)
 
-    async def _listen(self, ready: asyncio.Event) -> None:
+    def _received(self, channel: str, data: Any) -> None:
         """The other engines' dialog views and every engine's registration changes."""
-        dialogs = self.views.channel
-        locations = contract.key(self.ctx.config.redis_prefix, contract.LOCATION_CHANGED)
-        backoff = 0.1
-        while True:
-            pubsub = self.ctx.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(dialogs, locations)
-                self.views.reset()
-                ready.set()
-                backoff = 0.1
-                async for msg in pubsub.listen():
-                    if msg.get("type") != "message":
-                        continue
-                    channel = msg.get("channel")
-                    if isinstance(channel, bytes):
-                        channel = channel.decode()
-                    if channel == dialogs:
-                        self.views.received(msg.get("data"))
-                    else:
-                        self._locations_changed(msg.get("data"))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("BLF channels lost (%s), resubscribing", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+        if channel == self.views.channel:
+            self.views.received(data)
+        else:
+            self._locations_changed(data)
 
     def _locations_changed(self, data: Any) -> None:
         """A ``LOCATION_CHANGED`` message: ``<engine>`` then ``<domain> <user>`` lines."""
@@ -666,32 +460,31 @@ class DialogPresence:
             if not any(w.event == PRESENCE for w in self.table.of(*res)):
                 del self.online[res]
 
-    # --- NOTIFY --------------------------------------------------------------------------
-    def end(self, w: Watch, reason: str) -> None:
-        """Forget ``w`` and send its final NOTIFY (``terminated;reason=...``)."""
-        self.table.remove(w)
-        self.store.delete(w.field)
-        self.push(w, final=reason)
+    # --- the notifier's hooks -------------------------------------------------------------
+    def clock(self) -> float:
+        return time.time()
 
-    def _forget(self, w: Watch) -> None:
-        self.table.remove(w)
-        self.store.delete(w.field)
-        w.ended = True
+    def describe(self, w: Watch) -> str:
+        return f"{w.subscriber} watching {w.resource}@{w.domain} ({w.event})"
 
-    def push(self, w: Watch, *, force: bool = False, final: str | None = None) -> None:
-        """Have ``w`` notified of its resource's current state: now, or when its outstanding
-        NOTIFY completes. Without ``force`` or ``final`` nothing is sent when the state is the
-        one it was last sent."""
-        if w.ended:
-            return
-        w.force = w.force or force
-        if final is not None:
-            w.final = final
-        if w.busy:
-            w.again = True
-            return
-        w.busy = True
-        self._spawn(self._notify_loop(w))
+    async def _prepare(self, w: Watch) -> None:
+        """What a new or rebuilt subscription needs before its first NOTIFY: the other
+        engines' views of its resource and, for presence, whether it is registered."""
+        await self.views.fetch(w.schema, w.resource)
+        if w.event == PRESENCE:
+            await self._check_online(w.schema, w.domain, w.resource)
+
+    def _held(self, w: Watch) -> None:
+        self.store.put(w.field, w.stored())
+
+    def _released(self, w: Watch) -> None:
+        self.store.delete(w.field)
+
+    def _notified(self, w: Watch) -> None:
+        self.store.seq_changed(w.field, w.stored)
+
+    def content_type(self, w: Watch) -> str:
+        return CONTENT_TYPES[w.event]
 
     def state(self, w: Watch) -> State:
         views = self.views.merged(w.schema, w.resource)
@@ -702,51 +495,7 @@ class DialogPresence:
     def body(self, w: Watch, state: State) -> bytes:
         if w.event == DIALOG:
             dialogs: tuple[DialogView, ...] = state
-            return dialog_info(w.resource, w.domain, w.version, dialogs)
-        return pidf(w.resource, w.domain, online=bool(state[0]), on_phone=bool(state[1]))
-
-    async def _notify_loop(self, w: Watch) -> None:
-        try:
-            while not w.ended:
-                w.again = False
-                state = self.state(w)
-                final = w.final
-                if final is None and not w.force and state == w.last:
-                    return
-                w.force = False
-                resp = await self._send(w, state, final)
-                w.last = state
-                if final is not None:
-                    w.ended = True
-                    return
-                if resp.status >= 300:
-                    log.info("BLF: NOTIFY to %s (watching %s@%s) answered %d: ended",
-                             w.subscriber, w.resource, w.domain, resp.status)  # fmt: skip
-                    self._forget(w)
-                    return
-                self.store.seq_changed(w.field, w.stored)
-                if not w.again:
-                    return
-        finally:
-            w.busy = False
-
-    async def _send(self, w: Watch, state: State, final: str | None) -> Response:
-        if final is None:
-            sub_state = f"active;expires={w.expires_in()}"
-        else:
-            sub_state = f"terminated;reason={final}"
-        event = w.event if w.event_id is None else f"{w.event};id={w.event_id}"
-        req = w.dialog.create_request(
-            "NOTIFY",
-            headers=[
-                ("Event", event),
-                ("Subscription-State", sub_state),
-                ("User-Agent", self.ctx.product_for(w.domain)),
-                ("Content-Type", CONTENT_TYPES[w.event]),
-            ],
-            body=self.body(w, state),
-        )
-        if w.event == DIALOG:
+            document = dialog_info(w.resource, w.domain, w.version, dialogs)
             w.version += 1  # the next document's (RFC 4235 4.1: from 0, one more each time)
-        tx = self.ctx.engine.transactions.send_request(req, w.target)
-        return await tx.future
+            return document
+        return pidf(w.resource, w.domain, online=bool(state[0]), on_phone=bool(state[1]))

@@ -40,7 +40,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import unquote
 
@@ -53,7 +52,8 @@ from telephony.sip.registrar import Binding
 from telephony.sip.transaction import ServerTransaction, new_tag
 from telephony.sip.transport import Target
 
-from .subscriptions import Counts, Subscription, SubscriptionTable, TableFull
+from .notifier import Notifier, accepts, parse_event
+from .subscriptions import Counts, Subscription, SubscriptionTable
 
 __all__ = ["EVENT", "MessageWaiting", "summary"]
 
@@ -74,33 +74,12 @@ def summary(new: int, saved: int, account: str) -> bytes:
     ).encode()
 
 
-def _event(req: Request) -> tuple[str | None, str | None]:
-    """(package, id parameter) of the Event header; (None, None) when there is none."""
-    raw = req.get("Event")
-    if raw is None:
-        return None, None
-    package, _, params = raw.partition(";")
-    event_id = None
-    for p in params.split(";"):
-        name, _, value = p.partition("=")
-        if name.strip().lower() == "id":
-            event_id = value.strip() or None
-    return package.strip().lower(), event_id
-
-
-def _accepts_summary(req: Request) -> bool:
-    """False when an Accept header lists types and ours is not among them (RFC 3842 4)."""
-    accept = req.get_all("Accept")
-    if not accept:
-        return True
-    types = {t.split(";", 1)[0].strip().lower() for v in accept for t in v.split(",")}
-    types.discard("")
-    return not types or bool(types & {CONTENT_TYPE, "application/*", "*/*"})
-
-
-class MessageWaiting:
+class MessageWaiting(Notifier[Subscription]):
     """The ``SUBSCRIBE`` handler for ``message-summary`` and the MWI notifier (a service:
     it follows ``VOICEMAIL_CHANGED`` while started)."""
+
+    label = "MWI"
+    table: SubscriptionTable[Subscription]
 
     def __init__(
         self,
@@ -113,10 +92,9 @@ class MessageWaiting:
         cap: int = 100_000,
         remembered_boxes: int = 100_000,
     ) -> None:
-        self.ctx = ctx
-        self.min_expires = min_expires
-        self.max_expires = max_expires
-        self.default_expires = default_expires
+        super().__init__(
+            ctx, min_expires=min_expires, max_expires=max_expires, default_expires=default_expires
+        )
         self.table = SubscriptionTable(per_resource=per_extension, cap=cap)
         # (schema, box) -> counts of the last unsolicited NOTIFYs, oldest first (bounded).
         self.sent: dict[tuple[str, str], Counts] = {}
@@ -126,27 +104,20 @@ class MessageWaiting:
         self.told: dict[tuple[str, str, str], Counts] = {}
         self.remembered_boxes = remembered_boxes
         self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
 
-    # --- names ---------------------------------------------------------------------------
     @property
     def prefix(self) -> str:
         return self.ctx.config.redis_prefix
-
-    def server(self, tenant: TenantSnapshot | None = None) -> tuple[str, str]:
-        """The tenant's product for its answers; the engine's before authentication."""
-        return ("Server", self.ctx.product_for(tenant.domain if tenant is not None else None))
-
-    def contact(self, user: str, kind: str) -> str:
-        host, port = self.ctx.engine.transport.via_for(kind)
-        t = "" if kind.upper() == "UDP" else f";transport={kind.lower()}"
-        return f"<{SipURI(host, user=user, port=port)}{t}>"
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         self.ctx.registrar.registered.append(self.on_registered)
         ready = asyncio.Event()
-        self._task = asyncio.create_task(self._listen(ready), name="mwi-listen")
+        channel = contract.key(self.prefix, contract.VOICEMAIL_CHANGED)
+        self._task = asyncio.create_task(
+            self._follow((channel,), ready, lambda _channel, data: self.received(data)),
+            name="mwi-listen",
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), 5)
 
@@ -159,16 +130,6 @@ class MessageWaiting:
         for task in list(self._tasks):
             task.cancel()
         self.table.clear()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("MWI task failed", exc_info=task.exception())
 
     # --- counts --------------------------------------------------------------------------
     async def counts(self, schema: str, box: str) -> Counts:
@@ -186,48 +147,50 @@ class MessageWaiting:
         index = contract.MailboxIndex.from_json(raw)
         return len(index.new), len(index.saved)
 
+    # --- the notifier's hooks -------------------------------------------------------------
+    def clock(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def describe(self, sub: Subscription) -> str:
+        return f"{sub.user}@{sub.domain}"
+
+    def state(self, sub: Subscription) -> Counts:
+        return sub.wanted or sub.last or (0, 0)
+
+    def content_type(self, sub: Subscription) -> str:
+        return CONTENT_TYPE
+
+    def body(self, sub: Subscription, state: Counts) -> bytes:
+        return summary(state[0], state[1], str(SipURI(sub.domain, user=sub.user)))
+
+    async def _prepare(self, sub: Subscription) -> None:
+        sub.wanted = await self.counts(sub.schema, sub.user)
+
+    async def _refreshing(self, sub: Subscription) -> None:
+        sub.wanted = await self.counts(sub.schema, sub.user)
+
     # --- SUBSCRIBE -----------------------------------------------------------------------
     async def on_subscribe(self, tx: ServerTransaction) -> None:
         req = tx.request
-        package, event_id = _event(req)
+        package, event_id = parse_event(req)
         if package != EVENT:
             # No Event header: RFC 3265's implied package ("PINT"), which we do not serve
             # either; RFC 6665 requires the header. Either way the answer names ours.
             tx.respond(489, "Bad Event", headers=[self.server(), ALLOW_EVENTS])
             return
         if req.to.tag:
-            await self._in_dialog(tx)
+            await self._in_dialog(tx, EVENT)
             return
-        frm = req.from_.uri
-        if not isinstance(frm, SipURI) or not frm.user:
-            tx.respond(400, "Bad From", headers=[self.server()])
+        subscriber = self._authenticate(tx)
+        if subscriber is None:
             return
-        # The subscriber authenticates in its own domain, so it can only ever reach its own
-        # tenant; answers before a correct password are the registrar's.
-        directory = self.ctx.directory
-        tenant = directory.tenant(frm.host)
-        realm = tenant.domain if tenant is not None else frm.host.lower()
-        result = self.ctx.auth.authenticate(
-            tx, tenant, realm, proxy=False, server=self.server(), failed=self.ctx.guard.auth_failed
-        )
-        if result is None:
-            return
-        ext = result.extension
-        assert tenant is not None
-        assert ext is not None
-        server = self.server(tenant)
-        if not tenant.active or not ext.enabled or result.username != ext.number:
-            tx.respond(403, headers=[server])
-            return
-        if tx.source.kind.lower() not in ext.allowed_transports:
-            tx.respond(403, "Transport Not Allowed", headers=[server])
-            return
+        tenant, ext, server = subscriber
         box = ext.number
         refused = self._resource_refused(req, tenant, box)
         if refused:
             tx.respond(refused, headers=[server])
             return
-        if not _accepts_summary(req):
+        if not accepts(req, CONTENT_TYPE):
             tx.respond(406, headers=[server, ("Accept", CONTENT_TYPE)])
             return
         expires = self._expires(req)
@@ -246,32 +209,9 @@ class MessageWaiting:
             user=box,
             target=Target(tx.source.kind, *tx.source.remote),
             contact=str(req.contacts[0].uri),
+            expires_at=self.clock() + expires,
         )
-        try:
-            counts = await self.counts(tenant.schema, box)
-        except Exception as exc:
-            log.warning("MWI: mailbox index unreadable (%s)", exc)
-            tx.respond(500, headers=[server, ("Retry-After", "5")])
-            return
-        if expires == 0:
-            # A fetch (RFC 6665 4.4.3): the state once, no subscription.
-            tx.respond(200, headers=[server, ("Expires", "0"), ("Contact", contact)])
-            self.push(sub, counts, final="timeout")
-            return
-        try:
-            dropped = self.table.add(sub)
-        except TableFull:
-            log.warning("MWI: %d subscriptions held, refusing more", len(self.table))
-            tx.respond(503, headers=[server, ("Retry-After", "60")])
-            return
-        for old in dropped:
-            old.ended = True
-            log.info("MWI: %s@%s has too many subscriptions, dropped the oldest", box,
-                     tenant.domain)  # fmt: skip
-        self._arm(sub, expires)
-        tx.respond(200, headers=[server, ("Expires", str(expires)), ("Contact", contact)])
-        log.info("MWI: %s@%s subscribed for %ds", box, tenant.domain, expires)
-        self.push(sub, counts, force=True)
+        await self._accept(tx, sub, expires, server)
 
     def _resource_refused(self, req: Request, tenant: TenantSnapshot, box: str) -> int:
         """0 when the request's resource is the subscriber's own mailbox; else the answer:
@@ -291,167 +231,7 @@ class MessageWaiting:
                 named.add(user)
         return 0 if box in named else 403
 
-    def _expires(self, req: Request) -> int:
-        value = req.expires
-        if value is None:
-            return self.default_expires
-        if value <= 0:
-            return 0
-        return max(self.min_expires, min(self.max_expires, value))
-
-    def _arm(self, sub: Subscription, expires: int) -> None:
-        loop = asyncio.get_running_loop()
-        if sub.timer is not None:
-            sub.timer.cancel()
-        sub.expires_at = loop.time() + expires
-        sub.timer = loop.call_later(expires, self._expired, sub)
-
-    def _expired(self, sub: Subscription) -> None:
-        sub.timer = None
-        if sub.ended:
-            return
-        log.info("MWI: subscription of %s@%s expired", sub.user, sub.domain)
-        self.end(sub, "timeout")
-
-    async def _in_dialog(self, tx: ServerTransaction) -> None:
-        req = tx.request
-        sub = self.table.get((req.call_id, req.to.tag or ""))
-        if sub is None or sub.ended or req.from_.tag != sub.dialog.remote_tag:
-            tx.respond(481, headers=[self.server()])
-            return
-        tenant = self.ctx.directory.tenant(sub.domain)
-        ext = tenant.extensions.get(sub.user) if tenant is not None else None
-        if tenant is None or ext is None or not ext.enabled or not tenant.active:
-            # The extension is gone or disabled since: the subscription ends with it.
-            self.table.remove(sub)
-            sub.ended = True
-            tx.respond(481, headers=[self.server()])
-            return
-        server = self.server(tenant)
-        if not sub.dialog.receive_request(req):
-            tx.respond(500, headers=[server])
-            return
-        # A SUBSCRIBE refreshes the target (RFC 6665 4.1.2.1); NAT: answer where it came from.
-        sub.dialog.refresh_target(req)
-        if req.contacts:
-            sub.contact = str(req.contacts[0].uri)
-        sub.target = Target(tx.source.kind, *tx.source.remote)
-        expires = self._expires(req)
-        try:
-            counts = await self.counts(sub.schema, sub.user)
-        except Exception as exc:
-            log.warning("MWI: mailbox index unreadable (%s)", exc)
-            tx.respond(500, headers=[server, ("Retry-After", "5")])
-            return
-        contact = sub.dialog.contact or self.contact(sub.user, tx.source.kind)
-        if expires == 0:
-            tx.respond(200, headers=[server, ("Expires", "0"), ("Contact", contact)])
-            log.info("MWI: %s@%s unsubscribed", sub.user, sub.domain)
-            self.end(sub, "timeout", counts)
-            return
-        self._arm(sub, expires)
-        tx.respond(200, headers=[server, ("Expires", str(expires)), ("Contact", contact)])
-        self.push(sub, counts, force=True)
-
-    # --- NOTIFY --------------------------------------------------------------------------
-    def end(self, sub: Subscription, reason: str, counts: Counts | None = None) -> None:
-        """Forget ``sub`` and send its final NOTIFY (``terminated;reason=...``)."""
-        self.table.remove(sub)
-        self.push(sub, counts, final=reason)
-
-    def push(
-        self,
-        sub: Subscription,
-        counts: Counts | None,
-        *,
-        force: bool = False,
-        final: str | None = None,
-    ) -> None:
-        """Have ``sub`` notified of ``counts`` (None: the counts it has): now, or when its
-        outstanding NOTIFY completes. Without ``force`` or ``final`` nothing is sent when
-        its last NOTIFY carried the same counts."""
-        if sub.ended:
-            return
-        if counts is not None:
-            sub.wanted = counts
-        sub.force = sub.force or force
-        if final is not None:
-            sub.final = final
-        if sub.busy:
-            sub.again = True
-            return
-        sub.busy = True
-        self._spawn(self._notify_loop(sub))
-
-    async def _notify_loop(self, sub: Subscription) -> None:
-        try:
-            while not sub.ended:
-                sub.again = False
-                counts = sub.wanted or sub.last or (0, 0)
-                final = sub.final
-                if final is None and not sub.force and counts == sub.last:
-                    return
-                sub.force = False
-                resp = await self._send(sub, counts, final)
-                sub.last = counts
-                if final is not None:
-                    sub.ended = True
-                    return
-                if resp.status >= 300:
-                    log.info("MWI: NOTIFY to %s@%s answered %d: subscription ended", sub.user,
-                             sub.domain, resp.status)  # fmt: skip
-                    sub.ended = True
-                    self.table.remove(sub)
-                    return
-                if not sub.again:
-                    return
-        finally:
-            sub.busy = False
-
-    async def _send(self, sub: Subscription, counts: Counts, final: str | None) -> Response:
-        loop = asyncio.get_running_loop()
-        if final is None:
-            state = f"active;expires={sub.expires_in(loop.time())}"
-        else:
-            state = f"terminated;reason={final}"
-        event = EVENT if sub.event_id is None else f"{EVENT};id={sub.event_id}"
-        account = str(SipURI(sub.domain, user=sub.user))
-        req = sub.dialog.create_request(
-            "NOTIFY",
-            headers=[
-                ("Event", event),
-                ("Subscription-State", state),
-                ("User-Agent", self.ctx.product_for(sub.domain)),
-                ("Content-Type", CONTENT_TYPE),
-            ],
-            body=summary(counts[0], counts[1], account),
-        )
-        tx = self.ctx.engine.transactions.send_request(req, sub.target)
-        return await tx.future
-
     # --- changes -------------------------------------------------------------------------
-    async def _listen(self, ready: asyncio.Event) -> None:
-        channel = contract.key(self.prefix, contract.VOICEMAIL_CHANGED)
-        backoff = 0.1
-        while True:
-            pubsub = self.ctx.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(channel)
-                ready.set()
-                backoff = 0.1
-                async for msg in pubsub.listen():
-                    if msg.get("type") == "message":
-                        self.received(msg.get("data"))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("MWI channel lost (%s), resubscribing", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-
     def received(self, data: Any) -> None:
         """A ``VOICEMAIL_CHANGED`` message: ``"<schema> <box>"``."""
         text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
@@ -474,7 +254,8 @@ class MessageWaiting:
             return 0
         counts = await self.counts(schema, box)
         for sub in subs:
-            self.push(sub, counts)
+            sub.wanted = counts
+            self.push(sub)
         key = (schema, box)
         if self.sent.get(key) == counts:
             return 0

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from telephony.sip.context import EngineContext
 from telephony.sip.transaction import ServerTransaction
 
-from .dialog import parse_event
+from .notifier import parse_event
 
 __all__ = ["SubscribeRouter"]
 
