@@ -33,3 +33,12 @@ def current_tenant() -> Tenant | None:
 def use_public_schema() -> None:
     """Point the connection back at the public schema."""
     _tenant_connection().set_schema_to_public()
+
+
+def require_tenant(what: str) -> Tenant:
+    """The tenant whose schema the connection uses; RuntimeError naming ``what`` ("routing
+    actions", ...) when it uses the public schema or none: those run inside a tenant's schema."""
+    tenant = current_tenant()
+    if tenant is None or tenant.schema_name == "public":
+        raise RuntimeError(f"{what} run inside a tenant's schema")
+    return tenant

@@ -13,7 +13,7 @@ from django.utils import timezone
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
-from pbx.tenancy import current_tenant
+from pbx.tenancy import require_tenant
 from pbx.text import single_line_errors
 from telephony.engine.snapshots import publish_on_commit
 from telephony.sip.contract import compile_pattern
@@ -42,13 +42,6 @@ __all__ = [
 
 MAX_RANGE = 100_000
 PRIVACY_CODE_HELP = "* or # and 1 to 4 digits, like *67"
-
-
-def _tenant():
-    tenant = current_tenant()
-    if tenant is None or tenant.schema_name == "public":
-        raise RuntimeError("routing actions run inside a tenant's schema")
-    return tenant
 
 
 class _Errors(dict):
@@ -335,7 +328,7 @@ def _validated(kind: RowKind, tenant, fields: dict, obj) -> dict:
 
 def do_create(kind_name: str, *, actor: Actor, fields: dict):
     kind = ROWS[kind_name]
-    tenant = _tenant()
+    tenant = require_tenant("routing actions")
     fields = _validated(kind, tenant, dict(fields), None)
     with transaction.atomic():
         obj = kind.model.objects.create(**fields)
@@ -346,7 +339,7 @@ def do_create(kind_name: str, *, actor: Actor, fields: dict):
 
 def do_update(obj, *, actor: Actor, fields: dict):
     kind = _kind_of(obj)
-    tenant = _tenant()
+    tenant = require_tenant("routing actions")
     fields = _validated(kind, tenant, dict(fields), obj)
     with transaction.atomic():
         obj = kind.model.objects.select_for_update().get(pk=obj.pk)
@@ -361,7 +354,7 @@ def do_update(obj, *, actor: Actor, fields: dict):
 
 def do_delete(obj, *, actor: Actor) -> None:
     kind = _kind_of(obj)
-    tenant = _tenant()
+    tenant = require_tenant("routing actions")
     with transaction.atomic():
         audit.record(actor, f"{kind.name}.delete", obj, tenant=tenant)
         obj.delete()
@@ -404,7 +397,7 @@ def do_update_settings(
     """The tenant's routing settings and (``country``) its country for national numbers."""
     from telephony.features import privacy_code_problem
 
-    tenant = _tenant()
+    tenant = require_tenant("routing actions")
     fields = {k: v for k, v in fields.items() if k in SETTINGS_FIELDS}
     errors = _Errors(
         single_line_errors(fields, {"privacy_code": 8, "caller_id": 32, "emergency_caller_id": 32})

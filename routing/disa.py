@@ -18,7 +18,7 @@ from django.db.models import Q
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
-from pbx.tenancy import current_tenant
+from pbx.tenancy import require_tenant
 from pbx.text import single_line_errors
 from telephony.engine.snapshots import publish_on_commit
 from telephony.sip import contract
@@ -42,13 +42,6 @@ log = logging.getLogger(__name__)
 DISA_FIELDS = ("name", "pin", "extension", "enabled")
 PIN_LENGTH = (4, 12)
 PIN_HELP = "4 to 12 digits, not all the same"
-
-
-def _tenant():
-    tenant = current_tenant()
-    if tenant is None or tenant.schema_name == "public":
-        raise RuntimeError("DISA actions run inside a tenant's schema")
-    return tenant
 
 
 def pin_problem(pin: Any) -> str | None:
@@ -176,7 +169,7 @@ def _audited(values: dict, pin: str | None) -> dict:
 def do_create_disa(*, actor: Actor, fields: dict) -> Disa:
     """A new entry: ``name``, ``pin`` (clear, hashed here), ``extension`` (a number),
     ``enabled``."""
-    tenant = _tenant()
+    tenant = require_tenant("DISA actions")
     values, pin = _validated(dict(fields), None)
     assert pin is not None  # required on create
     with transaction.atomic():
@@ -188,7 +181,7 @@ def do_create_disa(*, actor: Actor, fields: dict) -> Disa:
 
 def do_update_disa(entry: Disa, *, actor: Actor, fields: dict) -> Disa:
     """Change an entry; without ``pin`` (or with an empty one) its PIN is unchanged."""
-    tenant = _tenant()
+    tenant = require_tenant("DISA actions")
     values, pin = _validated(dict(fields), entry)
     with transaction.atomic():
         entry = Disa.objects.select_for_update().select_related("extension").get(pk=entry.pk)
@@ -209,7 +202,7 @@ def do_update_disa(entry: Disa, *, actor: Actor, fields: dict) -> Disa:
 
 def do_delete_disa(entry: Disa, *, actor: Actor) -> None:
     """Delete an entry nothing sends calls to; else Conflict (409) naming what does."""
-    tenant = _tenant()
+    tenant = require_tenant("DISA actions")
     with transaction.atomic():
         entry = Disa.objects.select_for_update().get(pk=entry.pk)
         used = references(entry.pk)

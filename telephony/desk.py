@@ -14,7 +14,7 @@ from django.utils import timezone
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import ValidationFailed
-from pbx.tenancy import current_tenant
+from pbx.tenancy import require_tenant
 
 from .engine.snapshots import publish_on_commit
 from .models import Extension, SpeedDial
@@ -36,13 +36,6 @@ CODE_HELP = "2 to 9 (speed dial 8) or 00 to 99 (speed dial 100)"
 #: What a speed dial may call: digits and * (feature codes), an optional leading +.
 NUMBER_RE = re.compile(r"\+?[0-9*]{1,32}")
 NUMBER_HELP = "an extension or phone number: digits and *, an optional leading +, at most 32"
-
-
-def _tenant():
-    tenant = current_tenant()
-    if tenant is None or tenant.schema_name == "public":
-        raise RuntimeError("desk-phone actions run inside a tenant's schema")
-    return tenant
 
 
 def speed_dial_rows(ext: Extension) -> list[dict[str, str]]:
@@ -72,7 +65,7 @@ def validate_speed_dial(ext: Extension, code: object, number: object) -> tuple[s
 
 def do_set_speed_dial(ext: Extension, code: object, number: object, *, actor: Actor) -> SpeedDial:
     """Set ``ext``'s speed dial ``code`` to ``number`` (replacing what it called before)."""
-    tenant = _tenant()
+    tenant = require_tenant("desk-phone actions")
     code_text, number_text = validate_speed_dial(ext, code, number)
     with transaction.atomic():
         Extension.objects.select_for_update().filter(pk=ext.pk).first()
@@ -92,7 +85,7 @@ def do_set_speed_dial(ext: Extension, code: object, number: object, *, actor: Ac
 
 def do_clear_speed_dial(ext: Extension, code: object, *, actor: Actor) -> bool:
     """Remove ``ext``'s speed dial ``code``; whether there was one."""
-    tenant = _tenant()
+    tenant = require_tenant("desk-phone actions")
     code_text = code if isinstance(code, str) else ""
     if not CODE_RE.fullmatch(code_text):
         raise ValidationFailed("Invalid speed dial.", fields={"code": [CODE_HELP]})
@@ -111,7 +104,7 @@ def do_hotdesk_login(desk: Extension, user_number: object, *, actor: Actor) -> E
     """Log extension ``user_number`` in at desk phone ``desk`` (an extension with
     ``hot_desk``): calls to the user ring the desk's phones too, and the desk calls as the
     user. A user is logged in at one desk at a time: any other desk is logged out."""
-    tenant = _tenant()
+    tenant = require_tenant("desk-phone actions")
     number = user_number if isinstance(user_number, str) else ""
     if not desk.hot_desk:
         raise ValidationFailed(
@@ -142,7 +135,7 @@ def do_hotdesk_login(desk: Extension, user_number: object, *, actor: Actor) -> E
 
 def do_hotdesk_logout(desk: Extension, *, actor: Actor) -> Extension:
     """Log whoever is logged in at ``desk`` out (nothing happens when nobody is)."""
-    tenant = _tenant()
+    tenant = require_tenant("desk-phone actions")
     with transaction.atomic():
         desk = Extension.objects.select_for_update().get(pk=desk.pk)
         if desk.hotdesk_user:

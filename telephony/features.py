@@ -21,7 +21,7 @@ from django.utils import timezone
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import PbxError, ValidationFailed
-from pbx.tenancy import current_tenant
+from pbx.tenancy import require_tenant
 
 from .actions import do_update_extension
 from .engine import requests
@@ -74,13 +74,6 @@ LABELS: dict[str, str] = {
 CODE_RE = re.compile(r"[*#][0-9*]{1,6}")
 CODE_HELP = "* or # and 1 to 6 digits or *, like *78"
 DEFAULT_PRIVACY_CODE = "*67"
-
-
-def _tenant():
-    tenant = current_tenant()
-    if tenant is None or tenant.schema_name == "public":
-        raise RuntimeError("feature code actions run inside a tenant's schema")
-    return tenant
 
 
 def label(feature: str) -> str:
@@ -188,7 +181,7 @@ def do_update_feature_codes(changes: dict[str, dict], *, actor: Actor) -> list[d
     """Change features' codes and switches together (``{feature: {"code", "enabled"}}``;
     either key may be missing), judged as one set: two features may swap codes. Returns the
     table (:func:`code_table`)."""
-    tenant = _tenant()
+    tenant = require_tenant("feature code actions")
     unknown = sorted(set(changes) - set(FEATURE_DEFAULTS))
     if unknown:
         raise ValidationFailed(
@@ -230,7 +223,7 @@ def do_update_feature_codes(changes: dict[str, dict], *, actor: Actor) -> list[d
 
 def do_reset_feature_codes(*, actor: Actor) -> list[dict]:
     """Every feature back to its default code, switched on."""
-    tenant = _tenant()
+    tenant = require_tenant("feature code actions")
     defaults = {str(f): (c, True) for f, c in FEATURE_DEFAULTS.items()}
     errors = problems(defaults, set(defaults))
     if errors:

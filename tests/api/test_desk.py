@@ -11,14 +11,15 @@ from telephony.models import Extension, SpeedDial
 pytestmark = pytest.mark.django_db
 
 
-def _pk(in_tenant, tenant, number: str) -> int:
+def extension_pk(in_tenant, tenant, number: str) -> int:
+    """The primary key of ``tenant``'s extension ``number``."""
     with in_tenant(tenant):
         return Extension.objects.get(number=number).pk
 
 
 def test_speed_dials_are_listed_set_and_cleared(api, world, in_tenant):
     admin = api(world.a_admin, world.tenant_a)
-    pk = _pk(in_tenant, world.tenant_a, "101")
+    pk = extension_pk(in_tenant, world.tenant_a, "101")
     url = f"/api/v1/extensions/{pk}/speed-dials/"
     assert admin.get(url).json() == []
     r = admin.post(url, {"code": "2", "number": "102"})
@@ -53,7 +54,7 @@ def test_speed_dials_are_listed_set_and_cleared(api, world, in_tenant):
 )
 def test_a_bad_speed_dial_is_a_400_field_error(api, world, in_tenant, body, field):
     admin = api(world.a_admin, world.tenant_a)
-    pk = _pk(in_tenant, world.tenant_a, "101")
+    pk = extension_pk(in_tenant, world.tenant_a, "101")
     r = admin.post(f"/api/v1/extensions/{pk}/speed-dials/", body)
     assert r.status_code == 400, r.content
     assert field in r.json()["fields"]
@@ -63,7 +64,7 @@ def test_a_bad_speed_dial_is_a_400_field_error(api, world, in_tenant, body, fiel
 
 def test_hot_desk_flag_login_and_logout(api, world, in_tenant):
     admin = api(world.a_admin, world.tenant_a)
-    desk = _pk(in_tenant, world.tenant_a, "101")
+    desk = extension_pk(in_tenant, world.tenant_a, "101")
     r = admin.post(f"/api/v1/extensions/{desk}/hotdesk/", {"user": "102"})
     assert r.status_code == 400  # not a hot desk yet
     assert "hot_desk" in r.json()["fields"]
@@ -106,7 +107,7 @@ def test_another_tenants_extension_is_404_and_unchanged(api, world, in_tenant):
 
 def test_a_user_without_manage_may_not_change_them(api, world, in_tenant):
     user = api(world.a_user, world.tenant_a)
-    pk = _pk(in_tenant, world.tenant_a, "101")
+    pk = extension_pk(in_tenant, world.tenant_a, "101")
     r = user.post(f"/api/v1/extensions/{pk}/speed-dials/", {"code": "2", "number": "102"})
     assert r.status_code in (403, 404)
     with in_tenant(world.tenant_a):

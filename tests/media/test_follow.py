@@ -34,6 +34,17 @@ async def listener(client, phone: RtpPhone, *, pt: int = 0, tenant: str = "t1"):
     return session, offer
 
 
+async def paged(media_server):
+    """A pager's call and a listener that follows it: ``(client, pager, ear, source, session)``
+    (the pager's and the listener's phones and sessions)."""
+    client = await client_for(media_server)
+    pager, ear = await RtpPhone.create(), await RtpPhone.create()
+    source, _ = await call(client, pager)
+    session, _ = await listener(client, ear)
+    await session.follow(source)
+    return client, pager, ear, source, session
+
+
 def _spectrum_peaks(pcm: np.ndarray, near: tuple[float, ...]) -> list[float]:
     """The spectrum's magnitude near each frequency of ``near``, relative to its maximum."""
     x = pcm.astype(np.float64)
@@ -102,11 +113,7 @@ def test_a_follower_of_two_sources_hears_both_mixed(media_server):
 
 def test_a_play_goes_first_then_the_following_resumes(media_server):
     async def main():
-        client = await client_for(media_server)
-        pager, ear = await RtpPhone.create(), await RtpPhone.create()
-        source, _ = await call(client, pager)
-        session, _ = await listener(client, ear)
-        await session.follow(source)
+        client, pager, ear, source, session = await paged(media_server)
         talk = asyncio.create_task(pager.stream(tone(600, 1.5)))
         assert await session.play([{"tone": "beep", "seconds": 0.4}]) == "done"
         beep = len(ear.received)
@@ -123,11 +130,7 @@ def test_a_play_goes_first_then_the_following_resumes(media_server):
 
 def test_a_closed_source_drops_out_and_the_follower_lives_on(media_server):
     async def main():
-        client = await client_for(media_server)
-        pager, ear = await RtpPhone.create(), await RtpPhone.create()
-        source, _ = await call(client, pager)
-        session, _ = await listener(client, ear)
-        await session.follow(source)
+        client, pager, ear, source, session = await paged(media_server)
         await pager.stream(tone(1000, 0.4))
         await source.close()
         await ear.quiet()
@@ -146,11 +149,7 @@ def test_a_closed_source_drops_out_and_the_follower_lives_on(media_server):
 
 def test_following_stops_with_an_empty_list(media_server):
     async def main():
-        client = await client_for(media_server)
-        pager, ear = await RtpPhone.create(), await RtpPhone.create()
-        source, _ = await call(client, pager)
-        session, _ = await listener(client, ear)
-        await session.follow(source)
+        client, pager, ear, source, session = await paged(media_server)
         await session.follow()
         await pager.stream(tone(1000, 0.4))
         await asyncio.sleep(0.1)

@@ -13,6 +13,7 @@ import pytest
 from pbx.audit import SYSTEM
 from telephony.actions import do_create_extension
 from telephony.models import Extension, SpeedDial
+from tests.api.test_desk import extension_pk
 
 pytestmark = pytest.mark.django_db
 
@@ -22,14 +23,9 @@ def field_errors(html: str, name: str) -> list[str]:
     return [unescape(e) for e in found]
 
 
-def _pk(in_tenant, tenant, number: str) -> int:
-    with in_tenant(tenant):
-        return Extension.objects.get(number=number).pk
-
-
 def test_speed_dials_set_refused_and_removed(portal, world, in_tenant):
     p = portal(world.a_admin, world.tenant_a)
-    pk = _pk(in_tenant, world.tenant_a, "101")
+    pk = extension_pk(in_tenant, world.tenant_a, "101")
     url = f"/portal/extensions/{pk}/desk/"
     assert 'data-testid="desk-link"' in p.get(f"/portal/extensions/{pk}/").content.decode()
     assert 'data-testid="no-speed-dials"' in p.get(url).content.decode()
@@ -56,7 +52,8 @@ def test_speed_dials_set_refused_and_removed(portal, world, in_tenant):
 
 def test_hot_desk_login_and_logout_shown_on_both_pages(portal, world, in_tenant):
     p = portal(world.a_admin, world.tenant_a)
-    desk, user = _pk(in_tenant, world.tenant_a, "101"), _pk(in_tenant, world.tenant_a, "102")
+    desk = extension_pk(in_tenant, world.tenant_a, "101")
+    user = extension_pk(in_tenant, world.tenant_a, "102")
     url = f"/portal/extensions/{desk}/desk/"
     assert 'data-testid="hotdesk-login"' not in p.get(url).content.decode()
     assert p.post(url, {"form": "hot_desk", "hot_desk": "on"}).status_code == 302

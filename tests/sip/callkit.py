@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -26,12 +27,15 @@ __all__ = [
     "call_layer",
     "connect",
     "dial",
+    "drain_cdr_stream",
     "ended",
     "events",
+    "media_engine",
     "pbx",
     "phones",
     "register",
     "set_snapshot",
+    "two_way_audio",
 ]
 
 
@@ -140,3 +144,45 @@ def add_extension(number: str, **fields: Any) -> Callable[[dict], None]:
 def ended(phone: Phone, call: int) -> int:
     """Wait for the call to end on ``phone``; its last status code."""
     return int(phone.wait_state(call, "DISCONNECTED")["code"])
+
+
+def two_way_audio(a: Phone, ca: int, b: Phone, cb: int) -> None:
+    """Both phones play their tone on their call; each hears the other."""
+    a.play(ca)
+    b.play(cb)
+    assert a.wait_audio(ca) > 10
+    assert b.wait_audio(cb) > 10
+
+
+def drain_cdr_stream() -> None:
+    """The Django side reads the engine's events and requests so far as in production, through
+    the (unchanged) CDR consumer: CDRs filed, ``feature.set`` and the like applied."""
+    from telephony.engine.cdr import CdrConsumer
+
+    r = redis.Redis.from_url(worker_redis_url())
+    try:
+        CdrConsumer(r, consumer="test").drain()
+    finally:
+        r.close()
+
+
+@contextmanager
+def media_engine(pbx: Callable[..., EngineHandle], media_dir: str) -> Iterator[EngineHandle]:
+    """An engine (from the ``pbx`` fixture) with rtpengine and our media server, both started
+    here and stopped after; its files (prompts, music, greetings) under ``media_dir``."""
+    from tests.media.server import MediaServerProcess
+    from tests.sip.pjphone import RtpEngineProcess
+
+    rtp = RtpEngineProcess()
+    server = MediaServerProcess()
+    try:
+        engine = pbx(
+            rtpengine=("127.0.0.1", rtp.ng_port),
+            media_server=server.control,
+            media_dir=media_dir,
+        )
+        wait_until(lambda: engine.call(lambda: engine.pbx.calls.media.available), 10)
+        yield engine
+    finally:
+        server.close()
+        rtp.close()

@@ -37,6 +37,7 @@ __all__ = [
     "digest_ok",
     "engine",
     "header",
+    "publish_carriers",
     "publish_trunks",
     "request_line",
     "routed",
@@ -149,8 +150,14 @@ def carriers(tmp_path: Path) -> Iterator[Callable[..., Carrier]]:
 
 
 def publish_trunks(engine: EngineHandle, *trunks: TrunkSnapshot) -> None:
-    """Publish the carrier snapshot (as Django would) and wait until the engine holds it."""
-    snap = CarrierSnapshot(trunks={t.id: t for t in trunks})
+    """Publish the carrier snapshot of ``trunks`` (as Django would) and wait until the engine
+    holds it."""
+    publish_carriers(engine, CarrierSnapshot(trunks={t.id: t for t in trunks}))
+
+
+def publish_carriers(engine: EngineHandle, snap: CarrierSnapshot) -> None:
+    """Publish the carrier snapshot (trunks and DIDs, as Django would) and wait until the
+    engine holds it."""
     r = redis.Redis.from_url(worker_redis_url())
     try:
         r.set(contract.key("", contract.CARRIERS), snap.to_json())

@@ -11,26 +11,16 @@ import time
 from typing import Any
 
 import pytest
-import redis
 
-from telephony.engine.cdr import CdrConsumer
 from telephony.sip import contract
-from tests.sip.callkit import add_extension, dial, ended, register, set_snapshot
-from tests.sip.engine_fixtures import EngineHandle, wait_until, worker_redis_url
+from tests.sip.callkit import add_extension, dial, drain_cdr_stream, ended, register, set_snapshot
+from tests.sip.engine_fixtures import EngineHandle, wait_until
+from tests.sip.pjphone import Phone
 from tests.sip.test_media_features import media_dir, media_pbx, requests, wait_request
 
 __all__ = ["media_dir", "media_pbx"]  # the fixtures this module uses
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
-
-
-def drain() -> None:
-    """The Django side applies the engine's requests (the CDR drain, as in production)."""
-    r = redis.Redis.from_url(worker_redis_url())
-    try:
-        CdrConsumer(r, consumer="test").drain()
-    finally:
-        r.close()
 
 
 def extension(engine: EngineHandle, number: str) -> contract.ExtensionSnapshot:
@@ -67,7 +57,7 @@ def test_speed_dial_set_on_the_phone_then_dialled_then_cleared(media_pbx, phones
         "speed_dial_8",
         "2:102",
     )
-    drain()
+    drain_cdr_stream()
     with in_tenant(world.tenant_a):
         assert list(SpeedDial.objects.values_list("extension__number", "code", "number")) == [
             ("101", "2", "102")
@@ -90,7 +80,7 @@ def test_speed_dial_set_on_the_phone_then_dialled_then_cleared(media_pbx, phones
 
     assert ended(a, dial(a, acc, "*742*")) == 200
     wait_until(lambda: requests(engine, "feature.set")[-1]["number"] == "2:")
-    drain()
+    drain_cdr_stream()
     with in_tenant(world.tenant_a):
         assert not SpeedDial.objects.exists()
     publish_tenant(world.tenant_a.pk)
@@ -129,10 +119,19 @@ def test_speed_dial_100_and_bad_settings_are_refused_on_the_phone(media_pbx, pho
 # ----------------------------------------------------------------------------- hot desking
 
 
-def _desk_setup(engine: EngineHandle) -> None:
+def _desk_login_call(engine: EngineHandle, phones: Any) -> tuple[Phone, int, Phone, int, int]:
+    """Desk phone 103 (a hot desk) and 101 registered; 102 has PIN 4711; at the desk, *70102
+    is dialled and answered. Returns the desk's phone, account and call, 101's phone and
+    account."""
     set_snapshot(engine, "acme.test", add_extension("103", hot_desk=True))
     change(engine, "101", voicemail=None)  # its busy answer reaches the caller
     change(engine, "102", voicemail={"enabled": True, "pin": contract.pin_hash("4711")})
+    desk, a = phones("103"), phones("101")
+    acc_desk = register(desk, engine, "103")
+    acc_a = register(a, engine, "101")
+    cd = dial(desk, acc_desk, "*70102")
+    desk.wait_state(cd, "CONFIRMED")
+    return desk, acc_desk, a, acc_a, cd
 
 
 def test_hot_desk_login_with_the_pin_moves_the_user_to_the_desk(media_pbx, phones):
@@ -140,12 +139,7 @@ def test_hot_desk_login_with_the_pin_moves_the_user_to_the_desk(media_pbx, phone
     asks the Django side to log 102 in there. Logged in, a call to 102 rings the desk phone,
     and a call from the desk shows 102's caller ID. *71 logs out: the desk is itself again."""
     engine = media_pbx
-    _desk_setup(engine)
-    desk, a = phones("103"), phones("101")
-    acc_desk = register(desk, engine, "103")
-    acc_a = register(a, engine, "101")
-    cd = dial(desk, acc_desk, "*70102")
-    desk.wait_state(cd, "CONFIRMED")
+    desk, acc_desk, a, acc_a, cd = _desk_login_call(engine, phones)
     time.sleep(0.5)  # the PIN prompt
     desk.dtmf(cd, "1234#")
     time.sleep(1.0)
@@ -186,12 +180,7 @@ def test_hot_desk_login_with_the_pin_moves_the_user_to_the_desk(media_pbx, phone
 
 def test_hot_desk_wrong_pin_no_pin_and_no_desk_are_refused(media_pbx, phones):
     engine = media_pbx
-    _desk_setup(engine)
-    desk, a = phones("103"), phones("101")
-    acc_desk = register(desk, engine, "103")
-    acc_a = register(a, engine, "101")
-    cd = dial(desk, acc_desk, "*70102")
-    desk.wait_state(cd, "CONFIRMED")
+    desk, acc_desk, a, acc_a, cd = _desk_login_call(engine, phones)
     for _ in range(3):
         time.sleep(0.6)
         desk.dtmf(cd, "0000#")
@@ -217,13 +206,9 @@ def _pending(engine: EngineHandle) -> list[tuple[str, str]]:
     return engine.call(lambda: [(p.requester, p.target) for p in pending.values()])
 
 
-def test_callback_rings_the_requester_then_the_target_when_it_is_free(media_pbx, phones):
-    """Story: 102 is on a call with 103; 101 calls 102, which answers busy. 101 dials *33.
-    Nothing happens while 102 talks; when 103 hangs up, 101's phone rings showing 102, 101
-    answers and hears ringback while 102's phone rings showing 101; 102 answers: they talk."""
-    engine = media_pbx
-    set_snapshot(engine, "acme.test", add_extension("103"))
-    change(engine, "102", voicemail=None)  # its busy answer reaches the caller
+def _102_busy(engine: EngineHandle, phones: Any) -> tuple[Phone, int, Phone, int, Phone, int]:
+    """101, 102 and 103 registered; 103 calls 102, who answers. Returns 101's phone and
+    account, 102's phone and call, 103's phone and call."""
     a, b, c = phones("101"), phones("102"), phones("103")
     acc_a = register(a, engine, "101")
     register(b, engine, "102")
@@ -232,6 +217,17 @@ def test_callback_rings_the_requester_then_the_target_when_it_is_free(media_pbx,
     cb = b.incoming()["call"]
     b.answer(cb, 200)
     c.wait_state(cc, "CONFIRMED")
+    return a, acc_a, b, cb, c, cc
+
+
+def test_callback_rings_the_requester_then_the_target_when_it_is_free(media_pbx, phones):
+    """Story: 102 is on a call with 103; 101 calls 102, which answers busy. 101 dials *33.
+    Nothing happens while 102 talks; when 103 hangs up, 101's phone rings showing 102, 101
+    answers and hears ringback while 102's phone rings showing 101; 102 answers: they talk."""
+    engine = media_pbx
+    set_snapshot(engine, "acme.test", add_extension("103"))
+    change(engine, "102", voicemail=None)  # its busy answer reaches the caller
+    a, acc_a, b, cb, c, cc = _102_busy(engine, phones)
 
     ca = dial(a, acc_a, "102")
     b.answer(b.incoming()["call"], 486)
@@ -262,14 +258,7 @@ def test_callback_after_a_busy_answer_and_cancelled_by_star_43(media_pbx, phones
     target is free); a callback to no extension is refused."""
     engine = media_pbx
     set_snapshot(engine, "acme.test", add_extension("103"))
-    a, b, c = phones("101"), phones("102"), phones("103")
-    acc_a = register(a, engine, "101")
-    register(b, engine, "102")
-    acc_c = register(c, engine, "103")
-    cc = dial(c, acc_c, "102")
-    cb = b.incoming()["call"]
-    b.answer(cb, 200)
-    c.wait_state(cc, "CONFIRMED")
+    a, acc_a, b, cb, c, cc = _102_busy(engine, phones)
     assert ended(a, dial(a, acc_a, "*33102")) == 200
     wait_until(lambda: _pending(engine) == [("101", "102")])
     assert ended(a, dial(a, acc_a, "*43")) == 200

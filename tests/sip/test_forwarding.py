@@ -14,11 +14,17 @@ from __future__ import annotations
 import logging
 
 import pytest
-import redis
 
-from telephony.engine.cdr import CdrConsumer
-from tests.sip.callkit import add_extension, dial, ended, events, register, set_snapshot
-from tests.sip.engine_fixtures import EngineHandle, worker_redis_url
+from tests.sip.callkit import (
+    add_extension,
+    dial,
+    drain_cdr_stream,
+    ended,
+    events,
+    register,
+    set_snapshot,
+)
+from tests.sip.engine_fixtures import EngineHandle
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -70,11 +76,7 @@ def test_forward_always_rings_only_the_target(engine: EngineHandle, phones, in_t
     # The CDR consumer (unchanged) files the forwarded part as a segment of kind "forward".
     from telephony.models import Cdr
 
-    r = redis.Redis.from_url(worker_redis_url())
-    try:
-        CdrConsumer(r, consumer="test").drain()
-    finally:
-        r.close()
+    drain_cdr_stream()
     with in_tenant(world.tenant_a):
         cdr = Cdr.objects.get(call_id=fwd["call_id"])
         segs = list(cdr.segments.order_by("seq"))

@@ -21,10 +21,17 @@ import redis
 
 from telephony.media.prompts import PROMPTS
 from telephony.sip import contract
-from tests.media.server import MediaServerProcess
-from tests.sip.callkit import add_extension, connect, dial, ended, register, set_snapshot
+from tests.sip.callkit import (
+    add_extension,
+    connect,
+    dial,
+    ended,
+    media_engine,
+    register,
+    set_snapshot,
+    two_way_audio,
+)
 from tests.sip.engine_fixtures import EngineHandle, wait_until, worker_redis_url
-from tests.sip.pjphone import RtpEngineProcess
 
 GREETING_HZ = 440.0
 
@@ -66,19 +73,8 @@ def media_dir(tmp_path) -> str:
 
 @pytest.fixture
 def media_pbx(pbx, media_dir) -> Iterator[EngineHandle]:
-    rtp = RtpEngineProcess()
-    server = MediaServerProcess()
-    try:
-        engine = pbx(
-            rtpengine=("127.0.0.1", rtp.ng_port),
-            media_server=server.control,
-            media_dir=media_dir,
-        )
-        wait_until(lambda: engine.call(lambda: engine.pbx.calls.media.available), 10)
+    with media_engine(pbx, media_dir) as engine:
         yield engine
-    finally:
-        server.close()
-        rtp.close()
 
 
 def set_media(engine: EngineHandle, **media: Any) -> None:
@@ -134,10 +130,7 @@ def test_ivr_connects_the_caller_to_the_extension_it_chose(media_pbx, phones, me
     cb = b.incoming()["call"]
     b.answer(cb, 200)
     b.wait_state(cb, "CONFIRMED")
-    b.play(cb)
-    a.play(ca)
-    assert a.wait_audio(ca) > 10
-    assert b.wait_audio(cb) > 10
+    two_way_audio(b, cb, a, ca)
     # The caller now talks to the phone: the media server's session is gone.
     wait_until(lambda: engine.call(lambda: all(c.media is None for c in _calls(engine))))
     a.hangup(ca)
@@ -233,10 +226,7 @@ def test_a_held_party_hears_music_and_comes_back(media_pbx, phones):
     assert held[0].hold.holder.user == "102"
     b.unhold(cb)
     wait_until(lambda: engine.call(lambda: not any(c.hold for c in _calls(engine))))
-    b.play(cb)
-    a.play(ca)
-    assert a.wait_audio(ca) > 10
-    assert b.wait_audio(cb) > 10
+    two_way_audio(b, cb, a, ca)
     a.hangup(ca)
     ended(b, cb)
 

@@ -27,18 +27,20 @@ from telephony.sip.calls.destinations.paging import Page, auto_answer_headers
 from telephony.sip.contract import CarrierSnapshot, TrunkSnapshot
 from telephony.sip.message import Request, make_response, parse_address, parse_uri
 from tests.media.phone import HEADER, peak_frequency, sdp_offer, tone
-from tests.media.server import MediaServerProcess
 from tests.sip.callkit import (
     add_extension,
     connect,
     dial,
     ended,
     events,
+    media_engine,
     register,
     set_snapshot,
+    two_way_audio,
 )
+from tests.sip.carrier import publish_carriers
 from tests.sip.engine_fixtures import EngineHandle, SipTestClient, wait_until, worker_redis_url
-from tests.sip.pjphone import Phone, RtpEngineProcess
+from tests.sip.pjphone import Phone
 
 AUTO_ANSWER = (
     "Alert-Info: <http://127.0.0.1>;info=alert-autoanswer;delay=0",
@@ -170,26 +172,29 @@ def raw_phones() -> Iterator[Callable[..., RawPhone]]:
 
 @pytest.fixture
 def paging_pbx(pbx, tmp_path) -> Iterator[EngineHandle]:
-    rtp = RtpEngineProcess()
-    server = MediaServerProcess()
-    try:
-        engine = pbx(
-            rtpengine=("127.0.0.1", rtp.ng_port),
-            media_server=server.control,
-            media_dir=str(tmp_path),
-        )
-        wait_until(lambda: engine.call(lambda: engine.pbx.calls.media.available), 10)
+    with media_engine(pbx, str(tmp_path)) as engine:
         for number in ("103", "104"):
             set_snapshot(engine, "acme.test", add_extension(number))
         yield engine
-    finally:
-        server.close()
-        rtp.close()
 
 
 def group(engine: EngineHandle, members: list[str], *, number: str = "500", **fields: Any) -> None:
     entry = {"number": number, "name": "Floor", "members": members, **fields}
     set_snapshot(engine, "acme.test", lambda s: s.setdefault("team", {}).update(paging=[entry]))
+
+
+def page_102_and_103(
+    engine: EngineHandle, phones: Any, raw_phones: Any
+) -> tuple[Phone, int, RawPhone, RawPhone]:
+    """Group 500 of 102 and 103 (raw phones); 101 pages it and is answered at once. Returns
+    101's phone and call, 102's and 103's phones."""
+    group(engine, ["102", "103"])
+    a = phones("101")
+    acc = register(a, engine, "101")
+    b, c = raw_phones(engine, "102"), raw_phones(engine, "103")
+    ca = dial(a, acc, "500")
+    a.wait_state(ca, "CONFIRMED")
+    return a, ca, b, c
 
 
 def pages(engine: EngineHandle) -> list[Page]:
@@ -237,12 +242,7 @@ def test_a_page_reaches_every_member_one_way_and_ends_with_the_pager(
     called with auto-answer and a sendonly offer; both hear 101's voice (a 1 kHz tone) while
     101 hears nothing of them; 101 hangs up and both phones are hung up."""
     engine = paging_pbx
-    group(engine, ["102", "103"])
-    a = phones("101")
-    acc = register(a, engine, "101")
-    b, c = raw_phones(engine, "102"), raw_phones(engine, "103")
-    ca = dial(a, acc, "500")
-    a.wait_state(ca, "CONFIRMED")
+    a, ca, b, c = page_102_and_103(engine, phones, raw_phones)
     for member in (b, c):
         body = member.paged().body
         assert b"a=sendonly" in body
@@ -299,12 +299,7 @@ def test_a_member_hanging_up_leaves_the_page_and_the_last_one_ends_it(
     paging_pbx, phones, raw_phones
 ):
     engine = paging_pbx
-    group(engine, ["102", "103"])
-    a = phones("101")
-    acc = register(a, engine, "101")
-    b, c = raw_phones(engine, "102"), raw_phones(engine, "103")
-    ca = dial(a, acc, "500")
-    a.wait_state(ca, "CONFIRMED")
+    a, ca, b, c = page_102_and_103(engine, phones, raw_phones)
     for member in (b, c):
         member.paged()
         member.answer()
@@ -340,10 +335,7 @@ def test_intercom_code_is_a_two_way_call_with_auto_answer(paging_pbx, phones):
     b.answer(cb, 200)
     a.wait_state(ca, "CONFIRMED")
     b.wait_state(cb, "CONFIRMED")
-    a.play(ca)
-    b.play(cb)
-    assert a.wait_audio(ca) > 10
-    assert b.wait_audio(cb) > 10
+    two_way_audio(a, ca, b, cb)
     a.hangup(ca)
     ended(b, cb)
 
@@ -374,10 +366,7 @@ def test_an_intercom_group_talks_with_the_first_to_answer(paging_pbx, phones):
     b.answer(cb, 200)
     a.wait_state(ca, "CONFIRMED")
     assert ended(c, cc) == 487
-    a.play(ca)
-    b.play(cb)
-    assert a.wait_audio(ca) > 10
-    assert b.wait_audio(cb) > 10
+    two_way_audio(a, ca, b, cb)
     a.hangup(ca)
     ended(b, cb)
 
@@ -415,9 +404,7 @@ def test_a_caller_from_a_trunk_cannot_page(paging_pbx, world, raw_phones):
         snapshot = CarrierSnapshot(trunks={1: trunk}, numbers={did: "acme.test"})
         r = redis.Redis.from_url(worker_redis_url())
         try:
-            r.set(contract.key("", contract.CARRIERS), snapshot.to_json())
-            r.publish(contract.key("", contract.CARRIERS_CHANGED), "1")
-            wait_until(lambda: engine.call(lambda: engine.pbx.directory.carriers == snapshot))
+            publish_carriers(engine, snapshot)
             rule = {"id": 1, "number": did, "in_hours": {"kind": "paging", "target": "500"}}
             set_snapshot(
                 engine, "acme.test", lambda s: s.setdefault("routing", {}).update(inbound=[rule])

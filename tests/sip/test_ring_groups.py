@@ -10,26 +10,34 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
 
-from telephony.engine.cdr import CdrConsumer
-from telephony.sip import contract
 from telephony.sip.calls.destinations.ring_group import RingGroups
 from telephony.sip.contract import CarrierSnapshot, TrunkSnapshot
 from telephony.sip.message import Request, parse_uri
-from tests.sip.callkit import add_extension, dial, ended, events, register, set_snapshot
+from tests.sip.callkit import (
+    add_extension,
+    dial,
+    drain_cdr_stream,
+    ended,
+    events,
+    register,
+    set_snapshot,
+    two_way_audio,
+)
 from tests.sip.carrier import (
     E164,
     NATIONAL,
     carriers,
     header,
+    publish_carriers,
     publish_trunks,
     request_line,
     rtpengine,
+    schema,
     trunk,
 )
 from tests.sip.carrier import routing as outbound_routing
-from tests.sip.engine_fixtures import EngineHandle, SipTestClient, wait_until, worker_redis_url
+from tests.sip.engine_fixtures import EngineHandle, SipTestClient, wait_until
 from tests.sip.pjphone import Phone
 from tests.sip.test_media_features import (
     mailbox,
@@ -75,12 +83,6 @@ def engine(pbx: Callable[..., EngineHandle]) -> EngineHandle:
     return e
 
 
-def schema(engine: EngineHandle) -> str:
-    t = engine.call(lambda: engine.pbx.directory.tenant("acme.test"))
-    assert t is not None
-    return t.schema
-
-
 def blf(engine: EngineHandle, number: str) -> list[str]:
     """The dialog states BLF shows for acme's ``number`` now."""
     s = schema(engine)
@@ -106,10 +108,30 @@ def talk(a: Phone, ca: int, m: Phone, cm: int) -> None:
     """The caller and the member hear each other."""
     a.wait_state(ca, "CONFIRMED")
     m.wait_state(cm, "CONFIRMED")
-    a.play(ca)
-    m.play(cm)
-    assert m.wait_audio(cm) > 10
-    assert a.wait_audio(ca) > 10
+    two_way_audio(a, ca, m, cm)
+
+
+def ring_102_first(engine: EngineHandle, phones: Any) -> tuple[Phone, int, Phone, int, Phone]:
+    """101, 102 (ringing, never answering) and 103 registered; 101 calls the group and 102's
+    phone rings. Returns 101's phone and call, 102's phone and call, 103's phone."""
+    a, b, c = phones("101"), phones("102", auto_ring=True), phones("103")
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    register(c, engine, "103")
+    ca = dial(a, acc, GROUP)
+    cb = b.incoming()["call"]
+    return a, ca, b, cb, c
+
+
+def caller_and_members(engine: EngineHandle, phones: Any) -> tuple[Phone, int, dict[str, Phone]]:
+    """101 and the members 102, 103, 104 registered: 101's phone and account, the members'
+    phones by number."""
+    a = phones("101")
+    acc = register(a, engine, "101")
+    members = {n: phones(n) for n in ("102", "103", "104")}
+    for n, p in members.items():
+        register(p, engine, n)
+    return a, acc, members
 
 
 def test_ring_all_first_answer_wins_the_others_are_cancelled(engine, phones, in_tenant, world):
@@ -146,11 +168,7 @@ def test_ring_all_first_answer_wins_the_others_are_cancelled(engine, phones, in_
     # The CDR (its consumer unchanged): the group's number dialled, 103 the party answering.
     from telephony.models import Cdr
 
-    r = redis.Redis.from_url(worker_redis_url())
-    try:
-        CdrConsumer(r, consumer="test").drain()
-    finally:
-        r.close()
+    drain_cdr_stream()
     with in_tenant(world.tenant_a):
         cdr = Cdr.objects.get(call_id=answered["call_id"])
         [seg] = cdr.segments.all()
@@ -219,12 +237,7 @@ def test_hunt_member_timeout_then_the_next_member(engine, phones):
     """Story: each member rings 1.5 s. 102 does not answer: its phone stops ringing (CANCEL)
     and 103 rings, and answers."""
     set_groups(engine, group("102", "103", strategy="hunt", member_seconds=1.5))
-    a, b, c = phones("101"), phones("102", auto_ring=True), phones("103")
-    acc = register(a, engine, "101")
-    register(b, engine, "102")
-    register(c, engine, "103")
-    ca = dial(a, acc, GROUP)
-    cb = b.incoming()["call"]
+    a, ca, b, cb, c = ring_102_first(engine, phones)
     assert ended(b, cb) == 487
     cc = c.incoming()["call"]
     c.answer(cc, 200)
@@ -237,12 +250,7 @@ def test_caller_giving_up_ends_the_hunt(engine, phones):
     """Story: while 102 rings for the hunt group (BLF shows 102 ringing, not 103), the caller
     hangs up: 102 stops ringing, 103 is never rung, and the call ends as cancelled."""
     set_groups(engine, group("102", "103", strategy="hunt"))
-    a, b, c = phones("101"), phones("102", auto_ring=True), phones("103")
-    acc = register(a, engine, "101")
-    register(b, engine, "102")
-    register(c, engine, "103")
-    ca = dial(a, acc, GROUP)
-    cb = b.incoming()["call"]
+    a, ca, b, cb, c = ring_102_first(engine, phones)
     a.wait_state(ca, "EARLY")
     assert (blf(engine, "102"), blf(engine, "103")) == (["early"], [])
     a.hangup(ca)
@@ -258,12 +266,7 @@ def test_group_gives_up_after_total_seconds_without_overflow(engine, phones):
     """Story: the group rings for 1 s in all (its members 5 s each) and has no overflow:
     102 rings, stops after 1 s, 103 never rings, and the caller hears 480."""
     set_groups(engine, group("102", "103", strategy="hunt", member_seconds=5, total_seconds=1))
-    a, b, c = phones("101"), phones("102", auto_ring=True), phones("103")
-    acc = register(a, engine, "101")
-    register(b, engine, "102")
-    register(c, engine, "103")
-    ca = dial(a, acc, GROUP)
-    cb = b.incoming()["call"]
+    a, ca, b, cb, c = ring_102_first(engine, phones)
     assert ended(a, ca) == 480
     assert ended(b, cb) == 487
     assert no_incoming(c)
@@ -274,11 +277,7 @@ def test_round_robin_starts_after_the_member_rung_last(engine, phones):
     """Story: a round-robin group of 102, 103, 104: the first call rings 102 first, the next
     103 first, then 104, then 102 again; whoever rings first answers."""
     set_groups(engine, group("102", "103", "104", strategy="round_robin"))
-    a = phones("101")
-    acc = register(a, engine, "101")
-    members = {n: phones(n) for n in ("102", "103", "104")}
-    for n, p in members.items():
-        register(p, engine, n)
+    a, acc, members = caller_and_members(engine, phones)
     for expected in ("102", "103", "104", "102"):
         ca = dial(a, acc, GROUP)
         p = members[expected]
@@ -299,11 +298,7 @@ def test_longest_idle_member_rings_first(engine, phones):
     """Story: 103 finished a call, then 102 did; 104 has not had one. The longest-idle group
     of 102, 103, 104 rings 104 first, then 103, then 102 (each declining passes it on)."""
     set_groups(engine, group("102", "103", "104", strategy="longest_idle"))
-    a = phones("101")
-    acc = register(a, engine, "101")
-    members = {n: phones(n) for n in ("102", "103", "104")}
-    for n, p in members.items():
-        register(p, engine, n)
+    a, acc, members = caller_and_members(engine, phones)
     for n in ("103", "102"):
         ca = dial(a, acc, n)
         cm = members[n].incoming()["call"]
@@ -484,17 +479,6 @@ def test_trunk_caller_reaches_the_group_by_an_inbound_rule(engine, phones, world
     assert all(e["schema"] == world.tenant_a.schema_name for e in evs)
 
 
-def publish_carriers(engine: EngineHandle, snap: CarrierSnapshot) -> None:
-    """The carrier snapshot (trunks and DIDs) as Django publishes it."""
-    r = redis.Redis.from_url(worker_redis_url())
-    try:
-        r.set(contract.key("", contract.CARRIERS), snap.to_json())
-        r.publish(contract.key("", contract.CARRIERS_CHANGED), "1")
-    finally:
-        r.close()
-    wait_until(lambda: engine.call(lambda: engine.pbx.directory.carriers == snap))
-
-
 # ----------------------------------------------------------------- with the media server
 
 
@@ -520,10 +504,7 @@ def test_ivr_option_rings_the_group_and_joins_the_member(media_pbx, phones):
     c.answer(cc, 200)
     c.wait_state(cc, "CONFIRMED")
     assert ended(b, cb) == 487
-    c.play(cc)
-    a.play(ca)
-    assert a.wait_audio(ca) > 10
-    assert c.wait_audio(cc) > 10
+    two_way_audio(c, cc, a, ca)
     a.hangup(ca)
     assert ended(c, cc) == 200
     evs = events(engine)

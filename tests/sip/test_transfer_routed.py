@@ -10,7 +10,15 @@ import time
 from typing import Any
 
 from tests.sip import test_media_features as media_features
-from tests.sip.callkit import add_extension, connect, ended, events, register, set_snapshot
+from tests.sip.callkit import (
+    add_extension,
+    connect,
+    ended,
+    events,
+    register,
+    set_snapshot,
+    two_way_audio,
+)
 from tests.sip.engine_fixtures import EngineHandle, wait_until
 from tests.sip.test_pickup import RawPhone
 
@@ -74,10 +82,7 @@ def test_transfer_of_a_held_caller_to_an_ivr_that_rings_a_phone(media_pbx, phone
     cc = c.incoming()["call"]
     c.answer(cc, 200)
     c.wait_state(cc, "CONFIRMED")
-    a.play(ca)
-    c.play(cc)
-    assert c.wait_audio(cc) > 10
-    assert a.wait_audio(ca) > 10
+    two_way_audio(a, ca, c, cc)
     [call] = engine.call(lambda: _calls(engine))
     assert (call.a.user, call.b.user, call.media) == ("101", "103", None)
     c.hangup(cc)
@@ -130,9 +135,6 @@ def test_the_caller_parks_its_callee_and_gets_it_back_on_timeout(media_pbx, phon
     a.answer(ca2, 180)
     a.answer(ca2, 200)
     a.wait_state(ca2, "CONFIRMED")
-    a.play(ca2)
-    b.play(cb)
-    assert b.wait_audio(cb) > 10
-    assert a.wait_audio(ca2) > 10
+    two_way_audio(a, ca2, b, cb)
     b.hangup(cb)
     assert ended(a, ca2) == 200

@@ -10,34 +10,13 @@ import time
 from contextlib import contextmanager
 
 import pytest
-import redis
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
 
 from telephony.engine.cdr import CdrConsumer
 from tests.conftest import closed_port
+from tests.telephony.engine_events import emit, read_cdr
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def r():
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def stream(r):
-    name = f"test:events:{secrets.token_hex(4)}"
-    yield name
-    r.delete(name)
-
-
-def emit(r, stream, type_, **fields):
-    entry = {"type": type_, "ts": f"{fields.pop('ts', time.time()):.3f}"}
-    entry.update({k: "" if v is None else str(v) for k, v in fields.items()})
-    return r.xadd(stream, entry)
 
 
 def call_events(r, stream, schema, call_id, t0=1_700_000_000.0):
@@ -53,16 +32,6 @@ def call_events(r, stream, schema, call_id, t0=1_700_000_000.0):
     emit(r, stream, "call.answered", ts=t0 + 12, segment=2, **common)
     emit(r, stream, "call.ended", ts=t0 + 20, segment=2, status="answered", reason="bye",
          **common)  # fmt: skip
-
-
-def read_cdr(in_tenant, tenant, call_id):
-    from telephony.models import Cdr
-
-    with in_tenant(tenant):
-        cdr = Cdr.objects.filter(call_id=call_id).first()
-        if cdr is None:
-            return None, []
-        return cdr, list(cdr.segments.order_by("seq"))
 
 
 def test_events_make_one_cdr_with_segments(world, r, stream, in_tenant):

@@ -1,31 +1,14 @@
 """CDRs of team-feature calls: a picked-up call is answered by the picker (its segment's
 callee), in whatever order the events come; park events are tolerated and change nothing."""
 
-import secrets
 import time
 
 import pytest
-import redis
-from django.conf import settings
 
 from telephony.engine.cdr import CdrConsumer
-from tests.telephony.test_cdr import emit, read_cdr
+from tests.telephony.engine_events import emit, read_cdr
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def r():
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def stream(r):
-    name = f"test:events:{secrets.token_hex(4)}"
-    yield name
-    r.delete(name)
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["in order", "reversed"])

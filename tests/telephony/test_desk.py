@@ -2,12 +2,7 @@
 call, who may log in where, one desk per user), their audit entries, the routing snapshot the
 engine reads, and the engine's ``feature.set`` requests applied through the CDR drain."""
 
-import secrets
-import time
-
 import pytest
-import redis
-from django.conf import settings
 
 from pbx.audit import SYSTEM
 from pbx.errors import ValidationFailed
@@ -24,6 +19,7 @@ from telephony.engine.cdr import CdrConsumer
 from telephony.engine.snapshots import build_snapshot
 from telephony.models import Extension, SpeedDial
 from tests.conftest import SIP_PASSWORD
+from tests.telephony.engine_events import feature_set
 
 pytestmark = pytest.mark.django_db
 
@@ -138,25 +134,6 @@ def test_hot_desk_login_rules(acme):
 
 
 # ------------------------------------------------------------------------- feature.set
-
-
-@pytest.fixture
-def r():
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def stream(r):
-    name = f"test:events:{secrets.token_hex(4)}"
-    yield name
-    r.delete(name)
-
-
-def feature_set(r, stream, schema, extension, feature, number=""):
-    r.xadd(stream, {"type": "feature.set", "ts": f"{time.time():.3f}", "schema": schema,
-                    "extension": extension, "feature": feature, "number": number})  # fmt: skip
 
 
 def test_phone_requests_set_speed_dials_and_log_in_at_desks(world, r, stream, in_tenant):

@@ -4,12 +4,8 @@ code and numbers), and the engine's ``feature.set`` requests applied to extensio
 real Redis stream and the CDR drain, as the engine sends them."""
 
 import logging
-import secrets
-import time
 
 import pytest
-import redis
-from django.conf import settings
 
 from pbx.audit import SYSTEM
 from pbx.errors import ValidationFailed
@@ -23,6 +19,7 @@ from telephony.features import (
 )
 from telephony.models import Extension, FeatureCode
 from telephony.sip.contract import FEATURE_DEFAULTS, MediaSnapshot
+from tests.telephony.engine_events import feature_set
 
 pytestmark = pytest.mark.django_db
 
@@ -118,25 +115,6 @@ def test_another_tenants_codes_are_its_own(world, in_tenant):
 
 
 # ------------------------------------------------------------------------- feature.set
-
-
-@pytest.fixture
-def r():
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def stream(r):
-    name = f"test:events:{secrets.token_hex(4)}"
-    yield name
-    r.delete(name)
-
-
-def feature_set(r, stream, schema, extension, feature, number=""):
-    r.xadd(stream, {"type": "feature.set", "ts": f"{time.time():.3f}", "schema": schema,
-                    "extension": extension, "feature": feature, "number": number})  # fmt: skip
 
 
 def ext(in_tenant, tenant, number) -> Extension:

@@ -35,6 +35,40 @@ class HotDeskLoginForm(forms.Form):
     )
 
 
+def _speed_dial_post(request, ext: Extension, kind: str | None, dial_form: SpeedDialForm):
+    """Does the speed-dial form ``kind`` (set one, clear one) of ``ext``: whether it is done, or
+    None when ``kind`` is neither."""
+    if kind == "speed_dial":
+        if not dial_form.is_valid():
+            return False
+        data = dial_form.cleaned_data
+        return form_action(
+            request,
+            dial_form,
+            lambda who: desk.do_set_speed_dial(ext, data["code"], data["number"], actor=who),
+            f"Speed dial {data['code']} saved.",
+        )
+    if kind == "clear_speed_dial":
+        code = request.POST.get("code", "")
+        return button_action(
+            request,
+            lambda who: desk.do_clear_speed_dial(ext, code, actor=who),
+            f"Speed dial {code} removed.",
+        )
+    return None
+
+
+def _desk_page(request, ext: Extension, dial_form: SpeedDialForm, section: str, **ctx):
+    ctx = {
+        "object": ext,
+        "speed_dials": desk.speed_dial_rows(ext),
+        "dial_form": dial_form,
+        "logged_in_at": Extension.objects.filter(hotdesk_user=ext.number).exclude(pk=ext.pk),
+        **ctx,
+    }
+    return page(request, "portal/extensions/desk.html", ctx, section=section)
+
+
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
 def extension_desk(request, pk):
     """Speed dials and hot desking of extension ``pk``."""
@@ -46,22 +80,9 @@ def extension_desk(request, pk):
     if kind is not None:
         if not can_manage:
             raise Http404
-        done = False
-        if kind == "speed_dial" and dial_form.is_valid():
-            data = dial_form.cleaned_data
-            done = form_action(
-                request,
-                dial_form,
-                lambda who: desk.do_set_speed_dial(ext, data["code"], data["number"], actor=who),
-                f"Speed dial {data['code']} saved.",
-            )
-        elif kind == "clear_speed_dial":
-            code = request.POST.get("code", "")
-            done = button_action(
-                request,
-                lambda who: desk.do_clear_speed_dial(ext, code, actor=who),
-                f"Speed dial {code} removed.",
-            )
+        done = _speed_dial_post(request, ext, kind, dial_form)
+        if done is not None:
+            pass
         elif kind == "hot_desk":
             on = request.POST.get("hot_desk") == "on"
             done = button_action(
@@ -69,33 +90,29 @@ def extension_desk(request, pk):
                 lambda who: do_update_extension(ext, actor=who, hot_desk=on),
                 "It is a hot desk now." if on else "It is no hot desk now.",
             )
-        elif kind == "hotdesk_login" and login_form.is_valid():
-            user = login_form.cleaned_data["user"]
-            done = form_action(
-                request,
-                login_form,
-                lambda who: desk.do_hotdesk_login(ext, user, actor=who),
-                f"{user} is logged in at {ext.number}.",
-            )
+        elif kind == "hotdesk_login":
+            done = False
+            if login_form.is_valid():
+                user = login_form.cleaned_data["user"]
+                done = form_action(
+                    request,
+                    login_form,
+                    lambda who: desk.do_hotdesk_login(ext, user, actor=who),
+                    f"{user} is logged in at {ext.number}.",
+                )
         elif kind == "hotdesk_logout":
             done = button_action(
                 request,
                 lambda who: desk.do_hotdesk_logout(ext, actor=who),
                 f"Nobody is logged in at {ext.number} now.",
             )
-        elif kind not in ("speed_dial", "hotdesk_login"):
+        else:
             raise Http404
         if done:
             return redirect("portal:extension_desk", ext.pk)
-    ctx = {
-        "object": ext,
-        "speed_dials": desk.speed_dial_rows(ext),
-        "dial_form": dial_form,
-        "login_form": login_form,
-        "logged_in_at": Extension.objects.filter(hotdesk_user=ext.number).exclude(pk=ext.pk),
-        "can_manage": can_manage,
-    }
-    return page(request, "portal/extensions/desk.html", ctx, section="extensions")
+    return _desk_page(
+        request, ext, dial_form, "extensions", login_form=login_form, can_manage=can_manage
+    )
 
 
 @tenant_member_required
@@ -106,32 +123,9 @@ def my_speed_dials(request):
         raise Http404
     kind = request.POST.get("form") if request.method == "POST" else None
     dial_form = SpeedDialForm(request.POST if kind == "speed_dial" else None)
-    done = False
-    if kind == "speed_dial" and dial_form.is_valid():
-        data = dial_form.cleaned_data
-        done = form_action(
-            request,
-            dial_form,
-            lambda who: desk.do_set_speed_dial(ext, data["code"], data["number"], actor=who),
-            f"Speed dial {data['code']} saved.",
-        )
-    elif kind == "clear_speed_dial":
-        code = request.POST.get("code", "")
-        done = button_action(
-            request,
-            lambda who: desk.do_clear_speed_dial(ext, code, actor=who),
-            f"Speed dial {code} removed.",
-        )
-    elif kind not in (None, "speed_dial"):
+    done = _speed_dial_post(request, ext, kind, dial_form)
+    if done is None and kind is not None:
         raise Http404
     if done:
         return redirect("portal:my_speed_dials")
-    ctx = {
-        "object": ext,
-        "speed_dials": desk.speed_dial_rows(ext),
-        "dial_form": dial_form,
-        "logged_in_at": Extension.objects.filter(hotdesk_user=ext.number).exclude(pk=ext.pk),
-        "can_manage": True,
-        "mine": True,
-    }
-    return page(request, "portal/extensions/desk.html", ctx, section="profile")
+    return _desk_page(request, ext, dial_form, "profile", can_manage=True, mine=True)

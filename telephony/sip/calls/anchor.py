@@ -92,15 +92,16 @@ class Anchor:
             return
         if not self.needed(call, caller_host, a.remote_sdp, bindings):
             return
-        offer = await self.offer(
-            a.remote_sdp,
-            call.media_id,
-            a.local_tag,
-            failure="rtpengine offer failed, media goes direct",
-        )
+        await self.anchor(call, failure="rtpengine offer failed, media goes direct")
+
+    async def anchor(self, call: Call, *, failure: str) -> None:
+        """Anchor a call about to ring: ``call.offer`` becomes rtpengine's version of the
+        caller's; unchanged when rtpengine fails (logged as ``failure``: media goes direct)."""
+        a = call.a
+        assert a is not None
+        offer = await self.offer(a.remote_sdp, call.media_id, a.local_tag, failure=failure)
         if offer is not None:
-            call.offer = offer
-            call.anchored = True
+            call.offer, call.anchored = offer, True
 
     def switch(self, call: Call, media_id: str) -> str:
         """Make ``media_id`` the call's rtpengine session; returns the one it replaces (to

@@ -359,6 +359,16 @@ class Calls:
                 cancel.add("Reason", 'SIP;cause=200;text="Call completed elsewhere"')
             self.send(leg, cancel)
 
+    def fork_failed(self, leg: Leg) -> bool:
+        """A fork's final refusal: ``leg`` is gone from its call. Returns whether it was gone
+        already (we CANCELled it: answered elsewhere, no answer...), its refusal no verdict."""
+        cancelled = leg.gone
+        leg.gone = True
+        if leg in leg.call.forks:
+            leg.call.forks.remove(leg)
+        self.drop_leg(leg)
+        return cancelled
+
     def cancel_forks(self, call: Call) -> None:
         for leg in list(call.forks):
             self.cancel_fork(leg)

@@ -144,11 +144,7 @@ class Extension:
             self.calls.spawn(self.answered(leg, resp))
             return
         # a fork failed
-        cancelled = leg.gone
-        leg.gone = True
-        if leg in call.forks:
-            call.forks.remove(leg)
-        self.calls.drop_leg(leg)
+        cancelled = self.calls.fork_failed(leg)
         if cancelled:
             return  # we CANCELled it (answered elsewhere, no answer, forwarded): no verdict
         self.calls.changed(call)  # that phone stopped ringing (BLF)

@@ -175,12 +175,9 @@ class RingGroups:
         if anchor.media is None or call.anchored or not call.offer:
             return True
         if any(m.external for m in members):
-            offer = await anchor.offer(
-                a.remote_sdp, call.media_id, a.local_tag,
-                failure="rtpengine offer for a ring group failed, media goes direct",
-            )  # fmt: skip
-            if offer is not None:
-                call.offer, call.anchored = offer, True
+            await anchor.anchor(
+                call, failure="rtpengine offer for a ring group failed, media goes direct"
+            )
         else:
             every = [b for found in bindings.values() for b in found]
             await anchor.anchor_offer(call, a.target.host, every)
@@ -288,11 +285,7 @@ class RingGroups:
         if status < 300:
             self.calls.spawn(self.answered(rnd, leg, resp))
             return
-        cancelled = leg.gone
-        leg.gone = True
-        if leg in call.forks:
-            call.forks.remove(leg)
-        self.calls.drop_leg(leg)
+        cancelled = self.calls.fork_failed(leg)
         rnd.legs.discard(leg)
         if not cancelled:
             call.statuses.append(status)

@@ -197,12 +197,9 @@ class Trunk:
             call.offer = a.remote_sdp
         anchor = self.s.anchor
         if anchor.media is not None and not call.anchored and call.offer:
-            offer = await anchor.offer(
-                a.remote_sdp, call.media_id, a.local_tag,
-                failure="rtpengine offer for a trunk call failed, media goes direct",
-            )  # fmt: skip
-            if offer is not None:
-                call.offer, call.anchored = offer, True
+            await anchor.anchor(
+                call, failure="rtpengine offer for a trunk call failed, media goes direct"
+            )
             if call.state == "ended":
                 return
         call.state = "ringing"
