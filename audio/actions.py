@@ -55,7 +55,7 @@ from django.utils import timezone
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
-from pbx.tenancy import current_tenant
+from pbx.tenancy import require_tenant
 from pbx.text import single_line_errors, single_line_problem
 from telephony.engine.snapshots import publish_on_commit
 from telephony.sip.contract import pin_hash
@@ -124,10 +124,7 @@ class PhoneActor(Actor):
 
 
 def _tenant():
-    tenant = current_tenant()
-    if tenant is None or tenant.schema_name == "public":
-        raise RuntimeError("audio actions run inside a tenant's schema")
-    return tenant
+    return require_tenant("audio actions")
 
 
 # ----------------------------------------------------------------------------- files

@@ -19,7 +19,7 @@ from django.db.models import Q
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
-from pbx.tenancy import current_tenant
+from pbx.tenancy import require_tenant
 from pbx.text import single_line_errors
 from telephony.engine.snapshots import publish_on_commit
 
@@ -65,10 +65,7 @@ TRIES = (1, 10)
 
 
 def _tenant():
-    tenant = current_tenant()
-    if tenant is None or tenant.schema_name == "public":
-        raise RuntimeError("IVR actions run inside a tenant's schema")
-    return tenant
+    return require_tenant("IVR actions")
 
 
 def kind_label(kind: str) -> str:

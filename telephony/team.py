@@ -22,7 +22,7 @@ from django.utils import timezone
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, QuotaExceeded, ValidationFailed
-from pbx.tenancy import current_tenant
+from pbx.tenancy import require_tenant
 from pbx.text import single_line_errors
 from telephony.sip import contract
 
@@ -77,10 +77,7 @@ LABELS = {"ring_group": "Ring group", "paging": "Paging group"}
 
 
 def _tenant():
-    tenant = current_tenant()
-    if tenant is None or tenant.schema_name == "public":
-        raise RuntimeError("team actions run inside a tenant's schema")
-    return tenant
+    return require_tenant("team actions")
 
 
 class _Errors(dict):

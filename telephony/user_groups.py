@@ -18,7 +18,7 @@ from django.utils import timezone
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
-from pbx.tenancy import current_tenant
+from pbx.tenancy import require_tenant
 from pbx.text import single_line_errors
 
 from .models import Extension, UserGroup
@@ -41,10 +41,7 @@ MAX_MEMBERS = 500
 
 
 def _tenant():
-    tenant = current_tenant()
-    if tenant is None or tenant.schema_name == "public":
-        raise RuntimeError("user group actions run inside a tenant's schema")
-    return tenant
+    return require_tenant("user group actions")
 
 
 def validate_user_group(fields: dict[str, Any], group: UserGroup | None = None) -> dict[str, Any]:

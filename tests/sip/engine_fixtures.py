@@ -81,7 +81,7 @@ def clear_sip_keys(redis_url: str, prefix: str = "") -> None:
         for pattern in (
             "sip:loc:*", "sip:ban:*", "sip:events", "sip:trunk:*", "sip:trunkcalls:*",
             "sip:trunks:leader", "sip:carriers", "sip:vm:*", "sip:subs:*", "sip:dlg:*",
-            "sip:park:*",
+            "sip:park:*", "sip:calls:*",
         ):  # fmt: skip
             keys = list(r.scan_iter(match=prefix + pattern, count=1000))
             if keys:
