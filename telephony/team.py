@@ -24,7 +24,6 @@ from pbx.audit import Actor
 from pbx.errors import Conflict, QuotaExceeded, ValidationFailed
 from pbx.tenancy import require_tenant
 from pbx.text import single_line_errors
-from telephony.sip import contract
 
 from .engine.snapshots import publish_on_commit
 from .models import (
@@ -52,9 +51,7 @@ __all__ = [
     "do_update_park_settings",
     "do_update_pickup_group",
     "do_update_ring_group",
-    "pickup_groups_by_extension",
     "references",
-    "team_snapshot",
 ]
 
 #: Seconds one member rings (one after the other) and the whole group rings at most: the
@@ -610,63 +607,3 @@ def do_update_park_settings(*, actor: Actor, fields: dict) -> ParkSettings:
         audit.record(actor, "park_settings.update", settings, tenant=tenant, changes=changes)
         publish_on_commit(tenant)
     return settings
-
-
-# ------------------------------------------------------------------------------- snapshot
-
-
-def _route(value: Any) -> contract.RouteTarget | None:
-    return contract.RouteTarget.read(value)
-
-
-def team_snapshot() -> contract.TeamSnapshot:
-    """The tenant's ring groups, paging groups and park settings as the engine reads them
-    (``TenantSnapshot.team``). Run inside the tenant's schema."""
-    rings: dict[str, contract.RingGroup] = {}
-    groups = RingGroup.objects.order_by("number").prefetch_related("members__extension")
-    for g in groups:
-        members = tuple(
-            contract.RingMember(number=m.extension.number)
-            if m.extension is not None
-            else contract.RingMember(number=m.number, external=True)
-            for m in g.members.all()
-        )
-        rings[g.number] = contract.RingGroup(
-            number=g.number,
-            name=g.name,
-            strategy=g.strategy,
-            members=members,
-            member_seconds=float(g.member_seconds),
-            total_seconds=float(g.total_seconds),
-            skip_busy=g.skip_busy,
-            caller_id_prefix=g.caller_id_prefix,
-            overflow=_route(g.overflow),
-            enabled=g.enabled,
-        )
-    paging = {
-        p.number: contract.PagingGroup(
-            number=p.number,
-            name=p.name,
-            members=tuple(sorted(e.number for e in p.members.all())),
-            duplex=p.duplex,
-        )
-        for p in PagingGroup.objects.order_by("number").prefetch_related("members")
-    }
-    park = ParkSettings.load()
-    return contract.TeamSnapshot(
-        ring_groups=rings,
-        paging=paging,
-        park=contract.ParkSettings(first=park.first, count=park.count, timeout=float(park.timeout)),
-    )
-
-
-def pickup_groups_by_extension() -> dict[str, tuple[str, ...]]:
-    """Extension number -> the ids of the pickup groups it is in (as text, in id order). Run
-    inside the tenant's schema."""
-    out: dict[str, list[str]] = {}
-    rows = PickupGroup.members.through.objects.order_by("pickupgroup_id").values_list(
-        "extension__number", "pickupgroup_id"
-    )
-    for number, group_id in rows:
-        out.setdefault(number, []).append(str(group_id))
-    return {number: tuple(ids) for number, ids in out.items()}

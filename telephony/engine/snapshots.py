@@ -91,7 +91,7 @@ def build_media(tenant) -> MediaSnapshot:
 
 def build_team(tenant) -> TeamSnapshot:
     """The tenant's ring groups, paging groups and call park (run inside its schema)."""
-    from telephony.team import team_snapshot
+    from telephony.team_snapshot import team_snapshot
 
     return team_snapshot()
 
@@ -100,7 +100,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
     from audio.snapshot import mailboxes
     from branding.effective import brand_for_tenant
     from telephony.models import Extension, SpeedDial
-    from telephony.team import pickup_groups_by_extension
+    from telephony.team_snapshot import pickup_groups_by_extension
 
     with schema_context(tenant.schema_name):
         rows = Extension.objects.values(*EXTENSION_FIELDS)
