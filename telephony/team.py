@@ -1,7 +1,7 @@
 """A tenant's team features on the Django side: ring groups, paging groups, pickup groups and
-call park settings. The one validator of each, the audited actions (run inside the tenant's
-schema; the snapshot is republished on commit) and the engine's view of them
-(:func:`team_snapshot`, :func:`pickup_groups_by_extension`).
+call park settings. The one validator of each and the audited actions (run inside the
+tenant's schema; the snapshot is republished on commit); the engine's view of them is read by
+``team_snapshot.py``.
 
 A group is written with its members in one action (the members are replaced as a list), so
 the engine never sees a group half-changed. Numbers share the tenant's dial plan with
