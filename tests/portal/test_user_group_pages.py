@@ -70,13 +70,15 @@ def test_groups_empty_then_made_edited_and_deleted(portal, world, in_tenant):
 def test_an_end_user_cannot_change_groups_and_another_tenants_group_is_404(
     portal, world, in_tenant
 ):
-    with in_tenant(world.tenant_b):
-        do_create_user_group(actor=SYSTEM, fields={"name": "Beta one"})
-        theirs = do_create_user_group(actor=SYSTEM, fields={"name": "Beta team"})
     with in_tenant(world.tenant_a):
         ours = do_create_user_group(actor=SYSTEM, fields={"name": "Alpha team"})
+    with in_tenant(world.tenant_b):
+        # Each schema numbers its rows on its own (and earlier tests moved the sequences):
+        # B's group gets an id A has no row of, so a 404 can only come from the schema.
+        theirs = do_create_user_group(actor=SYSTEM, fields={"name": "Beta team"})
+        while theirs.pk <= ours.pk:
+            theirs = do_create_user_group(actor=SYSTEM, fields={"name": f"Beta {theirs.pk}"})
     admin = portal(world.a_admin, world.tenant_a)
-    assert theirs.pk != ours.pk  # schemas number their rows apart: B's id is none of A's
     assert admin.get(f"{G}/{theirs.pk}/").status_code == 404
     assert admin.post(f"{G}/{theirs.pk}/delete/").status_code == 404
     listed = admin.get(f"{G}/").content.decode()

@@ -5,7 +5,7 @@ is ``telephony.user_groups``' action."""
 from __future__ import annotations
 
 from django.db.models import Count, Prefetch
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404
 
 from pbx.portal.access import tenant_permission_required
 from pbx.portal.lists import list_page
@@ -14,7 +14,7 @@ from telephony import user_groups
 from telephony.models import Extension, UserGroup
 from tenants.choices import Permission
 
-from .common import button_action, page, save_action
+from .common import delete_page, edit_page, page
 
 
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
@@ -37,31 +37,29 @@ def user_group_edit(request, pk=None):
     form = UserGroupForm(
         request.POST or None, initial=user_group_initial(group) if group is not None else None
     )
-    if (
-        request.method == "POST"
-        and form.is_valid()
-        and save_action(
-            request,
-            form,
-            group,
-            lambda who, fields: user_groups.do_create_user_group(actor=who, fields=fields),
-            lambda group, who, fields: user_groups.do_update_user_group(
-                group, actor=who, fields=fields
-            ),
-            lambda fields: f"User group {fields['name']} saved.",
-        )
-    ):
-        return redirect("portal:user_group_list")
-    ctx = {"form": form, "object": group}
-    return page(request, "portal/user_groups/form.html", ctx, section="user_groups")
+    return edit_page(
+        request,
+        form,
+        group,
+        create=user_groups.do_create_user_group,
+        update=user_groups.do_update_user_group,
+        saved=lambda fields: f"User group {fields['name']} saved.",
+        back="portal:user_group_list",
+        template="portal/user_groups/form.html",
+        section="user_groups",
+    )
 
 
 @tenant_permission_required(Permission.EXTENSIONS_MANAGE)
 def user_group_delete(request, pk):
     group = get_object_or_404(UserGroup, pk=pk)
-    if request.method == "POST":
-        done = f"User group {group.name} deleted."
-        button_action(request, lambda who: user_groups.do_delete_user_group(group, actor=who), done)
-        return redirect("portal:user_group_list")
-    ctx = {"object": group, "member_count": group.members.count()}
-    return page(request, "portal/user_groups/delete.html", ctx, section="user_groups")
+    return delete_page(
+        request,
+        group,
+        delete=user_groups.do_delete_user_group,
+        done=f"User group {group.name} deleted.",
+        back="portal:user_group_list",
+        template="portal/user_groups/delete.html",
+        section="user_groups",
+        context=lambda: {"member_count": group.members.count()},
+    )
