@@ -57,7 +57,7 @@ from telephony.sip.message import Request, SipURI
 from telephony.sip.transaction import ServerTransaction
 from telephony.sip.transport import Target
 
-from .notifier import Notifier, accepts, parse_event
+from .notifier import Notifier, accepts
 from .store import Stored, SubscriptionStore, record
 from .subscriptions import SubscriptionTable, TableFull, unlink
 from .views import SharedViews
@@ -254,13 +254,9 @@ class DialogPresence(Notifier[Watch]):
         self.table.clear()
 
     # --- SUBSCRIBE -----------------------------------------------------------------------
-    async def on_subscribe(self, tx: ServerTransaction) -> None:
+    async def on_subscribe(self, tx: ServerTransaction, package: str, event_id: str | None) -> None:
+        """A SUBSCRIBE for ``dialog`` or ``presence`` (the router's choice)."""
         req = tx.request
-        package, event_id = parse_event(req)
-        if package not in EVENTS:
-            tx.respond(489, "Bad Event", headers=[self.server(), ("Allow-Events", DIALOG)])
-            return
-        assert package is not None
         try:
             if req.to.tag:
                 await self._in_dialog(tx, package)

@@ -52,7 +52,7 @@ from telephony.sip.registrar import Binding
 from telephony.sip.transaction import ServerTransaction, new_tag
 from telephony.sip.transport import Target
 
-from .notifier import Notifier, accepts, parse_event
+from .notifier import Notifier, accepts
 from .subscriptions import Counts, Subscription, SubscriptionTable
 
 __all__ = ["EVENT", "MessageWaiting", "summary"]
@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 
 EVENT = "message-summary"
 CONTENT_TYPE = "application/simple-message-summary"
-ALLOW_EVENTS = ("Allow-Events", EVENT)
 
 
 def summary(new: int, saved: int, account: str) -> bytes:
@@ -170,14 +169,9 @@ class MessageWaiting(Notifier[Subscription]):
         sub.wanted = await self.counts(sub.schema, sub.user)
 
     # --- SUBSCRIBE -----------------------------------------------------------------------
-    async def on_subscribe(self, tx: ServerTransaction) -> None:
+    async def on_subscribe(self, tx: ServerTransaction, package: str, event_id: str | None) -> None:
+        """A SUBSCRIBE for ``message-summary`` (the router's choice)."""
         req = tx.request
-        package, event_id = parse_event(req)
-        if package != EVENT:
-            # No Event header: RFC 3265's implied package ("PINT"), which we do not serve
-            # either; RFC 6665 requires the header. Either way the answer names ours.
-            tx.respond(489, "Bad Event", headers=[self.server(), ALLOW_EVENTS])
-            return
         if req.to.tag:
             await self._in_dialog(tx, EVENT)
             return
