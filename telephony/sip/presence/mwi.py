@@ -132,14 +132,9 @@ class MessageWaiting(Notifier[Subscription]):
 
     # --- counts --------------------------------------------------------------------------
     async def counts(self, schema: str, box: str) -> Counts:
-        """(new, saved) of a mailbox from its index in Redis; no index: (0, 0).
-
-        The read runs in a task of its own: a SIP handler's first step runs outside any task
-        (the transaction layer saves one for handlers that finish at once), and redis-py's
-        timeouts need one."""
-        return await asyncio.ensure_future(self._read_counts(schema, box))
-
-    async def _read_counts(self, schema: str, box: str) -> Counts:
+        """(new, saved) of a mailbox from its index in Redis; no index: (0, 0). Awaited in a
+        task only (redis-py's timeouts need one): the notifier runs ``_prepare`` and
+        ``_refreshing`` in one, the changes run in tasks of their own."""
         raw = await self.ctx.redis.get(
             contract.key(self.prefix, contract.VOICEMAIL_BOX, schema=schema, box=box)
         )
@@ -165,8 +160,7 @@ class MessageWaiting(Notifier[Subscription]):
     async def _prepare(self, sub: Subscription) -> None:
         sub.wanted = await self.counts(sub.schema, sub.user)
 
-    async def _refreshing(self, sub: Subscription) -> None:
-        sub.wanted = await self.counts(sub.schema, sub.user)
+    _refreshing = _prepare  # a refresh's NOTIFY carries the counts read now, as the first
 
     # --- SUBSCRIBE -----------------------------------------------------------------------
     async def on_subscribe(self, tx: ServerTransaction, package: str, event_id: str | None) -> None:

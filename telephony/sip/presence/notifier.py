@@ -333,7 +333,7 @@ class Notifier(Generic[S]):
         sub.target = Target(tx.source.kind, *tx.source.remote)
         expires = self._expires(req)
         try:
-            await self._refreshing(sub)
+            await asyncio.ensure_future(self._refreshing(sub))  # a task: as in _accept
         except Exception as exc:
             log.warning("%s: state of %s unreadable (%s)", self.label, self.describe(sub), exc)
             tx.respond(500, headers=[server, ("Retry-After", "5")])
