@@ -44,7 +44,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import unquote
 
@@ -95,20 +95,9 @@ def _malformed(req: Request) -> str | None:
 
 
 @dataclass(eq=False, slots=True)
-class Watch:
-    """One accepted BLF subscription: its dialog, the watched resource and its NOTIFY state."""
+class Watch(Stored):
+    """One accepted BLF subscription: what is stored of it and the state of its NOTIFYs."""
 
-    event: str  # "dialog" or "presence"
-    event_id: str | None  # the Event header's ``id``, echoed in every NOTIFY
-    dialog: Dialog
-    schema: str
-    domain: str
-    resource: str  # the watched extension or park slot
-    subscriber: str  # the extension that subscribed
-    contact: str  # the subscriber's Contact URI (the per-contact cap)
-    target: Target  # where NOTIFYs go: where the last SUBSCRIBE came from (NAT)
-    expires_at: float = 0.0  # wall clock, so that a rebuilt subscription keeps it
-    version: int = 0  # of the last dialog-info document sent
     timer: asyncio.TimerHandle | None = None
     last: State | None = None  # the state of the last NOTIFY sent
     force: bool = False  # the next NOTIFY goes out even if the state is the same
@@ -132,19 +121,7 @@ class Watch:
         return (self.schema, self.resource)
 
     def stored(self) -> str:
-        return record(
-            event=self.event,
-            event_id=self.event_id,
-            dialog=self.dialog,
-            schema=self.schema,
-            domain=self.domain,
-            resource=self.resource,
-            subscriber=self.subscriber,
-            contact=self.contact,
-            target=self.target,
-            expires_at=self.expires_at,
-            version=self.version,
-        )
+        return record(self)
 
 
 class WatchTable(SubscriptionTable[Watch]):
@@ -340,19 +317,8 @@ class DialogPresence(Notifier[Watch]):
                 # The connection it came on belonged to the engine that held it.
                 target = Target(target.kind, remote.host, remote.port or 5060)
             s.dialog.contact = self.contact(s.resource, target.kind)
-            w = Watch(
-                event=s.event,
-                event_id=s.event_id,
-                dialog=s.dialog,
-                schema=s.schema,
-                domain=s.domain,
-                resource=s.resource,
-                subscriber=s.subscriber,
-                contact=s.contact,
-                target=target,
-                expires_at=s.expires_at,
-                version=s.version,
-            )
+            w = Watch(**{f.name: getattr(s, f.name) for f in fields(Stored)})
+            w.target = target
             try:
                 self.table.add(w)
             except TableFull:

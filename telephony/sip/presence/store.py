@@ -44,42 +44,31 @@ return all
 """
 
 
-@dataclass(slots=True)
+@dataclass(eq=False, slots=True)
 class Stored:
-    """One subscription as read back from Redis."""
+    """What is stored of a BLF subscription, and read back (:class:`~.dialog.Watch` is this
+    with the state of its NOTIFYs)."""
 
-    event: str
-    event_id: str | None
+    event: str  # "dialog" or "presence"
+    event_id: str | None  # the Event header's ``id``, echoed in every NOTIFY
     dialog: Dialog
     schema: str
     domain: str
-    resource: str
-    subscriber: str
-    contact: str
-    target: Target
-    expires_at: float  # wall clock
-    version: int
+    resource: str  # the watched extension or park slot
+    subscriber: str  # the extension that subscribed
+    contact: str  # the subscriber's Contact URI (the per-contact cap)
+    target: Target  # where NOTIFYs go: where the last SUBSCRIBE came from (NAT)
+    expires_at: float = 0.0  # wall clock, so that a rebuilt subscription keeps it
+    version: int = 0  # of the last dialog-info document sent
 
 
-def record(
-    *,
-    event: str,
-    event_id: str | None,
-    dialog: Dialog,
-    schema: str,
-    domain: str,
-    resource: str,
-    subscriber: str,
-    contact: str,
-    target: Target,
-    expires_at: float,
-    version: int,
-) -> str:
+def record(s: Stored) -> str:
     """The JSON a subscription is stored as."""
+    dialog, target = s.dialog, s.target
     return json.dumps(
         {
-            "event": event,
-            "event_id": event_id,
+            "event": s.event,
+            "event_id": s.event_id,
             "call_id": dialog.call_id,
             "local_tag": dialog.local_tag,
             "remote_tag": dialog.remote_tag,
@@ -90,14 +79,14 @@ def record(
             "local_seq": dialog.local_seq,
             "remote_seq": dialog.remote_seq,
             "secure": dialog.secure,
-            "schema": schema,
-            "domain": domain,
-            "resource": resource,
-            "subscriber": subscriber,
-            "contact": contact,
+            "schema": s.schema,
+            "domain": s.domain,
+            "resource": s.resource,
+            "subscriber": s.subscriber,
+            "contact": s.contact,
             "target": [target.kind, target.host, target.port],
-            "expires_at": expires_at,
-            "version": version,
+            "expires_at": s.expires_at,
+            "version": s.version,
         },
         separators=(",", ":"),
     )
