@@ -30,7 +30,7 @@ from telephony.sip.dialog import Dialog
 from telephony.sip.message import parse_address, parse_uri
 from telephony.sip.transport import Target
 
-__all__ = ["SEQ_MARGIN", "Stored", "SubscriptionStore", "dialog_of", "record"]
+__all__ = ["SEQ_MARGIN", "Stored", "SubscriptionStore", "alive", "dialog_of", "record"]
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,16 @@ def read(raw: Any) -> Stored | None:
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("BLF: ignoring a stored subscription that does not read (%s)", exc)
         return None
+
+
+async def alive(ctx: EngineContext, engines: list[str]) -> set[str]:
+    """Those of ``engines`` whose ``ENGINE_ALIVE`` key exists (one pipeline)."""
+    prefix = contract.key(ctx.config.redis_prefix, contract.ENGINE_ALIVE, engine="")
+    pipe = ctx.redis.pipeline(transaction=False)
+    for e in engines:
+        pipe.exists(prefix + e)
+    found = await pipe.execute()
+    return {e for e, n in zip(engines, found, strict=True) if n}
 
 
 def _s(v: Any) -> str:
@@ -240,14 +250,16 @@ class SubscriptionStore:
     async def adopt(self) -> list[tuple[str, Stored]]:
         """The subscriptions of every engine whose heartbeat key is gone, taken over."""
         prefix = contract.key(self.prefix, contract.SUBSCRIPTIONS, engine="")
-        alive = contract.key(self.prefix, contract.ENGINE_ALIVE, engine="")
         out: list[tuple[str, Stored]] = []
         keys = [_s(k) async for k in self.ctx.redis.scan_iter(match=prefix + "*", count=1000)]
-        for key in keys:
-            engine = key[len(prefix) :]
-            if engine == self.engine_id or await self.ctx.redis.exists(alive + engine):
+        engines = [k[len(prefix) :] for k in keys if k[len(prefix) :] != self.engine_id]
+        if not engines:
+            return out
+        living = await alive(self.ctx, engines)
+        for engine in engines:
+            if engine in living:
                 continue
-            flat = await self._take(keys=[key])
+            flat = await self._take(keys=[prefix + engine])
             for field, value in zip(flat[::2], flat[1::2], strict=True):
                 stored = read(value)
                 if stored is not None:
