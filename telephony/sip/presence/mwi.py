@@ -247,10 +247,7 @@ class MessageWaiting(Notifier[Subscription]):
         key = (schema, box)
         if self.sent.get(key) == counts:
             return 0
-        self.sent.pop(key, None)
-        self.sent[key] = counts
-        while len(self.sent) > self.remembered_boxes:
-            del self.sent[next(iter(self.sent))]
+        self._remember(self.sent, key, counts)
         return await self._unsolicited(tenant, box, counts, subs)
 
     def on_registered(self, tenant: TenantSnapshot, user: str, binding: Binding) -> None:
@@ -320,12 +317,16 @@ class MessageWaiting(Notifier[Subscription]):
         )
         tx = self.ctx.engine.transactions.send_request(req, target)
         tx.future.add_done_callback(_unsolicited_result(binding.contact))
-        told = (tenant.schema, box, binding.contact)
-        self.told.pop(told, None)
-        self.told[told] = counts
-        while len(self.told) > self.remembered_boxes:
-            del self.told[next(iter(self.told))]
+        self._remember(self.told, (tenant.schema, box, binding.contact), counts)
         return True
+
+    def _remember(self, memory: dict[Any, Counts], key: Any, counts: Counts) -> None:
+        """``memory[key] = counts`` as its newest entry; the oldest go beyond
+        ``remembered_boxes``."""
+        memory.pop(key, None)
+        memory[key] = counts
+        while len(memory) > self.remembered_boxes:
+            del memory[next(iter(memory))]
 
 
 def _unsolicited_result(contact: str) -> Any:
