@@ -94,6 +94,11 @@ def _malformed(req: Request) -> str | None:
     return None
 
 
+def _watchable(tenant: TenantSnapshot, number: str) -> bool:
+    """Whether ``number`` is a resource of ``tenant``: an extension or one of its park slots."""
+    return number in tenant.extensions or tenant.team.park.is_slot(number)
+
+
 @dataclass(eq=False, slots=True)
 class Watch(Stored):
     """One accepted BLF subscription: what is stored of it and the state of its NOTIFYs."""
@@ -291,9 +296,7 @@ class DialogPresence(Notifier[Watch]):
         if owner is not None and owner.schema != tenant.schema:
             return None
         number = unquote(uri.user)
-        if number in tenant.extensions or tenant.team.park.is_slot(number):
-            return number
-        return None
+        return number if _watchable(tenant, number) else None
 
     # --- rebuilding ----------------------------------------------------------------------
     async def _rebuild(self, stored: list[tuple[str, Stored]]) -> int:
@@ -307,7 +310,7 @@ class DialogPresence(Notifier[Watch]):
                 s.expires_at <= now
                 or tenant is None
                 or s.event not in EVENTS
-                or not (s.resource in tenant.extensions or tenant.team.park.is_slot(s.resource))
+                or not _watchable(tenant, s.resource)
             ):
                 self.store.delete(field)
                 continue
@@ -409,9 +412,7 @@ class DialogPresence(Notifier[Watch]):
         park slot beyond a smaller park, a tenant gone): ``terminated;reason=noresource``."""
         for schema, number in list(self.table.by_resource):
             tenant = self.ctx.directory.by_schema(schema)
-            if tenant is not None and (
-                number in tenant.extensions or tenant.team.park.is_slot(number)
-            ):
+            if tenant is not None and _watchable(tenant, number):
                 continue
             for w in self.table.of(schema, number):
                 log.info("BLF: %s@%s is gone: its subscriptions end", number, w.domain)
