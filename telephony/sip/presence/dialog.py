@@ -26,7 +26,8 @@ subscription (RFC 4235 4.1). The change is published for the other engines
 
 **Presence.** Basic ``open`` while the extension has a registered phone (any engine: the
 location store), ``closed`` otherwise; a park slot is always ``open``. ``on-the-phone`` (RPID)
-and a note while it has dialogs. Registration changes are followed on ``LOCATION_CHANGED``.
+and a note while it has dialogs. Registration changes come from the location store
+(``LocationStore.changed``: any engine's, once its copy is current).
 
 **Surviving an engine.** Subscriptions are stored in Redis (:mod:`.store`); an engine
 restarted with the same id rebuilds its own, any engine adopts those of an engine whose
@@ -48,7 +49,6 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import unquote
 
-from telephony.sip import contract
 from telephony.sip.calls.states import ExtensionStates
 from telephony.sip.context import EngineContext
 from telephony.sip.contract import DialogView, TenantSnapshot
@@ -197,13 +197,11 @@ class DialogPresence(Notifier[Watch]):
         await self.views.start(engine_id)
         self.states.listeners.append(self._local_changed)
         self.ctx.directory.on_change.append(self._tenant_changed)
+        self.ctx.locations.changed.append(self._location_changed)
         ready = asyncio.Event()
-        locations = contract.key(self.ctx.config.redis_prefix, contract.LOCATION_CHANGED)
         self._loops = [
             asyncio.create_task(
-                self._follow(
-                    (self.views.channel, locations), ready, self._received, self.views.reset
-                ),
+                self._follow((self.views.channel,), ready, self._received, self.views.reset),
                 name="blf-listen",
             ),
             asyncio.create_task(self._sweeper(), name="blf-sweep"),
@@ -223,6 +221,8 @@ class DialogPresence(Notifier[Watch]):
             self.states.listeners.remove(self._local_changed)
         with contextlib.suppress(ValueError):
             self.ctx.directory.on_change.remove(self._tenant_changed)
+        with contextlib.suppress(ValueError):
+            self.ctx.locations.changed.remove(self._location_changed)
         for task in self._loops:
             task.cancel()
         for task in self._loops:
@@ -351,26 +351,14 @@ class DialogPresence(Notifier[Watch]):
                 self.push(w)
 
     def _received(self, channel: str, data: Any) -> None:
-        """The other engines' dialog views and every engine's registration changes."""
-        if channel == self.views.channel:
-            self.views.received(data)
-        else:
-            self._locations_changed(data)
+        """The other engines' dialog views."""
+        self.views.received(data)
 
-    def _locations_changed(self, data: Any) -> None:
-        """A ``LOCATION_CHANGED`` message: ``<engine>`` then ``<domain> <user>`` lines."""
-        text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
-        engine, *lines = text.split("\n")
-        locations = self.ctx.locations
-        for line in lines:
-            domain, _, user = line.partition(" ")
-            tenant = self.ctx.directory.tenant(domain)
-            if tenant is None or (tenant.schema, user) not in self.online:
-                continue
-            if engine != locations.engine_id:
-                # Another engine changed it: our hot copy is stale (its own listener drops it
-                # too, but perhaps after this one runs).
-                locations.hot.pop((domain, user), None)
+    def _location_changed(self, domain: str, user: str) -> None:
+        """Some engine changed ``user@domain``'s registrations (the location store's copy is
+        current again): a watched one is checked for open/closed."""
+        tenant = self.ctx.directory.tenant(domain)
+        if tenant is not None and (tenant.schema, user) in self.online:
             self._spawn(self._recheck(tenant.schema, domain, user))
 
     async def _recheck(self, schema: str, domain: str, user: str) -> None:
