@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import os
 import re
 import secrets
@@ -43,6 +42,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_sip_register as reg  # noqa: E402 -- after the path set-up above
 from common import percentile  # noqa: E402
+
+from telephony.sip.auth import Credentials, answer_challenge  # noqa: E402
 
 DOMAIN = reg.DOMAIN
 SCHEMA = reg.SCHEMA
@@ -108,10 +109,6 @@ def engine_process(
 
 _HEADER = re.compile(rb"^([A-Za-z-]+):[ \t]*(.*?)\r$", re.M)
 _ID = re.compile(rb'<dialog id="([^"]+)"')
-
-
-def _md5(s: str) -> str:
-    return hashlib.md5(s.encode()).hexdigest()  # noqa: S324 - SIP digest is MD5
 
 
 def _headers(data: bytes) -> dict[str, bytes]:
@@ -204,22 +201,11 @@ class Watcher(asyncio.DatagramProtocol):
         status, h = await self._ask(self._subscribe(None))
         if status != 401:
             return status
-        challenge = h["www-authenticate"].decode()
-        nonce = re.search(r'nonce="([^"]+)"', challenge)
-        opaque = re.search(r'opaque="([^"]+)"', challenge)
-        assert nonce is not None
         uri = f"sip:{self.resource}@{DOMAIN}"
-        cnonce = secrets.token_hex(4)
-        ha1 = _md5(f"{self.user}:{DOMAIN}:pw{self.user}")
-        ha2 = _md5(f"SUBSCRIBE:{uri}")
-        response = _md5(f"{ha1}:{nonce.group(1)}:00000001:{cnonce}:auth:{ha2}")
-        auth = (
-            f'Digest username="{self.user}", realm="{DOMAIN}", nonce="{nonce.group(1)}", '
-            f'uri="{uri}", response="{response}", algorithm=MD5, cnonce="{cnonce}", '
-            "qop=auth, nc=00000001"
-        )
-        if opaque:
-            auth += f', opaque="{opaque.group(1)}"'
+        creds = Credentials(self.user, f"pw{self.user}")
+        answer = answer_challenge(401, [h["www-authenticate"].decode()], "SUBSCRIBE", uri, creds)
+        assert answer is not None
+        auth = answer[1]
         status, _ = await self._ask(self._subscribe(auth))
         return status
 

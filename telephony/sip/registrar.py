@@ -200,6 +200,9 @@ class LocationStore:
         # except for AORs another engine changed since (``_dirty``), which are re-read.
         self.complete = False
         self._dirty: set[tuple[str, str]] = set()
+        # Told ``(domain, user)`` of every AOR any engine (this one too) changed, once this
+        # store's copy of it is current: presence follows registrations through it.
+        self.changed: list[Callable[[str, str], None]] = []
 
     # --- keys ----------------------------------------------------------------------------
     def aor_key(self, domain: str, user: str) -> str:
@@ -386,12 +389,14 @@ class LocationStore:
                     if message.get("type") != "message":
                         continue
                     lines = _s(message["data"]).split("\n")
-                    if lines[0] == self.engine_id:
-                        continue
+                    ours = lines[0] == self.engine_id
                     for line in lines[1:]:
                         domain, _, user = line.partition(" ")
-                        self.hot.pop((domain, user), None)
-                        self._dirty.add((domain, user))
+                        if not ours:  # another engine changed it: our copy is stale
+                            self.hot.pop((domain, user), None)
+                            self._dirty.add((domain, user))
+                        for listener in self.changed:
+                            listener(domain, user)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -26,7 +26,8 @@ subscription (RFC 4235 4.1). The change is published for the other engines
 
 **Presence.** Basic ``open`` while the extension has a registered phone (any engine: the
 location store), ``closed`` otherwise; a park slot is always ``open``. ``on-the-phone`` (RPID)
-and a note while it has dialogs. Registration changes are followed on ``LOCATION_CHANGED``.
+and a note while it has dialogs. Registration changes come from the location store
+(``LocationStore.changed``: any engine's, once its copy is current).
 
 **Surviving an engine.** Subscriptions are stored in Redis (:mod:`.store`); an engine
 restarted with the same id rebuilds its own, any engine adopts those of an engine whose
@@ -44,11 +45,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import unquote
 
-from telephony.sip import contract
 from telephony.sip.calls.states import ExtensionStates
 from telephony.sip.context import EngineContext
 from telephony.sip.contract import DialogView, TenantSnapshot
@@ -57,7 +57,7 @@ from telephony.sip.message import Request, SipURI
 from telephony.sip.transaction import ServerTransaction
 from telephony.sip.transport import Target
 
-from .notifier import Notifier, accepts, parse_event
+from .notifier import Notifier, accepts
 from .store import Stored, SubscriptionStore, record
 from .subscriptions import SubscriptionTable, TableFull, unlink
 from .views import SharedViews
@@ -94,21 +94,15 @@ def _malformed(req: Request) -> str | None:
     return None
 
 
-@dataclass(eq=False, slots=True)
-class Watch:
-    """One accepted BLF subscription: its dialog, the watched resource and its NOTIFY state."""
+def _watchable(tenant: TenantSnapshot, number: str) -> bool:
+    """Whether ``number`` is a resource of ``tenant``: an extension or one of its park slots."""
+    return number in tenant.extensions or tenant.team.park.is_slot(number)
 
-    event: str  # "dialog" or "presence"
-    event_id: str | None  # the Event header's ``id``, echoed in every NOTIFY
-    dialog: Dialog
-    schema: str
-    domain: str
-    resource: str  # the watched extension or park slot
-    subscriber: str  # the extension that subscribed
-    contact: str  # the subscriber's Contact URI (the per-contact cap)
-    target: Target  # where NOTIFYs go: where the last SUBSCRIBE came from (NAT)
-    expires_at: float = 0.0  # wall clock, so that a rebuilt subscription keeps it
-    version: int = 0  # of the last dialog-info document sent
+
+@dataclass(eq=False, slots=True)
+class Watch(Stored):
+    """One accepted BLF subscription: what is stored of it and the state of its NOTIFYs."""
+
     timer: asyncio.TimerHandle | None = None
     last: State | None = None  # the state of the last NOTIFY sent
     force: bool = False  # the next NOTIFY goes out even if the state is the same
@@ -132,19 +126,7 @@ class Watch:
         return (self.schema, self.resource)
 
     def stored(self) -> str:
-        return record(
-            event=self.event,
-            event_id=self.event_id,
-            dialog=self.dialog,
-            schema=self.schema,
-            domain=self.domain,
-            resource=self.resource,
-            subscriber=self.subscriber,
-            contact=self.contact,
-            target=self.target,
-            expires_at=self.expires_at,
-            version=self.version,
-        )
+        return record(self)
 
 
 class WatchTable(SubscriptionTable[Watch]):
@@ -215,13 +197,11 @@ class DialogPresence(Notifier[Watch]):
         await self.views.start(engine_id)
         self.states.listeners.append(self._local_changed)
         self.ctx.directory.on_change.append(self._tenant_changed)
+        self.ctx.locations.changed.append(self._location_changed)
         ready = asyncio.Event()
-        locations = contract.key(self.ctx.config.redis_prefix, contract.LOCATION_CHANGED)
         self._loops = [
             asyncio.create_task(
-                self._follow(
-                    (self.views.channel, locations), ready, self._received, self.views.reset
-                ),
+                self._follow((self.views.channel,), ready, self._received, self.views.reset),
                 name="blf-listen",
             ),
             asyncio.create_task(self._sweeper(), name="blf-sweep"),
@@ -241,6 +221,8 @@ class DialogPresence(Notifier[Watch]):
             self.states.listeners.remove(self._local_changed)
         with contextlib.suppress(ValueError):
             self.ctx.directory.on_change.remove(self._tenant_changed)
+        with contextlib.suppress(ValueError):
+            self.ctx.locations.changed.remove(self._location_changed)
         for task in self._loops:
             task.cancel()
         for task in self._loops:
@@ -254,13 +236,9 @@ class DialogPresence(Notifier[Watch]):
         self.table.clear()
 
     # --- SUBSCRIBE -----------------------------------------------------------------------
-    async def on_subscribe(self, tx: ServerTransaction) -> None:
+    async def on_subscribe(self, tx: ServerTransaction, package: str, event_id: str | None) -> None:
+        """A SUBSCRIBE for ``dialog`` or ``presence`` (the router's choice)."""
         req = tx.request
-        package, event_id = parse_event(req)
-        if package not in EVENTS:
-            tx.respond(489, "Bad Event", headers=[self.server(), ("Allow-Events", DIALOG)])
-            return
-        assert package is not None
         try:
             if req.to.tag:
                 await self._in_dialog(tx, package)
@@ -318,9 +296,7 @@ class DialogPresence(Notifier[Watch]):
         if owner is not None and owner.schema != tenant.schema:
             return None
         number = unquote(uri.user)
-        if number in tenant.extensions or tenant.team.park.is_slot(number):
-            return number
-        return None
+        return number if _watchable(tenant, number) else None
 
     # --- rebuilding ----------------------------------------------------------------------
     async def _rebuild(self, stored: list[tuple[str, Stored]]) -> int:
@@ -334,7 +310,7 @@ class DialogPresence(Notifier[Watch]):
                 s.expires_at <= now
                 or tenant is None
                 or s.event not in EVENTS
-                or not (s.resource in tenant.extensions or tenant.team.park.is_slot(s.resource))
+                or not _watchable(tenant, s.resource)
             ):
                 self.store.delete(field)
                 continue
@@ -344,19 +320,8 @@ class DialogPresence(Notifier[Watch]):
                 # The connection it came on belonged to the engine that held it.
                 target = Target(target.kind, remote.host, remote.port or 5060)
             s.dialog.contact = self.contact(s.resource, target.kind)
-            w = Watch(
-                event=s.event,
-                event_id=s.event_id,
-                dialog=s.dialog,
-                schema=s.schema,
-                domain=s.domain,
-                resource=s.resource,
-                subscriber=s.subscriber,
-                contact=s.contact,
-                target=target,
-                expires_at=s.expires_at,
-                version=s.version,
-            )
+            w = Watch(**{f.name: getattr(s, f.name) for f in fields(Stored)})
+            w.target = target
             try:
                 self.table.add(w)
             except TableFull:
@@ -386,26 +351,14 @@ class DialogPresence(Notifier[Watch]):
                 self.push(w)
 
     def _received(self, channel: str, data: Any) -> None:
-        """The other engines' dialog views and every engine's registration changes."""
-        if channel == self.views.channel:
-            self.views.received(data)
-        else:
-            self._locations_changed(data)
+        """The other engines' dialog views."""
+        self.views.received(data)
 
-    def _locations_changed(self, data: Any) -> None:
-        """A ``LOCATION_CHANGED`` message: ``<engine>`` then ``<domain> <user>`` lines."""
-        text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
-        engine, *lines = text.split("\n")
-        locations = self.ctx.locations
-        for line in lines:
-            domain, _, user = line.partition(" ")
-            tenant = self.ctx.directory.tenant(domain)
-            if tenant is None or (tenant.schema, user) not in self.online:
-                continue
-            if engine != locations.engine_id:
-                # Another engine changed it: our hot copy is stale (its own listener drops it
-                # too, but perhaps after this one runs).
-                locations.hot.pop((domain, user), None)
+    def _location_changed(self, domain: str, user: str) -> None:
+        """Some engine changed ``user@domain``'s registrations (the location store's copy is
+        current again): a watched one is checked for open/closed."""
+        tenant = self.ctx.directory.tenant(domain)
+        if tenant is not None and (tenant.schema, user) in self.online:
             self._spawn(self._recheck(tenant.schema, domain, user))
 
     async def _recheck(self, schema: str, domain: str, user: str) -> None:
@@ -447,9 +400,7 @@ class DialogPresence(Notifier[Watch]):
         park slot beyond a smaller park, a tenant gone): ``terminated;reason=noresource``."""
         for schema, number in list(self.table.by_resource):
             tenant = self.ctx.directory.by_schema(schema)
-            if tenant is not None and (
-                number in tenant.extensions or tenant.team.park.is_slot(number)
-            ):
+            if tenant is not None and _watchable(tenant, number):
                 continue
             for w in self.table.of(schema, number):
                 log.info("BLF: %s@%s is gone: its subscriptions end", number, w.domain)

@@ -52,7 +52,7 @@ from telephony.sip.registrar import Binding
 from telephony.sip.transaction import ServerTransaction, new_tag
 from telephony.sip.transport import Target
 
-from .notifier import Notifier, accepts, parse_event
+from .notifier import Notifier, accepts
 from .subscriptions import Counts, Subscription, SubscriptionTable
 
 __all__ = ["EVENT", "MessageWaiting", "summary"]
@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 
 EVENT = "message-summary"
 CONTENT_TYPE = "application/simple-message-summary"
-ALLOW_EVENTS = ("Allow-Events", EVENT)
 
 
 def summary(new: int, saved: int, account: str) -> bytes:
@@ -133,14 +132,9 @@ class MessageWaiting(Notifier[Subscription]):
 
     # --- counts --------------------------------------------------------------------------
     async def counts(self, schema: str, box: str) -> Counts:
-        """(new, saved) of a mailbox from its index in Redis; no index: (0, 0).
-
-        The read runs in a task of its own: a SIP handler's first step runs outside any task
-        (the transaction layer saves one for handlers that finish at once), and redis-py's
-        timeouts need one."""
-        return await asyncio.ensure_future(self._read_counts(schema, box))
-
-    async def _read_counts(self, schema: str, box: str) -> Counts:
+        """(new, saved) of a mailbox from its index in Redis; no index: (0, 0). Awaited in a
+        task only (redis-py's timeouts need one): the notifier runs ``_prepare`` and
+        ``_refreshing`` in one, the changes run in tasks of their own."""
         raw = await self.ctx.redis.get(
             contract.key(self.prefix, contract.VOICEMAIL_BOX, schema=schema, box=box)
         )
@@ -166,18 +160,12 @@ class MessageWaiting(Notifier[Subscription]):
     async def _prepare(self, sub: Subscription) -> None:
         sub.wanted = await self.counts(sub.schema, sub.user)
 
-    async def _refreshing(self, sub: Subscription) -> None:
-        sub.wanted = await self.counts(sub.schema, sub.user)
+    _refreshing = _prepare  # a refresh's NOTIFY carries the counts read now, as the first
 
     # --- SUBSCRIBE -----------------------------------------------------------------------
-    async def on_subscribe(self, tx: ServerTransaction) -> None:
+    async def on_subscribe(self, tx: ServerTransaction, package: str, event_id: str | None) -> None:
+        """A SUBSCRIBE for ``message-summary`` (the router's choice)."""
         req = tx.request
-        package, event_id = parse_event(req)
-        if package != EVENT:
-            # No Event header: RFC 3265's implied package ("PINT"), which we do not serve
-            # either; RFC 6665 requires the header. Either way the answer names ours.
-            tx.respond(489, "Bad Event", headers=[self.server(), ALLOW_EVENTS])
-            return
         if req.to.tag:
             await self._in_dialog(tx, EVENT)
             return
@@ -259,10 +247,7 @@ class MessageWaiting(Notifier[Subscription]):
         key = (schema, box)
         if self.sent.get(key) == counts:
             return 0
-        self.sent.pop(key, None)
-        self.sent[key] = counts
-        while len(self.sent) > self.remembered_boxes:
-            del self.sent[next(iter(self.sent))]
+        self._remember(self.sent, key, counts)
         return await self._unsolicited(tenant, box, counts, subs)
 
     def on_registered(self, tenant: TenantSnapshot, user: str, binding: Binding) -> None:
@@ -332,12 +317,16 @@ class MessageWaiting(Notifier[Subscription]):
         )
         tx = self.ctx.engine.transactions.send_request(req, target)
         tx.future.add_done_callback(_unsolicited_result(binding.contact))
-        told = (tenant.schema, box, binding.contact)
-        self.told.pop(told, None)
-        self.told[told] = counts
-        while len(self.told) > self.remembered_boxes:
-            del self.told[next(iter(self.told))]
+        self._remember(self.told, (tenant.schema, box, binding.contact), counts)
         return True
+
+    def _remember(self, memory: dict[Any, Counts], key: Any, counts: Counts) -> None:
+        """``memory[key] = counts`` as its newest entry; the oldest go beyond
+        ``remembered_boxes``."""
+        memory.pop(key, None)
+        memory[key] = counts
+        while len(memory) > self.remembered_boxes:
+            del memory[next(iter(memory))]
 
 
 def _unsolicited_result(contact: str) -> Any:

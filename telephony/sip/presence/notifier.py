@@ -36,7 +36,7 @@ from telephony.sip.message import Request, Response, SipURI
 from telephony.sip.transaction import ServerTransaction
 from telephony.sip.transport import Target
 
-from .subscriptions import SubscriptionTable, TableFull
+from .subscriptions import Held, SubscriptionTable, TableFull
 
 __all__ = ["Notified", "Notifier", "accepts", "parse_event"]
 
@@ -66,8 +66,9 @@ def accepts(req: Request, ours: str) -> bool:
     return not types or bool(types & {ours, "application/*", "*/*"})
 
 
-class Notified(Protocol):
-    """What the notifier needs of one held subscription (its package's own dataclass)."""
+class Notified(Held, Protocol):
+    """What the notifier needs of one held subscription (its package's own dataclass), beyond
+    what its table needs (:class:`~.subscriptions.Held`: its keys, its expiry timer)."""
 
     event: str  # the event package, echoed in every NOTIFY
     event_id: str | None  # the Event header's ``id`` parameter, echoed in every NOTIFY
@@ -76,19 +77,12 @@ class Notified(Protocol):
     contact: str  # the subscriber's Contact URI
     target: Target  # where NOTIFYs go: where the last SUBSCRIBE came from (NAT)
     expires_at: float  # on the notifier's clock
-    timer: asyncio.TimerHandle | None
     last: Any  # the state of the last NOTIFY sent
     force: bool  # the next NOTIFY goes out even if the state is the same (a refresh)
     final: str | None  # the next NOTIFY ends it: ``terminated;reason=<final>``
     busy: bool  # a NOTIFY transaction is outstanding (one at a time per dialog)
     again: bool  # something changed while it was: NOTIFY again when it completes
     ended: bool
-
-    @property
-    def key(self) -> tuple[str, str]: ...  # (Call-ID, our tag)
-
-    @property
-    def watched(self) -> tuple[str, str]: ...  # (schema, number) of the watched resource
 
     @property
     def subscriber(self) -> str: ...  # the extension that subscribed
@@ -333,7 +327,7 @@ class Notifier(Generic[S]):
         sub.target = Target(tx.source.kind, *tx.source.remote)
         expires = self._expires(req)
         try:
-            await self._refreshing(sub)
+            await asyncio.ensure_future(self._refreshing(sub))  # a task: as in _accept
         except Exception as exc:
             log.warning("%s: state of %s unreadable (%s)", self.label, self.describe(sub), exc)
             tx.respond(500, headers=[server, ("Retry-After", "5")])

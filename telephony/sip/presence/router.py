@@ -13,7 +13,8 @@ from .notifier import parse_event
 
 __all__ = ["SubscribeRouter"]
 
-Handler = Callable[[ServerTransaction], Awaitable[None]]
+# (transaction, package, the Event header's ``id``): the Event header is parsed here, once.
+Handler = Callable[[ServerTransaction, str, str | None], Awaitable[None]]
 
 
 class SubscribeRouter:
@@ -25,10 +26,10 @@ class SubscribeRouter:
         self.allow = ("Allow-Events", ", ".join(self.handlers))
 
     async def __call__(self, tx: ServerTransaction) -> None:
-        package, _ = parse_event(tx.request)
+        package, event_id = parse_event(tx.request)
         handler = self.handlers.get(package or "")
-        if handler is None:
+        if handler is None or package is None:
             server = ("Server", self.ctx.product_for(None))
             tx.respond(489, "Bad Event", headers=[server, self.allow])
             return
-        await handler(tx)
+        await handler(tx, package, event_id)

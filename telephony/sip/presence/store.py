@@ -30,7 +30,7 @@ from telephony.sip.dialog import Dialog
 from telephony.sip.message import parse_address, parse_uri
 from telephony.sip.transport import Target
 
-__all__ = ["SEQ_MARGIN", "Stored", "SubscriptionStore", "dialog_of", "record"]
+__all__ = ["SEQ_MARGIN", "Stored", "SubscriptionStore", "alive", "dialog_of", "record"]
 
 log = logging.getLogger(__name__)
 
@@ -44,42 +44,31 @@ return all
 """
 
 
-@dataclass(slots=True)
+@dataclass(eq=False, slots=True)
 class Stored:
-    """One subscription as read back from Redis."""
+    """What is stored of a BLF subscription, and read back (:class:`~.dialog.Watch` is this
+    with the state of its NOTIFYs)."""
 
-    event: str
-    event_id: str | None
+    event: str  # "dialog" or "presence"
+    event_id: str | None  # the Event header's ``id``, echoed in every NOTIFY
     dialog: Dialog
     schema: str
     domain: str
-    resource: str
-    subscriber: str
-    contact: str
-    target: Target
-    expires_at: float  # wall clock
-    version: int
+    resource: str  # the watched extension or park slot
+    subscriber: str  # the extension that subscribed
+    contact: str  # the subscriber's Contact URI (the per-contact cap)
+    target: Target  # where NOTIFYs go: where the last SUBSCRIBE came from (NAT)
+    expires_at: float = 0.0  # wall clock, so that a rebuilt subscription keeps it
+    version: int = 0  # of the last dialog-info document sent
 
 
-def record(
-    *,
-    event: str,
-    event_id: str | None,
-    dialog: Dialog,
-    schema: str,
-    domain: str,
-    resource: str,
-    subscriber: str,
-    contact: str,
-    target: Target,
-    expires_at: float,
-    version: int,
-) -> str:
+def record(s: Stored) -> str:
     """The JSON a subscription is stored as."""
+    dialog, target = s.dialog, s.target
     return json.dumps(
         {
-            "event": event,
-            "event_id": event_id,
+            "event": s.event,
+            "event_id": s.event_id,
             "call_id": dialog.call_id,
             "local_tag": dialog.local_tag,
             "remote_tag": dialog.remote_tag,
@@ -90,14 +79,14 @@ def record(
             "local_seq": dialog.local_seq,
             "remote_seq": dialog.remote_seq,
             "secure": dialog.secure,
-            "schema": schema,
-            "domain": domain,
-            "resource": resource,
-            "subscriber": subscriber,
-            "contact": contact,
+            "schema": s.schema,
+            "domain": s.domain,
+            "resource": s.resource,
+            "subscriber": s.subscriber,
+            "contact": s.contact,
             "target": [target.kind, target.host, target.port],
-            "expires_at": expires_at,
-            "version": version,
+            "expires_at": s.expires_at,
+            "version": s.version,
         },
         separators=(",", ":"),
     )
@@ -142,6 +131,16 @@ def read(raw: Any) -> Stored | None:
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("BLF: ignoring a stored subscription that does not read (%s)", exc)
         return None
+
+
+async def alive(ctx: EngineContext, engines: list[str]) -> set[str]:
+    """Those of ``engines`` whose ``ENGINE_ALIVE`` key exists (one pipeline)."""
+    prefix = contract.key(ctx.config.redis_prefix, contract.ENGINE_ALIVE, engine="")
+    pipe = ctx.redis.pipeline(transaction=False)
+    for e in engines:
+        pipe.exists(prefix + e)
+    found = await pipe.execute()
+    return {e for e, n in zip(engines, found, strict=True) if n}
 
 
 def _s(v: Any) -> str:
@@ -251,14 +250,16 @@ class SubscriptionStore:
     async def adopt(self) -> list[tuple[str, Stored]]:
         """The subscriptions of every engine whose heartbeat key is gone, taken over."""
         prefix = contract.key(self.prefix, contract.SUBSCRIPTIONS, engine="")
-        alive = contract.key(self.prefix, contract.ENGINE_ALIVE, engine="")
         out: list[tuple[str, Stored]] = []
         keys = [_s(k) async for k in self.ctx.redis.scan_iter(match=prefix + "*", count=1000)]
-        for key in keys:
-            engine = key[len(prefix) :]
-            if engine == self.engine_id or await self.ctx.redis.exists(alive + engine):
+        engines = [k[len(prefix) :] for k in keys if k[len(prefix) :] != self.engine_id]
+        if not engines:
+            return out
+        living = await alive(self.ctx, engines)
+        for engine in engines:
+            if engine in living:
                 continue
-            flat = await self._take(keys=[key])
+            flat = await self._take(keys=[prefix + engine])
             for field, value in zip(flat[::2], flat[1::2], strict=True):
                 stored = read(value)
                 if stored is not None:

@@ -31,6 +31,8 @@ from telephony.sip.calls.states import ExtensionStates
 from telephony.sip.context import EngineContext
 from telephony.sip.contract import DialogView
 
+from .store import alive
+
 __all__ = ["SharedViews"]
 
 log = logging.getLogger(__name__)
@@ -190,9 +192,9 @@ class SharedViews:
                 for res, raw in zip(batch, raws, strict=True):
                     found[res] = self._entries(raw)
                 engines = sorted({e for m in found.values() for e in m})
-                alive = await self._alive(engines) if engines else set()
+                living = await alive(self.ctx, engines) if engines else set()
                 for res, entries in found.items():
-                    entries = {e: v for e, v in entries.items() if e in alive and v}
+                    entries = {e: v for e, v in entries.items() if e in living and v}
                     if entries:
                         self.remote[res] = entries
                     else:
@@ -223,20 +225,12 @@ class SharedViews:
             return {}
         return {str(e): _views(v) for e, v in m.items() if e != self.engine_id}
 
-    async def _alive(self, engines: list[str]) -> set[str]:
-        prefix = contract.key(self.prefix, contract.ENGINE_ALIVE, engine="")
-        pipe = self.ctx.redis.pipeline(transaction=False)
-        for e in engines:
-            pipe.exists(prefix + e)
-        found = await pipe.execute()
-        return {e for e, n in zip(engines, found, strict=True) if n}
-
     async def sweep(self) -> None:
         """Drop the views of engines whose heartbeat key is gone (they crashed)."""
         engines = sorted({e for m in self.remote.values() for e in m})
         if not engines:
             return
-        dead = set(engines) - await self._alive(engines)
+        dead = set(engines) - await alive(self.ctx, engines)
         if not dead:
             return
         for res, m in list(self.remote.items()):
