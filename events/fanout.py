@@ -357,12 +357,15 @@ class Fanout(EventsReader):
         old = self.live.dnd(info.schema)
         new = {n: e.dnd for n, e in extensions.items()}
         events = []
+        statuses: dict[str, str] | None = None  # read once, when some extension changed
         for n, ext in enumerate(sorted(new)):
             if old.get(ext, False) != new[ext] and (ext in old or new[ext]):
+                if statuses is None:
+                    statuses = call_statuses(self.live.calls(info.schema))
                 data = status_payload(
                     ext,
                     list(self.live.devices(info.schema, ext).values()),
-                    call_statuses(self.live.calls(info.schema)).get(ext, ""),
+                    statuses.get(ext, ""),
                     new[ext],
                 )
                 data["reason"] = "dnd"

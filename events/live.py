@@ -98,6 +98,51 @@ def _call_alive(call: Any, now: float) -> bool:
     return isinstance(call, dict) and now - call.get("started_at", now) < CALL_MAX_AGE
 
 
+def _devices(raw: Mapping[Any, Any], now: float) -> dict[str, dict]:
+    """A ``LIVE_DEVICES`` hash as read: its unexpired devices, by contact."""
+    out = {}
+    for contact, value in raw.items():
+        device = _loads(value)
+        if _device_alive(device, now):
+            out[_s(contact)] = device
+    return out
+
+
+def _calls(raw: Mapping[Any, Any], now: float) -> dict[str, dict]:
+    """A ``LIVE_CALLS`` hash as read: its calls still alive, by call id."""
+    out = {}
+    for call_id, value in raw.items():
+        call = _loads(value)
+        if _call_alive(call, now):
+            out[_s(call_id)] = call
+    return out
+
+
+def _dnd(raw: Mapping[Any, Any]) -> dict[str, bool]:
+    return {_s(k): _s(v) == "1" for k, v in raw.items()}
+
+
+def _parked(raw: Mapping[Any, Any]) -> list[dict[str, Any]]:
+    """A ``PARKED`` hash as read: see :meth:`LiveState.parked`."""
+    out: list[dict[str, Any]] = []
+    for slot, value in raw.items():
+        entry = _loads(value)
+        if not isinstance(entry, dict):
+            continue
+        out.append(
+            {
+                "slot": _s(slot),
+                "call_id": str(entry.get("call_id") or ""),
+                "caller": str(entry.get("caller") or ""),
+                "caller_name": str(entry.get("caller_name") or ""),
+                "by": str(entry.get("by") or ""),
+                "at": _float(str(entry.get("at") or "")) or 0.0,
+            }
+        )
+    out.sort(key=lambda p: (len(p["slot"]), p["slot"]))
+    return out
+
+
 class LiveState:
     """Reads and writes of one Redis (a synchronous ``redis.Redis``); ``prefix`` goes before
     every name (default: this PBX's ``SIP_REDIS_PREFIX``)."""
@@ -117,13 +162,7 @@ class LiveState:
     def devices(self, schema: str, ext: str, now: float | None = None) -> dict[str, dict]:
         """Unexpired devices of an extension, by contact."""
         now = time.time() if now is None else now
-        raw = self.redis.hgetall(self._key(LIVE_DEVICES, schema, ext))
-        out = {}
-        for contact, value in raw.items():
-            device = _loads(value)
-            if _device_alive(device, now):
-                out[_s(contact)] = device
-        return out
+        return _devices(self.redis.hgetall(self._key(LIVE_DEVICES, schema, ext)), now)
 
     def put_device(self, schema: str, ext: str, device: dict[str, Any]) -> None:
         key = self._key(LIVE_DEVICES, schema, ext)
@@ -144,12 +183,7 @@ class LiveState:
     # ------------------------------------------------------------------------- calls
     def calls(self, schema: str, now: float | None = None) -> dict[str, dict]:
         now = time.time() if now is None else now
-        out = {}
-        for call_id, value in self.redis.hgetall(self._key(LIVE_CALLS, schema)).items():
-            call = _loads(value)
-            if _call_alive(call, now):
-                out[_s(call_id)] = call
-        return out
+        return _calls(self.redis.hgetall(self._key(LIVE_CALLS, schema)), now)
 
     def put_call(self, schema: str, call_id: str, call: dict[str, Any] | None) -> None:
         key = self._key(LIVE_CALLS, schema)
@@ -163,8 +197,7 @@ class LiveState:
 
     # --------------------------------------------------------------------------- DND
     def dnd(self, schema: str) -> dict[str, bool]:
-        raw = self.redis.hgetall(self._key(LIVE_DND, schema))
-        return {_s(k): _s(v) == "1" for k, v in raw.items()}
+        return _dnd(self.redis.hgetall(self._key(LIVE_DND, schema)))
 
     def put_dnd(self, schema: str, values: dict[str, bool]) -> None:
         key = self._key(LIVE_DND, schema)
@@ -180,24 +213,7 @@ class LiveState:
         """The tenant's parked calls as the engines hold them (``PARKED``), by slot number:
         each {slot, call_id, caller, caller_name, by, at}. An entry that is not the
         contract's JSON object is passed over (an engine of another version, a hand edit)."""
-        raw = self.redis.hgetall(self._key(PARKED, schema))
-        out: list[dict[str, Any]] = []
-        for slot, value in raw.items():
-            entry = _loads(value)
-            if not isinstance(entry, dict):
-                continue
-            out.append(
-                {
-                    "slot": _s(slot),
-                    "call_id": str(entry.get("call_id") or ""),
-                    "caller": str(entry.get("caller") or ""),
-                    "caller_name": str(entry.get("caller_name") or ""),
-                    "by": str(entry.get("by") or ""),
-                    "at": _float(str(entry.get("at") or "")) or 0.0,
-                }
-            )
-        out.sort(key=lambda p: (len(p["slot"]), p["slot"]))
-        return out
+        return _parked(self.redis.hgetall(self._key(PARKED, schema)))
 
     # ----------------------------------------------------------------------- reading
     def online_extensions(self, schema: str) -> set[str]:
@@ -245,19 +261,31 @@ class LiveState:
         that start after it was drawn.
         """
         now = time.time()
-        calls = self.calls(schema, now)
+        # Two round trips, whatever the number of extensions: the tenant's hashes, then the
+        # devices of every extension shown.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self._key(LIVE_CALLS, schema))
+        pipe.hgetall(self._key(LIVE_DND, schema))
+        pipe.smembers(self._key(LIVE_ONLINE, schema))
+        pipe.hgetall(self._key(PARKED, schema))
+        raw_calls, raw_dnd, online, raw_parked = pipe.execute()
+        calls = _calls(raw_calls, now)
         statuses = call_statuses(calls)
-        dnd = self.dnd(schema)
-        numbers = set(extensions or {}) | self.online_extensions(schema) | set(statuses)
+        dnd = _dnd(raw_dnd)
+        numbers = set(extensions or {}) | {_s(e) for e in online} | set(statuses)
         if extensions is not None:
             numbers &= set(extensions)  # only the tenant's extensions, not outside numbers
+        shown = sorted(numbers)
+        pipe = self.redis.pipeline(transaction=False)
+        for number in shown:
+            pipe.hgetall(self._key(LIVE_DEVICES, schema, number))
+        raw_devices = pipe.execute() if shown else []
         out = {}
-        for number in sorted(numbers):
-            devices = list(self.devices(schema, number, now).values())
+        for number, raw in zip(shown, raw_devices, strict=True):
             ext = (extensions or {}).get(number)
             out[number] = status_payload(
                 number,
-                devices,
+                list(_devices(raw, now).values()),
                 statuses.get(number, ""),
                 dnd.get(number, ext is not None and ext.dnd),
                 display_name=ext.display_name if ext is not None else "",
@@ -273,7 +301,7 @@ class LiveState:
             "extensions": out,
             "calls": sorted(rows, key=lambda c: (c.get("started_at", 0), c["call_id"])),
         }
-        parked = self.parked(schema)
+        parked = _parked(raw_parked)
         if parked:
             state["parked"] = parked
         if groups:
@@ -391,39 +419,33 @@ def _team_event(
     users: list[str],
     ts: float,
 ) -> dict[str, str]:
-    """The parties after a pickup, a park or an unpark; ``call`` takes the facts shown."""
+    """The parties after a pickup, a park or an unpark; ``call`` takes the facts shown. As
+    for an answer, the legs name the parties when the event has them."""
     by = event.get("by", "")
-    if kind == EventType.CALL_PICKED_UP:
-        # Whoever else was ringing stops: the call was answered elsewhere.
-        call.update(state="answered", picked_up_by=by)
-        call.setdefault("answered_at", ts)
-        if users:
-            return {user: ON_CALL for user in users}
-        kept = {p: s for p, s in parties.items() if s == ON_CALL}
-        if by:
-            kept[by] = ON_CALL
-        return kept
+    if kind == EventType.CALL_UNPARKED:
+        parked = call.pop("parked", None) or {}
+        if event.get("reason") == "timeout":  # back to ring its parker
+            call["state"] = "ringing"
+            parker = by or parked.get("by", "")
+            if parker:
+                call["callee"] = parker
+                if parties.get(parker) != ON_CALL:
+                    parties[parker] = RINGING
+            return parties
     if kind == EventType.CALL_PARKED:
         call.update(state=PARKED_STATE, parked={"slot": event.get("slot", ""), "by": by, "at": ts})
-        if users:
-            return {user: ON_CALL for user in users}
-        return {p: s for p, s in parties.items() if p != by}  # the parker hung up on it
-    # Unparked: retrieved by ``by``, or back to ring its parker (timeout).
-    parked = call.pop("parked", None) or {}
-    if event.get("reason") == "timeout":
-        call["state"] = "ringing"
-        parker = by or parked.get("by", "")
-        if parker:
-            call["callee"] = parker
-            if parties.get(parker) != ON_CALL:
-                parties[parker] = RINGING
-        return parties
-    call["state"] = "answered"
-    if users:
-        return {user: ON_CALL for user in users}
-    if by:
-        parties[by] = ON_CALL
-    return parties
+        kept = {p: s for p, s in parties.items() if p != by}  # the parker hung up on it
+    else:  # picked up, or retrieved from its slot, by ``by``
+        call["state"] = "answered"
+        kept = parties
+        if kind == EventType.CALL_PICKED_UP:
+            call["picked_up_by"] = by
+            call.setdefault("answered_at", ts)
+            # Whoever else was ringing stops: the call was answered elsewhere.
+            kept = {p: s for p, s in parties.items() if s == ON_CALL}
+        if by:
+            kept[by] = ON_CALL
+    return {user: ON_CALL for user in users} if users else kept
 
 
 def _float(value: str | None) -> float | None:

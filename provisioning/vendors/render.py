@@ -201,12 +201,13 @@ def _first_blf_key(model: PhoneModel, ctx: ProvisioningContext) -> int:
 KEY_FEATURES = ("pickup", "pickup_group", "park", "retrieve", "intercom")
 
 
-def _key(number: int, key: BlfKey, pickup: str, features: dict[str, str]) -> dict[str, Any]:
+def _key(number: int, key: BlfKey, features: dict[str, str]) -> dict[str, Any]:
     """One key as templates see it: ``dial`` is what a press dials (an intercom key: the
     intercom code and the extension), ``pickup`` what a press dials while the watched
     extension rings (empty: the phone's own way, or none), ``watch`` whether it is a BLF
     subscription (an intercom key is a speed dial)."""
     intercom = key.kind == "intercom"
+    pickup = features["pickup"]
     return {
         "key": number,
         "label": key.label,
@@ -224,9 +225,8 @@ def _variables(model: PhoneModel, ctx: ProvisioningContext) -> dict[str, Any]:
     first = _first_blf_key(model, ctx)
     features = {name: str(ctx.codes.get(name) or "") for name in KEY_FEATURES}
     # A tenant-wide override of the pickup prefix (an older setting) wins over the code.
-    pickup = str(ctx.settings.get("blf_pickup_code") or features["pickup"])
-    blf: list[dict[str, Any]] = [_key(first + n, key, pickup, features) for n, key in
-                                 enumerate(ctx.blf_keys)]  # fmt: skip
+    features["pickup"] = str(ctx.settings.get("blf_pickup_code") or features["pickup"])
+    blf = [_key(first + n, key, features) for n, key in enumerate(ctx.blf_keys)]
     # Context fields are authoritative; ``settings`` adds every other resolved setting.
     settings = dict(ctx.settings)
     settings.update(
@@ -248,7 +248,7 @@ def _variables(model: PhoneModel, ctx: ProvisioningContext) -> dict[str, Any]:
         "language": family.language(ctx.language),
         "proxy": proxy,
         "settings": settings,
-        "features": {**features, "pickup": pickup},
+        "features": features,
         "pcodes": {line.index: family.pcodes(line.index) for line in lines}
         if family.pcodes
         else {},

@@ -81,10 +81,7 @@
     "call.picked_up": "answered", "call.parked": "parked",
   };
 
-  function unpark(callId) {
-    for (const [slot, entry] of parked) if (entry.call_id === callId) parked.delete(slot);
-  }
-
+  // Whether the event changed the parked calls (most call events do not: nothing to redraw).
   function applyParkEvent(type, data, occurredAt) {
     if (type === "call.parked" && data.slot) {
       const call = calls.get(data.call_id) || {};
@@ -93,11 +90,30 @@
         caller: data.caller || call.caller || "", caller_name: data.caller_name || call.caller_name || "",
         at: Date.parse(occurredAt) / 1000 || Date.now() / 1000,
       });
-    } else if (type === "call.unparked" && data.slot) {
-      parked.delete(data.slot);
-    } else if (type === "call.ended") {
-      unpark(data.call_id);
+      return true;
     }
+    if (type === "call.unparked" && data.slot) return parked.delete(data.slot);
+    if (type === "call.ended") {
+      let changed = false;
+      for (const [slot, entry] of parked) {
+        if (entry.call_id === data.call_id) changed = parked.delete(slot);
+      }
+      return changed;
+    }
+    return false;
+  }
+
+  // A caller's cell (number, then name) and a time's, in the tenant's time zone as the server
+  // renders it (not the browser's): shared by the calls and the parked calls.
+  function callerCell(entry) {
+    const cell = el("td", "", entry.caller);
+    if (entry.caller_name) cell.append(" ", el("span", "note", entry.caller_name));
+    return cell;
+  }
+
+  function timeCell(seconds, table) {
+    const timeZone = table.dataset.timeZone || undefined;
+    return el("td", "", new Date(seconds * 1000).toLocaleTimeString([], { hour12: false, timeZone }));
   }
 
   function applyCallEvent(type, data, occurredAt) {
@@ -133,16 +149,12 @@
     const body = callTable.tBodies[0];
     const empty = body.querySelector(".empty-row");
     const base = callTable.dataset.hangupBase;
-    // Times in the tenant's time zone, as the server renders them (not the browser's).
-    const timeZone = callTable.dataset.timeZone || undefined;
     body.querySelectorAll("tr[data-call]").forEach((row) => row.remove());
     const sorted = [...calls.values()].sort((a, b) => a.started_at - b.started_at);
     for (const call of sorted) {
       const row = el("tr");
       row.dataset.call = call.call_id;
       row.dataset.testid = `call-${call.call_id}`;
-      const caller = el("td", "", call.caller);
-      if (call.caller_name) caller.append(" ", el("span", "note", call.caller_name));
       const state = el("td");
       state.append(el("span", `badge badge--${call.state}`, call.state));
       if (call.parked && call.parked.slot) {
@@ -153,9 +165,7 @@
       const callee = el("td", "", call.callee);
       const group = groups[call.called];
       if (group) callee.append(" ", el("span", "note", `${group} (${call.called})`));
-      const started = new Date(call.started_at * 1000);
-      row.append(caller, callee, state,
-        el("td", "", started.toLocaleTimeString([], { hour12: false, timeZone })));
+      row.append(callerCell(call), callee, state, timeCell(call.started_at, callTable));
       if (base) {
         const cell = el("td", "actions");
         const button = el("button", "danger", "Hang up");
@@ -172,7 +182,6 @@
   function renderParked() {
     const body = parkTable.tBodies[0];
     const empty = body.querySelector(".empty-row");
-    const timeZone = parkTable.dataset.timeZone || undefined;
     body.querySelectorAll("tr[data-slot]").forEach((row) => row.remove());
     const sorted = [...parked.values()].sort(
       (a, b) => a.slot.length - b.slot.length || a.slot.localeCompare(b.slot));
@@ -182,12 +191,7 @@
       row.dataset.testid = `parked-${entry.slot}`;
       const slot = el("td");
       slot.append(el("code", "", entry.slot));
-      const caller = el("td", "", entry.caller);
-      if (entry.caller_name) caller.append(" ", el("span", "note", entry.caller_name));
-      const since = new Date(entry.at * 1000);
-      row.append(slot, caller,
-        el("td", "", since.toLocaleTimeString([], { hour12: false, timeZone })),
-        el("td", "", entry.by));
+      row.append(slot, callerCell(entry), timeCell(entry.at, parkTable), el("td", "", entry.by));
       body.insertBefore(row, empty);
     }
     if (empty) empty.hidden = parked.size > 0;
@@ -246,8 +250,7 @@
         applyCallEvent(event.type, event.data, event.occurred_at);
         renderCalls();
       }
-      if (event.topic === "calls" && parkTable) {
-        applyParkEvent(event.type, event.data, event.occurred_at);
+      if (event.topic === "calls" && parkTable && applyParkEvent(event.type, event.data, event.occurred_at)) {
         renderParked();
       }
     } else if (message.type === "error") {

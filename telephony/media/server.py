@@ -306,13 +306,15 @@ class Heard:
 class Follow:
     """A session's sources (``follow``) and where it has read each of them up to."""
 
-    __slots__ = ("mix", "positions", "sources")
+    __slots__ = ("mix", "out", "positions", "sources")
 
     def __init__(self, sources: list[Session]) -> None:
         self.sources = sources
         # Start at the newest whole frame: only what is heard from now on is relayed.
         self.positions = [_start(s.heard) for s in sources]
-        self.mix = np.zeros(FRAME, dtype=np.int32)  # reused every tick: no allocation
+        # Reused every tick: the sum, and the clipped sum as the encoder takes it.
+        self.mix = np.zeros(FRAME, dtype=np.int32)
+        self.out = np.zeros(FRAME, dtype=np.int16)
 
     def _ready(self, i: int, heard: Heard) -> bool:
         """Whether source ``i`` has a whole frame for us; a reader left too far behind (a
@@ -355,7 +357,8 @@ class Follow:
         if not mixed:
             return None
         np.clip(mix, -32768, 32767, out=mix)
-        return codecs.encode(codec, mix.astype(np.int16))
+        np.copyto(self.out, mix, casting="unsafe")  # in range after the clip
+        return codecs.encode(codec, self.out)
 
 
 def _start(heard: Heard | None) -> int:
