@@ -267,6 +267,22 @@ class Calls:
         self.stamp(ack, leg.call.tenant)
         await self.tl.send_stateless(ack, leg.target)
 
+    async def confirm(self, leg: Leg, resp: Response) -> bool:
+        """A 2xx to our INVITE on ``leg``: its dialog (with our Contact), our ACK (kept to be
+        re-sent when the 2xx is) and its SDP as ``leg.remote_sdp``. False when the 2xx makes
+        no dialog (nothing sent)."""
+        assert leg.invite is not None
+        try:
+            leg.dialog = Dialog.from_uac(leg.invite, resp)
+        except ValueError:
+            leg.dialog = None
+            return False
+        leg.dialog.contact = leg.contact
+        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
+        await self.send_ack(leg, leg.ack)
+        leg.remote_sdp = sdp_body(resp)
+        return True
+
     def contact(self, user: str, kind: str) -> str:
         host, port = self.ctx.engine.transport.via_for(kind)
         t = "" if kind.upper() == "UDP" else f";transport={kind.lower()}"

@@ -28,11 +28,10 @@ import time
 from dataclasses import dataclass
 
 from telephony.media.client import MediaError
-from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import EventType, Feature
-from telephony.sip.dialog import Dialog
 from telephony.sip.message import Response
 from telephony.sip.transaction import new_tag
 
@@ -154,21 +153,9 @@ class Callback:
         if not answered.done() and all(f.gone for f in forks):
             answered.set_exception(_Refused())
 
-    async def _confirm(self, leg: Leg, resp: Response) -> bool:
-        """ACK a phone's 2xx: its dialog is ours now. False for an unusable answer."""
-        assert leg.invite is not None
-        try:
-            leg.dialog = Dialog.from_uac(leg.invite, resp)
-        except ValueError:
-            return False
-        leg.dialog.contact = leg.contact
-        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
-        await self.s.calls.send_ack(leg, leg.ack)
-        return True
-
     async def _late(self, leg: Leg, resp: Response) -> None:
         leg.gone = False
-        if await self._confirm(leg, resp):
+        if await self.s.calls.confirm(leg, resp):
             self.s.calls.bye(leg)
         self.s.calls.drop_leg(leg)
 
@@ -234,10 +221,9 @@ class Callback:
         for other in forks:
             if other is not leg:
                 self.s.calls.cancel_fork(other, answered_elsewhere=True)
-        if not await self._confirm(leg, resp):
+        if not await self.s.calls.confirm(leg, resp):
             await session.close()
             return
-        leg.remote_sdp = sdp_body(resp)
         await session.answer(leg.remote_sdp)
         # From here on it is a caller the media server answered (see the module's docstring).
         call.a = leg

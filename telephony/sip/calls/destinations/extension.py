@@ -17,12 +17,11 @@ import secrets
 from collections.abc import Callable, Sequence
 
 from telephony.sip.calls import routing
-from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import EventType, ExtensionSnapshot
-from telephony.sip.dialog import Dialog
 from telephony.sip.message import Response
 from telephony.sip.registrar import Binding
 from telephony.sip.transaction import new_tag
@@ -178,19 +177,10 @@ class Extension:
         that came too late (another fork won, the caller left, or our CANCEL crossed it) is
         hung up."""
         call = leg.call
-        assert leg.invite is not None
         if call.b is leg:
             return False  # this fork won already
-        try:
-            leg.dialog = Dialog.from_uac(leg.invite, resp)
-        except ValueError:
-            leg.dialog = None
-        if leg.dialog is None:
+        if not await self.calls.confirm(leg, resp):
             return False
-        leg.dialog.contact = leg.contact
-        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
-        await self.calls.send_ack(leg, leg.ack)
-        leg.remote_sdp = sdp_body(resp)
         if call.b is not None or call.state != "ringing" or leg.gone or leg not in call.forks:
             # Another fork won, the caller left, or we gave this phone up (our CANCEL
             # crossed its 2xx): it answered too late and is hung up.

@@ -32,7 +32,7 @@ from typing import Any
 
 from telephony.media.client import MediaError, MediaSession
 from telephony.sip.calls import routing
-from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
@@ -43,7 +43,6 @@ from telephony.sip.contract import (
     PagingGroup,
     TenantSnapshot,
 )
-from telephony.sip.dialog import Dialog
 from telephony.sip.message import Response, SipURI
 from telephony.sip.registrar import Binding
 from telephony.sip.transaction import new_tag
@@ -281,17 +280,9 @@ class Paging(Intercom):
     async def listens(self, page: Page, leg: Leg, resp: Response) -> None:
         """A phone answered the page: it hears the pager from now on."""
         call = page.call
-        assert leg.invite is not None
-        try:
-            leg.dialog = Dialog.from_uac(leg.invite, resp)
-        except ValueError:
-            leg.dialog = None
-        if leg.dialog is None:
+        if not await self.calls.confirm(leg, resp):
             return
-        leg.dialog.contact = leg.contact
-        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
-        await self.calls.send_ack(leg, leg.ack)
-        leg.remote_sdp = sdp_body(resp)
+        assert leg.dialog is not None
         if call.state == "ended" or leg not in page.ringing:
             leg.gone = False  # answered as it was cancelled: hang it up
             self.calls.bye(leg)
