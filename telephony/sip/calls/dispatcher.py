@@ -50,7 +50,7 @@ from .destinations.hotdesk import acting_as
 from .destinations.park import park_handler
 from .limits import CallLimits
 from .routing import Destination
-from .services import CallServices
+from .services import CallServices, Router
 from .transfer import Transfer
 
 if TYPE_CHECKING:
@@ -467,7 +467,7 @@ class CallDispatcher:
             self.calls.spawn(self.calls.send_ack(leg, leg.ack))
 
 
-def _parked(router: object, call: Call) -> str | None:
+def _parked(router: Router, call: Call) -> str | None:
     """The park slot ``call`` waits in (None: not parked)."""
     park = park_handler(router)
     return park.slot_of(call) if park is not None else None

@@ -47,7 +47,7 @@ import secrets
 from dataclasses import replace
 from urllib.parse import unquote
 
-from telephony.sip.contract import EventType, ExtensionSnapshot, Feature, TenantSnapshot
+from telephony.sip.contract import EventType, ExtensionSnapshot, TenantSnapshot
 from telephony.sip.dialog import Dialog
 from telephony.sip.message import REASONS, Response, SipURI, parse_address
 from telephony.sip.transaction import ServerTransaction, new_tag
@@ -55,7 +55,7 @@ from telephony.sip.transaction import ServerTransaction, new_tag
 from . import outbound, routing
 from .bridge import Bridge
 from .call import Call, Leg, sdp_body, sendrecv
-from .destinations.feature import HANDLED_BY
+from .destinations.feature import taken_by
 from .destinations.trunk import Trunk
 from .forwarding import Path
 from .outbound import Attempt, Plan
@@ -244,12 +244,7 @@ class Transfer:
         found = routing.route(tenant, by, number, path)
         if found.kind == "feature":
             feature, arg = str(found.data["feature"]), str(found.data.get("arg") or "")
-            if feature == Feature.VOICEMAIL_DIRECT:
-                return Destination("voicemail", arg, {"reason": "unavailable"})
-            kind = HANDLED_BY.get(feature)
-            if kind is None:
-                return None
-            return Destination(kind, arg, {"feature": feature, "by": by.number})
+            return taken_by(feature, arg, by=by.number)
         if found.kind in _NOT_ROUTED:
             return None
         return Destination(found.kind, found.target, {**found.data, "by": by.number}, found.notes)
@@ -266,8 +261,7 @@ class Transfer:
         destination = self.routed(call, by, number)
         if destination is None:
             return False
-        handler = getattr(self.s.router, "handlers", {}).get(destination.kind)
-        refusal = getattr(handler, "refusal", None)
+        refusal = getattr(self.s.router.handler(destination.kind), "refusal", None)
         code = refusal(tenant, destination) if refusal is not None else 0
         if code:
             log.info("call %s: transfer to %s refused: %d", call.id, number, code)
@@ -310,7 +304,7 @@ class Transfer:
     # --- blind transfer to an outside number --------------------------------------------
     def trunks(self) -> Trunk | None:
         """The engine's trunk destination (it dials outside numbers)."""
-        handler = getattr(self.s.router, "handlers", {}).get("trunk")
+        handler = self.s.router.handler("trunk")
         return handler if isinstance(handler, Trunk) else None
 
     def extension_of(

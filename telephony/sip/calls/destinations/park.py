@@ -29,7 +29,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from telephony.sip import contract
 from telephony.sip.calls import routing
@@ -37,7 +36,7 @@ from telephony.sip.calls.call import Call
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.join import connect_waiting, offers
 from telephony.sip.calls.routing import Destination, reject
-from telephony.sip.calls.services import CallServices
+from telephony.sip.calls.services import CallServices, Router
 from telephony.sip.contract import (
     DialogView,
     EventType,
@@ -77,9 +76,9 @@ class Parked:
     timer: asyncio.TimerHandle | None = None
 
 
-def park_handler(router: Any) -> Park | None:
-    """The engine's park destination (for the dispatcher and the transfer)."""
-    handler = getattr(router, "handlers", {}).get("park")
+def park_handler(router: Router) -> Park | None:
+    """The engine's park destination (for the dispatcher)."""
+    handler = router.handler("park")
     return handler if isinstance(handler, Park) else None
 
 
