@@ -36,8 +36,8 @@ from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
+from telephony.sip.calls.states import dialog_view
 from telephony.sip.contract import (
-    DialogView,
     ExtensionSnapshot,
     Feature,
     PagingGroup,
@@ -293,16 +293,7 @@ class Paging(Intercom):
             call.forks.remove(leg)
         page.listening.append(leg)
         # BLF: the member's line is in use from its answer on (ring groups and pages skip it).
-        view = DialogView(
-            id=_view_id(leg),
-            state="confirmed",
-            direction="recipient",
-            call_id=leg.sip_call_id,
-            local_tag=leg.dialog.remote_tag,
-            remote_tag=leg.local_tag,
-            remote=call.caller.caller_id_number,
-            remote_name=call.caller.caller_id_name,
-        )
+        view = dialog_view(call, leg, "confirmed", "recipient", _view_id(leg))
         self.s.states.put(call.tenant.schema, leg.user, view.id, view)
         session = page.sessions[leg.name]
         answer = leg.remote_sdp

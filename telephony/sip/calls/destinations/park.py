@@ -37,8 +37,8 @@ from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.join import connect_waiting, offers
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices, Router
+from telephony.sip.calls.states import dialog_view
 from telephony.sip.contract import (
-    DialogView,
     EventType,
     ExtensionSnapshot,
     Feature,
@@ -224,16 +224,7 @@ class Park:
         self.by_call[call.id] = entry
         a = call.a
         assert a is not None
-        view = DialogView(
-            id=f"park-{call.id}",
-            state="confirmed",
-            direction="recipient",
-            call_id=a.sip_call_id,
-            local_tag=a.dialog.remote_tag if a.dialog is not None else "",
-            remote_tag=a.local_tag,
-            remote=call.caller.caller_id_number,
-            remote_name=call.caller.caller_id_name,
-        )
+        view = dialog_view(call, a, "confirmed", "recipient", f"park-{call.id}")
         self.s.states.put(tenant.schema, slot, call.id, view)
         self.calls.emit(call, EventType.CALL_PARKED, slot=slot, by=by)
         log.info("call %s: parked in %s of %s by %s", call.id, slot, tenant.schema, by)
