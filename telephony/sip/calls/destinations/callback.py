@@ -37,7 +37,7 @@ from telephony.sip.transaction import new_tag
 
 from .base import register
 from .feature import handled_by
-from .hotdesk import desks_of
+from .hotdesk import phones_of
 
 __all__ = ["EXPIRY", "Callback", "Pending"]
 
@@ -168,9 +168,7 @@ class Callback:
         if tenant is None or requester is None or target is None or not media.available:
             self.pending.pop(key, None)
             return
-        bindings = await self.s.ctx.locations.lookup(tenant.domain, p.requester)
-        for desk in desks_of(tenant, p.requester):  # a hot desk the requester sits at
-            bindings += await self.s.ctx.locations.lookup(tenant.domain, desk)
+        bindings = await phones_of(self.s.ctx.locations, tenant, p.requester)
         if not bindings:
             self.pending.pop(key, None)
             log.info("callback of %s to %s: no phone registered", p.requester, p.target)

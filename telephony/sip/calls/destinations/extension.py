@@ -28,7 +28,7 @@ from telephony.sip.transaction import new_tag
 
 from .base import register
 from .caller import answer_caller, ring_caller
-from .hotdesk import desks_of
+from .hotdesk import phones_of
 
 __all__ = ["Extension", "best_status"]
 
@@ -60,9 +60,7 @@ class Extension:
         ext: ExtensionSnapshot = destination.data["extension"]
         number = destination.target
         tenant = call.tenant
-        bindings = await self.s.ctx.locations.lookup(tenant.domain, number)
-        for desk in desks_of(tenant, number):  # hot desking: where the user is logged in
-            bindings += await self.s.ctx.locations.lookup(tenant.domain, desk)
+        bindings = await phones_of(self.s.ctx.locations, tenant, number)  # with its hot desks
         if call.state == "ended":
             return  # the caller gave up meanwhile
         if not bindings:
