@@ -70,6 +70,9 @@ class Callback:
         self.s = services
         self.last_busy: dict[Key, str] = {}
         self.pending: dict[Key, Pending] = {}  # by requester
+        # (schema, number) -> the requesters whose callback it is a party of: an extension's
+        # state change looks at its own callbacks only (it is told on every call change).
+        self.parties: dict[Key, set[Key]] = {}
         services.calls.observers.append(self)
         services.states.listeners.append(self.state_changed)
 
@@ -80,7 +83,7 @@ class Callback:
         key = (tenant.schema, caller)
         prompt = "goodbye"
         if feature == Feature.CALLBACK_OFF:
-            if self.pending.pop(key, None) is not None:
+            if self._drop(key) is not None:
                 log.info("call %s: %s cancelled its callback", call.id, caller)
         else:
             target = destination.target or self.last_busy.get(key, "")
@@ -89,8 +92,9 @@ class Callback:
                 log.info("call %s: callback to %r refused", call.id, target)
                 prompt = "feature-failed"
             else:
-                self.pending[key] = Pending(
-                    tenant.domain, tenant.schema, caller, target, time.time() + EXPIRY
+                self._drop(key)
+                self._add(
+                    Pending(tenant.domain, tenant.schema, caller, target, time.time() + EXPIRY)
                 )
                 log.info("call %s: %s wants a callback from %s", call.id, caller, target)
         media = self.s.media
@@ -98,6 +102,24 @@ class Callback:
             self.s.calls.fail(call, 480, reason="feature code without confirmation")
             return
         await media.goodbye(call, f"feature {feature}", prompt)
+
+    def _add(self, p: Pending) -> None:
+        key = (p.schema, p.requester)
+        self.pending[key] = p
+        for number in (p.requester, p.target):
+            self.parties.setdefault((p.schema, number), set()).add(key)
+
+    def _drop(self, key: Key) -> Pending | None:
+        """The requester's callback is over (cancelled, expired, placed or failed)."""
+        p = self.pending.pop(key, None)
+        if p is not None:
+            for number in (p.requester, p.target):
+                keys = self.parties.get((p.schema, number))
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self.parties[(p.schema, number)]
+        return p
 
     # --- watching ------------------------------------------------------------------------
     def call_changed(self, call: Call) -> None:
@@ -113,15 +135,17 @@ class Callback:
 
     def state_changed(self, schema: str, number: str) -> None:
         """An extension's calls changed: a callback whose parties are both free now rings."""
-        if not self.pending:
+        keys = self.parties.get((schema, number))
+        if not keys:
             return
         now = time.time()
-        for key, p in list(self.pending.items()):
+        for key in list(keys):
+            p = self.pending[key]
             if p.expires < now:
-                del self.pending[key]
+                self._drop(key)
                 log.info("callback of %s to %s expired", p.requester, p.target)
                 continue
-            if p.schema != schema or number not in (p.requester, p.target) or p.ringing:
+            if p.ringing:
                 continue
             states = self.s.states
             if states.busy(schema, p.requester) or states.busy(schema, p.target):
@@ -166,11 +190,11 @@ class Callback:
         target = tenant.extensions.get(p.target) if tenant is not None else None
         media = self.s.media
         if tenant is None or requester is None or target is None or not media.available:
-            self.pending.pop(key, None)
+            self._drop(key)
             return
         bindings = await phones_of(self.s.ctx.locations, tenant, p.requester)
         if not bindings:
-            self.pending.pop(key, None)
+            self._drop(key)
             log.info("callback of %s to %s: no phone registered", p.requester, p.target)
             return
         if self.pending.get(key) is not p:
@@ -181,7 +205,7 @@ class Callback:
         try:
             session, offer = await media.client.open(f"{call_id}-cb", tenant=tenant.schema)
         except MediaError as exc:
-            self.pending.pop(key, None)
+            self._drop(key)
             log.warning("callback of %s to %s: no media: %s", p.requester, p.target, exc)
             return
         # Before the requester answers the call is only ours: it rings "from" the target.
@@ -212,10 +236,10 @@ class Callback:
             for other in forks:
                 self.s.calls.cancel_fork(other)
             await session.close()
-            self.pending.pop(key, None)
+            self._drop(key)
             log.info("callback of %s to %s: not answered", p.requester, p.target)
             return
-        self.pending.pop(key, None)
+        self._drop(key)
         for other in forks:
             if other is not leg:
                 self.s.calls.cancel_fork(other, answered_elsewhere=True)
