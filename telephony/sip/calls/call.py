@@ -222,6 +222,21 @@ class Calls:
     def add_leg(self, leg: Leg) -> None:
         self.legs[leg.key] = leg
 
+    def replaced(self, replaces: str) -> tuple[Leg | None, dict[str, str]]:
+        """The leg a ``Replaces`` value (RFC 3891: ``call-id;to-tag=..;from-tag=..``) names,
+        by its to-tag, else its from-tag (either side may be ours), and the value's
+        parameters (names lower-cased: ``early-only``...)."""
+        parts = replaces.split(";")
+        params: dict[str, str] = {}
+        for p in parts[1:]:
+            name, _, value = p.partition("=")
+            params[name.strip().lower()] = value.strip()
+        sip_call_id = parts[0].strip()
+        leg = self.legs.get((sip_call_id, params.get("to-tag", "")))
+        if leg is None:
+            leg = self.legs.get((sip_call_id, params.get("from-tag", "")))
+        return leg, params
+
     def drop_leg(self, leg: Leg) -> None:
         self.legs.pop(leg.key, None)
 

@@ -168,16 +168,7 @@ class CallDispatcher:
         call (its caller's dialog, as the slot's BLF shows it). A dialog of another tenant,
         or none, is 481; an answered call's with ``early-only`` 486; any other answered
         call's: the request is routed to its number as any call."""
-        parts = replaces.split(";")
-        params: dict[str, str] = {}
-        for p in parts[1:]:
-            name, _, value = p.partition("=")
-            params[name.strip().lower()] = value.strip()
-        sip_call_id = parts[0].strip()
-        legs = self.calls.legs
-        leg = legs.get((sip_call_id, params.get("to-tag", ""))) or legs.get(
-            (sip_call_id, params.get("from-tag", ""))
-        )
+        leg, params = self.calls.replaced(replaces)
         router = self.s.router
         foreign = leg is not None and leg.call.tenant.schema != call.tenant.schema
         if leg is None or leg.gone or leg.call is call or foreign:

@@ -451,12 +451,7 @@ class Transfer:
     async def attended(self, call: Call, transferor: Leg, transferee: Leg, replaces: str) -> None:
         """Refer-To names (through Replaces) the transferor's dialog of its consultation call:
         join the transferee with the consultation call's other party."""
-        parts = replaces.split(";")
-        params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-        legs = self.calls.legs
-        other_leg = legs.get((parts[0], params.get("to-tag", "")))
-        if other_leg is None:
-            other_leg = legs.get((parts[0], params.get("from-tag", "")))
+        other_leg, _params = self.calls.replaced(replaces)
         if (
             other_leg is None
             or other_leg.call is call
