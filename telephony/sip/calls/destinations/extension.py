@@ -66,20 +66,25 @@ class Extension:
         if not bindings:
             self.s.router.divert(call, routing.unavailable(ext, self.path(call)))
             return
-        a = call.a
-        assert a is not None
-        if not call.offer:
-            call.offer = a.remote_sdp
-        if self.s.anchor.media is not None and not call.anchored and call.offer:
-            await self.s.anchor.anchor_offer(call, a.target.host, bindings)
-            if call.state == "ended":
-                return  # cancelled while we waited for rtpengine
+        if not await self.offer(call, bindings):
+            return  # cancelled while we waited for rtpengine
         call.state = "ringing"
         for binding in bindings:
             self.fork(call, binding)
         self.calls.changed(call)  # its phones ring (BLF)
         timeout = ext.no_answer_timeout or self.s.config.no_answer_timeout
         call.timer = asyncio.get_running_loop().call_later(timeout, self.no_answer, call)
+
+    async def offer(self, call: Call, bindings: list[Binding]) -> bool:
+        """``call.offer``, the one its phones (``bindings``) get: the caller's, rtpengine's
+        when the call needs anchoring for them. False: the call ended meanwhile."""
+        a = call.a
+        assert a is not None
+        if not call.offer:
+            call.offer = a.remote_sdp
+        if self.s.anchor.media is not None and not call.anchored and call.offer:
+            await self.s.anchor.anchor_offer(call, a.target.host, bindings)
+        return call.state != "ended"
 
     def fork(
         self,

@@ -183,14 +183,8 @@ class Paging(Intercom):
 
     # --- duplex: the first member to answer talks with the pager -------------------------
     async def intercom(self, call: Call, targets: list[tuple[str, Binding]]) -> None:
-        a = call.a
-        assert a is not None
-        if not call.offer:
-            call.offer = a.remote_sdp
-        if self.s.anchor.media is not None and not call.anchored and call.offer:
-            await self.s.anchor.anchor_offer(call, a.target.host, [b for _, b in targets])
-            if call.state == "ended":
-                return
+        if not await self.offer(call, [b for _, b in targets]):
+            return
         call.state = "ringing"
         for member, binding in targets:
             self.fork(call, binding, user=member)
