@@ -67,12 +67,11 @@ def park_slots(
 
 @dataclass(slots=True, eq=False)
 class Parked:
-    """A call parked in ``slot`` by extension ``by`` at ``at``."""
+    """A call parked in ``slot`` by extension ``by``."""
 
     call: Call
     slot: str
     by: str
-    at: float
     timer: asyncio.TimerHandle | None = None
 
 
@@ -219,7 +218,7 @@ class Park:
             if call.state != "ended":
                 self.calls.fail(call, 480, reason="park unavailable")
             return
-        entry = Parked(call, slot, by, time.time())
+        entry = Parked(call, slot, by)
         self.slots[(tenant.schema, slot)] = entry
         self.by_call[call.id] = entry
         a = call.a
