@@ -233,13 +233,14 @@ class Transfer:
         anchor.delete(old_media)
 
     # --- blind transfer to a destination of the router ----------------------------------
-    def routed(self, call: Call, by: ExtensionSnapshot, number: str) -> Destination | None:
+    def routed(
+        self, tenant: TenantSnapshot, by: ExtensionSnapshot, number: str
+    ) -> Destination | None:
         """Where ``number`` leads when ``by`` dials it, for a transferee: None for what is
         not the router's to take here (an extension, an outside number, an unknown one, a
         feature code that changes someone's settings). A feature code that another
         destination type takes becomes that type's destination, naming the transferor
         (``by``: a parked transferee rings it again on timeout)."""
-        tenant = self.s.ctx.directory.tenant(call.tenant.domain) or call.tenant
         path = Path((number,), 0, self.s.config.max_forward_hops)
         found = routing.route(tenant, by, number, path)
         if found.kind == "feature":
@@ -258,7 +259,7 @@ class Transfer:
         by = self.extension_of(call, transferor, tenant)
         if by is None:
             return False
-        destination = self.routed(call, by, number)
+        destination = self.routed(tenant, by, number)
         if destination is None:
             return False
         refusal = getattr(self.s.router.handler(destination.kind), "refusal", None)
