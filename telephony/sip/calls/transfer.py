@@ -272,11 +272,7 @@ class Transfer:
             await self.notify(transferor, _frag(503), active=False)
             return True
         await self.notify(transferor, _frag(200), active=False)
-        self.calls.bye(transferor)
-        self.calls.drop_leg(transferor)
-        trunks = self.trunks()
-        if trunks is not None:
-            trunks.leave(transferor)
+        self.let_go(transferor)
         if call.a is not transferee:
             # The transferee was the callee: it becomes the caller (a caller the media server
             # answered, so nothing answers an INVITE of its: it sent us none).
@@ -425,13 +421,18 @@ class Transfer:
         trunks.session_timer(new, resp)
 
     # --- both kinds ----------------------------------------------------------------------
-    def swap(self, call: Call, gone: Leg, stays: Leg, new: Leg, *, kind: str) -> None:
-        """The transferor's leg leaves, ``new`` takes its place opposite ``stays``."""
-        self.calls.bye(gone)
-        self.calls.drop_leg(gone)
+    def let_go(self, transferor: Leg) -> None:
+        """The transferor's leg leaves the call: hung up and forgotten (a trunk leg frees
+        its channel)."""
+        self.calls.bye(transferor)
+        self.calls.drop_leg(transferor)
         trunks = self.trunks()
         if trunks is not None:
-            trunks.leave(gone)  # a trunk leg that leaves frees its channel
+            trunks.leave(transferor)
+
+    def swap(self, call: Call, gone: Leg, stays: Leg, new: Leg, *, kind: str) -> None:
+        """The transferor's leg leaves, ``new`` takes its place opposite ``stays``."""
+        self.let_go(gone)
         if call.a is gone:
             call.a = new
         else:
