@@ -222,6 +222,21 @@ class Calls:
     def add_leg(self, leg: Leg) -> None:
         self.legs[leg.key] = leg
 
+    def replaced(self, replaces: str) -> tuple[Leg | None, dict[str, str]]:
+        """The leg a ``Replaces`` value (RFC 3891: ``call-id;to-tag=..;from-tag=..``) names,
+        by its to-tag, else its from-tag (either side may be ours), and the value's
+        parameters (names lower-cased: ``early-only``...)."""
+        parts = replaces.split(";")
+        params: dict[str, str] = {}
+        for p in parts[1:]:
+            name, _, value = p.partition("=")
+            params[name.strip().lower()] = value.strip()
+        sip_call_id = parts[0].strip()
+        leg = self.legs.get((sip_call_id, params.get("to-tag", "")))
+        if leg is None:
+            leg = self.legs.get((sip_call_id, params.get("from-tag", "")))
+        return leg, params
+
     def drop_leg(self, leg: Leg) -> None:
         self.legs.pop(leg.key, None)
 
@@ -266,6 +281,22 @@ class Calls:
     async def send_ack(self, leg: Leg, ack: Request) -> None:
         self.stamp(ack, leg.call.tenant)
         await self.tl.send_stateless(ack, leg.target)
+
+    async def confirm(self, leg: Leg, resp: Response) -> bool:
+        """A 2xx to our INVITE on ``leg``: its dialog (with our Contact), our ACK (kept to be
+        re-sent when the 2xx is) and its SDP as ``leg.remote_sdp``. False when the 2xx makes
+        no dialog (nothing sent)."""
+        assert leg.invite is not None
+        try:
+            leg.dialog = Dialog.from_uac(leg.invite, resp)
+        except ValueError:
+            leg.dialog = None
+            return False
+        leg.dialog.contact = leg.contact
+        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
+        await self.send_ack(leg, leg.ack)
+        leg.remote_sdp = sdp_body(resp)
+        return True
 
     def contact(self, user: str, kind: str) -> str:
         host, port = self.ctx.engine.transport.via_for(kind)

@@ -50,7 +50,7 @@ from .destinations.hotdesk import acting_as
 from .destinations.park import park_handler
 from .limits import CallLimits
 from .routing import Destination
-from .services import CallServices
+from .services import CallServices, Router
 from .transfer import Transfer
 
 if TYPE_CHECKING:
@@ -168,16 +168,7 @@ class CallDispatcher:
         call (its caller's dialog, as the slot's BLF shows it). A dialog of another tenant,
         or none, is 481; an answered call's with ``early-only`` 486; any other answered
         call's: the request is routed to its number as any call."""
-        parts = replaces.split(";")
-        params: dict[str, str] = {}
-        for p in parts[1:]:
-            name, _, value = p.partition("=")
-            params[name.strip().lower()] = value.strip()
-        sip_call_id = parts[0].strip()
-        legs = self.calls.legs
-        leg = legs.get((sip_call_id, params.get("to-tag", ""))) or legs.get(
-            (sip_call_id, params.get("from-tag", ""))
-        )
+        leg, params = self.calls.replaced(replaces)
         router = self.s.router
         foreign = leg is not None and leg.call.tenant.schema != call.tenant.schema
         if leg is None or leg.gone or leg.call is call or foreign:
@@ -467,7 +458,7 @@ class CallDispatcher:
             self.calls.spawn(self.calls.send_ack(leg, leg.ack))
 
 
-def _parked(router: object, call: Call) -> str | None:
+def _parked(router: Router, call: Call) -> str | None:
     """The park slot ``call`` waits in (None: not parked)."""
     park = park_handler(router)
     return park.slot_of(call) if park is not None else None

@@ -101,10 +101,7 @@ async def connect_waiting(
     call.target = leg.user
     old = anchor.switch(call, media_id)
     anchor.delete(old)
-    if call.media_handoff:
-        anchor.delete(call.media_handoff)
-        call.media_handoff = ""
-    await s.media.release(call)
+    await s.media.release(call)  # and the hand-off's pairing, when there was one
     call.state = "answered"
     call.answered_at = call.answered_at or time.time()
     if announce is not None:

@@ -282,7 +282,10 @@ class MediaFeatures:
         return os.path.join(self.config.media_dir, "tenants", call.tenant.schema, *parts)
 
     async def release(self, call: Call) -> None:
-        """Close the caller's session (it is joined to a phone now, or gone)."""
+        """Close the caller's session and end a hand-off's old pairing to it (the caller is
+        joined to a phone now, or gone)."""
+        old, call.media_handoff = call.media_handoff, ""
+        self.anchor.delete(old)
         session, call.media = call.media, None
         if session is not None:
             await session.close()
@@ -307,8 +310,6 @@ class MediaFeatures:
         resp = await self.calls.reoffer(a, answer)
         joined = resp is not None and 200 <= resp.status < 300
         await self.release(call)
-        old, call.media_handoff = call.media_handoff, ""
-        self.anchor.delete(old)
         if not joined:
             self.calls.end(call, "caller refused the re-INVITE")
         return joined

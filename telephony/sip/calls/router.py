@@ -54,6 +54,9 @@ class CallRouter:
             return None
         return handler.connect(call, destination)
 
+    def handler(self, kind: str) -> DestinationHandler | None:
+        return self.handlers.get(kind)
+
     def divert(self, call: Call, destination: Destination) -> None:
         pending = self.connect(call, destination)
         if pending is not None:

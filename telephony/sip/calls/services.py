@@ -34,6 +34,11 @@ class Router(Protocol):
         """:meth:`connect` from code that cannot await (timers, response callbacks)."""
         ...
 
+    def handler(self, kind: str) -> object | None:
+        """The handler of destination type ``kind`` (a feature that works with another's
+        state: the trunk dialler, the park slots); None when no module registers it."""
+        ...
+
 
 @dataclass(slots=True, eq=False)
 class CallServices:

@@ -21,7 +21,7 @@ from telephony.sip.contract import DialogView
 
 from .call import Call, Leg
 
-__all__ = ["ExtensionStates", "Listener", "views_of"]
+__all__ = ["ExtensionStates", "Listener", "dialog_view", "views_of"]
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +29,15 @@ Listener = Callable[[str, str], None]
 Resource = tuple[str, str]  # (schema, number)
 
 
-def _view(call: Call, leg: Leg, state: str, direction: str) -> DialogView:
+def dialog_view(call: Call, leg: Leg, state: str, direction: str, view_id: str = "") -> DialogView:
+    """``leg``'s dialog as its extension's BLF shows it (``view_id``: the view's id when a
+    feature puts it, default ``<Call-ID>:<our tag>``)."""
     if direction == "initiator":
         remote, name = call.target or call.callee, ""
     else:
         remote, name = call.caller.caller_id_number, call.caller.caller_id_name
     return DialogView(
-        id=f"{leg.sip_call_id}:{leg.local_tag}",
+        id=view_id or f"{leg.sip_call_id}:{leg.local_tag}",
         state=state,
         direction=direction,
         call_id=leg.sip_call_id,
@@ -57,7 +59,7 @@ def views_of(call: Call) -> dict[Resource, dict[str, DialogView]]:
     def add(leg: Leg | None, state: str, direction: str) -> None:
         if leg is None or leg.gone or leg.user not in extensions:
             return
-        view = _view(call, leg, state, direction)
+        view = dialog_view(call, leg, state, direction)
         out.setdefault((schema, leg.user), {})[view.id] = view
 
     a = call.a

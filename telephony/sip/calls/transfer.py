@@ -47,7 +47,7 @@ import secrets
 from dataclasses import replace
 from urllib.parse import unquote
 
-from telephony.sip.contract import EventType, ExtensionSnapshot, Feature, TenantSnapshot
+from telephony.sip.contract import EventType, ExtensionSnapshot, TenantSnapshot
 from telephony.sip.dialog import Dialog
 from telephony.sip.message import REASONS, Response, SipURI, parse_address
 from telephony.sip.transaction import ServerTransaction, new_tag
@@ -55,7 +55,7 @@ from telephony.sip.transaction import ServerTransaction, new_tag
 from . import outbound, routing
 from .bridge import Bridge
 from .call import Call, Leg, sdp_body, sendrecv
-from .destinations.feature import HANDLED_BY
+from .destinations.feature import taken_by
 from .destinations.trunk import Trunk
 from .forwarding import Path
 from .outbound import Attempt, Plan
@@ -233,23 +233,19 @@ class Transfer:
         anchor.delete(old_media)
 
     # --- blind transfer to a destination of the router ----------------------------------
-    def routed(self, call: Call, by: ExtensionSnapshot, number: str) -> Destination | None:
+    def routed(
+        self, tenant: TenantSnapshot, by: ExtensionSnapshot, number: str
+    ) -> Destination | None:
         """Where ``number`` leads when ``by`` dials it, for a transferee: None for what is
         not the router's to take here (an extension, an outside number, an unknown one, a
         feature code that changes someone's settings). A feature code that another
         destination type takes becomes that type's destination, naming the transferor
         (``by``: a parked transferee rings it again on timeout)."""
-        tenant = self.s.ctx.directory.tenant(call.tenant.domain) or call.tenant
         path = Path((number,), 0, self.s.config.max_forward_hops)
         found = routing.route(tenant, by, number, path)
         if found.kind == "feature":
             feature, arg = str(found.data["feature"]), str(found.data.get("arg") or "")
-            if feature == Feature.VOICEMAIL_DIRECT:
-                return Destination("voicemail", arg, {"reason": "unavailable"})
-            kind = HANDLED_BY.get(feature)
-            if kind is None:
-                return None
-            return Destination(kind, arg, {"feature": feature, "by": by.number})
+            return taken_by(feature, arg, by=by.number)
         if found.kind in _NOT_ROUTED:
             return None
         return Destination(found.kind, found.target, {**found.data, "by": by.number}, found.notes)
@@ -263,11 +259,10 @@ class Transfer:
         by = self.extension_of(call, transferor, tenant)
         if by is None:
             return False
-        destination = self.routed(call, by, number)
+        destination = self.routed(tenant, by, number)
         if destination is None:
             return False
-        handler = getattr(self.s.router, "handlers", {}).get(destination.kind)
-        refusal = getattr(handler, "refusal", None)
+        refusal = getattr(self.s.router.handler(destination.kind), "refusal", None)
         code = refusal(tenant, destination) if refusal is not None else 0
         if code:
             log.info("call %s: transfer to %s refused: %d", call.id, number, code)
@@ -277,11 +272,7 @@ class Transfer:
             await self.notify(transferor, _frag(503), active=False)
             return True
         await self.notify(transferor, _frag(200), active=False)
-        self.calls.bye(transferor)
-        self.calls.drop_leg(transferor)
-        trunks = self.trunks()
-        if trunks is not None:
-            trunks.leave(transferor)
+        self.let_go(transferor)
         if call.a is not transferee:
             # The transferee was the callee: it becomes the caller (a caller the media server
             # answered, so nothing answers an INVITE of its: it sent us none).
@@ -310,7 +301,7 @@ class Transfer:
     # --- blind transfer to an outside number --------------------------------------------
     def trunks(self) -> Trunk | None:
         """The engine's trunk destination (it dials outside numbers)."""
-        handler = getattr(self.s.router, "handlers", {}).get("trunk")
+        handler = self.s.router.handler("trunk")
         return handler if isinstance(handler, Trunk) else None
 
     def extension_of(
@@ -430,13 +421,18 @@ class Transfer:
         trunks.session_timer(new, resp)
 
     # --- both kinds ----------------------------------------------------------------------
-    def swap(self, call: Call, gone: Leg, stays: Leg, new: Leg, *, kind: str) -> None:
-        """The transferor's leg leaves, ``new`` takes its place opposite ``stays``."""
-        self.calls.bye(gone)
-        self.calls.drop_leg(gone)
+    def let_go(self, transferor: Leg) -> None:
+        """The transferor's leg leaves the call: hung up and forgotten (a trunk leg frees
+        its channel)."""
+        self.calls.bye(transferor)
+        self.calls.drop_leg(transferor)
         trunks = self.trunks()
         if trunks is not None:
-            trunks.leave(gone)  # a trunk leg that leaves frees its channel
+            trunks.leave(transferor)
+
+    def swap(self, call: Call, gone: Leg, stays: Leg, new: Leg, *, kind: str) -> None:
+        """The transferor's leg leaves, ``new`` takes its place opposite ``stays``."""
+        self.let_go(gone)
         if call.a is gone:
             call.a = new
         else:
@@ -457,12 +453,7 @@ class Transfer:
     async def attended(self, call: Call, transferor: Leg, transferee: Leg, replaces: str) -> None:
         """Refer-To names (through Replaces) the transferor's dialog of its consultation call:
         join the transferee with the consultation call's other party."""
-        parts = replaces.split(";")
-        params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-        legs = self.calls.legs
-        other_leg = legs.get((parts[0], params.get("to-tag", "")))
-        if other_leg is None:
-            other_leg = legs.get((parts[0], params.get("from-tag", "")))
+        other_leg, _params = self.calls.replaced(replaces)
         if (
             other_leg is None
             or other_leg.call is call

@@ -28,17 +28,16 @@ import time
 from dataclasses import dataclass
 
 from telephony.media.client import MediaError
-from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import EventType, Feature
-from telephony.sip.dialog import Dialog
 from telephony.sip.message import Response
 from telephony.sip.transaction import new_tag
 
 from .base import register
 from .feature import handled_by
-from .hotdesk import desks_of
+from .hotdesk import phones_of
 
 __all__ = ["EXPIRY", "Callback", "Pending"]
 
@@ -71,6 +70,9 @@ class Callback:
         self.s = services
         self.last_busy: dict[Key, str] = {}
         self.pending: dict[Key, Pending] = {}  # by requester
+        # (schema, number) -> the requesters whose callback it is a party of: an extension's
+        # state change looks at its own callbacks only (it is told on every call change).
+        self.parties: dict[Key, set[Key]] = {}
         services.calls.observers.append(self)
         services.states.listeners.append(self.state_changed)
 
@@ -81,7 +83,7 @@ class Callback:
         key = (tenant.schema, caller)
         prompt = "goodbye"
         if feature == Feature.CALLBACK_OFF:
-            if self.pending.pop(key, None) is not None:
+            if self._drop(key) is not None:
                 log.info("call %s: %s cancelled its callback", call.id, caller)
         else:
             target = destination.target or self.last_busy.get(key, "")
@@ -90,8 +92,9 @@ class Callback:
                 log.info("call %s: callback to %r refused", call.id, target)
                 prompt = "feature-failed"
             else:
-                self.pending[key] = Pending(
-                    tenant.domain, tenant.schema, caller, target, time.time() + EXPIRY
+                self._drop(key)
+                self._add(
+                    Pending(tenant.domain, tenant.schema, caller, target, time.time() + EXPIRY)
                 )
                 log.info("call %s: %s wants a callback from %s", call.id, caller, target)
         media = self.s.media
@@ -99,6 +102,24 @@ class Callback:
             self.s.calls.fail(call, 480, reason="feature code without confirmation")
             return
         await media.goodbye(call, f"feature {feature}", prompt)
+
+    def _add(self, p: Pending) -> None:
+        key = (p.schema, p.requester)
+        self.pending[key] = p
+        for number in (p.requester, p.target):
+            self.parties.setdefault((p.schema, number), set()).add(key)
+
+    def _drop(self, key: Key) -> Pending | None:
+        """The requester's callback is over (cancelled, expired, placed or failed)."""
+        p = self.pending.pop(key, None)
+        if p is not None:
+            for number in (p.requester, p.target):
+                keys = self.parties.get((p.schema, number))
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self.parties[(p.schema, number)]
+        return p
 
     # --- watching ------------------------------------------------------------------------
     def call_changed(self, call: Call) -> None:
@@ -114,15 +135,17 @@ class Callback:
 
     def state_changed(self, schema: str, number: str) -> None:
         """An extension's calls changed: a callback whose parties are both free now rings."""
-        if not self.pending:
+        keys = self.parties.get((schema, number))
+        if not keys:
             return
         now = time.time()
-        for key, p in list(self.pending.items()):
+        for key in list(keys):
+            p = self.pending[key]
             if p.expires < now:
-                del self.pending[key]
+                self._drop(key)
                 log.info("callback of %s to %s expired", p.requester, p.target)
                 continue
-            if p.schema != schema or number not in (p.requester, p.target) or p.ringing:
+            if p.ringing:
                 continue
             states = self.s.states
             if states.busy(schema, p.requester) or states.busy(schema, p.target):
@@ -154,21 +177,9 @@ class Callback:
         if not answered.done() and all(f.gone for f in forks):
             answered.set_exception(_Refused())
 
-    async def _confirm(self, leg: Leg, resp: Response) -> bool:
-        """ACK a phone's 2xx: its dialog is ours now. False for an unusable answer."""
-        assert leg.invite is not None
-        try:
-            leg.dialog = Dialog.from_uac(leg.invite, resp)
-        except ValueError:
-            return False
-        leg.dialog.contact = leg.contact
-        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
-        await self.s.calls.send_ack(leg, leg.ack)
-        return True
-
     async def _late(self, leg: Leg, resp: Response) -> None:
         leg.gone = False
-        if await self._confirm(leg, resp):
+        if await self.s.calls.confirm(leg, resp):
             self.s.calls.bye(leg)
         self.s.calls.drop_leg(leg)
 
@@ -179,13 +190,11 @@ class Callback:
         target = tenant.extensions.get(p.target) if tenant is not None else None
         media = self.s.media
         if tenant is None or requester is None or target is None or not media.available:
-            self.pending.pop(key, None)
+            self._drop(key)
             return
-        bindings = await self.s.ctx.locations.lookup(tenant.domain, p.requester)
-        for desk in desks_of(tenant, p.requester):  # a hot desk the requester sits at
-            bindings += await self.s.ctx.locations.lookup(tenant.domain, desk)
+        bindings = await phones_of(self.s.ctx.locations, tenant, p.requester)
         if not bindings:
-            self.pending.pop(key, None)
+            self._drop(key)
             log.info("callback of %s to %s: no phone registered", p.requester, p.target)
             return
         if self.pending.get(key) is not p:
@@ -196,7 +205,7 @@ class Callback:
         try:
             session, offer = await media.client.open(f"{call_id}-cb", tenant=tenant.schema)
         except MediaError as exc:
-            self.pending.pop(key, None)
+            self._drop(key)
             log.warning("callback of %s to %s: no media: %s", p.requester, p.target, exc)
             return
         # Before the requester answers the call is only ours: it rings "from" the target.
@@ -227,17 +236,16 @@ class Callback:
             for other in forks:
                 self.s.calls.cancel_fork(other)
             await session.close()
-            self.pending.pop(key, None)
+            self._drop(key)
             log.info("callback of %s to %s: not answered", p.requester, p.target)
             return
-        self.pending.pop(key, None)
+        self._drop(key)
         for other in forks:
             if other is not leg:
                 self.s.calls.cancel_fork(other, answered_elsewhere=True)
-        if not await self._confirm(leg, resp):
+        if not await self.s.calls.confirm(leg, resp):
             await session.close()
             return
-        leg.remote_sdp = sdp_body(resp)
         await session.answer(leg.remote_sdp)
         # From here on it is a caller the media server answered (see the module's docstring).
         call.a = leg

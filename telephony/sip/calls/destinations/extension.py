@@ -17,19 +17,18 @@ import secrets
 from collections.abc import Callable, Sequence
 
 from telephony.sip.calls import routing
-from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import EventType, ExtensionSnapshot
-from telephony.sip.dialog import Dialog
 from telephony.sip.message import Response
 from telephony.sip.registrar import Binding
 from telephony.sip.transaction import new_tag
 
 from .base import register
 from .caller import answer_caller, ring_caller
-from .hotdesk import desks_of
+from .hotdesk import phones_of
 
 __all__ = ["Extension", "best_status"]
 
@@ -61,28 +60,31 @@ class Extension:
         ext: ExtensionSnapshot = destination.data["extension"]
         number = destination.target
         tenant = call.tenant
-        bindings = await self.s.ctx.locations.lookup(tenant.domain, number)
-        for desk in desks_of(tenant, number):  # hot desking: where the user is logged in
-            bindings += await self.s.ctx.locations.lookup(tenant.domain, desk)
+        bindings = await phones_of(self.s.ctx.locations, tenant, number)  # with its hot desks
         if call.state == "ended":
             return  # the caller gave up meanwhile
         if not bindings:
             self.s.router.divert(call, routing.unavailable(ext, self.path(call)))
             return
-        a = call.a
-        assert a is not None
-        if not call.offer:
-            call.offer = a.remote_sdp
-        if self.s.anchor.media is not None and not call.anchored and call.offer:
-            await self.s.anchor.anchor_offer(call, a.target.host, bindings)
-            if call.state == "ended":
-                return  # cancelled while we waited for rtpengine
+        if not await self.offer(call, bindings):
+            return  # cancelled while we waited for rtpengine
         call.state = "ringing"
         for binding in bindings:
             self.fork(call, binding)
         self.calls.changed(call)  # its phones ring (BLF)
         timeout = ext.no_answer_timeout or self.s.config.no_answer_timeout
         call.timer = asyncio.get_running_loop().call_later(timeout, self.no_answer, call)
+
+    async def offer(self, call: Call, bindings: list[Binding]) -> bool:
+        """``call.offer``, the one its phones (``bindings``) get: the caller's, rtpengine's
+        when the call needs anchoring for them. False: the call ended meanwhile."""
+        a = call.a
+        assert a is not None
+        if not call.offer:
+            call.offer = a.remote_sdp
+        if self.s.anchor.media is not None and not call.anchored and call.offer:
+            await self.s.anchor.anchor_offer(call, a.target.host, bindings)
+        return call.state != "ended"
 
     def fork(
         self,
@@ -178,19 +180,10 @@ class Extension:
         that came too late (another fork won, the caller left, or our CANCEL crossed it) is
         hung up."""
         call = leg.call
-        assert leg.invite is not None
         if call.b is leg:
             return False  # this fork won already
-        try:
-            leg.dialog = Dialog.from_uac(leg.invite, resp)
-        except ValueError:
-            leg.dialog = None
-        if leg.dialog is None:
+        if not await self.calls.confirm(leg, resp):
             return False
-        leg.dialog.contact = leg.contact
-        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
-        await self.calls.send_ack(leg, leg.ack)
-        leg.remote_sdp = sdp_body(resp)
         if call.b is not None or call.state != "ringing" or leg.gone or leg not in call.forks:
             # Another fork won, the caller left, or we gave this phone up (our CANCEL
             # crossed its 2xx): it answered too late and is hung up.

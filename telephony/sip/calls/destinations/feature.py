@@ -22,7 +22,7 @@ from telephony.sip.contract import EventType, ExtensionSnapshot, Feature, Tenant
 
 from .base import register
 
-__all__ = ["HANDLED_BY", "FeatureCode", "feature_codes", "handled_by"]
+__all__ = ["HANDLED_BY", "FeatureCode", "feature_codes", "handled_by", "taken_by"]
 
 #: Features taken by a destination type of their own (pickup, park, ...): feature -> kind.
 #: The call goes to ``Destination(kind, <the number after the code>, {"feature": ...})``.
@@ -33,6 +33,18 @@ def handled_by(kind: str, *features: str) -> None:
     """Calls to the codes of ``features`` go to destination type ``kind``."""
     for feature in features:
         HANDLED_BY[str(feature)] = kind
+
+
+def taken_by(feature: str, arg: str, **data: object) -> Destination | None:
+    """The destination a code of ``feature`` (``arg``: the number after it) is taken by when
+    a destination type of its own takes it (direct voicemail, pickup, park...), with ``data``
+    added; None for the codes this module answers itself (settings, ``*57``)."""
+    if feature == Feature.VOICEMAIL_DIRECT:
+        return Destination("voicemail", arg, {"reason": "unavailable"})
+    kind = HANDLED_BY.get(feature)
+    if kind is None:
+        return None
+    return Destination(kind, arg, {"feature": feature, **data})
 
 
 log = logging.getLogger(__name__)
@@ -77,12 +89,9 @@ class FeatureCode:
         if feature == Feature.VOICEMAIL:
             await self._to(call, Destination("mailbox", caller))
             return
-        if feature == Feature.VOICEMAIL_DIRECT:
-            await self._to(call, Destination("voicemail", arg, {"reason": "unavailable"}))
-            return
-        kind = HANDLED_BY.get(feature)
-        if kind is not None:
-            await self._to(call, Destination(kind, arg, {"feature": feature}))
+        taken = taken_by(feature, arg)
+        if taken is not None:
+            await self._to(call, taken)
             return
         prompt = _confirmation(feature)
         if prompt is None:

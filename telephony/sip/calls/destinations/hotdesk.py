@@ -9,8 +9,8 @@ A phone that is no desk phone hears "feature failed" for both.
 
 While a user is logged in at a desk (the desk's ``hotdesk_user``):
 
-- calls to the user ring the desk's registered phones too (:func:`desks_of`, used by the
-  ``extension`` destination when it looks its phones up);
+- calls to the user ring the desk's registered phones too (:func:`phones_of`, used by the
+  ``extension`` destination and the callback when they look its phones up);
 - calls from the desk's phones are the user's (:func:`acting_as`, used by the dispatcher once
   the phone authenticated as the desk): caller ID, call scope, forwards, speed dials and the
   ``*57`` mailbox are the user's. Only the log-in and log-out codes stay the desk's own.
@@ -24,11 +24,12 @@ from telephony.sip.calls.call import Call
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import EventType, ExtensionSnapshot, Feature, TenantSnapshot
+from telephony.sip.registrar import Binding, LocationStore
 
 from .base import register
 from .feature import handled_by
 
-__all__ = ["HotDesk", "acting_as", "desks_of"]
+__all__ = ["HotDesk", "acting_as", "desks_of", "phones_of"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,15 @@ def desks_of(tenant: TenantSnapshot, number: str) -> tuple[str, ...]:
         cached = (tenant, {user: tuple(desks) for user, desks in index.items()})
         _INDEX[tenant.schema] = cached
     return cached[1].get(number, ())
+
+
+async def phones_of(locations: LocationStore, tenant: TenantSnapshot, number: str) -> list[Binding]:
+    """The registered phones that ring for extension ``number``: its own, then those of
+    the desks where it is logged in (:func:`desks_of`)."""
+    bindings = await locations.lookup(tenant.domain, number)
+    for desk in desks_of(tenant, number):
+        bindings += await locations.lookup(tenant.domain, desk)
+    return bindings
 
 
 def acting_as(tenant: TenantSnapshot, caller: ExtensionSnapshot, number: str) -> ExtensionSnapshot:

@@ -32,18 +32,17 @@ from typing import Any
 
 from telephony.media.client import MediaError, MediaSession
 from telephony.sip.calls import routing
-from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
+from telephony.sip.calls.states import dialog_view
 from telephony.sip.contract import (
-    DialogView,
     ExtensionSnapshot,
     Feature,
     PagingGroup,
     TenantSnapshot,
 )
-from telephony.sip.dialog import Dialog
 from telephony.sip.message import Response, SipURI
 from telephony.sip.registrar import Binding
 from telephony.sip.transaction import new_tag
@@ -184,14 +183,8 @@ class Paging(Intercom):
 
     # --- duplex: the first member to answer talks with the pager -------------------------
     async def intercom(self, call: Call, targets: list[tuple[str, Binding]]) -> None:
-        a = call.a
-        assert a is not None
-        if not call.offer:
-            call.offer = a.remote_sdp
-        if self.s.anchor.media is not None and not call.anchored and call.offer:
-            await self.s.anchor.anchor_offer(call, a.target.host, [b for _, b in targets])
-            if call.state == "ended":
-                return
+        if not await self.offer(call, [b for _, b in targets]):
+            return
         call.state = "ringing"
         for member, binding in targets:
             self.fork(call, binding, user=member)
@@ -281,17 +274,9 @@ class Paging(Intercom):
     async def listens(self, page: Page, leg: Leg, resp: Response) -> None:
         """A phone answered the page: it hears the pager from now on."""
         call = page.call
-        assert leg.invite is not None
-        try:
-            leg.dialog = Dialog.from_uac(leg.invite, resp)
-        except ValueError:
-            leg.dialog = None
-        if leg.dialog is None:
+        if not await self.calls.confirm(leg, resp):
             return
-        leg.dialog.contact = leg.contact
-        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
-        await self.calls.send_ack(leg, leg.ack)
-        leg.remote_sdp = sdp_body(resp)
+        assert leg.dialog is not None
         if call.state == "ended" or leg not in page.ringing:
             leg.gone = False  # answered as it was cancelled: hang it up
             self.calls.bye(leg)
@@ -302,16 +287,7 @@ class Paging(Intercom):
             call.forks.remove(leg)
         page.listening.append(leg)
         # BLF: the member's line is in use from its answer on (ring groups and pages skip it).
-        view = DialogView(
-            id=_view_id(leg),
-            state="confirmed",
-            direction="recipient",
-            call_id=leg.sip_call_id,
-            local_tag=leg.dialog.remote_tag,
-            remote_tag=leg.local_tag,
-            remote=call.caller.caller_id_number,
-            remote_name=call.caller.caller_id_name,
-        )
+        view = dialog_view(call, leg, "confirmed", "recipient", _view_id(leg))
         self.s.states.put(call.tenant.schema, leg.user, view.id, view)
         session = page.sessions[leg.name]
         answer = leg.remote_sdp

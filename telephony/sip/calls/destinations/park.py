@@ -29,7 +29,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from telephony.sip import contract
 from telephony.sip.calls import routing
@@ -37,9 +36,9 @@ from telephony.sip.calls.call import Call
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.join import connect_waiting, offers
 from telephony.sip.calls.routing import Destination, reject
-from telephony.sip.calls.services import CallServices
+from telephony.sip.calls.services import CallServices, Router
+from telephony.sip.calls.states import dialog_view
 from telephony.sip.contract import (
-    DialogView,
     EventType,
     ExtensionSnapshot,
     Feature,
@@ -68,18 +67,17 @@ def park_slots(
 
 @dataclass(slots=True, eq=False)
 class Parked:
-    """A call parked in ``slot`` by extension ``by`` at ``at``."""
+    """A call parked in ``slot`` by extension ``by``."""
 
     call: Call
     slot: str
     by: str
-    at: float
     timer: asyncio.TimerHandle | None = None
 
 
-def park_handler(router: Any) -> Park | None:
-    """The engine's park destination (for the dispatcher and the transfer)."""
-    handler = getattr(router, "handlers", {}).get("park")
+def park_handler(router: Router) -> Park | None:
+    """The engine's park destination (for the dispatcher)."""
+    handler = router.handler("park")
     return handler if isinstance(handler, Park) else None
 
 
@@ -220,21 +218,12 @@ class Park:
             if call.state != "ended":
                 self.calls.fail(call, 480, reason="park unavailable")
             return
-        entry = Parked(call, slot, by, time.time())
+        entry = Parked(call, slot, by)
         self.slots[(tenant.schema, slot)] = entry
         self.by_call[call.id] = entry
         a = call.a
         assert a is not None
-        view = DialogView(
-            id=f"park-{call.id}",
-            state="confirmed",
-            direction="recipient",
-            call_id=a.sip_call_id,
-            local_tag=a.dialog.remote_tag if a.dialog is not None else "",
-            remote_tag=a.local_tag,
-            remote=call.caller.caller_id_number,
-            remote_name=call.caller.caller_id_name,
-        )
+        view = dialog_view(call, a, "confirmed", "recipient", f"park-{call.id}")
         self.s.states.put(tenant.schema, slot, call.id, view)
         self.calls.emit(call, EventType.CALL_PARKED, slot=slot, by=by)
         log.info("call %s: parked in %s of %s by %s", call.id, slot, tenant.schema, by)

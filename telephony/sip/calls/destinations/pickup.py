@@ -22,63 +22,76 @@ from telephony.sip.calls.call import Call
 from telephony.sip.calls.join import connect_waiting, offers
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
-from telephony.sip.contract import EventType, Feature
+from telephony.sip.contract import EventType, ExtensionSnapshot, Feature
 
 from .base import register
 from .feature import handled_by
 
-__all__ = ["Pickup", "group_call", "ringing_at"]
+__all__ = ["Pickup", "directed_call", "group_call", "ringing_at"]
 
 log = logging.getLogger(__name__)
 
 handled_by("pickup", Feature.PICKUP, Feature.PICKUP_GROUP)
 
 
-def _ringing(calls: list[Call], picker: Call) -> list[Call]:
-    """The calls of the picker's tenant that ring now (not the picker's own)."""
+def ringing_at(s: CallServices, picker: Call, number: str) -> list[Call]:
+    """The calls of the picker's tenant (not the picker's own) that ring a phone of
+    extension ``number`` now: its early dialogs in ``services.states``, not a scan of
+    every live call."""
     schema = picker.tenant.schema
     me = picker.caller.number
-    return [
-        c
-        for c in calls
-        if c is not picker
-        and c.state == "ringing"
-        and c.b is None
-        and c.tenant.schema == schema
-        and not (c.caller.number == me and not c.inbound)
-    ]
+    found: list[Call] = []
+    for view in s.states.of(schema, number):
+        leg = s.calls.legs.get((view.call_id, view.remote_tag)) if view.state == "early" else None
+        if leg is None or leg.gone:
+            continue
+        c = leg.call
+        if (
+            c is picker
+            or c.state != "ringing"
+            or c.b is not None
+            or c.tenant.schema != schema
+            or (c.caller.number == me and not c.inbound)
+            or c in found
+        ):
+            continue
+        found.append(c)
+    return found
 
 
-def ringing_at(calls: list[Call], picker: Call, number: str) -> Call | None:
+def directed_call(s: CallServices, picker: Call, number: str) -> Call | None:
     """The longest-ringing call with a phone of extension ``number`` ringing for it."""
     if number not in picker.tenant.extensions:
         return None
-    found = [
-        c for c in _ringing(calls, picker) if any(f.user == number and not f.gone for f in c.forks)
-    ]
-    return min(found, key=lambda c: c.started_at, default=None)
+    return min(ringing_at(s, picker, number), key=lambda c: c.started_at, default=None)
 
 
-def group_call(calls: list[Call], picker: Call) -> tuple[Call, str] | None:
+def group_call(s: CallServices, picker: Call) -> tuple[Call, str] | None:
     """The longest-ringing call at an extension sharing a pickup group with the picker, and
-    that extension."""
+    that extension (the first of its ringing phones' that does)."""
     tenant = picker.tenant
     me = tenant.extensions.get(picker.caller.number)
-    groups = set(me.pickup_groups) if me is not None else set()
-    mine = me.number if me is not None else ""
-    if not groups:
+    if me is None or not me.pickup_groups:
         return None
-    best: tuple[Call, str] | None = None
-    for c in _ringing(calls, picker):
-        for fork in c.forks:
-            ext = tenant.extensions.get(fork.user)
-            if fork.gone or ext is None or ext.number == mine:
-                continue
-            older = best is None or c.started_at < best[0].started_at
-            if older and groups & set(ext.pickup_groups):
-                best = (c, ext.number)
-                break
-    return best
+    groups = set(me.pickup_groups)
+
+    def shares(ext: ExtensionSnapshot | None) -> bool:
+        return ext is not None and ext.number != me.number and bool(groups & set(ext.pickup_groups))
+
+    found = {
+        c.id: c
+        for ext in tenant.extensions.values()
+        if shares(ext)
+        for c in ringing_at(s, picker, ext.number)
+    }
+    call = min(found.values(), key=lambda c: c.started_at, default=None)
+    if call is None:
+        return None
+    for fork in call.forks:
+        ext = tenant.extensions.get(fork.user)
+        if not fork.gone and ext is not None and shares(ext):
+            return call, ext.number
+    return None
 
 
 @register("pickup")
@@ -95,14 +108,13 @@ class Pickup:
         if not offers(call):
             self.s.router.connect(call, reject(488, status="failed", reason="pickup without SDP"))
             return
-        live = list(self.calls.by_id.values())
         target: Call | None = destination.data.get("call")
         number = destination.target
         if target is None and destination.data.get("feature") == Feature.PICKUP_GROUP:
-            found = group_call(live, call)
+            found = group_call(self.s, call)
             target, number = found if found is not None else (None, "")
         elif target is None:
-            target = ringing_at(live, call, number)
+            target = directed_call(self.s, call, number)
         if target is None or target.state != "ringing" or not self.s.media.available:
             why = "no media server" if target is not None else "nothing rings there"
             log.info("call %s: %s cannot pick up %r: %s", call.id, picker, number or "a group",

@@ -331,8 +331,7 @@ class RingGroups:
     async def _dial_outside(
         self, call: Call, rnd: Round, member: RingMember, shown: ExtensionSnapshot
     ) -> None:
-        handlers = getattr(self.s.router, "handlers", {})
-        trunks = handlers.get("trunk") if isinstance(handlers, dict) else None
+        trunks = self.s.router.handler("trunk")
         if not isinstance(trunks, Trunk):
             log.warning("call %s: no trunk destination for outside member %s", call.id,
                         member.number)  # fmt: skip

@@ -39,13 +39,12 @@ from typing import TypeVar
 from telephony.sip import contract
 from telephony.sip.auth import answer_challenge
 from telephony.sip.calls import outbound, routing
-from telephony.sip.calls.call import Call, Leg, sdp_body
+from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.limits import ADMIT_LUA
 from telephony.sip.calls.outbound import Attempt, Plan
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import CallerIdHeader, EventType, TrunkSnapshot
-from telephony.sip.dialog import Dialog
 from telephony.sip.message import Address, Request, Response, SipURI, parse_address
 from telephony.sip.transaction import new_tag
 from telephony.sip.trunks.client import TargetError, credentials, new_call_id, target_of
@@ -356,15 +355,9 @@ class Trunk:
         assert leg.invite is not None
         if leg.dialog is not None:
             return False  # a 2xx to a leg given up: ``late_2xx`` hangs it up
-        try:
-            leg.dialog = Dialog.from_uac(leg.invite, resp)
-        except ValueError:
+        if not await self.calls.confirm(leg, resp):
             log.warning("call %s: the carrier's 2xx cannot make a dialog", leg.call.id)
             return False
-        leg.dialog.contact = leg.contact
-        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
-        await self.calls.send_ack(leg, leg.ack)
-        leg.remote_sdp = sdp_body(resp)
         if leg.gone or not wanted():
             leg.gone = False
             self.calls.bye(leg)
@@ -404,13 +397,8 @@ class Trunk:
             return
         if leg.dialog is not None or leg.invite is None:
             return
-        try:
-            leg.dialog = Dialog.from_uac(leg.invite, resp)
-        except ValueError:
+        if not await self.calls.confirm(leg, resp):
             return
-        leg.dialog.contact = leg.contact
-        leg.ack = leg.dialog.ack_for_2xx(leg.invite.cseq.seq)
-        await self.calls.send_ack(leg, leg.ack)
         leg.gone = False
         self.calls.bye(leg)
 
