@@ -96,10 +96,6 @@ class ExtensionStates:
         """On a call or ringing on this engine."""
         return bool(self.dialogs.get((schema, number)))
 
-    def in_call(self, schema: str, number: str) -> bool:
-        """On an answered call (or dialling out) on this engine."""
-        return any(v.state == "confirmed" for v in self.of(schema, number))
-
     # --- changes -------------------------------------------------------------------------
     def call_changed(self, call: Call) -> None:
         new = views_of(call)
