@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pbx import audit
@@ -82,22 +82,10 @@ def _clean_model(model_id: str) -> str:
 
 
 def park_slots() -> ParkSettings:
-    """The host tenant's park slots as the engines know them (its published team snapshot);
-    the contract's default slots when there is none or Redis cannot be reached."""
-    from telephony.engine.snapshots import published_snapshot
-    from telephony.engine.store import client
+    """The host tenant's park slots: its call park settings (run inside its schema)."""
+    from telephony.models import ParkSettings as Stored
 
-    tenant = getattr(connection, "tenant", None)
-    try:
-        redis = client(timeout=1.0)
-        try:
-            snapshot = published_snapshot(redis, getattr(tenant, "sip_domain", "") or "")
-        finally:
-            redis.close()
-    except Exception:
-        log.warning("park slots unknown; the default ones are allowed", exc_info=True)
-        snapshot = None
-    return snapshot.team.park if snapshot is not None else ParkSettings()
+    return Stored.load().snapshot()
 
 
 def _clean_blf(value: Any) -> list[dict[str, str]]:

@@ -452,3 +452,9 @@ class ParkSettings(models.Model):
 
     def slots(self) -> range:
         return range(self.first, self.first + self.count)
+
+    def snapshot(self):
+        """As the engine reads it (``contract.ParkSettings``)."""
+        from telephony.sip.contract import ParkSettings as Park
+
+        return Park(first=self.first, count=self.count, timeout=float(self.timeout))

@@ -50,11 +50,8 @@ def team_snapshot() -> contract.TeamSnapshot:
         )
         for p in PagingGroup.objects.order_by("number").prefetch_related("members")
     }
-    park = ParkSettings.load()
     return contract.TeamSnapshot(
-        ring_groups=rings,
-        paging=paging,
-        park=contract.ParkSettings(first=park.first, count=park.count, timeout=float(park.timeout)),
+        ring_groups=rings, paging=paging, park=ParkSettings.load().snapshot()
     )
 
 
