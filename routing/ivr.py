@@ -25,6 +25,7 @@ from telephony.engine.snapshots import publish_on_commit
 
 from .destinations import KINDS
 from .lookups import (
+    emergency_or_code,
     extension_references,
     menu_numbered,
     overflow_references,
@@ -152,9 +153,7 @@ def _int(errors: _Errors, fields: dict, name: str, bounds: tuple[int, int]) -> N
 
 
 def _number(errors: _Errors, tenant, number: str, menu: IvrMenu | None) -> None:
-    from routing.models import EmergencyNumber
     from telephony.actions import number_problem
-    from telephony.feature_codes import codes
     from telephony.models import Extension
 
     problem = number_problem(tenant, number)
@@ -163,10 +162,8 @@ def _number(errors: _Errors, tenant, number: str, menu: IvrMenu | None) -> None:
         return
     if Extension.objects.filter(number=number).exists():
         errors.add("number", f"extension {number} has this number")
-    elif EmergencyNumber.objects.filter(number=number).exists():
-        errors.add("number", f"{number} is an emergency number")
-    elif number in codes().values():
-        errors.add("number", f"{number} is a feature code")
+    elif (reserved := emergency_or_code(number)) is not None:
+        errors.add("number", reserved)
     elif (team := team_number_user(number)) is not None:
         errors.add("number", f"{team} has this number")
     else:

@@ -18,6 +18,7 @@ __all__ = [
     "extension_references",
     "menu_numbered",
     "number_user",
+    "emergency_or_code",
     "overflow_references",
     "target_references",
     "team_number_user",
@@ -93,6 +94,20 @@ def team_number_user(number: str, *, exclude: tuple[str, int] | None = None) -> 
     park = ParkSettings.load()
     if number.isdigit() and int(number) in park.slots():
         return f"call park slot {number}"
+    return None
+
+
+def emergency_or_code(number: str) -> str | None:
+    """Why ``number`` cannot be dialled to reach a menu or a group: an emergency number or a
+    feature code of the tenant, in words; None when it is neither."""
+    from telephony.feature_codes import codes
+
+    from .models import EmergencyNumber
+
+    if EmergencyNumber.objects.filter(number=number).exists():
+        return f"{number} is an emergency number"
+    if number in codes().values():
+        return f"{number} is a feature code"
     return None
 
 
