@@ -35,10 +35,13 @@ def media_fields(tenant) -> dict[str, Any]:
     ``moh`` (the default class's files in order; [] = the shipped music) and ``moh_classes``
     (class id -> files) of ``contract.MediaSnapshot``."""
     prompts = prompt_files()
-    classes: dict[str, list[str]] = {
-        str(pk): [] for pk in MusicClass.objects.order_by("pk").values_list("pk", flat=True)
-    }
-    default = MusicClass.objects.filter(is_default=True).values_list("pk", flat=True).first()
+    rows = MusicClass.objects.order_by("pk").values_list("pk", "is_default")
+    classes: dict[str, list[str]] = {}
+    default = None
+    for pk, is_default in rows:
+        classes[str(pk)] = []
+        if is_default and default is None:
+            default = pk
     tracks = MusicTrack.objects.order_by("music_class_id", "position", "id")
     for class_id, file in tracks.values_list("music_class_id", "file"):
         classes.setdefault(str(class_id), []).append(media_path(file))

@@ -13,7 +13,6 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 
 from pbx import audit
 from pbx.audit import Actor
@@ -23,8 +22,8 @@ from pbx.text import single_line_errors
 from telephony.engine.snapshots import publish_on_commit
 from telephony.sip import contract
 
-from .lookups import entries_of, overflow_references
-from .models import Disa, InboundRule, IvrMenu, IvrOption
+from .lookups import entries_of, target_references
+from .models import Disa
 
 __all__ = [
     "DISA_FIELDS",
@@ -57,41 +56,10 @@ def pin_problem(pin: Any) -> str | None:
 # --------------------------------------------------------------------------------- lookups
 
 
-def _at(field: str, target: str) -> Q:
-    return Q(**{f"{field}__kind": "disa", f"{field}__target": target})
-
-
-def _points(value: Any, target: str) -> bool:
-    return isinstance(value, dict) and value.get("kind") == "disa" and value.get("target") == target
-
-
 def references(entry_id: int) -> list[str]:
-    """What sends calls to entry ``entry_id``: inbound rules and IVR menus, in words."""
-    target = str(entry_id)
-    found: list[str] = []
-    places = (("in_hours", "when open"), ("out_of_hours", "out of hours"),
-              ("holiday", "on holidays"))  # fmt: skip
-    rules = InboundRule.objects.filter(
-        _at("in_hours", target) | _at("out_of_hours", target) | _at("holiday", target)
-    )
-    for rule in rules.order_by("priority", "id"):
-        where = [label for name, label in places if _points(getattr(rule, name), target)]
-        found.append(f"inbound rule '{rule.name}' ({', '.join(where)})")
-    by_menu: dict[int, list[str]] = {}
-    keys = IvrOption.objects.filter(_at("target", target))
-    for menu_id, digit in keys.values_list("menu_id", "digit"):
-        by_menu.setdefault(menu_id, []).append(f"key {digit}")
-    menus = IvrMenu.objects.filter(
-        Q(pk__in=by_menu) | _at("timeout_target", target) | _at("closed_target", target)
-    )
-    for menu in menus.order_by("number"):
-        where = sorted(by_menu.get(menu.pk, []))
-        if _points(menu.timeout_target, target):
-            where.append("after the last try")
-        if _points(menu.closed_target, target):
-            where.append("when closed")
-        found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    return found + overflow_references("disa", target)
+    """What sends calls to entry ``entry_id``: inbound rules, IVR menus and ring groups'
+    overflow, in words."""
+    return target_references("disa", str(entry_id))
 
 
 def choices(tenant) -> list[tuple[str, str]]:

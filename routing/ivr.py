@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
 from pbx import audit
 from pbx.audit import Actor
@@ -25,12 +24,13 @@ from telephony.engine.snapshots import publish_on_commit
 
 from .destinations import KINDS
 from .lookups import (
+    emergency_or_code,
     extension_references,
     menu_numbered,
-    overflow_references,
+    target_references,
     team_number_user,
 )
-from .models import InboundRule, IvrMenu, IvrOption
+from .models import IvrMenu, IvrOption
 from .snapshot import DIGITS, PROMPT_FIELDS, prompt_names
 
 __all__ = [
@@ -79,43 +79,10 @@ def kind_label(kind: str) -> str:
 # --------------------------------------------------------------------------------- lookups
 
 
-def _at(field: str, number: str) -> Q:
-    return Q(**{f"{field}__kind": "ivr", f"{field}__target": number})
-
-
 def references(number: str, *, exclude_menu: int | None = None) -> list[str]:
-    """What sends calls to menu ``number``: inbound rules and other menus, in words."""
-    found: list[str] = []
-    places = (
-        ("in_hours", "when open"),
-        ("out_of_hours", "out of hours"),
-        ("holiday", "on holidays"),
-    )
-    rules = InboundRule.objects.filter(
-        _at("in_hours", number) | _at("out_of_hours", number) | _at("holiday", number)
-    )
-    for rule in rules.order_by("priority", "id"):
-        where = [label for name, label in places if _points(getattr(rule, name), number)]
-        found.append(f"inbound rule '{rule.name}' ({', '.join(where)})")
-    keys = IvrOption.objects.filter(_at("target", number)).exclude(menu_id=exclude_menu or 0)
-    by_menu: dict[int, list[str]] = {}
-    for menu_id, digit in keys.values_list("menu_id", "digit"):
-        by_menu.setdefault(menu_id, []).append(f"key {digit}")
-    menus = IvrMenu.objects.filter(
-        Q(pk__in=by_menu) | _at("timeout_target", number) | _at("closed_target", number)
-    ).exclude(pk=exclude_menu or 0)
-    for menu in menus.order_by("number"):
-        where = sorted(by_menu.get(menu.pk, []), key=lambda k: DIGITS.index(k[-1]))
-        if _points(menu.timeout_target, number):
-            where.append("after the last try")
-        if _points(menu.closed_target, number):
-            where.append("when closed")
-        found.append(f"IVR menu {menu.number} '{menu.name}' ({', '.join(where)})")
-    return found + overflow_references("ivr", number)
-
-
-def _points(value: Any, number: str) -> bool:
-    return isinstance(value, dict) and value.get("kind") == "ivr" and value.get("target") == number
+    """What sends calls to menu ``number``: inbound rules, other menus and ring groups'
+    overflow, in words."""
+    return target_references("ivr", number, exclude_menu=exclude_menu)
 
 
 # ------------------------------------------------------------------------------ validation
@@ -152,9 +119,7 @@ def _int(errors: _Errors, fields: dict, name: str, bounds: tuple[int, int]) -> N
 
 
 def _number(errors: _Errors, tenant, number: str, menu: IvrMenu | None) -> None:
-    from routing.models import EmergencyNumber
     from telephony.actions import number_problem
-    from telephony.feature_codes import codes
     from telephony.models import Extension
 
     problem = number_problem(tenant, number)
@@ -163,10 +128,8 @@ def _number(errors: _Errors, tenant, number: str, menu: IvrMenu | None) -> None:
         return
     if Extension.objects.filter(number=number).exists():
         errors.add("number", f"extension {number} has this number")
-    elif EmergencyNumber.objects.filter(number=number).exists():
-        errors.add("number", f"{number} is an emergency number")
-    elif number in codes().values():
-        errors.add("number", f"{number} is a feature code")
+    elif (reserved := emergency_or_code(number)) is not None:
+        errors.add("number", reserved)
     elif (team := team_number_user(number)) is not None:
         errors.add("number", f"{team} has this number")
     else:

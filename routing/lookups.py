@@ -18,6 +18,7 @@ __all__ = [
     "extension_references",
     "menu_numbered",
     "number_user",
+    "emergency_or_code",
     "overflow_references",
     "target_references",
     "team_number_user",
@@ -50,13 +51,19 @@ def extension_references(number: str) -> list[str]:
     )
 
 
-def _menu_references(at: Callable[[str], Q], names: Callable[[Any], bool]) -> list[str]:
-    """The menus whose keys or exits send calls where ``at(field)`` (a query on a destination
-    field) and ``names(value)`` (a test of a destination) say, in words."""
+def _menu_references(
+    at: Callable[[str], Q], names: Callable[[Any], bool], exclude_menu: int | None = None
+) -> list[str]:
+    """The menus (but ``exclude_menu``) whose keys or exits send calls where ``at(field)`` (a
+    query on a destination field) and ``names(value)`` (a test of a destination) say, in
+    words."""
+    keys = IvrOption.objects.filter(at("target")).exclude(menu_id=exclude_menu or 0)
     by_menu: dict[int, list[str]] = {}
-    for menu_id, digit in IvrOption.objects.filter(at("target")).values_list("menu_id", "digit"):
+    for menu_id, digit in keys.values_list("menu_id", "digit"):
         by_menu.setdefault(menu_id, []).append(f"key {digit}")
-    menus = IvrMenu.objects.filter(Q(pk__in=by_menu) | at("timeout_target") | at("closed_target"))
+    menus = IvrMenu.objects.filter(
+        Q(pk__in=by_menu) | at("timeout_target") | at("closed_target")
+    ).exclude(pk=exclude_menu or 0)
     found = []
     for menu in menus.order_by("number"):
         where = sorted(by_menu.get(menu.pk, []), key=lambda k: DIGITS.index(k[-1]))
@@ -96,6 +103,20 @@ def team_number_user(number: str, *, exclude: tuple[str, int] | None = None) -> 
     return None
 
 
+def emergency_or_code(number: str) -> str | None:
+    """Why ``number`` cannot be dialled to reach a menu or a group: an emergency number or a
+    feature code of the tenant, in words; None when it is neither."""
+    from telephony.feature_codes import codes
+
+    from .models import EmergencyNumber
+
+    if EmergencyNumber.objects.filter(number=number).exists():
+        return f"{number} is an emergency number"
+    if number in codes().values():
+        return f"{number} is a feature code"
+    return None
+
+
 def number_user(number: str, *, exclude: tuple[str, int] | None = None) -> str | None:
     """What a phone dialling ``number`` reaches: an extension, an IVR menu, a ring or paging
     group, a park slot, in words; None when nothing. ``exclude`` as :func:`team_number_user`."""
@@ -111,10 +132,17 @@ def number_user(number: str, *, exclude: tuple[str, int] | None = None) -> str |
 _PLACES = (("in_hours", "when open"), ("out_of_hours", "out of hours"), ("holiday", "on holidays"))
 
 
-def target_references(kind: str, number: str, *, exclude_group: int | None = None) -> list[str]:
-    """What sends calls to destination ``kind`` ``number`` (a ring group's, a paging group's),
-    in words: inbound rules, IVR menus (keys and exits) and ring groups' overflow (but
-    ``exclude_group``'s, a ring group's own)."""
+def target_references(
+    kind: str,
+    number: str,
+    *,
+    exclude_group: int | None = None,
+    exclude_menu: int | None = None,
+) -> list[str]:
+    """What sends calls to destination ``kind`` ``number`` (a ring group's, a paging group's,
+    a menu's, a DISA entry's id), in words: inbound rules, IVR menus (keys and exits; but
+    ``exclude_menu``, a menu's own) and ring groups' overflow (but ``exclude_group``'s, a ring
+    group's own)."""
     from .models import InboundRule
 
     def at(field: str) -> Q:
@@ -132,7 +160,7 @@ def target_references(kind: str, number: str, *, exclude_group: int | None = Non
         found.append(f"inbound rule '{rule.name}' ({', '.join(where)})")
     return (
         found
-        + _menu_references(at, names)
+        + _menu_references(at, names, exclude_menu)
         + overflow_references(kind, number, exclude_group=exclude_group)
     )
 

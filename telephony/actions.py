@@ -8,7 +8,7 @@ from django.utils import timezone
 from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, QuotaExceeded, ValidationFailed
-from pbx.tenancy import current_tenant
+from pbx.tenancy import require_tenant
 from pbx.text import single_line_errors
 from tenants.choices import Role
 from tenants.models import Tenant, User
@@ -19,10 +19,7 @@ from .models import CallScope, Extension, Transport
 
 
 def _current_tenant() -> Tenant:
-    tenant = current_tenant()
-    if tenant is None or tenant.schema_name == "public":
-        raise RuntimeError("extension actions run inside a tenant's schema")
-    return tenant
+    return require_tenant("extension actions")
 
 
 FORWARD_FIELDS = ("forward_always", "forward_busy", "forward_no_answer")

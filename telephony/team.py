@@ -113,18 +113,14 @@ def _texts(errors: _Errors, fields: dict, obj, lengths: dict[str, int], required
 
 def _number(errors: _Errors, tenant, number: str, exclude: tuple[str, int] | None) -> None:
     """A group's number: a valid, free number of the tenant's dial plan."""
-    from routing.lookups import number_user
-    from routing.models import EmergencyNumber
+    from routing.lookups import emergency_or_code, number_user
     from telephony.actions import number_problem
-    from telephony.feature_codes import codes
 
     problem = number_problem(tenant, number)
     if problem is not None:
         errors.add("number", problem[0])
-    elif EmergencyNumber.objects.filter(number=number).exists():
-        errors.add("number", f"{number} is an emergency number")
-    elif number in codes().values():
-        errors.add("number", f"{number} is a feature code")
+    elif (reserved := emergency_or_code(number)) is not None:
+        errors.add("number", reserved)
     elif (user := number_user(number, exclude=exclude)) is not None:
         errors.add("number", f"{user} has this number")
 

@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from rest_framework import mixins, serializers, status
-from rest_framework.response import Response
+from rest_framework import serializers
 
 from pbx.api.serializers import ActionJudgesValues
-from pbx.api.viewsets import TenantScopedViewSet
+from pbx.api.viewsets import ActionViewSet
 from telephony import user_groups
 from telephony.models import Extension, UserGroup
 from tenants.choices import Permission
@@ -42,16 +41,16 @@ class UserGroupSerializer(ActionJudgesValues, serializers.ModelSerializer):
     def get_validators(self):
         return []  # the action judges the name's uniqueness (409)
 
-    def action_fields(self) -> dict:
-        return dict(self.validated_data)
 
-
-class UserGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+class UserGroupViewSet(ActionViewSet):
     """Groups of the tenant's extensions (departments): for BLF lists, the directory and
     rules that name a group."""
 
     permission_codes = (Permission.EXTENSIONS_VIEW, Permission.EXTENSIONS_MANAGE)
     serializer_class = UserGroupSerializer
+    create_action = staticmethod(user_groups.do_create_user_group)
+    update_action = staticmethod(user_groups.do_update_user_group)
+    delete_action = staticmethod(user_groups.do_delete_user_group)
     search_fields = ("name", "description")
     ordering_fields = ("name", "id", "created_at")
     ordering = ("name",)
@@ -59,29 +58,3 @@ class UserGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantS
     def get_queryset(self):
         members = Prefetch("members", queryset=Extension.objects.only("id", "number"))
         return UserGroup.objects.prefetch_related(members).order_by("name", "id")
-
-    def _answer(self, group, code=status.HTTP_200_OK):
-        group = self.get_queryset().get(pk=group.pk)
-        return Response(self.get_serializer(group).data, status=code)
-
-    def create(self, request):
-        ser = self.get_serializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        group = user_groups.do_create_user_group(actor=self.actor, fields=ser.action_fields())
-        return self._answer(group, status.HTTP_201_CREATED)
-
-    def partial_update(self, request, pk=None):
-        group = self.get_object()
-        ser = self.get_serializer(group, data=request.data, partial=True)
-        ser.is_valid(raise_exception=True)
-        group = user_groups.do_update_user_group(
-            group, actor=self.actor, fields=ser.action_fields()
-        )
-        return self._answer(group)
-
-    def update(self, request, pk=None):
-        return self.partial_update(request, pk)
-
-    def destroy(self, request, pk=None):
-        user_groups.do_delete_user_group(self.get_object(), actor=self.actor)
-        return Response(status=status.HTTP_204_NO_CONTENT)

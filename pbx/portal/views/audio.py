@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from django.contrib import messages
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
@@ -160,26 +161,28 @@ def music_class(request, pk):
     name_form.fields.pop("is_default")
     if kind is not None:
         _require_manage(request)
-        if kind == "track" and track_form.is_valid():
-            upload = track_form.cleaned_data["file"]
-            if form_action(
-                request,
+        # The form posted: (its form, its action given the valid data, the message on success).
+        posted = {
+            "track": (
                 track_form,
-                lambda who: actions.do_add_track(music, actor=who, upload=upload),
+                lambda who, data: actions.do_add_track(music, actor=who, upload=data["file"]),
                 "Track added at the end of the playlist.",
-            ):
-                return redirect("portal:music_class", music.pk)
-        elif kind == "name" and name_form.is_valid():
-            name = name_form.cleaned_data["name"]
-            if form_action(
-                request,
+            ),
+            "name": (
                 name_form,
-                lambda who: actions.do_rename_music_class(music, actor=who, name=name),
+                lambda who, data: actions.do_rename_music_class(
+                    music, actor=who, name=data["name"]
+                ),
                 "Music class renamed.",
-            ):
-                return redirect("portal:music_class", music.pk)
-        elif kind not in ("track", "name"):
+            ),
+        }
+        if kind not in posted:
             raise Http404
+        form, act, done = posted[kind]
+        if form.is_valid() and form_action(
+            request, form, lambda who: act(who, form.cleaned_data), done
+        ):
+            return redirect("portal:music_class", music.pk)
     ctx = {
         "object": music,
         "tracks": list(music.tracks.order_by("position", "id")),
@@ -299,28 +302,12 @@ def extension_voicemail(request, pk):
     greeting = GreetingForm(request.POST if kind == "greeting" else None, request.FILES or None)
     if kind is not None:
         _require_manage(request)
-        if kind == "settings" and form.is_valid():
-            if _save_mailbox(request, box, form, f"Voicemail of extension {ext.number} saved."):
-                return redirect("portal:extension_voicemail", ext.pk)
-        elif kind == "greeting" and greeting.is_valid():
-            which = greeting.cleaned_data["kind"]
-            if _upload_greeting(request, box, greeting, f"The {which} greeting is uploaded."):
-                return redirect("portal:extension_voicemail", ext.pk)
-        elif kind == "clear_greeting":
-            which = request.POST.get("kind", "")
-            if which not in actions.GREETING_KINDS:
-                raise Http404
-            if button_action(
-                request,
-                lambda who: actions.do_clear_greeting(box, which, actor=who),
-                f"The {which} greeting is the default one again.",
-            ):
-                return redirect("portal:extension_voicemail", ext.pk)
-        elif kind not in ("settings", "greeting", "clear_greeting"):
-            raise Http404
-    counts = {
-        folder: box.messages.filter(folder=folder).count() for folder in (Folder.NEW, Folder.SAVED)
-    }
+        saved = f"Voicemail of extension {ext.number} saved."
+        if _mailbox_post(request, box, kind, form, greeting, saved=saved, whose="The"):
+            return redirect("portal:extension_voicemail", ext.pk)
+    counts = box.messages.aggregate(
+        **{folder: Count("id", filter=Q(folder=folder)) for folder in (Folder.NEW, Folder.SAVED)}
+    )
     ctx = {
         "object": ext,
         "box": box,
@@ -381,25 +368,9 @@ def my_voicemail(request):
     if kind is not None:
         if box is None:
             raise Http404
-        if kind == "settings" and form.is_valid():
-            if _save_mailbox(request, box, form, "Your voicemail settings are saved."):
-                return redirect("portal:my_voicemail")
-        elif kind == "greeting" and greeting.is_valid():
-            which = greeting.cleaned_data["kind"]
-            if _upload_greeting(request, box, greeting, f"Your {which} greeting is uploaded."):
-                return redirect("portal:my_voicemail")
-        elif kind == "clear_greeting":
-            which = request.POST.get("kind", "")
-            if which not in actions.GREETING_KINDS:
-                raise Http404
-            if button_action(
-                request,
-                lambda who: actions.do_clear_greeting(box, which, actor=who),
-                f"Your {which} greeting is the default one again.",
-            ):
-                return redirect("portal:my_voicemail")
-        elif kind not in ("settings", "greeting", "clear_greeting"):
-            raise Http404
+        saved = "Your voicemail settings are saved."
+        if _mailbox_post(request, box, kind, form, greeting, saved=saved, whose="Your"):
+            return redirect("portal:my_voicemail")
     mine = list(_own_messages(request)) if box is not None else []
     ctx = {
         "box": box,
@@ -451,23 +422,38 @@ def my_message_delete(request, pk):
     return redirect("portal:my_voicemail")
 
 
-def _save_mailbox(request, box: Mailbox, form, success: str) -> bool:
-    """The mailbox settings form's action (an admin's or the owner's page)."""
-    fields, pin = form.fields_for_action(), form.pin_for_action()
-    return form_action(
-        request,
-        form,
-        lambda who: actions.do_update_mailbox(box, actor=who, fields=fields, pin=pin),
-        success,
-    )
-
-
-def _upload_greeting(request, box: Mailbox, form, success: str) -> bool:
-    """The greeting upload form's action (an admin's or the owner's page)."""
-    which, upload = form.cleaned_data["kind"], form.cleaned_data["file"]
-    return form_action(
-        request,
-        form,
-        lambda who: actions.do_set_greeting(box, which, actor=who, upload=upload),
-        success,
-    )
+def _mailbox_post(request, box: Mailbox, kind: str, form, greeting, *, saved, whose) -> bool:
+    """A mailbox page's POST (an admin's or the owner's): ``kind`` names the form posted
+    (``settings``: ``form``, message ``saved``; ``greeting``: ``greeting``, an upload;
+    ``clear_greeting``; any other is 404). ``whose`` starts the greetings' messages ("The",
+    "Your"). Returns whether it went through."""
+    if kind == "settings":
+        if not form.is_valid():
+            return False
+        fields, pin = form.fields_for_action(), form.pin_for_action()
+        return form_action(
+            request,
+            form,
+            lambda who: actions.do_update_mailbox(box, actor=who, fields=fields, pin=pin),
+            saved,
+        )
+    if kind == "greeting":
+        if not greeting.is_valid():
+            return False
+        which, upload = greeting.cleaned_data["kind"], greeting.cleaned_data["file"]
+        return form_action(
+            request,
+            greeting,
+            lambda who: actions.do_set_greeting(box, which, actor=who, upload=upload),
+            f"{whose} {which} greeting is uploaded.",
+        )
+    if kind == "clear_greeting":
+        which = request.POST.get("kind", "")
+        if which not in actions.GREETING_KINDS:
+            raise Http404
+        return button_action(
+            request,
+            lambda who: actions.do_clear_greeting(box, which, actor=who),
+            f"{whose} {which} greeting is the default one again.",
+        )
+    raise Http404

@@ -58,6 +58,35 @@ def _speed_dial_post(request, ext: Extension, kind: str | None, dial_form: Speed
     return None
 
 
+def _hot_desk_post(request, ext: Extension, kind: str | None, login_form: HotDeskLoginForm):
+    """Does the hot-desk form ``kind`` (hot desk or not, log a user in, log out) of ``ext``:
+    whether it is done, or None when ``kind`` is none of them."""
+    if kind == "hot_desk":
+        on = request.POST.get("hot_desk") == "on"
+        return button_action(
+            request,
+            lambda who: do_update_extension(ext, actor=who, hot_desk=on),
+            "It is a hot desk now." if on else "It is no hot desk now.",
+        )
+    if kind == "hotdesk_login":
+        if not login_form.is_valid():
+            return False
+        user = login_form.cleaned_data["user"]
+        return form_action(
+            request,
+            login_form,
+            lambda who: desk.do_hotdesk_login(ext, user, actor=who),
+            f"{user} is logged in at {ext.number}.",
+        )
+    if kind == "hotdesk_logout":
+        return button_action(
+            request,
+            lambda who: desk.do_hotdesk_logout(ext, actor=who),
+            f"Nobody is logged in at {ext.number} now.",
+        )
+    return None
+
+
 def _desk_page(request, ext: Extension, dial_form: SpeedDialForm, section: str, **ctx):
     ctx = {
         "object": ext,
@@ -81,32 +110,9 @@ def extension_desk(request, pk):
         if not can_manage:
             raise Http404
         done = _speed_dial_post(request, ext, kind, dial_form)
-        if done is not None:
-            pass
-        elif kind == "hot_desk":
-            on = request.POST.get("hot_desk") == "on"
-            done = button_action(
-                request,
-                lambda who: do_update_extension(ext, actor=who, hot_desk=on),
-                "It is a hot desk now." if on else "It is no hot desk now.",
-            )
-        elif kind == "hotdesk_login":
-            done = False
-            if login_form.is_valid():
-                user = login_form.cleaned_data["user"]
-                done = form_action(
-                    request,
-                    login_form,
-                    lambda who: desk.do_hotdesk_login(ext, user, actor=who),
-                    f"{user} is logged in at {ext.number}.",
-                )
-        elif kind == "hotdesk_logout":
-            done = button_action(
-                request,
-                lambda who: desk.do_hotdesk_logout(ext, actor=who),
-                f"Nobody is logged in at {ext.number} now.",
-            )
-        else:
+        if done is None:
+            done = _hot_desk_post(request, ext, kind, login_form)
+        if done is None:
             raise Http404
         if done:
             return redirect("portal:extension_desk", ext.pk)

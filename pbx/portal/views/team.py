@@ -4,10 +4,8 @@ through ``telephony.team``, whose field errors are shown on the fields."""
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 
-from pbx.errors import PbxError
 from pbx.portal.access import host_tenant
 from pbx.portal.routing_forms import destination_options
 from pbx.portal.team_forms import (
@@ -17,12 +15,11 @@ from pbx.portal.team_forms import (
     RingGroupForm,
     ring_initial,
 )
-from routing.destinations import KINDS
 from telephony import team
 from telephony.models import PagingGroup, ParkSettings, PickupGroup, RingGroup, RingStrategy
 
-from .common import actor, delete_page, edit_page, list_view, page
-from .routing import routing_admin
+from .common import delete_page, edit_page, form_action, list_view, page
+from .routing import destination_label, routing_admin
 
 
 def _extensions() -> list[tuple[str, str]]:
@@ -30,13 +27,6 @@ def _extensions() -> list[tuple[str, str]]:
 
     rows = Extension.objects.order_by("number").values_list("number", "display_name")
     return [(n, f"{n} · {name}") for n, name in rows]
-
-
-def _label(value) -> str:
-    if not value:
-        return ""
-    kind = KINDS.get(value.get("kind", ""))
-    return f"{kind.label if kind else value.get('kind')} {value.get('target', '')}".strip()
 
 
 def _delete(request, model, pk, *, kind: str, title, delete, back: str, section: str, used_by):
@@ -84,7 +74,7 @@ def ring_group_list(request):
                 "group": g,
                 "members": [str(m) for m in g.members.all()],
                 "strategy": strategies.get(g.strategy, g.strategy),
-                "overflow": _label(g.overflow) or "Nobody is available",
+                "overflow": destination_label(g.overflow) or "Nobody is available",
             }
             for g in groups
         ],
@@ -248,13 +238,16 @@ def park_settings(request):
         request.POST or None,
         initial={"first": current.first, "count": current.count, "timeout": current.timeout},
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            team.do_update_park_settings(fields=form.fields_for_action(), actor=actor(request))
-        except PbxError as exc:
-            form.add_action_errors(exc)
-        else:
-            messages.success(request, "Call park settings saved.")
-            return redirect("portal:park_settings")
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and form_action(
+            request,
+            form,
+            lambda who: team.do_update_park_settings(fields=form.fields_for_action(), actor=who),
+            "Call park settings saved.",
+        )
+    ):
+        return redirect("portal:park_settings")
     ctx = {"form": form, "settings": current}
     return page(request, "portal/team/park.html", ctx, section="park")

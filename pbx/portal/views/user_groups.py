@@ -8,27 +8,27 @@ from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404
 
 from pbx.portal.access import tenant_permission_required
-from pbx.portal.lists import list_page
 from pbx.portal.user_group_forms import UserGroupForm, user_group_initial
 from telephony import user_groups
 from telephony.models import Extension, UserGroup
 from tenants.choices import Permission
 
-from .common import delete_page, edit_page, page
+from .common import delete_page, edit_page, list_view
 
 
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
 def user_group_list(request):
     members = Prefetch("members", queryset=Extension.objects.only("id", "number", "display_name"))
     groups = UserGroup.objects.annotate(member_count=Count("members")).prefetch_related(members)
-    ctx = list_page(
+    return list_view(
         request,
         groups,
+        "portal/user_groups/list.html",
+        section="user_groups",
         search=("name", "description"),
         sorts={"name": "name", "members": "member_count"},
         default="name",
     )
-    return page(request, "portal/user_groups/list.html", ctx, section="user_groups")
 
 
 @tenant_permission_required(Permission.EXTENSIONS_MANAGE)
