@@ -156,3 +156,109 @@ class VoicemailMessage(models.Model):
     @property
     def path(self) -> str:
         return media_path(self.file)
+
+
+# --------------------------------------------------------------------------- call recording
+
+
+class StorageKind(models.TextChoices):
+    """Where a tenant's recordings are kept (``audio.storage`` opens each)."""
+
+    PLATFORM = "platform", "The provider's default storage"
+    LOCAL = "local", "This server's disk"
+    S3 = "s3", "Amazon S3 or an S3-compatible service"
+    AZURE = "azure", "Azure Blob Storage"
+
+
+class RecordingSettings(models.Model):
+    """The tenant's call recording (one row, pk 1; ``RecordingSettings.load()``): the default
+    policy (``tenants.choices.RecordingPolicy``, never "" here), the prompt both parties hear
+    before a recording starts, how many days recordings are kept (0: for ever), and where
+    they are stored: ``storage`` and, for S3 / Azure, the tenant's own bucket or container and
+    credentials (the secret encrypted with ``pbx.crypto``; it never leaves through the API)."""
+
+    policy = models.CharField(max_length=16, default="never")
+    announce = models.BooleanField(default=False)
+    announcement = models.ForeignKey(
+        Prompt, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retention_days = models.PositiveIntegerField(default=0)
+    storage = models.CharField(
+        max_length=16, choices=StorageKind.choices, default=StorageKind.PLATFORM
+    )
+    # S3: bucket, region, endpoint_url (any S3-compatible service; "" = AWS), access_key and
+    # the secret key. Azure: container, account_name and the account key (or a connection
+    # string in the secret), endpoint_url for a non-public cloud or an emulator.
+    bucket = models.CharField(max_length=255, blank=True)
+    region = models.CharField(max_length=64, blank=True)
+    endpoint_url = models.CharField(max_length=255, blank=True)
+    access_key = models.CharField(max_length=255, blank=True)
+    account_name = models.CharField(max_length=255, blank=True)
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    prefix = models.CharField(max_length=255, blank=True)  # key prefix inside the bucket
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "recording settings"
+
+    def __str__(self) -> str:
+        return f"Recording settings ({self.policy}, {self.storage})"
+
+    @classmethod
+    def load(cls) -> RecordingSettings:
+        found, _ = cls.objects.get_or_create(pk=1)
+        return found
+
+
+class RecordingStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be converted"
+    CONVERTED = "converted", "Converted, waiting to be uploaded"
+    STORED = "stored", "Stored"
+    FAILED = "failed", "Could not be converted"
+
+
+class Recording(models.Model):
+    """One call's recording. Made (``pending``) when the engine reports the raw file
+    (``source_path``, ``source_format``); the conversion writes the stereo WAV and the MP3
+    (``converted``, still local), the upload stores both as ``wav_key``/``mp3_key`` in
+    ``storage`` (the kind and location it went to, kept so a later settings change does not
+    lose it) and only then deletes the local files (``stored``). ``attempts`` and
+    ``next_attempt_at`` drive the retries while the storage is down; ``error`` says why the
+    last one failed."""
+
+    recording_id = models.CharField(max_length=64, unique=True)
+    call_id = models.CharField(max_length=128, db_index=True)
+    cdr = models.ForeignKey(
+        "telephony.Cdr", null=True, blank=True, on_delete=models.SET_NULL, related_name="recordings"
+    )
+    status = models.CharField(
+        max_length=16, choices=RecordingStatus.choices, default=RecordingStatus.PENDING
+    )
+    caller = models.CharField(max_length=64, blank=True)
+    callee = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    seconds = models.FloatField(default=0)
+    source_path = models.CharField(max_length=512, blank=True)
+    source_format = models.CharField(max_length=8, default="pcap")
+    caller_address = models.CharField(max_length=64, blank=True)
+    local_wav = models.CharField(max_length=512, blank=True)
+    local_mp3 = models.CharField(max_length=512, blank=True)
+    storage = models.CharField(max_length=300, blank=True)  # "<kind>:<bucket/container>"
+    wav_key = models.CharField(max_length=512, blank=True)
+    mp3_key = models.CharField(max_length=512, blank=True)
+    size = models.PositiveBigIntegerField(default=0)  # bytes stored (WAV + MP3)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    stored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="rec_status_idx"),
+            models.Index(fields=["-started_at", "-id"], name="rec_started_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Recording {self.recording_id} ({self.status})"

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from pbx.crypto import decrypt, encrypt
+from tenants.choices import RecordingPolicy
 
 
 class Transport(models.TextChoices):
@@ -74,6 +75,10 @@ class Extension(models.Model):
     # extension logged in there now ("" = nobody; set by the log-in code or an admin).
     hot_desk = models.BooleanField(default=False)
     hotdesk_user = models.CharField(max_length=64, blank=True)
+    # Recording of its calls (contract.RecordingPolicy); "" = the tenant's policy.
+    recording = models.CharField(
+        max_length=16, choices=RecordingPolicy.choices, blank=True, default=""
+    )
 
     class Meta:
         ordering = ["number"]
@@ -215,6 +220,13 @@ class Cdr(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     duration = models.PositiveIntegerField(default=0)  # seconds, start to end
     billsec = models.PositiveIntegerField(default=0)  # seconds, answer to end
+    # What the call cost the tenant (its sell rate; billing.charging writes it with the charge)
+    # and what the carrier charges for it (the trunk's buy rate), in ``currency``; the rate's
+    # prefix. None: not rated (not an outside call, or no rate covers the number).
+    cost = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    buy_cost = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    rate_prefix = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -41,3 +41,13 @@ class Permission(models.TextChoices):
 
 TENANT_ADMIN_PERMISSIONS = frozenset(Permission.values)
 TENANT_USER_PERMISSIONS: frozenset[str] = frozenset()
+
+
+class RecordingPolicy(models.TextChoices):
+    """Whether calls are recorded (``telephony.sip.contract.RecordingPolicy``); an extension's
+    or a trunk's "" follows the tenant's policy."""
+
+    INHERIT = "", "As the tenant's policy"
+    NEVER = "never", "Never"
+    ON_DEMAND = "on_demand", "On demand (*44 or the API starts it)"
+    ALWAYS = "always", "Always"

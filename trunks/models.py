@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from pbx.crypto import decrypt, encrypt
+from tenants.choices import RecordingPolicy
 
 
 class TrunkKind(models.TextChoices):
@@ -79,6 +80,10 @@ class Trunk(models.Model):
     send_diversion = models.BooleanField(default=True)
     caller_id = models.CharField(max_length=32, blank=True)
     options_interval = models.PositiveIntegerField(default=60)
+    # Recording of calls through the trunk ("" = the tenant's / extension's policy).
+    recording = models.CharField(
+        max_length=16, choices=RecordingPolicy.choices, blank=True, default=""
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -6,102 +6,167 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('telephony', '0009_cdr_outside_calls'),
+        ("telephony", "0009_cdr_outside_calls"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Prompt',
+            name="Prompt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=64, unique=True)),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('file', models.CharField(max_length=255)),
-                ('seconds', models.FloatField(default=0)),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=64, unique=True)),
+                ("description", models.CharField(blank=True, max_length=200)),
+                ("file", models.CharField(max_length=255)),
+                ("seconds", models.FloatField(default=0)),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Mailbox',
+            name="Mailbox",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('enabled', models.BooleanField(default=True)),
-                ('pin', models.CharField(blank=True, max_length=128)),
-                ('greeting_unavailable', models.CharField(blank=True, max_length=255)),
-                ('greeting_busy', models.CharField(blank=True, max_length=255)),
-                ('max_seconds', models.PositiveSmallIntegerField(default=120)),
-                ('always', models.BooleanField(default=False)),
-                ('busy', models.BooleanField(default=True)),
-                ('no_answer', models.BooleanField(default=True)),
-                ('email_enabled', models.BooleanField(default=False)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('attach', models.CharField(choices=[('wav', 'WAV'), ('mp3', 'MP3'), ('none', 'No attachment')], default='wav', max_length=4)),
-                ('delete_after_email', models.BooleanField(default=False)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('extension', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='mailbox', to='telephony.extension')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("pin", models.CharField(blank=True, max_length=128)),
+                ("greeting_unavailable", models.CharField(blank=True, max_length=255)),
+                ("greeting_busy", models.CharField(blank=True, max_length=255)),
+                ("max_seconds", models.PositiveSmallIntegerField(default=120)),
+                ("always", models.BooleanField(default=False)),
+                ("busy", models.BooleanField(default=True)),
+                ("no_answer", models.BooleanField(default=True)),
+                ("email_enabled", models.BooleanField(default=False)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                (
+                    "attach",
+                    models.CharField(
+                        choices=[("wav", "WAV"), ("mp3", "MP3"), ("none", "No attachment")],
+                        default="wav",
+                        max_length=4,
+                    ),
+                ),
+                ("delete_after_email", models.BooleanField(default=False)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "extension",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mailbox",
+                        to="telephony.extension",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'mailboxes',
-                'ordering': ['extension__number'],
+                "verbose_name_plural": "mailboxes",
+                "ordering": ["extension__number"],
             },
         ),
         migrations.CreateModel(
-            name='MusicClass',
+            name="MusicClass",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('is_default', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True)),
+                ("is_default", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name_plural': 'music classes',
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('is_default',), name='one_default_music_class')],
+                "verbose_name_plural": "music classes",
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_default", True)),
+                        fields=("is_default",),
+                        name="one_default_music_class",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='MusicTrack',
+            name="MusicTrack",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('file', models.CharField(max_length=255)),
-                ('seconds', models.FloatField(default=0)),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('music_class', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tracks', to='audio.musicclass')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("file", models.CharField(max_length=255)),
+                ("seconds", models.FloatField(default=0)),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "music_class",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tracks",
+                        to="audio.musicclass",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['music_class', 'position', 'id'],
+                "ordering": ["music_class", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='VoicemailMessage',
+            name="VoicemailMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('message_id', models.CharField(max_length=64, unique=True)),
-                ('folder', models.CharField(choices=[('new', 'New'), ('saved', 'Saved')], default='new', max_length=8)),
-                ('caller', models.CharField(blank=True, max_length=64)),
-                ('caller_name', models.CharField(blank=True, max_length=120)),
-                ('seconds', models.FloatField(default=0)),
-                ('file', models.CharField(max_length=255)),
-                ('call_id', models.CharField(blank=True, max_length=128)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('heard_at', models.DateTimeField(blank=True, null=True)),
-                ('emailed_at', models.DateTimeField(blank=True, null=True)),
-                ('mailbox', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='audio.mailbox')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("message_id", models.CharField(max_length=64, unique=True)),
+                (
+                    "folder",
+                    models.CharField(
+                        choices=[("new", "New"), ("saved", "Saved")], default="new", max_length=8
+                    ),
+                ),
+                ("caller", models.CharField(blank=True, max_length=64)),
+                ("caller_name", models.CharField(blank=True, max_length=120)),
+                ("seconds", models.FloatField(default=0)),
+                ("file", models.CharField(max_length=255)),
+                ("call_id", models.CharField(blank=True, max_length=128)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("heard_at", models.DateTimeField(blank=True, null=True)),
+                ("emailed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "mailbox",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="audio.mailbox",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
-                'indexes': [models.Index(fields=['mailbox', 'folder', 'created_at'], name='vm_box_idx')],
+                "ordering": ["created_at", "id"],
+                "indexes": [
+                    models.Index(fields=["mailbox", "folder", "created_at"], name="vm_box_idx")
+                ],
             },
         ),
     ]

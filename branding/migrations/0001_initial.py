@@ -9,40 +9,136 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('dealers', '0002_dealer_provisioning_settings'),
+        ("dealers", "0002_dealer_provisioning_settings"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Brand',
+            name="Brand",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('product_name', models.CharField(max_length=80, validators=[django.core.validators.RegexValidator('^[^\\x00-\\x1f\\x7f]*$', 'One line of text.')])),
-                ('company_name', models.CharField(blank=True, max_length=120, validators=[django.core.validators.RegexValidator('^[^\\x00-\\x1f\\x7f]*$', 'One line of text.')])),
-                ('website_url', models.URLField(blank=True)),
-                ('logo', models.FileField(blank=True, storage=branding.storage.BrandAssetStorage(), upload_to=branding.models._asset_path)),
-                ('logo_url', models.URLField(blank=True)),
-                ('favicon', models.FileField(blank=True, storage=branding.storage.BrandAssetStorage(), upload_to=branding.models._asset_path)),
-                ('favicon_url', models.URLField(blank=True)),
-                ('primary_color', models.CharField(blank=True, max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'A colour such as #1f6feb.')])),
-                ('accent_color', models.CharField(blank=True, max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'A colour such as #1f6feb.')])),
-                ('support_url', models.URLField(blank=True)),
-                ('support_email', models.EmailField(blank=True, max_length=254)),
-                ('support_phone', models.CharField(blank=True, max_length=40, validators=[django.core.validators.RegexValidator('^[^\\x00-\\x1f\\x7f]*$', 'One line of text.')])),
-                ('email_from_name', models.CharField(blank=True, max_length=80, validators=[django.core.validators.RegexValidator('^[^\\x00-\\x1f\\x7f]*$', 'One line of text.')])),
-                ('email_from_address', models.EmailField(blank=True, max_length=254)),
-                ('login_footer', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('dealer', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='brand', to='dealers.dealer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "product_name",
+                    models.CharField(
+                        max_length=80,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[^\\x00-\\x1f\\x7f]*$", "One line of text."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "company_name",
+                    models.CharField(
+                        blank=True,
+                        max_length=120,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[^\\x00-\\x1f\\x7f]*$", "One line of text."
+                            )
+                        ],
+                    ),
+                ),
+                ("website_url", models.URLField(blank=True)),
+                (
+                    "logo",
+                    models.FileField(
+                        blank=True,
+                        storage=branding.storage.BrandAssetStorage(),
+                        upload_to=branding.models._asset_path,
+                    ),
+                ),
+                ("logo_url", models.URLField(blank=True)),
+                (
+                    "favicon",
+                    models.FileField(
+                        blank=True,
+                        storage=branding.storage.BrandAssetStorage(),
+                        upload_to=branding.models._asset_path,
+                    ),
+                ),
+                ("favicon_url", models.URLField(blank=True)),
+                (
+                    "primary_color",
+                    models.CharField(
+                        blank=True,
+                        max_length=7,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^#[0-9a-fA-F]{6}$", "A colour such as #1f6feb."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "accent_color",
+                    models.CharField(
+                        blank=True,
+                        max_length=7,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^#[0-9a-fA-F]{6}$", "A colour such as #1f6feb."
+                            )
+                        ],
+                    ),
+                ),
+                ("support_url", models.URLField(blank=True)),
+                ("support_email", models.EmailField(blank=True, max_length=254)),
+                (
+                    "support_phone",
+                    models.CharField(
+                        blank=True,
+                        max_length=40,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[^\\x00-\\x1f\\x7f]*$", "One line of text."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "email_from_name",
+                    models.CharField(
+                        blank=True,
+                        max_length=80,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[^\\x00-\\x1f\\x7f]*$", "One line of text."
+                            )
+                        ],
+                    ),
+                ),
+                ("email_from_address", models.EmailField(blank=True, max_length=254)),
+                ("login_footer", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "dealer",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="brand",
+                        to="dealers.dealer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('dealer',), name='brand_one_per_owner', nulls_distinct=False)],
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("dealer",), name="brand_one_per_owner", nulls_distinct=False
+                    )
+                ],
             },
         ),
     ]

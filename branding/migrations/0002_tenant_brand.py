@@ -6,34 +6,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('branding', '0001_initial'),
-        ('dealers', '0002_dealer_provisioning_settings'),
-        ('tenants', '0004_tenant_identity_rules_in_actions'),
+        ("branding", "0001_initial"),
+        ("dealers", "0002_dealer_provisioning_settings"),
+        ("tenants", "0004_tenant_identity_rules_in_actions"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='brand',
-            name='brand_one_per_owner',
+            model_name="brand",
+            name="brand_one_per_owner",
         ),
         migrations.AddField(
-            model_name='brand',
-            name='tenant',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='own_brand', to='tenants.tenant'),
+            model_name="brand",
+            name="tenant",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="own_brand",
+                to="tenants.tenant",
+            ),
         ),
         migrations.AlterField(
-            model_name='brand',
-            name='product_name',
-            field=models.CharField(blank=True, max_length=80, validators=[django.core.validators.RegexValidator('^[^\\x00-\\x1f\\x7f]*$', 'One line of text.')]),
+            model_name="brand",
+            name="product_name",
+            field=models.CharField(
+                blank=True,
+                max_length=80,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[^\\x00-\\x1f\\x7f]*$", "One line of text."
+                    )
+                ],
+            ),
         ),
         migrations.AddConstraint(
-            model_name='brand',
-            constraint=models.UniqueConstraint(fields=('dealer', 'tenant'), name='brand_one_per_owner', nulls_distinct=False),
+            model_name="brand",
+            constraint=models.UniqueConstraint(
+                fields=("dealer", "tenant"), name="brand_one_per_owner", nulls_distinct=False
+            ),
         ),
         migrations.AddConstraint(
-            model_name='brand',
-            constraint=models.CheckConstraint(condition=models.Q(('dealer__isnull', True), ('tenant__isnull', True), _connector='OR'), name='brand_one_owner_kind'),
+            model_name="brand",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("dealer__isnull", True), ("tenant__isnull", True), _connector="OR"
+                ),
+                name="brand_one_owner_kind",
+            ),
         ),
     ]

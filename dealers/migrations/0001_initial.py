@@ -6,37 +6,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Dealer',
+            name="Dealer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('max_extensions', models.PositiveIntegerField(default=100)),
-                ('max_concurrent_calls', models.PositiveIntegerField(default=20)),
-                ('max_ring_groups', models.PositiveIntegerField(default=10)),
-                ('max_queues', models.PositiveIntegerField(default=5)),
-                ('max_ivrs', models.PositiveIntegerField(default=5)),
-                ('max_conference_rooms', models.PositiveIntegerField(default=5)),
-                ('feature_recording', models.BooleanField(default=True)),
-                ('feature_queues', models.BooleanField(default=True)),
-                ('feature_conferences', models.BooleanField(default=True)),
-                ('feature_tenant_trunks', models.BooleanField(default=False)),
-                ('billing_mode', models.CharField(choices=[('none', 'No billing'), ('prepaid', 'Prepaid'), ('postpaid', 'Postpaid')], default='none', max_length=16)),
-                ('name', models.CharField(max_length=120)),
-                ('path', models.CharField(db_index=True, default='', editable=False, max_length=255)),
-                ('max_tenants', models.PositiveIntegerField(default=100)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='dealers.dealer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("max_extensions", models.PositiveIntegerField(default=100)),
+                ("max_concurrent_calls", models.PositiveIntegerField(default=20)),
+                ("max_ring_groups", models.PositiveIntegerField(default=10)),
+                ("max_queues", models.PositiveIntegerField(default=5)),
+                ("max_ivrs", models.PositiveIntegerField(default=5)),
+                ("max_conference_rooms", models.PositiveIntegerField(default=5)),
+                ("feature_recording", models.BooleanField(default=True)),
+                ("feature_queues", models.BooleanField(default=True)),
+                ("feature_conferences", models.BooleanField(default=True)),
+                ("feature_tenant_trunks", models.BooleanField(default=False)),
+                (
+                    "billing_mode",
+                    models.CharField(
+                        choices=[
+                            ("none", "No billing"),
+                            ("prepaid", "Prepaid"),
+                            ("postpaid", "Postpaid"),
+                        ],
+                        default="none",
+                        max_length=16,
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "path",
+                    models.CharField(db_index=True, default="", editable=False, max_length=255),
+                ),
+                ("max_tenants", models.PositiveIntegerField(default=100)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="dealers.dealer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
     ]

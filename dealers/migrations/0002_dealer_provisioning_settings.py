@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dealers', '0001_initial'),
+        ("dealers", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dealer',
-            name='provisioning_settings',
+            model_name="dealer",
+            name="provisioning_settings",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

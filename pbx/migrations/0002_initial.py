@@ -6,47 +6,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('dealers', '0001_initial'),
-        ('pbx', '0001_initial'),
-        ('tenants', '0001_initial'),
+        ("dealers", "0001_initial"),
+        ("pbx", "0001_initial"),
+        ("tenants", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditentry',
-            name='actor',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="auditentry",
+            name="actor",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='auditentry',
-            name='dealer',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='dealers.dealer'),
+            model_name="auditentry",
+            name="dealer",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="dealers.dealer",
+            ),
         ),
         migrations.AddField(
-            model_name='auditentry',
-            name='tenant',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tenants.tenant'),
+            model_name="auditentry",
+            name="tenant",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="tenants.tenant",
+            ),
         ),
         migrations.AddField(
-            model_name='idempotencyrecord',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="idempotencyrecord",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='auditentry',
-            index=models.Index(fields=['tenant', '-at'], name='pbx_auditen_tenant__48fcbf_idx'),
+            model_name="auditentry",
+            index=models.Index(fields=["tenant", "-at"], name="pbx_auditen_tenant__48fcbf_idx"),
         ),
         migrations.AddIndex(
-            model_name='auditentry',
-            index=models.Index(fields=['dealer', '-at'], name='pbx_auditen_dealer__8a3796_idx'),
+            model_name="auditentry",
+            index=models.Index(fields=["dealer", "-at"], name="pbx_auditen_dealer__8a3796_idx"),
         ),
         migrations.AddConstraint(
-            model_name='idempotencyrecord',
-            constraint=models.UniqueConstraint(fields=('user', 'scope', 'key'), name='idempotency_unique'),
+            model_name="idempotencyrecord",
+            constraint=models.UniqueConstraint(
+                fields=("user", "scope", "key"), name="idempotency_unique"
+            ),
         ),
     ]

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pbx', '0002_initial'),
+        ("pbx", "0002_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='auditentry',
-            options={'ordering': ['-at', '-id'], 'verbose_name_plural': 'audit entries'},
+            name="auditentry",
+            options={"ordering": ["-at", "-id"], "verbose_name_plural": "audit entries"},
         ),
     ]

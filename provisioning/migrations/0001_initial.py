@@ -7,82 +7,153 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('telephony', '0003_importjob'),
+        ("telephony", "0003_importjob"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Device',
+            name="Device",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mac', models.CharField(max_length=12, unique=True)),
-                ('model_id', models.CharField(help_text="A shipped model id, or 'auto'.", max_length=64)),
-                ('detected_model_id', models.CharField(blank=True, editable=False, max_length=64)),
-                ('label', models.CharField(blank=True, max_length=120)),
-                ('blf_keys', models.JSONField(blank=True, default=list)),
-                ('handsets', models.JSONField(blank=True, default=dict)),
-                ('settings', models.JSONField(blank=True, default=dict)),
-                ('token', models.CharField(default=provisioning.models.new_token, editable=False, max_length=64, unique=True)),
-                ('http_username', models.CharField(default=provisioning.models.new_http_username, max_length=32, unique=True)),
-                ('http_password_encrypted', models.TextField(editable=False)),
-                ('allowed_networks', models.JSONField(blank=True, default=list)),
-                ('provisioning_until', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('new', 'Never fetched'), ('provisioned', 'Provisioned'), ('reprovision', 'Re-provision requested'), ('reboot', 'Reboot requested'), ('error', 'Last fetch failed')], db_index=True, default='new', max_length=16)),
-                ('last_fetch_at', models.DateTimeField(blank=True, null=True)),
-                ('last_fetch_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('last_fetch_user_agent', models.CharField(blank=True, max_length=255)),
-                ('last_fetch_file', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("mac", models.CharField(max_length=12, unique=True)),
+                (
+                    "model_id",
+                    models.CharField(help_text="A shipped model id, or 'auto'.", max_length=64),
+                ),
+                ("detected_model_id", models.CharField(blank=True, editable=False, max_length=64)),
+                ("label", models.CharField(blank=True, max_length=120)),
+                ("blf_keys", models.JSONField(blank=True, default=list)),
+                ("handsets", models.JSONField(blank=True, default=dict)),
+                ("settings", models.JSONField(blank=True, default=dict)),
+                (
+                    "token",
+                    models.CharField(
+                        default=provisioning.models.new_token,
+                        editable=False,
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "http_username",
+                    models.CharField(
+                        default=provisioning.models.new_http_username, max_length=32, unique=True
+                    ),
+                ),
+                ("http_password_encrypted", models.TextField(editable=False)),
+                ("allowed_networks", models.JSONField(blank=True, default=list)),
+                ("provisioning_until", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "Never fetched"),
+                            ("provisioned", "Provisioned"),
+                            ("reprovision", "Re-provision requested"),
+                            ("reboot", "Reboot requested"),
+                            ("error", "Last fetch failed"),
+                        ],
+                        db_index=True,
+                        default="new",
+                        max_length=16,
+                    ),
+                ),
+                ("last_fetch_at", models.DateTimeField(blank=True, null=True)),
+                ("last_fetch_address", models.GenericIPAddressField(blank=True, null=True)),
+                ("last_fetch_user_agent", models.CharField(blank=True, max_length=255)),
+                ("last_fetch_file", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['mac'],
+                "ordering": ["mac"],
             },
         ),
         migrations.CreateModel(
-            name='ModelSettings',
+            name="ModelSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_id', models.CharField(max_length=64, unique=True)),
-                ('settings', models.JSONField(blank=True, default=dict)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model_id", models.CharField(max_length=64, unique=True)),
+                ("settings", models.JSONField(blank=True, default=dict)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name_plural': 'model settings',
-                'ordering': ['model_id'],
+                "verbose_name_plural": "model settings",
+                "ordering": ["model_id"],
             },
         ),
         migrations.CreateModel(
-            name='CustomTemplate',
+            name="CustomTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_id', models.CharField(max_length=64)),
-                ('file_pattern', models.CharField(max_length=64)),
-                ('source', models.TextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model_id", models.CharField(max_length=64)),
+                ("file_pattern", models.CharField(max_length=64)),
+                ("source", models.TextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['model_id', 'file_pattern'],
-                'constraints': [models.UniqueConstraint(fields=('model_id', 'file_pattern'), name='custom_template_unique')],
+                "ordering": ["model_id", "file_pattern"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("model_id", "file_pattern"), name="custom_template_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DeviceLine',
+            name="DeviceLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveSmallIntegerField()),
-                ('label', models.CharField(blank=True, max_length=64)),
-                ('device', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='provisioning.device')),
-                ('extension', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='device_lines', to='telephony.extension')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("index", models.PositiveSmallIntegerField()),
+                ("label", models.CharField(blank=True, max_length=64)),
+                (
+                    "device",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="provisioning.device",
+                    ),
+                ),
+                (
+                    "extension",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="device_lines",
+                        to="telephony.extension",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['device', 'index'],
-                'constraints': [models.UniqueConstraint(fields=('device', 'index'), name='device_line_index_unique')],
+                "ordering": ["device", "index"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("device", "index"), name="device_line_index_unique"
+                    )
+                ],
             },
         ),
     ]

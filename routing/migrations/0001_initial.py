@@ -6,114 +6,162 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='EmergencyNumber',
+            name="EmergencyNumber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=16, unique=True)),
-                ('trunks', models.JSONField(blank=True, default=list)),
-                ('caller_id', models.CharField(blank=True, max_length=32)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=16, unique=True)),
+                ("trunks", models.JSONField(blank=True, default=list)),
+                ("caller_id", models.CharField(blank=True, max_length=32)),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
         migrations.CreateModel(
-            name='Holiday',
+            name="Holiday",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('start', models.DateField()),
-                ('end', models.DateField()),
-                ('yearly', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("start", models.DateField()),
+                ("end", models.DateField()),
+                ("yearly", models.BooleanField(default=False)),
             ],
             options={
-                'ordering': ['start', 'id'],
+                "ordering": ["start", "id"],
             },
         ),
         migrations.CreateModel(
-            name='InboundRule',
+            name="InboundRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('priority', models.PositiveIntegerField(default=100)),
-                ('match', models.CharField(choices=[('exact', 'Exact number'), ('range', 'Number range'), ('pattern', 'Pattern')], default='exact', max_length=8)),
-                ('number', models.CharField(max_length=64)),
-                ('number_end', models.CharField(blank=True, max_length=20)),
-                ('caller', models.CharField(blank=True, max_length=64)),
-                ('use_hours', models.BooleanField(default=True)),
-                ('in_hours', models.JSONField()),
-                ('out_of_hours', models.JSONField(blank=True, null=True)),
-                ('holiday', models.JSONField(blank=True, null=True)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("priority", models.PositiveIntegerField(default=100)),
+                (
+                    "match",
+                    models.CharField(
+                        choices=[
+                            ("exact", "Exact number"),
+                            ("range", "Number range"),
+                            ("pattern", "Pattern"),
+                        ],
+                        default="exact",
+                        max_length=8,
+                    ),
+                ),
+                ("number", models.CharField(max_length=64)),
+                ("number_end", models.CharField(blank=True, max_length=20)),
+                ("caller", models.CharField(blank=True, max_length=64)),
+                ("use_hours", models.BooleanField(default=True)),
+                ("in_hours", models.JSONField()),
+                ("out_of_hours", models.JSONField(blank=True, null=True)),
+                ("holiday", models.JSONField(blank=True, null=True)),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['priority', 'id'],
+                "ordering": ["priority", "id"],
             },
         ),
         migrations.CreateModel(
-            name='OutboundRule',
+            name="OutboundRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('priority', models.PositiveIntegerField(default=100)),
-                ('prefix', models.CharField(blank=True, max_length=32)),
-                ('pattern', models.CharField(blank=True, max_length=64)),
-                ('min_length', models.PositiveSmallIntegerField(default=0)),
-                ('max_length', models.PositiveSmallIntegerField(default=0)),
-                ('extensions', models.JSONField(blank=True, default=list)),
-                ('trunks', models.JSONField(default=list)),
-                ('strip', models.PositiveSmallIntegerField(default=0)),
-                ('prepend', models.CharField(blank=True, max_length=16)),
-                ('caller_id', models.CharField(blank=True, max_length=32)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("priority", models.PositiveIntegerField(default=100)),
+                ("prefix", models.CharField(blank=True, max_length=32)),
+                ("pattern", models.CharField(blank=True, max_length=64)),
+                ("min_length", models.PositiveSmallIntegerField(default=0)),
+                ("max_length", models.PositiveSmallIntegerField(default=0)),
+                ("extensions", models.JSONField(blank=True, default=list)),
+                ("trunks", models.JSONField(default=list)),
+                ("strip", models.PositiveSmallIntegerField(default=0)),
+                ("prepend", models.CharField(blank=True, max_length=16)),
+                ("caller_id", models.CharField(blank=True, max_length=32)),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['priority', 'id'],
+                "ordering": ["priority", "id"],
             },
         ),
         migrations.CreateModel(
-            name='RoutingSettings',
+            name="RoutingSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hours_enabled', models.BooleanField(default=False)),
-                ('weekly', models.JSONField(default=routing.models.closed_week)),
-                ('privacy_code', models.CharField(default='*67', max_length=8)),
-                ('blocked_prefixes', models.JSONField(blank=True, default=list)),
-                ('allowed_countries', models.JSONField(blank=True, default=list)),
-                ('caller_id', models.CharField(blank=True, max_length=32)),
-                ('emergency_caller_id', models.CharField(blank=True, max_length=32)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hours_enabled", models.BooleanField(default=False)),
+                ("weekly", models.JSONField(default=routing.models.closed_week)),
+                ("privacy_code", models.CharField(default="*67", max_length=8)),
+                ("blocked_prefixes", models.JSONField(blank=True, default=list)),
+                ("allowed_countries", models.JSONField(blank=True, default=list)),
+                ("caller_id", models.CharField(blank=True, max_length=32)),
+                ("emergency_caller_id", models.CharField(blank=True, max_length=32)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name': 'routing settings',
-                'verbose_name_plural': 'routing settings',
+                "verbose_name": "routing settings",
+                "verbose_name_plural": "routing settings",
             },
         ),
         migrations.CreateModel(
-            name='BlacklistEntry',
+            name="BlacklistEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=32)),
-                ('prefix', models.BooleanField(default=False)),
-                ('action', models.CharField(choices=[('busy', 'Busy'), ('reject', 'Reject'), ('hangup', 'Hang up')], default='busy', max_length=8)),
-                ('note', models.CharField(blank=True, max_length=120)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=32)),
+                ("prefix", models.BooleanField(default=False)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("busy", "Busy"), ("reject", "Reject"), ("hangup", "Hang up")],
+                        default="busy",
+                        max_length=8,
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=120)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name': 'blacklist entry',
-                'verbose_name_plural': 'blacklist',
-                'ordering': ['number', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('number', 'prefix'), name='blacklist_once')],
+                "verbose_name": "blacklist entry",
+                "verbose_name_plural": "blacklist",
+                "ordering": ["number", "id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("number", "prefix"), name="blacklist_once")
+                ],
             },
         ),
     ]

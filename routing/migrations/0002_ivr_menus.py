@@ -6,47 +6,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('routing', '0001_initial'),
+        ("routing", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IvrMenu',
+            name="IvrMenu",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('greeting', models.CharField(blank=True, max_length=120)),
-                ('invalid', models.CharField(blank=True, max_length=120)),
-                ('dial_extension', models.BooleanField(default=True)),
-                ('timeout', models.PositiveSmallIntegerField(default=5)),
-                ('tries', models.PositiveSmallIntegerField(default=3)),
-                ('timeout_target', models.JSONField(blank=True, null=True)),
-                ('use_hours', models.BooleanField(default=False)),
-                ('closed_greeting', models.CharField(blank=True, max_length=120)),
-                ('closed_target', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                ("greeting", models.CharField(blank=True, max_length=120)),
+                ("invalid", models.CharField(blank=True, max_length=120)),
+                ("dial_extension", models.BooleanField(default=True)),
+                ("timeout", models.PositiveSmallIntegerField(default=5)),
+                ("tries", models.PositiveSmallIntegerField(default=3)),
+                ("timeout_target", models.JSONField(blank=True, null=True)),
+                ("use_hours", models.BooleanField(default=False)),
+                ("closed_greeting", models.CharField(blank=True, max_length=120)),
+                ("closed_target", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name': 'IVR menu',
-                'verbose_name_plural': 'IVR menus',
-                'ordering': ['number'],
+                "verbose_name": "IVR menu",
+                "verbose_name_plural": "IVR menus",
+                "ordering": ["number"],
             },
         ),
         migrations.CreateModel(
-            name='IvrOption',
+            name="IvrOption",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('digit', models.CharField(max_length=1)),
-                ('target', models.JSONField()),
-                ('menu', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='options', to='routing.ivrmenu')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("digit", models.CharField(max_length=1)),
+                ("target", models.JSONField()),
+                (
+                    "menu",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="options",
+                        to="routing.ivrmenu",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'IVR option',
-                'ordering': ['menu_id', 'digit'],
-                'constraints': [models.UniqueConstraint(fields=('menu', 'digit'), name='ivr_option_digit_once')],
+                "verbose_name": "IVR option",
+                "ordering": ["menu_id", "digit"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("menu", "digit"), name="ivr_option_digit_once")
+                ],
             },
         ),
     ]

@@ -6,27 +6,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('routing', '0002_ivr_menus'),
-        ('telephony', '0010_feature_codes'),
+        ("routing", "0002_ivr_menus"),
+        ("telephony", "0010_feature_codes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Disa',
+            name="Disa",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('pin_hash', models.CharField(blank=True, max_length=200)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('extension', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='disa_entries', to='telephony.extension')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("pin_hash", models.CharField(blank=True, max_length=200)),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "extension",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="disa_entries",
+                        to="telephony.extension",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'DISA entry',
-                'verbose_name_plural': 'DISA entries',
-                'ordering': ['name', 'id'],
+                "verbose_name": "DISA entry",
+                "verbose_name_plural": "DISA entries",
+                "ordering": ["name", "id"],
             },
         ),
     ]

@@ -6,37 +6,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Extension',
+            name="Extension",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=16, unique=True)),
-                ('display_name', models.CharField(max_length=120)),
-                ('sip_password_encrypted', models.TextField(editable=False)),
-                ('ha1_md5', models.CharField(editable=False, max_length=32)),
-                ('ha1_sha256', models.CharField(editable=False, max_length=64)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('mobile', models.CharField(blank=True, max_length=32)),
-                ('enabled', models.BooleanField(default=True)),
-                ('voicemail_pin', models.CharField(blank=True, max_length=12)),
-                ('dnd', models.BooleanField(default=False)),
-                ('caller_id_name', models.CharField(blank=True, max_length=120)),
-                ('caller_id_number', models.CharField(blank=True, max_length=32)),
-                ('outbound_caller_ids', models.JSONField(blank=True, default=list)),
-                ('max_registrations', models.PositiveSmallIntegerField(default=3)),
-                ('allowed_transports', models.JSONField(default=telephony.models.all_transports)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=16, unique=True)),
+                ("display_name", models.CharField(max_length=120)),
+                ("sip_password_encrypted", models.TextField(editable=False)),
+                ("ha1_md5", models.CharField(editable=False, max_length=32)),
+                ("ha1_sha256", models.CharField(editable=False, max_length=64)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("mobile", models.CharField(blank=True, max_length=32)),
+                ("enabled", models.BooleanField(default=True)),
+                ("voicemail_pin", models.CharField(blank=True, max_length=12)),
+                ("dnd", models.BooleanField(default=False)),
+                ("caller_id_name", models.CharField(blank=True, max_length=120)),
+                ("caller_id_number", models.CharField(blank=True, max_length=32)),
+                ("outbound_caller_ids", models.JSONField(blank=True, default=list)),
+                ("max_registrations", models.PositiveSmallIntegerField(default=3)),
+                ("allowed_transports", models.JSONField(default=telephony.models.all_transports)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
     ]

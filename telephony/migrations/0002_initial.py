@@ -6,18 +6,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('telephony', '0001_initial'),
+        ("telephony", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='extension',
-            name='user',
-            field=models.OneToOneField(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='extension', to=settings.AUTH_USER_MODEL),
+            model_name="extension",
+            name="user",
+            field=models.OneToOneField(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="extension",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]

@@ -6,54 +6,117 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony', '0003_importjob'),
+        ("telephony", "0003_importjob"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Cdr',
+            name="Cdr",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('call_id', models.CharField(max_length=128, unique=True)),
-                ('direction', models.CharField(choices=[('internal', 'Internal'), ('inbound', 'Inbound'), ('outbound', 'Outbound')], default='internal', max_length=16)),
-                ('caller_number', models.CharField(blank=True, max_length=64)),
-                ('caller_name', models.CharField(blank=True, max_length=120)),
-                ('callee_number', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('in_progress', 'In progress'), ('answered', 'Answered'), ('no_answer', 'No answer'), ('busy', 'Busy'), ('cancelled', 'Cancelled'), ('unavailable', 'Unavailable'), ('failed', 'Failed')], default='in_progress', max_length=16)),
-                ('end_reason', models.CharField(blank=True, max_length=64)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('answered_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('duration', models.PositiveIntegerField(default=0)),
-                ('billsec', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("call_id", models.CharField(max_length=128, unique=True)),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[
+                            ("internal", "Internal"),
+                            ("inbound", "Inbound"),
+                            ("outbound", "Outbound"),
+                        ],
+                        default="internal",
+                        max_length=16,
+                    ),
+                ),
+                ("caller_number", models.CharField(blank=True, max_length=64)),
+                ("caller_name", models.CharField(blank=True, max_length=120)),
+                ("callee_number", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("in_progress", "In progress"),
+                            ("answered", "Answered"),
+                            ("no_answer", "No answer"),
+                            ("busy", "Busy"),
+                            ("cancelled", "Cancelled"),
+                            ("unavailable", "Unavailable"),
+                            ("failed", "Failed"),
+                        ],
+                        default="in_progress",
+                        max_length=16,
+                    ),
+                ),
+                ("end_reason", models.CharField(blank=True, max_length=64)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("answered_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("duration", models.PositiveIntegerField(default=0)),
+                ("billsec", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
-                'indexes': [models.Index(fields=['-started_at', '-id'], name='cdr_started_idx'), models.Index(fields=['caller_number'], name='cdr_caller_idx'), models.Index(fields=['callee_number'], name='cdr_callee_idx')],
+                "ordering": ["-started_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["-started_at", "-id"], name="cdr_started_idx"),
+                    models.Index(fields=["caller_number"], name="cdr_caller_idx"),
+                    models.Index(fields=["callee_number"], name="cdr_callee_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CdrSegment',
+            name="CdrSegment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveSmallIntegerField()),
-                ('kind', models.CharField(default='call', max_length=16)),
-                ('from_number', models.CharField(blank=True, max_length=64)),
-                ('to_number', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('in_progress', 'In progress'), ('answered', 'Answered'), ('no_answer', 'No answer'), ('busy', 'Busy'), ('cancelled', 'Cancelled'), ('unavailable', 'Unavailable'), ('failed', 'Failed')], default='in_progress', max_length=16)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ringing_at', models.DateTimeField(blank=True, null=True)),
-                ('answered_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('legs', models.JSONField(blank=True, default=list)),
-                ('cdr', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='segments', to='telephony.cdr')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveSmallIntegerField()),
+                ("kind", models.CharField(default="call", max_length=16)),
+                ("from_number", models.CharField(blank=True, max_length=64)),
+                ("to_number", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("in_progress", "In progress"),
+                            ("answered", "Answered"),
+                            ("no_answer", "No answer"),
+                            ("busy", "Busy"),
+                            ("cancelled", "Cancelled"),
+                            ("unavailable", "Unavailable"),
+                            ("failed", "Failed"),
+                        ],
+                        default="in_progress",
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("ringing_at", models.DateTimeField(blank=True, null=True)),
+                ("answered_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("legs", models.JSONField(blank=True, default=list)),
+                (
+                    "cdr",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="segments",
+                        to="telephony.cdr",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['cdr_id', 'seq'],
-                'constraints': [models.UniqueConstraint(fields=('cdr', 'seq'), name='cdr_segment_seq_unique')],
+                "ordering": ["cdr_id", "seq"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("cdr", "seq"), name="cdr_segment_seq_unique")
+                ],
             },
         ),
     ]

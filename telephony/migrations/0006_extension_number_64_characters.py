@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony', '0005_extension_forwarding'),
+        ("telephony", "0005_extension_forwarding"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='extension',
-            name='number',
+            model_name="extension",
+            name="number",
             field=models.CharField(max_length=64, unique=True),
         ),
     ]

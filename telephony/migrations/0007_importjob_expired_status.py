@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony', '0006_extension_number_64_characters'),
+        ("telephony", "0006_extension_number_64_characters"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='importjob',
-            name='status',
-            field=models.CharField(choices=[('invalid', 'Has errors'), ('validated', 'Ready to import'), ('pending', 'Queued'), ('running', 'Importing'), ('done', 'Imported'), ('failed', 'Failed'), ('expired', 'Expired (never started)')], default='invalid', max_length=16),
+            model_name="importjob",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("invalid", "Has errors"),
+                    ("validated", "Ready to import"),
+                    ("pending", "Queued"),
+                    ("running", "Importing"),
+                    ("done", "Imported"),
+                    ("failed", "Failed"),
+                    ("expired", "Expired (never started)"),
+                ],
+                default="invalid",
+                max_length=16,
+            ),
         ),
     ]

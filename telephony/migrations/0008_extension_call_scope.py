@@ -4,15 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony', '0007_importjob_expired_status'),
+        ("telephony", "0007_importjob_expired_status"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='extension',
-            name='call_scope',
-            field=models.CharField(choices=[('internal', 'Internal calls only'), ('national', 'Internal and national'), ('international', 'No restriction')], default='international', max_length=16),
+            model_name="extension",
+            name="call_scope",
+            field=models.CharField(
+                choices=[
+                    ("internal", "Internal calls only"),
+                    ("national", "Internal and national"),
+                    ("international", "No restriction"),
+                ],
+                default="international",
+                max_length=16,
+            ),
         ),
     ]

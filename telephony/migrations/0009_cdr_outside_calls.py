@@ -4,43 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony', '0008_extension_call_scope'),
+        ("telephony", "0008_extension_call_scope"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cdr',
-            name='dialled',
+            model_name="cdr",
+            name="dialled",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='cdr',
-            name='did',
+            model_name="cdr",
+            name="did",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AddField(
-            model_name='cdr',
-            name='number',
+            model_name="cdr",
+            name="number",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AddField(
-            model_name='cdr',
-            name='presented',
+            model_name="cdr",
+            name="presented",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='cdr',
-            name='trunk',
+            model_name="cdr",
+            name="trunk",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='cdr',
-            index=models.Index(fields=['trunk', '-started_at'], name='cdr_trunk_idx'),
+            model_name="cdr",
+            index=models.Index(fields=["trunk", "-started_at"], name="cdr_trunk_idx"),
         ),
         migrations.AddIndex(
-            model_name='cdr',
-            index=models.Index(fields=['did', '-started_at'], name='cdr_did_idx'),
+            model_name="cdr",
+            index=models.Index(fields=["did", "-started_at"], name="cdr_did_idx"),
         ),
     ]

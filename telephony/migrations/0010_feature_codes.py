@@ -5,23 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony', '0009_cdr_outside_calls'),
+        ("telephony", "0009_cdr_outside_calls"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FeatureCode',
+            name="FeatureCode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('feature', models.CharField(max_length=32, unique=True)),
-                ('code', models.CharField(max_length=8)),
-                ('enabled', models.BooleanField(default=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("feature", models.CharField(max_length=32, unique=True)),
+                ("code", models.CharField(max_length=8)),
+                ("enabled", models.BooleanField(default=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['feature'],
+                "ordering": ["feature"],
             },
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony', '0010_feature_codes'),
+        ("telephony", "0010_feature_codes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='extension',
-            name='hot_desk',
+            model_name="extension",
+            name="hot_desk",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='extension',
-            name='hotdesk_user',
+            model_name="extension",
+            name="hotdesk_user",
             field=models.CharField(blank=True, max_length=64),
         ),
     ]

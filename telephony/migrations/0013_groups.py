@@ -6,83 +6,149 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony', '0012_speed_dials'),
+        ("telephony", "0012_speed_dials"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ParkSettings',
+            name="ParkSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first', models.PositiveIntegerField(default=701)),
-                ('count', models.PositiveSmallIntegerField(default=10)),
-                ('timeout', models.PositiveSmallIntegerField(default=120)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("first", models.PositiveIntegerField(default=701)),
+                ("count", models.PositiveSmallIntegerField(default=10)),
+                ("timeout", models.PositiveSmallIntegerField(default=120)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name': 'park settings',
-                'verbose_name_plural': 'park settings',
+                "verbose_name": "park settings",
+                "verbose_name_plural": "park settings",
             },
         ),
         migrations.CreateModel(
-            name='RingGroup',
+            name="RingGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('strategy', models.CharField(choices=[('ring_all', 'All at once'), ('hunt', 'One after the other, in order'), ('round_robin', 'One after the other, taking turns'), ('longest_idle', 'The longest idle first')], default='ring_all', max_length=16)),
-                ('member_seconds', models.PositiveSmallIntegerField(default=20)),
-                ('total_seconds', models.PositiveSmallIntegerField(default=60)),
-                ('skip_busy', models.BooleanField(default=True)),
-                ('caller_id_prefix', models.CharField(blank=True, max_length=16)),
-                ('overflow', models.JSONField(blank=True, null=True)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "strategy",
+                    models.CharField(
+                        choices=[
+                            ("ring_all", "All at once"),
+                            ("hunt", "One after the other, in order"),
+                            ("round_robin", "One after the other, taking turns"),
+                            ("longest_idle", "The longest idle first"),
+                        ],
+                        default="ring_all",
+                        max_length=16,
+                    ),
+                ),
+                ("member_seconds", models.PositiveSmallIntegerField(default=20)),
+                ("total_seconds", models.PositiveSmallIntegerField(default=60)),
+                ("skip_busy", models.BooleanField(default=True)),
+                ("caller_id_prefix", models.CharField(blank=True, max_length=16)),
+                ("overflow", models.JSONField(blank=True, null=True)),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
         migrations.CreateModel(
-            name='PagingGroup',
+            name="PagingGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('duplex', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('members', models.ManyToManyField(blank=True, related_name='paging_groups', to='telephony.extension')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                ("duplex", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True, related_name="paging_groups", to="telephony.extension"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
         migrations.CreateModel(
-            name='PickupGroup',
+            name="PickupGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('members', models.ManyToManyField(blank=True, related_name='pickup_groups', to='telephony.extension')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True, related_name="pickup_groups", to="telephony.extension"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='RingGroupMember',
+            name="RingGroupMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('number', models.CharField(blank=True, max_length=32)),
-                ('extension', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='ring_group_members', to='telephony.extension')),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='telephony.ringgroup')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                ("number", models.CharField(blank=True, max_length=32)),
+                (
+                    "extension",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ring_group_members",
+                        to="telephony.extension",
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="members",
+                        to="telephony.ringgroup",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['group_id', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('group', 'position'), name='ring_member_position')],
+                "ordering": ["group_id", "position"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("group", "position"), name="ring_member_position"
+                    )
+                ],
             },
         ),
     ]

@@ -88,6 +88,14 @@ SUBSCRIPTIONS = "sip:subs:{engine}"
 # Parked calls of a tenant: hash field "<slot>" -> JSON {call_id, caller, caller_name, by,
 # at, engine} (the live portal and the other engines read it).
 PARKED = "sip:park:{schema}"
+# Prepaid credit (billing). CREDIT: a hash per tenant, written by the Django side after every
+# commit that moves the balance (``billing.credit``): ``balance`` and ``limit`` in MONEY_SCALE
+# units (``limit``: how far below zero the balance may go; 0 for prepaid). CREDIT_HELD: a hash
+# per tenant, call-id -> units the engine holds for that call while it runs (``sip.credit``);
+# the Django side deletes a call's hold in the same step that writes the balance its charge
+# left, so the money is never counted twice nor missing. Available = balance + limit - holds.
+CREDIT = "billing:credit:{schema}"
+CREDIT_HELD = "billing:held:{schema}"
 
 
 def key(prefix: str, template: str, **parts: str) -> str:
@@ -192,6 +200,8 @@ class ExtensionSnapshot:
     # number; and the pickup groups it is in (``telephony.PickupGroup`` ids).
     speed_dials: Mapping[str, str] = field(default_factory=dict)
     pickup_groups: tuple[str, ...] = ()
+    # Call recording of the extension's calls (RecordingPolicy; "" = the tenant's policy).
+    recording: str = ""
 
     @classmethod
     def from_dict(cls, number: str, d: Mapping[str, Any]) -> ExtensionSnapshot:
@@ -221,6 +231,7 @@ class ExtensionSnapshot:
             hotdesk_user=_text(get("hotdesk_user")),
             speed_dials=_speed_dials(get("speed_dials")),
             pickup_groups=_texts(get("pickup_groups")),
+            recording=_policy(get("recording")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,6 +257,7 @@ class ExtensionSnapshot:
             "hotdesk_user": self.hotdesk_user,
             "speed_dials": dict(self.speed_dials),
             "pickup_groups": list(self.pickup_groups),
+            "recording": self.recording,
         }
 
 
@@ -808,6 +820,11 @@ class Feature(StrEnum):
     CALLBACK_OFF = "callback_off"
     HOTDESK_LOGIN = "hotdesk_login"  # + extension (then its PIN): this desk phone becomes it
     HOTDESK_LOGOUT = "hotdesk_logout"
+    # Call recording, keyed in during a call (DTMF): start (on demand), stop, pause, resume.
+    RECORD_START = "record_start"
+    RECORD_STOP = "record_stop"
+    RECORD_PAUSE = "record_pause"
+    RECORD_RESUME = "record_resume"
 
 
 # The codes a tenant starts with (PortSIP's defaults, so its users' habits carry over).
@@ -839,7 +856,15 @@ FEATURE_DEFAULTS: dict[str, str] = {
     Feature.CALLBACK_OFF: "*43",
     Feature.HOTDESK_LOGIN: "*70",
     Feature.HOTDESK_LOGOUT: "*71",
+    Feature.RECORD_START: "*44",
+    Feature.RECORD_STOP: "*45",
+    Feature.RECORD_PAUSE: "*48",
+    Feature.RECORD_RESUME: "*49",
 }
+# The codes keyed in during a call (DTMF to the engine), never dialled as a call of their own.
+FEATURE_IN_CALL = frozenset(
+    {Feature.RECORD_START, Feature.RECORD_STOP, Feature.RECORD_PAUSE, Feature.RECORD_RESUME}
+)
 FEATURE_TAKES_NUMBER = frozenset(
     {
         Feature.VOICEMAIL_DIRECT,
@@ -1172,6 +1197,182 @@ class DialogView(_Plain):
         )
 
 
+# -------------------------------------------------------------------------- call recording
+
+
+class RecordingPolicy(StrEnum):
+    """Whether a call is recorded: never, on demand (someone keys RECORD_START, or the API
+    starts it), or always (from the answer; pause and resume allowed). A trunk's or an
+    extension's "" means: the tenant's policy. Of a call's parties, the strongest policy wins
+    (always > on demand > never): a trunk set to always records every call through it."""
+
+    NEVER = "never"
+    ON_DEMAND = "on_demand"
+    ALWAYS = "always"
+
+
+_POLICY_RANK = {
+    "": 0,
+    RecordingPolicy.NEVER: 1,
+    RecordingPolicy.ON_DEMAND: 2,
+    RecordingPolicy.ALWAYS: 3,
+}
+
+
+def _policy(value: Any) -> str:
+    text = str(value or "")
+    return text if text in RecordingPolicy._value2member_map_ else ""
+
+
+def strongest_policy(*policies: str) -> str:
+    """The policy that wins among a call's parties ("" when none is set)."""
+    return max(policies, key=lambda p: _POLICY_RANK.get(p, 0), default="")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSnapshot(_Plain):
+    """A tenant's recording settings (``audio.RecordingSettings``): its default ``policy`` and
+    the prompt (a file path on the media host, "" = none) both parties hear before a recording
+    starts."""
+
+    policy: str = RecordingPolicy.NEVER
+    announcement: str = ""
+
+    @classmethod
+    def read(cls, d: Any) -> RecordingSnapshot:
+        if not isinstance(d, dict):
+            return cls()
+        return cls(
+            policy=_policy(d.get("policy")) or RecordingPolicy.NEVER,
+            announcement=_text(d.get("announcement")),
+        )
+
+
+class RecordingAction(StrEnum):
+    """What a RECORD_* code or the API does to an active call's recording."""
+
+    START = "start"
+    STOP = "stop"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+# ------------------------------------------------------------------------------ billing
+
+# Money, wherever it is counted by both sides (rates in snapshots, balances and holds in
+# Redis, the engine's credit check): whole ten-thousandths of the currency unit, so the engine
+# and the Django side compute the same cost to the last unit, without floats.
+MONEY_SCALE = 10_000
+
+
+class BillingMode(StrEnum):
+    NONE = "none"
+    PREPAID = "prepaid"  # calls stop when the credit runs out
+    POSTPAID = "postpaid"  # invoiced monthly; calls stop at the credit limit
+
+
+@dataclass(frozen=True, slots=True)
+class Rate(_Plain):
+    """The price of calls to numbers starting ``prefix`` (E.164 digits, no "+"), money in
+    MONEY_SCALE units: calls shorter than ``grace_seconds`` cost nothing; any other answered
+    call pays ``connection_fee``, its first ``first_interval`` seconds (at least), then
+    ``free_seconds`` free, then the rest rounded up to whole ``next_interval`` seconds, all at
+    ``per_minute`` (60/60: by the minute; 1/1: by the second; 30/6 and the like between)."""
+
+    prefix: str
+    per_minute: int = 0
+    connection_fee: int = 0
+    first_interval: int = 60
+    next_interval: int = 60
+    free_seconds: int = 0
+    grace_seconds: int = 0
+
+    @classmethod
+    def read(cls, d: Any) -> Rate | None:
+        if not isinstance(d, dict):
+            return None
+        prefix = str(d.get("prefix") or "")
+        if not prefix.isdigit():
+            return None
+        return cls(
+            prefix=prefix,
+            per_minute=_count(d.get("per_minute"), 0, 0),
+            connection_fee=_count(d.get("connection_fee"), 0, 0),
+            first_interval=_count(d.get("first_interval"), 60, 1),
+            next_interval=_count(d.get("next_interval"), 60, 1),
+            free_seconds=_count(d.get("free_seconds"), 0, 0),
+            grace_seconds=_count(d.get("grace_seconds"), 0, 0),
+        )
+
+    def charged_seconds(self, seconds: int) -> int:
+        """The seconds a call of ``seconds`` (answer to end) is charged for."""
+        if seconds <= 0 or seconds < self.grace_seconds:
+            return 0
+        rest = max(0, seconds - self.first_interval - self.free_seconds)
+        return self.first_interval + -(-rest // self.next_interval) * self.next_interval
+
+    def cost(self, seconds: int) -> int:
+        """What a call of ``seconds`` costs, in MONEY_SCALE units (rounded up)."""
+        charged = self.charged_seconds(seconds)
+        if charged == 0:
+            return 0
+        return self.connection_fee + -(-self.per_minute * charged // 60)
+
+    def max_seconds(self, amount: int) -> int | None:
+        """The longest call ``amount`` pays for (seconds; None: no limit, the rate is free;
+        0: not even the first interval)."""
+        if self.per_minute == 0:
+            return None if amount >= self.connection_fee else 0
+        if amount < self.cost(1):
+            return 0
+        # cost() is monotonic in seconds: the last interval boundary that fits.
+        left = amount - self.connection_fee - -(-self.per_minute * self.first_interval // 60)
+        step = self.per_minute * self.next_interval
+        extra = (left * 60 // step) * self.next_interval if left > 0 else 0
+        seconds = self.first_interval + self.free_seconds + extra
+        while seconds > 1 and self.cost(seconds) > amount:  # the rounding of one step
+            seconds -= 1
+        return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSnapshot(_Plain):
+    """A tenant's billing as the engine needs it at call set-up: the mode and its sell rates
+    by prefix (longest prefix wins). A number no rate covers is not billed (nor limited)."""
+
+    mode: str = BillingMode.NONE
+    currency: str = "USD"
+    rates: Mapping[str, Rate] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "currency": self.currency,
+            "rates": [r.to_dict() for r in self.rates.values()],
+        }
+
+    @classmethod
+    def read(cls, d: Any) -> BillingSnapshot:
+        if not isinstance(d, dict):
+            return cls()
+        rates = d.get("rates")
+        parsed = [Rate.read(r) for r in rates] if isinstance(rates, list) else []
+        return cls(
+            mode=_choice(d.get("mode"), BillingMode, BillingMode.NONE),
+            currency=_text(d.get("currency"))[:3] or "USD",
+            rates={r.prefix: r for r in parsed if r is not None},
+        )
+
+    def rate_for(self, number: str) -> Rate | None:
+        """The rate of ``number`` (E.164, with or without "+"): the longest matching prefix."""
+        digits = number.lstrip("+")
+        for end in range(min(len(digits), 16), 0, -1):
+            found = self.rates.get(digits[:end])
+            if found is not None:
+                return found
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class TenantSnapshot:
     """One tenant's routing data, keyed by its SIP domain (``SNAPSHOT``).
@@ -1192,6 +1393,8 @@ class TenantSnapshot:
     routing: RoutingSnapshot = field(default_factory=RoutingSnapshot)  # outside calls
     media: MediaSnapshot = field(default_factory=MediaSnapshot)  # prompts, music, IVRs, codes
     team: TeamSnapshot = field(default_factory=TeamSnapshot)  # ring groups, paging, park
+    recording: RecordingSnapshot = field(default_factory=RecordingSnapshot)
+    billing: BillingSnapshot = field(default_factory=BillingSnapshot)
 
     @property
     def active(self) -> bool:
@@ -1212,6 +1415,8 @@ class TenantSnapshot:
                 "routing": self.routing.to_dict(),
                 "media": self.media.to_dict(),
                 "team": self.team.to_dict(),
+                "recording": self.recording.to_dict(),
+                "billing": self.billing.to_dict(),
             }
         )
 
@@ -1241,6 +1446,8 @@ class TenantSnapshot:
             routing=RoutingSnapshot.read(d.get("routing")),
             media=MediaSnapshot.read(d.get("media")),
             team=TeamSnapshot.read(d.get("team")),
+            recording=RecordingSnapshot.read(d.get("recording")),
+            billing=BillingSnapshot.read(d.get("billing")),
             extensions={
                 str(n): ExtensionSnapshot.from_dict(str(n), e)
                 for n, e in (extensions.items() if isinstance(extensions, dict) else ())
@@ -1321,6 +1528,7 @@ class TrunkSnapshot(_Plain):
     caller_id: str = ""  # the number presented when nothing more specific is set
     options_interval: int = 60  # seconds between OPTIONS pings, 0 = off
     tenants: frozenset[str] = frozenset()
+    recording: str = ""  # RecordingPolicy of calls through it ("" = the tenant's / extension's)
 
     @classmethod
     def read(cls, d: Mapping[str, Any]) -> TrunkSnapshot:
@@ -1352,6 +1560,7 @@ class TrunkSnapshot(_Plain):
             caller_id=_text(get("caller_id")),
             options_interval=_count(get("options_interval"), 0, 0),
             tenants=frozenset(_texts(get("tenants"))),
+            recording=_policy(get("recording")),
         )
 
     def next_hop(self) -> tuple[str, int]:
@@ -1463,6 +1672,16 @@ class EventType(StrEnum):
     # took it), timeout (it rings its parker again) or hangup.
     CALL_PARKED = "call.parked"
     CALL_UNPARKED = "call.unparked"
+    # Call recording (each with call_id, schema): its state changed (``state``: recording,
+    # paused, stopped; ``by``: the extension or "api" that asked), for the live portal;
+    CALL_RECORDING = "call.recording"
+    # a call's recording is complete on the recording host: ``path`` (the file rtpengine or
+    # the media server wrote), ``format`` ("pcap": rtpengine's, both directions in one
+    # capture; "wav": the media server's stereo WAV), ``caller`` (the address:port the
+    # caller's RTP came from, which tells its stream from the callee's in a pcap), ``started``
+    # (epoch seconds). A request of the engine's (``telephony.engine.requests``): the Django
+    # side makes the ``audio.Recording`` and queues its conversion and upload.
+    RECORDING_READY = "recording.ready"
 
 
 CALL_EVENTS = frozenset(t for t in EventType if t.startswith("call."))
@@ -1506,7 +1725,7 @@ class ControlMessage:
         return json.dumps({"op": self.OP, **self.to_dict()})
 
     @staticmethod
-    def from_json(raw: Any) -> HangUpCall | CheckSync | None:
+    def from_json(raw: Any) -> HangUpCall | CheckSync | RecordCall | None:
         """The command in ``raw``; None for anything else (not JSON, an unknown ``op``, a
         notify of another event): engines ignore what they do not know."""
         try:
@@ -1565,9 +1784,44 @@ class CheckSync(ControlMessage):
         )
 
 
-_CONTROL_PARSERS: dict[str, Callable[[Mapping[str, Any]], HangUpCall | CheckSync | None]] = {
+@dataclass(frozen=True, slots=True)
+class RecordCall(ControlMessage):
+    """Start, stop, pause or resume (``RecordingAction``) the recording of call ``call_id`` of
+    tenant ``schema`` (the API's recording control); ``by`` names who asked, for the event."""
+
+    OP: ClassVar[str] = "record"
+    schema: str
+    call_id: str
+    action: str
+    by: str = "api"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "call_id": self.call_id,
+            "action": self.action,
+            "by": self.by,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RecordCall | None:
+        action = str(d.get("action") or "")
+        if action not in RecordingAction._value2member_map_:
+            return None
+        return cls(
+            schema=str(d.get("schema") or ""),
+            call_id=str(d.get("call_id") or ""),
+            action=action,
+            by=_text(d.get("by")) or "api",
+        )
+
+
+_CONTROL_PARSERS: dict[
+    str, Callable[[Mapping[str, Any]], HangUpCall | CheckSync | RecordCall | None]
+] = {
     HangUpCall.OP: HangUpCall.from_dict,
     CheckSync.OP: CheckSync.from_dict,
+    RecordCall.OP: RecordCall.from_dict,
 }
 
 

@@ -9,113 +9,301 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('dealers', '0001_initial'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("dealers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Tenant',
+            name="Tenant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('schema_name', models.CharField(db_index=True, max_length=63, unique=True, validators=[django_tenants.postgresql_backend.base._check_schema_name])),
-                ('max_extensions', models.PositiveIntegerField(default=100)),
-                ('max_concurrent_calls', models.PositiveIntegerField(default=20)),
-                ('max_ring_groups', models.PositiveIntegerField(default=10)),
-                ('max_queues', models.PositiveIntegerField(default=5)),
-                ('max_ivrs', models.PositiveIntegerField(default=5)),
-                ('max_conference_rooms', models.PositiveIntegerField(default=5)),
-                ('feature_recording', models.BooleanField(default=True)),
-                ('feature_queues', models.BooleanField(default=True)),
-                ('feature_conferences', models.BooleanField(default=True)),
-                ('feature_tenant_trunks', models.BooleanField(default=False)),
-                ('billing_mode', models.CharField(choices=[('none', 'No billing'), ('prepaid', 'Prepaid'), ('postpaid', 'Postpaid')], default='none', max_length=16)),
-                ('pw_min_length', models.PositiveSmallIntegerField(default=10)),
-                ('pw_require_upper', models.BooleanField(default=True)),
-                ('pw_require_lower', models.BooleanField(default=True)),
-                ('pw_require_digit', models.BooleanField(default=True)),
-                ('pw_require_symbol', models.BooleanField(default=False)),
-                ('sip_pw_min_length', models.PositiveSmallIntegerField(default=12)),
-                ('name', models.CharField(max_length=120)),
-                ('slug', models.CharField(max_length=31, unique=True, validators=[django.core.validators.RegexValidator('^[a-z][a-z0-9]{1,30}$', '2–31 lower-case letters and digits, starting with a letter.')])),
-                ('sip_domain', models.CharField(blank=True, max_length=253, null=True, unique=True, validators=[django.core.validators.RegexValidator('^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$', 'A host name such as acme.example.com (lower case).')])),
-                ('status', models.CharField(choices=[('active', 'Active'), ('suspended', 'Suspended'), ('deleted', 'Deleted')], db_index=True, default='active', max_length=16)),
-                ('time_zone', models.CharField(default='UTC', max_length=64)),
-                ('language', models.CharField(default='en', max_length=16)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('ext_min_length', models.PositiveSmallIntegerField(default=3)),
-                ('ext_max_length', models.PositiveSmallIntegerField(default=6)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('suspended_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('dealer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='tenants', to='dealers.dealer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "schema_name",
+                    models.CharField(
+                        db_index=True,
+                        max_length=63,
+                        unique=True,
+                        validators=[django_tenants.postgresql_backend.base._check_schema_name],
+                    ),
+                ),
+                ("max_extensions", models.PositiveIntegerField(default=100)),
+                ("max_concurrent_calls", models.PositiveIntegerField(default=20)),
+                ("max_ring_groups", models.PositiveIntegerField(default=10)),
+                ("max_queues", models.PositiveIntegerField(default=5)),
+                ("max_ivrs", models.PositiveIntegerField(default=5)),
+                ("max_conference_rooms", models.PositiveIntegerField(default=5)),
+                ("feature_recording", models.BooleanField(default=True)),
+                ("feature_queues", models.BooleanField(default=True)),
+                ("feature_conferences", models.BooleanField(default=True)),
+                ("feature_tenant_trunks", models.BooleanField(default=False)),
+                (
+                    "billing_mode",
+                    models.CharField(
+                        choices=[
+                            ("none", "No billing"),
+                            ("prepaid", "Prepaid"),
+                            ("postpaid", "Postpaid"),
+                        ],
+                        default="none",
+                        max_length=16,
+                    ),
+                ),
+                ("pw_min_length", models.PositiveSmallIntegerField(default=10)),
+                ("pw_require_upper", models.BooleanField(default=True)),
+                ("pw_require_lower", models.BooleanField(default=True)),
+                ("pw_require_digit", models.BooleanField(default=True)),
+                ("pw_require_symbol", models.BooleanField(default=False)),
+                ("sip_pw_min_length", models.PositiveSmallIntegerField(default=12)),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "slug",
+                    models.CharField(
+                        max_length=31,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z][a-z0-9]{1,30}$",
+                                "2–31 lower-case letters and digits, starting with a letter.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "sip_domain",
+                    models.CharField(
+                        blank=True,
+                        max_length=253,
+                        null=True,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
+                                "A host name such as acme.example.com (lower case).",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("suspended", "Suspended"),
+                            ("deleted", "Deleted"),
+                        ],
+                        db_index=True,
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("time_zone", models.CharField(default="UTC", max_length=64)),
+                ("language", models.CharField(default="en", max_length=16)),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                ("ext_min_length", models.PositiveSmallIntegerField(default=3)),
+                ("ext_max_length", models.PositiveSmallIntegerField(default=6)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("suspended_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "dealer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tenants",
+                        to="dealers.dealer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Domain',
+            name="Domain",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('domain', models.CharField(db_index=True, max_length=253, unique=True)),
-                ('is_primary', models.BooleanField(db_index=True, default=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='domains', to='tenants.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("domain", models.CharField(db_index=True, max_length=253, unique=True)),
+                ("is_primary", models.BooleanField(db_index=True, default=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="domains",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='TenantRole',
+            name="TenantRole",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80)),
-                ('description', models.CharField(blank=True, max_length=255)),
-                ('permissions', models.JSONField(default=list)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='roles', to='tenants.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=80)),
+                ("description", models.CharField(blank=True, max_length=255)),
+                ("permissions", models.JSONField(default=list)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="roles",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('login_key', models.CharField(editable=False, max_length=300, unique=True)),
-                ('email', models.EmailField(max_length=254)),
-                ('full_name', models.CharField(blank=True, max_length=150)),
-                ('role', models.CharField(choices=[('system_admin', 'System admin'), ('dealer_admin', 'Dealer admin'), ('tenant_admin', 'Tenant admin'), ('tenant_user', 'Tenant user')], default='tenant_user', max_length=20)),
-                ('is_active', models.BooleanField(default=True)),
-                ('is_staff', models.BooleanField(default=False)),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now)),
-                ('dealer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='users', to='dealers.dealer')),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
-                ('tenant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='users', to='tenants.tenant')),
-                ('custom_role', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='users', to='tenants.tenantrole')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                (
+                    "last_login",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last login"),
+                ),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                ("login_key", models.CharField(editable=False, max_length=300, unique=True)),
+                ("email", models.EmailField(max_length=254)),
+                ("full_name", models.CharField(blank=True, max_length=150)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("system_admin", "System admin"),
+                            ("dealer_admin", "Dealer admin"),
+                            ("tenant_admin", "Tenant admin"),
+                            ("tenant_user", "Tenant user"),
+                        ],
+                        default="tenant_user",
+                        max_length=20,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("is_staff", models.BooleanField(default=False)),
+                ("date_joined", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "dealer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="users",
+                        to="dealers.dealer",
+                    ),
+                ),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="users",
+                        to="tenants.tenant",
+                    ),
+                ),
+                (
+                    "custom_role",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="users",
+                        to="tenants.tenantrole",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['email', 'id'],
+                "ordering": ["email", "id"],
             },
             managers=[
-                ('objects', tenants.models.UserManager()),
+                ("objects", tenants.models.UserManager()),
             ],
         ),
         migrations.AddConstraint(
-            model_name='tenantrole',
-            constraint=models.UniqueConstraint(fields=('tenant', 'name'), name='tenant_role_name_unique'),
+            model_name="tenantrole",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "name"), name="tenant_role_name_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='user',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('dealer__isnull', True), ('role', 'system_admin'), ('tenant__isnull', True)), models.Q(('dealer__isnull', False), ('role', 'dealer_admin'), ('tenant__isnull', True)), models.Q(('dealer__isnull', True), ('role__in', ['tenant_admin', 'tenant_user']), ('tenant__isnull', False)), _connector='OR'), name='user_scope_matches_role'),
+            model_name="user",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("dealer__isnull", True), ("role", "system_admin"), ("tenant__isnull", True)
+                    ),
+                    models.Q(
+                        ("dealer__isnull", False),
+                        ("role", "dealer_admin"),
+                        ("tenant__isnull", True),
+                    ),
+                    models.Q(
+                        ("dealer__isnull", True),
+                        ("role__in", ["tenant_admin", "tenant_user"]),
+                        ("tenant__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="user_scope_matches_role",
+            ),
         ),
     ]

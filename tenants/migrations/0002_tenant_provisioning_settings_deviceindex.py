@@ -6,28 +6,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tenant',
-            name='provisioning_settings',
+            model_name="tenant",
+            name="provisioning_settings",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.CreateModel(
-            name='DeviceIndex',
+            name="DeviceIndex",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mac', models.CharField(max_length=12, unique=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='device_macs', to='tenants.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("mac", models.CharField(max_length=12, unique=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="device_macs",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'device index entries',
-                'ordering': ['mac'],
+                "verbose_name_plural": "device index entries",
+                "ordering": ["mac"],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0002_tenant_provisioning_settings_deviceindex'),
+        ("tenants", "0002_tenant_provisioning_settings_deviceindex"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tenant',
-            name='sip_digest_sha256',
+            model_name="tenant",
+            name="sip_digest_sha256",
             field=models.BooleanField(default=False),
         ),
     ]

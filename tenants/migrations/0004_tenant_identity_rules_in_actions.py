@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0003_tenant_sip_digest_sha256'),
+        ("tenants", "0003_tenant_sip_digest_sha256"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='tenant',
-            name='sip_domain',
+            model_name="tenant",
+            name="sip_domain",
             field=models.CharField(blank=True, max_length=253, null=True, unique=True),
         ),
         migrations.AlterField(
-            model_name='tenant',
-            name='slug',
+            model_name="tenant",
+            name="slug",
             field=models.CharField(max_length=31, unique=True),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0004_tenant_identity_rules_in_actions'),
+        ("tenants", "0004_tenant_identity_rules_in_actions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tenant',
-            name='country',
+            model_name="tenant",
+            name="country",
             field=models.CharField(blank=True, max_length=2),
         ),
     ]

@@ -130,6 +130,7 @@ def _extension(**overrides) -> ExtensionSnapshot:
         "hotdesk_user": "101",
         "speed_dials": {"2": "+4930555", "07": "102"},
         "pickup_groups": ("3", "9"),
+        "recording": "always",
     }
     return ExtensionSnapshot(**{**values, **overrides})
 
@@ -148,6 +149,15 @@ def _tenant(**overrides) -> TenantSnapshot:
         "routing": _routing(),
         "media": _media(),
         "team": _team(),
+        "recording": contract.RecordingSnapshot("on_demand", "/m/t/recorded.wav"),
+        "billing": contract.BillingSnapshot(
+            "prepaid",
+            "EUR",
+            {
+                "49": contract.Rate("49", 200, 10, 30, 6, 5, 3),
+                "4930": contract.Rate("4930", 100),
+            },
+        ),
     }
     return TenantSnapshot(**{**values, **overrides})
 
@@ -315,6 +325,7 @@ def test_carrier_snapshot_round_trips_and_tolerates_bad_rows():
         "+15550100",
         30,
         frozenset({"t_acme"}),
+        "always",
     )
     snap = contract.CarrierSnapshot({9: trunk}, {"+15550100": "acme.test"})
     assert contract.CarrierSnapshot.from_json(snap.to_json()) == snap
@@ -536,6 +547,8 @@ def test_event_types_are_the_names_on_the_wire():
         "call.picked_up",
         "call.parked",
         "call.unparked",
+        "call.recording",
+        "recording.ready",
     }
     assert {a.value for a in RegistrationAction} == {
         "registered",
@@ -691,3 +704,74 @@ def test_codes_that_may_take_a_number_match_with_and_without_one():
     assert media.feature("*97101") == ("pickup", "101")
     assert media.feature("*97") is None  # directed pickup needs the extension
     assert media.feature("*98") == ("pickup_group", "")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "charged", "cost"),
+    [
+        (0, 0, 0),  # not answered: nothing, not even the connection fee
+        (2, 0, 0),  # within the grace period
+        (3, 30, 10 + 100),  # the first interval, at least
+        (35, 30, 110),  # + 5 free seconds after it
+        (36, 36, 10 + 120),  # then whole 6-second steps
+        (41, 36, 130),
+        (42, 42, 10 + 140),
+    ],
+)
+def test_a_rate_charges_intervals_free_seconds_and_grace(seconds, charged, cost):
+    rate = contract.Rate(
+        "49",
+        per_minute=200,
+        connection_fee=10,
+        first_interval=30,
+        next_interval=6,
+        free_seconds=5,
+        grace_seconds=3,
+    )
+    assert rate.charged_seconds(seconds) == charged
+    assert rate.cost(seconds) == cost
+
+
+@pytest.mark.parametrize("amount", [0, 109, 110, 111, 129, 130, 150, 10_000, 123_457])
+def test_max_seconds_is_the_longest_call_an_amount_pays_for(amount):
+    rate = contract.Rate(
+        "49", per_minute=200, connection_fee=10, first_interval=30, next_interval=6, free_seconds=5
+    )
+    longest = rate.max_seconds(amount)
+    assert longest is not None
+    if longest == 0:
+        assert rate.cost(1) > amount
+    else:
+        assert rate.cost(longest) <= amount < rate.cost(longest + 1)
+    assert contract.Rate("1", per_minute=0).max_seconds(amount) is None
+
+
+def test_the_longest_prefix_prices_a_number():
+    billing = contract.BillingSnapshot.read(
+        {
+            "mode": "prepaid",
+            "rates": [
+                {"prefix": "44"},
+                {"prefix": "447", "per_minute": 9},
+                {"prefix": "x1"},
+                "junk",
+            ],
+        }
+    )
+    assert billing.rate_for("+447700900123").prefix == "447"
+    assert billing.rate_for("4420").prefix == "44"
+    assert billing.rate_for("+1555") is None
+    assert list(billing.rates) == ["44", "447"]
+    assert contract.BillingSnapshot.read("junk") == contract.BillingSnapshot()
+
+
+def test_the_strongest_recording_policy_wins():
+    assert contract.strongest_policy("", "never", "always") == "always"
+    assert contract.strongest_policy("on_demand", "never") == "on_demand"
+    assert contract.strongest_policy("", "") == ""
+
+
+def test_record_commands_round_trip_and_bad_actions_are_ignored():
+    msg = contract.RecordCall("t_acme", "c1", "pause", "101")
+    assert contract.ControlMessage.from_json(msg.to_json()) == msg
+    assert contract.ControlMessage.from_json('{"op": "record", "action": "erase"}') is None

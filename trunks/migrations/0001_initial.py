@@ -7,72 +7,175 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('dealers', '0002_dealer_provisioning_settings'),
-        ('tenants', '0005_tenant_country'),
+        ("dealers", "0002_dealer_provisioning_settings"),
+        ("tenants", "0005_tenant_country"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Trunk',
+            name="Trunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('kind', models.CharField(choices=[('register', 'Registration (the PBX registers to the carrier)'), ('ip', 'IP authentication (the carrier sends from known addresses)')], default='ip', max_length=16)),
-                ('enabled', models.BooleanField(default=True)),
-                ('host', models.CharField(max_length=253)),
-                ('port', models.PositiveIntegerField(default=0)),
-                ('transport', models.CharField(choices=[('udp', 'UDP'), ('tcp', 'TCP'), ('tls', 'TLS')], default='udp', max_length=8)),
-                ('outbound_proxy', models.CharField(blank=True, max_length=260)),
-                ('realm', models.CharField(blank=True, max_length=253)),
-                ('username', models.CharField(blank=True, max_length=128)),
-                ('auth_username', models.CharField(blank=True, max_length=128)),
-                ('password_encrypted', models.TextField(blank=True, editable=False)),
-                ('register_expires', models.PositiveIntegerField(default=3600)),
-                ('addresses', models.JSONField(blank=True, default=list)),
-                ('source_port', models.PositiveIntegerField(default=0)),
-                ('country', models.CharField(blank=True, max_length=2)),
-                ('codecs', models.JSONField(blank=True, default=trunks.models.no_codecs)),
-                ('dtmf_mode', models.CharField(choices=[('rfc2833', 'RFC 2833 / 4733 events'), ('info', 'SIP INFO'), ('inband', 'In-band audio')], default='rfc2833', max_length=16)),
-                ('max_channels', models.PositiveIntegerField(default=0)),
-                ('from_user', models.CharField(blank=True, max_length=128)),
-                ('from_domain', models.CharField(blank=True, max_length=253)),
-                ('caller_id_header', models.CharField(choices=[('from', 'From'), ('pai', 'P-Asserted-Identity'), ('rpid', 'Remote-Party-ID')], default='pai', max_length=8)),
-                ('send_diversion', models.BooleanField(default=True)),
-                ('caller_id', models.CharField(blank=True, max_length=32)),
-                ('options_interval', models.PositiveIntegerField(default=60)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('dealer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='trunks', to='dealers.dealer')),
-                ('shared_with', models.ManyToManyField(blank=True, related_name='shared_trunks', to='tenants.tenant')),
-                ('tenant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='trunks', to='tenants.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("register", "Registration (the PBX registers to the carrier)"),
+                            ("ip", "IP authentication (the carrier sends from known addresses)"),
+                        ],
+                        default="ip",
+                        max_length=16,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("host", models.CharField(max_length=253)),
+                ("port", models.PositiveIntegerField(default=0)),
+                (
+                    "transport",
+                    models.CharField(
+                        choices=[("udp", "UDP"), ("tcp", "TCP"), ("tls", "TLS")],
+                        default="udp",
+                        max_length=8,
+                    ),
+                ),
+                ("outbound_proxy", models.CharField(blank=True, max_length=260)),
+                ("realm", models.CharField(blank=True, max_length=253)),
+                ("username", models.CharField(blank=True, max_length=128)),
+                ("auth_username", models.CharField(blank=True, max_length=128)),
+                ("password_encrypted", models.TextField(blank=True, editable=False)),
+                ("register_expires", models.PositiveIntegerField(default=3600)),
+                ("addresses", models.JSONField(blank=True, default=list)),
+                ("source_port", models.PositiveIntegerField(default=0)),
+                ("country", models.CharField(blank=True, max_length=2)),
+                ("codecs", models.JSONField(blank=True, default=trunks.models.no_codecs)),
+                (
+                    "dtmf_mode",
+                    models.CharField(
+                        choices=[
+                            ("rfc2833", "RFC 2833 / 4733 events"),
+                            ("info", "SIP INFO"),
+                            ("inband", "In-band audio"),
+                        ],
+                        default="rfc2833",
+                        max_length=16,
+                    ),
+                ),
+                ("max_channels", models.PositiveIntegerField(default=0)),
+                ("from_user", models.CharField(blank=True, max_length=128)),
+                ("from_domain", models.CharField(blank=True, max_length=253)),
+                (
+                    "caller_id_header",
+                    models.CharField(
+                        choices=[
+                            ("from", "From"),
+                            ("pai", "P-Asserted-Identity"),
+                            ("rpid", "Remote-Party-ID"),
+                        ],
+                        default="pai",
+                        max_length=8,
+                    ),
+                ),
+                ("send_diversion", models.BooleanField(default=True)),
+                ("caller_id", models.CharField(blank=True, max_length=32)),
+                ("options_interval", models.PositiveIntegerField(default=60)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "dealer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="trunks",
+                        to="dealers.dealer",
+                    ),
+                ),
+                (
+                    "shared_with",
+                    models.ManyToManyField(
+                        blank=True, related_name="shared_trunks", to="tenants.tenant"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="trunks",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='DidNumber',
+            name="DidNumber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=20, unique=True)),
-                ('description', models.CharField(blank=True, max_length=120)),
-                ('assigned_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('dealer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='numbers', to='dealers.dealer')),
-                ('tenant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='numbers', to='tenants.tenant')),
-                ('trunk', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='numbers', to='trunks.trunk')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=20, unique=True)),
+                ("description", models.CharField(blank=True, max_length=120)),
+                ("assigned_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "dealer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="numbers",
+                        to="dealers.dealer",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="numbers",
+                        to="tenants.tenant",
+                    ),
+                ),
+                (
+                    "trunk",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="numbers",
+                        to="trunks.trunk",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'DID number',
-                'ordering': ['number'],
+                "verbose_name": "DID number",
+                "ordering": ["number"],
             },
         ),
         migrations.AddConstraint(
-            model_name='trunk',
-            constraint=models.CheckConstraint(condition=models.Q(('tenant__isnull', True), ('dealer__isnull', True), _connector='OR'), name='trunk_one_owner'),
+            model_name="trunk",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("tenant__isnull", True), ("dealer__isnull", True), _connector="OR"
+                ),
+                name="trunk_one_owner",
+            ),
         ),
     ]
