@@ -58,6 +58,10 @@ FIGURES = {
 }
 
 
+def tenant_today(tenant) -> date:
+    return timezone.now().astimezone(time_zone(tenant)).date()
+
+
 def time_zone(tenant) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(tenant.time_zone or "UTC")
@@ -100,11 +104,18 @@ def _jsonable(row: dict) -> dict:
 
 
 def parse_period(
-    group_by: str | None, start: str | date | None, end: str | date | None
+    group_by: str | None,
+    start: str | date | None,
+    end: str | date | None,
+    *,
+    today: date | None = None,
 ) -> tuple[str, date, date]:
     """``group_by`` and the first and last day, checked; a bad one is a ``ValidationFailed``
-    naming the field (the API's 400 body, the portal form's errors)."""
+    naming the field (the API's 400 body, the portal form's errors). Without ``start`` and
+    ``end``: the month so far (up to ``today``)."""
     errors: dict[str, list[str]] = {}
+    if not start and not end and today is not None:
+        start, end = today.replace(day=1), today
     group_by = group_by or "extension"
     if group_by not in GROUPS:
         errors["group_by"] = [f"must be one of: {', '.join(GROUPS)}"]
@@ -386,7 +397,7 @@ def csv_download(rows, name: str, tenant) -> StreamingHttpResponse:
             yield from csv_lines(rows)
 
     response = StreamingHttpResponse(chunks(), content_type="text/csv; charset=utf-8")
-    today = timezone.now().astimezone(time_zone(tenant)).date().isoformat()
+    today = tenant_today(tenant).isoformat()
     response["Content-Disposition"] = f'attachment; filename="{tenant.slug}-{name}-{today}.csv"'
     response["Cache-Control"] = "no-store"
     response["X-Content-Type-Options"] = "nosniff"

@@ -1,9 +1,9 @@
 """The host tenant's call reports in the API.
 
 - ``GET /reports/calls/?group_by=&start=&end=&direction=``: calls and cost per extension,
-  trunk, DID, day, week or month over whole days (``start``..``end``, at most a year) in the
-  tenant's time zone; ``&format=csv`` streams it as CSV, ``&format=csv&rows=cdrs`` the period's
-  raw CDRs.
+  trunk, DID, day, week or month over whole days (``start``..``end``, at most a year; by
+  default the month so far) in the tenant's time zone; ``&format=csv`` streams it as CSV,
+  ``&format=csv&rows=cdrs`` the period's raw CDRs.
 - ``/report-schedules/``: reports mailed every day, week or month.
 
 Both need ``tenant.settings`` (the tenant admin's): costs are the tenant's business figures.
@@ -47,8 +47,8 @@ class CallReportView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("group_by", str, enum=list(reports.GROUPS)),
-            OpenApiParameter("start", str, description="First day, YYYY-MM-DD", required=True),
-            OpenApiParameter("end", str, description="Last day, YYYY-MM-DD", required=True),
+            OpenApiParameter("start", str, description="First day, YYYY-MM-DD (default: the 1st)"),
+            OpenApiParameter("end", str, description="Last day, YYYY-MM-DD (default: today)"),
             OpenApiParameter("direction", str, enum=list(reports.DIRECTIONS)),
             OpenApiParameter("format", str, enum=["json", "csv"]),
             OpenApiParameter("rows", str, enum=["groups", "cdrs"]),
@@ -59,7 +59,10 @@ class CallReportView(APIView):
         params = request.query_params
         tenant = request._request.tenant
         group_by, start, end = reports.parse_period(
-            params.get("group_by"), params.get("start"), params.get("end")
+            params.get("group_by"),
+            params.get("start"),
+            params.get("end"),
+            today=reports.tenant_today(tenant),
         )
         fmt = params.get("format") or "json"
         if fmt not in ("json", "csv"):

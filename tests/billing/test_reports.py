@@ -174,6 +174,7 @@ def test_another_tenants_calls_are_never_counted(week, world):
         ("caller", "2026-01-01", "2026-01-31", "group_by"),
         ("day", "2026-13-01", "2026-01-31", "start"),
         ("day", "", "2026-01-31", "start"),
+        ("day", "2026-01-01", "", "end"),
         ("day", "2026-01-01", "yesterday", "end"),
         ("day", "2026-02-01", "2026-01-31", "end"),
         ("day", "2025-01-01", "2026-01-02", "end"),  # 367 days
@@ -185,8 +186,14 @@ def test_bad_periods_are_refused_naming_the_field(group_by, start, end, field):
     assert field in caught.value.fields
 
 
-def test_a_year_is_allowed():
+def test_a_year_is_allowed_and_the_default_is_the_month_so_far():
     assert reports.parse_period("month", "2024-01-01", "2024-12-31")[0] == "month"
+    today = date(2026, 3, 17)
+    assert reports.parse_period(None, None, None, today=today) == (
+        "extension",
+        date(2026, 3, 1),
+        today,
+    )
 
 
 def test_report_csv_is_safe_for_spreadsheets(world):

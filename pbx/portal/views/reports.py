@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from django import forms
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
 from billing import reports
 from billing.models import ReportFrequency, ReportSchedule
@@ -56,7 +55,7 @@ class ReportForm(forms.Form):
 
 def _defaults(tenant) -> dict:
     """This month so far, in the tenant's time zone, per extension."""
-    today = timezone.now().astimezone(reports.time_zone(tenant)).date()
+    today = reports.tenant_today(tenant)
     return {"start": today.replace(day=1), "end": today, "group_by": "extension", "direction": ""}
 
 
