@@ -35,6 +35,11 @@ REPORT_SWEEP_SECONDS = 900.0
 @app.task(name="billing.send_due_reports")
 def send_due_reports() -> int:
     """Send every due scheduled report; the number sent by this run."""
+    return send_due(timezone.now())
+
+
+def send_due(now: datetime) -> int:
+    """Send every schedule due at ``now``: its last period ended and is not marked sent."""
     sent = 0
     due = (
         ReportSchedule.objects.filter(enabled=True, tenant__status=TenantStatus.ACTIVE)
@@ -42,22 +47,28 @@ def send_due_reports() -> int:
         .order_by("pk")
     )
     for schedule in due:
-        start, _ = last_period(schedule.frequency, _today(schedule.tenant))
-        if schedule.last_period_start == start:
+        start, _ = last_period(schedule.frequency, _today(schedule.tenant, now))
+        if _sent(schedule, start):
             continue
         try:
-            sent += send_scheduled_report(schedule.pk)
+            sent += send_scheduled_report(schedule.pk, now)
         except (smtplib.SMTPException, OSError) as exc:
             log.warning("report %s of %s not mailed: %s", schedule.pk, schedule.tenant_id, exc)
     return sent
 
 
-def _today(tenant, now: datetime | None = None):
-    return (now or timezone.now()).astimezone(reports.time_zone(tenant)).date()
+def _sent(schedule: ReportSchedule, start) -> bool:
+    """Whether the period from ``start`` (or a later one: the clock went back) was sent."""
+    return schedule.last_period_start is not None and schedule.last_period_start >= start
 
 
-def send_scheduled_report(schedule_pk: int) -> bool:
-    """Mail one schedule's last period if it is not marked sent; True when this run sent it."""
+def _today(tenant, now: datetime):
+    return now.astimezone(reports.time_zone(tenant)).date()
+
+
+def send_scheduled_report(schedule_pk: int, now: datetime) -> bool:
+    """Mail one schedule's last period before ``now`` if it is not marked sent; True when this
+    run sent it."""
     with transaction.atomic():
         schedule = (
             ReportSchedule.objects.select_for_update(of=("self",))
@@ -68,8 +79,8 @@ def send_scheduled_report(schedule_pk: int) -> bool:
         if schedule is None:
             return False
         tenant = schedule.tenant
-        start, end = last_period(schedule.frequency, _today(tenant))
-        if schedule.last_period_start == start:
+        start, end = last_period(schedule.frequency, _today(tenant, now))
+        if _sent(schedule, start):
             return False
         with tenant_context(tenant):
             result = reports.report(tenant, schedule.group_by, start, end)
