@@ -5,7 +5,6 @@ per group (calls, cost) and vertical bars of calls per day. The figures are the 
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 
 BAR_W = 420  # the longest horizontal bar
 ROW_H = 24
@@ -34,11 +33,10 @@ def bars_chart(rows: list[dict], figure: str, *, unit: str = "") -> dict:
     items = []
     for i, row in enumerate(shown):
         value = row[figure]
-        text = f"{value:.2f}" if isinstance(value, Decimal) else str(value)
         items.append(
             {
                 "label": row["label"],
-                "value": f"{text} {unit}".strip(),
+                "value": f"{value} {unit}".strip(),
                 "y": i * ROW_H,
                 "w": round(BAR_W * float(value) / top, 2),
             }
@@ -72,7 +70,8 @@ def days_chart(days: list[dict]) -> dict:
                 "answered_h": round(answered_h, 2),
                 "other_y": round(base - answered_h - other_h, 2),
                 "other_h": round(other_h, 2),
-                "title": f"{day['label']}: {day['calls']} calls, {day['answered']} answered",
+                "title": f"{day['label']}: {day['calls']} call{'' if day['calls'] == 1 else 's'}, "
+                f"{day['answered']} answered",
                 "label": day["key"][5:] if i % label_every == 0 else "",
                 "label_x": round(PAD_L + i * slot + slot / 2, 2),
             }
