@@ -54,6 +54,9 @@ def send_due(now: datetime) -> int:
             sent += send_scheduled_report(schedule.pk, now)
         except (smtplib.SMTPException, OSError) as exc:
             log.warning("report %s of %s not mailed: %s", schedule.pk, schedule.tenant_id, exc)
+        except Exception:
+            # One schedule's fault must not keep the other tenants' reports back.
+            log.exception("report %s of %s failed", schedule.pk, schedule.tenant_id)
     return sent
 
 

@@ -234,3 +234,32 @@ def test_csv_lines_chunks():
     chunks = list(reports.csv_lines(iter(rows)))
     assert len(chunks) == 3
     assert "".join(chunks).count("\n") == 1200
+
+
+def test_the_queries_do_not_grow_with_the_calls(week):
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    tenant, trunk = week
+
+    def count(group_by):
+        with CaptureQueriesContext(conn) as queries:
+            run(tenant, group_by)
+        return len(queries)
+
+    before = {g: count(g) for g in reports.GROUPS}
+    with tenant_context(tenant):
+        for i in range(40):
+            cdr(
+                "outbound",
+                "102",
+                f"+1212555{i:04d}",
+                at(8, 9),
+                billsec=i,
+                cost="0.0100",
+                trunk=trunk.pk,
+            )
+            cdr("internal", "101", "102", at(9, 10), billsec=i)
+    connection.set_schema_to_public()
+    assert {g: count(g) for g in reports.GROUPS} == before
+    assert max(before.values()) <= 6
