@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from audio.api import views as audio_views
+from billing.api import reports as report_views
 from branding.api import views as branding_views
 from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
@@ -63,6 +64,7 @@ router.register("ring-groups", team_views.RingGroupViewSet, basename="ring-group
 router.register("paging-groups", team_views.PagingGroupViewSet, basename="paging-group")
 router.register("pickup-groups", team_views.PickupGroupViewSet, basename="pickup-group")
 router.register("user-groups", user_group_views.UserGroupViewSet, basename="user-group")
+router.register("report-schedules", report_views.ReportScheduleViewSet, basename="report-schedule")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),
@@ -97,6 +99,7 @@ urlpatterns = [
     path("park/", team_views.ParkSettingsView.as_view(), name="api-park"),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),
+    path("reports/calls/", report_views.CallReportView.as_view(), name="api-reports-calls"),
     path(
         "schema/",
         SpectacularAPIView.as_view(authentication_classes=(), permission_classes=()),

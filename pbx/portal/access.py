@@ -73,6 +73,7 @@ NAV_TENANT = (
     (Permission.EXTENSIONS_VIEW, "Extensions", "portal:extension_list", "extensions"),
     (Permission.EXTENSIONS_VIEW, "Active calls", "portal:active_calls", "calls"),
     (Permission.EXTENSIONS_VIEW, "Call history", "portal:cdr_list", "cdrs"),
+    (Permission.TENANT_SETTINGS, "Reports", "portal:reports", "reports"),
     (Permission.EXTENSIONS_VIEW, "Registrations", "portal:registration_list", "registrations"),
     (Permission.DEVICES_VIEW, "Phones", "portal:phone_list", "phones"),
     (Permission.EXTENSIONS_VIEW, "User groups", "portal:user_group_list", "user_groups"),

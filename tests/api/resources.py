@@ -371,6 +371,19 @@ def _user_group(seeds: Seeds, owner: Owner) -> Row:
     return model_row(UserGroup, group.pk, owner.tenant)
 
 
+@seeder("report-schedules")
+def _report_schedule(seeds: Seeds, owner: Owner) -> Row:
+    from billing.models import ReportSchedule
+    from billing.report_schedules import do_create_report_schedule
+
+    schedule = do_create_report_schedule(
+        owner.tenant,
+        actor=SYSTEM,
+        fields={"name": "Seeded", "recipients": f"boss@{owner.tenant.slug}.test"},
+    )
+    return model_row(ReportSchedule, schedule.pk)
+
+
 @seeder("holidays")
 def _holiday(seeds: Seeds, owner: Owner) -> Row:
     import datetime
@@ -612,6 +625,7 @@ CHANGES: dict[str, dict] = {
     "paging-groups": {"name": "Changed"},
     "pickup-groups": {"name": "Changed"},
     "user-groups": {"name": "Changed"},
+    "report-schedules": {"name": "Changed"},
 }
 
 
@@ -644,6 +658,7 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         "ring-groups": {"number": "861", "name": "New"},
         "paging-groups": {"number": "871", "name": "New"},
         "pickup-groups": {"name": "New"},
+        "report-schedules": {"name": "New", "recipients": ["new@reports.test"]},
         "extensions": {"number": "556", "display_name": "New"},
         "devices": {"mac": "00:15:65:aa:bb:cc", "model_id": TEMPLATE_MODEL},
         "phone-templates": {"model_id": TEMPLATE_MODEL, "file_pattern": "y000000000000.cfg"},

@@ -78,6 +78,7 @@ TABLE = {
     ("paging-groups", TENANT):      "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("pickup-groups", TENANT):      "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("user-groups", TENANT):        "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("report-schedules", TENANT):   "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
 }  # fmt: skip
 STATUS = {"n": 403, "a": 401, "x": 404, "-": 405}  # refusals
 PERMITTED = dict(zip(ACTIONS, (200, 201, 200, 200, 204), strict=True))
