@@ -24,9 +24,12 @@ A call's life, three Redis round trips at most plus one per extension (none per 
 3. **end** (:meth:`Credit.ended`): an answered call's hold becomes exactly
    ``rate.cost(billsec)``, what the Django side will charge; it stays reserved until the
    charge lands, when the Django side deletes the hold in the same step as it writes the new
-   balance. An unanswered call's hold is deleted. The engine's billsec counts from its own
-   answer time to the end, a few milliseconds longer than the CDR's (whose timestamps are the
-   events', emitted after each), so the hold is never less than the charge.
+   balance. An unanswered call's hold is deleted. The engine's billsec is counted as the
+   CDR's: from the moment just after the ``call.answered`` event to the one just after
+   ``call.ended`` (the CDR takes the events' timestamps), so both come to the same second;
+   the cut comes :data:`CUT_MARGIN` after the last paid second, so that the CDR's billsec is
+   the paid one, not one less (the call would lose a paid interval) nor one more (a timer
+   late by nearly a second would be needed).
 
 Holds expire, so an engine that dies does not keep a tenant's money forever: beside the hash,
 a sorted set (``CREDIT_HELD`` + ``:expiry``, read and written only by these scripts) gives each
@@ -80,6 +83,7 @@ HOLD_GRACE = 3600.0  # seconds a running call's hold outlives its chunk (ringing
 SETTLED_TTL = 86400.0  # seconds an ended call's hold waits for the Django side's charge
 CHUNK_SECONDS = 300  # seconds of talk held at a time
 EXTEND_LEAD = 10.0  # seconds before a chunk runs out that the next one is asked for
+CUT_MARGIN = 0.02  # seconds after the last paid second that the call is cut
 
 # Hold more money for one call. KEYS: the tenant's CREDIT hash, its CREDIT_HELD hash and the
 # holds' expiry set. ARGV: the call id, now (epoch seconds), the units the call holds now (0 at
@@ -257,8 +261,9 @@ class Credit:
 
     # --- answer, extension and cut -------------------------------------------------------
     def answered(self, call_id: str, answered_at: float, cut: Callable[[], None]) -> None:
-        """The call was answered at ``answered_at`` (epoch seconds): ``cut()`` ends it when
-        its hold is used up, unless an extension holds more in time."""
+        """The call was answered at ``answered_at`` (epoch seconds, just after its
+        ``call.answered`` event): ``cut()`` ends it when its hold is used up, unless an
+        extension holds more in time."""
         hold = self.holds.get(call_id)
         if hold is None:
             return
@@ -272,7 +277,7 @@ class Credit:
         if seconds is None or hold.answered_at is None:
             return  # a free rate: the connection fee is held, the call is not limited
         loop = asyncio.get_running_loop()
-        left = hold.answered_at + seconds - time.time()
+        left = hold.answered_at + seconds + CUT_MARGIN - time.time()
         hold.cut_timer = loop.call_later(max(0.0, left), self._cut, call_id)
         if not hold.done:
             early = left - min(self.lead, seconds / 2)
@@ -327,7 +332,8 @@ class Credit:
 
     # --- the end -------------------------------------------------------------------------
     def ended(self, call_id: str, ended_at: float | None = None) -> None:
-        """The call ended: its hold becomes what its talk costs (none unanswered)."""
+        """The call ended (just now, after its ``call.ended`` event, or at ``ended_at``): its
+        hold becomes what its talk costs (none unanswered)."""
         hold = self.holds.pop(call_id, None)
         if hold is None:
             return

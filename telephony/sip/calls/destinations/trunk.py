@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -539,8 +540,8 @@ class Trunk:
         call.b = leg
         if await answer_caller(self.s, leg, failure="rtpengine answer for a trunk call failed"):
             self.session_timer(leg, resp)
-            if call.answered_at is not None:
-                self.credit.answered(call.id, call.answered_at, lambda: self.cut(call))
+            # Now, just after the call.answered event: the CDR's billsec counts from there.
+            self.credit.answered(call.id, time.time(), lambda: self.cut(call))
 
     def cut(self, call: Call) -> None:
         """The call's credit is used up: both sides get a BYE, end reason "credit"."""
