@@ -239,7 +239,8 @@ class Credit:
             why = f"credit of {schema} not checked, Redis unreachable: {exc}"
             return Grant(503, why=why)
         if free < 0:
-            why = f"tenant {schema} is billed but its credit is not published ({schema!r} hash)"
+            where = self.keys(schema)[0]
+            why = f"tenant {schema} is billed but its credit is not published ({where})"
             return Grant(503, why=why)
         if not granted:
             why = f"tenant {schema} has {free} units free, the first interval costs {least}"

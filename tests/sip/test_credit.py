@@ -104,6 +104,22 @@ def test_a_tenant_whose_credit_is_not_published_is_refused_503(r, prefix):
     assert holds(r, prefix) == {}
 
 
+def test_without_redis_no_call_goes_out_unchecked():
+    """Story: Redis cannot be reached at set-up: the call is refused 503, it is not let
+    through unchecked."""
+
+    async def main() -> Any:
+        client = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+        try:
+            return await Credit(client, "", lambda aw: None).reserve("c1", SCHEMA, PER_SECOND)
+        finally:
+            await client.aclose()
+
+    grant = asyncio.run(main())
+    assert grant.code == 503
+    assert "Redis unreachable" in grant.why
+
+
 def test_no_credit_for_the_first_interval_is_402(r, prefix):
     """Story: the first minute and the fee cost 1300; acme has 1299: 402, nothing held."""
     fund(r, prefix, 1299)
@@ -402,7 +418,9 @@ def test_an_unanswered_call_gives_its_hold_back(engine, phones, carriers, billed
 
 @pytest.mark.django_db
 @pytest.mark.e2e
-def test_a_billed_tenant_without_published_credit_gets_503(engine, phones, carriers, billed, r):
+def test_a_billed_tenant_without_published_credit_gets_503(
+    engine, phones, carriers, billed, r, caplog
+):
     """Story: acme is prepaid but its balance was never published: 101's call is refused 503
     (not 402: the account may well have money), the carrier sees nothing, and emergency calls
     still go out."""
@@ -411,6 +429,7 @@ def test_a_billed_tenant_without_published_credit_gets_503(engine, phones, carri
     a = phones("101")
     acc = register(a, engine, "101")
     assert ended(a, dial(a, acc, NATIONAL)) == 503
+    assert f"its credit is not published (billing:credit:{schema(engine)})" in caplog.text
     ce = dial(a, acc, "112")
     a.wait_state(ce, "CONFIRMED")
     a.hangup(ce)
