@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 from telephony.sip import contract
 from telephony.sip.contract import BillingSnapshot, Rate, TenantSnapshot
-from telephony.sip.credit import HOLD_GRACE, SETTLED_TTL, Credit
+from telephony.sip.credit import HELD_EXPIRY, HOLD_GRACE, SETTLED_TTL, Credit
 from tests.sip.callkit import add_extension, dial, ended, events, register, set_snapshot
 from tests.sip.carrier import (
     E164,
@@ -229,7 +229,7 @@ def test_the_end_of_a_call_sets_its_hold_to_the_cost_of_its_billsec(r, prefix):
 
     run(prefix, scenario)
     assert holds(r, prefix) == {"answered": 2500}
-    expiry = contract.key(prefix, contract.CREDIT_HELD, schema=SCHEMA) + ":expiry"
+    expiry = contract.key(prefix, HELD_EXPIRY, schema=SCHEMA)
     [(member, when)] = r.zrange(expiry, 0, -1, withscores=True)
     assert member == "answered"
     assert SETTLED_TTL - 60 < when - now <= SETTLED_TTL + 60
@@ -243,11 +243,12 @@ def test_holds_left_by_a_dead_engine_expire(r, prefix):
     held = contract.key(prefix, contract.CREDIT_HELD, schema=SCHEMA)
     now = time.time()
     r.hset(held, mapping={"dead": 900, "alive": 100})
-    r.zadd(held + ":expiry", {"dead": now - 1, "alive": now + 600})
+    expiry = contract.key(prefix, HELD_EXPIRY, schema=SCHEMA)
+    r.zadd(expiry, {"dead": now - 1, "alive": now + 600})
     grant = run(prefix, lambda c: c.reserve("new", SCHEMA, PER_SECOND), chunk=60)
     assert grant.held == 600
     assert holds(r, prefix) == {"alive": 100, "new": 600}
-    when = r.zscore(held + ":expiry", "new")
+    when = r.zscore(expiry, "new")
     assert 60 + HOLD_GRACE - 5 < when - now <= 60 + HOLD_GRACE + 5
 
 
@@ -277,8 +278,10 @@ def billed(engine, r) -> Iterator[Callable[[int], str]]:
     outside routing to trunk 1, and ``units`` on its balance (as the Django side writes them).
     Its credit keys are gone before and after."""
     acme = schema(engine)
-    held = contract.key("", contract.CREDIT_HELD, schema=acme)
-    names = [contract.key("", contract.CREDIT, schema=acme), held, held + ":expiry"]
+    names = [
+        contract.key("", name, schema=acme)
+        for name in (contract.CREDIT, contract.CREDIT_HELD, HELD_EXPIRY)
+    ]
     r.delete(*names)
     set_snapshot(engine, "acme.test", routing())
     set_snapshot(engine, "acme.test", lambda s: s.update(billing=RATES))
