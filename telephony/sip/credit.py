@@ -11,10 +11,12 @@ more than its hold, so a balance never goes below ``-limit`` however many calls 
 
 A call's life, three Redis round trips at most plus one per extension (none per SIP message):
 
-1. **set-up** (:meth:`Credit.reserve`): the rate of the dialled number (the tenant's
-   ``BillingSnapshot.rate_for``) must be paid for at least its first interval and connection
-   fee (``rate.cost(1)``); then the cost of :attr:`Credit.chunk` seconds is held, or all that
-   is free when that is less. Not enough: the caller gets 402 Payment Required.
+1. **set-up** (:meth:`Credit.reserve`): the rate of the dialled number (its E.164 form, the
+   CDR's ``number``; the tenant's ``BillingSnapshot.rate_for``) must be paid for at least its
+   first interval and connection fee (``rate.cost(1)``; :meth:`Credit.first`); then the cost
+   of :attr:`Credit.chunk` seconds is held, or all that is free when that is less. Not
+   enough: the caller gets 402 Payment Required. A call routed out a second time (one hold
+   per call id, the CDR's) replaces its hold.
 2. **answer** (:meth:`Credit.answered`): the call may last ``rate.max_seconds(held)`` from the
    answer. A timer cuts it then (the caller's ``cut``: BYE both sides, end reason "credit");
    another, :attr:`Credit.lead` seconds earlier, asks for the next chunk (``extend``). The
@@ -51,7 +53,10 @@ Failures (the verdicts of :meth:`Credit.reserve`):
   fails leaves the hold to expire.
 
 Emergency calls, tenants whose mode is ``none``, numbers without a rate and free rates are not
-checked nor limited (the caller decides which: :meth:`Credit.billed`).
+checked nor limited (the caller decides which: :meth:`Credit.billed`); a rate with a connection
+fee and no price a minute holds the fee and does not limit the call. Only calls routed to the
+``trunk`` destination are checked (dialled, or forwarded out); a blind transfer to an outside
+number (``transfer.py``) is not.
 """
 
 from __future__ import annotations
@@ -237,6 +242,9 @@ class Credit:
     async def reserve(self, call_id: str, schema: str, rate: Rate) -> Grant:
         """Hold money for a new call of tenant ``schema`` at ``rate``: at least the first
         interval (``rate.cost(1)``), the cost of :attr:`chunk` seconds when it is free."""
+        old = self.holds.pop(call_id, None)
+        if old is not None:  # routed out again (one hold per call): the script replaces it
+            old.cancel()
         least = self.first(rate)
         want = max(least, rate.cost(self.chunk))
         unlimited = rate.per_minute == 0
