@@ -254,6 +254,8 @@ class Credit:
         except Exception as exc:
             why = f"credit of {schema} not checked, Redis unreachable: {exc}"
             return Grant(503, why=why)
+        if old is not None and not granted:
+            self.spawn(self._settle(call_id, schema, 0, 0.0))  # the old hold goes too
         if free < 0:
             where = self.keys(schema)[0]
             why = f"tenant {schema} is billed but its credit is not published ({where})"

@@ -151,16 +151,22 @@ def test_a_call_holds_one_chunk_or_all_that_is_free(r, prefix):
 
 def test_a_call_routed_out_again_keeps_one_hold(r, prefix):
     """Story: a call holds 3000 (300 s at 10 a second), then is routed out a second time at
-    60/60: its one hold becomes the new one (6100 for 5 started minutes and the fee)."""
+    60/60: its one hold becomes the new one (6100 for 5 started minutes and the fee). Routed
+    out once more with too little for a minute: 402, and no hold is left behind."""
     fund(r, prefix, 100_000)
 
-    async def scenario(c: Credit) -> int:
+    async def scenario(c: Credit) -> list[tuple[int, dict[str, int]]]:
+        seen = []
         await c.reserve("c1", SCHEMA, PER_SECOND)
         grant = await c.reserve("c1", SCHEMA, PER_MINUTE)
-        return grant.held
+        seen.append((grant.held, holds(r, prefix)))
+        fund(r, prefix, 1000)
+        grant = await c.reserve("c1", SCHEMA, PER_MINUTE)
+        seen.append((grant.code, dict(c.holds)))
+        return seen
 
-    assert run(prefix, scenario) == 6100
-    assert holds(r, prefix) == {"c1": 6100}
+    assert run(prefix, scenario) == [(6100, {"c1": 6100}), (402, {})]
+    assert holds(r, prefix) == {}
 
 
 def test_many_calls_at_once_never_hold_more_than_the_balance(r, prefix):
