@@ -39,6 +39,7 @@ from pbx.api.viewsets import BaseViewSet
 from pbx.errors import ValidationFailed
 from tenants.choices import Permission, Role
 from trunks.access import trunks_managed_by
+from trunks.api.serializers import PkListField
 
 
 def _id(**kwargs) -> serializers.IntegerField:
@@ -61,9 +62,7 @@ class RateTableSerializer(ActionJudgesValues, serializers.ModelSerializer):
         allow_null=True,
         help_text="The table this one marks up (its own rows override single prefixes).",
     )
-    trunks = serializers.ListField(
-        child=_id(), required=False, help_text="Buy tables: the trunks whose calls it prices."
-    )
+    trunks = PkListField(required=False, help_text="Buy tables: the trunks whose calls it prices.")
     owner = serializers.SerializerMethodField()
     rate_count = serializers.IntegerField(read_only=True)
 
@@ -88,11 +87,6 @@ class RateTableSerializer(ActionJudgesValues, serializers.ModelSerializer):
 
     def get_owner(self, table) -> str:
         return "dealer" if table.dealer_id else "provider"
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["trunks"] = sorted(t.pk for t in instance.trunks.all())
-        return data
 
 
 class RateSerializer(ActionJudgesValues, serializers.ModelSerializer):
@@ -192,6 +186,10 @@ class RateTableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseVie
             .annotate(rate_count=Count("rates"))
             .order_by("name", "id")
         )
+
+    def filter_queryset(self, queryset):
+        # ``?q=`` of the effective rates searches prefixes, not the tables' names.
+        return queryset if self.action == "effective" else super().filter_queryset(queryset)
 
     def _answer(self, table, code=status.HTTP_200_OK):
         return Response(self.get_serializer(self.get_queryset().get(pk=table.pk)).data, status=code)
