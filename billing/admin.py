@@ -122,6 +122,9 @@ class RateTableAdmin(ActionAdmin):
     filter_horizontal = ("trunks",)
     readonly_fields = ("rate_pages",)
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else ()  # a new table has no rates yet
+
     @admin.display(description="Rates")
     def rate_pages(self, obj):
         if obj is None or obj.pk is None:
