@@ -19,7 +19,7 @@ from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
 
-from .models import Rate, RateKind, RateTable
+from .models import BillingAccount, Rate, RateKind, RateTable
 
 PREFIX_MAX = 16
 PRICE_MAX = Decimal("99999999.9999")  # the columns' 12 digits, 4 after the point
@@ -231,6 +231,11 @@ def validate_rate_table(fields: dict, *, table: RateTable | None = None, dealer=
             bad["base"] = "a table cannot be based on itself"
         elif _loops(table, base):
             bad["base"] = f"'{base.name}' is already based on this table (a loop)"
+    if base is not None and "base" not in bad:
+        currency = clean.get("currency") or (table.currency if table is not None else "USD")
+        if base.currency != currency:
+            # A markup of dollars is not a price in euros.
+            bad["base"] = f"'{base.name}' is in {base.currency}; this table is in {currency}"
     kind = fields.get("kind", table.kind if table is not None else RateKind.SELL)
     trunks = fields.get("trunks")
     if trunks and kind != RateKind.BUY:
@@ -315,6 +320,20 @@ def do_delete_rate_table(table: RateTable, *, actor: Actor) -> None:
             changes={"rates": table.rates.count()},
         )
         table.delete()
+
+
+def tenants_charged_by(table: RateTable) -> list[int]:
+    """The ids of the tenants whose calls ``table``'s rates price: the accounts that use it
+    or a table derived from it (at any depth). What to publish again when it changes."""
+    seen: set[int] = set()
+    level = {table.pk}
+    while level:
+        seen |= level
+        level = set(RateTable.objects.filter(base_id__in=level).values_list("pk", flat=True))
+        level -= seen
+    return sorted(
+        BillingAccount.objects.filter(rate_table_id__in=seen).values_list("tenant_id", flat=True)
+    )
 
 
 # ------------------------------------------------------------------------------ rates

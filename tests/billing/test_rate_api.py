@@ -456,3 +456,23 @@ def test_a_tenant_admin_reads_its_own_call_rates_only(api, world):
 def test_a_tenant_without_a_table_has_no_call_rates(api, world):
     body = api(world.a_admin, world.tenant_a).get("/api/v1/call-rates/").json()
     assert (body["table"], body["total"], body["items"]) == (None, 0, [])
+
+
+def test_a_base_in_another_currency_is_refused(admin):
+    dollars = make_table("Dollars")
+    r = admin.post(TABLES, {"name": "Euros", "currency": "EUR", "base_id": dollars.pk})
+    assert r.status_code == 400
+    assert "USD" in r.json()["fields"]["base"][0]
+    assert not RateTable.objects.filter(name="Euros").exists()
+
+
+def test_the_tenants_a_table_prices_include_those_of_derived_tables(world):
+    base = make_table("Base")
+    dealer = make_table("Dealer", base=base, dealer=world.north)
+    sub = make_table("Sub", base=dealer, dealer=world.north)
+    lone = make_table("Lone")
+    BillingAccount.objects.create(tenant=world.tenant_a, rate_table=sub)
+    BillingAccount.objects.create(tenant=world.tenant_b, rate_table=lone)
+    assert actions.tenants_charged_by(base) == [world.tenant_a.pk]
+    assert actions.tenants_charged_by(lone) == [world.tenant_b.pk]
+    assert actions.tenants_charged_by(make_table("Unused")) == []
