@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from audio.api import views as audio_views
 from billing.api import reports as report_views
+from billing.api import rates as rate_views
 from branding.api import views as branding_views
 from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
@@ -65,6 +66,8 @@ router.register("paging-groups", team_views.PagingGroupViewSet, basename="paging
 router.register("pickup-groups", team_views.PickupGroupViewSet, basename="pickup-group")
 router.register("user-groups", user_group_views.UserGroupViewSet, basename="user-group")
 router.register("report-schedules", report_views.ReportScheduleViewSet, basename="report-schedule")
+router.register("rate-tables", rate_views.RateTableViewSet, basename="rate-table")
+router.register("rates", rate_views.RateViewSet, basename="rate")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),
@@ -97,6 +100,7 @@ urlpatterns = [
         name="api-feature-code",
     ),
     path("park/", team_views.ParkSettingsView.as_view(), name="api-park"),
+    path("call-rates/", rate_views.CallRatesView.as_view(), name="api-call-rates"),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),
     path("reports/calls/", report_views.CallReportView.as_view(), name="api-reports-calls"),

@@ -100,6 +100,7 @@ NAV_TENANT = (
     (Permission.AUDIT_VIEW, "Audit log", "portal:audit_list", "audit"),
     (Permission.TENANT_SETTINGS, "Company", "portal:company", "company"),
     (Permission.TENANT_SETTINGS, "Branding", "portal:branding", "branding"),
+    (Permission.TENANT_SETTINGS, "Call rates", "portal:call_rates", "call_rates"),
 )
 
 
@@ -120,6 +121,7 @@ def navigation(request) -> list[dict]:
             {"label": "Dealers", "url": reverse("portal:dealer_list"), "key": "dealers"},
             {"label": "Trunks", "url": reverse("portal:trunk_list"), "key": "trunks"},
             {"label": "Numbers", "url": reverse("portal:number_list"), "key": "numbers"},
+            {"label": "Rate tables", "url": reverse("portal:rate_table_list"), "key": "rates"},
             {"label": "Branding", "url": reverse("portal:branding"), "key": "branding"},
         ]
         if user.role == Role.SYSTEM_ADMIN:

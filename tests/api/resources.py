@@ -593,6 +593,30 @@ def _number(seeds: Seeds, owner: Owner) -> Row:
     return model_row(DidNumber, number.pk)
 
 
+def _rate_table(owner: Owner, name: str):
+    from billing.rate_tables import do_create_rate_table
+
+    return do_create_rate_table(actor=SYSTEM, fields={"name": name}, dealer=owner.dealer)
+
+
+@seeder("rate-tables")
+def _rate_table_row(seeds: Seeds, owner: Owner) -> Row:
+    # The dealer's own sell table: its subtree's admins manage it on the provider's host.
+    from billing.models import RateTable
+
+    return model_row(RateTable, _rate_table(owner, f"{owner.dealer.name} seeded table").pk)
+
+
+@seeder("rates")
+def _rate(seeds: Seeds, owner: Owner) -> Row:
+    from billing.models import Rate
+    from billing.rate_tables import do_create_rate
+
+    table = _rate_table(owner, f"{owner.dealer.name} seeded rates")
+    rate = do_create_rate(table, actor=SYSTEM, fields={"prefix": "44", "per_minute": "0.01"})
+    return model_row(Rate, rate.pk)
+
+
 # ----------------------------------------------------------------------- request bodies
 
 
@@ -626,6 +650,8 @@ CHANGES: dict[str, dict] = {
     "pickup-groups": {"name": "Changed"},
     "user-groups": {"name": "Changed"},
     "report-schedules": {"name": "Changed"},
+    "rate-tables": {"name": "Changed"},
+    "rates": {"per_minute": "0.0200"},
 }
 
 
@@ -641,6 +667,14 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         return {"name": "New", "pin": "5937", "extension": _first_extension(owner.tenant)}
     if resource == "user-groups":
         return {"name": "New", "members": [_first_extension(owner.tenant)]}
+    if resource == "rates":
+        # Into a table the caller manages: the owner's, or a dealer admin's own dealer's.
+        from billing.models import RateTable
+
+        dealer = getattr(caller, "dealer", None) or owner.dealer
+        table = RateTable.objects.filter(dealer=dealer).order_by("pk").first()
+        table = table or _rate_table(Owner(owner.tenant, dealer), "New rates")
+        return {"table_id": table.pk, "prefix": "49", "per_minute": "0.0100"}
     reject = {"kind": "reject", "target": "486"}
     return {
         "trunks": {"name": "New", "kind": "ip", "host": "sip.new.test", "addresses": ["192.0.2.8"]},
@@ -676,6 +710,7 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         "brands": {"product_name": "New Voice"},
         "prompts": {"name": "new-prompt", "file": _upload()},
         "music-classes": {"name": "New music"},
+        "rate-tables": {"name": "New table"},
     }.get(resource, {})
 
 
