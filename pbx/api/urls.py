@@ -3,8 +3,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from audio.api import views as audio_views
-from billing.api import reports as report_views
 from billing.api import rates as rate_views
+from billing.api import reports as report_views
 from branding.api import views as branding_views
 from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
