@@ -456,6 +456,20 @@ def _voicemail(seeds: Seeds, owner: Owner) -> Row:
     return model_row(VoicemailMessage, pk, owner.tenant)
 
 
+@seeder("recordings")
+def _recording(seeds: Seeds, owner: Owner) -> Row:
+    import uuid
+
+    from audio.models import Recording, RecordingStatus
+
+    with tenant_context(owner.tenant):
+        rec = Recording.objects.create(
+            recording_id=uuid.uuid4().hex, call_id=f"seed-rec-{owner.tenant.slug}",
+            caller="333", callee="334", status=RecordingStatus.FAILED, error="seeded",
+        )  # fmt: skip
+    return model_row(Recording, rec.pk, owner.tenant)
+
+
 # --------------------------------------------------------------------- public-schema rows
 
 
