@@ -228,8 +228,6 @@ class CallRecordingView(APIView):
     def post(self, request, call_id: str):
         held = self.held
         tenant = request._request.tenant
-        ser = RecordCallSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
         call = active_call(tenant.schema_name, call_id)
         if call is None:
             raise exceptions.NotFound("No such call.")
@@ -237,6 +235,8 @@ class CallRecordingView(APIView):
             number = own_extension_number(request.user, tenant)
             if not number or number not in (call.get("caller"), call.get("callee")):
                 raise exceptions.NotFound("No such call.")
+        ser = RecordCallSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
         what = ser.validated_data["action"]
         actor = Actor.from_request(request)
         send_control(RecordCall(schema=tenant.schema_name, call_id=call_id, action=what))

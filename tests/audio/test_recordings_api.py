@@ -35,9 +35,14 @@ def dana(world, in_tenant):
     from telephony.models import Extension
 
     with in_tenant(world.tenant_a):
-        do_create_extension(number="103", display_name="Dana", email="dana@acme.test",
-                            web_password="Correct-Horse-Desk-42x", sip_password="Sip-Secret-Pass-77",
-                            actor=SYSTEM)  # fmt: skip
+        do_create_extension(
+            number="103",
+            display_name="Dana",
+            email="dana@acme.test",
+            web_password="Correct-Horse-Desk-42x",
+            sip_password="Sip-Secret-Pass-77",
+            actor=SYSTEM,
+        )
         return Extension.objects.select_related("user").get(number="103").user
 
 
