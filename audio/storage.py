@@ -286,10 +286,7 @@ def signed_url(rec: Recording, fmt: str = "wav", seconds: int = 300) -> str | No
     key = _key(rec, fmt)
     if not key:
         return None
-    storage = storage_of(config)
-    if config.kind == StorageKind.S3:
-        return storage.url(key, expire=seconds)
-    return storage.url(key, expire=seconds)
+    return storage_of(config).url(key, expire=seconds)
 
 
 def delete_recording(rec: Recording) -> None:

@@ -58,6 +58,11 @@ def _held(request) -> set[str]:
     return set(held)
 
 
+class StorageUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "storage_unavailable"
+
+
 class RecordingPermission(BasePermission):
     """``extensions.view`` reads every recording; without it an end user with an extension
     reads those of its own calls. Deleting needs ``extensions.manage``."""
@@ -150,7 +155,7 @@ class RecordingViewSet(
         try:
             storage.delete_recording(rec)
         except Exception as exc:  # noqa: BLE001  # the storage's own error, shown plainly
-            raise exceptions.APIException(
+            raise StorageUnavailable(
                 f"The recording's storage could not be reached; nothing was deleted ({exc})."
             ) from None
         audit.record(self.actor, "recording.delete", rec, tenant=self.tenant)

@@ -395,29 +395,52 @@ def test_lost_tasks_are_swept(world, recording_dirs):
     assert (schema, done.pk) not in due
 
 
-def test_cdr_linked_when_it_comes_later(
-    world, recording_dirs, rtpengine_recorder, django_capture_on_commit_callbacks
-):
+def _cdr(tenant, call_id: str, caller: str, callee: str) -> None:
     from telephony.engine.cdr import apply_events
 
+    common = {"call_id": call_id, "schema": tenant.schema_name, "segment": "1"}
+    t0 = time.time() - 10
+    with schema_context(tenant.schema_name):
+        apply_events(
+            call_id,
+            [
+                {"type": "call.started", "ts": f"{t0}", "caller": caller, "callee": callee,
+                 **common},
+                {"type": "call.ended", "ts": f"{t0 + 5}", "status": "answered", **common},
+            ],
+        )  # fmt: skip
+
+
+def test_the_calls_cdr_is_linked_whenever_it_comes(
+    world, recording_dirs, rtpengine_recorder, django_capture_on_commit_callbacks
+):
+    from audio.tasks import process_recording
+
+    capture = django_capture_on_commit_callbacks
+    # The CDR first: linked by the request.
+    _cdr(world.tenant_a, "early-cdr", "101", "103")
+    path, caller = recorded_call(rtpengine_recorder, recording_dirs, seconds=0.5)
+    early = ready(world.tenant_a, path, caller, call_id="early-cdr")
+    assert (early.cdr_id is not None, early.caller, early.callee) == (True, "101", "103")
+    # The recording first: the task links the CDR written meanwhile.
     path, caller = recorded_call(rtpengine_recorder, recording_dirs, seconds=0.5)
     rec = ready(world.tenant_a, path, caller, call_id="late-cdr")
     assert rec.cdr_id is None
-    common = {"call_id": "late-cdr", "schema": world.tenant_a.schema_name, "segment": "1"}
-    t0 = time.time() - 10
-    with schema_context(world.tenant_a.schema_name):
-        apply_events(
-            "late-cdr",
-            [
-                {"type": "call.started", "ts": f"{t0}", "caller": "101", "callee": "102", **common},
-                {"type": "call.ended", "ts": f"{t0 + 5}", "status": "answered", **common},
-            ],
-        )
-    process(world.tenant_a, rec.pk, django_capture_on_commit_callbacks)
+    _cdr(world.tenant_a, "late-cdr", "101", "102")
+    with capture(execute=True):
+        assert process_recording(world.tenant_a.schema_name, rec.pk) == RecordingStatus.STORED
     rec = get(world.tenant_a, rec.pk)
-    assert rec.cdr is not None
     assert rec.cdr.call_id == "late-cdr"
     assert (rec.caller, rec.callee) == ("101", "102")
+    # Stored before its CDR: the sweeper links it.
+    path, caller = recorded_call(rtpengine_recorder, recording_dirs, seconds=0.5)
+    last = ready(world.tenant_a, path, caller, call_id="last-cdr")
+    assert process(world.tenant_a, last.pk, capture) == RecordingStatus.STORED
+    _cdr(world.tenant_a, "last-cdr", "102", "101")
+    assert pipeline.link_late_cdrs() == 1
+    last = get(world.tenant_a, last.pk)
+    assert last.cdr.call_id == "last-cdr"
+    assert (last.caller, last.callee) == ("102", "101")
 
 
 # -------------------------------------------------------------------------- retention
