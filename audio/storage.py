@@ -16,6 +16,7 @@ Call inside the tenant's schema (the tenant's settings are read there).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import IO
@@ -47,6 +48,10 @@ CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
 # often the client itself retries: the task's back-off does the patient retrying.
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 60
+
+
+# The Azure SDK logs every request and response at INFO: a line per upload is plenty.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 
 class StorageError(Exception):

@@ -487,3 +487,25 @@ def test_retention_deletes_old_recordings_of_that_tenant_only(
             Recording.objects.filter(recording_id__in=["ret-beta-40", "ret-beta-10"]).count() == 2
         )
     assert not old_file.exists()
+
+
+def test_azure_at_a_wrong_address_is_retried_once_it_is_right(
+    world, rtpengine_recorder, recording_dirs, azurite, django_capture_on_commit_callbacks
+):
+    from tests.conftest import closed_port
+
+    wrong = f"http://127.0.0.1:{closed_port()}/{AZURITE_ACCOUNT}"
+    common = {"storage": StorageKind.AZURE, "bucket": azurite.container,
+              "account_name": AZURITE_ACCOUNT, "secret": AZURITE_KEY}  # fmt: skip
+    use_storage(world.tenant_a, endpoint_url=wrong, **common)
+    path, caller = recorded_call(rtpengine_recorder, recording_dirs)
+    rec = ready(world.tenant_a, path, caller, call_id="az-down")
+    capture = django_capture_on_commit_callbacks
+    assert process(world.tenant_a, rec.pk, capture) == RecordingStatus.CONVERTED
+    rec = get(world.tenant_a, rec.pk)
+    assert rec.attempts == 1
+    assert "upload:" in rec.error
+    assert os.path.isfile(rec.local_wav)
+    use_storage(world.tenant_a, endpoint_url=azurite.endpoint, **common)
+    assert process(world.tenant_a, rec.pk, capture) == RecordingStatus.STORED
+    assert_tones(download(world, rec.pk))
