@@ -249,6 +249,12 @@ def test_not_a_capture_fails_the_recording_with_its_reason(
     assert rec.status == RecordingStatus.FAILED
     assert "not a pcap" in rec.error
     assert bad.exists()  # kept for a look
+    silent = recording_dirs.source / "dtmf-only.pcap"
+    engine = ("10.0.0.9", 30000)
+    _pcap(silent, [(1.0, ("10.0.0.1", 4000), engine, rtp(1, 160, 7, b"\x01\x0a\x00\xa0", 101))])
+    rec = ready(world.tenant_a, str(silent), "10.0.0.1:4000", call_id="bad-2")
+    assert process(world.tenant_a, rec.pk, django_capture_on_commit_callbacks) == "failed"
+    assert "no G.711 audio" in get(world.tenant_a, rec.pk).error
 
 
 def test_request_refuses_paths_outside_the_recording_directories(world, recording_dirs, tmp_path):
