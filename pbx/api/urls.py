@@ -2,6 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from audio.api import recordings as recording_views
 from audio.api import views as audio_views
 from billing.api import rates as rate_views
 from billing.api import reports as report_views
@@ -60,6 +61,7 @@ router.register("prompts", audio_views.PromptViewSet, basename="prompt")
 router.register("music-classes", audio_views.MusicClassViewSet, basename="music-class")
 router.register("mailboxes", audio_views.MailboxViewSet, basename="mailbox")
 router.register("voicemail", audio_views.VoicemailViewSet, basename="voicemail")
+router.register("recordings", recording_views.RecordingViewSet, basename="recording")
 router.register("disa", disa_views.DisaViewSet, basename="disa")
 router.register("ring-groups", team_views.RingGroupViewSet, basename="ring-group")
 router.register("paging-groups", team_views.PagingGroupViewSet, basename="paging-group")
@@ -98,6 +100,11 @@ urlpatterns = [
         "feature-codes/<str:feature>/",
         feature_views.FeatureCodeView.as_view(),
         name="api-feature-code",
+    ),
+    path(
+        "calls/<str:call_id>/recording/",
+        recording_views.CallRecordingView.as_view(),
+        name="api-call-recording",
     ),
     path("park/", team_views.ParkSettingsView.as_view(), name="api-park"),
     path("call-rates/", rate_views.CallRatesView.as_view(), name="api-call-rates"),

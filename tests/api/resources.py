@@ -230,6 +230,18 @@ def _active_call(seeds: Seeds, owner: Owner) -> Row:
     return seeds.redis_hash_row(redis_key(CALLS, schema=owner.tenant.schema_name), call_id, call)
 
 
+@seeder("calls")
+def _recorded_call(seeds: Seeds, owner: Owner) -> Row:
+    """A live call whose recording ``POST /calls/{call_id}/recording/`` controls."""
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import CALLS
+
+    call_id = f"rec-live-{owner.tenant.slug}"
+    call = {"call_id": call_id, "state": "answered", "caller": "333", "callee": "334",
+            "started_at": time.time(), "answered_at": time.time(), "legs": []}  # fmt: skip
+    return seeds.redis_hash_row(redis_key(CALLS, schema=owner.tenant.schema_name), call_id, call)
+
+
 @seeder("registrations")
 def _registration(seeds: Seeds, owner: Owner) -> Row:
     from telephony.engine.store import redis_key
@@ -467,6 +479,20 @@ def _voicemail(seeds: Seeds, owner: Owner) -> Row:
                             "caller": "+12125550100", "seconds": "0.5"})  # fmt: skip
         pk = VoicemailMessage.objects.get(message_id=message).pk
     return model_row(VoicemailMessage, pk, owner.tenant)
+
+
+@seeder("recordings")
+def _recording(seeds: Seeds, owner: Owner) -> Row:
+    import uuid
+
+    from audio.models import Recording, RecordingStatus
+
+    with tenant_context(owner.tenant):
+        rec = Recording.objects.create(
+            recording_id=uuid.uuid4().hex, call_id=f"seed-rec-{owner.tenant.slug}",
+            caller="333", callee="334", status=RecordingStatus.FAILED, error="seeded",
+        )  # fmt: skip
+    return model_row(Recording, rec.pk, owner.tenant)
 
 
 # --------------------------------------------------------------------- public-schema rows

@@ -92,7 +92,7 @@ def _other_reads() -> list[str]:
 
 
 def _tenant_side_models():
-    from audio.models import Mailbox, MusicClass, Prompt, VoicemailMessage
+    from audio.models import Mailbox, MusicClass, Prompt, Recording, VoicemailMessage
     from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
     from provisioning.models import CustomTemplate, Device
     from routing.models import (
@@ -110,7 +110,7 @@ def _tenant_side_models():
         *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
         *(RingGroup, PagingGroup, PickupGroup),
         *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu, Disa),
-        *(Prompt, MusicClass, Mailbox, VoicemailMessage),
+        *(Prompt, MusicClass, Mailbox, VoicemailMessage, Recording),
         UserGroup,
     )
 

@@ -73,6 +73,8 @@ TABLE = {
     # (tenant A's plain user has none: 403); made by extensions and the engine, not the API.
     ("mailboxes", TENANT):          "aaaaa nnnnn y-yy- y-yy- y-yy- y-yy- aaaaa aaaaa",
     ("voicemail", TENANT):          "aaaaa nnnnn y-y-y y-y-y y-y-y y-y-y aaaaa aaaaa",
+    # Call recordings: an end user reads those of its own extension's calls (none here: 403).
+    ("recordings", TENANT):         "aaaaa nnnnn y-y-y y-y-y y-y-y y-y-y aaaaa aaaaa",
     ("disa", TENANT):               "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("ring-groups", TENANT):        "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("paging-groups", TENANT):      "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
