@@ -18,7 +18,6 @@ other codecs and malformed packets are skipped.
 
 from __future__ import annotations
 
-import audioop
 import ipaddress
 import logging
 import shutil
@@ -29,6 +28,8 @@ from dataclasses import dataclass, field
 
 import lameenc
 import numpy as np
+
+from telephony.media.codecs import ALAW_DECODE, PCMA, PCMU, ULAW_DECODE
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,8 @@ REANCHOR_SECONDS = 2.0
 # A recording is never longer than this (a corrupt capture cannot make a huge file).
 MAX_SECONDS = 12 * 3600
 
-_ULAW = np.frombuffer(audioop.ulaw2lin(bytes(range(256)), 2), dtype="<i2").copy()
-_ALAW = np.frombuffer(audioop.alaw2lin(bytes(range(256)), 2), dtype="<i2").copy()
-DECODERS = {0: _ULAW, 8: _ALAW}  # static payload types of RFC 3551 (8 kHz clock)
+# The media server's G.711 tables (one definition of the codec in the project).
+DECODERS = {PCMU: ULAW_DECODE, PCMA: ALAW_DECODE}  # static payload types of RFC 3551 (8 kHz clock)
 
 # pcap link types
 _LINK_NULL, _LINK_ETHERNET, _LINK_RAW, _LINK_RAW_ALT = 0, 1, 101, 12
