@@ -303,6 +303,13 @@ def _child(  # noqa: C901
     def cmd_dtmf(call: int, digits: str) -> None:
         calls[call].dialDtmf(digits)
 
+    def cmd_only_codec(codec: str) -> None:
+        # Every codec off but ``codec`` (e.g. "PCMU/8000"): calls made or answered after it
+        # offer only that one, so a test can decode what went over the wire.
+        # (pjsua_codec_set_priority: every codec whose id starts with the prefix; "" is all.)
+        for prefix, priority in ((b"", 0), (codec.encode(), 255)):
+            lib.pjsua_codec_set_priority(ctypes.byref(_PjStr(prefix, len(prefix))), priority)
+
     def cmd_hold(call: int) -> None:
         calls[call].setHold(op())
 
@@ -528,6 +535,10 @@ class Phone:
     def dtmf(self, call: int, digits: str) -> None:
         self._cmd("dtmf", call=call, digits=digits)
 
+    def only_codec(self, name: str) -> None:
+        """Offer and accept only codec ``name`` ("PCMU/8000") from now on."""
+        self._cmd("only_codec", codec=name)
+
     def hold(self, call: int) -> None:
         self._cmd("hold", call=call)
 
@@ -603,9 +614,17 @@ def phones(*names: str) -> Iterator[list[Phone]]:
 class RtpEngineProcess:
     """rtpengine in userspace (``--table=-1``) on loopback with a free ng port."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, recording_dir: str = "", dtmf_port: int = 0) -> None:
+        """``recording_dir``: record in pcap files there (``--recording-method=pcap``, its
+        pcaps/, metadata/ and tmp/); ``dtmf_port``: send a DTMF report per key (JSON) to
+        127.0.0.1 on that port."""
         self.ng_port = free_port()
         ports = self.ports()
+        extra = []
+        if recording_dir:
+            extra += ["--recording-method=pcap", f"--recording-dir={recording_dir}"]
+        if dtmf_port:
+            extra.append(f"--dtmf-log-dest=127.0.0.1:{dtmf_port}")
         self.proc = subprocess.Popen(
             [
                 "rtpengine",
@@ -621,6 +640,7 @@ class RtpEngineProcess:
                 "--log-stderr",
                 "--log-level=4",
                 "--delete-delay=0",
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
