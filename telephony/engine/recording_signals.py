@@ -20,9 +20,12 @@ def _changed(**_kwargs) -> None:
 
     tenant = getattr(connection, "tenant", None)
     # A tenant's own rows only (never the public schema's, where no tenant's settings live).
-    if tenant is not None and getattr(tenant, "pk", None) is not None:
-        if connection.schema_name != get_public_schema_name():
-            publish_on_commit(tenant)
+    if (
+        tenant is not None
+        and getattr(tenant, "pk", None) is not None
+        and connection.schema_name != get_public_schema_name()
+    ):
+        publish_on_commit(tenant)
 
 
 def connect_signals() -> None:
