@@ -13,6 +13,7 @@ import json
 import math
 import os
 import struct
+import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,36 @@ def test_always_records_both_directions_and_announces_the_file(recording_pbx, ph
     assert not list((engine.recording_dir / "metadata").iterdir())  # read and removed
 
 
+def test_both_parties_hear_the_announcement_when_recording_starts(recording_pbx, phones, tmp_path):
+    """Story: acme announces its recordings: as 101's call to 102 is answered, both hear
+    the announcement (neither phone sends any sound of its own)."""
+    engine = recording_pbx
+    notice = tmp_path / "notice.wav"
+    with wave.open(str(notice), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(
+            b"".join(
+                struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i / 8000)))
+                for i in range(16000)
+            )
+        )
+    set_snapshot(
+        engine,
+        "acme.test",
+        lambda s: s.update(recording={"policy": "always", "announcement": str(notice)}),
+    )
+    a, b = phones("101"), phones("102")
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    ca, cb = connect(a, acc, b)
+    assert a.wait_audio(ca, 5) > 10
+    assert b.wait_audio(cb, 5) > 10
+    a.hangup(ca)
+    ended(b, cb)
+
+
 def test_never_is_not_anchored_and_records_nothing(recording_pbx, phones):
     """Story: a tenant that never records: the call has no recording (its anchoring is
     decided as without recording: see the policy tests), no file is written and no recording
@@ -255,9 +286,13 @@ def test_record_call_from_the_control_channel_only_for_its_tenant(recording_pbx,
     register(b, engine, "102")
     ca, cb = connect(a, acc, b)
     call = the_call(engine)
+    a.play(ca)
+    assert b.wait_audio(cb) > 10
     control(engine, RecordCall(schema="t_beta", call_id=call.id, action="start"))
     control(engine, RecordCall(schema="t_acme", call_id=call.id, action="start", by="api"))
     wait_until(lambda: recording_states(engine, call.id) == [("recording", "api")])
+    pcaps = engine.recording_dir / "pcaps"
+    wait_until(lambda: sum(p.stat().st_size for p in pcaps.iterdir()) > 10 * 216)
     control(engine, RecordCall(schema="t_beta", call_id=call.id, action="stop"))
     control(engine, RecordCall(schema="t_acme", call_id=call.id, action="stop", by="portal"))
     wait_until(lambda: recording_states(engine, call.id)[-1] == ("stopped", "portal"))
