@@ -303,6 +303,12 @@ def _child(  # noqa: C901
     def cmd_dtmf(call: int, digits: str) -> None:
         calls[call].dialDtmf(digits)
 
+    def cmd_dtmf_info(call: int, digits: str) -> None:
+        prm = pj.CallSendDtmfParam()
+        prm.method = pj.DtmfMethod.SIP_INFO  # one INFO (application/dtmf-relay) a key
+        prm.digits = digits
+        calls[call].sendDtmf(prm)
+
     def cmd_only_codec(codec: str) -> None:
         # Every codec off but ``codec`` (e.g. "PCMU/8000"): calls made or answered after it
         # offer only that one, so a test can decode what went over the wire.
@@ -533,7 +539,12 @@ class Phone:
         self._cmd("hangup", call=call, code=code)
 
     def dtmf(self, call: int, digits: str) -> None:
+        """Key ``digits`` as RFC 2833 telephone-events."""
         self._cmd("dtmf", call=call, digits=digits)
+
+    def dtmf_info(self, call: int, digits: str) -> None:
+        """Key ``digits`` as SIP INFO requests (``application/dtmf-relay``)."""
+        self._cmd("dtmf_info", call=call, digits=digits)
 
     def only_codec(self, name: str) -> None:
         """Offer and accept only codec ``name`` ("PCMU/8000") from now on."""

@@ -276,6 +276,23 @@ def test_on_demand_records_from_star44_and_pauses_with_star48(recording_pbx, pho
     assert {src for src, _ in packets} >= {ready["caller"]}
 
 
+def test_keys_sent_in_sip_info_work_too(recording_pbx, phones):
+    """Story: 102's phone sends its keys as SIP INFO: *44 starts the on-demand recording
+    all the same (and the keys still reach 101)."""
+    engine = recording_pbx
+    policy(engine, RecordingPolicy.ON_DEMAND)
+    a, b = phones("101"), phones("102")
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    ca, cb = connect(a, acc, b)
+    call = the_call(engine)
+    b.dtmf_info(cb, "*44")
+    wait_until(lambda: recording_states(engine, call.id) == [("recording", "102")])
+    a.wait("dtmf", call=ca, digit="4")
+    a.hangup(ca)
+    ended(b, cb)
+
+
 def test_record_call_from_the_control_channel_only_for_its_tenant(recording_pbx, phones):
     """Story: the API starts and stops an on-demand call's recording (``RecordCall``); the
     same command naming another tenant does nothing."""
