@@ -223,6 +223,34 @@ def test_both_parties_hear_the_announcement_when_recording_starts(recording_pbx,
     ended(b, cb)
 
 
+def test_a_ring_group_members_policy_records_its_calls(recording_pbx, phones):
+    """Story: 102 records all its calls; 101 calls ring group 600, whose member 102
+    answers: the call was anchored from the start and is recorded."""
+    engine = recording_pbx
+    policy(engine, e102=RecordingPolicy.ALWAYS)
+    members = [{"number": "102", "external": False}]
+    group = {"number": "600", "name": "Sales", "members": members, "member_seconds": 30}
+    set_snapshot(
+        engine, "acme.test", lambda s: s.setdefault("team", {}).update(ring_groups=[group])
+    )
+    a, b = phones("101"), phones("102")
+    acc = register(a, engine, "101")
+    register(b, engine, "102")
+    ca, cb = connect(a, acc, b, "600")
+    call = the_call(engine)
+    assert call.anchored
+    a.play(ca)
+    wait_until(lambda: recording_states(engine, call.id) == [("recording", "policy")])
+    assert b.wait_audio(cb) > 10
+    wait_until(
+        lambda: any(p.stat().st_size > 10 * 216 for p in (engine.recording_dir / "pcaps").iterdir())
+    )
+    b.hangup(cb)
+    ended(a, ca)
+    [ready] = wait_until(lambda: requests(engine, contract.EventType.RECORDING_READY))
+    assert ready["call_id"] == call.id
+
+
 def test_never_is_not_anchored_and_records_nothing(recording_pbx, phones):
     """Story: a tenant that never records: the call has no recording (its anchoring is
     decided as without recording: see the policy tests), no file is written and no recording

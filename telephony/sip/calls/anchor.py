@@ -131,5 +131,5 @@ class Anchor:
 
     def call_changed(self, call: Call) -> None:
         # A recorded call's session is deleted by the recorder, which reads it first.
-        if call.state == "ended" and call.anchored and call.recording is None:
+        if call.state == "ended" and call.anchored and not call.recording:
             self.delete(call.media_id)

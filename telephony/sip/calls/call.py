@@ -129,7 +129,8 @@ class Call:
     media_handoff: str = ""
     hold: Any = None  # media_app.Hold: the call is on hold with music
     # The trunks the call went through (ids: the one it came in on, those tried out), for
-    # its recording policy; and its recording (recording.Recording) when it may be recorded.
+    # its recording policy; and its recording (recording.Recording) when it may be recorded
+    # (False: it should be, but its media is not anchored).
     trunks: list[int] = field(default_factory=list)
     recording: Any = None
 

@@ -83,7 +83,7 @@ class _DtmfProtocol(asyncio.DatagramProtocol):
         self.recorder = recorder
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.recorder.dtmf_report(data)
+        self.recorder.dtmf_report(data, addr[0])
 
 
 class Recorder:
@@ -121,16 +121,22 @@ class Recorder:
 
     # --- observer ------------------------------------------------------------------------
     def call_changed(self, call: Call) -> None:
-        if call.state == "answered" and call.recording is None and call.anchored:
+        if call.state == "answered" and call.recording is None:
             if not self.enabled or call.b is None or call.a is None:
                 return
             policy = effective_policy(call, self.ctx.directory.carriers.trunks)
             if policy == RecordingPolicy.NEVER:
                 return
+            if not call.anchored:
+                # rtpengine failed at set-up (logged): its media never reaches rtpengine.
+                log.warning("call %s (recording %s): media not anchored, not recorded",
+                            call.id, policy)  # fmt: skip
+                call.recording = False
+                return
             call.recording = Recording(policy=policy, caller_tag=call.a.local_tag)
             if policy == RecordingPolicy.ALWAYS:
                 self.calls.spawn(self.act(call, RecordingAction.START, "policy"))
-        elif call.state == "ended" and call.recording is not None:
+        elif call.state == "ended" and call.recording:
             self.calls.spawn(self.finish(call, call.recording))
 
     # --- actions -------------------------------------------------------------------------
@@ -146,7 +152,7 @@ class Recorder:
         """Carry out ``action`` (RecordingAction) on ``call``'s recording for ``by``; False
         when it does not apply (a call that may not be recorded, pausing what is not
         recording...) or rtpengine failed (logged)."""
-        rec: Recording | None = call.recording
+        rec: Recording | None = call.recording or None
         media = self.anchor.media
         if rec is None or media is None or call.state != "answered":
             log.info("call %s: recording %s by %s: the call is not recordable", call.id,
@@ -210,8 +216,13 @@ class Recorder:
                         exc)  # fmt: skip
 
     # --- in-call codes -------------------------------------------------------------------
-    def dtmf_report(self, data: bytes) -> None:
-        """One of rtpengine's DTMF reports: ``{"callid", "source_tag", "event", ...}``."""
+    def dtmf_report(self, data: bytes, source: str = "") -> None:
+        """One of rtpengine's DTMF reports: ``{"callid", "source_tag", "event", ...}``; only
+        from rtpengine's host (its ng address), so nobody else can key a call's codes."""
+        rtpengine = self.config.rtpengine
+        if source and rtpengine is not None and source != rtpengine[0]:
+            log.debug("DTMF report from %s, not rtpengine: dropped", source)
+            return
         try:
             report = json.loads(data)
             media_id, tag, event = (
@@ -246,7 +257,7 @@ class Recorder:
         the tenant's in-call codes, its action (for an extension's party only: an outside
         caller cannot control the recording)."""
         call = leg.call
-        rec: Recording | None = call.recording
+        rec: Recording | None = call.recording or None
         if rec is None or call.state != "answered":
             return
         by = _extension_of(call, leg)
