@@ -34,8 +34,12 @@ from telephony.sip.contract import (
     TrunkSnapshot,
 )
 from tests.sip.callkit import connect, dial, ended, events, register, set_snapshot
+from tests.sip.carrier import NATIONAL, carriers, publish_trunks, trunk
+from tests.sip.carrier import routing as trunk_routing
 from tests.sip.engine_fixtures import EngineHandle, wait_until, worker_redis_url
 from tests.sip.pjphone import RtpEngineProcess, free_port
+
+__all__ = ["carriers"]  # a fixture, used by name
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -249,6 +253,30 @@ def test_a_ring_group_members_policy_records_its_calls(recording_pbx, phones):
     ended(a, ca)
     [ready] = wait_until(lambda: requests(engine, contract.EventType.RECORDING_READY))
     assert ready["call_id"] == call.id
+
+
+def test_a_trunk_that_records_always_records_its_outside_calls(recording_pbx, phones, carriers):
+    """Story: the tenant never records, but its carrier's trunk is set to record every call:
+    101's call out through it is recorded, the phone's stream told by ``caller``."""
+    engine = recording_pbx
+    carrier = carriers("auth")
+    publish_trunks(engine, trunk(engine, 1, carrier, recording=RecordingPolicy.ALWAYS))
+    set_snapshot(engine, "acme.test", trunk_routing())
+    a = phones("101")
+    acc = register(a, engine, "101")
+    ca = dial(a, acc, NATIONAL)
+    a.wait_state(ca, "CONFIRMED")
+    call = the_call(engine)
+    a.play(ca)
+    assert a.wait_audio(ca) > 10  # the carrier echoes it
+    wait_until(lambda: recording_states(engine, call.id) == [("recording", "policy")])
+    a.hangup(ca)
+    assert ended(a, ca) == 200
+    [ready] = wait_until(lambda: requests(engine, contract.EventType.RECORDING_READY))
+    assert ready["call_id"] == call.id
+    _, packets = read_pcap(ready["path"])
+    assert ready["caller"] in {src for src, _ in packets}
+    carrier.done()
 
 
 def test_never_is_not_anchored_and_records_nothing(recording_pbx, phones):
