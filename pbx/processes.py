@@ -47,6 +47,13 @@ def var_dir(env: dict[str, str], root: Path) -> Path:
     return Path(_env(env, "PBX_VAR_DIR", str(root / "var"))).resolve()
 
 
+def recording_dir(env: dict[str, str], root: Path) -> Path:
+    """rtpengine's recording directory (settings' SIP_RECORDING_DIR reads the same)."""
+    return Path(
+        _env(env, "PBX_RECORDING_DIR", str(var_dir(env, root) / "recordings" / "spool"))
+    ).resolve()
+
+
 def run_dir(env: dict[str, str], root: Path) -> Path:
     """Sockets, pid files, beat's schedule: ``PBX_RUN_DIR``, default ``var/run``."""
     return Path(_env(env, "PBX_RUN_DIR", str(var_dir(env, root) / "run"))).resolve()
@@ -154,6 +161,11 @@ def processes(env: dict[str, str] | None = None, root: Path = ROOT) -> list[Proc
                 f"--listen-ng={_env(env, 'PBX_RTPENGINE_NG', '127.0.0.1:2223')}",
                 f"--port-min={_env(env, 'PBX_RTP_PORT_MIN', '30000')}",
                 f"--port-max={_env(env, 'PBX_RTP_PORT_MAX', '40000')}",
+                # Call recording (userspace: pcap; "proc" needs the kernel module) and the
+                # DTMF reports the engine reads its in-call codes from.
+                "--recording-method=pcap",
+                f"--recording-dir={recording_dir(env, root)}",
+                f"--dtmf-log-dest={_env(env, 'PBX_RTPENGINE_DTMF', '127.0.0.1:2224')}",
                 "--log-stderr",
             ],
             "the media relay (rtpengine, userspace)",
@@ -309,11 +321,14 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"unknown process {args.name!r}; one of {', '.join(by_name)}")
         proc_argv = by_name[args.name].argv
         os.chdir(ROOT)
+        if args.name == "rtpengine":
+            recording_dir(dict(os.environ), ROOT).mkdir(parents=True, exist_ok=True)
         os.execvp(proc_argv[0], proc_argv)  # noqa: S606 - our own fixed command line
     if args.what == "supervisord":
         text = supervisord_conf()
         run_dir(dict(os.environ), ROOT).mkdir(parents=True, exist_ok=True)
         log_dir(dict(os.environ), ROOT).mkdir(parents=True, exist_ok=True)
+        recording_dir(dict(os.environ), ROOT).mkdir(parents=True, exist_ok=True)
         if args.out:
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)

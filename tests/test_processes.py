@@ -48,3 +48,17 @@ def test_committed_systemd_units_are_what_the_generator_makes():
         if name.endswith(".service"):
             assert "Restart=always" in text
             assert "StartLimitIntervalSec=0" in text
+
+
+def test_rtpengine_records_in_pcap_files_and_reports_dtmf_to_the_engine():
+    """rtpengine writes its recordings (userspace pcap) where the engine looks for them
+    (``PBX_RECORDING_DIR``, by default under the var dir) and sends its DTMF reports to the
+    engine's in-call code listener."""
+    argv = {p.name: p.argv for p in processes.processes({"PBX_VAR_DIR": "/v"})}["rtpengine"]
+    assert "--recording-method=pcap" in argv
+    assert "--recording-dir=/v/recordings/spool" in argv
+    assert "--dtmf-log-dest=127.0.0.1:2224" in argv
+    env = {"PBX_RECORDING_DIR": "/rec", "PBX_RTPENGINE_DTMF": "10.0.0.5:3000"}
+    argv = {p.name: p.argv for p in processes.processes(env)}["rtpengine"]
+    assert "--recording-dir=/rec" in argv
+    assert "--dtmf-log-dest=10.0.0.5:3000" in argv

@@ -413,6 +413,10 @@ PBX_WEBHOOK_ALLOWED_NETWORKS = [
 SIP_RTPENGINE_NG = env("PBX_RTPENGINE_NG", "127.0.0.1:2223")  # rtpengine's ng; "" = no anchoring
 SIP_NO_ANSWER_TIMEOUT = float(env("PBX_NO_ANSWER_TIMEOUT", "30"))  # unless the extension says
 SIP_ANCHOR_ALL = env_bool("PBX_ANCHOR_ALL", False)  # all media via rtpengine, not only NAT
+# Call recording: where rtpengine writes its pcaps (``--recording-dir``: pcaps/, metadata/)
+# and where it sends its DTMF reports (``--dtmf-log-dest``), the engine's in-call codes.
+SIP_RECORDING_DIR = Path(env("PBX_RECORDING_DIR", str(VAR_DIR / "recordings" / "spool"))).resolve()
+SIP_RTPENGINE_DTMF = env("PBX_RTPENGINE_DTMF", "127.0.0.1:2224")
 # The media server (telephony/media/, ``manage.py mediaserver``): its control address, its RTP
 # ports, and the directory of prompts, music on hold and voicemail (Django's MEDIA_ROOT too).
 MEDIA_CONTROL = env("PBX_MEDIA_CONTROL", "127.0.0.1:2230")  # "" = no media features

@@ -27,6 +27,7 @@ from telephony.sip.contract import (
     read_snapshot,
 )
 
+from .recording_snapshot import build_recording
 from .store import client, redis_key
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         routing = build_routing(tenant)
         media = build_media(tenant)
         team = build_team(tenant)
+        recording = build_recording()
     return TenantSnapshot(
         tenant_id=tenant.pk,
         schema=tenant.schema_name,
@@ -140,6 +142,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         routing=routing,
         media=media,
         team=team,
+        recording=recording,
     )
 
 

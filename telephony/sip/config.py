@@ -40,6 +40,12 @@ class PbxConfig:
     # or records, calls to them get 480) and the directory of prompts, music and voicemail.
     media_server: tuple[str, int] | None = None
     media_dir: str = "var/media"
+    # Call recording (calls/recording.py): the directory rtpengine writes its pcaps and
+    # metadata to (its ``--recording-dir``; "" = no recording), and the address this engine
+    # takes rtpengine's DTMF reports on (its ``--dtmf-log-dest``; None: in-call codes only
+    # from SIP INFO).
+    recording_dir: str = ""
+    dtmf_listen: tuple[str, int] | None = None
     # How long an engine's share of the tenants' call counts outlives its last heartbeat: a
     # crashed engine's calls stop counting against the limit after this (calls/limits.py).
     engine_heartbeat_ttl: float = 15.0
@@ -75,6 +81,9 @@ class CallConfig:
     engine_heartbeat_ttl: float = 15.0  # see PbxConfig.engine_heartbeat_ttl
     media_server: tuple[str, int] | None = None  # see PbxConfig.media_server
     media_dir: str = "var/media"
+    recording_dir: str = ""  # see PbxConfig.recording_dir
+    dtmf_listen: tuple[str, int] | None = None  # see PbxConfig.dtmf_listen
+    dtmf_timeout: float = 3.0  # seconds between the keys of one in-call code
 
     @classmethod
     def from_pbx(cls, config: PbxConfig) -> CallConfig:
@@ -86,4 +95,6 @@ class CallConfig:
             engine_heartbeat_ttl=config.engine_heartbeat_ttl,
             media_server=config.media_server,
             media_dir=config.media_dir,
+            recording_dir=config.recording_dir,
+            dtmf_listen=config.dtmf_listen,
         )

@@ -1675,12 +1675,25 @@ class EventType(StrEnum):
     # Call recording (each with call_id, schema): its state changed (``state``: recording,
     # paused, stopped; ``by``: the extension or "api" that asked), for the live portal;
     CALL_RECORDING = "call.recording"
-    # a call's recording is complete on the recording host: ``path`` (the file rtpengine or
-    # the media server wrote), ``format`` ("pcap": rtpengine's, both directions in one
-    # capture; "wav": the media server's stereo WAV), ``caller`` (the address:port the
-    # caller's RTP came from, which tells its stream from the callee's in a pcap), ``started``
-    # (epoch seconds). A request of the engine's (``telephony.engine.requests``): the Django
+    # a call's recording is complete on the recording host (one event per call, sent after
+    # rtpengine's delete: the file is closed): ``path`` (the file rtpengine or the media
+    # server wrote), ``format`` ("pcap": rtpengine's, both directions in one capture; "wav":
+    # the media server's stereo WAV), ``caller`` (the address:port the caller's RTP came
+    # from, which tells its stream from the callee's in a pcap; "" when rtpengine could not
+    # say), ``started`` (epoch seconds, "%.3f"), with the usual call_id, schema, tenant_id,
+    # segment, legs. A request of the engine's (``telephony.engine.requests``): the Django
     # side makes the ``audio.Recording`` and queues its conversion and upload.
+    # The pcap (rtpengine 10.5, ``--recording-method=pcap``): classic libpcap, little-endian
+    # (magic a1b2c3d4), microsecond timestamps, link type 101 (LINKTYPE_RAW: each record
+    # starts at the IPv4 header, no Ethernet). Each record is one UDP datagram as rtpengine
+    # received it: source = a phone's (or carrier's) address:port, destination = rtpengine's
+    # own port; so the caller's packets are those whose source is ``caller``, the callee's
+    # the other source. RTCP (second byte of the payload 200..204) and RFC 4733
+    # telephone-events (the payload type negotiated as telephone-event, usually 101) are in
+    # it too; audio payload types as negotiated (0 PCMU, 8 PCMA, 9 G722, dynamic ones by the
+    # SDP). A paused and resumed recording is several rtpengine parts joined by the engine in
+    # time order: the pause is a gap in the capture times (and in the RTP sequence numbers
+    # and timestamps, which the phones kept counting).
     RECORDING_READY = "recording.ready"
 
 

@@ -303,6 +303,19 @@ def _child(  # noqa: C901
     def cmd_dtmf(call: int, digits: str) -> None:
         calls[call].dialDtmf(digits)
 
+    def cmd_dtmf_info(call: int, digits: str) -> None:
+        prm = pj.CallSendDtmfParam()
+        prm.method = pj.DtmfMethod.SIP_INFO  # one INFO (application/dtmf-relay) a key
+        prm.digits = digits
+        calls[call].sendDtmf(prm)
+
+    def cmd_only_codec(codec: str) -> None:
+        # Every codec off but ``codec`` (e.g. "PCMU/8000"): calls made or answered after it
+        # offer only that one, so a test can decode what went over the wire.
+        # (pjsua_codec_set_priority: every codec whose id starts with the prefix; "" is all.)
+        for prefix, priority in ((b"", 0), (codec.encode(), 255)):
+            lib.pjsua_codec_set_priority(ctypes.byref(_PjStr(prefix, len(prefix))), priority)
+
     def cmd_hold(call: int) -> None:
         calls[call].setHold(op())
 
@@ -526,7 +539,16 @@ class Phone:
         self._cmd("hangup", call=call, code=code)
 
     def dtmf(self, call: int, digits: str) -> None:
+        """Key ``digits`` as RFC 2833 telephone-events."""
         self._cmd("dtmf", call=call, digits=digits)
+
+    def dtmf_info(self, call: int, digits: str) -> None:
+        """Key ``digits`` as SIP INFO requests (``application/dtmf-relay``)."""
+        self._cmd("dtmf_info", call=call, digits=digits)
+
+    def only_codec(self, name: str) -> None:
+        """Offer and accept only codec ``name`` ("PCMU/8000") from now on."""
+        self._cmd("only_codec", codec=name)
 
     def hold(self, call: int) -> None:
         self._cmd("hold", call=call)
@@ -603,15 +625,17 @@ def phones(*names: str) -> Iterator[list[Phone]]:
 class RtpEngineProcess:
     """rtpengine in userspace (``--table=-1``) on loopback with a free ng port."""
 
-    def __init__(self, recording_dir: str | None = None) -> None:
-        """``recording_dir``: record calls there as pcap (``--recording-method=pcap``)."""
+    def __init__(self, *, recording_dir: str = "", dtmf_port: int = 0) -> None:
+        """``recording_dir``: record in pcap files there (``--recording-method=pcap``, its
+        pcaps/, metadata/ and tmp/); ``dtmf_port``: send a DTMF report per key (JSON) to
+        127.0.0.1 on that port."""
         self.ng_port = free_port()
         ports = self.ports()
-        recording = (
-            [f"--recording-dir={recording_dir}", "--recording-method=pcap"]
-            if recording_dir
-            else []
-        )
+        extra = []
+        if recording_dir:
+            extra += ["--recording-method=pcap", f"--recording-dir={recording_dir}"]
+        if dtmf_port:
+            extra.append(f"--dtmf-log-dest=127.0.0.1:{dtmf_port}")
         self.proc = subprocess.Popen(
             [
                 "rtpengine",
@@ -627,7 +651,7 @@ class RtpEngineProcess:
                 "--log-stderr",
                 "--log-level=4",
                 "--delete-delay=0",
-                *recording,
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

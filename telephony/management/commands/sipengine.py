@@ -4,9 +4,11 @@ Settings give every address and port (``SIP_HOST``, ``SIP_UDP_PORT`` — TCP sha
 ``SIP_TLS_PORT``, ``SIP_WS_PORT``, ``SIP_WSS_PORT``, ``SIP_TLS_CERT``/``SIP_TLS_KEY``,
 ``REDIS_URL``, ``PBX_PRODUCT_NAME``) and the call layer's ``SIP_RTPENGINE_NG`` (the same
 ``PBX_RTPENGINE_NG`` the rtpengine of ``pbx/processes.py`` listens on), ``SIP_NO_ANSWER_TIMEOUT``,
-``SIP_ANCHOR_ALL`` and ``SIP_NAT_PING_INTERVAL``; options override them. Before the event loop
-starts, every tenant's routing snapshot is published (in a thread, so the ORM never runs on the
-loop and no database connection is left open in the engine's thread).
+``SIP_ANCHOR_ALL``, ``SIP_NAT_PING_INTERVAL``, ``SIP_RECORDING_DIR`` and
+``SIP_RTPENGINE_DTMF`` (rtpengine's recording directory and DTMF reports, as
+``pbx/processes.py`` starts it); options override them. Before the event loop starts, every
+tenant's routing snapshot is published (in a thread, so the ORM never runs on the loop and no
+database connection is left open in the engine's thread).
 """
 
 import contextlib
@@ -110,6 +112,8 @@ class Command(BaseCommand):
             nat_ping_interval=float(settings.SIP_NAT_PING_INTERVAL),
             media_server=parse_hostport(opts["media_server"]),
             media_dir=str(settings.MEDIA_ROOT),
+            recording_dir=str(settings.SIP_RECORDING_DIR),
+            dtmf_listen=parse_hostport(settings.SIP_RTPENGINE_DTMF),
         )
         if opts["rtpengine"] and config.rtpengine_ng is None:
             log.warning("rtpengine address %r has no port: media goes direct", opts["rtpengine"])

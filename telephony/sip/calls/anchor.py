@@ -2,8 +2,9 @@
 for them (the client is ``telephony/sip/media.py``).
 
 A call is anchored when the engine has an rtpengine and either the deployment or the tenant
-asks for every call, or a phone is behind NAT (its SDP address is not where its packets come
-from, or it registered from another address than its Contact names). When rtpengine fails,
+asks for every call, the call may be recorded (``record_policy.py``), or a phone is behind
+NAT (its SDP address is not where its packets come from, or it registered from another
+address than its Contact names). When rtpengine fails,
 media goes direct (logged); a transferred anchored call stays anchored (a new rtpengine
 pairing of the parties that remain, under its own call-id).
 """
@@ -14,11 +15,13 @@ import contextlib
 import logging
 
 from telephony.sip.config import CallConfig
+from telephony.sip.contract import RecordingPolicy
 from telephony.sip.media import MediaError, RtpEngine, connection_address
 from telephony.sip.message import SipURI, parse_uri
 from telephony.sip.registrar import Binding
 
 from .call import Call, Calls
+from .record_policy import effective_policy
 
 __all__ = ["Anchor"]
 
@@ -46,6 +49,9 @@ class Anchor:
         if self.media is None:
             return False
         if self.config.anchor_all or call.tenant.anchor_media:
+            return True
+        # A call that may be recorded (always, or on demand later): rtpengine records it.
+        if self.config.recording_dir and effective_policy(call) != RecordingPolicy.NEVER:
             return True
         # NAT: the SDP address is not where the packets come from, or the phone registered
         # from another address than its Contact says.
@@ -124,5 +130,6 @@ class Anchor:
             await media.delete(media_id)
 
     def call_changed(self, call: Call) -> None:
-        if call.state == "ended" and call.anchored:
+        # A recorded call's session is deleted by the recorder, which reads it first.
+        if call.state == "ended" and call.anchored and not call.recording:
             self.delete(call.media_id)

@@ -4,10 +4,13 @@ never proxied, so each side only ever sees our Call-ID, tags, Contact and SDP or
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from telephony.sip.transaction import ServerTransaction
 
 from .call import Leg, sdp_body
 from .media_app import is_hold
+from .recording import dtmf_from_info
 from .services import CallServices
 
 __all__ = ["Bridge"]
@@ -16,9 +19,12 @@ __all__ = ["Bridge"]
 class Bridge:
     """Relays in-dialog offers and INFO between the legs of a call."""
 
-    def __init__(self, services: CallServices) -> None:
+    def __init__(
+        self, services: CallServices, on_key: Callable[[Leg, str], None] | None = None
+    ) -> None:
         self.s = services
         self.calls = services.calls
+        self.on_key = on_key  # a DTMF key in an INFO (the in-call codes: recording.py)
 
     async def offer(self, tx: ServerTransaction, leg: Leg) -> None:
         """re-INVITE or UPDATE (hold, unhold, codec change): re-offer on the other leg and
@@ -122,13 +128,18 @@ class Bridge:
         tx.respond(200, headers=headers, body=self.calls.sdp_for(holder, answer))
 
     async def info(self, tx: ServerTransaction, leg: Leg) -> None:
-        """INFO (SIP INFO DTMF, picture updates...) goes to the other party as it came."""
+        """INFO (SIP INFO DTMF, picture updates...) goes to the other party as it came; a
+        DTMF key in it is also told to ``on_key``."""
         peer = leg.call.peer(leg)
         server = self.calls.server(leg.call.tenant)
+        req = tx.request
+        if self.on_key is not None and req.body:
+            key = dtmf_from_info(req.content_type or "", req.body)
+            if key:
+                self.on_key(leg, key)
         if peer is None or peer.dialog is None or peer.gone:
             tx.respond(481, headers=[server])
             return
-        req = tx.request
         headers = [(n, v) for n, v in req.headers if n in ("Content-Type", "Info-Package")]
         out = peer.dialog.create_request("INFO", headers=headers, body=req.body)
         resp = await self.calls.send(peer, out).future

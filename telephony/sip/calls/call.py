@@ -128,6 +128,11 @@ class Call:
     # under a new one (deleted when one answers or the call ends).
     media_handoff: str = ""
     hold: Any = None  # media_app.Hold: the call is on hold with music
+    # The trunks the call went through (ids: the one it came in on, those tried out), for
+    # its recording policy; and its recording (recording.Recording) when it may be recorded
+    # (False: it should be, but its media is not anchored).
+    trunks: list[int] = field(default_factory=list)
+    recording: Any = None
 
     def next_leg_name(self, prefix: str = "b") -> str:
         self.leg_seq += 1

@@ -3,7 +3,10 @@
 - ``{"op": "hangup", "schema", "call_id"}`` (the REST API): end that call, if this engine
   carries it and it belongs to that tenant;
 - ``{"op": "notify", "domain", "user", "event": "check-sync", "reboot"}`` (provisioning): an
-  out-of-dialog NOTIFY to each registered contact of the user (re-provision, reboot).
+  out-of-dialog NOTIFY to each registered contact of the user (re-provision, reboot);
+- ``{"op": "record", "schema", "call_id", "action", "by"}`` (the REST API): start, stop,
+  pause or resume that call's recording, if this engine carries it and it belongs to that
+  tenant (``recording.py``).
 
 The subscription is re-established when the connection drops (commands published meanwhile
 are lost: Redis pub/sub does not queue).
@@ -20,11 +23,12 @@ from typing import Any
 
 from telephony.sip import contract
 from telephony.sip.context import EngineContext
-from telephony.sip.contract import CheckSync, ControlMessage, HangUpCall
+from telephony.sip.contract import CheckSync, ControlMessage, HangUpCall, RecordCall
 from telephony.sip.message import Request, Response, parse_address, parse_uri
 from telephony.sip.transaction import new_tag
 
 from .call import Calls
+from .recording import Recorder
 
 __all__ = ["ControlChannel"]
 
@@ -34,9 +38,10 @@ log = logging.getLogger(__name__)
 class ControlChannel:
     """Listens on ``sip:control`` and carries out the commands for this engine."""
 
-    def __init__(self, ctx: EngineContext, calls: Calls) -> None:
+    def __init__(self, ctx: EngineContext, calls: Calls, recorder: Recorder | None = None) -> None:
         self.ctx = ctx
         self.calls = calls
+        self.recorder = recorder
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -77,6 +82,8 @@ class ControlChannel:
             # The schema must match: a command can only ever end a call of its own tenant.
             if call is not None and call.tenant.schema == cmd.schema:
                 self.calls.end(call, "api hangup", 487)
+        elif isinstance(cmd, RecordCall) and self.recorder is not None:
+            self.recorder.control(cmd)  # checks the schema the same way
 
     async def notify_aor(self, cmd: CheckSync) -> int:
         """A check-sync command (from provisioning): an out-of-dialog NOTIFY

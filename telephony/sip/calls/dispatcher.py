@@ -262,6 +262,7 @@ class CallDispatcher:
         if call is None:
             return True
         call.inbound = True
+        call.trunks.append(trunk.id)
         calls.emit(
             call,
             EventType.CALL_STARTED,

@@ -1,5 +1,5 @@
 """The call layer assembled: the live calls, media anchoring, the router with its destination
-types, bridging, transfer, the Redis mirror, the call limit and the control channel; its
+types, bridging, transfer, recording, the Redis mirror, the call limit and the control channel; its
 services (started in order after the SIP core, stopped in reverse) and its SIP handlers."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .dispatcher import CallDispatcher
 from .limits import CallLimits
 from .media_app import MediaFeatures
 from .mirror import CallMirror
+from .recording import Recorder
 from .router import CallRouter
 from .services import CallServices
 from .states import ExtensionStates
@@ -45,8 +46,9 @@ class CallLayer:
         self.router.load(self.services)
         self.limits = CallLimits(ctx, self.config)
         self.mirror = CallMirror(ctx, self.config)
-        self.control = ControlChannel(ctx, self.calls)
-        self.bridge = Bridge(self.services)
+        self.recorder = Recorder(ctx, self.calls, self.anchor, self.config)
+        self.control = ControlChannel(ctx, self.calls, self.recorder)
+        self.bridge = Bridge(self.services, on_key=self.recorder.key)
         self.transfer = Transfer(self.services, self.bridge)
         # Where trunk calls come from (imported here: the trunks package builds on the calls).
         from telephony.sip.trunks.index import TrunkDirectory
@@ -55,7 +57,15 @@ class CallLayer:
         self.dispatcher = CallDispatcher(
             self.services, self.limits, self.bridge, self.transfer, self.trunks
         )
-        self.calls.observers += [self.limits, self.media, self.anchor, self.mirror, self.states]
+        # The recorder before the anchor: it reads a recorded call's session before deleting it.
+        self.calls.observers += [
+            self.limits,
+            self.media,
+            self.recorder,
+            self.anchor,
+            self.mirror,
+            self.states,
+        ]
 
     def configure(self, config: CallConfig) -> None:
         """Take ``config``'s settings (before start): every part keeps the same object."""
@@ -91,6 +101,7 @@ class CallLayer:
             self.mirror,
             self.anchor,
             self.media,
+            self.recorder,
             self.control,
             _Hangup(self.calls),
         ]

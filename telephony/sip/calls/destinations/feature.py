@@ -18,7 +18,13 @@ from telephony.sip.calls.call import Call
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
-from telephony.sip.contract import EventType, ExtensionSnapshot, Feature, TenantSnapshot
+from telephony.sip.contract import (
+    FEATURE_IN_CALL,
+    EventType,
+    ExtensionSnapshot,
+    Feature,
+    TenantSnapshot,
+)
 
 from .base import register
 
@@ -92,6 +98,10 @@ class FeatureCode:
         taken = taken_by(feature, arg)
         if taken is not None:
             await self._to(call, taken)
+            return
+        if feature in FEATURE_IN_CALL:
+            # A recording code is keyed during a call, never dialled as one.
+            self.s.router.connect(call, reject(404, reason="in-call code dialled as a call"))
             return
         prompt = _confirmation(feature)
         if prompt is None:

@@ -47,6 +47,7 @@ from telephony.sip.contract import (
     CallScope,
     EventType,
     ExtensionSnapshot,
+    RecordingPolicy,
     RingGroup,
     RingMember,
     RingStrategy,
@@ -174,7 +175,14 @@ class RingGroups:
         anchor = self.s.anchor
         if anchor.media is None or call.anchored or not call.offer:
             return True
-        if any(m.external for m in members):
+        extensions = call.tenant.extensions
+        recorded = anchor.config.recording_dir and any(
+            (ext := extensions.get(m.number)) is not None
+            and ext.recording in (RecordingPolicy.ALWAYS, RecordingPolicy.ON_DEMAND)
+            for m in members
+        )
+        if recorded or any(m.external for m in members):
+            # An outside member, or a member whose calls may be recorded (rtpengine records).
             await anchor.anchor(
                 call, failure="rtpengine offer for a ring group failed, media goes direct"
             )

@@ -254,6 +254,8 @@ class Trunk:
 
     def routed(self, call: Call, plan: Plan, attempt: Attempt) -> None:
         """The call's CDR facts for an outside leg on ``attempt`` (``call.routed``)."""
+        if attempt.trunk.id not in call.trunks:
+            call.trunks.append(attempt.trunk.id)
         self.calls.emit(
             call,
             EventType.CALL_ROUTED,
