@@ -430,9 +430,7 @@ MEDIA_RTP_PORT_MAX = env_int("PBX_MEDIA_RTP_PORT_MAX", 29999)
 # local (MEDIA_ROOT/recordings or PBX_RECORDING_LOCAL_DIR), s3 (any S3-compatible endpoint)
 # or azure (account name and key, or a connection string in the secret).
 PBX_RECORDING_SOURCE_DIRS = [
-    d
-    for d in env("PBX_RECORDING_SOURCE_DIRS", str(VAR_DIR / "recordings")).split(",")
-    if d.strip()
+    d for d in env("PBX_RECORDING_SOURCE_DIRS", str(VAR_DIR / "recordings")).split(",") if d.strip()
 ]
 PBX_RECORDING_WORK_DIR = env("PBX_RECORDING_WORK_DIR", str(VAR_DIR / "recordings-work"))
 _RECORDING_KIND = env("PBX_RECORDING_STORAGE", "local")
