@@ -2,6 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from audio.api import recording_settings as recording_settings_views
 from audio.api import views as audio_views
 from branding.api import views as branding_views
 from dealers.api.views import DealerViewSet
@@ -95,6 +96,11 @@ urlpatterns = [
         name="api-feature-code",
     ),
     path("park/", team_views.ParkSettingsView.as_view(), name="api-park"),
+    path(
+        "recording-settings/",
+        recording_settings_views.RecordingSettingsView.as_view(),
+        name="api-recording-settings",
+    ),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),
     path(

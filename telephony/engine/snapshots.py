@@ -97,6 +97,7 @@ def build_team(tenant) -> TeamSnapshot:
 
 
 def build_snapshot(tenant) -> TenantSnapshot:
+    from audio.recording_snapshot import recording_snapshot
     from audio.snapshot import mailboxes
     from branding.effective import brand_for_tenant
     from telephony.models import Extension, SpeedDial
@@ -126,6 +127,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         routing = build_routing(tenant)
         media = build_media(tenant)
         team = build_team(tenant)
+        recording = recording_snapshot(tenant)
     return TenantSnapshot(
         tenant_id=tenant.pk,
         schema=tenant.schema_name,
@@ -140,6 +142,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         routing=routing,
         media=media,
         team=team,
+        recording=recording,
     )
 
 

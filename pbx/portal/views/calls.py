@@ -202,7 +202,7 @@ def cdr_export(request, ctx: dict, *, name: str):
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
 def cdr_list(request):
     filters = CdrFilterForm(request.GET or None)
-    ctx = cdr_page(request, Cdr.objects.all(), filters=filters)
+    ctx = cdr_page(request, Cdr.objects.prefetch_related("recordings"), filters=filters)
     if wants_csv(request):
         return cdr_export(request, ctx, name="call-history")
     return page(request, "portal/calls/cdr_list.html", ctx, section="cdrs")
@@ -210,8 +210,9 @@ def cdr_list(request):
 
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
 def cdr_detail(request, pk):
-    cdr = get_object_or_404(Cdr.objects.prefetch_related("segments"), pk=pk)
-    return page(request, "portal/calls/cdr_detail.html", {"cdr": cdr}, section="cdrs")
+    cdr = get_object_or_404(Cdr.objects.prefetch_related("segments", "recordings"), pk=pk)
+    ctx = {"cdr": cdr, "can_delete": Permission.EXTENSIONS_MANAGE in held_permissions(request)}
+    return page(request, "portal/calls/cdr_detail.html", ctx, section="cdrs")
 
 
 # --- registrations ----------------------------------------------------------------------------
