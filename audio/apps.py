@@ -8,5 +8,5 @@ class AudioConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the handlers of the engine's voicemail and voicemail feature-code requests
-        # (telephony.engine.requests).
-        from . import engine  # noqa: F401
+        # (telephony.engine.requests), and of the engine's finished call recordings.
+        from . import engine, recording_requests  # noqa: F401

@@ -1,4 +1,5 @@
-"""Background jobs of the audio app: a new voicemail message by e-mail.
+"""Background jobs of the audio app: a new voicemail message by e-mail; call recordings
+converted and uploaded (``audio.pipeline``), their retries swept, expired ones deleted.
 
 The message goes from the tenant's white-label sender (``branding.mail.sender_for``) to the
 box's address (its own, else its extension's user's), with the audio attached as WAV or MP3
@@ -15,6 +16,8 @@ import tempfile
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery import shared_task
+
+from pbx.celery import every
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +136,60 @@ def send_voicemail_email(self, schema: str, message_pk: int) -> bool:
         if mailbox.delete_after_email:
             actions.do_delete_message(message, actor=SYSTEM)
     return True
+
+
+# ------------------------------------------------------------------------- call recordings
+
+RECORDING_SWEEP_SECONDS = 60.0
+
+
+@shared_task(name="audio.process_recording", acks_late=True, ignore_result=True)
+def process_recording(schema: str, pk: int) -> str | None:
+    """Convert and upload one recording of tenant ``schema`` (``audio.pipeline.process``); a
+    failed upload schedules its own retry after the back-off (the sweeper is the safety net)."""
+    from django_tenants.utils import schema_context
+
+    from .models import RecordingStatus
+    from .pipeline import process
+
+    tenant = _live_tenant(schema)
+    if tenant is None:
+        return None
+    with schema_context(schema):
+        status = process(pk)
+        if status == RecordingStatus.CONVERTED:
+            from .models import Recording
+
+            rec = Recording.objects.filter(pk=pk).only("next_attempt_at").first()
+            if rec is not None and rec.next_attempt_at is not None:
+                process_recording.apply_async((schema, pk), eta=rec.next_attempt_at)
+    return status
+
+
+@shared_task(name="audio.sweep_recordings", ignore_result=True)
+def sweep_recordings() -> int:
+    """Beat: queue every recording whose retry is due or whose task was lost."""
+    from .pipeline import due_recordings
+
+    due = due_recordings()
+    for schema, pk in due:
+        process_recording.delay(schema, pk)
+    return len(due)
+
+
+@shared_task(name="audio.purge_recordings", ignore_result=True)
+def purge_recordings() -> int:
+    """Beat, daily: delete recordings past each tenant's retention."""
+    from .pipeline import purge_expired
+
+    return sum(purge_expired().values())
+
+
+def _live_tenant(schema: str):
+    from tenants.access import live_tenants
+
+    return live_tenants().filter(schema_name=schema).first()
+
+
+every(RECORDING_SWEEP_SECONDS, "audio.sweep_recordings")
+every(86400.0, "audio.purge_recordings", expires=3600.0)

@@ -234,6 +234,7 @@ CELERY_IMPORTS = (
     "events.tasks",
     "provisioning.tasks",
     "pbx.portal.health",  # the workers' heartbeat the provider's dashboard reads
+    "audio.tasks",  # call recordings: conversion, upload retries, retention
 )
 
 AUTH_USER_MODEL = "tenants.User"
@@ -418,4 +419,42 @@ MEDIA_CONTROL = env("PBX_MEDIA_CONTROL", "127.0.0.1:2230")  # "" = no media feat
 MEDIA_RTP_HOST = env("PBX_MEDIA_RTP_HOST", "127.0.0.1")
 MEDIA_RTP_PORT_MIN = env_int("PBX_MEDIA_RTP_PORT_MIN", 20000)
 MEDIA_RTP_PORT_MAX = env_int("PBX_MEDIA_RTP_PORT_MAX", 29999)
+# Call recordings (audio/recordings.py, audio/storage.py, audio/tasks.py). The engine's raw
+# recordings (rtpengine's --recording-dir, the media server's) are accepted only from these
+# directories; the conversion writes its WAV and MP3 in the work directory until the upload
+# is confirmed. The provider's default storage of tenants that have none of their own:
+# local (MEDIA_ROOT/recordings or PBX_RECORDING_LOCAL_DIR), s3 (any S3-compatible endpoint)
+# or azure (account name and key, or a connection string in the secret).
+PBX_RECORDING_SOURCE_DIRS = [
+    d
+    for d in env("PBX_RECORDING_SOURCE_DIRS", str(VAR_DIR / "recordings")).split(",")
+    if d.strip()
+]
+PBX_RECORDING_WORK_DIR = env("PBX_RECORDING_WORK_DIR", str(VAR_DIR / "recordings-work"))
+_RECORDING_KIND = env("PBX_RECORDING_STORAGE", "local")
+PBX_RECORDING_STORAGE = {
+    "kind": _RECORDING_KIND,
+    "location": env("PBX_RECORDING_LOCAL_DIR", ""),
+    **(
+        {
+            "bucket": env("PBX_RECORDING_S3_BUCKET", ""),
+            "region": env("PBX_RECORDING_S3_REGION", ""),
+            "endpoint_url": env("PBX_RECORDING_S3_ENDPOINT_URL", ""),
+            "access_key": env("PBX_RECORDING_S3_ACCESS_KEY", ""),
+            "secret": env("PBX_RECORDING_S3_SECRET_KEY", ""),
+            "prefix": env("PBX_RECORDING_S3_PREFIX", ""),
+        }
+        if _RECORDING_KIND == "s3"
+        else {
+            "bucket": env("PBX_RECORDING_AZURE_CONTAINER", ""),
+            "endpoint_url": env("PBX_RECORDING_AZURE_ENDPOINT_URL", ""),
+            "account_name": env("PBX_RECORDING_AZURE_ACCOUNT_NAME", ""),
+            "secret": env("PBX_RECORDING_AZURE_ACCOUNT_KEY", "")
+            or env("PBX_RECORDING_AZURE_CONNECTION_STRING", ""),
+            "prefix": env("PBX_RECORDING_AZURE_PREFIX", ""),
+        }
+        if _RECORDING_KIND == "azure"
+        else {}
+    ),
+}
 SIP_NAT_PING_INTERVAL = float(env("PBX_SIP_NAT_PING_INTERVAL", "30"))  # OPTIONS to NATed UDP; 0 off

@@ -603,9 +603,15 @@ def phones(*names: str) -> Iterator[list[Phone]]:
 class RtpEngineProcess:
     """rtpengine in userspace (``--table=-1``) on loopback with a free ng port."""
 
-    def __init__(self) -> None:
+    def __init__(self, recording_dir: str | None = None) -> None:
+        """``recording_dir``: record calls there as pcap (``--recording-method=pcap``)."""
         self.ng_port = free_port()
         ports = self.ports()
+        recording = (
+            [f"--recording-dir={recording_dir}", "--recording-method=pcap"]
+            if recording_dir
+            else []
+        )
         self.proc = subprocess.Popen(
             [
                 "rtpengine",
@@ -621,6 +627,7 @@ class RtpEngineProcess:
                 "--log-stderr",
                 "--log-level=4",
                 "--delete-delay=0",
+                *recording,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
