@@ -14,6 +14,7 @@ from pbx.errors import Conflict
 from pbx.tenancy import require_tenant
 
 from .models import Recording
+from .storage import delete_recording
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,6 @@ __all__ = ["do_delete_recording"]
 def do_delete_recording(recording: Recording, *, actor: Actor) -> None:
     """Delete ``recording``'s stored files and then its row. A storage that refuses or is
     down leaves both in place (Conflict), so no row ever points at nothing it once held."""
-    from audio.storage import delete_recording
-
     tenant = require_tenant("recording actions")
     try:
         delete_recording(recording)

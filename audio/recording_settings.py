@@ -29,6 +29,7 @@ from telephony.engine.snapshots import publish_on_commit
 from tenants.choices import RecordingPolicy
 
 from .models import Prompt, RecordingSettings, StorageKind
+from .storage import storage_for
 
 log = logging.getLogger(__name__)
 
@@ -257,8 +258,8 @@ def check_connection(settings: RecordingSettings) -> tuple[bool, str]:
     admin (the storage's own error when it did not, without the secret)."""
     from django.core.files.base import ContentFile
 
-    from audio.storage import storage_for
-
+    if settings.storage == StorageKind.PLATFORM:
+        return False, "The provider's storage is run and checked by the provider."
     name = f"pbx-connection-test-{uuid.uuid4().hex}.txt"
     body = b"PBX recording storage test\n"
     try:

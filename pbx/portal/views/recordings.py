@@ -14,6 +14,7 @@ from audio import recording_settings
 from audio.models import RecordingSettings, RecordingStatus
 from audio.recording_access import AUDIO_FORMATS, recordings_for
 from audio.recording_actions import do_delete_recording
+from audio.storage import open_recording, signed_url
 from pbx.portal.access import host_tenant, tenant_member_required, tenant_permission_required
 from pbx.portal.recording_forms import STORAGE_FIELDS, RecordingSettingsForm, settings_initial
 from tenants.choices import Permission
@@ -76,8 +77,6 @@ def _test(form, fields: dict, current: RecordingSettings) -> dict | None:
 def _stream(request, recording, fmt: str):
     """The recording's audio in ``fmt``: a redirect to a signed URL when the storage gives
     one, else the bytes streamed from the storage. 404 when it is not stored (yet)."""
-    from audio.storage import open_recording, signed_url
-
     if fmt not in AUDIO_FORMATS or recording.status != RecordingStatus.STORED:
         raise Http404
     url = signed_url(recording, fmt, SIGNED_URL_SECONDS)
