@@ -344,3 +344,34 @@ def test_trunk_form_sets_its_recording_policy(portal, world, rds, committed):
     r = p.post(f"/portal/trunks/{trunk.pk}/", {**data, "recording": "loud"})
     assert r.status_code == 200
     assert field_errors(r.content.decode(), "recording")
+
+
+# --- the live page ---------------------------------------------------------------------------
+
+
+def test_active_calls_show_a_recording_call(portal, world, live):
+    from tests.portal.calls_helpers import call
+
+    a = world.tenant_a.schema_name
+    live.add("call.started", **call(a, "r-1", "101", "102"))
+    live.add("call.answered", **call(a, "r-1", "101", "102", legs=["101", "102"]))
+    live.add("call.started", **call(a, "r-2", "102", "101"))
+    live.add("call.recording", schema=a, call_id="r-1", state="recording", by="101")
+    live.drain()
+    p = portal(world.a_admin, world.tenant_a)
+
+    def row(call_id: str) -> str:
+        html = p.get("/portal/calls/").content.decode()
+        match = re.search(rf'<tr data-call="{call_id}".*?</tr>', html, re.S)
+        assert match, call_id
+        return match.group(0)
+
+    assert 'data-testid="call-recording">recording<' in row("r-1")
+    assert "call-recording" not in row("r-2")
+    live.add("call.recording", schema=a, call_id="r-1", state="paused", by="101")
+    live.drain()
+    assert 'data-testid="call-recording">recording paused<' in row("r-1")
+    live.add("call.recording", schema=a, call_id="r-1", state="stopped", by="api")
+    live.drain()
+    assert "call-recording" not in row("r-1")
+    assert 'data-hangup="r-1"' in row("r-1")  # still the same call, still live
