@@ -249,23 +249,31 @@ def test_prompts_of_another_tenant_cannot_be_chosen(portal, world, in_tenant, pr
 
 
 def test_a_plan_without_recording_records_nothing(portal, world, in_tenant, rds, committed):
-    from telephony.engine.snapshots import publish_tenant
+    from pbx.audit import SYSTEM
+    from tenants.actions import do_update_tenant
+    from tenants.models import Tenant
 
     p = portal(world.a_admin, world.tenant_a)
     with committed():
         assert p.post(PAGE, _form(policy="always")).status_code == 302
     assert _published(rds)["recording"]["policy"] == "always"
-    world.tenant_a.feature_recording = False
-    world.tenant_a.save(update_fields=["feature_recording"])
+    # The provider takes recording out of the tenant's plan: republished as "never".
     try:
-        publish_tenant(world.tenant_a.pk)
+        with committed():
+            do_update_tenant(
+                Tenant.objects.get(pk=world.tenant_a.pk), actor=SYSTEM, feature_recording=False
+            )
         assert _published(rds)["recording"]["policy"] == "never"
         html = p.get(PAGE).content.decode()
         assert 'data-testid="recording-not-allowed"' in html
+        with in_tenant(world.tenant_a):
+            assert RecordingSettings.load().policy == "always"  # kept for when it comes back
     finally:
-        world.tenant_a.feature_recording = True
-        world.tenant_a.save(update_fields=["feature_recording"])
-        publish_tenant(world.tenant_a.pk)
+        with committed():
+            do_update_tenant(
+                Tenant.objects.get(pk=world.tenant_a.pk), actor=SYSTEM, feature_recording=True
+            )
+    assert _published(rds)["recording"]["policy"] == "always"
 
 
 # --- an extension's and a trunk's own policy -------------------------------------------------
