@@ -33,7 +33,14 @@ from .recordings import ConversionError, pcap_to_wav, wav_source_to_wav, wav_to_
 
 log = logging.getLogger(__name__)
 
-__all__ = ["backoff", "due_recordings", "link_cdr", "process", "purge_expired"]
+__all__ = [
+    "backoff",
+    "due_recordings",
+    "link_cdr",
+    "link_late_cdrs",
+    "process",
+    "purge_expired",
+]
 
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
@@ -132,6 +139,22 @@ def process(pk: int) -> str | None:
         transaction.on_commit(lambda: _remove(*local))
         log.info("recording %s of %s stored in %s", rec.recording_id, schema, rec.storage)
         return rec.status
+
+
+def link_late_cdrs(within: timedelta = timedelta(days=1)) -> int:
+    """Attach, in every tenant, the CDR of each recent recording that was worked before its
+    call's CDR was written; returns how many were linked."""
+    linked = 0
+    since = timezone.now() - within
+    for schema in live_tenants().values_list("schema_name", flat=True):
+        with schema_context(schema):
+            orphans = Recording.objects.filter(cdr__isnull=True, created_at__gte=since)
+            for rec in orphans.iterator():
+                link_cdr(rec)
+                if rec.cdr_id is not None:
+                    rec.save(update_fields=["cdr", "caller", "callee"])
+                    linked += 1
+    return linked
 
 
 def due_recordings(now=None) -> list[tuple[str, int]]:

@@ -263,6 +263,8 @@ def pcap_to_wav(source: str, dest: str, *, caller: str = "") -> float:
         elif r.ssrc not in seen_left:
             right.add(arrival, r)
     length = min(max(left.end(), right.end()), MAX_SECONDS * RATE)
+    if length == 0:
+        raise ConversionError("no G.711 audio in the capture")
     stereo = np.empty((length, 2), dtype="<i2")
     stereo[:, 0] = left.render(length)
     stereo[:, 1] = right.render(length)

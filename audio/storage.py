@@ -16,6 +16,7 @@ Call inside the tenant's schema (the tenant's settings are read there).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import IO
@@ -47,6 +48,10 @@ CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
 # often the client itself retries: the task's back-off does the patient retrying.
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 60
+
+
+# The Azure SDK logs every request and response at INFO: a line per upload is plenty.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 
 class StorageError(Exception):
@@ -286,10 +291,7 @@ def signed_url(rec: Recording, fmt: str = "wav", seconds: int = 300) -> str | No
     key = _key(rec, fmt)
     if not key:
         return None
-    storage = storage_of(config)
-    if config.kind == StorageKind.S3:
-        return storage.url(key, expire=seconds)
-    return storage.url(key, expire=seconds)
+    return storage_of(config).url(key, expire=seconds)
 
 
 def delete_recording(rec: Recording) -> None:

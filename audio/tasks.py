@@ -145,32 +145,26 @@ RECORDING_SWEEP_SECONDS = 60.0
 
 @shared_task(name="audio.process_recording", acks_late=True, ignore_result=True)
 def process_recording(schema: str, pk: int) -> str | None:
-    """Convert and upload one recording of tenant ``schema`` (``audio.pipeline.process``); a
-    failed upload schedules its own retry after the back-off (the sweeper is the safety net)."""
+    """Convert and upload one recording of tenant ``schema`` (``audio.pipeline.process``). A
+    failed upload is retried by the sweeper once its back-off is over: one queue of retries,
+    never a task per failure."""
     from django_tenants.utils import schema_context
 
-    from .models import RecordingStatus
     from .pipeline import process
 
-    tenant = _live_tenant(schema)
-    if tenant is None:
+    if _live_tenant(schema) is None:
         return None
     with schema_context(schema):
-        status = process(pk)
-        if status == RecordingStatus.CONVERTED:
-            from .models import Recording
-
-            rec = Recording.objects.filter(pk=pk).only("next_attempt_at").first()
-            if rec is not None and rec.next_attempt_at is not None:
-                process_recording.apply_async((schema, pk), eta=rec.next_attempt_at)
-    return status
+        return process(pk)
 
 
 @shared_task(name="audio.sweep_recordings", ignore_result=True)
 def sweep_recordings() -> int:
-    """Beat: queue every recording whose retry is due or whose task was lost."""
-    from .pipeline import due_recordings
+    """Beat: queue every recording whose retry is due or whose task was lost, and attach the
+    CDRs that were written after their recording was stored."""
+    from .pipeline import due_recordings, link_late_cdrs
 
+    link_late_cdrs()
     due = due_recordings()
     for schema, pk in due:
         process_recording.delay(schema, pk)

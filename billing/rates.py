@@ -14,7 +14,7 @@ from telephony.sip.contract import Rate
 
 from .models import Rate as RateRow
 from .models import RateTable
-from .money import to_units
+from .money import from_units, to_units
 
 
 def as_contract(row: RateRow) -> Rate:
@@ -63,3 +63,22 @@ def _marked_up(rate: Rate, factor: Decimal) -> Rate:
         free_seconds=rate.free_seconds,
         grace_seconds=rate.grace_seconds,
     )
+
+
+def effective_items(table: RateTable | None, search: str = "") -> list[dict]:
+    """``table``'s effective rates in prefix order, money as decimals of the table's currency,
+    as people read them (``search``: leading digits of the prefixes wanted)."""
+    rates = effective_rates(table)
+    return [
+        {
+            "prefix": prefix,
+            "per_minute": from_units(rate.per_minute),
+            "connection_fee": from_units(rate.connection_fee),
+            "first_interval": rate.first_interval,
+            "next_interval": rate.next_interval,
+            "free_seconds": rate.free_seconds,
+            "grace_seconds": rate.grace_seconds,
+        }
+        for prefix, rate in sorted(rates.items())
+        if prefix.startswith(search)
+    ]

@@ -106,11 +106,14 @@ class Importer:
     columns: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     permission: str = ""
+    # Limits of one file; an importer of longer files (a rate table) sets its own.
+    max_bytes: int = MAX_BYTES
+    max_rows: int = MAX_ROWS
 
     def parse(self, data: bytes) -> ParsedFile:
         """Decode and split ``data``; whole-file problems raise :class:`ImportFileError`."""
-        if len(data) > MAX_BYTES:
-            raise ImportFileError(f"The file is larger than {MAX_BYTES // 1024} KiB.")
+        if len(data) > self.max_bytes:
+            raise ImportFileError(f"The file is larger than {self.max_bytes // 1024} KiB.")
         if not data.strip():
             raise ImportFileError("The file is empty.")
         if b"\x00" in data:
@@ -134,8 +137,8 @@ class Importer:
         for index, values in enumerate(records, start=2):
             if not any(v.strip() for v in values):
                 continue  # blank lines (often a trailing one) are not rows
-            if len(parsed.rows) >= MAX_ROWS:
-                raise ImportFileError(f"The file has more than {MAX_ROWS} rows; split it.")
+            if len(parsed.rows) >= self.max_rows:
+                raise ImportFileError(f"The file has more than {self.max_rows} rows; split it.")
             if len(values) != len(header):
                 parsed.errors.append(
                     RowError(index, "", f"expected {len(header)} fields, found {len(values)}")

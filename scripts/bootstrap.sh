@@ -28,6 +28,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# --- Azurite (Azure Blob Storage's emulator, from npm): the recording storage tests ----------
+AZURITE_VERSION=3.37.0
+if [ "$MODE" = "test" ] && [ ! -x "$VAR/tools/node_modules/.bin/azurite-blob" ]; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    say "installing Node.js for Azurite"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+  say "installing Azurite $AZURITE_VERSION in $VAR/tools"
+  mkdir -p "$VAR/tools"
+  npm install --prefix "$VAR/tools" --no-audit --no-fund "azurite@$AZURITE_VERSION" >/dev/null
+fi
+
 # --- Python -----------------------------------------------------------------------------------
 PY="${PBX_PYTHON:-python3}"
 if [ ! -x "$VENV/bin/python" ]; then

@@ -3,7 +3,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from audio.api import recording_settings as recording_settings_views
+from audio.api import recordings as recording_views
 from audio.api import views as audio_views
+from billing.api import rates as rate_views
+from billing.api import reports as report_views
 from branding.api import views as branding_views
 from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
@@ -59,11 +62,15 @@ router.register("prompts", audio_views.PromptViewSet, basename="prompt")
 router.register("music-classes", audio_views.MusicClassViewSet, basename="music-class")
 router.register("mailboxes", audio_views.MailboxViewSet, basename="mailbox")
 router.register("voicemail", audio_views.VoicemailViewSet, basename="voicemail")
+router.register("recordings", recording_views.RecordingViewSet, basename="recording")
 router.register("disa", disa_views.DisaViewSet, basename="disa")
 router.register("ring-groups", team_views.RingGroupViewSet, basename="ring-group")
 router.register("paging-groups", team_views.PagingGroupViewSet, basename="paging-group")
 router.register("pickup-groups", team_views.PickupGroupViewSet, basename="pickup-group")
 router.register("user-groups", user_group_views.UserGroupViewSet, basename="user-group")
+router.register("report-schedules", report_views.ReportScheduleViewSet, basename="report-schedule")
+router.register("rate-tables", rate_views.RateTableViewSet, basename="rate-table")
+router.register("rates", rate_views.RateViewSet, basename="rate")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),
@@ -95,14 +102,21 @@ urlpatterns = [
         feature_views.FeatureCodeView.as_view(),
         name="api-feature-code",
     ),
+    path(
+        "calls/<str:call_id>/recording/",
+        recording_views.CallRecordingView.as_view(),
+        name="api-call-recording",
+    ),
     path("park/", team_views.ParkSettingsView.as_view(), name="api-park"),
     path(
         "recording-settings/",
         recording_settings_views.RecordingSettingsView.as_view(),
         name="api-recording-settings",
     ),
+    path("call-rates/", rate_views.CallRatesView.as_view(), name="api-call-rates"),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),
+    path("reports/calls/", report_views.CallReportView.as_view(), name="api-reports-calls"),
     path(
         "schema/",
         SpectacularAPIView.as_view(authentication_classes=(), permission_classes=()),

@@ -73,6 +73,7 @@ NAV_TENANT = (
     (Permission.EXTENSIONS_VIEW, "Extensions", "portal:extension_list", "extensions"),
     (Permission.EXTENSIONS_VIEW, "Active calls", "portal:active_calls", "calls"),
     (Permission.EXTENSIONS_VIEW, "Call history", "portal:cdr_list", "cdrs"),
+    (Permission.TENANT_SETTINGS, "Reports", "portal:reports", "reports"),
     (Permission.EXTENSIONS_VIEW, "Registrations", "portal:registration_list", "registrations"),
     (Permission.DEVICES_VIEW, "Phones", "portal:phone_list", "phones"),
     (Permission.EXTENSIONS_VIEW, "User groups", "portal:user_group_list", "user_groups"),
@@ -105,6 +106,7 @@ NAV_TENANT = (
     (Permission.AUDIT_VIEW, "Audit log", "portal:audit_list", "audit"),
     (Permission.TENANT_SETTINGS, "Company", "portal:company", "company"),
     (Permission.TENANT_SETTINGS, "Branding", "portal:branding", "branding"),
+    (Permission.TENANT_SETTINGS, "Call rates", "portal:call_rates", "call_rates"),
 )
 
 
@@ -125,6 +127,7 @@ def navigation(request) -> list[dict]:
             {"label": "Dealers", "url": reverse("portal:dealer_list"), "key": "dealers"},
             {"label": "Trunks", "url": reverse("portal:trunk_list"), "key": "trunks"},
             {"label": "Numbers", "url": reverse("portal:number_list"), "key": "numbers"},
+            {"label": "Rate tables", "url": reverse("portal:rate_table_list"), "key": "rates"},
             {"label": "Branding", "url": reverse("portal:branding"), "key": "branding"},
         ]
         if user.role == Role.SYSTEM_ADMIN:

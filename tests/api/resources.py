@@ -230,6 +230,18 @@ def _active_call(seeds: Seeds, owner: Owner) -> Row:
     return seeds.redis_hash_row(redis_key(CALLS, schema=owner.tenant.schema_name), call_id, call)
 
 
+@seeder("calls")
+def _recorded_call(seeds: Seeds, owner: Owner) -> Row:
+    """A live call whose recording ``POST /calls/{call_id}/recording/`` controls."""
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import CALLS
+
+    call_id = f"rec-live-{owner.tenant.slug}"
+    call = {"call_id": call_id, "state": "answered", "caller": "333", "callee": "334",
+            "started_at": time.time(), "answered_at": time.time(), "legs": []}  # fmt: skip
+    return seeds.redis_hash_row(redis_key(CALLS, schema=owner.tenant.schema_name), call_id, call)
+
+
 @seeder("registrations")
 def _registration(seeds: Seeds, owner: Owner) -> Row:
     from telephony.engine.store import redis_key
@@ -371,6 +383,19 @@ def _user_group(seeds: Seeds, owner: Owner) -> Row:
     return model_row(UserGroup, group.pk, owner.tenant)
 
 
+@seeder("report-schedules")
+def _report_schedule(seeds: Seeds, owner: Owner) -> Row:
+    from billing.models import ReportSchedule
+    from billing.report_schedules import do_create_report_schedule
+
+    schedule = do_create_report_schedule(
+        owner.tenant,
+        actor=SYSTEM,
+        fields={"name": "Seeded", "recipients": f"boss@{owner.tenant.slug}.test"},
+    )
+    return model_row(ReportSchedule, schedule.pk)
+
+
 @seeder("holidays")
 def _holiday(seeds: Seeds, owner: Owner) -> Row:
     import datetime
@@ -454,6 +479,20 @@ def _voicemail(seeds: Seeds, owner: Owner) -> Row:
                             "caller": "+12125550100", "seconds": "0.5"})  # fmt: skip
         pk = VoicemailMessage.objects.get(message_id=message).pk
     return model_row(VoicemailMessage, pk, owner.tenant)
+
+
+@seeder("recordings")
+def _recording(seeds: Seeds, owner: Owner) -> Row:
+    import uuid
+
+    from audio.models import Recording, RecordingStatus
+
+    with tenant_context(owner.tenant):
+        rec = Recording.objects.create(
+            recording_id=uuid.uuid4().hex, call_id=f"seed-rec-{owner.tenant.slug}",
+            caller="333", callee="334", status=RecordingStatus.FAILED, error="seeded",
+        )  # fmt: skip
+    return model_row(Recording, rec.pk, owner.tenant)
 
 
 # --------------------------------------------------------------------- public-schema rows
@@ -580,6 +619,30 @@ def _number(seeds: Seeds, owner: Owner) -> Row:
     return model_row(DidNumber, number.pk)
 
 
+def _rate_table(owner: Owner, name: str):
+    from billing.rate_tables import do_create_rate_table
+
+    return do_create_rate_table(actor=SYSTEM, fields={"name": name}, dealer=owner.dealer)
+
+
+@seeder("rate-tables")
+def _rate_table_row(seeds: Seeds, owner: Owner) -> Row:
+    # The dealer's own sell table: its subtree's admins manage it on the provider's host.
+    from billing.models import RateTable
+
+    return model_row(RateTable, _rate_table(owner, f"{owner.dealer.name} seeded table").pk)
+
+
+@seeder("rates")
+def _rate(seeds: Seeds, owner: Owner) -> Row:
+    from billing.models import Rate
+    from billing.rate_tables import do_create_rate
+
+    table = _rate_table(owner, f"{owner.dealer.name} seeded rates")
+    rate = do_create_rate(table, actor=SYSTEM, fields={"prefix": "44", "per_minute": "0.01"})
+    return model_row(Rate, rate.pk)
+
+
 # ----------------------------------------------------------------------- request bodies
 
 
@@ -612,6 +675,9 @@ CHANGES: dict[str, dict] = {
     "paging-groups": {"name": "Changed"},
     "pickup-groups": {"name": "Changed"},
     "user-groups": {"name": "Changed"},
+    "report-schedules": {"name": "Changed"},
+    "rate-tables": {"name": "Changed"},
+    "rates": {"per_minute": "0.0200"},
 }
 
 
@@ -627,6 +693,14 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         return {"name": "New", "pin": "5937", "extension": _first_extension(owner.tenant)}
     if resource == "user-groups":
         return {"name": "New", "members": [_first_extension(owner.tenant)]}
+    if resource == "rates":
+        # Into a table the caller manages: the owner's, or a dealer admin's own dealer's.
+        from billing.models import RateTable
+
+        dealer = getattr(caller, "dealer", None) or owner.dealer
+        table = RateTable.objects.filter(dealer=dealer).order_by("pk").first()
+        table = table or _rate_table(Owner(owner.tenant, dealer), "New rates")
+        return {"table_id": table.pk, "prefix": "49", "per_minute": "0.0100"}
     reject = {"kind": "reject", "target": "486"}
     return {
         "trunks": {"name": "New", "kind": "ip", "host": "sip.new.test", "addresses": ["192.0.2.8"]},
@@ -644,6 +718,7 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         "ring-groups": {"number": "861", "name": "New"},
         "paging-groups": {"number": "871", "name": "New"},
         "pickup-groups": {"name": "New"},
+        "report-schedules": {"name": "New", "recipients": ["new@reports.test"]},
         "extensions": {"number": "556", "display_name": "New"},
         "devices": {"mac": "00:15:65:aa:bb:cc", "model_id": TEMPLATE_MODEL},
         "phone-templates": {"model_id": TEMPLATE_MODEL, "file_pattern": "y000000000000.cfg"},
@@ -661,6 +736,7 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         "brands": {"product_name": "New Voice"},
         "prompts": {"name": "new-prompt", "file": _upload()},
         "music-classes": {"name": "New music"},
+        "rate-tables": {"name": "New table"},
     }.get(resource, {})
 
 

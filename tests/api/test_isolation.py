@@ -32,10 +32,21 @@ NOT_OWNED = {
     f"{PREFIX}feature-codes/{{feature}}/": "a feature's name: every tenant has its own code",
 }
 # Lists that live on the provider's host only (404 on a tenant's).
-PROVIDER_ONLY = {"tenants", "dealers", "platform-users", "brands", "sip-bans"}
+PROVIDER_ONLY = {
+    "tenants",
+    "dealers",
+    "platform-users",
+    "brands",
+    "sip-bans",
+    "rate-tables",
+    "rates",
+}
 # What a dealer admin lists on the provider's host; the SIP bans are the system admin's (403
 # whatever the id), the tenant lists are on tenants' hosts (404).
-DEALER_LISTS = {"tenants", "dealers", "platform-users", "brands", "audit", "trunks", "numbers"}
+DEALER_LISTS = {
+    *("tenants", "dealers", "platform-users", "brands", "audit", "trunks", "numbers"),
+    *("rate-tables", "rates"),
+}
 SYSTEM_ONLY = {"sip-bans"}
 
 
@@ -81,7 +92,7 @@ def _other_reads() -> list[str]:
 
 
 def _tenant_side_models():
-    from audio.models import Mailbox, MusicClass, Prompt, VoicemailMessage
+    from audio.models import Mailbox, MusicClass, Prompt, Recording, VoicemailMessage
     from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
     from provisioning.models import CustomTemplate, Device
     from routing.models import (
@@ -99,7 +110,7 @@ def _tenant_side_models():
         *(Extension, Device, CustomTemplate, WebhookEndpoint, OutboxEvent, WebhookDelivery, Cdr),
         *(RingGroup, PagingGroup, PickupGroup),
         *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu, Disa),
-        *(Prompt, MusicClass, Mailbox, VoicemailMessage),
+        *(Prompt, MusicClass, Mailbox, VoicemailMessage, Recording),
         UserGroup,
     )
 

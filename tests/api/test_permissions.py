@@ -73,11 +73,18 @@ TABLE = {
     # (tenant A's plain user has none: 403); made by extensions and the engine, not the API.
     ("mailboxes", TENANT):          "aaaaa nnnnn y-yy- y-yy- y-yy- y-yy- aaaaa aaaaa",
     ("voicemail", TENANT):          "aaaaa nnnnn y-y-y y-y-y y-y-y y-y-y aaaaa aaaaa",
+    # Call recordings: an end user reads those of its own extension's calls (none here: 403).
+    ("recordings", TENANT):         "aaaaa nnnnn y-y-y y-y-y y-y-y y-y-y aaaaa aaaaa",
     ("disa", TENANT):               "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("ring-groups", TENANT):        "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("paging-groups", TENANT):      "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("pickup-groups", TENANT):      "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("user-groups", TENANT):        "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("report-schedules", TENANT):   "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    # Rate tables are the provider's and the dealers' (a tenant reads only its own effective
+    # rates, at /call-rates/): a dealer's subtree manages its tables and their rates.
+    ("rate-tables", PROVIDER):      "aaaaa aaaaa aaaaa yyyyy yyyyy yyyyy aaaaa oyxxx",
+    ("rates", PROVIDER):            "aaaaa aaaaa aaaaa yyyyy yyyyy yyyyy aaaaa oyxxx",
 }  # fmt: skip
 STATUS = {"n": 403, "a": 401, "x": 404, "-": 405}  # refusals
 PERMITTED = dict(zip(ACTIONS, (200, 201, 200, 200, 204), strict=True))

@@ -14,7 +14,7 @@ from audio import recording_settings
 from audio.models import RecordingSettings, RecordingStatus
 from audio.recording_access import AUDIO_FORMATS, recordings_for
 from audio.recording_actions import do_delete_recording
-from audio.storage import open_recording, signed_url
+from audio.storage import StorageError, open_recording, signed_url
 from pbx.portal.access import host_tenant, tenant_member_required, tenant_permission_required
 from pbx.portal.recording_forms import STORAGE_FIELDS, RecordingSettingsForm, settings_initial
 from tenants.choices import Permission
@@ -79,12 +79,12 @@ def _stream(request, recording, fmt: str):
     one, else the bytes streamed from the storage. 404 when it is not stored (yet)."""
     if fmt not in AUDIO_FORMATS or recording.status != RecordingStatus.STORED:
         raise Http404
-    url = signed_url(recording, fmt, SIGNED_URL_SECONDS)
-    if url:
-        return redirect(url)
     try:
+        url = signed_url(recording, fmt, SIGNED_URL_SECONDS)
+        if url:
+            return redirect(url)
         handle = open_recording(recording, fmt)
-    except (FileNotFoundError, OSError) as exc:
+    except (FileNotFoundError, StorageError) as exc:
         raise Http404 from exc
     name = f"recording-{recording.started_at:%Y%m%d-%H%M%S}-{recording.pk}.{fmt}"
     response = FileResponse(

@@ -22,6 +22,11 @@ for provisional answers; the answered leg or the final failure): this destinatio
 transfer to an outside number (``transfer.py``) both use it. A call's channels and session
 refreshes are held per leg, so a trunk leg a transfer lets go frees its channel.
 
+Credit (``sip.credit``): before the first INVITE, a call of a billed tenant to a number with a
+rate holds money for its first minutes (402 Payment Required when there is none, 503 when the
+credit cannot be checked); once answered it is cut (BYE both sides, end reason "credit") when
+what it holds is used up and no more could be held. Emergency numbers are never checked.
+
 Channels: each engine counts its calls per trunk (the hot path) and publishes the count in the
 trunk's hash ``sip:trunkcalls:<id>`` (engine id -> calls, like the tenants' call count); a
 trunk with ``max_channels`` admits a call by one atomic script over the live engines' counts
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -45,6 +51,7 @@ from telephony.sip.calls.outbound import Attempt, Plan
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import CallerIdHeader, EventType, TrunkSnapshot
+from telephony.sip.credit import Credit
 from telephony.sip.message import Address, Request, Response, SipURI, parse_address
 from telephony.sip.transaction import new_tag
 from telephony.sip.trunks.client import TargetError, credentials, new_call_id, target_of
@@ -172,6 +179,9 @@ class Trunk:
         self.calls = services.calls
         self.timeout = TRUNK_TIMEOUT
         self.channels = TrunkChannels(services)
+        self.credit = Credit(
+            services.ctx.redis, services.ctx.config.redis_prefix, services.calls.spawn
+        )
         # call id -> {leg name: trunk}: the channels held by a call's answered trunk legs
         self.holding: dict[str, dict[str, int]] = {}
         self.dialling: dict[str, Leg] = {}  # call id -> the trunk leg being tried now
@@ -189,6 +199,8 @@ class Trunk:
             code = 503 if plan.emergency else 480 if plan.forwarded else 404
             why = f"no trunk of tenant {tenant.schema} can carry {plan.dialled}"
             self.s.router.divert(call, routing.reject(code, reason="no usable trunk", warning=why))
+            return
+        if not await self.paid_for(call, plan):
             return
         a = call.a
         assert a is not None
@@ -216,6 +228,29 @@ class Trunk:
         elif call.state == "ringing":
             reason = f"trunks: {dialled.statuses or 'no free channel'}"
             self.calls.fail(call, dialled.code, reason=reason)
+
+    async def paid_for(self, call: Call, plan: Plan) -> bool:
+        """The tenant's credit pays for the call (``sip.credit``: money held for it), or the
+        caller is refused: 402 without credit, 503 when it cannot be checked. Emergency
+        numbers, tenants not billed and numbers without a rate always pass."""
+        number = plan.e164 or plan.routes[0].number
+        rate = Credit.billed(call.tenant, number, emergency=plan.emergency)
+        if rate is None:
+            return True
+        grant = await self.credit.reserve(call.id, call.tenant.schema, rate)
+        if call.state == "ended":  # the caller gave up meanwhile
+            self.credit.release(call.id, call.tenant.schema)
+            return False
+        if grant.code:
+            why = f"{plan.dialled}: {grant.why}"
+            if grant.code == 503:
+                refusal = routing.reject(503, reason="credit not checked", warning=why)
+            else:
+                log.info("call %s: refused, %s", call.id, why)
+                refusal = routing.reject(402)
+            self.s.router.divert(call, refusal)
+            return False
+        return True
 
     def routed(self, call: Call, plan: Plan, attempt: Attempt) -> None:
         """The call's CDR facts for an outside leg on ``attempt`` (``call.routed``)."""
@@ -505,6 +540,12 @@ class Trunk:
         call.b = leg
         if await answer_caller(self.s, leg, failure="rtpengine answer for a trunk call failed"):
             self.session_timer(leg, resp)
+            # Now, just after the call.answered event: the CDR's billsec counts from there.
+            self.credit.answered(call.id, time.time(), lambda: self.cut(call))
+
+    def cut(self, call: Call) -> None:
+        """The call's credit is used up: both sides get a BYE, end reason "credit"."""
+        self.calls.end(call, "credit")
 
     # --- session timers (RFC 4028) -------------------------------------------------------
     def session_timer(self, leg: Leg, resp: Response) -> None:
@@ -585,6 +626,7 @@ class Trunk:
     def call_changed(self, call: Call) -> None:
         if call.state != "ended":
             return
+        self.credit.ended(call.id)
         for trunk in self.holding.pop(call.id, {}).values():
             self.channels.release(trunk)
         for handle in self.refreshers.pop(call.id, {}).values():
