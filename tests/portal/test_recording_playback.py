@@ -188,6 +188,12 @@ def test_an_end_user_hears_only_recordings_of_own_calls(
     assert f'<audio controls preload="none" src="{mine}"' in html
     assert f"/portal/me/recordings/{other.pk}/" not in html
     assert "Delete recording" not in p.get(f"/portal/me/calls/{own_cdr}/").content.decode()
+    # Her recorded calls only: not the unrecorded one she also made.
+    plain_cdr = add_cdr(world.tenant_a, "rec-none", "103", "102")
+    html = p.get("/portal/me/calls/", {"recorded": "on"}).content.decode()
+    assert f'data-testid="cdr-{own_cdr}"' in html
+    assert f'data-testid="cdr-{plain_cdr}"' not in html
+    assert f'data-testid="cdr-{plain_cdr}"' in p.get("/portal/me/calls/").content.decode()
     assert _body(p.get(mine)) == mp3.read_bytes()
     # A colleague's call: not through her own URL, and the admin's URL is not hers.
     assert p.get(f"/portal/me/recordings/{other.pk}/audio.mp3").status_code == 404

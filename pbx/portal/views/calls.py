@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audio.models import Recording
 from pbx.portal import charts
 from pbx.portal.access import held_permissions, host_tenant, tenant_permission_required
 from pbx.portal.export import Column, csv_response, wants_csv
@@ -117,6 +118,7 @@ class CdrFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any outcome")])
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    recorded = forms.BooleanField(required=False, label="Recorded only")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -137,6 +139,8 @@ class CdrFilterForm(forms.Form):
             queryset = queryset.filter(started_at__date__gte=data["since"])
         if data["until"]:
             queryset = queryset.filter(started_at__date__lte=data["until"])
+        if data.get("recorded"):
+            queryset = queryset.filter(pk__in=Recording.objects.values("cdr_id"))
         return queryset
 
     def kept(self) -> dict[str, str]:
