@@ -4,6 +4,8 @@ storage secret is write-only: the page never shows it, and an empty box keeps th
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 
 from audio.models import Prompt, StorageKind
@@ -64,7 +66,9 @@ class RecordingSettingsForm(SectionedForm):
         help_text="S3: the secret access key. Azure: the account key or a connection string. "
         "Stored encrypted and never shown again.",
     )
-    prefix = forms.CharField(
+    # The model's name; the form metaclass takes fields off the class, so Form.prefix (the
+    # HTML name prefix) is untouched.
+    prefix = forms.CharField(  # type: ignore[assignment]
         required=False,
         label="Key prefix",
         help_text="Optional folder inside the bucket or container, e.g. pbx/recordings.",
@@ -84,9 +88,8 @@ class RecordingSettingsForm(SectionedForm):
     def __init__(self, *args, has_secret: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         prompts = Prompt.objects.order_by("name").values_list("pk", "name")
-        self.fields["announcement"].choices = [("", "None")] + [
-            (str(pk), name) for pk, name in prompts
-        ]
+        announcement = cast(forms.ChoiceField, self.fields["announcement"])
+        announcement.choices = [("", "None")] + [(str(pk), name) for pk, name in prompts]
         if has_secret:
             self.fields[
                 "secret"
