@@ -349,6 +349,10 @@ def _leg_users(event: dict[str, str]) -> list[str]:
     return [str(leg["user"]) for leg in legs if isinstance(leg, dict) and leg.get("user")]
 
 
+#: The recording states a live call shows (``call.recording``'s ``state``; "stopped": none).
+RECORDING_SHOWN = ("recording", "paused")
+
+
 def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, Any] | None:
     """The cached call after a call event (None: the call is over).
 
@@ -407,6 +411,12 @@ def next_call(call: dict[str, Any] | None, event: dict[str, str]) -> dict[str, A
             call["callee"] = event["to"]
     elif kind in (EventType.CALL_PICKED_UP, EventType.CALL_PARKED, EventType.CALL_UNPARKED):
         parties = _team_event(call, parties, kind, event, users, ts)
+    elif kind == EventType.CALL_RECORDING:
+        # Shown on the live page: "recording" or "paused"; stopped, nothing.
+        if event.get("state") in RECORDING_SHOWN:
+            call["recording"] = event["state"]
+        else:
+            call.pop("recording", None)
     call["parties"] = parties
     return call
 

@@ -10,7 +10,7 @@ from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, QuotaExceeded, ValidationFailed
 from pbx.tenancy import require_tenant
 from pbx.text import single_line_errors
-from tenants.choices import Role
+from tenants.choices import RecordingPolicy, Role
 from tenants.models import Tenant, User
 from tenants.passwords import check_password, generate_sip_password
 
@@ -136,6 +136,9 @@ def validate_extension(
     scope = fields.get("call_scope")
     if scope is not None and scope not in CallScope.values:
         errors["call_scope"] = [f"one of {', '.join(CallScope.values)}"]
+    recording = fields.get("recording")
+    if "recording" in fields and recording not in RecordingPolicy.values:
+        errors["recording"] = ["one of: '' (as the tenant), never, on_demand, always"]
     transports = fields.get("allowed_transports")
     if transports is not None:
         unknown = not isinstance(transports, list) or set(transports) - set(Transport.values)

@@ -9,7 +9,3 @@ class TelephonyConfig(AppConfig):
         # Register the "extensions" CSV importer (pbx.imports.REGISTRY) and the feature.set
         # request handler (telephony.engine.requests).
         from . import features, imports  # noqa: F401
-        from .engine.recording_signals import connect_signals
-
-        # A change of the recording settings republishes the tenant's snapshot.
-        connect_signals()

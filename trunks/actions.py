@@ -12,6 +12,7 @@ from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
 from pbx.text import single_line_errors
 from telephony.engine.carriers import publish_carriers_on_commit
+from tenants.choices import RecordingPolicy
 from tenants.validators import hostname_problems, normalize_hostname
 
 from .models import CallerIdHeader, DidNumber, DtmfMode, Trunk, TrunkKind, TrunkTransport
@@ -53,7 +54,7 @@ EDITABLE = (
     "name", "kind", "enabled", "host", "port", "transport", "outbound_proxy", "realm",
     "username", "auth_username", "register_expires", "addresses", "source_port", "country",
     "codecs", "dtmf_mode", "max_channels", "from_user", "from_domain", "caller_id_header",
-    "send_diversion", "caller_id", "options_interval",
+    "send_diversion", "caller_id", "options_interval", "recording",
 )  # fmt: skip
 _USER_RE = re.compile(r"^[A-Za-z0-9._~+*#!$&'()=-]*$")
 
@@ -101,6 +102,8 @@ def validate_trunk(fields: dict, *, trunk: Trunk | None = None, password=None) -
     ):
         if name in fields and fields[name] not in choices:
             errors[name] = [f"one of {', '.join(choices)}"]
+    if "recording" in fields and fields["recording"] not in RecordingPolicy.values:
+        errors["recording"] = ["one of: '' (as the tenant), never, on_demand, always"]
     host = now("host") or ""
     if "host" in fields or trunk is None:
         if not host:

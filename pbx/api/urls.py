@@ -2,6 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from audio.api import recording_settings as recording_settings_views
 from audio.api import recordings as recording_views
 from audio.api import views as audio_views
 from billing.api import rates as rate_views
@@ -107,6 +108,11 @@ urlpatterns = [
         name="api-call-recording",
     ),
     path("park/", team_views.ParkSettingsView.as_view(), name="api-park"),
+    path(
+        "recording-settings/",
+        recording_settings_views.RecordingSettingsView.as_view(),
+        name="api-recording-settings",
+    ),
     path("call-rates/", rate_views.CallRatesView.as_view(), name="api-call-rates"),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),

@@ -94,6 +94,12 @@ NAV_TENANT = (
     (Permission.ROUTING_MANAGE, "Call routing", "portal:routing_settings", "routing_settings"),
     (Permission.AUDIO_VIEW, "Prompts", "portal:prompt_list", "prompts"),
     (Permission.AUDIO_VIEW, "Music on hold", "portal:music_list", "music"),
+    (
+        Permission.TENANT_SETTINGS,
+        "Call recording",
+        "portal:recording_settings",
+        "recording_settings",
+    ),
     (Permission.USERS_VIEW, "Users", "portal:user_list", "users"),
     (Permission.ROLES_MANAGE, "Roles", "portal:role_list", "roles"),
     (Permission.WEBHOOKS_MANAGE, "Webhooks", "portal:webhook_list", "webhooks"),

@@ -11,6 +11,7 @@ from django import forms
 
 from routing.destinations import KINDS
 from routing.models import BlacklistEntry, BlockAction, MatchKind
+from tenants.choices import RecordingPolicy
 from trunks.actions import CODECS, EDITABLE
 from trunks.models import CallerIdHeader, DidNumber, DtmfMode, TrunkKind, TrunkTransport
 
@@ -125,6 +126,12 @@ class TrunkForm(SectionedForm):
     options_interval = _int(
         "OPTIONS interval (seconds)", 60, "How often the carrier is checked; 0: never."
     )
+    recording = forms.ChoiceField(
+        required=False,
+        choices=RecordingPolicy.choices,
+        label="Record calls",
+        help_text="Calls through this trunk; empty: as each tenant's and extension's policy.",
+    )
 
     model_fields = EDITABLE  # the fields the trunk actions take
     sections: tuple[Section, ...] = (
@@ -150,6 +157,7 @@ class TrunkForm(SectionedForm):
         ),
         Section("Sharing", ("shared_with",)),
         Section("Health", ("options_interval",)),
+        Section("Call recording", ("recording",)),
     )  # fmt: skip
 
     def __init__(self, *args, owners=(), tenants=(), editing=False, **kwargs):

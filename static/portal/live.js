@@ -131,6 +131,10 @@
     call.callee = (type === "call.transferred" && data.to) || data.callee || call.callee || "";
     call.called = call.called || data.called || call.callee;
     if (type === "call.picked_up") call.picked_up_by = data.by || "";
+    if (type === "call.recording") {
+      if (data.state === "recording" || data.state === "paused") call.recording = data.state;
+      else delete call.recording;
+    }
     if (type === "call.parked") call.parked = { slot: data.slot || "", by: data.by || "" };
     if (type === "call.unparked") {
       const parker = (call.parked || {}).by;
@@ -161,6 +165,12 @@
         state.append(" ", el("span", "note", `in slot ${call.parked.slot}`));
       } else if (call.picked_up_by) {
         state.append(" ", el("span", "note", `picked up by ${call.picked_up_by}`));
+      }
+      if (call.recording) {
+        const rec = el("span", `badge badge--rec badge--rec-${call.recording}`,
+          call.recording === "paused" ? "recording paused" : "recording");
+        rec.dataset.testid = "call-recording";
+        state.append(" ", rec);
       }
       const callee = el("td", "", call.callee);
       const group = groups[call.called];

@@ -39,6 +39,7 @@ class ExtensionSerializer(ActionJudgesValues, FastReadMixin, serializers.ModelSe
             "max_registrations",
             "allowed_transports",
             "call_scope",
+            "recording",
             "forward_always",
             "forward_busy",
             "forward_no_answer",

@@ -27,7 +27,6 @@ from telephony.sip.contract import (
     read_snapshot,
 )
 
-from .recording_snapshot import build_recording
 from .store import client, redis_key
 
 log = logging.getLogger(__name__)
@@ -98,6 +97,7 @@ def build_team(tenant) -> TeamSnapshot:
 
 
 def build_snapshot(tenant) -> TenantSnapshot:
+    from audio.recording_snapshot import recording_snapshot
     from audio.snapshot import mailboxes
     from branding.effective import brand_for_tenant
     from telephony.models import Extension, SpeedDial
@@ -127,7 +127,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         routing = build_routing(tenant)
         media = build_media(tenant)
         team = build_team(tenant)
-        recording = build_recording()
+        recording = recording_snapshot(tenant)
     return TenantSnapshot(
         tenant_id=tenant.pk,
         schema=tenant.schema_name,

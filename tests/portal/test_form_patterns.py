@@ -108,6 +108,7 @@ def test_forward_targets_pick_from_the_tenants_own_extensions(portal, world):
         "Contact",
         "Call forwarding",
         "Outside calls",
+        "Call recording",
         "Passwords",
     ]
     add = p.get("/portal/extensions/add/").content.decode()

@@ -11,6 +11,8 @@ import redis
 from django.conf import settings
 
 from audio.models import Prompt, RecordingSettings, media_path
+from audio.recording_settings import do_update_recording_settings
+from pbx.audit import SYSTEM
 from telephony.engine.carriers import build_carriers
 from telephony.engine.snapshots import build_snapshot, published_snapshot
 from telephony.models import Extension
@@ -69,9 +71,7 @@ def test_changing_the_settings_republishes_the_snapshot(
     """Story: an admin switches acme to on-demand recording; the engines see it."""
     tenant = world.tenant_a
     with in_tenant(tenant), django_capture_on_commit_callbacks(execute=True):
-        rec = RecordingSettings.load()
-        rec.policy = RecordingPolicy.ON_DEMAND
-        rec.save(update_fields=["policy"])
+        do_update_recording_settings(actor=SYSTEM, fields={"policy": RecordingPolicy.ON_DEMAND})
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
         published = published_snapshot(client, tenant.sip_domain)

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audio.models import Recording
 from pbx.portal import charts
 from pbx.portal.access import held_permissions, host_tenant, tenant_permission_required
 from pbx.portal.export import Column, csv_response, wants_csv
@@ -117,6 +118,7 @@ class CdrFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any outcome")])
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    recorded = forms.BooleanField(required=False, label="Recorded only")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -137,6 +139,8 @@ class CdrFilterForm(forms.Form):
             queryset = queryset.filter(started_at__date__gte=data["since"])
         if data["until"]:
             queryset = queryset.filter(started_at__date__lte=data["until"])
+        if data.get("recorded"):
+            queryset = queryset.filter(pk__in=Recording.objects.values("cdr_id"))
         return queryset
 
     def kept(self) -> dict[str, str]:
@@ -202,7 +206,7 @@ def cdr_export(request, ctx: dict, *, name: str):
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
 def cdr_list(request):
     filters = CdrFilterForm(request.GET or None)
-    ctx = cdr_page(request, Cdr.objects.all(), filters=filters)
+    ctx = cdr_page(request, Cdr.objects.prefetch_related("recordings"), filters=filters)
     if wants_csv(request):
         return cdr_export(request, ctx, name="call-history")
     return page(request, "portal/calls/cdr_list.html", ctx, section="cdrs")
@@ -210,8 +214,9 @@ def cdr_list(request):
 
 @tenant_permission_required(Permission.EXTENSIONS_VIEW)
 def cdr_detail(request, pk):
-    cdr = get_object_or_404(Cdr.objects.prefetch_related("segments"), pk=pk)
-    return page(request, "portal/calls/cdr_detail.html", {"cdr": cdr}, section="cdrs")
+    cdr = get_object_or_404(Cdr.objects.prefetch_related("segments", "recordings"), pk=pk)
+    ctx = {"cdr": cdr, "can_delete": Permission.EXTENSIONS_MANAGE in held_permissions(request)}
+    return page(request, "portal/calls/cdr_detail.html", ctx, section="cdrs")
 
 
 # --- registrations ----------------------------------------------------------------------------

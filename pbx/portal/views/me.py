@@ -172,7 +172,7 @@ def _my_cdrs(request):
     ext = _own_extension(request)
     if ext is None:
         return ext, Cdr.objects.none()
-    return ext, involving(Cdr.objects.all(), ext.number)
+    return ext, involving(Cdr.objects.prefetch_related("recordings"), ext.number)
 
 
 @tenant_member_required
