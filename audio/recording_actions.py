@@ -1,6 +1,5 @@
-"""Deleting a call recording from the portal: its files in the storage it went to
-(``audio.storage.delete_recording``), then its row, audited. The REST API's delete may share
-this action."""
+"""Deleting a call recording (the portal and the API): its files in the storage it went to
+(``audio.storage.delete_recording``), then its row, audited."""
 
 from __future__ import annotations
 

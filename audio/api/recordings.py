@@ -31,6 +31,8 @@ from rest_framework.views import APIView
 from audio import storage
 from audio.access import own_extension_number
 from audio.models import Recording, RecordingStatus
+from audio.recording_access import recordings_for
+from audio.recording_actions import do_delete_recording
 from pbx import audit
 from pbx.api.filters import UtcIsoDateTimeFilter
 from pbx.api.pagination import CursorPagination
@@ -56,11 +58,6 @@ def _held(request) -> set[str]:
     if held is None:
         raise exceptions.NotFound()  # a user of another tenant: nothing here exists
     return set(held)
-
-
-class StorageUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "storage_unavailable"
 
 
 class RecordingPermission(BasePermission):
@@ -115,17 +112,6 @@ class RecordingFilter(django_filters.FilterSet):
         return queryset.filter(Q(caller=value) | Q(callee=value))
 
 
-def recordings_for(user, tenant, *, every: bool):
-    """The recordings ``user`` may see: all (``every``) or its own extension's calls."""
-    rows = Recording.objects.order_by("-started_at", "-id")
-    if every:
-        return rows
-    number = own_extension_number(user, tenant)
-    if not number:
-        return rows.none()
-    return rows.filter(Q(caller=number) | Q(callee=number))
-
-
 class FormatIsAParameter(DefaultContentNegotiation):
     """``?format=`` names the audio format here, not DRF's renderer override."""
 
@@ -148,18 +134,11 @@ class RecordingViewSet(
     every = False
 
     def get_queryset(self):
-        return recordings_for(self.request.user, self.tenant, every=self.every)
+        rows = recordings_for(self.request.user, self.tenant, every=self.every)
+        return rows.order_by("-started_at", "-id")
 
     def destroy(self, request, pk=None):
-        rec = self.get_object()
-        try:
-            storage.delete_recording(rec)
-        except Exception as exc:  # noqa: BLE001  # the storage's own error, shown plainly
-            raise StorageUnavailable(
-                f"The recording's storage could not be reached; nothing was deleted ({exc})."
-            ) from None
-        audit.record(self.actor, "recording.delete", rec, tenant=self.tenant)
-        rec.delete()
+        do_delete_recording(self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
