@@ -5,7 +5,6 @@ tone through rtpengine, which writes the call's pcap. What ``audio.recordings`` 
 from __future__ import annotations
 
 import asyncio
-import audioop
 import glob
 import math
 import os
@@ -14,6 +13,9 @@ import struct
 import time
 import uuid
 
+import numpy as np
+
+from telephony.media.codecs import alaw_encode, ulaw_encode
 from telephony.sip.media import RtpEngine
 
 RATE = 8000
@@ -56,7 +58,7 @@ def record_call(
 ) -> tuple[str, str]:
     """Run one recorded call; returns (the pcap's path, the caller's RTP address "ip:port")."""
     pt = 0 if codec == "PCMU" else 8
-    encode = audioop.lin2ulaw if codec == "PCMU" else audioop.lin2alaw
+    encode = ulaw_encode if codec == "PCMU" else alaw_encode
     a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     a.bind(("127.0.0.1", 0))
@@ -82,8 +84,8 @@ def record_call(
     loop = asyncio.new_event_loop()
     try:
         to_caller_side, to_callee_side = loop.run_until_complete(setup())
-        pcm_a = encode(tone(caller_hz, seconds), 2)
-        pcm_b = encode(tone(callee_hz, seconds), 2)
+        pcm_a = encode(np.frombuffer(tone(caller_hz, seconds), "<i2"))
+        pcm_b = encode(np.frombuffer(tone(callee_hz, seconds), "<i2"))
         start = time.monotonic()
         for i in range(len(pcm_a) // FRAME):
             chunk = slice(i * FRAME, (i + 1) * FRAME)
