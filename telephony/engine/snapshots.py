@@ -98,6 +98,7 @@ def build_team(tenant) -> TeamSnapshot:
 
 def build_snapshot(tenant) -> TenantSnapshot:
     from audio.snapshot import mailboxes
+    from billing.snapshot import billing_snapshot
     from branding.effective import brand_for_tenant
     from telephony.models import Extension, SpeedDial
     from telephony.team_snapshot import pickup_groups_by_extension
@@ -140,6 +141,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         routing=routing,
         media=media,
         team=team,
+        billing=billing_snapshot(tenant),  # public tables: outside the tenant's schema
     )
 
 
@@ -176,6 +178,10 @@ def publish_tenant(tenant_id: int) -> None:
         pipe.execute()
     except Exception:
         log.exception("could not publish the routing snapshot of tenant %s", tenant_id)
+        return
+    from billing.credit import sync_tenant
+
+    sync_tenant(tenant)  # the credit its calls are checked against, as the snapshot's mode
 
 
 def unpublish_domain(domain: str | None) -> None:
