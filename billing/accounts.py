@@ -37,14 +37,14 @@ def parse_amount(value: Any, field: str = "amount", *, positive: bool = True) ->
         raise ValidationFailed("Not an amount.", fields={field: ["enter a number"]}) from None
     if not amount.is_finite():
         raise ValidationFailed("Not an amount.", fields={field: ["enter a number"]})
+    if amount.copy_abs() >= MAX_AMOUNT:
+        raise ValidationFailed("The amount is too large.", fields={field: ["too large"]})
     if amount != amount.quantize(PLACES, rounding="ROUND_DOWN"):
         raise ValidationFailed(
             "Too many decimal places.", fields={field: ["at most 4 decimal places"]}
         )
     if positive and amount <= 0:
         raise ValidationFailed("The amount must be positive.", fields={field: ["must be > 0"]})
-    if amount.copy_abs() >= MAX_AMOUNT:
-        raise ValidationFailed("The amount is too large.", fields={field: ["too large"]})
     return amount.quantize(PLACES)
 
 

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from audio.api import views as audio_views
+from billing.api import accounts as billing_views
 from branding.api import views as branding_views
 from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
@@ -63,6 +64,9 @@ router.register("ring-groups", team_views.RingGroupViewSet, basename="ring-group
 router.register("paging-groups", team_views.PagingGroupViewSet, basename="paging-group")
 router.register("pickup-groups", team_views.PickupGroupViewSet, basename="pickup-group")
 router.register("user-groups", user_group_views.UserGroupViewSet, basename="user-group")
+router.register("billing-ledger", billing_views.LedgerViewSet, basename="billing-ledger")
+router.register("billing-invoices", billing_views.InvoiceViewSet, basename="billing-invoice")
+router.register("billing-accounts", billing_views.BillingAccountViewSet, basename="billing-account")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),
@@ -94,6 +98,7 @@ urlpatterns = [
         feature_views.FeatureCodeView.as_view(),
         name="api-feature-code",
     ),
+    path("billing/account/", billing_views.OwnAccountView.as_view(), name="api-billing-account"),
     path("park/", team_views.ParkSettingsView.as_view(), name="api-park"),
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),

@@ -32,10 +32,13 @@ NOT_OWNED = {
     f"{PREFIX}feature-codes/{{feature}}/": "a feature's name: every tenant has its own code",
 }
 # Lists that live on the provider's host only (404 on a tenant's).
-PROVIDER_ONLY = {"tenants", "dealers", "platform-users", "brands", "sip-bans"}
+PROVIDER_ONLY = {"tenants", "dealers", "platform-users", "brands", "sip-bans", "billing-accounts"}
 # What a dealer admin lists on the provider's host; the SIP bans are the system admin's (403
 # whatever the id), the tenant lists are on tenants' hosts (404).
-DEALER_LISTS = {"tenants", "dealers", "platform-users", "brands", "audit", "trunks", "numbers"}
+DEALER_LISTS = {
+    *("tenants", "dealers", "platform-users", "brands", "audit", "trunks", "numbers"),
+    "billing-accounts",
+}
 SYSTEM_ONLY = {"sip-bans"}
 
 
