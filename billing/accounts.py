@@ -189,8 +189,8 @@ def configure(
 
 
 def sell_tables_for(dealer) -> Any:
-    """The sell tables a dealer (None: the provider) may assign: its own and its subtree's;
-    the provider's own for the provider... and any for the provider."""
+    """The sell tables a dealer admin may assign: its own subtree's (its tenants pay its
+    prices); the provider (``dealer`` None) may assign any."""
     tables = RateTable.objects.filter(kind=RateKind.SELL)
     if dealer is None:
         return tables

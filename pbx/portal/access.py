@@ -98,6 +98,7 @@ NAV_TENANT = (
     (Permission.WEBHOOKS_MANAGE, "Webhooks", "portal:webhook_list", "webhooks"),
     (Permission.AUDIT_VIEW, "Audit log", "portal:audit_list", "audit"),
     (Permission.TENANT_SETTINGS, "Company", "portal:company", "company"),
+    (Permission.TENANT_SETTINGS, "Billing", "portal:billing", "billing"),
     (Permission.TENANT_SETTINGS, "Branding", "portal:branding", "branding"),
 )
 
