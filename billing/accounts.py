@@ -21,6 +21,7 @@ from telephony.engine.snapshots import publish_tenant
 from tenants.choices import BillingMode
 
 from . import credit
+from .charging import low_balance_on_commit
 from .models import BillingAccount, LedgerEntry, LedgerKind, RateKind, RateTable
 from .money import PLACES
 
@@ -80,6 +81,8 @@ def _move(
     if by is not None:
         record(by, f"billing.{kind}", entry, tenant=locked.tenant, changes={"amount": amount})
     credit.sync_on_commit(locked)
+    if amount < 0 and locked.mode == BillingMode.PREPAID:
+        low_balance_on_commit(locked)  # an adjustment down may cross the warning level too
     account.balance, account.updated_at = locked.balance, locked.updated_at
     account.low_balance_sent_at = locked.low_balance_sent_at
     return entry

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from billing.accounts import top_up
+from billing.accounts import adjust, top_up
 from billing.credit import credit_key, held_key
 from billing.models import BillingAccount, LedgerEntry, RateKind
 from telephony.engine.cdr import apply_events
@@ -161,12 +161,12 @@ def test_postpaid_goes_negative(world, account, trunk, in_tenant, r,
 
 def test_credit_follows_top_ups(world, account, r, django_capture_on_commit_callbacks):
     schema = world.tenant_a.schema_name
-    for amount in ("5", "0.0001", "12.5"):
+    for move, amount in ((top_up, "5"), (top_up, "0.0001"), (adjust, "-2.5"), (top_up, "12.5")):
         with django_capture_on_commit_callbacks(execute=True):
-            top_up(account, amount)
+            move(account, amount, None, "a correction")
         account.refresh_from_db()
         assert int(r.hget(credit_key(schema), "balance")) == int(account.balance * 10_000)
-    assert account.balance == Decimal("27.5001")
+    assert account.balance == Decimal("25.0001")
 
 
 def test_older_write_never_overwrites_a_newer(world, r):
