@@ -91,7 +91,7 @@ def charge_call(cdr, schema: str | None = None) -> Decimal | None:
     cost charged (None: not rated). Must run inside the transaction that ended the CDR."""
     if not chargeable(cdr):
         return None
-    schema = schema or connection.schema_name
+    schema = schema or getattr(connection, "schema_name", "public")
     account = (
         BillingAccount.objects.select_for_update(of=("self",))
         .select_related("tenant", "rate_table")
@@ -103,14 +103,14 @@ def charge_call(cdr, schema: str | None = None) -> Decimal | None:
         buy_rate = rate_for(buy, cdr.number)
         if buy_rate is not None:
             cdr.buy_cost = from_units(buy_rate.cost(cdr.billsec))
-    sell = rate_for(account.rate_table, cdr.number) if account is not None else None
     fields = ["buy_cost"]
     cost: Decimal | None = None
-    if sell is not None:
+    sell = rate_for(account.rate_table, cdr.number) if account is not None else None
+    if account is not None and sell is not None:
         cost = from_units(sell.cost(cdr.billsec))
         cdr.cost, cdr.currency, cdr.rate_prefix = cost, account.currency, sell.prefix
         fields += ["cost", "currency", "rate_prefix"]
-    elif cdr.buy_cost is not None:
+    elif buy is not None and cdr.buy_cost is not None:
         cdr.currency = buy.currency
         fields.append("currency")
     cdr.save(update_fields=fields)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
@@ -100,23 +101,31 @@ def write_account(account: BillingAccount, charged: Iterable[str] = ()) -> None:
         log.exception("could not write the credit of tenant %s", account.tenant_id)
 
 
+@dataclass
+class _Pending:
+    """One account's credit write waiting for the commit."""
+
+    account: BillingAccount
+    charged: list[str] = field(default_factory=list)
+    done: bool = False
+
+
 def sync_on_commit(account: BillingAccount, charged: Iterable[str] = ()) -> None:
     """Write ``account``'s credit once the transaction commits, with the values it has now
     (call this after the change, under the account's row lock); ``charged``: call ids whose
     holds go with it. Several changes of one account in one transaction write once, the last
     values and every charged call."""
-    queued = transaction.get_connection().run_on_commit
-    for entry in queued:
+    for entry in transaction.get_connection().run_on_commit:
         pending = getattr(entry[1], "credit_account", None)
-        if pending is not None and pending["id"] == account.pk and not pending["done"]:
-            pending["account"] = account
-            pending["charged"].extend(charged)
+        if pending is not None and pending.account.pk == account.pk and not pending.done:
+            pending.account = account
+            pending.charged.extend(charged)
             return
-    state = {"id": account.pk, "account": account, "charged": list(charged), "done": False}
+    state = _Pending(account, list(charged))
 
     def publish() -> None:
-        state["done"] = True
-        write_account(state["account"], state["charged"])
+        state.done = True
+        write_account(state.account, state.charged)
 
     publish.credit_account = state  # type: ignore[attr-defined]
     transaction.on_commit(publish)

@@ -164,3 +164,17 @@ def test_low_balance_mail_goes_to_the_tenant_admins(
     with django_capture_on_commit_callbacks(execute=True), in_tenant(world.tenant_a):
         apply_events("lb-a", call(schema, "lb-a", "15551234567", 30, trunk.pk))
     assert [m.to for m in mailoutbox] == [[world.a_admin.email]]
+
+
+def test_snapshot_publish_writes_the_credit(world, account, r):
+    from telephony.engine.snapshots import publish_tenant
+
+    key = credit_key(world.tenant_a.schema_name)
+    r.delete(key)
+    publish_tenant(world.tenant_a.pk)
+    assert r.hget(key, "balance") == "100000"
+    assert published_snapshot(r, world.tenant_a.sip_domain).billing.mode == "prepaid"
+    account.delete()
+    publish_tenant(world.tenant_a.pk)  # no account: no credit, billing off
+    assert not r.exists(key)
+    assert published_snapshot(r, world.tenant_a.sip_domain).billing.mode == "none"
