@@ -3,8 +3,9 @@
 Each change locks the account row, writes a ledger row for any money it moves, and after the
 commit writes the tenant's credit to Redis (``billing.credit``); a change of what the engine
 reads (mode, currency, rate table, credit limit) republishes the tenant's snapshot. Rate-table
-changes republish every tenant whose table's chain holds the changed table
-(:func:`rate_tables_changed`), all in one step after the commit.
+changes republish every tenant whose table's chain holds the changed table: the rate-table
+actions (and the CSV import) call :func:`rate_tables_changed`, which does it in one step after
+the commit.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def configure(
     for name, value in changes.items():
         setattr(locked, name, value)
     credit.touch(locked)
-    locked.save()
+    locked.save(update_fields=[*(n for n in changes), "updated_at"])
     if by is not None:
         record(
             by,

@@ -4,8 +4,3 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     name = "billing"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        from .signals import connect
-
-        connect()

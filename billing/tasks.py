@@ -56,25 +56,29 @@ def send_low_balance(account_id: int) -> bool:
         if not recipients:
             log.warning("no address for the low-balance mail of tenant %s", account.tenant_id)
             return False
-        account.low_balance_sent_at = timezone.now()
+        # Marked and committed before the mail goes: the account row (charged by every call)
+        # is not held locked while the mail server answers.
+        sent_at = timezone.now()
+        account.low_balance_sent_at = sent_at
         account.save(update_fields=["low_balance_sent_at"])
-        # Plain text (no HTML): the tenant's name is written as it is, never interpreted.
-        body = render_to_string(
-            "mail/low_balance.txt",
-            {
-                "company": " ".join(account.tenant.name.split()),
-                "balance": f"{account.balance:.2f}",
-                "threshold": f"{account.low_balance:.2f}",
-                "currency": account.currency,
-            },
+    # Plain text (no HTML): the tenant's name is written as it is, never interpreted.
+    body = render_to_string(
+        "mail/low_balance.txt",
+        {
+            "company": " ".join(account.tenant.name.split()),
+            "balance": f"{account.balance:.2f}",
+            "threshold": f"{account.low_balance:.2f}",
+            "currency": account.currency,
+        },
+    )
+    try:
+        send_mail("Your call credit is running low", body, recipients, tenant=account.tenant)
+    except Exception:
+        # Not sent: unmark it (unless a top-up reset it meanwhile), so the next charge retries.
+        BillingAccount.objects.filter(pk=account_id, low_balance_sent_at=sent_at).update(
+            low_balance_sent_at=None
         )
-        # Sent inside the transaction: a failure to send leaves the mark unset, for a retry.
-        send_mail(
-            "Your call credit is running low",
-            body,
-            recipients,
-            tenant=account.tenant,
-        )
+        raise
     return True
 
 

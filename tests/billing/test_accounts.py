@@ -178,3 +178,18 @@ def test_snapshot_publish_writes_the_credit(world, account, r):
     publish_tenant(world.tenant_a.pk)  # no account: no credit, billing off
     assert not r.exists(key)
     assert published_snapshot(r, world.tenant_a.sip_domain).billing.mode == "none"
+
+
+def test_low_balance_mail_not_sent_is_not_marked(world, account, settings):
+    """The mail server refuses: the warning stays due, for the next charge to retry."""
+    from billing.tasks import send_low_balance
+    from tests.conftest import closed_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", closed_port()
+    account.low_balance = Decimal("50")
+    account.save()
+    with pytest.raises(ConnectionRefusedError):
+        send_low_balance(account.pk)
+    account.refresh_from_db()
+    assert account.low_balance_sent_at is None
