@@ -25,8 +25,12 @@ from . import credit
 from .charging import low_balance_on_commit
 from .models import BillingAccount, LedgerEntry, LedgerKind, RateKind, RateTable
 from .money import PLACES
+from .tasks import publish_tenants
 
-MAX_AMOUNT = Decimal("1000000000")  # ten digits before the point: the field holds 14 with 4
+MAX_AMOUNT = Decimal("1000000000")
+# Snapshots republished in the committing process; more go to the workers in chunks.
+INLINE_PUBLISHES = 10
+PUBLISH_CHUNK = 100  # ten digits before the point: the field holds 14 with 4
 
 
 def parse_amount(value: Any, field: str = "amount", *, positive: bool = True) -> Decimal:
@@ -243,6 +247,12 @@ def publish_tenants_on_commit(tenant_ids: set[int]) -> None:
 
     def publish() -> None:
         publish.done = True  # type: ignore[attr-defined]
+        if len(pending) > INLINE_PUBLISHES:
+            # A table many tenants use: the workers rebuild them, not this request.
+            ids = sorted(pending)
+            for start in range(0, len(ids), PUBLISH_CHUNK):
+                publish_tenants.delay(ids[start : start + PUBLISH_CHUNK])
+            return
         for tenant_id in sorted(pending):
             publish_tenant(tenant_id)
 

@@ -90,4 +90,14 @@ def issue_invoices() -> int:
     return len(issue_month(previous_month(timezone.now().date())))
 
 
+@shared_task(name="billing.publish_tenants", ignore_result=True)
+def publish_tenants(tenant_ids: list[int]) -> int:
+    """Republish these tenants' snapshots (their rates changed)."""
+    from telephony.engine.snapshots import publish_tenant
+
+    for tenant_id in tenant_ids:
+        publish_tenant(int(tenant_id))
+    return len(tenant_ids)
+
+
 every(INVOICE_EVERY_SECONDS, "billing.issue_invoices")

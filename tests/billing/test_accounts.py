@@ -193,3 +193,19 @@ def test_low_balance_mail_not_sent_is_not_marked(world, account, settings):
         send_low_balance(account.pk)
     account.refresh_from_db()
     assert account.low_balance_sent_at is None
+
+
+def test_many_tenants_are_republished_by_the_workers(
+    world, account, sell, r, eager, monkeypatch, django_capture_on_commit_callbacks
+):
+    import billing.accounts
+
+    monkeypatch.setattr(billing.accounts, "INLINE_PUBLISHES", 1)
+    monkeypatch.setattr(billing.accounts, "PUBLISH_CHUNK", 1)
+    BillingAccount.objects.create(tenant=world.tenant_b, mode="prepaid", rate_table=sell)
+    with django_capture_on_commit_callbacks(execute=True):
+        Rate.objects.create(table=sell, prefix="3399", per_minute=Decimal("0.3"))
+        rate_tables_changed(sell.pk)
+    for tenant in (world.tenant_a, world.tenant_b):
+        snap = published_snapshot(r, tenant.sip_domain)
+        assert snap.billing.rate_for("33991").per_minute == 3000
