@@ -29,6 +29,7 @@ from pbx.audit import Actor
 from pbx.errors import ValidationFailed
 from pbx.imports import Importer, RowError
 
+from .accounts import rate_tables_changed
 from .models import Rate, RateTable
 from .rate_tables import RATE_DEFAULTS, RATE_FIELDS, rate_problems
 
@@ -155,6 +156,7 @@ def import_rates(
         fields = [f for f in RATE_FIELDS if f != "prefix"]
         Rate.objects.bulk_update(update, fields, batch_size=2000)
         RateTable.objects.filter(pk=table.pk).update(updated_at=timezone.now())
+        rate_tables_changed(table.pk)
         summary = report.as_dict(sample=0)
         del summary["examples"]
         audit.record(actor, "rate_table.import", table, dealer=table.dealer, changes=summary)

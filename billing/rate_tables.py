@@ -19,7 +19,8 @@ from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import Conflict, ValidationFailed
 
-from .models import BillingAccount, Rate, RateKind, RateTable
+from .accounts import rate_tables_changed
+from .models import Rate, RateKind, RateTable
 
 PREFIX_MAX = 16
 PRICE_MAX = Decimal("99999999.9999")  # the columns' 12 digits, 4 after the point
@@ -288,6 +289,7 @@ def do_update_rate_table(table: RateTable, *, actor: Actor, fields: dict) -> Rat
                 table.trunks.set(trunks)
                 changes["trunks"] = [sorted(before), sorted(after)]
         audit.record(actor, "rate_table.update", table, dealer=table.dealer, changes=changes)
+        rate_tables_changed(table.pk)  # a markup or a base moves every price under it
     return table
 
 
@@ -322,25 +324,13 @@ def do_delete_rate_table(table: RateTable, *, actor: Actor) -> None:
         table.delete()
 
 
-def tenants_charged_by(table: RateTable) -> list[int]:
-    """The ids of the tenants whose calls ``table``'s rates price: the accounts that use it
-    or a table derived from it (at any depth). What to publish again when it changes."""
-    seen: set[int] = set()
-    level = {table.pk}
-    while level:
-        seen |= level
-        level = set(RateTable.objects.filter(base_id__in=level).values_list("pk", flat=True))
-        level -= seen
-    return sorted(
-        BillingAccount.objects.filter(rate_table_id__in=seen).values_list("tenant_id", flat=True)
-    )
-
-
 # ------------------------------------------------------------------------------ rates
 
 
 def _touch(table: RateTable) -> None:
+    """A rate of ``table`` changed: its time, and the tenants it prices republished."""
     RateTable.objects.filter(pk=table.pk).update(updated_at=timezone.now())
+    rate_tables_changed(table.pk)
 
 
 def do_create_rate(table: RateTable, *, actor: Actor, fields: dict) -> Rate:

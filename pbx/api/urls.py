@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from audio.api import recording_settings as recording_settings_views
 from audio.api import recordings as recording_views
 from audio.api import views as audio_views
+from billing.api import accounts as billing_views
 from billing.api import rates as rate_views
 from billing.api import reports as report_views
 from branding.api import views as branding_views
@@ -71,6 +72,9 @@ router.register("user-groups", user_group_views.UserGroupViewSet, basename="user
 router.register("report-schedules", report_views.ReportScheduleViewSet, basename="report-schedule")
 router.register("rate-tables", rate_views.RateTableViewSet, basename="rate-table")
 router.register("rates", rate_views.RateViewSet, basename="rate")
+router.register("billing-ledger", billing_views.LedgerViewSet, basename="billing-ledger")
+router.register("billing-invoices", billing_views.InvoiceViewSet, basename="billing-invoice")
+router.register("billing-accounts", billing_views.BillingAccountViewSet, basename="billing-account")
 
 urlpatterns = [
     path("auth/signin/", tenant_views.SignInView.as_view(), name="api-signin"),
@@ -107,6 +111,7 @@ urlpatterns = [
         recording_views.CallRecordingView.as_view(),
         name="api-call-recording",
     ),
+    path("billing/account/", billing_views.OwnAccountView.as_view(), name="api-billing-account"),
     path("park/", team_views.ParkSettingsView.as_view(), name="api-park"),
     path(
         "recording-settings/",

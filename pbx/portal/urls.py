@@ -2,6 +2,7 @@ from django.urls import path
 
 from .views import (
     audio,
+    billing,
     branding,
     calls,
     common,
@@ -43,6 +44,7 @@ urlpatterns = [
     path("tenants/<int:pk>/status/", platform.tenant_status, name="tenant_status"),
     path("tenants/<int:pk>/delete/", platform.tenant_delete, name="tenant_delete"),
     path("tenants/<int:pk>/manage/", platform.tenant_manage, name="tenant_manage"),
+    path("tenants/<int:pk>/billing/", billing.tenant_billing, name="tenant_billing"),
     path("dealers/", platform.dealer_list, name="dealer_list"),
     path("dealers/add/", platform.dealer_add, name="dealer_add"),
     path("dealers/<int:pk>/", platform.dealer_edit, name="dealer_edit"),
@@ -189,6 +191,12 @@ urlpatterns = [
     ),
     path("audit/", tenant.audit_list, name="audit_list"),
     path("company/", company.company, name="company"),
+    path("billing/", billing.billing, name="billing"),
+    path(
+        "billing/invoices/<int:pk>/<str:kind>/",
+        billing.invoice_download,
+        name="invoice_download",
+    ),
     # the host's own brand: a tenant's, or on the provider's host the platform's or a dealer's
     path("branding/", branding.branding, name="branding"),
     path("dashboard/", calls.dashboard, name="dashboard"),

@@ -99,6 +99,7 @@ def build_team(tenant) -> TeamSnapshot:
 def build_snapshot(tenant) -> TenantSnapshot:
     from audio.recording_snapshot import recording_snapshot
     from audio.snapshot import mailboxes
+    from billing.snapshot import billing_snapshot
     from branding.effective import brand_for_tenant
     from telephony.models import Extension, SpeedDial
     from telephony.team_snapshot import pickup_groups_by_extension
@@ -143,6 +144,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         media=media,
         team=team,
         recording=recording,
+        billing=billing_snapshot(tenant),  # public tables: outside the tenant's schema
     )
 
 
@@ -179,6 +181,10 @@ def publish_tenant(tenant_id: int) -> None:
         pipe.execute()
     except Exception:
         log.exception("could not publish the routing snapshot of tenant %s", tenant_id)
+        return
+    from billing.credit import sync_tenant
+
+    sync_tenant(tenant)  # the credit its calls are checked against, as the snapshot's mode
 
 
 def unpublish_domain(domain: str | None) -> None:

@@ -641,6 +641,46 @@ def _rate(seeds: Seeds, owner: Owner) -> Row:
     table = _rate_table(owner, f"{owner.dealer.name} seeded rates")
     rate = do_create_rate(table, actor=SYSTEM, fields={"prefix": "44", "per_minute": "0.01"})
     return model_row(Rate, rate.pk)
+def _billing_account(owner: Owner):
+    from billing.models import BillingAccount
+
+    account, _ = BillingAccount.objects.get_or_create(
+        tenant=owner.tenant, defaults={"mode": "postpaid"}
+    )
+    return account
+
+
+@seeder("billing-accounts")
+def _billing_account_row(seeds: Seeds, owner: Owner) -> Row:
+    # Named by its tenant's id: the tenant's dealers set it and top it up.
+    from billing.models import BillingAccount
+
+    account = _billing_account(owner)
+
+    def state():
+        return BillingAccount.objects.count(), BillingAccount.objects.filter(
+            pk=account.pk
+        ).values().first()
+
+    return Row(str(owner.tenant.pk), state, BillingAccount)
+
+
+@seeder("billing-ledger")
+def _ledger_row(seeds: Seeds, owner: Owner) -> Row:
+    from billing.accounts import top_up
+    from billing.models import LedgerEntry
+
+    return model_row(LedgerEntry, top_up(_billing_account(owner), "5", note="Seeded").pk)
+
+
+@seeder("billing-invoices")
+def _invoice_row(seeds: Seeds, owner: Owner) -> Row:
+    from datetime import date
+
+    from billing.invoices import issue
+    from billing.models import Invoice
+
+    return model_row(Invoice, issue(_billing_account(owner), date(2026, 1, 1)).pk)
 
 
 # ----------------------------------------------------------------------- request bodies
@@ -678,6 +718,7 @@ CHANGES: dict[str, dict] = {
     "report-schedules": {"name": "Changed"},
     "rate-tables": {"name": "Changed"},
     "rates": {"per_minute": "0.0200"},
+    "billing-accounts": {"low_balance": "3.5"},
 }
 
 

@@ -40,12 +40,14 @@ PROVIDER_ONLY = {
     "sip-bans",
     "rate-tables",
     "rates",
+    "billing-accounts",
 }
 # What a dealer admin lists on the provider's host; the SIP bans are the system admin's (403
 # whatever the id), the tenant lists are on tenants' hosts (404).
 DEALER_LISTS = {
     *("tenants", "dealers", "platform-users", "brands", "audit", "trunks", "numbers"),
     *("rate-tables", "rates"),
+    "billing-accounts",
 }
 SYSTEM_ONLY = {"sip-bans"}
 

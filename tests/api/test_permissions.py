@@ -85,6 +85,10 @@ TABLE = {
     # rates, at /call-rates/): a dealer's subtree manages its tables and their rates.
     ("rate-tables", PROVIDER):      "aaaaa aaaaa aaaaa yyyyy yyyyy yyyyy aaaaa oyxxx",
     ("rates", PROVIDER):            "aaaaa aaaaa aaaaa yyyyy yyyyy yyyyy aaaaa oyxxx",
+    # Billing: the tenant reads its own; its dealers set and top up its account.
+    ("billing-ledger", TENANT):     "aaxxx nnxxx y-xxx y-xxx y-xxx y-xxx aaxxx aaxxx",
+    ("billing-invoices", TENANT):   "aaaaa nnnnn y-y-- y-y-- y-y-- y-y-- aaaaa aaaaa",
+    ("billing-accounts", PROVIDER): "aaaaa aaaaa aaaaa y-yy- y-yy- y-yy- aaaaa o-xx-",
 }  # fmt: skip
 STATUS = {"n": 403, "a": 401, "x": 404, "-": 405}  # refusals
 PERMITTED = dict(zip(ACTIONS, (200, 201, 200, 200, 204), strict=True))
@@ -131,7 +135,7 @@ def test_permission_table(api, world, seeds, prefix, host, role):
     row = seeds(prefix, owner)
     base, detail = f"/api/v1/{prefix}/", f"/api/v1/{prefix}/{row.id}/"
     key = {"active-calls": "call_id", "sip-bans": "ip", "registrations": "extension",
-           "mailboxes": "extension"}.get(prefix, "id")  # fmt: skip
+           "mailboxes": "extension", "billing-accounts": "tenant"}.get(prefix, "id")  # fmt: skip
 
     def check(action, response):
         cell = expected[action]

@@ -13,12 +13,15 @@ import io
 from decimal import Decimal
 
 import pytest
+import redis
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from billing import rate_tables as actions
 from billing.models import BillingAccount, Rate, RateTable
 from pbx.audit import SYSTEM
 from pbx.models import AuditEntry
+from telephony.engine.snapshots import published_snapshot, snapshot_key
 from trunks import actions as trunk_actions
 
 pytestmark = pytest.mark.django_db
@@ -466,13 +469,26 @@ def test_a_base_in_another_currency_is_refused(admin):
     assert not RateTable.objects.filter(name="Euros").exists()
 
 
-def test_the_tenants_a_table_prices_include_those_of_derived_tables(world):
+def test_a_changed_rate_reaches_the_snapshots_of_tenants_on_derived_tables(
+    world, django_capture_on_commit_callbacks
+):
+    """Story: the provider raises a rate of its base table; acme pays through its dealer's
+    table marked up 10 % over it, beta through an unrelated table. After the commit acme's
+    published snapshot has the new price (marked up); beta's is not rebuilt."""
     base = make_table("Base")
-    dealer = make_table("Dealer", base=base, dealer=world.north)
-    sub = make_table("Sub", base=dealer, dealer=world.north)
+    rate = make_rate(base, "44", "0.0100")
+    dealer = make_table("Dealer", base=base, dealer=world.north, markup="10")
     lone = make_table("Lone")
-    BillingAccount.objects.create(tenant=world.tenant_a, rate_table=sub)
-    BillingAccount.objects.create(tenant=world.tenant_b, rate_table=lone)
-    assert actions.tenants_charged_by(base) == [world.tenant_a.pk]
-    assert actions.tenants_charged_by(lone) == [world.tenant_b.pk]
-    assert actions.tenants_charged_by(make_table("Unused")) == []
+    BillingAccount.objects.create(tenant=world.tenant_a, mode="prepaid", rate_table=dealer)
+    BillingAccount.objects.create(tenant=world.tenant_b, mode="prepaid", rate_table=lone)
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        for domain in (world.tenant_a.sip_domain, world.tenant_b.sip_domain):
+            r.delete(snapshot_key(domain))
+        with django_capture_on_commit_callbacks(execute=True):
+            actions.do_update_rate(rate, actor=SYSTEM, fields={"per_minute": "0.0200"})
+        published = published_snapshot(r, world.tenant_a.sip_domain)
+        assert published.billing.rate_for("+4420").per_minute == 220  # 0.022 in units
+        assert published_snapshot(r, world.tenant_b.sip_domain) is None
+    finally:
+        r.close()

@@ -1,0 +1,161 @@
+"""Rating and charging an outside call when its CDR ends (called by the CDR consumer,
+``telephony.engine.cdr.apply_events``, inside its transaction and the tenant's schema).
+
+An outbound call that went out a trunk to a number is rated with the tenant's sell rate (its
+account's table, longest prefix) into ``Cdr.cost``/``currency``/``rate_prefix``, and with the
+trunk's buy rate (the buy table the trunk is assigned to) into ``Cdr.buy_cost``. A billed
+account (prepaid or postpaid) is debited by the cost in the same transaction, with a ledger
+row per call: the account row is locked while it changes, so concurrent charges of one tenant
+add up exactly, and a call already charged (a re-delivered event) is not charged again, by the
+CDR's ``cost`` being set and, behind it, the ledger's one-charge-per-call constraint. After the
+commit the tenant's credit is written to Redis with the call's hold gone (``billing.credit``)
+and a prepaid balance that fell below its warning level is mailed about (``billing.tasks``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import connection, transaction
+
+from telephony.sip.contract import BillingMode, Rate
+
+from . import credit
+from .models import BillingAccount, LedgerEntry, LedgerKind, RateKind, RateTable
+from .models import Rate as RateRow
+from .money import from_units
+from .rates import _marked_up, as_contract
+
+MAX_PREFIX = 16
+
+
+def chain_of(table: RateTable | None) -> list[RateTable]:
+    """``table`` and its bases, the table first (a loop is cut where it closes)."""
+    chain: list[RateTable] = []
+    seen: set[int] = set()
+    node = table
+    while node is not None and node.pk not in seen:
+        seen.add(node.pk)
+        chain.append(node)
+        node = node.base
+    return chain
+
+
+def rate_for(table: RateTable | None, number: str) -> Rate | None:
+    """The rate ``table`` charges calls to ``number``: the same as
+    ``effective_rates(table)`` then ``BillingSnapshot.rate_for`` (what the engine held the call
+    with), in one query of the chain's rows for the number's prefixes."""
+    digits = number.lstrip("+")
+    if not digits.isdigit():
+        return None
+    chain = chain_of(table)
+    if not chain:
+        return None
+    prefixes = [digits[:end] for end in range(1, min(len(digits), MAX_PREFIX) + 1)]
+    rows = list(RateRow.objects.filter(table__in=chain, prefix__in=prefixes))
+    if not rows:
+        return None
+    longest = max(len(r.prefix) for r in rows)
+    level = {t.pk: i for i, t in enumerate(chain)}
+    row = min((r for r in rows if len(r.prefix) == longest), key=lambda r: level[r.table_id])
+    rate = as_contract(row)
+    # Marked up by each table above the row's, from the nearest down to ``table``.
+    for above in reversed(chain[: level[row.table_id]]):
+        rate = _marked_up(rate, Decimal(1) + above.markup_percent / 100)
+    return rate
+
+
+def buy_table(trunk_id: int) -> RateTable | None:
+    return (
+        RateTable.objects.filter(kind=RateKind.BUY, trunks__id=trunk_id)
+        .select_related("base")
+        .order_by("id")
+        .first()
+    )
+
+
+def chargeable(cdr) -> bool:
+    from telephony.models import CallDirection
+
+    return (
+        cdr.ended_at is not None
+        and cdr.cost is None
+        and cdr.direction == CallDirection.OUTBOUND
+        and bool(cdr.trunk)
+        and bool(cdr.number)
+    )
+
+
+def charge_call(cdr, schema: str | None = None) -> Decimal | None:
+    """Rate ``cdr`` (saved, ended, in the current schema) and charge its tenant; returns the
+    cost charged (None: not rated). Must run inside the transaction that ended the CDR."""
+    if not chargeable(cdr):
+        return None
+    schema = schema or getattr(connection, "schema_name", "public")
+    account = (
+        BillingAccount.objects.select_for_update(of=("self",))
+        .select_related("tenant", "rate_table")
+        .filter(tenant__schema_name=schema)
+        .first()
+    )
+    buy = buy_table(cdr.trunk)
+    if buy is not None:
+        buy_rate = rate_for(buy, cdr.number)
+        if buy_rate is not None:
+            cdr.buy_cost = from_units(buy_rate.cost(cdr.billsec))
+    fields = ["buy_cost"]
+    cost: Decimal | None = None
+    sell = rate_for(account.rate_table, cdr.number) if account is not None else None
+    if account is not None and sell is not None:
+        cost = from_units(sell.cost(cdr.billsec))
+        cdr.cost, cdr.currency, cdr.rate_prefix = cost, account.currency, sell.prefix
+        fields += ["cost", "currency", "rate_prefix"]
+    elif buy is not None and cdr.buy_cost is not None:
+        cdr.currency = buy.currency
+        fields.append("currency")
+    cdr.save(update_fields=fields)
+    if account is None or account.mode == BillingMode.NONE:
+        return cost
+    if (
+        cost
+        and not LedgerEntry.objects.filter(
+            account=account, kind=LedgerKind.CHARGE, call_id=cdr.call_id
+        ).exists()
+    ):
+        debit(account, cost, cdr)
+    # The engine's hold on the call goes even when it cost nothing (unanswered, free).
+    credit.sync_on_commit(account, [cdr.call_id])
+    if account.mode == BillingMode.PREPAID:
+        low_balance_on_commit(account)
+    return cost
+
+
+def debit(account: BillingAccount, cost: Decimal, cdr) -> LedgerEntry:
+    """Take ``cost`` off the locked ``account`` for ``cdr``'s call (prepaid and postpaid
+    alike: the engine stopped the call at the credit the account had)."""
+    account.balance -= cost
+    credit.touch(account)
+    account.save(update_fields=["balance", "updated_at"])
+    return LedgerEntry.objects.create(
+        account=account,
+        kind=LedgerKind.CHARGE,
+        amount=-cost,
+        balance_after=account.balance,
+        call_id=cdr.call_id,
+        cdr_id=cdr.pk,
+        description=f"Call to +{cdr.number.lstrip('+')} ({cdr.billsec} s)"[:255],
+    )
+
+
+def low_balance_on_commit(account: BillingAccount) -> None:
+    """Queue the low-balance mail once the charge commits, if the balance fell below the
+    warning level and it was not sent yet (the task checks again under the row lock)."""
+    if (
+        account.low_balance > 0
+        and account.balance < account.low_balance
+        and account.low_balance_sent_at is None
+    ):
+        from .tasks import send_low_balance
+
+        account_id = account.pk
+        transaction.on_commit(lambda: send_low_balance.delay(account_id))
