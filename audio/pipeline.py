@@ -20,10 +20,11 @@ import os
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from pbx.tenancy import current_schema
 from telephony.models import Cdr
 from tenants.access import live_tenants
 
@@ -55,7 +56,7 @@ def backoff(attempts: int) -> int:
 
 
 def work_dir() -> str:
-    path = os.path.join(str(settings.PBX_RECORDING_WORK_DIR), connection.schema_name)
+    path = os.path.join(str(settings.PBX_RECORDING_WORK_DIR), current_schema())
     os.makedirs(path, exist_ok=True)
     return path
 
@@ -95,7 +96,7 @@ def _remove(*paths: str) -> None:
 def process(pk: int) -> str | None:
     """Move recording ``pk`` (of the current schema) on as far as it goes now; returns its
     status, None when it is gone or another worker holds it."""
-    schema = connection.schema_name
+    schema = current_schema()
     with transaction.atomic():
         rec = Recording.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
         if rec is None:

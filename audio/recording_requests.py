@@ -17,8 +17,9 @@ import os
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
+from pbx.tenancy import current_schema
 from telephony.engine.requests import register
 from telephony.sip.contract import EventType
 
@@ -61,17 +62,14 @@ def recording_id(event: dict[str, str]) -> str:
 
 @register(EventType.RECORDING_READY)
 def recording_ready(event: dict[str, str]) -> None:
-    from tenants.models import Tenant
-
     from .tasks import process_recording
 
     schema = event.get("schema", "")
-    tenant = Tenant.objects.filter(schema_name=schema).first()
     call_id = _text(event.get("call_id"), 128)
-    if tenant is None or not call_id:
-        log.warning("recording.ready without a tenant or call id dropped: %r", event)
+    # The CDR drain applies each request inside its tenant's schema (requests.handle).
+    if schema != current_schema() or not call_id:
+        log.warning("recording.ready without its tenant or call id dropped: %r", event)
         return
-    connection.set_tenant(tenant)
     rid = recording_id(event)
     if Recording.objects.filter(recording_id=rid).exists():
         return  # delivered twice

@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings as django_settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage
-from django.db import connection
 
 from pbx import crypto
+from pbx.tenancy import current_schema
 
 from .models import Recording, RecordingSettings, StorageKind
 
@@ -147,7 +147,7 @@ def _azure_storage(config: StorageConfig) -> Storage:
     from storages.backends.azure_storage import AzureStorage
 
     secret = config.secret
-    options = {
+    options: dict[str, Any] = {
         "retry_total": 1,
         "connection_timeout": CONNECT_TIMEOUT,
         "read_timeout": READ_TIMEOUT,
@@ -226,7 +226,7 @@ def storage_for(rs: RecordingSettings | None = None) -> Storage:
 
 
 def key_for(rec: Recording, fmt: str) -> str:
-    schema = connection.schema_name
+    schema = current_schema()
     day = rec.started_at
     return f"{schema}/{day:%Y/%m/%d}/{rec.recording_id}.{fmt}"
 
@@ -291,7 +291,8 @@ def signed_url(rec: Recording, fmt: str = "wav", seconds: int = 300) -> str | No
     key = _key(rec, fmt)
     if not key:
         return None
-    return storage_of(config).url(key, expire=seconds)
+    backend: Any = storage_of(config)  # S3Storage / AzureStorage: their url() takes expire
+    return str(backend.url(key, expire=seconds))
 
 
 def delete_recording(rec: Recording) -> None:

@@ -151,7 +151,10 @@ class RateTableAdmin(ActionAdmin):
 
 
 class RateForm(ActionForm):
-    prefix = forms.CharField(max_length=17, help_text='Digits (a leading "+" is dropped).')
+    # The rate's field, not Form.prefix (the form metaclass takes fields off the class).
+    prefix = forms.CharField(  # type: ignore[assignment]
+        max_length=17, help_text='Digits (a leading "+" is dropped).'
+    )
 
     class Meta:
         model = Rate

@@ -107,7 +107,7 @@ def read_rates(data: bytes) -> dict[str, dict]:
                 bad["prefix"] = f"prefix {prefix} is also on row {first_row[prefix]}"
             first_row.setdefault(prefix, index)
         errors.extend(RowError(index, column, message) for column, message in bad.items())
-        if not bad:
+        if not bad and prefix is not None:
             rates[prefix] = {**RATE_DEFAULTS, **clean}
     if errors:
         raise RateImportRejected(errors)

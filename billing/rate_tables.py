@@ -13,6 +13,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from pbx import audit
@@ -195,7 +196,8 @@ def validate_rate_table(fields: dict, *, table: RateTable | None = None, dealer=
         elif len(name) > 120 or not name.isprintable():
             bad["name"] = "at most 120 printable characters"
         else:
-            others = RateTable.objects.filter(dealer_id=owner, name__iexact=name)
+            same_owner = Q(dealer_id=owner) if owner is not None else Q(dealer__isnull=True)
+            others = RateTable.objects.filter(same_owner, name__iexact=name)
             if table is not None:
                 others = others.exclude(pk=table.pk)
             if others.exists():

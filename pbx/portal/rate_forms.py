@@ -72,7 +72,10 @@ class RateTableForm(SectionedForm):
 
 
 class RateForm(forms.Form):
-    prefix = forms.CharField(max_length=17, help_text='Destination digits (a "+" is dropped).')
+    # The rate's field, not Form.prefix (the form metaclass takes fields off the class).
+    prefix = forms.CharField(  # type: ignore[assignment]
+        max_length=17, help_text='Destination digits (a "+" is dropped).'
+    )
     description = forms.CharField(max_length=120, required=False)
     per_minute = forms.CharField(max_length=20, initial="0", label="Price per minute")
     connection_fee = forms.CharField(max_length=20, initial="0")

@@ -641,6 +641,8 @@ def _rate(seeds: Seeds, owner: Owner) -> Row:
     table = _rate_table(owner, f"{owner.dealer.name} seeded rates")
     rate = do_create_rate(table, actor=SYSTEM, fields={"prefix": "44", "per_minute": "0.01"})
     return model_row(Rate, rate.pk)
+
+
 def _billing_account(owner: Owner):
     from billing.models import BillingAccount
 
