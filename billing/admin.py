@@ -82,16 +82,7 @@ class RateInline(admin.TabularInline):
 
     model = Rate
     extra = 0
-    fields = (
-        "prefix",
-        "description",
-        "per_minute",
-        "connection_fee",
-        "first_interval",
-        "next_interval",
-        "free_seconds",
-        "grace_seconds",
-    )
+    fields = actions.RATE_FIELDS
     readonly_fields = fields
     show_change_link = True
     can_delete = False

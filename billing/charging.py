@@ -24,21 +24,9 @@ from . import credit
 from .models import BillingAccount, LedgerEntry, LedgerKind, RateKind, RateTable
 from .models import Rate as RateRow
 from .money import from_units
-from .rates import _marked_up, as_contract
+from .rates import as_contract, chain_of, marked_up
 
 MAX_PREFIX = 16
-
-
-def chain_of(table: RateTable | None) -> list[RateTable]:
-    """``table`` and its bases, the table first (a loop is cut where it closes)."""
-    chain: list[RateTable] = []
-    seen: set[int] = set()
-    node = table
-    while node is not None and node.pk not in seen:
-        seen.add(node.pk)
-        chain.append(node)
-        node = node.base
-    return chain
 
 
 def rate_for(table: RateTable | None, number: str) -> Rate | None:
@@ -61,7 +49,7 @@ def rate_for(table: RateTable | None, number: str) -> Rate | None:
     rate = as_contract(row)
     # Marked up by each table above the row's, from the nearest down to ``table``.
     for above in reversed(chain[: level[row.table_id]]):
-        rate = _marked_up(rate, Decimal(1) + above.markup_percent / 100)
+        rate = marked_up(rate, Decimal(1) + above.markup_percent / 100)
     return rate
 
 

@@ -29,8 +29,8 @@ def as_contract(row: RateRow) -> Rate:
     )
 
 
-def effective_rates(table: RateTable | None) -> dict[str, Rate]:
-    """``table``'s rates by prefix, in money units, as calls are charged (``{}`` for None)."""
+def chain_of(table: RateTable | None) -> list[RateTable]:
+    """``table`` and its bases, the table first (a loop is cut where it closes)."""
     chain: list[RateTable] = []
     seen: set[int] = set()
     node = table
@@ -38,18 +38,24 @@ def effective_rates(table: RateTable | None) -> dict[str, Rate]:
         seen.add(node.pk)
         chain.append(node)
         node = node.base
+    return chain
+
+
+def effective_rates(table: RateTable | None) -> dict[str, Rate]:
+    """``table``'s rates by prefix, in money units, as calls are charged (``{}`` for None)."""
+    chain = chain_of(table)
     rates: dict[str, Rate] = {}
     # From the root down: each level marks up what is below it, then sets its own rows.
     for level in reversed(chain):
         factor = Decimal(1) + level.markup_percent / 100
         if rates:
-            rates = {p: _marked_up(r, factor) for p, r in rates.items()}
+            rates = {p: marked_up(r, factor) for p, r in rates.items()}
         for row in RateRow.objects.filter(table=level):
             rates[row.prefix] = as_contract(row)
     return rates
 
 
-def _marked_up(rate: Rate, factor: Decimal) -> Rate:
+def marked_up(rate: Rate, factor: Decimal) -> Rate:
     if factor == 1:
         return rate
     return Rate(

@@ -102,14 +102,7 @@ class RateSerializer(ActionJudgesValues, serializers.ModelSerializer):
         fields = (
             "id",
             "table_id",
-            "prefix",
-            "description",
-            "per_minute",
-            "connection_fee",
-            "first_interval",
-            "next_interval",
-            "free_seconds",
-            "grace_seconds",
+            *actions.RATE_FIELDS,
         )
 
 
