@@ -75,6 +75,7 @@ def test_system_admin_lands_on_the_dashboard_first_in_the_menu(portal, world):
         "Dealers",
         "Trunks",
         "Numbers",
+        "Rate tables",
         "Branding",
         "SIP bans",
     ]
@@ -95,11 +96,12 @@ def test_tenant_admin_lands_on_the_tenant_dashboard_first_in_its_menu(portal, wo
     nav = re.findall(r'<nav class="sidenav".*?</nav>', html, re.S)[0]
     labels = re.findall(r'<a href="[^"]+"[^>]*>([^<]+)</a>', nav)
     # Dashboard first; the others in their order as before.
-    assert labels[:6] == [
+    assert labels[:7] == [
         "Dashboard",
         "Extensions",
         "Active calls",
         "Call history",
+        "Reports",
         "Registrations",
         "Phones",
     ]
