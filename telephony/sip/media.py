@@ -208,8 +208,10 @@ class RtpEngine:
         replace: list[str] | None = None,
         direction: list[str] | None = None,
         ice: str = "remove",
+        codec: dict[str, list[str]] | None = None,
     ) -> bytes:
-        """Rewrite an offer so media flows through rtpengine; returns the SDP to forward."""
+        """Rewrite an offer so media flows through rtpengine; returns the SDP to forward.
+        ``codec``: rtpengine's codec manipulation (``{"strip": [...], "except": [...]}``)."""
         params: dict[str, Any] = {
             "sdp": sdp,
             "call_id": call_id,
@@ -221,6 +223,8 @@ class RtpEngine:
             params["flags"] = flags
         if direction:
             params["direction"] = direction
+        if codec:
+            params["codec"] = codec
         answer = await self.command("offer", **params)
         return str(answer["sdp"]).encode("utf-8", "surrogateescape")
 

@@ -21,6 +21,7 @@ from audio import pipeline
 from audio.models import Recording, RecordingStatus, StorageKind
 from telephony.engine.cdr import CdrConsumer
 from telephony.sip import contract
+from telephony.sip.calls.anchor import recordable_codecs
 from tests.audio.storage_servers import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, MotoS3
 from tests.audio.test_recordings import download, s3_settings, use_storage
 from tests.sip.callkit import connect, ended, register
@@ -55,9 +56,9 @@ def recorded_call(engine: EngineHandle, phones, settings) -> dict[str, str]:
     ``recording.ready`` once both have hung up."""
     settings.PBX_RECORDING_SOURCE_DIRS = [str(engine.recording_dir)]  # type: ignore[attr-defined]
     policy(engine, "always")
+    # The phones offer what pjsua does by default (wideband codecs first): a recorded call
+    # is steered to G.711, which the recording is decoded from.
     a, b = phones("101"), phones("102")
-    a.only_codec("PCMU/8000")
-    b.only_codec("PCMU/8000")
     acc = register(a, engine, "101")
     register(b, engine, "102")
     ca, cb = connect(a, acc, b)
@@ -153,3 +154,18 @@ def test_a_call_is_recorded_into_azure_blob_and_downloaded_through_the_api(
     assert rec.storage == f"tenant:azure:{azurite.container}"
     assert_caller_tone_left(download(world, rec.pk))
     assert_caller_tone_left(as_wav(download(world, rec.pk, "mp3")))
+
+
+def test_a_recorded_calls_offer_keeps_g711_when_the_caller_has_it():
+    offer = (
+        b"v=0\r\nm=audio 4000 RTP/AVP 96 9 0 101\r\na=rtpmap:96 opus/48000/2\r\n"
+        b"a=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    )
+    assert recordable_codecs(offer) == {
+        "strip": ["all"],
+        "except": ["PCMU", "PCMA", "telephone-event"],
+    }
+    dynamic = b"m=audio 4000 RTP/AVP 96 97\r\na=rtpmap:97 pcma/8000\r\n"
+    assert recordable_codecs(dynamic) is not None
+    opus_only = b"m=audio 4000 RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+    assert recordable_codecs(opus_only) is None  # stripping would leave it nothing

@@ -23,9 +23,29 @@ from telephony.sip.registrar import Binding
 from .call import Call, Calls
 from .record_policy import effective_policy
 
-__all__ = ["Anchor"]
+__all__ = ["Anchor", "recordable_codecs"]
 
 log = logging.getLogger(__name__)
+
+# What a recording is decoded from (audio.recordings): G.711. A call that may be recorded keeps
+# only these (and DTMF events) of the caller's offer, when the caller offers one of them; an
+# offer without G.711 (a WebRTC client with Opus alone) is left as it is, and its recording
+# will hold what the converter cannot decode (it logs it).
+_G711 = {b"PCMU/8000", b"PCMA/8000"}
+_RECORDABLE = {"strip": ["all"], "except": ["PCMU", "PCMA", "telephone-event"]}
+
+
+def recordable_codecs(sdp: bytes) -> dict[str, list[str]] | None:
+    """The codec manipulation of a recorded call's offer (None: leave the offer as it is)."""
+    for line in sdp.splitlines():
+        if line.startswith(b"m=audio "):
+            if {b"0", b"8"} & set(line.split()[3:]):
+                return _RECORDABLE  # static payload types of PCMU and PCMA
+        elif line.startswith(b"a=rtpmap:"):
+            parts = line.split(None, 1)
+            if len(parts) == 2 and parts[1].strip().upper() in _G711:
+                return _RECORDABLE
+    return None
 
 
 class Anchor:
@@ -67,12 +87,18 @@ class Anchor:
         return False
 
     async def offer(
-        self, sdp: bytes, media_id: str, from_tag: str, *, failure: str = ""
+        self,
+        sdp: bytes,
+        media_id: str,
+        from_tag: str,
+        *,
+        failure: str = "",
+        codec: dict[str, list[str]] | None = None,
     ) -> bytes | None:
         """rtpengine's version of an offer; None when it failed (logged as ``failure``)."""
         assert self.media is not None
         try:
-            return await self.media.offer(sdp, media_id, from_tag)
+            return await self.media.offer(sdp, media_id, from_tag, codec=codec)
         except MediaError as exc:
             if failure:
                 log.warning("%s: %s", failure, exc)
@@ -105,7 +131,12 @@ class Anchor:
         caller's; unchanged when rtpengine fails (logged as ``failure``: media goes direct)."""
         a = call.a
         assert a is not None
-        offer = await self.offer(a.remote_sdp, call.media_id, a.local_tag, failure=failure)
+        codec = None
+        if self.config.recording_dir and effective_policy(call) != RecordingPolicy.NEVER:
+            codec = recordable_codecs(a.remote_sdp)
+        offer = await self.offer(
+            a.remote_sdp, call.media_id, a.local_tag, failure=failure, codec=codec
+        )
         if offer is not None:
             call.offer, call.anchored = offer, True
 
