@@ -165,6 +165,9 @@ def processes(env: dict[str, str] | None = None, root: Path = ROOT) -> list[Proc
                 # DTMF reports the engine reads its in-call codes from.
                 "--recording-method=pcap",
                 f"--recording-dir={recording_dir(env, root)}",
+                # A call's media (and its recording file) ends when the engine deletes it:
+                # rtpengine's default keeps it 30 s more, and the recording only then.
+                "--delete-delay=0",
                 f"--dtmf-log-dest={_env(env, 'PBX_RTPENGINE_DTMF', '127.0.0.1:2224')}",
                 "--log-stderr",
             ],

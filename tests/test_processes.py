@@ -58,6 +58,7 @@ def test_rtpengine_records_in_pcap_files_and_reports_dtmf_to_the_engine():
     assert "--recording-method=pcap" in argv
     assert "--recording-dir=/v/recordings/spool" in argv
     assert "--dtmf-log-dest=127.0.0.1:2224" in argv
+    assert "--delete-delay=0" in argv  # the recording is complete when the call is deleted
     env = {"PBX_RECORDING_DIR": "/rec", "PBX_RTPENGINE_DTMF": "10.0.0.5:3000"}
     argv = {p.name: p.argv for p in processes.processes(env)}["rtpengine"]
     assert "--recording-dir=/rec" in argv

@@ -623,36 +623,30 @@ def phones(*names: str) -> Iterator[list[Phone]]:
 
 
 class RtpEngineProcess:
-    """rtpengine in userspace (``--table=-1``) on loopback with a free ng port."""
+    """rtpengine in userspace as ``make run`` starts it (``pbx.processes``: the same options,
+    so the tests meet the defaults a user gets), on this worker's own ports."""
 
     def __init__(self, *, recording_dir: str = "", dtmf_port: int = 0) -> None:
-        """``recording_dir``: record in pcap files there (``--recording-method=pcap``, its
-        pcaps/, metadata/ and tmp/); ``dtmf_port``: send a DTMF report per key (JSON) to
-        127.0.0.1 on that port."""
+        """``recording_dir``: where it records in pcap files (its pcaps/, metadata/ and tmp/;
+        default: a directory of its own); ``dtmf_port``: where it sends a DTMF report per key
+        (JSON, on 127.0.0.1; default: a free port nobody reads)."""
+        from pbx.processes import processes
+
         self.ng_port = free_port()
         ports = self.ports()
-        extra = []
-        if recording_dir:
-            extra += ["--recording-method=pcap", f"--recording-dir={recording_dir}"]
-        if dtmf_port:
-            extra.append(f"--dtmf-log-dest=127.0.0.1:{dtmf_port}")
+        self._own_dir = "" if recording_dir else tempfile.mkdtemp(prefix="rtpengine-")
+        env = {
+            "PBX_RTP_INTERFACE": "127.0.0.1",
+            "PBX_RTPENGINE_NG": f"127.0.0.1:{self.ng_port}",
+            "PBX_RTP_PORT_MIN": str(ports.start),
+            "PBX_RTP_PORT_MAX": str(ports.stop - 1),
+            "PBX_RECORDING_DIR": recording_dir or self._own_dir,
+            "PBX_RTPENGINE_DTMF": f"127.0.0.1:{dtmf_port or free_port()}",
+        }
+        argv = {p.name: p.argv for p in processes(env)}["rtpengine"]
         self.proc = subprocess.Popen(
-            [
-                "rtpengine",
-                # Not Debian's /etc/rtpengine/rtpengine.conf: its fixed HTTP/CLI ports would
-                # collide between parallel test workers.
-                "--config-file=none",
-                "--foreground",
-                "--table=-1",
-                "--interface=127.0.0.1",
-                f"--listen-ng=127.0.0.1:{self.ng_port}",
-                f"--port-min={ports.start}",
-                f"--port-max={ports.stop - 1}",
-                "--log-stderr",
-                "--log-level=4",
-                "--delete-delay=0",
-                *extra,
-            ],
+            # Only warnings: nobody reads its stderr until it fails (a full pipe would stall it).
+            [*argv, "--log-level=4"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -691,3 +685,5 @@ class RtpEngineProcess:
             self.proc.wait(5)
         if self.proc.stderr:
             self.proc.stderr.close()
+        if self._own_dir:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
