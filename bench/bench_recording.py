@@ -14,7 +14,6 @@ per call-minute on one core, so a worker keeps up with hundreds of concurrent re
 from __future__ import annotations
 
 import argparse
-import audioop
 import math
 import os
 import struct
@@ -25,7 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
+
 from audio.recordings import pcap_to_wav, wav_to_mp3  # noqa: E402
+from telephony.media.codecs import ulaw_encode  # noqa: E402
 
 RATE, FRAME = 8000, 160
 
@@ -35,7 +37,7 @@ def _frames(freq: float) -> list[bytes]:
     pcm = b"".join(
         struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / RATE))) for i in range(RATE)
     )
-    law = audioop.lin2ulaw(pcm, 2)
+    law = ulaw_encode(np.frombuffer(pcm, "<i2"))
     return [law[i : i + FRAME] for i in range(0, RATE, FRAME)]
 
 
