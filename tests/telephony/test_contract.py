@@ -775,3 +775,11 @@ def test_record_commands_round_trip_and_bad_actions_are_ignored():
     msg = contract.RecordCall("t_acme", "c1", "pause", "101")
     assert contract.ControlMessage.from_json(msg.to_json()) == msg
     assert contract.ControlMessage.from_json('{"op": "record", "action": "erase"}') is None
+
+
+def test_the_models_choices_are_the_contracts_values():
+    """The stored values (Django choices) are what the engine reads (contract enums)."""
+    from tenants import choices
+
+    assert set(choices.RecordingPolicy.values) - {""} == {p.value for p in contract.RecordingPolicy}
+    assert set(choices.BillingMode.values) == {m.value for m in contract.BillingMode}
