@@ -31,11 +31,13 @@ pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 @pytest.fixture
 def r(world):
     """This worker's Redis, without acme's credit keys before and after the test."""
-    from telephony.sip.credit import HELD_EXPIRY
-
     client = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
     schema = world.tenant_a.schema_name
-    keys = [credit_key(schema), held_key(schema), contract.key("", HELD_EXPIRY, schema=schema)]
+    keys = [
+        credit_key(schema),
+        held_key(schema),
+        contract.key("", contract.CREDIT_HELD_EXPIRY, schema=schema),
+    ]
     client.delete(*keys)
     yield client
     client.delete(*keys)
