@@ -73,11 +73,10 @@ _EVENT_KEYS = "0123456789*#ABCD"
 
 @dataclass(slots=True, eq=False)
 class Recording:
-    """A call that may be recorded: its policy, its state (``""`` before the first start,
-    then recording, paused, stopped), when its first part started (epoch), the rtpengine
-    sessions it was recorded under, the caller's tag there, and each party's keys so far."""
+    """A call that may be recorded: its state (``""`` before the first start, then
+    recording, paused, stopped), when its first part started (epoch), the rtpengine sessions
+    it was recorded under, the caller's tag there, and each party's keys so far."""
 
-    policy: str
     caller_tag: str
     state: str = ""
     started: float = 0.0
@@ -141,7 +140,7 @@ class Recorder:
                             call.id, policy)  # fmt: skip
                 call.recording = False
                 return
-            call.recording = Recording(policy=policy, caller_tag=call.a.local_tag)
+            call.recording = Recording(caller_tag=call.a.local_tag)
             if policy == RecordingPolicy.ALWAYS:
                 self.calls.spawn(self.act(call, RecordingAction.START, "policy"))
         elif call.state == "ended" and call.recording:
