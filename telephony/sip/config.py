@@ -83,7 +83,6 @@ class CallConfig:
     media_dir: str = "var/media"
     recording_dir: str = ""  # see PbxConfig.recording_dir
     dtmf_listen: tuple[str, int] | None = None  # see PbxConfig.dtmf_listen
-    dtmf_timeout: float = 3.0  # seconds between the keys of one in-call code
 
     @classmethod
     def from_pbx(cls, config: PbxConfig) -> CallConfig:

@@ -96,6 +96,10 @@ PARKED = "sip:park:{schema}"
 # left, so the money is never counted twice nor missing. Available = balance + limit - holds.
 CREDIT = "billing:credit:{schema}"
 CREDIT_HELD = "billing:held:{schema}"
+# The holds' expiry times: a sorted set per tenant (call id -> expiry, epoch seconds), read and
+# written by the engine's credit scripts only. Its name is not under CREDIT_HELD's, so a
+# reader of ``billing:held:*`` finds hashes only.
+CREDIT_HELD_EXPIRY = "billing:held-expiry:{schema}"
 
 
 def key(prefix: str, template: str, **parts: str) -> str:

@@ -34,12 +34,13 @@ A call's life, three Redis round trips at most plus one per extension (none per 
    late by nearly a second would be needed).
 
 Holds expire, so an engine that dies does not keep a tenant's money forever: beside the hash,
-a sorted set (:data:`HELD_EXPIRY`, read and written only by these scripts) gives each
-hold's expiry time; every reservation and extension of the tenant first deletes the holds whose
-time has passed. A running call's hold lasts until its chunk is used plus :data:`HOLD_GRACE`
-(its extension renews it); an ended call's, :data:`SETTLED_TTL` (the Django side charges
-within seconds; a day covers an outage of the CDR consumer). The hash keeps the contract's
-plain integers, so the Django side sums and deletes holds without knowing of the expiry.
+a sorted set (``contract.CREDIT_HELD_EXPIRY``, read and written only by these scripts) gives
+each hold's expiry time; every reservation and extension of the tenant first deletes the holds
+whose time has passed. A running call's hold lasts until its chunk is used plus
+:data:`HOLD_GRACE` (its extension renews it); an ended call's, :data:`SETTLED_TTL` (the Django
+side charges within seconds; a day covers an outage of the CDR consumer). The hash keeps the
+contract's plain integers, so the Django side sums and deletes holds without knowing of the
+expiry.
 
 Failures (the verdicts of :meth:`Credit.reserve`):
 
@@ -75,7 +76,6 @@ from telephony.sip.contract import BillingMode, Rate, TenantSnapshot
 
 __all__ = [
     "EXTEND_LUA",
-    "HELD_EXPIRY",
     "HOLD_GRACE",
     "SETTLED_TTL",
     "SETTLE_LUA",
@@ -85,10 +85,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# The holds' expiry times: a sorted set per tenant (call id, expiry epoch seconds), read and
-# written by these scripts only. Its name is not under CREDIT_HELD's, so a reader of
-# ``billing:held:*`` finds hashes only.
-HELD_EXPIRY = "billing:held-expiry:{schema}"
 HOLD_GRACE = 3600.0  # seconds a running call's hold outlives its chunk (ringing included)
 SETTLED_TTL = 86400.0  # seconds an ended call's hold waits for the Django side's charge
 CHUNK_SECONDS = 300  # seconds of talk held at a time
@@ -215,7 +211,7 @@ class Credit:
         return (
             contract.key(self.prefix, contract.CREDIT, schema=schema),
             contract.key(self.prefix, contract.CREDIT_HELD, schema=schema),
-            contract.key(self.prefix, HELD_EXPIRY, schema=schema),
+            contract.key(self.prefix, contract.CREDIT_HELD_EXPIRY, schema=schema),
         )
 
     @staticmethod

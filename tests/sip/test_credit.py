@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 from telephony.sip import contract
 from telephony.sip.contract import BillingSnapshot, Rate, TenantSnapshot
-from telephony.sip.credit import HELD_EXPIRY, HOLD_GRACE, SETTLED_TTL, Credit
+from telephony.sip.credit import HOLD_GRACE, SETTLED_TTL, Credit
 from tests.sip.callkit import add_extension, dial, ended, events, register, set_snapshot
 from tests.sip.carrier import (
     E164,
@@ -249,7 +249,7 @@ def test_the_end_of_a_call_sets_its_hold_to_the_cost_of_its_billsec(r, prefix):
 
     run(prefix, scenario)
     assert holds(r, prefix) == {"answered": 2500}
-    expiry = contract.key(prefix, HELD_EXPIRY, schema=SCHEMA)
+    expiry = contract.key(prefix, contract.CREDIT_HELD_EXPIRY, schema=SCHEMA)
     [(member, when)] = r.zrange(expiry, 0, -1, withscores=True)
     assert member == "answered"
     assert SETTLED_TTL - 60 < when - now <= SETTLED_TTL + 60
@@ -263,7 +263,7 @@ def test_holds_left_by_a_dead_engine_expire(r, prefix):
     held = contract.key(prefix, contract.CREDIT_HELD, schema=SCHEMA)
     now = time.time()
     r.hset(held, mapping={"dead": 900, "alive": 100})
-    expiry = contract.key(prefix, HELD_EXPIRY, schema=SCHEMA)
+    expiry = contract.key(prefix, contract.CREDIT_HELD_EXPIRY, schema=SCHEMA)
     r.zadd(expiry, {"dead": now - 1, "alive": now + 600})
     grant = run(prefix, lambda c: c.reserve("new", SCHEMA, PER_SECOND), chunk=60)
     assert grant.held == 600
@@ -300,7 +300,7 @@ def billed(engine, r) -> Iterator[Callable[[int], str]]:
     acme = schema(engine)
     names = [
         contract.key("", name, schema=acme)
-        for name in (contract.CREDIT, contract.CREDIT_HELD, HELD_EXPIRY)
+        for name in (contract.CREDIT, contract.CREDIT_HELD, contract.CREDIT_HELD_EXPIRY)
     ]
     r.delete(*names)
     set_snapshot(engine, "acme.test", routing())

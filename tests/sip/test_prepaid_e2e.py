@@ -15,11 +15,10 @@ from django_tenants.utils import schema_context
 
 from billing.credit import credit_key, held_key
 from billing.models import BillingAccount, LedgerEntry, LedgerKind, Rate, RateTable
-from telephony.engine.cdr import CdrConsumer
 from telephony.engine.snapshots import publish_tenant
 from telephony.models import Cdr
 from telephony.sip import contract
-from tests.sip.callkit import dial, ended, events, register, set_snapshot
+from tests.sip.callkit import dial, drain_cdr_stream, ended, events, register, set_snapshot
 from tests.sip.carrier import NATIONAL, carriers, engine, publish_trunks, routing, trunk
 from tests.sip.engine_fixtures import worker_redis_url
 
@@ -31,24 +30,17 @@ pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 @pytest.fixture
 def r(world):
     """This worker's Redis, without acme's credit keys before and after the test."""
-    from telephony.sip.credit import HELD_EXPIRY
-
     client = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
     schema = world.tenant_a.schema_name
-    keys = [credit_key(schema), held_key(schema), contract.key("", HELD_EXPIRY, schema=schema)]
+    keys = [
+        credit_key(schema),
+        held_key(schema),
+        contract.key("", contract.CREDIT_HELD_EXPIRY, schema=schema),
+    ]
     client.delete(*keys)
     yield client
     client.delete(*keys)
     client.close()
-
-
-def drain(engine) -> None:
-    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
-    try:
-        stream = engine.pbx.config.redis_prefix + contract.EVENTS
-        CdrConsumer(r, stream=stream, consumer="e2e").drain()
-    finally:
-        r.close()
 
 
 def test_prepaid_credit_for_20_seconds_is_used_to_exactly_zero(
@@ -82,7 +74,7 @@ def test_prepaid_credit_for_20_seconds_is_used_to_exactly_zero(
     [call_id] = [e["call_id"] for e in events(engine) if e["type"] == "call.started"]
 
     with django_capture_on_commit_callbacks(execute=True):  # the credit is written after commit
-        drain(engine)
+        drain_cdr_stream()
     with schema_context(tenant.schema_name):
         cdr = Cdr.objects.get(call_id=call_id)
     assert (cdr.billsec, cdr.end_reason, cdr.direction) == (20, "credit", "outbound")

@@ -14,18 +14,16 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import redis
 from django_tenants.utils import schema_context
 
 from audio import pipeline
 from audio.models import Recording, RecordingStatus, StorageKind
-from telephony.engine.cdr import CdrConsumer
 from telephony.sip import contract
 from telephony.sip.calls.anchor import recordable_codecs
 from tests.audio.storage_servers import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, MotoS3
 from tests.audio.test_recordings import download, s3_settings, use_storage
-from tests.sip.callkit import connect, ended, register
-from tests.sip.engine_fixtures import EngineHandle, wait_until, worker_redis_url
+from tests.sip.callkit import connect, drain_cdr_stream, ended, register
+from tests.sip.engine_fixtures import EngineHandle, wait_until
 from tests.sip.test_recording import policy, recording_pbx, requests
 
 __all__ = ["recording_pbx"]  # a fixture, used by name
@@ -73,15 +71,10 @@ def recorded_call(engine: EngineHandle, phones, settings) -> dict[str, str]:
     return ready
 
 
-def drain_and_store(engine: EngineHandle, world, capture, call_id: str) -> Recording:
+def drain_and_store(world, capture, call_id: str) -> Recording:
     """The CDR drain applies the engine's events (the call's CDR and the recording request);
     then the pipeline's task converts and uploads it."""
-    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
-    try:
-        stream = engine.pbx.config.redis_prefix + contract.EVENTS
-        CdrConsumer(r, stream=stream, consumer="e2e").drain()
-    finally:
-        r.close()
+    drain_cdr_stream()
     with schema_context(world.tenant_a.schema_name):
         rec = Recording.objects.get(call_id=call_id)
         with capture(execute=True):
@@ -123,9 +116,7 @@ def test_a_call_is_recorded_into_s3_and_downloaded_through_the_api(
     short-lived signed URL) has 101's tone on the left channel, and no local copy is left."""
     use_storage(world.tenant_a, **s3_settings(s3_server, prefix="calls"))
     ready = recorded_call(recording_pbx, phones, settings)
-    rec = drain_and_store(
-        recording_pbx, world, django_capture_on_commit_callbacks, ready["call_id"]
-    )
+    rec = drain_and_store(world, django_capture_on_commit_callbacks, ready["call_id"])
     assert rec.storage == f"tenant:s3:{s3_server.bucket}"
     assert rec.cdr is not None
     assert rec.cdr.callee_number == "102"
@@ -148,9 +139,7 @@ def test_a_call_is_recorded_into_azure_blob_and_downloaded_through_the_api(
         secret=AZURITE_KEY,
     )
     ready = recorded_call(recording_pbx, phones, settings)
-    rec = drain_and_store(
-        recording_pbx, world, django_capture_on_commit_callbacks, ready["call_id"]
-    )
+    rec = drain_and_store(world, django_capture_on_commit_callbacks, ready["call_id"])
     assert rec.storage == f"tenant:azure:{azurite.container}"
     assert_caller_tone_left(download(world, rec.pk))
     assert_caller_tone_left(as_wav(download(world, rec.pk, "mp3")))

@@ -65,13 +65,18 @@ class Anchor:
         if self.media is not None:
             self.media.close()
 
+    def recordable(self, call: Call) -> bool:
+        """The call may be recorded (always, or on demand later), as far as its parties are
+        known before it rings."""
+        return bool(self.config.recording_dir) and effective_policy(call) != RecordingPolicy.NEVER
+
     def needed(self, call: Call, caller_host: str, sdp: bytes, bindings: list[Binding]) -> bool:
         if self.media is None:
             return False
         if self.config.anchor_all or call.tenant.anchor_media:
             return True
         # A call that may be recorded (always, or on demand later): rtpengine records it.
-        if self.config.recording_dir and effective_policy(call) != RecordingPolicy.NEVER:
+        if self.recordable(call):
             return True
         # NAT: the SDP address is not where the packets come from, or the phone registered
         # from another address than its Contact says.
@@ -131,9 +136,7 @@ class Anchor:
         caller's; unchanged when rtpengine fails (logged as ``failure``: media goes direct)."""
         a = call.a
         assert a is not None
-        codec = None
-        if self.config.recording_dir and effective_policy(call) != RecordingPolicy.NEVER:
-            codec = recordable_codecs(a.remote_sdp)
+        codec = recordable_codecs(a.remote_sdp) if self.recordable(call) else None
         offer = await self.offer(
             a.remote_sdp, call.media_id, a.local_tag, failure=failure, codec=codec
         )

@@ -19,9 +19,7 @@ __all__ = ["Bridge"]
 class Bridge:
     """Relays in-dialog offers and INFO between the legs of a call."""
 
-    def __init__(
-        self, services: CallServices, on_key: Callable[[Leg, str], None] | None = None
-    ) -> None:
+    def __init__(self, services: CallServices, on_key: Callable[[Leg, str], None]) -> None:
         self.s = services
         self.calls = services.calls
         self.on_key = on_key  # a DTMF key in an INFO (the in-call codes: recording.py)
@@ -133,7 +131,7 @@ class Bridge:
         peer = leg.call.peer(leg)
         server = self.calls.server(leg.call.tenant)
         req = tx.request
-        if self.on_key is not None and req.body:
+        if req.body:
             key = dtmf_from_info(req.content_type or "", req.body)
             if key:
                 self.on_key(leg, key)

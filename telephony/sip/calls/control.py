@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 class ControlChannel:
     """Listens on ``sip:control`` and carries out the commands for this engine."""
 
-    def __init__(self, ctx: EngineContext, calls: Calls, recorder: Recorder | None = None) -> None:
+    def __init__(self, ctx: EngineContext, calls: Calls, recorder: Recorder) -> None:
         self.ctx = ctx
         self.calls = calls
         self.recorder = recorder
@@ -82,7 +82,7 @@ class ControlChannel:
             # The schema must match: a command can only ever end a call of its own tenant.
             if call is not None and call.tenant.schema == cmd.schema:
                 self.calls.end(call, "api hangup", 487)
-        elif isinstance(cmd, RecordCall) and self.recorder is not None:
+        elif isinstance(cmd, RecordCall):
             self.recorder.control(cmd)  # checks the schema the same way
 
     async def notify_aor(self, cmd: CheckSync) -> int:

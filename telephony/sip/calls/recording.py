@@ -35,7 +35,6 @@ from typing import Any
 from telephony.sip.config import CallConfig
 from telephony.sip.context import EngineContext
 from telephony.sip.contract import (
-    FEATURE_IN_CALL,
     EventType,
     Feature,
     RecordCall,
@@ -52,12 +51,21 @@ __all__ = ["Recorder", "Recording", "dtmf_from_info", "join_pcaps"]
 
 log = logging.getLogger(__name__)
 
-# What each in-call code does.
+# What each in-call code (contract.FEATURE_IN_CALL) does.
 CODE_ACTIONS = {
     Feature.RECORD_START: RecordingAction.START,
     Feature.RECORD_STOP: RecordingAction.STOP,
     Feature.RECORD_PAUSE: RecordingAction.PAUSE,
     Feature.RECORD_RESUME: RecordingAction.RESUME,
+}
+# Seconds between the keys of one in-call code.
+KEY_TIMEOUT = 3.0
+# What each action asks of rtpengine, the state it leaves, and the states it applies to.
+_ACTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    RecordingAction.START: ("start recording", "recording", ("", "stopped")),
+    RecordingAction.RESUME: ("start recording", "recording", ("paused",)),
+    RecordingAction.PAUSE: ("stop recording", "paused", ("recording",)),
+    RecordingAction.STOP: ("stop recording", "stopped", ("recording", "paused")),
 }
 # RFC 4733 event numbers of the keys.
 _EVENT_KEYS = "0123456789*#ABCD"
@@ -65,11 +73,10 @@ _EVENT_KEYS = "0123456789*#ABCD"
 
 @dataclass(slots=True, eq=False)
 class Recording:
-    """A call that may be recorded: its policy, its state (``""`` before the first start,
-    then recording, paused, stopped), when its first part started (epoch), the rtpengine
-    sessions it was recorded under, the caller's tag there, and each party's keys so far."""
+    """A call that may be recorded: its state (``""`` before the first start, then
+    recording, paused, stopped), when its first part started (epoch), the rtpengine sessions
+    it was recorded under, the caller's tag there, and each party's keys so far."""
 
-    policy: str
     caller_tag: str
     state: str = ""
     started: float = 0.0
@@ -133,7 +140,7 @@ class Recorder:
                             call.id, policy)  # fmt: skip
                 call.recording = False
                 return
-            call.recording = Recording(policy=policy, caller_tag=call.a.local_tag)
+            call.recording = Recording(caller_tag=call.a.local_tag)
             if policy == RecordingPolicy.ALWAYS:
                 self.calls.spawn(self.act(call, RecordingAction.START, "policy"))
         elif call.state == "ended" and call.recording:
@@ -163,18 +170,7 @@ class Recorder:
                 return False
             if action == RecordingAction.START and rec.state == "paused":
                 action = RecordingAction.RESUME
-            command, state = {
-                RecordingAction.START: ("start recording", "recording"),
-                RecordingAction.RESUME: ("start recording", "recording"),
-                RecordingAction.PAUSE: ("stop recording", "paused"),
-                RecordingAction.STOP: ("stop recording", "stopped"),
-            }[RecordingAction(action)]
-            allowed = {
-                RecordingAction.START: ("", "stopped"),
-                RecordingAction.RESUME: ("paused",),
-                RecordingAction.PAUSE: ("recording",),
-                RecordingAction.STOP: ("recording", "paused"),
-            }[RecordingAction(action)]
+            command, state, allowed = _ACTIONS[action]
             if rec.state not in allowed:
                 return False
             first = not rec.started and command == "start recording"
@@ -265,13 +261,15 @@ class Recorder:
             return
         now = asyncio.get_running_loop().time()
         keys, last = rec.keys.get(leg.local_tag, ("", 0.0))
-        if now - last > self.config.dtmf_timeout:
+        if now - last > KEY_TIMEOUT:
             keys = ""
         keys = (keys + key)[-16:]
-        for feature, code in call.tenant.media.codes.items():
-            if feature in FEATURE_IN_CALL and code and keys.endswith(code):
+        codes = call.tenant.media.codes
+        for feature, action in CODE_ACTIONS.items():
+            code = codes.get(feature)
+            if code and keys.endswith(code):
                 rec.keys[leg.local_tag] = ("", now)
-                self.calls.spawn(self.act(call, CODE_ACTIONS[Feature(feature)], by))
+                self.calls.spawn(self.act(call, action, by))
                 return
         rec.keys[leg.local_tag] = (keys, now)
 

@@ -543,11 +543,8 @@ class Trunk:
         if await answer_caller(self.s, leg, failure="rtpengine answer for a trunk call failed"):
             self.session_timer(leg, resp)
             # Now, just after the call.answered event: the CDR's billsec counts from there.
-            self.credit.answered(call.id, time.time(), lambda: self.cut(call))
-
-    def cut(self, call: Call) -> None:
-        """The call's credit is used up: both sides get a BYE, end reason "credit"."""
-        self.calls.end(call, "credit")
+            # Its credit used up, both sides get a BYE, end reason "credit".
+            self.credit.answered(call.id, time.time(), lambda: self.calls.end(call, "credit"))
 
     # --- session timers (RFC 4028) -------------------------------------------------------
     def session_timer(self, leg: Leg, resp: Response) -> None:
