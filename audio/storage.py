@@ -16,6 +16,7 @@ Call inside the tenant's schema (the tenant's settings are read there).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -207,8 +208,12 @@ def _s3_storage(config: StorageConfig) -> Storage:
     )
 
 
+@functools.lru_cache(maxsize=32)
 def storage_of(config: StorageConfig) -> Storage:
-    """The django-storages backend of one location."""
+    """The django-storages backend of one location, built once per process and config: an S3
+    backend loads boto3's service model and keeps a connection pool, so every upload, play
+    and signed URL reuses it (the backends are thread-safe; changed credentials are another
+    config, hence another backend)."""
     if config.kind == StorageKind.LOCAL:
         return FileSystemStorage(location=config.bucket)
     if not config.bucket:
