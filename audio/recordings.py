@@ -37,6 +37,7 @@ __all__ = [
     "ConversionError",
     "Packet",
     "pcap_to_wav",
+    "pcm_to_mp3",
     "read_pcap",
     "wav_source_to_wav",
     "wav_to_mp3",
@@ -276,17 +277,22 @@ def pcap_to_wav(source: str, dest: str, *, caller: str = "") -> float:
     return length / RATE
 
 
+def _mp3_encoder(rate: int, channels: int, bitrate: int) -> lameenc.Encoder:
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(bitrate)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_channels(channels)
+    encoder.set_quality(5)
+    return encoder
+
+
 def wav_to_mp3(source: str, dest: str, *, bitrate: int = 32) -> None:
     """The MP3 of a 16-bit WAV (mono or stereo), with lameenc; stereo stays stereo."""
     with wave.open(source, "rb") as w:
         channels, rate, width = w.getnchannels(), w.getframerate(), w.getsampwidth()
         if width != 2:
             raise ConversionError(f"{source}: {8 * width}-bit WAV, 16-bit expected")
-        encoder = lameenc.Encoder()
-        encoder.set_bit_rate(bitrate)
-        encoder.set_in_sample_rate(rate)
-        encoder.set_channels(channels)
-        encoder.set_quality(5)
+        encoder = _mp3_encoder(rate, channels, bitrate)
         with open(dest, "wb") as out:
             while True:
                 frames = w.readframes(RATE * 10)
@@ -294,6 +300,15 @@ def wav_to_mp3(source: str, dest: str, *, bitrate: int = 32) -> None:
                     break
                 out.write(encoder.encode(frames))
             out.write(encoder.flush())
+
+
+def pcm_to_mp3(pcm: np.ndarray, dest: str, *, bitrate: int = 32) -> None:
+    """The MP3 of 8 kHz mono 16-bit samples (``telephony.media.audio.read_wav`` reads any WAV
+    so): a voicemail message for mail (``audio.tasks``), with the recordings' encoder."""
+    encoder = _mp3_encoder(RATE, 1, bitrate)
+    with open(dest, "wb") as out:
+        out.write(encoder.encode(np.ascontiguousarray(pcm, dtype="<i2").tobytes()))
+        out.write(encoder.flush())
 
 
 def wav_source_to_wav(source: str, dest: str) -> float:
