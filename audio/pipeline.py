@@ -149,7 +149,12 @@ def link_late_cdrs(within: timedelta = timedelta(days=1)) -> int:
     since = timezone.now() - within
     for schema in live_tenants().values_list("schema_name", flat=True):
         with schema_context(schema):
-            orphans = Recording.objects.filter(cdr__isnull=True, created_at__gte=since)
+            # Only those whose CDR now exists: one query per tenant when none has come.
+            orphans = Recording.objects.filter(
+                cdr__isnull=True,
+                created_at__gte=since,
+                call_id__in=Cdr.objects.values("call_id"),
+            )
             for rec in orphans.iterator():
                 link_cdr(rec)
                 if rec.cdr_id is not None:
