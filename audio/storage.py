@@ -32,6 +32,7 @@ from pbx.tenancy import current_schema
 from .models import Recording, RecordingSettings, StorageKind
 
 __all__ = [
+    "CONTENT_TYPES",
     "FORMATS",
     "StorageConfig",
     "StorageError",
@@ -42,8 +43,9 @@ __all__ = [
     "storage_for",
 ]
 
-FORMATS = ("wav", "mp3")
+#: The formats a recording is stored and offered in: name -> content type.
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
+FORMATS = tuple(CONTENT_TYPES)
 
 # How long one storage request may take before it counts as an outage (seconds), and how
 # often the client itself retries: the task's back-off does the patient retrying.
