@@ -163,10 +163,9 @@ def process_recording(schema: str, pk: int) -> str | None:
 def sweep_recordings() -> int:
     """Beat: queue every recording whose retry is due or whose task was lost, and attach the
     CDRs that were written after their recording was stored."""
-    from .pipeline import due_recordings, link_late_cdrs
+    from .pipeline import sweep
 
-    link_late_cdrs()
-    due = due_recordings()
+    due = sweep().due
     for schema, pk in due:
         process_recording.delay(schema, pk)
     return len(due)
