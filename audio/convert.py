@@ -126,8 +126,3 @@ def convert_upload(upload: Upload, dest: str, *, max_seconds: float) -> float:
         shutil.copyfile(converted, partial)
         os.replace(partial, dest)
     return round(seconds, 2)
-
-
-def to_mp3(source: str, dest: str) -> None:
-    """``source`` (a WAV) as an MP3 at ``dest``, for mail (raises on failure)."""
-    sox("-t", "wav", source, "-C", "32", "-t", "mp3", dest)

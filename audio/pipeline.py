@@ -7,7 +7,7 @@ Celery; ``audio.tasks`` runs it):
 2. ``converted``: upload both, confirm each is there with its size, then (and only then)
    delete the local files (``stored``). A storage that cannot be reached leaves the row
    ``converted`` with ``attempts``, ``error`` and ``next_attempt_at`` (exponential back-off):
-   the sweeper (:func:`due_recordings`) queues it again when due. Nothing is lost.
+   the sweeper (:func:`sweep`) queues it again when due. Nothing is lost.
 
 Every run takes the row's lock (``skip_locked``: a second worker on the same recording
 leaves it), links the call's CDR when it exists, and is idempotent.
@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 import os
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -35,12 +37,12 @@ from .recordings import ConversionError, pcap_to_wav, wav_source_to_wav, wav_to_
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "Sweep",
     "backoff",
-    "due_recordings",
     "link_cdr",
-    "link_late_cdrs",
     "process",
     "purge_expired",
+    "sweep",
 ]
 
 FIRST_RETRY_SECONDS = 30
@@ -142,37 +144,42 @@ def process(pk: int) -> str | None:
         return rec.status
 
 
-def link_late_cdrs(within: timedelta = timedelta(days=1)) -> int:
-    """Attach, in every tenant, the CDR of each recent recording that was worked before its
-    call's CDR was written; returns how many were linked."""
-    linked = 0
-    since = timezone.now() - within
-    for schema in live_tenants().values_list("schema_name", flat=True):
-        with schema_context(schema):
-            orphans = Recording.objects.filter(cdr__isnull=True, created_at__gte=since)
-            for rec in orphans.iterator():
-                link_cdr(rec)
-                if rec.cdr_id is not None:
-                    rec.save(update_fields=["cdr", "caller", "callee"])
-                    linked += 1
-    return linked
+class Sweep(NamedTuple):
+    due: list[tuple[str, int]]  # (schema, pk) of each recording to work now
+    linked: int  # CDRs attached
 
 
-def due_recordings(now=None) -> list[tuple[str, int]]:
-    """(schema, pk) of every recording of every tenant that should be worked now: a retry
-    that is due, or one whose task was lost."""
+def sweep(now=None, *, within: timedelta = timedelta(days=1)) -> Sweep:
+    """The sweeper's pass over every tenant, one query each (the same rows answer both):
+    the recordings that should be worked now (a retry that is due, or one whose task was
+    lost), and the recent ones worked before their call's CDR was written whose CDR has come
+    now, which are linked here."""
     now = now or timezone.now()
+    waiting = Q(status__in=(RecordingStatus.PENDING, RecordingStatus.CONVERTED)) & (
+        Q(next_attempt_at__lte=now)
+        | Q(next_attempt_at__isnull=True, created_at__lte=now - LOST_AFTER)
+    )
+    orphan = Q(
+        cdr__isnull=True,
+        created_at__gte=now - within,
+        call_id__in=Cdr.objects.values("call_id"),
+    )
     due: list[tuple[str, int]] = []
+    linked = 0
     for schema in live_tenants().values_list("schema_name", flat=True):
         with schema_context(schema):
-            waiting = Recording.objects.filter(
-                status__in=(RecordingStatus.PENDING, RecordingStatus.CONVERTED)
+            rows = Recording.objects.filter(waiting | orphan).annotate(
+                is_due=ExpressionWrapper(waiting, output_field=BooleanField())
             )
-            retry = waiting.filter(next_attempt_at__lte=now)
-            lost = waiting.filter(next_attempt_at__isnull=True, created_at__lte=now - LOST_AFTER)
-            pks = retry.union(lost).values_list("pk", flat=True)
-            due.extend((schema, pk) for pk in pks)
-    return due
+            for rec in rows.iterator():
+                if rec.is_due:
+                    due.append((schema, rec.pk))
+                if rec.cdr_id is None and rec.created_at >= now - within:
+                    link_cdr(rec)
+                    if rec.cdr_id is not None:
+                        rec.save(update_fields=["cdr", "caller", "callee"])
+                        linked += 1
+    return Sweep(due, linked)
 
 
 def purge_expired(now=None) -> dict[str, int]:

@@ -11,10 +11,7 @@ from telephony.models import CdrSegment
 from .access import own_extension_number
 from .models import Recording
 
-__all__ = ["AUDIO_FORMATS", "recordings_for", "recordings_of_number"]
-
-#: The formats a stored recording is offered in: name -> content type.
-AUDIO_FORMATS = {"mp3": "audio/mpeg", "wav": "audio/wav"}
+__all__ = ["recordings_for", "recordings_of_number"]
 
 
 def recordings_of_number(number: str) -> QuerySet[Recording]:

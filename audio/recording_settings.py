@@ -15,7 +15,6 @@ import re
 import uuid
 from urllib.parse import urlsplit
 
-from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,7 +28,7 @@ from telephony.engine.snapshots import publish_on_commit
 from tenants.choices import RecordingPolicy
 
 from .models import Prompt, RecordingSettings, StorageKind
-from .storage import storage_for
+from .storage import platform_config, storage_for
 
 log = logging.getLogger(__name__)
 
@@ -293,9 +292,7 @@ def _safe_error(exc: Exception, settings: RecordingSettings) -> str:
 def platform_default() -> str:
     """The provider's default storage (``settings.PBX_RECORDING_STORAGE``), as a sentence for
     the settings page: its kind and bucket or container, never its credentials."""
-    conf = getattr(django_settings, "PBX_RECORDING_STORAGE", None) or {}
-    conf = conf if isinstance(conf, dict) else {"kind": str(conf)}
-    kind = str(conf.get("kind") or StorageKind.LOCAL)
-    label = dict(StorageKind.choices).get(kind, kind)
-    where = f", {conf['bucket']}" if kind != StorageKind.LOCAL and conf.get("bucket") else ""
+    config = platform_config()
+    label = dict(StorageKind.choices).get(config.kind, config.kind)
+    where = f", {config.bucket}" if config.kind != StorageKind.LOCAL and config.bucket else ""
     return f"{label}{where}. The provider chooses it and keeps its credentials."

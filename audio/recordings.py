@@ -3,8 +3,8 @@ RTP in one capture) to a stereo WAV — left the caller, right the callee, 8 kHz
 the WAV to an MP3 (lameenc).
 
 The capture is read as it is written by rtpengine (``--recording-method=pcap``): classic
-pcap, link type raw IP (101) by default or Ethernet with ``--recording-format=eth``; Linux
-cooked captures and BSD loopback are read too. Each packet appears once, as received, from
+pcap (microseconds, either byte order), link type raw IP (101) by default or Ethernet with
+``--recording-format=eth``: the only two it writes. Each packet appears once, as received, from
 its sender's address: the caller's stream is the one from the address the engine reported
 (``Recording.caller_address``), every other stream is the callee's.
 
@@ -37,6 +37,7 @@ __all__ = [
     "ConversionError",
     "Packet",
     "pcap_to_wav",
+    "pcm_to_mp3",
     "read_pcap",
     "wav_source_to_wav",
     "wav_to_mp3",
@@ -50,9 +51,8 @@ MAX_SECONDS = 12 * 3600
 # The media server's G.711 tables (one definition of the codec in the project).
 DECODERS = {PCMU: ULAW_DECODE, PCMA: ALAW_DECODE}  # static payload types of RFC 3551 (8 kHz clock)
 
-# pcap link types
-_LINK_NULL, _LINK_ETHERNET, _LINK_RAW, _LINK_RAW_ALT = 0, 1, 101, 12
-_LINK_SLL, _LINK_SLL2, _LINK_IPV4, _LINK_IPV6 = 113, 276, 228, 229
+# pcap link types rtpengine writes (--recording-format=raw / eth)
+_LINK_ETHERNET, _LINK_RAW = 1, 101
 
 
 class ConversionError(Exception):
@@ -98,22 +98,10 @@ def _ip_udp(data: bytes) -> tuple[str, str, bytes] | None:
 
 
 def _network(link: int, frame: bytes) -> bytes | None:
-    """The IP packet inside a frame of link type ``link``."""
-    if link in (_LINK_RAW, _LINK_RAW_ALT, _LINK_IPV4, _LINK_IPV6):
+    """The IP packet inside a frame of link type ``link`` (raw IP or Ethernet)."""
+    if link == _LINK_RAW:
         return frame
-    if link == _LINK_ETHERNET:
-        offset, ethertype = 14, frame[12:14]
-        while ethertype in (b"\x81\x00", b"\x88\xa8") and len(frame) >= offset + 4:  # VLAN
-            ethertype = frame[offset + 2 : offset + 4]
-            offset += 4
-        return frame[offset:] if ethertype in (b"\x08\x00", b"\x86\xdd") else None
-    if link == _LINK_SLL:
-        return frame[16:]
-    if link == _LINK_SLL2:
-        return frame[20:]
-    if link == _LINK_NULL:
-        return frame[4:]
-    return None
+    return frame[14:] if frame[12:14] in (b"\x08\x00", b"\x86\xdd") else None  # IPv4, IPv6
 
 
 def read_pcap(path: str) -> Iterator[Packet]:
@@ -124,18 +112,16 @@ def read_pcap(path: str) -> Iterator[Packet]:
         if len(head) < 24:
             raise ConversionError("not a pcap file (too short)")
         magic = head[:4]
-        if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        if magic == b"\xd4\xc3\xb2\xa1":
             endian = "<"
-        elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        elif magic == b"\xa1\xb2\xc3\xd4":
             endian = ">"
         else:
             raise ConversionError("not a pcap file (unknown magic)")
-        nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
         link = struct.unpack(endian + "I", head[20:24])[0] & 0x0FFFFFFF
-        if _network(link, b"\x00" * 64) is None and link != _LINK_ETHERNET:
+        if link not in (_LINK_RAW, _LINK_ETHERNET):
             raise ConversionError(f"unsupported pcap link type {link}")
         record = struct.Struct(endian + "IIII")
-        scale = 1e-9 if nano else 1e-6
         while True:
             rh = f.read(16)
             if len(rh) < 16:
@@ -150,7 +136,7 @@ def read_pcap(path: str) -> Iterator[Packet]:
             ip = _network(link, frame)
             parsed = _ip_udp(ip) if ip else None
             if parsed is not None:
-                yield Packet(sec + frac * scale, parsed[0], parsed[1], parsed[2])
+                yield Packet(sec + frac * 1e-6, parsed[0], parsed[1], parsed[2])
 
 
 @dataclass(slots=True)
@@ -250,12 +236,9 @@ def pcap_to_wav(source: str, dest: str, *, caller: str = "") -> float:
     left_source = _caller_source(sources, caller)
     # rtpengine records what it receives; should a capture hold the forwarded copies too
     # (sent by rtpengine to a party), they repeat a stream already seen: skip them.
-    by_source: dict[str, set[int]] = {}
-    for p, r in packets:
-        by_source.setdefault(p.src, set()).add(r.ssrc)
+    seen_left = {r.ssrc for p, r in packets if p.src == left_source}
     left, right = _Track(), _Track()
     start = min((p.time for p, _ in packets), default=0.0)
-    seen_left = by_source.get(left_source or "", set())
     for p, r in packets:
         arrival = round((p.time - start) * RATE)
         if p.src == left_source:
@@ -276,17 +259,22 @@ def pcap_to_wav(source: str, dest: str, *, caller: str = "") -> float:
     return length / RATE
 
 
+def _mp3_encoder(rate: int, channels: int, bitrate: int) -> lameenc.Encoder:
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(bitrate)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_channels(channels)
+    encoder.set_quality(5)
+    return encoder
+
+
 def wav_to_mp3(source: str, dest: str, *, bitrate: int = 32) -> None:
     """The MP3 of a 16-bit WAV (mono or stereo), with lameenc; stereo stays stereo."""
     with wave.open(source, "rb") as w:
         channels, rate, width = w.getnchannels(), w.getframerate(), w.getsampwidth()
         if width != 2:
             raise ConversionError(f"{source}: {8 * width}-bit WAV, 16-bit expected")
-        encoder = lameenc.Encoder()
-        encoder.set_bit_rate(bitrate)
-        encoder.set_in_sample_rate(rate)
-        encoder.set_channels(channels)
-        encoder.set_quality(5)
+        encoder = _mp3_encoder(rate, channels, bitrate)
         with open(dest, "wb") as out:
             while True:
                 frames = w.readframes(RATE * 10)
@@ -294,6 +282,15 @@ def wav_to_mp3(source: str, dest: str, *, bitrate: int = 32) -> None:
                     break
                 out.write(encoder.encode(frames))
             out.write(encoder.flush())
+
+
+def pcm_to_mp3(pcm: np.ndarray, dest: str, *, bitrate: int = 32) -> None:
+    """The MP3 of 8 kHz mono 16-bit samples (``telephony.media.audio.read_wav`` reads any WAV
+    so): a voicemail message for mail (``audio.tasks``), with the recordings' encoder."""
+    encoder = _mp3_encoder(RATE, 1, bitrate)
+    with open(dest, "wb") as out:
+        out.write(encoder.encode(np.ascontiguousarray(pcm, dtype="<i2").tobytes()))
+        out.write(encoder.flush())
 
 
 def wav_source_to_wav(source: str, dest: str) -> float:

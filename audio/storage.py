@@ -16,6 +16,7 @@ Call inside the tenant's schema (the tenant's settings are read there).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from pbx.tenancy import current_schema
 from .models import Recording, RecordingSettings, StorageKind
 
 __all__ = [
+    "CONTENT_TYPES",
     "FORMATS",
     "StorageConfig",
     "StorageError",
@@ -41,8 +43,9 @@ __all__ = [
     "storage_for",
 ]
 
-FORMATS = ("wav", "mp3")
+#: The formats a recording is stored and offered in: name -> content type.
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
+FORMATS = tuple(CONTENT_TYPES)
 
 # How long one storage request may take before it counts as an outage (seconds), and how
 # often the client itself retries: the task's back-off does the patient retrying.
@@ -207,8 +210,12 @@ def _s3_storage(config: StorageConfig) -> Storage:
     )
 
 
+@functools.lru_cache(maxsize=32)
 def storage_of(config: StorageConfig) -> Storage:
-    """The django-storages backend of one location."""
+    """The django-storages backend of one location, built once per process and config: an S3
+    backend loads boto3's service model and keeps a connection pool, so every upload, play
+    and signed URL reuses it (the backends are thread-safe; changed credentials are another
+    config, hence another backend)."""
     if config.kind == StorageKind.LOCAL:
         return FileSystemStorage(location=config.bucket)
     if not config.bucket:

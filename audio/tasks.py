@@ -41,9 +41,10 @@ def compose(message, tenant, address: str):
     from django.core.mail import EmailMessage
 
     from branding.mail import sender_for
+    from telephony.media.audio import read_wav
 
-    from .convert import to_mp3
     from .models import Attach
+    from .recordings import pcm_to_mp3
 
     mailbox = message.mailbox
     who = caller_label(message.caller, message.caller_name)
@@ -72,7 +73,7 @@ def compose(message, tenant, address: str):
     elif mailbox.attach == Attach.MP3:
         with tempfile.TemporaryDirectory(prefix="pbx-mail-") as tmp:
             mp3 = os.path.join(tmp, "message.mp3")
-            to_mp3(message.path, mp3)
+            pcm_to_mp3(read_wav(message.path), mp3)
             with open(mp3, "rb") as f:
                 mail.attach(f"voicemail-{stamp}.mp3", f.read(), "audio/mpeg")
     return mail
@@ -162,10 +163,9 @@ def process_recording(schema: str, pk: int) -> str | None:
 def sweep_recordings() -> int:
     """Beat: queue every recording whose retry is due or whose task was lost, and attach the
     CDRs that were written after their recording was stored."""
-    from .pipeline import due_recordings, link_late_cdrs
+    from .pipeline import sweep
 
-    link_late_cdrs()
-    due = due_recordings()
+    due = sweep().due
     for schema, pk in due:
         process_recording.delay(schema, pk)
     return len(due)

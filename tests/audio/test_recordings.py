@@ -368,9 +368,9 @@ def test_storage_outage_is_retried_and_loses_nothing(
         assert os.path.isfile(rec.local_mp3)
         assert os.path.isfile(path)
     # Not due yet; due once its time came.
-    assert (world.tenant_a.schema_name, rec.pk) not in pipeline.due_recordings()
+    assert (world.tenant_a.schema_name, rec.pk) not in pipeline.sweep().due
     later = rec.next_attempt_at + timedelta(seconds=1)
-    assert (world.tenant_a.schema_name, rec.pk) in pipeline.due_recordings(now=later)
+    assert (world.tenant_a.schema_name, rec.pk) in pipeline.sweep(now=later).due
     # Meanwhile the API streams the local copy.
     assert_tones(download(world, rec.pk))
     server.start()
@@ -383,7 +383,7 @@ def test_storage_outage_is_retried_and_loses_nothing(
         assert_tones(download(world, rec.pk))
     finally:
         server.stop()
-    assert (world.tenant_a.schema_name, rec.pk) not in pipeline.due_recordings(now=later)
+    assert (world.tenant_a.schema_name, rec.pk) not in pipeline.sweep(now=later).due
 
 
 def test_lost_tasks_are_swept(world, recording_dirs):
@@ -394,7 +394,7 @@ def test_lost_tasks_are_swept(world, recording_dirs):
         done = Recording.objects.create(
             recording_id="done-1", call_id="c", created_at=old, status=RecordingStatus.STORED
         )
-    due = pipeline.due_recordings()
+    due = pipeline.sweep().due
     schema = world.tenant_a.schema_name
     assert (schema, lost.pk) in due
     assert (schema, fresh.pk) not in due
@@ -443,7 +443,7 @@ def test_the_calls_cdr_is_linked_whenever_it_comes(
     last = ready(world.tenant_a, path, caller, call_id="last-cdr")
     assert process(world.tenant_a, last.pk, capture) == RecordingStatus.STORED
     _cdr(world.tenant_a, "last-cdr", "102", "101")
-    assert pipeline.link_late_cdrs() == 1
+    assert pipeline.sweep().linked == 1
     last = get(world.tenant_a, last.pk)
     assert last.cdr.call_id == "last-cdr"
     assert (last.caller, last.callee) == ("102", "101")
@@ -515,3 +515,13 @@ def test_azure_at_a_wrong_address_is_retried_once_it_is_right(
     use_storage(world.tenant_a, endpoint_url=azurite.endpoint, **common)
     assert process(world.tenant_a, rec.pk, capture) == RecordingStatus.STORED
     assert_tones(download(world, rec.pk))
+
+
+def test_the_sweeper_asks_each_tenant_once(world, recording_dirs, django_assert_num_queries):
+    """The sweep runs every minute: one query for the tenants, then one per tenant, whether or
+    not anything waits there."""
+    from tenants.access import live_tenants
+
+    tenants = live_tenants().count()
+    with django_assert_num_queries(1 + tenants):
+        assert pipeline.sweep() == pipeline.Sweep([], 0)

@@ -12,9 +12,9 @@ from django.views.decorators.http import require_POST
 
 from audio import recording_settings
 from audio.models import RecordingSettings, RecordingStatus
-from audio.recording_access import AUDIO_FORMATS, recordings_for
+from audio.recording_access import recordings_for
 from audio.recording_actions import do_delete_recording
-from audio.storage import StorageError, open_recording, signed_url
+from audio.storage import CONTENT_TYPES, StorageError, open_recording, signed_url
 from pbx.portal.access import host_tenant, tenant_member_required, tenant_permission_required
 from pbx.portal.recording_forms import STORAGE_FIELDS, RecordingSettingsForm, settings_initial
 from tenants.choices import Permission
@@ -77,7 +77,7 @@ def _test(form, fields: dict, current: RecordingSettings) -> dict | None:
 def _stream(request, recording, fmt: str):
     """The recording's audio in ``fmt``: a redirect to a signed URL when the storage gives
     one, else the bytes streamed from the storage. 404 when it is not stored (yet)."""
-    if fmt not in AUDIO_FORMATS or recording.status != RecordingStatus.STORED:
+    if fmt not in CONTENT_TYPES or recording.status != RecordingStatus.STORED:
         raise Http404
     try:
         url = signed_url(recording, fmt, SIGNED_URL_SECONDS)
@@ -89,7 +89,7 @@ def _stream(request, recording, fmt: str):
     name = f"recording-{recording.started_at:%Y%m%d-%H%M%S}-{recording.pk}.{fmt}"
     response = FileResponse(
         handle,
-        content_type=AUDIO_FORMATS[fmt],
+        content_type=CONTENT_TYPES[fmt],
         as_attachment=request.GET.get("download") == "1",
         filename=name,
     )
