@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 from django_tenants.utils import schema_context
 
+from pbx.text import safe_cell
 from tenants.choices import BillingMode
 
 from .models import ZERO, BillingAccount, Invoice
@@ -32,7 +33,6 @@ CSV_HEADER = (
     "cost",
     "currency",
 )
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def month_start(day: date) -> date:
@@ -114,12 +114,6 @@ def issue_month(month: date) -> list[Invoice]:
 
 
 # ------------------------------------------------------------------------------ rendering
-
-
-def safe_cell(value: object) -> str:
-    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA) else text
 
 
 def invoice_rows(invoice: Invoice) -> list[tuple]:

@@ -27,6 +27,7 @@ from django_tenants.utils import schema_context
 
 from pbx.errors import ValidationFailed
 from pbx.tenancy import current_schema
+from pbx.text import safe_cell
 from telephony.models import CallDirection, Cdr, Extension
 from telephony.stats import MISSED
 from trunks.models import Trunk
@@ -292,14 +293,6 @@ def _bucket_label(group_by: str, day: date) -> str:
 
 
 # --- CSV -----------------------------------------------------------------------------------------
-
-#: What a spreadsheet reads as the start of a formula (OWASP's CSV injection advice).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(text: str) -> str:
-    """A text cell a spreadsheet will not evaluate: a formula's start gets a leading quote."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def cell(value, tz: zoneinfo.ZoneInfo) -> str:
