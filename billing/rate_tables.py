@@ -285,11 +285,7 @@ def do_update_rate_table(table: RateTable, *, actor: Actor, fields: dict) -> Rat
         table.updated_at = timezone.now()
         table.save()
         if trunks is not None:
-            before = set(table.trunks.values_list("pk", flat=True))
-            after = {t.pk for t in trunks}
-            if before != after:
-                table.trunks.set(trunks)
-                changes["trunks"] = [sorted(before), sorted(after)]
+            audit.set_many(table, "trunks", trunks, changes)
         audit.record(actor, "rate_table.update", table, dealer=table.dealer, changes=changes)
         rate_tables_changed(table.pk)  # a markup or a base moves every price under it
     return table
