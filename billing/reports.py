@@ -26,6 +26,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from pbx.errors import ValidationFailed
+from pbx.middleware import page_time_zone as time_zone  # the tenant's, as its pages show
 from pbx.tenancy import current_schema
 from pbx.text import safe_cell
 from telephony.models import CallDirection, Cdr, Extension
@@ -61,13 +62,6 @@ FIGURES = {
 
 def tenant_today(tenant) -> date:
     return timezone.now().astimezone(time_zone(tenant)).date()
-
-
-def time_zone(tenant) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(tenant.time_zone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
 
 
 @dataclass
