@@ -85,12 +85,12 @@ def chargeable(cdr) -> bool:
     )
 
 
-def charge_call(cdr, schema: str | None = None) -> Decimal | None:
+def charge_call(cdr) -> Decimal | None:
     """Rate ``cdr`` (saved, ended, in the current schema) and charge its tenant; returns the
     cost charged (None: not rated). Must run inside the transaction that ended the CDR."""
     if not chargeable(cdr):
         return None
-    schema = schema or getattr(connection, "schema_name", "public")
+    schema = getattr(connection, "schema_name", "public")
     account = (
         BillingAccount.objects.select_for_update(of=("self",))
         .select_related("tenant", "rate_table__base")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime, time
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
@@ -205,7 +204,3 @@ def render_pdf(invoice: Invoice, *, compress: bool = True) -> bytes:
             pdf.cell(width, 6, pdf_text(text, 30), border=1)
         pdf.ln()
     return bytes(pdf.output())
-
-
-def total_of(rows: list[tuple]) -> Decimal:
-    return sum((row[6] for row in rows), ZERO)
