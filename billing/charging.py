@@ -85,9 +85,10 @@ def chargeable(cdr) -> bool:
     )
 
 
-def charge_call(cdr) -> Decimal | None:
-    """Rate ``cdr`` (saved, ended, in the current schema) and charge its tenant; returns the
-    cost charged (None: not rated). Must run inside the transaction that ended the CDR."""
+def rate_call(cdr) -> BillingAccount | None:
+    """Rate ``cdr`` (ended, in the current schema, before it is written: the costs are written
+    with it); returns its tenant's billed account, locked, to :func:`charge_call` once the CDR is
+    saved (None: nothing to charge). Must run inside the transaction that ended the CDR."""
     if not chargeable(cdr):
         return None
     schema = getattr(connection, "schema_name", "public")
@@ -101,18 +102,20 @@ def charge_call(cdr) -> Decimal | None:
     buy_rate, sell = rates_for([buy, account.rate_table if account else None], cdr.number)
     if buy_rate is not None:
         cdr.buy_cost = from_units(buy_rate.cost(cdr.billsec))
-    fields = ["buy_cost"]
-    cost: Decimal | None = None
     if account is not None and sell is not None:
         cost = from_units(sell.cost(cdr.billsec))
         cdr.cost, cdr.currency, cdr.rate_prefix = cost, account.currency, sell.prefix
-        fields += ["cost", "currency", "rate_prefix"]
     elif buy is not None and cdr.buy_cost is not None:
         cdr.currency = buy.currency
-        fields.append("currency")
-    cdr.save(update_fields=fields)
     if account is None or account.mode == BillingMode.NONE:
-        return cost
+        return None
+    return account
+
+
+def charge_call(cdr, account: BillingAccount) -> None:
+    """Charge the saved ``cdr``'s cost (:func:`rate_call`) to the locked ``account``, in the
+    transaction that rated it."""
+    cost = cdr.cost
     if (
         cost
         and not LedgerEntry.objects.filter(
@@ -124,7 +127,6 @@ def charge_call(cdr) -> Decimal | None:
     credit.sync_on_commit(account, [cdr.call_id])
     if account.mode == BillingMode.PREPAID:
         low_balance_on_commit(account)
-    return cost
 
 
 def debit(account: BillingAccount, cost: Decimal, cdr) -> LedgerEntry:
