@@ -33,18 +33,29 @@ def rate_for(table: RateTable | None, number: str) -> Rate | None:
     """The rate ``table`` charges calls to ``number``: the same as
     ``effective_rates(table)`` then ``BillingSnapshot.rate_for`` (what the engine held the call
     with), in one query of the chain's rows for the number's prefixes."""
+    return rates_for([table], number)[0]
+
+
+def rates_for(tables: list[RateTable | None], number: str) -> list[Rate | None]:
+    """:func:`rate_for` of each of ``tables`` (a call's buy and sell table), in one query of
+    their chains' rows for the number's prefixes."""
     digits = number.lstrip("+")
-    if not digits.isdigit():
-        return None
-    chain = chain_of(table)
-    if not chain:
-        return None
+    chains = [chain_of(table) for table in tables]
+    if not digits.isdigit() or not any(chains):
+        return [None] * len(tables)
     prefixes = [digits[:end] for end in range(1, min(len(digits), MAX_PREFIX) + 1)]
-    rows = list(RateRow.objects.filter(table__in=chain, prefix__in=prefixes))
+    ids = {t.pk for chain in chains for t in chain}
+    rows = list(RateRow.objects.filter(table__in=ids, prefix__in=prefixes))
+    return [_best(chain, rows) for chain in chains]
+
+
+def _best(chain: list[RateTable], rows: list[RateRow]) -> Rate | None:
+    """The longest prefix of ``rows`` in ``chain``, from its nearest table, marked up."""
+    level = {t.pk: i for i, t in enumerate(chain)}
+    rows = [r for r in rows if r.table_id in level]
     if not rows:
         return None
     longest = max(len(r.prefix) for r in rows)
-    level = {t.pk: i for i, t in enumerate(chain)}
     row = min((r for r in rows if len(r.prefix) == longest), key=lambda r: level[r.table_id])
     rate = as_contract(row)
     # Marked up by each table above the row's, from the nearest down to ``table``.
@@ -74,36 +85,37 @@ def chargeable(cdr) -> bool:
     )
 
 
-def charge_call(cdr, schema: str | None = None) -> Decimal | None:
-    """Rate ``cdr`` (saved, ended, in the current schema) and charge its tenant; returns the
-    cost charged (None: not rated). Must run inside the transaction that ended the CDR."""
+def rate_call(cdr) -> BillingAccount | None:
+    """Rate ``cdr`` (ended, in the current schema, before it is written: the costs are written
+    with it); returns its tenant's billed account, locked, to :func:`charge_call` once the CDR is
+    saved (None: nothing to charge). Must run inside the transaction that ended the CDR."""
     if not chargeable(cdr):
         return None
-    schema = schema or getattr(connection, "schema_name", "public")
+    schema = getattr(connection, "schema_name", "public")
     account = (
         BillingAccount.objects.select_for_update(of=("self",))
-        .select_related("tenant", "rate_table")
+        .select_related("tenant", "rate_table__base")
         .filter(tenant__schema_name=schema)
         .first()
     )
     buy = buy_table(cdr.trunk)
-    if buy is not None:
-        buy_rate = rate_for(buy, cdr.number)
-        if buy_rate is not None:
-            cdr.buy_cost = from_units(buy_rate.cost(cdr.billsec))
-    fields = ["buy_cost"]
-    cost: Decimal | None = None
-    sell = rate_for(account.rate_table, cdr.number) if account is not None else None
+    buy_rate, sell = rates_for([buy, account.rate_table if account else None], cdr.number)
+    if buy_rate is not None:
+        cdr.buy_cost = from_units(buy_rate.cost(cdr.billsec))
     if account is not None and sell is not None:
         cost = from_units(sell.cost(cdr.billsec))
         cdr.cost, cdr.currency, cdr.rate_prefix = cost, account.currency, sell.prefix
-        fields += ["cost", "currency", "rate_prefix"]
     elif buy is not None and cdr.buy_cost is not None:
         cdr.currency = buy.currency
-        fields.append("currency")
-    cdr.save(update_fields=fields)
     if account is None or account.mode == BillingMode.NONE:
-        return cost
+        return None
+    return account
+
+
+def charge_call(cdr, account: BillingAccount) -> None:
+    """Charge the saved ``cdr``'s cost (:func:`rate_call`) to the locked ``account``, in the
+    transaction that rated it."""
+    cost = cdr.cost
     if (
         cost
         and not LedgerEntry.objects.filter(
@@ -115,7 +127,6 @@ def charge_call(cdr, schema: str | None = None) -> Decimal | None:
     credit.sync_on_commit(account, [cdr.call_id])
     if account.mode == BillingMode.PREPAID:
         low_balance_on_commit(account)
-    return cost
 
 
 def debit(account: BillingAccount, cost: Decimal, cdr) -> LedgerEntry:

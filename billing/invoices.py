@@ -11,13 +11,13 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime, time
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 from django_tenants.utils import schema_context
 
+from pbx.text import safe_cell
 from tenants.choices import BillingMode
 
 from .models import ZERO, BillingAccount, Invoice
@@ -32,7 +32,6 @@ CSV_HEADER = (
     "cost",
     "currency",
 )
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def month_start(day: date) -> date:
@@ -114,12 +113,6 @@ def issue_month(month: date) -> list[Invoice]:
 
 
 # ------------------------------------------------------------------------------ rendering
-
-
-def safe_cell(value: object) -> str:
-    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA) else text
 
 
 def invoice_rows(invoice: Invoice) -> list[tuple]:
@@ -211,7 +204,3 @@ def render_pdf(invoice: Invoice, *, compress: bool = True) -> bytes:
             pdf.cell(width, 6, pdf_text(text, 30), border=1)
         pdf.ln()
     return bytes(pdf.output())
-
-
-def total_of(rows: list[tuple]) -> Decimal:
-    return sum((row[6] for row in rows), ZERO)

@@ -28,6 +28,7 @@ from pbx import audit
 from pbx.audit import Actor
 from pbx.errors import ValidationFailed
 from pbx.imports import Importer, RowError
+from pbx.text import safe_cell
 
 from .accounts import rate_tables_changed
 from .models import Rate, RateTable
@@ -38,7 +39,6 @@ MAX_BYTES = 8 * 1024 * 1024
 MAX_ROWS = 100_000
 MERGE, REPLACE = "merge", "replace"
 MODES = (MERGE, REPLACE)
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class RateImporter(Importer):
@@ -166,17 +166,12 @@ def import_rates(
 # ------------------------------------------------------------------------------ export
 
 
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
 def export_rows(table: RateTable) -> Iterator[list[str]]:
     """The header, then the table's own rates in prefix order, as cells safe for a spreadsheet
     (text that would be read as a formula gets a leading quote)."""
     yield list(COLUMNS)
     for rate in Rate.objects.filter(table=table).order_by("prefix").iterator(chunk_size=2000):
-        yield [_cell(getattr(rate, name)) for name in COLUMNS]
+        yield [safe_cell(getattr(rate, name)) for name in COLUMNS]
 
 
 def export_csv(table: RateTable) -> Iterator[str]:

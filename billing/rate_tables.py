@@ -22,6 +22,7 @@ from pbx.errors import Conflict, ValidationFailed
 
 from .accounts import rate_tables_changed
 from .models import Rate, RateKind, RateTable
+from .rates import chain_of
 
 PREFIX_MAX = 16
 PRICE_MAX = Decimal("99999999.9999")  # the columns' 12 digits, 4 after the point
@@ -174,14 +175,7 @@ def _loops(table: RateTable | None, base: RateTable | None) -> bool:
     """Whether basing ``table`` on ``base`` closes a loop (the base's chain reaches it)."""
     if table is None or table.pk is None:
         return False
-    seen: set[int] = set()
-    node = base
-    while node is not None and node.pk not in seen:
-        if node.pk == table.pk:
-            return True
-        seen.add(node.pk)
-        node = node.base
-    return False
+    return any(node.pk == table.pk for node in chain_of(base))
 
 
 def validate_rate_table(fields: dict, *, table: RateTable | None = None, dealer=None) -> dict:
@@ -285,11 +279,7 @@ def do_update_rate_table(table: RateTable, *, actor: Actor, fields: dict) -> Rat
         table.updated_at = timezone.now()
         table.save()
         if trunks is not None:
-            before = set(table.trunks.values_list("pk", flat=True))
-            after = {t.pk for t in trunks}
-            if before != after:
-                table.trunks.set(trunks)
-                changes["trunks"] = [sorted(before), sorted(after)]
+            audit.set_many(table, "trunks", trunks, changes)
         audit.record(actor, "rate_table.update", table, dealer=table.dealer, changes=changes)
         rate_tables_changed(table.pk)  # a markup or a base moves every price under it
     return table

@@ -26,7 +26,9 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from pbx.errors import ValidationFailed
+from pbx.middleware import page_time_zone as time_zone  # the tenant's, as its pages show
 from pbx.tenancy import current_schema
+from pbx.text import safe_cell
 from telephony.models import CallDirection, Cdr, Extension
 from telephony.stats import MISSED
 from trunks.models import Trunk
@@ -60,13 +62,6 @@ FIGURES = {
 
 def tenant_today(tenant) -> date:
     return timezone.now().astimezone(time_zone(tenant)).date()
-
-
-def time_zone(tenant) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(tenant.time_zone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
 
 
 @dataclass
@@ -292,14 +287,6 @@ def _bucket_label(group_by: str, day: date) -> str:
 
 
 # --- CSV -----------------------------------------------------------------------------------------
-
-#: What a spreadsheet reads as the start of a formula (OWASP's CSV injection advice).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(text: str) -> str:
-    """A text cell a spreadsheet will not evaluate: a formula's start gets a leading quote."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def cell(value, tz: zoneinfo.ZoneInfo) -> str:

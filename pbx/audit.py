@@ -79,3 +79,14 @@ def diff(instance, fields: dict) -> dict:
         if old != new:
             changed[name] = [old, new]
     return changed
+
+
+def set_many(instance, name: str, objects, changes: dict) -> None:
+    """Set ``instance``'s many-to-many field ``name`` to ``objects``; a change (by ids) is
+    added to ``changes`` as ``{name: [old ids, new ids]}``, sorted (no change: no write)."""
+    manager = getattr(instance, name)
+    before = set(manager.values_list("pk", flat=True))
+    after = {o.pk for o in objects}
+    if before != after:
+        manager.set(objects)
+        changes[name] = [sorted(before), sorted(after)]

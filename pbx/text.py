@@ -91,3 +91,14 @@ def require_single_line(
     errors = single_line_errors(fields, names)
     if errors:
         raise ValidationFailed(message, fields=errors)
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP's CSV injection advice).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text, not a formula it evaluates: one starting like a
+    formula gets a leading ``'`` (None: empty). Every CSV writer's text cells go through here."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

@@ -252,11 +252,7 @@ def do_update_trunk(
         trunk.updated_at = timezone.now()
         trunk.save()
         if shared_with is not None:
-            before = set(trunk.shared_with.values_list("pk", flat=True))
-            after = {t.pk for t in shared_with}
-            if before != after:
-                trunk.shared_with.set(shared_with)
-                changes["shared_with"] = [sorted(before), sorted(after)]
+            audit.set_many(trunk, "shared_with", shared_with, changes)
         audit.record(
             actor, "trunk.update", trunk, tenant=trunk.tenant, dealer=trunk.dealer,
             changes=changes,

@@ -35,7 +35,7 @@ from pbx.api.filters import MAX_ID, IdFilter
 from pbx.api.pagination import LimitOffsetPagination
 from pbx.api.permissions import PlatformAdmin, TenantPermission
 from pbx.api.serializers import ActionJudgesValues
-from pbx.api.viewsets import BaseViewSet
+from pbx.api.viewsets import BaseViewSet, scoped
 from pbx.errors import ValidationFailed
 from tenants.choices import Permission, Role
 from trunks.access import trunks_managed_by
@@ -151,15 +151,6 @@ class RateTableFilter(django_filters.FilterSet):
         return queryset.filter(dealer__isnull=value == "provider")
 
 
-def _scoped(queryset, pk, field: str, what: str):
-    if pk is None:
-        return None
-    found = queryset.filter(pk=pk).first()
-    if found is None:
-        raise ValidationFailed(f"Unknown {what}.", fields={field: [f"unknown {what}"]})
-    return found
-
-
 class RateTableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSet):
     """Rate tables: the provider's buy and sell tables and the dealers' sell tables."""
 
@@ -191,7 +182,7 @@ class RateTableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseVie
         user = self.request.user
         fields = {k: v for k, v in data.items() if k in actions.TABLE_FIELDS}
         if "base_id" in data:
-            fields["base"] = _scoped(base_tables_for(user), data["base_id"], "base_id", "table")
+            fields["base"] = scoped(base_tables_for(user), data["base_id"], "base_id", "table")
         if "trunks" in data:
             ids = set(data["trunks"])
             found = list(trunks_managed_by(user).filter(pk__in=ids))
@@ -209,7 +200,7 @@ class RateTableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseVie
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
         user = request.user
-        dealer = _scoped(dealers_visible_to(user), data.get("dealer_id"), "dealer_id", "dealer")
+        dealer = scoped(dealers_visible_to(user), data.get("dealer_id"), "dealer_id", "dealer")
         if dealer is None and user.role == Role.DEALER_ADMIN:
             dealer = user.dealer  # a dealer admin's tables are its dealer's
         table = actions.do_create_rate_table(
@@ -311,7 +302,7 @@ class RateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSet)
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
         tables = rate_tables_managed_by(request.user)
-        table = _scoped(tables, data.pop("table_id"), "table_id", "rate table")
+        table = scoped(tables, data.pop("table_id"), "table_id", "rate table")
         rate = actions.do_create_rate(table, actor=self.actor, fields=data)
         return self._answer(rate, status.HTTP_201_CREATED)
 

@@ -18,7 +18,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from pbx.api.permissions import TenantPermission
 from pbx.audit import Actor
 from pbx.crypto import decrypt, encrypt
-from pbx.errors import IdempotencyInProgress, IdempotencyKeyReused, PbxError
+from pbx.errors import IdempotencyInProgress, IdempotencyKeyReused, PbxError, ValidationFailed
 from pbx.models import IdempotencyRecord
 from tenants.models import Tenant
 
@@ -158,3 +158,14 @@ class ActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
     def destroy(self, request, pk=None):
         self.delete_action(self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def scoped(queryset, pk, field: str, what: str):
+    """The row ``pk`` of ``queryset`` (the caller's scope), or a field error naming ``field``
+    (None for no ``pk``): an id given in a request body that the caller may not see is unknown."""
+    if pk is None:
+        return None
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise ValidationFailed(f"Unknown {what}.", fields={field: [f"unknown {what}"]})
+    return found

@@ -31,23 +31,18 @@ from django_tenants.utils import schema_context
 from pbx.middleware import page_time_zone
 from pbx.portal.access import host_tenant
 from pbx.tenancy import current_schema
+from pbx.text import safe_cell
 
 Accessor = str | Callable[[Any], Any]
 Column = tuple[str, Accessor]
 
 EXPORT_PARAM = "export"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: Rows per chunk written to the response.
 CHUNK_ROWS = 500
 
 
 def wants_csv(request) -> bool:
     return request.GET.get(EXPORT_PARAM) == "csv"
-
-
-def safe_cell(text: str) -> str:
-    """Neutralise a cell a spreadsheet would evaluate as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _resolve(obj: Any, accessor: Accessor) -> Any:

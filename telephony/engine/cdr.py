@@ -31,7 +31,7 @@ from typing import Any
 from django.db import transaction
 from django_tenants.utils import schema_context
 
-from billing.charging import charge_call, chargeable
+from billing.charging import charge_call, rate_call
 from telephony.sip.contract import CALL_EVENTS, CDR_FIELDS, EventType
 
 from . import requests
@@ -100,6 +100,7 @@ def apply_events(call_id: str, events: list[dict[str, str]]) -> None:
             cdr.duration = max(0, int((cdr.ended_at - cdr.started_at).total_seconds()))
             if cdr.answered_at is not None:
                 cdr.billsec = max(0, int((cdr.ended_at - cdr.answered_at).total_seconds()))
+        billed = rate_call(cdr)  # an ended outside call: its costs are written with it
         cdr.save()
         new = [s for s in segs.values() if s.pk is None]
         for seg in new:
@@ -108,8 +109,8 @@ def apply_events(call_id: str, events: list[dict[str, str]]) -> None:
         for seq in touched:
             if segs[seq] not in new:
                 segs[seq].save()
-        if chargeable(cdr):
-            charge_call(cdr)  # its tenant's account, in this transaction
+        if billed is not None:
+            charge_call(cdr, billed)  # its tenant's account, in this transaction
 
 
 def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, str]) -> None:

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from dealers.access import dealers_visible_to
 from pbx.api.filters import IdFilter
 from pbx.api.permissions import PlatformAdmin, TenantPermission
-from pbx.api.viewsets import BaseViewSet
+from pbx.api.viewsets import BaseViewSet, scoped
 from pbx.errors import Forbidden, ValidationFailed
 from telephony.engine.carriers import trunk_states
 from tenants.access import tenants_visible_to
@@ -59,16 +59,6 @@ class HostSides:
 
     def get_permissions(self):
         return [TenantPermission()] if self.host_tenant is not None else [PlatformAdmin()]
-
-
-def _scoped(queryset, pk, field: str, what: str):
-    """The row ``pk`` of ``queryset`` (the caller's scope), or a field error naming ``field``."""
-    if pk is None:
-        return None
-    found = queryset.filter(pk=pk).first()
-    if found is None:
-        raise ValidationFailed(f"Unknown {what}.", fields={field: [f"unknown {what}"]})
-    return found
 
 
 # ---------------------------------------------------------------------------------- trunks
@@ -170,8 +160,8 @@ class TrunkViewSet(HostSides, mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             raise ValidationFailed(
                 "A trunk has one owner.", fields={"dealer_id": ["a tenant's trunk has no dealer"]}
             )
-        tenant = _scoped(tenants_visible_to(user), tenant_id, "tenant_id", "tenant")
-        dealer = _scoped(dealers_visible_to(user), dealer_id, "dealer_id", "dealer")
+        tenant = scoped(tenants_visible_to(user), tenant_id, "tenant_id", "tenant")
+        dealer = scoped(dealers_visible_to(user), dealer_id, "dealer_id", "dealer")
         if tenant is None and dealer is None and user.role == Role.DEALER_ADMIN:
             dealer = user.dealer  # a dealer admin's trunks are its dealer's, not the provider's
         return tenant, dealer
@@ -277,13 +267,13 @@ class NumberViewSet(HostSides, mixins.ListModelMixin, mixins.RetrieveModelMixin,
             raise ValidationFailed(
                 "Your numbers stay with a dealer.", fields={"dealer_id": ["a dealer is required"]}
             )
-        dealer = _scoped(dealers_visible_to(user), dealer_id, "dealer_id", "dealer")
+        dealer = scoped(dealers_visible_to(user), dealer_id, "dealer_id", "dealer")
         if dealer is None and not given and user.role == Role.DEALER_ADMIN:
             dealer = user.dealer
         return dealer
 
     def _trunk(self, trunk_id):
-        return _scoped(trunks_managed_by(self.request.user), trunk_id, "trunk_id", "trunk")
+        return scoped(trunks_managed_by(self.request.user), trunk_id, "trunk_id", "trunk")
 
     @extend_schema(request=NumberAddSerializer, responses={201: NumbersAddedSerializer})
     def create(self, request):
@@ -299,7 +289,7 @@ class NumberViewSet(HostSides, mixins.ListModelMixin, mixins.RetrieveModelMixin,
             last=data.get("last") or None,
             country=data.get("country") or "",
             dealer=self._dealer(data.get("dealer_id"), given="dealer_id" in data),
-            tenant=_scoped(tenants_visible_to(user), data.get("tenant_id"), "tenant_id", "tenant"),
+            tenant=scoped(tenants_visible_to(user), data.get("tenant_id"), "tenant_id", "tenant"),
             trunk=self._trunk(data.get("trunk_id")),
             description=data.get("description") or "",
         )
@@ -340,7 +330,7 @@ class NumberViewSet(HostSides, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         self._provider_only()
         ser = NumberAssignSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        tenant = _scoped(
+        tenant = scoped(
             tenants_visible_to(request.user), ser.validated_data["tenant_id"], "tenant_id", "tenant"
         )
         number = actions.do_assign_number(number, tenant, actor=self.actor)
