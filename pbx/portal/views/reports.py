@@ -21,7 +21,7 @@ from billing.report_schedules import (
     do_update_report_schedule,
 )
 from pbx.errors import ValidationFailed
-from pbx.portal import report_charts
+from pbx.portal import charts
 from pbx.portal.access import host_tenant, tenant_permission_required
 from tenants.choices import Permission
 
@@ -86,9 +86,9 @@ def report_page(request):
             {
                 "result": result,
                 "group_label": reports.GROUPS[group_by],
-                "calls_chart": report_charts.bars_chart(result.rows, "calls", unit="calls"),
-                "cost_chart": report_charts.bars_chart(result.rows, "cost", unit=result.currency),
-                "days_chart": report_charts.days_chart(days.rows),
+                "calls_chart": charts.bars_chart(result.rows, "calls", unit="calls"),
+                "cost_chart": charts.bars_chart(result.rows, "cost", unit=result.currency),
+                "days_chart": charts.days_chart(days.rows),
                 "query": query,
                 "period_days": (end - start + timedelta(days=1)).days,
             }
