@@ -212,36 +212,20 @@ def _rate(request, table, pk) -> Rate:
 
 
 @platform_admin_required
-def rate_add(request, pk):
+def rate_edit(request, pk, rate_pk=None):
+    """A table's rate (a new one without ``rate_pk``)."""
     table = _table(request, pk)
-    form = RateForm(request.POST or None)
-    return edit_page(
-        request,
-        form,
-        None,
-        create=lambda *, actor, fields: actions.do_create_rate(table, actor=actor, fields=fields),
-        update=None,
-        saved=lambda fields: f"Rate for {fields['prefix']} added.",
-        back=reverse("portal:rate_table_detail", args=[table.pk]),
-        template="portal/rates/rate_form.html",
-        section=RATES,
-        context={"table": table},
-    )
-
-
-@platform_admin_required
-def rate_edit(request, pk, rate_pk):
-    table = _table(request, pk)
-    rate = _rate(request, table, rate_pk)
-    initial = {n: getattr(rate, n) for n in actions.RATE_FIELDS}
+    rate = _rate(request, table, rate_pk) if rate_pk else None
+    initial = {n: getattr(rate, n) for n in actions.RATE_FIELDS} if rate is not None else None
     form = RateForm(request.POST or None, initial=initial)
+    done = "added" if rate is None else "saved"
     return edit_page(
         request,
         form,
         rate,
-        create=None,
+        create=lambda *, actor, fields: actions.do_create_rate(table, actor=actor, fields=fields),
         update=actions.do_update_rate,
-        saved=lambda fields: f"Rate for {fields['prefix']} saved.",
+        saved=lambda fields: f"Rate for {fields['prefix']} {done}.",
         back=reverse("portal:rate_table_detail", args=[table.pk]),
         template="portal/rates/rate_form.html",
         section=RATES,
