@@ -21,6 +21,7 @@ from billing.report_schedules import (
     do_update_report_schedule,
 )
 from pbx.errors import ValidationFailed
+from pbx.forms import add_action_errors
 from pbx.portal import charts
 from pbx.portal.access import host_tenant, tenant_permission_required
 from tenants.choices import Permission
@@ -47,9 +48,7 @@ class ReportForm(forms.Form):
         try:
             reports.parse_period(data["group_by"], data["start"], data["end"])
         except ValidationFailed as exc:
-            for name, errors in exc.fields.items():
-                for error in errors:
-                    self.add_error(name if name in self.fields else None, error)
+            add_action_errors(self, exc)
         return data
 
 
