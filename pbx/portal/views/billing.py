@@ -122,7 +122,6 @@ def tenant_billing(request, pk):
             "Balance updated.",
         ):
             return redirect("portal:tenant_billing", pk=tenant.pk)
-    account.refresh_from_db()
     ctx = {
         "object": tenant,
         "account": account,
