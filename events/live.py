@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from telephony.sip.contract import (
@@ -98,23 +98,16 @@ def _call_alive(call: Any, now: float) -> bool:
     return isinstance(call, dict) and now - call.get("started_at", now) < CALL_MAX_AGE
 
 
-def _devices(raw: Mapping[Any, Any], now: float) -> dict[str, dict]:
-    """A ``LIVE_DEVICES`` hash as read: its unexpired devices, by contact."""
+def _alive(
+    raw: Mapping[Any, Any], now: float, alive: Callable[[Any, float], bool]
+) -> dict[str, dict]:
+    """A ``LIVE_DEVICES`` or ``LIVE_CALLS`` hash as read: its entries still ``alive`` (the
+    unexpired devices by contact, the calls still going by call id)."""
     out = {}
-    for contact, value in raw.items():
-        device = _loads(value)
-        if _device_alive(device, now):
-            out[_s(contact)] = device
-    return out
-
-
-def _calls(raw: Mapping[Any, Any], now: float) -> dict[str, dict]:
-    """A ``LIVE_CALLS`` hash as read: its calls still alive, by call id."""
-    out = {}
-    for call_id, value in raw.items():
-        call = _loads(value)
-        if _call_alive(call, now):
-            out[_s(call_id)] = call
+    for field, value in raw.items():
+        entry = _loads(value)
+        if alive(entry, now):
+            out[_s(field)] = entry
     return out
 
 
@@ -162,7 +155,7 @@ class LiveState:
     def devices(self, schema: str, ext: str, now: float | None = None) -> dict[str, dict]:
         """Unexpired devices of an extension, by contact."""
         now = time.time() if now is None else now
-        return _devices(self.redis.hgetall(self._key(LIVE_DEVICES, schema, ext)), now)
+        return _alive(self.redis.hgetall(self._key(LIVE_DEVICES, schema, ext)), now, _device_alive)
 
     def put_device(self, schema: str, ext: str, device: dict[str, Any]) -> None:
         key = self._key(LIVE_DEVICES, schema, ext)
@@ -183,7 +176,7 @@ class LiveState:
     # ------------------------------------------------------------------------- calls
     def calls(self, schema: str, now: float | None = None) -> dict[str, dict]:
         now = time.time() if now is None else now
-        return _calls(self.redis.hgetall(self._key(LIVE_CALLS, schema)), now)
+        return _alive(self.redis.hgetall(self._key(LIVE_CALLS, schema)), now, _call_alive)
 
     def put_call(self, schema: str, call_id: str, call: dict[str, Any] | None) -> None:
         key = self._key(LIVE_CALLS, schema)
@@ -269,7 +262,7 @@ class LiveState:
         pipe.smembers(self._key(LIVE_ONLINE, schema))
         pipe.hgetall(self._key(PARKED, schema))
         raw_calls, raw_dnd, online, raw_parked = pipe.execute()
-        calls = _calls(raw_calls, now)
+        calls = _alive(raw_calls, now, _call_alive)
         statuses = call_statuses(calls)
         dnd = _dnd(raw_dnd)
         numbers = set(extensions or {}) | {_s(e) for e in online} | set(statuses)
@@ -285,7 +278,7 @@ class LiveState:
             ext = (extensions or {}).get(number)
             out[number] = status_payload(
                 number,
-                list(_devices(raw, now).values()),
+                list(_alive(raw, now, _device_alive).values()),
                 statuses.get(number, ""),
                 dnd.get(number, ext is not None and ext.dnd),
                 display_name=ext.display_name if ext is not None else "",

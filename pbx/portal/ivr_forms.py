@@ -226,9 +226,6 @@ class DisaForm(SectionedForm):
             data["pin"] = pin
         return data
 
-    def add_action_errors(self, exc) -> None:
-        add_action_errors(self, exc)
-
 
 def disa_initial(entry) -> dict:
     return {"name": entry.name, "extension": entry.extension.number, "enabled": entry.enabled}

@@ -57,3 +57,19 @@ def list_page(
         "prev_url": link(page=page.previous_page_number()) if page.has_previous() else "",
         "next_url": link(page=page.next_page_number()) if page.has_next() else "",
     }
+
+
+def paged(request, items, *, q: str = "") -> dict:
+    """A list page of ``items`` (a list the view has searched itself): ``page``, ``q`` and the
+    pager's links, which keep ``q``."""
+    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+
+    def link(number: int) -> str:
+        return "?" + urlencode({"q": q, "page": number} if q else {"page": number})
+
+    return {
+        "page": page,
+        "q": q,
+        "prev_url": link(page.previous_page_number()) if page.has_previous() else "",
+        "next_url": link(page.next_page_number()) if page.has_next() else "",
+    }

@@ -195,9 +195,6 @@ class PagingGroupForm(SectionedForm):
         data["number"] = data["number"].strip()
         return data
 
-    def add_action_errors(self, exc) -> None:
-        add_action_errors(self, exc)
-
 
 class PickupGroupForm(SectionedForm):
     name = forms.CharField(label="Name")
@@ -212,9 +209,6 @@ class PickupGroupForm(SectionedForm):
 
     def fields_for_action(self) -> dict:
         return {"name": self.cleaned_data["name"], "members": self.cleaned_data["members"]}
-
-    def add_action_errors(self, exc) -> None:
-        add_action_errors(self, exc)
 
 
 class ParkSettingsForm(forms.Form):
@@ -236,6 +230,3 @@ class ParkSettingsForm(forms.Form):
 
     def fields_for_action(self) -> dict:
         return {n: self.cleaned_data[n] for n in ("first", "count", "timeout")}
-
-    def add_action_errors(self, exc) -> None:
-        add_action_errors(self, exc)

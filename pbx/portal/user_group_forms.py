@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from django import forms
 
-from pbx.forms import add_action_errors
-
 from .forms import SectionedForm, extension_choices
 
 
@@ -26,9 +24,6 @@ class UserGroupForm(SectionedForm):
 
     def fields_for_action(self) -> dict:
         return {n: self.cleaned_data[n] for n in ("name", "description", "members")}
-
-    def add_action_errors(self, exc) -> None:
-        add_action_errors(self, exc)
 
 
 def user_group_initial(group) -> dict:

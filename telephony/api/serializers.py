@@ -93,3 +93,13 @@ class HotDeskLoginSerializer(serializers.Serializer):
     user = serializers.CharField(
         trim_whitespace=False, help_text="The extension to log in at this desk phone."
     )
+
+
+class ExtensionNumbersField(serializers.ListField):
+    """A group's member extensions as their numbers: written as a list, read sorted (from the
+    view's prefetch)."""
+
+    child = serializers.CharField()
+
+    def to_representation(self, data):
+        return sorted(e.number for e in data.all())

@@ -17,6 +17,7 @@ from pbx.api.serializers import ActionJudgesValues
 from pbx.api.viewsets import ActionViewSet
 from pbx.audit import Actor
 from telephony import team
+from telephony.api.serializers import ExtensionNumbersField
 from telephony.models import PagingGroup, ParkSettings, PickupGroup, RingGroup
 from tenants.choices import Permission
 
@@ -44,15 +45,6 @@ class RingMemberSerializer(serializers.Serializer):
         if instance.extension is not None:
             return {"number": instance.extension.number, "external": False}
         return {"number": instance.number, "external": True}
-
-
-class ExtensionNumbersField(serializers.ListField):
-    """Members as extension numbers (written as a list, read sorted)."""
-
-    child = serializers.CharField()
-
-    def to_representation(self, data):
-        return sorted(e.number for e in data.all())
 
 
 class RingGroupSerializer(ActionJudgesValues, serializers.ModelSerializer):

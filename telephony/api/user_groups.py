@@ -11,19 +11,13 @@ from rest_framework import serializers
 from pbx.api.serializers import ActionJudgesValues
 from pbx.api.viewsets import ActionViewSet
 from telephony import user_groups
+from telephony.api.serializers import ExtensionNumbersField
 from telephony.models import Extension, UserGroup
 from tenants.choices import Permission
 
 
-class MemberNumbers(serializers.ListField):
-    """The members as their numbers (prefetched by the view)."""
-
-    def get_attribute(self, instance):
-        return [e.number for e in instance.members.all()]
-
-
 class UserGroupSerializer(ActionJudgesValues, serializers.ModelSerializer):
-    members = MemberNumbers(
+    members = ExtensionNumbersField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False),
         required=False,
         help_text="The member extensions' numbers (the list replaces the group's).",

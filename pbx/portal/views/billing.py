@@ -3,10 +3,11 @@ and on the provider's host a tenant's account, set and topped up by the system a
 tenant's dealers."""
 
 from django import forms
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 
 from billing import accounts
+from billing.api.accounts import download
 from billing.invoices import render_csv, render_pdf
 from billing.models import BillingAccount, Invoice, LedgerEntry, RateTable
 from pbx.portal.access import host_tenant, platform_admin_required, tenant_permission_required
@@ -35,12 +36,6 @@ def billing(request):
     return page(request, "portal/billing/account.html", ctx, section="billing")
 
 
-def _download(body, content_type: str, filename: str) -> HttpResponse:
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 @tenant_permission_required(Permission.TENANT_SETTINGS)
 def invoice_download(request, pk, kind):
     if kind not in ("pdf", "csv"):
@@ -50,8 +45,8 @@ def invoice_download(request, pk, kind):
         Invoice.objects.select_related("account__tenant"), pk=pk, account__tenant=tenant
     )
     if kind == "pdf":
-        return _download(render_pdf(invoice), "application/pdf", f"{invoice.number}.pdf")
-    return _download(render_csv(invoice), "text/csv; charset=utf-8", f"{invoice.number}.csv")
+        return download(render_pdf(invoice), "application/pdf", f"{invoice.number}.pdf")
+    return download(render_csv(invoice), "text/csv; charset=utf-8", f"{invoice.number}.csv")
 
 
 # --- the provider's host: a tenant's account -------------------------------------------------
@@ -127,7 +122,6 @@ def tenant_billing(request, pk):
             "Balance updated.",
         ):
             return redirect("portal:tenant_billing", pk=tenant.pk)
-    account.refresh_from_db()
     ctx = {
         "object": tenant,
         "account": account,

@@ -5,11 +5,9 @@ offers (``/stats/calls/``, ``/active-calls/``, ``/cdrs/``, ``/registrations/``).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -20,7 +18,7 @@ from audio.models import Recording
 from pbx.portal import charts
 from pbx.portal.access import held_permissions, host_tenant, tenant_permission_required
 from pbx.portal.export import Column, csv_response, wants_csv
-from pbx.portal.lists import PAGE_SIZE, list_page
+from pbx.portal.lists import list_page, paged
 from pbx.portal.live import live_state
 from pbx.portal.live import request_hangup as send_hangup
 from telephony.engine.state import tenant_registrations
@@ -245,12 +243,7 @@ def registration_list(request):
         item["registered"] = datetime.fromisoformat(item["registered_at"])
     if wants_csv(request):
         return csv_response(request, items, REGISTRATION_COLUMNS, name="registrations")
-    regs = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
-    ctx = {"page": regs, "q": q, "unavailable": unavailable}
-    if regs.has_previous():
-        ctx["prev_url"] = "?" + urlencode({"q": q, "page": regs.previous_page_number()})
-    if regs.has_next():
-        ctx["next_url"] = "?" + urlencode({"q": q, "page": regs.next_page_number()})
+    ctx = {**paged(request, items, q=q), "unavailable": unavailable}
     return page(request, "portal/calls/registrations.html", ctx, section="registrations")
 
 

@@ -14,7 +14,6 @@ import secrets
 
 from django.contrib import messages
 from django.core.cache import cache
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -29,7 +28,7 @@ from dealers.access import dealers_visible_to
 from pbx.errors import PbxError, ValidationFailed
 from pbx.forms import add_action_errors
 from pbx.portal.access import host_tenant, platform_admin_required, tenant_permission_required
-from pbx.portal.lists import PAGE_SIZE, list_page
+from pbx.portal.lists import list_page, paged
 from pbx.portal.rate_forms import RateForm, RateImportForm, RateTableForm
 from tenants.choices import Permission, Role
 from trunks.access import trunks_managed_by
@@ -212,36 +211,20 @@ def _rate(request, table, pk) -> Rate:
 
 
 @platform_admin_required
-def rate_add(request, pk):
+def rate_edit(request, pk, rate_pk=None):
+    """A table's rate (a new one without ``rate_pk``)."""
     table = _table(request, pk)
-    form = RateForm(request.POST or None)
-    return edit_page(
-        request,
-        form,
-        None,
-        create=lambda *, actor, fields: actions.do_create_rate(table, actor=actor, fields=fields),
-        update=None,
-        saved=lambda fields: f"Rate for {fields['prefix']} added.",
-        back=reverse("portal:rate_table_detail", args=[table.pk]),
-        template="portal/rates/rate_form.html",
-        section=RATES,
-        context={"table": table},
-    )
-
-
-@platform_admin_required
-def rate_edit(request, pk, rate_pk):
-    table = _table(request, pk)
-    rate = _rate(request, table, rate_pk)
-    initial = {n: getattr(rate, n) for n in actions.RATE_FIELDS}
+    rate = _rate(request, table, rate_pk) if rate_pk else None
+    initial = {n: getattr(rate, n) for n in actions.RATE_FIELDS} if rate is not None else None
     form = RateForm(request.POST or None, initial=initial)
+    done = "added" if rate is None else "saved"
     return edit_page(
         request,
         form,
         rate,
-        create=None,
+        create=lambda *, actor, fields: actions.do_create_rate(table, actor=actor, fields=fields),
         update=actions.do_update_rate,
-        saved=lambda fields: f"Rate for {fields['prefix']} saved.",
+        saved=lambda fields: f"Rate for {fields['prefix']} {done}.",
         back=reverse("portal:rate_table_detail", args=[table.pk]),
         template="portal/rates/rate_form.html",
         section=RATES,
@@ -336,14 +319,5 @@ def call_rates(request):
     table = account.rate_table if account is not None else None
     q = "".join(c for c in request.GET.get("q", "") if c.isdigit())[:16]
     items = effective_items(table, q)
-    current = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
-    link = "?" + (f"q={q}&" if q else "") + "page="
-    ctx = {
-        "table": table,
-        "account": account,
-        "page": current,
-        "q": q,
-        "prev_url": f"{link}{current.previous_page_number()}" if current.has_previous() else "",
-        "next_url": f"{link}{current.next_page_number()}" if current.has_next() else "",
-    }
+    ctx = {"table": table, "account": account, **paged(request, items, q=q)}
     return page(request, "portal/rates/call_rates.html", ctx, section=CALL_RATES)

@@ -21,7 +21,8 @@ from billing.report_schedules import (
     do_update_report_schedule,
 )
 from pbx.errors import ValidationFailed
-from pbx.portal import report_charts
+from pbx.forms import add_action_errors
+from pbx.portal import charts
 from pbx.portal.access import host_tenant, tenant_permission_required
 from tenants.choices import Permission
 
@@ -47,9 +48,7 @@ class ReportForm(forms.Form):
         try:
             reports.parse_period(data["group_by"], data["start"], data["end"])
         except ValidationFailed as exc:
-            for name, errors in exc.fields.items():
-                for error in errors:
-                    self.add_error(name if name in self.fields else None, error)
+            add_action_errors(self, exc)
         return data
 
 
@@ -86,9 +85,9 @@ def report_page(request):
             {
                 "result": result,
                 "group_label": reports.GROUPS[group_by],
-                "calls_chart": report_charts.bars_chart(result.rows, "calls", unit="calls"),
-                "cost_chart": report_charts.bars_chart(result.rows, "cost", unit=result.currency),
-                "days_chart": report_charts.days_chart(days.rows),
+                "calls_chart": charts.bars_chart(result.rows, "calls", unit="calls"),
+                "cost_chart": charts.bars_chart(result.rows, "cost", unit=result.currency),
+                "days_chart": charts.days_chart(days.rows),
                 "query": query,
                 "period_days": (end - start + timedelta(days=1)).days,
             }

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404, redirect
 
 from pbx.portal.access import host_tenant
+from pbx.portal.forms import extension_choices
 from pbx.portal.routing_forms import destination_options
 from pbx.portal.team_forms import (
     PagingGroupForm,
@@ -20,13 +21,6 @@ from telephony.models import PagingGroup, ParkSettings, PickupGroup, RingGroup, 
 
 from .common import delete_page, edit_page, form_action, list_view, page
 from .routing import destination_label, routing_admin
-
-
-def _extensions() -> list[tuple[str, str]]:
-    from telephony.models import Extension
-
-    rows = Extension.objects.order_by("number").values_list("number", "display_name")
-    return [(n, f"{n} · {name}") for n, name in rows]
 
 
 def _delete(request, model, pk, *, kind: str, title, delete, back: str, section: str, used_by):
@@ -90,7 +84,7 @@ def ring_group_edit(request, pk=None):
         request.POST or None,
         initial=ring_initial(group) if group is not None else None,
         targets=destination_options(host_tenant(request)),
-        extensions=_extensions(),
+        extensions=extension_choices(),
         members=team.ring_members(group) if group is not None else (),
     )
     return edit_page(
@@ -145,7 +139,7 @@ def paging_group_edit(request, pk=None):
     form = PagingGroupForm(
         request.POST or None,
         initial=_members_initial(group, "number", "name", "duplex"),
-        extensions=_extensions(),
+        extensions=extension_choices(),
     )
     return edit_page(
         request,
@@ -198,7 +192,7 @@ def pickup_group_edit(request, pk=None):
     form = PickupGroupForm(
         request.POST or None,
         initial=_members_initial(group, "name"),
-        extensions=_extensions(),
+        extensions=extension_choices(),
     )
     return edit_page(
         request,
