@@ -115,6 +115,7 @@ TENANT_APPS = [
     "provisioning",
     "events",
     "audio",
+    "callcenter",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

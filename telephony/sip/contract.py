@@ -101,6 +101,19 @@ CREDIT_HELD = "billing:held:{schema}"
 # reader of ``billing:held:*`` finds hashes only.
 CREDIT_HELD_EXPIRY = "billing:held-expiry:{schema}"
 
+# Contact centre. Agent states: a hash per tenant, field "<queue>:<extension>" -> AgentStatus
+# JSON, written by the engine (feature codes, wrap-up) and by the Django side (API, web app);
+# the writer then publishes the tenant's schema on AGENTS_CHANGED and every engine re-reads
+# that tenant's hash. A missing field is the queue's default (``Queue.auto_ready``).
+AGENTS = "cc:agents:{schema}"
+AGENTS_CHANGED = "cc:agents:changed"
+# The callers waiting in a tenant's queues, as each engine holds them: hash field
+# "<queue>|<engine>" -> QueueLive JSON (the wallboard merges an engine's fields per queue).
+QUEUE_LIVE = "cc:live:{schema}"
+# Last-agent routing: a hash per tenant, field "<queue>:<caller number>" -> the extension of
+# the agent that last answered that caller from that queue.
+QUEUE_STICKY = "cc:sticky:{schema}"
+
 
 def key(prefix: str, template: str, **parts: str) -> str:
     """``template`` filled with ``parts``, behind ``prefix``."""
@@ -829,6 +842,17 @@ class Feature(StrEnum):
     RECORD_STOP = "record_stop"
     RECORD_PAUSE = "record_pause"
     RECORD_RESUME = "record_resume"
+    # Contact centre: an agent's state in one queue (+ its number) or in all of its queues.
+    AGENT_LOGIN = "agent_login"  # [+ queue]
+    AGENT_LOGOUT = "agent_logout"  # [+ queue]
+    AGENT_READY = "agent_ready"  # [+ queue]; also ends a wrap-up early
+    AGENT_NOT_READY = "agent_not_ready"  # [+ queue]
+    # A queue supervisor joins an agent's queue call (+ the agent's extension): listens
+    # silently, whispers to the agent only, or barges in (both parties hear). During it, the
+    # supervisor's keys 1, 2 and 3 switch between the three (SUPERVISION_KEYS).
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    BARGE = "barge"
 
 
 # The codes a tenant starts with (PortSIP's defaults, so its users' habits carry over).
@@ -864,6 +888,13 @@ FEATURE_DEFAULTS: dict[str, str] = {
     Feature.RECORD_STOP: "*45",
     Feature.RECORD_PAUSE: "*48",
     Feature.RECORD_RESUME: "*49",
+    Feature.AGENT_READY: "*36",
+    Feature.AGENT_NOT_READY: "*37",
+    Feature.AGENT_LOGIN: "*38",
+    Feature.AGENT_LOGOUT: "*39",
+    Feature.LISTEN: "*63",
+    Feature.WHISPER: "*64",
+    Feature.BARGE: "*65",
 }
 # The codes keyed in during a call (DTMF to the engine), never dialled as a call of their own.
 FEATURE_IN_CALL = frozenset(
@@ -881,9 +912,21 @@ FEATURE_TAKES_NUMBER = frozenset(
         Feature.SPEED_DIAL_8,
         Feature.SPEED_DIAL_100,
         Feature.HOTDESK_LOGIN,
+        Feature.LISTEN,
+        Feature.WHISPER,
+        Feature.BARGE,
     }
 )
-FEATURE_MAY_TAKE_NUMBER = frozenset({Feature.PARK, Feature.CALLBACK_ON})
+FEATURE_MAY_TAKE_NUMBER = frozenset(
+    {
+        Feature.PARK,
+        Feature.CALLBACK_ON,
+        Feature.AGENT_LOGIN,
+        Feature.AGENT_LOGOUT,
+        Feature.AGENT_READY,
+        Feature.AGENT_NOT_READY,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1165,6 +1208,332 @@ class TeamSnapshot(_Plain):
         )
 
 
+# ------------------------------------------------------------------------------ contact centre
+
+
+class QueueStrategy(StrEnum):
+    """How a queue offers its next caller to its agents (only agents that are ready, idle,
+    not ringing and out of wrap-up are offered a call)."""
+
+    RING_ALL = "ring_all"  # every available agent at once, the first to answer wins
+    HUNT = "hunt"  # one at a time, in the agents' order
+    LONGEST_IDLE = "longest_idle"  # one at a time, the agent idle longest first
+    ROUND_ROBIN = "round_robin"  # one at a time, starting after the agent offered last
+    FEWEST_CALLS = "fewest_calls"  # one at a time, the agent with the fewest answered today
+    # One at a time, only agents that have every required skill at its level, the most
+    # skilled first (sum of their levels in the required skills), then the longest idle.
+    SKILLS = "skills"
+
+
+class AgentState(StrEnum):
+    """An agent's state in one queue, as stored (``AGENTS``). On a call and ringing are not
+    stored: they come from the agent's calls (the engine's ``ExtensionStates``, BLF)."""
+
+    LOGGED_OUT = "logged_out"  # not in the queue: offered nothing
+    NOT_READY = "not_ready"  # logged in, not taking queue calls (``reason`` says why)
+    READY = "ready"  # offered queue calls
+    WRAP_UP = "wrap_up"  # after a queue call, until ``until``; then ready again
+
+
+AGENT_REASON_MAX = 40  # characters of a not-ready reason
+
+
+def agent_field(queue: str, extension: str) -> str:
+    """The ``AGENTS`` hash field of ``extension``'s state in ``queue``."""
+    return f"{queue}:{extension}"
+
+
+def clean_reason(value: Any) -> str:
+    """A not-ready reason as stored: printable text only (no CR/LF: it reaches webhooks and
+    pages), at most :data:`AGENT_REASON_MAX` characters."""
+    text = "".join(ch for ch in str(value or "") if ch.isprintable())
+    return text.strip()[:AGENT_REASON_MAX]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus(_Plain):
+    """One agent's state in one queue (``AGENTS`` value): ``since`` (epoch seconds) it has
+    been in it, ``until`` when a wrap-up ends (0 otherwise), ``by`` who set it (``phone``,
+    ``api``, ``portal``, ``engine``)."""
+
+    state: str = AgentState.LOGGED_OUT
+    reason: str = ""
+    since: float = 0.0
+    until: float = 0.0
+    by: str = ""
+
+    def effective(self, now: float) -> str:
+        """The state at ``now``: a wrap-up that is over is ready."""
+        if self.state == AgentState.WRAP_UP and self.until and now >= self.until:
+            return AgentState.READY
+        return self.state
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def read(cls, raw: Any) -> AgentStatus | None:
+        """The status in a hash value (JSON text or bytes); None when it is unreadable."""
+        try:
+            d = json.loads(raw)
+        except (TypeError, ValueError):
+            return None
+        if not isinstance(d, dict) or d.get("state") not in AgentState._value2member_map_:
+            return None
+        return cls(
+            state=str(d["state"]),
+            reason=clean_reason(d.get("reason")),
+            since=_epoch(d.get("since")),
+            until=_epoch(d.get("until")),
+            by=_text(d.get("by"))[:16],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAgent(_Plain):
+    """An agent of a queue: an extension's number and its skill levels (name -> 1..10) for
+    the skills strategy. The queue's ``agents`` order is the hunt order."""
+
+    number: str
+    skills: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, d: Any) -> QueueAgent | None:
+        if not isinstance(d, dict) or not _text(d.get("number")):
+            return None
+        return cls(number=_text(d["number"]), skills=_levels(d.get("skills")))
+
+    def qualifies(self, required: Mapping[str, int]) -> bool:
+        """Whether the agent has every ``required`` skill at its level at least."""
+        return all(self.skills.get(name, 0) >= level for name, level in required.items())
+
+    def level(self, required: Mapping[str, int]) -> int:
+        """How skilled the agent is for ``required``: the sum of its levels in those skills."""
+        return sum(self.skills.get(name, 0) for name in required)
+
+
+def _levels(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, int] = {}
+    for name, level in value.items():
+        if _text(name) and isinstance(level, int) and not isinstance(level, bool):
+            out[_text(name)] = max(1, min(level, 10))
+    return out
+
+
+def number_listed(entries: tuple[str, ...], number: str) -> bool:
+    """Whether a caller's ``number`` is in a queue's VIP list or blacklist: an entry is a
+    number (exact) or a dial pattern (``compile_pattern``)."""
+    if not number:
+        return False
+    return any(e == number or (not e.isdigit() and pattern_matches(e, number)) for e in entries)
+
+
+@dataclass(frozen=True, slots=True)
+class Queue(_Plain):
+    """A call queue (``callcenter.Queue``): callers wait with music (``music_class``; "" =
+    the tenant's) and hear, every ``announce_seconds`` (0: never), their position and the
+    estimated wait; agents are offered a caller by ``strategy`` for ``ring_seconds`` each,
+    and after a queue call stay in wrap-up for ``wrap_up_seconds``.
+
+    A caller leaves to ``overflow`` (None: a goodbye, then hang-up) after ``max_wait_seconds``
+    (0: no limit), at once when ``max_callers`` (0: no limit) are waiting already, or when no
+    agent is logged in unless ``wait_without_agents``. ``vip`` callers go before every other
+    caller; ``blacklist`` callers are refused (603). ``callback``: a waiting caller may key 3
+    to hang up and keep its place; when its turn comes an agent is rung first, then the
+    caller is called back (``callback_prefix`` before its number, to match an outbound rule).
+    ``sticky``: a caller is offered first to the agent who last answered it from this queue.
+    ``auto_ready``: an agent without a stored state is ready (else logged out).
+    ``supervisors`` (extensions) may listen, whisper and barge in on this queue's calls.
+    ``sla_seconds``: a caller answered later (or still waiting after it) breaks the service
+    level; the wallboard alerts when the service level falls below ``sla_percent``."""
+
+    number: str
+    name: str = ""
+    enabled: bool = True
+    strategy: str = QueueStrategy.LONGEST_IDLE
+    agents: tuple[QueueAgent, ...] = ()
+    required_skills: Mapping[str, int] = field(default_factory=dict)
+    ring_seconds: float = 20.0
+    max_wait_seconds: float = 600.0
+    max_callers: int = 0
+    overflow: RouteTarget | None = None
+    wait_without_agents: bool = False
+    wrap_up_seconds: float = 10.0
+    music_class: str = ""
+    greeting: str = ""  # a prompt file played once when the caller joins ("" = none)
+    announce_position: bool = True
+    announce_wait: bool = True
+    announce_seconds: float = 30.0
+    sla_seconds: float = 20.0
+    sla_percent: int = 80
+    sticky: bool = False
+    vip: tuple[str, ...] = ()
+    blacklist: tuple[str, ...] = ()
+    callback: bool = False
+    callback_prefix: str = ""
+    auto_ready: bool = True
+    supervisors: tuple[str, ...] = ()
+    recording: str = ""  # RecordingPolicy of the queue's calls ("" = the parties' own)
+    caller_id_prefix: str = ""  # shown before the caller's name on the agents' phones
+
+    @classmethod
+    def read(cls, d: Any) -> Queue | None:
+        if not isinstance(d, dict) or not _text(d.get("number")):
+            return None
+        agents = d.get("agents")
+        read = [QueueAgent.read(a) for a in agents] if isinstance(agents, list) else []
+        return cls(
+            number=_text(d["number"]),
+            name=_text(d.get("name")),
+            enabled=d.get("enabled", True) is not False,
+            strategy=_choice(d.get("strategy"), QueueStrategy, QueueStrategy.LONGEST_IDLE),
+            agents=tuple(a for a in read if a is not None),
+            required_skills=_levels(d.get("required_skills")),
+            ring_seconds=min(_seconds(d.get("ring_seconds")) or 20.0, 300.0),
+            max_wait_seconds=min(_seconds(d.get("max_wait_seconds")), 86400.0)
+            if d.get("max_wait_seconds") is not None
+            else 600.0,
+            max_callers=_count(d.get("max_callers"), 0, 0),
+            overflow=RouteTarget.read(d.get("overflow")),
+            wait_without_agents=d.get("wait_without_agents") is True,
+            wrap_up_seconds=min(_seconds(d.get("wrap_up_seconds")), 3600.0)
+            if d.get("wrap_up_seconds") is not None
+            else 10.0,
+            music_class=_text(d.get("music_class")),
+            greeting=_text(d.get("greeting")),
+            announce_position=d.get("announce_position", True) is not False,
+            announce_wait=d.get("announce_wait", True) is not False,
+            announce_seconds=min(_seconds(d.get("announce_seconds")), 3600.0)
+            if d.get("announce_seconds") is not None
+            else 30.0,
+            sla_seconds=min(_seconds(d.get("sla_seconds")) or 20.0, 3600.0),
+            sla_percent=min(_count(d.get("sla_percent"), 80, 0), 100),
+            sticky=d.get("sticky") is True,
+            vip=_texts(d.get("vip")),
+            blacklist=_texts(d.get("blacklist")),
+            callback=d.get("callback") is True,
+            callback_prefix=_text(d.get("callback_prefix"))[:8],
+            auto_ready=d.get("auto_ready", True) is not False,
+            supervisors=_texts(d.get("supervisors")),
+            recording=_policy(d.get("recording")),
+            caller_id_prefix=_text(d.get("caller_id_prefix"))[:16],
+        )
+
+    def agent(self, number: str) -> QueueAgent | None:
+        return next((a for a in self.agents if a.number == number), None)
+
+    def default_status(self) -> AgentStatus:
+        """An agent's state while none is stored."""
+        return AgentStatus(state=AgentState.READY if self.auto_ready else AgentState.LOGGED_OUT)
+
+
+@dataclass(frozen=True, slots=True)
+class CallCenterSnapshot(_Plain):
+    """A tenant's call queues by number (``TenantSnapshot.callcenter``)."""
+
+    queues: Mapping[str, Queue] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"queues": [q.to_dict() for q in self.queues.values()]}
+
+    @classmethod
+    def read(cls, d: Any) -> CallCenterSnapshot:
+        if not isinstance(d, dict):
+            return cls()
+        queues = d.get("queues")
+        read = [Queue.read(q) for q in queues] if isinstance(queues, list) else []
+        return cls(queues={q.number: q for q in read if q is not None})
+
+    def supervised_by(self, extension: str) -> tuple[str, ...]:
+        """The numbers of the queues ``extension`` supervises."""
+        return tuple(n for n, q in self.queues.items() if extension in q.supervisors)
+
+    def queues_of(self, extension: str) -> tuple[Queue, ...]:
+        """The queues ``extension`` is an agent of."""
+        return tuple(q for q in self.queues.values() if q.agent(extension) is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingCaller(_Plain):
+    """A caller waiting in a queue (``QueueLive``): since (epoch seconds), whether a VIP,
+    whether it hung up for a callback (``callback``: the number it is called back on)."""
+
+    call_id: str
+    caller: str = ""
+    caller_name: str = ""
+    since: float = 0.0
+    vip: bool = False
+    callback: str = ""
+
+    @classmethod
+    def read(cls, d: Any) -> WaitingCaller | None:
+        if not isinstance(d, dict) or not _text(d.get("call_id")):
+            return None
+        return cls(
+            call_id=_text(d["call_id"]),
+            caller=_text(d.get("caller")),
+            caller_name=_text(d.get("caller_name")),
+            since=_epoch(d.get("since")),
+            vip=d.get("vip") is True,
+            callback=_text(d.get("callback")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLive(_Plain):
+    """The callers one engine holds in one queue, in queue order (``QUEUE_LIVE`` value),
+    written at every change; ``at`` is when (epoch seconds)."""
+
+    waiting: tuple[WaitingCaller, ...] = ()
+    at: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def read(cls, raw: Any) -> QueueLive:
+        try:
+            d = json.loads(raw)
+        except (TypeError, ValueError):
+            return cls()
+        if not isinstance(d, dict):
+            return cls()
+        waiting = d.get("waiting")
+        read = [WaitingCaller.read(w) for w in waiting] if isinstance(waiting, list) else []
+        return cls(waiting=tuple(w for w in read if w is not None), at=_epoch(d.get("at")))
+
+
+class SupervisionMode(StrEnum):
+    """How a supervisor is in an agent's call: hears both (listen), is heard by the agent
+    only (whisper), or is heard by both (barge)."""
+
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    BARGE = "barge"
+
+
+# The keys a supervisor presses during supervision, and the mode each one switches to.
+SUPERVISION_KEYS: dict[str, str] = {
+    "1": SupervisionMode.LISTEN,
+    "2": SupervisionMode.WHISPER,
+    "3": SupervisionMode.BARGE,
+}
+
+
+class QueueExit(StrEnum):
+    """Why a caller left a queue other than being answered (``queue.left``'s ``reason``)."""
+
+    ABANDONED = "abandoned"  # hung up while waiting
+    MAX_WAIT = "max_wait"  # waited ``max_wait_seconds``: overflow
+    MAX_CALLERS = "max_callers"  # the queue was full: overflow
+    NO_AGENTS = "no_agents"  # nobody logged in (and not ``wait_without_agents``): overflow
+    CALLBACK = "callback"  # hung up to be called back (keeps its place)
+    BLACKLISTED = "blacklisted"  # refused
+    FAILED = "failed"  # the media server or an error: the caller could not be queued
+
+
 @dataclass(frozen=True, slots=True)
 class DialogView(_Plain):
     """One dialog of a watched extension (or park slot) as BLF shows it (RFC 4235): ``state``
@@ -1399,6 +1768,7 @@ class TenantSnapshot:
     team: TeamSnapshot = field(default_factory=TeamSnapshot)  # ring groups, paging, park
     recording: RecordingSnapshot = field(default_factory=RecordingSnapshot)
     billing: BillingSnapshot = field(default_factory=BillingSnapshot)
+    callcenter: CallCenterSnapshot = field(default_factory=CallCenterSnapshot)  # queues
 
     @property
     def active(self) -> bool:
@@ -1421,6 +1791,7 @@ class TenantSnapshot:
                 "team": self.team.to_dict(),
                 "recording": self.recording.to_dict(),
                 "billing": self.billing.to_dict(),
+                "callcenter": self.callcenter.to_dict(),
             }
         )
 
@@ -1452,6 +1823,7 @@ class TenantSnapshot:
             team=TeamSnapshot.read(d.get("team")),
             recording=RecordingSnapshot.read(d.get("recording")),
             billing=BillingSnapshot.read(d.get("billing")),
+            callcenter=CallCenterSnapshot.read(d.get("callcenter")),
             extensions={
                 str(n): ExtensionSnapshot.from_dict(str(n), e)
                 for n, e in (extensions.items() if isinstance(extensions, dict) else ())
@@ -1699,9 +2071,30 @@ class EventType(StrEnum):
     # time order: the pause is a gap in the capture times (and in the RTP sequence numbers
     # and timestamps, which the phones kept counting).
     RECORDING_READY = "recording.ready"
+    # Contact centre (each with schema, tenant_id, queue; the caller's events with call_id):
+    # a caller joined a queue: caller, caller_name, position (1 = next), vip ("1"/"0");
+    QUEUE_JOINED = "queue.joined"
+    # an agent answered it: agent, waited (seconds, "%.1f"), sla ("1" when within
+    # sla_seconds);
+    QUEUE_ANSWERED = "queue.answered"
+    # it left unanswered: reason (QueueExit), waited, position; an overflow goes on to the
+    # queue's overflow destination;
+    QUEUE_LEFT = "queue.left"
+    # it has waited sla_seconds and is still waiting: waited (the wallboard's alert);
+    QUEUE_SLA = "queue.sla"
+    # a callback: number, state (requested, calling, answered, failed);
+    QUEUE_CALLBACK = "queue.callback"
+    # an agent's state changed: agent (extension), state (AgentState), reason, by;
+    AGENT_STATE = "agent.state"
+    # a supervisor joined, changed mode in, or left an agent's call: supervisor, agent, mode
+    # (SupervisionMode, or "ended").
+    QUEUE_SUPERVISION = "queue.supervision"
 
 
 CALL_EVENTS = frozenset(t for t in EventType if t.startswith("call."))
+QUEUE_EVENTS = frozenset(
+    t for t in EventType if t.startswith("queue.") or t == EventType.AGENT_STATE
+)
 
 # The CDR fields any call event may carry (the CDR keeps the last non-empty value): direction
 # (inbound, outbound, internal), trunk (its id), did (the E.164 number called in), dialled (as
@@ -1742,7 +2135,7 @@ class ControlMessage:
         return json.dumps({"op": self.OP, **self.to_dict()})
 
     @staticmethod
-    def from_json(raw: Any) -> HangUpCall | CheckSync | RecordCall | None:
+    def from_json(raw: Any) -> Control | None:
         """The command in ``raw``; None for anything else (not JSON, an unknown ``op``, a
         notify of another event): engines ignore what they do not know."""
         try:
@@ -1833,12 +2226,47 @@ class RecordCall(ControlMessage):
         )
 
 
-_CONTROL_PARSERS: dict[
-    str, Callable[[Mapping[str, Any]], HangUpCall | CheckSync | RecordCall | None]
-] = {
+@dataclass(frozen=True, slots=True)
+class SuperviseCall(ControlMessage):
+    """Ring ``supervisor``'s phones (an extension of tenant ``schema``) and, answered, join
+    it to ``agent``'s current queue call in ``mode`` (SupervisionMode): the wallboard's
+    listen / whisper / barge. The engine checks that the supervisor supervises that call's
+    queue, exactly as for the feature codes."""
+
+    OP: ClassVar[str] = "supervise"
+    schema: str
+    supervisor: str
+    agent: str
+    mode: str = SupervisionMode.LISTEN
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "supervisor": self.supervisor,
+            "agent": self.agent,
+            "mode": self.mode,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SuperviseCall | None:
+        mode = str(d.get("mode") or SupervisionMode.LISTEN)
+        if mode not in SupervisionMode._value2member_map_:
+            return None
+        return cls(
+            schema=str(d.get("schema") or ""),
+            supervisor=_text(d.get("supervisor")),
+            agent=_text(d.get("agent")),
+            mode=mode,
+        )
+
+
+Control = HangUpCall | CheckSync | RecordCall | SuperviseCall
+
+_CONTROL_PARSERS: dict[str, Callable[[Mapping[str, Any]], Control | None]] = {
     HangUpCall.OP: HangUpCall.from_dict,
     CheckSync.OP: CheckSync.from_dict,
     RecordCall.OP: RecordCall.from_dict,
+    SuperviseCall.OP: SuperviseCall.from_dict,
 }
 
 

@@ -133,6 +133,11 @@ class Call:
     # (False: it should be, but its media is not anchored).
     trunks: list[int] = field(default_factory=list)
     recording: Any = None
+    # Contact centre: the queue (its number) whose agent answered this call, once one did (its
+    # supervisors may join it; the agent wraps up after it), and the supervision in progress
+    # (``supervision.Supervision``: the parties' and the supervisor's media server sessions).
+    queue: str = ""
+    supervision: Any = None
 
     def next_leg_name(self, prefix: str = "b") -> str:
         self.leg_seq += 1
