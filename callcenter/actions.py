@@ -44,6 +44,7 @@ __all__ = [
     "do_delete_queue",
     "do_set_agent_skills",
     "do_set_agent_state",
+    "do_supervise",
     "do_update_queue",
     "queue_references",
 ]
@@ -545,3 +546,49 @@ def do_set_agent_state(
         changes={"state": state, "reason": status.reason, "queues": numbers, "by": by},
     )
     return dict.fromkeys(numbers, status)
+
+
+# ----------------------------------------------------------------------------- supervision
+
+
+class _Supervision:
+    """The audit's target of a supervision request (it lives in the engine, not a row)."""
+
+    def __init__(self, queue: Queue, agent: str) -> None:
+        self.pk = queue.pk
+        self._label = f"queue {queue.number} agent {agent}"
+
+    def __str__(self) -> str:
+        return self._label
+
+
+def do_supervise(queue: Queue, *, actor: Actor, supervisor: str, agent: str, mode: str) -> None:
+    """Ask the engines to ring ``supervisor`` (one of the queue's supervisors) and join it to
+    ``agent``'s (one of the queue's agents) current call in ``mode`` (listen, whisper,
+    barge): ``contract.SuperviseCall`` on the control channel. ValidationFailed naming the
+    field that is not the queue's."""
+    from telephony.engine.state import send_control
+
+    tenant = _tenant()
+    _feature_on(tenant)
+    errors = _Errors()
+    if mode not in contract.SupervisionMode._value2member_map_:
+        errors.add("mode", f"one of {', '.join(contract.SupervisionMode)}")
+    if not queue.supervisors.filter(number=supervisor).exists():
+        errors.add("supervisor", f"not a supervisor of queue {queue.number}")
+    if not queue.agents.filter(extension__number=agent).exists():
+        errors.add("agent", f"not an agent of queue {queue.number}")
+    if errors:
+        raise ValidationFailed("The supervision request is invalid.", fields=dict(errors))
+    send_control(
+        contract.SuperviseCall(
+            schema=tenant.schema_name, supervisor=supervisor, agent=agent, mode=mode
+        )
+    )
+    audit.record(
+        actor,
+        "queue.supervise",
+        _Supervision(queue, agent),
+        tenant=tenant,
+        changes={"supervisor": supervisor, "agent": agent, "mode": mode},
+    )
