@@ -252,7 +252,7 @@ def _foreign(errors: _Errors, fields: dict, name: str, model) -> None:
         return
     if isinstance(value, model):
         return
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
         errors.add(name, "an id or null")
         return
     row = model.objects.filter(pk=value).first()
