@@ -158,8 +158,99 @@ def _tenant(**overrides) -> TenantSnapshot:
                 "4930": contract.Rate("4930", 100),
             },
         ),
+        "callcenter": contract.CallCenterSnapshot({"820": _queue()}),
     }
     return TenantSnapshot(**{**values, **overrides})
+
+
+def _queue() -> contract.Queue:
+    """A queue with every field off its default."""
+    return contract.Queue(
+        number="820",
+        name="Support",
+        enabled=False,
+        strategy=contract.QueueStrategy.SKILLS,
+        agents=(contract.QueueAgent("150", {"de": 5}), contract.QueueAgent("151")),
+        required_skills={"de": 3},
+        ring_seconds=12.0,
+        max_wait_seconds=0.0,
+        max_callers=9,
+        overflow=contract.RouteTarget("voicemail", "150"),
+        wait_without_agents=True,
+        wrap_up_seconds=0.0,
+        music_class="3",
+        greeting="/m/t/queue.wav",
+        announce_position=False,
+        announce_wait=False,
+        announce_seconds=0.0,
+        sla_seconds=45.0,
+        sla_percent=90,
+        sticky=True,
+        vip=("+4930111",),
+        blacklist=("+4930X.",),
+        callback=True,
+        callback_prefix="0",
+        auto_ready=False,
+        supervisors=("151",),
+        recording="always",
+        caller_id_prefix="Support:",
+    )
+
+
+def test_queue_fields_all_round_trip_and_read_tolerantly():
+    queue = _queue()
+    for f in fields(contract.Queue):
+        assert getattr(queue, f.name) != getattr(contract.Queue("1"), f.name), f.name
+    assert contract.Queue.read(json.loads(json.dumps(queue.to_dict()))) == queue
+    bad = contract.Queue.read(
+        {
+            "number": "821",
+            "strategy": "random",
+            "agents": [{"number": "150", "skills": {"de": 99, "fr": "x", "": 2}}, 7, {}],
+            "ring_seconds": -4,
+            "max_callers": "lots",
+            "sla_percent": 400,
+            "caller_id_prefix": "Sales\r\nX-Evil: 1",
+        }
+    )
+    assert bad is not None
+    assert bad.strategy == contract.QueueStrategy.LONGEST_IDLE
+    assert bad.agents == (contract.QueueAgent("150", {"de": 10}),)
+    assert (bad.ring_seconds, bad.max_callers, bad.sla_percent) == (20.0, 0, 100)
+    assert "\r" not in bad.caller_id_prefix and "\n" not in bad.caller_id_prefix
+    assert contract.Queue.read({"name": "no number"}) is None
+
+
+def test_agent_status_and_skills():
+    status = contract.AgentStatus("wrap_up", "Lunch\r\nbreak", since=10.0, until=20.0, by="phone")
+    read = contract.AgentStatus.read(status.to_json())
+    assert read is not None and read.reason == "Lunchbreak"
+    assert read.effective(19.9) == "wrap_up"
+    assert read.effective(20.0) == "ready"  # a wrap-up that is over is ready
+    assert contract.AgentStatus.read('{"state": "asleep"}') is None
+    assert contract.AgentStatus.read(b"not json") is None
+    assert contract.clean_reason("x" * 80) == "x" * contract.AGENT_REASON_MAX
+    agent = contract.QueueAgent("150", {"de": 5, "fr": 2})
+    assert agent.qualifies({"de": 5}) and not agent.qualifies({"de": 6})
+    assert not agent.qualifies({"es": 1})
+    assert agent.level({"de": 1, "fr": 1}) == 7
+    assert contract.Queue("1").default_status().state == "ready"
+    assert contract.Queue("1", auto_ready=False).default_status().state == "logged_out"
+
+
+def test_queue_lists_match_numbers_and_patterns():
+    entries = ("+4930111", "+4989X.")
+    assert contract.number_listed(entries, "+4930111")
+    assert contract.number_listed(entries, "+49891234")
+    assert not contract.number_listed(entries, "+4930112")
+    assert not contract.number_listed(entries, "")
+    center = _tenant().callcenter
+    assert center.supervised_by("151") == ("820",)
+    assert center.supervised_by("150") == ()
+    assert [q.number for q in center.queues_of("151")] == ["820"]
+    live = contract.QueueLive((contract.WaitingCaller("c1", "+4930", "A", 5.0, vip=True),), 6.0)
+    assert contract.QueueLive.read(live.to_json()) == live
+    assert contract.QueueLive.read("[1]") == contract.QueueLive()
 
 
 def _team() -> contract.TeamSnapshot:
@@ -549,6 +640,13 @@ def test_event_types_are_the_names_on_the_wire():
         "call.unparked",
         "call.recording",
         "recording.ready",
+        "queue.joined",
+        "queue.answered",
+        "queue.left",
+        "queue.sla",
+        "queue.callback",
+        "agent.state",
+        "queue.supervision",
     }
     assert {a.value for a in RegistrationAction} == {
         "registered",
@@ -783,3 +881,21 @@ def test_the_models_choices_are_the_contracts_values():
 
     assert set(choices.RecordingPolicy.values) - {""} == {p.value for p in contract.RecordingPolicy}
     assert set(choices.BillingMode.values) == {m.value for m in contract.BillingMode}
+
+
+def test_supervise_commands_round_trip_and_bad_modes_are_ignored():
+    msg = contract.SuperviseCall("t_acme", "151", "150", "whisper")
+    assert contract.ControlMessage.from_json(msg.to_json()) == msg
+    assert contract.ControlMessage.from_json('{"op": "supervise", "mode": "record"}') is None
+    assert set(contract.SUPERVISION_KEYS.values()) == set(contract.SupervisionMode)
+
+
+def test_the_contact_centre_choices_are_the_contracts_values():
+    from callcenter import choices
+
+    assert set(choices.QueueStrategy.values) == {s.value for s in contract.QueueStrategy}
+    assert set(choices.AgentState.values) == {s.value for s in contract.AgentState}
+    assert set(choices.SupervisionMode.values) == {m.value for m in contract.SupervisionMode}
+    assert set(choices.QueueOutcome.values) - {"waiting", "answered"} == {
+        e.value for e in contract.QueueExit
+    }
