@@ -104,14 +104,10 @@ def _feature_on(tenant) -> None:
 
 def queue_references(number: str, *, exclude_queue: int | None = None) -> list[str]:
     """What sends calls to queue ``number``, in words: inbound rules, IVR menus, ring groups'
-    overflow (``routing.lookups.target_references``) and other queues' overflow."""
+    and other queues' overflow (``routing.lookups.target_references``)."""
     from routing.lookups import target_references
 
-    queues = Queue.objects.filter(overflow__kind="queue", overflow__target=number)
-    return target_references("queue", number) + [
-        f"queue {q.number} '{q.name}' (overflow)"
-        for q in queues.exclude(pk=exclude_queue or 0).order_by("number")
-    ]
+    return target_references("queue", number, exclude_queue=exclude_queue)
 
 
 def _in_use(number: str, exclude_queue: int | None) -> None:
@@ -127,14 +123,9 @@ def _in_use(number: str, exclude_queue: int | None) -> None:
 
 
 def _queue_number(errors: _Errors, tenant, number: str, queue: Queue | None) -> None:
-    """A free number of the tenant's dial plan: no extension, menu, group, park slot (the
-    ring groups' check) nor another queue has it."""
-    _number(errors, tenant, number, None)
-    if "number" in errors:
-        return
-    other = Queue.objects.filter(number=number).exclude(pk=queue.pk if queue else 0).first()
-    if other is not None:
-        errors.add("number", f"queue {other.number} '{other.name}' has this number")
+    """A free number of the tenant's dial plan: no extension, menu, group, park slot nor
+    another queue has it (``routing.lookups.number_user``)."""
+    _number(errors, tenant, number, ("queue", queue.pk) if queue is not None else None)
 
 
 def _extension_list(errors: _Errors, name: str, value: Any, limit: int) -> list[Extension] | None:

@@ -1,6 +1,6 @@
 """Read-only lookups of IVR menus, DISA entries and the numbers of the team features for other
-apps' checks (an extension may not take a menu's, a ring or paging group's number or a park
-slot, nor be deleted while a menu or a DISA entry names it; what sends calls to a group):
+apps' checks (an extension may not take a menu's, a ring or paging group's or a queue's
+number or a park slot, nor be deleted while a menu or a DISA entry names it; what sends calls to a group):
 models only, so ``telephony.actions`` can ask without importing the actions that import it."""
 
 from __future__ import annotations
@@ -85,12 +85,16 @@ def entries_of(number: str) -> list[str]:
 
 
 def team_number_user(number: str, *, exclude: tuple[str, int] | None = None) -> str | None:
-    """What of the team features has ``number`` (a ring group, a paging group or a call park
-    slot), in words; None when none. ``exclude``: ``("ring_group" | "paging", pk)``, the group
-    being changed."""
+    """What of the team features has ``number`` (a ring group, a paging group, a call queue or
+    a call park slot), in words; None when none. ``exclude``: ``("ring_group" | "paging" |
+    "queue", pk)``, the group or queue being changed."""
+    from callcenter.models import Queue
     from telephony.models import PagingGroup, ParkSettings, RingGroup
 
     kind, pk = exclude or ("", 0)
+    queues = Queue.objects.filter(number=number).exclude(pk=pk if kind == "queue" else 0)
+    if (queue := queues.first()) is not None:
+        return f"queue {queue.number} '{queue.name}'"
     ring = RingGroup.objects.filter(number=number).exclude(pk=pk if kind == "ring_group" else 0)
     if (found := ring.first()) is not None:
         return f"ring group {found.number} '{found.name}'"
@@ -119,7 +123,7 @@ def emergency_or_code(number: str) -> str | None:
 
 def number_user(number: str, *, exclude: tuple[str, int] | None = None) -> str | None:
     """What a phone dialling ``number`` reaches: an extension, an IVR menu, a ring or paging
-    group, a park slot, in words; None when nothing. ``exclude`` as :func:`team_number_user`."""
+    group, a queue, a park slot, in words; None when nothing. ``exclude`` as :func:`team_number_user`."""
     from telephony.models import Extension
 
     if Extension.objects.filter(number=number).exists():
@@ -138,11 +142,12 @@ def target_references(
     *,
     exclude_group: int | None = None,
     exclude_menu: int | None = None,
+    exclude_queue: int | None = None,
 ) -> list[str]:
     """What sends calls to destination ``kind`` ``number`` (a ring group's, a paging group's,
-    a menu's, a DISA entry's id), in words: inbound rules, IVR menus (keys and exits; but
-    ``exclude_menu``, a menu's own) and ring groups' overflow (but ``exclude_group``'s, a ring
-    group's own)."""
+    a queue's, a menu's, a DISA entry's id), in words: inbound rules, IVR menus (keys and
+    exits; but ``exclude_menu``, a menu's own) and ring groups' and queues' overflow (but
+    ``exclude_group``'s or ``exclude_queue``'s, their own)."""
     from .models import InboundRule
 
     def at(field: str) -> Q:
@@ -161,18 +166,32 @@ def target_references(
     return (
         found
         + _menu_references(at, names, exclude_menu)
-        + overflow_references(kind, number, exclude_group=exclude_group)
+        + overflow_references(
+            kind, number, exclude_group=exclude_group, exclude_queue=exclude_queue
+        )
     )
 
 
-def overflow_references(kind: str, number: str, *, exclude_group: int | None = None) -> list[str]:
+def overflow_references(
+    kind: str,
+    number: str,
+    *,
+    exclude_group: int | None = None,
+    exclude_queue: int | None = None,
+) -> list[str]:
     """The ring groups whose calls go to destination ``kind`` ``number`` when nobody answers
-    (but ``exclude_group``), in words: an IVR menu, a DISA entry or a group they name is not
-    deleted from under them."""
+    (but ``exclude_group``) and the queues whose callers overflow there (but
+    ``exclude_queue``), in words: an IVR menu, a DISA entry, a group or a queue they name is
+    not deleted from under them."""
+    from callcenter.models import Queue
     from telephony.models import RingGroup
 
     groups = RingGroup.objects.filter(overflow__kind=kind, overflow__target=number)
+    queues = Queue.objects.filter(overflow__kind=kind, overflow__target=number)
     return [
         f"ring group {group.number} '{group.name}' (when nobody answers)"
         for group in groups.exclude(pk=exclude_group or 0).order_by("number")
+    ] + [
+        f"queue {queue.number} '{queue.name}' (overflow)"
+        for queue in queues.exclude(pk=exclude_queue or 0).order_by("number")
     ]

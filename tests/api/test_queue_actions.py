@@ -126,6 +126,39 @@ def test_numbers_are_shared_with_the_dial_plan(acme):
     ]
 
 
+def test_a_queue_number_is_taken_for_the_other_features(acme):
+    """The other way round: an extension or ring group may not take a queue's number, and
+    what a queue overflows to is not deleted from under it."""
+    from telephony.actions import do_create_extension, do_delete_extension
+    from telephony.team import do_create_ring_group
+
+    actions.do_create_queue(actor=SYSTEM, fields=SUPPORT)
+    with pytest.raises(ValidationFailed) as caught:
+        do_create_ring_group(actor=SYSTEM, fields={"number": "800", "name": "Sales"})
+    assert caught.value.fields["number"] == ["queue 800 'Support' has this number"]
+    with pytest.raises((ValidationFailed, Conflict)) as refused:
+        do_create_extension(
+            number="800", display_name="Clash", sip_password="Sip-Secret-Pass-77", actor=SYSTEM
+        )
+    assert "queue 800" in str(refused.value.fields or refused.value.message)
+    ext, *_ = do_create_extension(
+        number="150", display_name="Night", sip_password="Sip-Secret-Pass-77", actor=SYSTEM
+    )
+    actions.do_update_queue(
+        Queue.objects.get(number="800"),
+        actor=SYSTEM,
+        fields={"overflow": {"kind": "extension", "target": "150"}},
+    )
+    with pytest.raises(Conflict) as blocked:
+        do_delete_extension(ext, actor=SYSTEM)
+    assert "queue 800 'Support' (overflow)" in blocked.value.message
+    # A queue keeps its own number when it is changed.
+    queue = actions.do_update_queue(
+        Queue.objects.get(number="800"), actor=SYSTEM, fields={"number": "800", "name": "S2"}
+    )
+    assert queue.name == "S2"
+
+
 def test_quota_and_capability(acme):
     Tenant.objects.filter(pk=acme.pk).update(max_queues=1)
     actions.do_create_queue(actor=SYSTEM, fields=SUPPORT)
