@@ -105,7 +105,8 @@ def test_agent_stats_clip_state_time_to_the_period(in_tenant, history):
     # 22:00; logged out after.
     assert by["101"] == {
         "agent": "101", "name": "Acme 101", "answered": 1, "talk_seconds": 60.0,
-        "avg_talk": 60.0, "logged_in_seconds": 61200.0, "ready_seconds": 43200.0 + 1800 + 3600 + 10790,
+        "avg_talk": 60.0, "logged_in_seconds": 61200.0,
+        "ready_seconds": 43200.0 + 1800 + 3600 + 10790,
         "not_ready_seconds": 1800.0, "wrap_up_seconds": 10.0,
     }  # fmt: skip
     assert by["102"]["answered"] == 1
