@@ -291,8 +291,9 @@ def push(layer: Any, schemas: Iterable[str], *, redis: Any = None) -> int:
 
 def viewer_queues(user, tenant) -> set[str] | None:
     """The queues ``user`` may watch in ``tenant``: None = all of them (who holds
-    ``tenant.settings``, as for the call reports, or ``queues.view`` where it exists), else
-    the queues whose supervisor is the user's own extension (an empty set: none)."""
+    ``tenant.settings``, as for the call reports, or ``routing.view``, as for the queues'
+    settings), else the queues whose supervisor is the user's own extension (an empty set:
+    none)."""
     from tenants.access import tenant_permissions
     from tenants.choices import Permission
 
@@ -301,7 +302,7 @@ def viewer_queues(user, tenant) -> set[str] | None:
     held = tenant_permissions(user, tenant)
     if held is None:
         return set()
-    view_all = {Permission.TENANT_SETTINGS, getattr(Permission, "QUEUES_VIEW", None)}
+    view_all = {Permission.TENANT_SETTINGS, Permission.ROUTING_VIEW}
     if view_all & set(held):
         return None
     with schema_context(tenant.schema_name):
