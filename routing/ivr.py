@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)
 #: Where a key leads (``contract.IvrOption``): the registered kinds a menu may name, and two
 #: of its own: ``repeat`` (the greeting again) and ``hangup``.
 OPTION_KINDS = (
-    "extension", "voicemail", "ivr", "disa", "ring_group", "paging", "external", "repeat", "hangup",
+    "extension", "voicemail", "ivr", "disa", "ring_group", "paging", "queue", "external",
+    "repeat", "hangup",
 )  # fmt: skip
 #: After the last try, or out of office hours: the same, except going round again.
 EXIT_KINDS = tuple(k for k in OPTION_KINDS if k != "repeat")

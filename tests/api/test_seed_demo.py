@@ -26,9 +26,10 @@ def test_seed_demo_updates_an_existing_admins_password(world, monkeypatch):
 
 def test_seed_demo_gives_the_demo_tenant_a_number_to_its_menu_and_911(world, monkeypatch):
     """Run twice (as every ``make run`` does): one number, one rule to the main menu, one
-    menu, one emergency number, one ring group and one pickup group."""
+    menu, one emergency number, one ring group, one pickup group and one call queue."""
     from django_tenants.utils import tenant_context
 
+    from callcenter.models import Queue
     from routing.models import EmergencyNumber, InboundRule, IvrMenu
     from telephony.models import PickupGroup, RingGroup
     from tenants.models import Tenant
@@ -56,3 +57,8 @@ def test_seed_demo_gives_the_demo_tenant_a_number_to_its_menu_and_911(world, mon
         assert sales.overflow == {"kind": "voicemail", "target": "1003"}
         (office,) = PickupGroup.objects.all()
         assert sorted(office.members.values_list("number", flat=True)) == ["1001", "1002", "1003"]
+        assert keys["5"] == {"kind": "queue", "target": "500"}
+        (support,) = Queue.objects.all()
+        assert support.number == "500"
+        assert [a.extension.number for a in support.agents.all()] == ["1001", "1002", "1003"]
+        assert list(support.supervisors.values_list("number", flat=True)) == ["1003"]

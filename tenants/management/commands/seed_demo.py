@@ -65,6 +65,7 @@ class Command(BaseCommand):
                     do_update_extension(ext, sip_password=sip_password, actor=SYSTEM)
                     self.stdout.write(f"extension {number}@{host} SIP password updated")
         self.seed_team(tenant)
+        self.seed_queue(tenant)
         self.seed_menu(tenant)
         self.seed_numbers(tenant)
 
@@ -86,8 +87,30 @@ class Command(BaseCommand):
                 do_create_pickup_group(actor=SYSTEM, fields=fields)
                 self.stdout.write("pickup group Office created")
 
+    def seed_queue(self, tenant) -> None:
+        """Support, 500: a call queue answered by the three extensions (the longest idle
+        first, ready as soon as their phones register), Carol its supervisor, Carol's mailbox
+        after five minutes of waiting."""
+        with tenant_context(tenant):
+            from callcenter.actions import do_create_queue
+            from callcenter.models import Queue
+
+            if Queue.objects.filter(number="500").exists():
+                return
+            fields = {
+                "number": "500",
+                "name": "Support",
+                "agents": ["1001", "1002", "1003"],
+                "supervisors": ["1003"],
+                "max_wait_seconds": 300,
+                "overflow": {"kind": "voicemail", "target": "1003"},
+            }
+            do_create_queue(actor=SYSTEM, fields=fields)
+            self.stdout.write("call queue 500 (Support) created")
+
     def seed_menu(self, tenant) -> None:
-        """The main menu, 800: 1, 2 and 3 for the three extensions, 4 for Sales (600), 0 for
+        """The main menu, 800: 1, 2 and 3 for the three extensions, 4 for Sales (600), 5 for
+        the Support queue (500), 0 for
         Alice's mailbox, any extension's number dialled straight; what the demo DID answers
         with."""
         with tenant_context(tenant):
@@ -101,6 +124,7 @@ class Command(BaseCommand):
                 for d, n in (("1", "1001"), ("2", "1002"), ("3", "1003"))
             ]
             options.append({"digit": "4", "target": {"kind": "ring_group", "target": "600"}})
+            options.append({"digit": "5", "target": {"kind": "queue", "target": "500"}})
             options.append({"digit": "0", "target": {"kind": "voicemail", "target": "1001"}})
             fields = {"number": "800", "name": "Main menu", "options": options}
             do_create_ivr(actor=SYSTEM, fields=fields)
