@@ -110,6 +110,35 @@ NAV_TENANT = (
     (Permission.TENANT_SETTINGS, "Call rates", "portal:call_rates", "call_rates"),
 )
 
+CONTACT_CENTRE = "Contact centre"
+NAV_CONTACT_CENTRE = (
+    (Permission.ROUTING_MANAGE, "Queues", "portal:queue_list", "queues"),
+    (Permission.ROUTING_MANAGE, "Wallboard", "portal:wallboard", "wallboard"),
+    (Permission.ROUTING_MANAGE, "Queue reports", "portal:queue_reports", "queue_reports"),
+)
+
+
+def _contact_centre(request, held) -> list[dict]:
+    """The menu's contact centre section: the admin's pages, a supervisor's wallboard, an
+    agent's "My queues"."""
+    from django.urls import reverse
+
+    from callcenter.models import Queue, QueueAgent
+
+    items = [
+        {"label": label, "url": reverse(name), "key": key, "group": CONTACT_CENTRE}
+        for code, label, name, key in NAV_CONTACT_CENTRE
+        if code in held
+    ]
+    user = request.user
+    if not items and Queue.objects.filter(supervisors__user_id=user.pk).exists():
+        url = reverse("portal:wallboard")
+        items.append({"label": "Wallboard", "url": url, "key": "wallboard", "group": CONTACT_CENTRE})
+    if QueueAgent.objects.filter(extension__user_id=user.pk).exists():
+        url = reverse("portal:my_queues")
+        items.append({"label": "My queues", "url": url, "key": "my_queues", "group": CONTACT_CENTRE})
+    return items
+
 
 def navigation(request) -> list[dict]:
     """The menu for this user on this host: only what they may open."""
@@ -144,6 +173,7 @@ def navigation(request) -> list[dict]:
         for code, label, name, key in NAV_TENANT
         if code in held
     ]
+    items.extend(_contact_centre(request, held))
     if user.tenant_id == tenant.id:
         items.append({"label": "My extension", "url": reverse("portal:profile"), "key": "me"})
         items.append({"label": "My calls", "url": reverse("portal:my_calls"), "key": "my_calls"})

@@ -1,0 +1,477 @@
+"""The contact centre's portal pages on a tenant's host: call queues (list, edit, delete), an
+extension's agent skills, the live wallboard with its supervision buttons, the queue reports,
+and the end user's "My queues" (log in and out, ready and not ready).
+
+Queue configuration needs ``routing.manage`` (as ring groups); the wallboard is also open to a
+queue's supervisors (their own queues only); "My queues" to any user with an extension. Every
+write is ``callcenter.actions``'; the figures are ``callcenter.wallboard``'s and
+``callcenter.stats``'."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import wraps
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from callcenter import actions as cc
+from callcenter.agents import agent_states
+from callcenter.choices import AgentState, QueueStrategy
+from callcenter.models import Queue, QueueAgent
+from pbx.portal.access import held_permissions, host_tenant, tenant_member_required
+from pbx.portal.export import csv_response
+from pbx.portal.forms import extension_choices
+from pbx.portal.queue_forms import (
+    READY_REASONS,
+    AgentSkillsForm,
+    AgentStateForm,
+    QueueForm,
+    queue_initial,
+    skills_text,
+)
+from pbx.portal.routing_forms import destination_options
+from telephony.models import Extension
+from tenants.choices import Permission
+
+from .common import button_action, delete_page, edit_page, form_action, list_view, page
+from .routing import destination_label, routing_admin
+
+SECTION_QUEUES = "queues"
+SECTION_WALLBOARD = "wallboard"
+SECTION_REPORTS = "queue_reports"
+SECTION_MINE = "my_queues"
+#: The web app's buttons (besides "Not ready", which has a reason): the state each sets.
+STATE_BUTTONS = (
+    ("login", AgentState.READY, "Log in"),
+    ("logout", AgentState.LOGGED_OUT, "Log out"),
+    ("ready", AgentState.READY, "Ready"),
+)
+
+
+def _own_extension(request) -> Extension | None:
+    return Extension.objects.filter(user_id=request.user.pk).first()
+
+
+# --------------------------------------------------------------------------------- queues
+
+
+def _music_choices() -> list[tuple[int, str]]:
+    from audio.models import MusicClass
+
+    return [(m.pk, m.name) for m in MusicClass.objects.order_by("name")]
+
+
+def _prompt_choices() -> list[tuple[int, str]]:
+    from audio.models import Prompt
+
+    return [(p.pk, p.name) for p in Prompt.objects.order_by("name")]
+
+
+def _waiting_now(request) -> dict[str, int]:
+    """Callers waiting per queue number (the wallboard's live figures; {} when Redis is
+    unreachable: the list still renders)."""
+    try:
+        board = _board(request)
+    except Exception:
+        return {}
+    return {q["number"]: q["waiting"] for q in board["queues"]}
+
+
+@routing_admin
+def queue_list(request):
+    strategies = dict(QueueStrategy.choices)
+    waiting = _waiting_now(request)
+    return list_view(
+        request,
+        Queue.objects.prefetch_related("agents"),
+        "portal/callcenter/queue_list.html",
+        section=SECTION_QUEUES,
+        search=("number", "name"),
+        sorts={"number": "number", "name": "name"},
+        default="number",
+        rows=lambda queues: [
+            {
+                "queue": q,
+                "strategy": strategies.get(q.strategy, q.strategy),
+                "agents": len(q.agents.all()),
+                "waiting": waiting.get(q.number, 0),
+                "overflow": destination_label(q.overflow) or "Goodbye, then hang up",
+            }
+            for q in queues
+        ],
+    )
+
+
+@routing_admin
+def queue_edit(request, pk=None):
+    """A queue's page (a new one without ``pk``): every setting, its agents in hunt order."""
+    qs = Queue.objects.select_related("music_class", "greeting").prefetch_related(
+        "agents__extension", "supervisors"
+    )
+    queue = get_object_or_404(qs, pk=pk) if pk else None
+    form = QueueForm(
+        request.POST or None,
+        initial=queue_initial(queue) if queue is not None else None,
+        targets=destination_options(host_tenant(request)),
+        extensions=extension_choices(),
+        agents=[a.extension.number for a in queue.agents.all()] if queue is not None else (),
+        music=_music_choices(),
+        prompts=_prompt_choices(),
+    )
+    return edit_page(
+        request,
+        form,
+        queue,
+        create=cc.do_create_queue,
+        update=cc.do_update_queue,
+        saved=lambda fields: f"Queue {fields['number']} {fields['name']} saved.",
+        back="portal:queue_list",
+        template="portal/callcenter/queue_form.html",
+        section=SECTION_QUEUES,
+    )
+
+
+@routing_admin
+def queue_delete(request, pk):
+    """GET: what deleting the queue means (or what still sends calls to it); POST: delete
+    (a refusal, 409 in the API, is the page's error message)."""
+    from routing.lookups import target_references
+
+    queue = get_object_or_404(Queue, pk=pk)
+    return delete_page(
+        request,
+        queue,
+        delete=cc.do_delete_queue,
+        done=f"Queue {queue.number} {queue.name} deleted.",
+        back="portal:queue_list",
+        template="portal/team/delete.html",
+        section=SECTION_QUEUES,
+        context=lambda: {
+            "kind": "queue",
+            "back": "portal:queue_list",
+            "used_by": target_references("queue", queue.number),
+        },
+    )
+
+
+@routing_admin
+def agent_skills(request, pk):
+    """An extension's skills (skills-based queues) and the queues it takes calls from."""
+    ext = get_object_or_404(Extension.objects.prefetch_related("skills"), pk=pk)
+    form = AgentSkillsForm(request.POST or None, initial={"skills": skills_text(ext)})
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and form_action(
+            request,
+            form,
+            lambda who: cc.do_set_agent_skills(
+                ext, actor=who, skills=form.cleaned_data["skills"]
+            ),
+            f"The skills of {ext.number} are saved.",
+        )
+    ):
+        return redirect("portal:agent_skills", pk=ext.pk)
+    queues = Queue.objects.filter(agents__extension=ext).order_by("number")
+    ctx = {"form": form, "object": ext, "queues": queues}
+    return page(request, "portal/callcenter/agent_skills.html", ctx, section="extensions")
+
+
+# ------------------------------------------------------------------------------ wallboard
+
+
+def _supervised(request) -> set[str] | None:
+    """The queue numbers the user may watch: None for every queue (an admin), else the
+    queues their own extension supervises (empty: none)."""
+    if Permission.ROUTING_MANAGE in held_permissions(request):
+        return None
+    ext = _own_extension(request)
+    if ext is None:
+        return set()
+    return set(Queue.objects.filter(supervisors=ext).values_list("number", flat=True))
+
+
+def wallboard_access(view):
+    """Tenant admins (``routing.manage``) and queue supervisors (their own queues only);
+    anyone else 404. The view finds the queues it may show in ``request.wallboard_queues``
+    (None: every queue)."""
+
+    @tenant_member_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        allowed = _supervised(request)
+        if allowed is not None and not allowed:
+            raise Http404
+        request.wallboard_queues = allowed
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _board(request) -> dict:
+    from callcenter.wallboard import wallboard
+
+    tenant = host_tenant(request)
+    board = wallboard(tenant.schema_name)
+    allowed = getattr(request, "wallboard_queues", None)
+    if allowed is not None:
+        board = {**board, "queues": [q for q in board["queues"] if q["number"] in allowed]}
+    return board
+
+
+@wallboard_access
+def wallboard_page(request):
+    """The live wallboard: the payload rendered on load, then kept current by
+    ``static/portal/wallboard.js`` from the wallboard WebSocket (no polling)."""
+    board = _board(request)
+    me = _own_extension(request)
+    ctx = {
+        "board": board,
+        "supervisor": me.number if me is not None else "",
+        "allowed": sorted(request.wallboard_queues)
+        if request.wallboard_queues is not None
+        else None,
+        "modes": (("listen", "Listen"), ("whisper", "Whisper"), ("barge", "Barge")),
+    }
+    return page(request, "portal/callcenter/wallboard.html", ctx, section=SECTION_WALLBOARD)
+
+
+class SuperviseForm(forms.Form):
+    queue = forms.CharField()
+    agent = forms.CharField()
+    mode = forms.ChoiceField(choices=[("listen", "Listen"), ("whisper", "Whisper"), ("barge", "Barge")])
+
+
+@require_POST
+@wallboard_access
+def wallboard_supervise(request):
+    """A wallboard button: ring the user's own phone and join it to the agent's queue call
+    (the same action as the API's ``/queues/{id}/supervise/``)."""
+    form = SuperviseForm(request.POST)
+    me = _own_extension(request)
+    if not form.is_valid():
+        messages.error(request, "Choose an agent and how to join the call.")
+    elif me is None:
+        messages.error(request, "You need an extension of your own to supervise calls.")
+    else:
+        allowed = request.wallboard_queues
+        number = form.cleaned_data["queue"]
+        if allowed is not None and number not in allowed:
+            raise Http404
+        queue = get_object_or_404(Queue, number=number)
+        mode, agent = form.cleaned_data["mode"], form.cleaned_data["agent"]
+        button_action(
+            request,
+            lambda who: cc.do_supervise_call(
+                queue, actor=who, supervisor=me.number, agent=agent, mode=mode
+            ),
+            f"Your phone ({me.number}) rings: answer it to {mode} on {agent}'s call.",
+        )
+    if request.headers.get("X-Requested-With") == "fetch":
+        return HttpResponse(status=204)
+    return redirect("portal:wallboard")
+
+
+# ------------------------------------------------------------------------------ my queues
+
+
+def _my_queues(ext) -> list[dict]:
+    """The user's queues with their state in each (logged out, not ready and why, ready,
+    wrap-up)."""
+    queues = list(
+        Queue.objects.filter(agents__extension=ext).distinct().order_by("number")
+    )
+    states = agent_states(queues) if queues else {}
+    labels = dict(AgentState.choices)
+    rows = []
+    for q in queues:
+        status = _status_of(states, q, ext.number)
+        rows.append(
+            {
+                "queue": q,
+                "state": status["state"],
+                "label": labels.get(status["state"], status["state"]),
+                "reason": status.get("reason", ""),
+            }
+        )
+    return rows
+
+
+def _status_of(states, queue, number: str) -> dict:
+    """One agent's state from ``agent_states``' answer, whatever its exact shape (keyed by
+    queue number, then extension; values dicts or ``AgentStatus``)."""
+    per_queue = states.get(queue.number, {}) if isinstance(states, dict) else {}
+    status = per_queue.get(number) if isinstance(per_queue, dict) else None
+    if status is None:
+        default = AgentState.READY if queue.auto_ready else AgentState.LOGGED_OUT
+        return {"state": str(default), "reason": ""}
+    if isinstance(status, dict):
+        return {"state": str(status.get("state", "")), "reason": status.get("reason", "")}
+    return {"state": str(status.state), "reason": getattr(status, "reason", "")}
+
+
+@tenant_member_required
+def my_queues(request):
+    """GET: the user's queues and state in each; POST: log in or out, ready or not ready
+    (with a reason) in one queue or all of them."""
+    ext = _own_extension(request)
+    if ext is None:
+        return page(request, "portal/callcenter/my_queues.html", {"object": None},
+                    section=SECTION_MINE)  # fmt: skip
+    if request.method == "POST":
+        form = AgentStateForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            queue = None
+            if data["queue"]:
+                queue = get_object_or_404(
+                    Queue.objects.filter(agents__extension=ext).distinct(), number=data["queue"]
+                )
+            reason = data["reason"] if data["state"] == AgentState.NOT_READY else ""
+            label = dict(AgentState.choices)[data["state"]].lower()
+            where = f"queue {queue.number}" if queue is not None else "all your queues"
+            button_action(
+                request,
+                lambda who: cc.do_set_agent_state(
+                    actor=who,
+                    extension=ext,
+                    state=data["state"],
+                    queue=queue,
+                    reason=reason,
+                    by="portal",
+                ),
+                f"You are {label} in {where}.",
+            )
+        else:
+            messages.error(request, "Choose a state.")
+        return redirect("portal:my_queues")
+    ctx = {
+        "object": ext,
+        "rows": _my_queues(ext),
+        "reasons": READY_REASONS,
+        "state_buttons": STATE_BUTTONS,
+    }
+    return page(request, "portal/callcenter/my_queues.html", ctx, section=SECTION_MINE)
+
+
+def has_queues(request) -> bool:
+    """Whether the user's own extension is an agent of a queue (the menu's "My queues")."""
+    return QueueAgent.objects.filter(extension__user_id=request.user.pk).exists()
+
+
+# -------------------------------------------------------------------------------- reports
+
+
+class QueueReportForm(forms.Form):
+    start = forms.DateField(label="From", widget=forms.DateInput({"type": "date"}))
+    end = forms.DateField(label="To", widget=forms.DateInput({"type": "date"}))
+    queue = forms.ChoiceField(label="Queue", required=False)
+    bucket = forms.ChoiceField(
+        label="Per", required=False, choices=[("", "Whole period"), ("day", "Day")]
+    )
+
+    def __init__(self, *args, queues=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["queue"].choices = [("", "Every queue")] + [
+            (q.number, f"{q.number} {q.name}") for q in queues
+        ]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            self.add_error("end", "The last day is before the first.")
+        if start and end and (end - start).days > 366:
+            self.add_error("end", "At most a year at a time.")
+        return data
+
+
+def _period(start, end, tenant):
+    """Whole days in the tenant's time zone: [start 00:00, the day after end 00:00)."""
+    from datetime import datetime
+
+    from billing.reports import time_zone
+
+    tz = time_zone(tenant)
+    first = datetime.combine(start, datetime.min.time(), tzinfo=tz)
+    after = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return first, after
+
+
+@routing_admin
+def queue_reports(request):
+    """Queue statistics per queue (optionally per day) and per agent over chosen days, with
+    a CSV download of each table, as the API's statistics give them."""
+    from billing.reports import tenant_today
+    from callcenter.stats import agent_stats, queue_stats
+
+    tenant = host_tenant(request)
+    queues = list(Queue.objects.order_by("number"))
+    if "start" in request.GET:
+        data = request.GET
+    else:
+        today = tenant_today(tenant)
+        data = {"start": str(today.replace(day=1)), "end": str(today), "queue": "", "bucket": ""}
+    form = QueueReportForm(data, queues=queues)
+    ctx: dict = {"form": form, "queues": None}
+    if form.is_valid():
+        c = form.cleaned_data
+        first, after = _period(c["start"], c["end"], tenant)
+        queue = next((q for q in queues if q.number == c["queue"]), None)
+        per_queue = queue_stats(first, after, queue=queue, bucket=c["bucket"] or None)
+        per_agent = agent_stats(first, after)
+        export = request.GET.get("export")
+        if export in ("queues", "agents"):
+            rows = per_queue if export == "queues" else per_agent
+            table = _rows(rows)
+            columns = [(name, name) for name in _columns(table)]
+            return csv_response(
+                request, table, columns, name=f"queue-{export}-{c['start']}-{c['end']}"
+            )
+        ctx.update(
+            {
+                "queue_rows": _rows(per_queue),
+                "agent_rows": _rows(per_agent),
+                "query": {k: str(v or "") for k, v in c.items()},
+            }
+        )
+        ctx["queue_columns"] = _columns(ctx["queue_rows"])
+        ctx["agent_columns"] = _columns(ctx["agent_rows"])
+    return page(request, "portal/callcenter/reports.html", ctx, section=SECTION_REPORTS)
+
+
+def _rows(stats) -> list[dict]:
+    """The statistics' rows as dicts (a list of rows, or a dict with ``items``/``rows``)."""
+    if isinstance(stats, dict):
+        stats = stats.get("items") or stats.get("rows") or stats.get("queues") or []
+    return [dict(r) if not isinstance(r, dict) else r for r in stats]
+
+
+HIDDEN_COLUMNS = frozenset({"id", "queue_id"})
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    seen: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in seen and key not in HIDDEN_COLUMNS and not isinstance(value, dict | list):
+                seen.append(key)
+    return seen
+
+
+__all__ = [
+    "agent_skills",
+    "has_queues",
+    "my_queues",
+    "queue_delete",
+    "queue_edit",
+    "queue_list",
+    "queue_reports",
+    "wallboard_page",
+    "wallboard_supervise",
+]
+
