@@ -161,8 +161,10 @@ def _session_user(headers: dict[str, str], host: str, tenant, auth: WsAuth):
     return user
 
 
-def authenticate(scope) -> WsAuth:
-    """Resolve the tenant and the caller of a WebSocket handshake (synchronous, ORM)."""
+def authenticate(scope, *, live_events: bool = True) -> WsAuth:
+    """Resolve the tenant and the caller of a WebSocket handshake (synchronous, ORM);
+    ``live_events``: the caller must also hold ``extensions.view`` (the events socket; the
+    wallboard decides its own access)."""
     from django_tenants.utils import get_tenant_domain_model
 
     from tenants.access import tenant_permissions
@@ -194,7 +196,7 @@ def authenticate(scope) -> WsAuth:
         return auth.refuse(CLOSE_UNAUTHENTICATED, exc.code, exc.message)
     if tenant.status != TenantStatus.ACTIVE:
         return auth.refuse(CLOSE_FORBIDDEN, ErrorCode.TENANT_SUSPENDED, "The tenant is suspended.")
-    if Permission.EXTENSIONS_VIEW not in (tenant_permissions(user, tenant) or ()):
+    if live_events and Permission.EXTENSIONS_VIEW not in (tenant_permissions(user, tenant) or ()):
         return auth.refuse(
             CLOSE_FORBIDDEN, ErrorCode.PERMISSION_DENIED, "Live events need extensions.view."
         )

@@ -2,21 +2,29 @@
 
 from django.db import models
 
-from telephony.sip.contract import CALL_EVENTS
+from telephony.sip.contract import CALL_EVENTS, QUEUE_EVENTS
 
 TOPIC_EXTENSION_STATUS = "extension.status"
 TOPIC_CALLS = "calls"
-TOPICS = frozenset({TOPIC_EXTENSION_STATUS, TOPIC_CALLS})
+TOPIC_QUEUES = "queues"
+TOPICS = frozenset({TOPIC_EXTENSION_STATUS, TOPIC_CALLS, TOPIC_QUEUES})
 
 EXTENSION_STATUS = "extension.status"
 # The engine's call events reach clients under their own type (``telephony.sip.contract``).
 CALL_EVENT_TYPES = CALL_EVENTS
-EVENT_TYPES = frozenset({EXTENSION_STATUS, *CALL_EVENT_TYPES})
+# So do the contact centre's: queue.joined, queue.answered, queue.left (abandoned, overflow),
+# queue.sla, queue.callback, queue.supervision and agent.state, under the topic "queues".
+QUEUE_EVENT_TYPES = QUEUE_EVENTS
+EVENT_TYPES = frozenset({EXTENSION_STATUS, *CALL_EVENT_TYPES, *QUEUE_EVENT_TYPES})
 
 
 def topic_of(event_type: str) -> str:
     """The topic an event type is published under."""
-    return TOPIC_CALLS if event_type.startswith("call.") else TOPIC_EXTENSION_STATUS
+    if event_type.startswith("call."):
+        return TOPIC_CALLS
+    if event_type in QUEUE_EVENT_TYPES:
+        return TOPIC_QUEUES
+    return TOPIC_EXTENSION_STATUS
 
 
 def matches(selectors: list[str], event_type: str) -> bool:

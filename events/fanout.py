@@ -44,7 +44,7 @@ from telephony.sip.contract import (
     RegistrationAction,
 )
 
-from .choices import CALL_EVENT_TYPES, EXTENSION_STATUS
+from .choices import CALL_EVENT_TYPES, EXTENSION_STATUS, QUEUE_EVENT_TYPES
 from .live import (
     LiveState,
     call_statuses,
@@ -106,6 +106,10 @@ class Fanout(EventsReader):
         self._failures: dict[str, int] = {}
         self._pubsub: Any = None
         self._trimmed_at = 0.0
+        # Tenants whose wallboard changed in the batch being processed (one frame each), and
+        # each tenant's agents (extension numbers), cached like the tenants.
+        self._wallboards: set[str] = set()
+        self._agents: dict[str, tuple[float, frozenset[str]]] = {}
 
     # ------------------------------------------------------------------- plumbing
     @property
@@ -142,6 +146,17 @@ class Fanout(EventsReader):
             snapshot = published_snapshot(self.redis, info.sip_domain)
             info.extensions = snapshot.extensions if snapshot is not None else {}
         return info.extensions
+
+    def agents(self, schema: str) -> frozenset[str]:
+        """The tenant's queue agents (extension numbers), cached briefly."""
+        cached = self._agents.get(schema)
+        if cached is not None and time.monotonic() - cached[0] < TENANT_TTL:
+            return cached[1]
+        from callcenter.wallboard import agent_numbers
+
+        numbers = agent_numbers(schema)
+        self._agents[schema] = (time.monotonic(), numbers)
+        return numbers
 
     # ------------------------------------------------------------------- planning
     def _status_event(self, entry_id: str, n: int, ext: str, data: dict, ts: datetime):
@@ -221,6 +236,15 @@ class Fanout(EventsReader):
             plan.events.append(self._status_event(entry_id, n, ext, status, ts))
         return plan
 
+    def plan_queue(self, info: TenantInfo, entry_id: str, event: dict[str, str]) -> Plan:
+        """A contact-centre event (``QUEUE_EVENT_TYPES``) goes out as the engine wrote it;
+        its tenant's wallboard is sent after the batch."""
+        from .actions import NewEvent
+
+        data = {k: v for k, v in event.items() if k not in ("type", "schema", "ts")}
+        self._wallboards.add(info.schema)
+        return Plan(events=[NewEvent(event["type"], data, _ts(event.get("ts")), f"{entry_id}:0")])
+
     # ------------------------------------------------------------------- handling
     def handle(self, entry_id: str, event: dict[str, str]) -> list[dict]:
         """Handle one entry; returns the Channels messages to send (after the outbox commit)."""
@@ -228,15 +252,28 @@ class Fanout(EventsReader):
         from .webhooks import envelope
 
         kind = event.get("type", "")
-        if kind != EventType.REGISTRATION and kind not in CALL_EVENT_TYPES:
+        if (
+            kind != EventType.REGISTRATION
+            and kind not in CALL_EVENT_TYPES
+            and kind not in QUEUE_EVENT_TYPES
+        ):
             return []
         info = self.tenant(event.get("schema", ""))
         if info is None:
             return []  # an unknown domain, the public schema or a deleted tenant
         if kind == EventType.REGISTRATION:
             plan = self.plan_registration(info, entry_id, event)
+        elif kind in QUEUE_EVENT_TYPES:
+            plan = self.plan_queue(info, entry_id, event)
         else:
             plan = self.plan_call(info, entry_id, event)
+            changed = {e.payload["extension"] for e in plan.events if e.type == EXTENSION_STATUS}
+            if (
+                changed
+                and info.schema not in self._wallboards
+                and changed & self.agents(info.schema)
+            ):
+                self._wallboards.add(info.schema)  # an agent rings, answers or hangs up
         created = []
         if plan.events:
             with schema_context(info.schema):
@@ -285,9 +322,19 @@ class Fanout(EventsReader):
             self._failures.pop(entry_id, None)
             done.append(entry_id)
         self.publish(messages)
+        self.publish_wallboards()
         if done:
             self.redis.xack(self.stream, self.group, *done)
         return len(done), failed
+
+    def publish_wallboards(self) -> None:
+        """One wallboard frame per tenant whose queues or agents moved in this batch."""
+        if not self._wallboards:
+            return
+        from callcenter.wallboard import push
+
+        schemas, self._wallboards = self._wallboards, set()
+        push(self.layer, schemas, redis=self.redis)
 
     # ------------------------------------------------------------------- reading
     def recover(self) -> int:

@@ -143,7 +143,7 @@ def test_token_by_subprotocol_subscribe_unsubscribe_and_bad_frames(
         welcome = await comm.receive_json_from()
         assert welcome["type"] == "welcome"
         assert welcome["tenant"] == "acme"
-        assert welcome["topics"] == ["calls", "extension.status"]
+        assert welcome["topics"] == ["calls", "extension.status", "queues"]
 
         for frame, code in [
             ("not json", "PARSE_ERROR"),
