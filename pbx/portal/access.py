@@ -113,8 +113,8 @@ NAV_TENANT = (
 CONTACT_CENTRE = "Contact centre"
 NAV_CONTACT_CENTRE = (
     (Permission.ROUTING_MANAGE, "Queues", "portal:queue_list", "queues"),
-    (Permission.ROUTING_MANAGE, "Wallboard", "portal:wallboard", "wallboard"),
-    (Permission.ROUTING_MANAGE, "Queue reports", "portal:queue_reports", "queue_reports"),
+    (Permission.TENANT_SETTINGS, "Wallboard", "portal:wallboard", "wallboard"),
+    (Permission.TENANT_SETTINGS, "Queue reports", "portal:queue_reports", "queue_reports"),
 )
 
 
@@ -125,18 +125,16 @@ def _contact_centre(request, held) -> list[dict]:
 
     from callcenter.models import Queue, QueueAgent
 
-    items = [
-        {"label": label, "url": reverse(name), "key": key, "group": CONTACT_CENTRE}
-        for code, label, name, key in NAV_CONTACT_CENTRE
-        if code in held
-    ]
+    def item(label: str, name: str, key: str) -> dict:
+        return {"label": label, "url": reverse(name), "key": key, "group": CONTACT_CENTRE}
+
+    items = [item(label, name, key) for code, label, name, key in NAV_CONTACT_CENTRE if code in held]
     user = request.user
-    if not items and Queue.objects.filter(supervisors__user_id=user.pk).exists():
-        url = reverse("portal:wallboard")
-        items.append({"label": "Wallboard", "url": url, "key": "wallboard", "group": CONTACT_CENTRE})
+    if Permission.TENANT_SETTINGS not in held:
+        if Queue.objects.filter(supervisors__user_id=user.pk).exists():
+            items.append(item("Wallboard", "portal:wallboard", "wallboard"))
     if QueueAgent.objects.filter(extension__user_id=user.pk).exists():
-        url = reverse("portal:my_queues")
-        items.append({"label": "My queues", "url": url, "key": "my_queues", "group": CONTACT_CENTRE})
+        items.append(item("My queues", "portal:my_queues", "my_queues"))
     return items
 
 

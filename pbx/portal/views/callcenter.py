@@ -9,6 +9,7 @@ write is ``callcenter.actions``'; the figures are ``callcenter.wallboard``'s and
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from functools import wraps
 
@@ -22,7 +23,7 @@ from callcenter import actions as cc
 from callcenter.agents import agent_states
 from callcenter.choices import AgentState, QueueStrategy
 from callcenter.models import Queue, QueueAgent
-from pbx.portal.access import held_permissions, host_tenant, tenant_member_required
+from pbx.portal.access import host_tenant, tenant_member_required, tenant_permission_required
 from pbx.portal.export import csv_response
 from pbx.portal.forms import extension_choices
 from pbx.portal.queue_forms import (
@@ -39,6 +40,8 @@ from tenants.choices import Permission
 
 from .common import button_action, delete_page, edit_page, form_action, list_view, page
 from .routing import destination_label, routing_admin
+
+log = logging.getLogger(__name__)
 
 SECTION_QUEUES = "queues"
 SECTION_WALLBOARD = "wallboard"
@@ -72,13 +75,21 @@ def _prompt_choices() -> list[tuple[int, str]]:
 
 
 def _waiting_now(request) -> dict[str, int]:
-    """Callers waiting per queue number (the wallboard's live figures; {} when Redis is
-    unreachable: the list still renders)."""
+    """Callers waiting per queue number, over every engine ({} when Redis is unreachable:
+    the list still renders)."""
+    from callcenter.wallboard import waiting_callers
+    from telephony.engine import store
+
     try:
-        board = _board(request)
+        client = store.client()
+        try:
+            callers = waiting_callers(client, host_tenant(request).schema_name)
+        finally:
+            client.close()
     except Exception:
+        log.exception("callers waiting unavailable")
         return {}
-    return {q["number"]: q["waiting"] for q in board["queues"]}
+    return {number: len(waiting) for number, waiting in callers.items()}
 
 
 @routing_admin
@@ -185,14 +196,12 @@ def agent_skills(request, pk):
 
 
 def _supervised(request) -> set[str] | None:
-    """The queue numbers the user may watch: None for every queue (an admin), else the
-    queues their own extension supervises (empty: none)."""
-    if Permission.ROUTING_MANAGE in held_permissions(request):
-        return None
-    ext = _own_extension(request)
-    if ext is None:
-        return set()
-    return set(Queue.objects.filter(supervisors=ext).values_list("number", flat=True))
+    """The queue numbers the user may watch (as the wallboard socket decides): None for
+    every queue (who holds ``tenant.settings``), else the queues their own extension
+    supervises (empty: none)."""
+    from callcenter.wallboard import viewer_queues
+
+    return viewer_queues(request.user, host_tenant(request))
 
 
 def wallboard_access(view):
@@ -215,11 +224,42 @@ def wallboard_access(view):
 def _board(request) -> dict:
     from callcenter.wallboard import wallboard
 
-    tenant = host_tenant(request)
-    board = wallboard(tenant.schema_name)
-    allowed = getattr(request, "wallboard_queues", None)
-    if allowed is not None:
-        board = {**board, "queues": [q for q in board["queues"] if q["number"] in allowed]}
+    return wallboard(host_tenant(request), queues=getattr(request, "wallboard_queues", None))
+
+
+#: The agents' states as the wallboard counts and shows them, in its order.
+AGENT_LABELS = (
+    ("ready", "Ready"),
+    ("on_call", "On call"),
+    ("ringing", "Ringing"),
+    ("wrap_up", "Wrap-up"),
+    ("not_ready", "Not ready"),
+    ("logged_out", "Logged out"),
+)
+MODES = (("listen", "Listen"), ("whisper", "Whisper"), ("barge", "Barge"))
+
+
+def duration(seconds: float | None) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour), as the page's ticking counters show it."""
+    total = max(0, int(seconds or 0))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _displayed(board: dict) -> dict:
+    """The payload with what the template shows besides it: counters as text at ``at``,
+    the agents' counts in the page's order, their states' labels."""
+    at = board["at"]
+    labels = dict(AGENT_LABELS)
+    for q in board["queues"]:
+        q["longest_text"] = duration(q["longest_wait"])
+        q["agent_counts"] = [(k, label, q["agents"].get(k, 0)) for k, label in AGENT_LABELS]
+        for c in q["callers"]:
+            c["waited_text"] = duration(at - c["since"]) if c.get("since") else ""
+        for a in q["agent_list"]:
+            a["state_label"] = labels.get(a["state"], a["state"])
+            a["since_text"] = duration(at - a["since"]) if a.get("since") else ""
     return board
 
 
@@ -227,15 +267,13 @@ def _board(request) -> dict:
 def wallboard_page(request):
     """The live wallboard: the payload rendered on load, then kept current by
     ``static/portal/wallboard.js`` from the wallboard WebSocket (no polling)."""
-    board = _board(request)
     me = _own_extension(request)
     ctx = {
-        "board": board,
+        "board": _displayed(_board(request)),
         "supervisor": me.number if me is not None else "",
-        "allowed": sorted(request.wallboard_queues)
-        if request.wallboard_queues is not None
-        else None,
-        "modes": (("listen", "Listen"), ("whisper", "Whisper"), ("barge", "Barge")),
+        "admin": request.wallboard_queues is None,
+        "modes": MODES,
+        "agent_labels": dict(AGENT_LABELS),
     }
     return page(request, "portal/callcenter/wallboard.html", ctx, section=SECTION_WALLBOARD)
 
@@ -243,7 +281,7 @@ def wallboard_page(request):
 class SuperviseForm(forms.Form):
     queue = forms.CharField()
     agent = forms.CharField()
-    mode = forms.ChoiceField(choices=[("listen", "Listen"), ("whisper", "Whisper"), ("barge", "Barge")])
+    mode = forms.ChoiceField(choices=MODES)
 
 
 @require_POST
@@ -402,7 +440,7 @@ def _period(start, end, tenant):
     return first, after
 
 
-@routing_admin
+@tenant_permission_required(Permission.TENANT_SETTINGS)
 def queue_reports(request):
     """Queue statistics per queue (optionally per day) and per agent over chosen days, with
     a CSV download of each table, as the API's statistics give them."""
@@ -432,15 +470,17 @@ def queue_reports(request):
             return csv_response(
                 request, table, columns, name=f"queue-{export}-{c['start']}-{c['end']}"
             )
+        queue_rows, agent_rows = _rows(per_queue), _rows(per_agent)
+        queue_columns, agent_columns = _columns(queue_rows), _columns(agent_rows)
         ctx.update(
             {
-                "queue_rows": _rows(per_queue),
-                "agent_rows": _rows(per_agent),
+                "queue_columns": [_heading(c) for c in queue_columns],
+                "agent_columns": [_heading(c) for c in agent_columns],
+                "queue_rows": [{"cells": [r.get(c) for c in queue_columns]} for r in queue_rows],
+                "agent_rows": [{"cells": [r.get(c) for c in agent_columns]} for r in agent_rows],
                 "query": {k: str(v or "") for k, v in c.items()},
             }
         )
-        ctx["queue_columns"] = _columns(ctx["queue_rows"])
-        ctx["agent_columns"] = _columns(ctx["agent_rows"])
     return page(request, "portal/callcenter/reports.html", ctx, section=SECTION_REPORTS)
 
 
@@ -452,6 +492,10 @@ def _rows(stats) -> list[dict]:
 
 
 HIDDEN_COLUMNS = frozenset({"id", "queue_id"})
+
+
+def _heading(column: str) -> str:
+    return column.replace("_", " ")
 
 
 def _columns(rows: list[dict]) -> list[str]:
