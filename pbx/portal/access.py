@@ -128,7 +128,9 @@ def _contact_centre(request, held) -> list[dict]:
     def item(label: str, name: str, key: str) -> dict:
         return {"label": label, "url": reverse(name), "key": key, "group": CONTACT_CENTRE}
 
-    items = [item(label, name, key) for code, label, name, key in NAV_CONTACT_CENTRE if code in held]
+    items = [
+        item(label, name, key) for code, label, name, key in NAV_CONTACT_CENTRE if code in held
+    ]
     user = request.user
     if Permission.TENANT_SETTINGS not in held:
         if Queue.objects.filter(supervisors__user_id=user.pk).exists():

@@ -104,7 +104,7 @@ class QueueForm(SectionedForm):
     caller_id_prefix = forms.CharField(
         required=False,
         label="Caller name prefix",
-        help_text='Shown before the caller\'s name on the agents\' phones ("Support:").',
+        help_text="Shown before the caller's name on the agents' phones (\"Support:\").",
     )
     recording = forms.ChoiceField(
         required=False, choices=RecordingPolicy.choices, label="Record the queue's calls"
@@ -154,18 +154,36 @@ class QueueForm(SectionedForm):
         Section("Queue", ("number", "name", "enabled")),
         Section(
             "Distribution",
-            ("strategy", "ring_seconds", "wrap_up_seconds", "required_skills", "sticky",
-             "auto_ready"),
+            (
+                "strategy",
+                "ring_seconds",
+                "wrap_up_seconds",
+                "required_skills",
+                "sticky",
+                "auto_ready",
+            ),
         ),  # fmt: skip
         Section(
             "Waiting experience",
-            ("music_class", "greeting", "announce_position", "announce_wait", "announce_seconds",
-             "caller_id_prefix", "recording"),
+            (
+                "music_class",
+                "greeting",
+                "announce_position",
+                "announce_wait",
+                "announce_seconds",
+                "caller_id_prefix",
+                "recording",
+            ),
         ),  # fmt: skip
         Section(
             "Limits and overflow",
-            ("max_wait_seconds", "max_callers", "wait_without_agents", "overflow_kind",
-             "overflow_target"),
+            (
+                "max_wait_seconds",
+                "max_callers",
+                "wait_without_agents",
+                "overflow_kind",
+                "overflow_target",
+            ),
             "A caller who waited too long, found the queue full or no agent goes here.",
         ),  # fmt: skip
         Section("Callback", ("callback", "callback_prefix")),
@@ -183,9 +201,7 @@ class QueueForm(SectionedForm):
              "max_wait_seconds", "max_callers", "wait_without_agents", "callback",
              "callback_prefix", "sla_seconds", "sla_percent")  # fmt: skip
 
-    def __init__(
-        self, *args, targets=(), extensions=(), agents=(), music=(), prompts=(), **kwargs
-    ):
+    def __init__(self, *args, targets=(), extensions=(), agents=(), music=(), prompts=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["overflow_kind"].choices = [("", "Nobody: a goodbye, then hang up")] + [
             (k.kind, k.label) for k in KINDS.values()
@@ -231,7 +247,9 @@ class QueueForm(SectionedForm):
         target = (self.cleaned_data.get("overflow_target") or "").strip()
         data["overflow"] = {"kind": kind, "target": target} if kind else None
         data["agents"] = [
-            number for box in self.agent_rows if (number := (self.cleaned_data.get(box) or "").strip())
+            number
+            for box in self.agent_rows
+            if (number := (self.cleaned_data.get(box) or "").strip())
         ]
         data["supervisors"] = list(self.cleaned_data["supervisors"])
         return data
@@ -268,7 +286,9 @@ def _names(text: str, number: str) -> bool:
 
 def queue_initial(queue) -> dict:
     """A queue's form values."""
-    initial = {n: getattr(queue, n) for n in QueueForm.plain if n not in ("music_class", "greeting")}
+    initial = {
+        n: getattr(queue, n) for n in QueueForm.plain if n not in ("music_class", "greeting")
+    }
     initial["music_class"] = queue.music_class_id
     initial["greeting"] = queue.greeting_id
     initial["required_skills"] = _levels_text(queue.required_skills)
@@ -300,6 +320,8 @@ def skills_text(extension) -> str:
 class AgentStateForm(forms.Form):
     """The end user's state in one of their queues or all of them (``queue`` empty)."""
 
-    state = forms.ChoiceField(choices=[(s, label) for s, label in AgentState.choices if s != AgentState.WRAP_UP])
+    state = forms.ChoiceField(
+        choices=[(s, label) for s, label in AgentState.choices if s != AgentState.WRAP_UP]
+    )
     queue = forms.CharField(required=False)
     reason = forms.CharField(required=False, max_length=40, label="Reason")

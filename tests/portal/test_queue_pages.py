@@ -100,10 +100,12 @@ def test_queues_empty_then_made_edited_and_deleted(portal, world, in_tenant, cc_
     p = portal(world.a_admin, world.tenant_a)
     html = p.get(f"{Q}/").content.decode()
     assert 'data-testid="no-queues"' in html
-    assert "Contact centre" in html and 'href="/portal/queues/"' in html  # the menu's section
+    assert "Contact centre" in html
+    assert 'href="/portal/queues/"' in html
     form = p.get(f"{Q}/add/").content.decode()
-    for legend in ("Distribution", "Waiting experience", "Limits and overflow", "Callback",
-                   "VIP and blocked callers", "Service level", "Supervisors", "Agents"):  # fmt: skip
+    legends = ("Distribution", "Waiting experience", "Limits and overflow", "Callback",
+               "VIP and blocked callers", "Service level", "Supervisors", "Agents")  # fmt: skip
+    for legend in legends:
         assert f"<legend>{legend}</legend>" in form
     assert '<option value="101">101 · ' in form  # the agent picker's suggestions
     assert '<option value="ring_group"' in form  # an overflow kind
@@ -134,7 +136,8 @@ def test_queues_empty_then_made_edited_and_deleted(portal, world, in_tenant, cc_
         assert [e.number for e in queue.supervisors.all()] == ["101"]
         assert (queue.strategy, queue.ring_seconds, queue.callback) == ("hunt", 15, True)
     html = p.get(f"{Q}/").content.decode()
-    assert "Voicemail 101" in html and "In order" in html
+    assert "Voicemail 101" in html
+    assert "In order" in html
     assert re.search(rf'data-testid="agents-{queue.pk}">2<', html)
     assert re.search(rf'data-testid="waiting-{queue.pk}">0<', html)
     edit = p.get(f"{Q}/{queue.pk}/").content.decode()
@@ -200,7 +203,8 @@ def test_empty_agents_and_no_extensions(portal, world, in_tenant):
     html = p.get(f"{Q}/").content.decode()
     assert re.search(rf'data-testid="agents-{queue.pk}"><span class="note">none', html)
     board = p.get(f"{Q}/wallboard/").content.decode()
-    assert "No agents." in board and "Nobody is waiting." in board
+    assert "No agents." in board
+    assert "Nobody is waiting." in board
     # A tenant without extensions: the agent picker says so.
     b = portal(world.b_admin, world.tenant_b)
     with in_tenant(world.tenant_b):
@@ -256,8 +260,9 @@ def test_wallboard_renders_the_payload(portal, world, in_tenant, cc_redis, me):
     live = contract_key(settings.SIP_REDIS_PREFIX, QUEUE_LIVE, schema=world.tenant_a.schema_name)
     now = time.time()
     waiting = QueueLive(
-        waiting=(WaitingCaller(call_id="c1", caller="+12025550100", caller_name="Ann",
-                               since=now - 95),),  # fmt: skip
+        waiting=(
+            WaitingCaller(call_id="c1", caller="+12025550100", caller_name="Ann", since=now - 95),
+        ),  # fmt: skip
         at=now,
     )
     cc_redis.hset(live, "700|e1", waiting.to_json())
@@ -270,7 +275,8 @@ def test_wallboard_renders_the_payload(portal, world, in_tenant, cc_redis, me):
     assert 'data-testid="wb-queue-700"' in html
     assert re.search(r'data-testid="wb-waiting-700">1<', html)
     assert re.search(r'data-testid="wb-longest-700"[^>]*>1:3[45]<', html)
-    assert "+12025550100" in html and "Ann" in html
+    assert "+12025550100" in html
+    assert "Ann" in html
     assert re.search(r'data-testid="wb-agents-700-not_ready">1<', html)
     assert "Lunch" in html
     # Waiting longer than the SLA's 20 s: an alert.
@@ -319,7 +325,8 @@ def test_my_queues_buttons_change_the_redis_state(portal, world, in_tenant, cc_r
                                                   "agents": ["103", "101"]})  # fmt: skip
     html = p.get("/portal/me/queues/").content.decode()
     assert 'href="/portal/me/queues/"' in html  # in the agent's menu
-    assert 'data-testid="my-queue-700"' in html and 'data-testid="my-queue-701"' in html
+    assert 'data-testid="my-queue-700"' in html
+    assert 'data-testid="my-queue-701"' in html
     A = world.tenant_a
     r = p.post("/portal/me/queues/", {"queue": "700", "state": "not_ready", "reason": "Lunch"})
     assert r.status_code == 302
@@ -368,12 +375,15 @@ def test_queue_reports_and_csv(portal, world, in_tenant):
                                  waited_seconds=40, sla_breached=True)  # fmt: skip
     p = portal(world.a_admin, world.tenant_a)
     html = p.get(f"{Q}/reports/").content.decode()
-    assert 'data-testid="queue-stats"' in html and 'data-testid="agent-stats"' in html
-    assert "700" in html and "101" in html
+    assert 'data-testid="queue-stats"' in html
+    assert 'data-testid="agent-stats"' in html
+    assert "700" in html
+    assert "101" in html
     day = now.date().isoformat()
     r = p.get(f"{Q}/reports/", {"start": day, "end": day, "queue": "700", "bucket": "day",
                                 "export": "queues"})  # fmt: skip
-    assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
+    assert r.status_code == 200
+    assert r["Content-Type"].startswith("text/csv")
     body = b"".join(r.streaming_content).decode()
     assert "700" in body
     r = p.get(f"{Q}/reports/", {"start": day, "end": day, "export": "agents"})

@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 from functools import wraps
 
+from callcenter.agents import agent_states
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpResponse
@@ -20,7 +21,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from callcenter import actions as cc
-from callcenter.agents import agent_states
 from callcenter.choices import AgentState, QueueStrategy
 from callcenter.models import Queue, QueueAgent
 from pbx.portal.access import host_tenant, tenant_member_required, tenant_permission_required
@@ -180,9 +180,7 @@ def agent_skills(request, pk):
         and form_action(
             request,
             form,
-            lambda who: cc.do_set_agent_skills(
-                ext, actor=who, skills=form.cleaned_data["skills"]
-            ),
+            lambda who: cc.do_set_agent_skills(ext, actor=who, skills=form.cleaned_data["skills"]),
             f"The skills of {ext.number} are saved.",
         )
     ):
@@ -320,9 +318,7 @@ def wallboard_supervise(request):
 def _my_queues(ext) -> list[dict]:
     """The user's queues with their state in each (logged out, not ready and why, ready,
     wrap-up)."""
-    queues = list(
-        Queue.objects.filter(agents__extension=ext).distinct().order_by("number")
-    )
+    queues = list(Queue.objects.filter(agents__extension=ext).distinct().order_by("number"))
     states = agent_states(queues) if queues else {}
     labels = dict(AgentState.choices)
     rows = []
@@ -444,8 +440,9 @@ def _period(start, end, tenant):
 def queue_reports(request):
     """Queue statistics per queue (optionally per day) and per agent over chosen days, with
     a CSV download of each table, as the API's statistics give them."""
-    from billing.reports import tenant_today
     from callcenter.stats import agent_stats, queue_stats
+
+    from billing.reports import tenant_today
 
     tenant = host_tenant(request)
     queues = list(Queue.objects.order_by("number"))
@@ -518,4 +515,3 @@ __all__ = [
     "wallboard_page",
     "wallboard_supervise",
 ]
-
