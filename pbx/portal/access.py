@@ -132,9 +132,9 @@ def _contact_centre(request, held) -> list[dict]:
         item(label, name, key) for code, label, name, key in NAV_CONTACT_CENTRE if code in held
     ]
     user = request.user
-    if Permission.TENANT_SETTINGS not in held:
-        if Queue.objects.filter(supervisors__user_id=user.pk).exists():
-            items.append(item("Wallboard", "portal:wallboard", "wallboard"))
+    supervises = Queue.objects.filter(supervisors__user_id=user.pk)
+    if Permission.TENANT_SETTINGS not in held and supervises.exists():
+        items.append(item("Wallboard", "portal:wallboard", "wallboard"))
     if QueueAgent.objects.filter(extension__user_id=user.pk).exists():
         items.append(item("My queues", "portal:my_queues", "my_queues"))
     return items
