@@ -16,7 +16,7 @@ from functools import wraps
 from callcenter.agents import agent_states
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
@@ -38,7 +38,7 @@ from pbx.portal.routing_forms import destination_options
 from telephony.models import Extension
 from tenants.choices import Permission
 
-from .common import button_action, delete_page, edit_page, form_action, list_view, page
+from .common import actor, button_action, delete_page, edit_page, form_action, list_view, page
 from .routing import destination_label, routing_admin
 
 log = logging.getLogger(__name__)
@@ -150,8 +150,6 @@ def queue_edit(request, pk=None):
 def queue_delete(request, pk):
     """GET: what deleting the queue means (or what still sends calls to it); POST: delete
     (a refusal, 409 in the API, is the page's error message)."""
-    from routing.lookups import target_references
-
     queue = get_object_or_404(Queue, pk=pk)
     return delete_page(
         request,
@@ -164,7 +162,7 @@ def queue_delete(request, pk):
         context=lambda: {
             "kind": "queue",
             "back": "portal:queue_list",
-            "used_by": target_references("queue", queue.number),
+            "used_by": cc.queue_references(queue.number, exclude_queue=queue.pk),
         },
     )
 
@@ -286,13 +284,18 @@ class SuperviseForm(forms.Form):
 @wallboard_access
 def wallboard_supervise(request):
     """A wallboard button: ring the user's own phone and join it to the agent's queue call
-    (the same action as the API's ``/queues/{id}/supervise/``)."""
+    (the same action as the API's ``/queues/{id}/supervise/``). From the page's script
+    (``X-Requested-With: fetch``) the answer is ``{"message"}`` (200, or the refusal's
+    status); without it, a redirect back with the message."""
+    from pbx.errors import PbxError
+
     form = SuperviseForm(request.POST)
     me = _own_extension(request)
+    status, text = 200, ""
     if not form.is_valid():
-        messages.error(request, "Choose an agent and how to join the call.")
+        status, text = 400, "Choose an agent and how to join the call."
     elif me is None:
-        messages.error(request, "You need an extension of your own to supervise calls.")
+        status, text = 409, "You need an extension of your own to supervise calls."
     else:
         allowed = request.wallboard_queues
         number = form.cleaned_data["queue"]
@@ -300,15 +303,17 @@ def wallboard_supervise(request):
             raise Http404
         queue = get_object_or_404(Queue, number=number)
         mode, agent = form.cleaned_data["mode"], form.cleaned_data["agent"]
-        button_action(
-            request,
-            lambda who: cc.do_supervise_call(
-                queue, actor=who, supervisor=me.number, agent=agent, mode=mode
-            ),
-            f"Your phone ({me.number}) rings: answer it to {mode} on {agent}'s call.",
-        )
+        try:
+            cc.do_supervise_call(
+                queue, actor=actor(request), supervisor=me.number, agent=agent, mode=mode
+            )
+        except PbxError as exc:
+            status, text = exc.status, exc.message
+        else:
+            text = f"Your phone ({me.number}) rings: answer it to {mode} on {agent}'s call."
     if request.headers.get("X-Requested-With") == "fetch":
-        return HttpResponse(status=204)
+        return JsonResponse({"message": text}, status=status)
+    (messages.success if status == 200 else messages.error)(request, text)
     return redirect("portal:wallboard")
 
 
@@ -318,34 +323,30 @@ def wallboard_supervise(request):
 def _my_queues(ext) -> list[dict]:
     """The user's queues with their state in each (logged out, not ready and why, ready,
     wrap-up)."""
-    queues = list(Queue.objects.filter(agents__extension=ext).distinct().order_by("number"))
+    import time
+
+    queues = list(
+        Queue.objects.filter(agents__extension=ext)
+        .distinct()
+        .order_by("number")
+        .prefetch_related("agents__extension")
+    )
     states = agent_states(queues) if queues else {}
     labels = dict(AgentState.choices)
+    now = time.time()
     rows = []
     for q in queues:
-        status = _status_of(states, q, ext.number)
+        status = states[(q.number, ext.number)]
+        state = status.effective(now)
         rows.append(
             {
                 "queue": q,
-                "state": status["state"],
-                "label": labels.get(status["state"], status["state"]),
-                "reason": status.get("reason", ""),
+                "state": state,
+                "label": labels.get(state, state),
+                "reason": status.reason if state == AgentState.NOT_READY else "",
             }
         )
     return rows
-
-
-def _status_of(states, queue, number: str) -> dict:
-    """One agent's state from ``agent_states``' answer, whatever its exact shape (keyed by
-    queue number, then extension; values dicts or ``AgentStatus``)."""
-    per_queue = states.get(queue.number, {}) if isinstance(states, dict) else {}
-    status = per_queue.get(number) if isinstance(per_queue, dict) else None
-    if status is None:
-        default = AgentState.READY if queue.auto_ready else AgentState.LOGGED_OUT
-        return {"state": str(default), "reason": ""}
-    if isinstance(status, dict):
-        return {"state": str(status.get("state", "")), "reason": status.get("reason", "")}
-    return {"state": str(status.state), "reason": getattr(status, "reason", "")}
 
 
 @tenant_member_required
@@ -372,9 +373,9 @@ def my_queues(request):
                 request,
                 lambda who: cc.do_set_agent_state(
                     actor=who,
-                    extension=ext,
+                    extension=ext.number,
                     state=data["state"],
-                    queue=queue,
+                    queue=queue.number if queue is not None else None,
                     reason=reason,
                     by="portal",
                 ),
