@@ -5,3 +5,12 @@ class CallCenterConfig(AppConfig):
     name = "callcenter"
     default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "Contact centre: queues, agents, wallboards, supervision"
+
+    def ready(self) -> None:
+        from routing.destinations import DestinationKind, register
+
+        from .destinations import queue_check, queue_choices
+
+        # Inbound rules, IVR keys, ring groups' and queues' overflow and the portal's
+        # pickers offer the tenant's queues from here on.
+        register(DestinationKind("queue", "Call queue", queue_check, queue_choices))

@@ -9,6 +9,7 @@ from billing.api import accounts as billing_views
 from billing.api import rates as rate_views
 from billing.api import reports as report_views
 from branding.api import views as branding_views
+from callcenter.api import views as callcenter_views
 from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
 from events.api import views as event_views
@@ -68,6 +69,7 @@ router.register("disa", disa_views.DisaViewSet, basename="disa")
 router.register("ring-groups", team_views.RingGroupViewSet, basename="ring-group")
 router.register("paging-groups", team_views.PagingGroupViewSet, basename="paging-group")
 router.register("pickup-groups", team_views.PickupGroupViewSet, basename="pickup-group")
+router.register("queues", callcenter_views.QueueViewSet, basename="queue")
 router.register("user-groups", user_group_views.UserGroupViewSet, basename="user-group")
 router.register("report-schedules", report_views.ReportScheduleViewSet, basename="report-schedule")
 router.register("rate-tables", rate_views.RateTableViewSet, basename="rate-table")
@@ -134,5 +136,6 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
+    path("", include("callcenter.api.urls")),
     path("", include(router.urls)),
 ]

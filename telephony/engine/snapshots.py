@@ -19,6 +19,7 @@ from telephony.sip.contract import (
     EXTENSION_FIELDS,
     SNAPSHOT,
     SNAPSHOT_CHANGED,
+    CallCenterSnapshot,
     ExtensionSnapshot,
     MediaSnapshot,
     RoutingSnapshot,
@@ -96,6 +97,16 @@ def build_team(tenant) -> TeamSnapshot:
     return team_snapshot()
 
 
+def build_callcenter(tenant) -> CallCenterSnapshot:
+    """The tenant's call queues (run inside its schema); none while its ``feature_queues``
+    capability is off."""
+    from callcenter.snapshot import callcenter_snapshot
+
+    if not getattr(tenant, "feature_queues", True):
+        return CallCenterSnapshot()
+    return callcenter_snapshot()
+
+
 def build_snapshot(tenant) -> TenantSnapshot:
     from audio.recording_snapshot import recording_snapshot
     from audio.snapshot import mailboxes
@@ -129,6 +140,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         media = build_media(tenant)
         team = build_team(tenant)
         recording = recording_snapshot(tenant)
+        callcenter = build_callcenter(tenant)
     return TenantSnapshot(
         tenant_id=tenant.pk,
         schema=tenant.schema_name,
@@ -144,6 +156,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         media=media,
         team=team,
         recording=recording,
+        callcenter=callcenter,
         billing=billing_snapshot(tenant),  # public tables: outside the tenant's schema
     )
 

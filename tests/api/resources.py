@@ -326,6 +326,50 @@ def _ring_group(seeds: Seeds, owner: Owner) -> Row:
     return model_row(RingGroup, group.pk, owner.tenant)
 
 
+@seeder("queues")
+def _queue(seeds: Seeds, owner: Owner) -> Row:
+    from callcenter.actions import do_create_queue
+    from callcenter.models import Queue
+
+    number = _first_extension(owner.tenant)
+    with tenant_context(owner.tenant):
+        queue = do_create_queue(actor=SYSTEM, fields={
+            "number": "880", "name": "Seeded", "agents": [number]})  # fmt: skip
+    return model_row(Queue, queue.pk, owner.tenant)
+
+
+@seeder("agents")
+def _agent_state(seeds: Seeds, owner: Owner) -> Row:
+    """An agent's state in a queue, as the engine stores it (``POST /agents/{number}/state/``
+    names the agent by its extension number)."""
+    from telephony.engine.store import redis_key
+    from telephony.sip.contract import AGENTS, AgentStatus, agent_field
+
+    number = _first_extension(owner.tenant)
+    key = redis_key(AGENTS, schema=owner.tenant.schema_name)
+    row = seeds.redis_hash_row(key, agent_field("880", number), AgentStatus("ready").to_dict())
+    return Row(number, row.state)
+
+
+@seeder("agent-skills")
+def _agent_skills(seeds: Seeds, owner: Owner) -> Row:
+    from callcenter.actions import do_set_agent_skills
+    from callcenter.models import AgentSkill
+    from telephony.models import Extension
+
+    number = _first_extension(owner.tenant)
+    with tenant_context(owner.tenant):
+        do_set_agent_skills(
+            Extension.objects.get(number=number), actor=SYSTEM, skills={"seeded": 3}
+        )
+
+    def state():
+        with tenant_context(owner.tenant):
+            return list(AgentSkill.objects.values_list("extension__number", "skill", "level"))
+
+    return Row(number, state)
+
+
 @seeder("paging-groups")
 def _paging_group(seeds: Seeds, owner: Owner) -> Row:
     from telephony.models import PagingGroup
@@ -716,6 +760,8 @@ CHANGES: dict[str, dict] = {
     "ring-groups": {"name": "Changed"},
     "paging-groups": {"name": "Changed"},
     "pickup-groups": {"name": "Changed"},
+    "queues": {"name": "Changed"},
+    "agent-skills": {"skills": {"changed": 5}},
     "user-groups": {"name": "Changed"},
     "report-schedules": {"name": "Changed"},
     "rate-tables": {"name": "Changed"},
@@ -761,6 +807,7 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         "ring-groups": {"number": "861", "name": "New"},
         "paging-groups": {"number": "871", "name": "New"},
         "pickup-groups": {"name": "New"},
+        "queues": {"number": "881", "name": "New"},
         "report-schedules": {"name": "New", "recipients": ["new@reports.test"]},
         "extensions": {"number": "556", "display_name": "New"},
         "devices": {"mac": "00:15:65:aa:bb:cc", "model_id": TEMPLATE_MODEL},

@@ -95,6 +95,7 @@ def _other_reads() -> list[str]:
 
 def _tenant_side_models():
     from audio.models import Mailbox, MusicClass, Prompt, Recording, VoicemailMessage
+    from callcenter.models import Queue
     from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
     from provisioning.models import CustomTemplate, Device
     from routing.models import (
@@ -114,6 +115,7 @@ def _tenant_side_models():
         *(InboundRule, OutboundRule, EmergencyNumber, BlacklistEntry, Holiday, IvrMenu, Disa),
         *(Prompt, MusicClass, Mailbox, VoicemailMessage, Recording),
         UserGroup,
+        Queue,
     )
 
 

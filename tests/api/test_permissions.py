@@ -79,6 +79,7 @@ TABLE = {
     ("ring-groups", TENANT):        "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("paging-groups", TENANT):      "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("pickup-groups", TENANT):      "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
+    ("queues", TENANT):             "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("user-groups", TENANT):        "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("report-schedules", TENANT):   "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     # Rate tables are the provider's and the dealers' (a tenant reads only its own effective
