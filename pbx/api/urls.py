@@ -10,6 +10,7 @@ from billing.api import rates as rate_views
 from billing.api import reports as report_views
 from branding.api import views as branding_views
 from callcenter.api import views as callcenter_views
+from callcenter.api import stats as queue_stats_views
 from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
 from events.api import views as event_views
@@ -124,6 +125,9 @@ urlpatterns = [
     path("live/", event_views.LiveStateView.as_view(), name="api-live"),
     path("stats/calls/", stats_views.CallStatsView.as_view(), name="api-stats-calls"),
     path("reports/calls/", report_views.CallReportView.as_view(), name="api-reports-calls"),
+    path("queue-stats/", queue_stats_views.QueueStatsView.as_view(), name="api-queue-stats"),
+    path("agent-stats/", queue_stats_views.AgentStatsView.as_view(), name="api-agent-stats"),
+    path("wallboard/", queue_stats_views.WallboardView.as_view(), name="api-wallboard"),
     path(
         "schema/",
         SpectacularAPIView.as_view(authentication_classes=(), permission_classes=()),

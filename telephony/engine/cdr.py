@@ -111,6 +111,8 @@ def apply_events(call_id: str, events: list[dict[str, str]]) -> None:
                 segs[seq].save()
         if billed is not None:
             charge_call(cdr, billed)  # its tenant's account, in this transaction
+        for observe in requests.CALL_OBSERVERS:
+            observe(call_id, events)
 
 
 def _fold(cdr: Any, segs: dict[int, Any], touched: set[int], event: dict[str, str]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-__all__ = ["HANDLERS", "handle", "register"]
+__all__ = ["CALL_OBSERVERS", "HANDLERS", "handle", "observe_calls", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,18 @@ def register(*types: str) -> Callable[[Handler], Handler]:
         return fn
 
     return decorate
+
+
+CallObserver = Callable[[str, list[dict[str, str]]], None]
+# Apps that follow calls too (the contact centre's talk times): ``fn(call_id, events)`` runs
+# after the CDR drain applied a call's events, in the same schema and transaction.
+CALL_OBSERVERS: list[CallObserver] = []
+
+
+def observe_calls(fn: CallObserver) -> CallObserver:
+    """Decorator: ``fn(call_id, events)`` sees each call's events with its CDR."""
+    CALL_OBSERVERS.append(fn)
+    return fn
 
 
 def handle(event: dict[str, str]) -> None:
