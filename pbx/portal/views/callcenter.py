@@ -10,10 +10,8 @@ write is ``callcenter.actions``'; the figures are ``callcenter.wallboard``'s and
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from functools import wraps
 
-from callcenter.agents import agent_states
 from django import forms
 from django.contrib import messages
 from django.http import Http404, JsonResponse
@@ -21,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from callcenter import actions as cc
+from callcenter.agents import agent_states
 from callcenter.choices import AgentState, QueueStrategy
 from callcenter.models import Queue, QueueAgent
 from pbx.portal.access import host_tenant, tenant_member_required, tenant_permission_required
@@ -304,7 +303,7 @@ def wallboard_supervise(request):
         queue = get_object_or_404(Queue, number=number)
         mode, agent = form.cleaned_data["mode"], form.cleaned_data["agent"]
         try:
-            cc.do_supervise_call(
+            cc.do_supervise(
                 queue, actor=actor(request), supervisor=me.number, agent=agent, mode=mode
             )
         except PbxError as exc:
@@ -406,7 +405,9 @@ class QueueReportForm(forms.Form):
     end = forms.DateField(label="To", widget=forms.DateInput({"type": "date"}))
     queue = forms.ChoiceField(label="Queue", required=False)
     bucket = forms.ChoiceField(
-        label="Per", required=False, choices=[("", "Whole period"), ("day", "Day")]
+        label="Per",
+        required=False,
+        choices=[("", "Whole period"), ("day", "Day"), ("hour", "Hour")],
     )
 
     def __init__(self, *args, queues=(), **kwargs):
@@ -425,25 +426,12 @@ class QueueReportForm(forms.Form):
         return data
 
 
-def _period(start, end, tenant):
-    """Whole days in the tenant's time zone: [start 00:00, the day after end 00:00)."""
-    from datetime import datetime
-
-    from billing.reports import time_zone
-
-    tz = time_zone(tenant)
-    first = datetime.combine(start, datetime.min.time(), tzinfo=tz)
-    after = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
-    return first, after
-
-
 @tenant_permission_required(Permission.TENANT_SETTINGS)
 def queue_reports(request):
     """Queue statistics per queue (optionally per day) and per agent over chosen days, with
     a CSV download of each table, as the API's statistics give them."""
+    from billing.reports import tenant_today, time_zone
     from callcenter.stats import agent_stats, queue_stats
-
-    from billing.reports import tenant_today
 
     tenant = host_tenant(request)
     queues = list(Queue.objects.order_by("number"))
@@ -456,10 +444,11 @@ def queue_reports(request):
     ctx: dict = {"form": form, "queues": None}
     if form.is_valid():
         c = form.cleaned_data
-        first, after = _period(c["start"], c["end"], tenant)
-        queue = next((q for q in queues if q.number == c["queue"]), None)
-        per_queue = queue_stats(first, after, queue=queue, bucket=c["bucket"] or None)
-        per_agent = agent_stats(first, after)
+        tz = time_zone(tenant)
+        per_queue = queue_stats(
+            c["start"], c["end"], queue=c["queue"] or None, bucket=c["bucket"] or None, tz=tz
+        )
+        per_agent = agent_stats(c["start"], c["end"], tz=tz)
         export = request.GET.get("export")
         if export in ("queues", "agents"):
             rows = per_queue if export == "queues" else per_agent
