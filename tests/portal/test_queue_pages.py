@@ -20,9 +20,9 @@ from django.conf import settings
 from callcenter import actions as cc
 from callcenter.models import AgentSkill, Queue, QueueCall
 from pbx.audit import SYSTEM
-from routing.ivr import do_create_ivr
 from telephony.sip.contract import AGENTS, QUEUE_LIVE, AgentStatus, QueueLive, WaitingCaller
 from telephony.sip.contract import key as contract_key
+from telephony.team import do_create_ring_group
 
 from .pages import assert_out_of_reach, field_errors
 
@@ -163,15 +163,15 @@ def test_a_bad_queue_form_shows_errors_and_changes_nothing(portal, world, in_ten
     p = portal(world.a_admin, world.tenant_a)
     html = p.post(f"{Q}/add/", queue_post(number="101")).content.decode()
     assert field_errors(html, "number")  # an extension has this number
-    html = p.post(f"{Q}/add/", queue_post(["101", "999"], number="701")).content.decode()
+    html = p.post(f"{Q}/add/", queue_post(["101", "999"], number="721")).content.decode()
     assert field_errors(html, "agent_1")
     assert field_errors(html, "agent_0") == []
-    html = p.post(f"{Q}/add/", queue_post(number="701", sla_percent="120")).content.decode()
+    html = p.post(f"{Q}/add/", queue_post(number="721", sla_percent="120")).content.decode()
     assert field_errors(html, "sla_percent")
-    html = p.post(f"{Q}/add/", queue_post(number="701", required_skills="french")).content
+    html = p.post(f"{Q}/add/", queue_post(number="721", required_skills="french")).content
     assert field_errors(html.decode(), "required_skills")
     html = p.post(
-        f"{Q}/add/", queue_post(number="701", overflow_kind="ivr", overflow_target="899")
+        f"{Q}/add/", queue_post(number="721", overflow_kind="ivr", overflow_target="899")
     ).content.decode()
     assert field_errors(html, "overflow_target")
     r = p.post(f"{Q}/{queue.pk}/", queue_post(["999"], name="Changed"))
@@ -184,17 +184,20 @@ def test_a_bad_queue_form_shows_errors_and_changes_nothing(portal, world, in_ten
 def test_a_queue_in_use_says_by_what_and_stays(portal, world, in_tenant):
     queue = make_queue(in_tenant, world.tenant_a)
     with in_tenant(world.tenant_a):
-        do_create_ivr(actor=SYSTEM, fields={"number": "800", "name": "Main", "options": [
-            {"digit": "1", "target": {"kind": "queue", "target": "700"}}]})  # fmt: skip
+        do_create_ring_group(actor=SYSTEM, fields={"number": "600", "name": "Sales",
+                             "overflow": {"kind": "queue", "target": "700"}})  # fmt: skip
+        cc.do_create_queue(actor=SYSTEM, fields={"number": "720", "name": "Backup",
+                           "overflow": {"kind": "queue", "target": "700"}})  # fmt: skip
     p = portal(world.a_admin, world.tenant_a)
     html = p.get(f"{Q}/{queue.pk}/delete/").content.decode()
-    assert "IVR menu 800" in unescape(html)
+    assert "ring group 600" in unescape(html).lower()
+    assert "queue 720 'Backup' (overflow)" in unescape(html)
     assert 'data-testid="group-delete"' not in html
     r = p.post(f"{Q}/{queue.pk}/delete/", follow=True)
     assert r.status_code == 200
     assert 'class="msg msg--error"' in r.content.decode()
     with in_tenant(world.tenant_a):
-        assert Queue.objects.count() == 1
+        assert Queue.objects.filter(number="700").exists()
 
 
 def test_empty_agents_and_no_extensions(portal, world, in_tenant):
@@ -248,8 +251,10 @@ def test_agent_skills_page(portal, world, in_tenant):
     assert field_errors(html.decode(), "skills")
     with in_tenant(world.tenant_a):
         assert AgentSkill.objects.count() == 2
-    b = portal(world.b_admin, world.tenant_b)
-    assert b.get(f"/portal/extensions/{ext.pk}/skills/").status_code == 404
+    assert (
+        portal(world.a_user, world.tenant_a).get(f"/portal/extensions/{ext.pk}/skills/").status_code
+        == 404
+    )
 
 
 # -------------------------------------------------------------------------------- wallboard
@@ -268,7 +273,7 @@ def test_wallboard_renders_the_payload(portal, world, in_tenant, cc_redis, me):
     cc_redis.hset(live, "700|e1", waiting.to_json())
     with in_tenant(world.tenant_a):
         cc.do_set_agent_state(
-            actor=SYSTEM, extension=_ext("101"), state="not_ready", reason="Lunch", by="api"
+            actor=SYSTEM, extension="101", state="not_ready", reason="Lunch", by="api"
         )
     admin = portal(world.a_admin, world.tenant_a)
     html = admin.get(f"{Q}/wallboard/").content.decode()
@@ -306,12 +311,6 @@ def test_wallboard_supervise_button(portal, world, in_tenant, cc_redis, me):
     assert r.status_code == 302
 
 
-def _ext(number: str):
-    from telephony.models import Extension
-
-    return Extension.objects.get(number=number)
-
-
 # -------------------------------------------------------------------------------- my queues
 
 
@@ -321,35 +320,35 @@ def test_my_queues_buttons_change_the_redis_state(portal, world, in_tenant, cc_r
     assert 'data-testid="no-queues"' in html
     make_queue(in_tenant, world.tenant_a, agents=["103"])
     with in_tenant(world.tenant_a):
-        cc.do_create_queue(actor=SYSTEM, fields={"number": "701", "name": "Sales",
+        cc.do_create_queue(actor=SYSTEM, fields={"number": "721", "name": "Sales",
                                                   "agents": ["103", "101"]})  # fmt: skip
     html = p.get("/portal/me/queues/").content.decode()
     assert 'href="/portal/me/queues/"' in html  # in the agent's menu
     assert 'data-testid="my-queue-700"' in html
-    assert 'data-testid="my-queue-701"' in html
+    assert 'data-testid="my-queue-721"' in html
     A = world.tenant_a
     r = p.post("/portal/me/queues/", {"queue": "700", "state": "not_ready", "reason": "Lunch"})
     assert r.status_code == 302
     status = agent_state(cc_redis, A, "700", "103")
     assert (status.state, status.reason, status.by) == ("not_ready", "Lunch", "portal")
-    assert agent_state(cc_redis, A, "701", "103") is None or agent_state(
-        cc_redis, A, "701", "103").state != "not_ready"  # fmt: skip
+    assert agent_state(cc_redis, A, "721", "103") is None or agent_state(
+        cc_redis, A, "721", "103").state != "not_ready"  # fmt: skip
     html = p.get("/portal/me/queues/").content.decode()
     assert re.search(r'data-testid="state-700" data-state="not_ready">Not ready \(Lunch\)', html)
     # All queues at once.
     assert p.post("/portal/me/queues/", {"queue": "", "state": "logged_out"}).status_code == 302
-    for number in ("700", "701"):
+    for number in ("700", "721"):
         assert agent_state(cc_redis, A, number, "103").state == "logged_out"
-    assert p.post("/portal/me/queues/", {"queue": "701", "state": "ready"}).status_code == 302
-    assert agent_state(cc_redis, A, "701", "103").state == "ready"
+    assert p.post("/portal/me/queues/", {"queue": "721", "state": "ready"}).status_code == 302
+    assert agent_state(cc_redis, A, "721", "103").state == "ready"
     assert agent_state(cc_redis, A, "700", "103").state == "logged_out"
     # Not their queue, or another tenant's: 404; nothing changes.
     with in_tenant(world.tenant_a):
-        cc.do_create_queue(actor=SYSTEM, fields={"number": "702", "name": "Other",
+        cc.do_create_queue(actor=SYSTEM, fields={"number": "722", "name": "Other",
                                                   "agents": ["101"]})  # fmt: skip
-    assert p.post("/portal/me/queues/", {"queue": "702", "state": "ready"}).status_code == 404
-    assert agent_state(cc_redis, A, "702", "103") is None
-    assert agent_state(cc_redis, A, "702", "101") is None
+    assert p.post("/portal/me/queues/", {"queue": "722", "state": "ready"}).status_code == 404
+    assert agent_state(cc_redis, A, "722", "103") is None
+    assert agent_state(cc_redis, A, "722", "101") is None
 
 
 def test_my_queues_without_an_extension(portal, world):
