@@ -24,7 +24,7 @@ import time
 import pytest
 
 from tests.e2e.a11y import assert_accessible
-from tests.e2e.conftest import _manage, fill_sign_in
+from tests.e2e.conftest import fill_sign_in
 from tests.e2e.test_live_status import (  # noqa: F401 - the stack is that module's fixture
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -34,16 +34,6 @@ from tests.e2e.test_live_status import (  # noqa: F401 - the stack is that modul
 )
 
 SCHEMA = "t_demo"  # seed_demo's tenant
-QUEUE_SETUP = """
-from callcenter.actions import do_create_queue
-from django_tenants.utils import schema_context
-from pbx.audit import SYSTEM
-with schema_context("t_demo"):
-    do_create_queue(actor=SYSTEM, fields={"number": "700", "name": "Support",
-                    "agents": ["1001", "1002"], "sla_seconds": 20, "sla_percent": 80})
-"""
-
-
 class Engine:
     """What the engine writes for a queue, on the stack's Redis database."""
 
@@ -90,7 +80,6 @@ def test_wallboard_follows_callers_and_agents_live(live_stack):  # noqa: F811
 
     from telephony.sip.contract import WaitingCaller
 
-    _manage(live_stack["env"], "shell", "-c", QUEUE_SETUP, log_path=live_stack["log"])
     base = live_stack["base"]
     engine = Engine()
     with sync_playwright() as pw:
@@ -103,9 +92,18 @@ def test_wallboard_follows_callers_and_agents_live(live_stack):  # noqa: F811
             page.goto(f"{base}/accounts/login/")
             fill_sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
             expect(page).to_have_url(f"{base}/portal/dashboard/")
-            page.get_by_role("navigation", name="Main").get_by_role(
-                "link", name="Wallboard"
-            ).click()
+            # The admin makes queue 700 with agents 1001 and 1002 (20 s service level).
+            nav = page.get_by_role("navigation", name="Main")
+            nav.get_by_role("link", name="Queues").click()
+            page.get_by_role("link", name="Add queue").click()
+            page.fill("#id_number", "700")
+            page.fill("#id_name", "Support")
+            page.get_by_label("Agent 1", exact=True).fill("1001")
+            page.get_by_label("Agent 2", exact=True).fill("1002")
+            page.get_by_role("button", name="Create queue").click()
+            expect(page).to_have_url(f"{base}/portal/queues/")
+            expect(page.get_by_test_id("queues")).to_contain_text("Support")
+            nav.get_by_role("link", name="Wallboard").click()
             expect(page).to_have_url(f"{base}/portal/queues/wallboard/")
             expect(page.get_by_test_id("live-connection")).to_have_text("live")
             waiting = page.get_by_test_id("wb-waiting-700")
@@ -140,6 +138,7 @@ def test_wallboard_follows_callers_and_agents_live(live_stack):  # noqa: F811
             # Agent 1001 answers: the caller leaves the queue for 1001's phone.
             engine.event("call.started", call_id="q1", caller=ann.caller, callee="1001",
                          direction="inbound")  # fmt: skip
+            engine.event("call.ringing", call_id="q1", caller=ann.caller, callee="1001")
             expect(page.get_by_test_id("wb-state-700-1001")).to_have_text("Ringing")
             engine.waiting()
             engine.event("queue.answered", queue="700", call_id="q1", agent="1001",
