@@ -34,6 +34,8 @@ from tests.e2e.test_live_status import (  # noqa: F401 - the stack is that modul
 )
 
 SCHEMA = "t_demo"  # seed_demo's tenant
+
+
 class Engine:
     """What the engine writes for a queue, on the stack's Redis database."""
 
@@ -50,9 +52,15 @@ class Engine:
         return key(self.prefix, template, schema=SCHEMA)
 
     def event(self, kind: str, **fields) -> None:
+        from redis.typing import EncodableT, FieldT
+
         from telephony.sip.contract import EVENTS
 
-        entry = {"type": kind, "schema": SCHEMA, "ts": f"{time.time():.3f}"}
+        entry: dict[FieldT, EncodableT] = {
+            "type": kind,
+            "schema": SCHEMA,
+            "ts": f"{time.time():.3f}",
+        }
         entry.update({k: str(v) for k, v in fields.items()})
         self.rds.xadd(self.key(EVENTS), entry)
 
