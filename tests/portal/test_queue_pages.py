@@ -303,8 +303,16 @@ def test_wallboard_supervise_button(portal, world, in_tenant, cc_redis, me):
         {"queue": "700", "agent": "101", "mode": "whisper"},
         HTTP_X_REQUESTED_WITH="fetch",
     )
-    assert r.status_code in (200, 409), r.content
-    assert "message" in r.json()
+    assert r.status_code == 200, r.content
+    assert r.json()["message"].startswith("Your phone (103) rings")
+    # 102 is not the queue's agent: the action's refusal, as JSON.
+    r = sup.post(
+        f"{Q}/wallboard/supervise/",
+        {"queue": "700", "agent": "102", "mode": "listen"},
+        HTTP_X_REQUESTED_WITH="fetch",
+    )
+    assert r.status_code == 400
+    assert r.json()["message"]
     r = sup.post(f"{Q}/wallboard/supervise/", {"queue": "799", "agent": "101", "mode": "barge"})
     assert r.status_code == 404
     r = sup.post(f"{Q}/wallboard/supervise/", {"queue": "700", "agent": "101", "mode": "shout"})
