@@ -9,8 +9,8 @@ from billing.api import accounts as billing_views
 from billing.api import rates as rate_views
 from billing.api import reports as report_views
 from branding.api import views as branding_views
-from callcenter.api import views as callcenter_views
 from callcenter.api import stats as queue_stats_views
+from callcenter.api import views as callcenter_views
 from dealers.api.views import DealerViewSet
 from events.api import stats as stats_views
 from events.api import views as event_views
