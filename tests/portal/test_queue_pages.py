@@ -23,6 +23,7 @@ from pbx.audit import SYSTEM
 from telephony.sip.contract import AGENTS, QUEUE_LIVE, AgentStatus, QueueLive, WaitingCaller
 from telephony.sip.contract import key as contract_key
 from telephony.team import do_create_ring_group
+from tests.portal.calls_helpers import call
 
 from .pages import assert_out_of_reach, field_errors
 
@@ -295,9 +296,24 @@ def test_wallboard_renders_the_payload(portal, world, in_tenant, cc_redis, me):
     assert sup.get(f"{Q}/").status_code == 404
 
 
-def test_wallboard_supervise_button(portal, world, in_tenant, cc_redis, me):
+def test_wallboard_supervise_button(portal, world, in_tenant, cc_redis, me, live):
     make_queue(in_tenant, world.tenant_a, agents=["101"], supervisors=["103"])
     sup = portal(me.user, world.tenant_a)
+    html = sup.get(f"{Q}/wallboard/").content.decode()
+    assert 'data-testid="wb-listen-700-101"' not in html  # 101 is on no call
+    # 101 answers a call (the fan-out's live state): the buttons appear, for 103's phone.
+    schema = world.tenant_a.schema_name
+    live.add("call.started", **call(schema, "k1", "+12025550100", "101", legs=[]))
+    live.add("call.answered", **call(schema, "k1", "+12025550100", "101", legs=["101"]))
+    live.drain()
+    html = sup.get(f"{Q}/wallboard/").content.decode()
+    assert re.search(r'data-testid="wb-state-700-101">On call<', html)
+    for mode in ("listen", "whisper", "barge"):
+        assert f'data-testid="wb-{mode}-700-101"' in html
+    # An admin without an extension of their own has none.
+    admin = portal(world.a_admin, world.tenant_a).get(f"{Q}/wallboard/").content.decode()
+    assert 'data-testid="wb-state-700-101">On call<' in admin
+    assert 'data-testid="wb-listen-700-101"' not in admin
     r = sup.post(
         f"{Q}/wallboard/supervise/",
         {"queue": "700", "agent": "101", "mode": "whisper"},
