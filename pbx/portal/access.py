@@ -110,6 +110,35 @@ NAV_TENANT = (
     (Permission.TENANT_SETTINGS, "Call rates", "portal:call_rates", "call_rates"),
 )
 
+CONTACT_CENTRE = "Contact centre"
+NAV_CONTACT_CENTRE = (
+    (Permission.ROUTING_MANAGE, "Queues", "portal:queue_list", "queues"),
+    (Permission.TENANT_SETTINGS, "Wallboard", "portal:wallboard", "wallboard"),
+    (Permission.TENANT_SETTINGS, "Queue reports", "portal:queue_reports", "queue_reports"),
+)
+
+
+def _contact_centre(request, held) -> list[dict]:
+    """The menu's contact centre section: the admin's pages, a supervisor's wallboard, an
+    agent's "My queues"."""
+    from django.urls import reverse
+
+    from callcenter.models import Queue, QueueAgent
+
+    def item(label: str, name: str, key: str) -> dict:
+        return {"label": label, "url": reverse(name), "key": key, "group": CONTACT_CENTRE}
+
+    items = [
+        item(label, name, key) for code, label, name, key in NAV_CONTACT_CENTRE if code in held
+    ]
+    user = request.user
+    supervises = Queue.objects.filter(supervisors__user_id=user.pk)
+    if Permission.TENANT_SETTINGS not in held and supervises.exists():
+        items.append(item("Wallboard", "portal:wallboard", "wallboard"))
+    if QueueAgent.objects.filter(extension__user_id=user.pk).exists():
+        items.append(item("My queues", "portal:my_queues", "my_queues"))
+    return items
+
 
 def navigation(request) -> list[dict]:
     """The menu for this user on this host: only what they may open."""
@@ -144,6 +173,7 @@ def navigation(request) -> list[dict]:
         for code, label, name, key in NAV_TENANT
         if code in held
     ]
+    items.extend(_contact_centre(request, held))
     if user.tenant_id == tenant.id:
         items.append({"label": "My extension", "url": reverse("portal:profile"), "key": "me"})
         items.append({"label": "My calls", "url": reverse("portal:my_calls"), "key": "my_calls"})
