@@ -1,7 +1,8 @@
 """Read-only lookups of IVR menus, DISA entries and the numbers of the team features for other
 apps' checks (an extension may not take a menu's, a ring or paging group's or a queue's
-number or a park slot, nor be deleted while a menu or a DISA entry names it; what sends calls to a group):
-models only, so ``telephony.actions`` can ask without importing the actions that import it."""
+number or a park slot, nor be deleted while a menu or a DISA entry names it; what sends calls
+to a group): models only, so ``telephony.actions`` can ask without importing the actions that
+import it."""
 
 from __future__ import annotations
 
@@ -123,7 +124,8 @@ def emergency_or_code(number: str) -> str | None:
 
 def number_user(number: str, *, exclude: tuple[str, int] | None = None) -> str | None:
     """What a phone dialling ``number`` reaches: an extension, an IVR menu, a ring or paging
-    group, a queue, a park slot, in words; None when nothing. ``exclude`` as :func:`team_number_user`."""
+    group, a queue, a park slot, in words; None when nothing. ``exclude`` as
+    :func:`team_number_user`."""
     from telephony.models import Extension
 
     if Extension.objects.filter(number=number).exists():

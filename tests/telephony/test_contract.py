@@ -217,21 +217,24 @@ def test_queue_fields_all_round_trip_and_read_tolerantly():
     assert bad.strategy == contract.QueueStrategy.LONGEST_IDLE
     assert bad.agents == (contract.QueueAgent("150", {"de": 10}),)
     assert (bad.ring_seconds, bad.max_callers, bad.sla_percent) == (20.0, 0, 100)
-    assert "\r" not in bad.caller_id_prefix and "\n" not in bad.caller_id_prefix
+    assert "\r" not in bad.caller_id_prefix
+    assert "\n" not in bad.caller_id_prefix
     assert contract.Queue.read({"name": "no number"}) is None
 
 
 def test_agent_status_and_skills():
     status = contract.AgentStatus("wrap_up", "Lunch\r\nbreak", since=10.0, until=20.0, by="phone")
     read = contract.AgentStatus.read(status.to_json())
-    assert read is not None and read.reason == "Lunchbreak"
+    assert read is not None
+    assert read.reason == "Lunchbreak"
     assert read.effective(19.9) == "wrap_up"
     assert read.effective(20.0) == "ready"  # a wrap-up that is over is ready
     assert contract.AgentStatus.read('{"state": "asleep"}') is None
     assert contract.AgentStatus.read(b"not json") is None
     assert contract.clean_reason("x" * 80) == "x" * contract.AGENT_REASON_MAX
     agent = contract.QueueAgent("150", {"de": 5, "fr": 2})
-    assert agent.qualifies({"de": 5}) and not agent.qualifies({"de": 6})
+    assert agent.qualifies({"de": 5})
+    assert not agent.qualifies({"de": 6})
     assert not agent.qualifies({"es": 1})
     assert agent.level({"de": 1, "fr": 1}) == 7
     assert contract.Queue("1").default_status().state == "ready"
