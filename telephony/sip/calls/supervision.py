@@ -161,30 +161,49 @@ class Supervisions:
         return True
 
     async def move(self, call: Call) -> Supervision | None:
-        """Move both parties of ``call`` to media-server sessions that follow each other."""
+        """Move both parties of ``call`` to media-server sessions that follow each other.
+
+        Both re-INVITEs go out at once, and the call's old rtpengine pairing is ended first
+        (kept when the call may be recorded: the recorder reads it): a phone that still
+        received the other party's audio from the old address after its re-INVITE would
+        latch back onto it (symmetric RTP) and keep sending there. A party that refuses its
+        re-INVITE ends the call (its media is gone)."""
         a, b, client = call.a, call.b, self.s.media.client
         if a is None or b is None or client is None or not self.s.media.available:
             return None
         if call.hold is not None or a.busy or b.busy:
             log.info("call %s: not supervised while on hold or re-negotiating", call.id)
             return None
-        pairings: dict[str, str] = {}
-        sessions: list[MediaSession] = []
+        offers: list[tuple[MediaSession, bytes, str]] = []
         for leg in (a, b):
-            session = await self.retake(call, leg, pairings)
-            if session is None:
-                for done in sessions:
-                    await done.close()
-                for media_id in pairings.values():
+            prepared = await self.prepare(call, leg)
+            if prepared is None:
+                for session, _, media_id in offers:
+                    await session.close()
                     self.s.anchor.delete(media_id)
-                if sessions:
-                    # The caller is on the media server already and cannot be put back
-                    # simply: the call ends rather than staying one-way.
-                    log.warning("call %s: the agent could not be moved; call ends", call.id)
-                    self.calls.end(call, "supervision failed")
                 return None
-            sessions.append(session)
-        sa, sb = sessions
+            offers.append(prepared)
+        if call.state == "ended":
+            for session, _, media_id in offers:
+                await session.close()
+                self.s.anchor.delete(media_id)
+            return None
+        if call.anchored and not call.recording:
+            # (a later offer under that call-id, a transfer's, makes a new rtpengine session)
+            self.s.anchor.delete(call.media_id)
+        results = await asyncio.gather(
+            *(self.finish(call, leg, *o) for leg, o in zip((a, b), offers, strict=True))
+        )
+        pairings = {leg.name: o[2] for leg, o in zip((a, b), offers, strict=True) if o[2]}
+        sa, sb = results
+        if sa is None or sb is None or call.state == "ended":
+            for session, _, _ in offers:
+                await session.close()
+            for media_id in pairings.values():
+                self.s.anchor.delete(media_id)
+            log.warning("call %s: a party refused to be moved for supervision", call.id)
+            self.calls.end(call, "supervision failed")
+            return None
         sv = Supervision(self.s, call, a, b, sa, sb, pairings)
         call.supervision = sv
         try:
@@ -194,9 +213,9 @@ class Supervisions:
             log.warning("call %s: the parties cannot follow each other: %s", call.id, exc)
         return sv
 
-    async def retake(self, call: Call, leg: Leg, pairings: dict[str, str]) -> MediaSession | None:
-        """One party to a session of its own: the media server's offer in a re-INVITE
-        (through a new rtpengine pairing when the engine has rtpengine)."""
+    async def prepare(self, call: Call, leg: Leg) -> tuple[MediaSession, bytes, str] | None:
+        """A session for one party and the offer to send it (through a new rtpengine
+        pairing when the engine has rtpengine): (session, offer, the pairing's call-id)."""
         client = self.s.media.client
         assert client is not None
         sid = f"{call.id}-sv{leg.name}"
@@ -206,21 +225,25 @@ class Supervisions:
             log.warning("call %s: no media session for supervision: %s", call.id, exc)
             return None
         anchor = self.s.anchor
-        media_id = ""
-        if anchor.media is not None:
-            media_id = sid
-            anchored = await anchor.offer(offer, media_id, sid, failure="rtpengine offer (sv)")
-            if anchored is None:
-                await session.close()
-                return None
-            offer = anchored
-            pairings[leg.name] = media_id
+        if anchor.media is None:
+            return session, offer, ""
+        anchored = await anchor.offer(offer, sid, sid, failure="rtpengine offer (supervision)")
+        if anchored is None:
+            await session.close()
+            return None
+        return session, anchored, sid
+
+    async def finish(
+        self, call: Call, leg: Leg, session: MediaSession, offer: bytes, media_id: str
+    ) -> MediaSession | None:
+        """The party's re-INVITE with ``offer``; its answer to the session. None: refused."""
         resp = await self.calls.reoffer(leg, offer)
         answer = leg.remote_sdp
         ok = resp is not None and 200 <= resp.status < 300 and bool(answer)
+        anchor = self.s.anchor
         if ok and media_id:
             anchored = await anchor.answer(
-                answer, media_id, sid, leg.local_tag, failure="rtpengine answer (sv)"
+                answer, media_id, session.id, leg.local_tag, failure="rtpengine answer (sv)"
             )
             answer = anchored or b""
             ok = bool(answer)
@@ -230,10 +253,7 @@ class Supervisions:
             except MediaError as exc:
                 log.warning("call %s: the media server refused the answer: %s", call.id, exc)
                 ok = False
-        if not ok or call.state == "ended":
-            await session.close()
-            return None
-        return session
+        return session if ok else None
 
     # --- the wallboard's button ----------------------------------------------------------
     async def ring(self, cmd: SuperviseCall) -> bool:
