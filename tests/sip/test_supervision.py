@@ -83,7 +83,8 @@ def supervision_events(engine: EngineHandle) -> list[dict[str, str]]:
     engine.run(engine.pbx.events.flush())
     r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
     try:
-        entries = [e for _, e in r.xrange(engine.pbx.config.redis_prefix + "sip:events")]
+        raw: Any = r.xrange(engine.pbx.config.redis_prefix + "sip:events")
+        entries: list[dict[str, str]] = [e for _, e in raw]
     finally:
         r.close()
     return [e for e in entries if e["type"] == contract.EventType.QUEUE_SUPERVISION]
@@ -91,13 +92,13 @@ def supervision_events(engine: EngineHandle) -> list[dict[str, str]]:
 
 def wait_mode(engine: EngineHandle, mode: str) -> dict[str, str]:
     """The last supervision event, once it says ``mode``."""
-    return wait_until(
-        lambda: next(
-            (e for e in supervision_events(engine)[-1:] if e["mode"] == mode),
-            None,
-        ),
-        15,
-    )
+
+    def last() -> dict[str, str] | None:
+        return next((e for e in supervision_events(engine)[-1:] if e["mode"] == mode), None)
+
+    found = wait_until(last, 15)
+    assert found is not None
+    return found
 
 
 def silent(phone: Phone, call: int, seconds: float = 1.5) -> bool:
