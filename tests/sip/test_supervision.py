@@ -202,8 +202,8 @@ def test_who_may_not_supervise_changes_nothing(sv_pbx, phones):
 
 def test_wallboard_button_rings_the_supervisor_who_listens(sv_pbx, phones):
     """Story: the wallboard's "listen" on agent 102 (``SuperviseCall``): 103's phone rings,
-    103 answers and hears the agent; the caller hears the agent as before. The caller hangs
-    up: 103's call ends too."""
+    103 answers and hears the agent; the caller hears the agent as before, also after the
+    agent put the call on hold and took it back. The caller hangs up: 103's call ends too."""
     engine = sv_pbx
     set_snapshot(engine, "acme.test", queues(("800", ["103"])))
     a, b, c, ca, cb, _ = three_phones(engine, phones)
@@ -224,6 +224,16 @@ def test_wallboard_button_rings_the_supervisor_who_listens(sv_pbx, phones):
     assert c.wait_audio(cs) > SILENCE  # the agent
     assert a.wait_audio(ca) > SILENCE  # the agent, as before
     assert silent(b, cb)  # the caller is silent and the supervisor is not heard
+    # The agent's hold and unhold are answered by its own media-server session: the call
+    # stays supervised (no music on hold path, nothing relayed) and goes on.
+    sv = engine.call(lambda: the_call(engine).supervision)
+    b.hold(cb)
+    wait_until(lambda: b.info(cb)["media"] == ["LOCAL_HOLD"], 10)
+    b.unhold(cb)
+    wait_until(lambda: b.info(cb)["media"] == ["ACTIVE"], 10)
+    assert engine.call(lambda: the_call(engine).supervision) is sv
+    assert engine.call(lambda: the_call(engine).hold) is None
+    assert a.wait_audio(ca) > SILENCE
     a.hangup(ca)
     ended(b, cb)
     ended(c, cs)
