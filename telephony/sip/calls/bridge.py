@@ -34,6 +34,9 @@ class Bridge:
         if peer is None and call.media is not None and leg is call.a and sdp:
             await self.media_offer(tx, leg, sdp)  # the caller talks to the media server
             return
+        if call.supervision is not None and call.supervision.holds(leg):
+            await self.media_offer(tx, leg, sdp)  # supervised: its own session answers
+            return
         if peer is None or peer.dialog is None or peer.gone:
             tx.respond(481, headers=[server])
             return
@@ -85,10 +88,19 @@ class Bridge:
         tx.respond(resp.status, headers=rh, body=rbody)
 
     async def media_offer(self, tx: ServerTransaction, leg: Leg, sdp: bytes) -> None:
-        """A re-offer of a caller that hears the media server: the media server answers."""
+        """A re-offer of a caller that hears the media server (or of a supervised call's
+        party, which has a session of its own): the media server answers. An UPDATE without
+        SDP (a session refresh) is simply accepted."""
         call = leg.call
         server = self.calls.server(call.tenant)
-        answer = await self.s.media.reanswer(call, sdp)
+        if not sdp and tx.request.method == "UPDATE":
+            tx.respond(200, headers=[("Contact", leg.contact), server])
+            return
+        sv = call.supervision
+        if sv is not None and sv.holds(leg):
+            answer = await sv.reanswer(leg, sdp) if sdp else None
+        else:
+            answer = await self.s.media.reanswer(call, sdp)
         if answer is None:
             tx.respond(488, headers=[server])
             return

@@ -6,7 +6,10 @@
   out-of-dialog NOTIFY to each registered contact of the user (re-provision, reboot);
 - ``{"op": "record", "schema", "call_id", "action", "by"}`` (the REST API): start, stop,
   pause or resume that call's recording, if this engine carries it and it belongs to that
-  tenant (``recording.py``).
+  tenant (``recording.py``);
+- ``{"op": "supervise", "schema", "supervisor", "agent", "mode"}`` (the wallboard): ring the
+  supervisor's phones and join the agent's queue call (``supervision.py``; the same checks as
+  the codes).
 
 The subscription is re-established when the connection drops (commands published meanwhile
 are lost: Redis pub/sub does not queue).
@@ -23,12 +26,19 @@ from typing import Any
 
 from telephony.sip import contract
 from telephony.sip.context import EngineContext
-from telephony.sip.contract import CheckSync, ControlMessage, HangUpCall, RecordCall
+from telephony.sip.contract import (
+    CheckSync,
+    ControlMessage,
+    HangUpCall,
+    RecordCall,
+    SuperviseCall,
+)
 from telephony.sip.message import Request, Response, parse_address, parse_uri
 from telephony.sip.transaction import new_tag
 
 from .call import Calls
 from .recording import Recorder
+from .supervision import supervisions_of
 
 __all__ = ["ControlChannel"]
 
@@ -84,6 +94,10 @@ class ControlChannel:
                 self.calls.end(call, "api hangup", 487)
         elif isinstance(cmd, RecordCall):
             self.recorder.control(cmd)  # checks the schema the same way
+        elif isinstance(cmd, SuperviseCall):
+            supervisions = supervisions_of(self.calls)
+            if supervisions is not None:
+                self.calls.spawn(supervisions.ring(cmd))  # only that tenant's calls are seen
 
     async def notify_aor(self, cmd: CheckSync) -> int:
         """A check-sync command (from provisioning): an out-of-dialog NOTIFY

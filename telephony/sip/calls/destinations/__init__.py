@@ -22,6 +22,7 @@ from . import (
     reject,
     ring_group,
     speed_dial,
+    supervise,
     trunk,
     voicemail,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "reject",
     "ring_group",
     "speed_dial",
+    "supervise",
     "trunk",
     "voicemail",
 ]

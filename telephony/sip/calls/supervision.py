@@ -1,0 +1,465 @@
+"""Supervision: a queue supervisor listens to an agent's queue call, whispers to the agent or
+barges in (PortSIP's supervisor role).
+
+rtpengine cannot mix, so the media server does. When a supervisor first joins a call, its two
+parties (the caller, leg A, and the agent, leg B, bridged directly or through rtpengine) are
+each moved to a media-server session of their own by a re-INVITE carrying the media server's
+offer (through a new rtpengine pairing per party when the engine has rtpengine), and the two
+sessions *follow* each other (``Sa.follow(Sb)``, ``Sb.follow(Sa)``): the parties still talk,
+now through the media server. The supervisor's own call (a dialled code, or the call the
+engine places for the wallboard's button) is taken by the media server: session ``Ss``.
+
+- listen: ``Ss.follow(Sa, Sb)`` (the supervisor hears both, nobody hears the supervisor);
+- whisper: also ``Sb.follow(Sa, Ss)`` (the agent hears the supervisor, the caller does not);
+- barge: also ``Sa.follow(Sb, Ss)`` (both hear the supervisor).
+
+The supervisor's keys 1, 2 and 3 (``contract.SUPERVISION_KEYS``) switch the mode. When the
+supervisor hangs up, the parties follow each other only again (they stay on the media server
+until their call ends: a re-INVITE or UPDATE of theirs is answered by their own session,
+``Supervision.reanswer``, called by the bridge); when a party hangs up, the supervisor's call
+ends too. Each change is a ``queue.supervision`` event (mode, or "ended").
+
+Only an extension listed as a supervisor of the call's queue (``Call.queue``, set once a
+queue's agent answered) may join, and only calls of its own tenant are ever looked at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from telephony.media.client import MediaError, MediaSession
+from telephony.sip.contract import (
+    SUPERVISION_KEYS,
+    EventType,
+    SuperviseCall,
+    SupervisionMode,
+    TenantSnapshot,
+)
+from telephony.sip.message import Response
+from telephony.sip.transaction import new_tag
+
+from .call import Call, Calls, Leg
+from .services import CallServices
+
+# The supervisor's phones ring this long for the wallboard's button.
+RING_SECONDS = 30.0
+
+__all__ = ["Supervision", "Supervisions", "supervisions_of"]
+
+log = logging.getLogger(__name__)
+
+ENDED = "ended"
+
+
+@dataclass(eq=False)
+class Supervision:
+    """A supervised call: its parties' media-server sessions (and their rtpengine pairings),
+    and the supervisor's call and mode while one is in it."""
+
+    s: CallServices
+    call: Call
+    a: Leg
+    b: Leg
+    sa: MediaSession
+    sb: MediaSession
+    pairings: dict[str, str] = field(default_factory=dict)  # leg name -> rtpengine call-id
+    supervisor_call: Call | None = None
+    supervisor: str = ""
+    mode: str = ""
+
+    def holds(self, leg: Leg) -> bool:
+        """``leg`` is one of the parties the media server carries."""
+        return leg is self.a or leg is self.b
+
+    def session_of(self, leg: Leg) -> MediaSession:
+        return self.sa if leg is self.a else self.sb
+
+    async def reanswer(self, leg: Leg, offer: bytes) -> bytes | None:
+        """A party re-offered (hold, a session refresh, a codec change): its own session's
+        answer (through its rtpengine pairing when it has one); None when it cannot."""
+        session = self.session_of(leg)
+        if session.closed:
+            return None
+        anchor = self.s.anchor
+        media_id = self.pairings.get(leg.name, "")
+        try:
+            if media_id and anchor.media is not None:
+                anchored = await anchor.offer(offer, media_id, leg.local_tag)
+                if anchored is None:
+                    return None
+                answer = await session.update(anchored)
+                return await anchor.answer(answer, media_id, leg.local_tag, session.id)
+            return await session.update(offer)
+        except MediaError as exc:
+            log.warning("call %s: supervised party's re-offer failed: %s", self.call.id, exc)
+            return None
+
+
+class Supervisions:
+    """The engine's supervisions: finding the call a supervisor may join, joining, the mode
+    keys, and the ends (a call observer)."""
+
+    def __init__(self, services: CallServices) -> None:
+        self.s = services
+        self.calls: Calls = services.calls
+        self.by_supervisor: dict[str, Supervision] = {}  # the supervisor's call id -> it
+        services.calls.observers.append(self)
+
+    # --- who may supervise what ----------------------------------------------------------
+    def find(self, tenant: TenantSnapshot, supervisor: str, agent: str) -> Call | None:
+        """The queue call that extension ``agent`` of ``tenant`` answered, if ``supervisor``
+        (an extension of the same tenant) supervises its queue; None otherwise (logged). Only
+        the agent's dialogs in this tenant are looked at (``services.states``)."""
+        schema = tenant.schema
+        if supervisor not in tenant.extensions or agent not in tenant.extensions:
+            log.info("supervision refused: %r or %r is no extension of %s", supervisor, agent,
+                     schema)  # fmt: skip
+            return None
+        for view in self.s.states.of(schema, agent):
+            leg = self.calls.legs.get((view.call_id, view.remote_tag))
+            if leg is None or leg.gone:
+                continue
+            call = leg.call
+            if call.tenant.schema != schema or call.state != "answered" or leg is not call.b:
+                continue
+            if not call.queue:
+                log.info("supervision refused: %s's call %s is no queue call", agent, call.id)
+                return None
+            queue = tenant.callcenter.queues.get(call.queue)
+            if queue is None or supervisor not in queue.supervisors:
+                log.info("supervision refused: %s does not supervise queue %s (call %s)",
+                         supervisor, call.queue, call.id)  # fmt: skip
+                return None
+            return call
+        log.info("supervision refused: %s of %s is on no call here", agent, schema)
+        return None
+
+    # --- joining -------------------------------------------------------------------------
+    async def join(self, sup_call: Call, session: MediaSession, call: Call, mode: str) -> bool:
+        """The supervisor's call (taken: ``session``) joins ``call`` in ``mode``. False: the
+        call has a supervisor already, is on hold, or its parties cannot be moved."""
+        sv: Supervision | None = call.supervision
+        if sv is not None and sv.supervisor_call is not None:
+            log.info("call %s: supervised by %s already", call.id, sv.supervisor)
+            return False
+        if sv is None:
+            sv = await self.move(call)
+            if sv is None:
+                return False
+        if sup_call.state == "ended" or call.state == "ended":
+            return False
+        sv.supervisor_call = sup_call
+        sv.supervisor = sup_call.caller.number
+        self.by_supervisor[sup_call.id] = sv
+        await self.switch(sv, mode, session)
+        self.calls.spawn(self.keys(sv, sup_call, session))
+        return True
+
+    async def move(self, call: Call) -> Supervision | None:
+        """Move both parties of ``call`` to media-server sessions that follow each other.
+
+        Both re-INVITEs go out at once, and the call's old rtpengine pairing is ended first
+        (kept when the call may be recorded: the recorder reads it): a phone that still
+        received the other party's audio from the old address after its re-INVITE would
+        latch back onto it (symmetric RTP) and keep sending there. A party that refuses its
+        re-INVITE ends the call (its media is gone)."""
+        a, b, client = call.a, call.b, self.s.media.client
+        if a is None or b is None or client is None or not self.s.media.available:
+            return None
+        if call.hold is not None or a.busy or b.busy:
+            log.info("call %s: not supervised while on hold or re-negotiating", call.id)
+            return None
+        offers: list[tuple[MediaSession, bytes, str]] = []
+        for leg in (a, b):
+            prepared = await self.prepare(call, leg)
+            if prepared is None:
+                for session, _, media_id in offers:
+                    await session.close()
+                    self.s.anchor.delete(media_id)
+                return None
+            offers.append(prepared)
+        if call.state == "ended":
+            for session, _, media_id in offers:
+                await session.close()
+                self.s.anchor.delete(media_id)
+            return None
+        if call.anchored and not call.recording:
+            # (a later offer under that call-id, a transfer's, makes a new rtpengine session)
+            self.s.anchor.delete(call.media_id)
+        results = await asyncio.gather(
+            *(self.finish(call, leg, *o) for leg, o in zip((a, b), offers, strict=True))
+        )
+        pairings = {leg.name: o[2] for leg, o in zip((a, b), offers, strict=True) if o[2]}
+        sa, sb = results
+        if sa is None or sb is None or call.state == "ended":
+            for session, _, _ in offers:
+                await session.close()
+            for media_id in pairings.values():
+                self.s.anchor.delete(media_id)
+            log.warning("call %s: a party refused to be moved for supervision", call.id)
+            self.calls.end(call, "supervision failed")
+            return None
+        sv = Supervision(self.s, call, a, b, sa, sb, pairings)
+        call.supervision = sv
+        try:
+            await sa.follow(sb)
+            await sb.follow(sa)
+        except MediaError as exc:
+            log.warning("call %s: the parties cannot follow each other: %s", call.id, exc)
+        return sv
+
+    async def prepare(self, call: Call, leg: Leg) -> tuple[MediaSession, bytes, str] | None:
+        """A session for one party and the offer to send it (through a new rtpengine
+        pairing when the engine has rtpengine): (session, offer, the pairing's call-id)."""
+        client = self.s.media.client
+        assert client is not None
+        sid = f"{call.id}-sv{leg.name}"
+        try:
+            session, offer = await client.open(sid, tenant=call.tenant.schema)
+        except MediaError as exc:
+            log.warning("call %s: no media session for supervision: %s", call.id, exc)
+            return None
+        anchor = self.s.anchor
+        if anchor.media is None:
+            return session, offer, ""
+        anchored = await anchor.offer(offer, sid, sid, failure="rtpengine offer (supervision)")
+        if anchored is None:
+            await session.close()
+            return None
+        return session, anchored, sid
+
+    async def finish(
+        self, call: Call, leg: Leg, session: MediaSession, offer: bytes, media_id: str
+    ) -> MediaSession | None:
+        """The party's re-INVITE with ``offer``; its answer to the session. None: refused."""
+        resp = await self.calls.reoffer(leg, offer)
+        answer = leg.remote_sdp
+        ok = resp is not None and 200 <= resp.status < 300 and bool(answer)
+        anchor = self.s.anchor
+        if ok and media_id:
+            anchored = await anchor.answer(
+                answer, media_id, session.id, leg.local_tag, failure="rtpengine answer (sv)"
+            )
+            answer = anchored or b""
+            ok = bool(answer)
+        if ok:
+            try:
+                await session.answer(answer)
+            except MediaError as exc:
+                log.warning("call %s: the media server refused the answer: %s", call.id, exc)
+                ok = False
+        return session if ok else None
+
+    # --- the wallboard's button ----------------------------------------------------------
+    async def ring(self, cmd: SuperviseCall) -> bool:
+        """``SuperviseCall``: the supervisor's phones ring with a call from the agent (the
+        media server's offer); the one that answers joins the agent's queue call in
+        ``cmd.mode``. The same checks as the codes, first (nothing rings when refused)."""
+        media = self.s.media
+        tenant = self.s.ctx.directory.by_schema(cmd.schema)
+        if tenant is None or not media.available or media.client is None:
+            return False
+        target = self.find(tenant, cmd.supervisor, cmd.agent)
+        if target is None:
+            return False
+        supervisor = tenant.extensions[cmd.supervisor]
+        agent = tenant.extensions[cmd.agent]
+        from .destinations.hotdesk import phones_of  # the destinations build on this module
+
+        bindings = await phones_of(self.s.ctx.locations, tenant, cmd.supervisor)
+        if not bindings:
+            log.info("supervision: no phone of %s registered", cmd.supervisor)
+            return False
+        call_id = secrets.token_hex(12)
+        call = Call(id=call_id, tenant=tenant, caller=supervisor, callee=cmd.agent)
+        try:
+            session, offer = await media.client.open(f"{call_id}-ss", tenant=tenant.schema)
+        except MediaError as exc:
+            log.warning("supervision: no media session: %s", exc)
+            return False
+        answered: asyncio.Future[tuple[Leg, Response]] = asyncio.get_running_loop().create_future()
+        forks: list[Leg] = []
+        for binding in bindings:
+            remote, _flow = self.s.ctx.locations.target_for(binding)
+            leg = Leg(
+                call=call,
+                name=call.next_leg_name("a"),
+                user=cmd.supervisor,
+                target=remote,
+                local_tag=new_tag(),
+                sip_call_id=secrets.token_hex(12) + "@pbx",
+                contact=self.calls.contact(agent.caller_id_number, remote.kind),
+            )
+            leg.invite = self.calls.invite(leg, binding.contact, agent, offer)
+            forks.append(leg)
+            self.calls.add_leg(leg)
+
+            def settle(resp: Response, leg: Leg = leg) -> None:
+                self._settle(answered, leg, resp, forks)
+
+            leg.client_tx = self.calls.send(leg, leg.invite, on_response=settle)
+        try:
+            leg, resp = await asyncio.wait_for(asyncio.shield(answered), RING_SECONDS)
+        except (TimeoutError, _Refused):
+            for other in forks:
+                self.calls.cancel_fork(other)
+            await session.close()
+            log.info("supervision: %s did not answer", cmd.supervisor)
+            return False
+        for other in forks:
+            if other is not leg:
+                self.calls.cancel_fork(other, answered_elsewhere=True)
+        if not await self.calls.confirm(leg, resp):
+            await session.close()
+            return False
+        try:
+            await session.answer(leg.remote_sdp)
+        except MediaError as exc:
+            log.warning("supervision: the media server refused the answer: %s", exc)
+            self.calls.bye(leg)
+            await session.close()
+            return False
+        # From here on the supervisor's call is a caller the media server answered.
+        call.a = leg
+        call.media = session
+        call.answered_a = True
+        call.state = "answered"
+        call.answered_at = time.time()
+        self.calls.add(call)
+        self.calls.emit(
+            call,
+            EventType.CALL_STARTED,
+            direction="internal",
+            caller=supervisor.caller_id_number,
+            caller_name=supervisor.caller_id_name,
+            callee=cmd.agent,
+        )
+        self.calls.changed(call)
+        if target.state == "ended" or not await self.join(call, session, target, cmd.mode):
+            await media.goodbye(call, "supervision failed", "feature-failed")
+            return False
+        return True
+
+    def _settle(
+        self,
+        answered: asyncio.Future[tuple[Leg, Response]],
+        leg: Leg,
+        resp: Response,
+        forks: list[Leg],
+    ) -> None:
+        """A final answer of one of the supervisor's phones."""
+        if resp.status < 200:
+            return
+        if resp.status < 300:
+            if answered.done():
+                self.calls.spawn(self._late(leg, resp))  # answered as the winner's CANCEL left
+            else:
+                answered.set_result((leg, resp))
+            return
+        leg.gone = True
+        self.calls.drop_leg(leg)
+        if not answered.done() and all(f.gone for f in forks):
+            answered.set_exception(_Refused())
+
+    async def _late(self, leg: Leg, resp: Response) -> None:
+        leg.gone = False
+        if await self.calls.confirm(leg, resp):
+            self.calls.bye(leg)
+        self.calls.drop_leg(leg)
+
+    # --- modes ---------------------------------------------------------------------------
+    async def switch(self, sv: Supervision, mode: str, session: MediaSession) -> None:
+        """Who hears whom in ``mode``."""
+        sa, sb = sv.sa, sv.sb
+        to_agent = (sa, session) if mode != SupervisionMode.LISTEN else (sa,)
+        to_caller = (sb, session) if mode == SupervisionMode.BARGE else (sb,)
+        try:
+            await session.follow(sa, sb)
+            await sb.follow(*to_agent)
+            await sa.follow(*to_caller)
+        except MediaError as exc:
+            log.warning("call %s: supervision mode %s failed: %s", sv.call.id, mode, exc)
+            return
+        sv.mode = mode
+        self.event(sv, mode)
+
+    async def keys(self, sv: Supervision, sup_call: Call, session: MediaSession) -> None:
+        """The supervisor's keys switch the mode while it is in the call."""
+        while not session.closed and sv.supervisor_call is sup_call:
+            digit = await session.next_digit(3600.0)
+            if digit is None or sv.supervisor_call is not sup_call:
+                if session.closed:
+                    return
+                continue
+            mode = SUPERVISION_KEYS.get(digit)
+            if mode is not None and mode != sv.mode:
+                await self.switch(sv, mode, session)
+
+    def event(self, sv: Supervision, mode: str) -> None:
+        call = sv.call
+        self.s.ctx.events.emit(
+            EventType.QUEUE_SUPERVISION,
+            call_id=call.id,
+            schema=call.tenant.schema,
+            tenant_id=call.tenant.tenant_id,
+            queue=call.queue,
+            supervisor=sv.supervisor,
+            agent=sv.b.user,
+            mode=mode,
+        )
+
+    # --- the ends ------------------------------------------------------------------------
+    async def leave(self, sv: Supervision) -> None:
+        """The supervisor left: the parties hear each other only."""
+        sv.supervisor_call = None
+        if sv.call.state != "ended":
+            with contextlib.suppress(MediaError):
+                await sv.sa.follow(sv.sb)
+                await sv.sb.follow(sv.sa)
+        self.event(sv, ENDED)
+        sv.supervisor, sv.mode = "", ""
+
+    async def close(self, sv: Supervision) -> None:
+        """The supervised call is over (or its parties moved on: a transfer)."""
+        sup_call = sv.supervisor_call
+        if sup_call is not None:
+            self.by_supervisor.pop(sup_call.id, None)
+            sv.supervisor_call = None
+            self.event(sv, ENDED)
+            if sup_call.state != "ended":
+                await self.s.media.goodbye(sup_call, "supervised call ended")
+        for session in (sv.sa, sv.sb):
+            await session.close()
+        for media_id in sv.pairings.values():
+            self.s.anchor.delete(media_id)
+
+    def call_changed(self, call: Call) -> None:
+        sv: Supervision | None = self.by_supervisor.get(call.id)
+        if sv is not None and call.state == "ended":
+            del self.by_supervisor[call.id]
+            if sv.supervisor_call is call:
+                self.calls.spawn(self.leave(sv))
+            return
+        sv = call.supervision
+        if sv is None:
+            return
+        if call.state == "ended" or call.a is not sv.a or call.b is not sv.b:
+            # Ended, or a transfer replaced a party: the supervision is over; a party that
+            # stays was re-INVITEd away from its session by the transfer.
+            call.supervision = None
+            self.calls.spawn(self.close(sv))
+
+
+class _Refused(Exception):
+    """Every phone of the supervisor refused the call."""
+
+
+def supervisions_of(calls: Calls) -> Supervisions | None:
+    """The engine's :class:`Supervisions` (registered as a call observer by the
+    ``supervise`` destination type), for the control channel."""
+    return next((o for o in calls.observers if isinstance(o, Supervisions)), None)
