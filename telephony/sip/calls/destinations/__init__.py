@@ -8,6 +8,7 @@ below; nothing else changes.
 """
 
 from . import (
+    agent,
     callback,
     disa,
     extension,
@@ -19,6 +20,7 @@ from . import (
     paging,
     park,
     pickup,
+    queue,
     reject,
     ring_group,
     speed_dial,
@@ -30,6 +32,7 @@ from .base import KINDS, DestinationHandler, register
 __all__ = [
     "KINDS",
     "DestinationHandler",
+    "agent",
     "callback",
     "disa",
     "extension",
@@ -41,6 +44,7 @@ __all__ = [
     "paging",
     "park",
     "pickup",
+    "queue",
     "register",
     "reject",
     "ring_group",
