@@ -106,6 +106,9 @@ class Waiter:
     since: float = field(default_factory=time.time)
     callback: str = ""
     sticky: str = ""  # the agent that last answered this caller (sticky queues)
+    # The agents offered it in this round of the line (one at a time: the next is another,
+    # until every available agent had its turn).
+    tried: set[str] = field(default_factory=set)
     offering: bool = False
     done: bool = False  # answered or left
     exit: str = ""  # why the waiting loop should end (max_wait)
@@ -464,6 +467,7 @@ class Queues:
                 agents = agents[:1]
                 self.agents.last_offered[(schema, number)] = agents[0]
             w.offering = True
+            w.tried.update(agents)
             reserved.update(agents)
             self.spawn(self.offer(tenant, queue, w, agents))
 
@@ -498,6 +502,11 @@ class Queues:
             agents = [a for a in agents if a.qualifies(need)]
             agents.sort(key=lambda a: (-a.level(need), idle.get((schema, a.number), 0.0)))
         numbers = [a.number for a in agents]
+        fresh = [n for n in numbers if n not in w.tried]
+        if not fresh:
+            w.tried.clear()
+        else:
+            numbers = fresh
         if queue.sticky and w.sticky in numbers:
             numbers.remove(w.sticky)
             numbers.insert(0, w.sticky)
