@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from tests.sip.callkit import (
     add_extension,
     dial,
     ended,
+    media_engine,
     register,
     set_snapshot,
     two_way_audio,
@@ -56,10 +56,10 @@ def set_queues(engine: EngineHandle, *queues: dict[str, Any], domain: str = "acm
 
 
 @pytest.fixture
-def engine(media_pbx: EngineHandle) -> Iterator[EngineHandle]:
+def engine(media_pbx: EngineHandle) -> EngineHandle:
     for n in ("103", "104", "105"):
         set_snapshot(media_pbx, "acme.test", add_extension(n))
-    yield media_pbx
+    return media_pbx
 
 
 def stream(engine: EngineHandle, prefix: str) -> list[dict[str, str]]:
@@ -469,3 +469,57 @@ def test_another_tenants_queue_is_out_of_reach(engine, phones):
     ca = dial(a, acc, QUEUE)
     assert ended(a, ca) in (404, 480, 484)
     assert stream(engine, "queue.") == []
+
+
+def test_sipp_callers_wait_and_are_answered_by_pjsua_agents(pbx, media_dir, phones, tmp_path):
+    """Story: two SIPp callers (101, as a softphone would, twice at once) call the queue; the
+    media server answers both, they wait; agents 102 and 103 (longest idle) answer them one
+    after the other; each SIPp caller accepts the re-INVITE that joins it to its agent, talks
+    and hangs up. SIPp counts two successful calls and no failure."""
+
+    def md5_first(**kw: Any) -> EngineHandle:  # SIPp 3.6 answers MD5 challenges only
+        return pbx(engine={"digest_algorithms": ("MD5", "SHA-256")}, **kw)
+
+    with media_engine(md5_first, media_dir) as engine:
+        set_snapshot(engine, "acme.test", add_extension("103"))
+        _sipp_callers(engine, phones, tmp_path)
+
+
+def _sipp_callers(engine: EngineHandle, phones: Any, tmp_path: Any) -> None:
+    import threading
+
+    from tests.sip.pjphone import free_port
+    from tests.sip.test_sipp_call import sipp, users_file
+
+    set_queues(engine, queue("102", "103", strategy="longest_idle"))
+    agents = agent_phones(engine, phones, "102", "103")
+    users = users_file(tmp_path / "callers.csv", ("101", "acme.test", QUEUE))
+    port = free_port()
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        result["stats"] = sipp(engine, port, "queue_caller.xml", users, tmp_path,
+                               "-m", "2", "-l", "2", "-r", "2", "-d", "1500")  # fmt: skip
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        answered = 0
+        deadline = time.monotonic() + 40
+        while answered < 2 and time.monotonic() < deadline and t.is_alive():
+            for p in agents.values():
+                try:
+                    inc = p.incoming(timeout=0.3)
+                except AssertionError:
+                    continue
+                p.answer(inc["call"], 200)
+                answered += 1
+                break
+        assert answered == 2
+    finally:
+        t.join(90)
+    stats = result["stats"]
+    assert int(stats["SuccessfulCall(C)"]) == 2
+    assert int(stats["FailedCall(C)"]) == 0
+    answered_events = stream(engine, "queue.answered")
+    assert len(answered_events) == 2
