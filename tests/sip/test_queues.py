@@ -523,3 +523,63 @@ def _sipp_callers(engine: EngineHandle, phones: Any, tmp_path: Any) -> None:
     assert int(stats["FailedCall(C)"]) == 0
     answered_events = stream(engine, "queue.answered")
     assert len(answered_events) == 2
+
+
+def test_sticky_offers_the_last_agent_first(engine, phones):
+    """Story: a sticky hunt queue (102, 103). 101's first call: 102 declines, 103 answers;
+    QUEUE_STICKY remembers 103 for 101. 101 calls again: 103 rings first."""
+    set_queues(engine, queue("102", "103", strategy="hunt", sticky=True))
+    agents = agent_phones(engine, phones, "102", "103")
+    a, acc = caller(engine, phones)
+    ca = dial(a, acc, QUEUE)
+    who, cb = rung(agents)
+    assert who == "102"
+    agents["102"].answer(cb, 486)
+    who, cb = rung(agents)
+    assert who == "103"
+    answer(agents["103"], cb)
+    a.wait_state(ca, "CONFIRMED")
+    a.hangup(ca)
+    ended(agents["103"], cb)
+    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
+    try:
+        key = contract.key(engine.pbx.config.redis_prefix, contract.QUEUE_STICKY, schema="t_acme")
+        wait_until(lambda: r.hget(key, f"{QUEUE}:101") == "103")
+    finally:
+        r.close()
+    ca = dial(a, acc, QUEUE)
+    who, cb = rung(agents)
+    assert who == "103"
+    answer(agents["103"], cb)
+    a.hangup(ca)
+    ended(agents["103"], cb)
+
+
+def test_an_ivr_option_leads_to_the_queue_and_the_sla_alert_fires_once(engine, phones):
+    """Story: the menu's option 1 is the queue. The caller presses 1 and waits; its agent
+    102 is not ready, so after the queue's 1 s service level the wallboard's alert
+    (queue.sla) fires, once. 102 becomes ready, answers and they talk; the answer is out of
+    the service level."""
+    from tests.sip.test_media_features import menu, set_media
+
+    set_queues(engine, queue("102", sla_seconds=1))
+    option = {"digit": "1", "target": {"kind": "queue", "target": QUEUE}}
+    set_media(engine, ivrs=[menu(options=[option])])
+    set_agent(engine, "102", "not_ready")
+    agents = agent_phones(engine, phones, "102")
+    a, acc = caller(engine, phones)
+    ca = dial(a, acc, "800")
+    a.wait_state(ca, "CONFIRMED")
+    a.dtmf(ca, "1")
+    wait_until(lambda: waiting(engine) == ["101"])
+    wait_until(lambda: len(stream(engine, "queue.sla")) == 1)
+    time.sleep(1.5)
+    assert len(stream(engine, "queue.sla")) == 1
+    set_agent(engine, "102", "ready")
+    _, cb = rung(agents)
+    answer(agents["102"], cb)
+    two_way_audio(a, ca, agents["102"], cb)
+    a.hangup(ca)
+    ended(agents["102"], cb)
+    [answered] = stream(engine, "queue.answered")
+    assert (answered["agent"], answered["sla"]) == ("102", "0")

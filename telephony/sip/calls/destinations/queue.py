@@ -458,7 +458,7 @@ class Queues:
             return
         reserved = self.reserved.setdefault(schema, set())
         for w in list(line.waiting):
-            if w.offering or w.done:
+            if w.offering or w.done or w.exit:
                 continue
             agents = self.candidates(tenant, queue, w, reserved)
             if not agents:
