@@ -864,7 +864,8 @@ class Queues:
         if call.state != "ended":
             if call.id in self.answered:
                 done = self.answered[call.id]
-                if done.callback and not done.reached and call.b is not None:
+                reached = call.b is not None and call.state == "answered"
+                if done.callback and not done.reached and reached:
                     done.reached = True
                     self._callback_state(call, done, "answered")
             return
