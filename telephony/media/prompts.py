@@ -271,6 +271,63 @@ PROMPTS: dict[str, dict[str, str]] = {
         "fr": "Veuillez patienter, nous transférons votre appel.",
         "es": "Espere un momento mientras conectamos su llamada.",
     },
+    "queue-position": {
+        "en": "You are caller number",
+        "de": "Sie sind Anrufer Nummer",
+        "fr": "Vous êtes l'appelant numéro",
+        "es": "Usted es la llamada número",
+    },
+    "queue-wait": {
+        "en": "Your estimated waiting time is",
+        "de": "Ihre voraussichtliche Wartezeit beträgt",
+        "fr": "Votre temps d'attente estimé est de",
+        "es": "Su tiempo de espera estimado es de",
+    },
+    "queue-minutes": {
+        "en": "minutes.",
+        "de": "Minuten.",
+        "fr": "minutes.",
+        "es": "minutos.",
+    },
+    "queue-callback-number": {
+        "en": "Enter the number we should call you back on, followed by hash. "
+        "For this number, press hash.",
+        "de": "Geben Sie die Rückrufnummer ein, gefolgt von Raute. Für diese Nummer drücken "
+        "Sie Raute.",
+        "fr": "Composez le numéro de rappel, suivi de dièse. Pour ce numéro, appuyez sur dièse.",
+        "es": "Marque el número para devolverle la llamada, seguido de almohadilla. Para este "
+        "número, pulse almohadilla.",
+    },
+    "queue-callback-ok": {
+        "en": "Thank you. We will call you back. You keep your place in the queue.",
+        "de": "Vielen Dank. Wir rufen Sie zurück. Sie behalten Ihren Platz in der Warteschlange.",
+        "fr": "Merci. Nous vous rappellerons. Vous gardez votre place dans la file.",
+        "es": "Gracias. Le devolveremos la llamada. Conserva su lugar en la cola.",
+    },
+    "agent-logged-in": {
+        "en": "You are logged in to the queue.",
+        "de": "Sie sind in der Warteschlange angemeldet.",
+        "fr": "Vous êtes connecté à la file d'attente.",
+        "es": "Ha iniciado sesión en la cola.",
+    },
+    "agent-logged-out": {
+        "en": "You are logged out of the queue.",
+        "de": "Sie sind von der Warteschlange abgemeldet.",
+        "fr": "Vous êtes déconnecté de la file d'attente.",
+        "es": "Ha cerrado sesión en la cola.",
+    },
+    "agent-ready": {
+        "en": "You are ready for calls.",
+        "de": "Sie sind bereit für Anrufe.",
+        "fr": "Vous êtes disponible pour les appels.",
+        "es": "Está disponible para llamadas.",
+    },
+    "agent-not-ready": {
+        "en": "You are not ready for calls.",
+        "de": "Sie sind nicht bereit für Anrufe.",
+        "fr": "Vous n'êtes pas disponible pour les appels.",
+        "es": "No está disponible para llamadas.",
+    },
 }
 DIGIT_WORDS = {
     "en": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],

@@ -13,6 +13,7 @@ from telephony.sip.message import Request, Response
 from telephony.sip.server import Handler
 from telephony.sip.transport import Source
 
+from .agents import AgentBook
 from .anchor import Anchor
 from .bridge import Bridge
 from .call import Calls
@@ -40,8 +41,16 @@ class CallLayer:
         self.router = CallRouter()
         self.media = MediaFeatures(self.calls, self.anchor, self.config)
         self.states = ExtensionStates()
+        self.agents = AgentBook(ctx, self.states)
         self.services = CallServices(
-            ctx, self.config, self.calls, self.anchor, self.router, self.media, self.states
+            ctx,
+            self.config,
+            self.calls,
+            self.anchor,
+            self.router,
+            self.media,
+            self.states,
+            self.agents,
         )
         self.router.load(self.services)
         self.limits = CallLimits(ctx, self.config)
@@ -101,6 +110,7 @@ class CallLayer:
             self.mirror,
             self.anchor,
             self.media,
+            self.agents,
             self.recorder,
             self.control,
             _Hangup(self.calls),

@@ -10,6 +10,7 @@ from typing import Protocol
 from telephony.sip.config import CallConfig
 from telephony.sip.context import EngineContext
 
+from .agents import AgentBook
 from .anchor import Anchor
 from .call import Call, Calls
 from .media_app import MediaFeatures
@@ -51,3 +52,4 @@ class CallServices:
     router: Router
     media: MediaFeatures
     states: ExtensionStates  # what each extension is doing (BLF, busy members, callback)
+    agents: AgentBook  # the queue agents' states (contact centre)

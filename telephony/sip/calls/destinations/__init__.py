@@ -8,6 +8,7 @@ below; nothing else changes.
 """
 
 from . import (
+    agent,
     callback,
     disa,
     extension,
@@ -19,6 +20,7 @@ from . import (
     paging,
     park,
     pickup,
+    queue,
     reject,
     ring_group,
     speed_dial,
@@ -31,6 +33,7 @@ from .base import KINDS, DestinationHandler, register
 __all__ = [
     "KINDS",
     "DestinationHandler",
+    "agent",
     "callback",
     "disa",
     "extension",
@@ -42,6 +45,7 @@ __all__ = [
     "paging",
     "park",
     "pickup",
+    "queue",
     "register",
     "reject",
     "ring_group",

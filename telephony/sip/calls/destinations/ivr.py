@@ -53,7 +53,7 @@ async def go(s: CallServices, call: Call, target: RouteTarget, via: str) -> None
     if kind == "reject":
         s.calls.end(call, "ivr reject")
         return
-    if kind in ("extension", "external", "ring_group"):
+    if kind in ("extension", "external", "ring_group", "queue"):
         await forward_taken(s, call, number, reason="ivr", via=via)
         return
     if kind in ("voicemail", "ivr", "mailbox", "disa"):

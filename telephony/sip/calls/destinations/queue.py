@@ -1,0 +1,903 @@
+"""``queue``: a call queue (``TenantSnapshot.callcenter.queues``, ``contract.Queue``).
+
+Reached by dialling the queue's number (a routing rule: an enabled queue of the caller's own
+tenant), by an inbound rule, an IVR option or an overflow (``{"kind": "queue", ...}``).
+
+A blacklisted caller is refused (603). A caller that finds the queue full (``max_callers``),
+or nobody logged in (unless ``wait_without_agents``), goes to the queue's overflow at once.
+Any other caller is taken by the media server and waits: the greeting, then the queue's music,
+interrupted every ``announce_seconds`` by its position and the estimated wait (the average wait
+of the queue's recently answered calls, in minutes). VIP callers wait before the others (first
+come, first served inside each class).
+
+The dispatcher offers the head caller(s) to the available agents (``AgentBook.available``:
+ready, not on a call or ringing, not on DND) whenever a caller joins, an agent's state or
+calls change, or an offer fails: ring all offers every available agent at once, the other
+strategies one agent at a time for ``ring_seconds`` (hunt: the queue's order; longest idle;
+round robin: after the agent offered last; fewest calls: the fewest answered today; skills:
+qualifying agents only, most skilled first, then longest idle); a sticky queue offers first
+the agent that last answered the caller's number from it (``QUEUE_STICKY``). While an agent
+rings the caller keeps hearing the music (``media.hand_off``: the caller stays on the media
+server until the agent answers); the agent that answers is joined to it (``media.join``),
+``call.queue`` is set, and when the call ends the agent wraps up.
+
+A caller waiting ``max_wait_seconds`` leaves to the overflow; one waiting ``sla_seconds`` is
+told once (``queue.sla``). With ``callback`` a caller keys 3, then the number to be called on
+(just #: its own), and hangs up keeping its place; when its turn comes an agent is rung first
+(an engine-originated call) and once it answers the number is dialled as the agent would
+(``callback_prefix`` before it: the tenant's outbound rules, or an extension) and joined to
+it. This engine's waiting callers of each queue are written to ``QUEUE_LIVE`` at every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from telephony.media.client import MediaError, MediaSession
+from telephony.sip import contract
+from telephony.sip.calls import routing
+from telephony.sip.calls.call import Call, Leg
+from telephony.sip.calls.forwarding import Path
+from telephony.sip.calls.routing import Destination, reject
+from telephony.sip.calls.services import CallServices
+from telephony.sip.contract import (
+    EventType,
+    ExtensionSnapshot,
+    Queue,
+    QueueExit,
+    QueueLive,
+    QueueStrategy,
+    TenantSnapshot,
+    WaitingCaller,
+    number_listed,
+)
+from telephony.sip.message import Response
+from telephony.sip.registrar import Binding
+from telephony.sip.transaction import new_tag
+
+from .base import register
+from .caller import unavailable
+from .extension import Extension
+from .hotdesk import phones_of
+from .ivr import forward_taken
+
+__all__ = ["Queues", "Waiter", "queue_numbers"]
+
+log = logging.getLogger(__name__)
+
+FORWARD_KINDS = ("extension", "external", "ring_group", "queue")
+RECENT = 20  # answered calls whose waits make the estimate
+CALLBACK_DIGITS = 20
+
+
+@routing.rule
+def queue_numbers(
+    tenant: TenantSnapshot, caller: ExtensionSnapshot, number: str, path: Path
+) -> Destination | None:
+    """An enabled queue's number of the caller's own tenant."""
+    queue = tenant.callcenter.queues.get(number)
+    if queue is None or not queue.enabled:
+        return None
+    return Destination("queue", number)
+
+
+@dataclass(slots=True, eq=False)
+class Waiter:
+    """A caller waiting in a queue: its call, or once it hung up for a callback, the number
+    it is called back on (``callback``)."""
+
+    call: Call | None
+    call_id: str
+    domain: str
+    queue: str
+    caller: str
+    caller_name: str
+    vip: bool
+    seq: int
+    since: float = field(default_factory=time.time)
+    callback: str = ""
+    sticky: str = ""  # the agent that last answered this caller (sticky queues)
+    # The agents offered it in this round of the line (one at a time: the next is another,
+    # until every available agent had its turn).
+    tried: set[str] = field(default_factory=set)
+    offering: bool = False
+    done: bool = False  # answered or left
+    exit: str = ""  # why the waiting loop should end (max_wait)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+
+    def waited(self) -> float:
+        return time.time() - self.since
+
+    def view(self) -> WaitingCaller:
+        return WaitingCaller(
+            call_id=self.call_id,
+            caller=self.caller,
+            caller_name=self.caller_name,
+            since=self.since,
+            vip=self.vip,
+            callback=self.callback,
+        )
+
+
+@dataclass(slots=True, eq=False)
+class Line:
+    """One queue's callers on this engine, in queue order, and its recent answer waits."""
+
+    domain: str
+    waiting: list[Waiter] = field(default_factory=list)
+    waits: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
+    scheduled: bool = False
+
+    def insert(self, w: Waiter) -> int:
+        self.waiting.append(w)
+        self.waiting.sort(key=lambda x: (not x.vip, x.seq))
+        return self.waiting.index(w) + 1
+
+
+@dataclass(slots=True, eq=False)
+class Round:
+    """Agents rung at once for one caller; ``done``: True once one answered."""
+
+    done: asyncio.Future[bool]
+    legs: set[Leg] = field(default_factory=set)
+    over: bool = False
+
+    def settle(self, answered: bool) -> None:
+        if not self.done.done():
+            self.done.set_result(answered)
+
+
+@dataclass(slots=True)
+class Answered:
+    """A queue call an agent answered: who wraps up after it."""
+
+    domain: str
+    queue: str
+    agent: str
+    callback: str = ""  # a callback call: the number dialled
+    waiter_id: str = ""
+    reached: bool = False
+
+
+@register("queue")
+class Queues:
+    """The queues' waiting callers and the dispatcher that offers them to agents."""
+
+    def __init__(self, services: CallServices) -> None:
+        self.s = services
+        self.calls = services.calls
+        self.agents = services.agents
+        self.ext = Extension(services)
+        self.lines: dict[tuple[str, str], Line] = {}  # (schema, queue) -> its line
+        self.by_call: dict[str, Waiter] = {}  # a waiting caller's call id -> it
+        self.rounds: dict[str, Round] = {}
+        self.reserved: dict[str, set[str]] = {}  # schema -> agents being offered a call
+        self.answered: dict[str, Answered] = {}  # call id -> the queue call's agent
+        self._seq = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        services.calls.observers.append(self)
+        services.states.listeners.append(self.state_changed)
+        services.agents.listeners.append(self.agents_changed)
+        services.agents.on_stop.append(self.stop)
+
+    # --- the destination -----------------------------------------------------------------
+    async def connect(self, call: Call, destination: Destination) -> None:
+        tenant = call.tenant
+        queue = tenant.callcenter.queues.get(destination.target)
+        if queue is None or not queue.enabled:
+            warning = f"no queue {destination.target!r} in {tenant.schema}"
+            await unavailable(self.s, call, warning, "queue missing")
+            return
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        number = call.caller.caller_id_number
+        if number_listed(queue.blacklist, number):
+            log.info("call %s: %s is on queue %s's blacklist", call.id, number, queue.number)
+            self.event(tenant, queue, EventType.QUEUE_LEFT, call.id,
+                       reason=QueueExit.BLACKLISTED, waited="0.0", position=0)  # fmt: skip
+            if call.answered_a:
+                await self.s.media.goodbye(call, "queue blacklist")
+            else:
+                self.s.router.connect(call, reject(603, reason="queue blacklist"))
+            return
+        await self.agents.ensure(tenant.schema)
+        line = self.line(tenant, queue)
+        full = queue.max_callers and len(line.waiting) >= queue.max_callers
+        nobody = not queue.wait_without_agents and not self.agents.logged_in(tenant.schema, queue)
+        if full or nobody:
+            reason = QueueExit.MAX_CALLERS if full else QueueExit.NO_AGENTS
+            self.event(tenant, queue, EventType.QUEUE_LEFT, call.id,
+                       reason=reason, waited="0.0", position=0)  # fmt: skip
+            await self.overflow(call, queue)
+            return
+        session = await self.s.media.take(call)
+        if session is None:
+            if call.state != "ended":
+                self.event(tenant, queue, EventType.QUEUE_LEFT, call.id,
+                           reason=QueueExit.FAILED, waited="0.0", position=0)  # fmt: skip
+                self.calls.fail(call, 480, reason="queue without media server")
+            return
+        call.visited.append(queue.number)
+        self._seq += 1
+        w = Waiter(
+            call=call,
+            call_id=call.id,
+            domain=tenant.domain,
+            queue=queue.number,
+            caller=number,
+            caller_name=call.caller.caller_id_name,
+            vip=number_listed(queue.vip, number),
+            seq=self._seq,
+        )
+        if queue.sticky and number:
+            w.sticky = await self.sticky_agent(tenant, queue, number)
+        if call.state == "ended":
+            return
+        position = line.insert(w)
+        self.by_call[call.id] = w
+        self.event(tenant, queue, EventType.QUEUE_JOINED, call.id, caller=number,
+                   caller_name=w.caller_name, position=position,
+                   vip="1" if w.vip else "0")  # fmt: skip
+        loop = asyncio.get_running_loop()
+        if queue.max_wait_seconds > 0:
+            w.timers.append(loop.call_later(queue.max_wait_seconds, self.max_wait, w))
+        w.timers.append(loop.call_later(queue.sla_seconds, self.sla, w, queue))
+        self.live(tenant.schema, queue.number)
+        self.dispatch_soon(tenant.schema, queue.number)
+        await self.hold(w, queue, session)
+
+    def line(self, tenant: TenantSnapshot, queue: Queue) -> Line:
+        key = (tenant.schema, queue.number)
+        line = self.lines.get(key)
+        if line is None:
+            line = self.lines[key] = Line(tenant.domain)
+        return line
+
+    # --- waiting -------------------------------------------------------------------------
+    async def hold(self, w: Waiter, queue: Queue, session: MediaSession) -> None:
+        """The caller's time in the queue: greeting, music, announcements, the callback key;
+        ends when it is answered, leaves, or must overflow (``w.exit``)."""
+        call = w.call
+        assert call is not None
+        media = self.s.media
+        tenant = call.tenant
+        loop = asyncio.get_running_loop()
+        try:
+            if queue.greeting:
+                item = (
+                    {"file": queue.greeting}
+                    if queue.greeting.startswith("/")
+                    else media.prompt(tenant, queue.greeting)
+                )
+                await self.interruptible(w, session.play([item]))
+            announce = queue.announce_seconds > 0 and (
+                queue.announce_position or queue.announce_wait
+            )
+            every = queue.announce_seconds if announce else 3600.0
+            while self.waiting(w, session):
+                await session.start_play(media.music(tenant, queue.music_class), loop=True)
+                deadline = loop.time() + every
+                digit: str | None = None
+                while self.waiting(w, session) and (left := deadline - loop.time()) > 0:
+                    digit = await self.interruptible(w, session.next_digit(left))
+                    if digit == "3" and queue.callback:
+                        break
+                if not self.waiting(w, session):
+                    break
+                if digit == "3" and queue.callback:
+                    await self.ask_callback(w, queue, session)
+                    return
+                if announce:
+                    await session.play(self.announcement(tenant, queue, w))
+        except MediaError as exc:
+            log.warning("call %s: queue %s media failed: %s", call.id, queue.number, exc)
+        if w.exit and not w.done and call.state != "ended":
+            await self.leave(w, w.exit)
+            with contextlib.suppress(MediaError):
+                await session.stop()
+            await self.overflow(call, queue)
+
+    def waiting(self, w: Waiter, session: MediaSession) -> bool:
+        call = w.call
+        return (
+            not w.done
+            and not w.exit
+            and call is not None
+            and call.state != "ended"
+            and not session.closed
+        )
+
+    async def interruptible(self, w: Waiter, aw: Any) -> Any:
+        """``aw``'s result, or None when the waiter is woken first (answered, max wait)."""
+        task = asyncio.ensure_future(aw)
+        waker = asyncio.ensure_future(w.wake.wait())
+        try:
+            await asyncio.wait({task, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, MediaError):
+            await task
+        return None
+
+    def announcement(self, tenant: TenantSnapshot, queue: Queue, w: Waiter) -> list[dict[str, Any]]:
+        media = self.s.media
+        items: list[dict[str, Any]] = []
+        line = self.lines.get((tenant.schema, queue.number))
+        if queue.announce_position and line is not None and w in line.waiting:
+            items += media.prompts(tenant, "queue-position")
+            items += media.digits(tenant, str(line.waiting.index(w) + 1))
+        if queue.announce_wait and line is not None and line.waits:
+            minutes = max(1, math.ceil(sum(line.waits) / len(line.waits) / 60.0))
+            items += media.prompts(tenant, "queue-wait")
+            items += media.digits(tenant, str(minutes))
+            items += media.prompts(tenant, "queue-minutes")
+        return items
+
+    def max_wait(self, w: Waiter) -> None:
+        if w.done or w.call is None:
+            return
+        w.exit = QueueExit.MAX_WAIT
+        rnd = self.rounds.get(w.call_id)
+        if rnd is not None:
+            rnd.settle(False)
+        w.wake.set()
+
+    def sla(self, w: Waiter, queue: Queue) -> None:
+        if w.done:
+            return
+        tenant = self.s.ctx.directory.tenant(w.domain)
+        if tenant is not None:
+            self.event(tenant, queue, EventType.QUEUE_SLA, w.call_id,
+                       waited=f"{w.waited():.1f}")  # fmt: skip
+
+    async def leave(self, w: Waiter, reason: str) -> None:
+        """``w`` left unanswered (``reason``: a QueueExit)."""
+        if w.done:
+            return
+        position = self.remove(w)
+        tenant = self.s.ctx.directory.tenant(w.domain)
+        queue = tenant.callcenter.queues.get(w.queue) if tenant is not None else None
+        if tenant is not None and queue is not None:
+            self.event(tenant, queue, EventType.QUEUE_LEFT, w.call_id, reason=reason,
+                       waited=f"{w.waited():.1f}", position=position)  # fmt: skip
+
+    def remove(self, w: Waiter) -> int:
+        """Take ``w`` off its line: its position (0 when it was not on it)."""
+        w.done = True
+        w.wake.set()
+        for timer in w.timers:
+            timer.cancel()
+        w.timers.clear()
+        self.by_call.pop(w.call_id, None)
+        schema = w.call.tenant.schema if w.call is not None else self._schema(w.domain)
+        line = self.lines.get((schema, w.queue))
+        position = 0
+        if line is not None and w in line.waiting:
+            position = line.waiting.index(w) + 1
+            line.waiting.remove(w)
+        self.live(schema, w.queue)
+        self.dispatch_soon(schema, w.queue)
+        return position
+
+    def _schema(self, domain: str) -> str:
+        tenant = self.s.ctx.directory.tenant(domain)
+        return tenant.schema if tenant is not None else ""
+
+    # --- callback ------------------------------------------------------------------------
+    async def ask_callback(self, w: Waiter, queue: Queue, session: MediaSession) -> None:
+        """The caller keyed 3: the number to call it back on (# alone: its own), then it
+        hangs up keeping its place."""
+        call = w.call
+        assert call is not None
+        media = self.s.media
+        session.flush_digits()
+        await session.play(media.prompts(call.tenant, "queue-callback-number"), barge=True)
+        typed = await session.collect(CALLBACK_DIGITS, timeout=5.0, first_timeout=10.0)
+        if w.done or call.state == "ended":
+            return
+        number = typed or w.caller
+        if not number:
+            await session.start_play(media.music(call.tenant, queue.music_class), loop=True)
+            return
+        w.callback = number
+        w.call = None
+        for timer in w.timers:
+            timer.cancel()
+        w.timers.clear()
+        self.by_call.pop(call.id, None)
+        line = self.lines.get((call.tenant.schema, queue.number))
+        position = line.waiting.index(w) + 1 if line is not None and w in line.waiting else 0
+        self.event(call.tenant, queue, EventType.QUEUE_LEFT, w.call_id, reason=QueueExit.CALLBACK,
+                   waited=f"{w.waited():.1f}", position=position)  # fmt: skip
+        self.event(call.tenant, queue, EventType.QUEUE_CALLBACK, w.call_id, number=number,
+                   state="requested")  # fmt: skip
+        self.live(call.tenant.schema, queue.number)
+        await media.goodbye(call, "queue callback", "queue-callback-ok")
+        self.dispatch_soon(call.tenant.schema, queue.number)
+
+    # --- dispatching ---------------------------------------------------------------------
+    def dispatch_soon(self, schema: str, number: str) -> None:
+        line = self.lines.get((schema, number))
+        if line is None or line.scheduled or not line.waiting:
+            return
+        line.scheduled = True
+        asyncio.get_running_loop().call_soon(self.dispatch, schema, number)
+
+    def state_changed(self, schema: str, number: str) -> None:
+        """An extension's calls changed: the queues it is an agent of look again."""
+        for (s, q), line in self.lines.items():
+            if s == schema and line.waiting:
+                self.dispatch_soon(s, q)
+
+    def agents_changed(self, schema: str) -> None:
+        self.state_changed(schema, "")
+
+    def dispatch(self, schema: str, number: str) -> None:
+        """Offer the head callers of a queue to its available agents."""
+        line = self.lines.get((schema, number))
+        if line is None:
+            return
+        line.scheduled = False
+        tenant = self.s.ctx.directory.tenant(line.domain)
+        queue = tenant.callcenter.queues.get(number) if tenant is not None else None
+        if tenant is None or queue is None or not line.waiting:
+            return
+        reserved = self.reserved.setdefault(schema, set())
+        for w in list(line.waiting):
+            if w.offering or w.done or w.exit:
+                continue
+            agents = self.candidates(tenant, queue, w, reserved)
+            if not agents:
+                break
+            if queue.strategy != QueueStrategy.RING_ALL:
+                agents = agents[:1]
+                self.agents.last_offered[(schema, number)] = agents[0]
+            w.offering = True
+            w.tried.update(agents)
+            reserved.update(agents)
+            self.spawn(self.offer(tenant, queue, w, agents))
+
+    def candidates(
+        self, tenant: TenantSnapshot, queue: Queue, w: Waiter, reserved: set[str]
+    ) -> list[str]:
+        """The agents that may be offered ``w`` now, in the strategy's order."""
+        schema = tenant.schema
+        own = w.caller if w.call is not None and not w.call.inbound else ""
+        agents = [
+            a
+            for a in queue.agents
+            if a.number not in reserved
+            and a.number != own
+            and self.agents.available(tenant, queue, a.number)
+        ]
+        idle = self.s.states.idle_since
+        strategy = queue.strategy
+        if strategy == QueueStrategy.LONGEST_IDLE:
+            agents.sort(key=lambda a: idle.get((schema, a.number), 0.0))
+        elif strategy == QueueStrategy.ROUND_ROBIN:
+            last = self.agents.last_offered.get((schema, queue.number))
+            numbers = [a.number for a in queue.agents]
+            if last in numbers:
+                start = numbers.index(last) + 1
+                order = {n: (i - start) % len(numbers) for i, n in enumerate(numbers)}
+                agents.sort(key=lambda a: order[a.number])
+        elif strategy == QueueStrategy.FEWEST_CALLS:
+            agents.sort(key=lambda a: self.agents.answered_today(schema, queue.number, a.number))
+        elif strategy == QueueStrategy.SKILLS:
+            need = queue.required_skills
+            agents = [a for a in agents if a.qualifies(need)]
+            agents.sort(key=lambda a: (-a.level(need), idle.get((schema, a.number), 0.0)))
+        numbers = [a.number for a in agents]
+        fresh = [n for n in numbers if n not in w.tried]
+        if not fresh:
+            w.tried.clear()
+        else:
+            numbers = fresh
+        if queue.sticky and w.sticky in numbers:
+            numbers.remove(w.sticky)
+            numbers.insert(0, w.sticky)
+        return numbers
+
+    def spawn(self, aw: Any) -> None:
+        task = asyncio.ensure_future(aw)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("queue task failed", exc_info=task.exception())
+
+    async def offer(
+        self, tenant: TenantSnapshot, queue: Queue, w: Waiter, agents: list[str]
+    ) -> None:
+        answered = False
+        try:
+            if w.call is None:
+                answered = await self.offer_callback(tenant, queue, w, agents[0])
+            else:
+                answered = await self.ring(tenant, queue, w, agents)
+        finally:
+            w.offering = False
+            self.reserved.get(tenant.schema, set()).difference_update(agents)
+            if not answered:
+                self.dispatch_soon(tenant.schema, queue.number)
+
+    # --- ringing agents for a waiting caller ---------------------------------------------
+    async def ring(
+        self, tenant: TenantSnapshot, queue: Queue, w: Waiter, agents: list[str]
+    ) -> bool:
+        call = w.call
+        assert call is not None
+        bindings: dict[str, list[Binding]] = {}
+        for agent in agents:
+            bindings[agent] = await phones_of(self.s.ctx.locations, tenant, agent)
+        if w.done or w.exit or call.state == "ended" or w.call is not call:
+            return False
+        if not any(bindings.values()):
+            return False
+        await self.s.media.hand_off(call)  # the caller stays on the music meanwhile
+        if w.done or w.exit or call.state == "ended":
+            return False
+        call.state = "ringing"
+        rnd = Round(asyncio.get_running_loop().create_future())
+        self.rounds[call.id] = rnd
+        shown = self.shown(call, queue)
+        for agent, found in bindings.items():
+            for binding in found:
+                leg = self.ext.fork(
+                    call,
+                    binding,
+                    user=agent,
+                    caller=shown,
+                    on_response=lambda leg, resp: self.response(rnd, w, queue, leg, resp),
+                )
+                rnd.legs.add(leg)
+        self.calls.changed(call)
+        try:
+            answered = await asyncio.wait_for(asyncio.shield(rnd.done), queue.ring_seconds)
+        except TimeoutError:
+            answered = False
+        finally:
+            rnd.over = True
+            if self.rounds.get(call.id) is rnd:
+                del self.rounds[call.id]
+        if not answered and call.state != "ended":
+            for leg in list(call.forks):
+                self.calls.cancel_fork(leg)
+            call.forks = []
+            if call.b is None:
+                call.state = "answered"  # back to waiting, the media server's
+            self.calls.changed(call)
+        return answered
+
+    @staticmethod
+    def shown(call: Call, queue: Queue) -> ExtensionSnapshot:
+        prefix = queue.caller_id_prefix
+        if not prefix:
+            return call.caller
+        name = call.caller.caller_id_name or call.caller.caller_id_number
+        return dataclasses.replace(call.caller, caller_id_name=f"{prefix} {name}".strip())
+
+    def response(self, rnd: Round, w: Waiter, queue: Queue, leg: Leg, resp: Response) -> None:
+        status = resp.status
+        if status < 200:
+            if status in (180, 183):
+                leg.provisional = True
+                self.calls.early(leg, resp)  # the caller keeps its music: no ringback
+            return
+        if status < 300:
+            self.spawn(self.agent_answered(rnd, w, queue, leg, resp))
+            return
+        cancelled = self.calls.fork_failed(leg)
+        rnd.legs.discard(leg)
+        if not cancelled:
+            self.calls.changed(leg.call)
+        if not rnd.legs:
+            rnd.settle(False)
+
+    async def agent_answered(
+        self, rnd: Round, w: Waiter, queue: Queue, leg: Leg, resp: Response
+    ) -> None:
+        if rnd.over or w.done or w.exit:
+            if await self.calls.confirm(leg, resp):
+                self.calls.bye(leg)
+            return
+        if not await self.ext.confirm(leg, resp):
+            return
+        call = leg.call
+        agent = leg.user
+        waited = w.waited()
+        self.remove(w)
+        rnd.settle(True)
+        call.queue = queue.number
+        call.target = agent
+        tenant = call.tenant
+        self.note_answer(tenant, queue, agent, waited)
+        self.answered[call.id] = Answered(tenant.domain, queue.number, agent)
+        self.event(tenant, queue, EventType.QUEUE_ANSWERED, call.id, agent=agent,
+                   waited=f"{waited:.1f}",
+                   sla="1" if waited <= queue.sla_seconds else "0")  # fmt: skip
+        if queue.sticky and w.caller:
+            self.spawn(self.store_sticky(tenant, queue, w.caller, agent))
+        await self.ext.win(leg)
+
+    def note_answer(self, tenant: TenantSnapshot, queue: Queue, agent: str, waited: float) -> None:
+        line = self.lines.get((tenant.schema, queue.number))
+        if line is not None:
+            line.waits.append(waited)
+        self.agents.count_answer(tenant.schema, queue.number, agent)
+
+    # --- callback calls ------------------------------------------------------------------
+    async def offer_callback(
+        self, tenant: TenantSnapshot, queue: Queue, w: Waiter, agent: str
+    ) -> bool:
+        """Ring ``agent`` for a caller that asked for a callback; once it answers, dial the
+        caller's number and join it."""
+        media = self.s.media
+        ext = tenant.extensions.get(agent)
+        bindings = await phones_of(self.s.ctx.locations, tenant, agent)
+        if ext is None or not bindings or not media.available or w.done:
+            return False
+        assert media.client is not None
+        call_id = secrets.token_hex(12)
+        call = Call(id=call_id, tenant=tenant, caller=ext, callee=w.callback, media_id=call_id)
+        try:
+            session, offer = await media.client.open(f"{call_id}-qcb", tenant=tenant.schema)
+        except MediaError as exc:
+            log.warning("queue %s callback: no media: %s", queue.number, exc)
+            return False
+        shown = ExtensionSnapshot(
+            number="",
+            caller_id_number=w.callback,
+            caller_id_name=f"{queue.caller_id_prefix} {w.caller_name or w.callback}".strip(),
+        )
+        won: asyncio.Future[tuple[Leg, Response]] = asyncio.get_running_loop().create_future()
+        forks: list[Leg] = []
+        for binding in bindings:
+            remote, _flow = self.s.ctx.locations.target_for(binding)
+            leg = Leg(
+                call=call,
+                name=call.next_leg_name("a"),
+                user=agent,
+                target=remote,
+                local_tag=new_tag(),
+                sip_call_id=secrets.token_hex(12) + "@pbx",
+                contact=self.calls.contact(w.callback, remote.kind),
+            )
+            leg.invite = self.calls.invite(leg, binding.contact, shown, offer)
+            forks.append(leg)
+            self.calls.add_leg(leg)
+
+            def settle(resp: Response, leg: Leg = leg) -> None:
+                self._callback_response(won, leg, resp, forks)
+
+            leg.client_tx = self.calls.send(leg, leg.invite, on_response=settle)
+        self.s.states.put(tenant.schema, agent, call_id, _ringing(call_id, w.callback))
+        try:
+            leg, resp = await asyncio.wait_for(asyncio.shield(won), queue.ring_seconds)
+        except (TimeoutError, _Refused):
+            for other in forks:
+                self.calls.cancel_fork(other)
+            await session.close()
+            return False
+        finally:
+            self.s.states.put(tenant.schema, agent, call_id, None)
+        for other in forks:
+            if other is not leg:
+                self.calls.cancel_fork(other, answered_elsewhere=True)
+        if w.done or not await self.calls.confirm(leg, resp):
+            if not w.done:
+                await session.close()
+                return False
+            self.calls.bye(leg)
+            await session.close()
+            return True
+        await session.answer(leg.remote_sdp)
+        waited = w.waited()
+        self.remove(w)
+        call.a = leg
+        call.media = session
+        call.answered_a = True
+        call.state = "answered"
+        call.answered_at = time.time()
+        call.queue = queue.number
+        self.calls.add(call)
+        self.calls.emit(call, EventType.CALL_STARTED, direction="internal",
+                        caller=ext.caller_id_number, caller_name=ext.caller_id_name,
+                        callee=w.callback)  # fmt: skip
+        self.calls.changed(call)
+        self.note_answer(tenant, queue, agent, waited)
+        self.answered[call.id] = Answered(
+            tenant.domain, queue.number, agent, callback=w.callback, waiter_id=w.call_id
+        )
+        sla = "1" if waited <= queue.sla_seconds else "0"
+        self.event(tenant, queue, EventType.QUEUE_ANSWERED, w.call_id, agent=agent,
+                   waited=f"{waited:.1f}", sla=sla)  # fmt: skip
+        self.event(tenant, queue, EventType.QUEUE_CALLBACK, w.call_id, number=w.callback,
+                   state="calling", agent=agent)  # fmt: skip
+        await media.hand_off(call)
+        media.ringback(call)
+        await self.s.router.route(call, queue.callback_prefix + w.callback)
+        return True
+
+    def _callback_response(
+        self,
+        won: asyncio.Future[tuple[Leg, Response]],
+        leg: Leg,
+        resp: Response,
+        forks: list[Leg],
+    ) -> None:
+        status = resp.status
+        if status < 200:
+            return
+        if status < 300:
+            if won.done():
+                self.spawn(self._late(leg, resp))
+            else:
+                won.set_result((leg, resp))
+            return
+        leg.gone = True
+        self.calls.drop_leg(leg)
+        if not won.done() and all(f.gone for f in forks):
+            won.set_exception(_Refused())
+
+    async def _late(self, leg: Leg, resp: Response) -> None:
+        leg.gone = False
+        if await self.calls.confirm(leg, resp):
+            self.calls.bye(leg)
+        self.calls.drop_leg(leg)
+
+    # --- overflow ------------------------------------------------------------------------
+    async def overflow(self, call: Call, queue: Queue) -> None:
+        """The caller leaves to the queue's overflow (None: goodbye and hang-up, or 480)."""
+        if call.state == "ended":
+            return
+        target = queue.overflow
+        if target is None or target.kind == "hangup":
+            if call.answered_a and call.media is not None:
+                await self.s.media.goodbye(call, "queue overflow")
+            else:
+                self.calls.fail(call, 480, status="no_answer", reason="queue overflow")
+            return
+        kind, number = target.kind, target.target
+        if kind == "reject":
+            code = int(number) if number.isdigit() and 400 <= int(number) < 700 else 480
+            if call.answered_a:
+                await self.s.media.goodbye(call, "queue overflow")
+            else:
+                self.s.router.connect(call, routing.reject(code, reason="queue overflow"))
+            return
+        if kind in FORWARD_KINDS:
+            path = call.path(self.s.config.max_forward_hops)
+            if number in path.visited or path.hops >= path.max_hops:
+                log.warning("call %s: overflow of queue %s to %s not followed (loop or too "
+                            "many steps)", call.id, queue.number, number)  # fmt: skip
+                self.calls.end(call, "queue overflow loop", 480)
+                return
+            if call.answered_a:
+                await forward_taken(self.s, call, number, reason="no_answer", via=queue.number)
+                return
+            data = {"reason": "no_answer", "from": queue.number}
+            self.s.router.connect(call, Destination("forward", number, data))
+            return
+        extra: dict[str, object] = {"reason": "unavailable", "code": 480}
+        pending = self.s.router.connect(
+            call, Destination(kind, number, extra if kind == "voicemail" else {})
+        )
+        if pending is not None:
+            await pending
+
+    # --- shared state --------------------------------------------------------------------
+    def event(
+        self, tenant: TenantSnapshot, queue: Queue, kind: EventType, call_id: str, **fields: Any
+    ) -> None:
+        self.s.ctx.events.emit(
+            kind,
+            schema=tenant.schema,
+            tenant_id=tenant.tenant_id,
+            queue=queue.number,
+            call_id=call_id,
+            **fields,
+        )
+
+    def live(self, schema: str, number: str) -> None:
+        """Write this engine's callers of the queue to ``QUEUE_LIVE``."""
+        line = self.lines.get((schema, number))
+        waiting = tuple(w.view() for w in line.waiting) if line is not None else ()
+        value = QueueLive(waiting=waiting, at=time.time()).to_json()
+        key = contract.key(self.prefix, contract.QUEUE_LIVE, schema=schema)
+        self.spawn(self._write(key, f"{number}|{self.s.ctx.engine_id}", value))
+
+    async def _write(self, key: str, name: str, value: str) -> None:
+        try:
+            await self.s.ctx.redis.hset(key, name, value)
+        except Exception as exc:
+            log.warning("queue live state not written: %s", exc)
+
+    @property
+    def prefix(self) -> str:
+        return self.s.ctx.config.redis_prefix
+
+    async def sticky_agent(self, tenant: TenantSnapshot, queue: Queue, number: str) -> str:
+        key = contract.key(self.prefix, contract.QUEUE_STICKY, schema=tenant.schema)
+        try:
+            raw = await self.s.ctx.redis.hget(key, f"{queue.number}:{number}")
+        except Exception as exc:
+            log.warning("sticky agent unreadable: %s", exc)
+            return ""
+        return raw.decode() if isinstance(raw, bytes) else str(raw or "")
+
+    async def store_sticky(
+        self, tenant: TenantSnapshot, queue: Queue, number: str, agent: str
+    ) -> None:
+        key = contract.key(self.prefix, contract.QUEUE_STICKY, schema=tenant.schema)
+        try:
+            await self.s.ctx.redis.hset(key, f"{queue.number}:{number}", agent)
+        except Exception as exc:
+            log.warning("sticky agent not stored: %s", exc)
+
+    async def stop(self) -> None:
+        """The engine stops: its fields of ``QUEUE_LIVE`` go."""
+        me = f"|{self.s.ctx.engine_id}"
+        for schema, number in list(self.lines):
+            key = contract.key(self.prefix, contract.QUEUE_LIVE, schema=schema)
+            with contextlib.suppress(Exception):
+                await self.s.ctx.redis.hdel(key, number + me)
+
+    # --- observer ------------------------------------------------------------------------
+    def call_changed(self, call: Call) -> None:
+        if call.state != "ended":
+            if call.id in self.answered:
+                done = self.answered[call.id]
+                reached = call.b is not None and call.state == "answered"
+                if done.callback and not done.reached and reached:
+                    done.reached = True
+                    self._callback_state(call, done, "answered")
+            return
+        rnd = self.rounds.pop(call.id, None)
+        if rnd is not None:
+            rnd.settle(False)
+        w = self.by_call.get(call.id)
+        if w is not None and w.call is call and not w.done:
+            self.spawn(self.leave(w, QueueExit.ABANDONED))
+        over = self.answered.pop(call.id, None)
+        if over is None:
+            return
+        if over.callback and not over.reached:
+            self._callback_state(call, over, "failed")
+        tenant = self.s.ctx.directory.tenant(over.domain) or call.tenant
+        queue = tenant.callcenter.queues.get(over.queue)
+        if queue is not None:
+            self.spawn(self.agents.wrap_up(tenant, queue, over.agent))
+
+    def _callback_state(self, call: Call, done: Answered, state: str) -> None:
+        queue = call.tenant.callcenter.queues.get(done.queue)
+        if queue is not None:
+            self.event(call.tenant, queue, EventType.QUEUE_CALLBACK, done.waiter_id,
+                       number=done.callback, state=state, agent=done.agent)  # fmt: skip
+
+
+def _ringing(call_id: str, number: str) -> contract.DialogView:
+    """The agent's BLF while a callback rings it (and the mark that it is busy)."""
+    return contract.DialogView(
+        id=f"qcb-{call_id}", state="early", direction="recipient", call_id=call_id, remote=number
+    )
+
+
+class _Refused(Exception):
+    """Every phone of the agent refused the callback."""
