@@ -55,19 +55,6 @@ def set_queues(engine: EngineHandle, *queues: dict[str, Any], domain: str = "acm
     set_snapshot(engine, domain, lambda s: s.setdefault("callcenter", {}).update(queues=queues))
 
 
-@pytest.fixture(autouse=True)
-def _no_contact_centre_state() -> None:
-    """Agents' states, sticky agents and live queues of earlier tests are forgotten (the
-    engine fixtures clear the ``sip:`` keys only)."""
-    r = redis.Redis.from_url(worker_redis_url())
-    try:
-        keys = list(r.scan_iter(match="cc:*", count=1000))
-        if keys:
-            r.delete(*keys)
-    finally:
-        r.close()
-
-
 @pytest.fixture
 def engine(media_pbx: EngineHandle) -> EngineHandle:
     for n in ("103", "104", "105"):
