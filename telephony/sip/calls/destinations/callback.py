@@ -21,19 +21,15 @@ hanging up and the CDR is the one every taken caller uses. A requester that does
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 
-from telephony.media.client import MediaError
-from telephony.sip.calls.call import Call, Leg
+from telephony.sip.calls.call import Call
+from telephony.sip.calls.originate import ring_phones
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
-from telephony.sip.contract import EventType, Feature
-from telephony.sip.message import Response
-from telephony.sip.transaction import new_tag
+from telephony.sip.contract import Feature
 
 from .base import register
 from .feature import handled_by
@@ -154,35 +150,6 @@ class Callback:
             self.s.calls.spawn(self.call_back(p))
 
     # --- the callback call ---------------------------------------------------------------
-    def _settle(
-        self,
-        answered: asyncio.Future[tuple[Leg, Response]],
-        leg: Leg,
-        resp: Response,
-        forks: list[Leg],
-    ) -> None:
-        """A final answer of one of the requester's phones."""
-        status = resp.status
-        if status < 200:
-            return
-        if status < 300:
-            if answered.done():
-                # Answered too, as the winner's CANCEL crossed it: that phone is hung up.
-                self.s.calls.spawn(self._late(leg, resp))
-            else:
-                answered.set_result((leg, resp))
-            return
-        leg.gone = True
-        self.s.calls.drop_leg(leg)
-        if not answered.done() and all(f.gone for f in forks):
-            answered.set_exception(_Refused())
-
-    async def _late(self, leg: Leg, resp: Response) -> None:
-        leg.gone = False
-        if await self.s.calls.confirm(leg, resp):
-            self.s.calls.bye(leg)
-        self.s.calls.drop_leg(leg)
-
     async def call_back(self, p: Pending) -> None:
         key = (p.schema, p.requester)
         tenant = self.s.ctx.directory.tenant(p.domain)
@@ -199,78 +166,20 @@ class Callback:
             return
         if self.pending.get(key) is not p:
             return  # cancelled meanwhile
-        assert media.client is not None
-        call_id = secrets.token_hex(12)
-        call = Call(id=call_id, tenant=tenant, caller=requester, callee=p.target, media_id=call_id)
-        try:
-            session, offer = await media.client.open(f"{call_id}-cb", tenant=tenant.schema)
-        except MediaError as exc:
-            self._drop(key)
-            log.warning("callback of %s to %s: no media: %s", p.requester, p.target, exc)
-            return
         # Before the requester answers the call is only ours: it rings "from" the target.
-        answered: asyncio.Future[tuple[Leg, Response]] = asyncio.get_running_loop().create_future()
-        forks: list[Leg] = []
-        for binding in bindings:
-            remote, _flow = self.s.ctx.locations.target_for(binding)
-            leg = Leg(
-                call=call,
-                name=call.next_leg_name("a"),
-                user=p.requester,
-                target=remote,
-                local_tag=new_tag(),
-                sip_call_id=secrets.token_hex(12) + "@pbx",
-                contact=self.s.calls.contact(target.caller_id_number, remote.kind),
-            )
-            leg.invite = self.s.calls.invite(leg, binding.contact, target, offer)
-            forks.append(leg)
-            self.s.calls.add_leg(leg)
-
-            def settle(resp: Response, leg: Leg = leg) -> None:
-                self._settle(answered, leg, resp, forks)
-
-            leg.client_tx = self.s.calls.send(leg, leg.invite, on_response=settle)
-        try:
-            leg, resp = await asyncio.wait_for(asyncio.shield(answered), RING_SECONDS)
-        except (TimeoutError, _Refused):
-            for other in forks:
-                self.s.calls.cancel_fork(other)
-            await session.close()
-            self._drop(key)
+        call = await ring_phones(
+            self.s, tenant, requester, bindings, shown=target, callee=p.target,
+            seconds=RING_SECONDS, name="cb",
+        )  # fmt: skip
+        self._drop(key)
+        if call is None:
             log.info("callback of %s to %s: not answered", p.requester, p.target)
             return
-        self._drop(key)
-        for other in forks:
-            if other is not leg:
-                self.s.calls.cancel_fork(other, answered_elsewhere=True)
-        if not await self.s.calls.confirm(leg, resp):
-            await session.close()
-            return
-        await session.answer(leg.remote_sdp)
         # From here on it is a caller the media server answered (see the module's docstring).
-        call.a = leg
-        call.media = session
-        call.answered_a = True
-        call.state = "answered"
-        call.answered_at = time.time()
-        self.s.calls.add(call)
-        self.s.calls.emit(
-            call,
-            EventType.CALL_STARTED,
-            direction="internal",
-            caller=requester.caller_id_number,
-            caller_name=requester.caller_id_name,
-            callee=p.target,
-        )
-        self.s.calls.changed(call)
         log.info("callback: %s answered, calling %s", p.requester, p.target)
         await media.hand_off(call)
         media.ringback(call)
         await self.s.router.route(call, p.target)
-
-
-class _Refused(Exception):
-    """Every phone of the requester refused the callback."""
 
 
 handled_by("callback", Feature.CALLBACK_ON, Feature.CALLBACK_OFF)
