@@ -314,10 +314,11 @@ class MediaFeatures:
             self.calls.end(call, "caller refused the re-INVITE")
         return joined
 
-    async def hand_off(self, call: Call) -> None:
+    async def hand_off(self, call: Call, *, codec: dict[str, list[str]] | None = None) -> None:
         """Make a taken caller ready to ring a phone: the phones are offered the caller's
-        SDP (rtpengine's side of a new pairing when the call is anchored; the old pairing,
-        to the media server, stays until a phone answers)."""
+        SDP (rtpengine's side of a new pairing when the call is anchored, with rtpengine's
+        ``codec`` manipulation; the old pairing, to the media server, stays until a phone
+        answers)."""
         a = call.a
         assert a is not None
         call.state = "routing"
@@ -327,7 +328,11 @@ class MediaFeatures:
         if anchor.media is not None and call.anchored:
             media_id = self._session_id(call, "p")
             offer = await anchor.offer(
-                call.offer, media_id, a.local_tag, failure="rtpengine offer failed (hand-off)"
+                call.offer,
+                media_id,
+                a.local_tag,
+                failure="rtpengine offer failed (hand-off)",
+                codec=codec,
             )
             if offer is not None:
                 old = anchor.switch(call, media_id)

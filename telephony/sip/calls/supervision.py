@@ -4,10 +4,21 @@ barges in (PortSIP's supervisor role).
 rtpengine cannot mix, so the media server does. When a supervisor first joins a call, its two
 parties (the caller, leg A, and the agent, leg B, bridged directly or through rtpengine) are
 each moved to a media-server session of their own by a re-INVITE carrying the media server's
-offer (through a new rtpengine pairing per party when the engine has rtpengine), and the two
-sessions *follow* each other (``Sa.follow(Sb)``, ``Sb.follow(Sa)``): the parties still talk,
-now through the media server. The supervisor's own call (a dialled code, or the call the
-engine places for the wallboard's button) is taken by the media server: session ``Ss``.
+offer, and the two sessions *follow* each other (``Sa.follow(Sb)``, ``Sb.follow(Sa)``): the
+parties still talk, now through the media server. The supervisor's own call (a dialled code,
+or the call the engine places for the wallboard's button) is taken by the media server:
+session ``Ss``.
+
+Through rtpengine: when the call is anchored, the caller stays on the call's own rtpengine
+pairing (``call.media_id``) and ``Sa`` takes the agent's place in it (re-offered under the
+agent's tag, as music on hold takes the holder's place: ``bridge.Bridge.hold``); only the
+agent moves, to a new pairing with ``Sb``. So the caller's phone keeps the very address it
+sent to (nothing for it to latch back onto), and a recording (rtpengine's, of that pairing:
+``recording.py``) goes on whole: what the caller says, and what the caller hears — the agent,
+and the supervisor too once it barges in — from ``Sa``. The agent's old side of the pairing
+now leads to ``Sa``: its phone, re-INVITEd at the same time, receives nothing more from it.
+A call that is not anchored has each party moved to a new pairing (when the engine has
+rtpengine) or straight to its session.
 
 - listen: ``Ss.follow(Sa, Sb)`` (the supervisor hears both, nobody hears the supervisor);
 - whisper: also ``Sb.follow(Sa, Ss)`` (the agent hears the supervisor, the caller does not);
@@ -49,11 +60,22 @@ from .services import CallServices
 # The supervisor's phones ring this long for the wallboard's button.
 RING_SECONDS = 30.0
 
-__all__ = ["Supervision", "Supervisions", "supervisions_of"]
+__all__ = ["Pairing", "Supervision", "Supervisions", "supervisions_of"]
 
 log = logging.getLogger(__name__)
 
 ENDED = "ended"
+
+
+@dataclass(slots=True, frozen=True)
+class Pairing:
+    """The rtpengine pairing a party's session is in: its call-id, the session's tag there
+    (the agent's, in the call's own pairing), and whether the supervision made it (ended
+    with it) rather than the call (ended with the call: the recorder reads it)."""
+
+    media_id: str
+    tag: str
+    own: bool = True
 
 
 @dataclass(eq=False)
@@ -67,7 +89,7 @@ class Supervision:
     b: Leg
     sa: MediaSession
     sb: MediaSession
-    pairings: dict[str, str] = field(default_factory=dict)  # leg name -> rtpengine call-id
+    pairings: dict[str, Pairing] = field(default_factory=dict)  # leg name -> its pairing
     supervisor_call: Call | None = None
     supervisor: str = ""
     mode: str = ""
@@ -86,14 +108,15 @@ class Supervision:
         if session.closed:
             return None
         anchor = self.s.anchor
-        media_id = self.pairings.get(leg.name, "")
+        pairing = self.pairings.get(leg.name)
         try:
-            if media_id and anchor.media is not None:
+            if pairing is not None and anchor.media is not None:
+                media_id = pairing.media_id
                 anchored = await anchor.offer(offer, media_id, leg.local_tag)
                 if anchored is None:
                     return None
                 answer = await session.update(anchored)
-                return await anchor.answer(answer, media_id, leg.local_tag, session.id)
+                return await anchor.answer(answer, media_id, leg.local_tag, pairing.tag)
             return await session.update(offer)
         except MediaError as exc:
             log.warning("call %s: supervised party's re-offer failed: %s", self.call.id, exc)
@@ -163,44 +186,34 @@ class Supervisions:
     async def move(self, call: Call) -> Supervision | None:
         """Move both parties of ``call`` to media-server sessions that follow each other.
 
-        Both re-INVITEs go out at once, and the call's old rtpengine pairing is ended first
-        (kept when the call may be recorded: the recorder reads it): a phone that still
-        received the other party's audio from the old address after its re-INVITE would
-        latch back onto it (symmetric RTP) and keep sending there. A party that refuses its
-        re-INVITE ends the call (its media is gone)."""
+        The agent's session and its new pairing are made first, then the caller's (when the
+        call is anchored, ``Sa`` takes the agent's place in the call's pairing: from then on
+        the caller's audio goes to ``Sa``); both re-INVITEs go out at once. A party that
+        refuses its re-INVITE ends the call (its media is gone)."""
         a, b, client = call.a, call.b, self.s.media.client
         if a is None or b is None or client is None or not self.s.media.available:
             return None
         if call.hold is not None or a.busy or b.busy:
             log.info("call %s: not supervised while on hold or re-negotiating", call.id)
             return None
-        offers: list[tuple[MediaSession, bytes, str]] = []
-        for leg in (a, b):
-            prepared = await self.prepare(call, leg)
+        offers: list[tuple[MediaSession, bytes, Pairing | None]] = []
+        for leg in (b, a):
+            prepared = await self.prepare(call, leg, b)
             if prepared is None:
-                for session, _, media_id in offers:
-                    await session.close()
-                    self.s.anchor.delete(media_id)
+                await self.discard(offers)
                 return None
             offers.append(prepared)
+        offers.reverse()  # (a's, b's)
         if call.state == "ended":
-            for session, _, media_id in offers:
-                await session.close()
-                self.s.anchor.delete(media_id)
+            await self.discard(offers)
             return None
-        if call.anchored and not call.recording:
-            # (a later offer under that call-id, a transfer's, makes a new rtpengine session)
-            self.s.anchor.delete(call.media_id)
         results = await asyncio.gather(
             *(self.finish(call, leg, *o) for leg, o in zip((a, b), offers, strict=True))
         )
         pairings = {leg.name: o[2] for leg, o in zip((a, b), offers, strict=True) if o[2]}
         sa, sb = results
         if sa is None or sb is None or call.state == "ended":
-            for session, _, _ in offers:
-                await session.close()
-            for media_id in pairings.values():
-                self.s.anchor.delete(media_id)
+            await self.discard(offers)
             log.warning("call %s: a party refused to be moved for supervision", call.id)
             self.calls.end(call, "supervision failed")
             return None
@@ -213,9 +226,20 @@ class Supervisions:
             log.warning("call %s: the parties cannot follow each other: %s", call.id, exc)
         return sv
 
-    async def prepare(self, call: Call, leg: Leg) -> tuple[MediaSession, bytes, str] | None:
-        """A session for one party and the offer to send it (through a new rtpengine
-        pairing when the engine has rtpengine): (session, offer, the pairing's call-id)."""
+    async def discard(self, offers: list[tuple[MediaSession, bytes, Pairing | None]]) -> None:
+        """Close prepared sessions and end the pairings made for them (not the call's)."""
+        for session, _, pairing in offers:
+            await session.close()
+            if pairing is not None and pairing.own:
+                self.s.anchor.delete(pairing.media_id)
+
+    async def prepare(
+        self, call: Call, leg: Leg, agent: Leg
+    ) -> tuple[MediaSession, bytes, Pairing | None] | None:
+        """A session for one party and the offer to send it, through rtpengine when the
+        engine has it: the caller of an anchored call stays in the call's pairing (the
+        session in ``agent``'s place), any other party gets a new one. (session, offer, the
+        pairing or None)."""
         client = self.s.media.client
         assert client is not None
         sid = f"{call.id}-sv{leg.name}"
@@ -226,24 +250,32 @@ class Supervisions:
             return None
         anchor = self.s.anchor
         if anchor.media is None:
-            return session, offer, ""
-        anchored = await anchor.offer(offer, sid, sid, failure="rtpengine offer (supervision)")
+            return session, offer, None
+        if leg is not agent and call.anchored and call.media_id:
+            pairing = Pairing(call.media_id, agent.local_tag, own=False)
+        else:
+            pairing = Pairing(sid, sid)
+        anchored = await anchor.offer(
+            offer, pairing.media_id, pairing.tag, failure="rtpengine offer (supervision)"
+        )
         if anchored is None:
             await session.close()
+            if pairing.own:
+                anchor.delete(pairing.media_id)
             return None
-        return session, anchored, sid
+        return session, anchored, pairing
 
     async def finish(
-        self, call: Call, leg: Leg, session: MediaSession, offer: bytes, media_id: str
+        self, call: Call, leg: Leg, session: MediaSession, offer: bytes, pairing: Pairing | None
     ) -> MediaSession | None:
         """The party's re-INVITE with ``offer``; its answer to the session. None: refused."""
         resp = await self.calls.reoffer(leg, offer)
         answer = leg.remote_sdp
         ok = resp is not None and 200 <= resp.status < 300 and bool(answer)
         anchor = self.s.anchor
-        if ok and media_id:
+        if ok and pairing is not None:
             anchored = await anchor.answer(
-                answer, media_id, session.id, leg.local_tag, failure="rtpengine answer (sv)"
+                answer, pairing.media_id, pairing.tag, leg.local_tag, failure="rtpengine answer"
             )
             answer = anchored or b""
             ok = bool(answer)
@@ -435,8 +467,9 @@ class Supervisions:
                 await self.s.media.goodbye(sup_call, "supervised call ended")
         for session in (sv.sa, sv.sb):
             await session.close()
-        for media_id in sv.pairings.values():
-            self.s.anchor.delete(media_id)
+        for pairing in sv.pairings.values():
+            if pairing.own:
+                self.s.anchor.delete(pairing.media_id)
 
     def call_changed(self, call: Call) -> None:
         sv: Supervision | None = self.by_supervisor.get(call.id)

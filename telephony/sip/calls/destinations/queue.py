@@ -19,7 +19,10 @@ qualifying agents only, most skilled first, then longest idle); a sticky queue o
 the agent that last answered the caller's number from it (``QUEUE_STICKY``). While an agent
 rings the caller keeps hearing the music (``media.hand_off``: the caller stays on the media
 server until the agent answers); the agent that answers is joined to it (``media.join``),
-``call.queue`` is set, and when the call ends the agent wraps up.
+``call.queue`` is set, and when the call ends the agent wraps up. A call the queue's recording
+policy (``Queue.recording``) or its agents' may record is recorded by rtpengine from the answer
+(``record_policy.py``): the caller was anchored when the media server took it, and the agents
+are offered only what a recording is decoded from (G.711).
 
 A caller waiting ``max_wait_seconds`` leaves to the overflow; one waiting ``sla_seconds`` is
 told once (``queue.sla``). With ``callback`` a caller keys 3, then the number to be called on
@@ -45,8 +48,10 @@ from typing import Any
 from telephony.media.client import MediaError, MediaSession
 from telephony.sip import contract
 from telephony.sip.calls import routing
+from telephony.sip.calls.anchor import recordable_codecs
 from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.forwarding import Path
+from telephony.sip.calls.record_policy import queue_policy
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import (
@@ -56,6 +61,7 @@ from telephony.sip.contract import (
     QueueExit,
     QueueLive,
     QueueStrategy,
+    RecordingPolicy,
     TenantSnapshot,
     WaitingCaller,
     number_listed,
@@ -550,7 +556,9 @@ class Queues:
             return False
         if not any(bindings.values()):
             return False
-        await self.s.media.hand_off(call)  # the caller stays on the music meanwhile
+        # The caller stays on the music meanwhile; the agents are offered only what a
+        # recording is decoded from when the call may be recorded once answered.
+        await self.s.media.hand_off(call, codec=self.recordable(call, queue, agents))
         if w.done or w.exit or call.state == "ended":
             return False
         call.state = "ringing"
@@ -584,6 +592,25 @@ class Queues:
                 call.state = "answered"  # back to waiting, the media server's
             self.calls.changed(call)
         return answered
+
+    def recordable(
+        self, call: Call, queue: Queue, agents: list[str]
+    ) -> dict[str, list[str]] | None:
+        """The codec manipulation of the agents' offer when the call may be recorded once one
+        of ``agents`` answers it (the queue's policy, the agents', the call's own): rtpengine
+        records it, so the caller must be anchored (``media.take`` anchored it when the
+        engine has rtpengine)."""
+        anchor = self.s.anchor
+        a = call.a
+        if not anchor.config.recording_dir or a is None:
+            return None
+        if queue_policy(call, queue, agents) == RecordingPolicy.NEVER:
+            return None
+        if not call.anchored:
+            log.warning("call %s: queue %s may record it, but its media is not anchored",
+                        call.id, queue.number)  # fmt: skip
+            return None
+        return recordable_codecs(a.remote_sdp)
 
     @staticmethod
     def shown(call: Call, queue: Queue) -> ExtensionSnapshot:
