@@ -39,8 +39,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-import time
 from dataclasses import dataclass, field
 
 from telephony.media.client import MediaError, MediaSession
@@ -51,10 +49,9 @@ from telephony.sip.contract import (
     SupervisionMode,
     TenantSnapshot,
 )
-from telephony.sip.message import Response
-from telephony.sip.transaction import new_tag
 
 from .call import Call, Calls, Leg
+from .originate import ring_phones
 from .services import CallServices
 
 # The supervisor's phones ring this long for the wallboard's button.
@@ -294,7 +291,7 @@ class Supervisions:
         ``cmd.mode``. The same checks as the codes, first (nothing rings when refused)."""
         media = self.s.media
         tenant = self.s.ctx.directory.by_schema(cmd.schema)
-        if tenant is None or not media.available or media.client is None:
+        if tenant is None or not media.available:
             return False
         target = self.find(tenant, cmd.supervisor, cmd.agent)
         if target is None:
@@ -304,105 +301,18 @@ class Supervisions:
         from .destinations.hotdesk import phones_of  # the destinations build on this module
 
         bindings = await phones_of(self.s.ctx.locations, tenant, cmd.supervisor)
-        if not bindings:
-            log.info("supervision: no phone of %s registered", cmd.supervisor)
-            return False
-        call_id = secrets.token_hex(12)
-        call = Call(id=call_id, tenant=tenant, caller=supervisor, callee=cmd.agent)
-        try:
-            session, offer = await media.client.open(f"{call_id}-ss", tenant=tenant.schema)
-        except MediaError as exc:
-            log.warning("supervision: no media session: %s", exc)
-            return False
-        answered: asyncio.Future[tuple[Leg, Response]] = asyncio.get_running_loop().create_future()
-        forks: list[Leg] = []
-        for binding in bindings:
-            remote, _flow = self.s.ctx.locations.target_for(binding)
-            leg = Leg(
-                call=call,
-                name=call.next_leg_name("a"),
-                user=cmd.supervisor,
-                target=remote,
-                local_tag=new_tag(),
-                sip_call_id=secrets.token_hex(12) + "@pbx",
-                contact=self.calls.contact(agent.caller_id_number, remote.kind),
-            )
-            leg.invite = self.calls.invite(leg, binding.contact, agent, offer)
-            forks.append(leg)
-            self.calls.add_leg(leg)
-
-            def settle(resp: Response, leg: Leg = leg) -> None:
-                self._settle(answered, leg, resp, forks)
-
-            leg.client_tx = self.calls.send(leg, leg.invite, on_response=settle)
-        try:
-            leg, resp = await asyncio.wait_for(asyncio.shield(answered), RING_SECONDS)
-        except (TimeoutError, _Refused):
-            for other in forks:
-                self.calls.cancel_fork(other)
-            await session.close()
-            log.info("supervision: %s did not answer", cmd.supervisor)
-            return False
-        for other in forks:
-            if other is not leg:
-                self.calls.cancel_fork(other, answered_elsewhere=True)
-        if not await self.calls.confirm(leg, resp):
-            await session.close()
-            return False
-        try:
-            await session.answer(leg.remote_sdp)
-        except MediaError as exc:
-            log.warning("supervision: the media server refused the answer: %s", exc)
-            self.calls.bye(leg)
-            await session.close()
+        call = await ring_phones(
+            self.s, tenant, supervisor, bindings, shown=agent, callee=cmd.agent,
+            seconds=RING_SECONDS, name="ss",
+        )  # fmt: skip
+        if call is None:
+            log.info("supervision: %s did not answer (or has no phone)", cmd.supervisor)
             return False
         # From here on the supervisor's call is a caller the media server answered.
-        call.a = leg
-        call.media = session
-        call.answered_a = True
-        call.state = "answered"
-        call.answered_at = time.time()
-        self.calls.add(call)
-        self.calls.emit(
-            call,
-            EventType.CALL_STARTED,
-            direction="internal",
-            caller=supervisor.caller_id_number,
-            caller_name=supervisor.caller_id_name,
-            callee=cmd.agent,
-        )
-        self.calls.changed(call)
-        if target.state == "ended" or not await self.join(call, session, target, cmd.mode):
+        if target.state == "ended" or not await self.join(call, call.media, target, cmd.mode):
             await media.goodbye(call, "supervision failed", "feature-failed")
             return False
         return True
-
-    def _settle(
-        self,
-        answered: asyncio.Future[tuple[Leg, Response]],
-        leg: Leg,
-        resp: Response,
-        forks: list[Leg],
-    ) -> None:
-        """A final answer of one of the supervisor's phones."""
-        if resp.status < 200:
-            return
-        if resp.status < 300:
-            if answered.done():
-                self.calls.spawn(self._late(leg, resp))  # answered as the winner's CANCEL left
-            else:
-                answered.set_result((leg, resp))
-            return
-        leg.gone = True
-        self.calls.drop_leg(leg)
-        if not answered.done() and all(f.gone for f in forks):
-            answered.set_exception(_Refused())
-
-    async def _late(self, leg: Leg, resp: Response) -> None:
-        leg.gone = False
-        if await self.calls.confirm(leg, resp):
-            self.calls.bye(leg)
-        self.calls.drop_leg(leg)
 
     # --- modes ---------------------------------------------------------------------------
     async def switch(self, sv: Supervision, mode: str, session: MediaSession) -> None:
@@ -486,10 +396,6 @@ class Supervisions:
             # stays was re-INVITEd away from its session by the transfer.
             call.supervision = None
             self.calls.spawn(self.close(sv))
-
-
-class _Refused(Exception):
-    """Every phone of the supervisor refused the call."""
 
 
 def supervisions_of(calls: Calls) -> Supervisions | None:

@@ -39,7 +39,6 @@ import contextlib
 import dataclasses
 import logging
 import math
-import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from telephony.sip.calls import routing
 from telephony.sip.calls.anchor import recordable_codecs
 from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.forwarding import Path
+from telephony.sip.calls.originate import ring_phones
 from telephony.sip.calls.record_policy import queue_policy
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
@@ -68,19 +68,17 @@ from telephony.sip.contract import (
 )
 from telephony.sip.message import Response
 from telephony.sip.registrar import Binding
-from telephony.sip.transaction import new_tag
 
 from .base import register
 from .caller import unavailable
 from .extension import Extension
 from .hotdesk import phones_of
-from .ivr import forward_taken
+from .overflow import overflow
 
 __all__ = ["Queues", "Waiter", "queue_numbers"]
 
 log = logging.getLogger(__name__)
 
-FORWARD_KINDS = ("extension", "external", "ring_group", "queue")
 RECENT = 20  # answered calls whose waits make the estimate
 CALLBACK_DIGITS = 20
 
@@ -678,76 +676,22 @@ class Queues:
         media = self.s.media
         ext = tenant.extensions.get(agent)
         bindings = await phones_of(self.s.ctx.locations, tenant, agent)
-        if ext is None or not bindings or not media.available or w.done:
-            return False
-        assert media.client is not None
-        call_id = secrets.token_hex(12)
-        call = Call(id=call_id, tenant=tenant, caller=ext, callee=w.callback, media_id=call_id)
-        try:
-            session, offer = await media.client.open(f"{call_id}-qcb", tenant=tenant.schema)
-        except MediaError as exc:
-            log.warning("queue %s callback: no media: %s", queue.number, exc)
+        if ext is None or not bindings or w.done:
             return False
         shown = ExtensionSnapshot(
             number="",
             caller_id_number=w.callback,
             caller_id_name=f"{queue.caller_id_prefix} {w.caller_name or w.callback}".strip(),
         )
-        won: asyncio.Future[tuple[Leg, Response]] = asyncio.get_running_loop().create_future()
-        forks: list[Leg] = []
-        for binding in bindings:
-            remote, _flow = self.s.ctx.locations.target_for(binding)
-            leg = Leg(
-                call=call,
-                name=call.next_leg_name("a"),
-                user=agent,
-                target=remote,
-                local_tag=new_tag(),
-                sip_call_id=secrets.token_hex(12) + "@pbx",
-                contact=self.calls.contact(w.callback, remote.kind),
-            )
-            leg.invite = self.calls.invite(leg, binding.contact, shown, offer)
-            forks.append(leg)
-            self.calls.add_leg(leg)
-
-            def settle(resp: Response, leg: Leg = leg) -> None:
-                self._callback_response(won, leg, resp, forks)
-
-            leg.client_tx = self.calls.send(leg, leg.invite, on_response=settle)
-        self.s.states.put(tenant.schema, agent, call_id, _ringing(call_id, w.callback))
-        try:
-            leg, resp = await asyncio.wait_for(asyncio.shield(won), queue.ring_seconds)
-        except (TimeoutError, _Refused):
-            for other in forks:
-                self.calls.cancel_fork(other)
-            await session.close()
+        call = await ring_phones(
+            self.s, tenant, ext, bindings, shown=shown, callee=w.callback,
+            seconds=queue.ring_seconds, name="qcb", wanted=lambda: not w.done,
+        )  # fmt: skip
+        if call is None:
             return False
-        finally:
-            self.s.states.put(tenant.schema, agent, call_id, None)
-        for other in forks:
-            if other is not leg:
-                self.calls.cancel_fork(other, answered_elsewhere=True)
-        if w.done or not await self.calls.confirm(leg, resp):
-            if not w.done:
-                await session.close()
-                return False
-            self.calls.bye(leg)
-            await session.close()
-            return True
-        await session.answer(leg.remote_sdp)
         waited = w.waited()
         self.remove(w)
-        call.a = leg
-        call.media = session
-        call.answered_a = True
-        call.state = "answered"
-        call.answered_at = time.time()
         call.queue = queue.number
-        self.calls.add(call)
-        self.calls.emit(call, EventType.CALL_STARTED, direction="internal",
-                        caller=ext.caller_id_number, caller_name=ext.caller_id_name,
-                        callee=w.callback)  # fmt: skip
-        self.calls.changed(call)
         self.note_answer(tenant, queue, agent, waited)
         self.answered[call.id] = Answered(
             tenant.domain, queue.number, agent, callback=w.callback, waiter_id=w.call_id
@@ -762,72 +706,10 @@ class Queues:
         await self.s.router.route(call, queue.callback_prefix + w.callback)
         return True
 
-    def _callback_response(
-        self,
-        won: asyncio.Future[tuple[Leg, Response]],
-        leg: Leg,
-        resp: Response,
-        forks: list[Leg],
-    ) -> None:
-        status = resp.status
-        if status < 200:
-            return
-        if status < 300:
-            if won.done():
-                self.spawn(self._late(leg, resp))
-            else:
-                won.set_result((leg, resp))
-            return
-        leg.gone = True
-        self.calls.drop_leg(leg)
-        if not won.done() and all(f.gone for f in forks):
-            won.set_exception(_Refused())
-
-    async def _late(self, leg: Leg, resp: Response) -> None:
-        leg.gone = False
-        if await self.calls.confirm(leg, resp):
-            self.calls.bye(leg)
-        self.calls.drop_leg(leg)
-
     # --- overflow ------------------------------------------------------------------------
     async def overflow(self, call: Call, queue: Queue) -> None:
         """The caller leaves to the queue's overflow (None: goodbye and hang-up, or 480)."""
-        if call.state == "ended":
-            return
-        target = queue.overflow
-        if target is None or target.kind == "hangup":
-            if call.answered_a and call.media is not None:
-                await self.s.media.goodbye(call, "queue overflow")
-            else:
-                self.calls.fail(call, 480, status="no_answer", reason="queue overflow")
-            return
-        kind, number = target.kind, target.target
-        if kind == "reject":
-            code = int(number) if number.isdigit() and 400 <= int(number) < 700 else 480
-            if call.answered_a:
-                await self.s.media.goodbye(call, "queue overflow")
-            else:
-                self.s.router.connect(call, routing.reject(code, reason="queue overflow"))
-            return
-        if kind in FORWARD_KINDS:
-            path = call.path(self.s.config.max_forward_hops)
-            if number in path.visited or path.hops >= path.max_hops:
-                log.warning("call %s: overflow of queue %s to %s not followed (loop or too "
-                            "many steps)", call.id, queue.number, number)  # fmt: skip
-                self.calls.end(call, "queue overflow loop", 480)
-                return
-            if call.answered_a:
-                await forward_taken(self.s, call, number, reason="no_answer", via=queue.number)
-                return
-            data = {"reason": "no_answer", "from": queue.number}
-            self.s.router.connect(call, Destination("forward", number, data))
-            return
-        extra: dict[str, object] = {"reason": "unavailable", "code": 480}
-        pending = self.s.router.connect(
-            call, Destination(kind, number, extra if kind == "voicemail" else {})
-        )
-        if pending is not None:
-            await pending
+        await overflow(self.s, call, queue.overflow, via=queue.number, what="queue")
 
     # --- shared state --------------------------------------------------------------------
     def event(
@@ -917,14 +799,3 @@ class Queues:
         if queue is not None:
             self.event(call.tenant, queue, EventType.QUEUE_CALLBACK, done.waiter_id,
                        number=done.callback, state=state, agent=done.agent)  # fmt: skip
-
-
-def _ringing(call_id: str, number: str) -> contract.DialogView:
-    """The agent's BLF while a callback rings it (and the mark that it is busy)."""
-    return contract.DialogView(
-        id=f"qcb-{call_id}", state="early", direction="recipient", call_id=call_id, remote=number
-    )
-
-
-class _Refused(Exception):
-    """Every phone of the agent refused the callback."""

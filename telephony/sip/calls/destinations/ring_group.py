@@ -59,14 +59,12 @@ from telephony.sip.registrar import Binding
 from .base import register
 from .caller import ring_caller, unavailable
 from .extension import Extension
-from .ivr import forward_taken
+from .overflow import overflow
 from .trunk import Trunk
 
 __all__ = ["RingGroups", "group_numbers"]
 
 log = logging.getLogger(__name__)
-
-FORWARD_KINDS = ("extension", "external", "ring_group")
 
 
 @routing.rule
@@ -388,45 +386,7 @@ class RingGroups:
     # --- nobody answered -----------------------------------------------------------------
     async def overflow(self, call: Call, group: RingGroup) -> None:
         """Where the call goes when no member answered: the group's overflow, else 480."""
-        if call.state == "ended":
-            return
-        target = group.overflow
-        if target is None:
-            await self.give_up(call, "ring group no answer")
-            return
-        kind, number = target.kind, target.target
-        if kind == "reject":
-            code = int(number) if number.isdigit() and 400 <= int(number) < 700 else 480
-            self.s.router.connect(call, routing.reject(code, reason="ring group overflow"))
-            return
-        if kind == "hangup":
-            await self.give_up(call, "ring group overflow hang-up")
-            return
-        if kind in FORWARD_KINDS:
-            path = call.path(self.s.config.max_forward_hops)
-            if number in path.visited or path.hops >= path.max_hops:
-                log.warning("call %s: overflow of ring group %s to %s not followed (loop or "
-                            "too many steps)", call.id, group.number, number)  # fmt: skip
-                await self.give_up(call, "ring group overflow loop")
-                return
-            if call.answered_a:
-                await forward_taken(self.s, call, number, reason="no_answer", via=group.number)
-                return
-            data = {"reason": "no_answer", "from": group.number}
-            self.s.router.connect(call, Destination("forward", number, data))
-            return
-        extra: dict[str, object] = {"reason": "unavailable", "code": 480}
-        pending = self.s.router.connect(
-            call, Destination(kind, number, extra if kind == "voicemail" else {})
-        )
-        if pending is not None:
-            await pending
-
-    async def give_up(self, call: Call, reason: str) -> None:
-        if call.answered_a and call.media is not None:
-            await self.s.media.goodbye(call, reason)
-        else:
-            self.calls.fail(call, 480, status="no_answer", reason=reason)
+        await overflow(self.s, call, group.overflow, via=group.number, what="ring group")
 
     # --- observer ------------------------------------------------------------------------
     def call_changed(self, call: Call) -> None:
