@@ -27,7 +27,7 @@ from pbx.tenancy import require_tenant
 from telephony.engine.snapshots import publish_on_commit
 from telephony.models import Extension
 from telephony.sip import contract
-from telephony.team import _bool, _Errors, _int, _number, _texts
+from telephony.team import _bool, _Errors, _extensions, _int, _number, _overflow, _texts
 from tenants.choices import RecordingPolicy
 
 from .choices import AgentState, QueueStrategy
@@ -128,27 +128,6 @@ def _queue_number(errors: _Errors, tenant, number: str, queue: Queue | None) -> 
     _number(errors, tenant, number, ("queue", queue.pk) if queue is not None else None)
 
 
-def _extension_list(errors: _Errors, name: str, value: Any, limit: int) -> list[Extension] | None:
-    """A list of the tenant's extension numbers as their rows, in the order given."""
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        errors.add(name, "a list of extension numbers")
-        return None
-    numbers = [v.strip() for v in value]
-    if len(numbers) > limit:
-        errors.add(name, f"at most {limit}")
-        return None
-    twice = sorted({n for n in numbers if numbers.count(n) > 1})
-    if twice:
-        errors.add(name, f"given twice: {', '.join(twice)}")
-        return None
-    found = {e.number: e for e in Extension.objects.filter(number__in=numbers)}
-    missing = [n for n in numbers if n not in found]
-    if missing:
-        errors.add(name, f"no extension {', '.join(m or '(empty)' for m in missing)}")
-        return None
-    return [found[n] for n in numbers]
-
-
 def _skills(errors: _Errors, name: str, value: Any) -> dict[str, int] | None:
     """``{slug: level 1..10}``."""
     from django.core.validators import validate_slug
@@ -204,33 +183,6 @@ def _listed(errors: _Errors, fields: dict, name: str) -> None:
         if entry not in out:
             out.append(entry)
     fields[name] = out
-
-
-def _overflow(tenant, errors: _Errors, fields: dict, own: str) -> None:
-    from routing.destinations import clean_target
-
-    if "overflow" not in fields:
-        return
-    value = fields["overflow"]
-    if value in (None, {}):
-        fields["overflow"] = None
-        return
-    try:
-        target = clean_target(tenant, value)
-    except ValueError as exc:
-        errors.add("overflow", str(exc))
-        return
-    # A queue whose overflow leads back to it (directly or through other queues) loops.
-    seen = {own}
-    hop: dict | None = target
-    while hop is not None and hop.get("kind") == "queue":
-        if hop.get("target") in seen:
-            errors.add("overflow", "the overflow leads back to this queue")
-            return
-        seen.add(hop["target"])
-        nxt = Queue.objects.filter(number=hop["target"]).values_list("overflow", flat=True)
-        hop = next(iter(nxt), None)
-    fields["overflow"] = target
 
 
 def _foreign(errors: _Errors, fields: dict, name: str, model) -> None:
@@ -296,10 +248,10 @@ def _validated(tenant, fields: dict, queue: Queue | None) -> tuple[dict, list | 
     _listed(errors, fields, "blacklist")
     _foreign(errors, fields, "music_class", MusicClass)
     _foreign(errors, fields, "greeting", Prompt)
-    _overflow(tenant, errors, fields, own)
-    chosen = _extension_list(errors, "agents", agents, MAX_AGENTS) if has_agents else None
+    _overflow(tenant, errors, fields, own, kind="queue", model=Queue, label="queue")
+    chosen = _extensions(errors, "agents", agents, MAX_AGENTS, "") if has_agents else None
     watching = (
-        _extension_list(errors, "supervisors", supervisors, MAX_SUPERVISORS)
+        _extensions(errors, "supervisors", supervisors, MAX_SUPERVISORS, "")
         if has_supervisors
         else None
     )

@@ -125,14 +125,18 @@ def _number(errors: _Errors, tenant, number: str, exclude: tuple[str, int] | Non
         errors.add("number", f"{user} has this number")
 
 
-def _extensions(errors: _Errors, name: str, value: Any) -> list[Extension] | None:
-    """A list of the tenant's extension numbers as their rows, in the order given."""
+def _extensions(
+    errors: _Errors, name: str, value: Any, limit: int = MAX_MEMBERS, noun: str = "members"
+) -> list[Extension] | None:
+    """A list of the tenant's extension numbers as their rows, in the order given: at most
+    ``limit`` of them (the error counts them as ``noun``; none: only the number). Also the
+    contact centre's agents and supervisors (``callcenter.actions``)."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         errors.add(name, "a list of extension numbers")
         return None
     numbers = [v.strip() for v in value]
-    if len(numbers) > MAX_MEMBERS:
-        errors.add(name, f"at most {MAX_MEMBERS} members")
+    if len(numbers) > limit:
+        errors.add(name, f"at most {limit} {noun}".rstrip())
         return None
     twice = sorted({n for n in numbers if numbers.count(n) > 1})
     if twice:
@@ -309,7 +313,19 @@ def _members(tenant, errors: _Errors, value: Any) -> list[tuple[Extension | None
     return out
 
 
-def _overflow(tenant, errors: _Errors, fields: dict, own_number: str) -> None:
+def _overflow(
+    tenant,
+    errors: _Errors,
+    fields: dict,
+    own_number: str,
+    *,
+    kind: str = "ring_group",
+    model: type[Any] = RingGroup,
+    label: str = "group",
+) -> None:
+    """``fields["overflow"]``: a destination (``routing.destinations.clean_target``) or None,
+    that does not lead back to its own ``kind`` of ``model`` (a ring group; also a queue,
+    ``callcenter.actions``), called ``label`` in the error."""
     from routing.destinations import clean_target
 
     value = fields.get("overflow")
@@ -322,15 +338,15 @@ def _overflow(tenant, errors: _Errors, fields: dict, own_number: str) -> None:
     except ValueError as exc:
         errors.add("overflow", str(exc))
         return
-    # A group whose overflow leads back to it (directly or through others) would ring forever.
+    # One whose overflow leads back to it (directly or through others) would ring forever.
     seen = {own_number}
     hop: dict | None = target
-    while hop is not None and hop["kind"] == "ring_group":
-        if hop["target"] in seen:
-            errors.add("overflow", "the overflow leads back to this group")
+    while hop is not None and hop.get("kind") == kind:
+        if hop.get("target") in seen:
+            errors.add("overflow", f"the overflow leads back to this {label}")
             return
         seen.add(hop["target"])
-        nxt = RingGroup.objects.filter(number=hop["target"]).values_list("overflow", flat=True)
+        nxt = model.objects.filter(number=hop["target"]).values_list("overflow", flat=True)
         hop = next(iter(nxt), None)
     fields["overflow"] = target
 

@@ -36,28 +36,15 @@ from audio.recording_actions import do_delete_recording
 from pbx import audit
 from pbx.api.filters import UtcIsoDateTimeFilter
 from pbx.api.pagination import CursorPagination
+from pbx.api.permissions import TenantMember, host_permissions
 from pbx.api.viewsets import TenantScopedViewSet
 from pbx.audit import Actor
 from telephony.engine.state import active_call, send_control
 from telephony.sip.contract import RecordCall, RecordingAction
-from tenants.access import tenant_permissions
 from tenants.choices import Permission
 
 RECORDING_CODES = (Permission.EXTENSIONS_VIEW, Permission.EXTENSIONS_MANAGE)
 SIGNED_URL_SECONDS = 300
-
-
-def _held(request) -> set[str]:
-    user = request.user
-    if not user or not user.is_authenticated:
-        raise exceptions.NotAuthenticated()
-    tenant = getattr(request._request, "tenant", None)
-    if tenant is None or tenant.is_public:
-        raise exceptions.NotFound()
-    held = tenant_permissions(user, tenant)
-    if held is None:
-        raise exceptions.NotFound()  # a user of another tenant: nothing here exists
-    return set(held)
 
 
 class RecordingPermission(BasePermission):
@@ -65,7 +52,7 @@ class RecordingPermission(BasePermission):
     reads those of its own calls. Deleting needs ``extensions.manage``."""
 
     def has_permission(self, request, view):
-        held = _held(request)
+        held = host_permissions(request)
         if request.method in SAFE_METHODS:
             view.every = RECORDING_CODES[0] in held
             tenant = request._request.tenant
@@ -188,14 +175,6 @@ class _CallTarget:
 
     def __str__(self) -> str:
         return f"call {self.pk}"
-
-
-class TenantMember(BasePermission):
-    """Any signed-in user of the host's tenant (the view checks which calls it may touch)."""
-
-    def has_permission(self, request, view):
-        view.held = _held(request)
-        return True
 
 
 class CallRecordingView(APIView):

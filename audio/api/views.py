@@ -24,8 +24,8 @@ from audio.access import mailboxes_for, messages_for, own_extension_number
 from audio.actions import GREETING_KINDS
 from audio.models import Folder, Mailbox, MusicClass, MusicTrack, Prompt, VoicemailMessage
 from pbx.api.parsers import FormParser, JSONParser, MultiPartParser
+from pbx.api.permissions import host_permissions
 from pbx.api.viewsets import TenantScopedViewSet
-from tenants.access import tenant_permissions
 from tenants.choices import Permission
 
 from .serializers import (
@@ -52,12 +52,8 @@ class OwnOrAudioPermission(BasePermission):
         user = request.user
         if not user or not user.is_authenticated:
             return False
-        tenant = getattr(request._request, "tenant", None)
-        if tenant is None or tenant.is_public:
-            raise exceptions.NotFound()
-        held = tenant_permissions(user, tenant)
-        if held is None:
-            raise exceptions.NotFound()
+        held = host_permissions(request)
+        tenant = request._request.tenant
         needed = AUDIO_CODES[0] if request.method in SAFE_METHODS else AUDIO_CODES[1]
         view.every = needed in held
         return view.every or own_extension_number(user, tenant) is not None

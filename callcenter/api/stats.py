@@ -13,10 +13,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, tzinfo
+from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -25,10 +26,9 @@ from rest_framework.views import APIView
 from billing.reports import csv_download, tenant_today
 from callcenter import stats
 from callcenter.wallboard import viewer_queues, wallboard
-from pbx.api.permissions import TenantPermission
+from pbx.api.permissions import TenantPermission, host_permissions
 from pbx.errors import ValidationFailed
 from pbx.text import safe_cell
-from tenants.access import tenant_permissions
 from tenants.choices import Permission
 
 
@@ -65,6 +65,36 @@ def _table(rows: list[dict], columns: tuple[str, ...]):
         yield [safe_cell("" if row.get(c) is None else str(row[c])) for c in columns]
 
 
+@dataclass(frozen=True)
+class _Period:
+    """A statistics request's days (``from``, ``to``), answer format and time zone."""
+
+    params: Any
+    tenant: Any
+    start: date
+    end: date
+    fmt: str
+    tz: tzinfo
+
+    @classmethod
+    def of(cls, request) -> _Period:
+        params = request.query_params
+        tenant = request._request.tenant
+        start, end = _days(params, tenant)
+        fmt = _format(params)
+        return cls(params, tenant, start, end, fmt, stats.tenant_zone(tenant))
+
+    def answer(self, name: str, rows: list[dict], columns: tuple[str, ...], **extra):
+        """``rows`` as a CSV download ``<name>-<from>-<to>`` of ``columns``, or as JSON (with
+        ``extra`` before the rows)."""
+        if self.fmt == "csv":
+            filename = f"{name}-{self.start}-{self.end}"
+            return csv_download(_table(rows, columns), filename, self.tenant)
+        return Response(
+            {"from": self.start, "to": self.end, "time_zone": str(self.tz), **extra, "rows": rows}
+        )
+
+
 PERIOD = [
     OpenApiParameter("from", str, description="First day, YYYY-MM-DD (default: today)"),
     OpenApiParameter("to", str, description="Last day, YYYY-MM-DD (default: today)"),
@@ -93,23 +123,19 @@ class QueueStatsView(_StatsView):
         responses={200: OpenApiResponse(description="{from, to, time_zone, rows}")},
     )
     def get(self, request):
-        params = request.query_params
-        tenant = request._request.tenant
-        start, end = _days(params, tenant)
-        fmt = _format(params)
-        bucket = params.get("bucket") or None
+        period = _Period.of(request)
+        bucket = period.params.get("bucket") or None
         if bucket is not None and bucket not in stats.BUCKETS:
             raise ValidationFailed("Unknown bucket.", fields={"bucket": ["day or hour"]})
-        tz = stats.tenant_zone(tenant)
         rows = stats.queue_stats(
-            start, end, queue=params.get("queue") or None, bucket=bucket, tz=tz
+            period.start,
+            period.end,
+            queue=period.params.get("queue") or None,
+            bucket=bucket,
+            tz=period.tz,
         )
-        if fmt == "csv":
-            columns = ("queue", "name", *(("bucket",) if bucket else ()), *stats.QUEUE_COLUMNS)
-            return csv_download(_table(rows, columns), f"queue-stats-{start}-{end}", tenant)
-        return Response(
-            {"from": start, "to": end, "time_zone": str(tz), "bucket": bucket, "rows": rows}
-        )
+        columns = ("queue", "name", *(("bucket",) if bucket else ()), *stats.QUEUE_COLUMNS)
+        return period.answer("queue-stats", rows, columns, bucket=bucket)
 
 
 class AgentStatsView(_StatsView):
@@ -120,29 +146,20 @@ class AgentStatsView(_StatsView):
         responses={200: OpenApiResponse(description="{from, to, time_zone, rows}")},
     )
     def get(self, request):
-        params = request.query_params
-        tenant = request._request.tenant
-        start, end = _days(params, tenant)
-        fmt = _format(params)
-        tz = stats.tenant_zone(tenant)
-        rows = stats.agent_stats(start, end, agent=params.get("agent") or None, tz=tz)
-        if fmt == "csv":
-            columns = ("agent", "name", *stats.AGENT_COLUMNS)
-            return csv_download(_table(rows, columns), f"agent-stats-{start}-{end}", tenant)
-        return Response({"from": start, "to": end, "time_zone": str(tz), "rows": rows})
+        period = _Period.of(request)
+        agent = period.params.get("agent") or None
+        rows = stats.agent_stats(period.start, period.end, agent=agent, tz=period.tz)
+        return period.answer("agent-stats", rows, ("agent", "name", *stats.AGENT_COLUMNS))
 
 
 class WallboardViewer(BasePermission):
     """Tenant admins (every queue) and queue supervisors (theirs); another tenant's user 404."""
 
     def has_permission(self, request, view):
-        user = request.user
-        if not user or not user.is_authenticated:
+        if not request.user or not request.user.is_authenticated:
             return False
-        tenant = getattr(request._request, "tenant", None)
-        if tenant is None or tenant.is_public or tenant_permissions(user, tenant) is None:
-            raise exceptions.NotFound()
-        view.queues = viewer_queues(user, tenant)
+        host_permissions(request)  # 404 for another tenant's user
+        view.queues = viewer_queues(request.user, request._request.tenant)
         return view.queues is None or bool(view.queues)
 
 

@@ -25,7 +25,6 @@ import time
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -33,12 +32,11 @@ from audio.access import own_extension_number
 from callcenter import actions
 from callcenter.agents import agent_states
 from callcenter.models import AgentSkill, Queue
-from pbx.api.permissions import TenantPermission
+from pbx.api.permissions import TenantMember, TenantPermission
 from pbx.api.viewsets import ActionViewSet
 from pbx.audit import Actor
 from telephony.models import Extension
 from telephony.sip import contract
-from tenants.access import tenant_permissions
 from tenants.choices import Permission
 
 from .serializers import (
@@ -52,28 +50,6 @@ from .serializers import (
 )
 
 QUEUE_CODES = (Permission.ROUTING_VIEW, Permission.ROUTING_MANAGE)
-
-
-def _held(request) -> set[str]:
-    """The caller's permissions in the host's tenant; 404 for a caller of another tenant."""
-    user = request.user
-    if not user or not user.is_authenticated:
-        raise exceptions.NotAuthenticated()
-    tenant = getattr(request._request, "tenant", None)
-    if tenant is None or tenant.is_public:
-        raise exceptions.NotFound()
-    held = tenant_permissions(user, tenant)
-    if held is None:
-        raise exceptions.NotFound()
-    return set(held)
-
-
-class TenantMember(BasePermission):
-    """Any user of the host's tenant; the view checks the rest (``view.held``)."""
-
-    def has_permission(self, request, view):
-        view.held = _held(request)
-        return True
 
 
 def _status_rows(queues) -> list[dict]:

@@ -37,18 +37,36 @@ class TenantPermission(BasePermission):
     """Permission codes within the host's tenant: ``view.permission_codes = (read, write)``."""
 
     def has_permission(self, request, view):
-        user = request.user
-        if not user or not user.is_authenticated:
+        if not request.user or not request.user.is_authenticated:
             return False
-        tenant = _host_tenant(request)
-        if tenant is None or tenant.is_public:
-            raise exceptions.NotFound()
-        held = tenant_permissions(user, tenant)
-        if held is None:
-            raise exceptions.NotFound()
+        held = host_permissions(request)
         read, write = view.permission_codes
         needed = read if request.method in SAFE_METHODS else write
         return needed in held
+
+
+def host_permissions(request) -> set[str]:
+    """The signed-in caller's permission codes in the host's tenant (401 when not signed in);
+    404 on the provider's host and for a user of another tenant: nothing here exists."""
+    user = request.user
+    if not user or not user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    tenant = _host_tenant(request)
+    if tenant is None or tenant.is_public:
+        raise exceptions.NotFound()
+    held = tenant_permissions(user, tenant)
+    if held is None:
+        raise exceptions.NotFound()
+    return set(held)
+
+
+class TenantMember(BasePermission):
+    """Any user of the host's tenant; the view checks the rest with ``view.held``, the
+    caller's permission codes there."""
+
+    def has_permission(self, request, view):
+        view.held = host_permissions(request)
+        return True
 
 
 class Authenticated(BasePermission):

@@ -11,12 +11,11 @@ import re
 from django import forms
 
 from callcenter.choices import AgentState, QueueStrategy
-from pbx.forms import add_action_errors
 from routing.destinations import KINDS
 from tenants.choices import RecordingPolicy
 
 from .forms import Section, SectionedForm
-from .team_forms import TARGET_HELP
+from .team_forms import TARGET_HELP, add_row_errors
 from .widgets import DatalistInput
 
 #: Empty agent rows a page offers below the queue's agents.
@@ -257,31 +256,7 @@ class QueueForm(SectionedForm):
     def add_action_errors(self, exc) -> None:
         """An agent's error goes on the row of the agent it names; the overflow's on its
         target."""
-        fields: dict[str, list[str]] = {}
-        boxes = {
-            (self.cleaned_data.get(box) or "").strip(): box
-            for box in self.agent_rows
-            if (self.cleaned_data.get(box) or "").strip()
-        }
-        for name, messages in (exc.fields or {}).items():
-            for message in messages if isinstance(messages, list) else [messages]:
-                text = str(message)
-                if name == "agents":
-                    box = next((b for n, b in boxes.items() if _names(text, n)), None)
-                    fields.setdefault(box or "agents", []).append(text)
-                elif name == "overflow":
-                    fields.setdefault("overflow_target", []).append(text)
-                elif name in self.fields:
-                    fields.setdefault(name, []).append(text)
-                else:
-                    fields.setdefault("__all__", []).append(text)
-        exc.fields = fields
-        add_action_errors(self, exc)
-
-
-def _names(text: str, number: str) -> bool:
-    """Whether an error ``text`` names the agent ``number`` (not a longer number)."""
-    return re.search(rf"(?<![\d+]){re.escape(number)}(?!\d)", text) is not None
+        add_row_errors(self, exc, self.agent_rows, "agents")
 
 
 def queue_initial(queue) -> dict:

@@ -132,24 +132,31 @@ class RingGroupForm(SectionedForm):
 
     def add_action_errors(self, exc) -> None:
         """A member's error goes on the box of the member it names."""
-        fields: dict[str, list[str]] = {}
-        boxes = {
-            (self.cleaned_data.get(box) or "").strip(): box
-            for box, _ in self.member_rows
-            if (self.cleaned_data.get(box) or "").strip()
-        }
-        for name, messages in (exc.fields or {}).items():
-            for message in messages if isinstance(messages, list) else [messages]:
-                text = str(message)
-                if name == "members":
-                    box = next((b for n, b in boxes.items() if _names(text, n)), None)
-                    fields.setdefault(box or "members", []).append(text)
-                elif name == "overflow":
-                    fields.setdefault("overflow_target", []).append(text)
-                else:
-                    fields.setdefault(name, []).append(text)
-        exc.fields = fields
-        add_action_errors(self, exc)
+        add_row_errors(self, exc, [box for box, _ in self.member_rows], "members")
+
+
+def add_row_errors(form: forms.Form, exc, rows: list[str], listed: str) -> None:
+    """An action's errors on ``form``: one about the list field ``listed`` (members, agents)
+    on the row box (of ``rows``) of the number it names, else on the list; the overflow's on
+    its target box; the others as ``pbx.forms.add_action_errors`` places them."""
+    fields: dict[str, list[str]] = {}
+    boxes = {
+        (form.cleaned_data.get(box) or "").strip(): box
+        for box in rows
+        if (form.cleaned_data.get(box) or "").strip()
+    }
+    for name, messages in (exc.fields or {}).items():
+        for message in messages if isinstance(messages, list) else [messages]:
+            text = str(message)
+            if name == listed:
+                box = next((b for n, b in boxes.items() if _names(text, n)), None)
+                fields.setdefault(box or listed, []).append(text)
+            elif name == "overflow":
+                fields.setdefault("overflow_target", []).append(text)
+            else:
+                fields.setdefault(name, []).append(text)
+    exc.fields = fields
+    add_action_errors(form, exc)
 
 
 def _names(text: str, number: str) -> bool:

@@ -1,6 +1,7 @@
 // Live status over the portal's WebSocket (/portal/ws/live/, the signed-in session): the page
 // is rendered from the live-state cache, then the socket's snapshot (sent on every connect, so
-// nothing that changed meanwhile is missed) and its events keep it current. No polling.
+// nothing that changed meanwhile is missed) and its events keep it current. No polling. The
+// socket itself (reconnects, the connection indicator) is livesocket.js's, as the wallboard's.
 // Rows: <tr data-ext="101"> on the extensions list, <tr data-call="..."> on active calls,
 // <tr data-slot="701"> in its parked calls (the engines' park slots; call.parked/unparked).
 (() => {
@@ -12,18 +13,8 @@
   let groups = groupsData ? JSON.parse(groupsData.textContent || "{}") : {}; // number -> name
   const parked = new Map(); // slot -> {slot, call_id, caller, caller_name, by, at}
   if (!extTable && !callTable) return;
-  const indicator = document.querySelector("[data-live-indicator]");
   const calls = new Map(); // call id -> {call_id, state, caller, callee, caller_name, started_at}
-  let socket = null;
-  let retryMs = 1000;
-  let stopped = false;
-
-  function setConnection(state, text) {
-    if (!indicator) return;
-    indicator.dataset.state = state;
-    const label = indicator.querySelector(".live-text");
-    if (label) label.textContent = text;
-  }
+  const { connect, setConnection } = window.portalLiveSocket("/portal/ws/live/", "live", onMessage);
 
   function statusLabel(entry) {
     if (entry.call_status === "on_call") return "on call";
@@ -268,30 +259,6 @@
     }
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/portal/ws/live/`);
-    setConnection("connecting", "connecting…");
-    socket.addEventListener("open", () => { retryMs = 1000; });
-    socket.addEventListener("message", (e) => {
-      try {
-        onMessage(JSON.parse(e.data));
-      } catch (err) {
-        console.error("live: bad frame", err);
-      }
-    });
-    socket.addEventListener("close", (e) => {
-      if (stopped) return;
-      if (e.code === 4401 || e.code === 4403 || e.code === 4404) {
-        setConnection("error", "signed out — reload the page");
-        return; // a new session is needed; retrying would not help
-      }
-      setConnection("offline", "reconnecting…");
-      window.setTimeout(connect, retryMs); // back-off between reconnect attempts, not polling
-      retryMs = Math.min(retryMs * 2, 30000);
-    });
-  }
-
   document.addEventListener("DOMContentLoaded", () => {
     // Registered after portal.js's confirm handler, so a cancelled confirm is seen here.
     if (callTable) {
@@ -300,10 +267,6 @@
         if (button && !event.defaultPrevented) hangup(button);
       });
     }
-  });
-  window.addEventListener("pagehide", () => {
-    stopped = true;
-    if (socket) socket.close();
   });
   connect();
 })();

@@ -2,12 +2,12 @@
 // session): the page is rendered from the payload on load; the socket sends the payload on
 // connect (so nothing that changed meanwhile is missed) and a "wallboard.update" frame
 // whenever the fan-out handled queue events or agents' calls. No polling: the one timer only
-// moves the waiting-time counters on between frames. Markup as _queue_board.html.
+// moves the waiting-time counters on between frames. Markup as _queue_board.html. The socket
+// itself (reconnects, the connection indicator) is livesocket.js's, shared with live status.
 (() => {
   "use strict";
   const board = document.getElementById("wallboard");
   if (!board) return;
-  const indicator = document.querySelector("[data-live-indicator]");
   const status = document.querySelector("[data-testid=wb-status]");
   const labels = JSON.parse(document.getElementById("wb-labels").textContent || "{}");
   const modes = JSON.parse(document.getElementById("wb-modes").textContent || "[]");
@@ -17,16 +17,7 @@
   const order = Object.keys(labels);
   // The server's clock minus ours (seconds), from the payload's "at": counters use its time.
   let skew = parseFloat(board.dataset.at || "0") - Date.now() / 1000;
-  let socket = null;
-  let retryMs = 1000;
-  let stopped = false;
-
-  function setConnection(state, text) {
-    if (!indicator) return;
-    indicator.dataset.state = state;
-    const label = indicator.querySelector(".live-text");
-    if (label) label.textContent = text;
-  }
+  const { connect, setConnection } = window.portalLiveSocket("/ws/portal/wallboard/", "wallboard", onMessage);
 
   function duration(seconds) {
     const total = Math.max(0, Math.floor(seconds || 0));
@@ -140,30 +131,6 @@
     }
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/portal/wallboard/`);
-    setConnection("connecting", "connecting…");
-    socket.addEventListener("open", () => { retryMs = 1000; });
-    socket.addEventListener("message", (e) => {
-      try {
-        onMessage(JSON.parse(e.data));
-      } catch (err) {
-        console.error("wallboard: bad frame", err);
-      }
-    });
-    socket.addEventListener("close", (e) => {
-      if (stopped) return;
-      if (e.code === 4401 || e.code === 4403 || e.code === 4404) {
-        setConnection("error", "signed out — reload the page");
-        return;
-      }
-      setConnection("offline", "reconnecting…");
-      window.setTimeout(connect, retryMs); // back-off between reconnect attempts, not polling
-      retryMs = Math.min(retryMs * 2, 30000);
-    });
-  }
-
   // Listen / Whisper / Barge: sent without leaving the page (the board stays live).
   board.addEventListener("submit", async (event) => {
     const form = event.target.closest("[data-supervise]");
@@ -180,10 +147,6 @@
     if (status) status.textContent = body.message || (response.ok ? "Done." : "That did not work.");
   });
 
-  window.addEventListener("pagehide", () => {
-    stopped = true;
-    if (socket) socket.close();
-  });
   window.setInterval(tick, 1000);
   connect();
 })();

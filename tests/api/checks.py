@@ -1,5 +1,5 @@
 """Checks the API tests of a tenant's resources share: bad input answered with field errors,
-and the audit entries the writes left."""
+the audit entries the writes left, and the events the writes appended to the events stream."""
 
 from __future__ import annotations
 
@@ -21,3 +21,22 @@ def audited(tenant, actor) -> set[str]:
     """The actions ``actor``'s audit entries in ``tenant`` record."""
     rows = AuditEntry.objects.filter(tenant=tenant, actor=actor)
     return set(rows.values_list("action", flat=True))
+
+
+def events_stream_end() -> str:
+    """The id of the events stream's last entry ("0-0": empty), to read what comes after."""
+    from telephony.engine.store import client, redis_key
+    from telephony.sip import contract
+
+    last = client().xrevrange(redis_key(contract.EVENTS), count=1)
+    return last[0][0].decode() if last else "0-0"
+
+
+def events_after(after: str, type_: str | None = None) -> list[dict[str, str]]:
+    """The events stream's entries after the id ``after`` (of ``type_`` only, when given)."""
+    from telephony.engine.store import client, redis_key
+    from telephony.sip import contract
+
+    rows = client().xrange(redis_key(contract.EVENTS), min=f"({after}", max="+")
+    events = [{k.decode(): v.decode() for k, v in fields.items()} for _id, fields in rows]
+    return [e for e in events if type_ is None or e["type"] == type_]

@@ -22,6 +22,8 @@ from telephony.engine.store import client, redis_key
 from telephony.sip import contract
 from tenants.models import Tenant
 
+from .checks import events_after, events_stream_end
+
 pytestmark = pytest.mark.django_db
 
 SUPPORT = {
@@ -273,13 +275,6 @@ def acme_ext(number: str):
     return Extension.objects.get(number=number)
 
 
-def _events(stream: str, after: str) -> list[dict]:
-    return [
-        {k.decode(): v.decode() for k, v in fields.items()}
-        for _id, fields in client().xrange(stream, min=f"({after}", max="+")
-    ]
-
-
 def test_agent_states_are_written_announced_and_streamed(acme):
     actions.do_create_queue(actor=SYSTEM, fields=SUPPORT)
     actions.do_create_queue(
@@ -294,9 +289,7 @@ def test_agent_states_are_written_announced_and_streamed(acme):
     assert states[("800", "101")].state == "ready"
     assert states[("801", "101")].state == "logged_out"
 
-    stream = redis_key(contract.EVENTS)
-    last = r.xrevrange(stream, count=1)
-    after = last[0][0].decode() if last else "0-0"
+    after = events_stream_end()
     pubsub = r.pubsub()
     pubsub.subscribe(redis_key(contract.AGENTS_CHANGED))
     assert pubsub.get_message(timeout=2)["type"] == "subscribe"
@@ -312,7 +305,7 @@ def test_agent_states_are_written_announced_and_streamed(acme):
     message = pubsub.get_message(timeout=2)
     assert message is not None
     assert message["data"] == connection.schema_name.encode()
-    events = [e for e in _events(stream, after) if e["type"] == "agent.state"]
+    events = events_after(after, "agent.state")
     assert [(e["queue"], e["agent"], e["state"], e["reason"], e["by"]) for e in events] == [
         ("800", "101", "not_ready", "Lunch", "api"),
         ("801", "101", "not_ready", "Lunch", "api"),

@@ -15,7 +15,7 @@ from telephony.engine.store import client, redis_key
 from telephony.models import Extension
 from telephony.sip import contract
 
-from .checks import assert_field_errors, audited
+from .checks import assert_field_errors, audited, events_after, events_stream_end
 
 pytestmark = pytest.mark.django_db
 
@@ -110,19 +110,11 @@ def test_bad_queues_are_field_errors(api, world):
         assert not Queue.objects.exists()
 
 
-def _stream_after(r) -> str:
-    last = r.xrevrange(redis_key(contract.EVENTS), count=1)
-    return last[0][0].decode() if last else "0-0"
-
-
-def _agent_events(r, after: str) -> list[tuple[str, ...]]:
-    rows = r.xrange(redis_key(contract.EVENTS), min=f"({after}", max="+")
-    found = []
-    for _id, fields in rows:
-        f = {k.decode(): v.decode() for k, v in fields.items()}
-        if f["type"] == contract.EventType.AGENT_STATE:
-            found.append((f["schema"], f["queue"], f["agent"], f["state"], f["reason"], f["by"]))
-    return found
+def _agent_events(after: str) -> list[tuple[str, ...]]:
+    return [
+        (f["schema"], f["queue"], f["agent"], f["state"], f["reason"], f["by"])
+        for f in events_after(after, contract.EventType.AGENT_STATE)
+    ]
 
 
 def test_an_admin_sets_agents_states(api, world, agents_hash):
@@ -134,7 +126,7 @@ def test_an_admin_sets_agents_states(api, world, agents_hash):
     assert got.status_code == 200, got.content
     assert [(a["agent"], a["state"]) for a in got.json()] == [("102", "ready"), ("101", "ready")]
 
-    after = _stream_after(r)
+    after = events_stream_end()
     pubsub = r.pubsub()
     pubsub.subscribe(redis_key(contract.AGENTS_CHANGED))
     assert pubsub.get_message(timeout=2)["type"] == "subscribe"
@@ -152,7 +144,7 @@ def test_an_admin_sets_agents_states(api, world, agents_hash):
     assert message["data"] == world.tenant_a.schema_name.encode()
     pubsub.close()
     schema = world.tenant_a.schema_name
-    assert _agent_events(r, after) == [(schema, "890", "102", "not_ready", "Break", "api")]
+    assert _agent_events(after) == [(schema, "890", "102", "not_ready", "Break", "api")]
     got = admin.get(f"/api/v1/queues/{queue['id']}/agents/").json()
     assert [(a["agent"], a["state"]) for a in got] == [("102", "not_ready"), ("101", "ready")]
 

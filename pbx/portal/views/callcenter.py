@@ -37,7 +37,15 @@ from pbx.portal.routing_forms import destination_options
 from telephony.models import Extension
 from tenants.choices import Permission
 
-from .common import actor, button_action, delete_page, edit_page, form_action, list_view, page
+from .common import (
+    actor,
+    button_action,
+    edit_page,
+    form_action,
+    list_view,
+    page,
+    referenced_delete_page,
+)
 from .routing import destination_label, routing_admin
 
 log = logging.getLogger(__name__)
@@ -149,20 +157,16 @@ def queue_edit(request, pk=None):
 def queue_delete(request, pk):
     """GET: what deleting the queue means (or what still sends calls to it); POST: delete
     (a refusal, 409 in the API, is the page's error message)."""
-    queue = get_object_or_404(Queue, pk=pk)
-    return delete_page(
+    return referenced_delete_page(
         request,
-        queue,
+        Queue,
+        pk,
+        kind="queue",
+        title=lambda q: f"Queue {q.number} {q.name}",
         delete=cc.do_delete_queue,
-        done=f"Queue {queue.number} {queue.name} deleted.",
         back="portal:queue_list",
-        template="portal/team/delete.html",
         section=SECTION_QUEUES,
-        context=lambda: {
-            "kind": "queue",
-            "back": "portal:queue_list",
-            "used_by": cc.queue_references(queue.number, exclude_queue=queue.pk),
-        },
+        used_by=lambda q: cc.queue_references(q.number, exclude_queue=q.pk),
     )
 
 

@@ -1,7 +1,7 @@
 """Helpers shared by the portal's views."""
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from pbx.audit import Actor
@@ -131,6 +131,25 @@ def delete_page(
         button_action(request, lambda who: delete(obj, actor=who), done)
         return redirect(back)
     return page(request, template, {"object": obj, **context()}, section=section)
+
+
+def referenced_delete_page(
+    request, model, pk, *, kind: str, title, delete, back: str, section: str, used_by
+):
+    """The delete page of a number other things send calls to (a ring, paging or pickup
+    group, a queue): ``title(obj)``: how the messages name it; ``used_by(obj)``: what still
+    sends calls to it, shown before deleting."""
+    obj = get_object_or_404(model, pk=pk)
+    return delete_page(
+        request,
+        obj,
+        delete=delete,
+        done=f"{title(obj)} deleted.",
+        back=back,
+        template="portal/team/delete.html",
+        section=section,
+        context=lambda: {"kind": kind, "back": back, "used_by": used_by(obj)},
+    )
 
 
 @login_required

@@ -19,24 +19,8 @@ from pbx.portal.team_forms import (
 from telephony import team
 from telephony.models import PagingGroup, ParkSettings, PickupGroup, RingGroup, RingStrategy
 
-from .common import delete_page, edit_page, form_action, list_view, page
+from .common import edit_page, form_action, list_view, page, referenced_delete_page
 from .routing import destination_label, routing_admin
-
-
-def _delete(request, model, pk, *, kind: str, title, delete, back: str, section: str, used_by):
-    """A group's delete page (``title(group)``: how the messages name it; ``used_by(group)``:
-    what still sends calls to it, shown before deleting)."""
-    group = get_object_or_404(model, pk=pk)
-    return delete_page(
-        request,
-        group,
-        delete=delete,
-        done=f"{title(group)} deleted.",
-        back=back,
-        template="portal/team/delete.html",
-        section=section,
-        context=lambda: {"kind": kind, "back": back, "used_by": used_by(group)},
-    )
 
 
 def _members_initial(group, *names: str) -> dict | None:
@@ -103,7 +87,7 @@ def ring_group_edit(request, pk=None):
 @routing_admin
 def ring_group_delete(request, pk):
     """GET: what deleting the group means (or what still sends calls to it); POST: delete."""
-    return _delete(
+    return referenced_delete_page(
         request,
         RingGroup,
         pk,
@@ -156,7 +140,7 @@ def paging_group_edit(request, pk=None):
 
 @routing_admin
 def paging_group_delete(request, pk):
-    return _delete(
+    return referenced_delete_page(
         request,
         PagingGroup,
         pk,
@@ -209,7 +193,7 @@ def pickup_group_edit(request, pk=None):
 
 @routing_admin
 def pickup_group_delete(request, pk):
-    return _delete(
+    return referenced_delete_page(
         request,
         PickupGroup,
         pk,
