@@ -83,16 +83,20 @@ def dial(phone: Phone, acc: int, number: str, domain: str = "acme.test") -> int:
     return phone.call(acc, f"sip:{number}@{domain}")
 
 
-def events(engine: EngineHandle, call_id: str | None = None) -> list[dict[str, str]]:
-    """The engine's call events so far (after flushing its sink), optionally of one call."""
+def events(
+    engine: EngineHandle, call_id: str | None = None, *, kind: str = "call."
+) -> list[dict[str, str]]:
+    """The engine's events so far (after flushing its sink) whose type starts with ``kind``
+    (call events by default; a whole type, ``"queue.left"``, names one), optionally of one
+    call."""
     engine.run(engine.pbx.events.flush())
     r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
     try:
         out = [e for _, e in r.xrange(engine.pbx.config.redis_prefix + "sip:events")]
     finally:
         r.close()
-    calls = [e for e in out if e["type"].startswith("call.")]
-    return [e for e in calls if call_id is None or e["call_id"] == call_id]
+    found = [e for e in out if e["type"].startswith(kind)]
+    return [e for e in found if call_id is None or e.get("call_id") == call_id]
 
 
 def connect(a: Phone, acc_a: int, b: Phone, number: str = "102") -> tuple[int, int]:

@@ -26,6 +26,7 @@ from tests.sip.callkit import (
     connect,
     dial,
     ended,
+    events,
     media_engine,
     register,
     set_snapshot,
@@ -90,13 +91,7 @@ def mailbox(**settings: Any) -> Any:
 
 def requests(engine: EngineHandle, kind: str) -> list[dict[str, str]]:
     """The engine's requests of ``kind`` to the Django side so far."""
-    engine.run(engine.pbx.events.flush())
-    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
-    try:
-        entries = [e for _, e in r.xrange(engine.pbx.config.redis_prefix + "sip:events")]
-    finally:
-        r.close()
-    return [e for e in entries if e["type"] == kind]
+    return [e for e in events(engine, kind=kind) if e["type"] == kind]
 
 
 def wait_request(engine: EngineHandle, kind: str, timeout: float = 15.0) -> dict[str, str]:

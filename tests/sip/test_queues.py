@@ -18,6 +18,7 @@ from tests.sip.callkit import (
     add_extension,
     dial,
     ended,
+    events,
     media_engine,
     register,
     set_snapshot,
@@ -60,17 +61,6 @@ def engine(media_pbx: EngineHandle) -> EngineHandle:
     for n in ("103", "104", "105"):
         set_snapshot(media_pbx, "acme.test", add_extension(n))
     return media_pbx
-
-
-def stream(engine: EngineHandle, prefix: str) -> list[dict[str, str]]:
-    """The engine's events whose type starts with ``prefix`` so far."""
-    engine.run(engine.pbx.events.flush())
-    r = redis.Redis.from_url(worker_redis_url(), decode_responses=True)
-    try:
-        entries = [e for _, e in r.xrange(engine.pbx.config.redis_prefix + "sip:events")]
-    finally:
-        r.close()
-    return [e for e in entries if e["type"].startswith(prefix)]
 
 
 def agents_hash(engine: EngineHandle, schema: str = "t_acme") -> dict[str, dict[str, Any]]:
@@ -183,7 +173,7 @@ def test_caller_hears_music_then_longest_idle_agent_answers_and_they_talk(engine
     assert [c.queue for c in calls] == [QUEUE]
     a.hangup(ca)
     assert ended(agents["102"], cb) == 200
-    evs = stream(engine, "queue.")
+    evs = events(engine, kind="queue.")
     joined = [e for e in evs if e["type"] == "queue.joined"]
     answered = [e for e in evs if e["type"] == "queue.answered"]
     assert [(e["caller"], e["position"], e["vip"]) for e in joined] == [("101", "1", "0")]
@@ -310,7 +300,7 @@ def test_wrap_up_is_honoured_then_the_next_caller_is_offered(engine, phones):
     answer(agents["102"], cb)
     e.hangup(ce)
     ended(agents["102"], cb)
-    states = [(s["agent"], s["state"], s["by"]) for s in stream(engine, "agent.state")]
+    states = [(s["agent"], s["state"], s["by"]) for s in events(engine, kind="agent.state")]
     assert states[:2] == [("102", "wrap_up", "engine"), ("102", "ready", "engine")]
 
 
@@ -334,7 +324,7 @@ def test_max_wait_overflows_to_an_extension(engine, phones):
     assert not_rung(agents["102"], seconds=0.1)
     a.hangup(ca)
     ended(f, cf)
-    [left] = stream(engine, "queue.left")
+    [left] = events(engine, kind="queue.left")
     assert (left["reason"], left["position"]) == ("max_wait", "1")
     assert float(left["waited"]) >= 2.9
 
@@ -364,7 +354,7 @@ def test_max_callers_and_no_agents_overflow_at_once(engine, phones):
     cd = d.incoming()["call"]
     d.answer(cd, 486)
     ended(e, ce)
-    reasons = [x["reason"] for x in stream(engine, "queue.left")]
+    reasons = [x["reason"] for x in events(engine, kind="queue.left")]
     assert reasons == ["max_callers", "abandoned", "no_agents"]
 
 
@@ -398,7 +388,7 @@ def test_vip_jumps_the_line_and_the_blacklist_is_refused(engine, phones):
     d, acc_d = caller(engine, phones, "104")
     cd = dial(d, acc_d, QUEUE)
     assert ended(d, cd) == 603
-    assert stream(engine, "queue.left")[-1]["reason"] == "blacklisted"
+    assert events(engine, kind="queue.left")[-1]["reason"] == "blacklisted"
 
 
 def test_agent_codes_change_the_state_and_a_logged_out_agent_is_not_offered(engine, phones):
@@ -457,9 +447,9 @@ def test_callback_keeps_the_place_and_joins_the_agent_to_the_caller(engine, phon
     two_way_audio(a, back, agents["102"], cb)
     a.hangup(back)
     ended(agents["102"], cb)
-    states = [e["state"] for e in stream(engine, "queue.callback")]
+    states = [e["state"] for e in events(engine, kind="queue.callback")]
     assert states == ["requested", "calling", "answered"]
-    assert stream(engine, "queue.left")[-1]["reason"] == "callback"
+    assert events(engine, kind="queue.left")[-1]["reason"] == "callback"
 
 
 def test_another_tenants_queue_is_out_of_reach(engine, phones):
@@ -468,7 +458,7 @@ def test_another_tenants_queue_is_out_of_reach(engine, phones):
     a, acc = caller(engine, phones)
     ca = dial(a, acc, QUEUE)
     assert ended(a, ca) in (404, 480, 484)
-    assert stream(engine, "queue.") == []
+    assert events(engine, kind="queue.") == []
 
 
 def test_sipp_callers_wait_and_are_answered_by_pjsua_agents(pbx, media_dir, phones, tmp_path):
@@ -521,7 +511,7 @@ def _sipp_callers(engine: EngineHandle, phones: Any, tmp_path: Any) -> None:
     stats = result["stats"]
     assert int(stats["SuccessfulCall(C)"]) == 2
     assert int(stats["FailedCall(C)"]) == 0
-    answered_events = stream(engine, "queue.answered")
+    answered_events = events(engine, kind="queue.answered")
     assert len(answered_events) == 2
 
 
@@ -572,14 +562,14 @@ def test_an_ivr_option_leads_to_the_queue_and_the_sla_alert_fires_once(engine, p
     a.wait_state(ca, "CONFIRMED")
     a.dtmf(ca, "1")
     wait_until(lambda: waiting(engine) == ["101"])
-    wait_until(lambda: len(stream(engine, "queue.sla")) == 1)
+    wait_until(lambda: len(events(engine, kind="queue.sla")) == 1)
     time.sleep(1.5)
-    assert len(stream(engine, "queue.sla")) == 1
+    assert len(events(engine, kind="queue.sla")) == 1
     set_agent(engine, "102", "ready")
     _, cb = rung(agents)
     answer(agents["102"], cb)
     two_way_audio(a, ca, agents["102"], cb)
     a.hangup(ca)
     ended(agents["102"], cb)
-    [answered] = stream(engine, "queue.answered")
+    [answered] = events(engine, kind="queue.answered")
     assert (answered["agent"], answered["sla"]) == ("102", "0")
