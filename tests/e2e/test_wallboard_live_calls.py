@@ -338,6 +338,10 @@ def test_wallboard_follows_real_callers_and_agents(call_centre):
             expect(row).to_contain_text("Not ready (Lunch)")
             expect(board.state("1002")).to_have_text("Not ready")
             expect(board.agent("1002")).to_contain_text("Lunch")
+            # A quiet spell longer than the channel layer's 5 s blocking read: the board stays
+            # on its one socket.
+            page.wait_for_timeout(8_000)
+            expect(page.get_by_test_id("live-connection")).to_have_text("live")
             assert page.evaluate("window.__notReloaded") is True
             assert len(sockets) == 1, sockets
         except Exception:
