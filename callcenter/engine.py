@@ -5,7 +5,8 @@ schema and a transaction by the CDR drain (``telephony.engine.requests``). Each 
 - ``queue.joined``: a :class:`QueueCall` (one per call, queue and join time);
 - ``queue.answered`` / ``queue.left`` / ``queue.sla`` / ``queue.callback``: that visit's
   outcome, agent, wait, SLA flags and callback number (a visit whose ``queue.joined`` was lost
-  is made from the later event: it joined ``waited`` seconds before);
+  is made from the later event: it joined ``waited`` seconds before); once an outcome is
+  recorded the tenant's wallboard is sent again (its answered and abandoned counts moved);
 - ``agent.state``: an :class:`AgentStateChange` (the agent reports' history);
 - ``call.ended`` (observed with the CDR, ``requests.observe_calls``): the talk time of the
   call's answered visits.
@@ -18,11 +19,13 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from pbx.tenancy import current_schema
 from telephony.engine.requests import observe_calls, register
 from telephony.sip.contract import AgentState, EventType, QueueExit, clean_reason
 
 from .choices import QueueOutcome
 from .models import AgentStateChange, Queue, QueueCall
+from .wallboard import push_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,7 @@ def queue_answered(event: dict[str, str]) -> None:
     visit.waited_seconds = _seconds(event.get("waited"))
     visit.within_sla = event.get("sla") == "1"
     visit.save(update_fields=["outcome", "answered_at", "agent", "waited_seconds", "within_sla"])
+    push_on_commit(current_schema())  # "answered today" moved
 
 
 @register(EventType.QUEUE_LEFT)
@@ -121,6 +125,7 @@ def queue_left(event: dict[str, str]) -> None:
     visit.left_at = _ts(event)
     visit.waited_seconds = _seconds(event.get("waited")) or visit.waited_seconds
     visit.save(update_fields=["outcome", "left_at", "waited_seconds"])
+    push_on_commit(current_schema())  # abandoned or overflowed today moved
 
 
 @register(EventType.QUEUE_SLA)

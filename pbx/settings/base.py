@@ -214,10 +214,18 @@ CACHES = {
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
+
+def channel_layer_host(url: str) -> dict[str, Any]:
+    """A channel layer's Redis: its reads wait up to 5 s (channels_redis' BZPOPMIN), so the
+    socket's timeout must be longer than that (redis-py 8's default is 5 s: every consumer
+    would fail with a TimeoutError and its WebSocket close after 5 quiet seconds)."""
+    return {"address": url, "socket_timeout": 15}
+
+
 CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [channel_layer_host(REDIS_URL)]},
     }
 }
 

@@ -32,7 +32,7 @@ TEST_REDIS = env("PBX_TEST_REDIS", "redis://127.0.0.1:6379").rstrip("/")
 REDIS_URL = f"{TEST_REDIS}/{1 + int(_worker) % 15}"
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CACHES["security"]["LOCATION"] = REDIS_URL  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [channel_layer_host(REDIS_URL)]  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
 
 # The browser tests' server (tests/e2e/conftest.py) writes its e-mail to files in this directory,
