@@ -60,7 +60,7 @@ async def _open(comm) -> dict:
     assert connected
     assert (await comm.receive_json_from())["type"] == "welcome"
     subscribed = await comm.receive_json_from()
-    assert subscribed == {"type": "subscribed", "topics": ["calls", "extension.status"]}
+    assert subscribed == {"type": "subscribed", "topics": ["calls", "extension.status", "queues"]}
     snapshot = await comm.receive_json_from()
     assert snapshot["type"] == "snapshot"
     return snapshot["data"]

@@ -573,3 +573,30 @@ def test_an_ivr_option_leads_to_the_queue_and_the_sla_alert_fires_once(engine, p
     ended(agents["102"], cb)
     [answered] = events(engine, kind="queue.answered")
     assert (answered["agent"], answered["sla"]) == ("102", "0")
+
+
+def test_an_agent_that_lets_an_offer_go_rests_before_the_next(engine, phones):
+    """Story: 102 is the only agent and declines the caller (486): the queue does not ring it
+    again at once, over and over, while the caller waits; after the rest (RETRY_SECONDS) it
+    is offered the caller again, answers, and the queue shows it ringing meanwhile
+    (call.ringing names it)."""
+    from telephony.sip.calls.destinations.queue import RETRY_SECONDS
+
+    set_queues(engine, queue("102", strategy="hunt"))
+    agents = {"102": phones("102", auto_ring=True)}  # its phone sends 180
+    register(agents["102"], engine, "102")
+    a, acc = caller(engine, phones)
+    ca = dial(a, acc, QUEUE)
+    who, cb = rung(agents)
+    declined = time.monotonic()
+    agents["102"].answer(cb, 486)
+    assert not_rung(agents["102"], seconds=RETRY_SECONDS - 1.5)
+    who, cb = rung(agents)
+    assert who == "102"
+    assert time.monotonic() - declined >= RETRY_SECONDS - 0.5
+    answer(agents["102"], cb)
+    a.wait_state(ca, "CONFIRMED")
+    ringing = events(engine, kind="call.ringing")
+    assert [e["callee"] for e in ringing][-1:] == ["102"]
+    a.hangup(ca)
+    ended(agents["102"], cb)

@@ -80,6 +80,7 @@ __all__ = ["Queues", "Waiter", "queue_numbers"]
 log = logging.getLogger(__name__)
 
 RECENT = 20  # answered calls whose waits make the estimate
+RETRY_SECONDS = 5.0  # an agent that let an offer go is not offered again before this
 CALLBACK_DIGITS = 20
 
 
@@ -155,6 +156,7 @@ class Round:
     done: asyncio.Future[bool]
     legs: set[Leg] = field(default_factory=set)
     over: bool = False
+    rang: bool = False
 
     def settle(self, answered: bool) -> None:
         if not self.done.done():
@@ -186,6 +188,8 @@ class Queues:
         self.by_call: dict[str, Waiter] = {}  # a waiting caller's call id -> it
         self.rounds: dict[str, Round] = {}
         self.reserved: dict[str, set[str]] = {}  # schema -> agents being offered a call
+        # (schema, agent) -> the loop time until which it is not offered again (``rest``).
+        self.resting: dict[tuple[str, str], float] = {}
         self.answered: dict[str, Answered] = {}  # call id -> the queue call's agent
         self._seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -486,6 +490,7 @@ class Queues:
             for a in queue.agents
             if a.number not in reserved
             and a.number != own
+            and not self.resting_now(schema, a.number)
             and self.agents.available(tenant, queue, a.number)
         ]
         idle = self.s.states.idle_since
@@ -539,7 +544,28 @@ class Queues:
             w.offering = False
             self.reserved.get(tenant.schema, set()).difference_update(agents)
             if not answered:
+                if not (w.done or w.exit):
+                    self.rest(tenant.schema, queue.number, agents)  # they did not take it
                 self.dispatch_soon(tenant.schema, queue.number)
+
+    def rest(self, schema: str, number: str, agents: list[str]) -> None:
+        """Agents that let an offer go (no answer, refused, no phone registered) are not
+        offered again for :data:`RETRY_SECONDS` (not at once, again and again, while the
+        caller waits); the queue looks again when the rest is over."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + RETRY_SECONDS
+        for agent in agents:
+            self.resting[(schema, agent)] = until
+        loop.call_later(RETRY_SECONDS, self.dispatch_soon, schema, number)
+
+    def resting_now(self, schema: str, agent: str) -> bool:
+        until = self.resting.get((schema, agent))
+        if until is None:
+            return False
+        if until <= asyncio.get_running_loop().time():
+            del self.resting[(schema, agent)]
+            return False
+        return True
 
     # --- ringing agents for a waiting caller ---------------------------------------------
     async def ring(
@@ -624,6 +650,10 @@ class Queues:
             if status in (180, 183):
                 leg.provisional = True
                 self.calls.early(leg, resp)  # the caller keeps its music: no ringback
+                if not rnd.rang and not rnd.over:
+                    rnd.rang = True  # the agent rings (the wallboard, the live calls page)
+                    self.calls.emit(leg.call, EventType.CALL_RINGING, leg=leg.name,
+                                    callee=leg.user)  # fmt: skip
             return
         if status < 300:
             self.spawn(self.agent_answered(rnd, w, queue, leg, resp))
