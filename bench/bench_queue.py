@@ -1,7 +1,8 @@
 """A busy call queue: callers waiting with music and announcements, agents answering them.
 
     .venv/bin/python bench/bench_queue.py [--callers 500] [--agents 50] [--wait 20]
-                                          [--talk 1.0] [--ring 0.1] [--announce 10]
+                                          [--talk 1.0] [--jitter 0.5] [--ring 0.1]
+                                          [--announce 10]
 
 All on loopback, nothing but this machine's cores:
 
@@ -16,7 +17,9 @@ All on loopback, nothing but this machine's cores:
    caller and the packets each caller received (music flowing: about 50 a second);
 4. the agents (raw UDP user agents, digest-registered) are made ready the way the API does it
    (the contract's AGENTS hash and AGENTS_CHANGED); each answers every queue call after
-   ``--ring`` seconds of ringing, talks ``--talk`` seconds, and hangs up. The **answer-
+   ``--ring`` seconds of ringing, talks ``--talk`` seconds (give or take up to ``--jitter``,
+   at random: agents that all hang up in the same millisecond are a burst no call centre
+   sees; ``--jitter 0`` measures that burst), and hangs up. The **answer-
    assignment latency** is, for every offer made while callers were still waiting, the time
    from the moment its agent became free (its BYE answered, or it was made ready) to the
    moment the queue's INVITE reached it: p50 / p99 / max, and the time the queue took to
@@ -31,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import re
 import secrets
 import subprocess
@@ -286,6 +290,7 @@ class Agent(asyncio.DatagramProtocol):
 
     def __init__(self, user: str, engine: tuple[str, int], ring: float, talk: float) -> None:
         self.user, self.engine, self.ring, self.talk = user, engine, ring, talk
+        self.jitter = 0.0
         self.transport: asyncio.DatagramTransport | None = None
         self.port = 0
         self.reg_call_id = secrets.token_hex(8) + "@bench"
@@ -314,6 +319,10 @@ class Agent(asyncio.DatagramProtocol):
             h = headers(data)
             if status >= 200 and b"BYE" in h.get("cseq", b""):
                 if self.bye_done is not None and not self.bye_done.done():
+                    # Free from this moment: the queue's next INVITE may come in the very
+                    # next datagram, before the task that sent the BYE runs again.
+                    self.free_at = now
+                    self.busy = False
                     self.bye_done.set_result(None)
             elif status >= 200 and self.answer is not None and not self.answer.done():
                 self.answer.set_result((status, h))
@@ -349,7 +358,7 @@ class Agent(asyncio.DatagramProtocol):
         self.send(response(invite, "200 OK", to_tag=tag, extra=self._contact(),
                            body=sdp(self.rtp_port)), addr)  # fmt: skip
         self.answered += 1
-        await asyncio.sleep(self.talk)
+        await asyncio.sleep(max(0.0, self.talk + random.uniform(-self.jitter, self.jitter)))
         contact = re.search(rb"<([^>]+)>", h.get("contact", b""))
         target = contact.group(1).decode() if contact else f"sip:{DOMAIN}"
         to = h["to"] + b";tag=" + tag.encode()
@@ -365,8 +374,9 @@ class Agent(asyncio.DatagramProtocol):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self.bye_done), 0.5)
                 break
-        self.free_at = time.monotonic()
-        self.busy = False
+        if self.busy and not self.bye_done.done():  # the BYE was never answered
+            self.free_at = time.monotonic()
+            self.busy = False
 
     def _register(self, authorization: str | None) -> bytes:
         self.cseq += 1
@@ -418,6 +428,8 @@ async def run(args: argparse.Namespace, engine_port: int, carrier_port: int,
     loop = asyncio.get_running_loop()
     engine = ("127.0.0.1", engine_port)
     agents = [Agent(str(FIRST_AGENT + i), engine, args.ring, args.talk) for i in range(args.agents)]
+    for a in agents:
+        a.jitter = args.jitter
     for a in agents:
         await loop.create_datagram_endpoint(lambda a=a: a, local_addr=("127.0.0.1", 0))
     registered = await asyncio.gather(*(a.register() for a in agents))
@@ -476,7 +488,7 @@ async def run(args: argparse.Namespace, engine_port: int, carrier_port: int,
     first = sorted((arrived - free) * 1000 for a in agents for free, arrived in a.offers[:1])
     later = sorted((arrived - free) * 1000 for a in agents for free, arrived in a.offers[1:])
     print(f"answered: {answered} of {len(waiting)} by {len(agents)} agents in {drained:.1f} s "
-          f"(ring {args.ring} s, talk {args.talk} s, no wrap-up)")  # fmt: skip
+          f"(ring {args.ring} s, talk {args.talk} s +- {args.jitter} s, no wrap-up)")  # fmt: skip
     for label, values in (
         ("all offers", offers),
         ("an agent freed by its call's end", later),
@@ -497,6 +509,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=50.0, help="callers queued per second")
     ap.add_argument("--ring", type=float, default=0.1)
     ap.add_argument("--talk", type=float, default=1.0)
+    ap.add_argument("--jitter", type=float, default=0.5, help="talk time varies by this much")
     ap.add_argument("--announce", type=int, default=10, help="seconds between announcements")
     ap.add_argument("--drain-timeout", type=float, default=180.0)
     ap.add_argument("--serve", nargs=6, help=argparse.SUPPRESS)
