@@ -331,10 +331,13 @@ def test_max_wait_overflows_to_an_extension(engine, phones):
 
 def test_max_callers_and_no_agents_overflow_at_once(engine, phones):
     """Story: a queue of one caller at most: 101 waits, 105 overflows at once to 104. And a
-    queue whose only agent logged out sends its caller to the overflow too."""
+    queue whose only agent logged out sends its caller to the overflow too, as does one
+    whose only agent is logged in with no phone registered."""
     set_queues(engine, queue("102", max_callers=1, overflow={"kind": "extension",
                                                              "target": "104"}))  # fmt: skip
     set_agent(engine, "102", "not_ready")
+    b = phones("102")
+    acc_b = register(b, engine, "102")  # logged in (not ready) with a phone: callers wait
     d = phones("104")
     register(d, engine, "104")
     a, acc = caller(engine, phones)
@@ -354,8 +357,15 @@ def test_max_callers_and_no_agents_overflow_at_once(engine, phones):
     cd = d.incoming()["call"]
     d.answer(cd, 486)
     ended(e, ce)
+    set_agent(engine, "102", "ready")
+    b.unregister(acc_b)
+    wait_until(lambda: not engine.run(engine.pbx.locations.lookup("acme.test", "102")))
+    ce = dial(e, acc_e, QUEUE)
+    cd = d.incoming()["call"]
+    d.answer(cd, 486)
+    ended(e, ce)
     reasons = [x["reason"] for x in events(engine, kind="queue.left")]
-    assert reasons == ["max_callers", "abandoned", "no_agents"]
+    assert reasons == ["max_callers", "abandoned", "no_agents", "no_agents"]
 
 
 def test_vip_jumps_the_line_and_the_blacklist_is_refused(engine, phones):

@@ -4,7 +4,8 @@ Reached by dialling the queue's number (a routing rule: an enabled queue of the 
 tenant), by an inbound rule, an IVR option or an overflow (``{"kind": "queue", ...}``).
 
 A blacklisted caller is refused (603). A caller that finds the queue full (``max_callers``),
-or nobody logged in (unless ``wait_without_agents``), goes to the queue's overflow at once.
+or nobody logged in with a phone registered (unless ``wait_without_agents``), goes to the
+queue's overflow at once.
 Any other caller is taken by the media server and waits: the greeting, then the queue's music,
 interrupted every ``announce_seconds`` by its position and the estimated wait (the average wait
 of the queue's recently answered calls, in minutes). VIP callers wait before the others (first
@@ -222,7 +223,7 @@ class Queues:
         await self.agents.ensure(tenant.schema)
         line = self.line(tenant, queue)
         full = queue.max_callers and len(line.waiting) >= queue.max_callers
-        nobody = not queue.wait_without_agents and not self.agents.logged_in(tenant.schema, queue)
+        nobody = not queue.wait_without_agents and not await self.reachable(tenant, queue)
         if full or nobody:
             reason = QueueExit.MAX_CALLERS if full else QueueExit.NO_AGENTS
             self.event(tenant, queue, EventType.QUEUE_LEFT, call.id,
@@ -264,6 +265,15 @@ class Queues:
         self.live(tenant.schema, queue.number)
         self.dispatch_soon(tenant.schema, queue.number)
         await self.hold(w, queue, session)
+
+    async def reachable(self, tenant: TenantSnapshot, queue: Queue) -> bool:
+        """Whether an agent of ``queue`` is logged in with a phone registered: an agent whose
+        phones are all off cannot take a caller, so it counts as logged out here (as a
+        phone's registration logs an agent in on PBXs that tie the two)."""
+        for number in self.agents.logged_in(tenant.schema, queue):
+            if await phones_of(self.s.ctx.locations, tenant, number):
+                return True
+        return False
 
     def line(self, tenant: TenantSnapshot, queue: Queue) -> Line:
         key = (tenant.schema, queue.number)
