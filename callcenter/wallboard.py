@@ -12,8 +12,8 @@ The payload (``wallboard(tenant)``)::
 - today's answered / abandoned / overflowed and the service level (answered within the
   queue's ``sla_seconds`` among answered + abandoned, in percent; None when there were none)
   are one aggregate query over ``QueueCall`` since the start of the tenant's local day;
-- agents' states come from ``contract.AGENTS`` (a missing field is the queue's default:
-  ``Queue.default_status()``), and an agent ready or in wrap-up who rings or talks (the live
+- agents' states come from ``contract.AGENTS`` (``callcenter.agents.agent_states``: a missing
+  field is the queue's default), and an agent ready or in wrap-up who rings or talks (the live
   call state the fan-out keeps, ``events.live``) counts as ``ringing`` / ``on_call``;
 - ``alerts``: the service level below the queue's ``sla_percent``, and each caller waiting
   longer than ``sla_seconds`` (what the engine's ``queue.sla`` events announce).
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zoneinfo
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -40,10 +39,12 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django_tenants.utils import schema_context
 
-from telephony.sip.contract import AGENTS, QUEUE_LIVE, AgentState, AgentStatus, QueueLive
+from telephony.sip.contract import QUEUE_LIVE, AgentState, QueueLive
 from telephony.sip.contract import key as contract_key
 
+from .agents import agent_states
 from .choices import QueueOutcome
+from .stats import OVERFLOWS, service_level, tenant_zone
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,6 @@ AGENT_COUNTS = (
     ON_CALL,
     RINGING,
 )
-OVERFLOWS = (QueueOutcome.MAX_WAIT, QueueOutcome.MAX_CALLERS, QueueOutcome.NO_AGENTS)
 
 
 def group_name(schema: str) -> str:
@@ -78,31 +78,11 @@ def _tenant(tenant_or_schema: Any):
     return Tenant.objects.get(schema_name=tenant_or_schema)
 
 
-def time_zone(tenant) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(tenant.time_zone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
-
-
 def day_start(tenant, at: float) -> datetime:
     """The start of the tenant's local day that holds ``at`` (an aware datetime)."""
-    tz = time_zone(tenant)
+    tz = tenant_zone(tenant)
     local = datetime.fromtimestamp(at, tz=tz)
     return datetime(local.year, local.month, local.day, tzinfo=tz)
-
-
-def agent_statuses(redis: Any, schema: str) -> dict[tuple[str, str], AgentStatus]:
-    """(queue, extension) -> stored status, from the tenant's ``AGENTS`` hash (read here
-    rather than through ``callcenter.agents``, so the wallboard needs one HGETALL)."""
-    out: dict[tuple[str, str], AgentStatus] = {}
-    raw = redis.hgetall(contract_key(settings.SIP_REDIS_PREFIX, AGENTS, schema=schema))
-    for name, value in raw.items():
-        queue, _, ext = _s(name).rpartition(":")
-        status = AgentStatus.read(value)
-        if queue and ext and status is not None:
-            out[(queue, ext)] = status
-    return out
 
 
 def waiting_callers(redis: Any, schema: str) -> dict[str, list[dict[str, Any]]]:
@@ -146,12 +126,6 @@ def today_counts(numbers: Iterable[str], since: datetime) -> dict[str, dict]:
     return {r["queue_number"]: dict(r) for r in rows}
 
 
-def service_level(within: int, answered: int, abandoned: int) -> float | None:
-    """Percent of the calls answered within the SLA among answered and abandoned ones."""
-    offered = answered + abandoned
-    return round(100.0 * within / offered, 1) if offered else None
-
-
 def wallboard(
     tenant_or_schema: Any,
     *,
@@ -188,7 +162,7 @@ def _build(tenant, schema, redis, at, only, live_state, call_statuses) -> dict[s
         return {"at": round(at, 3), "queues": []}
     counts = today_counts([q.number for q in queues], day_start(tenant, at))
     callers = waiting_callers(redis, schema)
-    statuses = agent_statuses(redis, schema)
+    statuses = agent_states(queues, redis=redis)
     on_calls = call_statuses(live_state(redis).calls(schema, at))
     out = []
     for q in queues:
@@ -205,14 +179,11 @@ def _build(tenant, schema, redis, at, only, live_state, call_statuses) -> dict[s
             if q.sla_seconds and waited > q.sla_seconds:
                 who = w["caller_name"] or w["caller"] or "A caller"
                 alerts.append(f"{who} has waited {int(waited)} s (over {q.sla_seconds} s).")
-        default = (
-            AgentStatus(state=AgentState.READY) if q.auto_ready else AgentStatus()
-        )  # Queue.default_status() of the contract
         agents = {str(s): 0 for s in AGENT_COUNTS}
         agent_list = []
         for member in sorted(q.agents.all(), key=lambda a: (a.position, a.pk)):
             ext = member.extension
-            status = statuses.get((q.number, ext.number), default)
+            status = statuses[(q.number, ext.number)]
             state = status.effective(at)
             call = on_calls.get(ext.number, "")
             if call and state in (AgentState.READY, AgentState.WRAP_UP):
