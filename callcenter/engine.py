@@ -6,7 +6,8 @@ schema and a transaction by the CDR drain (``telephony.engine.requests``). Each 
 - ``queue.answered`` / ``queue.left`` / ``queue.sla`` / ``queue.callback``: that visit's
   outcome, agent, wait, SLA flags and callback number (a visit whose ``queue.joined`` was lost
   is made from the later event: it joined ``waited`` seconds before); once an outcome is
-  recorded the tenant's wallboard is sent again (its answered and abandoned counts moved);
+  recorded the tenant's wallboard is sent again after the drain's batch, once per tenant (its
+  answered and abandoned counts moved);
 - ``agent.state``: an :class:`AgentStateChange` (the agent reports' history);
 - ``call.ended`` (observed with the CDR, ``requests.observe_calls``): the talk time of the
   call's answered visits.
@@ -19,19 +20,24 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from django.db import transaction
+
 from pbx.tenancy import current_schema
-from telephony.engine.requests import observe_calls, register
+from telephony.engine.requests import after_batch, observe_calls, register
 from telephony.sip.contract import AgentState, EventType, QueueExit, clean_reason
 
 from .choices import QueueOutcome
 from .models import AgentStateChange, Queue, QueueCall
-from .wallboard import push_on_commit
+from .wallboard import push
 
 log = logging.getLogger(__name__)
 
 # A visit's later events name it by call and queue; they follow its join within this much
 # clock skew between engines (a caller who comes back to the queue is a new visit).
 SKEW = timedelta(seconds=5)
+# Tenants whose figures of the day moved in the drain's current batch (their wallboards go out
+# after it: one frame per tenant, not one per event).
+_moved: set[str] = set()
 
 
 def _text(value, limit: int) -> str:
@@ -79,6 +85,26 @@ def _visit(event: dict[str, str], *, create: bool) -> QueueCall | None:
     return visit
 
 
+def _figures_moved() -> None:
+    """The tenant's answered / abandoned / overflowed today moved: once this transaction
+    commits, its wallboard goes out after the batch."""
+    schema = current_schema()
+    transaction.on_commit(lambda: _moved.add(schema))
+
+
+@after_batch
+def push_wallboards() -> None:
+    """Send the wallboard of each tenant whose figures moved in the batch."""
+    if not _moved:
+        return
+    from channels.layers import get_channel_layer
+
+    schemas = [_moved.pop() for _ in range(len(_moved))]
+    layer = get_channel_layer()
+    if layer is not None:
+        push(layer, schemas)
+
+
 @register(EventType.QUEUE_JOINED)
 def queue_joined(event: dict[str, str]) -> None:
     call_id, number = _text(event.get("call_id"), 128), _text(event.get("queue"), 64)
@@ -109,7 +135,7 @@ def queue_answered(event: dict[str, str]) -> None:
     visit.waited_seconds = _seconds(event.get("waited"))
     visit.within_sla = event.get("sla") == "1"
     visit.save(update_fields=["outcome", "answered_at", "agent", "waited_seconds", "within_sla"])
-    push_on_commit(current_schema())  # "answered today" moved
+    _figures_moved()  # "answered today"
 
 
 @register(EventType.QUEUE_LEFT)
@@ -125,7 +151,7 @@ def queue_left(event: dict[str, str]) -> None:
     visit.left_at = _ts(event)
     visit.waited_seconds = _seconds(event.get("waited")) or visit.waited_seconds
     visit.save(update_fields=["outcome", "left_at", "waited_seconds"])
-    push_on_commit(current_schema())  # abandoned or overflowed today moved
+    _figures_moved()  # abandoned or overflowed today
 
 
 @register(EventType.QUEUE_SLA)

@@ -22,9 +22,9 @@ The fan-out (:mod:`events.fanout`) calls :func:`push` after a batch that held qu
 call events of agents: one ``wallboard.update`` frame per tenant per batch to the group
 ``tenant.<schema>.wallboard`` (:func:`group_name`), which the wallboard consumers relay. Today's
 figures come from rows the CDR drain writes, usually after the fan-out's frame for the same
-event went out: the drain sends a frame of its own once it has recorded a visit's outcome
-(:func:`push_on_commit`), else a caller's hang-up would show as abandoned only on the next
-event or reload.
+event went out: the drain sends a frame of its own after a batch that recorded a visit's
+outcome (``callcenter.engine.push_wallboards``), else a caller's hang-up would show as
+abandoned only on the next event or reload.
 """
 
 from __future__ import annotations
@@ -262,21 +262,6 @@ def push(layer: Any, schemas: Iterable[str], *, redis: Any = None) -> int:
             log.exception("could not send %d wallboard updates", len(frames))
             return 0
     return len(frames)
-
-
-def push_on_commit(schema: str) -> None:
-    """After the current transaction commits, send ``schema``'s wallboard (the CDR drain,
-    once a queue visit's outcome is recorded: answered and abandoned are counted from it)."""
-    from django.db import transaction
-
-    def send() -> None:
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
-        if layer is not None:
-            push(layer, [schema])
-
-    transaction.on_commit(send)
 
 
 def viewer_queues(user, tenant) -> set[str] | None:

@@ -271,6 +271,8 @@ class CdrConsumer(EventsReader):
                         log.exception("could not apply %s for %s", event.get("type"), schema)
                         continue
                     done.append(entry_id)
+        for flush in requests.AFTER_BATCH:
+            flush()
         if not done:
             return 0
         return int(self.redis.xack(self.stream, self.group, *done))

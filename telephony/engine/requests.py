@@ -14,7 +14,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-__all__ = ["CALL_OBSERVERS", "HANDLERS", "handle", "observe_calls", "register"]
+__all__ = [
+    "AFTER_BATCH",
+    "CALL_OBSERVERS",
+    "HANDLERS",
+    "after_batch",
+    "handle",
+    "observe_calls",
+    "register",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,17 @@ CALL_OBSERVERS: list[CallObserver] = []
 def observe_calls(fn: CallObserver) -> CallObserver:
     """Decorator: ``fn(call_id, events)`` sees each call's events with its CDR."""
     CALL_OBSERVERS.append(fn)
+    return fn
+
+
+# Run once after each batch of the CDR drain, its transactions committed (the contact centre
+# sends each tenant's wallboard once per batch, not once per event it recorded).
+AFTER_BATCH: list[Callable[[], None]] = []
+
+
+def after_batch(fn: Callable[[], None]) -> Callable[[], None]:
+    """Decorator: ``fn()`` runs after each batch the CDR drain applied."""
+    AFTER_BATCH.append(fn)
     return fn
 
 
