@@ -30,7 +30,8 @@ told once (``queue.sla``). With ``callback`` a caller keys 3, then the number to
 (just #: its own), and hangs up keeping its place; when its turn comes an agent is rung first
 (an engine-originated call) and once it answers the number is dialled as the agent would
 (``callback_prefix`` before it: the tenant's outbound rules, or an extension) and joined to
-it. This engine's waiting callers of each queue are written to ``QUEUE_LIVE`` at every change.
+it. This engine's waiting callers of each queue are written to ``QUEUE_LIVE`` after every change
+(once for all the changes of one pass of the event loop).
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ class Line:
     domain: str
     waiting: list[Waiter] = field(default_factory=list)
     waits: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
-    scheduled: bool = False
+    scheduled: bool = False  # a dispatch is due (``dispatch_soon``)
+    live_due: bool = False  # a ``QUEUE_LIVE`` write is due (``live``)
 
     def insert(self, w: Waiter) -> int:
         self.waiting.append(w)
@@ -186,6 +188,7 @@ class Queues:
         self.agents = services.agents
         self.ext = Extension(services)
         self.lines: dict[tuple[str, str], Line] = {}  # (schema, queue) -> its line
+        self.queues_of: dict[str, list[str]] = {}  # schema -> its queues with a line
         self.by_call: dict[str, Waiter] = {}  # a waiting caller's call id -> it
         self.rounds: dict[str, Round] = {}
         self.reserved: dict[str, set[str]] = {}  # schema -> agents being offered a call
@@ -280,6 +283,7 @@ class Queues:
         line = self.lines.get(key)
         if line is None:
             line = self.lines[key] = Line(tenant.domain)
+            self.queues_of.setdefault(tenant.schema, []).append(queue.number)
         return line
 
     # --- waiting -------------------------------------------------------------------------
@@ -457,9 +461,8 @@ class Queues:
 
     def state_changed(self, schema: str, number: str) -> None:
         """An extension's calls changed: the queues it is an agent of look again."""
-        for (s, q), line in self.lines.items():
-            if s == schema and line.waiting:
-                self.dispatch_soon(s, q)
+        for queue in self.queues_of.get(schema, ()):
+            self.dispatch_soon(schema, queue)
 
     def agents_changed(self, schema: str) -> None:
         self.state_changed(schema, "")
@@ -765,9 +768,17 @@ class Queues:
         )
 
     def live(self, schema: str, number: str) -> None:
-        """Write this engine's callers of the queue to ``QUEUE_LIVE``."""
+        """Write this engine's callers of the queue to ``QUEUE_LIVE`` soon: the changes of
+        one pass of the loop are written once (as ``dispatch_soon`` dispatches once)."""
         line = self.lines.get((schema, number))
-        waiting = tuple(w.view() for w in line.waiting) if line is not None else ()
+        if line is None or line.live_due:
+            return
+        line.live_due = True
+        asyncio.get_running_loop().call_soon(self._write_live, schema, number, line)
+
+    def _write_live(self, schema: str, number: str, line: Line) -> None:
+        line.live_due = False
+        waiting = tuple(w.view() for w in line.waiting)
         value = QueueLive(waiting=waiting, at=time.time()).to_json()
         key = contract.key(self.prefix, contract.QUEUE_LIVE, schema=schema)
         self.spawn(self._write(key, f"{number}|{self.s.ctx.engine_id}", value))
