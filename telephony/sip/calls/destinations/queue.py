@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import math
 import time
@@ -72,7 +71,7 @@ from telephony.sip.message import Response
 from telephony.sip.registrar import Binding
 
 from .base import register
-from .caller import unavailable
+from .caller import prefixed, unavailable
 from .extension import Extension
 from .hotdesk import phones_of
 from .overflow import overflow
@@ -601,7 +600,7 @@ class Queues:
         call.state = "ringing"
         rnd = Round(asyncio.get_running_loop().create_future())
         self.rounds[call.id] = rnd
-        shown = self.shown(call, queue)
+        shown = prefixed(call.caller, queue.caller_id_prefix)
         for agent, found in bindings.items():
             for binding in found:
                 leg = self.ext.fork(
@@ -648,14 +647,6 @@ class Queues:
                         call.id, queue.number)  # fmt: skip
             return None
         return recordable_codecs(a.remote_sdp)
-
-    @staticmethod
-    def shown(call: Call, queue: Queue) -> ExtensionSnapshot:
-        prefix = queue.caller_id_prefix
-        if not prefix:
-            return call.caller
-        name = call.caller.caller_id_name or call.caller.caller_id_number
-        return dataclasses.replace(call.caller, caller_id_name=f"{prefix} {name}".strip())
 
     def response(self, rnd: Round, w: Waiter, queue: Queue, leg: Leg, resp: Response) -> None:
         status = resp.status

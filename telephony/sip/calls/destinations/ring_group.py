@@ -33,7 +33,6 @@ callee; each ringing phone shows on its extension's BLF (``ExtensionStates``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ from telephony.sip.message import Response
 from telephony.sip.registrar import Binding
 
 from .base import register
-from .caller import ring_caller, unavailable
+from .caller import prefixed, ring_caller, unavailable
 from .extension import Extension
 from .overflow import overflow
 from .trunk import Trunk
@@ -226,15 +225,6 @@ class RingGroups:
     def busy(self, call: Call, number: str) -> bool:
         return self.s.states.busy(call.tenant.schema, number)
 
-    @staticmethod
-    def shown(call: Call, group: RingGroup) -> ExtensionSnapshot:
-        """The caller as the members' phones show it: its name after the group's prefix."""
-        prefix = group.caller_id_prefix
-        if not prefix:
-            return call.caller
-        name = call.caller.caller_id_name or call.caller.caller_id_number
-        return dataclasses.replace(call.caller, caller_id_name=f"{prefix} {name}".strip())
-
     # --- one round of ringing ------------------------------------------------------------
     async def ring(
         self,
@@ -247,7 +237,7 @@ class RingGroups:
         """Ring ``members`` at once for at most ``seconds``: True when one answered."""
         rnd = Round(asyncio.get_running_loop().create_future())
         self.rounds[call.id] = rnd
-        shown = self.shown(call, group)
+        shown = prefixed(call.caller, group.caller_id_prefix)
         for m in members:
             if m.external:
                 rnd.dials += 1
