@@ -103,7 +103,7 @@ class Waiter:
 
     call: Call | None
     call_id: str
-    domain: str
+    schema: str  # its tenant's
     queue: str
     caller: str
     caller_name: str
@@ -139,7 +139,6 @@ class Waiter:
 class Line:
     """One queue's callers on this engine, in queue order, and its recent answer waits."""
 
-    domain: str
     waiting: list[Waiter] = field(default_factory=list)
     waits: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
     scheduled: bool = False  # a dispatch is due (``dispatch_soon``)
@@ -244,7 +243,7 @@ class Queues:
         w = Waiter(
             call=call,
             call_id=call.id,
-            domain=tenant.domain,
+            schema=tenant.schema,
             queue=queue.number,
             caller=number,
             caller_name=call.caller.caller_id_name,
@@ -281,7 +280,7 @@ class Queues:
         key = (tenant.schema, queue.number)
         line = self.lines.get(key)
         if line is None:
-            line = self.lines[key] = Line(tenant.domain)
+            line = self.lines[key] = Line()
             self.queues_of.setdefault(tenant.schema, []).append(queue.number)
         return line
 
@@ -380,7 +379,7 @@ class Queues:
     def sla(self, w: Waiter, queue: Queue) -> None:
         if w.done:
             return
-        tenant = self.s.ctx.directory.tenant(w.domain)
+        tenant = self.s.ctx.directory.by_schema(w.schema)
         if tenant is not None:
             self.event(tenant, queue, EventType.QUEUE_SLA, w.call_id,
                        waited=f"{w.waited():.1f}")  # fmt: skip
@@ -390,7 +389,7 @@ class Queues:
         if w.done:
             return
         position = self.remove(w)
-        tenant = self.s.ctx.directory.tenant(w.domain)
+        tenant = self.s.ctx.directory.by_schema(w.schema)
         queue = tenant.callcenter.queues.get(w.queue) if tenant is not None else None
         if tenant is not None and queue is not None:
             self.event(tenant, queue, EventType.QUEUE_LEFT, w.call_id, reason=reason,
@@ -404,7 +403,7 @@ class Queues:
             timer.cancel()
         w.timers.clear()
         self.by_call.pop(w.call_id, None)
-        schema = w.call.tenant.schema if w.call is not None else self._schema(w.domain)
+        schema = w.schema
         line = self.lines.get((schema, w.queue))
         position = 0
         if line is not None and w in line.waiting:
@@ -413,10 +412,6 @@ class Queues:
         self.live(schema, w.queue)
         self.dispatch_soon(schema, w.queue)
         return position
-
-    def _schema(self, domain: str) -> str:
-        tenant = self.s.ctx.directory.tenant(domain)
-        return tenant.schema if tenant is not None else ""
 
     # --- callback ------------------------------------------------------------------------
     async def ask_callback(self, w: Waiter, queue: Queue, session: MediaSession) -> None:
@@ -472,7 +467,7 @@ class Queues:
         if line is None:
             return
         line.scheduled = False
-        tenant = self.s.ctx.directory.tenant(line.domain)
+        tenant = self.s.ctx.directory.by_schema(schema)
         queue = tenant.callcenter.queues.get(number) if tenant is not None else None
         if tenant is None or queue is None or not line.waiting:
             return
