@@ -194,7 +194,6 @@ class Queues:
         self.resting: dict[tuple[str, str], float] = {}
         self.answered: dict[str, Answered] = {}  # call id -> the queue call's agent
         self._seq = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
         services.calls.observers.append(self)
         services.states.listeners.append(self.state_changed)
         services.agents.listeners.append(self.agents_changed)
@@ -484,7 +483,7 @@ class Queues:
             w.offering = True
             w.tried.update(agents)
             reserved.update(agents)
-            self.spawn(self.offer(tenant, queue, w, agents))
+            self.calls.spawn(self.offer(tenant, queue, w, agents))
 
     def candidates(
         self, tenant: TenantSnapshot, queue: Queue, w: Waiter, reserved: set[str]
@@ -527,16 +526,6 @@ class Queues:
             numbers.remove(w.sticky)
             numbers.insert(0, w.sticky)
         return numbers
-
-    def spawn(self, aw: Any) -> None:
-        task = asyncio.ensure_future(aw)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("queue task failed", exc_info=task.exception())
 
     async def offer(
         self, tenant: TenantSnapshot, queue: Queue, w: Waiter, agents: list[str]
@@ -655,7 +644,7 @@ class Queues:
                                     callee=leg.user)  # fmt: skip
             return
         if status < 300:
-            self.spawn(self.agent_answered(rnd, w, queue, leg, resp))
+            self.calls.spawn(self.agent_answered(rnd, w, queue, leg, resp))
             return
         cancelled = self.calls.fork_failed(leg)
         rnd.legs.discard(leg)
@@ -687,7 +676,7 @@ class Queues:
                    waited=f"{waited:.1f}",
                    sla="1" if waited <= queue.sla_seconds else "0")  # fmt: skip
         if queue.sticky and w.caller:
-            self.spawn(self.store_sticky(tenant, queue, w.caller, agent))
+            self.calls.spawn(self.store_sticky(tenant, queue, w.caller, agent))
         await self.ext.win(leg)
 
     def note_answer(self, tenant: TenantSnapshot, queue: Queue, agent: str, waited: float) -> None:
@@ -767,7 +756,7 @@ class Queues:
         waiting = tuple(w.view() for w in line.waiting)
         value = QueueLive(waiting=waiting, at=time.time()).to_json()
         key = contract.key(self.prefix, contract.QUEUE_LIVE, schema=schema)
-        self.spawn(self._write(key, f"{number}|{self.s.ctx.engine_id}", value))
+        self.calls.spawn(self._write(key, f"{number}|{self.s.ctx.engine_id}", value))
 
     async def _write(self, key: str, name: str, value: str) -> None:
         try:
@@ -820,7 +809,7 @@ class Queues:
             rnd.settle(False)
         w = self.by_call.get(call.id)
         if w is not None and w.call is call and not w.done:
-            self.spawn(self.leave(w, QueueExit.ABANDONED))
+            self.calls.spawn(self.leave(w, QueueExit.ABANDONED))
         over = self.answered.pop(call.id, None)
         if over is None:
             return
@@ -829,7 +818,7 @@ class Queues:
         tenant = self.s.ctx.directory.tenant(over.domain) or call.tenant
         queue = tenant.callcenter.queues.get(over.queue)
         if queue is not None:
-            self.spawn(self.agents.wrap_up(tenant, queue, over.agent))
+            self.calls.spawn(self.agents.wrap_up(tenant, queue, over.agent))
 
     def _callback_state(self, call: Call, done: Answered, state: str) -> None:
         queue = call.tenant.callcenter.queues.get(done.queue)
