@@ -75,6 +75,7 @@ from .caller import prefixed, unavailable
 from .extension import Extension
 from .hotdesk import phones_of
 from .overflow import overflow
+from .ring_group import after_last
 
 __all__ = ["Queues", "Waiter", "queue_numbers"]
 
@@ -491,25 +492,21 @@ class Queues:
         """The agents that may be offered ``w`` now, in the strategy's order."""
         schema = tenant.schema
         own = w.caller if w.call is not None and not w.call.inbound else ""
+        strategy = queue.strategy
+        pool = queue.agents
+        if strategy == QueueStrategy.ROUND_ROBIN:  # the agent after the one offered last
+            pool = tuple(after_last(pool, self.agents.last_offered.get((schema, queue.number))))
         agents = [
             a
-            for a in queue.agents
+            for a in pool
             if a.number not in reserved
             and a.number != own
             and not self.resting_now(schema, a.number)
             and self.agents.available(tenant, queue, a.number)
         ]
         idle = self.s.states.idle_since
-        strategy = queue.strategy
         if strategy == QueueStrategy.LONGEST_IDLE:
             agents.sort(key=lambda a: idle.get((schema, a.number), 0.0))
-        elif strategy == QueueStrategy.ROUND_ROBIN:
-            last = self.agents.last_offered.get((schema, queue.number))
-            numbers = [a.number for a in queue.agents]
-            if last in numbers:
-                start = numbers.index(last) + 1
-                order = {n: (i - start) % len(numbers) for i, n in enumerate(numbers)}
-                agents.sort(key=lambda a: order[a.number])
         elif strategy == QueueStrategy.FEWEST_CALLS:
             agents.sort(key=lambda a: self.agents.answered_today(schema, queue.number, a.number))
         elif strategy == QueueStrategy.SKILLS:

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from telephony.sip.calls import outbound, routing
 from telephony.sip.calls.call import Call, Leg
@@ -61,9 +62,27 @@ from .extension import Extension
 from .overflow import overflow
 from .trunk import Trunk
 
-__all__ = ["RingGroups", "group_numbers"]
+__all__ = ["RingGroups", "after_last", "group_numbers"]
 
 log = logging.getLogger(__name__)
+
+
+class _Numbered(Protocol):
+    @property
+    def number(self) -> str: ...
+
+
+N = TypeVar("N", bound=_Numbered)
+
+
+def after_last(items: Sequence[N], last: str | None) -> list[N]:
+    """Round robin: ``items`` in turn from the one after the item numbered ``last`` (as they
+    are when ``last`` is none of them); a ring group's members, a queue's agents."""
+    numbers = [i.number for i in items]
+    if last not in numbers:
+        return list(items)
+    start = numbers.index(last) + 1
+    return [*items[start:], *items[:start]]
 
 
 @routing.rule
@@ -194,11 +213,7 @@ class RingGroups:
         schema = call.tenant.schema
         members = list(group.members)
         if group.strategy == RingStrategy.ROUND_ROBIN:
-            last = self.last_rung.get((schema, group.number))
-            numbers = [m.number for m in members]
-            if last in numbers:
-                start = numbers.index(last) + 1
-                members = members[start:] + members[:start]
+            members = after_last(members, self.last_rung.get((schema, group.number)))
         elif group.strategy == RingStrategy.LONGEST_IDLE:
             idle = self.s.states.idle_since
             # Never seen busy on this engine (no entry): idle the longest of all.
