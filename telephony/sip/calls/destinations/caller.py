@@ -4,18 +4,28 @@ answered (the 200 with the answer, through the anchor). One copy for every such 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
 from telephony.sip.calls.call import Call, Leg, sdp_body
 from telephony.sip.calls.routing import reject
 from telephony.sip.calls.services import CallServices
-from telephony.sip.contract import EventType
+from telephony.sip.contract import EventType, ExtensionSnapshot
 from telephony.sip.message import Response
 
-__all__ = ["answer_caller", "ring_caller", "unavailable"]
+__all__ = ["answer_caller", "prefixed", "ring_caller", "unavailable"]
 
 log = logging.getLogger(__name__)
+
+
+def prefixed(caller: ExtensionSnapshot, prefix: str) -> ExtensionSnapshot:
+    """The caller as a ring group's members or a queue's agents see it: its name (or number)
+    after the group's or queue's ``caller_id_prefix``."""
+    if not prefix:
+        return caller
+    name = caller.caller_id_name or caller.caller_id_number
+    return dataclasses.replace(caller, caller_id_name=f"{prefix} {name}".strip())
 
 
 def ring_caller(s: CallServices, call: Call, resp: Response) -> None:

@@ -34,12 +34,14 @@ from telephony.sip.contract import (
 from .base import register
 from .caller import unavailable
 
-__all__ = ["Ivr", "forward_taken", "go"]
+__all__ = ["FORWARD_KINDS", "Ivr", "forward_taken", "go"]
 
 log = logging.getLogger(__name__)
 
 INTER_DIGIT = 2.5  # seconds between the digits of an extension number
 MAX_MENUS = 10  # menus one call may pass through (a loop of menus ends)
+# The target kinds a taken caller is forwarded to (``forward_taken``): IVR options, overflows.
+FORWARD_KINDS = ("extension", "external", "ring_group", "queue")
 
 
 async def go(s: CallServices, call: Call, target: RouteTarget, via: str) -> None:
@@ -53,7 +55,7 @@ async def go(s: CallServices, call: Call, target: RouteTarget, via: str) -> None
     if kind == "reject":
         s.calls.end(call, "ivr reject")
         return
-    if kind in ("extension", "external", "ring_group", "queue"):
+    if kind in FORWARD_KINDS:
         await forward_taken(s, call, number, reason="ivr", via=via)
         return
     if kind in ("voicemail", "ivr", "mailbox", "disa"):

@@ -18,13 +18,11 @@ from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import RouteTarget
 
-from .ivr import forward_taken
+from .ivr import FORWARD_KINDS, forward_taken
 
-__all__ = ["FORWARD_KINDS", "give_up", "overflow"]
+__all__ = ["give_up", "overflow"]
 
 log = logging.getLogger(__name__)
-
-FORWARD_KINDS = ("extension", "external", "ring_group", "queue")
 
 
 async def overflow(

@@ -30,14 +30,14 @@ told once (``queue.sla``). With ``callback`` a caller keys 3, then the number to
 (just #: its own), and hangs up keeping its place; when its turn comes an agent is rung first
 (an engine-originated call) and once it answers the number is dialled as the agent would
 (``callback_prefix`` before it: the tenant's outbound rules, or an extension) and joined to
-it. This engine's waiting callers of each queue are written to ``QUEUE_LIVE`` at every change.
+it. This engine's waiting callers of each queue are written to ``QUEUE_LIVE`` after every change
+(once for all the changes of one pass of the event loop).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import math
 import time
@@ -71,10 +71,11 @@ from telephony.sip.message import Response
 from telephony.sip.registrar import Binding
 
 from .base import register
-from .caller import unavailable
+from .caller import prefixed, unavailable
 from .extension import Extension
 from .hotdesk import phones_of
 from .overflow import overflow
+from .ring_group import after_last
 
 __all__ = ["Queues", "Waiter", "queue_numbers"]
 
@@ -103,7 +104,7 @@ class Waiter:
 
     call: Call | None
     call_id: str
-    domain: str
+    schema: str  # its tenant's
     queue: str
     caller: str
     caller_name: str
@@ -139,10 +140,10 @@ class Waiter:
 class Line:
     """One queue's callers on this engine, in queue order, and its recent answer waits."""
 
-    domain: str
     waiting: list[Waiter] = field(default_factory=list)
     waits: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
-    scheduled: bool = False
+    scheduled: bool = False  # a dispatch is due (``dispatch_soon``)
+    live_due: bool = False  # a ``QUEUE_LIVE`` write is due (``live``)
 
     def insert(self, w: Waiter) -> int:
         self.waiting.append(w)
@@ -186,6 +187,7 @@ class Queues:
         self.agents = services.agents
         self.ext = Extension(services)
         self.lines: dict[tuple[str, str], Line] = {}  # (schema, queue) -> its line
+        self.queues_of: dict[str, list[str]] = {}  # schema -> its queues with a line
         self.by_call: dict[str, Waiter] = {}  # a waiting caller's call id -> it
         self.rounds: dict[str, Round] = {}
         self.reserved: dict[str, set[str]] = {}  # schema -> agents being offered a call
@@ -193,7 +195,6 @@ class Queues:
         self.resting: dict[tuple[str, str], float] = {}
         self.answered: dict[str, Answered] = {}  # call id -> the queue call's agent
         self._seq = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
         services.calls.observers.append(self)
         services.states.listeners.append(self.state_changed)
         services.agents.listeners.append(self.agents_changed)
@@ -242,7 +243,7 @@ class Queues:
         w = Waiter(
             call=call,
             call_id=call.id,
-            domain=tenant.domain,
+            schema=tenant.schema,
             queue=queue.number,
             caller=number,
             caller_name=call.caller.caller_id_name,
@@ -279,7 +280,8 @@ class Queues:
         key = (tenant.schema, queue.number)
         line = self.lines.get(key)
         if line is None:
-            line = self.lines[key] = Line(tenant.domain)
+            line = self.lines[key] = Line()
+            self.queues_of.setdefault(tenant.schema, []).append(queue.number)
         return line
 
     # --- waiting -------------------------------------------------------------------------
@@ -377,7 +379,7 @@ class Queues:
     def sla(self, w: Waiter, queue: Queue) -> None:
         if w.done:
             return
-        tenant = self.s.ctx.directory.tenant(w.domain)
+        tenant = self.s.ctx.directory.by_schema(w.schema)
         if tenant is not None:
             self.event(tenant, queue, EventType.QUEUE_SLA, w.call_id,
                        waited=f"{w.waited():.1f}")  # fmt: skip
@@ -387,7 +389,7 @@ class Queues:
         if w.done:
             return
         position = self.remove(w)
-        tenant = self.s.ctx.directory.tenant(w.domain)
+        tenant = self.s.ctx.directory.by_schema(w.schema)
         queue = tenant.callcenter.queues.get(w.queue) if tenant is not None else None
         if tenant is not None and queue is not None:
             self.event(tenant, queue, EventType.QUEUE_LEFT, w.call_id, reason=reason,
@@ -401,7 +403,7 @@ class Queues:
             timer.cancel()
         w.timers.clear()
         self.by_call.pop(w.call_id, None)
-        schema = w.call.tenant.schema if w.call is not None else self._schema(w.domain)
+        schema = w.schema
         line = self.lines.get((schema, w.queue))
         position = 0
         if line is not None and w in line.waiting:
@@ -410,10 +412,6 @@ class Queues:
         self.live(schema, w.queue)
         self.dispatch_soon(schema, w.queue)
         return position
-
-    def _schema(self, domain: str) -> str:
-        tenant = self.s.ctx.directory.tenant(domain)
-        return tenant.schema if tenant is not None else ""
 
     # --- callback ------------------------------------------------------------------------
     async def ask_callback(self, w: Waiter, queue: Queue, session: MediaSession) -> None:
@@ -457,9 +455,8 @@ class Queues:
 
     def state_changed(self, schema: str, number: str) -> None:
         """An extension's calls changed: the queues it is an agent of look again."""
-        for (s, q), line in self.lines.items():
-            if s == schema and line.waiting:
-                self.dispatch_soon(s, q)
+        for queue in self.queues_of.get(schema, ()):
+            self.dispatch_soon(schema, queue)
 
     def agents_changed(self, schema: str) -> None:
         self.state_changed(schema, "")
@@ -470,7 +467,7 @@ class Queues:
         if line is None:
             return
         line.scheduled = False
-        tenant = self.s.ctx.directory.tenant(line.domain)
+        tenant = self.s.ctx.directory.by_schema(schema)
         queue = tenant.callcenter.queues.get(number) if tenant is not None else None
         if tenant is None or queue is None or not line.waiting:
             return
@@ -487,7 +484,7 @@ class Queues:
             w.offering = True
             w.tried.update(agents)
             reserved.update(agents)
-            self.spawn(self.offer(tenant, queue, w, agents))
+            self.calls.spawn(self.offer(tenant, queue, w, agents))
 
     def candidates(
         self, tenant: TenantSnapshot, queue: Queue, w: Waiter, reserved: set[str]
@@ -495,25 +492,21 @@ class Queues:
         """The agents that may be offered ``w`` now, in the strategy's order."""
         schema = tenant.schema
         own = w.caller if w.call is not None and not w.call.inbound else ""
+        strategy = queue.strategy
+        pool = queue.agents
+        if strategy == QueueStrategy.ROUND_ROBIN:  # the agent after the one offered last
+            pool = tuple(after_last(pool, self.agents.last_offered.get((schema, queue.number))))
         agents = [
             a
-            for a in queue.agents
+            for a in pool
             if a.number not in reserved
             and a.number != own
             and not self.resting_now(schema, a.number)
             and self.agents.available(tenant, queue, a.number)
         ]
         idle = self.s.states.idle_since
-        strategy = queue.strategy
         if strategy == QueueStrategy.LONGEST_IDLE:
             agents.sort(key=lambda a: idle.get((schema, a.number), 0.0))
-        elif strategy == QueueStrategy.ROUND_ROBIN:
-            last = self.agents.last_offered.get((schema, queue.number))
-            numbers = [a.number for a in queue.agents]
-            if last in numbers:
-                start = numbers.index(last) + 1
-                order = {n: (i - start) % len(numbers) for i, n in enumerate(numbers)}
-                agents.sort(key=lambda a: order[a.number])
         elif strategy == QueueStrategy.FEWEST_CALLS:
             agents.sort(key=lambda a: self.agents.answered_today(schema, queue.number, a.number))
         elif strategy == QueueStrategy.SKILLS:
@@ -530,16 +523,6 @@ class Queues:
             numbers.remove(w.sticky)
             numbers.insert(0, w.sticky)
         return numbers
-
-    def spawn(self, aw: Any) -> None:
-        task = asyncio.ensure_future(aw)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("queue task failed", exc_info=task.exception())
 
     async def offer(
         self, tenant: TenantSnapshot, queue: Queue, w: Waiter, agents: list[str]
@@ -598,7 +581,7 @@ class Queues:
         call.state = "ringing"
         rnd = Round(asyncio.get_running_loop().create_future())
         self.rounds[call.id] = rnd
-        shown = self.shown(call, queue)
+        shown = prefixed(call.caller, queue.caller_id_prefix)
         for agent, found in bindings.items():
             for binding in found:
                 leg = self.ext.fork(
@@ -646,14 +629,6 @@ class Queues:
             return None
         return recordable_codecs(a.remote_sdp)
 
-    @staticmethod
-    def shown(call: Call, queue: Queue) -> ExtensionSnapshot:
-        prefix = queue.caller_id_prefix
-        if not prefix:
-            return call.caller
-        name = call.caller.caller_id_name or call.caller.caller_id_number
-        return dataclasses.replace(call.caller, caller_id_name=f"{prefix} {name}".strip())
-
     def response(self, rnd: Round, w: Waiter, queue: Queue, leg: Leg, resp: Response) -> None:
         status = resp.status
         if status < 200:
@@ -666,7 +641,7 @@ class Queues:
                                     callee=leg.user)  # fmt: skip
             return
         if status < 300:
-            self.spawn(self.agent_answered(rnd, w, queue, leg, resp))
+            self.calls.spawn(self.agent_answered(rnd, w, queue, leg, resp))
             return
         cancelled = self.calls.fork_failed(leg)
         rnd.legs.discard(leg)
@@ -698,7 +673,7 @@ class Queues:
                    waited=f"{waited:.1f}",
                    sla="1" if waited <= queue.sla_seconds else "0")  # fmt: skip
         if queue.sticky and w.caller:
-            self.spawn(self.store_sticky(tenant, queue, w.caller, agent))
+            self.calls.spawn(self.store_sticky(tenant, queue, w.caller, agent))
         await self.ext.win(leg)
 
     def note_answer(self, tenant: TenantSnapshot, queue: Queue, agent: str, waited: float) -> None:
@@ -765,12 +740,20 @@ class Queues:
         )
 
     def live(self, schema: str, number: str) -> None:
-        """Write this engine's callers of the queue to ``QUEUE_LIVE``."""
+        """Write this engine's callers of the queue to ``QUEUE_LIVE`` soon: the changes of
+        one pass of the loop are written once (as ``dispatch_soon`` dispatches once)."""
         line = self.lines.get((schema, number))
-        waiting = tuple(w.view() for w in line.waiting) if line is not None else ()
+        if line is None or line.live_due:
+            return
+        line.live_due = True
+        asyncio.get_running_loop().call_soon(self._write_live, schema, number, line)
+
+    def _write_live(self, schema: str, number: str, line: Line) -> None:
+        line.live_due = False
+        waiting = tuple(w.view() for w in line.waiting)
         value = QueueLive(waiting=waiting, at=time.time()).to_json()
         key = contract.key(self.prefix, contract.QUEUE_LIVE, schema=schema)
-        self.spawn(self._write(key, f"{number}|{self.s.ctx.engine_id}", value))
+        self.calls.spawn(self._write(key, f"{number}|{self.s.ctx.engine_id}", value))
 
     async def _write(self, key: str, name: str, value: str) -> None:
         try:
@@ -823,7 +806,7 @@ class Queues:
             rnd.settle(False)
         w = self.by_call.get(call.id)
         if w is not None and w.call is call and not w.done:
-            self.spawn(self.leave(w, QueueExit.ABANDONED))
+            self.calls.spawn(self.leave(w, QueueExit.ABANDONED))
         over = self.answered.pop(call.id, None)
         if over is None:
             return
@@ -832,7 +815,7 @@ class Queues:
         tenant = self.s.ctx.directory.tenant(over.domain) or call.tenant
         queue = tenant.callcenter.queues.get(over.queue)
         if queue is not None:
-            self.spawn(self.agents.wrap_up(tenant, queue, over.agent))
+            self.calls.spawn(self.agents.wrap_up(tenant, queue, over.agent))
 
     def _callback_state(self, call: Call, done: Answered, state: str) -> None:
         queue = call.tenant.callcenter.queues.get(done.queue)

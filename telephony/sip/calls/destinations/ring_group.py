@@ -33,10 +33,10 @@ callee; each ringing phone shows on its extension's BLF (``ExtensionStates``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from telephony.sip.calls import outbound, routing
 from telephony.sip.calls.call import Call, Leg
@@ -57,14 +57,32 @@ from telephony.sip.message import Response
 from telephony.sip.registrar import Binding
 
 from .base import register
-from .caller import ring_caller, unavailable
+from .caller import prefixed, ring_caller, unavailable
 from .extension import Extension
 from .overflow import overflow
 from .trunk import Trunk
 
-__all__ = ["RingGroups", "group_numbers"]
+__all__ = ["RingGroups", "after_last", "group_numbers"]
 
 log = logging.getLogger(__name__)
+
+
+class _Numbered(Protocol):
+    @property
+    def number(self) -> str: ...
+
+
+N = TypeVar("N", bound=_Numbered)
+
+
+def after_last(items: Sequence[N], last: str | None) -> list[N]:
+    """Round robin: ``items`` in turn from the one after the item numbered ``last`` (as they
+    are when ``last`` is none of them); a ring group's members, a queue's agents."""
+    numbers = [i.number for i in items]
+    if last not in numbers:
+        return list(items)
+    start = numbers.index(last) + 1
+    return [*items[start:], *items[:start]]
 
 
 @routing.rule
@@ -195,11 +213,7 @@ class RingGroups:
         schema = call.tenant.schema
         members = list(group.members)
         if group.strategy == RingStrategy.ROUND_ROBIN:
-            last = self.last_rung.get((schema, group.number))
-            numbers = [m.number for m in members]
-            if last in numbers:
-                start = numbers.index(last) + 1
-                members = members[start:] + members[:start]
+            members = after_last(members, self.last_rung.get((schema, group.number)))
         elif group.strategy == RingStrategy.LONGEST_IDLE:
             idle = self.s.states.idle_since
             # Never seen busy on this engine (no entry): idle the longest of all.
@@ -226,15 +240,6 @@ class RingGroups:
     def busy(self, call: Call, number: str) -> bool:
         return self.s.states.busy(call.tenant.schema, number)
 
-    @staticmethod
-    def shown(call: Call, group: RingGroup) -> ExtensionSnapshot:
-        """The caller as the members' phones show it: its name after the group's prefix."""
-        prefix = group.caller_id_prefix
-        if not prefix:
-            return call.caller
-        name = call.caller.caller_id_name or call.caller.caller_id_number
-        return dataclasses.replace(call.caller, caller_id_name=f"{prefix} {name}".strip())
-
     # --- one round of ringing ------------------------------------------------------------
     async def ring(
         self,
@@ -247,7 +252,7 @@ class RingGroups:
         """Ring ``members`` at once for at most ``seconds``: True when one answered."""
         rnd = Round(asyncio.get_running_loop().create_future())
         self.rounds[call.id] = rnd
-        shown = self.shown(call, group)
+        shown = prefixed(call.caller, group.caller_id_prefix)
         for m in members:
             if m.external:
                 rnd.dials += 1
