@@ -460,27 +460,28 @@ def do_set_agent_state(
         by=by,
     )
     schema = tenant.schema_name
-    pipe = client().pipeline(transaction=True)
-    agents_key = redis_key(contract.AGENTS, schema=schema)
-    for number in numbers:
-        pipe.hset(agents_key, contract.agent_field(number, extension), status.to_json())
-    for number in numbers:
-        pipe.xadd(
-            redis_key(contract.EVENTS),
-            {
-                "type": contract.EventType.AGENT_STATE,
-                "ts": f"{now:.3f}",
-                "schema": schema,
-                "tenant_id": str(tenant.pk),
-                "queue": number,
-                "agent": extension,
-                "state": status.state,
-                "reason": status.reason,
-                "by": by,
-            },
-        )
-    pipe.publish(redis_key(contract.AGENTS_CHANGED), schema)
-    pipe.execute()
+    with client() as r:
+        pipe = r.pipeline(transaction=True)
+        agents_key = redis_key(contract.AGENTS, schema=schema)
+        for number in numbers:
+            pipe.hset(agents_key, contract.agent_field(number, extension), status.to_json())
+        for number in numbers:
+            pipe.xadd(
+                redis_key(contract.EVENTS),
+                {
+                    "type": contract.EventType.AGENT_STATE,
+                    "ts": f"{now:.3f}",
+                    "schema": schema,
+                    "tenant_id": str(tenant.pk),
+                    "queue": number,
+                    "agent": extension,
+                    "state": status.state,
+                    "reason": status.reason,
+                    "by": by,
+                },
+            )
+        pipe.publish(redis_key(contract.AGENTS_CHANGED), schema)
+        pipe.execute()
     audit.record(
         actor,
         "agent.state",

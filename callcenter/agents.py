@@ -39,7 +39,11 @@ def agent_states(
         return {}
     key = redis_key(contract.AGENTS, schema=current_schema())
     fields = [contract.agent_field(q.number, ext) for q, ext in pairs]
-    raw = (redis or client()).hmget(key, fields)
+    if redis is not None:
+        raw = redis.hmget(key, fields)
+    else:
+        with client() as own:
+            raw = own.hmget(key, fields)
     out: dict[tuple[str, str], contract.AgentStatus] = {}
     for (q, ext), value in zip(pairs, raw, strict=True):
         status = contract.AgentStatus.read(value) if value is not None else None

@@ -110,9 +110,8 @@ class Command(BaseCommand):
 
     def seed_menu(self, tenant) -> None:
         """The main menu, 800: 1, 2 and 3 for the three extensions, 4 for Sales (600), 5 for
-        the Support queue (500), 0 for
-        Alice's mailbox, any extension's number dialled straight; what the demo DID answers
-        with."""
+        the Support queue (500), 0 for Alice's mailbox, any extension's number dialled
+        straight; what the demo DID answers with."""
         with tenant_context(tenant):
             from routing.ivr import do_create_ivr
             from routing.models import IvrMenu
