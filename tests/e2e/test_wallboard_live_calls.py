@@ -62,23 +62,13 @@ with tenant_context(Tenant.objects.get(slug="demo")):
 """
 
 
-def _media_dir(root: Path) -> Path:
-    """Every shipped prompt and the default music on hold as short tones (the media server
-    plays the queue's greeting, music and announcements from here)."""
-    from telephony.media.prompts import PROMPTS
-    from tests.sip.test_media_features import tone
-
-    for name in PROMPTS:
-        tone(str(root / "prompts" / "en" / f"{name}.wav"), 300.0, 0.2)
-    tone(str(root / "moh" / "default.wav"), 500.0, 2.0)
-    return root
-
-
 @pytest.fixture(scope="module")
 def call_centre(tmp_path_factory):
     """A migrated database with the demo tenant (its admin; extensions 1001-1004 with a known
     SIP password; 1002 may sign in), served by every process of ``make run``; all removed
     after."""
+    from tests.sip.test_media_features import tone_media
+
     ng_port, dtmf_port, media_port = _free_udp_port(), _free_udp_port(), _free_port()
     # Media ports of their own, away from the other tests' rtpengines (30000 + pid % 300).
     rtp_base = 41000 + (os.getpid() % 100) * 200
@@ -95,7 +85,9 @@ def call_centre(tmp_path_factory):
         "PBX_MEDIA_CONTROL": f"127.0.0.1:{media_port}",
         "PBX_MEDIA_RTP_PORT_MIN": str(rtp_base + 100),
         "PBX_MEDIA_RTP_PORT_MAX": str(rtp_base + 199),
-        "PBX_MEDIA_DIR": str(_media_dir(tmp / "media")),
+        # Every shipped prompt and the default music on hold as short tones (the media server
+        # plays the queue's greeting, music and announcements from here).
+        "PBX_MEDIA_DIR": tone_media(str(tmp / "media")),
         "PBX_RUN_DIR": str(run_dir),
     }
     with demo_stack(
