@@ -14,6 +14,7 @@ browser is headless Debian Chromium via Playwright.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,17 +106,76 @@ def _stop(proc: subprocess.Popen | None) -> None:
         proc.wait()
 
 
-@pytest.fixture(scope="module")
-def live_stack(tmp_path_factory):
-    """A migrated database with one tenant (its admin; extensions 1001-1003 with a known SIP
-    password), served by the web server, the SIP engine and the fan-out; all removed after."""
+class Stack:
+    """The processes of one stack (see :func:`demo_stack`): started into its log, on its
+    environment, and stopped in reverse order when the stack ends."""
+
+    def __init__(self, env: dict[str, str], log, log_path: Path) -> None:
+        self.env, self.log, self.log_path = env, log, log_path
+        self.http_port, self.sip_port = int(env["PBX_HTTP_PORT"]), int(env["PBX_SIP_PORT"])
+        self.procs: list[subprocess.Popen] = []
+        self.sip: subprocess.Popen | None = None
+
+    def manage(self, *args: str) -> None:
+        _manage(self.env, *args, log_path=self.log_path)
+
+    def start(self, args) -> subprocess.Popen:
+        proc = _start(args, self.env, self.log)
+        self.procs.append(proc)
+        return proc
+
+    def engine(self, args) -> subprocess.Popen:
+        """The SIP engine (``args`` run ``sipengine``), on the stack's UDP port only."""
+        self.sip = self.start(
+            [
+                *args,
+                "--host=127.0.0.1",
+                f"--udp-port={self.sip_port}",
+                "--tls-port=0",
+                "--ws-port=0",
+                "--wss-port=0",
+            ]
+        )
+        return self.sip
+
+    def serve(self) -> dict:
+        """The web server as make run starts it: uvicorn with two workers, so the page's
+        socket and the fan-out's group messages may meet in different processes; returns once
+        it and the engine answer."""
+        server = self.start(
+            web_argv(Path(sys.executable).parent, "127.0.0.1", self.http_port, workers=2)
+        )
+        _wait_healthy(self.http_port, server)
+        assert self.sip is not None
+        _wait_sip(self.sip_port, self.sip)
+        return {
+            "base": f"http://{self.env['PBX_DEMO_HOST']}:{self.http_port}",
+            "proxy": f"sip:127.0.0.1:{self.sip_port};lr",
+            "procs": self.procs,
+            "log": self.log_path,
+        }
+
+
+@contextlib.contextmanager
+def demo_stack(
+    name: str,
+    log_path: Path,
+    *,
+    redis_url: str,
+    host: str,
+    admin_email: str,
+    admin_password: str,
+    sip_password: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """A migrated database of its own with the demo tenant on ``host`` (its admin; extensions
+    1001-1003 with ``sip_password``) and ``redis_url`` emptied; its processes (started with the
+    stack's methods) stopped, the database dropped and Redis emptied after."""
     import redis
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    db_name = f"pbx_e2e_live_{worker}_{os.getpid()}"
-    http_port, sip_port = _free_port(), _free_udp_port()
-    log_path = tmp_path_factory.mktemp("e2e-live") / "stack.log"
-    env = {
+    db_name = f"pbx_e2e_{name}_{worker}_{os.getpid()}"
+    full_env = {
         **os.environ,
         # The development settings take every service from the environment, so the processes
         # share this database and this Redis database and nothing else.
@@ -122,65 +183,54 @@ def live_stack(tmp_path_factory):
         "PBX_DEBUG": "0",
         "PBX_DB_NAME": db_name,
         "PBX_DB_CONN_MAX_AGE": "0",
-        "PBX_REDIS_URL": REDIS_URL,
+        "PBX_REDIS_URL": redis_url,
         "PBX_CELERY_EAGER": "0",
-        "PBX_DEMO_HOST": HOST,
-        "PBX_DEMO_ADMIN_EMAIL": ADMIN_EMAIL,
-        "PBX_DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "PBX_DEMO_SIP_PASSWORD": SIP_PASSWORD,
-        "PBX_HTTP_PORT": str(http_port),
+        "PBX_DEMO_HOST": host,
+        "PBX_DEMO_ADMIN_EMAIL": admin_email,
+        "PBX_DEMO_ADMIN_PASSWORD": admin_password,
+        "PBX_DEMO_SIP_PASSWORD": sip_password,
+        "PBX_HTTP_PORT": str(_free_port()),
         "PBX_SIP_HOST": "127.0.0.1",
-        "PBX_SIP_PORT": str(sip_port),
+        "PBX_SIP_PORT": str(_free_udp_port()),
         "PBX_LOG_LEVEL": "INFO",
+        **(env or {}),
     }
-    rds = redis.Redis.from_url(REDIS_URL)
+    rds = redis.Redis.from_url(redis_url)
     rds.flushdb()
     with _admin_connection() as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
-    procs: list[subprocess.Popen] = []
     with log_path.open("a") as log:
+        stack = Stack(full_env, log, log_path)
         try:
-            _manage(env, "setup_pbx", log_path=log_path)
-            _manage(env, "seed_demo", log_path=log_path)
-            manage = [sys.executable, "manage.py"]
-            engine = _start(
-                [
-                    *manage,
-                    "sipengine",
-                    "--host=127.0.0.1",
-                    f"--udp-port={sip_port}",
-                    "--tls-port=0",
-                    "--ws-port=0",
-                    "--wss-port=0",
-                ],
-                env,
-                log,
-            )
-            procs.append(engine)
-            procs.append(_start([*manage, "events_fanout", "--consumer=e2e-live"], env, log))
-            # The web server as make run starts it: uvicorn with two workers, so the page's
-            # socket and the fan-out's group messages may meet in different processes.
-            server = _start(
-                web_argv(Path(sys.executable).parent, "127.0.0.1", http_port, workers=2),
-                env,
-                log,
-            )
-            procs.append(server)
-            _wait_healthy(http_port, server)
-            _wait_sip(sip_port, engine)
-            yield {
-                "base": f"http://{HOST}:{http_port}",
-                "proxy": f"sip:127.0.0.1:{sip_port};lr",
-                "procs": procs,
-                "log": log_path,
-            }
+            stack.manage("setup_pbx")
+            stack.manage("seed_demo")
+            yield stack
         finally:
-            for proc in reversed(procs):
+            for proc in reversed(stack.procs):
                 _stop(proc)
             with _admin_connection() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             rds.flushdb()
             rds.close()
+
+
+@pytest.fixture(scope="module")
+def live_stack(tmp_path_factory):
+    """A migrated database with one tenant (its admin; extensions 1001-1003 with a known SIP
+    password), served by the web server, the SIP engine and the fan-out; all removed after."""
+    with demo_stack(
+        "live",
+        tmp_path_factory.mktemp("e2e-live") / "stack.log",
+        redis_url=REDIS_URL,
+        host=HOST,
+        admin_email=ADMIN_EMAIL,
+        admin_password=ADMIN_PASSWORD,
+        sip_password=SIP_PASSWORD,
+    ) as stack:
+        manage = [sys.executable, "manage.py"]
+        stack.engine([*manage, "sipengine"])
+        stack.start([*manage, "events_fanout", "--consumer=e2e-live"])
+        yield stack.serve()
 
 
 @pytest.mark.e2e

@@ -24,23 +24,15 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from pbx.processes import processes, web_argv
+from pbx.processes import processes
 from tests.e2e.a11y import assert_accessible
-from tests.e2e.conftest import (
-    CHROMIUM_ARGS,
-    _admin_connection,
-    _free_port,
-    _manage,
-    _wait_healthy,
-    fill_sign_in,
-)
-from tests.e2e.test_live_status import _free_udp_port, _start, _stop, _wait_sip
+from tests.e2e.conftest import CHROMIUM_ARGS, _free_port, fill_sign_in
+from tests.e2e.test_live_status import _free_udp_port, demo_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "wall.localhost"  # Chromium resolves *.localhost to loopback
@@ -70,52 +62,20 @@ with tenant_context(Tenant.objects.get(slug="demo")):
 """
 
 
-def _media_dir(root: Path) -> Path:
-    """Every shipped prompt and the default music on hold as short tones (the media server
-    plays the queue's greeting, music and announcements from here)."""
-    from telephony.media.prompts import PROMPTS
-    from tests.sip.test_media_features import tone
-
-    for name in PROMPTS:
-        tone(str(root / "prompts" / "en" / f"{name}.wav"), 300.0, 0.2)
-    tone(str(root / "moh" / "default.wav"), 500.0, 2.0)
-    return root
-
-
 @pytest.fixture(scope="module")
 def call_centre(tmp_path_factory):
     """A migrated database with the demo tenant (its admin; extensions 1001-1004 with a known
     SIP password; 1002 may sign in), served by every process of ``make run``; all removed
     after."""
-    import redis
+    from tests.sip.test_media_features import tone_media
 
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    db_name = f"pbx_e2e_wall_{worker}_{os.getpid()}"
-    http_port, sip_port = _free_port(), _free_udp_port()
     ng_port, dtmf_port, media_port = _free_udp_port(), _free_udp_port(), _free_port()
     # Media ports of their own, away from the other tests' rtpengines (30000 + pid % 300).
     rtp_base = 41000 + (os.getpid() % 100) * 200
     tmp = tmp_path_factory.mktemp("e2e-wall")
-    log_path = tmp / "stack.log"
     run_dir = tmp / "run"
     run_dir.mkdir()
-    env = {
-        **os.environ,
-        # The development settings take every service from the environment, so the processes
-        # share this database and this Redis database and nothing else.
-        "DJANGO_SETTINGS_MODULE": "pbx.settings.dev",
-        "PBX_DEBUG": "0",
-        "PBX_DB_NAME": db_name,
-        "PBX_DB_CONN_MAX_AGE": "0",
-        "PBX_REDIS_URL": REDIS_URL,
-        "PBX_CELERY_EAGER": "0",
-        "PBX_DEMO_HOST": HOST,
-        "PBX_DEMO_ADMIN_EMAIL": ADMIN_EMAIL,
-        "PBX_DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "PBX_DEMO_SIP_PASSWORD": SIP_PASSWORD,
-        "PBX_HTTP_PORT": str(http_port),
-        "PBX_SIP_HOST": "127.0.0.1",
-        "PBX_SIP_PORT": str(sip_port),
+    media = {
         "PBX_RTPENGINE_NG": f"127.0.0.1:{ng_port}",
         "PBX_RTPENGINE_DTMF": f"127.0.0.1:{dtmf_port}",
         "PBX_RTP_INTERFACE": "127.0.0.1",
@@ -125,61 +85,32 @@ def call_centre(tmp_path_factory):
         "PBX_MEDIA_CONTROL": f"127.0.0.1:{media_port}",
         "PBX_MEDIA_RTP_PORT_MIN": str(rtp_base + 100),
         "PBX_MEDIA_RTP_PORT_MAX": str(rtp_base + 199),
-        "PBX_MEDIA_DIR": str(_media_dir(tmp / "media")),
+        # Every shipped prompt and the default music on hold as short tones (the media server
+        # plays the queue's greeting, music and announcements from here).
+        "PBX_MEDIA_DIR": tone_media(str(tmp / "media")),
         "PBX_RUN_DIR": str(run_dir),
-        "PBX_LOG_LEVEL": "INFO",
     }
-    rds = redis.Redis.from_url(REDIS_URL)
-    rds.flushdb()
-    with _admin_connection() as conn:
-        conn.execute(f'CREATE DATABASE "{db_name}"')
-    procs: list[subprocess.Popen] = []
-    with log_path.open("a") as log:
-        try:
-            _manage(env, "setup_pbx", log_path=log_path)
-            _manage(env, "seed_demo", log_path=log_path)
-            _manage(env, "shell", "-c", SETUP, log_path=log_path)
-            made = {p.name: p.argv for p in processes(env, ROOT)}
-            # rtpengine and the media server first: the engine connects to both.
-            procs.append(_start([*made["rtpengine"], "--log-level=4"], env, log))
-            procs.append(_start(made["media"], env, log))
-            engine = _start(
-                [
-                    *made["sip"],
-                    "--host=127.0.0.1",
-                    f"--udp-port={sip_port}",
-                    "--tls-port=0",
-                    "--ws-port=0",
-                    "--wss-port=0",
-                ],
-                env,
-                log,
-            )
-            procs.append(engine)
-            procs.append(_start([*made["fanout"], "--consumer=e2e-wall"], env, log))
-            # The CDR drain: beat sends it every 2 s, the worker runs it.
-            procs.append(_start(made["worker"], env, log))
-            procs.append(_start(made["beat"], env, log))
-            server = _start(
-                web_argv(Path(sys.executable).parent, "127.0.0.1", http_port, workers=2),
-                env,
-                log,
-            )
-            procs.append(server)
-            _wait_healthy(http_port, server)
-            _wait_sip(sip_port, engine)
-            yield {
-                "base": f"http://{HOST}:{http_port}",
-                "proxy": f"sip:127.0.0.1:{sip_port};lr",
-                "log": log_path,
-            }
-        finally:
-            for proc in reversed(procs):
-                _stop(proc)
-            with _admin_connection() as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-            rds.flushdb()
-            rds.close()
+    with demo_stack(
+        "wall",
+        tmp / "stack.log",
+        redis_url=REDIS_URL,
+        host=HOST,
+        admin_email=ADMIN_EMAIL,
+        admin_password=ADMIN_PASSWORD,
+        sip_password=SIP_PASSWORD,
+        env=media,
+    ) as stack:
+        stack.manage("shell", "-c", SETUP)
+        made = {p.name: p.argv for p in processes(stack.env, ROOT)}
+        # rtpengine and the media server first: the engine connects to both.
+        stack.start([*made["rtpengine"], "--log-level=4"])
+        stack.start(made["media"])
+        stack.engine(made["sip"])
+        stack.start([*made["fanout"], "--consumer=e2e-wall"])
+        # The CDR drain: beat sends it every 2 s, the worker runs it.
+        stack.start(made["worker"])
+        stack.start(made["beat"])
+        yield stack.serve()
 
 
 def _seconds(text: str) -> int:

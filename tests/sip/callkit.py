@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,19 +172,29 @@ def drain_cdr_stream() -> None:
 
 
 @contextmanager
-def media_engine(pbx: Callable[..., EngineHandle], media_dir: str) -> Iterator[EngineHandle]:
+def media_engine(
+    pbx: Callable[..., EngineHandle], media_dir: str, *, recording_dir: Path | None = None
+) -> Iterator[EngineHandle]:
     """An engine (from the ``pbx`` fixture) with rtpengine and our media server, both started
-    here and stopped after; its files (prompts, music, greetings) under ``media_dir``."""
+    here and stopped after; its files (prompts, music, greetings) under ``media_dir``. With
+    ``recording_dir``, rtpengine records there and reports DTMF to the engine."""
     from tests.media.server import MediaServerProcess
-    from tests.sip.pjphone import RtpEngineProcess
+    from tests.sip.pjphone import RtpEngineProcess, free_port
 
-    rtp = RtpEngineProcess()
+    recording: dict[str, Any] = {}
+    if recording_dir is None:
+        rtp = RtpEngineProcess()
+    else:
+        dtmf = free_port()
+        rtp = RtpEngineProcess(recording_dir=str(recording_dir), dtmf_port=dtmf)
+        recording = {"recording_dir": str(recording_dir), "dtmf_listen": ("127.0.0.1", dtmf)}
     server = MediaServerProcess()
     try:
         engine = pbx(
             rtpengine=("127.0.0.1", rtp.ng_port),
             media_server=server.control,
             media_dir=media_dir,
+            **recording,
         )
         wait_until(lambda: engine.call(lambda: engine.pbx.calls.media.available), 10)
         yield engine

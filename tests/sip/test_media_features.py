@@ -65,7 +65,11 @@ def peak_hz(path: str) -> tuple[float, float]:
 @pytest.fixture
 def media_dir(tmp_path) -> str:
     """A media directory with a short tone for every default prompt and music on hold."""
-    root = str(tmp_path / "media")
+    return tone_media(str(tmp_path / "media"))
+
+
+def tone_media(root: str) -> str:
+    """``root`` with a short tone for every default prompt and music on hold."""
     for name in PROMPTS:
         tone(os.path.join(root, "prompts", "en", f"{name}.wav"), 300.0, 0.2)
     tone(os.path.join(root, "moh", "default.wav"), 500.0, 2.0)

@@ -32,9 +32,17 @@ from telephony.sip.contract import (
     RecordingSnapshot,
     TenantSnapshot,
 )
-from tests.sip.callkit import add_extension, dial, ended, events, register, set_snapshot
+from tests.sip.callkit import (
+    add_extension,
+    dial,
+    ended,
+    events,
+    media_engine,
+    register,
+    set_snapshot,
+)
 from tests.sip.engine_fixtures import EngineHandle, wait_until
-from tests.sip.pjphone import Phone, RtpEngineProcess, free_port
+from tests.sip.pjphone import Phone
 from tests.sip.test_media_features import media_dir
 from tests.sip.test_queues import QUEUE, agent_phones, answer, caller, queue, rung, set_queues
 from tests.sip.test_recording import requests
@@ -55,23 +63,10 @@ def rec_pbx(
 ) -> Iterator[EngineHandle]:
     """An engine with the media server and an rtpengine that records into ``rec/``; acme
     (101..104) never records, by the tenant's policy nor any extension's."""
-    from tests.media.server import MediaServerProcess
-
     recordings = tmp_path / "rec"
     recordings.mkdir()
-    dtmf = free_port()
-    rtp = RtpEngineProcess(recording_dir=str(recordings), dtmf_port=dtmf)
-    server = MediaServerProcess()
-    try:
-        engine = pbx(
-            rtpengine=("127.0.0.1", rtp.ng_port),
-            media_server=server.control,
-            media_dir=media_dir,
-            recording_dir=str(recordings),
-            dtmf_listen=("127.0.0.1", dtmf),
-        )
+    with media_engine(pbx, media_dir, recording_dir=recordings) as engine:
         engine.recording_dir = recordings  # type: ignore[attr-defined]
-        wait_until(lambda: engine.call(lambda: engine.pbx.calls.media.available), 10)
         for n in ("103", "104"):
             set_snapshot(engine, "acme.test", add_extension(n))
 
@@ -82,9 +77,6 @@ def rec_pbx(
 
         set_snapshot(engine, "acme.test", never)
         yield engine
-    finally:
-        server.close()
-        rtp.close()
 
 
 def queue_call(engine: EngineHandle) -> Call:
