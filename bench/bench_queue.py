@@ -302,6 +302,7 @@ class Agent(asyncio.DatagramProtocol):
         self.busy = False
         self.answered = 0
         self.bye_done: asyncio.Future[None] | None = None
+        self.acked: asyncio.Future[None] | None = None
         self.rtp_port = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -339,6 +340,9 @@ class Agent(asyncio.DatagramProtocol):
             self.busy = True
             self.offers.append((self.free_at, now))
             asyncio.get_running_loop().create_task(self.take(data, addr))
+        elif data.startswith(b"ACK "):
+            if self.acked is not None and not self.acked.done():
+                self.acked.set_result(None)
         elif data.startswith((b"BYE ", b"CANCEL ")):
             self.send(response(data, "200 OK"), addr)
             if data.startswith(b"CANCEL "):
@@ -355,10 +359,20 @@ class Agent(asyncio.DatagramProtocol):
         tag = secrets.token_hex(4)
         self.send(response(invite, "180 Ringing", to_tag=tag, extra=self._contact()), addr)
         await asyncio.sleep(self.ring)
-        self.send(response(invite, "200 OK", to_tag=tag, extra=self._contact(),
-                           body=sdp(self.rtp_port)), addr)  # fmt: skip
+        ok = response(invite, "200 OK", to_tag=tag, extra=self._contact(), body=sdp(self.rtp_port))
+        # RFC 3261 13.3.1.4: the 200 is sent again until its ACK arrives, and (15) no BYE
+        # goes out before it.
+        self.acked = asyncio.get_running_loop().create_future()
+        for _ in range(8):
+            self.send(ok, addr)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.acked), 0.5)
+                break
         self.answered += 1
-        await asyncio.sleep(max(0.0, self.talk + random.uniform(-self.jitter, self.jitter)))
+        # At least a fifth of a second: an agent hanging up within milliseconds of its answer,
+        # while the caller's re-INVITE is still out, is left busy by the engine (a known
+        # race, not what this measures).
+        await asyncio.sleep(max(0.2, self.talk + random.uniform(-self.jitter, self.jitter)))
         contact = re.search(rb"<([^>]+)>", h.get("contact", b""))
         target = contact.group(1).decode() if contact else f"sip:{DOMAIN}"
         to = h["to"] + b";tag=" + tag.encode()
