@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from pbx.crypto import decrypt, encrypt
-from tenants.choices import RecordingPolicy
+from tenants.choices import RecordingPolicy, SrtpMode
 
 
 class Transport(models.TextChoices):
@@ -79,6 +79,10 @@ class Extension(models.Model):
     recording = models.CharField(
         max_length=16, choices=RecordingPolicy.choices, blank=True, default=""
     )
+    # SRTP towards its TLS phones (contract.SrtpMode; "" = the tenant's), and whether its user
+    # may call from the web app's softphone.
+    srtp = models.CharField(max_length=16, choices=SrtpMode.choices, blank=True, default="")
+    web_softphone = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["number"]

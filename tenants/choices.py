@@ -43,6 +43,16 @@ TENANT_ADMIN_PERMISSIONS = frozenset(Permission.values)
 TENANT_USER_PERMISSIONS: frozenset[str] = frozenset()
 
 
+class SrtpMode(models.TextChoices):
+    """Media encryption towards phones (``telephony.sip.contract.SrtpMode``): SDES-SRTP, for
+    phones registered over TLS. An extension's "" follows the tenant's."""
+
+    INHERIT = "", "As the tenant's"
+    OFF = "off", "Off (plain RTP)"
+    OPTIONAL = "optional", "Optional (SRTP when the phone accepts it)"
+    REQUIRED = "required", "Required (SRTP only)"
+
+
 class RecordingPolicy(models.TextChoices):
     """Whether calls are recorded (``telephony.sip.contract.RecordingPolicy``); an extension's
     or a trunk's "" follows the tenant's policy."""

@@ -14,6 +14,7 @@ from .choices import (
     TENANT_USER_PERMISSIONS,
     BillingMode,
     Role,
+    SrtpMode,
     TenantStatus,
 )
 from .fields import CAPABILITY_FIELDS
@@ -103,6 +104,12 @@ class Tenant(TenantMixin, Capabilities, PasswordPolicy):  # type: ignore[django-
     # Offer RFC 8760 SHA-256 digest (first, then MD5) to this tenant's phones. Off by default:
     # some SIP stacks (baresip/libre, SIPp, sipvicious) fail on any SHA-256 challenge at all.
     sip_digest_sha256 = models.BooleanField(default=False)
+    # SDES-SRTP towards the tenant's TLS phones (extensions may set their own); never "".
+    srtp = models.CharField(
+        max_length=16,
+        choices=[c for c in SrtpMode.choices if c[0]],
+        default=SrtpMode.OFF,
+    )
 
     auto_create_schema = True
     auto_drop_schema = True

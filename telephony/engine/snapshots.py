@@ -149,6 +149,7 @@ def build_snapshot(tenant) -> TenantSnapshot:
         anchor_media=False,
         max_concurrent_calls=tenant.max_concurrent_calls,
         sip_digest_sha256=tenant.sip_digest_sha256,
+        srtp=tenant.srtp,
         # The tenant's white-label product name: the engine's Server / User-Agent for it.
         product=brand_for_tenant(tenant).product_name,
         extensions=extensions,

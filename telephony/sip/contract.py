@@ -17,6 +17,7 @@ A name or a format written here and nowhere else cannot drift between the writer
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -178,6 +179,18 @@ def _transports(value: Any) -> frozenset[str]:
         return frozenset(str(t).lower() for t in listed)
 
 
+class SrtpMode(StrEnum):
+    """Media encryption towards an extension's phones (SDES-SRTP, RFC 4568; rtpengine turns
+    it into the other leg's profile). Browsers always get DTLS-SRTP (WEBRTC), whatever this is.
+
+    Only phones registered over TLS get SRTP: keys sent in clear text protect nothing."""
+
+    INHERIT = ""  # an extension's "the tenant's"; never a tenant's own value
+    OFF = "off"  # plain RTP
+    OPTIONAL = "optional"  # RTP/AVP with keys offered (RFC 8643): SRTP when the phone takes it
+    REQUIRED = "required"  # RTP/SAVP offered; the phone's own plain-RTP offers get 488
+
+
 @dataclass(frozen=True, slots=True)
 class ExtensionSnapshot:
     """What the engine knows of one extension: digest HA1s (never the password) and limits.
@@ -219,6 +232,10 @@ class ExtensionSnapshot:
     pickup_groups: tuple[str, ...] = ()
     # Call recording of the extension's calls (RecordingPolicy; "" = the tenant's policy).
     recording: str = ""
+    # Media encryption towards the extension's phones (SrtpMode; "" = the tenant's), and
+    # whether its user may call from the web app's softphone (a web credential, WEBRTC).
+    srtp: str = ""
+    web_softphone: bool = True
 
     @classmethod
     def from_dict(cls, number: str, d: Mapping[str, Any]) -> ExtensionSnapshot:
@@ -249,6 +266,8 @@ class ExtensionSnapshot:
             speed_dials=_speed_dials(get("speed_dials")),
             pickup_groups=_texts(get("pickup_groups")),
             recording=_policy(get("recording")),
+            srtp=_choice(get("srtp"), SrtpMode, SrtpMode.INHERIT),
+            web_softphone=get("web_softphone", True) is not False,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -275,7 +294,13 @@ class ExtensionSnapshot:
             "speed_dials": dict(self.speed_dials),
             "pickup_groups": list(self.pickup_groups),
             "recording": self.recording,
+            "srtp": self.srtp,
+            "web_softphone": self.web_softphone,
         }
+
+    def srtp_mode(self, tenant: TenantSnapshot) -> str:
+        """The SrtpMode its phones get: its own, else the tenant's."""
+        return self.srtp or tenant.srtp
 
 
 _SPEED_DIAL = re.compile(r"[2-9]|[0-9]{2}")
@@ -1763,6 +1788,7 @@ class TenantSnapshot:
     product: str = ""  # white-label product name ("" = the engine's own): Server, User-Agent
     max_concurrent_calls: int = 0  # calls the tenant may have at once (0 = no limit)
     sip_digest_sha256: bool = False  # challenges offer SHA-256 first, then MD5 (RFC 8760)
+    srtp: str = "off"  # SrtpMode of extensions that do not set their own
     routing: RoutingSnapshot = field(default_factory=RoutingSnapshot)  # outside calls
     media: MediaSnapshot = field(default_factory=MediaSnapshot)  # prompts, music, IVRs, codes
     team: TeamSnapshot = field(default_factory=TeamSnapshot)  # ring groups, paging, park
@@ -1785,6 +1811,7 @@ class TenantSnapshot:
                 "product": self.product,
                 "max_concurrent_calls": self.max_concurrent_calls,
                 "sip_digest_sha256": self.sip_digest_sha256,
+                "srtp": self.srtp,
                 "extensions": {n: e.to_dict() for n, e in self.extensions.items()},
                 "routing": self.routing.to_dict(),
                 "media": self.media.to_dict(),
@@ -1818,6 +1845,7 @@ class TenantSnapshot:
             product=_product(d.get("product")),
             max_concurrent_calls=_count(d.get("max_concurrent_calls"), 0, 0),
             sip_digest_sha256=d.get("sip_digest_sha256") is True,
+            srtp=_choice(d.get("srtp"), SrtpMode, SrtpMode.OFF) or SrtpMode.OFF,
             routing=RoutingSnapshot.read(d.get("routing")),
             media=MediaSnapshot.read(d.get("media")),
             team=TeamSnapshot.read(d.get("team")),
@@ -2285,3 +2313,59 @@ def digest_hash(algorithm: str, text: str) -> str:
 def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
     """HA1 = H(username:realm:password) (RFC 2617, RFC 7616 / RFC 8760 for SHA-256)."""
     return digest_hash(algorithm, f"{username}:{realm}:{password}")
+
+
+# ----------------------------------------------------------------------- web softphone credential
+#
+# The web app's softphone never sees the extension's SIP password. The signed-in user is issued
+# a short-lived credential instead: the digest user name ``web.<expires>.<number>`` and a password
+# that is an HMAC of the tenant's schema, the extension, the expiry and the extension's MD5 HA1
+# (so a new SIP password revokes every credential issued before it). Django issues it, the engine
+# recomputes it from the same secret: no state, no lookup on the SIP path.
+
+WEB_CREDENTIAL_PREFIX = "web"
+WEB_CREDENTIAL_SECONDS = 3600  # the lifetime of an issued credential (the page renews it)
+WEB_CREDENTIAL_MAX_SECONDS = 86400  # a credential naming a later expiry than this is refused
+
+
+def derive_secret(secret_key: str, label: str) -> bytes:
+    """A key of its own for ``label`` from the installation's SECRET_KEY: every engine and web
+    worker computes the same one, and none is ever stored."""
+    return hmac.new(secret_key.encode(), label.encode(), hashlib.sha256).digest()
+
+
+WEB_CREDENTIAL_LABEL = "sip-web-credential"
+
+
+@dataclass(frozen=True, slots=True)
+class WebCredential:
+    username: str  # the digest user name (the AOR stays sip:<number>@<domain>)
+    password: str
+    expires: int  # Unix time
+
+
+def web_credential_password(
+    secret: bytes, schema: str, number: str, expires: int, ha1_md5: str
+) -> str:
+    mac = hmac.new(secret, f"{schema}|{number}|{expires}|{ha1_md5}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:24]).decode("ascii")
+
+
+def issue_web_credential(
+    secret: bytes, schema: str, number: str, ha1_md5: str, now: float, lifetime: int = 0
+) -> WebCredential:
+    expires = int(now) + (lifetime or WEB_CREDENTIAL_SECONDS)
+    return WebCredential(
+        username=f"{WEB_CREDENTIAL_PREFIX}.{expires}.{number}",
+        password=web_credential_password(secret, schema, number, expires, ha1_md5),
+        expires=expires,
+    )
+
+
+def read_web_username(username: str) -> tuple[str, int] | None:
+    """``(number, expires)`` of a web credential's user name; None for any other name."""
+    prefix, _, rest = username.partition(".")
+    expires, _, number = rest.partition(".")
+    if prefix != WEB_CREDENTIAL_PREFIX or not expires.isdigit() or not number:
+        return None
+    return number, int(expires)

@@ -131,6 +131,8 @@ def _extension(**overrides) -> ExtensionSnapshot:
         "speed_dials": {"2": "+4930555", "07": "102"},
         "pickup_groups": ("3", "9"),
         "recording": "always",
+        "srtp": "required",
+        "web_softphone": False,
     }
     return ExtensionSnapshot(**{**values, **overrides})
 
@@ -146,6 +148,7 @@ def _tenant(**overrides) -> TenantSnapshot:
         "product": "Acme Voice",
         "max_concurrent_calls": 4,
         "sip_digest_sha256": True,
+        "srtp": "optional",
         "routing": _routing(),
         "media": _media(),
         "team": _team(),
@@ -902,3 +905,38 @@ def test_the_contact_centre_choices_are_the_contracts_values():
     assert set(choices.QueueOutcome.values) - {"waiting", "answered"} == {
         e.value for e in contract.QueueExit
     }
+
+
+def test_web_credential_names_its_extension_and_expiry_and_binds_the_tenant():
+    secret = contract.derive_secret("k" * 50, contract.WEB_CREDENTIAL_LABEL)
+    cred = contract.issue_web_credential(secret, "t_acme", "150", "a" * 32, now=1_000_000)
+    assert cred.expires == 1_000_000 + contract.WEB_CREDENTIAL_SECONDS
+    assert contract.read_web_username(cred.username) == ("150", cred.expires)
+    assert cred.password == contract.web_credential_password(
+        secret, "t_acme", "150", cred.expires, "a" * 32
+    )
+    # Another tenant, another SIP password or another installation's key: another password.
+    assert cred.password != contract.web_credential_password(
+        secret, "t_other", "150", cred.expires, "a" * 32
+    )
+    assert cred.password != contract.web_credential_password(
+        secret, "t_acme", "150", cred.expires, "b" * 32
+    )
+    other = contract.derive_secret("j" * 50, contract.WEB_CREDENTIAL_LABEL)
+    assert cred.password != contract.web_credential_password(
+        other, "t_acme", "150", cred.expires, "a" * 32
+    )
+
+
+@pytest.mark.parametrize("name", ["150", "web.150", "web..150", "web.12x.150", "x.1.150", ""])
+def test_other_user_names_are_not_web_credentials(name):
+    assert contract.read_web_username(name) is None
+
+
+def test_srtp_modes_read_tolerantly():
+    ext = ExtensionSnapshot.from_dict("150", {"srtp": "bogus"})
+    assert ext.srtp == ""
+    tenant = TenantSnapshot.from_json('{"tenant_id": 1, "schema": "s", "domain": "d", "srtp": ""}')
+    assert tenant.srtp == "off"
+    assert ext.srtp_mode(tenant) == "off"
+    assert ExtensionSnapshot.from_dict("150", {"srtp": "required"}).srtp_mode(tenant) == "required"
