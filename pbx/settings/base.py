@@ -365,6 +365,9 @@ SIP_UDP_PORT = env_int("PBX_SIP_PORT", 5060)
 SIP_TLS_PORT = env_int("PBX_SIP_TLS_PORT", 5061)
 SIP_WS_PORT = env_int("PBX_SIP_WS_PORT", 8088)
 SIP_WSS_PORT = env_int("PBX_SIP_WSS_PORT", 8089)
+# The web softphone's WebSocket (a proxy in front: wss://pbx.example.com/sip); "" = WSS on the
+# host the browser used, at SIP_WSS_PORT.
+PBX_SIP_WSS_URL = env("PBX_SIP_WSS_URL", "")
 SIP_TLS_CERT = env("PBX_SIP_TLS_CERT", str(VAR_DIR / "tls" / "sip.crt"))
 SIP_TLS_KEY = env("PBX_SIP_TLS_KEY", str(VAR_DIR / "tls" / "sip.key"))
 

@@ -58,6 +58,7 @@ class PbxEngine:
             config.nonce_secret or secrets.token_bytes(32),
             config.nonce_ttl,
             algorithms=config.digest_algorithms,
+            web_secret=config.web_secret,
         )
         self.locations = LocationStore(
             self.redis,
