@@ -20,6 +20,7 @@ from routing.api import ivr as ivr_views
 from routing.api import views as routing_views
 from telephony.api import calls as call_views
 from telephony.api import features as feature_views
+from telephony.api import me as me_views
 from telephony.api import registrations as registration_views
 from telephony.api import softphone as softphone_views
 from telephony.api import team as team_views
@@ -86,6 +87,7 @@ urlpatterns = [
     path("auth/signout/", tenant_views.SignOutView.as_view(), name="api-signout"),
     path("auth/me/", tenant_views.MeView.as_view(), name="api-me"),
     path("me/softphone/", softphone_views.MeSoftphoneView.as_view(), name="api-me-softphone"),
+    path("me/dnd/", me_views.MeDndView.as_view(), name="api-me-dnd"),
     path("company/", tenant_views.CompanyView.as_view(), name="api-company"),
     path("company/brand/", branding_views.TenantBrandView.as_view(), name="api-company-brand"),
     path("brand/", branding_views.EffectiveBrandView.as_view(), name="api-brand"),
