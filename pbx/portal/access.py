@@ -176,6 +176,7 @@ def navigation(request) -> list[dict]:
     items.extend(_contact_centre(request, held))
     if user.tenant_id == tenant.id:
         items.append({"label": "My extension", "url": reverse("portal:profile"), "key": "me"})
+        items.append({"label": "Phone", "url": reverse("portal:softphone"), "key": "phone"})
         items.append({"label": "My calls", "url": reverse("portal:my_calls"), "key": "my_calls"})
         items.append(
             {"label": "Voicemail", "url": reverse("portal:my_voicemail"), "key": "my_voicemail"}

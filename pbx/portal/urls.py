@@ -239,6 +239,7 @@ urlpatterns = [
     # the signed-in user's own things
     path("me/", me.profile, name="profile"),
     path("me/calls/", me.my_calls, name="my_calls"),
+    path("me/phone/", me.softphone, name="softphone"),
     path("me/speed-dials/", desk.my_speed_dials, name="my_speed_dials"),
     path("me/calls/<int:pk>/", me.my_call_detail, name="my_call_detail"),
     path(

@@ -1,5 +1,6 @@
 """The end user's own pages on their tenant's host: their extension, do-not-disturb and call
-forwarding, their web and SIP passwords (under the tenant's policy), and their own calls.
+forwarding, their web and SIP passwords (under the tenant's policy), their own calls, and the
+web softphone.
 
 Nothing here takes an object id: every page works on the signed-in user's own extension, so a
 user can reach nothing of anyone else's.
@@ -173,6 +174,43 @@ def _my_cdrs(request):
     if ext is None:
         return ext, Cdr.objects.none()
     return ext, involving(Cdr.objects.prefetch_related("recordings"), ext.number)
+
+
+#: The softphone's keys and the letters printed under them (ITU E.161).
+DIALPAD = (
+    ("1", ""),
+    ("2", "ABC"),
+    ("3", "DEF"),
+    ("4", "GHI"),
+    ("5", "JKL"),
+    ("6", "MNO"),
+    ("7", "PQRS"),
+    ("8", "TUV"),
+    ("9", "WXYZ"),
+    ("*", ""),
+    ("0", "+"),
+    ("#", ""),
+)
+
+
+@tenant_member_required
+def softphone(request):
+    """The web softphone (static/portal/softphone.js): the user's own extension, registered
+    from this browser with a short-lived credential from ``/api/v1/me/softphone/``. With
+    ``?window=1`` it is the pop-out window: no menu, and it takes the phone over from the
+    browser's other tabs."""
+    tenant = host_tenant(request)
+    ext = _own_extension(request) if _is_own_user(request) else None
+    popout = request.GET.get("window") == "1"
+    ctx = {
+        "object": ext,
+        "available": ext is not None and ext.enabled and ext.web_softphone and tenant.is_active,
+        "popout": popout,
+        "dialpad": DIALPAD,
+    }
+    if popout:
+        ctx["nav"] = []  # a small window of its own: the phone only
+    return page(request, "portal/softphone.html", ctx, section="phone")
 
 
 @tenant_member_required
