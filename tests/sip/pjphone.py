@@ -112,6 +112,16 @@ def _child(  # noqa: C901
         ctypes.POINTER(ctypes.c_int),
     ]
     lib.pjsua_player_get_conf_port.argtypes = [ctypes.c_int]
+    lib.pjsua_recorder_create.argtypes = [
+        ctypes.POINTER(_PjStr),
+        ctypes.c_uint,
+        ctypes.c_void_p,
+        ctypes.c_ssize_t,
+        ctypes.c_uint,
+        ctypes.POINTER(ctypes.c_int),
+    ]
+    lib.pjsua_recorder_get_conf_port.argtypes = [ctypes.c_int]
+    lib.pjsua_recorder_destroy.argtypes = [ctypes.c_int]
     lib.pjsua_conf_connect.argtypes = [ctypes.c_int, ctypes.c_int]
 
     ep = pj.Endpoint()
@@ -360,6 +370,28 @@ def _child(  # noqa: C901
         playing.add(call)
         lib.pjsua_conf_connect(player_slot[0], call_slot(call))
 
+    recorders: dict[str, int] = {}
+
+    def cmd_record_start(call: int) -> str:
+        """Record what the call receives to a WAV file (the bridge's rate); returns its path."""
+        path = os.path.join(tmp, f"heard-{call}-{len(recorders)}.wav")
+        raw = path.encode()
+        rid = ctypes.c_int(-1)
+        status = lib.pjsua_recorder_create(
+            ctypes.byref(_PjStr(raw, len(raw))), 0, None, -1, 0, ctypes.byref(rid)
+        )
+        if status != 0:
+            raise RuntimeError(f"pjsua_recorder_create failed: {status}")
+        recorders[path] = rid.value
+        lib.pjsua_conf_connect(call_slot(call), int(lib.pjsua_recorder_get_conf_port(rid.value)))
+        return path
+
+    def cmd_record_stop(path: str) -> bytes:
+        """Stop the recording and hand back the WAV file's bytes."""
+        lib.pjsua_recorder_destroy(recorders.pop(path))
+        with open(path, "rb") as f:
+            return f.read()
+
     def cmd_level(call: int) -> tuple[int, int]:
         """(tx, rx) signal level 0..255 of the call's conference port."""
         tx, rx = ctypes.c_uint(0), ctypes.c_uint(0)
@@ -571,6 +603,24 @@ class Phone:
     def level(self, call: int) -> tuple[int, int]:
         tx, rx = self._cmd("level", call=call)
         return int(tx), int(rx)
+
+    def record(self, call: int, seconds: float) -> tuple[Any, int]:
+        """What the call receives during the next ``seconds`` (recorded by the phone, the
+        events meanwhile collected): (samples as a numpy int16 array, sample rate)."""
+        import io
+
+        import numpy as np
+
+        path = self._cmd("record_start", call=call)
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self._conn.poll(left):  # the recording's length, not an assertion's wait
+                self._read(0)
+        data = self._cmd("record_stop", path=path)
+        with wave.open(io.BytesIO(data)) as w:
+            rate = w.getframerate()
+            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        return pcm, rate
 
     def wait_audio(self, call: int, timeout: float | None = None) -> int:
         """Wait until the call's received signal level rises above silence; return it.
