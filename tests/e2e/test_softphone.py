@@ -114,7 +114,11 @@ def soft_pbx(tmp_path_factory):
             ]
         )
         served = stack.serve()
-        yield {**served, "wav": _tone_wav(tmp / "mic.wav", BROWSER_TONE_HZ)}
+        yield {
+            **served,
+            "wav": _tone_wav(tmp / "mic.wav", BROWSER_TONE_HZ),
+            "ws_url": f"wss://{HOST}:{wss_port}",
+        }
 
 
 def _tone_wav(path: Path, freq: int) -> Path:
@@ -290,6 +294,15 @@ def test_one_registration_per_browser_across_tabs(soft_pbx, admin):
             browser.close()
 
 
+def _answer_with(body: dict):
+    """A route handler answering the request with ``body`` (JSON)."""
+
+    def handle(route) -> None:
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    return handle
+
+
 @pytest.mark.e2e
 def test_a_wrong_or_expired_credential_is_refused(soft_pbx, admin):
     from django.conf import settings
@@ -301,20 +314,26 @@ def test_a_wrong_or_expired_credential_is_refused(soft_pbx, admin):
     ha1 = contract.ha1("MD5", "1001", HOST, SIP_PASSWORD)
     secret = contract.derive_secret(settings.SECRET_KEY, contract.WEB_CREDENTIAL_LABEL)
 
-    def wrong(real: dict, schema: str) -> dict:
-        return {**real, "password": "0" * len(real["password"])}
-
-    def expired(real: dict, schema: str) -> dict:
-        # Signed as the web app signs (same key, schema and HA1), but an hour and more ago.
-        old = contract.issue_web_credential(
-            secret, schema, "1001", ha1, now=time.time() - contract.WEB_CREDENTIAL_SECONDS - 60
-        )
+    def credential(schema: str, *, now: float, password: str | None = None) -> dict:
+        """What /api/v1/me/softphone/ answers, signed as the web app signs (same key, schema
+        and HA1) for the time ``now``; ``password``: a wrong one instead."""
+        cred = contract.issue_web_credential(secret, schema, "1001", ha1, now=now)
         return {
-            **real,
-            "authorization_user": old.username,
-            "password": old.password,
-            "expires": old.expires,
+            "extension": "1001",
+            "display_name": "Alice",
+            "uri": f"sip:1001@{HOST}",
+            "authorization_user": cred.username,
+            "password": password or cred.password,
+            "expires": cred.expires,
+            "expires_in": max(0, cred.expires - int(time.time())),
+            "ws_url": soft_pbx["ws_url"],
         }
+
+    def wrong(schema: str) -> dict:
+        return credential(schema, now=time.time(), password="0" * 43)
+
+    def expired(schema: str) -> dict:
+        return credential(schema, now=time.time() - contract.WEB_CREDENTIAL_SECONDS - 60)
 
     with sync_playwright() as pw:
         browser = _launch(pw, soft_pbx["wav"])
@@ -324,14 +343,10 @@ def test_a_wrong_or_expired_credential_is_refused(soft_pbx, admin):
                 context = browser.new_context()
                 page = context.new_page()
                 _sign_in(page, base)
-                html = context.request.get(f"{base}/portal/me/phone/").text()
+                html = page.evaluate("async () => (await fetch('/portal/me/phone/')).text()")
                 schema = re.search(r'data-lock="([^":]+):1001"', html).group(1)
 
-                def handle(route, spoil=spoil, schema=schema):
-                    real = route.fetch()
-                    route.fulfill(response=real, body=json.dumps(spoil(real.json(), schema)))
-
-                context.route("**/api/v1/me/softphone/", handle)
+                context.route("**/api/v1/me/softphone/", _answer_with(spoil(schema)))
                 before = {b["source_port"] for b in admin.bindings()}
                 page.goto(f"{base}/portal/me/phone/")
                 expect(_status(page)).to_have_attribute("data-state", "failed")
