@@ -19,7 +19,7 @@ from trunks.actions import release_tenant
 
 from . import lockout
 from .capabilities import check_totals, check_within, with_default_totals
-from .choices import Permission, Role, TenantStatus
+from .choices import Permission, Role, SrtpMode, TenantStatus
 from .fields import CAPABILITY_FIELDS, COMPANY_FIELDS
 from .models import DeviceIndex, Domain, Tenant, TenantRole, User
 from .passwords import check_password
@@ -73,6 +73,8 @@ def _validate_tenant_fields(fields: dict) -> None:
         errors["time_zone"] = [f"unknown time zone '{fields['time_zone']}'"]
     if "language" in fields and not locale.is_language(fields["language"]):
         errors["language"] = [f"unknown language code '{fields['language']}'"]
+    if "srtp" in fields and (fields["srtp"] not in SrtpMode.values or not fields["srtp"]):
+        errors["srtp"] = ["one of: off, optional, required"]
     if "currency" in fields and not locale.is_currency(fields["currency"]):
         errors["currency"] = [f"not a currency in use (ISO 4217): '{fields['currency']}'"]
     if errors:
