@@ -16,7 +16,7 @@ say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 # --- Debian packages --------------------------------------------------------------------------
 PKGS=(postgresql redis-server openssl python3-venv python3-dev rtpengine-daemon espeak-ng sox libsox-fmt-mp3)
 if [ "$MODE" = "test" ]; then
-  PKGS+=(chromium sip-tester baresip-core tftp-hpa wrk kamailio)
+  PKGS+=(chromium sip-tester baresip-core tftp-hpa wrk kamailio nginx-light)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
