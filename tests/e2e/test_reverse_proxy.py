@@ -109,6 +109,7 @@ http {{
 def proxied(live_pbx, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nginx")
     (tmp / "tls").mkdir()
+    (tmp / "tls" / "x").mkdir()  # so that "x/../<file>" would resolve, were it let through
     # The tenant host's certificate, named for the host as the guide asks.
     subprocess.run(
         [
@@ -186,6 +187,17 @@ def test_the_portal_api_and_provisioning_through_the_proxy(proxied):
     assert page.status == 200
     assert page.peer_cert == ssl.PEM_cert_to_DER_cert(proxied["cert"].read_text())
     assert "; Secure" in page.getheader("Set-Cookie")  # the proxy's X-Forwarded-Proto trusted
+    # A name that is no host name never reaches the certificate's path (nginx would load
+    # tls/sub/../<host>.crt as asked): the handshake fails.
+    odd = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{https}", "-servername", f"x/../{HOST}"],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert "subject=" not in odd.stdout
+    assert "alert" in odd.stderr
     # Plain HTTP: pages move to HTTPS (nginx's redirect), phones are served.
     moved = _request(proxied["http"], HOST, "/portal/")
     assert moved.status == 301
