@@ -8,6 +8,8 @@ the browser's softphone is told a ``wss://`` URL on the host it used.
 (The live listeners, with the certificate: tests/e2e/test_https.py.)
 """
 
+import importlib
+
 import pytest
 from django.test import Client, RequestFactory
 
@@ -85,3 +87,57 @@ def test_softphone_ws_url_from_the_setting(settings):
     # Behind a proxy with a certificate per tenant host: the browser's host in the URL.
     settings.PBX_SIP_WSS_URL = "wss://{host}/sip"
     assert softphone_ws_url(factory.get("/", HTTP_HOST=f"{HOST}:443")) == f"wss://{HOST}/sip"
+
+
+HTTPS_VARIABLES = (
+    "PBX_HTTPS",
+    "PBX_HTTPS_PORT",
+    "PBX_HSTS_SECONDS",
+    "PBX_TRUST_X_FORWARDED_PROTO",
+    "PBX_PUBLIC_HOSTS",
+    "PBX_CSRF_TRUSTED_ORIGINS",
+)
+
+
+@pytest.fixture
+def prod_settings(monkeypatch):
+    """``pbx.settings.prod`` as loaded from an environment the test sets up first."""
+    from pbx.settings import base
+
+    def load(**env):
+        for name in (
+            "PBX_HTTPS",
+            "PBX_HTTPS_PORT",
+            "PBX_HSTS_SECONDS",
+            "PBX_TRUST_X_FORWARDED_PROTO",
+        ):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        importlib.reload(base)
+        return importlib.reload(importlib.import_module("pbx.settings.prod"))
+
+    yield load
+    monkeypatch.undo()
+    importlib.reload(base)
+
+
+def test_production_settings_with_https(prod_settings):
+    prod = prod_settings(PBX_PUBLIC_HOSTS="localhost,pbx.example.com")
+    assert prod.PBX_HTTPS is True  # make run's default
+    assert prod.SESSION_COOKIE_SECURE is prod.CSRF_COOKIE_SECURE is True
+    assert {"https://localhost:8443", "https://pbx.example.com:8443"} <= set(
+        prod.CSRF_TRUSTED_ORIGINS
+    )
+    assert prod.SECURE_HSTS_SECONDS == 0  # the self-signed certificate: off unless set
+    assert not hasattr(prod, "SECURE_PROXY_SSL_HEADER")
+
+    prod = prod_settings(PBX_HTTPS_PORT="443", PBX_HSTS_SECONDS="31536000")
+    assert "https://localhost" in prod.CSRF_TRUSTED_ORIGINS
+    assert prod.SECURE_HSTS_SECONDS == 31536000
+
+    # Behind a TLS proxy: plain HTTP here, the proxy's word for HTTPS.
+    prod = prod_settings(PBX_HTTPS="0", PBX_TRUST_X_FORWARDED_PROTO="1")
+    assert prod.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert prod.SESSION_COOKIE_SECURE is True
+    assert prod.CSRF_TRUSTED_ORIGINS == []
