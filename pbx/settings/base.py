@@ -56,6 +56,14 @@ def _fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
+def _certifi_bundle() -> list[str]:
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - certifi comes with requests
+        return []
+    return [certifi.where()]
+
+
 SECRET_KEY = local_secret("secret_key")
 # Key for SIP passwords at rest (Fernet). Comma-separated list: the first encrypts, all decrypt,
 # so a key can be rotated without a flag day.
@@ -367,6 +375,14 @@ SIP_WS_PORT = env_int("PBX_SIP_WS_PORT", 8088)
 SIP_WSS_PORT = env_int("PBX_SIP_WSS_PORT", 8089)
 SIP_TLS_CERT = env("PBX_SIP_TLS_CERT", str(VAR_DIR / "tls" / "sip.crt"))
 SIP_TLS_KEY = env("PBX_SIP_TLS_KEY", str(VAR_DIR / "tls" / "sip.key"))
+# The roots a tenant's own certificate (tenants.certificates) must chain to: the system's
+# bundle, certifi's, and the deployment's extra PEM files (PBX_TLS_EXTRA_CAS, ":"-separated:
+# a private CA the tenants' phones trust).
+TLS_TRUSTED_CA_FILES = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    *_certifi_bundle(),
+    *[p for p in env("PBX_TLS_EXTRA_CAS", "").split(":") if p],
+]
 
 LOGGING = {
     "version": 1,
