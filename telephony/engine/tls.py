@@ -59,7 +59,7 @@ def publish_all() -> int:
 
     try:
         r = store.client(decode=True)
-        published = set(r.hkeys(store.redis_key(TLS_HOSTS)))
+        published = {str(h) for h in r.hkeys(store.redis_key(TLS_HOSTS))}
     except Exception:
         log.exception("could not read the published TLS certificates")
         return 0
