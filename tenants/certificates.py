@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +34,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtensionOID
 
 __all__ = [
@@ -336,7 +338,10 @@ def load_roots(paths: tuple[str, ...]) -> tuple[x509.Certificate, ...]:
             continue
         for block in _PEM_CERT.findall(data):
             try:
-                roots.append(x509.load_pem_x509_certificate(block))
+                with warnings.catch_warnings():
+                    # A few old roots in the system bundles have a negative serial number.
+                    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                    roots.append(x509.load_pem_x509_certificate(block))
             except ValueError:
                 continue
     return tuple(roots)

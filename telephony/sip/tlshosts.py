@@ -97,15 +97,17 @@ class TlsHosts:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
-    async def _build(self, host: str, raw: bytes | str | None) -> ssl.SSLContext | None:
+    async def _build(self, host: str, raw: bytes | str | None) -> tuple[ssl.SSLContext, str] | None:
+        """The host's context and fingerprint from its hash field, or None (logged)."""
         cert = HostCertificate.from_json(raw)
         if cert is None:
             return None
         try:
-            return await asyncio.to_thread(server_context, cert.chain, cert.key)
+            ctx = await asyncio.to_thread(server_context, cert.chain, cert.key)
         except (ssl.SSLError, OSError, ValueError) as exc:
             log.warning("TLS certificate of %s not loaded (%s): the platform's serves", host, exc)
             return None
+        return ctx, cert.fingerprint
 
     async def load_all(self) -> None:
         raw = await self.redis.hgetall(self.hash_key)
@@ -113,26 +115,22 @@ class TlsHosts:
         fingerprints: dict[str, str] = {}
         for field, value in raw.items():
             host = (field.decode() if isinstance(field, bytes) else str(field)).lower()
-            ctx = await self._build(host, value)
-            if ctx is not None:
-                contexts[host] = ctx
-                cert = HostCertificate.from_json(value)
-                fingerprints[host] = cert.fingerprint if cert else ""
+            built = await self._build(host, value)
+            if built is not None:
+                contexts[host], fingerprints[host] = built
         self.contexts, self.fingerprints = contexts, fingerprints
         log.info("TLS certificates loaded for %d host names", len(contexts))
 
     async def reload(self, host: str) -> None:
         host = host.lower()
         raw = await self.redis.hget(self.hash_key, host)
-        ctx = await self._build(host, raw) if raw is not None else None
-        if ctx is None:
+        built = await self._build(host, raw) if raw is not None else None
+        if built is None:
             self.contexts.pop(host, None)
             self.fingerprints.pop(host, None)
         else:
-            cert = HostCertificate.from_json(raw)
-            self.contexts[host] = ctx
-            self.fingerprints[host] = cert.fingerprint if cert else ""
-        log.info("TLS certificate of %s %s", host, "loaded" if ctx else "removed")
+            self.contexts[host], self.fingerprints[host] = built
+        log.info("TLS certificate of %s %s", host, "loaded" if built else "removed")
         for cb in self.on_change:
             try:
                 cb(host)
