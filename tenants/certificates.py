@@ -152,7 +152,21 @@ def _public_der(key: object) -> bytes:
 
 
 def _check_order(certs: list[x509.Certificate]) -> None:
+    seen: dict[bytes, int] = {}
+    for i, cert in enumerate(certs, 1):
+        der = cert.public_bytes(serialization.Encoding.DER)
+        if der in seen:
+            raise CertificateProblem(
+                "chain", f"Certificate {i} of the chain repeats certificate {seen[der]}."
+            )
+        seen[der] = i
     for i, cert in enumerate(certs):
+        if i < len(certs) - 1 and _self_signed(cert):
+            raise CertificateProblem(
+                "chain",
+                f"The chain is out of order: certificate {i + 1} ({_name(cert.subject)}) is a "
+                "root, which may only come last. Put the leaf first, then each issuer.",
+            )
         for j in range(i):
             if cert.issuer == certs[j].subject and cert.issuer != cert.subject:
                 raise CertificateProblem(
@@ -164,7 +178,7 @@ def _check_order(certs: list[x509.Certificate]) -> None:
         child, parent = certs[i], certs[i + 1]
         where = f"Certificate {i + 1} ({_name(child.subject)})"
         if child.issuer != parent.subject:
-            if any(child.issuer == c.subject for c in certs):
+            if any(child.issuer == c.subject for c in certs if c is not child):
                 raise CertificateProblem(
                     "chain",
                     f"The chain is out of order: {where} is not followed by its issuer "

@@ -73,8 +73,13 @@ def test_the_chain_may_end_with_the_trusted_root(world, pki):
 
 def test_wrong_order_is_refused(world, pki):
     leaf = pki.leaf("acme.test")
-    fields = refused(world, pem(pki.intermediate) + pem(leaf.cert), leaf.key_pem)
-    assert "out of order" in fields["chain"][0]
+    leaf_pem, mid, root = pem(leaf.cert), pem(pki.intermediate), pki.root_pem
+    message = refused(world, mid + leaf_pem, leaf.key_pem)["chain"][0]
+    assert message.startswith("The chain is out of order: certificate 2 (CN=acme.test)")
+    message = refused(world, leaf_pem + root + mid, leaf.key_pem)["chain"][0]
+    assert "certificate 2 (CN=Test Root CA) is a root, which may only come last" in message
+    message = refused(world, leaf.chain_pem + leaf_pem, leaf.key_pem)["chain"][0]
+    assert message == "Certificate 3 of the chain repeats certificate 1."
 
 
 def test_a_missing_intermediate_is_refused(world, pki):
