@@ -27,7 +27,8 @@ URL = "/api/v1/certificates/"
 def pki(settings, tmp_path):
     pki = TestPki()
     trust(settings, tmp_path, pki)
-    return pki
+    yield pki
+    client().delete(redis_key(TLS_HOSTS))  # what the commits published
 
 
 def published(host: str) -> dict | None:
