@@ -62,13 +62,22 @@ def test_admin_uploads_sees_and_deletes_a_certificate(
     assert not TenantCertificate.objects.filter(pk=cert.pk).exists()
 
 
-def test_a_certificate_near_its_end_warns(portal, world, pki):
+def test_a_certificate_near_its_end_warns_on_its_page_and_the_dashboard(portal, world, pki):
+    admin = portal(world.a_admin, world.tenant_a)
+    later = pki.leaf("acme.test", end=NOW + 40 * DAY)
+    actions.do_upload_certificate(
+        world.tenant_a, chain=later.chain_pem, key=later.key_pem, actor=SYSTEM
+    )
+    dashboard = admin.get("/portal/dashboard/").content.decode()
+    assert 'data-testid="certificate-expiry"' not in dashboard
     leaf = pki.leaf("acme.test", end=NOW + 12 * DAY + DAY / 2)
     actions.do_upload_certificate(
         world.tenant_a, chain=leaf.chain_pem, key=leaf.key_pem, actor=SYSTEM
     )
-    html = portal(world.a_admin, world.tenant_a).get(PAGE).content.decode()
+    html = admin.get(PAGE).content.decode()
     assert 'class="badge badge--pending" data-testid="expiry">expires in 12 days' in html
+    html = admin.get("/portal/dashboard/").content.decode()
+    assert "The TLS certificate of acme.test expires in 12 days" in html
 
 
 def test_a_bad_upload_is_a_field_error_and_stores_nothing(portal, world, pki):

@@ -15,6 +15,7 @@ from pbx.portal.export import Column, csv_response, wants_csv
 from pbx.portal.forms import CertificateForm
 from telephony.actions import do_clear_sip_ban
 from telephony.engine.state import current_bans
+from tenants.access import CERTIFICATE_WARNING_DAYS
 from tenants.actions import do_delete_certificate, do_upload_certificate, tenant_hosts
 from tenants.choices import Permission
 from tenants.models import TenantCertificate
@@ -62,9 +63,6 @@ def sip_ban_clear(request, ip):
 
 # --- a tenant's host: its own TLS certificates (tenant.settings) ---------------------------
 
-#: A certificate this close to its end is flagged on the page.
-EXPIRY_WARNING_DAYS = 30
-
 
 @tenant_permission_required(Permission.TENANT_SETTINGS)
 def certificates(request):
@@ -92,7 +90,7 @@ def certificates(request):
         "certificates": rows,
         "form": form,
         "hosts": tenant_hosts(tenant),
-        "warning_days": EXPIRY_WARNING_DAYS,
+        "warning_days": CERTIFICATE_WARNING_DAYS,
     }
     return page(request, "portal/security/certificates.html", ctx, section="certificates")
 
