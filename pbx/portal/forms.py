@@ -546,3 +546,41 @@ class RoleForm(forms.Form):
 
 class ImportForm(forms.Form):
     file = forms.FileField(label="CSV file")
+
+
+class CertificateForm(forms.Form):
+    """A TLS certificate for the tenant's host names: the chain and its key, pasted or as
+    files. Only shapes input: ``tenants.actions.do_upload_certificate`` checks everything."""
+
+    chain = forms.CharField(
+        required=False,
+        label="Certificate chain (PEM)",
+        strip=False,
+        max_length=70_000,
+        help_text="Your certificate first, then each intermediate (the root may be left out).",
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+    )
+    chain_file = forms.FileField(required=False, label="…or the chain as a file")
+    key = forms.CharField(
+        required=False,
+        label="Private key (PEM)",
+        strip=False,
+        max_length=20_000,
+        help_text="Unencrypted; stored encrypted. RSA 2048+ or EC P-256/P-384.",
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
+    )
+    key_file = forms.FileField(required=False, label="…or the key as a file")
+
+    def _text(self, name: str, limit: int) -> str:
+        upload = self.cleaned_data.get(f"{name}_file")
+        if upload is None:
+            return self.cleaned_data.get(name) or ""
+        if upload.size > limit:
+            raise forms.ValidationError({f"{name}_file": f"The file is over {limit} bytes."})
+        return upload.read().decode("utf-8", "replace")
+
+    def clean(self):
+        data = super().clean()
+        data["chain"] = self._text("chain", 70_000)
+        data["key"] = self._text("key", 20_000)
+        return data

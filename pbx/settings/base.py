@@ -56,6 +56,14 @@ def _fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
+def _certifi_bundle() -> list[str]:
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - certifi comes with requests
+        return []
+    return [certifi.where()]
+
+
 SECRET_KEY = local_secret("secret_key")
 # Key for SIP passwords at rest (Fernet). Comma-separated list: the first encrypts, all decrypt,
 # so a key can be rotated without a flag day.
@@ -406,6 +414,14 @@ SIP_TLS_KEY = env("PBX_SIP_TLS_KEY", str(VAR_DIR / "tls" / "sip.key"))
 # reverse proxy, its public URL; "{host}" stands for the host the browser used, e.g.
 # "wss://{host}/sip" (deploy/reverse-proxy.md).
 PBX_SIP_WSS_URL = env("PBX_SIP_WSS_URL", "")
+# The roots a tenant's own certificate (tenants.certificates) must chain to: the system's
+# bundle, certifi's, and the deployment's extra PEM files (PBX_TLS_EXTRA_CAS, ":"-separated:
+# a private CA the tenants' phones trust).
+TLS_TRUSTED_CA_FILES = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    *_certifi_bundle(),
+    *[p for p in env("PBX_TLS_EXTRA_CAS", "").split(":") if p],
+]
 
 LOGGING = {
     "version": 1,
