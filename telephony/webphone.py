@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.http.request import split_domain_port
 
 from telephony.models import Extension
 from telephony.sip.contract import WEB_CREDENTIAL_LABEL, derive_secret, issue_web_credential
@@ -22,12 +23,17 @@ log = logging.getLogger(__name__)
 
 
 def softphone_ws_url(request) -> str:
-    """The engine's secure WebSocket: ``PBX_SIP_WSS_URL``, else WSS on the host the browser
-    used for the web app, at ``SIP_WSS_PORT``."""
-    explicit = getattr(settings, "PBX_SIP_WSS_URL", "")
-    if explicit:
-        return explicit
-    host = request.get_host().rsplit(":", 1)[0] if request.get_host() else "localhost"
+    """The SIP WebSocket URL the browser's softphone connects to.
+
+    ``PBX_SIP_WSS_URL`` when set (behind a reverse proxy: its public URL), where ``{host}``
+    stands for the host name the browser used, so one setting serves every tenant's host
+    (``wss://{host}/sip``). Unset: ``wss://<that host>:<SIP_WSS_PORT>``, the engine's own WSS
+    listener, which has the certificate the portal's HTTPS has unless either was replaced.
+    Browsers allow only secure WebSockets from a secure page, hence ``wss``.
+    """
+    host, _ = split_domain_port(request.get_host())
+    if settings.PBX_SIP_WSS_URL:
+        return settings.PBX_SIP_WSS_URL.replace("{host}", host)
     return f"wss://{host}:{settings.SIP_WSS_PORT}"
 
 

@@ -37,6 +37,7 @@ router.register("users", tenant_views.UserViewSet, basename="user")
 router.register("platform-users", tenant_views.PlatformUserViewSet, basename="platform-user")
 router.register("roles", tenant_views.RoleViewSet, basename="role")
 router.register("audit", tenant_views.AuditViewSet, basename="audit")
+router.register("certificates", tenant_views.CertificateViewSet, basename="certificate")
 router.register("extensions", ExtensionViewSet, basename="extension")
 router.register("phone-models", provisioning_views.PhoneModelViewSet, basename="phone-model")
 router.register(

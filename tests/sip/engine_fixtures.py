@@ -73,15 +73,16 @@ def clear_sip_keys(redis_url: str, prefix: str = "") -> None:
     """Forget locations, bans, events, trunk states and channel counts, mailbox indexes
     (other tests' voicemail would light these phones' lamps), BLF subscriptions and dialogs
     (a stopped engine leaves them for another to adopt), parked calls and the contact
-    centre's agent states, sticky agents and waiting callers (``cc:``) of this worker's Redis DB
-    (not the snapshots). Engine tests publish trunks with small ids of their own: what
-    the engine wrote for them must not show on a trunk the database later gives that id."""
+    centre's agent states, sticky agents and waiting callers (``cc:``) and tenants' TLS
+    certificates (``sip:tls:``) of this worker's Redis DB (not the snapshots). Engine tests
+    publish trunks with small ids of their own: what the engine wrote for them must not show on
+    a trunk the database later gives that id."""
     r = redis.Redis.from_url(redis_url)
     try:
         for pattern in (
             "sip:loc:*", "sip:ban:*", "sip:events", "sip:trunk:*", "sip:trunkcalls:*",
             "sip:trunks:leader", "sip:carriers", "sip:vm:*", "sip:subs:*", "sip:dlg:*",
-            "sip:park:*", "sip:calls:*", "cc:*",
+            "sip:park:*", "sip:calls:*", "cc:*", "sip:tls:*",
         ):  # fmt: skip
             keys = list(r.scan_iter(match=prefix + pattern, count=1000))
             if keys:
