@@ -641,7 +641,7 @@
     try {
       const data = await postJson(root.dataset.dndUrl, "PUT", { dnd: wanted });
       els.dnd.checked = Boolean(data.dnd);
-      els.dndNote.textContent = data.dnd ? "Calls to you do not ring." : "";
+      els.dndNote.textContent = data.dnd ? "Calls to you do not ring." : "Calls ring again.";
     } catch (err) {
       els.dnd.checked = !wanted;
       els.dndNote.textContent = `Not saved: ${clean(err.message, 120)}`;

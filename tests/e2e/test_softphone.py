@@ -399,7 +399,7 @@ def test_the_dnd_toggle_sets_the_extensions_dnd(soft_pbx, admin):
             page.reload()
             expect(page.get_by_label("Do not disturb")).to_be_checked()
             page.get_by_label("Do not disturb").uncheck()
-            expect(page.locator("[data-dnd-note]")).to_have_text("")
+            expect(page.locator("[data-dnd-note]")).to_have_text("Calls ring again.")
             assert admin.dnd() is False
         finally:
             browser.close()
