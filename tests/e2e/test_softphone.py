@@ -9,7 +9,8 @@ pjsua2 desk phones):
   another tab, and the engine still holds one binding; "use here" moves the phone to that tab
   (still one binding); closing it hands the phone back to the first tab.
 - A wrong or expired credential is refused: the page says registration failed, and nothing is
-  registered.
+  registered. The page renews its credential before it expires (its clock run fast), and the
+  REGISTER refresh after that authenticates with the new one.
 - A microphone the browser refuses: the page says so when she calls.
 - Do not disturb: the page's toggle sets her extension's DND (read back over the API).
 - Alice calls Bob from the dial pad; Bob answers and hears her microphone (a 600 Hz tone fed to
@@ -355,6 +356,98 @@ def test_a_wrong_or_expired_credential_is_refused(soft_pbx, admin):
                 expect(_status(page)).to_contain_text("Registration failed: 401")
                 assert {b["source_port"] for b in admin.bindings()} <= before, spoil.__name__
                 context.close()
+        except Exception:
+            sys.stderr.write(_stack_log(soft_pbx))
+            raise
+        finally:
+            browser.close()
+
+
+@pytest.mark.e2e
+def test_the_credential_is_renewed_and_the_next_register_uses_it(soft_pbx):
+    """The page's clock runs fast (Playwright's clock): 55 minutes into the hour a credential
+    lasts, the page asks for a new one, and the REGISTER refresh after that authenticates with
+    it (the engine answers 200) while the page stays registered."""
+    from django.conf import settings
+    from playwright.sync_api import expect, sync_playwright
+
+    from telephony.sip import contract
+
+    base = soft_pbx["base"]
+    secret = contract.derive_secret(settings.SECRET_KEY, contract.WEB_CREDENTIAL_LABEL)
+    ha1 = contract.ha1("MD5", "1001", HOST, SIP_PASSWORD)
+    frames: list[tuple[str, str]] = []
+
+    def watch(ws) -> None:
+        ws.on("framesent", lambda payload: frames.append(("out", str(payload))))
+        ws.on("framereceived", lambda payload: frames.append(("in", str(payload))))
+
+    def register_oks(since: int = 0) -> int:
+        return sum(
+            1
+            for way, text in frames[since:]
+            if way == "in"
+            and text.startswith("SIP/2.0 200")
+            and re.search(r"CSeq: \d+ REGISTER", text)
+        )
+
+    def until(check, what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not check():
+            assert time.monotonic() < deadline, what
+            page.wait_for_timeout(100)  # lets Playwright deliver the socket's frames
+
+    with sync_playwright() as pw:
+        browser = _launch(pw, soft_pbx["wav"])
+        try:
+            context = browser.new_context()
+            context.clock.install()
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            page.on("websocket", watch)
+            _sign_in(page, base)
+            page.goto(f"{base}/portal/me/phone/")
+            _registered(page)
+            until(lambda: register_oks() >= 1, "no 200 to the first REGISTER")
+            lock = page.locator("[data-softphone]").get_attribute("data-lock")
+            fresh = contract.issue_web_credential(
+                secret, lock.split(":", 1)[0], "1001", ha1, now=time.time() + 120
+            )
+            asked: list[str] = []
+
+            def renewal(route) -> None:
+                asked.append(route.request.method)
+                route.fulfill(
+                    status=200,
+                    content_type="application/json",
+                    body=json.dumps(
+                        {
+                            "extension": "1001",
+                            "display_name": "Alice",
+                            "uri": f"sip:1001@{HOST}",
+                            "authorization_user": fresh.username,
+                            "password": fresh.password,
+                            "expires": fresh.expires,
+                            "expires_in": fresh.expires - int(time.time()),
+                            "ws_url": soft_pbx["ws_url"],
+                        }
+                    ),
+                )
+
+            context.route("**/api/v1/me/softphone/", renewal)
+            assert not any(fresh.username in text for _, text in frames)
+            page.clock.fast_forward("55:01")  # the renewal and a REGISTER refresh are due
+            until(lambda: asked == ["POST"], "the page did not renew its credential")
+            until(lambda: register_oks() >= 2, "the REGISTER refresh got no 200")
+            mark = len(frames)
+            page.clock.fast_forward("05:00")  # the next refresh
+            until(lambda: register_oks(mark) >= 1, "the refresh after the renewal got no 200")
+            sent = [t for way, t in frames[mark:] if way == "out" and t.startswith("REGISTER ")]
+            assert any(f'username="{fresh.username}"' in t for t in sent), sent
+            _registered(page)
+            expect(page.get_by_test_id("phone-status")).to_have_attribute(
+                "data-state", "registered"
+            )
         except Exception:
             sys.stderr.write(_stack_log(soft_pbx))
             raise
