@@ -166,12 +166,15 @@ class Anchor:
         self, call: Call, source: bytes, target: Profile
     ) -> tuple[bool, dict[str, list[str]] | None]:
         """The codec manipulation of an offer of ``source`` to a leg of ``target``: transcoding
-        when the target cannot take its codecs (counted against ``max_transcoded_calls``), the
-        recordable codecs of a recorded call. (False, None): over the transcoding cap."""
+        when the target cannot take its codecs (counted against ``max_transcoded_calls``), G.711
+        alone to a browser or of a recorded call. (False, None): over the transcoding cap."""
         recorded = self.recordable(call)
         codec = transcoding(source, target, recorded=recorded)
         if codec is None:
-            return True, recordable_codecs(source) if recorded else None
+            # A browser is offered G.711 alone when the offer has it (a desk phone's speex or
+            # G.729 first would be no use to it): what it takes, with nothing to transcode.
+            keep = recorded or target is Profile.WEBRTC
+            return True, recordable_codecs(source) if keep else None
         if not call.transcoded:
             if len(self.transcoding) >= self.config.max_transcoded_calls:
                 return False, None

@@ -110,7 +110,7 @@ _NG: dict[Profile, dict[str, Any]] = {
 def ng_params(profile: Profile, *, answer: bool = False) -> dict[str, Any]:
     """rtpengine's parameters for an ng ``offer`` (``answer``: an ng ``answer``) whose SDP goes
     to a leg of ``profile``. The one place that maps a profile to ng flags."""
-    params = dict(_NG[profile])
+    params = {k: list(v) if isinstance(v, list) else v for k, v in _NG[profile].items()}
     if profile is Profile.OSRTP:
         # Offer keys on RTP/AVP; answering a phone that offered so, take its keys (SRTP to it)
         # even when the other side answered plain RTP.

@@ -1,0 +1,206 @@
+"""A browser softphone (SIP over WebSocket, WebRTC media) and desk phones (plain RTP) call each
+other through rtpengine: each side gets SDP of its own media profile.
+
+Real engine, real rtpengine, real pjsua2 phones on loopback; the browser's signalling is
+``tests/sip/webrtc.py`` (Chrome's SDP, checked at the SDP level).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.sip.callkit import (
+    add_extension,
+    dial,
+    ended,
+    media_engine,
+    register,
+    set_snapshot,
+    two_way_audio,
+)
+from tests.sip.engine_fixtures import EngineHandle, wait_until
+from tests.sip.test_media_features import tone_media
+from tests.sip.webrtc import WsPhone, audio, chrome_answer, chrome_offer, codecs
+
+
+@pytest.fixture
+def rtc(pbx, tmp_path) -> Iterator[EngineHandle]:
+    """An engine with rtpengine and the media server; acme has extension 103 for browsers."""
+    with media_engine(pbx, tone_media(str(tmp_path / "media"))) as engine:
+        set_snapshot(engine, "acme.test", add_extension("103"))
+        yield engine
+
+
+@pytest.fixture
+def browser(rtc) -> Iterator[WsPhone]:
+    """Extension 103 in a browser, registered over WebSocket."""
+    phone = WsPhone(rtc, "103")
+    assert phone.register().status == 200
+    yield phone
+    phone.close()
+
+
+def assert_plain_rtp(sdp: str | bytes) -> None:
+    """What a desk phone must get: RTP/AVP, nothing of WebRTC."""
+    text = sdp.decode() if isinstance(sdp, bytes) else sdp
+    m = audio(text)
+    assert m is not None and m[2] == "RTP/AVP", text
+    for attr in ("a=ice-ufrag", "a=candidate", "a=fingerprint", "a=setup:", "a=rtcp-mux"):
+        assert attr not in text, f"{attr} in a desk phone's SDP:\n{text}"
+
+
+def assert_webrtc(sdp: str | bytes) -> None:
+    """What a browser must get: UDP/TLS/RTP/SAVPF with ICE, a DTLS fingerprint, rtcp-mux."""
+    text = sdp.decode() if isinstance(sdp, bytes) else sdp
+    m = audio(text)
+    assert m is not None and m[2] == "UDP/TLS/RTP/SAVPF", text
+    for attr in ("a=ice-ufrag:", "a=ice-pwd:", "a=candidate:", "a=fingerprint:", "a=rtcp-mux"):
+        assert attr in text, f"no {attr} in a browser's SDP:\n{text}"
+    assert "a=crypto:" not in text  # DTLS-SRTP, never SDES keys to a browser
+
+
+def test_browser_calls_a_desk_phone(rtc, browser, phones):
+    """Story: a user dials 102 from the browser softphone; the desk phone rings with a plain
+    RTP offer (G.711 kept, nothing it cannot parse), and the browser gets a WebRTC answer."""
+    desk = phones("102")
+    register(desk, rtc, "102")
+    browser_offer = chrome_offer()
+    answered = {}
+
+    def answer_desk() -> None:
+        inc = desk.incoming()
+        answered["sdp"] = inc["msg"].partition("\r\n\r\n")[2]
+        desk.answer(inc["call"], 200)
+        answered["call"] = inc["call"]
+
+    t = threading.Thread(target=answer_desk)
+    t.start()
+    resp = browser.invite("102", browser_offer)
+    t.join(10)
+    assert resp.status == 200
+    assert_plain_rtp(answered["sdp"])
+    assert {"PCMU", "PCMA"} <= set(codecs(answered["sdp"]))
+    assert_webrtc(resp.body)
+    assert "a=setup:active" in resp.body.decode() or "a=setup:passive" in resp.body.decode()
+    assert browser.bye().status == 200
+    ended(desk, answered["call"])
+
+
+def test_desk_phone_calls_the_browser(rtc, browser, phones):
+    """Story: a colleague's desk phone dials 103, which is signed in only in a browser: the
+    browser gets a WebRTC offer with the desk phone's G.711 (no transcoding), and its WebRTC
+    answer reaches the desk phone as plain RTP."""
+    desk = phones("101")
+    acc = register(desk, rtc, "101")
+    call = dial(desk, acc, "103")
+    invite = browser.incoming()
+    assert_webrtc(invite.body)
+    offered = codecs(invite.body)
+    assert offered[0] in ("PCMU", "PCMA")
+    assert "OPUS" not in offered
+    assert "TELEPHONE-EVENT" in offered
+    browser.answer(invite, 180)
+    browser.answer(invite, 200, chrome_answer(invite.body))
+    browser.wait_request("ACK")
+    desk.wait_state(call, "CONFIRMED")
+    assert_plain_rtp(desk.info(call)["remote_sdp"])
+    desk.hangup(call)
+    bye = browser.wait_request("BYE")
+    browser.send(browser.reply(bye, 200))
+
+
+def test_a_plain_phone_and_a_browser_of_one_extension_both_ring(rtc, browser, phones):
+    """Story: 103 is signed in on a UDP desk phone and in a browser; a call to 103 rings both,
+    each with an offer of its own kind; the desk phone answers and both parties hear each
+    other (the browser's ringing pairing is dropped)."""
+    caller, desk = phones("101"), phones("103")
+    acc = register(caller, rtc, "101")
+    register(desk, rtc, "103")
+    call = dial(caller, acc, "103")
+    invite = browser.incoming()
+    assert_webrtc(invite.body)
+    browser.answer(invite, 180)
+    inc = desk.incoming()
+    assert_plain_rtp(inc["msg"].partition("\r\n\r\n")[2])
+    desk.answer(inc["call"], 200)
+    caller.wait_state(call, "CONFIRMED")
+    cancel = browser.wait_request("CANCEL")
+    browser.send(browser.reply(cancel, 200))
+    two_way_audio(caller, call, desk, inc["call"])
+    caller.hangup(call)
+    ended(desk, inc["call"])
+
+
+def test_the_browser_answers_a_forked_call(rtc, browser, phones):
+    """Story: the same two devices ring; this time the browser answers: the caller gets the
+    answer of the browser's own pairing (plain RTP) and the desk phone is cancelled."""
+    caller, desk = phones("101"), phones("103")
+    acc = register(caller, rtc, "101")
+    register(desk, rtc, "103")
+    call = dial(caller, acc, "103")
+    invite = browser.incoming()
+    inc = desk.incoming()
+    browser.answer(invite, 200, chrome_answer(invite.body))
+    browser.wait_request("ACK")
+    caller.wait_state(call, "CONFIRMED")
+    assert ended(desk, inc["call"]) == 487
+    assert_plain_rtp(caller.info(call)["remote_sdp"])
+    [live] = rtc.call(lambda: list(rtc.pbx.calls.calls.by_id.values()))
+    assert live.media_id.endswith("-webrtc") and not live.pairings
+    caller.hangup(call)
+    bye = browser.wait_request("BYE")
+    browser.send(browser.reply(bye, 200))
+
+
+def test_an_opus_only_browser_is_transcoded_to_g711(rtc, browser, phones):
+    """Story: a browser that offers Opus alone calls a G.711 desk phone: rtpengine transcodes
+    (the phone is offered PCMU/PCMA, not Opus), and the call counts against the cap."""
+    desk = phones("102")
+    register(desk, rtc, "102")
+    seen = {}
+
+    def answer_desk() -> None:
+        inc = desk.incoming()
+        seen["sdp"] = inc["msg"].partition("\r\n\r\n")[2]
+        seen["call"] = inc["call"]
+        desk.answer(inc["call"], 200)
+
+    t = threading.Thread(target=answer_desk)
+    t.start()
+    resp = browser.invite("102", chrome_offer(opus_only=True))
+    t.join(10)
+    assert resp.status == 200
+    assert_plain_rtp(seen["sdp"])
+    offered = codecs(seen["sdp"])
+    assert "OPUS" not in offered and {"PCMU", "PCMA"} <= set(offered)
+    assert_webrtc(resp.body)
+    assert codecs(resp.body)[0] == "OPUS"  # the browser keeps its codec
+    assert rtc.call(lambda: len(rtc.pbx.calls.anchor.transcoding)) == 1
+    assert browser.bye().status == 200
+    ended(desk, seen["call"])
+    wait_until(lambda: rtc.call(lambda: not rtc.pbx.calls.anchor.transcoding))
+
+
+def test_transcoding_over_the_cap_is_refused_488(rtc, browser, phones):
+    """Story: the engine may transcode no more calls (cap reached): an Opus-only browser's
+    call gets 488 with a Warning saying why, and nothing rings."""
+    desk = phones("102")
+    register(desk, rtc, "102")
+    rtc.call(lambda: setattr(rtc.pbx.calls.config, "max_transcoded_calls", 0))
+    resp = browser.invite("102", chrome_offer(opus_only=True))
+    assert resp.status == 488
+    assert "transcod" in (resp.get("Warning") or "")
+
+    # A browser that offers G.711 too needs no transcoding: it still gets through.
+    def answer_desk() -> None:
+        inc = desk.incoming()
+        desk.answer(inc["call"], 200)
+
+    t = threading.Thread(target=answer_desk)
+    t.start()
+    assert browser.invite("102", chrome_offer()).status == 200
+    t.join(10)
+    assert browser.bye().status == 200
