@@ -47,7 +47,8 @@ def assert_plain_rtp(sdp: str | bytes) -> None:
     """What a desk phone must get: RTP/AVP, nothing of WebRTC."""
     text = sdp.decode() if isinstance(sdp, bytes) else sdp
     m = audio(text)
-    assert m is not None and m[2] == "RTP/AVP", text
+    assert m is not None, text
+    assert m[2] == "RTP/AVP", text
     for attr in ("a=ice-ufrag", "a=candidate", "a=fingerprint", "a=setup:", "a=rtcp-mux"):
         assert attr not in text, f"{attr} in a desk phone's SDP:\n{text}"
 
@@ -56,7 +57,8 @@ def assert_webrtc(sdp: str | bytes) -> None:
     """What a browser must get: UDP/TLS/RTP/SAVPF with ICE, a DTLS fingerprint, rtcp-mux."""
     text = sdp.decode() if isinstance(sdp, bytes) else sdp
     m = audio(text)
-    assert m is not None and m[2] == "UDP/TLS/RTP/SAVPF", text
+    assert m is not None, text
+    assert m[2] == "UDP/TLS/RTP/SAVPF", text
     for attr in ("a=ice-ufrag:", "a=ice-pwd:", "a=candidate:", "a=fingerprint:", "a=rtcp-mux"):
         assert attr in text, f"no {attr} in a browser's SDP:\n{text}"
     assert "a=crypto:" not in text  # DTLS-SRTP, never SDES keys to a browser
@@ -149,7 +151,8 @@ def test_the_browser_answers_a_forked_call(rtc, browser, phones):
     assert ended(desk, inc["call"]) == 487
     assert_plain_rtp(caller.info(call)["remote_sdp"])
     [live] = rtc.call(lambda: list(rtc.pbx.calls.calls.by_id.values()))
-    assert live.media_id.endswith("-webrtc") and not live.pairings
+    assert live.media_id.endswith("-webrtc")
+    assert not live.pairings
     caller.hangup(call)
     bye = browser.wait_request("BYE")
     browser.send(browser.reply(bye, 200))
@@ -175,7 +178,8 @@ def test_an_opus_only_browser_is_transcoded_to_g711(rtc, browser, phones):
     assert resp.status == 200
     assert_plain_rtp(seen["sdp"])
     offered = codecs(seen["sdp"])
-    assert "OPUS" not in offered and {"PCMU", "PCMA"} <= set(offered)
+    assert "OPUS" not in offered
+    assert {"PCMU", "PCMA"} <= set(offered)
     assert_webrtc(resp.body)
     assert codecs(resp.body)[0] == "OPUS"  # the browser keeps its codec
     assert rtc.call(lambda: len(rtc.pbx.calls.anchor.transcoding)) == 1
