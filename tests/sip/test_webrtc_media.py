@@ -22,7 +22,7 @@ from tests.sip.callkit import (
     two_way_audio,
 )
 from tests.sip.engine_fixtures import EngineHandle, wait_until
-from tests.sip.test_media_features import tone_media
+from tests.sip.test_media_features import mailbox, menu, set_media, tone_media
 from tests.sip.webrtc import WsPhone, audio, chrome_answer, chrome_offer, codecs
 
 
@@ -208,3 +208,114 @@ def test_transcoding_over_the_cap_is_refused_488(rtc, browser, phones):
     assert browser.invite("102", chrome_offer()).status == 200
     t.join(10)
     assert browser.bye().status == 200
+
+
+# --- every call path: the non-browser side always sees plain RTP --------------------------
+
+
+def test_the_browser_reaches_the_menu_and_voicemail_as_webrtc(rtc, browser):
+    """Story: from the browser, a user calls the auto attendant and then a colleague who has
+    no phone registered (the mailbox answers): the media server speaks plain RTP, the browser
+    gets WebRTC answers from rtpengine."""
+    set_media(rtc, ivrs=[menu()])
+    resp = browser.invite("800", chrome_offer())
+    assert resp.status == 200
+    assert_webrtc(resp.body)
+    assert browser.bye().status == 200
+    set_snapshot(rtc, "acme.test", mailbox(max_seconds=30))
+    resp = browser.invite("102", chrome_offer(opus_only=True))  # transcoded for the mailbox
+    assert resp.status == 200
+    assert_webrtc(resp.body)
+    assert browser.bye().status == 200
+
+
+def test_a_menu_choice_rings_the_browser_with_webrtc(rtc, browser, phones):
+    """Story: a desk phone's caller picks 1 in the menu, which rings 103 in a browser: the
+    caller leaves the media server for the browser, whose offer is WebRTC; the caller's
+    re-INVITE is plain RTP."""
+    set_media(
+        rtc,
+        ivrs=[menu(options=[{"digit": "1", "target": {"kind": "extension", "target": "103"}}])],
+    )
+    desk = phones("101")
+    acc = register(desk, rtc, "101")
+    call = dial(desk, acc, "800")
+    desk.wait_state(call, "CONFIRMED")
+    desk.dtmf(call, "1")
+    invite = browser.incoming(15)
+    assert_webrtc(invite.body)
+    browser.answer(invite, 200, chrome_answer(invite.body))
+    browser.wait_request("ACK")
+    wait_until(lambda: rtc.call(lambda: all(c.media is None for c in _live(rtc))), 10)
+    assert_plain_rtp(desk.info(call)["remote_sdp"])
+    desk.hangup(call)
+    bye = browser.wait_request("BYE")
+    browser.send(browser.reply(bye, 200))
+
+
+def test_a_ring_group_rings_a_browser_and_a_desk_phone_each_in_its_profile(rtc, browser, phones):
+    """Story: ring group 600 has 103 (a browser) and 102 (a desk phone); a caller's desk
+    phone rings both; 102 answers and the two desk phones hear each other."""
+    set_snapshot(
+        rtc,
+        "acme.test",
+        lambda s: s.setdefault("team", {}).update(
+            ring_groups=[
+                {
+                    "number": "600",
+                    "name": "Sales",
+                    "members": [
+                        {"number": "103", "external": False},
+                        {"number": "102", "external": False},
+                    ],
+                    "member_seconds": 30,
+                    "total_seconds": 60,
+                }
+            ]
+        ),
+    )
+    caller, desk = phones("101"), phones("102")
+    acc = register(caller, rtc, "101")
+    register(desk, rtc, "102")
+    call = dial(caller, acc, "600")
+    invite = browser.incoming()
+    assert_webrtc(invite.body)
+    inc = desk.incoming()
+    assert_plain_rtp(inc["msg"].partition("\r\n\r\n")[2])
+    desk.answer(inc["call"], 200)
+    caller.wait_state(call, "CONFIRMED")
+    cancel = browser.wait_request("CANCEL")
+    browser.send(browser.reply(cancel, 200))
+    two_way_audio(caller, call, desk, inc["call"])
+    caller.hangup(call)
+    ended(desk, inc["call"])
+
+
+def test_a_hold_from_the_browser_keeps_both_profiles(rtc, browser, phones):
+    """Story: the browser's user holds and takes back a call with a desk phone: each
+    re-INVITE reaches the desk phone as plain RTP, each answer the browser as WebRTC."""
+    desk = phones("102")
+    register(desk, rtc, "102")
+    got = {}
+
+    def answer_desk() -> None:
+        inc = desk.incoming()
+        got["call"] = inc["call"]
+        desk.answer(inc["call"], 200)
+
+    t = threading.Thread(target=answer_desk)
+    t.start()
+    assert browser.invite("102", chrome_offer()).status == 200
+    t.join(10)
+    for direction in ("sendonly", "sendrecv"):
+        resp = browser.reinvite(chrome_offer().replace(b"a=sendrecv", f"a={direction}".encode()))
+        assert resp.status == 200
+        assert_webrtc(resp.body)
+        reoffer = desk.wait("request", call=got["call"], method="INVITE")["msg"]
+        assert_plain_rtp(reoffer.partition("\r\n\r\n")[2])
+    assert browser.bye().status == 200
+    ended(desk, got["call"])
+
+
+def _live(engine: EngineHandle) -> list:
+    return list(engine.pbx.calls.calls.by_id.values())

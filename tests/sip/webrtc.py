@@ -245,6 +245,18 @@ class WsPhone:
             self.send(Request("ACK", parse_uri(uri), ack))
         return resp
 
+    def reinvite(self, sdp: bytes) -> Response:
+        """A re-INVITE in the call this phone made (hold, unhold); a 2xx is ACKed."""
+        self.cseq += 1
+        headers = self._headers(self.remote_to, "INVITE")
+        headers.append(("Content-Type", "application/sdp"))
+        self.send(Request("INVITE", parse_uri(self.remote_contact), headers, sdp))
+        resp = self._final(self.call_id, self.cseq)
+        if 200 <= resp.status < 300:
+            ack = self._headers(self.remote_to, "ACK")
+            self.send(Request("ACK", parse_uri(self.remote_contact), ack))
+        return resp
+
     def bye(self) -> Response:
         """Hang up the call this phone made."""
         self.cseq += 1
