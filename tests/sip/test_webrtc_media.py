@@ -21,9 +21,19 @@ from tests.sip.callkit import (
     set_snapshot,
     two_way_audio,
 )
+from tests.sip.carrier import (
+    NATIONAL,
+    carriers,
+    publish_trunks,
+    routing,
+    rtpengine_port,
+    trunk,
+)
 from tests.sip.engine_fixtures import EngineHandle, wait_until
 from tests.sip.test_media_features import mailbox, menu, set_media, tone_media
 from tests.sip.webrtc import WsPhone, audio, chrome_answer, chrome_offer, codecs
+
+__all__ = ["carriers"]  # a fixture, used by name
 
 
 @pytest.fixture
@@ -319,3 +329,20 @@ def test_a_hold_from_the_browser_keeps_both_profiles(rtc, browser, phones):
 
 def _live(engine: EngineHandle) -> list:
     return list(engine.pbx.calls.calls.by_id.values())
+
+
+def test_the_browser_calls_out_through_a_trunk_in_plain_rtp(rtc, browser, carriers):
+    """Story: from the browser, a user dials an outside number: the carrier (SIPp) is offered
+    plain RTP through rtpengine, and the browser gets a WebRTC answer."""
+    carrier = carriers("auth")
+    publish_trunks(rtc, trunk(rtc, 1, carrier))
+    set_snapshot(rtc, "acme.test", routing())
+    resp = browser.invite(NATIONAL, chrome_offer())
+    assert resp.status == 200
+    assert_webrtc(resp.body)
+    assert browser.bye().status == 200
+    carrier.done()
+    for invite in carrier.invites():
+        body = invite.partition("\n\n")[2]
+        assert_plain_rtp(body)
+        assert rtpengine_port(body)
