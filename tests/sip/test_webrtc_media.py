@@ -346,3 +346,32 @@ def test_the_browser_calls_out_through_a_trunk_in_plain_rtp(rtc, browser, carrie
         body = invite.partition("\n\n")[2]
         assert_plain_rtp(body)
         assert rtpengine_port(body)
+
+
+def test_a_desk_phone_puts_the_browser_on_hold_with_music(rtc, browser, phones):
+    """Story: a desk phone's user puts a browser caller on hold: the browser is re-INVITEd to
+    the music in WebRTC (rtpengine in the holder's place), and back to the phone on unhold."""
+    desk = phones("102")
+    register(desk, rtc, "102")
+    got = {}
+
+    def answer_desk() -> None:
+        inc = desk.incoming()
+        got["call"] = inc["call"]
+        desk.answer(inc["call"], 200)
+
+    t = threading.Thread(target=answer_desk)
+    t.start()
+    assert browser.invite("102", chrome_offer()).status == 200
+    t.join(10)
+    desk.wait_state(got["call"], "CONFIRMED")
+    for action in (desk.hold, desk.unhold):
+        action(got["call"])
+        reinvite = browser.wait_request("INVITE", 15)
+        assert_webrtc(reinvite.body)
+        browser.answer(reinvite, 200, chrome_answer(reinvite.body))
+        browser.wait_request("ACK")
+        # The desk phone's own re-INVITE is answered once the browser took the new offer.
+        desk.wait("response", call=got["call"], method="INVITE")
+    assert browser.bye().status == 200
+    ended(desk, got["call"])
