@@ -195,8 +195,9 @@ def media_engine(
         recording = {"recording_dir": str(recording_dir), "dtmf_listen": ("127.0.0.1", dtmf)}
     server = MediaServerProcess()
     try:
+        own = {"engine": engine} if engine else {}  # a wrapped ``pbx`` may set its own
         handle = pbx(
-            engine=engine,
+            **own,
             rtpengine=("127.0.0.1", rtp.ng_port),
             media_server=server.control,
             media_dir=media_dir,
