@@ -375,3 +375,38 @@ def test_a_desk_phone_puts_the_browser_on_hold_with_music(rtc, browser, phones):
         desk.wait("response", call=got["call"], method="INVITE")
     assert browser.bye().status == 200
     ended(desk, got["call"])
+
+
+def test_a_queue_offers_its_caller_to_a_browser_agent_in_webrtc(rtc, browser, phones):
+    """Story: 103, an agent of the support queue, works in a browser; a desk phone's caller
+    waits with music (the media server, plain RTP), then the browser rings with a WebRTC
+    offer, answers, and the caller is re-INVITEd to it in plain RTP."""
+    set_snapshot(
+        rtc,
+        "acme.test",
+        lambda s: s.setdefault("callcenter", {}).update(
+            queues=[
+                {
+                    "number": "700",
+                    "name": "Support",
+                    "agents": [{"number": "103"}],
+                    "ring_seconds": 10,
+                    "wrap_up_seconds": 0,
+                    "announce_seconds": 0,
+                }
+            ]
+        ),
+    )
+    desk = phones("101")
+    acc = register(desk, rtc, "101")
+    call = dial(desk, acc, "700")
+    desk.wait_state(call, "CONFIRMED")
+    invite = browser.incoming(15)
+    assert_webrtc(invite.body)
+    browser.answer(invite, 200, chrome_answer(invite.body))
+    browser.wait_request("ACK")
+    wait_until(lambda: rtc.call(lambda: all(c.media is None for c in _live(rtc))), 10)
+    assert_plain_rtp(desk.info(call)["remote_sdp"])
+    desk.hangup(call)
+    bye = browser.wait_request("BYE")
+    browser.send(browser.reply(bye, 200))
