@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 
 # What a recording is decoded from (audio.recordings): G.711. A call that may be recorded keeps
 # only these (and DTMF events) of the caller's offer, when the caller offers one of them; an
-# offer without G.711 (a WebRTC client with Opus alone) is left as it is, and its recording
-# will hold what the converter cannot decode (it logs it).
+# offer without G.711 (a WebRTC client with Opus alone) is transcoded to G.711 by rtpengine
+# (``profiles.transcoding``), so its recording decodes too. A browser is offered the same
+# G.711-only list when the far end has G.711 (nothing to transcode).
 _G711 = {b"PCMU/8000", b"PCMA/8000"}
 _RECORDABLE = {"strip": ["all"], "except": ["PCMU", "PCMA", "telephone-event"]}
 
