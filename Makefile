@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE ?= pbx.settings.prod
 export PBX_HTTP_HOST ?= 127.0.0.1
 export PBX_HTTP_PORT ?= 8000
+export PBX_HTTPS_PORT ?= 8443
 PYTEST_WORKERS ?= 2
 RUN_DIR := $(or $(PBX_RUN_DIR),$(or $(PBX_VAR_DIR),var)/run)
 SUPERVISOR_CONF := $(RUN_DIR)/supervisord.conf
@@ -31,11 +32,9 @@ run: setup
 	@$(PY) manage.py create_system_admin
 	@if [ "$${PBX_DEMO:-1}" != "0" ]; then $(PY) manage.py seed_demo; fi
 	@echo ""
-	@echo "Portal:      http://localhost:$(PBX_HTTP_PORT)/  (system admin; see above for the sign-in)"
-	@echo "Demo tenant: http://demo.localhost:$(PBX_HTTP_PORT)/  (tenant admin; see above)"
-	@echo "API docs:    http://localhost:$(PBX_HTTP_PORT)/api/v1/docs/"
+	@$(PY) -m pbx.processes urls
 	@$(PY) -m pbx.processes supervisord --out $(SUPERVISOR_CONF)
-	@echo "Processes:   web worker beat sip rtpengine fanout, supervised (a crashed one restarts);"
+	@echo "Processes:   $$($(PY) -m pbx.processes names), supervised (a crashed one restarts);"
 	@echo "             logs in $(or $(PBX_LOG_DIR),var/log)/<process>.log; make status; Ctrl-C stops all"
 	@echo ""
 	@exec $(VENV)/bin/supervisord -n -c $(SUPERVISOR_CONF)

@@ -1,12 +1,15 @@
-"""Answer 503 with a clear body when PostgreSQL or Redis is down, never a stack trace; the
-request-wide settings every page shares (the host tenant's time zone)."""
+"""Answer 503 with a clear body when PostgreSQL or Redis is down, never a stack trace; plain
+HTTP sent on to HTTPS; the request-wide settings every page shares (the host tenant's time
+zone)."""
 
 import logging
 import zoneinfo
 
 import redis
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponseBadRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.http.request import split_domain_port
 from django.utils import timezone
 
 from pbx.errors import ErrorCode, error_body
@@ -50,6 +53,43 @@ class ServiceUnavailableMiddleware:
         if isinstance(exc, UNAVAILABLE):
             return unavailable(exc)
         return None
+
+
+# What the plain-HTTP listener still serves when HTTPS is on: desk phones' provisioning (many
+# fetch over plain HTTP only, or do not trust the self-signed certificate) and the health probe.
+PLAIN_HTTP_PATHS = ("/prov/", "/provision/")
+PLAIN_HTTP_EXACT = frozenset({"/healthz"})
+
+
+class HttpsRedirectMiddleware:
+    """With the web server's own HTTPS on (``PBX_HTTPS``), a request that came over plain HTTP
+    is sent to the same host and path on ``PBX_HTTPS_PORT``: 301 for GET and HEAD, 308 for any
+    other method (the client repeats it, body included, rather than turning it into a GET).
+    Provisioning (``/prov/``, ``/provision/``) and ``/healthz`` are served where they are.
+
+    The host is the one the client asked for, checked by ``request.get_host()`` (a malformed
+    ``Host`` answers 400); the port is replaced. A request a trusted proxy marked as HTTPS
+    (``PBX_TRUST_X_FORWARDED_PROTO``) is secure and passes.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            not settings.PBX_HTTPS
+            or request.is_secure()
+            or request.path_info in PLAIN_HTTP_EXACT
+            or request.path_info.startswith(PLAIN_HTTP_PATHS)
+        ):
+            return self.get_response(request)
+        domain, _ = split_domain_port(request.get_host())
+        port = settings.PBX_HTTPS_PORT
+        netloc = domain if port == 443 else f"{domain}:{port}"
+        response = HttpResponsePermanentRedirect(f"https://{netloc}{request.get_full_path()}")
+        if request.method not in ("GET", "HEAD"):
+            response.status_code = 308
+        return response
 
 
 class RejectNulMiddleware:
@@ -101,8 +141,6 @@ class TenantTimeZoneMiddleware:
 
 
 def page_time_zone(tenant) -> zoneinfo.ZoneInfo:
-    from django.conf import settings
-
     name = "" if tenant is None or tenant.is_public else tenant.time_zone
     try:
         return zoneinfo.ZoneInfo(name or settings.TIME_ZONE)

@@ -11,6 +11,8 @@ environment variables the settings read.
     python -m pbx.processes supervisord [--out FILE]
     python -m pbx.processes systemd --root /opt/pbx --user pbx --env-file /etc/pbx/env [--out DIR]
     python -m pbx.processes exec NAME      # what both run: NAME's command, from the environment
+    python -m pbx.processes urls           # where to sign in (what ``make run`` prints)
+    python -m pbx.processes names          # the processes it starts
 
 Both configurations start ``python -m pbx.processes exec <name>``, which builds the command line
 from the environment at that moment and replaces itself with it (``execv``: the supervisor's
@@ -43,6 +45,32 @@ def _env(env: dict[str, str], name: str, default: str) -> str:
     return env.get(name) or default
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A yes/no variable read as the settings' ``env_bool`` reads it."""
+    value = env.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def https_enabled(env: Mapping[str, str]) -> bool:
+    """``PBX_HTTPS`` (default on): the web server terminates TLS itself on ``PBX_HTTPS_PORT``
+    and plain HTTP is left to phones; off when a reverse proxy in front terminates TLS
+    (``deploy/reverse-proxy.md``)."""
+    return _flag(env, "PBX_HTTPS", True)
+
+
+def https_files(env: dict[str, str], root: Path) -> tuple[Path, Path]:
+    """The web server's certificate and key: ``PBX_HTTPS_CERT``/``PBX_HTTPS_KEY``, by default
+    the SIP engine's (``PBX_SIP_TLS_CERT``/``KEY``, the self-signed ``var/tls/sip.{crt,key}``
+    ``make run`` makes): one certificate a browser accepts for the portal and for the
+    softphone's WSS alike."""
+    tls = var_dir(env, root) / "tls"
+    cert = _env(env, "PBX_HTTPS_CERT", _env(env, "PBX_SIP_TLS_CERT", str(tls / "sip.crt")))
+    key = _env(env, "PBX_HTTPS_KEY", _env(env, "PBX_SIP_TLS_KEY", str(tls / "sip.key")))
+    return Path(cert), Path(key)
+
+
 def var_dir(env: dict[str, str], root: Path) -> Path:
     return Path(_env(env, "PBX_VAR_DIR", str(root / "var"))).resolve()
 
@@ -71,7 +99,13 @@ def web_workers(env: Mapping[str, str] | None = None) -> int:
 
 
 def web_argv(
-    venv_bin: Path, host: str, port: int | str, workers: int, *, access_log: bool = False
+    venv_bin: Path,
+    host: str,
+    port: int | str,
+    workers: int,
+    *,
+    access_log: bool = False,
+    tls: tuple[Path, Path] | None = None,
 ) -> list[str]:
     """uvicorn serving the ASGI application (HTTP and WebSockets) with several worker processes.
 
@@ -79,7 +113,7 @@ def web_argv(
     layer is Redis. uvicorn restarts a worker that dies. ``--no-proxy-headers``: the client
     address is taken from X-Forwarded-For only by our own code, and only when
     ``PBX_TRUST_X_FORWARDED_FOR`` says a trusted proxy is in front (uvicorn would otherwise
-    trust any loopback peer's header).
+    trust any loopback peer's header). ``tls``: (certificate, key) to serve HTTPS and WSS.
     """
     argv = [
         str(venv_bin / "uvicorn"),
@@ -103,9 +137,97 @@ def web_argv(
         "--timeout-graceful-shutdown",
         "10",
     ]
+    if tls is not None:
+        argv += ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])]
     if not access_log:
         argv.append("--no-access-log")
     return argv
+
+
+def web_processes(env: dict[str, str], root: Path, venv_bin: Path) -> list[Process]:
+    """The web server: with ``PBX_HTTPS`` (the default) two uvicorn programs on the same ASGI
+    application, ``web`` with every worker on HTTPS (``PBX_HTTPS_PORT``) and ``web-http`` with
+    one worker on plain HTTP (``PBX_HTTP_PORT``), where desk phones fetch their files
+    (``/prov/``, ``/provision/``), probes call ``/healthz``, and every other request is
+    redirected to HTTPS (``pbx.middleware.HttpsRedirectMiddleware``). Without it, ``web``
+    alone on plain HTTP, for a TLS proxy in front.
+
+    Two programs rather than one server bound twice: a uvicorn server has one TLS setting for
+    all its sockets, and binding both in each worker would take our own process manager in
+    place of uvicorn's. The price is one more Django process (about 140 MB resident, measured
+    after serving requests), enough for phones fetching files now and then.
+    """
+    host = _env(env, "PBX_HTTP_HOST", "127.0.0.1")
+    http_port = _env(env, "PBX_HTTP_PORT", "8000")
+    access_log = _flag(env, "PBX_WEB_ACCESS_LOG", False)
+    if not https_enabled(env):
+        return [
+            Process(
+                "web",
+                web_argv(venv_bin, host, http_port, web_workers(env), access_log=access_log),
+                "portal, REST API, admin, provisioning, WebSockets (uvicorn, several workers)",
+            )
+        ]
+    return [
+        Process(
+            "web",
+            web_argv(
+                venv_bin,
+                host,
+                _env(env, "PBX_HTTPS_PORT", "8443"),
+                web_workers(env),
+                access_log=access_log,
+                tls=https_files(env, root),
+            ),
+            "portal, REST API, admin, provisioning, WebSockets over HTTPS (uvicorn, several "
+            "workers)",
+        ),
+        Process(
+            "web-http",
+            web_argv(venv_bin, host, http_port, 1, access_log=access_log),
+            "plain HTTP for phones: provisioning and /healthz; every other page redirects to "
+            "HTTPS (uvicorn, one worker)",
+        ),
+    ]
+
+
+def _origin(scheme: str, host: str, port: str) -> str:
+    default = {"http": "80", "https": "443"}[scheme]
+    return f"{scheme}://{host}" if port == default else f"{scheme}://{host}:{port}"
+
+
+def portal_urls(env: dict[str, str]) -> dict[str, str]:
+    """Where ``make run``'s pages are, as it prints them: the portal on HTTPS (or plain HTTP
+    without ``PBX_HTTPS``), provisioning on plain HTTP."""
+    http_port = _env(env, "PBX_HTTP_PORT", "8000")
+    if https_enabled(env):
+        scheme, port = "https", _env(env, "PBX_HTTPS_PORT", "8443")
+    else:
+        scheme, port = "http", http_port
+    demo = _env(env, "PBX_DEMO_HOST", "demo.localhost")
+    return {
+        "portal": _origin(scheme, "localhost", port) + "/",
+        "demo": _origin(scheme, demo, port) + "/",
+        "api_docs": _origin(scheme, "localhost", port) + "/api/v1/docs/",
+        "provisioning": _origin("http", demo, http_port) + "/prov/",
+    }
+
+
+def urls_text(env: dict[str, str], root: Path) -> str:
+    """What ``make run`` prints about where to go (``python -m pbx.processes urls``)."""
+    urls = portal_urls(env)
+    lines = [
+        f"Portal:      {urls['portal']}  (system admin; see above for the sign-in)",
+        f"Demo tenant: {urls['demo']}  (tenant admin; see above)",
+        f"API docs:    {urls['api_docs']}",
+        f"Phones:      {urls['provisioning']}<token>/  (provisioning, plain HTTP)",
+    ]
+    if https_enabled(env):
+        cert, _ = https_files(env, root)
+        lines.append(
+            f"Certificate: {cert} (make run's own is self-signed: accept it once; README, HTTPS)"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def processes(env: dict[str, str] | None = None, root: Path = ROOT) -> list[Process]:
@@ -114,17 +236,7 @@ def processes(env: dict[str, str] | None = None, root: Path = ROOT) -> list[Proc
     venv_bin = Path(sys.executable).parent
     python = sys.executable
     return [
-        Process(
-            "web",
-            web_argv(
-                venv_bin,
-                _env(env, "PBX_HTTP_HOST", "127.0.0.1"),
-                _env(env, "PBX_HTTP_PORT", "8000"),
-                web_workers(env),
-                access_log=_env(env, "PBX_WEB_ACCESS_LOG", "0") in {"1", "true", "yes", "on"},
-            ),
-            "portal, REST API, admin, provisioning, WebSockets (uvicorn, several workers)",
-        ),
+        *web_processes(env, root, venv_bin),
         Process(
             "worker",
             [str(venv_bin / "celery"), "-A", "pbx", "worker", "-l", "info", "--concurrency", "2"],
@@ -190,6 +302,12 @@ def exec_argv(root: Path, name: str) -> list[str]:
     return [str(root / ".venv" / "bin" / "python"), "-m", "pbx.processes", "exec", name]
 
 
+def selected_names(env: dict[str, str], root: Path = ROOT) -> list[str]:
+    """The processes supervisord runs: all, or those ``PBX_PROCESSES`` names (comma-separated)."""
+    only = {n for n in _env(env, "PBX_PROCESSES", "").split(",") if n}
+    return [p.name for p in processes(env, root) if not only or p.name in only]
+
+
 def supervisord_conf(env: dict[str, str] | None = None, root: Path = ROOT) -> str:
     """A supervisord configuration that runs every process in the foreground (``-n``).
 
@@ -199,7 +317,7 @@ def supervisord_conf(env: dict[str, str] | None = None, root: Path = ROOT) -> st
     """
     env = dict(os.environ if env is None else env)
     run, logs = run_dir(env, root), log_dir(env, root)
-    only = {n for n in _env(env, "PBX_PROCESSES", "").split(",") if n}
+    names = selected_names(env, root)
     lines = [
         "; Made by `python -m pbx.processes supervisord` (make run); edit pbx/processes.py.",
         "[supervisord]",
@@ -221,7 +339,7 @@ def supervisord_conf(env: dict[str, str] | None = None, root: Path = ROOT) -> st
         "",
     ]
     for proc in processes(env, root):
-        if only and proc.name not in only:
+        if proc.name not in names:
             continue
         command = shlex.join(exec_argv(root, proc.name))
         lines += [
@@ -317,13 +435,32 @@ def main(argv: list[str] | None = None) -> None:
     sd.add_argument("--out", default="deploy/systemd", help="directory for the unit files")
     ex = sub.add_parser("exec", help="replace this process with one PBX process")
     ex.add_argument("name")
+    sub.add_parser("urls", help="where the portal and provisioning are (make run prints it)")
+    sub.add_parser("names", help="the processes make run starts")
     args = parser.parse_args(argv)
+    if args.what == "urls":
+        sys.stdout.write(urls_text(dict(os.environ), ROOT))
+        return
+    if args.what == "names":
+        sys.stdout.write(" ".join(selected_names(dict(os.environ), ROOT)) + "\n")
+        return
     if args.what == "exec":
         by_name = {p.name: p for p in processes()}
+        if args.name == "web-http" and not https_enabled(os.environ):
+            parser.error("web-http runs only with PBX_HTTPS on (without it, web serves HTTP)")
         if args.name not in by_name:
             parser.error(f"unknown process {args.name!r}; one of {', '.join(by_name)}")
         proc_argv = by_name[args.name].argv
         os.chdir(ROOT)
+        if args.name == "web" and https_enabled(os.environ):
+            missing = [str(f) for f in https_files(dict(os.environ), ROOT) if not f.is_file()]
+            if missing:
+                sys.stderr.write(
+                    f"web: no HTTPS certificate or key at {', '.join(missing)}: run "
+                    "scripts/bootstrap.sh (make run does), set PBX_HTTPS_CERT and "
+                    "PBX_HTTPS_KEY, or PBX_HTTPS=0 behind a TLS proxy\n"
+                )
+                sys.exit(1)
         if args.name == "rtpengine":
             recording_dir(dict(os.environ), ROOT).mkdir(parents=True, exist_ok=True)
         os.execvp(proc_argv[0], proc_argv)  # noqa: S606 - our own fixed command line

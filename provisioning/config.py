@@ -186,6 +186,19 @@ def request_listener(request) -> dict[str, Any]:
     return {"scheme": request.scheme, "port": int(port) if port.isdigit() else None}
 
 
+def admin_listener(request) -> dict[str, Any]:
+    """The listener a URL shown to an admin (for a phone) names: the request's, as
+    :func:`request_listener` reads it, except when the admin is on the web server's own HTTPS
+    (``PBX_HTTPS``, not through a proxy). Its certificate is self-signed unless replaced and
+    many desk phones fetch over plain HTTP only, so the URL names the plain HTTP listener
+    (``PBX_HTTP_PORT``), which serves provisioning; ``PBX_PROV_URL_SCHEME``/``PORT`` (e.g.
+    https with a real certificate) override both."""
+    own_https = settings.PBX_HTTPS and not settings.PBX_TRUST_X_FORWARDED_PROTO
+    if own_https and request.scheme == "https":
+        return {}
+    return request_listener(request)
+
+
 def token_url(device: Device, host: str, *, scheme=None, port=None, credentials=False) -> str:
     """The device's folder URL ``<scheme>://[user:pass@]host/prov/<token>/``.
 

@@ -16,7 +16,7 @@ say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 # --- Debian packages --------------------------------------------------------------------------
 PKGS=(postgresql redis-server openssl python3-venv python3-dev rtpengine-daemon espeak-ng sox libsox-fmt-mp3)
 if [ "$MODE" = "test" ]; then
-  PKGS+=(chromium sip-tester baresip-core tftp-hpa wrk kamailio)
+  PKGS+=(chromium sip-tester baresip-core tftp-hpa wrk kamailio nginx-light)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
@@ -102,13 +102,6 @@ if [ -z "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")
   psql_admin -c "CREATE DATABASE \"$DB_NAME\" OWNER \"$DB_USER\";"
 fi
 
-# --- TLS certificate for SIP over TLS/WSS (self-signed, local only) ---------------------------
-mkdir -p "$VAR/tls"
-if [ ! -s "$VAR/tls/sip.crt" ]; then
-  say "making a self-signed TLS certificate"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=localhost" \
-    -addext "subjectAltName=DNS:localhost,DNS:*.localhost,IP:127.0.0.1" \
-    -keyout "$VAR/tls/sip.key" -out "$VAR/tls/sip.crt" >/dev/null 2>&1
-  chmod 600 "$VAR/tls/sip.key"
-fi
+# --- TLS certificate: the portal's HTTPS and SIP over TLS/WSS (self-signed, local only) -------
+PBX_VAR_DIR="$VAR" scripts/tls_cert.sh
 say "bootstrap done ($MODE)"

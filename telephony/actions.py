@@ -10,7 +10,7 @@ from pbx.audit import Actor
 from pbx.errors import Conflict, ErrorCode, QuotaExceeded, ValidationFailed
 from pbx.tenancy import require_tenant
 from pbx.text import single_line_errors
-from tenants.choices import RecordingPolicy, Role
+from tenants.choices import RecordingPolicy, Role, SrtpMode
 from tenants.models import Tenant, User
 from tenants.passwords import check_password, generate_sip_password
 
@@ -139,6 +139,10 @@ def validate_extension(
     recording = fields.get("recording")
     if "recording" in fields and recording not in RecordingPolicy.values:
         errors["recording"] = ["one of: '' (as the tenant), never, on_demand, always"]
+    if "srtp" in fields and fields["srtp"] not in SrtpMode.values:
+        errors["srtp"] = ["one of: '' (as the tenant), off, optional, required"]
+    if "web_softphone" in fields and not isinstance(fields["web_softphone"], bool):
+        errors["web_softphone"] = ["true or false"]
     transports = fields.get("allowed_transports")
     if transports is not None:
         unknown = not isinstance(transports, list) or set(transports) - set(Transport.values)

@@ -54,3 +54,27 @@ def tenant_permissions(user, tenant: Tenant | None) -> frozenset[str] | None:
 
 def tenant_users(tenant: Tenant) -> QuerySet[User]:
     return User.objects.filter(tenant=tenant).select_related("custom_role")
+
+
+#: How close to its end a tenant's TLS certificate is flagged (its page, the dashboard).
+CERTIFICATE_WARNING_DAYS = 30
+
+
+def expiring_certificates(tenant, days: int = CERTIFICATE_WARNING_DAYS):
+    """The tenant's certificates that serve a host name and end within ``days`` (or ended),
+    soonest first."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .models import TenantCertificate
+
+    return (
+        TenantCertificate.objects.filter(
+            tenant=tenant, not_after__lte=timezone.now() + timedelta(days=days)
+        )
+        .filter(host_rows__isnull=False)
+        .distinct()
+        .prefetch_related("host_rows")
+        .order_by("not_after", "id")
+    )

@@ -13,15 +13,24 @@ from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from pbx import audit
 from pbx.audit import Actor
+from pbx.crypto import encrypt
 from pbx.errors import Conflict, ErrorCode, PbxError, ValidationFailed
 from pbx.tenancy import current_schema, use_public_schema
 from trunks.actions import release_tenant
 
 from . import lockout
 from .capabilities import check_totals, check_within, with_default_totals
-from .choices import Permission, Role, TenantStatus
+from .choices import Permission, Role, SrtpMode, TenantStatus
 from .fields import CAPABILITY_FIELDS, COMPANY_FIELDS
-from .models import DeviceIndex, Domain, Tenant, TenantRole, User
+from .models import (
+    CertificateHost,
+    DeviceIndex,
+    Domain,
+    Tenant,
+    TenantCertificate,
+    TenantRole,
+    User,
+)
 from .passwords import check_password
 from .validators import clean_identity
 
@@ -73,6 +82,8 @@ def _validate_tenant_fields(fields: dict) -> None:
         errors["time_zone"] = [f"unknown time zone '{fields['time_zone']}'"]
     if "language" in fields and not locale.is_language(fields["language"]):
         errors["language"] = [f"unknown language code '{fields['language']}'"]
+    if "srtp" in fields and (fields["srtp"] not in SrtpMode.values or not fields["srtp"]):
+        errors["srtp"] = ["one of: off, optional, required"]
     if "currency" in fields and not locale.is_currency(fields["currency"]):
         errors["currency"] = [f"not a currency in use (ISO 4217): '{fields['currency']}'"]
     if errors:
@@ -240,6 +251,9 @@ def do_update_tenant(
         for name, value in fields.items():
             setattr(tenant, name, value)
         tenant.save(update_fields=list(fields) or None)
+        dropped = _drop_foreign_certificate_hosts(tenant)
+        if dropped:
+            changes["certificate_hosts_dropped"] = dropped
         audit.record(actor, "tenant.update", tenant, tenant=tenant, changes=changes)
         if "sip_domain" in fields:
             transaction.on_commit(lambda: _forget_runtime_state(old_domain, None))
@@ -327,6 +341,9 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
         Domain.objects.filter(tenant=tenant).delete()
         TenantRole.objects.filter(tenant=tenant).delete()
         DeviceIndex.objects.filter(tenant=tenant).delete()
+        cert_rows = CertificateHost.objects.filter(certificate__tenant=tenant)
+        cert_hosts = list(cert_rows.values_list("host", flat=True))
+        TenantCertificate.objects.filter(tenant=tenant).delete()
         delete_owned_brand(tenant=tenant, actor=actor)
         release_tenant(tenant)
         # Deferred constraint checks of this transaction must not be pending on tables we drop.
@@ -345,6 +362,7 @@ def do_delete_tenant(tenant: Tenant, *, confirm: str, actor: Actor) -> Tenant:
             actor, "tenant.delete", tenant, tenant=tenant, changes={"sip_domain": old_domain}
         )
         transaction.on_commit(lambda: _forget_runtime_state(old_domain, old_schema))
+        transaction.on_commit(lambda: _publish_certificates(cert_hosts))
     return tenant
 
 
@@ -634,3 +652,124 @@ def do_delete_role(role: TenantRole, *, actor: Actor) -> None:
             )
         audit.record(actor, "role.delete", role, tenant=role.tenant)
         role.delete()
+
+
+# --- TLS certificates --------------------------------------------------------------------------
+
+
+def tenant_hosts(tenant: Tenant) -> list[str]:
+    """The host names a tenant is reached on: its SIP domain, then its web host names."""
+    hosts = [tenant.sip_domain] if tenant.sip_domain else []
+    hosts += (
+        Domain.objects.filter(tenant=tenant)
+        .order_by("-is_primary", "domain")
+        .values_list("domain", flat=True)
+    )
+    return list(dict.fromkeys(h.lower() for h in hosts))
+
+
+def _publish_certificates(hosts) -> None:
+    from telephony.engine.tls import publish_hosts
+
+    publish_hosts(hosts)
+
+
+def _drop_orphan_certificates(tenant: Tenant, *, keep: int | None = None) -> list[str]:
+    """Delete the tenant's certificates that serve no host name any more (replaced); their
+    fingerprints."""
+    orphans = TenantCertificate.objects.filter(tenant=tenant, host_rows__isnull=True)
+    if keep is not None:
+        orphans = orphans.exclude(pk=keep)
+    gone = list(orphans.values_list("fingerprint", flat=True))
+    orphans.delete()
+    return gone
+
+
+def _drop_foreign_certificate_hosts(tenant: Tenant) -> list[str]:
+    """After a host name change: a certificate stops serving the names the tenant no longer
+    has (published on commit). Returns those names."""
+    rows = CertificateHost.objects.filter(certificate__tenant=tenant).exclude(
+        host__in=tenant_hosts(tenant)
+    )
+    dropped = sorted(rows.values_list("host", flat=True))
+    if dropped:
+        rows.delete()
+        _drop_orphan_certificates(tenant)
+        transaction.on_commit(lambda: _publish_certificates(dropped))
+    return dropped
+
+
+def do_upload_certificate(tenant: Tenant, *, chain: str, key: str, actor: Actor):
+    """Check a certificate chain and its private key (``tenants.certificates``) and make it
+    the one served on each of the tenant's host names it covers.
+
+    A certificate it replaces on every one of its host names is deleted. The key is stored
+    encrypted; the engines get it on commit (``telephony.engine.tls``) and serve it by SNI.
+    """
+    from .certificates import CertificateProblem, inspect_upload, load_roots
+
+    try:
+        checked = inspect_upload(
+            chain,
+            key,
+            tenant_hosts=tenant_hosts(tenant),
+            roots=load_roots(tuple(settings.TLS_TRUSTED_CA_FILES)),
+        )
+    except CertificateProblem as exc:
+        log.info("certificate for %s refused: %s", tenant.schema_name, exc.message)
+        raise ValidationFailed(exc.message, fields={exc.field: [exc.message]}) from None
+    with transaction.atomic():
+        tenant = _lock(tenant)
+        if tenant.status == TenantStatus.DELETED:
+            raise Conflict("The tenant is deleted.", code=ErrorCode.TENANT_DELETED)
+        cert = TenantCertificate.objects.create(
+            tenant=tenant,
+            chain_pem=checked.chain_pem,
+            key_encrypted=encrypt(checked.key_pem),
+            names=list(checked.names),
+            subject=checked.subject[:500],
+            issuer=checked.issuer[:500],
+            key_type=checked.key_type,
+            not_before=checked.not_before,
+            not_after=checked.not_after,
+            fingerprint=checked.fingerprint,
+            uploaded_by=actor.user,
+            uploaded_by_label=actor.label[:254],
+        )
+        # The tenant owns these names now; a row left by a former owner goes too.
+        CertificateHost.objects.filter(host__in=checked.hosts).delete()
+        CertificateHost.objects.bulk_create(
+            [CertificateHost(host=h, certificate=cert) for h in checked.hosts]
+        )
+        replaced = _drop_orphan_certificates(tenant, keep=cert.pk)
+        audit.record(
+            actor,
+            "certificate.upload",
+            cert,
+            tenant=tenant,
+            changes={
+                "hosts": list(checked.hosts),
+                "fingerprint": checked.fingerprint,
+                "not_after": checked.not_after.isoformat(),
+                "replaced": replaced,
+            },
+        )
+        hosts = list(checked.hosts)
+        transaction.on_commit(lambda: _publish_certificates(hosts))
+    return cert
+
+
+def do_delete_certificate(cert, *, actor: Actor) -> None:
+    """Stop serving a tenant's certificate: its host names get the platform's again."""
+    with transaction.atomic():
+        _lock(cert.tenant)
+        hosts = list(cert.host_rows.values_list("host", flat=True))
+        audit.record(
+            actor,
+            "certificate.delete",
+            cert,
+            tenant=cert.tenant,
+            changes={"hosts": hosts, "fingerprint": cert.fingerprint},
+        )
+        cert.delete()
+        transaction.on_commit(lambda: _publish_certificates(hosts))

@@ -1,4 +1,5 @@
-"""Admin for tenants, users and custom roles; every write goes through ``tenants.actions``."""
+"""Admin for tenants, users, custom roles and tenants' TLS certificates; every write goes
+through ``tenants.actions``."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,7 +12,7 @@ from pbx.forms import FirstAdminFields
 from . import actions
 from .choices import Permission, TenantStatus
 from .fields import CAPABILITY_FIELDS, TENANT_SETTINGS_FIELDS
-from .models import Domain, Tenant, TenantRole, User
+from .models import Domain, Tenant, TenantCertificate, TenantRole, User
 
 TENANT_EDITABLE = (*TENANT_SETTINGS_FIELDS, *CAPABILITY_FIELDS)
 FIRST_ADMIN_FIELDS = ("admin_email", "admin_name")
@@ -215,3 +216,78 @@ class TenantRoleAdmin(ActionAdmin):
     def delete_queryset(self, request, queryset):
         for role in queryset.order_by("pk"):
             self.delete_model(request, role)
+
+
+def _live_tenants():
+    return Tenant.objects.exclude(schema_name="public").exclude(status=TenantStatus.DELETED)
+
+
+class CertificateForm(ActionForm):
+    """Upload a certificate for a tenant (the system admin's counterpart of the tenant's
+    "TLS certificates" page); checked by ``do_upload_certificate``."""
+
+    chain = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}),
+        strip=False,
+        max_length=70_000,
+        help_text="PEM: the tenant's certificate first, then each intermediate.",
+    )
+    key = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        strip=False,
+        max_length=20_000,
+        help_text="PEM, unencrypted (stored encrypted).",
+    )
+
+    class Meta:
+        model = TenantCertificate
+        fields = ("tenant",)
+
+    def run_action(self):
+        data = self.cleaned_data
+        return actions.do_upload_certificate(
+            data["tenant"], chain=data["chain"], key=data["key"], actor=self.actor
+        )
+
+
+@admin.register(TenantCertificate)
+class TenantCertificateAdmin(ActionAdmin):
+    """Added (uploaded) and deleted, never edited: a new certificate replaces an old one."""
+
+    form = CertificateForm
+    list_display = ("subject", "tenant", "served_hosts", "not_after", "issuer", "uploaded_at")
+    search_fields = ("subject", "tenant__name", "fingerprint", "host_rows__host")
+    list_select_related = ("tenant",)
+    ordering = ("-uploaded_at", "-id")
+    shown = (
+        "tenant", "served_hosts", "names", "subject", "issuer", "key_type", "not_before",
+        "not_after", "fingerprint", "uploaded_by_label", "uploaded_at", "chain_pem",
+    )  # fmt: skip
+
+    @admin.display(description="serves")
+    def served_hosts(self, obj) -> str:
+        return ", ".join(row.host for row in obj.host_rows.all()) or "—"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("host_rows")
+
+    def get_fields(self, request, obj=None):
+        return self.shown if obj else ("tenant", "chain", "key")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.shown if obj else ()
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "tenant":
+            kwargs["queryset"] = _live_tenants()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def delete_model(self, request, obj):
+        self.refusal(request, actions.do_delete_certificate, obj)
+
+    def delete_queryset(self, request, queryset):
+        for cert in queryset.order_by("pk"):
+            self.delete_model(request, cert)

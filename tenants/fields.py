@@ -34,7 +34,7 @@ PASSWORD_POLICY_FIELDS = (
     "pw_require_symbol",
     "sip_pw_min_length",
 )
-SIP_FIELDS = ("sip_digest_sha256",)
+SIP_FIELDS = ("sip_digest_sha256", "srtp")
 
 #: What the platform (a system or dealer admin) sets on a tenant besides its identity and hosts.
 TENANT_SETTINGS_FIELDS = (

@@ -38,12 +38,16 @@ def invite_host(user) -> str:
 
 def invite_url(user, *, scheme: str | None = None, port: str | int | None = None) -> str:
     """The absolute link, on the scheme and port the inviting admin used; without a request,
-    ``PBX_PORTAL_URL_SCHEME``/``PORT``, else plain HTTP on ``PBX_HTTP_PORT`` (``make run``)."""
+    ``PBX_PORTAL_URL_SCHEME``/``PORT``, else the web server's own listener (``make run``):
+    HTTPS on ``PBX_HTTPS_PORT``, or plain HTTP on ``PBX_HTTP_PORT`` without ``PBX_HTTPS``."""
     if not scheme:
-        scheme = settings.PBX_PORTAL_URL_SCHEME or "http"
-        port = settings.PBX_PORTAL_URL_PORT or (
-            "" if settings.PBX_PORTAL_URL_SCHEME else settings.PBX_HTTP_PORT
+        own_scheme, own_port = (
+            ("https", settings.PBX_HTTPS_PORT)
+            if settings.PBX_HTTPS
+            else ("http", settings.PBX_HTTP_PORT)
         )
+        scheme = settings.PBX_PORTAL_URL_SCHEME or own_scheme
+        port = settings.PBX_PORTAL_URL_PORT or ("" if settings.PBX_PORTAL_URL_SCHEME else own_port)
     port = str(port or "")
     default = "443" if scheme == "https" else "80"
     host = invite_host(user)

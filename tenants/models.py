@@ -279,3 +279,54 @@ class DeviceIndex(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mac} -> {self.tenant_id}"
+
+
+class TenantCertificate(models.Model):
+    """A TLS certificate (with its chain and key) a tenant uploaded for its own host names.
+
+    Checked by ``tenants.certificates`` on upload and written only by ``tenants.actions``. The
+    private key is stored encrypted (``pbx.crypto``), as SIP passwords are. Which of the
+    tenant's host names it serves is :class:`CertificateHost` (one certificate per host name);
+    a host name without one is served the platform's certificate.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="certificates")
+    chain_pem = models.TextField()
+    key_encrypted = models.TextField()
+    names = models.JSONField(default=list)  # the leaf's DNS names (subjectAltName)
+    subject = models.CharField(max_length=500)
+    issuer = models.CharField(max_length=500)
+    key_type = models.CharField(max_length=16)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    fingerprint = models.CharField(max_length=95)  # SHA-256 of the leaf, "AB:CD:..."
+    uploaded_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_by_label = models.CharField(max_length=254, blank=True)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.fingerprint[:23]})"
+
+    @property
+    def days_left(self) -> int:
+        return (self.not_after - timezone.now()).days
+
+
+class CertificateHost(models.Model):
+    """The certificate that serves one of a tenant's host names (TLS and WSS, by SNI)."""
+
+    host = models.CharField(max_length=253, unique=True)
+    certificate = models.ForeignKey(
+        TenantCertificate, on_delete=models.CASCADE, related_name="host_rows"
+    )
+
+    class Meta:
+        ordering = ["host"]
+
+    def __str__(self) -> str:
+        return self.host

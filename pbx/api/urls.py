@@ -21,6 +21,7 @@ from routing.api import views as routing_views
 from telephony.api import calls as call_views
 from telephony.api import features as feature_views
 from telephony.api import registrations as registration_views
+from telephony.api import softphone as softphone_views
 from telephony.api import team as team_views
 from telephony.api import user_groups as user_group_views
 from telephony.api.views import ExtensionViewSet
@@ -35,6 +36,7 @@ router.register("users", tenant_views.UserViewSet, basename="user")
 router.register("platform-users", tenant_views.PlatformUserViewSet, basename="platform-user")
 router.register("roles", tenant_views.RoleViewSet, basename="role")
 router.register("audit", tenant_views.AuditViewSet, basename="audit")
+router.register("certificates", tenant_views.CertificateViewSet, basename="certificate")
 router.register("extensions", ExtensionViewSet, basename="extension")
 router.register("phone-models", provisioning_views.PhoneModelViewSet, basename="phone-model")
 router.register(
@@ -84,6 +86,7 @@ urlpatterns = [
     path("auth/refresh/", tenant_views.RefreshView.as_view(), name="api-refresh"),
     path("auth/signout/", tenant_views.SignOutView.as_view(), name="api-signout"),
     path("auth/me/", tenant_views.MeView.as_view(), name="api-me"),
+    path("me/softphone/", softphone_views.MeSoftphoneView.as_view(), name="api-me-softphone"),
     path("company/", tenant_views.CompanyView.as_view(), name="api-company"),
     path("company/brand/", branding_views.TenantBrandView.as_view(), name="api-company-brand"),
     path("brand/", branding_views.EffectiveBrandView.as_view(), name="api-brand"),

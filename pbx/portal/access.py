@@ -105,6 +105,7 @@ NAV_TENANT = (
     (Permission.WEBHOOKS_MANAGE, "Webhooks", "portal:webhook_list", "webhooks"),
     (Permission.AUDIT_VIEW, "Audit log", "portal:audit_list", "audit"),
     (Permission.TENANT_SETTINGS, "Company", "portal:company", "company"),
+    (Permission.TENANT_SETTINGS, "TLS certificates", "portal:certificates", "certificates"),
     (Permission.TENANT_SETTINGS, "Branding", "portal:branding", "branding"),
     (Permission.TENANT_SETTINGS, "Billing", "portal:billing", "billing"),
     (Permission.TENANT_SETTINGS, "Call rates", "portal:call_rates", "call_rates"),

@@ -9,7 +9,7 @@ from pbx.forms import FirstAdminFields
 from telephony.actions import FORWARD_FIELDS, NO_ANSWER_TIMEOUT
 from telephony.models import CallScope
 from tenants import locale
-from tenants.choices import BillingMode, Permission, RecordingPolicy, Role
+from tenants.choices import BillingMode, Permission, RecordingPolicy, Role, SrtpMode
 from tenants.fields import (
     CAPABILITY_FEATURES,
     CAPABILITY_FIELDS,
@@ -166,6 +166,12 @@ class TenantSettingsForm(CapabilityFields):
         required=False,
         label="SHA-256 SIP digest",
         help_text="Offer SHA-256 (RFC 8760) before MD5. Some phones cannot register with it.",
+    )
+    srtp = forms.ChoiceField(
+        choices=[c for c in SrtpMode.choices if c[0]],
+        initial=SrtpMode.OFF,
+        label="Encrypted media (SRTP)",
+        help_text="For phones registered over TLS, unless an extension says otherwise.",
     )
 
     field_order: tuple[str, ...] = ("name",)
@@ -383,6 +389,20 @@ class ExtensionForm(ForwardingFields):
         label="Record calls",
         help_text="Its own recording policy; a call is recorded when any party says so.",
     )
+    srtp = forms.ChoiceField(
+        required=False,  # not posted: unchanged (a new extension: as the tenant's)
+        choices=SrtpMode.choices,
+        label="Encrypted media (SRTP)",
+        help_text="For its phones registered over TLS; browsers are always encrypted.",
+    )
+    web_softphone = forms.TypedChoiceField(
+        required=False,  # not posted: unchanged (a new extension: allowed)
+        choices=(("True", "Allowed"), ("False", "Not allowed")),  # str() of the model's value
+        coerce=lambda v: v == "True",
+        empty_value=None,
+        label="Web softphone",
+        help_text="Its user may call from the web app, with a credential that expires.",
+    )
     caller_id_number = forms.CharField(
         required=False,
         label="Outbound caller ID",
@@ -415,6 +435,8 @@ class ExtensionForm(ForwardingFields):
         "call_scope",
         "caller_id_number",
         "recording",
+        "srtp",
+        "web_softphone",
     )
 
     field_order: tuple[str, ...] = (
@@ -433,6 +455,7 @@ class ExtensionForm(ForwardingFields):
         ForwardingFields.forwarding_section,
         Section("Outside calls", ("call_scope", "caller_id_number")),
         Section("Call recording", ("recording",)),
+        Section("Phones and web softphone", ("srtp", "web_softphone")),
         Section(
             "Passwords",
             ("sip_password", "web_password", "voicemail_pin"),
@@ -448,8 +471,9 @@ class ExtensionForm(ForwardingFields):
             data["caller_id_number"] = data["caller_id_number"].replace(" ", "")
         if not data.get("call_scope"):
             data.pop("call_scope", None)
-        if "recording" not in self.data:
-            data.pop("recording", None)
+        for optional in ("recording", "srtp", "web_softphone"):
+            if optional not in self.data:
+                data.pop(optional, None)
         for secret in ("sip_password", "web_password"):
             data[secret] = self.cleaned_data.get(secret) or None
         return data
@@ -522,3 +546,41 @@ class RoleForm(forms.Form):
 
 class ImportForm(forms.Form):
     file = forms.FileField(label="CSV file")
+
+
+class CertificateForm(forms.Form):
+    """A TLS certificate for the tenant's host names: the chain and its key, pasted or as
+    files. Only shapes input: ``tenants.actions.do_upload_certificate`` checks everything."""
+
+    chain = forms.CharField(
+        required=False,
+        label="Certificate chain (PEM)",
+        strip=False,
+        max_length=70_000,
+        help_text="Your certificate first, then each intermediate (the root may be left out).",
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+    )
+    chain_file = forms.FileField(required=False, label="…or the chain as a file")
+    key = forms.CharField(
+        required=False,
+        label="Private key (PEM)",
+        strip=False,
+        max_length=20_000,
+        help_text="Unencrypted; stored encrypted. RSA 2048+ or EC P-256/P-384.",
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
+    )
+    key_file = forms.FileField(required=False, label="…or the key as a file")
+
+    def _text(self, name: str, limit: int) -> str:
+        upload = self.cleaned_data.get(f"{name}_file")
+        if upload is None:
+            return self.cleaned_data.get(name) or ""
+        if upload.size > limit:
+            raise forms.ValidationError({f"{name}_file": f"The file is over {limit} bytes."})
+        return upload.read().decode("utf-8", "replace")
+
+    def clean(self):
+        data = super().clean()
+        data["chain"] = self._text("chain", 70_000)
+        data["key"] = self._text("key", 20_000)
+        return data

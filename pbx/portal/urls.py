@@ -202,6 +202,12 @@ urlpatterns = [
     ),
     path("audit/", tenant.audit_list, name="audit_list"),
     path("company/", company.company, name="company"),
+    path("security/certificates/", security.certificates, name="certificates"),
+    path(
+        "security/certificates/<int:pk>/delete/",
+        security.certificate_delete,
+        name="certificate_delete",
+    ),
     path("billing/", billing.billing, name="billing"),
     path(
         "billing/invoices/<int:pk>/<str:kind>/",

@@ -56,6 +56,14 @@ def _fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
+def _certifi_bundle() -> list[str]:
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - certifi comes with requests
+        return []
+    return [certifi.where()]
+
+
 SECRET_KEY = local_secret("secret_key")
 # Key for SIP passwords at rest (Fernet). Comma-separated list: the first encrypts, all decrypt,
 # so a key can be rotated without a flag day.
@@ -83,6 +91,39 @@ PASSWORD_RESET_TIMEOUT = PBX_INVITE_DAYS * 86400
 PBX_PORTAL_URL_SCHEME = env("PBX_PORTAL_URL_SCHEME", "")
 PBX_PORTAL_URL_PORT = env("PBX_PORTAL_URL_PORT", "")
 PBX_HTTP_PORT = env_int("PBX_HTTP_PORT", 8000)
+
+# HTTPS (pbx/processes.py): by default the web server terminates TLS itself on PBX_HTTPS_PORT
+# (browsers give microphones and secure WebSockets only to a secure origin) and keeps plain
+# HTTP on PBX_HTTP_PORT for desk phones' provisioning and /healthz, redirecting everything else
+# (pbx.middleware.HttpsRedirectMiddleware). PBX_HTTPS=0 behind a reverse proxy that terminates
+# TLS (deploy/reverse-proxy.md): the web server is then plain HTTP only, and
+# PBX_TRUST_X_FORWARDED_PROTO makes Django take the proxy's word that the request was HTTPS.
+PBX_HTTPS = env_bool("PBX_HTTPS", True)
+PBX_HTTPS_PORT = env_int("PBX_HTTPS_PORT", 8443)
+PBX_TRUST_X_FORWARDED_PROTO = env_bool("PBX_TRUST_X_FORWARDED_PROTO", False)
+if PBX_TRUST_X_FORWARDED_PROTO:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Cookies only over HTTPS when browsers come over HTTPS (the plain listener's provisioning and
+# health check use none).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PBX_HTTPS or PBX_TRUST_X_FORWARDED_PROTO
+# A form posted from the portal names its origin; Django accepts the request's own host and
+# port, and these: the provider's hosts on the HTTPS port, and PBX_CSRF_TRUSTED_ORIGINS
+# (comma-separated, e.g. "https://portal.example.com,https://*.example.com" behind a proxy
+# that rewrites Host).
+CSRF_TRUSTED_ORIGINS = [
+    *(
+        f"https://{host if ':' not in host else f'[{host}]'}"
+        + ("" if PBX_HTTPS_PORT == 443 else f":{PBX_HTTPS_PORT}")
+        for host in PBX_PUBLIC_HOSTS
+        if PBX_HTTPS
+    ),
+    *(o.strip() for o in env("PBX_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()),
+]
+# HSTS is off by default: with make run's self-signed certificate a browser that was told to
+# insist on HTTPS could never be let past a certificate warning again. With a real
+# certificate, set PBX_HSTS_SECONDS (e.g. 31536000).
+SECURE_HSTS_SECONDS = env_int("PBX_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PBX_HSTS_INCLUDE_SUBDOMAINS", False)
 
 SHARED_APPS = [
     "django_tenants",
@@ -131,6 +172,7 @@ TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
     "pbx.middleware.ServiceUnavailableMiddleware",
+    "pbx.middleware.HttpsRedirectMiddleware",
     "pbx.middleware.RejectNulMiddleware",
     "tenants.middleware.TenantMiddleware",
     "pbx.middleware.TenantTimeZoneMiddleware",
@@ -367,6 +409,19 @@ SIP_WS_PORT = env_int("PBX_SIP_WS_PORT", 8088)
 SIP_WSS_PORT = env_int("PBX_SIP_WSS_PORT", 8089)
 SIP_TLS_CERT = env("PBX_SIP_TLS_CERT", str(VAR_DIR / "tls" / "sip.crt"))
 SIP_TLS_KEY = env("PBX_SIP_TLS_KEY", str(VAR_DIR / "tls" / "sip.key"))
+# The browser softphone's SIP WebSocket (telephony.webphone.softphone_ws_url). Unset:
+# wss://<the host the browser used>:<SIP_WSS_PORT>, the engine's own WSS listener. Behind a
+# reverse proxy, its public URL; "{host}" stands for the host the browser used, e.g.
+# "wss://{host}/sip" (deploy/reverse-proxy.md).
+PBX_SIP_WSS_URL = env("PBX_SIP_WSS_URL", "")
+# The roots a tenant's own certificate (tenants.certificates) must chain to: the system's
+# bundle, certifi's, and the deployment's extra PEM files (PBX_TLS_EXTRA_CAS, ":"-separated:
+# a private CA the tenants' phones trust).
+TLS_TRUSTED_CA_FILES = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    *_certifi_bundle(),
+    *[p for p in env("PBX_TLS_EXTRA_CAS", "").split(":") if p],
+]
 
 LOGGING = {
     "version": 1,

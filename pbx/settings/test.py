@@ -1,7 +1,7 @@
 """Settings for the test suite: same services as production, faster hashing."""
 
 from .base import *  # noqa: F403
-from .base import REST_FRAMEWORK, env, env_int
+from .base import REST_FRAMEWORK, env, env_bool, env_int
 
 # A run of its own (e.g. two engineers testing at once) can pick its test database name.
 DATABASES["default"]["TEST"] = {"NAME": env("PBX_TEST_DB_NAME", "test_pbx")}  # noqa: F405
@@ -10,6 +10,10 @@ DATABASES["default"]["TEST"] = {"NAME": env("PBX_TEST_DB_NAME", "test_pbx")}  # 
 # Off here; the tests of the cache itself (tests/api/test_error_pages.py) turn it on.
 PBX_HOST_CACHE_SECONDS = env_int("PBX_HOST_CACHE_SECONDS", 0)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The test client and the browser tests' server speak plain HTTP; the HTTPS tests
+# (tests/e2e/test_https.py) start servers with PBX_HTTPS=1.
+PBX_HTTPS = env_bool("PBX_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PBX_HTTPS or PBX_TRUST_X_FORWARDED_PROTO  # noqa: F405
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {

@@ -110,11 +110,11 @@ class DeviceSerializer(serializers.ModelSerializer):
         return fields
 
     def get_provisioning_url(self, device) -> str:
-        from provisioning.config import request_listener, token_url
+        from provisioning.config import admin_listener, token_url
 
         host = self.context.get("host") or ""
         request = self.context.get("request")
-        listener = request_listener(request) if request is not None else {}
+        listener = admin_listener(request) if request is not None else {}
         return token_url(device, host, **listener) if host else ""
 
     def to_representation(self, device):

@@ -15,10 +15,10 @@ from pbx.api.viewsets import TenantScopedViewSet
 from pbx.errors import NotFound, PbxError, ValidationFailed
 from provisioning import actions
 from provisioning.config import (
+    admin_listener,
     effective_settings,
     plain_url,
     render_preview,
-    request_listener,
     tenant_host,
     token_url,
 )
@@ -316,7 +316,7 @@ class DeviceViewSet(TenantScopedViewSet):
         if Permission.DEVICES_MANAGE not in (tenant_permissions(request.user, self.tenant) or ()):
             self.permission_denied(request)
         host = request.get_host().split(":")[0]
-        listener = request_listener(request)
+        listener = admin_listener(request)
         return Response(
             {
                 "username": device.http_username,

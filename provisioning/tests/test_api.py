@@ -379,6 +379,29 @@ def test_provision_path_is_an_alias_of_prov(admin, pw, phone):
     assert phone().get("/provision/001565a1b2c3.cfg").status_code == 401
 
 
+def test_an_admin_on_the_own_https_listener_is_shown_the_plain_http_url(admin, pw, settings):
+    """``make run`` serves the portal over HTTPS with a self-signed certificate, which desk
+    phones refuse: the URL an admin copies into a phone names the plain HTTP listener."""
+    settings.PBX_HTTPS, settings.PBX_HTTP_PORT = True, 8000
+    created = admin.post(
+        "/api/v1/devices/",
+        {"mac": "001565a1b2c5", "model_id": "yealink-t54w"},
+        secure=True,
+        HTTP_HOST=f"{HOST_A}:8443",
+    ).json()
+    assert created["provisioning_url"].startswith(f"http://{HOST_A}:8000/prov/")
+    creds = admin.get(
+        f"/api/v1/devices/{created['id']}/credentials/", secure=True, HTTP_HOST=f"{HOST_A}:8443"
+    ).json()
+    assert creds["plain_url"] == f"http://{HOST_A}:8000/prov/"
+    # Behind a TLS proxy (the server's own HTTPS off) the request's listener still counts.
+    settings.PBX_HTTPS = False
+    again = admin.get(
+        f"/api/v1/devices/{created['id']}/", secure=True, HTTP_HOST=f"{HOST_A}:8443"
+    ).json()
+    assert again["provisioning_url"].startswith(f"https://{HOST_A}:8443/prov/")
+
+
 def test_explicit_public_url_setting_wins(admin, pw, settings):
     """Behind a TLS proxy the operator names the public scheme (and port)."""
     settings.PBX_PROV_URL_SCHEME = "https"

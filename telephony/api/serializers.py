@@ -40,6 +40,8 @@ class ExtensionSerializer(ActionJudgesValues, FastReadMixin, serializers.ModelSe
             "allowed_transports",
             "call_scope",
             "recording",
+            "srtp",
+            "web_softphone",
             "forward_always",
             "forward_busy",
             "forward_no_answer",

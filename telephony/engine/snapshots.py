@@ -234,4 +234,7 @@ def publish_all() -> int:
     from audio.index import publish_all_boxes  # every mailbox's index too (the MWI)
 
     publish_all_boxes()
+    from .tls import publish_all as publish_certificates  # the tenants' TLS certificates
+
+    publish_certificates()
     return count

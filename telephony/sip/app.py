@@ -34,6 +34,7 @@ from .presence import DialogPresence, MessageWaiting, SubscribeRouter
 from .registrar import LocationStore, Registrar
 from .security import Guard
 from .server import Engine, Handler
+from .tlshosts import TlsHosts
 from .transport import Source
 from .trunks import TrunkService
 
@@ -53,11 +54,15 @@ class PbxEngine:
         self.guard = Guard(self.redis, config.guard, prefix=p)
         # Guard before parsing (bans) and after (scanners, flood counter).
         self.engine = Engine(config.engine, gate=self.guard.allow, screen=self._screen)
+        # Tenants' own certificates on TLS and WSS, by SNI (the platform's for other names).
+        self.tls_hosts = TlsHosts(self.redis, prefix=p)
+        self.engine.tls_hook = self.tls_hosts.attach
         self.directory = Directory(self.redis, prefix=p)
         self.auth = DigestAuth(
             config.nonce_secret or secrets.token_bytes(32),
             config.nonce_ttl,
             algorithms=config.digest_algorithms,
+            web_secret=config.web_secret,
         )
         self.locations = LocationStore(
             self.redis,
@@ -107,6 +112,7 @@ class PbxEngine:
             self.guard,
             self.locations,
             self.events,
+            self.tls_hosts,
             self.engine,
             self.keepalive,
             self.mwi,

@@ -21,6 +21,12 @@ never opens a replay window.
 
 Unknown users are answered exactly like wrong passwords: the challenge does not depend on the
 user, and the response is checked against a dummy HA1 so the work done is the same.
+
+The web app's softphone answers with a *web credential* (``contract.issue_web_credential``): the
+user name ``web.<expires>.<number>`` and a password the engine recomputes from ``web_secret``,
+the tenant's schema and the extension's HA1. It is refused once expired, for an extension whose
+web softphone is off, in another tenant's realm (the schema is in the HMAC), and over anything
+but WS/WSS. The result names the extension's number, like a SIP-password answer.
 """
 
 from __future__ import annotations
@@ -32,10 +38,19 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .contract import DIGEST_HASHES, ExtensionSnapshot, TenantSnapshot, digest_hash
+from .contract import (
+    DIGEST_HASHES,
+    WEB_CREDENTIAL_MAX_SECONDS,
+    ExtensionSnapshot,
+    TenantSnapshot,
+    digest_hash,
+    ha1,
+    read_web_username,
+    web_credential_password,
+)
 from .message import Request
 
 if TYPE_CHECKING:
@@ -59,6 +74,8 @@ class AuthResult:
     digest was right but the nonce expired or was replayed (answer a challenge with
     ``stale=true``). ``extension`` is set whenever the user exists and the digest was right, so
     the caller can refuse a disabled extension with 403 only after a correct password.
+    ``username`` is the extension's number once the answer is right (for a web credential too,
+    ``web`` then says so), else the name the client sent.
     """
 
     ok: bool
@@ -66,6 +83,7 @@ class AuthResult:
     extension: ExtensionSnapshot | None
     stale: bool
     reason: str
+    web: bool = False
 
     @property
     def failed(self) -> bool:
@@ -103,6 +121,7 @@ class DigestAuth:
         max_tracked: int = 500_000,
         clock: Callable[[], float] = time.time,
         algorithms: tuple[str, ...] = ALGORITHMS,
+        web_secret: bytes = b"",
     ) -> None:
         if len(secret) < 16:
             raise ValueError("the nonce secret must have at least 16 bytes")
@@ -112,6 +131,7 @@ class DigestAuth:
         self.algorithms = algorithms
         self._with_sha256 = ("SHA-256", *(a for a in algorithms if a != "SHA-256"))
         self.secret = secret
+        self.web_secret = web_secret  # b"": web credentials are not accepted
         self.nonce_ttl = nonce_ttl
         self.max_tracked = max_tracked
         self.clock = clock
@@ -234,7 +254,7 @@ class DigestAuth:
         elif nc <= seen[0]:
             return AuthResult(False, username, ext, True, "replayed nonce count")
         self._track(nonce, nc, issued, now)
-        return AuthResult(True, username, ext, False, "ok")
+        return AuthResult(True, ext.number, ext, False, "ok", web=ext.number != username)
 
     def authenticate(
         self,
@@ -251,16 +271,52 @@ class DigestAuth:
         credentials the same 401 (or 407, ``proxy``) with a fresh challenge is sent for
         known and unknown users alike, a wrong answer is counted by ``failed(address)``,
         and None returned; else the result (its extension and user name)."""
-        lookup = tenant.extensions.get if tenant is not None else _nobody
+        lookup: Callable[[str], ExtensionSnapshot | None] = _nobody
+        if tenant is not None:
+            extensions = tenant.extensions
+
+            def lookup(username: str) -> ExtensionSnapshot | None:
+                ext = extensions.get(username)
+                return ext if ext is not None else self.web_extension(tenant, username, realm)
+
         sha256 = tenant is not None and tenant.sip_digest_sha256
         result = self.verify(tx.request, realm, lookup, proxy=proxy, sha256=sha256)
         if result.ok:
+            if result.web and tx.source.kind.lower() not in ("ws", "wss"):
+                # A browser's credential, presented by something else: refused as such.
+                tx.respond(403, "Web Credential Needs WebSocket", headers=[server])
+                return None
             return result
         if result.failed:
             failed(tx.source.remote[0])
         challenge = self.challenge(realm, proxy=proxy, stale=result.stale, sha256=sha256)
         tx.respond(407 if proxy else 401, headers=[server, *challenge])
         return None
+
+    def web_extension(
+        self, tenant: TenantSnapshot, username: str, realm: str
+    ) -> ExtensionSnapshot | None:
+        """The extension a web credential's user name names, with the HA1s of the credential's
+        password; None when the name is not one, has expired or names a later expiry than any
+        credential gets, or the extension is unknown or has its web softphone off."""
+        named = read_web_username(username) if self.web_secret else None
+        if named is None:
+            return None
+        number, expires = named
+        now = self.clock()
+        if not now < expires <= now + WEB_CREDENTIAL_MAX_SECONDS:
+            return None
+        ext = tenant.extensions.get(number)
+        if ext is None or not ext.web_softphone or not ext.ha1_md5:
+            return None
+        password = web_credential_password(
+            self.web_secret, tenant.schema, number, expires, ext.ha1_md5
+        )
+        return replace(
+            ext,
+            ha1_md5=ha1("MD5", username, realm, password),
+            ha1_sha256=ha1("SHA-256", username, realm, password),
+        )
 
     def _pick(self, request: Request, realm: str, proxy: bool) -> dict[str, str] | None:
         """The credentials for our realm, SHA-256 preferred when a client sends several."""

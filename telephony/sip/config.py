@@ -22,6 +22,9 @@ class PbxConfig:
     redis_prefix: str = ""
     nonce_secret: bytes = b""
     nonce_ttl: float = 300.0
+    # The key of the web softphone's credentials (contract.issue_web_credential); b"": the
+    # engine accepts none.
+    web_secret: bytes = b""
     # Challenge order. MD5 only: baresip/libre, SIPp and others fail on any SHA-256 challenge;
     # a tenant whose snapshot says so gets SHA-256 first, then these.
     digest_algorithms: tuple[str, ...] = ("MD5",)

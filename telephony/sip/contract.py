@@ -115,6 +115,14 @@ QUEUE_LIVE = "cc:live:{schema}"
 # the agent that last answered that caller from that queue.
 QUEUE_STICKY = "cc:sticky:{schema}"
 
+# Tenants' own TLS certificates (Django writes on commit, the engines read): a hash, field = a
+# tenant host name (lower case) -> :class:`HostCertificate` JSON (chain and private key as PEM:
+# this Redis must be as private as the database; it holds the HA1s already). After a write
+# the host name is published on TLS_HOSTS_CHANGED and every engine rebuilds that host's TLS
+# context; a host with no field is served the platform's certificate.
+TLS_HOSTS = "sip:tls:hosts"
+TLS_HOSTS_CHANGED = "sip:tls:changed"
+
 
 def key(prefix: str, template: str, **parts: str) -> str:
     """``template`` filled with ``parts``, behind ``prefix``."""
@@ -2369,3 +2377,34 @@ def read_web_username(username: str) -> tuple[str, int] | None:
     if prefix != WEB_CREDENTIAL_PREFIX or not expires.isdigit() or not number:
         return None
     return number, int(expires)
+
+
+# ----------------------------------------------------------------------- TLS certificates
+
+
+@dataclass(frozen=True, slots=True)
+class HostCertificate:
+    """One host name's certificate as the engines load it (``TLS_HOSTS``): the chain, leaf
+    first, and its unencrypted private key, both PEM; the fingerprint names the version."""
+
+    chain: str
+    key: str
+    fingerprint: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"chain": self.chain, "key": self.key, "fingerprint": self.fingerprint})
+
+    @classmethod
+    def from_json(cls, raw: bytes | str | None) -> HostCertificate | None:
+        """The certificate in ``raw``, or None when it is missing or unreadable (logged)."""
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            chain, key_pem = data["chain"], data["key"]
+            if not isinstance(chain, str) or not isinstance(key_pem, str):
+                raise TypeError("chain and key must be strings")
+            return cls(chain, key_pem, str(data.get("fingerprint", "")))
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("unreadable host certificate: %s", exc)
+            return None

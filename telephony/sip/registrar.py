@@ -577,7 +577,9 @@ class Registrar:
         if not tenant.active or not ext.enabled or result.username != user:
             tx.respond(403, headers=[server])
             return
-        if src.kind.lower() not in ext.allowed_transports:
+        # A web credential works over WS/WSS whatever the extension's transports (authenticate
+        # refused it on any other); its web_softphone switch is the extension's say.
+        if not result.web and src.kind.lower() not in ext.allowed_transports:
             tx.respond(403, "Transport Not Allowed", headers=[server])
             return
 

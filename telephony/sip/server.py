@@ -93,6 +93,9 @@ class Engine:
         self.addresses: dict[str, tuple[str, int]] = {}
         self.ack_handler: Callable[[Request, Source], None] | None = None
         self.stray_response_handler: Callable[[Response, Source], None] | None = None
+        # Called with the TLS/WSS listeners' context before they bind (tenant certificates
+        # by SNI: tlshosts.TlsHosts.attach).
+        self.tls_hook: Callable[[ssl.SSLContext], None] | None = None
 
     # --- extension points ----------------------------------------------------------------
     def handle(self, method: str, handler: Handler) -> None:
@@ -121,6 +124,8 @@ class Engine:
         if c.tls_cert and (c.tls_port is not None or c.wss_port is not None):
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(c.tls_cert, c.tls_key)
+            if self.tls_hook is not None:
+                self.tls_hook(tls)
         if c.tls_port is not None and tls is not None:
             self.addresses["TLS"] = await t.listen_tcp(c.host, c.tls_port, tls)
         if c.ws_port is not None:

@@ -5,7 +5,7 @@ from pbx.api.serializers import ActionJudgesValues
 from pbx.models import AuditEntry
 from tenants.choices import Permission, Role
 from tenants.fields import CAPABILITY_FIELDS, COMPANY_FIELDS, TENANT_SETTINGS_FIELDS
-from tenants.models import Tenant, TenantRole, User
+from tenants.models import Tenant, TenantCertificate, TenantRole, User
 
 
 class FirstAdminSerializer(serializers.Serializer):
@@ -213,3 +213,48 @@ class MeSerializer(serializers.ModelSerializer):
         request = self.context["request"]
         tenant = getattr(request._request, "tenant", None)
         return sorted(tenant_permissions(user, tenant) or ())
+
+
+class CertificateSerializer(serializers.ModelSerializer):
+    """A tenant's TLS certificate as shown (never its key); written as ``chain`` and ``key``
+    PEM text, checked by ``tenants.actions.do_upload_certificate``."""
+
+    chain = serializers.CharField(write_only=True, trim_whitespace=False, max_length=70_000)
+    key = serializers.CharField(write_only=True, trim_whitespace=False, max_length=20_000)
+    chain_pem = serializers.CharField(read_only=True)
+    hosts = serializers.SerializerMethodField()
+    days_left = serializers.IntegerField(read_only=True)
+    uploaded_by = serializers.CharField(source="uploaded_by_label", read_only=True)
+
+    class Meta:
+        model = TenantCertificate
+        fields = (
+            "id",
+            "hosts",
+            "names",
+            "subject",
+            "issuer",
+            "key_type",
+            "not_before",
+            "not_after",
+            "days_left",
+            "fingerprint",
+            "uploaded_by",
+            "uploaded_at",
+            "chain_pem",
+            "chain",
+            "key",
+        )
+        read_only_fields = (
+            "names",
+            "subject",
+            "issuer",
+            "key_type",
+            "not_before",
+            "not_after",
+            "fingerprint",
+            "uploaded_at",
+        )
+
+    def get_hosts(self, obj) -> list[str]:
+        return sorted(row.host for row in obj.host_rows.all())

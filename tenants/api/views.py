@@ -30,10 +30,11 @@ from tenants.access import dealer_subtree_q, tenant_users, tenants_visible_to
 from tenants.auth import locked_for as sign_in_locked_for
 from tenants.choices import Permission, Role, TenantStatus
 from tenants.fields import COMPANY_FIELDS
-from tenants.models import Domain, Tenant, TenantRole, User
+from tenants.models import Domain, Tenant, TenantCertificate, TenantRole, User
 
 from .serializers import (
     AuditEntrySerializer,
+    CertificateSerializer,
     CompanySerializer,
     MeSerializer,
     PlatformUserSerializer,
@@ -457,3 +458,38 @@ class AuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, BaseViewSet
                 dealer_subtree_q(user, "tenant__dealer") | dealer_subtree_q(user, "dealer")
             )
         raise NotFound("Not found.")
+
+
+class CertificateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """The host's tenant's TLS certificates (served by SNI on SIP TLS and WSS): upload a chain
+    and its key, read what is served where and until when, delete one."""
+
+    serializer_class = CertificateSerializer
+    permission_codes = (Permission.TENANT_SETTINGS, Permission.TENANT_SETTINGS)
+    ordering_fields = ("uploaded_at", "not_after", "id")
+    ordering = ("-uploaded_at", "-id")
+    queryset = TenantCertificate.objects.none()
+
+    def get_queryset(self):
+        return (
+            TenantCertificate.objects.filter(tenant=self.tenant)
+            .select_related("uploaded_by")
+            .prefetch_related("host_rows")
+            .order_by("-uploaded_at", "-id")
+        )
+
+    def create(self, request):
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        cert = actions.do_upload_certificate(
+            self.tenant,
+            chain=ser.validated_data["chain"],
+            key=ser.validated_data["key"],
+            actor=self.actor,
+        )
+        cert = self.get_queryset().get(pk=cert.pk)
+        return Response(self.get_serializer(cert).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        actions.do_delete_certificate(self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)

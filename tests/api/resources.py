@@ -12,6 +12,7 @@ refused write changed nothing and a permitted one did what it says.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -63,6 +64,7 @@ class Seeds:
     ``close()`` removes what was written to Redis (the database rolls back by itself)."""
 
     _keys: list[str] = field(default_factory=list)
+    _undo: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self):
         self.redis = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
@@ -71,6 +73,8 @@ class Seeds:
         return SEEDERS[resource](self, owner)
 
     def close(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
         if self._keys:
             self.redis.delete(*self._keys)
         self.redis.close()
@@ -729,6 +733,36 @@ def _invoice_row(seeds: Seeds, owner: Owner) -> Row:
     return model_row(Invoice, issue(_billing_account(owner), date(2026, 1, 1)).pk)
 
 
+@functools.cache
+def _seeded_pki():
+    """One test PKI per process, and the bundle that makes the deployment trust its root."""
+    import tempfile
+
+    from tests.certkit import TestPki
+
+    pki = TestPki("Seeded")
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as bundle:
+        bundle.write(pki.root_pem)
+    return pki, bundle.name
+
+
+@seeder("certificates")
+def _certificate(seeds: Seeds, owner: Owner) -> Row:
+    # Uploaded for the tenant's SIP domain, under a test root trusted until ``close()``.
+    from django.test.utils import override_settings
+
+    from tenants.actions import do_upload_certificate
+    from tenants.models import TenantCertificate
+
+    pki, bundle = _seeded_pki()
+    trusted = override_settings(TLS_TRUSTED_CA_FILES=[bundle])
+    trusted.enable()
+    seeds._undo.append(trusted.disable)
+    leaf = pki.leaf(owner.tenant.sip_domain)
+    cert = do_upload_certificate(owner.tenant, chain=leaf.chain_pem, key=leaf.key_pem, actor=SYSTEM)
+    return model_row(TenantCertificate, cert.pk)
+
+
 # ----------------------------------------------------------------------- request bodies
 
 
@@ -790,6 +824,9 @@ def create_body(resource: str, caller, owner: Owner) -> dict:
         table = RateTable.objects.filter(dealer=dealer).order_by("pk").first()
         table = table or _rate_table(Owner(owner.tenant, dealer), "New rates")
         return {"table_id": table.pk, "prefix": "49", "per_minute": "0.0100"}
+    if resource == "certificates":
+        leaf = _seeded_pki()[0].leaf(owner.tenant.sip_domain)
+        return {"chain": leaf.chain_pem, "key": leaf.key_pem}
     reject = {"kind": "reject", "target": "486"}
     return {
         "trunks": {"name": "New", "kind": "ip", "host": "sip.new.test", "addresses": ["192.0.2.8"]},

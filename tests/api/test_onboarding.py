@@ -135,7 +135,11 @@ def test_invite_link_without_a_request_uses_the_settings(world, settings):
 
     settings.PBX_PORTAL_URL_SCHEME = ""
     settings.PBX_HTTP_PORT = 8000
+    settings.PBX_HTTPS = False
     assert invite_url(world.a_user).startswith("http://acme.test:8000/portal/welcome/")
+    # make run's default: the web server's own HTTPS listener.
+    settings.PBX_HTTPS, settings.PBX_HTTPS_PORT = True, 8443
+    assert invite_url(world.a_user).startswith("https://acme.test:8443/portal/welcome/")
     settings.PBX_PORTAL_URL_SCHEME = "https"
     assert invite_url(world.a_user).startswith("https://acme.test/portal/welcome/")
     settings.PBX_PORTAL_URL_PORT = "8443"

@@ -40,6 +40,7 @@ TABLE = {
     ("users", TENANT):              "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("roles", TENANT):              "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("audit", TENANT):              "aaaaa nnnnn y-y-- y-y-- y-y-- y-y-- aaaaa aaaaa",
+    ("certificates", TENANT):       "aaaaa nnnnn yyy-y yyy-y yyy-y yyy-y aaaaa aaaaa",
     ("phone-models", TENANT):       "aaaaa nnnnn y-y-- y-y-- y-y-- y-y-- aaaaa aaaaa",
     ("phone-templates", TENANT):    "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",
     ("devices", TENANT):            "aaaaa nnnnn yyyyy yyyyy yyyyy yyyyy aaaaa aaaaa",

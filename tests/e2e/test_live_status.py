@@ -181,6 +181,8 @@ def demo_stack(
         # share this database and this Redis database and nothing else.
         "DJANGO_SETTINGS_MODULE": "pbx.settings.dev",
         "PBX_DEBUG": "0",
+        # This stack's web server is plain HTTP (web_argv); HTTPS: tests/e2e/test_https.py.
+        "PBX_HTTPS": "0",
         "PBX_DB_NAME": db_name,
         "PBX_DB_CONN_MAX_AGE": "0",
         "PBX_REDIS_URL": redis_url,

@@ -1,7 +1,8 @@
 """End to end: a crashed SIP engine comes back on its own and takes nothing else down.
 
 User story: the PBX runs as ``make run`` runs it (supervisord with the configuration from
-``pbx.processes``: web with two workers, Celery worker and beat, SIP engine, rtpengine, fan-out).
+``pbx.processes``: web with two workers on HTTPS and web-http on plain HTTP, Celery worker and
+beat, SIP engine, rtpengine, fan-out).
 Two desk phones (pjsua2) are registered and in a call when the SIP engine dies with
 ``kill -9``, as a crash would. Within seconds supervisord starts a new engine; the other
 processes were never stopped (same pids) and the web server and API answered throughout; the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -25,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pbx.processes import https_files
 from tests.e2e.conftest import _admin_connection, _free_port, _manage, _wait_healthy
 from tests.e2e.test_live_status import _free_udp_port, _stop, _wait_sip
 
@@ -35,7 +38,7 @@ ADMIN_PASSWORD = "Red-Harbor-" + secrets.token_hex(4)
 SIP_PASSWORD = "Sip-Sup-Pass-" + secrets.token_hex(4)
 REDIS_DB = int(os.environ.get("PBX_E2E_SUP_REDIS_DB", "12"))
 REDIS_URL = f"{os.environ.get('PBX_TEST_REDIS', 'redis://127.0.0.1:6379').rstrip('/')}/{REDIS_DB}"
-PROCESSES = ("web", "worker", "beat", "sip", "rtpengine", "fanout")
+PROCESSES = ("web", "web-http", "worker", "beat", "sip", "rtpengine", "fanout")
 
 
 class Supervised:
@@ -68,7 +71,8 @@ def supervised_pbx(tmp_path):
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     db_name = f"pbx_e2e_sup_{worker}_{os.getpid()}"
-    http_port, sip_port, ng_port = _free_port(), _free_udp_port(), _free_udp_port()
+    http_port, https_port = _free_port(), _free_port()
+    sip_port, ng_port = _free_udp_port(), _free_udp_port()
     rtp_base = 40000 + (os.getpid() % 200) * 100
     run_dir, log_dir = tmp_path / "run", tmp_path / "log"
     env = {
@@ -83,6 +87,7 @@ def supervised_pbx(tmp_path):
         "PBX_DEMO_SIP_PASSWORD": SIP_PASSWORD,
         "PBX_HTTP_HOST": "127.0.0.1",
         "PBX_HTTP_PORT": str(http_port),
+        "PBX_HTTPS_PORT": str(https_port),
         "PBX_WEB_WORKERS": "2",
         "PBX_SIP_HOST": "127.0.0.1",
         "PBX_SIP_PORT": str(sip_port),
@@ -120,11 +125,22 @@ def supervised_pbx(tmp_path):
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        _wait_healthy(http_port, proc, timeout=90)
+        _wait_healthy(http_port, proc, timeout=90)  # web-http, plain
+        # web, on HTTPS with make run's certificate (it names 127.0.0.1).
+        tls = ssl.create_default_context(cafile=str(https_files(env, ROOT)[0]))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"https://127.0.0.1:{https_port}/healthz", verify=tls, timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the HTTPS web server never answered"
+                time.sleep(0.3)
         _wait_sip(sip_port, proc)
         yield {
             "sup": Supervised(conf, env, proc),
-            "http": f"http://127.0.0.1:{http_port}",
+            "http": f"https://127.0.0.1:{https_port}",
+            "tls": tls,
             "proxy": f"sip:127.0.0.1:{sip_port};lr",
             "sip_port": sip_port,
             "logs": log_dir,
@@ -147,15 +163,15 @@ def _logs(log_dir: Path) -> str:
 class HealthPoller(threading.Thread):
     """Polls /healthz (database and cache checked) and an API list every 100 ms."""
 
-    def __init__(self, base: str, token: str) -> None:
+    def __init__(self, base: str, token: str, tls: ssl.SSLContext) -> None:
         super().__init__(daemon=True)
-        self.base, self.token = base, token
+        self.base, self.token, self.tls = base, token, tls
         self.ok = 0
         self.failures: list[str] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.base, timeout=5) as client:
+        with httpx.Client(base_url=self.base, timeout=5, verify=self.tls) as client:
             while not self.stop.is_set():
                 for path, headers in (
                     ("/healthz", {"Host": "localhost"}),
@@ -181,7 +197,7 @@ def test_killed_engine_restarts_alone_and_the_cut_call_gets_its_cdr(supervised_p
 
     pbx = supervised_pbx
     sup: Supervised = pbx["sup"]
-    api = httpx.Client(base_url=pbx["http"], headers={"Host": HOST}, timeout=20)
+    api = httpx.Client(base_url=pbx["http"], headers={"Host": HOST}, timeout=20, verify=pbx["tls"])
     desk = other = None
     poller = None
     try:
@@ -205,7 +221,7 @@ def test_killed_engine_restarts_alone_and_the_cut_call_gets_its_cdr(supervised_p
 
         before = sup.pids()
         assert all(before.values()), before
-        poller = HealthPoller(pbx["http"], token)
+        poller = HealthPoller(pbx["http"], token, pbx["tls"])
         poller.start()
         time.sleep(0.5)
 

@@ -109,6 +109,7 @@ def test_forward_targets_pick_from_the_tenants_own_extensions(portal, world):
         "Call forwarding",
         "Outside calls",
         "Call recording",
+        "Phones and web softphone",
         "Passwords",
     ]
     add = p.get("/portal/extensions/add/").content.decode()

@@ -141,6 +141,7 @@ def _tenant_form(**overrides):
         "pw_require_lower": "on",
         "pw_require_digit": "on",
         "sip_pw_min_length": 12,
+        "srtp": "off",
         "max_extensions": 10,
         "max_concurrent_calls": 5,
         "max_ring_groups": 1,
@@ -208,6 +209,20 @@ def test_tenant_sha256_digest_is_a_portal_setting(portal, world):
     assert Tenant.objects.get(pk=world.tenant_a.pk).sip_digest_sha256 is True
     assert p.post(url, _tenant_form(name="Acme")).status_code == 302
     assert Tenant.objects.get(pk=world.tenant_a.pk).sip_digest_sha256 is False
+
+
+def test_tenant_srtp_default_is_a_portal_setting(portal, world):
+    """SRTP towards the tenant's TLS phones: off by default, set by the provider; a value the
+    engine does not know is refused with a field error."""
+    p = portal(world.sysadmin)
+    url = f"/portal/tenants/{world.tenant_a.pk}/"
+    assert 'name="srtp"' in p.get(url).content.decode()
+    assert Tenant.objects.get(pk=world.tenant_a.pk).srtp == "off"
+    assert p.post(url, _tenant_form(name="Acme", srtp="required")).status_code == 302
+    assert Tenant.objects.get(pk=world.tenant_a.pk).srtp == "required"
+    bad = p.post(url, _tenant_form(name="Acme", srtp="sometimes"))
+    assert 'data-field="srtp"' in bad.content.decode()
+    assert Tenant.objects.get(pk=world.tenant_a.pk).srtp == "required"
 
 
 def test_suspend_and_resume_are_post_only(portal, world):

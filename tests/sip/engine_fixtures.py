@@ -73,15 +73,16 @@ def clear_sip_keys(redis_url: str, prefix: str = "") -> None:
     """Forget locations, bans, events, trunk states and channel counts, mailbox indexes
     (other tests' voicemail would light these phones' lamps), BLF subscriptions and dialogs
     (a stopped engine leaves them for another to adopt), parked calls and the contact
-    centre's agent states, sticky agents and waiting callers (``cc:``) of this worker's Redis DB
-    (not the snapshots). Engine tests publish trunks with small ids of their own: what
-    the engine wrote for them must not show on a trunk the database later gives that id."""
+    centre's agent states, sticky agents and waiting callers (``cc:``) and tenants' TLS
+    certificates (``sip:tls:``) of this worker's Redis DB (not the snapshots). Engine tests
+    publish trunks with small ids of their own: what the engine wrote for them must not show on
+    a trunk the database later gives that id."""
     r = redis.Redis.from_url(redis_url)
     try:
         for pattern in (
             "sip:loc:*", "sip:ban:*", "sip:events", "sip:trunk:*", "sip:trunkcalls:*",
             "sip:trunks:leader", "sip:carriers", "sip:vm:*", "sip:subs:*", "sip:dlg:*",
-            "sip:park:*", "sip:calls:*", "cc:*",
+            "sip:park:*", "sip:calls:*", "cc:*", "sip:tls:*",
         ):  # fmt: skip
             keys = list(r.scan_iter(match=prefix + pattern, count=1000))
             if keys:
@@ -176,6 +177,8 @@ def running_engine(
     ``digest_algorithms=None``: the engine's defaults, exactly what ``make run`` gets (the
     suite's engines offer SHA-256 and MD5 to every tenant unless a test says otherwise).
     """
+    from telephony.management.commands.sipengine import web_secret
+
     if digest_algorithms is None:
         from telephony.management.commands.sipengine import digest_algorithms as from_env
 
@@ -196,6 +199,7 @@ def running_engine(
         redis_url=redis_url or worker_redis_url(),
         redis_prefix=prefix,
         nonce_secret=secrets.token_bytes(32),
+        web_secret=web_secret(),
         nonce_ttl=nonce_ttl,
         digest_algorithms=digest_algorithms,
         guard=guard or TEST_GUARD,
@@ -301,7 +305,8 @@ def digest_authorization(
 
 
 class SipTestClient:
-    """A blocking SIP client over UDP or TCP on loopback (one socket, one local port)."""
+    """A blocking SIP client over UDP, TCP, TLS or WS on loopback (one socket, one local
+    port); over WS each SIP message is one text frame (RFC 7118), as a browser sends it."""
 
     _counter = itertools.count(1)
 
@@ -321,6 +326,14 @@ class SipTestClient:
             ctx.verify_mode = ssl.CERT_NONE
             raw = socket.create_connection((host, port), timeout=5)
             self.sock = ctx.wrap_socket(raw, server_hostname=host)
+        elif self.transport == "WS":
+            from websockets.sync.client import connect as ws_connect
+
+            self._ws = contextlib.ExitStack()
+            self.ws = self._ws.enter_context(
+                ws_connect(f"ws://{host}:{port}", subprotocols=["sip"], open_timeout=5)
+            )
+            self.sock = self.ws.socket
         else:
             self.sock = socket.create_connection((host, port), timeout=5)
         self.sock.settimeout(5)
@@ -330,6 +343,8 @@ class SipTestClient:
         self.cseq = 0
 
     def close(self) -> None:
+        if self.transport == "WS":
+            self._ws.close()
         self.sock.close()
 
     def __enter__(self) -> SipTestClient:
@@ -341,6 +356,8 @@ class SipTestClient:
     def send_raw(self, data: bytes) -> None:
         if self.transport == "UDP":
             self.sock.sendto(data, (self.host, self.port))
+        elif self.transport == "WS":
+            self.ws.send(data.decode())
         else:
             self.sock.sendall(data)
 
@@ -349,6 +366,9 @@ class SipTestClient:
         if self.transport == "UDP":
             data, _ = self.sock.recvfrom(65536)
             return parse(data)
+        if self.transport == "WS":
+            frame = self.ws.recv(timeout)
+            return parse(frame.encode() if isinstance(frame, str) else frame)
         while True:
             self.buf = self.buf.lstrip(b"\r\n")
             n = frame_length(self.buf) if self.buf else None

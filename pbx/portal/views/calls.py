@@ -24,6 +24,7 @@ from pbx.portal.live import request_hangup as send_hangup
 from telephony.engine.state import tenant_registrations
 from telephony.models import CallDirection, CallStatus, Cdr, CdrSegment
 from telephony.stats import call_stats
+from tenants.access import expiring_certificates
 from tenants.choices import Permission
 
 from .common import actor, page
@@ -56,6 +57,8 @@ def dashboard(request):
         "active_count": len(state["calls"]),
         "parked_count": len(state["parked"]),
     }
+    if Permission.TENANT_SETTINGS in held_permissions(request):
+        ctx["expiring"] = list(expiring_certificates(tenant))
     return page(request, "portal/dashboard.html", ctx, section="dashboard")
 
 

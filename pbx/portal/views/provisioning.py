@@ -27,11 +27,11 @@ from pbx.portal.phone_keys import KeyRows
 from provisioning import actions
 from provisioning.config import (
     KNOWN_SETTINGS,
+    admin_listener,
     effective_settings,
     model_choices,
     plain_url,
     render_preview,
-    request_listener,
     tenant_host,
     token_url,
 )
@@ -276,8 +276,8 @@ def phone_edit(request, pk):
         "can_manage": can_manage,
         "model": MODELS.get(device.effective_model_id),
         "effective": effective_settings(tenant, device),
-        "url": token_url(device, host, **request_listener(request)),
-        "plain_url": plain_url(host, **request_listener(request)),
+        "url": token_url(device, host, **admin_listener(request)),
+        "plain_url": plain_url(host, **admin_listener(request)),
         "username": device.http_username if can_manage else "",
         "password": device.http_password if can_manage else "",
     }

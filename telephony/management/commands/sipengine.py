@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 
 from telephony.sip.app import PbxConfig, parse_hostport, run
+from telephony.sip.contract import WEB_CREDENTIAL_LABEL, derive_secret
 from telephony.sip.security import GuardConfig
 from telephony.sip.server import EngineConfig
 
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 def nonce_secret() -> bytes:
     """Derived from SECRET_KEY, so every engine of an installation accepts the others' nonces."""
     return hmac.new(settings.SECRET_KEY.encode(), b"sip-digest-nonce", hashlib.sha256).digest()
+
+
+def web_secret() -> bytes:
+    """The key of the web softphone's credentials: the one the web app issues them with."""
+    return derive_secret(settings.SECRET_KEY, WEB_CREDENTIAL_LABEL)
 
 
 def digest_algorithms() -> tuple[str, ...]:
@@ -103,6 +109,7 @@ class Command(BaseCommand):
             redis_url=opts["redis_url"],
             redis_prefix=opts["redis_prefix"],
             nonce_secret=nonce_secret(),
+            web_secret=web_secret(),
             digest_algorithms=digest_algorithms(),
             guard=GuardConfig(allow_list=allow),
             event_stream_cap=int(os.environ.get("PBX_SIP_EVENT_STREAM_CAP", "1000000")),

@@ -235,7 +235,7 @@ class Notifier(Generic[S]):
         if not tenant.active or not ext.enabled or result.username != ext.number:
             tx.respond(403, headers=[server])
             return None
-        if tx.source.kind.lower() not in ext.allowed_transports:
+        if not result.web and tx.source.kind.lower() not in ext.allowed_transports:
             tx.respond(403, "Transport Not Allowed", headers=[server])
             return None
         return tenant, ext, server

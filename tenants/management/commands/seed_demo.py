@@ -64,6 +64,10 @@ class Command(BaseCommand):
                 elif sip_password and ext.sip_password != sip_password:
                     do_update_extension(ext, sip_password=sip_password, actor=SYSTEM)
                     self.stdout.write(f"extension {number}@{host} SIP password updated")
+            # The demo admin is Alice in the web app: its Phone page calls as 1001.
+            admin = User.objects.filter(login_key=login_key(admin_email, tenant.id)).first()
+            if admin is not None and not Extension.objects.filter(user_id=admin.pk).exists():
+                Extension.objects.filter(number="1001", user__isnull=True).update(user=admin)
         self.seed_team(tenant)
         self.seed_queue(tenant)
         self.seed_menu(tenant)
