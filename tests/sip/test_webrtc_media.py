@@ -410,3 +410,43 @@ def test_a_queue_offers_its_caller_to_a_browser_agent_in_webrtc(rtc, browser, ph
     desk.hangup(call)
     bye = browser.wait_request("BYE")
     browser.send(browser.reply(bye, 200))
+
+
+def test_an_automatic_callback_rings_the_browser_in_webrtc(rtc, browser, phones):
+    """Story: 103 works in a browser; 102 is on a call, so 103 arms a callback to it (*33102).
+    When 102 is free the engine calls the browser first — a call it places itself, from the
+    media server's plain offer, converted to WebRTC — then 102, and joins them: the browser
+    is re-INVITEd in WebRTC, the desk phone talks plain RTP."""
+    from tests.sip.test_desk_features import _pending, change
+
+    change(rtc, "102", voicemail=None)
+    first, busy = phones("101"), phones("102")
+    acc = register(first, rtc, "101")
+    register(busy, rtc, "102")
+    talking = dial(first, acc, "102")
+    busy_call = busy.incoming()["call"]
+    busy.answer(busy_call, 200)
+    first.wait_state(talking, "CONFIRMED")
+
+    assert browser.invite("*33102", chrome_offer()).status == 200
+    wait_until(lambda: _pending(rtc) == [("103", "102")])
+    browser.bye()
+    first.hangup(talking)
+    ended(busy, busy_call)
+
+    invite = browser.incoming(15)
+    assert "<sip:102@acme.test>" in (invite.get("From") or "")
+    assert_webrtc(invite.body)
+    browser.answer(invite, 200, chrome_answer(invite.body))
+    browser.wait_request("ACK")
+    target = busy.incoming(15)
+    busy.answer(target["call"], 200)
+    busy.wait_state(target["call"], "CONFIRMED")
+    joined = browser.wait_request("INVITE", 15)
+    assert_webrtc(joined.body)
+    browser.answer(joined, 200, chrome_answer(joined.body))
+    browser.wait_request("ACK")
+    assert_plain_rtp(busy.info(target["call"])["remote_sdp"])
+    busy.hangup(target["call"])
+    bye = browser.wait_request("BYE")
+    browser.send(browser.reply(bye, 200))
