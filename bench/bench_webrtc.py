@@ -7,7 +7,9 @@ What a browser softphone's call costs the media relay, measured on this machine:
 1. rtpengine (userspace, as ``make run`` starts it) on its own ng port.
 2. Debian's Chromium (Playwright, headless) with a fake microphone: one RTCPeerConnection per
    call, sending a tone — a real WebRTC endpoint: ICE, DTLS-SRTP, rtcp-mux.
-3. Each browser offer goes to rtpengine as the engine sends a browser's (WebRTC to plain RTP);
+3. Each browser offer goes to rtpengine with the engine's own parameters for a browser calling
+   a desk phone (``telephony/sip/calls/profiles.py``: WebRTC to plain RTP, transcoding when the
+   offer has no G.711);
    the other side of each call is a plain RTP endpoint here (a UDP socket sending G.711 µ-law
    every 20 ms and counting what arrives), answering G.711.
 4. Two rounds: **passthrough** (the browser offers G.711 too: rtpengine only turns SRTP into
@@ -37,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_media_calls import rtpengine  # noqa: E402
+from telephony.sip.calls.profiles import Profile, ng_params, transcoding  # noqa: E402
 from telephony.sip.media import RtpEngine  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -156,17 +159,16 @@ async def one_round(page, ng: RtpEngine, mode: str, calls: int, seconds: float, 
         offer = keep_codecs(started["sdp"], KEEP[mode])
         call_id = f"bench-{mode}-{secrets.token_hex(4)}"
         call_ids.append(call_id)
-        params = {"codec": {"transcode": ["PCMU"]}} if mode == "transcode" else {}
+        # What the engine sends rtpengine for a browser calling a desk phone (profiles.py).
+        codec = transcoding(offer.encode(), Profile.RTP, recorded=False)
         to_rtp = await ng.command(
             "offer",
             sdp=offer.encode(),
             call_id=call_id,
             from_tag="browser",
             replace=["origin", "session-connection"],
-            transport_protocol="RTP/AVP",
-            ICE="remove",
-            rtcp_mux=["demux"],
-            **params,
+            **ng_params(Profile.RTP),
+            **({"codec": codec} if codec else {}),
         )
         target = media_address(str(to_rtp["sdp"]))
         transport, side = await loop.create_datagram_endpoint(RtpSide, local_addr=("127.0.0.1", 0))
@@ -178,7 +180,7 @@ async def one_round(page, ng: RtpEngine, mode: str, calls: int, seconds: float, 
             from_tag="browser",
             to_tag="phone",
             replace=["origin", "session-connection"],
-            ICE="force",
+            **ng_params(Profile.WEBRTC, answer=True),
         )
         await page.evaluate(
             "([i, sdp]) => window.answerCall(i, sdp)", [started["index"], back["sdp"]]
@@ -233,7 +235,9 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-webrtc-") as tmp, rtpengine(ng_port) as proc:
         tone = Path(tmp) / "tone.wav"
         sox = ["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(tone)]
-        await asyncio.to_thread(subprocess.run, [*sox, "synth", "60", "sine", "1000"], check=True)
+        await asyncio.to_thread(
+            subprocess.run, [*sox, "synth", "60", "sine", "1000", "vol", "0.5"], check=True
+        )
         ng = RtpEngine("127.0.0.1", ng_port)
         await ng.open()
         async with async_playwright() as pw:

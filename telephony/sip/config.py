@@ -55,6 +55,9 @@ class PbxConfig:
     # OPTIONS pings to UDP bindings behind NAT (keepalive.py); 0 turns them off.
     nat_ping_interval: float = 30.0
     nat_ping_failures: int = 2
+    # Calls whose audio rtpengine transcodes (an Opus-only browser to a G.711 phone) at once on
+    # this engine; one more is refused 488 (transcoding costs CPU, relaying does not).
+    max_transcoded_calls: int = 20
 
     @property
     def engine_id(self) -> str:
@@ -86,6 +89,7 @@ class CallConfig:
     media_dir: str = "var/media"
     recording_dir: str = ""  # see PbxConfig.recording_dir
     dtmf_listen: tuple[str, int] | None = None  # see PbxConfig.dtmf_listen
+    max_transcoded_calls: int = 20  # see PbxConfig.max_transcoded_calls
 
     @classmethod
     def from_pbx(cls, config: PbxConfig) -> CallConfig:
@@ -99,4 +103,5 @@ class CallConfig:
             media_dir=config.media_dir,
             recording_dir=config.recording_dir,
             dtmf_listen=config.dtmf_listen,
+            max_transcoded_calls=config.max_transcoded_calls,
         )

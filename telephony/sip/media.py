@@ -209,9 +209,12 @@ class RtpEngine:
         direction: list[str] | None = None,
         ice: str = "remove",
         codec: dict[str, list[str]] | None = None,
+        profile: Mapping[str, Any] | None = None,
     ) -> bytes:
         """Rewrite an offer so media flows through rtpengine; returns the SDP to forward.
-        ``codec``: rtpengine's codec manipulation (``{"strip": [...], "except": [...]}``)."""
+        ``codec``: rtpengine's codec manipulation (``{"strip": [...], "except": [...]}``);
+        ``profile``: the ng parameters of the target's media profile (``calls/profiles.py``),
+        over ``ice``."""
         params: dict[str, Any] = {
             "sdp": sdp,
             "call_id": call_id,
@@ -225,6 +228,7 @@ class RtpEngine:
             params["direction"] = direction
         if codec:
             params["codec"] = codec
+        _merge(params, profile)
         answer = await self.command("offer", **params)
         return str(answer["sdp"]).encode("utf-8", "surrogateescape")
 
@@ -238,7 +242,10 @@ class RtpEngine:
         flags: list[str] | None = None,
         replace: list[str] | None = None,
         ice: str = "remove",
+        profile: Mapping[str, Any] | None = None,
     ) -> bytes:
+        """rtpengine's version of an answer (``profile``: as for :meth:`offer`, of the
+        offerer, who receives it)."""
         params: dict[str, Any] = {
             "sdp": sdp,
             "call_id": call_id,
@@ -249,6 +256,7 @@ class RtpEngine:
         }
         if flags:
             params["flags"] = flags
+        _merge(params, profile)
         answer = await self.command("answer", **params)
         return str(answer["sdp"]).encode("utf-8", "surrogateescape")
 
@@ -265,6 +273,15 @@ class RtpEngine:
 
     async def query(self, call_id: str) -> dict[str, Any]:
         return await self.command("query", call_id=call_id)
+
+
+def _merge(params: dict[str, Any], profile: Mapping[str, Any] | None) -> None:
+    """Add a profile's ng parameters (its ``flags`` after the caller's)."""
+    for key, value in (profile or {}).items():
+        if key == "flags":
+            params["flags"] = [*params.get("flags", []), *value]
+        else:
+            params[key] = value
 
 
 def connection_address(sdp: bytes) -> str | None:

@@ -173,11 +173,16 @@ def drain_cdr_stream() -> None:
 
 @contextmanager
 def media_engine(
-    pbx: Callable[..., EngineHandle], media_dir: str, *, recording_dir: Path | None = None
+    pbx: Callable[..., EngineHandle],
+    media_dir: str,
+    *,
+    recording_dir: Path | None = None,
+    engine: dict[str, Any] | None = None,
 ) -> Iterator[EngineHandle]:
     """An engine (from the ``pbx`` fixture) with rtpengine and our media server, both started
     here and stopped after; its files (prompts, music, greetings) under ``media_dir``. With
-    ``recording_dir``, rtpengine records there and reports DTMF to the engine."""
+    ``recording_dir``, rtpengine records there and reports DTMF to the engine; ``engine``:
+    options of the engine itself (a TLS certificate...)."""
     from tests.media.server import MediaServerProcess
     from tests.sip.pjphone import RtpEngineProcess, free_port
 
@@ -190,14 +195,16 @@ def media_engine(
         recording = {"recording_dir": str(recording_dir), "dtmf_listen": ("127.0.0.1", dtmf)}
     server = MediaServerProcess()
     try:
-        engine = pbx(
+        own = {"engine": engine} if engine else {}  # a wrapped ``pbx`` may set its own
+        handle = pbx(
+            **own,
             rtpengine=("127.0.0.1", rtp.ng_port),
             media_server=server.control,
             media_dir=media_dir,
             **recording,
         )
-        wait_until(lambda: engine.call(lambda: engine.pbx.calls.media.available), 10)
-        yield engine
+        wait_until(lambda: handle.call(lambda: handle.pbx.calls.media.available), 10)
+        yield handle
     finally:
         server.close()
         rtp.close()

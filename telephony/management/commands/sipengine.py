@@ -121,6 +121,7 @@ class Command(BaseCommand):
             media_dir=str(settings.MEDIA_ROOT),
             recording_dir=str(settings.SIP_RECORDING_DIR),
             dtmf_listen=parse_hostport(settings.SIP_RTPENGINE_DTMF),
+            max_transcoded_calls=int(os.environ.get("PBX_MAX_TRANSCODED_CALLS", "20")),
         )
         if opts["rtpengine"] and config.rtpengine_ng is None:
             log.warning("rtpengine address %r has no port: media goes direct", opts["rtpengine"])

@@ -10,6 +10,7 @@ from telephony.sip.transaction import ServerTransaction
 
 from .call import Leg, sdp_body
 from .media_app import is_hold
+from .profiles import Profile
 from .recording import dtmf_from_info
 from .services import CallServices
 
@@ -49,7 +50,13 @@ class Bridge:
         media = self.s.media
         if call.hold is not None and call.hold.holder is leg:
             await media.unhold(call)  # taken off hold: the offer goes to the peer again
-        elif call.hold is None and is_hold(sdp) and method == "INVITE" and media.available:
+        elif (
+            call.hold is None
+            and is_hold(sdp)
+            and method == "INVITE"
+            and media.available
+            and leg.profile is Profile.RTP  # the silent sink answers the holder itself
+        ):
             held = await media.hold(call, leg, sdp)
             if held is not None:
                 music_offer, holder_answer = held
@@ -57,7 +64,10 @@ class Bridge:
                 return
         anchor = self.s.anchor
         if call.anchored and anchor.media is not None and sdp:
-            anchored = await anchor.offer(sdp, call.media_id, leg.local_tag)
+            anchored = await anchor.offer(sdp, call.media_id, leg.local_tag, to=peer.profile)
+            if anchored is None and anchor.must(leg.profile, peer.profile):
+                tx.respond(488, headers=[server, ("Warning", '399 pbx "media not converted"')])
+                return
             sdp = sdp if anchored is None else anchored
         headers: list[tuple[str, str]] = []
         body = self.calls.sdp_for(peer, sdp)
@@ -79,7 +89,9 @@ class Bridge:
         if answer:
             peer.remote_sdp = answer
         if call.anchored and anchor.media is not None and answer:
-            anchored = await anchor.answer(answer, call.media_id, leg.local_tag, peer.local_tag)
+            anchored = await anchor.answer(
+                answer, call.media_id, leg.local_tag, peer.local_tag, to=leg.profile
+            )
             answer = answer if anchored is None else anchored
         rh = [("Contact", leg.contact), server]
         rbody = self.calls.sdp_for(leg, answer)
@@ -119,7 +131,7 @@ class Bridge:
         anchor = self.s.anchor
         offer = music
         if call.anchored and anchor.media is not None:
-            anchored = await anchor.offer(music, call.media_id, holder.local_tag)
+            anchored = await anchor.offer(music, call.media_id, holder.local_tag, to=held.profile)
             offer = music if anchored is None else anchored
         resp = await self.calls.reoffer(held, offer)
         if resp is None or not 200 <= resp.status < 300:
@@ -130,7 +142,7 @@ class Bridge:
         if held_answer:
             if call.anchored and anchor.media is not None:
                 anchored = await anchor.answer(
-                    held_answer, call.media_id, holder.local_tag, held.local_tag
+                    held_answer, call.media_id, holder.local_tag, held.local_tag, to=Profile.RTP
                 )
                 held_answer = held_answer if anchored is None else anchored
             await self.s.media.music_answered(call, held_answer)

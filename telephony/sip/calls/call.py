@@ -18,7 +18,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,6 +31,7 @@ from telephony.sip.transaction import ClientTransaction, ServerTransaction, make
 from telephony.sip.transport import Target
 
 from .forwarding import Path
+from .profiles import Profile
 
 __all__ = [
     "Call",
@@ -75,6 +76,11 @@ class Leg:
     # A leg a feature owns beside the call's two (a page's listener, later a conference
     # member): its BYE is told to the feature, and only that leg ends.
     on_bye: Callable[[Leg], None] | None = None
+    # How this phone carries its audio (``profiles.py``): from its offer (the A leg), or from
+    # where we call it; and, while it rings, the rtpengine pairing of its own when its profile
+    # is not the one of ``Call.offer`` (forks of mixed profiles: a desk phone and a browser).
+    profile: Profile = Profile.RTP
+    media_id: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -113,6 +119,11 @@ class Call:
     diversions: list[str] = field(default_factory=list)
     max_forwards: int = 70
     offer: bytes = b""  # the SDP offered to the callee's phones (rtpengine's when anchored)
+    # The profile ``offer`` is for (the caller's, until rtpengine converts it), and the offers
+    # to phones of other profiles while they ring: profile -> (rtpengine call-id, SDP).
+    offer_profile: Profile = Profile.RTP
+    pairings: dict[Profile, tuple[str, bytes]] = field(default_factory=dict)
+    transcoded: bool = False  # rtpengine transcodes its audio (counted against the cap)
     segment_kind: str = "call"  # call, forward, blind, attended: the CDR segment's kind
     media_id: str = ""  # rtpengine's call-id of the current leg pairing
     leg_seq: int = 0
@@ -428,14 +439,22 @@ class Calls:
         call.end_status = "cancelled"
         self.finish(call, "cancelled", "caller cancelled")
 
-    def fail(self, call: Call, code: int, *, status: str = "", reason: str = "") -> None:
-        """Answer the caller ``code`` and end the call (hang it up, when a media feature
-        answered it already)."""
+    def fail(
+        self,
+        call: Call,
+        code: int,
+        *,
+        status: str = "",
+        reason: str = "",
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Answer the caller ``code`` (with ``headers``: a Warning...) and end the call (hang
+        it up, when a media feature answered it already)."""
         a = call.a
         if call.answered_a and a is not None:
             self.bye(a)
         elif a is not None and a.server_tx is not None:
-            a.server_tx.respond(code, headers=[self.server(call.tenant)])
+            a.server_tx.respond(code, headers=[self.server(call.tenant), *headers])
         self.stats["failed"] += 1
         self.finish(call, status or status_for(code), reason or str(code))
 

@@ -34,6 +34,7 @@ from telephony.sip.contract import (
     ExtensionSnapshot,
     Feature,
     RouteTarget,
+    SrtpMode,
     TenantSnapshot,
     TrunkKind,
     TrunkSnapshot,
@@ -43,12 +44,13 @@ from telephony.sip.message import Address, Request, Response, SipURI, TelURI, pa
 from telephony.sip.transaction import ServerTransaction
 from telephony.sip.transport import Source, Target
 
-from . import inbound, outbound, routing
+from . import inbound, outbound, profiles, routing
 from .bridge import Bridge
 from .call import Call, Leg, sdp_body
 from .destinations.hotdesk import acting_as
 from .destinations.park import park_handler
 from .limits import CallLimits
+from .profiles import Profile
 from .routing import Destination
 from .services import CallServices, Router
 from .transfer import Transfer
@@ -137,6 +139,8 @@ class CallDispatcher:
         if max_forwards is not None and max_forwards <= 0:
             tx.respond(483, headers=[server])  # a loop through other servers
             return
+        if not self._encrypted_enough(tx, tenant, caller):
+            return
         if not await self._admit(tx, tenant, "INVITE", emergency=emergency):
             return
         tx.respond(100)
@@ -160,6 +164,26 @@ class CallDispatcher:
             await self._replaces(call, replaces, number)
             return
         await self.s.router.route(call, number)
+
+    def _encrypted_enough(
+        self, tx: ServerTransaction, tenant: TenantSnapshot, caller: ExtensionSnapshot
+    ) -> bool:
+        """An extension that requires SRTP may not offer plain RTP (no keys at all): 488 with a
+        Warning, before the call takes a slot. SDES, keys offered on RTP/AVP and DTLS (a
+        browser) are encrypted; an INVITE without SDP is let through (its offer comes later,
+        from us)."""
+        sdp = sdp_body(tx.request)
+        if not sdp or caller.srtp_mode(tenant) != SrtpMode.REQUIRED:
+            return True
+        if profiles.of_sdp(sdp) is not Profile.RTP:
+            return True
+        log.warning("extension %s of %s requires SRTP and offered plain RTP: 488",
+                    caller.number, tenant.schema)  # fmt: skip
+        tx.respond(
+            488,
+            headers=[self.calls.server(tenant), ("Warning", '399 pbx "SRTP required"')],
+        )
+        return False
 
     async def _replaces(self, call: Call, replaces: str, number: str) -> None:
         """A new INVITE with ``Replaces`` (RFC 3891) from an authenticated extension: a BLF
@@ -340,6 +364,10 @@ class CallDispatcher:
             invite=req,
             remote_sdp=sdp_body(req),
         )
+        a.profile = profiles.of_sdp(a.remote_sdp)
+        if not a.remote_sdp and tx.source.kind.upper() in ("WS", "WSS"):
+            a.profile = Profile.WEBRTC  # a browser's late offer: it answers ours as WebRTC
+        call.offer_profile = a.profile
         call.a = a
         try:
             a.dialog = Dialog.from_uas(req, tx.to_tag, contact=a.contact)
@@ -359,12 +387,11 @@ class CallDispatcher:
         anchor = self.s.anchor
         if anchor.media is None or a is None or not a.remote_sdp:
             return
-        offer = await anchor.offer(
-            a.remote_sdp, call.media_id, a.local_tag, failure="rtpengine offer failed (trunk call)"
+        # Towards plain RTP for now; a phone of another profile gets its own offer when the
+        # call rings it (``Anchor.prepare``).
+        await anchor.prepare(
+            call, [Profile.RTP], force=True, failure="rtpengine offer failed (trunk call)"
         )
-        if offer is not None:
-            call.offer = offer
-            call.anchored = True
 
     async def _route_inbound(self, call: Call, target: RouteTarget) -> None:
         router = self.s.router

@@ -60,9 +60,16 @@ async def connect_waiting(
         calls.fail(newcomer, 488, status="failed", reason="join without SDP")
         return False
     media_id = ""
+    if anchor.media is None and anchor.must(a.profile, leg.profile):
+        log.warning("call %s: no rtpengine to join a %s party to a %s one", call.id,
+                    leg.profile, a.profile)  # fmt: skip
+        calls.fail(newcomer, 488, status="failed", reason="media profiles differ")
+        return False
     if anchor.media is not None:
         media_id = f"{call.id}-j{secrets.token_hex(3)}"
-        anchored = await anchor.offer(offer, media_id, leg.local_tag, failure="join: offer failed")
+        anchored = await anchor.offer(
+            offer, media_id, leg.local_tag, to=a.profile, failure="join: offer failed"
+        )
         if anchored is None:
             calls.fail(newcomer, 503, status="failed", reason="rtpengine refused")
             calls.end(call, "join failed")
@@ -79,7 +86,12 @@ async def connect_waiting(
     answer = sdp_body(resp) or a.remote_sdp
     if media_id:
         anchored = await anchor.answer(
-            answer, media_id, leg.local_tag, a.local_tag, failure="join: answer failed"
+            answer,
+            media_id,
+            leg.local_tag,
+            a.local_tag,
+            to=leg.profile,
+            failure="join: answer failed",
         )
         answer = answer if anchored is None else anchored
     headers = [("Contact", leg.contact), calls.server(call.tenant)]

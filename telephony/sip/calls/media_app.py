@@ -31,6 +31,7 @@ from telephony.sip.contract import EventType, TenantSnapshot, pin_matches
 
 from .anchor import Anchor
 from .call import Call, Calls, Leg, sendrecv
+from .profiles import Profile
 
 __all__ = ["Hold", "MediaFeatures", "is_hold"]
 
@@ -136,16 +137,19 @@ class MediaFeatures:
         if a is None or a.server_tx is None or call.answered_a or not self.available:
             return None
         assert client is not None
-        offer = call.offer if call.anchored and call.offer else a.remote_sdp
-        if not offer:
+        if not a.remote_sdp:
             return None
         anchor = self.anchor
-        if anchor.media is not None and not call.anchored:
-            anchored = await anchor.offer(
-                a.remote_sdp, call.media_id, a.local_tag, failure="rtpengine offer failed"
-            )
-            if anchored is not None:
-                offer, call.anchored, call.offer = anchored, True, anchored
+        # The media server takes plain RTP with G.711: a browser's or an SRTP phone's offer is
+        # converted (transcoded when it has no G.711), or the call refused 488.
+        if not await anchor.prepare(
+            call,
+            [Profile.RTP],
+            force=anchor.media is not None,
+            failure="rtpengine offer failed",
+        ):
+            return None
+        offer = call.offer if call.anchored and call.offer else a.remote_sdp
         sid = self._session_id(call, "m")
         try:
             session, answer = await client.open(sid, offer=offer, tenant=call.tenant.schema)
@@ -157,7 +161,12 @@ class MediaFeatures:
             return None
         if call.anchored and anchor.media is not None:
             anchored = await anchor.answer(
-                answer, call.media_id, a.local_tag, sid, failure="rtpengine answer failed"
+                answer,
+                call.media_id,
+                a.local_tag,
+                sid,
+                to=a.profile,
+                failure="rtpengine answer failed",
             )
             if anchored is None:
                 await session.close()
@@ -196,16 +205,27 @@ class MediaFeatures:
         media_id = ""
         if anchor.media is not None:
             media_id = self._session_id(call, "r")
-            anchored = await anchor.offer(offer, media_id, sid, failure="rtpengine offer failed")
+            anchored = await anchor.offer(
+                offer, media_id, sid, to=leg.profile, failure="rtpengine offer failed"
+            )
             if anchored is None:
                 await session.close()
                 return None
             offer = anchored
+        elif leg.profile is not Profile.RTP:
+            await session.close()
+            log.warning("call %s: no rtpengine to take a %s party", call.id, leg.profile)
+            return None
         resp = await self.calls.reoffer(leg, offer)
         answer = leg.remote_sdp
         if media_id and resp is not None and 200 <= resp.status < 300:
             anchored = await anchor.answer(
-                answer, media_id, sid, leg.local_tag, failure="rtpengine answer failed"
+                answer,
+                media_id,
+                sid,
+                leg.local_tag,
+                to=Profile.RTP,
+                failure="rtpengine answer failed",
             )
             answer = anchored or b""
         ok = resp is not None and 200 <= resp.status < 300 and bool(answer)
@@ -234,11 +254,13 @@ class MediaFeatures:
         anchor = self.anchor
         try:
             if call.anchored and anchor.media is not None:
-                anchored = await anchor.offer(offer, call.media_id, a.local_tag)
+                anchored = await anchor.offer(offer, call.media_id, a.local_tag, to=Profile.RTP)
                 if anchored is None:
                     return None
                 answer = await session.update(anchored)
-                return await anchor.answer(answer, call.media_id, a.local_tag, session.id)
+                return await anchor.answer(
+                    answer, call.media_id, a.local_tag, session.id, to=a.profile
+                )
             return await session.update(offer)
         except MediaError as exc:
             log.warning("call %s: media server re-offer failed: %s", call.id, exc)
@@ -304,7 +326,12 @@ class MediaFeatures:
         assert a is not None
         if call.anchored and self.anchor.media is not None and answer:
             anchored = await self.anchor.answer(
-                answer, call.media_id, a.local_tag, leg.local_tag, failure="rtpengine answer failed"
+                answer,
+                call.media_id,
+                a.local_tag,
+                leg.local_tag,
+                to=a.profile,
+                failure="rtpengine answer failed",
             )
             answer = answer if anchored is None else anchored
         resp = await self.calls.reoffer(a, answer)
@@ -324,13 +351,26 @@ class MediaFeatures:
         call.state = "routing"
         call.b = None
         call.offer = sendrecv(a.remote_sdp)
+        call.offer_profile = a.profile
         anchor = self.anchor
+        for media_id, _ in call.pairings.values():
+            anchor.delete(media_id)  # a previous hand-off's phones of other profiles
+        call.pairings = {}
         if anchor.media is not None and call.anchored:
+            # Towards plain RTP; phones of other profiles get pairings of their own when they
+            # are rung (``Anchor.prepare``).
+            allowed, own = anchor.codec(call, call.offer, Profile.RTP)
+            if not allowed:
+                anchor.refuse(call, "transcoding refused: the engine's cap is reached")
+                return
+            if own is not None and "transcode" in own:
+                codec = own
             media_id = self._session_id(call, "p")
             offer = await anchor.offer(
                 call.offer,
                 media_id,
                 a.local_tag,
+                to=Profile.RTP,
                 failure="rtpengine offer failed (hand-off)",
                 codec=codec,
             )
@@ -341,6 +381,7 @@ class MediaFeatures:
                 else:
                     call.media_handoff = old  # the caller still hears the media server
                 call.offer = offer
+                call.offer_profile = Profile.RTP
 
     # --- music on hold -------------------------------------------------------------------
     async def hold(self, call: Call, holder: Leg, offer: bytes) -> tuple[bytes, bytes] | None:

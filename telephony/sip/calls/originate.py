@@ -8,6 +8,10 @@ counts as busy meanwhile), the first to answer wins and the others are CANCELled
 result is a :class:`Call` whose A leg is our own INVITE, answered by a media-server session
 (``call.media``, ``call.answered_a``): from there on the machinery of taken callers applies
 (``MediaFeatures.hand_off`` and routing, ``join``, hang-up, the CDR).
+
+The media server speaks plain RTP: a phone of another profile (a browser, an SRTP phone) is
+offered rtpengine's conversion of its offer, one pairing per profile, and the one that answers
+keeps its pairing (the others are deleted). Without rtpengine such phones are not rung.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from telephony.sip.registrar import Binding
 from telephony.sip.transaction import new_tag
 
 from .call import Call, Leg
+from .profiles import Profile, of_binding
 from .services import CallServices
 
 __all__ = ["ring_phones"]
@@ -69,6 +74,12 @@ async def ring_phones(
     except MediaError as exc:
         log.warning("call to %s's phones: no media session: %s", caller.number, exc)
         return None
+    offers, ms_tag = await _offers(s, call_id, offer, caller, tenant, bindings)
+    bindings = [b for b in bindings if of_binding(b, caller, tenant) in offers]
+    if not bindings:
+        _forget(s, call_id, offers)
+        await session.close()
+        return None
     won: asyncio.Future[tuple[Leg, Response]] = asyncio.get_running_loop().create_future()
     forks: list[Leg] = []
 
@@ -99,7 +110,9 @@ async def ring_phones(
             sip_call_id=secrets.token_hex(12) + "@pbx",
             contact=calls.contact(shown.caller_id_number, remote.kind),
         )
-        leg.invite = calls.invite(leg, binding.contact, shown, offer)
+        leg.profile = of_binding(binding, caller, tenant)
+        leg.media_id, leg_offer = offers[leg.profile]
+        leg.invite = calls.invite(leg, binding.contact, shown, leg_offer)
         forks.append(leg)
         calls.add_leg(leg)
 
@@ -117,6 +130,7 @@ async def ring_phones(
     except (TimeoutError, _Refused):
         for other in forks:
             calls.cancel_fork(other)
+        _forget(s, call_id, offers)
         await session.close()
         return None
     finally:
@@ -124,15 +138,29 @@ async def ring_phones(
     for other in forks:
         if other is not leg:
             calls.cancel_fork(other, answered_elsewhere=True)
+    _forget(s, call_id, {p: o for p, o in offers.items() if p is not leg.profile})
     if not await calls.confirm(leg, resp):
+        _forget(s, call_id, offers)
         await session.close()
         return None
+    answer: bytes | None = leg.remote_sdp
+    if leg.media_id:
+        answer = await s.anchor.answer(
+            leg.remote_sdp, leg.media_id, ms_tag, leg.local_tag, to=Profile.RTP,
+            failure=f"call to {caller.number}'s phones: rtpengine answer failed",
+        )  # fmt: skip
+        call.media_id, call.anchored = leg.media_id, True
+        leg.media_id = ""
     try:
         if not wanted():
             raise MediaError("no longer wanted")
-        await session.answer(leg.remote_sdp)
+        if answer is None:
+            raise MediaError("rtpengine could not convert the phone's answer")
+        await session.answer(answer)
     except MediaError as exc:
         log.info("call to %s's phones: answered but dropped (%s)", caller.number, exc)
+        if call.anchored:
+            s.anchor.delete(call.media_id)
         calls.bye(leg)
         await session.close()
         return None
@@ -152,6 +180,42 @@ async def ring_phones(
     )
     calls.changed(call)
     return call
+
+
+async def _offers(
+    s: CallServices,
+    call_id: str,
+    offer: bytes,
+    caller: ExtensionSnapshot,
+    tenant: TenantSnapshot,
+    bindings: list[Binding],
+) -> tuple[dict[Profile, tuple[str, bytes]], str]:
+    """The offer per profile of the phones to ring: the media server's own for plain RTP,
+    rtpengine's conversion (a pairing of its own: ``(media_id, sdp)``) for the others; a
+    profile rtpengine cannot serve is left out (logged). And the media server's tag in those
+    pairings."""
+    anchor = s.anchor
+    ms_tag = new_tag()
+    offers: dict[Profile, tuple[str, bytes]] = {Profile.RTP: ("", offer)}
+    for profile in {of_binding(b, caller, tenant) for b in bindings} - {Profile.RTP}:
+        if anchor.media is None:
+            log.warning("call to %s's phones: no rtpengine for its %s phones", caller.number,
+                        profile)  # fmt: skip
+            continue
+        media_id = f"{call_id}-{profile.value}"
+        converted = await anchor.offer(
+            offer, media_id, ms_tag, to=profile,
+            failure=f"call to {caller.number}'s {profile} phones: rtpengine offer failed",
+        )  # fmt: skip
+        if converted is not None:
+            offers[profile] = (media_id, converted)
+    return offers, ms_tag
+
+
+def _forget(s: CallServices, call_id: str, offers: dict[Profile, tuple[str, bytes]]) -> None:
+    """End the rtpengine pairings of ``offers`` (none for plain RTP)."""
+    for media_id, _ in offers.values():
+        s.anchor.delete(media_id)
 
 
 async def _late(s: CallServices, leg: Leg, resp: Response) -> None:

@@ -52,6 +52,7 @@ from telephony.sip.contract import (
 
 from .call import Call, Calls, Leg
 from .originate import ring_phones
+from .profiles import Profile
 from .services import CallServices
 
 # The supervisor's phones ring this long for the wallboard's button.
@@ -109,11 +110,13 @@ class Supervision:
         try:
             if pairing is not None and anchor.media is not None:
                 media_id = pairing.media_id
-                anchored = await anchor.offer(offer, media_id, leg.local_tag)
+                anchored = await anchor.offer(offer, media_id, leg.local_tag, to=Profile.RTP)
                 if anchored is None:
                     return None
                 answer = await session.update(anchored)
-                return await anchor.answer(answer, media_id, leg.local_tag, pairing.tag)
+                return await anchor.answer(
+                    answer, media_id, leg.local_tag, pairing.tag, to=leg.profile
+                )
             return await session.update(offer)
         except MediaError as exc:
             log.warning("call %s: supervised party's re-offer failed: %s", self.call.id, exc)
@@ -247,13 +250,21 @@ class Supervisions:
             return None
         anchor = self.s.anchor
         if anchor.media is None:
+            if leg.profile is not Profile.RTP:  # the media server speaks plain RTP only
+                log.warning("call %s: no rtpengine to supervise a %s party", call.id, leg.profile)
+                await session.close()
+                return None
             return session, offer, None
         if leg is not agent and call.anchored and call.media_id:
             pairing = Pairing(call.media_id, agent.local_tag, own=False)
         else:
             pairing = Pairing(sid, sid)
         anchored = await anchor.offer(
-            offer, pairing.media_id, pairing.tag, failure="rtpengine offer (supervision)"
+            offer,
+            pairing.media_id,
+            pairing.tag,
+            to=leg.profile,
+            failure="rtpengine offer (supervision)",
         )
         if anchored is None:
             await session.close()
@@ -272,7 +283,12 @@ class Supervisions:
         anchor = self.s.anchor
         if ok and pairing is not None:
             anchored = await anchor.answer(
-                answer, pairing.media_id, pairing.tag, leg.local_tag, failure="rtpengine answer"
+                answer,
+                pairing.media_id,
+                pairing.tag,
+                leg.local_tag,
+                to=Profile.RTP,
+                failure="rtpengine answer",
             )
             answer = anchored or b""
             ok = bool(answer)

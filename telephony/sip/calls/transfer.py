@@ -52,13 +52,14 @@ from telephony.sip.dialog import Dialog
 from telephony.sip.message import REASONS, Response, SipURI, parse_address
 from telephony.sip.transaction import ServerTransaction, new_tag
 
-from . import outbound, routing
+from . import outbound, profiles, routing
 from .bridge import Bridge
 from .call import Call, Leg, sdp_body, sendrecv
 from .destinations.feature import taken_by
 from .destinations.trunk import Trunk
 from .forwarding import Path
 from .outbound import Attempt, Plan
+from .profiles import Profile
 from .routing import Destination
 from .services import CallServices
 
@@ -188,14 +189,23 @@ class Transfer:
             sip_call_id=secrets.token_hex(12) + "@pbx",
             contact=self.calls.contact(caller.caller_id_number, target.kind),
         )
+        new.profile = profiles.of_binding(bindings[0], ext, tenant)
         offer = sendrecv(transferee.remote_sdp)
         anchor = self.s.anchor
-        media_id = f"{call.id}-{call.segment + 1}" if call.anchored and anchor.media else ""
+        must = anchor.must(transferee.profile, new.profile)
+        if must and anchor.media is None:
+            log.warning("call %s: no rtpengine to transfer a %s party to a %s phone", call.id,
+                        transferee.profile, new.profile)  # fmt: skip
+            await self.notify(transferor, "SIP/2.0 488 Not Acceptable Here", active=False)
+            return
+        anchored_call = (call.anchored or must) and anchor.media is not None
+        media_id = f"{call.id}-{call.segment + 1}" if anchored_call else ""
         if media_id:
             anchored = await anchor.offer(
                 offer,
                 media_id,
                 transferee.local_tag,
+                to=new.profile,
                 failure="rtpengine offer for a transfer failed",
             )
             if anchored is None:
@@ -223,6 +233,7 @@ class Transfer:
                 media_id,
                 transferee.local_tag,
                 new.local_tag,
+                to=transferee.profile,
                 failure="rtpengine answer for a transfer failed",
             )
             answer = answer if anchored is None else anchored
@@ -372,10 +383,15 @@ class Transfer:
         anchor = self.s.anchor
         offer = sendrecv(transferee.remote_sdp)
         media_id = ""
+        if anchor.media is None and transferee.profile is not Profile.RTP:
+            log.warning("call %s: no rtpengine to transfer a %s party to a trunk", call.id,
+                        transferee.profile)  # fmt: skip
+            await self.notify(transferor, _frag(488), active=False)
+            return
         if anchor.media is not None:
             media_id = f"{call.id}-{call.segment + 1}"
             anchored = await anchor.offer(
-                offer, media_id, transferee.local_tag,
+                offer, media_id, transferee.local_tag, to=Profile.RTP,
                 failure="rtpengine offer for a transfer to a trunk failed",
             )  # fmt: skip
             if anchored is None:
@@ -402,7 +418,7 @@ class Transfer:
         answer = new.remote_sdp
         if media_id and answer:
             anchored = await anchor.answer(
-                answer, media_id, transferee.local_tag, new.local_tag,
+                answer, media_id, transferee.local_tag, new.local_tag, to=transferee.profile,
                 failure="rtpengine answer for a transfer to a trunk failed",
             )  # fmt: skip
             answer = answer if anchored is None else anchored
@@ -471,12 +487,14 @@ class Transfer:
         to_transferee, to_target = target.remote_sdp, b""
         media_id = ""
         anchor = self.s.anchor
-        if (call.anchored or consult.anchored) and anchor.media is not None:
+        must = anchor.must(transferee.profile, target.profile)
+        if (call.anchored or consult.anchored or must) and anchor.media is not None:
             media_id = f"{call.id}-{call.segment + 1}"
             offer = await anchor.offer(
                 sendrecv(transferee.remote_sdp),
                 media_id,
                 transferee.local_tag,
+                to=target.profile,
                 failure="rtpengine offer for a transfer failed",
             )
             answer = None
@@ -488,12 +506,20 @@ class Transfer:
                     media_id,
                     transferee.local_tag,
                     target.local_tag,
+                    to=transferee.profile,
                     failure="attended transfer: media not anchored",
                 )
             if offer is None or answer is None:
                 media_id, to_transferee = "", target.remote_sdp
             else:
                 to_transferee, to_target = answer, offer
+        if must and not media_id:
+            # A browser and a desk phone (or SRTP and plain RTP) never meet directly.
+            log.warning("call %s: attended transfer of a %s party to a %s one needs rtpengine",
+                        call.id, transferee.profile, target.profile)  # fmt: skip
+            anchor.delete(f"{call.id}-{call.segment + 1}")
+            await self.notify(transferor, "SIP/2.0 488 Not Acceptable Here", active=False)
+            return
         # The consultation call ends; its far party moves into this call.
         if consult.a is target:
             consult.a = None

@@ -48,7 +48,12 @@ async def _relay_early(s: CallServices, call: Call, resp: Response, sdp: bytes) 
     assert a is not None
     assert a.server_tx is not None
     if call.anchored and s.anchor.media is not None:
-        anchored = await s.anchor.answer(sdp, call.media_id, a.local_tag, resp.from_.tag or "")
+        tag = resp.from_.tag or ""
+        fork = next((leg for leg in call.forks if leg.local_tag == tag), None)
+        media_id = s.anchor.media_id_of(fork) if fork is not None else call.media_id
+        anchored = await s.anchor.answer(sdp, media_id, a.local_tag, tag, to=a.profile)
+        if anchored is None and s.anchor.must(a.profile, fork.profile if fork else a.profile):
+            return  # early media it could not take: the caller waits for the answer
         sdp = sdp if anchored is None else anchored
     a.server_tx.respond(
         183,
@@ -66,6 +71,7 @@ async def answer_caller(s: CallServices, leg: Leg, *, failure: str) -> bool:
     the 200 with the callee's SDP (``failure``: the log line when rtpengine will not anchor
     it). False when the caller cancelled at the same moment (the call is ended then)."""
     call = leg.call
+    s.anchor.adopt(call, leg)  # its pairing is the call's now (forks of mixed profiles)
     call.forks = [leg]
     call.state = "answered"
     call.answered_at = time.time()
@@ -84,8 +90,13 @@ async def answer_caller(s: CallServices, leg: Leg, *, failure: str) -> bool:
     assert a.server_tx is not None
     if call.anchored and s.anchor.media is not None and answer:
         anchored = await s.anchor.answer(
-            answer, call.media_id, a.local_tag, leg.local_tag, failure=failure
+            answer, call.media_id, a.local_tag, leg.local_tag, to=a.profile, failure=failure
         )
+        if anchored is None and s.anchor.must(a.profile, leg.profile):
+            # Their media cannot meet without rtpengine: both are let go, not left silent.
+            s.calls.bye(leg)
+            s.anchor.refuse(call, f"rtpengine answer failed ({leg.profile} to {a.profile})")
+            return False
         answer = answer if anchored is None else anchored
     headers = [("Contact", a.contact), s.calls.server(call.tenant)]
     body = s.calls.sdp_for(a, answer)

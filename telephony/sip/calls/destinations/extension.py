@@ -16,9 +16,10 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 
-from telephony.sip.calls import routing
+from telephony.sip.calls import profiles, routing
 from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.forwarding import Path
+from telephony.sip.calls.profiles import Profile
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import EventType, ExtensionSnapshot
@@ -80,11 +81,19 @@ class Extension:
         when the call needs anchoring for them. False: the call ended meanwhile."""
         a = call.a
         assert a is not None
-        if not call.offer:
-            call.offer = a.remote_sdp
-        if self.s.anchor.media is not None and not call.anchored and call.offer:
-            await self.s.anchor.anchor_offer(call, a.target.host, bindings)
-        return call.state != "ended"
+        return await self.s.anchor.prepare(
+            call,
+            [self.profile(call, b) for b in bindings],
+            caller_host=a.target.host,
+            bindings=bindings,
+            failure="rtpengine offer failed, media goes direct",
+        )
+
+    def profile(self, call: Call, binding: Binding, user: str = "") -> Profile:
+        """The media profile of one of the phones of extension ``user`` (default: the call's
+        target)."""
+        ext = call.tenant.extensions.get(user or call.target)
+        return profiles.of_binding(binding, ext, call.tenant)
 
     def fork(
         self,
@@ -118,7 +127,8 @@ class Extension:
             contact=self.calls.contact(caller.caller_id_number, target.kind),
             on_bye=on_bye,
         )
-        sdp = call.offer if offer is None else offer
+        leg.profile = self.profile(call, binding, leg.user)
+        sdp = self.s.anchor.offer_of(call, leg) if offer is None else offer
         leg.invite = self.calls.invite(leg, binding.contact, caller, sdp)
         hops_left = call.max_forwards - call.hops
         leg.invite.set("Max-Forwards", str(max(hops_left, 0)))

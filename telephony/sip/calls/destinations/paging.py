@@ -34,6 +34,7 @@ from telephony.media.client import MediaError, MediaSession
 from telephony.sip.calls import routing
 from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.forwarding import Path
+from telephony.sip.calls.profiles import Profile
 from telephony.sip.calls.routing import Destination, reject
 from telephony.sip.calls.services import CallServices
 from telephony.sip.calls.states import dialog_view
@@ -235,12 +236,21 @@ class Paging(Intercom):
         page.sessions[name] = session
         anchor = self.s.anchor
         tag = new_tag()
-        if anchor.media is not None and anchor.needed(call, "", b"", [binding]):
+        profile = self.profile(call, binding, member)
+        must = anchor.must(Profile.RTP, profile)  # a browser or an SRTP phone listens
+        if anchor.media is not None and (must or anchor.needed(call, "", b"", [binding])):
             media_id = f"{call.id}-{name}"
-            anchored = await anchor.offer(offer, media_id, tag, failure="rtpengine offer (page)")
+            anchored = await anchor.offer(
+                offer, media_id, tag, to=profile, failure="rtpengine offer (page)"
+            )
             if anchored is not None:
                 offer = anchored
                 page.anchors[name] = media_id
+        if must and name not in page.anchors:
+            log.warning("call %s: no rtpengine to page %s's %s phone", call.id, member, profile)
+            await session.close()
+            page.sessions.pop(name, None)
+            return
         if call.state == "ended":
             # The pager left meanwhile: stop() closed the session, the pairing is ours to end.
             anchor.delete(page.anchors.pop(name, ""))
@@ -294,7 +304,9 @@ class Paging(Intercom):
         media_id = page.anchors.get(leg.name)
         anchor = self.s.anchor
         if media_id and anchor.media is not None and answer:
-            anchored = await anchor.answer(answer, media_id, leg.local_tag, leg.dialog.remote_tag)
+            anchored = await anchor.answer(
+                answer, media_id, leg.local_tag, leg.dialog.remote_tag, to=Profile.RTP
+            )
             answer = answer if anchored is None else anchored
         try:
             await session.answer(answer)

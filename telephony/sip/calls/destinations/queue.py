@@ -49,7 +49,7 @@ from telephony.media.client import MediaError, MediaSession
 from telephony.sip import contract
 from telephony.sip.calls import routing
 from telephony.sip.calls.anchor import recordable_codecs
-from telephony.sip.calls.call import Call, Leg
+from telephony.sip.calls.call import Call, Leg, sendrecv
 from telephony.sip.calls.forwarding import Path
 from telephony.sip.calls.originate import ring_phones
 from telephony.sip.calls.record_policy import queue_policy
@@ -577,6 +577,13 @@ class Queues:
         # recording is decoded from when the call may be recorded once answered.
         await self.s.media.hand_off(call, codec=self.recordable(call, queue, agents))
         if w.done or w.exit or call.state == "ended":
+            return False
+        a = call.a
+        assert a is not None
+        targets = [self.ext.profile(call, b, n) for n, found in bindings.items() for b in found]
+        if not await self.s.anchor.prepare(
+            call, targets, source=sendrecv(a.remote_sdp), failure="rtpengine offer (agents)"
+        ):
             return False
         call.state = "ringing"
         rnd = Round(asyncio.get_running_loop().create_future())

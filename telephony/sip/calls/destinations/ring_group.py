@@ -41,6 +41,7 @@ from typing import Protocol, TypeVar
 from telephony.sip.calls import outbound, routing
 from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.forwarding import Path
+from telephony.sip.calls.profiles import Profile
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import (
@@ -186,26 +187,27 @@ class RingGroups:
         outside member, as for any trunk call). False: the call ended meanwhile."""
         a = call.a
         assert a is not None
-        if not call.offer:
-            call.offer = a.remote_sdp
         anchor = self.s.anchor
-        if anchor.media is None or call.anchored or not call.offer:
-            return True
         extensions = call.tenant.extensions
-        recorded = anchor.config.recording_dir and any(
+        recorded = bool(anchor.config.recording_dir) and any(
             (ext := extensions.get(m.number)) is not None
             and ext.recording in (RecordingPolicy.ALWAYS, RecordingPolicy.ON_DEMAND)
             for m in members
         )
-        if recorded or any(m.external for m in members):
-            # An outside member, or a member whose calls may be recorded (rtpengine records).
-            await anchor.anchor(
-                call, failure="rtpengine offer for a ring group failed, media goes direct"
-            )
-        else:
-            every = [b for found in bindings.values() for b in found]
-            await anchor.anchor_offer(call, a.target.host, every)
-        return call.state != "ended"
+        outside = any(m.external for m in members)
+        targets = [self.ext.profile(call, b, n) for n, found in bindings.items() for b in found]
+        if outside:
+            targets.append(Profile.RTP)  # a carrier
+        # An outside member, or a member whose calls may be recorded (rtpengine records):
+        # anchored whatever the phones.
+        return await anchor.prepare(
+            call,
+            targets,
+            force=recorded or outside,
+            caller_host=a.target.host,
+            bindings=[b for found in bindings.values() for b in found],
+            failure="rtpengine offer for a ring group failed, media goes direct",
+        )
 
     # --- who is rung, in which order -----------------------------------------------------
     def order(self, call: Call, group: RingGroup) -> list[RingMember]:

@@ -48,6 +48,7 @@ from telephony.sip.calls import outbound, routing
 from telephony.sip.calls.call import Call, Leg
 from telephony.sip.calls.limits import ADMIT_LUA
 from telephony.sip.calls.outbound import Attempt, Plan
+from telephony.sip.calls.profiles import Profile
 from telephony.sip.calls.routing import Destination
 from telephony.sip.calls.services import CallServices
 from telephony.sip.contract import CallerIdHeader, EventType, TrunkSnapshot
@@ -204,15 +205,15 @@ class Trunk:
             return
         a = call.a
         assert a is not None
-        if not call.offer:
-            call.offer = a.remote_sdp
-        anchor = self.s.anchor
-        if anchor.media is not None and not call.anchored and call.offer:
-            await anchor.anchor(
-                call, failure="rtpengine offer for a trunk call failed, media goes direct"
-            )
-            if call.state == "ended":
-                return
+        # A carrier takes plain RTP (its offer converted when the caller is a browser or an
+        # SRTP phone), and never learns a phone's address.
+        if not await self.s.anchor.prepare(
+            call,
+            [Profile.RTP],
+            force=True,
+            failure="rtpengine offer for a trunk call failed, media goes direct",
+        ):
+            return
         call.state = "ringing"
         dialled = await self.dial(
             call,
