@@ -91,6 +91,7 @@ class PbxEngine:
         self.trunks = TrunkService(self)
         self.addresses: dict[str, tuple[str, int]] = {}
         self.handle("REGISTER", self.registrar)
+        self.engine.transport.on_flow_closed.append(self.registrar.flow_closed)
         self.mwi = MessageWaiting(self)
         # Busy lamp fields: the extensions' (and park slots') dialogs from the call layer.
         self.blf = DialogPresence(self, self.calls.states)

@@ -499,6 +499,10 @@ class Registrar:
         self.registered: list[Callable[[TenantSnapshot, str, Binding], None]] = []
         self.server = ("Server", server_header)
         locations.on_expired = self._expired
+        # Browsers' bindings by the WebSocket they registered on: a browser cannot be reached
+        # once its socket closes (it accepts no connection), so the binding goes with it
+        # (RFC 5626 4.4) instead of ringing nothing until it expires.
+        self._browser_flows: dict[str, set[tuple[str, str, str]]] = {}
 
     def server_for(self, tenant: TenantSnapshot | None) -> tuple[str, str]:
         """The Server header for an answer that belongs to ``tenant``: its white-label product,
@@ -520,6 +524,27 @@ class Registrar:
         task = asyncio.ensure_future(self.locations.save(domain, user, [], [binding.key]))
         task.add_done_callback(_log_failure)
         self._emit(self.directory.tenant(domain), domain, user, binding, action)
+
+    def flow_closed(self, kind: str, host: str, port: int) -> None:
+        """A connection closed: the browsers' bindings registered on it (and not moved to
+        another flow since, a tab taking over with the same instance) are unregistered."""
+        if kind not in _BROWSER:
+            return
+        flow = f"{kind}:{host}:{port}"
+        for domain, user, key in self._browser_flows.pop(flow, ()):
+            b = self.locations.hot.get((domain, user), {}).get(key)
+            if b is not None and b.flow == flow and b.engine == self.locations.engine_id:
+                self.drop(domain, user, b, RegistrationAction.UNREGISTERED)
+
+    def _track_flows(
+        self, domain: str, user: str, upserts: list[Binding], removes: list[Binding]
+    ) -> None:
+        for b in removes:
+            if b.flow in self._browser_flows:
+                self._browser_flows[b.flow].discard((domain, user, b.key))
+        for b in upserts:
+            if b.flow and b.transport in _BROWSER:
+                self._browser_flows.setdefault(b.flow, set()).add((domain, user, b.key))
 
     # --- events --------------------------------------------------------------------------
     def _emit(
@@ -689,6 +714,7 @@ class Registrar:
         except Exception:
             tx.respond(500, headers=[self.server_for(tenant), ("Retry-After", "5")])
             return
+        self._track_flows(domain, user, upserts, removes)
         current = self.locations.hot.get((domain, user), {})
         headers = self._ok_headers(current.values(), self.server_for(tenant))
         if outbound and "outbound" in tx.request.tokens("Supported"):
@@ -712,6 +738,9 @@ class Registrar:
             headers.append(("Contact", f"<{b.contact}>;expires={left}{extra}"))
         headers.append(("Date", formatdate(now, usegmt=True)))
         return headers
+
+
+_BROWSER = ("WS", "WSS")
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:

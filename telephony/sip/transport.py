@@ -291,6 +291,8 @@ class TransportLayer:
         self.servers: list[asyncio.AbstractServer] = []
         self.ws_servers: list[WsServer] = []
         self.flows: dict[tuple[str, str, int], Connection] = {}
+        # ``fn(kind, host, port)`` for each flow that closed (the registrar forgets browsers').
+        self.on_flow_closed: list[Callable[[str, str, int], None]] = []
         self.listen_addrs: dict[str, Addr] = {}
         # ``gate(source_ip) -> bool`` runs before parsing: banned sources cost no parse.
         self.gate: Callable[[str], bool] | None = None
@@ -365,6 +367,11 @@ class TransportLayer:
             key = (conn.kind, conn.remote[0], conn.remote[1])
             if self.flows.get(key) is conn:
                 del self.flows[key]
+                for fn in self.on_flow_closed:
+                    try:
+                        fn(*key)
+                    except Exception:
+                        log.exception("flow-closed callback failed")
 
     # --- input ---------------------------------------------------------------------------
     def _received(self, data: bytes, source: Source, *, stream: bool) -> None:
