@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from . import contract
 from .contract import CarrierSnapshot, ExtensionSnapshot, TenantSnapshot, read_snapshot
+from .follow import follow
 
 __all__ = ["Directory", "ExtensionSnapshot", "TenantSnapshot"]
 
@@ -139,33 +140,17 @@ class Directory:
                 log.exception("directory on_change callback failed")
 
     async def _run(self) -> None:
-        backoff = 0.1
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                # Subscribe first, then load: a change published during the load is not lost.
-                await pubsub.subscribe(self.channel, self.carriers_channel)
-                await self.load_all()
-                self._ready.set()
-                backoff = 0.1
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    channel = message.get("channel")
-                    if isinstance(channel, bytes):
-                        channel = channel.decode()
-                    if channel == self.carriers_channel:
-                        await self.reload_carriers()
-                        continue
-                    data = message["data"]
-                    domain = data.decode() if isinstance(data, bytes) else str(data)
-                    await self.reload(domain)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("directory listener lost Redis (%s); retrying", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+        await follow(
+            self.redis,
+            (self.channel, self.carriers_channel),
+            load=self.load_all,
+            on_message=self._announced,
+            ready=self._ready,
+            name="directory",
+        )
+
+    async def _announced(self, channel: str, data: str) -> None:
+        if channel == self.carriers_channel:
+            await self.reload_carriers()
+        else:
+            await self.reload(data)

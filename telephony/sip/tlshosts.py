@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 
 from . import contract
 from .contract import HostCertificate
+from .follow import follow
 
 __all__ = ["TlsHosts", "server_context"]
 
@@ -138,26 +139,11 @@ class TlsHosts:
                 log.exception("tls-hosts on_change callback failed")
 
     async def _run(self) -> None:
-        backoff = 0.1
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                # Subscribe first, then load: a change published during the load is not lost.
-                await pubsub.subscribe(self.channel)
-                await self.load_all()
-                self._ready.set()
-                backoff = 0.1
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    data = message["data"]
-                    await self.reload(data.decode() if isinstance(data, bytes) else str(data))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("tls-hosts listener lost Redis (%s); retrying", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+        await follow(
+            self.redis,
+            (self.channel,),
+            load=self.load_all,
+            on_message=lambda _channel, host: self.reload(host),
+            ready=self._ready,
+            name="tls-hosts",
+        )

@@ -98,3 +98,22 @@ def me(world, in_tenant):
 
         ext = Extension.objects.select_related("user").get(pk=ext.pk)
     return ext
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """``with committed(): ...`` runs what the block's transactions do on commit. The test's
+    own transaction never commits: what earlier steps of the test queued (each a request of
+    its own in real life, committed then) is dropped first, so that the publish queued once
+    per transaction is the block's own."""
+    from contextlib import contextmanager
+
+    from django.db import connection
+
+    @contextmanager
+    def run():
+        del connection.run_on_commit[:]
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            yield callbacks
+
+    return run

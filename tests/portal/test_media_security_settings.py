@@ -13,21 +13,6 @@ from tests.portal.pages import field_errors
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    from contextlib import contextmanager
-
-    from django.db import connection
-
-    @contextmanager
-    def run():
-        del connection.run_on_commit[:]
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            yield callbacks
-
-    return run
-
-
 def _published(rds, domain="acme.test") -> dict:
     raw = rds.get(f"sip:snapshot:{domain}")
     assert raw is not None

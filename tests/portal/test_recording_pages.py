@@ -76,25 +76,6 @@ def _s3(**changes) -> dict:
     return _form(**{**s3, **changes})
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """``with committed(): ...`` runs what the block's transactions do on commit. The test's
-    own transaction never commits: what earlier steps of the test queued (each a request of
-    its own in real life, committed then) is dropped first, so that the publish queued once
-    per transaction is the block's own."""
-    from contextlib import contextmanager
-
-    from django.db import connection
-
-    @contextmanager
-    def run():
-        del connection.run_on_commit[:]
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            yield callbacks
-
-    return run
-
-
 def _published(rds, domain="acme.test") -> dict:
     raw = rds.get(f"sip:snapshot:{domain}")
     assert raw is not None
