@@ -2374,7 +2374,12 @@ def read_web_username(username: str) -> tuple[str, int] | None:
     """``(number, expires)`` of a web credential's user name; None for any other name."""
     prefix, _, rest = username.partition(".")
     expires, _, number = rest.partition(".")
-    if prefix != WEB_CREDENTIAL_PREFIX or not expires.isdigit() or not number:
+    # ASCII digits, at most 12 (Unix time for 30,000 years): int() of anything else could raise.
+    if (
+        prefix != WEB_CREDENTIAL_PREFIX
+        or not (expires.isascii() and expires.isdigit() and len(expires) <= 12)
+        or not number
+    ):
         return None
     return number, int(expires)
 

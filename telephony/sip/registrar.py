@@ -542,9 +542,18 @@ class Registrar:
         for b in removes:
             if b.flow in self._browser_flows:
                 self._browser_flows[b.flow].discard((domain, user, b.key))
+        flows = self.locations.transport.flows if self.locations.transport else None
         for b in upserts:
-            if b.flow and b.transport in _BROWSER:
-                self._browser_flows.setdefault(b.flow, set()).add((domain, user, b.key))
+            if not b.flow or b.transport not in _BROWSER:
+                continue
+            if flows is not None and (b.transport, b.source_host, b.source_port) not in flows:
+                # Its socket closed while the REGISTER was being saved: gone already (unless
+                # another flow has taken the binding over since).
+                held = self.locations.hot.get((domain, user), {}).get(b.key)
+                if held is not None and held.flow == b.flow:
+                    self.drop(domain, user, held, RegistrationAction.UNREGISTERED)
+                continue
+            self._browser_flows.setdefault(b.flow, set()).add((domain, user, b.key))
 
     # --- events --------------------------------------------------------------------------
     def _emit(
@@ -714,7 +723,6 @@ class Registrar:
         except Exception:
             tx.respond(500, headers=[self.server_for(tenant), ("Retry-After", "5")])
             return
-        self._track_flows(domain, user, upserts, removes)
         current = self.locations.hot.get((domain, user), {})
         headers = self._ok_headers(current.values(), self.server_for(tenant))
         if outbound and "outbound" in tx.request.tokens("Supported"):
@@ -722,6 +730,7 @@ class Registrar:
         tx.respond(200, headers=headers)
         for b, action in actions:
             self._emit(tenant, domain, user, b, action)
+        self._track_flows(domain, user, upserts, removes)
 
     def _ok_headers(self, bindings: Any, server: tuple[str, str]) -> list[tuple[str, str]]:
         now = time.time()

@@ -62,3 +62,27 @@ def test_seed_demo_gives_the_demo_tenant_a_number_to_its_menu_and_911(world, mon
         assert support.number == "500"
         assert [a.extension.number for a in support.agents.all()] == ["1001", "1002", "1003"]
         assert list(support.supervisors.values_list("number", flat=True)) == ["1003"]
+
+
+def test_seed_demo_gives_extension_1001_a_web_user_of_its_own(world, monkeypatch):
+    """Alice (1001) signs in to the web app and calls from its Phone page; the tenant admin
+    keeps an account of its own (deleting 1001 would delete its user, never the admin)."""
+    from django_tenants.utils import tenant_context
+
+    from telephony.models import Extension
+    from tenants.models import Tenant
+
+    monkeypatch.setenv("PBX_DEMO_HOST", "seeded.test")
+    monkeypatch.setenv("PBX_DEMO_USER_PASSWORD", "Blue-Pass-Word-33")
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "alice@seeded.test / Blue-Pass-Word-33" in out.getvalue()
+    call_command("seed_demo", stdout=io.StringIO())  # again: nothing changes
+    demo = Tenant.objects.get(slug="demo")
+    alice = User.objects.get(email="alice@seeded.test", tenant=demo)
+    assert alice.check_password("Blue-Pass-Word-33")
+    assert alice.role == "tenant_user"
+    with tenant_context(demo):
+        assert Extension.objects.get(number="1001").user_id == alice.pk
+        admin = User.objects.get(email="admin@demo.localhost", tenant=demo)
+        assert not Extension.objects.filter(user_id=admin.pk).exists()

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST = "soft.localhost"  # Chromium resolves *.localhost to loopback
 ADMIN_EMAIL = "admin@soft.localhost"
 ADMIN_PASSWORD = "Blue-Pilot-" + secrets.token_hex(4)
-ALICE_EMAIL = "alice@soft.localhost"  # extension 1001's sign-in
+ALICE_EMAIL = "alice@soft.localhost"  # extension 1001's sign-in (seed_demo: alice@<host>)
 ALICE_PASSWORD = "Green-Harbour-" + secrets.token_hex(4)
 SIP_PASSWORD = "Sip-Soft-Pass-" + secrets.token_hex(4)
 BROWSER_TONE_HZ = 600  # what the browser's fake microphone says
@@ -59,19 +59,6 @@ DESK_TONE_HZ = 1000  # what the desk phone plays (tests/sip/pjphone.py)
 # PBX_E2E_SOFT_REDIS_DB when it collides with another test's.
 REDIS_DB = int(os.environ.get("PBX_E2E_SOFT_REDIS_DB", "10"))
 REDIS_URL = f"{os.environ.get('PBX_TEST_REDIS', 'redis://127.0.0.1:6379').rstrip('/')}/{REDIS_DB}"
-
-SETUP = f"""
-from django_tenants.utils import tenant_context
-from pbx.audit import SYSTEM
-from telephony.actions import do_update_extension
-from telephony.models import Extension
-from tenants.models import Tenant
-with tenant_context(Tenant.objects.get(slug="demo")):
-    # seed_demo gives 1001 to the tenant admin; here Alice, a plain user, has it.
-    Extension.objects.filter(number="1001").update(user=None)
-    do_update_extension(Extension.objects.get(number="1001"), email="{ALICE_EMAIL}",
-                        web_password="{ALICE_PASSWORD}", actor=SYSTEM)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +78,7 @@ def soft_pbx(tmp_path_factory):
         "PBX_RUN_DIR": str(tmp / "run"),
         # The credential's ws_url: wss://soft.localhost:<this> (the host the browser used).
         "PBX_SIP_WSS_PORT": str(wss_port),
+        "PBX_DEMO_USER_PASSWORD": ALICE_PASSWORD,
     }
     (tmp / "run").mkdir()
     with demo_stack(
@@ -103,7 +91,6 @@ def soft_pbx(tmp_path_factory):
         sip_password=SIP_PASSWORD,
         env=env,
     ) as stack:
-        stack.manage("shell", "-c", SETUP)
         made = {p.name: p.argv for p in processes(stack.env, ROOT)}
         stack.start([*made["rtpengine"], "--log-level=4"])
         stack.sip = stack.start(

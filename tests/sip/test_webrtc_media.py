@@ -450,3 +450,85 @@ def test_an_automatic_callback_rings_the_browser_in_webrtc(rtc, browser, phones)
     busy.hangup(target["call"])
     bye = browser.wait_request("BYE")
     browser.send(browser.reply(bye, 200))
+
+
+class _SlowNg:
+    """A UDP relay in front of the real rtpengine that holds every ng command ``delay``
+    seconds: rtpengine busy, so the caller can give up while the engine waits for it."""
+
+    def __init__(self, target: tuple[str, int], delay: float) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.target, self.delay, self.running = target, delay, True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import socket
+        import time
+
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        upstream.settimeout(2)
+        while self.running:
+            try:
+                data, client = self.sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            time.sleep(self.delay)
+            upstream.sendto(data, self.target)
+            try:
+                self.sock.sendto(upstream.recv(65536), client)
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_a_caller_who_gives_up_while_rtpengine_works_frees_its_transcoding(rtc, browser, phones):
+    """Story: an Opus-only browser calls 102, which has a desk phone and a browser (a pairing
+    per profile, the desk phone's transcoded); rtpengine is slow and the caller hangs up while
+    the engine waits for it. Nothing of the call stays: its transcoding slot is free (the cap
+    is 1: the next such call still gets through) and its rtpengine sessions are deleted."""
+    from telephony.sip.media import RtpEngine
+
+    desk = phones("102")
+    register(desk, rtc, "102")
+    other_tab = WsPhone(rtc, "102")
+    assert other_tab.register().status == 200
+    anchor = rtc.pbx.calls.anchor
+    rtc.call(lambda: setattr(rtc.pbx.calls.config, "max_transcoded_calls", 1))
+    direct = anchor.media
+    slow = _SlowNg(direct.addr, 0.5)
+
+    async def use(media: RtpEngine) -> None:
+        await media.open()
+        anchor.media = media
+
+    try:
+        rtc.run(use(RtpEngine("127.0.0.1", slow.port, timeout=5.0)))
+        final = browser.invite_and_cancel("102", chrome_offer(opus_only=True), after=0.2)
+        assert final.status == 487
+        # The engine's offers finish (slowly) after the call ended: nothing may stay.
+        wait_until(lambda: rtc.call(lambda: not anchor.transcoding and not _live(rtc)), 8)
+    finally:
+        rtc.run(use(direct))
+        slow.close()
+        other_tab.close()
+    wait_until(lambda: not rtc.run(direct.command("list", limit=100)).get("calls"), 5)
+
+    def answer_desk() -> None:
+        inc = desk.incoming(15)
+        desk.answer(inc["call"], 200)
+
+    t = threading.Thread(target=answer_desk)
+    t.start()
+    assert browser.invite("102", chrome_offer(opus_only=True)).status == 200
+    t.join(15)
+    assert browser.bye().status == 200

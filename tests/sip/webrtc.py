@@ -245,6 +245,49 @@ class WsPhone:
             self.send(Request("ACK", parse_uri(uri), ack))
         return resp
 
+    def invite_and_cancel(self, number: str, sdp: bytes, after: float) -> Response:
+        """INVITE ``number`` (the 407 answered), CANCEL it ``after`` seconds later; the
+        INVITE's final answer (ACKed)."""
+        self.call_id = secrets.token_hex(8) + "@ws"
+        self.tag = secrets.token_hex(4)
+        uri = f"sip:{number}@{self.domain}"
+        to = f"<sip:{number}@{self.domain}>"
+        self.cseq += 1
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        headers = self._headers(to, "INVITE", branch) + [("Content-Type", "application/sdp")]
+        self.send(Request("INVITE", parse_uri(uri), headers, sdp))
+        challenge = self._final(self.call_id, self.cseq)
+        assert challenge.status == 407, challenge.status
+        self.send(
+            Request("ACK", parse_uri(uri), self._headers(challenge.get("To") or "", "ACK", branch))
+        )
+        auth = digest_authorization(
+            next(v for v in challenge.get_all("Proxy-Authenticate") if "MD5" in v.replace('"', "")),
+            method="INVITE", uri=uri, username=self.user, password=SIP_PASSWORD,
+        )  # fmt: skip
+        self.cseq += 1
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        headers = self._headers(to, "INVITE", branch)
+        headers += [("Content-Type", "application/sdp"), ("Proxy-Authorization", auth)]
+        self.send(Request("INVITE", parse_uri(uri), headers, sdp))
+        time.sleep(after)
+        self.send(Request("CANCEL", parse_uri(uri), self._headers(to, "CANCEL", branch)))
+        call_id, seq = self.call_id, self.cseq
+        final = self.wait(
+            lambda m: (
+                isinstance(m, Response)
+                and m.status >= 200
+                and m.call_id == call_id
+                and m.cseq.seq == seq
+                and m.cseq.method == "INVITE"
+            )
+        )
+        assert isinstance(final, Response)
+        self.send(
+            Request("ACK", parse_uri(uri), self._headers(final.get("To") or "", "ACK", branch))
+        )
+        return final
+
     def reinvite(self, sdp: bytes) -> Response:
         """A re-INVITE in the call this phone made (hold, unhold); a 2xx is ACKed."""
         self.cseq += 1

@@ -928,7 +928,19 @@ def test_web_credential_names_its_extension_and_expiry_and_binds_the_tenant():
     )
 
 
-@pytest.mark.parametrize("name", ["150", "web.150", "web..150", "web.12x.150", "x.1.150", ""])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "150",
+        "web.150",
+        "web..150",
+        "web.12x.150",
+        "x.1.150",
+        "",
+        "web.\u00b2.150",
+        "web." + "9" * 5000 + ".150",
+    ],
+)
 def test_other_user_names_are_not_web_credentials(name):
     assert contract.read_web_username(name) is None
 

@@ -234,6 +234,8 @@ class Anchor:
             primary = Profile.RTP
         if not call.anchored or primary != call.offer_profile:
             offer = await self._offer_for(call, source, call.media_id, primary, failure)
+            if call.state == "ended":
+                return self._ended_meanwhile(call, call.media_id)
             if offer is None:
                 if call.state == "ended":
                     return False
@@ -247,12 +249,22 @@ class Anchor:
                 continue
             media_id = f"{call.media_id}-{target.value}"
             offer = await self._offer_for(call, source, media_id, target, failure)
+            if call.state == "ended":
+                return self._ended_meanwhile(call, media_id)
             if offer is None:
                 if call.state != "ended":
                     self.refuse(call, f"rtpengine cannot convert {a.profile} to {target}")
                 return False
             call.pairings[target] = (media_id, offer)
         return call.state != "ended"
+
+    def _ended_meanwhile(self, call: Call, media_id: str) -> bool:
+        """The call ended (the caller gave up) while rtpengine made ``media_id``: what the
+        end freed before it existed (the session, a transcoding slot taken since, the other
+        pairings) goes now. False, for :meth:`prepare`."""
+        self.delete(media_id)
+        self.call_changed(call)
+        return False
 
     async def _offer_for(
         self, call: Call, source: bytes, media_id: str, target: Profile, failure: str

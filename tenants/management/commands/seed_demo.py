@@ -64,14 +64,30 @@ class Command(BaseCommand):
                 elif sip_password and ext.sip_password != sip_password:
                     do_update_extension(ext, sip_password=sip_password, actor=SYSTEM)
                     self.stdout.write(f"extension {number}@{host} SIP password updated")
-            # The demo admin is Alice in the web app: its Phone page calls as 1001.
-            admin = User.objects.filter(login_key=login_key(admin_email, tenant.id)).first()
-            if admin is not None and not Extension.objects.filter(user_id=admin.pk).exists():
-                Extension.objects.filter(number="1001", user__isnull=True).update(user=admin)
+            self.seed_alice(tenant, host, Extension.objects.get(number="1001"))
         self.seed_team(tenant)
         self.seed_queue(tenant)
         self.seed_menu(tenant)
         self.seed_numbers(tenant)
+
+    def seed_alice(self, tenant, host: str, ext) -> None:
+        """Alice (1001) signs in to the web app as ``alice@<host>`` and calls from its Phone
+        page: ``PBX_DEMO_USER_PASSWORD``, or a generated password printed once. An extension
+        that already has a sign-in keeps it."""
+        from telephony.actions import do_update_extension
+
+        email = f"alice@{host}"
+        if (
+            ext.user_id is not None
+            or User.objects.filter(login_key=login_key(email, tenant.id)).exists()
+        ):
+            return
+        suffix = secrets.randbelow(90) + 10  # the policy wants a digit
+        password = os.environ.get("PBX_DEMO_USER_PASSWORD") or (
+            f"Phone-{secrets.token_urlsafe(10)}-{suffix}"
+        )
+        do_update_extension(ext, email=email, web_password=password, actor=SYSTEM)
+        self.stdout.write(f"demo user (extension 1001, web softphone): {email} / {password}")
 
     def seed_team(self, tenant) -> None:
         """Sales, 600: Alice and Bob rung at once, Carol's mailbox when nobody answers; and
