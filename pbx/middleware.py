@@ -67,8 +67,9 @@ class HttpsRedirectMiddleware:
     other method (the client repeats it, body included, rather than turning it into a GET).
     Provisioning (``/prov/``, ``/provision/``) and ``/healthz`` are served where they are.
 
-    The host is the one the client asked for, checked by ``request.get_host()`` (a malformed
-    ``Host`` answers 400); the port is replaced. A request a trusted proxy marked as HTTPS
+    The host is the one the client asked for, once ``TenantMiddleware`` found it is one the
+    PBX serves (any other ``Host`` answers 400 before this: no redirect to a host a client
+    made up); the port is replaced. A request a trusted proxy marked as HTTPS
     (``PBX_TRUST_X_FORWARDED_PROTO``) is secure and passes.
     """
 

@@ -374,7 +374,8 @@ def systemd_units(
 
     ``Restart=always`` with a short ``RestartSec`` and no start limit: a crashed process comes
     back within seconds however often it dies, and the others are not affected (each is a unit
-    of its own; the target only groups them for start and stop).
+    of its own; the target only groups them for start and stop). Exit status 2 (refused to
+    start as configured) is not restarted.
     """
     units: dict[str, str] = {}
     names = []
@@ -399,6 +400,9 @@ def systemd_units(
                 f"ExecStart={shlex.join(exec_argv(root, proc.name))}",
                 "Restart=always",
                 "RestartSec=2",
+                # Exit 2 is a refusal to start as configured (``exec web-http`` with HTTPS
+                # off behind a proxy): no use restarting it every 2 s.
+                "RestartPreventExitStatus=2",
                 f"TimeoutStopSec={proc.stop_wait}",
                 "KillMode=mixed",
                 "NoNewPrivileges=true",

@@ -722,6 +722,17 @@ def do_upload_certificate(tenant: Tenant, *, chain: str, key: str, actor: Actor)
         tenant = _lock(tenant)
         if tenant.status == TenantStatus.DELETED:
             raise Conflict("The tenant is deleted.", code=ErrorCode.TENANT_DELETED)
+        taken = sorted(
+            CertificateHost.objects.filter(host__in=checked.hosts)
+            .exclude(certificate__tenant=tenant)
+            .values_list("host", flat=True)
+        )
+        if taken:
+            # Another tenant's certificate serves the name: never taken over by an upload.
+            log.warning("certificate for %s refused: %s served for another tenant",
+                        tenant.schema_name, ", ".join(taken))  # fmt: skip
+            message = f"Another tenant's certificate serves {', '.join(taken)}."
+            raise Conflict(message, fields={"chain": [message]})
         cert = TenantCertificate.objects.create(
             tenant=tenant,
             chain_pem=checked.chain_pem,
@@ -736,7 +747,7 @@ def do_upload_certificate(tenant: Tenant, *, chain: str, key: str, actor: Actor)
             uploaded_by=actor.user,
             uploaded_by_label=actor.label[:254],
         )
-        # The tenant owns these names now; a row left by a former owner goes too.
+        # The tenant's own earlier certificate for these names is replaced.
         CertificateHost.objects.filter(host__in=checked.hosts).delete()
         CertificateHost.objects.bulk_create(
             [CertificateHost(host=h, certificate=cert) for h in checked.hosts]

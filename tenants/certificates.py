@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import ExtensionOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 __all__ = [
     "MAX_CHAIN_BYTES",
@@ -195,6 +195,53 @@ def _check_order(certs: list[x509.Certificate]) -> None:
             raise CertificateProblem(
                 "chain", f"{where}: its signature does not verify with the next certificate's key."
             ) from None
+        _check_issuer(parent, i + 2, below=i)
+    _check_leaf(certs[0])
+
+
+def _check_issuer(cert: x509.Certificate, position: int, *, below: int) -> None:
+    """A certificate that signs another must be a CA allowed to sign certificates, with room
+    for the ``below`` intermediates under it (RFC 5280 4.2.1.9): clients refuse anything else."""
+    where = f"Certificate {position} ({_name(cert.subject)})"
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        bc = None
+    if bc is None or not bc.ca:
+        raise CertificateProblem(
+            "chain", f"{where} signs the one before it but is not a CA certificate."
+        )
+    if bc.path_length is not None and below > bc.path_length:
+        raise CertificateProblem(
+            "chain", f"{where} may not have {below} intermediate(s) under it (path length)."
+        )
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not usage.key_cert_sign:
+        raise CertificateProblem("chain", f"{where} is not allowed to sign certificates.")
+
+
+def _check_leaf(leaf: x509.Certificate) -> None:
+    """The served certificate is no CA, and may serve TLS servers when it says what for."""
+    try:
+        bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        bc = None
+    if bc is not None and bc.ca:
+        raise CertificateProblem(
+            "chain",
+            "The first certificate is a CA certificate, not a server's: put the leaf first.",
+        )
+    try:
+        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if ExtendedKeyUsageOID.SERVER_AUTH not in eku:
+        raise CertificateProblem(
+            "chain", "The certificate is not for TLS servers (its extended key usage lacks it)."
+        )
 
 
 def _self_signed(cert: x509.Certificate) -> bool:

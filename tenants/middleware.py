@@ -1,5 +1,7 @@
 """Host-name routing to a tenant's schema, and refusal of suspended tenants' sessions."""
 
+import logging
+
 from django.contrib.auth import logout
 from django.core.exceptions import DisallowedHost
 from django.http import HttpResponseBadRequest
@@ -16,6 +18,9 @@ from .hosts import tenant_for_host
 # Set by the portal's one-time "Manage" link (pbx.portal.switch): the id of the one tenant whose
 # host a provider-side admin's session is valid on.
 MANAGED_TENANT_SESSION_KEY = "pbx_managed_tenant"
+
+
+log = logging.getLogger(__name__)
 
 
 class TenantMiddleware(TenantMainMiddleware):
@@ -35,7 +40,8 @@ class TenantMiddleware(TenantMainMiddleware):
     def process_request(self, request):
         try:
             request.get_host()
-        except DisallowedHost:
+        except DisallowedHost as exc:
+            log.info("Invalid HTTP_HOST header refused: %s", exc)
             return unknown_host()  # a malformed Host header: the same answer as an unknown one
         try:
             return super().process_request(request)

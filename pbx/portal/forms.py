@@ -548,6 +548,14 @@ class ImportForm(forms.Form):
     file = forms.FileField(label="CSV file")
 
 
+class _SecretTextarea(forms.Textarea):
+    """A textarea that never sends its value back to the browser (a private key re-rendered
+    after a refusal would sit in the page and the browser's caches)."""
+
+    def format_value(self, value):
+        return None
+
+
 class CertificateForm(forms.Form):
     """A TLS certificate for the tenant's host names: the chain and its key, pasted or as
     files. Only shapes input: ``tenants.actions.do_upload_certificate`` checks everything."""
@@ -567,7 +575,7 @@ class CertificateForm(forms.Form):
         strip=False,
         max_length=20_000,
         help_text="Unencrypted; stored encrypted. RSA 2048+ or EC P-256/P-384.",
-        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
+        widget=_SecretTextarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
     )
     key_file = forms.FileField(required=False, label="…or the key as a file")
 

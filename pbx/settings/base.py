@@ -172,9 +172,10 @@ TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
     "pbx.middleware.ServiceUnavailableMiddleware",
-    "pbx.middleware.HttpsRedirectMiddleware",
     "pbx.middleware.RejectNulMiddleware",
     "tenants.middleware.TenantMiddleware",
+    # After the tenant's: only a host the PBX serves is redirected (any other gets its 400).
+    "pbx.middleware.HttpsRedirectMiddleware",
     "pbx.middleware.TenantTimeZoneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -246,7 +246,11 @@
     });
     ua.on("connected", () => setStatus("connecting", "Connected, registering…"));
     ua.on("disconnected", () => {
-      if (ua) setStatus("failed", "Not connected to the phone server: trying again…");
+      if (!ua) return;
+      // A self-signed certificate accepted for this page may not count for the phone
+      // server's port (some browsers keep exceptions per port): say where to accept it.
+      const page = credential.ws_url.replace(/^wss:/, "https:");
+      setStatus("failed", `Not connected to the phone server: trying again… (with a self-signed certificate, open ${page} once and accept it)`);
     });
     ua.on("registered", () => setStatus("registered", `Registered: calls to ${credential.extension} ring here`));
     ua.on("unregistered", () => {

@@ -9,14 +9,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from pbx.audit import SYSTEM
 from pbx.crypto import decrypt
-from pbx.errors import ValidationFailed
+from pbx.errors import Conflict, ValidationFailed
 from pbx.models import AuditEntry
 from telephony.engine.store import client, redis_key
 from telephony.sip.contract import TLS_HOSTS
 from tenants import actions
 from tenants.certificates import covers
 from tenants.models import CertificateHost, Domain, TenantCertificate
-from tests.certkit import DAY, NOW, TestPki, pem, trust, weak_rsa_key
+from tests.certkit import DAY, NOW, TestPki, key_pem, pem, trust, weak_rsa_key
 from tests.conftest import Api
 
 pytestmark = pytest.mark.django_db
@@ -280,3 +280,67 @@ def test_a_host_name_the_tenant_loses_is_no_longer_served(
     assert not TenantCertificate.objects.filter(tenant=world.tenant_a).exists()
     publish_all()
     assert published("acme.test") is None
+
+
+def test_only_a_ca_may_sign_and_the_leaf_is_a_servers(world, pki):
+    """Chains every client refuses are refused here too: a certificate signed by a leaf (a
+    tenant forging a name with the key of a certificate it owns), a CA certificate served as
+    the leaf, a leaf only for TLS clients."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from tests.certkit import _cert
+
+    owned = pki.leaf("owned.example")
+    key = ec.generate_private_key(ec.SECP256R1())
+    forged = _cert("acme.test", "owned.example", key.public_key(), owned.key, ca=False,
+                   names=("acme.test",))  # fmt: skip
+    chain = pem(forged) + pem(owned.cert) + pem(pki.intermediate)
+    message = refused(world, chain, key_pem(key))["chain"][0]
+    assert (
+        message
+        == "Certificate 2 (CN=owned.example) signs the one before it but is not a CA certificate."
+    )
+
+    ca_leaf = _cert("acme.test", "Test Intermediate CA", key.public_key(), pki.mid_key, ca=True,
+                    names=("acme.test",))  # fmt: skip
+    message = refused(world, pem(ca_leaf) + pem(pki.intermediate), key_pem(key))["chain"][0]
+    assert "is a CA certificate, not a server's" in message
+
+    now = datetime.datetime.now(datetime.UTC)
+    client_only = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acme.test")]))
+        .issuer_name(pki.intermediate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("acme.test")]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(pki.mid_key, hashes.SHA256())
+    )
+    message = refused(world, pem(client_only) + pem(pki.intermediate), key_pem(key))["chain"][0]
+    assert "not for TLS servers" in message
+
+
+def test_a_name_another_tenants_certificate_serves_is_not_taken_over(world, pki):
+    """An upload never takes a host name from another tenant's certificate (a SIP domain
+    made equal to another tenant's host): 409, and the other tenant's row stays."""
+    theirs = pki.leaf("beta.test")
+    cert_b = actions.do_upload_certificate(
+        world.tenant_b, chain=theirs.chain_pem, key=theirs.key_pem, actor=SYSTEM
+    )
+    CertificateHost.objects.create(host="acme.test", certificate=cert_b)  # B's, somehow
+    mine = pki.leaf("acme.test")
+    with pytest.raises(Conflict) as caught:
+        actions.do_upload_certificate(
+            world.tenant_a, chain=mine.chain_pem, key=mine.key_pem, actor=SYSTEM
+        )
+    assert "Another tenant's certificate serves acme.test" in caught.value.message
+    assert CertificateHost.objects.get(host="acme.test").certificate == cert_b
+    assert not TenantCertificate.objects.filter(tenant=world.tenant_a).exists()

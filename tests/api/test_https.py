@@ -69,6 +69,13 @@ def test_a_malformed_host_gets_400_not_a_redirect(world, https_on, caplog):
     assert any("Invalid HTTP_HOST" in rec.getMessage() for rec in caplog.records)
 
 
+def test_a_host_the_pbx_does_not_serve_gets_400_not_a_redirect(world, https_on):
+    """No redirect to a host a client made up (a cache in front would keep it)."""
+    r = plain("/portal/", host="evil.example:8000")
+    assert r.status_code == 400
+    assert "Location" not in r
+
+
 def test_softphone_ws_url_defaults_to_the_engine_wss_on_the_browser_host(settings):
     settings.PBX_SIP_WSS_URL = ""
     settings.SIP_WSS_PORT = 8089

@@ -87,6 +87,10 @@ def test_a_bad_upload_is_a_field_error_and_stores_nothing(portal, world, pki):
     assert r.status_code == 200
     (error,) = field_errors(r.content.decode(), "chain")
     assert "an intermediate certificate is missing" in error
+    # The refused page never holds the private key (caches, back/forward), the chain may stay.
+    key_body = leaf.key_pem.splitlines()[1]
+    assert key_body not in r.content.decode()
+    assert r["Cache-Control"] == "no-store"
     r = admin.post(PAGE, {"chain": "not a certificate", "key": "nor a key"})
     assert field_errors(r.content.decode(), "chain")
     assert not TenantCertificate.objects.exists()

@@ -92,7 +92,9 @@ def certificates(request):
         "hosts": tenant_hosts(tenant),
         "warning_days": CERTIFICATE_WARNING_DAYS,
     }
-    return page(request, "portal/security/certificates.html", ctx, section="certificates")
+    response = page(request, "portal/security/certificates.html", ctx, section="certificates")
+    response["Cache-Control"] = "no-store"  # a refused upload's page held the pasted chain
+    return response
 
 
 @require_POST
