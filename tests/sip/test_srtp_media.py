@@ -108,3 +108,28 @@ def test_an_srtp_required_extension_offering_plain_rtp_gets_488(srtp_engine, pho
     register(callee, engine, "102")
     assert ended(desk, dial(desk, acc, "102")) == 488
     assert not [e for e in callee.events if e[0] == "incoming"]
+
+
+def test_an_intercom_group_offers_its_srtp_member_srtp(srtp_engine, phones, tmp_path):
+    """Story: 104 (SRTP required, over TLS) is in duplex paging group 501; 101's desk phone
+    calls the group: 104's phone is offered SRTP (its own profile, not the group's), takes
+    the call and echoes, and 101 hears its own tone back through rtpengine."""
+    engine = srtp_engine
+    entry = {"number": "501", "name": "Floor", "members": ["104"], "duplex": True}
+    set_snapshot(engine, "acme.test", lambda s: s.setdefault("team", {}).update(paging=[entry]))
+    phone = Baresip(engine, tmp_path / "bs", "104", echo=True)
+    try:
+        registered_over_tls("104")
+        desk = phones("101")
+        acc = register(desk, engine, "101")
+        call = dial(desk, acc, "501")
+        desk.wait_state(call, "CONFIRMED")
+        profiles = engine.call(lambda: sorted(leg.profile for leg in _legs(engine)))
+        assert profiles == [Profile.RTP, Profile.SRTP]
+        desk.play(call)
+        assert desk.wait_audio(call) > 10, phone.output()[-2000:]
+        assert "SRTP is Enabled" in phone.output()
+        desk.hangup(call)
+        ended(desk, call)
+    finally:
+        phone.close()

@@ -76,14 +76,18 @@ class Extension:
         timeout = ext.no_answer_timeout or self.s.config.no_answer_timeout
         call.timer = asyncio.get_running_loop().call_later(timeout, self.no_answer, call)
 
-    async def offer(self, call: Call, bindings: list[Binding]) -> bool:
+    async def offer(
+        self, call: Call, bindings: list[Binding], users: list[str] | None = None
+    ) -> bool:
         """``call.offer``, the one its phones (``bindings``) get: the caller's, rtpengine's
-        when the call needs anchoring for them. False: the call ended meanwhile."""
+        when the call needs anchoring for them (``users``: the extension of each phone, when
+        they are not all the call's target, as a page's). False: the call ended meanwhile."""
         a = call.a
         assert a is not None
+        owners = users or [""] * len(bindings)
         return await self.s.anchor.prepare(
             call,
-            [self.profile(call, b) for b in bindings],
+            [self.profile(call, b, u) for b, u in zip(bindings, owners, strict=True)],
             caller_host=a.target.host,
             bindings=bindings,
             failure="rtpengine offer failed, media goes direct",

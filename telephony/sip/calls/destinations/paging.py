@@ -184,7 +184,7 @@ class Paging(Intercom):
 
     # --- duplex: the first member to answer talks with the pager -------------------------
     async def intercom(self, call: Call, targets: list[tuple[str, Binding]]) -> None:
-        if not await self.offer(call, [b for _, b in targets]):
+        if not await self.offer(call, [b for _, b in targets], [m for m, _ in targets]):
             return
         call.state = "ringing"
         for member, binding in targets:
