@@ -12,14 +12,10 @@ __all__ = ["mailboxes_for", "messages_for", "own_extension_number"]
 
 def own_extension_number(user, tenant) -> str | None:
     """The number of the extension ``user`` signs in as in ``tenant`` (None: it has none)."""
-    from telephony.models import Extension
+    from telephony.models import own_extension
 
-    if (
-        not getattr(user, "is_authenticated", False)
-        or getattr(user, "tenant_id", None) != tenant.pk
-    ):
-        return None
-    return Extension.objects.filter(user_id=user.pk).values_list("number", flat=True).first()
+    ext = own_extension(user, tenant)
+    return ext.number if ext is not None else None
 
 
 def mailboxes_for(user, tenant, *, every: bool) -> QuerySet[Mailbox]:

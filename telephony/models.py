@@ -102,6 +102,17 @@ class Extension(models.Model):
         self.ha1_sha256 = ha1("SHA-256", self.number, realm, password)
 
 
+def own_extension(user, tenant) -> Extension | None:
+    """The extension ``user`` signs in as in ``tenant`` (run in its schema); None: it has none,
+    or it is no user of that tenant (a provider-side admin who switched in)."""
+    if (
+        not getattr(user, "is_authenticated", False)
+        or getattr(user, "tenant_id", None) != tenant.pk
+    ):
+        return None
+    return Extension.objects.filter(user_id=user.pk).first()
+
+
 class SpeedDial(models.Model):
     """One speed dial of an extension: dialling ``code`` ("2".."9": speed dial 8; "00".."99":
     speed dial 100) calls ``number`` (an extension, an outside number or a feature code).

@@ -17,7 +17,7 @@ from django.http.request import split_domain_port
 from telephony.models import Extension
 from telephony.sip.contract import WEB_CREDENTIAL_LABEL, derive_secret, issue_web_credential
 
-__all__ = ["SoftphoneConfig", "issue_credential", "softphone_ws_url"]
+__all__ = ["SoftphoneConfig", "issue_credential", "softphone_available", "softphone_ws_url"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ def softphone_ws_url(request) -> str:
     if settings.PBX_SIP_WSS_URL:
         return settings.PBX_SIP_WSS_URL.replace("{host}", host)
     return f"wss://{host}:{settings.SIP_WSS_PORT}"
+
+
+def softphone_available(tenant, extension: Extension) -> bool:
+    """Whether ``extension`` of ``tenant`` may call from the web app now."""
+    return tenant.is_active and extension.enabled and extension.web_softphone
 
 
 @dataclass(frozen=True, slots=True)

@@ -253,3 +253,18 @@ def ws():
     loop = LoopThread()
     yield loop
     loop.close()
+
+
+@pytest.fixture
+def pki(settings, tmp_path):
+    """A test PKI (root -> intermediate -> leaves, ``tests.certkit``) that the deployment
+    trusts for tenants' certificate uploads; what the uploads published for the engines (the
+    ``sip:tls:hosts`` hash) is forgotten after."""
+    from telephony.engine.store import client, redis_key
+    from telephony.sip.contract import TLS_HOSTS
+    from tests.certkit import TestPki, trust
+
+    pki = TestPki()
+    trust(settings, tmp_path, pki)
+    yield pki
+    client().delete(redis_key(TLS_HOSTS))

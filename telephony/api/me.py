@@ -17,7 +17,7 @@ from pbx.api.permissions import TenantMember
 from pbx.audit import Actor
 from pbx.errors import NotFound
 from telephony import actions
-from telephony.models import Extension
+from telephony.models import Extension, own_extension
 
 
 class MeDndSerializer(serializers.Serializer):
@@ -29,10 +29,7 @@ class MeDndView(APIView):
     permission_classes = (TenantMember,)
 
     def _own(self, request) -> Extension:
-        tenant = request._request.tenant
-        ext = None
-        if getattr(request.user, "tenant_id", None) == tenant.pk:
-            ext = Extension.objects.filter(user_id=request.user.pk).order_by("number").first()
+        ext = own_extension(request.user, request._request.tenant)
         if ext is None:
             raise NotFound("You have no extension.")
         return ext

@@ -17,8 +17,8 @@ from rest_framework.views import APIView
 
 from pbx.api.permissions import TenantMember
 from pbx.errors import Forbidden, NotFound
-from telephony.models import Extension
-from telephony.webphone import issue_credential
+from telephony.models import own_extension
+from telephony.webphone import issue_credential, softphone_available
 
 
 class SoftphoneCredentialSerializer(serializers.Serializer):
@@ -38,13 +38,10 @@ class MeSoftphoneView(APIView):
     @extend_schema(request=None, responses={200: SoftphoneCredentialSerializer})
     def post(self, request):
         tenant = request._request.tenant
-        user = request.user
-        ext = None
-        if getattr(user, "tenant_id", None) == tenant.pk:
-            ext = Extension.objects.filter(user_id=user.pk).order_by("number").first()
+        ext = own_extension(request.user, tenant)
         if ext is None:
             raise NotFound("You have no extension.")
-        if not tenant.is_active or not ext.enabled or not ext.web_softphone:
+        if not softphone_available(tenant, ext):
             raise Forbidden("The web softphone is not available for your extension.")
         config = issue_credential(request, tenant, ext)
         data = SoftphoneCredentialSerializer(

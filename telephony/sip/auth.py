@@ -52,6 +52,7 @@ from .contract import (
     web_credential_password,
 )
 from .message import Request
+from .transport import BROWSER
 
 if TYPE_CHECKING:
     from .transaction import ServerTransaction
@@ -282,7 +283,7 @@ class DigestAuth:
         sha256 = tenant is not None and tenant.sip_digest_sha256
         result = self.verify(tx.request, realm, lookup, proxy=proxy, sha256=sha256)
         if result.ok:
-            if result.web and tx.source.kind.lower() not in ("ws", "wss"):
+            if result.web and tx.source.kind.upper() not in BROWSER:
                 # A browser's credential, presented by something else: refused as such.
                 tx.respond(403, "Web Credential Needs WebSocket", headers=[server])
                 return None

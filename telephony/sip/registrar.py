@@ -57,7 +57,7 @@ from .events import EventSink
 from .message import Address, SipURI, unquote_string
 from .security import Guard
 from .transaction import ServerTransaction
-from .transport import RELIABLE, Source, Target, TransportLayer
+from .transport import BROWSER, RELIABLE, Source, Target, TransportLayer
 
 __all__ = ["Binding", "LocationStore", "Registrar", "RegistrarConfig"]
 
@@ -528,7 +528,7 @@ class Registrar:
     def flow_closed(self, kind: str, host: str, port: int) -> None:
         """A connection closed: the browsers' bindings registered on it (and not moved to
         another flow since, a tab taking over with the same instance) are unregistered."""
-        if kind not in _BROWSER:
+        if kind not in BROWSER:
             return
         flow = f"{kind}:{host}:{port}"
         for domain, user, key in self._browser_flows.pop(flow, ()):
@@ -544,7 +544,7 @@ class Registrar:
                 self._browser_flows[b.flow].discard((domain, user, b.key))
         flows = self.locations.transport.flows if self.locations.transport else None
         for b in upserts:
-            if not b.flow or b.transport not in _BROWSER:
+            if not b.flow or b.transport not in BROWSER:
                 continue
             if flows is not None and (b.transport, b.source_host, b.source_port) not in flows:
                 # Its socket closed while the REGISTER was being saved: gone already (unless
@@ -747,9 +747,6 @@ class Registrar:
             headers.append(("Contact", f"<{b.contact}>;expires={left}{extra}"))
         headers.append(("Date", formatdate(now, usegmt=True)))
         return headers
-
-
-_BROWSER = ("WS", "WSS")
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:

@@ -50,6 +50,8 @@ UDP, TCP, TLS, WS, WSS = "UDP", "TCP", "TLS", "WS", "WSS"
 # traffic. The kernel caps it at net.core.rmem_max.
 UDP_RCVBUF = 8 * 1024 * 1024
 RELIABLE = frozenset({TCP, TLS, WS, WSS})
+# Browsers: SIP over WebSocket only, reachable on the flow they opened and nowhere else.
+BROWSER = frozenset({WS, WSS})
 Addr = tuple[str, int]
 
 

@@ -16,19 +16,11 @@ from telephony.sip.contract import TLS_HOSTS
 from tenants import actions
 from tenants.certificates import covers
 from tenants.models import CertificateHost, Domain, TenantCertificate
-from tests.certkit import DAY, NOW, TestPki, key_pem, pem, trust, weak_rsa_key
+from tests.certkit import DAY, NOW, TestPki, key_pem, pem, weak_rsa_key
 from tests.conftest import Api
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/certificates/"
-
-
-@pytest.fixture
-def pki(settings, tmp_path):
-    pki = TestPki()
-    trust(settings, tmp_path, pki)
-    yield pki
-    client().delete(redis_key(TLS_HOSTS))  # what the commits published
 
 
 def published(host: str) -> dict | None:

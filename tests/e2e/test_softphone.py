@@ -293,37 +293,42 @@ def _answer_with(body: dict):
     return handle
 
 
+def _alice_credential(soft_pbx, schema: str, *, now: float, password: str = "") -> dict:
+    """What /api/v1/me/softphone/ answers Alice, signed as the web app signs (same key, schema
+    and HA1) for the time ``now``; ``password``: a wrong one instead."""
+    from django.conf import settings
+
+    from telephony.sip import contract
+
+    secret = contract.derive_secret(settings.SECRET_KEY, contract.WEB_CREDENTIAL_LABEL)
+    ha1 = contract.ha1("MD5", "1001", HOST, SIP_PASSWORD)
+    cred = contract.issue_web_credential(secret, schema, "1001", ha1, now=now)
+    return {
+        "extension": "1001",
+        "display_name": "Alice",
+        "uri": f"sip:1001@{HOST}",
+        "authorization_user": cred.username,
+        "password": password or cred.password,
+        "expires": cred.expires,
+        "expires_in": max(0, cred.expires - int(time.time())),
+        "ws_url": soft_pbx["ws_url"],
+    }
+
+
 @pytest.mark.e2e
 def test_a_wrong_or_expired_credential_is_refused(soft_pbx, admin):
-    from django.conf import settings
     from playwright.sync_api import expect, sync_playwright
 
     from telephony.sip import contract
 
     base = soft_pbx["base"]
-    ha1 = contract.ha1("MD5", "1001", HOST, SIP_PASSWORD)
-    secret = contract.derive_secret(settings.SECRET_KEY, contract.WEB_CREDENTIAL_LABEL)
-
-    def credential(schema: str, *, now: float, password: str | None = None) -> dict:
-        """What /api/v1/me/softphone/ answers, signed as the web app signs (same key, schema
-        and HA1) for the time ``now``; ``password``: a wrong one instead."""
-        cred = contract.issue_web_credential(secret, schema, "1001", ha1, now=now)
-        return {
-            "extension": "1001",
-            "display_name": "Alice",
-            "uri": f"sip:1001@{HOST}",
-            "authorization_user": cred.username,
-            "password": password or cred.password,
-            "expires": cred.expires,
-            "expires_in": max(0, cred.expires - int(time.time())),
-            "ws_url": soft_pbx["ws_url"],
-        }
 
     def wrong(schema: str) -> dict:
-        return credential(schema, now=time.time(), password="0" * 43)
+        return _alice_credential(soft_pbx, schema, now=time.time(), password="0" * 43)
 
     def expired(schema: str) -> dict:
-        return credential(schema, now=time.time() - contract.WEB_CREDENTIAL_SECONDS - 60)
+        past = time.time() - contract.WEB_CREDENTIAL_SECONDS - 60
+        return _alice_credential(soft_pbx, schema, now=past)
 
     with sync_playwright() as pw:
         browser = _launch(pw, soft_pbx["wav"])
@@ -355,14 +360,9 @@ def test_the_credential_is_renewed_and_the_next_register_uses_it(soft_pbx):
     """The page's clock runs fast (Playwright's clock): 55 minutes into the hour a credential
     lasts, the page asks for a new one, and the REGISTER refresh after that authenticates with
     it (the engine answers 200) while the page stays registered."""
-    from django.conf import settings
     from playwright.sync_api import expect, sync_playwright
 
-    from telephony.sip import contract
-
     base = soft_pbx["base"]
-    secret = contract.derive_secret(settings.SECRET_KEY, contract.WEB_CREDENTIAL_LABEL)
-    ha1 = contract.ha1("MD5", "1001", HOST, SIP_PASSWORD)
     frames: list[tuple[str, str]] = []
 
     def watch(ws) -> None:
@@ -397,32 +397,16 @@ def test_the_credential_is_renewed_and_the_next_register_uses_it(soft_pbx):
             _registered(page)
             until(lambda: register_oks() >= 1, "no 200 to the first REGISTER")
             lock = page.locator("[data-softphone]").get_attribute("data-lock")
-            fresh = contract.issue_web_credential(
-                secret, lock.split(":", 1)[0], "1001", ha1, now=time.time() + 120
-            )
+            fresh = _alice_credential(soft_pbx, lock.split(":", 1)[0], now=time.time() + 120)
             asked: list[str] = []
+            answer = _answer_with(fresh)
 
             def renewal(route) -> None:
                 asked.append(route.request.method)
-                route.fulfill(
-                    status=200,
-                    content_type="application/json",
-                    body=json.dumps(
-                        {
-                            "extension": "1001",
-                            "display_name": "Alice",
-                            "uri": f"sip:1001@{HOST}",
-                            "authorization_user": fresh.username,
-                            "password": fresh.password,
-                            "expires": fresh.expires,
-                            "expires_in": fresh.expires - int(time.time()),
-                            "ws_url": soft_pbx["ws_url"],
-                        }
-                    ),
-                )
+                answer(route)
 
             context.route("**/api/v1/me/softphone/", renewal)
-            assert not any(fresh.username in text for _, text in frames)
+            assert not any(fresh["authorization_user"] in text for _, text in frames)
             page.clock.fast_forward("55:01")  # the renewal and a REGISTER refresh are due
             until(lambda: asked == ["POST"], "the page did not renew its credential")
             until(lambda: register_oks() >= 2, "the REGISTER refresh got no 200")
@@ -430,7 +414,7 @@ def test_the_credential_is_renewed_and_the_next_register_uses_it(soft_pbx):
             page.clock.fast_forward("05:00")  # the next refresh
             until(lambda: register_oks(mark) >= 1, "the refresh after the renewal got no 200")
             sent = [t for way, t in frames[mark:] if way == "out" and t.startswith("REGISTER ")]
-            assert any(f'username="{fresh.username}"' in t for t in sent), sent
+            assert any(f'username="{fresh["authorization_user"]}"' in t for t in sent), sent
             _registered(page)
             expect(page.get_by_test_id("phone-status")).to_have_attribute(
                 "data-state", "registered"

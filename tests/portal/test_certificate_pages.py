@@ -13,24 +13,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from pbx.audit import SYSTEM
-from telephony.engine.store import client, redis_key
-from telephony.sip.contract import TLS_HOSTS
 from tenants import actions
 from tenants.models import TenantCertificate
-from tests.certkit import DAY, NOW, TestPki, pem, trust
+from tests.certkit import DAY, NOW, pem
 from tests.portal.pages import field_errors
 
 pytestmark = pytest.mark.django_db
 
 PAGE = "/portal/security/certificates/"
-
-
-@pytest.fixture
-def pki(settings, tmp_path):
-    pki = TestPki()
-    trust(settings, tmp_path, pki)
-    yield pki
-    client().delete(redis_key(TLS_HOSTS))  # what the commits published
 
 
 def test_admin_uploads_sees_and_deletes_a_certificate(

@@ -19,18 +19,10 @@ from telephony.engine.store import client, redis_key
 from telephony.sip.contract import TLS_HOSTS
 from telephony.sip.message import Response, parse
 from tenants import actions
-from tests.certkit import TestPki, trust
+from tests.certkit import TestPki
 from tests.sip.engine_fixtures import wait_until
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def pki(settings, tmp_path):
-    pki = TestPki("Acme")
-    trust(settings, tmp_path, pki)
-    yield pki
-    client().delete(redis_key(TLS_HOSTS))
 
 
 @pytest.fixture

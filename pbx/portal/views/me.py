@@ -21,7 +21,8 @@ from pbx.portal.export import wants_csv
 from pbx.portal.forms import ForwardingFields, extension_choices, show_password_rules
 from telephony import actions as ext_actions
 from telephony.actions import FORWARD_FIELDS
-from telephony.models import Cdr, Extension
+from telephony.models import Cdr, Extension, own_extension
+from telephony.webphone import softphone_available
 from tenants import actions as tenant_actions
 from tenants.passwords import policy_hint
 
@@ -200,11 +201,11 @@ def softphone(request):
     ``?window=1`` it is the pop-out window: no menu, and it takes the phone over from the
     browser's other tabs."""
     tenant = host_tenant(request)
-    ext = _own_extension(request) if _is_own_user(request) else None
+    ext = own_extension(request.user, tenant)
     popout = request.GET.get("window") == "1"
     ctx = {
         "object": ext,
-        "available": ext is not None and ext.enabled and ext.web_softphone and tenant.is_active,
+        "available": ext is not None and softphone_available(tenant, ext),
         "popout": popout,
         "dialpad": DIALPAD,
     }

@@ -42,7 +42,7 @@ from telephony.sip.contract import (
 from telephony.sip.dialog import Dialog
 from telephony.sip.message import Address, Request, Response, SipURI, TelURI, parse_address
 from telephony.sip.transaction import ServerTransaction
-from telephony.sip.transport import Source, Target
+from telephony.sip.transport import BROWSER, Source, Target
 
 from . import inbound, outbound, profiles, routing
 from .bridge import Bridge
@@ -365,7 +365,7 @@ class CallDispatcher:
             remote_sdp=sdp_body(req),
         )
         a.profile = profiles.of_sdp(a.remote_sdp)
-        if not a.remote_sdp and tx.source.kind.upper() in ("WS", "WSS"):
+        if not a.remote_sdp and tx.source.kind.upper() in BROWSER:
             a.profile = Profile.WEBRTC  # a browser's late offer: it answers ours as WebRTC
         call.offer_profile = a.profile
         call.a = a

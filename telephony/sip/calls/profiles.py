@@ -22,6 +22,7 @@ from typing import Any
 
 from telephony.sip.contract import ExtensionSnapshot, SrtpMode, TenantSnapshot
 from telephony.sip.registrar import Binding
+from telephony.sip.transport import BROWSER
 
 __all__ = [
     "Profile",
@@ -72,7 +73,7 @@ def of_binding(binding: Binding, ext: ExtensionSnapshot | None, tenant: TenantSn
     SRTP when its extension requires it, keys offered when it makes it optional; any other
     plain RTP (keys over UDP or TCP would be readable by anyone on the path)."""
     transport = binding.transport.upper()
-    if transport in ("WS", "WSS"):
+    if transport in BROWSER:
         return Profile.WEBRTC
     if transport == "TLS" and ext is not None:
         mode = ext.srtp_mode(tenant)
